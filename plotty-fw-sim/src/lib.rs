@@ -1,0 +1,7 @@
+//! # plotty-fw-sim
+//!
+//! A second, independent implementation of the EiBotBoard (EBB) firmware, written from the
+//! firmware reference rather than from plotty-motion's encoder, so a shared mistake cannot
+//! round-trip unnoticed. It answers what a real board answers and moves as it moves, tick by tick
+//! at 25 kHz, under a simulated clock only.
+#![forbid(unsafe_code)]

@@ -1,0 +1,3 @@
+//! The `plotty` binary: parse the command line, run the library, map errors to exit codes.
+
+fn main() {}

@@ -1,0 +1,1 @@
+//! Step timing: planned blocks to firmware moves with the firmware's own integer arithmetic.
