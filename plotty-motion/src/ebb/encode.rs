@@ -778,4 +778,134 @@ mod tests {
             "L3 needs EBB firmware 3.0.0 or later; this board runs 2.8.1"
         );
     }
+
+    mod props {
+        use super::*;
+        use crate::ebb::limits::MAX_ENCODED_LEN;
+        use crate::ebb::testutil::{arb_command, arb_version};
+        use proptest::prelude::*;
+
+        /// The generator must produce enough valid commands for the properties below to mean
+        /// something.
+        #[test]
+        fn generator_yields_valid_commands() {
+            use proptest::strategy::ValueTree;
+            let mut runner = proptest::test_runner::TestRunner::deterministic();
+            let strategy = (arb_command(), arb_version());
+            let valid = (0..2000)
+                .filter(|_| {
+                    let (cmd, fw) = strategy.new_tree(&mut runner).unwrap().current();
+                    cmd.validate(fw).is_ok()
+                })
+                .count();
+            assert!(
+                valid > 600,
+                "only {valid} of 2000 generated commands are valid"
+            );
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(4096))]
+
+            /// `encoded_len` equals what `encode` writes; the output is printable ASCII ending in
+            /// a single CR and fits the firmware's 256-byte buffer; the checksum sums to 0.
+            #[test]
+            fn encoding_is_well_formed(cmd in arb_command(), fw in arb_version(), checksum in any::<bool>()) {
+                let opts = EncodeOptions::new(fw).with_checksum(checksum);
+                let mut buf = [0u8; 400];
+                let Ok(n) = cmd.encode_with(&opts, &mut buf) else {
+                    return Ok(());
+                };
+                prop_assert_eq!(n, cmd.encoded_len_with(&opts));
+                prop_assert!(n <= MAX_ENCODED_LEN);
+                let (last, body) = buf[..n].split_last().unwrap();
+                prop_assert_eq!(*last, b'\r');
+                prop_assert!(body.iter().all(|b| (0x20..=0x7E).contains(b)), "{:?}", &buf[..n]);
+                prop_assert!(body.starts_with(cmd.name().as_bytes()));
+                if checksum {
+                    let comma = body.iter().rposition(|&b| b == b',').unwrap();
+                    let sum = body[..comma].iter().fold(0u8, |s, &b| s.wrapping_add(b));
+                    let given: u8 = core::str::from_utf8(&body[comma + 1..]).unwrap().parse().unwrap();
+                    prop_assert_eq!(sum.wrapping_add(given), 0);
+                } else {
+                    prop_assert_eq!(n, cmd.encoded_len());
+                }
+            }
+
+            /// A small buffer changes nothing but the size error: validation comes first, and a
+            /// failed encode leaves the buffer untouched.
+            #[test]
+            fn small_buffers(cmd in arb_command(), fw in arb_version(), size in 0usize..24) {
+                let opts = EncodeOptions::new(fw);
+                let mut big = [0u8; 400];
+                let mut small = vec![0xAAu8; size];
+                let full = cmd.encode_with(&opts, &mut big);
+                let part = cmd.encode_with(&opts, &mut small);
+                match (full, part) {
+                    (Ok(n), Ok(m)) => {
+                        prop_assert_eq!(n, m);
+                        prop_assert_eq!(&big[..n], &small[..m]);
+                    }
+                    (Ok(n), Err(EncodeError::BufferTooSmall { needed, available })) => {
+                        prop_assert_eq!((needed, available), (n, size));
+                        prop_assert!(n > size);
+                        prop_assert!(small.iter().all(|&b| b == 0xAA));
+                    }
+                    (Err(a), Err(b)) => prop_assert_eq!(a, b),
+                    (a, b) => prop_assert!(false, "{:?} vs {:?}", a, b),
+                }
+            }
+
+            /// The numbers of the motion commands read back as the struct's fields, in the
+            /// documented order.
+            #[test]
+            fn motion_fields_in_order(cmd in arb_command()) {
+                let mut buf = [0u8; 400];
+                let n = cmd.encoded_len();
+                // Format without validation: the field order holds for every value.
+                let mut out = Out::new(&mut buf);
+                cmd.write(&mut out, false);
+                prop_assert_eq!(out.pos, n);
+                let text = core::str::from_utf8(&buf[..n - 1]).unwrap();
+                let fields: Vec<&str> = text.split(',').collect();
+                let nums = |fields: &[&str]| -> Vec<i64> {
+                    fields.iter().map(|f| f.parse::<i64>().unwrap()).collect()
+                };
+                let with_clear = |mut v: Vec<i64>, clear: Option<u8>| {
+                    v.extend(clear.map(i64::from));
+                    v
+                };
+                let expected = match &cmd {
+                    Command::StepperMove(sm) | Command::MixedMove(sm) => with_clear(
+                        vec![sm.duration_ms.into(), sm.steps[0].into(), sm.steps[1].into()],
+                        sm.clear,
+                    ),
+                    Command::LowLevelMove(lm) => with_clear(
+                        vec![
+                            lm.rate[0].into(), lm.steps[0].into(), lm.accel[0].into(),
+                            lm.rate[1].into(), lm.steps[1].into(), lm.accel[1].into(),
+                        ],
+                        lm.clear,
+                    ),
+                    Command::JerkMove(l3) => with_clear(
+                        vec![
+                            l3.rate[0].into(), l3.steps[0].into(), l3.accel[0].into(), l3.jerk[0].into(),
+                            l3.rate[1].into(), l3.steps[1].into(), l3.accel[1].into(), l3.jerk[1].into(),
+                        ],
+                        l3.clear,
+                    ),
+                    Command::LowLevelTimed(lt) => with_clear(
+                        vec![
+                            lt.intervals.into(),
+                            lt.rate[0].into(), lt.accel[0].into(),
+                            lt.rate[1].into(), lt.accel[1].into(),
+                        ],
+                        lt.clear,
+                    ),
+                    _ => return Ok(()),
+                };
+                prop_assert_eq!(nums(&fields[1..]), expected);
+            }
+        }
+    }
 }

@@ -93,19 +93,16 @@ impl<const N: usize> LineBuffer<N> {
             self.len = 0;
             self.delivered = false;
         }
-        let mut used = 0;
-        for &byte in data {
-            used += 1;
+        for (index, &byte) in data.iter().enumerate() {
             let ending = byte == b'\r' || byte == b'\n';
-            if let Some(previous) = self.last_ending.take() {
-                if ending && byte != previous {
-                    // The second half of a CRLF or LFCR.
-                    continue;
-                }
+            let previous = self.last_ending.take();
+            if ending && previous.is_some_and(|p| p != byte) {
+                // The second half of a CRLF or LFCR.
+                continue;
             }
+            let rest = data.get(index + 1..).unwrap_or(&[]);
             if ending {
                 self.last_ending = Some(byte);
-                let rest = data.get(used..).unwrap_or(&[]);
                 if self.overflowed {
                     self.overflowed = false;
                     self.len = 0;
@@ -129,7 +126,6 @@ impl<const N: usize> LineBuffer<N> {
                 None => {
                     self.overflowed = true;
                     self.len = 0;
-                    let rest = data.get(used..).unwrap_or(&[]);
                     return (rest, Some(Err(LineTooLong { capacity: N })));
                 }
             }

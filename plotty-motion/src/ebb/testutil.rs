@@ -6,7 +6,7 @@
 //! table row (including the `\n\r` endings, the doubled comma and the blank lines) so that a
 //! round trip checks the parser against the table, not against itself.
 
-use std::fmt::Write as _;
+use core::fmt::Write as _;
 
 use heapless::String;
 use proptest::prelude::*;
@@ -220,7 +220,7 @@ impl Model {
             Reply::Ok | Reply::Error(_) => unreachable!("not data"),
         }
         if self.mode == ReplyMode::Future {
-            write!(out_str(out), "{},{data}\n", kind.name()).unwrap();
+            writeln!(out_str(out), "{},{data}", kind.name()).unwrap();
             if kind == ReplyKind::Utility {
                 // 3.x prints an extra blank line after QU in future mode (§1.2).
                 out.push(b'\n');
@@ -275,10 +275,10 @@ impl Model {
 }
 
 /// A `fmt::Write` view of a byte vector.
-fn out_str(out: &mut Vec<u8>) -> impl std::fmt::Write + '_ {
+fn out_str(out: &mut Vec<u8>) -> impl core::fmt::Write + '_ {
     struct W<'a>(&'a mut Vec<u8>);
-    impl std::fmt::Write for W<'_> {
-        fn write_str(&mut self, s: &str) -> std::fmt::Result {
+    impl core::fmt::Write for W<'_> {
+        fn write_str(&mut self, s: &str) -> core::fmt::Result {
             self.0.extend_from_slice(s.as_bytes());
             Ok(())
         }
@@ -498,4 +498,218 @@ pub(crate) fn arb_exchange(v2: bool) -> BoxedStrategy<(ReplyKind, Answer)> {
             (Just(kind), answer)
         })
         .boxed()
+}
+
+fn edge_i32() -> impl Strategy<Value = i32> + Clone {
+    prop_oneof![
+        3 => -3000i32..3000,
+        2 => any::<i32>(),
+        1 => proptest::sample::select(vec![0, 1, -1, i32::MIN, i32::MAX, 85_899_346, -85_899_346]),
+    ]
+}
+
+fn edge_u32() -> impl Strategy<Value = u32> + Clone {
+    prop_oneof![
+        3 => 0u32..3000,
+        2 => any::<u32>(),
+        1 => proptest::sample::select(vec![0, 1, u32::MAX, 16_777_215, 16_777_216, 65_536, 100_000]),
+    ]
+}
+
+fn small_u8() -> impl Strategy<Value = u8> {
+    prop_oneof![3 => 0u8..40, 1 => any::<u8>()]
+}
+
+fn pair<T: core::fmt::Debug + Clone, S>(s: S) -> impl Strategy<Value = [T; 2]> + Clone
+where
+    S: Strategy<Value = T> + Clone,
+{
+    (s.clone(), s).prop_map(|(a, b)| [a, b])
+}
+
+/// Any command, biased towards boundary values (valid or not).
+pub(crate) fn arb_command() -> BoxedStrategy<super::Command> {
+    use super::command::*;
+    let clear = proptest::option::of(0u8..6);
+    let stepper = (edge_u32(), pair(edge_i32()), clear.clone())
+        .prop_map(|(duration_ms, steps, clear)| StepperMove {
+            duration_ms,
+            steps,
+            clear,
+        })
+        .boxed();
+    let motion = prop_oneof![
+        stepper.clone().prop_map(Command::StepperMove),
+        stepper.prop_map(Command::MixedMove),
+        (edge_u32(), proptest::option::of(pair(edge_i32()))).prop_map(|(step_rate, position)| {
+            Command::HomeMove(HomeMove {
+                step_rate,
+                position,
+            })
+        }),
+        (
+            pair(edge_i32()),
+            pair(edge_i32()),
+            pair(edge_i32()),
+            clear.clone()
+        )
+            .prop_map(
+                |(rate, steps, accel, clear)| Command::LowLevelMove(LowLevelMove {
+                    rate,
+                    steps,
+                    accel,
+                    clear
+                })
+            ),
+        (
+            edge_u32(),
+            pair(edge_i32()),
+            pair(edge_i32()),
+            clear.clone()
+        )
+            .prop_map(|(intervals, rate, accel, clear)| Command::LowLevelTimed(
+                TimedMove {
+                    intervals,
+                    rate,
+                    accel,
+                    clear
+                }
+            )),
+        (
+            pair(edge_i32()),
+            pair(edge_i32()),
+            pair(edge_i32()),
+            pair(edge_i32()),
+            clear.clone()
+        )
+            .prop_map(
+                |(rate, steps, accel, jerk, clear)| Command::JerkMove(JerkMove {
+                    rate,
+                    steps,
+                    accel,
+                    jerk,
+                    clear
+                })
+            ),
+        (
+            edge_u32(),
+            pair(edge_i32()),
+            pair(edge_i32()),
+            pair(edge_i32()),
+            clear.clone()
+        )
+            .prop_map(|(intervals, rate, accel, jerk, clear)| {
+                Command::TimedJerkMove(TimedJerkMove {
+                    intervals,
+                    rate,
+                    accel,
+                    jerk,
+                    clear,
+                })
+            }),
+        (
+            edge_u32(),
+            pair(edge_i32()),
+            pair(edge_i32()),
+            pair(edge_i32()),
+            pair(edge_i32()),
+            clear
+        )
+            .prop_map(|(intervals, rate_a, rate_b, accel, jerk, clear)| {
+                Command::DoubleTimedMove(DoubleTimedMove {
+                    intervals,
+                    rate_a,
+                    rate_b,
+                    accel,
+                    jerk,
+                    clear,
+                })
+            }),
+    ];
+    let simple = proptest::sample::select(vec![
+        Command::VersionProbe,
+        Command::Version,
+        Command::Reset,
+        Command::ClearSteps,
+        Command::QueryButton,
+        Command::QueryGeneral,
+        Command::QueryEnables,
+        Command::QueryMotors,
+        Command::QueryPen,
+        Command::QuerySteps,
+        Command::QueryCurrent,
+        Command::QueryServoPower,
+        Command::QueryNickname,
+        Command::QueryNodeCount,
+        Command::NodeIncrement,
+        Command::NodeDecrement,
+    ]);
+    let port = proptest::sample::select(vec![Port::A, Port::B, Port::C, Port::D, Port::E]);
+    let other = prop_oneof![
+        (any::<u8>(), any::<u8>())
+            .prop_map(|(enable1, enable2)| Command::EnableMotors(EnableMotors { enable1, enable2 })),
+        any::<bool>().prop_map(|disable_motors| Command::EmergencyStop { disable_motors }),
+        (
+            proptest::sample::select(PenAction::ALL.to_vec()),
+            proptest::option::of(any::<u16>()),
+            proptest::option::of(0u8..10)
+        )
+            .prop_map(|(action, duration_ms, pin)| Command::SetPen(SetPen {
+                action,
+                duration_ms,
+                pin
+            })),
+        proptest::option::of(any::<u16>()).prop_map(|duration_ms| Command::TogglePen { duration_ms }),
+        (small_u8(), any::<u16>())
+            .prop_map(|(parameter, value)| Command::ServoConfig { parameter, value }),
+        (edge_u32(), proptest::option::of(any::<bool>()))
+            .prop_map(|(timeout_ms, power)| Command::ServoTimeout { timeout_ms, power }),
+        (
+            any::<u16>(),
+            small_u8(),
+            proptest::option::of(any::<u16>()),
+            proptest::option::of(any::<u16>())
+        )
+            .prop_map(|(position, rpn, rate, delay_ms)| Command::Servo2(Servo2 {
+                position,
+                rpn,
+                rate,
+                delay_ms
+            })),
+        any::<u8>().prop_map(Command::QueryUtility),
+        proptest::option::of(small_u8()).prop_map(|index| Command::QueryLayer { index }),
+        (any::<u8>(), proptest::option::of(small_u8()))
+            .prop_map(|(value, index)| Command::SetLayer { value, index }),
+        (
+            prop_oneof![3 => proptest::sample::select(vec![1u8, 2, 3, 4, 10, 50, 51, 52, 53, 54, 60, 61, 250]), 1 => any::<u8>()],
+            prop_oneof![3 => -2i16..40, 1 => any::<i16>()]
+        )
+            .prop_map(|(parameter, value)| Command::Configure(Configure { parameter, value })),
+        (port, 0u8..10).prop_map(|(port, pin)| Command::PinInput { port, pin }),
+        "[ -~]{0,16}".prop_map(|s| Command::SetNickname(text(&s))),
+        edge_u32().prop_map(Command::SetNodeCount),
+        (
+            any::<bool>(),
+            proptest::option::of(0u16..1100),
+            proptest::option::of(any::<bool>())
+        )
+            .prop_map(|(on, power, queued)| Command::SetEngraver(SetEngraver { on, power, queued })),
+    ];
+    prop_oneof![1 => simple, 3 => motion, 2 => other].boxed()
+}
+
+/// A firmware version around the capability thresholds.
+pub(crate) fn arb_version() -> impl Strategy<Value = FirmwareVersion> {
+    prop_oneof![
+        3 => proptest::sample::select(vec![
+            FirmwareVersion::LATEST,
+            FirmwareVersion::new(3, 0, 0),
+            FirmwareVersion::new(3, 0, 1),
+            FirmwareVersion::LAST_V2,
+            FirmwareVersion::new(2, 7, 0),
+            FirmwareVersion::new(2, 6, 2),
+            FirmwareVersion::new(2, 5, 0),
+        ]),
+        1 => (1u8..=4, any::<u8>(), any::<u8>()).prop_map(|(a, b, c)| FirmwareVersion::new(a, b, c)),
+    ]
 }

@@ -25,14 +25,12 @@ impl Command {
     /// combination the firmware executes as written. [`Command::encode_with`] calls this first.
     pub fn validate(&self, fw: FirmwareVersion) -> Result<(), EncodeError> {
         let command = self.name();
-        if let Some(since) = self.min_version() {
-            if fw < since {
-                return Err(EncodeError::Unsupported {
-                    command,
-                    since,
-                    firmware: fw,
-                });
-            }
+        if let Some(since) = self.min_version().filter(|since| fw < *since) {
+            return Err(EncodeError::Unsupported {
+                command,
+                since,
+                firmware: fw,
+            });
         }
         let v3 = fw.is_v3();
         match self {
