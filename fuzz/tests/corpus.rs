@@ -54,6 +54,7 @@ fn response_parser_corpus() {
     for (path, bytes) in files {
         eprintln!("{}", path.display());
         plotty_fuzz::response_parser(&bytes);
+        plotty_fuzz::response_parser_exhaustive(&bytes);
     }
 }
 
@@ -70,7 +71,7 @@ fn command_encode_corpus() {
 #[test]
 fn response_parser_pseudo_random() {
     for input in pseudo_random_inputs(300, 200, b"\r\n\r\nOK,,!0123456789 Err:QSV-") {
-        plotty_fuzz::response_parser(&input);
+        plotty_fuzz::response_parser_exhaustive(&input);
     }
 }
 
