@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use plotty_motion::ebb::{
-    Command, EncodeOptions, FirmwareVersion, LineBuffer, LowLevelMove, Reply, ReplyKind,
-    ReplyMode, ReplyParser, StepperMove,
+    Command, EncodeOptions, FirmwareVersion, LineBuffer, LowLevelMove, Reply, ReplyKind, ReplyMode,
+    ReplyParser, StepperMove, limits,
 };
 
 const COMMANDS: usize = 1024;
@@ -49,7 +49,8 @@ fn encoded_bytes(commands: &[Command], options: &EncodeOptions) -> u64 {
 }
 
 fn encode_all(commands: &[Command], options: &EncodeOptions) -> usize {
-    let mut buf = [0u8; 128];
+    // The recommended transmit buffer: room for the longest command the firmware accepts.
+    let mut buf = [0u8; limits::MAX_ENCODED_LEN];
     let mut total = 0;
     for c in commands {
         total += c.encode_with(options, &mut buf).unwrap_or(0);
@@ -133,7 +134,10 @@ fn parse_stream(mode: ReplyMode, bytes: &[u8], kinds: &[ReplyKind]) -> usize {
 
 fn bench_parse(c: &mut Criterion) {
     let mut group = c.benchmark_group("parse_bytes");
-    for (name, mode) in [("legacy_qs_ok", ReplyMode::Legacy), ("future_qs_sm", ReplyMode::Future)] {
+    for (name, mode) in [
+        ("legacy_qs_ok", ReplyMode::Legacy),
+        ("future_qs_sm", ReplyMode::Future),
+    ] {
         let (bytes, kinds) = reply_stream(mode, 2048);
         assert_eq!(parse_stream(mode, &bytes, &kinds), kinds.len());
         group.throughput(Throughput::Bytes(bytes.len() as u64));

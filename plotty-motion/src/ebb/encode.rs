@@ -107,7 +107,9 @@ impl Command {
 
     /// Validates the command for `options.firmware` ([`Command::validate`]) and encodes it into
     /// `buf`: `NAME,p1,p2…[,checksum]\r`. Returns the number of bytes written, always
-    /// [`Command::encoded_len_with`]. On error nothing is written.
+    /// [`Command::encoded_len_with`]. On error nothing is written. A buffer of
+    /// [`MAX_ENCODED_LEN`](super::limits::MAX_ENCODED_LEN) bytes holds every valid command and
+    /// is written in a single pass.
     pub fn encode_with(
         &self,
         options: &EncodeOptions,
@@ -121,15 +123,24 @@ impl Command {
                 firmware: options.firmware,
             });
         }
-        let needed = self.encoded_len_with(options);
-        if needed > buf.len() {
-            return Err(EncodeError::BufferTooSmall {
-                needed,
-                available: buf.len(),
-            });
+        // Every valid command fits in MAX_ENCODED_LEN bytes (checked by the property tests and
+        // the fuzzer), so a buffer that large is written in one pass; smaller ones are measured
+        // first so that a failed encode leaves them untouched.
+        let available = buf.len();
+        if available < super::limits::MAX_ENCODED_LEN {
+            let needed = self.encoded_len_with(options);
+            if needed > available {
+                return Err(EncodeError::BufferTooSmall { needed, available });
+            }
         }
         let mut out = Out::new(buf);
         self.write(&mut out, options.checksum);
+        if out.pos > available {
+            return Err(EncodeError::BufferTooSmall {
+                needed: out.pos,
+                available,
+            });
+        }
         Ok(out.pos)
     }
 
