@@ -2,3 +2,9 @@
 //!
 //! The `plotty` command and daemon: SVG import and optimisation, plotting on an AxiDraw or the
 //! built-in simulator, the SQLite job queue, and the WebSocket/HTTP API.
+
+pub mod check;
+pub mod job;
+pub mod journal;
+pub mod store;
+pub mod timestamp;
