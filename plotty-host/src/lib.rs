@@ -4,6 +4,8 @@
 //! built-in simulator, the SQLite job queue, and the WebSocket/HTTP API.
 
 pub mod check;
+pub mod events;
+pub mod hooks;
 pub mod job;
 pub mod journal;
 pub mod store;
