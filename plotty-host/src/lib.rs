@@ -8,5 +8,8 @@ pub mod events;
 pub mod hooks;
 pub mod job;
 pub mod journal;
+pub mod ledger;
+pub mod logging;
+pub mod settings;
 pub mod store;
 pub mod timestamp;

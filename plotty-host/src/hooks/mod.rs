@@ -434,6 +434,11 @@ impl HookRunner {
         }
     }
 
+    /// The tracker its tasks run on.
+    pub fn tracker(&self) -> &TaskTracker {
+        &self.tracker
+    }
+
     /// The current hook set.
     pub fn hooks(&self) -> Arc<HookSet> {
         match self.hooks.read() {
