@@ -62,6 +62,11 @@ impl Ledger {
         &self.inner.store
     }
 
+    /// The event bus it broadcasts on.
+    pub fn bus(&self) -> EventSender {
+        self.inner.events.clone()
+    }
+
     /// The journal of a job.
     pub fn journal_path(&self, job_id: &str) -> PathBuf {
         journal::path(&self.inner.jobs_dir, job_id)

@@ -123,10 +123,13 @@ fn report_settings(s: &Settings, r: &mut Report) {
     r.ok(
         "logging",
         format!(
-            "{} at {}, {:?}, rotate at {} keeping {}",
+            "{} at {}, {} format, rotate at {} keeping {}",
             l.file.display(),
             l.level,
-            l.format,
+            match l.format {
+                crate::logging::LogFormat::Text => "text",
+                crate::logging::LogFormat::Json => "json",
+            },
             super::units::ByteSize(l.max_size),
             l.backup_count
         ),
@@ -147,12 +150,15 @@ fn report_settings(s: &Settings, r: &mut Report) {
     r.ok(
         "paper",
         format!(
-            "{} ({} × {} mm), margin {} mm, {:?}",
+            "{} ({} × {} mm), margin {} mm, {}",
             s.paper.size.name,
             s.paper.size.width_mm,
             s.paper.size.height_mm,
             s.paper.margin_mm,
-            s.paper.orientation
+            match s.paper.orientation {
+                super::Orientation::Portrait => "portrait",
+                super::Orientation::Landscape => "landscape",
+            }
         ),
     );
     if !s.pens.is_empty() {

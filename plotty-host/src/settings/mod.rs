@@ -426,6 +426,23 @@ impl Settings {
         self.workspace.join("jobs")
     }
 
+    /// `new` with the settings that need a restart kept at their current values (see
+    /// [`Settings::restart_needed`]).
+    pub fn merge_reload(&self, mut new: Self) -> Self {
+        new.workspace = self.workspace.clone();
+        new.websocket.host = self.websocket.host.clone();
+        new.websocket.port = self.websocket.port;
+        new.websocket.enabled = self.websocket.enabled;
+        new.database = self.database.clone();
+        let level = new.logging.level;
+        new.logging = self.logging.clone();
+        new.logging.level = level;
+        new.device.kind = self.device.kind;
+        new.device.port = self.device.port.clone();
+        new.device.baud_rate = self.device.baud_rate;
+        new
+    }
+
     /// Settings that changed in `new` but only take effect after a restart (the daemon keeps the
     /// old values for these on a reload).
     pub fn restart_needed(&self, new: &Self) -> Vec<&'static str> {
@@ -455,6 +472,28 @@ impl Settings {
             out.push("device.type/port/baud_rate");
         }
         out
+    }
+}
+
+impl From<&crate::cli::DaemonArgs> for Overrides {
+    fn from(a: &crate::cli::DaemonArgs) -> Self {
+        Self {
+            config: a.config.clone(),
+            workspace: a.workspace.clone(),
+            host: a.host.clone(),
+            port: a.port,
+            log_level: a.log_level,
+        }
+    }
+}
+
+impl From<&crate::cli::ConfigArgs> for Overrides {
+    fn from(a: &crate::cli::ConfigArgs) -> Self {
+        Self {
+            config: a.config.clone(),
+            workspace: a.workspace.clone(),
+            ..Self::default()
+        }
     }
 }
 
