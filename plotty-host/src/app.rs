@@ -3,7 +3,9 @@
 
 use crate::check::Report;
 use crate::cli::{CheckCommand, Cli, Command, ConfigArgs};
-use crate::daemon::{self, Component, DaemonError, DaemonOptions, ProcessSettings, notify::Notifier};
+use crate::daemon::{
+    self, Component, DaemonError, DaemonOptions, ProcessSettings, notify::Notifier,
+};
 use crate::exit::ExitCode;
 use crate::settings::{self, ConfigError, Overrides, Sources};
 

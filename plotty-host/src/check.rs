@@ -142,7 +142,11 @@ mod tests {
         r.ok("file", "/w/plotty.db");
         r.warn("schema", "version 0 of 1", "the daemon migrates at start");
         assert!(r.passed());
-        r.problem("writable", "read-only", "chown plotty /w/plotty.db\nor run as its owner");
+        r.problem(
+            "writable",
+            "read-only",
+            "chown plotty /w/plotty.db\nor run as its owner",
+        );
         assert!(!r.passed());
         let mut out = Vec::new();
         r.write_to(&mut out).unwrap();

@@ -110,8 +110,27 @@ mod tests {
     #[test]
     fn daemon_short_flags_follow_the_manual() {
         let cli = Cli::try_parse_from([
-            "plotty", "daemon", "-h", "0.0.0.0", "-p", "0", "-w", "ws", "-l", "WARNING", "-c",
-            "c.yaml", "-d", "-u", "plotty", "-g", "dialout", "--nice", "-5", "--pid-file", "p.pid",
+            "plotty",
+            "daemon",
+            "-h",
+            "0.0.0.0",
+            "-p",
+            "0",
+            "-w",
+            "ws",
+            "-l",
+            "WARNING",
+            "-c",
+            "c.yaml",
+            "-d",
+            "-u",
+            "plotty",
+            "-g",
+            "dialout",
+            "--nice",
+            "-5",
+            "--pid-file",
+            "p.pid",
         ])
         .unwrap();
         let Command::Daemon(a) = cli.command else {
@@ -121,7 +140,10 @@ mod tests {
         assert_eq!(a.port, Some(0));
         assert_eq!(a.log_level, Some(LogLevel::Warning));
         assert!(a.daemonize);
-        assert_eq!((a.user.as_deref(), a.group.as_deref()), (Some("plotty"), Some("dialout")));
+        assert_eq!(
+            (a.user.as_deref(), a.group.as_deref()),
+            (Some("plotty"), Some("dialout"))
+        );
         assert_eq!(a.nice, Some(-5));
         assert_eq!(a.pid_file, Some(PathBuf::from("p.pid")));
     }
@@ -131,8 +153,14 @@ mod tests {
         let e = Cli::try_parse_from(["plotty", "daemon", "--help"]).unwrap_err();
         assert_eq!(e.kind(), clap::error::ErrorKind::DisplayHelp);
         let help = e.to_string();
-        assert!(help.contains("-h, --host <ADDRESS>") && help.contains("[default: 8766]"), "{help}");
-        assert!(Cli::try_parse_from(["plotty", "daemon", "-h"]).is_err(), "-h needs an address");
+        assert!(
+            help.contains("-h, --host <ADDRESS>") && help.contains("[default: 8766]"),
+            "{help}"
+        );
+        assert!(
+            Cli::try_parse_from(["plotty", "daemon", "-h"]).is_err(),
+            "-h needs an address"
+        );
         assert!(Cli::try_parse_from(["plotty", "daemon", "--nice", "20"]).is_err());
         assert!(Cli::try_parse_from(["plotty", "daemon", "-l", "verbose"]).is_err());
         assert!(Cli::try_parse_from(["plotty", "daemon", "-p", "70000"]).is_err());

@@ -22,7 +22,10 @@ const REPLY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Checks the device of `settings` and appends the results to `report`.
 pub fn check(device: &DeviceSettings, report: &mut Report) {
     if device.kind == DeviceKind::Simulator {
-        report.ok("device", "the built-in simulator (device.type: simulator); nothing to probe");
+        report.ok(
+            "device",
+            "the built-in simulator (device.type: simulator); nothing to probe",
+        );
         return;
     }
     let boards = find_boards(report);
@@ -73,7 +76,10 @@ pub fn check(device: &DeviceSettings, report: &mut Report) {
             return;
         }
     };
-    report.ok("port", format!("{port} opened at {} baud", device.baud_rate));
+    report.ok(
+        "port",
+        format!("{port} opened at {} baud", device.baud_rate),
+    );
     match ask_version(serial.as_mut(), timeout) {
         Ok(version) => {
             report.ok("firmware", format!("EBB firmware {version}"));
@@ -107,7 +113,9 @@ fn find_boards(report: &mut Report) -> Vec<String> {
             let boards: Vec<_> = ports
                 .into_iter()
                 .filter_map(|p| match p.port_type {
-                    serialport::SerialPortType::UsbPort(u) if u.vid == EBB_VID && u.pid == EBB_PID => {
+                    serialport::SerialPortType::UsbPort(u)
+                        if u.vid == EBB_VID && u.pid == EBB_PID =>
+                    {
                         Some((p.port_name, u.serial_number))
                     }
                     _ => None,
@@ -121,7 +129,10 @@ fn find_boards(report: &mut Report) -> Vec<String> {
                         None => name.clone(),
                     })
                     .collect();
-                report.ok("usb search", format!("EiBotBoard found: {}", list.join(", ")));
+                report.ok(
+                    "usb search",
+                    format!("EiBotBoard found: {}", list.join(", ")),
+                );
             }
             boards.into_iter().map(|(n, _)| n).collect()
         }
@@ -138,8 +149,12 @@ fn find_boards(report: &mut Report) -> Vec<String> {
 
 /// Sends `V` and reads the version reply: `EBBv13_and_above EB Firmware Version 3.0.3` (also with
 /// the `V,` prefix of the newer reply syntax).
-pub fn ask_version<P: Read + Write + ?Sized>(port: &mut P, timeout: Duration) -> Result<String, String> {
-    port.write_all(b"V\r").map_err(|e| format!("cannot send `V`: {e}"))?;
+pub fn ask_version<P: Read + Write + ?Sized>(
+    port: &mut P,
+    timeout: Duration,
+) -> Result<String, String> {
+    port.write_all(b"V\r")
+        .map_err(|e| format!("cannot send `V`: {e}"))?;
     port.flush().map_err(|e| format!("cannot send `V`: {e}"))?;
     let until = Instant::now() + timeout;
     let mut buf = Vec::new();
@@ -165,7 +180,10 @@ pub fn ask_version<P: Read + Write + ?Sized>(port: &mut P, timeout: Duration) ->
         }
     }
     if buf.is_empty() {
-        Err(format!("no answer to `V` within {} s", timeout.as_secs_f64()))
+        Err(format!(
+            "no answer to `V` within {} s",
+            timeout.as_secs_f64()
+        ))
     } else {
         Err(format!(
             "the answer is not from an EiBotBoard: `{}`",
@@ -214,11 +232,25 @@ mod tests {
 
     #[test]
     fn parses_both_reply_syntaxes() {
-        assert_eq!(ask(b"EBBv13_and_above EB Firmware Version 2.8.1\r\n").unwrap(), "2.8.1");
-        assert_eq!(ask(b"V,EBBv13_and_above EB Firmware Version 3.0.3\n").unwrap(), "3.0.3");
+        assert_eq!(
+            ask(b"EBBv13_and_above EB Firmware Version 2.8.1\r\n").unwrap(),
+            "2.8.1"
+        );
+        assert_eq!(
+            ask(b"V,EBBv13_and_above EB Firmware Version 3.0.3\n").unwrap(),
+            "3.0.3"
+        );
         assert!(ask(b"").unwrap_err().contains("no answer"));
-        assert!(ask(b"OK\r\n").unwrap_err().contains("not from an EiBotBoard"));
-        assert!(ask(b"EBB something\r\n").unwrap_err().contains("no firmware version"));
+        assert!(
+            ask(b"OK\r\n")
+                .unwrap_err()
+                .contains("not from an EiBotBoard")
+        );
+        assert!(
+            ask(b"EBB something\r\n")
+                .unwrap_err()
+                .contains("no firmware version")
+        );
     }
 
     #[test]

@@ -102,12 +102,10 @@ pub fn append(path: &Path, entry: &Entry) -> io::Result<()> {
     // One write of the whole line: O_APPEND makes it land after every earlier line.
     file.write_all(&line)?;
     file.sync_data()?;
-    if created {
-        if let Some(dir) = path.parent() {
-            sync_dir(dir)?;
-            if let Some(jobs_dir) = dir.parent() {
-                sync_dir(jobs_dir)?;
-            }
+    if let Some(dir) = path.parent().filter(|_| created) {
+        sync_dir(dir)?;
+        if let Some(jobs_dir) = dir.parent() {
+            sync_dir(jobs_dir)?;
         }
     }
     Ok(())

@@ -20,7 +20,9 @@ use crate::hooks::{HookContext, HookRunner, HooksReport};
 use crate::job::{JobState, Reason};
 use crate::journal::{self, Entry, EntryKind};
 use crate::store::jobs::{self, EventRecord};
-use crate::store::{JobRecord, NewJob, ResumePoint, StateChange, Store, StoreError, TransitionRequest};
+use crate::store::{
+    JobRecord, NewJob, ResumePoint, StateChange, Store, StoreError, TransitionRequest,
+};
 use crate::timestamp;
 
 /// Records job changes; cheap to clone.
@@ -229,8 +231,13 @@ impl Ledger {
         };
         meta.insert("error".into(), Value::String(message.to_owned()));
         let meta = Value::Object(meta);
-        self.record_other(job_id, EntryKind::DeviceError, Some(Reason::DeviceError), meta.clone())
-            .await?;
+        self.record_other(
+            job_id,
+            EntryKind::DeviceError,
+            Some(Reason::DeviceError),
+            meta.clone(),
+        )
+        .await?;
         self.publish(DaemonEvent::Alert(Alert {
             severity: Severity::Error,
             title: "Device error".into(),
@@ -402,7 +409,10 @@ mod tests {
     use crate::hooks::{Hook, HookSet};
     use crate::job::{JobEvent, JobId};
 
-    async fn ledger(dir: &Path, hooks: Option<HookRunner>) -> (Ledger, tokio::sync::broadcast::Receiver<DaemonEvent>) {
+    async fn ledger(
+        dir: &Path,
+        hooks: Option<HookRunner>,
+    ) -> (Ledger, tokio::sync::broadcast::Receiver<DaemonEvent>) {
         let (store, _) = Store::open(&dir.join("plotty.db")).unwrap();
         let bus = events::bus();
         let rx = bus.subscribe();
@@ -424,7 +434,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (ledger, mut rx) = ledger(dir.path(), None).await;
         let job = ledger
-            .submit(NewJob { name: "a".into(), ..NewJob::default() })
+            .submit(NewJob {
+                name: "a".into(),
+                ..NewJob::default()
+            })
             .await
             .unwrap();
         ledger.apply(req(&job.id, JobEvent::Enqueue)).await.unwrap();
@@ -435,11 +448,22 @@ mod tests {
             assert_eq!(ch.to, want);
             // When the event is seen, its journal line is already on disk.
             let lines = journal::read(&ledger.journal_path(job.id.as_str())).unwrap();
-            assert!(lines.entries.iter().any(|e| e.to_state.as_deref() == Some(want.as_str())));
+            assert!(
+                lines
+                    .entries
+                    .iter()
+                    .any(|e| e.to_state.as_deref() == Some(want.as_str()))
+            );
         }
         let refused = ledger.apply(req(&job.id, JobEvent::Resume)).await;
         assert!(refused.is_err());
-        assert_eq!(journal::read(&ledger.journal_path(job.id.as_str())).unwrap().entries.len(), 2);
+        assert_eq!(
+            journal::read(&ledger.journal_path(job.id.as_str()))
+                .unwrap()
+                .entries
+                .len(),
+            2
+        );
     }
 
     #[tokio::test]
@@ -454,7 +478,10 @@ mod tests {
         let runner = HookRunner::new(HookSet::new(map), tracker.clone());
         let (ledger, mut rx) = ledger(dir.path(), Some(runner)).await;
         let job = ledger
-            .submit(NewJob { name: "x; y".into(), ..NewJob::default() })
+            .submit(NewJob {
+                name: "x; y".into(),
+                ..NewJob::default()
+            })
             .await
             .unwrap();
         ledger.apply(req(&job.id, JobEvent::Enqueue)).await.unwrap();
@@ -472,7 +499,9 @@ mod tests {
             });
         }
         assert_eq!(kinds, ["NEW", "QUEUED", "hooks"]);
-        let entries = journal::read(&ledger.journal_path(job.id.as_str())).unwrap().entries;
+        let entries = journal::read(&ledger.journal_path(job.id.as_str()))
+            .unwrap()
+            .entries;
         assert_eq!(entries.last().unwrap().kind, EntryKind::HooksExecuted);
         let events = ledger.events(job.id.as_str()).await.unwrap();
         assert_eq!(events.last().unwrap().kind, "hooks_executed");
@@ -483,7 +512,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (ledger, _rx) = ledger(dir.path(), None).await;
         let job = ledger
-            .submit(NewJob { name: "a".into(), ..NewJob::default() })
+            .submit(NewJob {
+                name: "a".into(),
+                ..NewJob::default()
+            })
             .await
             .unwrap();
         for e in [
@@ -512,13 +544,22 @@ mod tests {
             .unwrap();
         let changes = ledger.recover_interrupted().await.unwrap();
         assert_eq!(changes.len(), 1);
-        let entries = journal::read(&ledger.journal_path(job.id.as_str())).unwrap().entries;
+        let entries = journal::read(&ledger.journal_path(job.id.as_str()))
+            .unwrap()
+            .entries;
         let tail: Vec<_> = entries.iter().rev().take(3).map(|e| e.kind).collect();
         assert_eq!(
             tail,
-            [EntryKind::Recovery, EntryKind::StateChange, EntryKind::ProgressCheckpoint]
+            [
+                EntryKind::Recovery,
+                EntryKind::StateChange,
+                EntryKind::ProgressCheckpoint
+            ]
         );
-        assert_eq!(entries.last().unwrap().metadata["resume_point"]["stroke"], 3);
+        assert_eq!(
+            entries.last().unwrap().metadata["resume_point"]["stroke"],
+            3
+        );
         let record = ledger.store().job(job.id.as_str()).await.unwrap().unwrap();
         assert_eq!(record.state, JobState::Paused);
         assert_eq!(record.resume.unwrap().stroke, 3);
@@ -529,7 +570,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (ledger, mut rx) = ledger(dir.path(), None).await;
         let job = ledger
-            .submit(NewJob { name: "a".into(), ..NewJob::default() })
+            .submit(NewJob {
+                name: "a".into(),
+                ..NewJob::default()
+            })
             .await
             .unwrap();
         // Make the journal unwritable: replace the job directory by a file.

@@ -268,7 +268,10 @@ impl<S> tracing_subscriber::layer::Filter<S> for DynamicLevel {
 
 /// A size-rotated file, checked first so that problems are errors here and not panics inside
 /// `file-rotate` (which asserts on a missing directory).
-fn rotating_writer(path: &Path, settings: &LogSettings) -> Result<FileRotate<AppendCount>, LoggingError> {
+fn rotating_writer(
+    path: &Path,
+    settings: &LogSettings,
+) -> Result<FileRotate<AppendCount>, LoggingError> {
     let err = |source| LoggingError::File {
         path: path.to_path_buf(),
         source,
@@ -285,7 +288,10 @@ fn rotating_writer(path: &Path, settings: &LogSettings) -> Result<FileRotate<App
         (ContentLimit::None, 1)
     } else {
         let max = usize::try_from(settings.max_size.max(1)).unwrap_or(usize::MAX);
-        (ContentLimit::BytesSurpassed(max), settings.backup_count as usize)
+        (
+            ContentLimit::BytesSurpassed(max),
+            settings.backup_count as usize,
+        )
     };
     Ok(FileRotate::new(
         path,
@@ -329,7 +335,10 @@ mod tests {
             .map(|e| e.unwrap().file_name().into_string().unwrap())
             .collect();
         names.sort();
-        assert_eq!(names, ["audit.log", "plotty.log", "plotty.log.1", "plotty.log.2"]);
+        assert_eq!(
+            names,
+            ["audit.log", "plotty.log", "plotty.log.1", "plotty.log.2"]
+        );
         for name in ["plotty.log.1", "plotty.log.2"] {
             let len = std::fs::metadata(logs.join(name)).unwrap().len();
             // BytesSurpassed: a file rotates at the first write that takes it past the limit.

@@ -33,7 +33,10 @@ fn main() -> ExitCode {
         }
         Ok(Outcome::Daemon(daemon::Outcome::Detached { pid, address })) => {
             let mut out = io::stdout().lock();
-            let _ = writeln!(out, "plotty daemon started: PID {pid}, listening on {address}");
+            let _ = writeln!(
+                out,
+                "plotty daemon started: PID {pid}, listening on {address}"
+            );
             ExitCode::SUCCESS
         }
         Ok(Outcome::Daemon(daemon::Outcome::Stopped)) => ExitCode::SUCCESS,

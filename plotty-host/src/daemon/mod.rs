@@ -285,16 +285,14 @@ impl ProcessSettings {
             .pid_file
             .as_ref()
             .map(|p| settings::absolute(cwd, p, None));
-        if let Some(p) = &pid_file {
-            if p.is_dir() {
-                return Err(ConfigError::Invalid(vec![Problem {
-                    file: None,
-                    location: None,
-                    key: "--pid-file".into(),
-                    message: format!("{} is a directory", p.display()),
-                    fix: Some("name a file, e.g. /run/plotty/plotty.pid".into()),
-                }]));
-            }
+        if let Some(p) = pid_file.as_ref().filter(|p| p.is_dir()) {
+            return Err(ConfigError::Invalid(vec![Problem {
+                file: None,
+                location: None,
+                key: "--pid-file".into(),
+                message: format!("{} is a directory", p.display()),
+                fix: Some("name a file, e.g. /run/plotty/plotty.pid".into()),
+            }]));
         }
         Ok(Self {
             pid_file,
@@ -307,7 +305,10 @@ impl ProcessSettings {
 
 /// Runs the daemon process until it is told to stop (see the module doc). With `--daemonize`, the
 /// calling process returns [`Outcome::Detached`] once the daemon is ready.
-pub fn run(opts: DaemonOptions, components: Vec<Box<dyn Component>>) -> Result<Outcome, DaemonError> {
+pub fn run(
+    opts: DaemonOptions,
+    components: Vec<Box<dyn Component>>,
+) -> Result<Outcome, DaemonError> {
     if !opts.process.daemonize {
         return serve(opts, components, None);
     }
@@ -401,15 +402,14 @@ fn serve_inner(
     }
 
     // Step 2. One daemon per workspace: two would both work the same queue.
-    let workspace_lock = PidFile::acquire(&settings.workspace.join(WORKSPACE_LOCK)).map_err(|e| {
-        match e {
+    let workspace_lock =
+        PidFile::acquire(&settings.workspace.join(WORKSPACE_LOCK)).map_err(|e| match e {
             PidFileError::Held { pid, .. } => DaemonError::WorkspaceInUse {
                 workspace: settings.workspace.clone(),
                 pid,
             },
             other => DaemonError::PidFile(other),
-        }
-    })?;
+        })?;
     if let Some(dir) = settings.database.path.parent() {
         std::fs::create_dir_all(dir).map_err(|source| DaemonError::Workspace {
             path: dir.to_path_buf(),
@@ -452,15 +452,17 @@ fn serve_inner(
         version: env!("CARGO_PKG_VERSION").into(),
         started_at: crate::timestamp::now(),
     };
-    let state_file = StateFile::write(&settings.workspace, &info).map_err(|source| {
-        DaemonError::StateFile {
+    let state_file =
+        StateFile::write(&settings.workspace, &info).map_err(|source| DaemonError::StateFile {
             path: settings.workspace.join(state_file::FILE_NAME),
             source,
-        }
-    })?;
+        })?;
     tracing::info!(
         "step 3/6 listen: {}{}",
-        local_addr.map_or_else(|| "API disabled (websocket.enabled: false)".into(), |a| a.to_string()),
+        local_addr.map_or_else(
+            || "API disabled (websocket.enabled: false)".into(),
+            |a| a.to_string()
+        ),
         pid_file
             .as_ref()
             .map(|p| format!(", PID file {}", p.path().display()))
@@ -498,10 +500,12 @@ fn serve_inner(
             source,
         })?;
         let listener = match listener {
-            Some(l) => Some(TcpListener::from_std(l).map_err(|source| DaemonError::System {
-                what: "register the listening socket",
-                source,
-            })?),
+            Some(l) => Some(
+                TcpListener::from_std(l).map_err(|source| DaemonError::System {
+                    what: "register the listening socket",
+                    source,
+                })?,
+            ),
             None => None,
         };
         let parts = Parts {
@@ -585,10 +589,11 @@ fn bind(host: &str, port: u16) -> Result<std::net::TcpListener, DaemonError> {
     for a in addrs {
         match std::net::TcpListener::bind(a) {
             Ok(l) => {
-                l.set_nonblocking(true).map_err(|source| DaemonError::Bind {
-                    address: address.clone(),
-                    source,
-                })?;
+                l.set_nonblocking(true)
+                    .map_err(|source| DaemonError::Bind {
+                        address: address.clone(),
+                        source,
+                    })?;
                 return Ok(l);
             }
             Err(e) => last = e,
@@ -602,7 +607,10 @@ fn bind(host: &str, port: u16) -> Result<std::net::TcpListener, DaemonError> {
 
 impl Daemon {
     /// Runs steps 3 (components) to 6 on an open store and bound listener.
-    pub async fn start(parts: Parts, components: Vec<Box<dyn Component>>) -> Result<Self, DaemonError> {
+    pub async fn start(
+        parts: Parts,
+        components: Vec<Box<dyn Component>>,
+    ) -> Result<Self, DaemonError> {
         let Parts {
             settings,
             sources,
@@ -619,10 +627,16 @@ impl Daemon {
             settings.hooks.clone(),
             coordinator.handle(Stage::Hooks).tracker().clone(),
         );
-        let ledger = Ledger::new(store.clone(), &settings.workspace, events, Some(hooks.clone()));
+        let ledger = Ledger::new(
+            store.clone(),
+            &settings.workspace,
+            events,
+            Some(hooks.clone()),
+        );
         let local_addr = listener.as_ref().and_then(|l| l.local_addr().ok());
         let slot = Arc::new(Mutex::new(listener));
-        let mut by_stage: Vec<Vec<Box<dyn Component>>> = Stage::ALL.iter().map(|_| Vec::new()).collect();
+        let mut by_stage: Vec<Vec<Box<dyn Component>>> =
+            Stage::ALL.iter().map(|_| Vec::new()).collect();
         for c in components {
             let i = Stage::ALL.iter().position(|s| *s == c.stage()).unwrap_or(0);
             by_stage[i].push(c);
@@ -769,7 +783,9 @@ impl Daemon {
         };
         match settings::load(sources) {
             Ok(new) => self.apply_reload(new),
-            Err(e) => tracing::error!("reloading the configuration failed; keeping the current one: {e}"),
+            Err(e) => {
+                tracing::error!("reloading the configuration failed; keeping the current one: {e}")
+            }
         }
     }
 

@@ -105,17 +105,25 @@ mod tests {
         let msg = std::str::from_utf8(&buf[..len]).unwrap();
         assert_eq!(
             msg,
-            format!("READY=1\nMAINPID={}\nSTATUS=listening on 127.0.0.1:8766", std::process::id())
+            format!(
+                "READY=1\nMAINPID={}\nSTATUS=listening on 127.0.0.1:8766",
+                std::process::id()
+            )
         );
         let len = server.recv(&mut buf).unwrap();
-        assert!(std::str::from_utf8(&buf[..len]).unwrap().starts_with("STOPPING=1"));
+        assert!(
+            std::str::from_utf8(&buf[..len])
+                .unwrap()
+                .starts_with("STOPPING=1")
+        );
     }
 
     #[test]
     fn sends_to_abstract_sockets_and_is_quiet_without_one() {
         use std::os::linux::net::SocketAddrExt;
         let name = format!("plotty-test-{}", std::process::id());
-        let server = UnixDatagram::bind_addr(&SocketAddr::from_abstract_name(&name).unwrap()).unwrap();
+        let server =
+            UnixDatagram::bind_addr(&SocketAddr::from_abstract_name(&name).unwrap()).unwrap();
         Notifier::new(Some(format!("@{name}").into())).status("hello");
         let mut buf = [0u8; 64];
         let len = server.recv(&mut buf).unwrap();

@@ -128,16 +128,14 @@ impl PidFile {
 
     fn remove(&self) {
         let ours = std::fs::metadata(&self.path).is_ok_and(|m| (m.dev(), m.ino()) == self.id);
-        if ours {
-            if let Err(e) = std::fs::remove_file(&self.path) {
-                // After a privilege drop the directory may not be writable any more; the file
-                // stays, unlocked, and the next start takes it over.
-                tracing::warn!(
-                    path = %self.path.display(),
-                    error = %e,
-                    "could not remove the PID file; it is unlocked and will be replaced at the next start"
-                );
-            }
+        if ours && let Err(e) = std::fs::remove_file(&self.path) {
+            // After a privilege drop the directory may not be writable any more; the file
+            // stays, unlocked, and the next start takes it over.
+            tracing::warn!(
+                path = %self.path.display(),
+                error = %e,
+                "could not remove the PID file; it is unlocked and will be replaced at the next start"
+            );
         }
         let _ = self.file.unlock();
     }
@@ -174,7 +172,11 @@ mod tests {
             PidFileError::Held { pid, .. } => assert_eq!(*pid, Some(std::process::id())),
             other => panic!("{other:?}"),
         }
-        assert!(err.to_string().contains(&format!("PID {}", std::process::id())), "{err}");
+        assert!(
+            err.to_string()
+                .contains(&format!("PID {}", std::process::id())),
+            "{err}"
+        );
         first.release();
         assert!(!path.exists());
         let again = PidFile::acquire(&path).unwrap();

@@ -83,7 +83,11 @@ pub fn resolve(user: Option<&str>, group: Option<&str>) -> Result<Option<Target>
                 None
             }
             Err(e) => {
-                problem("--group", format!("cannot look up `{name}`: {e}"), "check /etc/group or NSS");
+                problem(
+                    "--group",
+                    format!("cannot look up `{name}`: {e}"),
+                    "check /etc/group or NSS",
+                );
                 None
             }
         },
@@ -105,13 +109,20 @@ pub fn resolve(user: Option<&str>, group: Option<&str>) -> Result<Option<Target>
         user: user.map(|u| (u.name, u.uid)),
         group,
     };
-    let already = target.user.as_ref().is_none_or(|(_, uid)| *uid == geteuid())
+    let already = target
+        .user
+        .as_ref()
+        .is_none_or(|(_, uid)| *uid == geteuid())
         && target.group.1 == getegid();
     if already {
         return Ok(None);
     }
     if !geteuid().is_root() {
-        let key = if target.user.is_some() { "--user" } else { "--group" };
+        let key = if target.user.is_some() {
+            "--user"
+        } else {
+            "--group"
+        };
         return Err(ConfigError::Invalid(vec![Problem {
             file: None,
             location: None,
@@ -212,7 +223,8 @@ mod tests {
 
     #[test]
     fn unknown_names_are_problems() {
-        let Err(ConfigError::Invalid(p)) = resolve(Some("no-such-user-plotty"), Some("no-such-group-plotty"))
+        let Err(ConfigError::Invalid(p)) =
+            resolve(Some("no-such-user-plotty"), Some("no-such-group-plotty"))
         else {
             panic!("expected problems");
         };

@@ -97,8 +97,14 @@ mod tests {
         assert!(!dir.path().join(FILE_NAME).exists());
         let f = StateFile::write(dir.path(), &info).unwrap();
         let other = DaemonInfo { pid: 1, ..info };
-        StateFile::write(dir.path(), &other).map(std::mem::forget).unwrap();
+        StateFile::write(dir.path(), &other)
+            .map(std::mem::forget)
+            .unwrap();
         drop(f);
-        assert_eq!(StateFile::read(dir.path()).unwrap().pid, 1, "another daemon's file stays");
+        assert_eq!(
+            StateFile::read(dir.path()).unwrap().pid,
+            1,
+            "another daemon's file stays"
+        );
     }
 }

@@ -139,7 +139,10 @@ impl StartupWaiter {
                 return StartupReport::TimedOut;
             }
             let timeout = PollTimeout::try_from(left).unwrap_or(PollTimeout::MAX);
-            let mut fds = [PollFd::new(std::os::fd::AsFd::as_fd(&self.pipe), PollFlags::POLLIN)];
+            let mut fds = [PollFd::new(
+                std::os::fd::AsFd::as_fd(&self.pipe),
+                PollFlags::POLLIN,
+            )];
             match poll(&mut fds, timeout) {
                 Ok(0) => return StartupReport::TimedOut,
                 Ok(_) => {}
@@ -206,7 +209,8 @@ mod tests {
     fn reports_round_trip_through_a_pipe() {
         for (send, want) in [
             (
-                Box::new(|n: StartupNotifier| n.ready("127.0.0.1:8766")) as Box<dyn Fn(StartupNotifier)>,
+                Box::new(|n: StartupNotifier| n.ready("127.0.0.1:8766"))
+                    as Box<dyn Fn(StartupNotifier)>,
                 StartupReport::Ready {
                     pid: std::process::id(),
                     address: "127.0.0.1:8766".into(),
@@ -222,12 +226,20 @@ mod tests {
             (Box::new(drop), StartupReport::Vanished),
         ] {
             let (r, w) = pipe2(OFlag::O_CLOEXEC).unwrap();
-            send(StartupNotifier { pipe: File::from(w) });
-            let got = StartupWaiter { pipe: File::from(r) }.wait(Duration::from_secs(5));
+            send(StartupNotifier {
+                pipe: File::from(w),
+            });
+            let got = StartupWaiter {
+                pipe: File::from(r),
+            }
+            .wait(Duration::from_secs(5));
             assert_eq!(got, want);
         }
         let (r, _w) = pipe2(OFlag::O_CLOEXEC).unwrap();
-        let got = StartupWaiter { pipe: File::from(r) }.wait(Duration::from_millis(10));
+        let got = StartupWaiter {
+            pipe: File::from(r),
+        }
+        .wait(Duration::from_millis(10));
         assert_eq!(got, StartupReport::TimedOut);
     }
 }

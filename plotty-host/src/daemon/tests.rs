@@ -34,10 +34,16 @@ impl Component for Probe {
             if self.fail {
                 return Err(StartError::new("no plotter answered on /dev/ttyACM0"));
             }
-            self.log.lock().unwrap().push(format!("start {}", self.name));
+            self.log
+                .lock()
+                .unwrap()
+                .push(format!("start {}", self.name));
             if self.stage == Stage::Api {
                 let listener = ctx.take_listener().expect("the API gets the listener");
-                self.log.lock().unwrap().push(format!("listener {}", listener.local_addr().unwrap().ip()));
+                self.log
+                    .lock()
+                    .unwrap()
+                    .push(format!("listener {}", listener.local_addr().unwrap().ip()));
             }
             let log = Arc::clone(&self.log);
             let name = self.name;
@@ -87,7 +93,9 @@ async fn components_start_in_step_order_and_stop_in_shutdown_order() {
         probe("axidraw", Stage::Devices, &log),
         probe("api", Stage::Api, &log),
     ];
-    let daemon = Daemon::start(parts(dir.path()).await, components).await.unwrap();
+    let daemon = Daemon::start(parts(dir.path()).await, components)
+        .await
+        .unwrap();
     assert!(daemon.local_addr().is_some());
     let (tx, rx) = mpsc::channel(4);
     tx.send(Request::Stop { signal: "test" }).await.unwrap();
@@ -118,7 +126,11 @@ async fn a_failing_device_component_fails_step_4_with_exit_code_5() {
         log: Arc::clone(&log),
         fail: true,
     });
-    let Err(e) = Daemon::start(parts(dir.path()).await, vec![probe("api", Stage::Api, &log), failing]).await
+    let Err(e) = Daemon::start(
+        parts(dir.path()).await,
+        vec![probe("api", Stage::Api, &log), failing],
+    )
+    .await
     else {
         panic!("expected the start to fail");
     };
@@ -132,7 +144,9 @@ async fn a_failing_device_component_fails_step_4_with_exit_code_5() {
 #[tokio::test]
 async fn without_an_api_component_the_port_is_held_not_served() {
     let dir = tempfile::tempdir().unwrap();
-    let daemon = Daemon::start(parts(dir.path()).await, Vec::new()).await.unwrap();
+    let daemon = Daemon::start(parts(dir.path()).await, Vec::new())
+        .await
+        .unwrap();
     let addr = daemon.local_addr().unwrap();
     // The socket is bound and listening (the kernel completes the handshake into the backlog),
     // so no one else can take the port while the daemon runs.
@@ -140,7 +154,10 @@ async fn without_an_api_component_the_port_is_held_not_served() {
     let (tx, rx) = mpsc::channel(1);
     drop(tx);
     daemon.run(rx).await.unwrap();
-    assert!(std::net::TcpListener::bind(addr).is_ok(), "released at shutdown");
+    assert!(
+        std::net::TcpListener::bind(addr).is_ok(),
+        "released at shutdown"
+    );
 }
 
 #[tokio::test]
@@ -150,7 +167,13 @@ async fn interrupted_jobs_are_paused_at_start() {
     let store = p.store.clone();
     let (id, workspace) = {
         let ledger = Ledger::new(store.clone(), dir.path(), events::bus(), None);
-        let job = ledger.submit(NewJob { name: "a".into(), ..NewJob::default() }).await.unwrap();
+        let job = ledger
+            .submit(NewJob {
+                name: "a".into(),
+                ..NewJob::default()
+            })
+            .await
+            .unwrap();
         for event in [
             JobEvent::Enqueue,
             JobEvent::Analyzed,
@@ -176,8 +199,12 @@ async fn interrupted_jobs_are_paused_at_start() {
     let job = store.job(id.as_str()).await.unwrap().unwrap();
     assert_eq!(job.state, JobState::Paused);
     assert_eq!(job.state_reason.as_deref(), Some("interrupted"));
-    let journal = crate::journal::read(&crate::journal::path(&workspace.join("jobs"), id.as_str())).unwrap();
-    assert_eq!(journal.entries.last().unwrap().kind, crate::journal::EntryKind::Recovery);
+    let journal =
+        crate::journal::read(&crate::journal::path(&workspace.join("jobs"), id.as_str())).unwrap();
+    assert_eq!(
+        journal.entries.last().unwrap().kind,
+        crate::journal::EntryKind::Recovery
+    );
     let (tx, rx) = mpsc::channel(1);
     drop(tx);
     daemon.run(rx).await.unwrap();
@@ -186,7 +213,9 @@ async fn interrupted_jobs_are_paused_at_start() {
 #[tokio::test]
 async fn reload_applies_hooks_and_keeps_restart_only_settings() {
     let dir = tempfile::tempdir().unwrap();
-    let mut daemon = Daemon::start(parts(dir.path()).await, Vec::new()).await.unwrap();
+    let mut daemon = Daemon::start(parts(dir.path()).await, Vec::new())
+        .await
+        .unwrap();
     let before = daemon.settings();
     let config = dir.path().join("config.yaml");
     std::fs::write(
@@ -204,10 +233,63 @@ async fn reload_applies_hooks_and_keeps_restart_only_settings() {
     };
     daemon.apply_reload(settings::load(&sources).unwrap());
     let after = daemon.settings();
-    assert_eq!(after.websocket.port, before.websocket.port, "needs a restart");
+    assert_eq!(
+        after.websocket.port, before.websocket.port,
+        "needs a restart"
+    );
     assert_eq!(after.hooks.for_state(JobState::Queued).len(), 1);
     assert_eq!(daemon.hooks.hooks().len(), 1);
     let (tx, rx) = mpsc::channel(1);
     drop(tx);
     daemon.run(rx).await.unwrap();
+}
+
+/// A queue component that ignores the graceful stop and only reacts to the immediate one.
+struct Stubborn {
+    log: Log,
+}
+
+impl Component for Stubborn {
+    fn name(&self) -> &str {
+        "stubborn queue"
+    }
+
+    fn stage(&self) -> Stage {
+        Stage::Queue
+    }
+
+    fn start(self: Box<Self>, ctx: StartContext) -> BoxFuture<'static, Result<(), StartError>> {
+        async move {
+            let shutdown = ctx.shutdown.clone();
+            let log = self.log;
+            ctx.shutdown.spawn(async move {
+                shutdown.immediate().await;
+                log.lock().unwrap().push("stopped at once".to_owned());
+            });
+            Ok(())
+        }
+        .boxed()
+    }
+}
+
+#[tokio::test]
+async fn a_second_stop_request_makes_the_shutdown_immediate() {
+    let dir = tempfile::tempdir().unwrap();
+    let log: Log = Arc::default();
+    let daemon = Daemon::start(
+        parts(dir.path()).await,
+        vec![Box::new(Stubborn {
+            log: Arc::clone(&log),
+        })],
+    )
+    .await
+    .unwrap();
+    let (tx, rx) = mpsc::channel(4);
+    tx.send(Request::Stop { signal: "SIGTERM" }).await.unwrap();
+    tx.send(Request::Stop { signal: "SIGTERM" }).await.unwrap();
+    // Without the second request this would wait for the queue stage's 60 s grace.
+    let started = std::time::Instant::now();
+    daemon.run(rx).await.unwrap();
+    assert!(started.elapsed() < Stage::Queue.grace());
+    assert_eq!(*log.lock().unwrap(), ["stopped at once"]);
 }

@@ -163,6 +163,10 @@ mod tests {
         .await
         .unwrap();
         assert_eq!(r.exit_code, Some(0));
-        assert_eq!(r.stdout.chars().count(), OUTPUT_CAP + 1, "cap plus the cut mark");
+        assert_eq!(
+            r.stdout.chars().count(),
+            OUTPUT_CAP + 1,
+            "cap plus the cut mark"
+        );
     }
 }

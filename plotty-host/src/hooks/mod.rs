@@ -238,7 +238,8 @@ impl Hook {
                         result.stdout = resp.body_excerpt;
                         result.success = (200..300).contains(&resp.status);
                         if !result.success {
-                            result.error = Some(format!("the server answered HTTP {}", resp.status));
+                            result.error =
+                                Some(format!("the server answered HTTP {}", resp.status));
                         }
                     }
                     Err(e) => result.error = Some(e),
@@ -249,11 +250,7 @@ impl Hook {
         result
     }
 
-    fn process_result(
-        &self,
-        result: &mut HookResult,
-        r: std::io::Result<exec::ProcessOutcome>,
-    ) {
+    fn process_result(&self, result: &mut HookResult, r: std::io::Result<exec::ProcessOutcome>) {
         match r {
             Ok(o) => {
                 result.exit_code = o.exit_code;
@@ -280,7 +277,10 @@ impl Hook {
 impl HookSet {
     /// A set from hooks per state.
     pub fn new(by_state: BTreeMap<JobState, Vec<Hook>>) -> Self {
-        let by_state = by_state.into_iter().filter(|(_, v)| !v.is_empty()).collect();
+        let by_state = by_state
+            .into_iter()
+            .filter(|(_, v)| !v.is_empty())
+            .collect();
         Self { by_state }
     }
 
@@ -502,7 +502,12 @@ mod tests {
         assert!(r.success, "{r:?}");
         assert!(!marker.exists(), "the job name was executed");
         assert_eq!(std::fs::read_to_string(&out).unwrap(), format!("{name}\n"));
-        for name in ["$(touch X)", "`touch X`", "x' ; touch X ; '", "\"; touch X; \""] {
+        for name in [
+            "$(touch X)",
+            "`touch X`",
+            "x' ; touch X ; '",
+            "\"; touch X; \"",
+        ] {
             let name = name.replace('X', &marker.display().to_string());
             let r = hook.run(&ctx(dir.path(), &name)).await;
             assert!(r.success, "{r:?}");
@@ -554,7 +559,11 @@ mod tests {
         assert!(!report.all_succeeded());
         let alerts = report.alerts();
         assert_eq!(alerts.len(), 1);
-        assert!(alerts[0].message.contains("exited with code 7"), "{}", alerts[0].message);
+        assert!(
+            alerts[0].message.contains("exited with code 7"),
+            "{}",
+            alerts[0].message
+        );
         let json = report.results_json();
         assert_eq!(json[1]["exit_code"], 7);
         assert_eq!(json[1]["stderr"], "oops\n");
@@ -565,13 +574,19 @@ mod tests {
     async fn runner_skips_states_without_hooks_and_tests_with_a_sample() {
         let dir = tempfile::tempdir().unwrap();
         let mut map = BTreeMap::new();
-        map.insert(JobState::Failed, vec![Hook::command("echo {error}", None).unwrap()]);
+        map.insert(
+            JobState::Failed,
+            vec![Hook::command("echo {error}", None).unwrap()],
+        );
         let runner = HookRunner::new(HookSet::new(map), TaskTracker::new());
         let c = ctx(dir.path(), "n");
         assert!(runner.spawn(c.clone()).is_none());
         let report = runner.test(JobState::Failed, dir.path()).await;
         assert_eq!(report.results[0].stdout, "sample error for a hook test\n");
-        let failed = HookContext { state: JobState::Failed, ..c };
+        let failed = HookContext {
+            state: JobState::Failed,
+            ..c
+        };
         let report = runner.spawn(failed).unwrap().await.unwrap();
         assert!(report.all_succeeded());
     }

@@ -192,11 +192,8 @@ impl Template {
                         .position(|&c| c == '}')
                         .ok_or(TemplateError::Unclosed { at: i + 1 })?;
                     let name: String = chars[i + 1..i + 1 + close].iter().collect();
-                    let var = Var::from_name(name.trim()).ok_or_else(|| {
-                        TemplateError::UnknownVariable {
-                            name: name.clone(),
-                        }
-                    })?;
+                    let var = Var::from_name(name.trim())
+                        .ok_or_else(|| TemplateError::UnknownVariable { name: name.clone() })?;
                     match quote {
                         Quote::None => {}
                         Quote::Single | Quote::Double => {
@@ -224,15 +221,14 @@ impl Template {
             match (quote, c) {
                 (Quote::None | Quote::Double, '\\') => {
                     if next == Some('{') && chars.get(i + 2) != Some(&'{') {
-                        let name: String = chars[i + 2..].iter().take_while(|&&c| c != '}').collect();
+                        let name: String =
+                            chars[i + 2..].iter().take_while(|&&c| c != '}').collect();
                         return Err(TemplateError::Escaped { name });
                     }
                     text.push(c);
-                    if let Some(n) = next {
-                        if n != '{' && n != '}' {
-                            text.push(n);
-                            i += 1;
-                        }
+                    if let Some(n) = next.filter(|n| *n != '{' && *n != '}') {
+                        text.push(n);
+                        i += 1;
                     }
                 }
                 (Quote::None, '\'') => {
@@ -372,9 +368,19 @@ mod tests {
             Template::parse("echo {job_data}"),
             Err(TemplateError::UnknownVariable { .. })
         ));
-        assert!(matches!(Template::parse("echo {job_id"), Err(TemplateError::Unclosed { .. })));
-        assert!(matches!(Template::parse("echo }"), Err(TemplateError::Stray { .. })));
-        for quoted in ["echo \"{job_name}\"", "echo '{job_name}'", "echo \"x $(echo {error})\""] {
+        assert!(matches!(
+            Template::parse("echo {job_id"),
+            Err(TemplateError::Unclosed { .. })
+        ));
+        assert!(matches!(
+            Template::parse("echo }"),
+            Err(TemplateError::Stray { .. })
+        ));
+        for quoted in [
+            "echo \"{job_name}\"",
+            "echo '{job_name}'",
+            "echo \"x $(echo {error})\"",
+        ] {
             assert!(
                 matches!(Template::parse(quoted), Err(TemplateError::Quoted { .. })),
                 "{quoted}"
@@ -411,7 +417,9 @@ mod tests {
             Err(TemplateError::Escaped { .. })
         ));
         assert_eq!(
-            Template::parse("echo \\{{x}}").unwrap().render(&Values::default()),
+            Template::parse("echo \\{{x}}")
+                .unwrap()
+                .render(&Values::default()),
             "echo \\{x}"
         );
     }

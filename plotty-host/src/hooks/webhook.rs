@@ -193,7 +193,12 @@ fn parse_response(buf: &[u8]) -> Result<Response, String> {
         .next()
         .and_then(|s| s.parse::<u16>().ok())
         .filter(|_| version.starts_with("HTTP/"))
-        .ok_or_else(|| format!("the answer is not HTTP: `{}`", excerpt(status_line.as_bytes(), 80)))?;
+        .ok_or_else(|| {
+            format!(
+                "the answer is not HTTP: `{}`",
+                excerpt(status_line.as_bytes(), 80)
+            )
+        })?;
     let body = find(buf, b"\r\n\r\n").map_or(&[][..], |i| &buf[i + 4..]);
     Ok(Response {
         status,
@@ -230,14 +235,30 @@ mod tests {
     #[test]
     fn parses_http_urls_and_refuses_the_rest() {
         let u = WebhookUrl::parse("http://127.0.0.1:9000/hooks/plot?x=1#frag").unwrap();
-        assert_eq!((u.host.as_str(), u.port, u.target.as_str()), ("127.0.0.1", 9000, "/hooks/plot?x=1"));
+        assert_eq!(
+            (u.host.as_str(), u.port, u.target.as_str()),
+            ("127.0.0.1", 9000, "/hooks/plot?x=1")
+        );
         let u = WebhookUrl::parse("http://example.org").unwrap();
-        assert_eq!((u.port, u.target.as_str(), u.host_header()), (80, "/", "example.org".into()));
+        assert_eq!(
+            (u.port, u.target.as_str(), u.host_header()),
+            (80, "/", "example.org".into())
+        );
         let u = WebhookUrl::parse("http://[::1]:81?q").unwrap();
-        assert_eq!((u.host.as_str(), u.target.as_str(), u.host_header()), ("::1", "/?q", "[::1]:81".into()));
+        assert_eq!(
+            (u.host.as_str(), u.target.as_str(), u.host_header()),
+            ("::1", "/?q", "[::1]:81".into())
+        );
         let e = WebhookUrl::parse("https://hooks.slack.com/x").unwrap_err();
         assert!(e.contains("relay"), "{e}");
-        for bad in ["ftp://x", "http://", "http://x:0/", "http://x:99999/", "http://u:p@x/", "http://x/a b"] {
+        for bad in [
+            "ftp://x",
+            "http://",
+            "http://x:0/",
+            "http://x:99999/",
+            "http://u:p@x/",
+            "http://x/a b",
+        ] {
             assert!(WebhookUrl::parse(bad).is_err(), "{bad}");
         }
     }
@@ -262,31 +283,51 @@ mod tests {
             String::from_utf8(got).unwrap()
         });
         let url = WebhookUrl::parse(&format!("http://127.0.0.1:{port}/h?k=1")).unwrap();
-        let r = post(&url, br#"{"a":1}"#, Duration::from_secs(5)).await.unwrap();
-        assert_eq!(r, Response { status: 201, body_excerpt: "ok".into() });
+        let r = post(&url, br#"{"a":1}"#, Duration::from_secs(5))
+            .await
+            .unwrap();
+        assert_eq!(
+            r,
+            Response {
+                status: 201,
+                body_excerpt: "ok".into()
+            }
+        );
         server.abort();
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_silent_server_times_out() {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = WebhookUrl::parse(&format!("http://{}/", listener.local_addr().unwrap())).unwrap();
+        let url =
+            WebhookUrl::parse(&format!("http://{}/", listener.local_addr().unwrap())).unwrap();
         let accept = tokio::spawn(async move {
             let conn = listener.accept().await;
             tokio::time::sleep(Duration::from_secs(60)).await;
             drop(conn);
         });
-        let e = post(&url, b"{}", Duration::from_secs(10)).await.unwrap_err();
+        let e = post(&url, b"{}", Duration::from_secs(10))
+            .await
+            .unwrap_err();
         assert!(e.contains("no answer within 10 s"), "{e}");
         accept.abort();
     }
 
     #[test]
     fn parses_responses() {
-        assert_eq!(parse_response(b"HTTP/1.0 500 Oops\r\n\r\nbad").unwrap().status, 500);
+        assert_eq!(
+            parse_response(b"HTTP/1.0 500 Oops\r\n\r\nbad")
+                .unwrap()
+                .status,
+            500
+        );
         assert!(parse_response(b"").is_err());
         assert!(parse_response(b"SSH-2.0-OpenSSH\r\n").is_err());
-        assert!(response_complete(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n"));
-        assert!(!response_complete(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nok"));
+        assert!(response_complete(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n"
+        ));
+        assert!(!response_complete(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nok"
+        ));
     }
 }

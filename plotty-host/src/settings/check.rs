@@ -24,7 +24,11 @@ pub fn check(sources: &Sources) -> (Report, Option<Settings>) {
             return (r, None);
         }
         Err(e @ ConfigError::Missing { .. }) => {
-            r.problem("config file", e.to_string(), "create the file or correct the path");
+            r.problem(
+                "config file",
+                e.to_string(),
+                "create the file or correct the path",
+            );
             return (r, None);
         }
         Err(e @ ConfigError::Read { .. }) => {
@@ -48,7 +52,10 @@ fn report_settings(s: &Settings, r: &mut Report) {
         ),
         (Some(p), false) => r.ok(
             "config file",
-            format!("{} does not exist; using the built-in defaults", p.display()),
+            format!(
+                "{} does not exist; using the built-in defaults",
+                p.display()
+            ),
         ),
         (None, _) => r.warn(
             "config file",
@@ -59,7 +66,11 @@ fn report_settings(s: &Settings, r: &mut Report) {
     directory(r, "workspace", &s.workspace);
     let w = &s.websocket;
     if w.enabled {
-        let auth = if w.authenticate { "API key required" } else { "no authentication" };
+        let auth = if w.authenticate {
+            "API key required"
+        } else {
+            "no authentication"
+        };
         let origins = match &w.allowed_origins {
             OriginPolicy::SameHost => "same host only".to_owned(),
             OriginPolicy::Any => "any origin".to_owned(),
@@ -197,10 +208,17 @@ fn directory(r: &mut Report, what: &str, dir: &Path) {
             Some(Ok(())) => r.ok(what, format!("{} (created at start)", dir.display())),
             Some(Err(e)) => r.problem(
                 what,
-                format!("{} does not exist and cannot be created: {e}", dir.display()),
+                format!(
+                    "{} does not exist and cannot be created: {e}",
+                    dir.display()
+                ),
                 "create it and give it to the daemon's user",
             ),
-            None => r.problem(what, format!("{} cannot be created", dir.display()), "choose another path"),
+            None => r.problem(
+                what,
+                format!("{} cannot be created", dir.display()),
+                "choose another path",
+            ),
         }
     }
 }

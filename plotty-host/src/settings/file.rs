@@ -2,7 +2,7 @@
 //!
 //! Every struct denies unknown keys, so a typo (`authentication` for `authenticate`) is an error
 //! that names the key, the file and the line instead of a setting silently ignored. Types and
-//! ranges are checked later ([`super::validate`]), where every problem is collected.
+//! ranges are checked later (in `settings::validate`), where every problem is collected.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

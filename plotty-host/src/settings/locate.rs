@@ -135,10 +135,11 @@ fn consider(
         return;
     }
     let matches = stack.iter().zip(path).all(|((_, s, _), want)| s == want);
-    if matches && best.is_none_or(|(d, _)| depth > d) {
-        if let Some((_, _, pos)) = stack.last() {
-            *best = Some((depth, *pos));
-        }
+    if matches
+        && best.is_none_or(|(d, _)| depth > d)
+        && let Some((_, _, pos)) = stack.last()
+    {
+        *best = Some((depth, *pos));
     }
 }
 

@@ -2,10 +2,10 @@
 //! [`Settings`] before anything starts (ripgrep's low-level/high-level split). Nothing downstream
 //! reads raw arguments or the file.
 //!
-//! Precedence: command line > environment (`PLOTTY_CONFIG`, `PLOTTY_API_KEY`, `PLOTTY_WORKSPACE`)
-//! > config file > built-in defaults. The config file is `--config`, else `PLOTTY_CONFIG`, else
-//! `$XDG_CONFIG_HOME/plotty/config.yaml`; a missing default file means the defaults, a missing
-//! file that was named explicitly is an error.
+//! Precedence: command line, then environment (`PLOTTY_CONFIG`, `PLOTTY_API_KEY`,
+//! `PLOTTY_WORKSPACE`), then the config file, then built-in defaults. The config file is
+//! `--config`, else `PLOTTY_CONFIG`, else `$XDG_CONFIG_HOME/plotty/config.yaml`; a missing default
+//! file means the defaults, a missing file that was named explicitly is an error.
 //!
 //! Every problem (unknown key, wrong type, value out of range, missing API key, bad hook) names the
 //! file, the line and the key, and all problems of a file are reported together. Relative paths:
@@ -335,10 +335,17 @@ pub fn load(sources: &Sources) -> Result<Settings, ConfigError> {
 fn read_config(sources: &Sources) -> Result<(ConfigSource, Option<String>), ConfigError> {
     let env = &sources.env;
     let (path, origin) = if let Some(p) = &sources.overrides.config {
-        (Some(absolute(&env.cwd, p, sources.defaults.home.as_deref())), Origin::CommandLine)
+        (
+            Some(absolute(&env.cwd, p, sources.defaults.home.as_deref())),
+            Origin::CommandLine,
+        )
     } else if let Some(p) = env.config.as_ref().filter(|p| !p.is_empty()) {
         (
-            Some(absolute(&env.cwd, Path::new(p), sources.defaults.home.as_deref())),
+            Some(absolute(
+                &env.cwd,
+                Path::new(p),
+                sources.defaults.home.as_deref(),
+            )),
             Origin::Environment,
         )
     } else {
@@ -450,18 +457,32 @@ impl Settings {
         if self.workspace != new.workspace {
             out.push("workspace");
         }
-        if (self.websocket.host.as_str(), self.websocket.port, self.websocket.enabled)
-            != (new.websocket.host.as_str(), new.websocket.port, new.websocket.enabled)
-        {
+        if (
+            self.websocket.host.as_str(),
+            self.websocket.port,
+            self.websocket.enabled,
+        ) != (
+            new.websocket.host.as_str(),
+            new.websocket.port,
+            new.websocket.enabled,
+        ) {
             out.push("websocket.host/port/enabled");
         }
         if self.database != new.database {
             out.push("database");
         }
-        if (&self.logging.file, self.logging.format, self.logging.audit, self.logging.security_events)
-            != (&new.logging.file, new.logging.format, new.logging.audit, new.logging.security_events)
-            || (self.logging.max_size, self.logging.backup_count)
-                != (new.logging.max_size, new.logging.backup_count)
+        if (
+            &self.logging.file,
+            self.logging.format,
+            self.logging.audit,
+            self.logging.security_events,
+        ) != (
+            &new.logging.file,
+            new.logging.format,
+            new.logging.audit,
+            new.logging.security_events,
+        ) || (self.logging.max_size, self.logging.backup_count)
+            != (new.logging.max_size, new.logging.backup_count)
         {
             out.push("logging (except level)");
         }
@@ -663,7 +684,10 @@ mod tests {
         let s = load(&f.sources()).unwrap();
         assert!(!s.config.found);
         assert_eq!(s.workspace, f.path("xdg-data/plotty/workspace"));
-        assert_eq!((s.websocket.host.as_str(), s.websocket.port), ("localhost", 8766));
+        assert_eq!(
+            (s.websocket.host.as_str(), s.websocket.port),
+            ("localhost", 8766)
+        );
         assert!(s.websocket.enabled && !s.websocket.authenticate);
         assert_eq!(s.websocket.max_connections, 100);
         assert_eq!(s.websocket.heartbeat_interval, Duration::from_secs(30));
@@ -672,7 +696,10 @@ mod tests {
         assert_eq!(s.database.path, s.workspace.join("plotty.db"));
         assert_eq!((s.database.pool_size, s.database.max_overflow), (10, 20));
         assert_eq!(s.device.kind, DeviceKind::Auto);
-        assert_eq!((s.device.baud_rate, s.device.timeout), (9600, Duration::from_secs(30)));
+        assert_eq!(
+            (s.device.baud_rate, s.device.timeout),
+            (9600, Duration::from_secs(30))
+        );
         assert_eq!(s.device.axidraw, AxiDrawSettings::default());
         assert_eq!(s.logging.file, s.workspace.join("logs/plotty.log"));
         assert_eq!((s.logging.max_size, s.logging.backup_count), (10 << 20, 5));
@@ -688,7 +715,13 @@ mod tests {
         let mut s = f.sources();
         s.overrides.config = Some(f.path("nope.yaml"));
         let e = load(&s).unwrap_err();
-        assert!(matches!(e, ConfigError::Missing { origin: Origin::CommandLine, .. }));
+        assert!(matches!(
+            e,
+            ConfigError::Missing {
+                origin: Origin::CommandLine,
+                ..
+            }
+        ));
         assert!(e.to_string().contains("nope.yaml") && e.to_string().contains("--config"));
         let mut s = f.sources();
         s.env.config = Some(f.path("nope.yaml").into());
@@ -710,19 +743,36 @@ mod tests {
 
         let mut s = f.sources();
         s.env.config = Some(other.clone().into());
-        assert_eq!(load(&s).unwrap().websocket.port, 7000, "PLOTTY_CONFIG names the file");
+        assert_eq!(
+            load(&s).unwrap().websocket.port,
+            7000,
+            "PLOTTY_CONFIG names the file"
+        );
         s.overrides.config = Some(file.clone());
         let from_file = load(&s).unwrap();
-        assert_eq!(from_file.websocket.port, 9000, "--config beats PLOTTY_CONFIG");
-        assert_eq!(from_file.workspace, f.dir.path().join("ws-from-file"), "relative to the file");
-        assert_eq!(from_file.websocket.api_key.as_ref().unwrap().expose(), "from-file-0123456789");
+        assert_eq!(
+            from_file.websocket.port, 9000,
+            "--config beats PLOTTY_CONFIG"
+        );
+        assert_eq!(
+            from_file.workspace,
+            f.dir.path().join("ws-from-file"),
+            "relative to the file"
+        );
+        assert_eq!(
+            from_file.websocket.api_key.as_ref().unwrap().expose(),
+            "from-file-0123456789"
+        );
         assert_eq!(from_file.logging.level, LogLevel::Error);
 
         s.env.workspace = Some("ws-from-env".into());
         s.env.api_key = Some("from-env".into());
         let from_env = load(&s).unwrap();
         assert_eq!(from_env.workspace, f.path("cwd/ws-from-env"));
-        assert_eq!(from_env.websocket.api_key.as_ref().unwrap().expose(), "from-env");
+        assert_eq!(
+            from_env.websocket.api_key.as_ref().unwrap().expose(),
+            "from-env"
+        );
 
         s.overrides.workspace = Some(PathBuf::from("~/ws-from-cli"));
         s.overrides.host = Some("127.0.0.1".into());
@@ -730,7 +780,10 @@ mod tests {
         s.overrides.log_level = Some(LogLevel::Debug);
         let from_cli = load(&s).unwrap();
         assert_eq!(from_cli.workspace, f.path("home/ws-from-cli"));
-        assert_eq!((from_cli.websocket.host.as_str(), from_cli.websocket.port), ("127.0.0.1", 0));
+        assert_eq!(
+            (from_cli.websocket.host.as_str(), from_cli.websocket.port),
+            ("127.0.0.1", 0)
+        );
         assert_eq!(from_cli.logging.level, LogLevel::Debug);
         assert_eq!(from_cli.database.path, f.path("home/ws-from-cli/plotty.db"));
     }
@@ -743,14 +796,23 @@ mod tests {
         assert_eq!(p[0].key, "websocket.authentication");
         assert_eq!(line_of(&p[0]), 3);
         let shown = p[0].to_string();
-        assert!(shown.starts_with(&format!("{}:3:3: websocket.authentication: unknown key", f.path("config.yaml").display())), "{shown}");
+        assert!(
+            shown.starts_with(&format!(
+                "{}:3:3: websocket.authentication: unknown key",
+                f.path("config.yaml").display()
+            )),
+            "{shown}"
+        );
         assert!(shown.contains("did you mean `authenticate`?"), "{shown}");
 
         let p = f.problems("websocket: {}\nwebsockets:\n  port: 1\n");
         assert_eq!((p[0].key.as_str(), line_of(&p[0])), ("websockets", 2));
         assert!(p[0].fix.as_deref().unwrap().contains("`websocket`"));
         let p = f.problems("hooks:\n  QUEUED:\n    - comand: echo\n");
-        assert_eq!((p[0].key.as_str(), line_of(&p[0])), ("hooks.QUEUED[0].comand", 3));
+        assert_eq!(
+            (p[0].key.as_str(), line_of(&p[0])),
+            ("hooks.QUEUED[0].comand", 3)
+        );
         let p = f.problems("device:\n  type: plotter\n");
         assert_eq!((p[0].key.as_str(), line_of(&p[0])), ("device.type", 2));
         assert!(p[0].fix.as_deref().unwrap().contains("axidraw"));
@@ -783,7 +845,10 @@ mod tests {
         );
         assert!(p[0].fix.as_deref().unwrap().contains("PLOTTY_API_KEY"));
         let all = ConfigError::Invalid(p).to_string();
-        assert!(all.starts_with("invalid configuration, 5 problems:"), "{all}");
+        assert!(
+            all.starts_with("invalid configuration, 5 problems:"),
+            "{all}"
+        );
     }
 
     #[test]
@@ -798,7 +863,9 @@ mod tests {
         assert!(loaded.websocket.authenticate);
         assert!(format!("{:?}", loaded.websocket).contains("<redacted>"));
         s.env.api_key = Some("".into());
-        let Err(ConfigError::Invalid(p)) = load(&s) else { panic!() };
+        let Err(ConfigError::Invalid(p)) = load(&s) else {
+            panic!()
+        };
         assert_eq!(p[0].key, "PLOTTY_API_KEY");
         assert!(p[0].file.is_none() && p[0].location.is_none());
     }
@@ -820,11 +887,17 @@ mod tests {
                 ("hooks.RUNNING", 5),
             ]
         );
-        assert!(p[0].message.contains("unknown variable `{job_data}`"), "{}", p[0].message);
+        assert!(
+            p[0].message.contains("unknown variable `{job_data}`"),
+            "{}",
+            p[0].message
+        );
         assert!(p[1].message.contains("relay"));
         assert!(p[3].message.contains("remove the quotes"));
         assert!(p[4].fix.as_deref().unwrap().contains("PLOTTING"));
-        let ok = f.load("hooks:\n  completed:\n    - command: echo {job_id}\n      timeout: 5\n").unwrap();
+        let ok = f
+            .load("hooks:\n  completed:\n    - command: echo {job_id}\n      timeout: 5\n")
+            .unwrap();
         let hooks = ok.hooks.for_state(JobState::Completed);
         assert_eq!(hooks[0].timeout, Duration::from_secs(5));
     }
@@ -840,7 +913,10 @@ mod tests {
         assert_eq!(s.device.firmware, FirmwareChoice::V2_8);
         assert_eq!(
             s.websocket.allowed_origins,
-            OriginPolicy::List(vec!["https://studio.example.org".into(), "http://localhost:3000".into()])
+            OriginPolicy::List(vec![
+                "https://studio.example.org".into(),
+                "http://localhost:3000".into()
+            ])
         );
         let keys: Vec<_> = s.notes.iter().map(|n| n.key.as_str()).collect();
         assert_eq!(keys, ["device.port", "logging.format"]);
@@ -860,13 +936,22 @@ mod tests {
             .load("motion:\n  preset: comparison\n  per_motor_limits: true\n  corner_deviation_mm: 0.05\n  pen_up_speed_mm_s: 250\n")
             .unwrap();
         assert!(s.motion.per_motor_limits);
-        assert_eq!(s.motion.corner_rule, CornerRule::JunctionDeviation { deviation_mm: 0.05 });
+        assert_eq!(
+            s.motion.corner_rule,
+            CornerRule::JunctionDeviation { deviation_mm: 0.05 }
+        );
         assert_eq!(s.motion.pen_up_speed_mm_s, 250.0);
         let s = f.load("device:\n  speed_pendown: 50\n").unwrap();
-        assert!((s.motion.pen_down_speed_mm_s - 100.4).abs() < 0.1, "derived from the device");
+        assert!(
+            (s.motion.pen_down_speed_mm_s - 100.4).abs() < 0.1,
+            "derived from the device"
+        );
         let p = f.problems("motion:\n  pen_down_accel_mm_s2: 0\n  pen_lift_s: 20\n");
         let keys: Vec<_> = p.iter().map(|p| (p.key.as_str(), line_of(p))).collect();
-        assert_eq!(keys, [("motion.pen_down_accel_mm_s2", 2), ("motion.pen_lift_s", 3)]);
+        assert_eq!(
+            keys,
+            [("motion.pen_down_accel_mm_s2", 2), ("motion.pen_lift_s", 3)]
+        );
     }
 
     #[test]
@@ -886,7 +971,10 @@ mod tests {
         let s = f
             .load("workspace: /srv/plotty\ndatabase:\n  url: sqlite:///workspace/plotty.db\nlogging:\n  file: /var/log/plotty/plotty.log\n")
             .unwrap();
-        assert_eq!(s.database.path, PathBuf::from("/srv/plotty/workspace/plotty.db"));
+        assert_eq!(
+            s.database.path,
+            PathBuf::from("/srv/plotty/workspace/plotty.db")
+        );
         assert_eq!(s.logging.file, PathBuf::from("/var/log/plotty/plotty.log"));
         assert_eq!(s.notes[0].key, "database.url");
         let p = f.problems("database:\n  url: postgresql://db/plotty\n");
@@ -897,7 +985,9 @@ mod tests {
     fn restart_needed_lists_what_a_reload_cannot_change() {
         let f = Fixture::new();
         let a = f.load("websocket:\n  port: 1000\n").unwrap();
-        let b = f.load("websocket:\n  port: 1001\nlogging:\n  level: debug\n").unwrap();
+        let b = f
+            .load("websocket:\n  port: 1001\nlogging:\n  level: debug\n")
+            .unwrap();
         assert_eq!(a.restart_needed(&b), ["websocket.host/port/enabled"]);
         assert!(a.restart_needed(&a).is_empty());
     }

@@ -20,7 +20,9 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         .unwrap_or(t.len());
     let (number, unit) = (t[..split].trim(), t[split..].trim());
     let bad = || {
-        format!("`{text}` is not a size: write a number of bytes, or a number with B, KB, MB or GB (10MB)")
+        format!(
+            "`{text}` is not a size: write a number of bytes, or a number with B, KB, MB or GB (10MB)"
+        )
     };
     let value: f64 = number.parse().map_err(|_| bad())?;
     let factor: u64 = match unit.to_ascii_lowercase().as_str() {
@@ -32,7 +34,9 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
     };
     let bytes = value * factor as f64;
     if !bytes.is_finite() || bytes < 1.0 || bytes > (1u64 << 50) as f64 {
-        return Err(format!("`{text}` is out of range: use at least 1 byte and at most 1PB"));
+        return Err(format!(
+            "`{text}` is out of range: use at least 1 byte and at most 1PB"
+        ));
     }
     Ok(bytes.round() as u64)
 }
@@ -70,11 +74,11 @@ impl<'de> Deserialize<'de> for ByteSize {
 impl fmt::Display for ByteSize {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let b = self.0;
-        if b >= 1 << 30 && b % (1 << 30) == 0 {
+        if b >= 1 << 30 && b.is_multiple_of(1 << 30) {
             write!(f, "{}GB", b >> 30)
-        } else if b >= 1 << 20 && b % (1 << 20) == 0 {
+        } else if b >= 1 << 20 && b.is_multiple_of(1 << 20) {
             write!(f, "{}MB", b >> 20)
-        } else if b >= 1 << 10 && b % (1 << 10) == 0 {
+        } else if b >= 1 << 10 && b.is_multiple_of(1 << 10) {
             write!(f, "{}KB", b >> 10)
         } else {
             write!(f, "{b} bytes")
@@ -233,8 +237,7 @@ mod tests {
             origins: StringList,
             res: ResolutionSetting,
         }
-        let t: T =
-            yaml_serde::from_str("size: 10MB\nfw: 2.8\norigins: \"*\"\nres: low\n").unwrap();
+        let t: T = yaml_serde::from_str("size: 10MB\nfw: 2.8\norigins: \"*\"\nres: low\n").unwrap();
         assert_eq!(t.size, ByteSize(10 << 20));
         assert_eq!(t.fw, FirmwareChoice::V2_8);
         assert_eq!(t.origins, StringList(vec!["*".into()]));

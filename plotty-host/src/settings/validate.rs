@@ -178,7 +178,10 @@ fn parse_problem(file: Option<&Path>, e: &yaml_serde::Error) -> Problem {
         let suggestion = closest(&field, &expected);
         message = "unknown key".into();
         fix = Some(match suggestion {
-            Some(s) => format!("did you mean `{s}`? valid keys here: {}", expected.join(", ")),
+            Some(s) => format!(
+                "did you mean `{s}`? valid keys here: {}",
+                expected.join(", ")
+            ),
             None if expected.is_empty() => "remove it".into(),
             None => format!("remove it; valid keys here: {}", expected.join(", ")),
         });
@@ -282,7 +285,11 @@ fn workspace(c: &mut Collector<'_>, s: &Sources, raw: &RawConfig, config_dir: &P
 fn websocket(c: &mut Collector<'_>, s: &Sources, raw: &RawConfig) -> WebSocketSettings {
     let w = &raw.websocket;
     let host = s.overrides.host.clone().unwrap_or_else(|| w.host.clone());
-    let host_key = if s.overrides.host.is_some() { "--host" } else { "websocket.host" };
+    let host_key = if s.overrides.host.is_some() {
+        "--host"
+    } else {
+        "websocket.host"
+    };
     if host.trim().is_empty() || host.chars().any(char::is_whitespace) {
         c.problem(
             host_key,
@@ -297,11 +304,19 @@ fn websocket(c: &mut Collector<'_>, s: &Sources, raw: &RawConfig) -> WebSocketSe
         Some(k) => match k.to_str() {
             Some(k) if !k.trim().is_empty() => Some(ApiKey::new(k)),
             Some(_) => {
-                c.problem("PLOTTY_API_KEY", "is set but empty", "unset it or give it a key");
+                c.problem(
+                    "PLOTTY_API_KEY",
+                    "is set but empty",
+                    "unset it or give it a key",
+                );
                 None
             }
             None => {
-                c.problem("PLOTTY_API_KEY", "is not valid UTF-8", "use a key of plain text");
+                c.problem(
+                    "PLOTTY_API_KEY",
+                    "is not valid UTF-8",
+                    "use a key of plain text",
+                );
                 None
             }
         },
@@ -350,7 +365,11 @@ fn websocket(c: &mut Collector<'_>, s: &Sources, raw: &RawConfig) -> WebSocketSe
         );
     }
     if w.max_connections == 0 {
-        c.problem("websocket.max_connections", "is 0", "allow at least 1 connection");
+        c.problem(
+            "websocket.max_connections",
+            "is 0",
+            "allow at least 1 connection",
+        );
     }
     if w.message_rate_limit == 0 {
         c.problem(
@@ -359,8 +378,13 @@ fn websocket(c: &mut Collector<'_>, s: &Sources, raw: &RawConfig) -> WebSocketSe
             "allow at least 1 message per minute",
         );
     }
-    let heartbeat_interval =
-        c.seconds("websocket.heartbeat_interval", w.heartbeat_interval, 1.0, 3600.0, 30.0);
+    let heartbeat_interval = c.seconds(
+        "websocket.heartbeat_interval",
+        w.heartbeat_interval,
+        1.0,
+        3600.0,
+        30.0,
+    );
     let allowed_origins = origins(c, &w.allowed_origins.0);
     if !w.enabled {
         c.note(
@@ -456,7 +480,11 @@ fn database(
         },
     };
     if d.pool_size == 0 || d.pool_size > 64 {
-        c.problem("database.pool_size", format!("{} is out of range", d.pool_size), "use 1 to 64");
+        c.problem(
+            "database.pool_size",
+            format!("{} is out of range", d.pool_size),
+            "use 1 to 64",
+        );
     }
     if d.max_overflow != 20 {
         c.note(
@@ -516,13 +544,41 @@ fn device(c: &mut Collector<'_>, d: &RawDevice) -> DeviceSettings {
         model,
         resolution: d.resolution.0,
         pen_lift,
-        speed_pendown: c.range("device.speed_pendown", d.speed_pendown, 1.0, 110.0, " %", 25.0),
+        speed_pendown: c.range(
+            "device.speed_pendown",
+            d.speed_pendown,
+            1.0,
+            110.0,
+            " %",
+            25.0,
+        ),
         speed_penup: c.range("device.speed_penup", d.speed_penup, 1.0, 200.0, " %", 75.0),
         accel: c.range("device.accel", d.accel, 1.0, 110.0, " %", 75.0),
         pen_pos_up: c.range("device.pen_pos_up", d.pen_pos_up, 0.0, 100.0, " %", 60.0),
-        pen_pos_down: c.range("device.pen_pos_down", d.pen_pos_down, 0.0, 100.0, " %", 30.0),
-        pen_rate_raise: c.range("device.pen_rate_raise", d.pen_rate_raise, 1.0, 200.0, " %", 75.0),
-        pen_rate_lower: c.range("device.pen_rate_lower", d.pen_rate_lower, 1.0, 200.0, " %", 50.0),
+        pen_pos_down: c.range(
+            "device.pen_pos_down",
+            d.pen_pos_down,
+            0.0,
+            100.0,
+            " %",
+            30.0,
+        ),
+        pen_rate_raise: c.range(
+            "device.pen_rate_raise",
+            d.pen_rate_raise,
+            1.0,
+            200.0,
+            " %",
+            75.0,
+        ),
+        pen_rate_lower: c.range(
+            "device.pen_rate_lower",
+            d.pen_rate_lower,
+            1.0,
+            200.0,
+            " %",
+            50.0,
+        ),
         pen_delay_up: delay(c, "device.pen_delay_up", d.pen_delay_up),
         pen_delay_down: delay(c, "device.pen_delay_down", d.pen_delay_down),
         cornering: c.range("device.cornering", d.cornering, 0.1, 1000.0, "", 10.0),
@@ -539,7 +595,11 @@ fn device(c: &mut Collector<'_>, d: &RawDevice) -> DeviceSettings {
         );
     }
     if d.baud_rate == 0 {
-        c.problem("device.baud_rate", "is 0", "use 9600 (the EBB ignores the rate over USB)");
+        c.problem(
+            "device.baud_rate",
+            "is 0",
+            "use 9600 (the EBB ignores the rate over USB)",
+        );
     }
     let timeout = c.seconds("device.timeout", d.timeout, 1.0, 3600.0, 30.0);
     let port = d
@@ -569,7 +629,11 @@ fn delay(c: &mut Collector<'_>, key: &str, ms: i32) -> i32 {
     if (-1000..=60_000).contains(&ms) {
         ms
     } else {
-        c.problem(key, format!("{ms} ms is out of range"), "use -1000 to 60000 ms");
+        c.problem(
+            key,
+            format!("{ms} ms is out of range"),
+            "use -1000 to 60000 ms",
+        );
         0
     }
 }
@@ -595,19 +659,51 @@ fn motion(c: &mut Collector<'_>, raw: Option<&RawMotion>, ad: &AxiDrawSettings) 
         MotionPreset::Comparison => MotionLimits::COMPARISON,
     };
     let mut pos = |key: &str, v: Option<f64>, fallback: f64, unit: &str| match v {
-        Some(v) => c.range(&format!("motion.{key}"), v, f64::MIN_POSITIVE, 1.0e6, unit, fallback),
+        Some(v) => c.range(
+            &format!("motion.{key}"),
+            v,
+            f64::MIN_POSITIVE,
+            1.0e6,
+            unit,
+            fallback,
+        ),
         None => fallback,
     };
-    let pen_down_speed_mm_s = pos("pen_down_speed_mm_s", m.pen_down_speed_mm_s, base.pen_down_speed_mm_s, " mm/s");
-    let pen_down_accel_mm_s2 = pos("pen_down_accel_mm_s2", m.pen_down_accel_mm_s2, base.pen_down_accel_mm_s2, " mm/s²");
-    let pen_up_speed_mm_s = pos("pen_up_speed_mm_s", m.pen_up_speed_mm_s, base.pen_up_speed_mm_s, " mm/s");
-    let pen_up_accel_mm_s2 = pos("pen_up_accel_mm_s2", m.pen_up_accel_mm_s2, base.pen_up_accel_mm_s2, " mm/s²");
+    let pen_down_speed_mm_s = pos(
+        "pen_down_speed_mm_s",
+        m.pen_down_speed_mm_s,
+        base.pen_down_speed_mm_s,
+        " mm/s",
+    );
+    let pen_down_accel_mm_s2 = pos(
+        "pen_down_accel_mm_s2",
+        m.pen_down_accel_mm_s2,
+        base.pen_down_accel_mm_s2,
+        " mm/s²",
+    );
+    let pen_up_speed_mm_s = pos(
+        "pen_up_speed_mm_s",
+        m.pen_up_speed_mm_s,
+        base.pen_up_speed_mm_s,
+        " mm/s",
+    );
+    let pen_up_accel_mm_s2 = pos(
+        "pen_up_accel_mm_s2",
+        m.pen_up_accel_mm_s2,
+        base.pen_up_accel_mm_s2,
+        " mm/s²",
+    );
     let base_deviation = match base.corner_rule {
         CornerRule::AxiDraw { deviation_mm } | CornerRule::JunctionDeviation { deviation_mm } => {
             deviation_mm
         }
     };
-    let deviation_mm = pos("corner_deviation_mm", m.corner_deviation_mm, base_deviation, " mm");
+    let deviation_mm = pos(
+        "corner_deviation_mm",
+        m.corner_deviation_mm,
+        base_deviation,
+        " mm",
+    );
     let corner_rule = match m.corner_rule {
         Some(CornerRuleKind::Axidraw) => CornerRule::AxiDraw { deviation_mm },
         Some(CornerRuleKind::Junction) => CornerRule::JunctionDeviation { deviation_mm },
@@ -659,7 +755,11 @@ fn logging(
         None => workspace.join("logs").join("plotty.log"),
     };
     if file.file_name().is_none() || file == workspace {
-        c.problem("logging.file", "does not name a file", "e.g. logs/plotty.log");
+        c.problem(
+            "logging.file",
+            "does not name a file",
+            "e.g. logs/plotty.log",
+        );
     }
     let format = match l.format.trim().to_ascii_lowercase().as_str() {
         "text" => LogFormat::Text,
@@ -682,7 +782,11 @@ fn logging(
         }
     };
     if l.backup_count > 1000 {
-        c.problem("logging.backup_count", format!("{} is too many", l.backup_count), "use 0 to 1000");
+        c.problem(
+            "logging.backup_count",
+            format!("{} is too many", l.backup_count),
+            "use 0 to 1000",
+        );
     }
     LogSettings {
         level: s.overrides.log_level.unwrap_or(l.level),
@@ -706,7 +810,10 @@ fn hooks(
         let key = format!("hooks.{name}");
         let Ok(state) = name.parse::<JobState>() else {
             let states: Vec<_> = JobState::ALL.iter().map(|s| s.as_str()).collect();
-            let suggestion = closest(name, &states.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>());
+            let suggestion = closest(
+                name,
+                &states.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>(),
+            );
             c.problem(
                 &key,
                 format!("`{name}` is not a job state"),
@@ -729,7 +836,11 @@ fn hooks(
             if given != 1 {
                 c.problem(
                     &item,
-                    if given == 0 { "has no action" } else { "has more than one action" },
+                    if given == 0 {
+                        "has no action"
+                    } else {
+                        "has more than one action"
+                    },
                     "give exactly one of command, script or webhook per list item",
                 );
                 continue;
@@ -737,7 +848,10 @@ fn hooks(
             let (field, result) = if let Some(cmd) = &h.command {
                 ("command", Hook::command(cmd, timeout))
             } else if let Some(p) = &h.script {
-                ("script", Hook::script(&absolute(config_dir, p, home), timeout))
+                (
+                    "script",
+                    Hook::script(&absolute(config_dir, p, home), timeout),
+                )
             } else if let Some(url) = &h.webhook {
                 ("webhook", Hook::webhook(url, timeout))
             } else {
@@ -759,7 +873,10 @@ fn paper(c: &mut Collector<'_>, raw: &RawConfig) -> PaperSettings {
         c.problem(
             "paper.default_size",
             format!("`{}` is not a paper size", p.default_size),
-            format!("use {} or WIDTHxHEIGHT in mm (e.g. 300x200)", names.join(", ")),
+            format!(
+                "use {} or WIDTHxHEIGHT in mm (e.g. 300x200)",
+                names.join(", ")
+            ),
         );
         PaperSize {
             name: "A4".into(),
@@ -768,7 +885,14 @@ fn paper(c: &mut Collector<'_>, raw: &RawConfig) -> PaperSettings {
         }
     });
     let max_margin = size.width_mm.min(size.height_mm) / 2.0;
-    let margin_mm = c.range("paper.margin_mm", p.margin_mm, 0.0, max_margin - 1.0, " mm", 10.0);
+    let margin_mm = c.range(
+        "paper.margin_mm",
+        p.margin_mm,
+        0.0,
+        max_margin - 1.0,
+        " mm",
+        10.0,
+    );
     PaperSettings {
         size,
         margin_mm,
@@ -779,7 +903,10 @@ fn paper(c: &mut Collector<'_>, raw: &RawConfig) -> PaperSettings {
 /// A named size or `WxH[mm]`.
 pub(crate) fn parse_paper(text: &str) -> Option<PaperSize> {
     let t = text.trim();
-    if let Some((name, w, h)) = PAPER_SIZES.iter().find(|(n, _, _)| n.eq_ignore_ascii_case(t)) {
+    if let Some((name, w, h)) = PAPER_SIZES
+        .iter()
+        .find(|(n, _, _)| n.eq_ignore_ascii_case(t))
+    {
         return Some(PaperSize {
             name: (*name).to_owned(),
             width_mm: *w,
@@ -790,7 +917,7 @@ pub(crate) fn parse_paper(text: &str) -> Option<PaperSize> {
     let dims = dims.strip_suffix("mm").unwrap_or(&dims);
     let (w, h) = dims.split_once(['x', '×'])?;
     let (w, h): (f64, f64) = (w.trim().parse().ok()?, h.trim().parse().ok()?);
-    let ok = |v: f64| v.is_finite() && v >= 10.0 && v <= 5000.0;
+    let ok = |v: f64| (10.0..=5000.0).contains(&v);
     (ok(w) && ok(h)).then(|| PaperSize {
         name: t.to_owned(),
         width_mm: w.min(h),
@@ -809,7 +936,14 @@ fn pens(c: &mut Collector<'_>, raw: &RawConfig) -> Vec<PenSettings> {
             .width_mm
             .map(|w| c.range(&format!("{key}.width_mm"), w, 0.01, 50.0, " mm", 0.5));
         let speed_cap_mm_s = p.speed_cap_mm_s.map(|v| {
-            c.range(&format!("{key}.speed_cap_mm_s"), v, 0.1, 1000.0, " mm/s", 50.0)
+            c.range(
+                &format!("{key}.speed_cap_mm_s"),
+                v,
+                0.1,
+                1000.0,
+                " mm/s",
+                50.0,
+            )
         });
         let color = p.color.as_ref().and_then(|col| {
             let hex = col.trim().strip_prefix('#').unwrap_or("");
@@ -862,17 +996,33 @@ mod tests {
             .iter()
             .map(|s| (*s).to_owned())
             .collect();
-        assert_eq!(closest("authentication", &keys).as_deref(), Some("authenticate"));
+        assert_eq!(
+            closest("authentication", &keys).as_deref(),
+            Some("authenticate")
+        );
         assert_eq!(closest("apikey", &keys).as_deref(), Some("api_key"));
         assert_eq!(closest("zzzzzz", &keys), None);
     }
 
     #[test]
     fn database_urls() {
-        assert_eq!(database_path("sqlite:///plotty.db").unwrap(), PathBuf::from("plotty.db"));
-        assert_eq!(database_path("sqlite:////var/lib/p.db").unwrap(), PathBuf::from("/var/lib/p.db"));
-        assert_eq!(database_path("/srv/p.db").unwrap(), PathBuf::from("/srv/p.db"));
-        assert!(database_path("postgresql://u@h/db").unwrap_err().contains("SQLite"));
+        assert_eq!(
+            database_path("sqlite:///plotty.db").unwrap(),
+            PathBuf::from("plotty.db")
+        );
+        assert_eq!(
+            database_path("sqlite:////var/lib/p.db").unwrap(),
+            PathBuf::from("/var/lib/p.db")
+        );
+        assert_eq!(
+            database_path("/srv/p.db").unwrap(),
+            PathBuf::from("/srv/p.db")
+        );
+        assert!(
+            database_path("postgresql://u@h/db")
+                .unwrap_err()
+                .contains("SQLite")
+        );
         assert!(database_path("sqlite://host/p.db").is_err());
         assert!(database_path("sqlite:///:memory:").is_err());
     }

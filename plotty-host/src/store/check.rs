@@ -41,7 +41,8 @@ pub fn check(path: &Path, report: &mut Report) {
                 format!(
                     "check the permissions of {shown} and its directory: the daemon's user must be \
                      able to read and write both (`ls -la {}`)",
-                    path.parent().map_or(".".into(), |p| p.display().to_string())
+                    path.parent()
+                        .map_or(".".into(), |p| p.display().to_string())
                 ),
             );
             return;
@@ -99,7 +100,10 @@ fn missing(path: &Path, shown: &str, report: &mut Report) {
             ),
             Err(e) => report.problem(
                 "database file",
-                format!("{shown} does not exist and {} is not writable: {e}", dir.display()),
+                format!(
+                    "{shown} does not exist and {} is not writable: {e}",
+                    dir.display()
+                ),
                 format!(
                     "make {} writable for the daemon's user, or set database.url elsewhere",
                     dir.display()
@@ -144,7 +148,9 @@ fn integrity(conn: &Connection, shown: &str, report: &mut Report) {
         Err(e) => report.problem("integrity", e.to_string(), "restore a backup of the database"),
     }
     let fk: Result<i64, _> =
-        conn.query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| r.get(0));
+        conn.query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| {
+            r.get(0)
+        });
     match fk {
         Ok(0) => report.ok("references", "every row points at existing rows"),
         Ok(n) => report.problem(
@@ -202,7 +208,9 @@ fn contents(conn: &Connection, report: &mut Report) {
     ] {
         // Table names are our own constants.
         match conn
-            .query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get::<_, i64>(0))
+            .query_row(&format!("SELECT count(*) FROM {table}"), [], |r| {
+                r.get::<_, i64>(0)
+            })
             .optional()
         {
             Ok(n) => report.ok(what, n.unwrap_or(0).to_string()),
@@ -276,11 +284,22 @@ mod tests {
     fn garbage_and_newer_files_are_problems_with_fixes() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("plotty.db");
-        std::fs::write(&path, b"this is not sqlite, just some text that is long enough....").unwrap();
+        std::fs::write(
+            &path,
+            b"this is not sqlite, just some text that is long enough....",
+        )
+        .unwrap();
         let r = run(&path);
         assert!(!r.passed());
-        let p = r.items.iter().find(|i| i.status == Status::Problem).unwrap();
-        assert!(p.fix.as_deref().unwrap().contains("will not overwrite"), "{p:?}");
+        let p = r
+            .items
+            .iter()
+            .find(|i| i.status == Status::Problem)
+            .unwrap();
+        assert!(
+            p.fix.as_deref().unwrap().contains("will not overwrite"),
+            "{p:?}"
+        );
 
         let path = dir.path().join("newer.db");
         let c = Connection::open(&path).unwrap();
@@ -291,7 +310,11 @@ mod tests {
         .unwrap();
         drop(c);
         let r = run(&path);
-        let p = r.items.iter().find(|i| i.status == Status::Problem).unwrap();
+        let p = r
+            .items
+            .iter()
+            .find(|i| i.status == Status::Problem)
+            .unwrap();
         assert_eq!(p.what, "schema version");
         assert!(p.fix.as_deref().unwrap().contains("upgrade plotty"));
     }

@@ -182,10 +182,7 @@ pub struct EventRecord {
 }
 
 /// Adds `new` in state `NEW` with its creation event. Retries the (random) id on a collision.
-pub fn insert(
-    conn: &mut Connection,
-    new: &NewJob,
-) -> Result<(JobRecord, StateChange), StoreError> {
+pub fn insert(conn: &mut Connection, new: &NewJob) -> Result<(JobRecord, StateChange), StoreError> {
     validate_name(&new.name)?;
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let id = fresh_id(&tx)?;
@@ -197,7 +194,10 @@ pub fn insert(
 
 /// Applies `req` in one transaction: the job's state moves and the event row is appended, or
 /// nothing changes.
-pub fn transition(conn: &mut Connection, req: &TransitionRequest) -> Result<StateChange, StoreError> {
+pub fn transition(
+    conn: &mut Connection,
+    req: &TransitionRequest,
+) -> Result<StateChange, StoreError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let change = transition_in(&tx, req)?;
     tx.commit()?;
@@ -480,11 +480,11 @@ pub fn resume_json(p: &ResumePoint) -> Value {
         "recorded_at": p.recorded_at,
     });
     if let (Some(pos), Some(obj)) = (p.position, v.as_object_mut()) {
+        obj.insert("motor_steps".into(), json!([pos.steps.m1, pos.steps.m2]));
         obj.insert(
-            "motor_steps".into(),
-            json!([pos.steps.m1, pos.steps.m2]),
+            "position_mm".into(),
+            json!({ "x": pos.point.x_mm, "y": pos.point.y_mm }),
         );
-        obj.insert("position_mm".into(), json!({ "x": pos.point.x_mm, "y": pos.point.y_mm }));
     }
     v
 }
@@ -574,7 +574,9 @@ fn fresh_id(conn: &Connection) -> Result<JobId, StoreError> {
     for _ in 0..16 {
         let id = JobId::generate();
         let taken: Option<i64> = conn
-            .query_row("SELECT 1 FROM jobs WHERE id = ?1", [id.as_str()], |r| r.get(0))
+            .query_row("SELECT 1 FROM jobs WHERE id = ?1", [id.as_str()], |r| {
+                r.get(0)
+            })
             .optional()?;
         if taken.is_none() {
             return Ok(id);
@@ -783,7 +785,10 @@ mod tests {
         let mut c = db();
         let id = add(&mut c, "a", 0);
         let err = c
-            .execute("UPDATE job_events SET reason = 'x' WHERE job_id = ?1", [id.as_str()])
+            .execute(
+                "UPDATE job_events SET reason = 'x' WHERE job_id = ?1",
+                [id.as_str()],
+            )
             .unwrap_err();
         assert!(err.to_string().contains("append-only"), "{err}");
     }
@@ -823,7 +828,10 @@ mod tests {
         assert_eq!(changes.len(), 2);
         assert_eq!(layers(&c, new.id.as_str()).unwrap().len(), 1);
         // The old job keeps its state and history.
-        assert_eq!(get(&c, id.as_str()).unwrap().unwrap().state, JobState::Failed);
+        assert_eq!(
+            get(&c, id.as_str()).unwrap().unwrap().state,
+            JobState::Failed
+        );
         assert_eq!(events(&c, id.as_str()).unwrap().len(), 2);
         assert!(matches!(
             retry(&mut c, new.id.as_str()),
@@ -888,7 +896,10 @@ mod tests {
             .map(|e| e.kind)
             .collect();
         assert_eq!(kinds.last().map(String::as_str), Some("recovery"));
-        assert_eq!(get(&c, ready.as_str()).unwrap().unwrap().state, JobState::Ready);
+        assert_eq!(
+            get(&c, ready.as_str()).unwrap().unwrap().state,
+            JobState::Ready
+        );
         assert!(recover_interrupted(&mut c).unwrap().is_empty());
     }
 
@@ -900,7 +911,10 @@ mod tests {
                 name: name.into(),
                 ..NewJob::default()
             };
-            assert!(matches!(insert(&mut c, &new), Err(StoreError::Invalid(_))), "{name:?}");
+            assert!(
+                matches!(insert(&mut c, &new), Err(StoreError::Invalid(_))),
+                "{name:?}"
+            );
         }
         let new = NewJob {
             name: "a; touch /tmp/x".into(),

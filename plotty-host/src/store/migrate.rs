@@ -163,7 +163,10 @@ mod tests {
             .map(|e| e.unwrap().file_name().into_string().unwrap())
             .collect();
         files.sort();
-        let embedded: Vec<String> = MIGRATIONS.iter().map(|m| format!("{}.sql", m.name)).collect();
+        let embedded: Vec<String> = MIGRATIONS
+            .iter()
+            .map(|m| format!("{}.sql", m.name))
+            .collect();
         assert_eq!(files, embedded, "update MIGRATIONS in store/migrate.rs");
         for (i, m) in MIGRATIONS.iter().enumerate() {
             let number: u32 = m.name[..4].parse().unwrap();
@@ -208,7 +211,8 @@ mod tests {
             other => panic!("{other:?}"),
         }
         let conn = Connection::open_in_memory().unwrap();
-        conn.execute_batch("CREATE TABLE photos (id INTEGER)").unwrap();
+        conn.execute_batch("CREATE TABLE photos (id INTEGER)")
+            .unwrap();
         assert!(matches!(
             inspect(&conn, "x.db"),
             Err(StoreError::Foreign { .. })

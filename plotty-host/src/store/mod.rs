@@ -424,7 +424,10 @@ mod tests {
         let err = Store::open(&path).err().unwrap();
         assert!(matches!(err, StoreError::NotADatabase { .. }), "{err:?}");
         let msg = err.to_string();
-        assert!(msg.contains("will not overwrite") && msg.contains(".broken"), "{msg}");
+        assert!(
+            msg.contains("will not overwrite") && msg.contains(".broken"),
+            "{msg}"
+        );
         assert_eq!(std::fs::read(&path).unwrap(), garbage);
         assert!(!dir.path().join("plotty.db-wal").exists());
     }
@@ -467,10 +470,7 @@ mod tests {
             .unwrap();
         assert_eq!(fk, 1);
         store.close().await;
-        assert!(matches!(
-            store.job("x").await,
-            Err(StoreError::Closed)
-        ));
+        assert!(matches!(store.job("x").await, Err(StoreError::Closed)));
         let (_store, report) = Store::open(&path).unwrap();
         assert!(!report.created);
         assert!(report.migrated.is_empty());

@@ -103,7 +103,8 @@ impl Env {
     pub(crate) fn spawn(&self, mut cmd: Command) -> Running {
         let n = fs::read_dir(self.dir.path()).unwrap().count();
         let log = self.path(&format!("stderr-{n}.log"));
-        cmd.stderr(fs::File::create(&log).unwrap()).stdout(Stdio::null());
+        cmd.stderr(fs::File::create(&log).unwrap())
+            .stdout(Stdio::null());
         Running {
             child: cmd.spawn().unwrap(),
             stderr: log,
@@ -130,7 +131,10 @@ impl Running {
     pub(crate) fn wait_ready(&mut self) {
         poll("the daemon to be ready", || {
             if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("the daemon exited with {status} before it was ready:\n{}", self.stderr());
+                panic!(
+                    "the daemon exited with {status} before it was ready:\n{}",
+                    self.stderr()
+                );
             }
             self.stderr().contains("ready: listening").then_some(())
         });

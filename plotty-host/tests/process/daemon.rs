@@ -20,13 +20,22 @@ fn starts_on_a_free_port_and_stops_cleanly_on_sigterm() {
     assert_eq!(info.pid, d.pid());
     let port = info.port.unwrap();
     assert_ne!(port, 0);
-    assert_eq!(info.address.as_deref(), Some(format!("127.0.0.1:{port}").as_str()));
-    assert_eq!(fs::read_to_string(&pid_file).unwrap(), format!("{}\n", d.pid()));
+    assert_eq!(
+        info.address.as_deref(),
+        Some(format!("127.0.0.1:{port}").as_str())
+    );
+    assert_eq!(
+        fs::read_to_string(&pid_file).unwrap(),
+        format!("{}\n", d.pid())
+    );
     // The port is bound and listening.
     TcpStream::connect(("127.0.0.1", port)).unwrap();
     let log = d.stderr();
     for step in 1..=6 {
-        assert!(log.contains(&format!("step {step}/6")), "step {step} missing:\n{log}");
+        assert!(
+            log.contains(&format!("step {step}/6")),
+            "step {step} missing:\n{log}"
+        );
     }
     assert!(log.contains("not served yet"), "{log}");
 
@@ -34,7 +43,10 @@ fn starts_on_a_free_port_and_stops_cleanly_on_sigterm() {
     let status = d.wait_exit();
     assert_eq!(status.code(), Some(0), "{}", d.stderr());
     assert!(!pid_file.exists(), "PID file removed");
-    assert!(!env.workspace().join("daemon.json").exists(), "daemon.json removed");
+    assert!(
+        !env.workspace().join("daemon.json").exists(),
+        "daemon.json removed"
+    );
     let log = d.stderr();
     let order = ["shutting down (SIGTERM)", "database closed", "stopped"];
     let positions: Vec<_> = order.iter().map(|s| log.find(s).unwrap()).collect();
@@ -59,11 +71,24 @@ fn a_second_daemon_on_the_same_pid_file_is_refused_and_names_the_pid() {
     let mut first = env.spawn(env.daemon(&["--pid-file", "plotty.pid"]));
     first.wait_ready();
     let mut second = env.cmd();
-    second.args(["daemon", "-h", "127.0.0.1", "-p", "0", "-w", "ws2", "--pid-file", "plotty.pid"]);
+    second.args([
+        "daemon",
+        "-h",
+        "127.0.0.1",
+        "-p",
+        "0",
+        "-w",
+        "ws2",
+        "--pid-file",
+        "plotty.pid",
+    ]);
     let o = second.output().unwrap();
     assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
     assert!(
-        stderr(&o).contains(&format!("another plotty daemon (PID {}) is running with the PID file", first.pid())),
+        stderr(&o).contains(&format!(
+            "another plotty daemon (PID {}) is running with the PID file",
+            first.pid()
+        )),
         "{}",
         stderr(&o)
     );
@@ -80,8 +105,16 @@ fn a_stale_pid_file_is_replaced() {
     fs::write(&pid_file, "99999999\n").unwrap();
     let mut d = env.spawn(env.daemon(&["--pid-file", "plotty.pid"]));
     d.wait_ready();
-    assert_eq!(fs::read_to_string(&pid_file).unwrap(), format!("{}\n", d.pid()));
-    assert!(d.stderr().contains("replaced the PID file of process 99999999"), "{}", d.stderr());
+    assert_eq!(
+        fs::read_to_string(&pid_file).unwrap(),
+        format!("{}\n", d.pid())
+    );
+    assert!(
+        d.stderr()
+            .contains("replaced the PID file of process 99999999"),
+        "{}",
+        d.stderr()
+    );
     d.signal(Signal::SIGTERM);
     assert_eq!(d.wait_exit().code(), Some(0));
     assert!(!pid_file.exists());
@@ -95,7 +128,10 @@ fn a_second_daemon_on_the_same_workspace_is_refused() {
     let o = env.daemon(&[]).output().unwrap();
     assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
     assert!(
-        stderr(&o).contains(&format!("another plotty daemon (PID {}) is using the workspace", first.pid())),
+        stderr(&o).contains(&format!(
+            "another plotty daemon (PID {}) is using the workspace",
+            first.pid()
+        )),
         "{}",
         stderr(&o)
     );
@@ -108,10 +144,19 @@ fn a_port_in_use_fails_with_exit_code_4_and_advice() {
     let env = Env::new();
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port().to_string();
-    let o = env.cmd().args(["daemon", "-h", "127.0.0.1", "-p", &port, "-w", "ws"]).output().unwrap();
+    let o = env
+        .cmd()
+        .args(["daemon", "-h", "127.0.0.1", "-p", &port, "-w", "ws"])
+        .output()
+        .unwrap();
     assert_eq!(o.status.code(), Some(4));
     let err = stderr(&o);
-    assert!(err.contains(&format!("step 3/6 (listen): cannot listen on 127.0.0.1:{port}")), "{err}");
+    assert!(
+        err.contains(&format!(
+            "step 3/6 (listen): cannot listen on 127.0.0.1:{port}"
+        )),
+        "{err}"
+    );
     assert!(err.contains("choose another --port"), "{err}");
 }
 
@@ -124,13 +169,19 @@ fn a_damaged_or_newer_database_is_refused_and_kept() {
     fs::write(&db, &garbage).unwrap();
     let o = env.daemon(&[]).output().unwrap();
     assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
-    assert!(stderr(&o).contains("step 2/6 (database)") && stderr(&o).contains(".broken"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("step 2/6 (database)") && stderr(&o).contains(".broken"),
+        "{}",
+        stderr(&o)
+    );
     assert_eq!(fs::read(&db).unwrap(), garbage);
 
     fs::remove_file(&db).unwrap();
     let conn = rusqlite::Connection::open(&db).unwrap();
-    conn.execute_batch("PRAGMA application_id = 1347179609; PRAGMA user_version = 7; CREATE TABLE future(x);")
-        .unwrap();
+    conn.execute_batch(
+        "PRAGMA application_id = 1347179609; PRAGMA user_version = 7; CREATE TABLE future(x);",
+    )
+    .unwrap();
     drop(conn);
     let before = fs::read(&db).unwrap();
     let o = env.daemon(&[]).output().unwrap();
@@ -147,13 +198,21 @@ fn sighup_reloads_and_a_broken_config_keeps_the_old_one() {
     d.wait_ready();
     fs::write(&config, "hooks:\n  QUEUED:\n    - command: echo queued\n").unwrap();
     d.signal(Signal::SIGHUP);
-    poll("the reload", || d.stderr().contains("configuration reloaded").then_some(()));
+    poll("the reload", || {
+        d.stderr().contains("configuration reloaded").then_some(())
+    });
     fs::write(&config, "websocket:\n  prot: 1\n").unwrap();
     d.signal(Signal::SIGHUP);
     poll("the refused reload", || {
-        d.stderr().contains("reloading the configuration failed; keeping the current one").then_some(())
+        d.stderr()
+            .contains("reloading the configuration failed; keeping the current one")
+            .then_some(())
     });
-    assert!(d.stderr().contains("websocket.prot: unknown key"), "{}", d.stderr());
+    assert!(
+        d.stderr().contains("websocket.prot: unknown key"),
+        "{}",
+        d.stderr()
+    );
     assert!(alive(d.pid()));
     d.signal(Signal::SIGTERM);
     assert_eq!(d.wait_exit().code(), Some(0));
@@ -168,7 +227,8 @@ fn sd_notify_ready_and_stopping_are_sent_to_notify_socket() {
     cmd.env("NOTIFY_SOCKET", &sock_path);
     let mut d = env.spawn(cmd);
     let mut buf = [0u8; 512];
-    sock.set_read_timeout(Some(crate::common::DEADLINE)).unwrap();
+    sock.set_read_timeout(Some(crate::common::DEADLINE))
+        .unwrap();
     let n = sock.recv(&mut buf).unwrap();
     let ready = String::from_utf8_lossy(&buf[..n]).into_owned();
     assert!(ready.starts_with("READY=1\n"), "{ready}");
@@ -183,7 +243,10 @@ fn sd_notify_ready_and_stopping_are_sent_to_notify_socket() {
 #[test]
 fn daemonize_returns_once_listening_and_prints_the_real_pid() {
     let env = Env::new();
-    let o = env.daemon(&["--daemonize", "--pid-file", "plotty.pid"]).output().unwrap();
+    let o = env
+        .daemon(&["--daemonize", "--pid-file", "plotty.pid"])
+        .output()
+        .unwrap();
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let out = stdout(&o);
     let pid: u32 = out
@@ -194,9 +257,15 @@ fn daemonize_returns_once_listening_and_prints_the_real_pid() {
     // When the parent returned, the daemon was already listening.
     let info = plotty_host::daemon::state_file::StateFile::read(&env.workspace()).unwrap();
     assert_eq!(info.pid, pid);
-    assert!(out.contains(&format!("listening on 127.0.0.1:{}", info.port.unwrap())), "{out}");
+    assert!(
+        out.contains(&format!("listening on 127.0.0.1:{}", info.port.unwrap())),
+        "{out}"
+    );
     TcpStream::connect(("127.0.0.1", info.port.unwrap())).unwrap();
-    assert_eq!(fs::read_to_string(env.path("plotty.pid")).unwrap(), format!("{pid}\n"));
+    assert_eq!(
+        fs::read_to_string(env.path("plotty.pid")).unwrap(),
+        format!("{pid}\n")
+    );
     assert!(alive(pid));
     // Detached: another session than ours, not its leader (double fork), no terminal.
     let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
@@ -223,7 +292,11 @@ fn daemonize_reports_a_start_up_failure_with_its_exit_code() {
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
-    assert!(stderr(&o).contains("the daemon did not start: step 3/6 (listen)"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("the daemon did not start: step 3/6 (listen)"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]
@@ -236,7 +309,15 @@ fn nice_sets_the_priority_of_every_thread() {
     for t in tasks {
         let stat = fs::read_to_string(t.unwrap().path().join("stat")).unwrap();
         // Field 19 is the nice value; fields after the `)` of the command name start at 3.
-        let nice: i32 = stat.rsplit(") ").next().unwrap().split(' ').nth(16).unwrap().parse().unwrap();
+        let nice: i32 = stat
+            .rsplit(") ")
+            .next()
+            .unwrap()
+            .split(' ')
+            .nth(16)
+            .unwrap()
+            .parse()
+            .unwrap();
         assert_eq!(nice, 7);
         n += 1;
     }
@@ -252,18 +333,41 @@ fn user_and_group_drop_privileges_after_binding() {
         return;
     }
     let env = Env::new();
-    let mut d = env.spawn(env.daemon(&["--user", "nobody", "--group", "nogroup", "--pid-file", "run/p.pid"]));
+    let mut d = env.spawn(env.daemon(&[
+        "--user",
+        "nobody",
+        "--group",
+        "nogroup",
+        "--pid-file",
+        "run/p.pid",
+    ]));
     d.wait_ready();
     let uid = proc_status(d.pid(), "Uid");
     let gid = proc_status(d.pid(), "Gid");
-    assert_eq!(uid.split_whitespace().collect::<Vec<_>>(), ["65534"; 4], "{uid}");
-    assert_eq!(gid.split_whitespace().collect::<Vec<_>>(), ["65534"; 4], "{gid}");
+    assert_eq!(
+        uid.split_whitespace().collect::<Vec<_>>(),
+        ["65534"; 4],
+        "{uid}"
+    );
+    assert_eq!(
+        gid.split_whitespace().collect::<Vec<_>>(),
+        ["65534"; 4],
+        "{gid}"
+    );
     assert_eq!(proc_status(d.pid(), "Groups"), "65534");
-    assert!(d.stderr().contains("privileges dropped to nobody:nogroup"), "{}", d.stderr());
+    assert!(
+        d.stderr().contains("privileges dropped to nobody:nogroup"),
+        "{}",
+        d.stderr()
+    );
     // The files it created were handed over, so it can still write them.
     use std::os::unix::fs::MetadataExt;
     for p in ["plotty.db", "logs/plotty.log", "jobs", "daemon.json"] {
-        assert_eq!(fs::metadata(env.workspace().join(p)).unwrap().uid(), 65534, "{p}");
+        assert_eq!(
+            fs::metadata(env.workspace().join(p)).unwrap().uid(),
+            65534,
+            "{p}"
+        );
     }
     d.signal(Signal::SIGTERM);
     assert_eq!(d.wait_exit().code(), Some(0), "{}", d.stderr());
@@ -280,6 +384,9 @@ fn user_and_group_are_refused_when_not_root() {
     let o = cmd.output().unwrap();
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     let err = stderr(&o);
-    assert!(err.contains("--user: switching to another user or group needs root"), "{err}");
+    assert!(
+        err.contains("--user: switching to another user or group needs root"),
+        "{err}"
+    );
     assert!(err.contains("User= and Group="), "{err}");
 }
