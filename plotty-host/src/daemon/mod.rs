@@ -416,9 +416,11 @@ fn serve_inner(
             source,
         })?;
     }
-    let (store, report) = Store::open(&settings.database.path).map_err(DaemonError::Database)?;
+    let (store, report) =
+        Store::open_with_readers(&settings.database.path, settings.database.pool_size)
+            .map_err(DaemonError::Database)?;
     tracing::info!(
-        "step 2/6 database: {} (schema version {}{}, journal mode {})",
+        "step 2/6 database: {} (schema version {}{}, journal mode {}, {} read connections)",
         report.path.display(),
         report.version,
         if report.migrated.is_empty() {
@@ -426,7 +428,8 @@ fn serve_inner(
         } else {
             format!(", applied migrations {:?}", report.migrated)
         },
-        report.journal_mode
+        report.journal_mode,
+        store.read_connections()
     );
 
     // Step 3.

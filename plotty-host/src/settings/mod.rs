@@ -125,7 +125,7 @@ pub struct ApiKey(String);
 pub struct DatabaseSettings {
     /// The SQLite file.
     pub path: PathBuf,
-    /// Read connections (accepted; the store uses one connection thread today).
+    /// Read-only connections for queries (the writer has its own).
     pub pool_size: u32,
     /// Accepted for compatibility; unused with SQLite.
     pub max_overflow: u32,

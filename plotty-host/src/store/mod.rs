@@ -1,9 +1,11 @@
 //! The SQLite store: one `rusqlite` connection on its own thread, reached through a typed async API.
 //!
-//! Blocking database work never runs on the async runtime (STYLE guideline 13). Every request is a
+//! Blocking database work never runs on the async runtime (STYLE guideline 13). Every write is a
 //! closure sent over a bounded channel to the store thread, which runs it against the connection
-//! and answers on a oneshot channel; requests run one at a time in arrival order, so a state change
-//! and what depends on it can never interleave with another.
+//! and answers on a oneshot channel; writes run one at a time in arrival order, so a state change
+//! and what depends on it can never interleave with another. Queries can go to a pool of read-only
+//! connections on their own threads (`database.pool_size`; WAL lets them read while the writer
+//! writes), and always see every write that returned before they were asked.
 //!
 //! Opening checks the file before writing anything (see [`migrate`]), then turns on WAL mode, full
 //! synchronous commits (a transition is on disk when the call returns), foreign keys and a busy
@@ -146,6 +148,10 @@ pub struct OpenReport {
 }
 
 type Task = Box<dyn FnOnce(&mut Connection) + Send>;
+type ReadTask = Box<dyn FnOnce(&Connection) + Send>;
+
+/// Cache of each read connection, KiB (SQLite's default is 2 MiB per connection).
+const READER_CACHE_KIB: u32 = 1024;
 
 enum Message {
     Run(Task),
@@ -162,19 +168,33 @@ struct Inner {
     tx: mpsc::Sender<Message>,
     path: PathBuf,
     thread: Mutex<Option<JoinHandle<()>>>,
+    readers: Option<Readers>,
+}
+
+/// Read-only connections, each on its own thread, taking queries from one shared queue.
+struct Readers {
+    tx: Mutex<Option<std::sync::mpsc::Sender<ReadTask>>>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
 }
 
 impl Store {
     /// Opens (creating if needed) the database at `path`, checks it, applies pending migrations,
     /// and starts the store thread. Blocks until all of that is done.
     pub fn open(path: &Path) -> Result<(Self, OpenReport), StoreError> {
+        Self::open_with_readers(path, 0)
+    }
+
+    /// Like [`Store::open`], plus `readers` read-only connections for queries (0: queries go to
+    /// the writer).
+    pub fn open_with_readers(path: &Path, readers: u32) -> Result<(Self, OpenReport), StoreError> {
         let owned = path.to_path_buf();
-        Self::start(path.to_path_buf(), move || open_file(&owned))
+        Self::start(path.to_path_buf(), readers, move || open_file(&owned))
     }
 
     /// A private in-memory database with the full schema (tests, benchmarks, hook dry runs).
     pub fn open_in_memory() -> Result<(Self, OpenReport), StoreError> {
-        Self::start(PathBuf::from(":memory:"), || {
+        // A private in-memory database cannot be shared with other connections: no readers.
+        Self::start(PathBuf::from(":memory:"), 0, || {
             let conn = Connection::open_in_memory().map_err(|e| StoreError::Open {
                 path: ":memory:".into(),
                 source: e,
@@ -183,7 +203,7 @@ impl Store {
         })
     }
 
-    fn start<F>(path: PathBuf, open: F) -> Result<(Self, OpenReport), StoreError>
+    fn start<F>(path: PathBuf, readers: u32, open: F) -> Result<(Self, OpenReport), StoreError>
     where
         F: FnOnce() -> Result<(Connection, OpenReport), StoreError> + Send + 'static,
     {
@@ -203,11 +223,18 @@ impl Store {
             })
             .map_err(StoreError::Thread)?;
         let report = ready_rx.recv().map_err(|_| StoreError::Closed)??;
+        // Readers open after the writer has checked and migrated the file.
+        let readers = if readers > 0 {
+            Some(Readers::start(&path, readers)?)
+        } else {
+            None
+        };
         let store = Self {
             inner: Arc::new(Inner {
                 tx,
                 path,
                 thread: Mutex::new(Some(thread)),
+                readers,
             }),
         };
         Ok((store, report))
@@ -236,9 +263,49 @@ impl Store {
         rx.await.map_err(|_| StoreError::Closed)?
     }
 
-    /// Finishes the requests already queued, checkpoints the WAL and closes the connection.
+    /// Runs the query `f` on a read connection (or the writer when there are none).
+    async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let Some(readers) = &self.inner.readers else {
+            return self.call(move |c| f(c)).await;
+        };
+        let (tx, rx) = oneshot::channel();
+        let task: ReadTask = Box::new(move |conn| {
+            let _ = tx.send(f(conn));
+        });
+        let sent = match readers.tx.lock() {
+            Ok(g) => g.as_ref().map(|s| s.send(task).is_ok()),
+            Err(p) => p.into_inner().as_ref().map(|s| s.send(task).is_ok()),
+        };
+        if sent != Some(true) {
+            return Err(StoreError::Closed);
+        }
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Number of read connections.
+    pub fn read_connections(&self) -> usize {
+        self.inner.readers.as_ref().map_or(0, |r| match r.threads.lock() {
+            Ok(t) => t.len(),
+            Err(p) => p.into_inner().len(),
+        })
+    }
+
+    /// Finishes the requests already queued, checkpoints the WAL and closes the connections.
     /// Later calls on any clone fail with [`StoreError::Closed`].
     pub async fn close(&self) {
+        if let Some(readers) = &self.inner.readers {
+            let threads = readers.close();
+            let _ = tokio::task::spawn_blocking(move || {
+                for t in threads {
+                    let _ = t.join();
+                }
+            })
+            .await;
+        }
         let (tx, rx) = oneshot::channel();
         if self.inner.tx.send(Message::Close(tx)).await.is_ok() {
             let _ = rx.await;
@@ -266,24 +333,24 @@ impl Store {
     /// One job.
     pub async fn job(&self, id: &str) -> Result<Option<JobRecord>, StoreError> {
         let id = id.to_owned();
-        self.call(move |c| jobs::get(c, &id)).await
+        self.read(move |c| jobs::get(c, &id)).await
     }
 
     /// Jobs in `states` (all when empty) in queue order: priority, then submission.
     pub async fn jobs(&self, states: Vec<JobState>) -> Result<Vec<JobRecord>, StoreError> {
-        self.call(move |c| jobs::list(c, &states)).await
+        self.read(move |c| jobs::list(c, &states)).await
     }
 
     /// The next `READY` job to plot, if any.
     pub async fn next_ready(&self) -> Result<Option<JobRecord>, StoreError> {
-        self.call(|c| Ok(jobs::list(c, &[JobState::Ready])?.into_iter().next()))
+        self.read(|c| Ok(jobs::list(c, &[JobState::Ready])?.into_iter().next()))
             .await
     }
 
     /// A job's recorded events, oldest first.
     pub async fn events(&self, id: &str) -> Result<Vec<jobs::EventRecord>, StoreError> {
         let id = id.to_owned();
-        self.call(move |c| jobs::events(c, &id)).await
+        self.read(move |c| jobs::events(c, &id)).await
     }
 
     /// Replaces a job's layers.
@@ -295,7 +362,76 @@ impl Store {
     /// A job's layers in plot order.
     pub async fn layers(&self, id: &str) -> Result<Vec<Layer>, StoreError> {
         let id = id.to_owned();
-        self.call(move |c| jobs::layers(c, &id)).await
+        self.read(move |c| jobs::layers(c, &id)).await
+    }
+}
+
+impl Readers {
+    /// Opens `count` read-only connections to `path`, each on its own thread.
+    fn start(path: &Path, count: u32) -> Result<Self, StoreError> {
+        let (tx, rx) = std::sync::mpsc::channel::<ReadTask>();
+        let rx = Arc::new(Mutex::new(rx));
+        let mut threads = Vec::new();
+        for i in 0..count {
+            let conn = open_reader(path)?;
+            let rx = Arc::clone(&rx);
+            let thread = std::thread::Builder::new()
+                .name(format!("plotty-read-{i}"))
+                .spawn(move || serve_reads(&conn, &rx))
+                .map_err(StoreError::Thread)?;
+            threads.push(thread);
+        }
+        Ok(Self {
+            tx: Mutex::new(Some(tx)),
+            threads: Mutex::new(threads),
+        })
+    }
+
+    /// Stops taking queries; returns the threads to join (they finish the queued ones first).
+    fn close(&self) -> Vec<JoinHandle<()>> {
+        match self.tx.lock() {
+            Ok(mut g) => drop(g.take()),
+            Err(p) => drop(p.into_inner().take()),
+        }
+        match self.threads.lock() {
+            Ok(mut g) => std::mem::take(&mut *g),
+            Err(p) => std::mem::take(&mut *p.into_inner()),
+        }
+    }
+}
+
+fn open_reader(path: &Path) -> Result<Connection, StoreError> {
+    let shown = path.display().to_string();
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|e| StoreError::Open {
+        path: shown.clone(),
+        source: e,
+    })?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.execute_batch(&format!(
+        "PRAGMA query_only = ON; PRAGMA cache_size = -{READER_CACHE_KIB};"
+    ))?;
+    Ok(conn)
+}
+
+/// A reader thread: takes queries from the shared queue until it is closed.
+fn serve_reads(conn: &Connection, rx: &Mutex<std::sync::mpsc::Receiver<ReadTask>>) {
+    loop {
+        // Only the thread waiting for the next query holds the lock; it is released before the
+        // query runs, so the others can pick up the following ones.
+        let next = match rx.lock() {
+            Ok(g) => g.recv(),
+            Err(p) => p.into_inner().recv(),
+        };
+        let Ok(task) = next else {
+            return;
+        };
+        if catch_unwind(AssertUnwindSafe(|| task(conn))).is_err() {
+            tracing::error!("a database query panicked; it was abandoned");
+        }
     }
 }
 
@@ -475,6 +611,32 @@ mod tests {
         assert!(!report.created);
         assert!(report.migrated.is_empty());
         assert_eq!(report.version, migrate::latest_version());
+    }
+
+    #[tokio::test]
+    async fn read_connections_see_every_committed_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = Store::open_with_readers(&dir.path().join("plotty.db"), 3).unwrap();
+        assert_eq!(store.read_connections(), 3);
+        for i in 0..20 {
+            let (job, _) = store
+                .insert_job(NewJob {
+                    name: format!("job {i}"),
+                    ..NewJob::default()
+                })
+                .await
+                .unwrap();
+            // Read right after the write returned, from whichever reader is free.
+            let read = store.job(job.id.as_str()).await.unwrap().unwrap();
+            assert_eq!(read, job);
+        }
+        assert_eq!(store.jobs(Vec::new()).await.unwrap().len(), 20);
+        let refused = store
+            .read(|c| Ok(c.execute("DELETE FROM jobs", [])?))
+            .await;
+        assert!(refused.is_err(), "read connections cannot write");
+        store.close().await;
+        assert!(matches!(store.job("x").await, Err(StoreError::Closed)));
     }
 
     #[tokio::test]
