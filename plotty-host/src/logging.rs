@@ -266,12 +266,31 @@ impl<S> tracing_subscriber::layer::Filter<S> for DynamicLevel {
     }
 }
 
+/// A writer that turns a panic of the writer inside into an I/O error.
+///
+/// `file-rotate` panics when it cannot recreate or list the log directory while rotating (someone
+/// removed it, or made it unreadable). That would end the logging thread for good; this keeps it
+/// alive, and the next write tries again.
+struct NoPanic<W>(W);
+
+impl<W: std::io::Write> std::io::Write for NoPanic<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.0.write(buf)))
+            .unwrap_or_else(|_| Err(std::io::Error::other("the log file writer failed")))
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.0.flush()))
+            .unwrap_or_else(|_| Err(std::io::Error::other("the log file writer failed")))
+    }
+}
+
 /// A size-rotated file, checked first so that problems are errors here and not panics inside
 /// `file-rotate` (which asserts on a missing directory).
 fn rotating_writer(
     path: &Path,
     settings: &LogSettings,
-) -> Result<FileRotate<AppendCount>, LoggingError> {
+) -> Result<NoPanic<FileRotate<AppendCount>>, LoggingError> {
     let err = |source| LoggingError::File {
         path: path.to_path_buf(),
         source,
@@ -293,13 +312,13 @@ fn rotating_writer(
             settings.backup_count as usize,
         )
     };
-    Ok(FileRotate::new(
+    Ok(NoPanic(FileRotate::new(
         path,
         AppendCount::new(count),
         limit,
         Compression::None,
         Some(options),
-    ))
+    )))
 }
 
 #[cfg(test)]
@@ -375,6 +394,23 @@ mod tests {
         assert!(audit.contains("privileges dropped"), "{audit}");
         assert!(!audit.contains("not audited"));
         assert!(!audit.contains("shown at warning"));
+    }
+
+    #[test]
+    fn a_panicking_writer_becomes_an_error() {
+        use std::io::Write;
+        struct Boom;
+        impl Write for Boom {
+            fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+                panic!("read_dir failed")
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let mut w = NoPanic(Boom);
+        assert!(w.write(b"x").is_err());
+        assert!(w.flush().is_ok());
     }
 
     #[test]

@@ -288,10 +288,13 @@ impl Store {
 
     /// Number of read connections.
     pub fn read_connections(&self) -> usize {
-        self.inner.readers.as_ref().map_or(0, |r| match r.threads.lock() {
-            Ok(t) => t.len(),
-            Err(p) => p.into_inner().len(),
-        })
+        self.inner
+            .readers
+            .as_ref()
+            .map_or(0, |r| match r.threads.lock() {
+                Ok(t) => t.len(),
+                Err(p) => p.into_inner().len(),
+            })
     }
 
     /// Finishes the requests already queued, checkpoints the WAL and closes the connections.
@@ -631,9 +634,7 @@ mod tests {
             assert_eq!(read, job);
         }
         assert_eq!(store.jobs(Vec::new()).await.unwrap().len(), 20);
-        let refused = store
-            .read(|c| Ok(c.execute("DELETE FROM jobs", [])?))
-            .await;
+        let refused = store.read(|c| Ok(c.execute("DELETE FROM jobs", [])?)).await;
         assert!(refused.is_err(), "read connections cannot write");
         store.close().await;
         assert!(matches!(store.job("x").await, Err(StoreError::Closed)));
