@@ -881,10 +881,10 @@ mod tests {
             found,
             [
                 ("hooks.COMPLETED[1].command", 4),
+                ("hooks.RUNNING", 5),
                 ("hooks.FAILED[0].webhook", 8),
                 ("hooks.FAILED[1]", 9),
                 ("hooks.FAILED[2].command", 11),
-                ("hooks.RUNNING", 5),
             ]
         );
         assert!(
@@ -892,9 +892,9 @@ mod tests {
             "{}",
             p[0].message
         );
-        assert!(p[1].message.contains("relay"));
-        assert!(p[3].message.contains("remove the quotes"));
-        assert!(p[4].fix.as_deref().unwrap().contains("PLOTTING"));
+        assert!(p[1].fix.as_deref().unwrap().contains("PLOTTING"));
+        assert!(p[2].message.contains("relay"));
+        assert!(p[4].message.contains("remove the quotes"));
         let ok = f
             .load("hooks:\n  completed:\n    - command: echo {job_id}\n      timeout: 5\n")
             .unwrap();
@@ -919,8 +919,8 @@ mod tests {
             ])
         );
         let keys: Vec<_> = s.notes.iter().map(|n| n.key.as_str()).collect();
-        assert_eq!(keys, ["device.port", "logging.format"]);
-        assert_eq!(s.notes[1].location.unwrap().line, 3);
+        assert_eq!(keys, ["logging.format", "device.port"], "in file order");
+        assert_eq!(s.notes[0].location.unwrap().line, 3);
         let any = f.load("websocket:\n  allowed_origins: \"*\"\n").unwrap();
         assert_eq!(any.websocket.allowed_origins, OriginPolicy::Any);
         let p = f.problems("websocket:\n  allowed_origins: [studio.example.org]\n");

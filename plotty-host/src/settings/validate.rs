@@ -131,8 +131,14 @@ pub(super) fn validate(
     let pens = pens(&mut c, &raw);
 
     if !c.problems.is_empty() {
+        // In file order, so that a user can work through them from the top; problems of the
+        // command line and environment come first.
+        c.problems
+            .sort_by_key(|p| (p.file.is_some(), p.location.map(|l| (l.line, l.column))));
         return Err(ConfigError::Invalid(c.problems));
     }
+    c.notes
+        .sort_by_key(|n| n.location.map(|l| (l.line, l.column)));
     Ok(Settings {
         config,
         workspace,
