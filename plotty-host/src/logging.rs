@@ -35,6 +35,9 @@ use tracing_subscriber::registry::Registry;
 pub const AUDIT: &str = "audit";
 /// Target of security events: `tracing::warn!(target: "security", …)`.
 pub const SECURITY: &str = "security";
+/// Target of the daemon's final error: written to the log file only, because `main` prints it on
+/// stderr itself.
+pub const EXIT: &str = "plotty::exit";
 /// File name of the audit log, next to the main log file.
 pub const AUDIT_FILE: &str = "audit.log";
 
@@ -191,8 +194,8 @@ pub fn build(
         .with_writer(writer)
         .with_ansi(false);
     let file_layer: Box<dyn Layer<Registry> + Send + Sync> = match settings.format {
-        LogFormat::Text => Box::new(file_layer.with_filter(level_filter(&level))),
-        LogFormat::Json => Box::new(file_layer.json().with_filter(level_filter(&level))),
+        LogFormat::Text => Box::new(file_layer.with_filter(level_filter(&level, false))),
+        LogFormat::Json => Box::new(file_layer.json().with_filter(level_filter(&level, false))),
     };
     layers.push(file_layer);
 
@@ -200,7 +203,7 @@ pub fn build(
         let console = tracing_subscriber::fmt::layer()
             .with_writer(std::io::stderr)
             .with_ansi(std::io::stderr().is_terminal())
-            .with_filter(level_filter(&level));
+            .with_filter(level_filter(&level, true));
         layers.push(Box::new(console));
     }
 
@@ -241,17 +244,27 @@ pub fn audit_path(main: &Path) -> PathBuf {
     main.with_file_name(AUDIT_FILE)
 }
 
-fn level_filter(level: &Arc<AtomicU8>) -> DynamicLevel {
-    DynamicLevel(Arc::clone(level))
+fn level_filter(level: &Arc<AtomicU8>, console: bool) -> DynamicLevel {
+    DynamicLevel {
+        level: Arc::clone(level),
+        console,
+    }
 }
 
 /// A level filter that can change while running. It answers "sometimes" for every call site, so
 /// that `tracing` asks again for each event instead of caching the first answer.
-struct DynamicLevel(Arc<AtomicU8>);
+struct DynamicLevel {
+    level: Arc<AtomicU8>,
+    /// The console leaves out [`EXIT`] events.
+    console: bool,
+}
 
 impl<S> tracing_subscriber::layer::Filter<S> for DynamicLevel {
     fn enabled(&self, m: &Metadata<'_>, _: &tracing_subscriber::layer::Context<'_, S>) -> bool {
-        let max = match self.0.load(Ordering::Relaxed) {
+        if self.console && m.target() == EXIT {
+            return false;
+        }
+        let max = match self.level.load(Ordering::Relaxed) {
             1 => Level::ERROR,
             2 => Level::WARN,
             3 => Level::INFO,

@@ -354,9 +354,6 @@ fn serve(
     if let (Err(e), Some(n)) = (&result, startup.take()) {
         n.failed(e.exit_code().code(), &e.to_string());
     }
-    if let Err(e) = &result {
-        tracing::error!("{e}");
-    }
     result
 }
 
@@ -378,7 +375,29 @@ fn serve_inner(
     let nofile = privileges::raise_nofile_limit();
     let created = prepare_workspace(&settings)?;
     let logging = Arc::new(logging::init(&settings.logging, !process.daemonize)?);
+    let result = serve_logged(
+        settings, sources, process, notifier, components, startup, created, nofile, &logging,
+    );
+    // Into the log file while it is still open (`main` prints it on stderr).
+    if let Err(e) = &result {
+        tracing::error!(target: logging::EXIT, "{e}");
+    }
+    result
+}
 
+/// Everything after logging is set up.
+#[allow(clippy::too_many_arguments)]
+fn serve_logged(
+    settings: Settings,
+    sources: Sources,
+    process: ProcessSettings,
+    notifier: Notifier,
+    components: Vec<Box<dyn Component>>,
+    startup: &mut Option<StartupNotifier>,
+    created: Vec<PathBuf>,
+    nofile: nix::Result<(u64, u64)>,
+    logging: &Arc<Logging>,
+) -> Result<Outcome, DaemonError> {
     // Step 1 is done; say so now that there is a log.
     tracing::info!(
         version = env!("CARGO_PKG_VERSION"),
@@ -516,7 +535,7 @@ fn serve_inner(
             sources: Some(sources),
             store,
             listener,
-            logging: Some(Arc::clone(&logging)),
+            logging: Some(Arc::clone(logging)),
             notifier: notifier.clone(),
         };
         let daemon = Daemon::start(parts, components).await?;

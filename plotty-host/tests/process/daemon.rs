@@ -158,6 +158,16 @@ fn a_port_in_use_fails_with_exit_code_4_and_advice() {
         "{err}"
     );
     assert!(err.contains("choose another --port"), "{err}");
+    assert_eq!(
+        err.matches("cannot listen").count(),
+        1,
+        "said once on stderr: {err}"
+    );
+    let log = fs::read_to_string(env.workspace().join("logs/plotty.log")).unwrap();
+    assert!(
+        log.contains("ERROR plotty::exit: step 3/6 (listen): cannot listen"),
+        "and in the log: {log}"
+    );
 }
 
 #[test]
