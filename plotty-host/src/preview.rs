@@ -285,7 +285,13 @@ impl Preview {
             if let Some(rect) = tiny_skia::Rect::from_xywh(0.0, 0.0, pw as f32, ph as f32) {
                 pixmap.fill_rect(rect, &paint(Color::new(0xff, 0xff, 0xff)), ts, None);
                 let path = PathBuilder::from_rect(rect);
-                pixmap.stroke_path(&path, &paint(Color::new(0x90, 0x90, 0x90)), &stroke(0.3, None), ts, None);
+                pixmap.stroke_path(
+                    &path,
+                    &paint(Color::new(0x90, 0x90, 0x90)),
+                    &stroke(0.3, None),
+                    ts,
+                    None,
+                );
             }
         }
         if let Some((tw, th)) = self.travel_mm {
@@ -374,7 +380,11 @@ fn push_polyline(pb: &mut PathBuilder, line: &[Point]) {
 /// How far `candidate` strays from `reference`: every vertex of `candidate`, and points along
 /// its segments no more than `step_mm` apart, measured to the nearest segment of `reference`.
 /// A single-point polyline counts as a point.
-pub fn max_deviation(reference: &[Vec<Point>], candidate: &[Vec<Point>], step_mm: f64) -> Deviation {
+pub fn max_deviation(
+    reference: &[Vec<Point>],
+    candidate: &[Vec<Point>],
+    step_mm: f64,
+) -> Deviation {
     let grid = SegmentGrid::new(reference);
     let step = if step_mm.is_finite() && step_mm > 0.0 {
         step_mm
@@ -524,7 +534,10 @@ impl SegmentGrid {
         let mut prev = a;
         for i in 1..=pieces {
             let t = i as f64 / pieces as f64;
-            let q = Point::new(a.x_mm + t * (b.x_mm - a.x_mm), a.y_mm + t * (b.y_mm - a.y_mm));
+            let q = Point::new(
+                a.x_mm + t * (b.x_mm - a.x_mm),
+                a.y_mm + t * (b.y_mm - a.y_mm),
+            );
             let (c0x, c0y) = self.cell_xy(prev);
             let (c1x, c1y) = self.cell_xy(q);
             for cy in c0y.min(c1y)..=c0y.max(c1y) {
@@ -592,7 +605,11 @@ mod tests {
 
     #[test]
     fn deviation_of_identical_sets_is_zero() {
-        let a = vec![vec![Point::new(0.0, 0.0), Point::new(100.0, 0.0), Point::new(100.0, 50.0)]];
+        let a = vec![vec![
+            Point::new(0.0, 0.0),
+            Point::new(100.0, 0.0),
+            Point::new(100.0, 50.0),
+        ]];
         let d = max_deviation(&a, &a, 0.5);
         assert!(d.max_mm < 1e-12);
     }
@@ -617,13 +634,23 @@ mod tests {
 
     #[test]
     fn unknown_extension_and_unwritable_path_are_errors() {
-        let p = Preview::from_polylines(&[vec![Point::new(1.0, 1.0), Point::new(5.0, 5.0)]], None, None, None);
+        let p = Preview::from_polylines(
+            &[vec![Point::new(1.0, 1.0), Point::new(5.0, 5.0)]],
+            None,
+            None,
+            None,
+        );
         let dir = tempfile::tempdir().unwrap();
-        let err = p.write(&dir.path().join("x.jpg"), &PreviewOptions::default()).unwrap_err();
+        let err = p
+            .write(&dir.path().join("x.jpg"), &PreviewOptions::default())
+            .unwrap_err();
         assert!(matches!(err, PreviewError::UnknownFormat { .. }));
         assert!(err.to_string().contains(".svg or .png"));
         let err = p
-            .write(&dir.path().join("missing/dir/x.png"), &PreviewOptions::default())
+            .write(
+                &dir.path().join("missing/dir/x.png"),
+                &PreviewOptions::default(),
+            )
             .unwrap_err();
         assert!(matches!(err, PreviewError::Write { .. }), "{err}");
     }
@@ -632,10 +659,19 @@ mod tests {
     fn png_and_svg_render() {
         let lines = vec![
             vec![Point::new(10.0, 10.0), Point::new(100.0, 80.0)],
-            vec![Point::new(20.0, 90.0), Point::new(150.0, 20.0), Point::new(30.0, 30.0)],
+            vec![
+                Point::new(20.0, 90.0),
+                Point::new(150.0, 20.0),
+                Point::new(30.0, 30.0),
+            ],
         ];
         let colors = [Color::new(0, 0, 255), Color::new(255, 0, 0)];
-        let p = Preview::from_polylines(&lines, Some(&colors), Some((210.0, 148.0)), Some((300.0, 218.0)));
+        let p = Preview::from_polylines(
+            &lines,
+            Some(&colors),
+            Some((210.0, 148.0)),
+            Some((300.0, 218.0)),
+        );
         assert_eq!(p.layers.len(), 2);
         assert_eq!(p.pen_up.len(), 1);
         let png = p.to_png(&PreviewOptions::default()).unwrap();
@@ -643,8 +679,14 @@ mod tests {
         let img = tiny_skia::Pixmap::decode_png(&png).unwrap();
         // Some pixel is pure-ish blue (the first line), some red.
         let px = img.pixels();
-        assert!(px.iter().any(|c| c.blue() > 200 && c.red() < 60 && c.green() < 60));
-        assert!(px.iter().any(|c| c.red() > 200 && c.blue() < 60 && c.green() < 80));
+        assert!(
+            px.iter()
+                .any(|c| c.blue() > 200 && c.red() < 60 && c.green() < 60)
+        );
+        assert!(
+            px.iter()
+                .any(|c| c.red() > 200 && c.blue() < 60 && c.green() < 80)
+        );
         let svg = p.to_svg(&PreviewOptions::default());
         assert!(svg.contains("stroke=\"#0000ff\""));
         assert!(svg.contains("M10.000 10.000L100.000 80.000"));

@@ -129,8 +129,8 @@ pub(crate) fn convert(
     let mut layers = Vec::new();
     let outside = std::mem::take(&mut walker.outside);
     let has_layers = !scan.layers.is_empty();
-    let mut outside = (!outside.strokes.is_empty() || !has_layers || outside.clip.strokes > 0)
-        .then_some(outside);
+    let mut outside =
+        (!outside.strokes.is_empty() || !has_layers || outside.clip.strokes > 0).then_some(outside);
     let outside_at = if has_layers {
         scan.first_outside.unwrap_or(scan.layers.len())
     } else {
@@ -260,16 +260,21 @@ impl Walker<'_> {
         if !path.is_visible() {
             return Ok(());
         }
+        // A fill only paints something if the path encloses an area (a `line` has a default
+        // fill that paints nothing).
+        let has_fill = path.fill().is_some() && encloses_area(path.data());
         let paint = match (path.stroke(), path.fill()) {
-            (Some(s), fill) => {
-                if fill.is_some() && !text_outline {
+            (Some(s), _) => {
+                if has_fill && !text_outline {
                     self.filled_and_stroked += 1;
                 }
                 s.paint()
             }
             (None, Some(f)) if text_outline => f.paint(),
             (None, Some(_)) => {
-                self.fill_only += 1;
+                if has_fill {
+                    self.fill_only += 1;
+                }
                 return Ok(());
             }
             (None, None) => return Ok(()),
@@ -372,6 +377,41 @@ fn finish(line: &mut Vec<Point>, clip: &Clip, acc: &mut Accum, segments: &mut us
     }
     line.clear();
     length
+}
+
+/// True if some subpath's control polygon has a non-zero area (a fill would paint something).
+fn encloses_area(path: &usvg::tiny_skia_path::Path) -> bool {
+    let mut area = 0.0f64;
+    let mut scale = 0.0f64;
+    let mut first: Option<(f64, f64)> = None;
+    let mut prev = (0.0, 0.0);
+    let close = |first: Option<(f64, f64)>, prev: (f64, f64), area: &mut f64| {
+        if let Some(f) = first {
+            *area += prev.0 * f.1 - f.0 * prev.1;
+        }
+    };
+    for seg in path.segments() {
+        let pts: &[usvg::tiny_skia_path::Point] = match &seg {
+            PathSegment::MoveTo(p) => {
+                close(first, prev, &mut area);
+                first = Some((f64::from(p.x), f64::from(p.y)));
+                prev = (f64::from(p.x), f64::from(p.y));
+                continue;
+            }
+            PathSegment::LineTo(p) => std::slice::from_ref(p),
+            PathSegment::QuadTo(a, b) => &[*a, *b],
+            PathSegment::CubicTo(a, b, c) => &[*a, *b, *c],
+            PathSegment::Close => continue,
+        };
+        for p in pts {
+            let q = (f64::from(p.x), f64::from(p.y));
+            area += prev.0 * q.1 - q.0 * prev.1;
+            scale = scale.max(q.0.abs()).max(q.1.abs());
+            prev = q;
+        }
+    }
+    close(first, prev, &mut area);
+    area.abs() > 1e-9 * scale * scale
 }
 
 fn push_distinct(line: &mut Vec<Point>, p: Point) {

@@ -84,7 +84,10 @@ pub(crate) fn decode(data: &[u8]) -> Result<&str, ImportError> {
         }
     }
     let text = std::str::from_utf8(data).map_err(|e| ImportError::NotSvg {
-        what: format!("not UTF-8 text (invalid byte at offset {})", e.valid_up_to()),
+        what: format!(
+            "not UTF-8 text (invalid byte at offset {})",
+            e.valid_up_to()
+        ),
     })?;
     let first = text.trim_start().chars().next();
     if first != Some('<') {
@@ -135,9 +138,7 @@ impl<'a> Scan<'a> {
                     id,
                     hidden: is_hidden(child),
                     start: child.range().start,
-                    id_value: child
-                        .attribute_node("id")
-                        .map(|a| a.range_value()),
+                    id_value: child.attribute_node("id").map(|a| a.range_value()),
                 });
             } else if first_outside.is_none() && is_drawable(child) {
                 first_outside = Some(layers.len());
@@ -208,7 +209,7 @@ impl<'a> Scan<'a> {
             (None, None, Some(_)) => w.push(ImportWarning::PageSizeAssumed {
                 how: "the viewBox was taken as pixels at 96 per inch; give width and height in \
                       mm"
-                    .into(),
+                .into(),
             }),
             (None, None, None) => w.push(ImportWarning::PageSizeAssumed {
                 how: "no viewBox either, the page was taken as 100 × 100 px at 96 per inch; give \

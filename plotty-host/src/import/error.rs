@@ -54,10 +54,14 @@ pub enum ImportError {
         what: String,
     },
     /// Compressed SVG (`.svgz`).
-    #[error("compressed SVG (.svgz) is not supported: decompress it first (gunzip -c file.svgz > file.svg)")]
+    #[error(
+        "compressed SVG (.svgz) is not supported: decompress it first (gunzip -c file.svgz > file.svg)"
+    )]
     Compressed,
     /// The XML is not well formed.
-    #[error("broken SVG/XML at line {line}, column {column}: {message}; fix the file or re-export it")]
+    #[error(
+        "broken SVG/XML at line {line}, column {column}: {message}; fix the file or re-export it"
+    )]
     Xml {
         /// 1-based line of the problem.
         line: u32,
@@ -262,11 +266,7 @@ impl fmt::Display for ImportWarning {
                 plural(*strokes)
             ),
             Self::MixedColors { layer, colors } => {
-                write!(
-                    f,
-                    "layer '{layer}' uses {} stroke colours (",
-                    colors.len()
-                )?;
+                write!(f, "layer '{layer}' uses {} stroke colours (", colors.len())?;
                 for (i, c) in colors.iter().enumerate() {
                     if i > 0 {
                         write!(f, ", ")?;
@@ -318,11 +318,7 @@ fn no_strokes_message(fill_only: usize, outside_travel_mm: f64) -> String {
 /// roxmltree appends " at L:C" to its messages; we report the position separately.
 fn strip_position(msg: &str) -> String {
     match msg.rfind(" at ") {
-        Some(i)
-            if msg[i + 4..]
-                .chars()
-                .all(|c| c.is_ascii_digit() || c == ':') =>
-        {
+        Some(i) if msg[i + 4..].chars().all(|c| c.is_ascii_digit() || c == ':') => {
             msg[..i].to_string()
         }
         _ => msg.to_string(),

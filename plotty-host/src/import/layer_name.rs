@@ -75,10 +75,7 @@ impl LayerControl {
                 },
                 _ => match value.and_then(|v| u32::try_from(v).ok()) {
                     Some(v) if v >= 1 => control.delay_after_ms = Some(v),
-                    _ => problems.push(format!(
-                        "{token}: delay must be 1 to {} ms",
-                        u32::MAX
-                    )),
+                    _ => problems.push(format!("{token}: delay must be 1 to {} ms", u32::MAX)),
                 },
             }
         }
@@ -159,7 +156,11 @@ mod tests {
         assert!(p[0].contains("+S0"));
         assert!(p[4].contains("has no number"));
         let (c, p) = LayerControl::parse("+S30 +S200");
-        assert_eq!(c.speed_pct, Some(30), "an invalid later token keeps the earlier one");
+        assert_eq!(
+            c.speed_pct,
+            Some(30),
+            "an invalid later token keeps the earlier one"
+        );
         assert_eq!(p.len(), 1);
         let (c, p) = LayerControl::parse("99999999999 big");
         assert_eq!(c.number, None);

@@ -183,10 +183,7 @@ impl Stroke {
 
     /// Drawn length in millimetres.
     pub fn length_mm(&self) -> f64 {
-        self.points
-            .windows(2)
-            .map(|w| w[0].distance_to(w[1]))
-            .sum()
+        self.points.windows(2).map(|w| w[0].distance_to(w[1])).sum()
     }
 
     /// Number of line segments.
@@ -388,7 +385,10 @@ fn fill_generic_families(db: &mut usvg::fontdb::Database) {
         }
     }
     if !has("Courier New") {
-        if let Some(f) = pick(&["DejaVu Sans Mono", "Liberation Mono", "Noto Sans Mono"], "Mono") {
+        if let Some(f) = pick(
+            &["DejaVu Sans Mono", "Liberation Mono", "Noto Sans Mono"],
+            "Mono",
+        ) {
             db.set_monospace_family(f);
         }
     }

@@ -217,16 +217,34 @@ mod tests {
 
     #[test]
     fn errors_name_the_problem() {
-        assert!(matches!(LayerSelection::parse(""), Err(LayerSpecError::Empty { .. })));
-        assert!(matches!(LayerSelection::parse("1,,2"), Err(LayerSpecError::Empty { .. })));
-        assert!(matches!(LayerSelection::parse("5-2"), Err(LayerSpecError::BadRange { .. })));
-        let err = LayerSelection::parse("1,7").unwrap().matching(&layers()).unwrap_err();
+        assert!(matches!(
+            LayerSelection::parse(""),
+            Err(LayerSpecError::Empty { .. })
+        ));
+        assert!(matches!(
+            LayerSelection::parse("1,,2"),
+            Err(LayerSpecError::Empty { .. })
+        ));
+        assert!(matches!(
+            LayerSelection::parse("5-2"),
+            Err(LayerSpecError::BadRange { .. })
+        ));
+        let err = LayerSelection::parse("1,7")
+            .unwrap()
+            .matching(&layers())
+            .unwrap_err();
         let msg = err.to_string();
         assert!(msg.contains("'7' names no layer"), "{msg}");
         assert!(msg.contains("2 \"!2 blue +S30\""), "{msg}");
-        let err = LayerSelection::parse("purple").unwrap().matching(&layers()).unwrap_err();
+        let err = LayerSelection::parse("purple")
+            .unwrap()
+            .matching(&layers())
+            .unwrap_err();
         assert!(matches!(err, LayerSpecError::NoMatch { .. }));
-        let err = LayerSelection::parse("5-9").unwrap().matching(&layers()).unwrap_err();
+        let err = LayerSelection::parse("5-9")
+            .unwrap()
+            .matching(&layers())
+            .unwrap_err();
         assert!(err.to_string().contains("'5-9'"));
     }
 }

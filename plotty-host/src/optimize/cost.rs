@@ -78,7 +78,12 @@ impl PenUpStats {
 
     /// Adds the hops of drawing `strokes` in order, starting at `*position` (updated to where
     /// the pen ends).
-    pub(crate) fn add_strokes(&mut self, position: &mut Point, strokes: &[Stroke], limits: &PenUpLimits) {
+    pub(crate) fn add_strokes(
+        &mut self,
+        position: &mut Point,
+        strokes: &[Stroke],
+        limits: &PenUpLimits,
+    ) {
         for s in strokes {
             let (Some(a), Some(b)) = (s.start(), s.end()) else {
                 continue;

@@ -14,7 +14,8 @@
 //!    moves.
 //!
 //! The result is never worse than the file order: if ordering did not cut both pen-up time and
-//! distance, the layer keeps its file order (still cleaned and merged). The return home after
+//! distance, the layer (or, rarely, the whole drawing) keeps its file order (still cleaned and
+//! merged). The return home after
 //! the last layer is counted, and so is each layer's first hop from where the last one ended.
 //!
 //! [`OptimizeOptions::keep_order`] draws strokes exactly as in the file (order, direction, no
@@ -122,22 +123,48 @@ impl Default for OptimizeOptions {
 
 /// Optimises every plotted layer of `drawing` in place (documentation layers are left alone).
 pub fn optimize(drawing: &mut Drawing, options: &OptimizeOptions) -> OptimizeReport {
-    let mut report = OptimizeReport::default();
     let plotted: Vec<usize> = (0..drawing.layers.len())
         .filter(|&i| drawing.layers[i].is_plotted())
         .collect();
+    let originals: Vec<Vec<Stroke>> = plotted
+        .iter()
+        .map(|&i| std::mem::take(&mut drawing.layers[i].strokes))
+        .collect();
+    let mut report = optimize_layers(drawing, &plotted, &originals, options);
+    // Each layer is no worse than its file order from where the previous one ended, but a
+    // layer ending elsewhere can lengthen the next one's first hop: never let the whole
+    // drawing get worse than the file order.
+    if report.after.distance_mm > report.before.distance_mm
+        || report.after.travel_s > report.before.travel_s
+    {
+        let file_order = OptimizeOptions {
+            reorder: false,
+            join_tolerance_mm: None,
+            improve: None,
+            ..*options
+        };
+        report = optimize_layers(drawing, &plotted, &originals, &file_order);
+    }
+    report
+}
+
+fn optimize_layers(
+    drawing: &mut Drawing,
+    plotted: &[usize],
+    originals: &[Vec<Stroke>],
+    options: &OptimizeOptions,
+) -> OptimizeReport {
+    let mut report = OptimizeReport::default();
     let (mut pos_before, mut pos_after) = (Point::ORIGIN, Point::ORIGIN);
-    for (k, &i) in plotted.iter().enumerate() {
-        let last = k + 1 == plotted.len();
-        let end = last.then_some(Point::ORIGIN);
+    for (k, (&i, strokes)) in plotted.iter().zip(originals).enumerate() {
+        let end = (k + 1 == plotted.len()).then_some(Point::ORIGIN);
         let layer = &mut drawing.layers[i];
-        let strokes = std::mem::take(&mut layer.strokes);
-        let before = stats(&mut pos_before, &strokes, end, &options.limits);
-        let (strokes, mut lr) = optimize_strokes(strokes, pos_after, end, options);
+        let before = stats(&mut pos_before, strokes, end, &options.limits);
+        let (optimized, mut lr) = optimize_strokes(strokes.clone(), pos_after, end, options);
         lr.before = before;
-        lr.after = stats(&mut pos_after, &strokes, end, &options.limits);
+        lr.after = stats(&mut pos_after, &optimized, end, &options.limits);
         lr.layer = layer.name.clone();
-        layer.strokes = strokes;
+        layer.strokes = optimized;
         report.before.add(&lr.before);
         report.after.add(&lr.after);
         report.layers.push(lr);
@@ -214,7 +241,12 @@ pub fn point_segment_distance(p: Point, a: Point, b: Point) -> f64 {
     p.distance_to(q)
 }
 
-fn stats(position: &mut Point, strokes: &[Stroke], end: Option<Point>, limits: &PenUpLimits) -> PenUpStats {
+fn stats(
+    position: &mut Point,
+    strokes: &[Stroke],
+    end: Option<Point>,
+    limits: &PenUpLimits,
+) -> PenUpStats {
     let mut s = PenUpStats::default();
     s.add_strokes(position, strokes, limits);
     if let Some(e) = end {
