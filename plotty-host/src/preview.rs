@@ -281,25 +281,25 @@ impl Preview {
             p.anti_alias = true;
             p
         };
-        if let Some((pw, ph)) = self.page_mm {
-            if let Some(rect) = tiny_skia::Rect::from_xywh(0.0, 0.0, pw as f32, ph as f32) {
-                pixmap.fill_rect(rect, &paint(Color::new(0xff, 0xff, 0xff)), ts, None);
-                let path = PathBuilder::from_rect(rect);
-                pixmap.stroke_path(
-                    &path,
-                    &paint(Color::new(0x90, 0x90, 0x90)),
-                    &stroke(0.3, None),
-                    ts,
-                    None,
-                );
-            }
+        if let Some((pw, ph)) = self.page_mm
+            && let Some(rect) = tiny_skia::Rect::from_xywh(0.0, 0.0, pw as f32, ph as f32)
+        {
+            pixmap.fill_rect(rect, &paint(Color::new(0xff, 0xff, 0xff)), ts, None);
+            let path = PathBuilder::from_rect(rect);
+            pixmap.stroke_path(
+                &path,
+                &paint(Color::new(0x90, 0x90, 0x90)),
+                &stroke(0.3, None),
+                ts,
+                None,
+            );
         }
-        if let Some((tw, th)) = self.travel_mm {
-            if let Some(rect) = tiny_skia::Rect::from_xywh(0.0, 0.0, tw as f32, th as f32) {
-                let path = PathBuilder::from_rect(rect);
-                let s = stroke(0.3, Some((3.0, 2.0)));
-                pixmap.stroke_path(&path, &paint(Color::new(0x40, 0x60, 0xc0)), &s, ts, None);
-            }
+        if let Some((tw, th)) = self.travel_mm
+            && let Some(rect) = tiny_skia::Rect::from_xywh(0.0, 0.0, tw as f32, th as f32)
+        {
+            let path = PathBuilder::from_rect(rect);
+            let s = stroke(0.3, Some((3.0, 2.0)));
+            pixmap.stroke_path(&path, &paint(Color::new(0x40, 0x60, 0xc0)), &s, ts, None);
         }
         let pen = stroke(options.pen_width_mm.max(0.01), None);
         for layer in &self.layers {

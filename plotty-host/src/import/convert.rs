@@ -138,11 +138,11 @@ pub(crate) fn convert(
     };
     let mut clipped_total = 0.0;
     for (i, raw) in scan.layers.iter().enumerate() {
-        if i == outside_at {
-            if let Some(acc) = outside.take() {
-                clipped_total += acc.clip.length_mm;
-                layers.push(outside_layer(acc, i, warnings));
-            }
+        if i == outside_at
+            && let Some(acc) = outside.take()
+        {
+            clipped_total += acc.clip.length_mm;
+            layers.push(outside_layer(acc, i, warnings));
         }
         if raw.hidden {
             warnings.push(ImportWarning::HiddenLayer {
@@ -220,13 +220,13 @@ impl Walker<'_> {
             match child {
                 usvg::Node::Group(g) => {
                     let mut b = bucket;
-                    if b == Bucket::Outside {
-                        if let Some(&i) = self.layer_of_id.get(g.id()) {
-                            if self.skipped.get(i).copied().unwrap_or(true) {
-                                continue;
-                            }
-                            b = Bucket::Layer(i);
+                    if b == Bucket::Outside
+                        && let Some(&i) = self.layer_of_id.get(g.id())
+                    {
+                        if self.skipped.get(i).copied().unwrap_or(true) {
+                            continue;
                         }
+                        b = Bucket::Layer(i);
                     }
                     if g.clip_path().is_some() || g.mask().is_some() {
                         self.clip_paths += 1;

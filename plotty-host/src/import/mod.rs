@@ -312,10 +312,10 @@ pub fn import_bytes(data: &[u8], options: &ImportOptions) -> Result<Drawing, Imp
     )
     .map_err(ImportError::from_xml)?;
     let mut usvg_options = usvg::Options::default();
-    if scan.has_text() {
-        if let Some(db) = font_database(&options.fonts) {
-            usvg_options.fontdb = db;
-        }
+    if scan.has_text()
+        && let Some(db) = font_database(&options.fonts)
+    {
+        usvg_options.fontdb = db;
     }
     let tree = usvg::Tree::from_xmltree(&xml, &usvg_options).map_err(ImportError::from_usvg)?;
     let page = scan.page(&tree);
@@ -374,23 +374,23 @@ fn fill_generic_families(db: &mut usvg::fontdb::Database) {
             .or_else(|| families.iter().find(|f| f.contains(hint)).cloned())
             .or_else(|| families.first().cloned())
     };
-    if !has("Times New Roman") {
-        if let Some(f) = pick(&["DejaVu Serif", "Liberation Serif", "Noto Serif"], "Serif") {
-            db.set_serif_family(f);
-        }
+    if !has("Times New Roman")
+        && let Some(f) = pick(&["DejaVu Serif", "Liberation Serif", "Noto Serif"], "Serif")
+    {
+        db.set_serif_family(f);
     }
-    if !has("Arial") {
-        if let Some(f) = pick(&["DejaVu Sans", "Liberation Sans", "Noto Sans"], "Sans") {
-            db.set_sans_serif_family(f);
-        }
+    if !has("Arial")
+        && let Some(f) = pick(&["DejaVu Sans", "Liberation Sans", "Noto Sans"], "Sans")
+    {
+        db.set_sans_serif_family(f);
     }
-    if !has("Courier New") {
-        if let Some(f) = pick(
+    if !has("Courier New")
+        && let Some(f) = pick(
             &["DejaVu Sans Mono", "Liberation Mono", "Noto Sans Mono"],
             "Mono",
-        ) {
-            db.set_monospace_family(f);
-        }
+        )
+    {
+        db.set_monospace_family(f);
     }
 }
 

@@ -127,15 +127,15 @@ fn parse_item(part: &str) -> Result<Item, LayerSpecError> {
     if let Ok(n) = part.parse::<u32>() {
         return Ok(Item::Number(n));
     }
-    if let Some((a, b)) = part.split_once('-') {
-        if let (Ok(a), Ok(b)) = (a.trim().parse::<u32>(), b.trim().parse::<u32>()) {
-            if a > b {
-                return Err(LayerSpecError::BadRange {
-                    item: part.to_string(),
-                });
-            }
-            return Ok(Item::Range(a, b));
+    if let Some((a, b)) = part.split_once('-')
+        && let (Ok(a), Ok(b)) = (a.trim().parse::<u32>(), b.trim().parse::<u32>())
+    {
+        if a > b {
+            return Err(LayerSpecError::BadRange {
+                item: part.to_string(),
+            });
         }
+        return Ok(Item::Range(a, b));
     }
     Ok(Item::Name(part.to_string()))
 }

@@ -57,7 +57,7 @@ impl PenUpLimits {
     /// `2·√(d/a)` when the top speed is not reached (`d < v²/a`), else a trapezoid
     /// `d/v + v/a`. Non-positive limits are taken as tiny positive ones.
     pub fn hop_time_s(&self, distance_mm: f64) -> f64 {
-        if !(distance_mm > 0.0) {
+        if distance_mm.is_nan() || distance_mm <= 0.0 {
             return 0.0;
         }
         let a = self.accel_mm_s2.max(1e-9);

@@ -11,7 +11,7 @@ use crate::import::{Point, Stroke};
 /// and how many joins were made.
 pub(crate) fn join(strokes: Vec<Stroke>, tolerance_mm: f64) -> (Vec<Stroke>, usize) {
     let n = strokes.len();
-    if n < 2 || !(tolerance_mm >= 0.0) {
+    if n < 2 || tolerance_mm.is_nan() || tolerance_mm < 0.0 {
         return (strokes, 0);
     }
     let tol2 = tolerance_mm * tolerance_mm;
@@ -162,21 +162,20 @@ pub(crate) fn apply(strokes: Vec<Stroke>, tour: &Tour) -> Vec<Stroke> {
 /// Connects consecutive strokes whose pen-up hop is shorter than `below_mm` (the hop is drawn
 /// pen down instead). Returns the strokes and how many hops were merged.
 pub(crate) fn merge_hops(strokes: Vec<Stroke>, below_mm: f64) -> (Vec<Stroke>, usize) {
-    if !(below_mm > 0.0) {
+    if below_mm.is_nan() || below_mm <= 0.0 {
         return (strokes, 0);
     }
     let mut out: Vec<Stroke> = Vec::with_capacity(strokes.len());
     let mut merged = 0;
     for s in strokes {
-        if let (Some(prev), Some(a)) = (out.last_mut(), s.start()) {
-            if let Some(b) = prev.end() {
-                if b.distance_to(a) < below_mm {
-                    let skip = usize::from(a == b);
-                    prev.points.extend_from_slice(&s.points[skip..]);
-                    merged += 1;
-                    continue;
-                }
-            }
+        if let (Some(prev), Some(a)) = (out.last_mut(), s.start())
+            && let Some(b) = prev.end()
+            && b.distance_to(a) < below_mm
+        {
+            let skip = usize::from(a == b);
+            prev.points.extend_from_slice(&s.points[skip..]);
+            merged += 1;
+            continue;
         }
         out.push(s);
     }
