@@ -99,7 +99,8 @@ pub struct Page {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Layer {
     /// Position among the document's top-level layers (hidden ones included), 0-based; layers
-    /// keep document order. Content outside every layer gets the index of its first element.
+    /// keep document order. The layer made of content outside every layer (named
+    /// `(outside layers)`) shares the index of the layer it is listed before.
     pub index: usize,
     /// AxiDraw layer number: the leading integer of the name, if any.
     pub number: Option<u32>,
