@@ -879,3 +879,51 @@ proptest! {
         }
     }
 }
+
+/// The README's quick-start drawings import cleanly onto an A4 AxiDraw, optimise and render.
+/// Set `PLOTTY_PREVIEW_DIR` to keep the rendered previews.
+#[test]
+fn example_drawings_import_cleanly() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "svg"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 2, "{files:?}");
+    for path in files {
+        let mut d = import_file(&path, &ImportOptions::default()).unwrap();
+        assert!(
+            d.warnings.is_empty(),
+            "{}: {:?}",
+            path.display(),
+            d.warnings
+        );
+        assert!(
+            d.layers.iter().all(|l| !l.pause_before),
+            "no pauses in quick-start drawings"
+        );
+        let segments = d.segment_count();
+        assert!(
+            (200..=5000).contains(&segments),
+            "{}: {segments}",
+            path.display()
+        );
+        let report =
+            crate::optimize::optimize(&mut d, &crate::optimize::OptimizeOptions::default());
+        assert!(report.after.distance_mm <= report.before.distance_mm);
+        let preview = crate::preview::Preview::from_drawing(&d);
+        let png = preview
+            .to_png(&crate::preview::PreviewOptions::default())
+            .unwrap();
+        assert!(png.len() > 1000);
+        if let Some(out) = std::env::var_os("PLOTTY_PREVIEW_DIR") {
+            let name = path.file_stem().unwrap().to_string_lossy().to_string();
+            let out = std::path::Path::new(&out).join(format!("{name}.png"));
+            preview
+                .write(&out, &crate::preview::PreviewOptions::default())
+                .unwrap();
+        }
+    }
+}
