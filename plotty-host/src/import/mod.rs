@@ -4,14 +4,14 @@
 //! The pipeline:
 //! 1. Guards before anything is parsed: size limit (checked on the file's metadata before it is
 //!    read), empty input, binary data, compressed SVG.
-//! 2. [`document`]: one scan of the raw XML with `roxmltree` (usvg's own copy) finds the page
+//! 2. `document`: one scan of the raw XML with `roxmltree` (usvg's own copy) finds the page
 //!    attributes, the top-level Inkscape layers (name, id, visibility) and the text elements.
 //!    Layers without a unique `id` get one injected so they can be found again after step 3.
 //! 3. usvg resolves everything SVG can throw at us (CSS, `use`, nested transforms, units, every
 //!    shape turned into a path, text laid out into glyph outlines with the system fonts).
-//! 4. [`convert`]: each visible path with a stroke becomes strokes: transformed to millimetres,
-//!    curves flattened to the tolerance ([`flatten`]), clipped to the plotter's travel
-//!    ([`clip`]) and filed under its layer. Fills are counted, not drawn.
+//! 4. `convert`: each visible path with a stroke becomes strokes: transformed to millimetres,
+//!    curves flattened to the tolerance (`flatten`), clipped to the plotter's travel
+//!    (`clip`) and filed under its layer. Fills are counted, not drawn.
 //!
 //! Page placement: the page's top-left corner is the plotter's home (0, 0), millimetre for
 //! millimetre, +y down. Anything outside `[0, X] × [0, Y]` of the model's travel is cut away
