@@ -81,3 +81,13 @@ fn command_encode_pseudo_random() {
         plotty_fuzz::command_encode(&input);
     }
 }
+
+#[test]
+fn svg_import_corpus() {
+    let files = corpus("svg_import");
+    assert!(!files.is_empty(), "seed corpus missing");
+    for (path, bytes) in files {
+        eprintln!("{}", path.display());
+        plotty_fuzz::svg_import(&bytes);
+    }
+}

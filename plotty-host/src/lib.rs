@@ -21,6 +21,9 @@
 //! - [`hooks`]: commands, scripts and webhooks run on state changes.
 //! - [`logging`]: stderr, size-rotated log file, audit log.
 //! - [`device_check`]: `plotty check device`.
+//! - [`import`]: SVG → layers of polylines in mm (usvg, layer control, clipping to the travel);
+//!   [`optimize`]: joins, orders and merges strokes to cut pen-up travel; [`preview`]: renders a
+//!   drawing or a trace to SVG/PNG and measures deviations.
 
 pub mod app;
 pub mod check;
@@ -38,3 +41,6 @@ pub mod settings;
 pub mod shutdown;
 pub mod store;
 pub mod timestamp;
+pub mod import;
+pub mod optimize;
+pub mod preview;
