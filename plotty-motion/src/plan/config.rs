@@ -67,25 +67,7 @@ impl Cornering {
     /// Not yet capped by the segments' top speeds; `f64::INFINITY` for an exactly straight
     /// junction under junction deviation. Never NaN for finite inputs.
     pub fn corner_speed_sqr(self, dot: f64, cross: f64, accel_mm_s2: f64) -> f64 {
-        let half = HalfAngle::new(dot, cross);
-        let deviation_mm = self.deviation_mm();
-        match self {
-            Self::JunctionDeviation { .. } => {
-                if half.one_minus_sine > 0.0 {
-                    accel_mm_s2 * deviation_mm * half.sine / half.one_minus_sine
-                } else {
-                    f64::INFINITY
-                }
-            }
-            Self::AxiDraw { .. } => {
-                let radius_mm = if half.one_minus_sine > 1.0e-4 {
-                    deviation_mm * half.sine / half.one_minus_sine
-                } else {
-                    AXIDRAW_STRAIGHT_RADIUS_MM
-                };
-                accel_mm_s2 * radius_mm
-            }
-        }
+        CornerRule::new(self).speed_sqr(dot, cross, accel_mm_s2)
     }
 
     fn validate(self, pen: Pen) -> Result<(), PlanError> {
@@ -118,36 +100,58 @@ impl Cornering {
     }
 }
 
-/// `sin(θ/2)` of a junction and `1 − sin(θ/2)`, the latter without cancellation near straight.
-struct HalfAngle {
-    sine: f64,
-    one_minus_sine: f64,
+/// A cornering rule with its deviation precomputed, for the hot path.
+#[derive(Clone, Copy, PartialEq, Debug)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub(crate) struct CornerRule {
+    axidraw: bool,
+    deviation_mm: f64,
 }
 
-impl HalfAngle {
-    fn new(dot: f64, cross: f64) -> Self {
+impl CornerRule {
+    fn new(cornering: Cornering) -> Self {
+        Self {
+            axidraw: matches!(cornering, Cornering::AxiDraw { .. }),
+            deviation_mm: cornering.deviation_mm(),
+        }
+    }
+
+    /// See [`Cornering::corner_speed_sqr`]. One square root and one division.
+    ///
+    /// With `s = sin(θ/2) = sqrt((1 + dot)/2)`: `1 − s = (1 − dot)/(2·(1 + s))`, so the radius
+    /// `δ·s/(1 − s)` is `2·δ·s·(1 + s)/(1 − dot)`. `1 − dot` loses all its digits for nearly
+    /// parallel directions; for unit vectors it equals `cross²/(1 + dot)`, which keeps them.
+    /// It is carried as the fraction `den/num` so that only one division remains.
+    #[inline]
+    pub(crate) fn speed_sqr(&self, dot: f64, cross: f64, accel_mm_s2: f64) -> f64 {
         let dot = if dot > 1.0 {
             1.0
-        } else if dot < -1.0 {
-            -1.0
-        } else if dot.is_nan() {
-            // Unreachable for finite unit vectors; a reversal is the safe reading.
-            -1.0
-        } else {
+        } else if dot >= -1.0 {
             dot
-        };
-        // 1 − dot loses all its digits for nearly parallel directions; for unit vectors
-        // 1 − dot = cross² / (1 + dot), which keeps them.
-        let one_minus_dot = if dot > 0.0 {
-            cross * cross / (1.0 + dot)
         } else {
-            1.0 - dot
+            // Below −1, or NaN (unreachable for finite unit vectors): a reversal, the safe
+            // reading.
+            -1.0
         };
-        // s² = (1 + dot)/2, so 1 − s = (1 − s²)/(1 + s) = ((1 − dot)/2)/(1 + s).
+        let (num, den) = if dot > 0.0 {
+            (1.0 + dot, cross * cross)
+        } else {
+            (1.0, 1.0 - dot)
+        };
         let sine = libm::sqrt((1.0 + dot) * 0.5);
-        Self {
-            sine,
-            one_minus_sine: one_minus_dot * 0.5 / (1.0 + sine),
+        let scale = 2.0 * sine * (1.0 + sine) * num;
+        if self.axidraw {
+            // The AxiDraw software's cut-off: 1 − s ≤ 1e-4 counts as straight.
+            let radius_mm = if den > 2.0e-4 * (1.0 + sine) * num {
+                self.deviation_mm * scale / den
+            } else {
+                AXIDRAW_STRAIGHT_RADIUS_MM
+            };
+            accel_mm_s2 * radius_mm
+        } else if den > 0.0 {
+            accel_mm_s2 * self.deviation_mm * scale / den
+        } else {
+            f64::INFINITY
         }
     }
 }
@@ -275,7 +279,7 @@ pub(crate) struct PenProfile {
     /// XY acceleration (mm/s²).
     pub(crate) accel_mm_s2: f64,
     /// Corner rule.
-    pub(crate) cornering: Cornering,
+    pub(crate) cornering: CornerRule,
     /// `(max_step_rate / k)²`: the top speed squared along an axis under the motor limit, to be
     /// divided by the busiest-motor factor squared; infinite without a motor limit.
     pub(crate) motor_speed_sqr: f64,
@@ -290,15 +294,23 @@ impl PenProfile {
     /// The busier motor turns `k·(|ux| + |uy|)` steps per millimetre of path
     /// (`max(|ux + uy|, |ux − uy|) = |ux| + |uy|`), between `k` along an axis and `k·√2` along a
     /// motor's diagonal.
+    ///
+    /// Divides only where a motor limit is the stricter one (never at the AxiDraw defaults).
     #[inline]
     pub(crate) fn limits_along(&self, ux: f64, uy: f64) -> (f64, f64) {
         let busiest = libm::fabs(ux) + libm::fabs(uy);
-        let motor_speed_sqr = self.motor_speed_sqr / (busiest * busiest);
-        let motor_accel = self.motor_accel_mm_s2 / busiest;
-        (
-            min(self.max_speed_sqr, motor_speed_sqr),
-            min(self.accel_mm_s2, motor_accel),
-        )
+        let busiest_sqr = busiest * busiest;
+        let speed_sqr = if self.max_speed_sqr * busiest_sqr <= self.motor_speed_sqr {
+            self.max_speed_sqr
+        } else {
+            self.motor_speed_sqr / busiest_sqr
+        };
+        let accel = if self.accel_mm_s2 * busiest <= self.motor_accel_mm_s2 {
+            self.accel_mm_s2
+        } else {
+            self.motor_accel_mm_s2 / busiest
+        };
+        (speed_sqr, accel)
     }
 }
 
@@ -320,7 +332,7 @@ impl PlannerConfig {
             PenProfile {
                 max_speed_sqr: limits.max_speed_mm_s * limits.max_speed_mm_s,
                 accel_mm_s2: limits.accel_mm_s2,
-                cornering: limits.cornering,
+                cornering: CornerRule::new(limits.cornering),
                 motor_speed_sqr: motor_speed * motor_speed,
                 motor_accel_mm_s2: motors.max_step_accel_hz_s.map_or(f64::INFINITY, |a| a / k),
             }

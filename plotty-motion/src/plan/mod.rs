@@ -117,6 +117,9 @@ pub struct Planner<'a> {
     rest_next: bool,
     /// `finish` was called and nothing was pushed since: every block in the window is final.
     finished: bool,
+    /// The oldest block was found not final and nothing was pushed since: `pop` answers `None`
+    /// without looking again.
+    stalled: bool,
     forced_releases: u64,
     releases_since_rebase: usize,
 }
@@ -158,6 +161,7 @@ impl<'a> Planner<'a> {
             },
             rest_next: true,
             finished: false,
+            stalled: false,
             forced_releases: 0,
             releases_since_rebase: 0,
         })
@@ -181,63 +185,62 @@ impl<'a> Planner<'a> {
     /// With a full window the oldest block is released anyway, planned to be able to stop at
     /// the window's end.
     pub fn pop(&mut self) -> Option<PlannedItem> {
-        let item = *self.window.front()?.item();
-        let planned = match item {
+        if self.stalled {
+            return None;
+        }
+        let seg = match self.window.front()?.item() {
+            SlotItem::Segment(seg) => seg,
             SlotItem::Action(action) => {
+                let action = *action;
                 // Every block before an action ends at rest (its junction limit is 0).
                 self.entry_sqr = 0.0;
                 self.entry_mm_s = 0.0;
-                PlannedItem::Action(action)
-            }
-            SlotItem::Segment(seg) => {
-                // The ramp as the lookahead bounded this block's entry with it (at most 2·a·L).
-                let ramp_sqr = self.window.front_ramp_sqr();
-                let bound = self.window.front_exit_bound(self.entry_sqr + ramp_sqr);
-                if !bound.is_final && !self.finished {
-                    if !self.window.is_full() {
-                        return None;
-                    }
-                    self.forced_releases += 1;
-                }
-                let exit_sqr =
-                    feasible_exit_sqr(self.entry_sqr, bound.exit_sqr, bound.cap_sqr, ramp_sqr);
-                let cruise_sqr = cruise_speed_sqr(
-                    seg.length_mm,
-                    seg.accel_mm_s2,
-                    self.entry_sqr,
-                    exit_sqr,
-                    seg.max_speed_sqr,
-                );
-                let exit_mm_s = libm::sqrt(exit_sqr);
-                let block = Block {
-                    start: self.released,
-                    end: seg.end,
-                    pen: seg.pen,
-                    tag: seg.tag,
-                    length_mm: seg.length_mm,
-                    entry_mm_s: self.entry_mm_s,
-                    cruise_mm_s: libm::sqrt(cruise_sqr),
-                    exit_mm_s,
-                    accel_mm_s2: seg.accel_mm_s2,
-                };
-                self.released = seg.end;
-                self.entry_sqr = exit_sqr;
-                self.entry_mm_s = exit_mm_s;
-                PlannedItem::Block(block)
+                self.release_front();
+                return Some(PlannedItem::Action(action));
             }
         };
-        self.window.pop_front();
-        self.releases_since_rebase += 1;
-        if self.releases_since_rebase >= self.window.capacity() {
-            self.releases_since_rebase = 0;
-            self.window.rebase();
+        // The ramp as the lookahead bounded this block's entry with it (at most 2·a·L).
+        let ramp_sqr = self.window.front_ramp_sqr();
+        let bound = self.window.front_exit_bound(self.entry_sqr + ramp_sqr);
+        if !bound.is_final && !self.finished {
+            if !self.window.is_full() {
+                self.stalled = true;
+                return None;
+            }
+            self.forced_releases += 1;
         }
-        Some(planned)
+        let seg = *seg;
+        let exit_sqr = feasible_exit_sqr(self.entry_sqr, bound.exit_sqr, bound.cap_sqr, ramp_sqr);
+        let cruise_sqr = cruise_speed_sqr(
+            seg.length_mm,
+            seg.accel_mm_s2,
+            self.entry_sqr,
+            exit_sqr,
+            seg.max_speed_sqr,
+        );
+        let exit_mm_s = libm::sqrt(exit_sqr);
+        let block = Block {
+            start: self.released,
+            end: seg.end,
+            pen: seg.pen,
+            tag: seg.tag,
+            length_mm: seg.length_mm,
+            entry_mm_s: self.entry_mm_s,
+            cruise_mm_s: libm::sqrt(cruise_sqr),
+            exit_mm_s,
+            accel_mm_s2: seg.accel_mm_s2,
+        };
+        self.released = seg.end;
+        self.entry_sqr = exit_sqr;
+        self.entry_mm_s = exit_mm_s;
+        self.release_front();
+        Some(PlannedItem::Block(block))
     }
 
     /// Marks the end of the input: the last block ends at rest and everything in the window
     /// becomes final. Pushing again afterwards is allowed and starts from rest.
     pub fn finish(&mut self) {
+        self.stalled = false;
         self.finished = true;
         self.rest_next = true;
     }
@@ -273,6 +276,17 @@ impl<'a> Planner<'a> {
         &self.config
     }
 
+    /// Drops the oldest slot once its item is released; re-bases the reaches once per window's
+    /// worth of releases.
+    fn release_front(&mut self) {
+        self.window.pop_front();
+        self.releases_since_rebase += 1;
+        if self.releases_since_rebase >= self.window.capacity() {
+            self.releases_since_rebase = 0;
+            self.window.rebase();
+        }
+    }
+
     fn push_segment(&mut self, to: Point, pen: Pen, tag: Tag) -> Result<(), PlanError> {
         check_point(to)?;
         let dx = to.x_mm - self.position.x_mm;
@@ -303,7 +317,7 @@ impl<'a> Planner<'a> {
             let cross = tail.ux * uy - tail.uy * ux;
             // The corner is taken at the lower of the two blocks' accelerations.
             let corner_accel = min(tail.accel_mm_s2, accel_mm_s2);
-            let corner_sqr = cornering.corner_speed_sqr(dot, cross, corner_accel);
+            let corner_sqr = cornering.speed_sqr(dot, cross, corner_accel);
             min(min(corner_sqr, tail.max_speed_sqr), max_speed_sqr)
         } else {
             0.0
@@ -320,6 +334,7 @@ impl<'a> Planner<'a> {
             junction_sqr,
             2.0 * accel_mm_s2 * length_mm,
         );
+        self.stalled = false;
         self.tail = Tail {
             start: self.position,
             ux,
@@ -364,6 +379,7 @@ impl<'a> Planner<'a> {
         newest.length_mm = length_mm;
         let ramp_sqr = 2.0 * newest.accel_mm_s2 * length_mm;
         self.window.set_newest_ramp(ramp_sqr);
+        self.stalled = false;
         // The next corner is taken from the last segment's direction, exactly as without
         // merging (the merged block's own direction differs from it by rounding only, but near
         // a reversal the corner speed is sensitive to the last digit).
@@ -379,6 +395,7 @@ impl<'a> Planner<'a> {
         }
         // A rest point: junction limit 0, no length.
         self.window.push(SlotItem::Action(action), 0.0, 0.0);
+        self.stalled = false;
         self.rest_next = true;
         self.finished = false;
         Ok(())
