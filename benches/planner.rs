@@ -4,6 +4,9 @@
 //!
 //! Run: `cargo bench --bench planner` (set `PLOTTY_SHARED_DIR` if the drawings are elsewhere).
 
+// Benchmark code: a failed expectation aborts the run, which is what we want.
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
 use std::hint::black_box;
 use std::time::Duration;
 

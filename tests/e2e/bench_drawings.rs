@@ -3,6 +3,9 @@
 //! elements in millimetres, so no SVG library is needed. Also compiled into `benches/planner.rs`
 //! (through `#[path]`).
 
+// Test code: a failed expectation is a failed test (HELPERS.md: tests may unwrap).
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
 use std::path::{Path, PathBuf};
 
 use plotty_motion::kinematics::Point;

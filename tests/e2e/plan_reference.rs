@@ -9,6 +9,9 @@
 //! velocity planning is time-optimal for that model (forward pass with backtracking), so ours
 //! must match it: the same items through our planner with per-motor limits off.
 
+// Test code: a failed expectation is a failed test (HELPERS.md: tests may unwrap).
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
 use plotty_motion::kinematics::{AxiDrawSettings, Kinematics, Resolution};
 use plotty_motion::plan::{Cornering, MotionLimits, MotorLimits, PlannerConfig};
 

@@ -11,17 +11,26 @@ use crate::kinematics::{AxiDrawSettings, Kinematics, MM_PER_INCH, STEP_RATE_LIMI
 use super::block::Pen;
 use super::error::PlanError;
 
+/// Lower sanity bound for a speed limit (1 µm/s): below it plot times overflow any use.
+pub const MIN_SPEED_LIMIT_MM_S: f64 = 1.0e-3;
 /// Upper sanity bound for a speed limit (100 m/s): far beyond any plotter, low enough that
 /// squares and sums of squares stay far from overflow.
 pub const MAX_SPEED_LIMIT_MM_S: f64 = 100_000.0;
+/// Lower sanity bound for an acceleration limit (1 µm/s²): keeps ramp lengths (v²/2a) finite
+/// and well rounded.
+pub const MIN_ACCEL_LIMIT_MM_S2: f64 = 1.0e-3;
 /// Upper sanity bound for an acceleration limit (about 1000 g).
 pub const MAX_ACCEL_LIMIT_MM_S2: f64 = 1.0e7;
 /// Upper sanity bound for a junction deviation (1 m).
 pub const MAX_DEVIATION_MM: f64 = 1_000.0;
 /// Upper sanity bound for the AxiDraw cornering factor (δ = 200 inch).
 pub const MAX_AXIDRAW_CORNERING: f64 = 1.0e6;
+/// Lower sanity bound for a per-motor step rate (1 step/s).
+pub const MIN_STEP_RATE_LIMIT_HZ: f64 = 1.0;
 /// Upper sanity bound for a per-motor step rate (1 MHz; the EBB does 25 kHz).
 pub const MAX_STEP_RATE_LIMIT_HZ: f64 = 1.0e6;
+/// Lower sanity bound for a per-motor step acceleration (1 step/s²).
+pub const MIN_STEP_ACCEL_LIMIT_HZ_S: f64 = 1.0;
 /// Upper sanity bound for a per-motor step acceleration.
 pub const MAX_STEP_ACCEL_LIMIT_HZ_S: f64 = 1.0e10;
 
@@ -76,25 +85,23 @@ impl Cornering {
                 deviation_mm,
                 0.0,
                 MAX_DEVIATION_MM,
-                true,
                 pick(
                     pen,
                     "pen_up.cornering.deviation_mm",
                     "pen_down.cornering.deviation_mm",
                 ),
-                "a finite number in [0, 1000] mm",
+                "a number from 0 to 1000 mm",
             ),
             Self::AxiDraw { cornering } => check_range(
                 cornering,
                 0.0,
                 MAX_AXIDRAW_CORNERING,
-                true,
                 pick(
                     pen,
                     "pen_up.cornering.cornering",
                     "pen_down.cornering.cornering",
                 ),
-                "a finite number in [0, 1000000]",
+                "a number from 0 to 1000000",
             ),
         }
     }
@@ -172,19 +179,17 @@ impl MotionLimits {
     fn validate(&self, pen: Pen) -> Result<(), PlanError> {
         check_range(
             self.max_speed_mm_s,
-            0.0,
+            MIN_SPEED_LIMIT_MM_S,
             MAX_SPEED_LIMIT_MM_S,
-            false,
             pick(pen, "pen_up.max_speed_mm_s", "pen_down.max_speed_mm_s"),
-            "a finite number in (0, 100000] mm/s",
+            "a number from 0.001 to 100000 mm/s",
         )?;
         check_range(
             self.accel_mm_s2,
-            0.0,
+            MIN_ACCEL_LIMIT_MM_S2,
             MAX_ACCEL_LIMIT_MM_S2,
-            false,
             pick(pen, "pen_up.accel_mm_s2", "pen_down.accel_mm_s2"),
-            "a finite number in (0, 10000000] mm/s²",
+            "a number from 0.001 to 10000000 mm/s²",
         )?;
         self.cornering.validate(pen)
     }
@@ -229,30 +234,27 @@ impl MotorLimits {
     fn validate(&self) -> Result<(), PlanError> {
         check_range(
             self.kinematics.steps_per_mm(),
-            0.0,
+            1.0,
             1.0e6,
-            false,
             "motors.kinematics.steps_per_mm",
-            "a finite number in (0, 1000000]",
+            "a number from 1 to 1000000",
         )?;
         if let Some(rate) = self.max_step_rate_hz {
             check_range(
                 rate,
-                0.0,
+                MIN_STEP_RATE_LIMIT_HZ,
                 MAX_STEP_RATE_LIMIT_HZ,
-                false,
                 "motors.max_step_rate_hz",
-                "a finite number in (0, 1000000] steps/s, or None",
+                "a number from 1 to 1000000 steps/s, or None",
             )?;
         }
         if let Some(accel) = self.max_step_accel_hz_s {
             check_range(
                 accel,
-                0.0,
+                MIN_STEP_ACCEL_LIMIT_HZ_S,
                 MAX_STEP_ACCEL_LIMIT_HZ_S,
-                false,
                 "motors.max_step_accel_hz_s",
-                "a finite number in (0, 1e10] steps/s², or None",
+                "a number from 1 to 1e10 steps/s², or None",
             )?;
         }
         Ok(())
@@ -315,9 +317,10 @@ impl PenProfile {
 }
 
 impl PlannerConfig {
-    /// A configuration from explicit limits, after checking every number: speeds and
-    /// accelerations finite and positive, deviations and cornering finite and not negative,
-    /// nothing absurdly large (see the `MAX_*` constants).
+    /// A configuration from explicit limits, after checking every number: speeds,
+    /// accelerations and motor limits within their `MIN_*`/`MAX_*` sanity bounds (which rejects
+    /// NaN, zero, negative and absurd values), deviations and cornering from 0 up to their
+    /// `MAX_*` bound.
     pub fn new(
         pen_up: MotionLimits,
         pen_down: MotionLimits,
@@ -415,17 +418,15 @@ const fn pick(pen: Pen, up: &'static str, down: &'static str) -> &'static str {
     }
 }
 
-/// Accepts `lo < v ≤ hi` (or `lo ≤ v ≤ hi` with `zero_ok`); NaN fails every comparison.
+/// Accepts `lo ≤ v ≤ hi`; NaN fails both comparisons.
 fn check_range(
     v: f64,
     lo: f64,
     hi: f64,
-    zero_ok: bool,
     limit: &'static str,
     allowed: &'static str,
 ) -> Result<(), PlanError> {
-    let above_lo = if zero_ok { v >= lo } else { v > lo };
-    if above_lo && v <= hi {
+    if v >= lo && v <= hi {
         Ok(())
     } else {
         Err(PlanError::InvalidLimit { limit, allowed })
@@ -603,6 +604,8 @@ mod tests {
             limits(50.0, 0.0),
             limits(50.0, f64::NAN),
             limits(50.0, 1e12),
+            limits(1e-9, 200.0),
+            limits(50.0, 8.3e-317),
             MotionLimits {
                 cornering: Cornering::JunctionDeviation { deviation_mm: -1.0 },
                 ..good
@@ -620,7 +623,13 @@ mod tests {
             assert!(text.contains("pen_down"), "{text}");
             assert!(PlannerConfig::new(bad, good, m).is_err());
         }
-        for bad_rate in [Some(0.0), Some(f64::NAN), Some(1e12), Some(-5.0)] {
+        for bad_rate in [
+            Some(0.0),
+            Some(f64::NAN),
+            Some(1e12),
+            Some(-5.0),
+            Some(1e-300),
+        ] {
             let motors = MotorLimits {
                 max_step_rate_hz: bad_rate,
                 ..m

@@ -41,8 +41,18 @@
 //!   machine to rest.
 //! - Given those limits the plan is time-optimal: every junction runs at the highest speed
 //!   from which every later limit can still be met by braking and which can be reached from the
-//!   earlier ones by accelerating (see [`lookahead`](self) for how this is computed in amortised
-//!   O(1) per segment).
+//!   earlier ones by accelerating.
+//!
+//! # How
+//!
+//! The backward pass is kept in closed form: with `Rₖ` the sum of `2·a·L` over the blocks
+//! before junction `k`, the braking bound at junction `k` is `min over m ≥ k of (Jₘ² + Rₘ) − Rₖ`.
+//! A monotone deque of the keys `Jₘ² + Rₘ` gives that minimum in amortised O(1) per segment, for
+//! any window size and however many segments the braking distance spans; the forward pass is
+//! one step from the last released block. Reaches are re-based exactly once per window's worth
+//! of releases, and rounded so that no block is ever asked for more speed change than its
+//! acceleration allows over its length. Speeds are planned squared (no square roots in the
+//! passes); a released block costs two square roots.
 //!
 //! # Streaming
 //!
@@ -75,7 +85,8 @@ mod trapezoid;
 pub use block::*;
 pub use config::{
     Cornering, MAX_ACCEL_LIMIT_MM_S2, MAX_AXIDRAW_CORNERING, MAX_DEVIATION_MM,
-    MAX_SPEED_LIMIT_MM_S, MAX_STEP_ACCEL_LIMIT_HZ_S, MAX_STEP_RATE_LIMIT_HZ, MotionLimits,
+    MAX_SPEED_LIMIT_MM_S, MAX_STEP_ACCEL_LIMIT_HZ_S, MAX_STEP_RATE_LIMIT_HZ, MIN_ACCEL_LIMIT_MM_S2,
+    MIN_SPEED_LIMIT_MM_S, MIN_STEP_ACCEL_LIMIT_HZ_S, MIN_STEP_RATE_LIMIT_HZ, MotionLimits,
     MotorLimits, PlannerConfig,
 };
 pub use error::PlanError;
