@@ -92,6 +92,9 @@ pub(crate) struct SegmentSlot {
 /// The lookahead's verdict on the oldest block's exit speed².
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct ExitBound {
+    /// The oldest block's ramp as the planner must use it: the difference of the reaches around
+    /// it, which [`advance`] keeps at or below its 2·a·L.
+    pub(crate) ramp_sqr: f64,
     /// The highest exit speed² consistent with everything in the window and a rest at its end.
     pub(crate) exit_sqr: f64,
     /// The next junction's own limit (zero if the window ends there).
@@ -261,49 +264,38 @@ impl<'a> Window<'a> {
         }
     }
 
-    /// Reach at the end of the `offset`-th slot from the oldest (`offset < len`).
+    /// The bound on the oldest block's exit speed², given its final entry speed² `entry_sqr`.
+    /// The front must be a segment.
     #[inline]
-    fn reach_after(&self, offset: usize) -> f64 {
-        if offset + 1 < self.len {
-            self.slots[self.wrap(self.head, offset + 1)].reach_sqr
-        } else {
-            self.reach_end_sqr
-        }
-    }
-
-    /// The ramp of the oldest slot as the planner must use it: the difference of the reaches
-    /// around it, which [`advance`] keeps at or below its 2·a·L.
-    #[inline]
-    pub(crate) fn front_ramp_sqr(&self) -> f64 {
-        match self.front() {
-            Some(front) => self.reach_after(0) - front.reach_sqr,
-            None => 0.0,
-        }
-    }
-
-    /// The bound on the oldest block's exit speed², given its forward bound
-    /// `forward_sqr` = entry² + [`Self::front_ramp_sqr`].
-    #[inline]
-    pub(crate) fn front_exit_bound(&self, forward_sqr: f64) -> ExitBound {
-        let next_reach_sqr = self.reach_after(0);
-        let mut limit_sqr = forward_sqr;
-        let mut rest_sqr = self.reach_end_sqr - next_reach_sqr;
-        let mut cap_sqr = 0.0;
+    pub(crate) fn front_exit_bound(&self, entry_sqr: f64) -> ExitBound {
+        let front_reach_sqr = self.slots[self.head].reach_sqr;
+        // Reach at the next junction, that junction's own limit (0 at the window's end), and
+        // the bounds other than the window's end.
+        let (next_reach_sqr, cap_sqr, ramp_sqr, mut limit_sqr);
         if self.len >= 2 {
             let next = &self.slots[self.wrap(self.head, 1)];
+            next_reach_sqr = next.reach_sqr;
             cap_sqr = next.junction_sqr;
-            // One backward step in local arithmetic: `J²(t+2) + ramp(t+1)`. The key minimum
-            // contains it too, but computed here from the same differences the next release
-            // will use, it guarantees that the next block can brake to its own exit limit.
-            let next_ramp_sqr = self.reach_after(1) - next_reach_sqr;
+            ramp_sqr = next_reach_sqr - front_reach_sqr;
+            limit_sqr = entry_sqr + ramp_sqr;
             if self.len >= 3 {
+                // One backward step in local arithmetic: `J²(t+2) + ramp(t+1)`. The key
+                // minimum contains it too, but computed here from the same differences the next
+                // release will use, it guarantees that the next block can brake to its own exit
+                // limit. (With two slots this step is the window's end, below.)
                 let after = &self.slots[self.wrap(self.head, 2)];
-                limit_sqr = min(limit_sqr, after.junction_sqr + next_ramp_sqr);
-            } else {
-                // The window ends after the next block: a rest assumed there, not yet final.
-                rest_sqr = min(rest_sqr, next_ramp_sqr);
+                limit_sqr = min(
+                    limit_sqr,
+                    after.junction_sqr + (after.reach_sqr - next_reach_sqr),
+                );
             }
+        } else {
+            next_reach_sqr = self.reach_end_sqr;
+            cap_sqr = 0.0;
+            ramp_sqr = next_reach_sqr - front_reach_sqr;
+            limit_sqr = entry_sqr + ramp_sqr;
         }
+        let rest_sqr = self.reach_end_sqr - next_reach_sqr;
         // The junction with the minimum key after the oldest block: the deque's front, unless
         // that is the oldest block's own start junction.
         let mut min_slot = None;
@@ -325,6 +317,7 @@ impl<'a> Window<'a> {
             );
         }
         ExitBound {
+            ramp_sqr,
             exit_sqr: min(limit_sqr, rest_sqr),
             cap_sqr,
             is_final: limit_sqr <= rest_sqr,
@@ -410,6 +403,15 @@ mod tests {
         })
     }
 
+    /// The reaches of every slot's start and of the end.
+    fn reaches(w: &Window<'_>) -> std::vec::Vec<f64> {
+        let mut r: std::vec::Vec<f64> = (0..w.len())
+            .map(|k| w.slots[w.wrap(w.head, k)].reach_sqr)
+            .collect();
+        r.push(w.reach_end_sqr);
+        r
+    }
+
     #[test]
     fn slot_is_small() {
         // 64 slots must stay within 8 KiB (with room for a session in 16 KiB).
@@ -446,9 +448,10 @@ mod tests {
         let b = w.front_exit_bound(1e9);
         assert_eq!(b.exit_sqr, 10.0);
         assert!(!b.is_final);
-        // A forward bound below the rest term makes it final.
-        let b = w.front_exit_bound(7.0);
-        assert_eq!(b.exit_sqr, 7.0);
+        // From rest the forward bound (0 + 10) does not exceed the rest term: final.
+        let b = w.front_exit_bound(0.0);
+        assert_eq!(b.exit_sqr, 10.0);
+        assert_eq!(b.ramp_sqr, 10.0);
         assert!(b.is_final);
         w.pop_front();
         let b = w.front_exit_bound(1e9);
@@ -480,15 +483,15 @@ mod tests {
         let mut w = Window::new(&mut slots).unwrap();
         for i in 0..5000 {
             if w.is_full() {
-                let before: std::vec::Vec<f64> = (0..w.len()).map(|k| w.reach_after(k)).collect();
-                let ramp_before = w.front_ramp_sqr();
+                let before = reaches(&w);
+                let ramp_before = w.front_exit_bound(0.0).ramp_sqr;
                 let bound_before = w.front_exit_bound(1e30).exit_sqr;
                 w.rebase();
-                let after: std::vec::Vec<f64> = (0..w.len()).map(|k| w.reach_after(k)).collect();
+                let after = reaches(&w);
                 for k in 1..before.len() {
                     assert_eq!(before[k] - before[k - 1], after[k] - after[k - 1]);
                 }
-                assert_eq!(ramp_before, w.front_ramp_sqr());
+                assert_eq!(ramp_before, w.front_exit_bound(0.0).ramp_sqr);
                 assert_eq!(bound_before, w.front_exit_bound(1e30).exit_sqr);
                 w.pop_front();
             }

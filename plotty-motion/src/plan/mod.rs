@@ -17,9 +17,21 @@
 //! let path = [Point::new(10.0, 0.0), Point::new(10.0, 10.0), Point::new(0.0, 10.0)];
 //! for (i, &to) in path.iter().enumerate() {
 //!     let item = PathItem::Segment { to, pen: Pen::Down, tag: Tag { stroke: 0, vertex: i as u32 } };
-//!     // A full window refuses the item: release the oldest planned item, then retry.
-//!     while let Err(PlanError::WindowFull) = planner.push(item) {
-//!         if let Some(PlannedItem::Block(b)) = planner.pop() { plot_time_s += b.duration_s(); }
+//!     loop {
+//!         match planner.push(item) {
+//!             Ok(()) => break,
+//!             // A full window refuses the item: release the oldest planned item, then retry.
+//!             Err(PlanError::WindowFull) => {
+//!                 if let Some(PlannedItem::Block(b)) = planner.pop() {
+//!                     plot_time_s += b.duration_s();
+//!                 }
+//!             }
+//!             Err(e) => return Err(e),
+//!         }
+//!     }
+//!     // Hand on whatever is final already (here: add up the plot time).
+//!     while let Some(planned) = planner.pop() {
+//!         if let PlannedItem::Block(b) = planned { plot_time_s += b.duration_s(); }
 //!     }
 //! }
 //! planner.finish();
@@ -210,9 +222,9 @@ impl<'a> Planner<'a> {
                 return Some(PlannedItem::Action(action));
             }
         };
+        let bound = self.window.front_exit_bound(self.entry_sqr);
         // The ramp as the lookahead bounded this block's entry with it (at most 2·a·L).
-        let ramp_sqr = self.window.front_ramp_sqr();
-        let bound = self.window.front_exit_bound(self.entry_sqr + ramp_sqr);
+        let ramp_sqr = bound.ramp_sqr;
         if !bound.is_final && !self.finished {
             if !self.window.is_full() {
                 self.stalled = true;
@@ -422,13 +434,15 @@ pub(crate) fn direction(dx: f64, dy: f64) -> (f64, f64, f64) {
     (length_mm, dx * inverse, dy * inverse)
 }
 
+#[inline]
 fn check_point(p: Point) -> Result<(), PlanError> {
-    if !p.is_finite() {
-        Err(PlanError::NonFinitePoint)
-    } else if libm::fabs(p.x_mm) > MAX_COORDINATE_MM || libm::fabs(p.y_mm) > MAX_COORDINATE_MM {
+    // One comparison per coordinate in the common case: NaN fails it too.
+    if libm::fabs(p.x_mm) <= MAX_COORDINATE_MM && libm::fabs(p.y_mm) <= MAX_COORDINATE_MM {
+        Ok(())
+    } else if p.is_finite() {
         Err(PlanError::PointOutOfRange)
     } else {
-        Ok(())
+        Err(PlanError::NonFinitePoint)
     }
 }
 
