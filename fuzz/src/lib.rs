@@ -5,7 +5,9 @@
 //! code under test: a failed assertion is a bug there. One module per parser under test.
 
 mod ebb;
+mod plan;
 mod svg;
 
 pub use ebb::*;
+pub use plan::*;
 pub use svg::*;

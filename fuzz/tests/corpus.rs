@@ -91,3 +91,13 @@ fn svg_import_corpus() {
         plotty_fuzz::svg_import(&bytes);
     }
 }
+
+#[test]
+fn planner_ops_corpus() {
+    let files = corpus("planner_ops");
+    assert!(!files.is_empty(), "seed corpus missing");
+    for (path, bytes) in files {
+        eprintln!("{}", path.display());
+        plotty_fuzz::planner_ops(&bytes);
+    }
+}
