@@ -5,3 +5,13 @@
 //! round-trip unnoticed. It answers what a real board answers and moves as it moves, tick by tick
 //! at 25 kHz, under a simulated clock only.
 #![forbid(unsafe_code)]
+
+mod firmware;
+mod observer;
+mod status;
+mod version;
+
+pub use firmware::Firmware;
+pub use observer::{CommandKind, NoObserver, Observer};
+pub use status::{ReplyMode, Status};
+pub use version::{FirmwareVersion, ParseVersionError};
