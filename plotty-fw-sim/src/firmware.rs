@@ -168,6 +168,8 @@ pub struct Firmware {
     pub(crate) next_ms_tick: u64,
     pub(crate) adc_ms: u8,
     pub(crate) stepper_timeout: StepperTimeout,
+    /// Tick at which the executing servo move was last applied.
+    pub(crate) servo_applied: u64,
     /// Skip idle and delay ticks in bulk (identical results); off = strictly tick by tick.
     pub(crate) fast_forward: bool,
 
@@ -235,6 +237,7 @@ impl Firmware {
             next_ms_tick: 25,
             adc_ms: 0,
             stepper_timeout: StepperTimeout::Disabled,
+            servo_applied: 0,
             fast_forward: true,
             limit_checks: true,
             auto_enable: true,

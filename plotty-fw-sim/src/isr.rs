@@ -43,6 +43,7 @@ impl Firmware {
     /// Motion interrupts up to and including tick `until` (no millisecond boundary inside).
     fn run_until<O: Observer>(&mut self, until: u64, observer: &mut O) {
         // The first tick of every stretch runs in full; later ones may be skipped in bulk.
+        let stretch_start = self.tick;
         self.isr_tick(observer);
         while self.tick < until {
             if self.fast_forward {
@@ -56,7 +57,12 @@ impl Firmware {
                         self.tick = until;
                         return;
                     }
-                    Op::Delay | Op::Servo if self.cur.delay > 1 => {
+                    // A servo move re-applies its target every tick; doing so once per stretch
+                    // is the same, as nothing else changes the channel within one.
+                    Op::Delay | Op::Servo
+                        if self.cur.delay > 1
+                            && (self.cur.op == Op::Delay || self.servo_applied > stretch_start) =>
+                    {
                         let n = u64::from(self.cur.delay - 1).min(until - self.tick);
                         // n < cur.delay fits in u32.
                         self.cur.delay -= n as u32;
@@ -219,6 +225,7 @@ impl Firmware {
 
     /// The executing servo move (re-applied every tick of its delay, as the firmware does).
     fn exec_servo<O: Observer>(&mut self, observer: &mut O) {
+        self.servo_applied = self.tick;
         let cmd = self.cur;
         self.servo.execute(&cmd);
         if cmd.servo_rpn == self.servo.pen_rpn {

@@ -69,6 +69,11 @@ impl Bench {
                 assert!(spins < 10_000_000, "host stuck");
             }
         }
+        // The host then waits for the replies of a command the parser is still stuck in.
+        while self.fw.is_blocked() {
+            let wait = self.fw.next_event_in().expect("blocked with nothing pending");
+            self.run(wait);
+        }
         self.fw.take_output(&mut out);
         String::from_utf8_lossy(&out).into_owned()
     }
