@@ -287,6 +287,7 @@ impl Firmware {
     /// stale values, which `QM`/`QG` can see) and applies its accumulator flags.
     fn load(&mut self, c: crate::motion::Command) {
         self.touch();
+        self.servo_applied = 0;
         let cur = &mut self.cur;
         cur.op = c.op;
         cur.kind = c.kind;
