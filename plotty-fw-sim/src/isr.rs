@@ -270,8 +270,10 @@ impl Firmware {
         } else {
             self.cur.delay = 0;
             if self.stepper_timeout == StepperTimeout::Primed {
-                self.stepper_timeout =
-                    StepperTimeout::Timing { ms: 1000, seconds: self.stepper_timeout_s };
+                self.stepper_timeout = StepperTimeout::Timing {
+                    ms: 1000,
+                    seconds: self.stepper_timeout_s,
+                };
             }
             if self.busy {
                 self.busy = false;
@@ -342,9 +344,15 @@ impl Firmware {
         self.servo.ms_tick();
         if let StepperTimeout::Timing { ms, seconds } = self.stepper_timeout {
             if ms > 1 {
-                self.stepper_timeout = StepperTimeout::Timing { ms: ms - 1, seconds };
+                self.stepper_timeout = StepperTimeout::Timing {
+                    ms: ms - 1,
+                    seconds,
+                };
             } else if seconds > 1 {
-                self.stepper_timeout = StepperTimeout::Timing { ms: 1000, seconds: seconds - 1 };
+                self.stepper_timeout = StepperTimeout::Timing {
+                    ms: 1000,
+                    seconds: seconds - 1,
+                };
             } else {
                 self.drivers.enabled = [false; 2];
                 self.stepper_timeout = StepperTimeout::Fired;
@@ -393,17 +401,25 @@ impl Firmware {
             Op::None => (!self.fifo.is_empty() || self.cur.delay != 0).then_some(1),
             Op::Delay | Op::Servo => Some(u64::from(self.cur.delay.max(1))),
             Op::Em | Op::Se => Some(1),
-            Op::Timed => Some(if self.active[0] { u64::from(self.cur.steps[0]) + 1 } else { 1 }),
-            Op::TimedV2 => Some(if self.active[0] { u64::from(self.cur.steps[0]) } else { 1 }),
+            Op::Timed => Some(if self.active[0] {
+                u64::from(self.cur.steps[0]) + 1
+            } else {
+                1
+            }),
+            Op::TimedV2 => Some(if self.active[0] {
+                u64::from(self.cur.steps[0])
+            } else {
+                1
+            }),
             Op::Simple | Op::Accel | Op::AccelV2 => {
-                if let Some((epoch, end)) = self.end_cache.get() {
-                    if epoch == self.epoch {
-                        return end.map(|e| e.saturating_sub(self.tick).max(1));
-                    }
+                if let Some((epoch, end)) = self.end_cache.get()
+                    && epoch == self.epoch
+                {
+                    return end.map(|e| e.saturating_sub(self.tick).max(1));
                 }
-                let end = self.simulate_end().map(|t| self.tick + t);
+                let end = self.simulate_end().map(|t| self.tick.saturating_add(t));
                 self.end_cache.set(Some((self.epoch, end)));
-                end.map(|e| e - self.tick)
+                end.map(|e| e.saturating_sub(self.tick).max(1))
             }
         }
     }
@@ -509,7 +525,7 @@ impl MotionCopy {
                 }
                 let need = u128::from(steps) * u128::from(BIT31) - u128::from(acc);
                 let more = need.div_ceil(u128::from(rate));
-                t += u64::try_from(more).unwrap_or(u64::MAX);
+                t = t.saturating_add(u64::try_from(more).unwrap_or(u64::MAX));
             }
             end = end.max(t);
         }
