@@ -177,8 +177,9 @@ pub struct Firmware {
     pub(crate) busy: bool,
     /// Bumped whenever the executing command or the accumulators change outside the interrupt.
     pub(crate) epoch: u64,
-    /// (epoch, absolute tick at which the current command ends) for `next_event_in`.
-    pub(crate) end_cache: Cell<Option<(u64, Option<u64>)>>,
+    /// (epoch, absolute tick at which the current command ends, whether that is exact rather
+    /// than a look-ahead horizon) for `next_event_in`.
+    pub(crate) end_cache: Cell<Option<(u64, Option<u64>, bool)>>,
     pub(crate) next_ms_tick: u64,
     pub(crate) adc_ms: u8,
     pub(crate) stepper_timeout: StepperTimeout,

@@ -28,6 +28,7 @@ impl Firmware {
         if self.halt == Some(crate::firmware::Halt::Bootloader) {
             // Interrupts are off in the bootloader: time passes, nothing moves.
             self.tick = end;
+            self.next_ms_tick = end - end % TICKS_PER_MS + TICKS_PER_MS;
             return;
         }
         while self.tick < end {
@@ -379,8 +380,11 @@ impl Firmware {
     /// nothing is pending (an LM axis with steps but neither rate nor acceleration never ends:
     /// its end is not an event either).
     pub fn next_event_in(&self) -> Option<u64> {
+        if self.halt == Some(crate::firmware::Halt::Bootloader) {
+            return None;
+        }
         let mut best = self.ticks_to_command_end();
-        let to_ms = self.next_ms_tick - self.tick;
+        let to_ms = self.next_ms_tick.saturating_sub(self.tick).max(1);
         let mut consider = |t: u64| best = Some(best.map_or(t, |b| b.min(t)));
         if let Some(ms) = self.servo.power_countdown_ms() {
             consider(to_ms + (u64::from(ms) - 1) * TICKS_PER_MS);
@@ -412,43 +416,130 @@ impl Firmware {
                 1
             }),
             Op::Simple | Op::Accel | Op::AccelV2 => {
-                if let Some((epoch, end)) = self.end_cache.get()
+                if let Some((epoch, end, exact)) = self.end_cache.get()
                     && epoch == self.epoch
+                    && (exact || end.is_some_and(|e| e > self.tick))
                 {
                     return end.map(|e| e.saturating_sub(self.tick).max(1));
                 }
-                let end = self.simulate_end().map(|t| self.tick.saturating_add(t));
-                self.end_cache.set(Some((self.epoch, end)));
+                let (end, exact) = match self.lookahead() {
+                    Lookahead::Ends(t) => (Some(self.tick.saturating_add(t)), true),
+                    Lookahead::Never => (None, true),
+                    Lookahead::NotYet(t) => (Some(self.tick.saturating_add(t)), false),
+                };
+                self.end_cache.set(Some((self.epoch, end, exact)));
                 end.map(|e| e.saturating_sub(self.tick).max(1))
             }
         }
     }
 
-    /// Runs a copy of the motion state until the current move is done (at most ~48 hours).
-    fn simulate_end(&self) -> Option<u64> {
-        const CAP: u64 = 1 << 32;
+    /// When the current move ends: in closed form for constant rates, else by running a copy
+    /// of the registers (in slices of [`LOOKAHEAD_SLICE`] ticks).
+    fn lookahead(&self) -> Lookahead {
+        let cur = &self.cur;
+        let mut closed = Some(1u64);
+        for i in 0..2 {
+            if !self.active[i] {
+                continue;
+            }
+            let (rate, accel, jerk) = (cur.rate[i], cur.accel[i], cur.jerk[i]);
+            let steps = u64::from(cur.steps[i]);
+            let constant = match cur.op {
+                Op::Simple => Some((self.acc[i], rate as u32)),
+                Op::Accel if accel == 0 && jerk == 0 => {
+                    if rate == 0 {
+                        return Lookahead::Never;
+                    }
+                    if rate > 0 {
+                        Some((self.acc[i], rate as u32))
+                    } else if self.acc[i] & BIT31 == 0 {
+                        // Reverse motion mirrors forward motion on 0x7FFFFFFF − acc.
+                        Some((0x7FFF_FFFF - self.acc[i], rate.unsigned_abs()))
+                    } else {
+                        None
+                    }
+                }
+                Op::AccelV2 if accel == 0 => {
+                    if rate == 0 {
+                        return Lookahead::Never;
+                    }
+                    // The first tick masks a negative rate; it stays constant from then on.
+                    Some((
+                        self.acc[i],
+                        (if rate < 0 { rate & 0x7FFF_FFFF } else { rate }) as u32,
+                    ))
+                }
+                _ => None,
+            };
+            match constant {
+                Some((acc, rate)) => match axis_end(acc, rate, steps) {
+                    Some(t) => closed = closed.map(|c| c.max(t)),
+                    None => return Lookahead::Never,
+                },
+                None => closed = None,
+            }
+        }
+        if let Some(t) = closed {
+            return Lookahead::Ends(t);
+        }
         let mut sim = MotionCopy {
-            op: self.cur.op,
-            rate: self.cur.rate,
-            accel: self.cur.accel,
-            jerk: self.cur.jerk,
-            steps: self.cur.steps,
+            op: cur.op,
+            rate: cur.rate,
+            accel: cur.accel,
+            jerk: cur.jerk,
+            steps: cur.steps,
             active: self.active,
             acc: self.acc,
         };
-        if sim.op == Op::Simple {
-            return sim.simple_end();
-        }
         let mut t = 0;
         while sim.active[0] || sim.active[1] {
-            if t >= CAP {
-                return None;
+            if t >= LOOKAHEAD_SLICE {
+                return Lookahead::NotYet(t);
             }
             t += 1;
             sim.tick();
         }
-        Some(t.max(1))
+        Lookahead::Ends(t.max(1))
     }
+}
+
+/// Ticks a look-ahead simulates before answering "not before then" (about 45 minutes).
+const LOOKAHEAD_SLICE: u64 = 1 << 26;
+
+/// The end of the current move as far as [`Firmware::next_event_in`] can tell.
+enum Lookahead {
+    /// It ends after this many ticks.
+    Ends(u64),
+    /// It never ends (an axis with steps but nothing to move it).
+    Never,
+    /// Not within this many ticks; look again then.
+    NotYet(u64),
+}
+
+/// Ticks until a constant-`rate` axis starting at `acc` has taken `steps` steps: step k comes
+/// at tick ceil((k·2^31 − acc) / rate) once the accumulator is below bit 31. `None` if never.
+fn axis_end(mut acc: u32, rate: u32, mut steps: u64) -> Option<u64> {
+    let mut t = 0u64;
+    // A preloaded accumulator may start at or above bit 31: run the first tick by hand.
+    if acc & BIT31 != 0 {
+        t = 1;
+        let a = acc.wrapping_add(rate);
+        if a & BIT31 != 0 {
+            steps = steps.saturating_sub(1);
+            acc = a & !BIT31;
+        } else {
+            acc = a;
+        }
+    }
+    if steps > 0 {
+        if rate == 0 {
+            return None;
+        }
+        let need = u128::from(steps) * u128::from(BIT31) - u128::from(acc);
+        let more = need.div_ceil(u128::from(rate));
+        t = t.saturating_add(u64::try_from(more).unwrap_or(u64::MAX));
+    }
+    Some(t)
 }
 
 /// The stepping registers, for looking ahead without touching the board.
@@ -494,41 +585,5 @@ impl MotionCopy {
                 self.acc[i] = a;
             }
         }
-    }
-
-    /// Closed form for a constant-rate move: step k of an axis starting below bit 31 comes at
-    /// tick ceil((k·2^31 − acc) / rate).
-    fn simple_end(&mut self) -> Option<u64> {
-        let mut end = 1u64;
-        for i in 0..2 {
-            if !self.active[i] {
-                continue;
-            }
-            let rate = u64::from(self.rate[i] as u32);
-            let mut t = 0u64;
-            let mut steps = u64::from(self.steps[i]);
-            let mut acc = self.acc[i];
-            // A preloaded accumulator may start at or above bit 31: run the first tick by hand.
-            if acc & BIT31 != 0 {
-                t = 1;
-                let a = acc.wrapping_add(rate as u32);
-                if a & BIT31 != 0 {
-                    steps -= 1;
-                    acc = a & !BIT31;
-                } else {
-                    acc = a;
-                }
-            }
-            if steps > 0 {
-                if rate == 0 {
-                    return None;
-                }
-                let need = u128::from(steps) * u128::from(BIT31) - u128::from(acc);
-                let more = need.div_ceil(u128::from(rate));
-                t = t.saturating_add(u64::try_from(more).unwrap_or(u64::MAX));
-            }
-            end = end.max(t);
-        }
-        Some(end)
     }
 }

@@ -396,3 +396,32 @@ fn next_event_is_exact() {
     expected.push(*b.rec.idles.last().unwrap());
     assert_eq!(boundaries, expected);
 }
+
+/// Moves that never (or practically never) end answer at once.
+#[test]
+fn next_event_for_endless_moves() {
+    let mut b = Bench::new(V3_0_3);
+    // Axis 1 has steps but neither rate nor acceleration: the LM hangs until ES.
+    b.cmd("LM,0,10,0,100000000,10,0");
+    b.run(5);
+    assert_eq!(b.fw.next_event_in(), None);
+    b.run(10_000);
+    assert!(b.fw.status().executing);
+    assert!(b.cmd("ES").starts_with('1'));
+    // Rate 1: one step per 2^31 ticks, in closed form.
+    b.run(5);
+    b.cmd("LM,1,5,0,0,0,0");
+    b.run(2);
+    assert_eq!(b.fw.next_event_in(), Some(5 * (1 << 31) - 1));
+    b.cmd("ES");
+    // Reverse constant rate (mirrored closed form) agrees with the interrupt.
+    b.run(5);
+    b.cmd("CS");
+    let t = b.fw.now_ticks();
+    b.cmd("LM,-300000000,40,0,0,0,0,1");
+    b.run(2);
+    let predicted = b.fw.next_event_in().unwrap();
+    b.settle();
+    assert_eq!(*b.rec.idles.last().unwrap(), t + 2 + predicted);
+    assert_eq!(b.fw.status().steps, [-40, 0]);
+}
