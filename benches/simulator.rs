@@ -48,7 +48,7 @@ fn one_hour_stream() -> (Vec<u8>, u64) {
             // A ramp: start and end speeds in steps/s, LM registers from them.
             let ms = rng.range(20, 300);
             let ticks = ms * 25;
-            let mut axis = |rng: &mut Rng| {
+            let axis = |rng: &mut Rng| {
                 let v0 = rng.range(200, 20_000) as f64;
                 let v1 = rng.range(200, 20_000) as f64;
                 let steps = ((v0 + v1) / 2.0 * ms as f64 / 1000.0).round() as i64;

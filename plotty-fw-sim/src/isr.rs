@@ -42,38 +42,181 @@ impl Firmware {
     }
 
     /// Motion interrupts up to and including tick `until` (no millisecond boundary inside).
+    ///
+    /// With fast-forward on, the stepping commands run in specialised loops that keep the
+    /// registers in locals (the same arithmetic as [`Firmware::isr_tick`], tick by tick), and
+    /// idle stretches and the inner ticks of delays are skipped in bulk; with it off, every
+    /// tick goes through the generic interrupt.
     fn run_until<O: Observer>(&mut self, until: u64, observer: &mut O) {
-        // The first tick of every stretch runs in full; later ones may be skipped in bulk.
         let stretch_start = self.tick;
-        self.isr_tick(observer);
         while self.tick < until {
-            if self.fast_forward {
-                match self.cur.op {
-                    Op::None
-                        if !self.busy
-                            && self.fifo.is_empty()
-                            && self.cur.delay == 0
-                            && self.stepper_timeout != StepperTimeout::Primed =>
-                    {
-                        self.tick = until;
-                        return;
+            if !self.fast_forward {
+                self.isr_tick(observer);
+                continue;
+            }
+            match self.cur.op {
+                Op::Simple => self.run_simple(until, observer),
+                Op::Accel => self.run_accel(until, observer),
+                Op::Timed => self.run_timed(until, observer),
+                Op::None
+                    if !self.busy
+                        && self.fifo.is_empty()
+                        && self.cur.delay == 0
+                        && self.pending.is_none()
+                        && self.stepper_timeout != StepperTimeout::Primed =>
+                {
+                    // Idle: every tick would only find nothing to do.
+                    self.tick = until;
+                }
+                // A servo move re-applies its target every tick; doing so once per stretch is
+                // the same, as nothing else changes the channel within one.
+                Op::Delay | Op::Servo
+                    if self.cur.delay > 1
+                        && (self.cur.op == Op::Delay || self.servo_applied > stretch_start) =>
+                {
+                    let n = u64::from(self.cur.delay - 1).min(until - self.tick);
+                    // n < cur.delay fits in u32.
+                    self.cur.delay -= n as u32;
+                    self.tick += n;
+                }
+                _ => self.isr_tick(observer),
+            }
+        }
+    }
+
+    /// SM/XM/HM/TR ticks up to `until` or the end of the move.
+    fn run_simple<O: Observer>(&mut self, until: u64, observer: &mut O) {
+        let rate = [self.cur.rate[0] as u32, self.cur.rate[1] as u32];
+        let d = self.cur.dir.map(|r| if r { -1i32 } else { 1 });
+        self.dir_pins = self.cur.dir;
+        let (mut acc, mut steps, mut active) = (self.acc, self.cur.steps, self.active);
+        let (mut pos, mut motor) = (self.pos, self.motor_pos);
+        let mut tick = self.tick;
+        let mut done = false;
+        while tick < until {
+            tick += 1;
+            let mut stepped = false;
+            for i in 0..2 {
+                if active[i] {
+                    let a = acc[i].wrapping_add(rate[i]);
+                    if a & BIT31 != 0 {
+                        acc[i] = a & !BIT31;
+                        steps[i] = steps[i].wrapping_sub(1);
+                        pos[i] = pos[i].wrapping_add(d[i]);
+                        motor[i] = motor[i].wrapping_add(d[i]);
+                        active[i] = steps[i] != 0;
+                        stepped = true;
+                    } else {
+                        acc[i] = a;
                     }
-                    // A servo move re-applies its target every tick; doing so once per stretch
-                    // is the same, as nothing else changes the channel within one.
-                    Op::Delay | Op::Servo
-                        if self.cur.delay > 1
-                            && (self.cur.op == Op::Delay || self.servo_applied > stretch_start) =>
-                    {
-                        let n = u64::from(self.cur.delay - 1).min(until - self.tick);
-                        // n < cur.delay fits in u32.
-                        self.cur.delay -= n as u32;
-                        self.tick += n;
-                        continue;
-                    }
-                    _ => {}
                 }
             }
-            self.isr_tick(observer);
+            if stepped {
+                observer.on_step(tick, motor);
+            }
+            if !(active[0] || active[1]) {
+                done = true;
+                break;
+            }
+        }
+        (self.acc, self.cur.steps, self.active) = (acc, steps, active);
+        (self.pos, self.motor_pos, self.tick) = (pos, motor, tick);
+        if done {
+            self.command_done(observer);
+        }
+    }
+
+    /// 3.x LM/L3 ticks up to `until` or the end of the move.
+    fn run_accel<O: Observer>(&mut self, until: u64, observer: &mut O) {
+        let jerk = self.cur.jerk;
+        let (mut rate, mut accel, mut dir) = (self.cur.rate, self.cur.accel, self.cur.dir);
+        let (mut acc, mut steps, mut active) = (self.acc, self.cur.steps, self.active);
+        let (mut pos, mut motor) = (self.pos, self.motor_pos);
+        let mut tick = self.tick;
+        let mut done = false;
+        while tick < until {
+            tick += 1;
+            let mut stepped = false;
+            for i in 0..2 {
+                if active[i] {
+                    accel[i] = accel[i].wrapping_add(jerk[i]);
+                    rate[i] = rate[i].wrapping_add(accel[i]);
+                    let a = acc[i].wrapping_add(rate[i] as u32);
+                    if a & BIT31 != 0 {
+                        acc[i] = a & !BIT31;
+                        dir[i] = rate[i] < 0;
+                        let d = if dir[i] { -1 } else { 1 };
+                        pos[i] = pos[i].wrapping_add(d);
+                        motor[i] = motor[i].wrapping_add(d);
+                        steps[i] = steps[i].wrapping_sub(1);
+                        active[i] = steps[i] != 0;
+                        stepped = true;
+                    } else {
+                        acc[i] = a;
+                    }
+                }
+            }
+            if stepped {
+                observer.on_step(tick, motor);
+            }
+            if !(active[0] || active[1]) {
+                done = true;
+                break;
+            }
+        }
+        (self.cur.rate, self.cur.accel, self.cur.dir) = (rate, accel, dir);
+        self.dir_pins = dir;
+        (self.acc, self.cur.steps, self.active) = (acc, steps, active);
+        (self.pos, self.motor_pos, self.tick) = (pos, motor, tick);
+        if done {
+            self.command_done(observer);
+        }
+    }
+
+    /// 3.x LT/T3 ticks up to `until` or the end of the move (including its idle tick).
+    fn run_timed<O: Observer>(&mut self, until: u64, observer: &mut O) {
+        let jerk = self.cur.jerk;
+        let (mut rate, mut accel, mut dir) = (self.cur.rate, self.cur.accel, self.cur.dir);
+        let mut acc = self.acc;
+        let mut intervals = self.cur.steps[0];
+        let mut active = self.active[0];
+        let (mut pos, mut motor) = (self.pos, self.motor_pos);
+        let mut tick = self.tick;
+        let mut done = false;
+        while tick < until {
+            tick += 1;
+            if !active {
+                done = true;
+                break;
+            }
+            intervals = intervals.wrapping_sub(1);
+            active = intervals != 0;
+            let mut stepped = false;
+            for i in 0..2 {
+                accel[i] = accel[i].wrapping_add(jerk[i]);
+                rate[i] = rate[i].wrapping_add(accel[i]);
+                let a = acc[i].wrapping_add(rate[i] as u32);
+                if a & BIT31 != 0 {
+                    acc[i] = a & !BIT31;
+                    dir[i] = rate[i] < 0;
+                    let d = if dir[i] { -1 } else { 1 };
+                    pos[i] = pos[i].wrapping_add(d);
+                    motor[i] = motor[i].wrapping_add(d);
+                    stepped = true;
+                } else {
+                    acc[i] = a;
+                }
+            }
+            if stepped {
+                observer.on_step(tick, motor);
+            }
+        }
+        (self.cur.rate, self.cur.accel, self.cur.dir) = (rate, accel, dir);
+        self.dir_pins = dir;
+        (self.acc, self.cur.steps[0], self.active[0]) = (acc, intervals, active);
+        (self.pos, self.motor_pos, self.tick) = (pos, motor, tick);
+        if done {
+            self.command_done(observer);
         }
     }
 

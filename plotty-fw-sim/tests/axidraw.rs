@@ -248,6 +248,15 @@ fn command() -> impl Strategy<Value = String> {
             .prop_map(|(r, s, a)| format!("LM,{r},{s},{a},{r},{s},{a},3")),
         (1u32..3000, -50_000_000i32..50_000_000, -20000i32..20000)
             .prop_map(|(n, r, a)| format!("LT,{n},{r},{a},{r},0,1")),
+        (1i32..5_000_000, 1i32..200, -20000i32..20000, -30i32..30)
+            .prop_map(|(r, s, a, j)| format!("L3,{r},{s},{a},{j},{r},{s},0,{j}")),
+        (
+            1u32..3000,
+            -50_000_000i32..50_000_000,
+            -20000i32..20000,
+            -30i32..30
+        )
+            .prop_map(|(n, r, a, j)| format!("T3,{n},{r},{a},{j},{r},0,0")),
         (1u32..25000).prop_map(|r| format!("HM,{r}")),
         (1u16..32).prop_map(|d| format!("CU,4,{d}")),
         Just("ES".to_owned()),
