@@ -115,6 +115,13 @@ fn simulate(stream: &[u8], version: FirmwareVersion) -> (u64, u64) {
     (fw.now_ticks(), tally.steps)
 }
 
+/// Nanoseconds this thread has spent on a CPU (Linux `schedstat`), to report a speed that
+/// does not depend on how busy a shared machine is.
+fn thread_cpu_ns() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    text.split_whitespace().next()?.parse().ok()
+}
+
 fn bench_simulator(c: &mut Criterion) {
     let (stream, ms) = one_hour_stream();
     let (ticks, steps) = simulate(&stream, FirmwareVersion::V3_0_3);
@@ -124,6 +131,22 @@ fn bench_simulator(c: &mut Criterion) {
         ms as f64 / 60_000.0,
         ticks as f64 / 25_000.0 / 60.0
     );
+    for version in FirmwareVersion::ALL {
+        let cpu0 = thread_cpu_ns();
+        let wall = std::time::Instant::now();
+        black_box(simulate(&stream, version));
+        let wall = wall.elapsed().as_secs_f64();
+        if let (Some(a), Some(b)) = (cpu0, thread_cpu_ns()) {
+            let cpu = (b - a) as f64 / 1e9;
+            eprintln!(
+                "simulator {version}: one hour in {cpu:.3} s CPU ({wall:.3} s wall): {:.1} M ticks/s, \
+                 {:.0}x real time, {:.1} ns/tick",
+                ticks as f64 / cpu / 1e6,
+                3600.0 / cpu,
+                cpu * 1e9 / ticks as f64
+            );
+        }
+    }
     let mut group = c.benchmark_group("simulator");
     group.sample_size(10);
     group.throughput(Throughput::Elements(ticks));
