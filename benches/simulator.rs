@@ -40,11 +40,11 @@ fn one_hour_stream() -> (Vec<u8>, u64) {
     let mut n = 0u64;
     while t < HOUR_MS {
         n += 1;
-        if n % 60 == 0 {
-            let down = n % 120 == 0;
+        if n.is_multiple_of(60) {
+            let down = n.is_multiple_of(120);
             out.push_str(&format!("SP,{},{}\r", u8::from(!down), 120));
             t += 120;
-        } else if n % 7 == 0 {
+        } else if n.is_multiple_of(7) {
             // A ramp: start and end speeds in steps/s, LM registers from them.
             let ms = rng.range(20, 300);
             let ticks = ms * 25;
@@ -62,7 +62,7 @@ fn one_hour_stream() -> (Vec<u8>, u64) {
             out.push_str(&format!("LM,{r1},{s1},{a1},{r2},{s2},{a2}\r"));
             t += ms as u64;
         } else {
-            let ms = if n % 5 == 0 {
+            let ms = if n.is_multiple_of(5) {
                 rng.range(100, 500)
             } else {
                 rng.range(10, 40)
