@@ -447,6 +447,7 @@ impl Firmware {
             limit_checks: self.limit_checks,
             test_mode: self.test_mode(),
             button_latched: self.button,
+            analog: self.analog,
             checksums: self.checksums,
         }
     }
@@ -677,5 +678,16 @@ impl Firmware {
         self.io.out.clear();
         self.hold_from = None;
         self.packet_out_start = 0;
+        self.packet_left = 0;
+    }
+
+    /// Power-cycles the board (or a brown-out reset): everything `RB` does — re-initialised
+    /// state, a blocked parser and any partial command or unread reply dropped with the USB
+    /// connection — and a board in the bootloader or locked up by `CU,254`
+    /// runs the firmware again. Simulated time and the physical motor position go on; the
+    /// pen-up move every start queues runs on the next ticks.
+    pub fn power_cycle(&mut self) {
+        self.halt = None;
+        self.reboot();
     }
 }

@@ -425,3 +425,29 @@ fn next_event_for_endless_moves() {
     assert_eq!(*b.rec.idles.last().unwrap(), t + 2 + predicted);
     assert_eq!(b.fw.status().steps, [-40, 0]);
 }
+
+#[test]
+fn power_cycle_recovers_any_state() {
+    let mut b = Bench::new(V3_0_3);
+    b.cmd("SM,1000,100");
+    b.run(1000);
+    let moved = b.fw.status().motor_position;
+    assert_eq!(
+        b.fw.receive(b"SM,10,1\rSM,10,1\rCU,254,1\r"),
+        16,
+        "blocked mid-packet"
+    );
+    b.fw.power_cycle();
+    assert!(!b.fw.is_blocked());
+    assert_eq!(
+        b.output(),
+        "",
+        "unread replies are lost with the USB connection"
+    );
+    assert_eq!(b.cmd("QS"), "0,0\n\rOK\r\n");
+    assert_eq!(b.fw.status().motor_position, moved);
+    let mut c = Bench::new(V2_8_1);
+    c.cmd("BL");
+    c.fw.power_cycle();
+    assert_eq!(c.cmd("V"), "EBBv13_and_above EB Firmware Version 2.8.1\r\n");
+}
