@@ -451,3 +451,33 @@ fn power_cycle_recovers_any_state() {
     c.fw.power_cycle();
     assert_eq!(c.cmd("V"), "EBBv13_and_above EB Firmware Version 2.8.1\r\n");
 }
+
+/// Decelerating through zero: 3.x reverses (steps counted both ways), 2.x masks the negative
+/// rate's bit 31 and races forward at about one step per tick.
+#[test]
+fn lm_through_zero_per_version() {
+    let cmd = "LM,100000000,50,-2000000,0,0,0,3";
+    let mut v3 = Bench::new(V3_0_3);
+    v3.cmd(cmd);
+    v3.settle();
+    let p3 = v3.fw.status().steps[0];
+    assert!(p3 < 50 && p3 > -50, "3.x came back: {p3}");
+    let mut v2 = Bench::new(V2_8_1);
+    let t = v2.fw.now_ticks();
+    v2.cmd(cmd);
+    v2.settle();
+    assert_eq!(v2.fw.status().steps[0], 50, "2.x never reverses");
+    let end = *v2.rec.idles.last().unwrap() - t;
+    assert!(
+        end < 200,
+        "2.x finishes at about a step per tick once masked: {end}"
+    );
+    // LT on 2.x keeps its direction from the sign of the rate.
+    let mut lt = Bench::new(V2_8_1);
+    lt.cmd("LT,1000,-100000000,0,0,0,3");
+    lt.settle();
+    assert_eq!(
+        lt.fw.status().steps[0],
+        -(1000 * 100_000_000i64 / (1 << 31)) as i32
+    );
+}
