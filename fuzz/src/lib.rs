@@ -6,8 +6,10 @@
 
 mod ebb;
 mod plan;
+mod sim;
 mod svg;
 
 pub use ebb::*;
 pub use plan::*;
+pub use sim::*;
 pub use svg::*;

@@ -101,3 +101,13 @@ fn planner_ops_corpus() {
         plotty_fuzz::planner_ops(&bytes);
     }
 }
+
+#[test]
+fn firmware_input_corpus() {
+    let files = corpus("firmware_input");
+    assert!(!files.is_empty(), "seed corpus missing");
+    for (path, bytes) in files {
+        eprintln!("{}", path.display());
+        plotty_fuzz::firmware_input(&bytes);
+    }
+}
