@@ -65,7 +65,7 @@ struct Axis {
     jerk: i32,
     left: u64,
     active: bool,
-    /// 2.x: fixed direction (+1/−1).
+    /// 2.x: fixed direction (+1/−1); 3.x: the direction the command asks for.
     dir: i64,
 }
 
@@ -103,6 +103,7 @@ impl Firmware {
             let (mut r, mut s, mut a, mut j) = (rate[i], steps[i], accel[i], jerk[i]);
             match self.line() {
                 Line::V3 => {
+                    axes[i].dir = if s < 0 || r < 0 { -1 } else { 1 };
                     if s < 0 {
                         if r < 0 {
                             return Err(Rejected);
@@ -114,7 +115,6 @@ impl Firmware {
                             j.wrapping_neg(),
                         );
                     }
-                    axes[i].dir = 1;
                 }
                 Line::V2 => {
                     if r < 0 {
@@ -148,9 +148,7 @@ impl Firmware {
         load: Load,
     ) -> Outcome {
         let mut axes: [Axis; 2] = core::array::from_fn(|i| Axis {
-            rate: rate[i]
-                .wrapping_sub(accel[i] / 2)
-                .wrapping_add(jerk[i] / 6),
+            rate: rate[i].wrapping_sub(accel[i] / 2).wrapping_add(jerk[i] / 6),
             accel: accel[i].wrapping_sub(jerk[i]),
             jerk: jerk[i],
             left: 0,
@@ -291,7 +289,7 @@ impl Firmware {
                     self.pos[i] += dir;
                     out.steps[i] += 1;
                     if intervals.is_none() {
-                        if dir < 0 && line == Line::V3 {
+                        if dir != ax.dir {
                             out.reversed = true;
                         }
                         ax.left = ax.left.saturating_sub(1);
@@ -443,7 +441,11 @@ mod tests {
                     1 << 32,
                 )
                 .unwrap();
-            assert_eq!((out.ticks, out.steps[0], out.steps[1]), (ticks, s1, s2), "{p:?}");
+            assert_eq!(
+                (out.ticks, out.steps[0], out.steps[1]),
+                (ticks, s1, s2),
+                "{p:?}"
+            );
         }
         // LT,12500,17179000,-687,8592000,687 → 75/75; LT,10169,3865471,1732,0,0,3 → 60 steps.
         let mut fw = Firmware::new(Line::V3);
@@ -502,10 +504,18 @@ mod tests {
             .unwrap();
         assert!(out.reversed);
         assert_eq!(out.steps[0], 4);
-        assert!(v2.lm([-1, 0], [3, 0], [0, 0], [0, 0], Load::Keep, 10).is_err());
-        assert!(v3.lm([-1, 0], [-3, 0], [0, 0], [0, 0], Load::Keep, 10).is_err());
+        assert!(
+            v2.lm([-1, 0], [3, 0], [0, 0], [0, 0], Load::Keep, 10)
+                .is_err()
+        );
+        assert!(
+            v3.lm([-1, 0], [-3, 0], [0, 0], [0, 0], Load::Keep, 10)
+                .is_err()
+        );
         // An axis with steps but neither rate nor accel never finishes.
-        let out = v3.lm([0, 0], [3, 0], [0, 0], [0, 0], Load::Keep, 1000).unwrap();
+        let out = v3
+            .lm([0, 0], [3, 0], [0, 0], [0, 0], Load::Keep, 1000)
+            .unwrap();
         assert!(out.hung);
     }
 }

@@ -355,7 +355,11 @@ pub(crate) fn solve_lm_axis(req: LmRequest) -> LmAxis {
     let area = m as f64 + r_end / 2.0;
     let a_star = (r_end - r_start) / tf;
 
-    let (mw, tw, minw) = (i128::from(m), i128::from(t), i128::from(req.min_rate.max(0)));
+    let (mw, tw, minw) = (
+        i128::from(m),
+        i128::from(t),
+        i128::from(req.min_rate.max(0)),
+    );
     let centre = |a: i128| libm::round((area - a as f64 * tf * (tf + 1.0) / 2.0) / tf) as i128;
     let a_lim = |a: f64| libm::round(a).clamp(f64::from(i32::MIN), f64::from(i32::MAX)) as i128;
 
@@ -383,7 +387,11 @@ pub(crate) fn solve_lm_axis(req: LmRequest) -> LmAxis {
             (Bound::Floor, Bound::Landing) => a - div_ceil(2 * gap, (tw - 1).max(1)).max(1),
             _ => {
                 // Mixed limits: walk outwards around the wish.
-                step_dir = if step_dir <= 0 { 1 - step_dir } else { -step_dir };
+                step_dir = if step_dir <= 0 {
+                    1 - step_dir
+                } else {
+                    -step_dir
+                };
                 a0 + step_dir
             }
         };
@@ -447,9 +455,17 @@ mod tests {
         ];
         for (d, s, r3, t3, r2, t2) in rows {
             assert_eq!(sm_rate_v3(d, s), Ok(r3), "v3 SM,{d},{s}");
-            assert_eq!(sm_landing(0, r3, s).unwrap().tick, t3, "v3 ticks SM,{d},{s}");
+            assert_eq!(
+                sm_landing(0, r3, s).unwrap().tick,
+                t3,
+                "v3 ticks SM,{d},{s}"
+            );
             assert_eq!(sm_rate_v2(d, s), Ok(r2), "v2 SM,{d},{s}");
-            assert_eq!(sm_landing(0, r2, s).unwrap().tick, t2, "v2 ticks SM,{d},{s}");
+            assert_eq!(
+                sm_landing(0, r2, s).unwrap().tick,
+                t2,
+                "v2 ticks SM,{d},{s}"
+            );
         }
     }
 
@@ -533,7 +549,10 @@ mod tests {
         });
         assert_eq!(sol.rate as i64, RATE_MAX);
         assert_eq!(sol.landing.tick, 201);
-        assert_eq!(lm_landing(0, sol.rate, sol.accel, 200, 0), Some(sol.landing));
+        assert_eq!(
+            lm_landing(0, sol.rate, sol.accel, 200, 0),
+            Some(sol.landing)
+        );
     }
 
     proptest! {

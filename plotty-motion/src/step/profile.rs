@@ -1,0 +1,641 @@
+//! Planned motion as the step generator sees it: blocks cut into constant-acceleration ramps,
+//! ramps grouped into pieces no shorter than the firmware's minimum move, and pieces gathered into
+//! groups that become one firmware move each (or one run of SM slices).
+//!
+//! Time is in firmware ticks (`f64`, absolute from the start of the stream), speeds in millimetres
+//! per tick, motor quantities in steps. A group remembers just enough to build its move: where it
+//! starts and ends (planned point and rounded motor target), its planned start and end tick, and
+//! per motor the displacement `D = ∫u dt`, the first moment `F = ∫t·u dt` and the speed range of
+//! its planned motor speed `u(t)`. From those the least-squares straight line through `u(t)` is
+//! `mean + slope·(t − P/2)` with `mean = D/P`, `slope = 12·(F − P·D/2)/P³`; it equals the planned
+//! profile for a single phase and is the best constant-acceleration stand-in for merged phases.
+
+use crate::kinematics::{Kinematics, MotorSteps, Point};
+use crate::plan::{Block, Pen, Tag};
+use crate::step::StepError;
+use crate::time::TICKS_PER_SECOND;
+
+/// Ticks per second as a float.
+const TICKS_PER_S: f64 = TICKS_PER_SECOND as f64;
+
+/// Farthest motor position accepted (steps from home), so every difference fits an `i32`.
+pub(crate) const POSITION_LIMIT: f64 = (1u32 << 30) as f64;
+
+/// Longest block accepted, in seconds (5.5 hours: 2 m at 0.1 mm/s). Keeps every firmware move
+/// under 2^31 ticks without cutting blocks into many moves.
+pub const MAX_BLOCK_SECONDS: f64 = 20_000.0;
+
+/// A stretch of constant acceleration: path speed goes linearly from `v0` to `v1` (mm per tick)
+/// over `ticks`.
+#[derive(Clone, Copy, PartialEq, Debug, Default)]
+pub(crate) struct Ramp {
+    pub ticks: f64,
+    pub v0: f64,
+    pub v1: f64,
+}
+
+impl Ramp {
+    fn speed_at(&self, t: f64) -> f64 {
+        if self.ticks > 0.0 {
+            self.v0 + (self.v1 - self.v0) * (t / self.ticks)
+        } else {
+            self.v1
+        }
+    }
+
+    fn distance_at(&self, t: f64) -> f64 {
+        0.5 * (self.v0 + self.speed_at(t)) * t
+    }
+
+    fn split(&self, t: f64) -> (Self, Self) {
+        let v = self.speed_at(t);
+        (
+            Self {
+                ticks: t,
+                v0: self.v0,
+                v1: v,
+            },
+            Self {
+                ticks: self.ticks - t,
+                v0: v,
+                v1: self.v1,
+            },
+        )
+    }
+}
+
+/// The straight line of one block, with its rounded motor targets at both ends.
+#[derive(Clone, Copy, PartialEq, Debug, Default)]
+pub(crate) struct Line {
+    pub start: Point,
+    pub end: Point,
+    pub length_mm: f64,
+    /// Motor steps per millimetre of path, signed (`∂m/∂s`).
+    pub share: [f64; 2],
+    pub from: MotorSteps,
+    pub to: MotorSteps,
+}
+
+impl Line {
+    /// The point `s` millimetres along the line (the end point itself at or beyond the length).
+    pub fn point_at(&self, s: f64) -> Point {
+        if s >= self.length_mm || self.length_mm <= 0.0 {
+            return self.end;
+        }
+        if s <= 0.0 {
+            return self.start;
+        }
+        let f = s / self.length_mm;
+        Point::new(
+            self.start.x_mm + (self.end.x_mm - self.start.x_mm) * f,
+            self.start.y_mm + (self.end.y_mm - self.start.y_mm) * f,
+        )
+    }
+
+    /// The rounded motor position `s` millimetres along the line, kept between the end targets so
+    /// that step counts along a line never change sign.
+    pub fn target_at(&self, s: f64, kinematics: Kinematics) -> MotorSteps {
+        if s >= self.length_mm {
+            return self.to;
+        }
+        let m = kinematics.to_motor(self.point_at(s));
+        MotorSteps::new(
+            clamp_between(m.m1, self.from.m1, self.to.m1),
+            clamp_between(m.m2, self.from.m2, self.to.m2),
+        )
+    }
+}
+
+fn clamp_between(v: i32, a: i32, b: i32) -> i32 {
+    v.clamp(a.min(b), a.max(b))
+}
+
+/// Part of one block: up to three ramps covering path distance `s0..s1`.
+#[derive(Clone, Copy, PartialEq, Debug, Default)]
+pub(crate) struct Piece {
+    pub line: Line,
+    pub s0: f64,
+    pub s1: f64,
+    pub ramps: [Ramp; 3],
+    pub n: usize,
+    pub start_tick: f64,
+    pub pen: Pen,
+    pub tag: Tag,
+}
+
+impl Piece {
+    pub fn ramps(&self) -> &[Ramp] {
+        self.ramps.get(..self.n).unwrap_or(&[])
+    }
+
+    pub fn ticks(&self) -> f64 {
+        self.ramps().iter().map(|r| r.ticks).sum()
+    }
+
+    pub fn length_mm(&self) -> f64 {
+        self.s1 - self.s0
+    }
+
+    /// Path distance from the line's start after `t` ticks into the piece.
+    pub fn distance_at(&self, t: f64) -> f64 {
+        let mut s = self.s0;
+        let mut left = t;
+        for r in self.ramps() {
+            if left <= r.ticks {
+                s += r.distance_at(left.max(0.0));
+                return s.min(self.s1);
+            }
+            s += r.distance_at(r.ticks);
+            left -= r.ticks;
+        }
+        self.s1
+    }
+
+    /// Splits after `t` ticks (0 < t < ticks()).
+    pub fn split(&self, t: f64) -> (Self, Self) {
+        let mut head = *self;
+        let mut tail = *self;
+        head.n = 0;
+        tail.n = 0;
+        let mut left = t;
+        for r in self.ramps() {
+            if left >= r.ticks {
+                push_ramp(&mut head, *r);
+                left -= r.ticks;
+            } else if left > 0.0 {
+                let (a, b) = r.split(left);
+                push_ramp(&mut head, a);
+                push_ramp(&mut tail, b);
+                left = 0.0;
+            } else {
+                push_ramp(&mut tail, *r);
+            }
+        }
+        let s = self.distance_at(t).clamp(self.s0, self.s1);
+        head.s1 = s;
+        tail.s0 = s;
+        tail.start_tick = self.start_tick + t;
+        (head, tail)
+    }
+}
+
+fn push_ramp(p: &mut Piece, r: Ramp) {
+    if let Some(slot) = p.ramps.get_mut(p.n) {
+        *slot = r;
+        p.n += 1;
+    }
+}
+
+/// A block cut into pieces of at least the minimum move duration where the block allows it.
+#[derive(Clone, Copy, PartialEq, Debug, Default)]
+pub(crate) struct BlockPlan {
+    pub pieces: [Piece; 3],
+    pub n: usize,
+    /// Planned duration of the whole block in ticks.
+    pub ticks: f64,
+}
+
+impl BlockPlan {
+    pub fn pieces(&self) -> &[Piece] {
+        self.pieces.get(..self.n).unwrap_or(&[])
+    }
+}
+
+/// Checks `block` and cuts it into pieces: its accel, cruise and decel phases, with any phase
+/// shorter than `min_ticks` merged into a neighbouring phase of the same block (no geometric
+/// error: the block is straight). Only a block shorter than `min_ticks` as a whole stays short.
+pub(crate) fn plan_block(
+    block: &Block,
+    kinematics: Kinematics,
+    start_tick: f64,
+    min_ticks: f64,
+) -> Result<BlockPlan, StepError> {
+    let b = block;
+    let fields = [
+        b.start.x_mm,
+        b.start.y_mm,
+        b.end.x_mm,
+        b.end.y_mm,
+        b.length_mm,
+        b.entry_mm_s,
+        b.cruise_mm_s,
+        b.exit_mm_s,
+        b.accel_mm_s2,
+    ];
+    if fields.iter().any(|v| !v.is_finite()) {
+        return Err(StepError::InvalidBlock(
+            "a coordinate or speed is not finite",
+        ));
+    }
+    if fields[4..].iter().any(|v| *v < 0.0) {
+        return Err(StepError::InvalidBlock(
+            "length, speeds and acceleration must not be negative",
+        ));
+    }
+    let chord = b.start.distance_to(b.end);
+    if (chord - b.length_mm).abs() > 1e-6 * (1.0 + b.length_mm) {
+        return Err(StepError::InvalidBlock(
+            "length_mm differs from the distance between start and end",
+        ));
+    }
+    let slack = 1e-9 * (1.0 + b.cruise_mm_s);
+    if b.entry_mm_s > b.cruise_mm_s + slack || b.exit_mm_s > b.cruise_mm_s + slack {
+        return Err(StepError::InvalidBlock(
+            "entry or exit speed above the cruise speed",
+        ));
+    }
+    if b.length_mm > 0.0 && b.cruise_mm_s <= 0.0 {
+        return Err(StepError::InvalidBlock("a block with length has no speed"));
+    }
+    let (entry, exit, cruise) = (
+        b.entry_mm_s.min(b.cruise_mm_s),
+        b.exit_mm_s.min(b.cruise_mm_s),
+        b.cruise_mm_s,
+    );
+    let (d_a, d_d) = (b.accel_distance_mm(), b.decel_distance_mm());
+    if d_a + d_d > b.length_mm * (1.0 + 1e-9) + 1e-9 {
+        return Err(StepError::InvalidBlock(
+            "accelerating and decelerating need more than the block's length",
+        ));
+    }
+    let (m0, m1) = (
+        kinematics.motor_exact(b.start),
+        kinematics.motor_exact(b.end),
+    );
+    if [m0.0, m0.1, m1.0, m1.1]
+        .iter()
+        .any(|m| m.abs() > POSITION_LIMIT)
+    {
+        return Err(StepError::OutOfRange);
+    }
+    let seconds = b.duration_s();
+    if !(seconds <= MAX_BLOCK_SECONDS) {
+        return Err(StepError::TooLong);
+    }
+    let line = Line {
+        start: b.start,
+        end: b.end,
+        length_mm: b.length_mm,
+        share: if b.length_mm > 0.0 {
+            [(m1.0 - m0.0) / b.length_mm, (m1.1 - m0.1) / b.length_mm]
+        } else {
+            [0.0, 0.0]
+        },
+        from: kinematics.to_motor(b.start),
+        to: kinematics.to_motor(b.end),
+    };
+
+    // Phases as in Block::duration_s, so planned time adds up exactly as the planner's.
+    let a = b.accel_mm_s2;
+    let ramp_s = |v0: f64, v1: f64| if a > 0.0 { (v1 - v0) / a } else { 0.0 };
+    let per_tick = 1.0 / TICKS_PER_S;
+    let t_cruise = if cruise > 0.0 {
+        b.cruise_distance_mm() / cruise
+    } else {
+        0.0
+    };
+    let s_a = d_a.min(b.length_mm);
+    let s_c = (b.length_mm - d_d).max(s_a);
+    let phases = [
+        (ramp_s(entry, cruise), entry, cruise, s_a),
+        (t_cruise, cruise, cruise, s_c),
+        (ramp_s(exit, cruise), cruise, exit, b.length_mm),
+    ];
+    let mut plan = BlockPlan {
+        ticks: seconds * TICKS_PER_S,
+        ..BlockPlan::default()
+    };
+    // Non-empty phases, each its own piece for now.
+    let mut s0 = 0.0;
+    let mut tick = start_tick;
+    for (secs, v0, v1, s_end) in phases {
+        if secs <= 0.0 {
+            continue;
+        }
+        let ramp = Ramp {
+            ticks: secs * TICKS_PER_S,
+            v0: v0 * per_tick,
+            v1: v1 * per_tick,
+        };
+        if let Some(p) = plan.pieces.get_mut(plan.n) {
+            *p = Piece {
+                line,
+                s0,
+                s1: s_end,
+                ramps: [ramp, Ramp::default(), Ramp::default()],
+                n: 1,
+                start_tick: tick,
+                pen: b.pen,
+                tag: b.tag,
+            };
+            plan.n += 1;
+        }
+        s0 = s_end;
+        tick += ramp.ticks;
+    }
+    if let Some(last) = plan.n.checked_sub(1).and_then(|i| plan.pieces.get_mut(i)) {
+        last.s1 = b.length_mm;
+    }
+    // Merge the shortest piece under the minimum into its shorter neighbour until none is left.
+    while plan.n > 1 {
+        let pieces = plan.pieces();
+        let Some((i, shortest)) = pieces
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (i, p.ticks()))
+            .min_by(|x, y| x.1.total_cmp(&y.1))
+        else {
+            break;
+        };
+        if shortest >= min_ticks {
+            break;
+        }
+        let left = i
+            .checked_sub(1)
+            .and_then(|j| pieces.get(j))
+            .map(Piece::ticks);
+        let right = pieces.get(i + 1).map(Piece::ticks);
+        let into = match (left, right) {
+            (Some(l), Some(r)) if r < l => i,
+            (Some(_), _) => i - 1,
+            _ => i,
+        };
+        merge_pieces(&mut plan, into);
+    }
+    Ok(plan)
+}
+
+/// Merges piece `i + 1` into piece `i`.
+fn merge_pieces(plan: &mut BlockPlan, i: usize) {
+    let (Some(&a), Some(&b)) = (plan.pieces.get(i), plan.pieces.get(i + 1)) else {
+        return;
+    };
+    let mut merged = a;
+    for r in b.ramps() {
+        push_ramp(&mut merged, *r);
+    }
+    merged.s1 = b.s1;
+    if let Some(slot) = plan.pieces.get_mut(i) {
+        *slot = merged;
+    }
+    for j in i + 1..plan.n.saturating_sub(1) {
+        if let Some(&next) = plan.pieces.get(j + 1)
+            && let Some(slot) = plan.pieces.get_mut(j)
+        {
+            *slot = next;
+        }
+    }
+    plan.n -= 1;
+}
+
+/// Pieces gathered into one firmware move (or one run of SM slices).
+#[derive(Clone, Copy, PartialEq, Debug, Default)]
+pub(crate) struct Group {
+    pub start_tick: f64,
+    pub end_tick: f64,
+    pub start_point: Point,
+    pub end_point: Point,
+    pub start_target: MotorSteps,
+    pub end_target: MotorSteps,
+    pub path_mm: f64,
+    /// Planned displacement per motor (steps).
+    pub disp: [f64; 2],
+    /// First moment `∫t·u dt` per motor, `t` from the group's start.
+    pub moment: [f64; 2],
+    /// Lowest and highest planned motor speed (steps per tick, signed).
+    pub speed_min: [f64; 2],
+    pub speed_max: [f64; 2],
+    pub pieces: u32,
+    /// The last piece added: the whole group when `pieces == 1`.
+    pub last: Piece,
+}
+
+impl Group {
+    /// A group of one piece, starting from motor position `from`.
+    pub fn new(piece: &Piece, from: MotorSteps, kinematics: Kinematics) -> Self {
+        let mut g = Self {
+            start_tick: piece.start_tick,
+            end_tick: piece.start_tick,
+            start_point: piece.line.point_at(piece.s0),
+            start_target: from,
+            end_target: from,
+            speed_min: [f64::INFINITY; 2],
+            speed_max: [f64::NEG_INFINITY; 2],
+            ..Self::default()
+        };
+        g.add(piece, kinematics);
+        g
+    }
+
+    /// Appends `piece` (which starts where the group ends).
+    pub fn add(&mut self, piece: &Piece, kinematics: Kinematics) {
+        let mut t = piece.start_tick - self.start_tick;
+        for r in piece.ramps() {
+            for (i, k) in piece.line.share.iter().enumerate() {
+                let (u0, u1) = (k * r.v0, k * r.v1);
+                self.disp[i] += 0.5 * (u0 + u1) * r.ticks;
+                self.moment[i] +=
+                    0.5 * t * (u0 + u1) * r.ticks + r.ticks * r.ticks * (u0 + 2.0 * u1) / 6.0;
+                self.speed_min[i] = self.speed_min[i].min(u0.min(u1));
+                self.speed_max[i] = self.speed_max[i].max(u0.max(u1));
+            }
+            t += r.ticks;
+        }
+        self.end_tick = piece.start_tick + piece.ticks();
+        self.end_point = piece.line.point_at(piece.s1);
+        self.end_target = piece.line.target_at(piece.s1, kinematics);
+        self.path_mm += piece.length_mm();
+        self.pieces += 1;
+        self.last = *piece;
+    }
+
+    /// Appends the whole of `other` (which starts where this group ends).
+    pub fn absorb(&mut self, other: &Self) {
+        let shift = other.start_tick - self.start_tick;
+        for i in 0..2 {
+            self.moment[i] += other.moment[i] + shift * other.disp[i];
+            self.disp[i] += other.disp[i];
+            self.speed_min[i] = self.speed_min[i].min(other.speed_min[i]);
+            self.speed_max[i] = self.speed_max[i].max(other.speed_max[i]);
+        }
+        self.end_tick = other.end_tick;
+        self.end_point = other.end_point;
+        self.end_target = other.end_target;
+        self.path_mm += other.path_mm;
+        self.pieces += other.pieces;
+        self.last = other.last;
+    }
+
+    /// Planned duration in ticks.
+    pub fn ticks(&self) -> f64 {
+        self.end_tick - self.start_tick
+    }
+
+    /// Whether any motor moves between the group's rounded start and end.
+    pub fn has_steps(&self) -> bool {
+        self.start_target != self.end_target
+    }
+
+    /// Start and end of the least-squares constant-acceleration fit of motor `axis`'s planned
+    /// speed, in the direction `sign` (±1) the motor actually moves, kept within the planned
+    /// speed range (so a merge never asks for more than the plan's top speed) and non-negative.
+    /// `(1, 1)` (constant speed) when the plan has no usable shape for this motor.
+    pub fn shape(&self, axis: usize, sign: f64) -> (f64, f64) {
+        let p = self.ticks();
+        let (Some(&d), Some(&f), Some(&lo), Some(&hi)) = (
+            self.disp.get(axis),
+            self.moment.get(axis),
+            self.speed_min.get(axis),
+            self.speed_max.get(axis),
+        ) else {
+            return (1.0, 1.0);
+        };
+        if !(p > 0.0) {
+            return (1.0, 1.0);
+        }
+        let mean = sign * d / p;
+        let (lo, hi) = if sign > 0.0 { (lo, hi) } else { (-hi, -lo) };
+        if !(mean > 0.0) || !lo.is_finite() || !hi.is_finite() {
+            return (1.0, 1.0);
+        }
+        let slope = 12.0 * sign * (f - 0.5 * p * d) / (p * p * p);
+        let limit = (mean - lo.max(0.0)).min(hi - mean).max(0.0);
+        let half = (0.5 * slope * p).clamp(-limit, limit);
+        if half.is_finite() {
+            (mean - half, mean + half)
+        } else {
+            (1.0, 1.0)
+        }
+    }
+
+    /// Upper bound of how far the planned path strays from the straight chord this group is
+    /// executed along: any point of a path of length `L` between two points `c` apart lies in
+    /// the ellipse with those foci and major axis `L`, at most `½·√(L² − c²)` from the chord.
+    /// Zero for a group within one block (straight).
+    pub fn chord_error_mm(&self) -> f64 {
+        if self.pieces <= 1 {
+            return 0.0;
+        }
+        let c = self.start_point.distance_to(self.end_point);
+        let l = self.path_mm.max(c);
+        0.5 * libm::sqrt((l - c) * (l + c))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kinematics::Resolution;
+
+    fn block(len: f64, entry: f64, cruise: f64, exit: f64, accel: f64) -> Block {
+        Block {
+            start: Point::new(10.0, 10.0),
+            end: Point::new(10.0 + len, 10.0),
+            pen: Pen::Down,
+            tag: Tag::default(),
+            length_mm: len,
+            entry_mm_s: entry,
+            cruise_mm_s: cruise,
+            exit_mm_s: exit,
+            accel_mm_s2: accel,
+        }
+    }
+
+    fn k() -> Kinematics {
+        Kinematics::new(Resolution::High)
+    }
+
+    #[test]
+    fn trapezoid_has_three_pieces_and_the_planned_time() {
+        let b = block(100.0, 0.0, 50.0, 0.0, 500.0);
+        let plan = plan_block(&b, k(), 0.0, 100.0).unwrap();
+        assert_eq!(plan.n, 3);
+        let total: f64 = plan.pieces().iter().map(Piece::ticks).sum();
+        assert!((total - b.duration_s() * 25_000.0).abs() < 1e-6);
+        assert!((plan.ticks - total).abs() < 1e-6);
+        assert_eq!(plan.pieces[2].s1, 100.0);
+        assert_eq!(
+            plan.pieces[2].line.target_at(100.0, k()),
+            MotorSteps::new(9600, 8000)
+        );
+    }
+
+    #[test]
+    fn short_phase_merges_into_its_block_neighbour() {
+        // Accelerating from 49 to 50 mm/s takes 2 ms, under a 4 ms minimum.
+        let b = block(100.0, 49.0, 50.0, 0.0, 500.0);
+        let plan = plan_block(&b, k(), 0.0, 100.0).unwrap();
+        assert_eq!(plan.n, 2);
+        assert_eq!(plan.pieces[0].n, 2);
+        // A tiny block stays one short piece.
+        let b = block(0.05, 0.0, 50.0, 0.0, 1e5);
+        let plan = plan_block(&b, k(), 0.0, 100.0).unwrap();
+        assert_eq!(plan.n, 1);
+        assert!(plan.pieces[0].ticks() < 100.0);
+    }
+
+    #[test]
+    fn invalid_blocks_are_refused() {
+        let mut b = block(10.0, 0.0, 50.0, 0.0, 500.0);
+        b.cruise_mm_s = f64::NAN;
+        assert!(plan_block(&b, k(), 0.0, 100.0).is_err());
+        let b = block(10.0, 60.0, 50.0, 0.0, 500.0);
+        assert!(plan_block(&b, k(), 0.0, 100.0).is_err());
+        // Needs 5 mm to accelerate and 5 mm to stop in a 1 mm block.
+        let b = block(1.0, 0.0, 100.0, 0.0, 1000.0);
+        assert!(plan_block(&b, k(), 0.0, 100.0).is_err());
+        let mut b = block(1.0, 0.0, 10.0, 0.0, 1000.0);
+        b.length_mm = 2.0;
+        assert!(plan_block(&b, k(), 0.0, 100.0).is_err());
+        let mut b = block(1.0, 0.0, 10.0, 0.0, 1000.0);
+        b.end = Point::new(1e9, 0.0);
+        b.length_mm = b.start.distance_to(b.end);
+        assert_eq!(plan_block(&b, k(), 0.0, 100.0), Err(StepError::OutOfRange));
+        let b = block(2000.0, 1e-6, 1e-6, 1e-6, 0.0);
+        assert_eq!(plan_block(&b, k(), 0.0, 100.0), Err(StepError::TooLong));
+    }
+
+    #[test]
+    fn split_keeps_distance_and_time() {
+        let b = block(100.0, 0.0, 50.0, 0.0, 500.0);
+        let plan = plan_block(&b, k(), 0.0, 100.0).unwrap();
+        let p = plan.pieces[0];
+        let (h, t) = p.split(1000.0);
+        assert!((h.ticks() - 1000.0).abs() < 1e-9);
+        assert!((h.ticks() + t.ticks() - p.ticks()).abs() < 1e-9);
+        // From rest at 500 mm/s²: 0.5·500·0.04² = 0.4 mm after 40 ms.
+        assert!((h.s1 - 0.4).abs() < 1e-9);
+        assert_eq!(t.s0, h.s1);
+        assert!((t.start_tick - 1000.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn fit_of_one_phase_is_the_phase() {
+        let b = block(100.0, 0.0, 50.0, 0.0, 500.0);
+        let plan = plan_block(&b, k(), 0.0, 100.0).unwrap();
+        let g = Group::new(&plan.pieces[0], MotorSteps::new(1600, 0), k());
+        let (s0, s1) = g.shape(0, 1.0);
+        let top = 50.0 * 80.0 / 25_000.0;
+        assert!(s0.abs() < 1e-12 && (s1 - top).abs() < 1e-12, "{s0} {s1}");
+        assert_eq!(g.chord_error_mm(), 0.0);
+        // Along a motor's own diagonal the other motor does not move: constant fallback.
+        let mut d = block(0.0, 0.0, 50.0, 0.0, 500.0);
+        d.end = Point::new(20.0, 20.0);
+        d.length_mm = d.start.distance_to(d.end);
+        let plan = plan_block(&d, k(), 0.0, 100.0).unwrap();
+        let g = Group::new(&plan.pieces[0], MotorSteps::new(1600, 0), k());
+        assert_eq!(g.shape(1, 1.0), (1.0, 1.0));
+    }
+
+    #[test]
+    fn merged_fit_stays_within_the_planned_speeds() {
+        // A short accel phase merged with a long cruise: the fit must not exceed the cruise.
+        let b = block(100.0, 49.0, 50.0, 50.0, 500.0);
+        let plan = plan_block(&b, k(), 0.0, 100.0).unwrap();
+        assert_eq!(plan.n, 1);
+        let g = Group::new(&plan.pieces[0], MotorSteps::new(1600, 0), k());
+        let (s0, s1) = g.shape(0, 1.0);
+        let top = 50.0 * 80.0 / 25_000.0;
+        assert!(s1 <= top + 1e-15 && s0 <= s1 && s0 >= 49.0 * 80.0 / 25_000.0 - 1e-15);
+    }
+}
