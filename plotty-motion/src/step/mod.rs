@@ -47,6 +47,7 @@
 
 mod config;
 mod error;
+mod exec;
 mod profile;
 pub mod timing;
 
@@ -62,24 +63,16 @@ pub use profile::MAX_BLOCK_SECONDS;
 use crate::ebb::{LowLevelMove, StepperMove};
 use crate::kinematics::MotorSteps;
 use crate::plan::{Block, Pen, Tag};
-use crate::time::TICKS_PER_MS;
-use profile::{Group, Piece, plan_block};
-use timing::{LmRequest, RATE_MAX, STEP, sm_landing, sm_rate_v2, sm_rate_v3, solve_lm_axis};
+use exec::{Executor, Slicer};
+use profile::{BlockPlan, Group, Piece, plan_block};
 
 /// Longest group (and so firmware move) in ticks: 2^31 ticks is 23.9 hours.
 const MAX_GROUP_TICKS: f64 = 2_147_483_648.0;
 
-/// Longest SM slice on 2.x in ms: below 1311 ms no axis with a step trips the "too slow" check.
-const V2_MAX_SLICE_MS: u32 = 1300;
-
-/// Longest SM slice on 3.x in ms (4.7 h): keeps the duration exact in `f32` and every rate ≥ 5.
-const V3_MAX_SLICE_MS: u32 = 1 << 24;
-
-/// At most this many steps per axis in one 2.x SM (its fine-rate branch ends at 131071).
-const V2_MAX_SLICE_STEPS: f64 = 100_000.0;
-
-/// Closed groups waiting for conversion; one push closes at most 7.
-const READY: usize = 8;
+/// Group slots: one push closes at most 7 groups (3 pieces, each closing the open group and
+/// possibly a split head), plus the held and the open group, plus a group waiting to merge with
+/// its successor (see [`StepGenerator::pop`]).
+const GROUPS: usize = 12;
 
 /// One firmware move with everything needed to send it and account for it.
 #[derive(Clone, Copy, PartialEq, Debug)]
@@ -123,7 +116,7 @@ pub struct StepStats {
     /// Largest [`Move::chord_error_mm`] so far.
     pub max_chord_error_mm: f64,
     /// Moves that ended later than their target tick (too short for the firmware minimum, or
-    /// faster than one step per tick on a motor).
+    /// faster than one step per tick on a motor). SM: by more than half a millisecond.
     pub late_moves: u64,
     /// Moves that ended earlier than their target (a motor too slow for the integer registers).
     pub early_moves: u64,
@@ -137,72 +130,45 @@ pub struct StepStats {
 /// repeat; call [`finish`](Self::finish) (then pop) before any pen action and at the end.
 #[derive(Clone, Debug)]
 pub struct StepGenerator {
-    config: StepConfig,
     /// Planned duration a group needs before it may become its own move.
     close_ticks: f64,
-    // Planned side (everything pushed).
+    /// Planned duration of everything pushed.
     planned_ticks: f64,
+    /// Rounded motor target at the end of everything pushed.
     tail: MotorSteps,
-    open: Option<Group>,
-    held: Option<Group>,
-    ready: [Group; READY],
-    ready_head: usize,
-    ready_len: usize,
-    // Executed side (everything popped).
-    slicer: Option<Slicer>,
-    position: MotorSteps,
-    acc: [u32; 2],
-    now: u64,
-    stats: StepStats,
-    /// Planned end (ticks) of the last move popped, for the timing tests.
-    #[cfg(test)]
-    trace_planned_end: f64,
-}
-
-/// SM conversion of one group in progress.
-#[derive(Clone, Copy, Debug)]
-struct Slicer {
-    group: Group,
-    /// Ramp index (single-block groups; 0 for a chord), slice `k` of `n` within it (`n` = 0:
-    /// not yet computed).
-    ramp: usize,
-    k: u32,
-    n: u32,
-    done: bool,
-    /// Local time where the current ramp starts, and of the last emitted boundary.
-    ramp_start: f64,
-    last: f64,
-    /// Path distance (mm along the group) at the last emitted boundary.
-    last_mm: f64,
+    /// Groups in plot order, a ring from `head`: those ready for conversion, then the held one
+    /// (complete, kept back in case a short run end must merge into it), then the open one.
+    groups: [Group; GROUPS],
+    head: usize,
+    len: usize,
+    has_held: bool,
+    has_open: bool,
+    /// Scratch space for cutting a block into pieces.
+    scratch: BlockPlan,
+    /// The firmware state after every move handed out.
+    exec: Executor,
 }
 
 impl StepGenerator {
     /// A generator at motor position zero with both accumulators clear (after `EM`).
     pub fn new(config: StepConfig) -> Self {
-        let close_ticks = f64::from(config.min_move_ticks()) + 1.0;
         Self {
-            config,
-            close_ticks,
+            close_ticks: f64::from(config.min_move_ticks()) + 1.0,
             planned_ticks: 0.0,
             tail: MotorSteps::ZERO,
-            open: None,
-            held: None,
-            ready: [Group::default(); READY],
-            ready_head: 0,
-            ready_len: 0,
-            slicer: None,
-            position: MotorSteps::ZERO,
-            acc: [0, 0],
-            now: 0,
-            stats: StepStats::default(),
-            #[cfg(test)]
-            trace_planned_end: 0.0,
+            groups: [Group::default(); GROUPS],
+            head: 0,
+            len: 0,
+            has_held: false,
+            has_open: false,
+            scratch: BlockPlan::default(),
+            exec: Executor::new(config),
         }
     }
 
     /// The configuration.
     pub fn config(&self) -> &StepConfig {
-        &self.config
+        &self.exec.config
     }
 
     /// Sets the motor position and accumulators, e.g. after `EM` (both accumulators 0) or to
@@ -211,20 +177,20 @@ impl StepGenerator {
         if !self.is_idle() {
             return Err(StepError::Busy);
         }
-        self.position = position;
+        self.exec.position = position;
         self.tail = position;
-        self.acc = [accumulators[0] & 0x7FFF_FFFF, accumulators[1] & 0x7FFF_FFFF];
+        self.exec.acc = accumulators.map(|a| a & 0x7FFF_FFFF);
         Ok(())
     }
 
     /// Whether nothing is pending: every pushed block finished and every move popped.
     pub fn is_idle(&self) -> bool {
-        self.open.is_none() && self.held.is_none() && self.ready_len == 0 && self.slicer.is_none()
+        self.len == 0 && self.exec.slicer.is_none()
     }
 
     /// Exact motor position after every move popped so far.
     pub fn position(&self) -> MotorSteps {
-        self.position
+        self.exec.position
     }
 
     /// Motor position after every block pushed so far (once finished and popped).
@@ -234,12 +200,12 @@ impl StepGenerator {
 
     /// Both step accumulators after every move popped so far, as the firmware holds them.
     pub fn accumulators(&self) -> [u32; 2] {
-        self.acc
+        self.exec.acc
     }
 
     /// Ticks of every move popped so far.
     pub fn elapsed_ticks(&self) -> u64 {
-        self.now
+        self.exec.now
     }
 
     /// Planned duration of every block pushed so far, in ticks.
@@ -249,95 +215,132 @@ impl StepGenerator {
 
     /// What the generator had to do beyond the plan.
     pub fn stats(&self) -> &StepStats {
-        &self.stats
+        &self.exec.stats
     }
 
     /// Takes the next block in plot order. Refused (state unchanged) if moves from earlier
     /// blocks are still waiting to be popped, or if the block is invalid or does not start
     /// where the previous one ended.
     pub fn push(&mut self, block: &Block) -> Result<(), StepError> {
-        if self.ready_len != 0 || self.slicer.is_some() {
+        if (self.ready_len() != 0 && !self.head_waits()) || self.exec.slicer.is_some() {
             return Err(StepError::Busy);
         }
-        let kinematics = self.config.kinematics();
-        let plan = plan_block(block, kinematics, self.planned_ticks, self.close_ticks)?;
-        let found = kinematics.to_motor(block.start);
+        let kinematics = self.exec.config.kinematics();
+        let found = profile::motor_target(kinematics, block.start);
         if found != self.tail {
             return Err(StepError::Discontinuous {
                 expected: self.tail,
                 found,
             });
         }
-        let pen_now = self.open.or(self.held).map(|g| g.last.pen);
+        plan_block(
+            block,
+            kinematics,
+            found,
+            self.planned_ticks,
+            self.close_ticks,
+            &mut self.scratch,
+        )?;
+        let pen_now = self.back().map(|g| g.last.pen);
         if pen_now.is_some_and(|p| p != block.pen) {
             self.finish();
         }
-        for piece in plan.pieces() {
-            self.feed(*piece);
+        for i in 0..self.scratch.n {
+            if let Some(&piece) = self.scratch.pieces.get(i) {
+                self.feed(piece);
+            }
         }
-        self.planned_ticks += plan.ticks;
+        self.planned_ticks += self.scratch.ticks;
         Ok(())
     }
 
     /// Ends the current run of motion: whatever was held back (to merge with what might follow)
     /// becomes moves. Call before a pen action or pause and at the end of the plot, then pop.
     pub fn finish(&mut self) {
-        if let Some(g) = self.open.take() {
-            if self.closable(&g) {
-                self.close(g);
-            } else if let Some(h) = self.held.as_mut() {
-                h.absorb(&g);
-            } else if g.has_steps() {
+        if self.has_open {
+            let open = self.back().copied().unwrap_or_default();
+            if self.closable(&open) {
+                self.close_open();
+            } else if self.has_held {
+                self.pop_back();
+                if let Some(held) = self.back_mut() {
+                    held.absorb(&open);
+                }
+            } else if open.has_steps() {
                 // A run shorter than the minimum move: stretched when converted.
-                self.held = Some(g);
+                self.has_open = false;
+                self.has_held = true;
             } else {
-                self.stats.skipped_ticks += g.ticks();
+                self.exec.stats.skipped_ticks += open.ticks();
+                self.pop_back();
             }
         }
-        if let Some(h) = self.held.take() {
-            self.ready_push(h);
-        }
+        self.has_held = false;
     }
 
     /// The next move, or `None` when everything pushed so far is out (except what is held back
     /// until the next block or [`finish`](Self::finish)).
+    ///
+    /// An LM group whose motors cannot spend the firmware minimum on their steps (see
+    /// `Executor::cannot_fill_minimum`) is merged with the group after it first; if that one is
+    /// not complete yet, the group waits for the next block. Only the last move of a run may
+    /// stay shorter than the minimum.
     pub fn pop(&mut self) -> Option<Move> {
         loop {
-            if self.slicer.is_some() {
-                if let Some(m) = self.next_slice() {
-                    self.account(&m);
-                    return Some(m);
-                }
-                self.slicer = None;
+            let ready = self.ready_len();
+            if ready == 0 {
+                return None;
             }
-            let g = self.ready_pop()?;
-            match self.config.format() {
-                MoveFormat::Lm => {
-                    let m = self.convert_lm(&g);
-                    self.account(&m);
+            let g = self.groups.get(self.head)?;
+            if self.exec.slicer.is_some() {
+                if let Some(m) = self.exec.next_slice(g) {
                     return Some(m);
                 }
-                MoveFormat::Sm => {
-                    self.slicer = Some(Slicer {
-                        group: g,
-                        ramp: 0,
-                        k: 0,
-                        n: 0,
-                        done: false,
-                        ramp_start: 0.0,
-                        last: 0.0,
-                        last_mm: 0.0,
-                    });
+                self.exec.slicer = None;
+                self.pop_front();
+                continue;
+            }
+            match self.exec.config.format() {
+                MoveFormat::Lm => {
+                    if self.exec.cannot_fill_minimum(g) {
+                        if ready >= 2 {
+                            self.merge_head();
+                            continue;
+                        }
+                        if self.has_held || self.has_open {
+                            return None;
+                        }
+                    }
+                    let m = self.exec.convert_lm(g);
+                    self.pop_front();
+                    return Some(m);
                 }
+                MoveFormat::Sm => self.exec.slicer = Some(Slicer::default()),
             }
         }
     }
 
-    fn account(&mut self, m: &Move) {
-        self.stats.moves += 1;
-        if m.chord_error_mm > 0.0 {
-            self.stats.merged_moves += 1;
-            self.stats.max_chord_error_mm = self.stats.max_chord_error_mm.max(m.chord_error_mm);
+    /// Whether the only ready group waits for its successor (see [`pop`](Self::pop)).
+    fn head_waits(&self) -> bool {
+        self.exec.config.format() == MoveFormat::Lm
+            && self.ready_len() == 1
+            && (self.has_held || self.has_open)
+            && self
+                .groups
+                .get(self.head)
+                .is_some_and(|g| self.exec.cannot_fill_minimum(g))
+    }
+
+    /// Merges the first group into the second and drops the first.
+    fn merge_head(&mut self) {
+        let next = (self.head + 1) % GROUPS;
+        if let (Some(&first), Some(&second)) = (self.groups.get(self.head), self.groups.get(next)) {
+            let mut merged = first;
+            merged.absorb(&second);
+            if let Some(slot) = self.groups.get_mut(next) {
+                *slot = merged;
+            }
+            self.pop_front();
         }
     }
 
@@ -345,393 +348,91 @@ impl StepGenerator {
         g.has_steps() && g.ticks() >= self.close_ticks
     }
 
+    fn ready_len(&self) -> usize {
+        self.len - usize::from(self.has_held) - usize::from(self.has_open)
+    }
+
+    fn back(&self) -> Option<&Group> {
+        let i = (self.head + self.len.checked_sub(1)?) % GROUPS;
+        self.groups.get(i)
+    }
+
+    fn back_mut(&mut self) -> Option<&mut Group> {
+        let i = (self.head + self.len.checked_sub(1)?) % GROUPS;
+        self.groups.get_mut(i)
+    }
+
+    fn push_back(&mut self, g: Group) {
+        let i = (self.head + self.len) % GROUPS;
+        // GROUPS bounds the groups alive at once (see its definition).
+        if self.len < GROUPS
+            && let Some(slot) = self.groups.get_mut(i)
+        {
+            *slot = g;
+            self.len += 1;
+        }
+    }
+
+    fn pop_back(&mut self) {
+        if self.len > 0 {
+            self.len -= 1;
+            if self.has_open {
+                self.has_open = false;
+            }
+        }
+    }
+
+    fn pop_front(&mut self) {
+        if self.len > 0 {
+            self.head = (self.head + 1) % GROUPS;
+            self.len -= 1;
+        }
+    }
+
+    /// The open group is complete: it becomes the held one, and the previously held one becomes
+    /// ready (it already sits before it in the ring).
+    fn close_open(&mut self) {
+        self.has_open = false;
+        self.has_held = true;
+    }
+
     /// Adds a piece to the open group, splitting it when only its head is needed to make a short
     /// group long enough, and closes the group once it is long enough and moves.
     fn feed(&mut self, mut piece: Piece) {
-        let kinematics = self.config.kinematics();
+        let kinematics = self.exec.config.kinematics();
+        let close_ticks = self.close_ticks;
         loop {
-            match self.open.as_mut() {
-                None => {
-                    let g = Group::new(&piece, self.tail, kinematics);
+            if !self.has_open {
+                let g = Group::new(&piece, self.tail, kinematics);
+                self.tail = g.end_target;
+                self.push_back(g);
+                self.has_open = true;
+            } else {
+                let Some(g) = self.back_mut() else {
+                    return;
+                };
+                let need = close_ticks - g.ticks();
+                if g.has_steps() && need > 0.0 && piece.ticks() >= need + close_ticks {
+                    let (head, rest) = piece.split(need);
+                    g.add(&head, kinematics);
                     self.tail = g.end_target;
-                    self.open = Some(g);
+                    self.close_open();
+                    piece = rest;
+                    continue;
                 }
-                Some(g) => {
-                    let need = self.close_ticks - g.ticks();
-                    if g.has_steps() && need > 0.0 && piece.ticks() >= need + self.close_ticks {
-                        let (head, rest) = piece.split(need);
-                        g.add(&head, kinematics);
-                        self.tail = g.end_target;
-                        if let Some(g) = self.open.take() {
-                            self.close(g);
-                        }
-                        piece = rest;
-                        continue;
-                    }
-                    if !g.has_steps() && g.ticks() + piece.ticks() > MAX_GROUP_TICKS {
-                        // Hours without a whole step: nothing to execute.
-                        self.stats.skipped_ticks += g.ticks();
-                        self.open = None;
-                        continue;
-                    }
-                    g.add(&piece, kinematics);
-                    self.tail = g.end_target;
+                if !g.has_steps() && g.ticks() + piece.ticks() > MAX_GROUP_TICKS {
+                    // Hours without a whole step: nothing to execute.
+                    self.exec.stats.skipped_ticks += g.ticks();
+                    self.pop_back();
+                    continue;
                 }
+                g.add(&piece, kinematics);
+                self.tail = g.end_target;
             }
-            if let Some(g) = self.open
-                && self.closable(&g)
-            {
-                self.open = None;
-                self.close(g);
+            if self.back().is_some_and(|g| self.closable(g)) {
+                self.close_open();
             }
             return;
         }
-    }
-
-    /// A group is complete: the previously held one goes out, this one is held back in case the
-    /// run ends with a short group that must merge into it.
-    fn close(&mut self, g: Group) {
-        if let Some(h) = self.held.replace(g) {
-            self.ready_push(h);
-        }
-    }
-
-    fn ready_push(&mut self, g: Group) {
-        let i = (self.ready_head + self.ready_len) % READY;
-        if let Some(slot) = self.ready.get_mut(i) {
-            *slot = g;
-            // READY bounds the groups one push or finish can close (see its definition).
-            self.ready_len = (self.ready_len + 1).min(READY);
-        }
-    }
-
-    fn ready_pop(&mut self) -> Option<Group> {
-        if self.ready_len == 0 {
-            return None;
-        }
-        let g = self.ready.get(self.ready_head).copied();
-        self.ready_head = (self.ready_head + 1) % READY;
-        self.ready_len -= 1;
-        g
-    }
-
-    /// The tick window a move may end in: its planned end rounded, moved by at most one tick
-    /// towards the plan when earlier moves ran late or early.
-    fn target_ticks(&self, start_tick: f64, end_tick: f64) -> i64 {
-        let end = libm::round(end_tick) as i64;
-        let nominal = (end - libm::round(start_tick) as i64).max(1);
-        (end - self.now as i64).clamp(nominal - 1, nominal + 1)
-    }
-
-    /// One LM for a group: every moving motor's last step on the target tick.
-    fn convert_lm(&mut self, g: &Group) -> Move {
-        let fw = self.config.firmware();
-        let goal = self.target_ticks(g.start_tick, g.end_tick);
-        let mut ticks = goal.max(i64::from(self.config.min_move_ticks()));
-        let steps = [
-            i64::from(g.end_target.m1) - i64::from(self.position.m1),
-            i64::from(g.end_target.m2) - i64::from(self.position.m2),
-        ];
-        let mut c0 = [0u32; 2];
-        for i in 0..2 {
-            let (Some(&n), Some(&acc)) = (steps.get(i), self.acc.get(i)) else {
-                continue;
-            };
-            let mirrored = n < 0 && fw.lm_mirrors_reverse();
-            let c = if mirrored { 0x7FFF_FFFF - acc } else { acc };
-            if let Some(slot) = c0.get_mut(i) {
-                *slot = c;
-            }
-            if n != 0 {
-                // No motor can make more than one step per tick.
-                let m = n.abs() * STEP - i64::from(c);
-                ticks = ticks.max((m + RATE_MAX - 1) / RATE_MAX);
-            }
-        }
-        let mut lm = LowLevelMove {
-            rate: [0, 0],
-            steps: [0, 0],
-            accel: [0, 0],
-            clear: None,
-        };
-        let mut took = 0u64;
-        for i in 0..2 {
-            let (Some(&n), Some(&c)) = (steps.get(i), c0.get(i)) else {
-                continue;
-            };
-            if n == 0 {
-                continue;
-            }
-            let sign = if n < 0 { -1.0 } else { 1.0 };
-            let axis = solve_lm_axis(LmRequest {
-                c0: c,
-                // |n| < 2^31: positions are within ±2^30.
-                steps: n.unsigned_abs() as u32,
-                ticks: ticks as u64,
-                shape: g.shape(i, sign),
-                min_rate: fw.lm_min_rate(),
-            });
-            took = took.max(axis.landing.tick);
-            let acc = axis.landing.accumulator;
-            let raw = if n < 0 && fw.lm_mirrors_reverse() {
-                0x7FFF_FFFF - acc
-            } else {
-                acc
-            };
-            if let (Some(r), Some(s), Some(a), Some(slot)) = (
-                lm.rate.get_mut(i),
-                lm.steps.get_mut(i),
-                lm.accel.get_mut(i),
-                self.acc.get_mut(i),
-            ) {
-                *r = axis.rate;
-                *s = n as i32;
-                *a = axis.accel;
-                *slot = raw;
-            }
-        }
-        self.note_landing(took, goal, 0);
-        #[cfg(test)]
-        {
-            self.trace_planned_end = g.end_tick;
-        }
-        self.position = g.end_target;
-        self.now += took;
-        Move {
-            command: MoveCommand::Lm(lm),
-            ticks: took.min(u64::from(u32::MAX)) as u32,
-            end: g.end_target,
-            pen: g.last.pen,
-            tag: g.last.tag,
-            distance_mm: g.path_mm,
-            chord_error_mm: g.chord_error_mm(),
-        }
-    }
-
-    fn note_landing(&mut self, took: u64, goal: i64, tolerance: i64) {
-        let took = took as i64;
-        if took > goal + tolerance {
-            self.stats.late_moves += 1;
-        } else if took < goal - tolerance {
-            self.stats.early_moves += 1;
-        }
-    }
-
-    /// The next SM slice of the group being converted, or `None` when it is done.
-    fn next_slice(&mut self) -> Option<Move> {
-        let min_slice = f64::from(self.config.min_move_ticks());
-        loop {
-            let (tau, is_end) = self.next_boundary()?;
-            let s = self.slicer.as_ref()?;
-            let total = s.group.ticks();
-            if !is_end && (tau - s.last < min_slice || total - tau < min_slice) {
-                continue;
-            }
-            let m = self.slice_to(tau, is_end);
-            if m.is_some() || is_end {
-                return m;
-            }
-        }
-    }
-
-    /// Advances the slicer to its next candidate boundary: `(local ticks, is the group's end)`.
-    /// Ramps of a single-block group are cut into slices of about the configured length (a
-    /// cruise only where a limit forces it); a merged group is one chord, cut only by limits.
-    fn next_boundary(&mut self) -> Option<(f64, bool)> {
-        let s = self.slicer.as_ref()?;
-        let g = s.group;
-        let total = g.ticks();
-        if s.done {
-            return None;
-        }
-        let rate = (0..2).fold(0.0f64, |m, i| {
-            m.max(g.speed_max[i].abs()).max(g.speed_min[i].abs())
-        });
-        let (ticks, is_ramp, n_ramps) = if g.pieces == 1 {
-            let ramps = g.last.ramps();
-            let r = ramps.get(s.ramp)?;
-            (r.ticks, r.v0 != r.v1, ramps.len())
-        } else {
-            (total, false, 1)
-        };
-        let n = if s.n == 0 {
-            self.slice_count(ticks, is_ramp, rate)
-        } else {
-            s.n
-        };
-        let s = self.slicer.as_mut()?;
-        s.n = n;
-        s.k += 1;
-        let tau = s.ramp_start + ticks * f64::from(s.k) / f64::from(n);
-        if s.k < n {
-            return Some((tau, false));
-        }
-        s.ramp += 1;
-        s.k = 0;
-        s.n = 0;
-        s.ramp_start += ticks;
-        if s.ramp >= n_ramps {
-            s.done = true;
-            return Some((total, true));
-        }
-        Some((tau, false))
-    }
-
-    /// How many slices a ramp (or a whole chord group) of `ticks` gets, for motors running at up
-    /// to `rate` steps per tick.
-    fn slice_count(&self, ticks: f64, ramp: bool, rate: f64) -> u32 {
-        let fw = self.config.firmware();
-        let max_ms = match fw {
-            FirmwareLine::V3 => V3_MAX_SLICE_MS,
-            FirmwareLine::V2 | FirmwareLine::V2Early => V2_MAX_SLICE_MS,
-        };
-        let mut n = libm::ceil(ticks / f64::from(max_ms * TICKS_PER_MS));
-        if ramp {
-            n = n.max(libm::round(ticks / f64::from(self.config.sm_slice_ticks())));
-        }
-        if fw != FirmwareLine::V3 {
-            n = n.max(libm::ceil(rate * ticks / V2_MAX_SLICE_STEPS));
-        }
-        if n.is_nan() {
-            return 1;
-        }
-        n.clamp(1.0, 1.0e9) as u32
-    }
-
-    /// Emits the SM slice that ends at local time `tau` of the current group, or `None` when it
-    /// would move nothing (its time then joins the next slice; at the group's end a delay).
-    fn slice_to(&mut self, tau: f64, is_end: bool) -> Option<Move> {
-        let kinematics = self.config.kinematics();
-        let s = self.slicer.as_mut()?;
-        let g = s.group;
-        let (target, mm) = if is_end {
-            (g.end_target, g.path_mm)
-        } else if g.pieces == 1 {
-            let d = g.last.distance_at(tau);
-            (g.last.line.target_at(d, kinematics), d - g.last.s0)
-        } else {
-            let f = tau / g.ticks();
-            let p = crate::kinematics::Point::new(
-                g.start_point.x_mm + (g.end_point.x_mm - g.start_point.x_mm) * f,
-                g.start_point.y_mm + (g.end_point.y_mm - g.start_point.y_mm) * f,
-            );
-            let m = kinematics.to_motor(p);
-            let clamp = |v: i32, a: i32, b: i32| v.clamp(a.min(b), a.max(b));
-            (
-                MotorSteps::new(
-                    clamp(m.m1, g.start_target.m1, g.end_target.m1),
-                    clamp(m.m2, g.start_target.m2, g.end_target.m2),
-                ),
-                g.path_mm * f,
-            )
-        };
-        let steps = [
-            target.m1.wrapping_sub(self.position.m1),
-            target.m2.wrapping_sub(self.position.m2),
-        ];
-        let planned_ms = (tau - s.last) / f64::from(TICKS_PER_MS);
-        let end_tick = g.start_tick + tau;
-        let distance = mm - s.last_mm;
-        if steps == [0, 0] && !is_end {
-            return None;
-        }
-        s.last = tau;
-        s.last_mm = mm;
-        let goal_end = libm::round(end_tick) as i64;
-        let goal = goal_end - self.now as i64;
-        let nominal_ms = libm::round(planned_ms).max(1.0) as i64;
-        let (duration_ms, ticks, acc) = if steps == [0, 0] {
-            // Only time left in the group: a pure delay, if at least a millisecond.
-            let ms = (goal + 12) / 25;
-            if ms < 1 {
-                return None;
-            }
-            let ms = ms.clamp(
-                i64::from(self.config.min_move_ticks() / TICKS_PER_MS),
-                65_000,
-            );
-            (ms as u32, ms as u64 * 25, self.acc)
-        } else {
-            self.choose_sm(steps, goal, nominal_ms)
-        };
-        self.note_landing(ticks, goal, 13);
-        #[cfg(test)]
-        {
-            self.trace_planned_end = end_tick;
-        }
-        self.acc = acc;
-        self.position = target;
-        self.now += ticks;
-        Some(Move {
-            command: MoveCommand::Sm(StepperMove {
-                duration_ms,
-                steps,
-                clear: None,
-            }),
-            ticks: ticks.min(u64::from(u32::MAX)) as u32,
-            end: target,
-            pen: g.last.pen,
-            tag: g.last.tag,
-            distance_mm: distance,
-            chord_error_mm: if is_end { g.chord_error_mm() } else { 0.0 },
-        })
-    }
-
-    /// Duration for an SM with these steps whose end lands closest to `goal` ticks from now:
-    /// `(duration_ms, ticks, accumulators after)`.
-    fn choose_sm(&self, steps: [i32; 2], goal: i64, nominal_ms: i64) -> (u32, u64, [u32; 2]) {
-        let fw = self.config.firmware();
-        let fastest = i64::from(steps[0].unsigned_abs().max(steps[1].unsigned_abs()));
-        let min_ms = i64::from(self.config.min_move_ticks() / TICKS_PER_MS)
-            .max((fastest + 24) / 25)
-            .max(1);
-        let max_ms = i64::from(match fw {
-            FirmwareLine::V3 => V3_MAX_SLICE_MS,
-            FirmwareLine::V2 | FirmwareLine::V2Early => V2_MAX_SLICE_MS + 1,
-        });
-        let around = ((goal + 12) / 25).clamp(nominal_ms - 1, nominal_ms + 1);
-        let mut best: Option<(u32, u64, [u32; 2], i64)> = None;
-        for ms in [around, around - 1, around + 1, min_ms] {
-            let ms = ms.clamp(min_ms, max_ms.max(min_ms));
-            if let Some((ticks, acc)) = self.sm_outcome(ms as u32, steps) {
-                let err = (ticks as i64 - goal).abs();
-                if best.is_none_or(|b| err < b.3) {
-                    best = Some((ms as u32, ticks, acc, err));
-                }
-            }
-        }
-        if let Some((ms, ticks, acc, _)) = best {
-            return (ms, ticks, acc);
-        }
-        // Unreachable by construction of the slices; keep going with the fastest valid rate.
-        let mut ms = min_ms as u32;
-        for _ in 0..64 {
-            if let Some((ticks, acc)) = self.sm_outcome(ms, steps) {
-                return (ms, ticks, acc);
-            }
-            ms = ms.saturating_add(1);
-        }
-        (ms, u64::from(ms) * 25, self.acc)
-    }
-
-    /// Ticks and accumulators of `SM,ms,steps` as the firmware runs it, or `None` if refused.
-    fn sm_outcome(&self, ms: u32, steps: [i32; 2]) -> Option<(u64, [u32; 2])> {
-        let mut ticks = 0;
-        let mut acc = self.acc;
-        for i in 0..2 {
-            let s = steps.get(i)?.unsigned_abs();
-            if s == 0 {
-                continue;
-            }
-            let rate = match self.config.firmware() {
-                FirmwareLine::V3 => sm_rate_v3(ms, s),
-                FirmwareLine::V2 | FirmwareLine::V2Early => sm_rate_v2(ms, s),
-            }
-            .ok()?;
-            let landing = sm_landing(*acc.get(i)?, rate, s)?;
-            ticks = ticks.max(landing.tick);
-            *acc.get_mut(i)? = landing.accumulator;
-        }
-        Some((ticks, acc))
     }
 }

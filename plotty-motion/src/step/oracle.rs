@@ -310,7 +310,10 @@ impl Firmware {
 mod tests {
     use std::vec::Vec;
 
+    use proptest::prelude::*;
+
     use super::*;
+    use crate::step::timing::{RATE_MAX, lm_landing, sm_landing};
 
     const LM_TSV: &str = include_str!("../../tests/fixtures/ebb-regression/lm.tsv");
     const LT_TSV: &str = include_str!("../../tests/fixtures/ebb-regression/lt.tsv");
@@ -517,5 +520,83 @@ mod tests {
             .lm([0, 0], [3, 0], [0, 0], [0, 0], Load::Keep, 1000)
             .unwrap();
         assert!(out.hung);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        /// The LM closed form agrees with the per-tick model on ticks, accumulator and final
+        /// rate, forward and reverse, on both lines; and it refuses exactly the moves that would
+        /// stall, reverse, roll a 2.x rate over, or pass 2^31 − 1.
+        #[test]
+        fn lm_closed_form_matches_the_ticks(
+            c0 in 0u32..(1 << 31),
+            rate in prop_oneof![0i32..1000, 100_000i32..i32::MAX],
+            accel in prop_oneof![-2_000_000i32..2_000_000, -3i32..3],
+            steps in 1i32..300,
+            reverse in any::<bool>(),
+            v2 in any::<bool>(),
+        ) {
+            let line = if v2 { Line::V2 } else { Line::V3 };
+            let min_rate = i64::from(v2);
+            let mirrored = reverse && !v2;
+            let raw = if mirrored { 0x7FFF_FFFF - c0 } else { c0 };
+            let landing = lm_landing(c0, rate, accel, steps as u32, min_rate);
+            // Keep the per-tick run short; the slow cases are covered by the bisection test.
+            prop_assume!(landing.is_none_or(|l| l.tick <= 200_000));
+            let mut fw = Firmware::new(line);
+            fw.acc = [raw, 0];
+            let signed = if reverse { -steps } else { steps };
+            let cap = landing.map_or(200_000, |l| l.tick + 5);
+            let out = fw.lm([rate, 0], [signed, 0], [accel, 0], [0, 0], Load::Keep, cap).unwrap();
+            let (lo, hi) = if mirrored {
+                (-out.max_rate[0], -out.min_rate[0])
+            } else {
+                (out.min_rate[0], out.max_rate[0])
+            };
+            let valid = !out.hung && !out.reversed && !out.rolled_over && lo >= min_rate
+                && hi <= RATE_MAX;
+            match landing {
+                Some(l) => {
+                    prop_assert!(valid, "{out:?}");
+                    prop_assert_eq!(out.ticks, l.tick);
+                    let acc = if mirrored { 0x7FFF_FFFF - l.accumulator } else { l.accumulator };
+                    prop_assert_eq!(fw.acc[0], acc);
+                    let rate = if mirrored { -l.final_rate } else { l.final_rate };
+                    prop_assert_eq!(i64::from(out.rate[0]), rate);
+                    prop_assert_eq!(fw.pos[0], i64::from(signed));
+                }
+                None => prop_assert!(!valid || out.hung, "closed form refused a valid move {out:?}"),
+            }
+        }
+
+        /// The SM closed form (with the firmware's own rate) agrees with the per-tick model.
+        #[test]
+        fn sm_closed_form_matches_the_ticks(
+            c0 in [0u32..(1 << 31), 0u32..(1 << 31)],
+            duration_ms in 1u32..400,
+            steps in [-9000i32..9000, -9000i32..9000],
+            v2 in any::<bool>(),
+        ) {
+            let line = if v2 { Line::V2 } else { Line::V3 };
+            let sm = StepperMove { duration_ms, steps, clear: None };
+            let mut fw = Firmware::new(line);
+            fw.acc = c0;
+            let Ok(out) = fw.sm(&sm, 1 << 24) else {
+                return Ok(());
+            };
+            let mut ticks = 0;
+            for i in 0..2 {
+                let s = steps[i].unsigned_abs();
+                if s == 0 {
+                    prop_assert_eq!(fw.acc[i], c0[i]);
+                    continue;
+                }
+                let l = sm_landing(c0[i], out.rate[i] as u32, s).unwrap();
+                prop_assert_eq!(fw.acc[i], l.accumulator);
+                ticks = ticks.max(l.tick);
+            }
+            prop_assert_eq!(out.ticks, ticks);
+        }
     }
 }

@@ -21,6 +21,34 @@ const TICKS_PER_S: f64 = TICKS_PER_SECOND as f64;
 /// Farthest motor position accepted (steps from home), so every difference fits an `i32`.
 pub(crate) const POSITION_LIMIT: f64 = (1u32 << 30) as f64;
 
+/// `round(v)` (half away from zero) as an integer, for any finite `v` (saturating; NaN → 0).
+///
+/// Same result as `libm::round(v) as i64`, without libm's software rounding: `v as i64`
+/// truncates, and `v − trunc(v)` is exact (Sterbenz; or `v` itself when `|v| < 1`).
+pub(crate) fn round_i64(v: f64) -> i64 {
+    if !(v.abs() < 4_503_599_627_370_496.0) {
+        // Already an integer (or NaN → 0, infinities saturate).
+        return v as i64;
+    }
+    let t = v as i64;
+    let f = v - t as f64;
+    if f >= 0.5 {
+        t + 1
+    } else if f <= -0.5 {
+        t - 1
+    } else {
+        t
+    }
+}
+
+/// `kinematics.to_motor(p)`, bit for bit (half away from zero, saturating at the `i32` range),
+/// with the fast rounding of [`round_i64`].
+pub(crate) fn motor_target(kinematics: Kinematics, p: Point) -> MotorSteps {
+    let (m1, m2) = kinematics.motor_exact(p);
+    let r = |v: f64| round_i64(v).clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32;
+    MotorSteps::new(r(m1), r(m2))
+}
+
 /// Longest block accepted, in seconds (5.5 hours: 2 m at 0.1 mm/s). Keeps every firmware move
 /// under 2^31 ticks without cutting blocks into many moves.
 pub const MAX_BLOCK_SECONDS: f64 = 20_000.0;
@@ -29,7 +57,7 @@ pub const MAX_BLOCK_SECONDS: f64 = 20_000.0;
 /// over `ticks`.
 #[derive(Clone, Copy, PartialEq, Debug, Default)]
 pub(crate) struct Ramp {
-    pub ticks: f64,
+    pub(crate) ticks: f64,
     pub v0: f64,
     pub v1: f64,
 }
@@ -67,18 +95,18 @@ impl Ramp {
 /// The straight line of one block, with its rounded motor targets at both ends.
 #[derive(Clone, Copy, PartialEq, Debug, Default)]
 pub(crate) struct Line {
-    pub start: Point,
-    pub end: Point,
-    pub length_mm: f64,
+    pub(crate) start: Point,
+    pub(crate) end: Point,
+    pub(crate) length_mm: f64,
     /// Motor steps per millimetre of path, signed (`∂m/∂s`).
-    pub share: [f64; 2],
-    pub from: MotorSteps,
-    pub to: MotorSteps,
+    pub(crate) share: [f64; 2],
+    pub(crate) from: MotorSteps,
+    pub(crate) to: MotorSteps,
 }
 
 impl Line {
     /// The point `s` millimetres along the line (the end point itself at or beyond the length).
-    pub fn point_at(&self, s: f64) -> Point {
+    pub(crate) fn point_at(&self, s: f64) -> Point {
         if s >= self.length_mm || self.length_mm <= 0.0 {
             return self.end;
         }
@@ -94,11 +122,11 @@ impl Line {
 
     /// The rounded motor position `s` millimetres along the line, kept between the end targets so
     /// that step counts along a line never change sign.
-    pub fn target_at(&self, s: f64, kinematics: Kinematics) -> MotorSteps {
+    pub(crate) fn target_at(&self, s: f64, kinematics: Kinematics) -> MotorSteps {
         if s >= self.length_mm {
             return self.to;
         }
-        let m = kinematics.to_motor(self.point_at(s));
+        let m = motor_target(kinematics, self.point_at(s));
         MotorSteps::new(
             clamp_between(m.m1, self.from.m1, self.to.m1),
             clamp_between(m.m2, self.from.m2, self.to.m2),
@@ -113,31 +141,31 @@ fn clamp_between(v: i32, a: i32, b: i32) -> i32 {
 /// Part of one block: up to three ramps covering path distance `s0..s1`.
 #[derive(Clone, Copy, PartialEq, Debug, Default)]
 pub(crate) struct Piece {
-    pub line: Line,
+    pub(crate) line: Line,
     pub s0: f64,
     pub s1: f64,
-    pub ramps: [Ramp; 3],
-    pub n: usize,
-    pub start_tick: f64,
-    pub pen: Pen,
-    pub tag: Tag,
+    pub(crate) ramps: [Ramp; 3],
+    pub(crate) n: usize,
+    pub(crate) start_tick: f64,
+    pub(crate) pen: Pen,
+    pub(crate) tag: Tag,
 }
 
 impl Piece {
-    pub fn ramps(&self) -> &[Ramp] {
+    pub(crate) fn ramps(&self) -> &[Ramp] {
         self.ramps.get(..self.n).unwrap_or(&[])
     }
 
-    pub fn ticks(&self) -> f64 {
+    pub(crate) fn ticks(&self) -> f64 {
         self.ramps().iter().map(|r| r.ticks).sum()
     }
 
-    pub fn length_mm(&self) -> f64 {
+    pub(crate) fn length_mm(&self) -> f64 {
         self.s1 - self.s0
     }
 
     /// Path distance from the line's start after `t` ticks into the piece.
-    pub fn distance_at(&self, t: f64) -> f64 {
+    pub(crate) fn distance_at(&self, t: f64) -> f64 {
         let mut s = self.s0;
         let mut left = t;
         for r in self.ramps() {
@@ -152,7 +180,7 @@ impl Piece {
     }
 
     /// Splits after `t` ticks (0 < t < ticks()).
-    pub fn split(&self, t: f64) -> (Self, Self) {
+    pub(crate) fn split(&self, t: f64) -> (Self, Self) {
         let mut head = *self;
         let mut tail = *self;
         head.n = 0;
@@ -189,14 +217,14 @@ fn push_ramp(p: &mut Piece, r: Ramp) {
 /// A block cut into pieces of at least the minimum move duration where the block allows it.
 #[derive(Clone, Copy, PartialEq, Debug, Default)]
 pub(crate) struct BlockPlan {
-    pub pieces: [Piece; 3],
-    pub n: usize,
+    pub(crate) pieces: [Piece; 3],
+    pub(crate) n: usize,
     /// Planned duration of the whole block in ticks.
-    pub ticks: f64,
+    pub(crate) ticks: f64,
 }
 
 impl BlockPlan {
-    pub fn pieces(&self) -> &[Piece] {
+    pub(crate) fn pieces(&self) -> &[Piece] {
         self.pieces.get(..self.n).unwrap_or(&[])
     }
 }
@@ -207,53 +235,60 @@ impl BlockPlan {
 pub(crate) fn plan_block(
     block: &Block,
     kinematics: Kinematics,
+    from: MotorSteps,
     start_tick: f64,
     min_ticks: f64,
-) -> Result<BlockPlan, StepError> {
+    plan: &mut BlockPlan,
+) -> Result<(), StepError> {
     let b = block;
-    let fields = [
-        b.start.x_mm,
-        b.start.y_mm,
-        b.end.x_mm,
-        b.end.y_mm,
-        b.length_mm,
-        b.entry_mm_s,
-        b.cruise_mm_s,
-        b.exit_mm_s,
-        b.accel_mm_s2,
-    ];
-    if fields.iter().any(|v| !v.is_finite()) {
+    let finite = b.start.is_finite()
+        && b.end.is_finite()
+        && b.length_mm.is_finite()
+        && b.entry_mm_s.is_finite()
+        && b.cruise_mm_s.is_finite()
+        && b.exit_mm_s.is_finite()
+        && b.accel_mm_s2.is_finite();
+    if !finite {
         return Err(StepError::InvalidBlock(
             "a coordinate or speed is not finite",
         ));
     }
-    if fields[4..].iter().any(|v| *v < 0.0) {
+    let (len, a) = (b.length_mm, b.accel_mm_s2);
+    if len < 0.0 || b.entry_mm_s < 0.0 || b.cruise_mm_s < 0.0 || b.exit_mm_s < 0.0 || a < 0.0 {
         return Err(StepError::InvalidBlock(
             "length, speeds and acceleration must not be negative",
         ));
     }
-    let chord = b.start.distance_to(b.end);
-    if (chord - b.length_mm).abs() > 1e-6 * (1.0 + b.length_mm) {
+    let (dx, dy) = (b.end.x_mm - b.start.x_mm, b.end.y_mm - b.start.y_mm);
+    let chord = libm::sqrt(dx * dx + dy * dy);
+    if (chord - len).abs() > 1e-6 * (1.0 + len) {
         return Err(StepError::InvalidBlock(
             "length_mm differs from the distance between start and end",
         ));
     }
-    let slack = 1e-9 * (1.0 + b.cruise_mm_s);
-    if b.entry_mm_s > b.cruise_mm_s + slack || b.exit_mm_s > b.cruise_mm_s + slack {
+    let cruise = b.cruise_mm_s;
+    let slack = 1e-9 * (1.0 + cruise);
+    if b.entry_mm_s > cruise + slack || b.exit_mm_s > cruise + slack {
         return Err(StepError::InvalidBlock(
             "entry or exit speed above the cruise speed",
         ));
     }
-    if b.length_mm > 0.0 && b.cruise_mm_s <= 0.0 {
+    if len > 0.0 && cruise <= 0.0 {
         return Err(StepError::InvalidBlock("a block with length has no speed"));
     }
-    let (entry, exit, cruise) = (
-        b.entry_mm_s.min(b.cruise_mm_s),
-        b.exit_mm_s.min(b.cruise_mm_s),
-        b.cruise_mm_s,
-    );
-    let (d_a, d_d) = (b.accel_distance_mm(), b.decel_distance_mm());
-    if d_a + d_d > b.length_mm * (1.0 + 1e-9) + 1e-9 {
+    let (entry, exit) = (b.entry_mm_s.min(cruise), b.exit_mm_s.min(cruise));
+    // The same phase arithmetic as Block's helpers (accel_distance_mm, duration_s, …).
+    let (d_a, d_d, t_a, t_d) = if a > 0.0 {
+        (
+            (cruise * cruise - entry * entry) / (2.0 * a),
+            (cruise * cruise - exit * exit) / (2.0 * a),
+            (cruise - entry) / a,
+            (cruise - exit) / a,
+        )
+    } else {
+        (0.0, 0.0, 0.0, 0.0)
+    };
+    if d_a + d_d > len * (1.0 + 1e-9) + 1e-9 {
         return Err(StepError::InvalidBlock(
             "accelerating and decelerating need more than the block's length",
         ));
@@ -262,49 +297,41 @@ pub(crate) fn plan_block(
         kinematics.motor_exact(b.start),
         kinematics.motor_exact(b.end),
     );
-    if [m0.0, m0.1, m1.0, m1.1]
-        .iter()
-        .any(|m| m.abs() > POSITION_LIMIT)
+    if !(m0.0.abs() <= POSITION_LIMIT
+        && m0.1.abs() <= POSITION_LIMIT
+        && m1.0.abs() <= POSITION_LIMIT
+        && m1.1.abs() <= POSITION_LIMIT)
     {
         return Err(StepError::OutOfRange);
     }
-    let seconds = b.duration_s();
+    let d_c = (len - d_a - d_d).max(0.0);
+    let t_c = if cruise > 0.0 { d_c / cruise } else { 0.0 };
+    let seconds = t_a + t_c + t_d;
     if !(seconds <= MAX_BLOCK_SECONDS) {
         return Err(StepError::TooLong);
     }
     let line = Line {
         start: b.start,
         end: b.end,
-        length_mm: b.length_mm,
-        share: if b.length_mm > 0.0 {
-            [(m1.0 - m0.0) / b.length_mm, (m1.1 - m0.1) / b.length_mm]
+        length_mm: len,
+        share: if len > 0.0 {
+            [(m1.0 - m0.0) / len, (m1.1 - m0.1) / len]
         } else {
             [0.0, 0.0]
         },
-        from: kinematics.to_motor(b.start),
-        to: kinematics.to_motor(b.end),
+        from,
+        to: motor_target(kinematics, b.end),
     };
-
-    // Phases as in Block::duration_s, so planned time adds up exactly as the planner's.
-    let a = b.accel_mm_s2;
-    let ramp_s = |v0: f64, v1: f64| if a > 0.0 { (v1 - v0) / a } else { 0.0 };
     let per_tick = 1.0 / TICKS_PER_S;
-    let t_cruise = if cruise > 0.0 {
-        b.cruise_distance_mm() / cruise
-    } else {
-        0.0
-    };
-    let s_a = d_a.min(b.length_mm);
-    let s_c = (b.length_mm - d_d).max(s_a);
+    let s_a = d_a.min(len);
+    let s_c = (len - d_d).max(s_a);
     let phases = [
-        (ramp_s(entry, cruise), entry, cruise, s_a),
-        (t_cruise, cruise, cruise, s_c),
-        (ramp_s(exit, cruise), cruise, exit, b.length_mm),
+        (t_a, entry, cruise, s_a),
+        (t_c, cruise, cruise, s_c),
+        (t_d, cruise, exit, len),
     ];
-    let mut plan = BlockPlan {
-        ticks: seconds * TICKS_PER_S,
-        ..BlockPlan::default()
-    };
+    plan.n = 0;
+    plan.ticks = seconds * TICKS_PER_S;
     // Non-empty phases, each its own piece for now.
     let mut s0 = 0.0;
     let mut tick = start_tick;
@@ -360,9 +387,9 @@ pub(crate) fn plan_block(
             (Some(_), _) => i - 1,
             _ => i,
         };
-        merge_pieces(&mut plan, into);
+        merge_pieces(plan, into);
     }
-    Ok(plan)
+    Ok(())
 }
 
 /// Merges piece `i + 1` into piece `i`.
@@ -388,50 +415,35 @@ fn merge_pieces(plan: &mut BlockPlan, i: usize) {
     plan.n -= 1;
 }
 
-/// Pieces gathered into one firmware move (or one run of SM slices).
-#[derive(Clone, Copy, PartialEq, Debug, Default)]
-pub(crate) struct Group {
-    pub start_tick: f64,
-    pub end_tick: f64,
-    pub start_point: Point,
-    pub end_point: Point,
-    pub start_target: MotorSteps,
-    pub end_target: MotorSteps,
-    pub path_mm: f64,
-    /// Planned displacement per motor (steps).
-    pub disp: [f64; 2],
-    /// First moment `∫t·u dt` per motor, `t` from the group's start.
-    pub moment: [f64; 2],
+/// Per-motor integrals of a group's planned motor speed `u(t)`.
+#[derive(Clone, Copy, PartialEq, Debug)]
+pub(crate) struct Moments {
+    /// Planned displacement `∫u dt` (steps).
+    pub(crate) disp: [f64; 2],
+    /// First moment `∫t·u dt`, `t` from the group's start.
+    pub(crate) moment: [f64; 2],
     /// Lowest and highest planned motor speed (steps per tick, signed).
-    pub speed_min: [f64; 2],
-    pub speed_max: [f64; 2],
-    pub pieces: u32,
-    /// The last piece added: the whole group when `pieces == 1`.
-    pub last: Piece,
+    pub(crate) speed_min: [f64; 2],
+    pub(crate) speed_max: [f64; 2],
 }
 
-impl Group {
-    /// A group of one piece, starting from motor position `from`.
-    pub fn new(piece: &Piece, from: MotorSteps, kinematics: Kinematics) -> Self {
-        let mut g = Self {
-            start_tick: piece.start_tick,
-            end_tick: piece.start_tick,
-            start_point: piece.line.point_at(piece.s0),
-            start_target: from,
-            end_target: from,
+impl Default for Moments {
+    fn default() -> Self {
+        Self {
+            disp: [0.0; 2],
+            moment: [0.0; 2],
             speed_min: [f64::INFINITY; 2],
             speed_max: [f64::NEG_INFINITY; 2],
-            ..Self::default()
-        };
-        g.add(piece, kinematics);
-        g
+        }
     }
+}
 
-    /// Appends `piece` (which starts where the group ends).
-    pub fn add(&mut self, piece: &Piece, kinematics: Kinematics) {
-        let mut t = piece.start_tick - self.start_tick;
+impl Moments {
+    /// Adds `piece`, which starts `t` ticks after the group.
+    fn add(&mut self, piece: &Piece, mut t: f64) {
         for r in piece.ramps() {
-            for (i, k) in piece.line.share.iter().enumerate() {
+            for i in 0..2 {
+                let k = piece.line.share[i];
                 let (u0, u1) = (k * r.v0, k * r.v1);
                 self.disp[i] += 0.5 * (u0 + u1) * r.ticks;
                 self.moment[i] +=
@@ -441,6 +453,70 @@ impl Group {
             }
             t += r.ticks;
         }
+    }
+
+    /// Adds `other`, which starts `shift` ticks after the group.
+    fn absorb(&mut self, other: &Self, shift: f64) {
+        for i in 0..2 {
+            self.moment[i] += other.moment[i] + shift * other.disp[i];
+            self.disp[i] += other.disp[i];
+            self.speed_min[i] = self.speed_min[i].min(other.speed_min[i]);
+            self.speed_max[i] = self.speed_max[i].max(other.speed_max[i]);
+        }
+    }
+}
+
+/// Pieces gathered into one firmware move (or one run of SM slices).
+#[derive(Clone, Copy, PartialEq, Debug, Default)]
+pub(crate) struct Group {
+    pub(crate) start_tick: f64,
+    pub(crate) end_tick: f64,
+    pub(crate) start_point: Point,
+    pub(crate) end_point: Point,
+    pub(crate) start_target: MotorSteps,
+    pub(crate) end_target: MotorSteps,
+    pub(crate) path_mm: f64,
+    /// Integrals of all pieces; only kept once there are two (one piece: from `last`).
+    merged: Moments,
+    pub(crate) pieces: u32,
+    /// The last piece added: the whole group when `pieces == 1`.
+    pub(crate) last: Piece,
+}
+
+impl Group {
+    /// A group of one piece, starting from motor position `from`.
+    pub(crate) fn new(piece: &Piece, from: MotorSteps, kinematics: Kinematics) -> Self {
+        Self {
+            start_tick: piece.start_tick,
+            end_tick: piece.start_tick + piece.ticks(),
+            start_point: piece.line.point_at(piece.s0),
+            end_point: piece.line.point_at(piece.s1),
+            start_target: from,
+            end_target: piece.line.target_at(piece.s1, kinematics),
+            path_mm: piece.length_mm(),
+            merged: Moments::default(),
+            pieces: 1,
+            last: *piece,
+        }
+    }
+
+    /// The per-motor integrals of the whole group.
+    pub(crate) fn moments(&self) -> Moments {
+        if self.pieces == 1 {
+            let mut m = Moments::default();
+            m.add(&self.last, self.last.start_tick - self.start_tick);
+            m
+        } else {
+            self.merged
+        }
+    }
+
+    /// Appends `piece` (which starts where the group ends).
+    pub(crate) fn add(&mut self, piece: &Piece, kinematics: Kinematics) {
+        if self.pieces == 1 {
+            self.merged = self.moments();
+        }
+        self.merged.add(piece, piece.start_tick - self.start_tick);
         self.end_tick = piece.start_tick + piece.ticks();
         self.end_point = piece.line.point_at(piece.s1);
         self.end_target = piece.line.target_at(piece.s1, kinematics);
@@ -450,14 +526,10 @@ impl Group {
     }
 
     /// Appends the whole of `other` (which starts where this group ends).
-    pub fn absorb(&mut self, other: &Self) {
-        let shift = other.start_tick - self.start_tick;
-        for i in 0..2 {
-            self.moment[i] += other.moment[i] + shift * other.disp[i];
-            self.disp[i] += other.disp[i];
-            self.speed_min[i] = self.speed_min[i].min(other.speed_min[i]);
-            self.speed_max[i] = self.speed_max[i].max(other.speed_max[i]);
-        }
+    pub(crate) fn absorb(&mut self, other: &Self) {
+        let mut merged = self.moments();
+        merged.absorb(&other.moments(), other.start_tick - self.start_tick);
+        self.merged = merged;
         self.end_tick = other.end_tick;
         self.end_point = other.end_point;
         self.end_target = other.end_target;
@@ -467,12 +539,12 @@ impl Group {
     }
 
     /// Planned duration in ticks.
-    pub fn ticks(&self) -> f64 {
+    pub(crate) fn ticks(&self) -> f64 {
         self.end_tick - self.start_tick
     }
 
     /// Whether any motor moves between the group's rounded start and end.
-    pub fn has_steps(&self) -> bool {
+    pub(crate) fn has_steps(&self) -> bool {
         self.start_target != self.end_target
     }
 
@@ -480,13 +552,27 @@ impl Group {
     /// speed, in the direction `sign` (±1) the motor actually moves, kept within the planned
     /// speed range (so a merge never asks for more than the plan's top speed) and non-negative.
     /// `(1, 1)` (constant speed) when the plan has no usable shape for this motor.
-    pub fn shape(&self, axis: usize, sign: f64) -> (f64, f64) {
+    pub(crate) fn shape(&self, axis: usize, sign: f64) -> (f64, f64) {
         let p = self.ticks();
+        if self.pieces == 1 && self.last.n == 1 {
+            // One ramp: the plan itself, no fit needed.
+            let (Some(k), Some(r)) = (self.last.line.share.get(axis), self.last.ramps.first())
+            else {
+                return (1.0, 1.0);
+            };
+            let (u0, u1) = (sign * k * r.v0, sign * k * r.v1);
+            return if u0 >= 0.0 && u1 >= 0.0 && u0 + u1 > 0.0 {
+                (u0, u1)
+            } else {
+                (1.0, 1.0)
+            };
+        }
+        let m = self.moments();
         let (Some(&d), Some(&f), Some(&lo), Some(&hi)) = (
-            self.disp.get(axis),
-            self.moment.get(axis),
-            self.speed_min.get(axis),
-            self.speed_max.get(axis),
+            m.disp.get(axis),
+            m.moment.get(axis),
+            m.speed_min.get(axis),
+            m.speed_max.get(axis),
         ) else {
             return (1.0, 1.0);
         };
@@ -512,7 +598,7 @@ impl Group {
     /// executed along: any point of a path of length `L` between two points `c` apart lies in
     /// the ellipse with those foci and major axis `L`, at most `½·√(L² − c²)` from the chord.
     /// Zero for a group within one block (straight).
-    pub fn chord_error_mm(&self) -> f64 {
+    pub(crate) fn chord_error_mm(&self) -> f64 {
         if self.pieces <= 1 {
             return 0.0;
         }
@@ -545,10 +631,15 @@ mod tests {
         Kinematics::new(Resolution::High)
     }
 
+    fn planned(b: &Block) -> Result<BlockPlan, StepError> {
+        let mut plan = BlockPlan::default();
+        plan_block(b, k(), k().to_motor(b.start), 0.0, 100.0, &mut plan).map(|()| plan)
+    }
+
     #[test]
     fn trapezoid_has_three_pieces_and_the_planned_time() {
         let b = block(100.0, 0.0, 50.0, 0.0, 500.0);
-        let plan = plan_block(&b, k(), 0.0, 100.0).unwrap();
+        let plan = planned(&b).unwrap();
         assert_eq!(plan.n, 3);
         let total: f64 = plan.pieces().iter().map(Piece::ticks).sum();
         assert!((total - b.duration_s() * 25_000.0).abs() < 1e-6);
@@ -564,12 +655,12 @@ mod tests {
     fn short_phase_merges_into_its_block_neighbour() {
         // Accelerating from 49 to 50 mm/s takes 2 ms, under a 4 ms minimum.
         let b = block(100.0, 49.0, 50.0, 0.0, 500.0);
-        let plan = plan_block(&b, k(), 0.0, 100.0).unwrap();
+        let plan = planned(&b).unwrap();
         assert_eq!(plan.n, 2);
         assert_eq!(plan.pieces[0].n, 2);
         // A tiny block stays one short piece.
         let b = block(0.05, 0.0, 50.0, 0.0, 1e5);
-        let plan = plan_block(&b, k(), 0.0, 100.0).unwrap();
+        let plan = planned(&b).unwrap();
         assert_eq!(plan.n, 1);
         assert!(plan.pieces[0].ticks() < 100.0);
     }
@@ -578,27 +669,27 @@ mod tests {
     fn invalid_blocks_are_refused() {
         let mut b = block(10.0, 0.0, 50.0, 0.0, 500.0);
         b.cruise_mm_s = f64::NAN;
-        assert!(plan_block(&b, k(), 0.0, 100.0).is_err());
+        assert!(planned(&b).is_err());
         let b = block(10.0, 60.0, 50.0, 0.0, 500.0);
-        assert!(plan_block(&b, k(), 0.0, 100.0).is_err());
+        assert!(planned(&b).is_err());
         // Needs 5 mm to accelerate and 5 mm to stop in a 1 mm block.
         let b = block(1.0, 0.0, 100.0, 0.0, 1000.0);
-        assert!(plan_block(&b, k(), 0.0, 100.0).is_err());
+        assert!(planned(&b).is_err());
         let mut b = block(1.0, 0.0, 10.0, 0.0, 1000.0);
         b.length_mm = 2.0;
-        assert!(plan_block(&b, k(), 0.0, 100.0).is_err());
+        assert!(planned(&b).is_err());
         let mut b = block(1.0, 0.0, 10.0, 0.0, 1000.0);
         b.end = Point::new(1e9, 0.0);
         b.length_mm = b.start.distance_to(b.end);
-        assert_eq!(plan_block(&b, k(), 0.0, 100.0), Err(StepError::OutOfRange));
+        assert_eq!(planned(&b), Err(StepError::OutOfRange));
         let b = block(2000.0, 1e-6, 1e-6, 1e-6, 0.0);
-        assert_eq!(plan_block(&b, k(), 0.0, 100.0), Err(StepError::TooLong));
+        assert_eq!(planned(&b), Err(StepError::TooLong));
     }
 
     #[test]
     fn split_keeps_distance_and_time() {
         let b = block(100.0, 0.0, 50.0, 0.0, 500.0);
-        let plan = plan_block(&b, k(), 0.0, 100.0).unwrap();
+        let plan = planned(&b).unwrap();
         let p = plan.pieces[0];
         let (h, t) = p.split(1000.0);
         assert!((h.ticks() - 1000.0).abs() < 1e-9);
@@ -612,7 +703,7 @@ mod tests {
     #[test]
     fn fit_of_one_phase_is_the_phase() {
         let b = block(100.0, 0.0, 50.0, 0.0, 500.0);
-        let plan = plan_block(&b, k(), 0.0, 100.0).unwrap();
+        let plan = planned(&b).unwrap();
         let g = Group::new(&plan.pieces[0], MotorSteps::new(1600, 0), k());
         let (s0, s1) = g.shape(0, 1.0);
         let top = 50.0 * 80.0 / 25_000.0;
@@ -622,7 +713,7 @@ mod tests {
         let mut d = block(0.0, 0.0, 50.0, 0.0, 500.0);
         d.end = Point::new(20.0, 20.0);
         d.length_mm = d.start.distance_to(d.end);
-        let plan = plan_block(&d, k(), 0.0, 100.0).unwrap();
+        let plan = planned(&d).unwrap();
         let g = Group::new(&plan.pieces[0], MotorSteps::new(1600, 0), k());
         assert_eq!(g.shape(1, 1.0), (1.0, 1.0));
     }
@@ -631,11 +722,57 @@ mod tests {
     fn merged_fit_stays_within_the_planned_speeds() {
         // A short accel phase merged with a long cruise: the fit must not exceed the cruise.
         let b = block(100.0, 49.0, 50.0, 50.0, 500.0);
-        let plan = plan_block(&b, k(), 0.0, 100.0).unwrap();
+        let plan = planned(&b).unwrap();
         assert_eq!(plan.n, 1);
         let g = Group::new(&plan.pieces[0], MotorSteps::new(1600, 0), k());
         let (s0, s1) = g.shape(0, 1.0);
         let top = 50.0 * 80.0 / 25_000.0;
         assert!(s1 <= top + 1e-15 && s0 <= s1 && s0 >= 49.0 * 80.0 / 25_000.0 - 1e-15);
+    }
+
+    proptest::proptest! {
+        /// The fast rounding gives exactly `Kinematics::to_motor`, halves and extremes included.
+        #[test]
+        fn motor_target_is_to_motor(
+            x in proptest::prop_oneof![-1e8f64..1e8, -100.0f64..100.0],
+            y in proptest::prop_oneof![-1e8f64..1e8, -100.0f64..100.0],
+            half in proptest::bool::ANY,
+        ) {
+            let k = k();
+            // Land exactly on .5 steps half of the time.
+            let (x, y) = if half {
+                ((libm::round(x * 160.0) + 1.0) / 160.0, libm::round(y * 160.0) / 160.0)
+            } else {
+                (x, y)
+            };
+            let p = Point::new(x, y);
+            proptest::prop_assert_eq!(motor_target(k, p), k.to_motor(p));
+        }
+    }
+
+    #[test]
+    fn rounding_matches_libm_at_the_edges() {
+        for v in [
+            0.5,
+            -0.5,
+            1.5,
+            -1.5,
+            2.5,
+            0.49999999999999994,
+            -0.49999999999999994,
+            4503599627370495.5,
+            2147483646.5,
+            2147483647.5,
+            -2147483648.5,
+            1e300,
+            -1e300,
+            f64::NAN,
+            0.0,
+            -0.0,
+        ] {
+            let want = libm::round(v);
+            let want = if want.is_nan() { 0 } else { want as i64 };
+            assert_eq!(round_i64(v), want, "{v}");
+        }
     }
 }

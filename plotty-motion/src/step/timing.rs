@@ -268,6 +268,9 @@ pub(crate) struct LmRequest {
     pub shape: (f64, f64),
     /// Lowest rate allowed while stepping: 0 on 3.x, 1 on 2.x (never let a 2.x rate reach 0).
     pub min_rate: i64,
+    /// Shortest landing the fallback may pick when it cannot land exactly (the firmware's
+    /// minimum move), unless that is impossible.
+    pub min_ticks: u64,
 }
 
 /// Constraint on `R0` for a fixed `A`, named for the heuristic that moves `A` when empty.
@@ -360,15 +363,20 @@ pub(crate) fn solve_lm_axis(req: LmRequest) -> LmAxis {
         i128::from(t),
         i128::from(req.min_rate.max(0)),
     );
-    let centre = |a: i128| libm::round((area - a as f64 * tf * (tf + 1.0) / 2.0) / tf) as i128;
-    let a_lim = |a: f64| libm::round(a).clamp(f64::from(i32::MIN), f64::from(i32::MAX)) as i128;
+    let centre = |a: i128| {
+        let c = libm::round((area - a as f64 * tf * (tf + 1.0) / 2.0) / tf);
+        // Saturating float-to-int cast; the window clamps the value anyway.
+        i128::from(c as i64)
+    };
+    let a_lim =
+        |a: f64| i128::from(libm::round(a).clamp(f64::from(i32::MIN), f64::from(i32::MAX)) as i32);
 
-    // Fast path: the rounded wish usually sits inside the window.
+    // Fast path: the rounded wish, lifted to the rate floors, usually sits inside the window;
+    // checking that takes a few multiplications, the exact window takes divisions.
     let a0 = a_lim(a_star);
-    let r0 = centre(a0);
-    let (lo, _, hi, _) = r0_window(mw, tw, a0, minw);
-    if lo <= r0 && r0 <= hi {
-        return finish(req.c0, r0, a0, t, mw);
+    let r0 = centre(a0).max(-(a0 / 2)).max(minw - a0);
+    if fits(mw, tw, r0, a0, minw) {
+        return finish(r0, a0, t, mw);
     }
     // Search A near the wish; an empty window tells which way to move.
     let mut a = a0;
@@ -377,7 +385,7 @@ pub(crate) fn solve_lm_axis(req: LmRequest) -> LmAxis {
         let (lo, lo_by, hi, hi_by) = r0_window(mw, tw, a, minw);
         if lo <= hi {
             let r0 = centre(a).clamp(lo, hi);
-            return finish(req.c0, r0, a, t, mw);
+            return finish(r0, a, t, mw);
         }
         let gap = lo - hi;
         let next = match (lo_by, hi_by) {
@@ -400,11 +408,30 @@ pub(crate) fn solve_lm_axis(req: LmRequest) -> LmAxis {
         }
         a = next;
     }
-    constant_rate(req.c0, m, t, req.min_rate)
+    constant_rate(req.c0, m, t, req.min_rate, req.min_ticks)
+}
+
+/// Whether `R0 = r0`, `A = a` land the last step on tick `t` within every limit (the same
+/// constraints as [`r0_window`], checked directly).
+fn fits(m: i128, t: i128, r0: i128, a: i128, min_rate: i128) -> bool {
+    let max = i128::from(RATE_MAX);
+    let r1 = r0 + a;
+    let rt = r0 + a * t;
+    let rate = r0 + a / 2;
+    let sum = t * r0 + a * (t * (t + 1) / 2);
+    sum >= m
+        && sum - rt < m
+        && r1 >= min_rate
+        && rt >= 1
+        && r1 <= max
+        && rt <= max
+        && (0..=max).contains(&rate)
+        && r0 >= i128::from(i32::MIN)
+        && r0 <= max
 }
 
 /// Registers and landing for a window hit (`S_{T−1} < M ≤ S_T` holds by construction).
-fn finish(c0: u32, r0: i128, a: i128, t: u64, m: i128) -> LmAxis {
+fn finish(r0: i128, a: i128, t: u64, m: i128) -> LmAxis {
     let rate = r0 + a / 2;
     let sum = rate_sum(i128::from(t), r0, a);
     LmAxis {
@@ -419,10 +446,15 @@ fn finish(c0: u32, r0: i128, a: i128, t: u64, m: i128) -> LmAxis {
     }
 }
 
-/// Fallback: the constant rate `ceil(M/T)` (clamped to the limits), which lands at or before `T`.
-fn constant_rate(c0: u32, m: i64, t: u64, min_rate: i64) -> LmAxis {
+/// Fallback: the constant rate `ceil(M/T)` (clamped to the limits), which lands at or before `T`;
+/// or one less, landing after `T`, when the first would land before `min_ticks`.
+fn constant_rate(c0: u32, m: i64, t: u64, min_rate: i64, min_ticks: u64) -> LmAxis {
     let t = t.min(i64::MAX as u64) as i64;
-    let rate = ((m + t - 1) / t).clamp(min_rate.max(1), RATE_MAX);
+    let lowest = min_rate.max(1);
+    let mut rate = ((m + t - 1) / t).clamp(lowest, RATE_MAX);
+    if (m + rate - 1) / rate < min_ticks.min(i64::MAX as u64) as i64 && rate > lowest {
+        rate -= 1;
+    }
     let ticks = (m + rate - 1) / rate;
     let acc = i64::from(c0) + ticks * rate - (m + i64::from(c0));
     LmAxis {
@@ -517,6 +549,7 @@ mod tests {
             ticks: 5000,
             shape: (1.0, 0.0),
             min_rate: 1,
+            min_ticks: 100,
         });
         assert_eq!(sol.landing.tick, 5000);
         let check = lm_landing(12345, sol.rate, sol.accel, 400, 1).unwrap();
@@ -532,6 +565,7 @@ mod tests {
             ticks: 800,
             shape: (0.0, 1.0),
             min_rate: 0,
+            min_ticks: 100,
         });
         assert_eq!(sol.landing.tick, 800);
         assert_eq!(lm_landing(0, sol.rate, sol.accel, 37, 0), Some(sol.landing));
@@ -546,6 +580,7 @@ mod tests {
             ticks: 100,
             shape: (1.0, 1.0),
             min_rate: 0,
+            min_ticks: 100,
         });
         assert_eq!(sol.rate as i64, RATE_MAX);
         assert_eq!(sol.landing.tick, 201);
@@ -568,7 +603,7 @@ mod tests {
             v2 in any::<bool>(),
         ) {
             let min_rate = i64::from(v2);
-            let req = LmRequest { c0, steps, ticks, shape: (s0, s1), min_rate };
+            let req = LmRequest { c0, steps, ticks, shape: (s0, s1), min_rate, min_ticks: 100 };
             let sol = solve_lm_axis(req);
             prop_assert!(sol.rate >= 0);
             // The landing it claims is what the closed form (checked against the per-tick
@@ -582,7 +617,9 @@ mod tests {
                 prop_assert_eq!(sol.landing.tick, ticks);
             }
             if m <= t * RATE_MAX {
-                prop_assert!(sol.landing.tick <= ticks);
+                // At or before the wish, unless that would be shorter than the minimum move.
+                prop_assert!(sol.landing.tick <= ticks || sol.accel == 0);
+                prop_assert!(sol.landing.tick <= ticks || sol.landing.tick >= 100);
             }
         }
 
