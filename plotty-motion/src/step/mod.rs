@@ -362,17 +362,6 @@ impl StepGenerator {
         self.groups.get_mut(i)
     }
 
-    fn push_back(&mut self, g: Group) {
-        let i = (self.head + self.len) % GROUPS;
-        // GROUPS bounds the groups alive at once (see its definition).
-        if self.len < GROUPS
-            && let Some(slot) = self.groups.get_mut(i)
-        {
-            *slot = g;
-            self.len += 1;
-        }
-    }
-
     fn pop_back(&mut self) {
         if self.len > 0 {
             self.len -= 1;
@@ -403,9 +392,17 @@ impl StepGenerator {
         let close_ticks = self.close_ticks;
         loop {
             if !self.has_open {
-                let g = Group::new(&piece, self.tail, kinematics);
-                self.tail = g.end_target;
-                self.push_back(g);
+                let i = (self.head + self.len) % GROUPS;
+                // GROUPS bounds the groups alive at once (see its definition).
+                if self.len >= GROUPS {
+                    return;
+                }
+                let Some(slot) = self.groups.get_mut(i) else {
+                    return;
+                };
+                *slot = Group::new(&piece, self.tail, kinematics);
+                self.tail = slot.end_target;
+                self.len += 1;
                 self.has_open = true;
             } else {
                 let Some(g) = self.back_mut() else {

@@ -13,6 +13,7 @@
 use crate::kinematics::{Kinematics, MotorSteps, Point};
 use crate::plan::{Block, Pen, Tag};
 use crate::step::StepError;
+use crate::step::timing::round_i64;
 use crate::time::TICKS_PER_SECOND;
 
 /// Ticks per second as a float.
@@ -20,26 +21,6 @@ const TICKS_PER_S: f64 = TICKS_PER_SECOND as f64;
 
 /// Farthest motor position accepted (steps from home), so every difference fits an `i32`.
 pub(crate) const POSITION_LIMIT: f64 = (1u32 << 30) as f64;
-
-/// `round(v)` (half away from zero) as an integer, for any finite `v` (saturating; NaN → 0).
-///
-/// Same result as `libm::round(v) as i64`, without libm's software rounding: `v as i64`
-/// truncates, and `v − trunc(v)` is exact (Sterbenz; or `v` itself when `|v| < 1`).
-pub(crate) fn round_i64(v: f64) -> i64 {
-    if !(v.abs() < 4_503_599_627_370_496.0) {
-        // Already an integer (or NaN → 0, infinities saturate).
-        return v as i64;
-    }
-    let t = v as i64;
-    let f = v - t as f64;
-    if f >= 0.5 {
-        t + 1
-    } else if f <= -0.5 {
-        t - 1
-    } else {
-        t
-    }
-}
 
 /// `kinematics.to_motor(p)`, bit for bit (half away from zero, saturating at the `i32` range),
 /// with the fast rounding of [`round_i64`].
@@ -223,6 +204,7 @@ pub(crate) struct BlockPlan {
     pub(crate) ticks: f64,
 }
 
+#[cfg(test)]
 impl BlockPlan {
     pub(crate) fn pieces(&self) -> &[Piece] {
         self.pieces.get(..self.n).unwrap_or(&[])
@@ -307,7 +289,8 @@ pub(crate) fn plan_block(
     let d_c = (len - d_a - d_d).max(0.0);
     let t_c = if cruise > 0.0 { d_c / cruise } else { 0.0 };
     let seconds = t_a + t_c + t_d;
-    if !(seconds <= MAX_BLOCK_SECONDS) {
+    // NaN-safe: a NaN duration is refused too.
+    if seconds.is_nan() || seconds > MAX_BLOCK_SECONDS {
         return Err(StepError::TooLong);
     }
     let line = Line {
@@ -332,19 +315,40 @@ pub(crate) fn plan_block(
     ];
     plan.n = 0;
     plan.ticks = seconds * TICKS_PER_S;
-    // Non-empty phases, each its own piece for now.
+    // Non-empty phases as ramps, with the path distance where each ends.
+    let mut ramps = [(Ramp::default(), 0.0f64); 3];
+    let mut n = 0;
+    for (secs, v0, v1, s_end) in phases {
+        if secs > 0.0
+            && let Some(slot) = ramps.get_mut(n)
+        {
+            *slot = (
+                Ramp {
+                    ticks: secs * TICKS_PER_S,
+                    v0: v0 * per_tick,
+                    v1: v1 * per_tick,
+                },
+                s_end,
+            );
+            n += 1;
+        }
+    }
+    let mut dur = [0.0f64; 3];
+    for (d, (r, _)) in dur.iter_mut().zip(ramps.iter()) {
+        *d = r.ticks;
+    }
+    let join = joins(dur.get(..n).unwrap_or(&[]), min_ticks);
+    // Build the pieces.
     let mut s0 = 0.0;
     let mut tick = start_tick;
-    for (secs, v0, v1, s_end) in phases {
-        if secs <= 0.0 {
-            continue;
-        }
-        let ramp = Ramp {
-            ticks: secs * TICKS_PER_S,
-            v0: v0 * per_tick,
-            v1: v1 * per_tick,
-        };
-        if let Some(p) = plan.pieces.get_mut(plan.n) {
+    for (i, &(ramp, s_end)) in ramps.iter().enumerate().take(n) {
+        let joined = i > 0 && join.get(i - 1).copied().unwrap_or(false);
+        if joined {
+            if let Some(p) = plan.n.checked_sub(1).and_then(|j| plan.pieces.get_mut(j)) {
+                push_ramp(p, ramp);
+                p.s1 = s_end;
+            }
+        } else if let Some(p) = plan.pieces.get_mut(plan.n) {
             *p = Piece {
                 line,
                 s0,
@@ -361,58 +365,32 @@ pub(crate) fn plan_block(
         tick += ramp.ticks;
     }
     if let Some(last) = plan.n.checked_sub(1).and_then(|i| plan.pieces.get_mut(i)) {
-        last.s1 = b.length_mm;
-    }
-    // Merge the shortest piece under the minimum into its shorter neighbour until none is left.
-    while plan.n > 1 {
-        let pieces = plan.pieces();
-        let Some((i, shortest)) = pieces
-            .iter()
-            .enumerate()
-            .map(|(i, p)| (i, p.ticks()))
-            .min_by(|x, y| x.1.total_cmp(&y.1))
-        else {
-            break;
-        };
-        if shortest >= min_ticks {
-            break;
-        }
-        let left = i
-            .checked_sub(1)
-            .and_then(|j| pieces.get(j))
-            .map(Piece::ticks);
-        let right = pieces.get(i + 1).map(Piece::ticks);
-        let into = match (left, right) {
-            (Some(l), Some(r)) if r < l => i,
-            (Some(_), _) => i - 1,
-            _ => i,
-        };
-        merge_pieces(plan, into);
+        last.s1 = len;
     }
     Ok(())
 }
 
-/// Merges piece `i + 1` into piece `i`.
-fn merge_pieces(plan: &mut BlockPlan, i: usize) {
-    let (Some(&a), Some(&b)) = (plan.pieces.get(i), plan.pieces.get(i + 1)) else {
-        return;
-    };
-    let mut merged = a;
-    for r in b.ramps() {
-        push_ramp(&mut merged, *r);
-    }
-    merged.s1 = b.s1;
-    if let Some(slot) = plan.pieces.get_mut(i) {
-        *slot = merged;
-    }
-    for j in i + 1..plan.n.saturating_sub(1) {
-        if let Some(&next) = plan.pieces.get(j + 1)
-            && let Some(slot) = plan.pieces.get_mut(j)
-        {
-            *slot = next;
+/// Which neighbouring phases (of durations `d`) share a piece: `[0|1, 1|2]`. The shortest phase
+/// under `min` joins its shorter neighbour, and again if the result is still too short.
+fn joins(d: &[f64], min: f64) -> [bool; 2] {
+    match *d {
+        [a, b] => [a.min(b) < min, false],
+        [a, b, c] => {
+            let first = if a <= b && a <= c {
+                (a < min).then_some(0)
+            } else if c <= b {
+                (c < min).then_some(1)
+            } else {
+                (b < min).then_some(if a <= c { 0 } else { 1 })
+            };
+            match first {
+                None => [false, false],
+                Some(0) => [true, (a + b).min(c) < min],
+                Some(_) => [a.min(b + c) < min, true],
+            }
         }
+        _ => [false, false],
     }
-    plan.n -= 1;
 }
 
 /// Per-motor integrals of a group's planned motor speed `u(t)`.
@@ -576,12 +554,12 @@ impl Group {
         ) else {
             return (1.0, 1.0);
         };
-        if !(p > 0.0) {
+        if p.is_nan() || p <= 0.0 {
             return (1.0, 1.0);
         }
         let mean = sign * d / p;
         let (lo, hi) = if sign > 0.0 { (lo, hi) } else { (-hi, -lo) };
-        if !(mean > 0.0) || !lo.is_finite() || !hi.is_finite() {
+        if mean.is_nan() || mean <= 0.0 || !lo.is_finite() || !hi.is_finite() {
             return (1.0, 1.0);
         }
         let slope = 12.0 * sign * (f - 0.5 * p * d) / (p * p * p);
@@ -663,6 +641,17 @@ mod tests {
         let plan = planned(&b).unwrap();
         assert_eq!(plan.n, 1);
         assert!(plan.pieces[0].ticks() < 100.0);
+    }
+
+    #[test]
+    fn short_phases_join_their_shorter_neighbour() {
+        assert_eq!(joins(&[50.0, 500.0], 100.0), [true, false]);
+        assert_eq!(joins(&[150.0, 500.0], 100.0), [false, false]);
+        assert_eq!(joins(&[500.0, 20.0, 300.0], 100.0), [false, true]);
+        assert_eq!(joins(&[200.0, 20.0, 300.0], 100.0), [true, false]);
+        assert_eq!(joins(&[30.0, 30.0, 30.0], 100.0), [true, true]);
+        assert_eq!(joins(&[30.0, 500.0, 30.0], 100.0), [true, true]);
+        assert_eq!(joins(&[500.0], 100.0), [false, false]);
     }
 
     #[test]

@@ -93,7 +93,7 @@ pub(crate) fn plan_polyline(
 pub(crate) fn random_polyline(rng: &mut Rng, from: Point, segments: usize) -> Vec<Point> {
     let mut pts = std::vec![from];
     let mut p = from;
-    let mut heading = rng.range(0.0, std::f64::consts::TAU);
+    let mut heading = rng.range(0.0, core::f64::consts::TAU);
     while pts.len() <= segments {
         let kind = rng.next_f64();
         let (count, len, turn) = if kind < 0.5 {
@@ -329,16 +329,32 @@ pub(crate) fn run(
         checker.fw.acc = [0, 0];
     }
     let mut moves = Vec::new();
-    let tolerance = match config.format() {
-        MoveFormat::Lm => 0.5,
-        MoveFormat::Sm => 12.5 + 1.0,
-    };
+    // LM: e = elapsed − round(planned end) after each move. A move that lands on its target
+    // moves e one tick towards zero (the catch-up rule), so e stays 0 in a clean stream.
+    // SM: within half a millisecond plus a tick whenever nothing ran late or early.
+    let mut prev_e = 0i64;
     let mut drain = |g: &mut StepGenerator, moves: &mut Vec<Move>| {
+        let mut off = g.exec.stats.late_moves + g.exec.stats.early_moves;
         while let Some(m) = g.pop() {
             checker.check(&m, g);
-            if g.exec.stats.late_moves == 0 && g.exec.stats.early_moves == 0 {
-                let err = g.exec.now as f64 - g.exec.trace_planned_end;
-                assert!(err.abs() <= tolerance, "timing {err} ticks after {m:?}");
+            let now_off = g.exec.stats.late_moves + g.exec.stats.early_moves;
+            let on_target = now_off == off;
+            off = now_off;
+            let planned = g.exec.trace_planned_end;
+            match config.format() {
+                MoveFormat::Lm => {
+                    let e = g.exec.now as i64 - planned.round() as i64;
+                    if on_target {
+                        assert_eq!(e, prev_e - prev_e.clamp(-1, 1), "timing after {m:?}");
+                    }
+                    prev_e = e;
+                }
+                MoveFormat::Sm => {
+                    if on_target && off == 0 {
+                        let err = g.exec.now as f64 - planned;
+                        assert!(err.abs() <= 13.5, "timing {err} ticks after {m:?}");
+                    }
+                }
             }
             moves.push(m);
         }

@@ -255,6 +255,26 @@ pub fn sm_rate_v2(duration_ms: u32, steps: u32) -> Result<u32, SmRateError> {
     Ok(rate.min(i32::MAX as u64) as u32)
 }
 
+/// `round(v)` (half away from zero) as an integer, for any finite `v` (saturating; NaN → 0).
+///
+/// Same result as `libm::round(v) as i64`, without libm's software rounding: `v as i64`
+/// truncates, and `v − trunc(v)` is exact (Sterbenz; or `v` itself when `|v| < 1`).
+pub(crate) fn round_i64(v: f64) -> i64 {
+    if v.is_nan() || v.abs() >= 4_503_599_627_370_496.0 {
+        // Already an integer (or NaN → 0, infinities saturate).
+        return v as i64;
+    }
+    let t = v as i64;
+    let f = v - t as f64;
+    if f >= 0.5 {
+        t + 1
+    } else if f <= -0.5 {
+        t - 1
+    } else {
+        t
+    }
+}
+
 /// Request for [`solve_lm_axis`].
 #[derive(Clone, Copy, PartialEq, Debug)]
 pub(crate) struct LmRequest {
@@ -372,7 +392,41 @@ pub(crate) fn solve_lm_axis(req: LmRequest) -> LmAxis {
         |a: f64| i128::from(libm::round(a).clamp(f64::from(i32::MIN), f64::from(i32::MAX)) as i32);
 
     // Fast path: the rounded wish, lifted to the rate floors, usually sits inside the window;
-    // checking that takes a few multiplications, the exact window takes divisions.
+    // checking that takes a few multiplications, the exact window takes divisions. In i64 when
+    // the products provably fit (|A|·T ≤ 2^33 and T ≤ 2^24 keep every term below 2^58).
+    let min_rate = req.min_rate.max(0);
+    if t <= 1 << 24 {
+        let a0 = round_i64(a_star).clamp(i64::from(i32::MIN), i64::from(i32::MAX));
+        let ti = t as i64;
+        if a0.unsigned_abs() * t <= 1 << 33 {
+            let c = round_i64((area - a0 as f64 * tf * (tf + 1.0) / 2.0) / tf);
+            let r0 = c
+                .clamp(-(1 << 33), 1 << 33)
+                .max(-(a0 / 2))
+                .max(min_rate - a0);
+            let sum = ti * r0 + a0 * (ti * (ti + 1) / 2);
+            let (r1, rt, rate) = (r0 + a0, r0 + a0 * ti, r0 + a0 / 2);
+            if sum >= m
+                && sum - rt < m
+                && r1 >= min_rate
+                && rt >= 1
+                && r1 <= RATE_MAX
+                && rt <= RATE_MAX
+                && (0..=RATE_MAX).contains(&rate)
+                && r0 >= i64::from(i32::MIN)
+            {
+                return LmAxis {
+                    rate: rate as i32,
+                    accel: a0 as i32,
+                    landing: Landing {
+                        tick: t,
+                        accumulator: (sum - m) as u32,
+                        final_rate: rt,
+                    },
+                };
+            }
+        }
+    }
     let a0 = a_lim(a_star);
     let r0 = centre(a0).max(-(a0 / 2)).max(minw - a0);
     if fits(mw, tw, r0, a0, minw) {
