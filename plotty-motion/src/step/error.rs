@@ -18,7 +18,7 @@ pub enum StepError {
         /// Where the block starts.
         found: MotorSteps,
     },
-    /// An end point lies more than 2^30 steps (13 km) from home.
+    /// A position lies 2^30 steps (about 13 km) or more from home.
     OutOfRange,
     /// The block would take longer than [`super::MAX_BLOCK_SECONDS`].
     TooLong,
@@ -37,7 +37,7 @@ impl fmt::Display for StepError {
                 found.m1, found.m2, expected.m1, expected.m2
             ),
             Self::OutOfRange => f.write_str(
-                "motion block ends more than 2^30 steps from home; check the coordinates",
+                "position is 2^30 steps or more from home; check the coordinates and units",
             ),
             Self::TooLong => f.write_str(
                 "motion block is too slow: it would take longer than the step generator's limit",

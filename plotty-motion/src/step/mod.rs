@@ -24,9 +24,12 @@
 //!   are within ½ ms (plus a tick of firmware rounding) of the plan.
 //! * **Firmware limits hold.** Rates stay below 2^31 (one step per tick) and, on 2.x, above zero;
 //!   an axis with steps always has the rate to make them; step counts and durations fit the
-//!   command's fields; SM rates are the ones the firmware computes and accepts; no move is
-//!   shorter than the firmware's minimum (reference §6.4) except a run of motion that is shorter
-//!   than it as a whole, which is stretched to the minimum (slower, never faster).
+//!   command's fields; SM rates are the ones the firmware computes and accepts. No move runs
+//!   shorter than the firmware's minimum (reference §6.4) inside a run of motion: a run shorter
+//!   than the minimum as a whole is stretched to it (slower, never faster), and on 3.x a move
+//!   whose motors all reverse right after stopping (the firmware mirrors the accumulator, so the
+//!   first reverse step is due at once and no registers can make the move last) is merged with
+//!   the next one. Only the last move of a run can stay short, when even that is impossible.
 //!
 //! # Phases, merges and their error
 //!
@@ -37,13 +40,17 @@
 //! within their planned speed range. A block shorter than the minimum as a whole is merged with
 //! the following blocks (or, at the end of a run, the preceding move) into one move along the
 //! chord from the merge's start to its end, taking just enough of a long neighbour to reach the
-//! minimum. Positions at the chord's ends are exact; in between the path is cut by at most
-//! `½·√(L² − c²)` for a merged path of length `L` and chord `c` (reported per move in
-//! [`Move::chord_error_mm`] and as a maximum in [`StepStats`]). That is zero for collinear
-//! blocks, about 1.15× the sagitta for a gently curved polyline (0.4 µm for 0.2 mm of a 10 mm
-//! radius), and in the worst case — a zigzag of tiny segments at speed — half the path length
-//! merged, at most about `v·(2·minimum + one tiny block)`. Phases and blocks that move no motor
-//! by a whole step are merged forward the same way; their time is kept.
+//! minimum. Positions at the chord's ends are exact; in between the path may be cut short by a
+//! bounded amount, reported per move in [`Move::chord_error_mm`] (and as a maximum in
+//! [`StepStats`]): the smaller of `max(e₁, e₂) + dist(J, AB)` accumulated merge by merge (A→J
+//! joined with J→B) and the ellipse bound `½·√(L² − c²)` for merged path length `L` and chord
+//! `c`. It is zero for collinear blocks, about the sagitta for a gently curved polyline (0.6 µm
+//! for 0.2 mm of a 10 mm radius, against 12.5 µm per step), and at a sharp corner inside a
+//! merge about the tiny block's length times the sine of the turn. Pathological input — a zigzag
+//! of tiny segments at speed — is cut by up to half the merged path length, which lasts no more
+//! than about twice the minimum move (a planner that caps corner speeds so that blocks around
+//! sharp corners last the minimum avoids it). Phases and blocks that move no motor by a whole
+//! step are merged forward the same way; their time is kept.
 
 mod config;
 mod error;
@@ -172,10 +179,15 @@ impl StepGenerator {
     }
 
     /// Sets the motor position and accumulators, e.g. after `EM` (both accumulators 0) or to
-    /// resume at a known state. Only when idle (everything finished and popped).
+    /// resume at a known state (`QS`, and `QU,200` on 3.x). Only when idle (everything finished
+    /// and popped), and within 2^30 steps of home.
     pub fn reset(&mut self, position: MotorSteps, accumulators: [u32; 2]) -> Result<(), StepError> {
         if !self.is_idle() {
             return Err(StepError::Busy);
+        }
+        let limit = (1 << 30) - 1;
+        if position.m1.unsigned_abs() > limit || position.m2.unsigned_abs() > limit {
+            return Err(StepError::OutOfRange);
         }
         self.exec.position = position;
         self.tail = position;

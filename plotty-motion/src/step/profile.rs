@@ -19,8 +19,9 @@ use crate::time::TICKS_PER_SECOND;
 /// Ticks per second as a float.
 const TICKS_PER_S: f64 = TICKS_PER_SECOND as f64;
 
-/// Farthest motor position accepted (steps from home), so every difference fits an `i32`.
-pub(crate) const POSITION_LIMIT: f64 = (1u32 << 30) as f64;
+/// Farthest motor position accepted (steps from home): rounded positions stay within
+/// ±(2^30 − 1), so every difference of two fits an `i32` step count.
+pub(crate) const POSITION_LIMIT: f64 = ((1u32 << 30) - 2) as f64;
 
 /// `kinematics.to_motor(p)`, bit for bit (half away from zero, saturating at the `i32` range),
 /// with the fast rounding of [`round_i64`].
@@ -454,6 +455,9 @@ pub(crate) struct Group {
     pub(crate) start_target: MotorSteps,
     pub(crate) end_target: MotorSteps,
     pub(crate) path_mm: f64,
+    /// Bound of the path's distance from the chord, built up merge by merge (see
+    /// [`Group::chord_error_mm`]).
+    merge_error_mm: f64,
     /// Integrals of all pieces; only kept once there are two (one piece: from `last`).
     merged: Moments,
     pub(crate) pieces: u32,
@@ -472,6 +476,7 @@ impl Group {
             start_target: from,
             end_target: piece.line.target_at(piece.s1, kinematics),
             path_mm: piece.length_mm(),
+            merge_error_mm: 0.0,
             merged: Moments::default(),
             pieces: 1,
             last: *piece,
@@ -496,7 +501,9 @@ impl Group {
         }
         self.merged.add(piece, piece.start_tick - self.start_tick);
         self.end_tick = piece.start_tick + piece.ticks();
-        self.end_point = piece.line.point_at(piece.s1);
+        let end = piece.line.point_at(piece.s1);
+        self.merge_error_mm += distance_to_segment(self.end_point, self.start_point, end);
+        self.end_point = end;
         self.end_target = piece.line.target_at(piece.s1, kinematics);
         self.path_mm += piece.length_mm();
         self.pieces += 1;
@@ -509,6 +516,8 @@ impl Group {
         merged.absorb(&other.moments(), other.start_tick - self.start_tick);
         self.merged = merged;
         self.end_tick = other.end_tick;
+        self.merge_error_mm = self.merge_error_mm.max(other.merge_error_mm)
+            + distance_to_segment(self.end_point, self.start_point, other.end_point);
         self.end_point = other.end_point;
         self.end_target = other.end_target;
         self.path_mm += other.path_mm;
@@ -573,17 +582,36 @@ impl Group {
     }
 
     /// Upper bound of how far the planned path strays from the straight chord this group is
-    /// executed along: any point of a path of length `L` between two points `c` apart lies in
-    /// the ellipse with those foci and major axis `L`, at most `½·√(L² − c²)` from the chord.
-    /// Zero for a group within one block (straight).
+    /// executed along (zero within one block: it is straight). The smaller of two bounds:
+    ///
+    /// * merge by merge: joining a path A→J (within `e₁` of chord AJ) and J→B (within `e₂` of
+    ///   JB) gives a path within `max(e₁, e₂) + dist(J, AB)` of AB, since the distance to a
+    ///   segment is convex along AJ and JB and zero at A and B;
+    /// * globally: a path of length `L` between points `c` apart lies in the ellipse with those
+    ///   foci and major axis `L`, at most `½·√(L² − c²)` from the chord.
     pub(crate) fn chord_error_mm(&self) -> f64 {
         if self.pieces <= 1 {
             return 0.0;
         }
         let c = self.start_point.distance_to(self.end_point);
         let l = self.path_mm.max(c);
-        0.5 * libm::sqrt((l - c) * (l + c))
+        let ellipse = 0.5 * libm::sqrt((l - c) * (l + c));
+        ellipse.min(self.merge_error_mm)
     }
+}
+
+/// Distance from `p` to the segment `a`–`b`.
+fn distance_to_segment(p: Point, a: Point, b: Point) -> f64 {
+    let (dx, dy) = (b.x_mm - a.x_mm, b.y_mm - a.y_mm);
+    let (px, py) = (p.x_mm - a.x_mm, p.y_mm - a.y_mm);
+    let len2 = dx * dx + dy * dy;
+    let t = if len2 > 0.0 {
+        ((px * dx + py * dy) / len2).clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
+    let (ex, ey) = (px - t * dx, py - t * dy);
+    libm::sqrt(ex * ex + ey * ey)
 }
 
 #[cfg(test)]
@@ -641,6 +669,30 @@ mod tests {
         let plan = planned(&b).unwrap();
         assert_eq!(plan.n, 1);
         assert!(plan.pieces[0].ticks() < 100.0);
+    }
+
+    #[test]
+    fn chord_error_bounds_a_lopsided_merge_tightly() {
+        // 50 mm along X, then 0.2 mm down: the corner is 0.2 mm from the chord at most.
+        let long = block(50.0, 10.0, 10.0, 10.0, 500.0);
+        let mut short = block(0.0, 10.0, 10.0, 10.0, 500.0);
+        short.start = long.end;
+        short.end = Point::new(long.end.x_mm, long.end.y_mm + 0.2);
+        short.length_mm = 0.2;
+        let (a, b) = (planned(&long).unwrap(), planned(&short).unwrap());
+        let mut g = Group::new(&a.pieces[0], k().to_motor(long.start), k());
+        let mut p = b.pieces[0];
+        p.start_tick = g.end_tick;
+        g.add(&p, k());
+        let e = g.chord_error_mm();
+        assert!(
+            (0.2 * 50.0 / 50.0004 - 1e-9..=0.2 + 1e-9).contains(&e),
+            "{e}"
+        );
+        // The ellipse bound alone would say 2.2 mm.
+        assert!(
+            distance_to_segment(Point::new(0.0, 1.0), Point::ORIGIN, Point::new(2.0, 0.0)) == 1.0
+        );
     }
 
     #[test]

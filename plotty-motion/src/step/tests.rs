@@ -517,6 +517,10 @@ fn push_refuses_bad_input_without_changing_state() {
     g.finish();
     assert_eq!(g.push(&blocks[0]), Err(StepError::Busy));
     assert_eq!(g.reset(MotorSteps::ZERO, [0, 0]), Err(StepError::Busy));
+    assert_eq!(
+        StepGenerator::new(config).reset(MotorSteps::new(i32::MIN, 0), [0, 0]),
+        Err(StepError::OutOfRange)
+    );
     while g.pop().is_some() {}
     assert_eq!(g.position(), k.to_motor(Point::new(20.0, 0.0)));
 }
