@@ -64,12 +64,12 @@ impl Executor {
         }
     }
 
-    fn account(&mut self, m: &Move) {
+    fn account(&mut self, m: &Move, merged: bool) {
         self.stats.moves += 1;
-        if m.chord_error_mm > 0.0 {
+        if merged {
             self.stats.merged_moves += 1;
-            self.stats.max_chord_error_mm = self.stats.max_chord_error_mm.max(m.chord_error_mm);
         }
+        self.stats.max_chord_error_mm = self.stats.max_chord_error_mm.max(m.chord_error_mm);
     }
 
     fn note_landing(&mut self, took: u64, goal: i64, tolerance: i64) {
@@ -194,7 +194,7 @@ impl Executor {
             distance_mm: g.path_mm,
             chord_error_mm: g.chord_error_mm(),
         };
-        self.account(&m);
+        self.account(&m, g.pieces > 1);
         m
     }
 
@@ -210,7 +210,7 @@ impl Executor {
             }
             let m = self.slice_to(g, tau, is_end);
             if let Some(m) = &m {
-                self.account(m);
+                self.account(m, is_end && g.pieces > 1);
             }
             if m.is_some() || is_end {
                 return m;

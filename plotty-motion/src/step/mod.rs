@@ -76,9 +76,9 @@ use profile::{BlockPlan, Group, Piece, plan_block};
 /// Longest group (and so firmware move) in ticks: 2^31 ticks is 23.9 hours.
 const MAX_GROUP_TICKS: f64 = 2_147_483_648.0;
 
-/// Group slots: one push closes at most 7 groups (3 pieces, each closing the open group and
-/// possibly a split head), plus the held and the open group, plus a group waiting to merge with
-/// its successor (see [`StepGenerator::pop`]).
+/// Group slots: one push makes at most 8 groups ready (2 when a pen change finishes the run, then
+/// at most 2 per piece of the block: a split head and the rest), plus the held and the open
+/// group, plus one waiting to merge with its successor (see [`StepGenerator::pop`]): 11.
 const GROUPS: usize = 12;
 
 /// One firmware move with everything needed to send it and account for it.
@@ -118,7 +118,7 @@ pub struct Move {
 pub struct StepStats {
     /// Moves handed out.
     pub moves: u64,
-    /// Moves that merged more than one block.
+    /// Moves along a chord over more than one block (or over a block and part of the next).
     pub merged_moves: u64,
     /// Largest [`Move::chord_error_mm`] so far.
     pub max_chord_error_mm: f64,
