@@ -5,3 +5,7 @@
 //! round-trip unnoticed. It answers what a real board answers and moves as it moves, tick by tick
 //! at 25 kHz, under a simulated clock only.
 #![forbid(unsafe_code)]
+
+pub mod port;
+
+pub use port::{PortError, VirtualPort};
