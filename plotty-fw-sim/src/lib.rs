@@ -6,6 +6,10 @@
 //! at 25 kHz, under a simulated clock only.
 #![forbid(unsafe_code)]
 
+pub mod fault;
 pub mod port;
+pub mod render;
+mod simplify;
+pub mod trace;
 
 pub use port::{PortError, VirtualPort};

@@ -39,7 +39,9 @@ pub struct VirtualPort {
 #[non_exhaustive]
 pub enum PortError {
     /// The other end was dropped: the device vanished (or the host closed the line).
-    #[error("the other end of the virtual serial line was closed (device vanished); reopen the port")]
+    #[error(
+        "the other end of the virtual serial line was closed (device vanished); reopen the port"
+    )]
     Disconnected,
     /// No byte arrived within the read timeout set with [`VirtualPort::set_read_timeout`].
     #[error("no byte arrived on the virtual serial line within the read timeout")]
@@ -249,7 +251,11 @@ impl Pipe {
             let state = self.lock();
             if state.buf.is_empty() && state.writer_open {
                 match deadline {
-                    None => drop(self.readable.wait(state).unwrap_or_else(PoisonError::into_inner)),
+                    None => drop(
+                        self.readable
+                            .wait(state)
+                            .unwrap_or_else(PoisonError::into_inner),
+                    ),
                     Some(deadline) => {
                         let left = deadline.saturating_duration_since(Instant::now());
                         if left.is_zero() {
@@ -273,7 +279,11 @@ impl Pipe {
             }
             let state = self.lock();
             if state.reader_open && state.buf.len() >= state.capacity {
-                drop(self.writable.wait(state).unwrap_or_else(PoisonError::into_inner));
+                drop(
+                    self.writable
+                        .wait(state)
+                        .unwrap_or_else(PoisonError::into_inner),
+                );
             }
         }
     }
@@ -289,7 +299,10 @@ impl Pipe {
                 return Readiness::Readable;
             }
             state = match deadline {
-                None => self.readable.wait(state).unwrap_or_else(PoisonError::into_inner),
+                None => self
+                    .readable
+                    .wait(state)
+                    .unwrap_or_else(PoisonError::into_inner),
                 Some(deadline) => {
                     let left = deadline.saturating_duration_since(Instant::now());
                     if left.is_zero() {
@@ -688,7 +701,10 @@ mod tests {
             let (mut host, board) = VirtualPort::pair(1);
             block_on(host.write(b"x")).unwrap();
             let dropper = thread::spawn(move || drop(board));
-            assert_eq!(block_on(host.write_all(b"yz")), Err(PortError::Disconnected));
+            assert_eq!(
+                block_on(host.write_all(b"yz")),
+                Err(PortError::Disconnected)
+            );
             dropper.join().unwrap();
         }
     }
