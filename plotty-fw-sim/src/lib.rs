@@ -6,10 +6,21 @@
 //! at 25 kHz, under a simulated clock only.
 #![forbid(unsafe_code)]
 
+mod firmware;
+mod observer;
+mod status;
+mod version;
+
+mod counters;
 pub mod fault;
 pub mod port;
 pub mod render;
 mod simplify;
+pub mod stats;
 pub mod trace;
 
+pub use firmware::Firmware;
+pub use observer::{CommandKind, NoObserver, Observer};
 pub use port::{PortError, VirtualPort};
+pub use status::{ReplyMode, Status};
+pub use version::{FirmwareVersion, ParseVersionError};
