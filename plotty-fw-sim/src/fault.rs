@@ -360,6 +360,19 @@ impl FaultInjector {
             .min()
     }
 
+    /// The smallest command count of a command-triggered event not yet fired.
+    pub fn next_command_trigger(&self) -> Option<u64> {
+        self.config
+            .events
+            .iter()
+            .zip(&self.fired)
+            .filter_map(|(event, fired)| match event.at {
+                Trigger::AfterCommand(n) if !fired => Some(n),
+                _ => None,
+            })
+            .min()
+    }
+
     /// The next scheduled fault due at tick `now` after `commands` received commands, marked as
     /// fired. Call until `None`.
     pub fn poll_event(&mut self, now: u64, commands: u64) -> Option<FaultAction> {
@@ -611,6 +624,7 @@ mod tests {
         config.apply("low-power".parse().unwrap());
         let mut inj = FaultInjector::new(0, config);
         assert_eq!(inj.next_event_tick(), Some(0));
+        assert_eq!(inj.next_command_trigger(), Some(3));
         assert_eq!(
             inj.poll_event(0, 0),
             Some(FaultAction::LowPower {

@@ -21,7 +21,11 @@ pub struct Firmware {
 impl Firmware {
     /// A board just powered on, running `version`.
     pub fn new(version: FirmwareVersion) -> Self {
-        Self { version, tick: 0, out: Vec::new() }
+        Self {
+            version,
+            tick: 0,
+            out: Vec::new(),
+        }
     }
 
     /// The firmware version this board runs.

@@ -48,21 +48,24 @@ pub enum PortError {
     TimedOut,
 }
 
-/// A wake-up handle for a [`VirtualPort`]'s reader, usable from another thread: it ends a
-/// [`VirtualPort::wait_readable`] early without sending a byte (used to stop a runner thread).
+/// A wake-up handle for a [`VirtualPort`], usable from another thread: it ends a
+/// [`VirtualPort::wait_readable`] or [`VirtualPort::wait_writable`] early without moving a byte
+/// (used to stop a runner thread).
 #[derive(Debug, Clone)]
-pub struct ReadInterrupt {
-    pipe: Arc<Pipe>,
+pub struct PortInterrupt {
+    rx: Arc<Pipe>,
+    tx: Arc<Pipe>,
 }
 
-/// What [`VirtualPort::wait_readable`] saw.
+/// What [`VirtualPort::wait_readable`] or [`VirtualPort::wait_writable`] saw.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Readiness {
-    /// At least one byte can be read without blocking.
-    Readable,
+    /// At least one byte can be read (or written) without blocking, or the other end is gone
+    /// (the next call reports it).
+    Ready,
     /// The timeout passed with nothing to read.
     TimedOut,
-    /// A [`ReadInterrupt`] fired.
+    /// A [`PortInterrupt`] fired.
     Interrupted,
 }
 
@@ -72,7 +75,7 @@ struct Pipe {
     state: Mutex<PipeState>,
     /// Signalled when bytes arrive, the writer goes away or an interrupt fires.
     readable: Condvar,
-    /// Signalled when space frees up or the reader goes away.
+    /// Signalled when space frees up, the reader goes away or an interrupt fires.
     writable: Condvar,
 }
 
@@ -82,8 +85,8 @@ struct PipeState {
     capacity: usize,
     reader_open: bool,
     writer_open: bool,
-    /// Set by [`ReadInterrupt::interrupt`], consumed by the next `wait_readable` (sticky, so an
-    /// interrupt raised just before the wait starts is not lost).
+    /// Set by [`PortInterrupt::interrupt`], consumed by the next wait on this pipe (sticky, so
+    /// an interrupt raised just before the wait starts is not lost).
     interrupted: bool,
     read_waker: Option<Waker>,
     write_waker: Option<Waker>,
@@ -143,15 +146,22 @@ impl VirtualPort {
     }
 
     /// Waits until a byte can be read, `timeout` passes (`None` = no limit) or a
-    /// [`ReadInterrupt`] fires. A closed other end counts as readable (the read reports it).
+    /// [`PortInterrupt`] fires. A closed other end counts as readable (the read reports it).
     pub fn wait_readable(&self, timeout: Option<Duration>) -> Readiness {
         self.rx.wait_readable(timeout)
     }
 
-    /// A handle that wakes this end's [`wait_readable`](Self::wait_readable) from another thread.
-    pub fn read_interrupt(&self) -> ReadInterrupt {
-        ReadInterrupt {
-            pipe: Arc::clone(&self.rx),
+    /// Waits until a byte can be written, `timeout` passes (`None` = no limit) or a
+    /// [`PortInterrupt`] fires. A closed other end counts as ready (the write reports it).
+    pub fn wait_writable(&self, timeout: Option<Duration>) -> Readiness {
+        self.tx.wait_writable(timeout)
+    }
+
+    /// A handle that wakes this end's waits from another thread.
+    pub fn interrupt_handle(&self) -> PortInterrupt {
+        PortInterrupt {
+            rx: Arc::clone(&self.rx),
+            tx: Arc::clone(&self.tx),
         }
     }
 
@@ -161,12 +171,14 @@ impl VirtualPort {
     }
 }
 
-impl ReadInterrupt {
-    /// Wakes the reader's current [`VirtualPort::wait_readable`], or the next one if none is
-    /// waiting.
+impl PortInterrupt {
+    /// Wakes the port's current [`VirtualPort::wait_readable`] and
+    /// [`VirtualPort::wait_writable`], or the next ones if none is waiting.
     pub fn interrupt(&self) {
-        self.pipe.lock().interrupted = true;
-        self.pipe.readable.notify_all();
+        self.rx.lock().interrupted = true;
+        self.rx.readable.notify_all();
+        self.tx.lock().interrupted = true;
+        self.tx.writable.notify_all();
     }
 }
 
@@ -289,26 +301,41 @@ impl Pipe {
     }
 
     fn wait_readable(&self, timeout: Option<Duration>) -> Readiness {
+        self.wait_until(&self.readable, timeout, |s| {
+            !s.buf.is_empty() || !s.writer_open
+        })
+    }
+
+    fn wait_writable(&self, timeout: Option<Duration>) -> Readiness {
+        self.wait_until(&self.writable, timeout, |s| {
+            s.buf.len() < s.capacity || !s.reader_open
+        })
+    }
+
+    /// Waits on `condvar` until `ready`, an interrupt or the timeout.
+    fn wait_until(
+        &self,
+        condvar: &Condvar,
+        timeout: Option<Duration>,
+        ready: impl Fn(&PipeState) -> bool,
+    ) -> Readiness {
         let deadline = timeout.map(|t| Instant::now() + t);
         let mut state = self.lock();
         loop {
             if std::mem::take(&mut state.interrupted) {
                 return Readiness::Interrupted;
             }
-            if !state.buf.is_empty() || !state.writer_open {
-                return Readiness::Readable;
+            if ready(&state) {
+                return Readiness::Ready;
             }
             state = match deadline {
-                None => self
-                    .readable
-                    .wait(state)
-                    .unwrap_or_else(PoisonError::into_inner),
+                None => condvar.wait(state).unwrap_or_else(PoisonError::into_inner),
                 Some(deadline) => {
                     let left = deadline.saturating_duration_since(Instant::now());
                     if left.is_zero() {
                         return Readiness::TimedOut;
                     }
-                    self.readable
+                    condvar
                         .wait_timeout(state, left)
                         .unwrap_or_else(PoisonError::into_inner)
                         .0
@@ -603,17 +630,26 @@ mod tests {
             host.wait_readable(Some(Duration::ZERO)),
             Readiness::TimedOut
         );
-        let interrupt = host.read_interrupt();
-        // Raised before or during the wait, the interrupt is seen exactly once.
+        let interrupt = host.interrupt_handle();
+        // Raised before or during the wait, the interrupt is seen exactly once per direction.
         let waiter = thread::spawn(move || {
             let first = host.wait_readable(None);
             let second = host.wait_readable(Some(Duration::ZERO));
-            (first, second)
+            (first, second, host)
         });
         interrupt.interrupt();
+        let (first, second, mut host) = waiter.join().unwrap();
         assert_eq!(
-            waiter.join().unwrap(),
+            (first, second),
             (Readiness::Interrupted, Readiness::TimedOut)
+        );
+        // The write side: ready while there is space, interrupted once, then waits for space.
+        assert_eq!(host.wait_writable(None), Readiness::Interrupted);
+        assert_eq!(host.wait_writable(None), Readiness::Ready);
+        host.write_all(b"1234").unwrap();
+        assert_eq!(
+            host.wait_writable(Some(Duration::ZERO)),
+            Readiness::TimedOut
         );
     }
 

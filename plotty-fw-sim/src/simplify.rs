@@ -53,11 +53,6 @@ impl Simplifier {
         }
     }
 
-    /// The last point fed (the carriage's current position).
-    pub(crate) fn current(&self) -> Point {
-        self.last
-    }
-
     /// Changes the tolerance for the segments that follow; keeps the current point first so the
     /// bound of the segment in progress is the one it was built with.
     pub(crate) fn set_tolerance(&mut self, tolerance: f64) -> Option<Point> {
@@ -285,7 +280,6 @@ mod tests {
         let mut s = Simplifier::new([0, 0], 1.0);
         assert_eq!(s.push([5, 0]), None);
         assert_eq!(s.set_tolerance(2.0), Some([5, 0]));
-        assert_eq!(s.current(), [5, 0]);
         assert_eq!(s.keep_current(), None);
     }
 

@@ -294,7 +294,10 @@ mod tests {
         assert!((r.simulated_s - 0.04).abs() < 1e-12);
         assert!((r.max_step_rate[0] - 25_000.0).abs() < 1e-9);
         let text = r.to_string();
-        assert!(text.contains("queued commands    3 (Servo 2, Sm 1)"), "{text}");
+        assert!(
+            text.contains("queued commands    3 (Servo 2, Sm 1)"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -313,8 +316,16 @@ mod tests {
             s.on_step(tick, pos);
         }
         let r = s.report(tick);
-        assert!((r.max_step_rate[0] - 10_000.0).abs() / 10_000.0 < 0.02, "{:?}", r.max_step_rate);
-        assert!((r.max_step_rate[1] - 1_000.0).abs() / 1_000.0 < 0.02, "{:?}", r.max_step_rate);
+        assert!(
+            (r.max_step_rate[0] - 10_000.0).abs() / 10_000.0 < 0.02,
+            "{:?}",
+            r.max_step_rate
+        );
+        assert!(
+            (r.max_step_rate[1] - 1_000.0).abs() / 1_000.0 < 0.02,
+            "{:?}",
+            r.max_step_rate
+        );
     }
 
     #[test]

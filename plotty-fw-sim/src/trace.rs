@@ -20,6 +20,8 @@
 //! recorder also stops adding points past [`TraceConfig::max_points`] and marks the trace
 //! truncated, so a runaway plot cannot exhaust memory.
 
+use crate::counters::CounterTracker;
+use crate::observer::{CommandKind, Observer};
 use crate::simplify::{Point, Simplifier};
 
 /// AxiDraw steps per millimetre of one motor at 16× microstepping (2032 steps/inch).
@@ -72,6 +74,7 @@ pub struct BoundsMm {
 #[derive(Debug, Clone)]
 pub struct TraceRecorder {
     config: TraceConfig,
+    counters: CounterTracker,
     /// Carriage position in units of one 16× step per motor.
     position: Point,
     /// Units one step moves at the current microstep mode (16 / divisor).
@@ -152,6 +155,7 @@ impl TraceRecorder {
         Self {
             simplifier: Simplifier::new(origin, config.tolerance_steps),
             config,
+            counters: CounterTracker::default(),
             position: origin,
             units_per_step: 1,
             enabled: [true, true],
@@ -284,6 +288,29 @@ impl TraceRecorder {
 impl Default for TraceRecorder {
     fn default() -> Self {
         Self::new(TraceConfig::default())
+    }
+}
+
+impl Observer for TraceRecorder {
+    fn on_step(&mut self, tick: u64, position: [i32; 2]) {
+        let _ = tick;
+        let direction = self.counters.direction(position);
+        self.step(direction);
+    }
+
+    fn on_pen(&mut self, tick: u64, up: bool) {
+        let _ = tick;
+        self.pen(up);
+    }
+
+    fn on_command_start(&mut self, tick: u64, kind: CommandKind) {
+        let _ = (tick, kind);
+        self.command_start();
+    }
+
+    fn on_motors(&mut self, tick: u64, enabled: [bool; 2], microsteps: u8) {
+        let _ = tick;
+        self.motors(enabled, microsteps);
     }
 }
 

@@ -1,0 +1,500 @@
+//! [`Board`]: a simulated EiBotBoard as a host sees it over USB, deterministic and
+//! single-threaded: bytes in, bytes out, and simulated time advanced only when asked.
+//!
+//! The board wraps a [`Firmware`] with what lies between it and the host:
+//!
+//! - host bytes are cut into USB packets of at most 64 bytes and offered to the firmware's
+//!   parser; when its motion FIFO is full the parser blocks mid-packet, the rest of the packet
+//!   waits, and nothing more is taken: [`Board::write`] accepts only what fits in a small input
+//!   buffer, which is how the host's writes stall on a busy board. No replies come while the
+//!   parser is blocked, exactly as over USB;
+//! - simulated time passes only in [`Board::advance`] (and its helpers); a blocked parser is
+//!   re-offered its bytes at the very tick it can continue, so the FIFO never runs dry because of
+//!   the harness;
+//! - an optional [`FaultInjector`] alters the byte streams and fires scheduled faults at exact
+//!   ticks or right after the n-th command line;
+//! - an [`Observer`] (by default [`SimObserver`]: pen trace and statistics) sees every step, pen
+//!   change and command, with ticks continuing across simulated resets.
+//!
+//! Typical test loop (a sans-IO host session against the board, no threads, no wall clock):
+//!
+//! ```
+//! use plotty_fw_sim::{board::Board, FirmwareVersion};
+//!
+//! let mut board = Board::new(FirmwareVersion::V3_0_3);
+//! let reply = board.send(b"V\r").unwrap();
+//! # let _ = reply;
+//! board.send(b"SM,100,800,800\r").unwrap();
+//! board.run_until_idle(25_000 * 10);
+//! ```
+
+use std::collections::VecDeque;
+
+use crate::fault::{FaultAction, FaultInjector};
+use crate::firmware::Firmware;
+use crate::observer::{CommandKind, Observer};
+use crate::sim_observer::SimObserver;
+use crate::version::FirmwareVersion;
+
+/// Largest USB packet the EBB reads at once (full-speed bulk endpoint).
+pub const USB_PACKET_BYTES: usize = 64;
+
+/// Default number of host bytes the board side holds beyond what the parser consumed (one USB
+/// packet, as the EBB's endpoint buffer holds one).
+pub const DEFAULT_INPUT_CAPACITY: usize = USB_PACKET_BYTES;
+
+/// Simulated ticks per second.
+pub const TICKS_PER_SECOND: u64 = 25_000;
+
+/// `QC` current reading kept while a low-power fault lowers the voltage reading.
+const LOW_POWER_CURRENT_READING: u16 = 300;
+
+/// A simulated board behind its USB link. See the module documentation.
+#[derive(Debug, Clone)]
+pub struct Board<O = SimObserver> {
+    firmware: Firmware,
+    version: FirmwareVersion,
+    observer: O,
+    /// Ticks run by firmwares that a simulated reset replaced: the board's clock goes on.
+    tick_offset: u64,
+    faults: Option<FaultInjector>,
+    /// Host bytes (after faults) not yet offered to the parser.
+    inbox: VecDeque<u8>,
+    input_capacity: usize,
+    /// The USB packet being offered; a blocked parser leaves its tail here.
+    packet: Vec<u8>,
+    /// Bytes for the host.
+    outbox: Vec<u8>,
+    scratch: Vec<u8>,
+    commands_received: u64,
+    /// The parser has bytes of a command line not yet terminated (for counting commands).
+    line_has_bytes: bool,
+    vanished: bool,
+    resets: u64,
+    /// Voltage reading forced by a low-power fault (kept across resets).
+    low_voltage: Option<u16>,
+}
+
+/// Why the board cannot take or give bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum BoardError {
+    /// A scheduled fault made the board vanish.
+    #[error("the simulated board vanished (injected fault); reconnect to a new board")]
+    Vanished,
+}
+
+/// Forwards observer calls with ticks shifted to the board's clock.
+struct Shifted<'a, O> {
+    inner: &'a mut O,
+    offset: u64,
+}
+
+impl Board<SimObserver> {
+    /// A board just powered on, running `version`, recording the pen trace and statistics.
+    pub fn new(version: FirmwareVersion) -> Self {
+        Self::with_observer(version, SimObserver::default())
+    }
+}
+
+impl<O: Observer> Board<O> {
+    /// A board just powered on, running `version`, reporting to `observer`.
+    pub fn with_observer(version: FirmwareVersion, observer: O) -> Self {
+        Self {
+            firmware: Firmware::new(version),
+            version,
+            observer,
+            tick_offset: 0,
+            faults: None,
+            inbox: VecDeque::new(),
+            input_capacity: DEFAULT_INPUT_CAPACITY,
+            packet: Vec::with_capacity(USB_PACKET_BYTES),
+            outbox: Vec::new(),
+            scratch: Vec::new(),
+            commands_received: 0,
+            line_has_bytes: false,
+            vanished: false,
+            resets: 0,
+            low_voltage: None,
+        }
+    }
+
+    /// Injects faults from now on (faults due at the current tick fire at once).
+    pub fn set_faults(&mut self, faults: FaultInjector) {
+        self.faults = Some(faults);
+        self.fire_due_faults();
+    }
+
+    /// The fault injector, if any (e.g. to read its seed).
+    pub fn faults(&self) -> Option<&FaultInjector> {
+        self.faults.as_ref()
+    }
+
+    /// How many host bytes the board side holds beyond what the parser consumed (at least 1;
+    /// default [`DEFAULT_INPUT_CAPACITY`]).
+    pub fn set_input_capacity(&mut self, bytes: usize) {
+        self.input_capacity = bytes.max(1);
+    }
+
+    /// The firmware version the board runs.
+    pub fn version(&self) -> FirmwareVersion {
+        self.version
+    }
+
+    /// The firmware model (status, step counters…).
+    pub fn firmware(&self) -> &Firmware {
+        &self.firmware
+    }
+
+    /// The firmware model, mutably (press its button, set analog readings…).
+    pub fn firmware_mut(&mut self) -> &mut Firmware {
+        &mut self.firmware
+    }
+
+    /// The observer.
+    pub fn observer(&self) -> &O {
+        &self.observer
+    }
+
+    /// The observer, mutably.
+    pub fn observer_mut(&mut self) -> &mut O {
+        &mut self.observer
+    }
+
+    /// Ends the simulation and returns the observer.
+    pub fn into_observer(self) -> O {
+        self.observer
+    }
+
+    /// Simulated time since power-on, in 25 kHz ticks (continues across simulated resets).
+    pub fn now_ticks(&self) -> u64 {
+        self.tick_offset + self.firmware.now_ticks()
+    }
+
+    /// Command lines the parser has received so far (non-empty lines, CR/LF/CRLF terminated).
+    pub fn commands_received(&self) -> u64 {
+        self.commands_received
+    }
+
+    /// Simulated resets so far (reset faults).
+    pub fn resets(&self) -> u64 {
+        self.resets
+    }
+
+    /// Whether the board vanished (a vanish fault fired).
+    pub fn has_vanished(&self) -> bool {
+        self.vanished
+    }
+
+    /// Host bytes [`write`](Self::write) would accept now.
+    pub fn input_space(&self) -> usize {
+        self.input_capacity.saturating_sub(self.pending_input())
+    }
+
+    /// Host bytes waiting for the parser (only while it is blocked).
+    pub fn pending_input(&self) -> usize {
+        self.inbox.len() + self.packet.len()
+    }
+
+    /// Whether the parser is blocked (full FIFO, or waiting for idle before `HM`/`CU,4`).
+    pub fn is_blocked(&self) -> bool {
+        self.firmware.is_blocked()
+    }
+
+    /// Whether a host may be waiting on the board: the parser is blocked, a command is executing
+    /// or queued, or a late reply is held. While this is false, nothing the host can observe
+    /// changes with time except timeouts (servo power, stepper disable).
+    pub fn is_busy(&self) -> bool {
+        self.firmware.is_blocked()
+            || self.firmware.status().executing
+            || self
+                .faults
+                .as_ref()
+                .is_some_and(|f| f.next_release().is_some())
+    }
+
+    /// Whether replies are waiting to be read.
+    pub fn has_output(&self) -> bool {
+        !self.outbox.is_empty()
+    }
+
+    /// Host → board: takes as many bytes as fit (see [`input_space`](Self::input_space)) and
+    /// offers them to the parser at the current tick. Returns how many were taken; 0 means the
+    /// board is not servicing USB (blocked parser) and the host's write stalls.
+    pub fn write(&mut self, bytes: &[u8]) -> Result<usize, BoardError> {
+        if self.vanished {
+            return Err(BoardError::Vanished);
+        }
+        let n = bytes.len().min(self.input_space());
+        let accepted = bytes.get(..n).unwrap_or_default();
+        match &mut self.faults {
+            Some(faults) => {
+                let mut altered = Vec::with_capacity(n);
+                faults.to_board(accepted, &mut altered);
+                self.inbox.extend(altered);
+            }
+            None => self.inbox.extend(accepted),
+        }
+        self.pump();
+        Ok(n)
+    }
+
+    /// Board → host: appends every reply byte available now to `out`; returns how many.
+    pub fn read(&mut self, out: &mut Vec<u8>) -> Result<usize, BoardError> {
+        if self.vanished {
+            return Err(BoardError::Vanished);
+        }
+        let n = self.outbox.len();
+        out.append(&mut self.outbox);
+        Ok(n)
+    }
+
+    /// Writes all of `bytes`, advancing simulated time only as far as the parser's back-pressure
+    /// requires, and returns the replies available afterwards. For tests.
+    pub fn send(&mut self, bytes: &[u8]) -> Result<Vec<u8>, BoardError> {
+        let mut rest = bytes;
+        while !rest.is_empty() {
+            let n = self.write(rest)?;
+            rest = rest.get(n..).unwrap_or_default();
+            if n == 0 && self.advance_to_next_event().is_none() {
+                // Blocked with nothing pending would be a firmware bug; do not spin forever.
+                self.advance(1);
+            }
+        }
+        let mut out = Vec::new();
+        self.read(&mut out)?;
+        Ok(out)
+    }
+
+    /// Ticks until something a host waits for can change: the parser unblocks, a command ends, a
+    /// timeout fires, a late reply is released or a scheduled fault is due. `None`: nothing is
+    /// pending.
+    pub fn next_event_in(&self) -> Option<u64> {
+        let now = self.now_ticks();
+        let faults = self.faults.as_ref();
+        [
+            self.firmware.next_event_in(),
+            faults
+                .and_then(FaultInjector::next_release)
+                .map(|t| t.saturating_sub(now)),
+            faults
+                .and_then(FaultInjector::next_event_tick)
+                .map(|t| t.saturating_sub(now)),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    /// Runs `ticks` ticks of simulated time: the firmware executes, pending host bytes are
+    /// offered as soon as the parser can take them, late replies are released and scheduled
+    /// faults fire at their tick.
+    pub fn advance(&mut self, ticks: u64) {
+        let end = self.now_ticks().saturating_add(ticks);
+        loop {
+            let now = self.now_ticks();
+            if now >= end || self.vanished {
+                break;
+            }
+            let mut chunk = end - now;
+            if self.pending_input() > 0 {
+                // Stop exactly when the parser may continue, to offer the next bytes then.
+                if let Some(n) = self.firmware.next_event_in() {
+                    chunk = chunk.min(n.max(1));
+                }
+            }
+            if let Some(faults) = &self.faults {
+                for t in [faults.next_event_tick(), faults.next_release()]
+                    .into_iter()
+                    .flatten()
+                {
+                    if t > now {
+                        chunk = chunk.min(t - now);
+                    }
+                }
+            }
+            let mut observer = Shifted {
+                inner: &mut self.observer,
+                offset: self.tick_offset,
+            };
+            self.firmware.run_ticks(chunk, &mut observer);
+            self.collect_output();
+            self.fire_due_faults();
+            self.pump();
+        }
+    }
+
+    /// Advances to the next event (see [`next_event_in`](Self::next_event_in)); returns the
+    /// ticks advanced, or `None` (and does nothing) if no event is pending.
+    pub fn advance_to_next_event(&mut self) -> Option<u64> {
+        let ticks = self.next_event_in()?.max(1);
+        self.advance(ticks);
+        Some(ticks)
+    }
+
+    /// Advances event by event while [`is_busy`](Self::is_busy), for at most `max_ticks`;
+    /// returns whether the board became idle.
+    pub fn run_until_idle(&mut self, max_ticks: u64) -> bool {
+        let end = self.now_ticks().saturating_add(max_ticks);
+        while self.is_busy() && !self.vanished {
+            let now = self.now_ticks();
+            if now >= end {
+                return false;
+            }
+            // Busy always has a next event; 1 ms steps guard against a model that says otherwise.
+            let step = self.next_event_in().unwrap_or(25).clamp(1, end - now);
+            self.advance(step);
+        }
+        true
+    }
+
+    /// Makes `action` happen now (what a scheduled fault does when it fires).
+    pub fn inject(&mut self, action: FaultAction) {
+        match action {
+            FaultAction::Reset => self.reset(),
+            FaultAction::Vanish => {
+                self.vanished = true;
+                self.inbox.clear();
+                self.packet.clear();
+                self.outbox.clear();
+            }
+            FaultAction::LowPower { voltage } => {
+                self.low_voltage = Some(voltage);
+                self.firmware.set_analog(LOW_POWER_CURRENT_READING, voltage);
+            }
+            FaultAction::PressButton => self.firmware.press_button(),
+        }
+    }
+
+    /// Re-initialises the board (a fresh firmware, as after `R`: legacy replies, FIFO depth 1,
+    /// queue and half-received command lost, counters zero) while the clock and the observer go
+    /// on; the observer is told what changed (motors, pen, idle).
+    fn reset(&mut self) {
+        let before = self.firmware.status();
+        self.tick_offset = self.now_ticks();
+        self.firmware = Firmware::new(self.version);
+        if let Some(voltage) = self.low_voltage {
+            self.firmware.set_analog(LOW_POWER_CURRENT_READING, voltage);
+        }
+        let after = self.firmware.status();
+        let now = self.now_ticks();
+        if before.motors_enabled != after.motors_enabled || before.microsteps != after.microsteps {
+            self.observer
+                .on_motors(now, after.motors_enabled, after.microsteps);
+        }
+        if before.pen_up != after.pen_up {
+            self.observer.on_pen(now, after.pen_up);
+        }
+        if before.executing {
+            self.observer.on_idle(now);
+        }
+        self.line_has_bytes = false;
+        self.resets += 1;
+    }
+
+    /// Offers pending host bytes to the parser until it blocks or they run out.
+    fn pump(&mut self) {
+        while !self.vanished && !self.firmware.is_blocked() {
+            if self.packet.is_empty() && !self.fill_packet() {
+                return;
+            }
+            let consumed = self.firmware.receive(&self.packet).min(self.packet.len());
+            for i in 0..consumed {
+                let b = self.packet.get(i).copied().unwrap_or(0);
+                if ends_command(&mut self.line_has_bytes, b) {
+                    self.commands_received += 1;
+                }
+            }
+            self.packet.drain(..consumed);
+            self.collect_output();
+            self.fire_due_faults();
+            if consumed == 0 {
+                return;
+            }
+        }
+    }
+
+    /// Takes the next USB packet from the inbox; cuts it after a command line that a scheduled
+    /// fault waits for, so the fault fires before the parser sees anything after it.
+    fn fill_packet(&mut self) -> bool {
+        let mut len = self.inbox.len().min(USB_PACKET_BYTES);
+        if len == 0 {
+            return false;
+        }
+        if let Some(target) = self.faults.as_ref().and_then(|f| f.next_command_trigger()) {
+            let mut line = self.line_has_bytes;
+            let mut count = self.commands_received;
+            for (i, &b) in self.inbox.iter().take(len).enumerate() {
+                if ends_command(&mut line, b) {
+                    count += 1;
+                    if count >= target {
+                        len = i + 1;
+                        break;
+                    }
+                }
+            }
+        }
+        self.packet.extend(self.inbox.drain(..len));
+        true
+    }
+
+    /// Moves new firmware output (through the fault injector) to the outbox.
+    fn collect_output(&mut self) {
+        self.firmware.take_output(&mut self.scratch);
+        let now = self.now_ticks();
+        match &mut self.faults {
+            Some(faults) => {
+                faults.to_host(now, &self.scratch);
+                faults.take_to_host(now, &mut self.outbox);
+            }
+            None => self.outbox.extend_from_slice(&self.scratch),
+        }
+        self.scratch.clear();
+    }
+
+    fn fire_due_faults(&mut self) {
+        let now = self.now_ticks();
+        while let Some(action) = self
+            .faults
+            .as_mut()
+            .and_then(|f| f.poll_event(now, self.commands_received))
+        {
+            self.inject(action);
+        }
+    }
+}
+
+impl<O: Observer> Observer for Shifted<'_, O> {
+    fn on_step(&mut self, tick: u64, position: [i32; 2]) {
+        self.inner.on_step(tick + self.offset, position);
+    }
+
+    fn on_pen(&mut self, tick: u64, up: bool) {
+        self.inner.on_pen(tick + self.offset, up);
+    }
+
+    fn on_command_start(&mut self, tick: u64, kind: CommandKind) {
+        self.inner.on_command_start(tick + self.offset, kind);
+    }
+
+    fn on_idle(&mut self, tick: u64) {
+        self.inner.on_idle(tick + self.offset);
+    }
+
+    fn on_motors(&mut self, tick: u64, enabled: [bool; 2], microsteps: u8) {
+        self.inner
+            .on_motors(tick + self.offset, enabled, microsteps);
+    }
+}
+
+/// Feeds one byte to a command-line counter; true when it ends a non-empty line.
+fn ends_command(line_has_bytes: &mut bool, byte: u8) -> bool {
+    match byte {
+        b'\r' | b'\n' => std::mem::take(line_has_bytes),
+        0x20.. => {
+            *line_has_bytes = true;
+            false
+        }
+        _ => false,
+    }
+}
