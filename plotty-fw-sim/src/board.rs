@@ -498,3 +498,159 @@ fn ends_command(line_has_bytes: &mut bool, byte: u8) -> bool {
         _ => false,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::fault::{FaultConfig, FaultSpec};
+
+    use super::*;
+
+    fn board() -> Board {
+        Board::new(FirmwareVersion::V3_0_3)
+    }
+
+    fn text(bytes: &[u8]) -> String {
+        String::from_utf8_lossy(bytes).into_owned()
+    }
+
+    fn faulty(seed: u64, specs: &[&str]) -> Board {
+        let mut config = FaultConfig::default();
+        for spec in specs {
+            config.apply(spec.parse::<FaultSpec>().unwrap());
+        }
+        let mut board = board();
+        board.set_faults(FaultInjector::new(seed, config));
+        board
+    }
+
+    #[test]
+    fn answers_the_version_query() {
+        let mut b = board();
+        let reply = text(&b.send(b"V\r").unwrap());
+        assert_eq!(reply, "EBBv13_and_above EB Firmware Version 3.0.3\r\n");
+        assert_eq!(b.commands_received(), 1);
+        let mut old = Board::new(FirmwareVersion::V2_8_1);
+        assert!(text(&old.send(b"V\r").unwrap()).contains("Version 2.8.1"));
+    }
+
+    #[test]
+    fn a_full_fifo_stalls_the_host_and_holds_replies() {
+        let mut b = board();
+        // Default depth 1: one executing, one queued, the third blocks the parser.
+        let out = b.send(b"SM,100,100,0\rSM,100,100,0\r").unwrap();
+        assert_eq!(text(&out), "OK\r\nOK\r\n");
+        let third = b"SM,100,100,0\rQS\r";
+        let taken = b.write(third).unwrap();
+        assert_eq!(taken, third.len(), "fits in the input buffer");
+        assert!(b.is_blocked());
+        let mut out = Vec::new();
+        b.read(&mut out).unwrap();
+        assert!(out.is_empty(), "no reply while blocked: {}", text(&out));
+        // Nothing more is taken while blocked once the buffer is full.
+        let filler = [b'\n'; DEFAULT_INPUT_CAPACITY];
+        let n = b.write(&filler).unwrap();
+        assert!(n < filler.len());
+        assert_eq!(b.write(&filler[n..]).unwrap(), 0);
+        // When the first move ends (~100 ms) the third is queued and QS answers.
+        let waited = b.advance_to_next_event().unwrap();
+        assert!((2400..=2600).contains(&waited), "{waited} ticks");
+        b.read(&mut out).unwrap();
+        assert!(text(&out).starts_with("OK\r\n"), "{}", text(&out));
+        assert!(text(&out).contains("OK\r\n"));
+        assert!(b.run_until_idle(25_000));
+        assert_eq!(b.firmware().status().steps, [300, 0]);
+    }
+
+    #[test]
+    fn records_a_square_in_millimetres() {
+        let mut b = board();
+        b.send(b"EM,1,1\rSP,0,100\r").unwrap();
+        for (m1, m2) in [(1600, 1600), (1600, -1600), (-1600, -1600), (-1600, 1600)] {
+            b.send(format!("SM,200,{m1},{m2}\r").as_bytes()).unwrap();
+        }
+        b.send(b"SP,1,100\r").unwrap();
+        assert!(b.run_until_idle(25_000 * 10));
+        let trace = b.observer().trace.trace();
+        assert_eq!(trace.strokes.len(), 1);
+        let corners: Vec<(f64, f64)> = trace.strokes[0].iter().map(|p| (p.x, p.y)).collect();
+        assert_eq!(
+            corners,
+            vec![
+                (0.0, 0.0),
+                (20.0, 0.0),
+                (20.0, 20.0),
+                (0.0, 20.0),
+                (0.0, 0.0)
+            ]
+        );
+        let report = b.observer().stats.report(b.now_ticks());
+        assert_eq!(report.steps, [6400, 6400]);
+        assert_eq!(report.pen_lifts, 1);
+    }
+
+    #[test]
+    fn vanish_after_a_command_count() {
+        let mut b = faulty(1, &["vanish@2"]);
+        let out = b.send(b"V\rV\rV\r");
+        assert_eq!(out, Err(BoardError::Vanished));
+        assert!(b.has_vanished());
+        assert_eq!(b.commands_received(), 2);
+        assert_eq!(b.write(b"V\r"), Err(BoardError::Vanished));
+    }
+
+    #[test]
+    fn reset_zeroes_the_counters_and_keeps_the_clock() {
+        let mut b = faulty(1, &["reset@0.5s"]);
+        b.send(b"SM,1000,1000,0\r").unwrap();
+        b.advance(25_000 / 2 + 10);
+        assert_eq!(b.resets(), 1);
+        assert_eq!(b.now_ticks(), 25_000 / 2 + 10);
+        let out = text(&b.send(b"QS\r").unwrap());
+        assert!(out.starts_with("0,0"), "{out}");
+        assert!(!b.firmware().status().executing);
+        // The trace kept the physical position reached before the reset.
+        let x = b.observer().trace.position_mm().x;
+        assert!((3.0..3.2).contains(&x), "{x}");
+    }
+
+    #[test]
+    fn low_power_and_the_button() {
+        let mut b = faulty(1, &["low-power=180", "button@5ms"]);
+        let qc = text(&b.send(b"QC\r").unwrap());
+        assert!(qc.contains(",180\r\n"), "{qc}");
+        assert!(text(&b.send(b"QB\r").unwrap()).starts_with('0'));
+        b.send(b"SM,10,0,0\r").unwrap();
+        b.run_until_idle(1000);
+        assert!(text(&b.send(b"QB\r").unwrap()).starts_with('1'));
+    }
+
+    #[test]
+    fn late_replies_wait_in_simulated_time() {
+        let mut b = faulty(1, &["late=1:20"]);
+        assert!(b.send(b"V\r").unwrap().is_empty());
+        assert!(b.is_busy());
+        assert_eq!(b.next_event_in(), Some(500));
+        b.advance_to_next_event();
+        let mut out = Vec::new();
+        b.read(&mut out).unwrap();
+        assert!(text(&out).starts_with("EBB"));
+    }
+
+    #[test]
+    fn same_seed_same_session() {
+        let session = |seed: u64| {
+            let mut b = faulty(
+                seed,
+                &["garble=0.05", "drop-to-host=0.05", "dup-to-board=0.05"],
+            );
+            let mut all = Vec::new();
+            for _ in 0..20 {
+                all.extend(b.send(b"SM,10,20,-20\rQS\rQG\rV\r").unwrap());
+                b.run_until_idle(25_000);
+            }
+            all
+        };
+        assert_eq!(session(42), session(42));
+        assert_ne!(session(42), session(43));
+    }
+}

@@ -20,7 +20,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::task::Waker;
 use std::time::{Duration, Instant};
 
-/// Default capacity of each direction, in bytes (about what a USB CDC driver buffers).
+/// Default capacity of each direction, in bytes.
 pub const DEFAULT_CAPACITY: usize = 256;
 
 /// One end of a virtual serial line. Create both ends with [`VirtualPort::pair`].
@@ -102,8 +102,15 @@ impl VirtualPort {
     /// Creates the two ends of a line whose directions each buffer `capacity` bytes (at least 1).
     /// Bytes written to one end are read from the other.
     pub fn pair(capacity: usize) -> (Self, Self) {
-        let a_to_b = Arc::new(Pipe::new(capacity));
-        let b_to_a = Arc::new(Pipe::new(capacity));
+        Self::pair_with(capacity, capacity)
+    }
+
+    /// Like [`pair`](Self::pair) with a capacity per direction: `a_to_b` bytes from the first
+    /// end to the second, `b_to_a` back (e.g. a small host-to-board buffer for back-pressure and
+    /// a large board-to-host one, as an operating system buffers received bytes).
+    pub fn pair_with(a_to_b: usize, b_to_a: usize) -> (Self, Self) {
+        let a_to_b = Arc::new(Pipe::new(a_to_b));
+        let b_to_a = Arc::new(Pipe::new(b_to_a));
         let a = Self {
             rx: Arc::clone(&b_to_a),
             tx: Arc::clone(&a_to_b),
@@ -537,7 +544,8 @@ mod tests {
 
     #[test]
     fn write_returns_short_when_nearly_full() {
-        let (mut host, _board) = VirtualPort::pair(4);
+        let (mut host, mut board) = VirtualPort::pair_with(4, 100);
+        assert_eq!(board.write(&[0; 200]).unwrap(), 100);
         assert_eq!(host.write(b"abcdef").unwrap(), 4);
         assert!(!host.write_ready().unwrap());
         assert_eq!(host.try_write(b"x").unwrap(), 0);

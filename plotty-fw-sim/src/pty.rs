@@ -14,7 +14,8 @@
 //!   request (from a signal-handling thread) ends the loop at once;
 //! - back-pressure: while the firmware's parser is blocked the server stops reading the master, so
 //!   the host's writes fill the pty buffer and then stall, as over USB; replies the host does not
-//!   read are kept (not dropped) until it does;
+//!   read are kept (not dropped) until it does, up to a backlog of
+//!   [`REPLY_BACKLOG`](crate::runner::REPLY_BACKLOG) bytes beyond the pty's own buffer;
 //! - a host that never reopens leaves replies unread in the pty; a host that reopens reads what
 //!   its predecessor left (as with a real board, flush the input on open).
 
@@ -207,6 +208,7 @@ impl Link for PtyLink<'_> {
         let master_events = match want {
             Want::Read => PollFlags::POLLIN,
             Want::Write => PollFlags::POLLOUT,
+            Want::ReadOrWrite => PollFlags::POLLIN | PollFlags::POLLOUT,
             Want::Nothing => PollFlags::empty(),
         };
         let timeout = match timeout {

@@ -45,13 +45,21 @@ pub enum Exit {
     Vanished,
 }
 
+/// Reply bytes the loop keeps for a host that does not read them yet, beyond what the link
+/// itself buffers, before it stops taking more commands (an OS buffers about this much of a USB
+/// serial device's input).
+pub const REPLY_BACKLOG: usize = 64 * 1024;
+
 /// Options of a [`Runner`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RunnerConfig {
     /// The clock policy.
     pub clock: ClockMode,
-    /// Bytes buffered per direction in the virtual port.
+    /// Host-to-board bytes the virtual port buffers (small: the host's writes stall when the
+    /// board stops taking bytes).
     pub port_capacity: usize,
+    /// Board-to-host bytes the virtual port buffers for a host that does not read yet.
+    pub reply_capacity: usize,
 }
 
 /// A board serving a [`VirtualPort`] on its own thread. Create with [`Runner::spawn`].
@@ -85,6 +93,8 @@ pub(crate) enum Want {
     Read,
     /// Room for replies.
     Write,
+    /// Host bytes or room for replies, whichever comes first.
+    ReadOrWrite,
     /// Only the timeout (or a stop).
     Nothing,
 }
@@ -118,6 +128,7 @@ impl Default for RunnerConfig {
         Self {
             clock: ClockMode::AsFastAsPossible,
             port_capacity: crate::port::DEFAULT_CAPACITY,
+            reply_capacity: REPLY_BACKLOG,
         }
     }
 }
@@ -126,7 +137,7 @@ impl<O: Observer + Send + 'static> Runner<O> {
     /// Starts `board` on a new thread; returns the host's end of the line and the runner.
     /// Fails only if the operating system cannot start a thread.
     pub fn spawn(board: Board<O>, config: RunnerConfig) -> io::Result<(VirtualPort, Self)> {
-        let (host, device) = VirtualPort::pair(config.port_capacity);
+        let (host, device) = VirtualPort::pair_with(config.port_capacity, config.reply_capacity);
         let stop = Arc::new(Stop {
             flag: AtomicBool::new(false),
             lock: Mutex::new(()),
@@ -199,7 +210,9 @@ impl Link for PortLink {
             Want::Read => {
                 self.port.wait_readable(timeout);
             }
-            Want::Write => {
+            // The port buffers `reply_capacity` bytes: when replies are left over, that buffer
+            // is full and the host must read before anything else can happen.
+            Want::Write | Want::ReadOrWrite => {
                 self.port.wait_writable(timeout);
             }
             Want::Nothing => {
@@ -268,17 +281,14 @@ fn serve_inner<O: Observer, L: Link>(
         if !out.is_empty() {
             let n = link.try_write(&out)?;
             out.drain(..n);
-            if !out.is_empty() {
-                // The host is not reading: wait for room (in real time, also for the next event).
-                let timeout = match clock {
-                    ClockMode::AsFastAsPossible => None,
-                    ClockMode::Realtime => board.next_event_in().map(duration_of),
-                };
-                link.wait(Want::Write, timeout)?;
-                continue;
-            }
         }
-        let space = board.input_space().min(buf.len());
+        // A host that leaves too many replies unread gets no more commands taken until it reads.
+        let backlog_full = out.len() >= REPLY_BACKLOG;
+        let space = if backlog_full {
+            0
+        } else {
+            board.input_space().min(buf.len())
+        };
         if space > 0 {
             let n = link.try_read(buf.get_mut(..space).unwrap_or_default())?;
             if n > 0 {
@@ -288,12 +298,18 @@ fn serve_inner<O: Observer, L: Link>(
                 continue;
             }
         }
+        let want = match (space > 0, out.is_empty()) {
+            (true, true) => Want::Read,
+            (true, false) => Want::ReadOrWrite,
+            (false, false) => Want::Write,
+            (false, true) => Want::Nothing,
+        };
         match clock {
             ClockMode::AsFastAsPossible => {
                 if board.is_busy() {
                     board.advance(board.next_event_in().unwrap_or(25).max(1));
                 } else {
-                    link.wait(Want::Read, None)?;
+                    link.wait(want, None)?;
                 }
             }
             ClockMode::Realtime => {
@@ -303,7 +319,6 @@ fn serve_inner<O: Observer, L: Link>(
                     let wall = start_tick.saturating_add(ticks_in(started.elapsed()));
                     duration_of(event.saturating_sub(wall).max(1))
                 });
-                let want = if space > 0 { Want::Read } else { Want::Nothing };
                 link.wait(want, due)?;
             }
         }
