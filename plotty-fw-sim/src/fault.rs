@@ -514,7 +514,7 @@ fn parse_rate(text: &str) -> Option<f64> {
 fn parse_trigger(text: &str) -> Option<Trigger> {
     let seconds_to_tick = |seconds: f64| -> Option<Trigger> {
         let ticks = seconds * 25_000.0;
-        (ticks.is_finite() && (0.0..1e18).contains(&ticks)).then(|| Trigger::AtTick(ticks as u64))
+        (ticks.is_finite() && (0.0..1e18).contains(&ticks)).then_some(Trigger::AtTick(ticks as u64))
     };
     if let Some(ms) = text.strip_suffix("ms") {
         seconds_to_tick(ms.parse::<f64>().ok()? / 1000.0)

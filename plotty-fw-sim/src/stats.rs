@@ -123,8 +123,8 @@ impl Stats {
     /// One step event with per-axis directions (−1, 0, +1), at `tick`.
     pub(crate) fn step(&mut self, tick: u64, direction: [i8; 2]) {
         self.last_tick = tick;
-        for axis in 0..2 {
-            if direction[axis] != 0 {
+        for (axis, &d) in direction.iter().enumerate() {
+            if d != 0 {
                 self.steps[axis] += 1;
                 if !self.enabled[axis] {
                     self.steps_while_disabled[axis] += 1;

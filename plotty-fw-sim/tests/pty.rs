@@ -1,6 +1,7 @@
 //! The simulator on a pseudo-terminal, opened as a serial port with the `serialport` crate (as
 //! the host opens a real EBB): in-process, and as the `plotty-fw-sim serve` binary stopped by
 //! SIGTERM.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failure is a panic
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;

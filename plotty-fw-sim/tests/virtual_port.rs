@@ -1,5 +1,6 @@
 //! A host talking to a simulated board on its own thread through a [`VirtualPort`], with the
 //! blocking and the async embedded-io traits, in both clock modes.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failure is a panic
 
 use std::time::{Duration, Instant};
 
