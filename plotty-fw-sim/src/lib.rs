@@ -6,8 +6,15 @@
 //! at 25 kHz, under a simulated clock only.
 #![forbid(unsafe_code)]
 
+mod commands;
+mod fifo;
 mod firmware;
+mod isr;
+mod motion;
 mod observer;
+mod parser;
+mod reply;
+mod servo;
 mod status;
 mod version;
 

@@ -46,8 +46,10 @@ pub enum CommandKind {
 /// the start of the next [`Firmware::run_ticks`](crate::Firmware::run_ticks) call, stamped with
 /// the tick at which they happened.
 pub trait Observer {
-    /// A step was taken on either axis (or both) during `tick`; `position` is the pair of global
-    /// step counters (what `QS` reports) after it.
+    /// A step was taken on either axis (or both) during `tick`; `position` is the physical motor
+    /// position after it, in steps since power-on. Unlike the global step counters `QS` reports
+    /// (and [`Status::steps`](crate::Status::steps)), it is never zeroed by `CS`, `EM` or a reset,
+    /// so consecutive positions always differ by the steps actually taken.
     fn on_step(&mut self, tick: u64, position: [i32; 2]) {
         let _ = (tick, position);
     }
@@ -69,8 +71,9 @@ pub trait Observer {
         let _ = tick;
     }
 
-    /// The stepper driver enables or the microstep mode changed. `microsteps` is the resolution
-    /// the MS pins select (16, 8, 4, 2 or 1 microsteps per full step), as `QE` decodes it.
+    /// The stepper driver enables or the microstep mode changed, or an `EM` executed (which also
+    /// zeroes the `QS` step counters). `microsteps` is the resolution the MS pins select (16, 8,
+    /// 4, 2 or 1 microsteps per full step), as `QE` decodes it.
     fn on_motors(&mut self, tick: u64, enabled: [bool; 2], microsteps: u8) {
         let _ = (tick, enabled, microsteps);
     }

@@ -21,6 +21,9 @@ pub struct Status {
     pub tick: u64,
     /// The global step counters (what `QS` reports).
     pub steps: [i32; 2],
+    /// Physical motor position in steps since power-on: like `steps`, but never zeroed by
+    /// `CS`, `EM` or a reset (what [`Observer::on_step`](crate::Observer::on_step) reports).
+    pub motor_position: [i32; 2],
     /// Pen state as executed (what `QP` reports, `QG` bit 4).
     pub pen_up: bool,
     /// Stepper driver enable pins (active low on the board; `true` = enabled).
@@ -44,6 +47,9 @@ pub struct Status {
     pub pen_servo_position: u16,
     /// The pen servo channel's target pulse width (0 = channel off).
     pub pen_servo_target: u16,
+    /// The rate registers of the current (or last) motion command, as the interrupt left them
+    /// (for LM/LT: after the last acceleration step).
+    pub rates: [i32; 2],
     /// The two 32-bit step accumulators (what 3.x `QU,200` reports).
     pub accumulators: [u32; 2],
     /// The reply syntax in force.
