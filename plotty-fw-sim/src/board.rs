@@ -14,7 +14,7 @@
 //! - an optional [`FaultInjector`] alters the byte streams and fires scheduled faults at exact
 //!   ticks or right after the n-th command line;
 //! - an [`Observer`] (by default [`SimObserver`]: pen trace and statistics) sees every step, pen
-//!   change and command, with ticks continuing across simulated resets.
+//!   change and command.
 //!
 //! Typical test loop (a sans-IO host session against the board, no threads, no wall clock):
 //!
@@ -32,7 +32,7 @@ use std::collections::VecDeque;
 
 use crate::fault::{FaultAction, FaultInjector};
 use crate::firmware::Firmware;
-use crate::observer::{CommandKind, Observer};
+use crate::observer::Observer;
 use crate::sim_observer::SimObserver;
 use crate::version::FirmwareVersion;
 
@@ -46,17 +46,12 @@ pub const DEFAULT_INPUT_CAPACITY: usize = USB_PACKET_BYTES;
 /// Simulated ticks per second.
 pub const TICKS_PER_SECOND: u64 = 25_000;
 
-/// `QC` current reading kept while a low-power fault lowers the voltage reading.
-const LOW_POWER_CURRENT_READING: u16 = 300;
-
 /// A simulated board behind its USB link. See the module documentation.
 #[derive(Debug, Clone)]
 pub struct Board<O = SimObserver> {
     firmware: Firmware,
     version: FirmwareVersion,
     observer: O,
-    /// Ticks run by firmwares that a simulated reset replaced: the board's clock goes on.
-    tick_offset: u64,
     faults: Option<FaultInjector>,
     /// Host bytes (after faults) not yet offered to the parser.
     inbox: VecDeque<u8>,
@@ -71,8 +66,6 @@ pub struct Board<O = SimObserver> {
     line_has_bytes: bool,
     vanished: bool,
     resets: u64,
-    /// Voltage reading forced by a low-power fault (kept across resets).
-    low_voltage: Option<u16>,
 }
 
 /// Why the board cannot take or give bytes.
@@ -82,12 +75,6 @@ pub enum BoardError {
     /// A scheduled fault made the board vanish.
     #[error("the simulated board vanished (injected fault); reconnect to a new board")]
     Vanished,
-}
-
-/// Forwards observer calls with ticks shifted to the board's clock.
-struct Shifted<'a, O> {
-    inner: &'a mut O,
-    offset: u64,
 }
 
 impl Board<SimObserver> {
@@ -104,7 +91,6 @@ impl<O: Observer> Board<O> {
             firmware: Firmware::new(version),
             version,
             observer,
-            tick_offset: 0,
             faults: None,
             inbox: VecDeque::new(),
             input_capacity: DEFAULT_INPUT_CAPACITY,
@@ -115,7 +101,6 @@ impl<O: Observer> Board<O> {
             line_has_bytes: false,
             vanished: false,
             resets: 0,
-            low_voltage: None,
         }
     }
 
@@ -166,9 +151,9 @@ impl<O: Observer> Board<O> {
         self.observer
     }
 
-    /// Simulated time since power-on, in 25 kHz ticks (continues across simulated resets).
+    /// Simulated time since power-on, in 25 kHz ticks.
     pub fn now_ticks(&self) -> u64 {
-        self.tick_offset + self.firmware.now_ticks()
+        self.firmware.now_ticks()
     }
 
     /// Command lines the parser has received so far (non-empty lines, CR/LF/CRLF terminated).
@@ -249,16 +234,23 @@ impl<O: Observer> Board<O> {
         Ok(n)
     }
 
-    /// Writes all of `bytes`, advancing simulated time only as far as the parser's back-pressure
-    /// requires, and returns the replies available afterwards. For tests.
+    /// Writes all of `bytes` and waits until the parser has taken them all and is not blocked,
+    /// advancing simulated time only as far as its back-pressure requires (a blocked parser takes
+    /// its command when a FIFO slot frees); returns the replies available then. For tests and
+    /// scripted sessions.
     pub fn send(&mut self, bytes: &[u8]) -> Result<Vec<u8>, BoardError> {
         let mut rest = bytes;
-        while !rest.is_empty() {
+        loop {
             let n = self.write(rest)?;
             rest = rest.get(n..).unwrap_or_default();
-            if n == 0 && self.advance_to_next_event().is_none() {
-                // Blocked with nothing pending would be a firmware bug; do not spin forever.
-                self.advance(1);
+            let blocked = self.pending_input() > 0 || self.firmware.is_blocked();
+            if rest.is_empty() && !blocked {
+                break;
+            }
+            if n == 0 || blocked {
+                // Blocked with nothing pending would be a model bug: step a tick, never spin.
+                let step = self.firmware.next_event_in().unwrap_or(1).max(1);
+                self.advance(step);
             }
         }
         let mut out = Vec::new();
@@ -313,11 +305,7 @@ impl<O: Observer> Board<O> {
                     }
                 }
             }
-            let mut observer = Shifted {
-                inner: &mut self.observer,
-                offset: self.tick_offset,
-            };
-            self.firmware.run_ticks(chunk, &mut observer);
+            self.firmware.run_ticks(chunk, &mut self.observer);
             self.collect_output();
             self.fire_due_faults();
             self.pump();
@@ -359,36 +347,22 @@ impl<O: Observer> Board<O> {
                 self.outbox.clear();
             }
             FaultAction::LowPower { voltage } => {
-                self.low_voltage = Some(voltage);
-                self.firmware.set_analog(LOW_POWER_CURRENT_READING, voltage);
+                // The motor current set point is unaffected.
+                let current = self.firmware.analog[0];
+                self.firmware.set_analog(current, voltage);
             }
             FaultAction::PressButton => self.firmware.press_button(),
         }
     }
 
-    /// Re-initialises the board (a fresh firmware, as after `R`: legacy replies, FIFO depth 1,
-    /// queue and half-received command lost, counters zero) while the clock and the observer go
-    /// on; the observer is told what changed (motors, pen, idle).
+    /// Re-initialises the firmware as `R` does (legacy replies, FIFO depth 1, queue and a blocked
+    /// command lost, counters zeroed, pen raised), at the current tick. Bytes of a command line
+    /// the parser had not seen the end of stay in its buffer, as they would after `R`.
     fn reset(&mut self) {
-        let before = self.firmware.status();
-        self.tick_offset = self.now_ticks();
-        self.firmware = Firmware::new(self.version);
-        if let Some(voltage) = self.low_voltage {
-            self.firmware.set_analog(LOW_POWER_CURRENT_READING, voltage);
-        }
-        let after = self.firmware.status();
-        let now = self.now_ticks();
-        if before.motors_enabled != after.motors_enabled || before.microsteps != after.microsteps {
-            self.observer
-                .on_motors(now, after.motors_enabled, after.microsteps);
-        }
-        if before.pen_up != after.pen_up {
-            self.observer.on_pen(now, after.pen_up);
-        }
-        if before.executing {
-            self.observer.on_idle(now);
-        }
-        self.line_has_bytes = false;
+        self.firmware.reinit();
+        // A parser blocked at the reset is free again: release the replies it held back.
+        self.firmware.unblocked();
+        self.collect_output();
         self.resets += 1;
     }
 
@@ -464,29 +438,6 @@ impl<O: Observer> Board<O> {
     }
 }
 
-impl<O: Observer> Observer for Shifted<'_, O> {
-    fn on_step(&mut self, tick: u64, position: [i32; 2]) {
-        self.inner.on_step(tick + self.offset, position);
-    }
-
-    fn on_pen(&mut self, tick: u64, up: bool) {
-        self.inner.on_pen(tick + self.offset, up);
-    }
-
-    fn on_command_start(&mut self, tick: u64, kind: CommandKind) {
-        self.inner.on_command_start(tick + self.offset, kind);
-    }
-
-    fn on_idle(&mut self, tick: u64) {
-        self.inner.on_idle(tick + self.offset);
-    }
-
-    fn on_motors(&mut self, tick: u64, enabled: [bool; 2], microsteps: u8) {
-        self.inner
-            .on_motors(tick + self.offset, enabled, microsteps);
-    }
-}
-
 /// Feeds one byte to a command-line counter; true when it ends a non-empty line.
 fn ends_command(line_has_bytes: &mut bool, byte: u8) -> bool {
     match byte {
@@ -505,8 +456,11 @@ mod tests {
 
     use super::*;
 
+    /// A board past its power-on pen-up move.
     fn board() -> Board {
-        Board::new(FirmwareVersion::V3_0_3)
+        let mut b = Board::new(FirmwareVersion::V3_0_3);
+        assert!(b.run_until_idle(25_000));
+        b
     }
 
     fn text(bytes: &[u8]) -> String {
@@ -601,8 +555,9 @@ mod tests {
     #[test]
     fn reset_zeroes_the_counters_and_keeps_the_clock() {
         let mut b = faulty(1, &["reset@0.5s"]);
+        let t0 = b.now_ticks();
         b.send(b"SM,1000,1000,0\r").unwrap();
-        b.advance(25_000 / 2 + 10);
+        b.advance(25_000 / 2 + 10 - t0);
         assert_eq!(b.resets(), 1);
         assert_eq!(b.now_ticks(), 25_000 / 2 + 10);
         let out = text(&b.send(b"QS\r").unwrap());

@@ -1,14 +1,11 @@
-//! Per-axis step directions from the global step counters that `Observer::on_step` reports.
+//! Per-axis step directions from the motor positions that `Observer::on_step` reports.
 //!
-//! The firmware reports each step as the new value of its two global step counters (what `QS`
-//! prints). The difference from the previous report gives the direction of each axis. The
-//! counters are also zeroed without a step (`CS` and `R` at once, `EM` when it executes); a
-//! difference that cannot be one step (more than one on an axis, or no change at all) reveals
-//! such a reset, and since the counters restarted from zero, the new values themselves are the
-//! step. A reset can only go unnoticed when the counters were within two steps of zero on both
-//! axes, in which case at most that one step is attributed wrongly (a 0.025 mm error at 16×).
+//! The firmware reports each step as the new physical position of both motors (never zeroed,
+//! unlike the `QS` counters); a step moves each axis by at most one, so the difference from the
+//! previous report is the direction of each axis. The difference is taken with 32-bit wrapping,
+//! as the positions wrap.
 
-/// Remembers the last reported counters.
+/// Remembers the last reported motor position.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct CounterTracker {
     last: [i32; 2],
@@ -18,18 +15,11 @@ impl CounterTracker {
     /// The direction (−1, 0, +1) each axis stepped to reach `position`.
     pub(crate) fn direction(&mut self, position: [i32; 2]) -> [i8; 2] {
         let delta = [
-            i64::from(position[0]) - i64::from(self.last[0]),
-            i64::from(position[1]) - i64::from(self.last[1]),
+            position[0].wrapping_sub(self.last[0]),
+            position[1].wrapping_sub(self.last[1]),
         ];
         self.last = position;
-        let one_step = delta.iter().all(|d| d.abs() <= 1) && delta != [0, 0];
-        let step = if one_step {
-            delta
-        } else {
-            // The counters were reset since the last step: the step started from zero.
-            [i64::from(position[0]), i64::from(position[1])]
-        };
-        step.map(|d| d.clamp(-1, 1) as i8)
+        delta.map(|d| d.signum() as i8)
     }
 }
 
@@ -38,25 +28,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn follows_steps_and_resets() {
+    fn follows_steps_both_ways_and_across_the_wrap() {
         let mut t = CounterTracker::default();
         assert_eq!(t.direction([1, 0]), [1, 0]);
         assert_eq!(t.direction([2, -1]), [1, -1]);
         assert_eq!(t.direction([1, -1]), [-1, 0]);
-        // Jump to a far position and back: CS/EM zeroed the counters in between.
-        for _ in 0..500 {
-            let last = t.last;
-            t.direction([last[0] + 1, last[1]]);
-        }
-        assert_eq!(t.direction([0, 1]), [0, 1]);
-        assert_eq!(t.direction([-1, 1]), [-1, 0]);
-    }
-
-    #[test]
-    fn a_step_with_unchanged_counters_is_a_reset() {
-        let mut t = CounterTracker::default();
-        t.direction([1, 0]);
-        // Reset to 0 then one +1 step on axis 1: the counters read the same as before.
-        assert_eq!(t.direction([1, 0]), [1, 0]);
+        let mut t = CounterTracker {
+            last: [i32::MAX, i32::MIN],
+        };
+        assert_eq!(t.direction([i32::MIN, i32::MAX]), [1, -1]);
     }
 }
