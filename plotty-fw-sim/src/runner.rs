@@ -50,6 +50,10 @@ pub enum Exit {
 /// serial device's input).
 pub const REPLY_BACKLOG: usize = 64 * 1024;
 
+/// Host-to-board bytes a [`Runner`]'s port accepts before the host's writes block: about what
+/// Linux's USB CDC driver accepts (16 write URBs of 64 bytes) before `write` blocks.
+pub const HOST_WRITE_BUFFER: usize = 1024;
+
 /// Options of a [`Runner`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RunnerConfig {
@@ -127,7 +131,7 @@ impl Default for RunnerConfig {
     fn default() -> Self {
         Self {
             clock: ClockMode::AsFastAsPossible,
-            port_capacity: crate::port::DEFAULT_CAPACITY,
+            port_capacity: HOST_WRITE_BUFFER,
             reply_capacity: REPLY_BACKLOG,
         }
     }

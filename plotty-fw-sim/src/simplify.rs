@@ -8,7 +8,7 @@
 //!
 //! - every point within `tolerance` of the anchor (the last kept point) constrains nothing;
 //! - a point `p` farther away admits only directions within `asin(tolerance / |p − anchor|)` of
-//!   its own; the intersection of these cones is kept as two unit vectors;
+//!   its own; the intersection of these cones is kept as two edge vectors;
 //! - a new point whose direction lies outside the cone, or that comes back towards the anchor (its
 //!   distance shrinks), ends the segment: the previous point is kept and becomes the new anchor.
 //!
@@ -29,16 +29,24 @@ pub(crate) struct Simplifier {
     /// Last point accepted on the current segment (the candidate end).
     last: Point,
     /// Squared distance of `last` from the anchor (points must not come back).
-    last_dist2: i128,
+    last_dist2: f64,
     cone: Option<Cone>,
 }
 
-/// Directions (unit vectors) from the anchor that pass within tolerance of every point so far;
-/// `lo` to `hi` counter-clockwise, less than a half-turn apart.
+/// Directions from the anchor that pass within tolerance of every point so far: from `lo` to
+/// `hi` counter-clockwise, less than a half-turn apart.
 #[derive(Debug, Clone, Copy)]
 struct Cone {
-    lo: [f64; 2],
-    hi: [f64; 2],
+    lo: Edge,
+    hi: Edge,
+}
+
+/// A direction, as a vector of known length (not normalised, to avoid divisions).
+#[derive(Debug, Clone, Copy)]
+struct Edge {
+    dir: [f64; 2],
+    /// `|dir|`.
+    len: f64,
 }
 
 impl Simplifier {
@@ -48,7 +56,7 @@ impl Simplifier {
             tolerance: tolerance.max(0.0),
             anchor: start,
             last: start,
-            last_dist2: 0,
+            last_dist2: 0.0,
             cone: None,
         }
     }
@@ -66,14 +74,16 @@ impl Simplifier {
         if p == self.last {
             return None;
         }
-        if self.accepts(p) {
-            self.extend(p);
+        let (v, dist2) = self.offset(p);
+        if self.accepts(v, dist2) {
+            self.extend(p, v, dist2);
             None
         } else {
             let kept = self.last;
             self.restart_at(kept);
             // Relative to the new anchor, `p` is the first point: always accepted.
-            self.extend(p);
+            let (v, dist2) = self.offset(p);
+            self.extend(p, v, dist2);
             Some(kept)
         }
     }
@@ -92,64 +102,89 @@ impl Simplifier {
     fn restart_at(&mut self, anchor: Point) {
         self.anchor = anchor;
         self.last = anchor;
-        self.last_dist2 = 0;
+        self.last_dist2 = 0.0;
         self.cone = None;
     }
 
-    fn offset(&self, p: Point) -> (i128, i128) {
-        (
-            i128::from(p[0]) - i128::from(self.anchor[0]),
-            i128::from(p[1]) - i128::from(self.anchor[1]),
-        )
+    /// `p` relative to the anchor, and its squared length. Exact while offsets stay below 2^26
+    /// steps (hundreds of metres of travel); beyond that only the rounding of the comparisons
+    /// changes, never memory safety.
+    fn offset(&self, p: Point) -> ([f64; 2], f64) {
+        let v = [
+            p[0].wrapping_sub(self.anchor[0]) as f64,
+            p[1].wrapping_sub(self.anchor[1]) as f64,
+        ];
+        (v, v[0] * v[0] + v[1] * v[1])
     }
 
     /// Whether the segment anchor → `p` passes within tolerance of every point accepted so far.
-    fn accepts(&self, p: Point) -> bool {
-        let (dx, dy) = self.offset(p);
-        let dist2 = dx * dx + dy * dy;
+    fn accepts(&self, v: [f64; 2], dist2: f64) -> bool {
         if dist2 < self.last_dist2 {
             return false;
         }
         match self.cone {
             None => true,
             Some(cone) => {
-                let v = [dx as f64, dy as f64];
-                cross(cone.lo, v) >= 0.0 && cross(v, cone.hi) >= 0.0 && dot(cone.lo, v) > 0.0
+                cross(cone.lo.dir, v) >= 0.0
+                    && cross(v, cone.hi.dir) >= 0.0
+                    && dot(cone.lo.dir, v) > 0.0
             }
         }
     }
 
-    /// Accepts `p` and narrows the cone by its constraint.
-    fn extend(&mut self, p: Point) {
-        let (dx, dy) = self.offset(p);
-        let dist2 = dx * dx + dy * dy;
+    /// Accepts `p` (offset `v`, squared distance `dist2`) and narrows the cone by its constraint.
+    fn extend(&mut self, p: Point, v: [f64; 2], dist2: f64) {
         self.last = p;
         self.last_dist2 = dist2;
-        let dist = (dist2 as f64).sqrt();
-        if dist <= self.tolerance {
+        let tolerance = self.tolerance;
+        if dist2 <= tolerance * tolerance {
             return;
         }
-        let u = [dx as f64 / dist, dy as f64 / dist];
-        let sin_h = self.tolerance / dist;
-        let cos_h = (1.0 - sin_h * sin_h).sqrt();
-        // `u` rotated clockwise and counter-clockwise by the half-angle.
-        let p_lo = [u[0] * cos_h + u[1] * sin_h, u[1] * cos_h - u[0] * sin_h];
-        let p_hi = [u[0] * cos_h - u[1] * sin_h, u[1] * cos_h + u[0] * sin_h];
-        self.cone = Some(match self.cone {
-            None => Cone { lo: p_lo, hi: p_hi },
-            Some(cone) => Cone {
-                lo: if cross(cone.lo, p_lo) > 0.0 {
-                    p_lo
-                } else {
-                    cone.lo
-                },
-                hi: if cross(p_hi, cone.hi) > 0.0 {
-                    p_hi
-                } else {
-                    cone.hi
-                },
-            },
-        });
+        let Some(cone) = &mut self.cone else {
+            let q = (dist2 - tolerance * tolerance).sqrt();
+            self.cone = Some(Cone {
+                lo: Edge::turned(v, dist2, q, -tolerance),
+                hi: Edge::turned(v, dist2, q, tolerance),
+            });
+            return;
+        };
+        // An edge that passes within tolerance of `p` already satisfies p's constraint; only an
+        // edge that does not is moved to the constraint's boundary (if that narrows the cone).
+        let lo_ok = cone.lo.passes_near(v, tolerance);
+        let hi_ok = cone.hi.passes_near(v, tolerance);
+        if lo_ok && hi_ok {
+            return;
+        }
+        let q = (dist2 - tolerance * tolerance).sqrt();
+        if !lo_ok {
+            let p_lo = Edge::turned(v, dist2, q, -tolerance);
+            if cross(cone.lo.dir, p_lo.dir) > 0.0 {
+                cone.lo = p_lo;
+            }
+        }
+        if !hi_ok {
+            let p_hi = Edge::turned(v, dist2, q, tolerance);
+            if cross(p_hi.dir, cone.hi.dir) > 0.0 {
+                cone.hi = p_hi;
+            }
+        }
+    }
+}
+
+impl Edge {
+    /// `v` (squared length `dist2`) turned by asin(side / |v|), counter-clockwise for a positive
+    /// `side`, scaled to length |v|² so that no division is needed; `q` is
+    /// sqrt(|v|² − side²). One square root per constraint, shared by both edges.
+    fn turned(v: [f64; 2], dist2: f64, q: f64, side: f64) -> Self {
+        Self {
+            dir: [v[0] * q - v[1] * side, v[1] * q + v[0] * side],
+            len: dist2,
+        }
+    }
+
+    /// Whether the ray along this edge passes within `tolerance` of the point at offset `v`.
+    fn passes_near(&self, v: [f64; 2], tolerance: f64) -> bool {
+        cross(self.dir, v).abs() <= tolerance * self.len && dot(self.dir, v) > 0.0
     }
 }
 

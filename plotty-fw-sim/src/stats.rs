@@ -18,7 +18,7 @@ use std::fmt;
 use crate::counters::CounterTracker;
 use crate::observer::{CommandKind, Observer};
 
-/// Consecutive steps a step-rate measurement averages over.
+/// Consecutive steps a step-rate measurement averages over (a power of two).
 pub const RATE_WINDOW_STEPS: usize = 32;
 
 /// Ticks per second of the firmware's interrupt.
@@ -79,8 +79,8 @@ struct RateMeter {
     ticks: [u64; RATE_WINDOW_STEPS],
     next: usize,
     filled: usize,
-    /// Shortest span of a full window seen.
-    min_full_span: Option<u64>,
+    /// Shortest span of a full window seen (`u64::MAX`: no full window yet).
+    min_full_span: u64,
     /// Best rate of a partial window (while fewer steps than a window were taken).
     best_partial: f64,
 }
@@ -136,14 +136,16 @@ impl Stats {
 }
 
 impl RateMeter {
+    #[inline]
     fn step(&mut self, tick: u64) {
-        self.ticks[self.next] = tick;
-        self.next = (self.next + 1) % RATE_WINDOW_STEPS;
+        // `next` wraps with a mask: the window length is a power of two.
+        let slot = self.next;
+        self.next = (slot + 1) & (RATE_WINDOW_STEPS - 1);
+        self.ticks[slot] = tick;
         if self.filled < RATE_WINDOW_STEPS {
             self.filled += 1;
             if self.filled >= 2 {
-                let first = self.ticks[0];
-                let span = tick.saturating_sub(first).max(1);
+                let span = tick.saturating_sub(self.ticks[0]).max(1);
                 let rate = (self.filled - 1) as f64 * TICKS_PER_SECOND / span as f64;
                 self.best_partial = self.best_partial.max(rate);
             }
@@ -153,13 +155,14 @@ impl RateMeter {
         }
         // Full window: the oldest step in it is the slot after the one just written.
         let span = tick.saturating_sub(self.ticks[self.next]).max(1);
-        self.min_full_span = Some(self.min_full_span.map_or(span, |s| s.min(span)));
+        self.min_full_span = self.min_full_span.min(span);
     }
 
     fn max_rate(&self) -> f64 {
-        match self.min_full_span {
-            Some(span) => (RATE_WINDOW_STEPS - 1) as f64 * TICKS_PER_SECOND / span as f64,
-            None => self.best_partial,
+        if self.min_full_span == u64::MAX {
+            self.best_partial
+        } else {
+            (RATE_WINDOW_STEPS - 1) as f64 * TICKS_PER_SECOND / self.min_full_span as f64
         }
     }
 }
@@ -170,7 +173,7 @@ impl Default for RateMeter {
             ticks: [0; RATE_WINDOW_STEPS],
             next: 0,
             filled: 0,
-            min_full_span: None,
+            min_full_span: u64::MAX,
             best_partial: 0.0,
         }
     }

@@ -79,6 +79,8 @@ pub struct TraceRecorder {
     position: Point,
     /// Units one step moves at the current microstep mode (16 / divisor).
     units_per_step: i64,
+    /// Direction of the current straight run of steps ([0, 0] before the first).
+    run: [i8; 2],
     enabled: [bool; 2],
     pen_up: bool,
     /// The polyline being recorded, in motor units, and its simplifier.
@@ -158,6 +160,7 @@ impl TraceRecorder {
             counters: CounterTracker::default(),
             position: origin,
             units_per_step: 1,
+            run: [0, 0],
             enabled: [true, true],
             pen_up: true,
             open: vec![origin],
@@ -170,17 +173,24 @@ impl TraceRecorder {
 
     /// One tick's steps: `direction[i]` is +1, −1 or 0 for motor i.
     pub fn step(&mut self, direction: [i8; 2]) {
-        let mut moved = false;
-        for (axis, &d) in direction.iter().enumerate() {
-            if d != 0 && self.enabled[axis] {
-                self.position[axis] += i64::from(d.signum()) * self.units_per_step;
-                moved = true;
-            }
+        let moved = [
+            direction[0].signum() * i8::from(self.enabled[0]),
+            direction[1].signum() * i8::from(self.enabled[1]),
+        ];
+        if moved == [0, 0] {
+            return;
         }
-        if moved {
+        // Steps in the same direction form a straight run; only the corners between runs go
+        // through the simplifier. Every point of a run lies on the segment between its corners,
+        // so it is within tolerance of the output whenever both corners are (the set of points
+        // within a distance of a segment is convex).
+        if moved != self.run {
+            self.run = moved;
             let kept = self.simplifier.push(self.position);
             self.keep(kept);
         }
+        self.position[0] += i64::from(moved[0]) * self.units_per_step;
+        self.position[1] += i64::from(moved[1]) * self.units_per_step;
     }
 
     /// The pen went up (`true`) or down as a servo command executed.
@@ -194,8 +204,7 @@ impl TraceRecorder {
 
     /// A queued command started: its start point is kept exactly.
     pub fn command_start(&mut self) {
-        let kept = self.simplifier.keep_current();
-        self.keep(kept);
+        self.keep_position();
     }
 
     /// Motor drivers enabled or disabled, and the microstep divisor (16, 8, 4, 2 or 1) in force.
@@ -203,6 +212,7 @@ impl TraceRecorder {
         self.enabled = enabled;
         let units = 16 / i64::from(microstep_divisor.clamp(1, 16));
         if units != self.units_per_step {
+            self.keep_position();
             self.units_per_step = units;
             let kept = self
                 .simplifier
@@ -242,6 +252,15 @@ impl TraceRecorder {
         }
     }
 
+    /// Keeps the current position as a vertex.
+    fn keep_position(&mut self) {
+        let kept = self.simplifier.push(self.position);
+        self.keep(kept);
+        let kept = self.simplifier.keep_current();
+        self.keep(kept);
+        self.run = [0, 0];
+    }
+
     fn keep(&mut self, point: Option<Point>) {
         let Some(point) = point else { return };
         if !self.recording() {
@@ -262,8 +281,7 @@ impl TraceRecorder {
 
     /// Moves the polyline in progress to its list and starts a new one here.
     fn close_polyline(&mut self) {
-        let last = self.simplifier.keep_current();
-        self.keep(last);
+        self.keep_position();
         let points: Vec<PointMm> = self.open.drain(..).map(PointMm::from_units).collect();
         if self.pen_up {
             if self.config.record_travel && points.len() >= 2 {
@@ -436,6 +454,55 @@ mod tests {
         assert!(total <= 10, "{total}");
         // The position is still tracked exactly.
         assert_close(rec.position_mm(), 200.0 / 160.0 * 2.0, 0.0);
+    }
+
+    proptest::proptest! {
+        /// Every position the carriage passes lies within one step of the recorded strokes,
+        /// whatever runs of steps and command starts come.
+        #[test]
+        fn every_step_is_within_one_step_of_the_trace(
+            moves in proptest::collection::vec(
+                ((-1i8..=1, -1i8..=1), 1usize..40, proptest::bool::weighted(0.1)),
+                1..80,
+            ),
+        ) {
+            let mut rec = TraceRecorder::default();
+            rec.pen(false);
+            let mut truth = vec![[0i64, 0i64]];
+            for ((d1, d2), run, command) in moves {
+                if command {
+                    rec.command_start();
+                }
+                for _ in 0..run {
+                    rec.step([d1, d2]);
+                    let last = *truth.last().unwrap();
+                    truth.push([last[0] + i64::from(d1), last[1] + i64::from(d2)]);
+                }
+            }
+            let trace = rec.finish();
+            let line: Vec<[f64; 2]> = trace.strokes.concat().iter()
+                .map(|p| [80.0 * (p.x + p.y), 80.0 * (p.x - p.y)])
+                .collect();
+            for p in truth {
+                let p = [p[0] as f64, p[1] as f64];
+                let d = line
+                    .windows(2)
+                    .map(|w| segment_distance(p, w[0], w[1]))
+                    .fold(segment_distance(p, line[0], line[0]), f64::min);
+                proptest::prop_assert!(d <= 1.0 + 1e-9, "{p:?} is {d} steps away");
+            }
+        }
+    }
+
+    fn segment_distance(p: [f64; 2], a: [f64; 2], b: [f64; 2]) -> f64 {
+        let v = [b[0] - a[0], b[1] - a[1]];
+        let len2 = v[0] * v[0] + v[1] * v[1];
+        let t = if len2 == 0.0 {
+            0.0
+        } else {
+            (((p[0] - a[0]) * v[0] + (p[1] - a[1]) * v[1]) / len2).clamp(0.0, 1.0)
+        };
+        (p[0] - a[0] - t * v[0]).hypot(p[1] - a[1] - t * v[1])
     }
 
     #[test]
