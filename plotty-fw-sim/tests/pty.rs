@@ -204,3 +204,40 @@ fn serve_binary_rejects_bad_arguments_clearly() {
     let err = run(&["serve", "--link", file.to_str().unwrap()]);
     assert!(err.contains("is not a symbolic link"), "{err}");
 }
+
+#[test]
+fn serve_binary_vanishes_on_a_scheduled_fault() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_plotty-fw-sim"))
+        .args(["serve", "--seed", "7", "--fault", "vanish@3"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut device = String::new();
+    stdout.read_line(&mut device).unwrap();
+    let mut port = open(Path::new(device.trim_end()));
+    command(&mut port, "EM,1,1");
+    command(&mut port, "SM,100,10,10");
+    port.write_all(b"SM,100,10,10\r").unwrap();
+    // The board is gone: the pty is closed under the host (EOF or an error, never a reply).
+    let mut buf = [0u8; 16];
+    match port.read(&mut buf) {
+        Ok(n) => assert_eq!(n, 0, "unexpected reply {:?}", &buf[..n]),
+        Err(e) => assert_ne!(e.kind(), std::io::ErrorKind::TimedOut, "{e}"),
+    }
+    let mut rest = String::new();
+    stdout.read_to_string(&mut rest).unwrap();
+    let status = child.wait().unwrap();
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert!(status.success(), "{status:?}\n{stderr}");
+    assert!(stderr.contains("fault seed 7"), "{stderr}");
+    assert!(rest.contains("board vanished"), "{rest}");
+    assert!(rest.contains("commands received  3"), "{rest}");
+}
