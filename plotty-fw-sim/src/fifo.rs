@@ -24,7 +24,10 @@ impl Fifo {
 
     /// An empty FIFO of depth 1.
     pub(crate) fn new() -> Self {
-        Self { queue: VecDeque::with_capacity(usize::from(Self::MAX_DEPTH)), depth: 1 }
+        Self {
+            queue: VecDeque::with_capacity(usize::from(Self::MAX_DEPTH)),
+            depth: 1,
+        }
     }
 
     /// Commands waiting.

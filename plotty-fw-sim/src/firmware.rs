@@ -81,7 +81,10 @@ pub(crate) enum StepperTimeout {
     /// Armed: starts timing when the motion FIFO runs empty.
     Primed,
     /// Counting down: ms left in the current second, seconds left.
-    Timing { ms: u16, seconds: u16 },
+    Timing {
+        ms: u16,
+        seconds: u16,
+    },
     /// Fired (drivers disabled); re-primed by the next loaded command.
     Fired,
 }
@@ -89,8 +92,15 @@ pub(crate) enum StepperTimeout {
 /// Observer notifications produced while parsing (delivered by the next `run_ticks`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum ParseEvent {
-    Pen { tick: u64, up: bool },
-    Motors { tick: u64, enabled: [bool; 2], microsteps: u8 },
+    Pen {
+        tick: u64,
+        up: bool,
+    },
+    Motors {
+        tick: u64,
+        enabled: [bool; 2],
+        microsteps: u8,
+    },
 }
 
 /// Stepper driver pins.
@@ -106,7 +116,11 @@ pub(crate) struct Drivers {
 
 impl Drivers {
     fn new() -> Self {
-        Self { enabled: [false; 2], ms: [true; 3], config: 0 }
+        Self {
+            enabled: [false; 2],
+            ms: [true; 3],
+            config: 0,
+        }
     }
 
     /// Microsteps per full step selected by the MS pins (what QE decodes).
@@ -163,8 +177,9 @@ pub struct Firmware {
     pub(crate) busy: bool,
     /// Bumped whenever the executing command or the accumulators change outside the interrupt.
     pub(crate) epoch: u64,
-    /// (epoch, absolute tick at which the current command ends) for `next_event_in`.
-    pub(crate) end_cache: Cell<Option<(u64, Option<u64>)>>,
+    /// (epoch, absolute tick at which the current command ends, whether that is exact rather
+    /// than a look-ahead horizon) for `next_event_in`.
+    pub(crate) end_cache: Cell<Option<(u64, Option<u64>, bool)>>,
     pub(crate) next_ms_tick: u64,
     pub(crate) adc_ms: u8,
     pub(crate) stepper_timeout: StepperTimeout,
@@ -213,7 +228,9 @@ pub struct Firmware {
 }
 
 impl Firmware {
-    /// A board just powered on, running `version`.
+    /// A board just powered on, running `version`, as a host finds it once USB is up: the
+    /// pen-up servo move that every start queues has executed (after 2 ticks), the servo power
+    /// is off, the drivers are disabled, replies are in legacy syntax.
     pub fn new(version: FirmwareVersion) -> Self {
         let mut fw = Self {
             version,
@@ -273,6 +290,7 @@ impl Firmware {
         };
         fw.reinit();
         fw.events.clear();
+        fw.run_ticks(2, &mut crate::observer::NoObserver);
         fw
     }
 
@@ -289,10 +307,14 @@ impl Firmware {
     /// Offers one USB packet of host bytes (a longer slice is taken as consecutive 64-byte
     /// packets). Returns how many bytes were consumed.
     ///
-    /// Fewer than offered means the parser is blocked: on a full motion FIFO, or waiting for
-    /// idle before `HM`/`CU,4` (or the host has not read 64 KiB of replies). The board then
-    /// stops servicing USB. Offer the remaining bytes again, as the same packet (2.x prints the
-    /// packet's error lines only after its last command), after running ticks.
+    /// The parser blocks on a queued command when the motion FIFO is full (and `HM`/`CU,4`
+    /// block until motion is idle): that command is consumed up to its terminator, but its
+    /// reply — and the replies of the same packet's earlier commands — are held back until the
+    /// wait ends ([`Firmware::is_blocked`] is true meanwhile), and nothing more is read: the
+    /// real board stops servicing USB. Fewer bytes consumed than offered means exactly that
+    /// (or that 64 KiB of replies are unread). Offer the remaining bytes again, as the same
+    /// packet (2.x prints a packet's error lines only after its last command), after running
+    /// ticks ([`Firmware::next_event_in`] says how many).
     pub fn receive(&mut self, packet: &[u8]) -> usize {
         match self.halt {
             Some(Halt::Bootloader) => return packet.len(),
@@ -376,7 +398,10 @@ impl Firmware {
     /// is blocked, the replies of the packet it is stuck in are held back, as the real board
     /// does not service USB then.
     pub fn take_output(&mut self, out: &mut Vec<u8>) {
-        let end = self.hold_from.unwrap_or(self.io.out.len()).min(self.io.out.len());
+        let end = self
+            .hold_from
+            .unwrap_or(self.io.out.len())
+            .min(self.io.out.len());
         out.extend(self.io.out.drain(..end));
         if let Some(h) = self.hold_from.as_mut() {
             *h = 0;
@@ -413,11 +438,16 @@ impl Firmware {
             pen_servo_target,
             rates: self.cur.rate,
             accumulators: self.acc,
-            reply_mode: if self.io.future { ReplyMode::Future } else { ReplyMode::Legacy },
+            reply_mode: if self.io.future {
+                ReplyMode::Future
+            } else {
+                ReplyMode::Legacy
+            },
             ack: self.io.ack,
             limit_checks: self.limit_checks,
             test_mode: self.test_mode(),
             button_latched: self.button,
+            analog: self.analog,
             checksums: self.checksums,
         }
     }
@@ -466,6 +496,10 @@ impl Firmware {
         let now = (self.drivers.enabled, self.drivers.microsteps());
         if now != self.reported_motors {
             self.reported_motors = now;
+            // All parse-time events share the current tick: only the last state of each kind
+            // matters, which also bounds the list when the harness never runs ticks.
+            self.events
+                .retain(|e| !matches!(e, ParseEvent::Motors { .. }));
             self.events.push(ParseEvent::Motors {
                 tick: self.tick,
                 enabled: now.0,
@@ -486,7 +520,11 @@ impl Firmware {
     pub(crate) fn set_pen_now(&mut self, up: bool) {
         if up != self.pen_up {
             self.pen_up = up;
-            self.events.push(ParseEvent::Pen { tick: self.tick, up });
+            self.events.retain(|e| !matches!(e, ParseEvent::Pen { .. }));
+            self.events.push(ParseEvent::Pen {
+                tick: self.tick,
+                up,
+            });
         }
     }
 
@@ -495,7 +533,11 @@ impl Firmware {
         for e in self.events.drain(..) {
             match e {
                 ParseEvent::Pen { tick, up } => observer.on_pen(tick, up),
-                ParseEvent::Motors { tick, enabled, microsteps } => {
+                ParseEvent::Motors {
+                    tick,
+                    enabled,
+                    microsteps,
+                } => {
                     observer.on_motors(tick, enabled, microsteps);
                 }
             }
@@ -528,7 +570,9 @@ impl Firmware {
 
     /// Tries to end the parser's wait (after a FIFO pop or at idle).
     pub(crate) fn try_resolve(&mut self) {
-        let Some(pending) = self.pending.take() else { return };
+        let Some(pending) = self.pending.take() else {
+            return;
+        };
         let flow = match pending.wait {
             Wait::Room(cmds) => {
                 if self.fifo.has_room() {
@@ -546,7 +590,12 @@ impl Firmware {
             }
         };
         match flow {
-            Flow::Block(wait) => self.pending = Some(Pending { wait, leftover: pending.leftover }),
+            Flow::Block(wait) => {
+                self.pending = Some(Pending {
+                    wait,
+                    leftover: pending.leftover,
+                })
+            }
             Flow::Gone => self.unblocked(),
             Flow::Done => {
                 self.finish_command(pending.leftover, false);
@@ -604,9 +653,13 @@ impl Firmware {
         // then power off; UserInit then zeroes the power countdown.
         self.servo = Servo::new(self.version);
         self.servo.power_on();
-        if let crate::servo::MovePlan::Queue(up) =
-            self.servo.plan_move(self.servo.min, self.servo.pen_rpn, self.servo.rate_up, 0, true)
-        {
+        if let crate::servo::MovePlan::Queue(up) = self.servo.plan_move(
+            self.servo.min,
+            self.servo.pen_rpn,
+            self.servo.rate_up,
+            0,
+            true,
+        ) {
             self.push_command(up);
         }
         self.servo.power_off();
@@ -625,5 +678,16 @@ impl Firmware {
         self.io.out.clear();
         self.hold_from = None;
         self.packet_out_start = 0;
+        self.packet_left = 0;
+    }
+
+    /// Power-cycles the board (or a brown-out reset): everything `RB` does — re-initialised
+    /// state, a blocked parser and any partial command or unread reply dropped with the USB
+    /// connection — and a board in the bootloader or locked up by `CU,254`
+    /// runs the firmware again. Simulated time and the physical motor position go on; the
+    /// pen-up move every start queues runs on the next ticks.
+    pub fn power_cycle(&mut self) {
+        self.halt = None;
+        self.reboot();
     }
 }

@@ -28,6 +28,7 @@ impl Firmware {
         if self.halt == Some(crate::firmware::Halt::Bootloader) {
             // Interrupts are off in the bootloader: time passes, nothing moves.
             self.tick = end;
+            self.next_ms_tick = end - end % TICKS_PER_MS + TICKS_PER_MS;
             return;
         }
         while self.tick < end {
@@ -41,38 +42,181 @@ impl Firmware {
     }
 
     /// Motion interrupts up to and including tick `until` (no millisecond boundary inside).
+    ///
+    /// With fast-forward on, the stepping commands run in specialised loops that keep the
+    /// registers in locals (the same arithmetic as [`Firmware::isr_tick`], tick by tick), and
+    /// idle stretches and the inner ticks of delays are skipped in bulk; with it off, every
+    /// tick goes through the generic interrupt.
     fn run_until<O: Observer>(&mut self, until: u64, observer: &mut O) {
-        // The first tick of every stretch runs in full; later ones may be skipped in bulk.
         let stretch_start = self.tick;
-        self.isr_tick(observer);
         while self.tick < until {
-            if self.fast_forward {
-                match self.cur.op {
-                    Op::None
-                        if !self.busy
-                            && self.fifo.is_empty()
-                            && self.cur.delay == 0
-                            && self.stepper_timeout != StepperTimeout::Primed =>
-                    {
-                        self.tick = until;
-                        return;
+            if !self.fast_forward {
+                self.isr_tick(observer);
+                continue;
+            }
+            match self.cur.op {
+                Op::Simple => self.run_simple(until, observer),
+                Op::Accel => self.run_accel(until, observer),
+                Op::Timed => self.run_timed(until, observer),
+                Op::None
+                    if !self.busy
+                        && self.fifo.is_empty()
+                        && self.cur.delay == 0
+                        && self.pending.is_none()
+                        && self.stepper_timeout != StepperTimeout::Primed =>
+                {
+                    // Idle: every tick would only find nothing to do.
+                    self.tick = until;
+                }
+                // A servo move re-applies its target every tick; doing so once per stretch is
+                // the same, as nothing else changes the channel within one.
+                Op::Delay | Op::Servo
+                    if self.cur.delay > 1
+                        && (self.cur.op == Op::Delay || self.servo_applied > stretch_start) =>
+                {
+                    let n = u64::from(self.cur.delay - 1).min(until - self.tick);
+                    // n < cur.delay fits in u32.
+                    self.cur.delay -= n as u32;
+                    self.tick += n;
+                }
+                _ => self.isr_tick(observer),
+            }
+        }
+    }
+
+    /// SM/XM/HM/TR ticks up to `until` or the end of the move.
+    fn run_simple<O: Observer>(&mut self, until: u64, observer: &mut O) {
+        let rate = [self.cur.rate[0] as u32, self.cur.rate[1] as u32];
+        let d = self.cur.dir.map(|r| if r { -1i32 } else { 1 });
+        self.dir_pins = self.cur.dir;
+        let (mut acc, mut steps, mut active) = (self.acc, self.cur.steps, self.active);
+        let (mut pos, mut motor) = (self.pos, self.motor_pos);
+        let mut tick = self.tick;
+        let mut done = false;
+        while tick < until {
+            tick += 1;
+            let mut stepped = false;
+            for i in 0..2 {
+                if active[i] {
+                    let a = acc[i].wrapping_add(rate[i]);
+                    if a & BIT31 != 0 {
+                        acc[i] = a & !BIT31;
+                        steps[i] = steps[i].wrapping_sub(1);
+                        pos[i] = pos[i].wrapping_add(d[i]);
+                        motor[i] = motor[i].wrapping_add(d[i]);
+                        active[i] = steps[i] != 0;
+                        stepped = true;
+                    } else {
+                        acc[i] = a;
                     }
-                    // A servo move re-applies its target every tick; doing so once per stretch
-                    // is the same, as nothing else changes the channel within one.
-                    Op::Delay | Op::Servo
-                        if self.cur.delay > 1
-                            && (self.cur.op == Op::Delay || self.servo_applied > stretch_start) =>
-                    {
-                        let n = u64::from(self.cur.delay - 1).min(until - self.tick);
-                        // n < cur.delay fits in u32.
-                        self.cur.delay -= n as u32;
-                        self.tick += n;
-                        continue;
-                    }
-                    _ => {}
                 }
             }
-            self.isr_tick(observer);
+            if stepped {
+                observer.on_step(tick, motor);
+            }
+            if !(active[0] || active[1]) {
+                done = true;
+                break;
+            }
+        }
+        (self.acc, self.cur.steps, self.active) = (acc, steps, active);
+        (self.pos, self.motor_pos, self.tick) = (pos, motor, tick);
+        if done {
+            self.command_done(observer);
+        }
+    }
+
+    /// 3.x LM/L3 ticks up to `until` or the end of the move.
+    fn run_accel<O: Observer>(&mut self, until: u64, observer: &mut O) {
+        let jerk = self.cur.jerk;
+        let (mut rate, mut accel, mut dir) = (self.cur.rate, self.cur.accel, self.cur.dir);
+        let (mut acc, mut steps, mut active) = (self.acc, self.cur.steps, self.active);
+        let (mut pos, mut motor) = (self.pos, self.motor_pos);
+        let mut tick = self.tick;
+        let mut done = false;
+        while tick < until {
+            tick += 1;
+            let mut stepped = false;
+            for i in 0..2 {
+                if active[i] {
+                    accel[i] = accel[i].wrapping_add(jerk[i]);
+                    rate[i] = rate[i].wrapping_add(accel[i]);
+                    let a = acc[i].wrapping_add(rate[i] as u32);
+                    if a & BIT31 != 0 {
+                        acc[i] = a & !BIT31;
+                        dir[i] = rate[i] < 0;
+                        let d = if dir[i] { -1 } else { 1 };
+                        pos[i] = pos[i].wrapping_add(d);
+                        motor[i] = motor[i].wrapping_add(d);
+                        steps[i] = steps[i].wrapping_sub(1);
+                        active[i] = steps[i] != 0;
+                        stepped = true;
+                    } else {
+                        acc[i] = a;
+                    }
+                }
+            }
+            if stepped {
+                observer.on_step(tick, motor);
+            }
+            if !(active[0] || active[1]) {
+                done = true;
+                break;
+            }
+        }
+        (self.cur.rate, self.cur.accel, self.cur.dir) = (rate, accel, dir);
+        self.dir_pins = dir;
+        (self.acc, self.cur.steps, self.active) = (acc, steps, active);
+        (self.pos, self.motor_pos, self.tick) = (pos, motor, tick);
+        if done {
+            self.command_done(observer);
+        }
+    }
+
+    /// 3.x LT/T3 ticks up to `until` or the end of the move (including its idle tick).
+    fn run_timed<O: Observer>(&mut self, until: u64, observer: &mut O) {
+        let jerk = self.cur.jerk;
+        let (mut rate, mut accel, mut dir) = (self.cur.rate, self.cur.accel, self.cur.dir);
+        let mut acc = self.acc;
+        let mut intervals = self.cur.steps[0];
+        let mut active = self.active[0];
+        let (mut pos, mut motor) = (self.pos, self.motor_pos);
+        let mut tick = self.tick;
+        let mut done = false;
+        while tick < until {
+            tick += 1;
+            if !active {
+                done = true;
+                break;
+            }
+            intervals = intervals.wrapping_sub(1);
+            active = intervals != 0;
+            let mut stepped = false;
+            for i in 0..2 {
+                accel[i] = accel[i].wrapping_add(jerk[i]);
+                rate[i] = rate[i].wrapping_add(accel[i]);
+                let a = acc[i].wrapping_add(rate[i] as u32);
+                if a & BIT31 != 0 {
+                    acc[i] = a & !BIT31;
+                    dir[i] = rate[i] < 0;
+                    let d = if dir[i] { -1 } else { 1 };
+                    pos[i] = pos[i].wrapping_add(d);
+                    motor[i] = motor[i].wrapping_add(d);
+                    stepped = true;
+                } else {
+                    acc[i] = a;
+                }
+            }
+            if stepped {
+                observer.on_step(tick, motor);
+            }
+        }
+        (self.cur.rate, self.cur.accel, self.cur.dir) = (rate, accel, dir);
+        self.dir_pins = dir;
+        (self.acc, self.cur.steps[0], self.active[0]) = (acc, intervals, active);
+        (self.pos, self.motor_pos, self.tick) = (pos, motor, tick);
+        if done {
+            self.command_done(observer);
         }
     }
 
@@ -270,8 +414,10 @@ impl Firmware {
         } else {
             self.cur.delay = 0;
             if self.stepper_timeout == StepperTimeout::Primed {
-                self.stepper_timeout =
-                    StepperTimeout::Timing { ms: 1000, seconds: self.stepper_timeout_s };
+                self.stepper_timeout = StepperTimeout::Timing {
+                    ms: 1000,
+                    seconds: self.stepper_timeout_s,
+                };
             }
             if self.busy {
                 self.busy = false;
@@ -287,6 +433,7 @@ impl Firmware {
     /// stale values, which `QM`/`QG` can see) and applies its accumulator flags.
     fn load(&mut self, c: crate::motion::Command) {
         self.touch();
+        self.servo_applied = 0;
         let cur = &mut self.cur;
         cur.op = c.op;
         cur.kind = c.kind;
@@ -341,9 +488,15 @@ impl Firmware {
         self.servo.ms_tick();
         if let StepperTimeout::Timing { ms, seconds } = self.stepper_timeout {
             if ms > 1 {
-                self.stepper_timeout = StepperTimeout::Timing { ms: ms - 1, seconds };
+                self.stepper_timeout = StepperTimeout::Timing {
+                    ms: ms - 1,
+                    seconds,
+                };
             } else if seconds > 1 {
-                self.stepper_timeout = StepperTimeout::Timing { ms: 1000, seconds: seconds - 1 };
+                self.stepper_timeout = StepperTimeout::Timing {
+                    ms: 1000,
+                    seconds: seconds - 1,
+                };
             } else {
                 self.drivers.enabled = [false; 2];
                 self.stepper_timeout = StepperTimeout::Fired;
@@ -370,8 +523,11 @@ impl Firmware {
     /// nothing is pending (an LM axis with steps but neither rate nor acceleration never ends:
     /// its end is not an event either).
     pub fn next_event_in(&self) -> Option<u64> {
+        if self.halt == Some(crate::firmware::Halt::Bootloader) {
+            return None;
+        }
         let mut best = self.ticks_to_command_end();
-        let to_ms = self.next_ms_tick - self.tick;
+        let to_ms = self.next_ms_tick.saturating_sub(self.tick).max(1);
         let mut consider = |t: u64| best = Some(best.map_or(t, |b| b.min(t)));
         if let Some(ms) = self.servo.power_countdown_ms() {
             consider(to_ms + (u64::from(ms) - 1) * TICKS_PER_MS);
@@ -392,46 +548,141 @@ impl Firmware {
             Op::None => (!self.fifo.is_empty() || self.cur.delay != 0).then_some(1),
             Op::Delay | Op::Servo => Some(u64::from(self.cur.delay.max(1))),
             Op::Em | Op::Se => Some(1),
-            Op::Timed => Some(if self.active[0] { u64::from(self.cur.steps[0]) + 1 } else { 1 }),
-            Op::TimedV2 => Some(if self.active[0] { u64::from(self.cur.steps[0]) } else { 1 }),
+            Op::Timed => Some(if self.active[0] {
+                u64::from(self.cur.steps[0]) + 1
+            } else {
+                1
+            }),
+            Op::TimedV2 => Some(if self.active[0] {
+                u64::from(self.cur.steps[0])
+            } else {
+                1
+            }),
             Op::Simple | Op::Accel | Op::AccelV2 => {
-                if let Some((epoch, end)) = self.end_cache.get() {
-                    if epoch == self.epoch {
-                        return end.map(|e| e.saturating_sub(self.tick).max(1));
-                    }
+                if let Some((epoch, end, exact)) = self.end_cache.get()
+                    && epoch == self.epoch
+                    && (exact || end.is_some_and(|e| e > self.tick))
+                {
+                    return end.map(|e| e.saturating_sub(self.tick).max(1));
                 }
-                let end = self.simulate_end().map(|t| self.tick + t);
-                self.end_cache.set(Some((self.epoch, end)));
-                end.map(|e| e - self.tick)
+                let (end, exact) = match self.lookahead() {
+                    Lookahead::Ends(t) => (Some(self.tick.saturating_add(t)), true),
+                    Lookahead::Never => (None, true),
+                    Lookahead::NotYet(t) => (Some(self.tick.saturating_add(t)), false),
+                };
+                self.end_cache.set(Some((self.epoch, end, exact)));
+                end.map(|e| e.saturating_sub(self.tick).max(1))
             }
         }
     }
 
-    /// Runs a copy of the motion state until the current move is done (at most ~48 hours).
-    fn simulate_end(&self) -> Option<u64> {
-        const CAP: u64 = 1 << 32;
+    /// When the current move ends: in closed form for constant rates, else by running a copy
+    /// of the registers (in slices of [`LOOKAHEAD_SLICE`] ticks).
+    fn lookahead(&self) -> Lookahead {
+        let cur = &self.cur;
+        let mut closed = Some(1u64);
+        for i in 0..2 {
+            if !self.active[i] {
+                continue;
+            }
+            let (rate, accel, jerk) = (cur.rate[i], cur.accel[i], cur.jerk[i]);
+            let steps = u64::from(cur.steps[i]);
+            let constant = match cur.op {
+                Op::Simple => Some((self.acc[i], rate as u32)),
+                Op::Accel if accel == 0 && jerk == 0 => {
+                    if rate == 0 {
+                        return Lookahead::Never;
+                    }
+                    if rate > 0 {
+                        Some((self.acc[i], rate as u32))
+                    } else if self.acc[i] & BIT31 == 0 {
+                        // Reverse motion mirrors forward motion on 0x7FFFFFFF − acc.
+                        Some((0x7FFF_FFFF - self.acc[i], rate.unsigned_abs()))
+                    } else {
+                        None
+                    }
+                }
+                Op::AccelV2 if accel == 0 => {
+                    if rate == 0 {
+                        return Lookahead::Never;
+                    }
+                    // The first tick masks a negative rate; it stays constant from then on.
+                    Some((
+                        self.acc[i],
+                        (if rate < 0 { rate & 0x7FFF_FFFF } else { rate }) as u32,
+                    ))
+                }
+                _ => None,
+            };
+            match constant {
+                Some((acc, rate)) => match axis_end(acc, rate, steps) {
+                    Some(t) => closed = closed.map(|c| c.max(t)),
+                    None => return Lookahead::Never,
+                },
+                None => closed = None,
+            }
+        }
+        if let Some(t) = closed {
+            return Lookahead::Ends(t);
+        }
         let mut sim = MotionCopy {
-            op: self.cur.op,
-            rate: self.cur.rate,
-            accel: self.cur.accel,
-            jerk: self.cur.jerk,
-            steps: self.cur.steps,
+            op: cur.op,
+            rate: cur.rate,
+            accel: cur.accel,
+            jerk: cur.jerk,
+            steps: cur.steps,
             active: self.active,
             acc: self.acc,
         };
-        if sim.op == Op::Simple {
-            return sim.simple_end();
-        }
         let mut t = 0;
         while sim.active[0] || sim.active[1] {
-            if t >= CAP {
-                return None;
+            if t >= LOOKAHEAD_SLICE {
+                return Lookahead::NotYet(t);
             }
             t += 1;
             sim.tick();
         }
-        Some(t.max(1))
+        Lookahead::Ends(t.max(1))
     }
+}
+
+/// Ticks a look-ahead simulates before answering "not before then" (about 45 minutes).
+const LOOKAHEAD_SLICE: u64 = 1 << 26;
+
+/// The end of the current move as far as [`Firmware::next_event_in`] can tell.
+enum Lookahead {
+    /// It ends after this many ticks.
+    Ends(u64),
+    /// It never ends (an axis with steps but nothing to move it).
+    Never,
+    /// Not within this many ticks; look again then.
+    NotYet(u64),
+}
+
+/// Ticks until a constant-`rate` axis starting at `acc` has taken `steps` steps: step k comes
+/// at tick ceil((k·2^31 − acc) / rate) once the accumulator is below bit 31. `None` if never.
+fn axis_end(mut acc: u32, rate: u32, mut steps: u64) -> Option<u64> {
+    let mut t = 0u64;
+    // A preloaded accumulator may start at or above bit 31: run the first tick by hand.
+    if acc & BIT31 != 0 {
+        t = 1;
+        let a = acc.wrapping_add(rate);
+        if a & BIT31 != 0 {
+            steps = steps.saturating_sub(1);
+            acc = a & !BIT31;
+        } else {
+            acc = a;
+        }
+    }
+    if steps > 0 {
+        if rate == 0 {
+            return None;
+        }
+        let need = u128::from(steps) * u128::from(BIT31) - u128::from(acc);
+        let more = need.div_ceil(u128::from(rate));
+        t = t.saturating_add(u64::try_from(more).unwrap_or(u64::MAX));
+    }
+    Some(t)
 }
 
 /// The stepping registers, for looking ahead without touching the board.
@@ -477,41 +728,5 @@ impl MotionCopy {
                 self.acc[i] = a;
             }
         }
-    }
-
-    /// Closed form for a constant-rate move: step k of an axis starting below bit 31 comes at
-    /// tick ceil((k·2^31 − acc) / rate).
-    fn simple_end(&mut self) -> Option<u64> {
-        let mut end = 1u64;
-        for i in 0..2 {
-            if !self.active[i] {
-                continue;
-            }
-            let rate = u64::from(self.rate[i] as u32);
-            let mut t = 0u64;
-            let mut steps = u64::from(self.steps[i]);
-            let mut acc = self.acc[i];
-            // A preloaded accumulator may start at or above bit 31: run the first tick by hand.
-            if acc & BIT31 != 0 {
-                t = 1;
-                let a = acc.wrapping_add(rate as u32);
-                if a & BIT31 != 0 {
-                    steps -= 1;
-                    acc = a & !BIT31;
-                } else {
-                    acc = a;
-                }
-            }
-            if steps > 0 {
-                if rate == 0 {
-                    return None;
-                }
-                let need = u128::from(steps) * u128::from(BIT31) - u128::from(acc);
-                let more = need.div_ceil(u128::from(rate));
-                t += u64::try_from(more).unwrap_or(u64::MAX);
-            }
-            end = end.max(t);
-        }
-        Some(end)
     }
 }

@@ -112,7 +112,8 @@ impl Command {
 
 /// `f32(85899345.92)`: 2^31 / 25000 steps per second, as C18 rounds the literal.
 const SM_SCALE_F32: f32 = 85_899_344.0;
-/// `f32(85899.34592)`: the same per step/s, used by HM/TR.
+/// `f32(85899.34592)`: the same per step/s, used by HM/TR (written out exactly).
+#[allow(clippy::excessive_precision)]
 const HM_SCALE_F32: f32 = 85_899.343_75;
 
 /// A 3.x SM/XM rate for one axis, before the limit checks.
@@ -162,7 +163,11 @@ pub(crate) fn sm_rate_v2(steps: u32, duration_ms: u32) -> (u32, Option<V2Clamp>)
         let num = steps << 15;
         let q = div(num, t1);
         let r = num.checked_rem(t1).unwrap_or(num);
-        let rem = if duration_ms > 30 { div(r << 16, t1) } else { 0 };
+        let rem = if duration_ms > 30 {
+            div(r << 16, t1)
+        } else {
+            0
+        };
         (q, rem)
     } else {
         (div(div(steps, duration_ms).wrapping_mul(0x8000), 25), 0)
@@ -176,7 +181,11 @@ pub(crate) fn sm_rate_v2(steps: u32, duration_ms: u32) -> (u32, Option<V2Clamp>)
         note = Some(V2Clamp::Zero);
         q = 1;
     }
-    let r = if duration_ms > 30 { (q << 16).wrapping_add(rem) } else { q << 16 };
+    let r = if duration_ms > 30 {
+        (q << 16).wrapping_add(rem)
+    } else {
+        q << 16
+    };
     (r.min(0x7FFF_FFFF), note)
 }
 
@@ -191,11 +200,19 @@ pub(crate) fn rate_move_v3(step_rate: u32, steps: [u32; 2]) -> [u32; 2] {
     }
     let r_major = step_rate as f32 * HM_SCALE_F32;
     // C's (INT32) cast of 2^31 (25000 steps/s) lands on 0x80000000: still one step per tick.
-    rates[major] = if r_major >= 2_147_483_648.0 { 0x8000_0000 } else { r_major as u32 };
+    rates[major] = if r_major >= 2_147_483_648.0 {
+        0x8000_0000
+    } else {
+        r_major as u32
+    };
     let t = steps[minor] as f32 * step_rate as f32;
     let t = t / steps[major] as f32;
     let t = t * HM_SCALE_F32;
-    rates[minor] = if t >= 2_147_483_647.0 { 0x7FFF_FFFF } else { (t as u32).max(1) };
+    rates[minor] = if t >= 2_147_483_647.0 {
+        0x7FFF_FFFF
+    } else {
+        (t as u32).max(1)
+    };
     rates
 }
 
@@ -221,7 +238,12 @@ pub(crate) fn accel_axis_v3(rate: i32, accel: i32, jerk: i32) -> AxisRegs {
         let second = accel.wrapping_add(jerk);
         if second != 0 { second < 0 } else { jerk < 0 }
     };
-    AxisRegs { rate: r0, accel: accel.wrapping_sub(jerk), jerk, negative_start }
+    AxisRegs {
+        rate: r0,
+        accel: accel.wrapping_sub(jerk),
+        jerk,
+        negative_start,
+    }
 }
 
 /// 2.x transform of one LM/LT axis: `Rate − Accel/2`, no jerk.

@@ -46,7 +46,11 @@ pub(crate) enum ByteEvent {
 impl LineFramer {
     /// An empty framer, as after power-on (the first CR/LF ends an empty command).
     pub(crate) fn new() -> Self {
-        Self { buf: [0; RX_BUF_SIZE], len: 0, in_cr: false }
+        Self {
+            buf: [0; RX_BUF_SIZE],
+            len: 0,
+            in_cr: false,
+        }
     }
 
     /// Feeds one byte.
@@ -163,12 +167,20 @@ impl Params {
         let mut buf = [0; RX_BUF_SIZE];
         let len = line.len().min(RX_BUF_SIZE);
         buf[..len].copy_from_slice(&line[..len]);
-        Self { line: buf, len, pos: start.min(len) }
+        Self {
+            line: buf,
+            len,
+            pos: start.min(len),
+        }
     }
 
     /// The byte at the read position (`None` at the end of the command).
     fn peek(&self) -> Option<u8> {
-        if self.pos < self.len { self.line.get(self.pos).copied() } else { None }
+        if self.pos < self.len {
+            self.line.get(self.pos).copied()
+        } else {
+            None
+        }
     }
 
     /// True if unread bytes remain (the firmware's "extra parameter" check).
@@ -209,7 +221,11 @@ impl Params {
         }
         let acc: u32 = if is_char {
             self.pos += 1;
-            u32::from(if ty == Ty::UcaseAscii { next.to_ascii_uppercase() } else { next })
+            u32::from(if ty == Ty::UcaseAscii {
+                next.to_ascii_uppercase()
+            } else {
+                next
+            })
         } else {
             let mut acc = 0u32;
             for _ in 0..10 {
@@ -238,7 +254,11 @@ impl Params {
             io.set_error(ErrorBit::Invalid);
             return Ext::Invalid;
         }
-        let value = if negative { -i64::from(acc) } else { i64::from(acc) };
+        let value = if negative {
+            -i64::from(acc)
+        } else {
+            i64::from(acc)
+        };
         Ext::Ok(value)
     }
 
@@ -266,27 +286,37 @@ impl Params {
 
     /// Typed shorthands: the value if extraction succeeded.
     pub(crate) fn u8(&mut self, io: &mut Io, need: Need) -> Option<u8> {
-        self.extract(io, Ty::UChar, need).ok().and_then(|v| u8::try_from(v).ok())
+        self.extract(io, Ty::UChar, need)
+            .ok()
+            .and_then(|v| u8::try_from(v).ok())
     }
 
     /// A `UINT` parameter.
     pub(crate) fn u16(&mut self, io: &mut Io, need: Need) -> Option<u16> {
-        self.extract(io, Ty::UInt, need).ok().and_then(|v| u16::try_from(v).ok())
+        self.extract(io, Ty::UInt, need)
+            .ok()
+            .and_then(|v| u16::try_from(v).ok())
     }
 
     /// An `INT` parameter.
     pub(crate) fn i16(&mut self, io: &mut Io, need: Need) -> Option<i16> {
-        self.extract(io, Ty::Int, need).ok().and_then(|v| i16::try_from(v).ok())
+        self.extract(io, Ty::Int, need)
+            .ok()
+            .and_then(|v| i16::try_from(v).ok())
     }
 
     /// A `LONG` parameter.
     pub(crate) fn i32(&mut self, io: &mut Io, need: Need) -> Option<i32> {
-        self.extract(io, Ty::Long, need).ok().and_then(|v| i32::try_from(v).ok())
+        self.extract(io, Ty::Long, need)
+            .ok()
+            .and_then(|v| i32::try_from(v).ok())
     }
 
     /// A `ULONG` parameter.
     pub(crate) fn u32(&mut self, io: &mut Io, need: Need) -> Option<u32> {
-        self.extract(io, Ty::ULong, need).ok().and_then(|v| u32::try_from(v).ok())
+        self.extract(io, Ty::ULong, need)
+            .ok()
+            .and_then(|v| u32::try_from(v).ok())
     }
 }
 
@@ -400,7 +430,10 @@ mod tests {
         assert_eq!(p.extract(&mut io, Ty::Char, Need::Required), Ext::Ok(-1));
         assert_eq!(p.extract(&mut io, Ty::Int, Need::Required), Ext::Ok(-32768));
         assert_eq!(p.extract(&mut io, Ty::Int, Need::Required), Ext::Invalid);
-        assert_eq!(p.extract(&mut io, Ty::Long, Need::Required), Ext::Ok(-2_147_483_648));
+        assert_eq!(
+            p.extract(&mut io, Ty::Long, Need::Required),
+            Ext::Ok(-2_147_483_648)
+        );
         assert_eq!(p.extract(&mut io, Ty::Long, Need::Required), Ext::Invalid);
         assert!(io.errors() & (1 << 6) != 0);
     }
@@ -410,11 +443,17 @@ mod tests {
         let mut io = io();
         let mut p = Params::new(b",4294967296,12345678901", 0);
         assert_eq!(p.extract(&mut io, Ty::ULong, Need::Required), Ext::Ok(0));
-        assert_eq!(p.extract(&mut io, Ty::ULong, Need::Required), Ext::Ok(1_234_567_890));
+        assert_eq!(
+            p.extract(&mut io, Ty::ULong, Need::Required),
+            Ext::Ok(1_234_567_890)
+        );
         assert!(p.has_leftover());
         // 9999999999 wraps to 1410065407, which a LONG accepts.
         let mut p = Params::new(b",9999999999", 0);
-        assert_eq!(p.extract(&mut io, Ty::Long, Need::Required), Ext::Ok(1_410_065_407));
+        assert_eq!(
+            p.extract(&mut io, Ty::Long, Need::Required),
+            Ext::Ok(1_410_065_407)
+        );
     }
 
     #[test]
@@ -427,9 +466,15 @@ mod tests {
         assert_eq!(io.errors(), 1 << 4);
         let mut io = self::io();
         let mut p = Params::new(b";5", 0);
-        assert_eq!(p.extract(&mut io, Ty::UInt, Need::Optional), Ext::CommaMissing);
+        assert_eq!(
+            p.extract(&mut io, Ty::UInt, Need::Optional),
+            Ext::CommaMissing
+        );
         assert!(io.out.is_empty());
-        assert_eq!(p.extract(&mut io, Ty::UInt, Need::Required), Ext::CommaMissing);
+        assert_eq!(
+            p.extract(&mut io, Ty::UInt, Need::Required),
+            Ext::CommaMissing
+        );
         assert_eq!(io.out, b"!5 Err: Need comma next, found: ';'\r\n");
         let mut io = self::io();
         let mut p = Params::new(b",-5", 0);
@@ -452,7 +497,10 @@ mod tests {
         );
         assert_eq!(verify_checksum(b"V", &mut io), Err(ChecksumError::NotFound));
         // The comma must be within the last six bytes.
-        assert_eq!(verify_checksum(b"SM,1,123456", &mut io), Err(ChecksumError::NotFound));
+        assert_eq!(
+            verify_checksum(b"SM,1,123456", &mut io),
+            Err(ChecksumError::NotFound)
+        );
     }
 
     proptest! {

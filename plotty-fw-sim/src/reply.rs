@@ -117,12 +117,14 @@ impl Io {
 
     /// `print_line_ending(kLE_NORM)`: `\r\n`, or `\n` in future mode.
     pub(crate) fn norm_end(&mut self) {
-        self.out.extend_from_slice(if self.future { b"\n" } else { b"\r\n" });
+        self.out
+            .extend_from_slice(if self.future { b"\n" } else { b"\r\n" });
     }
 
     /// `print_line_ending(kLE_REV)`: `\n\r`, or `\n` in future mode.
     pub(crate) fn rev_end(&mut self) {
-        self.out.extend_from_slice(if self.future { b"\n" } else { b"\n\r" });
+        self.out
+            .extend_from_slice(if self.future { b"\n" } else { b"\n\r" });
     }
 
     /// The data/ending pattern of most queries: legacy `data<legacy_end>` + ok line, future
@@ -143,7 +145,8 @@ impl Io {
         if self.future {
             self.out.push(b',');
         }
-        self.out.extend_from_slice(b"!5 Err: Need comma next, found: '");
+        self.out
+            .extend_from_slice(b"!5 Err: Need comma next, found: '");
         self.out.push(found);
         self.out.push(b'\'');
         self.norm_end();
@@ -233,7 +236,10 @@ mod tests {
         io.set_error(ErrorBit::Missing);
         io.print_errors();
         io.print_errors();
-        assert_eq!(io.out, b"!4 Err: Missing parameter(s)\r\n!7 Err: Extra parameter\r\n");
+        assert_eq!(
+            io.out,
+            b"!4 Err: Missing parameter(s)\r\n!7 Err: Extra parameter\r\n"
+        );
         let mut io = Io::new(FirmwareVersion::V3_0_3);
         io.future = true;
         io.set_name(b'Q', Some(b'U'));

@@ -151,7 +151,7 @@ impl Servo {
             self.switch_off(i);
             return MovePlan::Nothing;
         }
-        if channel - 1 >= self.slots || rpn > 24 {
+        if channel > self.slots || rpn > 24 {
             return MovePlan::Nothing;
         }
         if rpn == SOLENOID_RPN {
@@ -241,7 +241,11 @@ impl Servo {
                     let diff = target.wrapping_sub(value) as i16;
                     let step = rate as i16;
                     if diff > 0 {
-                        if diff > step { value.wrapping_add(rate) } else { target }
+                        if diff > step {
+                            value.wrapping_add(rate)
+                        } else {
+                            target
+                        }
                     } else if diff.wrapping_neg() > step {
                         value.wrapping_sub(rate)
                     } else {
@@ -270,7 +274,10 @@ impl Servo {
     /// True if a channel is driving `rpn` (its pin is an output then).
     pub(crate) fn drives(&self, rpn: u8) -> bool {
         let n = usize::from(self.max_channels);
-        self.rpn[..n].iter().zip(&self.value[..n]).any(|(&r, &v)| r == rpn && v != 0)
+        self.rpn[..n]
+            .iter()
+            .zip(&self.value[..n])
+            .any(|(&r, &v)| r == rpn && v != 0)
     }
 }
 
@@ -315,15 +322,21 @@ mod tests {
     #[test]
     fn channels_allocate_by_rpn_and_position_zero_frees() {
         let mut s = servo();
-        let MovePlan::Queue(a) = s.plan_move(12000, 4, 0, 0, true) else { panic!() };
+        let MovePlan::Queue(a) = s.plan_move(12000, 4, 0, 0, true) else {
+            panic!()
+        };
         s.execute(&a);
-        let MovePlan::Queue(b) = s.plan_move(12000, 5, 0, 0, true) else { panic!() };
+        let MovePlan::Queue(b) = s.plan_move(12000, 5, 0, 0, true) else {
+            panic!()
+        };
         assert_eq!(b.servo_channel, 2);
         s.execute(&b);
         assert_eq!(s.channel_for(4), 1);
         assert_eq!(s.plan_move(0, 4, 0, 0, true), MovePlan::Nothing);
         assert_eq!(s.channel_for(9), 1, "freed channel is reused");
-        let MovePlan::Queue(c) = s.plan_move(12000, 9, 0, 0, true) else { panic!() };
+        let MovePlan::Queue(c) = s.plan_move(12000, 9, 0, 0, true) else {
+            panic!()
+        };
         s.execute(&c);
         // Beyond the slot count nothing is queued: the next free channel is 3, 2 slots run.
         s.set_slots(2);
@@ -335,7 +348,9 @@ mod tests {
         let mut s = servo();
         s.set_slots(1);
         s.set_slot_ms(1);
-        let MovePlan::Queue(a) = s.plan_move(1, 4, 0, 0, true) else { panic!() };
+        let MovePlan::Queue(a) = s.plan_move(1, 4, 0, 0, true) else {
+            panic!()
+        };
         s.execute(&a);
         let mut far = a;
         far.servo_position = 60000;

@@ -62,6 +62,8 @@ pub struct Status {
     pub test_mode: bool,
     /// The PRG/alt-pause latch (`QB`, `QG` bit 5) is set.
     pub button_latched: bool,
+    /// The raw ADC readings `QC` reports: REF_RA0 (current set point) and V+.
+    pub analog: [u16; 2],
     /// `CU,54,1` (3.x): every command must carry a checksum.
     pub checksums: bool,
 }

@@ -1,6 +1,7 @@
 //! Motion FIFO, parser blocking and timing at command boundaries (reference §1.5, §2.2, §3,
 //! §6): back-pressure through `receive`, held replies, HM and `CU,4` waiting for idle,
 //! EM at execution time vs moves enabling drivers at parse time, pen servo timing and power.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
@@ -22,11 +23,22 @@ fn depth_one_back_pressure() {
         // The third command and a query in the same packet.
         let packet = b"QS\rSM,100,100\rQP\r";
         let n = b.fw.receive(packet);
-        assert_eq!(n, 14, "{v}: consumed up to the blocked command's terminator");
+        assert_eq!(
+            n, 14,
+            "{v}: consumed up to the blocked command's terminator"
+        );
         assert!(b.fw.is_blocked());
         assert!(b.fw.status().blocked);
-        assert_eq!(b.output(), "", "{v}: the packet's replies are held while blocked");
-        assert_eq!(b.fw.receive(b"ES\r"), 0, "{v}: ES is not seen while blocked");
+        assert_eq!(
+            b.output(),
+            "",
+            "{v}: the packet's replies are held while blocked"
+        );
+        assert_eq!(
+            b.fw.receive(b"ES\r"),
+            0,
+            "{v}: ES is not seen while blocked"
+        );
         assert_eq!(b.fw.receive(&packet[n..]), 0);
         // The slot frees when the first SM ends (100 ms + 1 tick from a cleared accumulator).
         let wait = b.fw.next_event_in().unwrap();
@@ -59,7 +71,15 @@ fn command_boundaries() {
     assert_eq!(starts, vec![1, 1 + 51, 1 + 51 + 8, 1 + 51 + 8 + 25]);
     assert_eq!(b.rec.idles, vec![t + 1 + 51 + 8 + 25 + 1]);
     let kinds: Vec<CommandKind> = b.rec.starts.iter().map(|s| s.1).collect();
-    assert_eq!(kinds, [CommandKind::Sm, CommandKind::Lt, CommandKind::Delay, CommandKind::Em]);
+    assert_eq!(
+        kinds,
+        [
+            CommandKind::Sm,
+            CommandKind::Lt,
+            CommandKind::Delay,
+            CommandKind::Em
+        ]
+    );
     // 2.x LT runs exactly its intervals.
     let mut v2 = Bench::new(V2_8_1);
     let t = v2.fw.now_ticks();
@@ -113,18 +133,29 @@ fn v2_home_dog_leg() {
     assert_eq!(b.cmd("HM,1000"), "OK\r\n");
     b.settle();
     assert_eq!(b.fw.status().steps, [0, 0]);
-    let hm: Vec<_> = b.rec.starts.iter().filter(|s| s.1 == CommandKind::Hm).collect();
+    let hm: Vec<_> = b
+        .rec
+        .starts
+        .iter()
+        .filter(|s| s.1 == CommandKind::Hm)
+        .collect();
     assert_eq!(hm.len(), 2, "minor axis too slow: two moves");
     // Already home: 2.x queues a 10 ms delay.
     b.rec = Recorder::default();
     assert_eq!(b.cmd("HM,1000"), "OK\r\n");
     b.settle();
-    assert_eq!(b.rec.starts.iter().map(|s| s.1).collect::<Vec<_>>(), [CommandKind::Delay]);
+    assert_eq!(
+        b.rec.starts.iter().map(|s| s.1).collect::<Vec<_>>(),
+        [CommandKind::Delay]
+    );
     assert_eq!(
         b.cmd("HM,26000,20000,0"),
         "!0 Err: HM <axis1> step rate > 25K steps/second.\n\r"
     );
-    assert_eq!(b.cmd("HM,1000,17000000,0"), "!0 Err: steps to home larger than 16,777,215.\n\r");
+    assert_eq!(
+        b.cmd("HM,1000,17000000,0"),
+        "!0 Err: steps to home larger than 16,777,215.\n\r"
+    );
 }
 
 /// Moves switch the drivers on when parsed; EM acts when it executes.
@@ -133,7 +164,11 @@ fn enables_at_parse_vs_execution() {
     let mut b = Bench::new(V3_0_3);
     b.cmd("CU,4,8");
     b.cmd("SM,100,10");
-    assert_eq!(b.fw.status().motors_enabled, [true, true], "enabled at parse time");
+    assert_eq!(
+        b.fw.status().motors_enabled,
+        [true, true],
+        "enabled at parse time"
+    );
     b.cmd("EM,0,0");
     b.cmd("SM,100,10");
     assert_eq!(b.fw.status().motors_enabled, [true, true]);
@@ -141,7 +176,11 @@ fn enables_at_parse_vs_execution() {
     // EM,0,0 ran after the first move; the second move ran with the drivers off
     // (its steps still counted).
     assert_eq!(b.fw.status().motors_enabled, [false, false]);
-    assert_eq!(b.fw.status().steps, [10, 0], "EM zeroed the counters between the moves");
+    assert_eq!(
+        b.fw.status().steps,
+        [10, 0],
+        "EM zeroed the counters between the moves"
+    );
     assert_eq!(b.fw.status().motor_position, [20, 0]);
     assert_eq!(b.cmd("QE"), "0,0\n\rOK\r\n");
     // CU,50,0: no auto enable.
@@ -164,7 +203,11 @@ fn enables_at_parse_vs_execution() {
 #[test]
 fn pen_servo_timing() {
     let mut b = Bench::new(V3_0_3);
-    assert_eq!(b.fw.status().pen_servo_position, 22565, "boot pen-up jumped to Servo_Min");
+    assert_eq!(
+        b.fw.status().pen_servo_position,
+        22565,
+        "boot pen-up jumped to Servo_Min"
+    );
     assert!(!b.fw.status().servo_power, "power off at boot");
     let t = b.fw.now_ticks();
     b.cmd("SP,0,146");
@@ -173,7 +216,11 @@ fn pen_servo_timing() {
     assert_eq!(b.cmd("QP"), "1\n\rOK\r\n");
     b.cmd("SM,10,0,0");
     b.settle();
-    assert_eq!(b.rec.pens, vec![(t + 2, false)], "executes one tick after loading");
+    assert_eq!(
+        b.rec.pens,
+        vec![(t + 2, false)],
+        "executes one tick after loading"
+    );
     // The servo move occupies 146 ms, then the delay runs 25 ticks.
     assert_eq!(b.rec.starts[1].0 - b.rec.starts[0].0, 146 * 25);
     assert_eq!(b.cmd("QP"), "0\n\rOK\r\n");
@@ -185,7 +232,10 @@ fn pen_servo_timing() {
     b.cmd("TP");
     b.cmd("SM,1,0,0");
     b.settle();
-    assert_eq!(b.rec.starts[b.rec.starts.len() - 1].0 - b.rec.starts[b.rec.starts.len() - 2].0, 1);
+    assert_eq!(
+        b.rec.starts[b.rec.starts.len() - 1].0 - b.rec.starts[b.rec.starts.len() - 2].0,
+        1
+    );
     assert_eq!(*b.rec.pens.last().unwrap(), (t + 2, true));
     // SP,2 raises immediately (not queued).
     b.cmd("SP,0");
@@ -262,7 +312,11 @@ fn deeper_fifo_accepts_more_before_blocking() {
     let n = b.fw.receive(&text);
     assert_eq!(n, 32);
     assert_eq!(b.fw.status().fifo_len, 3);
-    assert_eq!(b.fw.receive(b"QU,6\r"), 0, "blocked: the query is not even read");
+    assert_eq!(
+        b.fw.receive(b"QU,6\r"),
+        0,
+        "blocked: the query is not even read"
+    );
 }
 
 #[test]
@@ -286,10 +340,24 @@ fn lock_up_and_bootloader() {
 #[test]
 fn fast_forward_is_identical_to_tick_by_tick() {
     let script: &[&str] = &[
-        "CU,4,6", "SP,0,200", "SM,120,500,-320", "SM,1,0,0", "LM,100000,40,3000,2000000,7,-500,3",
-        "TP,10", "XM,333,120,-80", "SR,300", "SE,1,800,1", "LT,900,-40000000,60000,3000000,0",
-        "T3,500,0,100,3,0,-200,1", "TD,300,10000,50000000,100000,12,0,-5000,0,0", "EM,2,2",
-        "SM,70000,3,0", "S2,14000,5,200,30", "HM,5000", "SP,1,50", "SM,5,0,0",
+        "CU,4,6",
+        "SP,0,200",
+        "SM,120,500,-320",
+        "SM,1,0,0",
+        "LM,100000,40,3000,2000000,7,-500,3",
+        "TP,10",
+        "XM,333,120,-80",
+        "SR,300",
+        "SE,1,800,1",
+        "LT,900,-40000000,60000,3000000,0",
+        "T3,500,0,100,3,0,-200,1",
+        "TD,300,10000,50000000,100000,12,0,-5000,0,0",
+        "EM,2,2",
+        "SM,70000,3,0",
+        "S2,14000,5,200,30",
+        "HM,5000",
+        "SP,1,50",
+        "SM,5,0,0",
     ];
     for v in FirmwareVersion::ALL {
         let mut runs = Vec::new();
@@ -327,4 +395,89 @@ fn next_event_is_exact() {
     let mut expected: Vec<u64> = b.rec.starts.iter().map(|s| s.0).collect();
     expected.push(*b.rec.idles.last().unwrap());
     assert_eq!(boundaries, expected);
+}
+
+/// Moves that never (or practically never) end answer at once.
+#[test]
+fn next_event_for_endless_moves() {
+    let mut b = Bench::new(V3_0_3);
+    // Axis 1 has steps but neither rate nor acceleration: the LM hangs until ES.
+    b.cmd("LM,0,10,0,100000000,10,0");
+    b.run(5);
+    assert_eq!(b.fw.next_event_in(), None);
+    b.run(10_000);
+    assert!(b.fw.status().executing);
+    assert!(b.cmd("ES").starts_with('1'));
+    // Rate 1: one step per 2^31 ticks, in closed form.
+    b.run(5);
+    b.cmd("LM,1,5,0,0,0,0");
+    b.run(2);
+    assert_eq!(b.fw.next_event_in(), Some(5 * (1 << 31) - 1));
+    b.cmd("ES");
+    // Reverse constant rate (mirrored closed form) agrees with the interrupt.
+    b.run(5);
+    b.cmd("CS");
+    let t = b.fw.now_ticks();
+    b.cmd("LM,-300000000,40,0,0,0,0,1");
+    b.run(2);
+    let predicted = b.fw.next_event_in().unwrap();
+    b.settle();
+    assert_eq!(*b.rec.idles.last().unwrap(), t + 2 + predicted);
+    assert_eq!(b.fw.status().steps, [-40, 0]);
+}
+
+#[test]
+fn power_cycle_recovers_any_state() {
+    let mut b = Bench::new(V3_0_3);
+    b.cmd("SM,1000,100");
+    b.run(1000);
+    let moved = b.fw.status().motor_position;
+    assert_eq!(
+        b.fw.receive(b"SM,10,1\rSM,10,1\rCU,254,1\r"),
+        16,
+        "blocked mid-packet"
+    );
+    b.fw.power_cycle();
+    assert!(!b.fw.is_blocked());
+    assert_eq!(
+        b.output(),
+        "",
+        "unread replies are lost with the USB connection"
+    );
+    assert_eq!(b.cmd("QS"), "0,0\n\rOK\r\n");
+    assert_eq!(b.fw.status().motor_position, moved);
+    let mut c = Bench::new(V2_8_1);
+    c.cmd("BL");
+    c.fw.power_cycle();
+    assert_eq!(c.cmd("V"), "EBBv13_and_above EB Firmware Version 2.8.1\r\n");
+}
+
+/// Decelerating through zero: 3.x reverses (steps counted both ways), 2.x masks the negative
+/// rate's bit 31 and races forward at about one step per tick.
+#[test]
+fn lm_through_zero_per_version() {
+    let cmd = "LM,100000000,50,-2000000,0,0,0,3";
+    let mut v3 = Bench::new(V3_0_3);
+    v3.cmd(cmd);
+    v3.settle();
+    let p3 = v3.fw.status().steps[0];
+    assert!(p3 < 50 && p3 > -50, "3.x came back: {p3}");
+    let mut v2 = Bench::new(V2_8_1);
+    let t = v2.fw.now_ticks();
+    v2.cmd(cmd);
+    v2.settle();
+    assert_eq!(v2.fw.status().steps[0], 50, "2.x never reverses");
+    let end = *v2.rec.idles.last().unwrap() - t;
+    assert!(
+        end < 200,
+        "2.x finishes at about a step per tick once masked: {end}"
+    );
+    // LT on 2.x keeps its direction from the sign of the rate.
+    let mut lt = Bench::new(V2_8_1);
+    lt.cmd("LT,1000,-100000000,0,0,0,3");
+    lt.settle();
+    assert_eq!(
+        lt.fw.status().steps[0],
+        -(1000 * 100_000_000i64 / (1 << 31)) as i32
+    );
 }

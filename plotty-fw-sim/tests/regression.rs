@@ -1,6 +1,7 @@
 //! Ground truth: the firmware's own LM/LT/T3 regression vectors (every row, reference §8.1),
 //! the EBB documentation's LM/LT examples (§8.3) and the SM rate table (§2.3), all through the
 //! full parser and interrupt.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
@@ -18,7 +19,10 @@ struct Row {
 }
 
 fn rows(file: &str) -> Vec<Row> {
-    let path = format!("{}/tests/fixtures/ebb-regression/{file}", env!("CARGO_MANIFEST_DIR"));
+    let path = format!(
+        "{}/tests/fixtures/ebb-regression/{file}",
+        env!("CARGO_MANIFEST_DIR")
+    );
     let text = std::fs::read_to_string(&path).unwrap();
     text.lines()
         .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
@@ -51,7 +55,10 @@ struct Measured {
 /// Sends `setup` then `command` to `bench`, runs to idle, measures the command.
 fn measure(bench: &mut Bench, command: &str) -> Measured {
     let start_pos = bench.fw.status().motor_position;
-    assert!(bench.cmd(command).ends_with("OK\r\n"), "{command} not accepted");
+    assert!(
+        bench.cmd(command).ends_with("OK\r\n"),
+        "{command} not accepted"
+    );
     bench.settle();
     let rec = &bench.rec;
     let (t0, _) = *rec.starts.last().expect("command never loaded");
@@ -85,7 +92,13 @@ fn check_fixture(file: &str, expected_rows: usize, timed: bool) {
         let active = if timed { m.span - 1 } else { m.span };
         assert_eq!(
             (active, m.steps[0], m.accumulator, m.rate, m.position[0]),
-            (row.ticks, row.steps, row.accumulator, row.rate, row.position),
+            (
+                row.ticks,
+                row.steps,
+                row.accumulator,
+                row.rate,
+                row.position
+            ),
             "{}",
             row.command
         );
@@ -147,9 +160,10 @@ fn sm_rate_table_through_the_firmware() {
         ("SM,30,5", 14_316_558, 750, 14_286_848, 752),
     ];
     for (cmd, r3, t3, r2, t2) in table {
-        for (version, rate, ticks) in
-            [(FirmwareVersion::V3_0_3, r3, t3), (FirmwareVersion::V2_8_1, r2, t2)]
-        {
+        for (version, rate, ticks) in [
+            (FirmwareVersion::V3_0_3, r3, t3),
+            (FirmwareVersion::V2_8_1, r2, t2),
+        ] {
             let mut b = Bench::new(version);
             let m = measure(&mut b, cmd);
             assert_eq!(m.span, ticks, "{version} {cmd}");

@@ -64,7 +64,11 @@ impl Firmware {
                 250..=257 => bool01
                     .map(|b| {
                         let bit = 1u8 << (n - 250);
-                        if b { self.test_flags |= bit } else { self.test_flags &= !bit }
+                        if b {
+                            self.test_flags |= bit
+                        } else {
+                            self.test_flags &= !bit
+                        }
                     })
                     .is_some(),
                 _ => false,

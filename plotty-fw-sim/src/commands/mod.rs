@@ -45,7 +45,11 @@ impl Firmware {
         let line = full.get(..len).unwrap_or(full);
         // An empty command reads its terminator as the name.
         let c1 = line.first().copied().unwrap_or(b'\r').to_ascii_uppercase();
-        let c2 = line.get(1).copied().filter(|&c| c != b',').map(|c| c.to_ascii_uppercase());
+        let c2 = line
+            .get(1)
+            .copied()
+            .filter(|&c| c != b',')
+            .map(|c| c.to_ascii_uppercase());
         let start = 1 + usize::from(c2.is_some());
         self.io.set_name(c1, c2);
         let mut p = Params::new(line, start);
@@ -53,7 +57,10 @@ impl Firmware {
         match self.run_command(c1, c2, &mut p) {
             Some(Flow::Done) => self.finish_command(p.has_leftover(), is_reset),
             Some(Flow::Block(wait)) => {
-                self.pending = Some(Pending { wait, leftover: p.has_leftover() });
+                self.pending = Some(Pending {
+                    wait,
+                    leftover: p.has_leftover(),
+                });
                 self.try_resolve();
             }
             Some(Flow::Gone) => {}

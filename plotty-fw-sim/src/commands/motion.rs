@@ -83,9 +83,9 @@ impl Firmware {
         self.auto_enable_motors();
         let mut cmd = Command::new(Op::Simple, kind);
         cmd.acc_flags = flags;
-        for i in 0..2 {
-            let n = steps[i].unsigned_abs();
-            cmd.dir[i] = steps[i] < 0;
+        for (i, s) in steps.into_iter().enumerate() {
+            let n = s.unsigned_abs();
+            cmd.dir[i] = s < 0;
             cmd.steps[i] = n;
             if n == 0 {
                 continue;
@@ -95,11 +95,16 @@ impl Firmware {
                 SmRate::TooHigh if !self.limit_checks => 0x8000_0000,
                 SmRate::TooSlow if !self.limit_checks => 1,
                 bad => {
-                    let what = if bad == SmRate::TooHigh { "high" } else { "slow" };
+                    let what = if bad == SmRate::TooHigh {
+                        "high"
+                    } else {
+                        "slow"
+                    };
                     if self.io.future {
                         self.io.text(b",");
                     }
-                    self.io.fmt(format_args!("!0 Err: <axis{}> step rate too {what}", i + 1));
+                    self.io
+                        .fmt(format_args!("!0 Err: <axis{}> step rate too {what}", i + 1));
                     self.io.rev_end();
                     self.io.norm_end();
                     return Flow::Done;
@@ -118,7 +123,8 @@ impl Firmware {
                 return Flow::Done;
             }
             if dur > 0xFF_FFFF {
-                self.io.text(b"!0 Err: <move_duration> larger than 16777215 ms.\n\r");
+                self.io
+                    .text(b"!0 Err: <move_duration> larger than 16777215 ms.\n\r");
                 return Flow::Done;
             }
             for (i, s) in steps.iter().enumerate() {
@@ -145,7 +151,13 @@ impl Firmware {
     }
 
     /// 2.x `process_SM`: the integer rates (printing any "Major malfunction" clamp).
-    fn process_sm_v2(&mut self, dur: u32, steps: [i32; 2], flags: u8, kind: CommandKind) -> Command {
+    fn process_sm_v2(
+        &mut self,
+        dur: u32,
+        steps: [i32; 2],
+        flags: u8,
+        kind: CommandKind,
+    ) -> Command {
         if steps == [0, 0] {
             let ticks = 25u32.wrapping_mul(dur);
             // The 2.8.1 interrupt zeroes delay counters above 25 × 65536 on their first tick.
@@ -155,9 +167,9 @@ impl Firmware {
         self.motors_changed();
         let mut cmd = Command::new(Op::Simple, kind);
         cmd.acc_flags = flags;
-        for i in 0..2 {
-            let n = steps[i].unsigned_abs();
-            cmd.dir[i] = steps[i] < 0;
+        for (i, s) in steps.into_iter().enumerate() {
+            let n = s.unsigned_abs();
+            cmd.dir[i] = s < 0;
             cmd.steps[i] = n;
             if n == 0 {
                 continue;
@@ -168,9 +180,10 @@ impl Firmware {
                     "Major malfunction Axis{} StepCounter too high : {q}\n\r",
                     i + 1
                 )),
-                Some(V2Clamp::Zero) => self
-                    .io
-                    .fmt(format_args!("Major malfunction Axis{} StepCounter zero\n\r", i + 1)),
+                Some(V2Clamp::Zero) => self.io.fmt(format_args!(
+                    "Major malfunction Axis{} StepCounter zero\n\r",
+                    i + 1
+                )),
                 None => {}
             }
             cmd.rate[i] = rate as i32;
@@ -187,7 +200,9 @@ impl Firmware {
             return Flow::Done;
         }
         if self.version.is_v3() {
-            let Some(rate) = self.checked_step_rate(rate) else { return Flow::Done };
+            let Some(rate) = self.checked_step_rate(rate) else {
+                return Flow::Done;
+            };
             Flow::Block(Wait::Idle(IdleAction::HomeV3 { rate, target }))
         } else {
             if self.limit_checks && rate == 0 {
@@ -217,7 +232,9 @@ impl Firmware {
         if self.io.failed() {
             return Flow::Done;
         }
-        let Some(rate) = self.checked_step_rate(rate) else { return Flow::Done };
+        let Some(rate) = self.checked_step_rate(rate) else {
+            return Flow::Done;
+        };
         let mut cmd = self.rate_move(rate, [s1, s2], CommandKind::Tr);
         cmd.acc_flags = clear.min(3) as u8;
         self.queue(&[cmd])
@@ -246,7 +263,10 @@ impl Firmware {
                 Flow::Done
             }
             IdleAction::HomeV3 { rate, target } => {
-                let steps = [target[0].wrapping_sub(self.pos[0]), target[1].wrapping_sub(self.pos[1])];
+                let steps = [
+                    target[0].wrapping_sub(self.pos[0]),
+                    target[1].wrapping_sub(self.pos[1]),
+                ];
                 if steps == [0, 0] {
                     self.io.ok_end();
                     return Flow::Done;
@@ -260,13 +280,17 @@ impl Firmware {
 
     /// 2.x HM at idle: one move, or a "dog-leg" when the minor axis would be too slow.
     fn home_v2(&mut self, rate: u32, target: [i32; 2]) -> Flow {
-        let s = [target[0].wrapping_sub(self.pos[0]), target[1].wrapping_sub(self.pos[1])];
+        let s = [
+            target[0].wrapping_sub(self.pos[0]),
+            target[1].wrapping_sub(self.pos[1]),
+        ];
         let a = [
             if s[0] < 0 { s[0].wrapping_neg() } else { s[0] },
             if s[1] < 0 { s[1].wrapping_neg() } else { s[1] },
         ];
         if a[0] > 0xFF_FFFF || a[1] > 0xFF_FFFF {
-            self.io.text(b"!0 Err: steps to home larger than 16,777,215.\n\r");
+            self.io
+                .text(b"!0 Err: steps to home larger than 16,777,215.\n\r");
             return Flow::Done;
         }
         let major = usize::from(a[0] <= a[1]);
@@ -284,7 +308,11 @@ impl Firmware {
         let mut last = s;
         if (dur / 1311) as i32 >= a[minor] && a[minor] != 0 {
             // First bring the minor axis home, moving the major one as far in its own direction.
-            let x = if s[major] > 0 { a[minor] } else { a[minor].wrapping_neg() };
+            let x = if s[major] > 0 {
+                a[minor]
+            } else {
+                a[minor].wrapping_neg()
+            };
             let mut first = s;
             first[major] = x;
             parts.push(self.process_sm_v2(ms(a[minor]), first, 3, CommandKind::Hm));
@@ -373,7 +401,12 @@ impl Firmware {
         }
         let [r1, a1, r2, a2] = v;
         if !self.version.is_v3() {
-            return self.lt_v2(intervals, [r1, r2], [a1, a2], clear.ok().unwrap_or(0) as u32);
+            return self.lt_v2(
+                intervals,
+                [r1, r2],
+                [a1, a2],
+                clear.ok().unwrap_or(0) as u32,
+            );
         }
         if self.limit_checks && intervals == 0 {
             self.io.set_error(ErrorBit::Invalid);
@@ -504,8 +537,7 @@ impl Firmware {
                 }
             }
         }
-        let regs: [AxisRegs; 2] =
-            [0, 1].map(|i| accel_axis_v3(rate[i], accel[i], ll.jerk[i]));
+        let regs: [AxisRegs; 2] = [0, 1].map(|i| accel_axis_v3(rate[i], accel[i], ll.jerk[i]));
         let op = if ll.timed { Op::Timed } else { Op::Accel };
         let mut cmd = Command::new(op, ll.kind);
         let clear_flag = |i: usize| {
@@ -531,12 +563,16 @@ impl Firmware {
                 }
             }
         }
-        for i in 0..2 {
-            cmd.rate[i] = regs[i].rate;
-            cmd.accel[i] = regs[i].accel;
-            cmd.jerk[i] = regs[i].jerk;
+        for (i, r) in regs.iter().enumerate() {
+            cmd.rate[i] = r.rate;
+            cmd.accel[i] = r.accel;
+            cmd.jerk[i] = r.jerk;
         }
-        cmd.steps = if ll.timed { [ll.intervals, 0] } else { [steps[0] as u32, steps[1] as u32] };
+        cmd.steps = if ll.timed {
+            [ll.intervals, 0]
+        } else {
+            [steps[0] as u32, steps[1] as u32]
+        };
         Some(cmd)
     }
 
@@ -608,10 +644,8 @@ impl Firmware {
             let front_move = self.fifo.front().is_some_and(|c| is_move(c.op));
             let interrupted = front_move || is_move(self.cur.op);
             let mut fifo_steps = [0u32; 2];
-            if front_move {
-                if let Some(c) = self.fifo.pop() {
-                    fifo_steps = c.steps;
-                }
+            if front_move && let Some(c) = self.fifo.pop() {
+                fifo_steps = c.steps;
             }
             let mut remaining = [0u32; 2];
             if is_move(self.cur.op) {
@@ -648,7 +682,9 @@ impl Firmware {
         }
         let e2 = p.extract(&mut self.io, Ty::UChar, OPT);
         // Since 2.8.0 a missing second parameter makes EM return without a reply.
-        let (Some(e1), Some(e2)) = (e1.ok(), e2.ok()) else { return Flow::Done };
+        let (Some(e1), Some(e2)) = (e1.ok(), e2.ok()) else {
+            return Flow::Done;
+        };
         if self.io.failed() {
             return Flow::Done;
         }

@@ -22,7 +22,10 @@ impl Firmware {
             (self.servo.max, self.servo.rate_down)
         };
         self.servo.power_on();
-        match self.servo.plan_move(position, self.servo.pen_rpn, rate, duration_ms, true) {
+        match self
+            .servo
+            .plan_move(position, self.servo.pen_rpn, rate, duration_ms, true)
+        {
             MovePlan::Queue(cmd) => self.queue(&[cmd]),
             MovePlan::Nothing | MovePlan::Applied => {
                 self.io.ok_end();

@@ -173,7 +173,11 @@ impl Firmware {
     pub(super) fn cmd_sl(&mut self, p: &mut Params) -> Flow {
         self.io.header(false, false);
         let value = p.u8(&mut self.io, REQ).unwrap_or(0);
-        let index = if self.version.is_v3() { p.u8(&mut self.io, OPT).unwrap_or(0) } else { 0 };
+        let index = if self.version.is_v3() {
+            p.u8(&mut self.io, OPT).unwrap_or(0)
+        } else {
+            0
+        };
         if self.io.failed() {
             return Flow::Done;
         }
@@ -248,14 +252,18 @@ impl Firmware {
         }
         match n {
             1 => self.io.fmt(format_args!("1,{:02X}", self.limit_portb)),
-            2 => self.io.fmt(format_args!("2,{}", crate::fifo::Fifo::MAX_DEPTH)),
+            2 => self
+                .io
+                .fmt(format_args!("2,{}", crate::fifo::Fifo::MAX_DEPTH)),
             3 => self.io.fmt(format_args!("3,{}", self.fifo.depth())),
             // The stack high-water mark of a PIC is not modelled: reported as 000.
             4 | 5 => self.io.fmt(format_args!("{n},000")),
             6 => self.io.fmt(format_args!("6,{}", self.fifo.len())),
             60 => self.io.fmt(format_args!("60,{}", self.power_threshold)),
             61 => self.io.fmt(format_args!("61,{}", self.stepper_timeout_s)),
-            200 => self.io.fmt(format_args!("200,{},{}", self.acc[0], self.acc[1])),
+            200 => self
+                .io
+                .fmt(format_args!("200,{},{}", self.acc[0], self.acc[1])),
             _ => {
                 self.io.set_error(ErrorBit::Invalid);
                 return Flow::Done;
@@ -268,7 +276,10 @@ impl Firmware {
 
     pub(super) fn cmd_v(&mut self) -> Flow {
         self.io.header(false, true);
-        self.io.fmt(format_args!("EBBv13_and_above EB Firmware Version {}", self.version));
+        self.io.fmt(format_args!(
+            "EBBv13_and_above EB Firmware Version {}",
+            self.version
+        ));
         self.io.norm_end();
         Flow::Done
     }
@@ -328,7 +339,11 @@ impl Firmware {
             return Flow::Done;
         };
         let bit = 1u8 << pin;
-        if dir == 1 { self.tris[port] |= bit } else { self.tris[port] &= !bit }
+        if dir == 1 {
+            self.tris[port] |= bit
+        } else {
+            self.tris[port] &= !bit
+        }
         self.io.ok_end();
         Flow::Done
     }
@@ -375,7 +390,11 @@ impl Firmware {
             return Flow::Done;
         }
         let power = (power_ext.ok().unwrap_or(0) as u16).min(1023);
-        let power = if state == 1 && power_ext == Ext::Missing { 512 } else { power };
+        let power = if state == 1 && power_ext == Ext::Missing {
+            512
+        } else {
+            power
+        };
         self.engraver_power = power;
         if queued == 0 {
             self.engraver = (state == 1, power);

@@ -1,6 +1,6 @@
 //! Test bench shared by the integration tests: a board, a recording observer, and helpers that
 //! behave like a patient host (send bytes, run ticks while the parser is blocked, read replies).
-#![allow(dead_code, unreachable_pub)]
+#![allow(dead_code, unreachable_pub, clippy::expect_used)]
 
 use plotty_fw_sim::{CommandKind, Firmware, FirmwareVersion, Observer};
 
@@ -41,7 +41,10 @@ pub struct Bench {
 impl Bench {
     /// A fresh board whose boot-time pen-up move has run.
     pub fn new(version: FirmwareVersion) -> Self {
-        let mut b = Self { fw: Firmware::new(version), rec: Recorder::default() };
+        let mut b = Self {
+            fw: Firmware::new(version),
+            rec: Recorder::default(),
+        };
         b.run(10);
         b.rec = Recorder::default();
         b
@@ -63,7 +66,10 @@ impl Bench {
             rest = &rest[n..];
             self.fw.take_output(&mut out);
             if !rest.is_empty() {
-                let wait = self.fw.next_event_in().expect("blocked with nothing pending");
+                let wait = self
+                    .fw
+                    .next_event_in()
+                    .expect("blocked with nothing pending");
                 self.run(wait);
                 spins += 1;
                 assert!(spins < 10_000_000, "host stuck");
@@ -71,7 +77,10 @@ impl Bench {
         }
         // The host then waits for the replies of a command the parser is still stuck in.
         while self.fw.is_blocked() {
-            let wait = self.fw.next_event_in().expect("blocked with nothing pending");
+            let wait = self
+                .fw
+                .next_event_in()
+                .expect("blocked with nothing pending");
             self.run(wait);
         }
         self.fw.take_output(&mut out);
