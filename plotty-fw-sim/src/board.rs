@@ -348,21 +348,21 @@ impl<O: Observer> Board<O> {
             }
             FaultAction::LowPower { voltage } => {
                 // The motor current set point is unaffected.
-                let current = self.firmware.analog[0];
+                let [current, _] = self.firmware.status().analog;
                 self.firmware.set_analog(current, voltage);
             }
             FaultAction::PressButton => self.firmware.press_button(),
         }
     }
 
-    /// Re-initialises the firmware as `R` does (legacy replies, FIFO depth 1, queue and a blocked
-    /// command lost, counters zeroed, pen raised), at the current tick. Bytes of a command line
-    /// the parser had not seen the end of stay in its buffer, as they would after `R`.
+    /// Resets the board as a brown-out or watchdog reset does: the firmware re-initialises as on
+    /// `R` (legacy replies, FIFO depth 1, queued motion lost, counters zeroed, pen raised) and,
+    /// since the USB connection restarts too, a half-received command and unread replies are
+    /// lost. Simulated time and the carriage position go on.
     fn reset(&mut self) {
-        self.firmware.reinit();
-        // A parser blocked at the reset is free again: release the replies it held back.
-        self.firmware.unblocked();
-        self.collect_output();
+        self.firmware.power_cycle();
+        self.outbox.clear();
+        self.line_has_bytes = false;
         self.resets += 1;
     }
 

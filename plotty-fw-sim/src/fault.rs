@@ -11,9 +11,9 @@
 //!   byte ([`ByteFaults`]);
 //! - late replies: a reply line held back for a while of simulated time ([`LateReplies`]);
 //! - scheduled events ([`ScheduledFault`]) at a simulated time or after the n-th command the board
-//!   received: the board resets (`R` semantics), vanishes (the port reports a disconnect, the pty
-//!   closes), reports low power (`QC` voltage below the AxiDraw's warning level of 250), or its
-//!   pause button is pressed (`QB`/`QG`).
+//!   received: the board resets (re-initialised as on `R`), vanishes (the port reports a
+//!   disconnect, the pty closes), reports low power (`QC` voltage below the AxiDraw's warning
+//!   level of 250), or its pause button is pressed (`QB`/`QG`).
 //!
 //! The command-line form of each fault is parsed by [`FaultSpec`]'s `FromStr`.
 
@@ -82,8 +82,9 @@ pub enum Trigger {
 /// A scheduled fault.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FaultAction {
-    /// The board re-initialises as on `R` (queued motion lost, reply mode legacy, FIFO depth 1,
-    /// pen raised); bytes of a half-received command are lost.
+    /// The board resets (brown-out or watchdog): it re-initialises as on `R` (queued motion
+    /// lost, legacy replies, FIFO depth 1, counters zeroed, pen raised) and, as its USB
+    /// connection restarts, a half-received command and unread replies are lost.
     Reset,
     /// The board disappears: the port reports a disconnect, the pty is closed.
     Vanish,
