@@ -6,15 +6,18 @@
 //! steps per millimetre of one motor: 80 at 16× microstepping, 40 at 8× (and 20, 10, 5 for 4×,
 //! 2×, full steps), from the microstep mode the last executed `EM` chose.
 //!
-//! The recorder integrates steps itself rather than reading the board's global step counters:
-//! those are zeroed by `EM`, `CS` and `R` while the carriage stays where it is, and a step taken
-//! at 8× moves the carriage twice as far as one at 16×. Internally each motor position is
-//! counted in 16× steps (a step at 8× counts 2, a full step 16), so mode changes are exact.
-//! Steps of a disabled motor do not move the carriage (its driver is off) and are not traced.
+//! The recorder integrates the steps itself (their directions, from the motor positions the
+//! observer reports) rather than reading the board's global step counters: those are zeroed by
+//! `EM`, `CS` and resets while the carriage stays where it is, and a step taken at 8× moves the
+//! carriage twice as far as one at 16×. Internally each motor position is counted in 16× steps
+//! (a step at 8× counts 2, a full step 16), so mode changes are exact. Steps of a disabled motor
+//! do not move the carriage (its driver is off) and are not traced.
 //!
 //! Memory: points are kept by a streaming simplifier (see `simplify.rs`) with a tolerance of one
 //! step at the current resolution, so every position the carriage went through lies within one
 //! step of the recorded polyline, and every recorded point is a position it really reached.
+//! Only the corners between runs of same-direction steps are examined (the points of a run lie
+//! on the segment between its corners, so they are within tolerance whenever both corners are).
 //! A point is always kept at pen changes and command starts (so command boundaries, e.g. the
 //! corners of a square, are exact). Straight moves cost two points however long they are; a
 //! recorder also stops adding points past [`TraceConfig::max_points`] and marks the trace
