@@ -70,6 +70,7 @@ impl Simplifier {
     }
 
     /// Feeds the next position; returns a point to keep when the segment had to end before it.
+    #[inline]
     pub(crate) fn push(&mut self, p: Point) -> Option<Point> {
         if p == self.last {
             return None;

@@ -121,6 +121,7 @@ impl Stats {
     }
 
     /// One step event with per-axis directions (−1, 0, +1), at `tick`.
+    #[inline]
     pub(crate) fn step(&mut self, tick: u64, direction: [i8; 2]) {
         self.last_tick = tick;
         for (axis, &d) in direction.iter().enumerate() {

@@ -175,6 +175,7 @@ impl TraceRecorder {
     }
 
     /// One tick's steps: `direction[i]` is +1, −1 or 0 for motor i.
+    #[inline]
     pub fn step(&mut self, direction: [i8; 2]) {
         let moved = [
             direction[0].signum() * i8::from(self.enabled[0]),
