@@ -341,7 +341,8 @@ fn polyline_length(lines: &[Vec<PointMm>]) -> f64 {
         .iter()
         .flat_map(|line| line.windows(2))
         .map(|w| (w[1].x - w[0].x).hypot(w[1].y - w[0].y))
-        .sum()
+        // An empty float sum is -0.0; print 0.0 for "nothing".
+        .fold(0.0, |total, length| total + length)
 }
 
 #[cfg(test)]
@@ -522,5 +523,6 @@ mod tests {
         assert!(trace.travel.is_empty());
         assert_eq!(trace.strokes.len(), 1);
         assert_eq!(trace.strokes[0].len(), 2);
+        assert_eq!(format!("{:.1}", trace.travel_length_mm()), "0.0");
     }
 }
