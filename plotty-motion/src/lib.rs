@@ -12,5 +12,6 @@ compile_error!("features `log` and `defmt` are mutually exclusive");
 pub mod ebb;
 pub mod kinematics;
 pub mod plan;
+pub mod session;
 pub mod step;
 pub mod time;

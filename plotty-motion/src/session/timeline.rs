@@ -1,0 +1,569 @@
+//! The session's estimate of what the firmware is doing: every queued command sent and not yet
+//! finished, with its estimated start and end (reference §1.5, §6.1).
+//!
+//! An acknowledgement means "queued", so a command's start is estimated as
+//! `max(ack time, previous end)` and its end as `start + exact ticks`. Both err late: the board
+//! queued the command before its acknowledgement arrived. That is the safe side for the question
+//! the feeder asks ("is there a free FIFO slot?"): a slot is counted as taken until the entry in it
+//! has surely started. `QS` answers correct the estimate: entries the position shows finished are
+//! completed at once, an entry the position shows still running is pushed later.
+
+use heapless::Deque;
+
+use crate::kinematics::MotorSteps;
+use crate::time::{Duration, Instant};
+
+use super::feed::EntryKind;
+
+/// Entries the timeline holds: a full 3.x FIFO (32), the command executing, and room for
+/// markers.
+pub(crate) const TIMELINE_CAPACITY: usize = 40;
+
+/// A FIFO slot counts as taken until this long after its entry's estimated start, to cover
+/// a board clock slightly slower than the session's (2.x's interrupt is hand-tuned, reference
+/// §2.1).
+pub(crate) const START_GUARD: Duration = Duration::from_millis(2);
+
+/// One command in the firmware's FIFO (or executing), or a marker between them.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Entry {
+    pub(crate) kind: EntryKind,
+    /// FIFO slots it takes (0 for markers).
+    pub(crate) slots: u8,
+    /// Exact execution time in ticks.
+    pub(crate) ticks: u32,
+    /// Its acknowledgement arrived (markers: always).
+    pub(crate) acked: bool,
+    /// Earliest possible start: the send time until acknowledged, then the ack time; raised by
+    /// `QS` corrections.
+    pub(crate) anchor: Instant,
+    /// Estimated start and end.
+    pub(crate) start: Instant,
+    pub(crate) end: Instant,
+    /// Motor positions before and after it.
+    pub(crate) from: MotorSteps,
+    pub(crate) to: MotorSteps,
+}
+
+/// Where a `QS` position puts the firmware in the timeline.
+#[derive(Clone, Copy, PartialEq, Debug)]
+pub(crate) struct Located {
+    /// Entries `0..done` have finished.
+    pub(crate) done: usize,
+    /// How far entry `done` (a move) has got along its path, 0..1; `None` when it is not a move
+    /// or its progress cannot be told from the position (a pen move, a delay).
+    pub(crate) fraction: Option<f64>,
+}
+
+/// The firmware's work as the session estimates it.
+#[derive(Debug)]
+pub(crate) struct Timeline {
+    entries: Deque<Entry, TIMELINE_CAPACITY>,
+    /// End of the last completed entry.
+    head_end: Instant,
+    /// Position after the last completed entry.
+    head_pos: MotorSteps,
+}
+
+impl Entry {
+    pub(crate) fn duration(&self) -> Duration {
+        Duration::from_ticks(u64::from(self.ticks))
+    }
+
+    pub(crate) fn is_move(&self) -> bool {
+        matches!(self.kind, EntryKind::Move { .. })
+    }
+
+    /// How long after its estimated end an entry is counted as finished: the estimate errs late,
+    /// but a board clock a little slower than ours (at most a few per mille) and the `QS` round
+    /// trip must not make the session report a move before it ends.
+    fn completion_margin(&self) -> Duration {
+        Duration::from_millis(1) + Duration::from_micros(self.duration().as_micros() / 64)
+    }
+}
+
+impl Timeline {
+    pub(crate) const fn new(now: Instant, position: MotorSteps) -> Self {
+        Self {
+            entries: Deque::new(),
+            head_end: now,
+            head_pos: position,
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    pub(crate) fn is_full(&self) -> bool {
+        self.entries.is_full()
+    }
+
+    pub(crate) fn get(&self, i: usize) -> Option<&Entry> {
+        self.entries.get(i)
+    }
+
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &Entry> {
+        self.entries.iter()
+    }
+
+    /// Position after every completed entry.
+    pub(crate) fn head_position(&self) -> MotorSteps {
+        self.head_pos
+    }
+
+    /// Position after every entry (what the firmware reaches once all of it has run).
+    pub(crate) fn tail_position(&self) -> MotorSteps {
+        self.entries.back().map_or(self.head_pos, |e| e.to)
+    }
+
+    /// Estimated end of everything queued.
+    pub(crate) fn tail_end(&self) -> Instant {
+        self.entries.back().map_or(self.head_end, |e| e.end)
+    }
+
+    /// Forgets everything and restarts at `position` (after a stop or `EM`).
+    pub(crate) fn reset(&mut self, now: Instant, position: MotorSteps) {
+        self.entries.clear();
+        self.head_end = now;
+        self.head_pos = position;
+    }
+
+    /// Appends a command just sent (or a marker, `slots == 0`, acknowledged at once). Refused
+    /// when full (the caller checks [`is_full`](Self::is_full) first).
+    pub(crate) fn push(
+        &mut self,
+        now: Instant,
+        kind: EntryKind,
+        slots: u8,
+        ticks: u32,
+        to: MotorSteps,
+    ) -> bool {
+        let from = self.tail_position();
+        let prev_end = self.tail_end();
+        let start = if now > prev_end { now } else { prev_end };
+        let entry = Entry {
+            kind,
+            slots,
+            ticks,
+            acked: slots == 0,
+            anchor: now,
+            start,
+            end: start + Duration::from_ticks(u64::from(ticks)),
+            from,
+            to,
+        };
+        self.entries.push_back(entry).is_ok()
+    }
+
+    /// The oldest unacknowledged command was acknowledged at `now`.
+    pub(crate) fn ack(&mut self, now: Instant) {
+        if let Some(i) = self.entries.iter().position(|e| !e.acked) {
+            if let Some(e) = self.entries.get_mut(i) {
+                e.acked = true;
+                e.anchor = now;
+            }
+            self.rechain(i);
+        }
+    }
+
+    /// The oldest unacknowledged command was refused: it never entered the FIFO.
+    pub(crate) fn reject(&mut self) {
+        if let Some(i) = self.entries.iter().position(|e| !e.acked) {
+            // Keep the entries around it: remove by rotating through the deque.
+            let n = self.entries.len();
+            for j in 0..n {
+                if let Some(e) = self.entries.pop_front()
+                    && j != i
+                {
+                    // Same length minus one: there is room.
+                    let _ = self.entries.push_back(e);
+                }
+            }
+            // Positions after the removed command start from where it started.
+            let mut pos = if i == 0 {
+                self.head_pos
+            } else {
+                self.entries.get(i - 1).map_or(self.head_pos, |e| e.to)
+            };
+            for e in self.entries.iter_mut().skip(i) {
+                let delta_1 = e.to.m1.wrapping_sub(e.from.m1);
+                let delta_2 = e.to.m2.wrapping_sub(e.from.m2);
+                if !matches!(e.kind, EntryKind::Motors) {
+                    e.from = pos;
+                    e.to = MotorSteps::new(pos.m1.wrapping_add(delta_1), pos.m2.wrapping_add(delta_2));
+                } else {
+                    e.from = pos;
+                }
+                pos = e.to;
+            }
+            self.rechain(i);
+        }
+    }
+
+    /// Recomputes starts and ends from entry `i` on: `start = max(anchor, previous end)`.
+    fn rechain(&mut self, i: usize) {
+        let mut prev_end = if i == 0 {
+            self.head_end
+        } else {
+            self.entries.get(i - 1).map_or(self.head_end, |e| e.end)
+        };
+        for e in self.entries.iter_mut().skip(i) {
+            e.start = if e.anchor > prev_end {
+                e.anchor
+            } else {
+                prev_end
+            };
+            e.end = e.start + e.duration();
+            prev_end = e.end;
+        }
+    }
+
+    /// FIFO slots taken at `now`: every command not acknowledged yet, and every acknowledged one
+    /// that has not surely started.
+    pub(crate) fn fifo_occupancy(&self, now: Instant) -> u32 {
+        self.entries
+            .iter()
+            .filter(|e| e.slots > 0 && (!e.acked || now < e.start + START_GUARD))
+            .map(|e| u32::from(e.slots))
+            .sum()
+    }
+
+    /// When the next FIFO slot surely frees up (`None` if none is taken or the next one is not
+    /// acknowledged yet).
+    pub(crate) fn next_slot_free(&self, now: Instant) -> Option<Instant> {
+        self.entries
+            .iter()
+            .filter(|e| e.slots > 0 && (!e.acked || now < e.start + START_GUARD))
+            .map(|e| if e.acked { Some(e.start + START_GUARD) } else { None })
+            .next()
+            .flatten()
+    }
+
+    /// When the first entry will count as finished, if it is acknowledged.
+    pub(crate) fn next_completion(&self) -> Option<Instant> {
+        self.entries
+            .front()
+            .filter(|e| e.acked)
+            .map(|e| e.end + e.completion_margin())
+    }
+
+    /// Removes and returns the first entry if it has finished by `now`.
+    pub(crate) fn pop_finished(&mut self, now: Instant) -> Option<Entry> {
+        let due = self.next_completion()?;
+        if now < due {
+            return None;
+        }
+        self.pop_front()
+    }
+
+    /// Removes and returns the first entry, counting it finished.
+    pub(crate) fn pop_front(&mut self) -> Option<Entry> {
+        let e = self.entries.pop_front()?;
+        self.head_end = e.end;
+        self.head_pos = e.to;
+        Some(e)
+    }
+
+    /// Drops the entries in `0..until` for which `drop` says so (a stop flushed them), puts
+    /// the motors at `position`, and re-chains everything from `now`: what is kept is not a
+    /// move and stays where the motors are.
+    pub(crate) fn drop_until(
+        &mut self,
+        until: usize,
+        now: Instant,
+        position: MotorSteps,
+        drop: impl Fn(&Entry) -> bool,
+    ) {
+        let n = self.entries.len();
+        let mut pos = position;
+        self.head_pos = position;
+        if self.head_end < now {
+            self.head_end = now;
+        }
+        for j in 0..n {
+            let Some(mut e) = self.entries.pop_front() else {
+                break;
+            };
+            if j < until && drop(&e) {
+                continue;
+            }
+            e.from = pos;
+            if !matches!(e.kind, EntryKind::Motors) {
+                e.to = pos;
+            }
+            if e.anchor < now {
+                e.anchor = now;
+            }
+            pos = e.to;
+            // Same length or shorter: there is room.
+            let _ = self.entries.push_back(e);
+        }
+        self.rechain(0);
+    }
+
+    /// After losing step with the board: every command sent may have been queued, so count
+    /// them all as acknowledged now (a stop's `QS` then tells what ran).
+    pub(crate) fn assume_acked(&mut self, now: Instant) {
+        if let Some(i) = self.entries.iter().position(|e| !e.acked) {
+            for e in self.entries.iter_mut().skip(i) {
+                e.acked = true;
+                if e.anchor < now {
+                    e.anchor = now;
+                }
+            }
+            self.rechain(i);
+        }
+    }
+
+    /// A `QS` answer: the firmware was at `pos` at some instant in `lo..=hi`. Returns where that
+    /// puts it among the first `limit` entries, or `None` if no reading fits.
+    ///
+    /// Every reading consistent with the position is a candidate (before an entry, inside a
+    /// move's straight step path, after an entry, during a pen move or delay); the one whose
+    /// estimated time is closest to `lo..=hi` wins, the earliest on a tie. That tells apart
+    /// the visits of a position a path passes several times.
+    pub(crate) fn locate(
+        &self,
+        pos: MotorSteps,
+        lo: Instant,
+        hi: Instant,
+        limit: usize,
+    ) -> Option<Located> {
+        let mut best: Option<(u64, Located)> = None;
+        let mut consider = |a: Instant, b: Instant, located: Located| {
+            let score = interval_gap(a, b, lo, hi);
+            if best.is_none_or(|(s, _)| score < s) {
+                best = Some((score, located));
+            }
+        };
+        let limit = limit.min(self.entries.len());
+        if limit == 0 {
+            if pos == self.head_pos {
+                consider(lo, hi, Located {
+                    done: 0,
+                    fraction: None,
+                });
+            }
+            return best.map(|(_, l)| l);
+        }
+        let mut prev_end = self.head_end;
+        for (i, e) in self.entries.iter().enumerate().take(limit) {
+            if pos == e.from {
+                // Not started yet.
+                let fraction = e.is_move().then_some(0.0);
+                consider(prev_end, e.start, Located { done: i, fraction });
+            }
+            if e.is_move() {
+                if let Some(f) = on_path(e.from, e.to, pos)
+                    && pos != e.from
+                    && pos != e.to
+                {
+                    let t = e.start + Duration::from_micros(scale(e.duration().as_micros(), f));
+                    consider(t, t, Located {
+                        done: i,
+                        fraction: Some(f),
+                    });
+                }
+            } else if pos == e.from && e.from == e.to {
+                // A pen move, delay or marker: running, progress unknown.
+                consider(e.start, e.end, Located {
+                    done: i,
+                    fraction: None,
+                });
+            }
+            if pos == e.to {
+                let next = self.entries.get(i + 1).filter(|_| i + 1 < limit);
+                let fraction = next.and_then(|n| n.is_move().then_some(0.0));
+                let until = next.map_or(Instant::from_micros(u64::MAX), |n| n.start);
+                consider(e.end, until, Located {
+                    done: i + 1,
+                    fraction,
+                });
+            }
+            prev_end = e.end;
+        }
+        best.map(|(_, l)| l)
+    }
+
+    /// Completes the first entry because a `QS` received at `rx` shows it finished; returns
+    /// it. Unacknowledged entries are never completed (the board acknowledges before it runs a
+    /// command).
+    pub(crate) fn complete_first(&mut self, rx: Instant) -> Option<Entry> {
+        if !self.entries.front().is_some_and(|e| e.acked) {
+            return None;
+        }
+        let mut e = self.entries.pop_front()?;
+        if e.end > rx {
+            e.end = rx;
+        }
+        self.head_end = e.end;
+        self.head_pos = e.to;
+        Some(e)
+    }
+
+    /// A `QS` received at `rx` shows the first entry (a move) `fraction` of the way along: if
+    /// that is behind the estimate, delay it and everything after it.
+    pub(crate) fn delay_first(&mut self, fraction: Option<f64>, rx: Instant) {
+        let Some(f) = fraction else {
+            return;
+        };
+        if let Some(e) = self.entries.front_mut()
+            && e.acked
+        {
+            // Linear in steps: a fair estimate of an accelerating move's progress too, and only
+            // ever used to push the estimate later.
+            let done = Duration::from_micros(scale(e.duration().as_micros(), f));
+            let start = Instant::from_micros(rx.as_micros().saturating_sub(done.as_micros()));
+            if start > e.start {
+                e.anchor = start;
+                self.rechain(0);
+            }
+        }
+    }
+}
+
+/// Where `pos` lies along the straight step path `from → to`, as a fraction 0..=1, if it lies on
+/// it: within 2 steps (or 1/64 of the length for long moves, whose two motors' step patterns
+/// can drift apart a little more) of the line, and between the ends.
+fn on_path(from: MotorSteps, to: MotorSteps, pos: MotorSteps) -> Option<f64> {
+    let dx = f64::from(to.m1) - f64::from(from.m1);
+    let dy = f64::from(to.m2) - f64::from(from.m2);
+    let px = f64::from(pos.m1) - f64::from(from.m1);
+    let py = f64::from(pos.m2) - f64::from(from.m2);
+    let len2 = dx * dx + dy * dy;
+    if len2 == 0.0 {
+        return None;
+    }
+    let len = libm::sqrt(len2);
+    let tolerance = if len / 64.0 > 2.0 { len / 64.0 } else { 2.0 };
+    let along = (px * dx + py * dy) / len;
+    let across = libm::fabs(px * dy - py * dx) / len;
+    if across > tolerance || along < -tolerance || along > len + tolerance {
+        return None;
+    }
+    Some((along / len).clamp(0.0, 1.0))
+}
+
+/// `micros × f` for `f` in 0..=1.
+fn scale(micros: u64, f: f64) -> u64 {
+    // Float to int saturates; f is clamped to 0..=1 by `on_path`.
+    (micros as f64 * f) as u64
+}
+
+/// Distance in µs between `a..=b` and `lo..=hi` (0 when they overlap).
+fn interval_gap(a: Instant, b: Instant, lo: Instant, hi: Instant) -> u64 {
+    if b < lo {
+        lo.as_micros() - b.as_micros()
+    } else if a > hi {
+        a.as_micros() - hi.as_micros()
+    } else {
+        0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::{Pen, Tag};
+
+    fn mv(stroke: u32, vertex: u32) -> EntryKind {
+        EntryKind::Move {
+            pen: Pen::Down,
+            tag: Tag { stroke, vertex },
+            distance_mm: 1.0,
+        }
+    }
+
+    fn ms(v: u64) -> Instant {
+        Instant::from_millis(v)
+    }
+
+    /// A square of four 100 ms moves of 1000 steps per motor, starting and ending at 0.
+    fn square() -> Timeline {
+        let mut t = Timeline::new(ms(0), MotorSteps::ZERO);
+        let corners = [(1000, 0), (1000, 1000), (0, 1000), (0, 0)];
+        for (v, &(a, b)) in corners.iter().enumerate() {
+            assert!(t.push(ms(0), mv(0, v as u32), 1, 2500, MotorSteps::new(a, b)));
+        }
+        for _ in 0..4 {
+            t.ack(ms(1));
+        }
+        t
+    }
+
+    #[test]
+    fn acks_chain_starts_and_ends() {
+        let t = square();
+        let e: Vec<_> = t.iter().map(|e| (e.start, e.end)).collect();
+        assert_eq!(e[0], (ms(1), ms(101)));
+        assert_eq!(e[3], (ms(301), ms(401)));
+        assert_eq!(t.fifo_occupancy(ms(3)), 3);
+        assert_eq!(t.fifo_occupancy(ms(1)), 4);
+        assert_eq!(t.next_slot_free(ms(3)), Some(ms(103)));
+        assert_eq!(t.tail_end(), ms(401));
+    }
+
+    #[test]
+    fn locate_tells_visits_of_the_same_point_apart_by_time() {
+        let t = square();
+        // (0,0) is the start of the first edge and the end of the last.
+        let early = t.locate(MotorSteps::ZERO, ms(0), ms(1), 4).unwrap();
+        assert_eq!(early.done, 0);
+        let late = t.locate(MotorSteps::ZERO, ms(405), ms(406), 4).unwrap();
+        assert_eq!(late.done, 4);
+        // Half way along the second edge.
+        let mid = t.locate(MotorSteps::new(1000, 500), ms(150), ms(151), 4).unwrap();
+        assert_eq!(mid.done, 1);
+        assert!((mid.fraction.unwrap() - 0.5).abs() < 1e-9);
+        // Off every path.
+        assert_eq!(t.locate(MotorSteps::new(500, 500), ms(0), ms(500), 4), None);
+    }
+
+    #[test]
+    fn correction_completes_and_delays() {
+        let mut t = square();
+        // At 250 ms the estimate says edge 3 is half done; QS says edge 2 is only half done.
+        let located = t
+            .locate(MotorSteps::new(1000, 500), ms(249), ms(250), 4)
+            .unwrap();
+        let mut done = Vec::new();
+        for _ in 0..located.done {
+            done.push(t.complete_first(ms(250)).unwrap().to);
+        }
+        t.delay_first(located.fraction, ms(250));
+        assert_eq!(done, vec![MotorSteps::new(1000, 0)]);
+        assert_eq!(t.len(), 3);
+        let first = t.get(0).unwrap();
+        assert_eq!(first.start, ms(200));
+        assert_eq!(first.end, ms(300));
+        assert_eq!(t.tail_end(), ms(500));
+    }
+
+    #[test]
+    fn reject_removes_the_unacked_command() {
+        let mut t = Timeline::new(ms(0), MotorSteps::ZERO);
+        t.push(ms(0), mv(0, 0), 1, 25, MotorSteps::new(10, 0));
+        t.push(ms(0), mv(0, 1), 1, 25, MotorSteps::new(20, 0));
+        t.ack(ms(1));
+        t.reject();
+        assert_eq!(t.len(), 1);
+        assert_eq!(t.tail_position(), MotorSteps::new(10, 0));
+    }
+
+    #[test]
+    fn completion_waits_for_ack_and_margin() {
+        let mut t = Timeline::new(ms(0), MotorSteps::ZERO);
+        t.push(ms(0), mv(0, 0), 1, 2500, MotorSteps::new(10, 0));
+        assert_eq!(t.pop_finished(ms(1000)).map(|e| e.to), None);
+        t.ack(ms(1));
+        assert_eq!(t.next_completion(), Some(ms(101) + Duration::from_micros(1000 + 1562)));
+        assert!(t.pop_finished(ms(103)).is_none());
+        assert!(t.pop_finished(ms(104)).is_some());
+        assert_eq!(t.head_position(), MotorSteps::new(10, 0));
+    }
+}
