@@ -15,3 +15,6 @@ pub mod plan;
 pub mod session;
 pub mod step;
 pub mod time;
+
+#[cfg(test)]
+mod tests;

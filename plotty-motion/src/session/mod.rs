@@ -407,6 +407,10 @@ impl Session {
         if self.feed.is_full() {
             return Err(FeedError::Full);
         }
+        if !self.is_plotting() {
+            // Plotting starts: the first position poll is due one interval from now.
+            self.polls.next_position = self.now + self.config.position_poll;
+        }
         if let FeedItem::Move(m) = &item {
             m.command
                 .command()
@@ -437,30 +441,43 @@ impl Session {
         if self.phase == Phase::Failed {
             return None;
         }
-        let mut next: Option<Instant> = self.pending.front().map(|p| p.deadline);
-        let mut consider = |t: Option<Instant>| {
+        let mut next: Option<Instant> = None;
+        let mut at = |t: Option<Instant>| {
             if let Some(t) = t
                 && next.is_none_or(|n| t < n)
             {
                 next = Some(t);
             }
         };
-        if self.stop.is_none() {
-            consider(self.timeline.next_completion());
+        at(self.pending.front().map(|p| p.deadline));
+        // Timers already due are not reported: if what they wait for could go out,
+        // `poll_transmit` has sent it; if not, it waits for a reply (bytes wake the caller).
+        // Reporting them would make the caller spin.
+        let now = self.now;
+        let future = |t: Option<Instant>| t.filter(|&t| t > now);
+        if self.stop.is_none() && self.phase != Phase::Resync {
+            let completion = self.timeline.next_completion();
+            // A due completion is taken by the next call once events were drained; while the
+            // event queue is full it waits for that.
+            if self.event_room() > transmit::EVENT_RESERVE {
+                at(completion);
+            } else {
+                at(future(completion));
+            }
         }
         if self.phase == Phase::Ready && self.stop.is_none() {
             let plotting = self.is_plotting();
             if plotting && !self.polls.button_in_flight {
-                consider(Some(self.polls.next_button));
+                at(future(Some(self.polls.next_button)));
             }
             if plotting && !self.polls.position_in_flight {
-                consider(Some(self.polls.next_position));
+                at(future(Some(self.polls.next_position)));
             }
-            consider(self.polls.confirm_at);
-            consider(self.feed_wakeup());
+            at(future(self.polls.confirm_at));
+            at(self.feed_wakeup());
         }
         if self.phase == Phase::Paused && !self.polls.button_in_flight {
-            consider(Some(self.polls.next_button));
+            at(future(Some(self.polls.next_button)));
         }
         next
     }

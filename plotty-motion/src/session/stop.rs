@@ -89,10 +89,6 @@ impl Session {
             };
             queue(es, StopStep::EStop, None);
         }
-        queue(Command::QuerySteps, StopStep::Steps, None);
-        if !planned && self.version.is_v3() {
-            queue(Command::QueryUtility(200), StopStep::Accumulators, None);
-        }
         let raise = !planned || self.pen_fed == Pen::Down;
         if raise {
             let (command, ticks) = feed::pen_command(&self.config.servo, Pen::Up);
@@ -106,6 +102,12 @@ impl Session {
                 to: self.timeline.tail_position(),
             };
             queue(command, StopStep::PenUp, Some(entry));
+        }
+        // The raise goes right after ES (on 2.x each command waits for the previous reply);
+        // the position and accumulators do not change meanwhile.
+        queue(Command::QuerySteps, StopStep::Steps, None);
+        if !planned && self.version.is_v3() {
+            queue(Command::QueryUtility(200), StopStep::Accumulators, None);
         }
         if planned {
             self.relower_on_resume = self.pen_fed == Pen::Down;

@@ -22,7 +22,7 @@ enum Source {
 }
 
 /// Events kept free for non-progress events when finished moves are reported.
-const EVENT_RESERVE: usize = 6;
+pub(super) const EVENT_RESERVE: usize = 6;
 
 impl Session {
     /// Writes the next command into `buf` and returns its length, or `None` when nothing is to
