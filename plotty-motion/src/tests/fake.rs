@@ -81,6 +81,8 @@ pub(crate) struct Fake {
     pub(crate) reject: Option<(&'static str, usize)>,
     /// Bytes to emit right after the reply to the n-th command (counting from 1).
     pub(crate) garbage_after: Option<(usize, Vec<u8>)>,
+    /// Bytes to emit instead of the reply to the n-th command (which still runs).
+    pub(crate) corrupt_reply: Option<(usize, Vec<u8>)>,
     // Records.
     pub(crate) received: Vec<(Instant, String)>,
     pub(crate) ran: Vec<Ran>,
@@ -115,6 +117,7 @@ impl Fake {
             silent: false,
             reject: None,
             garbage_after: None,
+            corrupt_reply: None,
             received: Vec::new(),
             ran: Vec::new(),
             max_fifo: 0,
@@ -327,7 +330,15 @@ impl Fake {
             }
             self.received.push((self.now, text.clone()));
             let index = self.received.len() - 1;
+            let before = self.output.len();
             self.command(&text, index);
+            if let Some((n, bytes)) = self.corrupt_reply.clone()
+                && n == self.received.len()
+            {
+                self.output.truncate(before);
+                self.output.extend_from_slice(&bytes);
+                self.corrupt_reply = None;
+            }
             if let Some((n, bytes)) = self.garbage_after.clone()
                 && n == self.received.len()
             {
