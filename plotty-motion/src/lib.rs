@@ -9,6 +9,7 @@
 #[cfg(all(feature = "log", feature = "defmt"))]
 compile_error!("features `log` and `defmt` are mutually exclusive");
 
+pub mod driver;
 pub mod ebb;
 pub mod kinematics;
 pub mod plan;

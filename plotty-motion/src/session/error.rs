@@ -236,6 +236,9 @@ mod tests {
             waited: Duration::from_millis(1000),
         };
         let text = std::format!("{e}");
-        assert!(text.contains("`QS`") && text.contains("1.000000s"), "{text}");
+        assert!(
+            text.contains("`QS`") && text.contains("1.000000s"),
+            "{text}"
+        );
     }
 }

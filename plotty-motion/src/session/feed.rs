@@ -1,8 +1,8 @@
 //! What the caller feeds a session ([`FeedItem`]) and how each item becomes firmware commands.
 
 use crate::ebb::{
-    Command, EnableMotors, FirmwareVersion, JerkMove, LowLevelMove, PenAction, SetPen,
-    StepperMove, limits,
+    Command, EnableMotors, FirmwareVersion, JerkMove, LowLevelMove, PenAction, SetPen, StepperMove,
+    limits,
 };
 use crate::kinematics::MotorSteps;
 use crate::plan::{Pen, Tag};

@@ -429,6 +429,11 @@ impl Session {
         };
     }
 
+    /// Whether an event is waiting (drivers must not block while one is).
+    pub fn has_events(&self) -> bool {
+        !self.events.is_empty()
+    }
+
     /// The next event, if any. Call until `None` after every `handle_*`/`poll_transmit` call.
     pub fn poll_event(&mut self) -> Option<Event> {
         self.events.pop_front()

@@ -265,8 +265,7 @@ impl Session {
                     self.down_stroke = Some(tag.stroke);
                 }
                 let c = self.progress;
-                let elapsed =
-                    c.busy_before + (e.end - c.busy_since.unwrap_or(e.start));
+                let elapsed = c.busy_before + (e.end - c.busy_since.unwrap_or(e.start));
                 self.emit(Event::Progress(Progress {
                     tag,
                     pen,

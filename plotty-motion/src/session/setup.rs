@@ -57,14 +57,23 @@ pub(super) struct SetupState {
 
 /// What a line received during a handshake or resynchronisation is.
 enum VersionLine {
-    Version { version: FirmwareVersion, future: bool },
+    Version {
+        version: FirmwareVersion,
+        future: bool,
+    },
     /// Starts with `EBB` but has no version number.
     NoNumber,
     Other,
 }
 
 /// The `PI` reads, in the order AxiDraw sends them.
-const PINS: [(Port, u8); 5] = [(Port::E, 0), (Port::C, 1), (Port::E, 2), (Port::E, 1), (Port::A, 6)];
+const PINS: [(Port, u8); 5] = [
+    (Port::E, 0),
+    (Port::C, 1),
+    (Port::E, 2),
+    (Port::E, 1),
+    (Port::A, 6),
+];
 
 impl SetupStep {
     const fn next(self) -> Option<Self> {
@@ -246,8 +255,7 @@ impl Session {
                 });
             }
             SetupStep::Motors if !self.setup.kept => {
-                let (command, ticks) =
-                    feed::motors_command(true, self.config.resolution.em_mode());
+                let (command, ticks) = feed::motors_command(true, self.config.resolution.em_mode());
                 return Some(Queued {
                     command,
                     purpose: Purpose::Setup(step),
@@ -289,8 +297,7 @@ impl Session {
                     let want_ms3 = wanted == 16;
                     let p = self.setup.pins;
                     let bit = |n: u8| p & (1 << n) != 0;
-                    self.setup.kept =
-                        !bit(0) && !bit(1) && bit(2) && bit(3) && bit(4) == want_ms3;
+                    self.setup.kept = !bit(0) && !bit(1) && bit(2) && bit(3) && bit(4) == want_ms3;
                 }
             }
             (SetupStep::Position, Reply::Steps { m1, m2 }) => {

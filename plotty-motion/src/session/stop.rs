@@ -12,8 +12,8 @@ use crate::time::Instant;
 
 use super::feed::{self, EntryKind, FeedItem};
 use super::{
-    EntrySpec, Event, PauseReason, Phase, Purpose, Queued, ResumePoint, Session,
-    SessionError, VersionRequests,
+    EntrySpec, Event, PauseReason, Phase, Purpose, Queued, ResumePoint, Session, SessionError,
+    VersionRequests,
 };
 
 /// What a stop ends in.

@@ -195,7 +195,8 @@ impl Timeline {
                 let delta_2 = e.to.m2.wrapping_sub(e.from.m2);
                 if !matches!(e.kind, EntryKind::Motors) {
                     e.from = pos;
-                    e.to = MotorSteps::new(pos.m1.wrapping_add(delta_1), pos.m2.wrapping_add(delta_2));
+                    e.to =
+                        MotorSteps::new(pos.m1.wrapping_add(delta_1), pos.m2.wrapping_add(delta_2));
                 } else {
                     e.from = pos;
                 }
@@ -239,7 +240,13 @@ impl Timeline {
         self.entries
             .iter()
             .filter(|e| e.slots > 0 && (!e.acked || now < e.start + START_GUARD))
-            .map(|e| if e.acked { Some(e.start + START_GUARD) } else { None })
+            .map(|e| {
+                if e.acked {
+                    Some(e.start + START_GUARD)
+                } else {
+                    None
+                }
+            })
             .next()
             .flatten()
     }
@@ -344,10 +351,14 @@ impl Timeline {
         let limit = limit.min(self.entries.len());
         if limit == 0 {
             if pos == self.head_pos {
-                consider(lo, hi, Located {
-                    done: 0,
-                    fraction: None,
-                });
+                consider(
+                    lo,
+                    hi,
+                    Located {
+                        done: 0,
+                        fraction: None,
+                    },
+                );
             }
             return best.map(|(_, l)| l);
         }
@@ -364,26 +375,38 @@ impl Timeline {
                     && pos != e.to
                 {
                     let t = e.start + Duration::from_micros(scale(e.duration().as_micros(), f));
-                    consider(t, t, Located {
-                        done: i,
-                        fraction: Some(f),
-                    });
+                    consider(
+                        t,
+                        t,
+                        Located {
+                            done: i,
+                            fraction: Some(f),
+                        },
+                    );
                 }
             } else if pos == e.from && e.from == e.to {
                 // A pen move, delay or marker: running, progress unknown.
-                consider(e.start, e.end, Located {
-                    done: i,
-                    fraction: None,
-                });
+                consider(
+                    e.start,
+                    e.end,
+                    Located {
+                        done: i,
+                        fraction: None,
+                    },
+                );
             }
             if pos == e.to {
                 let next = self.entries.get(i + 1).filter(|_| i + 1 < limit);
                 let fraction = next.and_then(|n| n.is_move().then_some(0.0));
                 let until = next.map_or(Instant::from_micros(u64::MAX), |n| n.start);
-                consider(e.end, until, Located {
-                    done: i + 1,
-                    fraction,
-                });
+                consider(
+                    e.end,
+                    until,
+                    Located {
+                        done: i + 1,
+                        fraction,
+                    },
+                );
             }
             prev_end = e.end;
         }
@@ -517,7 +540,9 @@ mod tests {
         let late = t.locate(MotorSteps::ZERO, ms(405), ms(406), 4).unwrap();
         assert_eq!(late.done, 4);
         // Half way along the second edge.
-        let mid = t.locate(MotorSteps::new(1000, 500), ms(150), ms(151), 4).unwrap();
+        let mid = t
+            .locate(MotorSteps::new(1000, 500), ms(150), ms(151), 4)
+            .unwrap();
         assert_eq!(mid.done, 1);
         assert!((mid.fraction.unwrap() - 0.5).abs() < 1e-9);
         // Off every path.
@@ -561,7 +586,10 @@ mod tests {
         t.push(ms(0), mv(0, 0), 1, 2500, MotorSteps::new(10, 0));
         assert_eq!(t.pop_finished(ms(1000)).map(|e| e.to), None);
         t.ack(ms(1));
-        assert_eq!(t.next_completion(), Some(ms(101) + Duration::from_micros(1000 + 1562)));
+        assert_eq!(
+            t.next_completion(),
+            Some(ms(101) + Duration::from_micros(1000 + 1562))
+        );
         assert!(t.pop_finished(ms(103)).is_none());
         assert!(t.pop_finished(ms(104)).is_some());
         assert_eq!(t.head_position(), MotorSteps::new(10, 0));

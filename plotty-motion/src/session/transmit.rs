@@ -7,7 +7,7 @@ use crate::time::Instant;
 
 use super::feed::{self, EntryKind, FeedItem};
 use super::{
-    EntrySpec, Event, Phase, Pending, ProtocolLine, Purpose, QueryPurpose, Session, SessionError,
+    EntrySpec, Event, Pending, Phase, ProtocolLine, Purpose, QueryPurpose, Session, SessionError,
 };
 
 /// Where the next command comes from.
@@ -78,10 +78,7 @@ impl Session {
                 }
                 let plotting = self.is_plotting();
                 let polling_button = plotting || self.phase == Phase::Paused;
-                if polling_button
-                    && !self.polls.button_in_flight
-                    && now >= self.polls.next_button
-                {
+                if polling_button && !self.polls.button_in_flight && now >= self.polls.next_button {
                     return Some((Source::Button, Command::QueryButton, None));
                 }
                 if self.phase == Phase::Paused {
@@ -154,10 +151,13 @@ impl Session {
                 if !queued && !idle {
                     return None;
                 }
-                let (command, ticks) =
-                    feed::motors_command(on, self.config.resolution.em_mode());
+                let (command, ticks) = feed::motors_command(on, self.config.resolution.em_mode());
                 let to = crate::kinematics::MotorSteps::ZERO;
-                Some((0, command, spec(EntryKind::Motors, u8::from(queued), ticks, to)))
+                Some((
+                    0,
+                    command,
+                    spec(EntryKind::Motors, u8::from(queued), ticks, to),
+                ))
             }
             FeedItem::Marker(_) | FeedItem::Pause => None,
         }
@@ -201,7 +201,13 @@ impl Session {
     }
 
     /// Bookkeeping for a command just written.
-    fn commit(&mut self, now: Instant, source: Source, command: &Command, entry: Option<EntrySpec>) {
+    fn commit(
+        &mut self,
+        now: Instant,
+        source: Source,
+        command: &Command,
+        entry: Option<EntrySpec>,
+    ) {
         let purpose = match source {
             Source::Version => {
                 self.version_requests.due = false;
@@ -323,7 +329,11 @@ impl Session {
                 self.dwell_sent_ms = 0;
                 self.feed.pop_front();
                 self.emit(Event::Error(error));
-                self.start_stop(now, super::stop::StopKind::Pause(super::PauseReason::Error), false);
+                self.start_stop(
+                    now,
+                    super::stop::StopKind::Pause(super::PauseReason::Error),
+                    false,
+                );
             }
             Source::Control if self.phase == Phase::Setup => self.fail(error),
             _ => {
@@ -373,9 +383,7 @@ impl Session {
             match self.feed.front().copied() {
                 Some(FeedItem::Marker(id)) if !self.timeline.is_full() => {
                     let to = self.timeline.tail_position();
-                    let _ = self
-                        .timeline
-                        .push(now, EntryKind::Marker(id), 0, 0, to);
+                    let _ = self.timeline.push(now, EntryKind::Marker(id), 0, 0, to);
                     self.feed.pop_front();
                     self.busy = true;
                 }

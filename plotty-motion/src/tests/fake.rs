@@ -9,9 +9,9 @@
 //! tick-exact cross-check belongs to the simulator (`tests/e2e/session_sim.rs`).
 
 use std::collections::VecDeque;
+use std::format;
 use std::string::{String, ToString};
 use std::vec::Vec;
-use std::format;
 
 use crate::ebb::FirmwareVersion;
 use crate::time::{Duration, Instant};
@@ -179,12 +179,8 @@ impl Fake {
                 let elapsed = (t.as_micros().saturating_sub(r.start.as_micros()) / TICK)
                     .min(r.job.ticks) as i64;
                 let total = r.job.ticks as i64;
-                let mut p = [0; 2];
-                for a in 0..2 {
-                    let d = r.job.to[a] - r.job.from[a];
-                    p[a] = r.job.from[a] + d * elapsed / total;
-                }
-                p
+                let at = |a: usize| r.job.from[a] + (r.job.to[a] - r.job.from[a]) * elapsed / total;
+                [at(0), at(1)]
             }
             _ => self.pos,
         }
@@ -233,15 +229,14 @@ impl Fake {
 
     fn finish_current(&mut self, end: Instant, aborted: bool) {
         let Some(r) = self.current.take() else { return };
-        self.pos = if aborted { self.position_at(end) } else { r.job.to };
-        if !aborted {
-            match r.job.kind {
-                JobKind::Motors { mode } => {
-                    self.motor_mode = mode;
-                    self.pos = [0, 0];
-                }
-                _ => {}
-            }
+        self.pos = if aborted {
+            self.position_at(end)
+        } else {
+            r.job.to
+        };
+        if !aborted && let JobKind::Motors { mode } = r.job.kind {
+            self.motor_mode = mode;
+            self.pos = [0, 0];
         }
         let command = self
             .received
@@ -313,9 +308,21 @@ impl Fake {
         self.parse_input();
     }
 
+    /// Whether the board has sent something not yet taken.
+    pub(crate) fn has_output(&self) -> bool {
+        !self.output.is_empty()
+    }
+
+    /// Puts bytes back in front of the output (a reader took fewer than there were).
+    pub(crate) fn unread(&mut self, bytes: &[u8]) {
+        let mut v = bytes.to_vec();
+        v.extend_from_slice(&self.output);
+        self.output = v;
+    }
+
     /// Takes what the board has sent.
     pub(crate) fn take_output(&mut self) -> Vec<u8> {
-        std::mem::take(&mut self.output)
+        core::mem::take(&mut self.output)
     }
 
     fn parse_input(&mut self) {
@@ -396,7 +403,9 @@ impl Fake {
         }
         let mut parts = text.split(',');
         let name = parts.next().unwrap_or("").to_string();
-        let params: Vec<i64> = parts.map(|p| p.parse::<i64>().unwrap_or(i64::MIN)).collect();
+        let params: Vec<i64> = parts
+            .map(|p| p.parse::<i64>().unwrap_or(i64::MIN))
+            .collect();
         if let Some((n, k)) = self.reject
             && n == name
             && self.count(n) == k
@@ -437,7 +446,7 @@ impl Fake {
             },
             "SC" | "SR" | "SL" => self.ack(&name),
             "QB" => {
-                let b = std::mem::take(&mut self.button);
+                let b = core::mem::take(&mut self.button);
                 let ending = "\r\n";
                 self.data("QB", if b { "1" } else { "0" }, ending, true);
             }
@@ -579,13 +588,13 @@ impl Fake {
         if v3 {
             self.data("ES", if interrupted { "1" } else { "0" }, "\n\r", true);
         } else {
-            self.data("ES", &format!("{},0,0,0,0", u8::from(interrupted)), "\n\r", true);
+            self.data(
+                "ES",
+                &format!("{},0,0,0,0", u8::from(interrupted)),
+                "\n\r",
+                true,
+            );
         }
-    }
-
-    /// Commands received, as text, in order.
-    pub(crate) fn commands(&self) -> Vec<String> {
-        self.received.iter().map(|(_, c)| c.clone()).collect()
     }
 }
 
@@ -596,7 +605,7 @@ fn lm_ticks(p: &[i64], v3: bool) -> (u64, [i64; 2]) {
     let get = |i: usize| p.get(i).copied().unwrap_or(0);
     let mut ticks_max = 0u64;
     let mut net = [0i64; 2];
-    for axis in 0..2 {
+    for (axis, net) in net.iter_mut().enumerate() {
         let (mut rate, steps, mut accel) = (get(axis * 3), get(axis * 3 + 1), get(axis * 3 + 2));
         if steps == 0 {
             continue;
@@ -631,7 +640,7 @@ fn lm_ticks(p: &[i64], v3: bool) -> (u64, [i64; 2]) {
             }
         }
         ticks_max = ticks_max.max(t);
-        net[axis] = pos;
+        *net = pos;
     }
     (ticks_max, net)
 }

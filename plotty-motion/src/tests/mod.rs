@@ -1,9 +1,9 @@
 //! Crate-private scenario suites (quinn's `src/tests/` layout): the session against a fake
 //! board in virtual time.
 
-mod fake;
+pub(crate) mod fake;
 mod session_connect;
 mod session_faults;
 mod session_feed;
 mod session_stop;
-mod util;
+pub(crate) mod util;

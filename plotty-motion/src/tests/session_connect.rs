@@ -69,10 +69,7 @@ fn v3_0_3_switches_to_future_syntax_and_deep_fifo() {
         kept_position: false
     }));
     assert_eq!(pair.session.fifo_depth(), 32);
-    assert_eq!(
-        pair.session.version(),
-        Some(FirmwareVersion::LATEST)
-    );
+    assert_eq!(pair.session.version(), Some(FirmwareVersion::LATEST));
     // Ready only once the pen raise (130 ms) and EM have run.
     let ready_at = pair
         .events
@@ -80,8 +77,16 @@ fn v3_0_3_switches_to_future_syntax_and_deep_fifo() {
         .find(|(_, e)| matches!(e, Event::Ready { .. }))
         .unwrap()
         .0;
-    let sp = pair.sent.iter().find(|(_, c)| c.starts_with("SP")).unwrap().0;
-    assert!(ready_at - sp >= Duration::from_millis(130), "{ready_at} {sp}");
+    let sp = pair
+        .sent
+        .iter()
+        .find(|(_, c)| c.starts_with("SP"))
+        .unwrap()
+        .0;
+    assert!(
+        ready_at - sp >= Duration::from_millis(130),
+        "{ready_at} {sp}"
+    );
     assert!(pair.fw.pen_up);
 }
 
@@ -127,7 +132,11 @@ fn forcing_v2_on_a_v3_board() {
     };
     let pair = connect(Fake::v3(), config);
     let sent = pair.sent_since(0);
-    assert!(!sent.iter().any(|c| c.starts_with("CU,10") || c.starts_with("CU,4")));
+    assert!(
+        !sent
+            .iter()
+            .any(|c| c.starts_with("CU,10") || c.starts_with("CU,4"))
+    );
     assert_eq!(pair.session.fifo_depth(), 1);
 }
 
@@ -158,15 +167,20 @@ fn a_board_left_in_future_mode_is_understood() {
 
 #[test]
 fn not_an_ebb() {
-    let mut pair = Pair::new(SessionConfig::default(), Fake::new(Identity::Other("Hello")));
-    let e = pair.run_until_event(Duration::from_millis(5_000), |e| matches!(e, Event::Error(_)));
+    let mut pair = Pair::new(
+        SessionConfig::default(),
+        Fake::new(Identity::Other("Hello")),
+    );
+    let e = pair.run_until_event(Duration::from_millis(5_000), |e| {
+        matches!(e, Event::Error(_))
+    });
     match e {
         Event::Error(SessionError::NotAnEbb { reply }) => assert_eq!(reply.as_str(), "Hello"),
         other => panic!("{other:?}"),
     }
     assert!(pair.session.is_failed());
     assert_eq!(pair.session.poll_timeout(), None);
-    let text = std::format!("{}", pair.errors()[0].clone().error_text());
+    let text = pair.errors()[0].clone().error_text();
     assert!(text.contains("not an EiBotBoard"), "{text}");
 }
 
@@ -175,7 +189,9 @@ fn silence_at_connect_is_a_timeout() {
     let mut fw = Fake::v3();
     fw.silent = true;
     let mut pair = Pair::new(SessionConfig::default(), fw);
-    let e = pair.run_until_event(Duration::from_millis(5_000), |e| matches!(e, Event::Error(_)));
+    let e = pair.run_until_event(Duration::from_millis(5_000), |e| {
+        matches!(e, Event::Error(_))
+    });
     assert!(matches!(
         e,
         Event::Error(SessionError::Timeout { command: "V", .. })
@@ -229,7 +245,11 @@ fn keep_position_before_2_8_reads_pins() {
     let fw = Fake::new(Identity::Ebb(FirmwareVersion::new(2, 7, 0))).with_motors(1, [5, 6]);
     let pair = connect(fw, config);
     let sent = pair.sent_since(0);
-    let pins: Vec<_> = sent.iter().filter(|c| c.starts_with("PI")).cloned().collect();
+    let pins: Vec<_> = sent
+        .iter()
+        .filter(|c| c.starts_with("PI"))
+        .cloned()
+        .collect();
     assert_eq!(pins, ["PI,E,0", "PI,C,1", "PI,E,2", "PI,E,1", "PI,A,6"]);
     assert!(!sent.iter().any(|c| c.starts_with("EM")));
     assert_eq!(pair.session.position(), MotorSteps::new(5, 6));

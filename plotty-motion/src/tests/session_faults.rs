@@ -9,7 +9,7 @@ use crate::ebb::limits::MAX_ENCODED_LEN;
 use crate::kinematics::MotorSteps;
 use crate::plan::Pen;
 use crate::session::{
-    Event, FeedItem, PauseReason, Session, SessionConfig, SessionError, EVENT_CAPACITY,
+    EVENT_CAPACITY, Event, FeedItem, PauseReason, Session, SessionConfig, SessionError,
 };
 use crate::time::{Duration, Instant};
 
@@ -44,8 +44,17 @@ fn silence_mid_plot_is_a_timeout_then_failure() {
     assert!(!command.is_empty());
     assert!(waited >= Duration::from_millis(1_000));
     // Detected within the reply timeout beyond what was queued (≤ ~1.5 s here).
-    let at = pair.events.iter().find(|(_, e)| matches!(e, Event::Error(_))).unwrap().0;
-    assert!(at - went_silent < Duration::from_millis(1_600), "{}", at - went_silent);
+    let at = pair
+        .events
+        .iter()
+        .find(|(_, e)| matches!(e, Event::Error(_)))
+        .unwrap()
+        .0;
+    assert!(
+        at - went_silent < Duration::from_millis(1_600),
+        "{}",
+        at - went_silent
+    );
     // No more moves after the timeout; the resynchronisation gives up after three `V`.
     let sent_after: Vec<_> = pair
         .sent
@@ -80,7 +89,9 @@ fn silence_then_recovery_resynchronises_and_pauses() {
     let e = pair.run_until_event(Duration::from_millis(5_000), |e| {
         matches!(e, Event::Paused { .. })
     });
-    let Event::Paused { reason, resume } = e else { unreachable!() };
+    let Event::Paused { reason, resume } = e else {
+        unreachable!()
+    };
     assert_eq!(reason, PauseReason::Error);
     let [m1, m2] = pair.fw.position();
     assert_eq!(resume.position, MotorSteps::new(m1 as i32, m2 as i32));
@@ -103,10 +114,15 @@ fn a_firmware_error_reply_stops_the_plot() {
         other => panic!("{other:?}"),
     }
     let text = std::format!("{e}");
-    assert!(text.contains("`SM`") && text.contains("invalid parameter"), "{text}");
-    let Event::Paused { reason, resume } = pair.run_until_event(Duration::from_millis(1_000), |e| {
-        matches!(e, Event::Paused { .. })
-    }) else {
+    assert!(
+        text.contains("`SM`") && text.contains("invalid parameter"),
+        "{text}"
+    );
+    let Event::Paused { reason, resume } = pair
+        .run_until_event(Duration::from_millis(1_000), |e| {
+            matches!(e, Event::Paused { .. })
+        })
+    else {
         unreachable!()
     };
     assert_eq!(reason, PauseReason::Error);
@@ -136,16 +152,28 @@ fn a_garbled_reply_resynchronises_and_pauses() {
     assert_eq!(line.as_str(), "?? garbage!");
     let text = std::format!("{e}");
     assert!(text.contains("garbage"), "{text}");
-    let Event::Paused { reason, resume } = pair.run_until_event(Duration::from_millis(2_000), |e| {
-        matches!(e, Event::Paused { .. })
-    }) else {
+    let Event::Paused { reason, resume } = pair
+        .run_until_event(Duration::from_millis(2_000), |e| {
+            matches!(e, Event::Paused { .. })
+        })
+    else {
         unreachable!()
     };
     assert_eq!(reason, PauseReason::Error);
     let [m1, m2] = pair.fw.position();
     assert_eq!(resume.position, MotorSteps::new(m1 as i32, m2 as i32));
-    let at = pair.events.iter().find(|(_, e)| matches!(e, Event::Error(_))).unwrap().0;
-    let after: Vec<_> = pair.sent.iter().filter(|(t, _)| *t >= at).map(|(_, c)| c.as_str()).collect();
+    let at = pair
+        .events
+        .iter()
+        .find(|(_, e)| matches!(e, Event::Error(_)))
+        .unwrap()
+        .0;
+    let after: Vec<_> = pair
+        .sent
+        .iter()
+        .filter(|(t, _)| *t >= at)
+        .map(|(_, c)| c.as_str())
+        .collect();
     assert_eq!(after[..3], ["V", "ES", "SP,1,130,1"], "{after:?}");
     assert_eq!(pair.errors().len(), 1, "{:#?}", pair.errors());
 }
@@ -157,14 +185,18 @@ fn an_unsolicited_line_is_reported_and_the_plot_goes_on() {
     fw.garbage_after = Some((14, b"stray\r\n".to_vec()));
     let mut pair = Pair::new(SessionConfig::default(), fw);
     pair.connect();
-    pair.items.extend(polyline(&[(100, 0), (200, 0)], 50, Pen::Up, 0));
+    pair.items
+        .extend(polyline(&[(100, 0), (200, 0)], 50, Pen::Up, 0));
     let idle = pair.run_until_event(Duration::from_millis(2_000), |e| {
         matches!(e, Event::Idle { .. })
     });
     assert!(matches!(idle, Event::Idle { .. }));
     let errors = pair.errors();
     assert_eq!(errors.len(), 1);
-    assert!(matches!(errors[0], Event::Error(SessionError::Unsolicited { .. })));
+    assert!(matches!(
+        errors[0],
+        Event::Error(SessionError::Unsolicited { .. })
+    ));
 }
 
 #[test]
@@ -184,7 +216,10 @@ fn garbage_while_waiting_for_a_reply_is_a_bad_reply() {
             "{errors:?}"
         );
     } else {
-        assert!(matches!(errors[0], Event::Error(SessionError::Unsolicited { .. })));
+        assert!(matches!(
+            errors[0],
+            Event::Error(SessionError::Unsolicited { .. })
+        ));
     }
 }
 

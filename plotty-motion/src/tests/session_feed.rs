@@ -26,7 +26,11 @@ fn plot(pair: &mut Pair, limit: Duration) {
         .iter()
         .any(|(_, e)| matches!(e, Event::Idle { .. }))
     {
-        assert!(pair.now < end, "no Idle within {limit}: {:#?}", &pair.events[start..]);
+        assert!(
+            pair.now < end,
+            "no Idle within {limit}: {:#?}",
+            &pair.events[start..]
+        );
         assert!(!pair.fw.is_blocked(), "parser blocked at {}", pair.now);
         pair.step(end);
     }
@@ -81,7 +85,11 @@ fn v3_keeps_at_least_100ms_queued_and_never_blocks() {
     let short: Vec<_> = window.iter().filter(|(_, ticks)| *ticks < 2_500).collect();
     assert!(short.is_empty(), "{short:?}");
     // The plot takes the planned time (3 s) plus at most a few ms.
-    assert!(last - first < Duration::from_millis(3_010), "{}", last - first);
+    assert!(
+        last - first < Duration::from_millis(3_010),
+        "{}",
+        last - first
+    );
     let end = MotorSteps::new(30_000, 0);
     assert_eq!(pair.fw.position(), [30_000, 0]);
     assert_eq!(pair.session.position(), end);
@@ -111,7 +119,11 @@ fn v2_keeps_one_queued_behind_the_running_move() {
     plot(&mut pair, Duration::from_millis(10_000));
     assert_eq!(pair.fw.max_fifo, 1);
     let (first, last) = first_and_last_move(&pair.fw);
-    assert!(gaps_within(&pair.fw, first, last).is_empty(), "{:?}", pair.fw.gaps);
+    assert!(
+        gaps_within(&pair.fw, first, last).is_empty(),
+        "{:?}",
+        pair.fw.gaps
+    );
     assert!(last - first < Duration::from_millis(2_010));
     // One command at a time: no command left before the previous one's reply came back.
     assert_eq!(pair.fw.position(), [10_000, 0]);
@@ -167,8 +179,17 @@ fn progress_events_in_order_with_distances() {
         .collect();
     assert_eq!(progress.len(), 4);
     for (i, p) in progress.iter().enumerate() {
-        assert_eq!(p.tag, Tag { stroke: 7, vertex: i as u32 + 1 });
-        assert!((p.distance_mm - 30.0 * (i + 1) as f64).abs() < 1e-9, "{p:?}");
+        assert_eq!(
+            p.tag,
+            Tag {
+                stroke: 7,
+                vertex: i as u32 + 1
+            }
+        );
+        assert!(
+            (p.distance_mm - 30.0 * (i + 1) as f64).abs() < 1e-9,
+            "{p:?}"
+        );
         assert_eq!(p.drawn_mm, p.distance_mm);
         assert_eq!(p.pen, Pen::Down);
     }
@@ -242,17 +263,27 @@ fn dwells_are_split_and_timed() {
     let mut pair = Pair::new(SessionConfig::default(), Fake::v3());
     pair.connect();
     let from = pair.sent.len();
-    pair.items.push_back(FeedItem::Dwell(Duration::from_millis(2_500)));
+    pair.items
+        .push_back(FeedItem::Dwell(Duration::from_millis(2_500)));
     plot(&mut pair, Duration::from_millis(5_000));
-    let sent: Vec<_> = pair.sent_since(from).into_iter().filter(|c| c.starts_with("SM")).collect();
+    let sent: Vec<_> = pair
+        .sent_since(from)
+        .into_iter()
+        .filter(|c| c.starts_with("SM"))
+        .collect();
     assert_eq!(sent, ["SM,1000,0,0", "SM,1000,0,0", "SM,500,0,0"]);
     // 2.x pieces are 40 ms.
     let mut pair = Pair::new(SessionConfig::default(), Fake::v2());
     pair.connect();
     let from = pair.sent.len();
-    pair.items.push_back(FeedItem::Dwell(Duration::from_millis(100)));
+    pair.items
+        .push_back(FeedItem::Dwell(Duration::from_millis(100)));
     plot(&mut pair, Duration::from_millis(5_000));
-    let sent: Vec<_> = pair.sent_since(from).into_iter().filter(|c| c.starts_with("SM")).collect();
+    let sent: Vec<_> = pair
+        .sent_since(from)
+        .into_iter()
+        .filter(|c| c.starts_with("SM"))
+        .collect();
     assert_eq!(sent, ["SM,40,0,0", "SM,40,0,0", "SM,20,0,0"]);
 }
 
@@ -263,9 +294,25 @@ fn v2_lowers_the_pen_only_at_rest() {
     pair.items.extend(polyline(&[(800, 800)], 100, Pen::Up, 0));
     pair.items.push_back(FeedItem::Pen(Pen::Down));
     plot(&mut pair, Duration::from_millis(5_000));
-    let sm_end = pair.fw.ran.iter().find(|r| r.command.starts_with("SM")).unwrap().end;
-    let sp = pair.fw.received.iter().rev().find(|(_, c)| c.starts_with("SP,0")).unwrap().0;
-    assert!(sp >= sm_end, "pen-down arrived at {sp}, before the move ended at {sm_end}");
+    let sm_end = pair
+        .fw
+        .ran
+        .iter()
+        .find(|r| r.command.starts_with("SM"))
+        .unwrap()
+        .end;
+    let sp = pair
+        .fw
+        .received
+        .iter()
+        .rev()
+        .find(|(_, c)| c.starts_with("SP,0"))
+        .unwrap()
+        .0;
+    assert!(
+        sp >= sm_end,
+        "pen-down arrived at {sp}, before the move ended at {sm_end}"
+    );
 }
 
 #[test]

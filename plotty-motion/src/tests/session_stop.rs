@@ -47,7 +47,12 @@ fn paused(pair: &mut Pair) -> (PauseReason, ResumePoint) {
 
 /// The tag of the move the board was running when `ES` arrived.
 fn aborted_tag(pair: &Pair) -> Tag {
-    let ran = pair.fw.ran.iter().find(|r| r.aborted).expect("a move was aborted");
+    let ran = pair
+        .fw
+        .ran
+        .iter()
+        .find(|r| r.aborted)
+        .expect("a move was aborted");
     let i = pair
         .fw
         .ran
@@ -70,10 +75,27 @@ fn pause_stops_within_a_few_ms_and_reports_the_resume_point() {
     pair.session.pause(called).unwrap();
     let (reason, resume) = paused(&mut pair);
     assert_eq!(reason, PauseReason::Requested);
-    assert_eq!(pair.sent_since(from)[..4], ["ES", "SP,1,130,1", "QS", "QU,200"]);
+    assert_eq!(
+        pair.sent_since(from)[..4],
+        ["ES", "SP,1,130,1", "QS", "QU,200"]
+    );
     // Everything left at once: the board has stopped and is raising the pen 1 ms later.
-    let es = pair.fw.received.iter().rev().find(|(_, c)| c == "ES").unwrap().0;
-    let sp = pair.fw.received.iter().rev().find(|(_, c)| c.starts_with("SP,1")).unwrap().0;
+    let es = pair
+        .fw
+        .received
+        .iter()
+        .rev()
+        .find(|(_, c)| c == "ES")
+        .unwrap()
+        .0;
+    let sp = pair
+        .fw
+        .received
+        .iter()
+        .rev()
+        .find(|(_, c)| c.starts_with("SP,1"))
+        .unwrap()
+        .0;
     assert!(es - called <= Duration::from_millis(2));
     assert!(sp - called <= Duration::from_millis(3));
     let stopped = pair.fw.ran.iter().find(|r| r.aborted).unwrap().end;
@@ -149,7 +171,14 @@ fn v2_pause_is_sequential_but_quick() {
     let sent = pair.sent_since(from);
     let stop: Vec<_> = sent.iter().filter(|c| *c != "QB").cloned().collect();
     assert_eq!(stop[..3], ["ES", "SP,1,130,1", "QS"]);
-    let sp = pair.fw.received.iter().rev().find(|(_, c)| c.starts_with("SP,1")).unwrap().0;
+    let sp = pair
+        .fw
+        .received
+        .iter()
+        .rev()
+        .find(|(_, c)| c.starts_with("SP,1"))
+        .unwrap()
+        .0;
     assert!(sp - called <= Duration::from_millis(6), "{}", sp - called);
     let [m1, m2] = pair.fw.position();
     assert_eq!(resume.position, MotorSteps::new(m1 as i32, m2 as i32));
@@ -179,7 +208,13 @@ fn abort_stops_and_stays_usable() {
     // A new plot from the stopped position.
     pair.items.clear();
     let from = MotorSteps::new(m1 as i32, m2 as i32);
-    pair.items.push_back(sm(100, [-from.m1, -from.m2], MotorSteps::ZERO, Pen::Up, (9, 1)));
+    pair.items.push_back(sm(
+        100,
+        [-from.m1, -from.m2],
+        MotorSteps::ZERO,
+        Pen::Up,
+        (9, 1),
+    ));
     let idle = pair.run_until_event(Duration::from_millis(2_000), |e| {
         matches!(e, Event::Idle { .. })
     });
@@ -207,7 +242,11 @@ fn the_button_pauses() {
         .unwrap()
         .0;
     // Seen by the next QB poll: within 50 ms plus a round trip.
-    assert!(at - pressed <= Duration::from_millis(53), "{}", at - pressed);
+    assert!(
+        at - pressed <= Duration::from_millis(53),
+        "{}",
+        at - pressed
+    );
     let [m1, m2] = pair.fw.position();
     assert_eq!(resume.position, MotorSteps::new(m1 as i32, m2 as i32));
 }
@@ -236,9 +275,16 @@ fn planned_pause_raises_then_resume_lowers_and_continues() {
     pair.connect();
     let connected = pair.sent.len();
     pair.items.push_back(FeedItem::Pen(Pen::Down));
-    pair.items.extend(polyline(&[(400, 0), (800, 0)], 100, Pen::Down, 1));
+    pair.items
+        .extend(polyline(&[(400, 0), (800, 0)], 100, Pen::Down, 1));
     pair.items.push_back(FeedItem::Pause);
-    pair.items.push_back(sm(100, [400, 0], MotorSteps::new(1200, 0), Pen::Down, (1, 3)));
+    pair.items.push_back(sm(
+        100,
+        [400, 0],
+        MotorSteps::new(1200, 0),
+        Pen::Down,
+        (1, 3),
+    ));
     pair.items.push_back(FeedItem::Pen(Pen::Up));
     let (reason, resume) = paused(&mut pair);
     assert_eq!(reason, PauseReason::Planned);

@@ -73,7 +73,8 @@ impl Pair {
             while let Some(n) = self.session.poll_transmit(self.now, &mut buf) {
                 let text = String::from_utf8_lossy(&buf[..n]).trim_end().into();
                 self.sent.push((self.now, text));
-                self.to_fw.push_back((self.now + self.latency, buf[..n].to_vec()));
+                self.to_fw
+                    .push_back((self.now + self.latency, buf[..n].to_vec()));
             }
             while let Some(e) = self.session.poll_event() {
                 self.events.push((self.now, e));
@@ -136,7 +137,11 @@ impl Pair {
     }
 
     /// Runs until `done` holds or `limit` of virtual time passed; returns whether `done` held.
-    pub(crate) fn run_until(&mut self, limit: Duration, mut done: impl FnMut(&Self) -> bool) -> bool {
+    pub(crate) fn run_until(
+        &mut self,
+        limit: Duration,
+        mut done: impl FnMut(&Self) -> bool,
+    ) -> bool {
         let end = self.now + limit;
         self.drive();
         while !done(self) {
@@ -157,7 +162,11 @@ impl Pair {
     pub(crate) fn run_until_event(&mut self, limit: Duration, f: impl Fn(&Event) -> bool) -> Event {
         let start = self.events.len();
         let found = self.run_until(limit, |p| p.events[start..].iter().any(|(_, e)| f(e)));
-        assert!(found, "no such event within {limit}; events: {:#?}", &self.events[start..]);
+        assert!(
+            found,
+            "no such event within {limit}; events: {:#?}",
+            &self.events[start..]
+        );
         self.events[start..]
             .iter()
             .find(|(_, e)| f(e))
@@ -217,7 +226,13 @@ pub(crate) fn polyline(points: &[(i32, i32)], ms: u32, pen: Pen, stroke: u32) ->
         .map(|(i, &p)| {
             let steps = [p.0 - at.0, p.1 - at.1];
             at = p;
-            sm(ms, steps, MotorSteps::new(p.0, p.1), pen, (stroke, i as u32 + 1))
+            sm(
+                ms,
+                steps,
+                MotorSteps::new(p.0, p.1),
+                pen,
+                (stroke, i as u32 + 1),
+            )
         })
         .collect()
 }
