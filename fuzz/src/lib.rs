@@ -17,6 +17,10 @@ use plotty_motion::ebb::{
 /// Line capacity used by the reply fuzzer: small, so over-long lines are exercised often.
 const LINE_CAPACITY: usize = 48;
 
+mod session;
+
+pub use session::session_rx;
+
 /// Every reply kind a command can have (with two example acknowledgement names).
 pub const ALL_KINDS: [ReplyKind; 22] = [
     ReplyKind::Ack("SM"),
