@@ -10,7 +10,7 @@ use crate::kinematics::MotorSteps;
 use crate::time::Duration;
 
 /// Longest excerpt of an offending reply line kept in an error.
-pub const REPLY_EXCERPT_CAPACITY: usize = 40;
+pub const REPLY_EXCERPT_CAPACITY: usize = 32;
 
 /// An excerpt of a reply line, non-printable bytes shown as `?`.
 pub type ReplyExcerpt = String<REPLY_EXCERPT_CAPACITY>;

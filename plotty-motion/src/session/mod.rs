@@ -47,12 +47,12 @@ pub const FEED_CAPACITY: usize = 8;
 pub const PENDING_CAPACITY: usize = 40;
 /// Events buffered between [`Session::poll_event`] calls. When it fills up the session holds
 /// back progress reports (the machine is not affected); poll events after every call.
-pub const EVENT_CAPACITY: usize = 24;
+pub const EVENT_CAPACITY: usize = 16;
 /// Oldest firmware the session drives: `QS`/`CS` step counters arrived in 2.4.3.
 pub const MIN_FIRMWARE: FirmwareVersion = FirmwareVersion::new(2, 4, 3);
 
 /// Control commands queued at once (set-up steps, the stop sequence).
-const CONTROL_CAPACITY: usize = 6;
+const CONTROL_CAPACITY: usize = 4;
 /// Version requests before the handshake or a resynchronisation gives up.
 const VERSION_ATTEMPTS: u8 = 3;
 /// `QS` checks of the final position before a mismatch is reported.
@@ -106,8 +106,9 @@ const CONFIRM_INTERVAL: Duration = Duration::from_millis(20);
 ///    timeline estimate and checks the position.
 /// 5. **Progress**: [`Event::Progress`] as each move's estimated end passes, then
 ///    [`Event::VertexDone`], [`Event::StrokeDone`], [`Event::Marker`], [`Event::Idle`].
-/// 6. **Pause / abort**: `ES` (drops the FIFO), `QS`, (`QU,200` on 3.x), `SP,1`: the motors
-///    stop within one round trip of the call. [`Event::Paused`] carries the exact position and
+/// 6. **Pause / abort**: `ES` (drops the FIFO), `SP,1`, `QS`, (`QU,200` on 3.x): the motors
+///    stop and the pen starts rising within one round trip of the call (two on 2.x, which
+///    takes one command at a time). [`Event::Paused`] carries the exact position and
 ///    the first move not completed. See [`ResumePoint`] for how to continue.
 /// 7. **Errors**: a missing reply, a firmware error or unreadable bytes are an
 ///    [`Event::Error`]; the session stops feeding, resynchronises if needed and stops the
@@ -180,12 +181,18 @@ enum Phase {
 #[derive(Clone, Copy, Debug)]
 struct Pending {
     kind: ReplyKind,
-    command: &'static str,
     purpose: Purpose,
     /// It took a FIFO slot: its acknowledgement acknowledges the oldest timeline entry.
     fifo: bool,
     sent: Instant,
     deadline: Instant,
+}
+
+impl Pending {
+    /// The command's name, for errors.
+    fn command(&self) -> &'static str {
+        self.kind.name()
+    }
 }
 
 /// Why a command was sent, which decides what its reply does.
@@ -657,5 +664,14 @@ mod tests {
         let rest: Vec<_> = core::iter::from_fn(|| s.poll_event()).collect();
         assert_eq!(rest.last(), Some(&Event::Marker(7)));
         assert_eq!(rest.len(), EVENT_CAPACITY - 1);
+    }
+
+    #[test]
+    fn session_fits_its_share_of_the_core_ram_budget() {
+        // DESIGN: session + planner with a 64-block window ≤ 16 KiB; the window takes about
+        // 6 KiB, so the session must stay well under 10 KiB.
+        let size = core::mem::size_of::<Session>();
+        std::eprintln!("Session: {size} bytes");
+        assert!(size <= 9 * 1024, "{size}");
     }
 }

@@ -105,7 +105,7 @@ impl Session {
                 self.protocol_error(
                     now,
                     SessionError::BadReply {
-                        command: p.command,
+                        command: p.command(),
                         error,
                         line: excerpt(line),
                     },
@@ -167,7 +167,7 @@ impl Session {
     /// The firmware rejected a command; replies are still in step.
     fn firmware_error(&mut self, now: Instant, p: Pending, error: FirmwareError) {
         let error = SessionError::Firmware {
-            command: p.command,
+            command: p.command(),
             error,
         };
         match self.phase {

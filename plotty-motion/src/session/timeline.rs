@@ -40,8 +40,7 @@ pub(crate) struct Entry {
     /// Estimated start and end.
     pub(crate) start: Instant,
     pub(crate) end: Instant,
-    /// Motor positions before and after it.
-    pub(crate) from: MotorSteps,
+    /// Motor position after it (the one before is the previous entry's).
     pub(crate) to: MotorSteps,
 }
 
@@ -143,7 +142,6 @@ impl Timeline {
         ticks: u32,
         to: MotorSteps,
     ) -> bool {
-        let from = self.tail_position();
         let prev_end = self.tail_end();
         let start = if now > prev_end { now } else { prev_end };
         let entry = Entry {
@@ -154,7 +152,6 @@ impl Timeline {
             anchor: now,
             start,
             end: start + Duration::from_ticks(u64::from(ticks)),
-            from,
             to,
         };
         self.entries.push_back(entry).is_ok()
@@ -171,38 +168,46 @@ impl Timeline {
         }
     }
 
-    /// The oldest unacknowledged command was refused: it never entered the FIFO.
+    /// The oldest unacknowledged command was refused: it never entered the FIFO. The firmware
+    /// runs the commands after it from where it really is, so their positions shift back by
+    /// its displacement.
     pub(crate) fn reject(&mut self) {
-        if let Some(i) = self.entries.iter().position(|e| !e.acked) {
-            // Keep the entries around it: remove by rotating through the deque.
-            let n = self.entries.len();
-            for j in 0..n {
-                if let Some(e) = self.entries.pop_front()
-                    && j != i
-                {
-                    // Same length minus one: there is room.
-                    let _ = self.entries.push_back(e);
-                }
+        let Some(i) = self.entries.iter().position(|e| !e.acked) else {
+            return;
+        };
+        let before = self.from_of(i);
+        let Some(removed) = self.entries.get(i).copied() else {
+            return;
+        };
+        let d1 = removed.to.m1.wrapping_sub(before.m1);
+        let d2 = removed.to.m2.wrapping_sub(before.m2);
+        // Remove entry i, keeping the order of the others.
+        let n = self.entries.len();
+        for j in 0..n {
+            if let Some(e) = self.entries.pop_front()
+                && j != i
+            {
+                // Same length minus one: there is room.
+                let _ = self.entries.push_back(e);
             }
-            // Positions after the removed command start from where it started.
-            let mut pos = if i == 0 {
-                self.head_pos
-            } else {
-                self.entries.get(i - 1).map_or(self.head_pos, |e| e.to)
-            };
-            for e in self.entries.iter_mut().skip(i) {
-                let delta_1 = e.to.m1.wrapping_sub(e.from.m1);
-                let delta_2 = e.to.m2.wrapping_sub(e.from.m2);
-                if !matches!(e.kind, EntryKind::Motors) {
-                    e.from = pos;
-                    e.to =
-                        MotorSteps::new(pos.m1.wrapping_add(delta_1), pos.m2.wrapping_add(delta_2));
-                } else {
-                    e.from = pos;
-                }
-                pos = e.to;
+        }
+        let mut zeroed = false;
+        for e in self.entries.iter_mut().skip(i) {
+            if matches!(e.kind, EntryKind::Motors) {
+                zeroed = true;
             }
-            self.rechain(i);
+            if !zeroed {
+                e.to = MotorSteps::new(e.to.m1.wrapping_sub(d1), e.to.m2.wrapping_sub(d2));
+            }
+        }
+        self.rechain(i);
+    }
+
+    /// Position before entry `i`.
+    fn from_of(&self, i: usize) -> MotorSteps {
+        match i.checked_sub(1) {
+            Some(p) => self.entries.get(p).map_or(self.head_pos, |e| e.to),
+            None => self.head_pos,
         }
     }
 
@@ -299,7 +304,6 @@ impl Timeline {
             if j < until && drop(&e) {
                 continue;
             }
-            e.from = pos;
             if !matches!(e.kind, EntryKind::Motors) {
                 e.to = pos;
             }
@@ -363,15 +367,16 @@ impl Timeline {
             return best.map(|(_, l)| l);
         }
         let mut prev_end = self.head_end;
+        let mut from = self.head_pos;
         for (i, e) in self.entries.iter().enumerate().take(limit) {
-            if pos == e.from {
+            if pos == from {
                 // Not started yet.
                 let fraction = e.is_move().then_some(0.0);
                 consider(prev_end, e.start, Located { done: i, fraction });
             }
             if e.is_move() {
-                if let Some(f) = on_path(e.from, e.to, pos)
-                    && pos != e.from
+                if let Some(f) = on_path(from, e.to, pos)
+                    && pos != from
                     && pos != e.to
                 {
                     let t = e.start + Duration::from_micros(scale(e.duration().as_micros(), f));
@@ -384,7 +389,7 @@ impl Timeline {
                         },
                     );
                 }
-            } else if pos == e.from && e.from == e.to {
+            } else if pos == from && from == e.to {
                 // A pen move, delay or marker: running, progress unknown.
                 consider(
                     e.start,
@@ -409,6 +414,7 @@ impl Timeline {
                 );
             }
             prev_end = e.end;
+            from = e.to;
         }
         best.map(|(_, l)| l)
     }

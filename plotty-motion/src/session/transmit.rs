@@ -269,7 +269,6 @@ impl Session {
         }
         let pending = Pending {
             kind: command.reply_kind(),
-            command: command.name(),
             purpose,
             fifo: entry.is_some_and(|e| e.slots > 0),
             sent: now,
@@ -434,12 +433,12 @@ impl Session {
             Phase::Handshake => self.handshake_timeout(now, waited),
             Phase::Resync => self.resync_timeout(waited),
             Phase::Setup => self.fail(SessionError::Timeout {
-                command: p.command,
+                command: p.command(),
                 waited,
             }),
             Phase::Ready | Phase::Paused => {
                 self.emit(Event::Error(SessionError::Timeout {
-                    command: p.command,
+                    command: p.command(),
                     waited,
                 }));
                 self.start_resync(now);
