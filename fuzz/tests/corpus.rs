@@ -83,6 +83,26 @@ fn command_encode_pseudo_random() {
 }
 
 #[test]
+fn svg_import_corpus() {
+    let files = corpus("svg_import");
+    assert!(!files.is_empty(), "seed corpus missing");
+    for (path, bytes) in files {
+        eprintln!("{}", path.display());
+        plotty_fuzz::svg_import(&bytes);
+    }
+}
+
+#[test]
+fn planner_ops_corpus() {
+    let files = corpus("planner_ops");
+    assert!(!files.is_empty(), "seed corpus missing");
+    for (path, bytes) in files {
+        eprintln!("{}", path.display());
+        plotty_fuzz::planner_ops(&bytes);
+    }
+}
+
+#[test]
 fn session_rx_corpus() {
     let files = corpus("session_rx");
     assert!(files.len() >= 5, "seed corpus missing");

@@ -2,3 +2,45 @@
 //!
 //! The `plotty` command and daemon: SVG import and optimisation, plotting on an AxiDraw or the
 //! built-in simulator, the SQLite job queue, and the WebSocket/HTTP API.
+//!
+//! ## Layout
+//!
+//! The modules follow the flow of the daemon (mini-redis style):
+//!
+//! - [`cli`]: the command line, as clap types only.
+//! - [`settings`]: command line + environment + config file → a validated [`settings::Settings`];
+//!   `plotty check config`.
+//! - [`app`]: runs a parsed command line; `main` only prints and maps exit codes ([`exit`]).
+//! - [`daemon`]: the process lifecycle: start-up steps, PID file, `--daemonize`, privilege drop,
+//!   sd_notify, signals, ordered shutdown ([`shutdown`]), and the [`daemon::Component`] extension
+//!   points of steps 3–6.
+//! - [`store`]: SQLite on its own thread behind a typed async API, embedded migrations,
+//!   `plotty check database`.
+//! - [`job`]: job states and the one transition function; [`journal`]: the per-job JSONL journal;
+//!   [`ledger`]: records changes in order (SQLite, journal, broadcast, hooks); [`events`]: the bus.
+//! - [`hooks`]: commands, scripts and webhooks run on state changes.
+//! - [`logging`]: stderr, size-rotated log file, audit log.
+//! - [`device_check`]: `plotty check device`.
+//! - [`import`]: SVG → layers of polylines in mm (usvg, layer control, clipping to the travel);
+//!   [`optimize`]: joins, orders and merges strokes to cut pen-up travel; [`preview`]: renders a
+//!   drawing or a trace to SVG/PNG and measures deviations.
+
+pub mod app;
+pub mod check;
+pub mod cli;
+pub mod daemon;
+pub mod device_check;
+pub mod events;
+pub mod exit;
+pub mod hooks;
+pub mod import;
+pub mod job;
+pub mod journal;
+pub mod ledger;
+pub mod logging;
+pub mod optimize;
+pub mod preview;
+pub mod settings;
+pub mod shutdown;
+pub mod store;
+pub mod timestamp;

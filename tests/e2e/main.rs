@@ -1,1 +1,6 @@
 //! Cross-crate and end-to-end tests of the plotty workspace (one integration binary).
+
+mod bench_drawings;
+mod daemon_hooks;
+mod daemon_jobs;
+mod plan_reference;

@@ -1,0 +1,120 @@
+//! Runs a parsed command line: builds the settings from it and calls the right part of the library.
+//! Printing and exit codes are `main`'s business; this returns what to print and how to exit.
+
+use crate::check::Report;
+use crate::cli::{CheckCommand, Cli, Command, ConfigArgs};
+use crate::daemon::{
+    self, Component, DaemonError, DaemonOptions, ProcessSettings, notify::Notifier,
+};
+use crate::exit::ExitCode;
+use crate::settings::{self, ConfigError, Overrides, Sources};
+
+/// What a command produced.
+#[derive(Debug)]
+pub enum Outcome {
+    /// A `plotty check` report, and the exit code it calls for.
+    Report {
+        /// The report to print.
+        report: Report,
+        /// 0 when all is well, else the subject's code (2 config, 3 database, 5 device).
+        exit: ExitCode,
+    },
+    /// The daemon stopped cleanly, or (`--daemonize` parent) runs in the background.
+    Daemon(daemon::Outcome),
+}
+
+/// A command failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// The configuration is unusable.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The daemon failed.
+    #[error(transparent)]
+    Daemon(#[from] DaemonError),
+}
+
+impl AppError {
+    /// The documented exit code.
+    pub fn exit_code(&self) -> ExitCode {
+        match self {
+            Self::Config(_) => ExitCode::Config,
+            Self::Daemon(e) => e.exit_code(),
+        }
+    }
+}
+
+/// Runs `cli`.
+pub fn run(cli: Cli) -> Result<Outcome, AppError> {
+    match cli.command {
+        Command::Daemon(args) => {
+            let sources = Sources::system(Overrides::from(&args));
+            let settings = settings::load(&sources).map_err(DaemonError::Config)?;
+            let process =
+                ProcessSettings::from_args(&args, &sources.env.cwd).map_err(DaemonError::Config)?;
+            let options = DaemonOptions {
+                settings,
+                sources,
+                process,
+                notifier: Notifier::from_env(),
+            };
+            Ok(Outcome::Daemon(daemon::run(options, components())?))
+        }
+        Command::Check(CheckCommand::Config(args)) => {
+            let (report, _) = settings::check::check(&system_sources(&args));
+            Ok(finish(report, ExitCode::Config))
+        }
+        Command::Check(CheckCommand::Database(args)) => Ok(check_with_settings(
+            &args,
+            "database",
+            ExitCode::Database,
+            |s, r| crate::store::check::check(&s.database.path, r),
+        )),
+        Command::Check(CheckCommand::Device(args)) => Ok(check_with_settings(
+            &args,
+            "device",
+            ExitCode::Device,
+            |s, r| crate::device_check::check(&s.device, r),
+        )),
+    }
+}
+
+/// The components of daemon start-up steps 3–6 in this build. The API, device and queue layers
+/// add theirs here.
+fn components() -> Vec<Box<dyn Component>> {
+    Vec::new()
+}
+
+fn system_sources(args: &ConfigArgs) -> Sources {
+    Sources::system(Overrides::from(args))
+}
+
+/// Runs `check` once the configuration loads; a broken configuration is reported instead.
+fn check_with_settings(
+    args: &ConfigArgs,
+    subject: &str,
+    failure: ExitCode,
+    check: impl FnOnce(&settings::Settings, &mut Report),
+) -> Outcome {
+    let (config_report, settings) = settings::check::check(&system_sources(args));
+    let Some(settings) = settings else {
+        return finish(config_report, ExitCode::Config);
+    };
+    let mut report = Report::new(subject);
+    let source = match (&settings.config.path, settings.config.found) {
+        (Some(p), true) => p.display().to_string(),
+        _ => "built-in defaults".to_owned(),
+    };
+    report.ok("configuration", source);
+    check(&settings, &mut report);
+    finish(report, failure)
+}
+
+fn finish(report: Report, failure: ExitCode) -> Outcome {
+    let exit = if report.passed() {
+        ExitCode::Success
+    } else {
+        failure
+    };
+    Outcome::Report { report, exit }
+}

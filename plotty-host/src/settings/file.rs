@@ -1,0 +1,324 @@
+//! The config file as written: serde types mirroring the YAML, with the documented defaults.
+//!
+//! Every struct denies unknown keys, so a typo (`authentication` for `authenticate`) is an error
+//! that names the key, the file and the line instead of a setting silently ignored. Types and
+//! ranges are checked later (in `settings::validate`), where every problem is collected.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+use super::units::{ByteSize, FirmwareChoice, ResolutionSetting, StringList};
+use crate::logging::LogLevel;
+
+/// The whole file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawConfig {
+    /// Workspace directory (relative to the config file's directory).
+    pub workspace: Option<PathBuf>,
+    /// WebSocket and HTTP API.
+    pub websocket: RawWebSocket,
+    /// Database.
+    pub database: RawDatabase,
+    /// Plotter.
+    pub device: RawDevice,
+    /// Motion limits (optional; derived from `device` when absent).
+    pub motion: Option<RawMotion>,
+    /// Logging.
+    pub logging: RawLogging,
+    /// Hooks per job state.
+    pub hooks: Option<BTreeMap<String, Option<Vec<RawHook>>>>,
+    /// Paper defaults.
+    pub paper: RawPaper,
+    /// Named pens.
+    pub pens: Option<BTreeMap<String, RawPen>>,
+}
+
+/// `websocket:`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawWebSocket {
+    /// Serve the API at all.
+    pub enabled: bool,
+    /// Bind address.
+    pub host: String,
+    /// Port (0 = any free port).
+    pub port: u16,
+    /// Require the API key.
+    pub authenticate: bool,
+    /// The API key.
+    pub api_key: Option<String>,
+    /// Client limit.
+    pub max_connections: u32,
+    /// Seconds between pings.
+    pub heartbeat_interval: f64,
+    /// Allowed `Origin`s (empty = same host only; `"*"` = any).
+    pub allowed_origins: StringList,
+    /// Client messages per minute.
+    pub message_rate_limit: u32,
+}
+
+/// `database:`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawDatabase {
+    /// `sqlite:///path` or a plain path.
+    pub url: Option<String>,
+    /// Read connections.
+    pub pool_size: u32,
+    /// Accepted for compatibility; unused with SQLite.
+    pub max_overflow: u32,
+}
+
+/// Which plotter to use.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeviceKind {
+    /// The first AxiDraw found by USB id, else the built-in simulator.
+    #[default]
+    Auto,
+    /// An AxiDraw (EBB) on a serial port; an error if none is found.
+    Axidraw,
+    /// The built-in simulator.
+    Simulator,
+}
+
+/// `device:`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawDevice {
+    /// Plotter kind.
+    #[serde(rename = "type")]
+    pub kind: DeviceKind,
+    /// Serial port (`auto` or absent = search).
+    pub port: Option<String>,
+    /// Baud rate.
+    pub baud_rate: u32,
+    /// Seconds without a reply before the device counts as faulty.
+    pub timeout: f64,
+    /// AxiDraw model 1–7.
+    pub model: u8,
+    /// Pen-up height, percent.
+    pub pen_pos_up: f64,
+    /// Pen-down height, percent.
+    pub pen_pos_down: f64,
+    /// Pen-down speed, percent.
+    pub speed_pendown: f64,
+    /// Pen-up speed, percent.
+    pub speed_penup: f64,
+    /// Acceleration, percent.
+    pub accel: f64,
+    /// Cornering factor.
+    pub cornering: f64,
+    /// Microstepping.
+    pub resolution: ResolutionSetting,
+    /// Firmware behaviour.
+    pub firmware: FirmwareChoice,
+    /// Pen raising rate, percent.
+    pub pen_rate_raise: f64,
+    /// Pen lowering rate, percent.
+    pub pen_rate_lower: f64,
+    /// Extra delay after raising, ms.
+    pub pen_delay_up: i32,
+    /// Extra delay after lowering, ms.
+    pub pen_delay_down: i32,
+    /// Pen-lift mechanism (1, 2: standard servo; 3: narrow-band brushless).
+    pub penlift: u8,
+    /// Constant-speed pen-down mode.
+    pub const_speed: bool,
+}
+
+/// A base for the `motion:` section.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MotionPreset {
+    /// Derived from the `device` settings, as the AxiDraw software does.
+    #[default]
+    Axidraw,
+    /// The comparison limits of the benchmark suite (bench/README.md).
+    Comparison,
+}
+
+/// How corner speeds are limited.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CornerRuleKind {
+    /// The AxiDraw software's cornering rule.
+    Axidraw,
+    /// Junction deviation (as grbl, saxi).
+    Junction,
+}
+
+/// `motion:`; every key optional, overriding the preset.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawMotion {
+    /// Base values.
+    pub preset: MotionPreset,
+    /// Pen-down XY speed limit, mm/s.
+    pub pen_down_speed_mm_s: Option<f64>,
+    /// Pen-down acceleration, mm/s².
+    pub pen_down_accel_mm_s2: Option<f64>,
+    /// Pen-up XY speed limit, mm/s.
+    pub pen_up_speed_mm_s: Option<f64>,
+    /// Pen-up acceleration, mm/s².
+    pub pen_up_accel_mm_s2: Option<f64>,
+    /// Corner rule.
+    pub corner_rule: Option<CornerRuleKind>,
+    /// Corner deviation, mm.
+    pub corner_deviation_mm: Option<f64>,
+    /// Fixed pen lift time, s.
+    pub pen_lift_s: Option<f64>,
+    /// Fixed pen drop time, s.
+    pub pen_drop_s: Option<f64>,
+    /// Limit each motor's step rate (25 kHz) in addition to the XY speed.
+    pub per_motor_limits: Option<bool>,
+}
+
+/// `logging:`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawLogging {
+    /// Level.
+    pub level: LogLevel,
+    /// Log file (relative to the workspace).
+    pub file: Option<PathBuf>,
+    /// Rotate above this size.
+    pub max_size: ByteSize,
+    /// Rotated files kept.
+    pub backup_count: u32,
+    /// `text`, `json` (or a Python logging format string, read as text).
+    pub format: String,
+    /// Audit log.
+    pub audit: bool,
+    /// Security events log.
+    pub security_events: bool,
+}
+
+/// One hook action.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHook {
+    /// Shell command template.
+    pub command: Option<String>,
+    /// Executable path.
+    pub script: Option<PathBuf>,
+    /// `http://` URL.
+    pub webhook: Option<String>,
+    /// Seconds before it is killed or abandoned.
+    pub timeout: Option<f64>,
+}
+
+/// Page orientation.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Orientation {
+    /// Long side vertical.
+    #[default]
+    Portrait,
+    /// Long side horizontal.
+    Landscape,
+}
+
+/// `paper:`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawPaper {
+    /// A4, Letter, … or `WxH` in mm.
+    pub default_size: String,
+    /// Margin, mm.
+    pub margin_mm: f64,
+    /// Orientation.
+    pub orientation: Orientation,
+}
+
+/// One pen under `pens:`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawPen {
+    /// Line width, mm.
+    pub width_mm: Option<f64>,
+    /// Ink colour `#rrggbb`.
+    #[serde(alias = "colour")]
+    pub color: Option<String>,
+    /// Speed limit while drawing with this pen, mm/s.
+    pub speed_cap_mm_s: Option<f64>,
+}
+
+impl Default for RawWebSocket {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            host: "localhost".into(),
+            port: 8766,
+            authenticate: false,
+            api_key: None,
+            max_connections: 100,
+            heartbeat_interval: 30.0,
+            allowed_origins: StringList::default(),
+            message_rate_limit: 100,
+        }
+    }
+}
+
+impl Default for RawDatabase {
+    fn default() -> Self {
+        Self {
+            url: None,
+            pool_size: 10,
+            max_overflow: 20,
+        }
+    }
+}
+
+impl Default for RawDevice {
+    fn default() -> Self {
+        Self {
+            kind: DeviceKind::Auto,
+            port: None,
+            baud_rate: 9600,
+            timeout: 30.0,
+            model: 1,
+            pen_pos_up: 60.0,
+            pen_pos_down: 30.0,
+            speed_pendown: 25.0,
+            speed_penup: 75.0,
+            accel: 75.0,
+            cornering: 10.0,
+            resolution: ResolutionSetting::default(),
+            firmware: FirmwareChoice::Auto,
+            pen_rate_raise: 75.0,
+            pen_rate_lower: 50.0,
+            pen_delay_up: 0,
+            pen_delay_down: 0,
+            penlift: 1,
+            const_speed: false,
+        }
+    }
+}
+
+impl Default for RawLogging {
+    fn default() -> Self {
+        Self {
+            level: LogLevel::Info,
+            file: None,
+            max_size: ByteSize(10 << 20),
+            backup_count: 5,
+            format: "text".into(),
+            audit: false,
+            security_events: false,
+        }
+    }
+}
+
+impl Default for RawPaper {
+    fn default() -> Self {
+        Self {
+            default_size: "A4".into(),
+            margin_mm: 10.0,
+            orientation: Orientation::Portrait,
+        }
+    }
+}

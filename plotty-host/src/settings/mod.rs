@@ -1,0 +1,994 @@
+//! Settings: the command line, the environment and the config file merged into one validated
+//! [`Settings`] before anything starts (ripgrep's low-level/high-level split). Nothing downstream
+//! reads raw arguments or the file.
+//!
+//! Precedence: command line, then environment (`PLOTTY_CONFIG`, `PLOTTY_API_KEY`,
+//! `PLOTTY_WORKSPACE`), then the config file, then built-in defaults. The config file is
+//! `--config`, else `PLOTTY_CONFIG`, else `$XDG_CONFIG_HOME/plotty/config.yaml`; a missing default
+//! file means the defaults, a missing file that was named explicitly is an error.
+//!
+//! Every problem (unknown key, wrong type, value out of range, missing API key, bad hook) names the
+//! file, the line and the key, and all problems of a file are reported together. Relative paths:
+//! from the command line and environment, relative to the current directory; `workspace` and hook
+//! scripts in the file, relative to the file's directory; `database.url` and `logging.file`,
+//! relative to the workspace. A leading `~/` is the home directory.
+
+pub mod check;
+pub mod file;
+pub mod locate;
+pub mod units;
+mod validate;
+
+use std::ffi::OsString;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use plotty_motion::kinematics::AxiDrawSettings;
+
+pub use file::{CornerRuleKind, DeviceKind, MotionPreset, Orientation};
+pub use units::FirmwareChoice;
+
+use crate::hooks::HookSet;
+use crate::logging::{LogLevel, LogSettings};
+use locate::Position;
+
+/// Everything the daemon and the commands need, validated.
+#[derive(Clone, PartialEq, Debug)]
+pub struct Settings {
+    /// Where the config came from.
+    pub config: ConfigSource,
+    /// Jobs, database, logs.
+    pub workspace: PathBuf,
+    /// WebSocket and HTTP API.
+    pub websocket: WebSocketSettings,
+    /// Database.
+    pub database: DatabaseSettings,
+    /// Plotter.
+    pub device: DeviceSettings,
+    /// Motion limits for planning.
+    pub motion: MotionLimits,
+    /// Logging.
+    pub logging: LogSettings,
+    /// Hooks per job state.
+    pub hooks: HookSet,
+    /// Paper defaults.
+    pub paper: PaperSettings,
+    /// Named pens.
+    pub pens: Vec<PenSettings>,
+    /// Things worth knowing that are not errors (shown by `plotty check config`, logged at start).
+    pub notes: Vec<Note>,
+}
+
+/// Which config file was used.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct ConfigSource {
+    /// The file (`None` when no location could be determined).
+    pub path: Option<PathBuf>,
+    /// Who named it.
+    pub origin: Origin,
+    /// False when the default file does not exist and the defaults were used.
+    pub found: bool,
+}
+
+/// Who chose a value.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Origin {
+    /// The command line.
+    CommandLine,
+    /// An environment variable.
+    Environment,
+    /// The built-in default.
+    Default,
+}
+
+/// The `websocket` section.
+#[derive(Clone, PartialEq, Debug)]
+pub struct WebSocketSettings {
+    /// Serve the API.
+    pub enabled: bool,
+    /// Bind address.
+    pub host: String,
+    /// Port; 0 picks a free one.
+    pub port: u16,
+    /// Require the API key.
+    pub authenticate: bool,
+    /// The API key (from `PLOTTY_API_KEY` or the file).
+    pub api_key: Option<ApiKey>,
+    /// Client limit.
+    pub max_connections: u32,
+    /// Time between pings.
+    pub heartbeat_interval: Duration,
+    /// Which browser origins may connect.
+    pub allowed_origins: OriginPolicy,
+    /// Client messages per minute.
+    pub message_rate_limit: u32,
+}
+
+/// Which `Origin` headers are accepted.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum OriginPolicy {
+    /// Only pages served by this host (the default).
+    SameHost,
+    /// Any origin (`"*"`).
+    Any,
+    /// These origins (`scheme://host[:port]`, lower case).
+    List(Vec<String>),
+}
+
+/// An API key; never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ApiKey(String);
+
+/// The `database` section.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct DatabaseSettings {
+    /// The SQLite file.
+    pub path: PathBuf,
+    /// Read-only connections for queries (the writer has its own).
+    pub pool_size: u32,
+    /// Accepted for compatibility; unused with SQLite.
+    pub max_overflow: u32,
+}
+
+/// The `device` section.
+#[derive(Clone, PartialEq, Debug)]
+pub struct DeviceSettings {
+    /// Which plotter.
+    pub kind: DeviceKind,
+    /// Serial port; `None` searches by USB id.
+    pub port: Option<String>,
+    /// Baud rate.
+    pub baud_rate: u32,
+    /// Silence after which the device counts as faulty.
+    pub timeout: Duration,
+    /// The AxiDraw-style settings (model, pen heights, speeds, …).
+    pub axidraw: AxiDrawSettings,
+    /// Firmware behaviour.
+    pub firmware: FirmwareChoice,
+}
+
+/// How corner speeds are limited.
+#[derive(Clone, Copy, PartialEq, Debug)]
+pub enum CornerRule {
+    /// The AxiDraw software's cornering rule with this deviation.
+    AxiDraw {
+        /// Corner deviation, mm.
+        deviation_mm: f64,
+    },
+    /// Junction deviation (grbl, saxi).
+    JunctionDeviation {
+        /// Junction deviation, mm.
+        deviation_mm: f64,
+    },
+}
+
+/// The limits a plan must respect (the `motion` section, or derived from `device`).
+#[derive(Clone, Copy, PartialEq, Debug)]
+pub struct MotionLimits {
+    /// Pen-down XY speed, mm/s.
+    pub pen_down_speed_mm_s: f64,
+    /// Pen-down acceleration, mm/s².
+    pub pen_down_accel_mm_s2: f64,
+    /// Pen-up XY speed, mm/s.
+    pub pen_up_speed_mm_s: f64,
+    /// Pen-up acceleration, mm/s².
+    pub pen_up_accel_mm_s2: f64,
+    /// Corner rule.
+    pub corner_rule: CornerRule,
+    /// Time to lift the pen, s.
+    pub pen_lift_s: f64,
+    /// Time to lower the pen, s.
+    pub pen_drop_s: f64,
+    /// Also limit each motor to its step rate.
+    pub per_motor_limits: bool,
+}
+
+/// A paper size (portrait: width ≤ height).
+#[derive(Clone, PartialEq, Debug)]
+pub struct PaperSize {
+    /// Name as configured (`A4`, `300x200mm`).
+    pub name: String,
+    /// Width, mm.
+    pub width_mm: f64,
+    /// Height, mm.
+    pub height_mm: f64,
+}
+
+/// The `paper` section.
+#[derive(Clone, PartialEq, Debug)]
+pub struct PaperSettings {
+    /// Default size.
+    pub size: PaperSize,
+    /// Margin, mm.
+    pub margin_mm: f64,
+    /// Orientation.
+    pub orientation: Orientation,
+}
+
+/// One pen.
+#[derive(Clone, PartialEq, Debug)]
+pub struct PenSettings {
+    /// Its name.
+    pub name: String,
+    /// Line width, mm.
+    pub width_mm: Option<f64>,
+    /// Colour `#rrggbb`.
+    pub color: Option<String>,
+    /// Speed cap, mm/s.
+    pub speed_cap_mm_s: Option<f64>,
+}
+
+/// Something a user should know about the config that is not an error.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Note {
+    /// The key (`websocket.host`).
+    pub key: String,
+    /// Where in the file.
+    pub location: Option<Position>,
+    /// What.
+    pub message: String,
+    /// What to do, if anything.
+    pub advice: String,
+}
+
+/// One problem in the configuration.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Problem {
+    /// The file, for problems in a file.
+    pub file: Option<PathBuf>,
+    /// Where in the file.
+    pub location: Option<Position>,
+    /// The key (`websocket.authenticate`), option (`--workspace`) or variable (`PLOTTY_API_KEY`).
+    pub key: String,
+    /// What is wrong.
+    pub message: String,
+    /// How to fix it.
+    pub fix: Option<String>,
+}
+
+/// The configuration cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// An explicitly named config file does not exist.
+    #[error(
+        "config file {path} (from {origin}) does not exist: create it, or leave out {origin} to use \
+         the built-in defaults"
+    )]
+    Missing {
+        /// The file.
+        path: PathBuf,
+        /// Who named it.
+        origin: Origin,
+    },
+    /// The config file cannot be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Values are wrong; every problem found is listed.
+    #[error("{}", ProblemList(.0))]
+    Invalid(Vec<Problem>),
+}
+
+/// Settings given on the command line (all optional).
+#[derive(Clone, PartialEq, Eq, Debug, Default)]
+pub struct Overrides {
+    /// `--config`.
+    pub config: Option<PathBuf>,
+    /// `--workspace`.
+    pub workspace: Option<PathBuf>,
+    /// `--host`.
+    pub host: Option<String>,
+    /// `--port`.
+    pub port: Option<u16>,
+    /// `--log-level`.
+    pub log_level: Option<LogLevel>,
+}
+
+/// The environment, read once at start-up (a reload uses the same snapshot).
+#[derive(Clone, PartialEq, Eq, Debug, Default)]
+pub struct Environment {
+    /// `PLOTTY_CONFIG`.
+    pub config: Option<OsString>,
+    /// `PLOTTY_API_KEY` (not valid UTF-8 is reported as a problem).
+    pub api_key: Option<OsString>,
+    /// `PLOTTY_WORKSPACE`.
+    pub workspace: Option<OsString>,
+    /// The working directory, for relative paths.
+    pub cwd: PathBuf,
+}
+
+/// Built-in default locations (XDG).
+#[derive(Clone, PartialEq, Eq, Debug, Default)]
+pub struct Defaults {
+    /// `$XDG_CONFIG_HOME/plotty/config.yaml`.
+    pub config_file: Option<PathBuf>,
+    /// `$XDG_DATA_HOME/plotty/workspace`.
+    pub workspace: Option<PathBuf>,
+    /// The home directory, for `~/`.
+    pub home: Option<PathBuf>,
+}
+
+/// Everything settings are made from; kept by the daemon to reload the config on SIGHUP.
+#[derive(Clone, PartialEq, Eq, Debug, Default)]
+pub struct Sources {
+    /// The command line.
+    pub overrides: Overrides,
+    /// The environment.
+    pub env: Environment,
+    /// The default locations.
+    pub defaults: Defaults,
+}
+
+/// Reads and validates the configuration.
+pub fn load(sources: &Sources) -> Result<Settings, ConfigError> {
+    let (config, text) = read_config(sources)?;
+    validate::validate(sources, config, text.as_deref())
+}
+
+/// Determines the config file and reads it (`None` text: the defaults).
+fn read_config(sources: &Sources) -> Result<(ConfigSource, Option<String>), ConfigError> {
+    let env = &sources.env;
+    let (path, origin) = if let Some(p) = &sources.overrides.config {
+        (
+            Some(absolute(&env.cwd, p, sources.defaults.home.as_deref())),
+            Origin::CommandLine,
+        )
+    } else if let Some(p) = env.config.as_ref().filter(|p| !p.is_empty()) {
+        (
+            Some(absolute(
+                &env.cwd,
+                Path::new(p),
+                sources.defaults.home.as_deref(),
+            )),
+            Origin::Environment,
+        )
+    } else {
+        (sources.defaults.config_file.clone(), Origin::Default)
+    };
+    let Some(path) = path else {
+        let source = ConfigSource {
+            path: None,
+            origin,
+            found: false,
+        };
+        return Ok((source, None));
+    };
+    match std::fs::read_to_string(&path) {
+        Ok(text) => Ok((
+            ConfigSource {
+                path: Some(path),
+                origin,
+                found: true,
+            },
+            Some(text),
+        )),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if origin == Origin::Default {
+                Ok((
+                    ConfigSource {
+                        path: Some(path),
+                        origin,
+                        found: false,
+                    },
+                    None,
+                ))
+            } else {
+                Err(ConfigError::Missing { path, origin })
+            }
+        }
+        Err(source) => Err(ConfigError::Read { path, source }),
+    }
+}
+
+/// `p` made absolute against `base`, with a leading `~/` taken as the home directory and `.`
+/// components dropped.
+pub fn absolute(base: &Path, p: &Path, home: Option<&Path>) -> PathBuf {
+    let expanded = match (p.strip_prefix("~"), home) {
+        (Ok(rest), Some(home)) => home.join(rest),
+        _ => p.to_path_buf(),
+    };
+    let joined = if expanded.is_absolute() {
+        expanded
+    } else {
+        base.join(expanded)
+    };
+    joined
+        .components()
+        .filter(|c| !matches!(c, std::path::Component::CurDir))
+        .collect()
+}
+
+impl Settings {
+    /// The settings from the defaults alone, with the workspace `workspace` (tests, tools).
+    pub fn defaults_for(workspace: &Path) -> Self {
+        let sources = Sources {
+            overrides: Overrides {
+                workspace: Some(workspace.to_path_buf()),
+                ..Overrides::default()
+            },
+            ..Sources::default()
+        };
+        // The defaults are valid by construction; a failure here is a bug in `validate`.
+        #[allow(clippy::expect_used)]
+        validate::validate(
+            &sources,
+            ConfigSource {
+                path: None,
+                origin: Origin::Default,
+                found: false,
+            },
+            None,
+        )
+        .expect("the built-in defaults are valid")
+    }
+
+    /// Directory of job journals and files (`<workspace>/jobs`).
+    pub fn jobs_dir(&self) -> PathBuf {
+        self.workspace.join("jobs")
+    }
+
+    /// `new` with the settings that need a restart kept at their current values (see
+    /// [`Settings::restart_needed`]).
+    pub fn merge_reload(&self, mut new: Self) -> Self {
+        new.workspace = self.workspace.clone();
+        new.websocket.host = self.websocket.host.clone();
+        new.websocket.port = self.websocket.port;
+        new.websocket.enabled = self.websocket.enabled;
+        new.database = self.database.clone();
+        let level = new.logging.level;
+        new.logging = self.logging.clone();
+        new.logging.level = level;
+        new.device.kind = self.device.kind;
+        new.device.port = self.device.port.clone();
+        new.device.baud_rate = self.device.baud_rate;
+        new
+    }
+
+    /// Settings that changed in `new` but only take effect after a restart (the daemon keeps the
+    /// old values for these on a reload).
+    pub fn restart_needed(&self, new: &Self) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        if self.workspace != new.workspace {
+            out.push("workspace");
+        }
+        if (
+            self.websocket.host.as_str(),
+            self.websocket.port,
+            self.websocket.enabled,
+        ) != (
+            new.websocket.host.as_str(),
+            new.websocket.port,
+            new.websocket.enabled,
+        ) {
+            out.push("websocket.host/port/enabled");
+        }
+        if self.database != new.database {
+            out.push("database");
+        }
+        if (
+            &self.logging.file,
+            self.logging.format,
+            self.logging.audit,
+            self.logging.security_events,
+        ) != (
+            &new.logging.file,
+            new.logging.format,
+            new.logging.audit,
+            new.logging.security_events,
+        ) || (self.logging.max_size, self.logging.backup_count)
+            != (new.logging.max_size, new.logging.backup_count)
+        {
+            out.push("logging (except level)");
+        }
+        if self.device.kind != new.device.kind
+            || self.device.port != new.device.port
+            || self.device.baud_rate != new.device.baud_rate
+        {
+            out.push("device.type/port/baud_rate");
+        }
+        out
+    }
+}
+
+impl From<&crate::cli::DaemonArgs> for Overrides {
+    fn from(a: &crate::cli::DaemonArgs) -> Self {
+        Self {
+            config: a.config.clone(),
+            workspace: a.workspace.clone(),
+            host: a.host.clone(),
+            port: a.port,
+            log_level: a.log_level,
+        }
+    }
+}
+
+impl From<&crate::cli::ConfigArgs> for Overrides {
+    fn from(a: &crate::cli::ConfigArgs) -> Self {
+        Self {
+            config: a.config.clone(),
+            workspace: a.workspace.clone(),
+            ..Self::default()
+        }
+    }
+}
+
+impl Environment {
+    /// Reads `PLOTTY_CONFIG`, `PLOTTY_API_KEY`, `PLOTTY_WORKSPACE` and the working directory.
+    pub fn capture() -> Self {
+        Self {
+            config: std::env::var_os("PLOTTY_CONFIG"),
+            api_key: std::env::var_os("PLOTTY_API_KEY"),
+            workspace: std::env::var_os("PLOTTY_WORKSPACE"),
+            cwd: std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/")),
+        }
+    }
+}
+
+impl Defaults {
+    /// The XDG locations of this user (`None` entries when there is no home directory).
+    pub fn from_system() -> Self {
+        let project = directories::ProjectDirs::from("", "", "plotty");
+        Self {
+            config_file: project.as_ref().map(|p| p.config_dir().join("config.yaml")),
+            workspace: project.as_ref().map(|p| p.data_dir().join("workspace")),
+            home: directories::BaseDirs::new().map(|b| b.home_dir().to_path_buf()),
+        }
+    }
+}
+
+impl Sources {
+    /// The sources of this process: `overrides` plus the environment and the XDG defaults.
+    pub fn system(overrides: Overrides) -> Self {
+        Self {
+            overrides,
+            env: Environment::capture(),
+            defaults: Defaults::from_system(),
+        }
+    }
+}
+
+impl ApiKey {
+    /// A key.
+    pub fn new(key: impl Into<String>) -> Self {
+        Self(key.into())
+    }
+
+    /// The key itself, for comparing with what a client sent.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ApiKey(<redacted>)")
+    }
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::CommandLine => "--config",
+            Self::Environment => "PLOTTY_CONFIG",
+            Self::Default => "the default location",
+        })
+    }
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (&self.file, self.location) {
+            (Some(file), Some(p)) => write!(f, "{}:{}:{}: ", file.display(), p.line, p.column)?,
+            (Some(file), None) => write!(f, "{}: ", file.display())?,
+            (None, _) => {}
+        }
+        write!(f, "{}: {}", self.key, self.message)?;
+        if let Some(fix) = &self.fix {
+            write!(f, " (fix: {fix})")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for Note {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(p) = self.location {
+            write!(f, "line {}: ", p.line)?;
+        }
+        write!(f, "{}: {}", self.key, self.message)
+    }
+}
+
+struct ProblemList<'a>(&'a [Problem]);
+
+impl fmt::Display for ProblemList<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            [one] => write!(f, "invalid configuration: {one}"),
+            many => {
+                write!(f, "invalid configuration, {} problems:", many.len())?;
+                for p in many {
+                    write!(f, "\n  {p}")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::job::JobState;
+
+    struct Fixture {
+        dir: tempfile::TempDir,
+    }
+
+    impl Fixture {
+        fn new() -> Self {
+            Self {
+                dir: tempfile::tempdir().unwrap(),
+            }
+        }
+
+        fn path(&self, name: &str) -> PathBuf {
+            self.dir.path().join(name)
+        }
+
+        fn sources(&self) -> Sources {
+            Sources {
+                overrides: Overrides::default(),
+                env: Environment {
+                    cwd: self.path("cwd"),
+                    ..Environment::default()
+                },
+                defaults: Defaults {
+                    config_file: Some(self.path("xdg-config/plotty/config.yaml")),
+                    workspace: Some(self.path("xdg-data/plotty/workspace")),
+                    home: Some(self.path("home")),
+                },
+            }
+        }
+
+        /// Writes `text` as the config file named on the command line and loads it.
+        fn load(&self, text: &str) -> Result<Settings, ConfigError> {
+            let file = self.path("config.yaml");
+            std::fs::write(&file, text).unwrap();
+            let mut s = self.sources();
+            s.overrides.config = Some(file);
+            load(&s)
+        }
+
+        fn problems(&self, text: &str) -> Vec<Problem> {
+            match self.load(text) {
+                Err(ConfigError::Invalid(p)) => p,
+                other => panic!("expected problems, got {other:?}"),
+            }
+        }
+    }
+
+    fn line_of(p: &Problem) -> usize {
+        p.location.map(|l| l.line).unwrap_or(0)
+    }
+
+    #[test]
+    fn missing_default_file_means_defaults() {
+        let f = Fixture::new();
+        let s = load(&f.sources()).unwrap();
+        assert!(!s.config.found);
+        assert_eq!(s.workspace, f.path("xdg-data/plotty/workspace"));
+        assert_eq!(
+            (s.websocket.host.as_str(), s.websocket.port),
+            ("localhost", 8766)
+        );
+        assert!(s.websocket.enabled && !s.websocket.authenticate);
+        assert_eq!(s.websocket.max_connections, 100);
+        assert_eq!(s.websocket.heartbeat_interval, Duration::from_secs(30));
+        assert_eq!(s.websocket.message_rate_limit, 100);
+        assert_eq!(s.websocket.allowed_origins, OriginPolicy::SameHost);
+        assert_eq!(s.database.path, s.workspace.join("plotty.db"));
+        assert_eq!((s.database.pool_size, s.database.max_overflow), (10, 20));
+        assert_eq!(s.device.kind, DeviceKind::Auto);
+        assert_eq!(
+            (s.device.baud_rate, s.device.timeout),
+            (9600, Duration::from_secs(30))
+        );
+        assert_eq!(s.device.axidraw, AxiDrawSettings::default());
+        assert_eq!(s.logging.file, s.workspace.join("logs/plotty.log"));
+        assert_eq!((s.logging.max_size, s.logging.backup_count), (10 << 20, 5));
+        assert_eq!(s.logging.level, LogLevel::Info);
+        assert_eq!(s.paper.size.name, "A4");
+        assert!(s.hooks.is_empty() && s.pens.is_empty());
+        assert!((s.motion.pen_down_speed_mm_s - 50.2).abs() < 0.05);
+    }
+
+    #[test]
+    fn missing_explicit_file_is_an_error() {
+        let f = Fixture::new();
+        let mut s = f.sources();
+        s.overrides.config = Some(f.path("nope.yaml"));
+        let e = load(&s).unwrap_err();
+        assert!(matches!(
+            e,
+            ConfigError::Missing {
+                origin: Origin::CommandLine,
+                ..
+            }
+        ));
+        assert!(e.to_string().contains("nope.yaml") && e.to_string().contains("--config"));
+        let mut s = f.sources();
+        s.env.config = Some(f.path("nope.yaml").into());
+        let e = load(&s).unwrap_err();
+        assert!(e.to_string().contains("PLOTTY_CONFIG"), "{e}");
+    }
+
+    #[test]
+    fn precedence_is_cli_then_env_then_file_then_defaults() {
+        let f = Fixture::new();
+        let file = f.path("config.yaml");
+        std::fs::write(
+            &file,
+            "workspace: ws-from-file\nwebsocket:\n  host: 0.0.0.0\n  port: 9000\n  api_key: from-file-0123456789\nlogging:\n  level: error\n",
+        )
+        .unwrap();
+        let other = f.path("other.yaml");
+        std::fs::write(&other, "websocket:\n  port: 7000\n").unwrap();
+
+        let mut s = f.sources();
+        s.env.config = Some(other.clone().into());
+        assert_eq!(
+            load(&s).unwrap().websocket.port,
+            7000,
+            "PLOTTY_CONFIG names the file"
+        );
+        s.overrides.config = Some(file.clone());
+        let from_file = load(&s).unwrap();
+        assert_eq!(
+            from_file.websocket.port, 9000,
+            "--config beats PLOTTY_CONFIG"
+        );
+        assert_eq!(
+            from_file.workspace,
+            f.dir.path().join("ws-from-file"),
+            "relative to the file"
+        );
+        assert_eq!(
+            from_file.websocket.api_key.as_ref().unwrap().expose(),
+            "from-file-0123456789"
+        );
+        assert_eq!(from_file.logging.level, LogLevel::Error);
+
+        s.env.workspace = Some("ws-from-env".into());
+        s.env.api_key = Some("from-env".into());
+        let from_env = load(&s).unwrap();
+        assert_eq!(from_env.workspace, f.path("cwd/ws-from-env"));
+        assert_eq!(
+            from_env.websocket.api_key.as_ref().unwrap().expose(),
+            "from-env"
+        );
+
+        s.overrides.workspace = Some(PathBuf::from("~/ws-from-cli"));
+        s.overrides.host = Some("127.0.0.1".into());
+        s.overrides.port = Some(0);
+        s.overrides.log_level = Some(LogLevel::Debug);
+        let from_cli = load(&s).unwrap();
+        assert_eq!(from_cli.workspace, f.path("home/ws-from-cli"));
+        assert_eq!(
+            (from_cli.websocket.host.as_str(), from_cli.websocket.port),
+            ("127.0.0.1", 0)
+        );
+        assert_eq!(from_cli.logging.level, LogLevel::Debug);
+        assert_eq!(from_cli.database.path, f.path("home/ws-from-cli/plotty.db"));
+    }
+
+    #[test]
+    fn unknown_keys_name_file_line_and_key_with_a_suggestion() {
+        let f = Fixture::new();
+        let p = f.problems("websocket:\n  host: localhost\n  authentication: true\n");
+        assert_eq!(p.len(), 1);
+        assert_eq!(p[0].key, "websocket.authentication");
+        assert_eq!(line_of(&p[0]), 3);
+        let shown = p[0].to_string();
+        assert!(
+            shown.starts_with(&format!(
+                "{}:3:3: websocket.authentication: unknown key",
+                f.path("config.yaml").display()
+            )),
+            "{shown}"
+        );
+        assert!(shown.contains("did you mean `authenticate`?"), "{shown}");
+
+        let p = f.problems("websocket: {}\nwebsockets:\n  port: 1\n");
+        assert_eq!((p[0].key.as_str(), line_of(&p[0])), ("websockets", 2));
+        assert!(p[0].fix.as_deref().unwrap().contains("`websocket`"));
+        let p = f.problems("hooks:\n  QUEUED:\n    - comand: echo\n");
+        assert_eq!(
+            (p[0].key.as_str(), line_of(&p[0])),
+            ("hooks.QUEUED[0].comand", 3)
+        );
+        let p = f.problems("device:\n  type: plotter\n");
+        assert_eq!((p[0].key.as_str(), line_of(&p[0])), ("device.type", 2));
+        assert!(p[0].fix.as_deref().unwrap().contains("axidraw"));
+    }
+
+    #[test]
+    fn bad_values_are_all_reported_with_their_lines() {
+        let f = Fixture::new();
+        let p = f.problems("websocket:\n  port: 99999\n");
+        assert_eq!((p[0].key.as_str(), line_of(&p[0])), ("websocket.port", 2));
+        let p = f.problems(
+            "websocket:\n  authenticate: true\n  max_connections: 0\ndevice:\n  model: 9\n  speed_pendown: 500\n  timeout: -1\nlogging:\n  max_size: 10XB\n",
+        );
+        assert_eq!(p.len(), 1, "a type error stops the parse: {p:?}");
+        assert_eq!((p[0].key.as_str(), line_of(&p[0])), ("logging.max_size", 9));
+        assert!(p[0].message.contains("10XB"), "{}", p[0].message);
+        let p = f.problems(
+            "websocket:\n  authenticate: true\n  max_connections: 0\ndevice:\n  model: 9\n  speed_pendown: 500\n  timeout: -1\n",
+        );
+        let found: Vec<(&str, usize)> = p.iter().map(|p| (p.key.as_str(), line_of(p))).collect();
+        assert_eq!(
+            found,
+            [
+                ("websocket.authenticate", 2),
+                ("websocket.max_connections", 3),
+                ("device.model", 5),
+                ("device.speed_pendown", 6),
+                ("device.timeout", 7),
+            ]
+        );
+        assert!(p[0].fix.as_deref().unwrap().contains("PLOTTY_API_KEY"));
+        let all = ConfigError::Invalid(p).to_string();
+        assert!(
+            all.starts_with("invalid configuration, 5 problems:"),
+            "{all}"
+        );
+    }
+
+    #[test]
+    fn authenticate_is_satisfied_by_the_environment_key() {
+        let f = Fixture::new();
+        let file = f.path("config.yaml");
+        std::fs::write(&file, "websocket:\n  authenticate: true\n").unwrap();
+        let mut s = f.sources();
+        s.overrides.config = Some(file);
+        s.env.api_key = Some("0123456789abcdef0123".into());
+        let loaded = load(&s).unwrap();
+        assert!(loaded.websocket.authenticate);
+        assert!(format!("{:?}", loaded.websocket).contains("<redacted>"));
+        s.env.api_key = Some("".into());
+        let Err(ConfigError::Invalid(p)) = load(&s) else {
+            panic!()
+        };
+        assert_eq!(p[0].key, "PLOTTY_API_KEY");
+        assert!(p[0].file.is_none() && p[0].location.is_none());
+    }
+
+    #[test]
+    fn hook_problems_point_at_the_action() {
+        let f = Fixture::new();
+        let p = f.problems(
+            "hooks:\n  COMPLETED:\n    - command: notify-send {job_name}\n    - command: echo {job_data}\n  RUNNING:\n    - command: echo\n  FAILED:\n    - webhook: https://hooks.example.org/x\n    - command: x\n      script: /bin/true\n    - command: echo \"{error}\"\n",
+        );
+        let found: Vec<(&str, usize)> = p.iter().map(|p| (p.key.as_str(), line_of(p))).collect();
+        assert_eq!(
+            found,
+            [
+                ("hooks.COMPLETED[1].command", 4),
+                ("hooks.RUNNING", 5),
+                ("hooks.FAILED[0].webhook", 8),
+                ("hooks.FAILED[1]", 9),
+                ("hooks.FAILED[2].command", 11),
+            ]
+        );
+        assert!(
+            p[0].message.contains("unknown variable `{job_data}`"),
+            "{}",
+            p[0].message
+        );
+        assert!(p[1].fix.as_deref().unwrap().contains("PLOTTING"));
+        assert!(p[2].message.contains("relay"));
+        assert!(p[4].message.contains("remove the quotes"));
+        let ok = f
+            .load("hooks:\n  completed:\n    - command: echo {job_id}\n      timeout: 5\n")
+            .unwrap();
+        let hooks = ok.hooks.for_state(JobState::Completed);
+        assert_eq!(hooks[0].timeout, Duration::from_secs(5));
+    }
+
+    #[test]
+    fn units_and_spellings() {
+        let f = Fixture::new();
+        let s = f
+            .load("logging:\n  max_size: 50MB\n  format: \"%(asctime)s - %(message)s\"\n  level: WARNING\ndevice:\n  firmware: 2.8\n  resolution: low\n  type: simulator\n  port: /dev/ttyACM0\nwebsocket:\n  allowed_origins: [\"https://studio.example.org/\", \"http://LOCALHOST:3000\"]\n")
+            .unwrap();
+        assert_eq!(s.logging.max_size, 50 << 20);
+        assert_eq!(s.logging.level, LogLevel::Warning);
+        assert_eq!(s.device.firmware, FirmwareChoice::V2_8);
+        assert_eq!(
+            s.websocket.allowed_origins,
+            OriginPolicy::List(vec![
+                "https://studio.example.org".into(),
+                "http://localhost:3000".into()
+            ])
+        );
+        let keys: Vec<_> = s.notes.iter().map(|n| n.key.as_str()).collect();
+        assert_eq!(keys, ["logging.format", "device.port"], "in file order");
+        assert_eq!(s.notes[0].location.unwrap().line, 3);
+        let any = f.load("websocket:\n  allowed_origins: \"*\"\n").unwrap();
+        assert_eq!(any.websocket.allowed_origins, OriginPolicy::Any);
+        let p = f.problems("websocket:\n  allowed_origins: [studio.example.org]\n");
+        assert_eq!(p[0].key, "websocket.allowed_origins[0]");
+    }
+
+    #[test]
+    fn motion_section_presets_and_overrides() {
+        let f = Fixture::new();
+        let s = f.load("motion:\n  preset: comparison\n").unwrap();
+        assert_eq!(s.motion, MotionLimits::COMPARISON);
+        let s = f
+            .load("motion:\n  preset: comparison\n  per_motor_limits: true\n  corner_deviation_mm: 0.05\n  pen_up_speed_mm_s: 250\n")
+            .unwrap();
+        assert!(s.motion.per_motor_limits);
+        assert_eq!(
+            s.motion.corner_rule,
+            CornerRule::JunctionDeviation { deviation_mm: 0.05 }
+        );
+        assert_eq!(s.motion.pen_up_speed_mm_s, 250.0);
+        let s = f.load("device:\n  speed_pendown: 50\n").unwrap();
+        assert!(
+            (s.motion.pen_down_speed_mm_s - 100.4).abs() < 0.1,
+            "derived from the device"
+        );
+        let p = f.problems("motion:\n  pen_down_accel_mm_s2: 0\n  pen_lift_s: 20\n");
+        let keys: Vec<_> = p.iter().map(|p| (p.key.as_str(), line_of(p))).collect();
+        assert_eq!(
+            keys,
+            [("motion.pen_down_accel_mm_s2", 2), ("motion.pen_lift_s", 3)]
+        );
+    }
+
+    #[test]
+    fn empty_and_comment_only_files_are_defaults_and_syntax_errors_are_located() {
+        let f = Fixture::new();
+        assert!(f.load("").unwrap().config.found);
+        assert!(f.load("# nothing yet\n").is_ok());
+        let p = f.problems("websocket:\n  host: [unclosed\n");
+        assert!(p[0].location.is_some(), "{p:?}");
+        let p = f.problems("---\na: 1\n---\nb: 2\n");
+        assert!(!p.is_empty());
+    }
+
+    #[test]
+    fn database_and_log_paths_are_relative_to_the_workspace() {
+        let f = Fixture::new();
+        let s = f
+            .load("workspace: /srv/plotty\ndatabase:\n  url: sqlite:///workspace/plotty.db\nlogging:\n  file: /var/log/plotty/plotty.log\n")
+            .unwrap();
+        assert_eq!(
+            s.database.path,
+            PathBuf::from("/srv/plotty/workspace/plotty.db")
+        );
+        assert_eq!(s.logging.file, PathBuf::from("/var/log/plotty/plotty.log"));
+        assert_eq!(s.notes[0].key, "database.url");
+        let p = f.problems("database:\n  url: postgresql://db/plotty\n");
+        assert_eq!((p[0].key.as_str(), line_of(&p[0])), ("database.url", 2));
+    }
+
+    #[test]
+    fn restart_needed_lists_what_a_reload_cannot_change() {
+        let f = Fixture::new();
+        let a = f.load("websocket:\n  port: 1000\n").unwrap();
+        let b = f
+            .load("websocket:\n  port: 1001\nlogging:\n  level: debug\n")
+            .unwrap();
+        assert_eq!(a.restart_needed(&b), ["websocket.host/port/enabled"]);
+        assert!(a.restart_needed(&a).is_empty());
+    }
+}

@@ -1,0 +1,1044 @@
+//! Turns the parsed file plus the command line and environment into [`Settings`], collecting every
+//! problem with its location instead of stopping at the first.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use plotty_motion::kinematics::{AxiDrawSettings, Model, PenLift};
+
+use super::file::{CornerRuleKind, MotionPreset, RawConfig, RawDevice, RawHook, RawMotion};
+use super::locate::{self, Position};
+use super::{
+    ApiKey, ConfigError, ConfigSource, CornerRule, DatabaseSettings, DeviceKind, DeviceSettings,
+    MotionLimits, Note, OriginPolicy, PaperSettings, PaperSize, PenSettings, Problem, Settings,
+    Sources, WebSocketSettings, absolute,
+};
+use crate::hooks::{Hook, HookSet};
+use crate::job::JobState;
+use crate::logging::{LogFormat, LogSettings};
+
+/// Known paper sizes, portrait, mm.
+pub(crate) const PAPER_SIZES: &[(&str, f64, f64)] = &[
+    ("A0", 841.0, 1189.0),
+    ("A1", 594.0, 841.0),
+    ("A2", 420.0, 594.0),
+    ("A3", 297.0, 420.0),
+    ("A4", 210.0, 297.0),
+    ("A5", 148.0, 210.0),
+    ("A6", 105.0, 148.0),
+    ("Letter", 215.9, 279.4),
+    ("Legal", 215.9, 355.6),
+    ("Tabloid", 279.4, 431.8),
+    ("Postcard", 100.0, 148.0),
+];
+
+/// Collects problems and notes, locating keys in the file text.
+struct Collector<'a> {
+    file: Option<&'a Path>,
+    text: Option<&'a str>,
+    problems: Vec<Problem>,
+    notes: Vec<Note>,
+}
+
+impl<'a> Collector<'a> {
+    fn locate(&self, key: &str) -> Option<Position> {
+        if key.starts_with('-') || key.starts_with("PLOTTY_") {
+            return None;
+        }
+        self.text
+            .and_then(|t| locate::locate(t, &locate::parse_path(key)))
+    }
+
+    fn problem(&mut self, key: &str, message: impl Into<String>, fix: impl Into<String>) {
+        let from_file = !(key.starts_with('-') || key.starts_with("PLOTTY_"));
+        let fix: String = fix.into();
+        self.problems.push(Problem {
+            file: self.file.filter(|_| from_file).map(Path::to_path_buf),
+            location: self.locate(key),
+            key: key.to_owned(),
+            message: message.into(),
+            fix: (!fix.is_empty()).then_some(fix),
+        });
+    }
+
+    fn note(&mut self, key: &str, message: impl Into<String>, advice: impl Into<String>) {
+        self.notes.push(Note {
+            key: key.to_owned(),
+            location: self.locate(key),
+            message: message.into(),
+            advice: advice.into(),
+        });
+    }
+
+    /// `v` if it is finite and within `lo..=hi`, else a problem (and `fallback`).
+    fn range(&mut self, key: &str, v: f64, lo: f64, hi: f64, unit: &str, fallback: f64) -> f64 {
+        if v.is_finite() && v >= lo && v <= hi {
+            v
+        } else {
+            self.problem(
+                key,
+                format!("{v} is out of range"),
+                format!("use a value from {lo} to {hi}{unit}"),
+            );
+            fallback
+        }
+    }
+
+    fn seconds(&mut self, key: &str, v: f64, lo: f64, hi: f64, fallback: f64) -> Duration {
+        Duration::from_secs_f64(self.range(key, v, lo, hi, " seconds", fallback))
+    }
+}
+
+/// Builds the settings; `text` is the config file's content (`None`: no file).
+pub(super) fn validate(
+    sources: &Sources,
+    config: ConfigSource,
+    text: Option<&str>,
+) -> Result<Settings, ConfigError> {
+    let file = config.path.clone();
+    let mut c = Collector {
+        file: file.as_deref(),
+        text,
+        problems: Vec::new(),
+        notes: Vec::new(),
+    };
+    let raw = match text {
+        None => RawConfig::default(),
+        Some(t) => match yaml_serde::from_str::<Option<RawConfig>>(t) {
+            Ok(raw) => raw.unwrap_or_default(),
+            Err(e) => {
+                c.problems.push(parse_problem(config.path.as_deref(), &e));
+                return Err(ConfigError::Invalid(c.problems));
+            }
+        },
+    };
+    let home = sources.defaults.home.as_deref();
+    let config_dir = config
+        .path
+        .as_deref()
+        .and_then(Path::parent)
+        .map_or_else(|| sources.env.cwd.clone(), Path::to_path_buf);
+
+    let workspace = workspace(&mut c, sources, &raw, &config_dir);
+    let websocket = websocket(&mut c, sources, &raw);
+    let database = database(&mut c, &raw, &workspace, home);
+    let device = device(&mut c, &raw.device);
+    let motion = motion(&mut c, raw.motion.as_ref(), &device.axidraw);
+    let logging = logging(&mut c, sources, &raw, &workspace, home);
+    let hooks = hooks(&mut c, raw.hooks.as_ref(), &config_dir, home);
+    let paper = paper(&mut c, &raw);
+    let pens = pens(&mut c, &raw);
+
+    if !c.problems.is_empty() {
+        // In file order, so that a user can work through them from the top; problems of the
+        // command line and environment come first.
+        c.problems
+            .sort_by_key(|p| (p.file.is_some(), p.location.map(|l| (l.line, l.column))));
+        return Err(ConfigError::Invalid(c.problems));
+    }
+    c.notes
+        .sort_by_key(|n| n.location.map(|l| (l.line, l.column)));
+    Ok(Settings {
+        config,
+        workspace,
+        websocket,
+        database,
+        device,
+        motion,
+        logging,
+        hooks,
+        paper,
+        pens,
+        notes: c.notes,
+    })
+}
+
+/// A parser error with the key path and location yaml_serde reports, plus a suggestion for
+/// misspelt keys.
+fn parse_problem(file: Option<&Path>, e: &yaml_serde::Error) -> Problem {
+    let location = e.location().map(|l| Position {
+        line: l.line(),
+        column: l.column(),
+    });
+    let mut msg = e.to_string();
+    if let Some(l) = &location {
+        let suffix = format!(" at line {} column {}", l.line, l.column);
+        if let Some(stripped) = msg.strip_suffix(&suffix) {
+            msg = stripped.to_owned();
+        }
+    }
+    // yaml_serde prefixes messages with the path of the value: `websocket.port: invalid …`.
+    let (mut key, mut message) = match msg.split_once(": ") {
+        Some((path, rest)) if is_key_path(path) => (path.to_owned(), rest.to_owned()),
+        _ => (String::new(), msg.clone()),
+    };
+    let mut fix = None;
+    if let Some(field) = between(&message, "unknown field `", "`") {
+        let expected = expected_names(&message);
+        key = if key.is_empty() {
+            field.clone()
+        } else {
+            format!("{key}.{field}")
+        };
+        let suggestion = closest(&field, &expected);
+        message = "unknown key".into();
+        fix = Some(match suggestion {
+            Some(s) => format!(
+                "did you mean `{s}`? valid keys here: {}",
+                expected.join(", ")
+            ),
+            None if expected.is_empty() => "remove it".into(),
+            None => format!("remove it; valid keys here: {}", expected.join(", ")),
+        });
+    } else if let Some(variant) = between(&message, "unknown variant `", "`") {
+        let expected = expected_names(&message);
+        fix = Some(format!("use one of: {}", expected.join(", ")));
+        message = format!("`{variant}` is not a valid value");
+    } else if message.contains("more than one document") {
+        fix = Some("keep one YAML document: remove the extra `---` lines".into());
+    } else if message.starts_with("duplicate field") {
+        fix = Some("each key may appear once; remove the repeated one".into());
+    }
+    if key.is_empty() {
+        key = "(file)".into();
+    }
+    Problem {
+        file: file.map(Path::to_path_buf),
+        location,
+        key,
+        message,
+        fix,
+    }
+}
+
+fn is_key_path(s: &str) -> bool {
+    !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '_' | '.' | '[' | ']' | '-'))
+}
+
+fn between(s: &str, start: &str, end: &str) -> Option<String> {
+    let from = s.find(start)? + start.len();
+    let len = s[from..].find(end)?;
+    Some(s[from..from + len].to_owned())
+}
+
+/// The backticked names after "expected" in a serde message.
+fn expected_names(message: &str) -> Vec<String> {
+    let Some(at) = message.find("expected") else {
+        return Vec::new();
+    };
+    message[at..]
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The candidate closest to `word` by edit distance, if close enough to be a typo.
+fn closest(word: &str, candidates: &[String]) -> Option<String> {
+    let word = word.to_ascii_lowercase();
+    candidates
+        .iter()
+        .map(|c| (edit_distance(&word, &c.to_ascii_lowercase()), c))
+        .filter(|(d, c)| *d <= 2.max(c.len() / 3))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c.clone())
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+fn workspace(c: &mut Collector<'_>, s: &Sources, raw: &RawConfig, config_dir: &Path) -> PathBuf {
+    let home = s.defaults.home.as_deref();
+    let cwd = &s.env.cwd;
+    if let Some(p) = &s.overrides.workspace {
+        return absolute(cwd, p, home);
+    }
+    if let Some(p) = s.env.workspace.as_ref().filter(|p| !p.is_empty()) {
+        return absolute(cwd, Path::new(p), home);
+    }
+    if let Some(p) = &raw.workspace {
+        return absolute(config_dir, p, home);
+    }
+    match &s.defaults.workspace {
+        Some(p) => p.clone(),
+        None => {
+            c.problem(
+                "--workspace",
+                "no workspace directory: there is no home directory for the default \
+                 $XDG_DATA_HOME/plotty/workspace",
+                "give --workspace DIR, set PLOTTY_WORKSPACE, or set HOME",
+            );
+            PathBuf::from("/nonexistent")
+        }
+    }
+}
+
+fn websocket(c: &mut Collector<'_>, s: &Sources, raw: &RawConfig) -> WebSocketSettings {
+    let w = &raw.websocket;
+    let host = s.overrides.host.clone().unwrap_or_else(|| w.host.clone());
+    let host_key = if s.overrides.host.is_some() {
+        "--host"
+    } else {
+        "websocket.host"
+    };
+    if host.trim().is_empty() || host.chars().any(char::is_whitespace) {
+        c.problem(
+            host_key,
+            format!("`{host}` is not a host name or address"),
+            "use localhost, 0.0.0.0 (all interfaces) or an address of this machine",
+        );
+    }
+    let port = s.overrides.port.unwrap_or(w.port);
+
+    let env_key = match &s.env.api_key {
+        None => None,
+        Some(k) => match k.to_str() {
+            Some(k) if !k.trim().is_empty() => Some(ApiKey::new(k)),
+            Some(_) => {
+                c.problem(
+                    "PLOTTY_API_KEY",
+                    "is set but empty",
+                    "unset it or give it a key",
+                );
+                None
+            }
+            None => {
+                c.problem(
+                    "PLOTTY_API_KEY",
+                    "is not valid UTF-8",
+                    "use a key of plain text",
+                );
+                None
+            }
+        },
+    };
+    let file_key = match &w.api_key {
+        Some(k) if k.trim().is_empty() => {
+            c.problem(
+                "websocket.api_key",
+                "is empty",
+                "set a key (e.g. `openssl rand -hex 32`) or write `api_key: null`",
+            );
+            None
+        }
+        Some(k) => Some(ApiKey::new(k.clone())),
+        None => None,
+    };
+    let api_key = env_key.or(file_key);
+    if w.authenticate && api_key.is_none() {
+        c.problem(
+            "websocket.authenticate",
+            "is true but there is no API key",
+            "set websocket.api_key in the file or the PLOTTY_API_KEY environment variable",
+        );
+    }
+    if let Some(k) = &api_key {
+        if !w.authenticate {
+            c.note(
+                "websocket.api_key",
+                "an API key is set but websocket.authenticate is false, so it is not checked",
+                "set websocket.authenticate: true to require it",
+            );
+        } else if k.expose().len() < 16 {
+            c.note(
+                "websocket.api_key",
+                "the API key is shorter than 16 characters",
+                "use a longer random key (`openssl rand -hex 32`)",
+            );
+        }
+    }
+    if !w.authenticate && !is_loopback(&host) {
+        c.note(
+            host_key,
+            format!("the API listens on {host} without authentication"),
+            "anyone who can reach this port can control the plotter: set websocket.authenticate \
+             and an API key, or bind to localhost",
+        );
+    }
+    if w.max_connections == 0 {
+        c.problem(
+            "websocket.max_connections",
+            "is 0",
+            "allow at least 1 connection",
+        );
+    }
+    if w.message_rate_limit == 0 {
+        c.problem(
+            "websocket.message_rate_limit",
+            "is 0",
+            "allow at least 1 message per minute",
+        );
+    }
+    let heartbeat_interval = c.seconds(
+        "websocket.heartbeat_interval",
+        w.heartbeat_interval,
+        1.0,
+        3600.0,
+        30.0,
+    );
+    let allowed_origins = origins(c, &w.allowed_origins.0);
+    if !w.enabled {
+        c.note(
+            "websocket.enabled",
+            "the WebSocket/HTTP API is disabled: clients cannot reach the daemon",
+            "set websocket.enabled: true to serve it",
+        );
+    }
+    WebSocketSettings {
+        enabled: w.enabled,
+        host,
+        port,
+        authenticate: w.authenticate,
+        api_key,
+        max_connections: w.max_connections,
+        heartbeat_interval,
+        allowed_origins,
+        message_rate_limit: w.message_rate_limit,
+    }
+}
+
+fn is_loopback(host: &str) -> bool {
+    host == "localhost"
+        || host
+            .trim_matches(['[', ']'])
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+fn origins(c: &mut Collector<'_>, list: &[String]) -> OriginPolicy {
+    if list.is_empty() {
+        return OriginPolicy::SameHost;
+    }
+    if list.iter().any(|o| o.trim() == "*") {
+        if list.len() > 1 {
+            c.note(
+                "websocket.allowed_origins",
+                "`*` allows every origin, so the other entries have no effect",
+                "keep only `*`, or list the origins without it",
+            );
+        }
+        return OriginPolicy::Any;
+    }
+    let mut out = Vec::new();
+    for (i, o) in list.iter().enumerate() {
+        let key = format!("websocket.allowed_origins[{i}]");
+        let lower = o.trim().trim_end_matches('/').to_ascii_lowercase();
+        let valid = ["http://", "https://"].iter().any(|scheme| {
+            lower
+                .strip_prefix(scheme)
+                .is_some_and(|rest| !rest.is_empty() && !rest.contains('/') && !rest.contains(' '))
+        });
+        if valid {
+            out.push(lower);
+        } else {
+            c.problem(
+                &key,
+                format!("`{o}` is not an origin"),
+                "write scheme://host[:port] without a path, e.g. https://studio.example.org, or `*`",
+            );
+        }
+    }
+    OriginPolicy::List(out)
+}
+
+fn database(
+    c: &mut Collector<'_>,
+    raw: &RawConfig,
+    workspace: &Path,
+    home: Option<&Path>,
+) -> DatabaseSettings {
+    let d = &raw.database;
+    let path = match &d.url {
+        None => workspace.join("plotty.db"),
+        Some(url) => match database_path(url) {
+            Ok(p) => {
+                if p.starts_with("workspace") {
+                    c.note(
+                        "database.url",
+                        format!(
+                            "relative paths are relative to the workspace, so the database is {}",
+                            workspace.join(&p).display()
+                        ),
+                        "write sqlite:///plotty.db for <workspace>/plotty.db",
+                    );
+                }
+                absolute(workspace, &p, home)
+            }
+            Err(e) => {
+                c.problem("database.url", e, "write sqlite:///plotty.db (relative to the workspace) or sqlite:////absolute/path.db");
+                workspace.join("plotty.db")
+            }
+        },
+    };
+    if d.pool_size == 0 || d.pool_size > 64 {
+        c.problem(
+            "database.pool_size",
+            format!("{} is out of range", d.pool_size),
+            "use 1 to 64",
+        );
+    }
+    if d.max_overflow != 20 {
+        c.note(
+            "database.max_overflow",
+            "is accepted for compatibility but has no effect with SQLite",
+            "you can remove it",
+        );
+    }
+    DatabaseSettings {
+        path,
+        pool_size: d.pool_size,
+        max_overflow: d.max_overflow,
+    }
+}
+
+/// The file of a `database.url`: `sqlite:///relative`, `sqlite:////absolute` or a plain path.
+fn database_path(url: &str) -> Result<PathBuf, String> {
+    let url = url.trim();
+    let path = if let Some(rest) = url.strip_prefix("sqlite://") {
+        rest.strip_prefix('/')
+            .ok_or_else(|| format!("`{url}`: a SQLite URL has three slashes (sqlite:///file.db)"))?
+    } else if let Some((scheme, _)) = url.split_once("://") {
+        return Err(format!(
+            "`{scheme}` databases are not supported: plotty stores its queue in SQLite"
+        ));
+    } else {
+        url
+    };
+    if path.is_empty() || path.contains(":memory:") {
+        return Err(format!("`{url}` does not name a file"));
+    }
+    Ok(PathBuf::from(path))
+}
+
+fn device(c: &mut Collector<'_>, d: &RawDevice) -> DeviceSettings {
+    let model = Model::from_number(d.model).unwrap_or_else(|| {
+        c.problem(
+            "device.model",
+            format!("{} is not an AxiDraw model number", d.model),
+            "use 1 (V3/SE A4), 2 (V3/SE A3), 3 (V3 XLX), 4 (MiniKit), 5 (SE/A1), 6 (SE/A2) or 7 (V3/B6)",
+        );
+        Model::A4
+    });
+    let pen_lift = match d.penlift {
+        1 | 2 => PenLift::Standard,
+        3 => PenLift::NarrowBand,
+        n => {
+            c.problem(
+                "device.penlift",
+                format!("{n} is not a pen-lift mechanism"),
+                "use 1 or 2 (standard servo) or 3 (narrow-band brushless servo)",
+            );
+            PenLift::Standard
+        }
+    };
+    let axidraw = AxiDrawSettings {
+        model,
+        resolution: d.resolution.0,
+        pen_lift,
+        speed_pendown: c.range(
+            "device.speed_pendown",
+            d.speed_pendown,
+            1.0,
+            110.0,
+            " %",
+            25.0,
+        ),
+        speed_penup: c.range("device.speed_penup", d.speed_penup, 1.0, 200.0, " %", 75.0),
+        accel: c.range("device.accel", d.accel, 1.0, 110.0, " %", 75.0),
+        pen_pos_up: c.range("device.pen_pos_up", d.pen_pos_up, 0.0, 100.0, " %", 60.0),
+        pen_pos_down: c.range(
+            "device.pen_pos_down",
+            d.pen_pos_down,
+            0.0,
+            100.0,
+            " %",
+            30.0,
+        ),
+        pen_rate_raise: c.range(
+            "device.pen_rate_raise",
+            d.pen_rate_raise,
+            1.0,
+            200.0,
+            " %",
+            75.0,
+        ),
+        pen_rate_lower: c.range(
+            "device.pen_rate_lower",
+            d.pen_rate_lower,
+            1.0,
+            200.0,
+            " %",
+            50.0,
+        ),
+        pen_delay_up: delay(c, "device.pen_delay_up", d.pen_delay_up),
+        pen_delay_down: delay(c, "device.pen_delay_down", d.pen_delay_down),
+        cornering: c.range("device.cornering", d.cornering, 0.1, 1000.0, "", 10.0),
+        const_speed: d.const_speed,
+    };
+    if axidraw.pen_pos_up <= axidraw.pen_pos_down {
+        c.note(
+            "device.pen_pos_up",
+            format!(
+                "pen up ({} %) is not above pen down ({} %)",
+                axidraw.pen_pos_up, axidraw.pen_pos_down
+            ),
+            "normally pen_pos_up is larger; check that this is intended",
+        );
+    }
+    if d.baud_rate == 0 {
+        c.problem(
+            "device.baud_rate",
+            "is 0",
+            "use 9600 (the EBB ignores the rate over USB)",
+        );
+    }
+    let timeout = c.seconds("device.timeout", d.timeout, 1.0, 3600.0, 30.0);
+    let port = d
+        .port
+        .as_deref()
+        .map(str::trim)
+        .filter(|p| !p.is_empty() && !p.eq_ignore_ascii_case("auto"))
+        .map(str::to_owned);
+    if d.kind == DeviceKind::Simulator && port.is_some() {
+        c.note(
+            "device.port",
+            "is ignored: device.type is simulator",
+            "set device.type: axidraw to use the port",
+        );
+    }
+    DeviceSettings {
+        kind: d.kind,
+        port,
+        baud_rate: d.baud_rate,
+        timeout,
+        axidraw,
+        firmware: d.firmware,
+    }
+}
+
+fn delay(c: &mut Collector<'_>, key: &str, ms: i32) -> i32 {
+    if (-1000..=60_000).contains(&ms) {
+        ms
+    } else {
+        c.problem(
+            key,
+            format!("{ms} ms is out of range"),
+            "use -1000 to 60000 ms",
+        );
+        0
+    }
+}
+
+fn motion(c: &mut Collector<'_>, raw: Option<&RawMotion>, ad: &AxiDrawSettings) -> MotionLimits {
+    let derived = MotionLimits {
+        pen_down_speed_mm_s: ad.pen_down_speed_mm_s(),
+        pen_down_accel_mm_s2: ad.pen_down_accel_mm_s2(),
+        pen_up_speed_mm_s: ad.pen_up_speed_mm_s(),
+        pen_up_accel_mm_s2: ad.pen_up_accel_mm_s2(),
+        corner_rule: CornerRule::AxiDraw {
+            deviation_mm: ad.cornering_deviation_mm(),
+        },
+        pen_lift_s: f64::from(ad.pen_raise_ms()) / 1000.0,
+        pen_drop_s: f64::from(ad.pen_lower_ms()) / 1000.0,
+        per_motor_limits: true,
+    };
+    let Some(m) = raw else {
+        return derived;
+    };
+    let base = match m.preset {
+        MotionPreset::Axidraw => derived,
+        MotionPreset::Comparison => MotionLimits::COMPARISON,
+    };
+    let mut pos = |key: &str, v: Option<f64>, fallback: f64, unit: &str| match v {
+        Some(v) => c.range(
+            &format!("motion.{key}"),
+            v,
+            f64::MIN_POSITIVE,
+            1.0e6,
+            unit,
+            fallback,
+        ),
+        None => fallback,
+    };
+    let pen_down_speed_mm_s = pos(
+        "pen_down_speed_mm_s",
+        m.pen_down_speed_mm_s,
+        base.pen_down_speed_mm_s,
+        " mm/s",
+    );
+    let pen_down_accel_mm_s2 = pos(
+        "pen_down_accel_mm_s2",
+        m.pen_down_accel_mm_s2,
+        base.pen_down_accel_mm_s2,
+        " mm/s²",
+    );
+    let pen_up_speed_mm_s = pos(
+        "pen_up_speed_mm_s",
+        m.pen_up_speed_mm_s,
+        base.pen_up_speed_mm_s,
+        " mm/s",
+    );
+    let pen_up_accel_mm_s2 = pos(
+        "pen_up_accel_mm_s2",
+        m.pen_up_accel_mm_s2,
+        base.pen_up_accel_mm_s2,
+        " mm/s²",
+    );
+    let base_deviation = match base.corner_rule {
+        CornerRule::AxiDraw { deviation_mm } | CornerRule::JunctionDeviation { deviation_mm } => {
+            deviation_mm
+        }
+    };
+    let deviation_mm = pos(
+        "corner_deviation_mm",
+        m.corner_deviation_mm,
+        base_deviation,
+        " mm",
+    );
+    let corner_rule = match m.corner_rule {
+        Some(CornerRuleKind::Axidraw) => CornerRule::AxiDraw { deviation_mm },
+        Some(CornerRuleKind::Junction) => CornerRule::JunctionDeviation { deviation_mm },
+        None => match base.corner_rule {
+            CornerRule::AxiDraw { .. } => CornerRule::AxiDraw { deviation_mm },
+            CornerRule::JunctionDeviation { .. } => CornerRule::JunctionDeviation { deviation_mm },
+        },
+    };
+    let mut time = |key: &str, v: Option<f64>, fallback: f64| match v {
+        Some(v) => c.range(&format!("motion.{key}"), v, 0.0, 10.0, " s", fallback),
+        None => fallback,
+    };
+    let pen_lift_s = time("pen_lift_s", m.pen_lift_s, base.pen_lift_s);
+    let pen_drop_s = time("pen_drop_s", m.pen_drop_s, base.pen_drop_s);
+    MotionLimits {
+        pen_down_speed_mm_s,
+        pen_down_accel_mm_s2,
+        pen_up_speed_mm_s,
+        pen_up_accel_mm_s2,
+        corner_rule,
+        pen_lift_s,
+        pen_drop_s,
+        per_motor_limits: m.per_motor_limits.unwrap_or(base.per_motor_limits),
+    }
+}
+
+fn logging(
+    c: &mut Collector<'_>,
+    s: &Sources,
+    raw: &RawConfig,
+    workspace: &Path,
+    home: Option<&Path>,
+) -> LogSettings {
+    let l = &raw.logging;
+    let file = match &l.file {
+        Some(p) => {
+            if p.starts_with("workspace") {
+                c.note(
+                    "logging.file",
+                    format!(
+                        "relative paths are relative to the workspace, so the log is {}",
+                        workspace.join(p).display()
+                    ),
+                    "write logs/plotty.log for <workspace>/logs/plotty.log",
+                );
+            }
+            absolute(workspace, p, home)
+        }
+        None => workspace.join("logs").join("plotty.log"),
+    };
+    if file.file_name().is_none() || file == workspace {
+        c.problem(
+            "logging.file",
+            "does not name a file",
+            "e.g. logs/plotty.log",
+        );
+    }
+    let format = match l.format.trim().to_ascii_lowercase().as_str() {
+        "text" => LogFormat::Text,
+        "json" => LogFormat::Json,
+        other if other.contains("%(") => {
+            c.note(
+                "logging.format",
+                "Python logging format strings are not supported; using the text format",
+                "write `format: text` or `format: json`",
+            );
+            LogFormat::Text
+        }
+        _ => {
+            c.problem(
+                "logging.format",
+                format!("`{}` is not a log format", l.format),
+                "use text or json",
+            );
+            LogFormat::Text
+        }
+    };
+    if l.backup_count > 1000 {
+        c.problem(
+            "logging.backup_count",
+            format!("{} is too many", l.backup_count),
+            "use 0 to 1000",
+        );
+    }
+    LogSettings {
+        level: s.overrides.log_level.unwrap_or(l.level),
+        file,
+        max_size: l.max_size.0,
+        backup_count: l.backup_count,
+        format,
+        audit: l.audit,
+        security_events: l.security_events,
+    }
+}
+
+fn hooks(
+    c: &mut Collector<'_>,
+    raw: Option<&BTreeMap<String, Option<Vec<RawHook>>>>,
+    config_dir: &Path,
+    home: Option<&Path>,
+) -> HookSet {
+    let mut by_state: BTreeMap<JobState, Vec<Hook>> = BTreeMap::new();
+    for (name, list) in raw.into_iter().flatten() {
+        let key = format!("hooks.{name}");
+        let Ok(state) = name.parse::<JobState>() else {
+            let states: Vec<_> = JobState::ALL.iter().map(|s| s.as_str()).collect();
+            let suggestion = closest(
+                name,
+                &states.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>(),
+            );
+            c.problem(
+                &key,
+                format!("`{name}` is not a job state"),
+                match suggestion {
+                    Some(s) => format!("did you mean `{s}`? states: {}", states.join(", ")),
+                    None => format!("use one of: {}", states.join(", ")),
+                },
+            );
+            continue;
+        };
+        for (i, h) in list.iter().flatten().enumerate() {
+            let item = format!("{key}[{i}]");
+            let timeout = h
+                .timeout
+                .map(|t| c.seconds(&format!("{item}.timeout"), t, 0.1, 3600.0, 30.0));
+            let given = [h.command.is_some(), h.script.is_some(), h.webhook.is_some()]
+                .iter()
+                .filter(|b| **b)
+                .count();
+            if given != 1 {
+                c.problem(
+                    &item,
+                    if given == 0 {
+                        "has no action"
+                    } else {
+                        "has more than one action"
+                    },
+                    "give exactly one of command, script or webhook per list item",
+                );
+                continue;
+            }
+            let (field, result) = if let Some(cmd) = &h.command {
+                ("command", Hook::command(cmd, timeout))
+            } else if let Some(p) = &h.script {
+                (
+                    "script",
+                    Hook::script(&absolute(config_dir, p, home), timeout),
+                )
+            } else if let Some(url) = &h.webhook {
+                ("webhook", Hook::webhook(url, timeout))
+            } else {
+                continue;
+            };
+            match result {
+                Ok(hook) => by_state.entry(state).or_default().push(hook),
+                Err(e) => c.problem(&format!("{item}.{field}"), e, ""),
+            }
+        }
+    }
+    HookSet::new(by_state)
+}
+
+fn paper(c: &mut Collector<'_>, raw: &RawConfig) -> PaperSettings {
+    let p = &raw.paper;
+    let size = parse_paper(&p.default_size).unwrap_or_else(|| {
+        let names: Vec<_> = PAPER_SIZES.iter().map(|(n, _, _)| *n).collect();
+        c.problem(
+            "paper.default_size",
+            format!("`{}` is not a paper size", p.default_size),
+            format!(
+                "use {} or WIDTHxHEIGHT in mm (e.g. 300x200)",
+                names.join(", ")
+            ),
+        );
+        PaperSize {
+            name: "A4".into(),
+            width_mm: 210.0,
+            height_mm: 297.0,
+        }
+    });
+    let max_margin = size.width_mm.min(size.height_mm) / 2.0;
+    let margin_mm = c.range(
+        "paper.margin_mm",
+        p.margin_mm,
+        0.0,
+        max_margin - 1.0,
+        " mm",
+        10.0,
+    );
+    PaperSettings {
+        size,
+        margin_mm,
+        orientation: p.orientation,
+    }
+}
+
+/// A named size or `WxH[mm]`.
+pub(crate) fn parse_paper(text: &str) -> Option<PaperSize> {
+    let t = text.trim();
+    if let Some((name, w, h)) = PAPER_SIZES
+        .iter()
+        .find(|(n, _, _)| n.eq_ignore_ascii_case(t))
+    {
+        return Some(PaperSize {
+            name: (*name).to_owned(),
+            width_mm: *w,
+            height_mm: *h,
+        });
+    }
+    let dims = t.to_ascii_lowercase();
+    let dims = dims.strip_suffix("mm").unwrap_or(&dims);
+    let (w, h) = dims.split_once(['x', '×'])?;
+    let (w, h): (f64, f64) = (w.trim().parse().ok()?, h.trim().parse().ok()?);
+    let ok = |v: f64| (10.0..=5000.0).contains(&v);
+    (ok(w) && ok(h)).then(|| PaperSize {
+        name: t.to_owned(),
+        width_mm: w.min(h),
+        height_mm: w.max(h),
+    })
+}
+
+fn pens(c: &mut Collector<'_>, raw: &RawConfig) -> Vec<PenSettings> {
+    let mut out = Vec::new();
+    for (name, p) in raw.pens.iter().flatten() {
+        let key = format!("pens.{name}");
+        if name.trim().is_empty() {
+            c.problem(&key, "a pen needs a name", "");
+        }
+        let width_mm = p
+            .width_mm
+            .map(|w| c.range(&format!("{key}.width_mm"), w, 0.01, 50.0, " mm", 0.5));
+        let speed_cap_mm_s = p.speed_cap_mm_s.map(|v| {
+            c.range(
+                &format!("{key}.speed_cap_mm_s"),
+                v,
+                0.1,
+                1000.0,
+                " mm/s",
+                50.0,
+            )
+        });
+        let color = p.color.as_ref().and_then(|col| {
+            let hex = col.trim().strip_prefix('#').unwrap_or("");
+            if (hex.len() == 3 || hex.len() == 6) && hex.chars().all(|ch| ch.is_ascii_hexdigit()) {
+                Some(format!("#{}", hex.to_ascii_lowercase()))
+            } else {
+                c.problem(
+                    &format!("{key}.color"),
+                    format!("`{col}` is not a colour"),
+                    "write it as #rrggbb (e.g. #1a1aff) or #rgb",
+                );
+                None
+            }
+        });
+        out.push(PenSettings {
+            name: name.clone(),
+            width_mm,
+            color,
+            speed_cap_mm_s,
+        });
+    }
+    out
+}
+
+impl MotionLimits {
+    /// The comparison limits of the benchmark suite (`bench/README.md`): pen down 50 mm/s and
+    /// 200 mm/s², junction deviation 0.127 mm; pen up 200 mm/s and 400 mm/s²; pen lift and drop
+    /// 0.12 s; one XY speed limit (no per-motor limits).
+    pub const COMPARISON: Self = Self {
+        pen_down_speed_mm_s: 50.0,
+        pen_down_accel_mm_s2: 200.0,
+        pen_up_speed_mm_s: 200.0,
+        pen_up_accel_mm_s2: 400.0,
+        corner_rule: CornerRule::JunctionDeviation {
+            deviation_mm: 0.127,
+        },
+        pen_lift_s: 0.12,
+        pen_drop_s: 0.12,
+        per_motor_limits: false,
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn typo_suggestions() {
+        let keys: Vec<String> = ["enabled", "host", "authenticate", "api_key"]
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect();
+        assert_eq!(
+            closest("authentication", &keys).as_deref(),
+            Some("authenticate")
+        );
+        assert_eq!(closest("apikey", &keys).as_deref(), Some("api_key"));
+        assert_eq!(closest("zzzzzz", &keys), None);
+    }
+
+    #[test]
+    fn database_urls() {
+        assert_eq!(
+            database_path("sqlite:///plotty.db").unwrap(),
+            PathBuf::from("plotty.db")
+        );
+        assert_eq!(
+            database_path("sqlite:////var/lib/p.db").unwrap(),
+            PathBuf::from("/var/lib/p.db")
+        );
+        assert_eq!(
+            database_path("/srv/p.db").unwrap(),
+            PathBuf::from("/srv/p.db")
+        );
+        assert!(
+            database_path("postgresql://u@h/db")
+                .unwrap_err()
+                .contains("SQLite")
+        );
+        assert!(database_path("sqlite://host/p.db").is_err());
+        assert!(database_path("sqlite:///:memory:").is_err());
+    }
+
+    #[test]
+    fn paper_sizes() {
+        assert_eq!(parse_paper("a3").unwrap().width_mm, 297.0);
+        let p = parse_paper("300x200mm").unwrap();
+        assert_eq!((p.width_mm, p.height_mm), (200.0, 300.0));
+        assert!(parse_paper("B5").is_none());
+        assert!(parse_paper("0x0").is_none());
+    }
+}

@@ -1,0 +1,925 @@
+//! Jobs, their layers and events in SQLite: row ⇄ record mapping and the transactions that change
+//! them. Plain functions over a `Connection`, run on the store thread (see [`super::Store`]).
+//!
+//! A state change is one `IMMEDIATE` transaction that reads the current state, asks
+//! [`crate::job::transition`] for the next one, updates the row and appends the event row: two
+//! writers can never both move the same job, and a job's state and its history never disagree.
+
+use std::path::PathBuf;
+
+use plotty_motion::kinematics::{MotorSteps, Point};
+use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
+use serde_json::{Map, Value, json};
+
+use super::StoreError;
+use crate::job::{self, JobEvent, JobId, JobState, Reason};
+use crate::journal::EntryKind;
+use crate::timestamp;
+
+/// Longest accepted job name, in bytes.
+pub const MAX_NAME_LEN: usize = 256;
+
+/// A job to add.
+#[derive(Clone, PartialEq, Debug, Default)]
+pub struct NewJob {
+    /// Human name (the file name by default).
+    pub name: String,
+    /// The SVG it plots, if it came from a file.
+    pub source_path: Option<PathBuf>,
+    /// Higher runs first; equal priorities run in submission order.
+    pub priority: i32,
+    /// Anything else worth keeping (paper, options of the submission).
+    pub metadata: Value,
+}
+
+/// Where the machine is: the firmware's step counters and the point they stand for.
+#[derive(Clone, Copy, PartialEq, Debug)]
+pub struct MachinePosition {
+    /// Motor step counters (`QS`).
+    pub steps: MotorSteps,
+    /// The same position on the paper.
+    pub point: Point,
+}
+
+/// The last point known to be drawn, from which a paused or interrupted job continues.
+#[derive(Clone, PartialEq, Debug)]
+pub struct ResumePoint {
+    /// Layer index (0-based, plot order).
+    pub layer: u32,
+    /// Stroke index within the layer.
+    pub stroke: u32,
+    /// Vertex index within the stroke.
+    pub vertex: u32,
+    /// Machine position at that point, when known.
+    pub position: Option<MachinePosition>,
+    /// When it was recorded (RFC 3339).
+    pub recorded_at: String,
+}
+
+/// A job as stored.
+#[derive(Clone, PartialEq, Debug)]
+pub struct JobRecord {
+    /// Its id.
+    pub id: JobId,
+    /// Submission sequence number (queue tie-breaker).
+    pub seq: i64,
+    /// Human name.
+    pub name: String,
+    /// Current state.
+    pub state: JobState,
+    /// Queue priority (higher first).
+    pub priority: i32,
+    /// The SVG it plots.
+    pub source_path: Option<String>,
+    /// When it was submitted.
+    pub created_at: String,
+    /// When it last changed.
+    pub updated_at: String,
+    /// Reason of the last transition (`interrupted`, `pen_change`, …).
+    pub state_reason: Option<String>,
+    /// The error that failed or paused it.
+    pub error: Option<String>,
+    /// The job it retries.
+    pub retry_of: Option<String>,
+    /// Where to continue from.
+    pub resume: Option<ResumePoint>,
+    /// Estimate before optimisation, seconds.
+    pub estimate_pre_s: Option<f64>,
+    /// Estimate after optimisation, seconds.
+    pub estimate_post_s: Option<f64>,
+    /// When plotting first started.
+    pub started_at: Option<String>,
+    /// When it reached a final state.
+    pub finished_at: Option<String>,
+    /// Submission metadata.
+    pub metadata: Value,
+}
+
+/// One layer of a job.
+#[derive(Clone, PartialEq, Debug, Default)]
+pub struct Layer {
+    /// Plot order, from 0.
+    pub index: u32,
+    /// Layer name as in the SVG.
+    pub name: String,
+    /// Number from the layer name (AxiDraw layer control).
+    pub number: Option<i64>,
+    /// Stroke colour in use (`#rrggbb`).
+    pub color: Option<String>,
+    /// Pause for a pen change before this layer.
+    pub pause_before: bool,
+    /// Pen-down speed override, percent.
+    pub speed_pct: Option<f64>,
+    /// Pen-down height override, percent.
+    pub height_pct: Option<f64>,
+    /// Delay after the layer, ms.
+    pub delay_after_ms: Option<i64>,
+    /// Stroke count.
+    pub strokes: Option<i64>,
+    /// Point count.
+    pub points: Option<i64>,
+    /// Pen-down distance, mm.
+    pub pen_down_mm: Option<f64>,
+    /// Estimated duration, s.
+    pub estimate_s: Option<f64>,
+}
+
+/// A transition to apply.
+#[derive(Clone, PartialEq, Debug)]
+pub struct TransitionRequest {
+    /// The job.
+    pub job_id: JobId,
+    /// What happened.
+    pub event: JobEvent,
+    /// Why.
+    pub reason: Reason,
+    /// The error, for `FAILED` and error pauses.
+    pub error: Option<String>,
+    /// Extra facts for the event (an object; anything else is wrapped as `{"value": …}`).
+    pub metadata: Value,
+}
+
+/// A state change as recorded: what the journal, the broadcast and the hooks are told.
+#[derive(Clone, PartialEq, Debug)]
+pub struct StateChange {
+    /// Row id of the event in `job_events` (increases with every recorded event).
+    pub event_id: i64,
+    /// The job.
+    pub job_id: JobId,
+    /// Its name (hooks' `{job_name}`).
+    pub job_name: String,
+    /// State before (`None` when the job was created).
+    pub from: Option<JobState>,
+    /// State after.
+    pub to: JobState,
+    /// Why.
+    pub reason: Reason,
+    /// The error, if any.
+    pub error: Option<String>,
+    /// Extra facts (always an object).
+    pub metadata: Value,
+    /// When (RFC 3339).
+    pub at: String,
+}
+
+/// A row of `job_events`.
+#[derive(Clone, PartialEq, Debug)]
+pub struct EventRecord {
+    /// Row id.
+    pub id: i64,
+    /// Kind (`state_change`, `hooks_executed`, …).
+    pub kind: String,
+    /// State before, for state changes.
+    pub from_state: Option<String>,
+    /// State after, for state changes.
+    pub to_state: Option<String>,
+    /// Why.
+    pub reason: Option<String>,
+    /// Extra facts.
+    pub metadata: Value,
+    /// When (RFC 3339).
+    pub at: String,
+}
+
+/// Adds `new` in state `NEW` with its creation event. Retries the (random) id on a collision.
+pub fn insert(conn: &mut Connection, new: &NewJob) -> Result<(JobRecord, StateChange), StoreError> {
+    validate_name(&new.name)?;
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let id = fresh_id(&tx)?;
+    let change = insert_new(&tx, &id, new, None)?;
+    let record = get(&tx, id.as_str())?.ok_or_else(|| StoreError::UnknownJob(id.to_string()))?;
+    tx.commit()?;
+    Ok((record, change))
+}
+
+/// Applies `req` in one transaction: the job's state moves and the event row is appended, or
+/// nothing changes.
+pub fn transition(
+    conn: &mut Connection,
+    req: &TransitionRequest,
+) -> Result<StateChange, StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let change = transition_in(&tx, req)?;
+    tx.commit()?;
+    Ok(change)
+}
+
+/// Retries a `FAILED` or `ABORTED` job: a new job with the same source, name, priority, metadata
+/// and layers is created and queued; the old one keeps its history. Returns the new job and its
+/// two state changes (`→ NEW`, `NEW → QUEUED`).
+pub fn retry(
+    conn: &mut Connection,
+    old_id: &str,
+) -> Result<(JobRecord, Vec<StateChange>), StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let old = get(&tx, old_id)?.ok_or_else(|| StoreError::UnknownJob(old_id.to_owned()))?;
+    if !job::can_retry(old.state) {
+        return Err(StoreError::NotRetryable {
+            job_id: old_id.to_owned(),
+            state: old.state,
+        });
+    }
+    let new = NewJob {
+        name: old.name.clone(),
+        source_path: old.source_path.as_ref().map(PathBuf::from),
+        priority: old.priority,
+        metadata: old.metadata.clone(),
+    };
+    let id = fresh_id(&tx)?;
+    let created = insert_new(&tx, &id, &new, Some(old_id))?;
+    let layers = layers(&tx, old_id)?;
+    set_layers(&tx, id.as_str(), &layers)?;
+    let queued = transition_in(
+        &tx,
+        &TransitionRequest {
+            job_id: id.clone(),
+            event: JobEvent::Enqueue,
+            reason: Reason::Retry,
+            error: None,
+            metadata: json!({ "retry_of": old_id }),
+        },
+    )?;
+    let record = get(&tx, id.as_str())?.ok_or_else(|| StoreError::UnknownJob(id.to_string()))?;
+    tx.commit()?;
+    Ok((record, vec![created, queued]))
+}
+
+/// Crash recovery: every job found `ARMED` or `PLOTTING` becomes `PAUSED` with reason
+/// `interrupted`, its resume point untouched, and gets a `recovery` event saying so. One
+/// transaction. Returns the state changes with the id of each recovery event.
+pub fn recover_interrupted(conn: &mut Connection) -> Result<Vec<(StateChange, i64)>, StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let running = list(&tx, &[JobState::Armed, JobState::Plotting])?;
+    let mut out = Vec::with_capacity(running.len());
+    for job in running {
+        let resume = job.resume.as_ref().map_or(Value::Null, resume_json);
+        let change = transition_in(
+            &tx,
+            &TransitionRequest {
+                job_id: job.id.clone(),
+                event: JobEvent::Interrupt,
+                reason: Reason::Interrupted,
+                error: None,
+                metadata: json!({ "resume_point": resume.clone() }),
+            },
+        )?;
+        let recovery = insert_event(
+            &tx,
+            job.id.as_str(),
+            EntryKind::Recovery,
+            Some(job.state),
+            Some(JobState::Paused),
+            Some(Reason::Interrupted.as_str()),
+            &json!({
+                "message": "the daemon stopped while this job was running; resume continues from the resume point",
+                "resume_point": resume,
+            }),
+            &change.at,
+        )?;
+        out.push((change, recovery));
+    }
+    tx.commit()?;
+    Ok(out)
+}
+
+/// Records the resume point of a running job.
+pub fn set_resume_point(conn: &Connection, id: &str, p: &ResumePoint) -> Result<(), StoreError> {
+    let (m1, m2, x, y) = match p.position {
+        Some(pos) => (
+            Some(pos.steps.m1),
+            Some(pos.steps.m2),
+            Some(pos.point.x_mm),
+            Some(pos.point.y_mm),
+        ),
+        None => (None, None, None, None),
+    };
+    let n = conn.execute(
+        "UPDATE jobs SET resume_layer = ?2, resume_stroke = ?3, resume_vertex = ?4,
+             resume_motor1 = ?5, resume_motor2 = ?6, resume_x_mm = ?7, resume_y_mm = ?8,
+             resume_at = ?9
+         WHERE id = ?1",
+        params![id, p.layer, p.stroke, p.vertex, m1, m2, x, y, p.recorded_at],
+    )?;
+    if n == 0 {
+        return Err(StoreError::UnknownJob(id.to_owned()));
+    }
+    Ok(())
+}
+
+/// Records the estimates of a job (seconds; `None` leaves a value as it is).
+pub fn set_estimates(
+    conn: &Connection,
+    id: &str,
+    pre_s: Option<f64>,
+    post_s: Option<f64>,
+) -> Result<(), StoreError> {
+    let n = conn.execute(
+        "UPDATE jobs SET estimate_pre_s = coalesce(?2, estimate_pre_s),
+             estimate_post_s = coalesce(?3, estimate_post_s), updated_at = ?4
+         WHERE id = ?1",
+        params![id, pre_s, post_s, timestamp::now()],
+    )?;
+    if n == 0 {
+        return Err(StoreError::UnknownJob(id.to_owned()));
+    }
+    Ok(())
+}
+
+/// Appends a non-transition event (hooks results, device error, checkpoint) and returns its id.
+#[allow(clippy::too_many_arguments)]
+pub fn insert_event(
+    conn: &Connection,
+    job_id: &str,
+    kind: EntryKind,
+    from: Option<JobState>,
+    to: Option<JobState>,
+    reason: Option<&str>,
+    metadata: &Value,
+    at: &str,
+) -> Result<i64, StoreError> {
+    let kind = match kind {
+        EntryKind::StateChange => "state_change",
+        EntryKind::HooksExecuted => "hooks_executed",
+        EntryKind::ProgressCheckpoint => "progress_checkpoint",
+        EntryKind::DeviceError => "device_error",
+        EntryKind::Recovery => "recovery",
+        EntryKind::Unknown => {
+            return Err(StoreError::Invalid(
+                "an event of unknown kind cannot be recorded".into(),
+            ));
+        }
+    };
+    conn.execute(
+        "INSERT INTO job_events (job_id, type, from_state, to_state, reason, metadata_json, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![
+            job_id,
+            kind,
+            from.map(JobState::as_str),
+            to.map(JobState::as_str),
+            reason,
+            metadata.to_string(),
+            at
+        ],
+    )
+    .map_err(|e| match e.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::ConstraintViolation) => StoreError::UnknownJob(job_id.to_owned()),
+        _ => StoreError::Sqlite(e),
+    })?;
+    Ok(conn.last_insert_rowid())
+}
+
+/// One job by id.
+pub fn get(conn: &Connection, id: &str) -> Result<Option<JobRecord>, StoreError> {
+    let mut stmt = conn.prepare_cached(&format!("SELECT {COLUMNS} FROM jobs WHERE id = ?1"))?;
+    let row = stmt.query_row([id], read_job).optional()?;
+    row.transpose()
+}
+
+/// Jobs in `states` (every job when empty), in queue order: priority (higher first), then
+/// submission order.
+pub fn list(conn: &Connection, states: &[JobState]) -> Result<Vec<JobRecord>, StoreError> {
+    let filter = if states.is_empty() {
+        String::new()
+    } else {
+        let names: Vec<String> = states.iter().map(|s| format!("'{}'", s.as_str())).collect();
+        // The names are our own constants, never client text.
+        format!("WHERE state IN ({})", names.join(", "))
+    };
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {COLUMNS} FROM jobs {filter} ORDER BY priority DESC, seq ASC"
+    ))?;
+    let rows = stmt.query_map([], read_job)?;
+    let mut out = Vec::new();
+    for row in rows {
+        out.push(row??);
+    }
+    Ok(out)
+}
+
+/// A job's events, oldest first.
+pub fn events(conn: &Connection, id: &str) -> Result<Vec<EventRecord>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, type, from_state, to_state, reason, metadata_json, created_at
+         FROM job_events WHERE job_id = ?1 ORDER BY id",
+    )?;
+    let rows = stmt.query_map([id], |r| {
+        Ok(EventRecord {
+            id: r.get(0)?,
+            kind: r.get(1)?,
+            from_state: r.get(2)?,
+            to_state: r.get(3)?,
+            reason: r.get(4)?,
+            metadata: parse_json(&r.get::<_, String>(5)?),
+            at: r.get(6)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Replaces a job's layers.
+pub fn set_layers(conn: &Connection, id: &str, layers: &[Layer]) -> Result<(), StoreError> {
+    conn.execute("DELETE FROM layers WHERE job_id = ?1", [id])?;
+    let mut stmt = conn.prepare_cached(
+        "INSERT INTO layers (job_id, layer_index, name, layer_number, color, pause_before,
+             speed_pct, height_pct, delay_after_ms, strokes, points, pen_down_mm, estimate_s)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+    )?;
+    for l in layers {
+        stmt.execute(params![
+            id,
+            l.index,
+            l.name,
+            l.number,
+            l.color,
+            l.pause_before,
+            l.speed_pct,
+            l.height_pct,
+            l.delay_after_ms,
+            l.strokes,
+            l.points,
+            l.pen_down_mm,
+            l.estimate_s
+        ])?;
+    }
+    Ok(())
+}
+
+/// A job's layers in plot order.
+pub fn layers(conn: &Connection, id: &str) -> Result<Vec<Layer>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT layer_index, name, layer_number, color, pause_before, speed_pct, height_pct,
+             delay_after_ms, strokes, points, pen_down_mm, estimate_s
+         FROM layers WHERE job_id = ?1 ORDER BY layer_index",
+    )?;
+    let rows = stmt.query_map([id], |r| {
+        Ok(Layer {
+            index: r.get(0)?,
+            name: r.get(1)?,
+            number: r.get(2)?,
+            color: r.get(3)?,
+            pause_before: r.get(4)?,
+            speed_pct: r.get(5)?,
+            height_pct: r.get(6)?,
+            delay_after_ms: r.get(7)?,
+            strokes: r.get(8)?,
+            points: r.get(9)?,
+            pen_down_mm: r.get(10)?,
+            estimate_s: r.get(11)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// The resume point as JSON (journal metadata, hooks).
+pub fn resume_json(p: &ResumePoint) -> Value {
+    let mut v = json!({
+        "layer": p.layer,
+        "stroke": p.stroke,
+        "vertex": p.vertex,
+        "recorded_at": p.recorded_at,
+    });
+    if let (Some(pos), Some(obj)) = (p.position, v.as_object_mut()) {
+        obj.insert("motor_steps".into(), json!([pos.steps.m1, pos.steps.m2]));
+        obj.insert(
+            "position_mm".into(),
+            json!({ "x": pos.point.x_mm, "y": pos.point.y_mm }),
+        );
+    }
+    v
+}
+
+const COLUMNS: &str = "id, seq, name, state, priority, source_path, created_at, updated_at,
+    state_reason, error, retry_of, resume_layer, resume_stroke, resume_vertex, resume_motor1,
+    resume_motor2, resume_x_mm, resume_y_mm, resume_at, estimate_pre_s, estimate_post_s,
+    started_at, finished_at, metadata_json";
+
+/// Maps a row; the outer error is SQLite's, the inner one a value this build cannot read.
+fn read_job(r: &Row<'_>) -> rusqlite::Result<Result<JobRecord, StoreError>> {
+    let id: String = r.get(0)?;
+    let state: String = r.get(3)?;
+    let resume_layer: Option<u32> = r.get(11)?;
+    let resume_stroke: Option<u32> = r.get(12)?;
+    let resume_vertex: Option<u32> = r.get(13)?;
+    let m1: Option<i32> = r.get(14)?;
+    let m2: Option<i32> = r.get(15)?;
+    let x: Option<f64> = r.get(16)?;
+    let y: Option<f64> = r.get(17)?;
+    let resume_at: Option<String> = r.get(18)?;
+    let resume = match (resume_layer, resume_stroke, resume_vertex) {
+        (Some(layer), Some(stroke), Some(vertex)) => Some(ResumePoint {
+            layer,
+            stroke,
+            vertex,
+            position: match (m1, m2, x, y) {
+                (Some(m1), Some(m2), Some(x), Some(y)) => Some(MachinePosition {
+                    steps: MotorSteps::new(m1, m2),
+                    point: Point::new(x, y),
+                }),
+                _ => None,
+            },
+            recorded_at: resume_at.unwrap_or_default(),
+        }),
+        _ => None,
+    };
+    let record = (|| {
+        Ok(JobRecord {
+            id: JobId::parse(&id).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            seq: r.get(1)?,
+            name: r.get(2)?,
+            state: state
+                .parse()
+                .map_err(|_| StoreError::Corrupt(format!("job {id} has state `{state}`")))?,
+            priority: r.get(4)?,
+            source_path: r.get(5)?,
+            created_at: r.get(6)?,
+            updated_at: r.get(7)?,
+            state_reason: r.get(8)?,
+            error: r.get(9)?,
+            retry_of: r.get(10)?,
+            resume,
+            estimate_pre_s: r.get(19)?,
+            estimate_post_s: r.get(20)?,
+            started_at: r.get(21)?,
+            finished_at: r.get(22)?,
+            metadata: parse_json(&r.get::<_, String>(23)?),
+        })
+    })();
+    Ok(record)
+}
+
+fn parse_json(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or_else(|_| json!({ "unparsed": text }))
+}
+
+fn validate_name(name: &str) -> Result<(), StoreError> {
+    if name.trim().is_empty() {
+        return Err(StoreError::Invalid("a job needs a non-empty name".into()));
+    }
+    if name.len() > MAX_NAME_LEN {
+        return Err(StoreError::Invalid(format!(
+            "job names are at most {MAX_NAME_LEN} bytes (this one has {})",
+            name.len()
+        )));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(StoreError::Invalid(
+            "job names cannot contain control characters (newlines, tabs, escapes)".into(),
+        ));
+    }
+    Ok(())
+}
+
+fn fresh_id(conn: &Connection) -> Result<JobId, StoreError> {
+    for _ in 0..16 {
+        let id = JobId::generate();
+        let taken: Option<i64> = conn
+            .query_row("SELECT 1 FROM jobs WHERE id = ?1", [id.as_str()], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        if taken.is_none() {
+            return Ok(id);
+        }
+    }
+    Err(StoreError::Invalid(
+        "could not find a free job id after 16 tries".into(),
+    ))
+}
+
+fn object(v: &Value) -> Map<String, Value> {
+    match v {
+        Value::Object(m) => m.clone(),
+        Value::Null => Map::new(),
+        other => {
+            let mut m = Map::new();
+            m.insert("value".into(), other.clone());
+            m
+        }
+    }
+}
+
+fn insert_new(
+    conn: &Connection,
+    id: &JobId,
+    new: &NewJob,
+    retry_of: Option<&str>,
+) -> Result<StateChange, StoreError> {
+    let now = timestamp::now();
+    let source = new
+        .source_path
+        .as_ref()
+        .map(|p| p.to_string_lossy().into_owned());
+    let metadata = Value::Object(object(&new.metadata));
+    conn.execute(
+        "INSERT INTO jobs (id, name, state, priority, source_path, created_at, updated_at,
+             state_reason, retry_of, metadata_json)
+         VALUES (?1, ?2, 'NEW', ?3, ?4, ?5, ?5, ?6, ?7, ?8)",
+        params![
+            id.as_str(),
+            new.name,
+            new.priority,
+            source,
+            now,
+            Reason::Submitted.as_str(),
+            retry_of,
+            metadata.to_string()
+        ],
+    )?;
+    let mut event_meta = Map::new();
+    if let Some(old) = retry_of {
+        event_meta.insert("retry_of".into(), Value::String(old.to_owned()));
+    }
+    let event_meta = Value::Object(event_meta);
+    let event_id = insert_event(
+        conn,
+        id.as_str(),
+        EntryKind::StateChange,
+        None,
+        Some(JobState::New),
+        Some(Reason::Submitted.as_str()),
+        &event_meta,
+        &now,
+    )?;
+    Ok(StateChange {
+        event_id,
+        job_id: id.clone(),
+        job_name: new.name.clone(),
+        from: None,
+        to: JobState::New,
+        reason: Reason::Submitted,
+        error: None,
+        metadata: event_meta,
+        at: now,
+    })
+}
+
+fn transition_in(conn: &Connection, req: &TransitionRequest) -> Result<StateChange, StoreError> {
+    let id = req.job_id.as_str();
+    let (state, name): (String, String) = conn
+        .query_row("SELECT state, name FROM jobs WHERE id = ?1", [id], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .optional()?
+        .ok_or_else(|| StoreError::UnknownJob(id.to_owned()))?;
+    let from: JobState = state
+        .parse()
+        .map_err(|_| StoreError::Corrupt(format!("job {id} has state `{state}`")))?;
+    let to = job::transition(from, req.event).map_err(|source| StoreError::Transition {
+        job_id: id.to_owned(),
+        source,
+    })?;
+    let now = timestamp::now();
+    let mut metadata = object(&req.metadata);
+    if let Some(error) = &req.error {
+        metadata.insert("error".into(), Value::String(error.clone()));
+    }
+    let metadata = Value::Object(metadata);
+    conn.execute(
+        "UPDATE jobs SET state = ?2, updated_at = ?3, state_reason = ?4,
+             error = CASE WHEN ?5 IS NOT NULL THEN ?5 WHEN ?2 = 'QUEUED' THEN NULL ELSE error END,
+             started_at = CASE WHEN ?2 = 'PLOTTING' THEN coalesce(started_at, ?3) ELSE started_at END,
+             finished_at = CASE WHEN ?6 THEN ?3 ELSE finished_at END
+         WHERE id = ?1",
+        params![
+            id,
+            to.as_str(),
+            now,
+            req.reason.as_str(),
+            req.error,
+            to.is_terminal()
+        ],
+    )?;
+    let event_id = insert_event(
+        conn,
+        id,
+        EntryKind::StateChange,
+        Some(from),
+        Some(to),
+        Some(req.reason.as_str()),
+        &metadata,
+        &now,
+    )?;
+    Ok(StateChange {
+        event_id,
+        job_id: req.job_id.clone(),
+        job_name: name,
+        from: Some(from),
+        to,
+        reason: req.reason,
+        error: req.error.clone(),
+        metadata,
+        at: now,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::migrate;
+
+    fn db() -> Connection {
+        let mut c = Connection::open_in_memory().unwrap();
+        c.execute_batch("PRAGMA foreign_keys = ON").unwrap();
+        migrate::migrate(&mut c, ":memory:").unwrap();
+        c
+    }
+
+    fn add(c: &mut Connection, name: &str, priority: i32) -> JobId {
+        let new = NewJob {
+            name: name.into(),
+            priority,
+            ..NewJob::default()
+        };
+        insert(c, &new).unwrap().0.id
+    }
+
+    fn apply(c: &mut Connection, id: &JobId, event: JobEvent) -> Result<StateChange, StoreError> {
+        transition(
+            c,
+            &TransitionRequest {
+                job_id: id.clone(),
+                event,
+                reason: Reason::Pipeline,
+                error: None,
+                metadata: Value::Null,
+            },
+        )
+    }
+
+    fn to_ready(c: &mut Connection, id: &JobId) {
+        for e in [
+            JobEvent::Enqueue,
+            JobEvent::Analyzed,
+            JobEvent::Optimized,
+            JobEvent::Prepared,
+        ] {
+            apply(c, id, e).unwrap();
+        }
+    }
+
+    #[test]
+    fn state_changes_and_events_move_together() {
+        let mut c = db();
+        let id = add(&mut c, "flower", 0);
+        let ch = apply(&mut c, &id, JobEvent::Enqueue).unwrap();
+        assert_eq!((ch.from, ch.to), (Some(JobState::New), JobState::Queued));
+        assert_eq!(ch.job_name, "flower");
+        let err = apply(&mut c, &id, JobEvent::Start).unwrap_err();
+        assert!(matches!(err, StoreError::Transition { .. }), "{err}");
+        let job = get(&c, id.as_str()).unwrap().unwrap();
+        assert_eq!(job.state, JobState::Queued);
+        let ev = events(&c, id.as_str()).unwrap();
+        assert_eq!(ev.len(), 2, "the refused transition left no event");
+        assert_eq!(ev[0].to_state.as_deref(), Some("NEW"));
+        assert_eq!(ev[0].from_state, None);
+        assert_eq!(ev[1].from_state.as_deref(), Some("NEW"));
+        assert!(matches!(
+            apply(&mut c, &JobId::parse("nope").unwrap(), JobEvent::Abort),
+            Err(StoreError::UnknownJob(_))
+        ));
+    }
+
+    #[test]
+    fn event_rows_are_append_only() {
+        let mut c = db();
+        let id = add(&mut c, "a", 0);
+        let err = c
+            .execute(
+                "UPDATE job_events SET reason = 'x' WHERE job_id = ?1",
+                [id.as_str()],
+            )
+            .unwrap_err();
+        assert!(err.to_string().contains("append-only"), "{err}");
+    }
+
+    #[test]
+    fn failing_records_the_error_and_queueing_a_retry_clears_it() {
+        let mut c = db();
+        let id = add(&mut c, "a", 3);
+        transition(
+            &mut c,
+            &TransitionRequest {
+                job_id: id.clone(),
+                event: JobEvent::Fail,
+                reason: Reason::Error,
+                error: Some("SVG has no paths".into()),
+                metadata: json!({"stage": "import"}),
+            },
+        )
+        .unwrap();
+        let failed = get(&c, id.as_str()).unwrap().unwrap();
+        assert_eq!(failed.error.as_deref(), Some("SVG has no paths"));
+        assert!(failed.finished_at.is_some());
+        set_layers(
+            &c,
+            id.as_str(),
+            &[Layer {
+                index: 0,
+                name: "1 outline".into(),
+                ..Layer::default()
+            }],
+        )
+        .unwrap();
+        let (new, changes) = retry(&mut c, id.as_str()).unwrap();
+        assert_eq!(new.state, JobState::Queued);
+        assert_eq!(new.retry_of.as_deref(), Some(id.as_str()));
+        assert_eq!((new.priority, new.error.clone()), (3, None));
+        assert_eq!(changes.len(), 2);
+        assert_eq!(layers(&c, new.id.as_str()).unwrap().len(), 1);
+        // The old job keeps its state and history.
+        assert_eq!(
+            get(&c, id.as_str()).unwrap().unwrap().state,
+            JobState::Failed
+        );
+        assert_eq!(events(&c, id.as_str()).unwrap().len(), 2);
+        assert!(matches!(
+            retry(&mut c, new.id.as_str()),
+            Err(StoreError::NotRetryable { .. })
+        ));
+    }
+
+    #[test]
+    fn queue_order_is_priority_then_submission() {
+        let mut c = db();
+        let a = add(&mut c, "a", 0);
+        let b = add(&mut c, "b", 5);
+        let d = add(&mut c, "d", 0);
+        let e = add(&mut c, "e", 5);
+        for id in [&a, &b, &d, &e] {
+            to_ready(&mut c, id);
+        }
+        let order: Vec<_> = list(&c, &[JobState::Ready])
+            .unwrap()
+            .into_iter()
+            .map(|j| j.id)
+            .collect();
+        assert_eq!(order, [b, e, a, d]);
+    }
+
+    #[test]
+    fn interrupted_jobs_come_back_paused_with_their_resume_point() {
+        let mut c = db();
+        let plotting = add(&mut c, "p", 0);
+        let armed = add(&mut c, "a", 0);
+        let ready = add(&mut c, "r", 0);
+        for id in [&plotting, &armed, &ready] {
+            to_ready(&mut c, id);
+        }
+        apply(&mut c, &plotting, JobEvent::Arm).unwrap();
+        apply(&mut c, &plotting, JobEvent::Start).unwrap();
+        apply(&mut c, &armed, JobEvent::Arm).unwrap();
+        let point = ResumePoint {
+            layer: 1,
+            stroke: 42,
+            vertex: 7,
+            position: Some(MachinePosition {
+                steps: MotorSteps::new(8000, -1600),
+                point: Point::new(40.0, 60.0),
+            }),
+            recorded_at: "2026-01-01T00:00:00.000Z".into(),
+        };
+        set_resume_point(&c, plotting.as_str(), &point).unwrap();
+        let recovered = recover_interrupted(&mut c).unwrap();
+        assert_eq!(recovered.len(), 2);
+        for (change, _) in &recovered {
+            assert_eq!(change.to, JobState::Paused);
+            assert_eq!(change.reason, Reason::Interrupted);
+        }
+        let p = get(&c, plotting.as_str()).unwrap().unwrap();
+        assert_eq!(p.state, JobState::Paused);
+        assert_eq!(p.state_reason.as_deref(), Some("interrupted"));
+        assert_eq!(p.resume, Some(point));
+        let kinds: Vec<_> = events(&c, plotting.as_str())
+            .unwrap()
+            .into_iter()
+            .map(|e| e.kind)
+            .collect();
+        assert_eq!(kinds.last().map(String::as_str), Some("recovery"));
+        assert_eq!(
+            get(&c, ready.as_str()).unwrap().unwrap().state,
+            JobState::Ready
+        );
+        assert!(recover_interrupted(&mut c).unwrap().is_empty());
+    }
+
+    #[test]
+    fn bad_names_are_refused() {
+        let mut c = db();
+        for name in ["", "  ", "a\nb", &"x".repeat(MAX_NAME_LEN + 1)] {
+            let new = NewJob {
+                name: name.into(),
+                ..NewJob::default()
+            };
+            assert!(
+                matches!(insert(&mut c, &new), Err(StoreError::Invalid(_))),
+                "{name:?}"
+            );
+        }
+        let new = NewJob {
+            name: "a; touch /tmp/x".into(),
+            ..NewJob::default()
+        };
+        assert!(insert(&mut c, &new).is_ok());
+    }
+}

@@ -1,0 +1,221 @@
+//! The numbered SQL migrations of the root `migrations/` directory, embedded at build time, and the
+//! code that checks a database file and brings its schema up to date.
+//!
+//! A database is only ever touched when it is plotty's: an empty file, or one with plotty's
+//! `application_id` and a schema version this build knows. Anything else (another program's
+//! database, a corrupt file, a schema from a newer plotty) is refused with a message saying what
+//! to do, and left exactly as it was.
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::StoreError;
+
+/// One forward-only schema step.
+#[derive(Clone, Copy, Debug)]
+pub struct Migration {
+    /// Schema version after this step (1, 2, …: the file's number).
+    pub version: u32,
+    /// File name without `.sql`.
+    pub name: &'static str,
+    /// The SQL, run in one transaction.
+    pub sql: &'static str,
+}
+
+/// Every migration, in order. A unit test checks this list against the `migrations/` directory.
+pub const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "0001_initial",
+    sql: include_str!("../../../migrations/0001_initial.sql"),
+}];
+
+/// `PRAGMA application_id` of a plotty database ('PLTY').
+pub const APPLICATION_ID: i32 = 0x504C_5459;
+
+/// The schema version this build creates and understands.
+pub fn latest_version() -> u32 {
+    MIGRATIONS.last().map_or(0, |m| m.version)
+}
+
+/// What [`inspect`] found in a database file.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct SchemaStatus {
+    /// `PRAGMA user_version`: the last migration applied.
+    pub version: u32,
+    /// The version this build would migrate to.
+    pub latest: u32,
+}
+
+/// Checks that `conn` is a plotty database this build can use, without changing it.
+///
+/// Errors: [`StoreError::NotADatabase`] (garbage, encrypted or truncated file),
+/// [`StoreError::Foreign`] (another program's database), [`StoreError::TooNew`].
+pub fn inspect(conn: &Connection, path: &str) -> Result<SchemaStatus, StoreError> {
+    let header = |e: rusqlite::Error| classify_open_error(e, path);
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(header)?;
+    let app_id: i32 = conn
+        .query_row("PRAGMA application_id", [], |r| r.get(0))
+        .map_err(header)?;
+    let objects: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM sqlite_schema WHERE name NOT LIKE 'sqlite_%'",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(header)?;
+    let latest = latest_version();
+    let version = u32::try_from(version).map_err(|_| StoreError::Foreign {
+        path: path.to_owned(),
+        detail: format!("its schema version is {version}"),
+    })?;
+    if app_id != APPLICATION_ID && !(app_id == 0 && version == 0 && objects == 0) {
+        let detail = if app_id == 0 {
+            format!("it has {objects} tables or indexes but no plotty marker")
+        } else {
+            format!("its application id is {app_id:#x}")
+        };
+        return Err(StoreError::Foreign {
+            path: path.to_owned(),
+            detail,
+        });
+    }
+    if version > latest {
+        return Err(StoreError::TooNew {
+            path: path.to_owned(),
+            found: version,
+            known: latest,
+        });
+    }
+    Ok(SchemaStatus { version, latest })
+}
+
+/// Applies every migration newer than the database, each in its own transaction together with its
+/// `schema_migrations` row and `user_version`. Returns the versions applied.
+pub fn migrate(conn: &mut Connection, path: &str) -> Result<Vec<u32>, StoreError> {
+    let status = inspect(conn, path)?;
+    let mut applied = Vec::new();
+    for m in MIGRATIONS.iter().filter(|m| m.version > status.version) {
+        let fail = |e: rusqlite::Error| StoreError::Migration {
+            name: m.name,
+            source: e,
+        };
+        let tx = conn.transaction().map_err(fail)?;
+        tx.execute_batch(m.sql).map_err(fail)?;
+        tx.execute(
+            "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?1, ?2, ?3)",
+            params![m.version, m.name, crate::timestamp::now()],
+        )
+        .map_err(fail)?;
+        // PRAGMA takes no parameters; the version is our own constant.
+        tx.execute_batch(&format!("PRAGMA user_version = {}", m.version))
+            .map_err(fail)?;
+        tx.commit().map_err(fail)?;
+        applied.push(m.version);
+    }
+    Ok(applied)
+}
+
+/// When each migration was applied, oldest first (empty before the first migration).
+pub fn applied(conn: &Connection) -> Result<Vec<(u32, String, String)>, rusqlite::Error> {
+    let exists: Option<i64> = conn
+        .query_row(
+            "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'schema_migrations'",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if exists.is_none() {
+        return Ok(Vec::new());
+    }
+    let mut stmt =
+        conn.prepare("SELECT version, name, applied_at FROM schema_migrations ORDER BY version")?;
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+    rows.collect()
+}
+
+/// Turns the error of the first read of a file into the right refusal.
+pub(crate) fn classify_open_error(e: rusqlite::Error, path: &str) -> StoreError {
+    use rusqlite::ErrorCode;
+    match e.sqlite_error_code() {
+        Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt) => StoreError::NotADatabase {
+            path: path.to_owned(),
+            detail: e.to_string(),
+        },
+        _ => StoreError::Open {
+            path: path.to_owned(),
+            source: e,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    #[test]
+    fn embedded_list_matches_the_migrations_directory() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../migrations");
+        let mut files: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        files.sort();
+        let embedded: Vec<String> = MIGRATIONS
+            .iter()
+            .map(|m| format!("{}.sql", m.name))
+            .collect();
+        assert_eq!(files, embedded, "update MIGRATIONS in store/migrate.rs");
+        for (i, m) in MIGRATIONS.iter().enumerate() {
+            let number: u32 = m.name[..4].parse().unwrap();
+            assert_eq!(m.version, number, "{}", m.name);
+            assert_eq!(m.version as usize, i + 1, "versions are contiguous from 1");
+            let on_disk = std::fs::read_to_string(dir.join(format!("{}.sql", m.name))).unwrap();
+            assert_eq!(on_disk, m.sql, "{} is stale: rebuild", m.name);
+        }
+    }
+
+    #[test]
+    fn applies_cleanly_to_an_empty_database_and_is_idempotent() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch("PRAGMA foreign_keys = ON").unwrap();
+        let applied = migrate(&mut conn, ":memory:").unwrap();
+        assert_eq!(applied, (1..=latest_version()).collect::<Vec<_>>());
+        assert_eq!(migrate(&mut conn, ":memory:").unwrap(), Vec::<u32>::new());
+        let status = inspect(&conn, ":memory:").unwrap();
+        assert_eq!(status.version, latest_version());
+        let rows = super::applied(&conn).unwrap();
+        assert_eq!(rows.len(), MIGRATIONS.len());
+        let fk_errors: i64 = conn
+            .query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(fk_errors, 0);
+    }
+
+    #[test]
+    fn refuses_newer_and_foreign_databases() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(&format!(
+            "PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = {};",
+            latest_version() + 1
+        ))
+        .unwrap();
+        match inspect(&conn, "x.db") {
+            Err(StoreError::TooNew { found, known, .. }) => {
+                assert_eq!((found, known), (latest_version() + 1, latest_version()));
+            }
+            other => panic!("{other:?}"),
+        }
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch("CREATE TABLE photos (id INTEGER)")
+            .unwrap();
+        assert!(matches!(
+            inspect(&conn, "x.db"),
+            Err(StoreError::Foreign { .. })
+        ));
+    }
+}

@@ -1,0 +1,9 @@
+//! Tests of the `plotty` binary as a process (the binary's path is only known to this package's
+//! tests, so they live here rather than in the root `tests/e2e`).
+
+// Helpers outside `#[test]` functions panic on purpose: a panic is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod check;
+mod common;
+mod daemon;
