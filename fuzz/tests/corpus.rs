@@ -118,3 +118,13 @@ fn session_rx_pseudo_random() {
         plotty_fuzz::session_rx(&input);
     }
 }
+
+#[test]
+fn firmware_input_corpus() {
+    let files = corpus("firmware_input");
+    assert!(!files.is_empty(), "seed corpus missing");
+    for (path, bytes) in files {
+        eprintln!("{}", path.display());
+        plotty_fuzz::firmware_input(&bytes);
+    }
+}
