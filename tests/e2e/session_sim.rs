@@ -2,6 +2,7 @@
 //! handshake on both firmware lines, plots of moves that the simulator executes tick by tick,
 //! pause/resume mid-stroke and abort. The simulator is an independent reading of the firmware,
 //! so these check the session's protocol, not a shared understanding of it.
+#![allow(clippy::expect_used, clippy::unwrap_used)]
 
 use std::collections::VecDeque;
 

@@ -175,7 +175,7 @@ impl Timeline {
         let Some(i) = self.entries.iter().position(|e| !e.acked) else {
             return;
         };
-        let before = self.from_of(i);
+        let before = self.start_of(i);
         let Some(removed) = self.entries.get(i).copied() else {
             return;
         };
@@ -204,7 +204,7 @@ impl Timeline {
     }
 
     /// Position before entry `i`.
-    fn from_of(&self, i: usize) -> MotorSteps {
+    fn start_of(&self, i: usize) -> MotorSteps {
         match i.checked_sub(1) {
             Some(p) => self.entries.get(p).map_or(self.head_pos, |e| e.to),
             None => self.head_pos,
