@@ -19,6 +19,12 @@ use core::fmt;
 
 use embedded_io::{Read, ReadReady, Write};
 
+#[cfg(feature = "async")]
+mod asynch;
+
+#[cfg(feature = "async")]
+pub use asynch::{AsyncClock, AsyncDriver};
+
 use crate::ebb::limits::MAX_ENCODED_LEN;
 use crate::kinematics::MotorSteps;
 use crate::session::{
@@ -110,6 +116,12 @@ pub struct Driver<P, C> {
     session: Session,
     /// Longest wait between port checks.
     poll_interval: Duration,
+    feeder: Feeder,
+}
+
+/// What both drivers keep between calls: the feed and the last error.
+#[derive(Debug, Default)]
+pub(crate) struct Feeder {
     /// An item the session refused because it was full.
     staged: Option<FeedItem>,
     /// The source said it has nothing more.
@@ -137,9 +149,7 @@ where
             session: Session::new(config, now)?,
             clock,
             poll_interval: Duration::from_millis(1),
-            staged: None,
-            source_done: false,
-            last_error: None,
+            feeder: Feeder::default(),
         })
     }
 
@@ -160,6 +170,11 @@ where
         &mut self.session
     }
 
+    /// The clock.
+    pub fn clock_mut(&mut self) -> &mut C {
+        &mut self.clock
+    }
+
     /// The port, the clock and the session.
     pub fn into_parts(self) -> (P, C, Session) {
         (self.port, self.clock, self.session)
@@ -172,13 +187,9 @@ where
     /// I/O errors, or the session failed (not an EBB, no answer).
     pub fn connect(&mut self) -> Result<MotorSteps, DriverError<P::Error>> {
         loop {
-            match self.next_event_with(&mut NoSource)? {
-                Event::Ready { position, .. } => return Ok(position),
-                Event::Error(e) => self.last_error = Some(e),
-                _ => {}
-            }
-            if self.session.is_failed() {
-                return Err(self.failure());
+            let event = self.next_event_with(&mut NoSource)?;
+            if let Some(position) = self.feeder.connected(&self.session, event)? {
+                return Ok(position);
             }
         }
     }
@@ -193,38 +204,16 @@ where
         source: &mut S,
         mut on_event: impl FnMut(&Event) -> Flow,
     ) -> Result<RunEnd, DriverError<P::Error, S::Error>> {
-        self.source_done = false;
+        self.feeder.source_done = false;
         loop {
             let event = self.next_event_with(source)?;
-            match on_event(&event) {
-                Flow::Continue => {}
-                Flow::Pause if self.session.is_ready() => {
-                    let now = self.clock.now();
-                    self.session.pause(now).map_err(DriverError::State)?;
-                }
-                Flow::Pause => {}
-                Flow::Abort => {
-                    let now = self.clock.now();
-                    self.staged = None;
-                    self.session.abort(now).map_err(DriverError::State)?;
-                }
-            }
-            match event {
-                Event::Idle { position } if self.source_done && self.staged.is_none() => {
-                    return Ok(RunEnd::Done { position });
-                }
-                Event::Paused { reason, resume } => {
-                    if resume.dropped {
-                        self.staged = None;
-                    }
-                    return Ok(RunEnd::Paused { reason, resume });
-                }
-                Event::Aborted { position } => return Ok(RunEnd::Aborted { position }),
-                Event::Error(e) => self.last_error = Some(e),
-                _ => {}
-            }
-            if self.session.is_failed() {
-                return Err(self.failure().into_source());
+            let flow = on_event(&event);
+            let now = self.clock.now();
+            if let Some(end) = self
+                .feeder
+                .after_event(&mut self.session, event, flow, now)?
+            {
+                return Ok(end);
             }
         }
     }
@@ -243,7 +232,7 @@ where
                 return Ok(e);
             }
             if self.session.is_failed() {
-                return Err(self.failure().into_source());
+                return Err(self.feeder.failure());
             }
             let now = self.clock.now();
             let mut busy = self.read(now).map_err(DriverError::into_source)?;
@@ -251,7 +240,7 @@ where
                 self.session.handle_timeout(now);
                 busy = true;
             }
-            self.feed(source)?;
+            self.feeder.feed(&mut self.session, source)?;
             busy |= self.write(now).map_err(DriverError::into_source)?;
             if busy || self.session.has_events() {
                 continue;
@@ -296,13 +285,17 @@ where
         }
         Ok(any)
     }
+}
 
+#[allow(clippy::result_large_err)]
+impl Feeder {
     /// Pushes items while the session accepts them.
-    fn feed<S: FeedSource>(
+    pub(crate) fn feed<E, S: FeedSource>(
         &mut self,
+        session: &mut Session,
         source: &mut S,
-    ) -> Result<(), DriverError<P::Error, S::Error>> {
-        while self.session.can_accept() {
+    ) -> Result<(), DriverError<E, S::Error>> {
+        while session.can_accept() {
             let item = match self.staged.take() {
                 Some(item) => item,
                 None if self.source_done => return Ok(()),
@@ -314,7 +307,7 @@ where
                     }
                 },
             };
-            match self.session.push(item) {
+            match session.push(item) {
                 Ok(()) => {}
                 Err(FeedError::Full) => {
                     self.staged = Some(item);
@@ -326,7 +319,62 @@ where
         Ok(())
     }
 
-    fn failure<S>(&mut self) -> DriverError<P::Error, S> {
+    /// An event while connecting: the position once ready.
+    pub(crate) fn connected<E>(
+        &mut self,
+        session: &Session,
+        event: Event,
+    ) -> Result<Option<MotorSteps>, DriverError<E>> {
+        match event {
+            Event::Ready { position, .. } => return Ok(Some(position)),
+            Event::Error(e) => self.last_error = Some(e),
+            _ => {}
+        }
+        if session.is_failed() {
+            return Err(self.failure());
+        }
+        Ok(None)
+    }
+
+    /// Applies the callback's `flow`, then tells whether `event` ends the run.
+    pub(crate) fn after_event<E, S>(
+        &mut self,
+        session: &mut Session,
+        event: Event,
+        flow: Flow,
+        now: Instant,
+    ) -> Result<Option<RunEnd>, DriverError<E, S>> {
+        match flow {
+            Flow::Continue => {}
+            Flow::Pause if session.is_ready() => session.pause(now).map_err(DriverError::State)?,
+            Flow::Pause => {}
+            Flow::Abort => {
+                self.staged = None;
+                session.abort(now).map_err(DriverError::State)?;
+            }
+        }
+        match event {
+            Event::Idle { position } if self.source_done && self.staged.is_none() => {
+                return Ok(Some(RunEnd::Done { position }));
+            }
+            Event::Paused { reason, resume } => {
+                if resume.dropped {
+                    self.staged = None;
+                }
+                return Ok(Some(RunEnd::Paused { reason, resume }));
+            }
+            Event::Aborted { position } => return Ok(Some(RunEnd::Aborted { position })),
+            Event::Error(e) => self.last_error = Some(e),
+            _ => {}
+        }
+        if session.is_failed() {
+            return Err(self.failure());
+        }
+        Ok(None)
+    }
+
+    /// The error a failed session ended with.
+    pub(crate) fn failure<E, S>(&mut self) -> DriverError<E, S> {
         match self.last_error.take() {
             Some(e) => DriverError::Session(e),
             None => DriverError::Session(SessionError::Timeout {
@@ -352,7 +400,7 @@ impl<E> DriverError<E, core::convert::Infallible> {
 }
 
 /// A source with nothing to feed (for [`Driver::connect`]).
-struct NoSource;
+pub(crate) struct NoSource;
 
 impl FeedSource for NoSource {
     type Error = core::convert::Infallible;
@@ -549,7 +597,7 @@ mod tests {
         assert_eq!(reason, PauseReason::Requested);
         let [m1, m2] = world.borrow().fw.position();
         assert_eq!(resume.position, MotorSteps::new(m1 as i32, m2 as i32));
-        let now = d.clock.now();
+        let now = d.clock_mut().now();
         d.session_mut().abort(now).unwrap();
         let end = d
             .run(&mut core::iter::empty().fuse(), |_| Flow::Continue)
