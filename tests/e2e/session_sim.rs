@@ -114,13 +114,17 @@ impl Lockstep {
                 self.session.handle_timeout(t);
             }
             while self.session.can_accept() {
-                let Some(item) = self.items.pop_front() else { break };
+                let Some(item) = self.items.pop_front() else {
+                    break;
+                };
                 self.session.push(item).unwrap();
             }
             let mut buf = [0u8; MAX_ENCODED_LEN];
             while let Some(n) = self.session.poll_transmit(t, &mut buf) {
-                self.sent
-                    .push((now, String::from_utf8_lossy(&buf[..n]).trim_end().to_string()));
+                self.sent.push((
+                    now,
+                    String::from_utf8_lossy(&buf[..n]).trim_end().to_string(),
+                ));
                 self.to_fw.push_back((now + LATENCY, buf[..n].to_vec()));
             }
             while let Some(e) = self.session.poll_event() {
@@ -171,12 +175,23 @@ impl Lockstep {
     pub(crate) fn until_event(&mut self, limit_ms: u64, f: impl Fn(&Event) -> bool) -> Event {
         let from = self.events.len();
         let found = self.run_until(limit_ms, |s| s.events[from..].iter().any(|(_, e)| f(e)));
-        assert!(found, "no such event in {limit_ms} ms: {:#?}", &self.events[from..]);
-        self.events[from..].iter().find(|(_, e)| f(e)).unwrap().1.clone()
+        assert!(
+            found,
+            "no such event in {limit_ms} ms: {:#?}",
+            &self.events[from..]
+        );
+        self.events[from..]
+            .iter()
+            .find(|(_, e)| f(e))
+            .unwrap()
+            .1
+            .clone()
     }
 
     pub(crate) fn connect(&mut self) -> MotorSteps {
-        match self.until_event(2_000, |e| matches!(e, Event::Ready { .. } | Event::Error(_))) {
+        match self.until_event(2_000, |e| {
+            matches!(e, Event::Ready { .. } | Event::Error(_))
+        }) {
             Event::Ready { position, .. } => position,
             other => panic!("{other:?}"),
         }
@@ -220,7 +235,10 @@ fn square(side: i32, slices: i32, ms: u32) -> Vec<FeedItem> {
     let mut at = (0, 0);
     for (v, &(x, y)) in corners.iter().enumerate() {
         for k in 1..=slices {
-            let p = (at.0 + (x - at.0) * k / slices, at.1 + (y - at.1) * k / slices);
+            let p = (
+                at.0 + (x - at.0) * k / slices,
+                at.1 + (y - at.1) * k / slices,
+            );
             let prev = (
                 at.0 + (x - at.0) * (k - 1) / slices,
                 at.1 + (y - at.1) * (k - 1) / slices,
@@ -239,7 +257,9 @@ fn square(side: i32, slices: i32, ms: u32) -> Vec<FeedItem> {
 }
 
 fn idle_position(ls: &mut Lockstep, limit_ms: u64) -> MotorSteps {
-    match ls.until_event(limit_ms, |e| matches!(e, Event::Idle { .. } | Event::Error(_))) {
+    match ls.until_event(limit_ms, |e| {
+        matches!(e, Event::Idle { .. } | Event::Error(_))
+    }) {
         Event::Idle { position } => position,
         other => panic!("{other:?}"),
     }
@@ -304,7 +324,10 @@ fn sm_square_lands_exactly_and_on_time() {
         let planned = 160 * 25 * 25;
         let error = ran.abs_diff(planned) as f64 / planned as f64;
         eprintln!("{version:?}: ran {ran} ticks for {planned} planned");
-        assert!(error < 0.01, "{version:?}: ran {ran} ticks for {planned} planned");
+        assert!(
+            error < 0.01,
+            "{version:?}: ran {ran} ticks for {planned} planned"
+        );
     }
 }
 
@@ -347,7 +370,9 @@ fn pause_and_resume_mid_stroke_continue_exactly() {
             })
             .unwrap_or_else(|| panic!("{resume:?} is on no move of {tag:?}"));
         ls.items.push_back(FeedItem::Pen(Pen::Down));
-        let FeedItem::Move(m) = items[interrupted] else { unreachable!() };
+        let FeedItem::Move(m) = items[interrupted] else {
+            unreachable!()
+        };
         let steps = [m.end.m1 - resume.position.m1, m.end.m2 - resume.position.m2];
         ls.items.push_back(sm(25, steps, m.end, Pen::Down, m.tag));
         ls.items.extend(items[interrupted + 1..].iter().copied());
@@ -361,10 +386,15 @@ fn pause_and_resume_mid_stroke_continue_exactly() {
 /// Whether `p` lies on the straight step path of move `m` (which starts `m`'s step count
 /// before its end).
 fn on_segment(p: MotorSteps, m: &Motion) -> bool {
-    let MotionCommand::Sm(sm) = m.command else { return false };
+    let MotionCommand::Sm(sm) = m.command else {
+        return false;
+    };
     let start = (m.end.m1 - sm.steps[0], m.end.m2 - sm.steps[1]);
     let (dx, dy) = (i64::from(sm.steps[0]), i64::from(sm.steps[1]));
-    let (px, py) = (i64::from(p.m1) - i64::from(start.0), i64::from(p.m2) - i64::from(start.1));
+    let (px, py) = (
+        i64::from(p.m1) - i64::from(start.0),
+        i64::from(p.m2) - i64::from(start.1),
+    );
     let cross = (px * dy - py * dx).abs();
     let len = ((dx * dx + dy * dy) as f64).sqrt();
     let dot = px * dx + py * dy;

@@ -216,13 +216,17 @@ impl Session {
         let limit = self.timeline.len();
         match self.timeline.locate(pos, sent, now, limit) {
             Some(located) => {
-                for _ in 0..located.done {
+                let mut completed = 0;
+                while completed < located.done {
                     match self.timeline.complete_first(now) {
                         Some(e) => self.complete(e),
                         None => break,
                     }
+                    completed += 1;
                 }
-                self.timeline.delay_first(located.fraction, now);
+                if completed == located.done {
+                    self.timeline.observe(located, now);
+                }
             }
             None => self.position_lost(now, pos),
         }

@@ -7,6 +7,13 @@
 //! the feeder asks ("is there a free FIFO slot?"): a slot is counted as taken until the entry in it
 //! has surely started. `QS` answers correct the estimate: entries the position shows finished are
 //! completed at once, an entry the position shows still running is pushed later.
+//!
+//! The board's clock is not the host's: 2.x's interrupt period is hand-tuned (reference §2.1).
+//! Every estimate carries a slack of [`CLOCK_TOLERANCE`] of the time since it was last anchored
+//! to an observation (an acknowledgement that started it, a `QS`), so a board up to 2 % slow
+//! never finds a command the session thought had room. A board even slower is caught by the next
+//! `QS`, which may land on a move already counted finished: the last few finished moves are kept
+//! to recognise that, and the timeline is delayed instead of the position declared lost.
 
 use heapless::Deque;
 
@@ -19,10 +26,15 @@ use super::feed::EntryKind;
 /// markers.
 pub(crate) const TIMELINE_CAPACITY: usize = 40;
 
-/// A FIFO slot counts as taken until this long after its entry's estimated start, to cover
-/// a board clock slightly slower than the session's (2.x's interrupt is hand-tuned, reference
-/// §2.1).
+/// A FIFO slot counts as taken until this long (plus the clock slack) after its entry's
+/// estimated start.
 pub(crate) const START_GUARD: Duration = Duration::from_millis(2);
+
+/// How much slower than the host's the board's clock may run, as a fraction (2 %).
+pub(crate) const CLOCK_TOLERANCE: f64 = 0.02;
+
+/// Finished moves remembered to recognise a board that is behind the estimate.
+const HISTORY: usize = 4;
 
 /// One command in the firmware's FIFO (or executing), or a marker between them.
 #[derive(Clone, Copy, Debug)]
@@ -40,8 +52,20 @@ pub(crate) struct Entry {
     /// Estimated start and end.
     pub(crate) start: Instant,
     pub(crate) end: Instant,
+    /// The last observation the estimate chains from (the clock slack grows from here).
+    origin: Instant,
     /// Motor position after it (the one before is the previous entry's).
     pub(crate) to: MotorSteps,
+}
+
+/// A finished entry, remembered.
+#[derive(Clone, Copy, Debug)]
+struct Past {
+    from: MotorSteps,
+    to: MotorSteps,
+    start: Instant,
+    end: Instant,
+    is_move: bool,
 }
 
 /// Where a `QS` position puts the firmware in the timeline.
@@ -52,6 +76,9 @@ pub(crate) struct Located {
     /// How far entry `done` (a move) has got along its path, 0..1; `None` when it is not a move
     /// or its progress cannot be told from the position (a pen move, a delay).
     pub(crate) fraction: Option<f64>,
+    /// The position lies on a move already counted finished: the board is this far behind
+    /// the estimate (entry `done` starts no earlier than the answer plus this).
+    pub(crate) behind: Option<Duration>,
 }
 
 /// The firmware's work as the session estimates it.
@@ -60,8 +87,12 @@ pub(crate) struct Timeline {
     entries: Deque<Entry, TIMELINE_CAPACITY>,
     /// End of the last completed entry.
     head_end: Instant,
+    /// The observation that estimate chains from.
+    head_origin: Instant,
     /// Position after the last completed entry.
     head_pos: MotorSteps,
+    /// The last finished entries, oldest first.
+    history: Deque<Past, HISTORY>,
 }
 
 impl Entry {
@@ -73,11 +104,21 @@ impl Entry {
         matches!(self.kind, EntryKind::Move { .. })
     }
 
-    /// How long after its estimated end an entry is counted as finished: the estimate errs late,
-    /// but a board clock a little slower than ours (at most a few per mille) and the `QS` round
-    /// trip must not make the session report a move before it ends.
-    fn completion_margin(&self) -> Duration {
-        Duration::from_millis(1) + Duration::from_micros(self.duration().as_micros() / 64)
+    /// How far off the estimate of instant `t` of this entry can be with a board clock
+    /// [`CLOCK_TOLERANCE`] slow: that fraction of the time since the last observation.
+    fn slack(&self, t: Instant) -> Duration {
+        scaled(t - self.origin, CLOCK_TOLERANCE)
+    }
+
+    /// When its FIFO slot surely frees up.
+    fn surely_started(&self) -> Instant {
+        self.start + START_GUARD + self.slack(self.start)
+    }
+
+    /// When it has surely finished: its end plus a millisecond for the `QS` round trip and the
+    /// clock slack.
+    fn surely_finished(&self) -> Instant {
+        self.end + Duration::from_millis(1) + self.slack(self.end)
     }
 }
 
@@ -86,7 +127,9 @@ impl Timeline {
         Self {
             entries: Deque::new(),
             head_end: now,
+            head_origin: now,
             head_pos: position,
+            history: Deque::new(),
         }
     }
 
@@ -128,7 +171,9 @@ impl Timeline {
     /// Forgets everything and restarts at `position` (after a stop or `EM`).
     pub(crate) fn reset(&mut self, now: Instant, position: MotorSteps) {
         self.entries.clear();
+        self.history.clear();
         self.head_end = now;
+        self.head_origin = now;
         self.head_pos = position;
     }
 
@@ -142,19 +187,20 @@ impl Timeline {
         ticks: u32,
         to: MotorSteps,
     ) -> bool {
-        let prev_end = self.tail_end();
-        let start = if now > prev_end { now } else { prev_end };
         let entry = Entry {
             kind,
             slots,
             ticks,
             acked: slots == 0,
             anchor: now,
-            start,
-            end: start + Duration::from_ticks(u64::from(ticks)),
+            start: now,
+            end: now,
+            origin: now,
             to,
         };
-        self.entries.push_back(entry).is_ok()
+        let ok = self.entries.push_back(entry).is_ok();
+        self.rechain(self.entries.len().saturating_sub(1));
+        ok
     }
 
     /// The oldest unacknowledged command was acknowledged at `now`.
@@ -211,21 +257,27 @@ impl Timeline {
         }
     }
 
-    /// Recomputes starts and ends from entry `i` on: `start = max(anchor, previous end)`.
+    /// Recomputes starts and ends from entry `i` on: `start = max(anchor, previous end)`; an
+    /// entry started by its own anchor is an observation, else it chains from the previous one.
     fn rechain(&mut self, i: usize) {
-        let mut prev_end = if i == 0 {
-            self.head_end
-        } else {
-            self.entries.get(i - 1).map_or(self.head_end, |e| e.end)
+        let (mut prev_end, mut prev_origin) = match i.checked_sub(1) {
+            Some(p) => self
+                .entries
+                .get(p)
+                .map_or((self.head_end, self.head_origin), |e| (e.end, e.origin)),
+            None => (self.head_end, self.head_origin),
         };
         for e in self.entries.iter_mut().skip(i) {
-            e.start = if e.anchor > prev_end {
-                e.anchor
+            if e.anchor > prev_end {
+                e.start = e.anchor;
+                e.origin = e.anchor;
             } else {
-                prev_end
-            };
+                e.start = prev_end;
+                e.origin = prev_origin;
+            }
             e.end = e.start + e.duration();
             prev_end = e.end;
+            prev_origin = e.origin;
         }
     }
 
@@ -234,7 +286,7 @@ impl Timeline {
     pub(crate) fn fifo_occupancy(&self, now: Instant) -> u32 {
         self.entries
             .iter()
-            .filter(|e| e.slots > 0 && (!e.acked || now < e.start + START_GUARD))
+            .filter(|e| e.slots > 0 && (!e.acked || now < e.surely_started()))
             .map(|e| u32::from(e.slots))
             .sum()
     }
@@ -244,14 +296,8 @@ impl Timeline {
     pub(crate) fn next_slot_free(&self, now: Instant) -> Option<Instant> {
         self.entries
             .iter()
-            .filter(|e| e.slots > 0 && (!e.acked || now < e.start + START_GUARD))
-            .map(|e| {
-                if e.acked {
-                    Some(e.start + START_GUARD)
-                } else {
-                    None
-                }
-            })
+            .filter(|e| e.slots > 0 && (!e.acked || now < e.surely_started()))
+            .map(|e| e.acked.then(|| e.surely_started()))
             .next()
             .flatten()
     }
@@ -261,7 +307,7 @@ impl Timeline {
         self.entries
             .front()
             .filter(|e| e.acked)
-            .map(|e| e.end + e.completion_margin())
+            .map(Entry::surely_finished)
     }
 
     /// Removes and returns the first entry if it has finished by `now`.
@@ -276,9 +322,25 @@ impl Timeline {
     /// Removes and returns the first entry, counting it finished.
     pub(crate) fn pop_front(&mut self) -> Option<Entry> {
         let e = self.entries.pop_front()?;
+        self.finished(&e);
         self.head_end = e.end;
+        self.head_origin = e.origin;
         self.head_pos = e.to;
         Some(e)
+    }
+
+    /// Remembers a finished entry.
+    fn finished(&mut self, e: &Entry) {
+        if self.history.is_full() {
+            self.history.pop_front();
+        }
+        let _ = self.history.push_back(Past {
+            from: self.head_pos,
+            to: e.to,
+            start: e.start,
+            end: e.end,
+            is_move: e.is_move(),
+        });
     }
 
     /// Drops the entries in `0..until` for which `drop` says so (a stop flushed them), puts
@@ -294,8 +356,10 @@ impl Timeline {
         let n = self.entries.len();
         let mut pos = position;
         self.head_pos = position;
+        self.history.clear();
         if self.head_end < now {
             self.head_end = now;
+            self.head_origin = now;
         }
         for j in 0..n {
             let Some(mut e) = self.entries.pop_front() else {
@@ -352,6 +416,28 @@ impl Timeline {
                 best = Some((score, located));
             }
         };
+        // Moves already counted finished that the board may still be running.
+        let mut later = Duration::ZERO;
+        for h in self.history.iter().rev() {
+            let dur = h.end - h.start;
+            if h.is_move
+                && let Some(f) = on_path(h.from, h.to, pos)
+                && pos != h.to
+            {
+                let t = h.start + scaled(dur, f);
+                let left = later + scaled(dur, 1.0 - f);
+                consider(
+                    t,
+                    t,
+                    Located {
+                        done: 0,
+                        fraction: None,
+                        behind: Some(left),
+                    },
+                );
+            }
+            later += dur;
+        }
         let limit = limit.min(self.entries.len());
         if limit == 0 {
             if pos == self.head_pos {
@@ -361,6 +447,7 @@ impl Timeline {
                     Located {
                         done: 0,
                         fraction: None,
+                        behind: None,
                     },
                 );
             }
@@ -372,20 +459,29 @@ impl Timeline {
             if pos == from {
                 // Not started yet.
                 let fraction = e.is_move().then_some(0.0);
-                consider(prev_end, e.start, Located { done: i, fraction });
+                consider(
+                    prev_end,
+                    e.start,
+                    Located {
+                        done: i,
+                        fraction,
+                        behind: None,
+                    },
+                );
             }
             if e.is_move() {
                 if let Some(f) = on_path(from, e.to, pos)
                     && pos != from
                     && pos != e.to
                 {
-                    let t = e.start + Duration::from_micros(scale(e.duration().as_micros(), f));
+                    let t = e.start + scaled(e.duration(), f);
                     consider(
                         t,
                         t,
                         Located {
                             done: i,
                             fraction: Some(f),
+                            behind: None,
                         },
                     );
                 }
@@ -397,6 +493,7 @@ impl Timeline {
                     Located {
                         done: i,
                         fraction: None,
+                        behind: None,
                     },
                 );
             }
@@ -410,6 +507,7 @@ impl Timeline {
                     Located {
                         done: i + 1,
                         fraction,
+                        behind: None,
                     },
                 );
             }
@@ -430,30 +528,48 @@ impl Timeline {
         if e.end > rx {
             e.end = rx;
         }
+        self.finished(&e);
         self.head_end = e.end;
+        self.head_origin = rx;
         self.head_pos = e.to;
         Some(e)
     }
 
-    /// A `QS` received at `rx` shows the first entry (a move) `fraction` of the way along: if
-    /// that is behind the estimate, delay it and everything after it.
-    pub(crate) fn delay_first(&mut self, fraction: Option<f64>, rx: Instant) {
-        let Some(f) = fraction else {
+    /// A `QS` received at `rx` located the board at the first entry (after completing the
+    /// ones before it): re-anchor the estimate to that observation. A move `fraction` of the way
+    /// along started no later than `rx − fraction·duration`; one not started starts no earlier
+    /// than `rx`; `behind` delays it further. Estimates are only ever pushed later here (a
+    /// decelerating move covers its last part slowest, so a linear reading can be early).
+    pub(crate) fn observe(&mut self, located: Located, rx: Instant) {
+        let Some(e) = self.entries.front_mut() else {
             return;
         };
-        if let Some(e) = self.entries.front_mut()
-            && e.acked
-        {
-            // Linear in steps: a fair estimate of an accelerating move's progress too, and only
-            // ever used to push the estimate later.
-            let done = Duration::from_micros(scale(e.duration().as_micros(), f));
-            let start = Instant::from_micros(rx.as_micros().saturating_sub(done.as_micros()));
-            if start > e.start {
-                e.anchor = start;
-                self.rechain(0);
-            }
+        if !e.acked {
+            return;
         }
+        let earliest = match (located.behind, located.fraction) {
+            (Some(behind), _) => rx + behind,
+            (None, Some(f)) => Instant::from_micros(
+                rx.as_micros()
+                    .saturating_sub(scaled(e.duration(), f).as_micros()),
+            ),
+            (None, None) => return,
+        };
+        if earliest > e.anchor {
+            e.anchor = earliest;
+        }
+        e.start = e.start.max(earliest);
+        e.end = e.start + e.duration();
+        // The observation bounds the clock error from here on.
+        e.origin = Instant::from_micros(rx.as_micros().min(e.start.as_micros()));
+        self.rechain(1);
     }
+}
+
+/// `d × f` for `f` ≥ 0.
+fn scaled(d: Duration, f: f64) -> Duration {
+    // Float to int saturates; f is a fraction or the clock tolerance.
+    Duration::from_micros((d.as_micros() as f64 * f) as u64)
 }
 
 /// Where `pos` lies along the straight step path `from → to`, as a fraction 0..=1, if it lies on
@@ -476,12 +592,6 @@ fn on_path(from: MotorSteps, to: MotorSteps, pos: MotorSteps) -> Option<f64> {
         return None;
     }
     Some((along / len).clamp(0.0, 1.0))
-}
-
-/// `micros × f` for `f` in 0..=1.
-fn scale(micros: u64, f: f64) -> u64 {
-    // Float to int saturates; f is clamped to 0..=1 by `on_path`.
-    (micros as f64 * f) as u64
 }
 
 /// Distance in µs between `a..=b` and `lo..=hi` (0 when they overlap).
@@ -533,7 +643,8 @@ mod tests {
         assert_eq!(e[3], (ms(301), ms(401)));
         assert_eq!(t.fifo_occupancy(ms(3)), 3);
         assert_eq!(t.fifo_occupancy(ms(1)), 4);
-        assert_eq!(t.next_slot_free(ms(3)), Some(ms(103)));
+        // Second entry: starts at 101 ms, 100 ms after its anchor: 2 ms guard + 2 ms slack.
+        assert_eq!(t.next_slot_free(ms(3)), Some(ms(105)));
         assert_eq!(t.tail_end(), ms(401));
     }
 
@@ -566,7 +677,7 @@ mod tests {
         for _ in 0..located.done {
             done.push(t.complete_first(ms(250)).unwrap().to);
         }
-        t.delay_first(located.fraction, ms(250));
+        t.observe(located, ms(250));
         assert_eq!(done, vec![MotorSteps::new(1000, 0)]);
         assert_eq!(t.len(), 3);
         let first = t.get(0).unwrap();
@@ -592,10 +703,8 @@ mod tests {
         t.push(ms(0), mv(0, 0), 1, 2500, MotorSteps::new(10, 0));
         assert_eq!(t.pop_finished(ms(1000)).map(|e| e.to), None);
         t.ack(ms(1));
-        assert_eq!(
-            t.next_completion(),
-            Some(ms(101) + Duration::from_micros(1000 + 1562))
-        );
+        // End + 1 ms + 2 % of the 100 ms since the ack.
+        assert_eq!(t.next_completion(), Some(ms(104)));
         assert!(t.pop_finished(ms(103)).is_none());
         assert!(t.pop_finished(ms(104)).is_some());
         assert_eq!(t.head_position(), MotorSteps::new(10, 0));

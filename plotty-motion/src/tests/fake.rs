@@ -74,6 +74,8 @@ pub(crate) struct Fake {
     pub(crate) button: bool,
     pub(crate) pen_up: bool,
     pub(crate) motor_mode: u8,
+    /// Length of the board's tick in ns (40 000; more for a board whose clock runs slow).
+    pub(crate) tick_ns: u64,
     // Faults.
     /// Answer nothing from now on.
     pub(crate) silent: bool,
@@ -96,8 +98,6 @@ pub(crate) struct Fake {
     pub(crate) ahead_at_start: Vec<(Instant, u64)>,
 }
 
-const TICK: u64 = 40;
-
 impl Fake {
     pub(crate) fn new(identity: Identity) -> Self {
         Self {
@@ -114,6 +114,7 @@ impl Fake {
             button: false,
             pen_up: true,
             motor_mode: 0,
+            tick_ns: 40_000,
             silent: false,
             reject: None,
             garbage_after: None,
@@ -176,7 +177,8 @@ impl Fake {
     fn position_at(&self, t: Instant) -> [i64; 2] {
         match &self.current {
             Some(r) if r.job.kind == JobKind::Move && r.job.ticks > 0 => {
-                let elapsed = (t.as_micros().saturating_sub(r.start.as_micros()) / TICK)
+                let elapsed = (t.as_micros().saturating_sub(r.start.as_micros()) * 1000
+                    / self.tick_ns)
                     .min(r.job.ticks) as i64;
                 let total = r.job.ticks as i64;
                 let at = |a: usize| r.job.from[a] + (r.job.to[a] - r.job.from[a]) * elapsed / total;
@@ -201,7 +203,7 @@ impl Fake {
     pub(crate) fn next_event(&self) -> Option<Instant> {
         self.current
             .as_ref()
-            .map(|r| r.start + Duration::from_micros(r.job.ticks * TICK))
+            .map(|r| r.start + Duration::from_micros((r.job.ticks * self.tick_ns).div_ceil(1000)))
     }
 
     /// Runs the machine up to `t`.

@@ -346,7 +346,8 @@ fn pause_when_idle_and_state_errors() {
 fn v2_pause_during_a_dwell_waits_for_the_delay_pieces() {
     let mut pair = Pair::new(SessionConfig::default(), Fake::v2());
     pair.connect();
-    pair.items.push_back(FeedItem::Dwell(Duration::from_millis(1_000)));
+    pair.items
+        .push_back(FeedItem::Dwell(Duration::from_millis(1_000)));
     pair.items
         .push_back(sm(100, [800, 0], MotorSteps::new(800, 0), Pen::Up, (0, 1)));
     pair.run_until(Duration::from_millis(300), |_| false);
@@ -355,10 +356,23 @@ fn v2_pause_during_a_dwell_waits_for_the_delay_pieces() {
     let (_, resume) = paused(&mut pair);
     // 2.8.1's ES leaves delays running: the raise waits for the piece running and the one
     // queued (40 ms each), so the pen is up within 100 ms.
-    let sp = pair.fw.ran.iter().rev().find(|r| r.command.starts_with("SP,1")).unwrap().start;
+    let sp = pair
+        .fw
+        .ran
+        .iter()
+        .rev()
+        .find(|r| r.command.starts_with("SP,1"))
+        .unwrap()
+        .start;
     assert!(sp - called <= Duration::from_millis(100), "{}", sp - called);
     assert_eq!(resume.position, MotorSteps::ZERO);
-    assert_eq!(resume.tag, Some(Tag { stroke: 0, vertex: 1 }));
+    assert_eq!(
+        resume.tag,
+        Some(Tag {
+            stroke: 0,
+            vertex: 1
+        })
+    );
     assert!(pair.errors().is_empty(), "{:#?}", pair.errors());
 }
 
