@@ -12,6 +12,7 @@ compile_error!("features `log` and `defmt` are mutually exclusive");
 pub mod driver;
 pub mod ebb;
 pub mod kinematics;
+pub mod pipeline;
 pub mod plan;
 pub mod session;
 pub mod step;

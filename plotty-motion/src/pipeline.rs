@@ -273,6 +273,18 @@ impl From<Move> for Motion {
     }
 }
 
+impl From<PlanError> for PipelineError {
+    fn from(e: PlanError) -> Self {
+        Self::Plan(e)
+    }
+}
+
+impl From<StepError> for PipelineError {
+    fn from(e: StepError) -> Self {
+        Self::Step(e)
+    }
+}
+
 impl fmt::Display for PipelineError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -287,3 +299,192 @@ impl fmt::Display for PipelineError {
 }
 
 impl core::error::Error for PipelineError {}
+
+#[cfg(test)]
+mod tests {
+    use std::vec::Vec;
+
+    use super::*;
+    use crate::kinematics::{AxiDrawSettings, Point};
+    use crate::plan::Tag;
+    use crate::time::Duration;
+
+    fn setup(version: FirmwareVersion) -> (PlannerConfig, StepConfig) {
+        let settings = AxiDrawSettings::default();
+        (
+            PlannerConfig::axidraw(&settings).unwrap(),
+            step_config(version, settings.resolution).unwrap(),
+        )
+    }
+
+    fn seg(x: f64, y: f64, pen: Pen, stroke: u32, vertex: u32) -> PathItem {
+        PathItem::Segment {
+            to: Point::new(x, y),
+            pen,
+            tag: Tag { stroke, vertex },
+        }
+    }
+
+    /// A 20 mm square drawn at (10, 10), with travel there and back.
+    fn square() -> Vec<PathItem> {
+        std::vec![
+            seg(10.0, 10.0, Pen::Up, 0, 0),
+            PathItem::Action(Action::PenDown),
+            seg(30.0, 10.0, Pen::Down, 1, 1),
+            seg(30.0, 30.0, Pen::Down, 1, 2),
+            seg(10.0, 30.0, Pen::Down, 1, 3),
+            seg(10.0, 10.0, Pen::Down, 1, 4),
+            PathItem::Action(Action::PenUp),
+            PathItem::Action(Action::Dwell(Duration::from_millis(100))),
+            PathItem::Action(Action::Pause),
+            seg(0.0, 0.0, Pen::Up, 2, 0),
+        ]
+    }
+
+    fn run(version: FirmwareVersion, path: &[PathItem], window: usize) -> Vec<FeedItem> {
+        let (plan, step) = setup(version);
+        let mut slots = std::vec![PlannerSlot::EMPTY; window];
+        let mut p = Pipeline::new(plan, step, &mut slots).unwrap();
+        let mut out = Vec::new();
+        for &item in path {
+            loop {
+                match p.push(item) {
+                    Ok(()) => break,
+                    Err(PipelineError::Plan(PlanError::WindowFull)) => {
+                        out.push(p.pull().unwrap().expect("a full window releases"));
+                    }
+                    Err(e) => panic!("{e}"),
+                }
+            }
+            while let Some(i) = p.pull().unwrap() {
+                out.push(i);
+            }
+        }
+        p.finish();
+        while let Some(i) = p.pull().unwrap() {
+            out.push(i);
+        }
+        assert!(p.is_done());
+        out
+    }
+
+    #[test]
+    fn actions_come_between_the_right_moves_and_positions_chain() {
+        for version in [FirmwareVersion::LATEST, FirmwareVersion::LAST_V2] {
+            for window in [1, 3, 64] {
+                let items = run(version, &square(), window);
+                let k = Kinematics::new(Resolution::High);
+                let kinds: Vec<char> = items
+                    .iter()
+                    .map(|i| match i {
+                        FeedItem::Move(m) if m.pen == Pen::Up => 'u',
+                        FeedItem::Move(_) => 'd',
+                        FeedItem::Pen(Pen::Down) => 'v',
+                        FeedItem::Pen(Pen::Up) => '^',
+                        FeedItem::Dwell(_) => 'w',
+                        FeedItem::Pause => 'p',
+                        _ => '?',
+                    })
+                    .collect();
+                let text: std::string::String = kinds.iter().collect();
+                // Travel moves, pen down, drawing moves, pen up, dwell, pause, travel home.
+                let shape = text.split(['v', '^', 'w', 'p']).collect::<Vec<_>>();
+                assert_eq!(shape.len(), 5, "{text}");
+                assert!(shape[0].chars().all(|c| c == 'u') && !shape[0].is_empty());
+                assert!(shape[1].chars().all(|c| c == 'd') && shape[1].len() >= 4);
+                assert!(shape[4].chars().all(|c| c == 'u') && !shape[4].is_empty());
+                assert_eq!(&text[text.find('^').unwrap()..][..3], "^wp");
+                // Each vertex is reached exactly at its tag's last move.
+                let moves: Vec<&Motion> = items
+                    .iter()
+                    .filter_map(|i| match i {
+                        FeedItem::Move(m) => Some(m),
+                        _ => None,
+                    })
+                    .collect();
+                for w in moves.windows(2) {
+                    if w[0].tag != w[1].tag || w[0].pen != w[1].pen {
+                        let corner = match (w[0].tag.stroke, w[0].tag.vertex) {
+                            (0, 0) => Point::new(10.0, 10.0),
+                            (1, 1) => Point::new(30.0, 10.0),
+                            (1, 2) => Point::new(30.0, 30.0),
+                            (1, 3) => Point::new(10.0, 30.0),
+                            (1, 4) => Point::new(10.0, 10.0),
+                            other => panic!("{other:?}"),
+                        };
+                        assert_eq!(w[0].end, k.to_motor(corner), "{:?}", w[0].tag);
+                    }
+                }
+                assert_eq!(moves.last().unwrap().end, MotorSteps::ZERO);
+                let drawn: f64 = moves
+                    .iter()
+                    .filter(|m| m.pen == Pen::Down)
+                    .map(|m| m.distance_mm)
+                    .sum();
+                assert!((drawn - 80.0).abs() < 1e-6, "{drawn}");
+            }
+        }
+    }
+
+    #[test]
+    fn lm_on_2_7_and_later_sm_before() {
+        let items = run(FirmwareVersion::LAST_V2, &square(), 8);
+        assert!(items.iter().any(|i| matches!(
+            i,
+            FeedItem::Move(Motion {
+                command: MotionCommand::Lm(_),
+                ..
+            })
+        )));
+        let items = run(FirmwareVersion::new(2, 6, 0), &square(), 8);
+        assert!(items.iter().all(|i| !matches!(
+            i,
+            FeedItem::Move(Motion {
+                command: MotionCommand::Lm(_),
+                ..
+            })
+        )));
+        assert_eq!(
+            step_config(FirmwareVersion::new(0, 9, 0), Resolution::High),
+            Err(PipelineError::UnsupportedFirmware(FirmwareVersion::new(0, 9, 0)))
+        );
+    }
+
+    #[test]
+    fn starting_at_a_resume_position() {
+        let (plan, step) = setup(FirmwareVersion::LATEST);
+        let mut slots = [PlannerSlot::EMPTY; 8];
+        let from = MotorSteps::new(1234, -321);
+        let mut p = Pipeline::starting_at(plan, step, &mut slots, from, [5, 7]).unwrap();
+        p.push(seg(0.0, 0.0, Pen::Up, 0, 1)).unwrap();
+        p.finish();
+        let mut last = None;
+        while let Some(i) = p.pull().unwrap() {
+            if let FeedItem::Move(m) = i {
+                last = Some(m.end);
+            }
+        }
+        assert_eq!(last, Some(MotorSteps::ZERO));
+        assert_eq!(p.stepper().position(), MotorSteps::ZERO);
+    }
+
+    #[test]
+    fn path_feed_pulls_the_whole_path() {
+        let (plan, step) = setup(FirmwareVersion::LATEST);
+        let mut slots = [PlannerSlot::EMPTY; 2];
+        let p = Pipeline::new(plan, step, &mut slots).unwrap();
+        let path = square();
+        let mut feed = PathFeed::new(p, path.iter().copied());
+        let mut n = 0;
+        let mut last = None;
+        while let Some(i) = feed.next_item().unwrap() {
+            n += 1;
+            if let FeedItem::Move(m) = i {
+                last = Some(m.end);
+            }
+        }
+        assert!(n > 10);
+        assert_eq!(last, Some(MotorSteps::ZERO));
+        assert!(feed.pipeline().is_done());
+    }
+}
