@@ -39,7 +39,9 @@ use core::fmt;
 use crate::driver::FeedSource;
 use crate::ebb::FirmwareVersion;
 use crate::kinematics::{Kinematics, MotorSteps, Resolution};
-use crate::plan::{Action, PathItem, Pen, PlanError, PlannedItem, Planner, PlannerConfig, PlannerSlot};
+use crate::plan::{
+    Action, PathItem, Pen, PlanError, PlannedItem, Planner, PlannerConfig, PlannerSlot,
+};
 use crate::session::{FeedItem, Motion, MotionCommand};
 use crate::step::{FirmwareLine, Move, MoveCommand, StepConfig, StepError, StepGenerator};
 
@@ -446,7 +448,9 @@ mod tests {
         )));
         assert_eq!(
             step_config(FirmwareVersion::new(0, 9, 0), Resolution::High),
-            Err(PipelineError::UnsupportedFirmware(FirmwareVersion::new(0, 9, 0)))
+            Err(PipelineError::UnsupportedFirmware(FirmwareVersion::new(
+                0, 9, 0
+            )))
         );
     }
 

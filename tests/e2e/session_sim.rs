@@ -447,3 +447,261 @@ fn the_button_pauses_a_plot() {
         _ => unreachable!(),
     }
 }
+
+mod planned {
+    //! Paths planned and stepped by the real pipeline, run on the simulator.
+
+    use plotty_fw_sim::{CommandKind, FirmwareVersion as SimVersion};
+    use plotty_motion::ebb::FirmwareVersion;
+    use plotty_motion::kinematics::{AxiDrawSettings, Kinematics, MotorSteps, Point, Resolution};
+    use plotty_motion::pipeline::{Pipeline, step_config};
+    use plotty_motion::plan::{Action, PathItem, Pen, PlannerConfig, PlannerSlot, Tag};
+    use plotty_motion::session::{Event, FeedItem, SessionConfig};
+
+    use super::{Lockstep, idle_position, instant};
+
+    fn fw_version(v: SimVersion) -> FirmwareVersion {
+        match v {
+            SimVersion::V3_0_3 => FirmwareVersion::LATEST,
+            SimVersion::V2_8_1 => FirmwareVersion::LAST_V2,
+        }
+    }
+
+    fn seg(x: f64, y: f64, pen: Pen, stroke: u32, vertex: u32) -> PathItem {
+        PathItem::Segment {
+            to: Point::new(x, y),
+            pen,
+            tag: Tag { stroke, vertex },
+        }
+    }
+
+    /// Strokes of points (mm) as a path: travel, pen down, the stroke, pen up; home at the end.
+    pub(super) fn path(strokes: &[Vec<(f64, f64)>]) -> Vec<PathItem> {
+        let mut items = Vec::new();
+        for (s, points) in strokes.iter().enumerate() {
+            let s = s as u32;
+            let (x0, y0) = points[0];
+            items.push(seg(x0, y0, Pen::Up, s, 0));
+            items.push(PathItem::Action(Action::PenDown));
+            for (v, &(x, y)) in points.iter().enumerate().skip(1) {
+                items.push(seg(x, y, Pen::Down, s, v as u32));
+            }
+            items.push(PathItem::Action(Action::PenUp));
+        }
+        items.push(seg(0.0, 0.0, Pen::Up, strokes.len() as u32, 0));
+        items
+    }
+
+    pub(super) fn square() -> Vec<Vec<(f64, f64)>> {
+        vec![vec![
+            (20.0, 20.0),
+            (50.0, 20.0),
+            (50.0, 50.0),
+            (20.0, 50.0),
+            (20.0, 20.0),
+        ]]
+    }
+
+    /// A short drawing: a star, a 64-gon circle and a zigzag.
+    fn drawing() -> Vec<Vec<(f64, f64)>> {
+        let star: Vec<_> = (0..=5)
+            .map(|i| {
+                let a = f64::from(i) * 4.0 * std::f64::consts::PI / 5.0;
+                (60.0 + 20.0 * a.sin(), 60.0 - 20.0 * a.cos())
+            })
+            .collect();
+        let circle: Vec<_> = (0..=64)
+            .map(|i| {
+                let a = f64::from(i) * 2.0 * std::f64::consts::PI / 64.0;
+                (120.0 + 15.0 * a.cos(), 50.0 + 15.0 * a.sin())
+            })
+            .collect();
+        let zigzag: Vec<_> = (0..=30)
+            .map(|i| {
+                (
+                    10.0 + f64::from(i) * 3.0,
+                    if i % 2 == 0 { 100.0 } else { 104.0 },
+                )
+            })
+            .collect();
+        vec![star, circle, zigzag]
+    }
+
+    /// Plans and steps `path` for `version` from `start`; returns the items and the plan's own
+    /// duration in ticks (the planner's motion time plus the pen and dwell times).
+    pub(super) fn items(
+        version: FirmwareVersion,
+        path: &[PathItem],
+        start: MotorSteps,
+        accumulators: [u32; 2],
+    ) -> (Vec<FeedItem>, f64) {
+        let settings = AxiDrawSettings::default();
+        let mut window = [PlannerSlot::EMPTY; 64];
+        let mut p = Pipeline::starting_at(
+            PlannerConfig::axidraw(&settings).unwrap(),
+            step_config(version, settings.resolution).unwrap(),
+            &mut window,
+            start,
+            accumulators,
+        )
+        .unwrap();
+        let mut out = Vec::new();
+        for &item in path {
+            while p.push(item).is_err() {
+                out.push(p.pull().unwrap().unwrap());
+            }
+            while let Some(i) = p.pull().unwrap() {
+                out.push(i);
+            }
+        }
+        p.finish();
+        while let Some(i) = p.pull().unwrap() {
+            out.push(i);
+        }
+        let pens: f64 = out
+            .iter()
+            .map(|i| match i {
+                FeedItem::Pen(Pen::Up) => 130.0 * 25.0,
+                FeedItem::Pen(Pen::Down) => 146.0 * 25.0,
+                _ => 0.0,
+            })
+            .sum();
+        (out, p.stepper().planned_ticks() + pens)
+    }
+
+    fn end_of(path: &[PathItem]) -> MotorSteps {
+        let k = Kinematics::new(Resolution::High);
+        let last = path
+            .iter()
+            .rev()
+            .find_map(|i| match i {
+                PathItem::Segment { to, .. } => Some(*to),
+                _ => None,
+            })
+            .unwrap();
+        k.to_motor(last)
+    }
+
+    /// Plots `strokes` on `version`; checks the final position and the duration.
+    fn plot_and_check(version: SimVersion, strokes: &[Vec<(f64, f64)>]) {
+        let mut ls = Lockstep::new(version, SessionConfig::default());
+        ls.connect();
+        let path = path(strokes);
+        let (items, planned) = items(fw_version(version), &path, MotorSteps::ZERO, [0, 0]);
+        let ready = ls.now();
+        ls.items.extend(items);
+        let position = idle_position(&mut ls, 120_000);
+        assert_eq!(position, end_of(&path), "{version:?}");
+        assert_eq!(ls.steps(), end_of(&path));
+        assert!(ls.errors().is_empty(), "{:#?}", ls.errors());
+        assert_eq!(ls.blocked_ticks, 0, "{version:?}: the parser blocked");
+        // From the first command to the board going idle.
+        let first = ls.record.starts.iter().find(|(t, _)| *t > ready).unwrap().0;
+        let last = *ls.record.idle.last().unwrap();
+        let ran = (last + 1 - first) as f64;
+        let error = (ran - planned).abs() / planned;
+        eprintln!(
+            "{version:?}: ran {ran} ticks, planned {planned:.0} ({:.3} %)",
+            error * 100.0
+        );
+        let mut gaps = 0;
+        let mut n = 0;
+        for &idle in &ls.record.idle {
+            if let Some(&(start, kind)) = ls.record.starts.iter().find(|(t, _)| *t > idle) {
+                if idle > first && start <= last {
+                    gaps += start - idle - 1;
+                    n += 1;
+                    // 2.x lowers the pen only at rest (its ES cannot abort a queued servo
+                    // move): a few ms each.
+                    assert_eq!(kind, CommandKind::Servo, "{version:?}: a gap in the motion");
+                }
+            }
+        }
+        eprintln!("  {n} gaps, {gaps} ticks");
+        if version == SimVersion::V3_0_3 {
+            assert_eq!(gaps, 0);
+        }
+        assert!(
+            error < 0.01,
+            "{version:?}: ran {ran} ticks for {planned:.0} planned"
+        );
+    }
+
+    #[test]
+    fn square_lands_exactly_and_on_time() {
+        for version in [SimVersion::V3_0_3, SimVersion::V2_8_1] {
+            plot_and_check(version, &square());
+        }
+    }
+
+    #[test]
+    fn short_drawing_lands_exactly_and_on_time() {
+        for version in [SimVersion::V3_0_3, SimVersion::V2_8_1] {
+            plot_and_check(version, &drawing());
+        }
+    }
+
+    #[test]
+    fn pause_mid_stroke_and_resume_from_the_resume_point() {
+        for version in [SimVersion::V3_0_3, SimVersion::V2_8_1] {
+            let fw = fw_version(version);
+            let mut ls = Lockstep::new(version, SessionConfig::default());
+            ls.connect();
+            let path = path(&drawing());
+            let (planned, _) = items(fw, &path, MotorSteps::ZERO, [0, 0]);
+            ls.items.extend(planned);
+            // Into the circle.
+            let resume = super::pause_after(&mut ls, 2_500);
+            assert_eq!(resume.position, ls.steps());
+            assert!(ls.fw.status().pen_up);
+            if fw.is_v3() {
+                assert_eq!(resume.accumulators, Some(ls.fw.status().accumulators));
+            }
+            let tag = resume.tag.expect("mid-plot");
+            // Re-plan: the first segment with the resume tag, from the stopped position.
+            let from = path
+                .iter()
+                .position(|i| matches!(i, PathItem::Segment { tag: t, .. } if *t == tag))
+                .unwrap();
+            let mut rest = Vec::new();
+            if resume.pen == Pen::Down {
+                rest.push(PathItem::Action(Action::PenDown));
+            }
+            rest.extend_from_slice(&path[from..]);
+            let (replanned, _) = items(
+                fw,
+                &rest,
+                resume.position,
+                resume.accumulators.unwrap_or([0, 0]),
+            );
+            ls.items.clear();
+            ls.session.resume(instant(ls.now())).unwrap();
+            ls.items.extend(replanned);
+            let position = idle_position(&mut ls, 120_000);
+            assert_eq!(position, end_of(&path), "{version:?}");
+            assert_eq!(ls.steps(), end_of(&path));
+            assert!(ls.errors().is_empty(), "{:#?}", ls.errors());
+        }
+    }
+
+    #[test]
+    fn abort_mid_plot() {
+        for version in [SimVersion::V3_0_3, SimVersion::V2_8_1] {
+            let mut ls = Lockstep::new(version, SessionConfig::default());
+            ls.connect();
+            let path = path(&drawing());
+            let (items, _) = items(fw_version(version), &path, MotorSteps::ZERO, [0, 0]);
+            ls.items.extend(items);
+            let start = ls.now();
+            ls.run_until(2_000, |s| s.now() >= start + 1_500 * 25);
+            ls.items.clear();
+            ls.session.abort(instant(ls.now())).unwrap();
+            match ls.until_event(1_000, |e| matches!(e, Event::Aborted { .. })) {
+                Event::Aborted { position } => assert_eq!(position, ls.steps()),
+                _ => unreachable!(),
+            }
+            assert!(ls.fw.status().pen_up);
+            assert!(ls.session.is_ready());
+        }
+    }
+}

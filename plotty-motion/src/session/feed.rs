@@ -79,6 +79,8 @@ pub(crate) enum EntryKind {
         pen: Pen,
         tag: Tag,
         distance_mm: f64,
+        /// Start speed over start plus end speed: how its steps spread over its time.
+        ramp: f32,
     },
     /// A pen move; `report` is false for the session's own raises (set-up, stop).
     Pen { pen: Pen, report: bool },
@@ -91,6 +93,35 @@ pub(crate) enum EntryKind {
 }
 
 impl MotionCommand {
+    /// How the move's speed changes, as `v_start / (v_start + v_end)` of its busiest motor: 0.5
+    /// at constant speed, 0 from rest, 1 to rest. With constant acceleration the fraction of
+    /// steps done after a fraction τ of the time is `2r·τ + (1 − 2r)·τ²`.
+    pub(crate) fn ramp(&self, ticks: u32) -> f32 {
+        let t = f64::from(ticks);
+        let (v0, v1) = match *self {
+            Self::Sm(_) => return 0.5,
+            Self::Lm(m) => {
+                let i = usize::from(m.steps[1].unsigned_abs() > m.steps[0].unsigned_abs());
+                let (r, a) = (f64::from(m.rate[i]), f64::from(m.accel[i]));
+                (libm::fabs(r), libm::fabs(r + a * t))
+            }
+            Self::L3(m) => {
+                let i = usize::from(m.steps[1].unsigned_abs() > m.steps[0].unsigned_abs());
+                let (r, a, j) = (
+                    f64::from(m.rate[i]),
+                    f64::from(m.accel[i]),
+                    f64::from(m.jerk[i]),
+                );
+                (libm::fabs(r), libm::fabs(r + a * t + j * t * t / 2.0))
+            }
+        };
+        if v0 + v1 > 0.0 {
+            (v0 / (v0 + v1)) as f32
+        } else {
+            0.5
+        }
+    }
+
     /// The firmware command.
     pub fn command(&self) -> Command {
         match *self {
@@ -183,6 +214,30 @@ mod tests {
         assert_eq!(text(&motors_command(true, 1).0), "EM,1,1\r");
         assert_eq!(text(&motors_command(false, 2).0), "EM,0,0\r");
         assert_eq!(text(&dwell_command(10)), "SM,10,0,0\r");
+    }
+
+    #[test]
+    fn ramps() {
+        let sm = MotionCommand::Sm(StepperMove {
+            duration_ms: 10,
+            steps: [1, 2],
+            clear: None,
+        });
+        assert_eq!(sm.ramp(250), 0.5);
+        let from_rest = MotionCommand::Lm(LowLevelMove {
+            rate: [0, 0],
+            steps: [100, -300],
+            accel: [10, -30],
+            clear: None,
+        });
+        assert_eq!(from_rest.ramp(1000), 0.0);
+        let to_rest = MotionCommand::Lm(LowLevelMove {
+            rate: [3000, 1000],
+            steps: [300, 100],
+            accel: [-3, -1],
+            clear: None,
+        });
+        assert_eq!(to_rest.ramp(1000), 1.0);
     }
 
     #[test]

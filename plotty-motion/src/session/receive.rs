@@ -255,6 +255,7 @@ impl Session {
                 pen,
                 tag,
                 distance_mm,
+                ..
             } => {
                 if let Some(t) = self.pending_vertex
                     && t != tag

@@ -291,9 +291,19 @@ impl Session {
     }
 }
 
-/// `QU,200`'s two accumulators, `a,b`.
+/// `QU,200`'s two accumulators: `a,b`, or `200,a,b` with the query number echoed (readings
+/// of the firmware source differ on this).
 fn parse_pair(text: &str) -> Option<[u32; 2]> {
-    let (a, b) = text.split_once(',')?;
+    let mut fields = text.split(',');
+    let (first, second, third) = (fields.next()?, fields.next()?, fields.next());
+    if fields.next().is_some() {
+        return None;
+    }
+    let (a, b) = match third {
+        Some(b) if first.trim() == "200" => (second, b),
+        Some(_) => return None,
+        None => (first, second),
+    };
     Some([a.trim().parse().ok()?, b.trim().parse().ok()?])
 }
 
@@ -306,5 +316,8 @@ mod tests {
         assert_eq!(parse_pair("123,4294967295"), Some([123, u32::MAX]));
         assert_eq!(parse_pair("1"), None);
         assert_eq!(parse_pair("x,1"), None);
+        assert_eq!(parse_pair("200,7,8"), Some([7, 8]));
+        assert_eq!(parse_pair("201,7,8"), None);
+        assert_eq!(parse_pair("200,7,8,9"), None);
     }
 }

@@ -65,7 +65,8 @@ struct Past {
     to: MotorSteps,
     start: Instant,
     end: Instant,
-    is_move: bool,
+    /// The move's ramp, `None` for other entries.
+    ramp: Option<f32>,
 }
 
 /// Where a `QS` position puts the firmware in the timeline.
@@ -102,6 +103,19 @@ impl Entry {
 
     pub(crate) fn is_move(&self) -> bool {
         matches!(self.kind, EntryKind::Move { .. })
+    }
+
+    /// The move's ramp (see `MotionCommand::ramp`); 0.5 for anything else.
+    fn ramp(&self) -> f32 {
+        match self.kind {
+            EntryKind::Move { ramp, .. } => ramp,
+            _ => 0.5,
+        }
+    }
+
+    /// Time into the entry when a fraction `f` of its steps is done.
+    fn time_at(&self, f: f64) -> Duration {
+        scaled(self.duration(), time_fraction(f, self.ramp()))
     }
 
     /// How far off the estimate of instant `t` of this entry can be with a board clock
@@ -339,7 +353,7 @@ impl Timeline {
             to: e.to,
             start: e.start,
             end: e.end,
-            is_move: e.is_move(),
+            ramp: e.is_move().then(|| e.ramp()),
         });
     }
 
@@ -420,12 +434,13 @@ impl Timeline {
         let mut later = Duration::ZERO;
         for h in self.history.iter().rev() {
             let dur = h.end - h.start;
-            if h.is_move
+            if let Some(ramp) = h.ramp
                 && let Some(f) = on_path(h.from, h.to, pos)
                 && pos != h.to
             {
-                let t = h.start + scaled(dur, f);
-                let left = later + scaled(dur, 1.0 - f);
+                let tau = time_fraction(f, ramp);
+                let t = h.start + scaled(dur, tau);
+                let left = later + scaled(dur, 1.0 - tau);
                 consider(
                     t,
                     t,
@@ -474,7 +489,7 @@ impl Timeline {
                     && pos != from
                     && pos != e.to
                 {
-                    let t = e.start + scaled(e.duration(), f);
+                    let t = e.start + e.time_at(f);
                     consider(
                         t,
                         t,
@@ -549,10 +564,9 @@ impl Timeline {
         }
         let earliest = match (located.behind, located.fraction) {
             (Some(behind), _) => rx + behind,
-            (None, Some(f)) => Instant::from_micros(
-                rx.as_micros()
-                    .saturating_sub(scaled(e.duration(), f).as_micros()),
-            ),
+            (None, Some(f)) => {
+                Instant::from_micros(rx.as_micros().saturating_sub(e.time_at(f).as_micros()))
+            }
             (None, None) => return,
         };
         if earliest > e.anchor {
@@ -564,6 +578,19 @@ impl Timeline {
         e.origin = Instant::from_micros(rx.as_micros().min(e.start.as_micros()));
         self.rechain(1);
     }
+}
+
+/// The fraction of a move's time at which a fraction `f` of its steps is done, for a
+/// constant-acceleration move of ramp `r` (`v_start / (v_start + v_end)`): the root of
+/// `(1 − 2r)·τ² + 2r·τ = f`, written in the form that stays exact for `r = ½`.
+fn time_fraction(f: f64, r: f32) -> f64 {
+    let r = f64::from(r).clamp(0.0, 1.0);
+    let f = f.clamp(0.0, 1.0);
+    if f == 0.0 {
+        return 0.0;
+    }
+    let d = r * r + (1.0 - 2.0 * r) * f;
+    (f / (r + libm::sqrt(if d > 0.0 { d } else { 0.0 }))).clamp(0.0, 1.0)
 }
 
 /// `d × f` for `f` ≥ 0.
@@ -615,7 +642,25 @@ mod tests {
             pen: Pen::Down,
             tag: Tag { stroke, vertex },
             distance_mm: 1.0,
+            ramp: 0.5,
         }
+    }
+
+    #[test]
+    fn time_fractions_invert_constant_acceleration() {
+        for r in [0.0f32, 0.1, 0.3, 0.5, 0.7, 0.9, 1.0] {
+            for i in 0..=20 {
+                let tau = f64::from(i) / 20.0;
+                let rr = f64::from(r);
+                let f = 2.0 * rr * tau + (1.0 - 2.0 * rr) * tau * tau;
+                let back = time_fraction(f, r);
+                assert!(
+                    (back - tau).abs() < 1e-9,
+                    "r {r} tau {tau} f {f} back {back}"
+                );
+            }
+        }
+        assert_eq!(time_fraction(0.25, 0.0), 0.5);
     }
 
     fn ms(v: u64) -> Instant {

@@ -121,6 +121,7 @@ impl Session {
                     pen: m.pen,
                     tag: m.tag,
                     distance_mm: m.distance_mm,
+                    ramp: m.command.ramp(m.ticks),
                 };
                 Some((0, m.command.command(), spec(kind, 1, m.ticks, m.end)))
             }
