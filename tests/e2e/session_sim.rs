@@ -607,14 +607,15 @@ mod planned {
         let mut gaps = 0;
         let mut n = 0;
         for &idle in &ls.record.idle {
-            if let Some(&(start, kind)) = ls.record.starts.iter().find(|(t, _)| *t > idle) {
-                if idle > first && start <= last {
-                    gaps += start - idle - 1;
-                    n += 1;
-                    // 2.x lowers the pen only at rest (its ES cannot abort a queued servo
-                    // move): a few ms each.
-                    assert_eq!(kind, CommandKind::Servo, "{version:?}: a gap in the motion");
-                }
+            if let Some(&(start, kind)) = ls.record.starts.iter().find(|(t, _)| *t > idle)
+                && idle > first
+                && start <= last
+            {
+                gaps += start - idle - 1;
+                n += 1;
+                // 2.x lowers the pen only at rest (its ES cannot abort a queued servo move): a
+                // few ms each.
+                assert_eq!(kind, CommandKind::Servo, "{version:?}: a gap in the motion");
             }
         }
         eprintln!("  {n} gaps, {gaps} ticks");
