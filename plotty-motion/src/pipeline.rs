@@ -2,10 +2,10 @@
 //! the glue that flushes the generator at every action and at the end.
 //!
 //! [`Pipeline::push`] takes [`PathItem`]s (segments in millimetres, pen actions, pauses,
-//! dwells); [`Pipeline::pull`] hands out [`FeedItem`]s for [`Session::push`]
-//! (crate::session::Session::push): firmware moves with exact ticks and end positions, and the
-//! actions between them. [`PathFeed`] joins a pipeline to an iterator of path items as a
-//! [`FeedSource`] for the [`Driver`](crate::driver::Driver).
+//! dwells); [`Pipeline::pull`] hands out [`FeedItem`]s for
+//! [`Session::push`](crate::session::Session::push): firmware moves with exact ticks and end
+//! positions, and the actions between them. [`PathFeed`] joins a pipeline to an iterator of
+//! path items as a [`FeedSource`] for the [`Driver`](crate::driver::Driver).
 //!
 //! ```
 //! use plotty_motion::kinematics::{AxiDrawSettings, Point};

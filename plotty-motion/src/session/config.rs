@@ -44,8 +44,8 @@ pub struct ServoSetup {
 
 /// Everything a [`Session`](super::Session) needs besides the bytes and the time.
 ///
-/// Build it with [`SessionConfig::axidraw`] and adjust fields; [`Session::new`]
-/// (super::Session::new) checks it with [`SessionConfig::validate`].
+/// Build it with [`SessionConfig::axidraw`] and adjust fields;
+/// [`Session::new`](super::Session::new) checks it with [`SessionConfig::validate`].
 #[derive(Clone, Copy, PartialEq, Debug)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct SessionConfig {

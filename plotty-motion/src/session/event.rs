@@ -48,8 +48,8 @@ pub enum Event {
     },
     /// The PRG button was pressed (`QB`). With `pause_on_button`, a pause follows.
     ButtonPressed,
-    /// The machine is stopped with the pen up, waiting for [`Session::resume`]
-    /// (super::Session::resume).
+    /// The machine is stopped with the pen up, waiting for
+    /// [`Session::resume`](super::Session::resume).
     Paused {
         /// Why.
         reason: PauseReason,
@@ -87,9 +87,9 @@ pub enum PauseReason {
 
 /// Where a paused plot continues.
 ///
-/// After a [`PauseReason::Planned`] pause nothing was dropped: [`Session::resume`]
-/// (super::Session::resume) lowers the pen again if the pause raised it, and feeding continues
-/// with the next item. After any other pause the session dropped everything queued (the
+/// After a [`PauseReason::Planned`] pause nothing was dropped:
+/// [`Session::resume`](super::Session::resume) lowers the pen again if the pause raised it, and
+/// feeding continues with the next item. After any other pause the session dropped everything queued (the
 /// firmware's FIFO and its own feed queue), and **the caller re-plans from here**: the machine
 /// is at `position`; the first item not completed is the move tagged `tag` (a pen-down move if
 /// `pen` is [`Pen::Down`]: lower the pen first), which ends on vertex `tag.vertex` of stroke
@@ -120,8 +120,8 @@ pub struct Progress {
     pub pen: Pen,
     /// Motor position at the end of the move.
     pub position: MotorSteps,
-    /// Path length of every move finished so far (since [`Session::reset_progress`]
-    /// (super::Session::reset_progress)), pen up and down.
+    /// Path length of every move finished so far (since
+    /// [`Session::reset_progress`](super::Session::reset_progress)), pen up and down.
     pub distance_mm: f64,
     /// Of that, pen-down length.
     pub drawn_mm: f64,

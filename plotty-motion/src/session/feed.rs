@@ -66,8 +66,8 @@ pub enum FeedItem {
     /// Report [`Event::Marker`](super::Event::Marker) when everything before it has executed.
     Marker(u32),
     /// Stop feeding here: once everything before it has executed, raise the pen and report
-    /// [`Event::Paused`](super::Event::Paused) with [`PauseReason::Planned`]
-    /// (super::PauseReason::Planned).
+    /// [`Event::Paused`](super::Event::Paused) with
+    /// [`PauseReason::Planned`](super::PauseReason::Planned).
     Pause,
 }
 
