@@ -28,9 +28,11 @@ impl Responder {
         let v3 = self.version.is_v3();
         let data = |s: &mut Self, data: &str, ending: &str, ok: bool| {
             if s.future {
-                s.out.extend_from_slice(format!("{name},{data}\n").as_bytes());
+                s.out
+                    .extend_from_slice(format!("{name},{data}\n").as_bytes());
             } else {
-                s.out.extend_from_slice(format!("{data}{ending}").as_bytes());
+                s.out
+                    .extend_from_slice(format!("{data}{ending}").as_bytes());
                 if ok {
                     s.out.extend_from_slice(b"OK\r\n");
                 }
@@ -109,7 +111,7 @@ pub fn session_rx(data: &[u8]) {
     let mut buf = [0u8; MAX_ENCODED_LEN];
     let mut errors = 0usize;
     let mut next_move = 1u32;
-    let mut check = |s: &mut Session, errors: &mut usize| {
+    let check = |s: &mut Session, errors: &mut usize| {
         while let Some(e) = s.poll_event() {
             match e {
                 Event::Error(_) => *errors += 1,
@@ -145,7 +147,10 @@ pub fn session_rx(data: &[u8]) {
             break;
         }
     }
-    assert!(s.is_ready(), "the session did not set up against a well-behaved board");
+    assert!(
+        s.is_ready(),
+        "the session did not set up against a well-behaved board"
+    );
     // Then whatever the input says.
     while !u.is_empty() {
         let Ok(op) = u.arbitrary::<u8>() else { break };
