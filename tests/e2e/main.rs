@@ -4,3 +4,5 @@ mod bench_drawings;
 mod daemon_hooks;
 mod daemon_jobs;
 mod plan_reference;
+mod session_driver;
+mod session_sim;
