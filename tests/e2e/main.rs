@@ -3,4 +3,5 @@
 mod bench_drawings;
 mod daemon_hooks;
 mod daemon_jobs;
+mod motion_pipeline;
 mod plan_reference;
