@@ -141,6 +141,7 @@ impl Executor {
 
     /// One LM for a group, from its [`LmStart`]: every moving motor's last step on the target
     /// tick.
+    #[inline]
     pub(crate) fn convert_lm(&mut self, g: &Group, start: LmStart) -> Move {
         let fw = self.config.firmware();
         let min_ticks = self.config.min_move_ticks();

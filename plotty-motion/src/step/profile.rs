@@ -690,13 +690,28 @@ impl Group {
             return (1.0, 1.0);
         }
         let mean = d / p;
-        if mean.is_nan() || mean <= 0.0 || !lo.is_finite() || !hi.is_finite() {
+        // (NaN fails every comparison.)
+        let usable = (mean > 0.0) & (lo > f64::NEG_INFINITY) & (hi < f64::INFINITY);
+        if !usable {
             return (1.0, 1.0);
         }
         let slope = 12.0 * (f - 0.5 * p * d) / (p * p * p);
-        let limit = (mean - lo.max(0.0)).min(hi - mean).max(0.0);
-        let half = (0.5 * slope * p).clamp(-limit, limit);
-        if half.is_finite() {
+        let floor = if lo > 0.0 { lo } else { 0.0 };
+        let room = if mean - floor < hi - mean {
+            mean - floor
+        } else {
+            hi - mean
+        };
+        let limit = if room > 0.0 { room } else { 0.0 };
+        let wanted = 0.5 * slope * p;
+        let half = if wanted > limit {
+            limit
+        } else if wanted < -limit {
+            -limit
+        } else {
+            wanted
+        };
+        if half.abs() < f64::INFINITY {
             (mean - half, mean + half)
         } else {
             (1.0, 1.0)

@@ -393,7 +393,9 @@ impl Profile {
         let t = ticks.max(1);
         let tf = t as f64;
         let (mut s0, mut s1) = shape;
-        if !(s0.is_finite() && s1.is_finite() && s0 >= 0.0 && s1 >= 0.0) {
+        // Finite and not negative (NaN fails every comparison).
+        let usable = (s0 >= 0.0) & (s1 >= 0.0) & (s0 < f64::INFINITY) & (s1 < f64::INFINITY);
+        if !usable {
             (s0, s1) = (1.0, 1.0);
         }
         let mut denom = tf * (s0 + s1) / 2.0 - s1 / 2.0;
