@@ -23,7 +23,8 @@ use plotty_motion::plan::{PathItem, PlannerSlot};
 #[allow(dead_code)]
 mod bench_drawings;
 #[path = "../tests/e2e/motion_pipeline.rs"]
-#[allow(dead_code)]
+// Its tests module is compiled (bench builds set `cfg(test)`) but its tests are not.
+#[allow(dead_code, unused_imports)]
 mod motion_pipeline;
 
 /// Nanoseconds this thread has spent on a CPU (Linux `schedstat`; coarse, so summed over many
