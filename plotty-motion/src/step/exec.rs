@@ -5,9 +5,7 @@
 use crate::ebb::{LowLevelMove, StepperMove};
 use crate::kinematics::{MotorSteps, Point};
 use crate::step::profile::Group;
-use crate::step::timing::{
-    LmRequest, RATE_MAX, STEP, sm_landing, sm_rate_v2, sm_rate_v3, solve_lm_axis,
-};
+use crate::step::timing::{Profile, RATE_MAX, STEP, round_i64, sm_landing, sm_rate_v2, sm_rate_v3};
 use crate::step::{FirmwareLine, Move, MoveCommand, StepConfig, StepStats};
 use crate::time::TICKS_PER_MS;
 
@@ -34,6 +32,14 @@ pub(crate) struct Slicer {
     last: f64,
     /// Path distance (mm along the group) at the last emitted boundary.
     last_mm: f64,
+}
+
+/// Where an LM to a group's end starts: signed steps per motor, and the effective (forward)
+/// accumulators.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct LmStart {
+    pub(crate) steps: [i64; 2],
+    pub(crate) c0: [u32; 2],
 }
 
 /// Firmware state after every move handed out, and the conversions that advance it.
@@ -84,29 +90,34 @@ impl Executor {
     /// The tick count a move should take: its planned end rounded, minus the ticks already
     /// elapsed, moved by at most one tick away from its own planned length (so earlier lateness
     /// or earliness is caught up one tick per move, never by rushing).
+    #[inline]
     fn target_ticks(&self, start_tick: f64, end_tick: f64) -> i64 {
-        let end = libm::round(end_tick) as i64;
-        let nominal = (end - libm::round(start_tick) as i64).max(1);
+        let end = round_i64(end_tick);
+        let nominal = (end - round_i64(start_tick)).max(1);
         (end - self.now as i64).clamp(nominal - 1, nominal + 1)
     }
 
     /// Signed steps per motor to reach `g`'s end, and the effective (forward) accumulators an
     /// LM starts from: 3.x counts down in reverse (reference §2.5).
-    fn lm_start(&self, g: &Group) -> ([i64; 2], [u32; 2]) {
+    #[inline]
+    pub(crate) fn lm_start(&self, g: &Group) -> LmStart {
         let steps = [
             i64::from(g.end_target.m1) - i64::from(self.position.m1),
             i64::from(g.end_target.m2) - i64::from(self.position.m2),
         ];
         let mirror = self.config.firmware().lm_mirrors_reverse();
-        let c0 = [0, 1].map(|i| {
-            let acc = self.acc.get(i).copied().unwrap_or(0);
-            if mirror && steps.get(i).is_some_and(|n| *n < 0) {
+        let [a0, a1] = self.acc;
+        let effective = |acc: u32, n: i64| {
+            if mirror && n < 0 {
                 0x7FFF_FFFF - acc
             } else {
                 acc
             }
-        });
-        (steps, c0)
+        };
+        LmStart {
+            steps,
+            c0: [effective(a0, steps[0]), effective(a1, steps[1])],
+        }
     }
 
     /// Whether no LM to `g`'s end can last the firmware minimum: every moving motor's steps are
@@ -114,69 +125,100 @@ impl Executor {
     /// sooner. Happens on 3.x when motors reverse right after stopping (the accumulator is
     /// mirrored to the brink of a step).
     pub(crate) fn cannot_fill_minimum(&self, g: &Group) -> bool {
-        let (steps, c0) = self.lm_start(g);
+        self.cannot_fill_minimum_from(&self.lm_start(g))
+    }
+
+    /// [`Self::cannot_fill_minimum`] from the group's [`LmStart`].
+    #[inline]
+    pub(crate) fn cannot_fill_minimum_from(&self, start: &LmStart) -> bool {
         let min = i64::from(self.config.min_move_ticks());
-        steps
+        start
+            .steps
             .iter()
-            .zip(c0)
+            .zip(start.c0)
             .all(|(n, c)| *n == 0 || n.abs() * STEP - i64::from(c) < min)
     }
 
-    /// One LM for a group: every moving motor's last step on the target tick.
-    pub(crate) fn convert_lm(&mut self, g: &Group) -> Move {
+    /// One LM for a group, from its [`LmStart`]: every moving motor's last step on the target
+    /// tick.
+    #[inline]
+    pub(crate) fn convert_lm(&mut self, g: &Group, start: LmStart) -> Move {
         let fw = self.config.firmware();
+        let min_ticks = self.config.min_move_ticks();
         let goal = self.target_ticks(g.start_tick, g.end_tick);
-        let mut ticks = goal.max(i64::from(self.config.min_move_ticks()));
-        let (steps, c0) = self.lm_start(g);
-        let mirror = fw.lm_mirrors_reverse();
+        let mut ticks = goal.max(i64::from(min_ticks));
+        let LmStart { steps, c0 } = start;
         for (n, c) in steps.iter().zip(c0) {
             if *n != 0 {
-                // No motor makes more than one step per tick.
+                // No motor makes more than one step per tick: `ticks ≥ ceil(m / RATE_MAX)`,
+                // which only divides when it binds.
                 let m = n.abs() * STEP - i64::from(c);
-                ticks = ticks.max((m + RATE_MAX - 1) / RATE_MAX);
+                if m > ticks * RATE_MAX {
+                    ticks = (m + RATE_MAX - 1) / RATE_MAX;
+                }
             }
         }
+        let t = ticks as u64;
+        let [n0, n1] = steps;
+        let share = g.last.line.share;
+        let (p0, p1) = if g.pieces == 1 {
+            // Within one block every motor's planned speed has the path speed's shape (scaled
+            // by its share, in the direction it moves); a motor that moves against its share
+            // by rounding runs at a constant rate.
+            let common = Profile::new(t, g.path_shape());
+            let along = |n: i64, k: f64| if n < 0 { k < 0.0 } else { k > 0.0 };
+            (
+                if along(n0, share[0]) {
+                    common
+                } else {
+                    Profile::constant(t)
+                },
+                if along(n1, share[1]) {
+                    common
+                } else {
+                    Profile::constant(t)
+                },
+            )
+        } else {
+            let [s0, s1] = g.shapes(steps.map(|n| if n < 0 { -1.0 } else { 1.0 }));
+            (Profile::new(t, s0), Profile::new(t, s1))
+        };
         let mut lm = LowLevelMove {
             rate: [0, 0],
             steps: [0, 0],
             accel: [0, 0],
             clear: None,
         };
-        let mut took = 0u64;
-        for i in 0..2 {
-            let (Some(&n), Some(&c)) = (steps.get(i), c0.get(i)) else {
-                continue;
-            };
-            if n == 0 {
-                continue;
-            }
-            let axis = solve_lm_axis(LmRequest {
-                c0: c,
-                // |n| < 2^31: positions stay within ±2^30.
-                steps: n.unsigned_abs() as u32,
-                ticks: ticks as u64,
-                shape: g.shape(i, if n < 0 { -1.0 } else { 1.0 }),
-                min_rate: fw.lm_min_rate(),
-                min_ticks: u64::from(self.config.min_move_ticks()),
-            });
-            took = took.max(axis.landing.tick);
-            let acc = axis.landing.accumulator;
+        let mirror = fw.lm_mirrors_reverse();
+        let (min_rate, min_ticks) = (fw.lm_min_rate(), u64::from(min_ticks));
+        // One axis: its registers, and the raw accumulator it leaves (3.x mirrors reverse).
+        let solve = |n: i64, c: u32, profile: &Profile| {
+            // |n| < 2^31: positions stay within ±2^30.
+            let solved = profile.solve(c, n.unsigned_abs() as u32, min_rate, min_ticks);
+            let left = solved.landing.accumulator;
             let raw = if n < 0 && mirror {
-                0x7FFF_FFFF - acc
+                0x7FFF_FFFF - left
             } else {
-                acc
+                left
             };
-            if let (Some(r), Some(s), Some(a), Some(slot)) = (
-                lm.rate.get_mut(i),
-                lm.steps.get_mut(i),
-                lm.accel.get_mut(i),
-                self.acc.get_mut(i),
-            ) {
-                *r = axis.rate;
-                *s = n as i32;
-                *a = axis.accel;
-                *slot = raw;
-            }
+            (solved, raw)
+        };
+        let mut took = 0u64;
+        if n0 != 0 {
+            let (axis, raw) = solve(n0, c0[0], &p0);
+            took = axis.landing.tick;
+            lm.rate[0] = axis.rate;
+            lm.steps[0] = n0 as i32;
+            lm.accel[0] = axis.accel;
+            self.acc[0] = raw;
+        }
+        if n1 != 0 {
+            let (axis, raw) = solve(n1, c0[1], &p1);
+            took = took.max(axis.landing.tick);
+            lm.rate[1] = axis.rate;
+            lm.steps[1] = n1 as i32;
+            lm.accel[1] = axis.accel;
+            self.acc[1] = raw;
         }
         self.note_landing(took, goal, 0);
         #[cfg(test)]

@@ -68,7 +68,7 @@ pub use error::StepError;
 pub use profile::MAX_BLOCK_SECONDS;
 
 use crate::ebb::{LowLevelMove, StepperMove};
-use crate::kinematics::MotorSteps;
+use crate::kinematics::{Kinematics, MotorSteps};
 use crate::plan::{Block, Pen, Tag};
 use exec::{Executor, Slicer};
 use profile::{BlockPlan, Group, Piece, plan_block};
@@ -137,37 +137,45 @@ pub struct StepStats {
 /// repeat; call [`finish`](Self::finish) (then pop) before any pen action and at the end.
 #[derive(Clone, Debug)]
 pub struct StepGenerator {
-    /// Planned duration a group needs before it may become its own move.
-    close_ticks: f64,
     /// Planned duration of everything pushed.
     planned_ticks: f64,
-    /// Rounded motor target at the end of everything pushed.
-    tail: MotorSteps,
-    /// Groups in plot order, a ring from `head`: those ready for conversion, then the held one
-    /// (complete, kept back in case a short run end must merge into it), then the open one.
-    groups: [Group; GROUPS],
-    head: usize,
-    len: usize,
-    has_held: bool,
-    has_open: bool,
+    /// The groups between planning and conversion.
+    queue: Queue,
     /// Scratch space for cutting a block into pieces.
     scratch: BlockPlan,
     /// The firmware state after every move handed out.
     exec: Executor,
 }
 
+/// Groups in plot order, a ring from `head`: those ready for conversion, then the held one
+/// (complete, kept back in case a short run end must merge into it), then the open one.
+#[derive(Clone, Debug)]
+struct Queue {
+    /// Planned duration a group needs before it may become its own move.
+    close_ticks: f64,
+    /// Rounded motor target at the end of everything pushed.
+    tail: MotorSteps,
+    groups: [Group; GROUPS],
+    head: usize,
+    len: usize,
+    has_held: bool,
+    has_open: bool,
+}
+
 impl StepGenerator {
     /// A generator at motor position zero with both accumulators clear (after `EM`).
     pub fn new(config: StepConfig) -> Self {
         Self {
-            close_ticks: f64::from(config.min_move_ticks()) + 1.0,
             planned_ticks: 0.0,
-            tail: MotorSteps::ZERO,
-            groups: [Group::default(); GROUPS],
-            head: 0,
-            len: 0,
-            has_held: false,
-            has_open: false,
+            queue: Queue {
+                close_ticks: f64::from(config.min_move_ticks()) + 1.0,
+                tail: MotorSteps::ZERO,
+                groups: [Group::default(); GROUPS],
+                head: 0,
+                len: 0,
+                has_held: false,
+                has_open: false,
+            },
             scratch: BlockPlan::default(),
             exec: Executor::new(config),
         }
@@ -190,14 +198,14 @@ impl StepGenerator {
             return Err(StepError::OutOfRange);
         }
         self.exec.position = position;
-        self.tail = position;
+        self.queue.tail = position;
         self.exec.acc = accumulators.map(|a| a & 0x7FFF_FFFF);
         Ok(())
     }
 
     /// Whether nothing is pending: every pushed block finished and every move popped.
     pub fn is_idle(&self) -> bool {
-        self.len == 0 && self.exec.slicer.is_none()
+        self.queue.len == 0 && self.exec.slicer.is_none()
     }
 
     /// Exact motor position after every move popped so far.
@@ -207,7 +215,7 @@ impl StepGenerator {
 
     /// Motor position after every block pushed so far (once finished and popped).
     pub fn target_position(&self) -> MotorSteps {
-        self.tail
+        self.queue.tail
     }
 
     /// Both step accumulators after every move popped so far, as the firmware holds them.
@@ -234,14 +242,14 @@ impl StepGenerator {
     /// blocks are still waiting to be popped, or if the block is invalid or does not start
     /// where the previous one ended.
     pub fn push(&mut self, block: &Block) -> Result<(), StepError> {
-        if (self.ready_len() != 0 && !self.head_waits()) || self.exec.slicer.is_some() {
+        if (self.queue.ready_len() != 0 && !self.head_waits()) || self.exec.slicer.is_some() {
             return Err(StepError::Busy);
         }
         let kinematics = self.exec.config.kinematics();
         let found = profile::motor_target(kinematics, block.start);
-        if found != self.tail {
+        if found != self.queue.tail {
             return Err(StepError::Discontinuous {
-                expected: self.tail,
+                expected: self.queue.tail,
                 found,
             });
         }
@@ -250,17 +258,15 @@ impl StepGenerator {
             kinematics,
             found,
             self.planned_ticks,
-            self.close_ticks,
+            self.queue.close_ticks,
             &mut self.scratch,
         )?;
-        let pen_now = self.back().map(|g| g.last.pen);
+        let pen_now = self.queue.back().map(|g| g.last.pen);
         if pen_now.is_some_and(|p| p != block.pen) {
             self.finish();
         }
-        for i in 0..self.scratch.n {
-            if let Some(&piece) = self.scratch.pieces.get(i) {
-                self.feed(piece);
-            }
+        for piece in self.scratch.pieces.iter().take(self.scratch.n) {
+            self.queue.feed(piece, kinematics, &mut self.exec.stats);
         }
         self.planned_ticks += self.scratch.ticks;
         Ok(())
@@ -269,6 +275,135 @@ impl StepGenerator {
     /// Ends the current run of motion: whatever was held back (to merge with what might follow)
     /// becomes moves. Call before a pen action or pause and at the end of the plot, then pop.
     pub fn finish(&mut self) {
+        self.queue.finish(&mut self.exec.stats);
+    }
+
+    /// The next move, or `None` when everything pushed so far is out (except what is held back
+    /// until the next block or [`finish`](Self::finish)).
+    ///
+    /// An LM group whose motors cannot spend the firmware minimum on their steps (see
+    /// `Executor::cannot_fill_minimum`) is merged with the group after it first; if that one is
+    /// not complete yet, the group waits for the next block. Only the last move of a run may
+    /// stay shorter than the minimum.
+    pub fn pop(&mut self) -> Option<Move> {
+        let q = &mut self.queue;
+        loop {
+            let ready = q.ready_len();
+            if ready == 0 {
+                return None;
+            }
+            let g = q.groups.get(q.head)?;
+            if self.exec.slicer.is_some() {
+                if let Some(m) = self.exec.next_slice(g) {
+                    return Some(m);
+                }
+                self.exec.slicer = None;
+                q.pop_front();
+                continue;
+            }
+            match self.exec.config.format() {
+                MoveFormat::Lm => {
+                    let start = self.exec.lm_start(g);
+                    if self.exec.cannot_fill_minimum_from(&start) {
+                        if ready >= 2 {
+                            q.merge_head();
+                            continue;
+                        }
+                        if q.has_held || q.has_open {
+                            return None;
+                        }
+                    }
+                    let m = self.exec.convert_lm(g, start);
+                    q.pop_front();
+                    return Some(m);
+                }
+                MoveFormat::Sm => self.exec.slicer = Some(Slicer::default()),
+            }
+        }
+    }
+
+    /// Whether the only ready group waits for its successor (see [`pop`](Self::pop)).
+    fn head_waits(&self) -> bool {
+        let q = &self.queue;
+        self.exec.config.format() == MoveFormat::Lm
+            && q.ready_len() == 1
+            && (q.has_held || q.has_open)
+            && q.groups
+                .get(q.head)
+                .is_some_and(|g| self.exec.cannot_fill_minimum(g))
+    }
+}
+
+/// A ring position `i < 2·GROUPS` (a slot index plus an offset up to `GROUPS`) as a slot index:
+/// one comparison instead of a division.
+#[inline]
+fn ring(i: usize) -> usize {
+    if i >= GROUPS { i - GROUPS } else { i }
+}
+
+impl Queue {
+    /// Merges the first group into the second and drops the first.
+    fn merge_head(&mut self) {
+        let next = ring(self.head + 1);
+        if let (Some(&first), Some(&second)) = (self.groups.get(self.head), self.groups.get(next)) {
+            let mut merged = first;
+            merged.absorb(&second);
+            if let Some(slot) = self.groups.get_mut(next) {
+                *slot = merged;
+            }
+            self.pop_front();
+        }
+    }
+
+    #[inline]
+    fn closable(&self, g: &Group) -> bool {
+        g.has_steps() && g.ticks() >= self.close_ticks
+    }
+
+    #[inline]
+    fn ready_len(&self) -> usize {
+        self.len - usize::from(self.has_held) - usize::from(self.has_open)
+    }
+
+    #[inline]
+    fn back(&self) -> Option<&Group> {
+        let i = ring(self.head + self.len.checked_sub(1)?);
+        self.groups.get(i)
+    }
+
+    #[inline]
+    fn back_mut(&mut self) -> Option<&mut Group> {
+        let i = ring(self.head + self.len.checked_sub(1)?);
+        self.groups.get_mut(i)
+    }
+
+    fn pop_back(&mut self) {
+        if self.len > 0 {
+            self.len -= 1;
+            if self.has_open {
+                self.has_open = false;
+            }
+        }
+    }
+
+    #[inline]
+    fn pop_front(&mut self) {
+        if self.len > 0 {
+            self.head = ring(self.head + 1);
+            self.len -= 1;
+        }
+    }
+
+    /// The open group is complete: it becomes the held one, and the previously held one becomes
+    /// ready (it already sits before it in the ring).
+    #[inline]
+    fn close_open(&mut self) {
+        self.has_open = false;
+        self.has_held = true;
+    }
+
+    /// See [`StepGenerator::finish`].
+    fn finish(&mut self, stats: &mut StepStats) {
         if self.has_open {
             let open = self.back().copied().unwrap_or_default();
             if self.closable(&open) {
@@ -283,128 +418,44 @@ impl StepGenerator {
                 self.has_open = false;
                 self.has_held = true;
             } else {
-                self.exec.stats.skipped_ticks += open.ticks();
+                stats.skipped_ticks += open.ticks();
                 self.pop_back();
             }
         }
         self.has_held = false;
     }
 
-    /// The next move, or `None` when everything pushed so far is out (except what is held back
-    /// until the next block or [`finish`](Self::finish)).
-    ///
-    /// An LM group whose motors cannot spend the firmware minimum on their steps (see
-    /// `Executor::cannot_fill_minimum`) is merged with the group after it first; if that one is
-    /// not complete yet, the group waits for the next block. Only the last move of a run may
-    /// stay shorter than the minimum.
-    pub fn pop(&mut self) -> Option<Move> {
-        loop {
-            let ready = self.ready_len();
-            if ready == 0 {
-                return None;
-            }
-            let g = self.groups.get(self.head)?;
-            if self.exec.slicer.is_some() {
-                if let Some(m) = self.exec.next_slice(g) {
-                    return Some(m);
-                }
-                self.exec.slicer = None;
-                self.pop_front();
-                continue;
-            }
-            match self.exec.config.format() {
-                MoveFormat::Lm => {
-                    if self.exec.cannot_fill_minimum(g) {
-                        if ready >= 2 {
-                            self.merge_head();
-                            continue;
-                        }
-                        if self.has_held || self.has_open {
-                            return None;
-                        }
-                    }
-                    let m = self.exec.convert_lm(g);
-                    self.pop_front();
-                    return Some(m);
-                }
-                MoveFormat::Sm => self.exec.slicer = Some(Slicer::default()),
-            }
-        }
-    }
-
-    /// Whether the only ready group waits for its successor (see [`pop`](Self::pop)).
-    fn head_waits(&self) -> bool {
-        self.exec.config.format() == MoveFormat::Lm
-            && self.ready_len() == 1
-            && (self.has_held || self.has_open)
-            && self
-                .groups
-                .get(self.head)
-                .is_some_and(|g| self.exec.cannot_fill_minimum(g))
-    }
-
-    /// Merges the first group into the second and drops the first.
-    fn merge_head(&mut self) {
-        let next = (self.head + 1) % GROUPS;
-        if let (Some(&first), Some(&second)) = (self.groups.get(self.head), self.groups.get(next)) {
-            let mut merged = first;
-            merged.absorb(&second);
-            if let Some(slot) = self.groups.get_mut(next) {
-                *slot = merged;
-            }
-            self.pop_front();
-        }
-    }
-
-    fn closable(&self, g: &Group) -> bool {
-        g.has_steps() && g.ticks() >= self.close_ticks
-    }
-
-    fn ready_len(&self) -> usize {
-        self.len - usize::from(self.has_held) - usize::from(self.has_open)
-    }
-
-    fn back(&self) -> Option<&Group> {
-        let i = (self.head + self.len.checked_sub(1)?) % GROUPS;
-        self.groups.get(i)
-    }
-
-    fn back_mut(&mut self) -> Option<&mut Group> {
-        let i = (self.head + self.len.checked_sub(1)?) % GROUPS;
-        self.groups.get_mut(i)
-    }
-
-    fn pop_back(&mut self) {
-        if self.len > 0 {
-            self.len -= 1;
-            if self.has_open {
-                self.has_open = false;
-            }
-        }
-    }
-
-    fn pop_front(&mut self) {
-        if self.len > 0 {
-            self.head = (self.head + 1) % GROUPS;
-            self.len -= 1;
-        }
-    }
-
-    /// The open group is complete: it becomes the held one, and the previously held one becomes
-    /// ready (it already sits before it in the ring).
-    fn close_open(&mut self) {
-        self.has_open = false;
-        self.has_held = true;
-    }
-
     /// Adds a piece to the open group, splitting it when only its head is needed to make a short
     /// group long enough, and closes the group once it is long enough and moves.
-    fn feed(&mut self, mut piece: Piece) {
-        let kinematics = self.exec.config.kinematics();
+    fn feed(&mut self, piece: &Piece, kinematics: Kinematics, stats: &mut StepStats) {
+        if !self.has_open {
+            // The common case: the piece starts a group of its own.
+            let i = ring(self.head + self.len);
+            // GROUPS bounds the groups alive at once (see its definition).
+            if self.len >= GROUPS {
+                return;
+            }
+            let Some(slot) = self.groups.get_mut(i) else {
+                return;
+            };
+            slot.start(piece, self.tail, kinematics);
+            self.tail = slot.end_target;
+            self.len += 1;
+            self.has_open = true;
+            if self.back().is_some_and(|g| self.closable(g)) {
+                self.close_open();
+            }
+            return;
+        }
+        self.feed_open(*piece, kinematics, stats);
+    }
+
+    /// [`Self::feed`] with a group open.
+    fn feed_open(&mut self, mut piece: Piece, kinematics: Kinematics, stats: &mut StepStats) {
         let close_ticks = self.close_ticks;
         loop {
             if !self.has_open {
-                let i = (self.head + self.len) % GROUPS;
+                let i = ring(self.head + self.len);
                 // GROUPS bounds the groups alive at once (see its definition).
                 if self.len >= GROUPS {
                     return;
@@ -412,7 +463,7 @@ impl StepGenerator {
                 let Some(slot) = self.groups.get_mut(i) else {
                     return;
                 };
-                *slot = Group::new(&piece, self.tail, kinematics);
+                slot.start(&piece, self.tail, kinematics);
                 self.tail = slot.end_target;
                 self.len += 1;
                 self.has_open = true;
@@ -431,7 +482,7 @@ impl StepGenerator {
                 }
                 if !g.has_steps() && g.ticks() + piece.ticks() > MAX_GROUP_TICKS {
                     // Hours without a whole step: nothing to execute.
-                    self.exec.stats.skipped_ticks += g.ticks();
+                    stats.skipped_ticks += g.ticks();
                     self.pop_back();
                     continue;
                 }

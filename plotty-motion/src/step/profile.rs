@@ -105,10 +105,16 @@ impl Line {
     /// The rounded motor position `s` millimetres along the line, kept between the end targets so
     /// that step counts along a line never change sign.
     pub(crate) fn target_at(&self, s: f64, kinematics: Kinematics) -> MotorSteps {
+        self.target_of(s, self.point_at(s), kinematics)
+    }
+
+    /// [`Self::target_at`] when `point` is `self.point_at(s)`, already computed.
+    #[inline]
+    pub(crate) fn target_of(&self, s: f64, point: Point, kinematics: Kinematics) -> MotorSteps {
         if s >= self.length_mm {
             return self.to;
         }
-        let m = motor_target(kinematics, self.point_at(s));
+        let m = motor_target(kinematics, point);
         MotorSteps::new(
             clamp_between(m.m1, self.from.m1, self.to.m1),
             clamp_between(m.m2, self.from.m2, self.to.m2),
@@ -224,41 +230,10 @@ pub(crate) fn plan_block(
     plan: &mut BlockPlan,
 ) -> Result<(), StepError> {
     let b = block;
-    let finite = b.start.is_finite()
-        && b.end.is_finite()
-        && b.length_mm.is_finite()
-        && b.entry_mm_s.is_finite()
-        && b.cruise_mm_s.is_finite()
-        && b.exit_mm_s.is_finite()
-        && b.accel_mm_s2.is_finite();
-    if !finite {
-        return Err(StepError::InvalidBlock(
-            "a coordinate or speed is not finite",
-        ));
-    }
-    let (len, a) = (b.length_mm, b.accel_mm_s2);
-    if len < 0.0 || b.entry_mm_s < 0.0 || b.cruise_mm_s < 0.0 || b.exit_mm_s < 0.0 || a < 0.0 {
-        return Err(StepError::InvalidBlock(
-            "length, speeds and acceleration must not be negative",
-        ));
-    }
+    let (len, a, cruise) = (b.length_mm, b.accel_mm_s2, b.cruise_mm_s);
     let (dx, dy) = (b.end.x_mm - b.start.x_mm, b.end.y_mm - b.start.y_mm);
     let chord = libm::sqrt(dx * dx + dy * dy);
-    if (chord - len).abs() > 1e-6 * (1.0 + len) {
-        return Err(StepError::InvalidBlock(
-            "length_mm differs from the distance between start and end",
-        ));
-    }
-    let cruise = b.cruise_mm_s;
     let slack = 1e-9 * (1.0 + cruise);
-    if b.entry_mm_s > cruise + slack || b.exit_mm_s > cruise + slack {
-        return Err(StepError::InvalidBlock(
-            "entry or exit speed above the cruise speed",
-        ));
-    }
-    if len > 0.0 && cruise <= 0.0 {
-        return Err(StepError::InvalidBlock("a block with length has no speed"));
-    }
     let (entry, exit) = (b.entry_mm_s.min(cruise), b.exit_mm_s.min(cruise));
     // The same phase arithmetic as Block's helpers (accel_distance_mm, duration_s, …).
     let (d_a, d_d, t_a, t_d) = if a > 0.0 {
@@ -271,28 +246,43 @@ pub(crate) fn plan_block(
     } else {
         (0.0, 0.0, 0.0, 0.0)
     };
-    if d_a + d_d > len * (1.0 + 1e-9) + 1e-9 {
-        return Err(StepError::InvalidBlock(
-            "accelerating and decelerating need more than the block's length",
-        ));
-    }
     let (m0, m1) = (
         kinematics.motor_exact(b.start),
         kinematics.motor_exact(b.end),
     );
-    if !(m0.0.abs() <= POSITION_LIMIT
-        && m0.1.abs() <= POSITION_LIMIT
-        && m1.0.abs() <= POSITION_LIMIT
-        && m1.1.abs() <= POSITION_LIMIT)
-    {
-        return Err(StepError::OutOfRange);
-    }
     let d_c = (len - d_a - d_d).max(0.0);
     let t_c = if cruise > 0.0 { d_c / cruise } else { 0.0 };
     let seconds = t_a + t_c + t_d;
-    // NaN-safe: a NaN duration is refused too.
-    if seconds.is_nan() || seconds > MAX_BLOCK_SECONDS {
-        return Err(StepError::TooLong);
+    // Every check of `block_error` at once, without branches; only when one fails does
+    // `block_error` say which (in its order).
+    let finite = zero_if_finite(b.start.x_mm)
+        + zero_if_finite(b.start.y_mm)
+        + zero_if_finite(b.end.x_mm)
+        + zero_if_finite(b.end.y_mm)
+        + zero_if_finite(len)
+        + zero_if_finite(b.entry_mm_s)
+        + zero_if_finite(cruise)
+        + zero_if_finite(b.exit_mm_s)
+        + zero_if_finite(a)
+        == 0.0;
+    let valid = finite
+        & (len >= 0.0)
+        & (b.entry_mm_s >= 0.0)
+        & (cruise >= 0.0)
+        & (b.exit_mm_s >= 0.0)
+        & (a >= 0.0)
+        & ((chord - len).abs() <= 1e-6 * (1.0 + len))
+        & (b.entry_mm_s <= cruise + slack)
+        & (b.exit_mm_s <= cruise + slack)
+        & ((len <= 0.0) | (cruise > 0.0))
+        & (d_a + d_d <= len * (1.0 + 1e-9) + 1e-9)
+        & (m0.0.abs() <= POSITION_LIMIT)
+        & (m0.1.abs() <= POSITION_LIMIT)
+        & (m1.0.abs() <= POSITION_LIMIT)
+        & (m1.1.abs() <= POSITION_LIMIT)
+        & (seconds <= MAX_BLOCK_SECONDS);
+    if !valid {
+        block_error(b, kinematics)?;
     }
     let line = Line {
         start: b.start,
@@ -367,6 +357,93 @@ pub(crate) fn plan_block(
     }
     if let Some(last) = plan.n.checked_sub(1).and_then(|i| plan.pieces.get_mut(i)) {
         last.s1 = len;
+    }
+    Ok(())
+}
+
+/// `0` for a finite `x`, NaN for an infinite or NaN one: a sum of these is 0 exactly when every
+/// term is finite.
+#[inline]
+#[allow(clippy::eq_op)]
+fn zero_if_finite(x: f64) -> f64 {
+    x - x
+}
+
+/// The first thing wrong with `block`, checked one by one (the slow path of [`plan_block`]'s
+/// combined check, which accepts exactly what this accepts).
+#[cold]
+#[inline(never)]
+fn block_error(block: &Block, kinematics: Kinematics) -> Result<(), StepError> {
+    let b = block;
+    let finite = b.start.is_finite()
+        && b.end.is_finite()
+        && b.length_mm.is_finite()
+        && b.entry_mm_s.is_finite()
+        && b.cruise_mm_s.is_finite()
+        && b.exit_mm_s.is_finite()
+        && b.accel_mm_s2.is_finite();
+    if !finite {
+        return Err(StepError::InvalidBlock(
+            "a coordinate or speed is not finite",
+        ));
+    }
+    let (len, a) = (b.length_mm, b.accel_mm_s2);
+    if len < 0.0 || b.entry_mm_s < 0.0 || b.cruise_mm_s < 0.0 || b.exit_mm_s < 0.0 || a < 0.0 {
+        return Err(StepError::InvalidBlock(
+            "length, speeds and acceleration must not be negative",
+        ));
+    }
+    let (dx, dy) = (b.end.x_mm - b.start.x_mm, b.end.y_mm - b.start.y_mm);
+    let chord = libm::sqrt(dx * dx + dy * dy);
+    if (chord - len).abs() > 1e-6 * (1.0 + len) {
+        return Err(StepError::InvalidBlock(
+            "length_mm differs from the distance between start and end",
+        ));
+    }
+    let cruise = b.cruise_mm_s;
+    let slack = 1e-9 * (1.0 + cruise);
+    if b.entry_mm_s > cruise + slack || b.exit_mm_s > cruise + slack {
+        return Err(StepError::InvalidBlock(
+            "entry or exit speed above the cruise speed",
+        ));
+    }
+    if len > 0.0 && cruise <= 0.0 {
+        return Err(StepError::InvalidBlock("a block with length has no speed"));
+    }
+    let (entry, exit) = (b.entry_mm_s.min(cruise), b.exit_mm_s.min(cruise));
+    // The same phase arithmetic as Block's helpers (accel_distance_mm, duration_s, …).
+    let (d_a, d_d, t_a, t_d) = if a > 0.0 {
+        (
+            (cruise * cruise - entry * entry) / (2.0 * a),
+            (cruise * cruise - exit * exit) / (2.0 * a),
+            (cruise - entry) / a,
+            (cruise - exit) / a,
+        )
+    } else {
+        (0.0, 0.0, 0.0, 0.0)
+    };
+    if d_a + d_d > len * (1.0 + 1e-9) + 1e-9 {
+        return Err(StepError::InvalidBlock(
+            "accelerating and decelerating need more than the block's length",
+        ));
+    }
+    let (m0, m1) = (
+        kinematics.motor_exact(b.start),
+        kinematics.motor_exact(b.end),
+    );
+    if !(m0.0.abs() <= POSITION_LIMIT
+        && m0.1.abs() <= POSITION_LIMIT
+        && m1.0.abs() <= POSITION_LIMIT
+        && m1.1.abs() <= POSITION_LIMIT)
+    {
+        return Err(StepError::OutOfRange);
+    }
+    let d_c = (len - d_a - d_d).max(0.0);
+    let t_c = if cruise > 0.0 { d_c / cruise } else { 0.0 };
+    let seconds = t_a + t_c + t_d;
+    // NaN-safe: a NaN duration is refused too.
+    if seconds.is_nan() || seconds > MAX_BLOCK_SECONDS {
+        return Err(StepError::TooLong);
     }
     Ok(())
 }
@@ -467,20 +544,28 @@ pub(crate) struct Group {
 
 impl Group {
     /// A group of one piece, starting from motor position `from`.
+    #[cfg(test)]
     pub(crate) fn new(piece: &Piece, from: MotorSteps, kinematics: Kinematics) -> Self {
-        Self {
-            start_tick: piece.start_tick,
-            end_tick: piece.start_tick + piece.ticks(),
-            start_point: piece.line.point_at(piece.s0),
-            end_point: piece.line.point_at(piece.s1),
-            start_target: from,
-            end_target: piece.line.target_at(piece.s1, kinematics),
-            path_mm: piece.length_mm(),
-            merge_error_mm: 0.0,
-            merged: Moments::default(),
-            pieces: 1,
-            last: *piece,
-        }
+        let mut g = Self::default();
+        g.start(piece, from, kinematics);
+        g
+    }
+
+    /// Makes this slot a group of one piece, starting from motor position `from` (in place:
+    /// groups are large, and this runs once per firmware move).
+    #[inline]
+    pub(crate) fn start(&mut self, piece: &Piece, from: MotorSteps, kinematics: Kinematics) {
+        self.start_tick = piece.start_tick;
+        self.end_tick = piece.start_tick + piece.ticks();
+        self.start_point = piece.line.point_at(piece.s0);
+        self.end_point = piece.line.point_at(piece.s1);
+        self.start_target = from;
+        self.end_target = piece.line.target_of(piece.s1, self.end_point, kinematics);
+        self.path_mm = piece.length_mm();
+        self.merge_error_mm = 0.0;
+        // `merged` is only read once there are two pieces (`add` and `absorb` set it first).
+        self.pieces = 1;
+        self.last = *piece;
     }
 
     /// The per-motor integrals of the whole group.
@@ -539,22 +624,122 @@ impl Group {
     /// speed, in the direction `sign` (±1) the motor actually moves, kept within the planned
     /// speed range (so a merge never asks for more than the plan's top speed) and non-negative.
     /// `(1, 1)` (constant speed) when the plan has no usable shape for this motor.
+    #[cfg(test)]
     pub(crate) fn shape(&self, axis: usize, sign: f64) -> (f64, f64) {
-        let p = self.ticks();
-        if self.pieces == 1 && self.last.n == 1 {
-            // One ramp: the plan itself, no fit needed.
-            let (Some(k), Some(r)) = (self.last.line.share.get(axis), self.last.ramps.first())
-            else {
+        if self.is_one_ramp() {
+            self.ramp_shape(axis, sign)
+        } else {
+            self.fitted_shape(&self.moments(), axis, sign)
+        }
+    }
+
+    /// [`Self::shape`] of both motors (directions `signs`), the integrals computed once.
+    #[inline]
+    pub(crate) fn shapes(&self, signs: [f64; 2]) -> [(f64, f64); 2] {
+        if self.is_one_ramp() {
+            [self.ramp_shape(0, signs[0]), self.ramp_shape(1, signs[1])]
+        } else {
+            let m = self.moments();
+            [
+                self.fitted_shape(&m, 0, signs[0]),
+                self.fitted_shape(&m, 1, signs[1]),
+            ]
+        }
+    }
+
+    /// The shape of the planned path speed over a group within one block (start and end, mm
+    /// per tick): every motor's planned speed is its share of the path speed, so each motor's
+    /// [`Self::shape`] is this one scaled by `sign·share` when that is positive. `(1, 1)`
+    /// (constant speed) when the plan has no usable shape. Meaningless for a group over several
+    /// blocks (`pieces > 1`).
+    #[inline]
+    pub(crate) fn path_shape(&self) -> (f64, f64) {
+        if self.last.n == 1 {
+            let Some(r) = self.last.ramps.first() else {
                 return (1.0, 1.0);
             };
-            let (u0, u1) = (sign * k * r.v0, sign * k * r.v1);
-            return if u0 >= 0.0 && u1 >= 0.0 && u0 + u1 > 0.0 {
-                (u0, u1)
+            return if r.v0 >= 0.0 && r.v1 >= 0.0 && r.v0 + r.v1 > 0.0 {
+                (r.v0, r.v1)
             } else {
                 (1.0, 1.0)
             };
         }
-        let m = self.moments();
+        // The least-squares fit of the path speed (see `fitted_shape`, with share 1).
+        let (mut d, mut f, mut lo, mut hi) = (0.0, 0.0, f64::INFINITY, f64::NEG_INFINITY);
+        let mut t = self.last.start_tick - self.start_tick;
+        for r in self.last.ramps() {
+            let area = 0.5 * (r.v0 + r.v1) * r.ticks;
+            d += area;
+            f += t * area + r.ticks * r.ticks * (r.v0 + 2.0 * r.v1) * (1.0 / 6.0);
+            // Speeds are finite (checked when the block was planned): plain comparisons.
+            let (low, high) = if r.v0 <= r.v1 {
+                (r.v0, r.v1)
+            } else {
+                (r.v1, r.v0)
+            };
+            if low < lo {
+                lo = low;
+            }
+            if high > hi {
+                hi = high;
+            }
+            t += r.ticks;
+        }
+        let p = self.ticks();
+        if p.is_nan() || p <= 0.0 {
+            return (1.0, 1.0);
+        }
+        let mean = d / p;
+        // (NaN fails every comparison.)
+        let usable = (mean > 0.0) & (lo > f64::NEG_INFINITY) & (hi < f64::INFINITY);
+        if !usable {
+            return (1.0, 1.0);
+        }
+        let slope = 12.0 * (f - 0.5 * p * d) / (p * p * p);
+        let floor = if lo > 0.0 { lo } else { 0.0 };
+        let room = if mean - floor < hi - mean {
+            mean - floor
+        } else {
+            hi - mean
+        };
+        let limit = if room > 0.0 { room } else { 0.0 };
+        let wanted = 0.5 * slope * p;
+        let half = if wanted > limit {
+            limit
+        } else if wanted < -limit {
+            -limit
+        } else {
+            wanted
+        };
+        if half.abs() < f64::INFINITY {
+            (mean - half, mean + half)
+        } else {
+            (1.0, 1.0)
+        }
+    }
+
+    /// A single ramp: the plan itself is the shape, no fit needed.
+    #[inline]
+    fn is_one_ramp(&self) -> bool {
+        self.pieces == 1 && self.last.n == 1
+    }
+
+    #[inline]
+    fn ramp_shape(&self, axis: usize, sign: f64) -> (f64, f64) {
+        let (Some(k), Some(r)) = (self.last.line.share.get(axis), self.last.ramps.first()) else {
+            return (1.0, 1.0);
+        };
+        let (u0, u1) = (sign * k * r.v0, sign * k * r.v1);
+        if u0 >= 0.0 && u1 >= 0.0 && u0 + u1 > 0.0 {
+            (u0, u1)
+        } else {
+            (1.0, 1.0)
+        }
+    }
+
+    /// The least-squares fit of motor `axis` from the group's integrals `m`.
+    fn fitted_shape(&self, m: &Moments, axis: usize, sign: f64) -> (f64, f64) {
+        let p = self.ticks();
         let (Some(&d), Some(&f), Some(&lo), Some(&hi)) = (
             m.disp.get(axis),
             m.moment.get(axis),
@@ -771,7 +956,107 @@ mod tests {
         assert!(s1 <= top + 1e-15 && s0 <= s1 && s0 >= 49.0 * 80.0 / 25_000.0 - 1e-15);
     }
 
+    /// A value for a block field: ordinary, at an edge, or invalid.
+    fn field(ordinary: core::ops::Range<f64>) -> impl proptest::strategy::Strategy<Value = f64> {
+        use proptest::prelude::*;
+        prop_oneof![
+            6 => ordinary,
+            1 => prop::sample::select(vec![
+                0.0,
+                -0.0,
+                -1e-12,
+                1e-300,
+                -1.0,
+                1e30,
+                1e200,
+                f64::NAN,
+                f64::INFINITY,
+                f64::NEG_INFINITY,
+            ]),
+        ]
+    }
+
     proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(3000))]
+
+        /// `plan_block`'s combined check accepts exactly the blocks `block_error` accepts, and
+        /// refuses the others with the same error.
+        #[test]
+        fn combined_check_is_block_error(
+            (sx, sy) in (field(-500.0..500.0), field(-500.0..500.0)),
+            (dx, dy) in (field(-50.0..50.0), field(-50.0..50.0)),
+            length_error in proptest::prop_oneof![4 => proptest::strategy::Just(0.0), 1 => -1e-3f64..1e-3],
+            (entry, cruise, exit) in (field(0.0..60.0), field(0.0..60.0), field(0.0..60.0)),
+            accel in field(0.0..2000.0),
+            far in proptest::prop_oneof![8 => proptest::strategy::Just(1.0), 1 => proptest::strategy::Just(1e7)],
+        ) {
+            let start = Point::new(sx * far, sy);
+            let end = Point::new(sx * far + dx, sy + dy);
+            let b = Block {
+                start,
+                end,
+                pen: Pen::Down,
+                tag: Tag::default(),
+                length_mm: libm::sqrt(dx * dx + dy * dy) + length_error,
+                entry_mm_s: entry,
+                cruise_mm_s: cruise,
+                exit_mm_s: exit,
+                accel_mm_s2: accel,
+            };
+            let mut plan = BlockPlan::default();
+            let got = plan_block(&b, k(), k().to_motor(b.start), 0.0, 100.0, &mut plan);
+            proptest::prop_assert_eq!(got, block_error(&b, k()), "{:?}", b);
+        }
+
+        /// For a group within one block every motor's fitted shape is the path speed's shape
+        /// scaled by its share: the wish the generator derives once per move is the wish of
+        /// each motor.
+        #[test]
+        fn path_shape_is_every_motors_shape(
+            len in 0.05f64..30.0,
+            angle in 0.0f64..core::f64::consts::TAU,
+            (entry, cruise, exit) in (0.0f64..60.0, 0.0f64..60.0, 0.0f64..60.0),
+            accel in 50.0f64..3000.0,
+        ) {
+            let cruise = cruise.max(entry).max(exit).max(0.1);
+            // Shorten the ramps until they fit the length.
+            let fit = |v: f64| {
+                let d = (cruise * cruise - v * v) / (2.0 * accel);
+                if 2.0 * d <= len { v } else { libm::sqrt((cruise * cruise - accel * len).max(0.0)) }
+            };
+            let mut b = block(len, fit(entry), cruise, fit(exit), accel);
+            b.end = Point::new(b.start.x_mm + len * libm::cos(angle), b.start.y_mm + len * libm::sin(angle));
+            b.length_mm = b.start.distance_to(b.end);
+            let Ok(plan) = planned(&b) else { return Ok(()); };
+            for piece in plan.pieces() {
+                let g = Group::new(piece, k().to_motor(b.start), k());
+                let (p0, p1) = g.path_shape();
+                for axis in 0..2 {
+                    let share = piece.line.share[axis];
+                    if share == 0.0 {
+                        continue;
+                    }
+                    let sign = share.signum();
+                    let (s0, s1) = g.shape(axis, sign);
+                    // Same shape up to scale: compare the normalised start.
+                    let (a, b) = (p0 / (p0 + p1), s0 / (s0 + s1));
+                    proptest::prop_assert!((a - b).abs() <= 1e-9, "{:?} vs {:?}", (p0, p1), (s0, s1));
+                }
+            }
+        }
+
+        /// `round_i64` is `libm::round` (half away from zero) everywhere.
+        #[test]
+        fn round_i64_is_libm_round(
+            v in proptest::prop_oneof![
+                -1e6f64..1e6,
+                -1e17f64..1e17,
+                proptest::strategy::Strategy::prop_map(-1_000_000i64..1_000_000, |i| i as f64 + 0.5),
+            ],
+        ) {
+            proptest::prop_assert_eq!(round_i64(v), libm::round(v) as i64);
+        }
+
         /// The fast rounding gives exactly `Kinematics::to_motor`, halves and extremes included.
         #[test]
         fn motor_target_is_to_motor(

@@ -259,23 +259,21 @@ pub fn sm_rate_v2(duration_ms: u32, steps: u32) -> Result<u32, SmRateError> {
 ///
 /// Same result as `libm::round(v) as i64`, without libm's software rounding: `v as i64`
 /// truncates, and `v − trunc(v)` is exact (Sterbenz; or `v` itself when `|v| < 1`).
+#[inline]
 pub(crate) fn round_i64(v: f64) -> i64 {
-    if v.is_nan() || v.abs() >= 4_503_599_627_370_496.0 {
-        // Already an integer (or NaN → 0, infinities saturate).
-        return v as i64;
-    }
-    let t = v as i64;
-    let f = v - t as f64;
-    if f >= 0.5 {
-        t + 1
-    } else if f <= -0.5 {
-        t - 1
+    // One comparison for the common case: NaN fails it too.
+    if v.abs() < 4_503_599_627_370_496.0 {
+        let t = v as i64;
+        let f = v - t as f64;
+        t + i64::from(f >= 0.5) - i64::from(f <= -0.5)
     } else {
-        t
+        // Already an integer (or NaN → 0, infinities saturate).
+        v as i64
     }
 }
 
 /// Request for [`solve_lm_axis`].
+#[cfg(test)]
 #[derive(Clone, Copy, PartialEq, Debug)]
 pub(crate) struct LmRequest {
     /// Effective accumulator at the start.
@@ -359,30 +357,171 @@ fn r0_window(m: i128, t: i128, a: i128, min_rate: i128) -> (i128, Bound, i128, B
 /// step per `ticks²/2^32` ticks, or more than one step per tick asked), it returns a constant
 /// rate whose last step falls as close before `ticks` as possible (or after it, if even the
 /// maximum rate cannot make it in time); [`Landing::tick`] says where.
+#[cfg(test)]
 pub(crate) fn solve_lm_axis(req: LmRequest) -> LmAxis {
-    let t = req.ticks.max(1);
-    let m = i64::from(req.steps.max(1)) * STEP - i64::from(req.c0.min(STEP as u32 - 1));
-    let tf = t as f64;
-    let (mut s0, mut s1) = req.shape;
-    if !(s0.is_finite() && s1.is_finite() && s0 >= 0.0 && s1 >= 0.0) {
-        (s0, s1) = (1.0, 1.0);
-    }
-    // Scale the shape so that the area lands mid-window: Σ R = M + R_T/2.
-    let mut denom = tf * (s0 + s1) / 2.0 - s1 / 2.0;
-    if denom.partial_cmp(&1e-300) != Some(core::cmp::Ordering::Greater) {
-        (s0, s1) = (1.0, 1.0);
-        denom = tf - 0.5;
-    }
-    let lambda = m as f64 / denom;
-    let (r_start, r_end) = (lambda * s0, lambda * s1);
-    let area = m as f64 + r_end / 2.0;
-    let a_star = (r_end - r_start) / tf;
+    let profile = Profile::new(req.ticks, req.shape);
+    profile.solve(req.c0, req.steps, req.min_rate, req.min_ticks)
+}
 
-    let (mw, tw, minw) = (
-        i128::from(m),
-        i128::from(t),
-        i128::from(req.min_rate.max(0)),
-    );
+/// The rate profile an LM aims for, per unit of distance: wanted start and end rates `s0`,
+/// `s1` (any common scale) over `t` ticks, normalised once per move so that every axis of the
+/// move derives its wish from its own distance with a few multiplications.
+///
+/// An axis that must cover `m` accumulator units by tick `t` scales the shape so that the rate
+/// sum lands mid-window, `Σ R = m + R_T/2`: with `R = λ·s` that is `λ = m/d`,
+/// `d = t·(s0 + s1)/2 − s1/2`, so its start and end rates are `m·q0` and `m·q1` with
+/// `q = s/d`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Profile {
+    t: u64,
+    tf: f64,
+    /// `1/t`.
+    inv_t: f64,
+    /// `t·(t + 1)/2`, exact (`t ≤ 2^24` on the fast path).
+    half_tt: f64,
+    /// `q1/2`: the end rate's half, per unit of `m`.
+    q1_half: f64,
+    /// `(q1 − q0)/t`: the acceleration per unit of `m`.
+    qa: f64,
+}
+
+impl Profile {
+    /// The profile of `shape` (start and end rate, ≥ 0, not both 0) over `ticks` (≥ 1; 0 counts
+    /// as 1); a constant rate if the shape is unusable.
+    #[inline]
+    pub(crate) fn new(ticks: u64, shape: (f64, f64)) -> Self {
+        let t = ticks.max(1);
+        let tf = t as f64;
+        let (mut s0, mut s1) = shape;
+        // Finite and not negative (NaN fails every comparison).
+        let usable = (s0 >= 0.0) & (s1 >= 0.0) & (s0 < f64::INFINITY) & (s1 < f64::INFINITY);
+        if !usable {
+            (s0, s1) = (1.0, 1.0);
+        }
+        let mut denom = tf * (s0 + s1) / 2.0 - s1 / 2.0;
+        if denom.partial_cmp(&1e-300) != Some(core::cmp::Ordering::Greater) {
+            (s0, s1) = (1.0, 1.0);
+            denom = tf - 0.5;
+        }
+        let inv_t = 1.0 / tf;
+        let inv_denom = 1.0 / denom;
+        let (q0, q1) = (s0 * inv_denom, s1 * inv_denom);
+        Self {
+            t,
+            tf,
+            inv_t,
+            half_tt: tf * (tf + 1.0) * 0.5,
+            q1_half: q1 * 0.5,
+            qa: (q1 - q0) * inv_t,
+        }
+    }
+
+    /// A constant rate over `ticks`.
+    #[inline]
+    pub(crate) fn constant(ticks: u64) -> Self {
+        Self::new(ticks, (1.0, 1.0))
+    }
+
+    /// Integer LM registers for one axis that starts with (effective) accumulator `c0` and makes
+    /// `steps` (≥ 1; 0 counts as 1) steps, its last on tick `t` (see [`solve_lm_axis`]).
+    #[inline]
+    pub(crate) fn solve(&self, c0: u32, steps: u32, min_rate: i64, min_ticks: u64) -> LmAxis {
+        let wish = self.wish(c0, steps);
+        match self.fast_landing(&wish, min_rate.max(0)) {
+            Some(axis) => axis,
+            None => solve_lm_axis_exactly(self, wish, c0, min_rate, min_ticks),
+        }
+    }
+
+    /// What an axis starting with (effective) accumulator `c0` and making `steps` steps wants.
+    #[inline]
+    fn wish(&self, c0: u32, steps: u32) -> Wish {
+        let m = i64::from(steps.max(1)) * STEP - i64::from(c0.min(STEP as u32 - 1));
+        let mf = m as f64;
+        Wish {
+            m,
+            area: mf + mf * self.q1_half,
+            a_star: mf * self.qa,
+        }
+    }
+
+    /// The rounded wish, lifted to the rate floors, if it lands exactly within every limit:
+    /// usually it does, and checking that takes a few multiplications where the exact window
+    /// takes divisions. In `i64` when the products provably fit (`|A|·T ≤ 2^33` and
+    /// `T ≤ 2^24` keep every term below 2^58).
+    #[inline]
+    fn fast_landing(&self, wish: &Wish, min_rate: i64) -> Option<LmAxis> {
+        let (t, m) = (self.t, wish.m);
+        if t > 1 << 24 {
+            return None;
+        }
+        // Both roundings take the nearest integer (ties to even) within the bounds the exact
+        // path clamps to; any integer near the wish would do, the checks below decide.
+        let a0 = round_within(wish.a_star, f64::from(i32::MAX));
+        let ti = t as i64;
+        if a0.unsigned_abs() * t > 1 << 33 {
+            return None;
+        }
+        let c = round_within(
+            (wish.area - a0 as f64 * self.half_tt) * self.inv_t,
+            (1u64 << 33) as f64,
+        );
+        let r0 = c.max(-(a0 / 2)).max(min_rate - a0);
+        let sum = ti * r0 + a0 * (ti * (ti + 1) / 2);
+        let (r1, rt, rate) = (r0 + a0, r0 + a0 * ti, r0 + a0 / 2);
+        // `r0 ≥ −(a0/2)` makes `rate ≥ 0` (so `r0 > i32::MIN`), `r0 ≥ min_rate − a0` makes
+        // `r1 ≥ min_rate`: what remains is the landing and the ceilings.
+        let lands = (sum >= m)
+            & (sum - rt < m)
+            & (rt >= 1)
+            & (r1 <= RATE_MAX)
+            & (rt <= RATE_MAX)
+            & (rate <= RATE_MAX);
+        lands.then_some(LmAxis {
+            rate: rate as i32,
+            accel: a0 as i32,
+            landing: Landing {
+                tick: t,
+                accumulator: (sum - m) as u32,
+                final_rate: rt,
+            },
+        })
+    }
+}
+
+/// `v` clamped to `[−bound, bound]` (NaN to `−bound`) and rounded to the nearest integer, ties
+/// to even; `bound < 2^51`. Adding 1.5·2^52 leaves exactly the rounded integer in the low bits
+/// of the sum (the FPU rounds to nearest), three instructions instead of a rounding routine.
+#[inline]
+fn round_within(v: f64, bound: f64) -> i64 {
+    const MAGIC: f64 = 6_755_399_441_055_744.0;
+    let clamped = v.max(-bound).min(bound);
+    ((clamped + MAGIC).to_bits() as i64) - MAGIC.to_bits() as i64
+}
+
+/// One axis's wish: `m` accumulator units to cover, the rate sum `area` and slope `a_star` of
+/// its scaled profile.
+#[derive(Clone, Copy, Debug)]
+struct Wish {
+    m: i64,
+    area: f64,
+    a_star: f64,
+}
+
+/// [`solve_lm_axis`] when the fast path does not land: the exact integer windows, searching the
+/// acceleration near the wish, or the constant-rate fallback.
+#[cold]
+#[inline(never)]
+fn solve_lm_axis_exactly(
+    profile: &Profile,
+    wish: Wish,
+    c0: u32,
+    min_rate: i64,
+    min_ticks: u64,
+) -> LmAxis {
+    let (t, tf) = (profile.t, profile.tf);
+    let Wish { m, area, a_star } = wish;
+    let (mw, tw, minw) = (i128::from(m), i128::from(t), i128::from(min_rate.max(0)));
     let centre = |a: i128| {
         let c = libm::round((area - a as f64 * tf * (tf + 1.0) / 2.0) / tf);
         // Saturating float-to-int cast; the window clamps the value anyway.
@@ -391,42 +530,6 @@ pub(crate) fn solve_lm_axis(req: LmRequest) -> LmAxis {
     let a_lim =
         |a: f64| i128::from(libm::round(a).clamp(f64::from(i32::MIN), f64::from(i32::MAX)) as i32);
 
-    // Fast path: the rounded wish, lifted to the rate floors, usually sits inside the window;
-    // checking that takes a few multiplications, the exact window takes divisions. In i64 when
-    // the products provably fit (|A|·T ≤ 2^33 and T ≤ 2^24 keep every term below 2^58).
-    let min_rate = req.min_rate.max(0);
-    if t <= 1 << 24 {
-        let a0 = round_i64(a_star).clamp(i64::from(i32::MIN), i64::from(i32::MAX));
-        let ti = t as i64;
-        if a0.unsigned_abs() * t <= 1 << 33 {
-            let c = round_i64((area - a0 as f64 * tf * (tf + 1.0) / 2.0) / tf);
-            let r0 = c
-                .clamp(-(1 << 33), 1 << 33)
-                .max(-(a0 / 2))
-                .max(min_rate - a0);
-            let sum = ti * r0 + a0 * (ti * (ti + 1) / 2);
-            let (r1, rt, rate) = (r0 + a0, r0 + a0 * ti, r0 + a0 / 2);
-            if sum >= m
-                && sum - rt < m
-                && r1 >= min_rate
-                && rt >= 1
-                && r1 <= RATE_MAX
-                && rt <= RATE_MAX
-                && (0..=RATE_MAX).contains(&rate)
-                && r0 >= i64::from(i32::MIN)
-            {
-                return LmAxis {
-                    rate: rate as i32,
-                    accel: a0 as i32,
-                    landing: Landing {
-                        tick: t,
-                        accumulator: (sum - m) as u32,
-                        final_rate: rt,
-                    },
-                };
-            }
-        }
-    }
     let a0 = a_lim(a_star);
     let r0 = centre(a0).max(-(a0 / 2)).max(minw - a0);
     if fits(mw, tw, r0, a0, minw) {
@@ -462,7 +565,7 @@ pub(crate) fn solve_lm_axis(req: LmRequest) -> LmAxis {
         }
         a = next;
     }
-    constant_rate(req.c0, m, t, req.min_rate, req.min_ticks)
+    constant_rate(c0, m, t, min_rate, min_ticks)
 }
 
 /// Whether `R0 = r0`, `A = a` land the last step on tick `t` within every limit (the same
@@ -675,6 +778,57 @@ mod tests {
                 prop_assert!(sol.landing.tick <= ticks || sol.accel == 0);
                 prop_assert!(sol.landing.tick <= ticks || sol.landing.tick >= 100);
             }
+        }
+
+        /// Whenever the fast path answers, its registers land exactly on the wanted tick
+        /// within every limit (by the closed form, itself checked against the per-tick
+        /// oracle), and the exact path lands there too.
+        #[test]
+        fn fast_path_lands_exactly_and_agrees_with_the_exact_path(
+            c0 in 0u32..(1 << 31),
+            steps in 1u32..100_000,
+            ticks in prop_oneof![1u64..400, 100u64..200_000, (1u64 << 24) - 5..(1u64 << 24) + 5],
+            s0 in prop_oneof![Just(0.0), 0.0f64..10.0],
+            s1 in prop_oneof![Just(0.0), 0.0f64..10.0],
+            v2 in any::<bool>(),
+        ) {
+            let min_rate = i64::from(v2);
+            let profile = Profile::new(ticks, (s0, s1));
+            let wish = profile.wish(c0, steps);
+            if let Some(fast) = profile.fast_landing(&wish, min_rate) {
+                prop_assert_eq!(fast.landing.tick, ticks);
+                prop_assert!(fast.rate >= 0);
+                let check = lm_landing(c0, fast.rate, fast.accel, steps, min_rate);
+                prop_assert_eq!(check, Some(fast.landing));
+                let exact = solve_lm_axis_exactly(&profile, wish, c0, min_rate, 100);
+                prop_assert_eq!(exact.landing.tick, ticks);
+                prop_assert_eq!(lm_landing(c0, exact.rate, exact.accel, steps, min_rate), Some(exact.landing));
+            }
+        }
+
+        /// `round_within` is the nearest integer (ties to even) of the clamped value.
+        #[test]
+        fn round_within_is_nearest_integer(
+            v in prop_oneof![
+                -1e12f64..1e12,
+                -10.0f64..10.0,
+                (-1_000_000i64..1_000_000).prop_map(|i| i as f64 + 0.5),
+                Just(f64::NAN),
+                Just(f64::INFINITY),
+                Just(f64::NEG_INFINITY),
+            ],
+            bound in prop_oneof![Just(f64::from(i32::MAX)), Just((1u64 << 33) as f64), 1.0f64..1e6],
+        ) {
+            let bound = libm::floor(bound);
+            let clamped = if v.is_nan() { -bound } else { v.clamp(-bound, bound) };
+            let nearest = libm::round(clamped);
+            // Ties to even.
+            let want = if (clamped - libm::trunc(clamped)).abs() == 0.5 {
+                2.0 * libm::round(clamped / 2.0)
+            } else {
+                nearest
+            };
+            prop_assert_eq!(round_within(v, bound), want as i64, "{} within {}", v, bound);
         }
 
         #[test]
