@@ -5,6 +5,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::process::{Command, Stdio};
 use std::thread;
 use std::time::Duration;
@@ -17,6 +18,16 @@ use plotty_fw_sim::pty::PtyServer;
 use plotty_fw_sim::runner::{ClockMode, Exit};
 
 type Port = serialport::TTYPort;
+
+/// Serialises the tests of this file. `serialport` takes an `flock` on the device, and a child
+/// forked by a parallel test (to exec the serve binary) holds a copy of every open descriptor
+/// until it execs: a port closed meanwhile stays locked, and reopening it fails at random.
+static FORK_GUARD: Mutex<()> = Mutex::new(());
+
+fn serial() -> MutexGuard<'static, ()> {
+    // A test that failed while holding the guard poisons it; the others still run.
+    FORK_GUARD.lock().unwrap_or_else(PoisonError::into_inner)
+}
 
 fn open(path: &Path) -> Port {
     serialport::new(path.to_string_lossy(), 115_200)
@@ -80,6 +91,7 @@ fn plot_square(port: &mut Port) {
 
 #[test]
 fn in_process_server_survives_reopen_and_records_the_square() {
+    let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
     let link = dir.path().join("ebb");
     let server = PtyServer::open(Some(&link)).unwrap();
@@ -125,6 +137,7 @@ fn in_process_server_survives_reopen_and_records_the_square() {
 
 #[test]
 fn serve_binary_plots_and_writes_the_trace_on_sigterm() {
+    let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
     let svg = dir.path().join("trace.svg");
     let png = dir.path().join("trace.png");
@@ -180,6 +193,7 @@ fn serve_binary_plots_and_writes_the_trace_on_sigterm() {
 
 #[test]
 fn serve_binary_rejects_bad_arguments_clearly() {
+    let _serial = serial();
     let run = |args: &[&str]| {
         let out = Command::new(env!("CARGO_BIN_EXE_plotty-fw-sim"))
             .args(args)
@@ -207,6 +221,7 @@ fn serve_binary_rejects_bad_arguments_clearly() {
 
 #[test]
 fn serve_binary_vanishes_on_a_scheduled_fault() {
+    let _serial = serial();
     let mut child = Command::new(env!("CARGO_BIN_EXE_plotty-fw-sim"))
         .args(["serve", "--seed", "7", "--fault", "vanish@3"])
         .stdout(Stdio::piped())
