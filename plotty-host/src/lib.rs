@@ -18,6 +18,7 @@
 //!   `plotty check database`.
 //! - [`job`]: job states and the one transition function; [`journal`]: the per-job JSONL journal;
 //!   [`ledger`]: records changes in order (SQLite, journal, broadcast, hooks); [`events`]: the bus.
+//! - [`queue`]: the job queue actor and its command interface; the device control interface.
 //! - [`hooks`]: commands, scripts and webhooks run on state changes.
 //! - [`logging`]: stderr, size-rotated log file, audit log.
 //! - [`device_check`]: `plotty check device`.
@@ -34,6 +35,7 @@ pub mod job;
 pub mod journal;
 pub mod ledger;
 pub mod logging;
+pub mod queue;
 pub mod settings;
 pub mod shutdown;
 pub mod store;
