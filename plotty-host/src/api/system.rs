@@ -46,7 +46,7 @@ impl Sampler {
         match (self.last, cpu_seconds()) {
             (Some((then, used)), Some(total)) => {
                 let wall = now.saturating_duration_since(then).as_secs_f64();
-                if wall >= 1.0 || self.cpu.is_none() && wall > 0.05 {
+                if wall >= 1.0 || self.cpu.is_none() && wall > 0.0 {
                     self.cpu = Some(cpu_fraction(total - used, wall, self.cores));
                     self.last = Some((now, total));
                 }
