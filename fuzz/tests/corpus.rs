@@ -81,3 +81,33 @@ fn command_encode_pseudo_random() {
         plotty_fuzz::command_encode(&input);
     }
 }
+
+#[test]
+fn svg_import_corpus() {
+    let files = corpus("svg_import");
+    assert!(!files.is_empty(), "seed corpus missing");
+    for (path, bytes) in files {
+        eprintln!("{}", path.display());
+        plotty_fuzz::svg_import(&bytes);
+    }
+}
+
+#[test]
+fn planner_ops_corpus() {
+    let files = corpus("planner_ops");
+    assert!(!files.is_empty(), "seed corpus missing");
+    for (path, bytes) in files {
+        eprintln!("{}", path.display());
+        plotty_fuzz::planner_ops(&bytes);
+    }
+}
+
+#[test]
+fn firmware_input_corpus() {
+    let files = corpus("firmware_input");
+    assert!(!files.is_empty(), "seed corpus missing");
+    for (path, bytes) in files {
+        eprintln!("{}", path.display());
+        plotty_fuzz::firmware_input(&bytes);
+    }
+}

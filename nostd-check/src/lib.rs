@@ -7,7 +7,10 @@ use plotty_motion::ebb::{
     Command, EncodeOptions, FirmwareVersion, LineBuffer, Reply, ReplyMode, ReplyParser,
     StepperMove, limits,
 };
-use plotty_motion::kinematics::{Kinematics, Point, Resolution};
+use plotty_motion::kinematics::{AxiDrawSettings, Kinematics, Point, Resolution};
+use plotty_motion::plan::{
+    Action, PathItem, Pen, PlannedItem, Planner, PlannerConfig, PlannerSlot, Tag,
+};
 
 #[panic_handler]
 fn panic(_: &PanicInfo<'_>) -> ! {
@@ -15,7 +18,7 @@ fn panic(_: &PanicInfo<'_>) -> ! {
 }
 
 /// Exercises the crate's layers so their code is linked, not just type-checked: kinematics, the
-/// command encoder, the line buffer and the reply parser.
+/// command encoder, the line buffer, the reply parser, and a planner on a stack-array window.
 #[unsafe(no_mangle)]
 pub extern "C" fn plotty_nostd_check(x_mm: f64, y_mm: f64) -> i32 {
     let k = Kinematics::new(Resolution::High);
@@ -52,5 +55,56 @@ pub extern "C" fn plotty_nostd_check(x_mm: f64, y_mm: f64) -> i32 {
             position = m1.wrapping_add(m2);
         }
     }
-    written.wrapping_add(position)
+    written
+        .wrapping_add(position)
+        .wrapping_add(planned_square_ms(x_mm, y_mm))
+}
+
+/// Plans a 10 mm square at (`x_mm`, `y_mm`) through an 8-slot window; the plot time in ms, or
+/// -1 if the planner refused something.
+fn planned_square_ms(x_mm: f64, y_mm: f64) -> i32 {
+    let Ok(config) = PlannerConfig::axidraw(&AxiDrawSettings::default()) else {
+        return -1;
+    };
+    let mut window = [PlannerSlot::EMPTY; 8];
+    let Ok(mut planner) = Planner::new(config, Point::ORIGIN, &mut window) else {
+        return -1;
+    };
+    let corners = [
+        (0.0, 0.0),
+        (10.0, 0.0),
+        (10.0, 10.0),
+        (0.0, 10.0),
+        (0.0, 0.0),
+    ];
+    let mut items = [PathItem::Action(Action::PenUp); 7];
+    for (i, &(dx, dy)) in corners.iter().enumerate() {
+        items[i + usize::from(i > 0)] = PathItem::Segment {
+            to: Point::new(x_mm + dx, y_mm + dy),
+            pen: if i == 0 { Pen::Up } else { Pen::Down },
+            tag: Tag {
+                stroke: 0,
+                vertex: i as u32,
+            },
+        };
+    }
+    items[1] = PathItem::Action(Action::PenDown);
+    let mut seconds = 0.0;
+    for item in items {
+        if planner.push(item).is_err() {
+            return -1;
+        }
+        while let Some(planned) = planner.pop() {
+            if let PlannedItem::Block(b) = planned {
+                seconds += b.duration_s();
+            }
+        }
+    }
+    planner.finish();
+    while let Some(planned) = planner.pop() {
+        if let PlannedItem::Block(b) = planned {
+            seconds += b.duration_s();
+        }
+    }
+    (seconds * 1000.0) as i32
 }

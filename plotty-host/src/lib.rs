@@ -24,6 +24,9 @@
 //! - [`hooks`]: commands, scripts and webhooks run on state changes.
 //! - [`logging`]: stderr, size-rotated log file, audit log.
 //! - [`device_check`]: `plotty check device`.
+//! - [`import`]: SVG → layers of polylines in mm (usvg, layer control, clipping to the travel);
+//!   [`optimize`]: joins, orders and merges strokes to cut pen-up travel; [`preview`]: renders a
+//!   drawing or a trace to SVG/PNG and measures deviations.
 
 pub mod api;
 pub mod app;
@@ -35,10 +38,13 @@ pub mod device_check;
 pub mod events;
 pub mod exit;
 pub mod hooks;
+pub mod import;
 pub mod job;
 pub mod journal;
 pub mod ledger;
 pub mod logging;
+pub mod optimize;
+pub mod preview;
 pub mod queue;
 pub mod settings;
 pub mod shutdown;

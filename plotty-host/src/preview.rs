@@ -1,0 +1,714 @@
+//! Pictures of what will be (or was) drawn, and how far two drawings are apart.
+//!
+//! A [`Preview`] holds pen-down polylines in layer colours, the pen-up moves between them, the
+//! page and the plotter's travel, all in millimetres. It renders to SVG text (millimetre units,
+//! so it prints at true size) or to PNG through tiny-skia; [`Preview::write`] picks the format
+//! from the file extension. [`Preview::from_drawing`] shows a plan; [`Preview::from_polylines`]
+//! shows any set of pen-down polylines (e.g. the simulator's pen trace) the same way, so the two
+//! can be compared side by side.
+//!
+//! [`max_deviation`] measures how far one set of polylines strays from another (each sampled
+//! point's distance to the nearest segment of the other set, through a uniform grid of segment
+//! pieces), e.g. the simulator's trace against the planned strokes.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use tiny_skia::{LineCap, LineJoin, Paint, PathBuilder, Pixmap, Stroke, StrokeDash, Transform};
+
+use crate::import::{Color, Drawing, Point};
+
+/// Largest PNG side in pixels; larger pictures are scaled down to fit.
+const MAX_PNG_SIDE_PX: f64 = 8192.0;
+/// Space around the drawing in the picture, mm.
+const MARGIN_MM: f64 = 5.0;
+/// Pen-up travel colour.
+const PEN_UP_COLOR: Color = Color::new(0xe0, 0x30, 0x30);
+
+/// Rendering settings.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PreviewOptions {
+    /// PNG resolution, pixels per millimetre (the SVG is in millimetres).
+    pub px_per_mm: f64,
+    /// Pen-down line width, mm.
+    pub pen_width_mm: f64,
+    /// Draw the pen-up moves (dashed).
+    pub show_pen_up: bool,
+}
+
+/// Pen-down polylines of one colour.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PreviewLayer {
+    /// Pen colour.
+    pub color: Color,
+    /// Pen-down polylines, mm.
+    pub polylines: Vec<Vec<Point>>,
+}
+
+/// Something to render: pen-down polylines, pen-up moves, page and travel outlines.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct Preview {
+    /// Page size (width, height) in mm, outlined if given.
+    pub page_mm: Option<(f64, f64)>,
+    /// Plotter travel (X, Y) in mm, outlined (dashed) if given.
+    pub travel_mm: Option<(f64, f64)>,
+    /// Pen-down polylines, drawn in order.
+    pub layers: Vec<PreviewLayer>,
+    /// Pen-up moves (from, to).
+    pub pen_up: Vec<(Point, Point)>,
+}
+
+/// Why a preview could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum PreviewError {
+    /// The output extension is neither `.svg` nor `.png`.
+    #[error("cannot tell the preview format of {}: name the file .svg or .png", path.display())]
+    UnknownFormat {
+        /// The output path.
+        path: PathBuf,
+    },
+    /// The file could not be written.
+    #[error("cannot write the preview to {}: {source}", path.display())]
+    Write {
+        /// The output path.
+        path: PathBuf,
+        /// The operating system's error.
+        source: std::io::Error,
+    },
+    /// The picture could not be rendered or encoded.
+    #[error("cannot render the preview: {0}")]
+    Render(String),
+}
+
+/// How far a set of polylines strays from a reference set.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Deviation {
+    /// Largest distance from a sampled point to the nearest reference segment, mm
+    /// (0 when there is nothing to check; infinite when the reference is empty).
+    pub max_mm: f64,
+    /// Where it happens.
+    pub at: Option<Point>,
+}
+
+impl Preview {
+    /// The plan of a drawing: each plotted layer in its colour, pen-up moves from home through
+    /// every stroke and back home, the page and the travel.
+    pub fn from_drawing(drawing: &Drawing) -> Self {
+        let mut pen_up = Vec::new();
+        let mut pos = Point::ORIGIN;
+        let mut layers = Vec::new();
+        for layer in drawing.layers.iter().filter(|l| l.is_plotted()) {
+            let mut polylines = Vec::with_capacity(layer.strokes.len());
+            for s in &layer.strokes {
+                if let (Some(a), Some(b)) = (s.start(), s.end()) {
+                    pen_up.push((pos, a));
+                    pos = b;
+                    polylines.push(s.points.clone());
+                }
+            }
+            layers.push(PreviewLayer {
+                color: layer.color,
+                polylines,
+            });
+        }
+        pen_up.push((pos, Point::ORIGIN));
+        Self {
+            page_mm: Some((drawing.page.width_mm, drawing.page.height_mm)),
+            travel_mm: Some(drawing.travel_mm),
+            layers,
+            pen_up,
+        }
+    }
+
+    /// Any pen-down polylines, e.g. a simulator's trace, with one colour per polyline (black
+    /// where `colors` is missing or too short); pen-up moves join consecutive polylines.
+    pub fn from_polylines(
+        polylines: &[Vec<Point>],
+        colors: Option<&[Color]>,
+        page_mm: Option<(f64, f64)>,
+        travel_mm: Option<(f64, f64)>,
+    ) -> Self {
+        let mut layers: Vec<PreviewLayer> = Vec::new();
+        let mut pen_up = Vec::new();
+        let mut pos: Option<Point> = None;
+        for (i, line) in polylines.iter().enumerate() {
+            let color = colors
+                .and_then(|c| c.get(i))
+                .copied()
+                .unwrap_or(Color::BLACK);
+            if let (Some(p), Some(a)) = (pos, line.first()) {
+                pen_up.push((p, *a));
+            }
+            if let Some(b) = line.last() {
+                pos = Some(*b);
+            }
+            match layers.last_mut() {
+                Some(l) if l.color == color => l.polylines.push(line.clone()),
+                _ => layers.push(PreviewLayer {
+                    color,
+                    polylines: vec![line.clone()],
+                }),
+            }
+        }
+        Self {
+            page_mm,
+            travel_mm,
+            layers,
+            pen_up,
+        }
+    }
+
+    /// The area shown: page, travel and everything drawn, plus a margin (mm).
+    fn bounds(&self) -> (f64, f64, f64, f64) {
+        let mut b = (0.0f64, 0.0f64, 0.0f64, 0.0f64);
+        let mut grow = |p: Point| {
+            if p.is_finite() {
+                b.0 = b.0.min(p.x_mm);
+                b.1 = b.1.min(p.y_mm);
+                b.2 = b.2.max(p.x_mm);
+                b.3 = b.3.max(p.y_mm);
+            }
+        };
+        for (w, h) in [self.page_mm, self.travel_mm].into_iter().flatten() {
+            grow(Point::new(w, h));
+        }
+        for l in &self.layers {
+            for p in l.polylines.iter().flatten() {
+                grow(*p);
+            }
+        }
+        (
+            b.0 - MARGIN_MM,
+            b.1 - MARGIN_MM,
+            b.2 + MARGIN_MM,
+            b.3 + MARGIN_MM,
+        )
+    }
+
+    /// The preview as SVG text, in millimetres.
+    pub fn to_svg(&self, options: &PreviewOptions) -> String {
+        let (x0, y0, x1, y1) = self.bounds();
+        let (w, h) = (x1 - x0, y1 - y0);
+        let mut s = String::new();
+        // Writing into a String cannot fail.
+        let _ = writeln!(
+            s,
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<svg xmlns=\"http://www.w3.org/2000/svg\" \
+             width=\"{w:.3}mm\" height=\"{h:.3}mm\" viewBox=\"{x0:.3} {y0:.3} {w:.3} {h:.3}\">"
+        );
+        let _ = writeln!(
+            s,
+            "<rect x=\"{x0:.3}\" y=\"{y0:.3}\" width=\"{w:.3}\" height=\"{h:.3}\" fill=\"#f4f4f4\"/>"
+        );
+        if let Some((pw, ph)) = self.page_mm {
+            let _ = writeln!(
+                s,
+                "<rect x=\"0\" y=\"0\" width=\"{pw:.3}\" height=\"{ph:.3}\" fill=\"#ffffff\" \
+                 stroke=\"#909090\" stroke-width=\"0.3\"/>"
+            );
+        }
+        if let Some((tw, th)) = self.travel_mm {
+            let _ = writeln!(
+                s,
+                "<rect x=\"0\" y=\"0\" width=\"{tw:.3}\" height=\"{th:.3}\" fill=\"none\" \
+                 stroke=\"#4060c0\" stroke-width=\"0.3\" stroke-dasharray=\"3 2\"/>"
+            );
+        }
+        let _ = writeln!(
+            s,
+            "<g fill=\"none\" stroke-linecap=\"round\" stroke-linejoin=\"round\" \
+             stroke-width=\"{:.3}\">",
+            options.pen_width_mm
+        );
+        for layer in &self.layers {
+            let _ = write!(s, "<path stroke=\"{}\" d=\"", layer.color);
+            for line in &layer.polylines {
+                svg_polyline(&mut s, line);
+            }
+            let _ = writeln!(s, "\"/>");
+        }
+        let _ = writeln!(s, "</g>");
+        if options.show_pen_up && !self.pen_up.is_empty() {
+            let _ = write!(
+                s,
+                "<path fill=\"none\" stroke=\"{PEN_UP_COLOR}\" stroke-width=\"0.15\" \
+                 stroke-dasharray=\"1 1\" d=\""
+            );
+            for (a, b) in &self.pen_up {
+                svg_polyline(&mut s, &[*a, *b]);
+            }
+            let _ = writeln!(s, "\"/>");
+        }
+        let _ = writeln!(s, "</svg>");
+        s
+    }
+
+    /// The preview as a PNG image.
+    pub fn to_png(&self, options: &PreviewOptions) -> Result<Vec<u8>, PreviewError> {
+        let (x0, y0, x1, y1) = self.bounds();
+        let (w_mm, h_mm) = (x1 - x0, y1 - y0);
+        let mut scale = if options.px_per_mm.is_finite() && options.px_per_mm > 0.0 {
+            options.px_per_mm
+        } else {
+            4.0
+        };
+        let longest = w_mm.max(h_mm) * scale;
+        if longest > MAX_PNG_SIDE_PX {
+            scale *= MAX_PNG_SIDE_PX / longest;
+        }
+        let to_px = |v: f64| (v * scale).ceil().clamp(1.0, MAX_PNG_SIDE_PX) as u32;
+        let mut pixmap = Pixmap::new(to_px(w_mm), to_px(h_mm))
+            .ok_or_else(|| PreviewError::Render("image size out of range".into()))?;
+        pixmap.fill(tiny_skia::Color::from_rgba8(0xf4, 0xf4, 0xf4, 0xff));
+        let ts = Transform::from_row(
+            scale as f32,
+            0.0,
+            0.0,
+            scale as f32,
+            (-x0 * scale) as f32,
+            (-y0 * scale) as f32,
+        );
+        let stroke = |width_mm: f64, dash: Option<(f32, f32)>| Stroke {
+            width: width_mm as f32,
+            line_cap: LineCap::Round,
+            line_join: LineJoin::Round,
+            dash: dash.and_then(|(on, off)| StrokeDash::new(vec![on, off], 0.0)),
+            ..Stroke::default()
+        };
+        let paint = |c: Color| {
+            let mut p = Paint::default();
+            p.set_color_rgba8(c.r, c.g, c.b, 0xff);
+            p.anti_alias = true;
+            p
+        };
+        if let Some((pw, ph)) = self.page_mm
+            && let Some(rect) = tiny_skia::Rect::from_xywh(0.0, 0.0, pw as f32, ph as f32)
+        {
+            pixmap.fill_rect(rect, &paint(Color::new(0xff, 0xff, 0xff)), ts, None);
+            let path = PathBuilder::from_rect(rect);
+            pixmap.stroke_path(
+                &path,
+                &paint(Color::new(0x90, 0x90, 0x90)),
+                &stroke(0.3, None),
+                ts,
+                None,
+            );
+        }
+        if let Some((tw, th)) = self.travel_mm
+            && let Some(rect) = tiny_skia::Rect::from_xywh(0.0, 0.0, tw as f32, th as f32)
+        {
+            let path = PathBuilder::from_rect(rect);
+            let s = stroke(0.3, Some((3.0, 2.0)));
+            pixmap.stroke_path(&path, &paint(Color::new(0x40, 0x60, 0xc0)), &s, ts, None);
+        }
+        let pen = stroke(options.pen_width_mm.max(0.01), None);
+        for layer in &self.layers {
+            let mut pb = PathBuilder::new();
+            for line in &layer.polylines {
+                push_polyline(&mut pb, line);
+            }
+            if let Some(path) = pb.finish() {
+                pixmap.stroke_path(&path, &paint(layer.color), &pen, ts, None);
+            }
+        }
+        if options.show_pen_up {
+            let mut pb = PathBuilder::new();
+            for (a, b) in &self.pen_up {
+                push_polyline(&mut pb, &[*a, *b]);
+            }
+            if let Some(path) = pb.finish() {
+                let s = stroke(0.15, Some((1.0, 1.0)));
+                pixmap.stroke_path(&path, &paint(PEN_UP_COLOR), &s, ts, None);
+            }
+        }
+        pixmap
+            .encode_png()
+            .map_err(|e| PreviewError::Render(e.to_string()))
+    }
+
+    /// Writes the preview to `path`: SVG for `.svg`, PNG for `.png` (any case).
+    pub fn write(&self, path: &Path, options: &PreviewOptions) -> Result<(), PreviewError> {
+        let ext = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase);
+        let bytes = match ext.as_deref() {
+            Some("svg") => self.to_svg(options).into_bytes(),
+            Some("png") => self.to_png(options)?,
+            _ => {
+                return Err(PreviewError::UnknownFormat {
+                    path: path.to_path_buf(),
+                });
+            }
+        };
+        std::fs::write(path, bytes).map_err(|source| PreviewError::Write {
+            path: path.to_path_buf(),
+            source,
+        })
+    }
+}
+
+impl Default for PreviewOptions {
+    fn default() -> Self {
+        Self {
+            px_per_mm: 4.0,
+            pen_width_mm: 0.4,
+            show_pen_up: true,
+        }
+    }
+}
+
+fn svg_polyline(s: &mut String, line: &[Point]) {
+    for (i, p) in line.iter().filter(|p| p.is_finite()).enumerate() {
+        let cmd = if i == 0 { 'M' } else { 'L' };
+        let _ = write!(s, "{cmd}{:.3} {:.3}", p.x_mm, p.y_mm);
+    }
+}
+
+fn push_polyline(pb: &mut PathBuilder, line: &[Point]) {
+    let mut first = true;
+    for p in line.iter().filter(|p| p.is_finite()) {
+        if first {
+            pb.move_to(p.x_mm as f32, p.y_mm as f32);
+            first = false;
+        } else {
+            pb.line_to(p.x_mm as f32, p.y_mm as f32);
+        }
+    }
+}
+
+/// How far `candidate` strays from `reference`: every vertex of `candidate`, and points along
+/// its segments no more than `step_mm` apart, measured to the nearest segment of `reference`.
+/// A single-point polyline counts as a point.
+pub fn max_deviation(
+    reference: &[Vec<Point>],
+    candidate: &[Vec<Point>],
+    step_mm: f64,
+) -> Deviation {
+    let grid = SegmentGrid::new(reference);
+    let step = if step_mm.is_finite() && step_mm > 0.0 {
+        step_mm
+    } else {
+        f64::INFINITY
+    };
+    let mut worst = Deviation {
+        max_mm: 0.0,
+        at: None,
+    };
+    let mut check = |p: Point| {
+        if !p.is_finite() {
+            return;
+        }
+        let d = grid.distance(p);
+        if worst.at.is_none() || d > worst.max_mm {
+            worst = Deviation {
+                max_mm: d,
+                at: Some(p),
+            };
+        }
+    };
+    for line in candidate {
+        if let Some(first) = line.first() {
+            check(*first);
+        }
+        for w in line.windows(2) {
+            let (a, b) = (w[0], w[1]);
+            let len = a.distance_to(b);
+            let n = if len.is_finite() && step.is_finite() {
+                ((len / step).ceil() as usize).clamp(1, 1_000_000)
+            } else {
+                1
+            };
+            for i in 1..=n {
+                let t = i as f64 / n as f64;
+                check(Point::new(
+                    a.x_mm + t * (b.x_mm - a.x_mm),
+                    a.y_mm + t * (b.y_mm - a.y_mm),
+                ));
+            }
+        }
+    }
+    worst
+}
+
+/// The symmetric (Hausdorff) distance: the larger of both directions of [`max_deviation`].
+pub fn hausdorff_mm(a: &[Vec<Point>], b: &[Vec<Point>], step_mm: f64) -> f64 {
+    max_deviation(a, b, step_mm)
+        .max_mm
+        .max(max_deviation(b, a, step_mm).max_mm)
+}
+
+/// A uniform grid over pieces of segments for nearest-segment queries.
+struct SegmentGrid {
+    segments: Vec<(Point, Point)>,
+    origin: Point,
+    cell_mm: f64,
+    cols: usize,
+    rows: usize,
+    /// CSR layout: items of cell `c` are `items[start[c]..start[c + 1]]`.
+    start: Vec<u32>,
+    items: Vec<u32>,
+}
+
+impl SegmentGrid {
+    fn new(polylines: &[Vec<Point>]) -> Self {
+        let mut segments = Vec::new();
+        for line in polylines {
+            let pts: Vec<Point> = line.iter().copied().filter(|p| p.is_finite()).collect();
+            match pts.as_slice() {
+                [] => {}
+                [p] => segments.push((*p, *p)),
+                _ => segments.extend(pts.windows(2).map(|w| (w[0], w[1]))),
+            }
+        }
+        let (mut x0, mut y0, mut x1, mut y1) = (f64::MAX, f64::MAX, f64::MIN, f64::MIN);
+        for (a, b) in &segments {
+            for p in [a, b] {
+                x0 = x0.min(p.x_mm);
+                y0 = y0.min(p.y_mm);
+                x1 = x1.max(p.x_mm);
+                y1 = y1.max(p.y_mm);
+            }
+        }
+        if segments.is_empty() {
+            (x0, y0, x1, y1) = (0.0, 0.0, 0.0, 0.0);
+        }
+        let (w, h) = ((x1 - x0).max(1e-9), (y1 - y0).max(1e-9));
+        let n = segments.len().max(1) as f64;
+        // About one segment per cell, at most 2048 cells a side.
+        let mut cell = (w * h / n).sqrt().max(w.max(h) / 2048.0).max(1e-6);
+        if !cell.is_finite() {
+            cell = 1.0;
+        }
+        let cols = ((w / cell).floor() as usize + 1).min(2049);
+        let rows = ((h / cell).floor() as usize + 1).min(2049);
+        let mut grid = Self {
+            segments,
+            origin: Point::new(x0, y0),
+            cell_mm: cell,
+            cols,
+            rows,
+            start: vec![0; cols * rows + 1],
+            items: Vec::new(),
+        };
+        // Two passes over the same cell lists: count, then fill.
+        let mut cells_of = Vec::new();
+        for pass in 0..2 {
+            let mut fill = grid.start.clone();
+            for (id, &(a, b)) in grid.segments.iter().enumerate() {
+                cells_of.clear();
+                grid.cells_of_segment(a, b, &mut cells_of);
+                for &c in &cells_of {
+                    if pass == 0 {
+                        grid.start[c + 1] += 1;
+                    } else {
+                        grid.items[fill[c] as usize] = id as u32;
+                        fill[c] += 1;
+                    }
+                }
+            }
+            if pass == 0 {
+                for c in 0..cols * rows {
+                    grid.start[c + 1] += grid.start[c];
+                }
+                grid.items = vec![0; grid.start[cols * rows] as usize];
+            }
+        }
+        grid
+    }
+
+    fn cell_xy(&self, p: Point) -> (usize, usize) {
+        let cx = ((p.x_mm - self.origin.x_mm) / self.cell_mm).floor();
+        let cy = ((p.y_mm - self.origin.y_mm) / self.cell_mm).floor();
+        (
+            cx.clamp(0.0, (self.cols - 1) as f64) as usize,
+            cy.clamp(0.0, (self.rows - 1) as f64) as usize,
+        )
+    }
+
+    /// Cells touched by the segment, as pieces no longer than a cell (each piece's bounding
+    /// box spans at most 2 × 2 cells).
+    fn cells_of_segment(&self, a: Point, b: Point, out: &mut Vec<usize>) {
+        let len = a.distance_to(b);
+        let pieces = ((len / self.cell_mm).ceil() as usize).clamp(1, 1 << 22);
+        let mut prev = a;
+        for i in 1..=pieces {
+            let t = i as f64 / pieces as f64;
+            let q = Point::new(
+                a.x_mm + t * (b.x_mm - a.x_mm),
+                a.y_mm + t * (b.y_mm - a.y_mm),
+            );
+            let (c0x, c0y) = self.cell_xy(prev);
+            let (c1x, c1y) = self.cell_xy(q);
+            for cy in c0y.min(c1y)..=c0y.max(c1y) {
+                for cx in c0x.min(c1x)..=c0x.max(c1x) {
+                    out.push(cy * self.cols + cx);
+                }
+            }
+            prev = q;
+        }
+        out.sort_unstable();
+        out.dedup();
+    }
+
+    /// Distance from `p` to the nearest segment (infinite if there are none).
+    fn distance(&self, p: Point) -> f64 {
+        if self.segments.is_empty() {
+            return f64::INFINITY;
+        }
+        let (cx, cy) = self.cell_xy(p);
+        let mut best = f64::INFINITY;
+        let max_ring = self.cols.max(self.rows);
+        for ring in 0..=max_ring {
+            // Cells of ring k are at least (k − 1) cells away from p.
+            if ring >= 1 && best <= (ring - 1) as f64 * self.cell_mm {
+                break;
+            }
+            let (x0, x1) = (cx.saturating_sub(ring), (cx + ring).min(self.cols - 1));
+            let (y0, y1) = (cy.saturating_sub(ring), (cy + ring).min(self.rows - 1));
+            for y in y0..=y1 {
+                for x in x0..=x1 {
+                    let on_ring = x.abs_diff(cx) == ring || y.abs_diff(cy) == ring;
+                    if !on_ring {
+                        continue;
+                    }
+                    let c = y * self.cols + x;
+                    for &id in &self.items[self.start[c] as usize..self.start[c + 1] as usize] {
+                        let (a, b) = self.segments[id as usize];
+                        best = best.min(crate::optimize::point_segment_distance(p, a, b));
+                    }
+                }
+            }
+        }
+        best
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn brute(reference: &[Vec<Point>], p: Point) -> f64 {
+        let mut best = f64::INFINITY;
+        for line in reference {
+            if line.len() == 1 {
+                best = best.min(p.distance_to(line[0]));
+            }
+            for w in line.windows(2) {
+                best = best.min(crate::optimize::point_segment_distance(p, w[0], w[1]));
+            }
+        }
+        best
+    }
+
+    #[test]
+    fn deviation_of_identical_sets_is_zero() {
+        let a = vec![vec![
+            Point::new(0.0, 0.0),
+            Point::new(100.0, 0.0),
+            Point::new(100.0, 50.0),
+        ]];
+        let d = max_deviation(&a, &a, 0.5);
+        assert!(d.max_mm < 1e-12);
+    }
+
+    #[test]
+    fn deviation_finds_the_worst_point() {
+        let plan = vec![vec![Point::new(0.0, 0.0), Point::new(100.0, 0.0)]];
+        let trace = vec![vec![
+            Point::new(0.0, 0.1),
+            Point::new(50.0, 0.3),
+            Point::new(100.0, 0.0),
+        ]];
+        let d = max_deviation(&plan, &trace, 0.1);
+        assert!((d.max_mm - 0.3).abs() < 1e-9, "{d:?}");
+        assert_eq!(d.at, Some(Point::new(50.0, 0.3)));
+        // The other way round, the plan's vertices are near the trace.
+        assert!(hausdorff_mm(&plan, &trace, 0.1) >= 0.3 - 1e-9);
+        let empty: Vec<Vec<Point>> = Vec::new();
+        assert!(max_deviation(&empty, &trace, 0.1).max_mm.is_infinite());
+        assert_eq!(max_deviation(&plan, &empty, 0.1).max_mm, 0.0);
+    }
+
+    #[test]
+    fn unknown_extension_and_unwritable_path_are_errors() {
+        let p = Preview::from_polylines(
+            &[vec![Point::new(1.0, 1.0), Point::new(5.0, 5.0)]],
+            None,
+            None,
+            None,
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let err = p
+            .write(&dir.path().join("x.jpg"), &PreviewOptions::default())
+            .unwrap_err();
+        assert!(matches!(err, PreviewError::UnknownFormat { .. }));
+        assert!(err.to_string().contains(".svg or .png"));
+        let err = p
+            .write(
+                &dir.path().join("missing/dir/x.png"),
+                &PreviewOptions::default(),
+            )
+            .unwrap_err();
+        assert!(matches!(err, PreviewError::Write { .. }), "{err}");
+    }
+
+    #[test]
+    fn png_and_svg_render() {
+        let lines = vec![
+            vec![Point::new(10.0, 10.0), Point::new(100.0, 80.0)],
+            vec![
+                Point::new(20.0, 90.0),
+                Point::new(150.0, 20.0),
+                Point::new(30.0, 30.0),
+            ],
+        ];
+        let colors = [Color::new(0, 0, 255), Color::new(255, 0, 0)];
+        let p = Preview::from_polylines(
+            &lines,
+            Some(&colors),
+            Some((210.0, 148.0)),
+            Some((300.0, 218.0)),
+        );
+        assert_eq!(p.layers.len(), 2);
+        assert_eq!(p.pen_up.len(), 1);
+        let png = p.to_png(&PreviewOptions::default()).unwrap();
+        assert!(png.starts_with(b"\x89PNG"));
+        let img = tiny_skia::Pixmap::decode_png(&png).unwrap();
+        // Some pixel is pure-ish blue (the first line), some red.
+        let px = img.pixels();
+        assert!(
+            px.iter()
+                .any(|c| c.blue() > 200 && c.red() < 60 && c.green() < 60)
+        );
+        assert!(
+            px.iter()
+                .any(|c| c.red() > 200 && c.blue() < 60 && c.green() < 80)
+        );
+        let svg = p.to_svg(&PreviewOptions::default());
+        assert!(svg.contains("stroke=\"#0000ff\""));
+        assert!(svg.contains("M10.000 10.000L100.000 80.000"));
+        // Our own SVG parses.
+        usvg::Tree::from_str(&svg, &usvg::Options::default()).unwrap();
+    }
+
+    proptest! {
+        #[test]
+        fn grid_distance_matches_brute_force(
+            lines in prop::collection::vec(
+                prop::collection::vec((-50.0f64..250.0, -50.0f64..150.0), 1..8), 1..30),
+            queries in prop::collection::vec((-100.0f64..300.0, -100.0f64..200.0), 1..30),
+        ) {
+            let reference: Vec<Vec<Point>> = lines.iter()
+                .map(|l| l.iter().map(|&(x, y)| Point::new(x, y)).collect()).collect();
+            let grid = SegmentGrid::new(&reference);
+            for (x, y) in queries {
+                let p = Point::new(x, y);
+                let (g, b) = (grid.distance(p), brute(&reference, p));
+                prop_assert!((g - b).abs() < 1e-9, "grid {} brute {}", g, b);
+            }
+        }
+    }
+}

@@ -1,0 +1,127 @@
+//! Test-only full-knowledge planner: the textbook backward and forward passes over every segment
+//! at once, in a `Vec`. No window, no merging, no streaming: the optimum the streaming planner
+//! must reproduce when its window is large enough, and must never beat when it is small.
+
+use std::vec::Vec;
+
+use crate::kinematics::Point;
+
+use super::{MIN_SEGMENT_MM, PathItem, Pen, PlannerConfig, direction};
+
+/// One accepted input segment with its optimal speeds.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct RefSegment {
+    pub(crate) start: Point,
+    pub(crate) end: Point,
+    pub(crate) pen: Pen,
+    pub(crate) length_mm: f64,
+    pub(crate) accel_mm_s2: f64,
+    pub(crate) max_speed_mm_s: f64,
+    pub(crate) entry_mm_s: f64,
+    pub(crate) cruise_mm_s: f64,
+    pub(crate) exit_mm_s: f64,
+    /// Is followed by a rest point (action, pen change, end).
+    pub(crate) rest_after: bool,
+    /// Index of the input item this segment came from.
+    pub(crate) item_index: usize,
+}
+
+impl RefSegment {
+    pub(crate) fn duration_s(&self) -> f64 {
+        let a = self.accel_mm_s2;
+        let (e, c, x) = (self.entry_mm_s, self.cruise_mm_s, self.exit_mm_s);
+        let ramps = (c * c - e * e) / (2.0 * a) + (c * c - x * x) / (2.0 * a);
+        let cruise = (self.length_mm - ramps).max(0.0);
+        (c - e) / a + (c - x) / a + if c > 0.0 { cruise / c } else { 0.0 }
+    }
+}
+
+/// Plans `items` (followed by the end of input) from rest at `start`.
+pub(crate) fn plan(config: &PlannerConfig, start: Point, items: &[PathItem]) -> Vec<RefSegment> {
+    let mut segs: Vec<RefSegment> = Vec::new();
+    // Junction limits squared at each segment's start.
+    let mut junction_sqr: Vec<f64> = Vec::new();
+    let mut position = start;
+    let mut rest_pending = true;
+    for (item_index, item) in items.iter().enumerate() {
+        match *item {
+            PathItem::Action(_) => {
+                rest_pending = true;
+                if let Some(last) = segs.last_mut() {
+                    last.rest_after = true;
+                }
+            }
+            PathItem::Segment { to, pen, .. } => {
+                let (dx, dy) = (to.x_mm - position.x_mm, to.y_mm - position.y_mm);
+                // The same direction arithmetic as the planner: near a reversal the corner speed
+                // depends on the last digit of the directions.
+                let (length_mm, ux, uy) = direction(dx, dy);
+                if length_mm <= MIN_SEGMENT_MM {
+                    continue;
+                }
+                let (max_speed_mm_s, accel_mm_s2) = config.limits_along(pen, dx, dy);
+                let j = match segs.last_mut() {
+                    Some(prev) if !rest_pending && prev.pen == pen => {
+                        let (_, px, py) = direction(
+                            prev.end.x_mm - prev.start.x_mm,
+                            prev.end.y_mm - prev.start.y_mm,
+                        );
+                        let corner = config.limits(pen).cornering.corner_speed_sqr(
+                            px * ux + py * uy,
+                            px * uy - py * ux,
+                            prev.accel_mm_s2.min(accel_mm_s2),
+                        );
+                        corner
+                            .min(prev.max_speed_mm_s.powi(2))
+                            .min(max_speed_mm_s.powi(2))
+                    }
+                    Some(prev) => {
+                        prev.rest_after = true;
+                        0.0
+                    }
+                    None => 0.0,
+                };
+                junction_sqr.push(j);
+                segs.push(RefSegment {
+                    start: position,
+                    end: to,
+                    pen,
+                    length_mm,
+                    accel_mm_s2,
+                    max_speed_mm_s,
+                    entry_mm_s: 0.0,
+                    cruise_mm_s: 0.0,
+                    exit_mm_s: 0.0,
+                    rest_after: false,
+                    item_index,
+                });
+                position = to;
+                rest_pending = false;
+            }
+        }
+    }
+    if let Some(last) = segs.last_mut() {
+        last.rest_after = true;
+    }
+    let n = segs.len();
+    // Backward pass: the highest speed² at each junction from which every later limit can be
+    // met by braking. Junction n (the end) is at rest; a rest point's junction limit is 0.
+    let mut v_sqr = vec![0.0; n + 1];
+    for k in (0..n).rev() {
+        let ramp = 2.0 * segs[k].accel_mm_s2 * segs[k].length_mm;
+        v_sqr[k] = junction_sqr[k].min(v_sqr[k + 1] + ramp);
+    }
+    // Forward pass: no junction faster than reachable by accelerating from the one before.
+    for k in 0..n {
+        let ramp = 2.0 * segs[k].accel_mm_s2 * segs[k].length_mm;
+        v_sqr[k + 1] = v_sqr[k + 1].min(v_sqr[k] + ramp);
+    }
+    for (k, s) in segs.iter_mut().enumerate() {
+        let (e2, x2) = (v_sqr[k], v_sqr[k + 1]);
+        let peak = 0.5 * (e2 + x2) + s.accel_mm_s2 * s.length_mm;
+        s.entry_mm_s = e2.sqrt();
+        s.exit_mm_s = x2.sqrt();
+        s.cruise_mm_s = peak.min(s.max_speed_mm_s.powi(2)).max(e2).max(x2).sqrt();
+    }
+    segs
+}
