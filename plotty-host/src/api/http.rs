@@ -298,19 +298,53 @@ pub(super) async fn delete_job(State(api): State<Arc<Api>>, Path(id): Path<Strin
     }
 }
 
-/// `GET /api/jobs/{id}/preview.svg`.
-pub(super) async fn preview(State(api): State<Arc<Api>>, Path(id): Path<String>) -> Response {
+/// `GET /api/jobs/{id}/preview.svg[?pen_up=1]`: what the job draws (see [`super::preview`]).
+pub(super) async fn preview(
+    State(api): State<Arc<Api>>,
+    Path(id): Path<String>,
+    uri: Uri,
+) -> Response {
     let id = match job_id(&id) {
         Ok(i) => i,
         Err(r) => return r,
     };
-    match api.queue.job(id).await {
-        Ok(_) => error(
+    let job = match api.queue.job(id.clone()).await {
+        Ok(d) => d.job,
+        Err(e) => return queue_error(&e),
+    };
+    let Some(source) = job.source_path.clone() else {
+        return error(
             StatusCode::NOT_FOUND,
             "PREVIEW_UNAVAILABLE",
-            "this build cannot render previews yet (the SVG import is not part of it)",
+            format!("job {id} has no stored SVG"),
+        );
+    };
+    let request = super::preview::Request {
+        source: source.into(),
+        dir: api.settings().jobs_dir().join(id.as_str()),
+        model: api.settings().device.axidraw.model,
+        layers: job
+            .metadata
+            .get("layers")
+            .and_then(Value::as_str)
+            .map(str::to_owned),
+        pen_up: query_param(&uri, "pen_up").is_some_and(|v| !matches!(v.as_str(), "0" | "false")),
+    };
+    match tokio::task::spawn_blocking(move || super::preview::render(&request)).await {
+        Ok(Ok(svg)) => (
+            [
+                (header::CONTENT_TYPE, "image/svg+xml"),
+                (header::CACHE_CONTROL, "no-cache"),
+            ],
+            svg,
+        )
+            .into_response(),
+        Ok(Err(e)) => error(StatusCode::UNPROCESSABLE_ENTITY, "INVALID_SVG", e.to_string()),
+        Err(e) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "INTERNAL_ERROR",
+            format!("rendering the preview failed: {e}"),
         ),
-        Err(e) => queue_error(&e),
     }
 }
 

@@ -19,6 +19,7 @@ mod fanout;
 mod handler;
 mod http;
 mod limits;
+mod preview;
 pub mod protocol;
 mod system;
 mod throttle;

@@ -180,11 +180,8 @@ fn check_layers(spec: &str) -> Result<String, QueueError> {
             "the layer selection cannot contain control characters".into(),
         ));
     }
-    if spec.split(',').any(|p| p.trim().is_empty()) {
-        return Err(QueueError::Invalid(format!(
-            "empty part in the layer selection `{spec}`: give layer numbers (1,3-4) or names"
-        )));
-    }
+    // The syntax now; whether the layers exist is known once the SVG is analysed.
+    crate::import::LayerSelection::parse(spec).map_err(|e| QueueError::Invalid(e.to_string()))?;
     Ok(spec.to_owned())
 }
 
@@ -265,6 +262,7 @@ mod tests {
     fn layer_specs_are_checked() {
         assert_eq!(check_layers("1,3-4,outline").unwrap(), "1,3-4,outline");
         assert!(check_layers("1,,2").is_err());
+        assert!(check_layers("5-2").is_err());
         assert!(check_layers("a\nb").is_err());
         assert!(check_layers(&"1,".repeat(200)).is_err());
     }

@@ -196,9 +196,17 @@ async fn every_endpoint() {
     assert!(job["timing"].is_object());
     assert_eq!(api_error(http.get("/api/jobs/nope").await), (404, "JOB_NOT_FOUND".into()));
     assert_eq!(api_error(http.get("/api/jobs/a%20b").await), (400, "INVALID_JOB_ID".into()));
+    // The preview of a job whose selection (layers 1,2) does not fit its one-layer SVG.
     let (status, code) = api_error(http.get(&format!("/api/jobs/{first_id}/preview.svg")).await);
-    assert_eq!(status, 404);
-    assert!(code == "PREVIEW_UNAVAILABLE" || code == "PREVIEW_NOT_READY", "{code}");
+    assert_eq!((status, code.as_str()), (422, "INVALID_SVG"));
+    let a_id = created["jobs"][0]["id"].as_str().unwrap();
+    let svg = http
+        .send(axum::http::Method::GET, &format!("/api/jobs/{a_id}/preview.svg"), None)
+        .await
+        .unwrap();
+    assert_eq!(svg.status, 200);
+    let text = String::from_utf8_lossy(&svg.body);
+    assert!(text.contains("<svg") && text.contains("<path stroke="), "{text}");
 
     // Actions.
     assert_eq!(
