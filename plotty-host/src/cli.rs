@@ -67,11 +67,16 @@ pub struct ClientArgs {
     /// The daemon's address [default: websocket.host of the config, else localhost].
     #[arg(long, value_name = "ADDRESS")]
     pub host: Option<String>,
-    /// The daemon's port [default: from <workspace>/daemon.json, else websocket.port, else 8766].
+    /// The daemon's port [default: from the workspace's daemon.json, else websocket.port, else 8766].
     #[arg(long, value_name = "PORT")]
     pub port: Option<u16>,
     /// API key, when the daemon requires one [default: websocket.api_key of the config].
-    #[arg(long, value_name = "KEY", env = "PLOTTY_API_KEY", hide_env_values = true)]
+    #[arg(
+        long,
+        value_name = "KEY",
+        env = "PLOTTY_API_KEY",
+        hide_env_values = true
+    )]
     pub api_key: Option<String>,
     /// Print the daemon's JSON instead of text (one message per line for `monitor`).
     #[arg(long)]
@@ -97,7 +102,12 @@ pub struct AddArgs {
     #[arg(long, value_name = "SIZE")]
     pub paper: Option<String>,
     /// Queue priority; higher runs first [default: 0].
-    #[arg(long, value_name = "P", allow_negative_numbers = true, default_value_t = 0)]
+    #[arg(
+        long,
+        value_name = "P",
+        allow_negative_numbers = true,
+        default_value_t = 0
+    )]
     pub priority: i32,
     /// Start plotting as soon as the job is ready and the plotter is free.
     #[arg(long)]
@@ -312,8 +322,18 @@ mod tests {
     #[test]
     fn client_commands_parse() {
         let cli = Cli::try_parse_from([
-            "plotty", "add", "a.svg", "b.svg", "--priority", "-2", "--start", "--paper", "A3",
-            "--port", "9000", "--json",
+            "plotty",
+            "add",
+            "a.svg",
+            "b.svg",
+            "--priority",
+            "-2",
+            "--start",
+            "--paper",
+            "A3",
+            "--port",
+            "9000",
+            "--json",
         ])
         .unwrap();
         let Command::Add(a) = cli.command else {
@@ -325,11 +345,20 @@ mod tests {
         let cli = Cli::try_parse_from(["plotty", "queue"]).unwrap();
         assert!(matches!(cli.command, Command::Jobs(_)));
         let cli = Cli::try_parse_from(["plotty", "device", "pen-up", "--device", "sim"]).unwrap();
-        assert!(matches!(cli.command, Command::Device(DeviceCommand::PenUp(_))));
+        assert!(matches!(
+            cli.command,
+            Command::Device(DeviceCommand::PenUp(_))
+        ));
         let cli = Cli::try_parse_from(["plotty", "monitor", "--channels", "jobs", "--job", "j1"])
             .unwrap();
         assert!(matches!(cli.command, Command::Monitor(m) if m.job.as_deref() == Some("j1")));
-        assert!(Cli::try_parse_from(["plotty", "add"]).is_err(), "a file is required");
-        assert!(Cli::try_parse_from(["plotty", "pause"]).is_err(), "an id is required");
+        assert!(
+            Cli::try_parse_from(["plotty", "add"]).is_err(),
+            "a file is required"
+        );
+        assert!(
+            Cli::try_parse_from(["plotty", "pause"]).is_err(),
+            "an id is required"
+        );
     }
 }

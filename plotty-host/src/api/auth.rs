@@ -56,14 +56,17 @@ pub(super) fn check_origin(headers: &HeaderMap, policy: &OriginPolicy) -> Result
     let Some(origin) = headers.get(header::ORIGIN) else {
         return Ok(());
     };
-    let shown = String::from_utf8_lossy(origin.as_bytes()).chars().take(200).collect::<String>();
+    let shown = String::from_utf8_lossy(origin.as_bytes())
+        .chars()
+        .take(200)
+        .collect::<String>();
     let Ok(origin) = origin.to_str() else {
         return Err(shown);
     };
     let origin = origin.trim().trim_end_matches('/').to_ascii_lowercase();
     let allowed = match policy {
         OriginPolicy::Any => true,
-        OriginPolicy::List(list) => list.iter().any(|o| *o == origin),
+        OriginPolicy::List(list) => list.contains(&origin),
         OriginPolicy::SameHost => headers
             .get(header::HOST)
             .and_then(|h| h.to_str().ok())
@@ -85,10 +88,16 @@ fn same_host(origin: &str, host: &str) -> bool {
         let a = a.trim().to_ascii_lowercase();
         let has_port = match a.strip_prefix('[') {
             // `[::1]` has colons but no port; `[::1]:80` has one after the bracket.
-            Some(rest) => rest.split_once(']').is_some_and(|(_, p)| p.starts_with(':')),
+            Some(rest) => rest
+                .split_once(']')
+                .is_some_and(|(_, p)| p.starts_with(':')),
             None => a.contains(':'),
         };
-        if has_port { a } else { format!("{a}:{default_port}") }
+        if has_port {
+            a
+        } else {
+            format!("{a}:{default_port}")
+        }
     };
     normalise(authority) == normalise(host)
 }
@@ -146,12 +155,18 @@ mod tests {
     #[test]
     fn keys_from_every_place() {
         let uri: Uri = "/ws?x=1&api_key=s%2Bcret+1".parse().unwrap();
-        assert_eq!(presented_key(&uri, &HeaderMap::new()).as_deref(), Some("s+cret 1"));
+        assert_eq!(
+            presented_key(&uri, &HeaderMap::new()).as_deref(),
+            Some("s+cret 1")
+        );
         let h = headers(&[("authorization", "Bearer  abc "), (X_API_KEY, "def")]);
         assert_eq!(presented_key(&uri, &h).as_deref(), Some("abc"));
         let h = headers(&[("authorization", "Basic abc"), (X_API_KEY, "def")]);
         assert_eq!(presented_key(&uri, &h).as_deref(), Some("def"));
-        assert_eq!(presented_key(&"/ws".parse().unwrap(), &HeaderMap::new()), None);
+        assert_eq!(
+            presented_key(&"/ws".parse().unwrap(), &HeaderMap::new()),
+            None
+        );
     }
 
     #[test]
@@ -166,16 +181,28 @@ mod tests {
     #[test]
     fn origins() {
         let same = OriginPolicy::SameHost;
-        assert!(check_origin(&HeaderMap::new(), &same).is_ok(), "no Origin: a program");
-        let h = headers(&[("origin", "http://localhost:8766"), ("host", "localhost:8766")]);
+        assert!(
+            check_origin(&HeaderMap::new(), &same).is_ok(),
+            "no Origin: a program"
+        );
+        let h = headers(&[
+            ("origin", "http://localhost:8766"),
+            ("host", "localhost:8766"),
+        ]);
         assert!(check_origin(&h, &same).is_ok());
         let h = headers(&[("origin", "http://LOCALHOST"), ("host", "localhost:80")]);
         assert!(check_origin(&h, &same).is_ok());
         let h = headers(&[("origin", "http://[::1]:8766"), ("host", "[::1]:8766")]);
         assert!(check_origin(&h, &same).is_ok());
-        let h = headers(&[("origin", "https://evil.example"), ("host", "localhost:8766")]);
+        let h = headers(&[
+            ("origin", "https://evil.example"),
+            ("host", "localhost:8766"),
+        ]);
         assert_eq!(check_origin(&h, &same), Err("https://evil.example".into()));
-        let h = headers(&[("origin", "http://localhost:9999"), ("host", "localhost:8766")]);
+        let h = headers(&[
+            ("origin", "http://localhost:9999"),
+            ("host", "localhost:8766"),
+        ]);
         assert!(check_origin(&h, &same).is_err());
         let h = headers(&[("origin", "null"), ("host", "localhost:8766")]);
         assert!(check_origin(&h, &same).is_err());

@@ -85,7 +85,9 @@ impl Hub {
 
     fn cache(&self) -> MutexGuard<'_, Cache> {
         // Nothing panics while holding the lock; a poisoned cache is still a valid cache.
-        self.cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn send_progress(&self, p: JobProgress) {

@@ -108,7 +108,8 @@ where
             max_message_bytes: MAX_MESSAGE_BYTES,
         };
         let mut flow = self.reply(&hello).await;
-        let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + heartbeat, heartbeat);
+        let mut ticks =
+            tokio::time::interval_at(tokio::time::Instant::now() + heartbeat, heartbeat);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let stop = self.client.api.shutdown.stop_token();
         while matches!(flow, Flow::Continue) {

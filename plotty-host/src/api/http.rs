@@ -41,6 +41,25 @@ struct Options {
     start: bool,
 }
 
+/// An error answer before it becomes a response (small, so it can travel in a `Result`).
+pub(super) struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        error(self.status, self.code, self.message)
+    }
+}
+
+impl From<ApiError> for Response {
+    fn from(e: ApiError) -> Self {
+        e.into_response()
+    }
+}
+
 /// A JSON error response.
 pub(super) fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
     (
@@ -62,8 +81,12 @@ fn queue_error(e: &QueueError) -> Response {
     error(status, e.code(), e.to_string())
 }
 
-fn job_id(text: &str) -> Result<JobId, Response> {
-    JobId::parse(text).map_err(|e| error(StatusCode::BAD_REQUEST, "INVALID_JOB_ID", e.to_string()))
+fn job_id(text: &str) -> Result<JobId, ApiError> {
+    JobId::parse(text).map_err(|e| ApiError {
+        status: StatusCode::BAD_REQUEST,
+        code: "INVALID_JOB_ID",
+        message: e.to_string(),
+    })
 }
 
 /// `GET /`.
@@ -150,7 +173,9 @@ pub(super) async fn list_jobs(State(api): State<Arc<Api>>, uri: Uri) -> Response
                     return error(
                         StatusCode::BAD_REQUEST,
                         code::INVALID_FIELD,
-                        format!("`{s}` is not a job state (NEW, QUEUED, …, COMPLETED, ABORTED, FAILED)"),
+                        format!(
+                            "`{s}` is not a job state (NEW, QUEUED, …, COMPLETED, ABORTED, FAILED)"
+                        ),
                     );
                 }
             }
@@ -191,20 +216,26 @@ pub(super) async fn submit(State(api): State<Arc<Api>>, req: Request) -> Respons
     }
     let mut opts = match Options::from_query(req.uri()) {
         Ok(o) => o,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let ctype = req
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
         .unwrap_or_default();
     let capped = usize::try_from(limit).unwrap_or(usize::MAX);
     let files = if ctype == "multipart/form-data" {
         let req = req.map(|b| Body::new(Limited::new(b, capped)));
         match form_files(req, &mut opts).await {
             Ok(f) => f,
-            Err(r) => return r,
+            Err(r) => return r.into_response(),
         }
     } else if SVG_TYPES.contains(&ctype.as_str()) {
         match Limited::new(req.into_body(), capped).collect().await {
@@ -278,7 +309,7 @@ pub(super) async fn submit(State(api): State<Arc<Api>>, req: Request) -> Respons
 pub(super) async fn job(State(api): State<Arc<Api>>, Path(id): Path<String>) -> Response {
     let id = match job_id(&id) {
         Ok(i) => i,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     match api.queue.job(id.clone()).await {
         Ok(d) => Json(views::details(&d, api.hub.progress(&id).as_ref())).into_response(),
@@ -290,7 +321,7 @@ pub(super) async fn job(State(api): State<Arc<Api>>, Path(id): Path<String>) -> 
 pub(super) async fn delete_job(State(api): State<Arc<Api>>, Path(id): Path<String>) -> Response {
     let id = match job_id(&id) {
         Ok(i) => i,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     match api.queue.delete(id).await {
         Ok(j) => Json(json!({ "deleted": j.id, "job": views::job(&j, None) })).into_response(),
@@ -306,7 +337,7 @@ pub(super) async fn preview(
 ) -> Response {
     let id = match job_id(&id) {
         Ok(i) => i,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let job = match api.queue.job(id.clone()).await {
         Ok(d) => d.job,
@@ -339,7 +370,11 @@ pub(super) async fn preview(
             svg,
         )
             .into_response(),
-        Ok(Err(e)) => error(StatusCode::UNPROCESSABLE_ENTITY, "INVALID_SVG", e.to_string()),
+        Ok(Err(e)) => error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "INVALID_SVG",
+            e.to_string(),
+        ),
         Err(e) => error(
             StatusCode::INTERNAL_SERVER_ERROR,
             "INTERNAL_ERROR",
@@ -355,7 +390,7 @@ pub(super) async fn job_action(
 ) -> Response {
     let id = match job_id(&id) {
         Ok(i) => i,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let result = if action.eq_ignore_ascii_case("retry") {
         api.queue.retry(id).await
@@ -366,7 +401,9 @@ pub(super) async fn job_action(
                 return error(
                     StatusCode::NOT_FOUND,
                     "UNKNOWN_ACTION",
-                    format!("`{action}` is not a job action: use pause, resume, abort, cancel or retry"),
+                    format!(
+                        "`{action}` is not a job action: use pause, resume, abort, cancel or retry"
+                    ),
                 );
             }
         }
@@ -384,7 +421,8 @@ pub(super) async fn devices(State(api): State<Arc<Api>>) -> Response {
             let list: Vec<Value> = list
                 .iter()
                 .map(|d| {
-                    serde_json::to_value(super::protocol::DeviceWire::from(d)).unwrap_or(Value::Null)
+                    serde_json::to_value(super::protocol::DeviceWire::from(d))
+                        .unwrap_or(Value::Null)
                 })
                 .collect();
             Json(json!({ "count": list.len(), "devices": list })).into_response()
@@ -506,7 +544,11 @@ async fn form_files(
         } else {
             "INVALID_FORM"
         };
-        error(status, code, format!("cannot read the form: {}", e.body_text()))
+        error(
+            status,
+            code,
+            format!("cannot read the form: {}", e.body_text()),
+        )
     };
     let mut form = Multipart::from_request(req, &())
         .await
@@ -527,7 +569,7 @@ async fn form_files(
 }
 
 impl Options {
-    fn from_query(uri: &Uri) -> Result<Self, Response> {
+    fn from_query(uri: &Uri) -> Result<Self, ApiError> {
         let mut o = Self::default();
         for key in ["name", "paper", "layers", "priority", "start"] {
             if let Some(v) = query_param(uri, key) {
@@ -537,8 +579,12 @@ impl Options {
         Ok(o)
     }
 
-    fn set(&mut self, key: &str, value: &str) -> Result<(), Response> {
-        let bad = |m: String| error(StatusCode::BAD_REQUEST, code::INVALID_FIELD, m);
+    fn set(&mut self, key: &str, value: &str) -> Result<(), ApiError> {
+        let bad = |message: String| ApiError {
+            status: StatusCode::BAD_REQUEST,
+            code: code::INVALID_FIELD,
+            message,
+        };
         match key {
             "name" => self.name = Some(value.to_owned()),
             "paper" => self.paper = Some(value.to_owned()),

@@ -2,14 +2,14 @@
 //!
 //! [`ApiComponent`] takes the listening socket the daemon bound and serves it with axum:
 //!
-//! - `/ws`: the WebSocket stream ([`upgrade`] checks and upgrades, [`handler`] serves one client,
-//!   [`fanout`] feeds every client from the event bus, [`protocol`] is the wire format);
-//! - `/status`, `/api/…`: JSON over HTTP ([`http`], views in [`views`]);
+//! - `/ws`: the WebSocket stream (`upgrade` checks and upgrades, `handler` serves one client,
+//!   `fanout` feeds every client from the event bus, [`protocol`] is the wire format);
+//! - `/status`, `/api/…`: JSON over HTTP (`http`, views in `views`);
 //! - `/`: the live dashboard (one HTML file, built on the WebSocket stream).
 //!
-//! Every request passes [`guard`] first: the `Origin` check (`websocket.allowed_origins`, 403) and
+//! Every request passes `guard` first: the `Origin` check (`websocket.allowed_origins`, 403) and
 //! the API key (`websocket.authenticate`, 401), both before any upgrade; refusals go to the security
-//! log. Connection limits and the heartbeat are in [`limits`]. The accept loop is axum's, which
+//! log. Connection limits and the heartbeat are in `limits`. The accept loop is axum's, which
 //! never ends on an `accept()` error (it waits a second on EMFILE and goes on); the daemon raised the
 //! open-files limit at start-up. On shutdown the server stops accepting, and every WebSocket client
 //! is closed with code 1001.

@@ -49,8 +49,8 @@ pub(super) fn render(r: &Request) -> Result<String, PreviewFailure> {
         model: r.model,
         ..ImportOptions::default()
     };
-    let mut drawing =
-        import::import_file(&r.source, &options).map_err(|e| PreviewFailure::Import(e.to_string()))?;
+    let mut drawing = import::import_file(&r.source, &options)
+        .map_err(|e| PreviewFailure::Import(e.to_string()))?;
     if let Some(spec) = &r.layers {
         let selection =
             LayerSelection::parse(spec).map_err(|e| PreviewFailure::Layers(e.to_string()))?;
@@ -102,7 +102,10 @@ mod tests {
         let svg = render(&request(dir.path(), Some("2"))).unwrap();
         assert!(svg.contains("#0000ff") && !svg.contains("#ff0000"), "{svg}");
         assert!(svg.contains("viewBox"));
-        assert_eq!(std::fs::read_to_string(dir.path().join("preview.svg")).unwrap(), svg);
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("preview.svg")).unwrap(),
+            svg
+        );
         // From the cache now, even with the source gone.
         std::fs::remove_file(dir.path().join("source.svg")).unwrap();
         assert_eq!(render(&request(dir.path(), Some("2"))).unwrap(), svg);

@@ -604,7 +604,10 @@ pub fn parse(text: &str) -> Result<Request, ProtocolError> {
         Some(other) => {
             return Err(ProtocolError::new(
                 code::INVALID_FIELD,
-                format!("`request_id` must be a string or a number, not {}", kind(other)),
+                format!(
+                    "`request_id` must be a string or a number, not {}",
+                    kind(other)
+                ),
             ));
         }
     };
@@ -644,14 +647,12 @@ pub fn parse(text: &str) -> Result<Request, ProtocolError> {
                 "job_abort" => JobAction::Abort,
                 _ => JobAction::Cancel,
             };
-            let job_id = optional_job_id(&obj)
-                .map_err(with_id)?
-                .ok_or_else(|| {
-                    with_id(ProtocolError::new(
-                        code::INVALID_FIELD,
-                        format!("{t} needs `job_id`, the id of the job"),
-                    ))
-                })?;
+            let job_id = optional_job_id(&obj).map_err(with_id)?.ok_or_else(|| {
+                with_id(ProtocolError::new(
+                    code::INVALID_FIELD,
+                    format!("{t} needs `job_id`, the id of the job"),
+                ))
+            })?;
             ClientMessage::Job { action, job_id }
         }
         _ => {
@@ -779,7 +780,8 @@ mod tests {
 
     #[test]
     fn subscribe_in_every_spelling() {
-        let jobs_and_devices = Channels::only(Channel::Jobs).union(Channels::only(Channel::Devices));
+        let jobs_and_devices =
+            Channels::only(Channel::Jobs).union(Channels::only(Channel::Devices));
         for text in [
             r#"{"type":"SUBSCRIBE","channels":["jobs","device"]}"#,
             r#"{"type":"subscribe","channels":["JOBS","devices"]}"#,
@@ -847,10 +849,22 @@ mod tests {
             (r#"{"type":null}"#, code::INVALID_MESSAGE),
             (r#"{"type":5}"#, code::INVALID_FIELD),
             (r#"{"type":"dance"}"#, code::UNKNOWN_MESSAGE_TYPE),
-            (r#"{"type":"subscribe","channels":["pens"]}"#, code::SUBSCRIPTION_ERROR),
-            (r#"{"type":"subscribe","channels":[1]}"#, code::INVALID_FIELD),
-            (r#"{"type":"subscribe","channels":{"a":1}}"#, code::INVALID_FIELD),
-            (r#"{"type":"subscribe","job_id":"../etc"}"#, code::INVALID_FIELD),
+            (
+                r#"{"type":"subscribe","channels":["pens"]}"#,
+                code::SUBSCRIPTION_ERROR,
+            ),
+            (
+                r#"{"type":"subscribe","channels":[1]}"#,
+                code::INVALID_FIELD,
+            ),
+            (
+                r#"{"type":"subscribe","channels":{"a":1}}"#,
+                code::INVALID_FIELD,
+            ),
+            (
+                r#"{"type":"subscribe","job_id":"../etc"}"#,
+                code::INVALID_FIELD,
+            ),
             (r#"{"type":"subscribe","job_id":3}"#, code::INVALID_FIELD),
             (r#"{"type":"job_pause"}"#, code::INVALID_FIELD),
             (r#"{"type":"ping","request_id":[1]}"#, code::INVALID_FIELD),
@@ -864,17 +878,22 @@ mod tests {
 
     #[test]
     fn messages_carry_type_and_a_utc_timestamp() {
-        let text = encode_at(&ServerMessage::Pong { request_id: None }, "2026-11-26T06:31:50.530Z");
+        let text = encode_at(
+            &ServerMessage::Pong { request_id: None },
+            "2026-11-26T06:31:50.530Z",
+        );
         assert_eq!(
             text.as_str(),
             r#"{"timestamp":"2026-11-26T06:31:50.530Z","type":"pong"}"#
         );
-        let v: Value = serde_json::from_str(encode(&ServerMessage::error(
-            code::LAGGED,
-            "slow",
-            json!({"dropped": 3}),
-        ))
-        .as_str())
+        let v: Value = serde_json::from_str(
+            encode(&ServerMessage::error(
+                code::LAGGED,
+                "slow",
+                json!({"dropped": 3}),
+            ))
+            .as_str(),
+        )
         .unwrap();
         assert_eq!(v["type"], "error");
         assert_eq!(v["error_code"], "LAGGED");
@@ -896,8 +915,8 @@ mod tests {
             pen_down_time_seconds: 1.0,
             total_time_seconds: 2.0,
         };
-        let v: Value = serde_json::from_str(encode(&ServerMessage::progress(&p, false)).as_str())
-            .unwrap();
+        let v: Value =
+            serde_json::from_str(encode(&ServerMessage::progress(&p, false)).as_str()).unwrap();
         assert_eq!(v["progress_percentage"], 45.7);
         assert_eq!(v["eta_seconds"], 62);
         assert_eq!(v["estimated_remaining"], 62);
@@ -909,8 +928,8 @@ mod tests {
             distance_mm: f64::NAN,
             ..p
         };
-        let v: Value = serde_json::from_str(encode(&ServerMessage::progress(&nan, true)).as_str())
-            .unwrap();
+        let v: Value =
+            serde_json::from_str(encode(&ServerMessage::progress(&nan, true)).as_str()).unwrap();
         assert_eq!(v["progress"], 0.0);
         assert_eq!(v["eta_seconds"], Value::Null);
         assert_eq!(v["distance_mm"], Value::Null);

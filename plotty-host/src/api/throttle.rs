@@ -134,7 +134,11 @@ mod tests {
         assert!(sent.len() >= 9, "{} sent", sent.len());
         let held_until = t.next_due().unwrap();
         sent.extend(points(&t.due(held_until)));
-        assert_eq!(sent.last(), Some(&(999 % 99)), "the last update is not lost");
+        assert_eq!(
+            sent.last(),
+            Some(&(999 % 99)),
+            "the last update is not lost"
+        );
         assert!(t.next_due().is_none());
     }
 
@@ -143,13 +147,19 @@ mod tests {
         let mut t = Throttle::default();
         let t0 = Instant::now();
         assert_eq!(points(&t.offer(p("a", 1, 10), t0)), [10]);
-        assert!(t.offer(p("a", 1, 11), t0 + Duration::from_millis(1)).is_empty());
+        assert!(
+            t.offer(p("a", 1, 11), t0 + Duration::from_millis(1))
+                .is_empty()
+        );
         // Layer 2 starts: the end of layer 1 (held) and the start of layer 2 both go now.
         assert_eq!(
             points(&t.offer(p("a", 2, 12), t0 + Duration::from_millis(2))),
             [11, 12]
         );
-        assert!(t.offer(p("a", 2, 50), t0 + Duration::from_millis(3)).is_empty());
+        assert!(
+            t.offer(p("a", 2, 50), t0 + Duration::from_millis(3))
+                .is_empty()
+        );
         assert_eq!(
             points(&t.offer(p("a", 2, 100), t0 + Duration::from_millis(4))),
             [50, 100]
@@ -167,6 +177,10 @@ mod tests {
         assert_eq!(t.flush(&a).map(|p| p.points_plotted), Some(2));
         assert_eq!(t.flush(&a), None);
         t.forget(&a);
-        assert_eq!(t.offer(p("a", 1, 3), t0).len(), 1, "a forgotten job starts afresh");
+        assert_eq!(
+            t.offer(p("a", 1, 3), t0).len(),
+            1,
+            "a forgotten job starts afresh"
+        );
     }
 }

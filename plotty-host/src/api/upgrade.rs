@@ -143,24 +143,20 @@ pub(super) async fn websocket(State(api): State<Arc<Api>>, mut req: Request) -> 
             derive_accept_key(key.as_bytes()),
         );
     }
-    builder
-        .body(axum::body::Body::empty())
-        .unwrap_or_else(|e| {
-            http::error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "INTERNAL_ERROR",
-                format!("cannot build the upgrade response: {e}"),
-            )
-        })
+    builder.body(axum::body::Body::empty()).unwrap_or_else(|e| {
+        http::error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "INTERNAL_ERROR",
+            format!("cannot build the upgrade response: {e}"),
+        )
+    })
 }
 
 /// True if a comma-separated header has `token` (any case): `Connection: keep-alive, Upgrade`.
 fn has_token(headers: &HeaderMap, name: &HeaderName, token: &str) -> bool {
     headers.get_all(name).iter().any(|v| {
-        v.to_str().is_ok_and(|s| {
-            s.split(',')
-                .any(|t| t.trim().eq_ignore_ascii_case(token))
-        })
+        v.to_str()
+            .is_ok_and(|s| s.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
     })
 }
 
@@ -171,7 +167,10 @@ mod tests {
     #[test]
     fn header_tokens() {
         let mut h = HeaderMap::new();
-        h.insert(header::CONNECTION, HeaderValue::from_static("keep-alive, Upgrade"));
+        h.insert(
+            header::CONNECTION,
+            HeaderValue::from_static("keep-alive, Upgrade"),
+        );
         assert!(has_token(&h, &header::CONNECTION, "upgrade"));
         assert!(!has_token(&h, &header::UPGRADE, "websocket"));
         h.insert(header::UPGRADE, HeaderValue::from_static("WebSocket"));

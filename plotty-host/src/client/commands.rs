@@ -28,9 +28,9 @@ pub(super) async fn run(command: Command, out: &mut dyn Write) -> Result<ExitCod
         Command::Delete(a) => delete(a, out).await,
         Command::Device(d) => device(d, out).await,
         Command::Monitor(m) => monitor::run(m, out).await,
-        Command::Daemon(_) | Command::Check(_) => Err(ClientError::Input(
-            "not a client command".into(),
-        )),
+        Command::Daemon(_) | Command::Check(_) => {
+            Err(ClientError::Input("not a client command".into()))
+        }
     }
 }
 
@@ -52,14 +52,15 @@ async fn add(a: AddArgs, out: &mut dyn Write) -> Result<ExitCode, ClientError> {
     // Every file is read first, so that a typo submits nothing.
     let mut files = Vec::with_capacity(a.files.len());
     for path in &a.files {
-        let bytes = tokio::fs::read(path).await.map_err(|e| {
-            ClientError::Input(format!("cannot read {}: {e}", path.display()))
-        })?;
+        let bytes = tokio::fs::read(path)
+            .await
+            .map_err(|e| ClientError::Input(format!("cannot read {}: {e}", path.display())))?;
         let name = match (&a.name, a.files.len()) {
             (Some(n), 1) => n.clone(),
             (Some(n), _) => format!(
                 "{n} ({})",
-                path.file_name().map_or_else(String::new, |f| f.to_string_lossy().into_owned())
+                path.file_name()
+                    .map_or_else(String::new, |f| f.to_string_lossy().into_owned())
             ),
             (None, _) => path
                 .file_name()

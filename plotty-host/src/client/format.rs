@@ -44,7 +44,12 @@ pub(super) fn duration(s: f64) -> String {
     match whole {
         0..60 => format!("{s:.1}s"),
         60..3600 => format!("{}m {:02}s", whole / 60, whole % 60),
-        _ => format!("{}h {:02}m {:02}s", whole / 3600, (whole % 3600) / 60, whole % 60),
+        _ => format!(
+            "{}h {:02}m {:02}s",
+            whole / 3600,
+            (whole % 3600) / 60,
+            whole % 60
+        ),
     }
 }
 
@@ -139,7 +144,11 @@ pub(super) fn job_details(j: &Value) -> String {
     }
     let _ = writeln!(s, "priority  {}", text(&j["priority"]));
     let _ = writeln!(s, "paper     {}", text(&j["paper"]));
-    let _ = writeln!(s, "layers    {}", j["layers_selected"].as_str().unwrap_or("all"));
+    let _ = writeln!(
+        s,
+        "layers    {}",
+        j["layers_selected"].as_str().unwrap_or("all")
+    );
     let _ = writeln!(s, "submitted {}", text(&j["created_at"]));
     if let Some(r) = j["retry_of"].as_str() {
         let _ = writeln!(s, "retry of  {r}");
@@ -199,7 +208,16 @@ pub(super) fn job_details(j: &Value) -> String {
             .collect();
         s.push('\n');
         s.push_str(&table(
-            &["#", "LAYER", "COLOR", "STROKES", "POINTS", "PEN-DOWN MM", "ESTIMATE", ""],
+            &[
+                "#",
+                "LAYER",
+                "COLOR",
+                "STROKES",
+                "POINTS",
+                "PEN-DOWN MM",
+                "ESTIMATE",
+                "",
+            ],
             &rows,
         ));
     }
@@ -396,7 +414,12 @@ mod tests {
 
     #[test]
     fn odd_json_never_fails() {
-        for v in [json!(null), json!([]), json!({"jobs": 3}), json!({"queue": "x"})] {
+        for v in [
+            json!(null),
+            json!([]),
+            json!({"jobs": 3}),
+            json!({"queue": "x"}),
+        ] {
             let _ = jobs_table(&v);
             let _ = job_details(&v);
             let _ = status(&v, "h:1");
@@ -415,7 +438,11 @@ mod tests {
         let lines: Vec<&str> = t.lines().collect();
         assert_eq!(lines.len(), 3);
         assert!(lines[2].contains("45.0% layer 2/4"), "{t}");
-        let col = |l: &str| l.find("STATE").or_else(|| l.find("QUEUED")).or_else(|| l.find("PLOTTING"));
+        let col = |l: &str| {
+            l.find("STATE")
+                .or_else(|| l.find("QUEUED"))
+                .or_else(|| l.find("PLOTTING"))
+        };
         assert_eq!(col(lines[0]), col(lines[1]));
         assert_eq!(col(lines[1]), col(lines[2]));
     }

@@ -84,13 +84,8 @@ impl HttpClient {
                 .and_then(Value::as_str)
                 .map(str::to_owned)
         };
-        let message = field("error_message").unwrap_or_else(|| {
-            format!(
-                "HTTP {} {}",
-                reply.status.as_u16(),
-                excerpt(&reply.body)
-            )
-        });
+        let message = field("error_message")
+            .unwrap_or_else(|| format!("HTTP {} {}", reply.status.as_u16(), excerpt(&reply.body)));
         if reply.status == StatusCode::UNAUTHORIZED {
             return Err(ClientError::Unauthorized { address, message });
         }

@@ -59,7 +59,9 @@ pub enum ClientError {
         source: std::io::Error,
     },
     /// The daemon wants an API key, or another one.
-    #[error("the daemon at {address} refused the request: {message}; pass --api-key KEY or set PLOTTY_API_KEY")]
+    #[error(
+        "the daemon at {address} refused the request: {message}; pass --api-key KEY or set PLOTTY_API_KEY"
+    )]
     Unauthorized {
         /// host:port.
         address: String,
@@ -77,7 +79,9 @@ pub enum ClientError {
         message: String,
     },
     /// The answer is not what a plotty daemon sends.
-    #[error("the server at {address} sent an answer plotty cannot read ({detail}); is it a plotty daemon?")]
+    #[error(
+        "the server at {address} sent an answer plotty cannot read ({detail}); is it a plotty daemon?"
+    )]
     Protocol {
         /// host:port.
         address: String,

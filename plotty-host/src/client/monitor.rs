@@ -48,7 +48,12 @@ struct View {
 pub(super) async fn run(m: MonitorArgs, out: &mut dyn Write) -> Result<ExitCode, ClientError> {
     let endpoint = Endpoint::resolve(&m.client);
     let mut channels = Vec::new();
-    for name in m.channels.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+    for name in m
+        .channels
+        .split(',')
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+    {
         if Channels::parse_name(name).is_none() {
             return Err(ClientError::Input(format!(
                 "`{name}` is not a channel: use jobs, devices (or device), system or all"
@@ -85,7 +90,10 @@ pub(super) async fn run(m: MonitorArgs, out: &mut dyn Write) -> Result<ExitCode,
             }
             Err(e @ ClientError::Unauthorized { .. }) => return Err(e),
             Err(e @ ClientError::NotRunning { .. }) if !connected_once && !m.wait => return Err(e),
-            Err(e) => note(&format!("{e}; trying again in {:.1} s", pause.as_secs_f64())),
+            Err(e) => note(&format!(
+                "{e}; trying again in {:.1} s",
+                pause.as_secs_f64()
+            )),
         }
         tokio::select! {
             _ = tokio::signal::ctrl_c() => return Ok(ExitCode::Success),

@@ -121,7 +121,11 @@ impl State {
         }
     }
 
-    fn submit(&self, submission: Submission, reply: oneshot::Sender<Result<JobRecord, QueueError>>) {
+    fn submit(
+        &self,
+        submission: Submission,
+        reply: oneshot::Sender<Result<JobRecord, QueueError>>,
+    ) {
         if self.shutdown.is_requested() {
             let _ = reply.send(Err(QueueError::ShuttingDown));
             return;
@@ -237,7 +241,9 @@ impl State {
         let device = self.holder(job);
         match action {
             JobAction::Pause => match (state, device) {
-                (JobState::Plotting, Some(d)) => Decision::Device(d, DeviceRequest::Pause(id.clone())),
+                (JobState::Plotting, Some(d)) => {
+                    Decision::Device(d, DeviceRequest::Pause(id.clone()))
+                }
                 (JobState::Plotting, None) => Decision::Refuse(no_device_for(id, state)),
                 (JobState::Paused, _) => Decision::Refuse(QueueError::InvalidState(format!(
                     "job {id} is already PAUSED"
@@ -384,7 +390,11 @@ impl State {
     }
 
     /// Refuses manual actions that would disturb a plot.
-    async fn check_idle(&self, status: &DeviceStatus, action: DeviceAction) -> Result<(), QueueError> {
+    async fn check_idle(
+        &self,
+        status: &DeviceStatus,
+        action: DeviceAction,
+    ) -> Result<(), QueueError> {
         let Some(job_id) = &status.current_job_id else {
             return Ok(());
         };

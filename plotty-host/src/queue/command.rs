@@ -281,10 +281,7 @@ mod tests {
             QueueError::from(StoreError::UnknownJob("x".into())).code(),
             "JOB_NOT_FOUND"
         );
-        assert_eq!(
-            QueueError::from(StoreError::Closed).code(),
-            "SHUTTING_DOWN"
-        );
+        assert_eq!(QueueError::from(StoreError::Closed).code(), "SHUTTING_DOWN");
         assert!(
             QueueError::NoDevice("x".into())
                 .to_string()

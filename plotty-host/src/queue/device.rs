@@ -26,7 +26,10 @@ pub trait DeviceControl: Send + Sync + 'static {
 
     /// Carries out `request`; resolves once the machine is in the requested state (motion stopped
     /// and pen up for a pause or an abort) or it failed.
-    fn control(&self, request: DeviceRequest) -> BoxFuture<'static, Result<DeviceReply, DeviceError>>;
+    fn control(
+        &self,
+        request: DeviceRequest,
+    ) -> BoxFuture<'static, Result<DeviceReply, DeviceError>>;
 }
 
 /// What the queue asks of a device.
@@ -128,7 +131,10 @@ mod tests {
         for a in DeviceAction::ALL {
             assert_eq!(a.as_str().parse::<DeviceAction>(), Ok(a));
             assert_eq!(
-                a.as_str().replace('-', "_").to_uppercase().parse::<DeviceAction>(),
+                a.as_str()
+                    .replace('-', "_")
+                    .to_uppercase()
+                    .parse::<DeviceAction>(),
                 Ok(a)
             );
         }

@@ -54,7 +54,10 @@ pub(super) async fn stage(
         )));
     }
     sniff_svg(&bytes).map_err(QueueError::Invalid)?;
-    let name = s.name.filter(|n| !n.trim().is_empty()).unwrap_or(default_name);
+    let name = s
+        .name
+        .filter(|n| !n.trim().is_empty())
+        .unwrap_or(default_name);
     let paper = match s.paper.as_deref().map(str::trim) {
         None | Some("") => settings.paper.size.clone(),
         Some(p) => crate::settings::parse_paper(p).ok_or_else(|| {
@@ -88,7 +91,11 @@ pub(super) async fn stage(
 }
 
 /// Moves a staged SVG into the job's directory; returns its final path.
-pub(super) async fn install(staged: &Path, jobs_dir: &Path, job_id: &str) -> Result<PathBuf, QueueError> {
+pub(super) async fn install(
+    staged: &Path,
+    jobs_dir: &Path,
+    job_id: &str,
+) -> Result<PathBuf, QueueError> {
     let dir = jobs_dir.join(job_id);
     let target = dir.join(SOURCE_FILE);
     let from = staged.to_path_buf();
@@ -106,7 +113,11 @@ pub(super) async fn install(staged: &Path, jobs_dir: &Path, job_id: &str) -> Res
 }
 
 /// Gives a retried job its own link to (or copy of) the SVG, so either job can be deleted alone.
-pub(super) async fn share(source: &Path, jobs_dir: &Path, job_id: &str) -> Result<PathBuf, QueueError> {
+pub(super) async fn share(
+    source: &Path,
+    jobs_dir: &Path,
+    job_id: &str,
+) -> Result<PathBuf, QueueError> {
     let dir = jobs_dir.join(job_id);
     let target = dir.join(SOURCE_FILE);
     let from = source.to_path_buf();

@@ -47,7 +47,10 @@ async fn harness() -> Harness {
         Arc::new(Mutex::new(None)),
     );
     let (queue, actor) = channel();
-    Box::new(QueueComponent::new(actor)).start(ctx).await.unwrap();
+    Box::new(QueueComponent::new(actor))
+        .start(ctx)
+        .await
+        .unwrap();
     Harness {
         queue,
         ledger,
@@ -61,7 +64,9 @@ async fn harness() -> Harness {
 
 fn svg() -> Submission {
     Submission {
-        svg: SvgSource::Bytes(Bytes::from_static(b"<svg xmlns='http://www.w3.org/2000/svg'/>")),
+        svg: SvgSource::Bytes(Bytes::from_static(
+            b"<svg xmlns='http://www.w3.org/2000/svg'/>",
+        )),
         name: Some("square.svg".into()),
         paper: None,
         layers: None,
@@ -177,7 +182,10 @@ async fn submit_stores_the_svg_and_queues_the_job() {
     let source = job.source_path.clone().unwrap();
     assert_eq!(
         std::path::Path::new(&source),
-        h.settings.jobs_dir().join(job.id.as_str()).join("source.svg")
+        h.settings
+            .jobs_dir()
+            .join(job.id.as_str())
+            .join("source.svg")
     );
     assert!(std::fs::read(&source).unwrap().starts_with(b"<svg"));
     let mut seen = Vec::new();
@@ -276,11 +284,7 @@ async fn without_a_plotter_device_requests_are_refused_and_state_only_ones_are_d
         .await
         .unwrap_err();
     assert!(e.to_string().contains("final"), "{e}");
-    let e = h
-        .queue
-        .device(None, DeviceAction::Home)
-        .await
-        .unwrap_err();
+    let e = h.queue.device(None, DeviceAction::Home).await.unwrap_err();
     assert_eq!(e.code(), "NO_DEVICE");
     assert!(h.queue.devices().await.unwrap().is_empty());
     let e = h
@@ -304,11 +308,7 @@ async fn plot_requests_go_to_the_device_holding_the_job() {
     move_to(&h.ledger, &job.id, &TO_PLOTTING).await;
     *device.job.lock().unwrap() = Some(job.id.clone());
 
-    let e = h
-        .queue
-        .device(None, DeviceAction::PenUp)
-        .await
-        .unwrap_err();
+    let e = h.queue.device(None, DeviceAction::PenUp).await.unwrap_err();
     assert_eq!(e.code(), "DEVICE_BUSY");
     let paused = h
         .queue
@@ -324,11 +324,7 @@ async fn plot_requests_go_to_the_device_holding_the_job() {
             .message,
         "pen-up"
     );
-    let e = h
-        .queue
-        .device(None, DeviceAction::Home)
-        .await
-        .unwrap_err();
+    let e = h.queue.device(None, DeviceAction::Home).await.unwrap_err();
     assert!(e.to_string().contains("resume point"), "{e}");
     let resumed = h
         .queue
@@ -392,7 +388,10 @@ async fn retry_and_delete() {
     assert!(jobs_dir.join(job.id.as_str()).is_dir());
     h.queue.delete(job.id.clone()).await.unwrap();
     assert!(!jobs_dir.join(job.id.as_str()).exists());
-    assert!(std::fs::read(&own).unwrap().starts_with(b"<svg"), "the retry keeps its SVG");
+    assert!(
+        std::fs::read(&own).unwrap().starts_with(b"<svg"),
+        "the retry keeps its SVG"
+    );
     let details = h.queue.job(retry.id.clone()).await.unwrap();
     assert_eq!(details.job.retry_of, None);
     assert_eq!(details.events.len(), 2);

@@ -326,7 +326,11 @@ pub fn set_estimates(
 }
 
 /// Records where a job's SVG is stored.
-pub fn set_source_path(conn: &Connection, id: &str, path: &std::path::Path) -> Result<(), StoreError> {
+pub fn set_source_path(
+    conn: &Connection,
+    id: &str,
+    path: &std::path::Path,
+) -> Result<(), StoreError> {
     let text = path.to_str().ok_or_else(|| {
         StoreError::Invalid(format!(
             "{} is not valid UTF-8; use a workspace path of plain text",
@@ -984,7 +988,10 @@ mod tests {
         let retry = retry(&mut c, done.as_str()).unwrap().0.id;
         let err = delete(&mut c, live.as_str()).unwrap_err();
         assert!(matches!(err, StoreError::NotFinished { .. }), "{err}");
-        assert!(err.to_string().contains("abort or cancel it first"), "{err}");
+        assert!(
+            err.to_string().contains("abort or cancel it first"),
+            "{err}"
+        );
         let gone = delete(&mut c, done.as_str()).unwrap();
         assert_eq!(gone.state, JobState::Aborted);
         assert!(get(&c, done.as_str()).unwrap().is_none());
@@ -999,9 +1006,18 @@ mod tests {
         assert_eq!(counts.get(&JobState::New), Some(&1));
         assert_eq!(counts.get(&JobState::Queued), Some(&1));
         assert_eq!(counts.len(), 2);
-        set_source_path(&c, live.as_str(), std::path::Path::new("/w/jobs/x/source.svg")).unwrap();
+        set_source_path(
+            &c,
+            live.as_str(),
+            std::path::Path::new("/w/jobs/x/source.svg"),
+        )
+        .unwrap();
         assert_eq!(
-            get(&c, live.as_str()).unwrap().unwrap().source_path.as_deref(),
+            get(&c, live.as_str())
+                .unwrap()
+                .unwrap()
+                .source_path
+                .as_deref(),
             Some("/w/jobs/x/source.svg")
         );
     }

@@ -35,7 +35,12 @@ fn daemon(env: &Env, port: u16) -> Running {
 
 fn at(port: u16, args: &[&str]) -> Vec<String> {
     let mut v: Vec<String> = args.iter().map(|s| (*s).to_owned()).collect();
-    v.extend(["--host".into(), "127.0.0.1".into(), "--port".into(), port.to_string()]);
+    v.extend([
+        "--host".into(),
+        "127.0.0.1".into(),
+        "--port".into(),
+        port.to_string(),
+    ]);
     v
 }
 
@@ -64,8 +69,9 @@ fn without_a_daemon_every_command_says_how_to_start_one() {
         assert_eq!(out.status.code(), Some(1), "{args:?}");
         let err = stderr(&out);
         assert!(
-            err.contains(&format!("no plotty daemon is listening on 127.0.0.1:{port}"))
-                && err.contains("`plotty daemon`"),
+            err.contains(&format!(
+                "no plotty daemon is listening on 127.0.0.1:{port}"
+            )) && err.contains("`plotty daemon`"),
             "{args:?}: {err}"
         );
         assert!(stdout(&out).is_empty(), "{args:?}");
@@ -73,7 +79,11 @@ fn without_a_daemon_every_command_says_how_to_start_one() {
     // Local mistakes are found before connecting.
     let out = run(&env, &at(port, &["add", "missing.svg"]));
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("cannot read missing.svg"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("cannot read missing.svg"),
+        "{}",
+        stderr(&out)
+    );
     let out = run(&env, &at(port, &["job", "../x"]));
     assert!(stderr(&out).contains("is not a job id"), "{}", stderr(&out));
 }
@@ -86,7 +96,13 @@ fn the_commands_against_a_running_daemon() {
     let port = free_port();
     let _d = daemon(&env, port);
 
-    let out = run(&env, &at(port, &["add", "a.svg", "b.svg", "--priority", "3", "--paper", "A3"]));
+    let out = run(
+        &env,
+        &at(
+            port,
+            &["add", "a.svg", "b.svg", "--priority", "3", "--paper", "A3"],
+        ),
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     let ids: Vec<String> = stdout(&out).lines().map(str::to_owned).collect();
     assert_eq!(ids.len(), 2, "{ids:?}");
@@ -104,19 +120,36 @@ fn the_commands_against_a_running_daemon() {
 
     let out = run(&env, &at(port, &["job", &ids[0]]));
     let details = stdout(&out);
-    assert!(details.contains("state     QUEUED") && details.contains("history:"), "{details}");
-    assert!(details.contains("estimate") && details.contains("actual"), "{details}");
-    let v: Value = serde_json::from_str(&stdout(&run(&env, &at(port, &["job", &ids[0], "--json"])))).unwrap();
+    assert!(
+        details.contains("state     QUEUED") && details.contains("history:"),
+        "{details}"
+    );
+    assert!(
+        details.contains("estimate") && details.contains("actual"),
+        "{details}"
+    );
+    let v: Value =
+        serde_json::from_str(&stdout(&run(&env, &at(port, &["job", &ids[0], "--json"])))).unwrap();
     assert_eq!(v["id"], ids[0].as_str());
 
     let out = run(&env, &at(port, &["status"]));
     let s = stdout(&out);
-    assert!(s.contains("daemon   plotty") && s.contains("healthy"), "{s}");
-    assert!(s.contains("no plotter attached") && s.contains("2 waiting, 0 active"), "{s}");
+    assert!(
+        s.contains("daemon   plotty") && s.contains("healthy"),
+        "{s}"
+    );
+    assert!(
+        s.contains("no plotter attached") && s.contains("2 waiting, 0 active"),
+        "{s}"
+    );
 
     let out = run(&env, &at(port, &["pause", &ids[0]]));
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("the job must be PLOTTING"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("the job must be PLOTTING"),
+        "{}",
+        stderr(&out)
+    );
     let out = run(&env, &at(port, &["cancel", &ids[0]]));
     assert_eq!(stdout(&out), format!("{} ABORTED\n", ids[0]));
     let out = run(&env, &at(port, &["retry", &ids[0]]));
@@ -131,7 +164,11 @@ fn the_commands_against_a_running_daemon() {
     for action in ["home", "pen-up", "pen-down", "motors-off", "version"] {
         let out = run(&env, &at(port, &["device", action]));
         assert_eq!(out.status.code(), Some(1), "{action}");
-        assert!(stderr(&out).contains("no plotter attached"), "{action}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("no plotter attached"),
+            "{action}: {}",
+            stderr(&out)
+        );
     }
 
     // Without --port: the port comes from the daemon's daemon.json in the workspace.
@@ -158,7 +195,10 @@ fn the_api_key_comes_from_the_config_the_option_or_the_environment() {
     let out = run(&env, &wrong);
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
-    assert!(err.contains("wrong API key") && err.contains("PLOTTY_API_KEY"), "{err}");
+    assert!(
+        err.contains("wrong API key") && err.contains("PLOTTY_API_KEY"),
+        "{err}"
+    );
     let out = env
         .cmd()
         .args(at(port, &["status"]))
@@ -172,7 +212,11 @@ fn the_api_key_comes_from_the_config_the_option_or_the_environment() {
         .env("PLOTTY_API_KEY", "nope")
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1), "an unauthorised monitor does not retry");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "an unauthorised monitor does not retry"
+    );
     assert!(stderr(&out).contains("wrong API key"), "{}", stderr(&out));
 }
 
@@ -184,7 +228,10 @@ fn monitor_json_prints_one_message_per_line_and_reconnects_after_a_restart() {
     let mut d = daemon(&env, port);
     let mut monitor = env
         .cmd()
-        .args(at(port, &["monitor", "--json", "--channels", "jobs,system"]))
+        .args(at(
+            port,
+            &["monitor", "--json", "--channels", "jobs,system"],
+        ))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -216,7 +263,10 @@ fn monitor_json_prints_one_message_per_line_and_reconnects_after_a_restart() {
     let out = run(&env, &at(port, &["add", "a.svg"]));
     let id = stdout(&out).trim().to_owned();
     let change = next("job_state_change");
-    assert_eq!((change["job_id"].as_str(), change["to_state"].as_str()), (Some(id.as_str()), Some("NEW")));
+    assert_eq!(
+        (change["job_id"].as_str(), change["to_state"].as_str()),
+        (Some(id.as_str()), Some("NEW"))
+    );
     assert_eq!(next("job_state_change")["to_state"], "QUEUED");
 
     // The daemon restarts on the same port: the monitor comes back by itself.
@@ -238,7 +288,10 @@ fn monitor_json_prints_one_message_per_line_and_reconnects_after_a_restart() {
     assert!(status.success(), "{status}");
     let mut err = String::new();
     std::io::Read::read_to_string(&mut monitor.stderr.take().unwrap(), &mut err).unwrap();
-    assert!(err.contains("lost") && err.contains("reconnecting"), "{err}");
+    assert!(
+        err.contains("lost") && err.contains("reconnecting"),
+        "{err}"
+    );
 }
 
 #[test]

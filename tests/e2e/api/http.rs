@@ -54,7 +54,10 @@ async fn the_manuals_curl_command_gets_101_and_hello() {
         Duration::from_millis(500),
     )
     .await;
-    assert!(resp.starts_with("HTTP/1.1 101 Switching Protocols\r\n"), "{resp}");
+    assert!(
+        resp.starts_with("HTTP/1.1 101 Switching Protocols\r\n"),
+        "{resp}"
+    );
     let lower = resp.to_ascii_lowercase();
     assert!(lower.contains("upgrade: websocket") && lower.contains("connection: upgrade"));
     // No key was sent, so there is no accept value; the stream works all the same.
@@ -70,7 +73,10 @@ async fn the_manuals_curl_command_gets_101_and_hello() {
         .await
     {
         let text = String::from_utf8_lossy(&out.stdout);
-        assert!(text.starts_with("HTTP/1.1 101 Switching Protocols"), "{text}");
+        assert!(
+            text.starts_with("HTTP/1.1 101 Switching Protocols"),
+            "{text}"
+        );
         assert!(text.contains("\"type\":\"hello\""), "{text}");
     } else {
         eprintln!("curl is not installed; only the raw request was checked");
@@ -104,7 +110,10 @@ async fn the_manuals_curl_command_gets_101_and_hello() {
     )
     .await;
     assert!(resp.starts_with("HTTP/1.1 426"), "{resp}");
-    assert!(resp.to_ascii_lowercase().contains("sec-websocket-version: 13"));
+    assert!(
+        resp.to_ascii_lowercase()
+            .contains("sec-websocket-version: 13")
+    );
     d.stop().await;
 }
 
@@ -123,10 +132,7 @@ async fn every_endpoint() {
     let http = d.http();
 
     // GET / is the dashboard, built on the stream.
-    let page = http
-        .send(axum::http::Method::GET, "/", None)
-        .await
-        .unwrap();
+    let page = http.send(axum::http::Method::GET, "/", None).await.unwrap();
     assert_eq!(page.status, 200);
     let html = String::from_utf8_lossy(&page.body);
     assert!(html.contains("<html") && html.contains("/ws"), "{html}");
@@ -156,22 +162,43 @@ async fn every_endpoint() {
         ("paper", None, b"Letter"),
     ]);
     let ctype: &'static str = Box::leak(ctype.into_boxed_str());
-    let created = http.post("/api/jobs", Some((ctype, Bytes::from(body)))).await.unwrap();
+    let created = http
+        .post("/api/jobs", Some((ctype, Bytes::from(body))))
+        .await
+        .unwrap();
     assert_eq!(created["count"], 2);
     assert_eq!(created["jobs"][0]["name"], "a.svg");
     assert_eq!(created["jobs"][1]["name"], "b.svg");
     assert_eq!(created["jobs"][1]["paper"], "Letter");
     assert_eq!(created["jobs"][1]["priority"], 9);
     assert_eq!(
-        api_error(http.post("/api/jobs", Some(("application/json", Bytes::from_static(b"{}")))).await),
+        api_error(
+            http.post(
+                "/api/jobs",
+                Some(("application/json", Bytes::from_static(b"{}")))
+            )
+            .await
+        ),
         (415, "UNSUPPORTED_MEDIA_TYPE".into())
     );
     assert_eq!(
-        api_error(http.post("/api/jobs", Some(("image/svg+xml", Bytes::from_static(b"%PDF")))).await),
+        api_error(
+            http.post(
+                "/api/jobs",
+                Some(("image/svg+xml", Bytes::from_static(b"%PDF")))
+            )
+            .await
+        ),
         (400, "INVALID_REQUEST".into())
     );
     assert_eq!(
-        api_error(http.post("/api/jobs?priority=high", Some(("image/svg+xml", Bytes::from_static(SVG)))).await),
+        api_error(
+            http.post(
+                "/api/jobs?priority=high",
+                Some(("image/svg+xml", Bytes::from_static(SVG)))
+            )
+            .await
+        ),
         (400, "INVALID_FIELD".into())
     );
 
@@ -184,8 +211,14 @@ async fn every_endpoint() {
         .map(|j| j["name"].as_str().unwrap())
         .collect();
     assert_eq!(names, ["a.svg", "b.svg", "first one"]);
-    assert_eq!(http.get("/api/jobs?state=queued&limit=1").await.unwrap()["count"], 1);
-    assert_eq!(http.get("/api/jobs?state=COMPLETED").await.unwrap()["count"], 0);
+    assert_eq!(
+        http.get("/api/jobs?state=queued&limit=1").await.unwrap()["count"],
+        1
+    );
+    assert_eq!(
+        http.get("/api/jobs?state=COMPLETED").await.unwrap()["count"],
+        0
+    );
     assert_eq!(api_error(http.get("/api/jobs?state=RUNNING").await).0, 400);
 
     // One job, with its history.
@@ -194,60 +227,105 @@ async fn every_endpoint() {
     assert_eq!(job["events"][1]["to_state"], "QUEUED");
     assert_eq!(job["layers"], json!([]));
     assert!(job["timing"].is_object());
-    assert_eq!(api_error(http.get("/api/jobs/nope").await), (404, "JOB_NOT_FOUND".into()));
-    assert_eq!(api_error(http.get("/api/jobs/a%20b").await), (400, "INVALID_JOB_ID".into()));
+    assert_eq!(
+        api_error(http.get("/api/jobs/nope").await),
+        (404, "JOB_NOT_FOUND".into())
+    );
+    assert_eq!(
+        api_error(http.get("/api/jobs/a%20b").await),
+        (400, "INVALID_JOB_ID".into())
+    );
     // The preview of a job whose selection (layers 1,2) does not fit its one-layer SVG.
     let (status, code) = api_error(http.get(&format!("/api/jobs/{first_id}/preview.svg")).await);
     assert_eq!((status, code.as_str()), (422, "INVALID_SVG"));
     let a_id = created["jobs"][0]["id"].as_str().unwrap();
     let svg = http
-        .send(axum::http::Method::GET, &format!("/api/jobs/{a_id}/preview.svg"), None)
+        .send(
+            axum::http::Method::GET,
+            &format!("/api/jobs/{a_id}/preview.svg"),
+            None,
+        )
         .await
         .unwrap();
     assert_eq!(svg.status, 200);
     let text = String::from_utf8_lossy(&svg.body);
-    assert!(text.contains("<svg") && text.contains("<path stroke="), "{text}");
+    assert!(
+        text.contains("<svg") && text.contains("<path stroke="),
+        "{text}"
+    );
 
     // Actions.
     assert_eq!(
-        api_error(http.post(&format!("/api/jobs/{first_id}/pause"), None).await),
+        api_error(
+            http.post(&format!("/api/jobs/{first_id}/pause"), None)
+                .await
+        ),
         (409, "INVALID_STATE".into())
     );
     assert_eq!(
-        api_error(http.post(&format!("/api/jobs/{first_id}/resume"), None).await),
+        api_error(
+            http.post(&format!("/api/jobs/{first_id}/resume"), None)
+                .await
+        ),
         (409, "INVALID_STATE".into())
     );
     assert_eq!(
-        api_error(http.post(&format!("/api/jobs/{first_id}/dance"), None).await),
+        api_error(
+            http.post(&format!("/api/jobs/{first_id}/dance"), None)
+                .await
+        ),
         (404, "UNKNOWN_ACTION".into())
     );
     assert_eq!(
         api_error(http.delete(&format!("/api/jobs/{first_id}")).await),
         (409, "INVALID_STATE".into())
     );
-    let cancelled = http.post(&format!("/api/jobs/{first_id}/cancel"), None).await.unwrap();
+    let cancelled = http
+        .post(&format!("/api/jobs/{first_id}/cancel"), None)
+        .await
+        .unwrap();
     assert_eq!(cancelled["state"], "ABORTED");
-    let retried = http.post(&format!("/api/jobs/{first_id}/retry"), None).await.unwrap();
+    let retried = http
+        .post(&format!("/api/jobs/{first_id}/retry"), None)
+        .await
+        .unwrap();
     assert_eq!(retried["state"], "QUEUED");
     assert_eq!(retried["retry_of"], first_id.as_str());
     let aborted = http
-        .post(&format!("/api/jobs/{}/abort", retried["id"].as_str().unwrap()), None)
+        .post(
+            &format!("/api/jobs/{}/abort", retried["id"].as_str().unwrap()),
+            None,
+        )
         .await
         .unwrap();
     assert_eq!(aborted["state"], "ABORTED");
     let deleted = http.delete(&format!("/api/jobs/{first_id}")).await.unwrap();
     assert_eq!(deleted["deleted"], first_id.as_str());
-    assert_eq!(api_error(http.delete(&format!("/api/jobs/{first_id}")).await).0, 404);
+    assert_eq!(
+        api_error(http.delete(&format!("/api/jobs/{first_id}")).await).0,
+        404
+    );
 
     // Devices: none attached in this build, said plainly.
-    assert_eq!(http.get("/api/devices").await.unwrap(), json!({"count": 0, "devices": []}));
+    assert_eq!(
+        http.get("/api/devices").await.unwrap(),
+        json!({"count": 0, "devices": []})
+    );
     let r = http.post("/api/devices/sim/home", None).await;
-    let Err(ClientError::Api { status, code, message }) = r else {
+    let Err(ClientError::Api {
+        status,
+        code,
+        message,
+    }) = r
+    else {
         panic!("{r:?}");
     };
     assert_eq!((status, code.as_str()), (503, "NO_DEVICE"));
     assert!(message.starts_with("no plotter attached: "), "{message}");
-    assert_eq!(api_error(http.post("/api/devices/sim/dance", None).await).0, 404);
+    assert_eq!(
+        api_error(http.post("/api/devices/sim/dance", None).await).0,
+        404
+    );
 
     // Hooks: listed, and run against a sample job on request.
     let hooks = http.get("/api/hooks").await.unwrap();
@@ -256,13 +334,20 @@ async fn every_endpoint() {
     let report = http
         .post(
             "/api/hooks/test",
-            Some(("application/json", Bytes::from_static(b"{\"state\": \"completed\"}"))),
+            Some((
+                "application/json",
+                Bytes::from_static(b"{\"state\": \"completed\"}"),
+            )),
         )
         .await
         .unwrap();
     assert_eq!(report["success"], true);
     assert_eq!(report["state"], "COMPLETED");
-    assert!(std::fs::read_to_string(marker.path()).unwrap().contains("hook test"));
+    assert!(
+        std::fs::read_to_string(marker.path())
+            .unwrap()
+            .contains("hook test")
+    );
     assert_eq!(api_error(http.post("/api/hooks/test", None).await).0, 400);
     assert_eq!(
         api_error(http.post("/api/hooks/test?state=RUNNING", None).await).0,
@@ -271,7 +356,14 @@ async fn every_endpoint() {
 
     // Status: the original's fields plus queue and device.
     let s = http.get("/status").await.unwrap();
-    for k in ["connections", "max_connections", "subscriptions", "queue", "device", "status"] {
+    for k in [
+        "connections",
+        "max_connections",
+        "subscriptions",
+        "queue",
+        "device",
+        "status",
+    ] {
         assert!(s.get(k).is_some(), "{k} missing: {s}");
     }
     assert_eq!(s["max_connections"], 100);
@@ -280,8 +372,14 @@ async fn every_endpoint() {
     assert_eq!(s["queue"]["by_state"]["ABORTED"], 1);
 
     // Unknown paths and methods: JSON errors.
-    assert_eq!(api_error(http.get("/api/pens").await), (404, "NOT_FOUND".into()));
-    assert_eq!(api_error(http.delete("/status").await), (405, "METHOD_NOT_ALLOWED".into()));
+    assert_eq!(
+        api_error(http.get("/api/pens").await),
+        (404, "NOT_FOUND".into())
+    );
+    assert_eq!(
+        api_error(http.delete("/status").await),
+        (405, "METHOD_NOT_ALLOWED".into())
+    );
     d.stop().await;
 }
 
@@ -329,7 +427,10 @@ async fn uploads_over_the_limit_are_refused_before_the_body_is_read() {
     // Under the limit is fine.
     let ok = d
         .http()
-        .post("/api/jobs", Some(("image/svg+xml", Bytes::from_static(SVG))))
+        .post(
+            "/api/jobs",
+            Some(("image/svg+xml", Bytes::from_static(SVG))),
+        )
         .await
         .unwrap();
     assert_eq!(ok["count"], 1);

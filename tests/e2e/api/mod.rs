@@ -3,6 +3,9 @@
 //! `plotty` client library and raw TCP for HTTP. Device events are injected on the daemon's event
 //! bus, as the device task will publish them.
 
+// Helpers outside `#[test]` functions panic on purpose: a panic is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod http;
 mod security;
 mod stream;
@@ -91,7 +94,10 @@ pub(crate) async fn start_with(edit: impl FnOnce(&mut Settings), limits: ApiLimi
 impl TestDaemon {
     /// Shuts the daemon down and waits for it.
     pub(crate) async fn stop(self) {
-        self.stop.send(Request::Stop { signal: "test" }).await.unwrap();
+        self.stop
+            .send(Request::Stop { signal: "test" })
+            .await
+            .unwrap();
         tokio::time::timeout(Duration::from_secs(30), self.task)
             .await
             .unwrap()

@@ -48,7 +48,9 @@ async fn the_api_key_is_checked_before_the_upgrade_in_every_style() {
     assert_eq!(body["error_code"], "AUTH_REQUIRED");
     let msg = body["error_message"].as_str().unwrap();
     assert!(
-        msg.contains("Authorization: Bearer") && msg.contains("X-Api-Key") && msg.contains("api_key="),
+        msg.contains("Authorization: Bearer")
+            && msg.contains("X-Api-Key")
+            && msg.contains("api_key="),
         "{msg}"
     );
     for (path, headers) in [
@@ -79,7 +81,11 @@ async fn the_api_key_is_checked_before_the_upgrade_in_every_style() {
     )
     .await;
     assert!(resp.starts_with("HTTP/1.1 401"), "{resp}");
-    assert!(resp.to_ascii_lowercase().contains("www-authenticate: bearer"), "{resp}");
+    assert!(
+        resp.to_ascii_lowercase()
+            .contains("www-authenticate: bearer"),
+        "{resp}"
+    );
 
     // HTTP: the same rule.
     match d.http().get("/status").await {
@@ -102,13 +108,21 @@ async fn the_api_key_is_checked_before_the_upgrade_in_every_style() {
 #[tokio::test]
 async fn pages_of_other_sites_are_refused_programs_are_not() {
     let d = start_with(|_| {}, ApiLimits::default()).await;
-    let (status, body) = refused(connect(d.addr, "/ws", &[("origin", "https://evil.example")]).await);
+    let (status, body) =
+        refused(connect(d.addr, "/ws", &[("origin", "https://evil.example")]).await);
     assert_eq!(status, 403);
     assert_eq!(body["error_code"], "ORIGIN_NOT_ALLOWED");
-    assert!(body["error_message"].as_str().unwrap().contains("allowed_origins"));
+    assert!(
+        body["error_message"]
+            .as_str()
+            .unwrap()
+            .contains("allowed_origins")
+    );
     // The daemon's own page (same host and port) and programs without an Origin are welcome.
     let own = format!("http://{}", d.addr);
-    let mut ws = connect(d.addr, "/ws", &[("origin", own.as_str())]).await.unwrap();
+    let mut ws = connect(d.addr, "/ws", &[("origin", own.as_str())])
+        .await
+        .unwrap();
     assert_eq!(ws.next_json().await["type"], "hello");
     let mut ws = connect(d.addr, "/ws", &[]).await.unwrap();
     assert_eq!(ws.next_json().await["type"], "hello");
@@ -159,7 +173,10 @@ async fn over_the_connection_limit_is_503_before_the_upgrade() {
     first.inner.close(None).await.unwrap();
     let until = Instant::now() + WAIT;
     while d.http().get("/status").await.unwrap()["connections"] != 2 {
-        assert!(Instant::now() < until, "the closed client was not counted out");
+        assert!(
+            Instant::now() < until,
+            "the closed client was not counted out"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let mut again = d.ws().await;
@@ -171,7 +188,11 @@ async fn over_the_connection_limit_is_503_before_the_upgrade() {
 #[tokio::test]
 async fn a_dead_client_is_dropped_after_two_heartbeats_a_quiet_one_never() {
     let beat = Duration::from_millis(200);
-    let d = start_with(|s| s.websocket.heartbeat_interval = beat, ApiLimits::default()).await;
+    let d = start_with(
+        |s| s.websocket.heartbeat_interval = beat,
+        ApiLimits::default(),
+    )
+    .await;
     // The dead one completes the handshake and then never reads, so it never answers a ping.
     let mut dead = connect(d.addr, "/ws", &[]).await.unwrap();
     // The quiet one only reads (tungstenite answers pings while reading) and never sends a message.
@@ -196,9 +217,11 @@ async fn a_dead_client_is_dropped_after_two_heartbeats_a_quiet_one_never() {
         .unwrap();
     let until = Instant::now() + WAIT;
     loop {
-        let got_pong = seen.lock().unwrap().iter().any(|m| {
-            matches!(m, Message::Text(t) if t.as_str().contains("\"pong\""))
-        });
+        let got_pong = seen
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|m| matches!(m, Message::Text(t) if t.as_str().contains("\"pong\"")));
         if got_pong {
             break;
         }

@@ -67,8 +67,10 @@ async fn hello_subscribe_snapshots_and_direct_replies() {
     assert_eq!(hello["heartbeat_interval"], 30.0);
 
     // The manual's spelling: uppercase type, singular `device`.
-    ws.send(json!({"type": "SUBSCRIBE", "channels": ["jobs", "device", "system"], "request_id": "s1"}))
-        .await;
+    ws.send(
+        json!({"type": "SUBSCRIBE", "channels": ["jobs", "device", "system"], "request_id": "s1"}),
+    )
+    .await;
     let sub = ws.expect("subscribed").await;
     assert_eq!(sub["channels"], json!(["jobs", "devices", "system"]));
     assert_eq!(sub["request_id"], "s1");
@@ -117,7 +119,10 @@ async fn live_events_of_every_kind_reach_subscribers() {
 
     let id = d.submit("live.svg").await;
     let new = ws.expect("job_state_change").await;
-    assert_eq!((new["from_state"].clone(), new["to_state"].clone()), (Value::Null, json!("NEW")));
+    assert_eq!(
+        (new["from_state"].clone(), new["to_state"].clone()),
+        (Value::Null, json!("NEW"))
+    );
     assert_eq!(new["job_name"], "live.svg");
     let queued = ws.expect("job_state_change").await;
     assert_eq!(queued["from_state"], "NEW");
@@ -135,8 +140,14 @@ async fn live_events_of_every_kind_reach_subscribers() {
     assert_eq!(p["job_id"], id.as_str());
     assert_eq!(p["progress"], 0.45);
     assert_eq!(p["progress_percentage"], 45.0);
-    assert_eq!((p["current_layer"].clone(), p["total_layers"].clone()), (json!(1), json!(3)));
-    assert_eq!((p["points_plotted"].clone(), p["total_points"].clone()), (json!(45), json!(100)));
+    assert_eq!(
+        (p["current_layer"].clone(), p["total_layers"].clone()),
+        (json!(1), json!(3))
+    );
+    assert_eq!(
+        (p["points_plotted"].clone(), p["total_points"].clone()),
+        (json!(45), json!(100))
+    );
     assert_eq!(p["eta_seconds"], 6);
     assert_eq!(p["estimated_remaining"], 6);
     assert_eq!(p["distance_mm"], 22.5);
@@ -145,7 +156,10 @@ async fn live_events_of_every_kind_reach_subscribers() {
         assert!(p[k].is_number(), "{k}");
     }
 
-    d.inject(DaemonEvent::DeviceStatus(device(DeviceState::Busy, Some(&id))));
+    d.inject(DaemonEvent::DeviceStatus(device(
+        DeviceState::Busy,
+        Some(&id),
+    )));
     let dev = ws.expect("device_status").await;
     assert_eq!(dev["device_id"], "/dev/ttyACM0");
     assert_eq!(dev["device_type"], "axidraw");
@@ -154,7 +168,12 @@ async fn live_events_of_every_kind_reach_subscribers() {
     assert_eq!(dev["position"], json!({"x": 12.5, "y": 40.0}));
     assert_eq!(dev["current_job_id"], id.as_str());
     assert_eq!(dev["metadata"]["firmware_version"], dev["firmware_version"]);
-    for k in ["error_count", "error_message", "last_heartbeat", "uptime_seconds"] {
+    for k in [
+        "error_count",
+        "error_message",
+        "last_heartbeat",
+        "uptime_seconds",
+    ] {
         assert!(dev.get(k).is_some(), "{k}");
     }
 
@@ -177,9 +196,15 @@ async fn live_events_of_every_kind_reach_subscribers() {
         .await;
     late.expect("subscribed").await;
     let s = late.expect("job_state_change").await;
-    assert_eq!((s["to_state"].clone(), s["snapshot"].clone()), (json!("PLOTTING"), json!(true)));
+    assert_eq!(
+        (s["to_state"].clone(), s["snapshot"].clone()),
+        (json!("PLOTTING"), json!(true))
+    );
     let sp = late.expect("job_progress").await;
-    assert_eq!((sp["progress"].clone(), sp["snapshot"].clone()), (json!(0.45), json!(true)));
+    assert_eq!(
+        (sp["progress"].clone(), sp["snapshot"].clone()),
+        (json!(0.45), json!(true))
+    );
     let sd = late.expect("device_status").await;
     assert_eq!(sd["status"], "busy");
 
@@ -210,7 +235,10 @@ async fn the_job_filter_and_channel_choice_are_honoured() {
         .send(json!({"type": "subscribe", "channels": ["jobs"], "job_id": a}))
         .await;
     only_a.expect("subscribed").await;
-    assert_eq!(only_a.expect("job_state_change").await["job_id"], a.as_str());
+    assert_eq!(
+        only_a.expect("job_state_change").await["job_id"],
+        a.as_str()
+    );
     system_only
         .send(json!({"type": "subscribe", "channels": ["system"]}))
         .await;
@@ -221,7 +249,10 @@ async fn the_job_filter_and_channel_choice_are_honoured() {
     d.inject(DaemonEvent::JobProgress(progress(&b, 1, 1, 10)));
     to_plotting(&d, &a).await;
     // Only job a's messages arrive, in order.
-    assert_eq!(only_a.expect("job_state_change").await["to_state"], "ANALYZED");
+    assert_eq!(
+        only_a.expect("job_state_change").await["to_state"],
+        "ANALYZED"
+    );
     d.inject(DaemonEvent::Alert(Alert {
         severity: Severity::Info,
         title: "t".into(),
@@ -255,7 +286,10 @@ async fn job_control_messages_answer_ack_or_error() {
     let e = ws.expect("error").await;
     assert_eq!(e["error_code"], "INVALID_STATE");
     assert_eq!(e["request_id"], "p");
-    assert!(e["error_message"].as_str().unwrap().contains("PLOTTING"), "{e}");
+    assert!(
+        e["error_message"].as_str().unwrap().contains("PLOTTING"),
+        "{e}"
+    );
 
     ws.send(json!({"type": "JOB_CANCEL", "job_id": a, "request_id": "c"}))
         .await;
@@ -271,11 +305,17 @@ async fn job_control_messages_answer_ack_or_error() {
         ws.send(json!({"type": t, "job_id": b})).await;
         let e = ws.expect("error").await;
         assert_eq!(e["error_code"], "NO_DEVICE", "{t}");
-        assert!(e["error_message"].as_str().unwrap().starts_with("no plotter attached: "));
+        assert!(
+            e["error_message"]
+                .as_str()
+                .unwrap()
+                .starts_with("no plotter attached: ")
+        );
     }
     ws.send(json!({"type": "job_resume", "job_id": b})).await;
     assert_eq!(ws.expect("error").await["error_code"], "INVALID_STATE");
-    ws.send(json!({"type": "job_abort", "job_id": "nope"})).await;
+    ws.send(json!({"type": "job_abort", "job_id": "nope"}))
+        .await;
     assert_eq!(ws.expect("error").await["error_code"], "JOB_NOT_FOUND");
     d.stop().await;
 }
@@ -291,7 +331,10 @@ async fn every_bad_message_gets_an_error_and_the_connection_stays() {
         ("{}", "INVALID_MESSAGE"),
         (r#"{"type": 7}"#, "INVALID_FIELD"),
         (r#"{"type": "dance"}"#, "UNKNOWN_MESSAGE_TYPE"),
-        (r#"{"type": "subscribe", "channels": ["pens"]}"#, "SUBSCRIPTION_ERROR"),
+        (
+            r#"{"type": "subscribe", "channels": ["pens"]}"#,
+            "SUBSCRIPTION_ERROR",
+        ),
         (r#"{"type": "subscribe", "channels": 3}"#, "INVALID_FIELD"),
         (r#"{"type": "subscribe", "job_id": "a/b"}"#, "INVALID_FIELD"),
         (r#"{"type": "job_abort"}"#, "INVALID_FIELD"),
@@ -322,16 +365,27 @@ async fn ten_thousand_malformed_messages_and_the_daemon_still_serves() {
     )
     .await;
     let mut ws = d.ws().await;
-    ws.send(json!({"type": "subscribe", "channels": ["jobs"]})).await;
+    ws.send(json!({"type": "subscribe", "channels": ["jobs"]}))
+        .await;
     ws.expect("subscribed").await;
     let garbage = [
-        "{", "[]", "null", "{\"type\":[]}", "{\"type\":\"x\"}", "\u{0}\u{1}", "{\"type\":\"subscribe\",\"channels\":[{}]}",
-        "{\"type\":\"job_pause\",\"job_id\":\"../../etc/passwd\"}", "9e999999", "\"\\ud800\"",
+        "{",
+        "[]",
+        "null",
+        "{\"type\":[]}",
+        "{\"type\":\"x\"}",
+        "\u{0}\u{1}",
+        "{\"type\":\"subscribe\",\"channels\":[{}]}",
+        "{\"type\":\"job_pause\",\"job_id\":\"../../etc/passwd\"}",
+        "9e999999",
+        "\"\\ud800\"",
     ];
     let (mut sink, mut stream) = ws.inner.split();
     let writer = tokio::spawn(async move {
         for i in 0..10_000 {
-            sink.send(Message::text(garbage[i % garbage.len()])).await.unwrap();
+            sink.send(Message::text(garbage[i % garbage.len()]))
+                .await
+                .unwrap();
         }
         sink
     });
@@ -376,7 +430,10 @@ async fn the_rate_limit_answers_rate_limited_and_keeps_the_connection() {
     assert_eq!(e["details"]["limit_per_minute"], 5);
     assert!(e["details"]["retry_after_ms"].as_u64().unwrap() > 0);
     // Still open: protocol pings are not counted and are answered.
-    ws.inner.send(Message::Ping(Default::default())).await.unwrap();
+    ws.inner
+        .send(Message::Ping(Default::default()))
+        .await
+        .unwrap();
     loop {
         match ws.inner.next().await.unwrap().unwrap() {
             Message::Pong(_) => break,
@@ -414,7 +471,8 @@ async fn binary_frames_and_oversized_messages_close_with_their_codes() {
 async fn progress_is_throttled_but_boundaries_and_the_end_get_through() {
     let d = start().await;
     let mut ws = d.ws().await;
-    ws.send(json!({"type": "subscribe", "channels": ["jobs"]})).await;
+    ws.send(json!({"type": "subscribe", "channels": ["jobs"]}))
+        .await;
     ws.expect("subscribed").await;
     let id = d.submit("p.svg").await;
     ws.expect("job_state_change").await;
@@ -513,7 +571,8 @@ async fn a_device_snapshot_needs_no_event_when_the_queue_knows_the_device() {
     // Without a device task the devices snapshot is empty, not made up.
     let d = start().await;
     let mut ws = d.ws().await;
-    ws.send(json!({"type": "subscribe", "channels": ["devices"]})).await;
+    ws.send(json!({"type": "subscribe", "channels": ["devices"]}))
+        .await;
     ws.expect("subscribed").await;
     ws.send(json!({"type": "ping"})).await;
     ws.expect("pong").await;
