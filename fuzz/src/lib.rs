@@ -8,8 +8,10 @@ mod ebb;
 mod plan;
 mod sim;
 mod svg;
+mod ws;
 
 pub use ebb::*;
 pub use plan::*;
 pub use sim::*;
 pub use svg::*;
+pub use ws::*;
