@@ -6,12 +6,14 @@
 
 mod ebb;
 mod plan;
+mod session;
 mod sim;
 mod svg;
 mod ws;
 
 pub use ebb::*;
 pub use plan::*;
+pub use session::*;
 pub use sim::*;
 pub use svg::*;
 pub use ws::*;

@@ -4,4 +4,7 @@ mod api;
 mod bench_drawings;
 mod daemon_hooks;
 mod daemon_jobs;
+mod motion_pipeline;
 mod plan_reference;
+mod session_driver;
+mod session_sim;

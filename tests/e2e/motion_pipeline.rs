@@ -1,0 +1,238 @@
+//! The whole motion core end to end: path items → [`Planner`] → blocks → [`StepGenerator`] →
+//! firmware moves, streamed the way a session drives it (pop whatever is final after each push,
+//! finish the step generator at every pen action and at the end). Shared by the e2e tests, the
+//! `motion` benchmark and plotty-motion's `motion_profile` example (the last two include this
+//! file with `#[path]`), so that all three measure and check the same loop.
+
+// Test code: a failed expectation is a failed test (HELPERS.md: tests may unwrap).
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+use plotty_motion::kinematics::{AxiDrawSettings, MotorSteps, Point};
+use plotty_motion::plan::{PathItem, PlanError, PlannedItem, Planner, PlannerConfig, PlannerSlot};
+use plotty_motion::step::{
+    FirmwareLine, Move, MoveCommand, MoveFormat, StepConfig, StepGenerator, StepStats,
+};
+
+/// Window size of the benchmark configuration.
+pub(crate) const WINDOW: usize = 64;
+
+/// The benchmark configuration: AxiDraw defaults with the EBB's per-motor step-rate limit, and
+/// LM moves for firmware 3.x at the default resolution.
+pub(crate) fn axidraw_configs() -> (PlannerConfig, StepConfig) {
+    let settings = AxiDrawSettings::default();
+    let plan = PlannerConfig::axidraw(&settings).expect("default settings are valid");
+    let step = StepConfig::new(FirmwareLine::V3, MoveFormat::Lm, plan.motors().kinematics)
+        .expect("3.x runs LM");
+    (plan, step)
+}
+
+/// What a run produced. `checksum` folds every move's command and timing, so two runs (or two
+/// builds) that agree on it produced the same moves.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub(crate) struct Summary {
+    /// Blocks planned.
+    pub(crate) blocks: u64,
+    /// Pen actions passed through.
+    pub(crate) actions: u64,
+    /// Moves generated.
+    pub(crate) moves: u64,
+    /// Firmware ticks of all moves.
+    pub(crate) ticks: u64,
+    /// Motor position after the last move.
+    pub(crate) end: MotorSteps,
+    /// Order-sensitive hash of every move.
+    pub(crate) checksum: u64,
+}
+
+impl Summary {
+    #[inline]
+    fn take_move(&mut self, m: &Move) {
+        self.moves += 1;
+        self.ticks += u64::from(m.ticks);
+        self.end = m.end;
+        let mut h = self.checksum;
+        let mut mix = |v: u64| h = (h ^ v).wrapping_mul(0x0000_0100_0000_01B3);
+        match m.command {
+            MoveCommand::Lm(lm) => {
+                for i in 0..2 {
+                    mix(lm.rate[i] as u32 as u64);
+                    mix(lm.steps[i] as u32 as u64);
+                    mix(lm.accel[i] as u32 as u64);
+                }
+            }
+            MoveCommand::Sm(sm) => {
+                mix(u64::from(sm.duration_ms));
+                mix(sm.steps[0] as u32 as u64);
+                mix(sm.steps[1] as u32 as u64);
+            }
+        }
+        mix(u64::from(m.ticks));
+        self.checksum = h;
+    }
+}
+
+/// The step generator's side of the loop: blocks in, moves out into the summary.
+struct Stepper {
+    steps: StepGenerator,
+    summary: Summary,
+}
+
+impl Stepper {
+    fn new(config: StepConfig) -> Self {
+        Self {
+            steps: StepGenerator::new(config),
+            summary: Summary::default(),
+        }
+    }
+
+    #[inline]
+    fn drain(&mut self) {
+        while let Some(m) = self.steps.pop() {
+            self.summary.take_move(&m);
+        }
+    }
+
+    #[inline]
+    fn take(&mut self, planned: PlannedItem) {
+        match planned {
+            PlannedItem::Block(b) => {
+                self.summary.blocks += 1;
+                if let Err(e) = self.steps.push(&b) {
+                    panic!("step generator refused {b:?}: {e}");
+                }
+                self.drain();
+            }
+            PlannedItem::Action(_) => {
+                self.summary.actions += 1;
+                self.steps.finish();
+                self.drain();
+            }
+        }
+    }
+
+    fn finish(mut self) -> (Summary, StepStats, StepGenerator) {
+        self.steps.finish();
+        self.drain();
+        let stats = *self.steps.stats();
+        (self.summary, stats, self.steps)
+    }
+}
+
+/// Plans and steps `items` from home at rest, streaming, with a planner over `window`.
+pub(crate) fn run(
+    plan: PlannerConfig,
+    step: StepConfig,
+    items: &[PathItem],
+    window: &mut [PlannerSlot],
+) -> (Summary, StepStats, StepGenerator) {
+    let mut planner = Planner::new(plan, Point::ORIGIN, window).expect("valid window");
+    let mut stepper = Stepper::new(step);
+    for &item in items {
+        loop {
+            match planner.push(item) {
+                Ok(()) => break,
+                Err(PlanError::WindowFull) => {
+                    stepper.take(planner.pop().expect("a full window releases"));
+                }
+                Err(e) => panic!("planner refused {item:?}: {e}"),
+            }
+        }
+        while let Some(planned) = planner.pop() {
+            stepper.take(planned);
+        }
+    }
+    planner.finish();
+    while let Some(planned) = planner.pop() {
+        stepper.take(planned);
+    }
+    stepper.finish()
+}
+
+/// The planner alone, streaming as [`run`] does; the output collected for [`step_only`].
+pub(crate) fn plan_only(
+    plan: PlannerConfig,
+    items: &[PathItem],
+    window: &mut [PlannerSlot],
+    out: &mut Vec<PlannedItem>,
+) {
+    let mut planner = Planner::new(plan, Point::ORIGIN, window).expect("valid window");
+    for &item in items {
+        loop {
+            match planner.push(item) {
+                Ok(()) => break,
+                Err(PlanError::WindowFull) => {
+                    out.push(planner.pop().expect("a full window releases"));
+                }
+                Err(e) => panic!("planner refused {item:?}: {e}"),
+            }
+        }
+        while let Some(planned) = planner.pop() {
+            out.push(planned);
+        }
+    }
+    planner.finish();
+    while let Some(planned) = planner.pop() {
+        out.push(planned);
+    }
+}
+
+/// The step generator alone over a planner's output.
+pub(crate) fn step_only(step: StepConfig, planned: &[PlannedItem]) -> Summary {
+    let mut stepper = Stepper::new(step);
+    for &p in planned {
+        stepper.take(p);
+    }
+    stepper.finish().0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bench_drawings;
+    use plotty_motion::step::FirmwareLine;
+
+    /// Every drawing goes through the whole core (LM on 3.x and 2.x): every block accepted, the
+    /// plot ends at home exactly and on the planned tick, and the split run (plan, then step)
+    /// gives the same moves.
+    #[test]
+    fn bench_drawings_plan_and_step_end_to_end() {
+        for firmware in [FirmwareLine::V3, FirmwareLine::V2] {
+            let (plan, step) = axidraw_configs();
+            let step = StepConfig::new(firmware, MoveFormat::Lm, step.kinematics()).unwrap();
+            for name in bench_drawings::DRAWINGS {
+                let paths = bench_drawings::load(name);
+                let items = bench_drawings::plot_items(&paths);
+                let mut window = vec![PlannerSlot::EMPTY; WINDOW];
+                let (summary, stats, generator) = run(plan, step, &items, &mut window);
+                assert_eq!(summary.end, MotorSteps::ZERO, "{name}: back home");
+                assert_eq!(generator.position(), MotorSteps::ZERO);
+                assert!(generator.is_idle());
+                assert_eq!(summary.actions, 2 * paths.len() as u64, "{name}");
+                assert!(summary.moves >= summary.blocks / 50, "{name}: {summary:?}");
+                let planned = generator.planned_ticks();
+                let gap = summary.ticks as f64 - planned;
+                eprintln!(
+                    "{name} {firmware:?}: {} blocks, {} moves, {} ticks (plan {planned:.1}), \
+                     {} late, {} early, {} merged, chord error ≤ {:.2e} mm",
+                    summary.blocks,
+                    summary.moves,
+                    summary.ticks,
+                    stats.late_moves,
+                    stats.early_moves,
+                    stats.merged_moves,
+                    stats.max_chord_error_mm,
+                );
+                // LM lands every block end within half a tick of the plan, and catches up a
+                // move that could not land (stretched to the firmware minimum, or a motor too
+                // slow for the integer registers) one tick per move: the plot ends on time
+                // unless such moves come last.
+                let off = (stats.late_moves + stats.early_moves) as f64;
+                assert!(gap.abs() <= 1.0 + 125.0 * off, "{name}: {gap} ticks off");
+                let mut planned_items = Vec::new();
+                let mut window = vec![PlannerSlot::EMPTY; WINDOW];
+                plan_only(plan, &items, &mut window, &mut planned_items);
+                assert_eq!(step_only(step, &planned_items), summary, "{name}");
+            }
+        }
+    }
+}
