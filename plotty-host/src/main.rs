@@ -40,6 +40,7 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Ok(Outcome::Daemon(daemon::Outcome::Stopped)) => ExitCode::SUCCESS,
+        Ok(Outcome::Client(exit)) => exit.into(),
         Err(e) => {
             let code = e.exit_code().code();
             fail(&anyhow::Error::from(e), code)

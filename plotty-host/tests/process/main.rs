@@ -5,5 +5,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod check;
+mod client;
 mod common;
 mod daemon;
