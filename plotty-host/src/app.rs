@@ -76,6 +76,7 @@ pub fn run(cli: Cli) -> Result<Outcome, AppError> {
             ExitCode::Device,
             |s, r| crate::device_check::check(&s.device, r),
         )),
+        Command::Plot(_) => todo!("plot command"),
     }
 }
 

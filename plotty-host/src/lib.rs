@@ -20,15 +20,19 @@
 //!   [`ledger`]: records changes in order (SQLite, journal, broadcast, hooks); [`events`]: the bus.
 //! - [`hooks`]: commands, scripts and webhooks run on state changes.
 //! - [`logging`]: stderr, size-rotated log file, audit log.
-//! - [`device_check`]: `plotty check device`.
+//! - [`device_check`]: `plotty check device`; [`device`]: finding the plotter (USB id, `--device`)
+//!   and the links to it (serial port, in-process simulator).
 //! - [`import`]: SVG → layers of polylines in mm (usvg, layer control, clipping to the travel);
 //!   [`optimize`]: joins, orders and merges strokes to cut pen-up travel; [`preview`]: renders a
 //!   drawing or a trace to SVG/PNG and measures deviations.
+//! - [`plot`]: the plot program, its estimate, and the runner that drives a device through the
+//!   protocol session; `plotty plot`.
 
 pub mod app;
 pub mod check;
 pub mod cli;
 pub mod daemon;
+pub mod device;
 pub mod device_check;
 pub mod events;
 pub mod exit;
@@ -39,6 +43,7 @@ pub mod journal;
 pub mod ledger;
 pub mod logging;
 pub mod optimize;
+pub mod plot;
 pub mod preview;
 pub mod settings;
 pub mod shutdown;
