@@ -9,8 +9,9 @@ use plotty_motion::ebb::{
 };
 use plotty_motion::kinematics::{AxiDrawSettings, Kinematics, Point, Resolution};
 use plotty_motion::plan::{
-    Action, PathItem, Pen, PlannedItem, Planner, PlannerConfig, PlannerSlot, Tag,
+    Action, Block, PathItem, Pen, PlannedItem, Planner, PlannerConfig, PlannerSlot, Tag,
 };
+use plotty_motion::step::{FirmwareLine, StepConfig, StepGenerator};
 
 #[panic_handler]
 fn panic(_: &PanicInfo<'_>) -> ! {
@@ -107,4 +108,37 @@ fn planned_square_ms(x_mm: f64, y_mm: f64) -> i32 {
         }
     }
     (seconds * 1000.0) as i32
+}
+
+/// Pushes one block (a 50 mm/s trapezoid from home, at least 2.5 mm long) through a step
+/// generator and returns its total ticks, or -1 if refused.
+#[unsafe(no_mangle)]
+pub extern "C" fn plotty_nostd_step(x_mm: f64, y_mm: f64, firmware_major: u32) -> i64 {
+    let k = Kinematics::new(Resolution::High);
+    let Some(line) = FirmwareLine::from_version(firmware_major, 8, 1) else {
+        return -1;
+    };
+    let mut generator = StepGenerator::new(StepConfig::preferred(line, k));
+    let end = Point::new(x_mm, y_mm);
+    let length_mm = Point::ORIGIN.distance_to(end);
+    let block = Block {
+        start: Point::ORIGIN,
+        end,
+        pen: Pen::Down,
+        tag: Tag::default(),
+        length_mm,
+        entry_mm_s: 0.0,
+        cruise_mm_s: 50.0,
+        exit_mm_s: 0.0,
+        accel_mm_s2: 1000.0,
+    };
+    if generator.push(&block).is_err() {
+        return -1;
+    }
+    generator.finish();
+    let mut ticks = 0i64;
+    while let Some(m) = generator.pop() {
+        ticks += i64::from(m.ticks);
+    }
+    ticks
 }

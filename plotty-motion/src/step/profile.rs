@@ -1,0 +1,819 @@
+//! Planned motion as the step generator sees it: blocks cut into constant-acceleration ramps,
+//! ramps grouped into pieces no shorter than the firmware's minimum move, and pieces gathered into
+//! groups that become one firmware move each (or one run of SM slices).
+//!
+//! Time is in firmware ticks (`f64`, absolute from the start of the stream), speeds in millimetres
+//! per tick, motor quantities in steps. A group remembers just enough to build its move: where it
+//! starts and ends (planned point and rounded motor target), its planned start and end tick, and
+//! per motor the displacement `D = ∫u dt`, the first moment `F = ∫t·u dt` and the speed range of
+//! its planned motor speed `u(t)`. From those the least-squares straight line through `u(t)` is
+//! `mean + slope·(t − P/2)` with `mean = D/P`, `slope = 12·(F − P·D/2)/P³`; it equals the planned
+//! profile for a single phase and is the best constant-acceleration stand-in for merged phases.
+
+use crate::kinematics::{Kinematics, MotorSteps, Point};
+use crate::plan::{Block, Pen, Tag};
+use crate::step::StepError;
+use crate::step::timing::round_i64;
+use crate::time::TICKS_PER_SECOND;
+
+/// Ticks per second as a float.
+const TICKS_PER_S: f64 = TICKS_PER_SECOND as f64;
+
+/// Farthest motor position accepted (steps from home): rounded positions stay within
+/// ±(2^30 − 1), so every difference of two fits an `i32` step count.
+pub(crate) const POSITION_LIMIT: f64 = ((1u32 << 30) - 2) as f64;
+
+/// `kinematics.to_motor(p)`, bit for bit (half away from zero, saturating at the `i32` range),
+/// with the fast rounding of [`round_i64`].
+pub(crate) fn motor_target(kinematics: Kinematics, p: Point) -> MotorSteps {
+    let (m1, m2) = kinematics.motor_exact(p);
+    let r = |v: f64| round_i64(v).clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32;
+    MotorSteps::new(r(m1), r(m2))
+}
+
+/// Longest block accepted, in seconds (5.5 hours: 2 m at 0.1 mm/s). Keeps every firmware move
+/// under 2^31 ticks without cutting blocks into many moves.
+pub const MAX_BLOCK_SECONDS: f64 = 20_000.0;
+
+/// A stretch of constant acceleration: path speed goes linearly from `v0` to `v1` (mm per tick)
+/// over `ticks`.
+#[derive(Clone, Copy, PartialEq, Debug, Default)]
+pub(crate) struct Ramp {
+    pub(crate) ticks: f64,
+    pub v0: f64,
+    pub v1: f64,
+}
+
+impl Ramp {
+    fn speed_at(&self, t: f64) -> f64 {
+        if self.ticks > 0.0 {
+            self.v0 + (self.v1 - self.v0) * (t / self.ticks)
+        } else {
+            self.v1
+        }
+    }
+
+    fn distance_at(&self, t: f64) -> f64 {
+        0.5 * (self.v0 + self.speed_at(t)) * t
+    }
+
+    fn split(&self, t: f64) -> (Self, Self) {
+        let v = self.speed_at(t);
+        (
+            Self {
+                ticks: t,
+                v0: self.v0,
+                v1: v,
+            },
+            Self {
+                ticks: self.ticks - t,
+                v0: v,
+                v1: self.v1,
+            },
+        )
+    }
+}
+
+/// The straight line of one block, with its rounded motor targets at both ends.
+#[derive(Clone, Copy, PartialEq, Debug, Default)]
+pub(crate) struct Line {
+    pub(crate) start: Point,
+    pub(crate) end: Point,
+    pub(crate) length_mm: f64,
+    /// Motor steps per millimetre of path, signed (`∂m/∂s`).
+    pub(crate) share: [f64; 2],
+    pub(crate) from: MotorSteps,
+    pub(crate) to: MotorSteps,
+}
+
+impl Line {
+    /// The point `s` millimetres along the line (the end point itself at or beyond the length).
+    pub(crate) fn point_at(&self, s: f64) -> Point {
+        if s >= self.length_mm || self.length_mm <= 0.0 {
+            return self.end;
+        }
+        if s <= 0.0 {
+            return self.start;
+        }
+        let f = s / self.length_mm;
+        Point::new(
+            self.start.x_mm + (self.end.x_mm - self.start.x_mm) * f,
+            self.start.y_mm + (self.end.y_mm - self.start.y_mm) * f,
+        )
+    }
+
+    /// The rounded motor position `s` millimetres along the line, kept between the end targets so
+    /// that step counts along a line never change sign.
+    pub(crate) fn target_at(&self, s: f64, kinematics: Kinematics) -> MotorSteps {
+        if s >= self.length_mm {
+            return self.to;
+        }
+        let m = motor_target(kinematics, self.point_at(s));
+        MotorSteps::new(
+            clamp_between(m.m1, self.from.m1, self.to.m1),
+            clamp_between(m.m2, self.from.m2, self.to.m2),
+        )
+    }
+}
+
+fn clamp_between(v: i32, a: i32, b: i32) -> i32 {
+    v.clamp(a.min(b), a.max(b))
+}
+
+/// Part of one block: up to three ramps covering path distance `s0..s1`.
+#[derive(Clone, Copy, PartialEq, Debug, Default)]
+pub(crate) struct Piece {
+    pub(crate) line: Line,
+    pub s0: f64,
+    pub s1: f64,
+    pub(crate) ramps: [Ramp; 3],
+    pub(crate) n: usize,
+    pub(crate) start_tick: f64,
+    pub(crate) pen: Pen,
+    pub(crate) tag: Tag,
+}
+
+impl Piece {
+    pub(crate) fn ramps(&self) -> &[Ramp] {
+        self.ramps.get(..self.n).unwrap_or(&[])
+    }
+
+    pub(crate) fn ticks(&self) -> f64 {
+        self.ramps().iter().map(|r| r.ticks).sum()
+    }
+
+    pub(crate) fn length_mm(&self) -> f64 {
+        self.s1 - self.s0
+    }
+
+    /// Path distance from the line's start after `t` ticks into the piece.
+    pub(crate) fn distance_at(&self, t: f64) -> f64 {
+        let mut s = self.s0;
+        let mut left = t;
+        for r in self.ramps() {
+            if left <= r.ticks {
+                s += r.distance_at(left.max(0.0));
+                return s.min(self.s1);
+            }
+            s += r.distance_at(r.ticks);
+            left -= r.ticks;
+        }
+        self.s1
+    }
+
+    /// Splits after `t` ticks (0 < t < ticks()).
+    pub(crate) fn split(&self, t: f64) -> (Self, Self) {
+        let mut head = *self;
+        let mut tail = *self;
+        head.n = 0;
+        tail.n = 0;
+        let mut left = t;
+        for r in self.ramps() {
+            if left >= r.ticks {
+                push_ramp(&mut head, *r);
+                left -= r.ticks;
+            } else if left > 0.0 {
+                let (a, b) = r.split(left);
+                push_ramp(&mut head, a);
+                push_ramp(&mut tail, b);
+                left = 0.0;
+            } else {
+                push_ramp(&mut tail, *r);
+            }
+        }
+        let s = self.distance_at(t).clamp(self.s0, self.s1);
+        head.s1 = s;
+        tail.s0 = s;
+        tail.start_tick = self.start_tick + t;
+        (head, tail)
+    }
+}
+
+fn push_ramp(p: &mut Piece, r: Ramp) {
+    if let Some(slot) = p.ramps.get_mut(p.n) {
+        *slot = r;
+        p.n += 1;
+    }
+}
+
+/// A block cut into pieces of at least the minimum move duration where the block allows it.
+#[derive(Clone, Copy, PartialEq, Debug, Default)]
+pub(crate) struct BlockPlan {
+    pub(crate) pieces: [Piece; 3],
+    pub(crate) n: usize,
+    /// Planned duration of the whole block in ticks.
+    pub(crate) ticks: f64,
+}
+
+#[cfg(test)]
+impl BlockPlan {
+    pub(crate) fn pieces(&self) -> &[Piece] {
+        self.pieces.get(..self.n).unwrap_or(&[])
+    }
+}
+
+/// Checks `block` and cuts it into pieces: its accel, cruise and decel phases, with any phase
+/// shorter than `min_ticks` merged into a neighbouring phase of the same block (no geometric
+/// error: the block is straight). Only a block shorter than `min_ticks` as a whole stays short.
+pub(crate) fn plan_block(
+    block: &Block,
+    kinematics: Kinematics,
+    from: MotorSteps,
+    start_tick: f64,
+    min_ticks: f64,
+    plan: &mut BlockPlan,
+) -> Result<(), StepError> {
+    let b = block;
+    let finite = b.start.is_finite()
+        && b.end.is_finite()
+        && b.length_mm.is_finite()
+        && b.entry_mm_s.is_finite()
+        && b.cruise_mm_s.is_finite()
+        && b.exit_mm_s.is_finite()
+        && b.accel_mm_s2.is_finite();
+    if !finite {
+        return Err(StepError::InvalidBlock(
+            "a coordinate or speed is not finite",
+        ));
+    }
+    let (len, a) = (b.length_mm, b.accel_mm_s2);
+    if len < 0.0 || b.entry_mm_s < 0.0 || b.cruise_mm_s < 0.0 || b.exit_mm_s < 0.0 || a < 0.0 {
+        return Err(StepError::InvalidBlock(
+            "length, speeds and acceleration must not be negative",
+        ));
+    }
+    let (dx, dy) = (b.end.x_mm - b.start.x_mm, b.end.y_mm - b.start.y_mm);
+    let chord = libm::sqrt(dx * dx + dy * dy);
+    if (chord - len).abs() > 1e-6 * (1.0 + len) {
+        return Err(StepError::InvalidBlock(
+            "length_mm differs from the distance between start and end",
+        ));
+    }
+    let cruise = b.cruise_mm_s;
+    let slack = 1e-9 * (1.0 + cruise);
+    if b.entry_mm_s > cruise + slack || b.exit_mm_s > cruise + slack {
+        return Err(StepError::InvalidBlock(
+            "entry or exit speed above the cruise speed",
+        ));
+    }
+    if len > 0.0 && cruise <= 0.0 {
+        return Err(StepError::InvalidBlock("a block with length has no speed"));
+    }
+    let (entry, exit) = (b.entry_mm_s.min(cruise), b.exit_mm_s.min(cruise));
+    // The same phase arithmetic as Block's helpers (accel_distance_mm, duration_s, …).
+    let (d_a, d_d, t_a, t_d) = if a > 0.0 {
+        (
+            (cruise * cruise - entry * entry) / (2.0 * a),
+            (cruise * cruise - exit * exit) / (2.0 * a),
+            (cruise - entry) / a,
+            (cruise - exit) / a,
+        )
+    } else {
+        (0.0, 0.0, 0.0, 0.0)
+    };
+    if d_a + d_d > len * (1.0 + 1e-9) + 1e-9 {
+        return Err(StepError::InvalidBlock(
+            "accelerating and decelerating need more than the block's length",
+        ));
+    }
+    let (m0, m1) = (
+        kinematics.motor_exact(b.start),
+        kinematics.motor_exact(b.end),
+    );
+    if !(m0.0.abs() <= POSITION_LIMIT
+        && m0.1.abs() <= POSITION_LIMIT
+        && m1.0.abs() <= POSITION_LIMIT
+        && m1.1.abs() <= POSITION_LIMIT)
+    {
+        return Err(StepError::OutOfRange);
+    }
+    let d_c = (len - d_a - d_d).max(0.0);
+    let t_c = if cruise > 0.0 { d_c / cruise } else { 0.0 };
+    let seconds = t_a + t_c + t_d;
+    // NaN-safe: a NaN duration is refused too.
+    if seconds.is_nan() || seconds > MAX_BLOCK_SECONDS {
+        return Err(StepError::TooLong);
+    }
+    let line = Line {
+        start: b.start,
+        end: b.end,
+        length_mm: len,
+        share: if len > 0.0 {
+            [(m1.0 - m0.0) / len, (m1.1 - m0.1) / len]
+        } else {
+            [0.0, 0.0]
+        },
+        from,
+        to: motor_target(kinematics, b.end),
+    };
+    let per_tick = 1.0 / TICKS_PER_S;
+    let s_a = d_a.min(len);
+    let s_c = (len - d_d).max(s_a);
+    let phases = [
+        (t_a, entry, cruise, s_a),
+        (t_c, cruise, cruise, s_c),
+        (t_d, cruise, exit, len),
+    ];
+    plan.n = 0;
+    plan.ticks = seconds * TICKS_PER_S;
+    // Non-empty phases as ramps, with the path distance where each ends.
+    let mut ramps = [(Ramp::default(), 0.0f64); 3];
+    let mut n = 0;
+    for (secs, v0, v1, s_end) in phases {
+        if secs > 0.0
+            && let Some(slot) = ramps.get_mut(n)
+        {
+            *slot = (
+                Ramp {
+                    ticks: secs * TICKS_PER_S,
+                    v0: v0 * per_tick,
+                    v1: v1 * per_tick,
+                },
+                s_end,
+            );
+            n += 1;
+        }
+    }
+    let mut dur = [0.0f64; 3];
+    for (d, (r, _)) in dur.iter_mut().zip(ramps.iter()) {
+        *d = r.ticks;
+    }
+    let join = joins(dur.get(..n).unwrap_or(&[]), min_ticks);
+    // Build the pieces.
+    let mut s0 = 0.0;
+    let mut tick = start_tick;
+    for (i, &(ramp, s_end)) in ramps.iter().enumerate().take(n) {
+        let joined = i > 0 && join.get(i - 1).copied().unwrap_or(false);
+        if joined {
+            if let Some(p) = plan.n.checked_sub(1).and_then(|j| plan.pieces.get_mut(j)) {
+                push_ramp(p, ramp);
+                p.s1 = s_end;
+            }
+        } else if let Some(p) = plan.pieces.get_mut(plan.n) {
+            *p = Piece {
+                line,
+                s0,
+                s1: s_end,
+                ramps: [ramp, Ramp::default(), Ramp::default()],
+                n: 1,
+                start_tick: tick,
+                pen: b.pen,
+                tag: b.tag,
+            };
+            plan.n += 1;
+        }
+        s0 = s_end;
+        tick += ramp.ticks;
+    }
+    if let Some(last) = plan.n.checked_sub(1).and_then(|i| plan.pieces.get_mut(i)) {
+        last.s1 = len;
+    }
+    Ok(())
+}
+
+/// Which neighbouring phases (of durations `d`) share a piece: `[0|1, 1|2]`. The shortest phase
+/// under `min` joins its shorter neighbour, and again if the result is still too short.
+fn joins(d: &[f64], min: f64) -> [bool; 2] {
+    match *d {
+        [a, b] => [a.min(b) < min, false],
+        [a, b, c] => {
+            let first = if a <= b && a <= c {
+                (a < min).then_some(0)
+            } else if c <= b {
+                (c < min).then_some(1)
+            } else {
+                (b < min).then_some(if a <= c { 0 } else { 1 })
+            };
+            match first {
+                None => [false, false],
+                Some(0) => [true, (a + b).min(c) < min],
+                Some(_) => [a.min(b + c) < min, true],
+            }
+        }
+        _ => [false, false],
+    }
+}
+
+/// Per-motor integrals of a group's planned motor speed `u(t)`.
+#[derive(Clone, Copy, PartialEq, Debug)]
+pub(crate) struct Moments {
+    /// Planned displacement `∫u dt` (steps).
+    pub(crate) disp: [f64; 2],
+    /// First moment `∫t·u dt`, `t` from the group's start.
+    pub(crate) moment: [f64; 2],
+    /// Lowest and highest planned motor speed (steps per tick, signed).
+    pub(crate) speed_min: [f64; 2],
+    pub(crate) speed_max: [f64; 2],
+}
+
+impl Default for Moments {
+    fn default() -> Self {
+        Self {
+            disp: [0.0; 2],
+            moment: [0.0; 2],
+            speed_min: [f64::INFINITY; 2],
+            speed_max: [f64::NEG_INFINITY; 2],
+        }
+    }
+}
+
+impl Moments {
+    /// Adds `piece`, which starts `t` ticks after the group.
+    fn add(&mut self, piece: &Piece, mut t: f64) {
+        for r in piece.ramps() {
+            for i in 0..2 {
+                let k = piece.line.share[i];
+                let (u0, u1) = (k * r.v0, k * r.v1);
+                self.disp[i] += 0.5 * (u0 + u1) * r.ticks;
+                self.moment[i] +=
+                    0.5 * t * (u0 + u1) * r.ticks + r.ticks * r.ticks * (u0 + 2.0 * u1) / 6.0;
+                self.speed_min[i] = self.speed_min[i].min(u0.min(u1));
+                self.speed_max[i] = self.speed_max[i].max(u0.max(u1));
+            }
+            t += r.ticks;
+        }
+    }
+
+    /// Adds `other`, which starts `shift` ticks after the group.
+    fn absorb(&mut self, other: &Self, shift: f64) {
+        for i in 0..2 {
+            self.moment[i] += other.moment[i] + shift * other.disp[i];
+            self.disp[i] += other.disp[i];
+            self.speed_min[i] = self.speed_min[i].min(other.speed_min[i]);
+            self.speed_max[i] = self.speed_max[i].max(other.speed_max[i]);
+        }
+    }
+}
+
+/// Pieces gathered into one firmware move (or one run of SM slices).
+#[derive(Clone, Copy, PartialEq, Debug, Default)]
+pub(crate) struct Group {
+    pub(crate) start_tick: f64,
+    pub(crate) end_tick: f64,
+    pub(crate) start_point: Point,
+    pub(crate) end_point: Point,
+    pub(crate) start_target: MotorSteps,
+    pub(crate) end_target: MotorSteps,
+    pub(crate) path_mm: f64,
+    /// Bound of the path's distance from the chord, built up merge by merge (see
+    /// [`Group::chord_error_mm`]).
+    merge_error_mm: f64,
+    /// Integrals of all pieces; only kept once there are two (one piece: from `last`).
+    merged: Moments,
+    pub(crate) pieces: u32,
+    /// The last piece added: the whole group when `pieces == 1`.
+    pub(crate) last: Piece,
+}
+
+impl Group {
+    /// A group of one piece, starting from motor position `from`.
+    pub(crate) fn new(piece: &Piece, from: MotorSteps, kinematics: Kinematics) -> Self {
+        Self {
+            start_tick: piece.start_tick,
+            end_tick: piece.start_tick + piece.ticks(),
+            start_point: piece.line.point_at(piece.s0),
+            end_point: piece.line.point_at(piece.s1),
+            start_target: from,
+            end_target: piece.line.target_at(piece.s1, kinematics),
+            path_mm: piece.length_mm(),
+            merge_error_mm: 0.0,
+            merged: Moments::default(),
+            pieces: 1,
+            last: *piece,
+        }
+    }
+
+    /// The per-motor integrals of the whole group.
+    pub(crate) fn moments(&self) -> Moments {
+        if self.pieces == 1 {
+            let mut m = Moments::default();
+            m.add(&self.last, self.last.start_tick - self.start_tick);
+            m
+        } else {
+            self.merged
+        }
+    }
+
+    /// Appends `piece` (which starts where the group ends).
+    pub(crate) fn add(&mut self, piece: &Piece, kinematics: Kinematics) {
+        if self.pieces == 1 {
+            self.merged = self.moments();
+        }
+        self.merged.add(piece, piece.start_tick - self.start_tick);
+        self.end_tick = piece.start_tick + piece.ticks();
+        let end = piece.line.point_at(piece.s1);
+        self.merge_error_mm += distance_to_segment(self.end_point, self.start_point, end);
+        self.end_point = end;
+        self.end_target = piece.line.target_at(piece.s1, kinematics);
+        self.path_mm += piece.length_mm();
+        self.pieces += 1;
+        self.last = *piece;
+    }
+
+    /// Appends the whole of `other` (which starts where this group ends).
+    pub(crate) fn absorb(&mut self, other: &Self) {
+        let mut merged = self.moments();
+        merged.absorb(&other.moments(), other.start_tick - self.start_tick);
+        self.merged = merged;
+        self.end_tick = other.end_tick;
+        self.merge_error_mm = self.merge_error_mm.max(other.merge_error_mm)
+            + distance_to_segment(self.end_point, self.start_point, other.end_point);
+        self.end_point = other.end_point;
+        self.end_target = other.end_target;
+        self.path_mm += other.path_mm;
+        self.pieces += other.pieces;
+        self.last = other.last;
+    }
+
+    /// Planned duration in ticks.
+    pub(crate) fn ticks(&self) -> f64 {
+        self.end_tick - self.start_tick
+    }
+
+    /// Whether any motor moves between the group's rounded start and end.
+    pub(crate) fn has_steps(&self) -> bool {
+        self.start_target != self.end_target
+    }
+
+    /// Start and end of the least-squares constant-acceleration fit of motor `axis`'s planned
+    /// speed, in the direction `sign` (±1) the motor actually moves, kept within the planned
+    /// speed range (so a merge never asks for more than the plan's top speed) and non-negative.
+    /// `(1, 1)` (constant speed) when the plan has no usable shape for this motor.
+    pub(crate) fn shape(&self, axis: usize, sign: f64) -> (f64, f64) {
+        let p = self.ticks();
+        if self.pieces == 1 && self.last.n == 1 {
+            // One ramp: the plan itself, no fit needed.
+            let (Some(k), Some(r)) = (self.last.line.share.get(axis), self.last.ramps.first())
+            else {
+                return (1.0, 1.0);
+            };
+            let (u0, u1) = (sign * k * r.v0, sign * k * r.v1);
+            return if u0 >= 0.0 && u1 >= 0.0 && u0 + u1 > 0.0 {
+                (u0, u1)
+            } else {
+                (1.0, 1.0)
+            };
+        }
+        let m = self.moments();
+        let (Some(&d), Some(&f), Some(&lo), Some(&hi)) = (
+            m.disp.get(axis),
+            m.moment.get(axis),
+            m.speed_min.get(axis),
+            m.speed_max.get(axis),
+        ) else {
+            return (1.0, 1.0);
+        };
+        if p.is_nan() || p <= 0.0 {
+            return (1.0, 1.0);
+        }
+        let mean = sign * d / p;
+        let (lo, hi) = if sign > 0.0 { (lo, hi) } else { (-hi, -lo) };
+        if mean.is_nan() || mean <= 0.0 || !lo.is_finite() || !hi.is_finite() {
+            return (1.0, 1.0);
+        }
+        let slope = 12.0 * sign * (f - 0.5 * p * d) / (p * p * p);
+        let limit = (mean - lo.max(0.0)).min(hi - mean).max(0.0);
+        let half = (0.5 * slope * p).clamp(-limit, limit);
+        if half.is_finite() {
+            (mean - half, mean + half)
+        } else {
+            (1.0, 1.0)
+        }
+    }
+
+    /// Upper bound of how far the planned path strays from the straight chord this group is
+    /// executed along (zero within one block: it is straight). The smaller of two bounds:
+    ///
+    /// * merge by merge: joining a path A→J (within `e₁` of chord AJ) and J→B (within `e₂` of
+    ///   JB) gives a path within `max(e₁, e₂) + dist(J, AB)` of AB, since the distance to a
+    ///   segment is convex along AJ and JB and zero at A and B;
+    /// * globally: a path of length `L` between points `c` apart lies in the ellipse with those
+    ///   foci and major axis `L`, at most `½·√(L² − c²)` from the chord.
+    pub(crate) fn chord_error_mm(&self) -> f64 {
+        if self.pieces <= 1 {
+            return 0.0;
+        }
+        let c = self.start_point.distance_to(self.end_point);
+        let l = self.path_mm.max(c);
+        let ellipse = 0.5 * libm::sqrt((l - c) * (l + c));
+        ellipse.min(self.merge_error_mm)
+    }
+}
+
+/// Distance from `p` to the segment `a`–`b`.
+fn distance_to_segment(p: Point, a: Point, b: Point) -> f64 {
+    let (dx, dy) = (b.x_mm - a.x_mm, b.y_mm - a.y_mm);
+    let (px, py) = (p.x_mm - a.x_mm, p.y_mm - a.y_mm);
+    let len2 = dx * dx + dy * dy;
+    let t = if len2 > 0.0 {
+        ((px * dx + py * dy) / len2).clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
+    let (ex, ey) = (px - t * dx, py - t * dy);
+    libm::sqrt(ex * ex + ey * ey)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kinematics::Resolution;
+
+    fn block(len: f64, entry: f64, cruise: f64, exit: f64, accel: f64) -> Block {
+        Block {
+            start: Point::new(10.0, 10.0),
+            end: Point::new(10.0 + len, 10.0),
+            pen: Pen::Down,
+            tag: Tag::default(),
+            length_mm: len,
+            entry_mm_s: entry,
+            cruise_mm_s: cruise,
+            exit_mm_s: exit,
+            accel_mm_s2: accel,
+        }
+    }
+
+    fn k() -> Kinematics {
+        Kinematics::new(Resolution::High)
+    }
+
+    fn planned(b: &Block) -> Result<BlockPlan, StepError> {
+        let mut plan = BlockPlan::default();
+        plan_block(b, k(), k().to_motor(b.start), 0.0, 100.0, &mut plan).map(|()| plan)
+    }
+
+    #[test]
+    fn trapezoid_has_three_pieces_and_the_planned_time() {
+        let b = block(100.0, 0.0, 50.0, 0.0, 500.0);
+        let plan = planned(&b).unwrap();
+        assert_eq!(plan.n, 3);
+        let total: f64 = plan.pieces().iter().map(Piece::ticks).sum();
+        assert!((total - b.duration_s() * 25_000.0).abs() < 1e-6);
+        assert!((plan.ticks - total).abs() < 1e-6);
+        assert_eq!(plan.pieces[2].s1, 100.0);
+        assert_eq!(
+            plan.pieces[2].line.target_at(100.0, k()),
+            MotorSteps::new(9600, 8000)
+        );
+    }
+
+    #[test]
+    fn short_phase_merges_into_its_block_neighbour() {
+        // Accelerating from 49 to 50 mm/s takes 2 ms, under a 4 ms minimum.
+        let b = block(100.0, 49.0, 50.0, 0.0, 500.0);
+        let plan = planned(&b).unwrap();
+        assert_eq!(plan.n, 2);
+        assert_eq!(plan.pieces[0].n, 2);
+        // A tiny block stays one short piece.
+        let b = block(0.05, 0.0, 50.0, 0.0, 1e5);
+        let plan = planned(&b).unwrap();
+        assert_eq!(plan.n, 1);
+        assert!(plan.pieces[0].ticks() < 100.0);
+    }
+
+    #[test]
+    fn chord_error_bounds_a_lopsided_merge_tightly() {
+        // 50 mm along X, then 0.2 mm down: the corner is 0.2 mm from the chord at most.
+        let long = block(50.0, 10.0, 10.0, 10.0, 500.0);
+        let mut short = block(0.0, 10.0, 10.0, 10.0, 500.0);
+        short.start = long.end;
+        short.end = Point::new(long.end.x_mm, long.end.y_mm + 0.2);
+        short.length_mm = 0.2;
+        let (a, b) = (planned(&long).unwrap(), planned(&short).unwrap());
+        let mut g = Group::new(&a.pieces[0], k().to_motor(long.start), k());
+        let mut p = b.pieces[0];
+        p.start_tick = g.end_tick;
+        g.add(&p, k());
+        let e = g.chord_error_mm();
+        assert!(
+            (0.2 * 50.0 / 50.0004 - 1e-9..=0.2 + 1e-9).contains(&e),
+            "{e}"
+        );
+        // The ellipse bound alone would say 2.2 mm.
+        assert!(
+            distance_to_segment(Point::new(0.0, 1.0), Point::ORIGIN, Point::new(2.0, 0.0)) == 1.0
+        );
+    }
+
+    #[test]
+    fn short_phases_join_their_shorter_neighbour() {
+        assert_eq!(joins(&[50.0, 500.0], 100.0), [true, false]);
+        assert_eq!(joins(&[150.0, 500.0], 100.0), [false, false]);
+        assert_eq!(joins(&[500.0, 20.0, 300.0], 100.0), [false, true]);
+        assert_eq!(joins(&[200.0, 20.0, 300.0], 100.0), [true, false]);
+        assert_eq!(joins(&[30.0, 30.0, 30.0], 100.0), [true, true]);
+        assert_eq!(joins(&[30.0, 500.0, 30.0], 100.0), [true, true]);
+        assert_eq!(joins(&[500.0], 100.0), [false, false]);
+    }
+
+    #[test]
+    fn invalid_blocks_are_refused() {
+        let mut b = block(10.0, 0.0, 50.0, 0.0, 500.0);
+        b.cruise_mm_s = f64::NAN;
+        assert!(planned(&b).is_err());
+        let b = block(10.0, 60.0, 50.0, 0.0, 500.0);
+        assert!(planned(&b).is_err());
+        // Needs 5 mm to accelerate and 5 mm to stop in a 1 mm block.
+        let b = block(1.0, 0.0, 100.0, 0.0, 1000.0);
+        assert!(planned(&b).is_err());
+        let mut b = block(1.0, 0.0, 10.0, 0.0, 1000.0);
+        b.length_mm = 2.0;
+        assert!(planned(&b).is_err());
+        let mut b = block(1.0, 0.0, 10.0, 0.0, 1000.0);
+        b.end = Point::new(1e9, 0.0);
+        b.length_mm = b.start.distance_to(b.end);
+        assert_eq!(planned(&b), Err(StepError::OutOfRange));
+        let b = block(2000.0, 1e-6, 1e-6, 1e-6, 0.0);
+        assert_eq!(planned(&b), Err(StepError::TooLong));
+    }
+
+    #[test]
+    fn split_keeps_distance_and_time() {
+        let b = block(100.0, 0.0, 50.0, 0.0, 500.0);
+        let plan = planned(&b).unwrap();
+        let p = plan.pieces[0];
+        let (h, t) = p.split(1000.0);
+        assert!((h.ticks() - 1000.0).abs() < 1e-9);
+        assert!((h.ticks() + t.ticks() - p.ticks()).abs() < 1e-9);
+        // From rest at 500 mm/s²: 0.5·500·0.04² = 0.4 mm after 40 ms.
+        assert!((h.s1 - 0.4).abs() < 1e-9);
+        assert_eq!(t.s0, h.s1);
+        assert!((t.start_tick - 1000.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn fit_of_one_phase_is_the_phase() {
+        let b = block(100.0, 0.0, 50.0, 0.0, 500.0);
+        let plan = planned(&b).unwrap();
+        let g = Group::new(&plan.pieces[0], MotorSteps::new(1600, 0), k());
+        let (s0, s1) = g.shape(0, 1.0);
+        let top = 50.0 * 80.0 / 25_000.0;
+        assert!(s0.abs() < 1e-12 && (s1 - top).abs() < 1e-12, "{s0} {s1}");
+        assert_eq!(g.chord_error_mm(), 0.0);
+        // Along a motor's own diagonal the other motor does not move: constant fallback.
+        let mut d = block(0.0, 0.0, 50.0, 0.0, 500.0);
+        d.end = Point::new(20.0, 20.0);
+        d.length_mm = d.start.distance_to(d.end);
+        let plan = planned(&d).unwrap();
+        let g = Group::new(&plan.pieces[0], MotorSteps::new(1600, 0), k());
+        assert_eq!(g.shape(1, 1.0), (1.0, 1.0));
+    }
+
+    #[test]
+    fn merged_fit_stays_within_the_planned_speeds() {
+        // A short accel phase merged with a long cruise: the fit must not exceed the cruise.
+        let b = block(100.0, 49.0, 50.0, 50.0, 500.0);
+        let plan = planned(&b).unwrap();
+        assert_eq!(plan.n, 1);
+        let g = Group::new(&plan.pieces[0], MotorSteps::new(1600, 0), k());
+        let (s0, s1) = g.shape(0, 1.0);
+        let top = 50.0 * 80.0 / 25_000.0;
+        assert!(s1 <= top + 1e-15 && s0 <= s1 && s0 >= 49.0 * 80.0 / 25_000.0 - 1e-15);
+    }
+
+    proptest::proptest! {
+        /// The fast rounding gives exactly `Kinematics::to_motor`, halves and extremes included.
+        #[test]
+        fn motor_target_is_to_motor(
+            x in proptest::prop_oneof![-1e8f64..1e8, -100.0f64..100.0],
+            y in proptest::prop_oneof![-1e8f64..1e8, -100.0f64..100.0],
+            half in proptest::bool::ANY,
+        ) {
+            let k = k();
+            // Land exactly on .5 steps half of the time.
+            let (x, y) = if half {
+                ((libm::round(x * 160.0) + 1.0) / 160.0, libm::round(y * 160.0) / 160.0)
+            } else {
+                (x, y)
+            };
+            let p = Point::new(x, y);
+            proptest::prop_assert_eq!(motor_target(k, p), k.to_motor(p));
+        }
+    }
+
+    #[test]
+    fn rounding_matches_libm_at_the_edges() {
+        for v in [
+            0.5,
+            -0.5,
+            1.5,
+            -1.5,
+            2.5,
+            0.49999999999999994,
+            -0.49999999999999994,
+            4503599627370495.5,
+            2147483646.5,
+            2147483647.5,
+            -2147483648.5,
+            1e300,
+            -1e300,
+            f64::NAN,
+            0.0,
+            -0.0,
+        ] {
+            let want = libm::round(v);
+            let want = if want.is_nan() { 0 } else { want as i64 };
+            assert_eq!(round_i64(v), want, "{v}");
+        }
+    }
+}

@@ -1,0 +1,632 @@
+//! Generator properties, checked move by move against the per-tick firmware oracle: exact ticks,
+//! positions and accumulators, firmware limits, timing against the plan, and extreme inputs.
+
+use std::vec::Vec;
+
+use proptest::prelude::*;
+
+use super::oracle::{Firmware, Line, Outcome};
+use super::timing::{RATE_MAX, lm_landing, sm_landing, sm_rate_v2, sm_rate_v3};
+use super::*;
+use crate::kinematics::{Kinematics, Point, Resolution};
+
+/// Small deterministic PRNG (xorshift64*), so streams are reproducible from a seed.
+pub(crate) struct Rng(u64);
+
+impl Rng {
+    pub(crate) fn new(seed: u64) -> Self {
+        Self(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+
+    pub(crate) fn next_f64(&mut self) -> f64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        (self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    pub(crate) fn range(&mut self, lo: f64, hi: f64) -> f64 {
+        lo + (hi - lo) * self.next_f64()
+    }
+}
+
+/// A test-only trapezoid planner for a polyline: junction speeds from the deflection angle,
+/// per-motor speed limits, backward and forward passes, then one consistent trapezoid per
+/// segment. Rest at both ends.
+pub(crate) fn plan_polyline(
+    points: &[Point],
+    pen: Pen,
+    v_max: f64,
+    accel: f64,
+    k: Kinematics,
+    first_tag: u32,
+) -> Vec<Block> {
+    let n = points.len().saturating_sub(1);
+    let mut len = Vec::with_capacity(n);
+    let mut dir = Vec::with_capacity(n);
+    let mut limit = Vec::with_capacity(n);
+    for w in points.windows(2) {
+        let l = w[0].distance_to(w[1]);
+        let (ux, uy) = if l > 0.0 {
+            ((w[1].x_mm - w[0].x_mm) / l, (w[1].y_mm - w[0].y_mm) / l)
+        } else {
+            (1.0, 0.0)
+        };
+        len.push(l);
+        dir.push((ux, uy));
+        limit.push(v_max.min(k.max_speed_along(ux, uy, 24_900.0)));
+    }
+    let mut v = std::vec![0.0f64; n + 1];
+    for i in 1..n {
+        let cos = dir[i - 1].0 * dir[i].0 + dir[i - 1].1 * dir[i].1;
+        v[i] = limit[i - 1].min(limit[i]) * ((1.0 + cos) / 2.0).clamp(0.0, 1.0);
+    }
+    for i in (0..n).rev() {
+        v[i] = v[i].min((v[i + 1] * v[i + 1] + 2.0 * accel * len[i]).sqrt());
+    }
+    for i in 0..n {
+        v[i + 1] = v[i + 1].min((v[i] * v[i] + 2.0 * accel * len[i]).sqrt());
+    }
+    (0..n)
+        .map(|i| {
+            let (ve, vx) = (v[i], v[i + 1]);
+            let peak = ((2.0 * accel * len[i] + ve * ve + vx * vx) / 2.0).sqrt();
+            Block {
+                start: points[i],
+                end: points[i + 1],
+                pen,
+                tag: Tag {
+                    stroke: 0,
+                    vertex: first_tag + i as u32,
+                },
+                length_mm: len[i],
+                entry_mm_s: ve,
+                cruise_mm_s: limit[i].min(peak).max(ve).max(vx),
+                exit_mm_s: vx,
+                accel_mm_s2: accel,
+            }
+        })
+        .collect()
+}
+
+/// A random polyline: a mix of random-walk segments, long straight lines and tiny collinear runs.
+pub(crate) fn random_polyline(rng: &mut Rng, from: Point, segments: usize) -> Vec<Point> {
+    let mut pts = std::vec![from];
+    let mut p = from;
+    let mut heading = rng.range(0.0, core::f64::consts::TAU);
+    while pts.len() <= segments {
+        let kind = rng.next_f64();
+        let (count, len, turn) = if kind < 0.5 {
+            (1, rng.range(0.5, 2.0), rng.range(-2.5, 2.5))
+        } else if kind < 0.7 {
+            (1, rng.range(20.0, 150.0), rng.range(-3.1, 3.1))
+        } else if kind < 0.9 {
+            (rng.range(3.0, 30.0) as usize, 0.05, rng.range(-0.2, 0.2))
+        } else {
+            (
+                rng.range(3.0, 20.0) as usize,
+                rng.range(0.01, 0.3),
+                rng.range(-1.0, 1.0),
+            )
+        };
+        heading += turn;
+        for _ in 0..count {
+            p = Point::new(
+                (p.x_mm + len * heading.cos()).clamp(0.0, 400.0),
+                (p.y_mm + len * heading.sin()).clamp(0.0, 300.0),
+            );
+            pts.push(p);
+            heading += rng.range(-0.02, 0.02);
+        }
+    }
+    pts.truncate(segments + 1);
+    pts
+}
+
+fn configs() -> [StepConfig; 5] {
+    let k = Kinematics::new(Resolution::High);
+    [
+        StepConfig::new(FirmwareLine::V3, MoveFormat::Lm, k).unwrap(),
+        StepConfig::new(FirmwareLine::V2, MoveFormat::Lm, k).unwrap(),
+        StepConfig::new(FirmwareLine::V3, MoveFormat::Sm, k).unwrap(),
+        StepConfig::new(FirmwareLine::V2, MoveFormat::Sm, k).unwrap(),
+        StepConfig::new(FirmwareLine::V2Early, MoveFormat::Sm, k).unwrap(),
+    ]
+}
+
+/// Checks one popped move: against the per-tick oracle when it is short enough to simulate,
+/// otherwise against the closed forms (themselves checked against the oracle), plus limits.
+pub(crate) struct Checker {
+    pub fw: Firmware,
+    pub config: StepConfig,
+    pub moves: u64,
+    /// Longest move simulated tick by tick; longer ones use the closed forms.
+    pub max_sim_ticks: u64,
+    /// Ticks left to simulate tick by tick in this run (debug builds simulate ~10^7/s).
+    pub sim_budget: u64,
+    /// Moves that ran shorter than the firmware minimum.
+    pub short: u64,
+}
+
+impl Checker {
+    pub(crate) fn new(config: StepConfig) -> Self {
+        let line = match config.firmware() {
+            FirmwareLine::V3 => Line::V3,
+            _ => Line::V2,
+        };
+        Self {
+            fw: Firmware::new(line),
+            config,
+            moves: 0,
+            max_sim_ticks: 400_000,
+            sim_budget: 20_000_000,
+            short: 0,
+        }
+    }
+
+    fn simulate(&mut self, ticks: u32) -> bool {
+        let t = u64::from(ticks);
+        if t <= self.max_sim_ticks && t <= self.sim_budget {
+            self.sim_budget -= t;
+            true
+        } else {
+            false
+        }
+    }
+
+    pub(crate) fn check(&mut self, m: &Move, generator: &StepGenerator) {
+        self.moves += 1;
+        let min_ticks = u64::from(self.config.min_move_ticks());
+        let before = self.fw;
+        match m.command {
+            MoveCommand::Lm(lm) => {
+                assert_eq!(self.config.format(), MoveFormat::Lm);
+                assert_eq!(lm.clear, None);
+                assert!(lm.steps != [0, 0], "LM without steps: {m:?}");
+                for i in 0..2 {
+                    assert!(lm.rate[i] >= 0, "negative Rate {m:?}");
+                    if lm.steps[i] != 0 {
+                        assert!(lm.rate[i] != 0 || lm.accel[i] != 0, "would hang {m:?}");
+                    }
+                }
+                if u64::from(m.ticks) < min_ticks {
+                    self.short += 1;
+                    // Only a run's last move may be short (nothing left to merge with).
+                    assert!(generator.is_idle(), "short move inside a run: {m:?}");
+                }
+                if self.simulate(m.ticks) {
+                    let out = self
+                        .fw
+                        .lm_move(&lm, u64::from(m.ticks) + 10)
+                        .expect("firmware refused the LM");
+                    self.check_outcome(m, &out, [lm.steps[0], lm.steps[1]]);
+                    let min_rate = self.config.firmware().lm_min_rate();
+                    for i in 0..2 {
+                        if lm.steps[i] != 0 {
+                            let (lo, hi) = if lm.steps[i] < 0 && self.fw.line == Some(Line::V3) {
+                                (-out.max_rate[i], -out.min_rate[i])
+                            } else {
+                                (out.min_rate[i], out.max_rate[i])
+                            };
+                            assert!(lo >= min_rate, "rate {lo} below {min_rate}: {m:?}");
+                            assert!(hi <= RATE_MAX, "rate {hi} too high: {m:?}");
+                        }
+                    }
+                } else {
+                    self.closed_form_lm(m, &lm, &before);
+                }
+            }
+            MoveCommand::Sm(sm) => {
+                assert_eq!(self.config.format(), MoveFormat::Sm);
+                assert_eq!(sm.clear, None);
+                assert!(
+                    sm.duration_ms * 25 >= self.config.min_move_ticks(),
+                    "SM too short {m:?}"
+                );
+                if u64::from(m.ticks) < min_ticks {
+                    self.short += 1;
+                    // Only a run's last move may be short (nothing left to merge with).
+                    assert!(generator.is_idle(), "short move inside a run: {m:?}");
+                }
+                if sm.steps == [0, 0] {
+                    assert_eq!(u64::from(m.ticks), 25 * u64::from(sm.duration_ms));
+                    assert!(sm.duration_ms <= 65_000);
+                } else if self.simulate(m.ticks) {
+                    let out = self
+                        .fw
+                        .sm(&sm, u64::from(m.ticks) + 10)
+                        .expect("firmware refused the SM");
+                    self.check_outcome(m, &out, sm.steps);
+                } else {
+                    self.closed_form_sm(m, &sm, &before);
+                }
+            }
+        }
+        assert_eq!(self.fw.acc, generator.accumulators(), "accumulators {m:?}");
+        assert_eq!(
+            [i64::from(m.end.m1), i64::from(m.end.m2)],
+            self.fw.pos,
+            "position {m:?}"
+        );
+    }
+
+    fn check_outcome(&self, m: &Move, out: &Outcome, steps: [i32; 2]) {
+        assert!(
+            !out.hung && !out.rolled_over && !out.reversed,
+            "{out:?} {m:?}"
+        );
+        assert_eq!(out.ticks, u64::from(m.ticks), "ticks {m:?}");
+        assert_eq!(
+            out.steps,
+            [
+                u64::from(steps[0].unsigned_abs()),
+                u64::from(steps[1].unsigned_abs())
+            ]
+        );
+    }
+
+    fn closed_form_lm(&mut self, m: &Move, lm: &crate::ebb::LowLevelMove, before: &Firmware) {
+        let v3 = self.fw.line == Some(Line::V3);
+        let min_rate = self.config.firmware().lm_min_rate();
+        let mut ticks = 0;
+        for i in 0..2 {
+            let n = lm.steps[i];
+            if n == 0 {
+                continue;
+            }
+            let mirrored = n < 0 && v3;
+            let c0 = if mirrored {
+                0x7FFF_FFFF - before.acc[i]
+            } else {
+                before.acc[i]
+            };
+            let l = lm_landing(c0, lm.rate[i], lm.accel[i], n.unsigned_abs(), min_rate)
+                .expect("LM axis would not land within limits");
+            ticks = ticks.max(l.tick);
+            self.fw.acc[i] = if mirrored {
+                0x7FFF_FFFF - l.accumulator
+            } else {
+                l.accumulator
+            };
+            self.fw.pos[i] += i64::from(n);
+        }
+        assert_eq!(ticks, u64::from(m.ticks));
+    }
+
+    fn closed_form_sm(&mut self, m: &Move, sm: &crate::ebb::StepperMove, before: &Firmware) {
+        let mut ticks = 0;
+        for i in 0..2 {
+            let s = sm.steps[i].unsigned_abs();
+            if s == 0 {
+                continue;
+            }
+            let rate = match self.fw.line {
+                Some(Line::V3) => sm_rate_v3(sm.duration_ms, s),
+                _ => sm_rate_v2(sm.duration_ms, s),
+            }
+            .expect("firmware refuses the SM rate");
+            let l = sm_landing(before.acc[i], rate, s).unwrap();
+            ticks = ticks.max(l.tick);
+            self.fw.acc[i] = l.accumulator;
+            self.fw.pos[i] += i64::from(sm.steps[i]);
+        }
+        assert_eq!(ticks, u64::from(m.ticks));
+    }
+}
+
+/// Pushes `blocks` (finishing at pen changes and at the end), checks every move, and returns the
+/// moves' end positions.
+pub(crate) fn run(
+    config: StepConfig,
+    blocks: &[Block],
+    checker: &mut Checker,
+) -> (StepGenerator, Vec<Move>) {
+    let mut g = StepGenerator::new(config);
+    if let Some(first) = blocks.first() {
+        let at = config.kinematics().to_motor(first.start);
+        g.reset(at, [0, 0]).unwrap();
+        checker.fw.pos = [i64::from(at.m1), i64::from(at.m2)];
+        checker.fw.acc = [0, 0];
+    }
+    let mut moves = Vec::new();
+    // LM: e = elapsed − round(planned end) after each move. A move that lands on its target
+    // moves e one tick towards zero (the catch-up rule), so e stays 0 in a clean stream.
+    // SM: within half a millisecond plus a tick whenever nothing ran late or early.
+    let mut prev_e = 0i64;
+    let mut drain = |g: &mut StepGenerator, moves: &mut Vec<Move>| {
+        let mut off = g.exec.stats.late_moves + g.exec.stats.early_moves;
+        while let Some(m) = g.pop() {
+            checker.check(&m, g);
+            let now_off = g.exec.stats.late_moves + g.exec.stats.early_moves;
+            let on_target = now_off == off;
+            off = now_off;
+            let planned = g.exec.trace_planned_end;
+            match config.format() {
+                MoveFormat::Lm => {
+                    let e = g.exec.now as i64 - planned.round() as i64;
+                    if on_target {
+                        assert_eq!(e, prev_e - prev_e.clamp(-1, 1), "timing after {m:?}");
+                    }
+                    prev_e = e;
+                }
+                MoveFormat::Sm => {
+                    if on_target && off == 0 {
+                        let err = g.exec.now as f64 - planned;
+                        assert!(err.abs() <= 13.5, "timing {err} ticks after {m:?}");
+                    }
+                }
+            }
+            moves.push(m);
+        }
+    };
+    for b in blocks {
+        g.push(b).unwrap();
+        drain(&mut g, &mut moves);
+    }
+    g.finish();
+    drain(&mut g, &mut moves);
+    assert!(g.is_idle());
+    (g, moves)
+}
+
+fn stroke_stream(seed: u64, strokes: usize, segments: usize, k: Kinematics) -> Vec<Block> {
+    let mut rng = Rng::new(seed);
+    let mut blocks = Vec::new();
+    let mut at = Point::ORIGIN;
+    let mut tag = 0;
+    for _ in 0..strokes {
+        let start = Point::new(rng.range(0.0, 300.0), rng.range(0.0, 200.0));
+        let travel = plan_polyline(&[at, start], Pen::Up, 150.0, 1143.0, k, tag);
+        tag += 1;
+        blocks.extend(travel);
+        let pts = random_polyline(&mut rng, start, segments);
+        let v = rng.range(5.0, 120.0);
+        let a = rng.range(200.0, 3000.0);
+        let drawn = plan_polyline(&pts, Pen::Down, v, a, k, tag);
+        tag += drawn.len() as u32;
+        blocks.extend(drawn);
+        at = *pts.last().unwrap();
+    }
+    blocks
+}
+
+#[test]
+fn single_trapezoid_lm_is_three_exact_moves() {
+    let k = Kinematics::new(Resolution::High);
+    let config = StepConfig::new(FirmwareLine::V3, MoveFormat::Lm, k).unwrap();
+    let blocks = plan_polyline(
+        &[Point::new(0.0, 0.0), Point::new(100.0, 30.0)],
+        Pen::Down,
+        50.0,
+        762.0,
+        k,
+        0,
+    );
+    let mut checker = Checker::new(config);
+    let (g, moves) = run(config, &blocks, &mut checker);
+    assert_eq!(moves.len(), 3);
+    assert_eq!(g.position(), k.to_motor(Point::new(100.0, 30.0)));
+    let planned = blocks[0].duration_s() * 25_000.0;
+    assert!((g.elapsed_ticks() as f64 - planned).abs() <= 0.5);
+    assert_eq!(g.stats().late_moves + g.stats().early_moves, 0);
+}
+
+#[test]
+fn every_config_runs_a_mixed_stream_exactly() {
+    let k = Kinematics::new(Resolution::High);
+    for config in configs() {
+        for seed in 0..4 {
+            let blocks = stroke_stream(seed, 6, 60, k);
+            let mut checker = Checker::new(config);
+            let (g, _) = run(config, &blocks, &mut checker);
+            assert_eq!(g.position(), k.to_motor(blocks.last().unwrap().end));
+            let err = g.elapsed_ticks() as f64 - g.planned_ticks();
+            std::println!(
+                "{:?} {:?} seed {seed}: {} blocks, {:?}, err {err}",
+                config.firmware(),
+                config.format(),
+                blocks.len(),
+                g.stats()
+            );
+            let bound = if config.format() == MoveFormat::Lm {
+                0.5
+            } else {
+                13.5
+            };
+            assert!(err.abs() <= bound, "{config:?}: {err} ticks off");
+        }
+    }
+}
+
+#[test]
+fn block_ends_are_move_ends_when_blocks_are_long() {
+    let k = Kinematics::new(Resolution::High);
+    let config = StepConfig::new(FirmwareLine::V3, MoveFormat::Lm, k).unwrap();
+    let pts: Vec<Point> = (0..30)
+        .map(|i| Point::new(10.0 + 7.3 * f64::from(i), 10.0 + 3.1 * f64::from(i % 3)))
+        .collect();
+    let blocks = plan_polyline(&pts, Pen::Down, 60.0, 800.0, k, 0);
+    let mut checker = Checker::new(config);
+    let (_, moves) = run(config, &blocks, &mut checker);
+    let mut ends = moves.iter().map(|m| m.end);
+    for b in &blocks {
+        let want = k.to_motor(b.end);
+        assert!(ends.any(|e| e == want), "block end {want:?} is no move end");
+    }
+}
+
+#[test]
+fn tiny_collinear_blocks_merge_without_error() {
+    let k = Kinematics::new(Resolution::High);
+    let config = StepConfig::new(FirmwareLine::V3, MoveFormat::Lm, k).unwrap();
+    let pts: Vec<Point> = (0..400)
+        .map(|i| Point::new(5.0 + 0.05 * f64::from(i), 5.0 + 0.02 * f64::from(i)))
+        .collect();
+    let blocks = plan_polyline(&pts, Pen::Down, 50.0, 762.0, k, 0);
+    let mut checker = Checker::new(config);
+    let (g, moves) = run(config, &blocks, &mut checker);
+    assert!(moves.len() < blocks.len() / 2, "{} moves", moves.len());
+    assert!(g.stats().max_chord_error_mm < 1e-6);
+    assert!((g.elapsed_ticks() as f64 - g.planned_ticks()).abs() <= 0.5);
+}
+
+#[test]
+fn short_isolated_move_is_stretched_to_the_minimum() {
+    let k = Kinematics::new(Resolution::High);
+    let config = StepConfig::new(FirmwareLine::V3, MoveFormat::Lm, k).unwrap();
+    // One step along X at 1e5 mm/s²: about 0.7 ms planned.
+    let blocks = plan_polyline(
+        &[Point::new(1.0, 1.0), Point::new(1.0125, 1.0)],
+        Pen::Down,
+        50.0,
+        1e5,
+        k,
+        0,
+    );
+    let mut checker = Checker::new(config);
+    let (g, moves) = run(config, &blocks, &mut checker);
+    assert_eq!(moves.len(), 1);
+    assert_eq!(moves[0].ticks, 100);
+    assert_eq!(g.stats().late_moves, 1);
+}
+
+#[test]
+fn push_refuses_bad_input_without_changing_state() {
+    let k = Kinematics::new(Resolution::High);
+    let config = StepConfig::preferred(FirmwareLine::V3, k);
+    let mut g = StepGenerator::new(config);
+    let blocks = plan_polyline(
+        &[Point::new(10.0, 0.0), Point::new(20.0, 0.0)],
+        Pen::Up,
+        50.0,
+        500.0,
+        k,
+        0,
+    );
+    assert!(matches!(
+        g.push(&blocks[0]),
+        Err(StepError::Discontinuous { .. })
+    ));
+    let mut bad = blocks[0];
+    bad.start = Point::ORIGIN;
+    bad.accel_mm_s2 = f64::INFINITY;
+    assert!(matches!(g.push(&bad), Err(StepError::InvalidBlock(_))));
+    assert!(g.is_idle());
+    g.reset(k.to_motor(Point::new(10.0, 0.0)), [0, 0]).unwrap();
+    g.push(&blocks[0]).unwrap();
+    g.finish();
+    assert_eq!(g.push(&blocks[0]), Err(StepError::Busy));
+    assert_eq!(g.reset(MotorSteps::ZERO, [0, 0]), Err(StepError::Busy));
+    assert_eq!(
+        StepGenerator::new(config).reset(MotorSteps::new(i32::MIN, 0), [0, 0]),
+        Err(StepError::OutOfRange)
+    );
+    while g.pop().is_some() {}
+    assert_eq!(g.position(), k.to_motor(Point::new(20.0, 0.0)));
+}
+
+#[test]
+fn one_hour_plot_ends_exactly_and_on_time() {
+    let k = Kinematics::new(Resolution::High);
+    for config in [configs()[0], configs()[1], configs()[2]] {
+        let mut rng = Rng::new(7);
+        let mut g = StepGenerator::new(config);
+        let mut at = Point::ORIGIN;
+        let mut last_end = at;
+        let mut tag = 0;
+        while g.planned_ticks() < 3600.0 * 25_000.0 {
+            let start = Point::new(rng.range(0.0, 300.0), rng.range(0.0, 200.0));
+            let pts = random_polyline(&mut rng, start, 200);
+            let v = rng.range(10.0, 100.0);
+            let a = rng.range(300.0, 2000.0);
+            let mut blocks = plan_polyline(&[at, start], Pen::Up, 150.0, 1143.0, k, tag);
+            blocks.extend(plan_polyline(&pts, Pen::Down, v, a, k, tag + 1));
+            tag += 1 + pts.len() as u32;
+            for b in &blocks {
+                g.push(b).unwrap();
+                while g.pop().is_some() {}
+                last_end = b.end;
+            }
+            g.finish();
+            while g.pop().is_some() {}
+            at = *pts.last().unwrap();
+        }
+        assert_eq!(g.position(), k.to_motor(last_end));
+        let drift = g.elapsed_ticks() as f64 - g.planned_ticks();
+        assert!(
+            drift.abs() <= 25.0,
+            "{config:?}: {drift} ticks over an hour"
+        );
+        if config.format() == MoveFormat::Lm {
+            assert!(drift.abs() <= 0.5, "{config:?}: {drift} ticks");
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(96))]
+
+    /// Random streams on every configuration: every move exact against the per-tick oracle,
+    /// within every firmware limit, ending on the exact target and on time.
+    #[test]
+    fn random_streams_are_exact(seed in any::<u64>(), which in 0usize..5, strokes in 1usize..4) {
+        let k = Kinematics::new(Resolution::High);
+        let config = configs()[which];
+        let blocks = stroke_stream(seed, strokes, 40, k);
+        let mut checker = Checker::new(config);
+        let (g, _) = run(config, &blocks, &mut checker);
+        prop_assert_eq!(g.position(), k.to_motor(blocks.last().unwrap().end));
+    }
+
+    /// Extreme but finite blocks: refused or executed within limits, never a panic.
+    #[test]
+    fn extreme_blocks_never_break_limits(
+        which in 0usize..5,
+        x in 0.0f64..2000.0,
+        y in 0.0f64..2000.0,
+        tiny in any::<bool>(),
+        v in prop_oneof![1e-2f64..1.0, 1.0f64..1000.0],
+        a in prop_oneof![0.1f64..10.0, 10.0f64..1e5],
+        ends in (0.0f64..=1.0, 0.0f64..=1.0),
+        count in 1usize..4,
+    ) {
+        let k = Kinematics::new(Resolution::High);
+        let config = configs()[which];
+        let scale = if tiny { 1e-6 } else { 1.0 };
+        let mut g = StepGenerator::new(config);
+        let mut checker = Checker::new(config);
+        checker.max_sim_ticks = 50_000;
+        checker.sim_budget = 1_000_000;
+        let mut at = Point::ORIGIN;
+        for i in 0..count {
+            let end = Point::new(x * scale / (i + 1) as f64, y * scale);
+            let len = at.distance_to(end);
+            let peak = (a * len + (v * ends.0).powi(2) / 2.0 + (v * ends.1).powi(2) / 2.0).sqrt();
+            let cruise = v.min(peak);
+            let b = Block {
+                start: at,
+                end,
+                pen: Pen::Down,
+                tag: Tag::default(),
+                length_mm: len,
+                entry_mm_s: (v * ends.0).min(cruise).min((2.0 * a * len).sqrt()),
+                cruise_mm_s: cruise,
+                exit_mm_s: (v * ends.1).min(cruise).min((2.0 * a * len).sqrt()),
+                accel_mm_s2: a,
+            };
+            match g.push(&b) {
+                Ok(()) => at = end,
+                Err(StepError::TooLong | StepError::InvalidBlock(_)) => {}
+                Err(e) => prop_assert!(false, "{e}"),
+            }
+            while let Some(m) = g.pop() {
+                checker.check(&m, &g);
+            }
+        }
+        g.finish();
+        while let Some(m) = g.pop() {
+            checker.check(&m, &g);
+        }
+        prop_assert_eq!(g.position(), k.to_motor(at));
+    }
+}
