@@ -21,6 +21,8 @@ pub enum Outcome {
     },
     /// The daemon stopped cleanly, or (`--daemonize` parent) runs in the background.
     Daemon(daemon::Outcome),
+    /// `plotty plot` finished (it printed its own report).
+    Plotted,
 }
 
 /// A command failed.
@@ -32,6 +34,9 @@ pub enum AppError {
     /// The daemon failed.
     #[error(transparent)]
     Daemon(#[from] DaemonError),
+    /// `plotty plot` failed.
+    #[error(transparent)]
+    Plot(#[from] crate::plot::command::PlotError),
 }
 
 impl AppError {
@@ -40,6 +45,7 @@ impl AppError {
         match self {
             Self::Config(_) => ExitCode::Config,
             Self::Daemon(e) => e.exit_code(),
+            Self::Plot(e) => e.exit_code(),
         }
     }
 }
@@ -76,7 +82,10 @@ pub fn run(cli: Cli) -> Result<Outcome, AppError> {
             ExitCode::Device,
             |s, r| crate::device_check::check(&s.device, r),
         )),
-        Command::Plot(_) => todo!("plot command"),
+        Command::Plot(args) => {
+            crate::plot::command::run(&args, &mut std::io::stdout().lock())?;
+            Ok(Outcome::Plotted)
+        }
     }
 }
 

@@ -9,6 +9,7 @@
 
 pub mod discover;
 pub mod serial;
+pub mod sim;
 
 use plotty_motion::time::Instant;
 
@@ -48,6 +49,11 @@ pub trait Link {
     /// Whether time passes only in [`wait`](Self::wait) (the simulator, as fast as possible):
     /// while the plot waits for the user, such a link is not waited on.
     fn is_simulated(&self) -> bool;
+
+    /// The plot reached layer `index` (the simulator notes the time, to colour its trace).
+    fn layer_reached(&mut self, index: usize) {
+        let _ = index;
+    }
 }
 
 /// What went wrong with a device. Every message says what happened and what to check.
