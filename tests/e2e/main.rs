@@ -4,3 +4,4 @@ mod bench_drawings;
 mod daemon_hooks;
 mod daemon_jobs;
 mod plan_reference;
+mod plot;
