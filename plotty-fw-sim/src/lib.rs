@@ -81,6 +81,17 @@
 //!   `!5`, `!8`, `!9`, `!10` print without the name; test-mode preload sets both accumulators;
 //!   the second half of a TD never touches the accumulators; 2.x division by zero (reachable
 //!   only with `CU,2,0`) yields all ones.
+//!
+//! ## Around the firmware
+//!
+//! * [`board::Board`]: the firmware behind its USB link, deterministic and single-threaded:
+//!   64-byte packets, parser back-pressure, simulated time advanced on request, faults, an
+//!   observer (by default [`SimObserver`]: [`trace`] and [`stats`]).
+//! * [`port::VirtualPort`]: an in-memory serial line (`embedded_io`, `embedded_io_async`);
+//!   [`runner::Runner`] serves a board on it from a thread, as fast as possible or in real time.
+//! * [`pty::PtyServer`]: the same on a pseudo-terminal, for programs that open a serial device
+//!   (the `plotty-fw-sim serve` binary).
+//! * [`fault`]: seeded, reproducible faults; [`render`]: the pen trace as SVG and PNG.
 #![forbid(unsafe_code)]
 
 mod commands;
@@ -95,8 +106,23 @@ mod servo;
 mod status;
 mod version;
 
+pub mod board;
+mod counters;
+pub mod fault;
+pub mod port;
+pub mod pty;
+pub mod render;
+pub mod runner;
+mod sim_observer;
+mod simplify;
+pub mod stats;
+pub mod trace;
+
+pub use board::Board;
 pub use firmware::Firmware;
 pub use observer::{CommandKind, NoObserver, Observer};
+pub use port::{PortError, VirtualPort};
+pub use sim_observer::SimObserver;
 pub use status::{ReplyMode, Status};
 pub use version::{FirmwareVersion, ParseVersionError};
 

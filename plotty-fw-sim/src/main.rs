@@ -1,3 +1,217 @@
 //! `plotty-fw-sim`: serve the simulated EBB on a pseudo-terminal.
+//!
+//! `plotty-fw-sim serve` prints the device path (`/dev/pts/N`) as the first line on stdout, serves
+//! until SIGINT/SIGTERM/SIGHUP (or an injected vanish fault), then writes the pen trace and prints
+//! statistics on stdout. Diagnostics go to stderr.
 
-fn main() {}
+use std::fs::File;
+use std::io::{self, Write as _};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::thread;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use nix::sys::signal::{SigSet, Signal};
+
+use plotty_fw_sim::FirmwareVersion;
+use plotty_fw_sim::board::Board;
+use plotty_fw_sim::fault::{FaultConfig, FaultInjector, FaultSpec};
+use plotty_fw_sim::pty::PtyServer;
+use plotty_fw_sim::render::{self, RenderOptions};
+use plotty_fw_sim::runner::{ClockMode, Exit};
+
+/// A tick-exact EiBotBoard (EBB) firmware simulator.
+#[derive(Debug, Parser)]
+#[command(name = "plotty-fw-sim", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve a simulated board on a pseudo-terminal until SIGINT/SIGTERM.
+    ///
+    /// Prints the device path on the first line of stdout; open it with any program that talks
+    /// EBB over a serial port. On exit writes the trace and prints statistics.
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct ServeArgs {
+    /// Also create a symbolic link to the device at PATH (removed on exit).
+    #[arg(long, value_name = "PATH")]
+    link: Option<PathBuf>,
+    /// Firmware version to simulate: 3.0.3 or 2.8.1.
+    #[arg(long, value_name = "VERSION", default_value = "3.0.3")]
+    firmware: FirmwareVersion,
+    /// Follow the wall clock instead of running as fast as commands allow.
+    #[arg(long)]
+    realtime: bool,
+    /// Write the pen trace as SVG to this file on exit.
+    #[arg(long, value_name = "OUT.svg")]
+    trace: Option<PathBuf>,
+    /// Write the pen trace as PNG to this file on exit.
+    #[arg(long, value_name = "OUT.png")]
+    png: Option<PathBuf>,
+    /// Leave pen-up travel out of the pictures.
+    #[arg(long)]
+    no_travel: bool,
+    /// Pen colours, cycled per stroke (#rgb, #rrggbb or colour names), comma-separated.
+    #[arg(long, value_name = "COLORS", value_delimiter = ',')]
+    colors: Vec<String>,
+    /// Seed of the fault injector (default: random, printed on stderr).
+    #[arg(long, value_name = "N")]
+    seed: Option<u64>,
+    /// Inject a fault (repeatable): drop|dup|garble[-to-board|-to-host]=RATE, late=RATE:MS,
+    /// reset@WHEN, vanish@WHEN, button@WHEN, low-power[=V][@WHEN]; WHEN is a command count N,
+    /// Xs or Xms of simulated time.
+    #[arg(long = "fault", value_name = "SPEC")]
+    faults: Vec<FaultSpec>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve(args) => serve(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("plotty-fw-sim: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    // Block the stop signals before any thread exists, so every thread inherits the mask and
+    // only the waiting thread below receives them.
+    let mut signals = SigSet::empty();
+    for signal in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
+        signals.add(signal);
+    }
+    signals
+        .thread_block()
+        .context("cannot block SIGINT/SIGTERM for the signal thread")?;
+
+    let mut faults = FaultConfig::default();
+    for spec in &args.faults {
+        faults.apply(*spec);
+    }
+    faults.validate()?;
+    let render_options = RenderOptions {
+        pen_colors: if args.colors.is_empty() {
+            RenderOptions::default().pen_colors
+        } else {
+            args.colors.clone()
+        },
+        show_travel: !args.no_travel,
+        ..RenderOptions::default()
+    };
+    render_options.validate()?;
+    // Open the outputs now: an unwritable path should fail before a long simulation, not after.
+    let create = |path: &PathBuf| {
+        File::create(path).with_context(|| format!("cannot write {}", path.display()))
+    };
+    let svg_file = args.trace.as_ref().map(create).transpose()?;
+    let png_file = args.png.as_ref().map(create).transpose()?;
+
+    let mut board = Board::new(args.firmware);
+    if !faults.is_empty() || args.seed.is_some() {
+        let seed = args.seed.unwrap_or_else(|| fastrand::u64(..));
+        eprintln!("plotty-fw-sim: fault seed {seed} (repeat with --seed {seed})");
+        board.set_faults(FaultInjector::new(seed, faults));
+    }
+    let clock = if args.realtime {
+        ClockMode::Realtime
+    } else {
+        ClockMode::AsFastAsPossible
+    };
+
+    let server = PtyServer::open(args.link.as_deref())?;
+    let mut stdout = io::stdout().lock();
+    // A closed stdout is not an error: the device can still be found through --link.
+    let _ = writeln!(stdout, "{}", server.path().display());
+    let _ = stdout.flush();
+    drop(stdout);
+    if let Some(link) = server.link_path() {
+        eprintln!(
+            "plotty-fw-sim: linked {} -> {}",
+            link.display(),
+            server.path().display()
+        );
+    }
+    eprintln!(
+        "plotty-fw-sim: EBB firmware {} on {} ({}); stop with Ctrl-C or SIGTERM",
+        args.firmware,
+        server.path().display(),
+        if args.realtime {
+            "real time"
+        } else {
+            "as fast as possible"
+        },
+    );
+
+    let stop = server.stop_handle();
+    thread::Builder::new()
+        .name("signals".to_owned())
+        .spawn(move || {
+            if signals.wait().is_ok() {
+                stop.stop();
+            }
+        })
+        .context("cannot start the signal thread")?;
+
+    let exit = server.run(&mut board, clock)?;
+    // Close the pty (the host sees the device go away) and remove the link.
+    drop(server);
+
+    let now = board.now_ticks();
+    let commands = board.commands_received();
+    let resets = board.resets();
+    let observer = board.into_observer();
+    let report = observer.stats.report(now);
+    let trace = observer.trace.finish();
+    if let Some(mut file) = svg_file {
+        let svg = render::to_svg(&trace, &render_options)?;
+        file.write_all(svg.as_bytes())
+            .and_then(|()| file.flush())
+            .context("cannot write the trace SVG")?;
+    }
+    if let Some(mut file) = png_file {
+        let png = render::to_png(&trace, &render_options)?;
+        file.write_all(&png)
+            .and_then(|()| file.flush())
+            .context("cannot write the trace PNG")?;
+    }
+
+    let mut out = io::stdout().lock();
+    let ended = match exit {
+        Exit::Stopped => "stopped",
+        Exit::HostClosed => "host closed the line",
+        Exit::Vanished => "board vanished (injected fault)",
+    };
+    let _ = writeln!(out, "{ended}");
+    let _ = writeln!(out, "firmware           {}", args.firmware);
+    let _ = writeln!(out, "commands received  {commands}");
+    if resets > 0 {
+        let _ = writeln!(out, "resets             {resets} (injected)");
+    }
+    let _ = writeln!(out, "{report}");
+    let _ = writeln!(
+        out,
+        "pen-down path      {:.1} mm in {} strokes; pen-up travel {:.1} mm{}",
+        trace.stroke_length_mm(),
+        trace.strokes.len(),
+        trace.travel_length_mm(),
+        if trace.truncated {
+            " (trace truncated)"
+        } else {
+            ""
+        },
+    );
+    let _ = out.flush();
+    Ok(())
+}

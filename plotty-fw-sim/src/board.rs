@@ -1,0 +1,611 @@
+//! [`Board`]: a simulated EiBotBoard as a host sees it over USB, deterministic and
+//! single-threaded: bytes in, bytes out, and simulated time advanced only when asked.
+//!
+//! The board wraps a [`Firmware`] with what lies between it and the host:
+//!
+//! - host bytes are cut into USB packets of at most 64 bytes and offered to the firmware's
+//!   parser; when its motion FIFO is full the parser blocks mid-packet, the rest of the packet
+//!   waits, and nothing more is taken: [`Board::write`] accepts only what fits in a small input
+//!   buffer, which is how the host's writes stall on a busy board. No replies come while the
+//!   parser is blocked, exactly as over USB;
+//! - simulated time passes only in [`Board::advance`] (and its helpers); a blocked parser is
+//!   re-offered its bytes at the very tick it can continue, so the FIFO never runs dry because of
+//!   the harness;
+//! - an optional [`FaultInjector`] alters the byte streams and fires scheduled faults at exact
+//!   ticks or right after the n-th command line;
+//! - an [`Observer`] (by default [`SimObserver`]: pen trace and statistics) sees every step, pen
+//!   change and command.
+//!
+//! Typical test loop (a sans-IO host session against the board, no threads, no wall clock):
+//!
+//! ```
+//! use plotty_fw_sim::{board::Board, FirmwareVersion};
+//!
+//! let mut board = Board::new(FirmwareVersion::V3_0_3);
+//! let reply = board.send(b"V\r").unwrap();
+//! # let _ = reply;
+//! board.send(b"SM,100,800,800\r").unwrap();
+//! board.run_until_idle(25_000 * 10);
+//! ```
+
+use std::collections::VecDeque;
+
+use crate::fault::{FaultAction, FaultInjector};
+use crate::firmware::Firmware;
+use crate::observer::Observer;
+use crate::sim_observer::SimObserver;
+use crate::version::FirmwareVersion;
+
+/// Largest USB packet the EBB reads at once (full-speed bulk endpoint).
+pub const USB_PACKET_BYTES: usize = 64;
+
+/// Default number of host bytes the board side holds beyond what the parser consumed (one USB
+/// packet, as the EBB's endpoint buffer holds one).
+pub const DEFAULT_INPUT_CAPACITY: usize = USB_PACKET_BYTES;
+
+/// Simulated ticks per second.
+pub const TICKS_PER_SECOND: u64 = 25_000;
+
+/// A simulated board behind its USB link. See the module documentation.
+#[derive(Debug, Clone)]
+pub struct Board<O = SimObserver> {
+    firmware: Firmware,
+    version: FirmwareVersion,
+    observer: O,
+    faults: Option<FaultInjector>,
+    /// Host bytes (after faults) not yet offered to the parser.
+    inbox: VecDeque<u8>,
+    input_capacity: usize,
+    /// The USB packet being offered; a blocked parser leaves its tail here.
+    packet: Vec<u8>,
+    /// Bytes for the host.
+    outbox: Vec<u8>,
+    scratch: Vec<u8>,
+    commands_received: u64,
+    /// The parser has bytes of a command line not yet terminated (for counting commands).
+    line_has_bytes: bool,
+    vanished: bool,
+    resets: u64,
+}
+
+/// Why the board cannot take or give bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum BoardError {
+    /// A scheduled fault made the board vanish.
+    #[error("the simulated board vanished (injected fault); reconnect to a new board")]
+    Vanished,
+}
+
+impl Board<SimObserver> {
+    /// A board just powered on, running `version`, recording the pen trace and statistics.
+    pub fn new(version: FirmwareVersion) -> Self {
+        Self::with_observer(version, SimObserver::default())
+    }
+}
+
+impl<O: Observer> Board<O> {
+    /// A board just powered on, running `version`, reporting to `observer`.
+    pub fn with_observer(version: FirmwareVersion, observer: O) -> Self {
+        Self {
+            firmware: Firmware::new(version),
+            version,
+            observer,
+            faults: None,
+            inbox: VecDeque::new(),
+            input_capacity: DEFAULT_INPUT_CAPACITY,
+            packet: Vec::with_capacity(USB_PACKET_BYTES),
+            outbox: Vec::new(),
+            scratch: Vec::new(),
+            commands_received: 0,
+            line_has_bytes: false,
+            vanished: false,
+            resets: 0,
+        }
+    }
+
+    /// Injects faults from now on (faults due at the current tick fire at once).
+    pub fn set_faults(&mut self, faults: FaultInjector) {
+        self.faults = Some(faults);
+        self.fire_due_faults();
+    }
+
+    /// The fault injector, if any (e.g. to read its seed).
+    pub fn faults(&self) -> Option<&FaultInjector> {
+        self.faults.as_ref()
+    }
+
+    /// How many host bytes the board side holds beyond what the parser consumed (at least 1;
+    /// default [`DEFAULT_INPUT_CAPACITY`]).
+    pub fn set_input_capacity(&mut self, bytes: usize) {
+        self.input_capacity = bytes.max(1);
+    }
+
+    /// The firmware version the board runs.
+    pub fn version(&self) -> FirmwareVersion {
+        self.version
+    }
+
+    /// The firmware model (status, step counters…).
+    pub fn firmware(&self) -> &Firmware {
+        &self.firmware
+    }
+
+    /// The firmware model, mutably (press its button, set analog readings…).
+    pub fn firmware_mut(&mut self) -> &mut Firmware {
+        &mut self.firmware
+    }
+
+    /// The observer.
+    pub fn observer(&self) -> &O {
+        &self.observer
+    }
+
+    /// The observer, mutably.
+    pub fn observer_mut(&mut self) -> &mut O {
+        &mut self.observer
+    }
+
+    /// Ends the simulation and returns the observer.
+    pub fn into_observer(self) -> O {
+        self.observer
+    }
+
+    /// Simulated time since power-on, in 25 kHz ticks.
+    pub fn now_ticks(&self) -> u64 {
+        self.firmware.now_ticks()
+    }
+
+    /// Command lines the parser has received so far (non-empty lines, CR/LF/CRLF terminated).
+    pub fn commands_received(&self) -> u64 {
+        self.commands_received
+    }
+
+    /// Simulated resets so far (reset faults).
+    pub fn resets(&self) -> u64 {
+        self.resets
+    }
+
+    /// Whether the board vanished (a vanish fault fired).
+    pub fn has_vanished(&self) -> bool {
+        self.vanished
+    }
+
+    /// Host bytes [`write`](Self::write) would accept now.
+    pub fn input_space(&self) -> usize {
+        self.input_capacity.saturating_sub(self.pending_input())
+    }
+
+    /// Host bytes waiting for the parser (only while it is blocked).
+    pub fn pending_input(&self) -> usize {
+        self.inbox.len() + self.packet.len()
+    }
+
+    /// Whether the parser is blocked (full FIFO, or waiting for idle before `HM`/`CU,4`).
+    pub fn is_blocked(&self) -> bool {
+        self.firmware.is_blocked()
+    }
+
+    /// Whether a host may be waiting on the board: the parser is blocked, a command is executing
+    /// or queued, or a late reply is held. While this is false, nothing the host can observe
+    /// changes with time except timeouts (servo power, stepper disable).
+    pub fn is_busy(&self) -> bool {
+        self.firmware.is_blocked()
+            || self.firmware.status().executing
+            || self
+                .faults
+                .as_ref()
+                .is_some_and(|f| f.next_release().is_some())
+    }
+
+    /// Whether replies are waiting to be read.
+    pub fn has_output(&self) -> bool {
+        !self.outbox.is_empty()
+    }
+
+    /// Host → board: takes as many bytes as fit (see [`input_space`](Self::input_space)) and
+    /// offers them to the parser at the current tick. Returns how many were taken; 0 means the
+    /// board is not servicing USB (blocked parser) and the host's write stalls.
+    pub fn write(&mut self, bytes: &[u8]) -> Result<usize, BoardError> {
+        if self.vanished {
+            return Err(BoardError::Vanished);
+        }
+        let n = bytes.len().min(self.input_space());
+        let accepted = bytes.get(..n).unwrap_or_default();
+        match &mut self.faults {
+            Some(faults) => {
+                let mut altered = Vec::with_capacity(n);
+                faults.to_board(accepted, &mut altered);
+                self.inbox.extend(altered);
+            }
+            None => self.inbox.extend(accepted),
+        }
+        self.pump();
+        Ok(n)
+    }
+
+    /// Board → host: appends every reply byte available now to `out`; returns how many.
+    pub fn read(&mut self, out: &mut Vec<u8>) -> Result<usize, BoardError> {
+        if self.vanished {
+            return Err(BoardError::Vanished);
+        }
+        let n = self.outbox.len();
+        out.append(&mut self.outbox);
+        Ok(n)
+    }
+
+    /// Writes all of `bytes` and waits until the parser has taken them all and is not blocked,
+    /// advancing simulated time only as far as its back-pressure requires (a blocked parser takes
+    /// its command when a FIFO slot frees); returns the replies available then. For tests and
+    /// scripted sessions.
+    pub fn send(&mut self, bytes: &[u8]) -> Result<Vec<u8>, BoardError> {
+        let mut rest = bytes;
+        loop {
+            let n = self.write(rest)?;
+            rest = rest.get(n..).unwrap_or_default();
+            let blocked = self.pending_input() > 0 || self.firmware.is_blocked();
+            if rest.is_empty() && !blocked {
+                break;
+            }
+            if n == 0 || blocked {
+                // Blocked with nothing pending would be a model bug: step a tick, never spin.
+                let step = self.firmware.next_event_in().unwrap_or(1).max(1);
+                self.advance(step);
+            }
+        }
+        let mut out = Vec::new();
+        self.read(&mut out)?;
+        Ok(out)
+    }
+
+    /// Ticks until something a host waits for can change: the parser unblocks, a command ends, a
+    /// timeout fires, a late reply is released or a scheduled fault is due. `None`: nothing is
+    /// pending.
+    pub fn next_event_in(&self) -> Option<u64> {
+        let now = self.now_ticks();
+        let faults = self.faults.as_ref();
+        [
+            self.firmware.next_event_in(),
+            faults
+                .and_then(FaultInjector::next_release)
+                .map(|t| t.saturating_sub(now)),
+            faults
+                .and_then(FaultInjector::next_event_tick)
+                .map(|t| t.saturating_sub(now)),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    /// Runs `ticks` ticks of simulated time: the firmware executes, pending host bytes are
+    /// offered as soon as the parser can take them, late replies are released and scheduled
+    /// faults fire at their tick.
+    pub fn advance(&mut self, ticks: u64) {
+        let end = self.now_ticks().saturating_add(ticks);
+        loop {
+            let now = self.now_ticks();
+            if now >= end || self.vanished {
+                break;
+            }
+            let mut chunk = end - now;
+            if self.pending_input() > 0 {
+                // Stop exactly when the parser may continue, to offer the next bytes then.
+                if let Some(n) = self.firmware.next_event_in() {
+                    chunk = chunk.min(n.max(1));
+                }
+            }
+            if let Some(faults) = &self.faults {
+                for t in [faults.next_event_tick(), faults.next_release()]
+                    .into_iter()
+                    .flatten()
+                {
+                    if t > now {
+                        chunk = chunk.min(t - now);
+                    }
+                }
+            }
+            self.firmware.run_ticks(chunk, &mut self.observer);
+            self.collect_output();
+            self.fire_due_faults();
+            self.pump();
+        }
+    }
+
+    /// Advances to the next event (see [`next_event_in`](Self::next_event_in)); returns the
+    /// ticks advanced, or `None` (and does nothing) if no event is pending.
+    pub fn advance_to_next_event(&mut self) -> Option<u64> {
+        let ticks = self.next_event_in()?.max(1);
+        self.advance(ticks);
+        Some(ticks)
+    }
+
+    /// Advances event by event while [`is_busy`](Self::is_busy), for at most `max_ticks`;
+    /// returns whether the board became idle.
+    pub fn run_until_idle(&mut self, max_ticks: u64) -> bool {
+        let end = self.now_ticks().saturating_add(max_ticks);
+        while self.is_busy() && !self.vanished {
+            let now = self.now_ticks();
+            if now >= end {
+                return false;
+            }
+            // Busy always has a next event; 1 ms steps guard against a model that says otherwise.
+            let step = self.next_event_in().unwrap_or(25).clamp(1, end - now);
+            self.advance(step);
+        }
+        true
+    }
+
+    /// Makes `action` happen now (what a scheduled fault does when it fires).
+    pub fn inject(&mut self, action: FaultAction) {
+        match action {
+            FaultAction::Reset => self.reset(),
+            FaultAction::Vanish => {
+                self.vanished = true;
+                self.inbox.clear();
+                self.packet.clear();
+                self.outbox.clear();
+            }
+            FaultAction::LowPower { voltage } => {
+                // The motor current set point is unaffected.
+                let [current, _] = self.firmware.status().analog;
+                self.firmware.set_analog(current, voltage);
+            }
+            FaultAction::PressButton => self.firmware.press_button(),
+        }
+    }
+
+    /// Resets the board as a brown-out or watchdog reset does: the firmware re-initialises as on
+    /// `R` (legacy replies, FIFO depth 1, queued motion lost, counters zeroed, pen raised) and,
+    /// since the USB connection restarts too, a half-received command and unread replies are
+    /// lost. Simulated time and the carriage position go on.
+    fn reset(&mut self) {
+        self.firmware.power_cycle();
+        self.outbox.clear();
+        self.line_has_bytes = false;
+        self.resets += 1;
+    }
+
+    /// Offers pending host bytes to the parser until it blocks or they run out.
+    fn pump(&mut self) {
+        while !self.vanished && !self.firmware.is_blocked() {
+            if self.packet.is_empty() && !self.fill_packet() {
+                return;
+            }
+            let consumed = self.firmware.receive(&self.packet).min(self.packet.len());
+            for i in 0..consumed {
+                let b = self.packet.get(i).copied().unwrap_or(0);
+                if ends_command(&mut self.line_has_bytes, b) {
+                    self.commands_received += 1;
+                }
+            }
+            self.packet.drain(..consumed);
+            self.collect_output();
+            self.fire_due_faults();
+            if consumed == 0 {
+                return;
+            }
+        }
+    }
+
+    /// Takes the next USB packet from the inbox; cuts it after a command line that a scheduled
+    /// fault waits for, so the fault fires before the parser sees anything after it.
+    fn fill_packet(&mut self) -> bool {
+        let mut len = self.inbox.len().min(USB_PACKET_BYTES);
+        if len == 0 {
+            return false;
+        }
+        if let Some(target) = self.faults.as_ref().and_then(|f| f.next_command_trigger()) {
+            let mut line = self.line_has_bytes;
+            let mut count = self.commands_received;
+            for (i, &b) in self.inbox.iter().take(len).enumerate() {
+                if ends_command(&mut line, b) {
+                    count += 1;
+                    if count >= target {
+                        len = i + 1;
+                        break;
+                    }
+                }
+            }
+        }
+        self.packet.extend(self.inbox.drain(..len));
+        true
+    }
+
+    /// Moves new firmware output (through the fault injector) to the outbox.
+    fn collect_output(&mut self) {
+        self.firmware.take_output(&mut self.scratch);
+        let now = self.now_ticks();
+        match &mut self.faults {
+            Some(faults) => {
+                faults.to_host(now, &self.scratch);
+                faults.take_to_host(now, &mut self.outbox);
+            }
+            None => self.outbox.extend_from_slice(&self.scratch),
+        }
+        self.scratch.clear();
+    }
+
+    fn fire_due_faults(&mut self) {
+        let now = self.now_ticks();
+        while let Some(action) = self
+            .faults
+            .as_mut()
+            .and_then(|f| f.poll_event(now, self.commands_received))
+        {
+            self.inject(action);
+        }
+    }
+}
+
+/// Feeds one byte to a command-line counter; true when it ends a non-empty line.
+fn ends_command(line_has_bytes: &mut bool, byte: u8) -> bool {
+    match byte {
+        b'\r' | b'\n' => std::mem::take(line_has_bytes),
+        0x20.. => {
+            *line_has_bytes = true;
+            false
+        }
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::fault::{FaultConfig, FaultSpec};
+
+    use super::*;
+
+    /// A board past its power-on pen-up move.
+    fn board() -> Board {
+        let mut b = Board::new(FirmwareVersion::V3_0_3);
+        assert!(b.run_until_idle(25_000));
+        b
+    }
+
+    fn text(bytes: &[u8]) -> String {
+        String::from_utf8_lossy(bytes).into_owned()
+    }
+
+    fn faulty(seed: u64, specs: &[&str]) -> Board {
+        let mut config = FaultConfig::default();
+        for spec in specs {
+            config.apply(spec.parse::<FaultSpec>().unwrap());
+        }
+        let mut board = board();
+        board.set_faults(FaultInjector::new(seed, config));
+        board
+    }
+
+    #[test]
+    fn answers_the_version_query() {
+        let mut b = board();
+        let reply = text(&b.send(b"V\r").unwrap());
+        assert_eq!(reply, "EBBv13_and_above EB Firmware Version 3.0.3\r\n");
+        assert_eq!(b.commands_received(), 1);
+        let mut old = Board::new(FirmwareVersion::V2_8_1);
+        assert!(text(&old.send(b"V\r").unwrap()).contains("Version 2.8.1"));
+    }
+
+    #[test]
+    fn a_full_fifo_stalls_the_host_and_holds_replies() {
+        let mut b = board();
+        // Default depth 1: one executing, one queued, the third blocks the parser.
+        let out = b.send(b"SM,100,100,0\rSM,100,100,0\r").unwrap();
+        assert_eq!(text(&out), "OK\r\nOK\r\n");
+        let third = b"SM,100,100,0\rQS\r";
+        let taken = b.write(third).unwrap();
+        assert_eq!(taken, third.len(), "fits in the input buffer");
+        assert!(b.is_blocked());
+        let mut out = Vec::new();
+        b.read(&mut out).unwrap();
+        assert!(out.is_empty(), "no reply while blocked: {}", text(&out));
+        // Nothing more is taken while blocked once the buffer is full.
+        let filler = [b'\n'; DEFAULT_INPUT_CAPACITY];
+        let n = b.write(&filler).unwrap();
+        assert!(n < filler.len());
+        assert_eq!(b.write(&filler[n..]).unwrap(), 0);
+        // When the first move ends (~100 ms) the third is queued and QS answers.
+        let waited = b.advance_to_next_event().unwrap();
+        assert!((2400..=2600).contains(&waited), "{waited} ticks");
+        b.read(&mut out).unwrap();
+        assert!(text(&out).starts_with("OK\r\n"), "{}", text(&out));
+        assert!(text(&out).contains("OK\r\n"));
+        assert!(b.run_until_idle(25_000));
+        assert_eq!(b.firmware().status().steps, [300, 0]);
+    }
+
+    #[test]
+    fn records_a_square_in_millimetres() {
+        let mut b = board();
+        b.send(b"EM,1,1\rSP,0,100\r").unwrap();
+        for (m1, m2) in [(1600, 1600), (1600, -1600), (-1600, -1600), (-1600, 1600)] {
+            b.send(format!("SM,200,{m1},{m2}\r").as_bytes()).unwrap();
+        }
+        b.send(b"SP,1,100\r").unwrap();
+        assert!(b.run_until_idle(25_000 * 10));
+        let trace = b.observer().trace.trace();
+        assert_eq!(trace.strokes.len(), 1);
+        let corners: Vec<(f64, f64)> = trace.strokes[0].iter().map(|p| (p.x, p.y)).collect();
+        assert_eq!(
+            corners,
+            vec![
+                (0.0, 0.0),
+                (20.0, 0.0),
+                (20.0, 20.0),
+                (0.0, 20.0),
+                (0.0, 0.0)
+            ]
+        );
+        let report = b.observer().stats.report(b.now_ticks());
+        assert_eq!(report.steps, [6400, 6400]);
+        assert_eq!(report.pen_lifts, 1);
+    }
+
+    #[test]
+    fn vanish_after_a_command_count() {
+        let mut b = faulty(1, &["vanish@2"]);
+        let out = b.send(b"V\rV\rV\r");
+        assert_eq!(out, Err(BoardError::Vanished));
+        assert!(b.has_vanished());
+        assert_eq!(b.commands_received(), 2);
+        assert_eq!(b.write(b"V\r"), Err(BoardError::Vanished));
+    }
+
+    #[test]
+    fn reset_zeroes_the_counters_and_keeps_the_clock() {
+        let mut b = faulty(1, &["reset@0.5s"]);
+        let t0 = b.now_ticks();
+        b.send(b"SM,1000,1000,0\r").unwrap();
+        b.advance(25_000 / 2 + 10 - t0);
+        assert_eq!(b.resets(), 1);
+        assert_eq!(b.now_ticks(), 25_000 / 2 + 10);
+        let out = text(&b.send(b"QS\r").unwrap());
+        assert!(out.starts_with("0,0"), "{out}");
+        assert!(!b.firmware().status().executing);
+        // The trace kept the physical position reached before the reset.
+        let x = b.observer().trace.position_mm().x;
+        assert!((3.0..3.2).contains(&x), "{x}");
+    }
+
+    #[test]
+    fn low_power_and_the_button() {
+        let mut b = faulty(1, &["low-power=180", "button@5ms"]);
+        let qc = text(&b.send(b"QC\r").unwrap());
+        assert!(qc.contains(",180\r\n"), "{qc}");
+        assert!(text(&b.send(b"QB\r").unwrap()).starts_with('0'));
+        b.send(b"SM,10,0,0\r").unwrap();
+        b.run_until_idle(1000);
+        assert!(text(&b.send(b"QB\r").unwrap()).starts_with('1'));
+    }
+
+    #[test]
+    fn late_replies_wait_in_simulated_time() {
+        let mut b = faulty(1, &["late=1:20"]);
+        assert!(b.send(b"V\r").unwrap().is_empty());
+        assert!(b.is_busy());
+        assert_eq!(b.next_event_in(), Some(500));
+        b.advance_to_next_event();
+        let mut out = Vec::new();
+        b.read(&mut out).unwrap();
+        assert!(text(&out).starts_with("EBB"));
+    }
+
+    #[test]
+    fn same_seed_same_session() {
+        let session = |seed: u64| {
+            let mut b = faulty(
+                seed,
+                &["garble=0.05", "drop-to-host=0.05", "dup-to-board=0.05"],
+            );
+            let mut all = Vec::new();
+            for _ in 0..20 {
+                all.extend(b.send(b"SM,10,20,-20\rQS\rQG\rV\r").unwrap());
+                b.run_until_idle(25_000);
+            }
+            all
+        };
+        assert_eq!(session(42), session(42));
+        assert_ne!(session(42), session(43));
+    }
+}
