@@ -188,6 +188,13 @@ fn report_prepared(p: &Prepared, out: &mut dyn Write) -> io::Result<()> {
     for w in &p.drawing.warnings {
         eprintln!("plotty: warning: {name}: {w}");
     }
+    for l in p.program.layers().iter().filter(|l| l.height_pct.is_some()) {
+        eprintln!(
+            "plotty: warning: {name}: layer '{}': +H (pen height) is not applied yet; the pen goes \
+             to device.pen_pos_down",
+            l.name
+        );
+    }
     let layers = p.program.layers().len();
     writeln!(
         out,
