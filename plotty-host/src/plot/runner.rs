@@ -494,11 +494,11 @@ impl<L: Link> Io<'_, '_, L> {
                 any_event = true;
                 self.on_event(e)?;
             }
-            self.poll_controls()?;
+            let acted = self.poll_controls();
             if let Some(i) = self.interrupt.take() {
                 return Err(i);
             }
-            if !progressed && !any_event {
+            if !progressed && !any_event && !acted {
                 return Ok(());
             }
         }
@@ -512,18 +512,23 @@ impl<L: Link> Io<'_, '_, L> {
             .map_err(|e| Interrupt::Fail(e.into()))
     }
 
-    /// Acts on the controls waiting in the channel (while plotting).
-    fn poll_controls(&mut self) -> Result<(), Interrupt> {
+    /// Acts on the controls waiting in the channel (while plotting); returns whether the
+    /// session was told to do something.
+    fn poll_controls(&mut self) -> bool {
+        let mut acted = false;
         loop {
             match self.controls.try_recv() {
                 Ok(Control::Pause) if self.session.is_ready() => {
                     let now = self.link.now();
                     // Only refused when not ready, which was just checked.
-                    let _ = self.session.pause(now);
+                    acted |= self.session.pause(now).is_ok();
                 }
-                Ok(Control::Abort) => self.request_abort(),
+                Ok(Control::Abort) => {
+                    self.request_abort();
+                    acted = true;
+                }
                 Ok(Control::Pause | Control::Resume) => {}
-                Err(TryRecvError::Empty | TryRecvError::Disconnected) => return Ok(()),
+                Err(TryRecvError::Empty | TryRecvError::Disconnected) => return acted,
             }
         }
     }
@@ -656,9 +661,8 @@ impl<L: Link> Io<'_, '_, L> {
                 } else {
                     PauseCause::Requested
                 };
-                if let Some(checkpoint) = self.resume_checkpoint(&resume) {
-                    (self.events)(RunEvent::Paused { cause, checkpoint });
-                }
+                let (checkpoint, _, _) = self.resume_from(&resume);
+                (self.events)(RunEvent::Paused { cause, checkpoint });
                 match self.wait_for_user()? {
                     Control::Resume => {
                         let now = self.link.now();
