@@ -6,10 +6,12 @@
 
 mod ebb;
 mod plan;
+mod session;
 mod sim;
 mod svg;
 
 pub use ebb::*;
 pub use plan::*;
+pub use session::*;
 pub use sim::*;
 pub use svg::*;

@@ -103,6 +103,23 @@ fn planner_ops_corpus() {
 }
 
 #[test]
+fn session_rx_corpus() {
+    let files = corpus("session_rx");
+    assert!(files.len() >= 5, "seed corpus missing");
+    for (path, bytes) in files {
+        eprintln!("{}", path.display());
+        plotty_fuzz::session_rx(&bytes);
+    }
+}
+
+#[test]
+fn session_rx_pseudo_random() {
+    for input in pseudo_random_inputs(400, 300, b"\x04\x05\x07\x03\x06\r\nOK,QS0123456789!Err:") {
+        plotty_fuzz::session_rx(&input);
+    }
+}
+
+#[test]
 fn firmware_input_corpus() {
     let files = corpus("firmware_input");
     assert!(!files.is_empty(), "seed corpus missing");

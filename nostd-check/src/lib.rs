@@ -3,6 +3,8 @@
 
 use core::panic::PanicInfo;
 
+mod session;
+
 use plotty_motion::ebb::{
     Command, EncodeOptions, FirmwareVersion, LineBuffer, Reply, ReplyMode, ReplyParser,
     StepperMove, limits,

@@ -9,8 +9,14 @@
 #[cfg(all(feature = "log", feature = "defmt"))]
 compile_error!("features `log` and `defmt` are mutually exclusive");
 
+pub mod driver;
 pub mod ebb;
 pub mod kinematics;
+pub mod pipeline;
 pub mod plan;
+pub mod session;
 pub mod step;
 pub mod time;
+
+#[cfg(test)]
+mod tests;

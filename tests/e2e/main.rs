@@ -5,3 +5,4 @@ mod daemon_hooks;
 mod daemon_jobs;
 mod plan_reference;
 mod plot;
+mod session_sim;
