@@ -733,11 +733,14 @@ mod tests {
                     let n = embedded_io::Read::read(&mut board, &mut buf).unwrap();
                     got.extend_from_slice(&buf[..n]);
                 }
-                got
+                // Hand the port back so the device stays connected until the flush below
+                // has run; dropping it here would race the flush.
+                (got, board)
             });
             block_on(host.write_all(b"SM,1,0,0\r")).unwrap();
             block_on(host.flush()).unwrap();
-            assert_eq!(reader.join().unwrap(), b"SM,1,0,0\r");
+            let (got, _board) = reader.join().unwrap();
+            assert_eq!(got, b"SM,1,0,0\r");
         }
 
         #[test]

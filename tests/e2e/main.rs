@@ -5,4 +5,5 @@ mod daemon_hooks;
 mod daemon_jobs;
 mod plan_reference;
 mod plot;
+mod session_driver;
 mod session_sim;

@@ -62,6 +62,11 @@ pub struct SessionConfig {
     pub line: Option<ProtocolLine>,
     /// Switch 3.0.2+ boards to the unambiguous "future" reply syntax (`CU,10,1`).
     pub future_syntax: bool,
+    /// 3.x checksum mode (`CU,54,1`): every command carries a checksum, so a command damaged
+    /// on the way is refused (`!9`) instead of executed as something else — a dropped digit can
+    /// otherwise turn `SP,1` into a pen-down. Off by default (the AxiDraw software does not use
+    /// it); worth turning on over an unreliable link. Ignored on 2.x, which has no checksums.
+    pub checksums: bool,
     /// Motion FIFO depth to configure on 3.x (`CU,4`, 1..=32).
     pub fifo_depth: u8,
     /// How much motion to keep queued ahead in the firmware (limited by the FIFO depth).
@@ -125,6 +130,7 @@ impl SessionConfig {
             servo_timeout_ms: Some(crate::ebb::limits::SERVO_TIMEOUT_DEFAULT_MS),
             line: None,
             future_syntax: true,
+            checksums: false,
             fifo_depth: FIFO_DEPTH_MAX_V3,
             queue_ahead: Duration::from_millis(200),
             position_poll: Duration::from_millis(250),

@@ -52,7 +52,7 @@ pub const EVENT_CAPACITY: usize = 16;
 pub const MIN_FIRMWARE: FirmwareVersion = FirmwareVersion::new(2, 4, 3);
 
 /// Control commands queued at once (set-up steps, the stop sequence).
-const CONTROL_CAPACITY: usize = 4;
+const CONTROL_CAPACITY: usize = 8;
 /// Version requests before the handshake or a resynchronisation gives up.
 const VERSION_ATTEMPTS: u8 = 3;
 /// `QS` checks of the final position before a mismatch is reported.

@@ -16,6 +16,12 @@ use super::{
     VersionRequests,
 };
 
+/// Readings of the position a stop takes at most to get two that agree.
+const MAX_READINGS: u8 = 5;
+
+/// Times a stop repeats a refused `ES` or pen raise.
+const MAX_RETRIES: u8 = 3;
+
 /// What a stop ends in.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(super) enum StopKind {
@@ -44,6 +50,15 @@ pub(super) struct Stop {
     pub(super) cut: usize,
     /// Replies still due.
     outstanding: u8,
+    /// The last `QS` reading, confirmed once a second one agrees.
+    reading: Option<MotorSteps>,
+    /// `QS` readings taken, and still due.
+    reads: u8,
+    reads_due: u8,
+    /// Readings due that were asked for before a repeated `ES`: ignored.
+    stale_reads: u8,
+    /// `ES` or `SP,1` sent again after the firmware refused them (a damaged command).
+    retries: u8,
     position: Option<MotorSteps>,
     accumulators: Option<[u32; 2]>,
     /// First move not completed, and its pen.
@@ -104,7 +119,9 @@ impl Session {
             queue(command, StopStep::PenUp, Some(entry));
         }
         // The raise goes right after ES (on 2.x each command waits for the previous reply);
-        // the position and accumulators do not change meanwhile.
+        // the position and accumulators do not change meanwhile. Two readings of the position
+        // must agree: the replies carry no checksum, and a position is worth a round trip.
+        queue(Command::QuerySteps, StopStep::Steps, None);
         queue(Command::QuerySteps, StopStep::Steps, None);
         if !planned && self.version.is_v3() {
             queue(Command::QueryUtility(200), StopStep::Accumulators, None);
@@ -119,6 +136,11 @@ impl Session {
             es_sent: now,
             cut: self.timeline.len(),
             outstanding,
+            reading: None,
+            reads: 0,
+            reads_due: 2,
+            stale_reads: 0,
+            retries: 0,
             position: None,
             accumulators: None,
             resume: None,
@@ -128,10 +150,12 @@ impl Session {
 
     /// A stop command's reply (`None`: the firmware refused it; the stop goes on).
     pub(super) fn stop_reply(&mut self, now: Instant, step: StopStep, reply: Option<Reply>) {
+        if reply.is_none() && matches!(step, StopStep::EStop | StopStep::PenUp) && self.retry(step)
+        {
+            return;
+        }
         match (step, reply) {
-            (StopStep::Steps, Some(Reply::Steps { m1, m2 })) => {
-                self.stop_position(now, MotorSteps::new(m1, m2));
-            }
+            (StopStep::Steps, reply) => self.stop_reading(now, reply),
             (StopStep::Accumulators, Some(Reply::Utility(v))) => {
                 if let Some(stop) = self.stop.as_mut() {
                     stop.accumulators = parse_pair(v.as_str());
@@ -145,6 +169,107 @@ impl Session {
         stop.outstanding = stop.outstanding.saturating_sub(1);
         if stop.outstanding == 0 {
             self.finish_stop(now);
+        }
+    }
+
+    /// Sends `ES` or the pen raise again after the firmware refused it (the command was
+    /// damaged on the way): the machine must stop and the pen rise whatever happened. After a
+    /// repeated `ES` the position is read afresh. Returns false when out of retries.
+    fn retry(&mut self, step: StopStep) -> bool {
+        let Some(stop) = self.stop.as_mut() else {
+            return false;
+        };
+        if stop.retries >= MAX_RETRIES || stop.position.is_some() {
+            return false;
+        }
+        stop.retries += 1;
+        let (raise, ticks) = feed::pen_command(&self.config.servo, Pen::Up);
+        let raise_entry = EntrySpec {
+            kind: EntryKind::Pen {
+                pen: Pen::Up,
+                report: stop.planned,
+            },
+            slots: 1,
+            ticks,
+            to: self.timeline.tail_position(),
+        };
+        let mut queued = [None, None, None, None];
+        if step == StopStep::EStop {
+            // The raise sent after the refused ES is flushed by the repeated one: send it again
+            // too, and read the position afresh after them.
+            let es = Command::EmergencyStop {
+                disable_motors: false,
+            };
+            stop.stale_reads = stop.reads_due;
+            stop.reading = None;
+            stop.reads = 0;
+            stop.reads_due += 2;
+            stop.outstanding += 3;
+            queued[0] = Some((es, StopStep::EStop, None));
+            queued[1] = Some((raise.clone(), StopStep::PenUp, Some(raise_entry)));
+            queued[2] = Some((Command::QuerySteps, StopStep::Steps, None));
+            queued[3] = Some((Command::QuerySteps, StopStep::Steps, None));
+        } else {
+            queued[0] = Some((raise, StopStep::PenUp, Some(raise_entry)));
+        }
+        for (command, step, entry) in queued.into_iter().flatten() {
+            // At most four stop commands are ever waiting here.
+            let _ = self.control.push_back(Queued {
+                command,
+                purpose: Purpose::Stop(step),
+                entry,
+            });
+        }
+        true
+    }
+
+    /// A `QS` reading of the stop: accepted once two in a row agree (at most
+    /// [`MAX_READINGS`]; then the last one stands, after an error).
+    fn stop_reading(&mut self, now: Instant, reply: Option<Reply>) {
+        let Some(stop) = self.stop.as_mut() else {
+            return;
+        };
+        stop.reads_due = stop.reads_due.saturating_sub(1);
+        if stop.stale_reads > 0 {
+            stop.stale_reads -= 1;
+            return;
+        }
+        if stop.position.is_some() {
+            return;
+        }
+        stop.reads += 1;
+        let pos = match reply {
+            Some(Reply::Steps { m1, m2 }) => Some(MotorSteps::new(m1, m2)),
+            // Refused (a damaged `QS`): read again.
+            _ => None,
+        };
+        if let Some(pos) = pos {
+            if stop.reading == Some(pos) {
+                return self.stop_position(now, pos);
+            }
+            let previous = stop.reading.replace(pos);
+            if stop.reads >= MAX_READINGS {
+                if let Some(expected) = previous {
+                    self.emit(Event::Error(SessionError::PositionMismatch {
+                        expected,
+                        actual: pos,
+                    }));
+                }
+                return self.stop_position(now, pos);
+            }
+        } else if stop.reads >= MAX_READINGS {
+            // Left to `finish_stop`, which reports the position as unknown.
+            return;
+        }
+        if stop.reads_due == 0 {
+            stop.reads_due += 1;
+            stop.outstanding += 1;
+            // The stop's other commands were sent: there is room.
+            let _ = self.control.push_back(Queued {
+                command: Command::QuerySteps,
+                purpose: Purpose::Stop(StopStep::Steps),
+                entry: None,
+            });
         }
     }
 
@@ -204,7 +329,20 @@ impl Session {
         }
     }
 
-    fn finish_stop(&mut self, _now: Instant) {
+    fn finish_stop(&mut self, now: Instant) {
+        if let Some(stop) = self.stop
+            && stop.position.is_none()
+        {
+            // No reading of the position was ever accepted (every `QS` refused or garbled):
+            // take the last one, or the estimate, and say so. What ES dropped goes either way.
+            let expected = self.timeline.head_position();
+            let actual = stop.reading.unwrap_or(expected);
+            self.emit(Event::Error(SessionError::PositionMismatch {
+                expected,
+                actual,
+            }));
+            self.stop_position(now, actual);
+        }
         let Some(stop) = self.stop.take() else {
             return;
         };

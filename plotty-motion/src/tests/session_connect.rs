@@ -51,6 +51,7 @@ fn v3_0_3_switches_to_future_syntax_and_deep_fifo() {
             "SP,1,130,1",
             "EM,1,1",
             "QS",
+            "QS",
         ]
     );
     for c in CAPTURE {
@@ -107,6 +108,7 @@ fn v2_8_1_stays_legacy_with_one_slot() {
             "SR,60000",
             "SP,1,130,1",
             "EM,1,1",
+            "QS",
             "QS",
         ]
     );
