@@ -23,6 +23,8 @@ pub enum Outcome {
     Daemon(daemon::Outcome),
     /// A client command finished (it printed its own output).
     Client(ExitCode),
+    /// `plotty plot` finished (it printed its own report).
+    Plotted,
 }
 
 /// A command failed.
@@ -37,6 +39,9 @@ pub enum AppError {
     /// A client command failed.
     #[error(transparent)]
     Client(#[from] crate::client::ClientError),
+    /// `plotty plot` failed.
+    #[error(transparent)]
+    Plot(#[from] crate::plot::command::PlotError),
 }
 
 impl AppError {
@@ -46,6 +51,7 @@ impl AppError {
             Self::Config(_) => ExitCode::Config,
             Self::Daemon(e) => e.exit_code(),
             Self::Client(_) => ExitCode::Failure,
+            Self::Plot(e) => e.exit_code(),
         }
     }
 }
@@ -82,6 +88,10 @@ pub fn run(cli: Cli) -> Result<Outcome, AppError> {
             ExitCode::Device,
             |s, r| crate::device_check::check(&s.device, r),
         )),
+        Command::Plot(args) => {
+            crate::plot::command::run(&args, &mut std::io::stdout().lock())?;
+            Ok(Outcome::Plotted)
+        }
         command => Ok(Outcome::Client(crate::client::run(command)?)),
     }
 }

@@ -59,6 +59,17 @@ pub enum Command {
     ///
     /// Reconnects (with a growing pause, up to 10 s) when the daemon restarts; Ctrl-C ends it.
     Monitor(MonitorArgs),
+    /// Plot SVG files now, without the daemon: on the AxiDraw, or on the built-in simulator when
+    /// none is connected (it says so).
+    ///
+    /// Imports and optimises each file (printing warnings and the pen-up travel saved), then
+    /// plots it with a progress bar. Ctrl-C pauses at once with the pen up and asks whether to
+    /// resume or abort; a second Ctrl-C aborts (pen up, carriage home). Layers marked `!` stop
+    /// for a pen change and wait for Enter. Several files are plotted one after another.
+    ///
+    /// Exit codes: 0 plotted, 2 configuration, 5 device, 6 unusable input, 7 aborted,
+    /// 1 anything else.
+    Plot(PlotArgs),
 }
 
 /// How to reach the daemon (every client command).
@@ -183,6 +194,43 @@ pub struct MonitorArgs {
     /// The daemon.
     #[command(flatten)]
     pub client: ClientArgs,
+}
+
+/// `plotty plot FILE...`.
+#[derive(Debug, Args)]
+pub struct PlotArgs {
+    /// SVG files to plot, in order.
+    #[arg(value_name = "FILE", required = true)]
+    pub files: Vec<PathBuf>,
+    /// Where to plot: `auto` (the first AxiDraw found by USB id, else the simulator), `sim` (the
+    /// built-in simulator) or a serial port such as /dev/ttyACM0 [default: device.type and
+    /// device.port of the config].
+    #[arg(long, value_name = "auto|sim|PORT")]
+    pub device: Option<String>,
+    /// Render what will be drawn (pen-down in layer colours, pen-up travel dashed) to OUT.svg
+    /// or OUT.png and exit without plotting. With several files, OUT is a directory.
+    #[arg(long, value_name = "OUT", conflicts_with_all = ["estimate", "render", "realtime"])]
+    pub preview: Option<PathBuf>,
+    /// Print the planned plot time (per layer) and exit; on the simulator also plot, and print
+    /// the simulated time and its difference from the plan.
+    #[arg(long)]
+    pub estimate: bool,
+    /// Plot strokes in file order and direction (no reordering, joining or merging).
+    #[arg(long)]
+    pub keep_order: bool,
+    /// Plot only these layers: numbers (`1`), ranges (`2-4`) and names, comma-separated.
+    #[arg(long, value_name = "SPEC")]
+    pub layers: Option<String>,
+    /// After a simulated plot, render the simulator's pen trace (like --preview) to OUT.svg,
+    /// OUT.png, or into the directory DIR (one `<file>.svg` per input).
+    #[arg(long, value_name = "OUT|DIR")]
+    pub render: Option<PathBuf>,
+    /// Run the simulator at the speed of the real machine instead of as fast as possible.
+    #[arg(long)]
+    pub realtime: bool,
+    /// Configuration file [default: $XDG_CONFIG_HOME/plotty/config.yaml; env: PLOTTY_CONFIG].
+    #[arg(short = 'c', long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
 }
 
 /// `plotty check …`.
@@ -359,6 +407,49 @@ mod tests {
         assert!(
             Cli::try_parse_from(["plotty", "pause"]).is_err(),
             "an id is required"
+        );
+    }
+
+    #[test]
+    fn plot_arguments() {
+        let cli = Cli::try_parse_from([
+            "plotty",
+            "plot",
+            "a.svg",
+            "b.svg",
+            "--device",
+            "sim",
+            "--estimate",
+            "--keep-order",
+            "--layers",
+            "1,3-4",
+            "--render",
+            "out",
+            "-c",
+            "c.yaml",
+        ])
+        .unwrap();
+        let Command::Plot(a) = cli.command else {
+            panic!("not the plot command");
+        };
+        assert_eq!(a.files.len(), 2);
+        assert_eq!(a.device.as_deref(), Some("sim"));
+        assert!(a.estimate && a.keep_order && !a.realtime);
+        assert_eq!(a.layers.as_deref(), Some("1,3-4"));
+        assert!(
+            Cli::try_parse_from(["plotty", "plot"]).is_err(),
+            "a file is required"
+        );
+        assert!(
+            Cli::try_parse_from([
+                "plotty",
+                "plot",
+                "a.svg",
+                "--preview",
+                "p.svg",
+                "--estimate"
+            ])
+            .is_err()
         );
     }
 }

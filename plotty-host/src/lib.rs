@@ -23,10 +23,13 @@
 //! - [`api`]: the WebSocket + HTTP API on one port (`/ws`, `/status`, `/api/…`, the dashboard).
 //! - [`hooks`]: commands, scripts and webhooks run on state changes.
 //! - [`logging`]: stderr, size-rotated log file, audit log.
-//! - [`device_check`]: `plotty check device`.
+//! - [`device_check`]: `plotty check device`; [`device`]: finding the plotter (USB id, `--device`)
+//!   and the links to it (serial port, in-process simulator).
 //! - [`import`]: SVG → layers of polylines in mm (usvg, layer control, clipping to the travel);
 //!   [`optimize`]: joins, orders and merges strokes to cut pen-up travel; [`preview`]: renders a
 //!   drawing or a trace to SVG/PNG and measures deviations.
+//! - [`plot`]: the plot program, its estimate, and the runner that drives a device through the
+//!   protocol session; `plotty plot`.
 
 pub mod api;
 pub mod app;
@@ -34,6 +37,7 @@ pub mod check;
 pub mod cli;
 pub mod client;
 pub mod daemon;
+pub mod device;
 pub mod device_check;
 pub mod events;
 pub mod exit;
@@ -44,6 +48,7 @@ pub mod journal;
 pub mod ledger;
 pub mod logging;
 pub mod optimize;
+pub mod plot;
 pub mod preview;
 pub mod queue;
 pub mod settings;

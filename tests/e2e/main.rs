@@ -6,5 +6,6 @@ mod daemon_hooks;
 mod daemon_jobs;
 mod motion_pipeline;
 mod plan_reference;
+mod plot;
 mod session_driver;
 mod session_sim;

@@ -8,3 +8,4 @@ mod check;
 mod client;
 mod common;
 mod daemon;
+mod plot;
