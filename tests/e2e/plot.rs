@@ -248,7 +248,7 @@ const LAYERS: &str = r##"
     <path d="M10 10 H60 V40 H10 Z" stroke="#000" fill="none"/>
     <circle cx="100" cy="30" r="15" stroke="#000" fill="none"/>
   </g>
-  <g inkscape:groupmode="layer" inkscape:label="2 !red +S40 +D300">
+  <g inkscape:groupmode="layer" inkscape:label="!2 red +S40 +D300">
     <path d="M10 60 C 40 20, 80 100, 120 60 S 180 40, 190 90" stroke="#d00" fill="none"/>
     <g transform="translate(130 110) rotate(30) scale(1.5)">
       <rect x="-10" y="-5" width="20" height="10" stroke="#d00" fill="none"/>

@@ -559,6 +559,9 @@ impl<L: Link> Io<'_, '_, L> {
                     self.send_checkpoint(p);
                 }
             }
+            // Parking after an abort is led by the last layer's marker (for its limits): no
+            // layer is reached, so none is reported.
+            Event::Marker(_) if self.parking => {}
             Event::Marker(l) => {
                 let index = l as usize;
                 self.layer = Some(index);
