@@ -5,7 +5,8 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::thread;
 use std::time::Duration;
 
@@ -17,6 +18,30 @@ use plotty_fw_sim::pty::PtyServer;
 use plotty_fw_sim::runner::{ClockMode, Exit};
 
 type Port = serialport::TTYPort;
+
+/// Held while a test of this process starts a child process, and while the in-process test
+/// has a port open that it will open again. A child inherits every open descriptor until it
+/// execs (the ports are close-on-exec, but a child starting in parallel still holds them for
+/// a moment), and with it the port's exclusive `flock`: a reopen in that moment fails with
+/// "Unable to acquire exclusive lock on serial port".
+static FORK: Mutex<()> = Mutex::new(());
+
+fn fork_lock() -> MutexGuard<'static, ()> {
+    // A test that panicked while holding it leaves nothing to repair.
+    FORK.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Starts `command` while no port of the in-process test is open.
+fn spawn(command: &mut Command) -> Child {
+    let _fork = fork_lock();
+    command.spawn().unwrap()
+}
+
+/// Runs `command` to its end while no port of the in-process test is open.
+fn output(command: &mut Command) -> Output {
+    let _fork = fork_lock();
+    command.output().unwrap()
+}
 
 fn open(path: &Path) -> Port {
     serialport::new(path.to_string_lossy(), 115_200)
@@ -94,13 +119,16 @@ fn in_process_server_survives_reopen_and_records_the_square() {
         (board, exit)
     });
 
-    // A first host asks for the version and closes the port.
+    // A first host asks for the version and closes the port; no child process may hold it
+    // open (see `FORK`) when the second one opens it.
+    let fork = fork_lock();
     let mut port = open(&path);
     port.write_all(b"v\r").unwrap();
     assert!(read_until(&mut port, "\r\n").starts_with("EBB"));
     drop(port);
     // A second host opens the same path and plots.
     let mut port = open(&path);
+    drop(fork);
     plot_square(&mut port);
     drop(port);
 
@@ -128,16 +156,16 @@ fn serve_binary_plots_and_writes_the_trace_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let svg = dir.path().join("trace.svg");
     let png = dir.path().join("trace.png");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_plotty-fw-sim"))
-        .arg("serve")
-        .arg("--trace")
-        .arg(&svg)
-        .arg("--png")
-        .arg(&png)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn(
+        Command::new(env!("CARGO_BIN_EXE_plotty-fw-sim"))
+            .arg("serve")
+            .arg("--trace")
+            .arg(&svg)
+            .arg("--png")
+            .arg(&png)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped()),
+    );
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
     let mut device = String::new();
     stdout.read_line(&mut device).unwrap();
@@ -181,11 +209,11 @@ fn serve_binary_plots_and_writes_the_trace_on_sigterm() {
 #[test]
 fn serve_binary_rejects_bad_arguments_clearly() {
     let run = |args: &[&str]| {
-        let out = Command::new(env!("CARGO_BIN_EXE_plotty-fw-sim"))
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap();
+        let out = output(
+            Command::new(env!("CARGO_BIN_EXE_plotty-fw-sim"))
+                .args(args)
+                .stdin(Stdio::null()),
+        );
         assert!(!out.status.success(), "{args:?} should fail");
         String::from_utf8(out.stderr).unwrap()
     };
@@ -207,12 +235,12 @@ fn serve_binary_rejects_bad_arguments_clearly() {
 
 #[test]
 fn serve_binary_vanishes_on_a_scheduled_fault() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_plotty-fw-sim"))
-        .args(["serve", "--seed", "7", "--fault", "vanish@3"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn(
+        Command::new(env!("CARGO_BIN_EXE_plotty-fw-sim"))
+            .args(["serve", "--seed", "7", "--fault", "vanish@3"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped()),
+    );
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
     let mut device = String::new();
     stdout.read_line(&mut device).unwrap();
