@@ -9,9 +9,11 @@ mod plan;
 mod session;
 mod sim;
 mod svg;
+mod ws;
 
 pub use ebb::*;
 pub use plan::*;
 pub use session::*;
 pub use sim::*;
 pub use svg::*;
+pub use ws::*;

@@ -93,6 +93,19 @@ fn svg_import_corpus() {
 }
 
 #[test]
+fn ws_message_corpus() {
+    let files = corpus("ws_message");
+    assert!(files.len() >= 5, "seed corpus missing");
+    for (path, bytes) in files {
+        eprintln!("{}", path.display());
+        plotty_fuzz::ws_message(&bytes);
+    }
+    for input in pseudo_random_inputs(5_000, 200, br#"{}[]",:typesubcrinljob_pausid0123 "#) {
+        plotty_fuzz::ws_message(&input);
+    }
+}
+
+#[test]
 fn planner_ops_corpus() {
     let files = corpus("planner_ops");
     assert!(!files.is_empty(), "seed corpus missing");

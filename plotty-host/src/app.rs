@@ -21,6 +21,10 @@ pub enum Outcome {
     },
     /// The daemon stopped cleanly, or (`--daemonize` parent) runs in the background.
     Daemon(daemon::Outcome),
+    /// A client command finished (it printed its own output).
+    Client(ExitCode),
+    /// `plotty plot` finished (it printed its own report).
+    Plotted,
 }
 
 /// A command failed.
@@ -32,6 +36,12 @@ pub enum AppError {
     /// The daemon failed.
     #[error(transparent)]
     Daemon(#[from] DaemonError),
+    /// A client command failed.
+    #[error(transparent)]
+    Client(#[from] crate::client::ClientError),
+    /// `plotty plot` failed.
+    #[error(transparent)]
+    Plot(#[from] crate::plot::command::PlotError),
 }
 
 impl AppError {
@@ -40,6 +50,8 @@ impl AppError {
         match self {
             Self::Config(_) => ExitCode::Config,
             Self::Daemon(e) => e.exit_code(),
+            Self::Client(_) => ExitCode::Failure,
+            Self::Plot(e) => e.exit_code(),
         }
     }
 }
@@ -76,13 +88,28 @@ pub fn run(cli: Cli) -> Result<Outcome, AppError> {
             ExitCode::Device,
             |s, r| crate::device_check::check(&s.device, r),
         )),
+        Command::Plot(args) => {
+            crate::plot::command::run(&args, &mut std::io::stdout().lock())?;
+            Ok(Outcome::Plotted)
+        }
+        command => Ok(Outcome::Client(crate::client::run(command)?)),
     }
 }
 
-/// The components of daemon start-up steps 3–6 in this build. The API, device and queue layers
-/// add theirs here.
-fn components() -> Vec<Box<dyn Component>> {
-    Vec::new()
+/// The components of daemon start-up steps 3–6 in this build: the WebSocket/HTTP API (step 3) and
+/// the job queue (step 5), which the API reaches through its handle. The device layer adds its
+/// component here (and attaches to the queue through [`crate::queue::QueueHandle`]).
+pub fn components() -> Vec<Box<dyn Component>> {
+    components_with(crate::api::ApiLimits::default())
+}
+
+/// [`components`] with other internal API limits (tests, benchmarks).
+pub fn components_with(limits: crate::api::ApiLimits) -> Vec<Box<dyn Component>> {
+    let (queue, actor) = crate::queue::channel();
+    vec![
+        Box::new(crate::api::ApiComponent::with_limits(queue, limits)),
+        Box::new(crate::queue::QueueComponent::new(actor)),
+    ]
 }
 
 fn system_sources(args: &ConfigArgs) -> Sources {

@@ -31,6 +31,206 @@ pub enum Command {
     /// Check the configuration, the database or the device; exit 0 only when all is well.
     #[command(subcommand)]
     Check(CheckCommand),
+    /// Submit SVG files to the running daemon; prints the new jobs' ids, one per line.
+    Add(AddArgs),
+    /// List the jobs in queue order (priority, then submission).
+    #[command(alias = "queue")]
+    Jobs(JobsArgs),
+    /// Show one job: state, layers, estimates against the time taken, history.
+    Job(JobIdArgs),
+    /// The daemon, the device and the queue on one screen.
+    Status(ClientArgs),
+    /// Pause a running plot (it stops at a safe point with the pen up).
+    Pause(JobIdArgs),
+    /// Continue a paused plot.
+    Resume(JobIdArgs),
+    /// Stop a job wherever it is, a running plot included.
+    Abort(JobIdArgs),
+    /// Take a job that has not started plotting out of the queue.
+    Cancel(JobIdArgs),
+    /// Queue a failed or aborted job again (as a new job; prints its id).
+    Retry(JobIdArgs),
+    /// Delete a finished job (COMPLETED, ABORTED or FAILED) and its files.
+    Delete(JobIdArgs),
+    /// Move the plotter by hand: home, pen-up, pen-down, motors-off; or show its firmware version.
+    #[command(subcommand)]
+    Device(DeviceCommand),
+    /// Watch the daemon live: job states, plot progress, device and system status.
+    ///
+    /// Reconnects (with a growing pause, up to 10 s) when the daemon restarts; Ctrl-C ends it.
+    Monitor(MonitorArgs),
+    /// Plot SVG files now, without the daemon: on the AxiDraw, or on the built-in simulator when
+    /// none is connected (it says so).
+    ///
+    /// Imports and optimises each file (printing warnings and the pen-up travel saved), then
+    /// plots it with a progress bar. Ctrl-C pauses at once with the pen up and asks whether to
+    /// resume or abort; a second Ctrl-C aborts (pen up, carriage home). Layers marked `!` stop
+    /// for a pen change and wait for Enter. Several files are plotted one after another.
+    ///
+    /// Exit codes: 0 plotted, 2 configuration, 5 device, 6 unusable input, 7 aborted,
+    /// 1 anything else.
+    Plot(PlotArgs),
+}
+
+/// How to reach the daemon (every client command).
+#[derive(Clone, Debug, Args)]
+pub struct ClientArgs {
+    /// The daemon's address [default: websocket.host of the config, else localhost].
+    #[arg(long, value_name = "ADDRESS")]
+    pub host: Option<String>,
+    /// The daemon's port [default: from the workspace's daemon.json, else websocket.port, else 8766].
+    #[arg(long, value_name = "PORT")]
+    pub port: Option<u16>,
+    /// API key, when the daemon requires one [default: websocket.api_key of the config].
+    #[arg(
+        long,
+        value_name = "KEY",
+        env = "PLOTTY_API_KEY",
+        hide_env_values = true
+    )]
+    pub api_key: Option<String>,
+    /// Print the daemon's JSON instead of text (one message per line for `monitor`).
+    #[arg(long)]
+    pub json: bool,
+    /// Where the daemon's configuration is (to find its port and key).
+    #[command(flatten)]
+    pub config: ConfigArgs,
+}
+
+/// `plotty add`.
+#[derive(Debug, Args)]
+pub struct AddArgs {
+    /// SVG files to plot.
+    #[arg(value_name = "FILE", required = true)]
+    pub files: Vec<PathBuf>,
+    /// Job name [default: the file name].
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+    /// Layers to plot: numbers, ranges and names, e.g. `1,3-4,outline` [default: all].
+    #[arg(long, value_name = "SPEC")]
+    pub layers: Option<String>,
+    /// Paper size: A0–A6, Letter, Legal, Tabloid, … or WIDTHxHEIGHT in mm [default: paper.default_size].
+    #[arg(long, value_name = "SIZE")]
+    pub paper: Option<String>,
+    /// Queue priority; higher runs first [default: 0].
+    #[arg(
+        long,
+        value_name = "P",
+        allow_negative_numbers = true,
+        default_value_t = 0
+    )]
+    pub priority: i32,
+    /// Start plotting as soon as the job is ready and the plotter is free.
+    #[arg(long)]
+    pub start: bool,
+    /// The daemon.
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+/// `plotty jobs`.
+#[derive(Debug, Args)]
+pub struct JobsArgs {
+    /// Only jobs in these states (comma-separated, e.g. `QUEUED,PLOTTING`).
+    #[arg(long, value_name = "STATES")]
+    pub state: Option<String>,
+    /// At most this many.
+    #[arg(long, value_name = "N")]
+    pub limit: Option<usize>,
+    /// The daemon.
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+/// Commands about one job.
+#[derive(Debug, Args)]
+pub struct JobIdArgs {
+    /// The job's id (as printed by `plotty add` and `plotty jobs`).
+    #[arg(value_name = "ID")]
+    pub id: String,
+    /// The daemon.
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+/// `plotty device …`.
+#[derive(Debug, Subcommand)]
+pub enum DeviceCommand {
+    /// Move to the home position (pen up first).
+    Home(DeviceArgs),
+    /// Raise the pen.
+    PenUp(DeviceArgs),
+    /// Lower the pen.
+    PenDown(DeviceArgs),
+    /// Switch the motors off (the carriage can then be moved by hand).
+    MotorsOff(DeviceArgs),
+    /// Show the firmware version of the plotter.
+    Version(DeviceArgs),
+}
+
+/// Options of `plotty device …`.
+#[derive(Debug, Args)]
+pub struct DeviceArgs {
+    /// The device's id [default: the only one attached].
+    #[arg(long, value_name = "ID")]
+    pub device: Option<String>,
+    /// The daemon.
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+/// `plotty monitor`.
+#[derive(Debug, Args)]
+pub struct MonitorArgs {
+    /// Channels to watch, comma-separated: jobs, devices (or device), system, all.
+    #[arg(long, value_name = "LIST", default_value = "jobs,devices,system")]
+    pub channels: String,
+    /// Only messages about this job on the jobs channel.
+    #[arg(long, value_name = "ID")]
+    pub job: Option<String>,
+    /// Keep trying when no daemon is listening yet, instead of failing.
+    #[arg(long)]
+    pub wait: bool,
+    /// The daemon.
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+/// `plotty plot FILE...`.
+#[derive(Debug, Args)]
+pub struct PlotArgs {
+    /// SVG files to plot, in order.
+    #[arg(value_name = "FILE", required = true)]
+    pub files: Vec<PathBuf>,
+    /// Where to plot: `auto` (the first AxiDraw found by USB id, else the simulator), `sim` (the
+    /// built-in simulator) or a serial port such as /dev/ttyACM0 [default: device.type and
+    /// device.port of the config].
+    #[arg(long, value_name = "auto|sim|PORT")]
+    pub device: Option<String>,
+    /// Render what will be drawn (pen-down in layer colours, pen-up travel dashed) to OUT.svg
+    /// or OUT.png and exit without plotting. With several files, OUT is a directory.
+    #[arg(long, value_name = "OUT", conflicts_with_all = ["estimate", "render", "realtime"])]
+    pub preview: Option<PathBuf>,
+    /// Print the planned plot time (per layer) and exit; on the simulator also plot, and print
+    /// the simulated time and its difference from the plan.
+    #[arg(long)]
+    pub estimate: bool,
+    /// Plot strokes in file order and direction (no reordering, joining or merging).
+    #[arg(long)]
+    pub keep_order: bool,
+    /// Plot only these layers: numbers (`1`), ranges (`2-4`) and names, comma-separated.
+    #[arg(long, value_name = "SPEC")]
+    pub layers: Option<String>,
+    /// After a simulated plot, render the simulator's pen trace (like --preview) to OUT.svg,
+    /// OUT.png, or into the directory DIR (one `<file>.svg` per input).
+    #[arg(long, value_name = "OUT|DIR")]
+    pub render: Option<PathBuf>,
+    /// Run the simulator at the speed of the real machine instead of as fast as possible.
+    #[arg(long)]
+    pub realtime: bool,
+    /// Configuration file [default: $XDG_CONFIG_HOME/plotty/config.yaml; env: PLOTTY_CONFIG].
+    #[arg(short = 'c', long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
 }
 
 /// `plotty check …`.
@@ -44,8 +244,8 @@ pub enum CheckCommand {
     Device(ConfigArgs),
 }
 
-/// Where the configuration comes from (for the `check` commands).
-#[derive(Debug, Args)]
+/// Where the configuration comes from (for the `check` and client commands).
+#[derive(Clone, Debug, Args)]
 pub struct ConfigArgs {
     /// Configuration file [default: $XDG_CONFIG_HOME/plotty/config.yaml; env: PLOTTY_CONFIG].
     #[arg(short = 'c', long, value_name = "FILE")]
@@ -165,5 +365,91 @@ mod tests {
         assert!(Cli::try_parse_from(["plotty", "daemon", "-l", "verbose"]).is_err());
         assert!(Cli::try_parse_from(["plotty", "daemon", "-p", "70000"]).is_err());
         assert!(Cli::try_parse_from(["plotty", "check", "device", "-c", "x.yaml"]).is_ok());
+    }
+
+    #[test]
+    fn client_commands_parse() {
+        let cli = Cli::try_parse_from([
+            "plotty",
+            "add",
+            "a.svg",
+            "b.svg",
+            "--priority",
+            "-2",
+            "--start",
+            "--paper",
+            "A3",
+            "--port",
+            "9000",
+            "--json",
+        ])
+        .unwrap();
+        let Command::Add(a) = cli.command else {
+            panic!("not add");
+        };
+        assert_eq!(a.files.len(), 2);
+        assert_eq!((a.priority, a.start), (-2, true));
+        assert_eq!((a.client.port, a.client.json), (Some(9000), true));
+        let cli = Cli::try_parse_from(["plotty", "queue"]).unwrap();
+        assert!(matches!(cli.command, Command::Jobs(_)));
+        let cli = Cli::try_parse_from(["plotty", "device", "pen-up", "--device", "sim"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Device(DeviceCommand::PenUp(_))
+        ));
+        let cli = Cli::try_parse_from(["plotty", "monitor", "--channels", "jobs", "--job", "j1"])
+            .unwrap();
+        assert!(matches!(cli.command, Command::Monitor(m) if m.job.as_deref() == Some("j1")));
+        assert!(
+            Cli::try_parse_from(["plotty", "add"]).is_err(),
+            "a file is required"
+        );
+        assert!(
+            Cli::try_parse_from(["plotty", "pause"]).is_err(),
+            "an id is required"
+        );
+    }
+
+    #[test]
+    fn plot_arguments() {
+        let cli = Cli::try_parse_from([
+            "plotty",
+            "plot",
+            "a.svg",
+            "b.svg",
+            "--device",
+            "sim",
+            "--estimate",
+            "--keep-order",
+            "--layers",
+            "1,3-4",
+            "--render",
+            "out",
+            "-c",
+            "c.yaml",
+        ])
+        .unwrap();
+        let Command::Plot(a) = cli.command else {
+            panic!("not the plot command");
+        };
+        assert_eq!(a.files.len(), 2);
+        assert_eq!(a.device.as_deref(), Some("sim"));
+        assert!(a.estimate && a.keep_order && !a.realtime);
+        assert_eq!(a.layers.as_deref(), Some("1,3-4"));
+        assert!(
+            Cli::try_parse_from(["plotty", "plot"]).is_err(),
+            "a file is required"
+        );
+        assert!(
+            Cli::try_parse_from([
+                "plotty",
+                "plot",
+                "a.svg",
+                "--preview",
+                "p.svg",
+                "--estimate"
+            ])
+            .is_err()
+        );
     }
 }

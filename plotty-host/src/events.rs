@@ -1,7 +1,9 @@
-//! What the daemon tells its clients about: job state changes, hook results and alerts, on one
-//! broadcast channel. Everything is sent only after it was recorded (SQLite, then the journal), so a
-//! client never sees a fact that a crash could take back. The API layer turns these into wire
-//! messages (`job_state_change`, `system_alert`, …).
+//! What the daemon tells its clients about: job state changes, hook results, alerts, plot progress
+//! and device status, on one broadcast channel. State changes are sent only after they were
+//! recorded (SQLite, then the journal), so a client never sees a fact that a crash could take back.
+//! Progress and device status are live readings from the device task, sent as they happen. The API
+//! layer turns these into wire messages (`job_state_change`, `job_progress`, `device_status`,
+//! `system_alert`, …) and throttles progress for clients.
 
 use serde::Serialize;
 use serde_json::Value;
@@ -58,6 +60,85 @@ pub enum DaemonEvent {
     },
     /// Something went wrong that clients should show.
     Alert(Alert),
+    /// How far a running plot is (emitted by the device task while plotting, as often as it likes;
+    /// the API forwards at most 10 per second per job, always the layer boundaries and the end).
+    JobProgress(JobProgress),
+    /// What a device is doing (emitted by the device task when anything in it changes, and at
+    /// least once per heartbeat while connected).
+    DeviceStatus(DeviceStatus),
+    /// A finished job and its files were deleted.
+    JobDeleted {
+        /// The job.
+        job_id: JobId,
+    },
+}
+
+/// A running plot's progress (`job_progress` on the wire).
+#[derive(Clone, PartialEq, Debug)]
+pub struct JobProgress {
+    /// The job.
+    pub job_id: JobId,
+    /// Fraction done, 0–1 (by estimated time when known, else by points).
+    pub progress: f64,
+    /// Layer being drawn (1-based; 0 before the first).
+    pub current_layer: u32,
+    /// Layers to draw.
+    pub total_layers: u32,
+    /// Points drawn so far.
+    pub points_plotted: u64,
+    /// Points to draw.
+    pub total_points: u64,
+    /// Pen-down distance drawn so far, mm.
+    pub distance_mm: f64,
+    /// Estimated time left, seconds (`None` until there is an estimate).
+    pub eta_seconds: Option<f64>,
+    /// Time spent with the pen down so far, seconds.
+    pub pen_down_time_seconds: f64,
+    /// Time spent plotting so far, seconds (pauses excluded).
+    pub total_time_seconds: f64,
+}
+
+/// The state of a device as the device task sees it (`status` of `device_status`).
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeviceState {
+    /// Connected and idle.
+    Connected,
+    /// Was connected and went away (unplugged, port closed).
+    Disconnected,
+    /// Working on a job.
+    Busy,
+    /// Reported an error or stopped answering; see `error_message`.
+    Error,
+    /// Known but not reachable (not plugged in, powered down).
+    Offline,
+}
+
+/// A device's status (`device_status` on the wire).
+#[derive(Clone, PartialEq, Debug)]
+pub struct DeviceStatus {
+    /// The device's id (stable across restarts: the serial port or `simulator`).
+    pub device_id: String,
+    /// `axidraw` or `simulator`.
+    pub device_type: String,
+    /// What it is doing.
+    pub status: DeviceState,
+    /// Firmware version string from `V`, once known.
+    pub firmware_version: Option<String>,
+    /// Pen up (`None` until known).
+    pub pen_up: Option<bool>,
+    /// Carriage position on the paper, mm (`None` until known, e.g. before homing).
+    pub position_mm: Option<(f64, f64)>,
+    /// The job it holds (`ARMED`, `PLOTTING` or `PAUSED`).
+    pub current_job_id: Option<JobId>,
+    /// Errors since the device was connected.
+    pub error_count: u32,
+    /// The last error.
+    pub error_message: Option<String>,
+    /// When it last answered (RFC 3339).
+    pub last_heartbeat: String,
+    /// Seconds since it was connected.
+    pub uptime_seconds: Option<f64>,
 }
 
 /// The sending side of the bus; clone it into every producer.

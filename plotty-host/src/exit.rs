@@ -1,4 +1,7 @@
-//! The documented exit codes of `plotty`.
+//! The documented exit codes of `plotty`: 0 success, 1 any other failure, 2 configuration (and
+//! command-line usage), 3 database, 4 listening socket or PID file, 5 device, 6 unusable input
+//! (`plotty plot`: not an SVG, nothing to draw, a layer spec that names no layer), 7 aborted by
+//! the user (`plotty plot`).
 
 /// How `plotty` ends.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -13,8 +16,13 @@ pub enum ExitCode {
     Database,
     /// The listening socket or the PID file cannot be claimed.
     Bind,
-    /// The device cannot be found or set up.
+    /// The device cannot be found or set up, or failed during a plot.
     Device,
+    /// The input (an SVG file or a layer selection) cannot be plotted: `plotty plot` says what
+    /// is wrong with it.
+    Input,
+    /// `plotty plot` was aborted by the user (the pen is up and the carriage parked).
+    Aborted,
 }
 
 impl ExitCode {
@@ -27,6 +35,8 @@ impl ExitCode {
             Self::Database => 3,
             Self::Bind => 4,
             Self::Device => 5,
+            Self::Input => 6,
+            Self::Aborted => 7,
         }
     }
 
@@ -38,6 +48,8 @@ impl ExitCode {
             3 => Self::Database,
             4 => Self::Bind,
             5 => Self::Device,
+            6 => Self::Input,
+            7 => Self::Aborted,
             _ => Self::Failure,
         }
     }

@@ -495,7 +495,7 @@ mod tests {
                     assert_eq!(results[0]["stdout"], "x; y NEW\n");
                     "hooks".into()
                 }
-                DaemonEvent::Alert(a) => panic!("unexpected alert {a:?}"),
+                other => panic!("unexpected event {other:?}"),
             });
         }
         assert_eq!(kinds, ["NEW", "QUEUED", "hooks"]);

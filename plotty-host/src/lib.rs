@@ -11,6 +11,7 @@
 //! - [`settings`]: command line + environment + config file → a validated [`settings::Settings`];
 //!   `plotty check config`.
 //! - [`app`]: runs a parsed command line; `main` only prints and maps exit codes ([`exit`]).
+//! - [`client`]: the client commands (`plotty add`, `jobs`, `status`, `monitor`, …) over the API.
 //! - [`daemon`]: the process lifecycle: start-up steps, PID file, `--daemonize`, privilege drop,
 //!   sd_notify, signals, ordered shutdown ([`shutdown`]), and the [`daemon::Component`] extension
 //!   points of steps 3–6.
@@ -18,17 +19,25 @@
 //!   `plotty check database`.
 //! - [`job`]: job states and the one transition function; [`journal`]: the per-job JSONL journal;
 //!   [`ledger`]: records changes in order (SQLite, journal, broadcast, hooks); [`events`]: the bus.
+//! - [`queue`]: the job queue actor and its command interface; the device control interface.
+//! - [`api`]: the WebSocket + HTTP API on one port (`/ws`, `/status`, `/api/…`, the dashboard).
 //! - [`hooks`]: commands, scripts and webhooks run on state changes.
 //! - [`logging`]: stderr, size-rotated log file, audit log.
-//! - [`device_check`]: `plotty check device`.
+//! - [`device_check`]: `plotty check device`; [`device`]: finding the plotter (USB id, `--device`)
+//!   and the links to it (serial port, in-process simulator).
 //! - [`import`]: SVG → layers of polylines in mm (usvg, layer control, clipping to the travel);
 //!   [`optimize`]: joins, orders and merges strokes to cut pen-up travel; [`preview`]: renders a
 //!   drawing or a trace to SVG/PNG and measures deviations.
+//! - [`plot`]: the plot program, its estimate, and the runner that drives a device through the
+//!   protocol session; `plotty plot`.
 
+pub mod api;
 pub mod app;
 pub mod check;
 pub mod cli;
+pub mod client;
 pub mod daemon;
+pub mod device;
 pub mod device_check;
 pub mod events;
 pub mod exit;
@@ -39,7 +48,9 @@ pub mod journal;
 pub mod ledger;
 pub mod logging;
 pub mod optimize;
+pub mod plot;
 pub mod preview;
+pub mod queue;
 pub mod settings;
 pub mod shutdown;
 pub mod store;

@@ -1,8 +1,8 @@
 //! The `plotty` binary: parse the command line, run the library, print, map errors to exit codes.
 //!
 //! Exit codes: 0 success, 1 failure, 2 configuration (and command-line usage), 3 database,
-//! 4 listening socket or PID file, 5 device. A closed stdout (`plotty check config | head -1`) is not
-//! an error.
+//! 4 listening socket or PID file, 5 device, 6 unusable input (`plotty plot`), 7 aborted by the
+//! user (`plotty plot`). A closed stdout (`plotty check config | head -1`) is not an error.
 
 use std::io::{self, Write};
 use std::process::ExitCode;
@@ -39,7 +39,8 @@ fn main() -> ExitCode {
             );
             ExitCode::SUCCESS
         }
-        Ok(Outcome::Daemon(daemon::Outcome::Stopped)) => ExitCode::SUCCESS,
+        Ok(Outcome::Client(exit)) => exit.into(),
+        Ok(Outcome::Daemon(daemon::Outcome::Stopped) | Outcome::Plotted) => ExitCode::SUCCESS,
         Err(e) => {
             let code = e.exit_code().code();
             fail(&anyhow::Error::from(e), code)

@@ -91,8 +91,8 @@ async fn a_webhook_gets_the_documented_body_and_a_hostile_name_runs_nothing() {
     let results = loop {
         match rx.recv().await.unwrap() {
             DaemonEvent::HooksExecuted { results, .. } => break results,
-            DaemonEvent::Alert(a) => panic!("unexpected alert: {a:?}"),
             DaemonEvent::JobStateChanged(_) => {}
+            other => panic!("unexpected event: {other:?}"),
         }
     };
     assert_eq!(results[0]["http_status"], 204);

@@ -58,6 +58,8 @@ pub struct RawWebSocket {
     pub allowed_origins: StringList,
     /// Client messages per minute.
     pub message_rate_limit: u32,
+    /// Largest SVG accepted by `POST /api/jobs`.
+    pub max_upload_size: ByteSize,
 }
 
 /// `database:`.
@@ -259,6 +261,7 @@ impl Default for RawWebSocket {
             heartbeat_interval: 30.0,
             allowed_origins: StringList::default(),
             message_rate_limit: 100,
+            max_upload_size: ByteSize(100 << 20),
         }
     }
 }

@@ -28,6 +28,7 @@ use plotty_motion::kinematics::AxiDrawSettings;
 
 pub use file::{CornerRuleKind, DeviceKind, MotionPreset, Orientation};
 pub use units::FirmwareChoice;
+pub(crate) use validate::parse_paper;
 
 use crate::hooks::HookSet;
 use crate::logging::{LogLevel, LogSettings};
@@ -103,6 +104,8 @@ pub struct WebSocketSettings {
     pub allowed_origins: OriginPolicy,
     /// Client messages per minute.
     pub message_rate_limit: u32,
+    /// Largest SVG accepted by `POST /api/jobs`, bytes.
+    pub max_upload_size: u64,
 }
 
 /// Which `Origin` headers are accepted.
@@ -692,6 +695,7 @@ mod tests {
         assert_eq!(s.websocket.max_connections, 100);
         assert_eq!(s.websocket.heartbeat_interval, Duration::from_secs(30));
         assert_eq!(s.websocket.message_rate_limit, 100);
+        assert_eq!(s.websocket.max_upload_size, 100 << 20);
         assert_eq!(s.websocket.allowed_origins, OriginPolicy::SameHost);
         assert_eq!(s.database.path, s.workspace.join("plotty.db"));
         assert_eq!((s.database.pool_size, s.database.max_overflow), (10, 20));

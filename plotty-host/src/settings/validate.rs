@@ -384,6 +384,13 @@ fn websocket(c: &mut Collector<'_>, s: &Sources, raw: &RawConfig) -> WebSocketSe
             "allow at least 1 message per minute",
         );
     }
+    if w.max_upload_size.0 < 1024 {
+        c.problem(
+            "websocket.max_upload_size",
+            format!("is {} bytes", w.max_upload_size.0),
+            "allow at least 1KB (the default is 100MB)",
+        );
+    }
     let heartbeat_interval = c.seconds(
         "websocket.heartbeat_interval",
         w.heartbeat_interval,
@@ -409,6 +416,7 @@ fn websocket(c: &mut Collector<'_>, s: &Sources, raw: &RawConfig) -> WebSocketSe
         heartbeat_interval,
         allowed_origins,
         message_rate_limit: w.message_rate_limit,
+        max_upload_size: w.max_upload_size.0,
     }
 }
 

@@ -325,6 +325,62 @@ pub fn set_estimates(
     Ok(())
 }
 
+/// Records where a job's SVG is stored.
+pub fn set_source_path(
+    conn: &Connection,
+    id: &str,
+    path: &std::path::Path,
+) -> Result<(), StoreError> {
+    let text = path.to_str().ok_or_else(|| {
+        StoreError::Invalid(format!(
+            "{} is not valid UTF-8; use a workspace path of plain text",
+            path.display()
+        ))
+    })?;
+    let n = conn.execute(
+        "UPDATE jobs SET source_path = ?2, updated_at = ?3 WHERE id = ?1",
+        params![id, text, timestamp::now()],
+    )?;
+    if n == 0 {
+        return Err(StoreError::UnknownJob(id.to_owned()));
+    }
+    Ok(())
+}
+
+/// Deletes a job in a final state, with its layers, events and statistics (one transaction);
+/// returns the job as it was. Jobs that retried it keep their own history (`retry_of` becomes
+/// empty).
+pub fn delete(conn: &mut Connection, id: &str) -> Result<JobRecord, StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let job = get(&tx, id)?.ok_or_else(|| StoreError::UnknownJob(id.to_owned()))?;
+    if !job.state.is_terminal() {
+        return Err(StoreError::NotFinished {
+            job_id: id.to_owned(),
+            state: job.state,
+        });
+    }
+    tx.execute("DELETE FROM jobs WHERE id = ?1", [id])?;
+    tx.commit()?;
+    Ok(job)
+}
+
+/// Number of jobs in each state (states without jobs are left out).
+pub fn state_counts(
+    conn: &Connection,
+) -> Result<std::collections::BTreeMap<JobState, u64>, StoreError> {
+    let mut stmt = conn.prepare_cached("SELECT state, count(*) FROM jobs GROUP BY state")?;
+    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+    let mut out = std::collections::BTreeMap::new();
+    for row in rows {
+        let (state, n) = row?;
+        let state: JobState = state
+            .parse()
+            .map_err(|_| StoreError::Corrupt(format!("a job has state `{state}`")))?;
+        out.insert(state, u64::try_from(n).unwrap_or(0));
+    }
+    Ok(out)
+}
+
 /// Appends a non-transition event (hooks results, device error, checkpoint) and returns its id.
 #[allow(clippy::too_many_arguments)]
 pub fn insert_event(
@@ -921,5 +977,48 @@ mod tests {
             ..NewJob::default()
         };
         assert!(insert(&mut c, &new).is_ok());
+    }
+
+    #[test]
+    fn only_final_jobs_are_deleted_with_their_history() {
+        let mut c = db();
+        let live = add(&mut c, "live", 0);
+        let done = add(&mut c, "done", 0);
+        apply(&mut c, &done, JobEvent::Abort).unwrap();
+        let retry = retry(&mut c, done.as_str()).unwrap().0.id;
+        let err = delete(&mut c, live.as_str()).unwrap_err();
+        assert!(matches!(err, StoreError::NotFinished { .. }), "{err}");
+        assert!(
+            err.to_string().contains("abort or cancel it first"),
+            "{err}"
+        );
+        let gone = delete(&mut c, done.as_str()).unwrap();
+        assert_eq!(gone.state, JobState::Aborted);
+        assert!(get(&c, done.as_str()).unwrap().is_none());
+        assert!(events(&c, done.as_str()).unwrap().is_empty());
+        let r = get(&c, retry.as_str()).unwrap().unwrap();
+        assert_eq!(r.retry_of, None, "the retry outlives the job it retried");
+        assert!(matches!(
+            delete(&mut c, done.as_str()),
+            Err(StoreError::UnknownJob(_))
+        ));
+        let counts = state_counts(&c).unwrap();
+        assert_eq!(counts.get(&JobState::New), Some(&1));
+        assert_eq!(counts.get(&JobState::Queued), Some(&1));
+        assert_eq!(counts.len(), 2);
+        set_source_path(
+            &c,
+            live.as_str(),
+            std::path::Path::new("/w/jobs/x/source.svg"),
+        )
+        .unwrap();
+        assert_eq!(
+            get(&c, live.as_str())
+                .unwrap()
+                .unwrap()
+                .source_path
+                .as_deref(),
+            Some("/w/jobs/x/source.svg")
+        );
     }
 }

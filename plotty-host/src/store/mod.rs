@@ -118,6 +118,17 @@ pub enum StoreError {
         /// Its state.
         state: JobState,
     },
+    /// Only jobs in a final state can be deleted.
+    #[error(
+        "job {job_id} is {state}: only COMPLETED, ABORTED or FAILED jobs can be deleted (abort or \
+         cancel it first)"
+    )]
+    NotFinished {
+        /// The job.
+        job_id: String,
+        /// Its state.
+        state: JobState,
+    },
     /// A value from outside (a client) was refused.
     #[error("{0}")]
     Invalid(String),
@@ -366,6 +377,26 @@ impl Store {
     pub async fn layers(&self, id: &str) -> Result<Vec<Layer>, StoreError> {
         let id = id.to_owned();
         self.read(move |c| jobs::layers(c, &id)).await
+    }
+
+    /// Records where a job's SVG is stored.
+    pub async fn set_source_path(&self, id: &str, path: PathBuf) -> Result<(), StoreError> {
+        let id = id.to_owned();
+        self.call(move |c| jobs::set_source_path(c, &id, &path))
+            .await
+    }
+
+    /// Deletes a job in a final state with its layers and events; returns it as it was.
+    pub async fn delete_job(&self, id: &str) -> Result<JobRecord, StoreError> {
+        let id = id.to_owned();
+        self.call(move |c| jobs::delete(c, &id)).await
+    }
+
+    /// Number of jobs in each state (states without jobs are left out).
+    pub async fn state_counts(
+        &self,
+    ) -> Result<std::collections::BTreeMap<JobState, u64>, StoreError> {
+        self.read(jobs::state_counts).await
     }
 }
 

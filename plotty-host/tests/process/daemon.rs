@@ -37,7 +37,7 @@ fn starts_on_a_free_port_and_stops_cleanly_on_sigterm() {
             "step {step} missing:\n{log}"
         );
     }
-    assert!(log.contains("not served yet"), "{log}");
+    assert!(log.contains("api: serving http://127.0.0.1:"), "{log}");
 
     d.signal(Signal::SIGTERM);
     let status = d.wait_exit();

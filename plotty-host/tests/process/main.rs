@@ -5,5 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod check;
+mod client;
 mod common;
 mod daemon;
+mod plot;

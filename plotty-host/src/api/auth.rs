@@ -1,0 +1,223 @@
+//! Who may talk to the daemon: the API key (`?api_key=`, `Authorization: Bearer`, `X-Api-Key`,
+//! compared in constant time) and the browser `Origin` check (`websocket.allowed_origins`). Both are
+//! decided before a WebSocket upgrade and before any HTTP handler runs; refusals go to the security
+//! log.
+
+use axum::http::{HeaderMap, Uri, header};
+
+use crate::settings::OriginPolicy;
+
+/// The header that carries the key in the `X-Api-Key` style.
+pub(super) const X_API_KEY: &str = "x-api-key";
+
+/// What the 401 body tells a client to do.
+pub(super) const HOW_TO_AUTHENTICATE: &str = "send the API key in the `Authorization: Bearer <key>` \
+     header, the `X-Api-Key: <key>` header, or the `api_key=<key>` query parameter \
+     (ws://host:port/ws?api_key=<key>); the key is websocket.api_key or PLOTTY_API_KEY on the \
+     daemon's side";
+
+/// The key a request presents, from the first of: `Authorization: Bearer`, `X-Api-Key`,
+/// `?api_key=`.
+pub(super) fn presented_key(uri: &Uri, headers: &HeaderMap) -> Option<String> {
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            let (scheme, token) = v.trim().split_once(' ')?;
+            scheme
+                .eq_ignore_ascii_case("bearer")
+                .then(|| token.trim().to_owned())
+        });
+    bearer
+        .or_else(|| {
+            headers
+                .get(X_API_KEY)
+                .and_then(|v| v.to_str().ok())
+                .map(|v| v.trim().to_owned())
+        })
+        .or_else(|| query_param(uri, "api_key"))
+}
+
+/// Compares a presented key with the expected one in time that depends only on the expected key's
+/// length.
+pub(super) fn keys_match(expected: &str, presented: &str) -> bool {
+    let e = expected.as_bytes();
+    let p = presented.as_bytes();
+    let mut diff = u8::from(e.len() != p.len());
+    for (i, byte) in e.iter().enumerate() {
+        diff |= byte ^ p.get(i).copied().unwrap_or(!byte);
+    }
+    diff == 0
+}
+
+/// Checks the `Origin` header: `Err(origin)` when a browser page from another site is refused.
+/// Requests without `Origin` come from programs, not pages, and are allowed.
+pub(super) fn check_origin(headers: &HeaderMap, policy: &OriginPolicy) -> Result<(), String> {
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return Ok(());
+    };
+    let shown = String::from_utf8_lossy(origin.as_bytes())
+        .chars()
+        .take(200)
+        .collect::<String>();
+    let Ok(origin) = origin.to_str() else {
+        return Err(shown);
+    };
+    let origin = origin.trim().trim_end_matches('/').to_ascii_lowercase();
+    let allowed = match policy {
+        OriginPolicy::Any => true,
+        OriginPolicy::List(list) => list.contains(&origin),
+        OriginPolicy::SameHost => headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .is_some_and(|host| same_host(&origin, host)),
+    };
+    if allowed { Ok(()) } else { Err(shown) }
+}
+
+/// True when `origin` (`scheme://host[:port]`) names the host and port of the `Host` header.
+fn same_host(origin: &str, host: &str) -> bool {
+    let (default_port, authority) = if let Some(a) = origin.strip_prefix("http://") {
+        ("80", a)
+    } else if let Some(a) = origin.strip_prefix("https://") {
+        ("443", a)
+    } else {
+        return false;
+    };
+    let normalise = |a: &str| -> String {
+        let a = a.trim().to_ascii_lowercase();
+        let has_port = match a.strip_prefix('[') {
+            // `[::1]` has colons but no port; `[::1]:80` has one after the bracket.
+            Some(rest) => rest
+                .split_once(']')
+                .is_some_and(|(_, p)| p.starts_with(':')),
+            None => a.contains(':'),
+        };
+        if has_port {
+            a
+        } else {
+            format!("{a}:{default_port}")
+        }
+    };
+    normalise(authority) == normalise(host)
+}
+
+/// The first value of `name` in the query string, percent-decoded.
+pub(super) fn query_param(uri: &Uri, name: &str) -> Option<String> {
+    uri.query()?.split('&').find_map(|pair| {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        (percent_decode(k) == name).then(|| percent_decode(v))
+    })
+}
+
+/// Decodes `%XX` escapes and `+` (as a space); invalid escapes are kept as written.
+pub(super) fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let hex = b
+                    .get(i + 1..i + 3)
+                    .and_then(|h| std::str::from_utf8(h).ok())
+                    .and_then(|h| u8::from_str_radix(h, 16).ok());
+                match hex {
+                    Some(v) => {
+                        out.push(v);
+                        i += 2;
+                    }
+                    None => out.push(b'%'),
+                }
+            }
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::HeaderValue;
+
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, HeaderValue::from_static(v));
+        }
+        h
+    }
+
+    #[test]
+    fn keys_from_every_place() {
+        let uri: Uri = "/ws?x=1&api_key=s%2Bcret+1".parse().unwrap();
+        assert_eq!(
+            presented_key(&uri, &HeaderMap::new()).as_deref(),
+            Some("s+cret 1")
+        );
+        let h = headers(&[("authorization", "Bearer  abc "), (X_API_KEY, "def")]);
+        assert_eq!(presented_key(&uri, &h).as_deref(), Some("abc"));
+        let h = headers(&[("authorization", "Basic abc"), (X_API_KEY, "def")]);
+        assert_eq!(presented_key(&uri, &h).as_deref(), Some("def"));
+        assert_eq!(
+            presented_key(&"/ws".parse().unwrap(), &HeaderMap::new()),
+            None
+        );
+    }
+
+    #[test]
+    fn key_comparison() {
+        assert!(keys_match("secret-key", "secret-key"));
+        for bad in ["", "secret-ke", "secret-key!", "Secret-key", "secret-kez"] {
+            assert!(!keys_match("secret-key", bad), "{bad}");
+        }
+        assert!(!keys_match("a", "\u{0}"));
+    }
+
+    #[test]
+    fn origins() {
+        let same = OriginPolicy::SameHost;
+        assert!(
+            check_origin(&HeaderMap::new(), &same).is_ok(),
+            "no Origin: a program"
+        );
+        let h = headers(&[
+            ("origin", "http://localhost:8766"),
+            ("host", "localhost:8766"),
+        ]);
+        assert!(check_origin(&h, &same).is_ok());
+        let h = headers(&[("origin", "http://LOCALHOST"), ("host", "localhost:80")]);
+        assert!(check_origin(&h, &same).is_ok());
+        let h = headers(&[("origin", "http://[::1]:8766"), ("host", "[::1]:8766")]);
+        assert!(check_origin(&h, &same).is_ok());
+        let h = headers(&[
+            ("origin", "https://evil.example"),
+            ("host", "localhost:8766"),
+        ]);
+        assert_eq!(check_origin(&h, &same), Err("https://evil.example".into()));
+        let h = headers(&[
+            ("origin", "http://localhost:9999"),
+            ("host", "localhost:8766"),
+        ]);
+        assert!(check_origin(&h, &same).is_err());
+        let h = headers(&[("origin", "null"), ("host", "localhost:8766")]);
+        assert!(check_origin(&h, &same).is_err());
+        let h = headers(&[("origin", "https://evil.example")]);
+        assert!(check_origin(&h, &OriginPolicy::Any).is_ok());
+        let list = OriginPolicy::List(vec!["https://studio.example.org".into()]);
+        let h = headers(&[("origin", "https://Studio.example.org/")]);
+        assert!(check_origin(&h, &list).is_ok());
+        assert!(check_origin(&headers(&[("origin", "https://x.org")]), &list).is_err());
+    }
+
+    #[test]
+    fn percent_decoding_never_panics() {
+        assert_eq!(percent_decode("a%20b%zz%"), "a b%zz%");
+        assert_eq!(percent_decode("%e2%82%ac"), "€");
+        assert_eq!(percent_decode("%ff"), "\u{fffd}");
+    }
+}

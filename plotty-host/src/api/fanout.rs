@@ -1,0 +1,163 @@
+//! Fan-out: daemon events in, wire messages out to every client.
+//!
+//! One task reads the event bus, turns each event into its wire message, encodes it once and
+//! publishes the bytes on a broadcast channel that every client task reads (a clone of the bytes is
+//! a reference count). Sending never waits for a client: each client has its own read position in
+//! the channel's bounded buffer, and one that falls more than [`super::ApiLimits::client_queue`]
+//! messages behind is told how many it lost (`LAGGED`) by its own task. Progress goes through the
+//! [`Throttle`] first. The last progress of each running job and the last status of each device
+//! are kept for the snapshots sent after a subscribe.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+
+use tokio::sync::broadcast;
+use tokio::sync::broadcast::error::RecvError;
+use tokio_tungstenite::tungstenite::Utf8Bytes;
+use tokio_util::sync::CancellationToken;
+
+use super::protocol::{self, Channel, ServerMessage};
+use super::throttle::Throttle;
+use crate::events::{DaemonEvent, DeviceStatus, JobProgress};
+use crate::job::JobId;
+
+/// One encoded broadcast message and where it goes.
+#[derive(Debug)]
+pub(super) struct Outgoing {
+    /// Its channel.
+    pub(super) channel: Channel,
+    /// The job it is about (for `job_id` filters).
+    pub(super) job_id: Option<JobId>,
+    /// The encoded message.
+    pub(super) text: Utf8Bytes,
+}
+
+/// The broadcast channel and the snapshot cache.
+pub(super) struct Hub {
+    tx: broadcast::Sender<Arc<Outgoing>>,
+    cache: Mutex<Cache>,
+}
+
+#[derive(Default)]
+struct Cache {
+    progress: HashMap<JobId, JobProgress>,
+    devices: BTreeMap<String, DeviceStatus>,
+}
+
+impl Hub {
+    /// A hub whose clients may fall `capacity` messages behind.
+    pub(super) fn new(capacity: usize) -> Self {
+        Self {
+            tx: broadcast::channel(capacity.max(1)).0,
+            cache: Mutex::new(Cache::default()),
+        }
+    }
+
+    /// A new client's feed.
+    pub(super) fn subscribe(&self) -> broadcast::Receiver<Arc<Outgoing>> {
+        self.tx.subscribe()
+    }
+
+    /// Encodes `message` once and sends it to every client.
+    pub(super) fn publish(&self, message: &ServerMessage) {
+        let Some((channel, job_id)) = message.route() else {
+            return;
+        };
+        let out = Outgoing {
+            channel,
+            job_id: job_id.cloned(),
+            text: protocol::encode(message),
+        };
+        // No client connected is not an error.
+        let _ = self.tx.send(Arc::new(out));
+    }
+
+    /// The last progress sent for `job`.
+    pub(super) fn progress(&self, job: &JobId) -> Option<JobProgress> {
+        self.cache().progress.get(job).cloned()
+    }
+
+    /// The last status of every device that reported one.
+    pub(super) fn devices(&self) -> Vec<DeviceStatus> {
+        self.cache().devices.values().cloned().collect()
+    }
+
+    fn cache(&self) -> MutexGuard<'_, Cache> {
+        // Nothing panics while holding the lock; a poisoned cache is still a valid cache.
+        self.cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn send_progress(&self, p: JobProgress) {
+        self.publish(&ServerMessage::progress(&p, false));
+        self.cache().progress.insert(p.job_id.clone(), p);
+    }
+
+    fn dispatch(&self, event: DaemonEvent, throttle: &mut Throttle) {
+        match event {
+            DaemonEvent::JobStateChanged(c) => {
+                if let Some(p) = throttle.flush(&c.job_id) {
+                    self.send_progress(p);
+                }
+                self.publish(&ServerMessage::state_change(&c));
+                if c.to.is_terminal() {
+                    throttle.forget(&c.job_id);
+                    self.cache().progress.remove(&c.job_id);
+                }
+            }
+            DaemonEvent::JobProgress(p) => {
+                for q in throttle.offer(p, Instant::now()) {
+                    self.send_progress(q);
+                }
+            }
+            DaemonEvent::DeviceStatus(d) => {
+                self.publish(&ServerMessage::device(&d));
+                self.cache().devices.insert(d.device_id.clone(), d);
+            }
+            DaemonEvent::Alert(a) => self.publish(&ServerMessage::alert(&a)),
+            DaemonEvent::JobDeleted { job_id } => {
+                throttle.forget(&job_id);
+                self.cache().progress.remove(&job_id);
+                self.publish(&ServerMessage::JobDeleted { job_id });
+            }
+            // Hook results are in the journal; failures arrive as alerts.
+            DaemonEvent::HooksExecuted { .. } => {}
+        }
+    }
+}
+
+/// Moves events from the bus to the clients until `stop`.
+pub(super) async fn run(
+    hub: Arc<Hub>,
+    mut bus: broadcast::Receiver<DaemonEvent>,
+    stop: CancellationToken,
+) {
+    let mut throttle = Throttle::default();
+    loop {
+        let due = throttle.next_due();
+        let wait = async move {
+            match due {
+                Some(t) => tokio::time::sleep_until(tokio::time::Instant::from_std(t)).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            biased;
+            () = stop.cancelled() => break,
+            event = bus.recv() => match event {
+                Ok(e) => hub.dispatch(e, &mut throttle),
+                Err(RecvError::Lagged(n)) => tracing::warn!(
+                    "the API fell {n} events behind the daemon's event bus; clients missed them"
+                ),
+                Err(RecvError::Closed) => break,
+            },
+            () = wait => {
+                for p in throttle.due(Instant::now()) {
+                    hub.send_progress(p);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,426 @@
+//! One WebSocket client: its messages in, its replies and the broadcasts it subscribed to out, its
+//! heartbeat, rate limit and lag.
+//!
+//! Every write has a deadline ([`super::ApiLimits::send_timeout`]): a client that stops reading is
+//! dropped instead of holding anything up. Broadcasts come from the client's own position in the
+//! shared feed; if it falls behind the feed's capacity it gets an `error` with code `LAGGED` and the
+//! number of messages it lost, and if it falls behind again within
+//! [`super::ApiLimits::lag_grace`] it is closed (1013). Nothing a client sends can end the
+//! connection except a binary frame (1003), an oversized message (1009) or a broken frame; every
+//! other mistake gets an `error` reply.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::{Sink, SinkExt, Stream, StreamExt};
+use serde_json::json;
+use tokio::sync::broadcast;
+use tokio::sync::broadcast::error::RecvError;
+use tokio_tungstenite::tungstenite::error::CapacityError;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
+
+use super::fanout::Outgoing;
+use super::limits::{Beat, ConnectionSlot, Liveness, RateLimiter};
+use super::protocol::{
+    self, Channel, Channels, ClientMessage, MAX_MESSAGE_BYTES, PROTOCOL_VERSION, Request,
+    ServerMessage, code,
+};
+use super::{ACTIVE, Api, WAITING, views};
+use crate::job::JobId;
+use crate::queue::ListFilter;
+
+/// How long a closing handshake may take.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// A connected client, before its loop starts.
+pub(super) struct Client {
+    /// Connection number.
+    pub(super) id: u64,
+    /// Peer address for logs.
+    pub(super) peer: String,
+    /// Shared state.
+    pub(super) api: Arc<Api>,
+    /// Its position in the broadcast feed.
+    pub(super) feed: broadcast::Receiver<Arc<Outgoing>>,
+    /// Its place under the connection limit.
+    pub(super) _slot: ConnectionSlot,
+}
+
+/// What the loop does next.
+enum Flow {
+    Continue,
+    /// Close with a close frame.
+    Close(CloseCode, String),
+    /// Stop without a close handshake (the peer is gone or not reading).
+    Drop,
+}
+
+struct Session<S> {
+    ws: S,
+    client: Client,
+    subscribed: Channels,
+    job_filter: Option<JobId>,
+    rate: RateLimiter,
+    live: Liveness,
+    lagged_at: Option<Instant>,
+}
+
+/// Serves one client until it leaves, misbehaves beyond repair or the API stops.
+pub(super) async fn serve<S>(ws: S, client: Client)
+where
+    S: Stream<Item = Result<Message, WsError>> + Sink<Message, Error = WsError> + Unpin,
+{
+    let settings = client.api.settings();
+    let now = Instant::now();
+    let mut session = Session {
+        ws,
+        rate: RateLimiter::new(settings.websocket.message_rate_limit, now),
+        live: Liveness::new(settings.websocket.heartbeat_interval, now),
+        subscribed: Channels::ALL,
+        job_filter: None,
+        lagged_at: None,
+        client,
+    };
+    let id = session.client.id;
+    session.client.api.clients().insert(id, Channels::ALL);
+    tracing::debug!(connection = id, peer = %session.client.peer, "WebSocket client connected");
+    session.run(settings.websocket.heartbeat_interval).await;
+    session.client.api.clients().remove(&id);
+    tracing::debug!(connection = id, "WebSocket client left");
+}
+
+impl<S> Session<S>
+where
+    S: Stream<Item = Result<Message, WsError>> + Sink<Message, Error = WsError> + Unpin,
+{
+    async fn run(&mut self, heartbeat: Duration) {
+        let settings = self.client.api.settings();
+        let hello = ServerMessage::Hello {
+            daemon_version: env!("CARGO_PKG_VERSION"),
+            protocol_version: PROTOCOL_VERSION,
+            channels: Channels::ALL,
+            subscribed: self.subscribed,
+            connection_id: self.client.id,
+            heartbeat_interval: heartbeat.as_secs_f64(),
+            message_rate_limit: settings.websocket.message_rate_limit,
+            max_message_bytes: MAX_MESSAGE_BYTES,
+        };
+        let mut flow = self.reply(&hello).await;
+        let mut ticks =
+            tokio::time::interval_at(tokio::time::Instant::now() + heartbeat, heartbeat);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let stop = self.client.api.shutdown.stop_token();
+        while matches!(flow, Flow::Continue) {
+            flow = tokio::select! {
+                biased;
+                () = stop.cancelled() => Flow::Close(CloseCode::Away, "server shutting down".into()),
+                frame = self.ws.next() => self.on_frame(frame).await,
+                out = self.client.feed.recv() => self.on_feed(out).await,
+                _ = ticks.tick() => self.on_tick().await,
+            };
+        }
+        if let Flow::Close(code, reason) = flow {
+            tracing::debug!(connection = self.client.id, %code, %reason, "closing a WebSocket client");
+            self.close(code, reason).await;
+        }
+    }
+
+    async fn on_frame(&mut self, frame: Option<Result<Message, WsError>>) -> Flow {
+        let message = match frame {
+            None => return Flow::Drop,
+            Some(Ok(m)) => m,
+            Some(Err(WsError::Capacity(CapacityError::MessageTooLong { size, max_size }))) => {
+                return Flow::Close(
+                    CloseCode::Size,
+                    format!("message of {size} bytes; the limit is {max_size}"),
+                );
+            }
+            Some(Err(WsError::Utf8(_))) => {
+                return Flow::Close(CloseCode::Invalid, "text frames must be UTF-8".into());
+            }
+            Some(Err(WsError::Protocol(e))) => {
+                return Flow::Close(CloseCode::Protocol, e.to_string());
+            }
+            Some(Err(_)) => return Flow::Drop,
+        };
+        self.live.heard(Instant::now());
+        match message {
+            Message::Text(text) => self.on_text(&text).await,
+            Message::Binary(_) => Flow::Close(
+                CloseCode::Unsupported,
+                "text frames only: send each message as a JSON text frame".into(),
+            ),
+            // The pong is queued by tungstenite; send it now.
+            Message::Ping(_) => self.timed(|ws| ws.flush()).await,
+            Message::Pong(_) | Message::Frame(_) => Flow::Continue,
+            Message::Close(_) => {
+                // Sends the queued close reply.
+                let _ = tokio::time::timeout(CLOSE_TIMEOUT, self.ws.flush()).await;
+                Flow::Drop
+            }
+        }
+    }
+
+    async fn on_text(&mut self, text: &str) -> Flow {
+        let now = Instant::now();
+        if !self.rate.allow(now) {
+            let limit = self.client.api.settings().websocket.message_rate_limit;
+            let wait = self.rate.retry_after();
+            return self
+                .reply(&ServerMessage::error(
+                    code::RATE_LIMITED,
+                    format!(
+                        "more than {limit} messages a minute (websocket.message_rate_limit): this \
+                         one was ignored; wait {} ms",
+                        wait.as_millis()
+                    ),
+                    json!({ "limit_per_minute": limit, "retry_after_ms": wait.as_millis() as u64 }),
+                ))
+                .await;
+        }
+        match protocol::parse(text) {
+            Ok(req) => self.on_request(req).await,
+            Err(e) => self.reply(&e.to_message()).await,
+        }
+    }
+
+    async fn on_request(&mut self, req: Request) -> Flow {
+        let Request {
+            message,
+            request_id,
+        } = req;
+        match message {
+            ClientMessage::Subscribe { channels, job_id } => {
+                self.subscribed = channels;
+                self.job_filter.clone_from(&job_id);
+                self.client.api.clients().insert(self.client.id, channels);
+                let flow = self
+                    .reply(&ServerMessage::Subscribed {
+                        channels,
+                        job_id,
+                        request_id,
+                    })
+                    .await;
+                if !matches!(flow, Flow::Continue) {
+                    return flow;
+                }
+                self.snapshots().await
+            }
+            ClientMessage::Unsubscribe { channels } => {
+                let removed = self.subscribed.without(self.subscribed.without(channels));
+                self.subscribed = self.subscribed.without(channels);
+                self.client
+                    .api
+                    .clients()
+                    .insert(self.client.id, self.subscribed);
+                self.reply(&ServerMessage::Unsubscribed {
+                    channels: removed,
+                    remaining: self.subscribed,
+                    request_id,
+                })
+                .await
+            }
+            ClientMessage::Ping => self.reply(&ServerMessage::Pong { request_id }).await,
+            ClientMessage::Job { action, job_id } => {
+                let api = Arc::clone(&self.client.api);
+                let asked = api.queue.control(job_id.clone(), action);
+                let answer = match tokio::time::timeout(api.limits.control_timeout, asked).await {
+                    Ok(Ok(job)) => ServerMessage::Ack {
+                        request: format!("job_{action}"),
+                        job_id,
+                        state: job.state,
+                        request_id,
+                    },
+                    Ok(Err(e)) => ServerMessage::Error {
+                        error_code: e.code().to_owned(),
+                        error_message: e.to_string(),
+                        details: json!({ "job_id": job_id, "request": format!("job_{action}") }),
+                        request_id,
+                    },
+                    Err(_) => ServerMessage::Error {
+                        error_code: code::TIMEOUT.to_owned(),
+                        error_message: format!(
+                            "job_{action} for job {job_id} got no answer within {} s; check the \
+                             job's state before trying again",
+                            api.limits.control_timeout.as_secs()
+                        ),
+                        details: json!({ "job_id": job_id }),
+                        request_id,
+                    },
+                };
+                self.reply(&answer).await
+            }
+        }
+    }
+
+    /// The current state of each subscribed channel.
+    async fn snapshots(&mut self) -> Flow {
+        let api = Arc::clone(&self.client.api);
+        let mut messages = Vec::new();
+        if self.subscribed.contains(Channel::Jobs) {
+            let jobs = match &self.job_filter {
+                Some(id) => match api.queue.job(id.clone()).await {
+                    Ok(d) => vec![d.job],
+                    Err(_) => Vec::new(),
+                },
+                None => {
+                    let filter = ListFilter {
+                        states: WAITING.iter().chain(ACTIVE.iter()).copied().collect(),
+                        limit: Some(api.limits.snapshot_jobs),
+                    };
+                    api.queue.list(filter).await.unwrap_or_default()
+                }
+            };
+            for job in &jobs {
+                messages.push(views::snapshot_state(job));
+                if let Some(p) = api.hub.progress(&job.id) {
+                    messages.push(ServerMessage::progress(&p, true));
+                }
+            }
+        }
+        if self.subscribed.contains(Channel::Devices) {
+            let mut devices = api.hub.devices();
+            if devices.is_empty() {
+                devices = api.queue.devices().await.unwrap_or_default();
+            }
+            messages.extend(devices.iter().map(ServerMessage::device));
+        }
+        if self.subscribed.contains(Channel::System) {
+            messages.push(ServerMessage::SystemStatus(api.system_status().await));
+        }
+        for m in &messages {
+            let flow = self.reply(m).await;
+            if !matches!(flow, Flow::Continue) {
+                return flow;
+            }
+        }
+        Flow::Continue
+    }
+
+    async fn on_feed(&mut self, out: Result<Arc<Outgoing>, RecvError>) -> Flow {
+        match out {
+            Ok(out) => {
+                if self.wants(&out) {
+                    let text = out.text.clone();
+                    self.send_text(text).await
+                } else {
+                    Flow::Continue
+                }
+            }
+            Err(RecvError::Lagged(n)) => {
+                let now = Instant::now();
+                let grace = self.client.api.limits.lag_grace;
+                if self
+                    .lagged_at
+                    .is_some_and(|t| now.saturating_duration_since(t) < grace)
+                {
+                    tracing::info!(
+                        connection = self.client.id,
+                        peer = %self.client.peer,
+                        "closing a WebSocket client that keeps falling behind ({n} more events lost)"
+                    );
+                    return Flow::Close(
+                        CloseCode::Again,
+                        format!("too slow: {n} more events were dropped; reconnect"),
+                    );
+                }
+                self.lagged_at = Some(now);
+                self.reply(&ServerMessage::error(
+                    code::LAGGED,
+                    format!(
+                        "this client fell behind and {n} events were dropped; read faster or \
+                         subscribe to fewer channels (a second time closes the connection)"
+                    ),
+                    json!({ "dropped": n }),
+                ))
+                .await
+            }
+            Err(RecvError::Closed) => Flow::Close(CloseCode::Away, "server shutting down".into()),
+        }
+    }
+
+    async fn on_tick(&mut self) -> Flow {
+        match self.live.tick(Instant::now()) {
+            Beat::Ping => self.send(Message::Ping(Default::default())).await,
+            Beat::Dead => {
+                tracing::info!(
+                    connection = self.client.id,
+                    peer = %self.client.peer,
+                    "closing a WebSocket client that answered nothing for two heartbeat intervals"
+                );
+                Flow::Close(CloseCode::Normal, "Heartbeat timeout".into())
+            }
+        }
+    }
+
+    fn wants(&self, out: &Outgoing) -> bool {
+        self.subscribed.contains(out.channel)
+            && match (&self.job_filter, &out.job_id, out.channel) {
+                (Some(want), Some(got), Channel::Jobs) => want == got,
+                _ => true,
+            }
+    }
+
+    async fn reply(&mut self, message: &ServerMessage) -> Flow {
+        self.send_text(protocol::encode(message)).await
+    }
+
+    async fn send_text(&mut self, text: Utf8Bytes) -> Flow {
+        self.send(Message::Text(text)).await
+    }
+
+    async fn send(&mut self, message: Message) -> Flow {
+        self.timed(|ws| ws.send(message)).await
+    }
+
+    /// Runs a write with the send deadline.
+    async fn timed<'a, F, Fut>(&'a mut self, write: F) -> Flow
+    where
+        F: FnOnce(&'a mut S) -> Fut,
+        Fut: std::future::Future<Output = Result<(), WsError>> + 'a,
+    {
+        let deadline = self.client.api.limits.send_timeout;
+        let id = self.client.id;
+        match tokio::time::timeout(deadline, write(&mut self.ws)).await {
+            Ok(Ok(())) => Flow::Continue,
+            Ok(Err(_)) => Flow::Drop,
+            Err(_) => {
+                tracing::info!(
+                    connection = id,
+                    "dropping a WebSocket client that stopped reading (a write took over {} s)",
+                    deadline.as_secs_f64()
+                );
+                Flow::Drop
+            }
+        }
+    }
+
+    async fn close(&mut self, code: CloseCode, reason: String) {
+        let frame = CloseFrame {
+            code,
+            reason: Utf8Bytes::from(truncate(reason, 120)),
+        };
+        let ws = &mut self.ws;
+        let _ = tokio::time::timeout(CLOSE_TIMEOUT, async {
+            if ws.send(Message::Close(Some(frame))).await.is_ok() {
+                // Wait for the client's close reply (or it going away).
+                while let Some(Ok(_)) = ws.next().await {}
+            }
+        })
+        .await;
+    }
+}
+
+/// A close reason must fit a control frame (125 bytes with the code).
+fn truncate(mut s: String, max: usize) -> String {
+    if s.len() > max {
+        let mut cut = max;
+        while !s.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        s.truncate(cut);
+    }
+    s
+}

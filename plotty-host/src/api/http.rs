@@ -1,0 +1,609 @@
+//! The HTTP endpoints: thin handlers that check the request, ask the queue (or the store, the hook
+//! runner) and answer JSON. Errors are `{"error_code", "error_message"}` with a fitting status.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::{Body, Bytes};
+use axum::extract::{FromRequest, Multipart, Path, Request, State};
+use axum::http::{HeaderMap, StatusCode, Uri, header};
+use axum::response::{Html, IntoResponse, Response};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use serde_json::{Value, json};
+
+use super::auth::query_param;
+use super::protocol::{PROTOCOL_VERSION, code};
+use super::{ACTIVE, Api, WAITING, views};
+use crate::job::{JobId, JobState};
+use crate::queue::{DeviceAction, JobAction, ListFilter, QueueError, Submission, SvgSource};
+
+/// The dashboard page.
+const DASHBOARD: &str = include_str!("dashboard.html");
+
+/// Content types taken as an SVG body.
+const SVG_TYPES: [&str; 6] = [
+    "image/svg+xml",
+    "application/xml",
+    "text/xml",
+    "text/plain",
+    "application/octet-stream",
+    "",
+];
+
+/// Options of `POST /api/jobs` (query string or form fields).
+#[derive(Default)]
+struct Options {
+    name: Option<String>,
+    paper: Option<String>,
+    layers: Option<String>,
+    priority: i32,
+    start: bool,
+}
+
+/// An error answer before it becomes a response (small, so it can travel in a `Result`).
+pub(super) struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        error(self.status, self.code, self.message)
+    }
+}
+
+impl From<ApiError> for Response {
+    fn from(e: ApiError) -> Self {
+        e.into_response()
+    }
+}
+
+/// A JSON error response.
+pub(super) fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
+    (
+        status,
+        Json(json!({ "error_code": code, "error_message": message.into() })),
+    )
+        .into_response()
+}
+
+fn queue_error(e: &QueueError) -> Response {
+    let status = match e {
+        QueueError::UnknownJob(_) | QueueError::UnknownDevice { .. } => StatusCode::NOT_FOUND,
+        QueueError::InvalidState(_) | QueueError::DeviceBusy(_) => StatusCode::CONFLICT,
+        QueueError::Invalid(_) => StatusCode::BAD_REQUEST,
+        QueueError::NoDevice(_) | QueueError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+        QueueError::Device { .. } => StatusCode::BAD_GATEWAY,
+        QueueError::Io(_) | QueueError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    error(status, e.code(), e.to_string())
+}
+
+fn job_id(text: &str) -> Result<JobId, ApiError> {
+    JobId::parse(text).map_err(|e| ApiError {
+        status: StatusCode::BAD_REQUEST,
+        code: "INVALID_JOB_ID",
+        message: e.to_string(),
+    })
+}
+
+/// `GET /`.
+pub(super) async fn dashboard() -> Html<&'static str> {
+    Html(DASHBOARD)
+}
+
+/// `GET /status`: the original's fields (`connections`, `max_connections`, `subscriptions`) plus
+/// the daemon's health, the queue and the device.
+pub(super) async fn status(State(api): State<Arc<Api>>) -> Response {
+    let health = api.system_status().await;
+    let settings = api.settings();
+    let subscriptions: BTreeMap<String, Vec<&str>> = api
+        .clients()
+        .iter()
+        .map(|(id, ch)| (id.to_string(), ch.names()))
+        .collect();
+    let counts = api.store.state_counts().await.unwrap_or_default();
+    let by_state: BTreeMap<&str, u64> = counts.iter().map(|(s, n)| (s.as_str(), *n)).collect();
+    let running: Vec<Value> = api
+        .queue
+        .list(ListFilter {
+            states: ACTIVE.to_vec(),
+            limit: Some(20),
+        })
+        .await
+        .unwrap_or_default()
+        .iter()
+        .map(|j| views::job(j, api.hub.progress(&j.id).as_ref()))
+        .collect();
+    let next: Vec<Value> = api
+        .queue
+        .list(ListFilter {
+            states: WAITING.to_vec(),
+            limit: Some(5),
+        })
+        .await
+        .unwrap_or_default()
+        .iter()
+        .map(|j| views::job(j, None))
+        .collect();
+    let devices: Vec<Value> = api
+        .queue
+        .devices()
+        .await
+        .unwrap_or_default()
+        .iter()
+        .map(|d| serde_json::to_value(super::protocol::DeviceWire::from(d)).unwrap_or(Value::Null))
+        .collect();
+    Json(json!({
+        "connections": health.connections,
+        "max_connections": settings.websocket.max_connections,
+        "subscriptions": subscriptions,
+        "status": health.status,
+        "problems": health.problems,
+        "daemon_version": health.daemon_version,
+        "protocol_version": PROTOCOL_VERSION,
+        "uptime": health.uptime,
+        "memory_usage": health.memory_usage,
+        "cpu_usage": health.cpu_usage,
+        "memory_rss_bytes": health.memory_rss_bytes,
+        "authenticate": settings.websocket.authenticate,
+        "queue": {
+            "length": health.queue_length,
+            "active": health.active_jobs,
+            "by_state": by_state,
+            "running": running,
+            "next": next,
+        },
+        "device": devices.first().cloned(),
+        "devices": devices,
+    }))
+    .into_response()
+}
+
+/// `GET /api/jobs[?state=QUEUED,READY][&limit=N]`.
+pub(super) async fn list_jobs(State(api): State<Arc<Api>>, uri: Uri) -> Response {
+    let mut filter = ListFilter::default();
+    if let Some(states) = query_param(&uri, "state") {
+        for s in states.split(',').filter(|s| !s.trim().is_empty()) {
+            match s.parse::<JobState>() {
+                Ok(st) => filter.states.push(st),
+                Err(_) => {
+                    return error(
+                        StatusCode::BAD_REQUEST,
+                        code::INVALID_FIELD,
+                        format!(
+                            "`{s}` is not a job state (NEW, QUEUED, …, COMPLETED, ABORTED, FAILED)"
+                        ),
+                    );
+                }
+            }
+        }
+    }
+    if let Some(limit) = query_param(&uri, "limit") {
+        match limit.parse::<usize>() {
+            Ok(n) => filter.limit = Some(n),
+            Err(_) => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    code::INVALID_FIELD,
+                    format!("`limit={limit}` is not a count"),
+                );
+            }
+        }
+    }
+    match api.queue.list(filter).await {
+        Ok(jobs) => {
+            let list: Vec<Value> = jobs
+                .iter()
+                .map(|j| views::job(j, api.hub.progress(&j.id).as_ref()))
+                .collect();
+            Json(json!({ "count": list.len(), "jobs": list })).into_response()
+        }
+        Err(e) => queue_error(&e),
+    }
+}
+
+/// `POST /api/jobs`: an SVG body, or a multipart form with one or more files.
+pub(super) async fn submit(State(api): State<Arc<Api>>, req: Request) -> Response {
+    let limit = api.settings().websocket.max_upload_size;
+    // Refused before a byte of the body is read.
+    if let Some(len) = content_length(req.headers())
+        && len > limit
+    {
+        return too_large(limit);
+    }
+    let mut opts = match Options::from_query(req.uri()) {
+        Ok(o) => o,
+        Err(r) => return r.into_response(),
+    };
+    let ctype = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
+        .unwrap_or_default();
+    let capped = usize::try_from(limit).unwrap_or(usize::MAX);
+    let files = if ctype == "multipart/form-data" {
+        let req = req.map(|b| Body::new(Limited::new(b, capped)));
+        match form_files(req, &mut opts).await {
+            Ok(f) => f,
+            Err(r) => return r.into_response(),
+        }
+    } else if SVG_TYPES.contains(&ctype.as_str()) {
+        match Limited::new(req.into_body(), capped).collect().await {
+            Ok(body) => vec![(None, body.to_bytes())],
+            Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => return too_large(limit),
+            Err(e) => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "INVALID_BODY",
+                    format!("cannot read the request body: {e}"),
+                );
+            }
+        }
+    } else {
+        return error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "UNSUPPORTED_MEDIA_TYPE",
+            format!(
+                "cannot take `{ctype}`: send the SVG as the body (Content-Type: image/svg+xml) or \
+                 as a file in a multipart/form-data form"
+            ),
+        );
+    };
+    if files.is_empty() {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "NO_FILE",
+            "the form has no file: send the SVG in a field named `file`",
+        );
+    }
+    let single = files.len() == 1;
+    let mut created = Vec::new();
+    for (file_name, bytes) in files {
+        let name = if single {
+            opts.name.clone().or(file_name)
+        } else {
+            file_name.or_else(|| opts.name.clone())
+        };
+        let submission = Submission {
+            svg: SvgSource::Bytes(bytes),
+            name,
+            paper: opts.paper.clone(),
+            layers: opts.layers.clone(),
+            priority: opts.priority,
+            start: opts.start,
+        };
+        match api.queue.submit(submission).await {
+            Ok(job) => created.push(views::job(&job, None)),
+            Err(e) if created.is_empty() => return queue_error(&e),
+            Err(e) => {
+                let mut r = queue_error(&e);
+                if let Ok(body) = serde_json::to_vec(&json!({
+                    "error_code": e.code(),
+                    "error_message": format!("{e} (the jobs before it were created)"),
+                    "jobs": created,
+                })) {
+                    *r.body_mut() = Body::from(body);
+                }
+                return r;
+            }
+        }
+    }
+    (
+        StatusCode::CREATED,
+        Json(json!({ "count": created.len(), "jobs": created })),
+    )
+        .into_response()
+}
+
+/// `GET /api/jobs/{id}`.
+pub(super) async fn job(State(api): State<Arc<Api>>, Path(id): Path<String>) -> Response {
+    let id = match job_id(&id) {
+        Ok(i) => i,
+        Err(r) => return r.into_response(),
+    };
+    match api.queue.job(id.clone()).await {
+        Ok(d) => Json(views::details(&d, api.hub.progress(&id).as_ref())).into_response(),
+        Err(e) => queue_error(&e),
+    }
+}
+
+/// `DELETE /api/jobs/{id}`.
+pub(super) async fn delete_job(State(api): State<Arc<Api>>, Path(id): Path<String>) -> Response {
+    let id = match job_id(&id) {
+        Ok(i) => i,
+        Err(r) => return r.into_response(),
+    };
+    match api.queue.delete(id).await {
+        Ok(j) => Json(json!({ "deleted": j.id, "job": views::job(&j, None) })).into_response(),
+        Err(e) => queue_error(&e),
+    }
+}
+
+/// `GET /api/jobs/{id}/preview.svg[?pen_up=1]`: what the job draws (see [`super::preview`]).
+pub(super) async fn preview(
+    State(api): State<Arc<Api>>,
+    Path(id): Path<String>,
+    uri: Uri,
+) -> Response {
+    let id = match job_id(&id) {
+        Ok(i) => i,
+        Err(r) => return r.into_response(),
+    };
+    let job = match api.queue.job(id.clone()).await {
+        Ok(d) => d.job,
+        Err(e) => return queue_error(&e),
+    };
+    let Some(source) = job.source_path.clone() else {
+        return error(
+            StatusCode::NOT_FOUND,
+            "PREVIEW_UNAVAILABLE",
+            format!("job {id} has no stored SVG"),
+        );
+    };
+    let request = super::preview::Request {
+        source: source.into(),
+        dir: api.settings().jobs_dir().join(id.as_str()),
+        model: api.settings().device.axidraw.model,
+        layers: job
+            .metadata
+            .get("layers")
+            .and_then(Value::as_str)
+            .map(str::to_owned),
+        pen_up: query_param(&uri, "pen_up").is_some_and(|v| !matches!(v.as_str(), "0" | "false")),
+    };
+    match tokio::task::spawn_blocking(move || super::preview::render(&request)).await {
+        Ok(Ok(svg)) => (
+            [
+                (header::CONTENT_TYPE, "image/svg+xml"),
+                (header::CACHE_CONTROL, "no-cache"),
+            ],
+            svg,
+        )
+            .into_response(),
+        Ok(Err(e)) => error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "INVALID_SVG",
+            e.to_string(),
+        ),
+        Err(e) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "INTERNAL_ERROR",
+            format!("rendering the preview failed: {e}"),
+        ),
+    }
+}
+
+/// `POST /api/jobs/{id}/{pause|resume|abort|cancel|retry}`.
+pub(super) async fn job_action(
+    State(api): State<Arc<Api>>,
+    Path((id, action)): Path<(String, String)>,
+) -> Response {
+    let id = match job_id(&id) {
+        Ok(i) => i,
+        Err(r) => return r.into_response(),
+    };
+    let result = if action.eq_ignore_ascii_case("retry") {
+        api.queue.retry(id).await
+    } else {
+        match action.parse::<JobAction>() {
+            Ok(a) => api.queue.control(id, a).await,
+            Err(_) => {
+                return error(
+                    StatusCode::NOT_FOUND,
+                    "UNKNOWN_ACTION",
+                    format!(
+                        "`{action}` is not a job action: use pause, resume, abort, cancel or retry"
+                    ),
+                );
+            }
+        }
+    };
+    match result {
+        Ok(j) => Json(views::job(&j, api.hub.progress(&j.id).as_ref())).into_response(),
+        Err(e) => queue_error(&e),
+    }
+}
+
+/// `GET /api/devices`.
+pub(super) async fn devices(State(api): State<Arc<Api>>) -> Response {
+    match api.queue.devices().await {
+        Ok(list) => {
+            let list: Vec<Value> = list
+                .iter()
+                .map(|d| {
+                    serde_json::to_value(super::protocol::DeviceWire::from(d))
+                        .unwrap_or(Value::Null)
+                })
+                .collect();
+            Json(json!({ "count": list.len(), "devices": list })).into_response()
+        }
+        Err(e) => queue_error(&e),
+    }
+}
+
+/// `POST /api/devices/{id}/{home|pen-up|pen-down|motors-off}`.
+pub(super) async fn device_action(
+    State(api): State<Arc<Api>>,
+    Path((id, action)): Path<(String, String)>,
+) -> Response {
+    let action = match action.parse::<DeviceAction>() {
+        Ok(a) => a,
+        Err(e) => return error(StatusCode::NOT_FOUND, "UNKNOWN_ACTION", e),
+    };
+    match api.queue.device(Some(id), action).await {
+        Ok(r) => Json(json!({
+            "device_id": r.device_id,
+            "action": action.as_str(),
+            "message": r.message,
+        }))
+        .into_response(),
+        Err(e) => queue_error(&e),
+    }
+}
+
+/// `GET /api/hooks`.
+pub(super) async fn hooks(State(api): State<Arc<Api>>) -> Response {
+    Json(views::hooks(&api.hooks.hooks())).into_response()
+}
+
+/// `POST /api/hooks/test` with `{"state": "COMPLETED"}` (or `?state=COMPLETED`): runs that state's
+/// hooks against a sample job now.
+pub(super) async fn test_hooks(State(api): State<Arc<Api>>, uri: Uri, body: Bytes) -> Response {
+    let from_body = if body.iter().all(u8::is_ascii_whitespace) {
+        None
+    } else {
+        match serde_json::from_slice::<Value>(&body) {
+            Ok(v) => v.get("state").and_then(Value::as_str).map(str::to_owned),
+            Err(e) => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    code::INVALID_JSON,
+                    format!("the body is not JSON ({e}): send {{\"state\": \"COMPLETED\"}}"),
+                );
+            }
+        }
+    };
+    let Some(name) = from_body.or_else(|| query_param(&uri, "state")) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            code::INVALID_FIELD,
+            "name the state whose hooks to run: {\"state\": \"COMPLETED\"}",
+        );
+    };
+    let Ok(state) = name.parse::<JobState>() else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            code::INVALID_FIELD,
+            format!("`{name}` is not a job state"),
+        );
+    };
+    let report = api.hooks.test(state, &api.workspace).await;
+    Json(views::hooks_report(&report)).into_response()
+}
+
+/// Any other path.
+pub(super) async fn not_found(uri: Uri) -> Response {
+    error(
+        StatusCode::NOT_FOUND,
+        "NOT_FOUND",
+        format!(
+            "no endpoint {}: see /status, /api/jobs, /api/devices, /api/hooks, /ws and the \
+             dashboard at /",
+            uri.path()
+        ),
+    )
+}
+
+/// A known path with the wrong method.
+pub(super) async fn method_not_allowed() -> Response {
+    error(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "METHOD_NOT_ALLOWED",
+        "this endpoint does not take that method",
+    )
+}
+
+fn too_large(limit: u64) -> Response {
+    error(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "PAYLOAD_TOO_LARGE",
+        format!("the upload is larger than websocket.max_upload_size ({limit} bytes)"),
+    )
+}
+
+fn content_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// The files of a multipart form (field with a file name, or named `file`/`svg`); other fields
+/// named like the options set them.
+async fn form_files(
+    req: Request,
+    opts: &mut Options,
+) -> Result<Vec<(Option<String>, Bytes)>, Response> {
+    let mp_error = |e: axum::extract::multipart::MultipartError| {
+        let status = e.status();
+        let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
+            "PAYLOAD_TOO_LARGE"
+        } else {
+            "INVALID_FORM"
+        };
+        error(
+            status,
+            code,
+            format!("cannot read the form: {}", e.body_text()),
+        )
+    };
+    let mut form = Multipart::from_request(req, &())
+        .await
+        .map_err(|e| error(e.status(), "INVALID_FORM", e.body_text()))?;
+    let mut files = Vec::new();
+    while let Some(field) = form.next_field().await.map_err(mp_error)? {
+        let name = field.name().unwrap_or("").to_owned();
+        let file_name = field.file_name().map(str::to_owned);
+        if file_name.is_some() || name == "file" || name == "svg" {
+            let bytes = field.bytes().await.map_err(mp_error)?;
+            files.push((file_name, bytes));
+        } else if ["name", "paper", "layers", "priority", "start"].contains(&name.as_str()) {
+            let value = field.text().await.map_err(mp_error)?;
+            opts.set(&name, &value)?;
+        }
+    }
+    Ok(files)
+}
+
+impl Options {
+    fn from_query(uri: &Uri) -> Result<Self, ApiError> {
+        let mut o = Self::default();
+        for key in ["name", "paper", "layers", "priority", "start"] {
+            if let Some(v) = query_param(uri, key) {
+                o.set(key, &v)?;
+            }
+        }
+        Ok(o)
+    }
+
+    fn set(&mut self, key: &str, value: &str) -> Result<(), ApiError> {
+        let bad = |message: String| ApiError {
+            status: StatusCode::BAD_REQUEST,
+            code: code::INVALID_FIELD,
+            message,
+        };
+        match key {
+            "name" => self.name = Some(value.to_owned()),
+            "paper" => self.paper = Some(value.to_owned()),
+            "layers" => self.layers = Some(value.to_owned()),
+            "priority" => {
+                self.priority = value
+                    .trim()
+                    .parse()
+                    .map_err(|_| bad(format!("`priority={value}` is not a whole number")))?;
+            }
+            "start" => {
+                self.start = match value.trim().to_ascii_lowercase().as_str() {
+                    "" | "1" | "true" | "yes" | "on" => true,
+                    "0" | "false" | "no" | "off" => false,
+                    _ => return Err(bad(format!("`start={value}`: use true or false"))),
+                };
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,361 @@
+//! The WebSocket + HTTP API on one port (spec/api.md): the daemon's start-up step 3.
+//!
+//! [`ApiComponent`] takes the listening socket the daemon bound and serves it with axum:
+//!
+//! - `/ws`: the WebSocket stream (`upgrade` checks and upgrades, `handler` serves one client,
+//!   `fanout` feeds every client from the event bus, [`protocol`] is the wire format);
+//! - `/status`, `/api/…`: JSON over HTTP (`http`, views in `views`);
+//! - `/`: the live dashboard (one HTML file, built on the WebSocket stream).
+//!
+//! Every request passes `guard` first: the `Origin` check (`websocket.allowed_origins`, 403) and
+//! the API key (`websocket.authenticate`, 401), both before any upgrade; refusals go to the security
+//! log. Connection limits and the heartbeat are in `limits`. The accept loop is axum's, which
+//! never ends on an `accept()` error (it waits a second on EMFILE and goes on); the daemon raised the
+//! open-files limit at start-up. On shutdown the server stops accepting, and every WebSocket client
+//! is closed with code 1001.
+
+mod auth;
+mod fanout;
+mod handler;
+mod http;
+mod limits;
+mod preview;
+pub mod protocol;
+mod system;
+mod throttle;
+mod upgrade;
+mod views;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get, post};
+use axum::serve::ListenerExt;
+use futures_util::FutureExt;
+use futures_util::future::BoxFuture;
+use tokio::sync::watch;
+
+use crate::daemon::{Component, StartContext, StartError};
+use crate::hooks::HookRunner;
+use crate::job::JobState;
+use crate::logging;
+use crate::queue::QueueHandle;
+use crate::settings::Settings;
+use crate::shutdown::{Shutdown, Stage};
+use crate::store::Store;
+use fanout::Hub;
+use limits::ConnectionLimiter;
+use protocol::{Channels, ServerMessage, SystemStatus};
+
+/// Internal limits of the API (not in the config file; tests and benchmarks tune them).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct ApiLimits {
+    /// Broadcast messages a client may fall behind before it is told it lagged.
+    pub client_queue: usize,
+    /// Longest a write to one client may take before that client is dropped.
+    pub send_timeout: Duration,
+    /// A client that lags again within this time after a `LAGGED` warning is closed.
+    pub lag_grace: Duration,
+    /// Most jobs in the `jobs` snapshot after a subscribe.
+    pub snapshot_jobs: usize,
+    /// Longest a `job_*` request may wait for the queue before it fails with `TIMEOUT`.
+    pub control_timeout: Duration,
+}
+
+/// The API as a daemon component (start-up step 3).
+pub struct ApiComponent {
+    queue: QueueHandle,
+    limits: ApiLimits,
+}
+
+/// What every handler shares.
+pub(crate) struct Api {
+    settings: watch::Receiver<Arc<Settings>>,
+    queue: QueueHandle,
+    store: Store,
+    hooks: HookRunner,
+    hub: Arc<Hub>,
+    limiter: ConnectionLimiter,
+    shutdown: Shutdown,
+    started: Instant,
+    sampler: Mutex<system::Sampler>,
+    next_id: AtomicU64,
+    clients: Mutex<BTreeMap<u64, Channels>>,
+    limits: ApiLimits,
+    workspace: PathBuf,
+}
+
+impl Default for ApiLimits {
+    fn default() -> Self {
+        Self {
+            client_queue: 256,
+            send_timeout: Duration::from_secs(10),
+            lag_grace: Duration::from_secs(30),
+            snapshot_jobs: 500,
+            control_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+impl ApiComponent {
+    /// The API, sending job and device requests to `queue`.
+    pub fn new(queue: QueueHandle) -> Self {
+        Self::with_limits(queue, ApiLimits::default())
+    }
+
+    /// The API with other internal limits.
+    pub fn with_limits(queue: QueueHandle, limits: ApiLimits) -> Self {
+        Self { queue, limits }
+    }
+}
+
+impl Component for ApiComponent {
+    fn name(&self) -> &str {
+        "websocket/http api"
+    }
+
+    fn stage(&self) -> Stage {
+        Stage::Api
+    }
+
+    fn start(self: Box<Self>, ctx: StartContext) -> BoxFuture<'static, Result<(), StartError>> {
+        async move {
+            let Some(listener) = ctx.take_listener() else {
+                tracing::info!("api: not serving (websocket.enabled: false)");
+                return Ok(());
+            };
+            let address = listener
+                .local_addr()
+                .map_err(|e| StartError::new(format!("the listening socket is unusable: {e}")))?;
+            let settings = ctx.settings.borrow().clone();
+            if !address.ip().is_loopback() && !settings.websocket.authenticate {
+                tracing::warn!(
+                    target: logging::SECURITY,
+                    "the API listens on {address} without authentication: anyone who can reach \
+                     this port can control the plotter; set websocket.authenticate and an API key, \
+                     or bind to localhost"
+                );
+            }
+            let hub = Arc::new(Hub::new(self.limits.client_queue));
+            let api = Arc::new(Api {
+                settings: ctx.settings.clone(),
+                queue: self.queue,
+                store: ctx.store.clone(),
+                hooks: ctx.hooks.clone(),
+                hub: Arc::clone(&hub),
+                limiter: ConnectionLimiter::default(),
+                shutdown: ctx.shutdown.clone(),
+                started: Instant::now(),
+                sampler: Mutex::new(system::Sampler::new()),
+                next_id: AtomicU64::new(1),
+                clients: Mutex::new(BTreeMap::new()),
+                limits: self.limits,
+                workspace: settings.workspace.clone(),
+            });
+            let stop = ctx.shutdown.stop_token();
+            ctx.shutdown
+                .spawn(fanout::run(hub, ctx.events.subscribe(), stop.clone()));
+            ctx.shutdown
+                .spawn(system_heartbeat(Arc::clone(&api), stop.clone()));
+            let app = router(Arc::clone(&api));
+            let listener = listener.tap_io(|tcp| {
+                // Small frames must leave at once: Nagle would hold them for the peer's ACK.
+                let _ = tcp.set_nodelay(true);
+            });
+            ctx.shutdown.spawn(async move {
+                let served = axum::serve(
+                    listener,
+                    app.into_make_service_with_connect_info::<SocketAddr>(),
+                )
+                .with_graceful_shutdown(stop.cancelled_owned())
+                .await;
+                if let Err(e) = served {
+                    tracing::error!("the API server stopped: {e}");
+                }
+            });
+            tracing::info!(
+                "api: serving http://{address}/ (WebSocket ws://{address}/ws, dashboard /)"
+            );
+            Ok(())
+        }
+        .boxed()
+    }
+}
+
+impl Api {
+    fn settings(&self) -> Arc<Settings> {
+        self.settings.borrow().clone()
+    }
+
+    fn clients(&self) -> MutexGuard<'_, BTreeMap<u64, Channels>> {
+        // Only inserts and removes happen under the lock; a poisoned map is still consistent.
+        self.clients
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The daemon's health now.
+    async fn system_status(&self) -> SystemStatus {
+        let mut problems = Vec::new();
+        let (active, waiting) = match self.store.state_counts().await {
+            Ok(counts) => counts.iter().fold((0, 0), |(a, w), (s, n)| {
+                if s.holds_device() {
+                    (a + n, w)
+                } else if s.is_terminal() {
+                    (a, w)
+                } else {
+                    (a, w + n)
+                }
+            }),
+            Err(e) => {
+                problems.push(format!("database: {e}"));
+                (0, 0)
+            }
+        };
+        for d in self.hub.devices() {
+            if d.status == crate::events::DeviceState::Error {
+                problems.push(format!(
+                    "device {}: {}",
+                    d.device_id,
+                    d.error_message.as_deref().unwrap_or("error")
+                ));
+            }
+        }
+        let usage = self
+            .sampler
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .sample();
+        SystemStatus {
+            status: if problems.is_empty() {
+                "healthy"
+            } else {
+                "degraded"
+            },
+            problems,
+            daemon_version: env!("CARGO_PKG_VERSION"),
+            uptime: self.started.elapsed().as_secs_f64(),
+            active_jobs: active,
+            queue_length: waiting,
+            memory_usage: usage.memory_usage,
+            cpu_usage: usage.cpu_usage,
+            memory_rss_bytes: usage.rss_bytes,
+            connections: self.limiter.current(),
+        }
+    }
+}
+
+fn router(api: Arc<Api>) -> Router {
+    Router::new()
+        .route("/", get(http::dashboard))
+        .route("/status", get(http::status))
+        .route("/ws", any(upgrade::websocket))
+        .route(
+            "/api/jobs",
+            get(http::list_jobs)
+                .post(http::submit)
+                .layer(DefaultBodyLimit::disable()),
+        )
+        .route("/api/jobs/{id}", get(http::job).delete(http::delete_job))
+        .route("/api/jobs/{id}/preview.svg", get(http::preview))
+        .route("/api/jobs/{id}/{action}", post(http::job_action))
+        .route("/api/devices", get(http::devices))
+        .route("/api/devices/{id}/{action}", post(http::device_action))
+        .route("/api/hooks", get(http::hooks))
+        .route("/api/hooks/test", post(http::test_hooks))
+        .fallback(http::not_found)
+        .method_not_allowed_fallback(http::method_not_allowed)
+        .layer(middleware::from_fn_with_state(Arc::clone(&api), guard))
+        .with_state(api)
+}
+
+/// The origin check and the API key, before anything else.
+async fn guard(State(api): State<Arc<Api>>, req: Request, next: Next) -> Response {
+    let settings = api.settings();
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or_else(|| "?".to_owned(), |c| c.0.to_string());
+    let path = req.uri().path().to_owned();
+    if let Err(origin) = auth::check_origin(req.headers(), &settings.websocket.allowed_origins) {
+        tracing::warn!(
+            target: logging::SECURITY,
+            %peer, %origin, %path,
+            "refused a request from a page of another site (websocket.allowed_origins)"
+        );
+        return http::error(
+            StatusCode::FORBIDDEN,
+            "ORIGIN_NOT_ALLOWED",
+            format!(
+                "pages from {origin} may not use this daemon: add the origin to \
+                 websocket.allowed_origins, or open the dashboard from the daemon's own address"
+            ),
+        );
+    }
+    if settings.websocket.authenticate {
+        let expected = settings
+            .websocket
+            .api_key
+            .as_ref()
+            .map_or("", |k| k.expose());
+        let refusal = match auth::presented_key(req.uri(), req.headers()) {
+            None => Some(("AUTH_REQUIRED", "no API key")),
+            Some(k) if expected.is_empty() || !auth::keys_match(expected, &k) => {
+                Some(("AUTH_FAILED", "wrong API key"))
+            }
+            Some(_) => None,
+        };
+        if let Some((code, what)) = refusal {
+            tracing::warn!(
+                target: logging::SECURITY,
+                %peer, %path,
+                "authentication failed: {what}"
+            );
+            let mut resp = http::error(
+                StatusCode::UNAUTHORIZED,
+                code,
+                format!("{what}: {}", auth::HOW_TO_AUTHENTICATE),
+            );
+            resp.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"plotty\""),
+            );
+            return resp;
+        }
+    }
+    next.run(req).await.into_response()
+}
+
+/// Sends `system_status` to the `system` channel every heartbeat interval.
+async fn system_heartbeat(api: Arc<Api>, stop: tokio_util::sync::CancellationToken) {
+    loop {
+        let every = api.settings().websocket.heartbeat_interval;
+        tokio::select! {
+            () = stop.cancelled() => break,
+            () = tokio::time::sleep(every) => {}
+        }
+        let status = api.system_status().await;
+        api.hub.publish(&ServerMessage::SystemStatus(status));
+    }
+}
+
+/// Jobs waiting in the queue (every state from `NEW` to `READY`).
+const WAITING: [JobState; 5] = [
+    JobState::New,
+    JobState::Queued,
+    JobState::Analyzed,
+    JobState::Optimized,
+    JobState::Ready,
+];
+
+/// Jobs holding a device.
+const ACTIVE: [JobState; 3] = [JobState::Armed, JobState::Plotting, JobState::Paused];

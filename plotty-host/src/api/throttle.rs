@@ -1,0 +1,186 @@
+//! The progress throttle: at most one `job_progress` per job per [`MIN_GAP`] (10 a second), but
+//! never losing the ones that matter. A layer boundary (the layer number changes) sends the last
+//! progress of the old layer and the first of the new one at once; the end of a job (everything
+//! drawn) is sent at once; an update that comes too soon is held and sent when its window opens,
+//! unless a newer one replaces it first, so the last state of a burst always arrives. A state
+//! change of the job sends what is held first, so clients see the final progress before
+//! `COMPLETED`.
+//!
+//! Pure logic with time passed in; the fan-out task drives it.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use crate::events::JobProgress;
+use crate::job::JobId;
+
+/// Shortest time between two ordinary progress messages of one job.
+pub(super) const MIN_GAP: Duration = Duration::from_millis(100);
+
+/// Per-job throttle state.
+#[derive(Default)]
+pub(super) struct Throttle {
+    jobs: HashMap<JobId, Slot>,
+}
+
+#[derive(Default)]
+struct Slot {
+    last_sent: Option<Instant>,
+    last_layer: Option<u32>,
+    held: Option<JobProgress>,
+}
+
+impl Throttle {
+    /// Takes a new progress event; returns what to send now, in order.
+    pub(super) fn offer(&mut self, p: JobProgress, now: Instant) -> Vec<JobProgress> {
+        let slot = self.jobs.entry(p.job_id.clone()).or_default();
+        let boundary = slot.last_layer.is_some_and(|l| l != p.current_layer);
+        slot.last_layer = Some(p.current_layer);
+        let end = p.progress >= 1.0 || (p.total_points > 0 && p.points_plotted >= p.total_points);
+        if boundary || end {
+            slot.last_sent = Some(now);
+            let mut out: Vec<JobProgress> = slot.held.take().into_iter().collect();
+            out.push(p);
+            return out;
+        }
+        let open = slot
+            .last_sent
+            .is_none_or(|t| now.saturating_duration_since(t) >= MIN_GAP);
+        if open {
+            slot.last_sent = Some(now);
+            slot.held = None;
+            vec![p]
+        } else {
+            slot.held = Some(p);
+            Vec::new()
+        }
+    }
+
+    /// Held updates whose window has opened by `now`.
+    pub(super) fn due(&mut self, now: Instant) -> Vec<JobProgress> {
+        let mut out = Vec::new();
+        for slot in self.jobs.values_mut() {
+            let open = slot
+                .last_sent
+                .is_none_or(|t| now.saturating_duration_since(t) >= MIN_GAP);
+            if open && let Some(p) = slot.held.take() {
+                slot.last_sent = Some(now);
+                out.push(p);
+            }
+        }
+        out
+    }
+
+    /// When the next held update is due.
+    pub(super) fn next_due(&self) -> Option<Instant> {
+        self.jobs
+            .values()
+            .filter(|s| s.held.is_some())
+            .map(|s| s.last_sent.map_or_else(Instant::now, |t| t + MIN_GAP))
+            .min()
+    }
+
+    /// The held update of `job`, to send before its state change.
+    pub(super) fn flush(&mut self, job: &JobId) -> Option<JobProgress> {
+        let slot = self.jobs.get_mut(job)?;
+        let held = slot.held.take();
+        if held.is_some() {
+            slot.last_sent = Some(Instant::now());
+        }
+        held
+    }
+
+    /// Forgets `job` (it ended or was deleted).
+    pub(super) fn forget(&mut self, job: &JobId) {
+        self.jobs.remove(job);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(job: &str, layer: u32, points: u64) -> JobProgress {
+        JobProgress {
+            job_id: JobId::parse(job).unwrap(),
+            progress: points as f64 / 100.0,
+            current_layer: layer,
+            total_layers: 3,
+            points_plotted: points,
+            total_points: 100,
+            distance_mm: 0.0,
+            eta_seconds: None,
+            pen_down_time_seconds: 0.0,
+            total_time_seconds: 0.0,
+        }
+    }
+
+    fn points(v: &[JobProgress]) -> Vec<u64> {
+        v.iter().map(|p| p.points_plotted).collect()
+    }
+
+    #[test]
+    fn a_fast_stream_is_cut_to_ten_a_second_keeping_the_last() {
+        let mut t = Throttle::default();
+        let t0 = Instant::now();
+        let mut sent = Vec::new();
+        // 1 kHz of updates for one second.
+        for i in 0..1000u64 {
+            let now = t0 + Duration::from_millis(i);
+            sent.extend(points(&t.due(now)));
+            sent.extend(points(&t.offer(p("a", 1, i % 99), now)));
+        }
+        assert!(sent.len() <= 11, "{} sent", sent.len());
+        assert!(sent.len() >= 9, "{} sent", sent.len());
+        let held_until = t.next_due().unwrap();
+        sent.extend(points(&t.due(held_until)));
+        assert_eq!(
+            sent.last(),
+            Some(&(999 % 99)),
+            "the last update is not lost"
+        );
+        assert!(t.next_due().is_none());
+    }
+
+    #[test]
+    fn boundaries_and_the_end_go_out_at_once() {
+        let mut t = Throttle::default();
+        let t0 = Instant::now();
+        assert_eq!(points(&t.offer(p("a", 1, 10), t0)), [10]);
+        assert!(
+            t.offer(p("a", 1, 11), t0 + Duration::from_millis(1))
+                .is_empty()
+        );
+        // Layer 2 starts: the end of layer 1 (held) and the start of layer 2 both go now.
+        assert_eq!(
+            points(&t.offer(p("a", 2, 12), t0 + Duration::from_millis(2))),
+            [11, 12]
+        );
+        assert!(
+            t.offer(p("a", 2, 50), t0 + Duration::from_millis(3))
+                .is_empty()
+        );
+        assert_eq!(
+            points(&t.offer(p("a", 2, 100), t0 + Duration::from_millis(4))),
+            [50, 100]
+        );
+    }
+
+    #[test]
+    fn jobs_are_throttled_separately_and_flush_before_state_changes() {
+        let mut t = Throttle::default();
+        let t0 = Instant::now();
+        assert_eq!(t.offer(p("a", 1, 1), t0).len(), 1);
+        assert_eq!(t.offer(p("b", 1, 1), t0).len(), 1);
+        assert!(t.offer(p("a", 1, 2), t0).is_empty());
+        let a = JobId::parse("a").unwrap();
+        assert_eq!(t.flush(&a).map(|p| p.points_plotted), Some(2));
+        assert_eq!(t.flush(&a), None);
+        t.forget(&a);
+        assert_eq!(
+            t.offer(p("a", 1, 3), t0).len(),
+            1,
+            "a forgotten job starts afresh"
+        );
+    }
+}

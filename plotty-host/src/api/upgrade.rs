@@ -1,0 +1,179 @@
+//! The WebSocket handshake on `/ws`, done here rather than by axum's extractor so that every
+//! refusal is an HTTP answer before the upgrade, and so that the manual's test works:
+//!
+//! ```text
+//! curl -i -N -H "Connection: Upgrade" -H "Upgrade: websocket" http://localhost:8766/ws
+//! ```
+//!
+//! curl sends no `Sec-WebSocket-Key` (RFC 6455 requires one). Such a request still gets
+//! `101 Switching Protocols` and a working connection (the `hello` message arrives as a frame), only
+//! without `Sec-WebSocket-Accept`, which is derived from the key; real WebSocket clients always send
+//! a key and get the proper accept value. A `Sec-WebSocket-Version` other than 13 is refused with
+//! 426 naming the supported version. Over `websocket.max_connections` the answer is 503 before the
+//! upgrade. The auth and origin checks ran before this (see [`super::guard`]).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::response::Response;
+use hyper::upgrade::OnUpgrade;
+use hyper_util::rt::TokioIo;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
+
+use super::Api;
+use super::handler::{self, Client};
+use super::http;
+use super::protocol::MAX_MESSAGE_BYTES;
+
+/// How long a client at the connection limit is asked to wait.
+const RETRY_AFTER_S: &str = "10";
+
+/// `GET /ws`.
+pub(super) async fn websocket(State(api): State<Arc<Api>>, mut req: Request) -> Response {
+    let headers = req.headers();
+    if req.method() != Method::GET {
+        return http::error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "METHOD_NOT_ALLOWED",
+            "the WebSocket endpoint takes GET with `Upgrade: websocket`",
+        );
+    }
+    if !has_token(headers, &header::CONNECTION, "upgrade")
+        || !has_token(headers, &header::UPGRADE, "websocket")
+    {
+        let mut r = http::error(
+            StatusCode::UPGRADE_REQUIRED,
+            "UPGRADE_REQUIRED",
+            "this is the WebSocket endpoint: connect with a WebSocket client to ws://<host>:<port>/ws \
+             (or see GET /status and the dashboard at /)",
+        );
+        r.headers_mut()
+            .insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+        r.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+        return r;
+    }
+    if let Some(v) = headers.get(header::SEC_WEBSOCKET_VERSION)
+        && v.as_bytes() != b"13"
+    {
+        let mut r = http::error(
+            StatusCode::UPGRADE_REQUIRED,
+            "UNSUPPORTED_VERSION",
+            "only WebSocket version 13 (RFC 6455) is supported",
+        );
+        r.headers_mut().insert(
+            header::SEC_WEBSOCKET_VERSION,
+            HeaderValue::from_static("13"),
+        );
+        return r;
+    }
+    let key = headers.get(header::SEC_WEBSOCKET_KEY).cloned();
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or_else(|| "?".to_owned(), |c| c.0.to_string());
+    let settings = api.settings();
+    let max = usize::try_from(settings.websocket.max_connections).unwrap_or(usize::MAX);
+    let Some(slot) = api.limiter.try_acquire(max) else {
+        tracing::warn!(%peer, "refused a WebSocket client: {max} connected (websocket.max_connections)");
+        let mut r = http::error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "TOO_MANY_CONNECTIONS",
+            format!(
+                "the daemon already serves {max} WebSocket clients (websocket.max_connections); \
+                 try again later"
+            ),
+        );
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_S));
+        return r;
+    };
+    let Some(on_upgrade) = req.extensions_mut().remove::<OnUpgrade>() else {
+        return http::error(
+            StatusCode::BAD_REQUEST,
+            "NOT_UPGRADABLE",
+            "this connection cannot be upgraded to a WebSocket (use HTTP/1.1)",
+        );
+    };
+    let id = api.next_id.fetch_add(1, Ordering::Relaxed);
+    // Subscribed before the 101 goes out: no event between the handshake and the client's loop is
+    // lost.
+    let feed = api.hub.subscribe();
+    let task_api = Arc::clone(&api);
+    api.shutdown.spawn(async move {
+        let upgraded = match on_upgrade.await {
+            Ok(u) => u,
+            Err(e) => {
+                tracing::debug!(%peer, error = %e, "WebSocket upgrade failed");
+                return;
+            }
+        };
+        let config = WebSocketConfig::default()
+            .read_buffer_size(4096)
+            .write_buffer_size(0)
+            .max_message_size(Some(MAX_MESSAGE_BYTES))
+            .max_frame_size(Some(MAX_MESSAGE_BYTES));
+        let ws =
+            WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config))
+                .await;
+        handler::serve(
+            ws,
+            Client {
+                id,
+                peer,
+                api: task_api,
+                feed,
+                _slot: slot,
+            },
+        )
+        .await;
+    });
+    let mut builder = Response::builder()
+        .status(StatusCode::SWITCHING_PROTOCOLS)
+        .header(header::CONNECTION, "Upgrade")
+        .header(header::UPGRADE, "websocket");
+    if let Some(key) = key {
+        builder = builder.header(
+            header::SEC_WEBSOCKET_ACCEPT,
+            derive_accept_key(key.as_bytes()),
+        );
+    }
+    builder.body(axum::body::Body::empty()).unwrap_or_else(|e| {
+        http::error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "INTERNAL_ERROR",
+            format!("cannot build the upgrade response: {e}"),
+        )
+    })
+}
+
+/// True if a comma-separated header has `token` (any case): `Connection: keep-alive, Upgrade`.
+fn has_token(headers: &HeaderMap, name: &HeaderName, token: &str) -> bool {
+    headers.get_all(name).iter().any(|v| {
+        v.to_str()
+            .is_ok_and(|s| s.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_tokens() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::CONNECTION,
+            HeaderValue::from_static("keep-alive, Upgrade"),
+        );
+        assert!(has_token(&h, &header::CONNECTION, "upgrade"));
+        assert!(!has_token(&h, &header::UPGRADE, "websocket"));
+        h.insert(header::UPGRADE, HeaderValue::from_static("WebSocket"));
+        assert!(has_token(&h, &header::UPGRADE, "websocket"));
+    }
+}

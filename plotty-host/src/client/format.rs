@@ -1,0 +1,449 @@
+//! Text output of the client commands: tables, job details, the status screen, monitor lines.
+//! Everything reads the daemon's JSON defensively: a missing field prints as `-`, never fails.
+
+use std::fmt::Write as _;
+
+use serde_json::Value;
+
+/// `k=v&…` with the values percent-encoded.
+pub(super) fn query(pairs: &[(&str, String)]) -> String {
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{k}={}", encode(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// Percent-encodes everything but unreserved characters (RFC 3986).
+pub(super) fn encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(char::from(b));
+        } else {
+            let _ = write!(out, "%{b:02X}");
+        }
+    }
+    out
+}
+
+fn text(v: &Value) -> String {
+    match v {
+        Value::Null => "-".into(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Seconds as `1h 02m 03s`, `4m 05s` or `6.2s`.
+pub(super) fn duration(s: f64) -> String {
+    if !s.is_finite() || s < 0.0 {
+        return "-".into();
+    }
+    let whole = s.round() as u64;
+    match whole {
+        0..60 => format!("{s:.1}s"),
+        60..3600 => format!("{}m {:02}s", whole / 60, whole % 60),
+        _ => format!(
+            "{}h {:02}m {:02}s",
+            whole / 3600,
+            (whole % 3600) / 60,
+            whole % 60
+        ),
+    }
+}
+
+fn seconds(v: &Value) -> String {
+    v.as_f64().map_or_else(|| "-".into(), duration)
+}
+
+/// `45.0% (layer 2/4, eta 1m 02s)` from a progress object.
+pub(super) fn progress(p: &Value) -> String {
+    if p.is_null() {
+        return "-".into();
+    }
+    let mut s = format!("{:.1}%", p["progress_percentage"].as_f64().unwrap_or(0.0));
+    if let (Some(l), Some(t)) = (p["current_layer"].as_u64(), p["total_layers"].as_u64()) {
+        let _ = write!(s, " layer {l}/{t}");
+    }
+    if let Some(eta) = p["eta_seconds"].as_f64() {
+        let _ = write!(s, " eta {}", duration(eta));
+    }
+    s
+}
+
+/// Left-aligned columns.
+fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (i, cell) in row.iter().enumerate() {
+            if let Some(w) = widths.get_mut(i) {
+                *w = (*w).max(cell.chars().count());
+            }
+        }
+    }
+    let line = |cells: &mut dyn Iterator<Item = String>| -> String {
+        let mut s = String::new();
+        for (i, c) in cells.enumerate() {
+            let w = widths.get(i).copied().unwrap_or(0);
+            let pad = w.saturating_sub(c.chars().count());
+            s.push_str(&c);
+            s.push_str(&" ".repeat(pad + 2));
+        }
+        format!("{}\n", s.trim_end())
+    };
+    let mut out = line(&mut headers.iter().map(|h| (*h).to_owned()));
+    for row in rows {
+        out.push_str(&line(&mut row.iter().cloned()));
+    }
+    out
+}
+
+/// `plotty jobs`.
+pub(super) fn jobs_table(v: &Value) -> String {
+    let jobs = v["jobs"].as_array().map(Vec::as_slice).unwrap_or(&[]);
+    if jobs.is_empty() {
+        return "no jobs\n".into();
+    }
+    let rows: Vec<Vec<String>> = jobs
+        .iter()
+        .map(|j| {
+            vec![
+                text(&j["id"]),
+                text(&j["state"]),
+                text(&j["priority"]),
+                progress(&j["progress"]),
+                text(&j["name"]),
+                text(&j["updated_at"]),
+            ]
+        })
+        .collect();
+    table(
+        &["ID", "STATE", "PRIORITY", "PROGRESS", "NAME", "UPDATED"],
+        &rows,
+    )
+}
+
+/// `plotty job ID`.
+pub(super) fn job_details(j: &Value) -> String {
+    let mut s = String::new();
+    let t = &j["timing"];
+    let _ = writeln!(s, "job       {}", text(&j["id"]));
+    let _ = writeln!(s, "name      {}", text(&j["name"]));
+    let _ = writeln!(
+        s,
+        "state     {}{}",
+        text(&j["state"]),
+        j["state_reason"]
+            .as_str()
+            .map(|r| format!(" ({r})"))
+            .unwrap_or_default()
+    );
+    if let Some(e) = j["error"].as_str() {
+        let _ = writeln!(s, "error     {e}");
+    }
+    let _ = writeln!(s, "priority  {}", text(&j["priority"]));
+    let _ = writeln!(s, "paper     {}", text(&j["paper"]));
+    let _ = writeln!(
+        s,
+        "layers    {}",
+        j["layers_selected"].as_str().unwrap_or("all")
+    );
+    let _ = writeln!(s, "submitted {}", text(&j["created_at"]));
+    if let Some(r) = j["retry_of"].as_str() {
+        let _ = writeln!(s, "retry of  {r}");
+    }
+    let _ = writeln!(s, "progress  {}", progress(&j["progress"]));
+    let _ = writeln!(
+        s,
+        "estimate  {} before optimisation, {} after",
+        seconds(&t["estimate_pre_s"]),
+        seconds(&t["estimate_post_s"])
+    );
+    let taken = if t["finished_at"].is_null() {
+        "so far"
+    } else {
+        "in total"
+    };
+    let _ = writeln!(
+        s,
+        "actual    {} {taken} (started {}, finished {})",
+        seconds(&t["elapsed_s"]),
+        text(&t["started_at"]),
+        text(&t["finished_at"])
+    );
+    if let Some(r) = j["resume_point"].as_object() {
+        let _ = writeln!(
+            s,
+            "resume at layer {}, stroke {}, vertex {}",
+            text(&r["layer"].clone()),
+            text(&r["stroke"].clone()),
+            text(&r["vertex"].clone())
+        );
+    }
+    let layers = j["layers"].as_array().map(Vec::as_slice).unwrap_or(&[]);
+    if layers.is_empty() {
+        let _ = writeln!(s, "\nlayers: not analysed yet");
+    } else {
+        let rows: Vec<Vec<String>> = layers
+            .iter()
+            .map(|l| {
+                vec![
+                    text(&l["index"]),
+                    text(&l["name"]),
+                    text(&l["color"]),
+                    text(&l["strokes"]),
+                    text(&l["points"]),
+                    l["pen_down_mm"]
+                        .as_f64()
+                        .map_or_else(|| "-".into(), |m| format!("{m:.1}")),
+                    seconds(&l["estimate_s"]),
+                    if l["pause_before"].as_bool() == Some(true) {
+                        "pause".into()
+                    } else {
+                        String::new()
+                    },
+                ]
+            })
+            .collect();
+        s.push('\n');
+        s.push_str(&table(
+            &[
+                "#",
+                "LAYER",
+                "COLOR",
+                "STROKES",
+                "POINTS",
+                "PEN-DOWN MM",
+                "ESTIMATE",
+                "",
+            ],
+            &rows,
+        ));
+    }
+    let events = j["events"].as_array().map(Vec::as_slice).unwrap_or(&[]);
+    if !events.is_empty() {
+        let _ = writeln!(s, "\nhistory:");
+        for e in events {
+            let _ = writeln!(
+                s,
+                "  {}  {:<19} {} → {}  {}",
+                text(&e["timestamp"]),
+                text(&e["type"]),
+                text(&e["from_state"]),
+                text(&e["to_state"]),
+                e["reason"].as_str().unwrap_or("")
+            );
+        }
+    }
+    s
+}
+
+/// `plotty status`.
+pub(super) fn status(v: &Value, address: &str) -> String {
+    let mut s = String::new();
+    let q = &v["queue"];
+    let _ = writeln!(
+        s,
+        "daemon   plotty {} at {address}: {}, up {}, {} client(s){}",
+        text(&v["daemon_version"]),
+        text(&v["status"]),
+        seconds(&v["uptime"]),
+        text(&v["connections"]),
+        v["memory_rss_bytes"]
+            .as_f64()
+            .map(|b| format!(", {:.1} MiB", b / 1048576.0))
+            .unwrap_or_default()
+    );
+    for p in v["problems"].as_array().into_iter().flatten() {
+        let _ = writeln!(s, "         problem: {}", text(p));
+    }
+    let devices = v["devices"].as_array().map(Vec::as_slice).unwrap_or(&[]);
+    if devices.is_empty() {
+        let _ = writeln!(s, "device   no plotter attached");
+    }
+    for d in devices {
+        let _ = writeln!(s, "device   {}", device_line(d));
+    }
+    let _ = writeln!(
+        s,
+        "queue    {} waiting, {} active",
+        text(&q["length"]),
+        text(&q["active"])
+    );
+    for j in q["running"].as_array().into_iter().flatten() {
+        let _ = writeln!(
+            s,
+            "  {} {:<9} {}  {}",
+            text(&j["id"]),
+            text(&j["state"]),
+            progress(&j["progress"]),
+            text(&j["name"])
+        );
+    }
+    let next = q["next"].as_array().map(Vec::as_slice).unwrap_or(&[]);
+    if !next.is_empty() {
+        let _ = writeln!(s, "next:");
+        for j in next {
+            let _ = writeln!(
+                s,
+                "  {} {:<9} {}",
+                text(&j["id"]),
+                text(&j["state"]),
+                text(&j["name"])
+            );
+        }
+    }
+    s
+}
+
+/// One device as a line.
+pub(super) fn device_line(d: &Value) -> String {
+    let mut s = format!(
+        "{} ({}) {}",
+        text(&d["device_id"]),
+        text(&d["device_type"]),
+        text(&d["status"])
+    );
+    if let Some(fw) = d["firmware_version"].as_str() {
+        let _ = write!(s, ", firmware {fw}");
+    }
+    if let Some(up) = d["pen_up"].as_bool() {
+        s.push_str(if up { ", pen up" } else { ", pen down" });
+    }
+    if let (Some(x), Some(y)) = (d["position"]["x"].as_f64(), d["position"]["y"].as_f64()) {
+        let _ = write!(s, ", at ({x:.1}, {y:.1}) mm");
+    }
+    if let Some(j) = d["current_job_id"].as_str() {
+        let _ = write!(s, ", job {j}");
+    }
+    if let Some(e) = d["error_message"].as_str() {
+        let _ = write!(s, ", error: {e}");
+    }
+    s
+}
+
+/// A line for `plotty monitor` (text mode), or `None` for messages shown otherwise (progress bars)
+/// or not at all.
+pub(super) fn monitor_line(m: &Value) -> Option<String> {
+    let time = m["timestamp"]
+        .as_str()
+        .and_then(|t| t.get(11..19))
+        .unwrap_or("--:--:--");
+    let line = match m["type"].as_str()? {
+        "hello" => format!(
+            "connected to plotty {} (protocol {})",
+            text(&m["daemon_version"]),
+            text(&m["protocol_version"])
+        ),
+        "subscribed" => format!("watching {}", channels(&m["channels"])),
+        "job_state_change" if m["snapshot"].as_bool() == Some(true) => format!(
+            "job {} is {}  {}",
+            text(&m["job_id"]),
+            text(&m["to_state"]),
+            text(&m["job_name"])
+        ),
+        "job_state_change" => format!(
+            "job {} {} → {} ({}){}  {}",
+            text(&m["job_id"]),
+            text(&m["from_state"]),
+            text(&m["to_state"]),
+            text(&m["reason"]),
+            m["error"]
+                .as_str()
+                .map(|e| format!(": {e}"))
+                .unwrap_or_default(),
+            text(&m["job_name"])
+        ),
+        "job_deleted" => format!("job {} deleted", text(&m["job_id"])),
+        "device_status" => format!("device {}", device_line(m)),
+        "system_alert" => format!(
+            "{}: {}: {}",
+            text(&m["severity"]).to_uppercase(),
+            text(&m["title"]),
+            text(&m["message"])
+        ),
+        "system_status" => format!(
+            "daemon {}: {} waiting, {} active, {} client(s), cpu {}, memory {}",
+            text(&m["status"]),
+            text(&m["queue_length"]),
+            text(&m["active_jobs"]),
+            text(&m["connections"]),
+            percent(&m["cpu_usage"]),
+            percent(&m["memory_usage"])
+        ),
+        "error" => format!(
+            "error {}: {}",
+            text(&m["error_code"]),
+            text(&m["error_message"])
+        ),
+        _ => return None,
+    };
+    Some(format!("{time} {line}"))
+}
+
+fn channels(v: &Value) -> String {
+    v.as_array()
+        .map(|a| a.iter().map(text).collect::<Vec<_>>().join(", "))
+        .unwrap_or_else(|| "-".into())
+}
+
+fn percent(v: &Value) -> String {
+    v.as_f64()
+        .map_or_else(|| "-".into(), |f| format!("{:.1}%", f * 100.0))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn durations_and_encoding() {
+        assert_eq!(duration(6.24), "6.2s");
+        assert_eq!(duration(245.0), "4m 05s");
+        assert_eq!(duration(3723.0), "1h 02m 03s");
+        assert_eq!(duration(f64::NAN), "-");
+        assert_eq!(encode("a b/ü&"), "a%20b%2F%C3%BC%26");
+        assert_eq!(
+            query(&[("name", "x y".into()), ("start", "true".into())]),
+            "name=x%20y&start=true"
+        );
+    }
+
+    #[test]
+    fn odd_json_never_fails() {
+        for v in [
+            json!(null),
+            json!([]),
+            json!({"jobs": 3}),
+            json!({"queue": "x"}),
+        ] {
+            let _ = jobs_table(&v);
+            let _ = job_details(&v);
+            let _ = status(&v, "h:1");
+            let _ = monitor_line(&v);
+        }
+    }
+
+    #[test]
+    fn tables_line_up() {
+        let v = json!({"jobs": [
+            {"id": "abc", "state": "QUEUED", "priority": 0, "name": "a.svg", "updated_at": "t"},
+            {"id": "d", "state": "PLOTTING", "priority": 10, "name": "b", "updated_at": "t",
+             "progress": {"progress_percentage": 45.0, "current_layer": 2, "total_layers": 4}},
+        ]});
+        let t = jobs_table(&v);
+        let lines: Vec<&str> = t.lines().collect();
+        assert_eq!(lines.len(), 3);
+        assert!(lines[2].contains("45.0% layer 2/4"), "{t}");
+        let col = |l: &str| {
+            l.find("STATE")
+                .or_else(|| l.find("QUEUED"))
+                .or_else(|| l.find("PLOTTING"))
+        };
+        assert_eq!(col(lines[0]), col(lines[1]));
+        assert_eq!(col(lines[1]), col(lines[2]));
+    }
+}

@@ -1,0 +1,316 @@
+//! Finding the plotter: which device a plot uses (`--device auto|sim|PORT`, config
+//! `device.type` and `device.port`), AxiDraws found by their USB id (04D8:FD92, the
+//! EiBotBoard), and a quick check that a port really has an EBB behind it.
+//!
+//! Discovery uses `serialport::available_ports()`, which reads sysfs without libudev and still
+//! reports USB vendor and product ids.
+
+use std::fmt;
+use std::path::Path;
+use std::time::Duration;
+
+use crate::device_check::{EBB_PID, EBB_VID, ask_version};
+use crate::settings::{DeviceKind, DeviceSettings};
+
+use super::DeviceError;
+
+/// Longest wait for the version reply when probing a port: a board answers within
+/// milliseconds, and a port that is not a plotter should not keep the user waiting.
+pub const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// What the user asked for with `--device` (or nothing).
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum DeviceRequest {
+    /// `--device auto`: an AxiDraw found by USB id, else the simulator.
+    Auto,
+    /// `--device sim`.
+    Simulator,
+    /// `--device PORT`.
+    Port(String),
+    /// No `--device`: what `device.type` and `device.port` say.
+    Config,
+}
+
+/// The device a plot will use.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum Target {
+    /// The built-in simulator.
+    Simulator {
+        /// Why: asked for, or no AxiDraw was found.
+        reason: SimulatorReason,
+    },
+    /// A serial port.
+    Serial {
+        /// The port's path.
+        port: String,
+        /// How it was chosen.
+        found: PortOrigin,
+    },
+}
+
+/// Why the simulator is used.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum SimulatorReason {
+    /// `--device sim` or `device.type: simulator`.
+    Requested,
+    /// `auto` and no AxiDraw is connected.
+    NoneFound,
+}
+
+/// How a serial port was chosen.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum PortOrigin {
+    /// `--device PORT`.
+    CommandLine,
+    /// `device.port` in the config.
+    Config,
+    /// Found by USB id (with its serial number, if it has one).
+    Usb {
+        /// The board's USB serial number.
+        serial: Option<String>,
+    },
+}
+
+/// A serial port with the EiBotBoard's USB id.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct FoundBoard {
+    /// The port's path.
+    pub port: String,
+    /// Its USB serial number.
+    pub serial: Option<String>,
+}
+
+impl DeviceRequest {
+    /// The request of a `--device` value (`None`: not given).
+    pub fn parse(value: Option<&str>) -> Self {
+        match value.map(str::trim) {
+            None => Self::Config,
+            Some(v) if v.eq_ignore_ascii_case("auto") => Self::Auto,
+            Some(v)
+                if ["sim", "simulator"]
+                    .iter()
+                    .any(|s| v.eq_ignore_ascii_case(s)) =>
+            {
+                Self::Simulator
+            }
+            Some(v) => Self::Port(v.to_owned()),
+        }
+    }
+}
+
+impl Target {
+    /// Whether this is the simulator.
+    pub fn is_simulator(&self) -> bool {
+        matches!(self, Self::Simulator { .. })
+    }
+}
+
+/// The device for `request` under the `device` settings; `boards` lists the AxiDraws
+/// connected (see [`find_boards`]), looked at only when a search is needed.
+///
+/// # Errors
+/// `device.type: axidraw` (or `--device auto` is not involved) and no board is connected.
+pub fn choose(
+    request: &DeviceRequest,
+    device: &DeviceSettings,
+    boards: impl FnOnce() -> Result<Vec<FoundBoard>, String>,
+) -> Result<Target, DeviceError> {
+    let search = |boards: Result<Vec<FoundBoard>, String>| match boards {
+        Ok(found) => found.into_iter().next(),
+        // Listing ports failed: treated as none found (the message says how to name one).
+        Err(_) => None,
+    };
+    match request {
+        DeviceRequest::Simulator => Ok(Target::Simulator {
+            reason: SimulatorReason::Requested,
+        }),
+        DeviceRequest::Port(port) => Ok(Target::Serial {
+            port: port.clone(),
+            found: PortOrigin::CommandLine,
+        }),
+        DeviceRequest::Auto => Ok(match search(boards()) {
+            Some(b) => usb_target(b),
+            None => Target::Simulator {
+                reason: SimulatorReason::NoneFound,
+            },
+        }),
+        DeviceRequest::Config => match (device.kind, &device.port) {
+            (DeviceKind::Simulator, _) => Ok(Target::Simulator {
+                reason: SimulatorReason::Requested,
+            }),
+            (_, Some(port)) => Ok(Target::Serial {
+                port: port.clone(),
+                found: PortOrigin::Config,
+            }),
+            (DeviceKind::Auto, None) => Ok(match search(boards()) {
+                Some(b) => usb_target(b),
+                None => Target::Simulator {
+                    reason: SimulatorReason::NoneFound,
+                },
+            }),
+            (DeviceKind::Axidraw, None) => match boards() {
+                Ok(found) => found
+                    .into_iter()
+                    .next()
+                    .map(usb_target)
+                    .ok_or(DeviceError::NotFound { listing: None }),
+                Err(e) => Err(DeviceError::NotFound { listing: Some(e) }),
+            },
+        },
+    }
+}
+
+fn usb_target(b: FoundBoard) -> Target {
+    Target::Serial {
+        port: b.port,
+        found: PortOrigin::Usb { serial: b.serial },
+    }
+}
+
+/// Serial ports with the EiBotBoard's USB id (04D8:FD92), in the order the system lists them.
+///
+/// # Errors
+/// The ports cannot be listed (the message says why).
+pub fn find_boards() -> Result<Vec<FoundBoard>, String> {
+    let ports = serialport::available_ports().map_err(|e| e.to_string())?;
+    Ok(ports
+        .into_iter()
+        .filter_map(|p| match p.port_type {
+            serialport::SerialPortType::UsbPort(u) if u.vid == EBB_VID && u.pid == EBB_PID => {
+                Some(FoundBoard {
+                    port: p.port_name,
+                    serial: u.serial_number,
+                })
+            }
+            _ => None,
+        })
+        .collect())
+}
+
+/// Opens `port` as a plot does (exclusively, at `baud`) and asks for the firmware version,
+/// waiting at most `timeout`: the check that a port is a plotter before a plot starts.
+///
+/// # Errors
+/// The port cannot be opened, or what answers is not an EiBotBoard.
+pub fn probe(port: &str, baud: u32, timeout: Duration) -> Result<String, DeviceError> {
+    let mut serial = super::serial::open(port, baud)?;
+    ask_version(serial.as_mut(), timeout).map_err(|detail| DeviceError::NotAPlotter {
+        port: port.to_owned(),
+        detail,
+    })
+}
+
+/// Whether `port` exists as a file (for the message when it does not).
+pub fn port_exists(port: &str) -> bool {
+    Path::new(port).exists()
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Simulator {
+                reason: SimulatorReason::Requested,
+            } => f.write_str("the built-in simulator"),
+            Self::Simulator {
+                reason: SimulatorReason::NoneFound,
+            } => f.write_str(
+                "the built-in simulator (no AxiDraw found by USB id 04D8:FD92; connect one, \
+                 or name its port with --device PORT)",
+            ),
+            Self::Serial { port, found } => match found {
+                PortOrigin::CommandLine => write!(f, "the plotter on {port}"),
+                PortOrigin::Config => write!(f, "the plotter on {port} (device.port)"),
+                PortOrigin::Usb { serial: Some(s) } => {
+                    write!(f, "the AxiDraw on {port} (found by USB id, serial {s})")
+                }
+                PortOrigin::Usb { serial: None } => {
+                    write!(f, "the AxiDraw on {port} (found by USB id)")
+                }
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::settings::Settings;
+
+    fn device(kind: DeviceKind, port: Option<&str>) -> DeviceSettings {
+        let dir = tempfile::tempdir().unwrap();
+        let mut d = Settings::defaults_for(dir.path()).device;
+        d.kind = kind;
+        d.port = port.map(str::to_owned);
+        d
+    }
+
+    fn board() -> Result<Vec<FoundBoard>, String> {
+        Ok(vec![FoundBoard {
+            port: "/dev/ttyACM3".into(),
+            serial: Some("X1".into()),
+        }])
+    }
+
+    fn none() -> Result<Vec<FoundBoard>, String> {
+        Ok(Vec::new())
+    }
+
+    #[test]
+    fn requests() {
+        assert_eq!(DeviceRequest::parse(None), DeviceRequest::Config);
+        assert_eq!(DeviceRequest::parse(Some("AUTO")), DeviceRequest::Auto);
+        assert_eq!(DeviceRequest::parse(Some("sim")), DeviceRequest::Simulator);
+        assert_eq!(
+            DeviceRequest::parse(Some("/dev/ttyUSB0")),
+            DeviceRequest::Port("/dev/ttyUSB0".into())
+        );
+    }
+
+    #[test]
+    fn auto_uses_a_board_or_the_simulator_and_says_why() {
+        let d = device(DeviceKind::Auto, None);
+        let t = choose(&DeviceRequest::Config, &d, board).unwrap();
+        assert_eq!(
+            t,
+            Target::Serial {
+                port: "/dev/ttyACM3".into(),
+                found: PortOrigin::Usb {
+                    serial: Some("X1".into())
+                }
+            }
+        );
+        let t = choose(&DeviceRequest::Auto, &d, none).unwrap();
+        assert!(t.is_simulator());
+        assert!(t.to_string().contains("no AxiDraw found"), "{t}");
+        let t = choose(&DeviceRequest::Config, &d, || Err("no sysfs".into())).unwrap();
+        assert!(t.is_simulator());
+    }
+
+    #[test]
+    fn explicit_choices_win() {
+        let d = device(DeviceKind::Axidraw, Some("/dev/ttyS9"));
+        assert_eq!(
+            choose(&DeviceRequest::Simulator, &d, board).unwrap(),
+            Target::Simulator {
+                reason: SimulatorReason::Requested
+            }
+        );
+        let t = choose(&DeviceRequest::Config, &d, board).unwrap();
+        assert_eq!(t.to_string(), "the plotter on /dev/ttyS9 (device.port)");
+        let t = choose(&DeviceRequest::Port("/dev/x".into()), &d, board).unwrap();
+        assert_eq!(t.to_string(), "the plotter on /dev/x");
+        let d = device(DeviceKind::Simulator, None);
+        assert!(
+            choose(&DeviceRequest::Config, &d, board)
+                .unwrap()
+                .is_simulator()
+        );
+    }
+
+    #[test]
+    fn axidraw_without_a_board_is_an_error() {
+        let d = device(DeviceKind::Axidraw, None);
+        let e = choose(&DeviceRequest::Config, &d, none).unwrap_err();
+        assert!(e.to_string().contains("no AxiDraw"), "{e}");
+    }
+}

@@ -1,0 +1,113 @@
+//! Devices: finding the plotter and the links the plot runner talks to it through.
+//!
+//! - [`discover`]: `--device auto|sim|PORT` and the config's `device.type`/`device.port` →
+//!   a [`discover::Target`]; AxiDraws found by USB id; a probe that a port is a plotter.
+//! - [`Link`]: bytes to and from a device, and time. [`serial::SerialLink`] is a real port (the
+//!   wall clock); [`sim::SimLink`] is the in-process simulator, run in lockstep with the
+//!   protocol session in simulated time (deterministic, as fast as possible, or paced to the
+//!   wall clock for demos), recording the pen trace.
+
+pub mod discover;
+pub mod serial;
+pub mod sim;
+
+use plotty_motion::time::Instant;
+
+/// A byte link to a device, with the clock the session runs on.
+///
+/// The runner's loop: [`write`](Self::write) what the session transmits, [`read`](Self::read)
+/// what arrived, and [`wait`](Self::wait) until the session's next deadline or until bytes may
+/// have arrived.
+pub trait Link {
+    /// The device, for messages ("/dev/ttyACM0", "the simulator").
+    fn name(&self) -> &str;
+
+    /// The current time on the link's clock (monotonic).
+    fn now(&mut self) -> Instant;
+
+    /// Sends as much of `bytes` as the device takes now; returns how many (0: it is not taking
+    /// input, retry after waiting).
+    ///
+    /// # Errors
+    /// The device went away or the port failed.
+    fn write(&mut self, bytes: &[u8]) -> Result<usize, DeviceError>;
+
+    /// Appends the bytes received so far to `out`.
+    ///
+    /// # Errors
+    /// The device went away or the port failed.
+    fn read(&mut self, out: &mut Vec<u8>) -> Result<(), DeviceError>;
+
+    /// Waits until `deadline` (`None`: until something happens) or until bytes may have arrived,
+    /// whichever is first; a real link returns after a few milliseconds at most so that the
+    /// caller can look at its controls.
+    ///
+    /// # Errors
+    /// The device went away or the port failed.
+    fn wait(&mut self, deadline: Option<Instant>) -> Result<(), DeviceError>;
+
+    /// Whether time passes only in [`wait`](Self::wait) (the simulator, as fast as possible):
+    /// while the plot waits for the user, such a link is not waited on.
+    fn is_simulated(&self) -> bool;
+
+    /// The plot reached layer `index` (the simulator notes the time, to colour its trace).
+    fn layer_reached(&mut self, index: usize) {
+        let _ = index;
+    }
+}
+
+/// What went wrong with a device. Every message says what happened and what to check.
+#[derive(Debug, thiserror::Error)]
+pub enum DeviceError {
+    /// `device.type: axidraw` and no board is connected.
+    #[error(
+        "no AxiDraw found (USB id 04D8:FD92){}: plug it in and switch it on (check `ls -l \
+         /dev/serial/by-id`), name its port with --device PORT or device.port, or plot on the \
+         simulator with --device sim",
+        listing.as_ref().map(|e| format!("; listing serial ports failed: {e}")).unwrap_or_default()
+    )]
+    NotFound {
+        /// Why the ports could not be listed, if that failed.
+        listing: Option<String>,
+    },
+    /// The port cannot be opened.
+    #[error("cannot open {port}: {detail}; {fix}")]
+    Open {
+        /// The port.
+        port: String,
+        /// The system's reason.
+        detail: String,
+        /// What to do.
+        fix: &'static str,
+    },
+    /// Something answers on the port, or nothing does, but it is not an EiBotBoard.
+    #[error(
+        "{port} is not a plotter: {detail}; check that this is the AxiDraw's port (`ls -l \
+         /dev/serial/by-id`), that the plotter is switched on, or use --device sim"
+    )]
+    NotAPlotter {
+        /// The port.
+        port: String,
+        /// What happened.
+        detail: String,
+    },
+    /// The device disappeared (unplugged, switched off, USB reset).
+    #[error(
+        "the plotter on {port} went away ({detail}): check the USB cable and the plotter's power; \
+         the pen may still be down, and the carriage must be homed by hand before the next plot"
+    )]
+    Vanished {
+        /// The port.
+        port: String,
+        /// What the system said.
+        detail: String,
+    },
+    /// Reading or writing failed otherwise.
+    #[error("the link to the plotter on {port} failed: {detail}; check the USB cable and retry")]
+    Io {
+        /// The port.
+        port: String,
+        /// What the system said.
+        detail: String,
+    },
+}

@@ -1,0 +1,265 @@
+//! The built-in simulator as a [`Link`]: a simulated EiBotBoard ([`Board`]: the tick-exact
+//! firmware model behind its USB link) run in lockstep with the protocol session, in simulated
+//! time.
+//!
+//! Time passes only in [`SimLink::wait`], which advances the board to the session's next
+//! deadline or the board's next event, whichever comes first: deterministic, and as fast as the
+//! machine running it (a plot of an hour takes seconds), or paced to the wall clock with
+//! [`SimLink::realtime`] for demonstrations. Bytes take [`LATENCY`] each way (a USB frame) and go
+//! to the board in packets of at most 64 bytes; a board that takes nothing (its parser blocked)
+//! pushes back on the writer.
+//!
+//! The board's observer records the pen trace and statistics (`SimObserver`), and the ticks of
+//! every pen drop, so the trace can be rendered in the layers' colours; [`SimLink::finish`]
+//! hands them over.
+
+use std::collections::VecDeque;
+
+use plotty_fw_sim::fault::FaultInjector;
+use plotty_fw_sim::stats::StatsReport;
+use plotty_fw_sim::trace::{Trace, TraceConfig};
+use plotty_fw_sim::{Board, CommandKind, FirmwareVersion, Observer, SimObserver};
+use plotty_motion::time::{Duration, Instant};
+
+use super::{DeviceError, Link};
+
+/// One-way delay of bytes between host and board: one USB frame (1 ms, 25 ticks).
+pub const LATENCY: u64 = 25;
+/// Host bytes in flight to the board at most (one USB packet).
+const IN_FLIGHT_BYTES: usize = 64;
+/// Microseconds per firmware tick.
+const TICK_US: u64 = 40;
+
+/// The simulator link. See the [module documentation](self).
+pub struct SimLink {
+    board: Board<Recorder>,
+    name: String,
+    /// Host bytes on their way to the board, with their arrival tick.
+    to_board: VecDeque<(u64, Vec<u8>)>,
+    /// Board bytes on their way to the host, with their arrival tick.
+    to_host: VecDeque<(u64, Vec<u8>)>,
+    scratch: Vec<u8>,
+    /// Wall clock pacing: the wall instant and tick it started at.
+    pace: Option<(std::time::Instant, u64)>,
+    /// Ticks at which layers were reached (from [`Link::layer_reached`]).
+    layers: Vec<(u64, usize)>,
+}
+
+/// What a simulated plot left behind.
+#[derive(Clone, Debug)]
+pub struct SimRecord {
+    /// The pen trace (strokes and travel, in mm).
+    pub trace: Trace,
+    /// Statistics of the run.
+    pub stats: StatsReport,
+    /// Tick of each pen drop, in order (one per trace stroke).
+    pub pen_drops: Vec<u64>,
+    /// Ticks at which each layer was reached, in order.
+    pub layers: Vec<(u64, usize)>,
+}
+
+/// The board's observer: the simulator's trace and statistics, and pen drop ticks.
+#[derive(Debug, Clone)]
+struct Recorder {
+    sim: SimObserver,
+    pen_drops: Vec<u64>,
+    pen_up: bool,
+}
+
+impl SimLink {
+    /// A freshly powered board running `version`, recording the trace with every point within
+    /// one step of the path.
+    pub fn new(version: FirmwareVersion) -> Self {
+        let recorder = Recorder {
+            sim: SimObserver::new(TraceConfig::default()),
+            pen_drops: Vec::new(),
+            pen_up: true,
+        };
+        Self {
+            board: Board::with_observer(version, recorder),
+            name: format!("the simulator (EBB firmware {version})"),
+            to_board: VecDeque::new(),
+            to_host: VecDeque::new(),
+            scratch: Vec::new(),
+            pace: None,
+            layers: Vec::new(),
+        }
+    }
+
+    /// The same link paced to the wall clock (a simulated second takes a second).
+    pub fn realtime(mut self) -> Self {
+        self.pace = Some((std::time::Instant::now(), self.board.now_ticks()));
+        self
+    }
+
+    /// Injects faults (see `plotty_fw_sim::fault`) from now on.
+    pub fn with_faults(mut self, faults: FaultInjector) -> Self {
+        self.board.set_faults(faults);
+        self
+    }
+
+    /// The simulated firmware (its state, for tests).
+    pub fn firmware(&self) -> &plotty_fw_sim::Firmware {
+        self.board.firmware()
+    }
+
+    /// Simulated time since the board's power-on.
+    pub fn elapsed(&self) -> Duration {
+        Duration::from_ticks(self.board.now_ticks())
+    }
+
+    /// Ends the simulation: the trace, statistics, pen drops and layer ticks.
+    pub fn finish(self) -> SimRecord {
+        let now = self.board.now_ticks();
+        let recorder = self.board.into_observer();
+        SimRecord {
+            stats: recorder.sim.stats.report(now),
+            trace: recorder.sim.trace.finish(),
+            pen_drops: recorder.pen_drops,
+            layers: self.layers,
+        }
+    }
+
+    /// Moves due bytes into the board and the board's replies into the host queue.
+    fn exchange(&mut self) -> Result<(), DeviceError> {
+        let now = self.board.now_ticks();
+        while let Some((at, bytes)) = self.to_board.front_mut() {
+            if *at > now {
+                break;
+            }
+            let n = self.board.write(bytes).map_err(vanished)?;
+            bytes.drain(..n.min(bytes.len()));
+            if !bytes.is_empty() {
+                // The board takes no more now (its parser waits for a FIFO slot).
+                break;
+            }
+            self.to_board.pop_front();
+        }
+        self.scratch.clear();
+        self.board.read(&mut self.scratch).map_err(vanished)?;
+        if !self.scratch.is_empty() {
+            self.to_host
+                .push_back((now + LATENCY, std::mem::take(&mut self.scratch)));
+        }
+        Ok(())
+    }
+
+    fn in_flight(&self) -> usize {
+        self.to_board.iter().map(|(_, b)| b.len()).sum()
+    }
+
+    /// Sleeps until the wall clock has caught up with simulated time (realtime mode).
+    fn pace_to(&self, tick: u64) {
+        if let Some((wall, start)) = self.pace {
+            let due = std::time::Duration::from_micros(tick.saturating_sub(start) * TICK_US);
+            let elapsed = wall.elapsed();
+            if due > elapsed {
+                std::thread::sleep(due - elapsed);
+            }
+        }
+    }
+}
+
+impl Link for SimLink {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn now(&mut self) -> Instant {
+        Instant::from_micros(self.board.now_ticks() * TICK_US)
+    }
+
+    fn write(&mut self, bytes: &[u8]) -> Result<usize, DeviceError> {
+        if self.board.has_vanished() {
+            return Err(vanished(plotty_fw_sim::board::BoardError::Vanished));
+        }
+        let n = bytes
+            .len()
+            .min(IN_FLIGHT_BYTES.saturating_sub(self.in_flight()));
+        if n > 0 {
+            let at = self.board.now_ticks() + LATENCY;
+            self.to_board
+                .push_back((at, bytes.get(..n).unwrap_or_default().to_vec()));
+        }
+        Ok(n)
+    }
+
+    fn read(&mut self, out: &mut Vec<u8>) -> Result<(), DeviceError> {
+        self.exchange()?;
+        let now = self.board.now_ticks();
+        while self.to_host.front().is_some_and(|(at, _)| *at <= now) {
+            if let Some((_, bytes)) = self.to_host.pop_front() {
+                out.extend_from_slice(&bytes);
+            }
+        }
+        Ok(())
+    }
+
+    fn wait(&mut self, deadline: Option<Instant>) -> Result<(), DeviceError> {
+        self.exchange()?;
+        let now = self.board.now_ticks();
+        let mut next: Option<u64> = deadline.map(|d| d.as_micros().div_ceil(TICK_US));
+        let mut consider = |t: u64| next = Some(next.map_or(t, |n| n.min(t)));
+        if let Some(&(at, _)) = self.to_board.front() {
+            consider(at);
+        }
+        if let Some(&(at, _)) = self.to_host.front() {
+            consider(at);
+        }
+        if let Some(dt) = self.board.next_event_in() {
+            consider(now + dt);
+        }
+        // Nothing pending at all: let a millisecond pass rather than spin.
+        let target = next.unwrap_or(now + 25);
+        if target <= now {
+            return Ok(());
+        }
+        self.pace_to(target);
+        self.board.advance(target - now);
+        if self.board.has_vanished() {
+            return Err(vanished(plotty_fw_sim::board::BoardError::Vanished));
+        }
+        self.exchange()
+    }
+
+    fn is_simulated(&self) -> bool {
+        true
+    }
+
+    fn layer_reached(&mut self, index: usize) {
+        self.layers.push((self.board.now_ticks(), index));
+    }
+}
+
+fn vanished(e: plotty_fw_sim::board::BoardError) -> DeviceError {
+    DeviceError::Vanished {
+        port: "the simulator".into(),
+        detail: e.to_string(),
+    }
+}
+
+impl Observer for Recorder {
+    fn on_step(&mut self, tick: u64, position: [i32; 2]) {
+        self.sim.on_step(tick, position);
+    }
+
+    fn on_pen(&mut self, tick: u64, up: bool) {
+        if self.pen_up && !up {
+            self.pen_drops.push(tick);
+        }
+        self.pen_up = up;
+        self.sim.on_pen(tick, up);
+    }
+
+    fn on_command_start(&mut self, tick: u64, kind: CommandKind) {
+        self.sim.on_command_start(tick, kind);
+    }
+
+    fn on_idle(&mut self, tick: u64) {
+        self.sim.on_idle(tick);
+    }
+
+    fn on_motors(&mut self, tick: u64, enabled: [bool; 2], microsteps: u8) {
+        self.sim.on_motors(tick, enabled, microsteps);
+    }
+}

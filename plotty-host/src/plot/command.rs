@@ -1,0 +1,689 @@
+//! `plotty plot FILE...`: the one-shot plot without a daemon, a thin layer over
+//! [`prepare`](super::prepare), [`estimate`](super::estimate), [`runner`](super::runner) and
+//! [`crate::device`].
+//!
+//! 1. Settings (`-c`), the layer selection, then every file imported and optimised before
+//!    anything moves (a bad file stops the command before the first plot): warnings and the
+//!    pen-up travel saved are printed.
+//! 2. `--preview OUT`: renders the plan and exits. `--estimate`: prints the planned time; on a
+//!    real plotter that is all, on the simulator the file is plotted too and the simulated time
+//!    and its difference from the plan are printed.
+//! 3. Otherwise each file is plotted on the chosen device with a progress bar. Ctrl-C pauses at
+//!    once (pen up) and asks whether to resume or abort; a second Ctrl-C aborts (pen up, park at
+//!    home). Pen-change layers wait for Enter. After a simulated plot, the simulator's trace is
+//!    compared with the plan (largest deviation) and rendered with `--render`.
+
+use std::io::{self, BufRead, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::mpsc::{self, Sender};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use plotty_fw_sim::FirmwareVersion as SimVersion;
+use plotty_motion::ebb::FirmwareVersion;
+use plotty_motion::time::Duration;
+
+use crate::cli::PlotArgs;
+use crate::device::discover::{self, DeviceRequest, PROBE_TIMEOUT, Target};
+use crate::device::serial::SerialLink;
+use crate::device::sim::{SimLink, SimRecord};
+use crate::device::{DeviceError, Link};
+use crate::exit::ExitCode;
+use crate::import::{Color, LayerSelection, LayerSpecError, Point};
+use crate::preview::{self, Preview, PreviewError, PreviewOptions};
+use crate::settings::{self, ConfigError, FirmwareChoice, Overrides, Settings, Sources};
+
+use super::config::PlotConfig;
+use super::estimate::{self, Estimate, Hms};
+use super::prepare::{self, InputError, Prepared};
+use super::program::{Program, Start};
+use super::runner::{self, Control, Plot, RunError, RunEvent, RunReport};
+
+/// Sampling step of the plan-versus-trace comparison, mm.
+const COMPARE_STEP_MM: f64 = 0.05;
+
+/// Why `plotty plot` failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PlotError {
+    /// The configuration is unusable.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// `--layers` is malformed.
+    #[error("--layers: {0}")]
+    LayerSpec(LayerSpecError),
+    /// A file cannot be plotted.
+    #[error(transparent)]
+    Input(#[from] InputError),
+    /// An output (preview, rendering) cannot be written.
+    #[error(transparent)]
+    Output(#[from] PreviewError),
+    /// The device cannot be used.
+    #[error(transparent)]
+    Device(#[from] DeviceError),
+    /// The plot failed.
+    #[error("{}: {source}", file.display())]
+    Run {
+        /// The file being plotted.
+        file: PathBuf,
+        /// Why (boxed: a device failure carries its checkpoint).
+        source: Box<RunError>,
+    },
+    /// The plan cannot be made.
+    #[error("{}: cannot plan the plot: {detail}", file.display())]
+    Plan {
+        /// The file.
+        file: PathBuf,
+        /// Why.
+        detail: String,
+    },
+    /// The user aborted.
+    #[error("{}: aborted; the pen is up and the carriage parked at home", file.display())]
+    Aborted {
+        /// The file being plotted.
+        file: PathBuf,
+    },
+    /// Writing to the terminal failed.
+    #[error("cannot write the report: {0}")]
+    Console(#[from] io::Error),
+}
+
+impl PlotError {
+    /// The documented exit code.
+    pub fn exit_code(&self) -> ExitCode {
+        match self {
+            Self::Config(_) => ExitCode::Config,
+            Self::LayerSpec(_) | Self::Input(_) => ExitCode::Input,
+            Self::Device(_) => ExitCode::Device,
+            Self::Run { source, .. } => match **source {
+                RunError::Plan(_) | RunError::Config(_) => ExitCode::Failure,
+                _ => ExitCode::Device,
+            },
+            Self::Aborted { .. } => ExitCode::Aborted,
+            Self::Output(_) | Self::Plan { .. } | Self::Console(_) => ExitCode::Failure,
+        }
+    }
+}
+
+/// Runs `plotty plot` with `args`, writing its report to `out`.
+///
+/// # Errors
+/// See [`PlotError`]; the first error ends the command.
+pub fn run(args: &PlotArgs, out: &mut dyn Write) -> Result<(), PlotError> {
+    let sources = Sources::system(Overrides {
+        config: args.config.clone(),
+        ..Overrides::default()
+    });
+    let settings = settings::load(&sources)?;
+    run_with(args, &settings, out)
+}
+
+/// [`run`] with settings already loaded.
+///
+/// # Errors
+/// See [`PlotError`].
+pub fn run_with(
+    args: &PlotArgs,
+    settings: &Settings,
+    out: &mut dyn Write,
+) -> Result<(), PlotError> {
+    let mut config = PlotConfig::from_settings(settings);
+    config.keep_order = args.keep_order;
+    let selection = match &args.layers {
+        Some(spec) => Some((
+            LayerSelection::parse(spec).map_err(PlotError::LayerSpec)?,
+            spec.as_str(),
+        )),
+        None => None,
+    };
+    let mut files = Vec::with_capacity(args.files.len());
+    for path in &args.files {
+        let prepared = prepare::prepare(path, &config, selection.as_ref().map(|(s, t)| (s, *t)))?;
+        report_prepared(&prepared, out)?;
+        files.push(prepared);
+    }
+    let several = files.len() > 1;
+    if let Some(target) = &args.preview {
+        for p in &files {
+            let path = output_path(target, &p.path, several)?;
+            Preview::from_drawing(&p.drawing).write(&path, &PreviewOptions::default())?;
+            writeln!(
+                out,
+                "{}: preview written to {}",
+                p.path.display(),
+                path.display()
+            )?;
+        }
+        return Ok(());
+    }
+    let request = DeviceRequest::parse(args.device.as_deref());
+    let target = discover::choose(&request, &settings.device, discover::find_boards)?;
+    writeln!(out, "device: {target}")?;
+    let planned_for = planned_firmware(&target, &config);
+    let mut estimates = Vec::with_capacity(files.len());
+    for p in &files {
+        let e =
+            estimate::estimate(&p.program, &config, planned_for).map_err(|e| PlotError::Plan {
+                file: p.path.clone(),
+                detail: e.to_string(),
+            })?;
+        write!(out, "{}: {e}", p.path.display())?;
+        estimates.push(e);
+    }
+    if args.estimate && !target.is_simulator() {
+        return Ok(());
+    }
+    let console = Console::start()?;
+    for (i, (p, e)) in files.iter().zip(estimates).enumerate() {
+        if i > 0 && !target.is_simulator() {
+            console.wait_for_paper(&p.path, out)?;
+        }
+        plot_one(
+            p,
+            e,
+            planned_for,
+            &target,
+            &config,
+            settings,
+            args,
+            several,
+            &console,
+            out,
+        )?;
+    }
+    Ok(())
+}
+
+/// The firmware an estimate is made for before connecting: the simulator's, or the one the
+/// settings force, else the latest.
+fn planned_firmware(target: &Target, config: &PlotConfig) -> FirmwareVersion {
+    match (target, config.firmware) {
+        (_, FirmwareChoice::V2_8) => FirmwareVersion::LAST_V2,
+        _ => FirmwareVersion::LATEST,
+    }
+}
+
+/// Prints what the import and the optimiser did.
+fn report_prepared(p: &Prepared, out: &mut dyn Write) -> io::Result<()> {
+    let name = p.path.display();
+    for w in &p.drawing.warnings {
+        eprintln!("plotty: warning: {name}: {w}");
+    }
+    for l in p.program.layers().iter().filter(|l| l.height_pct.is_some()) {
+        eprintln!(
+            "plotty: warning: {name}: layer '{}': +H (pen height) is not applied yet; the pen goes \
+             to device.pen_pos_down",
+            l.name
+        );
+    }
+    let layers = p.program.layers().len();
+    writeln!(
+        out,
+        "{name}: {layers} layer{}, {} strokes, {} segments; pen-up travel {:.2} m → {:.2} m \
+         ({} lifts → {})",
+        if layers == 1 { "" } else { "s" },
+        p.drawing.stroke_count(),
+        p.drawing.segment_count(),
+        p.optimized.before.distance_mm / 1000.0,
+        p.optimized.after.distance_mm / 1000.0,
+        p.optimized.before.lifts,
+        p.optimized.after.lifts,
+    )
+}
+
+/// Where the preview or rendering of `file` goes: `target` itself for one file named `.svg` or
+/// `.png`, else `target/<file stem>.svg` (the directory is created).
+fn output_path(target: &Path, file: &Path, several: bool) -> Result<PathBuf, PreviewError> {
+    let has_format = target
+        .extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case("svg") || e.eq_ignore_ascii_case("png"));
+    if has_format && !several && !target.is_dir() {
+        if let Some(parent) = target.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|source| PreviewError::Write {
+                path: target.to_path_buf(),
+                source,
+            })?;
+        }
+        return Ok(target.to_path_buf());
+    }
+    let (dir, ext) = if has_format && several {
+        // `out.png` with several files: `out/<stem>.png`.
+        let ext = target
+            .extension()
+            .and_then(|e| e.to_str())
+            .unwrap_or("svg")
+            .to_ascii_lowercase();
+        (target.with_extension(""), ext)
+    } else {
+        (target.to_path_buf(), "svg".to_owned())
+    };
+    std::fs::create_dir_all(&dir).map_err(|source| PreviewError::Write {
+        path: dir.clone(),
+        source,
+    })?;
+    let stem = file
+        .file_stem()
+        .map_or_else(|| "plot".into(), |s| s.to_string_lossy().into_owned());
+    Ok(dir.join(format!("{stem}.{ext}")))
+}
+
+/// Plots one prepared file on `target`.
+#[allow(clippy::too_many_arguments)]
+fn plot_one(
+    p: &Prepared,
+    estimate: Estimate,
+    planned_for: FirmwareVersion,
+    target: &Target,
+    config: &PlotConfig,
+    settings: &Settings,
+    args: &PlotArgs,
+    several: bool,
+    console: &Console,
+    out: &mut dyn Write,
+) -> Result<(), PlotError> {
+    let session = runner::session_config(config, settings.device.timeout);
+    let plot = Plot {
+        program: &p.program,
+        config,
+        session,
+        start: Start::Beginning,
+        estimate: Some((planned_for, estimate)),
+    };
+    let fail = |source| PlotError::Run {
+        file: p.path.clone(),
+        source: Box::new(source),
+    };
+    match target {
+        Target::Simulator { .. } => {
+            let version = match config.firmware {
+                FirmwareChoice::V2_8 => SimVersion::V2_8_1,
+                _ => SimVersion::V3_0_3,
+            };
+            let mut link = SimLink::new(version);
+            if args.realtime {
+                link = link.realtime();
+            }
+            let report = console.run(&mut link, plot, &p.program).map_err(fail)?;
+            let record = link.finish();
+            if !report.completed {
+                return Err(PlotError::Aborted {
+                    file: p.path.clone(),
+                });
+            }
+            report_simulated(p, &report, &record, args, several, out)?;
+        }
+        Target::Serial { port, .. } => {
+            let version = discover::probe(port, settings.device.baud_rate, PROBE_TIMEOUT)?;
+            writeln!(out, "{port}: EBB firmware {version}")?;
+            let mut link = SerialLink::open(port, settings.device.baud_rate)?;
+            let report = console.run(&mut link, plot, &p.program).map_err(fail)?;
+            if !report.completed {
+                return Err(PlotError::Aborted {
+                    file: p.path.clone(),
+                });
+            }
+            writeln!(
+                out,
+                "{}: plotted in {} (plan {}); the carriage is home, motors on",
+                p.path.display(),
+                Hms(report.duration),
+                Hms(report.estimate.total)
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// Prints the simulated time against the plan and the trace against the plan; renders the
+/// trace with `--render`.
+fn report_simulated(
+    p: &Prepared,
+    report: &RunReport,
+    record: &SimRecord,
+    args: &PlotArgs,
+    several: bool,
+    out: &mut dyn Write,
+) -> Result<(), PlotError> {
+    let planned = report.estimate.total.as_secs_f64();
+    let simulated = report.duration.as_secs_f64();
+    let diff = if planned > 0.0 {
+        (simulated / planned - 1.0) * 100.0
+    } else {
+        0.0
+    };
+    let comparison = compare(&p.program, record);
+    writeln!(
+        out,
+        "{}: simulated plot time {simulated:.1} s ({}), plan {planned:.1} s ({diff:+.2} %); \
+         largest deviation between plan and trace {:.4} mm",
+        p.path.display(),
+        Hms(report.duration),
+        comparison.deviation_mm,
+    )?;
+    if record.trace.truncated {
+        eprintln!(
+            "plotty: warning: {}: the trace was too long to record in full; the comparison \
+             covers its first part",
+            p.path.display()
+        );
+    }
+    if let Some(target) = &args.render {
+        let path = output_path(target, &p.path, several)?;
+        trace_preview(p, record).write(&path, &PreviewOptions::default())?;
+        writeln!(
+            out,
+            "{}: simulator trace written to {}",
+            p.path.display(),
+            path.display()
+        )?;
+    }
+    Ok(())
+}
+
+/// How the simulator's trace compares with the plan.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Comparison {
+    /// The larger of the two one-sided deviations (trace from plan, plan from trace), mm.
+    pub deviation_mm: f64,
+}
+
+/// The largest distance between the plan's strokes and the trace's, both ways.
+pub fn compare(program: &Program, record: &SimRecord) -> Comparison {
+    let plan: Vec<Vec<Point>> = program.polylines().into_iter().flatten().collect();
+    let trace = trace_polylines(record);
+    Comparison {
+        deviation_mm: preview::hausdorff_mm(&plan, &trace, COMPARE_STEP_MM),
+    }
+}
+
+/// The trace's pen-down strokes as polylines in mm.
+pub fn trace_polylines(record: &SimRecord) -> Vec<Vec<Point>> {
+    record
+        .trace
+        .strokes
+        .iter()
+        .map(|s| s.iter().map(|p| Point::new(p.x, p.y)).collect())
+        .collect()
+}
+
+/// The trace as a preview: each stroke in the colour of the layer it was drawn in.
+pub fn trace_preview(p: &Prepared, record: &SimRecord) -> Preview {
+    let layers = p.program.layers();
+    let colors: Vec<Color> = record
+        .pen_drops
+        .iter()
+        .map(|&tick| {
+            record
+                .layers
+                .iter()
+                .rev()
+                .find(|(at, _)| *at <= tick)
+                .and_then(|(_, l)| layers.get(*l))
+                .map_or(Color::BLACK, |l| l.color)
+        })
+        .collect();
+    Preview::from_polylines(
+        &trace_polylines(record),
+        Some(&colors),
+        Some((p.drawing.page.width_mm, p.drawing.page.height_mm)),
+        Some(p.drawing.travel_mm),
+    )
+}
+
+/// The terminal side of a plot: Ctrl-C, answers typed at prompts, the progress bar.
+///
+/// Two helper threads turn the terminal into [`Control`]s: one for Ctrl-C (the first pauses,
+/// the next aborts), one reading answers from stdin while a prompt is open (Enter resumes, `a`
+/// aborts; a closed stdin aborts).
+struct Console {
+    controls_tx: Sender<Control>,
+    controls: mpsc::Receiver<Control>,
+    /// [`PLOTTING`], [`PROMPT`] or [`ABORTING`].
+    state: Arc<AtomicU8>,
+    stdin_closed: Arc<AtomicBool>,
+}
+
+/// Console state: plotting; Ctrl-C pauses.
+const PLOTTING: u8 = 0;
+/// Console state: a pause was asked for, or a prompt is open; Ctrl-C aborts, stdin answers.
+const PROMPT: u8 = 1;
+/// Console state: aborting.
+const ABORTING: u8 = 2;
+
+impl Console {
+    /// Installs the Ctrl-C handler and the stdin reader.
+    fn start() -> io::Result<Self> {
+        let (controls_tx, controls) = mpsc::channel();
+        let state = Arc::new(AtomicU8::new(PLOTTING));
+        let (ready_tx, ready) = mpsc::channel();
+        {
+            let tx = controls_tx.clone();
+            let state = state.clone();
+            std::thread::Builder::new()
+                .name("plotty-ctrl-c".into())
+                .spawn(move || ctrl_c_loop(&tx, &state, &ready_tx))?;
+        }
+        ready
+            .recv()
+            .map_err(|_| io::Error::other("the Ctrl-C handler did not start"))??;
+        let stdin_closed = Arc::new(AtomicBool::new(false));
+        {
+            let closed = stdin_closed.clone();
+            let state = state.clone();
+            let tx = controls_tx.clone();
+            std::thread::Builder::new()
+                .name("plotty-stdin".into())
+                .spawn(move || stdin_loop(&tx, &state, &closed))?;
+        }
+        Ok(Self {
+            controls_tx,
+            controls,
+            state,
+            stdin_closed,
+        })
+    }
+
+    /// Runs a plot with the progress bar and prompts.
+    fn run<L: Link>(
+        &self,
+        link: &mut L,
+        plot: Plot<'_>,
+        program: &Program,
+    ) -> Result<RunReport, RunError> {
+        // Answers and Ctrl-Cs left from a previous file do not carry over.
+        while self.controls.try_recv().is_ok() {}
+        self.state.store(PLOTTING, Ordering::SeqCst);
+        let bar = ProgressBar::with_draw_target(Some(1), ProgressDrawTarget::stderr());
+        bar.set_style(
+            ProgressStyle::with_template("{bar:30.cyan/blue} {percent:>3}% {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        let mut on_event = |event: RunEvent| self.on_event(&bar, program, event);
+        let result = runner::run(link, plot, &self.controls, &mut on_event);
+        bar.finish_and_clear();
+        result
+    }
+
+    fn on_event(&self, bar: &ProgressBar, program: &Program, event: RunEvent) {
+        let layer_name = |l: usize| {
+            program
+                .layers()
+                .get(l)
+                .map_or_else(String::new, |x| x.name.clone())
+        };
+        match event {
+            RunEvent::Connected { firmware } => {
+                bar.println(format!("connected: EBB firmware {firmware}"));
+            }
+            RunEvent::Started { planned } => {
+                bar.set_length(planned.as_millis().max(1));
+                bar.set_message(format!("plan {}", Hms(planned)));
+            }
+            RunEvent::Progress(p) => {
+                bar.set_position(p.done.as_millis());
+                let left =
+                    Duration::from_micros(p.planned.as_micros().saturating_sub(p.done.as_micros()));
+                bar.set_message(format!(
+                    "layer '{}' · {} of {} · ETA {}",
+                    layer_name(p.layer),
+                    Hms(p.elapsed),
+                    Hms(p.planned),
+                    Hms(left)
+                ));
+            }
+            RunEvent::Layer { index } => {
+                if program.layers().len() > 1 {
+                    bar.println(format!("layer '{}'", layer_name(index)));
+                }
+            }
+            RunEvent::PenChange { layer } => {
+                bar.suspend(|| {
+                    eprintln!(
+                        "pen change: the pen is up and the carriage home. Put in the pen for \
+                         layer '{}', then press Enter (type a and Enter, or Ctrl-C, to abort).",
+                        layer_name(layer)
+                    );
+                });
+                self.open_prompt();
+            }
+            RunEvent::Paused { checkpoint, .. } => {
+                bar.suspend(|| {
+                    eprintln!(
+                        "paused with the pen up (layer '{}', stroke {}). Press Enter to resume, \
+                         or type a and Enter (or Ctrl-C again) to abort.",
+                        layer_name(checkpoint.layer),
+                        checkpoint.stroke + 1
+                    );
+                });
+                self.open_prompt();
+            }
+            RunEvent::Resumed => {
+                self.state.store(PLOTTING, Ordering::SeqCst);
+                bar.println("resumed");
+            }
+            RunEvent::Aborting => {
+                self.state.store(ABORTING, Ordering::SeqCst);
+                bar.println("aborting: pen up, parking at home");
+            }
+            RunEvent::Checkpoint(_) => {}
+        }
+    }
+
+    /// A prompt is open: stdin answers it (or Ctrl-C aborts).
+    fn open_prompt(&self) {
+        if self.state.load(Ordering::SeqCst) != ABORTING {
+            self.state.store(PROMPT, Ordering::SeqCst);
+        }
+        if self.stdin_closed.load(Ordering::SeqCst) {
+            eprintln!("plotty: no one can answer (stdin is closed): aborting");
+            let _ = self.controls_tx.send(Control::Abort);
+        }
+    }
+
+    /// Between files on a real plotter: wait for new paper.
+    fn wait_for_paper(&self, next: &Path, out: &mut dyn Write) -> Result<(), PlotError> {
+        writeln!(
+            out,
+            "next: {}. Change the paper, then press Enter (type a and Enter, or Ctrl-C, to stop).",
+            next.display()
+        )?;
+        out.flush()?;
+        while self.controls.try_recv().is_ok() {}
+        self.open_prompt();
+        match self.controls.recv() {
+            Ok(Control::Resume) => Ok(()),
+            _ => Err(PlotError::Aborted {
+                file: next.to_path_buf(),
+            }),
+        }
+    }
+}
+
+/// Reads answers: while a prompt is open, a line that starts with `a` aborts, any other line
+/// resumes. At the end of stdin an open prompt (or the next one) aborts.
+fn stdin_loop(tx: &Sender<Control>, state: &AtomicU8, closed: &AtomicBool) {
+    for line in io::stdin().lock().lines() {
+        let Ok(line) = line else { break };
+        if state.load(Ordering::SeqCst) != PROMPT {
+            continue;
+        }
+        let control = if line.trim().to_ascii_lowercase().starts_with('a') {
+            state.store(ABORTING, Ordering::SeqCst);
+            Control::Abort
+        } else {
+            Control::Resume
+        };
+        if tx.send(control).is_err() {
+            return;
+        }
+    }
+    closed.store(true, Ordering::SeqCst);
+    if state.load(Ordering::SeqCst) == PROMPT {
+        let _ = tx.send(Control::Abort);
+    }
+}
+
+/// Turns Ctrl-C into controls: the first pauses, a second (while paused or at a prompt) aborts.
+fn ctrl_c_loop(tx: &Sender<Control>, state: &AtomicU8, ready: &Sender<io::Result<()>>) {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = ready.send(Err(e));
+            return;
+        }
+    };
+    runtime.block_on(async {
+        let mut int =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()) {
+                Ok(s) => s,
+                Err(e) => {
+                    let _ = ready.send(Err(e));
+                    return;
+                }
+            };
+        let _ = ready.send(Ok(()));
+        while int.recv().await.is_some() {
+            let control = if state.load(Ordering::SeqCst) == PLOTTING {
+                state.store(PROMPT, Ordering::SeqCst);
+                eprintln!("\npausing (Ctrl-C again to abort)…");
+                Control::Pause
+            } else {
+                state.store(ABORTING, Ordering::SeqCst);
+                eprintln!("\naborting…");
+                Control::Abort
+            };
+            if tx.send(control).is_err() {
+                return;
+            }
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn output_paths() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let f = Path::new("drawings/star.svg");
+        assert_eq!(
+            output_path(&d.join("p.png"), f, false).unwrap(),
+            d.join("p.png")
+        );
+        assert_eq!(
+            output_path(&d.join("out"), f, false).unwrap(),
+            d.join("out/star.svg")
+        );
+        assert!(d.join("out").is_dir());
+        assert_eq!(
+            output_path(&d.join("r.png"), f, true).unwrap(),
+            d.join("r/star.png")
+        );
+    }
+}

@@ -1,0 +1,216 @@
+//! What a plot needs from the settings: the machine (AxiDraw settings: model, resolution, pen),
+//! the motion limits (the `motion` section, or derived from `device`), the firmware choice, and
+//! how they become planner limits, pen timing, import and optimisation options.
+
+use plotty_motion::kinematics::{AxiDrawSettings, Kinematics};
+use plotty_motion::plan::{Cornering, MotionLimits, MotorLimits, PlanError, PlannerConfig};
+use plotty_motion::time::Duration;
+
+use crate::import::ImportOptions;
+use crate::optimize::{OptimizeOptions, PenUpLimits};
+use crate::settings::{self, CornerRule, FirmwareChoice, Settings};
+
+use super::program::ProgramLayer;
+
+/// Planner window (blocks of lookahead). Far more than the braking distance from top speed
+/// needs on any drawing with segments of 0.05 mm or longer, so plans are time-optimal; the
+/// host has the memory (about 70 bytes a slot).
+pub const DEFAULT_WINDOW: usize = 1024;
+
+/// Everything about the machine and its limits that a plot uses.
+#[derive(Clone, Copy, PartialEq, Debug)]
+pub struct PlotConfig {
+    /// The AxiDraw settings of the `device` section (model, resolution, pen, speeds).
+    pub axidraw: AxiDrawSettings,
+    /// The limits a plan respects (the `motion` section, or derived from `device`).
+    pub motion: settings::MotionLimits,
+    /// Firmware behaviour.
+    pub firmware: FirmwareChoice,
+    /// Planner window in blocks.
+    pub window: usize,
+    /// Draw strokes in file order and direction (`--keep-order`).
+    pub keep_order: bool,
+}
+
+impl PlotConfig {
+    /// The plot configuration of `settings`.
+    pub fn from_settings(settings: &Settings) -> Self {
+        Self {
+            axidraw: settings.device.axidraw,
+            motion: settings.motion,
+            firmware: settings.device.firmware,
+            window: DEFAULT_WINDOW,
+            keep_order: false,
+        }
+    }
+
+    /// The mapping between millimetres and motor steps.
+    pub fn kinematics(&self) -> Kinematics {
+        Kinematics::new(self.axidraw.resolution)
+    }
+
+    /// Pen-down speed for a layer: its `+S` percentage read as the AxiDraw `speed_pendown`
+    /// setting, else the configured limit.
+    pub fn pen_down_speed_mm_s(&self, layer: Option<&ProgramLayer>) -> f64 {
+        match layer.and_then(|l| l.speed_pct) {
+            Some(pct) => AxiDrawSettings {
+                speed_pendown: f64::from(pct),
+                ..self.axidraw
+            }
+            .pen_down_speed_mm_s(),
+            None => self.motion.pen_down_speed_mm_s,
+        }
+    }
+
+    /// The planner limits for `layer` (its `+S` speed), or for pen-up moves only (`None`).
+    ///
+    /// # Errors
+    /// A limit the planner refuses (the settings' validation keeps them in range, so only
+    /// extreme values get here).
+    pub fn planner(&self, layer: Option<&ProgramLayer>) -> Result<PlannerConfig, PlanError> {
+        let m = &self.motion;
+        let cornering = match m.corner_rule {
+            CornerRule::AxiDraw { deviation_mm } => Cornering::AxiDraw {
+                // δ = cornering / 5000 inch.
+                cornering: deviation_mm / plotty_motion::kinematics::MM_PER_INCH * 5000.0,
+            },
+            CornerRule::JunctionDeviation { deviation_mm } => {
+                Cornering::JunctionDeviation { deviation_mm }
+            }
+        };
+        let kinematics = self.kinematics();
+        let motors = if m.per_motor_limits {
+            MotorLimits::ebb(kinematics)
+        } else {
+            MotorLimits::none(kinematics)
+        };
+        PlannerConfig::new(
+            MotionLimits {
+                max_speed_mm_s: m.pen_up_speed_mm_s,
+                accel_mm_s2: m.pen_up_accel_mm_s2,
+                cornering,
+            },
+            MotionLimits {
+                max_speed_mm_s: self.pen_down_speed_mm_s(layer),
+                accel_mm_s2: m.pen_down_accel_mm_s2,
+                cornering,
+            },
+            motors,
+        )
+    }
+
+    /// Time the pen is given to rise (`SP,1,<ms>`), whole milliseconds.
+    pub fn pen_raise_ms(&self) -> u16 {
+        seconds_to_ms(self.motion.pen_lift_s)
+    }
+
+    /// Time the pen is given to drop (`SP,0,<ms>`), whole milliseconds.
+    pub fn pen_lower_ms(&self) -> u16 {
+        seconds_to_ms(self.motion.pen_drop_s)
+    }
+
+    /// [`pen_raise_ms`](Self::pen_raise_ms) as a duration.
+    pub fn pen_raise(&self) -> Duration {
+        Duration::from_millis(u64::from(self.pen_raise_ms()))
+    }
+
+    /// [`pen_lower_ms`](Self::pen_lower_ms) as a duration.
+    pub fn pen_lower(&self) -> Duration {
+        Duration::from_millis(u64::from(self.pen_lower_ms()))
+    }
+
+    /// Import options: the model's travel, default tolerance and limits.
+    pub fn import_options(&self) -> ImportOptions {
+        ImportOptions {
+            model: self.axidraw.model,
+            ..ImportOptions::default()
+        }
+    }
+
+    /// Optimisation options: everything, or the file order with `keep_order`; pen-up travel
+    /// costed with these limits.
+    pub fn optimize_options(&self) -> OptimizeOptions {
+        let limits = PenUpLimits {
+            accel_mm_s2: self.motion.pen_up_accel_mm_s2,
+            speed_mm_s: self.motion.pen_up_speed_mm_s,
+            lift_s: f64::from(self.pen_raise_ms()) / 1000.0,
+            drop_s: f64::from(self.pen_lower_ms()) / 1000.0,
+        };
+        let base = if self.keep_order {
+            OptimizeOptions::keep_order()
+        } else {
+            OptimizeOptions::default()
+        };
+        OptimizeOptions { limits, ..base }
+    }
+}
+
+/// Seconds as whole milliseconds for a servo wait (0 to 65.535 s).
+fn seconds_to_ms(s: f64) -> u16 {
+    let ms = (s * 1000.0).round();
+    if ms.is_nan() || ms <= 0.0 {
+        0
+    } else if ms >= f64::from(u16::MAX) {
+        u16::MAX
+    } else {
+        ms as u16
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::settings::MotionLimits as Limits;
+
+    fn defaults() -> PlotConfig {
+        let dir = tempfile::tempdir().unwrap();
+        PlotConfig::from_settings(&Settings::defaults_for(dir.path()))
+    }
+
+    #[test]
+    fn defaults_are_the_axidraw_limits() {
+        let c = defaults();
+        assert_eq!(c.pen_raise_ms(), 130);
+        assert_eq!(c.pen_lower_ms(), 146);
+        let p = c.planner(None).unwrap();
+        let ad = PlannerConfig::axidraw(&AxiDrawSettings::default()).unwrap();
+        assert!((p.limits(plotty_motion::plan::Pen::Down).max_speed_mm_s - 50.2).abs() < 0.05);
+        let (a, b) = (
+            p.limits(plotty_motion::plan::Pen::Up).cornering,
+            ad.limits(plotty_motion::plan::Pen::Up).cornering,
+        );
+        assert!((a.deviation_mm() - b.deviation_mm()).abs() < 1e-12);
+        assert_eq!(p.motors(), ad.motors());
+    }
+
+    #[test]
+    fn comparison_limits_and_layer_speed() {
+        let mut c = defaults();
+        c.motion = Limits::COMPARISON;
+        assert_eq!((c.pen_raise_ms(), c.pen_lower_ms()), (120, 120));
+        let p = c.planner(None).unwrap();
+        assert_eq!(p.motors().max_step_rate_hz, None);
+        assert_eq!(
+            p.limits(plotty_motion::plan::Pen::Down).cornering,
+            Cornering::JunctionDeviation {
+                deviation_mm: 0.127
+            }
+        );
+        let layer = ProgramLayer {
+            name: "+S50".into(),
+            index: 0,
+            number: None,
+            color: crate::import::Color::BLACK,
+            pause_before: false,
+            speed_pct: Some(50),
+            height_pct: None,
+            delay_after: Duration::ZERO,
+            strokes: 0..1,
+            drawn_mm: 0.0,
+        };
+        // +S50 is twice the default 25 % pen-down speed.
+        assert!((c.pen_down_speed_mm_s(Some(&layer)) - 100.4).abs() < 0.1);
+        assert_eq!(seconds_to_ms(f64::NAN), 0);
+        assert_eq!(seconds_to_ms(100.0), u16::MAX);
+    }
+}

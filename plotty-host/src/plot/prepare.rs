@@ -1,0 +1,204 @@
+//! From a file name to a plot program: import (with the model's travel), layer selection,
+//! optimisation, and the [`Program`]. Every failure is an [`InputError`] that names the file and
+//! says what to do.
+
+use std::path::{Path, PathBuf};
+
+use crate::import::{self, Drawing, ImportError, LayerSelection, LayerSpecError};
+use crate::optimize::{self, OptimizeReport};
+
+use super::config::PlotConfig;
+use super::program::Program;
+
+/// A file ready to plot.
+#[derive(Clone, Debug)]
+pub struct Prepared {
+    /// The file.
+    pub path: PathBuf,
+    /// The imported, selected and optimised drawing (warnings included).
+    pub drawing: Drawing,
+    /// What optimisation did (pen-up travel before and after).
+    pub optimized: OptimizeReport,
+    /// The plot program.
+    pub program: Program,
+}
+
+/// Why a file cannot be plotted.
+#[derive(Debug, thiserror::Error)]
+pub enum InputError {
+    /// The import failed.
+    #[error("{}: {source}", path.display())]
+    Import {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: ImportError,
+    },
+    /// The layer selection names a layer the file does not have.
+    #[error("{}: {source}", path.display())]
+    Layers {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: LayerSpecError,
+    },
+    /// The selected layers have nothing to draw.
+    #[error(
+        "{}: the selected layers ({selection}) have nothing to draw; choose layers with strokes \
+         (the file's layers: {available})",
+        path.display()
+    )]
+    NothingSelected {
+        /// The file.
+        path: PathBuf,
+        /// The selection as given.
+        selection: String,
+        /// The plotted layers there are.
+        available: String,
+    },
+}
+
+/// Imports `path`, keeps the layers `layers` names (all when `None`; `spec` is its text for
+/// messages), optimises (or keeps the file order, per `config.keep_order`) and builds the
+/// program.
+///
+/// # Errors
+/// Not an SVG, broken, too large, nothing to draw, a selection that names no layer.
+pub fn prepare(
+    path: &Path,
+    config: &PlotConfig,
+    layers: Option<(&LayerSelection, &str)>,
+) -> Result<Prepared, InputError> {
+    let mut drawing = import::import_file(path, &config.import_options()).map_err(|source| {
+        InputError::Import {
+            path: path.to_path_buf(),
+            source,
+        }
+    })?;
+    if let Some((selection, spec)) = layers {
+        let available = plotted_names(&drawing);
+        drawing
+            .select_layers(selection)
+            .map_err(|source| InputError::Layers {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        if drawing.stroke_count() == 0 {
+            return Err(InputError::NothingSelected {
+                path: path.to_path_buf(),
+                selection: spec.to_owned(),
+                available,
+            });
+        }
+    }
+    let optimized = optimize::optimize(&mut drawing, &config.optimize_options());
+    let program = Program::new(&drawing);
+    if program.is_empty() {
+        // The optimiser dropped every stroke (all of zero length).
+        return Err(InputError::Import {
+            path: path.to_path_buf(),
+            source: ImportError::NoStrokes {
+                fill_only: 0,
+                outside_travel_mm: 0.0,
+            },
+        });
+    }
+    Ok(Prepared {
+        path: path.to_path_buf(),
+        drawing,
+        optimized,
+        program,
+    })
+}
+
+/// The names of the layers with strokes, for messages.
+fn plotted_names(drawing: &Drawing) -> String {
+    let names: Vec<String> = drawing
+        .layers
+        .iter()
+        .filter(|l| l.is_plotted())
+        .map(|l| format!("'{}'", l.name))
+        .collect();
+    if names.is_empty() {
+        "none".into()
+    } else {
+        names.join(", ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::settings::Settings;
+
+    fn config() -> PlotConfig {
+        let dir = tempfile::tempdir().unwrap();
+        PlotConfig::from_settings(&Settings::defaults_for(dir.path()))
+    }
+
+    fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+        let p = dir.join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    const LAYERED: &str = r#"<svg xmlns="http://www.w3.org/2000/svg"
+        xmlns:inkscape="http://www.inkscape.org/namespaces/inkscape"
+        width="100mm" height="100mm" viewBox="0 0 100 100">
+      <g inkscape:groupmode="layer" inkscape:label="1 outline">
+        <path d="M10 10 H50 V50" stroke="black" fill="none"/>
+      </g>
+      <g inkscape:groupmode="layer" inkscape:label="%notes">
+        <path d="M20 20 H60" stroke="black" fill="none"/>
+      </g>
+    </svg>"#;
+
+    #[test]
+    fn a_drawing_becomes_a_program() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write(dir.path(), "a.svg", LAYERED);
+        let prepared = prepare(&p, &config(), None).unwrap();
+        assert_eq!(prepared.program.layers().len(), 1);
+        assert_eq!(prepared.program.stroke_count(), 1);
+    }
+
+    #[test]
+    fn bad_inputs_name_the_file_and_the_fix() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = config();
+        let not_svg = write(dir.path(), "n.svg", "hello, world");
+        let e = prepare(&not_svg, &c, None).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with(&format!("{}: ", not_svg.display())),
+            "{e}"
+        );
+        let broken = write(
+            dir.path(),
+            "b.svg",
+            "<svg xmlns='http://www.w3.org/2000/svg'><g>",
+        );
+        let e = prepare(&broken, &c, None).unwrap_err();
+        assert!(e.to_string().contains("broken SVG/XML"), "{e}");
+        let empty = write(
+            dir.path(),
+            "e.svg",
+            "<svg xmlns='http://www.w3.org/2000/svg' width='10mm' height='10mm'/>",
+        );
+        assert!(matches!(
+            prepare(&empty, &c, None),
+            Err(InputError::Import {
+                source: ImportError::NoStrokes { .. },
+                ..
+            })
+        ));
+        let layered = write(dir.path(), "l.svg", LAYERED);
+        let sel = LayerSelection::parse("7").unwrap();
+        let e = prepare(&layered, &c, Some((&sel, "7"))).unwrap_err();
+        assert!(e.to_string().contains("names no layer"), "{e}");
+        let sel = LayerSelection::parse("notes").unwrap();
+        let e = prepare(&layered, &c, Some((&sel, "notes"))).unwrap_err();
+        assert!(e.to_string().contains("nothing to draw"), "{e}");
+        assert!(e.to_string().contains("'1 outline'"), "{e}");
+    }
+}

@@ -1,0 +1,145 @@
+//! The interface between the queue and a device task: what the queue asks of a plotter.
+//!
+//! A device task (one per plotter, owning its serial port and `plotty_motion` session) implements
+//! [`DeviceControl`] and attaches itself with [`super::QueueHandle::attach_device`]. The queue then
+//! sends it the requests that need the machine: pause, resume or abort the job it is plotting, and
+//! the manual actions of `plotty device …`. The device task records the job transitions that follow
+//! (`PLOTTING → PAUSED`, `→ ABORTED`, …) through the ledger itself, once the machine is in the
+//! state they describe, and publishes [`crate::events::DeviceStatus`] and
+//! [`crate::events::JobProgress`] on the event bus.
+
+use std::fmt;
+use std::str::FromStr;
+
+use futures_util::future::BoxFuture;
+
+use crate::events::DeviceStatus;
+use crate::job::JobId;
+
+/// A plotter as the queue sees it.
+pub trait DeviceControl: Send + Sync + 'static {
+    /// Its id (stable across restarts: the serial port path, or `simulator`).
+    fn id(&self) -> String;
+
+    /// Its current status.
+    fn status(&self) -> DeviceStatus;
+
+    /// Carries out `request`; resolves once the machine is in the requested state (motion stopped
+    /// and pen up for a pause or an abort) or it failed.
+    fn control(
+        &self,
+        request: DeviceRequest,
+    ) -> BoxFuture<'static, Result<DeviceReply, DeviceError>>;
+}
+
+/// What the queue asks of a device.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum DeviceRequest {
+    /// Stop the job's plot at a safe point with the pen up and record `PAUSED`.
+    Pause(JobId),
+    /// Continue the job's plot and record `PLOTTING`.
+    Resume(JobId),
+    /// Stop the job's plot now, pen up, and record `ABORTED`.
+    Abort(JobId),
+    /// A manual action (no job is plotting).
+    Action(DeviceAction),
+}
+
+/// Manual actions (`plotty device …`, `POST /api/devices/{id}/{action}`).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum DeviceAction {
+    /// Move to the home position (pen up first).
+    Home,
+    /// Raise the pen.
+    PenUp,
+    /// Lower the pen.
+    PenDown,
+    /// Switch the motors off (the carriage can be moved by hand; the position is lost).
+    MotorsOff,
+}
+
+/// What a device answered.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct DeviceReply {
+    /// The device.
+    pub device_id: String,
+    /// A short description of what was done ("pen up", "homed").
+    pub message: String,
+}
+
+/// A device could not carry out a request.
+#[derive(Clone, PartialEq, Eq, Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct DeviceError {
+    /// What went wrong and what to do.
+    pub message: String,
+}
+
+impl DeviceAction {
+    /// Every action.
+    pub const ALL: [Self; 4] = [Self::Home, Self::PenUp, Self::PenDown, Self::MotorsOff];
+
+    /// The URL and command-line spelling (`pen-up`).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Home => "home",
+            Self::PenUp => "pen-up",
+            Self::PenDown => "pen-down",
+            Self::MotorsOff => "motors-off",
+        }
+    }
+
+    /// True when the action leaves the carriage where it is, so it is safe while a job is paused
+    /// with its resume point (moving the pen is; homing or freeing the motors loses the position).
+    pub const fn keeps_position(self) -> bool {
+        matches!(self, Self::PenUp | Self::PenDown)
+    }
+}
+
+impl fmt::Display for DeviceAction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for DeviceAction {
+    type Err = String;
+
+    /// Parses `pen-up`, `pen_up` or `penup`, ignoring case.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let key: String = s
+            .trim()
+            .chars()
+            .filter(|c| *c != '-' && *c != '_')
+            .collect::<String>()
+            .to_ascii_lowercase();
+        Self::ALL
+            .into_iter()
+            .find(|a| a.as_str().replace('-', "") == key)
+            .ok_or_else(|| {
+                format!("`{s}` is not a device action: use home, pen-up, pen-down or motors-off")
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn actions_parse_in_every_spelling() {
+        for a in DeviceAction::ALL {
+            assert_eq!(a.as_str().parse::<DeviceAction>(), Ok(a));
+            assert_eq!(
+                a.as_str()
+                    .replace('-', "_")
+                    .to_uppercase()
+                    .parse::<DeviceAction>(),
+                Ok(a)
+            );
+        }
+        assert_eq!("penup".parse::<DeviceAction>(), Ok(DeviceAction::PenUp));
+        assert!("park".parse::<DeviceAction>().is_err());
+        assert!("".parse::<DeviceAction>().is_err());
+    }
+}

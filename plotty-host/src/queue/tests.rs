@@ -1,0 +1,421 @@
+//! The queue actor against a real store and ledger, with a scripted device task.
+
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use futures_util::FutureExt;
+use serde_json::Value;
+use tokio::sync::{broadcast, watch};
+
+use super::*;
+use crate::events::{self, DaemonEvent, DeviceState};
+use crate::job::{JobEvent, JobState, Reason};
+use crate::ledger::Ledger;
+use crate::settings::Settings;
+use crate::shutdown::Coordinator;
+use crate::store::{Store, TransitionRequest};
+
+struct Harness {
+    queue: QueueHandle,
+    ledger: Ledger,
+    settings: Settings,
+    coordinator: Coordinator,
+    rx: broadcast::Receiver<DaemonEvent>,
+    _settings: watch::Sender<Arc<Settings>>,
+    _dir: tempfile::TempDir,
+}
+
+async fn harness() -> Harness {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = Settings::defaults_for(dir.path());
+    std::fs::create_dir_all(settings.jobs_dir()).unwrap();
+    let (store, _) = Store::open(&settings.database.path).unwrap();
+    let bus = events::bus();
+    let rx = bus.subscribe();
+    let ledger = Ledger::new(store, dir.path(), bus, None);
+    let coordinator = Coordinator::new();
+    let (tx, _) = watch::channel(Arc::new(settings.clone()));
+    let hooks = crate::hooks::HookRunner::new(
+        crate::hooks::HookSet::default(),
+        tokio_util::task::TaskTracker::new(),
+    );
+    let ctx = StartContext::new(
+        tx.subscribe(),
+        ledger.clone(),
+        hooks,
+        coordinator.handle(Stage::Queue),
+        Arc::new(Mutex::new(None)),
+    );
+    let (queue, actor) = channel();
+    Box::new(QueueComponent::new(actor))
+        .start(ctx)
+        .await
+        .unwrap();
+    Harness {
+        queue,
+        ledger,
+        settings,
+        coordinator,
+        rx,
+        _settings: tx,
+        _dir: dir,
+    }
+}
+
+fn svg() -> Submission {
+    Submission {
+        svg: SvgSource::Bytes(Bytes::from_static(
+            b"<svg xmlns='http://www.w3.org/2000/svg'/>",
+        )),
+        name: Some("square.svg".into()),
+        paper: None,
+        layers: None,
+        priority: 0,
+        start: false,
+    }
+}
+
+async fn move_to(ledger: &Ledger, id: &JobId, events: &[JobEvent]) {
+    for e in events {
+        ledger
+            .apply(TransitionRequest {
+                job_id: id.clone(),
+                event: *e,
+                reason: Reason::Pipeline,
+                error: None,
+                metadata: Value::Null,
+            })
+            .await
+            .unwrap();
+    }
+}
+
+const TO_PLOTTING: [JobEvent; 5] = [
+    JobEvent::Analyzed,
+    JobEvent::Optimized,
+    JobEvent::Prepared,
+    JobEvent::Arm,
+    JobEvent::Start,
+];
+
+/// A device task stand-in: records what it is asked and records the transitions a real one would.
+struct FakeDevice {
+    ledger: Ledger,
+    job: Mutex<Option<JobId>>,
+    asked: Mutex<Vec<DeviceRequest>>,
+}
+
+impl DeviceControl for FakeDevice {
+    fn id(&self) -> String {
+        "sim0".into()
+    }
+
+    fn status(&self) -> DeviceStatus {
+        let job = self.job.lock().unwrap().clone();
+        DeviceStatus {
+            device_id: "sim0".into(),
+            device_type: "simulator".into(),
+            status: if job.is_some() {
+                DeviceState::Busy
+            } else {
+                DeviceState::Connected
+            },
+            firmware_version: Some("EBBv13_and_above EB Firmware Version 3.0.3".into()),
+            pen_up: Some(true),
+            position_mm: Some((0.0, 0.0)),
+            current_job_id: job,
+            error_count: 0,
+            error_message: None,
+            last_heartbeat: crate::timestamp::now(),
+            uptime_seconds: Some(1.0),
+        }
+    }
+
+    fn control(
+        &self,
+        request: DeviceRequest,
+    ) -> futures_util::future::BoxFuture<'static, Result<DeviceReply, DeviceError>> {
+        self.asked.lock().unwrap().push(request.clone());
+        let ledger = self.ledger.clone();
+        async move {
+            let (job, event) = match request {
+                DeviceRequest::Pause(j) => (j, JobEvent::Pause),
+                DeviceRequest::Resume(j) => (j, JobEvent::Resume),
+                DeviceRequest::Abort(j) => (j, JobEvent::Abort),
+                DeviceRequest::Action(DeviceAction::PenDown) => {
+                    return Err(DeviceError {
+                        message: "the servo did not move".into(),
+                    });
+                }
+                DeviceRequest::Action(a) => {
+                    return Ok(DeviceReply {
+                        device_id: "sim0".into(),
+                        message: a.to_string(),
+                    });
+                }
+            };
+            move_to(&ledger, &job, &[event]).await;
+            Ok(DeviceReply {
+                device_id: "sim0".into(),
+                message: event.to_string(),
+            })
+        }
+        .boxed()
+    }
+}
+
+#[tokio::test]
+async fn submit_stores_the_svg_and_queues_the_job() {
+    let mut h = harness().await;
+    let job = h
+        .queue
+        .submit(Submission {
+            priority: 5,
+            paper: Some("A3".into()),
+            ..svg()
+        })
+        .await
+        .unwrap();
+    assert_eq!(job.state, JobState::Queued);
+    assert_eq!(job.priority, 5);
+    assert_eq!(job.metadata["paper"], "A3");
+    let source = job.source_path.clone().unwrap();
+    assert_eq!(
+        std::path::Path::new(&source),
+        h.settings
+            .jobs_dir()
+            .join(job.id.as_str())
+            .join("source.svg")
+    );
+    assert!(std::fs::read(&source).unwrap().starts_with(b"<svg"));
+    let mut seen = Vec::new();
+    while let Ok(DaemonEvent::JobStateChanged(c)) = h.rx.try_recv() {
+        seen.push((c.from, c.to));
+    }
+    assert_eq!(
+        seen,
+        [
+            (None, JobState::New),
+            (Some(JobState::New), JobState::Queued)
+        ]
+    );
+
+    let e = h
+        .queue
+        .submit(Submission {
+            svg: SvgSource::Bytes(Bytes::from_static(b"%PDF-1.7")),
+            ..svg()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), "INVALID_REQUEST");
+    assert_eq!(h.queue.list(ListFilter::default()).await.unwrap().len(), 1);
+
+    // Queue order: priority first, then submission.
+    let low = h.queue.submit(svg()).await.unwrap();
+    let high = h
+        .queue
+        .submit(Submission {
+            priority: 9,
+            ..svg()
+        })
+        .await
+        .unwrap();
+    let order: Vec<_> = h
+        .queue
+        .list(ListFilter::default())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|j| j.id)
+        .collect();
+    assert_eq!(order, [high.id, job.id, low.id]);
+}
+
+#[tokio::test]
+async fn without_a_plotter_device_requests_are_refused_and_state_only_ones_are_done() {
+    let h = harness().await;
+    let a = h.queue.submit(svg()).await.unwrap();
+    let e = h
+        .queue
+        .control(a.id.clone(), JobAction::Pause)
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), "INVALID_STATE");
+    assert!(e.to_string().contains("must be PLOTTING"), "{e}");
+
+    let b = h.queue.submit(svg()).await.unwrap();
+    move_to(&h.ledger, &b.id, &TO_PLOTTING).await;
+    for action in [JobAction::Pause, JobAction::Abort] {
+        let e = h.queue.control(b.id.clone(), action).await.unwrap_err();
+        assert_eq!(e.code(), "NO_DEVICE", "{action}");
+        assert!(e.to_string().starts_with("no plotter attached: "), "{e}");
+    }
+    let e = h
+        .queue
+        .control(b.id.clone(), JobAction::Cancel)
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("use abort"), "{e}");
+    move_to(&h.ledger, &b.id, &[JobEvent::Pause]).await;
+    let e = h
+        .queue
+        .control(b.id.clone(), JobAction::Resume)
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), "NO_DEVICE");
+    // A paused job with no plotter: nothing moves, so an abort is only a record.
+    let aborted = h
+        .queue
+        .control(b.id.clone(), JobAction::Abort)
+        .await
+        .unwrap();
+    assert_eq!(aborted.state, JobState::Aborted);
+
+    let cancelled = h
+        .queue
+        .control(a.id.clone(), JobAction::Cancel)
+        .await
+        .unwrap();
+    assert_eq!(cancelled.state, JobState::Aborted);
+    let e = h
+        .queue
+        .control(a.id.clone(), JobAction::Cancel)
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("final"), "{e}");
+    let e = h.queue.device(None, DeviceAction::Home).await.unwrap_err();
+    assert_eq!(e.code(), "NO_DEVICE");
+    assert!(h.queue.devices().await.unwrap().is_empty());
+    let e = h
+        .queue
+        .control(JobId::parse("nope").unwrap(), JobAction::Abort)
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), "JOB_NOT_FOUND");
+}
+
+#[tokio::test]
+async fn plot_requests_go_to_the_device_holding_the_job() {
+    let h = harness().await;
+    let device = Arc::new(FakeDevice {
+        ledger: h.ledger.clone(),
+        job: Mutex::new(None),
+        asked: Mutex::new(Vec::new()),
+    });
+    h.queue.attach_device(device.clone()).await.unwrap();
+    let job = h.queue.submit(svg()).await.unwrap();
+    move_to(&h.ledger, &job.id, &TO_PLOTTING).await;
+    *device.job.lock().unwrap() = Some(job.id.clone());
+
+    let e = h.queue.device(None, DeviceAction::PenUp).await.unwrap_err();
+    assert_eq!(e.code(), "DEVICE_BUSY");
+    let paused = h
+        .queue
+        .control(job.id.clone(), JobAction::Pause)
+        .await
+        .unwrap();
+    assert_eq!(paused.state, JobState::Paused);
+    assert_eq!(
+        h.queue
+            .device(Some("sim0".into()), DeviceAction::PenUp)
+            .await
+            .unwrap()
+            .message,
+        "pen-up"
+    );
+    let e = h.queue.device(None, DeviceAction::Home).await.unwrap_err();
+    assert!(e.to_string().contains("resume point"), "{e}");
+    let resumed = h
+        .queue
+        .control(job.id.clone(), JobAction::Resume)
+        .await
+        .unwrap();
+    assert_eq!(resumed.state, JobState::Plotting);
+    let aborted = h
+        .queue
+        .control(job.id.clone(), JobAction::Abort)
+        .await
+        .unwrap();
+    assert_eq!(aborted.state, JobState::Aborted);
+    assert_eq!(
+        *device.asked.lock().unwrap(),
+        [
+            DeviceRequest::Pause(job.id.clone()),
+            DeviceRequest::Action(DeviceAction::PenUp),
+            DeviceRequest::Resume(job.id.clone()),
+            DeviceRequest::Abort(job.id.clone()),
+        ]
+    );
+    *device.job.lock().unwrap() = None;
+    let e = h
+        .queue
+        .device(None, DeviceAction::PenDown)
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), "DEVICE_ERROR");
+    assert!(e.to_string().contains("servo"), "{e}");
+    let e = h
+        .queue
+        .device(Some("axidraw1".into()), DeviceAction::Home)
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), "DEVICE_NOT_FOUND");
+    assert_eq!(h.queue.devices().await.unwrap()[0].device_id, "sim0");
+    h.queue.detach_device("sim0".into()).await.unwrap();
+    assert!(h.queue.devices().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn retry_and_delete() {
+    let mut h = harness().await;
+    let job = h.queue.submit(svg()).await.unwrap();
+    let e = h.queue.retry(job.id.clone()).await.unwrap_err();
+    assert_eq!(e.code(), "INVALID_STATE");
+    let e = h.queue.delete(job.id.clone()).await.unwrap_err();
+    assert!(e.to_string().contains("abort or cancel it first"), "{e}");
+    h.queue
+        .control(job.id.clone(), JobAction::Cancel)
+        .await
+        .unwrap();
+    let retry = h.queue.retry(job.id.clone()).await.unwrap();
+    assert_eq!(retry.state, JobState::Queued);
+    assert_eq!(retry.retry_of.as_deref(), Some(job.id.as_str()));
+    let own = retry.source_path.clone().unwrap();
+    assert!(own.contains(retry.id.as_str()), "{own}");
+
+    let jobs_dir = h.settings.jobs_dir();
+    assert!(jobs_dir.join(job.id.as_str()).is_dir());
+    h.queue.delete(job.id.clone()).await.unwrap();
+    assert!(!jobs_dir.join(job.id.as_str()).exists());
+    assert!(
+        std::fs::read(&own).unwrap().starts_with(b"<svg"),
+        "the retry keeps its SVG"
+    );
+    let details = h.queue.job(retry.id.clone()).await.unwrap();
+    assert_eq!(details.job.retry_of, None);
+    assert_eq!(details.events.len(), 2);
+    let e = h.queue.job(job.id.clone()).await.unwrap_err();
+    assert_eq!(e.code(), "JOB_NOT_FOUND");
+    let mut deleted = false;
+    while let Ok(ev) = h.rx.try_recv() {
+        deleted |= matches!(ev, DaemonEvent::JobDeleted { job_id } if job_id == job.id);
+    }
+    assert!(deleted);
+}
+
+#[tokio::test]
+async fn no_new_jobs_once_the_shutdown_started_and_none_after_it() {
+    let h = harness().await;
+    h.coordinator.begin();
+    let e = h.queue.submit(svg()).await.unwrap_err();
+    assert_eq!(e.code(), "SHUTTING_DOWN");
+    assert!(h.queue.list(ListFilter::default()).await.is_ok());
+    assert!(
+        h.coordinator
+            .stop_stage(Stage::Queue, std::time::Duration::from_secs(5))
+            .await
+    );
+    let e = h.queue.list(ListFilter::default()).await.unwrap_err();
+    assert_eq!(e.code(), "SHUTTING_DOWN");
+}

@@ -1,0 +1,344 @@
+//! The client commands as processes against a real `plotty daemon`: what they print, their exit
+//! codes, how they find the daemon, `monitor --json` across a daemon restart, and the daemon's
+//! accept loop at a low open-files limit.
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpStream;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use nix::sys::signal::Signal;
+use serde_json::Value;
+
+use crate::common::{DEADLINE, Env, Running, daemon_info, stderr, stdout};
+
+const SVG: &str = r#"<svg xmlns="http://www.w3.org/2000/svg" width="20mm" height="20mm"><path d="M1 1L19 19" stroke="black"/></svg>"#;
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A daemon on the environment's workspace, ready, and its port.
+fn daemon(env: &Env, port: u16) -> Running {
+    let mut c = env.cmd();
+    c.args(["daemon", "-h", "127.0.0.1", "-p", &port.to_string(), "-w"])
+        .arg(env.workspace());
+    let mut d = env.spawn(c);
+    d.wait_ready();
+    d
+}
+
+fn at(port: u16, args: &[&str]) -> Vec<String> {
+    let mut v: Vec<String> = args.iter().map(|s| (*s).to_owned()).collect();
+    v.extend([
+        "--host".into(),
+        "127.0.0.1".into(),
+        "--port".into(),
+        port.to_string(),
+    ]);
+    v
+}
+
+fn run(env: &Env, args: &[String]) -> std::process::Output {
+    env.cmd().args(args).output().unwrap()
+}
+
+#[test]
+fn without_a_daemon_every_command_says_how_to_start_one() {
+    let env = Env::new();
+    std::fs::write(env.path("a.svg"), SVG).unwrap();
+    let port = free_port();
+    for args in [
+        vec!["jobs"],
+        vec!["queue"],
+        vec!["status"],
+        vec!["job", "abc"],
+        vec!["add", "a.svg"],
+        vec!["pause", "abc"],
+        vec!["retry", "abc"],
+        vec!["device", "home"],
+        vec!["device", "version"],
+        vec!["monitor", "--json"],
+    ] {
+        let out = run(&env, &at(port, &args));
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let err = stderr(&out);
+        assert!(
+            err.contains(&format!(
+                "no plotty daemon is listening on 127.0.0.1:{port}"
+            )) && err.contains("`plotty daemon`"),
+            "{args:?}: {err}"
+        );
+        assert!(stdout(&out).is_empty(), "{args:?}");
+    }
+    // Local mistakes are found before connecting.
+    let out = run(&env, &at(port, &["add", "missing.svg"]));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("cannot read missing.svg"),
+        "{}",
+        stderr(&out)
+    );
+    let out = run(&env, &at(port, &["job", "../x"]));
+    assert!(stderr(&out).contains("is not a job id"), "{}", stderr(&out));
+}
+
+#[test]
+fn the_commands_against_a_running_daemon() {
+    let env = Env::new();
+    std::fs::write(env.path("a.svg"), SVG).unwrap();
+    std::fs::write(env.path("b.svg"), SVG).unwrap();
+    let port = free_port();
+    let _d = daemon(&env, port);
+
+    let out = run(
+        &env,
+        &at(
+            port,
+            &["add", "a.svg", "b.svg", "--priority", "3", "--paper", "A3"],
+        ),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let ids: Vec<String> = stdout(&out).lines().map(str::to_owned).collect();
+    assert_eq!(ids.len(), 2, "{ids:?}");
+    assert!(ids.iter().all(|id| id.len() == 12));
+
+    let out = run(&env, &at(port, &["jobs"]));
+    let table = stdout(&out);
+    assert!(table.starts_with("ID"), "{table}");
+    assert!(ids.iter().all(|id| table.contains(id.as_str())), "{table}");
+    assert!(table.contains("a.svg") && table.contains("QUEUED"));
+    let out = run(&env, &at(port, &["queue", "--json", "--state", "QUEUED"]));
+    let v: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(v["count"], 2);
+    assert_eq!(v["jobs"][0]["paper"], "A3");
+
+    let out = run(&env, &at(port, &["job", &ids[0]]));
+    let details = stdout(&out);
+    assert!(
+        details.contains("state     QUEUED") && details.contains("history:"),
+        "{details}"
+    );
+    assert!(
+        details.contains("estimate") && details.contains("actual"),
+        "{details}"
+    );
+    let v: Value =
+        serde_json::from_str(&stdout(&run(&env, &at(port, &["job", &ids[0], "--json"])))).unwrap();
+    assert_eq!(v["id"], ids[0].as_str());
+
+    let out = run(&env, &at(port, &["status"]));
+    let s = stdout(&out);
+    assert!(
+        s.contains("daemon   plotty") && s.contains("healthy"),
+        "{s}"
+    );
+    assert!(
+        s.contains("no plotter attached") && s.contains("2 waiting, 0 active"),
+        "{s}"
+    );
+
+    let out = run(&env, &at(port, &["pause", &ids[0]]));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("the job must be PLOTTING"),
+        "{}",
+        stderr(&out)
+    );
+    let out = run(&env, &at(port, &["cancel", &ids[0]]));
+    assert_eq!(stdout(&out), format!("{} ABORTED\n", ids[0]));
+    let out = run(&env, &at(port, &["retry", &ids[0]]));
+    let new_id = stdout(&out).trim().to_owned();
+    assert_eq!(new_id.len(), 12, "{}", stderr(&out));
+    assert_ne!(new_id, ids[0]);
+    let out = run(&env, &at(port, &["delete", &ids[0]]));
+    assert_eq!(stdout(&out), format!("deleted {}\n", ids[0]));
+    let out = run(&env, &at(port, &["abort", &ids[0]]));
+    assert!(stderr(&out).contains("no job with id"), "{}", stderr(&out));
+
+    for action in ["home", "pen-up", "pen-down", "motors-off", "version"] {
+        let out = run(&env, &at(port, &["device", action]));
+        assert_eq!(out.status.code(), Some(1), "{action}");
+        assert!(
+            stderr(&out).contains("no plotter attached"),
+            "{action}: {}",
+            stderr(&out)
+        );
+    }
+
+    // Without --port: the port comes from the daemon's daemon.json in the workspace.
+    let ws = env.workspace().display().to_string();
+    let out = run(&env, &["jobs".into(), "-w".into(), ws]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains(&new_id));
+}
+
+#[test]
+fn the_api_key_comes_from_the_config_the_option_or_the_environment() {
+    let env = Env::new();
+    let key = "0123456789abcdef0123456789abcdef";
+    env.write_default_config(&format!(
+        "websocket:\n  authenticate: true\n  api_key: \"{key}\"\n"
+    ));
+    let port = free_port();
+    let _d = daemon(&env, port);
+    // The same configuration as the daemon's: no option needed.
+    let out = run(&env, &at(port, &["jobs"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let mut wrong = at(port, &["status"]);
+    wrong.extend(["--api-key".into(), "nope".into()]);
+    let out = run(&env, &wrong);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("wrong API key") && err.contains("PLOTTY_API_KEY"),
+        "{err}"
+    );
+    let out = env
+        .cmd()
+        .args(at(port, &["status"]))
+        .env("PLOTTY_API_KEY", "nope")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let out = env
+        .cmd()
+        .args(at(port, &["monitor", "--json"]))
+        .env("PLOTTY_API_KEY", "nope")
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "an unauthorised monitor does not retry"
+    );
+    assert!(stderr(&out).contains("wrong API key"), "{}", stderr(&out));
+}
+
+#[test]
+fn monitor_json_prints_one_message_per_line_and_reconnects_after_a_restart() {
+    let env = Env::new();
+    std::fs::write(env.path("a.svg"), SVG).unwrap();
+    let port = free_port();
+    let mut d = daemon(&env, port);
+    let mut monitor = env
+        .cmd()
+        .args(at(
+            port,
+            &["monitor", "--json", "--channels", "jobs,system"],
+        ))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = mpsc::channel::<Value>();
+    let lines = BufReader::new(monitor.stdout.take().unwrap());
+    std::thread::spawn(move || {
+        for line in lines.lines() {
+            let Ok(line) = line else { break };
+            let v: Value = serde_json::from_str(&line)
+                .unwrap_or_else(|e| panic!("not one JSON message per line ({e}): {line}"));
+            if tx.send(v).is_err() {
+                break;
+            }
+        }
+    });
+    let next = |ty: &str| -> Value {
+        loop {
+            let v = rx.recv_timeout(DEADLINE).expect("monitor output");
+            if v["type"] == ty {
+                return v;
+            }
+        }
+    };
+    next("hello");
+    let sub = next("subscribed");
+    assert_eq!(sub["channels"], serde_json::json!(["jobs", "system"]));
+    next("system_status");
+    let out = run(&env, &at(port, &["add", "a.svg"]));
+    let id = stdout(&out).trim().to_owned();
+    let change = next("job_state_change");
+    assert_eq!(
+        (change["job_id"].as_str(), change["to_state"].as_str()),
+        (Some(id.as_str()), Some("NEW"))
+    );
+    assert_eq!(next("job_state_change")["to_state"], "QUEUED");
+
+    // The daemon restarts on the same port: the monitor comes back by itself.
+    d.signal(Signal::SIGTERM);
+    assert!(d.wait_exit().success());
+    let _d2 = daemon(&env, port);
+    assert_eq!(next("hello")["type"], "hello");
+    next("subscribed");
+    let snap = next("job_state_change");
+    assert_eq!(snap["job_id"], id.as_str());
+    assert_eq!(snap["snapshot"], true);
+
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(monitor.id() as i32),
+        Signal::SIGINT,
+    )
+    .unwrap();
+    let status = crate::common::poll("the monitor to exit", || monitor.try_wait().unwrap());
+    assert!(status.success(), "{status}");
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut monitor.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(
+        err.contains("lost") && err.contains("reconnecting"),
+        "{err}"
+    );
+}
+
+#[test]
+fn the_daemon_keeps_accepting_at_a_low_open_files_limit() {
+    let env = Env::new();
+    env.write_default_config("database:\n  pool_size: 1\n");
+    let port = free_port();
+    // `ulimit -n` sets the soft and the hard limit, so the daemon cannot raise it.
+    let mut c = Command::new("sh");
+    c.arg("-c")
+        .arg("ulimit -n 48 && exec \"$0\" \"$@\"")
+        .arg(env!("CARGO_BIN_EXE_plotty"))
+        .args(["daemon", "-h", "127.0.0.1", "-p", &port.to_string(), "-w"])
+        .arg(env.workspace())
+        .current_dir(env.dir.path())
+        .env("HOME", env.path("home"))
+        .env("XDG_CONFIG_HOME", env.path("config"))
+        .env("XDG_DATA_HOME", env.path("data"))
+        .env_remove("PLOTTY_CONFIG")
+        .env_remove("PLOTTY_API_KEY")
+        .env_remove("NOTIFY_SOCKET");
+    let mut d = env.spawn(c);
+    d.wait_ready();
+    // More connections than the daemon has descriptors: some accepts fail with EMFILE.
+    let mut held = Vec::new();
+    for _ in 0..100 {
+        if let Ok(s) = TcpStream::connect(("127.0.0.1", port)) {
+            held.push(s);
+        }
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    drop(held);
+    // Once they are gone the daemon serves again: the accept loop did not end.
+    let ok = crate::common::poll("the daemon to answer again", || {
+        let out = run(&env, &at(port, &["status", "--json"]));
+        out.status.success().then_some(out)
+    });
+    let v: Value = serde_json::from_str(&stdout(&ok)).unwrap();
+    assert_eq!(v["status"], "healthy");
+    assert!(crate::common::alive(d.pid()));
+    let info = daemon_info(&env.workspace());
+    assert_eq!(info.port, Some(port));
+    assert!(
+        d.stderr().contains("Too many open files"),
+        "the test did not reach the limit:\n{}",
+        d.stderr()
+    );
+    d.signal(Signal::SIGTERM);
+    assert!(d.wait_exit().success(), "{}", d.stderr());
+}

@@ -1,0 +1,213 @@
+//! `plotty plot` as a user runs it: previews, estimates, simulated plots with their trace, and
+//! bad inputs, each with one clear line and its exit code (2 configuration, 5 device, 6 input).
+
+use std::fs;
+use std::os::fd::AsFd;
+use std::path::PathBuf;
+
+use crate::common::{Env, stderr, stdout};
+
+/// The repository's example drawings.
+fn example(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../examples")
+        .join(name)
+}
+
+const SQUARE: &str = r#"<svg xmlns="http://www.w3.org/2000/svg" width="50mm" height="50mm" viewBox="0 0 50 50">
+  <path d="M10 10 H40 V40 H10 Z" stroke="black" fill="none"/>
+  <circle cx="25" cy="25" r="8" stroke="black" fill="none"/>
+</svg>"#;
+
+/// Asserts a failure with `code` and a single `plotty: ` line on stderr containing `want`.
+fn assert_one_line_error(o: &std::process::Output, code: i32, want: &str) {
+    let err = stderr(o);
+    assert_eq!(
+        o.status.code(),
+        Some(code),
+        "stderr: {err}\nstdout: {}",
+        stdout(o)
+    );
+    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "one line expected:\n{err}");
+    assert!(lines[0].starts_with("plotty: "), "{err}");
+    assert!(lines[0].contains(want), "`{want}` missing in: {err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn preview_renders_svg_and_png_without_a_device() {
+    let env = Env::new();
+    let svg = env.write("square.svg", SQUARE);
+    let o = env.run(&[
+        "plot",
+        svg.to_str().unwrap(),
+        "--preview",
+        env.path("p.svg").to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("preview written to"), "{out}");
+    assert!(!out.contains("device:"), "a preview needs no device: {out}");
+    let text = fs::read_to_string(env.path("p.svg")).unwrap();
+    assert!(
+        text.contains("<svg") && text.contains("stroke-dasharray"),
+        "{text}"
+    );
+    let o = env.run(&[
+        "plot",
+        svg.to_str().unwrap(),
+        example("squares.svg").to_str().unwrap(),
+        "--preview",
+        env.path("previews").to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(env.path("previews/square.svg").is_file());
+    assert!(env.path("previews/squares.svg").is_file());
+    let o = env.run(&[
+        "plot",
+        svg.to_str().unwrap(),
+        "--preview",
+        env.path("p.png").to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(fs::read(env.path("p.png")).unwrap().starts_with(b"\x89PNG"));
+}
+
+#[test]
+fn estimate_on_the_simulator_plots_and_agrees_within_one_percent() {
+    let env = Env::new();
+    let svg = env.write("square.svg", SQUARE);
+    let o = env.run(&[
+        "plot",
+        svg.to_str().unwrap(),
+        "--estimate",
+        "--device",
+        "sim",
+        "--render",
+        env.path("out").to_str().unwrap(),
+    ]);
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}{}", stderr(&o));
+    assert!(out.contains("device: the built-in simulator"), "{out}");
+    assert!(out.contains("planned plot time"), "{out}");
+    let line = out
+        .lines()
+        .find(|l| l.contains("simulated plot time"))
+        .unwrap_or_else(|| panic!("{out}"));
+    let pct: f64 = line
+        .split(" s), plan ")
+        .nth(1)
+        .and_then(|r| r.split('(').nth(1))
+        .and_then(|r| r.split(" %").next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no difference in {line}"));
+    assert!(pct.abs() < 1.0, "{line}");
+    assert!(
+        line.contains("largest deviation between plan and trace"),
+        "{line}"
+    );
+    let trace = fs::read_to_string(env.path("out/square.svg")).unwrap();
+    assert!(
+        trace.contains("<polyline") || trace.contains("<path"),
+        "{trace}"
+    );
+}
+
+#[test]
+fn auto_without_a_plotter_uses_the_simulator_and_says_so() {
+    let env = Env::new();
+    let svg = env.write("square.svg", SQUARE);
+    let o = env.run(&["plot", svg.to_str().unwrap(), "--device", "auto"]);
+    let out = stdout(&o);
+    // This machine may have a real AxiDraw; then the test has nothing to check.
+    if out.contains("device: the AxiDraw") {
+        return;
+    }
+    assert_eq!(o.status.code(), Some(0), "{out}{}", stderr(&o));
+    assert!(
+        out.contains("no AxiDraw found by USB id 04D8:FD92"),
+        "{out}"
+    );
+    assert!(out.contains("simulated plot time"), "{out}");
+}
+
+#[test]
+fn bad_inputs_get_one_clear_line_and_exit_code_6() {
+    let env = Env::new();
+    let run = |file: &PathBuf, extra: &[&str]| {
+        let mut args = vec!["plot", file.to_str().unwrap(), "--device", "sim"];
+        args.extend_from_slice(extra);
+        env.run(&args)
+    };
+    let text = env.write("notes.svg", "just some notes, not a drawing\n");
+    assert_one_line_error(&run(&text, &[]), 6, "not an SVG");
+    let broken = env.write(
+        "broken.svg",
+        "<svg xmlns='http://www.w3.org/2000/svg'><path d='M0 0",
+    );
+    assert_one_line_error(&run(&broken, &[]), 6, "broken SVG/XML");
+    let empty = env.write(
+        "empty.svg",
+        "<svg xmlns='http://www.w3.org/2000/svg' width='10mm' height='10mm'><rect width='5' height='5' fill='red'/></svg>",
+    );
+    assert_one_line_error(&run(&empty, &[]), 6, "empty.svg");
+    let absurd = env.write(
+        "absurd.svg",
+        "<svg xmlns='http://www.w3.org/2000/svg' width='10mm' height='10mm'><path d='M1e30 1e30 L2e30 2e30' stroke='black'/></svg>",
+    );
+    assert_one_line_error(&run(&absurd, &[]), 6, "absurd.svg");
+    let huge = env.path("huge.svg");
+    fs::File::create(&huge)
+        .unwrap()
+        .set_len(500_000_000)
+        .unwrap();
+    assert_one_line_error(&run(&huge, &[]), 6, "over the limit");
+    let square = env.write("square.svg", SQUARE);
+    assert_one_line_error(&run(&square, &["--layers", "9"]), 6, "names no layer");
+    assert_one_line_error(&run(&env.path("missing.svg"), &[]), 6, "cannot read");
+    let o = env.run(&["plot", square.to_str().unwrap(), "-c", "nope.yaml"]);
+    assert_one_line_error(&o, 2, "does not exist");
+}
+
+#[test]
+fn a_port_that_is_not_a_plotter_is_a_device_error() {
+    let env = Env::new();
+    let square = env.write("square.svg", SQUARE);
+    // Not a serial port at all.
+    let o = env.run(&["plot", square.to_str().unwrap(), "--device", "/dev/null"]);
+    assert_one_line_error(&o, 5, "/dev/null");
+    // A serial port where something else answers.
+    let pty = nix::pty::openpty(None, None).unwrap();
+    let mut termios = nix::sys::termios::tcgetattr(pty.slave.as_fd()).unwrap();
+    nix::sys::termios::cfmakeraw(&mut termios);
+    nix::sys::termios::tcsetattr(
+        pty.slave.as_fd(),
+        nix::sys::termios::SetArg::TCSANOW,
+        &termios,
+    )
+    .unwrap();
+    let name = nix::unistd::ttyname(pty.slave.as_fd()).unwrap();
+    let master = pty.master;
+    let answer = std::thread::spawn(move || {
+        let mut buf = [0u8; 64];
+        // Answer the first request with something that is not an EBB.
+        if let Ok(n) = nix::unistd::read(&master, &mut buf)
+            && n > 0
+        {
+            let _ = nix::unistd::write(&master, b"Hello from a modem\r\n");
+        }
+        // Keep the master open until the test is done with the port.
+        std::thread::sleep(std::time::Duration::from_secs(2));
+    });
+    let o = env.run(&[
+        "plot",
+        square.to_str().unwrap(),
+        "--device",
+        name.to_str().unwrap(),
+    ]);
+    assert_one_line_error(&o, 5, "is not a plotter");
+    assert!(stderr(&o).contains("Hello from a modem"), "{}", stderr(&o));
+    answer.join().unwrap();
+    drop(pty.slave);
+}
