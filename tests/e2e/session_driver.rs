@@ -373,11 +373,7 @@ fn damaged_both_ways(seeds: impl Iterator<Item = u64>) {
 fn damaged_commands_are_refused_with_3x_checksums() {
     // Commands damaged too: without checksums a dropped digit can turn `SP,1` into a pen-down
     // the firmware runs; with `CU,54,1` it refuses the command (`!9`) and the session stops.
-    damaged_both_ways(1..=200);
-}
-
-#[test]
-#[ignore = "known bug: after a stop whose ES and pen raise were both damaged, seed 224 leaves the pen down"]
-fn damaged_commands_known_failure_seed_224() {
-    damaged_both_ways(224..=224);
+    // Seed 224 once left the pen down: a repeated raise was itself refused after the
+    // position readings had come in, and was not repeated again.
+    damaged_both_ways(1..=300);
 }

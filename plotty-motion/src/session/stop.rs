@@ -179,7 +179,9 @@ impl Session {
         let Some(stop) = self.stop.as_mut() else {
             return false;
         };
-        if stop.retries >= MAX_RETRIES || stop.position.is_some() {
+        // A refused raise is repeated even once the position is known (its reply comes after
+        // the readings when it was itself a repeat); a refused ES cannot follow the readings.
+        if stop.retries >= MAX_RETRIES || (step == StopStep::EStop && stop.position.is_some()) {
             return false;
         }
         stop.retries += 1;
