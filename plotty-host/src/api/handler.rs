@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use serde_json::json;
 use tokio::sync::broadcast;
-use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tokio_tungstenite::tungstenite::error::CapacityError;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -30,6 +30,9 @@ use super::protocol::{
 use super::{ACTIVE, Api, WAITING, views};
 use crate::job::JobId;
 use crate::queue::ListFilter;
+
+/// Feed messages sent with one write at most (a bound on the time one client holds its task).
+const FEED_BATCH: usize = 64;
 
 /// How long a closing handshake may take.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
@@ -302,11 +305,37 @@ where
     async fn on_feed(&mut self, out: Result<Arc<Outgoing>, RecvError>) -> Flow {
         match out {
             Ok(out) => {
-                if self.wants(&out) {
-                    let text = out.text.clone();
-                    self.send_text(text).await
-                } else {
-                    Flow::Continue
+                // Whatever else is already waiting goes out with it, in one write: under load a
+                // client costs one system call per batch instead of one per message.
+                let mut batch = Vec::new();
+                let mut next = Some(out);
+                let mut after = None;
+                while let Some(out) = next.take() {
+                    if self.wants(&out) {
+                        batch.push(out.text.clone());
+                    }
+                    if batch.len() >= FEED_BATCH {
+                        break;
+                    }
+                    next = match self.client.feed.try_recv() {
+                        Ok(out) => Some(out),
+                        Err(TryRecvError::Empty) => None,
+                        Err(TryRecvError::Lagged(n)) => {
+                            after = Some(RecvError::Lagged(n));
+                            None
+                        }
+                        Err(TryRecvError::Closed) => {
+                            after = Some(RecvError::Closed);
+                            None
+                        }
+                    };
+                }
+                let flow = self.send_batch(batch).await;
+                match after {
+                    Some(e) if matches!(flow, Flow::Continue) => {
+                        Box::pin(self.on_feed(Err(e))).await
+                    }
+                    _ => flow,
                 }
             }
             Err(RecvError::Lagged(n)) => {
@@ -373,6 +402,20 @@ where
 
     async fn send(&mut self, message: Message) -> Flow {
         self.timed(|ws| ws.send(message)).await
+    }
+
+    /// Sends `texts` with one flush at the end.
+    async fn send_batch(&mut self, texts: Vec<Utf8Bytes>) -> Flow {
+        if texts.is_empty() {
+            return Flow::Continue;
+        }
+        self.timed(|ws| async move {
+            for text in texts {
+                ws.feed(Message::Text(text)).await?;
+            }
+            ws.flush().await
+        })
+        .await
     }
 
     /// Runs a write with the send deadline.
