@@ -22,11 +22,18 @@ pub struct Migration {
 }
 
 /// Every migration, in order. A unit test checks this list against the `migrations/` directory.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "0001_initial",
-    sql: include_str!("../../../migrations/0001_initial.sql"),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "0001_initial",
+        sql: include_str!("../../../migrations/0001_initial.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "0002_resume_pen",
+        sql: include_str!("../../../migrations/0002_resume_pen.sql"),
+    },
+];
 
 /// `PRAGMA application_id` of a plotty database ('PLTY').
 pub const APPLICATION_ID: i32 = 0x504C_5459;
