@@ -150,6 +150,7 @@ impl State {
                 tracing::info!(device = %id, "device attached to the queue");
                 self.devices.insert(id, device);
                 let _ = reply.send(Ok(()));
+                self.dispatch().await;
             }
             Command::DetachDevice { device_id, reply } => {
                 if self.devices.remove(&device_id).is_some() {
@@ -215,7 +216,11 @@ impl State {
             return;
         }
         loop {
-            let Some(device) = self.devices.values().find(|d| is_free(&d.status())).cloned()
+            let Some(device) = self
+                .devices
+                .values()
+                .find(|d| is_free(&d.status()))
+                .cloned()
             else {
                 return;
             };

@@ -133,7 +133,6 @@ async fn advance(
     let state = job.state;
 
     let analysed = blocking({
-        let config = config.clone();
         let path = path.clone();
         move || analyse(&path, &config, spec.as_deref())
     })
@@ -230,13 +229,12 @@ fn layer_spec(metadata: &Value) -> Option<String> {
 
 /// Import, layer selection, the layers' figures and the estimate in file order.
 fn analyse(path: &Path, config: &PlotConfig, spec: Option<&str>) -> Result<Analysed, PrepareError> {
-    let mut drawing =
-        import::import_file(path, &config.import_options()).map_err(|source| {
-            InputError::Import {
-                path: path.to_path_buf(),
-                source,
-            }
-        })?;
+    let mut drawing = import::import_file(path, &config.import_options()).map_err(|source| {
+        InputError::Import {
+            path: path.to_path_buf(),
+            source,
+        }
+    })?;
     if let Some(spec) = spec {
         let selection = LayerSelection::parse(spec).map_err(|e| PrepareError::LayerSpec {
             spec: spec.to_owned(),

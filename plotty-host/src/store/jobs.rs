@@ -300,7 +300,18 @@ pub fn set_resume_point(conn: &Connection, id: &str, p: &ResumePoint) -> Result<
              resume_motor1 = ?5, resume_motor2 = ?6, resume_x_mm = ?7, resume_y_mm = ?8,
              resume_at = ?9, resume_pen_down = ?10
          WHERE id = ?1",
-        params![id, p.layer, p.stroke, p.vertex, m1, m2, x, y, p.recorded_at, p.pen_down],
+        params![
+            id,
+            p.layer,
+            p.stroke,
+            p.vertex,
+            m1,
+            m2,
+            x,
+            y,
+            p.recorded_at,
+            p.pen_down
+        ],
     )?;
     if n == 0 {
         return Err(StoreError::UnknownJob(id.to_owned()));
@@ -328,7 +339,12 @@ pub fn set_estimates(
 }
 
 /// Sets one key of a job's metadata (`start` when a job is released to the plotters).
-pub fn set_metadata(conn: &Connection, id: &str, key: &str, value: Value) -> Result<(), StoreError> {
+pub fn set_metadata(
+    conn: &Connection,
+    id: &str,
+    key: &str,
+    value: Value,
+) -> Result<(), StoreError> {
     let job = get(conn, id)?.ok_or_else(|| StoreError::UnknownJob(id.to_owned()))?;
     let mut metadata = match job.metadata {
         Value::Object(m) => m,
