@@ -108,6 +108,16 @@ pub fn components_with(limits: crate::api::ApiLimits) -> Vec<Box<dyn Component>>
     components_for(limits, crate::plotter::SimPace::Realtime)
 }
 
+/// The API and a queue that only answers commands: no device layer, no pipeline; jobs stay where
+/// they are until the caller moves them through the ledger (tests and benchmarks of the API).
+pub fn components_without_devices(limits: crate::api::ApiLimits) -> Vec<Box<dyn Component>> {
+    let (queue, actor) = crate::queue::channel();
+    vec![
+        Box::new(crate::api::ApiComponent::with_limits(queue, limits)),
+        Box::new(crate::queue::QueueComponent::new(actor.manual())),
+    ]
+}
+
 /// [`components_with`] with the simulator at `pace` (tests run it as fast as possible).
 pub fn components_for(
     limits: crate::api::ApiLimits,

@@ -52,14 +52,14 @@ pub(super) async fn run(
             None => opener.open().map_err(|e| (e.to_string(), None))?,
         };
         match drive(&mut link, session, &items) {
-            Ok(position) => Ok((position, link)),
+            Ok(done) => Ok((done, link)),
             Err(e) => Err((e, Some(link))),
         }
     })
     .await
     .map_err(|e| error(format!("the device task ended abnormally: {e}")))?;
     match outcome {
-        Ok((position, link)) => {
+        Ok(((position, firmware), link)) => {
             *inner
                 .link
                 .lock()
@@ -67,6 +67,9 @@ pub(super) async fn run(
             let point = config.kinematics().to_point(position);
             inner.update_status(|s| {
                 s.status = crate::events::DeviceState::Connected;
+                if let Some(v) = firmware {
+                    s.firmware_version = Some(v);
+                }
                 match action {
                     DeviceAction::PenUp => s.pen_up = Some(true),
                     DeviceAction::PenDown => s.pen_up = Some(false),
@@ -108,18 +111,20 @@ pub(super) async fn run(
     }
 }
 
-/// Connects, runs `items` and waits until the board executed them; the final position.
+/// Connects, runs `items` and waits until the board executed them; the final position and the
+/// board's firmware version.
 fn drive(
     link: &mut AnyLink,
     config: SessionConfig,
     items: &[FeedItem],
-) -> Result<MotorSteps, String> {
+) -> Result<(MotorSteps, Option<String>), String> {
     let mut session = Session::new(config, link.now()).map_err(|e| e.to_string())?;
     let mut io = Io {
         rx: Vec::new(),
         tx: Vec::new(),
         last_error: None,
     };
+    let mut firmware = None;
     // Handshake.
     loop {
         io.pump(link, &mut session)?;
@@ -127,6 +132,7 @@ fn drive(
         while let Some(e) = session.poll_event() {
             match e {
                 Event::Ready { .. } => ready = true,
+                Event::Connected { version, .. } => firmware = Some(version.to_string()),
                 Event::Error(e) => io.last_error = Some(e.to_string()),
                 _ => {}
             }
@@ -163,7 +169,7 @@ fn drive(
             && session.is_idle()
             && let Some(position) = idle
         {
-            return Ok(position);
+            return Ok((position, firmware));
         }
         link.wait(session.poll_timeout())
             .map_err(|e| e.to_string())?;

@@ -108,20 +108,23 @@ fn the_commands_against_a_running_daemon() {
     assert_eq!(ids.len(), 2, "{ids:?}");
     assert!(ids.iter().all(|id| id.len() == 12));
 
+    // The pipeline takes both to READY; without --start they wait there for `resume`.
+    let v = crate::common::poll("both jobs READY", || {
+        let out = run(&env, &at(port, &["queue", "--json", "--state", "READY"]));
+        let v: Value = serde_json::from_str(&stdout(&out)).ok()?;
+        (v["count"] == 2).then_some(v)
+    });
+    assert_eq!(v["jobs"][0]["paper"], "A3");
     let out = run(&env, &at(port, &["jobs"]));
     let table = stdout(&out);
     assert!(table.starts_with("ID"), "{table}");
     assert!(ids.iter().all(|id| table.contains(id.as_str())), "{table}");
-    assert!(table.contains("a.svg") && table.contains("QUEUED"));
-    let out = run(&env, &at(port, &["queue", "--json", "--state", "QUEUED"]));
-    let v: Value = serde_json::from_str(&stdout(&out)).unwrap();
-    assert_eq!(v["count"], 2);
-    assert_eq!(v["jobs"][0]["paper"], "A3");
+    assert!(table.contains("a.svg") && table.contains("READY"));
 
     let out = run(&env, &at(port, &["job", &ids[0]]));
     let details = stdout(&out);
     assert!(
-        details.contains("state     QUEUED") && details.contains("history:"),
+        details.contains("state     READY") && details.contains("history:"),
         "{details}"
     );
     assert!(
@@ -139,7 +142,7 @@ fn the_commands_against_a_running_daemon() {
         "{s}"
     );
     assert!(
-        s.contains("no plotter attached") && s.contains("2 waiting, 0 active"),
+        s.contains("device   simulator (simulator) connected") && s.contains("0 active"),
         "{s}"
     );
 
@@ -161,15 +164,20 @@ fn the_commands_against_a_running_daemon() {
     let out = run(&env, &at(port, &["abort", &ids[0]]));
     assert!(stderr(&out).contains("no job with id"), "{}", stderr(&out));
 
-    for action in ["home", "pen-up", "pen-down", "motors-off", "version"] {
+    // The simulator is attached (device.type auto, no AxiDraw connected).
+    for (action, said) in [
+        ("pen-down", "simulator: pen down"),
+        ("pen-up", "simulator: pen up"),
+        ("version", "simulator: 3.0.3"),
+        ("motors-off", "simulator: motors off"),
+    ] {
         let out = run(&env, &at(port, &["device", action]));
-        assert_eq!(out.status.code(), Some(1), "{action}");
-        assert!(
-            stderr(&out).contains("no plotter attached"),
-            "{action}: {}",
-            stderr(&out)
-        );
+        assert!(out.status.success(), "{action}: {}", stderr(&out));
+        assert!(stdout(&out).starts_with(said), "{action}: {}", stdout(&out));
     }
+    let out = run(&env, &at(port, &["device", "home"]));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("motors-off"), "{}", stderr(&out));
 
     // Without --port: the port comes from the daemon's daemon.json in the workspace.
     let ws = env.workspace().display().to_string();
@@ -268,6 +276,12 @@ fn monitor_json_prints_one_message_per_line_and_reconnects_after_a_restart() {
         (Some(id.as_str()), Some("NEW"))
     );
     assert_eq!(next("job_state_change")["to_state"], "QUEUED");
+    // Analysed up to READY; without --start it waits there.
+    loop {
+        if next("job_state_change")["to_state"] == "READY" {
+            break;
+        }
+    }
 
     // The daemon restarts on the same port: the monitor comes back by itself.
     d.signal(Signal::SIGTERM);
