@@ -123,12 +123,22 @@ pub fn components_for(
     limits: crate::api::ApiLimits,
     pace: crate::plotter::SimPace,
 ) -> Vec<Box<dyn Component>> {
+    components_and_queue(limits, pace).0
+}
+
+/// [`components_for`], and the handle of their queue (in-process tests and benchmarks submit and
+/// control jobs through it).
+pub fn components_and_queue(
+    limits: crate::api::ApiLimits,
+    pace: crate::plotter::SimPace,
+) -> (Vec<Box<dyn Component>>, crate::queue::QueueHandle) {
     let (queue, actor) = crate::queue::channel();
-    vec![
+    let components: Vec<Box<dyn Component>> = vec![
         Box::new(crate::api::ApiComponent::with_limits(queue.clone(), limits)),
         Box::new(crate::plotter::DeviceComponent::new(queue.clone(), pace)),
         Box::new(crate::queue::QueueComponent::new(actor)),
-    ]
+    ];
+    (components, queue)
 }
 
 fn system_sources(args: &ConfigArgs) -> Sources {

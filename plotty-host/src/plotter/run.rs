@@ -441,6 +441,10 @@ impl Pump {
                 s.error_message = Some(m);
             }
         });
+        if state == DeviceState::Error {
+            let inner = Arc::clone(&self.inner);
+            self.inner.shutdown.spawn(reconnect(inner));
+        }
     }
 
     fn answer(&self, want: Want, answer: Result<&str, String>) {
@@ -548,6 +552,51 @@ impl Pump {
 
     fn publish(&self, event: DaemonEvent) {
         let _ = self.inner.ledger.bus().send(event);
+    }
+}
+
+/// Wait before reopening a serial port that failed (a board that keeps failing is not hammered).
+const RECONNECT_DELAY: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// After a device failure: opens the link again (a fresh board for the simulator, the port again
+/// for an AxiDraw, retried every [`RECONNECT_DELAY`] until it opens or the daemon stops); then the
+/// device takes jobs again (the error stays in its status).
+async fn reconnect(inner: Arc<Inner>) {
+    loop {
+        if matches!(inner.opener, super::link::Opener::Serial { .. }) {
+            tokio::select! {
+                () = inner.shutdown.stop() => return,
+                () = tokio::time::sleep(RECONNECT_DELAY) => {}
+            }
+        }
+        if inner.shutdown.is_stopping() {
+            return;
+        }
+        let opener = inner.opener.clone();
+        match tokio::task::spawn_blocking(move || opener.open()).await {
+            Ok(Ok(link)) => {
+                let idle = {
+                    let st = inner.lock();
+                    st.run.is_none() && st.status.status == DeviceState::Error
+                };
+                if idle {
+                    *inner
+                        .link
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(link);
+                    tracing::info!(device = %inner.opener.device_id(), "device reconnected");
+                    inner.update_status(|s| s.status = DeviceState::Connected);
+                }
+                return;
+            }
+            Ok(Err(e)) => {
+                tracing::debug!(device = %inner.opener.device_id(), error = %e, "device still unavailable");
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "reopening the device ended abnormally");
+                return;
+            }
+        }
     }
 }
 

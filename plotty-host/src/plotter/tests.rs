@@ -485,3 +485,23 @@ async fn manual_actions_on_an_idle_simulator() {
     assert!(e.to_string().contains("motors-off"), "{e}");
     drop(h.coordinator);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_an_abort_the_device_takes_the_next_job() {
+    let mut h = harness(SimPace::Realtime).await;
+    let first = h
+        .queue
+        .submit(submission(&long_drawing(), true))
+        .await
+        .unwrap();
+    h.wait_progress(&first.id, 2).await;
+    let aborted = h
+        .queue
+        .control(first.id.clone(), JobAction::Abort)
+        .await
+        .unwrap();
+    assert_eq!(aborted.state, JobState::Aborted);
+    let second = h.queue.submit(submission(SQUARES, true)).await.unwrap();
+    let (_, seen) = h.wait_state(&second.id, JobState::Completed).await;
+    assert!(seen.contains(&JobState::Plotting), "{seen:?}");
+}
