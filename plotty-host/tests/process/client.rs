@@ -356,3 +356,84 @@ fn the_daemon_keeps_accepting_at_a_low_open_files_limit() {
     d.signal(Signal::SIGTERM);
     assert!(d.wait_exit().success(), "{}", d.stderr());
 }
+
+/// Strokes enough for a few seconds of plotting at the simulator's real pace.
+fn lines_svg(n: u32) -> String {
+    let paths: String = (0..n)
+        .map(|i| {
+            let y = 10 + 3 * i;
+            format!(r#"<path d="M10 {y} H70" stroke="black" fill="none"/>"#)
+        })
+        .collect();
+    format!(
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="100mm" height="100mm" viewBox="0 0 100 100">{paths}</svg>"#
+    )
+}
+
+/// `plotty job ID --json`, once it answers.
+fn job_json(env: &Env, port: u16, id: &str) -> Option<Value> {
+    let out = run(env, &at(port, &["job", id, "--json"]));
+    out.status
+        .success()
+        .then(|| serde_json::from_str(&stdout(&out)).ok())
+        .flatten()
+}
+
+#[test]
+fn an_added_job_is_plotted_on_the_simulator_and_survives_a_crash() {
+    let env = Env::new();
+    env.write_default_config("device:\n  type: simulator\n");
+    std::fs::write(env.path("a.svg"), SVG).unwrap();
+    std::fs::write(env.path("long.svg"), lines_svg(12)).unwrap();
+    let port = free_port();
+    let mut d = daemon(&env, port);
+    assert!(
+        d.stderr().contains("device: the built-in simulator"),
+        "{}",
+        d.stderr()
+    );
+
+    let out = run(&env, &at(port, &["add", "a.svg", "--start"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let id = stdout(&out).trim().to_owned();
+    let done = crate::common::poll("the job to complete", || {
+        job_json(&env, port, &id).filter(|v| v["state"] == "COMPLETED")
+    });
+    let states: Vec<&str> = done["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["to_state"].as_str())
+        .collect();
+    for s in [
+        "QUEUED",
+        "ANALYZED",
+        "OPTIMIZED",
+        "READY",
+        "ARMED",
+        "PLOTTING",
+    ] {
+        assert!(states.contains(&s), "{s} missing: {states:?}");
+    }
+
+    // A crash (SIGKILL) while plotting: the next daemon has the job PAUSED (interrupted), and
+    // `resume` finishes it from its recorded point.
+    let out = run(&env, &at(port, &["add", "long.svg", "--start"]));
+    let id = stdout(&out).trim().to_owned();
+    crate::common::poll("a resume point", || {
+        job_json(&env, port, &id)
+            .filter(|v| v["state"] == "PLOTTING" && v["resume_point"]["stroke"].as_u64() > Some(1))
+    });
+    d.signal(Signal::SIGKILL);
+    d.wait_exit();
+    let _d = daemon(&env, port);
+    let v = job_json(&env, port, &id).unwrap();
+    assert_eq!(v["state"], "PAUSED", "{v}");
+    assert_eq!(v["state_reason"], "interrupted", "{v}");
+    let out = run(&env, &at(port, &["resume", &id]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let done = crate::common::poll("the resumed job to complete", || {
+        job_json(&env, port, &id).filter(|v| v["state"] == "COMPLETED")
+    });
+    assert!(done["resume_point"]["stroke"].as_u64() > Some(1), "{done}");
+}
