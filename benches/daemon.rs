@@ -16,7 +16,7 @@
 
 use std::time::{Duration, Instant};
 
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
 use plotty_host::api::ApiLimits;
 use plotty_host::app::components_and_queue;
 use plotty_host::daemon::notify::Notifier;
@@ -224,9 +224,12 @@ fn stop_latency(c: &mut Criterion) {
         .unwrap();
     let d = rt.block_on(start_daemon());
     let mut g = c.benchmark_group("stop_latency");
+    // Every iteration waits for the machine to move again (and an abort for a new plot to start
+    // and the carriage to park): few iterations, one per sample, keep the run to a minute or two.
+    g.sampling_mode(SamplingMode::Flat);
     g.sample_size(10);
-    g.warm_up_time(Duration::from_secs(1));
-    g.measurement_time(Duration::from_secs(20));
+    g.warm_up_time(Duration::from_millis(1));
+    g.measurement_time(Duration::from_millis(300));
 
     let job = rt.block_on(running_plot(&d));
     g.bench_function("pause", |b| {
