@@ -3,6 +3,7 @@
 //! "vanished" is replaced by a freshly powered one).
 
 use plotty_fw_sim::FirmwareVersion as SimVersion;
+use plotty_fw_sim::fault::{FaultConfig, FaultInjector};
 use plotty_motion::time::Instant;
 
 use crate::device::serial::SerialLink;
@@ -30,6 +31,8 @@ pub enum Opener {
         version: SimVersion,
         /// Its pace.
         pace: SimPace,
+        /// Faults every board opened gets (tests: a board that vanishes mid-plot).
+        faults: Option<FaultConfig>,
     },
     /// A serial port.
     Serial {
@@ -55,7 +58,11 @@ impl Opener {
             FirmwareChoice::V2_8 => SimVersion::V2_8_1,
             FirmwareChoice::Auto | FirmwareChoice::V3_0 => SimVersion::V3_0_3,
         };
-        Self::Simulator { version, pace }
+        Self::Simulator {
+            version,
+            pace,
+            faults: None,
+        }
     }
 
     /// The device id (`simulator`, or the port's path).
@@ -80,8 +87,15 @@ impl Opener {
     /// The port cannot be opened.
     pub fn open(&self) -> Result<AnyLink, DeviceError> {
         match self {
-            Self::Simulator { version, pace } => {
-                let link = SimLink::new(*version);
+            Self::Simulator {
+                version,
+                pace,
+                faults,
+            } => {
+                let mut link = SimLink::new(*version);
+                if let Some(f) = faults {
+                    link = link.with_faults(FaultInjector::new(1, f.clone()));
+                }
                 let link = match pace {
                     SimPace::Realtime => link.realtime(),
                     SimPace::Fast => link,

@@ -37,12 +37,26 @@ use crate::shutdown::Stage;
 pub struct DeviceComponent {
     queue: QueueHandle,
     pace: SimPace,
+    opener: Option<Opener>,
 }
 
 impl DeviceComponent {
     /// The device layer, attaching to `queue`; a simulator runs at `pace`.
     pub fn new(queue: QueueHandle, pace: SimPace) -> Self {
-        Self { queue, pace }
+        Self {
+            queue,
+            pace,
+            opener: None,
+        }
+    }
+
+    /// The device `opener` opens instead of the configured one (tests: a simulator with faults).
+    pub fn with_opener(queue: QueueHandle, opener: Opener) -> Self {
+        Self {
+            queue,
+            pace: SimPace::Fast,
+            opener: Some(opener),
+        }
     }
 }
 
@@ -58,6 +72,11 @@ impl Component for DeviceComponent {
     fn start(self: Box<Self>, ctx: StartContext) -> BoxFuture<'static, Result<(), StartError>> {
         async move {
             let settings = ctx.settings.borrow().clone();
+            if let Some(opener) = self.opener {
+                tracing::info!("device: {}", opener.device_id());
+                attach(&ctx, self.queue, opener);
+                return Ok(());
+            }
             let device = settings.device.clone();
             let target = tokio::task::spawn_blocking(move || {
                 discover::choose(&DeviceRequest::Config, &device, discover::find_boards)
@@ -89,30 +108,34 @@ impl Component for DeviceComponent {
                 }
             };
             tracing::info!("device: {target}");
-            let plotter = Plotter::new(
-                opener,
-                ctx.ledger.clone(),
-                ctx.settings.clone(),
-                ctx.shutdown.clone(),
-                None,
-            );
-            let queue = self.queue;
-            let attached = plotter.clone();
-            // The queue actor starts in step 5: the request waits in its channel until then.
-            ctx.shutdown.spawn(async move {
-                if let Err(e) = queue.attach_device(std::sync::Arc::new(attached)).await {
-                    tracing::error!(error = %e, "cannot attach the device to the queue");
-                }
-            });
-            let shutdown = ctx.shutdown.clone();
-            ctx.shutdown.spawn(async move {
-                shutdown.stop().await;
-                plotter.stop_for_shutdown().await;
-            });
+            attach(&ctx, self.queue, opener);
             Ok(())
         }
         .boxed()
     }
+}
+
+/// Starts the device task of `opener`, attaches it to `queue`, and pauses its plot at shutdown.
+fn attach(ctx: &StartContext, queue: QueueHandle, opener: Opener) {
+    let plotter = Plotter::new(
+        opener,
+        ctx.ledger.clone(),
+        ctx.settings.clone(),
+        ctx.shutdown.clone(),
+        None,
+    );
+    let attached = plotter.clone();
+    // The queue actor starts in step 5: the request waits in its channel until then.
+    ctx.shutdown.spawn(async move {
+        if let Err(e) = queue.attach_device(std::sync::Arc::new(attached)).await {
+            tracing::error!(error = %e, "cannot attach the device to the queue");
+        }
+    });
+    let shutdown = ctx.shutdown.clone();
+    ctx.shutdown.spawn(async move {
+        shutdown.stop().await;
+        plotter.stop_for_shutdown().await;
+    });
 }
 
 #[cfg(test)]

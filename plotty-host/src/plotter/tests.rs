@@ -31,6 +31,10 @@ struct Harness {
 }
 
 async fn harness(pace: SimPace) -> Harness {
+    harness_with(|queue| DeviceComponent::new(queue, pace)).await
+}
+
+async fn harness_with(device: impl FnOnce(QueueHandle) -> DeviceComponent) -> Harness {
     let dir = tempfile::tempdir().unwrap();
     let mut settings = Settings::defaults_for(dir.path());
     settings.device.kind = DeviceKind::Simulator;
@@ -55,7 +59,7 @@ async fn harness(pace: SimPace) -> Harness {
         )
     };
     let (queue, actor) = queue::channel();
-    Box::new(DeviceComponent::new(queue.clone(), pace))
+    Box::new(device(queue.clone()))
         .start(ctx(Stage::Devices))
         .await
         .unwrap();
@@ -504,4 +508,39 @@ async fn after_an_abort_the_device_takes_the_next_job() {
     let second = h.queue.submit(submission(SQUARES, true)).await.unwrap();
     let (_, seen) = h.wait_state(&second.id, JobState::Completed).await;
     assert!(seen.contains(&JobState::Plotting), "{seen:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_that_vanishes_mid_plot_leaves_the_job_paused_with_the_error() {
+    use plotty_fw_sim::fault::{FaultAction, FaultConfig, ScheduledFault, Trigger};
+    let faults = FaultConfig {
+        events: vec![ScheduledFault {
+            at: Trigger::AfterCommand(300),
+            action: FaultAction::Vanish,
+        }],
+        ..FaultConfig::default()
+    };
+    let opener = Opener::Simulator {
+        version: plotty_fw_sim::FirmwareVersion::V3_0_3,
+        pace: SimPace::Fast,
+        faults: Some(faults),
+    };
+    let mut h = harness_with(|queue| DeviceComponent::with_opener(queue, opener)).await;
+    let job = h
+        .queue
+        .submit(submission(&long_drawing(), true))
+        .await
+        .unwrap();
+    let (paused, seen) = h.wait_state(&job.id, JobState::Paused).await;
+    assert!(seen.contains(&JobState::Plotting), "{seen:?}");
+    assert_eq!(paused.reason, Reason::DeviceError);
+    let error = paused.error.unwrap();
+    assert!(error.contains("went away"), "{error}");
+    let details = h.queue.job(job.id.clone()).await.unwrap();
+    assert!(details.job.resume.is_some(), "the resume point is kept");
+    assert!(
+        details.events.iter().any(|e| e.kind == "device_error"),
+        "{:?}",
+        details.events
+    );
 }
