@@ -332,10 +332,7 @@ impl Pump {
                 self.end(DeviceState::Connected, None, Ok("completed"));
             }
             Ok(_) => {
-                let shutting_down = self.inner.lock().shutting_down;
-                if !shutting_down {
-                    self.record_abort().await;
-                }
+                self.record_abort().await;
                 self.put_back(link);
                 self.end(DeviceState::Connected, None, Ok("aborted"));
             }
@@ -409,11 +406,14 @@ impl Pump {
         self.end(DeviceState::Error, Some(message.clone()), Err(message));
     }
 
+    /// Records `ABORTED` once; not while the daemon stops (the job stays `PAUSED`, reason
+    /// `shutdown`, and the run is only being wound down).
     async fn record_abort(&mut self) {
         let already = {
             let mut st = self.inner.lock();
+            let stopping = st.shutting_down;
             match &mut st.run {
-                Some(r) => std::mem::replace(&mut r.abort_recorded, true),
+                Some(r) => std::mem::replace(&mut r.abort_recorded, true) || stopping,
                 None => true,
             }
         };

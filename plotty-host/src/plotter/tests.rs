@@ -544,3 +544,36 @@ async fn a_device_that_vanishes_mid_plot_leaves_the_job_paused_with_the_error() 
         details.events
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shutdown_leaves_the_running_plot_paused_for_resume() {
+    let mut h = harness(SimPace::Realtime).await;
+    let job = h
+        .queue
+        .submit(submission(&long_drawing(), true))
+        .await
+        .unwrap();
+    h.wait_progress(&job.id, 2).await;
+    h.coordinator.begin();
+    assert!(
+        h.coordinator
+            .stop_stage(Stage::Queue, Duration::from_secs(10))
+            .await
+    );
+    assert!(
+        h.coordinator
+            .stop_stage(Stage::Devices, Duration::from_secs(60))
+            .await,
+        "the device stage stops once the carriage is parked"
+    );
+    let stored = h
+        .ledger
+        .store()
+        .job(job.id.as_str())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.state, JobState::Paused);
+    assert_eq!(stored.state_reason.as_deref(), Some("shutdown"));
+    assert!(stored.resume.is_some());
+}
