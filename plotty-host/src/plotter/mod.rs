@@ -131,6 +131,24 @@ fn attach(ctx: &StartContext, queue: QueueHandle, opener: Opener) {
             tracing::error!(error = %e, "cannot attach the device to the queue");
         }
     });
+    // `device_status` at least once per heartbeat, so clients see the device is alive.
+    let (beat, shutdown) = (plotter.clone(), ctx.shutdown.clone());
+    let period = ctx
+        .settings
+        .borrow()
+        .websocket
+        .heartbeat_interval
+        .max(std::time::Duration::from_secs(1));
+    ctx.shutdown.spawn(async move {
+        let mut ticks = tokio::time::interval(period);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = shutdown.stop() => return,
+                _ = ticks.tick() => beat.publish_status(),
+            }
+        }
+    });
     let shutdown = ctx.shutdown.clone();
     ctx.shutdown.spawn(async move {
         shutdown.stop().await;

@@ -118,6 +118,11 @@ impl Plotter {
         }
     }
 
+    /// Tells the clients the device's status (the heartbeat).
+    pub fn publish_status(&self) {
+        self.inner.update_status(|_| {});
+    }
+
     /// The daemon is stopping: a running plot pauses with the pen up (recorded `PAUSED`, reason
     /// `shutdown`, with its resume point) and its carriage parks; returns once it is paused.
     pub async fn stop_for_shutdown(&self) {
