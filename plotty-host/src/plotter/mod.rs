@@ -7,7 +7,7 @@
 //! - [`run`]: one plot on the device — the plot runner on a thread of its own, its events turned
 //!   into transitions, resume points, `job_progress` and `device_status`.
 //! - [`progress`]: `job_progress` reports and their rate limit.
-//! - [`manual`]: pen up, pen down, motors off on an idle device.
+//! - `manual`: pen up, pen down, motors off on an idle device.
 //! - [`link`]: the simulator or a serial port behind one link type.
 //!
 //! On shutdown (the device stage stops after the queue and the API), a running plot pauses with
