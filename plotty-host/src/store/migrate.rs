@@ -204,6 +204,27 @@ mod tests {
     }
 
     #[test]
+    fn a_schema_1_resume_point_survives_the_upgrade_with_its_pen_state() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        // Schema 1 as an older plotty left it, with a job stopped mid-stroke and one in travel.
+        conn.execute_batch(MIGRATIONS[0].sql).unwrap();
+        conn.execute_batch(
+            "INSERT INTO schema_migrations VALUES (1, '0001_initial', '2026-01-01T00:00:00Z');
+             PRAGMA user_version = 1;
+             INSERT INTO jobs (id, name, state, created_at, updated_at, resume_layer,
+                 resume_stroke, resume_vertex, resume_at)
+             VALUES ('drawing', 'a.svg', 'PAUSED', 'x', 'x', 0, 4, 3, 'x'),
+                    ('travel', 'b.svg', 'PAUSED', 'x', 'x', 0, 4, 0, 'x');",
+        )
+        .unwrap();
+        assert_eq!(migrate(&mut conn, ":memory:").unwrap(), vec![2]);
+        let drawing = crate::store::jobs::get(&conn, "drawing").unwrap().unwrap();
+        assert!(drawing.resume.unwrap().pen_down);
+        let travel = crate::store::jobs::get(&conn, "travel").unwrap().unwrap();
+        assert!(!travel.resume.unwrap().pen_down);
+    }
+
+    #[test]
     fn refuses_newer_and_foreign_databases() {
         let conn = Connection::open_in_memory().unwrap();
         conn.execute_batch(&format!(
