@@ -342,6 +342,8 @@ impl State {
                         metadata,
                     })
                     .await;
+                // A program kept for a READY job that will never plot.
+                lock(&self.programs).remove(&job_id);
                 let result = match result {
                     Ok(_) => self.job(&job_id).await,
                     Err(e) => Err(e.into()),
