@@ -97,7 +97,7 @@ fn start_daemon(
         };
         let daemon = Daemon::start(
             parts,
-            plotty_host::app::components_with(ApiLimits::default()),
+            plotty_host::app::components_without_devices(ApiLimits::default()),
         )
         .await
         .unwrap();

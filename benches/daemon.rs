@@ -4,17 +4,30 @@
 //! and workspace on the disk the temporary directory is on. The store-only transition shows what
 //! the journal's fsync costs on top.
 //!
+//! `stop_latency`: how long a `pause` and an `abort` of a running plot take on the built-in
+//! simulator paced to the wall clock, from the request to the queue until the answer, which comes
+//! once the device task saw the machine stopped with the pen up (the runner's `Paused` /
+//! `Aborting`) and recorded the transition. Target: ≤ 100 ms.
+//!
 //! Run with `cargo bench --bench daemon`.
 
 // A failed set-up step ends the benchmark; there is nothing to recover.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use plotty_host::events;
+use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
+use plotty_host::api::ApiLimits;
+use plotty_host::app::components_and_queue;
+use plotty_host::daemon::notify::Notifier;
+use plotty_host::daemon::signals::Request;
+use plotty_host::daemon::{Daemon, Parts};
+use plotty_host::events::{self, DaemonEvent};
 use plotty_host::job::{JobEvent, JobId, Reason};
 use plotty_host::ledger::Ledger;
+use plotty_host::plotter::SimPace;
+use plotty_host::queue::{JobAction, QueueHandle, Submission, SvgSource};
+use plotty_host::settings::{DeviceKind, Settings};
 use plotty_host::store::{NewJob, Store, TransitionRequest};
 use serde_json::Value;
 
@@ -109,5 +122,161 @@ fn bench(c: &mut Criterion) {
     rt.block_on(store.close());
 }
 
-criterion_group!(benches, bench);
+/// Many long strokes: minutes of plotting at the simulator's real pace.
+fn long_drawing() -> String {
+    let mut paths = String::new();
+    for i in 0..80 {
+        let y = 10.0 + f64::from(i) * 2.0;
+        paths.push_str(&format!(
+            r#"<path d="M10 {y} H190" stroke="black" fill="none"/>"#
+        ));
+    }
+    format!(
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="200mm" height="200mm" viewBox="0 0 200 200">{paths}</svg>"#
+    )
+}
+
+/// A daemon in this process with the simulator as its plotter, and its queue.
+struct Running {
+    queue: QueueHandle,
+    bus: events::EventSender,
+    _stop: tokio::sync::mpsc::Sender<Request>,
+    _dir: tempfile::TempDir,
+}
+
+async fn start_daemon() -> Running {
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = Settings::defaults_for(dir.path());
+    settings.device.kind = DeviceKind::Simulator;
+    std::fs::create_dir_all(settings.jobs_dir()).unwrap();
+    let (store, _) = Store::open(&settings.database.path).unwrap();
+    let parts = Parts {
+        settings,
+        sources: None,
+        store,
+        listener: None,
+        logging: None,
+        notifier: Notifier::default(),
+    };
+    let (components, queue) = components_and_queue(ApiLimits::default(), SimPace::Realtime);
+    let daemon = Daemon::start(parts, components).await.unwrap();
+    let bus = daemon.ledger().bus();
+    let (stop, rx) = tokio::sync::mpsc::channel(1);
+    tokio::spawn(daemon.run(rx));
+    while queue.devices().await.unwrap().is_empty() {
+        tokio::task::yield_now().await;
+    }
+    Running {
+        queue,
+        bus,
+        _stop: stop,
+        _dir: dir,
+    }
+}
+
+/// Submits the long drawing and waits until the pen is moving.
+async fn running_plot(d: &Running) -> JobId {
+    let mut rx = d.bus.subscribe();
+    let job = d
+        .queue
+        .submit(Submission {
+            svg: SvgSource::Bytes(long_drawing().into_bytes().into()),
+            name: Some("bench.svg".into()),
+            paper: None,
+            layers: None,
+            priority: 0,
+            start: true,
+        })
+        .await
+        .unwrap();
+    moving(&mut rx, &job.id).await;
+    job.id
+}
+
+/// Waits for a progress report of `job`: the machine is drawing.
+async fn moving(rx: &mut tokio::sync::broadcast::Receiver<DaemonEvent>, job: &JobId) {
+    loop {
+        if let Ok(DaemonEvent::JobProgress(p)) = rx.recv().await
+            && &p.job_id == job
+        {
+            return;
+        }
+    }
+}
+
+/// Waits until the device holds no job (parked after an abort).
+async fn free(d: &Running) {
+    let mut rx = d.bus.subscribe();
+    loop {
+        let status = d.queue.devices().await.unwrap();
+        if status.iter().all(|s| s.current_job_id.is_none()) {
+            return;
+        }
+        let _ = rx.recv().await;
+    }
+}
+
+fn stop_latency(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let d = rt.block_on(start_daemon());
+    let mut g = c.benchmark_group("stop_latency");
+    // Every iteration waits for the machine to move again (and an abort for a new plot to start
+    // and the carriage to park): few iterations, one per sample, keep the run to a minute or two.
+    g.sampling_mode(SamplingMode::Flat);
+    g.sample_size(10);
+    g.warm_up_time(Duration::from_millis(1));
+    g.measurement_time(Duration::from_millis(300));
+
+    let job = rt.block_on(running_plot(&d));
+    g.bench_function("pause", |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let mut total = Duration::ZERO;
+                let mut rx = d.bus.subscribe();
+                for _ in 0..iters {
+                    moving(&mut rx, &job).await;
+                    let t = Instant::now();
+                    d.queue
+                        .control(job.clone(), JobAction::Pause)
+                        .await
+                        .unwrap();
+                    total += t.elapsed();
+                    d.queue
+                        .control(job.clone(), JobAction::Resume)
+                        .await
+                        .unwrap();
+                    rx = rx.resubscribe();
+                }
+                total
+            })
+        });
+    });
+    rt.block_on(async {
+        d.queue.control(job, JobAction::Abort).await.unwrap();
+        free(&d).await;
+    });
+
+    g.bench_function("abort", |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let job = running_plot(&d).await;
+                    let t = Instant::now();
+                    d.queue.control(job, JobAction::Abort).await.unwrap();
+                    total += t.elapsed();
+                    free(&d).await;
+                }
+                total
+            })
+        });
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench, stop_latency);
 criterion_main!(benches);

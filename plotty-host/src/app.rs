@@ -96,20 +96,49 @@ pub fn run(cli: Cli) -> Result<Outcome, AppError> {
     }
 }
 
-/// The components of daemon start-up steps 3–6 in this build: the WebSocket/HTTP API (step 3) and
-/// the job queue (step 5), which the API reaches through its handle. The device layer adds its
-/// component here (and attaches to the queue through [`crate::queue::QueueHandle`]).
+/// The components of daemon start-up steps 3–6 in this build: the WebSocket/HTTP API (step 3), the
+/// device task of the configured plotter (step 4; a simulator runs paced to the wall clock) and the
+/// job queue (step 5), which the API and the device reach through its handle.
 pub fn components() -> Vec<Box<dyn Component>> {
     components_with(crate::api::ApiLimits::default())
 }
 
 /// [`components`] with other internal API limits (tests, benchmarks).
 pub fn components_with(limits: crate::api::ApiLimits) -> Vec<Box<dyn Component>> {
+    components_for(limits, crate::plotter::SimPace::Realtime)
+}
+
+/// The API and a queue that only answers commands: no device layer, no pipeline; jobs stay where
+/// they are until the caller moves them through the ledger (tests and benchmarks of the API).
+pub fn components_without_devices(limits: crate::api::ApiLimits) -> Vec<Box<dyn Component>> {
     let (queue, actor) = crate::queue::channel();
     vec![
         Box::new(crate::api::ApiComponent::with_limits(queue, limits)),
-        Box::new(crate::queue::QueueComponent::new(actor)),
+        Box::new(crate::queue::QueueComponent::new(actor.manual())),
     ]
+}
+
+/// [`components_with`] with the simulator at `pace` (tests run it as fast as possible).
+pub fn components_for(
+    limits: crate::api::ApiLimits,
+    pace: crate::plotter::SimPace,
+) -> Vec<Box<dyn Component>> {
+    components_and_queue(limits, pace).0
+}
+
+/// [`components_for`], and the handle of their queue (in-process tests and benchmarks submit and
+/// control jobs through it).
+pub fn components_and_queue(
+    limits: crate::api::ApiLimits,
+    pace: crate::plotter::SimPace,
+) -> (Vec<Box<dyn Component>>, crate::queue::QueueHandle) {
+    let (queue, actor) = crate::queue::channel();
+    let components: Vec<Box<dyn Component>> = vec![
+        Box::new(crate::api::ApiComponent::with_limits(queue.clone(), limits)),
+        Box::new(crate::plotter::DeviceComponent::new(queue.clone(), pace)),
+        Box::new(crate::queue::QueueComponent::new(actor)),
+    ];
+    (components, queue)
 }
 
 fn system_sources(args: &ConfigArgs) -> Sources {

@@ -535,6 +535,7 @@ mod tests {
                     layer: 0,
                     stroke: 3,
                     vertex: 1,
+                    pen_down: true,
                     position: None,
                     recorded_at: timestamp::now(),
                 },

@@ -49,6 +49,7 @@ pub mod ledger;
 pub mod logging;
 pub mod optimize;
 pub mod plot;
+pub mod plotter;
 pub mod preview;
 pub mod queue;
 pub mod settings;

@@ -61,6 +61,7 @@ async fn a_plotting_job_survives_a_crash_as_paused_with_its_resume_point() {
             layer: 0,
             stroke: 117,
             vertex: 1,
+            pen_down: true,
             position: None,
             recorded_at: plotty_host::timestamp::now(),
         };

@@ -1,5 +1,5 @@
 //! `plotty plot FILE...`: the one-shot plot without a daemon, a thin layer over
-//! [`prepare`](super::prepare), [`estimate`](super::estimate), [`runner`](super::runner) and
+//! [`prepare`], [`estimate`], [`runner`] and
 //! [`crate::device`].
 //!
 //! 1. Settings (`-c`), the layer selection, then every file imported and optimised before

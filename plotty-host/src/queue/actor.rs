@@ -5,35 +5,45 @@
 //! tracker so that a pause or an abort never waits behind it: storing an upload, queries, and the
 //! requests handed to a device task (which answers once the machine has stopped).
 //!
-//! Next steps of the actor, built with the device task (not done here): after `QUEUED`, analyse
-//! the SVG (layers, strokes, first estimate → `ANALYZED`), optimise the stroke order
-//! (→ `OPTIMIZED`), plan the motion (→ `READY`); then hand the first `READY` job in queue order to
-//! a free device (→ `ARMED`, the device task takes it to `PLOTTING` and on). Arming goes through
-//! this actor so that a cancel can never race a plotter taking the same job. Until then, queued
-//! jobs wait at `QUEUED`.
+//! The pipeline and the hand-off: after `QUEUED`, a job is analysed, optimised and planned
+//! ([`super::pipeline`], CPU work on the blocking pool, at most [`PIPELINE_WORKERS`] jobs at a
+//! time) up to `READY`, its program kept in memory for the device. The actor then hands the first
+//! `READY` job in queue order (priority, then submission) that may start (submitted with `start`,
+//! or released with `resume`) to a free device: `→ ARMED` is recorded here, between commands, so
+//! a cancel can never race a plotter taking the same job; the device task takes it on. The actor
+//! looks for work whenever a job becomes `READY` or a device reports a status (it listens to the
+//! event bus), and at start-up, when jobs left in the pipeline by the last run continue.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use serde_json::{Value, json};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Semaphore, broadcast, mpsc, oneshot};
 
 use super::command::{Command, JobAction, JobDetails, ListFilter, QueueError, Submission};
-use super::device::{DeviceAction, DeviceControl, DeviceReply, DeviceRequest};
+use super::device::{Assignment, DeviceAction, DeviceControl, DeviceReply, DeviceRequest};
+use super::pipeline::{self, PreparedJob};
 use super::submit;
 use crate::daemon::StartContext;
-use crate::events::{DaemonEvent, DeviceStatus, EventSender};
+use crate::events::{DaemonEvent, DeviceState, DeviceStatus, EventSender};
 use crate::job::{self, JobEvent, JobId, JobState, Reason};
 use crate::ledger::Ledger;
 use crate::settings::Settings;
 use crate::shutdown::Shutdown;
 use crate::store::{JobRecord, Store, TransitionRequest};
 
+/// Jobs analysed and optimised at the same time at most (the machine's other work goes on).
+const PIPELINE_WORKERS: usize = 2;
+
 /// The queue actor (see the module doc); run it with [`QueueActor::run`].
 pub struct QueueActor {
     rx: mpsc::Receiver<Command>,
+    pipeline: bool,
 }
+
+/// Programs of `READY` jobs, kept for the device that takes them.
+type Programs = Arc<Mutex<HashMap<JobId, Arc<PreparedJob>>>>;
 
 /// What the actor works with once running.
 struct State {
@@ -44,11 +54,22 @@ struct State {
     jobs_dir: PathBuf,
     shutdown: Shutdown,
     devices: BTreeMap<String, Arc<dyn DeviceControl>>,
+    /// Whether jobs move through the pipeline and to devices (see [`QueueActor::manual`]).
+    pipeline: bool,
+    programs: Programs,
+    workers: Arc<Semaphore>,
 }
 
 impl QueueActor {
     pub(super) fn new(rx: mpsc::Receiver<Command>) -> Self {
-        Self { rx }
+        Self { rx, pipeline: true }
+    }
+
+    /// An actor that only answers commands: jobs stay where they are until the caller moves them
+    /// (tests of the command handling against a scripted device).
+    pub fn manual(mut self) -> Self {
+        self.pipeline = false;
+        self
     }
 
     /// Serves commands until the queue stage stops.
@@ -65,16 +86,34 @@ impl QueueActor {
             jobs_dir,
             shutdown: ctx.shutdown.clone(),
             devices: BTreeMap::new(),
+            pipeline: self.pipeline,
+            programs: Arc::new(Mutex::new(HashMap::new())),
+            workers: Arc::new(Semaphore::new(PIPELINE_WORKERS)),
         };
+        let mut bus = ctx.events.subscribe();
+        if state.pipeline {
+            state.continue_pipeline().await;
+        }
         loop {
-            let command = tokio::select! {
+            tokio::select! {
                 biased;
                 () = ctx.shutdown.stop() => break,
-                c = self.rx.recv() => c,
-            };
-            match command {
-                Some(c) => state.handle(c).await,
-                None => break,
+                c = self.rx.recv() => match c {
+                    Some(c) => state.handle(c).await,
+                    None => break,
+                },
+                e = bus.recv() => {
+                    let wake = match e {
+                        Ok(DaemonEvent::JobStateChanged(c)) => c.to == JobState::Ready,
+                        Ok(DaemonEvent::DeviceStatus(d)) => d.current_job_id.is_none(),
+                        Ok(_) => false,
+                        Err(broadcast::error::RecvError::Lagged(_)) => true,
+                        Err(broadcast::error::RecvError::Closed) => false,
+                    };
+                    if wake {
+                        state.dispatch().await;
+                    }
+                }
             }
         }
         tracing::debug!("job queue stopped");
@@ -111,6 +150,7 @@ impl State {
                 tracing::info!(device = %id, "device attached to the queue");
                 self.devices.insert(id, device);
                 let _ = reply.send(Ok(()));
+                self.dispatch().await;
             }
             Command::DetachDevice { device_id, reply } => {
                 if self.devices.remove(&device_id).is_some() {
@@ -133,9 +173,107 @@ impl State {
         let settings = self.settings.borrow().clone();
         let jobs_dir = self.jobs_dir.clone();
         let ledger = self.ledger.clone();
+        let next = self.pipeline_runner();
         self.shutdown.spawn(async move {
-            let _ = reply.send(submit_job(submission, &settings, jobs_dir, ledger).await);
+            let result = submit_job(submission, &settings, jobs_dir, ledger).await;
+            let queued = result.as_ref().ok().cloned();
+            let _ = reply.send(result);
+            if let (Some(job), Some(next)) = (queued, next) {
+                next.run(job).await;
+            }
         });
+    }
+
+    /// What runs the pipeline for a job from a task of its own (`None` in manual mode).
+    fn pipeline_runner(&self) -> Option<PipelineRunner> {
+        self.pipeline.then(|| PipelineRunner {
+            ledger: self.ledger.clone(),
+            settings: self.settings.clone(),
+            programs: Arc::clone(&self.programs),
+            workers: Arc::clone(&self.workers),
+        })
+    }
+
+    /// Start-up: jobs the last run left in the pipeline continue; `READY` jobs go to devices.
+    async fn continue_pipeline(&self) {
+        let states = vec![JobState::Queued, JobState::Analyzed, JobState::Optimized];
+        match self.store.jobs(states).await {
+            Ok(jobs) => {
+                for job in jobs {
+                    if let Some(next) = self.pipeline_runner() {
+                        self.shutdown.spawn(async move { next.run(job).await });
+                    }
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "cannot list the jobs waiting for analysis"),
+        }
+        self.dispatch().await;
+    }
+
+    /// Hands `READY` jobs that may start to free devices, in queue order.
+    async fn dispatch(&self) {
+        if !self.pipeline || self.shutdown.is_requested() {
+            return;
+        }
+        loop {
+            let Some(device) = self
+                .devices
+                .values()
+                .find(|d| is_free(&d.status()))
+                .cloned()
+            else {
+                return;
+            };
+            let next = match self.store.jobs(vec![JobState::Ready]).await {
+                Ok(jobs) => jobs.into_iter().find(may_start),
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot list the READY jobs");
+                    return;
+                }
+            };
+            let Some(job) = next else {
+                return;
+            };
+            let device_id = device.id();
+            let armed = self
+                .ledger
+                .apply(TransitionRequest {
+                    job_id: job.id.clone(),
+                    event: JobEvent::Arm,
+                    reason: Reason::Pipeline,
+                    error: None,
+                    metadata: json!({ "device_id": device_id }),
+                })
+                .await;
+            if let Err(e) = armed {
+                tracing::error!(job_id = %job.id, error = %e, "cannot arm the job");
+                return;
+            }
+            let prepared = lock(&self.programs).remove(&job.id);
+            let job_id = job.id.clone();
+            let job = match self.store.job(job_id.as_str()).await {
+                Ok(Some(j)) => j,
+                _ => job,
+            };
+            if let Err(e) = device.assign(Assignment { job, prepared }) {
+                tracing::warn!(job_id = %job_id, device = %device_id, error = %e, "the device refused the job");
+                let back = self
+                    .ledger
+                    .apply(TransitionRequest {
+                        job_id: job_id.clone(),
+                        event: JobEvent::Disarm,
+                        reason: Reason::DeviceError,
+                        error: Some(e.message),
+                        metadata: json!({ "device_id": device_id }),
+                    })
+                    .await;
+                if let Err(e) = back {
+                    tracing::error!(job_id = %job_id, error = %e, "cannot put the job back to READY");
+                }
+                return;
+            }
+            tracing::info!(job_id = %job_id, device = %device_id, "job handed to the device");
+        }
     }
 
     fn list(&self, filter: ListFilter, reply: oneshot::Sender<Result<Vec<JobRecord>, QueueError>>) {
@@ -189,6 +327,10 @@ impl State {
             Decision::Refuse(e) => {
                 let _ = reply.send(Err(e));
             }
+            Decision::Release => {
+                let result = self.release(&job_id).await;
+                let _ = reply.send(result);
+            }
             Decision::Record(metadata) => {
                 let result = self
                     .ledger
@@ -200,6 +342,8 @@ impl State {
                         metadata,
                     })
                     .await;
+                // A program kept for a READY job that will never plot.
+                lock(&self.programs).remove(&job_id);
                 let result = match result {
                     Ok(_) => self.job(&job_id).await,
                     Err(e) => Err(e.into()),
@@ -254,6 +398,12 @@ impl State {
                 (JobState::Paused, Some(d)) => {
                     Decision::Device(d, DeviceRequest::Resume(id.clone()))
                 }
+                (JobState::Ready, _) if may_start(job) => {
+                    Decision::Refuse(QueueError::InvalidState(format!(
+                        "job {id} is READY and starts as soon as a plotter is free"
+                    )))
+                }
+                (JobState::Ready, _) => Decision::Release,
                 (JobState::Paused, None) => Decision::Refuse(QueueError::NoDevice(format!(
                     "job {id} stays PAUSED until a plotter is attached: connect the AxiDraw (or \
                      set device.type: simulator) and restart the daemon"
@@ -296,6 +446,17 @@ impl State {
         }
     }
 
+    /// Lets a `READY` job submitted without `start` go to a plotter.
+    async fn release(&self, job_id: &JobId) -> Result<JobRecord, QueueError> {
+        let id = job_id.to_string();
+        self.store
+            .call(move |c| crate::store::jobs::set_metadata(c, &id, "start", Value::Bool(true)))
+            .await?;
+        tracing::info!(%job_id, "job released to the plotters");
+        self.dispatch().await;
+        self.job(job_id).await
+    }
+
     async fn retry(&self, job_id: &JobId) -> Result<JobRecord, QueueError> {
         let new = self.ledger.retry(job_id.as_str()).await?;
         if let Some(source) = new.source_path.as_deref().map(PathBuf::from) {
@@ -308,7 +469,12 @@ impl State {
                 ),
             }
         }
-        self.job(&new.id).await
+        let job = self.job(&new.id).await?;
+        if let Some(next) = self.pipeline_runner() {
+            let queued = job.clone();
+            self.shutdown.spawn(async move { next.run(queued).await });
+        }
+        Ok(job)
     }
 
     async fn delete(&self, job_id: &JobId) -> Result<JobRecord, QueueError> {
@@ -422,10 +588,58 @@ impl State {
     }
 }
 
+/// Runs the pipeline of one job in its own task, keeping the program for the device.
+struct PipelineRunner {
+    ledger: Ledger,
+    settings: tokio::sync::watch::Receiver<Arc<Settings>>,
+    programs: Programs,
+    workers: Arc<Semaphore>,
+}
+
+impl PipelineRunner {
+    async fn run(self, job: JobRecord) {
+        // Closed only when the actor is gone; then nothing is left to do.
+        let Ok(_permit) = self.workers.acquire().await else {
+            return;
+        };
+        let settings = self.settings.borrow().clone();
+        let id = job.id.clone();
+        // The program goes in before `READY` is announced, so the device that takes the job finds it.
+        let programs = Arc::clone(&self.programs);
+        if let Some(prepared) = pipeline::run(&self.ledger, &settings, &job, move |p| {
+            lock(&programs).insert(p.job_id.clone(), p);
+        })
+        .await
+        {
+            tracing::debug!(job_id = %id, strokes = prepared.program.stroke_count(), "job READY");
+        }
+    }
+}
+
+/// Whether a device can take a job now.
+fn is_free(status: &DeviceStatus) -> bool {
+    status.status == DeviceState::Connected && status.current_job_id.is_none()
+}
+
+/// Whether a `READY` job may go to a plotter (submitted with `start`, or released).
+fn may_start(job: &JobRecord) -> bool {
+    job.metadata
+        .get("start")
+        .and_then(Value::as_bool)
+        .unwrap_or(false)
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A panic while holding this map cannot leave it inconsistent (single inserts and removes).
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// What the actor does about a job request.
 enum Decision {
     /// Say no.
     Refuse(QueueError),
+    /// Let a `READY` job start.
+    Release,
     /// Record `→ ABORTED` with this metadata.
     Record(Value),
     /// Hand it to the device working on the job.

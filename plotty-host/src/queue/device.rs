@@ -11,10 +11,14 @@
 use std::fmt;
 use std::str::FromStr;
 
+use std::sync::Arc;
+
 use futures_util::future::BoxFuture;
 
+use super::pipeline::PreparedJob;
 use crate::events::DeviceStatus;
 use crate::job::JobId;
+use crate::store::JobRecord;
 
 /// A plotter as the queue sees it.
 pub trait DeviceControl: Send + Sync + 'static {
@@ -30,6 +34,24 @@ pub trait DeviceControl: Send + Sync + 'static {
         &self,
         request: DeviceRequest,
     ) -> BoxFuture<'static, Result<DeviceReply, DeviceError>>;
+
+    /// Takes an `ARMED` job to plot. Returns at once: the device is busy with the job from now on
+    /// (its status names it) and records `PLOTTING` and what follows itself. Refused when the
+    /// device is busy or cannot plot now; the queue then puts the job back to `READY`.
+    ///
+    /// # Errors
+    /// The device cannot take the job.
+    fn assign(&self, assignment: Assignment) -> Result<(), DeviceError>;
+}
+
+/// A job handed to a device.
+#[derive(Clone, Debug)]
+pub struct Assignment {
+    /// The job (`ARMED`).
+    pub job: JobRecord,
+    /// Its program, when the pipeline still has it in memory (else the device builds it from the
+    /// stored SVG).
+    pub prepared: Option<Arc<PreparedJob>>,
 }
 
 /// What the queue asks of a device.

@@ -20,6 +20,7 @@
 mod actor;
 mod command;
 pub mod device;
+pub mod pipeline;
 mod submit;
 
 use std::sync::Arc;
@@ -30,7 +31,10 @@ use tokio::sync::{mpsc, oneshot};
 
 pub use actor::QueueActor;
 pub use command::{Command, JobAction, JobDetails, ListFilter, QueueError, Submission, SvgSource};
-pub use device::{DeviceAction, DeviceControl, DeviceError, DeviceReply, DeviceRequest};
+pub use device::{
+    Assignment, DeviceAction, DeviceControl, DeviceError, DeviceReply, DeviceRequest,
+};
+pub use pipeline::PreparedJob;
 
 use crate::daemon::{Component, StartContext, StartError};
 use crate::events::DeviceStatus;

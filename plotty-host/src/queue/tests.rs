@@ -47,7 +47,7 @@ async fn harness() -> Harness {
         Arc::new(Mutex::new(None)),
     );
     let (queue, actor) = channel();
-    Box::new(QueueComponent::new(actor))
+    Box::new(QueueComponent::new(actor.manual()))
         .start(ctx)
         .await
         .unwrap();
@@ -161,6 +161,12 @@ impl DeviceControl for FakeDevice {
             })
         }
         .boxed()
+    }
+
+    fn assign(&self, assignment: Assignment) -> Result<(), DeviceError> {
+        Err(DeviceError {
+            message: format!("the scripted device plots nothing ({})", assignment.job.id),
+        })
     }
 }
 

@@ -50,6 +50,8 @@ pub struct ResumePoint {
     pub stroke: u32,
     /// Vertex index within the stroke.
     pub vertex: u32,
+    /// Whether the motion to continue with draws (the pen goes down at the position first).
+    pub pen_down: bool,
     /// Machine position at that point, when known.
     pub position: Option<MachinePosition>,
     /// When it was recorded (RFC 3339).
@@ -296,9 +298,20 @@ pub fn set_resume_point(conn: &Connection, id: &str, p: &ResumePoint) -> Result<
     let n = conn.execute(
         "UPDATE jobs SET resume_layer = ?2, resume_stroke = ?3, resume_vertex = ?4,
              resume_motor1 = ?5, resume_motor2 = ?6, resume_x_mm = ?7, resume_y_mm = ?8,
-             resume_at = ?9
+             resume_at = ?9, resume_pen_down = ?10
          WHERE id = ?1",
-        params![id, p.layer, p.stroke, p.vertex, m1, m2, x, y, p.recorded_at],
+        params![
+            id,
+            p.layer,
+            p.stroke,
+            p.vertex,
+            m1,
+            m2,
+            x,
+            y,
+            p.recorded_at,
+            p.pen_down
+        ],
     )?;
     if n == 0 {
         return Err(StoreError::UnknownJob(id.to_owned()));
@@ -322,6 +335,26 @@ pub fn set_estimates(
     if n == 0 {
         return Err(StoreError::UnknownJob(id.to_owned()));
     }
+    Ok(())
+}
+
+/// Sets one key of a job's metadata (`start` when a job is released to the plotters).
+pub fn set_metadata(
+    conn: &Connection,
+    id: &str,
+    key: &str,
+    value: Value,
+) -> Result<(), StoreError> {
+    let job = get(conn, id)?.ok_or_else(|| StoreError::UnknownJob(id.to_owned()))?;
+    let mut metadata = match job.metadata {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    };
+    metadata.insert(key.to_owned(), value);
+    conn.execute(
+        "UPDATE jobs SET metadata_json = ?2, updated_at = ?3 WHERE id = ?1",
+        params![id, Value::Object(metadata).to_string(), timestamp::now()],
+    )?;
     Ok(())
 }
 
@@ -533,6 +566,7 @@ pub fn resume_json(p: &ResumePoint) -> Value {
         "layer": p.layer,
         "stroke": p.stroke,
         "vertex": p.vertex,
+        "pen_down": p.pen_down,
         "recorded_at": p.recorded_at,
     });
     if let (Some(pos), Some(obj)) = (p.position, v.as_object_mut()) {
@@ -548,7 +582,7 @@ pub fn resume_json(p: &ResumePoint) -> Value {
 const COLUMNS: &str = "id, seq, name, state, priority, source_path, created_at, updated_at,
     state_reason, error, retry_of, resume_layer, resume_stroke, resume_vertex, resume_motor1,
     resume_motor2, resume_x_mm, resume_y_mm, resume_at, estimate_pre_s, estimate_post_s,
-    started_at, finished_at, metadata_json";
+    started_at, finished_at, metadata_json, resume_pen_down";
 
 /// Maps a row; the outer error is SQLite's, the inner one a value this build cannot read.
 fn read_job(r: &Row<'_>) -> rusqlite::Result<Result<JobRecord, StoreError>> {
@@ -562,11 +596,14 @@ fn read_job(r: &Row<'_>) -> rusqlite::Result<Result<JobRecord, StoreError>> {
     let x: Option<f64> = r.get(16)?;
     let y: Option<f64> = r.get(17)?;
     let resume_at: Option<String> = r.get(18)?;
+    let resume_pen_down: Option<bool> = r.get(24)?;
     let resume = match (resume_layer, resume_stroke, resume_vertex) {
         (Some(layer), Some(stroke), Some(vertex)) => Some(ResumePoint {
             layer,
             stroke,
             vertex,
+            // Rows from schema 1 have no pen state: a motion to a vertex past the first draws.
+            pen_down: resume_pen_down.unwrap_or(vertex != 0 && vertex != u32::MAX),
             position: match (m1, m2, x, y) {
                 (Some(m1), Some(m2), Some(x), Some(y)) => Some(MachinePosition {
                     steps: MotorSteps::new(m1, m2),
@@ -929,6 +966,7 @@ mod tests {
             layer: 1,
             stroke: 42,
             vertex: 7,
+            pen_down: true,
             position: Some(MachinePosition {
                 steps: MotorSteps::new(8000, -1600),
                 point: Point::new(40.0, 60.0),

@@ -22,11 +22,18 @@ pub struct Migration {
 }
 
 /// Every migration, in order. A unit test checks this list against the `migrations/` directory.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "0001_initial",
-    sql: include_str!("../../../migrations/0001_initial.sql"),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "0001_initial",
+        sql: include_str!("../../../migrations/0001_initial.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "0002_resume_pen",
+        sql: include_str!("../../../migrations/0002_resume_pen.sql"),
+    },
+];
 
 /// `PRAGMA application_id` of a plotty database ('PLTY').
 pub const APPLICATION_ID: i32 = 0x504C_5459;
@@ -194,6 +201,27 @@ mod tests {
             })
             .unwrap();
         assert_eq!(fk_errors, 0);
+    }
+
+    #[test]
+    fn a_schema_1_resume_point_survives_the_upgrade_with_its_pen_state() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        // Schema 1 as an older plotty left it, with a job stopped mid-stroke and one in travel.
+        conn.execute_batch(MIGRATIONS[0].sql).unwrap();
+        conn.execute_batch(
+            "INSERT INTO schema_migrations VALUES (1, '0001_initial', '2026-01-01T00:00:00Z');
+             PRAGMA user_version = 1;
+             INSERT INTO jobs (id, name, state, created_at, updated_at, resume_layer,
+                 resume_stroke, resume_vertex, resume_at)
+             VALUES ('drawing', 'a.svg', 'PAUSED', 'x', 'x', 0, 4, 3, 'x'),
+                    ('travel', 'b.svg', 'PAUSED', 'x', 'x', 0, 4, 0, 'x');",
+        )
+        .unwrap();
+        assert_eq!(migrate(&mut conn, ":memory:").unwrap(), vec![2]);
+        let drawing = crate::store::jobs::get(&conn, "drawing").unwrap().unwrap();
+        assert!(drawing.resume.unwrap().pen_down);
+        let travel = crate::store::jobs::get(&conn, "travel").unwrap().unwrap();
+        assert!(!travel.resume.unwrap().pen_down);
     }
 
     #[test]

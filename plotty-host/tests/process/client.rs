@@ -108,20 +108,23 @@ fn the_commands_against_a_running_daemon() {
     assert_eq!(ids.len(), 2, "{ids:?}");
     assert!(ids.iter().all(|id| id.len() == 12));
 
+    // The pipeline takes both to READY; without --start they wait there for `resume`.
+    let v = crate::common::poll("both jobs READY", || {
+        let out = run(&env, &at(port, &["queue", "--json", "--state", "READY"]));
+        let v: Value = serde_json::from_str(&stdout(&out)).ok()?;
+        (v["count"] == 2).then_some(v)
+    });
+    assert_eq!(v["jobs"][0]["paper"], "A3");
     let out = run(&env, &at(port, &["jobs"]));
     let table = stdout(&out);
     assert!(table.starts_with("ID"), "{table}");
     assert!(ids.iter().all(|id| table.contains(id.as_str())), "{table}");
-    assert!(table.contains("a.svg") && table.contains("QUEUED"));
-    let out = run(&env, &at(port, &["queue", "--json", "--state", "QUEUED"]));
-    let v: Value = serde_json::from_str(&stdout(&out)).unwrap();
-    assert_eq!(v["count"], 2);
-    assert_eq!(v["jobs"][0]["paper"], "A3");
+    assert!(table.contains("a.svg") && table.contains("READY"));
 
     let out = run(&env, &at(port, &["job", &ids[0]]));
     let details = stdout(&out);
     assert!(
-        details.contains("state     QUEUED") && details.contains("history:"),
+        details.contains("state     READY") && details.contains("history:"),
         "{details}"
     );
     assert!(
@@ -139,7 +142,7 @@ fn the_commands_against_a_running_daemon() {
         "{s}"
     );
     assert!(
-        s.contains("no plotter attached") && s.contains("2 waiting, 0 active"),
+        s.contains("device   simulator (simulator) connected") && s.contains("0 active"),
         "{s}"
     );
 
@@ -161,15 +164,20 @@ fn the_commands_against_a_running_daemon() {
     let out = run(&env, &at(port, &["abort", &ids[0]]));
     assert!(stderr(&out).contains("no job with id"), "{}", stderr(&out));
 
-    for action in ["home", "pen-up", "pen-down", "motors-off", "version"] {
+    // The simulator is attached (device.type auto, no AxiDraw connected).
+    for (action, said) in [
+        ("pen-down", "simulator: pen down"),
+        ("pen-up", "simulator: pen up"),
+        ("version", "simulator: 3.0.3"),
+        ("motors-off", "simulator: motors off"),
+    ] {
         let out = run(&env, &at(port, &["device", action]));
-        assert_eq!(out.status.code(), Some(1), "{action}");
-        assert!(
-            stderr(&out).contains("no plotter attached"),
-            "{action}: {}",
-            stderr(&out)
-        );
+        assert!(out.status.success(), "{action}: {}", stderr(&out));
+        assert!(stdout(&out).starts_with(said), "{action}: {}", stdout(&out));
     }
+    let out = run(&env, &at(port, &["device", "home"]));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("motors-off"), "{}", stderr(&out));
 
     // Without --port: the port comes from the daemon's daemon.json in the workspace.
     let ws = env.workspace().display().to_string();
@@ -268,6 +276,12 @@ fn monitor_json_prints_one_message_per_line_and_reconnects_after_a_restart() {
         (Some(id.as_str()), Some("NEW"))
     );
     assert_eq!(next("job_state_change")["to_state"], "QUEUED");
+    // Analysed up to READY; without --start it waits there.
+    loop {
+        if next("job_state_change")["to_state"] == "READY" {
+            break;
+        }
+    }
 
     // The daemon restarts on the same port: the monitor comes back by itself.
     d.signal(Signal::SIGTERM);
@@ -341,4 +355,85 @@ fn the_daemon_keeps_accepting_at_a_low_open_files_limit() {
     );
     d.signal(Signal::SIGTERM);
     assert!(d.wait_exit().success(), "{}", d.stderr());
+}
+
+/// Strokes enough for a few seconds of plotting at the simulator's real pace.
+fn lines_svg(n: u32) -> String {
+    let paths: String = (0..n)
+        .map(|i| {
+            let y = 10 + 3 * i;
+            format!(r#"<path d="M10 {y} H70" stroke="black" fill="none"/>"#)
+        })
+        .collect();
+    format!(
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="100mm" height="100mm" viewBox="0 0 100 100">{paths}</svg>"#
+    )
+}
+
+/// `plotty job ID --json`, once it answers.
+fn job_json(env: &Env, port: u16, id: &str) -> Option<Value> {
+    let out = run(env, &at(port, &["job", id, "--json"]));
+    out.status
+        .success()
+        .then(|| serde_json::from_str(&stdout(&out)).ok())
+        .flatten()
+}
+
+#[test]
+fn an_added_job_is_plotted_on_the_simulator_and_survives_a_crash() {
+    let env = Env::new();
+    env.write_default_config("device:\n  type: simulator\n");
+    std::fs::write(env.path("a.svg"), SVG).unwrap();
+    std::fs::write(env.path("long.svg"), lines_svg(12)).unwrap();
+    let port = free_port();
+    let mut d = daemon(&env, port);
+    assert!(
+        d.stderr().contains("device: the built-in simulator"),
+        "{}",
+        d.stderr()
+    );
+
+    let out = run(&env, &at(port, &["add", "a.svg", "--start"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let id = stdout(&out).trim().to_owned();
+    let done = crate::common::poll("the job to complete", || {
+        job_json(&env, port, &id).filter(|v| v["state"] == "COMPLETED")
+    });
+    let states: Vec<&str> = done["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["to_state"].as_str())
+        .collect();
+    for s in [
+        "QUEUED",
+        "ANALYZED",
+        "OPTIMIZED",
+        "READY",
+        "ARMED",
+        "PLOTTING",
+    ] {
+        assert!(states.contains(&s), "{s} missing: {states:?}");
+    }
+
+    // A crash (SIGKILL) while plotting: the next daemon has the job PAUSED (interrupted), and
+    // `resume` finishes it from its recorded point.
+    let out = run(&env, &at(port, &["add", "long.svg", "--start"]));
+    let id = stdout(&out).trim().to_owned();
+    crate::common::poll("a resume point", || {
+        job_json(&env, port, &id)
+            .filter(|v| v["state"] == "PLOTTING" && v["resume_point"]["stroke"].as_u64() > Some(1))
+    });
+    d.signal(Signal::SIGKILL);
+    d.wait_exit();
+    let _d = daemon(&env, port);
+    let v = job_json(&env, port, &id).unwrap();
+    assert_eq!(v["state"], "PAUSED", "{v}");
+    assert_eq!(v["state_reason"], "interrupted", "{v}");
+    let out = run(&env, &at(port, &["resume", &id]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let done = crate::common::poll("the resumed job to complete", || {
+        job_json(&env, port, &id).filter(|v| v["state"] == "COMPLETED")
+    });
+    assert!(done["resume_point"]["stroke"].as_u64() > Some(1), "{done}");
 }

@@ -1,5 +1,6 @@
-//! The WebSocket/HTTP API against a daemon started in-process on 127.0.0.1:0 with the components of
-//! the real binary (API + queue), driven by real clients: tokio-tungstenite for WebSocket, the
+//! The WebSocket/HTTP API against a daemon started in-process on 127.0.0.1:0 with the API and a
+//! queue that only answers commands (no device layer, no pipeline: the tests move jobs through the
+//! ledger themselves), driven by real clients: tokio-tungstenite for WebSocket, the
 //! `plotty` client library and raw TCP for HTTP. Device events are injected on the daemon's event
 //! bus, as the device task will publish them.
 
@@ -74,7 +75,7 @@ pub(crate) async fn start_with(edit: impl FnOnce(&mut Settings), limits: ApiLimi
         logging: None,
         notifier: Notifier::default(),
     };
-    let daemon = Daemon::start(parts, plotty_host::app::components_with(limits))
+    let daemon = Daemon::start(parts, plotty_host::app::components_without_devices(limits))
         .await
         .unwrap();
     let addr = daemon.local_addr().unwrap();

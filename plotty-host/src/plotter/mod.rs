@@ -1,0 +1,160 @@
+//! The device layer of the daemon: one device task per configured plotter (`device.type`:
+//! `auto` — the first AxiDraw found by USB id, else the built-in simulator; `axidraw`;
+//! `simulator`), started in start-up step 4 and attached to the job queue.
+//!
+//! - [`task`]: the [`Plotter`] — the queue's [`crate::queue::DeviceControl`]: pause, resume and
+//!   abort of the running job, manual actions, status.
+//! - [`run`]: one plot on the device — the plot runner on a thread of its own, its events turned
+//!   into transitions, resume points, `job_progress` and `device_status`.
+//! - [`progress`]: `job_progress` reports and their rate limit.
+//! - `manual`: pen up, pen down, motors off on an idle device.
+//! - [`link`]: the simulator or a serial port behind one link type.
+//!
+//! On shutdown (the device stage stops after the queue and the API), a running plot pauses with
+//! the pen up and is recorded `PAUSED` (reason `shutdown`) with its resume point; the carriage
+//! parks, and `resume` after the next start continues where it stopped.
+
+pub mod link;
+mod manual;
+pub mod progress;
+pub mod run;
+pub mod task;
+
+use futures_util::FutureExt;
+use futures_util::future::BoxFuture;
+
+pub use link::{Opener, SimPace};
+pub use task::Plotter;
+
+use crate::daemon::{Component, StartContext, StartError};
+use crate::device::discover::{self, DeviceRequest, PROBE_TIMEOUT, Target};
+use crate::exit::ExitCode;
+use crate::queue::QueueHandle;
+use crate::shutdown::Stage;
+
+/// Starts the device task of the configured plotter in start-up step 4 and attaches it to the
+/// queue.
+pub struct DeviceComponent {
+    queue: QueueHandle,
+    pace: SimPace,
+    opener: Option<Opener>,
+}
+
+impl DeviceComponent {
+    /// The device layer, attaching to `queue`; a simulator runs at `pace`.
+    pub fn new(queue: QueueHandle, pace: SimPace) -> Self {
+        Self {
+            queue,
+            pace,
+            opener: None,
+        }
+    }
+
+    /// The device `opener` opens instead of the configured one (tests: a simulator with faults).
+    pub fn with_opener(queue: QueueHandle, opener: Opener) -> Self {
+        Self {
+            queue,
+            pace: SimPace::Fast,
+            opener: Some(opener),
+        }
+    }
+}
+
+impl Component for DeviceComponent {
+    fn name(&self) -> &str {
+        "device"
+    }
+
+    fn stage(&self) -> Stage {
+        Stage::Devices
+    }
+
+    fn start(self: Box<Self>, ctx: StartContext) -> BoxFuture<'static, Result<(), StartError>> {
+        async move {
+            let settings = ctx.settings.borrow().clone();
+            if let Some(opener) = self.opener {
+                tracing::info!("device: {}", opener.device_id());
+                attach(&ctx, self.queue, opener);
+                return Ok(());
+            }
+            let device = settings.device.clone();
+            let target = tokio::task::spawn_blocking(move || {
+                discover::choose(&DeviceRequest::Config, &device, discover::find_boards)
+            })
+            .await
+            .map_err(|e| StartError::new(format!("device discovery ended abnormally: {e}")))?
+            .map_err(|e| StartError {
+                message: e.to_string(),
+                exit_code: Some(ExitCode::Device),
+            })?;
+            let opener = match &target {
+                Target::Simulator { .. } => Opener::simulator(settings.device.firmware, self.pace),
+                Target::Serial { port, .. } => {
+                    let (p, baud) = (port.clone(), settings.device.baud_rate);
+                    let version = tokio::task::spawn_blocking(move || {
+                        discover::probe(&p, baud, PROBE_TIMEOUT)
+                    })
+                    .await
+                    .map_err(|e| StartError::new(format!("probing {port} ended abnormally: {e}")))?
+                    .map_err(|e| StartError {
+                        message: e.to_string(),
+                        exit_code: Some(ExitCode::Device),
+                    })?;
+                    tracing::info!(port = %port, firmware = %version, "plotter found");
+                    Opener::Serial {
+                        port: port.clone(),
+                        baud,
+                    }
+                }
+            };
+            tracing::info!("device: {target}");
+            attach(&ctx, self.queue, opener);
+            Ok(())
+        }
+        .boxed()
+    }
+}
+
+/// Starts the device task of `opener`, attaches it to `queue`, and pauses its plot at shutdown.
+fn attach(ctx: &StartContext, queue: QueueHandle, opener: Opener) {
+    let plotter = Plotter::new(
+        opener,
+        ctx.ledger.clone(),
+        ctx.settings.clone(),
+        ctx.shutdown.clone(),
+        None,
+    );
+    let attached = plotter.clone();
+    // The queue actor starts in step 5: the request waits in its channel until then.
+    ctx.shutdown.spawn(async move {
+        if let Err(e) = queue.attach_device(std::sync::Arc::new(attached)).await {
+            tracing::error!(error = %e, "cannot attach the device to the queue");
+        }
+    });
+    // `device_status` at least once per heartbeat, so clients see the device is alive.
+    let (beat, shutdown) = (plotter.clone(), ctx.shutdown.clone());
+    let period = ctx
+        .settings
+        .borrow()
+        .websocket
+        .heartbeat_interval
+        .max(std::time::Duration::from_secs(1));
+    ctx.shutdown.spawn(async move {
+        let mut ticks = tokio::time::interval(period);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = shutdown.stop() => return,
+                _ = ticks.tick() => beat.publish_status(),
+            }
+        }
+    });
+    let shutdown = ctx.shutdown.clone();
+    ctx.shutdown.spawn(async move {
+        shutdown.stop().await;
+        plotter.stop_for_shutdown().await;
+    });
+}
+
+#[cfg(test)]
+mod tests;

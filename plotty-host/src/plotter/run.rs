@@ -1,0 +1,659 @@
+//! One plot on a device: the runner on a thread of its own, and the async side that turns its
+//! events into records (transitions through the ledger, resume points in the database) and into
+//! `job_progress` / `device_status` events.
+//!
+//! - `Started` → `ARMED → PLOTTING` (a fresh run); a run resumed from a stored point is already
+//!   `PLOTTING`.
+//! - `Checkpoint` → the job's resume point (each one the runner sends: at every stroke end and at
+//!   least every second; a backlog is coalesced to the newest).
+//! - `PenChange` → `PAUSED` (reason `pen_change`); `Paused` → `PAUSED` (reason `user`, or
+//!   `shutdown` while the daemon stops) with the resume point, and the pause request is answered.
+//! - `Aborting` → `ABORTED` (the pen is up; the carriage parks), and the abort is answered.
+//! - The end: `COMPLETED`; an abort not yet recorded; a device failure → the error recorded and
+//!   `PAUSED` (reason `device_error`) with the resume point; an unplannable plot → `FAILED`.
+
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::time::Instant;
+
+use plotty_motion::kinematics::MotorSteps;
+use serde_json::json;
+use tokio::sync::mpsc as tokio_mpsc;
+
+use super::link::AnyLink;
+use super::progress::ProgressReporter;
+use super::task::{Inner, Run, Want, error};
+use crate::events::{DaemonEvent, DeviceState};
+use crate::job::{JobEvent, JobId, JobState, Reason};
+use crate::plot::runner::{self, PauseCause, RunError, RunEvent, RunReport};
+use crate::plot::{Checkpoint, Control, Plot, PlotConfig, Start};
+use crate::queue::pipeline::{self, PreparedJob};
+use crate::queue::{DeviceError, DeviceReply};
+use crate::store::{JobRecord, MachinePosition, ResumePoint};
+
+/// What the runner thread sends.
+enum Msg {
+    Event(RunEvent),
+    Done(Result<RunReport, RunError>, AnyLink),
+}
+
+/// Marks the device busy with `job` (before any await, so no second job can be given to it);
+/// returns the runner's end of the control channel.
+///
+/// # Errors
+/// The device is busy, in error, or stopping.
+pub(super) fn claim(inner: &Inner, job: &JobId) -> Result<mpsc::Receiver<Control>, DeviceError> {
+    let (tx, rx) = mpsc::channel();
+    {
+        let mut st = inner.lock();
+        if st.shutting_down {
+            return Err(error("the daemon is stopping"));
+        }
+        if let Some(r) = &st.run {
+            return Err(error(format!(
+                "{} is busy with job {}",
+                inner.opener.device_id(),
+                r.job_id
+            )));
+        }
+        st.run = Some(Run {
+            job_id: job.clone(),
+            controls: tx,
+            paused: false,
+            abort_recorded: false,
+            waiters: Vec::new(),
+        });
+    }
+    inner.update_status(|s| {
+        s.status = DeviceState::Busy;
+        s.current_job_id = Some(job.clone());
+    });
+    Ok(rx)
+}
+
+/// Resumes a `PAUSED` job this device is not running (interrupted by a crash, stopped by a
+/// shutdown or a device failure) from its stored resume point.
+pub(super) async fn resume_idle(
+    inner: Arc<Inner>,
+    job_id: JobId,
+) -> Result<DeviceReply, DeviceError> {
+    let job = inner
+        .ledger
+        .store()
+        .job(job_id.as_str())
+        .await
+        .map_err(|e| error(e.to_string()))?
+        .ok_or_else(|| error(format!("job {job_id} does not exist")))?;
+    if job.state != JobState::Paused {
+        return Err(error(format!("job {job_id} is {}, not PAUSED", job.state)));
+    }
+    let controls = claim(&inner, &job_id)?;
+    if let Err(e) = inner
+        .record(&job_id, JobEvent::Resume, Reason::User, None)
+        .await
+    {
+        release(&inner, DeviceState::Connected, None);
+        return Err(error(e.to_string()));
+    }
+    let start = job
+        .resume
+        .as_ref()
+        .map_or(Start::Beginning, |p| Start::At(checkpoint_of(p)));
+    tracing::info!(%job_id, ?start, "resuming the job from its recorded point");
+    let task = Arc::clone(&inner);
+    inner
+        .shutdown
+        .spawn(self::start(task, job, None, start, false, controls));
+    Ok(DeviceReply {
+        device_id: inner.opener.device_id(),
+        message: "resumed".into(),
+    })
+}
+
+/// Runs `job` (claimed with [`claim`]) from `start`; `armed`: the job is `ARMED` and becomes
+/// `PLOTTING` when the plot starts (else it already is).
+pub(super) async fn start(
+    inner: Arc<Inner>,
+    job: JobRecord,
+    prepared: Option<Arc<PreparedJob>>,
+    start: Start,
+    armed: bool,
+    controls: mpsc::Receiver<Control>,
+) {
+    let id = job.id.clone();
+    let settings = inner.settings.borrow().clone();
+    let prepared = match prepared {
+        Some(p) => p,
+        None => {
+            let (job, s) = (job.clone(), Arc::clone(&settings));
+            match tokio::task::spawn_blocking(move || pipeline::build(&job, &s)).await {
+                Ok(Ok(p)) => Arc::new(p),
+                Ok(Err(e)) => return fail(&inner, &id, e.to_string()).await,
+                Err(e) => return fail(&inner, &id, e.to_string()).await,
+            }
+        }
+    };
+    let held = inner
+        .link
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .take();
+    let link = match held {
+        Some(l) => Ok(l),
+        None => {
+            let opener = inner.opener.clone();
+            tokio::task::spawn_blocking(move || opener.open())
+                .await
+                .unwrap_or_else(|e| {
+                    Err(crate::device::DeviceError::Io {
+                        port: inner.opener.device_id(),
+                        detail: e.to_string(),
+                    })
+                })
+        }
+    };
+    let mut link = match link {
+        Ok(l) => l,
+        Err(e) => {
+            let mut pump = Pump::new(Arc::clone(&inner), id, prepared, armed);
+            pump.device_failed(e.to_string(), None).await;
+            return;
+        }
+    };
+    let config = PlotConfig::from_settings(&settings);
+    let session = runner::session_config(&config, settings.device.timeout);
+    let (tx, mut rx) = tokio_mpsc::unbounded_channel();
+    let plot_job = Arc::clone(&prepared);
+    let spawned = std::thread::Builder::new()
+        .name("plotty-plot".into())
+        .spawn(move || {
+            let plot = Plot {
+                program: &plot_job.program,
+                config: &config,
+                session,
+                start,
+                estimate: Some(plot_job.estimate.clone()),
+            };
+            let events = tx.clone();
+            let result = runner::run(&mut link, plot, &controls, &mut |e| {
+                let _ = events.send(Msg::Event(e));
+            });
+            let _ = tx.send(Msg::Done(result, link));
+        });
+    let mut pump = Pump::new(Arc::clone(&inner), id, prepared, armed);
+    if let Err(e) = spawned {
+        pump.device_failed(format!("cannot start the plot thread: {e}"), None)
+            .await;
+        return;
+    }
+    pump.run(&mut rx).await;
+}
+
+/// The async side of a run.
+struct Pump {
+    inner: Arc<Inner>,
+    job_id: JobId,
+    job: Arc<PreparedJob>,
+    armed: bool,
+    progress: ProgressReporter,
+    /// The newest checkpoint not yet stored.
+    pending: Option<Checkpoint>,
+    /// The newest checkpoint known.
+    last: Option<Checkpoint>,
+}
+
+impl Pump {
+    fn new(inner: Arc<Inner>, job_id: JobId, job: Arc<PreparedJob>, armed: bool) -> Self {
+        Self {
+            inner,
+            progress: ProgressReporter::new(job_id.clone()),
+            job_id,
+            job,
+            armed,
+            pending: None,
+            last: None,
+        }
+    }
+
+    async fn run(&mut self, rx: &mut tokio_mpsc::UnboundedReceiver<Msg>) {
+        loop {
+            let Some(msg) = rx.recv().await else {
+                // The thread ended without its last message (it panicked).
+                self.device_failed("the plot thread ended abnormally".into(), self.last)
+                    .await;
+                return;
+            };
+            match msg {
+                Msg::Event(e) => self.on_event(e).await,
+                Msg::Done(result, link) => {
+                    self.flush().await;
+                    self.finish(result, link).await;
+                    return;
+                }
+            }
+            if rx.is_empty() {
+                self.flush().await;
+            }
+        }
+    }
+
+    async fn on_event(&mut self, event: RunEvent) {
+        match event {
+            RunEvent::Connected { firmware } => {
+                self.inner
+                    .update_status(|s| s.firmware_version = Some(firmware.to_string()));
+            }
+            RunEvent::Started { .. } => {
+                if self.armed {
+                    self.armed = false;
+                    self.transition(JobEvent::Start, Reason::Pipeline, None)
+                        .await;
+                }
+            }
+            RunEvent::Layer { index } => {
+                if let Some(p) = self.progress.layer(index, Instant::now()) {
+                    self.publish(DaemonEvent::JobProgress(p));
+                }
+            }
+            RunEvent::Progress(p) => {
+                if let Some(report) = self.progress.update(&self.job, &p, Instant::now()) {
+                    self.publish(DaemonEvent::JobProgress(report));
+                }
+            }
+            RunEvent::Checkpoint(c) => {
+                self.pending = Some(c);
+                self.last = Some(c);
+            }
+            RunEvent::PenChange { layer } => {
+                self.flush().await;
+                self.set_paused(true);
+                let name = self
+                    .job
+                    .program
+                    .layers()
+                    .get(layer)
+                    .map(|l| l.name.clone())
+                    .unwrap_or_default();
+                tracing::info!(job_id = %self.job_id, layer = %name, "pen change: waiting for resume");
+                self.transition(JobEvent::Pause, Reason::PenChange, None)
+                    .await;
+                self.inner.update_status(|s| {
+                    s.pen_up = Some(true);
+                });
+            }
+            RunEvent::Paused { cause, checkpoint } => {
+                self.pending = Some(checkpoint);
+                self.last = Some(checkpoint);
+                self.flush_journaled().await;
+                self.set_paused(true);
+                let reason = if self.inner.lock().shutting_down {
+                    Reason::Shutdown
+                } else {
+                    Reason::User
+                };
+                let cause = match cause {
+                    PauseCause::Requested => "requested",
+                    PauseCause::Button => "button",
+                };
+                let meta = json!({ "device_id": self.inner.opener.device_id(), "cause": cause });
+                self.apply(JobEvent::Pause, reason, None, meta).await;
+                self.inner.update_status(|s| s.pen_up = Some(true));
+                self.answer(Want::Paused, Ok("paused"));
+            }
+            RunEvent::Resumed => {}
+            RunEvent::Aborting => {
+                self.record_abort().await;
+                self.inner.update_status(|s| s.pen_up = Some(true));
+                self.answer(Want::Stopped, Ok("aborted"));
+            }
+        }
+    }
+
+    async fn finish(&mut self, result: Result<RunReport, RunError>, link: AnyLink) {
+        match result {
+            Ok(report) if report.completed => {
+                let done = self.progress.finished(
+                    &self.job,
+                    report.drawn_mm,
+                    report.duration.as_secs_f64(),
+                );
+                self.publish(DaemonEvent::JobProgress(done));
+                let meta = json!({
+                    "device_id": self.inner.opener.device_id(),
+                    "duration_s": report.duration.as_secs_f64(),
+                    "estimate_s": report.estimate.total.as_secs_f64(),
+                    "drawn_mm": report.drawn_mm,
+                    "distance_mm": report.distance_mm,
+                    "firmware": report.firmware.to_string(),
+                });
+                self.apply(JobEvent::Complete, Reason::Finished, None, meta)
+                    .await;
+                self.put_back(link);
+                self.end(DeviceState::Connected, None, Ok("completed"));
+            }
+            Ok(_) => {
+                self.record_abort().await;
+                self.put_back(link);
+                self.end(DeviceState::Connected, None, Ok("aborted"));
+            }
+            Err(e) => {
+                let checkpoint = match &e {
+                    RunError::Device { checkpoint, .. } => checkpoint.or(self.last),
+                    _ => self.last,
+                };
+                match e {
+                    RunError::Link(_) | RunError::Connect { .. } | RunError::Device { .. } => {
+                        // The link is dropped: the next run opens it again.
+                        drop(link);
+                        self.device_failed(e.to_string(), checkpoint).await;
+                    }
+                    RunError::Plan(_) | RunError::Feed { .. } | RunError::Config(_) => {
+                        let message = e.to_string();
+                        self.apply(
+                            JobEvent::Fail,
+                            Reason::Error,
+                            Some(message.clone()),
+                            json!({ "device_id": self.inner.opener.device_id() }),
+                        )
+                        .await;
+                        self.put_back(link);
+                        self.end(DeviceState::Connected, None, Err(message));
+                    }
+                }
+            }
+        }
+    }
+
+    /// The device failed: the error is recorded with the job, which waits `PAUSED` (or goes back
+    /// to `READY` if it never started) with its resume point.
+    async fn device_failed(&mut self, message: String, checkpoint: Option<Checkpoint>) {
+        tracing::error!(job_id = %self.job_id, error = %message, "the device failed during the plot");
+        if let Some(c) = checkpoint {
+            self.pending = Some(c);
+            self.flush_journaled().await;
+        }
+        let meta = json!({ "device_id": self.inner.opener.device_id() });
+        if let Err(e) = self
+            .inner
+            .ledger
+            .device_error(self.job_id.as_str(), &message, meta.clone())
+            .await
+        {
+            tracing::error!(job_id = %self.job_id, error = %e, "cannot record the device error");
+        }
+        let state = self.state().await;
+        match state {
+            Some(JobState::Armed) => {
+                self.apply(
+                    JobEvent::Disarm,
+                    Reason::DeviceError,
+                    Some(message.clone()),
+                    meta,
+                )
+                .await;
+            }
+            Some(JobState::Plotting) => {
+                self.apply(
+                    JobEvent::Pause,
+                    Reason::DeviceError,
+                    Some(message.clone()),
+                    meta,
+                )
+                .await;
+            }
+            _ => {}
+        }
+        self.end(DeviceState::Error, Some(message.clone()), Err(message));
+    }
+
+    /// Records `ABORTED` once; not while the daemon stops (the job stays `PAUSED`, reason
+    /// `shutdown`, and the run is only being wound down).
+    async fn record_abort(&mut self) {
+        let already = {
+            let mut st = self.inner.lock();
+            let stopping = st.shutting_down;
+            match &mut st.run {
+                Some(r) => std::mem::replace(&mut r.abort_recorded, true) || stopping,
+                None => true,
+            }
+        };
+        if !already {
+            self.transition(JobEvent::Abort, Reason::User, None).await;
+        }
+    }
+
+    /// The run is over: the device is free (or in error) and every waiting request answered.
+    fn end(&mut self, state: DeviceState, message: Option<String>, answer: Result<&str, String>) {
+        let run = self.inner.lock().run.take();
+        if let Some(run) = run {
+            for (_, tx) in run.waiters {
+                let _ = tx.send(match &answer {
+                    Ok(m) => Ok(self.reply(m)),
+                    Err(e) => Err(error(e.clone())),
+                });
+            }
+        }
+        self.inner.update_status(|s| {
+            s.status = state;
+            s.current_job_id = None;
+            if let Some(m) = message {
+                s.error_count = s.error_count.saturating_add(1);
+                s.error_message = Some(m);
+            }
+        });
+        if state == DeviceState::Error {
+            let inner = Arc::clone(&self.inner);
+            self.inner.shutdown.spawn(reconnect(inner));
+        }
+    }
+
+    fn answer(&self, want: Want, answer: Result<&str, String>) {
+        let waiting: Vec<_> = {
+            let mut st = self.inner.lock();
+            match &mut st.run {
+                Some(r) => {
+                    let (now, later) = std::mem::take(&mut r.waiters)
+                        .into_iter()
+                        .partition(|(w, _)| *w == want);
+                    r.waiters = later;
+                    now
+                }
+                None => Vec::new(),
+            }
+        };
+        for (_, tx) in waiting {
+            let _ = tx.send(match &answer {
+                Ok(m) => Ok(self.reply(m)),
+                Err(e) => Err(error(e.clone())),
+            });
+        }
+    }
+
+    fn reply(&self, message: &str) -> DeviceReply {
+        DeviceReply {
+            device_id: self.inner.opener.device_id(),
+            message: message.to_owned(),
+        }
+    }
+
+    fn set_paused(&self, paused: bool) {
+        if let Some(r) = &mut self.inner.lock().run {
+            r.paused = paused;
+        }
+    }
+
+    fn put_back(&self, link: AnyLink) {
+        *self
+            .inner
+            .link
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(link);
+    }
+
+    async fn state(&self) -> Option<JobState> {
+        match self.inner.ledger.store().job(self.job_id.as_str()).await {
+            Ok(j) => j.map(|j| j.state),
+            Err(e) => {
+                tracing::error!(job_id = %self.job_id, error = %e, "cannot read the job");
+                None
+            }
+        }
+    }
+
+    /// Stores the newest checkpoint, if one is waiting.
+    async fn flush(&mut self) {
+        self.store_checkpoint(false).await;
+    }
+
+    /// Stores the newest checkpoint with a journal line (pauses, failures).
+    async fn flush_journaled(&mut self) {
+        self.store_checkpoint(true).await;
+    }
+
+    async fn store_checkpoint(&mut self, journal: bool) {
+        let Some(c) = self.pending.take() else {
+            return;
+        };
+        let settings = self.inner.settings.borrow().clone();
+        let point = resume_point(&c, &PlotConfig::from_settings(&settings));
+        if let Err(e) = self
+            .inner
+            .ledger
+            .checkpoint(self.job_id.as_str(), point, journal)
+            .await
+        {
+            tracing::error!(job_id = %self.job_id, error = %e, "cannot store the resume point");
+        }
+    }
+
+    async fn transition(&self, event: JobEvent, reason: Reason, error: Option<String>) {
+        let meta = json!({ "device_id": self.inner.opener.device_id() });
+        self.apply(event, reason, error, meta).await;
+    }
+
+    async fn apply(
+        &self,
+        event: JobEvent,
+        reason: Reason,
+        error: Option<String>,
+        metadata: serde_json::Value,
+    ) {
+        let req = crate::store::TransitionRequest {
+            job_id: self.job_id.clone(),
+            event,
+            reason,
+            error,
+            metadata,
+        };
+        if let Err(e) = self.inner.ledger.apply(req).await {
+            tracing::warn!(job_id = %self.job_id, %event, error = %e, "transition not recorded");
+        }
+    }
+
+    fn publish(&self, event: DaemonEvent) {
+        let _ = self.inner.ledger.bus().send(event);
+    }
+}
+
+/// Wait before reopening a serial port that failed (a board that keeps failing is not hammered).
+const RECONNECT_DELAY: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// After a device failure: opens the link again (a fresh board for the simulator, the port again
+/// for an AxiDraw, retried every [`RECONNECT_DELAY`] until it opens or the daemon stops); then the
+/// device takes jobs again (the error stays in its status).
+async fn reconnect(inner: Arc<Inner>) {
+    loop {
+        if matches!(inner.opener, super::link::Opener::Serial { .. }) {
+            tokio::select! {
+                () = inner.shutdown.stop() => return,
+                () = tokio::time::sleep(RECONNECT_DELAY) => {}
+            }
+        }
+        if inner.shutdown.is_stopping() {
+            return;
+        }
+        let opener = inner.opener.clone();
+        match tokio::task::spawn_blocking(move || opener.open()).await {
+            Ok(Ok(link)) => {
+                let idle = {
+                    let st = inner.lock();
+                    st.run.is_none() && st.status.status == DeviceState::Error
+                };
+                if idle {
+                    *inner
+                        .link
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(link);
+                    tracing::info!(device = %inner.opener.device_id(), "device reconnected");
+                    inner.update_status(|s| s.status = DeviceState::Connected);
+                }
+                return;
+            }
+            Ok(Err(e)) => {
+                tracing::debug!(device = %inner.opener.device_id(), error = %e, "device still unavailable");
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "reopening the device ended abnormally");
+                return;
+            }
+        }
+    }
+}
+
+/// A job that cannot be plotted any more (its file changed or vanished) fails; the device is free.
+async fn fail(inner: &Inner, job: &JobId, message: String) {
+    tracing::error!(%job, error = %message, "cannot prepare the job's plot");
+    if let Err(e) = inner
+        .record(job, JobEvent::Fail, Reason::Error, Some(message))
+        .await
+    {
+        tracing::warn!(%job, error = %e, "failure not recorded");
+    }
+    release(inner, DeviceState::Connected, None);
+}
+
+/// Frees the device without a plot having run.
+fn release(inner: &Inner, state: DeviceState, message: Option<String>) {
+    let run = inner.lock().run.take();
+    if let Some(run) = run {
+        for (_, tx) in run.waiters {
+            let _ = tx.send(Err(error("the plot did not start")));
+        }
+    }
+    inner.update_status(|s| {
+        s.status = state;
+        s.current_job_id = None;
+        if message.is_some() {
+            s.error_message = message;
+        }
+    });
+}
+
+/// The stored form of a checkpoint.
+pub fn resume_point(c: &Checkpoint, config: &PlotConfig) -> ResumePoint {
+    let steps = MotorSteps::new(c.position[0], c.position[1]);
+    ResumePoint {
+        layer: u32::try_from(c.layer).unwrap_or(u32::MAX),
+        stroke: c.stroke,
+        vertex: c.vertex,
+        pen_down: c.pen_down,
+        position: Some(MachinePosition {
+            steps,
+            point: config.kinematics().to_point(steps),
+        }),
+        recorded_at: crate::timestamp::now(),
+    }
+}
+
+/// The checkpoint a stored resume point stands for.
+pub fn checkpoint_of(p: &ResumePoint) -> Checkpoint {
+    Checkpoint {
+        layer: p.layer as usize,
+        stroke: p.stroke,
+        vertex: p.vertex,
+        pen_down: p.pen_down,
+        position: p
+            .position
+            .map_or([0, 0], |pos| [pos.steps.m1, pos.steps.m2]),
+    }
+}

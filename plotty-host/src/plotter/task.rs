@@ -1,0 +1,352 @@
+//! One plotter as the queue sees it: [`Plotter`] implements [`DeviceControl`]. It holds the
+//! device's status, the link while no plot runs, and the plot in progress (its control channel and
+//! the requests waiting for the machine to stop); [`super::run`] drives the plot itself.
+//!
+//! Requests about the running job go to the runner as [`Control`]s and are answered once the
+//! event that proves them comes back (`Paused`: motion stopped with the pen up; `Aborting`: the
+//! pen is up and the carriage parks) and the transition is recorded. A `resume` of a job this
+//! device is not running (left `PAUSED` by a crash or a shutdown) starts a new run from the job's
+//! stored resume point.
+
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use futures_util::FutureExt;
+use futures_util::future::BoxFuture;
+use serde_json::json;
+use tokio::sync::{oneshot, watch};
+
+use super::link::{AnyLink, Opener};
+use super::run;
+use crate::events::{DaemonEvent, DeviceState, DeviceStatus};
+use crate::job::{JobEvent, JobId, JobState, Reason};
+use crate::ledger::Ledger;
+use crate::plot::Control;
+use crate::queue::{
+    Assignment, DeviceAction, DeviceControl, DeviceError, DeviceReply, DeviceRequest,
+};
+use crate::settings::Settings;
+use crate::shutdown::Shutdown;
+use crate::store::TransitionRequest;
+
+/// A plotter's device task. Cheap to clone.
+#[derive(Clone)]
+pub struct Plotter {
+    inner: Arc<Inner>,
+}
+
+/// What the device task and its runs share.
+pub(super) struct Inner {
+    pub(super) opener: Opener,
+    pub(super) ledger: Ledger,
+    pub(super) settings: watch::Receiver<Arc<Settings>>,
+    pub(super) shutdown: Shutdown,
+    /// The open link while no plot runs (`None`: open it for the next run).
+    pub(super) link: Mutex<Option<AnyLink>>,
+    pub(super) state: Mutex<Shared>,
+    started: std::time::Instant,
+}
+
+/// The device's changing state.
+pub(super) struct Shared {
+    pub(super) status: DeviceStatus,
+    pub(super) run: Option<Run>,
+    /// The daemon is stopping: a paused plot stays `PAUSED` (reason `shutdown`).
+    pub(super) shutting_down: bool,
+}
+
+/// The plot in progress.
+pub(super) struct Run {
+    pub(super) job_id: JobId,
+    pub(super) controls: mpsc::Sender<Control>,
+    /// Stopped with the pen up (a pause or a pen change), waiting for `resume`.
+    pub(super) paused: bool,
+    /// `ABORTED` is recorded.
+    pub(super) abort_recorded: bool,
+    /// Requests waiting for the machine.
+    pub(super) waiters: Vec<(Want, Reply)>,
+}
+
+/// Where a request's answer goes.
+pub(super) type Reply = oneshot::Sender<Result<DeviceReply, DeviceError>>;
+
+/// What a waiting request waits for.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(super) enum Want {
+    /// The plot paused.
+    Paused,
+    /// The plot stopped (aborted or ended).
+    Stopped,
+}
+
+impl Plotter {
+    /// A device task for the device `opener` opens, idle and connected.
+    pub fn new(
+        opener: Opener,
+        ledger: Ledger,
+        settings: watch::Receiver<Arc<Settings>>,
+        shutdown: Shutdown,
+        link: Option<AnyLink>,
+    ) -> Self {
+        let status = DeviceStatus {
+            device_id: opener.device_id(),
+            device_type: opener.device_type().into(),
+            status: DeviceState::Connected,
+            firmware_version: None,
+            pen_up: None,
+            position_mm: None,
+            current_job_id: None,
+            error_count: 0,
+            error_message: None,
+            last_heartbeat: crate::timestamp::now(),
+            uptime_seconds: Some(0.0),
+        };
+        Self {
+            inner: Arc::new(Inner {
+                opener,
+                ledger,
+                settings,
+                shutdown,
+                link: Mutex::new(link),
+                state: Mutex::new(Shared {
+                    status,
+                    run: None,
+                    shutting_down: false,
+                }),
+                started: std::time::Instant::now(),
+            }),
+        }
+    }
+
+    /// Tells the clients the device's status (the heartbeat).
+    pub fn publish_status(&self) {
+        self.inner.update_status(|_| {});
+    }
+
+    /// The daemon is stopping: a running plot pauses with the pen up (recorded `PAUSED`, reason
+    /// `shutdown`, with its resume point) and its carriage parks; returns once it is paused.
+    pub async fn stop_for_shutdown(&self) {
+        let rx = {
+            let mut st = self.inner.lock();
+            st.shutting_down = true;
+            match &mut st.run {
+                Some(r) if !r.paused => {
+                    let (tx, rx) = oneshot::channel();
+                    r.waiters.push((Want::Paused, tx));
+                    let _ = r.controls.send(Control::Pause);
+                    Some(rx)
+                }
+                _ => None,
+            }
+        };
+        if let Some(rx) = rx {
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(10), rx).await;
+        }
+        let st = self.inner.lock();
+        if let Some(r) = &st.run {
+            // The job is recorded PAUSED; the run ends (parking) without recording more.
+            let _ = r.controls.send(Control::Abort);
+        }
+    }
+}
+
+impl Inner {
+    pub(super) fn lock(&self) -> MutexGuard<'_, Shared> {
+        // Every critical section leaves `Shared` consistent (plain field updates).
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The status as clients see it now.
+    pub(super) fn status(&self) -> DeviceStatus {
+        let mut s = self.lock().status.clone();
+        s.last_heartbeat = crate::timestamp::now();
+        s.uptime_seconds = Some(self.started.elapsed().as_secs_f64());
+        s
+    }
+
+    /// Changes the status and tells the clients.
+    pub(super) fn update_status(&self, change: impl FnOnce(&mut DeviceStatus)) {
+        change(&mut self.lock().status);
+        let _ = self
+            .ledger
+            .bus()
+            .send(DaemonEvent::DeviceStatus(self.status()));
+    }
+
+    fn reply(&self, message: impl Into<String>) -> DeviceReply {
+        DeviceReply {
+            device_id: self.opener.device_id(),
+            message: message.into(),
+        }
+    }
+
+    async fn handle(self: Arc<Self>, request: DeviceRequest) -> Result<DeviceReply, DeviceError> {
+        match request {
+            DeviceRequest::Pause(job) => self.pause(&job).await,
+            DeviceRequest::Resume(job) => self.resume(&job).await,
+            DeviceRequest::Abort(job) => self.abort(&job).await,
+            DeviceRequest::Action(a) => self.action(a).await,
+        }
+    }
+
+    async fn pause(&self, job: &JobId) -> Result<DeviceReply, DeviceError> {
+        let rx = {
+            let mut st = self.lock();
+            match &mut st.run {
+                Some(r) if &r.job_id == job && r.paused => {
+                    return Err(error(format!("job {job} is already paused")));
+                }
+                Some(r) if &r.job_id == job => {
+                    let (tx, rx) = oneshot::channel();
+                    r.waiters.push((Want::Paused, tx));
+                    let _ = r.controls.send(Control::Pause);
+                    rx
+                }
+                _ => return Err(not_running(job, &self.opener)),
+            }
+        };
+        rx.await.unwrap_or_else(|_| {
+            Err(error(format!(
+                "the plot of job {job} ended before it paused"
+            )))
+        })
+    }
+
+    async fn resume(self: Arc<Self>, job: &JobId) -> Result<DeviceReply, DeviceError> {
+        let controls = {
+            let st = self.lock();
+            match &st.run {
+                Some(r) if &r.job_id == job && !r.paused => {
+                    return Err(error(format!("job {job} is not paused")));
+                }
+                Some(r) if &r.job_id == job => Some(r.controls.clone()),
+                Some(r) => {
+                    return Err(error(format!(
+                        "{} is plotting job {}; resume job {job} once it is done",
+                        self.opener.device_id(),
+                        r.job_id
+                    )));
+                }
+                None => None,
+            }
+        };
+        let Some(controls) = controls else {
+            return run::resume_idle(self, job.clone()).await;
+        };
+        self.record(job, JobEvent::Resume, Reason::User, None)
+            .await
+            .map_err(|e| error(e.to_string()))?;
+        if let Some(r) = &mut self.lock().run
+            && &r.job_id == job
+        {
+            r.paused = false;
+        }
+        let _ = controls.send(Control::Resume);
+        self.update_status(|s| s.status = DeviceState::Busy);
+        Ok(self.reply("resumed"))
+    }
+
+    async fn abort(&self, job: &JobId) -> Result<DeviceReply, DeviceError> {
+        let rx = {
+            let mut st = self.lock();
+            match &mut st.run {
+                Some(r) if &r.job_id == job => {
+                    let (tx, rx) = oneshot::channel();
+                    r.waiters.push((Want::Stopped, tx));
+                    let _ = r.controls.send(Control::Abort);
+                    Some(rx)
+                }
+                _ => None,
+            }
+        };
+        match rx {
+            Some(rx) => rx.await.unwrap_or_else(|_| {
+                Err(error(format!(
+                    "the plot of job {job} ended without stopping"
+                )))
+            }),
+            None => {
+                // Not running here (paused by a crash or a shutdown): nothing moves.
+                self.record(job, JobEvent::Abort, Reason::User, None)
+                    .await
+                    .map_err(|e| error(e.to_string()))?;
+                Ok(self.reply("aborted"))
+            }
+        }
+    }
+
+    async fn action(self: Arc<Self>, action: DeviceAction) -> Result<DeviceReply, DeviceError> {
+        if let Some(r) = &self.lock().run {
+            return Err(error(format!(
+                "{} is working on job {}: abort it (or let it finish) before {action}",
+                self.opener.device_id(),
+                r.job_id
+            )));
+        }
+        super::manual::run(self, action).await
+    }
+
+    /// Records a transition of `job`.
+    pub(super) async fn record(
+        &self,
+        job: &JobId,
+        event: JobEvent,
+        reason: Reason,
+        error: Option<String>,
+    ) -> Result<JobState, crate::store::StoreError> {
+        self.ledger
+            .apply(TransitionRequest {
+                job_id: job.clone(),
+                event,
+                reason,
+                error,
+                metadata: json!({ "device_id": self.opener.device_id() }),
+            })
+            .await
+            .map(|c| c.to)
+    }
+}
+
+impl DeviceControl for Plotter {
+    fn id(&self) -> String {
+        self.inner.opener.device_id()
+    }
+
+    fn status(&self) -> DeviceStatus {
+        self.inner.status()
+    }
+
+    fn control(
+        &self,
+        request: DeviceRequest,
+    ) -> BoxFuture<'static, Result<DeviceReply, DeviceError>> {
+        let inner = Arc::clone(&self.inner);
+        inner.handle(request).boxed()
+    }
+
+    fn assign(&self, assignment: Assignment) -> Result<(), DeviceError> {
+        let job_id = assignment.job.id.clone();
+        let controls = run::claim(&self.inner, &job_id)?;
+        let inner = Arc::clone(&self.inner);
+        self.inner.shutdown.spawn(run::start(
+            inner,
+            assignment.job,
+            assignment.prepared,
+            crate::plot::Start::Beginning,
+            true,
+            controls,
+        ));
+        Ok(())
+    }
+}
+
+/// A device error with `message`.
+pub(super) fn error(message: impl Into<String>) -> DeviceError {
+    DeviceError {
+        message: message.into(),
+    }
+}
+
+fn not_running(job: &JobId, opener: &Opener) -> DeviceError {
+    error(format!("{} is not plotting job {job}", opener.device_id()))
+}

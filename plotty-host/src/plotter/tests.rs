@@ -1,0 +1,579 @@
+//! The queue, its pipeline and the device task on the built-in simulator, against a real store
+//! and ledger in a temporary workspace. Waits are for events (with a generous guard against a
+//! hang), never for time.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use serde_json::Value;
+use tokio::sync::{broadcast, watch};
+
+use super::*;
+use crate::events::{self, DaemonEvent, JobProgress};
+use crate::job::{JobEvent, JobId, JobState, Reason};
+use crate::ledger::Ledger;
+use crate::queue::{self, JobAction, QueueComponent, Submission, SvgSource};
+use crate::settings::{DeviceKind, Settings};
+use crate::shutdown::Coordinator;
+use crate::store::{Store, TransitionRequest};
+
+/// Longest wait for an expected event before the test fails (a hang, not a timing assertion).
+const GUARD: Duration = Duration::from_secs(120);
+
+struct Harness {
+    queue: QueueHandle,
+    ledger: Ledger,
+    rx: broadcast::Receiver<DaemonEvent>,
+    coordinator: Coordinator,
+    _settings: watch::Sender<Arc<Settings>>,
+    _dir: tempfile::TempDir,
+}
+
+async fn harness(pace: SimPace) -> Harness {
+    harness_with(|queue| DeviceComponent::new(queue, pace)).await
+}
+
+async fn harness_with(device: impl FnOnce(QueueHandle) -> DeviceComponent) -> Harness {
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = Settings::defaults_for(dir.path());
+    settings.device.kind = DeviceKind::Simulator;
+    std::fs::create_dir_all(settings.jobs_dir()).unwrap();
+    let (store, _) = Store::open(&settings.database.path).unwrap();
+    let bus = events::bus();
+    let rx = bus.subscribe();
+    let ledger = Ledger::new(store, dir.path(), bus, None);
+    let coordinator = Coordinator::new();
+    let (tx, _) = watch::channel(Arc::new(settings));
+    let hooks = crate::hooks::HookRunner::new(
+        crate::hooks::HookSet::default(),
+        tokio_util::task::TaskTracker::new(),
+    );
+    let ctx = |stage| {
+        StartContext::new(
+            tx.subscribe(),
+            ledger.clone(),
+            hooks.clone(),
+            coordinator.handle(stage),
+            Arc::new(Mutex::new(None)),
+        )
+    };
+    let (queue, actor) = queue::channel();
+    Box::new(device(queue.clone()))
+        .start(ctx(Stage::Devices))
+        .await
+        .unwrap();
+    Box::new(QueueComponent::new(actor))
+        .start(ctx(Stage::Queue))
+        .await
+        .unwrap();
+    // The device attaches itself from a task of its own.
+    tokio::time::timeout(GUARD, async {
+        while queue.devices().await.unwrap().is_empty() {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("the device attaches");
+    Harness {
+        queue,
+        ledger,
+        rx,
+        coordinator,
+        _settings: tx,
+        _dir: dir,
+    }
+}
+
+fn submission(svg: &str, start: bool) -> Submission {
+    Submission {
+        svg: SvgSource::Bytes(Bytes::from(svg.to_owned())),
+        name: Some("test.svg".into()),
+        paper: None,
+        layers: None,
+        priority: 0,
+        start,
+    }
+}
+
+/// A few squares on one layer.
+const SQUARES: &str = r#"<svg xmlns="http://www.w3.org/2000/svg" width="100mm" height="100mm" viewBox="0 0 100 100">
+  <path d="M10 10 H30 V30 H10 Z" stroke="black" fill="none"/>
+  <path d="M50 10 H70 V30 H50 Z" stroke="black" fill="none"/>
+  <path d="M10 50 H30 V70 H10 Z" stroke="black" fill="none"/>
+</svg>"#;
+
+/// Two layers, the second one behind a pen change.
+const TWO_PENS: &str = r#"<svg xmlns="http://www.w3.org/2000/svg"
+    xmlns:inkscape="http://www.inkscape.org/namespaces/inkscape"
+    width="100mm" height="100mm" viewBox="0 0 100 100">
+  <g inkscape:groupmode="layer" inkscape:label="1 black">
+    <path d="M10 10 H40 V40" stroke="black" fill="none"/>
+  </g>
+  <g inkscape:groupmode="layer" inkscape:label="!2 red">
+    <path d="M50 50 H80 V80" stroke="red" fill="none"/>
+  </g>
+</svg>"#;
+
+/// Many long strokes: a plot of minutes at the simulator's real pace.
+fn long_drawing() -> String {
+    let mut paths = String::new();
+    for i in 0..60 {
+        let y = 10.0 + f64::from(i) * 2.5;
+        paths.push_str(&format!(
+            r#"<path d="M10 {y} H190" stroke="black" fill="none"/>"#
+        ));
+    }
+    format!(
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="200mm" height="200mm" viewBox="0 0 200 200">{paths}</svg>"#
+    )
+}
+
+impl Harness {
+    /// Waits for `job` to reach `state`; returns the change and every state seen on the way.
+    async fn wait_state(
+        &mut self,
+        job: &JobId,
+        state: JobState,
+    ) -> (crate::store::StateChange, Vec<JobState>) {
+        let mut seen = Vec::new();
+        let found = tokio::time::timeout(GUARD, async {
+            loop {
+                match self.rx.recv().await {
+                    Ok(DaemonEvent::JobStateChanged(c)) if &c.job_id == job => {
+                        seen.push(c.to);
+                        if c.to == state {
+                            return c;
+                        }
+                        assert!(
+                            !c.to.is_terminal(),
+                            "job ended {} ({:?}) while waiting for {state}",
+                            c.to,
+                            c.error
+                        );
+                    }
+                    Ok(_) => {}
+                    Err(broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(e) => panic!("bus closed: {e}"),
+                }
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("job {job} did not reach {state}; saw {seen:?}"));
+        (found, seen)
+    }
+
+    /// Waits for a progress report of `job` past `points` points.
+    async fn wait_progress(&mut self, job: &JobId, points: u64) -> JobProgress {
+        tokio::time::timeout(GUARD, async {
+            loop {
+                if let Ok(DaemonEvent::JobProgress(p)) = self.rx.recv().await
+                    && &p.job_id == job
+                    && p.points_plotted > points
+                {
+                    return p;
+                }
+            }
+        })
+        .await
+        .expect("no progress")
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_submitted_svg_is_plotted_to_completion_on_the_simulator() {
+    let mut h = harness(SimPace::Fast).await;
+    let job = h.queue.submit(submission(SQUARES, true)).await.unwrap();
+    let mut progress = Vec::new();
+    let mut seen = Vec::new();
+    tokio::time::timeout(GUARD, async {
+        loop {
+            match h.rx.recv().await {
+                Ok(DaemonEvent::JobStateChanged(c)) if c.job_id == job.id => {
+                    seen.push(c.to);
+                    if c.to.is_terminal() {
+                        break;
+                    }
+                }
+                Ok(DaemonEvent::JobProgress(p)) if p.job_id == job.id => progress.push(p),
+                _ => {}
+            }
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        seen,
+        [
+            JobState::New,
+            JobState::Queued,
+            JobState::Analyzed,
+            JobState::Optimized,
+            JobState::Ready,
+            JobState::Armed,
+            JobState::Plotting,
+            JobState::Completed
+        ]
+    );
+    let details = h.queue.job(job.id.clone()).await.unwrap();
+    assert_eq!(details.layers.len(), 1);
+    assert_eq!(details.layers[0].strokes, Some(3));
+    assert!(details.job.estimate_pre_s.unwrap() > 0.0);
+    assert!(details.job.estimate_post_s.unwrap() > 0.0);
+    assert!(details.job.finished_at.is_some());
+    let last = progress.last().expect("progress reports");
+    assert_eq!(last.progress, 1.0);
+    assert_eq!(last.points_plotted, last.total_points);
+    assert!(last.distance_mm > 3.0 * 70.0, "{last:?}");
+    // The device is free again, and says so.
+    let status = h.queue.devices().await.unwrap();
+    assert_eq!(status.len(), 1);
+    assert_eq!(status[0].device_type, "simulator");
+    assert_eq!(status[0].current_job_id, None);
+    assert!(status[0].firmware_version.is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_malformed_svg_fails_with_the_reason() {
+    let mut h = harness(SimPace::Fast).await;
+    let job = h
+        .queue
+        .submit(submission(
+            "<svg xmlns='http://www.w3.org/2000/svg'><g><path d='M0 0 L10 10'",
+            true,
+        ))
+        .await
+        .unwrap();
+    let mut seen = Vec::new();
+    let failed = tokio::time::timeout(GUARD, async {
+        loop {
+            if let Ok(DaemonEvent::JobStateChanged(c)) = h.rx.recv().await
+                && c.job_id == job.id
+            {
+                seen.push(c.to);
+                if c.to.is_terminal() {
+                    return c;
+                }
+            }
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(seen, [JobState::New, JobState::Queued, JobState::Failed]);
+    assert_eq!(failed.reason, Reason::Error);
+    let error = failed.error.unwrap();
+    assert!(error.contains("broken SVG/XML"), "{error}");
+    let stored = h.queue.job(job.id.clone()).await.unwrap().job;
+    assert_eq!(stored.error.as_deref(), Some(error.as_str()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pen_change_pauses_until_resume() {
+    let mut h = harness(SimPace::Fast).await;
+    let job = h.queue.submit(submission(TWO_PENS, true)).await.unwrap();
+    let (paused, _) = h.wait_state(&job.id, JobState::Paused).await;
+    assert_eq!(paused.reason, Reason::PenChange);
+    let layers = h.queue.job(job.id.clone()).await.unwrap().layers;
+    assert!(layers[1].pause_before);
+    let resumed = h
+        .queue
+        .control(job.id.clone(), JobAction::Resume)
+        .await
+        .unwrap();
+    assert_eq!(resumed.state, JobState::Plotting);
+    let (done, seen) = h.wait_state(&job.id, JobState::Completed).await;
+    assert_eq!(seen, [JobState::Plotting, JobState::Completed]);
+    assert_eq!(done.reason, Reason::Finished);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_submitted_without_start_waits_ready_until_resume() {
+    let mut h = harness(SimPace::Fast).await;
+    let job = h.queue.submit(submission(SQUARES, false)).await.unwrap();
+    h.wait_state(&job.id, JobState::Ready).await;
+    let e = h
+        .queue
+        .control(job.id.clone(), JobAction::Pause)
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), "INVALID_STATE");
+    let released = h
+        .queue
+        .control(job.id.clone(), JobAction::Resume)
+        .await
+        .unwrap();
+    assert!(
+        released.state == JobState::Ready || released.state == JobState::Armed,
+        "{}",
+        released.state
+    );
+    assert_eq!(released.metadata["start"], Value::Bool(true));
+    h.wait_state(&job.id, JobState::Completed).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_plot_pauses_resumes_and_aborts() {
+    let mut h = harness(SimPace::Realtime).await;
+    let job = h
+        .queue
+        .submit(submission(&long_drawing(), true))
+        .await
+        .unwrap();
+    h.wait_state(&job.id, JobState::Plotting).await;
+    h.wait_progress(&job.id, 4).await;
+
+    let paused = h
+        .queue
+        .control(job.id.clone(), JobAction::Pause)
+        .await
+        .unwrap();
+    assert_eq!(paused.state, JobState::Paused);
+    assert_eq!(paused.state_reason.as_deref(), Some("user"));
+    let point = paused.resume.clone().expect("a resume point");
+    assert!(point.position.is_some());
+    let status = &h.queue.devices().await.unwrap()[0];
+    assert_eq!(status.pen_up, Some(true));
+    assert_eq!(status.current_job_id.as_ref(), Some(&job.id));
+    // Manual moves that lose the position are refused while the job holds the device.
+    let e = h
+        .queue
+        .device(None, queue::DeviceAction::Home)
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), "DEVICE_BUSY");
+
+    let resumed = h
+        .queue
+        .control(job.id.clone(), JobAction::Resume)
+        .await
+        .unwrap();
+    assert_eq!(resumed.state, JobState::Plotting);
+    let before = point.stroke;
+    let p = h.wait_progress(&job.id, 0).await;
+    assert!(p.progress > 0.0);
+
+    let aborted = h
+        .queue
+        .control(job.id.clone(), JobAction::Abort)
+        .await
+        .unwrap();
+    assert_eq!(aborted.state, JobState::Aborted);
+    assert!(aborted.resume.unwrap().stroke >= before);
+    // The device comes free once the carriage is parked.
+    tokio::time::timeout(GUARD, async {
+        loop {
+            if let Ok(DaemonEvent::DeviceStatus(s)) = h.rx.recv().await
+                && s.current_job_id.is_none()
+            {
+                return;
+            }
+        }
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_interrupted_by_a_crash_resumes_from_its_checkpoint() {
+    let mut h = harness(SimPace::Fast).await;
+    let job = h.queue.submit(submission(SQUARES, false)).await.unwrap();
+    h.wait_state(&job.id, JobState::Ready).await;
+    // What a crash leaves: the job PLOTTING with the resume point of its last stroke end (the
+    // machine at the end of stroke 0, the next motion the travel to stroke 1).
+    for event in [JobEvent::Arm, JobEvent::Start] {
+        h.ledger
+            .apply(TransitionRequest {
+                job_id: job.id.clone(),
+                event,
+                reason: Reason::Pipeline,
+                error: None,
+                metadata: Value::Null,
+            })
+            .await
+            .unwrap();
+    }
+    let settings = Settings::defaults_for(std::path::Path::new("/"));
+    let config = crate::plot::PlotConfig::from_settings(&settings);
+    let prepared = crate::queue::pipeline::build(
+        &h.ledger
+            .store()
+            .job(job.id.as_str())
+            .await
+            .unwrap()
+            .unwrap(),
+        &settings,
+    )
+    .unwrap();
+    let first = prepared.program.stroke(0).unwrap();
+    let end = first.last().copied().unwrap();
+    let steps = config.kinematics().to_motor(end);
+    let checkpoint = crate::plot::Checkpoint {
+        layer: 0,
+        stroke: 1,
+        vertex: 0,
+        pen_down: false,
+        position: [steps.m1, steps.m2],
+    };
+    h.ledger
+        .checkpoint(
+            job.id.as_str(),
+            run::resume_point(&checkpoint, &config),
+            false,
+        )
+        .await
+        .unwrap();
+    let recovered = h.ledger.recover_interrupted().await.unwrap();
+    assert_eq!(recovered.len(), 1);
+    assert_eq!(recovered[0].reason, Reason::Interrupted);
+    h.wait_state(&job.id, JobState::Paused).await;
+
+    let resumed = h
+        .queue
+        .control(job.id.clone(), JobAction::Resume)
+        .await
+        .unwrap();
+    assert_eq!(resumed.state, JobState::Plotting);
+    let first_points = prepared.points_before[1];
+    let mut reports = Vec::new();
+    tokio::time::timeout(GUARD, async {
+        loop {
+            match h.rx.recv().await {
+                Ok(DaemonEvent::JobProgress(p)) if p.job_id == job.id => reports.push(p),
+                Ok(DaemonEvent::JobStateChanged(c)) if c.job_id == job.id && c.to.is_terminal() => {
+                    assert_eq!(c.to, JobState::Completed, "{:?}", c.error);
+                    return;
+                }
+                _ => {}
+            }
+        }
+    })
+    .await
+    .unwrap();
+    // Nothing before the checkpoint was drawn again: the first report is past stroke 0.
+    assert!(
+        reports[0].points_plotted >= first_points,
+        "{:?} (stroke 1 starts at point {first_points})",
+        reports[0]
+    );
+    assert!(
+        reports.last().unwrap().distance_mm < prepared.estimate.1.drawn_mm,
+        "the resumed run drew less than the whole drawing"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn manual_actions_on_an_idle_simulator() {
+    let h = harness(SimPace::Fast).await;
+    let reply = h
+        .queue
+        .device(None, queue::DeviceAction::PenDown)
+        .await
+        .unwrap();
+    assert_eq!(reply.device_id, "simulator");
+    assert_eq!(h.queue.devices().await.unwrap()[0].pen_up, Some(false));
+    h.queue
+        .device(None, queue::DeviceAction::PenUp)
+        .await
+        .unwrap();
+    assert_eq!(h.queue.devices().await.unwrap()[0].pen_up, Some(true));
+    h.queue
+        .device(None, queue::DeviceAction::MotorsOff)
+        .await
+        .unwrap();
+    assert_eq!(h.queue.devices().await.unwrap()[0].position_mm, None);
+    let e = h
+        .queue
+        .device(None, queue::DeviceAction::Home)
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("motors-off"), "{e}");
+    drop(h.coordinator);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_an_abort_the_device_takes_the_next_job() {
+    let mut h = harness(SimPace::Realtime).await;
+    let first = h
+        .queue
+        .submit(submission(&long_drawing(), true))
+        .await
+        .unwrap();
+    h.wait_progress(&first.id, 2).await;
+    let aborted = h
+        .queue
+        .control(first.id.clone(), JobAction::Abort)
+        .await
+        .unwrap();
+    assert_eq!(aborted.state, JobState::Aborted);
+    let second = h.queue.submit(submission(SQUARES, true)).await.unwrap();
+    let (_, seen) = h.wait_state(&second.id, JobState::Completed).await;
+    assert!(seen.contains(&JobState::Plotting), "{seen:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_that_vanishes_mid_plot_leaves_the_job_paused_with_the_error() {
+    use plotty_fw_sim::fault::{FaultAction, FaultConfig, ScheduledFault, Trigger};
+    let faults = FaultConfig {
+        events: vec![ScheduledFault {
+            at: Trigger::AfterCommand(300),
+            action: FaultAction::Vanish,
+        }],
+        ..FaultConfig::default()
+    };
+    let opener = Opener::Simulator {
+        version: plotty_fw_sim::FirmwareVersion::V3_0_3,
+        pace: SimPace::Fast,
+        faults: Some(faults),
+    };
+    let mut h = harness_with(|queue| DeviceComponent::with_opener(queue, opener)).await;
+    let job = h
+        .queue
+        .submit(submission(&long_drawing(), true))
+        .await
+        .unwrap();
+    let (paused, seen) = h.wait_state(&job.id, JobState::Paused).await;
+    assert!(seen.contains(&JobState::Plotting), "{seen:?}");
+    assert_eq!(paused.reason, Reason::DeviceError);
+    let error = paused.error.unwrap();
+    assert!(error.contains("went away"), "{error}");
+    let details = h.queue.job(job.id.clone()).await.unwrap();
+    assert!(details.job.resume.is_some(), "the resume point is kept");
+    assert!(
+        details.events.iter().any(|e| e.kind == "device_error"),
+        "{:?}",
+        details.events
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shutdown_leaves_the_running_plot_paused_for_resume() {
+    let mut h = harness(SimPace::Realtime).await;
+    let job = h
+        .queue
+        .submit(submission(&long_drawing(), true))
+        .await
+        .unwrap();
+    h.wait_progress(&job.id, 2).await;
+    h.coordinator.begin();
+    assert!(
+        h.coordinator
+            .stop_stage(Stage::Queue, Duration::from_secs(10))
+            .await
+    );
+    assert!(
+        h.coordinator
+            .stop_stage(Stage::Devices, Duration::from_secs(60))
+            .await,
+        "the device stage stops once the carriage is parked"
+    );
+    let stored = h
+        .ledger
+        .store()
+        .job(job.id.as_str())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.state, JobState::Paused);
+    assert_eq!(stored.state_reason.as_deref(), Some("shutdown"));
+    assert!(stored.resume.is_some());
+}
