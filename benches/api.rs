@@ -3,7 +3,8 @@
 //! subscribers on loopback (budget: p99 ≤ 10 ms), and the daemon's idle resident memory with the API
 //! running (budget: ≤ 20 MiB).
 //!
-//! - `progress_10hz`: 10 jobs each publishing progress at 10 per second (the rate the API forwards
+//! - `progress_10hz`: `PLOTTY_BENCH_JOBS` jobs (default 10; 1 is what one plotter produces)
+//!   each publishing progress at 10 per second (the rate the API forwards
 //!   per job), for a fixed time.
 //! - `burst`: 100 jobs publish one update at the same instant (layer boundaries of many jobs at
 //!   once), 20 times.
@@ -34,12 +35,14 @@ use plotty_host::settings::Settings;
 use plotty_host::store::Store;
 use tokio::sync::Barrier;
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 /// Sequence numbers go into `points_plotted`; this is `total_points`, so no update is an "end".
 const TOTAL_POINTS: u64 = 1 << 50;
 
 struct Setup {
     clients: usize,
+    jobs: u64,
     seconds: u64,
     bursts: usize,
 }
@@ -59,12 +62,14 @@ fn main() {
     let setup = if full {
         Setup {
             clients: env("PLOTTY_BENCH_CLIENTS", 1000) as usize,
+            jobs: env("PLOTTY_BENCH_JOBS", 10).clamp(1, 100),
             seconds: env("PLOTTY_BENCH_SECONDS", 10),
             bursts: 20,
         }
     } else {
         Setup {
             clients: 20,
+            jobs: 10,
             seconds: 1,
             bursts: 2,
         }
@@ -122,7 +127,8 @@ fn fanout(setup: &Setup) {
 
     // Injection instants by sequence number (µs since `origin`).
     let origin = Instant::now();
-    let capacity = (setup.seconds as usize + 2) * 100 + setup.bursts * 100 + 100;
+    let capacity =
+        (setup.seconds as usize + 2) * 10 * setup.jobs as usize + setup.bursts * 100 + 100;
     let sent: Arc<Vec<AtomicU64>> = Arc::new((0..capacity).map(|_| AtomicU64::new(0)).collect());
     let ready = Arc::new(Barrier::new(setup.clients + 1));
 
@@ -131,9 +137,17 @@ fn fanout(setup: &Setup) {
             let sent = Arc::clone(&sent);
             let ready = Arc::clone(&ready);
             clients.spawn(async move {
-                let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws"))
-                    .await
-                    .unwrap();
+                // A 4 KiB read buffer, as the daemon's own side uses: tungstenite zeroes its whole
+                // read buffer (128 KiB by default) on every read, which with 1,000 clients in this
+                // process would dominate the measured latency.
+                let config = WebSocketConfig::default().read_buffer_size(4096);
+                let (mut ws, _) = tokio_tungstenite::connect_async_with_config(
+                    format!("ws://{addr}/ws"),
+                    Some(config),
+                    false,
+                )
+                .await
+                .unwrap();
                 ws.send(Message::text(r#"{"type":"subscribe","channels":["jobs"]}"#))
                     .await
                     .unwrap();
@@ -188,8 +202,8 @@ fn fanout(setup: &Setup) {
         .unwrap();
     };
 
-    // Phase 1: 10 jobs at 10 Hz each, their ticks spread over the 100 ms period.
-    let jobs: Vec<JobId> = (0..10)
+    // Phase 1: jobs at 10 Hz each, their ticks spread over the 100 ms period.
+    let jobs: Vec<JobId> = (0..setup.jobs)
         .map(|i| JobId::parse(&format!("steady{i}")).unwrap())
         .collect();
     let phase1_start = seq;
@@ -197,7 +211,7 @@ fn fanout(setup: &Setup) {
     let t0 = Instant::now();
     for tick in 0..ticks {
         for (i, job) in jobs.iter().enumerate() {
-            let due = t0 + Duration::from_millis(tick * 100 + i as u64 * 10);
+            let due = t0 + Duration::from_millis(tick * 100 + i as u64 * 100 / setup.jobs);
             std::thread::sleep(due.saturating_duration_since(Instant::now()));
             publish(job, seq);
             seq += 1;
@@ -255,8 +269,8 @@ fn fanout(setup: &Setup) {
     }
     report(
         &format!(
-            "progress_10hz ({} subscribers, 10 jobs x 10/s, {} s)",
-            setup.clients, setup.seconds
+            "progress_10hz ({} subscribers, {} jobs x 10/s, {} s)",
+            setup.clients, setup.jobs, setup.seconds
         ),
         &mut p1,
     );

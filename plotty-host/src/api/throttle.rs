@@ -17,6 +17,9 @@ use crate::job::JobId;
 /// Shortest time between two ordinary progress messages of one job.
 pub(super) const MIN_GAP: Duration = Duration::from_millis(100);
 
+/// How late a timer may fire and still count as on time (tokio's timer resolution is 1 ms).
+const TIMER_SLACK: Duration = Duration::from_millis(2);
+
 /// Per-job throttle state.
 #[derive(Default)]
 pub(super) struct Throttle {
@@ -64,7 +67,15 @@ impl Throttle {
                 .last_sent
                 .is_none_or(|t| now.saturating_duration_since(t) >= MIN_GAP);
             if open && let Some(p) = slot.held.take() {
-                slot.last_sent = Some(now);
+                // The window's opening, not the (later) moment the timer fired: a steady 10 Hz
+                // source would otherwise be held a little longer every time, its delay growing
+                // by the timer's lateness with each update up to a whole window.
+                slot.last_sent = Some(match slot.last_sent {
+                    Some(t) if now.saturating_duration_since(t + MIN_GAP) <= TIMER_SLACK => {
+                        t + MIN_GAP
+                    }
+                    _ => now,
+                });
                 out.push(p);
             }
         }
@@ -140,6 +151,29 @@ mod tests {
             "the last update is not lost"
         );
         assert!(t.next_due().is_none());
+    }
+
+    #[test]
+    fn a_steady_ten_hertz_source_is_not_delayed_more_and_more() {
+        // Updates every 100 ms, each seen 0.5 ms earlier in its window than the last one was
+        // sent (jitter); the timer fires 1 ms late. The hold stays bounded, it does not grow.
+        let mut t = Throttle::default();
+        let t0 = Instant::now();
+        let mut worst = Duration::ZERO;
+        let mut sent = t.offer(p("a", 1, 0), t0 + Duration::from_micros(500)).len();
+        for i in 1..100u64 {
+            let at = t0 + Duration::from_millis(100 * i);
+            let now_sent = t.offer(p("a", 1, i), at);
+            sent += now_sent.len();
+            if now_sent.is_empty() {
+                let due = t.next_due().unwrap();
+                let fired = due + Duration::from_millis(1);
+                sent += t.due(fired).len();
+                worst = worst.max(fired - at);
+            }
+        }
+        assert_eq!(sent, 100);
+        assert!(worst <= Duration::from_millis(3), "held up to {worst:?}");
     }
 
     #[test]
