@@ -115,10 +115,14 @@ where
             tokio::time::interval_at(tokio::time::Instant::now() + heartbeat, heartbeat);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let stop = self.client.api.shutdown.stop_token();
+        // Registered once: a fresh `cancelled()` per message would take the token's lock for
+        // every delivery of every client.
+        let stopped = stop.cancelled();
+        tokio::pin!(stopped);
         while matches!(flow, Flow::Continue) {
             flow = tokio::select! {
                 biased;
-                () = stop.cancelled() => Flow::Close(CloseCode::Away, "server shutting down".into()),
+                () = &mut stopped => Flow::Close(CloseCode::Away, "server shutting down".into()),
                 frame = self.ws.next() => self.on_frame(frame).await,
                 out = self.client.feed.recv() => self.on_feed(out).await,
                 _ = ticks.tick() => self.on_tick().await,
