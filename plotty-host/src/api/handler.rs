@@ -307,71 +307,70 @@ where
     }
 
     async fn on_feed(&mut self, out: Result<Arc<Outgoing>, RecvError>) -> Flow {
-        match out {
-            Ok(out) => {
-                // Whatever else is already waiting goes out with it, in one write: under load a
-                // client costs one system call per batch instead of one per message.
-                let mut batch = Vec::new();
-                let mut next = Some(out);
-                let mut after = None;
-                while let Some(out) = next.take() {
-                    if self.wants(&out) {
-                        batch.push(out.text.clone());
-                    }
-                    if batch.len() >= FEED_BATCH {
-                        break;
-                    }
-                    next = match self.client.feed.try_recv() {
-                        Ok(out) => Some(out),
-                        Err(TryRecvError::Empty) => None,
-                        Err(TryRecvError::Lagged(n)) => {
-                            after = Some(RecvError::Lagged(n));
-                            None
-                        }
-                        Err(TryRecvError::Closed) => {
-                            after = Some(RecvError::Closed);
-                            None
-                        }
-                    };
-                }
-                let flow = self.send_batch(batch).await;
-                match after {
-                    Some(e) if matches!(flow, Flow::Continue) => {
-                        Box::pin(self.on_feed(Err(e))).await
-                    }
-                    _ => flow,
-                }
+        let out = match out {
+            Ok(out) => out,
+            Err(e) => return self.on_feed_error(e).await,
+        };
+        // Whatever else is already waiting goes out with it, in one write: under load a client
+        // costs one system call per batch instead of one per message.
+        let mut batch = Vec::new();
+        let mut next = Some(out);
+        let mut failure = None;
+        while let Some(out) = next.take() {
+            if self.wants(&out) {
+                batch.push(out.text.clone());
             }
-            Err(RecvError::Lagged(n)) => {
-                let now = Instant::now();
-                let grace = self.client.api.limits.lag_grace;
-                if self
-                    .lagged_at
-                    .is_some_and(|t| now.saturating_duration_since(t) < grace)
-                {
-                    tracing::info!(
-                        connection = self.client.id,
-                        peer = %self.client.peer,
-                        "closing a WebSocket client that keeps falling behind ({n} more events lost)"
-                    );
-                    return Flow::Close(
-                        CloseCode::Again,
-                        format!("too slow: {n} more events were dropped; reconnect"),
-                    );
-                }
-                self.lagged_at = Some(now);
-                self.reply(&ServerMessage::error(
-                    code::LAGGED,
-                    format!(
-                        "this client fell behind and {n} events were dropped; read faster or \
-                         subscribe to fewer channels (a second time closes the connection)"
-                    ),
-                    json!({ "dropped": n }),
-                ))
-                .await
+            if batch.len() >= FEED_BATCH {
+                break;
             }
-            Err(RecvError::Closed) => Flow::Close(CloseCode::Away, "server shutting down".into()),
+            match self.client.feed.try_recv() {
+                Ok(out) => next = Some(out),
+                Err(TryRecvError::Empty) => {}
+                Err(TryRecvError::Lagged(n)) => failure = Some(RecvError::Lagged(n)),
+                Err(TryRecvError::Closed) => failure = Some(RecvError::Closed),
+            }
         }
+        let flow = self.send_batch(batch).await;
+        match failure {
+            Some(e) if matches!(flow, Flow::Continue) => self.on_feed_error(e).await,
+            _ => flow,
+        }
+    }
+
+    /// The feed lost messages for this client (it fell behind) or closed (shutdown).
+    async fn on_feed_error(&mut self, error: RecvError) -> Flow {
+        let n = match error {
+            RecvError::Lagged(n) => n,
+            RecvError::Closed => {
+                return Flow::Close(CloseCode::Away, "server shutting down".into());
+            }
+        };
+        let now = Instant::now();
+        let grace = self.client.api.limits.lag_grace;
+        if self
+            .lagged_at
+            .is_some_and(|t| now.saturating_duration_since(t) < grace)
+        {
+            tracing::info!(
+                connection = self.client.id,
+                peer = %self.client.peer,
+                "closing a WebSocket client that keeps falling behind ({n} more events lost)"
+            );
+            return Flow::Close(
+                CloseCode::Again,
+                format!("too slow: {n} more events were dropped; reconnect"),
+            );
+        }
+        self.lagged_at = Some(now);
+        self.reply(&ServerMessage::error(
+            code::LAGGED,
+            format!(
+                "this client fell behind and {n} events were dropped; read faster or \
+                 subscribe to fewer channels (a second time closes the connection)"
+            ),
+            json!({ "dropped": n }),
+        ))
+        .await
     }
 
     async fn on_tick(&mut self) -> Flow {
