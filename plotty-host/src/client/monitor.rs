@@ -11,6 +11,7 @@ use std::time::Duration;
 use futures_util::{SinkExt, StreamExt};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::{Value, json};
+use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
@@ -73,6 +74,11 @@ pub(super) async fn run(m: MonitorArgs, out: &mut dyn Write) -> Result<ExitCode,
         jobs: HashMap::new(),
         shown_percent: HashMap::new(),
     };
+    // One listener for the whole run: it keeps a Ctrl-C that arrives while the monitor is busy
+    // (printing, connecting), where a fresh `ctrl_c()` per wait would miss it and, the default
+    // action being replaced, leave the monitor running.
+    let mut interrupt = signal(SignalKind::interrupt())
+        .map_err(|e| ClientError::Input(format!("cannot watch for Ctrl-C: {e}")))?;
     let mut pause = FIRST_RETRY;
     let mut connected_once = false;
     loop {
@@ -80,7 +86,7 @@ pub(super) async fn run(m: MonitorArgs, out: &mut dyn Write) -> Result<ExitCode,
             Ok(ws) => {
                 connected_once = true;
                 pause = FIRST_RETRY;
-                match session(ws, &subscribe, out, &mut view).await? {
+                match session(ws, &subscribe, out, &mut view, &mut interrupt).await? {
                     End::Interrupted => return Ok(ExitCode::Success),
                     End::Lost(why) => note(&format!(
                         "connection to {} lost ({why}); reconnecting",
@@ -96,7 +102,7 @@ pub(super) async fn run(m: MonitorArgs, out: &mut dyn Write) -> Result<ExitCode,
             )),
         }
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => return Ok(ExitCode::Success),
+            _ = interrupt.recv() => return Ok(ExitCode::Success),
             () = tokio::time::sleep(pause) => {}
         }
         pause = (pause * 2).min(LAST_RETRY);
@@ -157,13 +163,14 @@ async fn session(
     subscribe: &str,
     out: &mut dyn Write,
     view: &mut View,
+    interrupt: &mut Signal,
 ) -> Result<End, ClientError> {
     if let Err(e) = ws.send(Message::text(subscribe)).await {
         return Ok(End::Lost(e.to_string()));
     }
     loop {
         let frame = tokio::select! {
-            _ = tokio::signal::ctrl_c() => {
+            _ = interrupt.recv() => {
                 let _ = ws.close(None).await;
                 return Ok(End::Interrupted);
             }
