@@ -1,6 +1,6 @@
 //! SVG import and stroke optimisation on the shared benchmark drawings: import alone, optimise
-//! alone, and both, per drawing. Drawings are read from `$PLOTTY_SHARED_DIR/bench` (default
-//! `/work/shared/bench`); a missing drawing is skipped with a note.
+//! alone, and both, per drawing. Drawings are read from
+//! `benches/drawings/` (shipped with the repository).
 //!
 //! Budget (DESIGN.md): random_walk_100k imported and optimised in ≤ 2 s.
 
@@ -19,9 +19,7 @@ const DRAWINGS: [&str; 4] = [
 ];
 
 fn bench_dir() -> PathBuf {
-    std::env::var_os("PLOTTY_SHARED_DIR")
-        .map_or_else(|| PathBuf::from("/work/shared"), PathBuf::from)
-        .join("bench")
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/drawings")
 }
 
 fn import_benches(c: &mut Criterion) {
@@ -32,20 +30,11 @@ fn import_benches(c: &mut Criterion) {
     };
     for name in DRAWINGS {
         let path = bench_dir().join(format!("{name}.svg"));
-        let data = match std::fs::read(&path) {
-            Ok(d) => d,
-            Err(e) => {
-                eprintln!("skipping {name}: cannot read {}: {e}", path.display());
-                continue;
-            }
-        };
-        let drawing = match import_bytes(&data, &import_options) {
-            Ok(d) => d,
-            Err(e) => {
-                eprintln!("skipping {name}: {e}");
-                continue;
-            }
-        };
+        // A drawing that cannot be read or imported fails the benchmark (no silent skip).
+        let data = std::fs::read(&path)
+            .unwrap_or_else(|e| panic!("{name}: cannot read {}: {e}", path.display()));
+        let drawing = import_bytes(&data, &import_options)
+            .unwrap_or_else(|e| panic!("{name}: cannot import: {e}"));
         let mut group = c.benchmark_group(name);
         group.sample_size(10);
         group.bench_function("import", |b| {

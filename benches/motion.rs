@@ -1,11 +1,11 @@
 //! The motion core end to end: planner + step generation on the four benchmark drawings
-//! (`/work/shared/bench`), AxiDraw default limits with the EBB's per-motor step-rate limit, a
+//! (`benches/drawings/`), AxiDraw default limits with the EBB's per-motor step-rate limit, a
 //! 64-slot window, LM moves for firmware 3.x. Reports input polyline segments per second
 //! (criterion's "elements") and, before the criterion runs, the same figure by this thread's CPU
 //! time, which does not depend on how busy a shared machine is. DESIGN.md's budget: ≥ 10 million
 //! segments per second on one core, no heap allocation (plotty-motion does not link `alloc`).
 //!
-//! Run: `cargo bench --bench motion` (set `PLOTTY_SHARED_DIR` if the drawings are elsewhere).
+//! Run: `cargo bench --bench motion`.
 //! Instruction counts per segment, deterministic (callgrind), come from the small
 //! `motion_profile` example of plotty-motion, which runs the same loop
 //! (`tests/e2e/motion_pipeline.rs`); see its documentation for the command.

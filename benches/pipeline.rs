@@ -5,8 +5,7 @@
 //! Before measuring, each drawing's figures are printed: pen-up travel before and after
 //! optimisation and the planned time at the AxiDraw defaults and under the comparison limits.
 //!
-//! Drawings are read from `$PLOTTY_SHARED_DIR/bench` (default `/work/shared/bench`); a missing
-//! drawing is skipped with a note.
+//! Drawings are read from `benches/drawings/` (shipped with the repository).
 
 use std::hint::black_box;
 use std::path::PathBuf;
@@ -27,9 +26,7 @@ const DRAWINGS: [&str; 4] = [
 ];
 
 fn bench_dir() -> PathBuf {
-    std::env::var_os("PLOTTY_SHARED_DIR")
-        .map_or_else(|| PathBuf::from("/work/shared"), PathBuf::from)
-        .join("bench")
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/drawings")
 }
 
 fn configs() -> (PlotConfig, PlotConfig) {
@@ -48,26 +45,17 @@ fn pipeline_benches(c: &mut Criterion) {
     let v = FirmwareVersion::LATEST;
     for name in DRAWINGS {
         let path = bench_dir().join(format!("{name}.svg"));
-        let prepared = match prepare(&path, &defaults, None) {
-            Ok(p) => p,
-            Err(e) => {
-                eprintln!("skipping {name}: {e}");
-                continue;
-            }
-        };
-        let (Ok(planned), Ok(compared)) = (
-            estimate(&prepared.program, &defaults, v),
-            estimate(
-                &prepare(&path, &comparison, None)
-                    .map(|p| p.program)
-                    .unwrap_or_else(|_| prepared.program.clone()),
-                &comparison,
-                v,
-            ),
-        ) else {
-            eprintln!("skipping {name}: planning failed");
-            continue;
-        };
+        // A drawing that fails to import or plan fails the benchmark: a silent skip would
+        // report figures for less than was asked.
+        let prepared = prepare(&path, &defaults, None)
+            .unwrap_or_else(|e| panic!("{name}: cannot prepare {}: {e}", path.display()));
+        let planned = estimate(&prepared.program, &defaults, v)
+            .unwrap_or_else(|e| panic!("{name}: cannot plan at the AxiDraw defaults: {e}"));
+        let compared_program = prepare(&path, &comparison, None)
+            .unwrap_or_else(|e| panic!("{name}: cannot prepare under the comparison limits: {e}"))
+            .program;
+        let compared = estimate(&compared_program, &comparison, v)
+            .unwrap_or_else(|e| panic!("{name}: cannot plan under the comparison limits: {e}"));
         eprintln!(
             "{name}: {} segments; pen-up travel {:.1} m → {:.1} m; planned {:.1} s at the \
              AxiDraw defaults, {:.1} s under the comparison limits (optimised); {} moves",

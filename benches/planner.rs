@@ -1,8 +1,8 @@
-//! Planner throughput on the four benchmark drawings (`/work/shared/bench`): plan only (no step
+//! Planner throughput on the four benchmark drawings (`benches/drawings/`): plan only (no step
 //! generation), AxiDraw default limits with the EBB's per-motor step-rate limit, a 64-slot window
 //! and a large one. Reports segments per second (criterion's "elements").
 //!
-//! Run: `cargo bench --bench planner` (set `PLOTTY_SHARED_DIR` if the drawings are elsewhere).
+//! Run: `cargo bench --bench planner`.
 
 // Benchmark code: a failed expectation aborts the run, which is what we want.
 #![allow(clippy::expect_used, clippy::unwrap_used)]

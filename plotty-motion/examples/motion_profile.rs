@@ -12,7 +12,7 @@
 //!
 //! `all` is the whole pipeline (plan, step); `plan` the planner with a trivial consumer; `step`
 //! the step generator over the planner's stored output. Drawings are read from
-//! `PLOTTY_SHARED_DIR` or the shared folder next to the repository (see `bench_drawings.rs`).
+//! `benches/drawings/` of the repository (see `bench_drawings.rs`).
 
 #![allow(
     clippy::expect_used,

@@ -1,4 +1,4 @@
-//! The shared benchmark drawings (`/work/shared/bench/*.svg`): where to find them and a tiny
+//! The benchmark drawings (`benches/drawings/*.svg`): where to find them and a tiny
 //! reader for their format. Test-only: the files are plain `<polyline points="x,y x,y …"/>`
 //! elements in millimetres, so no SVG library is needed. Also compiled into `benches/planner.rs`
 //! (through `#[path]`).
@@ -21,38 +21,16 @@ pub(crate) const DRAWINGS: [&str; 4] = [
     "straight_fine_10k",
 ];
 
-/// The folder holding the benchmark SVGs.
-///
-/// `PLOTTY_SHARED_DIR` (the shared folder, or its `bench/` directly) wins; otherwise
-/// `<repo>/../shared/bench`, then `shared/bench` in any ancestor of the repository (git worktrees
-/// sit deeper than the main checkout).
+/// The folder holding the benchmark SVGs: `benches/drawings/` of this repository (shipped with
+/// it, so a clone alone runs every test and benchmark). Found from the compiling package's folder
+/// upwards, since `plotty-motion`'s example includes this file too.
 pub(crate) fn bench_dir() -> PathBuf {
-    let has_drawings = |dir: &Path| dir.join("spiral_10k.svg").is_file();
-    if let Some(dir) = std::env::var_os("PLOTTY_SHARED_DIR") {
-        let dir = PathBuf::from(dir);
-        for candidate in [dir.join("bench"), dir.clone()] {
-            if has_drawings(&candidate) {
-                return candidate;
-            }
-        }
-        panic!(
-            "PLOTTY_SHARED_DIR={} holds no bench/*.svg drawings",
-            dir.display()
-        );
-    }
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut candidates = vec![repo.join("../shared/bench")];
-    candidates.extend(repo.ancestors().map(|a| a.join("shared/bench")));
-    for candidate in candidates {
-        if has_drawings(&candidate) {
-            return candidate;
-        }
-    }
-    panic!(
-        "benchmark drawings not found next to {}: set PLOTTY_SHARED_DIR to the shared folder \
-         (the one with bench/spiral_10k.svg)",
-        repo.display()
-    );
+    let package = Path::new(env!("CARGO_MANIFEST_DIR"));
+    package
+        .ancestors()
+        .map(|a| a.join("benches/drawings"))
+        .find(|d| d.join("spiral_10k.svg").is_file())
+        .unwrap_or_else(|| panic!("benches/drawings/ not found above {}", package.display()))
 }
 
 /// The polylines of drawing `name` (file stem), in file order.

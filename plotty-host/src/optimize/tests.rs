@@ -8,10 +8,9 @@ use proptest::prelude::*;
 use super::*;
 use crate::import::{self, Color, Layer};
 
-fn shared_dir() -> PathBuf {
-    std::env::var_os("PLOTTY_SHARED_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/work/shared"))
+/// The repository's benchmark drawings (`benches/drawings/`).
+fn bench_dir() -> PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../benches/drawings")
 }
 
 type Key = (u64, u64, u64, u64);
@@ -244,7 +243,7 @@ fn nan_strokes_are_dropped_not_lost_silently() {
 /// Prints before/after figures for the four benchmark drawings under the comparison limits.
 /// `cargo test -p plotty-host --release -- --ignored bench_figures --nocapture`
 #[test]
-#[ignore = "reads /work/shared/bench; run in release for the figures"]
+#[ignore = "the benchmark drawings; run in release for the figures"]
 fn bench_figures() {
     for name in [
         "random_walk_100k",
@@ -252,7 +251,7 @@ fn bench_figures() {
         "hatch_200",
         "straight_fine_10k",
     ] {
-        let path = shared_dir().join("bench").join(format!("{name}.svg"));
+        let path = bench_dir().join(format!("{name}.svg"));
         let t0 = std::time::Instant::now();
         let mut drawing = import::import_file(&path, &import::ImportOptions::default()).unwrap();
         let t1 = t0.elapsed();
