@@ -412,7 +412,7 @@ fn abort_stops_and_the_board_is_usable_again() {
         ls.items.clear();
         ls.session.abort(instant(ls.now())).unwrap();
         let position = match ls.until_event(1_000, |e| matches!(e, Event::Aborted { .. })) {
-            Event::Aborted { position } => position,
+            Event::Aborted { position, .. } => position,
             _ => unreachable!(),
         };
         assert_eq!(position, ls.steps());
@@ -698,7 +698,7 @@ mod planned {
             ls.items.clear();
             ls.session.abort(instant(ls.now())).unwrap();
             match ls.until_event(1_000, |e| matches!(e, Event::Aborted { .. })) {
-                Event::Aborted { position } => assert_eq!(position, ls.steps()),
+                Event::Aborted { position, .. } => assert_eq!(position, ls.steps()),
                 _ => unreachable!(),
             }
             assert!(ls.fw.status().pen_up);

@@ -66,6 +66,10 @@ pub const WORKSPACE_LOCK: &str = "daemon.lock";
 /// How long each stage gets after a second signal.
 const FORCED_GRACE: Duration = Duration::from_secs(2);
 
+/// What the device stage gets beyond `shutdown.timeout`: stopping, parking (a diagonal of the
+/// largest AxiDraw at pen-up speed takes under 10 s) and recording the pause.
+const DEVICE_PARK_GRACE: Duration = Duration::from_secs(30);
+
 /// Options of the daemon process (command line only, not in the config file).
 #[derive(Clone, PartialEq, Eq, Debug, Default)]
 pub struct ProcessSettings {
@@ -840,6 +844,9 @@ impl Daemon {
             for stage in STOP_ORDER {
                 let grace = if self.coordinator.is_forced() {
                     FORCED_GRACE
+                } else if stage == Stage::Devices {
+                    // The plot finishes its stroke within `shutdown.timeout`, then parks.
+                    self.settings.shutdown.timeout + DEVICE_PARK_GRACE
                 } else {
                     stage.grace()
                 };

@@ -38,7 +38,7 @@ use super::config::PlotConfig;
 use super::estimate::{self, Estimate, Hms};
 use super::prepare::{self, InputError, Prepared};
 use super::program::{Program, Start};
-use super::runner::{self, Control, Plot, RunError, RunEvent, RunReport};
+use super::runner::{self, Control, Outcome, Plot, RunError, RunEvent, RunReport};
 
 /// Sampling step of the plan-versus-trace comparison, mm.
 const COMPARE_STEP_MM: f64 = 0.05;
@@ -306,7 +306,7 @@ fn plot_one(
             }
             let report = console.run(&mut link, plot, &p.program).map_err(fail)?;
             let record = link.finish();
-            if !report.completed {
+            if report.outcome != Outcome::Completed {
                 return Err(PlotError::Aborted {
                     file: p.path.clone(),
                 });
@@ -318,7 +318,7 @@ fn plot_one(
             writeln!(out, "{port}: EBB firmware {version}")?;
             let mut link = SerialLink::open(port, settings.device.baud_rate)?;
             let report = console.run(&mut link, plot, &p.program).map_err(fail)?;
-            if !report.completed {
+            if report.outcome != Outcome::Completed {
                 return Err(PlotError::Aborted {
                     file: p.path.clone(),
                 });

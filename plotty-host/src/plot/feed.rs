@@ -134,6 +134,54 @@ pub fn feed<E>(
     Ok(end)
 }
 
+/// A pen-up move from `position` (step accumulators `accumulators`) to `to`, planned and stepped
+/// with the pen-up limits, its items handed to `sink` (manual moves: home, walk). Tagged with
+/// [`PARK_VERTEX`](super::PARK_VERTEX).
+///
+/// # Errors
+/// The sink's error, or a planning failure (a point outside the planner's range).
+pub fn travel<E>(
+    config: &PlotConfig,
+    version: FirmwareVersion,
+    position: MotorSteps,
+    accumulators: [u32; 2],
+    to: crate::import::Point,
+    sink: &mut impl FnMut(FeedItem) -> Result<(), E>,
+) -> Result<FeedEnd, FeedStop<E>> {
+    let step = step_config(version, config.axidraw.resolution).map_err(FeedStop::Plan)?;
+    let limits = config
+        .planner(None)
+        .map_err(|e| FeedStop::Plan(PipelineError::Plan(e)))?;
+    let mut window = vec![PlannerSlot::EMPTY; 4];
+    let mut pipeline = Pipeline::starting_at(limits, step, &mut window, position, accumulators)
+        .map_err(FeedStop::Plan)?;
+    pipeline
+        .push(plotty_motion::plan::PathItem::Segment {
+            to,
+            pen: plotty_motion::plan::Pen::Up,
+            tag: plotty_motion::plan::Tag {
+                stroke: 0,
+                vertex: super::PARK_VERTEX,
+            },
+        })
+        .map_err(FeedStop::Plan)?;
+    pipeline.finish();
+    while let Some(f) = pipeline.pull().map_err(FeedStop::Plan)? {
+        sink(f).map_err(FeedStop::Sink)?;
+    }
+    let stepper = pipeline.stepper();
+    Ok(FeedEnd {
+        position: stepper.position(),
+        accumulators: stepper.accumulators(),
+        steps: {
+            let mut t = StepTotals::default();
+            t.add(stepper.stats());
+            t
+        },
+        forced_releases: pipeline.planner().forced_releases(),
+    })
+}
+
 /// Pulls one item into the sink; false if the pipeline had none.
 fn drain_one<E>(
     pipeline: &mut Pipeline<'_>,

@@ -32,8 +32,13 @@ use crate::import::{Color, Drawing, Point};
 /// at the end).
 pub const PARK_VERTEX: u32 = u32::MAX;
 
+/// [`Tag::vertex`] of the pen-up move that takes the carriage from wherever the board says it is
+/// to the point where a resumed stroke continues (before the pen goes down there). A checkpoint
+/// taken during it is the checkpoint the run resumed from: nothing was drawn yet.
+pub const REENTRY_VERTEX: u32 = u32::MAX - 1;
+
 /// An optimised drawing as a plot program. See the [module documentation](self).
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Default)]
 pub struct Program {
     layers: Vec<ProgramLayer>,
     strokes: Vec<ProgramStroke>,
@@ -101,9 +106,10 @@ pub struct Checkpoint {
 /// Where [`Program::items`] starts.
 #[derive(Clone, Copy, PartialEq, Debug)]
 pub enum Start {
-    /// From home, with the first layer.
+    /// From the first layer, wherever the carriage is (home for a fresh plot).
     Beginning,
-    /// From a checkpoint (the machine is at its position with the pen up).
+    /// From a checkpoint, wherever the carriage is (the board tells): a pen-up move takes it to
+    /// the checkpoint's position first when the plot continues with the pen down there.
     At(Checkpoint),
 }
 
@@ -112,6 +118,8 @@ pub enum Start {
 pub struct Steps<'a> {
     program: &'a Program,
     state: State,
+    /// Where a resumed stroke continues ([`State::Reenter`]).
+    reentry: Point,
 }
 
 /// What [`Steps`] emits next.
@@ -122,6 +130,9 @@ enum State {
     Park(u32),
     Pause(u32),
     Travel(u32),
+    /// A resumed stroke `s`: pen-up to the point it stopped at, then lower the pen there and
+    /// draw on to vertex `v`.
+    Reenter(u32, u32),
     Lower(u32, u32),
     Draw(u32, u32),
     /// Stroke `s` is done: the next stroke of its layer, or the layer's end.
@@ -239,20 +250,24 @@ impl Program {
     }
 
     /// The program's items from `start`, without a leading layer marker when resuming (see
-    /// [`items`](Self::items)). From a checkpoint the machine is taken to be at its
-    /// position with the pen up (`kinematics` converts the position to millimetres): a pen-down
-    /// motion continues with the pen lowered right there and the rest of its stroke; a pen-up
-    /// motion goes straight to its target. A checkpoint that does not belong to this program
-    /// gives no items.
+    /// [`items`](Self::items)). The carriage may be anywhere with the pen up (`kinematics`
+    /// converts positions to millimetres): a pen-down checkpoint continues with a pen-up move to
+    /// its position ([`REENTRY_VERTEX`]), the pen lowered there and the rest of its stroke; a
+    /// pen-up checkpoint goes straight to its motion's target. A checkpoint that does not belong
+    /// to this program gives no items.
     fn steps(&self, start: Start, kinematics: Kinematics) -> Steps<'_> {
-        let state = match start {
-            Start::Beginning if self.layers.is_empty() => State::Done,
-            Start::Beginning => State::LayerStart(0),
-            Start::At(c) => self.resume_state(&c, kinematics),
+        let (state, reentry) = match start {
+            Start::Beginning if self.layers.is_empty() => (State::Done, Point::ORIGIN),
+            Start::Beginning => (State::LayerStart(0), Point::ORIGIN),
+            Start::At(c) => (
+                self.resume_state(&c, kinematics),
+                kinematics.to_point(MotorSteps::new(c.position[0], c.position[1])),
+            ),
         };
         Steps {
             program: self,
             state,
+            reentry,
         }
     }
 
@@ -316,7 +331,7 @@ impl Program {
                 return State::Next(c.stroke);
             }
         }
-        State::Lower(c.stroke, c.vertex)
+        State::Reenter(c.stroke, c.vertex)
     }
 }
 
@@ -370,6 +385,10 @@ impl Iterator for Steps<'_> {
                     Some(p) => (Some(segment(p, Pen::Up, s, 0)), State::Lower(s, 1)),
                     None => (None, State::Next(s)),
                 },
+                State::Reenter(s, v) => (
+                    Some(segment(self.reentry, Pen::Up, s, REENTRY_VERTEX)),
+                    State::Lower(s, v),
+                ),
                 State::Lower(s, v) => (
                     Some(Step::Path(PathItem::Action(Action::PenDown))),
                     State::Draw(s, v),
@@ -503,6 +522,8 @@ mod tests {
                 Step::Path(PathItem::Segment { to, pen, tag }) => {
                     let v = if tag.vertex == PARK_VERTEX {
                         "H".to_string()
+                    } else if tag.vertex == REENTRY_VERTEX {
+                        "R".to_string()
                     } else {
                         tag.vertex.to_string()
                     };
@@ -586,11 +607,13 @@ mod tests {
     }
 
     #[test]
-    fn resuming_mid_stroke_lowers_the_pen_where_it_stopped() {
+    fn resuming_mid_stroke_travels_to_where_it_stopped_and_lowers_the_pen_there() {
         let p = sample();
+        // Wherever the carriage is, the pen goes up to the point the stroke stopped at first:
+        // lowering it anywhere else would draw a line that is not in the drawing.
         assert_eq!(
             text(p.items(at(0, 2, true, 2.0, 1.5), K)),
-            "L0 v d2,2 0/2 ^ u3,3 1/0 v ^ L1 u0,0 2/H P u5,5 2/0 v d6,5 2/1 ^ D250 u0,0 3/H"
+            "L0 u2,1.5 0/R v d2,2 0/2 ^ u3,3 1/0 v ^ L1 u0,0 2/H P u5,5 2/0 v d6,5 2/1 ^ D250 u0,0 3/H"
         );
         // At the very end of a stroke's last segment: nothing is left of it.
         assert_eq!(

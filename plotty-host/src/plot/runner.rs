@@ -43,7 +43,7 @@ use crate::settings::FirmwareChoice;
 use super::config::PlotConfig;
 use super::estimate::{self, Estimate};
 use super::feed::{self, FeedStop};
-use super::program::{Checkpoint, PARK_VERTEX, Program, Start};
+use super::program::{Checkpoint, PARK_VERTEX, Program, REENTRY_VERTEX, Start};
 
 /// Shortest interval between two [`RunEvent::Progress`] reports (plot time).
 const PROGRESS_INTERVAL: Duration = Duration::from_millis(100);
@@ -61,6 +61,20 @@ pub enum Control {
     Resume,
     /// Stop now, pen up, park at home, end the run.
     Abort,
+    /// Stop now with the pen up (or stay stopped, when paused or at a pen change), report
+    /// [`RunEvent::Paused`] with the exact [`Checkpoint`], optionally park at home, and end the
+    /// run with [`Outcome::Stopped`]: the plot continues later from the checkpoint, in a new
+    /// run, from wherever the carriage is then.
+    Stop {
+        /// Park at home after stopping (a shutdown); else the carriage stays where it stopped.
+        park: bool,
+    },
+    /// [`Control::Stop`] once the stroke being drawn is finished (the pen is up at its end);
+    /// at once when no stroke is being drawn. A later `Stop` stops at once.
+    StopAfterStroke {
+        /// Park at home after stopping.
+        park: bool,
+    },
 }
 
 /// What the runner reports while it runs.
@@ -112,6 +126,8 @@ pub enum PauseCause {
     Requested,
     /// The PRG button on the board.
     Button,
+    /// [`Control::Stop`] or [`Control::StopAfterStroke`]: the run ends after this event.
+    Stopped,
 }
 
 /// Progress of a plot.
@@ -138,10 +154,21 @@ pub struct Progress {
 }
 
 /// How a run ended, when it did not fail.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Outcome {
+    /// Everything was drawn and the carriage is home.
+    Completed,
+    /// Aborted: the pen is up and the carriage parked.
+    Aborted,
+    /// Stopped by [`Control::Stop`]: the plot continues from this checkpoint.
+    Stopped(Checkpoint),
+}
+
+/// How a run ended, when it did not fail.
 #[derive(Clone, PartialEq, Debug)]
 pub struct RunReport {
-    /// Whether everything was drawn (else aborted).
-    pub completed: bool,
+    /// How it ended.
+    pub outcome: Outcome,
     /// The board's firmware.
     pub firmware: FirmwareVersion,
     /// The plan (for the firmware in use).
@@ -188,6 +215,27 @@ pub enum RunError {
     /// The plan could not be made (a limit or point the planner refuses).
     #[error("cannot plan the plot: {0}")]
     Plan(PipelineError),
+    /// Resuming needs a carriage whose position the board knows, and this one does not (the
+    /// board was reset or powered off, or its motors were off, since the plot stopped), or it
+    /// reports a position outside the machine's travel. Nothing moved.
+    #[error(
+        "{device}: {why}, so resuming could draw in the wrong place; nothing moved. Push the \
+         carriage to its home corner (top left, pen up), run `plotty device home`, then resume"
+    )]
+    PositionUnknown {
+        /// The device.
+        device: String,
+        /// What the board said.
+        why: String,
+    },
+    /// A manual move would leave the machine's travel; nothing moved.
+    #[error("{device}: {detail}; nothing moved")]
+    OutOfTravel {
+        /// The device.
+        device: String,
+        /// Where it would have gone.
+        detail: String,
+    },
     /// The session refused an item (a move this firmware cannot run).
     #[error(
         "{device}: the board cannot run a planned move ({error}); this is a bug, please report it"
@@ -215,6 +263,10 @@ pub fn session_config(config: &PlotConfig, timeout: std::time::Duration) -> Sess
         .unwrap_or(u64::MAX)
         .max(1);
     s.reply_timeout = Duration::from_millis(ms);
+    // Ask the board where the carriage is instead of zeroing its step counters: a resume (after
+    // a crash, a shutdown or a stop) continues from where the carriage really is, and a board
+    // whose motors were off tells us its position is unknown.
+    s.keep_position = true;
     s
 }
 
@@ -253,26 +305,20 @@ pub fn run<L: Link>(
     } = plot;
     let began = link.now();
     let session = Session::new(session, began).map_err(|e| RunError::Config(e.to_string()))?;
-    let mut io = Io {
-        link,
-        session,
-        controls,
-        events,
-        program,
-        rx: Vec::new(),
-        tx: Vec::new(),
-        last_error: None,
-        interrupt: None,
-        layer: None,
-        last_progress: None,
-        progress_at: None,
-        checkpoint_at: began,
-        idle: None,
-        planned: Duration::ZERO,
-        abort_requested: false,
-        parking: false,
+    let reentry = match start {
+        Start::At(c) => Some(c),
+        Start::Beginning => None,
     };
-    let (firmware, mut position) = io.connect()?;
+    let mut io = Io::new(link, session, controls, events, program, reentry);
+    let Connection {
+        firmware,
+        mut position,
+        kept,
+        accumulators: found,
+    } = io.connect()?;
+    if let Start::At(_) = start {
+        io.check_resume_position(config, position, kept)?;
+    }
     let estimate = match known {
         Some((v, e)) if v.is_v3() == firmware.is_v3() && v.minor == firmware.minor => e,
         _ => estimate::estimate(program, config, firmware).map_err(RunError::Plan)?,
@@ -282,8 +328,8 @@ pub fn run<L: Link>(
         planned: estimate.total,
     });
     let mut start = start;
-    let mut accumulators = [0u32; 2];
-    let completed = loop {
+    let mut accumulators = found.unwrap_or([0, 0]);
+    let outcome = loop {
         let fed = feed::feed(
             program,
             start,
@@ -297,7 +343,7 @@ pub fn run<L: Link>(
             Ok(_) => match io.drain() {
                 Ok(end) => {
                     position = end;
-                    break true;
+                    break Outcome::Completed;
                 }
                 Err(i) => i,
             },
@@ -311,13 +357,35 @@ pub fn run<L: Link>(
             Interrupt::Resume(point) => {
                 let (c, pos, acc) = io.resume_from(&point);
                 start = Start::At(c);
+                io.reentry = Some(c);
                 position = pos;
                 accumulators = acc;
                 (io.events)(RunEvent::Resumed);
             }
-            Interrupt::Aborted(at) => {
-                position = io.park(program, config, firmware, at)?;
-                break false;
+            Interrupt::Aborted(at, acc) => {
+                position = io.park(program, config, firmware, at, acc)?;
+                break Outcome::Aborted;
+            }
+            Interrupt::Stopped {
+                checkpoint,
+                at,
+                accumulators: acc,
+                park,
+            } => {
+                // The stop is done; the park's moves must go out. The session is paused (the stop
+                // dropped what was queued, or the plot waited at a pen change with the pen up):
+                // ready again, without lowering the pen.
+                io.stop = None;
+                if park && io.session.is_paused() {
+                    let now = io.link.now();
+                    let _ = io.session.resume(now);
+                }
+                position = if park {
+                    io.park(program, config, firmware, at, acc)?
+                } else {
+                    at
+                };
+                break Outcome::Stopped(checkpoint);
             }
             Interrupt::Fail(e) => return Err(e),
         }
@@ -327,7 +395,7 @@ pub fn run<L: Link>(
         .last_progress
         .map_or((0.0, 0.0), |p| (p.distance_mm, p.drawn_mm));
     Ok(RunReport {
-        completed,
+        outcome,
         firmware,
         estimate,
         duration: end - began,
@@ -337,13 +405,198 @@ pub fn run<L: Link>(
     })
 }
 
+/// What the board said when the session connected.
+#[derive(Clone, Copy, Debug)]
+struct Connection {
+    firmware: FirmwareVersion,
+    position: MotorSteps,
+    /// The step counters were kept (the motors were on): the position is where the carriage is.
+    kept: bool,
+    accumulators: Option<[u32; 2]>,
+}
+
+/// A manual action on a connected board (`plotty device …`).
+#[derive(Clone, Copy, PartialEq, Debug)]
+pub enum Manual {
+    /// Raise the pen.
+    PenUp,
+    /// Lower the pen.
+    PenDown,
+    /// Motors on (they hold the carriage; if they were off, positions count from here).
+    MotorsOn,
+    /// Pen up, motors off: the carriage moves freely by hand.
+    MotorsOff,
+    /// Pen up and back home; if the motors were off, the carriage's place becomes home (the
+    /// user pushed it into the home corner).
+    Home,
+    /// Pen up and move by this much, mm (the motors must have been on).
+    Walk {
+        /// Along x.
+        dx_mm: f64,
+        /// Along y.
+        dy_mm: f64,
+    },
+}
+
+/// What a manual action left.
+#[derive(Clone, PartialEq, Debug)]
+pub struct ManualReport {
+    /// The board's firmware.
+    pub firmware: FirmwareVersion,
+    /// The carriage's position, `None` when the motors are off (unknown).
+    pub position: Option<MotorSteps>,
+    /// Whether the pen is up.
+    pub pen_up: bool,
+    /// What was done, for the user.
+    pub message: String,
+}
+
+/// Runs a manual action on `link` (connect, act, wait until the board executed it).
+///
+/// # Errors
+/// See [`RunError`]: [`RunError::PositionUnknown`] for a walk with the motors off,
+/// [`RunError::OutOfTravel`] for a walk that would leave the machine.
+pub fn manual<L: Link>(
+    link: &mut L,
+    config: &PlotConfig,
+    session: SessionConfig,
+    action: Manual,
+) -> Result<ManualReport, RunError> {
+    let program = Program::default();
+    let (_keep, controls) = std::sync::mpsc::channel();
+    let mut events = |_: RunEvent| {};
+    let began = link.now();
+    let session = Session::new(session, began).map_err(|e| RunError::Config(e.to_string()))?;
+    let mut io = Io::new(link, session, &controls, &mut events, &program, None);
+    let c = io.connect()?;
+    let kinematics = config.kinematics();
+    let here = kinematics.to_point(c.position);
+    let fail = |i: Interrupt| match i {
+        Interrupt::Fail(e) => e,
+        _ => RunError::Config("the manual action was interrupted".into()),
+    };
+    let mut report = ManualReport {
+        firmware: c.firmware,
+        position: Some(c.position),
+        pen_up: true,
+        message: String::new(),
+    };
+    let travel_to = |io: &mut Io<'_, '_, L>, to: crate::import::Point| {
+        io.deliver(FeedItem::Pen(Pen::Up)).map_err(fail)?;
+        let fed = feed::travel(
+            config,
+            c.firmware,
+            c.position,
+            c.accumulators.unwrap_or([0, 0]),
+            to,
+            &mut |item| io.deliver(item),
+        );
+        match fed {
+            Ok(_) => io.drain().map_err(fail),
+            Err(FeedStop::Sink(i)) => Err(fail(i)),
+            Err(FeedStop::Plan(e)) => Err(RunError::Plan(e)),
+        }
+    };
+    match action {
+        Manual::PenUp | Manual::PenDown => {
+            let pen = if action == Manual::PenUp {
+                Pen::Up
+            } else {
+                Pen::Down
+            };
+            io.deliver(FeedItem::Pen(pen)).map_err(fail)?;
+            io.drain().map_err(fail)?;
+            report.pen_up = pen == Pen::Up;
+            report.message = if report.pen_up { "pen up" } else { "pen down" }.into();
+        }
+        Manual::MotorsOn => {
+            report.message = if c.kept {
+                format!(
+                    "the motors were on; the carriage is at ({:.1}, {:.1}) mm",
+                    here.x_mm, here.y_mm
+                )
+            } else {
+                "motors on: positions count from where the carriage is now (home it with \
+                 `plotty device home` if it is not in the home corner)"
+                    .into()
+            };
+        }
+        Manual::MotorsOff => {
+            io.deliver(FeedItem::Pen(Pen::Up)).map_err(fail)?;
+            io.deliver(FeedItem::Motors(false)).map_err(fail)?;
+            io.drain().map_err(fail)?;
+            report.position = None;
+            report.message = "motors off: the carriage moves freely; push it into the home \
+                              corner and run `plotty device home` before plotting again"
+                .into();
+        }
+        Manual::Home if !c.kept => {
+            io.deliver(FeedItem::Pen(Pen::Up)).map_err(fail)?;
+            io.drain().map_err(fail)?;
+            report.message = "the motors were off: the carriage's place is home now (it must be \
+                              in the home corner, top left); motors on, pen up"
+                .into();
+        }
+        Manual::Home => {
+            let end = travel_to(&mut io, crate::import::Point::ORIGIN)?;
+            report.position = Some(end);
+            report.message = format!(
+                "homed from ({:.1}, {:.1}) mm; pen up, motors on",
+                here.x_mm, here.y_mm
+            );
+        }
+        Manual::Walk { .. } if !c.kept => {
+            let _ = io
+                .deliver(FeedItem::Motors(false))
+                .and_then(|()| io.drain());
+            return Err(RunError::PositionUnknown {
+                device: io.link.name().to_owned(),
+                why: "the board's motors were off, so where the carriage is is unknown".into(),
+            });
+        }
+        Manual::Walk { dx_mm, dy_mm } => {
+            let to = crate::import::Point::new(here.x_mm + dx_mm, here.y_mm + dy_mm);
+            let (w, h) = config.axidraw.model.travel_mm();
+            if !(to.is_finite()
+                && (0.0..=w).contains(&to.x_mm)
+                && (0.0..=h).contains(&to.y_mm))
+            {
+                return Err(RunError::OutOfTravel {
+                    device: io.link.name().to_owned(),
+                    detail: format!(
+                        "walking ({dx_mm}, {dy_mm}) mm from ({:.1}, {:.1}) mm ends at ({:.1}, \
+                         {:.1}) mm, outside the {w:.0} × {h:.0} mm travel of the {}",
+                        here.x_mm,
+                        here.y_mm,
+                        to.x_mm,
+                        to.y_mm,
+                        config.axidraw.model.name()
+                    ),
+                });
+            }
+            let end = travel_to(&mut io, to)?;
+            report.position = Some(end);
+            let p = kinematics.to_point(end);
+            report.message = format!("walked to ({:.1}, {:.1}) mm; pen up", p.x_mm, p.y_mm);
+        }
+    }
+    Ok(report)
+}
+
 /// Why feeding stopped.
 #[derive(Debug)]
 enum Interrupt {
     /// Paused (dropping what was queued) and the user said resume: re-plan from here.
     Resume(ResumePoint),
-    /// Aborted; the machine is at this position with the pen up.
-    Aborted(MotorSteps),
+    /// Aborted; the machine is at this position with the pen up (and these accumulators).
+    Aborted(MotorSteps, Option<[u32; 2]>),
+    /// Stopped for good ([`Control::Stop`]): continue from `checkpoint` in a later run.
+    Stopped {
+        checkpoint: Checkpoint,
+        at: MotorSteps,
+        accumulators: Option<[u32; 2]>,
+        park: bool,
+    },
     /// Failed.
     Fail(RunError),
 }
@@ -371,13 +624,57 @@ struct Io<'a, 'e, L: Link> {
     idle: Option<MotorSteps>,
     planned: Duration,
     abort_requested: bool,
-    /// Parking after an abort.
+    /// Parking after an abort or a stop (no checkpoints: the plot's own stands).
     parking: bool,
+    /// A [`Control::Stop`] is under way (the session was told to pause): whether to park.
+    stop: Option<bool>,
+    /// A [`Control::StopAfterStroke`] waits for the stroke's end: whether to park.
+    finish_stroke: Option<bool>,
+    /// The checkpoint this run resumed from: what a checkpoint taken during the pen-up move
+    /// back to it stands for ([`REENTRY_VERTEX`]).
+    reentry: Option<Checkpoint>,
+    /// The last pen item fed lowered the pen.
+    pen_fed_down: bool,
 }
 
-impl<L: Link> Io<'_, '_, L> {
-    /// Handshake and set-up: returns the firmware version and the position.
-    fn connect(&mut self) -> Result<(FirmwareVersion, MotorSteps), RunError> {
+impl<'a, 'e, L: Link> Io<'a, 'e, L> {
+    fn new(
+        link: &'a mut L,
+        session: Session,
+        controls: &'a Receiver<Control>,
+        events: &'e mut dyn FnMut(RunEvent),
+        program: &'a Program,
+        reentry: Option<Checkpoint>,
+    ) -> Self {
+        let checkpoint_at = link.now();
+        Self {
+            link,
+            session,
+            controls,
+            events,
+            program,
+            rx: Vec::new(),
+            tx: Vec::new(),
+            last_error: None,
+            interrupt: None,
+            layer: None,
+            last_progress: None,
+            progress_at: None,
+            checkpoint_at,
+            idle: None,
+            planned: Duration::ZERO,
+            abort_requested: false,
+            parking: false,
+            stop: None,
+            finish_stroke: None,
+            pen_fed_down: false,
+            reentry,
+        }
+    }
+
+    /// Handshake and set-up: the firmware version, the position, whether the board kept its step
+    /// counters (its motors were on at the right resolution) and its accumulators.
+    fn connect(&mut self) -> Result<Connection, RunError> {
         let mut firmware = None;
         loop {
             let progressed = self.pump()?;
@@ -387,13 +684,22 @@ impl<L: Link> Io<'_, '_, L> {
                         firmware = Some(version);
                         (self.events)(RunEvent::Connected { firmware: version });
                     }
-                    Event::Ready { position, .. } => {
+                    Event::Ready {
+                        position,
+                        kept_position,
+                        accumulators,
+                    } => {
                         let now = self.link.now();
                         self.session.reset_progress(now);
-                        let version = firmware
+                        let firmware = firmware
                             .or_else(|| self.session.version())
                             .unwrap_or(FirmwareVersion::LATEST);
-                        return Ok((version, position));
+                        return Ok(Connection {
+                            firmware,
+                            position,
+                            kept: kept_position,
+                            accumulators,
+                        });
                     }
                     Event::Error(e) => self.last_error = Some(e),
                     _ => {}
@@ -413,6 +719,48 @@ impl<L: Link> Io<'_, '_, L> {
                 self.link.wait(deadline)?;
             }
         }
+    }
+
+    /// Before a resume moves anything: the carriage must be where the board's step counters say
+    /// (they were kept: the motors stayed on) and inside the machine's travel.
+    fn check_resume_position(
+        &mut self,
+        config: &PlotConfig,
+        position: MotorSteps,
+        kept: bool,
+    ) -> Result<(), RunError> {
+        let why = if kept {
+            let p = config.kinematics().to_point(position);
+            let (w, h) = config.axidraw.model.travel_mm();
+            // One step of slack: the counters of a carriage parked at home may read -1.
+            let slack = 1.0 / config.kinematics().steps_per_mm();
+            let inside = p.x_mm >= -slack
+                && p.y_mm >= -slack
+                && p.x_mm <= w + slack
+                && p.y_mm <= h + slack;
+            if inside {
+                return Ok(());
+            }
+            format!(
+                "the board puts the carriage at ({:.1}, {:.1}) mm, outside the {w:.0} × {h:.0} mm \
+                 travel of the {}",
+                p.x_mm,
+                p.y_mm,
+                config.axidraw.model.name()
+            )
+        } else {
+            // The set-up switched the motors on: off again, so the carriage can be pushed home.
+            let _ = self
+                .deliver(FeedItem::Motors(false))
+                .and_then(|()| self.drain());
+            "the board's motors were off (it was reset or powered off, or the motors were \
+             switched off, since the plot stopped): the carriage may have moved"
+                .to_owned()
+        };
+        Err(RunError::PositionUnknown {
+            device: self.link.name().to_owned(),
+            why,
+        })
     }
 
     /// One round of I/O without waiting: received bytes in, due timeouts, everything the
@@ -452,13 +800,27 @@ impl<L: Link> Io<'_, '_, L> {
     /// Hands `item` to the session, doing I/O until it has room; stops feeding on a pause,
     /// an abort or a failure.
     fn deliver(&mut self, item: FeedItem) -> Result<(), Interrupt> {
+        if item == FeedItem::Pen(Pen::Down)
+            && let Some(park) = self.finish_stroke.take()
+        {
+            // The stroke in flight is done: stop before the next one starts.
+            self.request_stop(park);
+        }
         loop {
             self.step()?;
+            if self.stop.is_some() {
+                // Stopping: nothing more goes out; the session reports where it stopped.
+                self.wait()?;
+                continue;
+            }
             if self.session.can_accept() {
                 match self.session.push(item) {
                     Ok(()) => {
                         // An `Idle` reported before this push is stale.
                         self.idle = None;
+                        if let FeedItem::Pen(pen) = item {
+                            self.pen_fed_down = pen == Pen::Down;
+                        }
                         self.pump().map_err(|e| Interrupt::Fail(e.into()))?;
                         return Ok(());
                     }
@@ -531,9 +893,39 @@ impl<L: Link> Io<'_, '_, L> {
                     self.request_abort();
                     acted = true;
                 }
+                Ok(Control::Stop { park }) => {
+                    self.request_stop(park);
+                    acted = true;
+                }
+                Ok(Control::StopAfterStroke { park }) => {
+                    if self.drawing() {
+                        self.finish_stroke = Some(park);
+                    } else {
+                        self.request_stop(park);
+                    }
+                    acted = true;
+                }
                 Ok(Control::Pause | Control::Resume) => {}
                 Err(TryRecvError::Empty | TryRecvError::Disconnected) => return acted,
             }
+        }
+    }
+
+    /// Whether a stroke is being drawn: the pen is down, or the last move fed draws.
+    fn drawing(&self) -> bool {
+        self.pen_fed_down || self.last_progress.is_some_and(|p| p.pen == Pen::Down)
+    }
+
+    /// Stops now with the pen up; the run ends with [`Outcome::Stopped`] once the session
+    /// reports where.
+    fn request_stop(&mut self, park: bool) {
+        self.finish_stroke = None;
+        if self.abort_requested || self.stop.is_some() {
+            return;
+        }
+        let now = self.link.now();
+        if self.session.pause(now).is_ok() {
+            self.stop = Some(park);
         }
     }
 
@@ -558,6 +950,9 @@ impl<L: Link> Io<'_, '_, L> {
                 if let Some(p) = self.last_progress {
                     self.send_checkpoint(p);
                 }
+                if let Some(park) = self.finish_stroke.take() {
+                    self.request_stop(park);
+                }
             }
             // Parking after an abort is led by the last layer's marker (for its limits): no
             // layer is reached, so none is reported.
@@ -570,8 +965,11 @@ impl<L: Link> Io<'_, '_, L> {
             }
             Event::Idle { position } => self.idle = Some(position),
             Event::Paused { reason, resume } => self.on_paused(reason, resume)?,
-            Event::Aborted { position } => {
-                self.interrupt = Some(Interrupt::Aborted(position));
+            Event::Aborted {
+                position,
+                accumulators,
+            } => {
+                self.interrupt = Some(Interrupt::Aborted(position, accumulators));
             }
             Event::Error(e) => {
                 self.last_error = Some(e);
@@ -621,6 +1019,11 @@ impl<L: Link> Io<'_, '_, L> {
 
     fn send_checkpoint(&mut self, p: Progress) {
         self.checkpoint_at = self.link.now();
+        if self.parking {
+            // The park after an abort or a stop is not part of the plot: the checkpoint of
+            // where the plot stopped stands.
+            return;
+        }
         if let Some(c) = self.checkpoint_after(
             Tag {
                 stroke: p.stroke,
@@ -636,6 +1039,10 @@ impl<L: Link> Io<'_, '_, L> {
     /// The checkpoint of a plot whose last finished move was tagged `tag`: that move's target
     /// (reached, or still ahead if the move was one phase of its block).
     fn checkpoint_after(&self, tag: Tag, pen: Pen, position: MotorSteps) -> Option<Checkpoint> {
+        if tag.vertex == REENTRY_VERTEX {
+            // On the way back to where the plot stopped: nothing was drawn since.
+            return self.reentry;
+        }
         self.program.checkpoint(tag, pen, position)
     }
 
@@ -648,6 +1055,21 @@ impl<L: Link> Io<'_, '_, L> {
                 Ok(())
             }
             _ if self.abort_requested => Ok(()),
+            _ if self.stop.is_some() => {
+                let park = self.stop.unwrap_or(false);
+                let checkpoint = match reason {
+                    // Parked already (a pen change waits at home); what the session still
+                    // holds of the next layer is dropped with it.
+                    PauseReason::Planned => {
+                        let c = self.after_pen_change(resume.position);
+                        self.end_stopped(c, &resume, false);
+                        return Ok(());
+                    }
+                    _ => self.resume_from(&resume).0,
+                };
+                self.end_stopped(checkpoint, &resume, park);
+                Ok(())
+            }
             PauseReason::Planned => {
                 // The layer's marker comes before its parking move and pause.
                 let layer = self.layer.unwrap_or(0);
@@ -657,6 +1079,11 @@ impl<L: Link> Io<'_, '_, L> {
                         let now = self.link.now();
                         let _ = self.session.resume(now);
                         (self.events)(RunEvent::Resumed);
+                    }
+                    Control::Stop { .. } | Control::StopAfterStroke { .. } => {
+                        // Parked already: a pen change waits at home.
+                        let checkpoint = self.after_pen_change(resume.position);
+                        self.end_stopped(checkpoint, &resume, false);
                     }
                     _ => self.request_abort(),
                 }
@@ -680,6 +1107,9 @@ impl<L: Link> Io<'_, '_, L> {
                             (self.events)(RunEvent::Resumed);
                         }
                     }
+                    Control::Stop { park } | Control::StopAfterStroke { park } => {
+                        self.end_stopped(checkpoint, &resume, park);
+                    }
                     _ => self.request_abort(),
                 }
                 Ok(())
@@ -699,7 +1129,10 @@ impl<L: Link> Io<'_, '_, L> {
                             return Err(Interrupt::Fail(self.device_error(None)));
                         }
                     }
-                    Event::Aborted { position } => return Err(Interrupt::Aborted(position)),
+                    Event::Aborted {
+                        position,
+                        accumulators,
+                    } => return Err(Interrupt::Aborted(position, accumulators)),
                     _ => {}
                 }
             }
@@ -718,7 +1151,12 @@ impl<L: Link> Io<'_, '_, L> {
                 }
             };
             match answer {
-                Some(c @ (Control::Resume | Control::Abort)) => return Ok(c),
+                Some(
+                    c @ (Control::Resume
+                    | Control::Abort
+                    | Control::Stop { .. }
+                    | Control::StopAfterStroke { .. }),
+                ) => return Ok(c),
                 Some(Control::Pause) => {}
                 None if !self.link.is_simulated() => {
                     let deadline = self.session.poll_timeout();
@@ -731,9 +1169,47 @@ impl<L: Link> Io<'_, '_, L> {
         }
     }
 
+    /// The run ends stopped at `checkpoint` (reported as a pause first, so it is recorded
+    /// before any parking moves the carriage).
+    fn end_stopped(&mut self, checkpoint: Checkpoint, resume: &ResumePoint, park: bool) {
+        self.finish_stroke = None;
+        self.stop = Some(park);
+        (self.events)(RunEvent::Paused {
+            cause: PauseCause::Stopped,
+            checkpoint,
+        });
+        self.interrupt = Some(Interrupt::Stopped {
+            checkpoint,
+            at: resume.position,
+            accumulators: resume.accumulators,
+            park,
+        });
+    }
+
+    /// The checkpoint after the pen change of the layer reached last: its first stroke, from
+    /// the start (the parking and the wait are done).
+    fn after_pen_change(&self, position: MotorSteps) -> Checkpoint {
+        let layer = self.layer.unwrap_or(0);
+        let stroke = self
+            .program
+            .layers()
+            .get(layer)
+            .map_or(0, |l| l.strokes.start);
+        Checkpoint {
+            layer,
+            stroke,
+            vertex: 0,
+            pen_down: false,
+            position: [position.m1, position.m2],
+        }
+    }
+
     /// The checkpoint a session resume point stands for: its first unfinished move, or after
     /// the last move fed if all finished.
     fn resume_checkpoint(&self, r: &ResumePoint) -> Option<Checkpoint> {
+        if r.tag.is_some_and(|t| t.vertex == REENTRY_VERTEX) {
+            return self.reentry;
+        }
         let (tag, pen) = match r.tag {
             Some(tag) => (tag, r.pen),
             None => {
@@ -793,6 +1269,7 @@ impl<L: Link> Io<'_, '_, L> {
         config: &PlotConfig,
         firmware: FirmwareVersion,
         at: MotorSteps,
+        accumulators: Option<[u32; 2]>,
     ) -> Result<MotorSteps, RunError> {
         let home = Checkpoint {
             layer: program.layers().len().saturating_sub(1),
@@ -809,7 +1286,7 @@ impl<L: Link> Io<'_, '_, L> {
             config,
             firmware,
             at,
-            [0, 0],
+            accumulators.unwrap_or([0, 0]),
             &mut |item| self.deliver(item),
         );
         let result = match fed {
@@ -820,8 +1297,9 @@ impl<L: Link> Io<'_, '_, L> {
         match result {
             Ok(position) => Ok(position),
             // A second abort while parking: stay where it stopped.
-            Err(Interrupt::Aborted(position)) => Ok(position),
+            Err(Interrupt::Aborted(position, _)) => Ok(position),
             Err(Interrupt::Resume(r)) => Ok(r.position),
+            Err(Interrupt::Stopped { at, .. }) => Ok(at),
             Err(Interrupt::Fail(e)) => Err(e),
         }
     }

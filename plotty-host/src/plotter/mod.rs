@@ -10,9 +10,10 @@
 //! - `manual`: pen up, pen down, motors off on an idle device.
 //! - [`link`]: the simulator or a serial port behind one link type.
 //!
-//! On shutdown (the device stage stops after the queue and the API), a running plot pauses with
-//! the pen up and is recorded `PAUSED` (reason `shutdown`) with its resume point; the carriage
-//! parks, and `resume` after the next start continues where it stopped.
+//! On shutdown (`shutdown` settings), from the moment it is requested, the running plot finishes
+//! the stroke being drawn (or the whole job), stops with the pen up, parks, and is recorded
+//! `PAUSED` (reason `shutdown`) with its exact resume point; `resume` after the next start
+//! continues from there, wherever the carriage is then. The device stage waits for that.
 
 pub mod link;
 mod manual;
@@ -151,8 +152,9 @@ fn attach(ctx: &StartContext, queue: QueueHandle, opener: Opener) {
     });
     let shutdown = ctx.shutdown.clone();
     ctx.shutdown.spawn(async move {
-        shutdown.stop().await;
-        plotter.stop_for_shutdown().await;
+        // From the first moment of a shutdown: the plot finishes its stroke, then stops.
+        shutdown.requested().await;
+        plotter.wind_down().await;
     });
 }
 

@@ -25,7 +25,7 @@ use super::progress::ProgressReporter;
 use super::task::{Inner, Run, Want, error};
 use crate::events::{DaemonEvent, DeviceState};
 use crate::job::{JobEvent, JobId, JobState, Reason};
-use crate::plot::runner::{self, PauseCause, RunError, RunEvent, RunReport};
+use crate::plot::runner::{self, Outcome, PauseCause, RunError, RunEvent, RunReport};
 use crate::plot::{Checkpoint, Control, Plot, PlotConfig, Start};
 use crate::queue::pipeline::{self, PreparedJob};
 use crate::queue::{DeviceError, DeviceReply};
@@ -88,6 +88,11 @@ pub(super) async fn resume_idle(
         return Err(error(format!("job {job_id} is {}, not PAUSED", job.state)));
     }
     let controls = claim(&inner, &job_id)?;
+    // Answered once the board has said where the carriage is and the plot moves (or why not).
+    let (tx, started) = tokio::sync::oneshot::channel();
+    if let Some(r) = &mut inner.lock().run {
+        r.waiters.push((Want::Started, tx));
+    }
     if let Err(e) = inner
         .record(&job_id, JobEvent::Resume, Reason::User, None)
         .await
@@ -104,10 +109,9 @@ pub(super) async fn resume_idle(
     inner
         .shutdown
         .spawn(self::start(task, job, None, start, false, controls));
-    Ok(DeviceReply {
-        device_id: inner.opener.device_id(),
-        message: "resumed".into(),
-    })
+    started
+        .await
+        .unwrap_or_else(|_| Err(error(format!("the plot of job {job_id} ended before it resumed"))))
 }
 
 /// Runs `job` (claimed with [`claim`]) from `start`; `armed`: the job is `ARMED` and becomes
@@ -249,6 +253,7 @@ impl Pump {
                     self.transition(JobEvent::Start, Reason::Pipeline, None)
                         .await;
                 }
+                self.answer(Want::Started, Ok("resumed"));
             }
             RunEvent::Layer { index } => {
                 if let Some(p) = self.progress.layer(index, Instant::now()) {
@@ -285,18 +290,25 @@ impl Pump {
                 self.pending = Some(checkpoint);
                 self.last = Some(checkpoint);
                 self.flush_journaled().await;
+                // A stop while the job waits (a pause, a pen change) only ends the run: the job
+                // is PAUSED already, and its checkpoint is now the stored one.
+                let already = self.inner.lock().run.as_ref().is_some_and(|r| r.paused);
                 self.set_paused(true);
-                let reason = if self.inner.lock().shutting_down {
-                    Reason::Shutdown
-                } else {
-                    Reason::User
-                };
-                let cause = match cause {
-                    PauseCause::Requested => "requested",
-                    PauseCause::Button => "button",
-                };
-                let meta = json!({ "device_id": self.inner.opener.device_id(), "cause": cause });
-                self.apply(JobEvent::Pause, reason, None, meta).await;
+                if !already {
+                    let reason = if self.inner.lock().shutting_down {
+                        Reason::Shutdown
+                    } else {
+                        Reason::User
+                    };
+                    let cause = match cause {
+                        PauseCause::Requested => "requested",
+                        PauseCause::Button => "button",
+                        PauseCause::Stopped => "stopped",
+                    };
+                    let meta =
+                        json!({ "device_id": self.inner.opener.device_id(), "cause": cause });
+                    self.apply(JobEvent::Pause, reason, None, meta).await;
+                }
                 self.inner.update_status(|s| s.pen_up = Some(true));
                 self.answer(Want::Paused, Ok("paused"));
             }
@@ -311,7 +323,16 @@ impl Pump {
 
     async fn finish(&mut self, result: Result<RunReport, RunError>, link: AnyLink) {
         match result {
-            Ok(report) if report.completed => {
+            Ok(RunReport {
+                outcome: Outcome::Stopped(_),
+                ..
+            }) => {
+                // The job stays PAUSED with its checkpoint (stored at the pause): it holds the
+                // plotter until it is resumed or aborted.
+                self.put_back(link);
+                self.end(DeviceState::Connected, None, Ok("stopped"));
+            }
+            Ok(report) if report.outcome == Outcome::Completed => {
                 let done = self.progress.finished(
                     &self.job,
                     report.drawn_mm,
@@ -346,6 +367,20 @@ impl Pump {
                         // The link is dropped: the next run opens it again.
                         drop(link);
                         self.device_failed(e.to_string(), checkpoint).await;
+                    }
+                    RunError::PositionUnknown { .. } | RunError::OutOfTravel { .. } => {
+                        // Nothing moved: the job waits PAUSED for the user to home the carriage.
+                        let message = e.to_string();
+                        tracing::warn!(job_id = %self.job_id, error = %message, "not resumed");
+                        self.apply(
+                            JobEvent::Pause,
+                            Reason::DeviceError,
+                            Some(message.clone()),
+                            json!({ "device_id": self.inner.opener.device_id() }),
+                        )
+                        .await;
+                        self.put_back(link);
+                        self.end(DeviceState::Connected, None, Err(message));
                     }
                     RunError::Plan(_) | RunError::Feed { .. } | RunError::Config(_) => {
                         let message = e.to_string();

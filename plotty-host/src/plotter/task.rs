@@ -77,6 +77,10 @@ pub(super) enum Want {
     Paused,
     /// The plot stopped (aborted or ended).
     Stopped,
+    /// The plot started moving (after the board said where the carriage is).
+    Started,
+    /// The run ended, whatever the outcome (answered only when it does).
+    Ended,
 }
 
 impl Plotter {
@@ -123,30 +127,62 @@ impl Plotter {
         self.inner.update_status(|_| {});
     }
 
-    /// The daemon is stopping: a running plot pauses with the pen up (recorded `PAUSED`, reason
-    /// `shutdown`, with its resume point) and its carriage parks; returns once it is paused.
-    pub async fn stop_for_shutdown(&self) {
-        let rx = {
-            let mut st = self.inner.lock();
-            st.shutting_down = true;
-            match &mut st.run {
-                Some(r) if !r.paused => {
-                    let (tx, rx) = oneshot::channel();
-                    r.waiters.push((Want::Paused, tx));
-                    let _ = r.controls.send(Control::Pause);
-                    Some(rx)
-                }
-                _ => None,
-            }
+    /// The daemon is stopping (`shutdown` settings): no new job starts; the plot in progress
+    /// finishes its stroke (`finish: stroke`) or the whole job (`finish: job`) within
+    /// `shutdown.timeout`, then stops with the pen up, parks, and is recorded `PAUSED` (reason
+    /// `shutdown`) with its exact resume point. Past the timeout it stops at once (and parks);
+    /// on a second signal it stops at once without parking. Returns once no plot runs.
+    pub async fn wind_down(&self) {
+        let settings = self.inner.settings.borrow().shutdown;
+        let finish_stroke = settings.finish == crate::settings::file::ShutdownFinish::Stroke;
+        let ended = self.ask(|r| {
+            finish_stroke.then_some(if r.paused {
+                Control::Stop { park: true }
+            } else {
+                Control::StopAfterStroke { park: true }
+            })
+        });
+        let Some(mut ended) = ended else {
+            return;
         };
-        if let Some(rx) = rx {
-            let _ = tokio::time::timeout(std::time::Duration::from_secs(10), rx).await;
+        let shutdown = self.inner.shutdown.clone();
+        tokio::select! {
+            _ = &mut ended => return,
+            () = tokio::time::sleep(settings.timeout) => {
+                tracing::warn!(
+                    "shutdown: the plot did not reach a stop within {} s; stopping it now",
+                    settings.timeout.as_secs_f64()
+                );
+                let _ = self.ask(|_| Some(Control::Stop { park: true }));
+            }
+            () = shutdown.immediate() => {}
         }
-        let st = self.inner.lock();
-        if let Some(r) = &st.run {
-            // The job is recorded PAUSED; the run ends (parking) without recording more.
-            let _ = r.controls.send(Control::Abort);
+        if !shutdown.is_immediate() {
+            tokio::select! {
+                _ = &mut ended => return,
+                () = shutdown.immediate() => {}
+            }
         }
+        // A second signal: stop where it is, pen up, no parking.
+        let _ = self.ask(|_| Some(Control::Stop { park: false }));
+        let _ = ended.await;
+    }
+
+    /// Marks the device as stopping and sends the running plot (if any) what `control` gives;
+    /// resolves when that run ends. `None` when no plot runs.
+    fn ask(
+        &self,
+        control: impl FnOnce(&Run) -> Option<Control>,
+    ) -> Option<oneshot::Receiver<Result<DeviceReply, DeviceError>>> {
+        let mut st = self.inner.lock();
+        st.shutting_down = true;
+        let r = st.run.as_mut()?;
+        if let Some(c) = control(r) {
+            let _ = r.controls.send(c);
+        }
+        let (tx, rx) = oneshot::channel();
+        r.waiters.push((Want::Ended, tx));
+        Some(rx)
     }
 }
 
@@ -276,12 +312,35 @@ impl Inner {
     }
 
     async fn action(self: Arc<Self>, action: DeviceAction) -> Result<DeviceReply, DeviceError> {
-        if let Some(r) = &self.lock().run {
-            return Err(error(format!(
-                "{} is working on job {}: abort it (or let it finish) before {action}",
-                self.opener.device_id(),
-                r.job_id
-            )));
+        // A paused plot (a pause or a pen change) gives the machine up first: its run ends with
+        // the checkpoint stored, and the job stays PAUSED, holding the device; its resume asks
+        // the board where the carriage is.
+        let ended = {
+            let mut st = self.lock();
+            match &mut st.run {
+                Some(r) if r.paused => {
+                    let (tx, rx) = oneshot::channel();
+                    r.waiters.push((Want::Ended, tx));
+                    let _ = r.controls.send(Control::Stop { park: false });
+                    Some(rx)
+                }
+                Some(r) => {
+                    return Err(error(format!(
+                        "{} is plotting job {}: pause it (or abort it, or let it finish) before \
+                         {action}",
+                        self.opener.device_id(),
+                        r.job_id
+                    )));
+                }
+                None => None,
+            }
+        };
+        if let Some(rx) = ended {
+            match rx.await {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => return Err(e),
+                Err(_) => return Err(error("the paused plot ended abnormally")),
+            }
         }
         super::manual::run(self, action).await
     }

@@ -334,13 +334,20 @@ async fn a_running_plot_pauses_resumes_and_aborts() {
     let status = &h.queue.devices().await.unwrap()[0];
     assert_eq!(status.pen_up, Some(true));
     assert_eq!(status.current_job_id.as_ref(), Some(&job.id));
-    // Manual moves that lose the position are refused while the job holds the device.
-    let e = h
-        .queue
+    // The machine may be moved while the job is paused: its resume asks the board where the
+    // carriage is and travels back to the resume point.
+    h.queue
         .device(None, queue::DeviceAction::Home)
         .await
-        .unwrap_err();
-    assert_eq!(e.code(), "DEVICE_BUSY");
+        .unwrap();
+    let paused = h.queue.job(job.id.clone()).await.unwrap().job;
+    assert_eq!(paused.state, JobState::Paused);
+    let kept = paused.resume.expect("the resume point is kept");
+    assert_eq!(
+        (kept.layer, kept.stroke, kept.vertex, kept.pen_down, kept.position),
+        (point.layer, point.stroke, point.vertex, point.pen_down, point.position),
+        "homing keeps the resume point"
+    );
 
     let resumed = h
         .queue
@@ -427,6 +434,24 @@ async fn a_job_interrupted_by_a_crash_resumes_from_its_checkpoint() {
     assert_eq!(recovered[0].reason, Reason::Interrupted);
     h.wait_state(&job.id, JobState::Paused).await;
 
+    // The board never ran this plot: its motors are off, so where the carriage is is unknown.
+    // The resume refuses to move and says to home it first; the job stays PAUSED.
+    let e = h
+        .queue
+        .control(job.id.clone(), JobAction::Resume)
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("plotty device home"), "{e}");
+    let still = h.queue.job(job.id.clone()).await.unwrap().job;
+    assert_eq!(still.state, JobState::Paused, "{:?}", still.error);
+    // The user pushes the carriage home and says so; then the resume travels pen-up to the
+    // resume point and goes on from there.
+    let homed = h
+        .queue
+        .device(None, queue::DeviceAction::Home)
+        .await
+        .unwrap();
+    assert!(homed.message.contains("home"), "{}", homed.message);
     let resumed = h
         .queue
         .control(job.id.clone(), JobAction::Resume)
@@ -481,12 +506,47 @@ async fn manual_actions_on_an_idle_simulator() {
         .await
         .unwrap();
     assert_eq!(h.queue.devices().await.unwrap()[0].position_mm, None);
+    // With the motors off a walk has nowhere known to start from.
     let e = h
+        .queue
+        .device(None, queue::DeviceAction::walk(10.0, 0.0).unwrap())
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("plotty device home"), "{e}");
+    // Home with the motors off: the carriage's place (pushed into the corner) becomes home.
+    let homed = h
         .queue
         .device(None, queue::DeviceAction::Home)
         .await
+        .unwrap();
+    assert!(homed.message.contains("motors were off"), "{}", homed.message);
+    assert_eq!(
+        h.queue.devices().await.unwrap()[0].position_mm,
+        Some((0.0, 0.0))
+    );
+    // Now it walks, stays inside the travel, and goes home again.
+    h.queue
+        .device(None, queue::DeviceAction::walk(25.0, 12.5).unwrap())
+        .await
+        .unwrap();
+    let (x, y) = h.queue.devices().await.unwrap()[0].position_mm.unwrap();
+    assert!((x - 25.0).abs() < 0.02 && (y - 12.5).abs() < 0.02, "({x}, {y})");
+    let e = h
+        .queue
+        .device(None, queue::DeviceAction::walk(-30.0, 0.0).unwrap())
+        .await
         .unwrap_err();
-    assert!(e.to_string().contains("motors-off"), "{e}");
+    assert!(e.to_string().contains("outside the"), "{e}");
+    let homed = h
+        .queue
+        .device(None, queue::DeviceAction::Home)
+        .await
+        .unwrap();
+    assert!(homed.message.starts_with("homed from (25.0, 12.5)"), "{}", homed.message);
+    assert_eq!(
+        h.queue.devices().await.unwrap()[0].position_mm,
+        Some((0.0, 0.0))
+    );
     drop(h.coordinator);
 }
 
@@ -576,4 +636,34 @@ async fn a_shutdown_leaves_the_running_plot_paused_for_resume() {
     assert_eq!(stored.state, JobState::Paused);
     assert_eq!(stored.state_reason.as_deref(), Some("shutdown"));
     assert!(stored.resume.is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_abort_is_a_normal_stop_with_no_device_error() {
+    let mut h = harness(SimPace::Realtime).await;
+    let first = h
+        .queue
+        .submit(submission(&long_drawing(), true))
+        .await
+        .unwrap();
+    h.wait_progress(&first.id, 2).await;
+    h.queue
+        .control(first.id.clone(), JobAction::Abort)
+        .await
+        .unwrap();
+    // Once parked: home, healthy, no error (it used to report "position is lost" every time).
+    let status = tokio::time::timeout(GUARD, async {
+        loop {
+            if let Ok(DaemonEvent::DeviceStatus(s)) = h.rx.recv().await
+                && s.current_job_id.is_none()
+            {
+                return s;
+            }
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(status.status, crate::events::DeviceState::Connected, "{status:?}");
+    assert_eq!(status.error_message, None);
+    assert_eq!(status.error_count, 0);
 }

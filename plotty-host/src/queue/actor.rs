@@ -514,7 +514,7 @@ impl State {
                 return;
             }
         };
-        if let Err(e) = self.check_idle(&device.status(), action).await {
+        if let Err(e) = self.check_idle(&device.status()).await {
             let _ = reply.send(Err(e));
             return;
         }
@@ -555,12 +555,9 @@ impl State {
         }
     }
 
-    /// Refuses manual actions that would disturb a plot.
-    async fn check_idle(
-        &self,
-        status: &DeviceStatus,
-        action: DeviceAction,
-    ) -> Result<(), QueueError> {
+    /// Refuses manual actions that would disturb a plot. A paused job's plotter may be moved:
+    /// its resume asks the board where the carriage is and goes back to the resume point.
+    async fn check_idle(&self, status: &DeviceStatus) -> Result<(), QueueError> {
         let Some(job_id) = &status.current_job_id else {
             return Ok(());
         };
@@ -570,12 +567,6 @@ impl State {
             Some(JobState::Armed | JobState::Plotting) => Err(QueueError::DeviceBusy(format!(
                 "device {device} is working on job {job_id}: pause or abort the job first"
             ))),
-            Some(JobState::Paused) if !action.keeps_position() => {
-                Err(QueueError::DeviceBusy(format!(
-                    "device {device} holds paused job {job_id}; {action} would lose its resume \
-                     point: abort the job first (pen-up and pen-down are allowed)"
-                )))
-            }
             _ => Ok(()),
         }
     }

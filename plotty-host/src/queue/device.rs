@@ -67,17 +67,29 @@ pub enum DeviceRequest {
     Action(DeviceAction),
 }
 
-/// Manual actions (`plotty device …`, `POST /api/devices/{id}/{action}`).
+/// Manual actions (`plotty device …`, `POST /api/devices/{id}/{action}`). Allowed while the
+/// device is idle and while its job is paused (the resume then starts from where the carriage
+/// really is).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub enum DeviceAction {
-    /// Move to the home position (pen up first).
+    /// Move to the home position (pen up first); with the motors off, take the carriage's place
+    /// as home (the user pushed it into the home corner).
     Home,
     /// Raise the pen.
     PenUp,
     /// Lower the pen.
     PenDown,
+    /// Switch the motors on (they hold the carriage).
+    MotorsOn,
     /// Switch the motors off (the carriage can be moved by hand; the position is lost).
     MotorsOff,
+    /// Move by this much with the pen up, in micrometres (`walk X Y` in mm).
+    Walk {
+        /// Along x, µm.
+        dx_um: i32,
+        /// Along y, µm.
+        dy_um: i32,
+    },
 }
 
 /// What a device answered.
@@ -98,8 +110,15 @@ pub struct DeviceError {
 }
 
 impl DeviceAction {
-    /// Every action.
-    pub const ALL: [Self; 4] = [Self::Home, Self::PenUp, Self::PenDown, Self::MotorsOff];
+    /// Every action (a walk of zero).
+    pub const ALL: [Self; 6] = [
+        Self::Home,
+        Self::PenUp,
+        Self::PenDown,
+        Self::MotorsOn,
+        Self::MotorsOff,
+        Self::Walk { dx_um: 0, dy_um: 0 },
+    ];
 
     /// The URL and command-line spelling (`pen-up`).
     pub const fn as_str(self) -> &'static str {
@@ -107,14 +126,31 @@ impl DeviceAction {
             Self::Home => "home",
             Self::PenUp => "pen-up",
             Self::PenDown => "pen-down",
+            Self::MotorsOn => "motors-on",
             Self::MotorsOff => "motors-off",
+            Self::Walk { .. } => "walk",
         }
     }
 
-    /// True when the action leaves the carriage where it is, so it is safe while a job is paused
-    /// with its resume point (moving the pen is; homing or freeing the motors loses the position).
-    pub const fn keeps_position(self) -> bool {
-        matches!(self, Self::PenUp | Self::PenDown)
+    /// A walk by `(dx, dy)` mm, to the micrometre.
+    ///
+    /// # Errors
+    /// A distance that is not finite or beyond ±2 km.
+    pub fn walk(dx_mm: f64, dy_mm: f64) -> Result<Self, String> {
+        let um = |v: f64, axis: &str| {
+            let scaled = (v * 1000.0).round();
+            if scaled.is_finite() && scaled.abs() < f64::from(i32::MAX) {
+                // In range and whole: the cast is exact.
+                #[allow(clippy::cast_possible_truncation)]
+                Ok(scaled as i32)
+            } else {
+                Err(format!("walk: `{v}` mm along {axis} is not a distance"))
+            }
+        };
+        Ok(Self::Walk {
+            dx_um: um(dx_mm, "x")?,
+            dy_um: um(dy_mm, "y")?,
+        })
     }
 }
 
@@ -139,7 +175,10 @@ impl FromStr for DeviceAction {
             .into_iter()
             .find(|a| a.as_str().replace('-', "") == key)
             .ok_or_else(|| {
-                format!("`{s}` is not a device action: use home, pen-up, pen-down or motors-off")
+                format!(
+                    "`{s}` is not a device action: use home, pen-up, pen-down, motors-on, \
+                     motors-off or walk"
+                )
             })
     }
 }

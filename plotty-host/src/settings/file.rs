@@ -34,6 +34,29 @@ pub struct RawConfig {
     pub paper: RawPaper,
     /// Named pens.
     pub pens: Option<BTreeMap<String, RawPen>>,
+    /// What a shutdown does with the plot in progress.
+    pub shutdown: RawShutdown,
+}
+
+/// `shutdown:`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawShutdown {
+    /// `stroke` (finish the stroke being drawn, then stop) or `job` (finish the whole job).
+    pub finish: ShutdownFinish,
+    /// Seconds to wait for that before stopping at once (pen up first).
+    pub timeout: f64,
+}
+
+/// How much of the plot in progress a shutdown lets finish.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ShutdownFinish {
+    /// The stroke being drawn: the job stops at its end, `PAUSED` (reason `shutdown`).
+    #[default]
+    Stroke,
+    /// The whole job (within `timeout`).
+    Job,
 }
 
 /// `websocket:`.
@@ -312,6 +335,15 @@ impl Default for RawLogging {
             format: "text".into(),
             audit: false,
             security_events: false,
+        }
+    }
+}
+
+impl Default for RawShutdown {
+    fn default() -> Self {
+        Self {
+            finish: ShutdownFinish::Stroke,
+            timeout: 60.0,
         }
     }
 }

@@ -57,6 +57,8 @@ pub struct Settings {
     pub paper: PaperSettings,
     /// Named pens.
     pub pens: Vec<PenSettings>,
+    /// What a shutdown does with the plot in progress.
+    pub shutdown: ShutdownSettings,
     /// Things worth knowing that are not errors (shown by `plotty check config`, logged at start).
     pub notes: Vec<Note>,
 }
@@ -196,6 +198,27 @@ pub struct PaperSize {
     pub width_mm: f64,
     /// Height, mm.
     pub height_mm: f64,
+}
+
+/// The `shutdown` section: on SIGTERM/SIGINT the plot in progress finishes its stroke (or the
+/// whole job) within `timeout`, then stops with the pen up, parks, and is recorded `PAUSED`
+/// (reason `shutdown`) with its exact resume point; past the timeout, or on a second signal, it
+/// stops at once.
+#[derive(Clone, Copy, PartialEq, Debug)]
+pub struct ShutdownSettings {
+    /// How much to finish.
+    pub finish: file::ShutdownFinish,
+    /// How long to wait for it.
+    pub timeout: Duration,
+}
+
+impl Default for ShutdownSettings {
+    fn default() -> Self {
+        Self {
+            finish: file::ShutdownFinish::Stroke,
+            timeout: Duration::from_secs(60),
+        }
+    }
 }
 
 /// The `paper` section.

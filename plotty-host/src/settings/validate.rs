@@ -129,6 +129,10 @@ pub(super) fn validate(
     let hooks = hooks(&mut c, raw.hooks.as_ref(), &config_dir, home);
     let paper = paper(&mut c, &raw);
     let pens = pens(&mut c, &raw);
+    let shutdown = super::ShutdownSettings {
+        finish: raw.shutdown.finish,
+        timeout: c.seconds("shutdown.timeout", raw.shutdown.timeout, 0.0, 3600.0, 60.0),
+    };
 
     if !c.problems.is_empty() {
         // In file order, so that a user can work through them from the top; problems of the
@@ -150,6 +154,7 @@ pub(super) fn validate(
         hooks,
         paper,
         pens,
+        shutdown,
         notes: c.notes,
     })
 }

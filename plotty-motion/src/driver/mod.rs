@@ -363,7 +363,7 @@ impl Feeder {
                 }
                 return Ok(Some(RunEnd::Paused { reason, resume }));
             }
-            Event::Aborted { position } => return Ok(Some(RunEnd::Aborted { position })),
+            Event::Aborted { position, .. } => return Ok(Some(RunEnd::Aborted { position })),
             Event::Error(e) => self.last_error = Some(e),
             _ => {}
         }

@@ -25,6 +25,9 @@ pub enum Event {
         /// The board's step counters were kept (`keep_position` and the motors were already on at
         /// the right resolution).
         kept_position: bool,
+        /// The firmware's step accumulators: `[0, 0]` after `EM`, read with `QU,200` when the
+        /// position was kept on 3.x, `None` when kept on 2.x (unknown: assume `[0, 0]`).
+        accumulators: Option<[u32; 2]>,
     },
     /// A fed move has finished executing (by the session's timeline, corrected by `QS` polls).
     Progress(Progress),
@@ -60,6 +63,9 @@ pub enum Event {
     Aborted {
         /// Motor position after the stop.
         position: MotorSteps,
+        /// The firmware's step accumulators after the stop (3.x `QU,200`), so that a move
+        /// planned from here (parking) ends on its exact step; `None` on 2.x.
+        accumulators: Option<[u32; 2]>,
     },
     /// Everything fed has executed and `QS` confirms the final position.
     Idle {

@@ -45,6 +45,9 @@ pub(super) enum SetupStep {
     /// Wait until the pen raise and `EM` have executed.
     WaitIdle,
     Position,
+    /// 3.x with a kept position: the step accumulators (`QU,200`), so that the first move
+    /// planned from here ends on its exact step.
+    Accumulators,
 }
 
 /// Set-up progress.
@@ -60,6 +63,8 @@ pub(super) struct SetupState {
     /// The last `QS` reading and how many were taken: two in a row must agree.
     reading: Option<MotorSteps>,
     reads: u8,
+    /// The agreed position, while the accumulators are read.
+    position: Option<MotorSteps>,
 }
 
 /// What a line received during a handshake or resynchronisation is.
@@ -102,7 +107,7 @@ impl SetupStep {
             Self::PenUp => Self::Motors,
             Self::Motors => Self::WaitIdle,
             Self::WaitIdle => Self::Position,
-            Self::Position => return None,
+            Self::Position | Self::Accumulators => return None,
         })
     }
 }
@@ -281,6 +286,7 @@ impl Session {
             }
             SetupStep::Motors | SetupStep::WaitIdle => return None,
             SetupStep::Position => Command::QuerySteps,
+            SetupStep::Accumulators => Command::QueryUtility(200),
         };
         Some(Queued {
             command,
@@ -333,21 +339,41 @@ impl Session {
                         actual: position,
                     });
                 }
-                self.timeline.reset(now, position);
-                self.reset_progress(now);
-                self.phase = Phase::Ready;
-                self.pen_fed = Pen::Up;
-                self.polls.next_button = now;
-                self.emit(Event::Ready {
-                    position,
-                    kept_position: self.setup.kept,
-                });
-                return;
+                if self.setup.kept && self.version.is_v3() {
+                    self.setup.position = Some(position);
+                    self.setup.step = Some(SetupStep::Accumulators);
+                    return self.queue_setup(now);
+                }
+                let accumulators = (!self.setup.kept).then_some([0, 0]);
+                return self.setup_done(now, position, accumulators);
+            }
+            (SetupStep::Accumulators, reply) => {
+                let accumulators = match reply {
+                    Reply::Utility(v) => super::stop::parse_pair(v.as_str()),
+                    _ => None,
+                };
+                let position = self.setup.position.unwrap_or(MotorSteps::ZERO);
+                return self.setup_done(now, position, accumulators);
             }
             _ => {}
         }
         self.setup.step = step.next();
         self.queue_setup(now);
+    }
+
+    /// The set-up is done: the machine is at `position`, ready for items.
+    fn setup_done(&mut self, now: Instant, position: MotorSteps, accumulators: Option<[u32; 2]>) {
+        self.setup.step = None;
+        self.timeline.reset(now, position);
+        self.reset_progress(now);
+        self.phase = Phase::Ready;
+        self.pen_fed = Pen::Up;
+        self.polls.next_button = now;
+        self.emit(Event::Ready {
+            position,
+            kept_position: self.setup.kept,
+            accumulators,
+        });
     }
 
     /// Moves past the wait for the set-up's queued commands once they have executed.
@@ -434,5 +460,6 @@ mod tests {
         }
         assert_eq!(s, SetupStep::Position);
         assert_eq!(n, 21);
+        assert_eq!(SetupStep::Accumulators.next(), None);
     }
 }

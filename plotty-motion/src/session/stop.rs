@@ -385,7 +385,10 @@ impl Session {
             StopKind::Abort => {
                 self.phase = Phase::Ready;
                 self.relower_on_resume = false;
-                self.emit(Event::Aborted { position });
+                self.emit(Event::Aborted {
+                    position,
+                    accumulators: stop.accumulators,
+                });
             }
         }
     }
@@ -433,7 +436,7 @@ impl Session {
 
 /// `QU,200`'s two accumulators: `a,b`, or `200,a,b` with the query number echoed (readings
 /// of the firmware source differ on this).
-fn parse_pair(text: &str) -> Option<[u32; 2]> {
+pub(super) fn parse_pair(text: &str) -> Option<[u32; 2]> {
     let mut fields = text.split(',');
     let (first, second, third) = (fields.next()?, fields.next()?, fields.next());
     if fields.next().is_some() {

@@ -67,7 +67,8 @@ fn v3_0_3_switches_to_future_syntax_and_deep_fifo() {
     );
     assert!(events.contains(&Event::Ready {
         position: MotorSteps::ZERO,
-        kept_position: false
+        kept_position: false,
+        accumulators: Some([0, 0]),
     }));
     assert_eq!(pair.session.fifo_depth(), 32);
     assert_eq!(pair.session.version(), Some(FirmwareVersion::LATEST));
@@ -214,10 +215,13 @@ fn keep_position_reads_qe_and_skips_em() {
     let sent = pair.sent_since(0);
     assert!(sent.iter().any(|c| c == "QE"));
     assert!(!sent.iter().any(|c| c.starts_with("EM")), "{sent:?}");
+    // The kept accumulators are read too (the fake board answers `QU,0,0`).
+    assert_eq!(sent.last().map(String::as_str), Some("QU,200"), "{sent:?}");
     assert!(pair.events.iter().any(|(_, e)| *e
         == Event::Ready {
             position: MotorSteps::new(1234, -567),
-            kept_position: true
+            kept_position: true,
+            accumulators: Some([0, 0]),
         }));
     assert_eq!(pair.session.position(), MotorSteps::new(1234, -567));
 }
@@ -234,7 +238,8 @@ fn keep_position_at_the_wrong_resolution_sends_em() {
     assert!(pair.events.iter().any(|(_, e)| *e
         == Event::Ready {
             position: MotorSteps::ZERO,
-            kept_position: false
+            kept_position: false,
+            accumulators: Some([0, 0]),
         }));
 }
 
