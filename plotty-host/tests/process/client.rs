@@ -108,7 +108,7 @@ fn the_commands_against_a_running_daemon() {
     assert_eq!(ids.len(), 2, "{ids:?}");
     assert!(ids.iter().all(|id| id.len() == 12));
 
-    // The pipeline takes both to READY; without --start they wait there for `resume`.
+    // The pipeline takes both to READY; without --start they wait there for `start`.
     let v = crate::common::poll("both jobs READY", || {
         let out = run(&env, &at(port, &["queue", "--json", "--state", "READY"]));
         let v: Value = serde_json::from_str(&stdout(&out)).ok()?;
