@@ -229,6 +229,19 @@ impl State {
             return;
         }
         loop {
+            if !self.devices.values().any(|d| is_free(&d.status())) {
+                return;
+            }
+            let next = match self.store.jobs(vec![JobState::Ready]).await {
+                Ok(jobs) => jobs.into_iter().find(may_start),
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot list the READY jobs");
+                    return;
+                }
+            };
+            let Some(job) = next else {
+                return;
+            };
             let held = match self.holders().await {
                 Ok(h) => h,
                 Err(e) => {
@@ -242,19 +255,14 @@ impl State {
                 .find(|d| is_free(&d.status()) && !held.contains_key(&d.id()))
                 .cloned()
             else {
-                for (device, job) in &held {
-                    tracing::debug!(%device, job_id = %job, "the device is held by a job");
+                for (device, holder) in &held {
+                    tracing::debug!(
+                        %device,
+                        job_id = %holder,
+                        waiting = %job.id,
+                        "the device is held by a job; the next one waits"
+                    );
                 }
-                return;
-            };
-            let next = match self.store.jobs(vec![JobState::Ready]).await {
-                Ok(jobs) => jobs.into_iter().find(may_start),
-                Err(e) => {
-                    tracing::error!(error = %e, "cannot list the READY jobs");
-                    return;
-                }
-            };
-            let Some(job) = next else {
                 return;
             };
             let device_id = device.id();
