@@ -40,9 +40,12 @@ pub enum Command {
     Job(JobIdArgs),
     /// The daemon, the device and the queue on one screen.
     Status(ClientArgs),
+    /// Send a READY job added without --start to the plotter (it plots as soon as the plotter is
+    /// free; put the paper in first).
+    Start(JobIdArgs),
     /// Pause a running plot (it stops at a safe point with the pen up).
     Pause(JobIdArgs),
-    /// Continue a paused plot.
+    /// Continue a paused plot (a READY job is started with `start`).
     Resume(JobIdArgs),
     /// Stop a job wherever it is, a running plot included.
     Abort(JobIdArgs),
@@ -120,7 +123,8 @@ pub struct AddArgs {
         default_value_t = 0
     )]
     pub priority: i32,
-    /// Start plotting as soon as the job is ready and the plotter is free.
+    /// Start plotting as soon as the job is ready and the plotter is free [default: the job waits
+    /// at READY for `plotty start ID`].
     #[arg(long)]
     pub start: bool,
     /// The daemon.

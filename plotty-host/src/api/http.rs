@@ -95,7 +95,8 @@ pub(super) async fn dashboard() -> Html<&'static str> {
 }
 
 /// `GET /status`: the original's fields (`connections`, `max_connections`, `subscriptions`) plus
-/// the daemon's health, the queue and the device.
+/// the daemon's health, the queue and the device; a device held by a job its task is not running
+/// (one paused by a crash or a shutdown) has `held_by: {job_id, state}`.
 pub(super) async fn status(State(api): State<Arc<Api>>) -> Response {
     let health = api.system_status().await;
     let settings = api.settings();
@@ -128,13 +129,29 @@ pub(super) async fn status(State(api): State<Arc<Api>>) -> Response {
         .iter()
         .map(|j| views::job(j, None))
         .collect();
+    // A device whose task is idle may still be held by a job (paused by a crash or a shutdown).
+    let holders = api.queue.holders().await.unwrap_or_default();
     let devices: Vec<Value> = api
         .queue
         .devices()
         .await
         .unwrap_or_default()
         .iter()
-        .map(|d| serde_json::to_value(super::protocol::DeviceWire::from(d)).unwrap_or(Value::Null))
+        .map(|d| {
+            let mut v =
+                serde_json::to_value(super::protocol::DeviceWire::from(d)).unwrap_or(Value::Null);
+            if let (Some(obj), Some(job_id)) = (v.as_object_mut(), holders.get(&d.device_id)) {
+                let state = running
+                    .iter()
+                    .find(|j| j["id"].as_str() == Some(job_id.as_str()))
+                    .map_or(Value::Null, |j| j["state"].clone());
+                obj.insert(
+                    "held_by".into(),
+                    json!({ "job_id": job_id, "state": state }),
+                );
+            }
+            v
+        })
         .collect();
     Json(json!({
         "connections": health.connections,
@@ -383,7 +400,7 @@ pub(super) async fn preview(
     }
 }
 
-/// `POST /api/jobs/{id}/{pause|resume|abort|cancel|retry}`.
+/// `POST /api/jobs/{id}/{start|pause|resume|abort|cancel|retry}`.
 pub(super) async fn job_action(
     State(api): State<Arc<Api>>,
     Path((id, action)): Path<(String, String)>,
@@ -402,7 +419,7 @@ pub(super) async fn job_action(
                     StatusCode::NOT_FOUND,
                     "UNKNOWN_ACTION",
                     format!(
-                        "`{action}` is not a job action: use pause, resume, abort, cancel or retry"
+                        "`{action}` is not a job action: use start, pause, resume, abort, cancel or retry"
                     ),
                 );
             }

@@ -88,7 +88,7 @@ pub enum ClientMessage {
     },
     /// Application-level ping.
     Ping,
-    /// `job_pause`, `job_resume`, `job_abort`, `job_cancel`.
+    /// `job_start`, `job_pause`, `job_resume`, `job_abort`, `job_cancel`.
     Job {
         /// What to do.
         action: JobAction,
@@ -620,8 +620,8 @@ pub fn parse(text: &str) -> Result<Request, ProtocolError> {
         None | Some(Value::Null) => {
             return Err(with_id(ProtocolError::new(
                 code::INVALID_MESSAGE,
-                "the message has no `type` (subscribe, unsubscribe, ping, job_pause, job_resume, \
-                 job_abort or job_cancel)",
+                "the message has no `type` (subscribe, unsubscribe, ping, job_start, job_pause, \
+                 job_resume, job_abort or job_cancel)",
             )));
         }
         Some(other) => {
@@ -640,8 +640,9 @@ pub fn parse(text: &str) -> Result<Request, ProtocolError> {
             channels: channels(&obj).map_err(with_id)?,
         },
         "ping" => ClientMessage::Ping,
-        t @ ("job_pause" | "job_resume" | "job_abort" | "job_cancel") => {
+        t @ ("job_start" | "job_pause" | "job_resume" | "job_abort" | "job_cancel") => {
             let action = match t {
+                "job_start" => JobAction::Start,
                 "job_pause" => JobAction::Pause,
                 "job_resume" => JobAction::Resume,
                 "job_abort" => JobAction::Abort,
@@ -664,8 +665,8 @@ pub fn parse(text: &str) -> Result<Request, ProtocolError> {
                 )
                 .details(json!({
                     "type": shown,
-                    "known": ["subscribe", "unsubscribe", "ping", "job_pause", "job_resume",
-                              "job_abort", "job_cancel"],
+                    "known": ["subscribe", "unsubscribe", "ping", "job_start", "job_pause",
+                              "job_resume", "job_abort", "job_cancel"],
                 })),
             ));
         }
@@ -826,6 +827,13 @@ mod tests {
             msg(r#"{"type":"unsubscribe","channels":["system"]}"#),
             ClientMessage::Unsubscribe {
                 channels: Channels::only(Channel::System)
+            }
+        );
+        assert_eq!(
+            msg(r#"{"type":"job_start","job_id":"j-1"}"#),
+            ClientMessage::Job {
+                action: JobAction::Start,
+                job_id: JobId::parse("j-1").unwrap()
             }
         );
         assert_eq!(

@@ -20,6 +20,7 @@ pub(super) async fn run(command: Command, out: &mut dyn Write) -> Result<ExitCod
         Command::Jobs(a) => jobs(a, out).await,
         Command::Job(a) => job(a, out).await,
         Command::Status(a) => status(a, out).await,
+        Command::Start(a) => control(a, "start", out).await,
         Command::Pause(a) => control(a, "pause", out).await,
         Command::Resume(a) => control(a, "resume", out).await,
         Command::Abort(a) => control(a, "abort", out).await,
@@ -146,11 +147,10 @@ async fn control(a: JobIdArgs, action: &str, out: &mut dyn Write) -> Result<Exit
         return print_json(out, &v);
     }
     let new_id = v["id"].as_str().unwrap_or("?");
-    let state = v["state"].as_str().unwrap_or("?");
     if action == "retry" {
         emit(out, &format!("{new_id}\n"))?;
     } else {
-        emit(out, &format!("{new_id} {state}\n"))?;
+        emit(out, &format!("{new_id} {}\n", format::state(&v)))?;
     }
     Ok(ExitCode::Success)
 }

@@ -72,6 +72,16 @@ pub(super) fn progress(p: &Value) -> String {
     s
 }
 
+/// A job's state, a READY one with whether it waits for `plotty start` or is queued to start
+/// (`READY (queued to start)`).
+pub(super) fn state(j: &Value) -> String {
+    match (j["state"].as_str(), j["start"].as_bool()) {
+        (Some("READY"), Some(true)) => "READY (queued to start)".into(),
+        (Some("READY"), _) => "READY (waiting for start)".into(),
+        _ => text(&j["state"]),
+    }
+}
+
 /// Left-aligned columns.
 fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
     let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
@@ -110,7 +120,7 @@ pub(super) fn jobs_table(v: &Value) -> String {
         .map(|j| {
             vec![
                 text(&j["id"]),
-                text(&j["state"]),
+                state(j),
                 text(&j["priority"]),
                 progress(&j["progress"]),
                 text(&j["name"]),
@@ -130,15 +140,32 @@ pub(super) fn job_details(j: &Value) -> String {
     let t = &j["timing"];
     let _ = writeln!(s, "job       {}", text(&j["id"]));
     let _ = writeln!(s, "name      {}", text(&j["name"]));
-    let _ = writeln!(
-        s,
-        "state     {}{}",
-        text(&j["state"]),
-        j["state_reason"]
-            .as_str()
-            .map(|r| format!(" ({r})"))
-            .unwrap_or_default()
-    );
+    let id = text(&j["id"]);
+    match (j["state"].as_str(), j["start"].as_bool()) {
+        (Some("READY"), Some(true)) => {
+            let _ = writeln!(
+                s,
+                "state     READY, queued to start: it plots as soon as the plotter is free"
+            );
+        }
+        (Some("READY"), _) => {
+            let _ = writeln!(
+                s,
+                "state     READY, waiting for start: `plotty start {id}` sends it to the plotter"
+            );
+        }
+        _ => {
+            let _ = writeln!(
+                s,
+                "state     {}{}",
+                text(&j["state"]),
+                j["state_reason"]
+                    .as_str()
+                    .map(|r| format!(" ({r})"))
+                    .unwrap_or_default()
+            );
+        }
+    }
     if let Some(e) = j["error"].as_str() {
         let _ = writeln!(s, "error     {e}");
     }
@@ -289,7 +316,7 @@ pub(super) fn status(v: &Value, address: &str) -> String {
                 s,
                 "  {} {:<9} {}",
                 text(&j["id"]),
-                text(&j["state"]),
+                state(j),
                 text(&j["name"])
             );
         }
@@ -316,6 +343,21 @@ pub(super) fn device_line(d: &Value) -> String {
     }
     if let Some(j) = d["current_job_id"].as_str() {
         let _ = write!(s, ", job {j}");
+    } else if let Some(j) = d["held_by"]["job_id"].as_str() {
+        match d["held_by"]["state"].as_str() {
+            Some("PAUSED") => {
+                let _ = write!(
+                    s,
+                    ", held by paused job {j} (resume or abort it to free the plotter)"
+                );
+            }
+            Some(state) => {
+                let _ = write!(s, ", held by job {j} ({state})");
+            }
+            None => {
+                let _ = write!(s, ", held by job {j}");
+            }
+        }
     }
     if let Some(e) = d["error_message"].as_str() {
         let _ = write!(s, ", error: {e}");
@@ -425,6 +467,46 @@ mod tests {
             let _ = status(&v, "h:1");
             let _ = monitor_line(&v);
         }
+    }
+
+    #[test]
+    fn ready_jobs_say_whether_they_wait_for_start() {
+        let waiting = json!({"id": "a", "state": "READY", "start": false});
+        let queued = json!({"id": "b", "state": "READY", "start": true});
+        assert_eq!(state(&waiting), "READY (waiting for start)");
+        assert_eq!(state(&queued), "READY (queued to start)");
+        assert_eq!(state(&json!({"state": "PAUSED", "start": true})), "PAUSED");
+        let t = jobs_table(&json!({ "jobs": [waiting.clone(), queued.clone()] }));
+        assert!(
+            t.contains("a   READY (waiting for start)")
+                && t.contains("b   READY (queued to start)"),
+            "{t}"
+        );
+        assert!(
+            job_details(&waiting).contains("waiting for start: `plotty start a`"),
+            "{}",
+            job_details(&waiting)
+        );
+        assert!(job_details(&queued).contains("READY, queued to start"));
+    }
+
+    #[test]
+    fn a_device_held_by_a_paused_job_says_so() {
+        let d = json!({"device_id": "sim", "device_type": "simulator", "status": "connected",
+                       "held_by": {"job_id": "j1", "state": "PAUSED"}});
+        assert!(
+            device_line(&d)
+                .ends_with("held by paused job j1 (resume or abort it to free the plotter)"),
+            "{}",
+            device_line(&d)
+        );
+        let busy = json!({"device_id": "sim", "current_job_id": "j2",
+                          "held_by": {"job_id": "j2", "state": "PLOTTING"}});
+        assert!(
+            device_line(&busy).ends_with(", job j2"),
+            "{}",
+            device_line(&busy)
+        );
     }
 
     #[test]

@@ -9,10 +9,18 @@
 //! ([`super::pipeline`], CPU work on the blocking pool, at most [`PIPELINE_WORKERS`] jobs at a
 //! time) up to `READY`, its program kept in memory for the device. The actor then hands the first
 //! `READY` job in queue order (priority, then submission) that may start (submitted with `start`,
-//! or released with `resume`) to a free device: `→ ARMED` is recorded here, between commands, so
-//! a cancel can never race a plotter taking the same job; the device task takes it on. The actor
-//! looks for work whenever a job becomes `READY` or a device reports a status (it listens to the
-//! event bus), and at start-up, when jobs left in the pipeline by the last run continue.
+//! or released with [`JobAction::Start`]) to a free device: `→ ARMED` is recorded here, between
+//! commands, so a cancel can never race a plotter taking the same job; the device task takes it
+//! on. The actor looks for work whenever a job becomes `READY`, a job lets its device go (it leaves
+//! `ARMED`, `PLOTTING` or `PAUSED` for a state that holds none) or a device reports a status (it
+//! listens to the event bus), and at start-up, when jobs left in the pipeline by the last run
+//! continue.
+//!
+//! A device is free when its task is idle and no job in `ARMED`, `PLOTTING` or `PAUSED` is bound
+//! to it: a job paused by a crash or a shutdown has its half-drawn sheet on the plotter although
+//! the device task holds nothing, and it keeps the plotter until it is resumed to its end, aborted
+//! or cancelled. A job is bound to the device its status names, else to the device its events
+//! last recorded (`device_id`), else, with a single device attached, to that one.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -104,7 +112,9 @@ impl QueueActor {
                 },
                 e = bus.recv() => {
                     let wake = match e {
-                        Ok(DaemonEvent::JobStateChanged(c)) => c.to == JobState::Ready,
+                        Ok(DaemonEvent::JobStateChanged(c)) => {
+                            c.to == JobState::Ready || lets_device_go(c.from, c.to)
+                        }
                         Ok(DaemonEvent::DeviceStatus(d)) => d.current_job_id.is_none(),
                         Ok(_) => false,
                         Err(broadcast::error::RecvError::Lagged(_)) => true,
@@ -139,6 +149,9 @@ impl State {
             }
             Command::Devices { reply } => {
                 let _ = reply.send(Ok(self.devices.values().map(|d| d.status()).collect()));
+            }
+            Command::Holders { reply } => {
+                let _ = reply.send(self.holders().await);
             }
             Command::Device {
                 device_id,
@@ -216,14 +229,9 @@ impl State {
             return;
         }
         loop {
-            let Some(device) = self
-                .devices
-                .values()
-                .find(|d| is_free(&d.status()))
-                .cloned()
-            else {
+            if !self.devices.values().any(|d| is_free(&d.status())) {
                 return;
-            };
+            }
             let next = match self.store.jobs(vec![JobState::Ready]).await {
                 Ok(jobs) => jobs.into_iter().find(may_start),
                 Err(e) => {
@@ -232,6 +240,29 @@ impl State {
                 }
             };
             let Some(job) = next else {
+                return;
+            };
+            let held = match self.holders().await {
+                Ok(h) => h,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot tell which devices jobs hold");
+                    return;
+                }
+            };
+            let Some(device) = self
+                .devices
+                .values()
+                .find(|d| is_free(&d.status()) && !held.contains_key(&d.id()))
+                .cloned()
+            else {
+                for (device, holder) in &held {
+                    tracing::debug!(
+                        %device,
+                        job_id = %holder,
+                        waiting = %job.id,
+                        "the device is held by a job; the next one waits"
+                    );
+                }
                 return;
             };
             let device_id = device.id();
@@ -323,12 +354,13 @@ impl State {
                 return;
             }
         };
-        match self.decide(&job, action) {
+        let holder = self.holder(&job).await;
+        match self.decide(&job, action, holder) {
             Decision::Refuse(e) => {
                 let _ = reply.send(Err(e));
             }
             Decision::Release => {
-                let result = self.release(&job_id).await;
+                let result = self.release(&job).await;
                 let _ = reply.send(result);
             }
             Decision::Record(metadata) => {
@@ -371,8 +403,13 @@ impl State {
         }
     }
 
-    /// What to do about `action` on `job`, from its state and the attached devices.
-    fn decide(&self, job: &JobRecord, action: JobAction) -> Decision {
+    /// What to do about `action` on `job`, from its state and `device`, the device holding it.
+    fn decide(
+        &self,
+        job: &JobRecord,
+        action: JobAction,
+        device: Option<Arc<dyn DeviceControl>>,
+    ) -> Decision {
         let id = &job.id;
         let state = job.state;
         let refused = |event: JobEvent| match job::transition(state, event) {
@@ -382,7 +419,6 @@ impl State {
                 "job {id} is {state}: nothing to {action}"
             ))),
         };
-        let device = self.holder(job);
         match action {
             JobAction::Pause => match (state, device) {
                 (JobState::Plotting, Some(d)) => {
@@ -394,16 +430,41 @@ impl State {
                 ))),
                 _ => refused(JobEvent::Pause),
             },
+            JobAction::Start => match state {
+                JobState::Ready => Decision::Release,
+                JobState::Paused => Decision::Refuse(QueueError::InvalidState(format!(
+                    "job {id} is PAUSED: it has started already; `plotty resume {id}` continues it"
+                ))),
+                JobState::Armed | JobState::Plotting => Decision::Refuse(QueueError::InvalidState(
+                    format!("job {id} is {state}: it has started already"),
+                )),
+                s if job::can_retry(s) => Decision::Refuse(QueueError::InvalidState(format!(
+                    "job {id} is {s}: it cannot start again; `plotty retry {id}` makes a new job \
+                     of it"
+                ))),
+                s if s.is_terminal() => Decision::Refuse(QueueError::InvalidState(format!(
+                    "job {id} is {s}: it cannot start again; add the file again to plot it once \
+                     more"
+                ))),
+                s => Decision::Refuse(QueueError::InvalidState(format!(
+                    "job {id} is {s}: only a READY job can start; start it once `plotty jobs` \
+                     shows it READY (or add it with --start to start it as soon as it is ready)"
+                ))),
+            },
             JobAction::Resume => match (state, device) {
                 (JobState::Paused, Some(d)) => {
                     Decision::Device(d, DeviceRequest::Resume(id.clone()))
                 }
                 (JobState::Ready, _) if may_start(job) => {
                     Decision::Refuse(QueueError::InvalidState(format!(
-                        "job {id} is READY and starts as soon as a plotter is free"
+                        "job {id} is READY, queued to start: it plots as soon as the plotter is \
+                         free (resume continues a PAUSED job)"
                     )))
                 }
-                (JobState::Ready, _) => Decision::Release,
+                (JobState::Ready, _) => Decision::Refuse(QueueError::InvalidState(format!(
+                    "job {id} is READY and has not started: `plotty start {id}` sends it to the \
+                     plotter (resume continues a PAUSED job)"
+                ))),
                 (JobState::Paused, None) => Decision::Refuse(QueueError::NoDevice(format!(
                     "job {id} stays PAUSED until a plotter is attached: connect the AxiDraw (or \
                      set device.type: simulator) and restart the daemon"
@@ -430,29 +491,78 @@ impl State {
         }
     }
 
-    /// The device working on `job`: the one that says so, else the only one when the job's state
-    /// says a device holds it.
-    fn holder(&self, job: &JobRecord) -> Option<Arc<dyn DeviceControl>> {
-        let claimed = self
-            .devices
-            .values()
-            .find(|d| d.status().current_job_id.as_ref() == Some(&job.id));
-        match claimed {
-            Some(d) => Some(Arc::clone(d)),
-            None if job.state.holds_device() && self.devices.len() == 1 => {
-                self.devices.values().next().cloned()
+    /// The device holding `job`: the one whose status names it, else, when the job's state says
+    /// a device holds it, the one it is bound to (see [`State::bound_devices`]) when that is one.
+    async fn holder(&self, job: &JobRecord) -> Option<Arc<dyn DeviceControl>> {
+        if !job.state.holds_device() {
+            return self.claimant(&job.id);
+        }
+        match self.bound_devices(job).await {
+            Ok(ids) => match ids.as_slice() {
+                [one] => self.devices.get(one).cloned(),
+                _ => None,
+            },
+            Err(e) => {
+                tracing::error!(job_id = %job.id, error = %e, "cannot tell which device holds the job");
+                self.claimant(&job.id)
             }
-            None => None,
         }
     }
 
-    /// Lets a `READY` job submitted without `start` go to a plotter.
-    async fn release(&self, job_id: &JobId) -> Result<JobRecord, QueueError> {
-        let id = job_id.to_string();
-        self.store
-            .call(move |c| crate::store::jobs::set_metadata(c, &id, "start", Value::Bool(true)))
-            .await?;
-        tracing::info!(%job_id, "job released to the plotters");
+    /// The device whose status says it works on `job_id`.
+    fn claimant(&self, job_id: &JobId) -> Option<Arc<dyn DeviceControl>> {
+        self.devices
+            .values()
+            .find(|d| d.status().current_job_id.as_ref() == Some(job_id))
+            .cloned()
+    }
+
+    /// The attached devices `job` (in a state that holds a device) is bound to: the one whose
+    /// status names it; else the only one attached; else the one its events last recorded; else,
+    /// when no event names one, every attached device (a sheet may be on any of them).
+    async fn bound_devices(&self, job: &JobRecord) -> Result<Vec<String>, QueueError> {
+        if let Some(d) = self.claimant(&job.id) {
+            return Ok(vec![d.id()]);
+        }
+        if self.devices.len() <= 1 {
+            return Ok(self.devices.keys().cloned().collect());
+        }
+        Ok(match self.store.device_of(job.id.as_str()).await? {
+            Some(id) if self.devices.contains_key(&id) => vec![id],
+            Some(_) => Vec::new(),
+            None => self.devices.keys().cloned().collect(),
+        })
+    }
+
+    /// The attached devices held by a job in `ARMED`, `PLOTTING` or `PAUSED`, with the job holding
+    /// each (the first in queue order when several do).
+    async fn holders(&self) -> Result<BTreeMap<String, JobId>, QueueError> {
+        let mut held = BTreeMap::new();
+        if self.devices.is_empty() {
+            return Ok(held);
+        }
+        let states = vec![JobState::Armed, JobState::Plotting, JobState::Paused];
+        for job in self.store.jobs(states).await? {
+            for device in self.bound_devices(&job).await? {
+                held.entry(device).or_insert_with(|| job.id.clone());
+            }
+        }
+        Ok(held)
+    }
+
+    /// Lets a `READY` job go to a plotter (a job submitted with `start`, or released before, is
+    /// left as it is), then looks for a free one.
+    async fn release(&self, job: &JobRecord) -> Result<JobRecord, QueueError> {
+        let job_id = &job.id;
+        if may_start(job) {
+            tracing::debug!(%job_id, "job already queued to start");
+        } else {
+            let id = job_id.to_string();
+            self.store
+                .call(move |c| crate::store::jobs::set_metadata(c, &id, "start", Value::Bool(true)))
+                .await?;
+            tracing::info!(%job_id, "job released to the plotters");
+        }
         self.dispatch().await;
         self.job(job_id).await
     }
@@ -612,6 +722,11 @@ fn is_free(status: &DeviceStatus) -> bool {
     status.status == DeviceState::Connected && status.current_job_id.is_none()
 }
 
+/// Whether a job moving from `from` to `to` lets the device it held go.
+fn lets_device_go(from: Option<JobState>, to: JobState) -> bool {
+    from.is_some_and(JobState::holds_device) && !to.holds_device()
+}
+
 /// Whether a `READY` job may go to a plotter (submitted with `start`, or released).
 fn may_start(job: &JobRecord) -> bool {
     job.metadata
@@ -629,7 +744,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 enum Decision {
     /// Say no.
     Refuse(QueueError),
-    /// Let a `READY` job start.
+    /// Let a `READY` job start (if it may not yet) and look for a free plotter.
     Release,
     /// Record `→ ABORTED` with this metadata.
     Record(Value),

@@ -1,5 +1,6 @@
 //! What can be asked of the queue actor, and what can go wrong.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -40,7 +41,7 @@ pub enum Command {
         /// The job's details.
         reply: Reply<JobDetails>,
     },
-    /// Pause, resume, abort or cancel a job.
+    /// Start, pause, resume, abort or cancel a job.
     Control {
         /// The job.
         job_id: JobId,
@@ -67,6 +68,11 @@ pub enum Command {
     Devices {
         /// One status per device.
         reply: Reply<Vec<DeviceStatus>>,
+    },
+    /// Which attached devices jobs hold (device id → job), idle device tasks included.
+    Holders {
+        /// The devices held and the job holding each.
+        reply: Reply<BTreeMap<String, JobId>>,
     },
     /// A manual action on a device.
     Device {
@@ -106,7 +112,7 @@ pub struct Submission {
     pub layers: Option<String>,
     /// Higher runs first.
     pub priority: i32,
-    /// Start plotting as soon as it is ready and a plotter is free, without waiting for a `resume`.
+    /// Start plotting as soon as it is ready and a plotter is free, without waiting for a `start`.
     pub start: bool,
 }
 
@@ -145,6 +151,9 @@ pub struct JobDetails {
 pub enum JobAction {
     /// Stop a running plot at a safe point with the pen up (`PLOTTING → PAUSED`).
     Pause,
+    /// Send a `READY` job submitted without `start` to the plotter (it plots as soon as one is
+    /// free).
+    Start,
     /// Continue a paused plot (`PAUSED → PLOTTING`).
     Resume,
     /// Stop a job wherever it is, a running plot included (`→ ABORTED`).
@@ -200,11 +209,18 @@ pub enum QueueError {
 
 impl JobAction {
     /// Every action.
-    pub const ALL: [Self; 4] = [Self::Pause, Self::Resume, Self::Abort, Self::Cancel];
+    pub const ALL: [Self; 5] = [
+        Self::Start,
+        Self::Pause,
+        Self::Resume,
+        Self::Abort,
+        Self::Cancel,
+    ];
 
     /// The wire spelling (`pause`).
     pub const fn as_str(self) -> &'static str {
         match self {
+            Self::Start => "start",
             Self::Pause => "pause",
             Self::Resume => "resume",
             Self::Abort => "abort",
@@ -257,7 +273,9 @@ impl FromStr for JobAction {
         Self::ALL
             .into_iter()
             .find(|a| a.as_str().eq_ignore_ascii_case(s.trim()))
-            .ok_or_else(|| format!("`{s}` is not a job action: use pause, resume, abort or cancel"))
+            .ok_or_else(|| {
+                format!("`{s}` is not a job action: use start, pause, resume, abort or cancel")
+            })
     }
 }
 

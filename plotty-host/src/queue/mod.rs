@@ -8,8 +8,9 @@
 //! broadcast, hooks); the actor keeps no job state of its own.
 //!
 //! What the actor does itself: store submitted SVGs under `<workspace>/jobs/<id>/source.svg` and
-//! queue the job (`NEW → QUEUED`), list and show jobs, cancel jobs that have not started, abort jobs
-//! that no plotter is working on, retry `FAILED`/`ABORTED` jobs as new jobs, delete final jobs.
+//! queue the job (`NEW → QUEUED`), list and show jobs, start `READY` jobs, cancel jobs that have
+//! not started, abort jobs that no plotter is working on, retry `FAILED`/`ABORTED` jobs as new jobs
+//! (which wait for a start), delete final jobs.
 //! What needs the plotter (pausing, resuming or aborting a running plot; homing, moving the pen,
 //! turning the motors off) goes to the [`DeviceControl`] the device task attaches; without one the
 //! answer is [`QueueError::NoDevice`], never a pretended success.
@@ -23,6 +24,7 @@ pub mod device;
 pub mod pipeline;
 mod submit;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use futures_util::FutureExt;
@@ -79,7 +81,7 @@ impl QueueHandle {
         self.ask(|reply| Command::Get { job_id, reply }).await
     }
 
-    /// Pauses, resumes, aborts or cancels a job; returns the job afterwards.
+    /// Starts, pauses, resumes, aborts or cancels a job; returns the job afterwards.
     pub async fn control(&self, job_id: JobId, action: JobAction) -> Result<JobRecord, QueueError> {
         self.ask(|reply| Command::Control {
             job_id,
@@ -89,7 +91,8 @@ impl QueueHandle {
         .await
     }
 
-    /// Retries a `FAILED` or `ABORTED` job as a new job at `QUEUED`; returns the new job.
+    /// Retries a `FAILED` or `ABORTED` job as a new job at `QUEUED` that waits for a start once
+    /// `READY`; returns the new job.
     pub async fn retry(&self, job_id: JobId) -> Result<JobRecord, QueueError> {
         self.ask(|reply| Command::Retry { job_id, reply }).await
     }
@@ -102,6 +105,12 @@ impl QueueHandle {
     /// The attached devices' status.
     pub async fn devices(&self) -> Result<Vec<DeviceStatus>, QueueError> {
         self.ask(|reply| Command::Devices { reply }).await
+    }
+
+    /// Which attached devices are held by a job in `ARMED`, `PLOTTING` or `PAUSED`, and by which
+    /// job: a device whose task is idle may still hold a job paused by a crash or a shutdown.
+    pub async fn holders(&self) -> Result<BTreeMap<String, JobId>, QueueError> {
+        self.ask(|reply| Command::Holders { reply }).await
     }
 
     /// Runs a manual action on a device (`None`: the only one attached).

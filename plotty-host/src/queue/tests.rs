@@ -26,6 +26,12 @@ struct Harness {
 }
 
 async fn harness() -> Harness {
+    harness_with(false).await
+}
+
+/// A queue that takes jobs through the pipeline and hands them to devices when `pipeline`,
+/// else one that only answers commands.
+async fn harness_with(pipeline: bool) -> Harness {
     let dir = tempfile::tempdir().unwrap();
     let settings = Settings::defaults_for(dir.path());
     std::fs::create_dir_all(settings.jobs_dir()).unwrap();
@@ -47,7 +53,8 @@ async fn harness() -> Harness {
         Arc::new(Mutex::new(None)),
     );
     let (queue, actor) = channel();
-    Box::new(QueueComponent::new(actor.manual()))
+    let actor = if pipeline { actor } else { actor.manual() };
+    Box::new(QueueComponent::new(actor))
         .start(ctx)
         .await
         .unwrap();
@@ -98,22 +105,76 @@ const TO_PLOTTING: [JobEvent; 5] = [
     JobEvent::Start,
 ];
 
+/// A few squares: a drawing the pipeline takes to `READY`.
+const SQUARES: &str = r#"<svg xmlns="http://www.w3.org/2000/svg" width="100mm" height="100mm" viewBox="0 0 100 100">
+  <path d="M10 10 H30 V30 H10 Z" stroke="black" fill="none"/>
+  <path d="M50 10 H70 V30 H50 Z" stroke="black" fill="none"/>
+</svg>"#;
+
+fn squares(start: bool) -> Submission {
+    Submission {
+        svg: SvgSource::Bytes(Bytes::from_static(SQUARES.as_bytes())),
+        start,
+        ..svg()
+    }
+}
+
+impl Harness {
+    /// Waits (on the event bus) for `job` to reach `state`.
+    async fn wait_state(&mut self, job: &JobId, state: JobState) {
+        let found = tokio::time::timeout(std::time::Duration::from_secs(60), async {
+            loop {
+                match self.rx.recv().await {
+                    Ok(DaemonEvent::JobStateChanged(c)) if &c.job_id == job && c.to == state => {
+                        return;
+                    }
+                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(broadcast::error::RecvError::Closed) => panic!("the event bus closed"),
+                }
+            }
+        })
+        .await;
+        assert!(found.is_ok(), "job {job} never reached {state}");
+    }
+}
+
 /// A device task stand-in: records what it is asked and records the transitions a real one would.
 struct FakeDevice {
     ledger: Ledger,
+    id: &'static str,
     job: Mutex<Option<JobId>>,
     asked: Mutex<Vec<DeviceRequest>>,
+    /// Takes assigned jobs (and holds them) instead of refusing them.
+    accept: bool,
+    assigned: Mutex<Vec<JobId>>,
+}
+
+impl FakeDevice {
+    fn new(ledger: &Ledger, id: &'static str, accept: bool) -> Arc<Self> {
+        Arc::new(Self {
+            ledger: ledger.clone(),
+            id,
+            job: Mutex::new(None),
+            asked: Mutex::new(Vec::new()),
+            accept,
+            assigned: Mutex::new(Vec::new()),
+        })
+    }
+
+    fn assigned(&self) -> Vec<JobId> {
+        self.assigned.lock().unwrap().clone()
+    }
 }
 
 impl DeviceControl for FakeDevice {
     fn id(&self) -> String {
-        "sim0".into()
+        self.id.into()
     }
 
     fn status(&self) -> DeviceStatus {
         let job = self.job.lock().unwrap().clone();
         DeviceStatus {
-            device_id: "sim0".into(),
+            device_id: self.id.into(),
             device_type: "simulator".into(),
             status: if job.is_some() {
                 DeviceState::Busy
@@ -137,6 +198,7 @@ impl DeviceControl for FakeDevice {
     ) -> futures_util::future::BoxFuture<'static, Result<DeviceReply, DeviceError>> {
         self.asked.lock().unwrap().push(request.clone());
         let ledger = self.ledger.clone();
+        let device_id = self.id;
         async move {
             let (job, event) = match request {
                 DeviceRequest::Pause(j) => (j, JobEvent::Pause),
@@ -149,14 +211,14 @@ impl DeviceControl for FakeDevice {
                 }
                 DeviceRequest::Action(a) => {
                     return Ok(DeviceReply {
-                        device_id: "sim0".into(),
+                        device_id: device_id.into(),
                         message: a.to_string(),
                     });
                 }
             };
             move_to(&ledger, &job, &[event]).await;
             Ok(DeviceReply {
-                device_id: "sim0".into(),
+                device_id: device_id.into(),
                 message: event.to_string(),
             })
         }
@@ -164,6 +226,12 @@ impl DeviceControl for FakeDevice {
     }
 
     fn assign(&self, assignment: Assignment) -> Result<(), DeviceError> {
+        if self.accept {
+            let id = assignment.job.id;
+            *self.job.lock().unwrap() = Some(id.clone());
+            self.assigned.lock().unwrap().push(id);
+            return Ok(());
+        }
         Err(DeviceError {
             message: format!("the scripted device plots nothing ({})", assignment.job.id),
         })
@@ -304,11 +372,7 @@ async fn without_a_plotter_device_requests_are_refused_and_state_only_ones_are_d
 #[tokio::test]
 async fn plot_requests_go_to_the_device_holding_the_job() {
     let h = harness().await;
-    let device = Arc::new(FakeDevice {
-        ledger: h.ledger.clone(),
-        job: Mutex::new(None),
-        asked: Mutex::new(Vec::new()),
-    });
+    let device = FakeDevice::new(&h.ledger, "sim0", false);
     h.queue.attach_device(device.clone()).await.unwrap();
     let job = h.queue.submit(svg()).await.unwrap();
     move_to(&h.ledger, &job.id, &TO_PLOTTING).await;
@@ -424,4 +488,207 @@ async fn no_new_jobs_once_the_shutdown_started_and_none_after_it() {
     );
     let e = h.queue.list(ListFilter::default()).await.unwrap_err();
     assert_eq!(e.code(), "SHUTTING_DOWN");
+}
+
+#[tokio::test]
+async fn start_takes_a_ready_job_to_the_plotter_and_resume_is_for_paused_jobs() {
+    let h = harness().await;
+    let job = h.queue.submit(svg()).await.unwrap();
+    let e = h
+        .queue
+        .control(job.id.clone(), JobAction::Start)
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), "INVALID_STATE");
+    assert!(e.to_string().contains("QUEUED"), "{e}");
+    move_to(
+        &h.ledger,
+        &job.id,
+        &[JobEvent::Analyzed, JobEvent::Optimized, JobEvent::Prepared],
+    )
+    .await;
+
+    // A READY job waiting for start: resume says to use start.
+    let e = h
+        .queue
+        .control(job.id.clone(), JobAction::Resume)
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), "INVALID_STATE");
+    assert!(
+        e.to_string().contains(&format!("plotty start {}", job.id)),
+        "{e}"
+    );
+    let started = h
+        .queue
+        .control(job.id.clone(), JobAction::Start)
+        .await
+        .unwrap();
+    assert_eq!(started.state, JobState::Ready);
+    assert_eq!(started.metadata["start"], Value::Bool(true));
+    // Once more: it is queued to start, which is what was asked.
+    let again = h
+        .queue
+        .control(job.id.clone(), JobAction::Start)
+        .await
+        .unwrap();
+    assert_eq!(again.state, JobState::Ready);
+    let e = h
+        .queue
+        .control(job.id.clone(), JobAction::Resume)
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), "INVALID_STATE");
+    assert!(e.to_string().contains("queued to start"), "{e}");
+
+    // Start is for READY jobs only: a paused one is resumed.
+    move_to(
+        &h.ledger,
+        &job.id,
+        &[JobEvent::Arm, JobEvent::Start, JobEvent::Pause],
+    )
+    .await;
+    let e = h
+        .queue
+        .control(job.id.clone(), JobAction::Start)
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), "INVALID_STATE");
+    assert!(
+        e.to_string().contains("PAUSED")
+            && e.to_string().contains(&format!("plotty resume {}", job.id)),
+        "{e}"
+    );
+    h.queue
+        .control(job.id.clone(), JobAction::Abort)
+        .await
+        .unwrap();
+    let e = h
+        .queue
+        .control(job.id.clone(), JobAction::Start)
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("ABORTED"), "{e}");
+}
+
+#[tokio::test]
+async fn a_retry_waits_for_start_even_when_the_job_it_retries_started_by_itself() {
+    let h = harness().await;
+    let job = h
+        .queue
+        .submit(Submission {
+            start: true,
+            ..svg()
+        })
+        .await
+        .unwrap();
+    assert_eq!(job.metadata["start"], Value::Bool(true));
+    h.queue
+        .control(job.id.clone(), JobAction::Cancel)
+        .await
+        .unwrap();
+    let retry = h.queue.retry(job.id.clone()).await.unwrap();
+    assert_ne!(
+        retry.metadata["start"],
+        Value::Bool(true),
+        "{}",
+        retry.metadata
+    );
+}
+
+/// Waits until the queue has finished what it was doing: the actor takes one command or event at a
+/// time, so the answer to a command comes after the dispatch an earlier command (an attach, a
+/// start) or event started.
+async fn settled(h: &Harness) {
+    h.queue.list(ListFilter::default()).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_job_keeps_its_device_until_it_leaves_paused() {
+    let mut h = harness_with(true).await;
+    // A job interrupted by a crash: PAUSED, and the device task holds nothing.
+    let paused = h.queue.submit(squares(false)).await.unwrap();
+    h.wait_state(&paused.id, JobState::Ready).await;
+    move_to(&h.ledger, &paused.id, &[JobEvent::Arm, JobEvent::Start]).await;
+    h.ledger
+        .apply(TransitionRequest {
+            job_id: paused.id.clone(),
+            event: JobEvent::Interrupt,
+            reason: Reason::Interrupted,
+            error: None,
+            metadata: Value::Null,
+        })
+        .await
+        .unwrap();
+    let next = h.queue.submit(squares(true)).await.unwrap();
+    h.wait_state(&next.id, JobState::Ready).await;
+
+    let device = FakeDevice::new(&h.ledger, "sim0", true);
+    h.queue.attach_device(device.clone()).await.unwrap();
+    settled(&h).await;
+    assert_eq!(device.assigned(), [], "the paused job's sheet is still in");
+    let queued = h
+        .queue
+        .control(next.id.clone(), JobAction::Start)
+        .await
+        .unwrap();
+    assert_eq!(queued.state, JobState::Ready);
+    assert_eq!(device.assigned(), []);
+
+    // Resumed, it plots (the device holds nothing yet: still no other job); paused again.
+    let resumed = h
+        .queue
+        .control(paused.id.clone(), JobAction::Resume)
+        .await
+        .unwrap();
+    assert_eq!(resumed.state, JobState::Plotting);
+    h.queue
+        .control(paused.id.clone(), JobAction::Pause)
+        .await
+        .unwrap();
+    settled(&h).await;
+    assert_eq!(device.assigned(), []);
+
+    // Aborted, it lets the device go: the next job starts.
+    let aborted = h
+        .queue
+        .control(paused.id.clone(), JobAction::Abort)
+        .await
+        .unwrap();
+    assert_eq!(aborted.state, JobState::Aborted);
+    h.wait_state(&next.id, JobState::Armed).await;
+    // The dispatch that armed it hands it to the device before the queue takes a command.
+    settled(&h).await;
+    assert_eq!(device.assigned(), [next.id]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_job_holds_only_the_device_it_was_plotting_on() {
+    let mut h = harness_with(true).await;
+    let paused = h.queue.submit(squares(false)).await.unwrap();
+    h.wait_state(&paused.id, JobState::Ready).await;
+    h.ledger
+        .apply(TransitionRequest {
+            job_id: paused.id.clone(),
+            event: JobEvent::Arm,
+            reason: Reason::Pipeline,
+            error: None,
+            metadata: serde_json::json!({ "device_id": "sim0" }),
+        })
+        .await
+        .unwrap();
+    move_to(&h.ledger, &paused.id, &[JobEvent::Start, JobEvent::Pause]).await;
+    let next = h.queue.submit(squares(true)).await.unwrap();
+    h.wait_state(&next.id, JobState::Ready).await;
+
+    let held = FakeDevice::new(&h.ledger, "sim0", true);
+    h.queue.attach_device(held.clone()).await.unwrap();
+    settled(&h).await;
+    assert_eq!(held.assigned(), []);
+    let free = FakeDevice::new(&h.ledger, "sim1", true);
+    h.queue.attach_device(free.clone()).await.unwrap();
+    h.wait_state(&next.id, JobState::Armed).await;
+    settled(&h).await;
+    assert_eq!(free.assigned(), [next.id]);
+    assert_eq!(held.assigned(), []);
 }

@@ -207,7 +207,8 @@ pub fn transition(
 }
 
 /// Retries a `FAILED` or `ABORTED` job: a new job with the same source, name, priority, metadata
-/// and layers is created and queued; the old one keeps its history. Returns the new job and its
+/// (except `start`: the retry waits for a `start`) and layers is created and queued; the old one
+/// keeps its history. Returns the new job and its
 /// two state changes (`→ NEW`, `NEW → QUEUED`).
 pub fn retry(
     conn: &mut Connection,
@@ -221,11 +222,15 @@ pub fn retry(
             state: old.state,
         });
     }
+    // A retry waits for `start`, whatever the job it retries was submitted with: the paper may not
+    // be in yet.
+    let mut metadata = object(&old.metadata);
+    metadata.remove("start");
     let new = NewJob {
         name: old.name.clone(),
         source_path: old.source_path.as_ref().map(PathBuf::from),
         priority: old.priority,
-        metadata: old.metadata.clone(),
+        metadata: Value::Object(metadata),
     };
     let id = fresh_id(&tx)?;
     let created = insert_new(&tx, &id, &new, Some(old_id))?;
@@ -484,6 +489,17 @@ pub fn list(conn: &Connection, states: &[JobState]) -> Result<Vec<JobRecord>, St
         out.push(row??);
     }
     Ok(out)
+}
+
+/// The device a job was last recorded on: the `device_id` of its latest event that names one (the
+/// queue records it when it arms the job, the device task with every transition it records).
+pub fn device_of(conn: &Connection, id: &str) -> Result<Option<String>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT json_extract(metadata_json, '$.device_id') FROM job_events
+         WHERE job_id = ?1 AND json_type(metadata_json, '$.device_id') = 'text'
+         ORDER BY id DESC LIMIT 1",
+    )?;
+    Ok(stmt.query_row([id], |r| r.get(0)).optional()?)
 }
 
 /// A job's events, oldest first.

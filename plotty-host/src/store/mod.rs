@@ -361,6 +361,12 @@ impl Store {
             .await
     }
 
+    /// The device a job was last recorded on; see [`jobs::device_of`].
+    pub async fn device_of(&self, id: &str) -> Result<Option<String>, StoreError> {
+        let id = id.to_owned();
+        self.read(move |c| jobs::device_of(c, &id)).await
+    }
+
     /// A job's recorded events, oldest first.
     pub async fn events(&self, id: &str) -> Result<Vec<jobs::EventRecord>, StoreError> {
         let id = id.to_owned();

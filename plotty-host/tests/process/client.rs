@@ -108,7 +108,7 @@ fn the_commands_against_a_running_daemon() {
     assert_eq!(ids.len(), 2, "{ids:?}");
     assert!(ids.iter().all(|id| id.len() == 12));
 
-    // The pipeline takes both to READY; without --start they wait there for `resume`.
+    // The pipeline takes both to READY; without --start they wait there for `start`.
     let v = crate::common::poll("both jobs READY", || {
         let out = run(&env, &at(port, &["queue", "--json", "--state", "READY"]));
         let v: Value = serde_json::from_str(&stdout(&out)).ok()?;
@@ -436,4 +436,128 @@ fn an_added_job_is_plotted_on_the_simulator_and_survives_a_crash() {
         job_json(&env, port, &id).filter(|v| v["state"] == "COMPLETED")
     });
     assert!(done["resume_point"]["stroke"].as_u64() > Some(1), "{done}");
+}
+
+/// Polls `plotty job ID --json` until the pipeline is done with the job (READY or later).
+fn prepared(env: &Env, port: u16, id: &str) -> Value {
+    crate::common::poll("the job to be prepared", || {
+        job_json(env, port, id).filter(|v| {
+            !matches!(
+                v["state"].as_str(),
+                Some("NEW" | "QUEUED" | "ANALYZED" | "OPTIMIZED")
+            )
+        })
+    })
+}
+
+#[test]
+fn after_a_crash_the_paused_job_keeps_the_plotter_until_it_is_aborted() {
+    let env = Env::new();
+    env.write_default_config("device:\n  type: simulator\n");
+    std::fs::write(env.path("a.svg"), SVG).unwrap();
+    std::fs::write(env.path("long.svg"), lines_svg(12)).unwrap();
+    let port = free_port();
+    let mut d = daemon(&env, port);
+    let out = run(&env, &at(port, &["add", "long.svg", "--start"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let interrupted = stdout(&out).trim().to_owned();
+    crate::common::poll("a resume point", || {
+        job_json(&env, port, &interrupted)
+            .filter(|v| v["state"] == "PLOTTING" && v["resume_point"]["stroke"].as_u64() > Some(1))
+    });
+    d.signal(Signal::SIGKILL);
+    d.wait_exit();
+    let _d = daemon(&env, port);
+    let v = job_json(&env, port, &interrupted).unwrap();
+    assert_eq!(
+        (v["state"].as_str(), v["state_reason"].as_str()),
+        (Some("PAUSED"), Some("interrupted")),
+        "{v}"
+    );
+
+    // A job added with --start waits: the half-drawn sheet is still on the plotter.
+    let out = run(&env, &at(port, &["add", "a.svg", "--start"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let next = stdout(&out).trim().to_owned();
+    prepared(&env, port, &next);
+    // `start` answers after the queue looked for a free plotter: a point where it has decided.
+    let out = run(&env, &at(port, &["start", &next]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        format!("{next} READY (queued to start)\n"),
+        "{}",
+        stderr(&out)
+    );
+    let v = job_json(&env, port, &next).unwrap();
+    assert_eq!(v["state"], "READY", "{v}");
+    let table = stdout(&run(&env, &at(port, &["jobs"])));
+    let line = table.lines().find(|l| l.starts_with(&next)).unwrap();
+    assert!(line.contains("READY (queued to start)"), "{table}");
+    let status = stdout(&run(&env, &at(port, &["status"])));
+    assert!(
+        status.contains(&format!("held by paused job {interrupted}")),
+        "{status}"
+    );
+
+    // Aborting the paused job frees the plotter: the waiting job plots.
+    let out = run(&env, &at(port, &["abort", &interrupted]));
+    assert_eq!(
+        stdout(&out),
+        format!("{interrupted} ABORTED\n"),
+        "{}",
+        stderr(&out)
+    );
+    crate::common::poll("the waiting job to complete", || {
+        job_json(&env, port, &next).filter(|v| v["state"] == "COMPLETED")
+    });
+
+    // A retry of the job that started by itself waits for `start`.
+    let out = run(&env, &at(port, &["retry", &interrupted]));
+    let retry = stdout(&out).trim().to_owned();
+    assert_eq!(retry.len(), 12, "{}", stderr(&out));
+    let v = prepared(&env, port, &retry);
+    assert_eq!(
+        (v["state"].as_str(), &v["start"]),
+        (Some("READY"), &Value::Bool(false)),
+        "{v}"
+    );
+    let table = stdout(&run(&env, &at(port, &["jobs"])));
+    let line = table.lines().find(|l| l.starts_with(&retry)).unwrap();
+    assert!(line.contains("READY (waiting for start)"), "{table}");
+}
+
+#[test]
+fn a_job_added_without_start_is_started_with_start_not_resume() {
+    let env = Env::new();
+    env.write_default_config("device:\n  type: simulator\n");
+    std::fs::write(env.path("a.svg"), SVG).unwrap();
+    let port = free_port();
+    let _d = daemon(&env, port);
+    let out = run(&env, &at(port, &["add", "a.svg"]));
+    let id = stdout(&out).trim().to_owned();
+    let v = prepared(&env, port, &id);
+    assert_eq!(v["state"], "READY", "{v}");
+    let details = stdout(&run(&env, &at(port, &["job", &id])));
+    assert!(
+        details.contains("state     READY, waiting for start"),
+        "{details}"
+    );
+
+    let out = run(&env, &at(port, &["resume", &id]));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains(&format!("plotty start {id}")),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(job_json(&env, port, &id).unwrap()["state"], "READY");
+    let out = run(&env, &at(port, &["start", &id]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    crate::common::poll("the started job to complete", || {
+        job_json(&env, port, &id).filter(|v| v["state"] == "COMPLETED")
+    });
+    let out = run(&env, &at(port, &["start", &id]));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("COMPLETED"), "{}", stderr(&out));
 }

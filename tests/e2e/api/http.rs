@@ -269,6 +269,16 @@ async fn every_endpoint() {
         ),
         (409, "INVALID_STATE".into())
     );
+    // Start takes READY jobs only; this one is still QUEUED, and the error says so.
+    match http
+        .post(&format!("/api/jobs/{first_id}/start"), None)
+        .await
+    {
+        Err(ClientError::Api {
+            status, message, ..
+        }) => assert!(status == 409 && message.contains("QUEUED"), "{message}"),
+        other => panic!("expected an API error, got {other:?}"),
+    }
     assert_eq!(
         api_error(
             http.post(&format!("/api/jobs/{first_id}/dance"), None)

@@ -314,6 +314,13 @@ async fn job_control_messages_answer_ack_or_error() {
     }
     ws.send(json!({"type": "job_resume", "job_id": b})).await;
     assert_eq!(ws.expect("error").await["error_code"], "INVALID_STATE");
+    ws.send(json!({"type": "job_start", "job_id": b})).await;
+    let e = ws.expect("error").await;
+    assert_eq!(e["error_code"], "INVALID_STATE");
+    assert!(
+        e["error_message"].as_str().unwrap().contains("PLOTTING"),
+        "{e}"
+    );
     ws.send(json!({"type": "job_abort", "job_id": "nope"}))
         .await;
     assert_eq!(ws.expect("error").await["error_code"], "JOB_NOT_FOUND");
