@@ -157,19 +157,40 @@ pub struct JobIdArgs {
     pub client: ClientArgs,
 }
 
-/// `plotty device …`.
+/// `plotty device …`: allowed while the plotter is idle and while its job is paused (the
+/// resume then starts from where the carriage really is).
 #[derive(Debug, Subcommand)]
 pub enum DeviceCommand {
-    /// Move to the home position (pen up first).
+    /// Move to the home position (pen up first). With the motors off, the carriage's place
+    /// becomes home: push it into the home corner (top left) first.
     Home(DeviceArgs),
+    /// Move by X and Y millimetres with the pen up (like axicli's walk_mmx/walk_mmy); the
+    /// motors must be on and the move must stay inside the travel.
+    Walk(WalkArgs),
     /// Raise the pen.
     PenUp(DeviceArgs),
     /// Lower the pen.
     PenDown(DeviceArgs),
+    /// Switch the motors on (they hold the carriage).
+    MotorsOn(DeviceArgs),
     /// Switch the motors off (the carriage can then be moved by hand).
     MotorsOff(DeviceArgs),
     /// Show the firmware version of the plotter.
     Version(DeviceArgs),
+}
+
+/// `plotty device walk X Y`.
+#[derive(Debug, Args)]
+pub struct WalkArgs {
+    /// Millimetres along x (right is positive).
+    #[arg(value_name = "X", allow_negative_numbers = true)]
+    pub x_mm: f64,
+    /// Millimetres along y (away from home is positive).
+    #[arg(value_name = "Y", allow_negative_numbers = true)]
+    pub y_mm: f64,
+    /// The device and the daemon.
+    #[command(flatten)]
+    pub device: DeviceArgs,
 }
 
 /// Options of `plotty device …`.

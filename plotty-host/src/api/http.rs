@@ -448,12 +448,18 @@ pub(super) async fn devices(State(api): State<Arc<Api>>) -> Response {
     }
 }
 
-/// `POST /api/devices/{id}/{home|pen-up|pen-down|motors-off}`.
+/// `POST /api/devices/{id}/{home|pen-up|pen-down|motors-on|motors-off}`, and
+/// `POST /api/devices/{id}/walk?x_mm=X&y_mm=Y`.
 pub(super) async fn device_action(
     State(api): State<Arc<Api>>,
     Path((id, action)): Path<(String, String)>,
+    uri: Uri,
 ) -> Response {
     let action = match action.parse::<DeviceAction>() {
+        Ok(DeviceAction::Walk { .. }) => match walk_of(uri.query().unwrap_or("")) {
+            Ok(a) => a,
+            Err(e) => return error(StatusCode::BAD_REQUEST, code::INVALID_FIELD, e),
+        },
         Ok(a) => a,
         Err(e) => return error(StatusCode::NOT_FOUND, "UNKNOWN_ACTION", e),
     };
@@ -466,6 +472,23 @@ pub(super) async fn device_action(
         .into_response(),
         Err(e) => queue_error(&e),
     }
+}
+
+/// The distances of a walk from `x_mm=X&y_mm=Y` (either may be left out: 0).
+fn walk_of(query: &str) -> Result<DeviceAction, String> {
+    let (mut x, mut y) = (0.0, 0.0);
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let target = match key {
+            "x_mm" => &mut x,
+            "y_mm" => &mut y,
+            _ => return Err(format!("walk takes x_mm and y_mm (millimetres), not `{key}`")),
+        };
+        *target = value
+            .parse::<f64>()
+            .map_err(|_| format!("walk: {key}=`{value}` is not a number of millimetres"))?;
+    }
+    DeviceAction::walk(x, y)
 }
 
 /// `GET /api/hooks`.

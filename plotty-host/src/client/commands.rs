@@ -167,10 +167,21 @@ async fn delete(a: JobIdArgs, out: &mut dyn Write) -> Result<ExitCode, ClientErr
 
 async fn device(d: DeviceCommand, out: &mut dyn Write) -> Result<ExitCode, ClientError> {
     let (args, action) = match d {
-        DeviceCommand::Home(a) => (a, Some("home")),
-        DeviceCommand::PenUp(a) => (a, Some("pen-up")),
-        DeviceCommand::PenDown(a) => (a, Some("pen-down")),
-        DeviceCommand::MotorsOff(a) => (a, Some("motors-off")),
+        DeviceCommand::Home(a) => (a, Some("home".to_owned())),
+        DeviceCommand::Walk(w) => {
+            if !(w.x_mm.is_finite() && w.y_mm.is_finite()) {
+                return Err(ClientError::Input(format!(
+                    "walk: {} {} is not a distance in millimetres",
+                    w.x_mm, w.y_mm
+                )));
+            }
+            let action = format!("walk?x_mm={}&y_mm={}", w.x_mm, w.y_mm);
+            (w.device, Some(action))
+        }
+        DeviceCommand::PenUp(a) => (a, Some("pen-up".to_owned())),
+        DeviceCommand::PenDown(a) => (a, Some("pen-down".to_owned())),
+        DeviceCommand::MotorsOn(a) => (a, Some("motors-on".to_owned())),
+        DeviceCommand::MotorsOff(a) => (a, Some("motors-off".to_owned())),
         DeviceCommand::Version(a) => (a, None),
     };
     let http = client(&args.client);
@@ -192,7 +203,7 @@ async fn device(d: DeviceCommand, out: &mut dyn Write) -> Result<ExitCode, Clien
     }
     emit(
         out,
-        &format!("{}: {}\n", id, v["message"].as_str().unwrap_or(action)),
+        &format!("{}: {}\n", id, v["message"].as_str().unwrap_or(&action)),
     )?;
     Ok(ExitCode::Success)
 }

@@ -29,6 +29,9 @@ pub const LATENCY: u64 = 25;
 const IN_FLIGHT_BYTES: usize = 64;
 /// Microseconds per firmware tick.
 const TICK_US: u64 = 40;
+/// How far the wall clock may run ahead of a paced simulation before the pace restarts (the
+/// link was idle), rather than the simulation racing to catch up.
+const PACE_SLACK: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// The simulator link. See the [module documentation](self).
 pub struct SimLink {
@@ -148,14 +151,27 @@ impl SimLink {
         self.to_board.iter().map(|(_, b)| b.len()).sum()
     }
 
-    /// Sleeps until the wall clock has caught up with simulated time (realtime mode).
-    fn pace_to(&self, tick: u64) {
-        if let Some((wall, start)) = self.pace {
-            let due = std::time::Duration::from_micros(tick.saturating_sub(start) * TICK_US);
-            let elapsed = wall.elapsed();
-            if due > elapsed {
-                std::thread::sleep(due - elapsed);
-            }
+    /// Sleeps until the wall clock has caught up with simulated time (realtime mode). Time the
+    /// link sat unused (between plots, while nobody waited on it) is not caught up on: a board
+    /// does not run ahead while idle, so the pace restarts from now when the wall clock is more
+    /// than [`PACE_SLACK`] ahead.
+    fn pace_to(&mut self, tick: u64) {
+        let Some((wall, start)) = self.pace else {
+            return;
+        };
+        let now = self.board.now_ticks();
+        let simulated = std::time::Duration::from_micros(now.saturating_sub(start) * TICK_US);
+        let (wall, start) = if wall.elapsed() > simulated + PACE_SLACK {
+            let anchor = (std::time::Instant::now(), now);
+            self.pace = Some(anchor);
+            anchor
+        } else {
+            (wall, start)
+        };
+        let due = std::time::Duration::from_micros(tick.saturating_sub(start) * TICK_US);
+        let elapsed = wall.elapsed();
+        if due > elapsed {
+            std::thread::sleep(due - elapsed);
         }
     }
 }
@@ -261,5 +277,29 @@ impl Observer for Recorder {
 
     fn on_motors(&mut self, tick: u64, enabled: [bool; 2], microsteps: u8) {
         self.sim.on_motors(tick, enabled, microsteps);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_paced_link_does_not_catch_up_on_time_it_sat_idle() {
+        let mut link = SimLink::new(FirmwareVersion::V3_0_3).realtime();
+        // Unused for a while (between two plots): the board must not race through the next
+        // stretch of simulated time to catch up with the wall clock.
+        std::thread::sleep(std::time::Duration::from_millis(400));
+        let started = std::time::Instant::now();
+        let target = link.now() + Duration::from_millis(100);
+        while link.now() < target {
+            link.wait(Some(target)).unwrap();
+        }
+        // A lower bound only: a busy machine can only make it slower.
+        assert!(
+            started.elapsed() >= std::time::Duration::from_millis(90),
+            "100 ms of simulated time passed in {:?} of wall time",
+            started.elapsed()
+        );
     }
 }

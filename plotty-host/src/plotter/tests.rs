@@ -287,7 +287,7 @@ async fn a_pen_change_pauses_until_resume() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_job_submitted_without_start_waits_ready_until_resume() {
+async fn a_job_submitted_without_start_waits_ready_until_start() {
     let mut h = harness(SimPace::Fast).await;
     let job = h.queue.submit(submission(SQUARES, false)).await.unwrap();
     h.wait_state(&job.id, JobState::Ready).await;
@@ -297,9 +297,15 @@ async fn a_job_submitted_without_start_waits_ready_until_resume() {
         .await
         .unwrap_err();
     assert_eq!(e.code(), "INVALID_STATE");
-    let released = h
+    let e = h
         .queue
         .control(job.id.clone(), JobAction::Resume)
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("plotty start"), "{e}");
+    let released = h
+        .queue
+        .control(job.id.clone(), JobAction::Start)
         .await
         .unwrap();
     assert!(
