@@ -25,7 +25,7 @@ use plotty_host::import::{self, Point};
 use plotty_host::plot::command::{compare, trace_polylines};
 use plotty_host::plot::estimate::{self, Estimate};
 use plotty_host::plot::prepare::{self, Prepared};
-use plotty_host::plot::runner::{self, Control, Plot, RunError, RunEvent, RunReport};
+use plotty_host::plot::runner::{self, Control, Outcome, Plot, RunError, RunEvent, RunReport};
 use plotty_host::plot::{PlotConfig, Start};
 use plotty_host::preview;
 use plotty_host::settings::{self, Overrides, Settings, Sources};
@@ -104,7 +104,7 @@ fn check_plot(
     reference: &[Vec<Point>],
     tolerance_mm: f64,
 ) {
-    assert!(report.completed, "{name}: not completed");
+    assert_eq!(report.outcome, Outcome::Completed, "{name}: not completed");
     assert_eq!(
         (report.position.m1, report.position.m2),
         (0, 0),
@@ -392,7 +392,7 @@ fn pause_mid_stroke_and_resume_draws_what_an_uninterrupted_plot_draws() {
     let c = paused.expect("paused");
     assert!(c.pen_down && c.stroke == 1, "paused mid-stroke: {c:?}");
     assert!(events.iter().any(|e| matches!(e, RunEvent::Resumed)));
-    assert!(report.completed);
+    assert_eq!(report.outcome, Outcome::Completed);
     assert_eq!((report.position.m1, report.position.m2), (0, 0));
     // The stroke in flight is split in two; everything else is as without the pause.
     assert_eq!(
@@ -432,7 +432,7 @@ fn abort_raises_the_pen_and_parks_at_home() {
         },
     );
     let report = result.unwrap();
-    assert!(!report.completed);
+    assert_eq!(report.outcome, Outcome::Aborted);
     assert!(events.iter().any(|e| matches!(e, RunEvent::Aborting)));
     assert_eq!((report.position.m1, report.position.m2), (0, 0), "parked");
     // Ends pen up, home, with the second layer never started.
@@ -455,7 +455,7 @@ fn abort_while_plotting_parks_at_home() {
         }
     });
     let report = result.unwrap();
-    assert!(!report.completed);
+    assert_eq!(report.outcome, Outcome::Aborted);
     assert_eq!((report.position.m1, report.position.m2), (0, 0));
 }
 

@@ -482,7 +482,11 @@ fn walk_of(query: &str) -> Result<DeviceAction, String> {
         let target = match key {
             "x_mm" => &mut x,
             "y_mm" => &mut y,
-            _ => return Err(format!("walk takes x_mm and y_mm (millimetres), not `{key}`")),
+            _ => {
+                return Err(format!(
+                    "walk takes x_mm and y_mm (millimetres), not `{key}`"
+                ));
+            }
         };
         *target = value
             .parse::<f64>()

@@ -111,6 +111,21 @@ impl SimLink {
         Duration::from_ticks(self.board.now_ticks())
     }
 
+    /// The pen trace so far (strokes and travel, in mm from where the board was powered on).
+    pub fn trace(&self) -> Trace {
+        self.board.observer().sim.trace.trace()
+    }
+
+    /// Lets `duration` of simulated time pass with no host on the link (the host crashed): the
+    /// board runs whatever its FIFO holds; bytes already on the wire still arrive.
+    pub fn run_unattended(&mut self, duration: Duration) {
+        let ticks = duration.as_micros() / TICK_US;
+        let _ = self.exchange();
+        self.board.advance(ticks);
+        let _ = self.exchange();
+        // Nobody read the replies: a restarted host finds them stale, as on a real port.
+    }
+
     /// Ends the simulation: the trace, statistics, pen drops and layer ticks.
     pub fn finish(self) -> SimRecord {
         let now = self.board.now_ticks();

@@ -119,6 +119,68 @@ pub fn estimate(
     Ok(sum.finish(raise, end.steps, end.forced_releases))
 }
 
+/// What is left of a plot from a checkpoint, planned as the runner will run it.
+#[derive(Clone, Copy, PartialEq, Debug, Default)]
+pub struct Remaining {
+    /// Firmware time of the rest (moves, pen moves, dwells; set-up not included).
+    pub time: Duration,
+    /// Pen-down length of the rest, mm.
+    pub drawn_mm: f64,
+    /// Length of every move of the rest, mm.
+    pub distance_mm: f64,
+}
+
+/// The rest of `program` from `start`, the machine at `position`: what a resumed plot still
+/// has to do (its progress starts where the whole plan's minus this).
+///
+/// # Errors
+/// A planning failure.
+pub fn remaining(
+    program: &Program,
+    config: &PlotConfig,
+    version: FirmwareVersion,
+    start: Start,
+    position: MotorSteps,
+) -> Result<Remaining, PipelineError> {
+    let raise = ticks(config.pen_raise_ms());
+    let lower = ticks(config.pen_lower_ms());
+    let mut ticks_sum = 0u64;
+    let mut rest = Remaining::default();
+    feed::feed(
+        program,
+        start,
+        config,
+        version,
+        position,
+        [0, 0],
+        &mut |item| {
+            match item {
+                FeedItem::Move(m) => {
+                    ticks_sum += u64::from(m.ticks);
+                    rest.distance_mm += m.distance_mm;
+                    if m.pen == Pen::Down {
+                        rest.drawn_mm += m.distance_mm;
+                    }
+                }
+                FeedItem::Pen(Pen::Up) => ticks_sum += raise,
+                FeedItem::Pen(Pen::Down) => ticks_sum += lower,
+                FeedItem::Dwell(d) => {
+                    let ms = d.as_micros().saturating_add(500) / 1000;
+                    ticks_sum += ms * u64::from(TICKS_PER_MS);
+                }
+                FeedItem::Pause | FeedItem::Motors(_) | FeedItem::Marker(_) => {}
+            }
+            Ok::<(), Infallible>(())
+        },
+    )
+    .map_err(|e| match e {
+        FeedStop::Plan(e) => e,
+        FeedStop::Sink(never) => match never {},
+    })?;
+    rest.time = Duration::from_ticks(ticks_sum);
+    Ok(rest)
+}
+
 /// Ticks of a pen wait of `ms` (the firmware takes one tick for a zero wait).
 fn ticks(ms: u16) -> u64 {
     if ms == 0 {

@@ -310,6 +310,7 @@ pub fn run<L: Link>(
         Start::Beginning => None,
     };
     let mut io = Io::new(link, session, controls, events, program, reentry);
+    io.kinematics = config.kinematics();
     let Connection {
         firmware,
         mut position,
@@ -324,6 +325,38 @@ pub fn run<L: Link>(
         _ => estimate::estimate(program, config, firmware).map_err(RunError::Plan)?,
     };
     io.planned = estimate.total;
+    if let Start::At(_) = start {
+        // Progress, distances and the ETA go on from where the plot stopped: what came before
+        // the checkpoint counts as done.
+        // The rest as planned from the checkpoint's own position: the way back to it and the
+        // pen drop there are extra work of this run, not progress of the plot.
+        let at = match start {
+            Start::At(c) => MotorSteps::new(c.position[0], c.position[1]),
+            Start::Beginning => position,
+        };
+        let rest =
+            estimate::remaining(program, config, firmware, start, at).map_err(RunError::Plan)?;
+        let from_here = estimate::remaining(program, config, firmware, start, position)
+            .map_err(RunError::Plan)?;
+        let mut overhead = from_here.time - rest.time;
+        if let Start::At(c) = start
+            && c.pen_down
+        {
+            overhead += config.pen_lower();
+        }
+        io.before = Before {
+            done: Duration::from_micros(
+                estimate
+                    .total
+                    .as_micros()
+                    .saturating_sub(estimate.setup.as_micros())
+                    .saturating_sub(rest.time.as_micros()),
+            ),
+            drawn_mm: (estimate.drawn_mm - rest.drawn_mm).max(0.0),
+            distance_mm: (estimate.drawn_mm + estimate.travel_mm - rest.distance_mm).max(0.0),
+            overhead,
+        };
+    }
     (io.events)(RunEvent::Started {
         planned: estimate.total,
     });
@@ -391,9 +424,15 @@ pub fn run<L: Link>(
         }
     };
     let end = io.link.now();
-    let (distance_mm, drawn_mm) = io
-        .last_progress
-        .map_or((0.0, 0.0), |p| (p.distance_mm, p.drawn_mm));
+    // No move finished in this run (a resume with nothing left but a way home it had already
+    // made): what was done before it stands.
+    let (distance_mm, drawn_mm) = io.last_progress.map_or(
+        (
+            io.before.distance_mm + io.cut_short_mm,
+            io.before.drawn_mm + io.cut_short_mm,
+        ),
+        |p| (p.distance_mm, p.drawn_mm),
+    );
     Ok(RunReport {
         outcome,
         firmware,
@@ -557,10 +596,7 @@ pub fn manual<L: Link>(
         Manual::Walk { dx_mm, dy_mm } => {
             let to = crate::import::Point::new(here.x_mm + dx_mm, here.y_mm + dy_mm);
             let (w, h) = config.axidraw.model.travel_mm();
-            if !(to.is_finite()
-                && (0.0..=w).contains(&to.x_mm)
-                && (0.0..=h).contains(&to.y_mm))
-            {
+            if !(to.is_finite() && (0.0..=w).contains(&to.x_mm) && (0.0..=h).contains(&to.y_mm)) {
                 return Err(RunError::OutOfTravel {
                     device: io.link.name().to_owned(),
                     detail: format!(
@@ -635,6 +671,26 @@ struct Io<'a, 'e, L: Link> {
     reentry: Option<Checkpoint>,
     /// The last pen item fed lowered the pen.
     pen_fed_down: bool,
+    /// Where the last finished move ended.
+    last_end: Option<MotorSteps>,
+    /// Drawn by moves a stop cut short (the session counts finished moves only), mm: added to
+    /// the distances reported.
+    cut_short_mm: f64,
+    /// Converts positions for that.
+    kinematics: plotty_motion::kinematics::Kinematics,
+    /// A resumed plot: what the plan had done before its checkpoint.
+    before: Before,
+}
+
+/// The part of a plot done before the checkpoint a run resumed from (zero for a fresh plot).
+#[derive(Clone, Copy, Debug, Default)]
+struct Before {
+    done: Duration,
+    drawn_mm: f64,
+    distance_mm: f64,
+    /// The way back to the checkpoint and the pen drop there: time of this run that is not
+    /// progress of the plot.
+    overhead: Duration,
 }
 
 impl<'a, 'e, L: Link> Io<'a, 'e, L> {
@@ -668,6 +724,12 @@ impl<'a, 'e, L: Link> Io<'a, 'e, L> {
             stop: None,
             finish_stroke: None,
             pen_fed_down: false,
+            last_end: None,
+            cut_short_mm: 0.0,
+            before: Before::default(),
+            kinematics: plotty_motion::kinematics::Kinematics::new(
+                plotty_motion::kinematics::Resolution::High,
+            ),
             reentry,
         }
     }
@@ -734,10 +796,8 @@ impl<'a, 'e, L: Link> Io<'a, 'e, L> {
             let (w, h) = config.axidraw.model.travel_mm();
             // One step of slack: the counters of a carriage parked at home may read -1.
             let slack = 1.0 / config.kinematics().steps_per_mm();
-            let inside = p.x_mm >= -slack
-                && p.y_mm >= -slack
-                && p.x_mm <= w + slack
-                && p.y_mm <= h + slack;
+            let inside =
+                p.x_mm >= -slack && p.y_mm >= -slack && p.x_mm <= w + slack && p.y_mm <= h + slack;
             if inside {
                 return Ok(());
             }
@@ -800,14 +860,19 @@ impl<'a, 'e, L: Link> Io<'a, 'e, L> {
     /// Hands `item` to the session, doing I/O until it has room; stops feeding on a pause,
     /// an abort or a failure.
     fn deliver(&mut self, item: FeedItem) -> Result<(), Interrupt> {
-        if item == FeedItem::Pen(Pen::Down)
-            && let Some(park) = self.finish_stroke.take()
-        {
-            // The stroke in flight is done: stop before the next one starts.
-            self.request_stop(park);
-        }
+        let next_stroke = item == FeedItem::Pen(Pen::Down);
         loop {
             self.step()?;
+            if next_stroke && let Some(park) = self.finish_stroke {
+                // The feed runs ahead of the machine: the next stroke waits while the one in
+                // flight is drawn to its end (its `StrokeDone` stops the run), or, if it ended
+                // before the request came, until everything fed has run.
+                if self.session.is_idle() {
+                    self.request_stop(park);
+                }
+                self.wait()?;
+                continue;
+            }
             if self.stop.is_some() {
                 // Stopping: nothing more goes out; the session reports where it stopped.
                 self.wait()?;
@@ -987,6 +1052,11 @@ impl<'a, 'e, L: Link> Io<'a, 'e, L> {
     }
 
     fn on_progress(&mut self, p: plotty_motion::session::Progress) {
+        self.last_end = Some(p.position);
+        if self.parking {
+            // Parking after an abort or a stop is not progress of the plot.
+            return;
+        }
         let layer = self
             .program
             .layer_of(p.tag)
@@ -997,10 +1067,11 @@ impl<'a, 'e, L: Link> Io<'a, 'e, L> {
             stroke: p.tag.stroke,
             vertex: p.tag.vertex,
             pen: p.pen,
-            distance_mm: p.distance_mm,
-            drawn_mm: p.drawn_mm,
+            distance_mm: self.before.distance_mm + p.distance_mm + self.cut_short_mm,
+            drawn_mm: self.before.drawn_mm + p.drawn_mm + self.cut_short_mm,
             elapsed: p.elapsed,
-            done: p.planned,
+            // (`Duration`'s subtraction saturates: no progress until the way back is done.)
+            done: self.before.done + (p.planned - self.before.overhead),
             planned: self.planned,
         };
         self.last_progress = Some(progress);
@@ -1048,6 +1119,23 @@ impl<'a, 'e, L: Link> Io<'a, 'e, L> {
 
     /// A pause: planned (pen change), requested, the button, or an error.
     fn on_paused(&mut self, reason: PauseReason, resume: ResumePoint) -> Result<(), Interrupt> {
+        if resume.dropped
+            && resume.pen == Pen::Down
+            && let Some(from) = self.last_end
+        {
+            // The move in flight drew up to where the stop caught it; the session counts only
+            // finished moves, and the resume draws just the rest.
+            let mm = self
+                .kinematics
+                .to_point(from)
+                .distance_to(self.kinematics.to_point(resume.position));
+            self.cut_short_mm += mm;
+            if let Some(p) = &mut self.last_progress {
+                p.drawn_mm += mm;
+                p.distance_mm += mm;
+            }
+            self.last_end = Some(resume.position);
+        }
         match reason {
             PauseReason::Error => {
                 let checkpoint = self.resume_checkpoint(&resume);

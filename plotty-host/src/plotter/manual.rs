@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use super::task::{Inner, error};
 use crate::events::DeviceState;
-use crate::plot::runner::{self, Manual, RunError};
 use crate::plot::PlotConfig;
+use crate::plot::runner::{self, Manual, RunError};
 use crate::queue::{DeviceAction, DeviceError, DeviceReply};
 
 /// Runs `action` on the idle device.

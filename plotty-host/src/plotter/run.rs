@@ -109,9 +109,11 @@ pub(super) async fn resume_idle(
     inner
         .shutdown
         .spawn(self::start(task, job, None, start, false, controls));
-    started
-        .await
-        .unwrap_or_else(|_| Err(error(format!("the plot of job {job_id} ended before it resumed"))))
+    started.await.unwrap_or_else(|_| {
+        Err(error(format!(
+            "the plot of job {job_id} ended before it resumed"
+        )))
+    })
 }
 
 /// Runs `job` (claimed with [`claim`]) from `start`; `armed`: the job is `ARMED` and becomes

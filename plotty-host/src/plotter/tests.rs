@@ -350,8 +350,20 @@ async fn a_running_plot_pauses_resumes_and_aborts() {
     assert_eq!(paused.state, JobState::Paused);
     let kept = paused.resume.expect("the resume point is kept");
     assert_eq!(
-        (kept.layer, kept.stroke, kept.vertex, kept.pen_down, kept.position),
-        (point.layer, point.stroke, point.vertex, point.pen_down, point.position),
+        (
+            kept.layer,
+            kept.stroke,
+            kept.vertex,
+            kept.pen_down,
+            kept.position
+        ),
+        (
+            point.layer,
+            point.stroke,
+            point.vertex,
+            point.pen_down,
+            point.position
+        ),
         "homing keeps the resume point"
     );
 
@@ -525,7 +537,11 @@ async fn manual_actions_on_an_idle_simulator() {
         .device(None, queue::DeviceAction::Home)
         .await
         .unwrap();
-    assert!(homed.message.contains("motors were off"), "{}", homed.message);
+    assert!(
+        homed.message.contains("motors were off"),
+        "{}",
+        homed.message
+    );
     assert_eq!(
         h.queue.devices().await.unwrap()[0].position_mm,
         Some((0.0, 0.0))
@@ -536,7 +552,10 @@ async fn manual_actions_on_an_idle_simulator() {
         .await
         .unwrap();
     let (x, y) = h.queue.devices().await.unwrap()[0].position_mm.unwrap();
-    assert!((x - 25.0).abs() < 0.02 && (y - 12.5).abs() < 0.02, "({x}, {y})");
+    assert!(
+        (x - 25.0).abs() < 0.02 && (y - 12.5).abs() < 0.02,
+        "({x}, {y})"
+    );
     let e = h
         .queue
         .device(None, queue::DeviceAction::walk(-30.0, 0.0).unwrap())
@@ -548,7 +567,11 @@ async fn manual_actions_on_an_idle_simulator() {
         .device(None, queue::DeviceAction::Home)
         .await
         .unwrap();
-    assert!(homed.message.starts_with("homed from (25.0, 12.5)"), "{}", homed.message);
+    assert!(
+        homed.message.starts_with("homed from (25.0, 12.5)"),
+        "{}",
+        homed.message
+    );
     assert_eq!(
         h.queue.devices().await.unwrap()[0].position_mm,
         Some((0.0, 0.0))
@@ -669,7 +692,11 @@ async fn an_abort_is_a_normal_stop_with_no_device_error() {
     })
     .await
     .unwrap();
-    assert_eq!(status.status, crate::events::DeviceState::Connected, "{status:?}");
+    assert_eq!(
+        status.status,
+        crate::events::DeviceState::Connected,
+        "{status:?}"
+    );
     assert_eq!(status.error_message, None);
     assert_eq!(status.error_count, 0);
 }

@@ -433,8 +433,15 @@ fn an_added_job_is_plotted_on_the_simulator_and_survives_a_crash() {
     // The daemon's simulator came back as a fresh board (motors off): where the carriage is is
     // unknown, so the resume moves nothing and says to home it first.
     let out = run(&env, &at(port, &["resume", &id]));
-    assert!(!out.status.success(), "a resume on a fresh board must be refused");
-    assert!(stderr(&out).contains("plotty device home"), "{}", stderr(&out));
+    assert!(
+        !out.status.success(),
+        "a resume on a fresh board must be refused"
+    );
+    assert!(
+        stderr(&out).contains("plotty device home"),
+        "{}",
+        stderr(&out)
+    );
     let v = job_json(&env, port, &id).unwrap();
     assert_eq!(v["state"], "PAUSED", "{v}");
     let out = run(&env, &at(port, &["device", "home"]));
