@@ -213,7 +213,10 @@ struct Outcomes {
     events: Vec<Chaos>,
 }
 
-fn trace_of(sim: &SimLink, from_stroke: usize) -> (Vec<Vec<Point>>, Vec<Vec<Point>>) {
+/// A board's pen-down strokes and pen-up travel.
+type Traced = (Vec<Vec<Point>>, Vec<Vec<Point>>);
+
+fn trace_of(sim: &SimLink, from_stroke: usize) -> Traced {
     let t = sim.trace();
     let convert = |l: &Vec<plotty_fw_sim::trace::PointMm>| {
         l.iter().map(|p| Point::new(p.x, p.y)).collect::<Vec<_>>()
@@ -274,7 +277,7 @@ fn chaos_run(seed: u64, p: &Prepared, config: &PlotConfig, story: &mut Story) ->
     };
     // Traces of boards replaced by a power cycle (same sheet), and where the sheet starts on the
     // current board (strokes before it were on an earlier sheet).
-    let mut earlier: Vec<(Vec<Vec<Point>>, Vec<Vec<Point>>)> = Vec::new();
+    let mut earlier: Vec<Traced> = Vec::new();
     let mut sheet_from = 0usize;
     let mut start = Start::Beginning;
     let mut allowed_excess_mm = 0.0;

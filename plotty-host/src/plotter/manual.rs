@@ -40,7 +40,7 @@ pub(super) async fn run(
     let config = PlotConfig::from_settings(&settings);
     let session = runner::session_config(&config, settings.device.timeout);
     let opener = inner.opener.clone();
-    let job_config = config.clone();
+    let job_config = config;
     let outcome = tokio::task::spawn_blocking(move || {
         let mut link = match held {
             Some(l) => l,

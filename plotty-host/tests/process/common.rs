@@ -28,6 +28,18 @@ pub(crate) fn poll<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
     }
 }
 
+/// Polls `f` every 10 ms until it gives a value or `seconds` pass (a plot in real time).
+pub(crate) fn poll_for<T>(what: &str, seconds: u64, mut f: impl FnMut() -> Option<T>) -> T {
+    let until = Instant::now() + Duration::from_secs(seconds);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < until, "timed out waiting for {what}");
+        sleep(Duration::from_millis(10));
+    }
+}
+
 /// A private environment for `plotty`.
 pub(crate) struct Env {
     pub(crate) dir: tempfile::TempDir,

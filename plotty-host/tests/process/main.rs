@@ -8,4 +8,5 @@ mod check;
 mod client;
 mod common;
 mod daemon;
+mod lifecycle;
 mod plot;

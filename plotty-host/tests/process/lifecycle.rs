@@ -1,0 +1,270 @@
+//! The daemon's lifecycle as a user meets it, with the real binary and a plotter that stays
+//! powered: a simulated EBB served on a pseudo-terminal by this test process (as `plotty-fw-sim
+//! serve --link` does), in real time, so that it outlives every daemon.
+//!
+//! One job is stopped by SIGTERM mid-plot and resumed after a restart; another is interrupted by
+//! SIGKILL mid-stroke and resumed after a restart. At the end the board's pen trace is compared
+//! with both drawings (horizontal and vertical lines, whose trace has no step staircase): all of
+//! each is drawn, nothing outside them, nothing twice beyond the stroke in flight at the kill,
+//! never outside the machine, and each job records the drawing's length as drawn.
+
+use std::path::Path;
+use std::thread;
+
+use nix::sys::signal::Signal;
+use plotty_fw_sim::board::Board;
+use plotty_fw_sim::pty::PtyServer;
+use plotty_fw_sim::runner::ClockMode;
+use plotty_fw_sim::trace::TraceConfig;
+use plotty_fw_sim::{FirmwareVersion, SimObserver};
+use serde_json::Value;
+
+use crate::common::{Env, Running, poll_for, stderr, stdout};
+
+/// `count` lines of `len` mm, 4 mm apart, from (`x`, `y`): horizontal or vertical.
+fn lines(x: f64, y: f64, count: u32, len: f64, horizontal: bool) -> Vec<[(f64, f64); 2]> {
+    (0..count)
+        .map(|i| {
+            let o = 4.0 * f64::from(i);
+            if horizontal {
+                [(x, y + o), (x + len, y + o)]
+            } else {
+                [(x + o, y), (x + o, y + len)]
+            }
+        })
+        .collect()
+}
+
+fn svg(lines: &[[(f64, f64); 2]]) -> String {
+    let paths: String = lines
+        .iter()
+        .map(|[(x0, y0), (x1, y1)]| {
+            format!(r#"<path d="M{x0} {y0} L{x1} {y1}" stroke="black" fill="none"/>"#)
+        })
+        .collect();
+    format!(
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="200mm" height="200mm" viewBox="0 0 200 200">{paths}</svg>"#
+    )
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn daemon(env: &Env, port: u16) -> Running {
+    let mut c = env.cmd();
+    c.args(["daemon", "-h", "127.0.0.1", "-p", &port.to_string(), "-w"])
+        .arg(env.workspace());
+    let mut d = env.spawn(c);
+    d.wait_ready();
+    d
+}
+
+fn client(env: &Env, port: u16, args: &[&str]) -> std::process::Output {
+    let mut all: Vec<String> = args.iter().map(|s| (*s).to_owned()).collect();
+    all.extend([
+        "--host".into(),
+        "127.0.0.1".into(),
+        "--port".into(),
+        port.to_string(),
+    ]);
+    env.cmd().args(&all).output().unwrap()
+}
+
+fn job(env: &Env, port: u16, id: &str) -> Option<Value> {
+    let out = client(env, port, &["job", id, "--json"]);
+    out.status
+        .success()
+        .then(|| serde_json::from_str(&stdout(&out)).ok())
+        .flatten()
+}
+
+fn add(env: &Env, port: u16, file: &Path) -> String {
+    let out = client(env, port, &["add", file.to_str().unwrap(), "--start"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    stdout(&out).trim().to_owned()
+}
+
+/// Distance from `p` to the segment `a`–`b`.
+fn to_segment(p: (f64, f64), a: (f64, f64), b: (f64, f64)) -> f64 {
+    let (dx, dy) = (b.0 - a.0, b.1 - a.1);
+    let len2 = dx * dx + dy * dy;
+    let t = if len2 > 0.0 {
+        (((p.0 - a.0) * dx + (p.1 - a.1) * dy) / len2).clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
+    let (qx, qy) = (a.0 + t * dx - p.0, a.1 + t * dy - p.1);
+    (qx * qx + qy * qy).sqrt()
+}
+
+/// Points every 0.1 mm along a polyline.
+fn samples(line: &[(f64, f64)]) -> Vec<(f64, f64)> {
+    let mut out = Vec::new();
+    for w in line.windows(2) {
+        let (a, b) = (w[0], w[1]);
+        let len = ((b.0 - a.0).powi(2) + (b.1 - a.1).powi(2)).sqrt();
+        let n = (len / 0.1).ceil().max(1.0) as usize;
+        for k in 0..=n {
+            let t = k as f64 / n as f64;
+            out.push((a.0 + t * (b.0 - a.0), a.1 + t * (b.1 - a.1)));
+        }
+    }
+    if line.len() == 1 {
+        out.push(line[0]);
+    }
+    out
+}
+
+#[test]
+fn a_plotter_that_stays_powered_gets_every_job_drawn_exactly_once_across_sigterm_and_sigkill() {
+    let env = Env::new();
+    let link = env.path("ebb");
+    // The plotter: a board served in real time on a pty, for the whole test.
+    let server = PtyServer::open(Some(&link)).unwrap();
+    let stop = server.stop_handle();
+    let board = thread::spawn(move || {
+        let observer = SimObserver::new(TraceConfig::default());
+        let mut board = Board::with_observer(FirmwareVersion::V3_0_3, observer);
+        server.run(&mut board, ClockMode::Realtime).unwrap();
+        board.into_observer().trace.finish()
+    });
+    env.write_default_config(&format!(
+        "device:\n  type: axidraw\n  port: {}\nshutdown:\n  finish: stroke\n",
+        link.display()
+    ));
+    let first = lines(20.0, 20.0, 8, 40.0, true);
+    let second = lines(100.0, 20.0, 8, 40.0, false);
+    let first_file = env.write("first.svg", &svg(&first));
+    let second_file = env.write("second.svg", &svg(&second));
+    let port = free_port();
+
+    // 1. SIGTERM mid-plot: the stroke in flight is finished, the job is PAUSED (shutdown) at a
+    //    stroke end, the carriage parked.
+    let mut d = daemon(&env, port);
+    let a = add(&env, port, &first_file);
+    poll_for("the first job to pass stroke 2", 120, || {
+        job(&env, port, &a).filter(|v| v["resume_point"]["stroke"].as_u64() >= Some(2))
+    });
+    d.signal(Signal::SIGTERM);
+    assert!(d.wait_exit().success(), "{}", d.stderr());
+    let mut d = daemon(&env, port);
+    let v = job(&env, port, &a).unwrap();
+    assert_eq!(v["state"], "PAUSED", "{v}");
+    assert_eq!(v["state_reason"], "shutdown", "{v}");
+    assert_eq!(
+        v["resume_point"]["pen_down"], false,
+        "stopped at a stroke end: {v}"
+    );
+    // The board kept its motors on and its position: the resume goes on from there.
+    let out = client(&env, port, &["resume", &a]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let done = poll_for("the first job to complete", 120, || {
+        job(&env, port, &a).filter(|v| v["state"] == "COMPLETED")
+    });
+    let drawn_a = recorded_drawn(&done);
+
+    // 2. SIGKILL mid-stroke: the job comes back PAUSED (interrupted) and resumes from its last
+    //    checkpoint, from wherever the carriage stopped.
+    let b = add(&env, port, &second_file);
+    poll_for("the second job to be drawing stroke 3", 120, || {
+        job(&env, port, &b).filter(|v| {
+            v["resume_point"]["stroke"].as_u64() >= Some(3) && v["resume_point"]["pen_down"] == true
+        })
+    });
+    d.signal(Signal::SIGKILL);
+    d.wait_exit();
+    let _d = daemon(&env, port);
+    let v = job(&env, port, &b).unwrap();
+    assert_eq!(v["state"], "PAUSED", "{v}");
+    assert_eq!(v["state_reason"], "interrupted", "{v}");
+    let out = client(&env, port, &["resume", &b]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let done = poll_for("the second job to complete", 120, || {
+        job(&env, port, &b).filter(|v| v["state"] == "COMPLETED")
+    });
+    let drawn_b = recorded_drawn(&done);
+
+    stop.stop();
+    let trace = board.join().unwrap();
+    let strokes: Vec<Vec<(f64, f64)>> = trace
+        .strokes
+        .iter()
+        .map(|s| s.iter().map(|p| (p.x, p.y)).collect())
+        .collect();
+    let drawing: Vec<[(f64, f64); 2]> = first.iter().chain(&second).copied().collect();
+    let tolerance = 0.03;
+    // Everything drawn…
+    for [a, b] in &drawing {
+        for p in samples(&[*a, *b]) {
+            let d = strokes
+                .iter()
+                .flat_map(|s| s.windows(2).map(|w| to_segment(p, w[0], w[1])))
+                .fold(f64::INFINITY, f64::min);
+            assert!(
+                d <= tolerance,
+                "({:.2}, {:.2}) of the drawing is missing",
+                p.0,
+                p.1
+            );
+        }
+    }
+    // …nothing outside…
+    for s in &strokes {
+        for p in samples(s) {
+            let d = drawing
+                .iter()
+                .map(|[a, b]| to_segment(p, *a, *b))
+                .fold(f64::INFINITY, f64::min);
+            assert!(d <= tolerance, "the pen drew at ({:.2}, {:.2})", p.0, p.1);
+        }
+    }
+    // …nothing twice but the stroke in flight at the kill (one line of 40 mm at most)…
+    let length = |l: &[(f64, f64)]| -> f64 {
+        l.windows(2)
+            .map(|w| ((w[1].0 - w[0].0).powi(2) + (w[1].1 - w[0].1).powi(2)).sqrt())
+            .sum()
+    };
+    let drawn: f64 = strokes.iter().map(|s| length(s)).sum();
+    let wanted: f64 = drawing.iter().map(|l| length(l)).sum();
+    assert!(
+        drawn >= wanted - 0.1 && drawn <= wanted + 40.0 + 0.1,
+        "{drawn:.2} mm drawn for a drawing of {wanted:.2} mm"
+    );
+    // …never outside the machine…
+    for p in trace.strokes.iter().chain(&trace.travel).flatten() {
+        assert!(
+            (-0.02..=300.0).contains(&p.x) && (-0.02..=218.0).contains(&p.y),
+            "the carriage went to ({}, {})",
+            p.x,
+            p.y
+        );
+    }
+    // …and each job records its drawing's length as drawn (not what its last run drew).
+    assert!(
+        (drawn_a - 320.0).abs() < 0.5,
+        "first job: {drawn_a} mm recorded"
+    );
+    assert!(
+        (drawn_b - 320.0).abs() < 0.5,
+        "second job: {drawn_b} mm recorded"
+    );
+}
+
+/// The drawn distance a COMPLETED job's record gives.
+fn recorded_drawn(job: &Value) -> f64 {
+    job["events"]
+        .as_array()
+        .and_then(|events| {
+            events
+                .iter()
+                .rev()
+                .find(|e| e["to_state"] == "COMPLETED")
+                .and_then(|e| e["metadata"]["drawn_mm"].as_f64())
+        })
+        .unwrap_or_else(|| panic!("no drawn distance in {job}"))
+}
