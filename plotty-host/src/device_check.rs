@@ -147,39 +147,65 @@ fn find_boards(report: &mut Report) -> Vec<String> {
     }
 }
 
+/// Attempts of [`ask_version`]: a byte dropped or doubled on the way (a board just plugged in, a
+/// noisy cable) costs one attempt, not the plotter.
+const VERSION_ATTEMPTS: u32 = 3;
+
 /// Sends `V` and reads the version reply: `EBBv13_and_above EB Firmware Version 3.0.3` (also with
-/// the `V,` prefix of the newer reply syntax).
+/// the `V,` prefix of the newer reply syntax). Only whole lines count, and a reply that does not
+/// read as a version (damaged on the way) is asked again, up to [`VERSION_ATTEMPTS`] times
+/// within `timeout`.
 pub fn ask_version<P: Read + Write + ?Sized>(
     port: &mut P,
     timeout: Duration,
 ) -> Result<String, String> {
-    port.write_all(b"V\r")
-        .map_err(|e| format!("cannot send `V`: {e}"))?;
-    port.flush().map_err(|e| format!("cannot send `V`: {e}"))?;
-    let until = Instant::now() + timeout;
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 128];
-    while Instant::now() < until && buf.len() < 512 {
-        match port.read(&mut chunk) {
-            Ok(0) => break,
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {}
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(format!("reading the reply failed: {e}")),
-        }
-        let text = String::from_utf8_lossy(&buf);
-        for line in text.split(['\r', '\n']).map(str::trim) {
-            let line = line.strip_prefix("V,").unwrap_or(line);
-            if line.starts_with("EBB") {
-                return line
-                    .split("Firmware Version ")
-                    .nth(1)
-                    .map(|v| v.trim().to_owned())
-                    .ok_or_else(|| format!("the reply `{line}` has no firmware version"));
+    let per_attempt = timeout / VERSION_ATTEMPTS;
+    let mut seen: Vec<u8> = Vec::new();
+    let mut bad_version: Option<String> = None;
+    for attempt in 0..VERSION_ATTEMPTS {
+        // A CR first ends whatever a damaged earlier request left half-parsed in the board.
+        let request: &[u8] = if attempt == 0 { b"V\r" } else { b"\rV\r" };
+        port.write_all(request)
+            .map_err(|e| format!("cannot send `V`: {e}"))?;
+        port.flush().map_err(|e| format!("cannot send `V`: {e}"))?;
+        let until = Instant::now() + per_attempt;
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 128];
+        while Instant::now() < until && buf.len() < 512 {
+            match port.read(&mut chunk) {
+                Ok(0) => break,
+                Ok(n) => buf.extend_from_slice(chunk.get(..n).unwrap_or_default()),
+                Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {}
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(format!("reading the reply failed: {e}")),
+            }
+            // Whole lines only: a line still arriving may be cut in the middle of its version.
+            let complete = buf
+                .iter()
+                .rposition(|b| *b == b'\r' || *b == b'\n')
+                .map_or(&buf[..0], |end| &buf[..end]);
+            let text = String::from_utf8_lossy(complete);
+            for line in text.split(['\r', '\n']).map(str::trim) {
+                let line = line.strip_prefix("V,").unwrap_or(line);
+                if !line.starts_with("EBB") {
+                    continue;
+                }
+                match plotty_motion::ebb::FirmwareVersion::from_reply(line.as_bytes()) {
+                    Ok(_) => {
+                        if let Some(v) = line.split("Firmware Version ").nth(1) {
+                            return Ok(v.trim().to_owned());
+                        }
+                    }
+                    Err(_) => bad_version = Some(line.to_owned()),
+                }
             }
         }
+        seen.extend_from_slice(&buf);
     }
-    if buf.is_empty() {
+    if let Some(line) = bad_version {
+        return Err(format!("the reply `{line}` has no firmware version"));
+    }
+    if seen.is_empty() {
         Err(format!(
             "no answer to `V` within {} s",
             timeout.as_secs_f64()
@@ -187,7 +213,7 @@ pub fn ask_version<P: Read + Write + ?Sized>(
     } else {
         Err(format!(
             "the answer is not from an EiBotBoard: `{}`",
-            String::from_utf8_lossy(&buf).trim()
+            String::from_utf8_lossy(&seen).trim()
         ))
     }
 }
@@ -198,21 +224,29 @@ mod tests {
 
     use super::*;
 
-    /// A port that answers writes with a fixed reply.
+    /// A port that answers each `V` with the next of its replies (nothing once they run out;
+    /// a read with nothing to give times out, as a serial port's does).
     struct Canned {
+        replies: Vec<Vec<u8>>,
         reply: Cursor<Vec<u8>>,
         sent: Vec<u8>,
     }
 
     impl Read for Canned {
         fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-            self.reply.read(buf)
+            match self.reply.read(buf)? {
+                0 => Err(std::io::ErrorKind::TimedOut.into()),
+                n => Ok(n),
+            }
         }
     }
 
     impl Write for Canned {
         fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
             self.sent.extend_from_slice(buf);
+            if buf.ends_with(b"V\r") && !self.replies.is_empty() {
+                self.reply = Cursor::new(self.replies.remove(0));
+            }
             Ok(buf.len())
         }
         fn flush(&mut self) -> std::io::Result<()> {
@@ -220,14 +254,37 @@ mod tests {
         }
     }
 
-    fn ask(reply: &[u8]) -> Result<String, String> {
+    fn ask_all(replies: &[&[u8]]) -> (Result<String, String>, Vec<u8>) {
         let mut p = Canned {
-            reply: Cursor::new(reply.to_vec()),
+            replies: replies.iter().map(|r| r.to_vec()).collect(),
+            reply: Cursor::new(Vec::new()),
             sent: Vec::new(),
         };
-        let r = ask_version(&mut p, Duration::from_secs(1));
-        assert_eq!(p.sent, b"V\r");
+        let r = ask_version(&mut p, Duration::from_millis(300));
+        (r, p.sent)
+    }
+
+    fn ask(reply: &[u8]) -> Result<String, String> {
+        let (r, sent) = ask_all(&[reply]);
+        if r.is_ok() {
+            assert_eq!(sent, b"V\r");
+        }
         r
+    }
+
+    #[test]
+    fn a_damaged_version_reply_is_asked_again() {
+        // A dropped byte, then a doubled one, then the reply.
+        let (r, sent) = ask_all(&[
+            b"EBBv13_and_above EB Firmware Versio 3.0.3\r\n",
+            b"EBBv13_and_above EB Firmware Version 3..0.3\r\n",
+            b"EBBv13_and_above EB Firmware Version 3.0.3\r\n",
+        ]);
+        assert_eq!(r.unwrap(), "3.0.3");
+        assert_eq!(sent, b"V\r\rV\r\rV\r");
+        // A reply cut short is not read as a version until its line ends.
+        let (r, _) = ask_all(&[b"EBBv13_and_above EB Firmware Version 3.0"]);
+        assert!(r.is_err(), "{r:?}");
     }
 
     #[test]

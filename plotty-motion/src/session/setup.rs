@@ -119,6 +119,12 @@ impl Session {
     pub(super) fn on_handshake_line(&mut self, now: Instant, line: &[u8]) {
         match classify(line) {
             VersionLine::Version { version, future } => self.connected(now, version, future),
+            // A damaged version line (a byte dropped or doubled on the way): ask again while
+            // attempts remain.
+            VersionLine::NoNumber if self.version_requests.sent < VERSION_ATTEMPTS => {
+                self.pending.clear();
+                self.version_requests.due = true;
+            }
             VersionLine::NoNumber => self.fail(SessionError::NoVersion {
                 reply: excerpt(line),
             }),

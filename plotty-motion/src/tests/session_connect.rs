@@ -271,3 +271,15 @@ impl Event {
         }
     }
 }
+
+#[test]
+fn a_damaged_version_reply_is_asked_again() {
+    // The first `V` is answered with a byte lost in the version number: not a reason to call
+    // the board "not a plotter".
+    let mut fw = Fake::v3();
+    fw.corrupt_reply = Some((1, b"EBBv13_and_above EB Firmware Version .0.3\r\n".to_vec()));
+    let pair = connect(fw, SessionConfig::default());
+    assert!(pair.session.is_ready());
+    let versions = pair.sent_since(0).iter().filter(|c| *c == "V").count();
+    assert_eq!(versions, 2, "{:?}", pair.sent_since(0));
+}
