@@ -592,3 +592,103 @@ fn every_job_is_drawn_exactly_once_whatever_happens() {
     }
     eprintln!("{seeds} seeds; interruptions: {seen:?}");
 }
+
+#[test]
+fn a_low_motor_supply_blocks_the_start_and_pauses_the_plot_until_it_is_back() {
+    use plotty_fw_sim::fault::{FaultAction, FaultConfig, FaultInjector, ScheduledFault, Trigger};
+    let dir = tempfile::tempdir().unwrap();
+    let reference = drawing();
+    let file = dir.path().join("power.svg");
+    std::fs::write(&file, svg(&reference)).unwrap();
+    let config = PlotConfig::from_settings(&Settings::defaults_for(dir.path()));
+    let p = prepare::prepare(&file, &config, None).unwrap();
+    let session = runner::session_config(&config, std::time::Duration::from_secs(5));
+    let plot = |start| Plot {
+        program: &p.program,
+        config: &config,
+        session,
+        start,
+        estimate: None,
+    };
+
+    // Switched off at the wall: nothing moves, and the error says what to check.
+    let mut sim = SimLink::new(SimVersion::V3_0_3);
+    sim.inject(FaultAction::LowPower { voltage: 30 });
+    let e = runner::run(
+        &mut sim,
+        plot(Start::Beginning),
+        &mpsc::channel().1,
+        &mut |_| {},
+    )
+    .unwrap_err();
+    assert!(matches!(e, RunError::LowPower { voltage: 30, .. }), "{e}");
+    assert!(e.to_string().contains("power supply"), "{e}");
+    assert!(
+        sim.trace().strokes.is_empty(),
+        "a plot on a dead supply drew"
+    );
+    let moved = sim
+        .trace()
+        .travel
+        .iter()
+        .flatten()
+        .any(|q| q.x != 0.0 || q.y != 0.0);
+    assert!(!moved, "a plot on a dead supply moved");
+
+    // The supply sags mid-plot (after the board's 120th command): the plot pauses with the pen
+    // up; the resume refuses to move while it is low; once it is back the drawing comes out
+    // whole, nothing outside it.
+    let faults = FaultConfig {
+        events: vec![ScheduledFault {
+            at: Trigger::AfterCommand(120),
+            action: FaultAction::LowPower { voltage: 120 },
+        }],
+        ..FaultConfig::default()
+    };
+    let mut sim = SimLink::new(SimVersion::V3_0_3).with_faults(FaultInjector::new(1, faults));
+    let (tx, rx) = mpsc::channel();
+    let mut paused_at = None;
+    let first = runner::run(&mut sim, plot(Start::Beginning), &rx, &mut |e| {
+        if let RunEvent::Paused { cause, checkpoint } = e {
+            if paused_at.is_none() {
+                // The daemon's device task gives the machine up so the user can act on it.
+                assert_eq!(cause, PauseCause::LowPower);
+                tx.send(Control::Stop { park: false }).unwrap();
+            } else {
+                assert_eq!(cause, PauseCause::Stopped);
+            }
+            paused_at = Some(checkpoint);
+        }
+    })
+    .unwrap();
+    let Outcome::Stopped(c) = first.outcome else {
+        panic!("not stopped for low power: {:?}", first.outcome);
+    };
+    assert_eq!(paused_at, Some(c));
+    assert!(
+        !sim.trace().strokes.is_empty(),
+        "the sag came before anything was drawn"
+    );
+    let e = runner::run(
+        &mut sim,
+        plot(Start::At(c)),
+        &mpsc::channel().1,
+        &mut |_| {},
+    )
+    .unwrap_err();
+    assert!(matches!(e, RunError::LowPower { .. }), "{e}");
+    sim.inject(FaultAction::LowPower { voltage: 700 });
+    let done = runner::run(
+        &mut sim,
+        plot(Start::At(c)),
+        &mpsc::channel().1,
+        &mut |_| {},
+    )
+    .unwrap();
+    assert_eq!(done.outcome, Outcome::Completed);
+    let (strokes, _) = trace_of(&sim, 0);
+    let uncovered = preview::max_deviation(&strokes, &reference, 0.1).max_mm;
+    let stray = preview::max_deviation(&reference, &strokes, 0.1).max_mm;
+    assert!(uncovered <= TOLERANCE_MM, "missing: {uncovered} mm");
+    assert!(stray <= TOLERANCE_MM, "stray: {stray} mm");
+}

@@ -111,6 +111,11 @@ impl SimLink {
         Duration::from_ticks(self.board.now_ticks())
     }
 
+    /// Injects a fault now (tests: the supply sags or comes back, the board resets).
+    pub fn inject(&mut self, action: plotty_fw_sim::fault::FaultAction) {
+        self.board.inject(action);
+    }
+
     /// The pen trace so far (strokes and travel, in mm from where the board was powered on).
     pub fn trace(&self) -> Trace {
         self.board.observer().sim.trace.trace()

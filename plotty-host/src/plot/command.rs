@@ -566,7 +566,15 @@ impl Console {
                 self.state.store(ABORTING, Ordering::SeqCst);
                 bar.println("aborting: pen up, parking at home");
             }
-            RunEvent::Checkpoint(_) => {}
+            RunEvent::Checkpoint(_) | RunEvent::Power { low: false, .. } => {}
+            RunEvent::Power { voltage, low: true } => {
+                bar.suspend(|| {
+                    eprintln!(
+                        "the motor supply is low or off (QC reads {voltage}; the AxiDraw needs \
+                         250 or more): check the plotter's power supply"
+                    );
+                });
+            }
         }
     }
 

@@ -117,6 +117,14 @@ pub enum RunEvent {
     Resumed,
     /// Aborting: the pen is up; parking at home.
     Aborting,
+    /// A motor supply reading (at connect, and every couple of seconds while plotting or
+    /// paused).
+    Power {
+        /// Raw `QC` V+ reading.
+        voltage: u16,
+        /// Too low to plot.
+        low: bool,
+    },
 }
 
 /// Why the plot paused.
@@ -128,6 +136,8 @@ pub enum PauseCause {
     Button,
     /// [`Control::Stop`] or [`Control::StopAfterStroke`]: the run ends after this event.
     Stopped,
+    /// The motor supply is low or off (`QC`): the motors cannot be trusted to move.
+    LowPower,
 }
 
 /// Progress of a plot.
@@ -228,6 +238,18 @@ pub enum RunError {
         /// What the board said.
         why: String,
     },
+    /// The motor supply is low or off before the plot moved anything.
+    #[error(
+        "{device}: the motor supply is low or off (QC reads {voltage}; the AxiDraw needs 250 or \
+         more): check that the plotter's power supply is plugged in and switched on, then try \
+         again; nothing moved"
+    )]
+    LowPower {
+        /// The device.
+        device: String,
+        /// The raw supply reading.
+        voltage: u16,
+    },
     /// A manual move would leave the machine's travel; nothing moved.
     #[error("{device}: {detail}; nothing moved")]
     OutOfTravel {
@@ -317,6 +339,13 @@ pub fn run<L: Link>(
         kept,
         accumulators: found,
     } = io.connect()?;
+    if let Some((voltage, true)) = io.power {
+        // Motors on a sagging supply skip steps: nothing moves until it is back.
+        return Err(RunError::LowPower {
+            device: io.link.name().to_owned(),
+            voltage,
+        });
+    }
     if let Start::At(_) = start {
         io.check_resume_position(config, position, kept)?;
     }
@@ -680,6 +709,8 @@ struct Io<'a, 'e, L: Link> {
     kinematics: plotty_motion::kinematics::Kinematics,
     /// A resumed plot: what the plan had done before its checkpoint.
     before: Before,
+    /// The last motor supply reading, and whether it was low.
+    power: Option<(u16, bool)>,
 }
 
 /// The part of a plot done before the checkpoint a run resumed from (zero for a fresh plot).
@@ -727,6 +758,7 @@ impl<'a, 'e, L: Link> Io<'a, 'e, L> {
             last_end: None,
             cut_short_mm: 0.0,
             before: Before::default(),
+            power: None,
             kinematics: plotty_motion::kinematics::Kinematics::new(
                 plotty_motion::kinematics::Resolution::High,
             ),
@@ -764,6 +796,10 @@ impl<'a, 'e, L: Link> Io<'a, 'e, L> {
                         });
                     }
                     Event::Error(e) => self.last_error = Some(e),
+                    Event::Power { voltage, low } => {
+                        self.power = Some((voltage, low));
+                        (self.events)(RunEvent::Power { voltage, low });
+                    }
                     _ => {}
                 }
             }
@@ -1042,6 +1078,10 @@ impl<'a, 'e, L: Link> Io<'a, 'e, L> {
                     self.interrupt = Some(Interrupt::Fail(self.device_error(None)));
                 }
             }
+            Event::Power { voltage, low } => {
+                self.power = Some((voltage, low));
+                (self.events)(RunEvent::Power { voltage, low });
+            }
             Event::Connected { .. }
             | Event::Ready { .. }
             | Event::VertexDone(_)
@@ -1177,15 +1217,25 @@ impl<'a, 'e, L: Link> Io<'a, 'e, L> {
                 }
                 Ok(())
             }
-            PauseReason::Requested | PauseReason::Button => {
-                let cause = if reason == PauseReason::Button {
-                    PauseCause::Button
-                } else {
-                    PauseCause::Requested
+            PauseReason::Requested | PauseReason::Button | PauseReason::LowPower => {
+                let cause = match reason {
+                    PauseReason::Button => PauseCause::Button,
+                    PauseReason::LowPower => PauseCause::LowPower,
+                    _ => PauseCause::Requested,
                 };
                 let (checkpoint, _, _) = self.resume_from(&resume);
                 (self.events)(RunEvent::Paused { cause, checkpoint });
-                match self.wait_for_user()? {
+                let mut answer = self.wait_for_user()?;
+                while answer == Control::Resume && self.power.is_some_and(|(_, low)| low) {
+                    // Still no supply (the polls go on while paused): moving now would lose
+                    // steps. The plot stays paused and says why again.
+                    (self.events)(RunEvent::Paused {
+                        cause: PauseCause::LowPower,
+                        checkpoint,
+                    });
+                    answer = self.wait_for_user()?;
+                }
+                match answer {
                     Control::Resume => {
                         let now = self.link.now();
                         let _ = self.session.resume(now);
@@ -1211,6 +1261,10 @@ impl<'a, 'e, L: Link> Io<'a, 'e, L> {
             self.pump().map_err(|e| Interrupt::Fail(e.into()))?;
             while let Some(e) = self.session.poll_event() {
                 match e {
+                    Event::Power { voltage, low } => {
+                        self.power = Some((voltage, low));
+                        (self.events)(RunEvent::Power { voltage, low });
+                    }
                     Event::Error(e) => {
                         self.last_error = Some(e);
                         if self.session.is_failed() {

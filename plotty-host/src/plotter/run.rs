@@ -31,6 +31,12 @@ use crate::queue::pipeline::{self, PreparedJob};
 use crate::queue::{DeviceError, DeviceReply};
 use crate::store::{JobRecord, MachinePosition, ResumePoint};
 
+/// What a job paused for low power and the device status say.
+const LOW_POWER: &str = "the motor supply is low or off: check that the plotter's power supply \
+                         is plugged in and switched on, then resume";
+/// How a low-power message starts (to clear it once the supply is back).
+const LOW_POWER_PREFIX: &str = "the motor supply is low";
+
 /// What the runner thread sends.
 enum Msg {
     Event(RunEvent),
@@ -297,24 +303,41 @@ impl Pump {
                 let already = self.inner.lock().run.as_ref().is_some_and(|r| r.paused);
                 self.set_paused(true);
                 if !already {
-                    let reason = if self.inner.lock().shutting_down {
-                        Reason::Shutdown
+                    let (reason, error) = if cause == PauseCause::LowPower {
+                        (Reason::DeviceError, Some(LOW_POWER.to_owned()))
+                    } else if self.inner.lock().shutting_down {
+                        (Reason::Shutdown, None)
                     } else {
-                        Reason::User
+                        (Reason::User, None)
                     };
                     let cause = match cause {
                         PauseCause::Requested => "requested",
                         PauseCause::Button => "button",
                         PauseCause::Stopped => "stopped",
+                        PauseCause::LowPower => "low_power",
                     };
                     let meta =
                         json!({ "device_id": self.inner.opener.device_id(), "cause": cause });
-                    self.apply(JobEvent::Pause, reason, None, meta).await;
+                    self.apply(JobEvent::Pause, reason, error, meta).await;
                 }
                 self.inner.update_status(|s| s.pen_up = Some(true));
                 self.answer(Want::Paused, Ok("paused"));
             }
             RunEvent::Resumed => {}
+            RunEvent::Power { voltage, low } => {
+                self.inner.update_status(|s| {
+                    let ours = s
+                        .error_message
+                        .as_deref()
+                        .is_some_and(|m| m.starts_with(LOW_POWER_PREFIX));
+                    if low && !ours {
+                        s.error_count = s.error_count.saturating_add(1);
+                        s.error_message = Some(format!("{LOW_POWER} (QC reads {voltage})"));
+                    } else if !low && ours {
+                        s.error_message = None;
+                    }
+                });
+            }
             RunEvent::Aborting => {
                 self.record_abort().await;
                 self.inner.update_status(|s| s.pen_up = Some(true));
@@ -369,6 +392,55 @@ impl Pump {
                         // The link is dropped: the next run opens it again.
                         drop(link);
                         self.device_failed(e.to_string(), checkpoint).await;
+                    }
+                    RunError::LowPower { .. } => {
+                        // Nothing moved; the board answers: the job waits (READY again if it
+                        // never started, else PAUSED) and the device says why.
+                        let message = e.to_string();
+                        tracing::warn!(job_id = %self.job_id, error = %message, "not plotted");
+                        let meta = json!({ "device_id": self.inner.opener.device_id() });
+                        match self.state().await {
+                            Some(JobState::Armed) => {
+                                // Back to READY, waiting for `plotty start` once the supply is
+                                // back (not handed to the plotter again and again meanwhile).
+                                let id = self.job_id.to_string();
+                                let held = self
+                                    .inner
+                                    .ledger
+                                    .store()
+                                    .call(move |c| {
+                                        crate::store::jobs::set_metadata(
+                                            c,
+                                            &id,
+                                            "start",
+                                            serde_json::Value::Bool(false),
+                                        )
+                                    })
+                                    .await;
+                                if let Err(e) = held {
+                                    tracing::error!(job_id = %self.job_id, error = %e, "cannot hold the job");
+                                }
+                                self.apply(
+                                    JobEvent::Disarm,
+                                    Reason::DeviceError,
+                                    Some(message.clone()),
+                                    meta,
+                                )
+                                .await;
+                            }
+                            Some(JobState::Plotting) => {
+                                self.apply(
+                                    JobEvent::Pause,
+                                    Reason::DeviceError,
+                                    Some(message.clone()),
+                                    meta,
+                                )
+                                .await;
+                            }
+                            _ => {}
+                        }
+                        self.put_back(link);
+                        self.end(DeviceState::Connected, Some(message.clone()), Err(message));
                     }
                     RunError::PositionUnknown { .. } | RunError::OutOfTravel { .. } => {
                         // Nothing moved: the job waits PAUSED for the user to home the carriage.

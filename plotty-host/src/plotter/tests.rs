@@ -710,3 +710,43 @@ async fn an_abort_is_a_normal_stop_with_no_device_error() {
     assert_eq!(status.error_message, None);
     assert_eq!(status.error_count, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plotter_without_motor_power_takes_no_job_and_says_why() {
+    use plotty_fw_sim::fault::{FaultAction, FaultConfig, ScheduledFault, Trigger};
+    let faults = FaultConfig {
+        events: vec![ScheduledFault {
+            at: Trigger::AtTick(0),
+            action: FaultAction::LowPower { voltage: 40 },
+        }],
+        ..FaultConfig::default()
+    };
+    let opener = Opener::Simulator {
+        version: plotty_fw_sim::FirmwareVersion::V3_0_3,
+        pace: SimPace::Fast,
+        faults: Some(faults),
+    };
+    let mut h = harness_with(|queue| DeviceComponent::with_opener(queue, opener)).await;
+    let job = h.queue.submit(submission(SQUARES, true)).await.unwrap();
+    // Armed, refused before anything moved, and back to READY waiting for `start`.
+    let (back, seen) = h.wait_state(&job.id, JobState::Ready).await;
+    let (back, seen) = if seen.contains(&JobState::Armed) {
+        (back, seen)
+    } else {
+        h.wait_state(&job.id, JobState::Ready).await
+    };
+    assert!(seen.contains(&JobState::Armed), "{seen:?}");
+    assert!(!seen.contains(&JobState::Plotting), "{seen:?}");
+    let error = back.error.unwrap_or_default();
+    assert!(error.contains("power supply"), "{error}");
+    let details = h.queue.job(job.id.clone()).await.unwrap().job;
+    assert_eq!(details.metadata["start"], Value::Bool(false));
+    let status = &h.queue.devices().await.unwrap()[0];
+    assert!(
+        status
+            .error_message
+            .as_deref()
+            .is_some_and(|m| m.contains("motor supply")),
+        "{status:?}"
+    );
+}

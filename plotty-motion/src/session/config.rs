@@ -81,6 +81,13 @@ pub struct SessionConfig {
     /// Keep the firmware's step counters when its motors are already enabled at the right
     /// resolution (crash resume): read `QS` instead of sending `EM` (which zeroes them).
     pub keep_position: bool,
+    /// Interval of motor supply queries (`QC`) while plotting or paused.
+    pub power_poll: Duration,
+    /// Raw `QC` supply reading (V+, 10-bit ADC) under which the motors cannot be trusted to
+    /// hold and move: the session reports [`Event::Power`](super::Event::Power) as low and
+    /// pauses a plot ([`PauseReason::LowPower`](super::PauseReason::LowPower)). The AxiDraw
+    /// software warns under 250 (reference §1.4, `QC`). `None`: never pause for it.
+    pub min_voltage: Option<u16>,
     /// How long a reply may take beyond any time the command legitimately waits (a full FIFO,
     /// `CU,4` waiting for idle).
     pub reply_timeout: Duration,
@@ -137,6 +144,8 @@ impl SessionConfig {
             button_poll: Self::MAX_BUTTON_POLL,
             pause_on_button: true,
             keep_position: false,
+            power_poll: Duration::from_millis(2000),
+            min_voltage: Some(250),
             reply_timeout: Duration::from_millis(1000),
         }
     }
@@ -151,6 +160,7 @@ impl SessionConfig {
         }
         for (name, d) in [
             ("position_poll", self.position_poll),
+            ("power_poll", self.power_poll),
             ("queue_ahead", self.queue_ahead),
             ("reply_timeout", self.reply_timeout),
         ] {

@@ -51,6 +51,14 @@ pub enum Event {
     },
     /// The PRG button was pressed (`QB`). With `pause_on_button`, a pause follows.
     ButtonPressed,
+    /// A motor supply reading (`QC`): at set-up, and every `power_poll` while plotting or
+    /// paused. `low` below `min_voltage`; a plot pauses then.
+    Power {
+        /// Raw V+ reading (10-bit ADC of the supply through the board's divider).
+        voltage: u16,
+        /// Below [`SessionConfig::min_voltage`](super::SessionConfig::min_voltage).
+        low: bool,
+    },
     /// The machine is stopped with the pen up, waiting for
     /// [`Session::resume`](super::Session::resume).
     Paused {
@@ -87,6 +95,8 @@ pub enum PauseReason {
     /// A fed [`FeedItem::Pause`](super::FeedItem::Pause) was reached: everything before it
     /// executed and nothing was dropped.
     Planned,
+    /// The motor supply is low or off ([`Event::Power`](super::Event::Power)).
+    LowPower,
     /// A protocol error stopped the plot (reported just before).
     Error,
 }

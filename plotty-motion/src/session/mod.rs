@@ -203,6 +203,7 @@ enum Purpose {
     Setup(SetupStep),
     Feed,
     Button,
+    Power,
     Position(QueryPurpose),
     Stop(stop::StopStep),
 }
@@ -238,8 +239,10 @@ struct EntrySpec {
 struct Polls {
     next_button: Instant,
     next_position: Instant,
+    next_power: Instant,
     button_in_flight: bool,
     position_in_flight: bool,
+    power_in_flight: bool,
     /// Final-position check before `Idle`: next attempt time and attempts made.
     confirm_at: Option<Instant>,
     confirm_attempts: u8,
@@ -294,8 +297,10 @@ impl Session {
             polls: Polls {
                 next_button: now,
                 next_position: now,
+                next_power: now,
                 button_in_flight: false,
                 position_in_flight: false,
+                power_in_flight: false,
                 confirm_at: None,
                 confirm_attempts: 0,
             },
@@ -485,11 +490,17 @@ impl Session {
             if plotting && !self.polls.position_in_flight {
                 at(future(Some(self.polls.next_position)));
             }
+            if plotting && !self.polls.power_in_flight {
+                at(future(Some(self.polls.next_power)));
+            }
             at(future(self.polls.confirm_at));
             at(self.feed_wakeup());
         }
         if self.phase == Phase::Paused && !self.polls.button_in_flight {
             at(future(Some(self.polls.next_button)));
+        }
+        if self.phase == Phase::Paused && !self.polls.power_in_flight {
+            at(future(Some(self.polls.next_power)));
         }
         next
     }
@@ -568,6 +579,13 @@ impl Session {
     }
 
     /// Something is fed and not yet executed.
+    /// A `QC` supply reading: reported, and whether it is low.
+    fn power_reading(&mut self, voltage: u16) -> bool {
+        let low = self.config.min_voltage.is_some_and(|min| voltage < min);
+        self.emit(Event::Power { voltage, low });
+        low
+    }
+
     fn is_plotting(&self) -> bool {
         !self.feed.is_empty() || !self.timeline.is_empty()
     }

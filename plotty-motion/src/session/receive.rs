@@ -92,6 +92,7 @@ impl Session {
     ) {
         match p.purpose {
             Purpose::Button => self.polls.button_in_flight = false,
+            Purpose::Power => self.polls.power_in_flight = false,
             Purpose::Position(QueryPurpose::Poll) => self.polls.position_in_flight = false,
             Purpose::Position(QueryPurpose::Confirm) => self.polls.position_in_flight = false,
             _ => {}
@@ -140,6 +141,14 @@ impl Session {
                     self.emit(Event::ButtonPressed);
                     if self.config.pause_on_button && self.is_ready() && self.is_plotting() {
                         self.start_stop(now, StopKind::Pause(PauseReason::Button), false);
+                    }
+                }
+            }
+            Purpose::Power => {
+                if let Reply::Current { voltage, .. } = reply {
+                    let low = self.power_reading(voltage);
+                    if low && self.is_ready() && self.is_plotting() {
+                        self.start_stop(now, StopKind::Pause(PauseReason::LowPower), false);
                     }
                 }
             }

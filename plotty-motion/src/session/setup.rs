@@ -40,6 +40,8 @@ pub(super) enum SetupStep {
     /// `PI` reads of reference §5.4: motor enables (RE0, RC1; active low), MS1..MS3 (RE2, RE1,
     /// RA6).
     Pin(u8),
+    /// The motor supply (`QC`), reported before anything moves.
+    Voltage,
     PenUp,
     Motors,
     /// Wait until the pen raise and `EM` have executed.
@@ -103,7 +105,8 @@ impl SetupStep {
             Self::FifoDepth => Self::QueryEnables,
             Self::QueryEnables => Self::Pin(0),
             Self::Pin(i) if (i as usize) + 1 < PINS.len() => Self::Pin(i + 1),
-            Self::Pin(_) => Self::PenUp,
+            Self::Pin(_) => Self::Voltage,
+            Self::Voltage => Self::PenUp,
             Self::PenUp => Self::Motors,
             Self::Motors => Self::WaitIdle,
             Self::WaitIdle => Self::Position,
@@ -261,6 +264,7 @@ impl Session {
                 Command::PinInput { port, pin }
             }
             SetupStep::Pin(_) => return None,
+            SetupStep::Voltage => Command::QueryCurrent,
             SetupStep::PenUp => {
                 let (command, ticks) = feed::pen_command(servo, Pen::Up);
                 return Some(Queued {
@@ -309,6 +313,10 @@ impl Session {
         };
         match (step, reply) {
             (SetupStep::FifoDepth, _) => self.fifo_depth = self.config.fifo_depth,
+            (SetupStep::Voltage, Reply::Current { voltage, .. }) => {
+                // Reported; the caller decides whether to plot on a low supply.
+                self.power_reading(voltage);
+            }
             // From now on every command carries its checksum.
             (SetupStep::Checksums, _) => self.encode = self.encode.with_checksum(true),
             (SetupStep::QueryEnables, Reply::Enables(e)) => {
@@ -465,7 +473,7 @@ mod tests {
             n += 1;
         }
         assert_eq!(s, SetupStep::Position);
-        assert_eq!(n, 21);
+        assert_eq!(n, 22);
         assert_eq!(SetupStep::Accumulators.next(), None);
     }
 }

@@ -16,6 +16,7 @@ enum Source {
     Version,
     Control,
     Button,
+    Power,
     Position(QueryPurpose),
     /// The feed head; for a dwell, the piece length in ms.
     Feed(u32),
@@ -80,6 +81,9 @@ impl Session {
                 let polling_button = plotting || self.phase == Phase::Paused;
                 if polling_button && !self.polls.button_in_flight && now >= self.polls.next_button {
                     return Some((Source::Button, Command::QueryButton, None));
+                }
+                if polling_button && !self.polls.power_in_flight && now >= self.polls.next_power {
+                    return Some((Source::Power, Command::QueryCurrent, None));
                 }
                 if self.phase == Phase::Paused {
                     return None;
@@ -232,6 +236,11 @@ impl Session {
                 self.polls.button_in_flight = true;
                 self.polls.next_button = now + self.config.button_poll;
                 Purpose::Button
+            }
+            Source::Power => {
+                self.polls.power_in_flight = true;
+                self.polls.next_power = now + self.config.power_poll;
+                Purpose::Power
             }
             Source::Position(q) => {
                 self.polls.position_in_flight = true;

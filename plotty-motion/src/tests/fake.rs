@@ -74,6 +74,8 @@ pub(crate) struct Fake {
     pub(crate) button: bool,
     pub(crate) pen_up: bool,
     pub(crate) motor_mode: u8,
+    /// Raw supply reading `QC` answers (V+; the AxiDraw warns under 250).
+    pub(crate) voltage: u16,
     /// Length of the board's tick in ns (40 000; more for a board whose clock runs slow).
     pub(crate) tick_ns: u64,
     // Faults.
@@ -114,6 +116,7 @@ impl Fake {
             button: false,
             pen_up: true,
             motor_mode: 0,
+            voltage: 700,
             tick_ns: 40_000,
             silent: false,
             reject: None,
@@ -455,6 +458,14 @@ impl Fake {
             "QS" => {
                 let [a, b] = self.position();
                 self.data("QS", &format!("{a},{b}"), "\n\r", true);
+            }
+            "QC" => {
+                let v = self.voltage;
+                if v3 {
+                    self.data("QC", &format!("300,{v}"), "\r\n", true);
+                } else {
+                    self.data("QC", &format!("0300,{v:04}"), "\r\n", true);
+                }
             }
             "QE" => {
                 let m = match self.motor_mode {

@@ -48,6 +48,7 @@ fn v3_0_3_switches_to_future_syntax_and_deep_fifo() {
             "SC,8,8",
             "SR,60000",
             "CU,4,32",
+            "QC",
             "SP,1,130,1",
             "EM,1,1",
             "QS",
@@ -107,6 +108,7 @@ fn v2_8_1_stays_legacy_with_one_slot() {
             "SC,12,1079",
             "SC,8,8",
             "SR,60000",
+            "QC",
             "SP,1,130,1",
             "EM,1,1",
             "QS",
@@ -282,4 +284,27 @@ fn a_damaged_version_reply_is_asked_again() {
     assert!(pair.session.is_ready());
     let versions = pair.sent_since(0).iter().filter(|c| *c == "V").count();
     assert_eq!(versions, 2, "{:?}", pair.sent_since(0));
+}
+
+#[test]
+fn the_motor_supply_is_read_at_set_up_and_a_low_one_pauses_a_plot() {
+    // At set-up: reported, and the caller decides.
+    let mut fw = Fake::v3();
+    fw.voltage = 180;
+    let pair = connect(fw, SessionConfig::default());
+    assert!(pair.session.is_ready());
+    assert!(
+        pair.events.iter().any(|(_, e)| *e
+            == Event::Power {
+                voltage: 180,
+                low: true
+            }),
+        "no low power report"
+    );
+    let pair = connect(Fake::v3(), SessionConfig::default());
+    assert!(pair.events.iter().any(|(_, e)| *e
+        == Event::Power {
+            voltage: 700,
+            low: false
+        }));
 }

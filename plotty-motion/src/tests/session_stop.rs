@@ -394,3 +394,20 @@ fn abort_while_pausing_becomes_an_abort() {
     assert!(matches!(e, Event::Aborted { .. }), "{e:?}");
     assert!(pair.session.is_ready());
 }
+
+#[test]
+fn a_supply_that_drops_mid_plot_pauses_with_the_pen_up() {
+    let mut pair = start_plot(Fake::v3());
+    run_into_plot(&mut pair, 300);
+    // The supply sags (a power brick unplugged): the next `QC` poll finds it.
+    pair.fw.voltage = 120;
+    let (reason, resume) = paused(&mut pair);
+    assert_eq!(reason, PauseReason::LowPower);
+    assert!(resume.dropped);
+    assert!(pair.fw.pen_up);
+    assert!(pair.events.iter().any(|(_, e)| *e
+        == Event::Power {
+            voltage: 120,
+            low: true
+        }));
+}
