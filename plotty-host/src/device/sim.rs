@@ -66,6 +66,10 @@ pub struct SimRecord {
 struct Recorder {
     sim: SimObserver,
     pen_drops: Vec<u64>,
+    /// Tick of each pen raise's start, and of the last motor step before it.
+    pen_raises: Vec<(u64, u64)>,
+    /// Tick of the last motor step.
+    last_step: u64,
     pen_up: bool,
 }
 
@@ -76,6 +80,8 @@ impl SimLink {
         let recorder = Recorder {
             sim: SimObserver::new(TraceConfig::default()),
             pen_drops: Vec::new(),
+            pen_raises: Vec::new(),
+            last_step: 0,
             pen_up: true,
         };
         Self {
@@ -109,6 +115,22 @@ impl SimLink {
     /// Simulated time since the board's power-on.
     pub fn elapsed(&self) -> Duration {
         Duration::from_ticks(self.board.now_ticks())
+    }
+
+    /// Simulated time of the board's last motor step (when the motors last moved).
+    pub fn last_step(&self) -> Duration {
+        Duration::from_ticks(self.board.observer().last_step)
+    }
+
+    /// Simulated times at which pen raises started (the servo needs its raise time after that),
+    /// each with the time of the last motor step before it.
+    pub fn pen_raises(&self) -> Vec<(Duration, Duration)> {
+        self.board
+            .observer()
+            .pen_raises
+            .iter()
+            .map(|&(t, s)| (Duration::from_ticks(t), Duration::from_ticks(s)))
+            .collect()
     }
 
     /// Injects a fault now (tests: the supply sags or comes back, the board resets).
@@ -276,12 +298,16 @@ fn vanished(e: plotty_fw_sim::board::BoardError) -> DeviceError {
 
 impl Observer for Recorder {
     fn on_step(&mut self, tick: u64, position: [i32; 2]) {
+        self.last_step = tick;
         self.sim.on_step(tick, position);
     }
 
     fn on_pen(&mut self, tick: u64, up: bool) {
         if self.pen_up && !up {
             self.pen_drops.push(tick);
+        }
+        if !self.pen_up && up {
+            self.pen_raises.push((tick, self.last_step));
         }
         self.pen_up = up;
         self.sim.on_pen(tick, up);

@@ -55,6 +55,10 @@ pub const MIN_FIRMWARE: FirmwareVersion = FirmwareVersion::new(2, 4, 3);
 const CONTROL_CAPACITY: usize = 8;
 /// Version requests before the handshake or a resynchronisation gives up.
 const VERSION_ATTEMPTS: u8 = 3;
+
+/// `V` requests of a resynchronisation before the link counts as dead: on a damaged link the
+/// request or its reply can be hit more than once in a row, and each attempt only costs time.
+const RESYNC_ATTEMPTS: u8 = 6;
 /// `QS` checks of the final position before a mismatch is reported.
 const CONFIRM_ATTEMPTS: u8 = 10;
 /// Interval between those checks.
@@ -243,6 +247,9 @@ struct Polls {
     button_in_flight: bool,
     position_in_flight: bool,
     power_in_flight: bool,
+    /// The last supply reading was low: read again at once before believing it (a reply
+    /// damaged on the way must not pause a plot).
+    power_suspect: bool,
     /// Final-position check before `Idle`: next attempt time and attempts made.
     confirm_at: Option<Instant>,
     confirm_attempts: u8,
@@ -301,6 +308,7 @@ impl Session {
                 button_in_flight: false,
                 position_in_flight: false,
                 power_in_flight: false,
+                power_suspect: false,
                 confirm_at: None,
                 confirm_attempts: 0,
             },
@@ -579,11 +587,18 @@ impl Session {
     }
 
     /// Something is fed and not yet executed.
-    /// A `QC` supply reading: reported, and whether it is low.
-    fn power_reading(&mut self, voltage: u16) -> bool {
+    /// A `QC` supply reading: `Some(low)` once it is believed (reported), `None` for a first
+    /// low reading, which is read again at once (two in a row must agree, as for positions).
+    fn power_reading(&mut self, now: Instant, voltage: u16) -> Option<bool> {
         let low = self.config.min_voltage.is_some_and(|min| voltage < min);
+        if low && !self.polls.power_suspect {
+            self.polls.power_suspect = true;
+            self.polls.next_power = now;
+            return None;
+        }
+        self.polls.power_suspect = false;
         self.emit(Event::Power { voltage, low });
-        low
+        Some(low)
     }
 
     fn is_plotting(&self) -> bool {

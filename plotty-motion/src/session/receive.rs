@@ -146,7 +146,7 @@ impl Session {
             }
             Purpose::Power => {
                 if let Reply::Current { voltage, .. } = reply {
-                    let low = self.power_reading(voltage);
+                    let low = self.power_reading(now, voltage) == Some(true);
                     if low && self.is_ready() && self.is_plotting() {
                         self.start_stop(now, StopKind::Pause(PauseReason::LowPower), false);
                     }

@@ -12,8 +12,8 @@ use crate::time::{Duration, Instant};
 use super::error::excerpt;
 use super::feed::{self, EntryKind};
 use super::{
-    EntrySpec, Event, MIN_FIRMWARE, Phase, ProtocolLine, Purpose, Queued, Session, SessionError,
-    VERSION_ATTEMPTS, VersionRequests,
+    EntrySpec, Event, MIN_FIRMWARE, Phase, ProtocolLine, Purpose, Queued, RESYNC_ATTEMPTS, Session,
+    SessionError, VERSION_ATTEMPTS, VersionRequests,
 };
 
 /// Readings of the position the set-up takes at most to get two that agree.
@@ -313,9 +313,12 @@ impl Session {
         };
         match (step, reply) {
             (SetupStep::FifoDepth, _) => self.fifo_depth = self.config.fifo_depth,
-            (SetupStep::Voltage, Reply::Current { voltage, .. }) => {
-                // Reported; the caller decides whether to plot on a low supply.
-                self.power_reading(voltage);
+            // Reported; the caller decides whether to plot on a low supply. A first low
+            // reading is taken again.
+            (SetupStep::Voltage, Reply::Current { voltage, .. })
+                if self.power_reading(now, voltage).is_none() =>
+            {
+                return self.queue_setup(now);
             }
             // From now on every command carries its checksum.
             (SetupStep::Checksums, _) => self.encode = self.encode.with_checksum(true),
@@ -404,6 +407,18 @@ impl Session {
 
     /// A line during a resynchronisation: everything up to the reply to our `V` is stale.
     pub(super) fn on_resync_line(&mut self, now: Instant, line: &[u8]) {
+        let damaged = match classify(line) {
+            VersionLine::NoNumber => true,
+            VersionLine::Other => FirmwareError::find(line).is_some(),
+            VersionLine::Version { .. } => false,
+        };
+        if damaged && self.version_requests.sent < RESYNC_ATTEMPTS {
+            // Our `V` or its reply was damaged (a refused command, a version line with a byte
+            // lost): ask again now rather than after the reply timeout.
+            self.pending.clear();
+            self.version_requests.due = true;
+            return;
+        }
         if let VersionLine::Version { future, .. } = classify(line) {
             self.pending.clear();
             self.parser.reset();
@@ -420,7 +435,7 @@ impl Session {
     /// The resynchronisation's `V` got no version line in time.
     pub(super) fn resync_timeout(&mut self, waited: Duration) {
         self.pending.clear();
-        if self.version_requests.sent < VERSION_ATTEMPTS {
+        if self.version_requests.sent < RESYNC_ATTEMPTS {
             self.version_requests.due = true;
         } else {
             self.fail(SessionError::Timeout {
