@@ -175,9 +175,18 @@ fn the_commands_against_a_running_daemon() {
         assert!(out.status.success(), "{action}: {}", stderr(&out));
         assert!(stdout(&out).starts_with(said), "{action}: {}", stdout(&out));
     }
+    // With the motors off the carriage's place becomes home; then it walks, within the travel.
     let out = run(&env, &at(port, &["device", "home"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("motors were off"), "{}", stdout(&out));
+    let out = run(&env, &at(port, &["device", "walk", "20", "-5"]));
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("motors-off"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("outside the"), "{}", stderr(&out));
+    let out = run(&env, &at(port, &["device", "walk", "20", "5"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("walked to (20.0, 5.0)"), "{}", stdout(&out));
+    let out = run(&env, &at(port, &["device", "home"]));
+    assert!(stdout(&out).contains("homed from (20.0, 5.0)"), "{}", stdout(&out));
 
     // Without --port: the port comes from the daemon's daemon.json in the workspace.
     let ws = env.workspace().display().to_string();
