@@ -6,7 +6,8 @@
 //! 1. configuration (exit 2): already loaded and validated by the caller; `--daemonize` forks here,
 //!    then `--nice`, the open-files limit, the workspace directories and logging are set up;
 //! 2. database (exit 3): lock the workspace against a second daemon (`<workspace>/daemon.lock`),
-//!    then open, check and migrate the database ([`crate::store`]);
+//!    refuse a missing or empty database next to job journals ([`crate::store::lost`]), then open,
+//!    check and migrate the database ([`crate::store`]);
 //! 3. listen (exit 4): bind the WebSocket/HTTP port (0 picks a free one), write the PID file and
 //!    `<workspace>/daemon.json`; then drop privileges (`--user`/`--group`) and build the async
 //!    runtime (forking and dropping privileges never happen with runtime threads);
@@ -433,6 +434,9 @@ fn serve_logged(
             },
             other => DaemonError::PidFile(other),
         })?;
+    // A missing or empty database next to job journals was lost: refuse before creating one.
+    crate::store::lost::check(&settings.database.path, &settings.jobs_dir())
+        .map_err(DaemonError::Database)?;
     if let Some(dir) = settings.database.path.parent() {
         std::fs::create_dir_all(dir).map_err(|source| DaemonError::Workspace {
             path: dir.to_path_buf(),
