@@ -13,8 +13,9 @@
 //!    runtime (forking and dropping privileges never happen with runtime threads);
 //!    [`Stage::Api`] components take the listener;
 //! 4. devices (exit 5): [`Stage::Devices`] components;
-//! 5. queue: jobs interrupted by a crash become `PAUSED` with their resume point, then
-//!    [`Stage::Queue`] components;
+//! 5. queue: jobs interrupted by a crash become `PAUSED` with their resume point, submissions cut
+//!    short are queued or failed ([`crate::queue::recover_submissions`]), then [`Stage::Queue`]
+//!    components;
 //! 6. hooks: the hook runner is ready, then [`Stage::Hooks`] components.
 //!
 //! Then the daemon tells whoever waits that it is ready (the `--daemonize` parent, systemd's
@@ -698,9 +699,22 @@ impl Daemon {
                         change.from.map_or("?", |s| s.as_str())
                     );
                 }
+                let submissions =
+                    crate::queue::recover_submissions(&daemon.ledger, &daemon.settings.jobs_dir())
+                        .await
+                        .map_err(DaemonError::Database)?;
                 tracing::info!(
-                    "step 5/6 queue: {} interrupted job(s) paused for resume",
-                    recovered.len()
+                    "step 5/6 queue: {} interrupted job(s) paused for resume; {} interrupted \
+                     submission(s) queued, {} failed; {} job director{} without a job ignored",
+                    recovered.len(),
+                    submissions.queued.len(),
+                    submissions.failed.len(),
+                    submissions.orphans.len(),
+                    if submissions.orphans.len() == 1 {
+                        "y"
+                    } else {
+                        "ies"
+                    }
                 );
             }
             let names: Vec<String> = list.iter().map(|c| c.name().to_owned()).collect();
