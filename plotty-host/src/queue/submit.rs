@@ -462,6 +462,41 @@ mod tests {
         assert!(check_layers(&"1,".repeat(200)).is_err());
     }
 
+    #[test]
+    fn full_disks_are_named_with_what_to_free_and_other_failures_with_the_path() {
+        let jobs = Path::new("/ws/jobs");
+        for e in [
+            io::Error::from_raw_os_error(nix::libc::ENOSPC),
+            io::Error::from_raw_os_error(nix::libc::EDQUOT),
+        ] {
+            let q = write_error("the SVG", jobs, &e);
+            assert_eq!(q.code(), "DISK_FULL");
+            assert!(
+                q.to_string().contains("the disk holding /ws/jobs is full"),
+                "{q}"
+            );
+        }
+        let q = write_error(
+            "the SVG",
+            jobs,
+            &io::Error::from_raw_os_error(nix::libc::EACCES),
+        );
+        assert!(matches!(q, QueueError::Io(_)), "{q:?}");
+        assert!(q.to_string().contains("permissions"), "{q}");
+        // SQLite's "database or disk is full" (SQLITE_FULL).
+        let full = StoreError::Sqlite(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL),
+            None,
+        ));
+        let q = store_error(jobs, full);
+        assert_eq!(q.code(), "DISK_FULL");
+        assert!(q.to_string().contains("Free space there"), "{q}");
+        assert!(matches!(
+            store_error(jobs, StoreError::Closed),
+            QueueError::ShuttingDown
+        ));
+    }
+
     #[tokio::test]
     async fn staging_checks_options_and_writes_the_bytes() {
         let dir = tempfile::tempdir().unwrap();
