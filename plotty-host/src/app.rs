@@ -80,7 +80,7 @@ pub fn run(cli: Cli) -> Result<Outcome, AppError> {
             &args,
             "database",
             ExitCode::Database,
-            |s, r| crate::store::check::check(&s.database.path, r),
+            |s, r| crate::store::check::check(&s.database.path, &s.jobs_dir(), r),
         )),
         Command::Check(CheckCommand::Device(args)) => Ok(check_with_settings(
             &args,

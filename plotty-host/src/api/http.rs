@@ -76,6 +76,7 @@ fn queue_error(e: &QueueError) -> Response {
         QueueError::Invalid(_) => StatusCode::BAD_REQUEST,
         QueueError::NoDevice(_) | QueueError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
         QueueError::Device { .. } => StatusCode::BAD_GATEWAY,
+        QueueError::DiskFull(_) => StatusCode::INSUFFICIENT_STORAGE,
         QueueError::Io(_) | QueueError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
     };
     error(status, e.code(), e.to_string())

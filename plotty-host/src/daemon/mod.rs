@@ -6,14 +6,16 @@
 //! 1. configuration (exit 2): already loaded and validated by the caller; `--daemonize` forks here,
 //!    then `--nice`, the open-files limit, the workspace directories and logging are set up;
 //! 2. database (exit 3): lock the workspace against a second daemon (`<workspace>/daemon.lock`),
-//!    then open, check and migrate the database ([`crate::store`]);
+//!    refuse a missing or empty database next to job journals ([`crate::store::lost`]), then open,
+//!    check and migrate the database ([`crate::store`]);
 //! 3. listen (exit 4): bind the WebSocket/HTTP port (0 picks a free one), write the PID file and
 //!    `<workspace>/daemon.json`; then drop privileges (`--user`/`--group`) and build the async
 //!    runtime (forking and dropping privileges never happen with runtime threads);
 //!    [`Stage::Api`] components take the listener;
 //! 4. devices (exit 5): [`Stage::Devices`] components;
-//! 5. queue: jobs interrupted by a crash become `PAUSED` with their resume point, then
-//!    [`Stage::Queue`] components;
+//! 5. queue: jobs interrupted by a crash become `PAUSED` with their resume point, submissions cut
+//!    short are queued or failed ([`crate::queue::recover_submissions`]), then [`Stage::Queue`]
+//!    components;
 //! 6. hooks: the hook runner is ready, then [`Stage::Hooks`] components.
 //!
 //! Then the daemon tells whoever waits that it is ready (the `--daemonize` parent, systemd's
@@ -433,6 +435,9 @@ fn serve_logged(
             },
             other => DaemonError::PidFile(other),
         })?;
+    // A missing or empty database next to job journals was lost: refuse before creating one.
+    crate::store::lost::check(&settings.database.path, &settings.jobs_dir())
+        .map_err(DaemonError::Database)?;
     if let Some(dir) = settings.database.path.parent() {
         std::fs::create_dir_all(dir).map_err(|source| DaemonError::Workspace {
             path: dir.to_path_buf(),
@@ -694,9 +699,22 @@ impl Daemon {
                         change.from.map_or("?", |s| s.as_str())
                     );
                 }
+                let submissions =
+                    crate::queue::recover_submissions(&daemon.ledger, &daemon.settings.jobs_dir())
+                        .await
+                        .map_err(DaemonError::Database)?;
                 tracing::info!(
-                    "step 5/6 queue: {} interrupted job(s) paused for resume",
-                    recovered.len()
+                    "step 5/6 queue: {} interrupted job(s) paused for resume; {} interrupted \
+                     submission(s) queued, {} failed; {} job director{} without a job ignored",
+                    recovered.len(),
+                    submissions.queued.len(),
+                    submissions.failed.len(),
+                    submissions.orphans.len(),
+                    if submissions.orphans.len() == 1 {
+                        "y"
+                    } else {
+                        "ies"
+                    }
                 );
             }
             let names: Vec<String> = list.iter().map(|c| c.name().to_owned()).collect();

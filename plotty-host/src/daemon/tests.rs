@@ -211,6 +211,40 @@ async fn interrupted_jobs_are_paused_at_start() {
 }
 
 #[tokio::test]
+async fn half_created_jobs_are_failed_at_start_and_stray_directories_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = parts(dir.path()).await;
+    let store = p.store.clone();
+    let ledger = Ledger::new(store.clone(), dir.path(), events::bus(), None);
+    // A crash mid-submission: the row and its journal exist, the SVG was never installed.
+    let job = ledger
+        .submit(NewJob {
+            name: "a".into(),
+            ..NewJob::default()
+        })
+        .await
+        .unwrap();
+    // And a job directory whose row never committed.
+    let stray = dir.path().join("jobs").join("0123456789ab");
+    std::fs::create_dir_all(&stray).unwrap();
+    std::fs::write(stray.join("source.svg"), b"<svg/>").unwrap();
+    let daemon = Daemon::start(p, Vec::new()).await.unwrap();
+    let got = store.job(job.id.as_str()).await.unwrap().unwrap();
+    assert_eq!(got.state, JobState::Failed);
+    assert!(
+        got.error
+            .as_deref()
+            .unwrap_or("")
+            .contains("submit the SVG again"),
+        "{got:?}"
+    );
+    assert_eq!(std::fs::read(stray.join("source.svg")).unwrap(), b"<svg/>");
+    let (tx, rx) = mpsc::channel(1);
+    drop(tx);
+    daemon.run(rx).await.unwrap();
+}
+
+#[tokio::test]
 async fn reload_applies_hooks_and_keeps_restart_only_settings() {
     let dir = tempfile::tempdir().unwrap();
     let mut daemon = Daemon::start(parts(dir.path()).await, Vec::new())

@@ -32,7 +32,7 @@ use tokio::sync::{Semaphore, broadcast, mpsc, oneshot};
 use super::command::{Command, JobAction, JobDetails, ListFilter, QueueError, Submission};
 use super::device::{Assignment, DeviceAction, DeviceControl, DeviceReply, DeviceRequest};
 use super::pipeline::{self, PreparedJob};
-use super::submit;
+use super::submit::{self, Disk, JobFiles};
 use crate::daemon::StartContext;
 use crate::events::{DaemonEvent, DeviceState, DeviceStatus, EventSender};
 use crate::job::{self, JobEvent, JobId, JobState, Reason};
@@ -48,6 +48,7 @@ const PIPELINE_WORKERS: usize = 2;
 pub struct QueueActor {
     rx: mpsc::Receiver<Command>,
     pipeline: bool,
+    files: Arc<dyn JobFiles>,
 }
 
 /// Programs of `READY` jobs, kept for the device that takes them.
@@ -66,11 +67,23 @@ struct State {
     pipeline: bool,
     programs: Programs,
     workers: Arc<Semaphore>,
+    files: Arc<dyn JobFiles>,
 }
 
 impl QueueActor {
     pub(super) fn new(rx: mpsc::Receiver<Command>) -> Self {
-        Self { rx, pipeline: true }
+        Self {
+            rx,
+            pipeline: true,
+            files: Arc::new(Disk),
+        }
+    }
+
+    /// An actor that writes submitted SVGs through `files` instead of straight to the disk (tests
+    /// of a full disk).
+    pub fn with_files(mut self, files: Arc<dyn JobFiles>) -> Self {
+        self.files = files;
+        self
     }
 
     /// An actor that only answers commands: jobs stay where they are until the caller moves them
@@ -97,6 +110,7 @@ impl QueueActor {
             pipeline: self.pipeline,
             programs: Arc::new(Mutex::new(HashMap::new())),
             workers: Arc::new(Semaphore::new(PIPELINE_WORKERS)),
+            files: Arc::clone(&self.files),
         };
         let mut bus = ctx.events.subscribe();
         if state.pipeline {
@@ -186,9 +200,10 @@ impl State {
         let settings = self.settings.borrow().clone();
         let jobs_dir = self.jobs_dir.clone();
         let ledger = self.ledger.clone();
+        let files = Arc::clone(&self.files);
         let next = self.pipeline_runner();
         self.shutdown.spawn(async move {
-            let result = submit_job(submission, &settings, jobs_dir, ledger).await;
+            let result = submit_job(submission, &settings, jobs_dir, ledger, files).await;
             let queued = result.as_ref().ok().cloned();
             let _ = reply.send(result);
             if let (Some(job), Some(next)) = (queued, next) {
@@ -765,24 +780,33 @@ fn no_device_for(id: &JobId, state: JobState) -> QueueError {
 }
 
 /// Stores and queues one submission (runs in its own task).
+///
+/// Whatever fails (a full disk above all), no job is left at `NEW`: before the row exists the
+/// staged SVG is removed; after, the job is `FAILED` with the reason (and if even that cannot be
+/// recorded, start-up recovery fails it, see [`submit::recover_submissions`]).
 async fn submit_job(
     submission: Submission,
     settings: &Settings,
     jobs_dir: PathBuf,
     ledger: Ledger,
+    files: Arc<dyn JobFiles>,
 ) -> Result<JobRecord, QueueError> {
-    let staged = submit::stage(submission, settings, &jobs_dir).await?;
+    let staged = submit::stage(submission, settings, &jobs_dir, Arc::clone(&files)).await?;
     let record = match ledger.submit(staged.job.clone()).await {
         Ok(r) => r,
         Err(e) => {
             let _ = tokio::fs::remove_file(&staged.path).await;
-            return Err(e.into());
+            return Err(submit::store_error(&jobs_dir, e));
         }
     };
     let id = record.id.clone();
     let finish = async {
-        let path = submit::install(&staged.path, &jobs_dir, id.as_str()).await?;
-        ledger.store().set_source_path(id.as_str(), path).await?;
+        let path = submit::install(&staged.path, &jobs_dir, id.as_str(), files).await?;
+        ledger
+            .store()
+            .set_source_path(id.as_str(), path)
+            .await
+            .map_err(|e| submit::store_error(&jobs_dir, e))?;
         ledger
             .apply(TransitionRequest {
                 job_id: id.clone(),
@@ -791,7 +815,8 @@ async fn submit_job(
                 error: None,
                 metadata: Value::Null,
             })
-            .await?;
+            .await
+            .map_err(|e| submit::store_error(&jobs_dir, e))?;
         Ok::<(), QueueError>(())
     };
     if let Err(e) = finish.await {
@@ -807,7 +832,11 @@ async fn submit_job(
             })
             .await;
         if let Err(f) = failed {
-            tracing::error!(job_id = %id, error = %f, "cannot record the failed submission");
+            tracing::error!(
+                job_id = %id,
+                error = %f,
+                "cannot record the failed submission; the job stays NEW until the next start fails it"
+            );
         }
         return Err(e);
     }

@@ -202,6 +202,9 @@ pub enum QueueError {
     /// A file could not be stored or read.
     #[error("{0}")]
     Io(String),
+    /// The disk holding the workspace is full; the message says what to free.
+    #[error("{0}")]
+    DiskFull(String),
     /// The database failed.
     #[error(transparent)]
     Store(StoreError),
@@ -241,6 +244,7 @@ impl QueueError {
             Self::DeviceBusy(_) => "DEVICE_BUSY",
             Self::Device { .. } => "DEVICE_ERROR",
             Self::ShuttingDown => "SHUTTING_DOWN",
+            Self::DiskFull(_) => "DISK_FULL",
             Self::Io(_) | Self::Store(_) => "INTERNAL_ERROR",
         }
     }

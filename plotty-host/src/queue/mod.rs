@@ -37,6 +37,7 @@ pub use device::{
     Assignment, DeviceAction, DeviceControl, DeviceError, DeviceReply, DeviceRequest,
 };
 pub use pipeline::PreparedJob;
+pub use submit::{Disk, JobFiles, SubmissionRecovery, recover_submissions};
 
 use crate::daemon::{Component, StartContext, StartError};
 use crate::events::DeviceStatus;

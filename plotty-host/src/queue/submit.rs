@@ -4,16 +4,24 @@
 //! The bytes go to `<workspace>/jobs/.incoming/<random>.svg` first (written and fsynced), and are
 //! renamed to `<workspace>/jobs/<id>/source.svg` once the job has its id: a job never points at a
 //! half-written file, and a crash leaves at most a staging file, removed at the next start.
+//!
+//! A write that fails (a full disk) removes what it wrote and says what to free. The files are
+//! written through [`JobFiles`], so tests can fail them like a full disk without filling one. At
+//! start-up [`recover_submissions`] finishes or fails the jobs a crash left at `NEW` and names the
+//! job directories that have no job.
 
-use std::io::Write;
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use serde_json::json;
 
 use super::command::{QueueError, Submission, SvgSource};
+use crate::job::{JobEvent, JobId, JobState, Reason};
+use crate::ledger::Ledger;
 use crate::settings::Settings;
-use crate::store::NewJob;
+use crate::store::{NewJob, StoreError, TransitionRequest};
 
 /// Staging directory inside the jobs directory (`.` cannot start a job id).
 pub(super) const INCOMING: &str = ".incoming";
@@ -26,6 +34,91 @@ const SNIFF_BYTES: usize = 64 * 1024;
 
 /// Longest accepted layer selection.
 const MAX_LAYERS_SPEC: usize = 256;
+
+/// How a submission's files reach the disk (a seam for tests that fail like a full disk).
+pub trait JobFiles: Send + Sync {
+    /// Creates `path` (which must not exist) holding `bytes`, synced to disk. May leave a partial
+    /// file behind on failure; the caller removes it.
+    fn write_new(&self, path: &Path, bytes: &[u8]) -> io::Result<()>;
+
+    /// Creates `dir` if needed and renames `from` to `to` inside it, durably.
+    fn install(&self, from: &Path, dir: &Path, to: &Path) -> io::Result<()>;
+}
+
+/// The real filesystem.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Disk;
+
+impl JobFiles for Disk {
+    fn write_new(&self, path: &Path, bytes: &[u8]) -> io::Result<()> {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(path)?;
+        f.write_all(bytes)?;
+        f.sync_all()
+    }
+
+    fn install(&self, from: &Path, dir: &Path, to: &Path) -> io::Result<()> {
+        std::fs::create_dir_all(dir)?;
+        std::fs::rename(from, to)?;
+        // The rename is durable once the directory is.
+        std::fs::File::open(dir)?.sync_all()
+    }
+}
+
+/// What [`recover_submissions`] found at start-up.
+#[derive(Clone, PartialEq, Eq, Debug, Default)]
+pub struct SubmissionRecovery {
+    /// Jobs left at `NEW` with their SVG in place, now `QUEUED`.
+    pub queued: Vec<JobId>,
+    /// Jobs left at `NEW` without their SVG, now `FAILED`.
+    pub failed: Vec<JobId>,
+    /// Job directories without a job in the database (left as they are).
+    pub orphans: Vec<PathBuf>,
+}
+
+/// True when `e` says the disk (or the user's quota) is full.
+pub(super) fn is_disk_full(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded
+    )
+}
+
+/// The client's error for a failed write of `what` under `jobs_dir`: a full disk says what to
+/// free, anything else names the path and what to check.
+pub(super) fn write_error(what: &str, jobs_dir: &Path, e: &io::Error) -> QueueError {
+    if is_disk_full(e) {
+        disk_full(jobs_dir, &e.to_string())
+    } else {
+        QueueError::Io(format!(
+            "cannot store {what} in {}: {e}; check free space and permissions of the workspace",
+            jobs_dir.display()
+        ))
+    }
+}
+
+fn disk_full(jobs_dir: &Path, detail: &str) -> QueueError {
+    QueueError::DiskFull(format!(
+        "the disk holding {} is full ({detail}); the job was not stored. Free space there \
+         (`plotty delete ID` removes a finished job and its files; old logs and files of other \
+         programs on that disk count too) and submit again",
+        jobs_dir.display()
+    ))
+}
+
+/// The client's error for a database failure during a submission (a full disk says so).
+pub(super) fn store_error(jobs_dir: &Path, e: StoreError) -> QueueError {
+    match &e {
+        StoreError::Sqlite(rusqlite::Error::SqliteFailure(f, _))
+            if f.code == rusqlite::ErrorCode::DiskFull =>
+        {
+            disk_full(jobs_dir, &e.to_string())
+        }
+        _ => e.into(),
+    }
+}
 
 /// A checked submission, its SVG staged on disk.
 #[derive(Debug)]
@@ -41,6 +134,7 @@ pub(super) async fn stage(
     s: Submission,
     settings: &Settings,
     jobs_dir: &Path,
+    files: Arc<dyn JobFiles>,
 ) -> Result<Staged, QueueError> {
     let limit = settings.websocket.max_upload_size;
     let (bytes, default_name) = match s.svg {
@@ -78,7 +172,7 @@ pub(super) async fn stage(
         "start": s.start,
         "source_bytes": bytes.len(),
     });
-    let path = write_staging(jobs_dir, bytes).await?;
+    let path = write_staging(jobs_dir, bytes, files).await?;
     Ok(Staged {
         path,
         job: NewJob {
@@ -95,20 +189,16 @@ pub(super) async fn install(
     staged: &Path,
     jobs_dir: &Path,
     job_id: &str,
+    files: Arc<dyn JobFiles>,
 ) -> Result<PathBuf, QueueError> {
     let dir = jobs_dir.join(job_id);
     let target = dir.join(SOURCE_FILE);
     let from = staged.to_path_buf();
     let to = target.clone();
-    tokio::task::spawn_blocking(move || -> std::io::Result<()> {
-        std::fs::create_dir_all(&dir)?;
-        std::fs::rename(&from, &to)?;
-        // The rename is durable once the directory is.
-        std::fs::File::open(&dir)?.sync_all()
-    })
-    .await
-    .map_err(|e| QueueError::Io(format!("storing the SVG failed: {e}")))?
-    .map_err(|e| QueueError::Io(format!("cannot store the SVG at {}: {e}", target.display())))?;
+    tokio::task::spawn_blocking(move || files.install(&from, &dir, &to))
+        .await
+        .map_err(|e| QueueError::Io(format!("storing the SVG failed: {e}")))?
+        .map_err(|e| write_error("the SVG", jobs_dir, &e))?;
     Ok(target)
 }
 
@@ -222,28 +312,122 @@ fn file_name(p: &Path) -> String {
         .unwrap_or_else(|| "upload.svg".to_owned())
 }
 
-async fn write_staging(jobs_dir: &Path, bytes: Bytes) -> Result<PathBuf, QueueError> {
+async fn write_staging(
+    jobs_dir: &Path,
+    bytes: Bytes,
+    files: Arc<dyn JobFiles>,
+) -> Result<PathBuf, QueueError> {
     let dir = jobs_dir.join(INCOMING);
     let path = dir.join(format!("{:016x}.svg", fastrand::u64(..)));
     let target = path.clone();
-    tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+    tokio::task::spawn_blocking(move || -> io::Result<()> {
         std::fs::create_dir_all(&dir)?;
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&target)?;
-        f.write_all(&bytes)?;
-        f.sync_all()
+        let written = files.write_new(&target, &bytes);
+        if written.is_err() {
+            // A full disk leaves part of the file: take it back at once, not at the next start.
+            if let Err(e) = std::fs::remove_file(&target)
+                && e.kind() != io::ErrorKind::NotFound
+            {
+                tracing::warn!(path = %target.display(), error = %e, "cannot remove a partial upload");
+            }
+        }
+        written
     })
     .await
     .map_err(|e| QueueError::Io(format!("storing the SVG failed: {e}")))?
-    .map_err(|e| {
-        QueueError::Io(format!(
-            "cannot store the SVG in {}: {e}; check free space and permissions of the workspace",
-            jobs_dir.display()
-        ))
-    })?;
+    .map_err(|e| write_error("the SVG", jobs_dir, &e))?;
     Ok(path)
+}
+
+/// Start-up recovery of submissions cut short by a crash (or a full disk whose failure could not
+/// be recorded): a job at `NEW` whose SVG is in place (`<id>/source.svg`) is queued, one without
+/// it is `FAILED` with the reason; job directories without a job are logged and left alone.
+pub async fn recover_submissions(
+    ledger: &Ledger,
+    jobs_dir: &Path,
+) -> Result<SubmissionRecovery, StoreError> {
+    let mut out = SubmissionRecovery::default();
+    for job in ledger.store().jobs(vec![JobState::New]).await? {
+        let id = job.id.clone();
+        let source = jobs_dir.join(id.as_str()).join(SOURCE_FILE);
+        let in_place = tokio::fs::metadata(&source)
+            .await
+            .is_ok_and(|m| m.is_file());
+        if in_place {
+            if job.source_path.is_none() {
+                ledger.store().set_source_path(id.as_str(), source).await?;
+            }
+            ledger
+                .apply(TransitionRequest {
+                    job_id: id.clone(),
+                    event: JobEvent::Enqueue,
+                    reason: Reason::Submitted,
+                    error: None,
+                    metadata: serde_json::Value::Null,
+                })
+                .await?;
+            tracing::warn!(
+                job_id = %id,
+                "job was left at NEW by an interrupted submission; its SVG is stored, so it is QUEUED"
+            );
+            out.queued.push(id);
+        } else {
+            let error = format!(
+                "the submission was interrupted before its SVG was stored at {} (the daemon \
+                 stopped, or the disk was full); submit the SVG again",
+                source.display()
+            );
+            ledger
+                .apply(TransitionRequest {
+                    job_id: id.clone(),
+                    event: JobEvent::Fail,
+                    reason: Reason::Error,
+                    error: Some(error.clone()),
+                    metadata: serde_json::Value::Null,
+                })
+                .await?;
+            tracing::warn!(job_id = %id, "job was left at NEW and is FAILED: {error}");
+            out.failed.push(id);
+        }
+    }
+    out.orphans = orphans(ledger, jobs_dir).await?;
+    for dir in &out.orphans {
+        tracing::warn!(
+            path = %dir.display(),
+            "this job directory has no job in the database (a submission cut short, or a job \
+             deleted by hand); it is ignored: look at it and delete it"
+        );
+    }
+    Ok(out)
+}
+
+/// Directories under `jobs_dir` named like a job id that no job has.
+async fn orphans(ledger: &Ledger, jobs_dir: &Path) -> Result<Vec<PathBuf>, StoreError> {
+    let dir = jobs_dir.to_path_buf();
+    let candidates = tokio::task::spawn_blocking(move || {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            return Vec::new();
+        };
+        let mut found: Vec<(String, PathBuf)> = entries
+            .flatten()
+            .filter(|e| e.path().is_dir())
+            .filter_map(|e| {
+                let name = e.file_name().to_str()?.to_owned();
+                JobId::parse(&name).ok().map(|_| (name, e.path()))
+            })
+            .collect();
+        found.sort();
+        found
+    })
+    .await
+    .unwrap_or_default();
+    let mut out = Vec::new();
+    for (id, path) in candidates {
+        if ledger.store().job(&id).await?.is_none() {
+            out.push(path);
+        }
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -278,6 +462,41 @@ mod tests {
         assert!(check_layers(&"1,".repeat(200)).is_err());
     }
 
+    #[test]
+    fn full_disks_are_named_with_what_to_free_and_other_failures_with_the_path() {
+        let jobs = Path::new("/ws/jobs");
+        for e in [
+            io::Error::from_raw_os_error(nix::libc::ENOSPC),
+            io::Error::from_raw_os_error(nix::libc::EDQUOT),
+        ] {
+            let q = write_error("the SVG", jobs, &e);
+            assert_eq!(q.code(), "DISK_FULL");
+            assert!(
+                q.to_string().contains("the disk holding /ws/jobs is full"),
+                "{q}"
+            );
+        }
+        let q = write_error(
+            "the SVG",
+            jobs,
+            &io::Error::from_raw_os_error(nix::libc::EACCES),
+        );
+        assert!(matches!(q, QueueError::Io(_)), "{q:?}");
+        assert!(q.to_string().contains("permissions"), "{q}");
+        // SQLite's "database or disk is full" (SQLITE_FULL).
+        let full = StoreError::Sqlite(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL),
+            None,
+        ));
+        let q = store_error(jobs, full);
+        assert_eq!(q.code(), "DISK_FULL");
+        assert!(q.to_string().contains("Free space there"), "{q}");
+        assert!(matches!(
+            store_error(jobs, StoreError::Closed),
+            QueueError::ShuttingDown
+        ));
+    }
+
     #[tokio::test]
     async fn staging_checks_options_and_writes_the_bytes() {
         let dir = tempfile::tempdir().unwrap();
@@ -291,14 +510,18 @@ mod tests {
             priority: 3,
             start: true,
         };
-        let staged = stage(sub(Some("letter")), &settings, &jobs).await.unwrap();
+        let staged = stage(sub(Some("letter")), &settings, &jobs, Arc::new(Disk))
+            .await
+            .unwrap();
         assert_eq!(std::fs::read(&staged.path).unwrap(), b"<svg/>");
         assert_eq!(staged.job.name, "upload.svg");
         assert_eq!(staged.job.priority, 3);
         assert_eq!(staged.job.metadata["paper"], "Letter");
         assert_eq!(staged.job.metadata["layers"], "2");
         assert_eq!(staged.job.metadata["start"], true);
-        let e = stage(sub(Some("B52")), &settings, &jobs).await.unwrap_err();
+        let e = stage(sub(Some("B52")), &settings, &jobs, Arc::new(Disk))
+            .await
+            .unwrap_err();
         assert!(e.to_string().contains("not a paper size"), "{e}");
 
         let file = dir.path().join("drawing.svg");
@@ -310,12 +533,15 @@ mod tests {
             },
             &settings,
             &jobs,
+            Arc::new(Disk),
         )
         .await
         .unwrap();
         assert_eq!(staged.job.name, "drawing.svg");
         assert_eq!(staged.job.metadata["paper"], "A4");
-        let installed = install(&staged.path, &jobs, "abc").await.unwrap();
+        let installed = install(&staged.path, &jobs, "abc", Arc::new(Disk))
+            .await
+            .unwrap();
         assert_eq!(installed, jobs.join("abc").join(SOURCE_FILE));
         assert!(!staged.path.exists());
         std::fs::write(jobs.join(INCOMING).join("left.svg"), b"x").unwrap();

@@ -32,6 +32,11 @@ async fn harness() -> Harness {
 /// A queue that takes jobs through the pipeline and hands them to devices when `pipeline`,
 /// else one that only answers commands.
 async fn harness_with(pipeline: bool) -> Harness {
+    harness_full(pipeline, Arc::new(Disk)).await
+}
+
+/// A manual queue whose submitted SVGs are written through `files`.
+async fn harness_full(pipeline: bool, files: Arc<dyn JobFiles>) -> Harness {
     let dir = tempfile::tempdir().unwrap();
     let settings = Settings::defaults_for(dir.path());
     std::fs::create_dir_all(settings.jobs_dir()).unwrap();
@@ -53,6 +58,7 @@ async fn harness_with(pipeline: bool) -> Harness {
         Arc::new(Mutex::new(None)),
     );
     let (queue, actor) = channel();
+    let actor = actor.with_files(files);
     let actor = if pipeline { actor } else { actor.manual() };
     Box::new(QueueComponent::new(actor))
         .start(ctx)
@@ -700,4 +706,176 @@ async fn a_paused_job_holds_only_the_device_it_was_plotting_on() {
     settled(&h).await;
     assert_eq!(free.assigned(), [next.id]);
     assert_eq!(held.assigned(), []);
+}
+
+/// Files on a disk that fills up: `write_new` writes half the bytes then fails, `install` fails,
+/// each with the kernel's "no space left on device" when asked to.
+struct FullDisk {
+    staging: bool,
+    install: bool,
+}
+
+impl JobFiles for FullDisk {
+    fn write_new(&self, path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+        if !self.staging {
+            return Disk.write_new(path, bytes);
+        }
+        std::fs::write(path, &bytes[..bytes.len() / 2])?;
+        Err(std::io::Error::from_raw_os_error(nix::libc::ENOSPC))
+    }
+
+    fn install(
+        &self,
+        from: &std::path::Path,
+        dir: &std::path::Path,
+        to: &std::path::Path,
+    ) -> std::io::Result<()> {
+        if !self.install {
+            return Disk.install(from, dir, to);
+        }
+        Err(std::io::Error::from_raw_os_error(nix::libc::ENOSPC))
+    }
+}
+
+fn says_disk_full(e: &QueueError, jobs_dir: &std::path::Path) {
+    assert!(matches!(e, QueueError::DiskFull(_)), "{e:?}");
+    assert_eq!(e.code(), "DISK_FULL");
+    let msg = e.to_string();
+    assert!(
+        msg.contains(&format!("the disk holding {} is full", jobs_dir.display())),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("Free space there") && msg.contains("plotty delete"),
+        "{msg}"
+    );
+}
+
+fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            if e.path().is_dir() {
+                todo.push(e.path());
+            } else {
+                out.push(e.path());
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn a_full_disk_while_storing_the_svg_leaves_no_job_and_no_file() {
+    let h = harness_full(
+        false,
+        Arc::new(FullDisk {
+            staging: true,
+            install: false,
+        }),
+    )
+    .await;
+    let jobs_dir = h.settings.jobs_dir();
+    let e = h.queue.submit(svg()).await.unwrap_err();
+    says_disk_full(&e, &jobs_dir);
+    assert!(
+        h.queue
+            .list(ListFilter::default())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // The half-written upload is gone at once, not at the next start.
+    assert_eq!(files_under(&jobs_dir), Vec::<std::path::PathBuf>::new());
+}
+
+#[tokio::test]
+async fn a_full_disk_while_installing_the_svg_fails_the_job_with_the_reason() {
+    let h = harness_full(
+        false,
+        Arc::new(FullDisk {
+            staging: false,
+            install: true,
+        }),
+    )
+    .await;
+    let jobs_dir = h.settings.jobs_dir();
+    let e = h.queue.submit(svg()).await.unwrap_err();
+    says_disk_full(&e, &jobs_dir);
+    let jobs = h.queue.list(ListFilter::default()).await.unwrap();
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(jobs[0].state, JobState::Failed);
+    assert!(
+        jobs[0].error.as_deref().unwrap_or("").contains("is full"),
+        "{:?}",
+        jobs[0]
+    );
+    assert!(jobs[0].source_path.is_none());
+    // Nothing staged is left; the job's directory holds its journal only.
+    let left = files_under(&jobs_dir);
+    assert_eq!(
+        left,
+        [crate::journal::path(&jobs_dir, jobs[0].id.as_str())],
+        "{left:?}"
+    );
+}
+
+#[tokio::test]
+async fn start_up_queues_or_fails_jobs_left_at_new_and_reports_directories_without_a_job() {
+    let h = harness().await;
+    let jobs_dir = h.settings.jobs_dir();
+    let new = |name: &str| crate::store::NewJob {
+        name: name.into(),
+        ..crate::store::NewJob::default()
+    };
+    // A crash after the row was inserted, before the SVG was installed…
+    let bare = h.ledger.submit(new("bare")).await.unwrap();
+    // …and one after the SVG was installed, before the job was queued.
+    let stored = h.ledger.submit(new("stored")).await.unwrap();
+    let svg_path = jobs_dir.join(stored.id.as_str()).join("source.svg");
+    std::fs::write(&svg_path, b"<svg/>").unwrap();
+    // A directory whose row never committed.
+    let orphan = jobs_dir.join("0123456789ab");
+    std::fs::create_dir_all(&orphan).unwrap();
+    std::fs::write(orphan.join("source.svg"), b"<svg/>").unwrap();
+
+    let got = recover_submissions(&h.ledger, &jobs_dir).await.unwrap();
+    assert_eq!(got.queued, vec![stored.id.clone()]);
+    assert_eq!(got.failed, vec![bare.id.clone()]);
+    assert_eq!(got.orphans, vec![orphan.clone()]);
+
+    let bare = h
+        .ledger
+        .store()
+        .job(bare.id.as_str())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(bare.state, JobState::Failed);
+    assert!(
+        bare.error
+            .as_deref()
+            .unwrap_or("")
+            .contains("submit the SVG again"),
+        "{bare:?}"
+    );
+    let stored = h
+        .ledger
+        .store()
+        .job(stored.id.as_str())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.state, JobState::Queued);
+    assert_eq!(
+        stored.source_path.as_deref(),
+        Some(svg_path.to_str().unwrap())
+    );
+    // The orphan is left as it was.
+    assert_eq!(std::fs::read(orphan.join("source.svg")).unwrap(), b"<svg/>");
+    // Nothing is left at NEW, and a second start finds nothing more to do.
+    let again = recover_submissions(&h.ledger, &jobs_dir).await.unwrap();
+    assert!(again.queued.is_empty() && again.failed.is_empty());
+    assert_eq!(again.orphans, [orphan]);
 }

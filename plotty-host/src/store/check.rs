@@ -9,13 +9,40 @@ use std::path::Path;
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
-use super::{BUSY_TIMEOUT, StoreError, migrate};
+use super::{BUSY_TIMEOUT, StoreError, lost, migrate};
 use crate::check::Report;
 use crate::job::JobState;
 
-/// Checks the database at `path` and appends the results to `report`.
-pub fn check(path: &Path, report: &mut Report) {
+/// Checks the database at `path` (of the workspace whose jobs are in `jobs_dir`) and appends the
+/// results to `report`.
+pub fn check(path: &Path, jobs_dir: &Path, report: &mut Report) {
     let shown = path.display().to_string();
+    match lost::check(path, jobs_dir) {
+        Ok(()) => {}
+        Err(StoreError::Lost {
+            path,
+            jobs_dir,
+            loss,
+            journals,
+        }) => {
+            report.problem(
+                "database file",
+                format!(
+                    "{shown} {} but {} holds {journals} jobs' journals: {}; the daemon refuses to \
+                     start",
+                    loss.describe(),
+                    jobs_dir.display(),
+                    loss.cause()
+                ),
+                lost::advice(&path, &jobs_dir, loss),
+            );
+            return;
+        }
+        Err(e) => {
+            report.problem("jobs directory", e.to_string(), "make it readable");
+            return;
+        }
+    }
     if !path.exists() {
         missing(path, &shown, report);
         return;
@@ -248,7 +275,7 @@ mod tests {
 
     fn run(path: &Path) -> Report {
         let mut r = Report::new("database");
-        check(path, &mut r);
+        check(path, &path.with_file_name("jobs"), &mut r);
         r
     }
 
@@ -278,6 +305,38 @@ mod tests {
         let r = run(&path);
         assert!(r.passed(), "{r:#?}");
         assert!(!path.exists());
+    }
+
+    #[test]
+    fn an_empty_database_next_to_journals_is_a_problem_with_the_recovery() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("plotty.db");
+        let job = dir.path().join("jobs").join("0123456789ab");
+        std::fs::create_dir_all(&job).unwrap();
+        std::fs::write(job.join(crate::journal::FILE_NAME), b"{}\n").unwrap();
+        for (contents, says) in [
+            (Some(&b""[..]), "is empty (0 bytes)"),
+            (None, "does not exist"),
+        ] {
+            if let Some(c) = contents {
+                std::fs::write(&path, c).unwrap();
+            } else {
+                std::fs::remove_file(&path).unwrap();
+            }
+            let r = run(&path);
+            assert!(!r.passed(), "{r:#?}");
+            let p = &r.items[0];
+            assert_eq!(p.status, Status::Problem);
+            assert!(
+                p.detail.contains(says) && p.detail.contains("1 jobs' journals"),
+                "{p:?}"
+            );
+            let fix = p.fix.as_deref().unwrap();
+            assert!(fix.contains("restore it from a backup"), "{fix}");
+            assert!(fix.contains("to start with an empty queue"), "{fix}");
+            assert_eq!(path.exists(), contents.is_some());
+        }
+        assert!(!dir.path().join("plotty.db-wal").exists());
     }
 
     #[test]

@@ -11,10 +11,14 @@
 //! synchronous commits (a transition is on disk when the call returns), foreign keys and a busy
 //! timeout, and applies pending migrations.
 //!
+//! Before a daemon opens the file, [`lost::check`] refuses a missing or empty database next to job
+//! journals (the database was lost: creating a new one would silently drop every job).
+//!
 //! The job tables are in [`jobs`]; `plotty check database` is in [`check`].
 
 pub mod check;
 pub mod jobs;
+pub mod lost;
 pub mod migrate;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -85,6 +89,39 @@ pub enum StoreError {
         found: u32,
         /// The newest version this build knows.
         known: u32,
+    },
+    /// The file is missing or empty while job journals show jobs were recorded in it.
+    #[error(
+        "the database {} {} but {} holds {journals} jobs' journals: {}; plotty will not start a \
+         new empty database over them (nothing was changed): {}",
+        path.display(),
+        loss.describe(),
+        jobs_dir.display(),
+        loss.cause(),
+        lost::advice(path, jobs_dir, *loss)
+    )]
+    Lost {
+        /// The database file.
+        path: PathBuf,
+        /// The jobs directory (`<workspace>/jobs`).
+        jobs_dir: PathBuf,
+        /// Missing or empty.
+        loss: lost::Loss,
+        /// Number of job directories with a journal.
+        journals: usize,
+    },
+    /// The jobs directory could not be read to check for a lost database.
+    #[error(
+        "cannot read {} to check the database against the jobs' journals: {source}; make it \
+         readable for the daemon's user",
+        path.display()
+    )]
+    JobsDir {
+        /// The jobs directory.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
     },
     /// A migration failed; its transaction was rolled back.
     #[error("database migration {name} failed, the schema was left as it was: {source}")]

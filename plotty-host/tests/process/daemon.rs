@@ -200,6 +200,112 @@ fn a_damaged_or_newer_database_is_refused_and_kept() {
     assert_eq!(fs::read(&db).unwrap(), before);
 }
 
+/// Every file under `dir` with its contents, sorted (missing: empty).
+fn snapshot(dir: &std::path::Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        let Ok(entries) = fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                out.push((p.clone(), Vec::new()));
+                todo.push(p);
+            } else {
+                out.push((p.clone(), fs::read(&p).unwrap()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn an_empty_or_missing_database_next_to_job_journals_is_refused_and_nothing_is_touched() {
+    let env = Env::new();
+    let ws = env.workspace();
+    let jobs = ws.join("jobs");
+    for id in ["0123456789ab", "ba9876543210"] {
+        fs::create_dir_all(jobs.join(id)).unwrap();
+        fs::write(jobs.join(id).join("source.svg"), "<svg/>").unwrap();
+        fs::write(
+            jobs.join(id).join("journal.jsonl"),
+            format!(
+                "{{\"type\":\"state_change\",\"job_id\":\"{id}\",\"timestamp\":\"2026-01-01T00:00:00.000Z\",\"from_state\":null,\"to_state\":\"NEW\",\"reason\":\"submitted\",\"metadata\":{{}}}}\n"
+            ),
+        )
+        .unwrap();
+    }
+    let db = ws.join("plotty.db");
+    let before = snapshot(&jobs);
+
+    // Truncated to 0 bytes.
+    fs::write(&db, b"").unwrap();
+    let o = env.daemon(&[]).output().unwrap();
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(3), "{err}");
+    assert!(err.contains("step 2/6 (database)"), "{err}");
+    assert!(
+        err.contains(&format!(
+            "the database {} is empty (0 bytes) but {} holds 2 jobs' journals",
+            db.display(),
+            jobs.display()
+        )),
+        "{err}"
+    );
+    assert!(err.contains("restore it from a backup"), "{err}");
+    assert!(
+        err.contains(&format!("mv {0} {0}.old", jobs.display())),
+        "{err}"
+    );
+    assert_eq!(fs::read(&db).unwrap(), b"");
+    for side in ["plotty.db-wal", "plotty.db-shm"] {
+        assert!(!ws.join(side).exists(), "{side} was created");
+    }
+    assert_eq!(snapshot(&jobs), before);
+
+    // `plotty check database` says the same.
+    let o = env.run(&["check", "database", "-w", "ws"]);
+    assert_eq!(o.status.code(), Some(3), "{}", stdout(&o));
+    assert!(stdout(&o).contains("is empty (0 bytes)"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("restore it from a backup"),
+        "{}",
+        stdout(&o)
+    );
+    assert_eq!(fs::read(&db).unwrap(), b"");
+
+    // Missing altogether.
+    fs::remove_file(&db).unwrap();
+    let o = env.daemon(&[]).output().unwrap();
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(3), "{err}");
+    assert!(
+        err.contains(&format!(
+            "the database {} does not exist but {} holds 2 jobs' journals",
+            db.display(),
+            jobs.display()
+        )),
+        "{err}"
+    );
+    assert!(err.contains("restore it from a backup"), "{err}");
+    assert!(!db.exists(), "the database was created");
+    assert_eq!(snapshot(&jobs), before);
+    let o = env.run(&["check", "database", "-w", "ws"]);
+    assert_eq!(o.status.code(), Some(3), "{}", stdout(&o));
+    assert!(stdout(&o).contains("does not exist but"), "{}", stdout(&o));
+
+    // With the jobs moved aside, as the message says, the daemon starts with an empty queue.
+    fs::rename(&jobs, ws.join("jobs.old")).unwrap();
+    let mut d = env.spawn(env.daemon(&[]));
+    d.wait_ready();
+    assert!(db.exists());
+    d.signal(Signal::SIGTERM);
+    assert_eq!(d.wait_exit().code(), Some(0), "{}", d.stderr());
+}
+
 #[test]
 fn sighup_reloads_and_a_broken_config_keeps_the_old_one() {
     let env = Env::new();
