@@ -184,9 +184,17 @@ fn the_commands_against_a_running_daemon() {
     assert!(stderr(&out).contains("outside the"), "{}", stderr(&out));
     let out = run(&env, &at(port, &["device", "walk", "20", "5"]));
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(stdout(&out).contains("walked to (20.0, 5.0)"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("walked to (20.0, 5.0)"),
+        "{}",
+        stdout(&out)
+    );
     let out = run(&env, &at(port, &["device", "home"]));
-    assert!(stdout(&out).contains("homed from (20.0, 5.0)"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("homed from (20.0, 5.0)"),
+        "{}",
+        stdout(&out)
+    );
 
     // Without --port: the port comes from the daemon's daemon.json in the workspace.
     let ws = env.workspace().display().to_string();

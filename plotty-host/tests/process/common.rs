@@ -40,6 +40,30 @@ pub(crate) fn poll_for<T>(what: &str, seconds: u64, mut f: impl FnMut() -> Optio
     }
 }
 
+/// Runs `cmd` to its end and collects its output, like `Command::output`, but kills it and
+/// fails the test if it is still running after [`DEADLINE`] (a daemon that should have refused
+/// to start must not hang the suite).
+pub(crate) fn output_within_deadline(mut cmd: Command) -> Output {
+    let child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(DEADLINE) {
+        Ok(out) => out.unwrap(),
+        Err(_) => {
+            let _ = kill(Pid::from_raw(i32::try_from(pid).unwrap()), Signal::SIGKILL);
+            panic!("the command was still running after {DEADLINE:?}: killed");
+        }
+    }
+}
+
 /// A private environment for `plotty`.
 pub(crate) struct Env {
     pub(crate) dir: tempfile::TempDir,

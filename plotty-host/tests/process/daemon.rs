@@ -8,7 +8,9 @@ use std::os::unix::process::CommandExt;
 
 use nix::sys::signal::Signal;
 
-use crate::common::{Env, alive, daemon_info, poll, proc_status, stderr, stdout};
+use crate::common::{
+    Env, alive, daemon_info, output_within_deadline, poll, proc_status, stderr, stdout,
+};
 
 #[test]
 fn starts_on_a_free_port_and_stops_cleanly_on_sigterm() {
@@ -125,7 +127,7 @@ fn a_second_daemon_on_the_same_workspace_is_refused() {
     let env = Env::new();
     let mut first = env.spawn(env.daemon(&[]));
     first.wait_ready();
-    let o = env.daemon(&[]).output().unwrap();
+    let o = output_within_deadline(env.daemon(&[]));
     assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
     assert!(
         stderr(&o).contains(&format!(
@@ -177,7 +179,7 @@ fn a_damaged_or_newer_database_is_refused_and_kept() {
     let db = env.workspace().join("plotty.db");
     let garbage = b"SQLite format 2\0 but not really; ".repeat(200);
     fs::write(&db, &garbage).unwrap();
-    let o = env.daemon(&[]).output().unwrap();
+    let o = output_within_deadline(env.daemon(&[]));
     assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
     assert!(
         stderr(&o).contains("step 2/6 (database)") && stderr(&o).contains(".broken"),
@@ -194,7 +196,7 @@ fn a_damaged_or_newer_database_is_refused_and_kept() {
     .unwrap();
     drop(conn);
     let before = fs::read(&db).unwrap();
-    let o = env.daemon(&[]).output().unwrap();
+    let o = output_within_deadline(env.daemon(&[]));
     assert_eq!(o.status.code(), Some(3));
     assert!(stderr(&o).contains("upgrade plotty"), "{}", stderr(&o));
     assert_eq!(fs::read(&db).unwrap(), before);
@@ -243,7 +245,7 @@ fn an_empty_or_missing_database_next_to_job_journals_is_refused_and_nothing_is_t
 
     // Truncated to 0 bytes.
     fs::write(&db, b"").unwrap();
-    let o = env.daemon(&[]).output().unwrap();
+    let o = output_within_deadline(env.daemon(&[]));
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(3), "{err}");
     assert!(err.contains("step 2/6 (database)"), "{err}");
@@ -279,7 +281,7 @@ fn an_empty_or_missing_database_next_to_job_journals_is_refused_and_nothing_is_t
 
     // Missing altogether.
     fs::remove_file(&db).unwrap();
-    let o = env.daemon(&[]).output().unwrap();
+    let o = output_within_deadline(env.daemon(&[]));
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(3), "{err}");
     assert!(
