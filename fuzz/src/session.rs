@@ -53,6 +53,7 @@ impl Responder {
             }
             "QS" => data(self, "0,0", "\n\r", true),
             "QB" => data(self, "0", "\r\n", true),
+            "QC" => data(self, "300,700", "\r\n", true),
             "QE" => data(self, "16,16", "\n\r", true),
             "ES" if v3 => data(self, "0", "\n\r", true),
             "ES" => data(self, "0,0,0,0,0", "\n\r", true),

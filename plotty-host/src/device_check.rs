@@ -153,7 +153,7 @@ const VERSION_ATTEMPTS: u32 = 3;
 
 /// Sends `V` and reads the version reply: `EBBv13_and_above EB Firmware Version 3.0.3` (also with
 /// the `V,` prefix of the newer reply syntax). Only whole lines count, and a reply that does not
-/// read as a version (damaged on the way) is asked again, up to [`VERSION_ATTEMPTS`] times
+/// read as a version (damaged on the way) is asked again, up to `VERSION_ATTEMPTS` (3) times
 /// within `timeout`.
 pub fn ask_version<P: Read + Write + ?Sized>(
     port: &mut P,

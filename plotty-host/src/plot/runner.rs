@@ -1025,7 +1025,9 @@ impl<'a, 'e, L: Link> Io<'a, 'e, L> {
             return;
         }
         let now = self.link.now();
-        if self.session.pause(now).is_ok() {
+        // Already paused (a button, low power) with its report still to come: that report ends
+        // the run.
+        if self.session.pause(now).is_ok() || self.session.is_paused() {
             self.stop = Some(park);
         }
     }
