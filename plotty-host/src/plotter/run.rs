@@ -399,46 +399,13 @@ impl Pump {
                         let message = e.to_string();
                         tracing::warn!(job_id = %self.job_id, error = %message, "not plotted");
                         let meta = json!({ "device_id": self.inner.opener.device_id() });
-                        match self.state().await {
-                            Some(JobState::Armed) => {
-                                // Back to READY, waiting for `plotty start` once the supply is
-                                // back (not handed to the plotter again and again meanwhile).
-                                let id = self.job_id.to_string();
-                                let held = self
-                                    .inner
-                                    .ledger
-                                    .store()
-                                    .call(move |c| {
-                                        crate::store::jobs::set_metadata(
-                                            c,
-                                            &id,
-                                            "start",
-                                            serde_json::Value::Bool(false),
-                                        )
-                                    })
-                                    .await;
-                                if let Err(e) = held {
-                                    tracing::error!(job_id = %self.job_id, error = %e, "cannot hold the job");
-                                }
-                                self.apply(
-                                    JobEvent::Disarm,
-                                    Reason::DeviceError,
-                                    Some(message.clone()),
-                                    meta,
-                                )
-                                .await;
-                            }
-                            Some(JobState::Plotting) => {
-                                self.apply(
-                                    JobEvent::Pause,
-                                    Reason::DeviceError,
-                                    Some(message.clone()),
-                                    meta,
-                                )
-                                .await;
-                            }
-                            _ => {}
+                        if self.state().await == Some(JobState::Armed) {
+                            // Back at READY it waits for `plotty start` once the supply is back
+                            // (not handed to the plotter again and again meanwhile): held
+                            // before the queue sees it READY.
+                            self.hold_for_start().await;
                         }
+                        self.set_aside(&message, meta).await;
                         self.put_back(link);
                         self.end(DeviceState::Connected, Some(message.clone()), Err(message));
                     }
@@ -490,29 +457,36 @@ impl Pump {
         {
             tracing::error!(job_id = %self.job_id, error = %e, "cannot record the device error");
         }
-        let state = self.state().await;
-        match state {
-            Some(JobState::Armed) => {
-                self.apply(
-                    JobEvent::Disarm,
-                    Reason::DeviceError,
-                    Some(message.clone()),
-                    meta,
-                )
-                .await;
-            }
-            Some(JobState::Plotting) => {
-                self.apply(
-                    JobEvent::Pause,
-                    Reason::DeviceError,
-                    Some(message.clone()),
-                    meta,
-                )
-                .await;
-            }
-            _ => {}
-        }
+        self.set_aside(&message, meta).await;
         self.end(DeviceState::Error, Some(message.clone()), Err(message));
+    }
+
+    /// A job the device cannot go on with: back to `READY` if it never started, else `PAUSED`
+    /// (reason `device_error`), with `message`.
+    async fn set_aside(&self, message: &str, meta: serde_json::Value) {
+        let event = match self.state().await {
+            Some(JobState::Armed) => JobEvent::Disarm,
+            Some(JobState::Plotting) => JobEvent::Pause,
+            _ => return,
+        };
+        self.apply(event, Reason::DeviceError, Some(message.to_owned()), meta)
+            .await;
+    }
+
+    /// Clears the job's `start` flag: it waits at `READY` for `plotty start`.
+    async fn hold_for_start(&self) {
+        let id = self.job_id.to_string();
+        let held = self
+            .inner
+            .ledger
+            .store()
+            .call(move |c| {
+                crate::store::jobs::set_metadata(c, &id, "start", serde_json::Value::Bool(false))
+            })
+            .await;
+        if let Err(e) = held {
+            tracing::error!(job_id = %self.job_id, error = %e, "cannot hold the job for start");
+        }
     }
 
     /// Records `ABORTED` once; not while the daemon stops (the job stays `PAUSED`, reason
