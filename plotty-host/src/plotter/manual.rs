@@ -40,13 +40,12 @@ pub(super) async fn run(
     let config = PlotConfig::from_settings(&settings);
     let session = runner::session_config(&config, settings.device.timeout);
     let opener = inner.opener.clone();
-    let job_config = config;
     let outcome = tokio::task::spawn_blocking(move || {
         let mut link = match held {
             Some(l) => l,
             None => opener.open().map_err(|e| (RunError::Link(e), None))?,
         };
-        match runner::manual(&mut link, &job_config, session, manual) {
+        match runner::manual(&mut link, &config, session, manual) {
             Ok(report) => Ok((report, link)),
             Err(e) => Err((e, Some(link))),
         }

@@ -11,27 +11,9 @@ use std::time::Duration;
 use nix::sys::signal::Signal;
 use serde_json::Value;
 
-use crate::common::{DEADLINE, Env, Running, daemon_info, stderr, stdout};
+use crate::common::{DEADLINE, Env, daemon, daemon_info, free_port, stderr, stdout};
 
 const SVG: &str = r#"<svg xmlns="http://www.w3.org/2000/svg" width="20mm" height="20mm"><path d="M1 1L19 19" stroke="black"/></svg>"#;
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A daemon on the environment's workspace, ready, and its port.
-fn daemon(env: &Env, port: u16) -> Running {
-    let mut c = env.cmd();
-    c.args(["daemon", "-h", "127.0.0.1", "-p", &port.to_string(), "-w"])
-        .arg(env.workspace());
-    let mut d = env.spawn(c);
-    d.wait_ready();
-    d
-}
 
 fn at(port: u16, args: &[&str]) -> Vec<String> {
     let mut v: Vec<String> = args.iter().map(|s| (*s).to_owned()).collect();

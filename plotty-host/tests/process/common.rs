@@ -229,3 +229,22 @@ pub(crate) fn stdout(o: &Output) -> String {
 pub(crate) fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
+
+/// A free TCP port on loopback.
+pub(crate) fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A daemon on the environment's workspace, listening on loopback at `port`, ready.
+pub(crate) fn daemon(env: &Env, port: u16) -> Running {
+    let mut c = env.cmd();
+    c.args(["daemon", "-h", "127.0.0.1", "-p", &port.to_string(), "-w"])
+        .arg(env.workspace());
+    let mut d = env.spawn(c);
+    d.wait_ready();
+    d
+}

@@ -19,7 +19,7 @@ use plotty_fw_sim::trace::TraceConfig;
 use plotty_fw_sim::{FirmwareVersion, SimObserver};
 use serde_json::Value;
 
-use crate::common::{Env, Running, poll_for, stderr, stdout};
+use crate::common::{Env, daemon, free_port, poll_for, stderr, stdout};
 
 /// `count` lines of `len` mm, 4 mm apart, from (`x`, `y`): horizontal or vertical.
 fn lines(x: f64, y: f64, count: u32, len: f64, horizontal: bool) -> Vec<[(f64, f64); 2]> {
@@ -45,23 +45,6 @@ fn svg(lines: &[[(f64, f64); 2]]) -> String {
     format!(
         r#"<svg xmlns="http://www.w3.org/2000/svg" width="200mm" height="200mm" viewBox="0 0 200 200">{paths}</svg>"#
     )
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn daemon(env: &Env, port: u16) -> Running {
-    let mut c = env.cmd();
-    c.args(["daemon", "-h", "127.0.0.1", "-p", &port.to_string(), "-w"])
-        .arg(env.workspace());
-    let mut d = env.spawn(c);
-    d.wait_ready();
-    d
 }
 
 fn client(env: &Env, port: u16, args: &[&str]) -> std::process::Output {
