@@ -594,8 +594,8 @@ fn every_job_is_drawn_exactly_once_whatever_happens() {
 }
 
 #[test]
-fn a_low_motor_supply_blocks_the_start_and_pauses_the_plot_until_it_is_back() {
-    use plotty_fw_sim::fault::{FaultAction, FaultConfig, FaultInjector, ScheduledFault, Trigger};
+fn a_low_motor_supply_blocks_the_start_and_stops_the_plot_until_it_is_back_and_homed() {
+    use plotty_fw_sim::fault::{FaultAction, FaultConfig, ScheduledFault, Trigger};
     let dir = tempfile::tempdir().unwrap();
     let reference = drawing();
     let file = dir.path().join("power.svg");
@@ -635,40 +635,18 @@ fn a_low_motor_supply_blocks_the_start_and_pauses_the_plot_until_it_is_back() {
         .any(|q| q.x != 0.0 || q.y != 0.0);
     assert!(!moved, "a plot on a dead supply moved");
 
-    // The supply sags mid-plot (after the board's 120th command): the plot pauses with the pen
-    // up; the resume refuses to move while it is low; once it is back the drawing comes out
-    // whole, nothing outside it.
-    let faults = FaultConfig {
+    // The supply sags mid-plot (after the board's 120th command) and stays low: the firmware's
+    // power-lost latch, read with every button poll, stops the plot with the pen up and the
+    // motors off. The resume refuses to move while the supply is low, then (the motors were
+    // off) until the carriage is homed; after that the drawing comes out whole.
+    let sag = FaultConfig {
         events: vec![ScheduledFault {
             at: Trigger::AfterCommand(120),
             action: FaultAction::LowPower { voltage: 120 },
         }],
         ..FaultConfig::default()
     };
-    let mut sim = SimLink::new(SimVersion::V3_0_3).with_faults(FaultInjector::new(1, faults));
-    let (tx, rx) = mpsc::channel();
-    let mut paused_at = None;
-    let first = runner::run(&mut sim, plot(Start::Beginning), &rx, &mut |e| {
-        if let RunEvent::Paused { cause, checkpoint } = e {
-            if paused_at.is_none() {
-                // The daemon's device task gives the machine up so the user can act on it.
-                assert_eq!(cause, PauseCause::LowPower);
-                tx.send(Control::Stop { park: false }).unwrap();
-            } else {
-                assert_eq!(cause, PauseCause::Stopped);
-            }
-            paused_at = Some(checkpoint);
-        }
-    })
-    .unwrap();
-    let Outcome::Stopped(c) = first.outcome else {
-        panic!("not stopped for low power: {:?}", first.outcome);
-    };
-    assert_eq!(paused_at, Some(c));
-    assert!(
-        !sim.trace().strokes.is_empty(),
-        "the sag came before anything was drawn"
-    );
+    let (mut sim, c, _) = stopped_by_the_supply(&p, &config, session, sag);
     let e = runner::run(
         &mut sim,
         plot(Start::At(c)),
@@ -678,17 +656,142 @@ fn a_low_motor_supply_blocks_the_start_and_pauses_the_plot_until_it_is_back() {
     .unwrap_err();
     assert!(matches!(e, RunError::LowPower { .. }), "{e}");
     sim.inject(FaultAction::LowPower { voltage: 700 });
-    let done = runner::run(
+    resume_after_homing(&p, &config, session, sim, c, &reference);
+}
+
+#[test]
+fn a_supply_dip_between_two_polls_stops_the_plot_and_the_resume_asks_for_home() {
+    use plotty_fw_sim::fault::{FaultAction, FaultConfig, ScheduledFault, Trigger};
+    let dir = tempfile::tempdir().unwrap();
+    let reference = drawing();
+    let file = dir.path().join("dip.svg");
+    std::fs::write(&file, svg(&reference)).unwrap();
+    let config = PlotConfig::from_settings(&Settings::defaults_for(dir.path()));
+    let p = prepare::prepare(&file, &config, None).unwrap();
+    let session = runner::session_config(&config, std::time::Duration::from_secs(5));
+    // 30 ms below the minimum, 4 s into the plot: far shorter than the 2 s between `QC`
+    // readings, which never see it (they read 700 before and after).
+    let dip_at = 4 * 25_000;
+    let dip = FaultConfig {
+        events: vec![
+            ScheduledFault {
+                at: Trigger::AtTick(dip_at),
+                action: FaultAction::LowPower { voltage: 120 },
+            },
+            ScheduledFault {
+                at: Trigger::AtTick(dip_at + 750),
+                action: FaultAction::LowPower { voltage: 700 },
+            },
+        ],
+        ..FaultConfig::default()
+    };
+    let (sim, c, events) = stopped_by_the_supply(&p, &config, session, dip);
+    // Only the latch saw it: every supply reading was fine.
+    let readings = events
+        .iter()
+        .filter(|e| matches!(e, RunEvent::Power { .. }))
+        .count();
+    assert!(readings >= 2, "{events:?}");
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(e, RunEvent::Power { low: true, .. })),
+        "{events:?}"
+    );
+    resume_after_homing(&p, &config, session, sim, c, &reference);
+}
+
+/// Plots `p` on a board with `faults` until the supply's drop stops it: pen up, motors off,
+/// a checkpoint to resume from, something drawn already.
+fn stopped_by_the_supply(
+    p: &Prepared,
+    config: &PlotConfig,
+    session: plotty_motion::session::SessionConfig,
+    faults: plotty_fw_sim::fault::FaultConfig,
+) -> (SimLink, Checkpoint, Vec<RunEvent>) {
+    use plotty_fw_sim::fault::FaultInjector;
+    let mut sim = SimLink::new(SimVersion::V3_0_3).with_faults(FaultInjector::new(1, faults));
+    let mut events = Vec::new();
+    let first = runner::run(
         &mut sim,
+        Plot {
+            program: &p.program,
+            config,
+            session,
+            start: Start::Beginning,
+            estimate: None,
+        },
+        &mpsc::channel().1,
+        &mut |e| events.push(e),
+    )
+    .unwrap();
+    let Outcome::Stopped(c) = first.outcome else {
+        panic!("not stopped by the supply: {:?}", first.outcome);
+    };
+    assert!(events.contains(&RunEvent::PowerLost), "{events:?}");
+    assert!(
+        events.contains(&RunEvent::Paused {
+            cause: PauseCause::PowerLost,
+            checkpoint: c
+        }),
+        "{events:?}"
+    );
+    let status = sim.firmware().status();
+    assert!(status.pen_up);
+    assert_eq!(
+        status.motors_enabled,
+        [false, false],
+        "the motors stayed on"
+    );
+    assert!(
+        !sim.trace().strokes.is_empty(),
+        "the supply dropped before anything was drawn"
+    );
+    (sim, c, events)
+}
+
+/// The resume after a supply drop: refused (the motors were off) and nothing drawn; the user
+/// pushes the carriage home (a board whose carriage is home) and runs `device home`; the resume
+/// then draws the rest, and with what came before, the drawing is whole, nothing outside it.
+fn resume_after_homing(
+    p: &Prepared,
+    config: &PlotConfig,
+    session: plotty_motion::session::SessionConfig,
+    mut sim: SimLink,
+    c: Checkpoint,
+    reference: &[Vec<Point>],
+) {
+    let plot = |start| Plot {
+        program: &p.program,
+        config,
+        session,
+        start,
+        estimate: None,
+    };
+    let drawn = sim.trace().strokes.len();
+    let e = runner::run(
+        &mut sim,
+        plot(Start::At(c)),
+        &mpsc::channel().1,
+        &mut |_| {},
+    )
+    .unwrap_err();
+    assert!(matches!(e, RunError::PositionUnknown { .. }), "{e}");
+    assert_eq!(sim.trace().strokes.len(), drawn, "the refused resume drew");
+    let (mut strokes, _) = trace_of(&sim, 0);
+    let mut board = SimLink::new(SimVersion::V3_0_3);
+    runner::manual(&mut board, config, session, Manual::Home).unwrap();
+    let done = runner::run(
+        &mut board,
         plot(Start::At(c)),
         &mpsc::channel().1,
         &mut |_| {},
     )
     .unwrap();
     assert_eq!(done.outcome, Outcome::Completed);
-    let (strokes, _) = trace_of(&sim, 0);
-    let uncovered = preview::max_deviation(&strokes, &reference, 0.1).max_mm;
-    let stray = preview::max_deviation(&reference, &strokes, 0.1).max_mm;
+    strokes.extend(trace_of(&board, 0).0);
+    let uncovered = preview::max_deviation(&strokes, reference, 0.1).max_mm;
+    let stray = preview::max_deviation(reference, &strokes, 0.1).max_mm;
     assert!(uncovered <= TOLERANCE_MM, "missing: {uncovered} mm");
     assert!(stray <= TOLERANCE_MM, "stray: {stray} mm");
 }

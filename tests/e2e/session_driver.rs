@@ -277,11 +277,20 @@ fn lossy(seeds: &[(u64, SimVersion)], faults: FaultConfig, config: SessionConfig
                     break;
                 }
                 RunEnd::Paused { reason, resume } => {
-                    // A flipped bit can also turn a `QB` answer of 0 into 1: a button pause.
+                    // A flipped bit can also turn a button poll's answer (`QB`, or `QG` on 3.x)
+                    // into a button press, or `QG`'s bit 6 into a supply drop: a pause that
+                    // also turned the motors off (`ES,1`).
                     assert!(
-                        matches!(reason, PauseReason::Error | PauseReason::Button),
+                        matches!(
+                            reason,
+                            PauseReason::Error | PauseReason::Button | PauseReason::PowerLost
+                        ),
                         "{reason:?}"
                     );
+                    if reason == PauseReason::PowerLost {
+                        let enabled = shared.borrow().board.firmware().status().motors_enabled;
+                        assert_eq!(enabled, [false, false], "seed {seed}");
+                    }
                     button_pauses += usize::from(reason == PauseReason::Button);
                     // The machine stopped where the session says.
                     assert_eq!(resume.position, steps(&shared), "seed {seed}");

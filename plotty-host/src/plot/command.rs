@@ -38,7 +38,7 @@ use super::config::PlotConfig;
 use super::estimate::{self, Estimate, Hms};
 use super::prepare::{self, InputError, Prepared};
 use super::program::{Program, Start};
-use super::runner::{self, Control, Outcome, Plot, RunError, RunEvent, RunReport};
+use super::runner::{self, Control, Outcome, PauseCause, Plot, RunError, RunEvent, RunReport};
 
 /// Sampling step of the plan-versus-trace comparison, mm.
 const COMPARE_STEP_MM: f64 = 0.05;
@@ -546,6 +546,28 @@ impl Console {
                     );
                 });
                 self.open_prompt();
+            }
+            RunEvent::PowerLost => {
+                bar.suspend(|| {
+                    eprintln!(
+                        "the motor supply dropped since the last check, however briefly: the \
+                         motors may have slipped steps"
+                    );
+                });
+            }
+            RunEvent::Paused {
+                cause: PauseCause::PowerLost,
+                checkpoint,
+            } => {
+                bar.suspend(|| {
+                    eprintln!(
+                        "stopped with the pen up (layer '{}', stroke {}) and the motors off: \
+                         check the drawing and the power supply, push the carriage into its \
+                         home corner, and plot again",
+                        layer_name(checkpoint.layer),
+                        checkpoint.stroke + 1
+                    );
+                });
             }
             RunEvent::Paused { checkpoint, .. } => {
                 bar.suspend(|| {

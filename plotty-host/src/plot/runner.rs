@@ -117,6 +117,10 @@ pub enum RunEvent {
     Resumed,
     /// Aborting: the pen is up; parking at home.
     Aborting,
+    /// The motor supply dropped below the minimum since the last look, however briefly (the
+    /// 3.x power-lost latch, read with the button): the motors may have slipped. A plot stops
+    /// ([`PauseCause::PowerLost`]) and the motors go off when the run ends.
+    PowerLost,
     /// A motor supply reading (at connect, and every couple of seconds while plotting or
     /// paused).
     Power {
@@ -138,6 +142,10 @@ pub enum PauseCause {
     Stopped,
     /// The motor supply is low or off (`QC`): the motors cannot be trusted to move.
     LowPower,
+    /// The motor supply dropped since the last poll (the 3.x power-lost latch), however
+    /// briefly: the motors may have slipped. The run ends after this event with the motors
+    /// off, so the next run asks for the carriage to be homed before it resumes.
+    PowerLost,
 }
 
 /// Progress of a plot.
@@ -452,6 +460,24 @@ pub fn run<L: Link>(
             Interrupt::Fail(e) => return Err(e),
         }
     };
+    if io.motors_off {
+        // The supply dropped while the plot waited: the motors may have slipped. Off, so the
+        // carriage can be pushed home and no later run trusts the counters (it asks for
+        // `plotty device home`).
+        if io.session.is_paused() {
+            let now = io.link.now();
+            let _ = io.session.resume(now);
+        }
+        match io
+            .deliver(FeedItem::Motors(false))
+            .and_then(|()| io.drain().map(|_| ()))
+        {
+            // Another drop stopped the feed: that stop turned the motors off (`ES,1`).
+            Ok(()) | Err(Interrupt::Stopped { .. }) => {}
+            Err(Interrupt::Fail(e)) => return Err(e),
+            Err(Interrupt::Aborted(..) | Interrupt::Resume(_)) => return Err(io.device_error(None)),
+        }
+    }
     let end = io.link.now();
     // No move finished in this run (a resume with nothing left but a way home it had already
     // made): what was done before it stands.
@@ -711,6 +737,12 @@ struct Io<'a, 'e, L: Link> {
     before: Before,
     /// The last motor supply reading, and whether it was low.
     power: Option<(u16, bool)>,
+    /// The supply dropped since the last look ([`Event::PowerLost`]): the carriage may not be
+    /// where the counters say.
+    power_lost: bool,
+    /// Turn the motors off when the run ends (after a power loss), so no later run trusts the
+    /// position.
+    motors_off: bool,
 }
 
 /// The part of a plot done before the checkpoint a run resumed from (zero for a fresh plot).
@@ -759,6 +791,8 @@ impl<'a, 'e, L: Link> Io<'a, 'e, L> {
             cut_short_mm: 0.0,
             before: Before::default(),
             power: None,
+            power_lost: false,
+            motors_off: false,
             kinematics: plotty_motion::kinematics::Kinematics::new(
                 plotty_motion::kinematics::Resolution::High,
             ),
@@ -799,6 +833,11 @@ impl<'a, 'e, L: Link> Io<'a, 'e, L> {
                     Event::Power { voltage, low } => {
                         self.power = Some((voltage, low));
                         (self.events)(RunEvent::Power { voltage, low });
+                    }
+                    // The set-up no longer trusts the position (the motors come on afresh).
+                    Event::PowerLost => {
+                        self.power_lost = true;
+                        (self.events)(RunEvent::PowerLost);
                     }
                     _ => {}
                 }
@@ -849,9 +888,15 @@ impl<'a, 'e, L: Link> Io<'a, 'e, L> {
             let _ = self
                 .deliver(FeedItem::Motors(false))
                 .and_then(|()| self.drain());
-            "the board's motors were off (it was reset or powered off, or the motors were \
-             switched off, since the plot stopped): the carriage may have moved"
-                .to_owned()
+            if self.power_lost {
+                "the motor supply dropped since the plot stopped (the board's power-lost latch): \
+                 the motors may have slipped"
+                    .to_owned()
+            } else {
+                "the board's motors were off (it was reset or powered off, or the motors were \
+                 switched off, since the plot stopped): the carriage may have moved"
+                    .to_owned()
+            }
         };
         Err(RunError::PositionUnknown {
             device: self.link.name().to_owned(),
@@ -1084,6 +1129,13 @@ impl<'a, 'e, L: Link> Io<'a, 'e, L> {
                 self.power = Some((voltage, low));
                 (self.events)(RunEvent::Power { voltage, low });
             }
+            // A plot in progress pauses next ([`PauseReason::PowerLost`]); whatever the run is
+            // doing, the motors go off at its end.
+            Event::PowerLost => {
+                self.power_lost = true;
+                self.motors_off = true;
+                (self.events)(RunEvent::PowerLost);
+            }
             Event::Connected { .. }
             | Event::Ready { .. }
             | Event::VertexDone(_)
@@ -1184,6 +1236,18 @@ impl<'a, 'e, L: Link> Io<'a, 'e, L> {
                 self.interrupt = Some(Interrupt::Fail(self.device_error(checkpoint)));
                 Ok(())
             }
+            PauseReason::PowerLost => {
+                // The stop turned the motors off (`ES,1`). Not parked: the way home would be
+                // measured from counters that may be wrong.
+                self.motors_off = false;
+                let (checkpoint, _, _) = self.resume_from(&resume);
+                (self.events)(RunEvent::Paused {
+                    cause: PauseCause::PowerLost,
+                    checkpoint,
+                });
+                self.end_stopped(checkpoint, &resume, false);
+                Ok(())
+            }
             _ if self.abort_requested => Ok(()),
             _ if self.stop.is_some() => {
                 let park = self.stop.unwrap_or(false);
@@ -1277,6 +1341,14 @@ impl<'a, 'e, L: Link> Io<'a, 'e, L> {
                         position,
                         accumulators,
                     } => return Err(Interrupt::Aborted(position, accumulators)),
+                    Event::PowerLost => {
+                        // While waiting, stopped with the pen up: the motors may have slipped,
+                        // so the run ends here with them off.
+                        self.power_lost = true;
+                        self.motors_off = true;
+                        (self.events)(RunEvent::PowerLost);
+                        return Ok(Control::Stop { park: false });
+                    }
                     _ => {}
                 }
             }

@@ -34,6 +34,10 @@ use crate::store::{JobRecord, MachinePosition, ResumePoint};
 /// What a job paused for low power and the device status say.
 const LOW_POWER: &str = "the motor supply is low or off: check that the plotter's power supply \
                          is plugged in and switched on, then resume";
+/// Why a plot stopped after a drop of the motor supply (the 3.x power-lost latch).
+const POWER_LOST: &str = "the motor supply dropped since the last check, however briefly: the \
+                          motors may have slipped, so they are off now. Check the drawing, push \
+                          the carriage into its home corner, run `plotty device home`, then resume";
 /// How a low-power message starts (to clear it once the supply is back).
 const LOW_POWER_PREFIX: &str = "the motor supply is low";
 
@@ -305,6 +309,8 @@ impl Pump {
                 if !already {
                     let (reason, error) = if cause == PauseCause::LowPower {
                         (Reason::DeviceError, Some(LOW_POWER.to_owned()))
+                    } else if cause == PauseCause::PowerLost {
+                        (Reason::DeviceError, Some(POWER_LOST.to_owned()))
                     } else if self.inner.lock().shutting_down {
                         (Reason::Shutdown, None)
                     } else {
@@ -315,6 +321,7 @@ impl Pump {
                         PauseCause::Button => "button",
                         PauseCause::Stopped => "stopped",
                         PauseCause::LowPower => "low_power",
+                        PauseCause::PowerLost => "power_lost",
                     };
                     let meta =
                         json!({ "device_id": self.inner.opener.device_id(), "cause": cause });
@@ -336,6 +343,13 @@ impl Pump {
                     } else if !low && ours {
                         s.error_message = None;
                     }
+                });
+            }
+            RunEvent::PowerLost => {
+                tracing::warn!(job_id = %self.job_id, "{POWER_LOST}");
+                self.inner.update_status(|s| {
+                    s.error_count = s.error_count.saturating_add(1);
+                    s.error_message = Some(POWER_LOST.to_owned());
                 });
             }
             RunEvent::Aborting => {

@@ -750,3 +750,38 @@ async fn a_plotter_without_motor_power_takes_no_job_and_says_why() {
         "{status:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_supply_drop_mid_plot_pauses_the_job_with_the_motors_off_and_says_to_home() {
+    use plotty_fw_sim::fault::{FaultAction, FaultConfig, ScheduledFault, Trigger};
+    // After the set-up (which sends about 20 commands) and a few moves.
+    let faults = FaultConfig {
+        events: vec![ScheduledFault {
+            at: Trigger::AfterCommand(40),
+            action: FaultAction::LowPower { voltage: 120 },
+        }],
+        ..FaultConfig::default()
+    };
+    let opener = Opener::Simulator {
+        version: plotty_fw_sim::FirmwareVersion::V3_0_3,
+        pace: SimPace::Fast,
+        faults: Some(faults),
+    };
+    let mut h = harness_with(|queue| DeviceComponent::with_opener(queue, opener)).await;
+    let job = h.queue.submit(submission(SQUARES, true)).await.unwrap();
+    let (paused, seen) = h.wait_state(&job.id, JobState::Paused).await;
+    assert!(seen.contains(&JobState::Plotting), "{seen:?}");
+    let error = paused.error.unwrap_or_default();
+    assert!(
+        error.contains("dropped") && error.contains("plotty device home"),
+        "{error}"
+    );
+    let status = &h.queue.devices().await.unwrap()[0];
+    assert!(
+        status
+            .error_message
+            .as_deref()
+            .is_some_and(|m| m.contains("dropped")),
+        "{status:?}"
+    );
+}

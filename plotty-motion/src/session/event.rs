@@ -59,6 +59,11 @@ pub enum Event {
         /// Below [`SessionConfig::min_voltage`](super::SessionConfig::min_voltage).
         low: bool,
     },
+    /// The motor supply fell below [`SessionConfig::min_voltage`](super::SessionConfig::min_voltage)
+    /// since the last look, however briefly (3.x: the firmware's power-lost latch, `CU,60`
+    /// and `QG` bit 6, read at set-up and at every button poll). The motors may have lost
+    /// steps: a plot pauses ([`PauseReason::PowerLost`]); at set-up, the position is not kept.
+    PowerLost,
     /// The machine is stopped with the pen up, waiting for
     /// [`Session::resume`](super::Session::resume).
     Paused {
@@ -97,6 +102,9 @@ pub enum PauseReason {
     Planned,
     /// The motor supply is low or off ([`Event::Power`](super::Event::Power)).
     LowPower,
+    /// The motor supply dropped since the last poll and may have cost steps
+    /// ([`Event::PowerLost`](super::Event::PowerLost)): where the carriage is is uncertain.
+    PowerLost,
     /// A protocol error stopped the plot (reported just before).
     Error,
 }

@@ -250,6 +250,9 @@ struct Polls {
     /// The last supply reading was low: read again at once before believing it (a reply
     /// damaged on the way must not pause a plot).
     power_suspect: bool,
+    /// The firmware latches supply drops (`CU,60` set): the button poll reads `QG`, which
+    /// reports the button and the latch together.
+    power_latch: bool,
     /// Final-position check before `Idle`: next attempt time and attempts made.
     confirm_at: Option<Instant>,
     confirm_attempts: u8,
@@ -309,6 +312,7 @@ impl Session {
                 position_in_flight: false,
                 power_in_flight: false,
                 power_suspect: false,
+                power_latch: false,
                 confirm_at: None,
                 confirm_attempts: 0,
             },
@@ -599,6 +603,11 @@ impl Session {
         self.polls.power_suspect = false;
         self.emit(Event::Power { voltage, low });
         Some(low)
+    }
+
+    /// Whether the set-up asks the firmware to latch supply drops (3.x with `min_voltage`).
+    fn watches_power(&self) -> bool {
+        self.line == ProtocolLine::V3 && self.config.min_voltage.is_some()
     }
 
     fn is_plotting(&self) -> bool {

@@ -137,7 +137,21 @@ impl Session {
             Purpose::Version | Purpose::Feed => {}
             Purpose::Setup(step) => self.setup_reply(now, step, reply),
             Purpose::Button => {
-                if reply == (Reply::Button { pressed: true }) {
+                let (pressed, power_lost) = match reply {
+                    Reply::Button { pressed } => (pressed, false),
+                    Reply::GeneralStatus(s) => (s.button_pressed, s.power_lost),
+                    _ => (false, false),
+                };
+                if power_lost {
+                    // The supply fell below `min_voltage` since the last poll, however briefly:
+                    // the motors may have slipped, so the plot stops here, pen up.
+                    self.emit(Event::PowerLost);
+                    if self.is_ready() && self.is_plotting() {
+                        self.start_stop(now, StopKind::Pause(PauseReason::PowerLost), false);
+                        return;
+                    }
+                }
+                if pressed {
                     self.emit(Event::ButtonPressed);
                     if self.config.pause_on_button && self.is_ready() && self.is_plotting() {
                         self.start_stop(now, StopKind::Pause(PauseReason::Button), false);

@@ -42,6 +42,13 @@ pub(super) enum SetupStep {
     Pin(u8),
     /// The motor supply (`QC`), reported before anything moves.
     Voltage,
+    /// 3.x with `min_voltage`: `QG`, whose power-lost bit (6, cleared by the read) tells whether
+    /// the supply fell below the threshold an earlier session set since then: the motors may
+    /// have slipped, so a kept position is not trusted.
+    PowerLatch,
+    /// 3.x with `min_voltage`: `CU,60,min_voltage`, so that the firmware latches any drop of
+    /// the supply below it, however short, between two polls.
+    PowerThreshold,
     PenUp,
     Motors,
     /// Wait until the pen raise and `EM` have executed.
@@ -106,7 +113,9 @@ impl SetupStep {
             Self::QueryEnables => Self::Pin(0),
             Self::Pin(i) if (i as usize) + 1 < PINS.len() => Self::Pin(i + 1),
             Self::Pin(_) => Self::Voltage,
-            Self::Voltage => Self::PenUp,
+            Self::Voltage => Self::PowerLatch,
+            Self::PowerLatch => Self::PowerThreshold,
+            Self::PowerThreshold => Self::PenUp,
             Self::PenUp => Self::Motors,
             Self::Motors => Self::WaitIdle,
             Self::WaitIdle => Self::Position,
@@ -265,6 +274,14 @@ impl Session {
             }
             SetupStep::Pin(_) => return None,
             SetupStep::Voltage => Command::QueryCurrent,
+            SetupStep::PowerLatch | SetupStep::PowerThreshold if !self.watches_power() => {
+                return None;
+            }
+            SetupStep::PowerLatch => Command::QueryGeneral,
+            SetupStep::PowerThreshold => Command::Configure(Configure {
+                parameter: Configure::POWER_LOST_THRESHOLD,
+                value: i16::try_from(self.config.min_voltage?.min(1023)).ok()?,
+            }),
             SetupStep::PenUp => {
                 let (command, ticks) = feed::pen_command(servo, Pen::Up);
                 return Some(Queued {
@@ -320,6 +337,13 @@ impl Session {
             {
                 return self.queue_setup(now);
             }
+            (SetupStep::PowerLatch, Reply::GeneralStatus(status)) if status.power_lost => {
+                // The motors lost their supply since an earlier session set the threshold:
+                // where the carriage is is unknown, whatever the enables say.
+                self.setup.kept = false;
+                self.emit(Event::PowerLost);
+            }
+            (SetupStep::PowerThreshold, _) => self.polls.power_latch = true,
             // From now on every command carries its checksum.
             (SetupStep::Checksums, _) => self.encode = self.encode.with_checksum(true),
             (SetupStep::QueryEnables, Reply::Enables(e)) => {
@@ -488,7 +512,7 @@ mod tests {
             n += 1;
         }
         assert_eq!(s, SetupStep::Position);
-        assert_eq!(n, 22);
+        assert_eq!(n, 24);
         assert_eq!(SetupStep::Accumulators.next(), None);
     }
 }

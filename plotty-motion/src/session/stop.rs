@@ -100,7 +100,9 @@ impl Session {
         };
         if !planned {
             let es = Command::EmergencyStop {
-                disable_motors: false,
+                // After a supply drop the motors may have slipped: off at once (`ES,1`), so
+                // nothing trusts their position again before the carriage is homed.
+                disable_motors: kind == StopKind::Pause(PauseReason::PowerLost),
             };
             queue(es, StopStep::EStop, None);
         }

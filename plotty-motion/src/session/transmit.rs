@@ -80,7 +80,12 @@ impl Session {
                 let plotting = self.is_plotting();
                 let polling_button = plotting || self.phase == Phase::Paused;
                 if polling_button && !self.polls.button_in_flight && now >= self.polls.next_button {
-                    return Some((Source::Button, Command::QueryButton, None));
+                    let query = if self.polls.power_latch {
+                        Command::QueryGeneral
+                    } else {
+                        Command::QueryButton
+                    };
+                    return Some((Source::Button, query, None));
                 }
                 if polling_button && !self.polls.power_in_flight && now >= self.polls.next_power {
                     return Some((Source::Power, Command::QueryCurrent, None));

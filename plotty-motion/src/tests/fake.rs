@@ -76,6 +76,10 @@ pub(crate) struct Fake {
     pub(crate) motor_mode: u8,
     /// Raw supply reading `QC` answers (V+; the AxiDraw warns under 250).
     pub(crate) voltage: u16,
+    /// The 3.x power-lost latch (`QG` bit 6, cleared by the read); tests set it.
+    pub(crate) power_lost: bool,
+    /// `CU,60`: the latch's threshold (0 at boot).
+    pub(crate) power_threshold: u16,
     /// Length of the board's tick in ns (40 000; more for a board whose clock runs slow).
     pub(crate) tick_ns: u64,
     // Faults.
@@ -117,6 +121,8 @@ impl Fake {
             pen_up: true,
             motor_mode: 0,
             voltage: 700,
+            power_lost: false,
+            power_threshold: 0,
             tick_ns: 40_000,
             silent: false,
             reject: None,
@@ -447,8 +453,18 @@ impl Fake {
                     self.depth = n.clamp(1, 32) as usize;
                     self.ack("CU");
                 }
+                (60, n) if v3 => {
+                    self.power_threshold = u16::try_from(n.clamp(0, 1023)).unwrap_or(0);
+                    self.ack("CU");
+                }
                 _ => self.ack("CU"),
             },
+            "QG" => {
+                let status = u8::from(core::mem::take(&mut self.button)) << 5
+                    | u8::from(core::mem::take(&mut self.power_lost)) << 6
+                    | u8::from(self.pen_up) << 4;
+                self.data("QG", &format!("{status:02X}"), "\r\n", false);
+            }
             "SC" | "SR" | "SL" => self.ack(&name),
             "QB" => {
                 let b = core::mem::take(&mut self.button);

@@ -49,6 +49,8 @@ fn v3_0_3_switches_to_future_syntax_and_deep_fifo() {
             "SR,60000",
             "CU,4,32",
             "QC",
+            "QG",
+            "CU,60,250",
             "SP,1,130,1",
             "EM,1,1",
             "QS",
@@ -307,4 +309,49 @@ fn the_motor_supply_is_read_at_set_up_and_a_low_one_pauses_a_plot() {
             voltage: 700,
             low: false
         }));
+}
+
+#[test]
+fn a_supply_drop_while_away_means_the_kept_position_is_not_trusted() {
+    let config = SessionConfig {
+        keep_position: true,
+        ..SessionConfig::default()
+    };
+    // The motors are on at the right resolution, but the supply fell below the threshold an
+    // earlier session set since then: the carriage may have slipped.
+    let mut fw = Fake::v3().with_motors(1, [1234, -567]);
+    fw.power_threshold = 250;
+    fw.power_lost = true;
+    let pair = connect(fw, config);
+    let sent = pair.sent_since(0);
+    assert!(sent.iter().any(|c| c == "EM,1,1"), "{sent:?}");
+    assert!(pair.events.iter().any(|(_, e)| *e == Event::PowerLost));
+    assert!(pair.events.iter().any(|(_, e)| *e
+        == Event::Ready {
+            position: MotorSteps::ZERO,
+            kept_position: false,
+            accumulators: Some([0, 0]),
+        }));
+    // The latch is armed for this session.
+    assert_eq!(pair.fw.power_threshold, 250);
+}
+
+#[test]
+fn the_power_latch_is_3x_only_and_follows_min_voltage() {
+    let v2 = connect(Fake::v2(), SessionConfig::default());
+    let sent = v2.sent_since(0);
+    assert!(
+        !sent.iter().any(|c| c == "QG" || c.starts_with("CU,60")),
+        "{sent:?}"
+    );
+    let off = SessionConfig {
+        min_voltage: None,
+        ..SessionConfig::default()
+    };
+    let v3 = connect(Fake::v3(), off);
+    let sent = v3.sent_since(0);
+    assert!(
+        !sent.iter().any(|c| c == "QG" || c.starts_with("CU,60")),
+        "{sent:?}"
+    );
 }

@@ -143,7 +143,7 @@ fn polls_button_every_50ms_and_position_every_250ms() {
             .map(|(t, _)| *t)
             .collect()
     };
-    let qb = times("QB");
+    let qb = times("QG");
     assert!(qb.len() >= 19, "{}", qb.len());
     for w in qb.windows(2) {
         assert!(w[1] - w[0] <= Duration::from_millis(51), "{:?}", w);

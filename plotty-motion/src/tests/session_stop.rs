@@ -125,7 +125,7 @@ fn pause_stops_within_a_few_ms_and_reports_the_resume_point() {
     // Nothing else is sent but button polls while paused.
     let mark = pair.sent.len();
     pair.run_until(Duration::from_millis(500), |_| false);
-    assert!(pair.sent_since(mark).iter().all(|c| c == "QB"));
+    assert!(pair.sent_since(mark).iter().all(|c| c == "QG"));
     assert!(pair.fw.pen_up);
 }
 
@@ -323,7 +323,7 @@ fn planned_pause_raises_then_resume_lowers_and_continues() {
     let sent: Vec<_> = pair
         .sent_since(from)
         .into_iter()
-        .filter(|c| c != "QB" && c != "QS")
+        .filter(|c| c != "QG" && c != "QS")
         .collect();
     assert_eq!(sent, ["SP,0,146,1", "SM,100,400,0", "SP,1,130,1"]);
 }
@@ -410,4 +410,38 @@ fn a_supply_that_drops_mid_plot_pauses_with_the_pen_up() {
             voltage: 120,
             low: true
         }));
+}
+
+#[test]
+fn a_supply_dip_between_two_polls_stops_the_plot_with_the_pen_up() {
+    let mut pair = start_plot(Fake::v3());
+    run_into_plot(&mut pair, 300);
+    // The supply dipped and came back between two `QC` polls: only the latch saw it.
+    assert_eq!(pair.fw.power_threshold, 250);
+    pair.fw.power_lost = true;
+    let at = pair.now;
+    let (reason, resume) = paused(&mut pair);
+    assert_eq!(reason, PauseReason::PowerLost);
+    assert!(resume.dropped);
+    assert!(pair.fw.pen_up);
+    let seen = pair
+        .events
+        .iter()
+        .find(|(_, e)| *e == Event::PowerLost)
+        .map(|(t, _)| *t)
+        .unwrap();
+    // The button poll reads the latch: within one poll (50 ms) and its reply.
+    assert!(seen - at <= Duration::from_millis(60), "{}", seen - at);
+    assert!(pair.errors().is_empty(), "{:#?}", pair.errors());
+}
+
+#[test]
+fn the_button_still_pauses_when_the_poll_reads_qg() {
+    let mut pair = start_plot(Fake::v3());
+    run_into_plot(&mut pair, 300);
+    pair.fw.button = true;
+    let (reason, _) = paused(&mut pair);
+    assert_eq!(reason, PauseReason::Button);
+    assert!(pair.fw.received.iter().any(|(_, c)| c == "QG"));
+    assert!(!pair.fw.received.iter().any(|(_, c)| c == "QB"));
 }
