@@ -174,59 +174,9 @@ fn a_plotter_that_stays_powered_gets_every_job_drawn_exactly_once_across_sigterm
 
     stop.stop();
     let trace = board.join().unwrap();
-    let strokes: Vec<Vec<(f64, f64)>> = trace
-        .strokes
-        .iter()
-        .map(|s| s.iter().map(|p| (p.x, p.y)).collect())
-        .collect();
     let drawing: Vec<[(f64, f64); 2]> = first.iter().chain(&second).copied().collect();
-    let tolerance = 0.03;
-    // Everything drawn…
-    for [a, b] in &drawing {
-        for p in samples(&[*a, *b]) {
-            let d = strokes
-                .iter()
-                .flat_map(|s| s.windows(2).map(|w| to_segment(p, w[0], w[1])))
-                .fold(f64::INFINITY, f64::min);
-            assert!(
-                d <= tolerance,
-                "({:.2}, {:.2}) of the drawing is missing",
-                p.0,
-                p.1
-            );
-        }
-    }
-    // …nothing outside…
-    for s in &strokes {
-        for p in samples(s) {
-            let d = drawing
-                .iter()
-                .map(|[a, b]| to_segment(p, *a, *b))
-                .fold(f64::INFINITY, f64::min);
-            assert!(d <= tolerance, "the pen drew at ({:.2}, {:.2})", p.0, p.1);
-        }
-    }
-    // …nothing twice but the stroke in flight at the kill (one line of 40 mm at most)…
-    let length = |l: &[(f64, f64)]| -> f64 {
-        l.windows(2)
-            .map(|w| ((w[1].0 - w[0].0).powi(2) + (w[1].1 - w[0].1).powi(2)).sqrt())
-            .sum()
-    };
-    let drawn: f64 = strokes.iter().map(|s| length(s)).sum();
-    let wanted: f64 = drawing.iter().map(|l| length(l)).sum();
-    assert!(
-        drawn >= wanted - 0.1 && drawn <= wanted + 40.0 + 0.1,
-        "{drawn:.2} mm drawn for a drawing of {wanted:.2} mm"
-    );
-    // …never outside the machine…
-    for p in trace.strokes.iter().chain(&trace.travel).flatten() {
-        assert!(
-            (-0.02..=300.0).contains(&p.x) && (-0.02..=218.0).contains(&p.y),
-            "the carriage went to ({}, {})",
-            p.x,
-            p.y
-        );
-    }
+    // Nothing twice but the stroke in flight at the kill (one line of 40 mm at most).
+    check_trace(&trace, &drawing, 40.0, "");
     // …and each job records its drawing's length as drawn (not what its last run drew).
     assert!(
         (drawn_a - 320.0).abs() < 0.5,
@@ -250,4 +200,210 @@ fn recorded_drawn(job: &Value) -> f64 {
                 .and_then(|e| e["metadata"]["drawn_mm"].as_f64())
         })
         .unwrap_or_else(|| panic!("no drawn distance in {job}"))
+}
+
+/// The board's trace against `drawing`: all of it drawn, nothing outside it, at most
+/// `twice_mm` drawn twice, never outside the machine. `context` starts every failure message.
+fn check_trace(
+    trace: &plotty_fw_sim::trace::Trace,
+    drawing: &[[(f64, f64); 2]],
+    twice_mm: f64,
+    context: &str,
+) {
+    let strokes: Vec<Vec<(f64, f64)>> = trace
+        .strokes
+        .iter()
+        .map(|s| s.iter().map(|p| (p.x, p.y)).collect())
+        .collect();
+    let tolerance = 0.03;
+    // Everything drawn…
+    for [a, b] in drawing {
+        for p in samples(&[*a, *b]) {
+            let d = strokes
+                .iter()
+                .flat_map(|s| s.windows(2).map(|w| to_segment(p, w[0], w[1])))
+                .fold(f64::INFINITY, f64::min);
+            assert!(
+                d <= tolerance,
+                "{context}({:.2}, {:.2}) of the drawing is missing",
+                p.0,
+                p.1
+            );
+        }
+    }
+    // …nothing outside…
+    for s in &strokes {
+        for p in samples(s) {
+            let d = drawing
+                .iter()
+                .map(|[a, b]| to_segment(p, *a, *b))
+                .fold(f64::INFINITY, f64::min);
+            assert!(
+                d <= tolerance,
+                "{context}the pen drew at ({:.2}, {:.2})",
+                p.0,
+                p.1
+            );
+        }
+    }
+    // …nothing twice beyond what may be…
+    let length = |l: &[(f64, f64)]| -> f64 {
+        l.windows(2)
+            .map(|w| ((w[1].0 - w[0].0).powi(2) + (w[1].1 - w[0].1).powi(2)).sqrt())
+            .sum()
+    };
+    let drawn: f64 = strokes.iter().map(|s| length(s)).sum();
+    let wanted: f64 = drawing.iter().map(|l| length(l)).sum();
+    assert!(
+        drawn >= wanted - 0.1 && drawn <= wanted + twice_mm + 0.1,
+        "{context}{drawn:.2} mm drawn for a drawing of {wanted:.2} mm (up to {twice_mm} mm twice)"
+    );
+    // …never outside the machine.
+    for p in trace.strokes.iter().chain(&trace.travel).flatten() {
+        assert!(
+            (-0.02..=300.0).contains(&p.x) && (-0.02..=218.0).contains(&p.y),
+            "{context}the carriage went to ({}, {})",
+            p.x,
+            p.y
+        );
+    }
+}
+
+/// What the seeded test does to a plot in progress.
+#[derive(Clone, Copy, Debug)]
+enum Chaos {
+    /// `plotty pause`, then `plotty resume`.
+    Pause,
+    /// `plotty pause`, `plotty device home` (the carriage leaves the drawing), `plotty resume`.
+    PauseAndHome,
+    /// SIGTERM (`systemctl stop`), a new daemon, `plotty resume`.
+    Term,
+    /// SIGKILL (a crash), a new daemon, `plotty resume`.
+    Kill,
+}
+
+/// Seeds of [`the_real_daemon_draws_every_job_exactly_once_whatever_a_user_does_to_it`]:
+/// `PLOTTY_CHAOS_SEEDS` (default 2; each plots in real time for about 20 s).
+fn daemon_seeds() -> u64 {
+    std::env::var("PLOTTY_CHAOS_SEEDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .map_or(2, |n: u64| n.clamp(1, 1_000))
+}
+
+#[test]
+fn the_real_daemon_draws_every_job_exactly_once_whatever_a_user_does_to_it() {
+    for seed in 0..daemon_seeds() {
+        chaos_seed(seed);
+    }
+}
+
+/// One seeded run: a job plotted by the real daemon next to a board that stays powered, and
+/// two to four interruptions at random strokes, each followed by what a user does next; then
+/// the board's trace against the drawing.
+fn chaos_seed(seed: u64) {
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let env = Env::new();
+    let link = env.path("ebb");
+    let server = PtyServer::open(Some(&link)).unwrap();
+    let stop = server.stop_handle();
+    let board = thread::spawn(move || {
+        let observer = SimObserver::new(TraceConfig::default());
+        let mut board = Board::with_observer(FirmwareVersion::V3_0_3, observer);
+        server.run(&mut board, ClockMode::Realtime).unwrap();
+        board.into_observer().trace.finish()
+    });
+    env.write_default_config(&format!(
+        "device:\n  type: axidraw\n  port: {}\nshutdown:\n  finish: stroke\n",
+        link.display()
+    ));
+    // Horizontal lines, then vertical ones: 14 strokes of 30 mm.
+    let drawing: Vec<[(f64, f64); 2]> = lines(30.0, 30.0, 7, 30.0, true)
+        .into_iter()
+        .chain(lines(90.0, 30.0, 7, 30.0, false))
+        .collect();
+    let file = env.write("chaos.svg", &svg(&drawing));
+    let port = free_port();
+    let mut d = daemon(&env, port);
+    let id = add(&env, port, &file);
+    let mut story = Vec::new();
+    let mut kills = 0;
+    let mut at = 0;
+    let interruptions = rng.u64(2..=4);
+    for _ in 0..interruptions {
+        let chaos = match rng.u8(0..4) {
+            0 => Chaos::Pause,
+            1 => Chaos::PauseAndHome,
+            2 => Chaos::Term,
+            _ => Chaos::Kill,
+        };
+        // Somewhere in a later stroke, mid-stroke or not.
+        at += rng.u64(1..=4);
+        let mid_stroke = rng.bool();
+        let context = format!("seed {seed}: {story:?} then {chaos:?} at stroke {at}: ");
+        let reached = poll_for(
+            &format!("{context}the job to reach its stroke"),
+            120,
+            || {
+                let v = job(&env, port, &id)?;
+                let done = v["state"] == "COMPLETED";
+                let there = v["resume_point"]["stroke"].as_u64() >= Some(at)
+                    && (!mid_stroke || v["resume_point"]["pen_down"] == true);
+                (done || there).then_some(!done)
+            },
+        );
+        if !reached {
+            break;
+        }
+        story.push((chaos, at));
+        match chaos {
+            Chaos::Pause | Chaos::PauseAndHome => {
+                let out = client(&env, port, &["pause", &id]);
+                assert!(out.status.success(), "{context}{}", stderr(&out));
+                poll_for(&format!("{context}PAUSED"), 60, || {
+                    job(&env, port, &id).filter(|v| v["state"] == "PAUSED")
+                });
+                if matches!(chaos, Chaos::PauseAndHome) {
+                    let out = client(&env, port, &["device", "home"]);
+                    assert!(out.status.success(), "{context}{}", stderr(&out));
+                }
+            }
+            Chaos::Term => {
+                d.signal(Signal::SIGTERM);
+                assert!(d.wait_exit().success(), "{context}{}", d.stderr());
+                d = daemon(&env, port);
+                let v = job(&env, port, &id).unwrap();
+                assert_eq!(v["state"], "PAUSED", "{context}{v}");
+                assert_eq!(v["state_reason"], "shutdown", "{context}{v}");
+            }
+            Chaos::Kill => {
+                d.signal(Signal::SIGKILL);
+                d.wait_exit();
+                kills += 1;
+                d = daemon(&env, port);
+                let v = job(&env, port, &id).unwrap();
+                assert_eq!(v["state"], "PAUSED", "{context}{v}");
+                assert_eq!(v["state_reason"], "interrupted", "{context}{v}");
+            }
+        }
+        let out = client(&env, port, &["resume", &id]);
+        assert!(out.status.success(), "{context}{}", stderr(&out));
+    }
+    let context = format!("seed {seed}: {story:?}: ");
+    let done = poll_for(&format!("{context}the job to complete"), 180, || {
+        job(&env, port, &id).filter(|v| v["state"] == "COMPLETED")
+    });
+    drop(d);
+    stop.stop();
+    let trace = board.join().unwrap();
+    // A kill can redraw what was drawn after the last stored checkpoint: the rest of the
+    // stroke in flight at most (checkpoints at every stroke end), 30 mm per kill.
+    check_trace(&trace, &drawing, 30.0 * f64::from(kills), &context);
+    let wanted = 14.0 * 30.0;
+    let recorded = recorded_drawn(&done);
+    assert!(
+        (recorded - wanted).abs() < 0.5,
+        "{context}{recorded} mm recorded as drawn, the drawing has {wanted}"
+    );
+    eprintln!("{context}drawn exactly once");
 }
