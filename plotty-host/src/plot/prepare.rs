@@ -69,6 +69,28 @@ pub fn prepare(
     config: &PlotConfig,
     layers: Option<(&LayerSelection, &str)>,
 ) -> Result<Prepared, InputError> {
+    let mut drawing = import_selected(path, config, layers)?;
+    let (optimized, program) = optimized_program(path, &mut drawing, config)?;
+    Ok(Prepared {
+        path: path.to_path_buf(),
+        drawing,
+        optimized,
+        program,
+    })
+}
+
+/// The first half of [`prepare`]: imports `path` and keeps the layers `layers` names (all when
+/// `None`; `spec` is its text for messages), in file order. The job pipeline estimates this
+/// before it optimises.
+///
+/// # Errors
+/// Not an SVG, broken, too large, nothing to draw, a selection that names no layer or only
+/// layers with nothing to draw. (Strokes of zero length count here: the program drops them.)
+pub fn import_selected(
+    path: &Path,
+    config: &PlotConfig,
+    layers: Option<(&LayerSelection, &str)>,
+) -> Result<Drawing, InputError> {
     let mut drawing = import::import_file(path, &config.import_options()).map_err(|source| {
         InputError::Import {
             path: path.to_path_buf(),
@@ -91,24 +113,38 @@ pub fn prepare(
             });
         }
     }
-    let optimized = optimize::optimize(&mut drawing, &config.optimize_options());
-    let program = Program::new(&drawing);
+    Ok(drawing)
+}
+
+/// The second half of [`prepare`]: optimises `drawing` (or keeps the file order, per
+/// `config.keep_order`) and builds its program.
+///
+/// # Errors
+/// The optimiser dropped every stroke (all of zero length).
+pub fn optimized_program(
+    path: &Path,
+    drawing: &mut Drawing,
+    config: &PlotConfig,
+) -> Result<(OptimizeReport, Program), InputError> {
+    let optimized = optimize::optimize(drawing, &config.optimize_options());
+    let program = Program::new(drawing);
     if program.is_empty() {
-        // The optimiser dropped every stroke (all of zero length).
-        return Err(InputError::Import {
+        return Err(InputError::nothing_to_draw(path));
+    }
+    Ok((optimized, program))
+}
+
+impl InputError {
+    /// Nothing in `path` draws anything (every stroke of zero length).
+    pub(crate) fn nothing_to_draw(path: &Path) -> Self {
+        Self::Import {
             path: path.to_path_buf(),
             source: ImportError::NoStrokes {
                 fill_only: 0,
                 outside_travel_mm: 0.0,
             },
-        });
+        }
     }
-    Ok(Prepared {
-        path: path.to_path_buf(),
-        drawing,
-        optimized,
-        program,
-    })
 }
 
 /// The names of the layers with strokes, for messages.

@@ -16,12 +16,11 @@ use std::sync::Arc;
 use plotty_motion::ebb::FirmwareVersion;
 use serde_json::{Value, json};
 
-use crate::import::{self, Drawing, LayerSelection};
+use crate::import::{Drawing, LayerSelection};
 use crate::job::{JobEvent, JobId, JobState, Reason};
 use crate::ledger::Ledger;
-use crate::optimize;
 use crate::plot::estimate::{self, Estimate};
-use crate::plot::prepare::InputError;
+use crate::plot::prepare::{self, InputError};
 use crate::plot::{PlotConfig, Program};
 use crate::settings::{FirmwareChoice, Settings};
 use crate::store::{JobRecord, Layer, StoreError, TransitionRequest};
@@ -161,7 +160,7 @@ async fn advance(
 
     let prepared = blocking({
         let id = id.clone();
-        move || finish(id, analysed.drawing, &config)
+        move || finish(id, &path, analysed.drawing, &config)
     })
     .await
     .map_err(Stop::Failed)?;
@@ -207,7 +206,7 @@ pub fn build(job: &JobRecord, settings: &Settings) -> Result<PreparedJob, Prepar
     let config = PlotConfig::from_settings(settings);
     let spec = layer_spec(&job.metadata);
     let analysed = analyse(&path, &config, spec.as_deref())?;
-    finish(job.id.clone(), analysed.drawing, &config)
+    finish(job.id.clone(), &path, analysed.drawing, &config)
 }
 
 /// The firmware an estimate is made for before a board answers.
@@ -229,36 +228,19 @@ fn layer_spec(metadata: &Value) -> Option<String> {
 
 /// Import, layer selection, the layers' figures and the estimate in file order.
 fn analyse(path: &Path, config: &PlotConfig, spec: Option<&str>) -> Result<Analysed, PrepareError> {
-    let mut drawing = import::import_file(path, &config.import_options()).map_err(|source| {
-        InputError::Import {
-            path: path.to_path_buf(),
-            source,
-        }
-    })?;
-    if let Some(spec) = spec {
-        let selection = LayerSelection::parse(spec).map_err(|e| PrepareError::LayerSpec {
-            spec: spec.to_owned(),
-            detail: e.to_string(),
-        })?;
-        let available = plotted_names(&drawing);
-        drawing
-            .select_layers(&selection)
-            .map_err(|source| InputError::Layers {
-                path: path.to_path_buf(),
-                source,
-            })?;
-        if drawing.stroke_count() == 0 {
-            return Err(InputError::NothingSelected {
-                path: path.to_path_buf(),
-                selection: spec.to_owned(),
-                available,
-            }
-            .into());
-        }
-    }
+    let selection = spec
+        .map(|spec| {
+            LayerSelection::parse(spec).map_err(|e| PrepareError::LayerSpec {
+                spec: spec.to_owned(),
+                detail: e.to_string(),
+            })
+        })
+        .transpose()?;
+    let layers = selection.as_ref().zip(spec);
+    let drawing = prepare::import_selected(path, config, layers)?;
     let program = Program::new(&drawing);
     if program.is_empty() {
-        return Err(no_strokes(path));
+        return Err(InputError::nothing_to_draw(path).into());
     }
     let estimate = estimate::estimate(&program, config, planned_firmware(config))
         .map_err(|e| PrepareError::Plan(e.to_string()))?;
@@ -273,16 +255,11 @@ fn analyse(path: &Path, config: &PlotConfig, spec: Option<&str>) -> Result<Analy
 /// Optimisation, the program and its estimate.
 fn finish(
     job_id: JobId,
+    path: &Path,
     mut drawing: Drawing,
     config: &PlotConfig,
 ) -> Result<PreparedJob, PrepareError> {
-    optimize::optimize(&mut drawing, &config.optimize_options());
-    let program = Program::new(&drawing);
-    if program.is_empty() {
-        return Err(PrepareError::Plan(
-            "every stroke has zero length; nothing to draw".into(),
-        ));
-    }
+    let (_, program) = prepare::optimized_program(path, &mut drawing, config)?;
     let version = planned_firmware(config);
     let estimate = estimate::estimate(&program, config, version)
         .map_err(|e| PrepareError::Plan(e.to_string()))?;
@@ -329,31 +306,6 @@ fn layer_rows(program: &Program, estimate: &Estimate) -> Vec<Layer> {
             }
         })
         .collect()
-}
-
-fn no_strokes(path: &Path) -> PrepareError {
-    InputError::Import {
-        path: path.to_path_buf(),
-        source: import::ImportError::NoStrokes {
-            fill_only: 0,
-            outside_travel_mm: 0.0,
-        },
-    }
-    .into()
-}
-
-fn plotted_names(drawing: &Drawing) -> String {
-    let names: Vec<String> = drawing
-        .layers
-        .iter()
-        .filter(|l| l.is_plotted())
-        .map(|l| format!("'{}'", l.name))
-        .collect();
-    if names.is_empty() {
-        "none".into()
-    } else {
-        names.join(", ")
-    }
 }
 
 async fn blocking<T: Send + 'static>(

@@ -23,6 +23,7 @@ pub type ReplyExcerpt = String<REPLY_EXCERPT_CAPACITY>;
 /// answer at all the session ends in the failed state (see
 /// [`Session::is_failed`](super::Session::is_failed)).
 #[derive(Clone, PartialEq, Eq, Debug)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum SessionError {
     /// The `V` reply does not start with `EBB`: the port is not an EiBotBoard.
     NotAnEbb {

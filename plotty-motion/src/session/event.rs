@@ -10,6 +10,7 @@ use super::error::SessionError;
 
 /// Something the caller should know, from [`Session::poll_event`](super::Session::poll_event).
 #[derive(Clone, PartialEq, Debug)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum Event {
     /// The version handshake succeeded; the set-up follows.
     Connected {

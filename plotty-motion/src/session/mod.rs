@@ -617,6 +617,7 @@ impl Session {
     /// Reports an event. When the queue is full, progress-type events are dropped (counted)
     /// to make room for the others.
     fn emit(&mut self, event: Event) {
+        log_event(&event);
         if !self.events.is_full() {
             let _ = self.events.push_back(event);
             return;
@@ -662,6 +663,30 @@ impl Session {
 
 fn is_droppable(event: &Event) -> bool {
     matches!(event, Event::Progress(_) | Event::Position { .. })
+}
+
+/// Reports `event` through `log` or `defmt` when the crate is built with that feature: errors
+/// as warnings, the frequent progress and position reports at trace level, the rest at debug.
+#[allow(clippy::missing_const_for_fn)] // not const with either feature on
+fn log_event(event: &Event) {
+    #[cfg(feature = "log")]
+    match event {
+        Event::Error(e) => log::warn!("EBB session: {e}"),
+        Event::Progress(_) | Event::Position { .. } | Event::VertexDone(_) => {
+            log::trace!("EBB session: {event:?}");
+        }
+        _ => log::debug!("EBB session: {event:?}"),
+    }
+    #[cfg(feature = "defmt")]
+    match event {
+        Event::Error(_) => defmt::warn!("EBB session: {}", event),
+        Event::Progress(_) | Event::Position { .. } | Event::VertexDone(_) => {
+            defmt::trace!("EBB session: {}", event);
+        }
+        _ => defmt::debug!("EBB session: {}", event),
+    }
+    #[cfg(not(any(feature = "log", feature = "defmt")))]
+    let _ = event;
 }
 
 #[cfg(test)]
