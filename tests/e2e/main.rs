@@ -4,6 +4,7 @@ mod api;
 mod bench_drawings;
 mod daemon_hooks;
 mod daemon_jobs;
+mod encoder_vs_sim;
 mod lifecycle;
 mod motion_pipeline;
 mod plan_reference;
