@@ -9,5 +9,6 @@ mod lifecycle;
 mod motion_pipeline;
 mod plan_reference;
 mod plot;
+mod replies_vs_sim;
 mod session_driver;
 mod session_sim;
