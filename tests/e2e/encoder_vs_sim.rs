@@ -457,15 +457,15 @@ fn command() -> BoxedStrategy<Command> {
                     clear,
                 })
             }),
-        (pair(), pair(), pair(), pair(), clear()).prop_map(
-            |(rate, steps, accel, jerk, clear)| Command::JerkMove(JerkMove {
+        (pair(), pair(), pair(), pair(), clear()).prop_map(|(rate, steps, accel, jerk, clear)| {
+            Command::JerkMove(JerkMove {
                 rate,
                 steps,
                 accel,
                 jerk,
                 clear,
             })
-        ),
+        }),
         (0u32..100, pair(), pair(), pair(), clear()).prop_map(
             |(intervals, rate, accel, jerk, clear)| Command::TimedJerkMove(TimedJerkMove {
                 intervals,
@@ -487,8 +487,9 @@ fn command() -> BoxedStrategy<Command> {
                 })
             }
         ),
-        (any::<u8>(), any::<u8>())
-            .prop_map(|(enable1, enable2)| Command::EnableMotors(EnableMotors { enable1, enable2 })),
+        (any::<u8>(), any::<u8>()).prop_map(|(enable1, enable2)| Command::EnableMotors(
+            EnableMotors { enable1, enable2 }
+        )),
         any::<bool>().prop_map(|disable_motors| Command::EmergencyStop { disable_motors }),
     ]
     .boxed();
@@ -584,6 +585,7 @@ fn check(cmd: &Command, sim: SimVersion) -> Result<(), TestCaseError> {
     let fw = match sim {
         SimVersion::V3_0_3 => FirmwareVersion::LATEST,
         SimVersion::V2_8_1 => FirmwareVersion::LAST_V2,
+        SimVersion::V2_6_5 => FirmwareVersion::new(2, 6, 5),
     };
     let line = text(cmd);
     let reply = board_reply(sim, &line);

@@ -10,7 +10,7 @@
 
 use plotty_fw_sim::{Firmware, FirmwareVersion as SimVersion, NoObserver};
 use plotty_motion::ebb::{
-    Axis, Command, Configure, EStopSteps, EncodeOptions, EnableMotors, ErrorKind, FirmwareVersion,
+    Axis, Command, Configure, EStopSteps, EnableMotors, EncodeOptions, ErrorKind, FirmwareVersion,
     GeneralStatus, LineBuffer, MotorEnables, MotorStatus, PenState, Port, Reply, ReplyMode,
     ReplyParser, StepperMove, limits::MAX_ENCODED_LEN,
 };
@@ -252,15 +252,19 @@ fn every_query_parses_to_the_boards_state() {
             },
             |_, r| assert_eq!(*r, Reply::Pin(false)),
         );
-        query(setup, &Command::EmergencyStop { disable_motors: false }, |_, r| {
-            match r {
+        query(
+            setup,
+            &Command::EmergencyStop {
+                disable_motors: false,
+            },
+            |_, r| match r {
                 Reply::EStop(e) => {
                     assert!(!e.interrupted);
                     assert_eq!(e.steps, (!v3).then(EStopSteps::default));
                 }
                 other => panic!("{other:?}"),
-            }
-        });
+            },
+        );
         if v3 {
             // The simulator echoes the index before the value (`QU,200,a,b`); the parser keeps
             // the text after `QU,` whole, and the session reads both forms (`parse_pair`).
@@ -310,10 +314,7 @@ fn estop_mid_move_reports_what_was_left() {
             Reply::EStop(e) => {
                 assert!(e.interrupted, "{setup:?}");
                 if setup == Setup::V2 {
-                    let remaining = [
-                        2000 - done[0].unsigned_abs(),
-                        1000 - done[1].unsigned_abs(),
-                    ];
+                    let remaining = [2000 - done[0].unsigned_abs(), 1000 - done[1].unsigned_abs()];
                     assert_eq!(
                         e.steps,
                         Some(EStopSteps {
@@ -355,7 +356,9 @@ fn acks_switches_and_errors_parse() {
             Command::Reset,
         ];
         for cmd in &plain {
-            query(setup, cmd, |_, r| assert_eq!(*r, Reply::Ok, "{setup:?} {cmd:?}"));
+            query(setup, cmd, |_, r| {
+                assert_eq!(*r, Reply::Ok, "{setup:?} {cmd:?}")
+            });
         }
         // A rate the firmware refuses, sent as text (the encoder would not write it).
         let mut fw = prepared(setup);
