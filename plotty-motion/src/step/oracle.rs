@@ -581,14 +581,25 @@ mod tests {
             (1, 25, 2_147_483_648, 2_147_483_647),
             (30, 5, 14_316_558, 14_286_848),
         ] {
-            assert_eq!(fw_sm_axis(Line::V3, d, s), SmAxis::Rate(v3), "v3 SM,{d},{s}");
-            assert_eq!(fw_sm_axis(Line::V2, d, s), SmAxis::Rate(v2), "v2 SM,{d},{s}");
+            assert_eq!(
+                fw_sm_axis(Line::V3, d, s),
+                SmAxis::Rate(v3),
+                "v3 SM,{d},{s}"
+            );
+            assert_eq!(
+                fw_sm_axis(Line::V2, d, s),
+                SmAxis::Rate(v2),
+                "v2 SM,{d},{s}"
+            );
         }
         // v3: one step per tick is allowed, more is not; a rate truncated to 0 is "too slow".
         assert_eq!(fw_sm_axis(Line::V3, 1, 26), SmAxis::Refused);
         assert_eq!(fw_sm_axis(Line::V3, 0, 1), SmAxis::Refused);
         assert_eq!(fw_sm_axis(Line::V3, 86_000_000, 1), SmAxis::Refused);
-        assert!(matches!(fw_sm_axis(Line::V3, 85_000_000, 1), SmAxis::Rate(1)));
+        assert!(matches!(
+            fw_sm_axis(Line::V3, 85_000_000, 1),
+            SmAxis::Rate(1)
+        ));
         // v2: floor(S/D) > 25 refused, 25 < S/D < 26 clamped with a message, the slow check
         // floor(D/1311) ≥ S, the 24-bit limits.
         assert_eq!(fw_sm_axis(Line::V2, 10, 260), SmAxis::Refused);
@@ -596,7 +607,10 @@ mod tests {
         assert_eq!(fw_sm_axis(Line::V2, 1311, 1), SmAxis::Refused);
         assert!(matches!(fw_sm_axis(Line::V2, 1310, 1), SmAxis::Rate(_)));
         assert_eq!(fw_sm_axis(Line::V2, 16_777_216, 1_000_000), SmAxis::Refused);
-        assert_eq!(fw_sm_axis(Line::V2, 16_000_000, 16_777_216), SmAxis::Refused);
+        assert_eq!(
+            fw_sm_axis(Line::V2, 16_000_000, 16_777_216),
+            SmAxis::Refused
+        );
         // The coarse branch (S ≥ 131071): floor(floor(S/D)·32768/25), no fraction.
         assert_eq!(
             fw_sm_axis(Line::V2, 100_000, 131_071),
@@ -649,7 +663,12 @@ mod tests {
     }
 
     fn sm_steps() -> impl Strategy<Value = u32> {
-        prop_oneof![1u32..5000, 1u32..200_000, 1u32..20_000_000, 1u32..=(1 << 31)]
+        prop_oneof![
+            1u32..5000,
+            1u32..200_000,
+            1u32..20_000_000,
+            1u32..=(1 << 31)
+        ]
     }
 
     proptest! {
