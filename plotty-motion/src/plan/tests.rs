@@ -460,6 +460,49 @@ fn speed_scale(config: &PlannerConfig) -> f64 {
 }
 
 proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    /// The planner's limit functions against the reference's own (first principles): the
+    /// speed and acceleration along any direction, and the corner speed for any turn. Near a
+    /// reversal the planner's `sqrt((1 + dot)/2)` keeps only the rounding of `dot`, so there
+    /// the two agree to the reversal noise of [`reversal_noise_sqr`]; right at the AxiDraw
+    /// cut-off (`1 − sin(θ/2) = 1e-4`) a last-bit difference may pick either side.
+    #[test]
+    fn limit_functions_agree_with_the_reference(
+        config in config(),
+        heading in -PI..PI,
+        turn in prop_oneof![-PI..PI, -1e-3f64..1e-3, Just(FRAC_PI_2), Just(PI)],
+        down in any::<bool>(),
+    ) {
+        let pen = if down { Pen::Down } else { Pen::Up };
+        let (dx, dy) = (heading.cos(), heading.sin());
+        let (v, a) = config.limits_along(pen, 3.0 * dx, 3.0 * dy);
+        let (rv, ra) = reference::limits_along(&config, pen, 3.0 * dx, 3.0 * dy);
+        prop_assert!((v - rv).abs() <= 1e-12 * rv, "speed {v} vs {rv}");
+        prop_assert!((a - ra).abs() <= 1e-12 * ra, "accel {a} vs {ra}");
+
+        let cornering = config.limits(pen).cornering;
+        let u = (dx, dy);
+        let w = ((heading + turn).cos(), (heading + turn).sin());
+        let got = cornering.corner_speed_sqr(u.0 * w.0 + u.1 * w.1, u.0 * w.1 - u.1 * w.0, a);
+        let want = reference::corner_speed_sqr(cornering, u, w, a);
+        let one_minus_s = 2.0 * (turn.abs() / 4.0).sin().powi(2);
+        let at_cut_off = matches!(cornering, Cornering::AxiDraw { .. })
+            && (one_minus_s - 1e-4).abs() < 1e-12;
+        prop_assume!(!at_cut_off);
+        if want.is_infinite() || got.is_infinite() {
+            prop_assert_eq!(got, want);
+        } else {
+            let noise = a * cornering.deviation_mm() * 1e-6;
+            prop_assert!(
+                (got - want).abs() <= 1e-9 * want + noise,
+                "corner {got} vs {want} for a turn of {turn}"
+            );
+        }
+    }
+}
+
+proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
     #[test]
