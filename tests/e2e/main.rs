@@ -12,3 +12,4 @@ mod plot;
 mod replies_vs_sim;
 mod session_driver;
 mod session_sim;
+mod sm_rate_vs_sim;
