@@ -508,6 +508,32 @@ impl Firmware {
         }
     }
 
+    /// `EM` on a firmware where it is immediate (before 2.8.0): the same effect as the queued
+    /// one has when it executes (`exec_em`), at parse time.
+    pub(crate) fn em_now(&mut self, [e1, e2]: [u8; 2]) {
+        self.drivers.enabled[0] = e1 > 0;
+        if (1..=5).contains(&e1) {
+            self.drivers.set_mode(e1);
+        }
+        self.drivers.enabled[1] = e2 > 0;
+        self.pos = [0; 2];
+        if self.version.em_clears_accumulators() {
+            self.acc = [0; 2];
+        }
+        self.limit_triggered = false;
+        self.touch();
+        // Reported even when the pins did not change: an EM also zeroed the step counters.
+        let now = (self.drivers.enabled, self.drivers.microsteps());
+        self.reported_motors = now;
+        self.events
+            .retain(|e| !matches!(e, ParseEvent::Motors { .. }));
+        self.events.push(ParseEvent::Motors {
+            tick: self.tick,
+            enabled: now.0,
+            microsteps: now.1,
+        });
+    }
+
     /// Moves enable both drivers at parse time (unless 3.x `CU,50,0`).
     pub(crate) fn auto_enable_motors(&mut self) {
         if self.auto_enable {

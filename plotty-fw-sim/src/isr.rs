@@ -393,7 +393,9 @@ impl Firmware {
         }
         self.drivers.enabled[1] = e2 > 0;
         self.pos = [0; 2];
-        self.acc = [0; 2];
+        if self.version.em_clears_accumulators() {
+            self.acc = [0; 2];
+        }
         self.limit_triggered = false;
         let now = (self.drivers.enabled, self.drivers.microsteps());
         self.reported_motors = now;

@@ -31,7 +31,9 @@
 //! ## What is modelled
 //!
 //! * **Firmware 3.0.3** (legacy and "future" `CU,10,1` reply syntax) and **2.8.1**, chosen
-//!   when the board is created ([`FirmwareVersion`]).
+//!   when the board is created ([`FirmwareVersion`]); and **2.6.5**, a board from before `LM`:
+//!   2.8.1 without `LM`/`LT`/`QE`, with an immediate `EM` and `EM`/`CS` that keep the
+//!   accumulators (everything else as 2.8.1, which is all the reference documents).
 //! * **Parser, byte for byte**: CR/LF framing, control bytes, backspace echo, the 255-byte
 //!   command limit (`!3`), ≤ 64-byte USB packets, `extract_number` (10 wrapping digits, type
 //!   ranges, `!4`/`!5`/`!6`, the optional-parameter stop and the after-the-fact `!7`), `!8`,

@@ -43,7 +43,7 @@ struct ServeArgs {
     /// Also create a symbolic link to the device at PATH (removed on exit).
     #[arg(long, value_name = "PATH")]
     link: Option<PathBuf>,
-    /// Firmware version to simulate: 3.0.3 or 2.8.1.
+    /// Firmware version to simulate: 3.0.3, 2.8.1 or 2.6.5 (SM only, no LM).
     #[arg(long, value_name = "VERSION", default_value = "3.0.3")]
     firmware: FirmwareVersion,
     /// Follow the wall clock instead of running as fast as commands allow.

@@ -169,6 +169,7 @@ fn fw(version: SimVersion) -> FirmwareVersion {
     match version {
         SimVersion::V3_0_3 => FirmwareVersion::LATEST,
         SimVersion::V2_8_1 => FirmwareVersion::LAST_V2,
+        SimVersion::V2_6_5 => FirmwareVersion::new(2, 6, 5),
     }
 }
 

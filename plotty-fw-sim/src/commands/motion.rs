@@ -195,7 +195,12 @@ impl Firmware {
         self.io.header(false, false);
         let io = &mut self.io;
         let rate = p.u32(io, REQ).unwrap_or(0);
-        let target = [p.i32(io, OPT).unwrap_or(0), p.i32(io, OPT).unwrap_or(0)];
+        // Target positions came with 2.7.0; before, they are left over (`!7`).
+        let target = if self.version.has_lm() {
+            [p.i32(io, OPT).unwrap_or(0), p.i32(io, OPT).unwrap_or(0)]
+        } else {
+            [0, 0]
+        };
         if self.io.failed() {
             return Flow::Done;
         }
@@ -688,6 +693,12 @@ impl Firmware {
         if self.io.failed() {
             return Flow::Done;
         }
+        if !self.version.em_is_queued() {
+            // Before 2.8.0 EM acts at once, like the other immediate commands.
+            self.em_now([e1 as u8, e2 as u8]);
+            self.io.ok_end();
+            return Flow::Done;
+        }
         let mut cmd = Command::new(Op::Em, CommandKind::Em);
         cmd.em = [e1 as u8, e2 as u8];
         self.queue(&[cmd])
@@ -696,7 +707,9 @@ impl Firmware {
     pub(super) fn cmd_cs(&mut self) -> Flow {
         self.io.header(false, false);
         self.pos = [0; 2];
-        self.acc = [0; 2];
+        if self.version.em_clears_accumulators() {
+            self.acc = [0; 2];
+        }
         self.touch();
         self.io.ok_end();
         Flow::Done

@@ -155,6 +155,11 @@ impl ReplyParser {
         }
         let data = if kind.legacy_has_name() {
             match strip_name(line, kind.name()) {
+                // A query that printed its `NAME,` before failing (3.x `QU,!6 Err: …`, §1.3):
+                // the error ends the reply, no `OK` follows.
+                Some(Some(data)) if let Some(error) = FirmwareError::parse(data) => {
+                    return Some(self.finish(kind, Ok(Reply::Error(error))));
+                }
                 Some(Some(data)) => data,
                 _ => return Some(self.finish(kind, Err(ReplyError::Malformed { expected: kind }))),
             }
@@ -353,6 +358,23 @@ mod tests {
                 ok(Reply::Ok),
             ]
         );
+    }
+
+    /// 3.x legacy `QU` prints `QU,` before it checks the index, so a refused index reads
+    /// `QU,!6 Err: …` and no `OK` follows (reference §1.3; the simulator writes exactly this).
+    #[test]
+    fn legacy_query_error_after_its_name() {
+        let got = replies(
+            ReplyMode::Legacy,
+            &[ReplyKind::Utility, ReplyKind::Ack("SM")],
+            b"QU,!6 Err: Invalid parameter value\r\nOK\r\n",
+        );
+        assert_eq!(got.len(), 2, "{got:?}");
+        assert!(
+            matches!(&got[0], Ok(Reply::Error(e)) if e.kind == ErrorKind::InvalidParameter),
+            "{got:?}"
+        );
+        assert_eq!(got[1], ok(Reply::Ok));
     }
 
     #[test]

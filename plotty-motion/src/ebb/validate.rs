@@ -84,6 +84,11 @@ impl Command {
                 MAX_VARIABLE_INDEX_V3,
             ),
             Self::Configure(cu) => configure(command, *cu, v3),
+            // Reached only on 3.x (min_version). Any other index is `!6` (§1.3, §1.4).
+            Self::QueryUtility(n) if !matches!(n, 1..=6 | 60 | 61 | 200) => invalid(
+                command,
+                "unknown index: 3.x answers QU 1..=6, 60, 61 and 200 and refuses others (!6)",
+            ),
             Self::PinInput { pin, .. } => range(command, "Pin", *pin, 0, MAX_PIN),
             Self::SetNickname(name) => nickname(command, name.as_bytes()),
             Self::SetEngraver(se) => {
@@ -602,6 +607,17 @@ mod tests {
         assert!(!ok(&cu(7, 0), V3), "unknown on 3.x");
         assert!(ok(&cu(61, 300), V3));
         assert!(!ok(&cu(61, -1), V3));
+    }
+
+    #[test]
+    fn utility_query_only_for_the_indices_3x_answers() {
+        for n in [1, 2, 3, 4, 5, 6, 60, 61, 200] {
+            assert!(ok(&Command::QueryUtility(n), V3), "QU,{n}");
+        }
+        // 3.x answers any other index with `!6` (found by the simulator cross-check).
+        for n in [0, 7, 59, 62, 199, 201, 255] {
+            assert!(!ok(&Command::QueryUtility(n), V3), "QU,{n}");
+        }
     }
 
     #[test]

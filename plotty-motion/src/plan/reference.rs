@@ -1,12 +1,79 @@
 //! Test-only full-knowledge planner: the textbook backward and forward passes over every segment
 //! at once, in a `Vec`. No window, no merging, no streaming: the optimum the streaming planner
 //! must reproduce when its window is large enough, and must never beat when it is small.
+//!
+//! Its limits are its own, from first principles, so that a slip in the planner's limit code
+//! ([`PlannerConfig::limits_along`], [`Cornering::corner_speed_sqr`]) shows up as a
+//! disagreement instead of being shared: [`limits_along`] from the AxiDraw's motor mixing
+//! (reference §4), [`corner_speed_sqr`] from the corner angle with trigonometry (the planner
+//! uses an algebraic form without any). Only the configuration's numbers are read.
 
 use std::vec::Vec;
 
-use crate::kinematics::Point;
+use crate::kinematics::{MM_PER_INCH, Point};
 
-use super::{MIN_SEGMENT_MM, PathItem, Pen, PlannerConfig, direction};
+use super::{Cornering, MIN_SEGMENT_MM, PathItem, Pen, PlannerConfig, direction};
+
+/// Top path speed (mm/s) and acceleration (mm/s²) of a straight move along (`dx`, `dy`) with
+/// the pen `pen`: the XY limits, lowered where a motor would pass its step rate or step
+/// acceleration. Motor 1 turns `k·(x + y)` and motor 2 `k·(x − y)` steps for a move by
+/// (`x`, `y`) mm (reference §4), so per millimetre of path the busier one turns
+/// `k·max(|ux + uy|, |ux − uy|)` steps, and speed and acceleration scale with it.
+pub(crate) fn limits_along(config: &PlannerConfig, pen: Pen, dx: f64, dy: f64) -> (f64, f64) {
+    let xy = config.limits(pen);
+    let motors = config.motors();
+    let length = dx.hypot(dy);
+    let k = motors.kinematics.steps_per_mm();
+    let motor1 = k * ((dx + dy) / length).abs();
+    let motor2 = k * ((dx - dy) / length).abs();
+    let busiest = motor1.max(motor2);
+    let speed = match motors.max_step_rate_hz {
+        Some(rate) => xy.max_speed_mm_s.min(rate / busiest),
+        None => xy.max_speed_mm_s,
+    };
+    let accel = match motors.max_step_accel_hz_s {
+        Some(rate) => xy.accel_mm_s2.min(rate / busiest),
+        None => xy.accel_mm_s2,
+    };
+    (speed, accel)
+}
+
+/// Square of the speed (mm²/s²) through the corner from unit direction `u` into unit direction
+/// `w` at acceleration `accel_mm_s2`, from the geometry: the machine rounds the corner on the
+/// circle tangent to both segments that passes within δ of the corner point, at centripetal
+/// acceleration `a`, so `v² = a·r`. With `θ` the angle between the reversed incoming direction
+/// and the outgoing one, the circle's radius is `r = δ·sin(θ/2)/(1 − sin(θ/2))`. Junction
+/// deviation (grbl): δ in mm, straight on (θ = π) unlimited. AxiDraw (reference §5.2):
+/// δ = cornering/5000 inch, and `1 − sin(θ/2) ≤ 0.0001` counts as straight, r = 100000 inch.
+pub(crate) fn corner_speed_sqr(
+    cornering: Cornering,
+    u: (f64, f64),
+    w: (f64, f64),
+    accel_mm_s2: f64,
+) -> f64 {
+    // How far the direction turns, 0 (straight on) to π (reversal); θ = π − turn.
+    let turn = (u.0 * w.1 - u.1 * w.0).atan2(u.0 * w.0 + u.1 * w.1).abs();
+    // sin(θ/2) = cos(turn/2); 1 − cos(x) = 2·sin²(x/2) keeps its digits for small turns.
+    let s = (turn / 2.0).cos();
+    let one_minus_s = 2.0 * (turn / 4.0).sin().powi(2);
+    match cornering {
+        Cornering::JunctionDeviation { deviation_mm } => {
+            if one_minus_s == 0.0 {
+                f64::INFINITY
+            } else {
+                accel_mm_s2 * deviation_mm * s / one_minus_s
+            }
+        }
+        Cornering::AxiDraw { cornering } => {
+            let radius_mm = if one_minus_s <= 1.0e-4 {
+                100_000.0 * MM_PER_INCH
+            } else {
+                cornering / 5000.0 * MM_PER_INCH * s / one_minus_s
+            };
+            accel_mm_s2 * radius_mm
+        }
+    }
+}
 
 /// One accepted input segment with its optimal speeds.
 #[derive(Clone, Copy, Debug)]
@@ -59,16 +126,17 @@ pub(crate) fn plan(config: &PlannerConfig, start: Point, items: &[PathItem]) -> 
                 if length_mm <= MIN_SEGMENT_MM {
                     continue;
                 }
-                let (max_speed_mm_s, accel_mm_s2) = config.limits_along(pen, dx, dy);
+                let (max_speed_mm_s, accel_mm_s2) = limits_along(config, pen, dx, dy);
                 let j = match segs.last_mut() {
                     Some(prev) if !rest_pending && prev.pen == pen => {
                         let (_, px, py) = direction(
                             prev.end.x_mm - prev.start.x_mm,
                             prev.end.y_mm - prev.start.y_mm,
                         );
-                        let corner = config.limits(pen).cornering.corner_speed_sqr(
-                            px * ux + py * uy,
-                            px * uy - py * ux,
+                        let corner = corner_speed_sqr(
+                            config.limits(pen).cornering,
+                            (px, py),
+                            (ux, uy),
                             prev.accel_mm_s2.min(accel_mm_s2),
                         );
                         corner

@@ -176,7 +176,7 @@ fn check_invariants(
         let (dx, dy) = (b.end.x_mm - b.start.x_mm, b.end.y_mm - b.start.y_mm);
         let len = dx.hypot(dy);
         assert!(close(b.length_mm, len, 0.0), "{} vs {len}", b.length_mm);
-        let (vmax, amax) = config.limits_along(b.pen, dx, dy);
+        let (vmax, amax) = reference::limits_along(config, b.pen, dx, dy);
         for v in [b.entry_mm_s, b.cruise_mm_s, b.exit_mm_s, b.accel_mm_s2] {
             assert!(v.is_finite() && v >= 0.0, "{b:?}");
         }
@@ -222,12 +222,13 @@ fn check_invariants(
                     );
                     let pl = px.hypot(py);
                     let (ux, uy, wx, wy) = (px / pl, py / pl, dx / len, dy / len);
-                    let corner = config.limits(b.pen).cornering.corner_speed_sqr(
-                        ux * wx + uy * wy,
-                        ux * wy - uy * wx,
+                    let corner = reference::corner_speed_sqr(
+                        config.limits(b.pen).cornering,
+                        (ux, uy),
+                        (wx, wy),
                         prev.accel_mm_s2.min(b.accel_mm_s2),
                     );
-                    let (pvmax, _) = config.limits_along(prev.pen, px, py);
+                    let (pvmax, _) = reference::limits_along(config, prev.pen, px, py);
                     let limit_sqr = corner.min(pvmax * pvmax).min(vmax * vmax);
                     // Near a reversal, sin(θ/2) = sqrt((1 + dot)/2) turns a rounding error of
                     // 1e-16 in the directions into 1e-8: allow the corner speed² that causes.
@@ -255,42 +256,70 @@ fn check_invariants(
     matched
 }
 
-/// Compares a streaming plan with the reference: equal (`optimal`) or never faster.
+/// Speed² (mm²/s²) that rounding alone gives a corner near a reversal: there `sin(θ/2)` is
+/// set by the last bits of the directions (a rounding error of 1e-16 in their dot product is
+/// 1e-8 in `sin(θ/2)`). The reference computes the corner exactly from its directions
+/// (`reference::corner_speed_sqr`), the planner through `sqrt((1 + dot)/2)`; the same
+/// allowance as the junction check of [`check_invariants`].
+fn reversal_noise_sqr(config: &PlannerConfig) -> f64 {
+    [Pen::Up, Pen::Down]
+        .into_iter()
+        .map(|pen| {
+            let limits = config.limits(pen);
+            limits.accel_mm_s2 * limits.cornering.deviation_mm() * 1e-6
+        })
+        .fold(0.0, f64::max)
+}
+
+/// Compares a streaming plan with the reference: equal (`optimal`, up to `noise_sqr` in speed²,
+/// see [`reversal_noise_sqr`]) or never faster.
 fn check_against_reference(
     planned: &[PlannedItem],
     reference: &[RefSegment],
     matched: &[usize],
     optimal: bool,
     speed_scale: f64,
+    noise_sqr: f64,
 ) {
     let bs = blocks(planned);
+    // Exits that match within a tolerance (or the reversal noise) but not exactly: each
+    // difference shifts the plot time by at most the ramps into and out of it, 2·|Δv|/a.
+    let mut noisy = 0.0;
     for (b, &j) in bs.iter().zip(matched) {
         let want = reference[j].exit_mm_s;
+        let noise = (b.exit_mm_s.powi(2) - want.powi(2)).abs() <= noise_sqr;
         if optimal {
             assert!(
-                close(b.exit_mm_s, want, speed_scale),
+                close(b.exit_mm_s, want, speed_scale) || noise,
                 "exit {} vs optimal {want} at {:?}",
                 b.exit_mm_s,
                 b.end
             );
         } else {
             assert!(
-                b.exit_mm_s <= want + TOL * (speed_scale + want),
+                b.exit_mm_s <= want + TOL * (speed_scale + want) || noise,
                 "exit {} faster than optimal {want}",
                 b.exit_mm_s
             );
         }
+        // Only a faster exit can make a small-window plan beat the optimum.
+        let dv = if optimal {
+            (b.exit_mm_s - want).abs()
+        } else {
+            (b.exit_mm_s - want).max(0.0)
+        };
+        noisy += 2.0 * dv / b.accel_mm_s2.min(reference[j].accel_mm_s2);
     }
     let ours = total_time_s(planned);
     let best: f64 = reference.iter().map(RefSegment::duration_s).sum();
     if optimal {
         assert!(
-            close(ours, best, 1e-6),
-            "plot time {ours} vs optimal {best}"
+            (ours - best).abs() <= noisy + TOL * (1e-6 + ours.max(best)),
+            "plot time {ours} vs optimal {best} (exit differences allow {noisy})"
         );
     } else {
         assert!(
-            ours >= best * (1.0 - TOL),
+            ours >= best * (1.0 - TOL) - noisy,
             "plot time {ours} beats optimal {best}"
         );
     }
@@ -431,6 +460,49 @@ fn speed_scale(config: &PlannerConfig) -> f64 {
 }
 
 proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    /// The planner's limit functions against the reference's own (first principles): the
+    /// speed and acceleration along any direction, and the corner speed for any turn. Near a
+    /// reversal the planner's `sqrt((1 + dot)/2)` keeps only the rounding of `dot`, so there
+    /// the two agree to the reversal noise of [`reversal_noise_sqr`]; right at the AxiDraw
+    /// cut-off (`1 − sin(θ/2) = 1e-4`) a last-bit difference may pick either side.
+    #[test]
+    fn limit_functions_agree_with_the_reference(
+        config in config(),
+        heading in -PI..PI,
+        turn in prop_oneof![-PI..PI, -1e-3f64..1e-3, Just(FRAC_PI_2), Just(PI)],
+        down in any::<bool>(),
+    ) {
+        let pen = if down { Pen::Down } else { Pen::Up };
+        let (dx, dy) = (heading.cos(), heading.sin());
+        let (v, a) = config.limits_along(pen, 3.0 * dx, 3.0 * dy);
+        let (rv, ra) = reference::limits_along(&config, pen, 3.0 * dx, 3.0 * dy);
+        prop_assert!((v - rv).abs() <= 1e-12 * rv, "speed {v} vs {rv}");
+        prop_assert!((a - ra).abs() <= 1e-12 * ra, "accel {a} vs {ra}");
+
+        let cornering = config.limits(pen).cornering;
+        let u = (dx, dy);
+        let w = ((heading + turn).cos(), (heading + turn).sin());
+        let got = cornering.corner_speed_sqr(u.0 * w.0 + u.1 * w.1, u.0 * w.1 - u.1 * w.0, a);
+        let want = reference::corner_speed_sqr(cornering, u, w, a);
+        let one_minus_s = 2.0 * (turn.abs() / 4.0).sin().powi(2);
+        let at_cut_off = matches!(cornering, Cornering::AxiDraw { .. })
+            && (one_minus_s - 1e-4).abs() < 1e-12;
+        prop_assume!(!at_cut_off);
+        if want.is_infinite() || got.is_infinite() {
+            prop_assert_eq!(got, want);
+        } else {
+            let noise = a * cornering.deviation_mm() * 1e-6;
+            prop_assert!(
+                (got - want).abs() <= 1e-9 * want + noise,
+                "corner {got} vs {want} for a turn of {turn}"
+            );
+        }
+    }
+}
+
+proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
     #[test]
@@ -440,7 +512,14 @@ proptest! {
         let (planned, forced) = run(config, &items, 1024);
         prop_assert_eq!(forced, 0);
         let matched = check_invariants(&config, Point::ORIGIN, &items, &planned, &reference);
-        check_against_reference(&planned, &reference, &matched, true, speed_scale(&config));
+        check_against_reference(
+            &planned,
+            &reference,
+            &matched,
+            true,
+            speed_scale(&config),
+            reversal_noise_sqr(&config),
+        );
         // Popping lazily (only when full, then at the end) gives the same plan (up to the
         // rounding of reaches, which restart at zero whenever the window runs empty).
         let (lazy, _) = run_with(config, Point::ORIGIN, &items, 1024, false);
@@ -470,7 +549,14 @@ proptest! {
         let reference = reference::plan(&config, Point::ORIGIN, &items);
         let (planned, _) = run_with(config, Point::ORIGIN, &items, window, eager);
         let matched = check_invariants(&config, Point::ORIGIN, &items, &planned, &reference);
-        check_against_reference(&planned, &reference, &matched, false, speed_scale(&config));
+        check_against_reference(
+            &planned,
+            &reference,
+            &matched,
+            false,
+            speed_scale(&config),
+            reversal_noise_sqr(&config),
+        );
     }
 
     #[test]
@@ -496,7 +582,14 @@ proptest! {
         let (planned, forced) = run_with(config, start, &items, 512, true);
         prop_assert_eq!(forced, 0);
         let matched = check_invariants(&config, start, &items, &planned, &reference);
-        check_against_reference(&planned, &reference, &matched, true, speed_scale(&config));
+        check_against_reference(
+            &planned,
+            &reference,
+            &matched,
+            true,
+            speed_scale(&config),
+            reversal_noise_sqr(&config),
+        );
     }
 }
 
@@ -568,7 +661,14 @@ fn full_window_releases_safely_and_counts() {
     assert!(total_time_s(&small) > total_time_s(&large));
     let reference = reference::plan(&saxi_config(), Point::ORIGIN, &items);
     let matched = check_invariants(&saxi_config(), Point::ORIGIN, &items, &small, &reference);
-    check_against_reference(&small, &reference, &matched, false, 200.0);
+    check_against_reference(
+        &small,
+        &reference,
+        &matched,
+        false,
+        200.0,
+        reversal_noise_sqr(&saxi_config()),
+    );
 }
 
 #[test]

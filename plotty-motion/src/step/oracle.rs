@@ -2,9 +2,12 @@
 //! written as directly from the reference as possible and validated against the firmware's own
 //! regression vectors. Every closed form in [`super::timing`] and every move the generator emits
 //! is checked against it.
+//!
+//! It shares no arithmetic with the code it checks: the SM rate below is its own transcription
+//! of reference §1.4 and §2.3 (the firmware's range checks, then its float or integer rate),
+//! so a slip in `timing.rs` shows up as a disagreement instead of being copied into the oracle.
 
 use crate::ebb::{LowLevelMove, StepperMove};
-use crate::step::timing::{sm_rate_v2, sm_rate_v3};
 
 /// Which firmware's per-tick rules to run.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -58,6 +61,84 @@ pub(crate) struct Firmware {
 /// The parse step refused the command (`!6`).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) struct Rejected;
+
+/// What the firmware does with one axis of `SM,D,±S` (S ≠ 0), limit checks on (the boot state).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum SmAxis {
+    /// Runs at this rate register value.
+    Rate(u32),
+    /// Refused with an error reply (`!6`, or the inline `!0 … too high/too slow/larger than`).
+    Refused,
+    /// 2.x: runs at this clamped rate after printing `Major malfunction …` to the host.
+    Clamped(u32),
+}
+
+/// The firmware's rate for `S` steps in `D` ms on `line` (reference §1.4 range checks, §2.3
+/// arithmetic), transcribed step by step from the reference text.
+pub(crate) fn fw_sm_axis(line: Line, duration_ms: u32, steps: u32) -> SmAxis {
+    match line {
+        Line::V3 => {
+            // Duration is a ULONG; 0 is refused (`!6`). Steps is a LONG, so |S| ≤ 2^31.
+            if duration_ms == 0 {
+                return SmAxis::Refused;
+            }
+            // C18 single precision: each operation rounds to f32.
+            let scale: f32 = 85_899_345.92;
+            let per_step: f32 = scale / (duration_ms as f32);
+            let product: f32 = (steps as f32) * per_step;
+            // "R > 0x80000000 → error"; the float compare comes before the cast.
+            if product > 2_147_483_648.0_f32 {
+                return SmAxis::Refused;
+            }
+            // trunc_to_u32 of a value in [0, 2^31].
+            let rate = product as u32;
+            if rate == 0 {
+                SmAxis::Refused
+            } else {
+                SmAxis::Rate(rate)
+            }
+        }
+        Line::V2 => {
+            const LIMIT: u32 = 16_777_215;
+            if duration_ms == 0 || duration_ms > LIMIT || steps > LIMIT {
+                return SmAxis::Refused;
+            }
+            // "floor(|S|/D) > 25" → `step rate > 25K`; "floor(D/1311) ≥ |S|" → `< 1.31Hz`.
+            if steps / duration_ms > 25 || duration_ms / 1311 >= steps {
+                return SmAxis::Refused;
+            }
+            // All unsigned 32-bit with wrap.
+            let (q, frac) = if steps < 0x1_FFFF {
+                let t1 = duration_ms.wrapping_mul(25);
+                let shifted = steps.wrapping_mul(1 << 15);
+                let q = shifted / t1;
+                let r = shifted % t1;
+                let frac = if duration_ms > 30 {
+                    r.wrapping_mul(1 << 16) / t1
+                } else {
+                    0
+                };
+                (q, frac)
+            } else {
+                // The coarse branch.
+                ((steps / duration_ms).wrapping_mul(32_768) / 25, 0)
+            };
+            let (q, clamped) = if q > 32_768 {
+                (32_768, true)
+            } else if q == 0 {
+                (1, true)
+            } else {
+                (q, false)
+            };
+            let rate = q.wrapping_mul(1 << 16).wrapping_add(frac).min(0x7FFF_FFFF);
+            if clamped {
+                SmAxis::Clamped(rate)
+            } else {
+                SmAxis::Rate(rate)
+            }
+        }
+    }
+}
 
 struct Axis {
     rate: i32,
@@ -168,11 +249,12 @@ impl Firmware {
         for (i, rate) in rates.iter_mut().enumerate() {
             let s = sm.steps[i].unsigned_abs();
             if s != 0 {
-                *rate = match self.line() {
-                    Line::V3 => sm_rate_v3(sm.duration_ms, s),
-                    Line::V2 => sm_rate_v2(sm.duration_ms, s),
-                }
-                .map_err(|_| Rejected)?;
+                // A clamped rate runs, but only after a line the host never asked for: a host
+                // must not send it, so the oracle counts it as refused.
+                *rate = match fw_sm_axis(self.line(), sm.duration_ms, s) {
+                    SmAxis::Rate(r) => r,
+                    SmAxis::Refused | SmAxis::Clamped(_) => return Err(Rejected),
+                };
             }
         }
         if sm.steps == [0, 0] {
@@ -487,6 +569,60 @@ mod tests {
         }
     }
 
+    /// Every rate of the reference's worked examples (§2.3 table), both lines, and the §1.4
+    /// limits: the oracle's own transcription, checked against the numbers the reference prints.
+    #[test]
+    fn sm_rate_matches_the_reference_examples() {
+        for (d, s, v3, v2) in [
+            (1000, 1000, 85_899_344, 85_899_345),
+            (500, 2009, 345_143_552, 345_143_571),
+            (28, 100, 306_783_360, 306_774_016),
+            (1, 1, 85_899_344, 85_852_160),
+            (1, 25, 2_147_483_648, 2_147_483_647),
+            (30, 5, 14_316_558, 14_286_848),
+        ] {
+            assert_eq!(
+                fw_sm_axis(Line::V3, d, s),
+                SmAxis::Rate(v3),
+                "v3 SM,{d},{s}"
+            );
+            assert_eq!(
+                fw_sm_axis(Line::V2, d, s),
+                SmAxis::Rate(v2),
+                "v2 SM,{d},{s}"
+            );
+        }
+        // v3: one step per tick is allowed, more is not; a rate truncated to 0 is "too slow".
+        assert_eq!(fw_sm_axis(Line::V3, 1, 26), SmAxis::Refused);
+        assert_eq!(fw_sm_axis(Line::V3, 0, 1), SmAxis::Refused);
+        assert_eq!(fw_sm_axis(Line::V3, 86_000_000, 1), SmAxis::Refused);
+        assert!(matches!(
+            fw_sm_axis(Line::V3, 85_000_000, 1),
+            SmAxis::Rate(1)
+        ));
+        // v2: floor(S/D) > 25 refused, 25 < S/D < 26 clamped with a message, the slow check
+        // floor(D/1311) ≥ S, the 24-bit limits.
+        assert_eq!(fw_sm_axis(Line::V2, 10, 260), SmAxis::Refused);
+        assert_eq!(fw_sm_axis(Line::V2, 10, 259), SmAxis::Clamped(0x7FFF_FFFF));
+        assert_eq!(fw_sm_axis(Line::V2, 1311, 1), SmAxis::Refused);
+        assert!(matches!(fw_sm_axis(Line::V2, 1310, 1), SmAxis::Rate(_)));
+        assert_eq!(fw_sm_axis(Line::V2, 16_777_216, 1_000_000), SmAxis::Refused);
+        assert_eq!(
+            fw_sm_axis(Line::V2, 16_000_000, 16_777_216),
+            SmAxis::Refused
+        );
+        // The coarse branch (S ≥ 131071): floor(floor(S/D)·32768/25), no fraction.
+        assert_eq!(
+            fw_sm_axis(Line::V2, 100_000, 131_071),
+            SmAxis::Rate((32_768 / 25) << 16)
+        );
+        // ... and with S < D it computes q = 0 and runs clamped at the minimum.
+        assert_eq!(
+            fw_sm_axis(Line::V2, 200_000, 131_071),
+            SmAxis::Clamped(1 << 16)
+        );
+    }
+
     #[test]
     fn v2_rolls_negative_rates_over_and_v3_reverses() {
         let mut v2 = Firmware::new(Line::V2);
@@ -522,8 +658,50 @@ mod tests {
         assert!(out.hung);
     }
 
+    fn sm_durations() -> impl Strategy<Value = u32> {
+        prop_oneof![1u32..100, 1u32..3000, 1u32..20_000_000, any::<u32>()]
+    }
+
+    fn sm_steps() -> impl Strategy<Value = u32> {
+        prop_oneof![
+            1u32..5000,
+            1u32..200_000,
+            1u32..20_000_000,
+            1u32..=(1 << 31)
+        ]
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        /// `timing::sm_rate_v2/v3` (what the generator relies on) against the oracle's own
+        /// transcription of the firmware: the same rate whenever the generator accepts, never an
+        /// acceptance the firmware refuses or clamps, and a refusal of a rate the firmware runs
+        /// only for 2.x's coarse branch, which the generator avoids on purpose.
+        #[test]
+        fn timing_sm_rates_agree_with_the_oracle(
+            d in sm_durations(),
+            s in sm_steps(),
+            v2 in any::<bool>(),
+        ) {
+            use crate::step::timing::{SmRateError, sm_rate_v2, sm_rate_v3};
+            let (line, got) = if v2 {
+                (Line::V2, sm_rate_v2(d, s))
+            } else {
+                (Line::V3, sm_rate_v3(d, s))
+            };
+            match (got, fw_sm_axis(line, d, s)) {
+                (Ok(a), SmAxis::Rate(b)) => prop_assert_eq!(a, b, "{:?} SM,{},{}", line, d, s),
+                (Ok(a), fw) => prop_assert!(false, "{line:?} SM,{d},{s}: generator {a}, firmware {fw:?}"),
+                (Err(SmRateError::Coarse), SmAxis::Rate(_)) => {
+                    prop_assert!(v2 && s >= 131_071, "{line:?} SM,{d},{s}");
+                }
+                (Err(e), SmAxis::Rate(b)) => {
+                    prop_assert!(false, "{line:?} SM,{d},{s}: generator {e:?}, firmware runs {b}");
+                }
+                (Err(_), SmAxis::Refused | SmAxis::Clamped(_)) => {}
+            }
+        }
 
         /// The LM closed form agrees with the per-tick model on ticks, accumulator and final
         /// rate, forward and reverse, on both lines; and it refuses exactly the moves that would
