@@ -127,6 +127,16 @@ fn check_plot(
         report.estimate.steps.merged_moves,
         report.estimate.steps.max_chord_error_mm,
     );
+    let st = &record.stats;
+    eprintln!(
+        "DIAG {name}: executed {:.5} s ({:+.5} %), outside {:.4} s, idle {} gaps {:.4} s, busy {:.4}",
+        st.busy_span_s - st.idle_s,
+        ((st.busy_span_s - st.idle_s) / planned - 1.0) * 100.0,
+        simulated - st.busy_span_s,
+        st.idle_gaps,
+        st.idle_s,
+        st.busy_span_s
+    );
     assert!(
         trace_from_input <= tolerance_mm && input_from_trace <= tolerance_mm,
         "{name}: the trace strays {trace_from_input} / {input_from_trace} mm from the input"
