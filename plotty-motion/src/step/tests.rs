@@ -366,9 +366,9 @@ pub(crate) fn run(
     }
     let mut moves = Vec::new();
     let mut timing = Timing::default();
-    // The firmware minimum bounds a stretched (late) move; no planned move is early by more than
-    // it either (a move's registers land it before its target only when a motor has under a
-    // step's worth left, at most a minimum move's time away at the planned speed).
+    // The firmware minimum bounds a stretched (late) move. An early one is bounded by how little
+    // its motors have left to step; in these streams that is far less than the minimum (the
+    // worst measured: 9 ticks), so the same bound holds for both.
     let max_off = i64::from(config.min_move_ticks());
     let mut prev_e = 0i64;
     let mut drain = |g: &mut StepGenerator, moves: &mut Vec<Move>, timing: &mut Timing| {
