@@ -40,6 +40,14 @@ pub(crate) struct Summary {
     pub(crate) ticks: u64,
     /// Motor position after the last move.
     pub(crate) end: MotorSteps,
+    /// Path length of the planned blocks, mm.
+    pub(crate) planned_mm: f64,
+    /// Planned path length the moves covered, mm.
+    pub(crate) distance_mm: f64,
+    /// Largest `|elapsed − planned|` ticks at a run's end (every pen action, and the plot's end).
+    pub(crate) max_run_end_gap: f64,
+    /// Runs that ended more than half a tick off the plan.
+    pub(crate) runs_off: u64,
     /// Order-sensitive hash of every move.
     pub(crate) checksum: u64,
 }
@@ -50,6 +58,7 @@ impl Summary {
         self.moves += 1;
         self.ticks += u64::from(m.ticks);
         self.end = m.end;
+        self.distance_mm += m.distance_mm;
         let mut h = self.checksum;
         let mut mix = |v: u64| h = (h ^ v).wrapping_mul(0x0000_0100_0000_01B3);
         match m.command {
@@ -92,11 +101,22 @@ impl Stepper {
         }
     }
 
+    /// Ends a run of motion: everything pushed is out, so the elapsed ticks can be held against
+    /// the plan.
+    fn end_run(&mut self) {
+        self.steps.finish();
+        self.drain();
+        let gap = (self.steps.elapsed_ticks() as f64 - self.steps.planned_ticks()).abs();
+        self.summary.max_run_end_gap = self.summary.max_run_end_gap.max(gap);
+        self.summary.runs_off += u64::from(gap > 0.5);
+    }
+
     #[inline]
     fn take(&mut self, planned: PlannedItem) {
         match planned {
             PlannedItem::Block(b) => {
                 self.summary.blocks += 1;
+                self.summary.planned_mm += b.length_mm;
                 if let Err(e) = self.steps.push(&b) {
                     panic!("step generator refused {b:?}: {e}");
                 }
@@ -104,15 +124,13 @@ impl Stepper {
             }
             PlannedItem::Action(_) => {
                 self.summary.actions += 1;
-                self.steps.finish();
-                self.drain();
+                self.end_run();
             }
         }
     }
 
     fn finish(mut self) -> (Summary, StepStats, StepGenerator) {
-        self.steps.finish();
-        self.drain();
+        self.end_run();
         let stats = *self.steps.stats();
         (self.summary, stats, self.steps)
     }
@@ -191,9 +209,25 @@ mod tests {
     use crate::bench_drawings;
     use plotty_motion::step::FirmwareLine;
 
+    /// Moves off their target tick that each drawing may have (`(late, early)`), and why.
+    ///
+    /// Only one case is expected: on 3.x an LM motor that reverses starts from the mirrored
+    /// accumulator (reference §2.5), so a one-step move can have its step nearly due; no integer
+    /// registers spread the little left over the move's planned time, and it ends early (by up
+    /// tens of ticks). random_walk_100k's tiny zigzags meet that 30 times in 161,892 moves, and
+    /// 3 moves are stretched to the firmware minimum. Nothing else may miss its tick.
+    fn expected_off_target(name: &str, firmware: FirmwareLine) -> (u64, u64) {
+        match (name, firmware) {
+            ("random_walk_100k", FirmwareLine::V3) => (3, 30),
+            _ => (0, 0),
+        }
+    }
+
     /// Every drawing goes through the whole core (LM on 3.x and 2.x): every block accepted, the
-    /// plot ends at home exactly and on the planned tick, and the split run (plan, then step)
-    /// gives the same moves.
+    /// moves cover the planned path, the plot ends at home exactly and within half a tick of the
+    /// planned time, every run of motion (stroke, travel) ends within half a tick of the plan
+    /// except just after a move that missed its tick, the moves that miss are the expected ones,
+    /// and the split run (plan, then step) gives the same moves.
     #[test]
     fn bench_drawings_plan_and_step_end_to_end() {
         for firmware in [FirmwareLine::V3, FirmwareLine::V2] {
@@ -208,12 +242,19 @@ mod tests {
                 assert_eq!(generator.position(), MotorSteps::ZERO);
                 assert!(generator.is_idle());
                 assert_eq!(summary.actions, 2 * paths.len() as u64, "{name}");
-                assert!(summary.moves >= summary.blocks / 50, "{name}: {summary:?}");
+                assert_eq!(summary.moves, stats.moves, "{name}: every move handed out");
+                assert!(
+                    (summary.distance_mm - summary.planned_mm).abs() <= 1e-9 * summary.planned_mm,
+                    "{name}: moves cover {} mm of {} mm planned",
+                    summary.distance_mm,
+                    summary.planned_mm
+                );
                 let planned = generator.planned_ticks();
                 let gap = summary.ticks as f64 - planned;
                 eprintln!(
                     "{name} {firmware:?}: {} blocks, {} moves, {} ticks (plan {planned:.1}), \
-                     {} late, {} early, {} merged, chord error ≤ {:.2e} mm",
+                     {} late, {} early, {} merged, chord error ≤ {:.2e} mm; {} of {} runs end \
+                     > ½ tick off (at most {:.0} ticks)",
                     summary.blocks,
                     summary.moves,
                     summary.ticks,
@@ -221,13 +262,26 @@ mod tests {
                     stats.early_moves,
                     stats.merged_moves,
                     stats.max_chord_error_mm,
+                    summary.runs_off,
+                    summary.actions + 1,
+                    summary.max_run_end_gap,
                 );
-                // LM lands every block end within half a tick of the plan, and catches up a
-                // move that could not land (stretched to the firmware minimum, or a motor too
-                // slow for the integer registers) one tick per move: the plot ends on time
-                // unless such moves come last.
-                let off = (stats.late_moves + stats.early_moves) as f64;
-                assert!(gap.abs() <= 1.0 + 125.0 * off, "{name}: {gap} ticks off");
+                assert_eq!(
+                    (stats.late_moves, stats.early_moves),
+                    expected_off_target(name, firmware),
+                    "{name} {firmware:?}: moves off their tick"
+                );
+                // LM lands every move on its tick whenever the registers allow; a move that
+                // cannot is caught up one tick per move after it, so the plot ends on time.
+                assert!(gap.abs() <= 0.5, "{name}: {gap} ticks off");
+                if stats.late_moves + stats.early_moves == 0 {
+                    assert_eq!(summary.runs_off, 0, "{name}: a run ended off the plan");
+                } else {
+                    // A miss is at most a minimum move (100 ticks) and caught up before long:
+                    // only runs right after one end off the plan, and never by more.
+                    assert!(summary.runs_off <= stats.late_moves + stats.early_moves);
+                    assert!(summary.max_run_end_gap <= 100.0, "{name}");
+                }
                 let mut planned_items = Vec::new();
                 let mut window = vec![PlannerSlot::EMPTY; WINDOW];
                 plan_only(plan, &items, &mut window, &mut planned_items);

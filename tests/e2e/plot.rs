@@ -7,7 +7,9 @@
 //! - Plots of the bench drawings and of hand-made SVGs (layers with a pen-change pause answered
 //!   here, transforms, curves, text): the trace lies within the flattening tolerance plus one
 //!   step of the input both ways, the machine ends at home with the pen up, and the simulated
-//!   time is within 1 % of the estimate.
+//!   board runs the estimate's time exactly, adding only the waits and the protocol overhead it
+//!   must (`check_time`): within 0.1 % for every plot of a minute or more, among them the
+//!   README's quick-start examples.
 //! - A pause mid-stroke and a resume draw what an uninterrupted plot draws (the stroke in flight
 //!   split in two); an abort parks at home; a board that vanishes mid-plot stops the run with a
 //!   clear error.
@@ -95,7 +97,7 @@ fn plot_sim(
 }
 
 /// Checks a completed simulated plot: home, pen up, motors on, the trace against `reference`
-/// (within `tolerance_mm` both ways), the simulated time against the estimate (within 1 %).
+/// (within `tolerance_mm` both ways), the simulated time against the estimate (`check_time`).
 fn check_plot(
     name: &str,
     p: &Prepared,
@@ -131,11 +133,69 @@ fn check_plot(
         trace_from_input <= tolerance_mm && input_from_trace <= tolerance_mm,
         "{name}: the trace strays {trace_from_input} / {input_from_trace} mm from the input"
     );
-    assert!(
-        diff.abs() < 1.0,
-        "{name}: simulated {simulated} s vs planned {planned} s"
+    check_time(name, report, record);
+}
+
+/// Fixed cost of a run beyond the plan: the handshake and set-up replies before the first
+/// queued command, and the final position check after the last (measured 30–70 ms).
+const PROTOCOL_OVERHEAD_S: f64 = 0.1;
+
+/// What the board may wait for the host inside a run: once before the first move (set-up
+/// replies, then the runner plans from the board's position; measured 9.6 ms) and once at each
+/// pen-change pause (the stop and the `Resume` answered at once here).
+const WAIT_S: f64 = 0.02;
+
+/// The simulated time against the plan, the README's "within 0.1 %" broken into what it is
+/// made of: the board runs exactly the plan (busy time less its waits, to a tick or two),
+/// it waits for the host only where it must, and the run adds a fixed protocol overhead. Plots
+/// of a minute or more (every example, every bench drawing but the shortest) thus agree within
+/// 0.1 %; a 9 s plot cannot (its 40 ms of overhead is 0.45 %).
+fn check_time(name: &str, report: &RunReport, record: &SimRecord) {
+    let planned = report.estimate.total.as_secs_f64();
+    let simulated = report.duration.as_secs_f64();
+    let diff = (simulated / planned - 1.0) * 100.0;
+    let st = &record.stats;
+    let executed = st.busy_span_s - st.idle_s;
+    let outside = simulated - st.busy_span_s;
+    eprintln!(
+        "{name}: board ran {executed:.5} s of {planned:.5} s planned; waited {} times, \
+         {:.4} s; protocol outside the board's work {outside:.4} s",
+        st.idle_gaps, st.idle_s,
     );
-    assert!(simulated >= planned * 0.999, "{name}: faster than planned?");
+    // Measured: one tick (40 µs) off, the same in every plot.
+    assert!(
+        (executed - planned).abs() <= 1e-4,
+        "{name}: the board ran {executed} s for {planned} s planned"
+    );
+    assert!(
+        (0.0..=PROTOCOL_OVERHEAD_S).contains(&outside),
+        "{name}: {outside} s outside the board's work"
+    );
+    let pauses = f64::from(report.estimate.pauses);
+    let mut may_wait = WAIT_S * (1.0 + pauses);
+    if report.firmware.major == 2 {
+        // 2.x queues one command behind the one running, and a dwell goes out in 40 ms pieces
+        // (`DWELL_PIECE_MS_V2`), each sent once the one before has surely started: the board
+        // waits about 12 ms between pieces.
+        let delays = st
+            .commands
+            .iter()
+            .find(|(k, _)| *k == plotty_fw_sim::CommandKind::Delay)
+            .map_or(0, |(_, n)| *n);
+        may_wait += 0.015 * delays as f64;
+    }
+    assert!(
+        st.idle_s <= may_wait,
+        "{name}: the board waited {} s ({} times), {may_wait} s allowed",
+        st.idle_s,
+        st.idle_gaps
+    );
+    if planned >= 60.0 {
+        assert!(
+            diff.abs() < 0.1,
+            "{name}: simulated {simulated} s vs planned {planned} s ({diff:+.3} %)"
+        );
+    }
 }
 
 fn bench_path(name: &str) -> PathBuf {
@@ -229,6 +289,42 @@ fn straight_fine_plots_clipped_to_the_a4() {
 #[test]
 fn random_walk_plots_on_the_simulator() {
     plot_bench("random_walk_100k");
+}
+
+/// The README's quick start: every example on the simulated 3.x board with the defaults, the
+/// planned and the simulated time within 0.1 % (and the trace on the drawing).
+#[test]
+fn examples_plot_in_their_planned_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = PlotConfig::from_settings(&Settings::defaults_for(dir.path()));
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let mut names: Vec<PathBuf> = std::fs::read_dir(&examples)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "svg"))
+        .collect();
+    names.sort();
+    assert!(names.len() >= 4, "{names:?}");
+    for path in names {
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let p = prepare_file(&path, &config);
+        let (result, record, _) =
+            plot_sim(&p, &config, SimLink::new(SimVersion::V3_0_3), |_, _| {});
+        let report = result.unwrap_or_else(|e| panic!("{name}: {e}"));
+        let planned = report.estimate.total.as_secs_f64();
+        assert!(
+            planned >= 60.0,
+            "{name}: {planned} s, too short for the 0.1 % claim"
+        );
+        check_plot(
+            &name,
+            &p,
+            &report,
+            &record,
+            &imported(&path, &config),
+            FLATTENING_MM + STEP_MM,
+        );
+    }
 }
 
 /// A hand-made SVG in a temporary file.

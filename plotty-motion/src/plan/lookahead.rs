@@ -414,9 +414,9 @@ mod tests {
 
     #[test]
     fn slot_is_small() {
-        // 64 slots must stay within 8 KiB (with room for a session in 16 KiB).
-        assert!(core::mem::size_of::<PlannerSlot>() <= 96);
-        assert!(core::mem::size_of::<[PlannerSlot; 64]>() <= 8 * 1024);
+        // 64 slots are 5 KiB of the core's 20 KiB (`tests/budget.rs` holds the whole); a slot
+        // that grows shows here first.
+        assert!(core::mem::size_of::<PlannerSlot>() <= 80);
     }
 
     #[test]

@@ -735,8 +735,8 @@ mod tests {
 
     #[test]
     fn session_fits_its_share_of_the_core_ram_budget() {
-        // DESIGN: session + planner with a 64-block window ≤ 16 KiB; the window takes about
-        // 6 KiB, so the session must stay well under 10 KiB.
+        // DESIGN: driver + pipeline + a 64-block window ≤ 20 KiB (`tests/budget.rs`); the
+        // window and the pipeline take about 10 KiB, so the session must stay under 9 KiB.
         let size = core::mem::size_of::<Session>();
         std::eprintln!("Session: {size} bytes");
         assert!(size <= 9 * 1024, "{size}");

@@ -33,6 +33,10 @@ pub(crate) const START_GUARD: Duration = Duration::from_millis(2);
 /// How much slower than the host's the board's clock may run, as a fraction (2 %).
 pub(crate) const CLOCK_TOLERANCE: f64 = 0.02;
 
+/// How much more a reading that puts the board behind the estimate must explain than one that
+/// puts it ahead (see `interval_gap`).
+const BEHIND_WEIGHT: u64 = 8;
+
 /// Finished moves remembered to recognise a board that is behind the estimate.
 const HISTORY: usize = 4;
 
@@ -414,7 +418,8 @@ impl Timeline {
     ///
     /// Every reading consistent with the position is a candidate (before an entry, inside a
     /// move's straight step path, after an entry, during a pen move or delay); the one whose
-    /// estimated time is closest to `lo..=hi` wins, the earliest on a tie. That tells apart
+    /// estimated time is closest to `lo..=hi` wins (a reading that puts the board behind the
+    /// estimate counts [`BEHIND_WEIGHT`] times farther), the earliest on a tie. That tells apart
     /// the visits of a position a path passes several times.
     pub(crate) fn locate(
         &self,
@@ -621,10 +626,21 @@ fn on_path(from: MotorSteps, to: MotorSteps, pos: MotorSteps) -> Option<f64> {
     Some((along / len).clamp(0.0, 1.0))
 }
 
-/// Distance in µs between `a..=b` and `lo..=hi` (0 when they overlap).
+/// How far a reading at estimated time `a..=b` is from the answer's `lo..=hi`, in µs: 0 when
+/// they overlap, the distance when the estimate is later, and [`BEHIND_WEIGHT`] times the
+/// distance when it is earlier.
+///
+/// Estimates err late (a command is queued before its acknowledgement arrives), so the board
+/// being ahead of them is the expected case; it is behind them only when its clock runs slow,
+/// by at most [`CLOCK_TOLERANCE`] of the time since the last observation. A path that comes
+/// back over itself (a zigzag) puts a position on an earlier move too, at an estimated time
+/// before the answer: weighed equally, that reading often won, and since it says the board is
+/// behind, [`Timeline::observe`] pushed every estimate later by up to a move's length. The feed
+/// then counted the FIFO fuller than it was and let the board run dry (44 times, 1.7 s, in
+/// random_walk_100k on 3.x).
 fn interval_gap(a: Instant, b: Instant, lo: Instant, hi: Instant) -> u64 {
     if b < lo {
-        lo.as_micros() - b.as_micros()
+        (lo.as_micros() - b.as_micros()).saturating_mul(BEHIND_WEIGHT)
     } else if a > hi {
         a.as_micros() - hi.as_micros()
     } else {
@@ -709,6 +725,31 @@ mod tests {
         assert!((mid.fraction.unwrap() - 0.5).abs() < 1e-9);
         // Off every path.
         assert_eq!(t.locate(MotorSteps::new(500, 500), ms(0), ms(500), 4), None);
+    }
+
+    #[test]
+    fn a_zigzag_is_read_on_the_move_running_not_on_the_one_before() {
+        // Out to (1000, 0) and straight back, 100 ms each; the acknowledgements came at 20 ms,
+        // so the estimate ([20, 120] and [120, 220]) is 20 ms late, as estimates are. At 115 ms
+        // the board is 15 % into the way back: (850, 0), also 85 % along the way out.
+        let mut t = Timeline::new(ms(0), MotorSteps::ZERO);
+        assert!(t.push(ms(0), mv(0, 0), 1, 2500, MotorSteps::new(1000, 0)));
+        assert!(t.push(ms(0), mv(0, 1), 1, 2500, MotorSteps::ZERO));
+        t.ack(ms(20));
+        t.ack(ms(20));
+        let at = t
+            .locate(MotorSteps::new(850, 0), ms(114), ms(115), 2)
+            .unwrap();
+        // The way back (the estimate late by 20 ms), not the way out (the board 9 ms behind an
+        // estimate that errs late, which would push every estimate later).
+        assert_eq!(at.done, 1, "{at:?}");
+        assert!((at.fraction.unwrap() - 0.15).abs() < 1e-9);
+        assert_eq!(at.behind, None);
+        let done = t.complete_first(ms(115)).unwrap();
+        t.observe(at, ms(115));
+        assert_eq!(done.to, MotorSteps::new(1000, 0));
+        // Never pushed later than the 20 ms late estimate it had.
+        assert!(t.get(0).unwrap().end <= ms(220), "{:?}", t.get(0));
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::vec::Vec;
 use crate::kinematics::MotorSteps;
 use crate::plan::{Pen, Tag};
 use crate::session::{Event, FeedItem, PauseReason, ResumePoint, SessionConfig};
-use crate::time::{Duration, Instant};
+use crate::time::Duration;
 
 use super::fake::Fake;
 use super::util::{Pair, polyline, sm};
@@ -344,7 +344,6 @@ fn pause_when_idle_and_state_errors() {
     );
     pair.session.resume(pair.now).unwrap();
     assert!(pair.session.is_ready());
-    let _ = Instant::ZERO;
 }
 
 #[test]

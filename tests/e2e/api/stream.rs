@@ -268,7 +268,6 @@ async fn the_job_filter_and_channel_choice_are_honoured() {
         assert_eq!(m["job_id"], a.as_str());
     }
     only_a.expect("pong").await;
-    let _ = b;
     d.stop().await;
 }
 
