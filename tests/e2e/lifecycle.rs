@@ -795,3 +795,144 @@ fn resume_after_homing(
     assert!(uncovered <= TOLERANCE_MM, "missing: {uncovered} mm");
     assert!(stray <= TOLERANCE_MM, "stray: {stray} mm");
 }
+
+/// A simulator link that notes the board's state after every exchange, for event handlers
+/// that cannot reach the link while the runner holds it.
+struct Watched {
+    sim: SimLink,
+    /// The pen is up and nothing executes or waits in the FIFO, as of the last exchange.
+    stopped_pen_up: Rc<Cell<bool>>,
+}
+
+impl Watched {
+    fn note(&mut self) {
+        let s = self.sim.firmware().status();
+        self.stopped_pen_up
+            .set(s.pen_up && !s.executing && s.fifo_len == 0);
+    }
+}
+
+impl Link for Watched {
+    fn name(&self) -> &str {
+        self.sim.name()
+    }
+    fn now(&mut self) -> Instant {
+        self.sim.now()
+    }
+    fn write(&mut self, bytes: &[u8]) -> Result<usize, DeviceError> {
+        let n = self.sim.write(bytes);
+        self.note();
+        n
+    }
+    fn read(&mut self, out: &mut Vec<u8>) -> Result<(), DeviceError> {
+        let r = self.sim.read(out);
+        self.note();
+        r
+    }
+    fn wait(&mut self, deadline: Option<Instant>) -> Result<(), DeviceError> {
+        let r = self.sim.wait(deadline);
+        self.note();
+        r
+    }
+    fn is_simulated(&self) -> bool {
+        true
+    }
+}
+
+#[test]
+fn an_abort_is_reported_done_only_once_the_board_stopped_with_the_pen_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let reference = drawing();
+    let file = dir.path().join("abort.svg");
+    std::fs::write(&file, svg(&reference)).unwrap();
+    let config = PlotConfig::from_settings(&Settings::defaults_for(dir.path()));
+    let p = prepare::prepare(&file, &config, None).unwrap();
+    let stopped = Rc::new(Cell::new(true));
+    let mut link = Watched {
+        sim: SimLink::new(SimVersion::V3_0_3),
+        stopped_pen_up: stopped.clone(),
+    };
+    let (tx, rx) = mpsc::channel();
+    // The board's state when each event was reported.
+    let mut seen = Vec::new();
+    let report = runner::run(
+        &mut link,
+        Plot {
+            program: &p.program,
+            config: &config,
+            session: runner::session_config(&config, std::time::Duration::from_secs(5)),
+            start: Start::Beginning,
+            estimate: None,
+        },
+        &rx,
+        &mut |e| {
+            if let RunEvent::Progress(pr) = &e
+                && pr.stroke == 2
+                && pr.pen == plotty_motion::plan::Pen::Down
+                && seen.is_empty()
+            {
+                tx.send(Control::Abort).unwrap();
+                seen.push(("requested", stopped.get()));
+            }
+            match e {
+                RunEvent::Aborting => seen.push(("aborting", stopped.get())),
+                RunEvent::Aborted => seen.push(("aborted", stopped.get())),
+                _ => {}
+            }
+        },
+    )
+    .unwrap();
+    assert_eq!(report.outcome, Outcome::Aborted);
+    // Drawing when asked; still moving, pen down, when the abort was accepted; stopped with
+    // the pen up when it was reported done.
+    assert_eq!(
+        seen,
+        [("requested", false), ("aborting", false), ("aborted", true)]
+    );
+}
+
+#[test]
+fn a_pause_is_reported_only_once_the_board_stopped_with_the_pen_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let reference = drawing();
+    let file = dir.path().join("pause.svg");
+    std::fs::write(&file, svg(&reference)).unwrap();
+    let config = PlotConfig::from_settings(&Settings::defaults_for(dir.path()));
+    let p = prepare::prepare(&file, &config, None).unwrap();
+    let stopped = Rc::new(Cell::new(true));
+    let mut link = Watched {
+        sim: SimLink::new(SimVersion::V3_0_3),
+        stopped_pen_up: stopped.clone(),
+    };
+    let (tx, rx) = mpsc::channel();
+    let mut seen = Vec::new();
+    let report = runner::run(
+        &mut link,
+        Plot {
+            program: &p.program,
+            config: &config,
+            session: runner::session_config(&config, std::time::Duration::from_secs(5)),
+            start: Start::Beginning,
+            estimate: None,
+        },
+        &rx,
+        &mut |e| match e {
+            RunEvent::Progress(pr)
+                if pr.stroke == 2
+                    && pr.pen == plotty_motion::plan::Pen::Down
+                    && seen.is_empty() =>
+            {
+                tx.send(Control::Pause).unwrap();
+                seen.push(("requested", stopped.get()));
+            }
+            RunEvent::Paused { .. } if seen.len() == 1 => {
+                seen.push(("paused", stopped.get()));
+                tx.send(Control::Resume).unwrap();
+            }
+            _ => {}
+        },
+    )
+    .unwrap();
+    assert_eq!(report.outcome, Outcome::Completed);
+    assert_eq!(seen, [("requested", false), ("paused", true)]);
+}

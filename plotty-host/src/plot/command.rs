@@ -586,8 +586,9 @@ impl Console {
             }
             RunEvent::Aborting => {
                 self.state.store(ABORTING, Ordering::SeqCst);
-                bar.println("aborting: pen up, parking at home");
+                bar.println("aborting: stopping, pen up");
             }
+            RunEvent::Aborted => bar.println("aborted: the pen is up; parking at home"),
             RunEvent::Checkpoint(_) | RunEvent::Power { low: false, .. } => {}
             RunEvent::Power { voltage, low: true } => {
                 bar.suspend(|| {

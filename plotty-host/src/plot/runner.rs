@@ -115,8 +115,11 @@ pub enum RunEvent {
     },
     /// Continuing after a pause or pen change.
     Resumed,
-    /// Aborting: the pen is up; parking at home.
+    /// An abort was accepted: the board is told to stop (`ES`) and raise the pen.
     Aborting,
+    /// The abort is done on the board: motion stopped, the queue empty, the pen up (as the
+    /// session confirmed); parking at home follows.
+    Aborted,
     /// The motor supply dropped below the minimum since the last look, however briefly (the
     /// 3.x power-lost latch, read with the button): the motors may have slipped. A plot stops
     /// ([`PauseCause::PowerLost`]) and the motors go off when the run ends.
@@ -433,6 +436,12 @@ pub fn run<L: Link>(
                 (io.events)(RunEvent::Resumed);
             }
             Interrupt::Aborted(at, acc) => {
+                // Reported done once it is: the board stopped, the pen raise executed.
+                io.settle().map_err(|i| match i {
+                    Interrupt::Fail(e) => e,
+                    _ => io.device_error(None),
+                })?;
+                (io.events)(RunEvent::Aborted);
                 position = io.park(program, config, firmware, at, acc)?;
                 break Outcome::Aborted;
             }
@@ -997,6 +1006,18 @@ impl<'a, 'e, L: Link> Io<'a, 'e, L> {
         }
     }
 
+    /// Waits until everything sent has executed ([`Session::is_settled`]): after a stop, until
+    /// the pen is up.
+    fn settle(&mut self) -> Result<(), Interrupt> {
+        loop {
+            self.step()?;
+            if self.session.is_settled() {
+                return Ok(());
+            }
+            self.wait()?;
+        }
+    }
+
     /// I/O, events and controls, without waiting.
     fn step(&mut self) -> Result<(), Interrupt> {
         loop {
@@ -1240,12 +1261,13 @@ impl<'a, 'e, L: Link> Io<'a, 'e, L> {
                 // The stop turned the motors off (`ES,1`). Not parked: the way home would be
                 // measured from counters that may be wrong.
                 self.motors_off = false;
+                self.settle()?;
                 let (checkpoint, _, _) = self.resume_from(&resume);
                 (self.events)(RunEvent::Paused {
                     cause: PauseCause::PowerLost,
                     checkpoint,
                 });
-                self.end_stopped(checkpoint, &resume, false);
+                self.end_stopped(checkpoint, &resume, false)?;
                 Ok(())
             }
             _ if self.abort_requested => Ok(()),
@@ -1256,12 +1278,12 @@ impl<'a, 'e, L: Link> Io<'a, 'e, L> {
                     // holds of the next layer is dropped with it.
                     PauseReason::Planned => {
                         let c = self.after_pen_change(resume.position);
-                        self.end_stopped(c, &resume, false);
+                        self.end_stopped(c, &resume, false)?;
                         return Ok(());
                     }
                     _ => self.resume_from(&resume).0,
                 };
-                self.end_stopped(checkpoint, &resume, park);
+                self.end_stopped(checkpoint, &resume, park)?;
                 Ok(())
             }
             PauseReason::Planned => {
@@ -1277,13 +1299,15 @@ impl<'a, 'e, L: Link> Io<'a, 'e, L> {
                     Control::Stop { .. } | Control::StopAfterStroke { .. } => {
                         // Parked already: a pen change waits at home.
                         let checkpoint = self.after_pen_change(resume.position);
-                        self.end_stopped(checkpoint, &resume, false);
+                        self.end_stopped(checkpoint, &resume, false)?;
                     }
                     _ => self.request_abort(),
                 }
                 Ok(())
             }
             PauseReason::Requested | PauseReason::Button | PauseReason::LowPower => {
+                // Reported once true: the pen raise has executed.
+                self.settle()?;
                 let cause = match reason {
                     PauseReason::Button => PauseCause::Button,
                     PauseReason::LowPower => PauseCause::LowPower,
@@ -1312,7 +1336,7 @@ impl<'a, 'e, L: Link> Io<'a, 'e, L> {
                         }
                     }
                     Control::Stop { park } | Control::StopAfterStroke { park } => {
-                        self.end_stopped(checkpoint, &resume, park);
+                        self.end_stopped(checkpoint, &resume, park)?;
                     }
                     _ => self.request_abort(),
                 }
@@ -1387,7 +1411,14 @@ impl<'a, 'e, L: Link> Io<'a, 'e, L> {
 
     /// The run ends stopped at `checkpoint` (reported as a pause first, so it is recorded
     /// before any parking moves the carriage).
-    fn end_stopped(&mut self, checkpoint: Checkpoint, resume: &ResumePoint, park: bool) {
+    fn end_stopped(
+        &mut self,
+        checkpoint: Checkpoint,
+        resume: &ResumePoint,
+        park: bool,
+    ) -> Result<(), Interrupt> {
+        // Reported once true: the pen raise has executed.
+        self.settle()?;
         self.finish_stroke = None;
         self.stop = Some(park);
         (self.events)(RunEvent::Paused {
@@ -1400,6 +1431,7 @@ impl<'a, 'e, L: Link> Io<'a, 'e, L> {
             accumulators: resume.accumulators,
             park,
         });
+        Ok(())
     }
 
     /// The checkpoint after the pen change of the layer reached last: its first stroke, from

@@ -8,7 +8,8 @@
 //!   least every second; a backlog is coalesced to the newest).
 //! - `PenChange` → `PAUSED` (reason `pen_change`); `Paused` → `PAUSED` (reason `user`, or
 //!   `shutdown` while the daemon stops) with the resume point, and the pause request is answered.
-//! - `Aborting` → `ABORTED` (the pen is up; the carriage parks), and the abort is answered.
+//! - `Aborted` (the board stopped and raised the pen) → `ABORTED`, and the abort is answered;
+//!   the carriage parks after.
 //! - The end: `COMPLETED`; an abort not yet recorded; a device failure → the error recorded and
 //!   `PAUSED` (reason `device_error`) with the resume point; an unplannable plot → `FAILED`.
 
@@ -352,7 +353,10 @@ impl Pump {
                     s.error_message = Some(POWER_LOST.to_owned());
                 });
             }
-            RunEvent::Aborting => {
+            // Accepted, not done: the job is recorded ABORTED, the pen up and the request
+            // answered once the board confirms ([`RunEvent::Aborted`]).
+            RunEvent::Aborting => {}
+            RunEvent::Aborted => {
                 self.record_abort().await;
                 self.inner.update_status(|s| s.pen_up = Some(true));
                 self.answer(Want::Stopped, Ok("aborted"));

@@ -376,6 +376,14 @@ impl Session {
         self.is_ready() && self.feed.is_empty() && self.timeline.is_empty()
     }
 
+    /// Everything sent to the board has executed, as far as the session can tell (its
+    /// timeline is empty): after [`Event::Paused`] or [`Event::Aborted`], the pen raise has had
+    /// its time, so the pen is up. Those events come once the stop's commands are answered,
+    /// about 130 ms before that.
+    pub fn is_settled(&self) -> bool {
+        self.timeline.is_empty()
+    }
+
     /// Motor position after every command the session knows to have executed.
     pub fn position(&self) -> MotorSteps {
         self.timeline.head_position()
