@@ -4,6 +4,7 @@ mod api;
 mod bench_drawings;
 mod daemon_hooks;
 mod daemon_jobs;
+mod known_geometry;
 mod lifecycle;
 mod motion_pipeline;
 mod plan_reference;
