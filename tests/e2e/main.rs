@@ -7,6 +7,7 @@ mod daemon_jobs;
 mod known_geometry;
 mod lifecycle;
 mod motion_pipeline;
+mod pen_down_time;
 mod plan_reference;
 mod plot;
 mod session_driver;
