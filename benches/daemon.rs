@@ -1,8 +1,14 @@
-//! Daemon bookkeeping throughput: how many jobs per second can be submitted and stored (SQLite
-//! insert with its event row, then the journal line fsynced), and how many state transitions per
+//! Daemon bookkeeping throughput: how many jobs per second can be submitted and stored, and how
+//! many state transitions per
 //! second can be recorded (one transaction plus an fsynced journal line each), against a database
 //! and workspace on the disk the temporary directory is on. The store-only transition shows what
 //! the journal's fsync costs on top.
+//!
+//! `submit_to_stored/<drawing>`: a real drawing of `benches/drawings/` submitted through the job
+//! queue as an upload is (its bytes staged, fsynced and renamed to `jobs/<id>/source.svg`, the
+//! SQLite insert with its event row, the journal line fsynced), until the queue answers with the
+//! stored job. The queue runs without device layer or analysis pipeline, so jobs stay as
+//! submitted and nothing else competes for the disk.
 //!
 //! `stop_latency`: how long a `pause` and an `abort` of a running plot take on the built-in
 //! simulator paced to the wall clock, from the request to the queue until the answer, which comes
@@ -78,18 +84,59 @@ fn bench(c: &mut Criterion) {
     let ledger = Ledger::new(store.clone(), dir.path(), events::bus(), None);
 
     let mut g = c.benchmark_group("daemon");
-    g.throughput(Throughput::Elements(1));
     g.measurement_time(Duration::from_secs(10));
 
-    g.bench_function("submit_to_stored", |b| {
-        b.iter(|| {
-            rt.block_on(ledger.submit(NewJob {
-                name: "flower.svg".into(),
-                ..NewJob::default()
-            }))
-            .unwrap()
+    let queue_dir = tempfile::tempdir().unwrap();
+    let (queue, _stop) = rt.block_on(queue_only(queue_dir.path()));
+    for name in ["hatch_200", "random_walk_100k"] {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("benches/drawings")
+            .join(format!("{name}.svg"));
+        let svg = bytes::Bytes::from(
+            std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display())),
+        );
+        let submission = || Submission {
+            svg: SvgSource::Bytes(svg.clone()),
+            name: Some(format!("{name}.svg")),
+            paper: None,
+            layers: None,
+            priority: 0,
+            start: false,
+        };
+        // Once before timing: stored means the drawing is on disk, whole, under its job.
+        let job = rt
+            .block_on(queue.submit(submission()))
+            .unwrap_or_else(|e| panic!("{name}: submission refused: {e}"));
+        let stored = queue_dir
+            .path()
+            .join("jobs")
+            .join(job.id.as_str())
+            .join("source.svg");
+        assert_eq!(
+            std::fs::read(&stored).ok().as_deref(),
+            Some(&svg[..]),
+            "{name}: {} is not the drawing submitted",
+            stored.display()
+        );
+        g.throughput(Throughput::Bytes(svg.len() as u64));
+        if svg.len() > 1 << 20 {
+            // Each iteration leaves its megabytes in the temporary directory: a few dozen.
+            g.sample_size(10)
+                .sampling_mode(SamplingMode::Flat)
+                .measurement_time(Duration::from_secs(2));
+        }
+        g.bench_function(format!("submit_to_stored/{name}"), |b| {
+            b.iter(|| {
+                rt.block_on(queue.submit(submission()))
+                    .unwrap_or_else(|e| panic!("{name}: submission refused: {e}"))
+            });
         });
-    });
+    }
+
+    g.throughput(Throughput::Elements(1))
+        .sample_size(100)
+        .sampling_mode(SamplingMode::Auto)
+        .measurement_time(Duration::from_secs(10));
 
     let id = rt.block_on(plotting_job(&ledger));
     let mut paused = false;
@@ -120,6 +167,30 @@ fn bench(c: &mut Criterion) {
     });
     g.finish();
     rt.block_on(store.close());
+}
+
+/// A daemon in this process with only the job queue, which answers commands and runs no
+/// pipeline (jobs stay as submitted); its handle and the sender that keeps it running.
+async fn queue_only(dir: &std::path::Path) -> (QueueHandle, tokio::sync::mpsc::Sender<Request>) {
+    let settings = Settings::defaults_for(dir);
+    std::fs::create_dir_all(settings.jobs_dir()).unwrap();
+    let (store, _) = Store::open(&settings.database.path).unwrap();
+    let parts = Parts {
+        settings,
+        sources: None,
+        store,
+        listener: None,
+        logging: None,
+        notifier: Notifier::default(),
+    };
+    let (queue, actor) = plotty_host::queue::channel();
+    let components: Vec<Box<dyn plotty_host::daemon::Component>> = vec![Box::new(
+        plotty_host::queue::QueueComponent::new(actor.manual()),
+    )];
+    let daemon = Daemon::start(parts, components).await.unwrap();
+    let (stop, rx) = tokio::sync::mpsc::channel(1);
+    tokio::spawn(daemon.run(rx));
+    (queue, stop)
 }
 
 /// Many long strokes: minutes of plotting at the simulator's real pace.

@@ -69,13 +69,19 @@ fn pipeline_benches(c: &mut Criterion) {
         let mut group = c.benchmark_group(format!("pipeline/{name}"));
         group.sample_size(10);
         group.bench_function("plan+steps", |b| {
-            b.iter(|| estimate(black_box(&prepared.program), &defaults, v))
+            b.iter(|| {
+                estimate(black_box(&prepared.program), &defaults, v)
+                    .unwrap_or_else(|e| panic!("{name}: cannot plan: {e}"))
+            })
         });
         group.bench_function("import+optimize+plan+steps", |b| {
+            // Every iteration must do the whole work: an error here is a failure, not a fast
+            // iteration that measures the error path.
             b.iter(|| {
-                prepare(black_box(&path), &defaults, None)
-                    .ok()
-                    .map(|p| estimate(&p.program, &defaults, v))
+                let p = prepare(black_box(&path), &defaults, None)
+                    .unwrap_or_else(|e| panic!("{name}: cannot prepare: {e}"));
+                estimate(&p.program, &defaults, v)
+                    .unwrap_or_else(|e| panic!("{name}: cannot plan: {e}"))
             })
         });
         group.finish();

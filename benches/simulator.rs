@@ -122,6 +122,9 @@ fn thread_cpu_ns() -> Option<u64> {
     text.split_whitespace().next()?.parse().ok()
 }
 
+#[path = "quick.rs"]
+mod quick;
+
 fn bench_simulator(c: &mut Criterion) {
     let (stream, ms) = one_hour_stream();
     let (ticks, steps) = simulate(&stream, FirmwareVersion::V3_0_3);
@@ -131,7 +134,13 @@ fn bench_simulator(c: &mut Criterion) {
         ms as f64 / 60_000.0,
         ticks as f64 / 25_000.0 / 60.0
     );
-    for version in FirmwareVersion::ALL {
+    // A smoke run (`--test`) simulates the hour once per benchmark below, not for these figures.
+    let figure_versions: &[FirmwareVersion] = if quick::quick() {
+        &[]
+    } else {
+        &FirmwareVersion::ALL
+    };
+    for &version in figure_versions {
         let cpu0 = thread_cpu_ns();
         let wall = std::time::Instant::now();
         black_box(simulate(&stream, version));

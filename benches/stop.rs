@@ -67,7 +67,12 @@ enum Kind {
     Shutdown,
 }
 
+#[path = "quick.rs"]
+mod quick;
+
 fn main() {
+    // A smoke run (`--test`, or `cargo test --bench stop`) stops three plots per kind.
+    let requests: u64 = if quick::quick() { 3 } else { 40 };
     let dir = tempfile::tempdir().unwrap();
     let config = PlotConfig::from_settings(&Settings::defaults_for(dir.path()));
     let path =
@@ -79,7 +84,7 @@ fn main() {
         let mut stopped_ms = Vec::new();
         let mut up_ms = Vec::new();
         let mut skipped = 0;
-        for k in 0..40u64 {
+        for k in 0..requests {
             let now = Rc::new(Cell::new(Instant::ZERO));
             let mut link = Clocked {
                 sim: SimLink::new(SimVersion::V3_0_3),

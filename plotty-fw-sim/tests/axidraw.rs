@@ -1,6 +1,9 @@
-//! The AxiDraw 3.9.7 capture of reference §5.4 replayed byte for byte against both firmware
-//! versions (every command answered as a real board answers), a plotted square read back with
-//! QS, and random byte streams that must never panic.
+//! The AxiDraw 3.9.7 capture of reference §5.4 replayed against both firmware versions, a
+//! plotted square read back with QS, and random byte streams that must never panic.
+//!
+//! The capture holds the commands the AxiDraw software sent (to a fake board that answered
+//! everything at once), not a real board's replies: each reply is checked byte for byte against
+//! what the reference's reply table (§1.2) says that command gets, written out here by hand.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -75,7 +78,7 @@ const CAPTURE: &[&str] = &[
     "SM,10,0,0",
 ];
 
-/// What a real board answers to each line of the capture.
+/// What the reference's reply table (§1.2) says a board answers to each line of the capture.
 fn expected_reply(version: FirmwareVersion, cmd: &str) -> String {
     let version_line = format!("EBBv13_and_above EB Firmware Version {version}\r\n");
     match cmd {
@@ -93,7 +96,7 @@ fn expected_reply(version: FirmwareVersion, cmd: &str) -> String {
 }
 
 #[test]
-fn axidraw_397_capture_replays_byte_for_byte() {
+fn axidraw_397_capture_is_answered_as_the_reply_table_says() {
     for version in [V3_0_3, V2_8_1] {
         let mut b = Bench::new(version);
         let t_first = b.fw.now_ticks();

@@ -55,4 +55,5 @@ pub mod queue;
 pub mod settings;
 pub mod shutdown;
 pub mod store;
+pub mod testing;
 pub mod timestamp;

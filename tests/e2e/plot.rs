@@ -410,7 +410,12 @@ fn text_is_drawn_when_fonts_exist() {
     let config = PlotConfig::from_settings(&Settings::defaults_for(dir.path()));
     let drawing = import::import_file(&path, &config.import_options());
     let Ok(drawing) = drawing else {
-        eprintln!("no fonts on this machine: text is not converted, nothing to plot");
+        // `.ci/run` installs fonts-dejavu-core: in CI this is a failure.
+        plotty_host::testing::skip(
+            "text_is_drawn_when_fonts_exist",
+            "no fonts on this machine: text is not converted, nothing to plot",
+            plotty_host::testing::InCi::Provides,
+        );
         return;
     };
     assert!(drawing.stroke_count() > 5);

@@ -461,6 +461,13 @@ fn text_becomes_outlines_when_fonts_exist() {
             d.warnings[0],
             ImportWarning::TextNotConverted { .. }
         ));
+        // The outlines were not checked: `.ci/run` installs fonts-dejavu-core, so in CI this
+        // is a failure.
+        crate::testing::skip(
+            "text_becomes_outlines_when_fonts_exist",
+            "no fonts on this machine: the glyph outlines are not checked",
+            crate::testing::InCi::Provides,
+        );
     }
 }
 

@@ -274,3 +274,26 @@ fn bench_figures() {
         }
     }
 }
+
+/// README: "pen-up travel of random_walk_100k cut from 127.9 m to 4.6 m", for what `plotty
+/// plot` does with the default settings (import, then the optimiser with the options the plot
+/// configuration gives), to the stated precision (0.1 m).
+#[test]
+fn readme_pen_up_travel_of_random_walk_100k() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = crate::plot::PlotConfig::from_settings(&crate::settings::Settings::defaults_for(
+        dir.path(),
+    ));
+    let path = bench_dir().join("random_walk_100k.svg");
+    let t0 = std::time::Instant::now();
+    let prepared = crate::plot::prepare::prepare(&path, &config, None).unwrap();
+    let (before, after) = (
+        prepared.optimized.before.distance_mm / 1000.0,
+        prepared.optimized.after.distance_mm / 1000.0,
+    );
+    eprintln!(
+        "random_walk_100k: pen-up travel {before:.1} m → {after:.1} m ({:.2} s)",
+        t0.elapsed().as_secs_f64()
+    );
+    assert_eq!(format!("{before:.1} {after:.1}"), "127.9 4.6");
+}

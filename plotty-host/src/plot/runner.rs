@@ -172,6 +172,10 @@ pub struct Progress {
     pub done: Duration,
     /// Planned time of the whole program.
     pub planned: Duration,
+    /// Time the pen has been down in this run: each lowering's wait and every pen-down move the
+    /// board has finished, by the firmware's execution time of each (waits for commands and
+    /// pauses not counted; a plot resumed after a restart counts from the resume).
+    pub pen_down: Duration,
 }
 
 /// How a run ended, when it did not fail.
@@ -202,6 +206,8 @@ pub struct RunReport {
     pub distance_mm: f64,
     /// Distance drawn, mm.
     pub drawn_mm: f64,
+    /// Time the pen was down in this run (see [`Progress::pen_down`]).
+    pub pen_down: Duration,
 }
 
 /// Why a run failed.
@@ -505,6 +511,7 @@ pub fn run<L: Link>(
         position,
         distance_mm,
         drawn_mm,
+        pen_down: io.pen_down,
     })
 }
 
@@ -740,6 +747,11 @@ struct Io<'a, 'e, L: Link> {
     /// Drawn by moves a stop cut short (the session counts finished moves only), mm: added to
     /// the distances reported.
     cut_short_mm: f64,
+    /// [`Progress::pen_down`] so far.
+    pen_down: Duration,
+    /// The session's execution time of what is finished, at the last progress: the time since
+    /// then went to the move just finished (and to a pen movement finished before it).
+    planned_seen: Duration,
     /// Converts positions for that.
     kinematics: plotty_motion::kinematics::Kinematics,
     /// A resumed plot: what the plan had done before its checkpoint.
@@ -798,6 +810,8 @@ impl<'a, 'e, L: Link> Io<'a, 'e, L> {
             pen_fed_down: false,
             last_end: None,
             cut_short_mm: 0.0,
+            pen_down: Duration::ZERO,
+            planned_seen: Duration::ZERO,
             before: Before::default(),
             power: None,
             power_lost: false,
@@ -1168,6 +1182,13 @@ impl<'a, 'e, L: Link> Io<'a, 'e, L> {
 
     fn on_progress(&mut self, p: plotty_motion::session::Progress) {
         self.last_end = Some(p.position);
+        // The firmware time since the last finished move: this move's, and a pen lowering
+        // finished just before a stroke's first move (a raise is followed by a pen-up move).
+        let since = p.planned - self.planned_seen;
+        self.planned_seen = p.planned;
+        if p.pen == Pen::Down {
+            self.pen_down += since;
+        }
         if self.parking {
             // Parking after an abort or a stop is not progress of the plot.
             return;
@@ -1188,6 +1209,7 @@ impl<'a, 'e, L: Link> Io<'a, 'e, L> {
             // (`Duration`'s subtraction saturates: no progress until the way back is done.)
             done: self.before.done + (p.planned - self.before.overhead),
             planned: self.planned,
+            pen_down: self.pen_down,
         };
         self.last_progress = Some(progress);
         if self

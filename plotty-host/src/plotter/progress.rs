@@ -55,8 +55,15 @@ impl ProgressReporter {
         Some(report)
     }
 
-    /// The final report of a completed plot.
-    pub fn finished(&mut self, job: &PreparedJob, drawn_mm: f64, seconds: f64) -> JobProgress {
+    /// The final report of a completed plot (its run's figures: see
+    /// [`RunReport`](crate::plot::runner::RunReport)).
+    pub fn finished(
+        &mut self,
+        job: &PreparedJob,
+        drawn_mm: f64,
+        pen_down_seconds: f64,
+        seconds: f64,
+    ) -> JobProgress {
         let total_layers = u32::try_from(job.program.layers().len()).unwrap_or(u32::MAX);
         JobProgress {
             job_id: self.job_id.clone(),
@@ -67,7 +74,7 @@ impl ProgressReporter {
             total_points: job.total_points,
             distance_mm: drawn_mm,
             eta_seconds: Some(0.0),
-            pen_down_time_seconds: pen_down_seconds(job, drawn_mm),
+            pen_down_time_seconds: pen_down_seconds,
             total_time_seconds: seconds,
         }
     }
@@ -78,8 +85,8 @@ fn layer_number(index: usize) -> u32 {
     u32::try_from(index).unwrap_or(u32::MAX).saturating_add(1)
 }
 
-/// The report of `p`. Pen-down time is the plan's drawing time in proportion to the distance
-/// drawn (the runner reports distances, not the pen's time).
+/// The report of `p`. Pen-down time is the runner's count of what the board did with the pen
+/// down ([`Progress::pen_down`]).
 fn build(job_id: &JobId, job: &PreparedJob, p: &Progress) -> JobProgress {
     let planned = p.planned.as_secs_f64();
     let done = p.done.as_secs_f64();
@@ -109,17 +116,7 @@ fn build(job_id: &JobId, job: &PreparedJob, p: &Progress) -> JobProgress {
         total_points: job.total_points,
         distance_mm: p.drawn_mm,
         eta_seconds: Some((planned - done).max(0.0)),
-        pen_down_time_seconds: pen_down_seconds(job, p.drawn_mm),
+        pen_down_time_seconds: p.pen_down.as_secs_f64(),
         total_time_seconds: p.elapsed.as_secs_f64(),
-    }
-}
-
-/// The plan's drawing time in proportion to the distance drawn.
-fn pen_down_seconds(job: &PreparedJob, drawn_mm: f64) -> f64 {
-    let plan = &job.estimate.1;
-    if plan.drawn_mm > 0.0 {
-        plan.drawing.as_secs_f64() * (drawn_mm / plan.drawn_mm).clamp(0.0, 1.0)
-    } else {
-        0.0
     }
 }

@@ -379,6 +379,7 @@ impl Pump {
                 let done = self.progress.finished(
                     &self.job,
                     report.drawn_mm,
+                    report.pen_down.as_secs_f64(),
                     report.duration.as_secs_f64(),
                 );
                 self.publish(DaemonEvent::JobProgress(done));
