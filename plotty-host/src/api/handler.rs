@@ -29,7 +29,7 @@ use super::protocol::{
 };
 use super::{ACTIVE, Api, WAITING, views};
 use crate::job::JobId;
-use crate::queue::ListFilter;
+use crate::queue::{ListFilter, QueueError};
 
 /// Feed messages sent with one write at most (a bound on the time one client holds its task).
 const FEED_BATCH: usize = 64;
@@ -270,14 +270,25 @@ where
             let jobs = match &self.job_filter {
                 Some(id) => match api.queue.job(id.clone()).await {
                     Ok(d) => vec![d.job],
-                    Err(_) => Vec::new(),
+                    // A job that does not exist (any more) has no snapshot.
+                    Err(QueueError::UnknownJob(_)) => Vec::new(),
+                    Err(e) => {
+                        messages.push(snapshot_error("jobs", &e));
+                        Vec::new()
+                    }
                 },
                 None => {
                     let filter = ListFilter {
                         states: WAITING.iter().chain(ACTIVE.iter()).copied().collect(),
                         limit: Some(api.limits.snapshot_jobs),
                     };
-                    api.queue.list(filter).await.unwrap_or_default()
+                    match api.queue.list(filter).await {
+                        Ok(jobs) => jobs,
+                        Err(e) => {
+                            messages.push(snapshot_error("jobs", &e));
+                            Vec::new()
+                        }
+                    }
                 }
             };
             for job in &jobs {
@@ -290,7 +301,10 @@ where
         if self.subscribed.contains(Channel::Devices) {
             let mut devices = api.hub.devices();
             if devices.is_empty() {
-                devices = api.queue.devices().await.unwrap_or_default();
+                match api.queue.devices().await {
+                    Ok(d) => devices = d,
+                    Err(e) => messages.push(snapshot_error("devices", &e)),
+                }
             }
             messages.extend(devices.iter().map(ServerMessage::device));
         }
@@ -460,6 +474,16 @@ where
 }
 
 /// A close reason must fit a control frame (125 bytes with the code).
+/// The `error` sent instead of a channel's snapshot that cannot be read (an empty snapshot
+/// would say "nothing here").
+fn snapshot_error(channel: &str, e: &QueueError) -> ServerMessage {
+    ServerMessage::error(
+        e.code(),
+        format!("cannot read the {channel} snapshot from the queue: {e}"),
+        json!({ "channel": channel }),
+    )
+}
+
 fn truncate(mut s: String, max: usize) -> String {
     if s.len() > max {
         let mut cut = max;
