@@ -222,12 +222,25 @@ impl Api {
             }
         };
         for d in self.hub.devices() {
-            if d.status == crate::events::DeviceState::Error {
-                problems.push(format!(
+            use crate::events::DeviceState;
+            match d.status {
+                DeviceState::Error => problems.push(format!(
                     "device {}: {}",
                     d.device_id,
                     d.error_message.as_deref().unwrap_or("error")
-                ));
+                )),
+                DeviceState::Disconnected | DeviceState::Offline => problems.push(format!(
+                    "device {} is {} (it last answered at {}): {}",
+                    d.device_id,
+                    if d.status == DeviceState::Offline {
+                        "offline"
+                    } else {
+                        "disconnected"
+                    },
+                    d.last_heartbeat,
+                    d.error_message.as_deref().unwrap_or("it does not answer")
+                )),
+                DeviceState::Connected | DeviceState::Busy => {}
             }
         }
         let usage = self

@@ -8,6 +8,8 @@
 //!   into transitions, resume points, `job_progress` and `device_status`.
 //! - [`progress`]: `job_progress` reports and their rate limit.
 //! - `manual`: pen up, pen down, motors off on an idle device.
+//! - `health`: what the device status says is measured: the time of the board's last answer,
+//!   `disconnected` when its link fails, `offline` when its port is gone.
 //! - [`link`]: the simulator or a serial port behind one link type.
 //!
 //! On shutdown (`shutdown` settings), from the moment it is requested, the running plot finishes
@@ -15,6 +17,7 @@
 //! `PAUSED` (reason `shutdown`) with its exact resume point; `resume` after the next start
 //! continues from there, wherever the carriage is then. The device stage waits for that.
 
+mod health;
 pub mod link;
 mod manual;
 pub mod progress;
@@ -130,6 +133,19 @@ fn attach(ctx: &StartContext, queue: QueueHandle, opener: Opener) {
     ctx.shutdown.spawn(async move {
         if let Err(e) = queue.attach_device(std::sync::Arc::new(attached)).await {
             tracing::error!(error = %e, "cannot attach the device to the queue");
+        }
+    });
+    // The board is asked whether it answers every `health::PERIOD` while idle (during a plot
+    // its replies are the proof).
+    let (watch, shutdown) = (plotter.clone(), ctx.shutdown.clone());
+    ctx.shutdown.spawn(async move {
+        let mut ticks = tokio::time::interval(health::PERIOD);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = shutdown.stop() => return,
+                _ = ticks.tick() => watch.check_health().await,
+            }
         }
     });
     // `device_status` at least once per heartbeat, so clients see the device is alive.

@@ -168,7 +168,8 @@ pub(super) async fn start(
         Ok(l) => l,
         Err(e) => {
             let mut pump = Pump::new(Arc::clone(&inner), id, prepared, armed);
-            pump.device_failed(e.to_string(), None).await;
+            let state = inner.unreachable_state();
+            pump.device_failed(e.to_string(), None, state).await;
             return;
         }
     };
@@ -194,8 +195,12 @@ pub(super) async fn start(
         });
     let mut pump = Pump::new(Arc::clone(&inner), id, prepared, armed);
     if let Err(e) = spawned {
-        pump.device_failed(format!("cannot start the plot thread: {e}"), None)
-            .await;
+        pump.device_failed(
+            format!("cannot start the plot thread: {e}"),
+            None,
+            DeviceState::Error,
+        )
+        .await;
         return;
     }
     pump.run(&mut rx).await;
@@ -231,8 +236,12 @@ impl Pump {
         loop {
             let Some(msg) = rx.recv().await else {
                 // The thread ended without its last message (it panicked).
-                self.device_failed("the plot thread ended abnormally".into(), self.last)
-                    .await;
+                self.device_failed(
+                    "the plot thread ended abnormally".into(),
+                    self.last,
+                    DeviceState::Error,
+                )
+                .await;
                 return;
             };
             match msg {
@@ -250,6 +259,8 @@ impl Pump {
     }
 
     async fn on_event(&mut self, event: RunEvent) {
+        // Every event of a run comes from the board's replies: it answered just now.
+        self.inner.touch();
         match event {
             RunEvent::Connected { firmware } => {
                 self.inner
@@ -389,9 +400,16 @@ impl Pump {
                 };
                 match e {
                     RunError::Link(_) | RunError::Connect { .. } | RunError::Device { .. } => {
-                        // The link is dropped: the next run opens it again.
+                        // The link is dropped: the next run opens it again. A link that failed
+                        // is the board gone (`disconnected`, `offline` without its port); a
+                        // board that answered wrongly is in `error`.
                         drop(link);
-                        self.device_failed(e.to_string(), checkpoint).await;
+                        let state = if matches!(e, RunError::Link(_)) {
+                            self.inner.unreachable_state()
+                        } else {
+                            DeviceState::Error
+                        };
+                        self.device_failed(e.to_string(), checkpoint, state).await;
                     }
                     RunError::LowPower { .. } => {
                         // Nothing moved; the board answers: the job waits (READY again if it
@@ -442,7 +460,12 @@ impl Pump {
 
     /// The device failed: the error is recorded with the job, which waits `PAUSED` (or goes back
     /// to `READY` if it never started) with its resume point.
-    async fn device_failed(&mut self, message: String, checkpoint: Option<Checkpoint>) {
+    async fn device_failed(
+        &mut self,
+        message: String,
+        checkpoint: Option<Checkpoint>,
+        state: DeviceState,
+    ) {
         tracing::error!(job_id = %self.job_id, error = %message, "the device failed during the plot");
         if let Some(c) = checkpoint {
             self.pending = Some(c);
@@ -458,7 +481,7 @@ impl Pump {
             tracing::error!(job_id = %self.job_id, error = %e, "cannot record the device error");
         }
         self.set_aside(&message, meta).await;
-        self.end(DeviceState::Error, Some(message.clone()), Err(message));
+        self.end(state, Some(message.clone()), Err(message));
     }
 
     /// A job the device cannot go on with: back to `READY` if it never started, else `PAUSED`
@@ -516,6 +539,9 @@ impl Pump {
                 });
             }
         }
+        if state != DeviceState::Connected {
+            self.inner.lock().connected_at = None;
+        }
         self.inner.update_status(|s| {
             s.status = state;
             s.current_job_id = None;
@@ -524,7 +550,7 @@ impl Pump {
                 s.error_message = Some(m);
             }
         });
-        if state == DeviceState::Error {
+        if state != DeviceState::Connected {
             let inner = Arc::clone(&self.inner);
             self.inner.shutdown.spawn(reconnect(inner));
         }
@@ -644,7 +670,7 @@ const RECONNECT_DELAY: std::time::Duration = std::time::Duration::from_secs(2);
 /// After a device failure: opens the link again (a fresh board for the simulator, the port again
 /// for an AxiDraw, retried every [`RECONNECT_DELAY`] until it opens or the daemon stops); then the
 /// device takes jobs again (the error stays in its status).
-async fn reconnect(inner: Arc<Inner>) {
+pub(super) async fn reconnect(inner: Arc<Inner>) {
     loop {
         if matches!(inner.opener, super::link::Opener::Serial { .. }) {
             tokio::select! {
@@ -659,8 +685,17 @@ async fn reconnect(inner: Arc<Inner>) {
         match tokio::task::spawn_blocking(move || opener.open()).await {
             Ok(Ok(link)) => {
                 let idle = {
-                    let st = inner.lock();
-                    st.run.is_none() && st.status.status == DeviceState::Error
+                    let mut st = inner.lock();
+                    let down = matches!(
+                        st.status.status,
+                        DeviceState::Error | DeviceState::Disconnected | DeviceState::Offline
+                    );
+                    if st.run.is_none() && down {
+                        st.connected_at = Some(std::time::Instant::now());
+                        true
+                    } else {
+                        false
+                    }
                 };
                 if idle {
                     *inner
@@ -668,11 +703,24 @@ async fn reconnect(inner: Arc<Inner>) {
                         .lock()
                         .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(link);
                     tracing::info!(device = %inner.opener.device_id(), "device reconnected");
+                    // Opened is not answered: the health check asks the board next.
                     inner.update_status(|s| s.status = DeviceState::Connected);
                 }
                 return;
             }
             Ok(Err(e)) => {
+                // Measured on each attempt: its port gone is `offline`, there but failing is
+                // `disconnected`.
+                let state = inner.unreachable_state();
+                let changed = {
+                    let st = inner.lock();
+                    st.run.is_none()
+                        && st.status.status != DeviceState::Error
+                        && st.status.status != state
+                };
+                if changed {
+                    inner.update_status(|s| s.status = state);
+                }
                 tracing::debug!(device = %inner.opener.device_id(), error = %e, "device still unavailable");
             }
             Err(e) => {

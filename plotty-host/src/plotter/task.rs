@@ -44,7 +44,6 @@ pub(super) struct Inner {
     /// The open link while no plot runs (`None`: open it for the next run).
     pub(super) link: Mutex<Option<AnyLink>>,
     pub(super) state: Mutex<Shared>,
-    started: std::time::Instant,
 }
 
 /// The device's changing state.
@@ -53,6 +52,10 @@ pub(super) struct Shared {
     pub(super) run: Option<Run>,
     /// The daemon is stopping: a paused plot stays `PAUSED` (reason `shutdown`).
     pub(super) shutting_down: bool,
+    /// A manual action has the link (the health check leaves it alone).
+    pub(super) manual: bool,
+    /// When the link last came up (`None` while it is down): `uptime_seconds`.
+    pub(super) connected_at: Option<std::time::Instant>,
 }
 
 /// The plot in progress.
@@ -116,8 +119,9 @@ impl Plotter {
                     status,
                     run: None,
                     shutting_down: false,
+                    manual: false,
+                    connected_at: Some(std::time::Instant::now()),
                 }),
-                started: std::time::Instant::now(),
             }),
         }
     }
@@ -125,6 +129,13 @@ impl Plotter {
     /// Tells the clients the device's status (the heartbeat).
     pub fn publish_status(&self) {
         self.inner.update_status(|_| {});
+    }
+
+    /// Measures the device's health now (see [`super::health`]): an idle link is asked for the
+    /// board's version; a link that fails makes the device `disconnected` (`offline` when its
+    /// port is gone) until it is reopened.
+    pub async fn check_health(&self) {
+        super::health::check(&self.inner).await;
     }
 
     /// The daemon is stopping (`shutdown` settings): no new job starts; the plot in progress
@@ -192,12 +203,56 @@ impl Inner {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The status as clients see it now.
+    /// The status as clients see it now: `last_heartbeat` is when the board last answered
+    /// (measured, not the time of this reading), `uptime_seconds` the time since the link came
+    /// up (`None` while it is down).
     pub(super) fn status(&self) -> DeviceStatus {
-        let mut s = self.lock().status.clone();
-        s.last_heartbeat = crate::timestamp::now();
-        s.uptime_seconds = Some(self.started.elapsed().as_secs_f64());
+        let st = self.lock();
+        let mut s = st.status.clone();
+        s.uptime_seconds = st.connected_at.map(|t| t.elapsed().as_secs_f64());
         s
+    }
+
+    /// The board just answered (a reply during a plot, a manual action, a health check).
+    pub(super) fn touch(&self) {
+        self.lock().status.last_heartbeat = crate::timestamp::now();
+    }
+
+    /// The link failed with `e` (or could not be opened): the device is `disconnected`, or
+    /// `offline` when its serial port is gone, until [`super::run::reconnect`] reopens it. Not
+    /// while a plot runs (the run reports its own end).
+    pub(super) fn link_lost(self: &Arc<Self>, e: &crate::device::DeviceError) {
+        let state = self.unreachable_state();
+        let changed = {
+            let mut st = self.lock();
+            if st.run.is_some() {
+                return;
+            }
+            st.connected_at = None;
+            let changed = st.status.status != state;
+            st.status.status = state;
+            st.status.error_count = st.status.error_count.saturating_add(1);
+            st.status.error_message = Some(e.to_string());
+            changed
+        };
+        tracing::warn!(device = %self.opener.device_id(), error = %e, "the device does not answer");
+        self.update_status(|_| {});
+        if changed {
+            self.shutdown.spawn(super::run::reconnect(Arc::clone(self)));
+        }
+    }
+
+    /// What an unreachable device is: `offline` when its serial port is not there (unplugged),
+    /// else `disconnected`.
+    pub(super) fn unreachable_state(&self) -> DeviceState {
+        match &self.opener {
+            super::link::Opener::Serial { port, .. }
+                if !crate::device::discover::port_exists(port) =>
+            {
+                DeviceState::Offline
+            }
+            _ => DeviceState::Disconnected,
+        }
     }
 
     /// Changes the status and tells the clients.

@@ -10,7 +10,7 @@ use serde_json::Value;
 use tokio::sync::{broadcast, watch};
 
 use super::*;
-use crate::events::{self, DaemonEvent, JobProgress};
+use crate::events::{self, DaemonEvent, DeviceState, JobProgress};
 use crate::job::{JobEvent, JobId, JobState, Reason};
 use crate::ledger::Ledger;
 use crate::queue::{self, JobAction, QueueComponent, Submission, SvgSource};
@@ -625,6 +625,7 @@ async fn a_device_that_vanishes_mid_plot_leaves_the_job_paused_with_the_error() 
         faults: Some(faults),
     };
     let mut h = harness_with(|queue| DeviceComponent::with_opener(queue, opener)).await;
+    let mut devices = h.ledger.bus().subscribe();
     let job = h
         .queue
         .submit(submission(&long_drawing(), true))
@@ -635,6 +636,22 @@ async fn a_device_that_vanishes_mid_plot_leaves_the_job_paused_with_the_error() 
     assert_eq!(paused.reason, Reason::DeviceError);
     let error = paused.error.unwrap();
     assert!(error.contains("went away"), "{error}");
+    // The device says what was measured: its link failed, so it is disconnected (not "in
+    // error", not connected), with no uptime, until the board is back.
+    let down = tokio::time::timeout(GUARD, async {
+        loop {
+            if let Ok(DaemonEvent::DeviceStatus(d)) = devices.recv().await
+                && d.status != DeviceState::Busy
+                && d.status != DeviceState::Connected
+            {
+                return d;
+            }
+        }
+    })
+    .await
+    .expect("a device status after the failure");
+    assert_eq!(down.status, DeviceState::Disconnected, "{down:?}");
+    assert_eq!(down.uptime_seconds, None);
     let details = h.queue.job(job.id.clone()).await.unwrap();
     assert!(details.job.resume.is_some(), "the resume point is kept");
     assert!(
@@ -747,6 +764,73 @@ async fn a_plotter_without_motor_power_takes_no_job_and_says_why() {
             .error_message
             .as_deref()
             .is_some_and(|m| m.contains("motor supply")),
+        "{status:?}"
+    );
+}
+
+/// A device task for `opener` alone (no queue), for health checks.
+fn lone_plotter(opener: Opener) -> (Plotter, tempfile::TempDir, watch::Sender<Arc<Settings>>) {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = Settings::defaults_for(dir.path());
+    let (store, _) = Store::open(&settings.database.path).unwrap();
+    let ledger = Ledger::new(store, dir.path(), events::bus(), None);
+    let (tx, rx) = watch::channel(Arc::new(settings));
+    let shutdown = Coordinator::new().handle(Stage::Devices);
+    (Plotter::new(opener, ledger, rx, shutdown, None), dir, tx)
+}
+
+#[tokio::test]
+async fn device_health_is_measured_not_stamped() {
+    use crate::queue::DeviceControl;
+    use plotty_fw_sim::fault::{FaultAction, FaultConfig, ScheduledFault, Trigger};
+    // A board that answers one `V`, then vanishes on the second (each reopened board too).
+    let faults = FaultConfig {
+        events: vec![ScheduledFault {
+            at: Trigger::AfterCommand(2),
+            action: FaultAction::Vanish,
+        }],
+        ..FaultConfig::default()
+    };
+    let opener = Opener::Simulator {
+        version: plotty_fw_sim::FirmwareVersion::V3_0_3,
+        pace: SimPace::Fast,
+        faults: Some(faults),
+    };
+    let (plotter, _dir, _settings) = lone_plotter(opener);
+    plotter.check_health().await;
+    let answered = plotter.status();
+    assert_eq!(answered.status, DeviceState::Connected);
+    assert!(answered.uptime_seconds.is_some());
+    plotter.check_health().await;
+    let gone = plotter.status();
+    assert_eq!(gone.status, DeviceState::Disconnected, "{gone:?}");
+    assert!(
+        gone.error_message
+            .as_deref()
+            .is_some_and(|m| m.contains("went away")),
+        "{gone:?}"
+    );
+    assert_eq!(gone.uptime_seconds, None);
+    // The heartbeat is when the board last answered, however often it is read.
+    std::thread::sleep(Duration::from_millis(5));
+    assert_eq!(plotter.status().last_heartbeat, answered.last_heartbeat);
+}
+
+#[tokio::test]
+async fn a_plotter_whose_port_is_gone_is_offline() {
+    use crate::queue::DeviceControl;
+    let dir = tempfile::tempdir().unwrap();
+    let port = dir.path().join("ttyACM9").display().to_string();
+    let (plotter, _dir, _settings) = lone_plotter(Opener::Serial { port, baud: 9600 });
+    assert_eq!(plotter.status().status, DeviceState::Connected);
+    plotter.check_health().await;
+    let status = plotter.status();
+    assert_eq!(status.status, DeviceState::Offline, "{status:?}");
+    assert!(
+        status
+            .error_message
+            .as_deref()
+            .is_some_and(|m| m.contains("ttyACM9")),
         "{status:?}"
     );
 }
