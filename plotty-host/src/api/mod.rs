@@ -24,7 +24,7 @@ pub mod protocol;
 mod system;
 mod throttle;
 mod upgrade;
-mod views;
+pub(crate) mod views;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;

@@ -12,7 +12,7 @@
 //! how to start a daemon; the exit code is then 1.
 
 mod commands;
-mod format;
+pub(crate) mod format;
 pub mod http;
 mod monitor;
 

@@ -38,7 +38,7 @@ pub(super) async fn check(inner: &Arc<Inner>) {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut link = match held.take() {
             Some(l) => l,
-            None => task.opener.open()?,
+            None => task.opener().open()?,
         };
         crate::device::ping(&mut link, PING_TIMEOUT)?;
         *held = Some(link);

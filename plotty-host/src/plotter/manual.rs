@@ -40,7 +40,7 @@ pub(super) async fn run(
     let settings = inner.settings.borrow().clone();
     let config = PlotConfig::from_settings(&settings);
     let session = runner::session_config(&config, settings.device.timeout);
-    let opener = inner.opener.clone();
+    let opener = inner.opener();
     let outcome = tokio::task::spawn_blocking(move || {
         let mut link = match held {
             Some(l) => l,
@@ -72,7 +72,7 @@ pub(super) async fn run(
                 s.position_mm = point.map(|p| (p.x_mm, p.y_mm));
             });
             Ok(DeviceReply {
-                device_id: inner.opener.device_id(),
+                device_id: inner.opener().device_id(),
                 message: report.message,
             })
         }
@@ -90,7 +90,7 @@ pub(super) async fn run(
             inner.link_lost(&e);
             Err(error(format!(
                 "{}: {action} failed: {message}",
-                inner.opener.device_id()
+                inner.opener().device_id()
             )))
         }
         Err((e, link)) => {
@@ -104,7 +104,7 @@ pub(super) async fn run(
             });
             Err(error(format!(
                 "{}: {action} failed: {message}",
-                inner.opener.device_id()
+                inner.opener().device_id()
             )))
         }
     }

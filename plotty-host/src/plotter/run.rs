@@ -58,7 +58,7 @@ pub(super) fn claim(inner: &Inner, job: &JobId) -> Result<mpsc::Receiver<Control
         if let Some(r) = &st.run {
             return Err(error(format!(
                 "{} is busy with job {}",
-                inner.opener.device_id(),
+                inner.opener().device_id(),
                 r.job_id
             )));
         }
@@ -153,12 +153,12 @@ pub(super) async fn start(
     let link = match held {
         Some(l) => Ok(l),
         None => {
-            let opener = inner.opener.clone();
+            let opener = inner.opener();
             tokio::task::spawn_blocking(move || opener.open())
                 .await
                 .unwrap_or_else(|e| {
                     Err(crate::device::DeviceError::Io {
-                        port: inner.opener.device_id(),
+                        port: inner.opener().device_id(),
                         detail: e.to_string(),
                     })
                 })
@@ -267,6 +267,11 @@ impl Pump {
                     .update_status(|s| s.firmware_version = Some(firmware.to_string()));
             }
             RunEvent::Started { .. } => {
+                if self.inner.opener().device_type() == "simulator" {
+                    // Recorded before the job shows PLOTTING: whatever becomes of it, it
+                    // never passes for a drawn plot.
+                    self.mark_simulated().await;
+                }
                 if self.armed {
                     self.armed = false;
                     self.transition(JobEvent::Start, Reason::Pipeline, None)
@@ -328,7 +333,7 @@ impl Pump {
                         PauseCause::LowPower => "low_power",
                     };
                     let meta =
-                        json!({ "device_id": self.inner.opener.device_id(), "cause": cause });
+                        json!({ "device_id": self.inner.opener().device_id(), "cause": cause });
                     self.apply(JobEvent::Pause, reason, error, meta).await;
                 }
                 self.inner.update_status(|s| s.pen_up = Some(true));
@@ -375,8 +380,13 @@ impl Pump {
                     report.duration.as_secs_f64(),
                 );
                 self.publish(DaemonEvent::JobProgress(done));
+                let simulated = self.inner.opener().device_type() == "simulator";
+                if simulated {
+                    tracing::warn!(job_id = %self.job_id, "job completed on the simulator: nothing was drawn on paper");
+                }
                 let meta = json!({
-                    "device_id": self.inner.opener.device_id(),
+                    "device_id": self.inner.opener().device_id(),
+                    "simulated": simulated,
                     "duration_s": report.duration.as_secs_f64(),
                     "estimate_s": report.estimate.total.as_secs_f64(),
                     "drawn_mm": report.drawn_mm,
@@ -416,7 +426,7 @@ impl Pump {
                         // never started, else PAUSED) and the device says why.
                         let message = e.to_string();
                         tracing::warn!(job_id = %self.job_id, error = %message, "not plotted");
-                        let meta = json!({ "device_id": self.inner.opener.device_id() });
+                        let meta = json!({ "device_id": self.inner.opener().device_id() });
                         if self.state().await == Some(JobState::Armed) {
                             // Back at READY it waits for `plotty start` once the supply is back
                             // (not handed to the plotter again and again meanwhile): held
@@ -435,7 +445,7 @@ impl Pump {
                             JobEvent::Pause,
                             Reason::DeviceError,
                             Some(message.clone()),
-                            json!({ "device_id": self.inner.opener.device_id() }),
+                            json!({ "device_id": self.inner.opener().device_id() }),
                         )
                         .await;
                         self.put_back(link);
@@ -447,7 +457,7 @@ impl Pump {
                             JobEvent::Fail,
                             Reason::Error,
                             Some(message.clone()),
-                            json!({ "device_id": self.inner.opener.device_id() }),
+                            json!({ "device_id": self.inner.opener().device_id() }),
                         )
                         .await;
                         self.put_back(link);
@@ -471,7 +481,7 @@ impl Pump {
             self.pending = Some(c);
             self.flush_journaled().await;
         }
-        let meta = json!({ "device_id": self.inner.opener.device_id() });
+        let meta = json!({ "device_id": self.inner.opener().device_id() });
         if let Err(e) = self
             .inner
             .ledger
@@ -494,6 +504,20 @@ impl Pump {
         };
         self.apply(event, Reason::DeviceError, Some(message.to_owned()), meta)
             .await;
+    }
+
+    /// Records that the job is plotted on the simulator (nothing is drawn on paper).
+    async fn mark_simulated(&self) {
+        let id = self.job_id.to_string();
+        let marked = self
+            .inner
+            .ledger
+            .store()
+            .call(move |c| crate::store::jobs::set_simulated(c, &id))
+            .await;
+        if let Err(e) = marked {
+            tracing::error!(job_id = %self.job_id, error = %e, "cannot record the job as simulated");
+        }
     }
 
     /// Clears the job's `start` flag: it waits at `READY` for `plotty start`.
@@ -580,7 +604,7 @@ impl Pump {
 
     fn reply(&self, message: &str) -> DeviceReply {
         DeviceReply {
-            device_id: self.inner.opener.device_id(),
+            device_id: self.inner.opener().device_id(),
             message: message.to_owned(),
         }
     }
@@ -636,7 +660,7 @@ impl Pump {
     }
 
     async fn transition(&self, event: JobEvent, reason: Reason, error: Option<String>) {
-        let meta = json!({ "device_id": self.inner.opener.device_id() });
+        let meta = json!({ "device_id": self.inner.opener().device_id() });
         self.apply(event, reason, error, meta).await;
     }
 
@@ -672,7 +696,7 @@ const RECONNECT_DELAY: std::time::Duration = std::time::Duration::from_secs(2);
 /// device takes jobs again (the error stays in its status).
 pub(super) async fn reconnect(inner: Arc<Inner>) {
     loop {
-        if matches!(inner.opener, super::link::Opener::Serial { .. }) {
+        if matches!(inner.opener(), super::link::Opener::Serial { .. }) {
             tokio::select! {
                 () = inner.shutdown.stop() => return,
                 () = tokio::time::sleep(RECONNECT_DELAY) => {}
@@ -681,7 +705,7 @@ pub(super) async fn reconnect(inner: Arc<Inner>) {
         if inner.shutdown.is_stopping() {
             return;
         }
-        let opener = inner.opener.clone();
+        let opener = inner.opener();
         match tokio::task::spawn_blocking(move || opener.open()).await {
             Ok(Ok(link)) => {
                 let idle = {
@@ -702,7 +726,7 @@ pub(super) async fn reconnect(inner: Arc<Inner>) {
                         .link
                         .lock()
                         .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(link);
-                    tracing::info!(device = %inner.opener.device_id(), "device reconnected");
+                    tracing::info!(device = %inner.opener().device_id(), "device reconnected");
                     // Opened is not answered: the health check asks the board next.
                     inner.update_status(|s| s.status = DeviceState::Connected);
                 }
@@ -721,7 +745,7 @@ pub(super) async fn reconnect(inner: Arc<Inner>) {
                 if changed {
                     inner.update_status(|s| s.status = state);
                 }
-                tracing::debug!(device = %inner.opener.device_id(), error = %e, "device still unavailable");
+                tracing::debug!(device = %inner.opener().device_id(), error = %e, "device still unavailable");
             }
             Err(e) => {
                 tracing::error!(error = %e, "reopening the device ended abnormally");

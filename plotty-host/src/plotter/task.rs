@@ -37,7 +37,11 @@ pub struct Plotter {
 
 /// What the device task and its runs share.
 pub(super) struct Inner {
-    pub(super) opener: Opener,
+    /// How to open the link (replaced when `auto` finds an AxiDraw: see [`super::scan`]).
+    pub(super) opener: Mutex<Opener>,
+    /// `device.type: auto` found no AxiDraw and runs on the simulator: how to look for one
+    /// (`None` once one is used, and for a device that was named).
+    pub(super) scan: Mutex<Option<super::scan::Discovery>>,
     pub(super) ledger: Ledger,
     pub(super) settings: watch::Receiver<Arc<Settings>>,
     pub(super) shutdown: Shutdown,
@@ -107,10 +111,12 @@ impl Plotter {
             error_message: None,
             last_heartbeat: crate::timestamp::now(),
             uptime_seconds: Some(0.0),
+            notice: None,
         };
         Self {
             inner: Arc::new(Inner {
-                opener,
+                opener: Mutex::new(opener),
+                scan: Mutex::new(None),
                 ledger,
                 settings,
                 shutdown,
@@ -129,6 +135,27 @@ impl Plotter {
     /// Tells the clients the device's status (the heartbeat).
     pub fn publish_status(&self) {
         self.inner.update_status(|_| {});
+    }
+
+    /// `device.type: auto` found no AxiDraw: this device (the simulator) says so in its status
+    /// (`notice`: nothing is drawn), and [`Plotter::rescan`] looks for an AxiDraw with
+    /// `discovery`.
+    pub fn auto_fallback(self, discovery: super::scan::Discovery) -> Self {
+        *self
+            .inner
+            .scan
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(discovery);
+        self.inner
+            .update_status(|s| s.notice = Some(super::scan::NOTICE.to_owned()));
+        self
+    }
+
+    /// While `auto` runs on the simulator: looks for an AxiDraw and, when one answers and the
+    /// device is idle (no job plotting or paused on it), switches to it and raises an alert.
+    /// Returns the device id it had (the queue attaches the device again under its new id).
+    pub async fn rescan(&self) -> Option<String> {
+        super::scan::rescan(&self.inner).await
     }
 
     /// Measures the device's health now (see [`super::health`]): an idle link is asked for the
@@ -198,6 +225,15 @@ impl Plotter {
 }
 
 impl Inner {
+    /// How the link opens now.
+    pub(super) fn opener(&self) -> Opener {
+        // Only replaced whole under the lock: a poisoned value is still a valid opener.
+        self.opener
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
     pub(super) fn lock(&self) -> MutexGuard<'_, Shared> {
         // Every critical section leaves `Shared` consistent (plain field updates).
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
@@ -235,7 +271,7 @@ impl Inner {
             st.status.error_message = Some(e.to_string());
             changed
         };
-        tracing::warn!(device = %self.opener.device_id(), error = %e, "the device does not answer");
+        tracing::warn!(device = %self.opener().device_id(), error = %e, "the device does not answer");
         self.update_status(|_| {});
         if changed {
             self.shutdown.spawn(super::run::reconnect(Arc::clone(self)));
@@ -245,7 +281,7 @@ impl Inner {
     /// What an unreachable device is: `offline` when its serial port is not there (unplugged),
     /// else `disconnected`.
     pub(super) fn unreachable_state(&self) -> DeviceState {
-        match &self.opener {
+        match &self.opener() {
             super::link::Opener::Serial { port, .. }
                 if !crate::device::discover::port_exists(port) =>
             {
@@ -266,7 +302,7 @@ impl Inner {
 
     fn reply(&self, message: impl Into<String>) -> DeviceReply {
         DeviceReply {
-            device_id: self.opener.device_id(),
+            device_id: self.opener().device_id(),
             message: message.into(),
         }
     }
@@ -293,7 +329,7 @@ impl Inner {
                     let _ = r.controls.send(Control::Pause);
                     rx
                 }
-                _ => return Err(not_running(job, &self.opener)),
+                _ => return Err(not_running(job, &self.opener())),
             }
         };
         rx.await.unwrap_or_else(|_| {
@@ -314,7 +350,7 @@ impl Inner {
                 Some(r) => {
                     return Err(error(format!(
                         "{} is plotting job {}; resume job {job} once it is done",
-                        self.opener.device_id(),
+                        self.opener().device_id(),
                         r.job_id
                     )));
                 }
@@ -383,7 +419,7 @@ impl Inner {
                     return Err(error(format!(
                         "{} is plotting job {}: pause it (or abort it, or let it finish) before \
                          {action}",
-                        self.opener.device_id(),
+                        self.opener().device_id(),
                         r.job_id
                     )));
                 }
@@ -414,7 +450,7 @@ impl Inner {
                 event,
                 reason,
                 error,
-                metadata: json!({ "device_id": self.opener.device_id() }),
+                metadata: json!({ "device_id": self.opener().device_id() }),
             })
             .await
             .map(|c| c.to)
@@ -423,7 +459,7 @@ impl Inner {
 
 impl DeviceControl for Plotter {
     fn id(&self) -> String {
-        self.inner.opener.device_id()
+        self.inner.opener().device_id()
     }
 
     fn status(&self) -> DeviceStatus {

@@ -35,9 +35,17 @@ async fn harness(pace: SimPace) -> Harness {
 }
 
 async fn harness_with(device: impl FnOnce(QueueHandle) -> DeviceComponent) -> Harness {
+    harness_kind(DeviceKind::Simulator, device).await
+}
+
+/// A harness whose settings say `device.type: kind`.
+async fn harness_kind(
+    kind: DeviceKind,
+    device: impl FnOnce(QueueHandle) -> DeviceComponent,
+) -> Harness {
     let dir = tempfile::tempdir().unwrap();
     let mut settings = Settings::defaults_for(dir.path());
-    settings.device.kind = DeviceKind::Simulator;
+    settings.device.kind = kind;
     std::fs::create_dir_all(settings.jobs_dir()).unwrap();
     let (store, _) = Store::open(&settings.database.path).unwrap();
     let bus = events::bus();
@@ -833,4 +841,143 @@ async fn a_plotter_whose_port_is_gone_is_offline() {
             .is_some_and(|m| m.contains("ttyACM9")),
         "{status:?}"
     );
+}
+
+/// A USB search that finds what the test plugs in, and boards that answer the probe.
+fn scripted_discovery() -> (
+    Discovery,
+    Arc<Mutex<Vec<crate::device::discover::FoundBoard>>>,
+) {
+    let plugged = Arc::new(Mutex::new(Vec::new()));
+    let seen = Arc::clone(&plugged);
+    let discovery = Discovery {
+        find: Arc::new(move || Ok(seen.lock().unwrap().clone())),
+        probe: Arc::new(|_port: &str| Ok("3.0.3".to_owned())),
+        baud: 9600,
+    };
+    (discovery, plugged)
+}
+
+fn plug_in(plugged: &Mutex<Vec<crate::device::discover::FoundBoard>>, port: &str) {
+    plugged
+        .lock()
+        .unwrap()
+        .push(crate::device::discover::FoundBoard {
+            port: port.into(),
+            serial: None,
+        });
+}
+
+/// Waits for the alert titled `title`; returns it and the job states seen before it.
+async fn wait_alert(
+    rx: &mut broadcast::Receiver<DaemonEvent>,
+    title: &str,
+) -> (events::Alert, Vec<JobState>) {
+    let mut states = Vec::new();
+    let alert = tokio::time::timeout(GUARD, async {
+        loop {
+            match rx.recv().await {
+                Ok(DaemonEvent::Alert(a)) if a.title == title => return a,
+                Ok(DaemonEvent::JobStateChanged(c)) => states.push(c.to),
+                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(e) => panic!("bus closed: {e}"),
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("no alert `{title}`"));
+    (alert, states)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auto_without_a_plotter_says_so_records_simulated_jobs_and_switches_to_an_axidraw() {
+    let (discovery, plugged) = scripted_discovery();
+    let mut h = harness_kind(DeviceKind::Auto, |queue| {
+        DeviceComponent::new(queue, SimPace::Fast)
+            .with_discovery(discovery)
+            .with_period(Duration::from_millis(20))
+    })
+    .await;
+    let (alert, _) = wait_alert(&mut h.rx, "no AxiDraw found: plotting on the simulator").await;
+    assert!(alert.message.contains("nothing is drawn"), "{alert:?}");
+    // The device says it is the simulator and that nothing is drawn.
+    let status = &h.queue.devices().await.unwrap()[0];
+    assert_eq!(status.device_type, "simulator");
+    let notice = status.notice.clone().expect("a notice");
+    assert!(notice.contains("nothing is drawn on paper"), "{notice}");
+    let line = crate::client::format::device_line(
+        &serde_json::to_value(crate::api::protocol::DeviceWire::from(status)).unwrap(),
+    );
+    assert!(line.contains("NOTE: no AxiDraw found"), "{line}");
+
+    // A job plotted there is COMPLETED and recorded as simulated: never a drawn plot.
+    let job = h.queue.submit(submission(SQUARES, true)).await.unwrap();
+    h.wait_state(&job.id, JobState::Completed).await;
+    let done = h.queue.job(job.id.clone()).await.unwrap().job;
+    assert!(
+        done.simulated,
+        "a plot on the simulator is recorded as simulated"
+    );
+    let shown = crate::client::format::jobs_table(&serde_json::json!({
+        "jobs": [crate::api::views::job(&done, None)]
+    }));
+    assert!(
+        shown.contains("COMPLETED (simulated, nothing drawn)"),
+        "{shown}"
+    );
+
+    // An AxiDraw plugged in while idle is used from then on, and an alert says so.
+    plug_in(&plugged, "/dev/ttyFAKE0");
+    let (alert, _) = wait_alert(&mut h.rx, "AxiDraw connected").await;
+    assert!(alert.message.contains("/dev/ttyFAKE0"), "{alert:?}");
+    assert_eq!(alert.metadata["previous_device_id"], "simulator");
+    let devices = tokio::time::timeout(GUARD, async {
+        loop {
+            let d = h.queue.devices().await.unwrap();
+            if d.len() == 1 && d[0].device_id == "/dev/ttyFAKE0" {
+                return d;
+            }
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("the queue has the AxiDraw under its port");
+    assert_eq!(devices[0].device_type, "axidraw");
+    assert_eq!(devices[0].notice, None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auto_switches_to_an_axidraw_plugged_in_mid_plot_only_once_idle() {
+    let (discovery, plugged) = scripted_discovery();
+    let mut h = harness_kind(DeviceKind::Auto, |queue| {
+        DeviceComponent::new(queue, SimPace::Realtime)
+            .with_discovery(discovery)
+            .with_period(Duration::from_millis(20))
+    })
+    .await;
+    let job = h
+        .queue
+        .submit(submission(&long_drawing(), true))
+        .await
+        .unwrap();
+    h.wait_progress(&job.id, 2).await;
+    plug_in(&plugged, "/dev/ttyFAKE1");
+    // Many scans see the board while the plot runs; none switches.
+    h.wait_progress(&job.id, 6).await;
+    let status = &h.queue.devices().await.unwrap()[0];
+    assert_eq!(status.device_id, "simulator", "switched while plotting");
+    assert_eq!(status.current_job_id.as_ref(), Some(&job.id));
+    let aborted = h
+        .queue
+        .control(job.id.clone(), JobAction::Abort)
+        .await
+        .unwrap();
+    assert_eq!(aborted.state, JobState::Aborted);
+    assert!(aborted.simulated);
+    let (alert, _) = wait_alert(&mut h.rx, "AxiDraw connected").await;
+    assert!(alert.message.contains("/dev/ttyFAKE1"), "{alert:?}");
+    let shown = crate::client::format::jobs_table(&serde_json::json!({
+        "jobs": [crate::api::views::job(&aborted, None)]
+    }));
+    assert!(shown.contains("ABORTED (simulated)"), "{shown}");
 }

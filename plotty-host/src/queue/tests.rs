@@ -200,6 +200,7 @@ impl DeviceControl for FakeDevice {
             error_message: None,
             last_heartbeat: crate::timestamp::now(),
             uptime_seconds: Some(1.0),
+            notice: None,
         }
     }
 
