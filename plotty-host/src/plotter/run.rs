@@ -409,7 +409,10 @@ impl Pump {
                     _ => self.last,
                 };
                 match e {
-                    RunError::Link(_) | RunError::Connect { .. } | RunError::Device { .. } => {
+                    RunError::Link(_)
+                    | RunError::Connect { .. }
+                    | RunError::Device { .. }
+                    | RunError::Resume { .. } => {
                         // The link is dropped: the next run opens it again. A link that failed
                         // is the board gone (`disconnected`, `offline` without its port); a
                         // board that answered wrongly is in `error`.
