@@ -494,3 +494,86 @@ fn truncate(mut s: String, max: usize) -> String {
     }
     s
 }
+
+#[cfg(test)]
+mod tests {
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+
+    use super::*;
+
+    /// A WebSocket that keeps what the server sends and never says anything.
+    #[derive(Default)]
+    struct Recorder {
+        sent: Vec<Message>,
+    }
+
+    impl Stream for Recorder {
+        type Item = Result<Message, WsError>;
+        fn poll_next(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+            Poll::Pending
+        }
+    }
+
+    impl Sink<Message> for Recorder {
+        type Error = WsError;
+        fn poll_ready(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), WsError>> {
+            Poll::Ready(Ok(()))
+        }
+        fn start_send(mut self: Pin<&mut Self>, item: Message) -> Result<(), WsError> {
+            self.sent.push(item);
+            Ok(())
+        }
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), WsError>> {
+            Poll::Ready(Ok(()))
+        }
+        fn poll_close(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), WsError>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_snapshot_the_queue_cannot_give_is_an_error_not_an_empty_list() {
+        let dir = tempfile::tempdir().unwrap();
+        let api = crate::api::api_without_queue(dir.path());
+        let now = Instant::now();
+        let mut session = Session {
+            ws: Recorder::default(),
+            client: Client {
+                id: 1,
+                peer: "test".into(),
+                feed: broadcast::channel(4).1,
+                _slot: api.limiter.try_acquire(10).unwrap(),
+                api,
+            },
+            subscribed: Channels::ALL,
+            job_filter: None,
+            rate: RateLimiter::new(60, now),
+            live: Liveness::new(Duration::from_secs(30), now),
+            lagged_at: None,
+        };
+        assert!(matches!(session.snapshots().await, Flow::Continue));
+        let texts: Vec<String> = session
+            .ws
+            .sent
+            .iter()
+            .filter_map(|m| m.to_text().ok().map(str::to_owned))
+            .collect();
+        let errors: Vec<&String> = texts
+            .iter()
+            .filter(|t| t.contains(r#""type":"error""#))
+            .collect();
+        assert!(
+            errors
+                .iter()
+                .any(|t| t.contains("cannot read the jobs snapshot")),
+            "{texts:?}"
+        );
+        assert!(
+            errors
+                .iter()
+                .any(|t| t.contains("cannot read the devices snapshot")),
+            "{texts:?}"
+        );
+    }
+}

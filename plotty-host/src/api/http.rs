@@ -679,48 +679,12 @@ impl Options {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
-    use std::sync::atomic::AtomicU64;
-    use std::sync::{Arc, Mutex};
-    use std::time::Instant;
-
     use super::*;
-    use crate::api::fanout::Hub;
-    use crate::api::{ApiLimits, limits::ConnectionLimiter, system};
-    use crate::hooks::{HookRunner, HookSet};
-    use crate::settings::Settings;
-    use crate::shutdown::{Coordinator, Stage};
-    use crate::store::Store;
-
-    /// An API whose queue actor is gone (the queue cannot answer).
-    fn api_without_queue(dir: &std::path::Path) -> Arc<Api> {
-        let (queue, actor) = crate::queue::channel();
-        drop(actor);
-        let settings = Arc::new(Settings::defaults_for(dir));
-        let (_tx, rx) = tokio::sync::watch::channel(Arc::clone(&settings));
-        let (store, _) = Store::open_in_memory().unwrap();
-        let shutdown = Coordinator::new().handle(Stage::Api);
-        Arc::new(Api {
-            settings: rx,
-            queue,
-            store,
-            hooks: HookRunner::new(HookSet::new(BTreeMap::new()), shutdown.tracker().clone()),
-            hub: Arc::new(Hub::new(16)),
-            limiter: ConnectionLimiter::default(),
-            shutdown,
-            started: Instant::now(),
-            sampler: Mutex::new(system::Sampler::new()),
-            next_id: AtomicU64::new(1),
-            clients: Mutex::new(BTreeMap::new()),
-            limits: ApiLimits::default(),
-            workspace: dir.to_path_buf(),
-        })
-    }
 
     #[tokio::test]
     async fn status_says_when_the_queue_cannot_answer() {
         let dir = tempfile::tempdir().unwrap();
-        let response = status(State(api_without_queue(dir.path()))).await;
+        let response = status(State(crate::api::api_without_queue(dir.path()))).await;
         // Not 200 with an empty queue and no device: the queue did not answer.
         assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
         let body = response.into_body().collect().await.unwrap().to_bytes();

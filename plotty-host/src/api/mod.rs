@@ -372,3 +372,32 @@ const WAITING: [JobState; 5] = [
 
 /// Jobs holding a device.
 const ACTIVE: [JobState; 3] = [JobState::Armed, JobState::Plotting, JobState::Paused];
+
+/// An API whose queue actor is gone (the queue cannot answer): tests of what clients are told.
+#[cfg(test)]
+pub(crate) fn api_without_queue(dir: &std::path::Path) -> Arc<Api> {
+    let (queue, actor) = crate::queue::channel();
+    drop(actor);
+    let settings = Arc::new(Settings::defaults_for(dir));
+    let (_tx, rx) = tokio::sync::watch::channel(Arc::clone(&settings));
+    let (store, _) = Store::open_in_memory().unwrap();
+    let shutdown = crate::shutdown::Coordinator::new().handle(Stage::Api);
+    Arc::new(Api {
+        settings: rx,
+        queue,
+        store,
+        hooks: HookRunner::new(
+            crate::hooks::HookSet::new(BTreeMap::new()),
+            shutdown.tracker().clone(),
+        ),
+        hub: Arc::new(Hub::new(16)),
+        limiter: ConnectionLimiter::default(),
+        shutdown,
+        started: Instant::now(),
+        sampler: Mutex::new(system::Sampler::new()),
+        next_id: AtomicU64::new(1),
+        clients: Mutex::new(BTreeMap::new()),
+        limits: ApiLimits::default(),
+        workspace: dir.to_path_buf(),
+    })
+}
