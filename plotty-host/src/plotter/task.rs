@@ -174,11 +174,13 @@ impl Plotter {
         let settings = self.inner.settings.borrow().shutdown;
         let finish_stroke = settings.finish == crate::settings::file::ShutdownFinish::Stroke;
         let ended = self.ask(|r| {
-            finish_stroke.then_some(if r.paused {
-                Control::Stop { park: true }
+            if r.paused {
+                // A paused plot has nothing to finish, whatever `finish` says: it stops now
+                // (waiting `shutdown.timeout` for a resume that cannot come only delayed it).
+                Some(Control::Stop { park: true })
             } else {
-                Control::StopAfterStroke { park: true }
-            })
+                finish_stroke.then_some(Control::StopAfterStroke { park: true })
+            }
         });
         let Some(mut ended) = ended else {
             return;

@@ -43,9 +43,18 @@ async fn harness_kind(
     kind: DeviceKind,
     device: impl FnOnce(QueueHandle) -> DeviceComponent,
 ) -> Harness {
+    harness_settings(|s| s.device.kind = kind, device).await
+}
+
+/// A harness with the settings `adjust` makes of the defaults.
+async fn harness_settings(
+    adjust: impl FnOnce(&mut Settings),
+    device: impl FnOnce(QueueHandle) -> DeviceComponent,
+) -> Harness {
     let dir = tempfile::tempdir().unwrap();
     let mut settings = Settings::defaults_for(dir.path());
-    settings.device.kind = kind;
+    settings.device.kind = DeviceKind::Simulator;
+    adjust(&mut settings);
     std::fs::create_dir_all(settings.jobs_dir()).unwrap();
     let (store, _) = Store::open(&settings.database.path).unwrap();
     let bus = events::bus();
@@ -980,4 +989,50 @@ async fn auto_switches_to_an_axidraw_plugged_in_mid_plot_only_once_idle() {
         "jobs": [crate::api::views::job(&aborted, None)]
     }));
     assert!(shown.contains("ABORTED (simulated)"), "{shown}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_plot_stops_at_once_on_shutdown_even_with_finish_job() {
+    let mut h = harness_settings(
+        |s| {
+            s.shutdown.finish = crate::settings::file::ShutdownFinish::Job;
+            s.shutdown.timeout = Duration::from_secs(3600);
+        },
+        |queue| DeviceComponent::new(queue, SimPace::Realtime),
+    )
+    .await;
+    let job = h
+        .queue
+        .submit(submission(&long_drawing(), true))
+        .await
+        .unwrap();
+    h.wait_progress(&job.id, 2).await;
+    let paused = h
+        .queue
+        .control(job.id.clone(), JobAction::Pause)
+        .await
+        .unwrap();
+    assert_eq!(paused.state, JobState::Paused);
+    h.coordinator.begin();
+    assert!(
+        h.coordinator
+            .stop_stage(Stage::Queue, Duration::from_secs(10))
+            .await
+    );
+    // Not the hour of `shutdown.timeout`: nothing is left to finish.
+    assert!(
+        h.coordinator
+            .stop_stage(Stage::Devices, Duration::from_secs(60))
+            .await,
+        "the paused plot waited for shutdown.timeout"
+    );
+    let stored = h
+        .ledger
+        .store()
+        .job(job.id.as_str())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.state, JobState::Paused);
+    assert!(stored.resume.is_some());
 }
