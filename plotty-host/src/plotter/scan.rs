@@ -1,6 +1,6 @@
 //! `device.type: auto` without an AxiDraw: the daemon runs jobs on the built-in simulator, as the
 //! configuration asks, but says so everywhere (the device's `notice`, the jobs recorded as
-//! simulated) and keeps looking for a plotter. Every [`super::health::PERIOD`] the USB search
+//! simulated) and keeps looking for a plotter. Every health check period (5 s) the USB search
 //! runs again ([`Discovery`]: `device::discover` in the daemon, a scripted one in tests); when a
 //! board answers and the device is idle (no job plotting, armed or paused on it), the device
 //! switches to it, and an alert says so. While the device is busy the switch waits for it.

@@ -158,7 +158,7 @@ impl Plotter {
         super::scan::rescan(&self.inner).await
     }
 
-    /// Measures the device's health now (see [`super::health`]): an idle link is asked for the
+    /// Measures the device's health now (the `health` module): an idle link is asked for the
     /// board's version; a link that fails makes the device `disconnected` (`offline` when its
     /// port is gone) until it is reopened.
     pub async fn check_health(&self) {
