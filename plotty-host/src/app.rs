@@ -50,7 +50,7 @@ impl AppError {
         match self {
             Self::Config(_) => ExitCode::Config,
             Self::Daemon(e) => e.exit_code(),
-            Self::Client(_) => ExitCode::Failure,
+            Self::Client(e) => e.exit_code(),
             Self::Plot(e) => e.exit_code(),
         }
     }

@@ -139,6 +139,9 @@ pub struct DeviceStatus {
     pub last_heartbeat: String,
     /// Seconds since it was connected.
     pub uptime_seconds: Option<f64>,
+    /// What the user must know about this device before trusting its results: set when
+    /// `device.type: auto` found no AxiDraw and jobs run on the simulator (nothing is drawn).
+    pub notice: Option<String>,
 }
 
 /// The sending side of the bus; clone it into every producer.

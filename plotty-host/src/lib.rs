@@ -23,8 +23,9 @@
 //! - [`api`]: the WebSocket + HTTP API on one port (`/ws`, `/status`, `/api/…`, the dashboard).
 //! - [`hooks`]: commands, scripts and webhooks run on state changes.
 //! - [`logging`]: stderr, size-rotated log file, audit log.
-//! - [`device_check`]: `plotty check device`; [`device`]: finding the plotter (USB id, `--device`)
-//!   and the links to it (serial port, in-process simulator).
+//! - [`device_check`]: `plotty check device` (reports what [`device::discover`] finds);
+//!   [`device`]: finding the plotter (USB id, `--device`) and the links to it (serial port,
+//!   in-process simulator).
 //! - [`import`]: SVG → layers of polylines in mm (usvg, layer control, clipping to the travel);
 //!   [`optimize`]: joins, orders and merges strokes to cut pen-up travel; [`preview`]: renders a
 //!   drawing or a trace to SVG/PNG and measures deviations.

@@ -29,7 +29,7 @@ use super::protocol::{
 };
 use super::{ACTIVE, Api, WAITING, views};
 use crate::job::JobId;
-use crate::queue::ListFilter;
+use crate::queue::{ListFilter, QueueError};
 
 /// Feed messages sent with one write at most (a bound on the time one client holds its task).
 const FEED_BATCH: usize = 64;
@@ -270,14 +270,25 @@ where
             let jobs = match &self.job_filter {
                 Some(id) => match api.queue.job(id.clone()).await {
                     Ok(d) => vec![d.job],
-                    Err(_) => Vec::new(),
+                    // A job that does not exist (any more) has no snapshot.
+                    Err(QueueError::UnknownJob(_)) => Vec::new(),
+                    Err(e) => {
+                        messages.push(snapshot_error("jobs", &e));
+                        Vec::new()
+                    }
                 },
                 None => {
                     let filter = ListFilter {
                         states: WAITING.iter().chain(ACTIVE.iter()).copied().collect(),
                         limit: Some(api.limits.snapshot_jobs),
                     };
-                    api.queue.list(filter).await.unwrap_or_default()
+                    match api.queue.list(filter).await {
+                        Ok(jobs) => jobs,
+                        Err(e) => {
+                            messages.push(snapshot_error("jobs", &e));
+                            Vec::new()
+                        }
+                    }
                 }
             };
             for job in &jobs {
@@ -290,7 +301,10 @@ where
         if self.subscribed.contains(Channel::Devices) {
             let mut devices = api.hub.devices();
             if devices.is_empty() {
-                devices = api.queue.devices().await.unwrap_or_default();
+                match api.queue.devices().await {
+                    Ok(d) => devices = d,
+                    Err(e) => messages.push(snapshot_error("devices", &e)),
+                }
             }
             messages.extend(devices.iter().map(ServerMessage::device));
         }
@@ -460,6 +474,16 @@ where
 }
 
 /// A close reason must fit a control frame (125 bytes with the code).
+/// The `error` sent instead of a channel's snapshot that cannot be read (an empty snapshot
+/// would say "nothing here").
+fn snapshot_error(channel: &str, e: &QueueError) -> ServerMessage {
+    ServerMessage::error(
+        e.code(),
+        format!("cannot read the {channel} snapshot from the queue: {e}"),
+        json!({ "channel": channel }),
+    )
+}
+
 fn truncate(mut s: String, max: usize) -> String {
     if s.len() > max {
         let mut cut = max;
@@ -469,4 +493,87 @@ fn truncate(mut s: String, max: usize) -> String {
         s.truncate(cut);
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+
+    use super::*;
+
+    /// A WebSocket that keeps what the server sends and never says anything.
+    #[derive(Default)]
+    struct Recorder {
+        sent: Vec<Message>,
+    }
+
+    impl Stream for Recorder {
+        type Item = Result<Message, WsError>;
+        fn poll_next(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+            Poll::Pending
+        }
+    }
+
+    impl Sink<Message> for Recorder {
+        type Error = WsError;
+        fn poll_ready(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), WsError>> {
+            Poll::Ready(Ok(()))
+        }
+        fn start_send(mut self: Pin<&mut Self>, item: Message) -> Result<(), WsError> {
+            self.sent.push(item);
+            Ok(())
+        }
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), WsError>> {
+            Poll::Ready(Ok(()))
+        }
+        fn poll_close(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), WsError>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_snapshot_the_queue_cannot_give_is_an_error_not_an_empty_list() {
+        let dir = tempfile::tempdir().unwrap();
+        let api = crate::api::api_without_queue(dir.path());
+        let now = Instant::now();
+        let mut session = Session {
+            ws: Recorder::default(),
+            client: Client {
+                id: 1,
+                peer: "test".into(),
+                feed: broadcast::channel(4).1,
+                _slot: api.limiter.try_acquire(10).unwrap(),
+                api,
+            },
+            subscribed: Channels::ALL,
+            job_filter: None,
+            rate: RateLimiter::new(60, now),
+            live: Liveness::new(Duration::from_secs(30), now),
+            lagged_at: None,
+        };
+        assert!(matches!(session.snapshots().await, Flow::Continue));
+        let texts: Vec<String> = session
+            .ws
+            .sent
+            .iter()
+            .filter_map(|m| m.to_text().ok().map(str::to_owned))
+            .collect();
+        let errors: Vec<&String> = texts
+            .iter()
+            .filter(|t| t.contains(r#""type":"error""#))
+            .collect();
+        assert!(
+            errors
+                .iter()
+                .any(|t| t.contains("cannot read the jobs snapshot")),
+            "{texts:?}"
+        );
+        assert!(
+            errors
+                .iter()
+                .any(|t| t.contains("cannot read the devices snapshot")),
+            "{texts:?}"
+        );
+    }
 }

@@ -106,37 +106,61 @@ pub(super) async fn status(State(api): State<Arc<Api>>) -> Response {
         .iter()
         .map(|(id, ch)| (id.to_string(), ch.names()))
         .collect();
-    let counts = api.store.state_counts().await.unwrap_or_default();
+    // The queue and the device are read, not assumed: an empty list must mean "none", so a
+    // store or queue that cannot answer is an error naming it, never an empty queue.
+    let counts = match api.store.state_counts().await {
+        Ok(c) => c,
+        Err(e) => {
+            return error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "DATABASE_ERROR",
+                format!("cannot read the job counts from the database: {e}"),
+            );
+        }
+    };
     let by_state: BTreeMap<&str, u64> = counts.iter().map(|(s, n)| (s.as_str(), *n)).collect();
-    let running: Vec<Value> = api
+    let queue_failed = |what: &str, e: QueueError| {
+        let status = match e {
+            QueueError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        error(status, e.code(), format!("cannot read {what}: {e}"))
+    };
+    let running = api
         .queue
         .list(ListFilter {
             states: ACTIVE.to_vec(),
             limit: Some(20),
         })
-        .await
-        .unwrap_or_default()
-        .iter()
-        .map(|j| views::job(j, api.hub.progress(&j.id).as_ref()))
-        .collect();
-    let next: Vec<Value> = api
+        .await;
+    let running: Vec<Value> = match running {
+        Ok(jobs) => jobs
+            .iter()
+            .map(|j| views::job(j, api.hub.progress(&j.id).as_ref()))
+            .collect(),
+        Err(e) => return queue_failed("the running jobs from the queue", e),
+    };
+    let next = api
         .queue
         .list(ListFilter {
             states: WAITING.to_vec(),
             limit: Some(5),
         })
-        .await
-        .unwrap_or_default()
-        .iter()
-        .map(|j| views::job(j, None))
-        .collect();
+        .await;
+    let next: Vec<Value> = match next {
+        Ok(jobs) => jobs.iter().map(|j| views::job(j, None)).collect(),
+        Err(e) => return queue_failed("the waiting jobs from the queue", e),
+    };
     // A device whose task is idle may still be held by a job (paused by a crash or a shutdown).
-    let holders = api.queue.holders().await.unwrap_or_default();
-    let devices: Vec<Value> = api
-        .queue
-        .devices()
-        .await
-        .unwrap_or_default()
+    let holders = match api.queue.holders().await {
+        Ok(h) => h,
+        Err(e) => return queue_failed("the devices' holders from the queue", e),
+    };
+    let devices = match api.queue.devices().await {
+        Ok(d) => d,
+        Err(e) => return queue_failed("the devices from the queue", e),
+    };
+    let devices: Vec<Value> = devices
         .iter()
         .map(|d| {
             let mut v =
@@ -650,5 +674,26 @@ impl Options {
             _ => {}
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn status_says_when_the_queue_cannot_answer() {
+        let dir = tempfile::tempdir().unwrap();
+        let response = status(State(crate::api::api_without_queue(dir.path()))).await;
+        // Not 200 with an empty queue and no device: the queue did not answer.
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        let v: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v["error_code"], "SHUTTING_DOWN", "{v}");
+        let message = v["error_message"].as_str().unwrap();
+        assert!(
+            message.contains("cannot read the running jobs"),
+            "{message}"
+        );
     }
 }

@@ -24,7 +24,7 @@ pub mod protocol;
 mod system;
 mod throttle;
 mod upgrade;
-mod views;
+pub(crate) mod views;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -222,12 +222,25 @@ impl Api {
             }
         };
         for d in self.hub.devices() {
-            if d.status == crate::events::DeviceState::Error {
-                problems.push(format!(
+            use crate::events::DeviceState;
+            match d.status {
+                DeviceState::Error => problems.push(format!(
                     "device {}: {}",
                     d.device_id,
                     d.error_message.as_deref().unwrap_or("error")
-                ));
+                )),
+                DeviceState::Disconnected | DeviceState::Offline => problems.push(format!(
+                    "device {} is {} (it last answered at {}): {}",
+                    d.device_id,
+                    if d.status == DeviceState::Offline {
+                        "offline"
+                    } else {
+                        "disconnected"
+                    },
+                    d.last_heartbeat,
+                    d.error_message.as_deref().unwrap_or("it does not answer")
+                )),
+                DeviceState::Connected | DeviceState::Busy => {}
             }
         }
         let usage = self
@@ -359,3 +372,32 @@ const WAITING: [JobState; 5] = [
 
 /// Jobs holding a device.
 const ACTIVE: [JobState; 3] = [JobState::Armed, JobState::Plotting, JobState::Paused];
+
+/// An API whose queue actor is gone (the queue cannot answer): tests of what clients are told.
+#[cfg(test)]
+pub(crate) fn api_without_queue(dir: &std::path::Path) -> Arc<Api> {
+    let (queue, actor) = crate::queue::channel();
+    drop(actor);
+    let settings = Arc::new(Settings::defaults_for(dir));
+    let (_tx, rx) = tokio::sync::watch::channel(Arc::clone(&settings));
+    let (store, _) = Store::open_in_memory().unwrap();
+    let shutdown = crate::shutdown::Coordinator::new().handle(Stage::Api);
+    Arc::new(Api {
+        settings: rx,
+        queue,
+        store,
+        hooks: HookRunner::new(
+            crate::hooks::HookSet::new(BTreeMap::new()),
+            shutdown.tracker().clone(),
+        ),
+        hub: Arc::new(Hub::new(16)),
+        limiter: ConnectionLimiter::default(),
+        shutdown,
+        started: Instant::now(),
+        sampler: Mutex::new(system::Sampler::new()),
+        next_id: AtomicU64::new(1),
+        clients: Mutex::new(BTreeMap::new()),
+        limits: ApiLimits::default(),
+        workspace: dir.to_path_buf(),
+    })
+}

@@ -281,6 +281,10 @@ pub struct DeviceWire {
     pub last_heartbeat: String,
     /// Seconds since connected.
     pub uptime_seconds: Option<f64>,
+    /// The built-in simulator: a job plotted here draws nothing on paper.
+    pub simulated: bool,
+    /// What the user must know first (`auto` found no AxiDraw and uses the simulator).
+    pub notice: Option<String>,
     /// `firmware_version` again, where the documentation put it.
     pub metadata: Value,
 }
@@ -552,6 +556,8 @@ impl From<&DeviceStatus> for DeviceWire {
             error_message: d.error_message.clone(),
             last_heartbeat: d.last_heartbeat.clone(),
             uptime_seconds: d.uptime_seconds,
+            simulated: d.device_type == "simulator",
+            notice: d.notice.clone(),
             metadata: json!({ "firmware_version": d.firmware_version }),
         }
     }

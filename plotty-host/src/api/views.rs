@@ -14,7 +14,7 @@ use crate::store::{JobRecord, Layer};
 use crate::timestamp;
 
 /// A job as `GET /api/jobs` lists it.
-pub(super) fn job(j: &JobRecord, progress: Option<&JobProgress>) -> Value {
+pub(crate) fn job(j: &JobRecord, progress: Option<&JobProgress>) -> Value {
     let meta = &j.metadata;
     json!({
         "id": j.id,
@@ -32,6 +32,8 @@ pub(super) fn job(j: &JobRecord, progress: Option<&JobProgress>) -> Value {
         "start": meta.get("start").and_then(Value::as_bool).unwrap_or(false),
         "source_bytes": meta.get("source_bytes"),
         "has_source": j.source_path.is_some(),
+        // Plotted on the simulator: nothing was drawn on paper.
+        "simulated": j.simulated,
         "timing": timing(j),
         "resume_point": j.resume.as_ref().map(resume_json),
         "progress": progress.map(progress_fields),
@@ -65,6 +67,7 @@ pub(super) fn snapshot_state(j: &JobRecord) -> ServerMessage {
             "updated_at": j.updated_at,
             "state_reason": j.state_reason,
             "paper": j.metadata.get("paper"),
+            "simulated": j.simulated,
         }),
         snapshot: true,
     })

@@ -35,8 +35,8 @@ pub(super) async fn run(command: Command, out: &mut dyn Write) -> Result<ExitCod
     }
 }
 
-fn client(args: &ClientArgs) -> HttpClient {
-    HttpClient::new(Endpoint::resolve(args))
+fn client(args: &ClientArgs) -> Result<HttpClient, ClientError> {
+    Ok(HttpClient::new(Endpoint::resolve(args)?))
 }
 
 fn print_json(out: &mut dyn Write, v: &Value) -> Result<ExitCode, ClientError> {
@@ -69,7 +69,7 @@ async fn add(a: AddArgs, out: &mut dyn Write) -> Result<ExitCode, ClientError> {
         };
         files.push((name, Bytes::from(bytes)));
     }
-    let http = client(&a.client);
+    let http = client(&a.client)?;
     let mut created = Vec::new();
     for (name, bytes) in files {
         let mut query = vec![("name", name), ("priority", a.priority.to_string())];
@@ -110,7 +110,7 @@ async fn jobs(a: JobsArgs, out: &mut dyn Write) -> Result<ExitCode, ClientError>
     } else {
         format!("/api/jobs?{}", format::query(&query))
     };
-    let v = client(&a.client).get(&path).await?;
+    let v = client(&a.client)?.get(&path).await?;
     if a.client.json {
         return print_json(out, &v);
     }
@@ -120,7 +120,7 @@ async fn jobs(a: JobsArgs, out: &mut dyn Write) -> Result<ExitCode, ClientError>
 
 async fn job(a: JobIdArgs, out: &mut dyn Write) -> Result<ExitCode, ClientError> {
     let id = job_id(&a.id)?;
-    let v = client(&a.client).get(&format!("/api/jobs/{id}")).await?;
+    let v = client(&a.client)?.get(&format!("/api/jobs/{id}")).await?;
     if a.client.json {
         return print_json(out, &v);
     }
@@ -129,7 +129,7 @@ async fn job(a: JobIdArgs, out: &mut dyn Write) -> Result<ExitCode, ClientError>
 }
 
 async fn status(a: ClientArgs, out: &mut dyn Write) -> Result<ExitCode, ClientError> {
-    let http = client(&a);
+    let http = client(&a)?;
     let v = http.get("/status").await?;
     if a.json {
         return print_json(out, &v);
@@ -140,7 +140,7 @@ async fn status(a: ClientArgs, out: &mut dyn Write) -> Result<ExitCode, ClientEr
 
 async fn control(a: JobIdArgs, action: &str, out: &mut dyn Write) -> Result<ExitCode, ClientError> {
     let id = job_id(&a.id)?;
-    let v = client(&a.client)
+    let v = client(&a.client)?
         .post(&format!("/api/jobs/{id}/{action}"), None)
         .await?;
     if a.client.json {
@@ -157,7 +157,9 @@ async fn control(a: JobIdArgs, action: &str, out: &mut dyn Write) -> Result<Exit
 
 async fn delete(a: JobIdArgs, out: &mut dyn Write) -> Result<ExitCode, ClientError> {
     let id = job_id(&a.id)?;
-    let v = client(&a.client).delete(&format!("/api/jobs/{id}")).await?;
+    let v = client(&a.client)?
+        .delete(&format!("/api/jobs/{id}"))
+        .await?;
     if a.client.json {
         return print_json(out, &v);
     }
@@ -184,7 +186,7 @@ async fn device(d: DeviceCommand, out: &mut dyn Write) -> Result<ExitCode, Clien
         DeviceCommand::MotorsOff(a) => (a, Some("motors-off".to_owned())),
         DeviceCommand::Version(a) => (a, None),
     };
-    let http = client(&args.client);
+    let http = client(&args.client)?;
     let Some(action) = action else {
         return version(&http, &args, out).await;
     };

@@ -78,6 +78,11 @@ pub(super) fn state(j: &Value) -> String {
     match (j["state"].as_str(), j["start"].as_bool()) {
         (Some("READY"), Some(true)) => "READY (queued to start)".into(),
         (Some("READY"), _) => "READY (waiting for start)".into(),
+        // A plot on the simulator never passes for a drawn one.
+        (Some("COMPLETED"), _) if j["simulated"].as_bool() == Some(true) => {
+            "COMPLETED (simulated, nothing drawn)".into()
+        }
+        (Some(s), _) if j["simulated"].as_bool() == Some(true) => format!("{s} (simulated)"),
         _ => text(&j["state"]),
     }
 }
@@ -110,7 +115,7 @@ fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
 }
 
 /// `plotty jobs`.
-pub(super) fn jobs_table(v: &Value) -> String {
+pub(crate) fn jobs_table(v: &Value) -> String {
     let jobs = v["jobs"].as_array().map(Vec::as_slice).unwrap_or(&[]);
     if jobs.is_empty() {
         return "no jobs\n".into();
@@ -168,6 +173,12 @@ pub(super) fn job_details(j: &Value) -> String {
     }
     if let Some(e) = j["error"].as_str() {
         let _ = writeln!(s, "error     {e}");
+    }
+    if j["simulated"].as_bool() == Some(true) {
+        let _ = writeln!(
+            s,
+            "plotter   the built-in simulator: simulated, nothing drawn on paper"
+        );
     }
     let _ = writeln!(s, "priority  {}", text(&j["priority"]));
     let _ = writeln!(s, "paper     {}", text(&j["paper"]));
@@ -303,7 +314,7 @@ pub(super) fn status(v: &Value, address: &str) -> String {
             s,
             "  {} {:<9} {}  {}",
             text(&j["id"]),
-            text(&j["state"]),
+            state(j),
             progress(&j["progress"]),
             text(&j["name"])
         );
@@ -325,7 +336,7 @@ pub(super) fn status(v: &Value, address: &str) -> String {
 }
 
 /// One device as a line.
-pub(super) fn device_line(d: &Value) -> String {
+pub(crate) fn device_line(d: &Value) -> String {
     let mut s = format!(
         "{} ({}) {}",
         text(&d["device_id"]),
@@ -361,6 +372,9 @@ pub(super) fn device_line(d: &Value) -> String {
     }
     if let Some(e) = d["error_message"].as_str() {
         let _ = write!(s, ", error: {e}");
+    }
+    if let Some(n) = d["notice"].as_str() {
+        let _ = write!(s, "\n         NOTE: {n}");
     }
     s
 }

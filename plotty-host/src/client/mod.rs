@@ -12,7 +12,7 @@
 //! how to start a daemon; the exit code is then 1.
 
 mod commands;
-mod format;
+pub(crate) mod format;
 pub mod http;
 mod monitor;
 
@@ -91,16 +91,54 @@ pub enum ClientError {
     /// A local problem (a file that cannot be read, bad option values).
     #[error("{0}")]
     Input(String),
+    /// The configuration named with `-c`/`--config` or `PLOTTY_CONFIG` cannot be used: the
+    /// client would otherwise guess the daemon's port and key from the defaults.
+    #[error("{0}")]
+    Config(#[from] settings::ConfigError),
     /// Writing the output failed.
     #[error("cannot write the output: {0}")]
     Output(#[source] std::io::Error),
 }
 
+impl ClientError {
+    /// The documented exit code: 2 for an unusable configuration, else 1.
+    pub fn exit_code(&self) -> ExitCode {
+        match self {
+            Self::Config(_) => ExitCode::Config,
+            _ => ExitCode::Failure,
+        }
+    }
+}
+
 impl Endpoint {
     /// Resolves where to connect from the command line, the daemon's configuration and its
     /// `daemon.json`.
-    pub fn resolve(args: &ClientArgs) -> Self {
-        let settings = settings::load(&Sources::system(Overrides::from(&args.config))).ok();
+    ///
+    /// # Errors
+    /// A configuration the user named (`-c`/`--config`, `PLOTTY_CONFIG`) cannot be loaded.
+    pub fn resolve(args: &ClientArgs) -> Result<Self, ClientError> {
+        Self::resolve_from(args, &Sources::system(Overrides::from(&args.config)))
+    }
+
+    /// [`Endpoint::resolve`] with the configuration's `sources` given.
+    ///
+    /// # Errors
+    /// A configuration the user named cannot be loaded.
+    pub fn resolve_from(args: &ClientArgs, sources: &Sources) -> Result<Self, ClientError> {
+        let named = sources.overrides.config.is_some()
+            || sources.env.config.as_ref().is_some_and(|c| !c.is_empty());
+        let settings = match settings::load(sources) {
+            Ok(s) => Some(s),
+            // A file the user named must be the one used: guessing the port from the defaults
+            // would talk to another daemon, or to none, without saying why.
+            Err(e) if named => return Err(ClientError::Config(e)),
+            Err(e) => {
+                // The default config is only a hint for the port and key (it may be the
+                // daemon's, unreadable for this user): say why it is not used.
+                eprintln!("plotty: note: the default configuration is not used: {e}");
+                None
+            }
+        };
         let configured_host = settings.as_ref().map(|s| s.websocket.host.clone());
         let host = args
             .host
@@ -123,11 +161,11 @@ impl Endpoint {
                 .and_then(|s| s.websocket.api_key.as_ref())
                 .map(|k| k.expose().to_owned())
         });
-        Self {
+        Ok(Self {
             host,
             port,
             api_key,
-        }
+        })
     }
 
     /// `host:port` (IPv6 addresses in brackets).
@@ -205,6 +243,50 @@ mod tests {
         assert_eq!(e.address(), "[::1]:8766");
         assert_eq!(e.bare_host(), "::1");
         assert!(!format!("{e:?}").contains("secret"));
+    }
+
+    fn args(config: Option<std::path::PathBuf>) -> ClientArgs {
+        ClientArgs {
+            host: None,
+            port: None,
+            api_key: None,
+            json: false,
+            config: crate::cli::ConfigArgs {
+                config,
+                workspace: None,
+            },
+        }
+    }
+
+    #[test]
+    fn a_named_config_that_cannot_be_loaded_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let broken = dir.path().join("broken.yaml");
+        std::fs::write(&broken, "websocket:\n  port: [not a port\n").unwrap();
+        let sources = |config: Option<std::path::PathBuf>| Sources {
+            overrides: Overrides {
+                config,
+                ..Overrides::default()
+            },
+            env: settings::Environment {
+                cwd: dir.path().to_path_buf(),
+                ..settings::Environment::default()
+            },
+            ..Sources::default()
+        };
+        let a = args(Some(broken.clone()));
+        let e = Endpoint::resolve_from(&a, &sources(Some(broken.clone()))).unwrap_err();
+        assert_eq!(e.exit_code(), ExitCode::Config);
+        assert!(e.to_string().contains("broken.yaml"), "{e}");
+        // A named file that does not exist is an error too.
+        let gone = dir.path().join("gone.yaml");
+        let e =
+            Endpoint::resolve_from(&args(Some(gone.clone())), &sources(Some(gone))).unwrap_err();
+        assert!(e.to_string().contains("does not exist"), "{e}");
+        // No config named and none at the default place: the defaults.
+        let e = Endpoint::resolve_from(&args(None), &sources(None)).unwrap();
+        assert_eq!(e.port, DEFAULT_PORT);
+        assert_eq!(e.host, "localhost");
     }
 
     #[test]

@@ -47,7 +47,7 @@ struct View {
 
 /// Runs the monitor until Ctrl-C.
 pub(super) async fn run(m: MonitorArgs, out: &mut dyn Write) -> Result<ExitCode, ClientError> {
-    let endpoint = Endpoint::resolve(&m.client);
+    let endpoint = Endpoint::resolve(&m.client)?;
     let mut channels = Vec::new();
     for name in m
         .channels

@@ -3,16 +3,23 @@
 //! EiBotBoard), and a quick check that a port really has an EBB behind it.
 //!
 //! Discovery uses `serialport::available_ports()`, which reads sysfs without libudev and still
-//! reports USB vendor and product ids.
+//! reports USB vendor and product ids. This is the one implementation: `plotty plot`, the
+//! daemon's device layer (at start-up and its re-scans while `auto` runs on the simulator) and
+//! `plotty check device` all use it.
 
 use std::fmt;
+use std::io::{Read, Write};
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use crate::device_check::{EBB_PID, EBB_VID, ask_version};
 use crate::settings::{DeviceKind, DeviceSettings};
 
 use super::DeviceError;
+
+/// USB vendor id of the EiBotBoard.
+pub const EBB_VID: u16 = 0x04D8;
+/// USB product id of the EiBotBoard.
+pub const EBB_PID: u16 = 0xFD92;
 
 /// Longest wait for the version reply when probing a port: a board answers within
 /// milliseconds, and a port that is not a plotter should not keep the user waiting.
@@ -200,6 +207,77 @@ pub fn probe(port: &str, baud: u32, timeout: Duration) -> Result<String, DeviceE
     })
 }
 
+/// Attempts of [`ask_version`]: a byte dropped or doubled on the way (a board just plugged in, a
+/// noisy cable) costs one attempt, not the plotter.
+const VERSION_ATTEMPTS: u32 = 3;
+
+/// Sends `V` and reads the version reply: `EBBv13_and_above EB Firmware Version 3.0.3` (also with
+/// the `V,` prefix of the newer reply syntax). Only whole lines count, and a reply that does not
+/// read as a version (damaged on the way) is asked again, up to `VERSION_ATTEMPTS` (3) times
+/// within `timeout`.
+pub fn ask_version<P: Read + Write + ?Sized>(
+    port: &mut P,
+    timeout: Duration,
+) -> Result<String, String> {
+    let per_attempt = timeout / VERSION_ATTEMPTS;
+    let mut seen: Vec<u8> = Vec::new();
+    let mut bad_version: Option<String> = None;
+    for attempt in 0..VERSION_ATTEMPTS {
+        // A CR first ends whatever a damaged earlier request left half-parsed in the board.
+        let request: &[u8] = if attempt == 0 { b"V\r" } else { b"\rV\r" };
+        port.write_all(request)
+            .map_err(|e| format!("cannot send `V`: {e}"))?;
+        port.flush().map_err(|e| format!("cannot send `V`: {e}"))?;
+        let until = Instant::now() + per_attempt;
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 128];
+        while Instant::now() < until && buf.len() < 512 {
+            match port.read(&mut chunk) {
+                Ok(0) => break,
+                Ok(n) => buf.extend_from_slice(chunk.get(..n).unwrap_or_default()),
+                Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {}
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(format!("reading the reply failed: {e}")),
+            }
+            // Whole lines only: a line still arriving may be cut in the middle of its version.
+            let complete = buf
+                .iter()
+                .rposition(|b| *b == b'\r' || *b == b'\n')
+                .map_or(&buf[..0], |end| &buf[..end]);
+            let text = String::from_utf8_lossy(complete);
+            for line in text.split(['\r', '\n']).map(str::trim) {
+                let line = line.strip_prefix("V,").unwrap_or(line);
+                if !line.starts_with("EBB") {
+                    continue;
+                }
+                match plotty_motion::ebb::FirmwareVersion::from_reply(line.as_bytes()) {
+                    Ok(_) => {
+                        if let Some(v) = line.split("Firmware Version ").nth(1) {
+                            return Ok(v.trim().to_owned());
+                        }
+                    }
+                    Err(_) => bad_version = Some(line.to_owned()),
+                }
+            }
+        }
+        seen.extend_from_slice(&buf);
+    }
+    if let Some(line) = bad_version {
+        return Err(format!("the reply `{line}` has no firmware version"));
+    }
+    if seen.is_empty() {
+        Err(format!(
+            "no answer to `V` within {} s",
+            timeout.as_secs_f64()
+        ))
+    } else {
+        Err(format!(
+            "the answer is not from an EiBotBoard: `{}`",
+            String::from_utf8_lossy(&seen).trim()
+        ))
+    }
+}
+
 /// Whether `port` exists as a file (for the message when it does not).
 pub fn port_exists(port: &str) -> bool {
     Path::new(port).exists()
@@ -233,8 +311,96 @@ impl fmt::Display for Target {
 
 #[cfg(test)]
 mod tests {
+    use std::io::Cursor;
+
     use super::*;
     use crate::settings::Settings;
+
+    /// A port that answers each `V` with the next of its replies (nothing once they run out;
+    /// a read with nothing to give times out, as a serial port's does).
+    struct Canned {
+        replies: Vec<Vec<u8>>,
+        reply: Cursor<Vec<u8>>,
+        sent: Vec<u8>,
+    }
+
+    impl Read for Canned {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            match self.reply.read(buf)? {
+                0 => Err(std::io::ErrorKind::TimedOut.into()),
+                n => Ok(n),
+            }
+        }
+    }
+
+    impl Write for Canned {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.sent.extend_from_slice(buf);
+            if buf.ends_with(b"V\r") && !self.replies.is_empty() {
+                self.reply = Cursor::new(self.replies.remove(0));
+            }
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn ask_all(replies: &[&[u8]]) -> (Result<String, String>, Vec<u8>) {
+        let mut p = Canned {
+            replies: replies.iter().map(|r| r.to_vec()).collect(),
+            reply: Cursor::new(Vec::new()),
+            sent: Vec::new(),
+        };
+        let r = ask_version(&mut p, Duration::from_millis(300));
+        (r, p.sent)
+    }
+
+    fn ask(reply: &[u8]) -> Result<String, String> {
+        let (r, sent) = ask_all(&[reply]);
+        if r.is_ok() {
+            assert_eq!(sent, b"V\r");
+        }
+        r
+    }
+
+    #[test]
+    fn a_damaged_version_reply_is_asked_again() {
+        // A dropped byte, then a doubled one, then the reply.
+        let (r, sent) = ask_all(&[
+            b"EBBv13_and_above EB Firmware Versio 3.0.3\r\n",
+            b"EBBv13_and_above EB Firmware Version 3..0.3\r\n",
+            b"EBBv13_and_above EB Firmware Version 3.0.3\r\n",
+        ]);
+        assert_eq!(r.unwrap(), "3.0.3");
+        assert_eq!(sent, b"V\r\rV\r\rV\r");
+        // A reply cut short is not read as a version until its line ends.
+        let (r, _) = ask_all(&[b"EBBv13_and_above EB Firmware Version 3.0"]);
+        assert!(r.is_err(), "{r:?}");
+    }
+
+    #[test]
+    fn parses_both_reply_syntaxes() {
+        assert_eq!(
+            ask(b"EBBv13_and_above EB Firmware Version 2.8.1\r\n").unwrap(),
+            "2.8.1"
+        );
+        assert_eq!(
+            ask(b"V,EBBv13_and_above EB Firmware Version 3.0.3\n").unwrap(),
+            "3.0.3"
+        );
+        assert!(ask(b"").unwrap_err().contains("no answer"));
+        assert!(
+            ask(b"OK\r\n")
+                .unwrap_err()
+                .contains("not from an EiBotBoard")
+        );
+        assert!(
+            ask(b"EBB something\r\n")
+                .unwrap_err()
+                .contains("no firmware version")
+        );
+    }
 
     fn device(kind: DeviceKind, port: Option<&str>) -> DeviceSettings {
         let dir = tempfile::tempdir().unwrap();

@@ -56,6 +56,44 @@ pub trait Link {
     }
 }
 
+/// Asks the board on `link` for its version (`V`) and waits up to `timeout` on the link's clock
+/// for the reply line: the proof that the board answers now (the device task's health check on
+/// an idle link). The reply is read to its line end, so the next session starts clean.
+///
+/// # Errors
+/// The link failed (the board went away), or no version line came within `timeout`.
+pub fn ping<L: Link + ?Sized>(
+    link: &mut L,
+    timeout: std::time::Duration,
+) -> Result<(), DeviceError> {
+    let timeout_us = u64::try_from(timeout.as_micros()).unwrap_or(u64::MAX);
+    let deadline = link.now() + plotty_motion::time::Duration::from_micros(timeout_us);
+    let mut request: &[u8] = b"V\r";
+    let mut seen = Vec::new();
+    loop {
+        if !request.is_empty() {
+            let n = link.write(request)?;
+            request = request.get(n..).unwrap_or_default();
+        }
+        link.read(&mut seen)?;
+        let answered = seen
+            .split(|b| *b == b'\r' || *b == b'\n')
+            .rev()
+            .skip(1) // the part after the last line end is not a whole line yet
+            .any(|line| line.windows(3).any(|w| w == b"EBB"));
+        if answered {
+            return Ok(());
+        }
+        if link.now() >= deadline {
+            return Err(DeviceError::Io {
+                port: link.name().to_owned(),
+                detail: format!("no answer to `V` within {} s", timeout.as_secs_f64()),
+            });
+        }
+        link.wait(Some(deadline))?;
+    }
+}
+
 /// What went wrong with a device. Every message says what happened and what to check.
 #[derive(Debug, thiserror::Error)]
 pub enum DeviceError {

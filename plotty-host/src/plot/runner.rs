@@ -275,6 +275,15 @@ pub enum RunError {
         /// Where it would have gone.
         detail: String,
     },
+    /// The session refused to resume after a pause (it was not paused any more); nothing moved
+    /// on the resume.
+    #[error("{device}: the plot cannot go on: {error}; resume the job again")]
+    Resume {
+        /// The device.
+        device: String,
+        /// What the session said.
+        error: plotty_motion::session::StateError,
+    },
     /// The session refused an item (a move this firmware cannot run).
     #[error(
         "{device}: the board cannot run a planned move ({error}); this is a bug, please report it"
@@ -735,6 +744,9 @@ struct Io<'a, 'e, L: Link> {
     parking: bool,
     /// A [`Control::Stop`] is under way (the session was told to pause): whether to park.
     stop: Option<bool>,
+    /// A stop that came while the session could not take it (another stop under way, a
+    /// resynchronisation): taken by the next pause, or as soon as the session is ready.
+    stop_pending: Option<bool>,
     /// A [`Control::StopAfterStroke`] waits for the stroke's end: whether to park.
     finish_stroke: Option<bool>,
     /// The checkpoint this run resumed from: what a checkpoint taken during the pen-up move
@@ -806,6 +818,7 @@ impl<'a, 'e, L: Link> Io<'a, 'e, L> {
             abort_requested: false,
             parking: false,
             stop: None,
+            stop_pending: None,
             finish_stroke: None,
             pen_fed_down: false,
             last_end: None,
@@ -1041,7 +1054,14 @@ impl<'a, 'e, L: Link> Io<'a, 'e, L> {
                 any_event = true;
                 self.on_event(e)?;
             }
-            let acted = self.poll_controls();
+            let mut acted = self.poll_controls();
+            if let Some(park) = self.stop_pending
+                && self.stop.is_none()
+                && (self.session.is_ready() || self.session.is_paused())
+            {
+                self.request_stop(park);
+                acted = true;
+            }
             if let Some(i) = self.interrupt.take() {
                 return Err(i);
             }
@@ -1109,6 +1129,12 @@ impl<'a, 'e, L: Link> Io<'a, 'e, L> {
         // the run.
         if self.session.pause(now).is_ok() || self.session.is_paused() {
             self.stop = Some(park);
+            self.stop_pending = None;
+        } else {
+            // Another stop is under way (a pause being taken) or the session resynchronises:
+            // the stop is kept, not dropped (a dropped shutdown stop left the plot waiting for
+            // a user who would never answer).
+            self.stop_pending = Some(park);
         }
     }
 
@@ -1256,6 +1282,12 @@ impl<'a, 'e, L: Link> Io<'a, 'e, L> {
 
     /// A pause: planned (pen change), requested, the button, or an error.
     fn on_paused(&mut self, reason: PauseReason, resume: ResumePoint) -> Result<(), Interrupt> {
+        if self.stop.is_none()
+            && let Some(park) = self.stop_pending.take()
+        {
+            // A stop came while this pause was being taken: the pause ends the run.
+            self.stop = Some(park);
+        }
         if resume.dropped
             && resume.pen == Pen::Down
             && let Some(from) = self.last_end
@@ -1314,8 +1346,7 @@ impl<'a, 'e, L: Link> Io<'a, 'e, L> {
                 (self.events)(RunEvent::PenChange { layer });
                 match self.wait_for_user()? {
                     Control::Resume => {
-                        let now = self.link.now();
-                        let _ = self.session.resume(now);
+                        self.resume_session()?;
                         (self.events)(RunEvent::Resumed);
                     }
                     Control::Stop { .. } | Control::StopAfterStroke { .. } => {
@@ -1349,8 +1380,7 @@ impl<'a, 'e, L: Link> Io<'a, 'e, L> {
                 }
                 match answer {
                     Control::Resume => {
-                        let now = self.link.now();
-                        let _ = self.session.resume(now);
+                        self.resume_session()?;
                         if resume.dropped {
                             self.interrupt = Some(Interrupt::Resume(resume));
                         } else {
@@ -1367,9 +1397,26 @@ impl<'a, 'e, L: Link> Io<'a, 'e, L> {
         }
     }
 
-    /// Services the session until the user answers (Resume or Abort).
+    /// Resumes the paused session; a session that is not paused any more fails the run
+    /// (nothing is said to have resumed that did not).
+    fn resume_session(&mut self) -> Result<(), Interrupt> {
+        let now = self.link.now();
+        self.session.resume(now).map_err(|error| {
+            Interrupt::Fail(RunError::Resume {
+                device: self.link.name().to_owned(),
+                error,
+            })
+        })
+    }
+
+    /// Services the session until the user answers (Resume or Abort). A resume that comes while
+    /// the session resynchronises after a damaged reply waits until it is paused again.
     fn wait_for_user(&mut self) -> Result<Control, Interrupt> {
+        let mut resume_waiting = false;
         loop {
+            if resume_waiting && self.session.is_paused() {
+                return Ok(Control::Resume);
+            }
             self.pump().map_err(|e| Interrupt::Fail(e.into()))?;
             while let Some(e) = self.session.poll_event() {
                 match e {
@@ -1413,6 +1460,7 @@ impl<'a, 'e, L: Link> Io<'a, 'e, L> {
                 }
             };
             match answer {
+                Some(Control::Resume) if !self.session.is_paused() => resume_waiting = true,
                 Some(
                     c @ (Control::Resume
                     | Control::Abort
@@ -1598,5 +1646,161 @@ fn advice(error: &SessionError) -> &'static str {
         | SessionError::UnsupportedFirmware { .. } => {
             "check that the port is the AxiDraw's (`plotty check device`)"
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+    use std::rc::Rc;
+    use std::sync::mpsc;
+
+    use plotty_fw_sim::FirmwareVersion as SimVersion;
+
+    use super::*;
+    use crate::device::sim::SimLink;
+    use crate::plot::prepare;
+    use crate::settings::Settings;
+
+    /// Three squares: many moves, so controls arrive while it draws.
+    const SQUARES: &str = r#"<svg xmlns="http://www.w3.org/2000/svg" width="100mm" height="100mm" viewBox="0 0 100 100">
+  <path d="M10 10 H30 V30 H10 Z" stroke="black" fill="none"/>
+  <path d="M50 10 H70 V30 H50 Z" stroke="black" fill="none"/>
+  <path d="M10 50 H30 V70 H10 Z" stroke="black" fill="none"/>
+</svg>"#;
+
+    /// Runs `body` on a thread of its own and fails the test if it does not end (a run that
+    /// waits forever is the bug these tests look for).
+    fn within<T: Send + 'static>(body: impl FnOnce() -> T + Send + 'static) -> T {
+        let (done, result) = mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = done.send(body());
+        });
+        result
+            .recv_timeout(std::time::Duration::from_secs(120))
+            .expect("the run never ended")
+    }
+
+    fn prepared(dir: &std::path::Path) -> (prepare::Prepared, PlotConfig) {
+        let file = dir.join("squares.svg");
+        std::fs::write(&file, SQUARES).unwrap();
+        let config = PlotConfig::from_settings(&Settings::defaults_for(dir));
+        (prepare::prepare(&file, &config, None).unwrap(), config)
+    }
+
+    #[test]
+    fn a_stop_that_comes_while_a_pause_is_taken_ends_the_run() {
+        let (outcome, causes) = within(|| {
+            let dir = tempfile::tempdir().unwrap();
+            let (p, config) = prepared(dir.path());
+            let plot = Plot {
+                program: &p.program,
+                config: &config,
+                session: session_config(&config, std::time::Duration::from_secs(5)),
+                start: Start::Beginning,
+                estimate: None,
+            };
+            let mut sim = SimLink::new(SimVersion::V3_0_3);
+            let (tx, rx) = mpsc::channel();
+            let (mut sent, mut causes) = (false, Vec::new());
+            let report = run(&mut sim, plot, &rx, &mut |e| match e {
+                RunEvent::Progress(_) if !sent => {
+                    // A user's pause, and the shutdown's stop before the pause is done.
+                    sent = true;
+                    tx.send(Control::Pause).unwrap();
+                    tx.send(Control::Stop { park: false }).unwrap();
+                }
+                RunEvent::Paused { cause, .. } => {
+                    causes.push(cause);
+                    if cause == PauseCause::Requested {
+                        // The stop was lost: end the run rather than wait forever.
+                        let _ = tx.send(Control::Abort);
+                    }
+                }
+                _ => {}
+            })
+            .unwrap();
+            (report.outcome, causes)
+        });
+        assert!(matches!(outcome, Outcome::Stopped(_)), "{outcome:?}");
+        assert_eq!(causes, vec![PauseCause::Stopped]);
+    }
+
+    /// The simulator, with the first reply after `armed` damaged and a resume sent right then
+    /// (the user resumes while the session resynchronises); time passes as on a real port.
+    struct Garbling {
+        sim: SimLink,
+        armed: Rc<Cell<bool>>,
+        controls: mpsc::Sender<Control>,
+        fired: bool,
+    }
+
+    impl Link for Garbling {
+        fn name(&self) -> &str {
+            self.sim.name()
+        }
+        fn now(&mut self) -> plotty_motion::time::Instant {
+            self.sim.now()
+        }
+        fn write(&mut self, bytes: &[u8]) -> Result<usize, crate::device::DeviceError> {
+            self.sim.write(bytes)
+        }
+        fn read(&mut self, out: &mut Vec<u8>) -> Result<(), crate::device::DeviceError> {
+            let start = out.len();
+            self.sim.read(out)?;
+            if self.armed.get() && !self.fired && out.len() > start {
+                self.fired = true;
+                out.truncate(start);
+                out.extend_from_slice(b"#garbled#\r\n");
+                let _ = self.controls.send(Control::Resume);
+            }
+            Ok(())
+        }
+        fn wait(
+            &mut self,
+            deadline: Option<plotty_motion::time::Instant>,
+        ) -> Result<(), crate::device::DeviceError> {
+            self.sim.wait(deadline)
+        }
+        fn is_simulated(&self) -> bool {
+            false
+        }
+    }
+
+    #[test]
+    fn a_resume_while_the_session_resynchronises_waits_for_it_and_the_plot_ends() {
+        let (outcome, resumed) = within(|| {
+            let dir = tempfile::tempdir().unwrap();
+            let (p, config) = prepared(dir.path());
+            let plot = Plot {
+                program: &p.program,
+                config: &config,
+                session: session_config(&config, std::time::Duration::from_secs(5)),
+                start: Start::Beginning,
+                estimate: None,
+            };
+            let (tx, rx) = mpsc::channel();
+            let armed = Rc::new(Cell::new(false));
+            let mut link = Garbling {
+                sim: SimLink::new(SimVersion::V3_0_3),
+                armed: Rc::clone(&armed),
+                controls: tx.clone(),
+                fired: false,
+            };
+            let (mut sent, mut resumed) = (false, 0);
+            let report = run(&mut link, plot, &rx, &mut |e| match e {
+                RunEvent::Progress(_) if !sent => {
+                    sent = true;
+                    tx.send(Control::Pause).unwrap();
+                }
+                RunEvent::Paused { .. } => armed.set(true),
+                RunEvent::Resumed => resumed += 1,
+                _ => {}
+            })
+            .unwrap();
+            (report.outcome, resumed)
+        });
+        assert_eq!(outcome, Outcome::Completed);
+        assert_eq!(resumed, 1);
     }
 }

@@ -31,6 +31,7 @@ pub(super) async fn run(
             dy_mm: f64::from(dy_um) / 1000.0,
         },
     };
+    inner.lock().manual = true;
     let held = inner
         .link
         .lock()
@@ -39,7 +40,7 @@ pub(super) async fn run(
     let settings = inner.settings.borrow().clone();
     let config = PlotConfig::from_settings(&settings);
     let session = runner::session_config(&config, settings.device.timeout);
-    let opener = inner.opener.clone();
+    let opener = inner.opener();
     let outcome = tokio::task::spawn_blocking(move || {
         let mut link = match held {
             Some(l) => l,
@@ -50,8 +51,9 @@ pub(super) async fn run(
             Err(e) => Err((e, Some(link))),
         }
     })
-    .await
-    .map_err(|e| error(format!("the device task ended abnormally: {e}")))?;
+    .await;
+    inner.lock().manual = false;
+    let outcome = outcome.map_err(|e| error(format!("the device task ended abnormally: {e}")))?;
     let put_back = |link| {
         *inner
             .link
@@ -62,6 +64,7 @@ pub(super) async fn run(
         Ok((report, link)) => {
             put_back(link);
             let point = report.position.map(|p| config.kinematics().to_point(p));
+            inner.touch();
             inner.update_status(|s| {
                 s.status = DeviceState::Connected;
                 s.firmware_version = Some(report.firmware.to_string());
@@ -69,7 +72,7 @@ pub(super) async fn run(
                 s.position_mm = point.map(|p| (p.x_mm, p.y_mm));
             });
             Ok(DeviceReply {
-                device_id: inner.opener.device_id(),
+                device_id: inner.opener().device_id(),
                 message: report.message,
             })
         }
@@ -79,6 +82,16 @@ pub(super) async fn run(
                 put_back(link);
             }
             Err(error(e.to_string()))
+        }
+        Err((RunError::Link(e), _)) => {
+            // The board is gone (or its port cannot be opened): `disconnected` or `offline`,
+            // and reopened by the reconnection.
+            let message = e.to_string();
+            inner.link_lost(&e);
+            Err(error(format!(
+                "{}: {action} failed: {message}",
+                inner.opener().device_id()
+            )))
         }
         Err((e, link)) => {
             // A failed link is not kept: the next use opens it again.
@@ -91,7 +104,7 @@ pub(super) async fn run(
             });
             Err(error(format!(
                 "{}: {action} failed: {message}",
-                inner.opener.device_id()
+                inner.opener().device_id()
             )))
         }
     }

@@ -63,7 +63,7 @@ pub(super) fn claim(inner: &Inner, job: &JobId) -> Result<mpsc::Receiver<Control
         if let Some(r) = &st.run {
             return Err(error(format!(
                 "{} is busy with job {}",
-                inner.opener.device_id(),
+                inner.opener().device_id(),
                 r.job_id
             )));
         }
@@ -158,12 +158,12 @@ pub(super) async fn start(
     let link = match held {
         Some(l) => Ok(l),
         None => {
-            let opener = inner.opener.clone();
+            let opener = inner.opener();
             tokio::task::spawn_blocking(move || opener.open())
                 .await
                 .unwrap_or_else(|e| {
                     Err(crate::device::DeviceError::Io {
-                        port: inner.opener.device_id(),
+                        port: inner.opener().device_id(),
                         detail: e.to_string(),
                     })
                 })
@@ -173,7 +173,8 @@ pub(super) async fn start(
         Ok(l) => l,
         Err(e) => {
             let mut pump = Pump::new(Arc::clone(&inner), id, prepared, armed);
-            pump.device_failed(e.to_string(), None).await;
+            let state = inner.unreachable_state();
+            pump.device_failed(e.to_string(), None, state).await;
             return;
         }
     };
@@ -199,8 +200,12 @@ pub(super) async fn start(
         });
     let mut pump = Pump::new(Arc::clone(&inner), id, prepared, armed);
     if let Err(e) = spawned {
-        pump.device_failed(format!("cannot start the plot thread: {e}"), None)
-            .await;
+        pump.device_failed(
+            format!("cannot start the plot thread: {e}"),
+            None,
+            DeviceState::Error,
+        )
+        .await;
         return;
     }
     pump.run(&mut rx).await;
@@ -236,8 +241,12 @@ impl Pump {
         loop {
             let Some(msg) = rx.recv().await else {
                 // The thread ended without its last message (it panicked).
-                self.device_failed("the plot thread ended abnormally".into(), self.last)
-                    .await;
+                self.device_failed(
+                    "the plot thread ended abnormally".into(),
+                    self.last,
+                    DeviceState::Error,
+                )
+                .await;
                 return;
             };
             match msg {
@@ -255,12 +264,19 @@ impl Pump {
     }
 
     async fn on_event(&mut self, event: RunEvent) {
+        // Every event of a run comes from the board's replies: it answered just now.
+        self.inner.touch();
         match event {
             RunEvent::Connected { firmware } => {
                 self.inner
                     .update_status(|s| s.firmware_version = Some(firmware.to_string()));
             }
             RunEvent::Started { .. } => {
+                if self.inner.opener().device_type() == "simulator" {
+                    // Recorded before the job shows PLOTTING: whatever becomes of it, it
+                    // never passes for a drawn plot.
+                    self.mark_simulated().await;
+                }
                 if self.armed {
                     self.armed = false;
                     self.transition(JobEvent::Start, Reason::Pipeline, None)
@@ -325,7 +341,7 @@ impl Pump {
                         PauseCause::PowerLost => "power_lost",
                     };
                     let meta =
-                        json!({ "device_id": self.inner.opener.device_id(), "cause": cause });
+                        json!({ "device_id": self.inner.opener().device_id(), "cause": cause });
                     self.apply(JobEvent::Pause, reason, error, meta).await;
                 }
                 self.inner.update_status(|s| s.pen_up = Some(true));
@@ -383,8 +399,13 @@ impl Pump {
                     report.duration.as_secs_f64(),
                 );
                 self.publish(DaemonEvent::JobProgress(done));
+                let simulated = self.inner.opener().device_type() == "simulator";
+                if simulated {
+                    tracing::warn!(job_id = %self.job_id, "job completed on the simulator: nothing was drawn on paper");
+                }
                 let meta = json!({
-                    "device_id": self.inner.opener.device_id(),
+                    "device_id": self.inner.opener().device_id(),
+                    "simulated": simulated,
                     "duration_s": report.duration.as_secs_f64(),
                     "estimate_s": report.estimate.total.as_secs_f64(),
                     "drawn_mm": report.drawn_mm,
@@ -407,17 +428,27 @@ impl Pump {
                     _ => self.last,
                 };
                 match e {
-                    RunError::Link(_) | RunError::Connect { .. } | RunError::Device { .. } => {
-                        // The link is dropped: the next run opens it again.
+                    RunError::Link(_)
+                    | RunError::Connect { .. }
+                    | RunError::Device { .. }
+                    | RunError::Resume { .. } => {
+                        // The link is dropped: the next run opens it again. A link that failed
+                        // is the board gone (`disconnected`, `offline` without its port); a
+                        // board that answered wrongly is in `error`.
                         drop(link);
-                        self.device_failed(e.to_string(), checkpoint).await;
+                        let state = if matches!(e, RunError::Link(_)) {
+                            self.inner.unreachable_state()
+                        } else {
+                            DeviceState::Error
+                        };
+                        self.device_failed(e.to_string(), checkpoint, state).await;
                     }
                     RunError::LowPower { .. } => {
                         // Nothing moved; the board answers: the job waits (READY again if it
                         // never started, else PAUSED) and the device says why.
                         let message = e.to_string();
                         tracing::warn!(job_id = %self.job_id, error = %message, "not plotted");
-                        let meta = json!({ "device_id": self.inner.opener.device_id() });
+                        let meta = json!({ "device_id": self.inner.opener().device_id() });
                         if self.state().await == Some(JobState::Armed) {
                             // Back at READY it waits for `plotty start` once the supply is back
                             // (not handed to the plotter again and again meanwhile): held
@@ -436,7 +467,7 @@ impl Pump {
                             JobEvent::Pause,
                             Reason::DeviceError,
                             Some(message.clone()),
-                            json!({ "device_id": self.inner.opener.device_id() }),
+                            json!({ "device_id": self.inner.opener().device_id() }),
                         )
                         .await;
                         self.put_back(link);
@@ -448,7 +479,7 @@ impl Pump {
                             JobEvent::Fail,
                             Reason::Error,
                             Some(message.clone()),
-                            json!({ "device_id": self.inner.opener.device_id() }),
+                            json!({ "device_id": self.inner.opener().device_id() }),
                         )
                         .await;
                         self.put_back(link);
@@ -461,13 +492,18 @@ impl Pump {
 
     /// The device failed: the error is recorded with the job, which waits `PAUSED` (or goes back
     /// to `READY` if it never started) with its resume point.
-    async fn device_failed(&mut self, message: String, checkpoint: Option<Checkpoint>) {
+    async fn device_failed(
+        &mut self,
+        message: String,
+        checkpoint: Option<Checkpoint>,
+        state: DeviceState,
+    ) {
         tracing::error!(job_id = %self.job_id, error = %message, "the device failed during the plot");
         if let Some(c) = checkpoint {
             self.pending = Some(c);
             self.flush_journaled().await;
         }
-        let meta = json!({ "device_id": self.inner.opener.device_id() });
+        let meta = json!({ "device_id": self.inner.opener().device_id() });
         if let Err(e) = self
             .inner
             .ledger
@@ -477,7 +513,7 @@ impl Pump {
             tracing::error!(job_id = %self.job_id, error = %e, "cannot record the device error");
         }
         self.set_aside(&message, meta).await;
-        self.end(DeviceState::Error, Some(message.clone()), Err(message));
+        self.end(state, Some(message.clone()), Err(message));
     }
 
     /// A job the device cannot go on with: back to `READY` if it never started, else `PAUSED`
@@ -490,6 +526,20 @@ impl Pump {
         };
         self.apply(event, Reason::DeviceError, Some(message.to_owned()), meta)
             .await;
+    }
+
+    /// Records that the job is plotted on the simulator (nothing is drawn on paper).
+    async fn mark_simulated(&self) {
+        let id = self.job_id.to_string();
+        let marked = self
+            .inner
+            .ledger
+            .store()
+            .call(move |c| crate::store::jobs::set_simulated(c, &id))
+            .await;
+        if let Err(e) = marked {
+            tracing::error!(job_id = %self.job_id, error = %e, "cannot record the job as simulated");
+        }
     }
 
     /// Clears the job's `start` flag: it waits at `READY` for `plotty start`.
@@ -535,6 +585,9 @@ impl Pump {
                 });
             }
         }
+        if state != DeviceState::Connected {
+            self.inner.lock().connected_at = None;
+        }
         self.inner.update_status(|s| {
             s.status = state;
             s.current_job_id = None;
@@ -543,7 +596,7 @@ impl Pump {
                 s.error_message = Some(m);
             }
         });
-        if state == DeviceState::Error {
+        if state != DeviceState::Connected {
             let inner = Arc::clone(&self.inner);
             self.inner.shutdown.spawn(reconnect(inner));
         }
@@ -573,7 +626,7 @@ impl Pump {
 
     fn reply(&self, message: &str) -> DeviceReply {
         DeviceReply {
-            device_id: self.inner.opener.device_id(),
+            device_id: self.inner.opener().device_id(),
             message: message.to_owned(),
         }
     }
@@ -629,7 +682,7 @@ impl Pump {
     }
 
     async fn transition(&self, event: JobEvent, reason: Reason, error: Option<String>) {
-        let meta = json!({ "device_id": self.inner.opener.device_id() });
+        let meta = json!({ "device_id": self.inner.opener().device_id() });
         self.apply(event, reason, error, meta).await;
     }
 
@@ -663,9 +716,9 @@ const RECONNECT_DELAY: std::time::Duration = std::time::Duration::from_secs(2);
 /// After a device failure: opens the link again (a fresh board for the simulator, the port again
 /// for an AxiDraw, retried every [`RECONNECT_DELAY`] until it opens or the daemon stops); then the
 /// device takes jobs again (the error stays in its status).
-async fn reconnect(inner: Arc<Inner>) {
+pub(super) async fn reconnect(inner: Arc<Inner>) {
     loop {
-        if matches!(inner.opener, super::link::Opener::Serial { .. }) {
+        if matches!(inner.opener(), super::link::Opener::Serial { .. }) {
             tokio::select! {
                 () = inner.shutdown.stop() => return,
                 () = tokio::time::sleep(RECONNECT_DELAY) => {}
@@ -674,25 +727,47 @@ async fn reconnect(inner: Arc<Inner>) {
         if inner.shutdown.is_stopping() {
             return;
         }
-        let opener = inner.opener.clone();
+        let opener = inner.opener();
         match tokio::task::spawn_blocking(move || opener.open()).await {
             Ok(Ok(link)) => {
                 let idle = {
-                    let st = inner.lock();
-                    st.run.is_none() && st.status.status == DeviceState::Error
+                    let mut st = inner.lock();
+                    let down = matches!(
+                        st.status.status,
+                        DeviceState::Error | DeviceState::Disconnected | DeviceState::Offline
+                    );
+                    if st.run.is_none() && down {
+                        st.connected_at = Some(std::time::Instant::now());
+                        true
+                    } else {
+                        false
+                    }
                 };
                 if idle {
                     *inner
                         .link
                         .lock()
                         .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(link);
-                    tracing::info!(device = %inner.opener.device_id(), "device reconnected");
+                    tracing::info!(device = %inner.opener().device_id(), "device reconnected");
+                    // Opened is not answered: the health check asks the board next.
                     inner.update_status(|s| s.status = DeviceState::Connected);
                 }
                 return;
             }
             Ok(Err(e)) => {
-                tracing::debug!(device = %inner.opener.device_id(), error = %e, "device still unavailable");
+                // Measured on each attempt: its port gone is `offline`, there but failing is
+                // `disconnected`.
+                let state = inner.unreachable_state();
+                let changed = {
+                    let st = inner.lock();
+                    st.run.is_none()
+                        && st.status.status != DeviceState::Error
+                        && st.status.status != state
+                };
+                if changed {
+                    inner.update_status(|s| s.status = state);
+                }
+                tracing::debug!(device = %inner.opener().device_id(), error = %e, "device still unavailable");
             }
             Err(e) => {
                 tracing::error!(error = %e, "reopening the device ended abnormally");

@@ -37,14 +37,17 @@ pub struct Plotter {
 
 /// What the device task and its runs share.
 pub(super) struct Inner {
-    pub(super) opener: Opener,
+    /// How to open the link (replaced when `auto` finds an AxiDraw: see [`super::scan`]).
+    pub(super) opener: Mutex<Opener>,
+    /// `device.type: auto` found no AxiDraw and runs on the simulator: how to look for one
+    /// (`None` once one is used, and for a device that was named).
+    pub(super) scan: Mutex<Option<super::scan::Discovery>>,
     pub(super) ledger: Ledger,
     pub(super) settings: watch::Receiver<Arc<Settings>>,
     pub(super) shutdown: Shutdown,
     /// The open link while no plot runs (`None`: open it for the next run).
     pub(super) link: Mutex<Option<AnyLink>>,
     pub(super) state: Mutex<Shared>,
-    started: std::time::Instant,
 }
 
 /// The device's changing state.
@@ -53,6 +56,10 @@ pub(super) struct Shared {
     pub(super) run: Option<Run>,
     /// The daemon is stopping: a paused plot stays `PAUSED` (reason `shutdown`).
     pub(super) shutting_down: bool,
+    /// A manual action has the link (the health check leaves it alone).
+    pub(super) manual: bool,
+    /// When the link last came up (`None` while it is down): `uptime_seconds`.
+    pub(super) connected_at: Option<std::time::Instant>,
 }
 
 /// The plot in progress.
@@ -104,10 +111,12 @@ impl Plotter {
             error_message: None,
             last_heartbeat: crate::timestamp::now(),
             uptime_seconds: Some(0.0),
+            notice: None,
         };
         Self {
             inner: Arc::new(Inner {
-                opener,
+                opener: Mutex::new(opener),
+                scan: Mutex::new(None),
                 ledger,
                 settings,
                 shutdown,
@@ -116,8 +125,9 @@ impl Plotter {
                     status,
                     run: None,
                     shutting_down: false,
+                    manual: false,
+                    connected_at: Some(std::time::Instant::now()),
                 }),
-                started: std::time::Instant::now(),
             }),
         }
     }
@@ -125,6 +135,34 @@ impl Plotter {
     /// Tells the clients the device's status (the heartbeat).
     pub fn publish_status(&self) {
         self.inner.update_status(|_| {});
+    }
+
+    /// `device.type: auto` found no AxiDraw: this device (the simulator) says so in its status
+    /// (`notice`: nothing is drawn), and [`Plotter::rescan`] looks for an AxiDraw with
+    /// `discovery`.
+    pub fn auto_fallback(self, discovery: super::scan::Discovery) -> Self {
+        *self
+            .inner
+            .scan
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(discovery);
+        self.inner
+            .update_status(|s| s.notice = Some(super::scan::NOTICE.to_owned()));
+        self
+    }
+
+    /// While `auto` runs on the simulator: looks for an AxiDraw and, when one answers and the
+    /// device is idle (no job plotting or paused on it), switches to it and raises an alert.
+    /// Returns the device id it had (the queue attaches the device again under its new id).
+    pub async fn rescan(&self) -> Option<String> {
+        super::scan::rescan(&self.inner).await
+    }
+
+    /// Measures the device's health now (the `health` module): an idle link is asked for the
+    /// board's version; a link that fails makes the device `disconnected` (`offline` when its
+    /// port is gone) until it is reopened.
+    pub async fn check_health(&self) {
+        super::health::check(&self.inner).await;
     }
 
     /// The daemon is stopping (`shutdown` settings): no new job starts; the plot in progress
@@ -136,11 +174,13 @@ impl Plotter {
         let settings = self.inner.settings.borrow().shutdown;
         let finish_stroke = settings.finish == crate::settings::file::ShutdownFinish::Stroke;
         let ended = self.ask(|r| {
-            finish_stroke.then_some(if r.paused {
-                Control::Stop { park: true }
+            if r.paused {
+                // A paused plot has nothing to finish, whatever `finish` says: it stops now
+                // (waiting `shutdown.timeout` for a resume that cannot come only delayed it).
+                Some(Control::Stop { park: true })
             } else {
-                Control::StopAfterStroke { park: true }
-            })
+                finish_stroke.then_some(Control::StopAfterStroke { park: true })
+            }
         });
         let Some(mut ended) = ended else {
             return;
@@ -187,17 +227,70 @@ impl Plotter {
 }
 
 impl Inner {
+    /// How the link opens now.
+    pub(super) fn opener(&self) -> Opener {
+        // Only replaced whole under the lock: a poisoned value is still a valid opener.
+        self.opener
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
     pub(super) fn lock(&self) -> MutexGuard<'_, Shared> {
         // Every critical section leaves `Shared` consistent (plain field updates).
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The status as clients see it now.
+    /// The status as clients see it now: `last_heartbeat` is when the board last answered
+    /// (measured, not the time of this reading), `uptime_seconds` the time since the link came
+    /// up (`None` while it is down).
     pub(super) fn status(&self) -> DeviceStatus {
-        let mut s = self.lock().status.clone();
-        s.last_heartbeat = crate::timestamp::now();
-        s.uptime_seconds = Some(self.started.elapsed().as_secs_f64());
+        let st = self.lock();
+        let mut s = st.status.clone();
+        s.uptime_seconds = st.connected_at.map(|t| t.elapsed().as_secs_f64());
         s
+    }
+
+    /// The board just answered (a reply during a plot, a manual action, a health check).
+    pub(super) fn touch(&self) {
+        self.lock().status.last_heartbeat = crate::timestamp::now();
+    }
+
+    /// The link failed with `e` (or could not be opened): the device is `disconnected`, or
+    /// `offline` when its serial port is gone, until [`super::run::reconnect`] reopens it. Not
+    /// while a plot runs (the run reports its own end).
+    pub(super) fn link_lost(self: &Arc<Self>, e: &crate::device::DeviceError) {
+        let state = self.unreachable_state();
+        let changed = {
+            let mut st = self.lock();
+            if st.run.is_some() {
+                return;
+            }
+            st.connected_at = None;
+            let changed = st.status.status != state;
+            st.status.status = state;
+            st.status.error_count = st.status.error_count.saturating_add(1);
+            st.status.error_message = Some(e.to_string());
+            changed
+        };
+        tracing::warn!(device = %self.opener().device_id(), error = %e, "the device does not answer");
+        self.update_status(|_| {});
+        if changed {
+            self.shutdown.spawn(super::run::reconnect(Arc::clone(self)));
+        }
+    }
+
+    /// What an unreachable device is: `offline` when its serial port is not there (unplugged),
+    /// else `disconnected`.
+    pub(super) fn unreachable_state(&self) -> DeviceState {
+        match &self.opener() {
+            super::link::Opener::Serial { port, .. }
+                if !crate::device::discover::port_exists(port) =>
+            {
+                DeviceState::Offline
+            }
+            _ => DeviceState::Disconnected,
+        }
     }
 
     /// Changes the status and tells the clients.
@@ -211,7 +304,7 @@ impl Inner {
 
     fn reply(&self, message: impl Into<String>) -> DeviceReply {
         DeviceReply {
-            device_id: self.opener.device_id(),
+            device_id: self.opener().device_id(),
             message: message.into(),
         }
     }
@@ -238,7 +331,7 @@ impl Inner {
                     let _ = r.controls.send(Control::Pause);
                     rx
                 }
-                _ => return Err(not_running(job, &self.opener)),
+                _ => return Err(not_running(job, &self.opener())),
             }
         };
         rx.await.unwrap_or_else(|_| {
@@ -259,7 +352,7 @@ impl Inner {
                 Some(r) => {
                     return Err(error(format!(
                         "{} is plotting job {}; resume job {job} once it is done",
-                        self.opener.device_id(),
+                        self.opener().device_id(),
                         r.job_id
                     )));
                 }
@@ -328,7 +421,7 @@ impl Inner {
                     return Err(error(format!(
                         "{} is plotting job {}: pause it (or abort it, or let it finish) before \
                          {action}",
-                        self.opener.device_id(),
+                        self.opener().device_id(),
                         r.job_id
                     )));
                 }
@@ -359,7 +452,7 @@ impl Inner {
                 event,
                 reason,
                 error,
-                metadata: json!({ "device_id": self.opener.device_id() }),
+                metadata: json!({ "device_id": self.opener().device_id() }),
             })
             .await
             .map(|c| c.to)
@@ -368,7 +461,7 @@ impl Inner {
 
 impl DeviceControl for Plotter {
     fn id(&self) -> String {
-        self.inner.opener.device_id()
+        self.inner.opener().device_id()
     }
 
     fn status(&self) -> DeviceStatus {

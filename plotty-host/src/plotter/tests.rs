@@ -10,7 +10,7 @@ use serde_json::Value;
 use tokio::sync::{broadcast, watch};
 
 use super::*;
-use crate::events::{self, DaemonEvent, JobProgress};
+use crate::events::{self, DaemonEvent, DeviceState, JobProgress};
 use crate::job::{JobEvent, JobId, JobState, Reason};
 use crate::ledger::Ledger;
 use crate::queue::{self, JobAction, QueueComponent, Submission, SvgSource};
@@ -35,9 +35,26 @@ async fn harness(pace: SimPace) -> Harness {
 }
 
 async fn harness_with(device: impl FnOnce(QueueHandle) -> DeviceComponent) -> Harness {
+    harness_kind(DeviceKind::Simulator, device).await
+}
+
+/// A harness whose settings say `device.type: kind`.
+async fn harness_kind(
+    kind: DeviceKind,
+    device: impl FnOnce(QueueHandle) -> DeviceComponent,
+) -> Harness {
+    harness_settings(|s| s.device.kind = kind, device).await
+}
+
+/// A harness with the settings `adjust` makes of the defaults.
+async fn harness_settings(
+    adjust: impl FnOnce(&mut Settings),
+    device: impl FnOnce(QueueHandle) -> DeviceComponent,
+) -> Harness {
     let dir = tempfile::tempdir().unwrap();
     let mut settings = Settings::defaults_for(dir.path());
     settings.device.kind = DeviceKind::Simulator;
+    adjust(&mut settings);
     std::fs::create_dir_all(settings.jobs_dir()).unwrap();
     let (store, _) = Store::open(&settings.database.path).unwrap();
     let bus = events::bus();
@@ -625,6 +642,7 @@ async fn a_device_that_vanishes_mid_plot_leaves_the_job_paused_with_the_error() 
         faults: Some(faults),
     };
     let mut h = harness_with(|queue| DeviceComponent::with_opener(queue, opener)).await;
+    let mut devices = h.ledger.bus().subscribe();
     let job = h
         .queue
         .submit(submission(&long_drawing(), true))
@@ -635,6 +653,22 @@ async fn a_device_that_vanishes_mid_plot_leaves_the_job_paused_with_the_error() 
     assert_eq!(paused.reason, Reason::DeviceError);
     let error = paused.error.unwrap();
     assert!(error.contains("went away"), "{error}");
+    // The device says what was measured: its link failed, so it is disconnected (not "in
+    // error", not connected), with no uptime, until the board is back.
+    let down = tokio::time::timeout(GUARD, async {
+        loop {
+            if let Ok(DaemonEvent::DeviceStatus(d)) = devices.recv().await
+                && d.status != DeviceState::Busy
+                && d.status != DeviceState::Connected
+            {
+                return d;
+            }
+        }
+    })
+    .await
+    .expect("a device status after the failure");
+    assert_eq!(down.status, DeviceState::Disconnected, "{down:?}");
+    assert_eq!(down.uptime_seconds, None);
     let details = h.queue.job(job.id.clone()).await.unwrap();
     assert!(details.job.resume.is_some(), "the resume point is kept");
     assert!(
@@ -749,6 +783,258 @@ async fn a_plotter_without_motor_power_takes_no_job_and_says_why() {
             .is_some_and(|m| m.contains("motor supply")),
         "{status:?}"
     );
+}
+
+/// A device task for `opener` alone (no queue), for health checks.
+fn lone_plotter(opener: Opener) -> (Plotter, tempfile::TempDir, watch::Sender<Arc<Settings>>) {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = Settings::defaults_for(dir.path());
+    let (store, _) = Store::open(&settings.database.path).unwrap();
+    let ledger = Ledger::new(store, dir.path(), events::bus(), None);
+    let (tx, rx) = watch::channel(Arc::new(settings));
+    let shutdown = Coordinator::new().handle(Stage::Devices);
+    (Plotter::new(opener, ledger, rx, shutdown, None), dir, tx)
+}
+
+#[tokio::test]
+async fn device_health_is_measured_not_stamped() {
+    use crate::queue::DeviceControl;
+    use plotty_fw_sim::fault::{FaultAction, FaultConfig, ScheduledFault, Trigger};
+    // A board that answers one `V`, then vanishes on the second (each reopened board too).
+    let faults = FaultConfig {
+        events: vec![ScheduledFault {
+            at: Trigger::AfterCommand(2),
+            action: FaultAction::Vanish,
+        }],
+        ..FaultConfig::default()
+    };
+    let opener = Opener::Simulator {
+        version: plotty_fw_sim::FirmwareVersion::V3_0_3,
+        pace: SimPace::Fast,
+        faults: Some(faults),
+    };
+    let (plotter, _dir, _settings) = lone_plotter(opener);
+    plotter.check_health().await;
+    let answered = plotter.status();
+    assert_eq!(answered.status, DeviceState::Connected);
+    assert!(answered.uptime_seconds.is_some());
+    plotter.check_health().await;
+    let gone = plotter.status();
+    assert_eq!(gone.status, DeviceState::Disconnected, "{gone:?}");
+    assert!(
+        gone.error_message
+            .as_deref()
+            .is_some_and(|m| m.contains("went away")),
+        "{gone:?}"
+    );
+    assert_eq!(gone.uptime_seconds, None);
+    // The heartbeat is when the board last answered, however often it is read.
+    std::thread::sleep(Duration::from_millis(5));
+    assert_eq!(plotter.status().last_heartbeat, answered.last_heartbeat);
+}
+
+#[tokio::test]
+async fn a_plotter_whose_port_is_gone_is_offline() {
+    use crate::queue::DeviceControl;
+    let dir = tempfile::tempdir().unwrap();
+    let port = dir.path().join("ttyACM9").display().to_string();
+    let (plotter, _dir, _settings) = lone_plotter(Opener::Serial { port, baud: 9600 });
+    assert_eq!(plotter.status().status, DeviceState::Connected);
+    plotter.check_health().await;
+    let status = plotter.status();
+    assert_eq!(status.status, DeviceState::Offline, "{status:?}");
+    assert!(
+        status
+            .error_message
+            .as_deref()
+            .is_some_and(|m| m.contains("ttyACM9")),
+        "{status:?}"
+    );
+}
+
+/// A USB search that finds what the test plugs in, and boards that answer the probe.
+fn scripted_discovery() -> (
+    Discovery,
+    Arc<Mutex<Vec<crate::device::discover::FoundBoard>>>,
+) {
+    let plugged = Arc::new(Mutex::new(Vec::new()));
+    let seen = Arc::clone(&plugged);
+    let discovery = Discovery {
+        find: Arc::new(move || Ok(seen.lock().unwrap().clone())),
+        probe: Arc::new(|_port: &str| Ok("3.0.3".to_owned())),
+        baud: 9600,
+    };
+    (discovery, plugged)
+}
+
+fn plug_in(plugged: &Mutex<Vec<crate::device::discover::FoundBoard>>, port: &str) {
+    plugged
+        .lock()
+        .unwrap()
+        .push(crate::device::discover::FoundBoard {
+            port: port.into(),
+            serial: None,
+        });
+}
+
+/// Waits for the alert titled `title`; returns it and the job states seen before it.
+async fn wait_alert(
+    rx: &mut broadcast::Receiver<DaemonEvent>,
+    title: &str,
+) -> (events::Alert, Vec<JobState>) {
+    let mut states = Vec::new();
+    let alert = tokio::time::timeout(GUARD, async {
+        loop {
+            match rx.recv().await {
+                Ok(DaemonEvent::Alert(a)) if a.title == title => return a,
+                Ok(DaemonEvent::JobStateChanged(c)) => states.push(c.to),
+                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(e) => panic!("bus closed: {e}"),
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("no alert `{title}`"));
+    (alert, states)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auto_without_a_plotter_says_so_records_simulated_jobs_and_switches_to_an_axidraw() {
+    let (discovery, plugged) = scripted_discovery();
+    let mut h = harness_kind(DeviceKind::Auto, |queue| {
+        DeviceComponent::new(queue, SimPace::Fast)
+            .with_discovery(discovery)
+            .with_period(Duration::from_millis(20))
+    })
+    .await;
+    let (alert, _) = wait_alert(&mut h.rx, "no AxiDraw found: plotting on the simulator").await;
+    assert!(alert.message.contains("nothing is drawn"), "{alert:?}");
+    // The device says it is the simulator and that nothing is drawn.
+    let status = &h.queue.devices().await.unwrap()[0];
+    assert_eq!(status.device_type, "simulator");
+    let notice = status.notice.clone().expect("a notice");
+    assert!(notice.contains("nothing is drawn on paper"), "{notice}");
+    let line = crate::client::format::device_line(
+        &serde_json::to_value(crate::api::protocol::DeviceWire::from(status)).unwrap(),
+    );
+    assert!(line.contains("NOTE: no AxiDraw found"), "{line}");
+
+    // A job plotted there is COMPLETED and recorded as simulated: never a drawn plot.
+    let job = h.queue.submit(submission(SQUARES, true)).await.unwrap();
+    h.wait_state(&job.id, JobState::Completed).await;
+    let done = h.queue.job(job.id.clone()).await.unwrap().job;
+    assert!(
+        done.simulated,
+        "a plot on the simulator is recorded as simulated"
+    );
+    let shown = crate::client::format::jobs_table(&serde_json::json!({
+        "jobs": [crate::api::views::job(&done, None)]
+    }));
+    assert!(
+        shown.contains("COMPLETED (simulated, nothing drawn)"),
+        "{shown}"
+    );
+
+    // An AxiDraw plugged in while idle is used from then on, and an alert says so.
+    plug_in(&plugged, "/dev/ttyFAKE0");
+    let (alert, _) = wait_alert(&mut h.rx, "AxiDraw connected").await;
+    assert!(alert.message.contains("/dev/ttyFAKE0"), "{alert:?}");
+    assert_eq!(alert.metadata["previous_device_id"], "simulator");
+    let devices = tokio::time::timeout(GUARD, async {
+        loop {
+            let d = h.queue.devices().await.unwrap();
+            if d.len() == 1 && d[0].device_id == "/dev/ttyFAKE0" {
+                return d;
+            }
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("the queue has the AxiDraw under its port");
+    assert_eq!(devices[0].device_type, "axidraw");
+    assert_eq!(devices[0].notice, None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auto_switches_to_an_axidraw_plugged_in_mid_plot_only_once_idle() {
+    let (discovery, plugged) = scripted_discovery();
+    let mut h = harness_kind(DeviceKind::Auto, |queue| {
+        DeviceComponent::new(queue, SimPace::Realtime)
+            .with_discovery(discovery)
+            .with_period(Duration::from_millis(20))
+    })
+    .await;
+    let job = h
+        .queue
+        .submit(submission(&long_drawing(), true))
+        .await
+        .unwrap();
+    h.wait_progress(&job.id, 2).await;
+    plug_in(&plugged, "/dev/ttyFAKE1");
+    // Many scans see the board while the plot runs; none switches.
+    h.wait_progress(&job.id, 6).await;
+    let status = &h.queue.devices().await.unwrap()[0];
+    assert_eq!(status.device_id, "simulator", "switched while plotting");
+    assert_eq!(status.current_job_id.as_ref(), Some(&job.id));
+    let aborted = h
+        .queue
+        .control(job.id.clone(), JobAction::Abort)
+        .await
+        .unwrap();
+    assert_eq!(aborted.state, JobState::Aborted);
+    assert!(aborted.simulated);
+    let (alert, _) = wait_alert(&mut h.rx, "AxiDraw connected").await;
+    assert!(alert.message.contains("/dev/ttyFAKE1"), "{alert:?}");
+    let shown = crate::client::format::jobs_table(&serde_json::json!({
+        "jobs": [crate::api::views::job(&aborted, None)]
+    }));
+    assert!(shown.contains("ABORTED (simulated)"), "{shown}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_plot_stops_at_once_on_shutdown_even_with_finish_job() {
+    let mut h = harness_settings(
+        |s| {
+            s.shutdown.finish = crate::settings::file::ShutdownFinish::Job;
+            s.shutdown.timeout = Duration::from_secs(3600);
+        },
+        |queue| DeviceComponent::new(queue, SimPace::Realtime),
+    )
+    .await;
+    let job = h
+        .queue
+        .submit(submission(&long_drawing(), true))
+        .await
+        .unwrap();
+    h.wait_progress(&job.id, 2).await;
+    let paused = h
+        .queue
+        .control(job.id.clone(), JobAction::Pause)
+        .await
+        .unwrap();
+    assert_eq!(paused.state, JobState::Paused);
+    h.coordinator.begin();
+    assert!(
+        h.coordinator
+            .stop_stage(Stage::Queue, Duration::from_secs(10))
+            .await
+    );
+    // Not the hour of `shutdown.timeout`: nothing is left to finish.
+    assert!(
+        h.coordinator
+            .stop_stage(Stage::Devices, Duration::from_secs(60))
+            .await,
+        "the paused plot waited for shutdown.timeout"
+    );
+    let stored = h
+        .ledger
+        .store()
+        .job(job.id.as_str())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.state, JobState::Paused);
+    assert!(stored.resume.is_some());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -49,7 +49,13 @@ pub struct QueueActor {
     rx: mpsc::Receiver<Command>,
     pipeline: bool,
     files: Arc<dyn JobFiles>,
+    /// The events followed instead of the daemon's bus (tests).
+    bus: Option<broadcast::Receiver<DaemonEvent>>,
 }
+
+/// How often a queue whose event bus closed looks for work to hand out (it no longer hears
+/// when a job becomes `READY` or a device free).
+const POLL_WITHOUT_BUS: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Programs of `READY` jobs, kept for the device that takes them.
 type Programs = Arc<Mutex<HashMap<JobId, Arc<PreparedJob>>>>;
@@ -76,7 +82,15 @@ impl QueueActor {
             rx,
             pipeline: true,
             files: Arc::new(Disk),
+            bus: None,
         }
+    }
+
+    /// An actor that follows `bus` instead of the daemon's event bus (tests of a bus that
+    /// closes).
+    pub fn with_bus(mut self, bus: broadcast::Receiver<DaemonEvent>) -> Self {
+        self.bus = Some(bus);
+        self
     }
 
     /// An actor that writes submitted SVGs through `files` instead of straight to the disk (tests
@@ -112,7 +126,10 @@ impl QueueActor {
             workers: Arc::new(Semaphore::new(PIPELINE_WORKERS)),
             files: Arc::clone(&self.files),
         };
-        let mut bus = ctx.events.subscribe();
+        let mut bus = Some(self.bus.take().unwrap_or_else(|| ctx.events.subscribe()));
+        // Once the bus is closed the queue polls for work instead (a closed receiver is always
+        // ready: selecting on it would spin at full CPU).
+        let mut poll: Option<tokio::time::Interval> = None;
         if state.pipeline {
             state.continue_pipeline().await;
         }
@@ -124,7 +141,7 @@ impl QueueActor {
                     Some(c) => state.handle(c).await,
                     None => break,
                 },
-                e = bus.recv() => {
+                e = next_event(&mut bus) => {
                     let wake = match e {
                         Ok(DaemonEvent::JobStateChanged(c)) => {
                             c.to == JobState::Ready || lets_device_go(c.from, c.to)
@@ -132,15 +149,45 @@ impl QueueActor {
                         Ok(DaemonEvent::DeviceStatus(d)) => d.current_job_id.is_none(),
                         Ok(_) => false,
                         Err(broadcast::error::RecvError::Lagged(_)) => true,
-                        Err(broadcast::error::RecvError::Closed) => false,
+                        Err(broadcast::error::RecvError::Closed) => {
+                            tracing::error!(
+                                "the event bus closed: the queue now looks for jobs to hand out \
+                                 every {} s",
+                                POLL_WITHOUT_BUS.as_secs()
+                            );
+                            bus = None;
+                            let mut ticks = tokio::time::interval(POLL_WITHOUT_BUS);
+                            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                            poll = Some(ticks);
+                            true
+                        }
                     };
                     if wake {
                         state.dispatch().await;
                     }
                 }
+                _ = tick(&mut poll) => state.dispatch().await,
             }
         }
         tracing::debug!("job queue stopped");
+    }
+}
+
+/// The next event of `bus`; never, once it is gone.
+async fn next_event(
+    bus: &mut Option<broadcast::Receiver<DaemonEvent>>,
+) -> Result<DaemonEvent, broadcast::error::RecvError> {
+    match bus {
+        Some(b) => b.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The next tick of `poll`; never without one.
+async fn tick(poll: &mut Option<tokio::time::Interval>) -> tokio::time::Instant {
+    match poll {
+        Some(p) => p.tick().await,
+        None => std::future::pending().await,
     }
 }
 

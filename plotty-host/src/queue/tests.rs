@@ -37,6 +37,11 @@ async fn harness_with(pipeline: bool) -> Harness {
 
 /// A manual queue whose submitted SVGs are written through `files`.
 async fn harness_full(pipeline: bool, files: Arc<dyn JobFiles>) -> Harness {
+    harness_actor(pipeline, |a| a.with_files(files)).await
+}
+
+/// A queue whose actor is set up by `setup`.
+async fn harness_actor(pipeline: bool, setup: impl FnOnce(QueueActor) -> QueueActor) -> Harness {
     let dir = tempfile::tempdir().unwrap();
     let settings = Settings::defaults_for(dir.path());
     std::fs::create_dir_all(settings.jobs_dir()).unwrap();
@@ -58,7 +63,7 @@ async fn harness_full(pipeline: bool, files: Arc<dyn JobFiles>) -> Harness {
         Arc::new(Mutex::new(None)),
     );
     let (queue, actor) = channel();
-    let actor = actor.with_files(files);
+    let actor = setup(actor);
     let actor = if pipeline { actor } else { actor.manual() };
     Box::new(QueueComponent::new(actor))
         .start(ctx)
@@ -195,6 +200,7 @@ impl DeviceControl for FakeDevice {
             error_message: None,
             last_heartbeat: crate::timestamp::now(),
             uptime_seconds: Some(1.0),
+            notice: None,
         }
     }
 
@@ -878,4 +884,35 @@ async fn start_up_queues_or_fails_jobs_left_at_new_and_reports_directories_witho
     let again = recover_submissions(&h.ledger, &jobs_dir).await.unwrap();
     assert!(again.queued.is_empty() && again.failed.is_empty());
     assert_eq!(again.orphans, [orphan]);
+}
+
+#[test]
+fn a_closed_event_bus_leaves_the_queue_idle_and_answering() {
+    // Paused time only moves on when every task waits: a queue that spins on a closed bus
+    // keeps the runtime busy, and the test's sleep never ends (caught by the wall-clock wait).
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .start_paused(true)
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let (tx, closed) = broadcast::channel(4);
+            drop(tx);
+            let h = harness_actor(true, |a| a.with_bus(closed)).await;
+            let job = h.queue.submit(svg()).await.unwrap();
+            tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+            // Still answering, and still moving jobs on (it polls for work now).
+            let details = h.queue.job(job.id.clone()).await.unwrap();
+            assert_eq!(details.job.id, job.id);
+        });
+        let _ = done.send(());
+    });
+    assert!(
+        finished
+            .recv_timeout(std::time::Duration::from_secs(120))
+            .is_ok(),
+        "the queue actor kept the runtime busy after the event bus closed"
+    );
 }

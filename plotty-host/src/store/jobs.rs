@@ -95,6 +95,8 @@ pub struct JobRecord {
     pub finished_at: Option<String>,
     /// Submission metadata.
     pub metadata: Value,
+    /// Plotted on the simulator (schema 3): nothing was drawn on paper, whatever its state.
+    pub simulated: bool,
 }
 
 /// One layer of a job.
@@ -339,6 +341,18 @@ pub fn set_estimates(
     )?;
     if n == 0 {
         return Err(StoreError::UnknownJob(id.to_owned()));
+    }
+    Ok(())
+}
+
+/// Records that `job_id` is plotted on the simulator (nothing is drawn on paper).
+pub fn set_simulated(conn: &Connection, job_id: &str) -> Result<(), StoreError> {
+    let n = conn.execute(
+        "UPDATE jobs SET simulated = 1 WHERE id = ?1",
+        rusqlite::params![job_id],
+    )?;
+    if n == 0 {
+        return Err(StoreError::UnknownJob(job_id.to_owned()));
     }
     Ok(())
 }
@@ -598,7 +612,7 @@ pub fn resume_json(p: &ResumePoint) -> Value {
 const COLUMNS: &str = "id, seq, name, state, priority, source_path, created_at, updated_at,
     state_reason, error, retry_of, resume_layer, resume_stroke, resume_vertex, resume_motor1,
     resume_motor2, resume_x_mm, resume_y_mm, resume_at, estimate_pre_s, estimate_post_s,
-    started_at, finished_at, metadata_json, resume_pen_down";
+    started_at, finished_at, metadata_json, resume_pen_down, simulated";
 
 /// Maps a row; the outer error is SQLite's, the inner one a value this build cannot read.
 fn read_job(r: &Row<'_>) -> rusqlite::Result<Result<JobRecord, StoreError>> {
@@ -652,6 +666,7 @@ fn read_job(r: &Row<'_>) -> rusqlite::Result<Result<JobRecord, StoreError>> {
             started_at: r.get(21)?,
             finished_at: r.get(22)?,
             metadata: parse_json(&r.get::<_, String>(23)?),
+            simulated: r.get(25)?,
         })
     })();
     Ok(record)

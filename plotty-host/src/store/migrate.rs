@@ -33,6 +33,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0002_resume_pen",
         sql: include_str!("../../../migrations/0002_resume_pen.sql"),
     },
+    Migration {
+        version: 3,
+        name: "0003_simulated",
+        sql: include_str!("../../../migrations/0003_simulated.sql"),
+    },
 ];
 
 /// `PRAGMA application_id` of a plotty database ('PLTY').
@@ -217,11 +222,13 @@ mod tests {
                     ('travel', 'b.svg', 'PAUSED', 'x', 'x', 0, 4, 0, 'x');",
         )
         .unwrap();
-        assert_eq!(migrate(&mut conn, ":memory:").unwrap(), vec![2]);
+        assert_eq!(migrate(&mut conn, ":memory:").unwrap(), vec![2, 3]);
         let drawing = crate::store::jobs::get(&conn, "drawing").unwrap().unwrap();
         assert!(drawing.resume.unwrap().pen_down);
         let travel = crate::store::jobs::get(&conn, "travel").unwrap().unwrap();
         assert!(!travel.resume.unwrap().pen_down);
+        // Jobs from before schema 3 were not recorded as simulated.
+        assert!(!drawing.simulated);
     }
 
     #[test]

@@ -180,7 +180,7 @@ fn check_database_reports_missing_healthy_garbage_and_newer_files() {
     let o = env.run(&["check", "database", "-w", "ws"]);
     assert_eq!(o.status.code(), Some(3));
     assert!(
-        stdout(&o).contains("schema version 42; this build knows up to 2"),
+        stdout(&o).contains("schema version 42; this build knows up to 3"),
         "{}",
         stdout(&o)
     );

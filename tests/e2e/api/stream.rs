@@ -51,6 +51,7 @@ fn device(status: DeviceState, job: Option<&JobId>) -> DeviceStatus {
         error_message: None,
         last_heartbeat: plotty_host::timestamp::now(),
         uptime_seconds: Some(12.0),
+        notice: None,
     }
 }
 

@@ -1,0 +1,165 @@
+//! `device.type: auto` without an AxiDraw: the daemon runs jobs on the built-in simulator, as the
+//! configuration asks, but says so everywhere (the device's `notice`, the jobs recorded as
+//! simulated) and keeps looking for a plotter. Every health check period (5 s) the USB search
+//! runs again ([`Discovery`]: `device::discover` in the daemon, a scripted one in tests); when a
+//! board answers and the device is idle (no job plotting, armed or paused on it), the device
+//! switches to it, and an alert says so. While the device is busy the switch waits for it.
+
+use std::sync::{Arc, PoisonError};
+
+use serde_json::json;
+
+use super::link::Opener;
+use super::task::Inner;
+use crate::device::DeviceError;
+use crate::device::discover::{self, FoundBoard, PROBE_TIMEOUT};
+use crate::events::{Alert, DaemonEvent, DeviceState, Severity};
+use crate::job::JobState;
+
+/// What the status of a simulator chosen by `auto` says.
+pub const NOTICE: &str = "no AxiDraw found (device.type: auto): jobs run on the built-in \
+                          simulator and nothing is drawn on paper; plug the AxiDraw in (it is \
+                          used as soon as the device is idle) or set device.type: axidraw";
+
+/// Lists the AxiDraws connected (see [`discover::find_boards`]).
+pub type FindBoards = Arc<dyn Fn() -> Result<Vec<FoundBoard>, String> + Send + Sync>;
+/// Asks the board on a port for its firmware version (see [`discover::probe`]).
+pub type Probe = Arc<dyn Fn(&str) -> Result<String, DeviceError> + Send + Sync>;
+
+/// How the device layer looks for an AxiDraw.
+#[derive(Clone)]
+pub struct Discovery {
+    /// The USB search.
+    pub find: FindBoards,
+    /// The check that a port found is an EiBotBoard.
+    pub probe: Probe,
+    /// The baud rate a board found is opened at.
+    pub baud: u32,
+}
+
+impl Discovery {
+    /// The system's USB search and probe (`device.baud_rate` `baud`).
+    pub fn system(baud: u32) -> Self {
+        Self {
+            find: Arc::new(discover::find_boards),
+            probe: Arc::new(move |port| discover::probe(port, baud, PROBE_TIMEOUT)),
+            baud,
+        }
+    }
+}
+
+impl std::fmt::Debug for Discovery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Discovery")
+            .field("baud", &self.baud)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One look for an AxiDraw (see [`super::Plotter::rescan`]); returns the device id replaced.
+pub(super) async fn rescan(inner: &Arc<Inner>) -> Option<String> {
+    let discovery = inner
+        .scan
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clone()?;
+    if inner.lock().shutting_down {
+        return None;
+    }
+    let find = Arc::clone(&discovery.find);
+    let board = match tokio::task::spawn_blocking(move || find()).await {
+        Ok(Ok(boards)) => boards.into_iter().next()?,
+        Ok(Err(e)) => {
+            tracing::debug!(error = %e, "cannot list serial ports to look for an AxiDraw");
+            return None;
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "the USB search ended abnormally");
+            return None;
+        }
+    };
+    if let Some(why) = busy(inner).await {
+        tracing::debug!(port = %board.port, "an AxiDraw is connected; the device switches to it once idle ({why})");
+        return None;
+    }
+    let (probe, port) = (Arc::clone(&discovery.probe), board.port.clone());
+    let version = match tokio::task::spawn_blocking(move || probe(&port)).await {
+        Ok(Ok(v)) => v,
+        Ok(Err(e)) => {
+            tracing::warn!(port = %board.port, error = %e, "an AxiDraw was found but does not answer yet");
+            return None;
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "probing the AxiDraw ended abnormally");
+            return None;
+        }
+    };
+    let previous = {
+        let mut st = inner.lock();
+        // Checked again under the lock: a job handed over meanwhile keeps the simulator.
+        if st.run.is_some() || st.manual || st.shutting_down {
+            return None;
+        }
+        let previous = st.status.device_id.clone();
+        *inner.opener.lock().unwrap_or_else(PoisonError::into_inner) = Opener::Serial {
+            port: board.port.clone(),
+            baud: discovery.baud,
+        };
+        *inner.scan.lock().unwrap_or_else(PoisonError::into_inner) = None;
+        st.connected_at = Some(std::time::Instant::now());
+        let s = &mut st.status;
+        s.device_id = board.port.clone();
+        s.device_type = "axidraw".into();
+        s.status = DeviceState::Connected;
+        s.firmware_version = Some(version.clone());
+        s.pen_up = None;
+        s.position_mm = None;
+        s.error_count = 0;
+        s.error_message = None;
+        s.notice = None;
+        s.last_heartbeat = crate::timestamp::now();
+        previous
+    };
+    // The simulator's board is put away; the next plot opens the AxiDraw.
+    drop(
+        inner
+            .link
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take(),
+    );
+    tracing::warn!(port = %board.port, firmware = %version, "AxiDraw connected: jobs plot on it from now on, no longer on the simulator");
+    inner.update_status(|_| {});
+    let _ = inner.ledger.bus().send(DaemonEvent::Alert(Alert {
+        severity: Severity::Warning,
+        title: "AxiDraw connected".into(),
+        message: format!(
+            "an AxiDraw answered on {} (firmware {version}): jobs plot on it from now on, no \
+             longer on the simulator; load paper before starting the next job",
+            board.port
+        ),
+        source: "device".into(),
+        metadata: json!({ "device_id": board.port, "previous_device_id": previous }),
+    }));
+    Some(previous)
+}
+
+/// Why the device cannot switch now: a run or manual action, or a job that holds it.
+async fn busy(inner: &Inner) -> Option<String> {
+    {
+        let st = inner.lock();
+        if let Some(r) = &st.run {
+            return Some(format!("job {} runs on it", r.job_id));
+        }
+        if st.manual {
+            return Some("a manual action runs".into());
+        }
+    }
+    let held = vec![JobState::Armed, JobState::Plotting, JobState::Paused];
+    match inner.ledger.store().jobs(held).await {
+        Ok(jobs) => jobs
+            .first()
+            .map(|j| format!("job {} is {} on it", j.id, j.state)),
+        Err(e) => Some(format!("cannot read the jobs holding it: {e}")),
+    }
+}
