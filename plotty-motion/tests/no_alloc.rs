@@ -95,6 +95,8 @@ impl Board {
                 self.put(b"\n\rOK\r\n");
             }
             b"QB" => self.put(b"0\r\nOK\r\n"),
+            // 3.x status byte: pen up, nothing pressed, no power lost (no OK).
+            b"QG" => self.put(b"10\r\n"),
             b"QC" => self.put(b"300,700\r\nOK\r\n"),
             b"ES" => self.put(b"0\n\rOK\r\n"),
             b"QU" => self.put(b"QU,0,0\r\nOK\r\n"),
