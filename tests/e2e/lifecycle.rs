@@ -839,12 +839,12 @@ impl Link for Watched {
     }
 }
 
-#[test]
-fn an_abort_is_reported_done_only_once_the_board_stopped_with_the_pen_up() {
+/// Plots the test drawing on a [`Watched`] board; `script` gets each event, whether the board
+/// was stopped with the pen up when it came, and the control channel.
+fn watched_run(mut script: impl FnMut(RunEvent, bool, &mpsc::Sender<Control>)) -> Outcome {
     let dir = tempfile::tempdir().unwrap();
-    let reference = drawing();
-    let file = dir.path().join("abort.svg");
-    std::fs::write(&file, svg(&reference)).unwrap();
+    let file = dir.path().join("watched.svg");
+    std::fs::write(&file, svg(&drawing())).unwrap();
     let config = PlotConfig::from_settings(&Settings::defaults_for(dir.path()));
     let p = prepare::prepare(&file, &config, None).unwrap();
     let stopped = Rc::new(Cell::new(true));
@@ -853,9 +853,7 @@ fn an_abort_is_reported_done_only_once_the_board_stopped_with_the_pen_up() {
         stopped_pen_up: stopped.clone(),
     };
     let (tx, rx) = mpsc::channel();
-    // The board's state when each event was reported.
-    let mut seen = Vec::new();
-    let report = runner::run(
+    runner::run(
         &mut link,
         Plot {
             program: &p.program,
@@ -865,24 +863,33 @@ fn an_abort_is_reported_done_only_once_the_board_stopped_with_the_pen_up() {
             estimate: None,
         },
         &rx,
-        &mut |e| {
-            if let RunEvent::Progress(pr) = &e
-                && pr.stroke == 2
-                && pr.pen == plotty_motion::plan::Pen::Down
-                && seen.is_empty()
-            {
-                tx.send(Control::Abort).unwrap();
-                seen.push(("requested", stopped.get()));
-            }
-            match e {
-                RunEvent::Aborting => seen.push(("aborting", stopped.get())),
-                RunEvent::Aborted => seen.push(("aborted", stopped.get())),
-                _ => {}
-            }
-        },
+        &mut |e| script(e, stopped.get(), &tx),
     )
-    .unwrap();
-    assert_eq!(report.outcome, Outcome::Aborted);
+    .unwrap()
+    .outcome
+}
+
+/// The third stroke is being drawn.
+fn drawing_stroke_2(e: &RunEvent) -> bool {
+    matches!(e, RunEvent::Progress(pr) if pr.stroke == 2 && pr.pen == plotty_motion::plan::Pen::Down)
+}
+
+#[test]
+fn an_abort_is_reported_done_only_once_the_board_stopped_with_the_pen_up() {
+    // The board's state when each event was reported.
+    let mut seen = Vec::new();
+    let outcome = watched_run(|e, stopped, tx| {
+        if drawing_stroke_2(&e) && seen.is_empty() {
+            tx.send(Control::Abort).unwrap();
+            seen.push(("requested", stopped));
+        }
+        match e {
+            RunEvent::Aborting => seen.push(("aborting", stopped)),
+            RunEvent::Aborted => seen.push(("aborted", stopped)),
+            _ => {}
+        }
+    });
+    assert_eq!(outcome, Outcome::Aborted);
     // Drawing when asked; still moving, pen down, when the abort was accepted; stopped with
     // the pen up when it was reported done.
     assert_eq!(
@@ -893,46 +900,17 @@ fn an_abort_is_reported_done_only_once_the_board_stopped_with_the_pen_up() {
 
 #[test]
 fn a_pause_is_reported_only_once_the_board_stopped_with_the_pen_up() {
-    let dir = tempfile::tempdir().unwrap();
-    let reference = drawing();
-    let file = dir.path().join("pause.svg");
-    std::fs::write(&file, svg(&reference)).unwrap();
-    let config = PlotConfig::from_settings(&Settings::defaults_for(dir.path()));
-    let p = prepare::prepare(&file, &config, None).unwrap();
-    let stopped = Rc::new(Cell::new(true));
-    let mut link = Watched {
-        sim: SimLink::new(SimVersion::V3_0_3),
-        stopped_pen_up: stopped.clone(),
-    };
-    let (tx, rx) = mpsc::channel();
     let mut seen = Vec::new();
-    let report = runner::run(
-        &mut link,
-        Plot {
-            program: &p.program,
-            config: &config,
-            session: runner::session_config(&config, std::time::Duration::from_secs(5)),
-            start: Start::Beginning,
-            estimate: None,
-        },
-        &rx,
-        &mut |e| match e {
-            RunEvent::Progress(pr)
-                if pr.stroke == 2
-                    && pr.pen == plotty_motion::plan::Pen::Down
-                    && seen.is_empty() =>
-            {
-                tx.send(Control::Pause).unwrap();
-                seen.push(("requested", stopped.get()));
-            }
-            RunEvent::Paused { .. } if seen.len() == 1 => {
-                seen.push(("paused", stopped.get()));
-                tx.send(Control::Resume).unwrap();
-            }
-            _ => {}
-        },
-    )
-    .unwrap();
-    assert_eq!(report.outcome, Outcome::Completed);
+    let outcome = watched_run(|e, stopped, tx| {
+        if drawing_stroke_2(&e) && seen.is_empty() {
+            tx.send(Control::Pause).unwrap();
+            seen.push(("requested", stopped));
+        }
+        if matches!(e, RunEvent::Paused { .. }) && seen.len() == 1 {
+            seen.push(("paused", stopped));
+            tx.send(Control::Resume).unwrap();
+        }
+    });
+    assert_eq!(outcome, Outcome::Completed);
     assert_eq!(seen, [("requested", false), ("paused", true)]);
 }

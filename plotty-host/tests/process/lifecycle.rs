@@ -103,11 +103,16 @@ fn samples(line: &[(f64, f64)]) -> Vec<(f64, f64)> {
     out
 }
 
-#[test]
-fn a_plotter_that_stays_powered_gets_every_job_drawn_exactly_once_across_sigterm_and_sigkill() {
-    let env = Env::new();
+/// A simulated EBB served in real time on a pty in `env` (as `plotty-fw-sim serve --link`
+/// does) for as long as the test runs, outliving every daemon, and a default config that drives
+/// it (shutdown finishes the stroke). Stop it with the handle; the thread returns its trace.
+fn powered_board(
+    env: &Env,
+) -> (
+    plotty_fw_sim::pty::StopHandle,
+    thread::JoinHandle<plotty_fw_sim::trace::Trace>,
+) {
     let link = env.path("ebb");
-    // The plotter: a board served in real time on a pty, for the whole test.
     let server = PtyServer::open(Some(&link)).unwrap();
     let stop = server.stop_handle();
     let board = thread::spawn(move || {
@@ -120,6 +125,14 @@ fn a_plotter_that_stays_powered_gets_every_job_drawn_exactly_once_across_sigterm
         "device:\n  type: axidraw\n  port: {}\nshutdown:\n  finish: stroke\n",
         link.display()
     ));
+    (stop, board)
+}
+
+#[test]
+fn a_plotter_that_stays_powered_gets_every_job_drawn_exactly_once_across_sigterm_and_sigkill() {
+    let env = Env::new();
+    // The plotter: a board served in real time on a pty, for the whole test.
+    let (stop, board) = powered_board(&env);
     let first = lines(20.0, 20.0, 8, 40.0, true);
     let second = lines(100.0, 20.0, 8, 40.0, false);
     let first_file = env.write("first.svg", &svg(&first));
@@ -304,19 +317,7 @@ fn the_real_daemon_draws_every_job_exactly_once_whatever_a_user_does_to_it() {
 fn chaos_seed(seed: u64) {
     let mut rng = fastrand::Rng::with_seed(seed);
     let env = Env::new();
-    let link = env.path("ebb");
-    let server = PtyServer::open(Some(&link)).unwrap();
-    let stop = server.stop_handle();
-    let board = thread::spawn(move || {
-        let observer = SimObserver::new(TraceConfig::default());
-        let mut board = Board::with_observer(FirmwareVersion::V3_0_3, observer);
-        server.run(&mut board, ClockMode::Realtime).unwrap();
-        board.into_observer().trace.finish()
-    });
-    env.write_default_config(&format!(
-        "device:\n  type: axidraw\n  port: {}\nshutdown:\n  finish: stroke\n",
-        link.display()
-    ));
+    let (stop, board) = powered_board(&env);
     // Horizontal lines, then vertical ones: 14 strokes of 30 mm.
     let drawing: Vec<[(f64, f64); 2]> = lines(30.0, 30.0, 7, 30.0, true)
         .into_iter()
