@@ -236,10 +236,14 @@ pub struct PlotArgs {
     /// or OUT.png and exit without plotting. With several files, OUT is a directory.
     #[arg(long, value_name = "OUT", conflicts_with_all = ["estimate", "render", "realtime"])]
     pub preview: Option<PathBuf>,
-    /// Print the planned plot time (per layer) and exit; on the simulator also plot, and print
-    /// the simulated time and its difference from the plan.
+    /// Print the planned plot time (per layer) and exit: plans only, moves nothing.
     #[arg(long)]
     pub estimate: bool,
+    /// With --estimate: also run the plan on the built-in simulator (never on a plotter) and
+    /// print the simulated time, its difference from the plan and the largest deviation of the
+    /// simulated pen from the plan. Takes as long as simulating the plot does.
+    #[arg(long, requires = "estimate")]
+    pub verify: bool,
     /// Plot strokes in file order and direction (no reordering, joining or merging).
     #[arg(long)]
     pub keep_order: bool,

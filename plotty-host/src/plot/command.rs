@@ -5,9 +5,10 @@
 //! 1. Settings (`-c`), the layer selection, then every file imported and optimised before
 //!    anything moves (a bad file stops the command before the first plot): warnings and the
 //!    pen-up travel saved are printed.
-//! 2. `--preview OUT`: renders the plan and exits. `--estimate`: prints the planned time; on a
-//!    real plotter that is all, on the simulator the file is plotted too and the simulated time
-//!    and its difference from the plan are printed.
+//! 2. `--preview OUT`: renders the plan and exits. `--estimate`: prints the planned time and
+//!    exits (it plans only, whatever the device). `--estimate --verify`: also runs the plan on
+//!    the simulator (never on a plotter) and prints the simulated time, its difference from the
+//!    plan and the trace's largest deviation.
 //! 3. Otherwise each file is plotted on the chosen device with a progress bar. Ctrl-C pauses at
 //!    once (pen up) and asks whether to resume or abort; a second Ctrl-C aborts (pen up, park at
 //!    home). Pen-change layers wait for Enter. After a simulated plot, the simulator's trace is
@@ -25,7 +26,7 @@ use plotty_motion::ebb::FirmwareVersion;
 use plotty_motion::time::Duration;
 
 use crate::cli::PlotArgs;
-use crate::device::discover::{self, DeviceRequest, PROBE_TIMEOUT, Target};
+use crate::device::discover::{self, DeviceRequest, PROBE_TIMEOUT, SimulatorReason, Target};
 use crate::device::serial::SerialLink;
 use crate::device::sim::{SimLink, SimRecord};
 use crate::device::{DeviceError, Link};
@@ -156,8 +157,15 @@ pub fn run_with(
         }
         return Ok(());
     }
-    let request = DeviceRequest::parse(args.device.as_deref());
-    let target = discover::choose(&request, &settings.device, discover::find_boards)?;
+    let target = if args.verify {
+        // A check of the plan: never on a plotter, whatever the device settings say.
+        Target::Simulator {
+            reason: SimulatorReason::Requested,
+        }
+    } else {
+        let request = DeviceRequest::parse(args.device.as_deref());
+        discover::choose(&request, &settings.device, discover::find_boards)?
+    };
     writeln!(out, "device: {target}")?;
     let planned_for = planned_firmware(&target, &config);
     let mut estimates = Vec::with_capacity(files.len());
@@ -170,7 +178,7 @@ pub fn run_with(
         write!(out, "{}: {e}", p.path.display())?;
         estimates.push(e);
     }
-    if args.estimate && !target.is_simulator() {
+    if args.estimate && !args.verify {
         return Ok(());
     }
     let console = Console::start()?;

@@ -75,7 +75,7 @@ fn preview_renders_svg_and_png_without_a_device() {
 }
 
 #[test]
-fn estimate_on_the_simulator_plots_and_agrees_within_one_percent() {
+fn an_estimate_plans_only_even_on_the_simulator() {
     let env = Env::new();
     let svg = env.write("square.svg", SQUARE);
     let o = env.run(&[
@@ -84,6 +84,37 @@ fn estimate_on_the_simulator_plots_and_agrees_within_one_percent() {
         "--estimate",
         "--device",
         "sim",
+        "--render",
+        env.path("out").to_str().unwrap(),
+    ]);
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}{}", stderr(&o));
+    assert!(out.contains("planned plot time"), "{out}");
+    assert!(!out.contains("simulated plot time"), "{out}");
+    assert!(!env.path("out").exists(), "it simulated and rendered");
+}
+
+#[test]
+fn verify_without_estimate_is_refused() {
+    let env = Env::new();
+    let svg = env.write("square.svg", SQUARE);
+    let o = env.run(&["plot", svg.to_str().unwrap(), "--verify"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--estimate"), "{}", stderr(&o));
+}
+
+#[test]
+fn estimate_with_verify_simulates_and_agrees_within_one_percent() {
+    let env = Env::new();
+    let svg = env.write("square.svg", SQUARE);
+    // Verified on the simulator even when the settings name a plotter.
+    let o = env.run(&[
+        "plot",
+        svg.to_str().unwrap(),
+        "--estimate",
+        "--verify",
+        "--device",
+        "/dev/ttyACM-none",
         "--render",
         env.path("out").to_str().unwrap(),
     ]);
