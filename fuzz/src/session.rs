@@ -53,6 +53,8 @@ impl Responder {
             }
             "QS" => data(self, "0,0", "\n\r", true),
             "QB" => data(self, "0", "\r\n", true),
+            // 3.x status byte (the button poll reads it): pen up, nothing latched; no OK.
+            "QG" => data(self, "10", "\r\n", false),
             "QC" => data(self, "300,700", "\r\n", true),
             "QE" => data(self, "16,16", "\n\r", true),
             "ES" if v3 => data(self, "0", "\n\r", true),

@@ -14,6 +14,8 @@ fn reply(command: &[u8]) -> &'static [u8] {
         b"V\r" => b"EBBv13_and_above EB Firmware Version 3.0.0\r\n",
         b"QS\r" => b"0,0\n\rOK\r\n",
         b"QB\r" => b"0\r\nOK\r\n",
+        b"QG\r" => b"10\r\n",
+        b"QC\r" => b"300,700\r\nOK\r\n",
         b"ES\r" => b"0\n\rOK\r\n",
         [b'Q', b'U', ..] => b"QU,0,0\r\nOK\r\n",
         _ => b"OK\r\n",
