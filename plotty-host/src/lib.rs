@@ -58,3 +58,4 @@ pub mod shutdown;
 pub mod store;
 pub mod testing;
 pub mod timestamp;
+pub mod wording;

@@ -211,12 +211,17 @@ pub(super) fn job_details(j: &Value) -> String {
         text(&t["finished_at"])
     );
     if let Some(r) = j["resume_point"].as_object() {
+        // The park move's marker vertex is an internal value, not a point to show.
+        let at = if r["vertex"].as_u64() == Some(u64::from(crate::plot::PARK_VERTEX)) {
+            "parking at home".to_owned()
+        } else {
+            format!("vertex {}", text(&r["vertex"]))
+        };
         let _ = writeln!(
             s,
-            "resume at layer {}, stroke {}, vertex {}",
-            text(&r["layer"].clone()),
-            text(&r["stroke"].clone()),
-            text(&r["vertex"].clone())
+            "resume at layer {}, stroke {}, {at}",
+            text(&r["layer"]),
+            text(&r["stroke"]),
         );
     }
     let layers = j["layers"].as_array().map(Vec::as_slice).unwrap_or(&[]);
@@ -481,6 +486,19 @@ mod tests {
             let _ = status(&v, "h:1");
             let _ = monitor_line(&v);
         }
+    }
+
+    #[test]
+    fn a_parked_resume_point_is_not_shown_as_a_vertex_number() {
+        let parked = json!({"resume_point": {"layer": 1, "stroke": 7, "vertex": 4_294_967_295u64}});
+        let d = job_details(&parked);
+        assert!(
+            d.contains("resume at layer 1, stroke 7, parking at home"),
+            "{d}"
+        );
+        assert!(!d.contains("4294967295"), "{d}");
+        let mid = json!({"resume_point": {"layer": 0, "stroke": 2, "vertex": 5}});
+        assert!(job_details(&mid).contains("stroke 2, vertex 5"));
     }
 
     #[test]

@@ -34,6 +34,7 @@ use crate::exit::ExitCode;
 use crate::import::{Color, LayerSelection, LayerSpecError, Point};
 use crate::preview::{self, Preview, PreviewError, PreviewOptions};
 use crate::settings::{self, ConfigError, FirmwareChoice, Overrides, Settings, Sources};
+use crate::wording::counted;
 
 use super::config::PlotConfig;
 use super::estimate::{self, Estimate, Hms};
@@ -224,17 +225,16 @@ fn report_prepared(p: &Prepared, out: &mut dyn Write) -> io::Result<()> {
             l.name
         );
     }
-    let layers = p.program.layers().len();
+    let layers = p.program.layers().len() as u64;
     writeln!(
         out,
-        "{name}: {layers} layer{}, {} strokes, {} segments; pen-up travel {:.2} m → {:.2} m \
-         ({} lifts → {})",
-        if layers == 1 { "" } else { "s" },
-        p.drawing.stroke_count(),
-        p.drawing.segment_count(),
+        "{name}: {}, {}, {}; pen-up travel {:.2} m → {:.2} m ({} → {})",
+        counted(layers, "layer"),
+        counted(p.drawing.stroke_count() as u64, "stroke"),
+        counted(p.drawing.segment_count() as u64, "segment"),
         p.optimized.before.distance_mm / 1000.0,
         p.optimized.after.distance_mm / 1000.0,
-        p.optimized.before.lifts,
+        counted(p.optimized.before.lifts as u64, "lift"),
         p.optimized.after.lifts,
     )
 }

@@ -16,6 +16,8 @@ use plotty_motion::plan::Pen;
 use plotty_motion::session::FeedItem;
 use plotty_motion::time::{Duration, TICKS_PER_MS};
 
+use crate::wording::counted;
+
 use super::config::PlotConfig;
 use super::feed::{self, FeedStop, StepTotals};
 use super::program::{Program, Start};
@@ -333,7 +335,7 @@ impl fmt::Display for Estimate {
         writeln!(
             f,
             "planned plot time {:.1} s ({}): drawing {} ({:.2} m), pen-up travel {} ({:.2} m), \
-             pen {} ({} raises, {} drops), set-up {}{}",
+             pen {} ({}, {}), set-up {}{}",
             self.total.as_secs_f64(),
             Hms(self.total),
             Hms(self.drawing),
@@ -341,8 +343,8 @@ impl fmt::Display for Estimate {
             Hms(self.travel),
             self.travel_mm / 1000.0,
             Hms(self.pen),
-            self.raises,
-            self.drops,
+            counted(self.raises, "raise"),
+            counted(self.drops, "drop"),
             Hms(self.setup),
             if self.dwell > Duration::ZERO {
                 format!(", layer delays {}", Hms(self.dwell))

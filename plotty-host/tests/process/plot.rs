@@ -92,6 +92,8 @@ fn an_estimate_plans_only_even_on_the_simulator() {
     assert!(out.contains("planned plot time"), "{out}");
     assert!(!out.contains("simulated plot time"), "{out}");
     assert!(!env.path("out").exists(), "it simulated and rendered");
+    // Counts read as English: one layer, two strokes.
+    assert!(out.contains("square.svg: 1 layer, 2 strokes,"), "{out}");
 }
 
 #[test]
