@@ -149,7 +149,8 @@ pub struct JobsArgs {
 /// Commands about one job.
 #[derive(Debug, Args)]
 pub struct JobIdArgs {
-    /// The job's id (as printed by `plotty add` and `plotty jobs`).
+    /// The job's id (as printed by `plotty add` and `plotty jobs`), or its start when no other
+    /// job's id starts the same way.
     #[arg(value_name = "ID")]
     pub id: String,
     /// The daemon.

@@ -49,6 +49,40 @@ fn job_id(text: &str) -> Result<JobId, ClientError> {
     JobId::parse(text).map_err(|e| ClientError::Input(e.to_string()))
 }
 
+/// The job `text` names, and its record: the job with that id, else the one job whose id starts
+/// with it (as git takes a commit by a prefix of its hash). No match keeps the daemon's "not
+/// found"; several matches are an error that lists them.
+async fn resolve_job(http: &HttpClient, text: &str) -> Result<(JobId, Value), ClientError> {
+    let id = job_id(text)?;
+    let not_found = match http.get(&format!("/api/jobs/{id}")).await {
+        Ok(v) => return Ok((id, v)),
+        Err(e @ ClientError::Api { status: 404, .. }) => e,
+        Err(e) => return Err(e),
+    };
+    let all = http.get("/api/jobs").await?;
+    let matching: Vec<&str> = all["jobs"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|j| j["id"].as_str())
+        .filter(|candidate| candidate.starts_with(text))
+        .collect();
+    match matching.as_slice() {
+        [] => Err(not_found),
+        [one] => {
+            let id = job_id(one)?;
+            let v = http.get(&format!("/api/jobs/{id}")).await?;
+            Ok((id, v))
+        }
+        many => Err(ClientError::Input(format!(
+            "`{text}` starts {} job ids ({}): give more of the id",
+            many.len(),
+            many.join(", ")
+        ))),
+    }
+}
+
 async fn add(a: AddArgs, out: &mut dyn Write) -> Result<ExitCode, ClientError> {
     // Every file is read first, so that a typo submits nothing.
     let mut files = Vec::with_capacity(a.files.len());
@@ -119,8 +153,7 @@ async fn jobs(a: JobsArgs, out: &mut dyn Write) -> Result<ExitCode, ClientError>
 }
 
 async fn job(a: JobIdArgs, out: &mut dyn Write) -> Result<ExitCode, ClientError> {
-    let id = job_id(&a.id)?;
-    let v = client(&a.client)?.get(&format!("/api/jobs/{id}")).await?;
+    let (_, v) = resolve_job(&client(&a.client)?, &a.id).await?;
     if a.client.json {
         return print_json(out, &v);
     }
@@ -139,10 +172,9 @@ async fn status(a: ClientArgs, out: &mut dyn Write) -> Result<ExitCode, ClientEr
 }
 
 async fn control(a: JobIdArgs, action: &str, out: &mut dyn Write) -> Result<ExitCode, ClientError> {
-    let id = job_id(&a.id)?;
-    let v = client(&a.client)?
-        .post(&format!("/api/jobs/{id}/{action}"), None)
-        .await?;
+    let http = client(&a.client)?;
+    let (id, _) = resolve_job(&http, &a.id).await?;
+    let v = http.post(&format!("/api/jobs/{id}/{action}"), None).await?;
     if a.client.json {
         return print_json(out, &v);
     }
@@ -156,10 +188,9 @@ async fn control(a: JobIdArgs, action: &str, out: &mut dyn Write) -> Result<Exit
 }
 
 async fn delete(a: JobIdArgs, out: &mut dyn Write) -> Result<ExitCode, ClientError> {
-    let id = job_id(&a.id)?;
-    let v = client(&a.client)?
-        .delete(&format!("/api/jobs/{id}"))
-        .await?;
+    let http = client(&a.client)?;
+    let (id, _) = resolve_job(&http, &a.id).await?;
+    let v = http.delete(&format!("/api/jobs/{id}")).await?;
     if a.client.json {
         return print_json(out, &v);
     }

@@ -132,6 +132,16 @@ fn the_commands_against_a_running_daemon() {
     let v: Value =
         serde_json::from_str(&stdout(&run(&env, &at(port, &["job", &ids[0], "--json"])))).unwrap();
     assert_eq!(v["id"], ids[0].as_str());
+    // A job is named by the start of its id, as short as makes it the only one.
+    let common = ids[0]
+        .chars()
+        .zip(ids[1].chars())
+        .take_while(|(a, b)| a == b)
+        .count();
+    let prefix = &ids[0][..=common];
+    let v: Value =
+        serde_json::from_str(&stdout(&run(&env, &at(port, &["job", prefix, "--json"])))).unwrap();
+    assert_eq!(v["id"], ids[0].as_str(), "{prefix}");
 
     let out = run(&env, &at(port, &["status"]));
     let s = stdout(&out);
@@ -592,4 +602,42 @@ fn a_job_added_without_start_is_started_with_start_not_resume() {
     let out = run(&env, &at(port, &["start", &id]));
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("COMPLETED"), "{}", stderr(&out));
+}
+
+#[test]
+fn a_prefix_two_job_ids_share_is_refused_with_both_named() {
+    let env = Env::new();
+    // 17 jobs of hexadecimal ids: two of them start with the same digit.
+    let files: Vec<String> = (0..17)
+        .map(|i| {
+            let name = format!("j{i}.svg");
+            std::fs::write(env.path(&name), SVG).unwrap();
+            name
+        })
+        .collect();
+    let port = free_port();
+    let _d = daemon(&env, port);
+    let mut args = vec!["add"];
+    args.extend(files.iter().map(String::as_str));
+    let out = run(&env, &at(port, &args));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let ids: Vec<String> = stdout(&out).lines().map(str::to_owned).collect();
+    let shared = ids
+        .iter()
+        .map(|id| &id[..1])
+        .find(|p| ids.iter().filter(|id| id.starts_with(*p)).count() >= 2)
+        .unwrap();
+    let out = run(&env, &at(port, &["cancel", shared]));
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("give more of the id"), "{err}");
+    for id in ids.iter().filter(|id| id.starts_with(shared)) {
+        assert!(err.contains(id.as_str()), "{err}");
+    }
+    // Nothing was cancelled.
+    let table = stdout(&run(&env, &at(port, &["jobs"])));
+    assert!(!table.contains("CANCELLED"), "{table}");
+    // An unknown id is still "not found".
+    let out = run(&env, &at(port, &["job", "zzzz"]));
+    assert!(stderr(&out).contains("zzzz"), "{}", stderr(&out));
 }
