@@ -103,10 +103,10 @@ pub struct ClientArgs {
 /// `plotty add`.
 #[derive(Debug, Args)]
 pub struct AddArgs {
-    /// SVG files to plot.
+    /// SVG files to plot; `-` reads one from standard input.
     #[arg(value_name = "FILE", required = true)]
     pub files: Vec<PathBuf>,
-    /// Job name [default: the file name].
+    /// Job name [default: the file name; `stdin.svg` for `-`].
     #[arg(long, value_name = "NAME")]
     pub name: Option<String>,
     /// Layers to plot: numbers, ranges and names, e.g. `1,3-4,outline` [default: all].
@@ -115,7 +115,7 @@ pub struct AddArgs {
     /// Paper size: A0–A6, Letter, Legal, Tabloid, … or WIDTHxHEIGHT in mm [default: paper.default_size].
     #[arg(long, value_name = "SIZE")]
     pub paper: Option<String>,
-    /// Queue priority; higher runs first [default: 0].
+    /// Queue priority; higher runs first.
     #[arg(
         long,
         value_name = "P",

@@ -86,10 +86,31 @@ async fn resolve_job(http: &HttpClient, text: &str) -> Result<(JobId, Value), Cl
 async fn add(a: AddArgs, out: &mut dyn Write) -> Result<ExitCode, ClientError> {
     // Every file is read first, so that a typo submits nothing.
     let mut files = Vec::with_capacity(a.files.len());
+    let stdin = std::path::Path::new("-");
+    if a.files.iter().filter(|p| p.as_path() == stdin).count() > 1 {
+        return Err(ClientError::Input(
+            "`-` (standard input) can be given once".into(),
+        ));
+    }
     for path in &a.files {
-        let bytes = tokio::fs::read(path)
+        let bytes = if path.as_path() == stdin {
+            let read = tokio::task::spawn_blocking(|| {
+                let mut bytes = Vec::new();
+                std::io::Read::read_to_end(&mut std::io::stdin().lock(), &mut bytes).map(|_| bytes)
+            })
             .await
-            .map_err(|e| ClientError::Input(format!("cannot read {}: {e}", path.display())))?;
+            .map_err(|e| ClientError::Input(format!("cannot read standard input: {e}")))?;
+            read.map_err(|e| ClientError::Input(format!("cannot read standard input: {e}")))?
+        } else {
+            tokio::fs::read(path)
+                .await
+                .map_err(|e| ClientError::Input(format!("cannot read {}: {e}", path.display())))?
+        };
+        let path = if path.as_path() == stdin {
+            std::path::Path::new("stdin.svg")
+        } else {
+            path.as_path()
+        };
         let name = match (&a.name, a.files.len()) {
             (Some(n), 1) => n.clone(),
             (Some(n), _) => format!(

@@ -641,3 +641,34 @@ fn a_prefix_two_job_ids_share_is_refused_with_both_named() {
     let out = run(&env, &at(port, &["job", "zzzz"]));
     assert!(stderr(&out).contains("zzzz"), "{}", stderr(&out));
 }
+
+#[test]
+fn add_dash_reads_the_svg_from_standard_input() {
+    use std::io::Write as _;
+    let env = Env::new();
+    let port = free_port();
+    let _d = daemon(&env, port);
+    let mut child = env
+        .cmd()
+        .args(at(port, &["add", "-"]))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(SVG.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let id = stdout(&out).trim().to_owned();
+    let v = job_json(&env, port, &id).unwrap();
+    assert_eq!(v["name"], "stdin.svg", "{v}");
+    // Twice is refused before anything is sent.
+    let out = run(&env, &at(port, &["add", "-", "-"]));
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("once"), "{}", stderr(&out));
+}
