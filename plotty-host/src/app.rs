@@ -2,7 +2,7 @@
 //! Printing and exit codes are `main`'s business; this returns what to print and how to exit.
 
 use crate::check::Report;
-use crate::cli::{CheckCommand, Cli, Command, ConfigArgs};
+use crate::cli::{CheckArgs, CheckCommand, Cli, Command, ConfigArgs};
 use crate::daemon::{
     self, Component, DaemonError, DaemonOptions, ProcessSettings, notify::Notifier,
 };
@@ -18,6 +18,8 @@ pub enum Outcome {
         report: Report,
         /// 0 when all is well, else the subject's code (2 config, 3 database, 5 device).
         exit: ExitCode,
+        /// Print it as JSON ([`Report::to_json`]).
+        json: bool,
     },
     /// The daemon stopped cleanly, or (`--daemonize` parent) runs in the background.
     Daemon(daemon::Outcome),
@@ -73,8 +75,8 @@ pub fn run(cli: Cli) -> Result<Outcome, AppError> {
             Ok(Outcome::Daemon(daemon::run(options, components())?))
         }
         Command::Check(CheckCommand::Config(args)) => {
-            let (report, _) = settings::check::check(&system_sources(&args));
-            Ok(finish(report, ExitCode::Config))
+            let (report, _) = settings::check::check(&system_sources(&args.config));
+            Ok(finish(report, ExitCode::Config, args.json))
         }
         Command::Check(CheckCommand::Database(args)) => Ok(check_with_settings(
             &args,
@@ -147,14 +149,14 @@ fn system_sources(args: &ConfigArgs) -> Sources {
 
 /// Runs `check` once the configuration loads; a broken configuration is reported instead.
 fn check_with_settings(
-    args: &ConfigArgs,
+    args: &CheckArgs,
     subject: &str,
     failure: ExitCode,
     check: impl FnOnce(&settings::Settings, &mut Report),
 ) -> Outcome {
-    let (config_report, settings) = settings::check::check(&system_sources(args));
+    let (config_report, settings) = settings::check::check(&system_sources(&args.config));
     let Some(settings) = settings else {
-        return finish(config_report, ExitCode::Config);
+        return finish(config_report, ExitCode::Config, args.json);
     };
     let mut report = Report::new(subject);
     let source = match (&settings.config.path, settings.config.found) {
@@ -163,14 +165,14 @@ fn check_with_settings(
     };
     report.ok("configuration", source);
     check(&settings, &mut report);
-    finish(report, failure)
+    finish(report, failure, args.json)
 }
 
-fn finish(report: Report, failure: ExitCode) -> Outcome {
+fn finish(report: Report, failure: ExitCode, json: bool) -> Outcome {
     let exit = if report.passed() {
         ExitCode::Success
     } else {
         failure
     };
-    Outcome::Report { report, exit }
+    Outcome::Report { report, exit, json }
 }

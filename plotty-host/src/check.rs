@@ -121,6 +121,40 @@ impl Report {
     }
 }
 
+impl Report {
+    /// The report as JSON: `subject`, `passed`, `problems` (count), and `items`, each with
+    /// `status` (`ok`, `warning` or `problem`), `what`, `detail` and `fix` (null when none).
+    pub fn to_json(&self) -> serde_json::Value {
+        let items: Vec<serde_json::Value> = self
+            .items
+            .iter()
+            .map(|i| {
+                serde_json::json!({
+                    "status": match i.status {
+                        Status::Ok => "ok",
+                        Status::Warning => "warning",
+                        Status::Problem => "problem",
+                    },
+                    "what": i.what,
+                    "detail": i.detail,
+                    "fix": i.fix,
+                })
+            })
+            .collect();
+        let problems = self
+            .items
+            .iter()
+            .filter(|i| i.status == Status::Problem)
+            .count();
+        serde_json::json!({
+            "subject": self.subject,
+            "passed": self.passed(),
+            "problems": problems,
+            "items": items,
+        })
+    }
+}
+
 impl fmt::Display for Status {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Padded by the caller; plain words so the output greps well.

@@ -245,6 +245,10 @@ pub struct PlotArgs {
     /// simulated pen from the plan. Takes as long as simulating the plot does.
     #[arg(long, requires = "estimate")]
     pub verify: bool,
+    /// With --estimate: print the estimates as JSON on standard output (one object with a
+    /// `files` list; times in seconds, lengths in mm) and nothing else there.
+    #[arg(long, requires = "estimate", conflicts_with = "verify")]
+    pub json: bool,
     /// Plot strokes in file order and direction (no reordering, joining or merging).
     #[arg(long)]
     pub keep_order: bool,
@@ -267,11 +271,23 @@ pub struct PlotArgs {
 #[derive(Debug, Subcommand)]
 pub enum CheckCommand {
     /// Load the configuration as the daemon would and report every problem with its fix.
-    Config(ConfigArgs),
+    Config(CheckArgs),
     /// Open the database (without changing it) and report its schema, integrity and contents.
-    Database(ConfigArgs),
+    Database(CheckArgs),
     /// Look for the plotter and ask it for its firmware version.
-    Device(ConfigArgs),
+    Device(CheckArgs),
+}
+
+/// The options of every `plotty check` command.
+#[derive(Clone, Debug, Args)]
+pub struct CheckArgs {
+    /// Where the configuration comes from.
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// Print the report as one JSON object (`subject`, `passed`, `problems`, and `items` with
+    /// `status` ok|warning|problem, `what`, `detail`, `fix`) instead of lines of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Where the configuration comes from (for the `check` and client commands).

@@ -23,9 +23,14 @@ fn main() -> ExitCode {
         }
     };
     match app::run(cli) {
-        Ok(Outcome::Report { report, exit }) => {
+        Ok(Outcome::Report { report, exit, json }) => {
             let mut out = io::stdout().lock();
-            match report.write_to(&mut out).and_then(|()| out.flush()) {
+            let written = if json {
+                writeln!(out, "{}", report.to_json())
+            } else {
+                report.write_to(&mut out)
+            };
+            match written.and_then(|()| out.flush()) {
                 Ok(()) => exit.into(),
                 Err(e) if e.kind() == io::ErrorKind::BrokenPipe => exit.into(),
                 Err(e) => fail(&anyhow::Error::from(e), 1),

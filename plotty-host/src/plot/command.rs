@@ -129,6 +129,28 @@ pub fn run_with(
     settings: &Settings,
     out: &mut dyn Write,
 ) -> Result<(), PlotError> {
+    if args.json {
+        // Standard output carries the JSON alone; the rest of the report is not printed.
+        let mut files = Vec::new();
+        run_text(args, settings, &mut io::sink(), &mut |path, e| {
+            files.push(serde_json::json!({
+                "file": path.display().to_string(),
+                "estimate": e.to_json(),
+            }));
+        })?;
+        writeln!(out, "{}", serde_json::json!({ "files": files }))?;
+        return Ok(());
+    }
+    run_text(args, settings, out, &mut |_, _| {})
+}
+
+/// [`run_with`] printing text; `estimated` gets each file's estimate.
+fn run_text(
+    args: &PlotArgs,
+    settings: &Settings,
+    out: &mut dyn Write,
+    estimated: &mut dyn FnMut(&Path, &Estimate),
+) -> Result<(), PlotError> {
     let mut config = PlotConfig::from_settings(settings);
     config.keep_order = args.keep_order;
     let selection = match &args.layers {
@@ -177,6 +199,7 @@ pub fn run_with(
                 detail: e.to_string(),
             })?;
         write!(out, "{}: {e}", p.path.display())?;
+        estimated(&p.path, &e);
         estimates.push(e);
     }
     if args.estimate && !args.verify {

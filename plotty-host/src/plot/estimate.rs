@@ -78,6 +78,43 @@ pub struct LayerEstimate {
     pub travel_mm: f64,
 }
 
+impl Estimate {
+    /// The estimate as JSON: times in seconds, lengths in mm, and each layer.
+    pub fn to_json(&self) -> serde_json::Value {
+        let layers: Vec<serde_json::Value> = self
+            .layers
+            .iter()
+            .map(|l| {
+                serde_json::json!({
+                    "name": l.name,
+                    "total_s": l.total.as_secs_f64(),
+                    "drawing_s": l.drawing.as_secs_f64(),
+                    "travel_s": l.travel.as_secs_f64(),
+                    "pen_s": l.pen.as_secs_f64(),
+                    "delay_s": l.dwell.as_secs_f64(),
+                    "drawn_mm": l.drawn_mm,
+                    "travel_mm": l.travel_mm,
+                })
+            })
+            .collect();
+        serde_json::json!({
+            "total_s": self.total.as_secs_f64(),
+            "setup_s": self.setup.as_secs_f64(),
+            "drawing_s": self.drawing.as_secs_f64(),
+            "travel_s": self.travel.as_secs_f64(),
+            "pen_s": self.pen.as_secs_f64(),
+            "delay_s": self.dwell.as_secs_f64(),
+            "home_s": self.home.as_secs_f64(),
+            "drawn_mm": self.drawn_mm,
+            "travel_mm": self.travel_mm,
+            "raises": self.raises,
+            "drops": self.drops,
+            "pen_changes": self.pauses,
+            "layers": layers,
+        })
+    }
+}
+
 /// Adds up the items of `program` planned for firmware `version` (see the
 /// [module documentation](self)).
 ///

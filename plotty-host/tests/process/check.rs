@@ -238,3 +238,29 @@ fn check_device_asks_a_board_on_a_serial_port_for_its_version() {
     assert!(stdout(&o).contains("EBB firmware 3.0.3"), "{}", stdout(&o));
     drop(pty.slave);
 }
+
+#[test]
+fn check_json_gives_every_item_with_its_status_and_fix() {
+    let env = Env::new();
+    env.write_default_config("websocket:\n  max_connections: 0\n");
+    let o = env.run(&["check", "config", "--json"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["subject"], "configuration");
+    assert_eq!(v["passed"], false);
+    assert_eq!(v["problems"], 1);
+    let problem = v["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["status"] == "problem")
+        .unwrap();
+    assert_eq!(problem["what"], "websocket.max_connections");
+    assert!(problem["fix"].is_string(), "{problem}");
+    // And a passing check.
+    let env = Env::new();
+    let o = env.run(&["check", "config", "--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["passed"], true);
+}

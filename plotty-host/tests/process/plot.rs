@@ -250,3 +250,32 @@ fn a_port_that_is_not_a_plotter_is_a_device_error() {
     answer.join().unwrap();
     drop(pty.slave);
 }
+
+#[test]
+fn estimate_json_is_the_only_output_and_holds_every_file() {
+    let env = Env::new();
+    let a = env.write("a.svg", SQUARE);
+    let b = env.write("b.svg", SQUARE);
+    let o = env.run(&[
+        "plot",
+        a.to_str().unwrap(),
+        b.to_str().unwrap(),
+        "--estimate",
+        "--json",
+        "--device",
+        "sim",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let files = v["files"].as_array().unwrap();
+    assert_eq!(files.len(), 2);
+    let e = &files[0]["estimate"];
+    assert!(files[0]["file"].as_str().unwrap().ends_with("a.svg"));
+    assert!(e["total_s"].as_f64().unwrap() > 0.0, "{e}");
+    // Two strokes: the square and the circle.
+    assert_eq!(e["drops"], 2, "{e}");
+    assert_eq!(e["layers"].as_array().unwrap().len(), 1);
+    // --json is an estimate's.
+    let o = env.run(&["plot", a.to_str().unwrap(), "--json"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+}
