@@ -472,7 +472,7 @@ mod tests {
         let mut map = BTreeMap::new();
         map.insert(
             JobState::Queued,
-            vec![Hook::command("echo {job_name} {from_state}", None).unwrap()],
+            vec![Hook::command("echo \"$PLOTTY_JOB_NAME\" \"$PLOTTY_FROM_STATE\"", None).unwrap()],
         );
         let tracker = TaskTracker::new();
         let runner = HookRunner::new(HookSet::new(map), tracker.clone());

@@ -23,7 +23,11 @@ async fn a_webhook_gets_the_documented_body_and_a_hostile_name_runs_nothing() {
         JobState::Queued,
         vec![
             Hook::webhook(&url, None).unwrap(),
-            Hook::command("echo {job_name} {reason}", None).unwrap(),
+            Hook::command_argv(
+                &["echo".into(), "{job_name}".into(), "{reason}".into()],
+                None,
+            )
+            .unwrap(),
         ],
     );
     let tracker = TaskTracker::new();

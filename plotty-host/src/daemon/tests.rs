@@ -247,24 +247,24 @@ async fn half_created_jobs_are_failed_at_start_and_stray_directories_left_alone(
 #[tokio::test]
 async fn reload_applies_hooks_and_keeps_restart_only_settings() {
     let dir = tempfile::tempdir().unwrap();
-    let mut daemon = Daemon::start(parts(dir.path()).await, Vec::new())
-        .await
-        .unwrap();
-    let before = daemon.settings();
     let config = dir.path().join("config.yaml");
-    std::fs::write(
-        &config,
-        "websocket:\n  port: 1234\nhooks:\n  QUEUED:\n    - command: echo queued\n",
-    )
-    .unwrap();
     let sources = Sources {
         overrides: settings::Overrides {
-            config: Some(config),
+            config: Some(config.clone()),
             workspace: Some(dir.path().to_path_buf()),
             ..Default::default()
         },
         ..Default::default()
     };
+    let mut p = parts(dir.path()).await;
+    p.sources = Some(sources.clone());
+    let mut daemon = Daemon::start(p, Vec::new()).await.unwrap();
+    let before = daemon.settings();
+    std::fs::write(
+        &config,
+        "websocket:\n  port: 1234\nhooks:\n  QUEUED:\n    - command: echo queued\n",
+    )
+    .unwrap();
     daemon.apply_reload(settings::load(&sources).unwrap());
     let after = daemon.settings();
     assert_eq!(
@@ -273,6 +273,18 @@ async fn reload_applies_hooks_and_keeps_restart_only_settings() {
     );
     assert_eq!(after.hooks.for_state(JobState::Queued).len(), 1);
     assert_eq!(daemon.hooks.hooks().len(), 1);
+    // SIGHUP with a shell string that pastes a placeholder: refused, the current hooks stay.
+    std::fs::write(
+        &config,
+        "hooks:\n  QUEUED:\n    - command: echo queued\n    - command: echo {job_name}\n",
+    )
+    .unwrap();
+    daemon.reload();
+    assert_eq!(daemon.hooks.hooks().len(), 1, "the bad config was applied");
+    assert_eq!(
+        daemon.hooks.hooks().for_state(JobState::Queued)[0].target(),
+        "echo queued"
+    );
     let (tx, rx) = mpsc::channel(1);
     drop(tx);
     daemon.run(rx).await.unwrap();

@@ -2,6 +2,7 @@
 //! started too), no stdin, stdout and stderr captured up to a cap, `PLOTTY_*` variables in its
 //! environment and the daemon's `NOTIFY_SOCKET` removed (a hook must not talk to systemd for us).
 
+use std::ffi::OsStr;
 use std::path::Path;
 use std::process::{ExitStatus, Stdio};
 use std::time::{Duration, Instant};
@@ -37,11 +38,12 @@ pub struct ProcessOutcome {
     pub duration: Duration,
 }
 
-/// Runs `program` with `args` and the hook variables, killing its process group at `timeout`.
-/// Fails only when it could not be started.
-pub async fn run(
+/// Runs `program` with `args` (directly, no shell in between) and the hook variables, killing its
+/// process group at `timeout`. A bare program name is looked up in `PATH`. Fails only when it could
+/// not be started.
+pub async fn run<S: AsRef<OsStr>>(
     program: &Path,
-    args: &[&str],
+    args: &[S],
     values: &Values,
     workspace: &Path,
     timeout: Duration,

@@ -1,19 +1,30 @@
 //! Hooks: actions run when a job enters a state, configured per state in the `hooks` section.
 //!
-//! - `command`: run with `sh -c`; `{job_id}`, `{job_name}`, `{job_path}`, `{state}`,
-//!   `{from_state}`, `{reason}`, `{error}`, `{workspace}` are replaced by shell-quoted values
-//!   ([`template`]). Timeout 30 s.
-//! - `script`: a path run directly, no shell, the values as `PLOTTY_*` environment variables.
+//! Every action gets the transition's values as environment variables: `PLOTTY_JOB_ID`,
+//! `PLOTTY_JOB_NAME`, `PLOTTY_JOB_PATH`, `PLOTTY_STATE`, `PLOTTY_FROM_STATE`, `PLOTTY_REASON`,
+//! `PLOTTY_ERROR`, `PLOTTY_WORKSPACE` ([`template::Var`]). No value is ever pasted into shell text.
+//!
+//! - `command: ["prog", "arg", "{job_name}"]`: the program run directly, no shell; `{job_id}`,
+//!   `{job_name}`, `{job_path}`, `{state}`, `{from_state}`, `{reason}`, `{error}`, `{workspace}` in
+//!   an argument are replaced by the raw value, each item alone, so every item stays exactly one
+//!   argument ([`template::Argv`]). Timeout 30 s.
+//! - `command: "…"`: run with `/bin/sh -c` exactly as written; it reads values as
+//!   `"$PLOTTY_JOB_NAME"`. A `{variable}` placeholder in it is refused at config load with the
+//!   command rewritten both ways ([`shell`]). Timeout 30 s.
+//! - `script`: a path run directly, no shell, no arguments, the values in the environment.
 //!   Timeout 60 s. plotty never changes its permissions.
 //! - `webhook`: `POST` of `{"job_id", "event": "state_transition", "from_state", "to_state",
-//!   "context"}` to an `http://` URL ([`webhook`]). Timeout 10 s.
+//!   "context"}` to an `http://` URL ([`webhook`]); a JSON body, never shell text. Timeout 10 s.
 //!
-//! Each action may set its own `timeout` (seconds). Commands get the `PLOTTY_*` variables too.
-//! Hooks run after the transition is recorded, in their own task ([`HookRunner::spawn`]), one
-//! action after another; a slow or failing hook never delays a transition, a plot or a broadcast.
-//! Each action gives a [`HookResult`]; failures also become [`Alert`]s.
+//! Each action may set its own `timeout` (seconds). Hooks run after the transition is recorded,
+//! in their own task ([`HookRunner::spawn`]), one action after another; a slow or failing hook
+//! never delays a transition, a plot or a broadcast. Each action gives a [`HookResult`]; failures
+//! also become [`Alert`]s.
 
 pub mod exec;
+#[cfg(test)]
+mod injection_tests;
+pub mod shell;
 pub mod template;
 pub mod webhook;
 
@@ -30,7 +41,8 @@ use tokio_util::task::TaskTracker;
 use crate::events::{Alert, Severity};
 use crate::job::JobState;
 use crate::store::StateChange;
-use template::{Template, Values};
+use shell::ShellCommand;
+use template::{Argv, Values};
 use webhook::WebhookUrl;
 
 /// Default deadline of a `command` action.
@@ -40,15 +52,41 @@ pub const SCRIPT_TIMEOUT: Duration = Duration::from_secs(60);
 /// Default deadline of a `webhook` action.
 pub const WEBHOOK_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The shell that runs `command` strings.
+pub const SHELL: &str = "/bin/sh";
+
 /// What a hook does.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub enum Action {
-    /// A shell command template.
-    Command(Template),
+    /// A shell string run by `shell -c` as written; values only in the environment.
+    Shell {
+        /// The interpreter ([`SHELL`] unless changed with [`Hook::with_shell`]).
+        shell: PathBuf,
+        /// The checked string.
+        command: ShellCommand,
+    },
+    /// A program and its arguments, each substituted alone, run without a shell.
+    Exec(Argv),
     /// An executable file, run without a shell.
     Script(PathBuf),
     /// An `http://` URL to post to.
     Webhook(WebhookUrl),
+}
+
+/// Why a hook was refused: what is wrong and, when there is more to say, how to fix it.
+#[derive(Clone, PartialEq, Eq, Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct HookError {
+    /// What is wrong.
+    pub message: String,
+    /// How to fix it.
+    pub fix: Option<String>,
+}
+
+impl From<String> for HookError {
+    fn from(message: String) -> Self {
+        Self { message, fix: None }
+    }
 }
 
 /// One configured action with its deadline.
@@ -91,7 +129,7 @@ pub struct HookResult {
     /// `command`, `script` or `webhook`.
     #[serde(rename = "type")]
     pub kind: &'static str,
-    /// The command as run, the script path or the URL.
+    /// The shell string, the list as run (JSON), the script path or the URL.
     pub target: String,
     /// Exit code 0 or HTTP 2xx, within the deadline.
     pub success: bool,
@@ -138,31 +176,57 @@ pub struct HookRunner {
 }
 
 impl Hook {
-    /// A `command` action; the error names the template problem.
-    pub fn command(text: &str, timeout: Option<Duration>) -> Result<Self, String> {
-        let template = Template::parse(text).map_err(|e| e.to_string())?;
+    /// A `command` given as a string, run by [`SHELL`]; refused when it holds a `{variable}`
+    /// placeholder, with the command rewritten both ways in the error's fix.
+    pub fn command(text: &str, timeout: Option<Duration>) -> Result<Self, HookError> {
+        let command = ShellCommand::parse(text).map_err(|e| HookError {
+            message: e.message(),
+            fix: Some(e.fix()),
+        })?;
         Ok(Self {
-            action: Action::Command(template),
+            action: Action::Shell {
+                shell: PathBuf::from(SHELL),
+                command,
+            },
             timeout: timeout.unwrap_or(COMMAND_TIMEOUT),
         })
     }
 
+    /// A `command` given as a list: the program, then arguments with `{variable}` placeholders.
+    pub fn command_argv(items: &[String], timeout: Option<Duration>) -> Result<Self, HookError> {
+        let argv = Argv::parse(items).map_err(|e| e.to_string())?;
+        Ok(Self {
+            action: Action::Exec(argv),
+            timeout: timeout.unwrap_or(COMMAND_TIMEOUT),
+        })
+    }
+
+    /// The same hook with shell strings run by `shell` instead of [`SHELL`] (tests run each one
+    /// under dash and bash); other actions are unchanged.
+    pub fn with_shell(mut self, shell: &Path) -> Self {
+        if let Action::Shell { shell: s, .. } = &mut self.action {
+            *s = shell.to_path_buf();
+        }
+        self
+    }
+
     /// A `script` action. `path` must be absolute, an existing regular file, and executable.
-    pub fn script(path: &Path, timeout: Option<Duration>) -> Result<Self, String> {
+    pub fn script(path: &Path, timeout: Option<Duration>) -> Result<Self, HookError> {
         use std::os::unix::fs::PermissionsExt;
         let shown = path.display();
         if !path.is_absolute() {
-            return Err(format!("script `{shown}` must be an absolute path"));
+            return Err(format!("script `{shown}` must be an absolute path").into());
         }
         let meta = std::fs::metadata(path).map_err(|e| format!("script `{shown}`: {e}"))?;
         if !meta.is_file() {
-            return Err(format!("script `{shown}` is not a file"));
+            return Err(format!("script `{shown}` is not a file").into());
         }
         if meta.permissions().mode() & 0o111 == 0 {
             return Err(format!(
                 "script `{shown}` is not executable: `chmod +x {shown}` (plotty never changes its \
-                 permissions), or use `command: sh {shown}` instead"
-            ));
+                 permissions), or use `command: [\"sh\", \"{shown}\"]` instead"
+            )
+            .into());
         }
         Ok(Self {
             action: Action::Script(path.to_path_buf()),
@@ -171,7 +235,7 @@ impl Hook {
     }
 
     /// A `webhook` action (`http://` only; see [`webhook`]).
-    pub fn webhook(url: &str, timeout: Option<Duration>) -> Result<Self, String> {
+    pub fn webhook(url: &str, timeout: Option<Duration>) -> Result<Self, HookError> {
         Ok(Self {
             action: Action::Webhook(WebhookUrl::parse(url)?),
             timeout: timeout.unwrap_or(WEBHOOK_TIMEOUT),
@@ -181,16 +245,17 @@ impl Hook {
     /// `command`, `script` or `webhook`.
     pub fn kind(&self) -> &'static str {
         match self.action {
-            Action::Command(_) => "command",
+            Action::Shell { .. } | Action::Exec(_) => "command",
             Action::Script(_) => "script",
             Action::Webhook(_) => "webhook",
         }
     }
 
-    /// The command template, script path or URL as configured.
+    /// The command (a string, or a list as JSON), script path or URL as configured.
     pub fn target(&self) -> String {
         match &self.action {
-            Action::Command(t) => t.source().to_owned(),
+            Action::Shell { command, .. } => command.source().to_owned(),
+            Action::Exec(argv) => argv.to_string(),
             Action::Script(p) => p.display().to_string(),
             Action::Webhook(u) => u.as_str().to_owned(),
         }
@@ -213,12 +278,10 @@ impl Hook {
             error: None,
         };
         match &self.action {
-            Action::Command(t) => {
-                let line = t.render(&values);
-                result.target = line.clone();
+            Action::Shell { shell, command } => {
                 let r = exec::run(
-                    Path::new("/bin/sh"),
-                    &["-c", &line],
+                    shell,
+                    &["-c", command.source()],
                     &values,
                     &ctx.workspace,
                     self.timeout,
@@ -226,8 +289,28 @@ impl Hook {
                 .await;
                 self.process_result(&mut result, r);
             }
+            Action::Exec(argv) => {
+                let line = argv.render(&values);
+                // The list as run, JSON-encoded: unambiguous, and never shell text to paste.
+                result.target = template::json_list(&line);
+                let r = match line.split_first() {
+                    Some((program, args)) => {
+                        exec::run(
+                            Path::new(program),
+                            args,
+                            &values,
+                            &ctx.workspace,
+                            self.timeout,
+                        )
+                        .await
+                    }
+                    None => Err(std::io::Error::other("empty command")),
+                };
+                self.process_result(&mut result, r);
+            }
             Action::Script(path) => {
-                let r = exec::run(path, &[], &values, &ctx.workspace, self.timeout).await;
+                let no_args: [&str; 0] = [];
+                let r = exec::run(path, &no_args, &values, &ctx.workspace, self.timeout).await;
                 self.process_result(&mut result, r);
             }
             Action::Webhook(url) => {
@@ -491,29 +574,44 @@ mod tests {
         }
     }
 
+    fn list(items: &[&str]) -> Vec<String> {
+        items.iter().map(|s| (*s).to_owned()).collect()
+    }
+
     #[tokio::test]
-    async fn a_hostile_job_name_stays_a_string() {
+    async fn a_list_runs_without_a_shell_and_records_what_ran() {
         let dir = tempfile::tempdir().unwrap();
-        let marker = dir.path().join("pwned");
-        let out = dir.path().join("out.txt");
-        let name = format!("a; touch {} #", marker.display());
-        let hook = Hook::command(&format!("echo {{job_name}} > {}", out.display()), None).unwrap();
-        let r = hook.run(&ctx(dir.path(), &name)).await;
+        let hook =
+            Hook::command_argv(&list(&["printf", "%s|%s", "{job_name}", "{state}"]), None).unwrap();
+        assert_eq!(
+            hook.target(),
+            r#"["printf", "%s|%s", "{job_name}", "{state}"]"#
+        );
+        let r = hook.run(&ctx(dir.path(), "a b; $(c)")).await;
         assert!(r.success, "{r:?}");
-        assert!(!marker.exists(), "the job name was executed");
-        assert_eq!(std::fs::read_to_string(&out).unwrap(), format!("{name}\n"));
-        for name in [
-            "$(touch X)",
-            "`touch X`",
-            "x' ; touch X ; '",
-            "\"; touch X; \"",
-        ] {
-            let name = name.replace('X', &marker.display().to_string());
-            let r = hook.run(&ctx(dir.path(), &name)).await;
-            assert!(r.success, "{r:?}");
-            assert!(!marker.exists(), "{name} was executed");
-            assert_eq!(std::fs::read_to_string(&out).unwrap(), format!("{name}\n"));
-        }
+        assert_eq!(r.stdout, "a b; $(c)|COMPLETED");
+        assert_eq!(r.target, r#"["printf", "%s|%s", "a b; $(c)", "COMPLETED"]"#);
+        let r = Hook::command_argv(&list(&["/nonexistent/program"]), None)
+            .unwrap()
+            .run(&ctx(dir.path(), "n"))
+            .await;
+        assert!(!r.success && r.error.unwrap().starts_with("cannot start"));
+    }
+
+    #[tokio::test]
+    async fn a_shell_string_runs_as_written_with_the_values_in_its_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let hook = Hook::command(
+            "printf '%s|%s' \"$PLOTTY_JOB_NAME\" \"$PLOTTY_REASON\"",
+            None,
+        )
+        .unwrap();
+        let r = hook.run(&ctx(dir.path(), "it's")).await;
+        assert!(r.success, "{r:?}");
+        assert_eq!(r.stdout, "it's|finished");
+        assert_eq!(r.target, hook.target(), "no value pasted into the string");
+        let e = Hook::command("echo {job_name}", None).unwrap_err();
+        assert!(e.fix.unwrap().contains("\"$PLOTTY_JOB_NAME\""));
     }
 
     #[tokio::test(start_paused = true)]
@@ -532,7 +630,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let script = dir.path().join("hook.sh");
         std::fs::write(&script, "#!/bin/sh\nprintf '%s|%s|%s' \"$PLOTTY_JOB_NAME\" \"$PLOTTY_STATE\" \"$PLOTTY_FROM_STATE\"\n").unwrap();
-        let err = Hook::script(&script, None).unwrap_err();
+        let err = Hook::script(&script, None).unwrap_err().message;
         assert!(err.contains("chmod +x"), "{err}");
         assert_eq!(
             std::fs::metadata(&script).unwrap().permissions().mode() & 0o777,
@@ -576,7 +674,7 @@ mod tests {
         let mut map = BTreeMap::new();
         map.insert(
             JobState::Failed,
-            vec![Hook::command("echo {error}", None).unwrap()],
+            vec![Hook::command_argv(&list(&["echo", "{error}"]), None).unwrap()],
         );
         let runner = HookRunner::new(HookSet::new(map), TaskTracker::new());
         let c = ctx(dir.path(), "n");

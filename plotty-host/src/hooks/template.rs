@@ -1,40 +1,43 @@
-//! Hook command templates: `{variable}` placeholders filled with shell-quoted values.
+//! Hook values and argument templates.
 //!
-//! A template is parsed once, when the config is loaded, so that an unknown variable or a
-//! placeholder that could not be quoted safely is a config error and never a surprise at run time.
-//! Values are always inserted as one single-quoted shell word, so a job named `x; rm -rf ~` stays a
-//! string. That is only safe outside quotes: inside `'…'` our quotes would end the user's, and
-//! inside `"…"` a value such as `$(…)` would be expanded. Placeholders inside quotes are therefore
-//! refused with a message saying to drop the quotes. `{{` and `}}` are literal braces.
+//! Every hook gets the values of one transition ([`Values`]) as `PLOTTY_*` environment variables
+//! ([`Var::env_name`]). A `command` given as a list ([`Argv`]) may also name them with `{variable}`
+//! placeholders: each list item is substituted on its own and becomes exactly one argument of a
+//! program run without a shell, so no character of a job name is ever read as syntax. The program
+//! (the first item) may not contain a placeholder, so a job name never chooses what runs. `{{` and
+//! `}}` are literal braces. A list is parsed once, when the config is loaded, so an unknown variable
+//! is a config error and never a surprise at run time.
+//!
+//! Shell strings get no substitution at all; see [`super::shell`].
 
 use std::fmt;
 
 /// A variable a hook can use.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub enum Var {
-    /// `{job_id}`.
+    /// `{job_id}`, `$PLOTTY_JOB_ID`.
     JobId,
-    /// `{job_name}`.
+    /// `{job_name}`, `$PLOTTY_JOB_NAME`.
     JobName,
-    /// `{job_path}`: `<workspace>/jobs/<id>`.
+    /// `{job_path}`, `$PLOTTY_JOB_PATH`: `<workspace>/jobs/<id>`.
     JobPath,
-    /// `{state}`: the state just entered.
+    /// `{state}`, `$PLOTTY_STATE`: the state just entered.
     State,
-    /// `{from_state}`: the state just left (empty for a new job).
+    /// `{from_state}`, `$PLOTTY_FROM_STATE`: the state just left (empty for a new job).
     FromState,
-    /// `{reason}`: why (`user`, `interrupted`, `pen_change`, …).
+    /// `{reason}`, `$PLOTTY_REASON`: why (`user`, `interrupted`, `pen_change`, …).
     Reason,
-    /// `{error}`: the error, for `FAILED` and error pauses (empty otherwise).
+    /// `{error}`, `$PLOTTY_ERROR`: the error, for `FAILED` and error pauses (empty otherwise).
     Error,
-    /// `{workspace}`.
+    /// `{workspace}`, `$PLOTTY_WORKSPACE`.
     Workspace,
 }
 
-/// A parsed command template.
+/// A parsed argument list: the program, then argument templates.
 #[derive(Clone, PartialEq, Eq, Debug)]
-pub struct Template {
-    source: String,
-    parts: Vec<Part>,
+pub struct Argv {
+    source: Vec<String>,
+    items: Vec<Vec<Part>>,
 }
 
 #[derive(Clone, PartialEq, Eq, Debug)]
@@ -43,9 +46,12 @@ enum Part {
     Var(Var),
 }
 
-/// Why a template was refused.
+/// Why an argument list was refused.
 #[derive(Clone, PartialEq, Eq, Debug, thiserror::Error)]
 pub enum TemplateError {
+    /// `command: []`.
+    #[error("the list is empty: give the program first, then its arguments")]
+    Empty,
     /// `{name}` is not a known variable.
     #[error("unknown variable `{{{name}}}`; known: {}", Var::list())]
     UnknownVariable {
@@ -64,22 +70,14 @@ pub enum TemplateError {
         /// Character offset, from 1.
         at: usize,
     },
-    /// A placeholder right after a backslash, which would escape the value's opening quote.
-    #[error("`\\{{{name}}}`: a placeholder cannot follow a backslash; remove the backslash")]
-    Escaped {
-        /// The variable.
-        name: String,
-    },
-    /// A placeholder inside quotes, where quoting its value would not be safe.
+    /// A placeholder in the program name, which would let a job name choose what runs.
     #[error(
-        "`{{{name}}}` is inside {quote} quotes: remove the quotes around it (plotty quotes every \
-         value itself, so `echo {{{name}}}` prints it safely)"
+        "the program `{program}` contains a placeholder: the first item names what runs and must \
+         be fixed text; put values in the items after it"
     )]
-    Quoted {
-        /// The variable.
-        name: String,
-        /// `single` or `double`.
-        quote: &'static str,
+    Program {
+        /// The first item as written.
+        program: String,
     },
 }
 
@@ -102,13 +100,6 @@ pub struct Values {
     pub error: String,
     /// `{workspace}`.
     pub workspace: String,
-}
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Quote {
-    None,
-    Single,
-    Double,
 }
 
 impl Var {
@@ -152,7 +143,8 @@ impl Var {
         }
     }
 
-    fn from_name(name: &str) -> Option<Self> {
+    /// The variable called `name` (as written inside the braces).
+    pub fn from_name(name: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|v| v.name() == name)
     }
 
@@ -165,121 +157,102 @@ impl Var {
     }
 }
 
-impl Template {
-    /// Parses and checks `source`.
-    pub fn parse(source: &str) -> Result<Self, TemplateError> {
-        let chars: Vec<char> = source.chars().collect();
-        let mut parts = Vec::new();
-        let mut text = String::new();
-        let mut quote = Quote::None;
-        let mut i = 0;
-        while let Some(&c) = chars.get(i) {
-            let next = chars.get(i + 1).copied();
-            match c {
-                '{' if next == Some('{') => {
-                    text.push('{');
-                    i += 2;
-                    continue;
-                }
-                '}' if next == Some('}') => {
-                    text.push('}');
-                    i += 2;
-                    continue;
-                }
-                '{' => {
-                    let close = chars[i + 1..]
-                        .iter()
-                        .position(|&c| c == '}')
-                        .ok_or(TemplateError::Unclosed { at: i + 1 })?;
-                    let name: String = chars[i + 1..i + 1 + close].iter().collect();
-                    let var = Var::from_name(name.trim())
-                        .ok_or_else(|| TemplateError::UnknownVariable { name: name.clone() })?;
-                    match quote {
-                        Quote::None => {}
-                        Quote::Single | Quote::Double => {
-                            return Err(TemplateError::Quoted {
-                                name,
-                                quote: if quote == Quote::Single {
-                                    "single"
-                                } else {
-                                    "double"
-                                },
-                            });
-                        }
-                    }
-                    if !text.is_empty() {
-                        parts.push(Part::Text(std::mem::take(&mut text)));
-                    }
-                    parts.push(Part::Var(var));
-                    i += close + 2;
-                    continue;
-                }
-                '}' => return Err(TemplateError::Stray { at: i + 1 }),
-                _ => {}
-            }
-            // Track shell quoting so that placeholders inside quotes are caught.
-            match (quote, c) {
-                (Quote::None | Quote::Double, '\\') => {
-                    if next == Some('{') && chars.get(i + 2) != Some(&'{') {
-                        let name: String =
-                            chars[i + 2..].iter().take_while(|&&c| c != '}').collect();
-                        return Err(TemplateError::Escaped { name });
-                    }
-                    text.push(c);
-                    if let Some(n) = next.filter(|n| *n != '{' && *n != '}') {
-                        text.push(n);
-                        i += 1;
-                    }
-                }
-                (Quote::None, '\'') => {
-                    quote = Quote::Single;
-                    text.push(c);
-                }
-                (Quote::None, '"') => {
-                    quote = Quote::Double;
-                    text.push(c);
-                }
-                (Quote::Single, '\'') | (Quote::Double, '"') => {
-                    quote = Quote::None;
-                    text.push(c);
-                }
-                _ => text.push(c),
-            }
-            i += 1;
-        }
-        if !text.is_empty() {
-            parts.push(Part::Text(text));
+impl Argv {
+    /// Parses and checks a list: the program first, fixed; placeholders only in the arguments.
+    pub fn parse(source: &[String]) -> Result<Self, TemplateError> {
+        let (program, _) = source.split_first().ok_or(TemplateError::Empty)?;
+        let items = source
+            .iter()
+            .map(|s| parse_item(s))
+            .collect::<Result<Vec<_>, _>>()?;
+        if items
+            .first()
+            .is_some_and(|p| p.iter().any(|p| matches!(p, Part::Var(_))))
+        {
+            return Err(TemplateError::Program {
+                program: program.clone(),
+            });
         }
         Ok(Self {
-            source: source.to_owned(),
-            parts,
+            source: source.to_vec(),
+            items,
         })
     }
 
-    /// The template as written.
-    pub fn source(&self) -> &str {
+    /// The list as written.
+    pub fn source(&self) -> &[String] {
         &self.source
     }
 
-    /// The command line with every placeholder replaced by its shell-quoted value.
-    pub fn render(&self, values: &Values) -> String {
-        let mut out = String::with_capacity(self.source.len() + 32);
-        for part in &self.parts {
-            match part {
-                Part::Text(t) => out.push_str(t),
-                Part::Var(v) => out.push_str(&shell_quote(values.get(*v))),
-            }
-        }
-        out
+    /// The program and its arguments, each item with its placeholders replaced by the raw values.
+    /// NUL bytes, which no argument can carry, become U+FFFD.
+    pub fn render(&self, values: &Values) -> Vec<String> {
+        self.items
+            .iter()
+            .map(|parts| {
+                let mut out = String::new();
+                for part in parts {
+                    match part {
+                        Part::Text(t) => out.push_str(t),
+                        Part::Var(v) => out.push_str(values.get(*v)),
+                    }
+                }
+                without_nul(&out)
+            })
+            .collect()
     }
 
-    /// The variables the template uses.
+    /// The variables the list uses.
     pub fn variables(&self) -> impl Iterator<Item = Var> + '_ {
-        self.parts.iter().filter_map(|p| match p {
+        self.items.iter().flatten().filter_map(|p| match p {
             Part::Var(v) => Some(*v),
             Part::Text(_) => None,
         })
     }
+}
+
+/// One list item: text with `{variable}` placeholders and `{{`/`}}` escapes.
+fn parse_item(source: &str) -> Result<Vec<Part>, TemplateError> {
+    let chars: Vec<char> = source.chars().collect();
+    let mut parts = Vec::new();
+    let mut text = String::new();
+    let mut i = 0;
+    while let Some(&c) = chars.get(i) {
+        let next = chars.get(i + 1).copied();
+        match c {
+            '{' if next == Some('{') => {
+                text.push('{');
+                i += 2;
+            }
+            '}' if next == Some('}') => {
+                text.push('}');
+                i += 2;
+            }
+            '{' => {
+                let close = chars[i + 1..]
+                    .iter()
+                    .position(|&c| c == '}')
+                    .ok_or(TemplateError::Unclosed { at: i + 1 })?;
+                let name: String = chars[i + 1..i + 1 + close].iter().collect();
+                let var = Var::from_name(name.trim())
+                    .ok_or_else(|| TemplateError::UnknownVariable { name: name.clone() })?;
+                if !text.is_empty() {
+                    parts.push(Part::Text(std::mem::take(&mut text)));
+                }
+                parts.push(Part::Var(var));
+                i += close + 2;
+            }
+            '}' => return Err(TemplateError::Stray { at: i + 1 }),
+            c => {
+                text.push(c);
+                i += 1;
+            }
+        }
+    }
+    if !text.is_empty() {
+        parts.push(Part::Text(text));
+    }
+    Ok(parts)
 }
 
 impl Values {
@@ -305,36 +278,28 @@ impl Values {
     }
 }
 
-/// `s` as one shell word: single-quoted, with each `'` written as `'\''`. NUL bytes, which no
-/// command line can carry, become U+FFFD.
-pub fn shell_quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('\'');
-    for c in s.chars() {
-        match c {
-            '\'' => out.push_str("'\\''"),
-            '\0' => out.push('\u{FFFD}'),
-            c => out.push(c),
-        }
-    }
-    out.push('\'');
-    out
-}
-
+/// `s` with NUL bytes, which neither an argument nor an environment value can carry, as U+FFFD.
 fn without_nul(s: &str) -> String {
     s.replace('\0', "\u{FFFD}")
 }
 
-impl fmt::Display for Template {
+/// Writes `items` as a JSON array, which is also a YAML flow sequence (for config and records).
+pub(crate) fn json_list(items: &[String]) -> String {
+    let items: Vec<String> = items
+        .iter()
+        .map(|s| serde_json::to_string(s).unwrap_or_default())
+        .collect();
+    format!("[{}]", items.join(", "))
+}
+
+impl fmt::Display for Argv {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.source)
+        f.write_str(&json_list(&self.source))
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use proptest::prelude::*;
-
     use super::*;
 
     fn values(name: &str) -> Values {
@@ -346,89 +311,61 @@ mod tests {
         }
     }
 
-    #[test]
-    fn renders_quoted_values() {
-        let t = Template::parse("notify-send plotty {job_name} {state}").unwrap();
-        assert_eq!(
-            t.render(&values("a; touch /tmp/x")),
-            "notify-send plotty 'a; touch /tmp/x' 'COMPLETED'"
-        );
-        assert_eq!(
-            t.render(&values("it's")),
-            "notify-send plotty 'it'\\''s' 'COMPLETED'"
-        );
-        let t = Template::parse("echo {{literal}} {job_id}-done").unwrap();
-        assert_eq!(t.render(&values("")), "echo {literal} 'abc123'-done");
-        assert_eq!(t.variables().collect::<Vec<_>>(), [Var::JobId]);
+    fn argv(items: &[&str]) -> Result<Argv, TemplateError> {
+        Argv::parse(&items.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>())
     }
 
     #[test]
-    fn refuses_unknown_unbalanced_and_quoted_placeholders() {
+    fn each_item_gets_the_raw_value() {
+        let t = argv(&["notify-send", "plotty: {job_name}", "{state}"]).unwrap();
+        assert_eq!(
+            t.render(&values("a'; touch /tmp/x; echo \"$(id)\"")),
+            [
+                "notify-send",
+                "plotty: a'; touch /tmp/x; echo \"$(id)\"",
+                "COMPLETED"
+            ]
+        );
+        let t = argv(&["echo", "{{literal}}", "{job_id}-done", "{ job_id }"]).unwrap();
+        assert_eq!(
+            t.render(&values("")),
+            ["echo", "{literal}", "abc123-done", "abc123"]
+        );
+        assert_eq!(t.variables().collect::<Vec<_>>(), [Var::JobId, Var::JobId]);
+        assert_eq!(
+            argv(&["x", "{job_name}"]).unwrap().render(&values("a\0b"))[1],
+            "a\u{FFFD}b"
+        );
+        assert_eq!(
+            t.to_string(),
+            r#"["echo", "{{literal}}", "{job_id}-done", "{ job_id }"]"#
+        );
+    }
+
+    #[test]
+    fn refuses_unknown_unbalanced_empty_and_a_templated_program() {
         assert!(matches!(
-            Template::parse("echo {job_data}"),
+            argv(&["echo", "{job_data}"]),
             Err(TemplateError::UnknownVariable { .. })
         ));
         assert!(matches!(
-            Template::parse("echo {job_id"),
+            argv(&["echo", "{job_id"]),
             Err(TemplateError::Unclosed { .. })
         ));
         assert!(matches!(
-            Template::parse("echo }"),
+            argv(&["echo", "}"]),
             Err(TemplateError::Stray { .. })
         ));
-        for quoted in [
-            "echo \"{job_name}\"",
-            "echo '{job_name}'",
-            "echo \"x $(echo {error})\"",
-        ] {
-            assert!(
-                matches!(Template::parse(quoted), Err(TemplateError::Quoted { .. })),
-                "{quoted}"
-            );
-        }
-        // Quotes that are closed before the placeholder, and escaped quotes, are fine.
-        assert!(Template::parse("echo \"done:\" {job_name} \\' {state}").is_ok());
-        let e = Template::parse("echo {nope}").unwrap_err().to_string();
-        assert!(e.contains("{job_id}") && e.contains("{workspace}"), "{e}");
-    }
-
-    /// Reads one POSIX shell word made of '…' runs and \-escapes; `None` if anything else
-    /// (an unquoted space, `;`, `$`, …) would reach the shell.
-    fn unquote_word(word: &str) -> Option<String> {
-        let mut out = String::new();
-        let mut chars = word.chars();
-        let mut inside = false;
-        while let Some(c) = chars.next() {
-            match (inside, c) {
-                (false, '\'') => inside = true,
-                (true, '\'') => inside = false,
-                (true, c) => out.push(c),
-                (false, '\\') => out.push(chars.next()?),
-                (false, _) => return None,
-            }
-        }
-        (!inside).then_some(out)
-    }
-
-    #[test]
-    fn a_backslash_cannot_escape_the_opening_quote() {
+        assert!(matches!(argv(&[]), Err(TemplateError::Empty)));
         assert!(matches!(
-            Template::parse("echo \\{job_name}"),
-            Err(TemplateError::Escaped { .. })
+            argv(&["{job_name}", "x"]),
+            Err(TemplateError::Program { .. })
         ));
-        assert_eq!(
-            Template::parse("echo \\{{x}}")
-                .unwrap()
-                .render(&Values::default()),
-            "echo \\{x}"
-        );
-    }
-
-    proptest! {
-        #[test]
-        fn any_value_is_exactly_one_shell_word(s in "\\PC*") {
-            let quoted = shell_quote(&s);
-            prop_assert_eq!(unquote_word(&quoted), Some(s.replace('\0', "\u{FFFD}")));
-        }
+        assert!(matches!(
+            argv(&["/opt/{workspace}/bin"]),
+            Err(TemplateError::Program { .. })
+        ));
+        let e = argv(&["echo", "{nope}"]).unwrap_err().to_string();
+        assert!(e.contains("{job_id}") && e.contains("{workspace}"), "{e}");
     }
 }

@@ -226,14 +226,52 @@ pub struct RawLogging {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawHook {
-    /// Shell command template.
-    pub command: Option<String>,
+    /// A shell string, or a program and its arguments.
+    pub command: Option<RawCommand>,
     /// Executable path.
     pub script: Option<PathBuf>,
     /// `http://` URL.
     pub webhook: Option<String>,
     /// Seconds before it is killed or abandoned.
     pub timeout: Option<f64>,
+}
+
+/// `command:` as written: a string for `/bin/sh -c`, or a list run without a shell.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum RawCommand {
+    /// `command: "…"`.
+    Shell(String),
+    /// `command: ["prog", "{job_name}"]`.
+    Argv(Vec<String>),
+}
+
+impl<'de> Deserialize<'de> for RawCommand {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = RawCommand;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(
+                    "a shell string (`echo \"$PLOTTY_JOB_NAME\"`) or a list of strings run \
+                     without a shell (`[\"echo\", \"{job_name}\"]`)",
+                )
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<RawCommand, E> {
+                Ok(RawCommand::Shell(v.to_owned()))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<RawCommand, A::Error> {
+                let mut out = Vec::new();
+                while let Some(s) = seq.next_element::<String>()? {
+                    out.push(s);
+                }
+                Ok(RawCommand::Argv(out))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 /// Page orientation.

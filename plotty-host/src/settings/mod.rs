@@ -901,7 +901,7 @@ mod tests {
     fn hook_problems_point_at_the_action() {
         let f = Fixture::new();
         let p = f.problems(
-            "hooks:\n  COMPLETED:\n    - command: notify-send {job_name}\n    - command: echo {job_data}\n  RUNNING:\n    - command: echo\n  FAILED:\n    - webhook: https://hooks.example.org/x\n    - command: x\n      script: /bin/true\n    - command: echo \"{error}\"\n",
+            "hooks:\n  COMPLETED:\n    - command: [notify-send, \"{job_name}\"]\n    - command: [echo, \"{job_data}\"]\n  RUNNING:\n    - command: echo\n  FAILED:\n    - webhook: https://hooks.example.org/x\n    - command: x\n      script: /bin/true\n    - command: echo \"{error}\"\n    - command: [\"{job_path}/run\"]\n",
         );
         let found: Vec<(&str, usize)> = p.iter().map(|p| (p.key.as_str(), line_of(p))).collect();
         assert_eq!(
@@ -912,7 +912,10 @@ mod tests {
                 ("hooks.FAILED[0].webhook", 8),
                 ("hooks.FAILED[1]", 9),
                 ("hooks.FAILED[2].command", 11),
+                ("hooks.FAILED[3].command", 12),
             ]
+            .as_slice(),
+            "{p:#?}"
         );
         assert!(
             p[0].message.contains("unknown variable `{job_data}`"),
@@ -921,12 +924,106 @@ mod tests {
         );
         assert!(p[1].fix.as_deref().unwrap().contains("PLOTTING"));
         assert!(p[2].message.contains("relay"));
-        assert!(p[4].message.contains("remove the quotes"));
+        assert!(
+            p[4].fix
+                .as_deref()
+                .unwrap()
+                .contains("echo \"$PLOTTY_ERROR\"")
+        );
+        assert!(p[5].message.contains("placeholder"), "{}", p[5].message);
+        let p = f.problems("hooks:\n  FAILED:\n    - command: {a: b}\n");
+        assert_eq!(
+            (p[0].key.as_str(), line_of(&p[0])),
+            ("hooks.FAILED[0].command", 3)
+        );
+        assert!(
+            p[0].message.contains("a list of strings"),
+            "{}",
+            p[0].message
+        );
         let ok = f
-            .load("hooks:\n  completed:\n    - command: echo {job_id}\n      timeout: 5\n")
+            .load("hooks:\n  completed:\n    - command: [echo, \"{job_id}\"]\n      timeout: 5\n    - command: echo \"$PLOTTY_JOB_ID\"\n")
             .unwrap();
         let hooks = ok.hooks.for_state(JobState::Completed);
         assert_eq!(hooks[0].timeout, Duration::from_secs(5));
+        assert_eq!(hooks[0].target(), r#"["echo", "{job_id}"]"#);
+        assert_eq!(hooks[1].target(), "echo \"$PLOTTY_JOB_ID\"");
+    }
+
+    #[test]
+    fn a_shell_string_with_a_placeholder_is_refused_with_both_rewrites() {
+        let f = Fixture::new();
+        // The old forms the injection report used, and a plain call.
+        let text = "hooks:\n  COMPLETED:\n    - command: notify-send \"Plot done\" {job_name}\n    - command: echo ${job_name}\n    - command: |\n        cat <<EOF >> /tmp/plotty.log\n        {job_id} {job_name}\n        EOF\n";
+        let p = f.problems(text);
+        let keys: Vec<_> = p.iter().map(|p| (p.key.as_str(), line_of(p))).collect();
+        assert_eq!(
+            keys,
+            [
+                ("hooks.COMPLETED[0].command", 3),
+                ("hooks.COMPLETED[1].command", 4),
+                ("hooks.COMPLETED[2].command", 5),
+            ]
+        );
+        for p in &p {
+            assert!(
+                p.message.contains("`{job_name}` in a shell string"),
+                "{}",
+                p.message
+            );
+        }
+        let fix = |i: usize| p[i].fix.clone().unwrap();
+        assert!(
+            fix(0).contains("    command: 'notify-send \"Plot done\" \"$PLOTTY_JOB_NAME\"'"),
+            "{}",
+            fix(0)
+        );
+        assert!(
+            fix(0).contains(r#"    command: ["notify-send", "Plot done", "{job_name}"]"#),
+            "{}",
+            fix(0)
+        );
+        assert!(
+            fix(1).contains("    command: 'echo \"$PLOTTY_JOB_NAME\"'"),
+            "{}",
+            fix(1)
+        );
+        assert!(
+            fix(1).contains(r#"    command: ["echo", "{job_name}"]"#),
+            "{}",
+            fix(1)
+        );
+        assert!(
+            !fix(2).contains("      {job_id} {job_name}")
+                && fix(2).contains("      $PLOTTY_JOB_ID $PLOTTY_JOB_NAME\n      EOF"),
+            "{}",
+            fix(2)
+        );
+        assert!(fix(2).contains("uses shell syntax"), "{}", fix(2));
+
+        // `plotty check config` reports the same problem with its fix.
+        let file = f.path("config.yaml");
+        let mut sources = f.sources();
+        sources.overrides.config = Some(file);
+        let (report, settings) = check::check(&sources);
+        assert!(settings.is_none());
+        let mut shown = Vec::new();
+        report.write_to(&mut shown).unwrap();
+        let shown = String::from_utf8(shown).unwrap();
+        assert!(
+            shown.contains("hooks.COMPLETED[1].command") && shown.contains("\"$PLOTTY_JOB_NAME\""),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn the_contrib_hook_examples_load() {
+        let f = Fixture::new();
+        let s = f
+            .load(include_str!("../../../contrib/config/hooks.example.yaml"))
+            .unwrap();
+        assert_eq!(s.hooks.for_state(JobState::Completed).len(), 2);
+        assert_eq!(s.hooks.for_state(JobState::Failed).len(), 2);
     }
 
     #[test]

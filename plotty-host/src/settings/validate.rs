@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use plotty_motion::kinematics::{AxiDrawSettings, Model, PenLift};
 
-use super::file::{CornerRuleKind, MotionPreset, RawConfig, RawDevice, RawHook, RawMotion};
+use super::file::{
+    CornerRuleKind, MotionPreset, RawCommand, RawConfig, RawDevice, RawHook, RawMotion,
+};
 use super::locate::{self, Position};
 use super::{
     ApiKey, ConfigError, ConfigSource, CornerRule, DatabaseSettings, DeviceKind, DeviceSettings,
@@ -865,7 +867,13 @@ fn hooks(
                 continue;
             }
             let (field, result) = if let Some(cmd) = &h.command {
-                ("command", Hook::command(cmd, timeout))
+                (
+                    "command",
+                    match cmd {
+                        RawCommand::Shell(text) => Hook::command(text, timeout),
+                        RawCommand::Argv(items) => Hook::command_argv(items, timeout),
+                    },
+                )
             } else if let Some(p) = &h.script {
                 (
                     "script",
@@ -878,7 +886,11 @@ fn hooks(
             };
             match result {
                 Ok(hook) => by_state.entry(state).or_default().push(hook),
-                Err(e) => c.problem(&format!("{item}.{field}"), e, ""),
+                Err(e) => c.problem(
+                    &format!("{item}.{field}"),
+                    e.message,
+                    e.fix.unwrap_or_default(),
+                ),
             }
         }
     }

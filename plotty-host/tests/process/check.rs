@@ -25,7 +25,7 @@ fn check_config_with_defaults_passes() {
 fn check_config_names_file_line_key_and_fix_for_every_problem() {
     let env = Env::new();
     let file = env.write_default_config(
-        "websocket:\n  authenticate: true\n  max_connections: 0\ndevice:\n  model: 8\nhooks:\n  FAILED:\n    - command: notify-send {job_data}\n",
+        "websocket:\n  authenticate: true\n  max_connections: 0\ndevice:\n  model: 8\nhooks:\n  FAILED:\n    - command: [notify-send, \"{job_data}\"]\n    - command: notify-send plotty {job_name}\n",
     );
     let o = env.run(&["check", "config"]);
     let out = stdout(&o);
@@ -37,7 +37,13 @@ fn check_config_names_file_line_key_and_fix_for_every_problem() {
         format!("PROBLEM websocket.max_connections: {f}:3:3: is 0"),
         format!("PROBLEM device.model: {f}:5:3: 8 is not an AxiDraw model number"),
         format!("PROBLEM hooks.FAILED[0].command: {f}:8:7: unknown variable `{{job_data}}`"),
-        "configuration: 4 problems to fix".into(),
+        format!(
+            "PROBLEM hooks.FAILED[1].command: {f}:9:7: `{{job_name}}` in a shell string: plotty no \
+             longer pastes values into shell text"
+        ),
+        "command: 'notify-send plotty \"$PLOTTY_JOB_NAME\"'".into(),
+        r#"command: ["notify-send", "plotty", "{job_name}"]"#.into(),
+        "configuration: 5 problems to fix".into(),
     ] {
         assert!(out.contains(&want), "missing `{want}` in:\n{out}");
     }

@@ -123,7 +123,8 @@ async fn every_endpoint() {
     let marker_path = marker.path().display().to_string();
     let d = start_with(
         |s| {
-            let hook = Hook::command(&format!("echo {{job_name}} > {marker_path}"), None).unwrap();
+            let hook =
+                Hook::command(&format!("echo \"$PLOTTY_JOB_NAME\" > {marker_path}"), None).unwrap();
             s.hooks = HookSet::new([(JobState::Completed, vec![hook])].into_iter().collect());
         },
         ApiLimits::default(),
