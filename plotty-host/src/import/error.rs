@@ -155,7 +155,7 @@ pub enum ImportWarning {
         /// The colours, most used first.
         colors: Vec<Color>,
     },
-    /// Raster images cannot be plotted.
+    /// `<image>` elements: images are never plotted, nor loaded (whatever the href names).
     ImagesIgnored {
         /// How many.
         count: usize,
@@ -280,7 +280,8 @@ impl fmt::Display for ImportWarning {
             }
             Self::ImagesIgnored { count } => write!(
                 f,
-                "{count} raster image{} cannot be plotted, skipped",
+                "{count} image{} skipped: images are not plotted (plotty draws strokes; trace \
+                 an image into paths to plot it)",
                 plural(*count)
             ),
             Self::ClipPathsIgnored { count } => write!(
