@@ -303,23 +303,19 @@ impl Preview {
         }
         let pen = stroke(options.pen_width_mm.max(0.01), None);
         for layer in &self.layers {
-            let mut pb = PathBuilder::new();
+            let mut batch = Batch::new(&mut pixmap, paint(layer.color), &pen, ts);
             for line in &layer.polylines {
-                push_polyline(&mut pb, line);
+                batch.polyline(line);
             }
-            if let Some(path) = pb.finish() {
-                pixmap.stroke_path(&path, &paint(layer.color), &pen, ts, None);
-            }
+            batch.flush();
         }
         if options.show_pen_up {
-            let mut pb = PathBuilder::new();
+            let s = stroke(0.15, Some((1.0, 1.0)));
+            let mut batch = Batch::new(&mut pixmap, paint(PEN_UP_COLOR), &s, ts);
             for (a, b) in &self.pen_up {
-                push_polyline(&mut pb, &[*a, *b]);
+                batch.polyline(&[*a, *b]);
             }
-            if let Some(path) = pb.finish() {
-                let s = stroke(0.15, Some((1.0, 1.0)));
-                pixmap.stroke_path(&path, &paint(PEN_UP_COLOR), &s, ts, None);
-            }
+            batch.flush();
         }
         pixmap
             .encode_png()
@@ -365,14 +361,73 @@ fn svg_polyline(s: &mut String, line: &[Point]) {
     }
 }
 
-fn push_polyline(pb: &mut PathBuilder, line: &[Point]) {
-    let mut first = true;
-    for p in line.iter().filter(|p| p.is_finite()) {
-        if first {
-            pb.move_to(p.x_mm as f32, p.y_mm as f32);
-            first = false;
-        } else {
-            pb.line_to(p.x_mm as f32, p.y_mm as f32);
+/// Vertices stroked at a time in a PNG preview. tiny-skia turns a stroked path into an outline
+/// (round joins and caps) and then into edges before it fills a pixel, about 900 bytes a
+/// vertex: stroking a layer of 10 million vertices as one path took 7 GB (issue 10). In
+/// batches of this many vertices the preview's own memory stays under 10 MB, and as every
+/// join and cap is round, a polyline cut between two batches looks the same.
+const STROKE_BATCH_POINTS: usize = 8192;
+
+/// Polylines of one paint and stroke, stroked onto a pixmap [`STROKE_BATCH_POINTS`] vertices at
+/// a time.
+struct Batch<'a> {
+    pixmap: &'a mut Pixmap,
+    paint: Paint<'static>,
+    stroke: &'a Stroke,
+    ts: Transform,
+    path: PathBuilder,
+    points: usize,
+}
+
+impl<'a> Batch<'a> {
+    fn new(
+        pixmap: &'a mut Pixmap,
+        paint: Paint<'static>,
+        stroke: &'a Stroke,
+        ts: Transform,
+    ) -> Self {
+        Self {
+            pixmap,
+            paint,
+            stroke,
+            ts,
+            path: PathBuilder::with_capacity(STROKE_BATCH_POINTS + 1, STROKE_BATCH_POINTS + 1),
+            points: 0,
+        }
+    }
+
+    /// Adds `line`, stroking what was collected whenever a batch is full; a long polyline is
+    /// cut into pieces that share their end vertices.
+    fn polyline(&mut self, line: &[Point]) {
+        let mut first = true;
+        for p in line.iter().filter(|p| p.is_finite()) {
+            let (x, y) = (p.x_mm as f32, p.y_mm as f32);
+            if first {
+                self.path.move_to(x, y);
+                first = false;
+            } else {
+                self.path.line_to(x, y);
+            }
+            self.points += 1;
+            if self.points >= STROKE_BATCH_POINTS {
+                self.flush();
+                // Go on from the vertex the batch ended on (a lone move is no path).
+                self.path.move_to(x, y);
+                self.points = 1;
+            }
+        }
+    }
+
+    /// Strokes what was collected.
+    fn flush(&mut self) {
+        let path = std::mem::replace(
+            &mut self.path,
+            PathBuilder::with_capacity(STROKE_BATCH_POINTS + 1, STROKE_BATCH_POINTS + 1),
+        );
+        self.points = 0;
+        if let Some(path) = path.finish() {
+            self.pixmap
+                .stroke_path(&path, &self.paint, self.stroke, self.ts, None);
         }
     }
 }

@@ -43,10 +43,12 @@ pub use self::select::{LayerSelection, LayerSpecError};
 
 /// Default curve flattening tolerance: 0.01 mm, well under a pen's line width.
 pub const DEFAULT_TOLERANCE_MM: f64 = 0.01;
-/// Default largest input accepted, in bytes (100 MB).
-pub const DEFAULT_MAX_FILE_BYTES: u64 = 100_000_000;
-/// Default largest number of line segments a drawing may flatten to.
-pub const DEFAULT_MAX_SEGMENTS: usize = 50_000_000;
+/// Default largest input accepted, in bytes (100 MiB, `limits.max_file_mb`; the same as the
+/// daemon's default `websocket.max_upload_size`).
+pub const DEFAULT_MAX_FILE_BYTES: u64 = 100 << 20;
+/// Default largest number of line segments a drawing may flatten to (`limits.max_segments`):
+/// 10 million, about 700 MB of memory while a job is prepared and some 100 hours of plotting.
+pub const DEFAULT_MAX_SEGMENTS: usize = 10_000_000;
 /// Millimetres per CSS pixel (96 px per inch): usvg works in pixels.
 pub const MM_PER_PX: f64 = 25.4 / 96.0;
 

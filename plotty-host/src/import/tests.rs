@@ -842,7 +842,7 @@ fn oversized_file_is_refused_before_reading() {
             err,
             ImportError::TooLarge {
                 size: 500_000_000,
-                limit: 100_000_000
+                limit: DEFAULT_MAX_FILE_BYTES
             }
         ),
         "{err}"
