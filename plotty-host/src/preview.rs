@@ -710,6 +710,34 @@ mod tests {
         assert!(matches!(err, PreviewError::Write { .. }), "{err}");
     }
 
+    /// Issue 10: a polyline longer than a stroke batch is drawn whole: its segment across the
+    /// cut (here the only long one) is there.
+    #[test]
+    fn png_polylines_longer_than_a_batch_are_drawn_whole() {
+        let mut line: Vec<Point> = (0..STROKE_BATCH_POINTS)
+            .map(|i| Point::new(10.0 + i as f64 * 1e-4, 50.0))
+            .collect();
+        line.push(Point::new(190.0, 50.0));
+        let p = Preview::from_polylines(&[line], None, None, None);
+        let options = PreviewOptions {
+            show_pen_up: false,
+            ..PreviewOptions::default()
+        };
+        let img = tiny_skia::Pixmap::decode_png(&p.to_png(&options).unwrap()).unwrap();
+        // The picture starts 5 mm left of and above the origin, 4 px a millimetre.
+        let at = |x_mm: f64| {
+            img.pixel(((x_mm + 5.0) * 4.0) as u32, (55.0 * 4.0) as u32)
+                .unwrap()
+        };
+        for x_mm in [20.0, 100.0, 180.0] {
+            assert!(
+                at(x_mm).red() < 128,
+                "no line at x = {x_mm} mm: {:?}",
+                at(x_mm)
+            );
+        }
+    }
+
     #[test]
     fn png_and_svg_render() {
         let lines = vec![
