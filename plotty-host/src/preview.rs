@@ -303,23 +303,19 @@ impl Preview {
         }
         let pen = stroke(options.pen_width_mm.max(0.01), None);
         for layer in &self.layers {
-            let mut pb = PathBuilder::new();
+            let mut batch = Batch::new(&mut pixmap, paint(layer.color), &pen, ts);
             for line in &layer.polylines {
-                push_polyline(&mut pb, line);
+                batch.polyline(line);
             }
-            if let Some(path) = pb.finish() {
-                pixmap.stroke_path(&path, &paint(layer.color), &pen, ts, None);
-            }
+            batch.flush();
         }
         if options.show_pen_up {
-            let mut pb = PathBuilder::new();
+            let s = stroke(0.15, Some((1.0, 1.0)));
+            let mut batch = Batch::new(&mut pixmap, paint(PEN_UP_COLOR), &s, ts);
             for (a, b) in &self.pen_up {
-                push_polyline(&mut pb, &[*a, *b]);
+                batch.polyline(&[*a, *b]);
             }
-            if let Some(path) = pb.finish() {
-                let s = stroke(0.15, Some((1.0, 1.0)));
-                pixmap.stroke_path(&path, &paint(PEN_UP_COLOR), &s, ts, None);
-            }
+            batch.flush();
         }
         pixmap
             .encode_png()
@@ -365,14 +361,73 @@ fn svg_polyline(s: &mut String, line: &[Point]) {
     }
 }
 
-fn push_polyline(pb: &mut PathBuilder, line: &[Point]) {
-    let mut first = true;
-    for p in line.iter().filter(|p| p.is_finite()) {
-        if first {
-            pb.move_to(p.x_mm as f32, p.y_mm as f32);
-            first = false;
-        } else {
-            pb.line_to(p.x_mm as f32, p.y_mm as f32);
+/// Vertices stroked at a time in a PNG preview. tiny-skia turns a stroked path into an outline
+/// (round joins and caps) and then into edges before it fills a pixel, about 900 bytes a
+/// vertex: stroking a layer of 10 million vertices as one path took 7 GB (issue 10). In
+/// batches of this many vertices the preview's own memory stays under 10 MB, and as every
+/// join and cap is round, a polyline cut between two batches looks the same.
+const STROKE_BATCH_POINTS: usize = 8192;
+
+/// Polylines of one paint and stroke, stroked onto a pixmap [`STROKE_BATCH_POINTS`] vertices at
+/// a time.
+struct Batch<'a> {
+    pixmap: &'a mut Pixmap,
+    paint: Paint<'static>,
+    stroke: &'a Stroke,
+    ts: Transform,
+    path: PathBuilder,
+    points: usize,
+}
+
+impl<'a> Batch<'a> {
+    fn new(
+        pixmap: &'a mut Pixmap,
+        paint: Paint<'static>,
+        stroke: &'a Stroke,
+        ts: Transform,
+    ) -> Self {
+        Self {
+            pixmap,
+            paint,
+            stroke,
+            ts,
+            path: PathBuilder::with_capacity(STROKE_BATCH_POINTS + 1, STROKE_BATCH_POINTS + 1),
+            points: 0,
+        }
+    }
+
+    /// Adds `line`, stroking what was collected whenever a batch is full; a long polyline is
+    /// cut into pieces that share their end vertices.
+    fn polyline(&mut self, line: &[Point]) {
+        let mut first = true;
+        for p in line.iter().filter(|p| p.is_finite()) {
+            let (x, y) = (p.x_mm as f32, p.y_mm as f32);
+            if first {
+                self.path.move_to(x, y);
+                first = false;
+            } else {
+                self.path.line_to(x, y);
+            }
+            self.points += 1;
+            if self.points >= STROKE_BATCH_POINTS {
+                self.flush();
+                // Go on from the vertex the batch ended on (a lone move is no path).
+                self.path.move_to(x, y);
+                self.points = 1;
+            }
+        }
+    }
+
+    /// Strokes what was collected.
+    fn flush(&mut self) {
+        let path = std::mem::replace(
+            &mut self.path,
+            PathBuilder::with_capacity(STROKE_BATCH_POINTS + 1, STROKE_BATCH_POINTS + 1),
+        );
+        self.points = 0;
+        if let Some(path) = path.finish() {
+            self.pixmap
+                .stroke_path(&path, &self.paint, self.stroke, self.ts, None);
         }
     }
 }
@@ -653,6 +708,34 @@ mod tests {
             )
             .unwrap_err();
         assert!(matches!(err, PreviewError::Write { .. }), "{err}");
+    }
+
+    /// Issue 10: a polyline longer than a stroke batch is drawn whole: its segment across the
+    /// cut (here the only long one) is there.
+    #[test]
+    fn png_polylines_longer_than_a_batch_are_drawn_whole() {
+        let mut line: Vec<Point> = (0..STROKE_BATCH_POINTS)
+            .map(|i| Point::new(10.0 + i as f64 * 1e-4, 50.0))
+            .collect();
+        line.push(Point::new(190.0, 50.0));
+        let p = Preview::from_polylines(&[line], None, None, None);
+        let options = PreviewOptions {
+            show_pen_up: false,
+            ..PreviewOptions::default()
+        };
+        let img = tiny_skia::Pixmap::decode_png(&p.to_png(&options).unwrap()).unwrap();
+        // The picture starts 5 mm left of and above the origin, 4 px a millimetre.
+        let at = |x_mm: f64| {
+            img.pixel(((x_mm + 5.0) * 4.0) as u32, (55.0 * 4.0) as u32)
+                .unwrap()
+        };
+        for x_mm in [20.0, 100.0, 180.0] {
+            assert!(
+                at(x_mm).red() < 128,
+                "no line at x = {x_mm} mm: {:?}",
+                at(x_mm)
+            );
+        }
     }
 
     #[test]

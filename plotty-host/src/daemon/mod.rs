@@ -378,6 +378,8 @@ fn serve_inner(
     if let Some(value) = process.nice {
         sys::set_nice(value).map_err(|source| DaemonError::Nice { value, source })?;
     }
+    // Before any thread too: big jobs' memory goes back to the system (issue 10).
+    sys::fix_malloc_thresholds();
     let nofile = privileges::raise_nofile_limit();
     let created = prepare_workspace(&settings)?;
     let logging = Arc::new(logging::init(&settings.logging, !process.daemonize)?);

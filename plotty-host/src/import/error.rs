@@ -35,8 +35,8 @@ pub enum ImportError {
     },
     /// The input is larger than the configured limit.
     #[error(
-        "the file is {size} bytes, over the limit of {limit} bytes: simplify the drawing or raise \
-         the import size limit"
+        "the file is {size} bytes, over the limit of {limit} bytes (limits.max_file_mb): simplify \
+         the drawing, or raise limits.max_file_mb in the config file"
     )]
     TooLarge {
         /// Size of the input in bytes.
@@ -81,8 +81,8 @@ pub enum ImportError {
     TooManyElements,
     /// Flattening would produce more segments than allowed.
     #[error(
-        "the drawing flattens to more than {limit} line segments: simplify it or raise the \
-         flattening tolerance"
+        "the drawing flattens to more than {limit} line segments (limits.max_segments): simplify \
+         it, or raise limits.max_segments in the config file (about 70 bytes of memory a segment)"
     )]
     TooManySegments {
         /// The limit.
@@ -155,7 +155,7 @@ pub enum ImportWarning {
         /// The colours, most used first.
         colors: Vec<Color>,
     },
-    /// Raster images cannot be plotted.
+    /// `<image>` elements: images are never plotted, nor loaded (whatever the href names).
     ImagesIgnored {
         /// How many.
         count: usize,
@@ -280,7 +280,8 @@ impl fmt::Display for ImportWarning {
             }
             Self::ImagesIgnored { count } => write!(
                 f,
-                "{count} raster image{} cannot be plotted, skipped",
+                "{count} image{} skipped: images are not plotted (plotty draws strokes; trace \
+                 an image into paths to plot it)",
                 plural(*count)
             ),
             Self::ClipPathsIgnored { count } => write!(

@@ -43,10 +43,12 @@ pub use self::select::{LayerSelection, LayerSpecError};
 
 /// Default curve flattening tolerance: 0.01 mm, well under a pen's line width.
 pub const DEFAULT_TOLERANCE_MM: f64 = 0.01;
-/// Default largest input accepted, in bytes (100 MB).
-pub const DEFAULT_MAX_FILE_BYTES: u64 = 100_000_000;
-/// Default largest number of line segments a drawing may flatten to.
-pub const DEFAULT_MAX_SEGMENTS: usize = 50_000_000;
+/// Default largest input accepted, in bytes (100 MiB, `limits.max_file_mb`; the same as the
+/// daemon's default `websocket.max_upload_size`).
+pub const DEFAULT_MAX_FILE_BYTES: u64 = 100 << 20;
+/// Default largest number of line segments a drawing may flatten to (`limits.max_segments`):
+/// 10 million, about 700 MB of memory while a job is prepared and some 100 hours of plotting.
+pub const DEFAULT_MAX_SEGMENTS: usize = 10_000_000;
 /// Millimetres per CSS pixel (96 px per inch): usvg works in pixels.
 pub const MM_PER_PX: f64 = 25.4 / 96.0;
 
@@ -312,7 +314,10 @@ pub fn import_bytes(data: &[u8], options: &ImportOptions) -> Result<Drawing, Imp
         },
     )
     .map_err(ImportError::from_xml)?;
-    let mut usvg_options = usvg::Options::default();
+    let mut usvg_options = usvg::Options {
+        image_href_resolver: no_external_images(),
+        ..usvg::Options::default()
+    };
     if scan.has_text()
         && let Some(db) = font_database(&options.fonts)
     {
@@ -327,6 +332,33 @@ pub fn import_bytes(data: &[u8], options: &ImportOptions) -> Result<Drawing, Imp
         warnings,
         travel_mm: options.model.travel_mm(),
     })
+}
+
+/// A 1×1 PNG: what every `<image>` resolves to. usvg then keeps an image node of the right
+/// place and size (so the walk counts it in its layer, [`ImportWarning::ImagesIgnored`]) without
+/// a byte of the image being read.
+const PLACEHOLDER_PNG: &[u8] = &[
+    0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44, 0x52,
+    0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00, 0x00, 0x1f, 0x15, 0xc4,
+    0x89, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x44, 0x41, 0x54, 0x78, 0xda, 0x63, 0x64, 0xf8, 0xcf, 0x50,
+    0x0f, 0x00, 0x03, 0x86, 0x01, 0x80, 0x5a, 0x34, 0x7d, 0x6b, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45,
+    0x4e, 0x44, 0xae, 0x42, 0x60, 0x82,
+];
+
+/// The `<image href>` (and `feImage`) resolver: images are never plotted, so none is loaded.
+/// usvg's default reads any path it is given (`/dev/zero` grows the process without bound, a
+/// FIFO blocks the import forever, and whether a warning appeared told an uploader whether a
+/// file exists) and parses `data:image/svg+xml` URIs as whole nested documents. Every href, a
+/// path, a URL or a data URI, becomes the same placeholder, so every image gets the same
+/// warning whatever its target. (`<use href>` only follows `#id` links inside the document,
+/// CSS `@import` rules are skipped by usvg's CSS parser, and fonts come from our database only,
+/// so images are the only way out of the document.)
+fn no_external_images() -> usvg::ImageHrefResolver<'static> {
+    let placeholder = || Some(usvg::ImageKind::PNG(Arc::new(PLACEHOLDER_PNG.to_vec())));
+    usvg::ImageHrefResolver {
+        resolve_data: Box::new(move |_mime, _data, _options| placeholder()),
+        resolve_string: Box::new(move |_href, _options| placeholder()),
+    }
 }
 
 fn check_options(options: &ImportOptions) -> Result<(), ImportError> {

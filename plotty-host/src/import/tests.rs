@@ -8,6 +8,15 @@ use crate::optimize::point_segment_distance;
 
 const TOL: f64 = 0.01;
 
+/// A valid 1×1 PNG.
+const PNG_1X1: &[u8] = &[
+    0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44, 0x52,
+    0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00, 0x00, 0x1f, 0x15, 0xc4,
+    0x89, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x44, 0x41, 0x54, 0x78, 0xda, 0x63, 0x64, 0xf8, 0xcf, 0x50,
+    0x0f, 0x00, 0x03, 0x86, 0x01, 0x80, 0x5a, 0x34, 0x7d, 0x6b, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45,
+    0x4e, 0x44, 0xae, 0x42, 0x60, 0x82,
+];
+
 fn svg_mm(w: f64, h: f64, body: &str) -> String {
     format!(
         "<svg xmlns=\"http://www.w3.org/2000/svg\" \
@@ -433,6 +442,60 @@ fn invisible_shapes_and_images_are_skipped() {
     assert_eq!(d.warnings, vec![ImportWarning::ImagesIgnored { count: 1 }]);
 }
 
+/// Issue 10: an `<image>` is never loaded, whatever its href names: a FIFO (which blocked the
+/// import forever), `/dev/zero` (which grew the process without bound), a real image, a missing
+/// file and a data URI all import at once with the same warning, so the warning tells nothing
+/// about which files exist. Each import runs on a thread of its own under a watchdog.
+#[test]
+fn images_are_never_loaded_whatever_their_href() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("pipe");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
+    let real = dir.path().join("real.png");
+    std::fs::write(&real, PNG_1X1).unwrap();
+    let hrefs = [
+        fifo.display().to_string(),
+        "/dev/zero".to_owned(),
+        real.display().to_string(),
+        dir.path().join("missing.png").display().to_string(),
+        format!(
+            "data:image/svg+xml;utf8,<svg xmlns='http://www.w3.org/2000/svg' width='1' height='1'><image width='1' height='1' href='{}'/></svg>",
+            fifo.display()
+        ),
+    ];
+    for href in hrefs {
+        let svg = svg_mm(
+            100.0,
+            100.0,
+            &format!(
+                "<line x1=\"0\" y1=\"1\" x2=\"90\" y2=\"1\" stroke=\"black\"/>\
+                 <image x=\"0\" y=\"0\" width=\"10\" height=\"10\" href=\"{}\"/>",
+                href.replace('<', "&lt;").replace('\'', "&apos;")
+            ),
+        );
+        let path = dir.path().join("drawing.svg");
+        std::fs::write(&path, svg).unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(import_file(&path, &ImportOptions::default()).map(|d| d.warnings));
+        });
+        let warnings = rx
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .unwrap_or_else(|_| panic!("the import of <image href=\"{href}\"> did not end"))
+            .unwrap();
+        assert_eq!(
+            warnings,
+            vec![ImportWarning::ImagesIgnored { count: 1 }],
+            "{href}"
+        );
+        assert!(
+            warnings[0].to_string().contains("images are not plotted"),
+            "{}",
+            warnings[0]
+        );
+    }
+}
+
 #[test]
 fn text_becomes_outlines_when_fonts_exist() {
     let svg = svg_mm(
@@ -779,7 +842,7 @@ fn oversized_file_is_refused_before_reading() {
             err,
             ImportError::TooLarge {
                 size: 500_000_000,
-                limit: 100_000_000
+                limit: DEFAULT_MAX_FILE_BYTES
             }
         ),
         "{err}"

@@ -748,4 +748,81 @@ mod tests {
             d.join("r/star.png")
         );
     }
+
+    /// Issue 10's figures: peak memory (`VmHWM`, reset through `/proc/self/clear_refs` between
+    /// the phases) of `plotty plot --estimate` (import, optimisation, program, plan) and of
+    /// `--preview out.png` on a random walk of `PLOTTY_MEASURE_SEGMENTS` segments (default
+    /// 2,000,000; generated here, never committed), and the resident memory once everything is
+    /// dropped and the heap trimmed. Run: `cargo test -p plotty-host --lib measure_memory --
+    /// --ignored --nocapture`.
+    #[test]
+    #[ignore = "a measurement: slow, prints figures"]
+    fn measure_memory_of_a_big_random_walk() {
+        let segments: usize = std::env::var("PLOTTY_MEASURE_SEGMENTS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(2_000_000);
+        let dir = tempfile::tempdir().unwrap();
+        let svg = dir.path().join("walk.svg");
+        write_random_walk(&svg, segments);
+        let mut settings = Settings::defaults_for(dir.path());
+        settings.limits.max_segments = segments + 1;
+        settings.limits.max_file_bytes = u64::MAX;
+        let config = PlotConfig::from_settings(&settings);
+        let kib = |key: &str| -> u64 {
+            let status = std::fs::read_to_string("/proc/self/status").unwrap();
+            let line = status.lines().find(|l| l.starts_with(key)).unwrap();
+            line.split_whitespace().nth(1).unwrap().parse().unwrap()
+        };
+        let reset_peak = || std::fs::write("/proc/self/clear_refs", "5").unwrap();
+        let size = std::fs::metadata(&svg).unwrap().len();
+        println!("random walk: {segments} segments, {size} bytes");
+        println!("before: RSS {} KiB", kib("VmRSS:"));
+
+        reset_peak();
+        let prepared = prepare::prepare(&svg, &config, None).unwrap();
+        let e = estimate::estimate(&prepared.program, &config, FirmwareVersion::LATEST).unwrap();
+        println!(
+            "estimate ({:.0} s planned): peak {} KiB",
+            e.total.as_secs_f64(),
+            kib("VmHWM:")
+        );
+
+        reset_peak();
+        let out = dir.path().join("out.png");
+        Preview::from_drawing(&prepared.drawing)
+            .write(&out, &PreviewOptions::default())
+            .unwrap();
+        println!("preview png: peak {} KiB", kib("VmHWM:"));
+
+        drop(prepared);
+        crate::daemon::sys::trim_heap();
+        println!("after, trimmed: RSS {} KiB", kib("VmRSS:"));
+    }
+
+    /// A random walk of `segments` segments on an A4 page, 1,000 segments a polyline.
+    fn write_random_walk(path: &Path, segments: usize) {
+        let mut rng = fastrand::Rng::with_seed(10);
+        let mut f = io::BufWriter::new(std::fs::File::create(path).unwrap());
+        writeln!(
+            f,
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"297mm\" height=\"210mm\" \
+             viewBox=\"0 0 297 210\"><g fill=\"none\" stroke=\"black\" stroke-width=\"0.3\">"
+        )
+        .unwrap();
+        let (mut x, mut y) = (148.0f64, 105.0f64);
+        let mut left = segments;
+        while left > 0 {
+            let n = left.min(1000);
+            write!(f, "<polyline points=\"").unwrap();
+            for _ in 0..=n {
+                x = (x + rng.f64() * 2.0 - 1.0).clamp(10.0, 287.0);
+                y = (y + rng.f64() * 2.0 - 1.0).clamp(10.0, 200.0);
+                write!(f, "{x:.2},{y:.2} ").unwrap();
+            }
+            writeln!(f, "\"/>").unwrap();
+            left -= n;
+        }
+        writeln!(f, "</g></svg>").unwrap();
+    }
 }

@@ -30,6 +30,8 @@ pub struct PlotConfig {
     pub window: usize,
     /// Draw strokes in file order and direction (`--keep-order`).
     pub keep_order: bool,
+    /// How large a drawing may be (`limits`).
+    pub limits: settings::LimitSettings,
 }
 
 impl PlotConfig {
@@ -41,6 +43,7 @@ impl PlotConfig {
             firmware: settings.device.firmware,
             window: DEFAULT_WINDOW,
             keep_order: false,
+            limits: settings.limits,
         }
     }
 
@@ -119,10 +122,12 @@ impl PlotConfig {
         Duration::from_millis(u64::from(self.pen_lower_ms()))
     }
 
-    /// Import options: the model's travel, default tolerance and limits.
+    /// Import options: the model's travel, default tolerance, the configured limits.
     pub fn import_options(&self) -> ImportOptions {
         ImportOptions {
             model: self.axidraw.model,
+            max_file_bytes: self.limits.max_file_bytes,
+            max_segments: self.limits.max_segments,
             ..ImportOptions::default()
         }
     }

@@ -198,6 +198,29 @@ mod tests {
         assert_eq!(prepared.program.stroke_count(), 1);
     }
 
+    /// Issue 10: `plotty plot` refuses a drawing over `limits.max_segments` or a file over
+    /// `limits.max_file_mb`, naming the setting to raise.
+    #[test]
+    fn limits_name_the_setting_to_raise() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write(dir.path(), "a.svg", LAYERED);
+        let mut c = config();
+        c.limits.max_segments = 2;
+        let e = prepare(&p, &c, None).unwrap_err().to_string();
+        assert!(
+            e.contains("more than 2 line segments") && e.contains("raise limits.max_segments"),
+            "{e}"
+        );
+        let mut c = config();
+        c.limits.max_file_bytes = 100;
+        let e = prepare(&p, &c, None).unwrap_err().to_string();
+        assert!(
+            e.contains("over the limit of 100 bytes") && e.contains("raise limits.max_file_mb"),
+            "{e}"
+        );
+        assert!(prepare(&p, &config(), None).is_ok());
+    }
+
     #[test]
     fn bad_inputs_name_the_file_and_the_fix() {
         let dir = tempfile::tempdir().unwrap();

@@ -136,14 +136,14 @@ pub(super) async fn stage(
     jobs_dir: &Path,
     files: Arc<dyn JobFiles>,
 ) -> Result<Staged, QueueError> {
-    let limit = settings.websocket.max_upload_size;
+    let limit = SizeLimit::of(settings);
     let (bytes, default_name) = match s.svg {
         SvgSource::Bytes(b) => (b, "upload.svg".to_owned()),
         SvgSource::Path(p) => (read_limited(&p, limit).await?, file_name(&p)),
     };
-    if bytes.len() as u64 > limit {
+    if bytes.len() as u64 > limit.bytes {
         return Err(QueueError::Invalid(format!(
-            "the SVG has {} bytes, more than websocket.max_upload_size ({limit} bytes)",
+            "the SVG has {} bytes, {limit}",
             bytes.len()
         )));
     }
@@ -286,7 +286,44 @@ fn check_layers(spec: &str) -> Result<String, QueueError> {
     Ok(spec.to_owned())
 }
 
-async fn read_limited(path: &Path, limit: u64) -> Result<Bytes, QueueError> {
+/// The size limit of a submitted SVG: the smaller of `websocket.max_upload_size` (what the API
+/// accepts) and `limits.max_file_mb` (what an import accepts; issue 10), and which one it is, so
+/// the message names the setting to raise.
+#[derive(Clone, Copy, Debug)]
+struct SizeLimit {
+    bytes: u64,
+    key: &'static str,
+}
+
+impl SizeLimit {
+    fn of(settings: &Settings) -> Self {
+        let upload = settings.websocket.max_upload_size;
+        let import = settings.limits.max_file_bytes;
+        if import < upload {
+            Self {
+                bytes: import,
+                key: "limits.max_file_mb",
+            }
+        } else {
+            Self {
+                bytes: upload,
+                key: "websocket.max_upload_size",
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for SizeLimit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "more than {} ({} bytes): simplify the drawing, or raise {} in the daemon's config",
+            self.key, self.bytes, self.key
+        )
+    }
+}
+
+async fn read_limited(path: &Path, limit: SizeLimit) -> Result<Bytes, QueueError> {
     let shown = path.display().to_string();
     let meta = tokio::fs::metadata(path)
         .await
@@ -294,9 +331,9 @@ async fn read_limited(path: &Path, limit: u64) -> Result<Bytes, QueueError> {
     if !meta.is_file() {
         return Err(QueueError::Invalid(format!("{shown} is not a file")));
     }
-    if meta.len() > limit {
+    if meta.len() > limit.bytes {
         return Err(QueueError::Invalid(format!(
-            "{shown} has {} bytes, more than websocket.max_upload_size ({limit} bytes)",
+            "{shown} has {} bytes, {limit}",
             meta.len()
         )));
     }
@@ -495,6 +532,54 @@ mod tests {
             store_error(jobs, StoreError::Closed),
             QueueError::ShuttingDown
         ));
+    }
+
+    /// Issue 10: the daemon refuses a submission over `limits.max_file_mb` (bytes or a path)
+    /// and names it, or `websocket.max_upload_size` when that is the smaller.
+    #[tokio::test]
+    async fn submissions_over_the_file_limit_name_the_setting() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut settings = Settings::defaults_for(dir.path());
+        settings.limits.max_file_bytes = 5;
+        let jobs = settings.jobs_dir();
+        let file = dir.path().join("drawing.svg");
+        std::fs::write(&file, b"<svg/>").unwrap();
+        for svg in [
+            SvgSource::Bytes(Bytes::from_static(b"<svg/>")),
+            SvgSource::Path(file),
+        ] {
+            let sub = Submission {
+                svg,
+                name: None,
+                paper: None,
+                layers: None,
+                priority: 0,
+                start: false,
+            };
+            let e = stage(sub, &settings, &jobs, Arc::new(Disk))
+                .await
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains("has 6 bytes, more than limits.max_file_mb (5 bytes)")
+                    && e.contains("raise limits.max_file_mb"),
+                "{e}"
+            );
+        }
+        settings.websocket.max_upload_size = 4;
+        let sub = Submission {
+            svg: SvgSource::Bytes(Bytes::from_static(b"<svg/>")),
+            name: None,
+            paper: None,
+            layers: None,
+            priority: 0,
+            start: false,
+        };
+        let e = stage(sub, &settings, &jobs, Arc::new(Disk))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("raise websocket.max_upload_size"), "{e}");
     }
 
     #[tokio::test]

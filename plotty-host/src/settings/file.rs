@@ -36,6 +36,18 @@ pub struct RawConfig {
     pub pens: Option<BTreeMap<String, RawPen>>,
     /// What a shutdown does with the plot in progress.
     pub shutdown: RawShutdown,
+    /// How large an input may be.
+    pub limits: RawLimits,
+}
+
+/// `limits:`: how large an SVG may be, for `plotty plot`, `plotty add` and the daemon.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawLimits {
+    /// Largest number of line segments a drawing may flatten to.
+    pub max_segments: u64,
+    /// Largest SVG file, MiB.
+    pub max_file_mb: f64,
 }
 
 /// `shutdown:`.
@@ -373,6 +385,15 @@ impl Default for RawLogging {
             format: "text".into(),
             audit: false,
             security_events: false,
+        }
+    }
+}
+
+impl Default for RawLimits {
+    fn default() -> Self {
+        Self {
+            max_segments: crate::import::DEFAULT_MAX_SEGMENTS as u64,
+            max_file_mb: (crate::import::DEFAULT_MAX_FILE_BYTES >> 20) as f64,
         }
     }
 }

@@ -59,6 +59,8 @@ pub struct Settings {
     pub pens: Vec<PenSettings>,
     /// What a shutdown does with the plot in progress.
     pub shutdown: ShutdownSettings,
+    /// How large an input may be.
+    pub limits: LimitSettings,
     /// Things worth knowing that are not errors (shown by `plotty check config`, logged at start).
     pub notes: Vec<Note>,
 }
@@ -83,6 +85,16 @@ pub enum Origin {
     Environment,
     /// The built-in default.
     Default,
+}
+
+/// The `limits` section: how large an SVG may be, for `plotty plot`, `plotty add` and the
+/// daemon (issue 10: a 10 M-segment drawing took 7 GB to preview).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct LimitSettings {
+    /// Largest number of line segments a drawing may flatten to (`limits.max_segments`).
+    pub max_segments: usize,
+    /// Largest SVG file, bytes (`limits.max_file_mb`, in MiB).
+    pub max_file_bytes: u64,
 }
 
 /// The `websocket` section.
@@ -734,6 +746,24 @@ mod tests {
         assert_eq!(s.paper.size.name, "A4");
         assert!(s.hooks.is_empty() && s.pens.is_empty());
         assert!((s.motion.pen_down_speed_mm_s - 50.2).abs() < 0.05);
+    }
+
+    /// Issue 10: `limits` sets the import limits; out-of-range values name the key.
+    #[test]
+    fn limits_section() {
+        let f = Fixture::new();
+        let d = load(&f.sources()).unwrap().limits;
+        assert_eq!(d.max_segments, crate::import::DEFAULT_MAX_SEGMENTS);
+        assert_eq!(d.max_file_bytes, 100 << 20);
+        let s = f
+            .load("limits:\n  max_segments: 2000\n  max_file_mb: 0.5\n")
+            .unwrap();
+        assert_eq!(s.limits.max_segments, 2000);
+        assert_eq!(s.limits.max_file_bytes, 512 << 10);
+        let p = f.problems("limits:\n  max_segments: 0\n  max_file_mb: -1\n");
+        let keys: Vec<&str> = p.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(keys, ["limits.max_segments", "limits.max_file_mb"], "{p:?}");
+        assert_eq!((line_of(&p[0]), line_of(&p[1])), (2, 3));
     }
 
     #[test]

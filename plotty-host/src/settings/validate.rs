@@ -131,6 +131,7 @@ pub(super) fn validate(
     let hooks = hooks(&mut c, raw.hooks.as_ref(), &config_dir, home);
     let paper = paper(&mut c, &raw);
     let pens = pens(&mut c, &raw);
+    let limits = limits(&mut c, &raw.limits);
     let shutdown = super::ShutdownSettings {
         finish: raw.shutdown.finish,
         timeout: c.seconds("shutdown.timeout", raw.shutdown.timeout, 0.0, 3600.0, 60.0),
@@ -157,6 +158,7 @@ pub(super) fn validate(
         paper,
         pens,
         shutdown,
+        limits,
         notes: c.notes,
     })
 }
@@ -426,6 +428,42 @@ fn websocket(c: &mut Collector<'_>, s: &Sources, raw: &RawConfig) -> WebSocketSe
         max_upload_size: w.max_upload_size.0,
     }
 }
+
+/// `limits:` (issue 10). The largest values keep a drawing's memory within what a host has: an
+/// imported segment costs about 70 bytes until the plan is made.
+fn limits(c: &mut Collector<'_>, raw: &super::file::RawLimits) -> super::LimitSettings {
+    let default = super::file::RawLimits::default();
+    let max_segments = if (1..=MAX_SEGMENTS_LIMIT).contains(&raw.max_segments) {
+        raw.max_segments
+    } else {
+        c.problem(
+            "limits.max_segments",
+            format!("{} is out of range", raw.max_segments),
+            format!(
+                "use 1 to {MAX_SEGMENTS_LIMIT} (default {}; about 70 bytes of memory a segment)",
+                default.max_segments
+            ),
+        );
+        default.max_segments
+    };
+    let mb = c.range(
+        "limits.max_file_mb",
+        raw.max_file_mb,
+        0.001,
+        MAX_FILE_MB_LIMIT,
+        " MiB",
+        default.max_file_mb,
+    );
+    super::LimitSettings {
+        max_segments: usize::try_from(max_segments).unwrap_or(usize::MAX),
+        max_file_bytes: (mb * 1_048_576.0).round() as u64,
+    }
+}
+
+/// Largest `limits.max_segments` accepted.
+const MAX_SEGMENTS_LIMIT: u64 = 1_000_000_000;
+/// Largest `limits.max_file_mb` accepted (10 GiB).
+const MAX_FILE_MB_LIMIT: f64 = 10_240.0;
 
 fn is_loopback(host: &str) -> bool {
     host == "localhost"

@@ -1,0 +1,252 @@
+//! Memory of the real daemon on a big job (issue 10): the `plotty` binary started as `plotty
+//! daemon` with `limits` and `websocket.max_upload_size` raised for the drawing, given a random
+//! walk of `PLOTTY_BIG_SEGMENTS` segments (default 2,000,000; generated here, never committed)
+//! with `plotty add`; its peak (`VmHWM`) and resident memory (`VmRSS`) idle, at `READY`, and once
+//! the job is cancelled and deleted. The figure that matters is the last against idle: a big
+//! job's memory goes back to the system.
+//!
+//! Run: `cargo bench -p plotty-host --bench big_job_rss` (the optimised binary).
+//! `cargo test -p plotty-host --bench big_job_rss` (or `-- --test`) is the smoke run: the debug
+//! binary and 20,000 segments. The peaks of `plotty plot --estimate` and `--preview out.png` on
+//! the same kind of drawing: `cargo test -p plotty-host --lib measure_memory -- --ignored
+//! --nocapture`.
+
+// A failed set-up step ends the benchmark; there is nothing to recover.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufWriter, Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use plotty_host::daemon::state_file::StateFile;
+
+/// How long the daemon is left alone before a sample of its resident memory.
+const SETTLE: Duration = Duration::from_secs(2);
+
+fn main() {
+    let quick = quick();
+    let segments: usize = std::env::var("PLOTTY_BIG_SEGMENTS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(if quick { 20_000 } else { 2_000_000 });
+    let dir = tempfile::tempdir().unwrap();
+    for d in ["home", "config", "data"] {
+        std::fs::create_dir_all(dir.path().join(d)).unwrap();
+    }
+    let svg = dir.path().join("walk.svg");
+    write_random_walk(&svg, segments);
+    let size = std::fs::metadata(&svg).unwrap().len();
+    let mib = size / (1 << 20) + 2;
+    let config = dir.path().join("config.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "limits:\n  max_segments: {}\n  max_file_mb: {mib}\nwebsocket:\n  max_upload_size: {}\n",
+            segments + 1,
+            mib << 20
+        ),
+    )
+    .unwrap();
+    let workspace = dir.path().join("ws");
+    let log = dir.path().join("daemon.log");
+    let plotty = |args: &[&str]| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_plotty"));
+        c.current_dir(dir.path())
+            .env("HOME", dir.path().join("home"))
+            .env("XDG_CONFIG_HOME", dir.path().join("config"))
+            .env("XDG_DATA_HOME", dir.path().join("data"))
+            .env_remove("PLOTTY_CONFIG")
+            .env_remove("PLOTTY_API_KEY")
+            .env_remove("PLOTTY_WORKSPACE")
+            .env_remove("NOTIFY_SOCKET")
+            .env_remove("RUST_LOG")
+            .args(args);
+        c
+    };
+    let child = plotty(&["daemon", "-h", "127.0.0.1", "-p", "0", "-c"])
+        .arg(&config)
+        .arg("-w")
+        .arg(&workspace)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let daemon = Daemon(child);
+    let pid = daemon.0.id();
+    let stderr = || std::fs::read_to_string(&log).unwrap_or_default();
+    wait("the daemon to be ready", Duration::from_secs(30), || {
+        stderr().contains("ready: listening").then_some(())
+    });
+    let port = wait("daemon.json", Duration::from_secs(30), || {
+        StateFile::read(&workspace).ok()?.port
+    });
+    let port_arg = port.to_string();
+    let client = |args: &[&str]| {
+        let out = plotty(args)
+            .args(["--port", &port_arg, "-c"])
+            .arg(&config)
+            .arg("-w")
+            .arg(&workspace)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "plotty {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    get(port, "/api/jobs");
+    std::thread::sleep(SETTLE);
+    let idle = status_kib(pid);
+
+    let path = svg.display().to_string();
+    let added = client(&["add", &path]);
+    let id = added.lines().next().unwrap().to_owned();
+    let started = Instant::now();
+    wait("the job to be READY", Duration::from_secs(1800), || {
+        let jobs = get(port, "/api/jobs");
+        assert!(!jobs.contains("FAILED"), "the job failed: {jobs}");
+        jobs.contains("READY").then_some(())
+    });
+    let prepared_in = started.elapsed();
+    std::thread::sleep(SETTLE);
+    let ready = status_kib(pid);
+    client(&["cancel", &id]);
+    client(&["delete", &id]);
+    std::thread::sleep(SETTLE);
+    let after = status_kib(pid);
+    assert!(
+        stderr().contains("job deleted"),
+        "the job was not deleted:\n{}",
+        stderr()
+    );
+    let build = if cfg!(debug_assertions) {
+        "debug"
+    } else {
+        "optimised"
+    };
+    println!(
+        "big_job_rss: {segments} segments ({size} bytes), READY in {:.1} s, {build} build",
+        prepared_in.as_secs_f64()
+    );
+    println!("big_job_rss: idle:                 RSS {:>8} KiB", idle.rss);
+    println!(
+        "big_job_rss: READY:                RSS {:>8} KiB, peak {:>8} KiB",
+        ready.rss, ready.peak
+    );
+    println!(
+        "big_job_rss: cancelled, deleted:   RSS {:>8} KiB ({:+} KiB over idle)",
+        after.rss,
+        after.rss as i64 - idle.rss as i64
+    );
+}
+
+/// Criterion's rule (see `benches/quick.rs` of the root package): measure only under
+/// `cargo bench` (`--bench`) without `--test`.
+fn quick() -> bool {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    args.iter().any(|a| a == "--test") || !args.iter().any(|a| a == "--bench")
+}
+
+/// A random walk of `segments` segments on an A4 page, 1,000 segments a polyline.
+fn write_random_walk(path: &Path, segments: usize) {
+    let mut rng = fastrand::Rng::with_seed(10);
+    let mut f = BufWriter::new(std::fs::File::create(path).unwrap());
+    writeln!(
+        f,
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"297mm\" height=\"210mm\" \
+         viewBox=\"0 0 297 210\"><g fill=\"none\" stroke=\"black\" stroke-width=\"0.3\">"
+    )
+    .unwrap();
+    let (mut x, mut y) = (148.0f64, 105.0f64);
+    let mut left = segments;
+    while left > 0 {
+        let n = left.min(1000);
+        write!(f, "<polyline points=\"").unwrap();
+        for _ in 0..=n {
+            x = (x + rng.f64() * 2.0 - 1.0).clamp(10.0, 287.0);
+            y = (y + rng.f64() * 2.0 - 1.0).clamp(10.0, 200.0);
+            write!(f, "{x:.2},{y:.2} ").unwrap();
+        }
+        writeln!(f, "\"/>").unwrap();
+        left -= n;
+    }
+    writeln!(f, "</g></svg>").unwrap();
+}
+
+/// Resident and peak memory of a process, KiB.
+struct Memory {
+    rss: u64,
+    peak: u64,
+}
+
+/// `VmRSS` and `VmHWM` of process `pid`.
+fn status_kib(pid: u32) -> Memory {
+    let status = std::fs::read_to_string(Path::new("/proc").join(pid.to_string()).join("status"))
+        .unwrap_or_else(|e| panic!("cannot read /proc/{pid}/status: {e}"));
+    let field = |key: &str| -> u64 {
+        let line = status
+            .lines()
+            .find(|l| l.starts_with(key))
+            .unwrap_or_else(|| panic!("no {key} in /proc/{pid}/status"));
+        line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    };
+    Memory {
+        rss: field("VmRSS:"),
+        peak: field("VmHWM:"),
+    }
+}
+
+/// The body of `GET path` on the daemon (HTTP/1.1, connection closed after the answer).
+fn get(port: u16, path: &str) -> String {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).unwrap();
+    assert!(
+        answer.starts_with("HTTP/1.1 200"),
+        "GET {path}: {}",
+        answer.lines().next().unwrap_or("no answer")
+    );
+    answer
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_owned())
+        .unwrap_or_default()
+}
+
+/// Polls `f` every 50 ms for up to `limit`.
+fn wait<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let until = Instant::now() + limit;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < until, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The daemon process, ended when the benchmark ends (even by a panic).
+struct Daemon(Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            // SIGTERM: the daemon's ordered shutdown; the temporary directory goes after.
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(self.0.id() as i32),
+                nix::sys::signal::Signal::SIGTERM,
+            );
+            let _ = self.0.wait();
+        }
+    }
+}
