@@ -177,6 +177,9 @@ async fn with_an_api_key_a_rebinding_page_lacks_the_key() {
     d.stop().await;
 }
 
+/// A request line, its headers and its body.
+type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, &'a [u8]);
+
 #[tokio::test]
 async fn a_cross_site_form_cannot_change_anything() {
     // `*` lets any page open the WebSocket: the form post must still be refused.
@@ -187,7 +190,7 @@ async fn a_cross_site_form_cannot_change_anything() {
     .await;
     let id = d.submit("mine").await;
     let (form_type, form) = multipart(&[("file", Some("x.svg"), SVG), ("start", None, b"true")]);
-    let cases: [(&str, Vec<(&str, &str)>, &[u8]); 5] = [
+    let cases: [Case<'_>; 5] = [
         // What a <form method=post enctype=multipart/form-data> sends.
         (
             "POST /api/jobs",
