@@ -231,8 +231,13 @@ pub(super) async fn serve(
                     tracing::debug!(%peer, "closed an idle HTTP connection to make room");
                 }
                 () = stop.cancelled() => {
-                    conn.as_mut().graceful_shutdown();
-                    let _ = conn.await;
+                    // A connection waiting for a request (half-open or idle) has nothing to
+                    // finish: closed at once, so that it cannot hold the shutdown for the header
+                    // timeout. One with a request in flight answers it first.
+                    if admitted.state.in_flight.load(Ordering::Acquire) > 0 {
+                        conn.as_mut().graceful_shutdown();
+                        let _ = conn.await;
+                    }
                 }
             }
             drop(admitted);
