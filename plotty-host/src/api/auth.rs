@@ -1,9 +1,12 @@
 //! Who may talk to the daemon: the API key (`?api_key=`, `Authorization: Bearer`, `X-Api-Key`,
-//! compared in constant time) and the browser `Origin` check (`websocket.allowed_origins`). Both are
-//! decided before a WebSocket upgrade and before any HTTP handler runs; refusals go to the security
-//! log.
+//! compared in constant time), the `Host` check against DNS rebinding (`websocket.allowed_hosts`,
+//! applied without an API key), the browser `Origin` check (`websocket.allowed_origins`) and the
+//! cross-site request check of state-changing requests (`X-Plotty-Request`). All are decided
+//! before a WebSocket upgrade and before any HTTP handler runs; refusals go to the security log.
 
-use axum::http::{HeaderMap, Uri, header};
+use std::net::{IpAddr, SocketAddr};
+
+use axum::http::{HeaderMap, Method, Uri, header};
 
 use crate::settings::OriginPolicy;
 
@@ -15,6 +18,104 @@ pub(super) const HOW_TO_AUTHENTICATE: &str = "send the API key in the `Authoriza
      header, the `X-Api-Key: <key>` header, or the `api_key=<key>` query parameter \
      (ws://host:port/ws?api_key=<key>); the key is websocket.api_key or PLOTTY_API_KEY on the \
      daemon's side";
+
+/// The header plotty's own clients send with every request: a page of another site cannot add
+/// it without a CORS preflight, which the daemon never grants.
+pub(super) const X_PLOTTY_REQUEST: &str = "x-plotty-request";
+
+/// What the 403 of a request without [`X_PLOTTY_REQUEST`] tells a client to do.
+pub(super) const HOW_TO_SEND_STATE_CHANGES: &str = "a POST, PUT, PATCH or DELETE must carry the \
+     header `X-Plotty-Request: 1` (or an `Authorization`/`X-Api-Key` header, or a body of type \
+     application/json or image/svg+xml): a web page of another site cannot send those without the \
+     browser asking first, so this request may come from one; with curl add \
+     -H 'X-Plotty-Request: 1'";
+
+/// Checks the `Host` header against DNS rebinding: `Err(host)` when a request names a host that
+/// is not this daemon's. Accepted: no `Host` (not a browser), the loopback names (`localhost`,
+/// `127.0.0.1` and the rest of 127/8, `[::1]`), the listen address `listen`, the address the
+/// client connected to (`local`; a browser only sends an IP literal it connected to itself), and
+/// `allowed` (`*` = any). The port is not compared: a rebinding page keeps the daemon's port.
+pub(super) fn check_host(
+    headers: &HeaderMap,
+    listen: &str,
+    local: Option<SocketAddr>,
+    allowed: &[String],
+) -> Result<(), String> {
+    let Some(value) = headers.get(header::HOST) else {
+        return Ok(());
+    };
+    let shown = String::from_utf8_lossy(value.as_bytes())
+        .chars()
+        .take(200)
+        .collect::<String>();
+    let Some(name) = value.to_str().ok().and_then(host_name) else {
+        return Err(shown);
+    };
+    let listen = listen
+        .trim()
+        .trim_matches(['[', ']'])
+        .trim_end_matches('.')
+        .to_ascii_lowercase();
+    let ip = name.parse::<IpAddr>().ok();
+    let listen_is_wildcard = listen.parse::<IpAddr>().is_ok_and(|a| a.is_unspecified());
+    let ok = name == "localhost"
+        || ip.is_some_and(|a| a.is_loopback())
+        || (!listen_is_wildcard && name == listen)
+        || (ip.is_some() && local.is_some_and(|l| Some(l.ip()) == ip))
+        || allowed.iter().any(|a| a == "*" || *a == name);
+    if ok { Ok(()) } else { Err(shown) }
+}
+
+/// The host name of a `Host` value (`name[:port]`, `[v6][:port]`), lower case, without a
+/// trailing dot and IPv6 brackets; `None` when it is not one.
+fn host_name(value: &str) -> Option<String> {
+    let v = value.trim();
+    let name = if let Some(rest) = v.strip_prefix('[') {
+        let (inside, after) = rest.split_once(']')?;
+        if !(after.is_empty() || after.starts_with(':')) {
+            return None;
+        }
+        inside
+    } else {
+        match v.split_once(':') {
+            Some((n, port)) if port.bytes().all(|b| b.is_ascii_digit()) => n,
+            Some(_) => return None,
+            None => v,
+        }
+    };
+    let name = name.trim_end_matches('.').to_ascii_lowercase();
+    (!name.is_empty()).then_some(name)
+}
+
+/// True when a request can change state and a browser could have sent it from another site
+/// without a CORS preflight: an unsafe method, none of [`X_PLOTTY_REQUEST`], `Authorization` or
+/// `X-Api-Key`, and no body type or one of the three a form may send (`text/plain`,
+/// `application/x-www-form-urlencoded`, `multipart/form-data`).
+pub(super) fn is_cross_site_capable(method: &Method, headers: &HeaderMap) -> bool {
+    if matches!(
+        *method,
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE
+    ) {
+        return false;
+    }
+    let has = |name: &str| headers.get(name).is_some_and(|v| !v.is_empty());
+    if has(X_PLOTTY_REQUEST) || has(header::AUTHORIZATION.as_str()) || has(X_API_KEY) {
+        return false;
+    }
+    let ctype = headers
+        .get(header::CONTENT_TYPE)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).to_ascii_lowercase());
+    match ctype {
+        None => true,
+        Some(t) => {
+            let essence = t.split(';').next().unwrap_or("").trim().to_owned();
+            matches!(
+                essence.as_str(),
+                "" | "text/plain" | "application/x-www-form-urlencoded" | "multipart/form-data"
+            )
+        }
+    }
+}
 
 /// The key a request presents, from the first of: `Authorization: Bearer`, `X-Api-Key`,
 /// `?api_key=`.
@@ -212,6 +313,90 @@ mod tests {
         let h = headers(&[("origin", "https://Studio.example.org/")]);
         assert!(check_origin(&h, &list).is_ok());
         assert!(check_origin(&headers(&[("origin", "https://x.org")]), &list).is_err());
+    }
+
+    #[test]
+    fn hosts_against_dns_rebinding() {
+        let ok = |host: &'static str, listen: &str, local: Option<&str>, allowed: &[&str]| {
+            let h = headers(&[("host", host)]);
+            let allowed: Vec<String> = allowed.iter().map(|s| (*s).to_owned()).collect();
+            check_host(&h, listen, local.map(|l| l.parse().unwrap()), &allowed).is_ok()
+        };
+        for host in [
+            "localhost:8766",
+            "LOCALHOST",
+            "localhost.:8766",
+            "127.0.0.1:8766",
+            "127.1.2.3",
+            "[::1]:8766",
+            "[::1]",
+        ] {
+            assert!(ok(host, "localhost", None, &[]), "{host}");
+        }
+        assert!(check_host(&HeaderMap::new(), "localhost", None, &[]).is_ok());
+        for host in [
+            "attacker.example:8766",
+            "attacker.example",
+            "localhost.attacker.example:8766",
+            "127.0.0.1.attacker.example",
+            "localhost:80:80",
+            "[::1",
+            "[::1]x",
+            "",
+            "0.0.0.0:8766",
+        ] {
+            assert!(!ok(host, "localhost", None, &[]), "{host}");
+            assert!(!ok(host, "0.0.0.0", Some("127.0.0.1:8766"), &[]), "{host}");
+        }
+        // The listen address, the connection's own address, the configured names.
+        assert!(ok("plotter.lan:8766", "plotter.lan", None, &[]));
+        assert!(ok(
+            "192.168.1.20:8766",
+            "0.0.0.0",
+            Some("192.168.1.20:8766"),
+            &[]
+        ));
+        assert!(!ok(
+            "192.168.1.21:8766",
+            "0.0.0.0",
+            Some("192.168.1.20:8766"),
+            &[]
+        ));
+        assert!(ok(
+            "Plotter.Local:8766",
+            "0.0.0.0",
+            None,
+            &["plotter.local"]
+        ));
+        assert!(!ok("evil.local:8766", "0.0.0.0", None, &["plotter.local"]));
+        assert!(ok("anything.example", "localhost", None, &["*"]));
+    }
+
+    #[test]
+    fn requests_a_foreign_page_could_send() {
+        let post = Method::POST;
+        assert!(is_cross_site_capable(&post, &HeaderMap::new()));
+        for ctype in [
+            "text/plain",
+            "text/plain;charset=UTF-8",
+            "application/x-www-form-urlencoded",
+            "multipart/form-data; boundary=x",
+            "MULTIPART/FORM-DATA; boundary=x",
+        ] {
+            let h = headers(&[("content-type", ctype)]);
+            assert!(is_cross_site_capable(&post, &h), "{ctype}");
+            assert!(is_cross_site_capable(&Method::DELETE, &h), "{ctype}");
+        }
+        for h in [
+            headers(&[("content-type", "image/svg+xml")]),
+            headers(&[("content-type", "application/json")]),
+            headers(&[(X_PLOTTY_REQUEST, "1"), ("content-type", "text/plain")]),
+            headers(&[("authorization", "Bearer k")]),
+            headers(&[(X_API_KEY, "k")]),
+        ] {
+            assert!(!is_cross_site_capable(&post, &h), "{h:?}");
+        }
+        assert!(!is_cross_site_capable(&Method::GET, &HeaderMap::new()));
     }
 
     #[test]

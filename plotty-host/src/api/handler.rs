@@ -7,7 +7,9 @@
 //! number of messages it lost, and if it falls behind again within
 //! [`super::ApiLimits::lag_grace`] it is closed (1013). Nothing a client sends can end the
 //! connection except a binary frame (1003), an oversized message (1009) or a broken frame; every
-//! other mistake gets an `error` reply.
+//! other mistake gets an `error` reply. When a reload changes the API key (or turns
+//! authentication on), a client whose key no longer matches is closed with code
+//! [`KEY_REVOKED`] (4401): a rotated key must take control away from whoever held the old one.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -34,6 +36,10 @@ use crate::queue::{ListFilter, QueueError};
 /// Feed messages sent with one write at most (a bound on the time one client holds its task).
 const FEED_BATCH: usize = 64;
 
+/// The close code of a client whose API key a reload made invalid (4000–4999: private use; 4401
+/// echoes HTTP's 401).
+pub(super) const KEY_REVOKED: u16 = 4401;
+
 /// How long a closing handshake may take.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 
@@ -47,6 +53,8 @@ pub(super) struct Client {
     pub(super) api: Arc<Api>,
     /// Its position in the broadcast feed.
     pub(super) feed: broadcast::Receiver<Arc<Outgoing>>,
+    /// The API key it presented at the handshake.
+    pub(super) key: Option<String>,
     /// Its place under the connection limit.
     pub(super) _slot: ConnectionSlot,
 }
@@ -119,10 +127,12 @@ where
         // every delivery of every client.
         let stopped = stop.cancelled();
         tokio::pin!(stopped);
+        let mut reloads = Some(self.client.api.settings.clone());
         while matches!(flow, Flow::Continue) {
             flow = tokio::select! {
                 biased;
                 () = &mut stopped => Flow::Close(CloseCode::Away, "server shutting down".into()),
+                changed = next_reload(&mut reloads) => self.on_reload(changed),
                 frame = self.ws.next() => self.on_frame(frame).await,
                 out = self.client.feed.recv() => self.on_feed(out).await,
                 _ = ticks.tick() => self.on_tick().await,
@@ -132,6 +142,28 @@ where
             tracing::debug!(connection = self.client.id, %code, %reason, "closing a WebSocket client");
             self.close(code, reason).await;
         }
+    }
+
+    /// The settings were reloaded: the client keeps its connection only if its key still opens
+    /// the API.
+    fn on_reload(&mut self, changed: bool) -> Flow {
+        if !changed {
+            return Flow::Continue;
+        }
+        let settings = self.client.api.settings();
+        if super::key_still_valid(&settings, self.client.key.as_deref()) {
+            return Flow::Continue;
+        }
+        tracing::info!(
+            target: crate::logging::SECURITY,
+            connection = self.client.id,
+            peer = %self.client.peer,
+            "closing a WebSocket client: its API key is no longer valid after the reload"
+        );
+        Flow::Close(
+            CloseCode::from(KEY_REVOKED),
+            "the API key changed: reconnect with the new key".into(),
+        )
     }
 
     async fn on_frame(&mut self, frame: Option<Result<Message, WsError>>) -> Flow {
@@ -473,7 +505,23 @@ where
     }
 }
 
-/// A close reason must fit a control frame (125 bytes with the code).
+/// Waits for the next settings reload: `true` when there was one. A closed channel (the daemon
+/// is stopping) is `false` once, then never ready again.
+async fn next_reload(
+    watch: &mut Option<tokio::sync::watch::Receiver<Arc<crate::settings::Settings>>>,
+) -> bool {
+    match watch {
+        Some(rx) => {
+            if rx.changed().await.is_ok() {
+                return true;
+            }
+            *watch = None;
+            false
+        }
+        None => std::future::pending().await,
+    }
+}
+
 /// The `error` sent instead of a channel's snapshot that cannot be read (an empty snapshot
 /// would say "nothing here").
 fn snapshot_error(channel: &str, e: &QueueError) -> ServerMessage {
@@ -484,6 +532,7 @@ fn snapshot_error(channel: &str, e: &QueueError) -> ServerMessage {
     )
 }
 
+/// A close reason must fit a control frame (125 bytes with the code).
 fn truncate(mut s: String, max: usize) -> String {
     if s.len() > max {
         let mut cut = max;
@@ -543,6 +592,7 @@ mod tests {
                 id: 1,
                 peer: "test".into(),
                 feed: broadcast::channel(4).1,
+                key: None,
                 _slot: api.limiter.try_acquire(10).unwrap(),
                 api,
             },

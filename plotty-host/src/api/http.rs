@@ -96,7 +96,7 @@ pub(super) async fn dashboard() -> Html<&'static str> {
 }
 
 /// `GET /status`: the original's fields (`connections`, `max_connections`, `subscriptions`) plus
-/// the daemon's health, the queue and the device; a device held by a job its task is not running
+/// the HTTP connections open and their cap, the daemon's health, the queue and the device; a device held by a job its task is not running
 /// (one paused by a crash or a shutdown) has `held_by: {job_id, state}`.
 pub(super) async fn status(State(api): State<Arc<Api>>) -> Response {
     let health = api.system_status().await;
@@ -181,6 +181,8 @@ pub(super) async fn status(State(api): State<Arc<Api>>) -> Response {
     Json(json!({
         "connections": health.connections,
         "max_connections": settings.websocket.max_connections,
+        "http_connections": api.connections.len(),
+        "max_http_connections": settings.websocket.max_http_connections,
         "subscriptions": subscriptions,
         "status": health.status,
         "problems": health.problems,

@@ -7,12 +7,16 @@
 //! - `/status`, `/api/…`: JSON over HTTP (`http`, views in `views`);
 //! - `/`: the live dashboard (one HTML file, built on the WebSocket stream).
 //!
-//! Every request passes `guard` first: the `Origin` check (`websocket.allowed_origins`, 403) and
-//! the API key (`websocket.authenticate`, 401), both before any upgrade; refusals go to the security
-//! log. Connection limits and the heartbeat are in `limits`. The accept loop is axum's, which
-//! never ends on an `accept()` error (it waits a second on EMFILE and goes on); the daemon raised the
-//! open-files limit at start-up. On shutdown the server stops accepting, and every WebSocket client
-//! is closed with code 1001.
+//! Every request passes `guard` first, before any upgrade: without an API key the `Host` check
+//! against DNS rebinding (`websocket.allowed_hosts`, 421), the `Origin` check
+//! (`websocket.allowed_origins`, 403), the API key (`websocket.authenticate`, 401), and for a
+//! state-changing request the proof that it is no cross-site form (`X-Plotty-Request`, 403);
+//! refusals go to the security log. SECURITY.md explains what each protects. WebSocket limits and
+//! the heartbeat are in `limits`; a WebSocket whose key no longer matches after a reload is closed
+//! with code 4401. The accept loop (`server`) sets the header timeout and the HTTP connection cap;
+//! it never ends on an `accept()` error (it pauses and goes on); the daemon raised the open-files
+//! limit at start-up. On shutdown the server stops accepting, and every WebSocket client is closed
+//! with code 1001.
 
 mod auth;
 mod fanout;
@@ -21,6 +25,7 @@ mod http;
 mod limits;
 mod preview;
 pub mod protocol;
+mod server;
 mod system;
 mod throttle;
 mod upgrade;
@@ -39,7 +44,6 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
-use axum::serve::ListenerExt;
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 use tokio::sync::watch;
@@ -85,6 +89,7 @@ pub(crate) struct Api {
     hooks: HookRunner,
     hub: Arc<Hub>,
     limiter: ConnectionLimiter,
+    connections: server::ConnectionTable,
     shutdown: Shutdown,
     started: Instant,
     sampler: Mutex<system::Sampler>,
@@ -153,6 +158,7 @@ impl Component for ApiComponent {
                 hooks: ctx.hooks.clone(),
                 hub: Arc::clone(&hub),
                 limiter: ConnectionLimiter::default(),
+                connections: server::ConnectionTable::default(),
                 shutdown: ctx.shutdown.clone(),
                 started: Instant::now(),
                 sampler: Mutex::new(system::Sampler::new()),
@@ -167,21 +173,8 @@ impl Component for ApiComponent {
             ctx.shutdown
                 .spawn(system_heartbeat(Arc::clone(&api), stop.clone()));
             let app = router(Arc::clone(&api));
-            let listener = listener.tap_io(|tcp| {
-                // Small frames must leave at once: Nagle would hold them for the peer's ACK.
-                let _ = tcp.set_nodelay(true);
-            });
-            ctx.shutdown.spawn(async move {
-                let served = axum::serve(
-                    listener,
-                    app.into_make_service_with_connect_info::<SocketAddr>(),
-                )
-                .with_graceful_shutdown(stop.cancelled_owned())
-                .await;
-                if let Err(e) = served {
-                    tracing::error!("the API server stopped: {e}");
-                }
-            });
+            ctx.shutdown
+                .spawn(server::serve(listener, app, Arc::clone(&api), stop));
             tracing::info!(
                 "api: serving http://{address}/ (WebSocket ws://{address}/ws, dashboard /)"
             );
@@ -291,7 +284,7 @@ fn router(api: Arc<Api>) -> Router {
         .with_state(api)
 }
 
-/// The origin check and the API key, before anything else.
+/// The host, origin, API key and cross-site checks, before anything else.
 async fn guard(State(api): State<Arc<Api>>, req: Request, next: Next) -> Response {
     let settings = api.settings();
     let peer = req
@@ -299,6 +292,37 @@ async fn guard(State(api): State<Arc<Api>>, req: Request, next: Next) -> Respons
         .get::<ConnectInfo<SocketAddr>>()
         .map_or_else(|| "?".to_owned(), |c| c.0.to_string());
     let path = req.uri().path().to_owned();
+    // With an API key a rebinding page is refused for want of the key, and clients may use any
+    // name for the daemon; without one, the name is all that tells the daemon's own pages from a
+    // page of another site whose name now points here.
+    if !settings.websocket.authenticate {
+        let local = req
+            .extensions()
+            .get::<server::LocalAddr>()
+            .and_then(|l| l.0);
+        if let Err(host) = auth::check_host(
+            req.headers(),
+            &settings.websocket.host,
+            local,
+            &settings.websocket.allowed_hosts,
+        ) {
+            tracing::warn!(
+                target: logging::SECURITY,
+                %peer, %host, %path,
+                "refused a request for another host name (DNS rebinding?): websocket.allowed_hosts"
+            );
+            return http::error(
+                StatusCode::MISDIRECTED_REQUEST,
+                "HOST_NOT_ALLOWED",
+                format!(
+                    "the Host header names `{host}`, which is not this daemon's address: a web \
+                     page could be reaching it through DNS rebinding. Use localhost or the listen \
+                     address, add the name to websocket.allowed_hosts (e.g. `allowed_hosts: \
+                     [plotter.local]`), or set websocket.authenticate with an API key"
+                ),
+            );
+        }
+    }
     if let Err(origin) = auth::check_origin(req.headers(), &settings.websocket.allowed_origins) {
         tracing::warn!(
             target: logging::SECURITY,
@@ -344,8 +368,38 @@ async fn guard(State(api): State<Arc<Api>>, req: Request, next: Next) -> Respons
             );
             return resp;
         }
+        // An authenticated connection is never the one closed to make room for a newcomer.
+        if let Some(conn) = req.extensions().get::<server::ConnHandle>() {
+            conn.trust();
+        }
+    }
+    if auth::is_cross_site_capable(req.method(), req.headers()) {
+        tracing::warn!(
+            target: logging::SECURITY,
+            %peer, %path, method = %req.method(),
+            "refused a state-changing request without X-Plotty-Request (cross-site form?)"
+        );
+        return http::error(
+            StatusCode::FORBIDDEN,
+            "PLOTTY_HEADER_REQUIRED",
+            auth::HOW_TO_SEND_STATE_CHANGES,
+        );
     }
     next.run(req).await.into_response()
+}
+
+/// True when a client that presented `key` may still use the API under `settings` (the key may
+/// have changed on a reload).
+pub(crate) fn key_still_valid(settings: &Settings, key: Option<&str>) -> bool {
+    if !settings.websocket.authenticate {
+        return true;
+    }
+    let expected = settings
+        .websocket
+        .api_key
+        .as_ref()
+        .map_or("", |k| k.expose());
+    !expected.is_empty() && key.is_some_and(|k| auth::keys_match(expected, k))
 }
 
 /// Sends `system_status` to the `system` channel every heartbeat interval.
@@ -392,6 +446,7 @@ pub(crate) fn api_without_queue(dir: &std::path::Path) -> Arc<Api> {
         ),
         hub: Arc::new(Hub::new(16)),
         limiter: ConnectionLimiter::default(),
+        connections: server::ConnectionTable::default(),
         shutdown,
         started: Instant::now(),
         sampler: Mutex::new(system::Sampler::new()),

@@ -101,6 +101,8 @@ pub(super) async fn websocket(State(api): State<Arc<Api>>, mut req: Request) -> 
         );
     };
     let id = api.next_id.fetch_add(1, Ordering::Relaxed);
+    // Kept to check it again when a reload changes the key.
+    let api_key = super::auth::presented_key(req.uri(), req.headers());
     // Subscribed before the 101 goes out: no event between the handshake and the client's loop is
     // lost.
     let feed = api.hub.subscribe();
@@ -128,6 +130,7 @@ pub(super) async fn websocket(State(api): State<Arc<Api>>, mut req: Request) -> 
                 peer,
                 api: task_api,
                 feed,
+                key: api_key,
                 _slot: slot,
             },
         )

@@ -1,5 +1,6 @@
 //! A minimal HTTP/1.1 client for the daemon's JSON API: one request per connection over hyper's
-//! client connection, with the API key as a bearer token and a deadline per request.
+//! client connection, with the API key as a bearer token, the `X-Plotty-Request: 1` header that
+//! state-changing requests need, and a deadline per request.
 
 use std::time::Duration;
 
@@ -119,7 +120,10 @@ impl HttpClient {
                 .header(
                     header::USER_AGENT,
                     concat!("plotty/", env!("CARGO_PKG_VERSION")),
-                );
+                )
+                // Tells the daemon this is no cross-site form (SECURITY.md): without it a POST or
+                // DELETE with no body type is refused.
+                .header("x-plotty-request", "1");
             if let Some(key) = &self.endpoint.api_key
                 && let Ok(v) = HeaderValue::from_str(&format!("Bearer {key}"))
             {

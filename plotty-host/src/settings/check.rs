@@ -76,14 +76,27 @@ fn report_settings(s: &Settings, r: &mut Report) {
             OriginPolicy::Any => "any origin".to_owned(),
             OriginPolicy::List(l) => l.join(", "),
         };
+        let hosts = if w.authenticate {
+            "any (the API key is required)".to_owned()
+        } else if w.allowed_hosts.is_empty() {
+            "the listen address and localhost only".to_owned()
+        } else {
+            format!(
+                "the listen address, localhost, {}",
+                w.allowed_hosts.join(", ")
+            )
+        };
         r.ok(
             "websocket",
             format!(
-                "{}:{}, {auth}, up to {} clients, ping every {} s, origins: {origins}",
+                "{}:{}, {auth}, up to {} clients, ping every {} s, origins: {origins}, host \
+                 names: {hosts}, up to {} HTTP connections, headers within {} s",
                 w.host,
                 w.port,
                 w.max_connections,
-                w.heartbeat_interval.as_secs_f64()
+                w.heartbeat_interval.as_secs_f64(),
+                w.max_http_connections,
+                w.header_timeout.as_secs_f64()
             ),
         );
     } else {

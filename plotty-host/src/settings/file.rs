@@ -95,6 +95,15 @@ pub struct RawWebSocket {
     pub message_rate_limit: u32,
     /// Largest SVG accepted by `POST /api/jobs`.
     pub max_upload_size: ByteSize,
+    /// Host names (besides the listen address and the loopback names) a client may use in the
+    /// `Host` header when the API runs without an API key; `"*"` = any. Default: none.
+    pub allowed_hosts: StringList,
+    /// HTTP connections open at once (not counting WebSockets, which `max_connections` caps).
+    /// Default: 256.
+    pub max_http_connections: u32,
+    /// Seconds a client has to send a request's headers (also the longest a kept-alive
+    /// connection may wait for its next request). Default: 10.
+    pub header_timeout: f64,
 }
 
 /// `database:`.
@@ -335,6 +344,9 @@ impl Default for RawWebSocket {
             allowed_origins: StringList::default(),
             message_rate_limit: 100,
             max_upload_size: ByteSize(100 << 20),
+            allowed_hosts: StringList::default(),
+            max_http_connections: 256,
+            header_timeout: 10.0,
         }
     }
 }

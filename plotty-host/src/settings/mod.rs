@@ -120,6 +120,14 @@ pub struct WebSocketSettings {
     pub message_rate_limit: u32,
     /// Largest SVG accepted by `POST /api/jobs`, bytes.
     pub max_upload_size: u64,
+    /// Extra names accepted in the `Host` header without an API key (lower case, no port; `*` =
+    /// any). The listen address and `localhost`, `127.0.0.1`, `[::1]` are always accepted.
+    pub allowed_hosts: Vec<String>,
+    /// HTTP connections open at once, WebSockets not counted (default 256).
+    pub max_http_connections: u32,
+    /// Time a client has to send a request's headers, and longest a kept-alive connection waits
+    /// for the next request (default 10 s).
+    pub header_timeout: Duration,
 }
 
 /// Which `Origin` headers are accepted.
@@ -732,6 +740,9 @@ mod tests {
         assert_eq!(s.websocket.message_rate_limit, 100);
         assert_eq!(s.websocket.max_upload_size, 100 << 20);
         assert_eq!(s.websocket.allowed_origins, OriginPolicy::SameHost);
+        assert!(s.websocket.allowed_hosts.is_empty());
+        assert_eq!(s.websocket.max_http_connections, 256);
+        assert_eq!(s.websocket.header_timeout, Duration::from_secs(10));
         assert_eq!(s.database.path, s.workspace.join("plotty.db"));
         assert_eq!((s.database.pool_size, s.database.max_overflow), (10, 20));
         assert_eq!(s.device.kind, DeviceKind::Auto);
@@ -1079,6 +1090,40 @@ mod tests {
         assert_eq!(any.websocket.allowed_origins, OriginPolicy::Any);
         let p = f.problems("websocket:\n  allowed_origins: [studio.example.org]\n");
         assert_eq!(p[0].key, "websocket.allowed_origins[0]");
+    }
+
+    #[test]
+    fn allowed_hosts_and_connection_limits() {
+        let f = Fixture::new();
+        let s = f
+            .load("websocket:\n  allowed_hosts: [Plotter.Local., \"[fe80::1]\", 192.168.1.20]\n  max_http_connections: 8\n  header_timeout: 0.5\n")
+            .unwrap();
+        assert_eq!(
+            s.websocket.allowed_hosts,
+            ["plotter.local", "fe80::1", "192.168.1.20"]
+        );
+        assert_eq!(s.websocket.max_http_connections, 8);
+        assert_eq!(s.websocket.header_timeout, Duration::from_millis(500));
+        let p = f.problems("websocket:\n  allowed_hosts: [\"http://plotter.local\", \"plotter.local:8766\"]\n  max_http_connections: 1\n  header_timeout: 0\n");
+        let keys: Vec<&str> = p.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "websocket.allowed_hosts[0]",
+                "websocket.allowed_hosts[1]",
+                "websocket.max_http_connections",
+                "websocket.header_timeout"
+            ]
+        );
+        assert!(
+            p[0].fix
+                .as_deref()
+                .unwrap()
+                .contains("without scheme, port or path")
+        );
+        let any = f.load("websocket:\n  allowed_hosts: \"*\"\n").unwrap();
+        assert_eq!(any.websocket.allowed_hosts, ["*"]);
+        assert!(any.notes.iter().any(|n| n.key == "websocket.allowed_hosts"));
     }
 
     #[test]

@@ -408,6 +408,21 @@ fn websocket(c: &mut Collector<'_>, s: &Sources, raw: &RawConfig) -> WebSocketSe
         30.0,
     );
     let allowed_origins = origins(c, &w.allowed_origins.0);
+    let allowed_hosts = hosts(c, &w.allowed_hosts.0);
+    if w.max_http_connections < 2 {
+        c.problem(
+            "websocket.max_http_connections",
+            format!("is {}", w.max_http_connections),
+            "allow at least 2 HTTP connections (the default is 256)",
+        );
+    }
+    let header_timeout = c.seconds(
+        "websocket.header_timeout",
+        w.header_timeout,
+        0.05,
+        3600.0,
+        10.0,
+    );
     if !w.enabled {
         c.note(
             "websocket.enabled",
@@ -426,6 +441,9 @@ fn websocket(c: &mut Collector<'_>, s: &Sources, raw: &RawConfig) -> WebSocketSe
         allowed_origins,
         message_rate_limit: w.message_rate_limit,
         max_upload_size: w.max_upload_size.0,
+        allowed_hosts,
+        max_http_connections: w.max_http_connections,
+        header_timeout,
     }
 }
 
@@ -464,6 +482,48 @@ fn limits(c: &mut Collector<'_>, raw: &super::file::RawLimits) -> super::LimitSe
 const MAX_SEGMENTS_LIMIT: u64 = 1_000_000_000;
 /// Largest `limits.max_file_mb` accepted (10 GiB).
 const MAX_FILE_MB_LIMIT: f64 = 10_240.0;
+
+/// `websocket.allowed_hosts`: bare host names or addresses, lower case, IPv6 without brackets.
+fn hosts(c: &mut Collector<'_>, list: &[String]) -> Vec<String> {
+    let mut out = Vec::new();
+    for (i, h) in list.iter().enumerate() {
+        let key = format!("websocket.allowed_hosts[{i}]");
+        let lower = h.trim().trim_end_matches('.').to_ascii_lowercase();
+        if lower == "*" {
+            out.push(lower);
+            continue;
+        }
+        let bare = lower
+            .strip_prefix('[')
+            .and_then(|r| r.strip_suffix(']'))
+            .unwrap_or(&lower);
+        let is_v6 = bare.parse::<std::net::Ipv6Addr>().is_ok();
+        let valid = !bare.is_empty()
+            && (is_v6
+                || bare
+                    .chars()
+                    .all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '.'));
+        if valid {
+            out.push(bare.to_owned());
+        } else {
+            c.problem(
+                &key,
+                format!("`{h}` is not a host name"),
+                "write the name or address alone, without scheme, port or path \
+                 (e.g. plotter.local or 192.168.1.20), or `*` for any host",
+            );
+        }
+    }
+    if out.iter().any(|h| h == "*") {
+        c.note(
+            "websocket.allowed_hosts",
+            "`*` accepts any Host header: without an API key, a web page can reach the daemon \
+             through DNS rebinding",
+            "list the names clients use instead, or set websocket.authenticate and an API key",
+        );
+    }
+    out
+}
 
 fn is_loopback(host: &str) -> bool {
     host == "localhost"

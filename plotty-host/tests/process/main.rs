@@ -10,3 +10,4 @@ mod common;
 mod daemon;
 mod lifecycle;
 mod plot;
+mod security;

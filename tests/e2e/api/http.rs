@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use axum_like::multipart;
+pub(crate) use axum_like::multipart;
 use bytes::Bytes;
 use plotty_host::api::ApiLimits;
 use plotty_host::client::ClientError;
@@ -85,7 +85,7 @@ async fn the_manuals_curl_command_gets_101_and_hello() {
     // A proper client handshake gets the accept value of RFC 6455's example key.
     let resp = raw(
         d.addr,
-        b"GET /ws HTTP/1.1\r\nHost: x\r\nConnection: keep-alive, Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+        b"GET /ws HTTP/1.1\r\nHost: localhost\r\nConnection: keep-alive, Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
         Duration::from_millis(300),
     )
     .await;
@@ -97,7 +97,7 @@ async fn the_manuals_curl_command_gets_101_and_hello() {
     // Without the upgrade headers: 426 and what to do.
     let resp = raw(
         d.addr,
-        b"GET /ws HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        b"GET /ws HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
         Duration::from_millis(300),
     )
     .await;
@@ -105,7 +105,7 @@ async fn the_manuals_curl_command_gets_101_and_hello() {
     assert!(resp.contains("UPGRADE_REQUIRED") && resp.contains("WebSocket client"));
     let resp = raw(
         d.addr,
-        b"GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 8\r\n\r\n",
+        b"GET /ws HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 8\r\n\r\n",
         Duration::from_millis(300),
     )
     .await;
@@ -400,14 +400,14 @@ async fn uploads_over_the_limit_are_refused_before_the_body_is_read() {
     // Only the headers are sent: the answer must come anyway.
     let resp = raw(
         d.addr,
-        b"POST /api/jobs HTTP/1.1\r\nHost: x\r\nContent-Type: image/svg+xml\r\nContent-Length: 100000000\r\n\r\n",
+        b"POST /api/jobs HTTP/1.1\r\nHost: localhost\r\nContent-Type: image/svg+xml\r\nContent-Length: 100000000\r\n\r\n",
         Duration::from_millis(500),
     )
     .await;
     assert!(resp.starts_with("HTTP/1.1 413"), "{resp}");
     assert!(resp.contains("PAYLOAD_TOO_LARGE") && resp.contains("max_upload_size"));
     // A chunked body without a length is cut off at the limit.
-    let mut req = b"POST /api/jobs HTTP/1.1\r\nHost: x\r\nContent-Type: image/svg+xml\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+    let mut req = b"POST /api/jobs HTTP/1.1\r\nHost: localhost\r\nContent-Type: image/svg+xml\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
     for _ in 0..10 {
         req.extend_from_slice(b"400\r\n");
         req.extend_from_slice(&[b' '; 0x400]);
@@ -421,7 +421,7 @@ async fn uploads_over_the_limit_are_refused_before_the_body_is_read() {
     let resp = raw(
         d.addr,
         format!(
-            "POST /api/jobs HTTP/1.1\r\nHost: x\r\nContent-Type: {ctype}\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n",
+            "POST /api/jobs HTTP/1.1\r\nHost: localhost\r\nX-Plotty-Request: 1\r\nContent-Type: {ctype}\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n",
             body.len()
         )
         .as_bytes()

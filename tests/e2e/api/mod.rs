@@ -7,6 +7,7 @@
 // Helpers outside `#[test]` functions panic on purpose: a panic is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod hardening;
 mod http;
 mod security;
 mod stream;
