@@ -14,13 +14,16 @@
 // A failed set-up step ends the benchmark; there is nothing to recover.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufWriter, Read, Write};
-use std::net::TcpStream;
+use std::io::{BufWriter, Write};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use plotty_host::daemon::state_file::StateFile;
+
+mod support;
+
+use support::{Daemon, get, quick, status_kib, wait};
 
 /// How long the daemon is left alone before a sample of its resident memory.
 const SETTLE: Duration = Duration::from_secs(2);
@@ -156,13 +159,6 @@ fn main() {
 /// How much more than idle the daemon may hold once a big job is deleted.
 const AFTER_OVER_IDLE_KIB: u64 = 8 * 1024;
 
-/// Criterion's rule (see `benches/quick.rs` of the root package): measure only under
-/// `cargo bench` (`--bench`) without `--test`.
-fn quick() -> bool {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    args.iter().any(|a| a == "--test") || !args.iter().any(|a| a == "--bench")
-}
-
 /// A random walk of `segments` segments on an A4 page, 1,000 segments a polyline.
 fn write_random_walk(path: &Path, segments: usize) {
     let mut rng = fastrand::Rng::with_seed(10);
@@ -187,77 +183,4 @@ fn write_random_walk(path: &Path, segments: usize) {
         left -= n;
     }
     writeln!(f, "</g></svg>").unwrap();
-}
-
-/// Resident and peak memory of a process, KiB.
-struct Memory {
-    rss: u64,
-    peak: u64,
-}
-
-/// `VmRSS` and `VmHWM` of process `pid`.
-fn status_kib(pid: u32) -> Memory {
-    let status = std::fs::read_to_string(Path::new("/proc").join(pid.to_string()).join("status"))
-        .unwrap_or_else(|e| panic!("cannot read /proc/{pid}/status: {e}"));
-    let field = |key: &str| -> u64 {
-        let line = status
-            .lines()
-            .find(|l| l.starts_with(key))
-            .unwrap_or_else(|| panic!("no {key} in /proc/{pid}/status"));
-        line.split_whitespace().nth(1).unwrap().parse().unwrap()
-    };
-    Memory {
-        rss: field("VmRSS:"),
-        peak: field("VmHWM:"),
-    }
-}
-
-/// The body of `GET path` on the daemon (HTTP/1.1, connection closed after the answer).
-fn get(port: u16, path: &str) -> String {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut answer = String::new();
-    s.read_to_string(&mut answer).unwrap();
-    assert!(
-        answer.starts_with("HTTP/1.1 200"),
-        "GET {path}: {}",
-        answer.lines().next().unwrap_or("no answer")
-    );
-    answer
-        .split_once("\r\n\r\n")
-        .map(|(_, body)| body.to_owned())
-        .unwrap_or_default()
-}
-
-/// Polls `f` every 50 ms for up to `limit`.
-fn wait<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>) -> T {
-    let until = Instant::now() + limit;
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < until, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// The daemon process, ended when the benchmark ends (even by a panic).
-struct Daemon(Child);
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        if let Ok(None) = self.0.try_wait() {
-            // SIGTERM: the daemon's ordered shutdown; the temporary directory goes after.
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(self.0.id() as i32),
-                nix::sys::signal::Signal::SIGTERM,
-            );
-            let _ = self.0.wait();
-        }
-    }
 }

@@ -12,13 +12,14 @@
 // A failed set-up step ends the benchmark; there is nothing to recover.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use plotty_host::daemon::state_file::StateFile;
+
+mod support;
+
+use support::{Daemon, get, quick, status_kib, wait};
 
 /// DESIGN.md's budget for the optimised daemon, KiB (a debug build is larger and not held to it).
 const BUDGET_KIB: u64 = 20 * 1024;
@@ -54,15 +55,17 @@ fn main() {
         .unwrap();
     let mut daemon = Daemon(child);
     let stderr = || std::fs::read_to_string(&log).unwrap_or_default();
-    wait("the daemon to be ready", || {
+    wait("the daemon to be ready", Duration::from_secs(30), || {
         if let Ok(Some(status)) = daemon.0.try_wait() {
             panic!("the daemon exited with {status}:\n{}", stderr());
         }
         stderr().contains("ready: listening").then_some(())
     });
-    let port = wait("daemon.json", || StateFile::read(&workspace).ok()?.port);
+    let port = wait("daemon.json", Duration::from_secs(30), || {
+        StateFile::read(&workspace).ok()?.port
+    });
     // The device task must be up, on the simulator (no AxiDraw here) or on a plotter found.
-    let devices = wait("the device to attach", || {
+    let devices = wait("the device to attach", Duration::from_secs(30), || {
         let body = get(port, "/api/devices");
         body.contains('{').then_some(body)
     });
@@ -82,7 +85,7 @@ fn main() {
         if i > 0 {
             std::thread::sleep(Duration::from_secs(1));
         }
-        worst = worst.max(vm_rss_kib(daemon.0.id()));
+        worst = worst.max(status_kib(daemon.0.id()).rss);
     }
     assert!(
         daemon.0.try_wait().unwrap().is_none(),
@@ -105,77 +108,4 @@ fn main() {
         quick || worst <= BUDGET_KIB,
         "idle RSS {worst} KiB is over the budget of {BUDGET_KIB} KiB"
     );
-}
-
-/// Criterion's rule (see `benches/quick.rs` of the root package): measure only under
-/// `cargo bench` (`--bench`) without `--test`.
-fn quick() -> bool {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    args.iter().any(|a| a == "--test") || !args.iter().any(|a| a == "--bench")
-}
-
-/// `VmRSS` of process `pid` in KiB.
-fn vm_rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(Path::new("/proc").join(pid.to_string()).join("status"))
-        .unwrap_or_else(|e| panic!("cannot read /proc/{pid}/status: {e}"));
-    let line = status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .unwrap_or_else(|| panic!("no VmRSS in /proc/{pid}/status"));
-    line.trim_start_matches("VmRSS:")
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .unwrap_or_else(|e| panic!("VmRSS not a number in {line:?}: {e}"))
-}
-
-/// The body of `GET path` on the daemon (HTTP/1.1, connection closed after the answer).
-fn get(port: u16, path: &str) -> String {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut answer = String::new();
-    s.read_to_string(&mut answer).unwrap();
-    assert!(
-        answer.starts_with("HTTP/1.1 200"),
-        "GET {path}: {}",
-        answer.lines().next().unwrap_or("no answer")
-    );
-    answer
-        .split_once("\r\n\r\n")
-        .map(|(_, body)| body.to_owned())
-        .unwrap_or_default()
-}
-
-/// Polls `f` every 10 ms for up to 30 s.
-fn wait<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let until = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < until, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
-/// The daemon process, ended when the benchmark ends (even by a panic).
-struct Daemon(Child);
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        if let Ok(None) = self.0.try_wait() {
-            // SIGTERM: the daemon's ordered shutdown; the temporary directory goes after.
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(self.0.id() as i32),
-                nix::sys::signal::Signal::SIGTERM,
-            );
-            let _ = self.0.wait();
-        }
-    }
 }
