@@ -1058,6 +1058,24 @@ mod tests {
     }
 
     #[test]
+    fn the_contrib_example_config_gives_exactly_the_defaults() {
+        let f = Fixture::new();
+        let example = f
+            .load(include_str!("../../../contrib/config/config.example.yaml"))
+            .unwrap();
+        let defaults = load(&f.sources()).unwrap();
+        assert!(example.notes.is_empty(), "{:?}", example.notes);
+        // Everything but where the settings came from.
+        assert_eq!(
+            Settings {
+                config: defaults.config.clone(),
+                ..example
+            },
+            defaults
+        );
+    }
+
+    #[test]
     fn the_contrib_hook_examples_load() {
         let f = Fixture::new();
         let s = f
