@@ -265,6 +265,16 @@ fn report_prepared(p: &Prepared, out: &mut dyn Write) -> io::Result<()> {
 /// Where the preview or rendering of `file` goes: `target` itself for one file named `.svg` or
 /// `.png`, else `target/<file stem>.svg` (the directory is created).
 fn output_path(target: &Path, file: &Path, several: bool) -> Result<PathBuf, PreviewError> {
+    // `out.jpg` is a file name with a format plotty cannot write, not a directory to create.
+    if let Some(ext) = target.extension().and_then(|e| e.to_str())
+        && !ext.eq_ignore_ascii_case("svg")
+        && !ext.eq_ignore_ascii_case("png")
+        && !target.is_dir()
+    {
+        return Err(PreviewError::UnknownFormat {
+            path: target.to_path_buf(),
+        });
+    }
     let has_format = target
         .extension()
         .and_then(|e| e.to_str())

@@ -279,3 +279,29 @@ fn estimate_json_is_the_only_output_and_holds_every_file() {
     let o = env.run(&["plot", a.to_str().unwrap(), "--json"]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
 }
+
+#[test]
+fn a_preview_named_with_a_format_plotty_cannot_write_is_an_error_not_a_directory() {
+    let env = Env::new();
+    let svg = env.write("square.svg", SQUARE);
+    let out = env.path("out.jpg");
+    let o = env.run(&[
+        "plot",
+        svg.to_str().unwrap(),
+        "--preview",
+        out.to_str().unwrap(),
+    ]);
+    assert_ne!(o.status.code(), Some(0));
+    assert!(stderr(&o).contains(".svg or .png"), "{}", stderr(&o));
+    assert!(!out.exists(), "out.jpg was created");
+    // A directory may have a dot in its name.
+    std::fs::create_dir(env.path("v1.2")).unwrap();
+    let o = env.run(&[
+        "plot",
+        svg.to_str().unwrap(),
+        "--preview",
+        env.path("v1.2").to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(env.path("v1.2/square.svg").exists());
+}
