@@ -14,8 +14,6 @@
 // A failed set-up step ends the benchmark; there is nothing to recover.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufWriter, Write};
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -39,7 +37,7 @@ fn main() {
         std::fs::create_dir_all(dir.path().join(d)).unwrap();
     }
     let svg = dir.path().join("walk.svg");
-    write_random_walk(&svg, segments);
+    plotty_host::testing::write_random_walk(&svg, segments).unwrap();
     let size = std::fs::metadata(&svg).unwrap().len();
     let mib = size / (1 << 20) + 2;
     let config = dir.path().join("config.yaml");
@@ -158,29 +156,3 @@ fn main() {
 
 /// How much more than idle the daemon may hold once a big job is deleted.
 const AFTER_OVER_IDLE_KIB: u64 = 8 * 1024;
-
-/// A random walk of `segments` segments on an A4 page, 1,000 segments a polyline.
-fn write_random_walk(path: &Path, segments: usize) {
-    let mut rng = fastrand::Rng::with_seed(10);
-    let mut f = BufWriter::new(std::fs::File::create(path).unwrap());
-    writeln!(
-        f,
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"297mm\" height=\"210mm\" \
-         viewBox=\"0 0 297 210\"><g fill=\"none\" stroke=\"black\" stroke-width=\"0.3\">"
-    )
-    .unwrap();
-    let (mut x, mut y) = (148.0f64, 105.0f64);
-    let mut left = segments;
-    while left > 0 {
-        let n = left.min(1000);
-        write!(f, "<polyline points=\"").unwrap();
-        for _ in 0..=n {
-            x = (x + rng.f64() * 2.0 - 1.0).clamp(10.0, 287.0);
-            y = (y + rng.f64() * 2.0 - 1.0).clamp(10.0, 200.0);
-            write!(f, "{x:.2},{y:.2} ").unwrap();
-        }
-        writeln!(f, "\"/>").unwrap();
-        left -= n;
-    }
-    writeln!(f, "</g></svg>").unwrap();
-}

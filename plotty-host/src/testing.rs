@@ -5,6 +5,8 @@
 //! `PLOTTY_TEST_SKIPS` (CI prints the list and the count at the end of its run), and under
 //! `CI=true` fails the test unless the reason is one CI is expected to have (e.g. not running as
 //! root): CI provides everything else (fonts), so there a skip is a broken set-up.
+//!
+//! [`write_random_walk`] generates the big drawings of the memory measurements (never committed).
 
 use std::io::Write;
 
@@ -42,6 +44,36 @@ fn verdict(ci: bool, in_ci: InCi) -> Result<(), &'static str> {
         (true, InCi::Provides) => Err("CI=true provides this, so the skip is a failure"),
         _ => Ok(()),
     }
+}
+
+/// Writes a random walk of `segments` line segments on an A4 page (1,000 segments a polyline,
+/// seeded, so the same every time) to `path`: the huge drawing of the memory measurements.
+///
+/// # Errors
+/// The file cannot be written.
+pub fn write_random_walk(path: &std::path::Path, segments: usize) -> std::io::Result<()> {
+    let mut rng = fastrand::Rng::with_seed(10);
+    let mut f = std::io::BufWriter::new(std::fs::File::create(path)?);
+    writeln!(
+        f,
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"297mm\" height=\"210mm\" \
+         viewBox=\"0 0 297 210\"><g fill=\"none\" stroke=\"black\" stroke-width=\"0.3\">"
+    )?;
+    let (mut x, mut y) = (148.0f64, 105.0f64);
+    let mut left = segments;
+    while left > 0 {
+        let n = left.min(1000);
+        write!(f, "<polyline points=\"")?;
+        for _ in 0..=n {
+            x = (x + rng.f64() * 2.0 - 1.0).clamp(10.0, 287.0);
+            y = (y + rng.f64() * 2.0 - 1.0).clamp(10.0, 200.0);
+            write!(f, "{x:.2},{y:.2} ")?;
+        }
+        writeln!(f, "\"/>")?;
+        left -= n;
+    }
+    writeln!(f, "</g></svg>")?;
+    f.flush()
 }
 
 #[cfg(test)]

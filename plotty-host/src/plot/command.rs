@@ -774,7 +774,7 @@ mod tests {
             .unwrap_or(2_000_000);
         let dir = tempfile::tempdir().unwrap();
         let svg = dir.path().join("walk.svg");
-        write_random_walk(&svg, segments);
+        crate::testing::write_random_walk(&svg, segments).unwrap();
         let mut settings = Settings::defaults_for(dir.path());
         settings.limits.max_segments = segments + 1;
         settings.limits.max_file_bytes = u64::MAX;
@@ -808,31 +808,5 @@ mod tests {
         drop(prepared);
         crate::daemon::sys::trim_heap();
         println!("after, trimmed: RSS {} KiB", kib("VmRSS:"));
-    }
-
-    /// A random walk of `segments` segments on an A4 page, 1,000 segments a polyline.
-    fn write_random_walk(path: &Path, segments: usize) {
-        let mut rng = fastrand::Rng::with_seed(10);
-        let mut f = io::BufWriter::new(std::fs::File::create(path).unwrap());
-        writeln!(
-            f,
-            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"297mm\" height=\"210mm\" \
-             viewBox=\"0 0 297 210\"><g fill=\"none\" stroke=\"black\" stroke-width=\"0.3\">"
-        )
-        .unwrap();
-        let (mut x, mut y) = (148.0f64, 105.0f64);
-        let mut left = segments;
-        while left > 0 {
-            let n = left.min(1000);
-            write!(f, "<polyline points=\"").unwrap();
-            for _ in 0..=n {
-                x = (x + rng.f64() * 2.0 - 1.0).clamp(10.0, 287.0);
-                y = (y + rng.f64() * 2.0 - 1.0).clamp(10.0, 200.0);
-                write!(f, "{x:.2},{y:.2} ").unwrap();
-            }
-            writeln!(f, "\"/>").unwrap();
-            left -= n;
-        }
-        writeln!(f, "</g></svg>").unwrap();
     }
 }
