@@ -74,19 +74,27 @@ fn preview_renders_svg_and_png_without_a_device() {
     assert!(fs::read(env.path("p.png")).unwrap().starts_with(b"\x89PNG"));
 }
 
+/// `plotty plot square.svg ARGS…` in `env`.
+fn plot_square(env: &Env, args: &[&str]) -> std::process::Output {
+    let svg = env.write("square.svg", SQUARE);
+    let mut all = vec!["plot", svg.to_str().unwrap()];
+    all.extend_from_slice(args);
+    env.run(&all)
+}
+
 #[test]
 fn an_estimate_plans_only_even_on_the_simulator() {
     let env = Env::new();
-    let svg = env.write("square.svg", SQUARE);
-    let o = env.run(&[
-        "plot",
-        svg.to_str().unwrap(),
-        "--estimate",
-        "--device",
-        "sim",
-        "--render",
-        env.path("out").to_str().unwrap(),
-    ]);
+    let o = plot_square(
+        &env,
+        &[
+            "--estimate",
+            "--device",
+            "sim",
+            "--render",
+            env.path("out").to_str().unwrap(),
+        ],
+    );
     let out = stdout(&o);
     assert_eq!(o.status.code(), Some(0), "{out}{}", stderr(&o));
     assert!(out.contains("planned plot time"), "{out}");
@@ -99,8 +107,7 @@ fn an_estimate_plans_only_even_on_the_simulator() {
 #[test]
 fn verify_without_estimate_is_refused() {
     let env = Env::new();
-    let svg = env.write("square.svg", SQUARE);
-    let o = env.run(&["plot", svg.to_str().unwrap(), "--verify"]);
+    let o = plot_square(&env, &["--verify"]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("--estimate"), "{}", stderr(&o));
 }
@@ -108,18 +115,18 @@ fn verify_without_estimate_is_refused() {
 #[test]
 fn estimate_with_verify_simulates_and_agrees_within_one_percent() {
     let env = Env::new();
-    let svg = env.write("square.svg", SQUARE);
     // Verified on the simulator even when the settings name a plotter.
-    let o = env.run(&[
-        "plot",
-        svg.to_str().unwrap(),
-        "--estimate",
-        "--verify",
-        "--device",
-        "/dev/ttyACM-none",
-        "--render",
-        env.path("out").to_str().unwrap(),
-    ]);
+    let o = plot_square(
+        &env,
+        &[
+            "--estimate",
+            "--verify",
+            "--device",
+            "/dev/ttyACM-none",
+            "--render",
+            env.path("out").to_str().unwrap(),
+        ],
+    );
     let out = stdout(&o);
     assert_eq!(o.status.code(), Some(0), "{out}{}", stderr(&o));
     assert!(out.contains("device: the built-in simulator"), "{out}");
