@@ -894,9 +894,11 @@ mod tests {
         let p = f.problems(
             "websocket:\n  authenticate: true\n  max_connections: 0\ndevice:\n  model: 9\n  speed_pendown: 500\n  timeout: -1\nlogging:\n  max_size: 10XB\n",
         );
-        assert_eq!(p.len(), 1, "a type error stops the parse: {p:?}");
-        assert_eq!((p[0].key.as_str(), line_of(&p[0])), ("logging.max_size", 9));
-        assert!(p[0].message.contains("10XB"), "{}", p[0].message);
+        // A value of the wrong type no longer stops the parse (issue 12 item 6): the other
+        // five problems are still found.
+        assert_eq!(p.len(), 6, "{p:?}");
+        assert_eq!((p[5].key.as_str(), line_of(&p[5])), ("logging.max_size", 9));
+        assert!(p[5].message.contains("10XB"), "{}", p[5].message);
         let p = f.problems(
             "websocket:\n  authenticate: true\n  max_connections: 0\ndevice:\n  model: 9\n  speed_pendown: 500\n  timeout: -1\n",
         );
@@ -916,6 +918,64 @@ mod tests {
         assert!(
             all.starts_with("invalid configuration, 5 problems:"),
             "{all}"
+        );
+    }
+
+    /// Issue 12 item 6: two misspelt keys and a bad value are three problems, not one (serde
+    /// stops at the first unknown key).
+    #[test]
+    fn issue_12_every_unknown_key_and_bad_value_is_reported() {
+        let f = Fixture::new();
+        let p = f.problems("websocket:\n  prot: 9000\n  max_connections: 0\ndevice:\n  modle: 2\n");
+        let found: Vec<(&str, usize)> = p.iter().map(|p| (p.key.as_str(), line_of(p))).collect();
+        assert_eq!(
+            found,
+            [
+                ("websocket.prot", 2),
+                ("websocket.max_connections", 3),
+                ("device.modle", 5)
+            ]
+        );
+        assert!(
+            p[0].fix
+                .as_deref()
+                .unwrap()
+                .starts_with("did you mean `port`?")
+        );
+        assert!(
+            p[2].fix
+                .as_deref()
+                .unwrap()
+                .starts_with("did you mean `model`?")
+        );
+        let all = ConfigError::Invalid(p).to_string();
+        assert!(
+            all.starts_with("invalid configuration, 3 problems:"),
+            "{all}"
+        );
+
+        // Values of the wrong type, unknown values and keys inside list items too; a hook whose
+        // only key is misspelt is reported once (not again as "has no action").
+        let p = f.problems(
+            "logging:\n  max_size: 10XB\n  levle: debug\nhooks:\n  FAILED:\n    - comand: echo\ndevice:\n  type: plotter\n  speed_pendown: 500\n",
+        );
+        let found: Vec<(&str, usize)> = p.iter().map(|p| (p.key.as_str(), line_of(p))).collect();
+        assert_eq!(
+            found,
+            [
+                ("logging.max_size", 2),
+                ("logging.levle", 3),
+                ("hooks.FAILED[0].comand", 6),
+                ("device.type", 8),
+                ("device.speed_pendown", 9),
+            ],
+            "{p:#?}"
+        );
+        assert!(
+            p[1].fix
+                .as_deref()
+                .unwrap()
+                .starts_with("did you mean `level`?")
         );
     }
 

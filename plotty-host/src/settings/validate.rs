@@ -41,6 +41,9 @@ struct Collector<'a> {
     text: Option<&'a str>,
     problems: Vec<Problem>,
     notes: Vec<Note>,
+    /// Keys reported and removed while parsing: the item that held one is not reported again
+    /// for what its removal left (a hook whose only action was misspelt has "no action").
+    removed: Vec<String>,
 }
 
 impl<'a> Collector<'a> {
@@ -53,6 +56,13 @@ impl<'a> Collector<'a> {
     }
 
     fn problem(&mut self, key: &str, message: impl Into<String>, fix: impl Into<String>) {
+        let holds_removed = |r: &String| {
+            r.strip_prefix(key)
+                .is_some_and(|rest| rest.starts_with(['.', '[']))
+        };
+        if self.removed.iter().any(holds_removed) {
+            return;
+        }
         let from_file = !(key.starts_with('-') || key.starts_with("PLOTTY_"));
         let fix: String = fix.into();
         self.problems.push(Problem {
@@ -104,15 +114,13 @@ pub(super) fn validate(
         text,
         problems: Vec::new(),
         notes: Vec::new(),
+        removed: Vec::new(),
     };
     let raw = match text {
         None => RawConfig::default(),
-        Some(t) => match yaml_serde::from_str::<Option<RawConfig>>(t) {
-            Ok(raw) => raw.unwrap_or_default(),
-            Err(e) => {
-                c.problems.push(parse_problem(config.path.as_deref(), &e));
-                return Err(ConfigError::Invalid(c.problems));
-            }
+        Some(t) => match parse_file(&mut c, t) {
+            Some(raw) => raw,
+            None => return Err(ConfigError::Invalid(c.problems)),
         },
     };
     let home = sources.defaults.home.as_deref();
@@ -163,6 +171,100 @@ pub(super) fn validate(
     })
 }
 
+/// Most problems one file may report from parsing: each costs a parse of what is left, and a
+/// file with more is not a configuration anyone edits by hand.
+const MAX_PARSE_PROBLEMS: usize = 100;
+
+/// Parses the file text, collecting every unknown key and every value of the wrong type rather
+/// than stopping at the first (serde stops there, so two misspelt keys used to give one
+/// problem). The text is read once into a YAML tree; each failing key is reported, removed from
+/// the tree, and what is left is parsed again until it parses, so the keys that remain are still
+/// checked (ranges, cross-checks) by the rest of the validation. `None` when the text is not
+/// YAML, or the tree cannot be repaired (the problems say why).
+fn parse_file(c: &mut Collector<'_>, text: &str) -> Option<RawConfig> {
+    let mut tree = match yaml_serde::from_str::<yaml_serde::Value>(text) {
+        Ok(tree) => tree,
+        Err(e) => {
+            c.problems.push(parse_problem(c.file, &e));
+            return None;
+        }
+    };
+    for _ in 0..=MAX_PARSE_PROBLEMS {
+        let error = match serde_path_to_error::deserialize::<_, Option<RawConfig>>(&tree) {
+            Ok(raw) => return Some(raw.unwrap_or_default()),
+            Err(e) => e,
+        };
+        let path: Vec<locate::Segment> = error
+            .path()
+            .iter()
+            .filter_map(|s| match s {
+                serde_path_to_error::Segment::Map { key } => {
+                    Some(locate::Segment::Key(key.clone()))
+                }
+                serde_path_to_error::Segment::Seq { index } => Some(locate::Segment::Index(*index)),
+                serde_path_to_error::Segment::Enum { .. }
+                | serde_path_to_error::Segment::Unknown => None,
+            })
+            .collect();
+        let mut problem = describe(
+            c.file,
+            None,
+            key_path(&path),
+            error.into_inner().to_string(),
+        );
+        problem.location = c.text.and_then(|t| locate::locate(t, &path));
+        c.removed.push(problem.key.clone());
+        c.problems.push(problem);
+        if c.problems.len() > MAX_PARSE_PROBLEMS || !remove(&mut tree, &path) {
+            return None;
+        }
+    }
+    None
+}
+
+/// `a.b[2].c` from its segments.
+fn key_path(path: &[locate::Segment]) -> String {
+    let mut out = String::new();
+    for s in path {
+        match s {
+            locate::Segment::Key(k) => {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push_str(k);
+            }
+            locate::Segment::Index(i) => out.push_str(&format!("[{i}]")),
+        }
+    }
+    out
+}
+
+/// Removes the key at `path` from `tree` (for a list item, the whole list: removing one item
+/// would renumber the others in later messages). False when there is nothing to remove.
+fn remove(tree: &mut yaml_serde::Value, path: &[locate::Segment]) -> bool {
+    let Some(last_key) = path
+        .iter()
+        .rposition(|s| matches!(s, locate::Segment::Key(_)))
+    else {
+        return false;
+    };
+    let mut node = tree;
+    for s in &path[..last_key] {
+        let next = match s {
+            locate::Segment::Key(k) => node.get_mut(k.as_str()),
+            locate::Segment::Index(i) => node.get_mut(*i),
+        };
+        match next {
+            Some(n) => node = n,
+            None => return false,
+        }
+    }
+    match (&path[last_key], node.as_mapping_mut()) {
+        (locate::Segment::Key(k), Some(map)) => map.remove(k.as_str()).is_some(),
+        _ => false,
+    }
+}
+
 /// A parser error with the key path and location yaml_serde reports, plus a suggestion for
 /// misspelt keys.
 fn parse_problem(file: Option<&Path>, e: &yaml_serde::Error) -> Problem {
@@ -178,18 +280,34 @@ fn parse_problem(file: Option<&Path>, e: &yaml_serde::Error) -> Problem {
         }
     }
     // yaml_serde prefixes messages with the path of the value: `websocket.port: invalid …`.
-    let (mut key, mut message) = match msg.split_once(": ") {
+    let (key, message) = match msg.split_once(": ") {
         Some((path, rest)) if is_key_path(path) => (path.to_owned(), rest.to_owned()),
         _ => (String::new(), msg.clone()),
     };
+    describe(file, location, key, message)
+}
+
+/// The problem of serde's `message` about the value at `key`: an unknown key becomes "unknown
+/// key" with the closest valid key as the fix, an unknown variant lists the valid values.
+fn describe(
+    file: Option<&Path>,
+    location: Option<Position>,
+    mut key: String,
+    mut message: String,
+) -> Problem {
     let mut fix = None;
     if let Some(field) = between(&message, "unknown field `", "`") {
         let expected = expected_names(&message);
-        key = if key.is_empty() {
-            field.clone()
-        } else {
-            format!("{key}.{field}")
-        };
+        // A path from the parsed tree ends with the unknown key already; yaml_serde's own
+        // messages stop at the mapping that holds it.
+        let last = key.rsplit(['.', ']']).next().unwrap_or_default();
+        if last != field {
+            key = if key.is_empty() {
+                field.clone()
+            } else {
+                format!("{key}.{field}")
+            };
+        }
         let suggestion = closest(&field, &expected);
         message = "unknown key".into();
         fix = Some(match suggestion {
