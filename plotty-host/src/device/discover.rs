@@ -30,8 +30,10 @@ pub const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
 pub enum DeviceRequest {
     /// `--device auto`: an AxiDraw found by USB id, else the simulator.
     Auto,
-    /// `--device sim`.
+    /// `--device sim` (or `simulator`).
     Simulator,
+    /// `--device axidraw`: an AxiDraw found by USB id; an error when none is connected.
+    Axidraw,
     /// `--device PORT`.
     Port(String),
     /// No `--device`: what `device.type` and `device.port` say.
@@ -88,19 +90,17 @@ pub struct FoundBoard {
 }
 
 impl DeviceRequest {
-    /// The request of a `--device` value (`None`: not given).
+    /// The request of a `--device` value (`None`: not given). The words are those of
+    /// `device.type` in the config ([`DeviceKind::parse`]); anything else is a port.
     pub fn parse(value: Option<&str>) -> Self {
-        match value.map(str::trim) {
-            None => Self::Config,
-            Some(v) if v.eq_ignore_ascii_case("auto") => Self::Auto,
-            Some(v)
-                if ["sim", "simulator"]
-                    .iter()
-                    .any(|s| v.eq_ignore_ascii_case(s)) =>
-            {
-                Self::Simulator
-            }
-            Some(v) => Self::Port(v.to_owned()),
+        let Some(v) = value.map(str::trim) else {
+            return Self::Config;
+        };
+        match DeviceKind::parse(v) {
+            Some(DeviceKind::Auto) => Self::Auto,
+            Some(DeviceKind::Simulator) => Self::Simulator,
+            Some(DeviceKind::Axidraw) => Self::Axidraw,
+            None => Self::Port(v.to_owned()),
         }
     }
 }
@@ -155,15 +155,28 @@ pub fn choose(
                     reason: SimulatorReason::NoneFound,
                 },
             }),
-            (DeviceKind::Axidraw, None) => match boards() {
-                Ok(found) => found
-                    .into_iter()
-                    .next()
-                    .map(usb_target)
-                    .ok_or(DeviceError::NotFound { listing: None }),
-                Err(e) => Err(DeviceError::NotFound { listing: Some(e) }),
-            },
+            (DeviceKind::Axidraw, None) => first_board(boards()),
         },
+        // `device.port` is where the AxiDraw is, when the config names one.
+        DeviceRequest::Axidraw => match &device.port {
+            Some(port) => Ok(Target::Serial {
+                port: port.clone(),
+                found: PortOrigin::Config,
+            }),
+            None => first_board(boards()),
+        },
+    }
+}
+
+/// The first AxiDraw found by USB id; an error when there is none.
+fn first_board(boards: Result<Vec<FoundBoard>, String>) -> Result<Target, DeviceError> {
+    match boards {
+        Ok(found) => found
+            .into_iter()
+            .next()
+            .map(usb_target)
+            .ok_or(DeviceError::NotFound { listing: None }),
+        Err(e) => Err(DeviceError::NotFound { listing: Some(e) }),
     }
 }
 
@@ -427,6 +440,14 @@ mod tests {
         assert_eq!(DeviceRequest::parse(Some("AUTO")), DeviceRequest::Auto);
         assert_eq!(DeviceRequest::parse(Some("sim")), DeviceRequest::Simulator);
         assert_eq!(
+            DeviceRequest::parse(Some(" Simulator")),
+            DeviceRequest::Simulator
+        );
+        assert_eq!(
+            DeviceRequest::parse(Some("axidraw")),
+            DeviceRequest::Axidraw
+        );
+        assert_eq!(
             DeviceRequest::parse(Some("/dev/ttyUSB0")),
             DeviceRequest::Port("/dev/ttyUSB0".into())
         );
@@ -478,5 +499,13 @@ mod tests {
         let d = device(DeviceKind::Axidraw, None);
         let e = choose(&DeviceRequest::Config, &d, none).unwrap_err();
         assert!(e.to_string().contains("no AxiDraw"), "{e}");
+        // `--device axidraw` asks the same, whatever device.type says.
+        let d = device(DeviceKind::Simulator, None);
+        assert!(choose(&DeviceRequest::Axidraw, &d, none).is_err());
+        assert!(
+            !choose(&DeviceRequest::Axidraw, &d, board)
+                .unwrap()
+                .is_simulator()
+        );
     }
 }

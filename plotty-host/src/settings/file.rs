@@ -118,8 +118,9 @@ pub struct RawDatabase {
     pub max_overflow: u32,
 }
 
-/// Which plotter to use.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Default, Deserialize, serde::Serialize)]
+/// Which plotter to use. `device.type` in the file and the words of `--device` are read by one
+/// parser, [`DeviceKind::parse`], so both accept the same spellings.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum DeviceKind {
     /// The first AxiDraw found by USB id, else the built-in simulator.
@@ -129,6 +130,45 @@ pub enum DeviceKind {
     Axidraw,
     /// The built-in simulator.
     Simulator,
+}
+
+impl DeviceKind {
+    /// Every accepted spelling (any letter case) and its kind; the first of each kind is its
+    /// name.
+    pub const SPELLINGS: &[(&str, Self)] = &[
+        ("auto", Self::Auto),
+        ("axidraw", Self::Axidraw),
+        ("simulator", Self::Simulator),
+        ("sim", Self::Simulator),
+    ];
+
+    /// The kind `word` names (`sim` and `simulator`, in any letter case), if it names one.
+    pub fn parse(word: &str) -> Option<Self> {
+        let word = word.trim();
+        Self::SPELLINGS
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case(word))
+            .map(|(_, kind)| *kind)
+    }
+}
+
+impl<'de> Deserialize<'de> for DeviceKind {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = DeviceKind;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("auto, axidraw or simulator (sim)")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<DeviceKind, E> {
+                DeviceKind::parse(v).ok_or_else(|| {
+                    const NAMES: &[&str] = &["auto", "axidraw", "simulator", "sim"];
+                    E::unknown_variant(v, NAMES)
+                })
+            }
+        }
+        d.deserialize_str(V)
+    }
 }
 
 /// `device:`.

@@ -1170,6 +1170,41 @@ mod tests {
         assert_eq!(p[0].key, "websocket.allowed_origins[0]");
     }
 
+    /// Issue 12 item 6: `device.type` takes every spelling `--device` takes (one parser).
+    #[test]
+    fn issue_12_device_type_takes_the_spellings_of_the_command_line() {
+        use crate::device::discover::DeviceRequest;
+        let f = Fixture::new();
+        for (word, kind) in [
+            ("sim", DeviceKind::Simulator),
+            ("simulator", DeviceKind::Simulator),
+            ("SIM", DeviceKind::Simulator),
+            ("Simulator", DeviceKind::Simulator),
+            ("auto", DeviceKind::Auto),
+            ("AUTO", DeviceKind::Auto),
+            ("axidraw", DeviceKind::Axidraw),
+            ("AxiDraw", DeviceKind::Axidraw),
+        ] {
+            let s = f.load(&format!("device:\n  type: {word}\n")).unwrap();
+            assert_eq!(s.device.kind, kind, "{word}");
+            // The command line reads the word the same way (anything else is a port).
+            let request = DeviceRequest::parse(Some(word));
+            let expected = match kind {
+                DeviceKind::Auto => DeviceRequest::Auto,
+                DeviceKind::Axidraw => DeviceRequest::Axidraw,
+                DeviceKind::Simulator => DeviceRequest::Simulator,
+            };
+            assert_eq!(request, expected, "{word}");
+        }
+        let p = f.problems("device:\n  type: simulatr\n");
+        assert_eq!((p[0].key.as_str(), line_of(&p[0])), ("device.type", 2));
+        assert!(
+            p[0].fix.as_deref().unwrap().contains("sim"),
+            "{:?}",
+            p[0].fix
+        );
+    }
+
     #[test]
     fn allowed_hosts_and_connection_limits() {
         let f = Fixture::new();
