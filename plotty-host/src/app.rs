@@ -2,7 +2,7 @@
 //! Printing and exit codes are `main`'s business; this returns what to print and how to exit.
 
 use crate::check::Report;
-use crate::cli::{CheckArgs, CheckCommand, Cli, Command, ConfigArgs};
+use crate::cli::{CheckArgs, CheckCommand, Cli, Command, ConfigArgs, ConfigCommand};
 use crate::daemon::{
     self, Component, DaemonError, DaemonOptions, ProcessSettings, notify::Notifier,
 };
@@ -27,6 +27,8 @@ pub enum Outcome {
     Client(ExitCode),
     /// `plotty plot` finished (it printed its own report).
     Plotted,
+    /// Text for standard output (`plotty config …`).
+    Text(String),
 }
 
 /// A command failed.
@@ -44,6 +46,9 @@ pub enum AppError {
     /// `plotty plot` failed.
     #[error(transparent)]
     Plot(#[from] crate::plot::command::PlotError),
+    /// `plotty config init` could not write the file.
+    #[error(transparent)]
+    Init(#[from] settings::init::InitError),
 }
 
 impl AppError {
@@ -54,6 +59,7 @@ impl AppError {
             Self::Daemon(e) => e.exit_code(),
             Self::Client(e) => e.exit_code(),
             Self::Plot(e) => e.exit_code(),
+            Self::Init(_) => ExitCode::Config,
         }
     }
 }
@@ -90,6 +96,21 @@ pub fn run(cli: Cli) -> Result<Outcome, AppError> {
             ExitCode::Device,
             |s, r| crate::device_check::check(&s.device, r),
         )),
+        Command::Config(ConfigCommand::Init(args)) => {
+            let sources = Sources::system(Overrides::default());
+            let path = settings::init::init(args.path.as_deref(), args.force, &sources)?;
+            Ok(Outcome::Text(settings::init::written_message(
+                &path, &sources,
+            )))
+        }
+        Command::Config(ConfigCommand::Show(args)) => {
+            let shown = settings::show::show(&system_sources(&args.config))?;
+            Ok(Outcome::Text(if args.json {
+                format!("{}\n", shown.to_json())
+            } else {
+                shown.to_text()
+            }))
+        }
         Command::Plot(args) => {
             crate::plot::command::run(&args, &mut std::io::stdout().lock())?;
             Ok(Outcome::Plotted)

@@ -31,6 +31,10 @@ pub enum Command {
     /// Check the configuration, the database or the device; exit 0 only when all is well.
     #[command(subcommand)]
     Check(CheckCommand),
+    /// Write a commented config file (`init`), or show the settings the daemon would run with
+    /// and where each comes from (`show`).
+    #[command(subcommand)]
+    Config(ConfigCommand),
     /// Submit SVG files to the running daemon; prints the new jobs' ids, one per line.
     Add(AddArgs),
     /// List the jobs in queue order (priority, then submission).
@@ -276,6 +280,40 @@ pub enum CheckCommand {
     Database(CheckArgs),
     /// Look for the plotter and ask it for its firmware version.
     Device(CheckArgs),
+}
+
+/// `plotty config …`.
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Write the example configuration (every key with its default and a comment) to
+    /// $XDG_CONFIG_HOME/plotty/config.yaml, or to PATH; an existing file is kept unless --force.
+    Init(ConfigInitArgs),
+    /// Show the settings `plotty daemon` would run with (defaults, config file, environment,
+    /// command line merged) and where each value comes from; the API key is masked.
+    Show(ConfigShowArgs),
+}
+
+/// `plotty config init`.
+#[derive(Debug, Args)]
+pub struct ConfigInitArgs {
+    /// Where to write it [default: $XDG_CONFIG_HOME/plotty/config.yaml].
+    #[arg(value_name = "PATH")]
+    pub path: Option<PathBuf>,
+    /// Overwrite an existing file.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// `plotty config show`.
+#[derive(Debug, Args)]
+pub struct ConfigShowArgs {
+    /// Where the configuration comes from.
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// Print one JSON object (`config_file`, and `settings`: a list of `key`, `value`, `origin`
+    /// default|file|env|command line, with `file` and `line`, `variable` or `option`).
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// The options of every `plotty check` command.

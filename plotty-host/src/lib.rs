@@ -9,7 +9,7 @@
 //!
 //! - [`cli`]: the command line, as clap types only.
 //! - [`settings`]: command line + environment + config file → a validated [`settings::Settings`];
-//!   `plotty check config`.
+//!   `plotty check config`, `plotty config init|show`.
 //! - [`app`]: runs a parsed command line; `main` only prints and maps exit codes ([`exit`]).
 //! - [`client`]: the client commands (`plotty add`, `jobs`, `status`, `monitor`, …) over the API.
 //! - [`daemon`]: the process lifecycle: start-up steps, PID file, `--daemonize`, privilege drop,

@@ -44,6 +44,14 @@ fn main() -> ExitCode {
             );
             ExitCode::SUCCESS
         }
+        Ok(Outcome::Text(text)) => {
+            let mut out = io::stdout().lock();
+            match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+                Err(e) => fail(&anyhow::Error::from(e), 1),
+            }
+        }
         Ok(Outcome::Client(exit)) => exit.into(),
         Ok(Outcome::Daemon(daemon::Outcome::Stopped) | Outcome::Plotted) => ExitCode::SUCCESS,
         Err(e) => {

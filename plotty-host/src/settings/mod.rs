@@ -15,7 +15,9 @@
 
 pub mod check;
 pub mod file;
+pub mod init;
 pub mod locate;
+pub mod show;
 pub mod units;
 mod validate;
 

@@ -7,6 +7,7 @@
 mod check;
 mod client;
 mod common;
+mod config;
 mod daemon;
 mod lifecycle;
 mod plot;
