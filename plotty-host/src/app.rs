@@ -104,7 +104,7 @@ pub fn run(cli: Cli) -> Result<Outcome, AppError> {
             )))
         }
         Command::Config(ConfigCommand::Show(args)) => {
-            let shown = settings::show::show(&system_sources(&args.config))?;
+            let shown = settings::show::show(&Sources::system(Overrides::from(&args)))?;
             Ok(Outcome::Text(if args.json {
                 format!("{}\n", shown.to_json())
             } else {

@@ -304,12 +304,22 @@ pub struct ConfigInitArgs {
     pub force: bool,
 }
 
-/// `plotty config show`.
+/// `plotty config show`: the `plotty daemon` options that choose settings, so that the output
+/// is what `plotty daemon` with the same options runs with.
 #[derive(Debug, Args)]
 pub struct ConfigShowArgs {
     /// Where the configuration comes from.
     #[command(flatten)]
     pub config: ConfigArgs,
+    /// As `plotty daemon --host`.
+    #[arg(long, value_name = "ADDRESS")]
+    pub host: Option<String>,
+    /// As `plotty daemon --port`.
+    #[arg(long, value_name = "PORT")]
+    pub port: Option<u16>,
+    /// As `plotty daemon --log-level`.
+    #[arg(long, value_name = "LEVEL", ignore_case = true)]
+    pub log_level: Option<LogLevel>,
     /// Print one JSON object (`config_file`, and `settings`: a list of `key`, `value`, `origin`
     /// default|file|env|command line, with `file` and `line`, `variable` or `option`).
     #[arg(long)]

@@ -103,10 +103,77 @@ pub fn written_message(path: &Path, sources: &Sources) -> String {
     } else {
         format!("plotty config show -c {}", path.display())
     };
-    format!(
+    let mut out = format!(
         "wrote the example configuration to {}\nevery key is set to its default: change what \
          you need (or delete what you do not), then check it with\n  {check}\nand see the \
          settings the daemon would run with, and where each comes from, with\n  {show}\n",
         path.display()
-    )
+    );
+    // PLOTTY_CONFIG beats the default location: say so, or the new file seems to be ignored.
+    if let Some(named) = sources.env.config.as_ref().filter(|c| !c.is_empty()) {
+        let named = absolute(
+            &sources.env.cwd,
+            Path::new(named),
+            sources.defaults.home.as_deref(),
+        );
+        if named != path {
+            out.push_str(&format!(
+                "note: PLOTTY_CONFIG is set, so plotty reads {} instead: unset it, or add -c {}\n",
+                named.display(),
+                path.display()
+            ));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::settings::{Defaults, Environment, Overrides};
+
+    fn sources(dir: &Path) -> Sources {
+        Sources {
+            overrides: Overrides::default(),
+            env: Environment {
+                cwd: dir.join("cwd"),
+                ..Environment::default()
+            },
+            defaults: Defaults {
+                config_file: Some(dir.join("xdg-config/plotty/config.yaml")),
+                workspace: None,
+                home: Some(dir.join("home")),
+            },
+        }
+    }
+
+    #[test]
+    fn writes_the_example_once_and_replaces_it_only_with_force() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = sources(dir.path());
+        let path = init(None, false, &s).unwrap();
+        assert_eq!(path, dir.path().join("xdg-config/plotty/config.yaml"));
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), EXAMPLE);
+        std::fs::write(&path, "mine\n").unwrap();
+        let e = init(None, false, &s).unwrap_err();
+        assert!(
+            matches!(&e, InitError::Exists { path: p } if *p == path),
+            "{e}"
+        );
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "mine\n");
+        init(None, true, &s).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), EXAMPLE);
+        let other = init(Some(Path::new("~/p.yaml")), false, &s).unwrap();
+        assert_eq!(other, dir.path().join("home/p.yaml"));
+        assert!(written_message(&other, &s).contains("plotty check config -c "));
+        assert!(!written_message(&path, &s).contains("-c "));
+        s.env.config = Some("elsewhere.yaml".into());
+        assert!(
+            written_message(&path, &s).contains("note: PLOTTY_CONFIG is set"),
+            "{}",
+            written_message(&path, &s)
+        );
+        s.defaults.config_file = None;
+        assert!(matches!(init(None, false, &s), Err(InitError::NoLocation)));
+    }
 }

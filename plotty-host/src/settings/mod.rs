@@ -566,6 +566,17 @@ impl From<&crate::cli::ConfigArgs> for Overrides {
     }
 }
 
+impl From<&crate::cli::ConfigShowArgs> for Overrides {
+    fn from(a: &crate::cli::ConfigShowArgs) -> Self {
+        Self {
+            host: a.host.clone(),
+            port: a.port,
+            log_level: a.log_level,
+            ..Self::from(&a.config)
+        }
+    }
+}
+
 impl Environment {
     /// Reads `PLOTTY_CONFIG`, `PLOTTY_API_KEY`, `PLOTTY_WORKSPACE` and the working directory.
     pub fn capture() -> Self {

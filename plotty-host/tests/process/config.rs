@@ -74,7 +74,7 @@ fn config_show_gives_each_value_and_where_it_came_from() {
     );
     let o = env
         .cmd()
-        .args(["config", "show", "-w", "ws"])
+        .args(["config", "show", "-w", "ws", "--log-level", "DEBUG"])
         .env("PLOTTY_API_KEY", "key-in-the-environment")
         .output()
         .unwrap();
@@ -103,6 +103,10 @@ fn config_show_gives_each_value_and_where_it_came_from() {
         )
     );
     assert_eq!(line("device.type"), "device.type: auto # default");
+    assert_eq!(
+        line("logging.level"),
+        "logging.level: debug # command line --log-level"
+    );
     assert!(!out.contains("key-in-the"), "a key is shown:\n{out}");
     // Every key of the example config is there.
     for key in [
