@@ -1282,4 +1282,90 @@ mod tests {
         assert!(parse_paper("B5").is_none());
         assert!(parse_paper("0x0").is_none());
     }
+
+    /// A key of one section: absent, a good value, or a value of the wrong type.
+    type Slot = (&'static str, &'static str, &'static str);
+
+    /// Per section: keys with a good and a bad value, and misspellings of keys.
+    const SECTIONS: &[(&str, &[Slot], &[&str])] = &[
+        (
+            "websocket",
+            &[
+                ("port", "9000", "many"),
+                ("max_connections", "5", "[1]"),
+                ("heartbeat_interval", "10", "soon"),
+                ("enabled", "true", "maybe"),
+            ],
+            &["prot", "max_conections", "hearbeat"],
+        ),
+        (
+            "device",
+            &[
+                ("model", "2", "two"),
+                ("type", "sim", "plotter"),
+                ("speed_pendown", "30", "fast"),
+            ],
+            &["modle", "tpye"],
+        ),
+        (
+            "logging",
+            &[("level", "debug", "loud"), ("max_size", "5MB", "10XB")],
+            &["levle"],
+        ),
+    ];
+
+    /// A config file from the choices (0 absent, 1 good, 2 bad per key; a misspelling
+    /// present or not) and the problem keys it must give, in file order.
+    fn config_of(choices: &[u8], typos: &[bool]) -> (String, Vec<String>) {
+        let (mut text, mut expected) = (String::new(), Vec::new());
+        let (mut c, mut t) = (choices.iter(), typos.iter());
+        for (section, slots, misspelt) in SECTIONS {
+            text.push_str(&format!("{section}:\n"));
+            for (key, good, bad) in *slots {
+                match c.next().copied().unwrap_or(0) % 3 {
+                    1 => text.push_str(&format!("  {key}: {good}\n")),
+                    2 => {
+                        text.push_str(&format!("  {key}: {bad}\n"));
+                        expected.push(format!("{section}.{key}"));
+                    }
+                    _ => {}
+                }
+            }
+            for key in *misspelt {
+                if t.next().copied().unwrap_or(false) {
+                    text.push_str(&format!("  {key}: 1\n"));
+                    expected.push(format!("{section}.{key}"));
+                }
+            }
+        }
+        (text, expected)
+    }
+
+    proptest::proptest! {
+        /// Issue 12 item 6: whatever mix of misspelt keys and values of the wrong type a file
+        /// has, each is one problem at its key, and nothing else is reported.
+        #[test]
+        fn every_unknown_key_and_wrong_type_is_one_problem(
+            choices in proptest::collection::vec(0u8..3, 9),
+            typos in proptest::collection::vec(proptest::bool::ANY, 6),
+        ) {
+            let (text, expected) = config_of(&choices, &typos);
+            let sources = Sources::default();
+            let source = ConfigSource {
+                path: Some(PathBuf::from("/c.yaml")),
+                origin: super::super::Origin::CommandLine,
+                found: true,
+            };
+            let found: Vec<String> = match validate(&sources, source, Some(&text)) {
+                Ok(_) => Vec::new(),
+                Err(ConfigError::Invalid(p)) => p
+                    .into_iter()
+                    .filter(|p| p.file.is_some())
+                    .map(|p| p.key)
+                    .collect(),
+                Err(e) => panic!("{e}"),
+            };
+            proptest::prop_assert_eq!(found, expected, "{}", text);
+        }
+    }
 }
