@@ -542,6 +542,45 @@ mod tests {
         assert_eq!(report.pen_lifts, 1);
     }
 
+    /// Slanted squares (sides of (a, c) mm, never along an axis or a diagonal) with pen-up
+    /// travel between them: the statistics report what was commanded, not the staircase of
+    /// steps a slanted line is made of.
+    #[test]
+    fn distances_are_the_commanded_lengths_of_slanted_squares() {
+        let mut b = board();
+        b.send(b"EM,1,1\r").unwrap();
+        let mut down = 0.0;
+        let mut up = 0.0;
+        let sm = |b: &mut Board, x: i32, y: i32| {
+            // x = (m1 + m2) / 160 and y = (m1 - m2) / 160 mm at 16x; 5 steps per ms at most.
+            let (m1, m2) = (80 * (x + y), 80 * (x - y));
+            let ms = m1.abs().max(m2.abs()) / 5;
+            b.send(format!("SM,{ms},{m1},{m2}\r").as_bytes()).unwrap();
+            f64::from(x).hypot(f64::from(y))
+        };
+        for (a, c) in [(30, 7), (25, 11), (17, 3), (9, 31)] {
+            up += sm(&mut b, 5, 2);
+            b.send(b"SP,0,100\r").unwrap();
+            for (x, y) in [(a, c), (-c, a), (-a, -c), (c, -a)] {
+                down += sm(&mut b, x, y);
+            }
+            b.send(b"SP,1,100\r").unwrap();
+        }
+        assert!(b.run_until_idle(25_000 * 60));
+        let report = b.observer().stats.report(b.now_ticks());
+        let error = |got: f64, want: f64| (got - want).abs() / want;
+        assert!(
+            error(report.pen_down_mm, down) < 1e-4,
+            "pen down {} mm, commanded {down} mm",
+            report.pen_down_mm
+        );
+        assert!(
+            error(report.pen_up_mm, up) < 1e-4,
+            "pen up {} mm, commanded {up} mm",
+            report.pen_up_mm
+        );
+    }
+
     #[test]
     fn vanish_after_a_command_count() {
         let mut b = faulty(1, &["vanish@2"]);

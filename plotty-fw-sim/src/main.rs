@@ -200,12 +200,14 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let _ = writeln!(out, "resets             {resets} (injected)");
     }
     let _ = writeln!(out, "{report}");
+    // The moves' straight-line lengths (what the host commanded); the trace's step-by-step
+    // path is longer on slanted lines by the staircase of its steps.
     let _ = writeln!(
         out,
-        "pen-down path      {:.1} mm in {} strokes; pen-up travel {:.1} mm{}",
-        trace.stroke_length_mm(),
+        "pen-down distance  {:.3} mm in {} strokes; pen-up travel {:.3} mm{}",
+        report.pen_down_mm,
         trace.strokes.len(),
-        trace.travel_length_mm(),
+        report.pen_up_mm,
         if trace.truncated {
             " (trace truncated)"
         } else {

@@ -256,3 +256,53 @@ fn serve_binary_vanishes_on_a_scheduled_fault() {
     assert!(rest.contains("board vanished"), "{rest}");
     assert!(rest.contains("commands received  3"), "{rest}");
 }
+
+/// The `pen-down` line the serve binary prints on exit: its first distance, in millimetres.
+fn printed_pen_down_mm(output: &str) -> f64 {
+    let line = output
+        .lines()
+        .find(|line| line.starts_with("pen-down"))
+        .unwrap_or_else(|| panic!("no pen-down line in {output}"));
+    let before_mm = line.split(" mm").next().unwrap();
+    before_mm.rsplit(' ').next().unwrap().parse().unwrap()
+}
+
+#[test]
+fn serve_binary_reports_the_commanded_pen_down_distance_of_slanted_squares() {
+    let _serial = serial();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_plotty-fw-sim"))
+        .arg("serve")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut device = String::new();
+    stdout.read_line(&mut device).unwrap();
+    let mut port = open(Path::new(device.trim_end()));
+    command(&mut port, "EM,1,1");
+    let mut commanded = 0.0;
+    // Squares with slanted sides of (a, c) mm: x = (m1 + m2) / 160, y = (m1 - m2) / 160.
+    for (a, c) in [(30i32, 7i32), (25, 11), (17, 3), (9, 31)] {
+        command(&mut port, "SP,0,100");
+        for (x, y) in [(a, c), (-c, a), (-a, -c), (c, -a)] {
+            let (m1, m2) = (80 * (x + y), 80 * (x - y));
+            let ms = i32::max(m1.abs(), m2.abs()) / 5;
+            command(&mut port, &format!("SM,{ms},{m1},{m2}"));
+            commanded += f64::from(x).hypot(f64::from(y));
+        }
+        command(&mut port, "SP,1,100");
+        command(&mut port, "SM,100,400,400");
+    }
+    wait_idle(&mut port);
+    drop(port);
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
+    let mut rest = String::new();
+    stdout.read_to_string(&mut rest).unwrap();
+    assert!(child.wait().unwrap().success());
+    let reported = printed_pen_down_mm(&rest);
+    assert!(
+        (reported - commanded).abs() / commanded < 1e-4,
+        "reported {reported} mm, commanded {commanded} mm\n{rest}"
+    );
+}
