@@ -108,6 +108,7 @@ mod servo;
 mod status;
 mod version;
 
+pub mod announce;
 pub mod board;
 mod counters;
 pub mod fault;
@@ -121,7 +122,7 @@ pub mod stats;
 pub mod trace;
 
 pub use board::Board;
-pub use firmware::Firmware;
+pub use firmware::{Firmware, NicknameError};
 pub use observer::{CommandKind, NoObserver, Observer};
 pub use port::{PortError, VirtualPort};
 pub use sim_observer::SimObserver;
