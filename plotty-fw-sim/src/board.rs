@@ -224,6 +224,9 @@ impl<O: Observer> Board<O> {
         self.inbox.clear();
         self.packet.clear();
         self.outbox.clear();
+        if let Some(faults) = &mut self.faults {
+            faults.discard_held();
+        }
     }
 
     /// Host bytes [`write`](Self::write) would accept now.
@@ -664,11 +667,13 @@ mod tests {
         b.send(b"CU,10,1\rCU,4,8\rEM,1,1\rSM,100,80,80\rST,New\r")
             .unwrap();
         assert!(b.run_until_idle(25_000));
+        let before = b.commands_received();
         // The rest of the packet after RB is lost with the connection.
         assert_eq!(
             b.send(b"RB\rQT\r"),
             Err(BoardError::Detached(UsbDrop::Reboot))
         );
+        assert_eq!(b.commands_received(), before + 1, "the QT never arrived");
         assert_eq!(b.detached(), Some(UsbDrop::Reboot));
         assert_eq!(b.usb_drops(), 1);
         assert_eq!(b.write(b"V\r"), Err(BoardError::Detached(UsbDrop::Reboot)));

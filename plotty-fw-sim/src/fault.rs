@@ -356,6 +356,12 @@ impl FaultInjector {
         }
     }
 
+    /// Forgets the bytes held back for the host (its connection went away with them).
+    pub fn discard_held(&mut self) {
+        self.held.clear();
+        self.at_line_start = true;
+    }
+
     /// The tick at which the next held (late) byte becomes deliverable, if any is held.
     pub fn next_release(&self) -> Option<u64> {
         self.held.front().map(|(t, _)| *t)

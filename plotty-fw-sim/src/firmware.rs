@@ -350,8 +350,9 @@ impl Firmware {
                 self.packet_left -= 1;
                 let blocked = self.feed(byte);
                 if self.usb_dropped {
-                    // RB: the USB connection went down with the rest of the packet.
-                    return packet.len();
+                    // RB: the USB connection goes down; the rest of the packet was never
+                    // received by this boot (see `take_usb_drop`).
+                    return consumed;
                 }
                 match self.halt {
                     Some(Halt::Bootloader) => return packet.len(),
@@ -467,8 +468,9 @@ impl Firmware {
     }
 
     /// Whether `RB` dropped the USB connection since the last call: a harness then closes the
-    /// link and brings the board back as a new USB device (the firmware itself has already
-    /// rebooted, and ignored the rest of the packet that carried the `RB`).
+    /// link, discards what the host sent after the `RB` ([`receive`](Self::receive) stops right
+    /// after it), and brings the board back as a new USB device (the firmware itself has already
+    /// rebooted).
     pub fn take_usb_drop(&mut self) -> bool {
         std::mem::take(&mut self.usb_dropped)
     }

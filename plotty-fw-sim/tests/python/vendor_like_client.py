@@ -93,8 +93,10 @@ def main():
     link, first, second = sys.argv[1:4]
 
     # The board search: by description and USB id, then by nickname, then by port name.
-    boards = wait_for("an EiBotBoard in the port listing", ebb_ports)
-    assert [b.device for b in boards] == [link], [str(b) for b in boards]
+    boards = wait_for(
+        "the simulator in the port listing",
+        lambda: [b for b in ebb_ports() if b.device == link],
+    )
     assert find_named(first) == link, "not found by its nickname " + first
     assert find_named(link) == link, "not found by its port name"
     log("listed: %s | %s | %s" % (boards[0].device, boards[0].description, boards[0].hwid))
@@ -134,7 +136,7 @@ def main():
 
     wait_for(
         "the board to leave the listing",
-        lambda: not ebb_ports() and not os.path.lexists(link),
+        lambda: link not in [b.device for b in ebb_ports()] and not os.path.lexists(link),
     )
     log("gone from the listing")
 
