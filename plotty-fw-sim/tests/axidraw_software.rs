@@ -75,6 +75,16 @@ fn the_vendor_like_client_finds_plots_renames_and_sees_the_reboot() {
     let dir = tempfile::tempdir().unwrap();
     let ports = dir.path().join("ports");
     let link = dir.path().join("ttyACM-sim");
+    // A card left by a simulator that was killed: its process and pty are gone, so the
+    // listing must not offer it.
+    std::fs::create_dir(&ports).unwrap();
+    let stale = ports.join("999999999.port");
+    std::fs::write(
+        &stale,
+        "device=/tmp/plotty-stale-ebb\ntty=/dev/pts/999999\npid=999999999\nvid=04D8\n\
+         product_id=FD92\nproduct=EiBotBoard\nserial=Stale\n",
+    )
+    .unwrap();
 
     let mut sim = Command::new(env!("CARGO_BIN_EXE_plotty-fw-sim"))
         .args([
@@ -136,6 +146,10 @@ fn the_vendor_like_client_finds_plots_renames_and_sees_the_reboot() {
         )),
         "{context}"
     );
+    assert!(
+        client_out.contains(&format!("EiBotBoards listed: {}\n", link.display())),
+        "only the live simulator is listed: {context}"
+    );
     assert!(status.success(), "{context}");
     assert!(summary.contains("USB drops          1"), "{context}");
     // The diamond: four moves of 1600 steps on one motor, 14.142 mm each.
@@ -143,8 +157,13 @@ fn the_vendor_like_client_finds_plots_renames_and_sees_the_reboot() {
         summary.contains("pen-down distance  56.569 mm"),
         "{context}"
     );
-    assert!(
-        std::fs::read_dir(&ports).unwrap().next().is_none(),
+    let left: Vec<_> = std::fs::read_dir(&ports)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .collect();
+    assert_eq!(
+        left,
+        [stale],
         "the port card is withdrawn on exit: {context}"
     );
 }

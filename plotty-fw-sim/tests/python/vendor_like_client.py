@@ -100,6 +100,7 @@ def main():
     assert find_named(first) == link, "not found by its nickname " + first
     assert find_named(link) == link, "not found by its port name"
     log("listed: %s | %s | %s" % (boards[0].device, boards[0].description, boards[0].hwid))
+    log("EiBotBoards listed: " + " ".join(sorted(b.device for b in ebb_ports())))
 
     port = open_checked(find_named(first))
     version = query(port, "V", ok=False)
