@@ -229,8 +229,9 @@ pub struct Firmware {
     pub(crate) node: u32,
     /// The `ST` nickname in flash (survives R and RB).
     pub(crate) nickname: [u8; 16],
-    /// `RB` dropped the USB connection and the harness has not taken note yet.
-    pub(crate) usb_dropped: bool,
+    /// `RB`s executed, and how many of them the harness took note of (`take_usb_drop`).
+    pub(crate) reboots: u64,
+    reboots_taken: u64,
 
     pub(crate) events: Vec<ParseEvent>,
     pub(crate) reported_motors: ([bool; 2], u8),
@@ -294,7 +295,8 @@ impl Firmware {
             layer: [0; 32],
             node: 0,
             nickname: [0; 16],
-            usb_dropped: false,
+            reboots: 0,
+            reboots_taken: 0,
             events: Vec::new(),
             reported_motors: ([false; 2], 16),
         };
@@ -335,6 +337,7 @@ impl Firmware {
             return 0;
         }
         let mut consumed = 0;
+        let reboots = self.reboots;
         self.packet_out_start = self.io.out.len();
         while consumed < packet.len() {
             if self.packet_left == 0 {
@@ -349,7 +352,7 @@ impl Firmware {
                 consumed += 1;
                 self.packet_left -= 1;
                 let blocked = self.feed(byte);
-                if self.usb_dropped {
+                if self.reboots != reboots {
                     // RB: the USB connection goes down; the rest of the packet was never
                     // received by this boot (see `take_usb_drop`).
                     return consumed;
@@ -472,7 +475,9 @@ impl Firmware {
     /// after it), and brings the board back as a new USB device (the firmware itself has already
     /// rebooted).
     pub fn take_usb_drop(&mut self) -> bool {
-        std::mem::take(&mut self.usb_dropped)
+        let dropped = self.reboots != self.reboots_taken;
+        self.reboots_taken = self.reboots;
+        dropped
     }
 
     /// The nickname in flash (`ST`), as `QT` prints it: empty if unset or if its first byte is
