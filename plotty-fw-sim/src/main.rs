@@ -57,6 +57,7 @@ struct ServeArgs {
     nickname: Option<String>,
     /// How long the board is off USB after RB (reboot and enumeration), e.g. 2s or 500ms;
     /// wall-clock time, and as much simulated time.
+    // The default is `pty::DEFAULT_REBOOT_DELAY`, written for the help text.
     #[arg(long, value_name = "TIME", default_value = "2s", value_parser = parse_delay)]
     reboot_delay: Duration,
     /// Follow the wall clock instead of running as fast as commands allow.
@@ -292,4 +293,19 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     );
     let _ = out.flush();
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reboot_delays_parse_and_the_default_is_the_library_one() {
+        assert_eq!(parse_delay("2s"), Ok(pty::DEFAULT_REBOOT_DELAY));
+        assert_eq!(parse_delay("250ms"), Ok(Duration::from_millis(250)));
+        assert!(parse_delay("2").is_err());
+        let cli = Cli::try_parse_from(["plotty-fw-sim", "serve"]).unwrap();
+        let Command::Serve(args) = cli.command;
+        assert_eq!(args.reboot_delay, pty::DEFAULT_REBOOT_DELAY);
+    }
 }

@@ -76,6 +76,17 @@ pub struct ServeOptions {
     pub reboot_delay: Duration,
 }
 
+impl Default for ServeOptions {
+    /// No link, as fast as possible, [`DEFAULT_REBOOT_DELAY`].
+    fn default() -> Self {
+        Self {
+            link: None,
+            clock: ClockMode::default(),
+            reboot_delay: DEFAULT_REBOOT_DELAY,
+        }
+    }
+}
+
 /// What [`serve_board`] reports as it goes.
 #[derive(Debug)]
 pub enum PtyEvent<'a> {
