@@ -14,7 +14,11 @@
 //! - an optional [`FaultInjector`] alters the byte streams and fires scheduled faults at exact
 //!   ticks or right after the n-th command line;
 //! - an [`Observer`] (by default [`SimObserver`]: pen trace and statistics) sees every step, pen
-//!   change and command.
+//!   change and command;
+//! - the board can drop off USB ([`UsbDrop`]): on `RB` (it reboots and re-enumerates) or an
+//!   injected unplug. While [`detached`](Board::detached) it takes and gives no bytes (the
+//!   firmware runs on: an AxiDraw's board is powered by its own supply) until the harness plugs
+//!   it back with [`Board::replug`], as a new USB connection with nothing in flight.
 //!
 //! Typical test loop (a sans-IO host session against the board, no threads, no wall clock):
 //!
@@ -66,6 +70,23 @@ pub struct Board<O = SimObserver> {
     line_has_bytes: bool,
     vanished: bool,
     resets: u64,
+    /// Off USB, and why.
+    detached: Option<UsbDrop>,
+    usb_drops: u64,
+}
+
+/// Why a board dropped off USB.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UsbDrop {
+    /// `RB`: the board rebooted (state as at power-up, nickname kept) and comes back as a new
+    /// USB device once it has enumerated again.
+    Reboot,
+    /// An injected unplug ([`FaultAction::Unplug`]): the cable is plugged back after
+    /// `replug_after_ticks` of simulated time. The board keeps running and keeps its state.
+    Unplug {
+        /// How long the cable stays out, in 25 kHz ticks.
+        replug_after_ticks: u64,
+    },
 }
 
 /// Why the board cannot take or give bytes.
@@ -75,6 +96,9 @@ pub enum BoardError {
     /// A scheduled fault made the board vanish.
     #[error("the simulated board vanished (injected fault); reconnect to a new board")]
     Vanished,
+    /// The board dropped off USB (`RB` or an unplug); it comes back on [`Board::replug`].
+    #[error("the simulated board dropped off USB ({0:?}); reopen the port when it is back")]
+    Detached(UsbDrop),
 }
 
 impl Board<SimObserver> {
@@ -101,6 +125,8 @@ impl<O: Observer> Board<O> {
             line_has_bytes: false,
             vanished: false,
             resets: 0,
+            detached: None,
+            usb_drops: 0,
         }
     }
 
@@ -171,6 +197,38 @@ impl<O: Observer> Board<O> {
         self.vanished
     }
 
+    /// Why the board is off USB, if it is (see [`UsbDrop`]).
+    pub fn detached(&self) -> Option<UsbDrop> {
+        self.detached
+    }
+
+    /// Times the board dropped off USB (`RB` and unplugs).
+    pub fn usb_drops(&self) -> u64 {
+        self.usb_drops
+    }
+
+    /// Plugs a [`detached`](Self::detached) board back: a new USB connection, with no bytes in
+    /// flight either way. (The harness decides when: after the reboot's enumeration time or the
+    /// unplug's [`replug_after_ticks`](UsbDrop::Unplug::replug_after_ticks).)
+    pub fn replug(&mut self) {
+        self.detached = None;
+        self.inbox.clear();
+        self.packet.clear();
+        self.outbox.clear();
+    }
+
+    /// The board drops off USB: what was in flight is lost with the connection.
+    fn detach(&mut self, why: UsbDrop) {
+        self.detached = Some(why);
+        self.usb_drops += 1;
+        self.inbox.clear();
+        self.packet.clear();
+        self.outbox.clear();
+        if let Some(faults) = &mut self.faults {
+            faults.discard_held();
+        }
+    }
+
     /// Host bytes [`write`](Self::write) would accept now.
     pub fn input_space(&self) -> usize {
         self.input_capacity.saturating_sub(self.pending_input())
@@ -207,9 +265,7 @@ impl<O: Observer> Board<O> {
     /// offers them to the parser at the current tick. Returns how many were taken; 0 means the
     /// board is not servicing USB (blocked parser) and the host's write stalls.
     pub fn write(&mut self, bytes: &[u8]) -> Result<usize, BoardError> {
-        if self.vanished {
-            return Err(BoardError::Vanished);
-        }
+        self.check_attached()?;
         let n = bytes.len().min(self.input_space());
         let accepted = bytes.get(..n).unwrap_or_default();
         match &mut self.faults {
@@ -226,12 +282,20 @@ impl<O: Observer> Board<O> {
 
     /// Board → host: appends every reply byte available now to `out`; returns how many.
     pub fn read(&mut self, out: &mut Vec<u8>) -> Result<usize, BoardError> {
-        if self.vanished {
-            return Err(BoardError::Vanished);
-        }
+        self.check_attached()?;
         let n = self.outbox.len();
         out.append(&mut self.outbox);
         Ok(n)
+    }
+
+    fn check_attached(&self) -> Result<(), BoardError> {
+        if self.vanished {
+            return Err(BoardError::Vanished);
+        }
+        match self.detached {
+            Some(why) => Err(BoardError::Detached(why)),
+            None => Ok(()),
+        }
     }
 
     /// Writes all of `bytes` and waits until the parser has taken them all and is not blocked,
@@ -352,6 +416,11 @@ impl<O: Observer> Board<O> {
                 self.firmware.set_analog(current, voltage);
             }
             FaultAction::PressButton => self.firmware.press_button(),
+            FaultAction::Unplug { replug_after_ticks } => {
+                if self.detached.is_none() {
+                    self.detach(UsbDrop::Unplug { replug_after_ticks });
+                }
+            }
         }
     }
 
@@ -368,7 +437,7 @@ impl<O: Observer> Board<O> {
 
     /// Offers pending host bytes to the parser until it blocks or they run out.
     fn pump(&mut self) {
-        while !self.vanished && !self.firmware.is_blocked() {
+        while !self.vanished && self.detached.is_none() && !self.firmware.is_blocked() {
             if self.packet.is_empty() && !self.fill_packet() {
                 return;
             }
@@ -380,6 +449,12 @@ impl<O: Observer> Board<O> {
                 }
             }
             self.packet.drain(..consumed);
+            if self.firmware.take_usb_drop() {
+                // The firmware rebooted; the host's connection is gone with what was in it.
+                self.line_has_bytes = false;
+                self.detach(UsbDrop::Reboot);
+                return;
+            }
             self.collect_output();
             self.fire_due_faults();
             if consumed == 0 {
@@ -424,6 +499,10 @@ impl<O: Observer> Board<O> {
             None => self.outbox.extend_from_slice(&self.scratch),
         }
         self.scratch.clear();
+        if self.detached.is_some() {
+            // Nobody is connected to read it.
+            self.outbox.clear();
+        }
     }
 
     fn fire_due_faults(&mut self) {
@@ -540,6 +619,117 @@ mod tests {
         let report = b.observer().stats.report(b.now_ticks());
         assert_eq!(report.steps, [6400, 6400]);
         assert_eq!(report.pen_lifts, 1);
+    }
+
+    /// Slanted squares (sides of (a, c) mm, never along an axis or a diagonal) with pen-up
+    /// travel between them: the statistics report what was commanded, not the staircase of
+    /// steps a slanted line is made of.
+    #[test]
+    fn distances_are_the_commanded_lengths_of_slanted_squares() {
+        let mut b = board();
+        b.send(b"EM,1,1\r").unwrap();
+        let mut down = 0.0;
+        let mut up = 0.0;
+        let sm = |b: &mut Board, x: i32, y: i32| {
+            // x = (m1 + m2) / 160 and y = (m1 - m2) / 160 mm at 16x; 5 steps per ms at most.
+            let (m1, m2) = (80 * (x + y), 80 * (x - y));
+            let ms = m1.abs().max(m2.abs()) / 5;
+            b.send(format!("SM,{ms},{m1},{m2}\r").as_bytes()).unwrap();
+            f64::from(x).hypot(f64::from(y))
+        };
+        for (a, c) in [(30, 7), (25, 11), (17, 3), (9, 31)] {
+            up += sm(&mut b, 5, 2);
+            b.send(b"SP,0,100\r").unwrap();
+            for (x, y) in [(a, c), (-c, a), (-a, -c), (c, -a)] {
+                down += sm(&mut b, x, y);
+            }
+            b.send(b"SP,1,100\r").unwrap();
+        }
+        assert!(b.run_until_idle(25_000 * 60));
+        let report = b.observer().stats.report(b.now_ticks());
+        let error = |got: f64, want: f64| (got - want).abs() / want;
+        assert!(
+            error(report.pen_down_mm, down) < 1e-4,
+            "pen down {} mm, commanded {down} mm",
+            report.pen_down_mm
+        );
+        assert!(
+            error(report.pen_up_mm, up) < 1e-4,
+            "pen up {} mm, commanded {up} mm",
+            report.pen_up_mm
+        );
+    }
+
+    #[test]
+    fn rb_drops_off_usb_and_comes_back_as_a_fresh_board_with_its_new_nickname() {
+        let mut b = board();
+        b.firmware_mut().set_nickname("Old").unwrap();
+        b.send(b"CU,10,1\rCU,4,8\rEM,1,1\rSM,100,80,80\rST,New\r")
+            .unwrap();
+        assert!(b.run_until_idle(25_000));
+        let before = b.commands_received();
+        // The rest of the packet after RB is lost with the connection.
+        assert_eq!(
+            b.send(b"RB\rQT\r"),
+            Err(BoardError::Detached(UsbDrop::Reboot))
+        );
+        assert_eq!(b.commands_received(), before + 1, "the QT never arrived");
+        assert_eq!(b.detached(), Some(UsbDrop::Reboot));
+        assert_eq!(b.usb_drops(), 1);
+        assert_eq!(b.write(b"V\r"), Err(BoardError::Detached(UsbDrop::Reboot)));
+        // Time goes on while it is off USB (it boots: the pen-up move runs).
+        b.advance(25_000);
+        b.replug();
+        assert_eq!(b.detached(), None);
+        // A power-up state: legacy replies, FIFO depth 1, counters zeroed; the nickname kept.
+        assert_eq!(text(&b.send(b"QT\r").unwrap()), "New\r\nOK\r\n");
+        assert_eq!(b.firmware().nickname(), b"New");
+        let status = b.firmware().status();
+        assert_eq!(status.reply_mode, crate::ReplyMode::Legacy);
+        assert_eq!(status.steps, [0, 0]);
+        assert_eq!(status.fifo_depth, 1);
+        assert!(status.pen_up);
+        assert_eq!(text(&b.send(b"QS\r").unwrap()), "0,0\n\rOK\r\n");
+    }
+
+    #[test]
+    fn an_unplug_fault_detaches_the_board_which_keeps_running() {
+        let mut b = faulty(1, &["unplug=100ms@3"]);
+        b.send(b"CU,10,1\rEM,1,1\r").unwrap();
+        // The third command is taken, then the cable is pulled: its reply is lost.
+        assert_eq!(
+            b.send(b"SM,200,800,800\rQS\r"),
+            Err(BoardError::Detached(UsbDrop::Unplug {
+                replug_after_ticks: 2_500
+            }))
+        );
+        assert_eq!(b.commands_received(), 3);
+        // The move goes on while the host is away.
+        b.advance(2_500);
+        assert!(b.firmware().status().steps[0] > 0);
+        b.replug();
+        assert!(b.run_until_idle(25_000));
+        // Nothing was reset: future reply syntax and the step counters stay.
+        assert_eq!(text(&b.send(b"QS\r").unwrap()), "QS,800,800\n");
+        assert_eq!(b.usb_drops(), 1);
+    }
+
+    #[test]
+    fn nicknames_are_checked_like_st_and_qt_would_store_and_print_them() {
+        let mut b = board();
+        assert_eq!(b.firmware().nickname(), b"");
+        for bad in [
+            "",
+            " lead",
+            "a,b",
+            "seventeen-chars-x",
+            "caf\u{e9}",
+            "tab\t",
+        ] {
+            assert!(b.firmware_mut().set_nickname(bad).is_err(), "{bad:?}");
+        }
+        b.firmware_mut().set_nickname("AxiDraw 16 Sim").unwrap();
+        assert_eq!(text(&b.send(b"QT\r").unwrap()), "AxiDraw 16 Sim\r\nOK\r\n");
     }
 
     #[test]

@@ -12,8 +12,9 @@
 //! - late replies: a reply line held back for a while of simulated time ([`LateReplies`]);
 //! - scheduled events ([`ScheduledFault`]) at a simulated time or after the n-th command the board
 //!   received: the board resets (re-initialised as on `R`), vanishes (the port reports a
-//!   disconnect, the pty closes), reports low power (`QC` voltage below the AxiDraw's warning
-//!   level of 250), or its pause button is pressed (`QB`/`QG`).
+//!   disconnect, the pty closes), is unplugged from USB and plugged back a while later (the pty
+//!   closes and comes back on the same link), reports low power (`QC` voltage below the
+//!   AxiDraw's warning level of 250), or its pause button is pressed (`QB`/`QG`).
 //!
 //! The command-line form of each fault is parsed by [`FaultSpec`]'s `FromStr`.
 
@@ -23,6 +24,9 @@ use std::str::FromStr;
 
 /// Simulated ticks per millisecond (the firmware's 25 kHz interrupt).
 const TICKS_PER_MS: u64 = 25;
+
+/// How long an unplugged board stays out by default: 2 s, in 25 kHz ticks.
+pub const DEFAULT_REPLUG_TICKS: u64 = 2 * 25_000;
 
 /// The default `QC` voltage reading of a low-power fault (raw ADC; the AxiDraw warns below 250).
 pub const LOW_POWER_VOLTAGE: u16 = 200;
@@ -95,6 +99,13 @@ pub enum FaultAction {
     },
     /// The PRG (pause) button is pressed once.
     PressButton,
+    /// The USB cable is pulled out, and plugged back after `replug_after_ticks` of simulated
+    /// time. The board keeps running on its own supply and keeps its state; what was in flight
+    /// on the USB connection is lost.
+    Unplug {
+        /// How long the cable stays out, in 25 kHz ticks.
+        replug_after_ticks: u64,
+    },
 }
 
 /// One command-line fault specification (`--fault SPEC`); several combine into a
@@ -105,6 +116,8 @@ pub enum FaultAction {
 ///   (`drop-to-host=0.01`); R is a probability per byte;
 /// - `late=R:MS` — each reply line is late by MS ms with probability R;
 /// - `reset@WHEN`, `vanish@WHEN`, `button@WHEN`;
+/// - `unplug[=AFTER]@WHEN` — out of USB at WHEN, plugged back AFTER (`Xs` or `Xms`, default
+///   2 s) later;
 /// - `low-power[=V][@WHEN]` — `QC` voltage V (default 200) from WHEN (default: power-on).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum FaultSpec {
@@ -152,7 +165,7 @@ pub enum FaultSpecError {
     /// The name before `=`/`@` is not a known fault.
     #[error(
         "unknown fault {0:?}; expected drop, dup, garble (optionally with -to-board/-to-host), \
-         late, reset, vanish, button or low-power"
+         late, reset, vanish, unplug, button or low-power"
     )]
     UnknownFault(String),
     /// A value is missing or malformed.
@@ -343,6 +356,12 @@ impl FaultInjector {
         }
     }
 
+    /// Forgets the bytes held back for the host (its connection went away with them).
+    pub fn discard_held(&mut self) {
+        self.held.clear();
+        self.at_line_start = true;
+    }
+
     /// The tick at which the next held (late) byte becomes deliverable, if any is held.
     pub fn next_release(&self) -> Option<u64> {
         self.held.front().map(|(t, _)| *t)
@@ -418,7 +437,11 @@ impl FromStr for FaultSpec {
             None => Ok(()),
         };
         let event = |action: FaultAction, example: &'static str| -> Result<Self, FaultSpecError> {
-            if value.is_some() && !matches!(action, FaultAction::LowPower { .. }) {
+            let takes_value = matches!(
+                action,
+                FaultAction::LowPower { .. } | FaultAction::Unplug { .. }
+            );
+            if value.is_some() && !takes_value {
                 return Err(bad("takes no =value", example));
             }
             let at = match when {
@@ -478,6 +501,16 @@ impl FromStr for FaultSpec {
             "reset" => event(FaultAction::Reset, "reset@120"),
             "vanish" => event(FaultAction::Vanish, "vanish@2.5s"),
             "button" => event(FaultAction::PressButton, "button@1500ms"),
+            "unplug" => {
+                const EXAMPLE: &str = "unplug=500ms@10s";
+                let replug_after_ticks = match value {
+                    None => DEFAULT_REPLUG_TICKS,
+                    Some(v) => parse_duration_ticks(v).ok_or_else(|| {
+                        bad("the time until it is plugged back is Xs or Xms", EXAMPLE)
+                    })?,
+                };
+                event(FaultAction::Unplug { replug_after_ticks }, EXAMPLE)
+            }
             "low-power" => {
                 const EXAMPLE: &str = "low-power=180@10s";
                 let voltage = match value {
@@ -513,17 +546,23 @@ fn parse_rate(text: &str) -> Option<f64> {
 
 /// `N` (command count), `Xs` or `Xms` (simulated time, X may have a fraction).
 fn parse_trigger(text: &str) -> Option<Trigger> {
-    let seconds_to_tick = |seconds: f64| -> Option<Trigger> {
-        let ticks = seconds * 25_000.0;
-        (ticks.is_finite() && (0.0..1e18).contains(&ticks)).then_some(Trigger::AtTick(ticks as u64))
-    };
-    if let Some(ms) = text.strip_suffix("ms") {
-        seconds_to_tick(ms.parse::<f64>().ok()? / 1000.0)
-    } else if let Some(s) = text.strip_suffix('s') {
-        seconds_to_tick(s.parse::<f64>().ok()?)
+    if text.ends_with('s') {
+        parse_duration_ticks(text).map(Trigger::AtTick)
     } else {
         text.parse::<u64>().ok().map(Trigger::AfterCommand)
     }
+}
+
+/// A duration written `Xs` or `Xms` (X a non-negative number, may have a fraction), in 25 kHz
+/// ticks; `None` if malformed or absurdly long.
+pub fn parse_duration_ticks(text: &str) -> Option<u64> {
+    let seconds = if let Some(ms) = text.strip_suffix("ms") {
+        ms.parse::<f64>().ok()? / 1000.0
+    } else {
+        text.strip_suffix('s')?.parse::<f64>().ok()?
+    };
+    let ticks = seconds * 25_000.0;
+    (ticks.is_finite() && (0.0..1e18).contains(&ticks)).then_some(ticks as u64)
 }
 
 #[cfg(test)]
@@ -665,6 +704,24 @@ mod tests {
             }))
         );
         assert_eq!(
+            "unplug@2".parse::<FaultSpec>(),
+            Ok(FaultSpec::Event(ScheduledFault {
+                at: Trigger::AfterCommand(2),
+                action: FaultAction::Unplug {
+                    replug_after_ticks: DEFAULT_REPLUG_TICKS
+                }
+            }))
+        );
+        assert_eq!(
+            "unplug=250ms@1s".parse::<FaultSpec>(),
+            Ok(FaultSpec::Event(ScheduledFault {
+                at: Trigger::AtTick(25_000),
+                action: FaultAction::Unplug {
+                    replug_after_ticks: 6_250
+                }
+            }))
+        );
+        assert_eq!(
             "low-power=180@120".parse::<FaultSpec>(),
             Ok(FaultSpec::Event(ScheduledFault {
                 at: Trigger::AfterCommand(120),
@@ -693,6 +750,9 @@ mod tests {
             "low-power=5000",
             "teleport@3",
             "button@1e300s",
+            "unplug",
+            "unplug=3@1s",
+            "unplug=-1s@1s",
         ] {
             let err = bad.parse::<FaultSpec>().unwrap_err();
             assert!(!err.to_string().is_empty(), "{bad}");
@@ -711,7 +771,7 @@ mod tests {
 
         #[test]
         fn spec_like_text_never_panics(
-            name in "(drop|dup|garble|late|reset|vanish|button|low-power)(-to-board|-to-host)?",
+            name in "(drop|dup|garble|late|reset|vanish|unplug|button|low-power)(-to-board|-to-host)?",
             value in "(=[0-9.:e-]{0,12})?",
             when in "(@[0-9.e]{0,12}(s|ms)?)?",
         ) {

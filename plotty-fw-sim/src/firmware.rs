@@ -25,6 +25,13 @@ pub(crate) const USB_PACKET: usize = 64;
 /// Unread reply bytes beyond which the board stops reading input (its TX path would stall).
 pub(crate) const MAX_UNREAD_OUTPUT: usize = 64 * 1024;
 
+/// A nickname `ST` could not have stored so that `QT` prints it back.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "nickname {0:?}: use 1 to 16 printable ASCII characters, no comma, not starting with a space"
+)]
+pub struct NicknameError(pub String);
+
 /// Why the board no longer parses commands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Halt {
@@ -222,6 +229,9 @@ pub struct Firmware {
     pub(crate) node: u32,
     /// The `ST` nickname in flash (survives R and RB).
     pub(crate) nickname: [u8; 16],
+    /// `RB`s executed, and how many of them the harness took note of (`take_usb_drop`).
+    pub(crate) reboots: u64,
+    reboots_taken: u64,
 
     pub(crate) events: Vec<ParseEvent>,
     pub(crate) reported_motors: ([bool; 2], u8),
@@ -285,6 +295,8 @@ impl Firmware {
             layer: [0; 32],
             node: 0,
             nickname: [0; 16],
+            reboots: 0,
+            reboots_taken: 0,
             events: Vec::new(),
             reported_motors: ([false; 2], 16),
         };
@@ -325,6 +337,7 @@ impl Firmware {
             return 0;
         }
         let mut consumed = 0;
+        let reboots = self.reboots;
         self.packet_out_start = self.io.out.len();
         while consumed < packet.len() {
             if self.packet_left == 0 {
@@ -339,6 +352,11 @@ impl Firmware {
                 consumed += 1;
                 self.packet_left -= 1;
                 let blocked = self.feed(byte);
+                if self.reboots != reboots {
+                    // RB: the USB connection goes down; the rest of the packet was never
+                    // received by this boot (see `take_usb_drop`).
+                    return consumed;
+                }
                 match self.halt {
                     Some(Halt::Bootloader) => return packet.len(),
                     Some(Halt::LockUp) => {
@@ -450,6 +468,47 @@ impl Firmware {
             analog: self.analog,
             checksums: self.checksums,
         }
+    }
+
+    /// Whether `RB` dropped the USB connection since the last call: a harness then closes the
+    /// link, discards what the host sent after the `RB` ([`receive`](Self::receive) stops right
+    /// after it), and brings the board back as a new USB device (the firmware itself has already
+    /// rebooted).
+    pub fn take_usb_drop(&mut self) -> bool {
+        let dropped = self.reboots != self.reboots_taken;
+        self.reboots_taken = self.reboots;
+        dropped
+    }
+
+    /// The nickname in flash (`ST`), as `QT` prints it: empty if unset or if its first byte is
+    /// not a printable character.
+    pub fn nickname(&self) -> &[u8] {
+        let name = &self.nickname;
+        if !name.first().is_some_and(|b| (33..128).contains(b)) {
+            return &[];
+        }
+        let end = name.iter().position(|&b| b == 0).unwrap_or(name.len());
+        name.get(..end).unwrap_or_default()
+    }
+
+    /// Writes `name` to the nickname flash as `ST,name` would (a board that was named before),
+    /// checked: 1 to 16 printable ASCII characters without commas, the first not a space (or
+    /// `QT` would not print it).
+    pub fn set_nickname(&mut self, name: &str) -> Result<(), NicknameError> {
+        let bytes = name.as_bytes();
+        let printable = bytes
+            .iter()
+            .all(|b| (b' '..=b'~').contains(b) && *b != b',');
+        let first_ok = bytes.first().is_some_and(|b| *b != b' ');
+        if bytes.len() > self.nickname.len() || !printable || !first_ok {
+            return Err(NicknameError(name.to_owned()));
+        }
+        self.nickname = [0; 16];
+        self.nickname
+            .get_mut(..bytes.len())
+            .unwrap_or_default()
+            .copy_from_slice(bytes);
+        Ok(())
     }
 
     /// Presses the PRG button (or pulls the alt-pause pin RB0 low) once: sets the latch that

@@ -92,7 +92,9 @@
 //! * [`port::VirtualPort`]: an in-memory serial line (`embedded_io`, `embedded_io_async`);
 //!   [`runner::Runner`] serves a board on it from a thread, as fast as possible or in real time.
 //! * [`pty::PtyServer`]: the same on a pseudo-terminal, for programs that open a serial device
-//!   (the `plotty-fw-sim serve` binary).
+//!   (the `plotty-fw-sim serve` binary); [`pty::serve_board`] takes the board off USB on `RB` or
+//!   an unplug fault ([`board::UsbDrop`]) and brings it back behind the same link, and
+//!   [`announce`] publishes its USB identity for port listings (`contrib/axidraw`).
 //! * [`fault`]: seeded, reproducible faults; [`render`]: the pen trace as SVG and PNG.
 #![forbid(unsafe_code)]
 
@@ -108,6 +110,7 @@ mod servo;
 mod status;
 mod version;
 
+pub mod announce;
 pub mod board;
 mod counters;
 pub mod fault;
@@ -121,7 +124,7 @@ pub mod stats;
 pub mod trace;
 
 pub use board::Board;
-pub use firmware::Firmware;
+pub use firmware::{Firmware, NicknameError};
 pub use observer::{CommandKind, NoObserver, Observer};
 pub use port::{PortError, VirtualPort};
 pub use sim_observer::SimObserver;

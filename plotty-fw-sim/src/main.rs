@@ -2,22 +2,26 @@
 //!
 //! `plotty-fw-sim serve` prints the device path (`/dev/pts/N`) as the first line on stdout, serves
 //! until SIGINT/SIGTERM/SIGHUP (or an injected vanish fault), then writes the pen trace and prints
-//! statistics on stdout. Diagnostics go to stderr.
+//! statistics on stdout. Diagnostics go to stderr, among them each time the board drops off USB
+//! (`RB`, an unplug fault) and comes back on a new pty behind the same `--link`. While served, the
+//! board's USB identity is published for port listings (`plotty_fw_sim::announce`).
 
 use std::fs::File;
 use std::io::{self, Write as _};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::thread;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use nix::sys::signal::{SigSet, Signal};
 
 use plotty_fw_sim::FirmwareVersion;
-use plotty_fw_sim::board::Board;
-use plotty_fw_sim::fault::{FaultConfig, FaultInjector, FaultSpec};
-use plotty_fw_sim::pty::PtyServer;
+use plotty_fw_sim::announce::{self, PortCard};
+use plotty_fw_sim::board::{Board, UsbDrop};
+use plotty_fw_sim::fault::{self, FaultConfig, FaultInjector, FaultSpec};
+use plotty_fw_sim::pty::{self, PtyEvent, ServeOptions, StopHandle};
 use plotty_fw_sim::render::{self, RenderOptions};
 use plotty_fw_sim::runner::{ClockMode, Exit};
 
@@ -40,12 +44,22 @@ enum Command {
 
 #[derive(Debug, clap::Args)]
 struct ServeArgs {
-    /// Also create a symbolic link to the device at PATH (removed on exit).
+    /// Also create a symbolic link to the device at PATH (removed on exit, and while the board
+    /// is off USB). A link matching /dev/ttyACM* is in pyserial's port listing (needs root).
     #[arg(long, value_name = "PATH")]
     link: Option<PathBuf>,
     /// Firmware version to simulate: 3.0.3, 2.8.1 or 2.6.5 (SM only, no LM).
     #[arg(long, value_name = "VERSION", default_value = "3.0.3")]
     firmware: FirmwareVersion,
+    /// The board's nickname at power-on (what QT answers, and its USB serial number), as if
+    /// set by an earlier ST.
+    #[arg(long, value_name = "NAME")]
+    nickname: Option<String>,
+    /// How long the board is off USB after RB (reboot and enumeration), e.g. 2s or 500ms;
+    /// wall-clock time, and as much simulated time.
+    // The default is `pty::DEFAULT_REBOOT_DELAY`, written for the help text.
+    #[arg(long, value_name = "TIME", default_value = "2s", value_parser = parse_delay)]
+    reboot_delay: Duration,
     /// Follow the wall clock instead of running as fast as commands allow.
     #[arg(long)]
     realtime: bool,
@@ -65,10 +79,17 @@ struct ServeArgs {
     #[arg(long, value_name = "N")]
     seed: Option<u64>,
     /// Inject a fault (repeatable): drop|dup|garble[-to-board|-to-host]=RATE, late=RATE:MS,
-    /// reset@WHEN, vanish@WHEN, button@WHEN, low-power[=V][@WHEN]; WHEN is a command count N,
-    /// Xs or Xms of simulated time.
+    /// reset@WHEN, vanish@WHEN, unplug[=AFTER]@WHEN (plugged back AFTER later, default 2s),
+    /// button@WHEN, low-power[=V][@WHEN]; WHEN is a command count N, Xs or Xms of simulated time.
     #[arg(long = "fault", value_name = "SPEC")]
     faults: Vec<FaultSpec>,
+}
+
+/// `--reboot-delay`: `Xs` or `Xms`.
+fn parse_delay(text: &str) -> Result<Duration, String> {
+    fault::parse_duration_ticks(text)
+        .map(|ticks| Duration::from_micros(ticks.saturating_mul(40)))
+        .ok_or_else(|| format!("{text:?} is not a time such as 2s or 500ms"))
 }
 
 fn main() -> ExitCode {
@@ -119,6 +140,9 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let png_file = args.png.as_ref().map(create).transpose()?;
 
     let mut board = Board::new(args.firmware);
+    if let Some(name) = &args.nickname {
+        board.firmware_mut().set_nickname(name)?;
+    }
     if !faults.is_empty() || args.seed.is_some() {
         let seed = args.seed.unwrap_or_else(|| fastrand::u64(..));
         eprintln!("plotty-fw-sim: fault seed {seed} (repeat with --seed {seed})");
@@ -130,47 +154,95 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         ClockMode::AsFastAsPossible
     };
 
-    let server = PtyServer::open(args.link.as_deref())?;
-    let mut stdout = io::stdout().lock();
-    // A closed stdout is not an error: the device can still be found through --link.
-    let _ = writeln!(stdout, "{}", server.path().display());
-    let _ = stdout.flush();
-    drop(stdout);
-    if let Some(link) = server.link_path() {
-        eprintln!(
-            "plotty-fw-sim: linked {} -> {}",
-            link.display(),
-            server.path().display()
-        );
-    }
-    eprintln!(
-        "plotty-fw-sim: EBB firmware {} on {} ({}); stop with Ctrl-C or SIGTERM",
-        args.firmware,
-        server.path().display(),
-        if args.realtime {
-            "real time"
-        } else {
-            "as fast as possible"
-        },
-    );
-
-    let stop = server.stop_handle();
+    let stop = StopHandle::new()?;
+    let signal_stop = stop.clone();
     thread::Builder::new()
         .name("signals".to_owned())
         .spawn(move || {
             if signals.wait().is_ok() {
-                stop.stop();
+                signal_stop.stop();
             }
         })
         .context("cannot start the signal thread")?;
 
-    let exit = server.run(&mut board, clock)?;
-    // Close the pty (the host sees the device go away) and remove the link.
-    drop(server);
+    let options = ServeOptions {
+        link: args.link.clone(),
+        clock,
+        reboot_delay: args.reboot_delay,
+    };
+    let ports_dir = announce::ports_dir();
+    let mut first = true;
+    let mut card: Option<PortCard> = None;
+    let firmware = args.firmware;
+    let exit = {
+        let mut events = |event: PtyEvent<'_>| match event {
+            PtyEvent::Attached { server, nickname } => {
+                let device = server.link_path().unwrap_or(server.path());
+                if first {
+                    first = false;
+                    let mut stdout = io::stdout().lock();
+                    // A closed stdout is not an error: the device can still be found through
+                    // --link.
+                    let _ = writeln!(stdout, "{}", server.path().display());
+                    let _ = stdout.flush();
+                    if let Some(link) = server.link_path() {
+                        eprintln!(
+                            "plotty-fw-sim: linked {} -> {}",
+                            link.display(),
+                            server.path().display()
+                        );
+                    }
+                    eprintln!(
+                        "plotty-fw-sim: EBB firmware {firmware} on {} ({}); stop with Ctrl-C or SIGTERM",
+                        server.path().display(),
+                        if args.realtime {
+                            "real time"
+                        } else {
+                            "as fast as possible"
+                        },
+                    );
+                } else {
+                    eprintln!(
+                        "plotty-fw-sim: back on USB as {}{}",
+                        server.path().display(),
+                        server
+                            .link_path()
+                            .map(|l| format!(" (linked at {})", l.display()))
+                            .unwrap_or_default(),
+                    );
+                }
+                let name = String::from_utf8_lossy(nickname);
+                card = match PortCard::publish(&ports_dir, device, server.path(), &name) {
+                    Ok(card) => Some(card),
+                    Err(e) => {
+                        eprintln!(
+                            "plotty-fw-sim: warning: cannot publish the USB identity in {}: {e}",
+                            ports_dir.display()
+                        );
+                        None
+                    }
+                };
+            }
+            PtyEvent::Detached { why, off } => {
+                card = None;
+                let why = match why {
+                    UsbDrop::Reboot => "rebooted (RB)",
+                    UsbDrop::Unplug { .. } => "unplugged (injected fault)",
+                };
+                eprintln!(
+                    "plotty-fw-sim: {why}: off USB for {:.3} s",
+                    off.as_secs_f64()
+                );
+            }
+        };
+        pty::serve_board(&mut board, &options, &stop, &mut events)?
+    };
+    drop(card);
 
     let now = board.now_ticks();
     let commands = board.commands_received();
     let resets = board.resets();
+    let usb_drops = board.usb_drops();
     let observer = board.into_observer();
     let report = observer.stats.report(now);
     let trace = observer.trace.finish();
@@ -192,6 +264,8 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         Exit::Stopped => "stopped",
         Exit::HostClosed => "host closed the line",
         Exit::Vanished => "board vanished (injected fault)",
+        // serve_board brings a detached board back; it never ends there.
+        Exit::Detached(_) => "board off USB",
     };
     let _ = writeln!(out, "{ended}");
     let _ = writeln!(out, "firmware           {}", args.firmware);
@@ -199,13 +273,18 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if resets > 0 {
         let _ = writeln!(out, "resets             {resets} (injected)");
     }
+    if usb_drops > 0 {
+        let _ = writeln!(out, "USB drops          {usb_drops} (RB or unplugged)");
+    }
     let _ = writeln!(out, "{report}");
+    // The moves' straight-line lengths (what the host commanded); the trace's step-by-step
+    // path is longer on slanted lines by the staircase of its steps.
     let _ = writeln!(
         out,
-        "pen-down path      {:.1} mm in {} strokes; pen-up travel {:.1} mm{}",
-        trace.stroke_length_mm(),
+        "pen-down distance  {:.3} mm in {} strokes; pen-up travel {:.3} mm{}",
+        report.pen_down_mm,
         trace.strokes.len(),
-        trace.travel_length_mm(),
+        report.pen_up_mm,
         if trace.truncated {
             " (trace truncated)"
         } else {
@@ -214,4 +293,19 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     );
     let _ = out.flush();
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reboot_delays_parse_and_the_default_is_the_library_one() {
+        assert_eq!(parse_delay("2s"), Ok(pty::DEFAULT_REBOOT_DELAY));
+        assert_eq!(parse_delay("250ms"), Ok(Duration::from_millis(250)));
+        assert!(parse_delay("2").is_err());
+        let cli = Cli::try_parse_from(["plotty-fw-sim", "serve"]).unwrap();
+        let Command::Serve(args) = cli.command;
+        assert_eq!(args.reboot_delay, pty::DEFAULT_REBOOT_DELAY);
+    }
 }

@@ -3,8 +3,11 @@
 //!
 //! [`PtyServer::open`] creates the pty in raw mode and, if asked, a symbolic link to it (a stable
 //! name such as `/tmp/ebb` or a `/dev/ttyACM*`-like path for tools that only list such names);
-//! [`PtyServer::run`] serves a [`Board`] on it until [`StopHandle::stop`] or until the board
-//! vanishes. Lessons from trying this (see the project's rust-stack notes):
+//! [`PtyServer::run`] serves a [`Board`] on it until [`StopHandle::stop`], until the board
+//! vanishes or until it drops off USB. [`serve_board`] adds what a USB device does around that:
+//! when the board drops off (`RB`, an unplug fault) the pty is closed (the host's open port hangs
+//! up) and the link removed, and after the reboot or replug delay a new pty comes up behind the
+//! same link. Lessons from trying this (see the project's rust-stack notes):
 //!
 //! - the server keeps the master **and** a slave descriptor open for the whole run: closing the
 //!   master makes the kernel hang up the line and throw away replies the host has not read yet,
@@ -17,7 +20,10 @@
 //!   read are kept (not dropped) until it does, up to a backlog of
 //!   [`REPLY_BACKLOG`](crate::runner::REPLY_BACKLOG) bytes beyond the pty's own buffer;
 //! - a host that never reopens leaves replies unread in the pty; a host that reopens reads what
-//!   its predecessor left (as with a real board, flush the input on open).
+//!   its predecessor left (as with a real board, flush the input on open);
+//! - run by root through `sudo` (to place the link in `/dev`), the server gives the pty to the
+//!   user who ran `sudo` (`SUDO_UID`/`SUDO_GID`), as a udev rule gives a USB serial device to
+//!   the user at the seat: otherwise only root could open it.
 
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
@@ -31,9 +37,12 @@ use nix::fcntl::{FcntlArg, FdFlag, OFlag, fcntl};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::termios::{SetArg, cfmakeraw, tcgetattr, tcsetattr};
 
-use crate::board::Board;
+use crate::board::{Board, UsbDrop};
 use crate::observer::Observer;
 use crate::runner::{self, ClockMode, Exit, Link, LinkError, Want};
+
+/// How long a board stays off USB after `RB` by default (reboot and USB enumeration).
+pub const DEFAULT_REBOOT_DELAY: Duration = Duration::from_secs(2);
 
 /// A pseudo-terminal serving a simulated board. Dropping it closes the pty and removes the link.
 #[derive(Debug)]
@@ -44,20 +53,66 @@ pub struct PtyServer {
     path: PathBuf,
     link: Option<PathBuf>,
     stop: StopHandle,
-    wake_rx: OwnedFd,
 }
 
-/// Ends a [`PtyServer::run`] from any thread (e.g. a signal-waiting thread). Cloneable.
+/// Ends a [`PtyServer::run`] or [`serve_board`] from any thread (e.g. a signal-waiting thread).
+/// Cloneable; one handle may serve several servers in turn.
 #[derive(Debug, Clone)]
 pub struct StopHandle {
     flag: Arc<AtomicBool>,
     wake_tx: Arc<OwnedFd>,
+    wake_rx: Arc<OwnedFd>,
+}
+
+/// Options of [`serve_board`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServeOptions {
+    /// A symbolic link to the device, kept pointing at the current pty.
+    pub link: Option<PathBuf>,
+    /// The clock policy.
+    pub clock: ClockMode,
+    /// How long the board stays off USB after `RB`: wall-clock time during which the device is
+    /// gone, and the same simulated time for the board (it boots meanwhile).
+    pub reboot_delay: Duration,
+}
+
+impl Default for ServeOptions {
+    /// No link, as fast as possible, [`DEFAULT_REBOOT_DELAY`].
+    fn default() -> Self {
+        Self {
+            link: None,
+            clock: ClockMode::default(),
+            reboot_delay: DEFAULT_REBOOT_DELAY,
+        }
+    }
+}
+
+/// What [`serve_board`] reports as it goes.
+#[derive(Debug)]
+pub enum PtyEvent<'a> {
+    /// A pty serves the board (at the start, and each time it is back on USB).
+    Attached {
+        /// The pty (and its link).
+        server: &'a PtyServer,
+        /// The nickname the board came up with (empty: none), its USB serial number.
+        nickname: &'a [u8],
+    },
+    /// The board dropped off USB: its pty is closed and the link removed for `off`.
+    Detached {
+        /// Why.
+        why: UsbDrop,
+        /// How long until it is back.
+        off: Duration,
+    },
 }
 
 /// Why the pty server failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum PtyError {
+    /// The stop handle's wake-up pipe could not be created.
+    #[error("cannot create the stop handle's pipe: {0}")]
+    Stop(#[source] io::Error),
     /// No pseudo-terminal could be created.
     #[error("cannot create a pseudo-terminal ({0}); is /dev/ptmx available?")]
     Open(#[source] io::Error),
@@ -92,6 +147,11 @@ impl PtyServer {
     /// Creates a raw-mode pseudo-terminal and, with `link`, a symbolic link to its slave device
     /// (an existing symbolic link there is replaced; any other file is an error).
     pub fn open(link: Option<&Path>) -> Result<Self, PtyError> {
+        Self::open_with_stop(link, StopHandle::new()?)
+    }
+
+    /// [`open`](Self::open), stopped by `stop` (shared with other servers, before or after).
+    pub fn open_with_stop(link: Option<&Path>, stop: StopHandle) -> Result<Self, PtyError> {
         let pty = nix::pty::openpty(None, None).map_err(|e| PtyError::Open(e.into()))?;
         let configure = |e: Errno| PtyError::Configure(e.into());
         let mut termios = tcgetattr(&pty.slave).map_err(configure)?;
@@ -104,8 +164,7 @@ impl PtyServer {
         let flags = OFlag::from_bits_truncate(flags) | OFlag::O_NONBLOCK;
         fcntl(&pty.master, FcntlArg::F_SETFL(flags)).map_err(configure)?;
         let path = nix::unistd::ttyname(&pty.slave).map_err(configure)?;
-        let (wake_rx, wake_tx) =
-            nix::unistd::pipe2(OFlag::O_NONBLOCK | OFlag::O_CLOEXEC).map_err(configure)?;
+        give_to_sudo_user(&path).map_err(PtyError::Configure)?;
         let link = match link {
             Some(link) => {
                 make_link(&path, link)?;
@@ -118,11 +177,7 @@ impl PtyServer {
             _slave: pty.slave,
             path,
             link,
-            stop: StopHandle {
-                flag: Arc::new(AtomicBool::new(false)),
-                wake_tx: Arc::new(wake_tx),
-            },
-            wake_rx,
+            stop,
         })
     }
 
@@ -150,7 +205,7 @@ impl PtyServer {
     ) -> Result<Exit, PtyError> {
         let mut link = PtyLink {
             master: &self.master,
-            wake_rx: &self.wake_rx,
+            wake_rx: &self.stop.wake_rx,
             stop: &self.stop.flag,
         };
         runner::serve(board, &mut link, clock).map_err(PtyError::Io)
@@ -169,6 +224,35 @@ impl Drop for PtyServer {
 }
 
 impl StopHandle {
+    /// A handle no stop was requested on yet.
+    pub fn new() -> Result<Self, PtyError> {
+        let (wake_rx, wake_tx) = nix::unistd::pipe2(OFlag::O_NONBLOCK | OFlag::O_CLOEXEC)
+            .map_err(|e| PtyError::Stop(e.into()))?;
+        Ok(Self {
+            flag: Arc::new(AtomicBool::new(false)),
+            wake_tx: Arc::new(wake_tx),
+            wake_rx: Arc::new(wake_rx),
+        })
+    }
+
+    /// Sleeps for `duration` of wall-clock time, or less if a stop is requested; returns
+    /// whether it slept the whole time.
+    pub fn sleep(&self, duration: Duration) -> bool {
+        let deadline = std::time::Instant::now() + duration;
+        while !self.is_stopped() {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return true;
+            }
+            let timeout = PollTimeout::try_from(left.saturating_add(Duration::from_micros(999)))
+                .unwrap_or(PollTimeout::MAX);
+            let mut fds = [PollFd::new(self.wake_rx.as_fd(), PollFlags::POLLIN)];
+            // Woken by a stop (the flag says so) or the timeout; EINTR just loops.
+            let _ = poll(&mut fds, timeout);
+        }
+        false
+    }
+
     /// Asks the server to stop; returns at once.
     pub fn stop(&self) {
         self.flag.store(true, Ordering::SeqCst);
@@ -230,6 +314,57 @@ impl Link for PtyLink<'_> {
             while matches!(nix::unistd::read(self.wake_rx, &mut drain), Ok(n) if n > 0) {}
         }
         Ok(())
+    }
+}
+
+/// Serves `board` on a pseudo-terminal as a USB device would be: until a stop, the board
+/// vanishing or the host closing; when the board drops off USB ([`UsbDrop`]) its pty is closed
+/// (the host's open port hangs up), the link removed, and after the reboot delay
+/// ([`ServeOptions::reboot_delay`]) or the unplug's own time a new pty serves it behind the same
+/// link. That time passes on the wall clock (the device is gone meanwhile) and for the board
+/// (its simulated clock advances as much, whatever the clock mode). `events` hears of each
+/// attach and drop, e.g. to print the device path.
+pub fn serve_board<O: Observer>(
+    board: &mut Board<O>,
+    options: &ServeOptions,
+    stop: &StopHandle,
+    mut events: impl FnMut(PtyEvent<'_>),
+) -> Result<Exit, PtyError> {
+    loop {
+        let server = PtyServer::open_with_stop(options.link.as_deref(), stop.clone())?;
+        events(PtyEvent::Attached {
+            server: &server,
+            nickname: board.firmware().nickname(),
+        });
+        let exit = server.run(board, options.clock)?;
+        // Close the pty (the host sees the device go away) and remove the link.
+        drop(server);
+        let Exit::Detached(why) = exit else {
+            return Ok(exit);
+        };
+        let ticks = match why {
+            UsbDrop::Reboot => runner::ticks_in(options.reboot_delay),
+            UsbDrop::Unplug { replug_after_ticks } => replug_after_ticks,
+        };
+        let off = runner::duration_of(ticks);
+        events(PtyEvent::Detached { why, off });
+        if !stop.sleep(off) {
+            return Ok(Exit::Stopped);
+        }
+        board.advance(ticks);
+        board.replug();
+    }
+}
+
+/// Run as root by `sudo`, hands the pty to the user who ran it (see the module documentation).
+fn give_to_sudo_user(device: &Path) -> io::Result<()> {
+    if !nix::unistd::geteuid().is_root() {
+        return Ok(());
+    }
+    let id = |name: &str| std::env::var(name).ok().and_then(|v| v.parse::<u32>().ok());
+    match (id("SUDO_UID"), id("SUDO_GID")) {
+        (Some(uid), gid) if uid != 0 => std::os::unix::fs::chown(device, Some(uid), gid),
+        _ => Ok(()),
     }
 }
 

@@ -20,7 +20,7 @@ use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use crate::board::{Board, TICKS_PER_SECOND};
+use crate::board::{Board, BoardError, TICKS_PER_SECOND, UsbDrop};
 use crate::observer::Observer;
 use crate::port::{PortError, PortInterrupt, VirtualPort};
 
@@ -43,6 +43,11 @@ pub enum Exit {
     HostClosed,
     /// The board vanished (injected fault).
     Vanished,
+    /// The board dropped off USB (`RB`, or an injected unplug): the link is to be closed, and
+    /// reopened when the board is back ([`Board::replug`]). A [`Runner`] ends there (its virtual
+    /// port cannot come back: the host sees a disconnect); the pty server brings the board back
+    /// on the same path.
+    Detached(UsbDrop),
 }
 
 /// Reply bytes the loop keeps for a host that does not read them yet, beyond what the link
@@ -279,6 +284,10 @@ fn serve_inner<O: Observer, L: Link>(
                 board.advance(target - now);
             }
         }
+        if let Some(why) = board.detached() {
+            // Unsent replies go down with the connection.
+            return Ok(Exit::Detached(why));
+        }
         if board.read(&mut out).is_err() {
             return Ok(Exit::Vanished);
         }
@@ -296,8 +305,10 @@ fn serve_inner<O: Observer, L: Link>(
         if space > 0 {
             let n = link.try_read(buf.get_mut(..space).unwrap_or_default())?;
             if n > 0 {
-                if board.write(buf.get(..n).unwrap_or_default()).is_err() {
-                    return Ok(Exit::Vanished);
+                match board.write(buf.get(..n).unwrap_or_default()) {
+                    // Detached by this write (`RB`): the next turn of the loop says so.
+                    Ok(_) | Err(BoardError::Detached(_)) => {}
+                    Err(_) => return Ok(Exit::Vanished),
                 }
                 continue;
             }
@@ -330,12 +341,12 @@ fn serve_inner<O: Observer, L: Link>(
 }
 
 /// Whole ticks in a wall-clock duration.
-fn ticks_in(elapsed: Duration) -> u64 {
+pub(crate) fn ticks_in(elapsed: Duration) -> u64 {
     let ticks = elapsed.as_micros() * u128::from(TICKS_PER_SECOND) / 1_000_000;
     u64::try_from(ticks).unwrap_or(u64::MAX)
 }
 
 /// Wall-clock duration of `ticks`.
-fn duration_of(ticks: u64) -> Duration {
+pub(crate) fn duration_of(ticks: u64) -> Duration {
     Duration::from_micros(ticks.saturating_mul(1_000_000 / TICKS_PER_SECOND))
 }

@@ -11,12 +11,19 @@
 //! Step rates are averaged over [`RATE_WINDOW_STEPS`] consecutive steps, so that a steady
 //! 10 kHz (steps alternately 2 and 3 ticks apart) reads as 10 kHz, not as the 12.5 kHz of its
 //! shortest interval.
+//!
+//! Distances (pen down and pen up) are the executed moves' straight-line lengths: each command
+//! from the FIFO adds the distance between the carriage position where it started and where it
+//! ended, in millimetres (AxiDraw geometry, as in [`trace`](crate::trace)). Summing the steps'
+//! path instead would count the staircase a slanted line is made of, up to half a percent too
+//! long; the step-by-step path stays in the trace.
 
 use std::collections::HashMap;
 use std::fmt;
 
 use crate::counters::CounterTracker;
 use crate::observer::{CommandKind, Observer};
+use crate::trace::STEPS_PER_MM_16X;
 
 /// Consecutive steps a step-rate measurement averages over (a power of two).
 pub const RATE_WINDOW_STEPS: usize = 32;
@@ -44,6 +51,16 @@ pub struct Stats {
     idle_ticks: u64,
     longest_idle_ticks: u64,
     last_tick: u64,
+    /// Carriage position in 16× steps per motor (steps of a disabled motor move nothing).
+    position: [i64; 2],
+    /// One step moves `1 << units_shift` 16× steps (0 at 16×, 4 at full steps), so that the
+    /// derived `Default` is the 16× mode.
+    units_shift: u32,
+    /// Where the move in progress started (the last command boundary).
+    move_start: [i64; 2],
+    /// Executed moves' straight-line lengths with the pen down and up, in millimetres.
+    pen_down_mm: f64,
+    pen_up_mm: f64,
 }
 
 /// A summary of [`Stats`] at one moment, printable for people.
@@ -71,6 +88,11 @@ pub struct StatsReport {
     pub idle_s: f64,
     /// Longest gap, in seconds.
     pub longest_idle_s: f64,
+    /// Pen-down distance in millimetres: the sum of the executed moves' straight-line lengths
+    /// (what the host commanded, not the step-by-step path).
+    pub pen_down_mm: f64,
+    /// Pen-up travel in millimetres, measured the same way.
+    pub pen_up_mm: f64,
 }
 
 /// The highest rate over a sliding window of step ticks.
@@ -96,6 +118,7 @@ impl Stats {
 
     /// The summary at simulated time `now_ticks` (from `Firmware::now_ticks`).
     pub fn report(&self, now_ticks: u64) -> StatsReport {
+        let open = self.open_move_mm();
         let mut commands: Vec<_> = self.commands.iter().map(|(k, n)| (*k, *n)).collect();
         commands.sort_by_key(|(k, _)| format!("{k:?}"));
         let busy_span = match (self.first_command_tick, self.last_idle_tick) {
@@ -117,7 +140,34 @@ impl Stats {
             idle_gaps: self.idle_gaps,
             idle_s: self.idle_ticks as f64 / TICKS_PER_SECOND,
             longest_idle_s: self.longest_idle_ticks as f64 / TICKS_PER_SECOND,
+            // The move in progress counts as far as it went.
+            pen_down_mm: self.pen_down_mm + if self.pen_is_down() { open } else { 0.0 },
+            pen_up_mm: self.pen_up_mm + if self.pen_is_down() { 0.0 } else { open },
         }
+    }
+
+    /// Whether the executed pen state is down (a board boots with its pen up).
+    fn pen_is_down(&self) -> bool {
+        self.pen_up == Some(false)
+    }
+
+    /// Straight-line length of the move in progress, in millimetres.
+    fn open_move_mm(&self) -> f64 {
+        let [m1, m2] = [0, 1].map(|i| (self.position[i] - self.move_start[i]) as f64);
+        // x = (m1 + m2) / 2k, y = (m1 − m2) / 2k (see `trace`).
+        (m1 + m2).hypot(m1 - m2) / (2.0 * STEPS_PER_MM_16X)
+    }
+
+    /// Ends the move in progress at a command boundary, adding its length to the pen state's
+    /// total.
+    fn end_move(&mut self) {
+        let length = self.open_move_mm();
+        if self.pen_is_down() {
+            self.pen_down_mm += length;
+        } else {
+            self.pen_up_mm += length;
+        }
+        self.move_start = self.position;
     }
 
     /// One step event with per-axis directions (−1, 0, +1), at `tick`.
@@ -131,6 +181,9 @@ impl Stats {
                     self.steps_while_disabled[axis] += 1;
                 }
                 self.rates[axis].step(tick);
+                if self.enabled[axis] {
+                    self.position[axis] += i64::from(d.signum()) << self.units_shift;
+                }
             }
         }
     }
@@ -188,6 +241,7 @@ impl Observer for Stats {
 
     fn on_pen(&mut self, tick: u64, up: bool) {
         self.last_tick = tick;
+        self.end_move();
         match (self.pen_up, up) {
             (Some(false), true) => self.pen_lifts += 1,
             (Some(true), false) | (None, false) => self.pen_lowerings += 1,
@@ -198,6 +252,7 @@ impl Observer for Stats {
 
     fn on_command_start(&mut self, tick: u64, kind: CommandKind) {
         self.last_tick = tick;
+        self.end_move();
         *self.commands.entry(kind).or_insert(0) += 1;
         self.last_command_tick = tick;
         if self.first_command_tick.is_none() {
@@ -213,6 +268,7 @@ impl Observer for Stats {
 
     fn on_idle(&mut self, tick: u64) {
         self.last_tick = tick;
+        self.end_move();
         self.last_idle_tick = Some(tick);
         if self.first_command_tick.is_some() {
             self.idle_since = Some(tick);
@@ -220,9 +276,9 @@ impl Observer for Stats {
     }
 
     fn on_motors(&mut self, tick: u64, enabled: [bool; 2], microsteps: u8) {
-        let _ = microsteps;
         self.last_tick = tick;
         self.enabled = enabled;
+        self.units_shift = (16 / u32::from(microsteps.clamp(1, 16))).trailing_zeros();
     }
 }
 
@@ -342,6 +398,43 @@ mod tests {
         assert_eq!(r.steps_while_disabled, [2, 0]);
         assert!((r.max_step_rate[0] - 2_500.0).abs() < 1e-9);
         assert!(r.to_string().contains("steps while off"));
+    }
+
+    #[test]
+    fn distances_follow_the_pen_the_microstep_mode_and_the_enables() {
+        let mut s = Stats::new();
+        let mut position = [0i32, 0i32];
+        let mut steps = |s: &mut Stats, n: i32, d: [i32; 2]| {
+            for _ in 0..n {
+                position = [position[0] + d[0], position[1] + d[1]];
+                s.on_step(0, position);
+            }
+        };
+        // Pen up: 10 mm along x at 16x (800 steps on both motors).
+        s.on_command_start(0, CommandKind::Sm);
+        steps(&mut s, 800, [1, 1]);
+        s.on_command_start(1, CommandKind::Servo);
+        s.on_pen(2, false);
+        // Pen down at 8x: 400 steps are 10 mm along y.
+        s.on_motors(3, [true, true], 8);
+        s.on_command_start(4, CommandKind::Sm);
+        steps(&mut s, 400, [1, -1]);
+        // Motor 2 disabled: its steps move nothing, so the carriage goes 2.5 mm right and 2.5 mm
+        // down (3.54 mm), not 5 mm right.
+        s.on_motors(5, [true, false], 8);
+        s.on_command_start(6, CommandKind::Sm);
+        steps(&mut s, 200, [1, 1]);
+        let r = s.report(7);
+        assert!((r.pen_up_mm - 10.0).abs() < 1e-9, "{r:?}");
+        let diagonal = 2.5 * std::f64::consts::SQRT_2;
+        assert!((r.pen_down_mm - 10.0 - diagonal).abs() < 1e-9, "{r:?}");
+        s.on_idle(8);
+        let idle = s.report(8);
+        assert_eq!(
+            (idle.pen_down_mm, idle.pen_up_mm),
+            (r.pen_down_mm, r.pen_up_mm),
+            "the move in progress already counted"
+        );
     }
 
     #[test]

@@ -141,7 +141,9 @@ impl Trace {
         ))
     }
 
-    /// Total pen-down path length in millimetres.
+    /// Total pen-down path length in millimetres, along the recorded step path (on slanted
+    /// lines longer than what was commanded; see
+    /// [`StatsReport::pen_down_mm`](crate::stats::StatsReport::pen_down_mm) for that).
     pub fn stroke_length_mm(&self) -> f64 {
         polyline_length(&self.strokes)
     }

@@ -207,6 +207,9 @@ fn serve_binary_rejects_bad_arguments_clearly() {
     assert!(run(&["serve", "--firmware", "9.9.9"]).contains("3.0.3"));
     assert!(run(&["serve", "--fault", "drop=0.7", "--fault", "dup=0.7"]).contains("more than 1"));
     assert!(run(&["serve", "--colors", "red,\"/>"]).contains("colour"));
+    assert!(run(&["serve", "--nickname", "a,b"]).contains("no comma"));
+    assert!(run(&["serve", "--reboot-delay", "soon"]).contains("such as 2s"));
+    assert!(run(&["serve", "--fault", "unplug=3@1s"]).contains("Xs or Xms"));
     let err = run(&["serve", "--trace", "/nonexistent-dir/trace.svg"]);
     assert!(
         err.contains("cannot write /nonexistent-dir/trace.svg"),
@@ -255,4 +258,197 @@ fn serve_binary_vanishes_on_a_scheduled_fault() {
     assert!(stderr.contains("fault seed 7"), "{stderr}");
     assert!(rest.contains("board vanished"), "{rest}");
     assert!(rest.contains("commands received  3"), "{rest}");
+}
+
+/// The `pen-down` line the serve binary prints on exit: its first distance, in millimetres.
+fn printed_pen_down_mm(output: &str) -> f64 {
+    let line = output
+        .lines()
+        .find(|line| line.starts_with("pen-down"))
+        .unwrap_or_else(|| panic!("no pen-down line in {output}"));
+    let before_mm = line.split(" mm").next().unwrap();
+    before_mm.rsplit(' ').next().unwrap().parse().unwrap()
+}
+
+#[test]
+fn serve_binary_reports_the_commanded_pen_down_distance_of_slanted_squares() {
+    let _serial = serial();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_plotty-fw-sim"))
+        .arg("serve")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut device = String::new();
+    stdout.read_line(&mut device).unwrap();
+    let mut port = open(Path::new(device.trim_end()));
+    command(&mut port, "EM,1,1");
+    let mut commanded = 0.0;
+    // Squares with slanted sides of (a, c) mm: x = (m1 + m2) / 160, y = (m1 - m2) / 160.
+    for (a, c) in [(30i32, 7i32), (25, 11), (17, 3), (9, 31)] {
+        command(&mut port, "SP,0,100");
+        for (x, y) in [(a, c), (-c, a), (-a, -c), (c, -a)] {
+            let (m1, m2) = (80 * (x + y), 80 * (x - y));
+            let ms = i32::max(m1.abs(), m2.abs()) / 5;
+            command(&mut port, &format!("SM,{ms},{m1},{m2}"));
+            commanded += f64::from(x).hypot(f64::from(y));
+        }
+        command(&mut port, "SP,1,100");
+        command(&mut port, "SM,100,400,400");
+    }
+    wait_idle(&mut port);
+    drop(port);
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
+    let mut rest = String::new();
+    stdout.read_to_string(&mut rest).unwrap();
+    assert!(child.wait().unwrap().success());
+    let reported = printed_pen_down_mm(&rest);
+    assert!(
+        (reported - commanded).abs() / commanded < 1e-4,
+        "reported {reported} mm, commanded {commanded} mm\n{rest}"
+    );
+}
+
+/// Polls `done` every 10 ms for up to 10 s (the device comes and goes on the wall clock).
+fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !done() {
+        assert!(std::time::Instant::now() < deadline, "timed out: {what}");
+        thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// The host's open port after the board dropped off USB: EOF or an error at once, never a
+/// reply and never a timeout.
+fn assert_hung_up(port: &mut Port) {
+    let started = std::time::Instant::now();
+    let mut buf = [0u8; 16];
+    match port.read(&mut buf) {
+        Ok(n) => assert_eq!(n, 0, "unexpected reply {:?}", &buf[..n]),
+        Err(e) => assert_ne!(e.kind(), std::io::ErrorKind::TimedOut, "{e}"),
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "the hang-up took {:?}",
+        started.elapsed()
+    );
+}
+
+/// Stops a serve child with SIGTERM; returns its stdout after the first line and its stderr.
+fn stop_serving(
+    mut child: std::process::Child,
+    mut stdout: BufReader<std::process::ChildStdout>,
+) -> (String, String) {
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
+    let mut rest = String::new();
+    stdout.read_to_string(&mut rest).unwrap();
+    let status = child.wait().unwrap();
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert!(status.success(), "{status:?}\n{stderr}");
+    (rest, stderr)
+}
+
+#[test]
+fn serve_binary_reboots_on_rb_off_usb_then_back_on_the_same_link() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let link = dir.path().join("ebb");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_plotty-fw-sim"))
+        .args([
+            "serve",
+            "--nickname",
+            "Before",
+            "--reboot-delay",
+            "1s",
+            "--link",
+        ])
+        .arg(&link)
+        .env("PLOTTY_FW_SIM_PORTS", dir.path().join("ports"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut device = String::new();
+    stdout.read_line(&mut device).unwrap();
+    let mut port = open(&link);
+    port.write_all(b"QT\r").unwrap();
+    assert_eq!(read_until(&mut port, "OK\r\n"), "Before\r\nOK\r\n");
+    command(&mut port, "CU,4,8");
+    command(&mut port, "ST,After");
+    // What the AxiDraw software's "write name" does next: RB, and a read for the reply that
+    // never comes. The port hangs up at once instead of timing out.
+    port.write_all(b"RB\r").unwrap();
+    assert_hung_up(&mut port);
+    drop(port);
+    wait_until("the link is removed", || {
+        std::fs::symlink_metadata(&link).is_err()
+    });
+    wait_until("the link is back", || link.exists());
+    let mut port = open(&link);
+    port.write_all(b"V\r").unwrap();
+    assert!(read_until(&mut port, "\r\n").starts_with("EBB"));
+    port.write_all(b"QT\r").unwrap();
+    assert_eq!(read_until(&mut port, "OK\r\n"), "After\r\nOK\r\n");
+    drop(port);
+
+    let (rest, stderr) = stop_serving(child, stdout);
+    assert!(rest.contains("USB drops          1"), "{rest}");
+    assert!(
+        stderr.contains("rebooted (RB): off USB for 1.000 s"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("back on USB as /dev/pts/"), "{stderr}");
+    assert!(!link.exists(), "the link is removed on exit");
+}
+
+#[test]
+fn serve_binary_unplugs_and_replugs_on_a_fault_keeping_the_board_state() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let link = dir.path().join("ebb");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_plotty-fw-sim"))
+        .args([
+            "serve",
+            "--seed",
+            "1",
+            "--fault",
+            "unplug=200ms@2",
+            "--link",
+        ])
+        .arg(&link)
+        .env("PLOTTY_FW_SIM_PORTS", dir.path().join("ports"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut device = String::new();
+    stdout.read_line(&mut device).unwrap();
+    let mut port = open(&link);
+    command(&mut port, "EM,1,1");
+    // The second command is taken, then the cable is pulled before its reply.
+    port.write_all(b"SM,100,80,40\r").unwrap();
+    assert_hung_up(&mut port);
+    drop(port);
+    wait_until("the link is back", || link.exists());
+    let mut port = open(&link);
+    wait_idle(&mut port);
+    // Not a reset: the move ran and the counters kept it.
+    port.write_all(b"QS\r").unwrap();
+    assert_eq!(read_until(&mut port, "OK\r\n"), "80,40\n\rOK\r\n");
+    drop(port);
+    let (rest, stderr) = stop_serving(child, stdout);
+    assert!(
+        stderr.contains("unplugged (injected fault): off USB for 0.200 s"),
+        "{stderr}"
+    );
+    assert!(rest.contains("USB drops          1"), "{rest}");
 }

@@ -132,6 +132,24 @@ fn query_table() {
 }
 
 #[test]
+fn rb_ends_the_packet_that_carried_it_and_is_reported_once() {
+    for v in [V3_0_3, V2_8_1] {
+        let mut b = bench(v);
+        // The USB connection goes down with the RB: the rest of the packet is not read.
+        assert_eq!(b.fw.receive(b"RB\rQT\r"), 3, "{v}");
+        assert!(b.fw.take_usb_drop(), "{v}");
+        assert!(!b.fw.take_usb_drop(), "{v}: reported once");
+        // The same for each RB, whether or not the harness took note of the previous one.
+        assert_eq!(b.fw.receive(b"RB\r"), 3, "{v}");
+        assert_eq!(b.fw.receive(b"RB\rV\r"), 3, "{v}");
+        assert!(b.fw.take_usb_drop(), "{v}");
+        assert_eq!(b.output(), "", "{v}");
+        assert_eq!(b.fw.receive(b"V\r"), 2, "{v}");
+        assert!(!b.fw.take_usb_drop(), "{v}");
+    }
+}
+
+#[test]
 fn query_values_follow_state() {
     let mut b = bench(V3_0_3);
     b.cmd("EM,2,1");

@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use embedded_io::{Read, Write};
-use plotty_fw_sim::board::Board;
+use plotty_fw_sim::board::{Board, UsbDrop};
 use plotty_fw_sim::fault::{FaultConfig, FaultInjector, FaultSpec};
 use plotty_fw_sim::runner::{ClockMode, Exit, Runner, RunnerConfig};
 use plotty_fw_sim::{FirmwareVersion, PortError, VirtualPort};
@@ -101,6 +101,19 @@ fn the_runner_ends_when_the_host_hangs_up() {
     let (board, exit) = runner.join().unwrap();
     assert_eq!(exit, Exit::HostClosed);
     assert_eq!(board.commands_received(), 1);
+}
+
+#[test]
+fn rb_on_a_virtual_port_disconnects_the_host_and_ends_the_runner() {
+    let (mut host, runner) = spawn(ClockMode::AsFastAsPossible);
+    host.write_all(b"RB\r").unwrap();
+    let mut buf = [0u8; 16];
+    host.set_read_timeout(Some(Duration::from_secs(20)));
+    // A virtual port cannot come back: the board dropping off USB is a disconnect.
+    assert_eq!(host.read(&mut buf), Err(PortError::Disconnected));
+    let (board, exit) = runner.join().unwrap();
+    assert_eq!(exit, Exit::Detached(UsbDrop::Reboot));
+    assert_eq!(board.detached(), Some(UsbDrop::Reboot));
 }
 
 #[test]

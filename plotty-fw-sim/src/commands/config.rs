@@ -123,6 +123,7 @@ impl Firmware {
     /// RB: reboot, no reply (the USB connection drops).
     pub(super) fn cmd_rb(&mut self) -> Flow {
         self.reboot();
+        self.reboots += 1;
         Flow::Gone
     }
 
