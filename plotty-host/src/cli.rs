@@ -112,7 +112,8 @@ pub struct AddArgs {
     /// Layers to plot: numbers, ranges and names, e.g. `1,3-4,outline` [default: all].
     #[arg(long, value_name = "SPEC")]
     pub layers: Option<String>,
-    /// Paper size: A0–A6, Letter, Legal, Tabloid, … or WIDTHxHEIGHT in mm [default: paper.default_size].
+    /// Paper size: A0–A6, Letter, Legal, Tabloid, … or WIDTHxHEIGHT in mm, optionally with
+    /// `portrait` or `landscape` (`'A4 landscape'`) [default: paper.default_size, paper.orientation].
     #[arg(long, value_name = "SIZE")]
     pub paper: Option<String>,
     /// Queue priority; higher runs first.

@@ -342,11 +342,36 @@ pub(super) async fn submit(State(api): State<Arc<Api>>, req: Request) -> Respons
             }
         }
     }
+    let (warnings, errors) = paper_findings(&created);
     (
         StatusCode::CREATED,
-        Json(json!({ "count": created.len(), "jobs": created })),
+        Json(json!({
+            "count": created.len(),
+            "jobs": created,
+            "warnings": warnings,
+            "errors": errors,
+        })),
     )
         .into_response()
+}
+
+/// The paper check's warnings and errors of each created job (`crate::paper::check`, made at
+/// submission), as `name: text`, for the client to show at once.
+fn paper_findings(jobs: &[Value]) -> (Vec<String>, Vec<String>) {
+    let mut warnings = Vec::new();
+    let mut errors = Vec::new();
+    for j in jobs {
+        let name = j["name"].as_str().unwrap_or("?");
+        let check = &j["metadata"]["paper_check"];
+        for (key, list) in [("warnings", &mut warnings), ("errors", &mut errors)] {
+            for text in check[key].as_array().into_iter().flatten() {
+                if let Some(t) = text.as_str() {
+                    list.push(format!("{name}: {t}"));
+                }
+            }
+        }
+    }
+    (warnings, errors)
 }
 
 /// `GET /api/jobs/{id}`.

@@ -85,6 +85,14 @@ pub enum PlotError {
         /// The file being plotted.
         file: PathBuf,
     },
+    /// The paper check found nothing to draw (`crate::paper::check`).
+    #[error("{}: {detail}", file.display())]
+    Paper {
+        /// The file.
+        file: PathBuf,
+        /// Why.
+        detail: String,
+    },
     /// Writing to the terminal failed.
     #[error("cannot write the report: {0}")]
     Console(#[from] io::Error),
@@ -95,7 +103,7 @@ impl PlotError {
     pub fn exit_code(&self) -> ExitCode {
         match self {
             Self::Config(_) => ExitCode::Config,
-            Self::LayerSpec(_) | Self::Input(_) => ExitCode::Input,
+            Self::LayerSpec(_) | Self::Input(_) | Self::Paper { .. } => ExitCode::Input,
             Self::Device(_) => ExitCode::Device,
             Self::Run { source, .. } => match **source {
                 RunError::Plan(_) | RunError::Config(_) => ExitCode::Failure,
@@ -161,9 +169,11 @@ fn run_text(
         None => None,
     };
     let mut files = Vec::with_capacity(args.files.len());
+    let mut sheets = Vec::with_capacity(args.files.len());
     for path in &args.files {
         let prepared = prepare::prepare(path, &config, selection.as_ref().map(|(s, t)| (s, *t)))?;
         report_prepared(&prepared, out)?;
+        sheets.push(check_paper(&prepared, settings, &config)?);
         files.push(prepared);
     }
     let several = files.len() > 1;
@@ -233,6 +243,34 @@ fn planned_firmware(target: &Target, config: &PlotConfig) -> FirmwareVersion {
         (_, FirmwareChoice::V2_8) => FirmwareVersion::LAST_V2,
         _ => FirmwareVersion::LATEST,
     }
+}
+
+/// The paper check of `p` (the configured paper against its strokes and the model's travel):
+/// warnings printed, an error returned; the sheet as it lies, for the preview.
+fn check_paper(
+    p: &Prepared,
+    settings: &Settings,
+    config: &PlotConfig,
+) -> Result<crate::paper::Sheet, PlotError> {
+    let check = crate::paper::check(
+        &settings.paper.size,
+        settings.paper.orientation,
+        crate::paper::drawing_extent(&p.drawing).as_ref(),
+        config.axidraw.model,
+    );
+    for w in &check.warnings {
+        eprintln!(
+            "plotty: warning: {}: {w} (paper.default_size, paper.orientation)",
+            p.path.display()
+        );
+    }
+    if let Some(e) = check.errors.first() {
+        return Err(PlotError::Paper {
+            file: p.path.clone(),
+            detail: e.clone(),
+        });
+    }
+    Ok(check.sheet)
 }
 
 /// Prints what the import and the optimiser did.

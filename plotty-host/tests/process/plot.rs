@@ -312,3 +312,40 @@ fn a_preview_named_with_a_format_plotty_cannot_write_is_an_error_not_a_directory
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(env.path("v1.2/square.svg").exists());
 }
+
+/// A drawing of an A4 sheet turned landscape: its strokes reach 297 × 210 mm.
+const A4_LANDSCAPE: &str = r#"<svg xmlns="http://www.w3.org/2000/svg" width="297mm" height="210mm" viewBox="0 0 297 210">
+  <path d="M0 0 H297 V210 H0 Z" stroke="black" fill="none"/>
+</svg>"#;
+
+#[test]
+fn a_drawing_larger_than_the_paper_is_a_warning_naming_both_and_what_fits() {
+    let env = Env::new();
+    env.write_default_config("paper:\n  default_size: A6\n");
+    let svg = env.write("a4.svg", A4_LANDSCAPE);
+    let preview = env.path("p.svg");
+    let o = env.run(&[
+        "plot",
+        svg.to_str().unwrap(),
+        "--preview",
+        preview.to_str().unwrap(),
+    ]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("plotty: warning: ")
+            && err.contains("the drawing reaches 297 × 210 mm, larger than the paper, A6")
+            && err.contains("A4 landscape fits"),
+        "{err}"
+    );
+    // The configured A4 (auto: landscape) holds it: no warning.
+    env.write_default_config("paper:\n  default_size: A4\n");
+    let o = env.run(&[
+        "plot",
+        svg.to_str().unwrap(),
+        "--preview",
+        preview.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("paper"), "{}", stderr(&o));
+}
