@@ -260,6 +260,9 @@ pub struct PlotArgs {
     /// OUT.png, or into the directory DIR (one `<file>.svg` per input).
     #[arg(long, value_name = "OUT|DIR")]
     pub render: Option<PathBuf>,
+    /// Longest side of a PNG --preview or --render, pixels (16–8192) [default: 4 pixels per mm].
+    #[arg(long, value_name = "PIXELS", value_parser = clap::value_parser!(u32).range(16..=8192))]
+    pub size: Option<u32>,
     /// Run the simulator at the speed of the real machine instead of as fast as possible.
     #[arg(long)]
     pub realtime: bool,

@@ -419,10 +419,12 @@ pub(super) async fn preview(
             format!("job {id} has no stored SVG"),
         );
     };
+    let settings = api.settings();
     let request = super::preview::Request {
         source: source.into(),
-        dir: api.settings().jobs_dir().join(id.as_str()),
-        model: api.settings().device.axidraw.model,
+        dir: settings.jobs_dir().join(id.as_str()),
+        config: crate::plot::PlotConfig::from_settings(&settings),
+        paper: crate::paper::of_job(&job.metadata, &settings),
         layers: job
             .metadata
             .get("layers")

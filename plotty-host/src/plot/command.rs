@@ -32,7 +32,7 @@ use crate::device::sim::{SimLink, SimRecord};
 use crate::device::{DeviceError, Link};
 use crate::exit::ExitCode;
 use crate::import::{Color, LayerSelection, LayerSpecError, Point};
-use crate::preview::{self, Preview, PreviewError, PreviewOptions};
+use crate::preview::{self, Legend, Preview, PreviewError, PreviewOptions};
 use crate::settings::{self, ConfigError, FirmwareChoice, Overrides, Settings, Sources};
 use crate::wording::counted;
 
@@ -177,10 +177,31 @@ fn run_text(
         files.push(prepared);
     }
     let several = files.len() > 1;
+    let preview_options = PreviewOptions {
+        size_px: args.size,
+        ..PreviewOptions::default()
+    };
     if let Some(target) = &args.preview {
-        for p in &files {
+        // Planned as for the simulator (the firmware the settings force, else the latest): a
+        // preview needs no device.
+        let planned_for = planned_firmware(
+            &Target::Simulator {
+                reason: SimulatorReason::Requested,
+            },
+            &config,
+        );
+        for (p, sheet) in files.iter().zip(sheets) {
             let path = output_path(target, &p.path, several)?;
-            Preview::from_drawing(&p.drawing).write(&path, &PreviewOptions::default())?;
+            let e = estimate::estimate(&p.program, &config, planned_for).map_err(|e| {
+                PlotError::Plan {
+                    file: p.path.clone(),
+                    detail: e.to_string(),
+                }
+            })?;
+            Preview::from_drawing(&p.drawing)
+                .with_sheet(sheet)
+                .with_legend(Legend::from_estimate(&e))
+                .write(&path, &preview_options)?;
             writeln!(
                 out,
                 "{}: preview written to {}",
@@ -449,7 +470,11 @@ fn report_simulated(
     }
     if let Some(target) = &args.render {
         let path = output_path(target, &p.path, several)?;
-        trace_preview(p, record).write(&path, &PreviewOptions::default())?;
+        let options = PreviewOptions {
+            size_px: args.size,
+            ..PreviewOptions::default()
+        };
+        trace_preview(p, record).write(&path, &options)?;
         writeln!(
             out,
             "{}: simulator trace written to {}",

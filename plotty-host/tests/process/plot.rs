@@ -349,3 +349,50 @@ fn a_drawing_larger_than_the_paper_is_a_warning_naming_both_and_what_fits() {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(!stderr(&o).contains("paper"), "{}", stderr(&o));
 }
+
+#[test]
+fn preview_size_and_legend_match_the_estimate() {
+    let env = Env::new();
+    let png = env.path("p.png");
+    let o = plot_square(&env, &["--preview", png.to_str().unwrap(), "--size", "300"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let bytes = fs::read(&png).unwrap();
+    let be = |b: &[u8]| u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
+    let (w, h) = (be(&bytes[16..20]), be(&bytes[20..24]));
+    assert_eq!(w.max(h), 300, "{w} × {h}");
+    // Out of range: refused by the option itself.
+    let o = plot_square(
+        &env,
+        &["--preview", png.to_str().unwrap(), "--size", "9000"],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    // The SVG's legend carries the figures `--estimate --json` prints.
+    let svg = env.path("p.svg");
+    let o = plot_square(&env, &["--preview", svg.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let text = fs::read_to_string(&svg).unwrap();
+    let o = plot_square(&env, &["--estimate", "--json", "--device", "sim"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let e = &v["files"][0]["estimate"];
+    let total = &text[text.find("class=\"legend-total\"").unwrap()..];
+    let value = |name: &str| -> f64 {
+        let key = format!("{name}=\"");
+        let at = total.find(&key).unwrap() + key.len();
+        total[at..at + total[at..].find('"').unwrap()]
+            .parse()
+            .unwrap()
+    };
+    assert_eq!(
+        value("data-time-s"),
+        e["total_s"].as_f64().unwrap(),
+        "{text}"
+    );
+    assert_eq!(value("data-pen-down-mm"), e["drawn_mm"].as_f64().unwrap());
+    assert_eq!(value("data-pen-up-mm"), e["travel_mm"].as_f64().unwrap());
+    assert!(
+        text.contains("class=\"start\"") && text.contains("class=\"end\""),
+        "{text}"
+    );
+    assert!(text.contains("class=\"sheet\""), "{text}");
+}
