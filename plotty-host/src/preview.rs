@@ -16,7 +16,8 @@
 //! colours (which say which pen draws them) and a number is read without a key; the ramp on the
 //! pen-up moves, which have no colour of their own, shows the order within a layer. The sheet of
 //! paper ([`crate::paper::Sheet`]) is the white area, outlined and named; a [`Legend`] (SVG)
-//! gives the planned time and the pen-down and pen-up distances in all and per layer.
+//! gives the planned time and the pen-down and pen-up distances in all and per layer. tiny-skia
+//! draws no text, so a PNG has no legend and its layer numbers are seven-segment strokes.
 //!
 //! [`max_deviation`] measures how far one set of polylines strays from another (each sampled
 //! point's distance to the nearest segment of the other set, through a uniform grid of segment
@@ -108,9 +109,9 @@ impl Legend {
         }
     }
 
-    /// Text lines (the total, then each layer).
+    /// Text lines: the total, each layer, the paper, what the marks mean.
     fn rows(&self) -> usize {
-        self.layers.len() + 2
+        self.layers.len() + 3
     }
 }
 
@@ -606,11 +607,17 @@ impl Preview {
                 pixmap.fill_rect(rect, &paint(END_COLOR), ts, None);
             }
         }
-        for (_, p) in self.layer_starts() {
+        let ink = paint(Color::new(0x20, 0x20, 0x20));
+        for (n, p) in self.layer_starts() {
             if let Some(c) = circle(p, r) {
                 pixmap.fill_path(&c, &white, tiny_skia::FillRule::Winding, ts, None);
                 let s = stroke(f64::from(r) * 0.15, None);
-                pixmap.stroke_path(&c, &paint(Color::new(0x20, 0x20, 0x20)), &s, ts, None);
+                pixmap.stroke_path(&c, &ink, &s, ts, None);
+            }
+            // The number, in seven-segment strokes: tiny-skia draws no text.
+            if let Some(path) = seven_segment(n, p, f64::from(r)) {
+                let s = stroke(f64::from(r) * 0.16, None);
+                pixmap.stroke_path(&path, &ink, &s, ts, None);
             }
         }
         pixmap
@@ -690,14 +697,20 @@ fn svg_legend(s: &mut String, legend: &Legend, sheet: Option<&Sheet>, x: f64, to
         y += line;
         row(s, "legend-layer", Some(i + 1), l, y);
     }
+    if let Some(sheet) = sheet {
+        y += line;
+        let _ = writeln!(
+            s,
+            "<text class=\"legend-paper\" x=\"{x:.3}\" y=\"{y:.3}\">paper: {}</text>",
+            xml_text(&sheet.label())
+        );
+    }
     y += line;
-    let paper = sheet.map_or_else(String::new, |p| format!("paper {}; ", p.label()));
     let _ = writeln!(
         s,
-        "<text class=\"legend-key\" x=\"{x:.3}\" y=\"{y:.3}\" fill=\"#606060\">{}green disc: \
-         start, red square: end, numbers: where each layer starts; pen-up travel dashed, blue \
-         (first) to red (last)</text>",
-        xml_text(&paper)
+        "<text class=\"legend-key\" x=\"{x:.3}\" y=\"{y:.3}\" fill=\"#606060\">green disc: start, \
+         red square: end, numbered circles: where each layer starts, dashed: pen-up travel from \
+         blue (first) to red (last)</text>"
     );
     let _ = writeln!(s, "</g>");
 }
@@ -728,6 +741,48 @@ fn ramp_color(i: usize, runs: usize) -> Color {
         mix(PEN_UP_EARLY.g, PEN_UP_LATE.g),
         mix(PEN_UP_EARLY.b, PEN_UP_LATE.b),
     )
+}
+
+/// `n` in seven-segment strokes centred on `at`, fitting a circle of radius `r` (mm).
+fn seven_segment(n: usize, at: Point, r: f64) -> Option<tiny_skia::Path> {
+    // Segments a–g as (x0, y0, x1, y1) in a digit box 1 wide and 2 high.
+    const SEGMENTS: [(f32, f32, f32, f32); 7] = [
+        (0.0, 0.0, 1.0, 0.0),
+        (1.0, 0.0, 1.0, 1.0),
+        (1.0, 1.0, 1.0, 2.0),
+        (0.0, 2.0, 1.0, 2.0),
+        (0.0, 1.0, 0.0, 2.0),
+        (0.0, 0.0, 0.0, 1.0),
+        (0.0, 1.0, 1.0, 1.0),
+    ];
+    // Bit i lights segment i (a = bit 0).
+    const DIGITS: [u8; 10] = [
+        0b011_1111, 0b000_0110, 0b101_1011, 0b100_1111, 0b110_0110, 0b110_1101, 0b111_1101,
+        0b000_0111, 0b111_1111, 0b110_1111,
+    ];
+    let digits: Vec<usize> = n
+        .to_string()
+        .bytes()
+        .map(|b| usize::from(b - b'0'))
+        .collect();
+    let count = digits.len() as f64;
+    // Digit height 1.1 r (whatever the count, the number fits the circle).
+    let h = (1.1 * r).min(2.6 * r / (count * 0.75 + (count - 1.0) * 0.35).max(1.0));
+    let (w, gap) = (h * 0.5, h * 0.18);
+    let total = count * w + (count - 1.0) * gap;
+    let mut pb = PathBuilder::new();
+    for (i, d) in digits.iter().enumerate() {
+        let x0 = at.x_mm - total / 2.0 + i as f64 * (w + gap);
+        let y0 = at.y_mm - h / 2.0;
+        let (sx, sy) = (w as f32, (h / 2.0) as f32);
+        for (bit, (ax, ay, bx, by)) in SEGMENTS.iter().enumerate() {
+            if DIGITS.get(*d).is_some_and(|m| m & (1 << bit) != 0) {
+                pb.move_to(x0 as f32 + ax * sx, y0 as f32 + ay * sy);
+                pb.line_to(x0 as f32 + bx * sx, y0 as f32 + by * sy);
+            }
+        }
+    }
+    pb.finish()
 }
 
 /// `text` with the XML special characters escaped.
