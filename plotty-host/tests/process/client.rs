@@ -709,6 +709,17 @@ fn add_with_a_paper_smaller_than_the_drawing_warns_at_submit_and_after_analysis(
                 && w.contains("A4 landscape fits")),
         "{analysed:?}"
     );
+    // `plotty job` shows the paper as it lies and the analysis's warning.
+    let out = run(&env, &at(port, &["job", &id]));
+    let shown = stdout(&out);
+    assert!(
+        shown.contains("paper     A6 landscape (148 × 105 mm)\n"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("warning: the drawing reaches 297 × 210 mm"),
+        "{shown}"
+    );
     // A paper that holds it: nothing to say.
     let out = run(
         &env,
