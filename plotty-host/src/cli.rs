@@ -116,7 +116,8 @@ pub struct AddArgs {
     /// Layers to plot: numbers, ranges and names, e.g. `1,3-4,outline` [default: all].
     #[arg(long, value_name = "SPEC")]
     pub layers: Option<String>,
-    /// Paper size: A0–A6, Letter, Legal, Tabloid, … or WIDTHxHEIGHT in mm [default: paper.default_size].
+    /// Paper size: A0–A6, Letter, Legal, Tabloid, … or WIDTHxHEIGHT in mm, optionally with
+    /// `portrait` or `landscape` (`'A4 landscape'`) [default: paper.default_size, paper.orientation].
     #[arg(long, value_name = "SIZE")]
     pub paper: Option<String>,
     /// Queue priority; higher runs first.
@@ -263,6 +264,9 @@ pub struct PlotArgs {
     /// OUT.png, or into the directory DIR (one `<file>.svg` per input).
     #[arg(long, value_name = "OUT|DIR")]
     pub render: Option<PathBuf>,
+    /// Longest side of a PNG --preview or --render, pixels (16–8192) [default: 4 pixels per mm].
+    #[arg(long, value_name = "PIXELS", value_parser = clap::value_parser!(u32).range(16..=8192))]
+    pub size: Option<u32>,
     /// Run the simulator at the speed of the real machine instead of as fast as possible.
     #[arg(long)]
     pub realtime: bool,

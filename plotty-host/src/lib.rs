@@ -28,7 +28,8 @@
 //!   in-process simulator).
 //! - [`import`]: SVG → layers of polylines in mm (usvg, layer control, clipping to the travel);
 //!   [`optimize`]: joins, orders and merges strokes to cut pen-up travel; [`preview`]: renders a
-//!   drawing or a trace to SVG/PNG and measures deviations.
+//!   drawing or a trace to SVG/PNG and measures deviations; [`paper`]: the sheet checked against
+//!   the drawing and the travel (one rule for `plot`, submission and analysis).
 //! - [`plot`]: the plot program, its estimate, and the runner that drives a device through the
 //!   protocol session; `plotty plot`.
 
@@ -49,6 +50,7 @@ pub mod journal;
 pub mod ledger;
 pub mod logging;
 pub mod optimize;
+pub mod paper;
 pub mod plot;
 pub mod plotter;
 pub mod preview;

@@ -342,11 +342,36 @@ pub(super) async fn submit(State(api): State<Arc<Api>>, req: Request) -> Respons
             }
         }
     }
+    let (warnings, errors) = paper_findings(&created);
     (
         StatusCode::CREATED,
-        Json(json!({ "count": created.len(), "jobs": created })),
+        Json(json!({
+            "count": created.len(),
+            "jobs": created,
+            "warnings": warnings,
+            "errors": errors,
+        })),
     )
         .into_response()
+}
+
+/// The paper check's warnings and errors of each created job (`crate::paper::check`, made at
+/// submission), as `name: text`, for the client to show at once.
+fn paper_findings(jobs: &[Value]) -> (Vec<String>, Vec<String>) {
+    let mut warnings = Vec::new();
+    let mut errors = Vec::new();
+    for j in jobs {
+        let name = j["name"].as_str().unwrap_or("?");
+        let check = &j["metadata"]["paper_check"];
+        for (key, list) in [("warnings", &mut warnings), ("errors", &mut errors)] {
+            for text in check[key].as_array().into_iter().flatten() {
+                if let Some(t) = text.as_str() {
+                    list.push(format!("{name}: {t}"));
+                }
+            }
+        }
+    }
+    (warnings, errors)
 }
 
 /// `GET /api/jobs/{id}`.
@@ -394,10 +419,12 @@ pub(super) async fn preview(
             format!("job {id} has no stored SVG"),
         );
     };
+    let settings = api.settings();
     let request = super::preview::Request {
         source: source.into(),
-        dir: api.settings().jobs_dir().join(id.as_str()),
-        model: api.settings().device.axidraw.model,
+        dir: settings.jobs_dir().join(id.as_str()),
+        config: crate::plot::PlotConfig::from_settings(&settings),
+        paper: crate::paper::of_job(&job.metadata, &settings),
         layers: job
             .metadata
             .get("layers")

@@ -43,7 +43,7 @@ use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get, post};
+use axum::routing::{MethodRouter, any, delete, get, post};
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 use tokio::sync::watch;
@@ -260,24 +260,116 @@ impl Api {
     }
 }
 
+/// One HTTP endpoint, as the router registers it: [`router`] registers exactly [`Endpoint::ALL`],
+/// so this list is the API's list of routes (`docs/api.md` documents each, and a test in
+/// `plotty-host/tests/api_doc.rs` holds the two together).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Endpoint {
+    /// `GET /`: the dashboard.
+    Dashboard,
+    /// `GET /status`: the daemon's health, queue and devices.
+    Status,
+    /// `GET /ws`: the WebSocket stream.
+    WebSocket,
+    /// `GET /api/jobs`: the job list.
+    ListJobs,
+    /// `POST /api/jobs`: submit SVG files.
+    SubmitJob,
+    /// `GET /api/jobs/{id}`: one job with its layers and events.
+    Job,
+    /// `DELETE /api/jobs/{id}`: delete a finished job.
+    DeleteJob,
+    /// `GET /api/jobs/{id}/preview.svg`: what the job draws.
+    JobPreview,
+    /// `POST /api/jobs/{id}/{action}`: start, pause, resume, abort, cancel, retry.
+    JobAction,
+    /// `GET /api/devices`: the devices.
+    Devices,
+    /// `POST /api/devices/{id}/{action}`: home, walk, pen and motor actions.
+    DeviceAction,
+    /// `GET /api/hooks`: the configured hooks.
+    Hooks,
+    /// `POST /api/hooks/test`: run one state's hooks on a sample job.
+    TestHooks,
+}
+
+impl Endpoint {
+    /// Every endpoint, in the order the router registers them.
+    pub const ALL: [Self; 13] = [
+        Self::Dashboard,
+        Self::Status,
+        Self::WebSocket,
+        Self::ListJobs,
+        Self::SubmitJob,
+        Self::Job,
+        Self::DeleteJob,
+        Self::JobPreview,
+        Self::JobAction,
+        Self::Devices,
+        Self::DeviceAction,
+        Self::Hooks,
+        Self::TestHooks,
+    ];
+
+    /// The HTTP method (`/ws` is served for any method and refuses all but `GET`).
+    pub const fn method(self) -> &'static str {
+        match self {
+            Self::SubmitJob | Self::JobAction | Self::DeviceAction | Self::TestHooks => "POST",
+            Self::DeleteJob => "DELETE",
+            Self::Dashboard
+            | Self::Status
+            | Self::WebSocket
+            | Self::ListJobs
+            | Self::Job
+            | Self::JobPreview
+            | Self::Devices
+            | Self::Hooks => "GET",
+        }
+    }
+
+    /// The path pattern, in axum's syntax (`{id}` is a path parameter).
+    pub const fn path(self) -> &'static str {
+        match self {
+            Self::Dashboard => "/",
+            Self::Status => "/status",
+            Self::WebSocket => "/ws",
+            Self::ListJobs | Self::SubmitJob => "/api/jobs",
+            Self::Job | Self::DeleteJob => "/api/jobs/{id}",
+            Self::JobPreview => "/api/jobs/{id}/preview.svg",
+            Self::JobAction => "/api/jobs/{id}/{action}",
+            Self::Devices => "/api/devices",
+            Self::DeviceAction => "/api/devices/{id}/{action}",
+            Self::Hooks => "/api/hooks",
+            Self::TestHooks => "/api/hooks/test",
+        }
+    }
+
+    /// The handler (an exhaustive match: a new endpoint cannot be served without being listed).
+    fn handler(self) -> MethodRouter<Arc<Api>> {
+        match self {
+            Self::Dashboard => get(http::dashboard),
+            Self::Status => get(http::status),
+            Self::WebSocket => any(upgrade::websocket),
+            Self::ListJobs => get(http::list_jobs),
+            // Uploads are bounded by websocket.max_upload_size in the handler, not axum's 2 MB.
+            Self::SubmitJob => post(http::submit).layer(DefaultBodyLimit::disable()),
+            Self::Job => get(http::job),
+            Self::DeleteJob => delete(http::delete_job),
+            Self::JobPreview => get(http::preview),
+            Self::JobAction => post(http::job_action),
+            Self::Devices => get(http::devices),
+            Self::DeviceAction => post(http::device_action),
+            Self::Hooks => get(http::hooks),
+            Self::TestHooks => post(http::test_hooks),
+        }
+    }
+}
+
+/// The API's routes: [`Endpoint::ALL`] and nothing else (routes on one path are merged by axum).
 fn router(api: Arc<Api>) -> Router {
-    Router::new()
-        .route("/", get(http::dashboard))
-        .route("/status", get(http::status))
-        .route("/ws", any(upgrade::websocket))
-        .route(
-            "/api/jobs",
-            get(http::list_jobs)
-                .post(http::submit)
-                .layer(DefaultBodyLimit::disable()),
-        )
-        .route("/api/jobs/{id}", get(http::job).delete(http::delete_job))
-        .route("/api/jobs/{id}/preview.svg", get(http::preview))
-        .route("/api/jobs/{id}/{action}", post(http::job_action))
-        .route("/api/devices", get(http::devices))
-        .route("/api/devices/{id}/{action}", post(http::device_action))
-        .route("/api/hooks", get(http::hooks))
-        .route("/api/hooks/test", post(http::test_hooks))
+    Endpoint::ALL
+        .into_iter()
+        .fold(Router::new(), |r, e| r.route(e.path(), e.handler()))
         .fallback(http::not_found)
         .method_not_allowed_fallback(http::method_not_allowed)
         .layer(middleware::from_fn_with_state(Arc::clone(&api), guard))

@@ -27,6 +27,20 @@ pub const PROTOCOL_VERSION: u32 = 1;
 /// Largest message (and frame) a client may send.
 pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
 
+/// The `type` of every message a client may send (matched without case). [`parse`] refuses any
+/// other type before it looks at one, so this is the list of what it accepts (`docs/api.md`
+/// documents each; `plotty-host/tests/api_doc.rs` holds the two together).
+pub const CLIENT_TYPES: [&str; 8] = [
+    "subscribe",
+    "unsubscribe",
+    "ping",
+    "job_start",
+    "job_pause",
+    "job_resume",
+    "job_abort",
+    "job_cancel",
+];
+
 /// Error codes of `error` messages (and of HTTP error bodies).
 pub mod code {
     /// The text is not JSON.
@@ -542,6 +556,106 @@ impl ServerMessage {
     }
 }
 
+/// One message of each kind the server sends, with made-up values: how the API reference's test
+/// (`plotty-host/tests/api_doc.rs`) learns every `type` from serde itself. A unit test below
+/// checks that every variant is here (its match fails to compile when a variant is added).
+#[doc(hidden)]
+pub fn every_server_message() -> Vec<ServerMessage> {
+    let job = JobId::parse("0a3f5c2e9b1d").unwrap_or_else(|_| JobId::generate());
+    vec![
+        ServerMessage::Hello {
+            daemon_version: env!("CARGO_PKG_VERSION"),
+            protocol_version: PROTOCOL_VERSION,
+            channels: Channels::ALL,
+            subscribed: Channels::ALL,
+            connection_id: 1,
+            heartbeat_interval: 30.0,
+            message_rate_limit: 600,
+            max_message_bytes: MAX_MESSAGE_BYTES,
+        },
+        ServerMessage::Subscribed {
+            channels: Channels::ALL,
+            job_id: None,
+            request_id: None,
+        },
+        ServerMessage::Unsubscribed {
+            channels: Channels::only(Channel::System),
+            remaining: Channels::only(Channel::Jobs),
+            request_id: None,
+        },
+        ServerMessage::Pong { request_id: None },
+        ServerMessage::Ack {
+            request: "job_pause".into(),
+            job_id: job.clone(),
+            state: JobState::Paused,
+            request_id: None,
+        },
+        ServerMessage::error(code::INVALID_JSON, "not JSON", Value::Null),
+        ServerMessage::JobStateChange(JobStateWire {
+            job_id: job.clone(),
+            job_name: "drawing".into(),
+            from_state: Some(JobState::Ready),
+            to_state: JobState::Armed,
+            reason: "start".into(),
+            error: None,
+            metadata: json!({}),
+            snapshot: false,
+        }),
+        ServerMessage::progress(
+            &JobProgress {
+                job_id: job.clone(),
+                progress: 0.5,
+                current_layer: 1,
+                total_layers: 1,
+                points_plotted: 10,
+                total_points: 20,
+                distance_mm: 12.5,
+                eta_seconds: Some(3.0),
+                pen_down_time_seconds: 1.0,
+                total_time_seconds: 2.0,
+            },
+            false,
+        ),
+        ServerMessage::JobDeleted { job_id: job },
+        ServerMessage::DeviceStatus(DeviceWire {
+            device_id: "sim".into(),
+            device_type: "simulator".into(),
+            status: crate::events::DeviceState::Connected,
+            firmware_version: None,
+            pen_up: Some(true),
+            position: None,
+            current_job_id: None,
+            error_count: 0,
+            error_message: None,
+            last_heartbeat: "2026-01-01T00:00:00Z".into(),
+            uptime_seconds: None,
+            simulated: true,
+            notice: None,
+            metadata: json!({}),
+        }),
+        ServerMessage::SystemStatus(SystemStatus {
+            status: "healthy",
+            problems: Vec::new(),
+            daemon_version: env!("CARGO_PKG_VERSION"),
+            uptime: 1.0,
+            active_jobs: 0,
+            queue_length: 0,
+            memory_usage: None,
+            cpu_usage: None,
+            memory_rss_bytes: None,
+            connections: 1,
+        }),
+        ServerMessage::SystemAlert(AlertWire {
+            severity: crate::events::Severity::Info,
+            level: crate::events::Severity::Info,
+            title: "title".into(),
+            message: "message".into(),
+            source: "test".into(),
+            metadata: json!({}),
+        }),
+    ]
+}
+
 impl From<&DeviceStatus> for DeviceWire {
     fn from(d: &DeviceStatus) -> Self {
         Self {
@@ -637,7 +751,23 @@ pub fn parse(text: &str) -> Result<Request, ProtocolError> {
             )));
         }
     };
-    let message = match kind_name.to_ascii_lowercase().as_str() {
+    let lower = kind_name.to_ascii_lowercase();
+    let unknown = || {
+        let shown: String = kind_name.chars().take(64).collect();
+        with_id(
+            ProtocolError::new(
+                code::UNKNOWN_MESSAGE_TYPE,
+                format!("Unknown message type: {shown}"),
+            )
+            .details(json!({ "type": shown, "known": CLIENT_TYPES })),
+        )
+    };
+    // Only the listed types get further: a type parsed below but missing from the list would be
+    // refused here, and the list's test parses every entry.
+    if !CLIENT_TYPES.contains(&lower.as_str()) {
+        return Err(unknown());
+    }
+    let message = match lower.as_str() {
         "subscribe" => ClientMessage::Subscribe {
             channels: channels(&obj).map_err(with_id)?,
             job_id: optional_job_id(&obj).map_err(with_id)?,
@@ -662,20 +792,7 @@ pub fn parse(text: &str) -> Result<Request, ProtocolError> {
             })?;
             ClientMessage::Job { action, job_id }
         }
-        _ => {
-            let shown: String = kind_name.chars().take(64).collect();
-            return Err(with_id(
-                ProtocolError::new(
-                    code::UNKNOWN_MESSAGE_TYPE,
-                    format!("Unknown message type: {shown}"),
-                )
-                .details(json!({
-                    "type": shown,
-                    "known": ["subscribe", "unsubscribe", "ping", "job_start", "job_pause",
-                              "job_resume", "job_abort", "job_cancel"],
-                })),
-            ));
-        }
+        _ => return Err(unknown()),
     };
     Ok(Request {
         message,
@@ -783,6 +900,38 @@ mod tests {
 
     fn err(text: &str) -> ProtocolError {
         parse(text).unwrap_err()
+    }
+
+    #[test]
+    fn every_server_message_has_every_variant() {
+        let mut seen = [false; 12];
+        for m in every_server_message() {
+            // Exhaustive: a new variant does not compile until it has a slot here and a sample.
+            let slot = match m {
+                ServerMessage::Hello { .. } => 0,
+                ServerMessage::Subscribed { .. } => 1,
+                ServerMessage::Unsubscribed { .. } => 2,
+                ServerMessage::Pong { .. } => 3,
+                ServerMessage::Ack { .. } => 4,
+                ServerMessage::Error { .. } => 5,
+                ServerMessage::JobStateChange(_) => 6,
+                ServerMessage::JobProgress(_) => 7,
+                ServerMessage::JobDeleted { .. } => 8,
+                ServerMessage::DeviceStatus(_) => 9,
+                ServerMessage::SystemStatus(_) => 10,
+                ServerMessage::SystemAlert(_) => 11,
+            };
+            seen[slot] = true;
+        }
+        assert!(seen.iter().all(|s| *s), "{seen:?}");
+    }
+
+    #[test]
+    fn every_client_type_parses() {
+        for t in CLIENT_TYPES {
+            let text = format!(r#"{{"type":"{t}","job_id":"abc"}}"#);
+            assert!(parse(&text).is_ok(), "{t}: {:?}", parse(&text));
+        }
     }
 
     #[test]

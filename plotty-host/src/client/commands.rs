@@ -139,6 +139,12 @@ async fn add(a: AddArgs, out: &mut dyn Write) -> Result<ExitCode, ClientError> {
         }
         let path = format!("/api/jobs?{}", format::query(&query));
         let reply = http.post(&path, Some(("image/svg+xml", bytes))).await?;
+        // The daemon's paper check (the drawing against the paper and the plotter's travel).
+        for (key, level) in [("warnings", "warning"), ("errors", "error")] {
+            for text in reply[key].as_array().into_iter().flatten() {
+                eprintln!("plotty: {level}: {}", text.as_str().unwrap_or("?"));
+            }
+        }
         for j in reply["jobs"].as_array().into_iter().flatten() {
             if !a.client.json {
                 emit(out, &format!("{}\n", j["id"].as_str().unwrap_or("?")))?;

@@ -27,6 +27,40 @@ pub(super) fn encode(s: &str) -> String {
     out
 }
 
+/// The job's paper as it lies and the paper check's warnings: from the analysis (with the
+/// strokes) once there is one, else from the submission (the page the file declares).
+fn paper(j: &Value) -> (String, Vec<String>) {
+    let analysed = j["events"].as_array().and_then(|events| {
+        events
+            .iter()
+            .rev()
+            .find(|e| e["metadata"]["paper"].is_object())
+            .map(|e| (&e["metadata"]["paper"], &e["metadata"]["warnings"]))
+    });
+    let check = &j["metadata"]["paper_check"];
+    let (sheet, warnings) = analysed.unwrap_or((&check["sheet"], &check["warnings"]));
+    // 148 and 215.9, not 148.0 and 215.89999.
+    let mm = |v: &Value| {
+        v.as_f64()
+            .map_or_else(|| "-".into(), |v| ((v * 10.0).round() / 10.0).to_string())
+    };
+    let label = match (sheet["name"].as_str(), sheet["orientation"].as_str()) {
+        (Some(name), Some(o)) => format!(
+            "{name} {o} ({} × {} mm)",
+            mm(&sheet["width_mm"]),
+            mm(&sheet["height_mm"])
+        ),
+        _ => text(&j["paper"]),
+    };
+    let warnings = warnings
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|w| w.as_str().map(str::to_owned))
+        .collect();
+    (label, warnings)
+}
+
 fn text(v: &Value) -> String {
     match v {
         Value::Null => "-".into(),
@@ -181,7 +215,11 @@ pub(super) fn job_details(j: &Value) -> String {
         );
     }
     let _ = writeln!(s, "priority  {}", text(&j["priority"]));
-    let _ = writeln!(s, "paper     {}", text(&j["paper"]));
+    let (paper, warnings) = paper(j);
+    let _ = writeln!(s, "paper     {paper}");
+    for w in warnings {
+        let _ = writeln!(s, "          warning: {w}");
+    }
     let _ = writeln!(
         s,
         "layers    {}",

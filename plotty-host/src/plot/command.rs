@@ -32,7 +32,7 @@ use crate::device::sim::{SimLink, SimRecord};
 use crate::device::{DeviceError, Link};
 use crate::exit::ExitCode;
 use crate::import::{Color, LayerSelection, LayerSpecError, Point};
-use crate::preview::{self, Preview, PreviewError, PreviewOptions};
+use crate::preview::{self, Legend, Preview, PreviewError, PreviewOptions};
 use crate::settings::{self, ConfigError, FirmwareChoice, Overrides, Settings, Sources};
 use crate::wording::counted;
 
@@ -85,6 +85,14 @@ pub enum PlotError {
         /// The file being plotted.
         file: PathBuf,
     },
+    /// The paper check found nothing to draw (`crate::paper::check`).
+    #[error("{}: {detail}", file.display())]
+    Paper {
+        /// The file.
+        file: PathBuf,
+        /// Why.
+        detail: String,
+    },
     /// Writing to the terminal failed.
     #[error("cannot write the report: {0}")]
     Console(#[from] io::Error),
@@ -95,7 +103,7 @@ impl PlotError {
     pub fn exit_code(&self) -> ExitCode {
         match self {
             Self::Config(_) => ExitCode::Config,
-            Self::LayerSpec(_) | Self::Input(_) => ExitCode::Input,
+            Self::LayerSpec(_) | Self::Input(_) | Self::Paper { .. } => ExitCode::Input,
             Self::Device(_) => ExitCode::Device,
             Self::Run { source, .. } => match **source {
                 RunError::Plan(_) | RunError::Config(_) => ExitCode::Failure,
@@ -161,16 +169,39 @@ fn run_text(
         None => None,
     };
     let mut files = Vec::with_capacity(args.files.len());
+    let mut sheets = Vec::with_capacity(args.files.len());
     for path in &args.files {
         let prepared = prepare::prepare(path, &config, selection.as_ref().map(|(s, t)| (s, *t)))?;
         report_prepared(&prepared, out)?;
+        sheets.push(check_paper(&prepared, settings, &config)?);
         files.push(prepared);
     }
     let several = files.len() > 1;
+    let preview_options = PreviewOptions {
+        size_px: args.size,
+        ..PreviewOptions::default()
+    };
     if let Some(target) = &args.preview {
-        for p in &files {
+        // Planned as for the simulator (the firmware the settings force, else the latest): a
+        // preview needs no device.
+        let planned_for = planned_firmware(
+            &Target::Simulator {
+                reason: SimulatorReason::Requested,
+            },
+            &config,
+        );
+        for (p, sheet) in files.iter().zip(sheets) {
             let path = output_path(target, &p.path, several)?;
-            Preview::from_drawing(&p.drawing).write(&path, &PreviewOptions::default())?;
+            let e = estimate::estimate(&p.program, &config, planned_for).map_err(|e| {
+                PlotError::Plan {
+                    file: p.path.clone(),
+                    detail: e.to_string(),
+                }
+            })?;
+            Preview::from_drawing(&p.drawing)
+                .with_sheet(sheet)
+                .with_legend(Legend::from_estimate(&e))
+                .write(&path, &preview_options)?;
             writeln!(
                 out,
                 "{}: preview written to {}",
@@ -233,6 +264,34 @@ fn planned_firmware(target: &Target, config: &PlotConfig) -> FirmwareVersion {
         (_, FirmwareChoice::V2_8) => FirmwareVersion::LAST_V2,
         _ => FirmwareVersion::LATEST,
     }
+}
+
+/// The paper check of `p` (the configured paper against its strokes and the model's travel):
+/// warnings printed, an error returned; the sheet as it lies, for the preview.
+fn check_paper(
+    p: &Prepared,
+    settings: &Settings,
+    config: &PlotConfig,
+) -> Result<crate::paper::Sheet, PlotError> {
+    let check = crate::paper::check(
+        &settings.paper.size,
+        settings.paper.orientation,
+        crate::paper::drawing_extent(&p.drawing).as_ref(),
+        config.axidraw.model,
+    );
+    for w in &check.warnings {
+        eprintln!(
+            "plotty: warning: {}: {w} (paper.default_size, paper.orientation)",
+            p.path.display()
+        );
+    }
+    if let Some(e) = check.errors.first() {
+        return Err(PlotError::Paper {
+            file: p.path.clone(),
+            detail: e.clone(),
+        });
+    }
+    Ok(check.sheet)
 }
 
 /// Prints what the import and the optimiser did.
@@ -411,7 +470,11 @@ fn report_simulated(
     }
     if let Some(target) = &args.render {
         let path = output_path(target, &p.path, several)?;
-        trace_preview(p, record).write(&path, &PreviewOptions::default())?;
+        let options = PreviewOptions {
+            size_px: args.size,
+            ..PreviewOptions::default()
+        };
+        trace_preview(p, record).write(&path, &options)?;
         writeln!(
             out,
             "{}: simulator trace written to {}",

@@ -87,6 +87,9 @@ pub enum PrepareError {
     /// The plan could not be made.
     #[error("cannot plan the plot: {0}")]
     Plan(String),
+    /// The paper check found the drawing unplottable (`crate::paper::check`).
+    #[error("{0}")]
+    Paper(String),
     /// The blocking task ended abnormally.
     #[error("the analysis task ended abnormally: {0}")]
     Task(String),
@@ -169,6 +172,20 @@ async fn advance(
     .await
     .map_err(Stop::Failed)?;
     if state == JobState::Queued {
+        // The paper check again, now with the strokes rather than the page the file declares.
+        let (paper, orientation) = crate::paper::of_job(&job.metadata, settings);
+        let paper_check = crate::paper::check(
+            &paper,
+            orientation,
+            crate::paper::drawing_extent(&analysed.drawing).as_ref(),
+            settings.device.axidraw.model,
+        );
+        if let Some(e) = paper_check.errors.first() {
+            return Err(Stop::Failed(PrepareError::Paper(e.clone())));
+        }
+        for w in &paper_check.warnings {
+            tracing::warn!(job_id = %id, "paper: {w}");
+        }
         let store = ledger.store();
         store
             .set_layers(id.as_str(), analysed.layers.clone())
@@ -184,6 +201,8 @@ async fn advance(
                 "layers": analysed.layers.len(),
                 "strokes": analysed.drawing.stroke_count(),
                 "estimate_s": pre,
+                "paper": paper_check.sheet.to_json(),
+                "warnings": paper_check.warnings,
             }),
         )
         .await?;

@@ -152,15 +152,24 @@ pub(super) async fn stage(
         .name
         .filter(|n| !n.trim().is_empty())
         .unwrap_or(default_name);
-    let paper = match s.paper.as_deref().map(str::trim) {
-        None | Some("") => settings.paper.size.clone(),
-        Some(p) => crate::settings::parse_paper(p).ok_or_else(|| {
+    let (paper, orientation) = match s.paper.as_deref().map(str::trim) {
+        None | Some("") => (settings.paper.size.clone(), None),
+        Some(p) => crate::paper::parse_choice(p).ok_or_else(|| {
             QueueError::Invalid(format!(
                 "`{p}` is not a paper size: use A0–A6, Letter, Legal, Tabloid, … or WIDTHxHEIGHT \
-                 in mm (300x200)"
+                 in mm (300x200), optionally with portrait or landscape (`A4 landscape`)"
             ))
         })?,
     };
+    let orientation = orientation.unwrap_or(settings.paper.orientation);
+    // The page as the file declares it: the strokes are known only after the analysis, which
+    // checks again with them.
+    let paper_check = crate::paper::check(
+        &paper,
+        orientation,
+        crate::paper::page_extent(&bytes).as_ref(),
+        settings.device.axidraw.model,
+    );
     let layers = match s.layers.as_deref().map(str::trim) {
         None | Some("") => None,
         Some(spec) => Some(check_layers(spec)?),
@@ -168,6 +177,8 @@ pub(super) async fn stage(
     let metadata = json!({
         "paper": paper.name,
         "paper_mm": [paper.width_mm, paper.height_mm],
+        "orientation": crate::paper::orientation_name(orientation),
+        "paper_check": paper_check.to_json(),
         "layers": layers,
         "start": s.start,
         "source_bytes": bytes.len(),

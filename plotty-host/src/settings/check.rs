@@ -179,10 +179,7 @@ fn report_settings(s: &Settings, r: &mut Report) {
             s.paper.size.width_mm,
             s.paper.size.height_mm,
             s.paper.margin_mm,
-            match s.paper.orientation {
-                super::Orientation::Portrait => "portrait",
-                super::Orientation::Landscape => "landscape",
-            }
+            crate::paper::orientation_name(s.paper.orientation)
         ),
     );
     if !s.pens.is_empty() {

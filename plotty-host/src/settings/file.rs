@@ -339,11 +339,13 @@ impl<'de> Deserialize<'de> for RawCommand {
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default, Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Orientation {
-    /// Long side vertical.
-    #[default]
+    /// Long side vertical (along y).
     Portrait,
-    /// Long side horizontal.
+    /// Long side horizontal (along x, the long axis of the travel).
     Landscape,
+    /// Whichever way round holds the drawing, then fits the travel (`crate::paper`).
+    #[default]
+    Auto,
 }
 
 /// `paper:`.
@@ -464,7 +466,7 @@ impl Default for RawPaper {
         Self {
             default_size: "A4".into(),
             margin_mm: 10.0,
-            orientation: Orientation::Portrait,
+            orientation: Orientation::Auto,
         }
     }
 }

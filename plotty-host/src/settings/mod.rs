@@ -30,7 +30,7 @@ use plotty_motion::kinematics::AxiDrawSettings;
 
 pub use file::{CornerRuleKind, DeviceKind, MotionPreset, Orientation};
 pub use units::FirmwareChoice;
-pub(crate) use validate::parse_paper;
+pub(crate) use validate::{PAPER_SIZES, parse_paper};
 
 use crate::hooks::HookSet;
 use crate::logging::{LogLevel, LogSettings};

@@ -672,3 +672,59 @@ fn add_dash_reads_the_svg_from_standard_input() {
     assert!(!out.status.success());
     assert!(stderr(&out).contains("once"), "{}", stderr(&out));
 }
+
+/// A drawing of an A4 sheet turned landscape (297 × 210 mm).
+const A4_LANDSCAPE: &str = r#"<svg xmlns="http://www.w3.org/2000/svg" width="297mm" height="210mm" viewBox="0 0 297 210"><path d="M0 0 H297 V210 H0 Z" stroke="black" fill="none"/></svg>"#;
+
+#[test]
+fn add_with_a_paper_smaller_than_the_drawing_warns_at_submit_and_after_analysis() {
+    let env = Env::new();
+    let port = free_port();
+    let _d = daemon(&env, port);
+    env.write("a4.svg", A4_LANDSCAPE);
+    let out = run(&env, &at(port, &["add", "a4.svg", "--paper", "A6"]));
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    // At submit, from the daemon's answer: the page the file declares against the paper.
+    assert!(
+        err.contains(
+            "plotty: warning: a4.svg: the drawing's page is 297 × 210 mm, larger than \
+                      the paper, A6 landscape (148 × 105 mm): A4 landscape fits"
+        ),
+        "{err}"
+    );
+    let id = stdout(&out).trim().to_owned();
+    // The analysis checks again with the strokes and records it with the job.
+    let analysed = crate::common::poll("the job's analysis", || {
+        let v = job_json(&env, port, &id)?;
+        v["events"].as_array()?.iter().find_map(|e| {
+            let w = e["metadata"]["warnings"].as_array()?;
+            (!w.is_empty()).then(|| w.clone())
+        })
+    });
+    assert!(
+        analysed[0]
+            .as_str()
+            .is_some_and(|w| w.contains("the drawing reaches 297 × 210 mm")
+                && w.contains("A4 landscape fits")),
+        "{analysed:?}"
+    );
+    // `plotty job` shows the paper as it lies and the analysis's warning.
+    let out = run(&env, &at(port, &["job", &id]));
+    let shown = stdout(&out);
+    assert!(
+        shown.contains("paper     A6 landscape (148 × 105 mm)\n"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("warning: the drawing reaches 297 × 210 mm"),
+        "{shown}"
+    );
+    // A paper that holds it: nothing to say.
+    let out = run(
+        &env,
+        &at(port, &["add", "a4.svg", "--paper", "A4 landscape"]),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stderr(&out), "", "{}", stderr(&out));
+}

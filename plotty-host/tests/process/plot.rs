@@ -312,3 +312,87 @@ fn a_preview_named_with_a_format_plotty_cannot_write_is_an_error_not_a_directory
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(env.path("v1.2/square.svg").exists());
 }
+
+/// A drawing of an A4 sheet turned landscape: its strokes reach 297 × 210 mm.
+const A4_LANDSCAPE: &str = r#"<svg xmlns="http://www.w3.org/2000/svg" width="297mm" height="210mm" viewBox="0 0 297 210">
+  <path d="M0 0 H297 V210 H0 Z" stroke="black" fill="none"/>
+</svg>"#;
+
+#[test]
+fn a_drawing_larger_than_the_paper_is_a_warning_naming_both_and_what_fits() {
+    let env = Env::new();
+    env.write_default_config("paper:\n  default_size: A6\n");
+    let svg = env.write("a4.svg", A4_LANDSCAPE);
+    let preview = env.path("p.svg");
+    let o = env.run(&[
+        "plot",
+        svg.to_str().unwrap(),
+        "--preview",
+        preview.to_str().unwrap(),
+    ]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("plotty: warning: ")
+            && err.contains("the drawing reaches 297 × 210 mm, larger than the paper, A6")
+            && err.contains("A4 landscape fits"),
+        "{err}"
+    );
+    // The configured A4 (auto: landscape) holds it: no warning.
+    env.write_default_config("paper:\n  default_size: A4\n");
+    let o = env.run(&[
+        "plot",
+        svg.to_str().unwrap(),
+        "--preview",
+        preview.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("paper"), "{}", stderr(&o));
+}
+
+#[test]
+fn preview_size_and_legend_match_the_estimate() {
+    let env = Env::new();
+    let png = env.path("p.png");
+    let o = plot_square(&env, &["--preview", png.to_str().unwrap(), "--size", "300"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let bytes = fs::read(&png).unwrap();
+    let be = |b: &[u8]| u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
+    let (w, h) = (be(&bytes[16..20]), be(&bytes[20..24]));
+    assert_eq!(w.max(h), 300, "{w} × {h}");
+    // Out of range: refused by the option itself.
+    let o = plot_square(
+        &env,
+        &["--preview", png.to_str().unwrap(), "--size", "9000"],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    // The SVG's legend carries the figures `--estimate --json` prints.
+    let svg = env.path("p.svg");
+    let o = plot_square(&env, &["--preview", svg.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let text = fs::read_to_string(&svg).unwrap();
+    let o = plot_square(&env, &["--estimate", "--json", "--device", "sim"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let e = &v["files"][0]["estimate"];
+    let total = &text[text.find("class=\"legend-total\"").unwrap()..];
+    let value = |name: &str| -> f64 {
+        let key = format!("{name}=\"");
+        let at = total.find(&key).unwrap() + key.len();
+        total[at..at + total[at..].find('"').unwrap()]
+            .parse()
+            .unwrap()
+    };
+    assert_eq!(
+        value("data-time-s"),
+        e["total_s"].as_f64().unwrap(),
+        "{text}"
+    );
+    assert_eq!(value("data-pen-down-mm"), e["drawn_mm"].as_f64().unwrap());
+    assert_eq!(value("data-pen-up-mm"), e["travel_mm"].as_f64().unwrap());
+    assert!(
+        text.contains("class=\"start\"") && text.contains("class=\"end\""),
+        "{text}"
+    );
+    assert!(text.contains("class=\"sheet\""), "{text}");
+}
