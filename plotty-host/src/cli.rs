@@ -127,9 +127,72 @@ pub struct AddArgs {
     /// at READY for `plotty start ID`].
     #[arg(long)]
     pub start: bool,
+    /// Queue N copies: N jobs of the same file and options (axicli's --copies).
+    #[arg(long, value_name = "N", alias = "copies", help_heading = AXICLI)]
+    pub copies: Option<u32>,
+    /// The job's plot options.
+    #[command(flatten)]
+    pub run: RunArgs,
     /// The daemon.
     #[command(flatten)]
     pub client: ClientArgs,
+}
+
+/// The heading of the axicli-style options in the help.
+const AXICLI: &str = "AxiDraw options (axicli's; `--speed_pendown` spellings work too)";
+
+/// The AxiDraw software's per-run options (axicli's names, `-` or `_`), for `plot` and `add`:
+/// they override the configuration for this plot or job only, and are checked by the same
+/// rules as the config file's `device` keys.
+#[derive(Clone, Debug, Default, Args)]
+pub struct RunArgs {
+    /// Pen-down speed, percent of the maximum, 1–110 [default: device.speed_pendown, 25].
+    #[arg(long, value_name = "PCT", alias = "speed_pendown", help_heading = AXICLI)]
+    pub speed_pendown: Option<f64>,
+    /// Pen-up speed, percent, 1–200 [default: device.speed_penup, 75].
+    #[arg(long, value_name = "PCT", alias = "speed_penup", help_heading = AXICLI)]
+    pub speed_penup: Option<f64>,
+    /// Acceleration, percent, 1–110 [default: device.accel, 75].
+    #[arg(long, value_name = "PCT", alias = "accel_pct", help_heading = AXICLI)]
+    pub accel: Option<f64>,
+    /// Pen-up height, percent, 0–100 [default: device.pen_pos_up, 60].
+    #[arg(long, value_name = "PCT", alias = "pen_pos_up", help_heading = AXICLI)]
+    pub pen_pos_up: Option<f64>,
+    /// Pen-down height, percent, 0–100 [default: device.pen_pos_down, 30].
+    #[arg(long, value_name = "PCT", alias = "pen_pos_down", help_heading = AXICLI)]
+    pub pen_pos_down: Option<f64>,
+    /// Pen raising speed, percent, 1–200 [default: device.pen_rate_raise, 75].
+    #[arg(long, value_name = "PCT", alias = "pen_rate_raise", help_heading = AXICLI)]
+    pub pen_rate_raise: Option<f64>,
+    /// Pen lowering speed, percent, 1–200 [default: device.pen_rate_lower, 50].
+    #[arg(long, value_name = "PCT", alias = "pen_rate_lower", help_heading = AXICLI)]
+    pub pen_rate_lower: Option<f64>,
+    /// AxiDraw model: 1–7 as axicli, or a name: V3/A4, A3 (SE/A3), XLX, MiniKit, A1, A2, B6
+    /// [default: device.model, 1].
+    #[arg(long, value_name = "MODEL", help_heading = AXICLI)]
+    pub model: Option<String>,
+    /// Stroke order as axicli's levels: 0 file order with adjoining paths connected, 1–3 reorder
+    /// and reverse for the least pen-up travel (plotty always picks directions), 4 none (as
+    /// --keep-order) [default: 2].
+    #[arg(long, value_name = "0-4", help_heading = AXICLI, conflicts_with = "keep_order")]
+    pub reordering: Option<u8>,
+    /// Plot strokes in file order and direction (no reordering, joining or merging; axicli's
+    /// --reordering 4).
+    #[arg(long)]
+    pub keep_order: bool,
+    /// Start each closed path at a random vertex, so their touch-down marks do not line up.
+    #[arg(long, alias = "random_start", help_heading = AXICLI)]
+    pub random_start: bool,
+    /// Turn a portrait page (taller than wide) a quarter turn counter-clockwise to fit the
+    /// landscape travel, as axicli does by default [default: off, the page is placed as drawn].
+    #[arg(long, alias = "auto_rotate", help_heading = AXICLI, overrides_with = "no_rotate")]
+    pub auto_rotate: bool,
+    /// Place the page as drawn, never turned (axicli's --no_rotate; plotty's default).
+    #[arg(long, alias = "no_rotate", help_heading = AXICLI, overrides_with = "auto_rotate")]
+    pub no_rotate: bool,
+    /// Constant-speed pen-down moves (no acceleration visible in the line; slower).
+    #[arg(long, alias = "const_speed", help_heading = AXICLI)]
+    pub const_speed: bool,
 }
 
 /// `plotty jobs`.
@@ -249,9 +312,16 @@ pub struct PlotArgs {
     /// `files` list; times in seconds, lengths in mm) and nothing else there.
     #[arg(long, requires = "estimate", conflicts_with = "verify")]
     pub json: bool,
-    /// Plot strokes in file order and direction (no reordering, joining or merging).
-    #[arg(long)]
-    pub keep_order: bool,
+    /// Plot the files N times each (axicli's --copies; Enter between copies on a plotter, for
+    /// the next sheet, unless --page-delay is given).
+    #[arg(long, value_name = "N", alias = "copies", help_heading = AXICLI)]
+    pub copies: Option<u32>,
+    /// Seconds to wait between copies instead of waiting for Enter (axicli's --page_delay).
+    #[arg(long, value_name = "SECONDS", alias = "page_delay", help_heading = AXICLI)]
+    pub page_delay: Option<f64>,
+    /// The plot options.
+    #[command(flatten)]
+    pub run: RunArgs,
     /// Plot only these layers: numbers (`1`), ranges (`2-4`) and names, comma-separated.
     #[arg(long, value_name = "SPEC")]
     pub layers: Option<String>,
@@ -480,7 +550,7 @@ mod tests {
         };
         assert_eq!(a.files.len(), 2);
         assert_eq!(a.device.as_deref(), Some("sim"));
-        assert!(a.estimate && a.keep_order && !a.realtime);
+        assert!(a.estimate && a.run.keep_order && !a.realtime);
         assert_eq!(a.layers.as_deref(), Some("1,3-4"));
         assert!(
             Cli::try_parse_from(["plotty", "plot"]).is_err(),

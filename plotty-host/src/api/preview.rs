@@ -29,6 +29,8 @@ pub(super) struct Request {
     pub(super) dir: PathBuf,
     /// The plotter (its travel clips the drawing).
     pub(super) model: Model,
+    /// Turn a portrait page onto the landscape travel (the job's `auto_rotate`).
+    pub(super) auto_rotate: bool,
     /// The job's layer selection.
     pub(super) layers: Option<String>,
     /// Draw the pen-up moves too.
@@ -47,6 +49,7 @@ pub(super) fn render(r: &Request) -> Result<String, PreviewFailure> {
     }
     let options = ImportOptions {
         model: r.model,
+        auto_rotate: r.auto_rotate,
         ..ImportOptions::default()
     };
     let mut drawing = import::import_file(&r.source, &options)
@@ -90,6 +93,7 @@ mod tests {
             source: dir.join("source.svg"),
             dir: dir.to_path_buf(),
             model: Model::default(),
+            auto_rotate: false,
             layers: layers.map(Into::into),
             pen_up: false,
         }

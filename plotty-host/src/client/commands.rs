@@ -124,6 +124,9 @@ async fn add(a: AddArgs, out: &mut dyn Write) -> Result<ExitCode, ClientError> {
         };
         files.push((name, Bytes::from(bytes)));
     }
+    // Parsed here (a model name), checked against the settings' rules by the daemon.
+    let options = crate::settings::RunOptions::from_args(&a.run, a.copies, None)
+        .map_err(|e| ClientError::Input(e.to_string()))?;
     let http = client(&a.client)?;
     let mut created = Vec::new();
     for (name, bytes) in files {
@@ -137,6 +140,7 @@ async fn add(a: AddArgs, out: &mut dyn Write) -> Result<ExitCode, ClientError> {
         if a.start {
             query.push(("start", "true".into()));
         }
+        query.extend(options.to_pairs());
         let path = format!("/api/jobs?{}", format::query(&query));
         let reply = http.post(&path, Some(("image/svg+xml", bytes))).await?;
         for j in reply["jobs"].as_array().into_iter().flatten() {

@@ -150,6 +150,11 @@ pub(super) async fn start(
             }
         }
     };
+    // The job's own options (speeds, pen heights, model) over the current settings.
+    let config = match pipeline::job_config(&settings, &prepared.options) {
+        Ok(c) => c,
+        Err(e) => return fail(&inner, &id, e.to_string()).await,
+    };
     let held = inner
         .link
         .lock()
@@ -178,7 +183,6 @@ pub(super) async fn start(
             return;
         }
     };
-    let config = PlotConfig::from_settings(&settings);
     let session = runner::session_config(&config, settings.device.timeout);
     let (tx, mut rx) = tokio_mpsc::unbounded_channel();
     let plot_job = Arc::clone(&prepared);
@@ -670,7 +674,9 @@ impl Pump {
             return;
         };
         let settings = self.inner.settings.borrow().clone();
-        let point = resume_point(&c, &PlotConfig::from_settings(&settings));
+        let config = pipeline::job_config(&settings, &self.job.options)
+            .unwrap_or_else(|_| PlotConfig::from_settings(&settings));
+        let point = resume_point(&c, &config);
         if let Err(e) = self
             .inner
             .ledger

@@ -110,6 +110,7 @@ fn submission(svg: &str, start: bool) -> Submission {
         layers: None,
         priority: 0,
         start,
+        options: Default::default(),
     }
 }
 

@@ -165,7 +165,14 @@ pub(super) async fn stage(
         None | Some("") => None,
         Some(spec) => Some(check_layers(spec)?),
     };
+    // The settings' rules, once more for in-process callers (the API checked them already).
+    settings
+        .with_run(&s.options)
+        .map_err(|e| QueueError::Invalid(e.to_string()))?;
+    let mut options = s.options;
+    options.choose_seed();
     let metadata = json!({
+        "options": options,
         "paper": paper.name,
         "paper_mm": [paper.width_mm, paper.height_mm],
         "layers": layers,
@@ -555,6 +562,7 @@ mod tests {
                 layers: None,
                 priority: 0,
                 start: false,
+                options: Default::default(),
             };
             let e = stage(sub, &settings, &jobs, Arc::new(Disk))
                 .await
@@ -574,6 +582,7 @@ mod tests {
             layers: None,
             priority: 0,
             start: false,
+            options: Default::default(),
         };
         let e = stage(sub, &settings, &jobs, Arc::new(Disk))
             .await
@@ -594,6 +603,7 @@ mod tests {
             layers: Some("2".into()),
             priority: 3,
             start: true,
+            options: Default::default(),
         };
         let staged = stage(sub(Some("letter")), &settings, &jobs, Arc::new(Disk))
             .await

@@ -16,6 +16,7 @@
 pub mod check;
 pub mod file;
 pub mod locate;
+pub mod run;
 pub mod units;
 mod validate;
 
@@ -27,6 +28,7 @@ use std::time::Duration;
 use plotty_motion::kinematics::AxiDrawSettings;
 
 pub use file::{CornerRuleKind, DeviceKind, MotionPreset, Orientation};
+pub use run::{Reordering, RunOptions};
 pub use units::FirmwareChoice;
 pub(crate) use validate::parse_paper;
 

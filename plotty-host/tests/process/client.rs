@@ -672,3 +672,80 @@ fn add_dash_reads_the_svg_from_standard_input() {
     assert!(!out.status.success());
     assert!(stderr(&out).contains("once"), "{}", stderr(&out));
 }
+
+#[test]
+fn add_takes_axicli_options_that_travel_with_the_job() {
+    let env = Env::new();
+    let svg = env.write("lines.svg", &lines_svg(4));
+    let port = free_port();
+    let _d = daemon(&env, port);
+    let add = |extra: &[&str]| {
+        let mut args = vec!["add", svg.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        run(&env, &at(port, &args))
+    };
+    let estimate = |id: &str| {
+        let v = prepared(&env, port, id);
+        v["timing"]["estimate_post_s"]
+            .as_f64()
+            .unwrap_or_else(|| panic!("no estimate: {v:#}"))
+    };
+    let out = add(&[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let plain = estimate(stdout(&out).trim());
+    let out = add(&[
+        "--speed_pendown",
+        "5",
+        "--pen-pos-down",
+        "20",
+        "--model",
+        "A3",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let id = stdout(&out).trim().to_owned();
+    let slow = estimate(&id);
+    assert!(slow > plain * 1.5, "{slow} vs {plain}");
+    let v = job_json(&env, port, &id).unwrap();
+    let options = &v["metadata"]["options"];
+    assert_eq!(options["speed_pendown"], 5.0, "{v}");
+    assert_eq!(options["pen_pos_down"], 20.0, "{v}");
+    assert_eq!(options["model"], 2, "{v}");
+    // Copies are jobs of their own, each with the options.
+    let out = add(&["--copies", "2", "--speed-pendown", "5"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let ids: Vec<String> = stdout(&out).lines().map(str::to_owned).collect();
+    assert_eq!(ids.len(), 2, "{ids:?}");
+    let copy = estimate(&ids[0]);
+    assert_eq!(estimate(&ids[1]), copy);
+    // The lower pen-down position of the first (a longer way down) shows too.
+    assert!(copy > plain * 1.5 && copy < slow, "{copy} vs {slow}");
+    // Out of range: refused at submission by the config file's rule, and no job is created.
+    let before = stdout(&run(&env, &at(port, &["jobs", "--json"])));
+    for (args, want) in [
+        (
+            &["--speed-pendown", "500"][..],
+            "--speed-pendown: 500 is out of range",
+        ),
+        (&["--copies", "0"], "--copies: 0 is out of range"),
+        (&["--pen-rate-raise", "0.5"], "use a value from 1 to 200 %"),
+    ] {
+        let out = add(args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert!(stderr(&out).contains(want), "{args:?}: {}", stderr(&out));
+    }
+    let out = add(&["--model", "Z9"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("not an AxiDraw model"),
+        "{}",
+        stderr(&out)
+    );
+    let after = stdout(&run(&env, &at(port, &["jobs", "--json"])));
+    let count = |s: &str| {
+        serde_json::from_str::<Value>(s).unwrap()["jobs"]
+            .as_array()
+            .unwrap()
+            .len()
+    };
+    assert_eq!(count(&before), count(&after));
+}
