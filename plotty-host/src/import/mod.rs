@@ -364,6 +364,54 @@ pub fn import_bytes(data: &[u8], options: &ImportOptions) -> Result<Drawing, Imp
     })
 }
 
+/// The layers of an SVG as a layer selection sees them (name, number, in document order, hidden
+/// ones left out), from a scan of the document alone: no geometry, so a submission can check
+/// `--layers` at once. Content outside every layer is listed as `(outside layers)`, or as
+/// `Layer 1` in a document without layers, as [`import_bytes`] does; their strokes are empty.
+///
+/// # Errors
+/// Not text, or not XML.
+pub fn scan_layers(data: &[u8]) -> Result<Vec<Layer>, ImportError> {
+    let text = document::decode(data)?;
+    let scan = document::Scan::parse(text)?;
+    let layer = |index: usize, number: Option<u32>, name: &str, documentation: bool| Layer {
+        index,
+        number,
+        name: name.to_owned(),
+        id: String::new(),
+        color: Color::BLACK,
+        pause_before: false,
+        speed_pct: None,
+        height_pct: None,
+        delay_after_ms: None,
+        documentation,
+        strokes: Vec::new(),
+    };
+    if scan.layers.is_empty() {
+        return Ok(vec![layer(0, None, "Layer 1", false)]);
+    }
+    let mut layers = Vec::new();
+    for (i, raw) in scan.layers.iter().enumerate() {
+        if scan.first_outside == Some(i) {
+            layers.push(layer(i, None, "(outside layers)", false));
+        }
+        if raw.hidden {
+            continue;
+        }
+        let (control, _) = LayerControl::parse(&raw.name);
+        layers.push(layer(
+            raw.index,
+            control.number,
+            &raw.name,
+            control.documentation,
+        ));
+    }
+    if scan.first_outside == Some(scan.layers.len()) {
+        layers.push(layer(scan.layers.len(), None, "(outside layers)", false));
+    }
+    Ok(layers)
+}
+
 /// A 1×1 PNG: what every `<image>` resolves to. usvg then keeps an image node of the right
 /// place and size (so the walk counts it in its layer, [`ImportWarning::ImagesIgnored`]) without
 /// a byte of the image being read.

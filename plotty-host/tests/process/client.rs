@@ -749,3 +749,42 @@ fn add_takes_axicli_options_that_travel_with_the_job() {
     };
     assert_eq!(count(&before), count(&after));
 }
+
+#[test]
+fn add_layers_the_drawing_lacks_is_an_error_at_submit_listing_the_layers() {
+    let env = Env::new();
+    let svg = env.write(
+        "three.svg",
+        r#"<svg xmlns="http://www.w3.org/2000/svg" xmlns:inkscape="http://www.inkscape.org/namespaces/inkscape" width="50mm" height="50mm">
+  <g inkscape:groupmode="layer" inkscape:label="1 outline"><path d="M1 1H9" stroke="black"/></g>
+  <g inkscape:groupmode="layer" inkscape:label="2 hatch"><path d="M1 2H9" stroke="black"/></g>
+  <g inkscape:groupmode="layer" inkscape:label="3 text"><path d="M1 3H9" stroke="black"/></g>
+</svg>"#,
+    );
+    let port = free_port();
+    let _d = daemon(&env, port);
+    let out = run(
+        &env,
+        &at(port, &["add", svg.to_str().unwrap(), "--layers", "7"]),
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("'7' names no layer")
+            && err.contains(r#"1 "1 outline", 2 "2 hatch", 3 "3 text""#),
+        "{err}"
+    );
+    assert!(
+        stdout(&out).trim().is_empty(),
+        "no job id: {}",
+        stdout(&out)
+    );
+    let jobs: Value =
+        serde_json::from_str(&stdout(&run(&env, &at(port, &["jobs", "--json"])))).unwrap();
+    assert_eq!(jobs["jobs"].as_array().unwrap().len(), 0, "{jobs}");
+    let out = run(
+        &env,
+        &at(port, &["add", svg.to_str().unwrap(), "--layers", "2-3"]),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+}
