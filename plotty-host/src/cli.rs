@@ -55,7 +55,8 @@ pub enum Command {
     Retry(JobIdArgs),
     /// Delete a finished job (COMPLETED, ABORTED or FAILED) and its files.
     Delete(JobIdArgs),
-    /// Move the plotter by hand: home, pen-up, pen-down, motors-off; or show its firmware version.
+    /// Move the plotter by hand: home, walk, pen-up, pen-down, toggle, align, motors-on|off; or
+    /// show its firmware version.
     #[command(subcommand)]
     Device(DeviceCommand),
     /// Watch the daemon live: job states, plot progress, device and system status.
@@ -235,6 +236,11 @@ pub enum DeviceCommand {
     PenUp(DeviceArgs),
     /// Lower the pen.
     PenDown(DeviceArgs),
+    /// Raise the pen if it is down, else lower it (axicli's toggle).
+    Toggle(DeviceArgs),
+    /// Pen up and motors off, to line up paper and pen by hand (axicli's align mode); then
+    /// push the carriage home and run `plotty device home`.
+    Align(DeviceArgs),
     /// Switch the motors on (they hold the carriage).
     MotorsOn(DeviceArgs),
     /// Switch the motors off (the carriage can then be moved by hand).

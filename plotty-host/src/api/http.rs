@@ -501,7 +501,7 @@ pub(super) async fn devices(State(api): State<Arc<Api>>) -> Response {
     }
 }
 
-/// `POST /api/devices/{id}/{home|pen-up|pen-down|motors-on|motors-off}`, and
+/// `POST /api/devices/{id}/{home|pen-up|pen-down|toggle|motors-on|motors-off|align}`, and
 /// `POST /api/devices/{id}/walk?x_mm=X&y_mm=Y`.
 pub(super) async fn device_action(
     State(api): State<Arc<Api>>,

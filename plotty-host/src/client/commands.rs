@@ -238,6 +238,8 @@ async fn device(d: DeviceCommand, out: &mut dyn Write) -> Result<ExitCode, Clien
         }
         DeviceCommand::PenUp(a) => (a, Some("pen-up".to_owned())),
         DeviceCommand::PenDown(a) => (a, Some("pen-down".to_owned())),
+        DeviceCommand::Toggle(a) => (a, Some("toggle".to_owned())),
+        DeviceCommand::Align(a) => (a, Some("align".to_owned())),
         DeviceCommand::MotorsOn(a) => (a, Some("motors-on".to_owned())),
         DeviceCommand::MotorsOff(a) => (a, Some("motors-off".to_owned())),
         DeviceCommand::Version(a) => (a, None),

@@ -608,6 +608,38 @@ async fn manual_actions_on_an_idle_simulator() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn toggle_flips_the_pen_and_align_leaves_it_up_with_the_motors_off() {
+    let h = harness(SimPace::Fast).await;
+    let pen_up = || async { h.queue.devices().await.unwrap()[0].pen_up };
+    let toggle = || h.queue.device(None, queue::DeviceAction::Toggle);
+    assert_eq!(toggle().await.unwrap().message, "pen down");
+    assert_eq!(pen_up().await, Some(false));
+    assert_eq!(toggle().await.unwrap().message, "pen up");
+    assert_eq!(pen_up().await, Some(true));
+    assert_eq!(toggle().await.unwrap().message, "pen down");
+    let aligned = h
+        .queue
+        .device(None, queue::DeviceAction::Align)
+        .await
+        .unwrap();
+    assert!(
+        aligned.message.starts_with("align: pen up, motors off"),
+        "{}",
+        aligned.message
+    );
+    let status = &h.queue.devices().await.unwrap()[0];
+    assert_eq!((status.pen_up, status.position_mm), (Some(true), None));
+    // The motors are off: a walk is refused until a home.
+    let e = h
+        .queue
+        .device(None, queue::DeviceAction::walk(1.0, 0.0).unwrap())
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("plotty device home"), "{e}");
+    drop(h.coordinator);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_an_abort_the_device_takes_the_next_job() {
     let mut h = harness(SimPace::Realtime).await;
     let first = h

@@ -176,7 +176,10 @@ fn the_commands_against_a_running_daemon() {
     for (action, said) in [
         ("pen-down", "simulator: pen down"),
         ("pen-up", "simulator: pen up"),
+        ("toggle", "simulator: pen down"),
+        ("toggle", "simulator: pen up"),
         ("version", "simulator: 3.0.3"),
+        ("align", "simulator: align: pen up, motors off"),
         ("motors-off", "simulator: motors off"),
     ] {
         let out = run(&env, &at(port, &["device", action]));
