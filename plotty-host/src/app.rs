@@ -27,6 +27,8 @@ pub enum Outcome {
     Client(ExitCode),
     /// `plotty plot` finished (it printed its own report).
     Plotted,
+    /// `plotty completions` or `plotty man` wrote what was asked.
+    Generated,
 }
 
 /// A command failed.
@@ -44,6 +46,9 @@ pub enum AppError {
     /// `plotty plot` failed.
     #[error(transparent)]
     Plot(#[from] crate::plot::command::PlotError),
+    /// `plotty completions` or `plotty man` could not write.
+    #[error("{0}")]
+    Output(String),
 }
 
 impl AppError {
@@ -54,6 +59,7 @@ impl AppError {
             Self::Daemon(e) => e.exit_code(),
             Self::Client(e) => e.exit_code(),
             Self::Plot(e) => e.exit_code(),
+            Self::Output(_) => ExitCode::Failure,
         }
     }
 }
@@ -94,7 +100,38 @@ pub fn run(cli: Cli) -> Result<Outcome, AppError> {
             crate::plot::command::run(&args, &mut std::io::stdout().lock())?;
             Ok(Outcome::Plotted)
         }
+        Command::Completions(args) => {
+            let mut out = std::io::stdout().lock();
+            crate::manual_pages::completions(args.shell, &mut out);
+            Ok(Outcome::Generated)
+        }
+        Command::Man(args) => {
+            match &args.dir {
+                None => crate::manual_pages::man_page(&mut std::io::stdout().lock())
+                    .or_else(ignore_closed_pipe)
+                    .map_err(|e| AppError::Output(format!("cannot write the man page: {e}")))?,
+                Some(dir) => {
+                    let files = crate::manual_pages::man_pages(dir).map_err(|e| {
+                        AppError::Output(format!(
+                            "cannot write the man pages into {}: {e}",
+                            dir.display()
+                        ))
+                    })?;
+                    println!("{} man pages written to {}", files.len(), dir.display());
+                }
+            }
+            Ok(Outcome::Generated)
+        }
         command => Ok(Outcome::Client(crate::client::run(command)?)),
+    }
+}
+
+/// A closed standard output (`plotty man | head`) is not an error.
+fn ignore_closed_pipe(e: std::io::Error) -> std::io::Result<()> {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        Ok(())
+    } else {
+        Err(e)
     }
 }
 

@@ -74,6 +74,32 @@ pub enum Command {
     /// Exit codes: 0 plotted, 2 configuration, 5 device, 6 unusable input, 7 aborted,
     /// 1 anything else.
     Plot(PlotArgs),
+    /// Print the shell completion script for SHELL (bash, zsh, fish, elvish, powershell).
+    ///
+    /// bash: `plotty completions bash > ~/.local/share/bash-completion/completions/plotty`;
+    /// zsh: into a directory of `$fpath` as `_plotty`; fish:
+    /// `~/.config/fish/completions/plotty.fish`.
+    Completions(CompletionsArgs),
+    /// Write the man pages: `plotty.1` to standard output, or with DIR the pages of plotty and
+    /// every subcommand (`plotty-add.1`, …) into DIR (e.g. ~/.local/share/man/man1).
+    Man(ManArgs),
+}
+
+/// `plotty completions SHELL`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_name = "SHELL")]
+    pub shell: clap_complete::Shell,
+}
+
+/// `plotty man [DIR]`.
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Directory to write every page into (created if missing) [default: plotty.1 to standard
+    /// output].
+    #[arg(value_name = "DIR")]
+    pub dir: Option<PathBuf>,
 }
 
 /// How to reach the daemon (every client command).

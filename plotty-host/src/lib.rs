@@ -31,6 +31,7 @@
 //!   drawing or a trace to SVG/PNG and measures deviations.
 //! - [`plot`]: the plot program, its estimate, and the runner that drives a device through the
 //!   protocol session; `plotty plot`.
+//! - [`manual_pages`]: `plotty completions` and `plotty man`, generated from [`cli`].
 
 pub mod api;
 pub mod app;
@@ -48,6 +49,7 @@ pub mod job;
 pub mod journal;
 pub mod ledger;
 pub mod logging;
+pub mod manual_pages;
 pub mod optimize;
 pub mod plot;
 pub mod plotter;

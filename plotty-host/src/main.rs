@@ -45,7 +45,9 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Ok(Outcome::Client(exit)) => exit.into(),
-        Ok(Outcome::Daemon(daemon::Outcome::Stopped) | Outcome::Plotted) => ExitCode::SUCCESS,
+        Ok(Outcome::Daemon(daemon::Outcome::Stopped) | Outcome::Plotted | Outcome::Generated) => {
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             let code = e.exit_code().code();
             fail(&anyhow::Error::from(e), code)

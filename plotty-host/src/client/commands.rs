@@ -29,9 +29,11 @@ pub(super) async fn run(command: Command, out: &mut dyn Write) -> Result<ExitCod
         Command::Delete(a) => delete(a, out).await,
         Command::Device(d) => device(d, out).await,
         Command::Monitor(m) => monitor::run(m, out).await,
-        Command::Daemon(_) | Command::Check(_) | Command::Plot(_) => {
-            Err(ClientError::Input("not a client command".into()))
-        }
+        Command::Daemon(_)
+        | Command::Check(_)
+        | Command::Plot(_)
+        | Command::Completions(_)
+        | Command::Man(_) => Err(ClientError::Input("not a client command".into())),
     }
 }
 

@@ -8,6 +8,7 @@ mod check;
 mod client;
 mod common;
 mod daemon;
+mod docs;
 mod lifecycle;
 mod plot;
 mod security;
