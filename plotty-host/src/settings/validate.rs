@@ -136,6 +136,17 @@ impl<'a> Collector<'a> {
             .and_then(|t| locate::locate(t, &locate::parse_path(key)))
     }
 
+    /// True when the file spells out `key` itself (locating finds the deepest prefix, so a
+    /// missing key is told from its section by position).
+    fn has_key(&self, key: &str) -> bool {
+        let parent = key.rsplit_once('.').map(|(p, _)| p);
+        match (self.locate(key), parent.and_then(|p| self.locate(p))) {
+            (Some(at), Some(section)) => at != section,
+            (found, None) => found.is_some(),
+            (None, Some(_)) => false,
+        }
+    }
+
     fn problem(&mut self, key: &str, message: impl Into<String>, fix: impl Into<String>) {
         let from_file = !(key.starts_with('-') || key.starts_with("PLOTTY_"));
         let fix: String = fix.into();
@@ -841,9 +852,84 @@ fn motion(c: &mut Collector<'_>, raw: Option<&RawMotion>, ad: &AxiDrawSettings) 
     let Some(m) = raw else {
         return derived;
     };
-    let base = match m.preset {
+    // The percent keys of `device` and these mm/s keys are two spellings of one setting: a
+    // percent given in the file converts by the AxiDraw rule (reference §4) and wins over a
+    // preset; giving both spellings is a problem naming both.
+    let given = |c: &Collector<'_>, key: &str| c.has_key(&format!("device.{key}"));
+    let spelled = [
+        (
+            "speed_pendown",
+            "pen_down_speed_mm_s",
+            m.pen_down_speed_mm_s,
+            "mm/s",
+        ),
+        (
+            "speed_penup",
+            "pen_up_speed_mm_s",
+            m.pen_up_speed_mm_s,
+            "mm/s",
+        ),
+        (
+            "accel",
+            "pen_down_accel_mm_s2",
+            m.pen_down_accel_mm_s2,
+            "mm/s²",
+        ),
+        ("accel", "pen_up_accel_mm_s2", m.pen_up_accel_mm_s2, "mm/s²"),
+        ("pen_rate_raise", "pen_lift_s", m.pen_lift_s, "seconds"),
+        ("pen_rate_lower", "pen_drop_s", m.pen_drop_s, "seconds"),
+    ];
+    for (percent, mm, value, unit) in spelled {
+        if value.is_some() && given(c, percent) {
+            c.problem(
+                &format!("motion.{mm}"),
+                format!(
+                    "`motion.{mm}` and `device.{percent}` are two spellings of the same setting \
+                     (the percent converts to {unit} by the model's rule)"
+                ),
+                format!("keep one: remove `device.{percent}` or `motion.{mm}`"),
+            );
+        }
+    }
+    let preset = match m.preset {
         MotionPreset::Axidraw => derived,
         MotionPreset::Comparison => MotionLimits::COMPARISON,
+    };
+    let pick = |given: bool, from_percent: f64, from_preset: f64| {
+        if given { from_percent } else { from_preset }
+    };
+    let base = MotionLimits {
+        pen_down_speed_mm_s: pick(
+            given(c, "speed_pendown"),
+            derived.pen_down_speed_mm_s,
+            preset.pen_down_speed_mm_s,
+        ),
+        pen_up_speed_mm_s: pick(
+            given(c, "speed_penup"),
+            derived.pen_up_speed_mm_s,
+            preset.pen_up_speed_mm_s,
+        ),
+        pen_down_accel_mm_s2: pick(
+            given(c, "accel"),
+            derived.pen_down_accel_mm_s2,
+            preset.pen_down_accel_mm_s2,
+        ),
+        pen_up_accel_mm_s2: pick(
+            given(c, "accel"),
+            derived.pen_up_accel_mm_s2,
+            preset.pen_up_accel_mm_s2,
+        ),
+        pen_lift_s: pick(
+            given(c, "pen_rate_raise"),
+            derived.pen_lift_s,
+            preset.pen_lift_s,
+        ),
+        pen_drop_s: pick(
+            given(c, "pen_rate_lower"),
+            derived.pen_drop_s,
+            preset.pen_drop_s,
+        ),
+        ..preset
     };
     let mut pos = |key: &str, v: Option<f64>, fallback: f64, unit: &str| match v {
         Some(v) => c.range(
