@@ -252,6 +252,54 @@ async fn a_submitted_svg_is_plotted_to_completion_on_the_simulator() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_is_plotted_with_its_own_options() {
+    let mut h = harness(SimPace::Fast).await;
+    let slow = crate::settings::RunOptions {
+        speed_pendown: Some(5.0),
+        ..Default::default()
+    };
+    let mut taken = Vec::new();
+    for options in [crate::settings::RunOptions::default(), slow] {
+        let job = h
+            .queue
+            .submit(Submission {
+                options,
+                ..submission(SQUARES, true)
+            })
+            .await
+            .unwrap();
+        let mut last = None;
+        tokio::time::timeout(GUARD, async {
+            loop {
+                match h.rx.recv().await {
+                    Ok(DaemonEvent::JobStateChanged(c))
+                        if c.job_id == job.id && c.to.is_terminal() =>
+                    {
+                        assert_eq!(c.to, JobState::Completed);
+                        break;
+                    }
+                    Ok(DaemonEvent::JobProgress(p)) if p.job_id == job.id => last = Some(p),
+                    _ => {}
+                }
+            }
+        })
+        .await
+        .unwrap();
+        let details = h.queue.job(job.id.clone()).await.unwrap();
+        let planned = details.job.estimate_post_s.unwrap();
+        // The simulated board's time: the plan the device ran is the one estimated, made with
+        // the job's options (the configured 25 % would take far less than a 5 % estimate).
+        let ran = last.expect("progress").total_time_seconds;
+        assert!(
+            (ran / planned - 1.0).abs() < 0.02,
+            "ran {ran:.2} s, planned {planned:.2} s"
+        );
+        taken.push(ran);
+    }
+    assert!(taken[1] > 2.0 * taken[0], "{taken:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_malformed_svg_fails_with_the_reason() {
     let mut h = harness(SimPace::Fast).await;
     let job = h
