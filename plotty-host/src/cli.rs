@@ -180,7 +180,7 @@ pub struct RunArgs {
     #[arg(long, value_name = "PCT", alias = "speed_penup", help_heading = AXICLI)]
     pub speed_penup: Option<f64>,
     /// Acceleration, percent, 1–110 [default: device.accel, 75].
-    #[arg(long, value_name = "PCT", alias = "accel_pct", help_heading = AXICLI)]
+    #[arg(long, value_name = "PCT", help_heading = AXICLI)]
     pub accel: Option<f64>,
     /// Pen-up height, percent, 0–100 [default: device.pen_pos_up, 60].
     #[arg(long, value_name = "PCT", alias = "pen_pos_up", help_heading = AXICLI)]

@@ -231,10 +231,15 @@ fn run_text(
         if copies.count > 1 {
             writeln!(
                 out,
-                "{}: {} copies: {} with the page delays",
+                "{}: {} copies: {}{}",
                 p.path.display(),
                 copies.count,
                 Hms(Duration::from_micros((copies.total_s(&e) * 1e6) as u64)),
+                if copies.page_delay_s > 0.0 {
+                    " with the page delays"
+                } else {
+                    ""
+                },
             )?;
         }
         estimated(&p.path, &e, copies);
