@@ -213,6 +213,17 @@ pub(super) fn job_details(j: &Value) -> String {
         "layers    {}",
         j["layers_selected"].as_str().unwrap_or("all")
     );
+    // The job's plot options (axicli's names), when it was added with some.
+    if let Some(o) = j["metadata"]["options"].as_object() {
+        let shown: Vec<String> = o
+            .iter()
+            .filter(|(k, _)| k.as_str() != "seed")
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        if !shown.is_empty() {
+            let _ = writeln!(s, "options   {}", shown.join(" "));
+        }
+    }
     let _ = writeln!(s, "submitted {}", text(&j["created_at"]));
     if let Some(r) = j["retry_of"].as_str() {
         let _ = writeln!(s, "retry of  {r}");
@@ -522,6 +533,15 @@ mod tests {
         let mid = json!({"resume_point": {"layer": 0, "stroke": 2, "vertex": 5}});
         let d = job_details(&mid);
         assert!(d.contains("resume at layer 1, stroke 3, segment 5"), "{d}");
+    }
+
+    #[test]
+    fn a_jobs_plot_options_are_shown() {
+        let j = json!({"metadata": {"options": {"speed_pendown": 30.0, "model": 2, "seed": 7}}});
+        let d = job_details(&j);
+        assert!(d.contains("options   model=2 speed_pendown=30.0"), "{d}");
+        assert!(!d.contains("seed"), "{d}");
+        assert!(!job_details(&json!({"metadata": {}})).contains("options"));
     }
 
     #[test]
