@@ -2,8 +2,8 @@
 //! --pen_pos_down 35 --model 2 --copies 3 …`) for one `plotty plot` or one job of `plotty add`,
 //! overriding the configuration for that run only.
 //!
-//! The names are axicli's. Values are checked by the same rules as the config file's keys
-//! ([`super::validate`]), so `--speed-pendown 500` is refused exactly as `device.speed_pendown:
+//! The names are axicli's. Values are checked by the same rules as the config file's keys (the
+//! settings' validation), so `--speed-pendown 500` is refused exactly as `device.speed_pendown:
 //! 500` is. A job keeps its options (as JSON, in its metadata) so that the daemon plans and
 //! plots it, and rebuilds it after a restart, with the same values.
 
