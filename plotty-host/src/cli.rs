@@ -157,6 +157,16 @@ pub struct AddArgs {
     /// Queue N copies: N jobs of the same file and options (axicli's --copies).
     #[arg(long, value_name = "N", alias = "copies", help_heading = AXICLI)]
     pub copies: Option<u32>,
+    /// Seconds the plotter waits after its previous plot before starting this job (each copy),
+    /// to change the sheet (axicli's --page_delay).
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        alias = "page_delay",
+        help_heading = AXICLI,
+        allow_negative_numbers = true
+    )]
+    pub page_delay: Option<f64>,
     /// The job's plot options.
     #[command(flatten)]
     pub run: RunArgs,
@@ -349,7 +359,13 @@ pub struct PlotArgs {
     #[arg(long, value_name = "N", alias = "copies", help_heading = AXICLI)]
     pub copies: Option<u32>,
     /// Seconds to wait between copies instead of waiting for Enter (axicli's --page_delay).
-    #[arg(long, value_name = "SECONDS", alias = "page_delay", help_heading = AXICLI)]
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        alias = "page_delay",
+        help_heading = AXICLI,
+        allow_negative_numbers = true
+    )]
     pub page_delay: Option<f64>,
     /// The plot options.
     #[command(flatten)]

@@ -127,7 +127,7 @@ async fn add(a: AddArgs, out: &mut dyn Write) -> Result<ExitCode, ClientError> {
         files.push((name, Bytes::from(bytes)));
     }
     // Parsed here (a model name), checked against the settings' rules by the daemon.
-    let options = crate::settings::RunOptions::from_args(&a.run, a.copies, None)
+    let options = crate::settings::RunOptions::from_args(&a.run, a.copies, a.page_delay)
         .map_err(|e| ClientError::Input(e.to_string()))?;
     let http = client(&a.client)?;
     let mut created = Vec::new();

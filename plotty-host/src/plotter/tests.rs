@@ -300,6 +300,51 @@ async fn a_job_is_plotted_with_its_own_options() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_delay_waits_after_the_previous_plot_and_an_abort_ends_the_wait() {
+    let mut h = harness(SimPace::Fast).await;
+    let first = h.queue.submit(submission(SQUARES, true)).await.unwrap();
+    h.wait_state(&first.id, JobState::Completed).await;
+    let ended = std::time::Instant::now();
+    let delayed = |seconds: f64| Submission {
+        options: crate::settings::RunOptions {
+            page_delay: Some(seconds),
+            ..Default::default()
+        },
+        ..submission(SQUARES, true)
+    };
+    let second = h.queue.submit(delayed(0.6)).await.unwrap();
+    h.wait_state(&second.id, JobState::Plotting).await;
+    let waited = ended.elapsed().as_secs_f64();
+    assert!(waited >= 0.6, "plotting after {waited:.3} s");
+    h.wait_state(&second.id, JobState::Completed).await;
+    // An abort during a long delay ends it at once: nothing waits an hour.
+    let third = h.queue.submit(delayed(3600.0)).await.unwrap();
+    h.wait_state(&third.id, JobState::Armed).await;
+    let asked = std::time::Instant::now();
+    h.queue
+        .control(third.id.clone(), JobAction::Abort)
+        .await
+        .unwrap();
+    let (c, _) = tokio::time::timeout(GUARD, async {
+        loop {
+            match h.rx.recv().await {
+                Ok(DaemonEvent::JobStateChanged(c))
+                    if c.job_id == third.id && c.to.is_terminal() =>
+                {
+                    return (c, ());
+                }
+                _ => {}
+            }
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(c.to, JobState::Aborted);
+    assert!(asked.elapsed().as_secs() < 60, "{:?}", asked.elapsed());
+    drop(h.coordinator);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_malformed_svg_fails_with_the_reason() {
     let mut h = harness(SimPace::Fast).await;
     let job = h

@@ -714,10 +714,19 @@ fn add_takes_axicli_options_that_travel_with_the_job() {
     assert_eq!(options["pen_pos_down"], 20.0, "{v}");
     assert_eq!(options["model"], 2, "{v}");
     // Copies are jobs of their own, each with the options.
-    let out = add(&["--copies", "2", "--speed-pendown", "5"]);
+    let out = add(&[
+        "--copies",
+        "2",
+        "--speed-pendown",
+        "5",
+        "--page_delay",
+        "0.5",
+    ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let ids: Vec<String> = stdout(&out).lines().map(str::to_owned).collect();
     assert_eq!(ids.len(), 2, "{ids:?}");
+    let v = job_json(&env, port, &ids[1]).unwrap();
+    assert_eq!(v["metadata"]["options"]["page_delay"], 0.5, "{v}");
     let copy = estimate(&ids[0]);
     assert_eq!(estimate(&ids[1]), copy);
     // The lower pen-down position of the first (a longer way down) shows too.
@@ -731,6 +740,7 @@ fn add_takes_axicli_options_that_travel_with_the_job() {
         ),
         (&["--copies", "0"], "--copies: 0 is out of range"),
         (&["--pen-rate-raise", "0.5"], "use a value from 1 to 200 %"),
+        (&["--page-delay", "-1"], "--page-delay: -1 is out of range"),
     ] {
         let out = add(args);
         assert_eq!(out.status.code(), Some(1), "{args:?}");
