@@ -1,7 +1,7 @@
 //! Manual actions on a device that is not plotting (`plotty device home|walk|pen-up|pen-down|
 //! toggle|motors-on|motors-off|align`): the plot runner's session loop ([`runner::manual`]) on
-//! the device's link, on a blocking thread. The device task stops a paused plot's run first (its checkpoint is
-//! stored), so the same actions work while a job is paused.
+//! the device's link, on a blocking thread. The device task stops a paused plot's run first (its
+//! checkpoint is stored), so the same actions work while a job is paused.
 
 use std::sync::Arc;
 
