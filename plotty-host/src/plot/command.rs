@@ -249,8 +249,10 @@ fn run_text(
         return Ok(());
     }
     let console = Console::start()?;
+    // `--estimate --verify` checks the plan once, however many copies there are.
+    let runs = if args.estimate { 1 } else { copies.count };
     for (i, (p, e)) in files.iter().zip(estimates).enumerate() {
-        for copy in 0..copies.count {
+        for copy in 0..runs {
             if copy > 0 {
                 writeln!(
                     out,

@@ -354,6 +354,24 @@ fn axicli_options_change_the_plan_for_this_run_only() {
     assert_eq!(f["copies"], 3);
     let all = f["total_with_copies_s"].as_f64().unwrap();
     assert!((all - (3.0 * base + 20.0)).abs() < 1e-6, "{all} vs {base}");
+    // Copies are plotted, but a verified estimate simulates the plan once.
+    let o = plot_square(&env, &["--device", "sim", "--copies", "2"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(
+        stdout(&o).matches("simulated plot time").count(),
+        2,
+        "{}",
+        stdout(&o)
+    );
+    assert!(stdout(&o).contains("copy 2 of 2"), "{}", stdout(&o));
+    let o = plot_square(&env, &["--estimate", "--verify", "--copies", "2"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(
+        stdout(&o).matches("simulated plot time").count(),
+        1,
+        "{}",
+        stdout(&o)
+    );
     // Other options are accepted and reported nowhere else.
     for args in [
         &["--model", "SE/A3"][..],
