@@ -102,6 +102,7 @@ fn bench(c: &mut Criterion) {
             layers: None,
             priority: 0,
             start: false,
+            options: Default::default(),
         };
         // Once before timing: stored means the drawing is on disk, whole, under its job.
         let job = rt
@@ -257,6 +258,7 @@ async fn running_plot(d: &Running) -> JobId {
             layers: None,
             priority: 0,
             start: true,
+            options: Default::default(),
         })
         .await
         .unwrap();

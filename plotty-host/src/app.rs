@@ -1,6 +1,8 @@
 //! Runs a parsed command line: builds the settings from it and calls the right part of the library.
 //! Printing and exit codes are `main`'s business; this returns what to print and how to exit.
 
+use std::io::Write;
+
 use crate::check::Report;
 use crate::cli::{CheckArgs, CheckCommand, Cli, Command, ConfigArgs, ConfigCommand};
 use crate::daemon::{
@@ -29,6 +31,8 @@ pub enum Outcome {
     Plotted,
     /// Text for standard output (`plotty config …`).
     Text(String),
+    /// `plotty completions` or `plotty man` wrote what was asked.
+    Generated,
 }
 
 /// A command failed.
@@ -49,6 +53,9 @@ pub enum AppError {
     /// `plotty config init` could not write the file.
     #[error(transparent)]
     Init(#[from] settings::init::InitError),
+    /// `plotty completions` or `plotty man` could not write.
+    #[error("{0}")]
+    Output(String),
 }
 
 impl AppError {
@@ -60,6 +67,7 @@ impl AppError {
             Self::Client(e) => e.exit_code(),
             Self::Plot(e) => e.exit_code(),
             Self::Init(_) => ExitCode::Config,
+            Self::Output(_) => ExitCode::Failure,
         }
     }
 }
@@ -115,7 +123,42 @@ pub fn run(cli: Cli) -> Result<Outcome, AppError> {
             crate::plot::command::run(&args, &mut std::io::stdout().lock())?;
             Ok(Outcome::Plotted)
         }
+        Command::Completions(args) => {
+            let script = crate::manual_pages::completions(args.shell);
+            let mut out = std::io::stdout().lock();
+            out.write_all(&script)
+                .and_then(|()| out.flush())
+                .or_else(ignore_closed_pipe)
+                .map_err(|e| AppError::Output(format!("cannot write the completions: {e}")))?;
+            Ok(Outcome::Generated)
+        }
+        Command::Man(args) => {
+            match &args.dir {
+                None => crate::manual_pages::man_page(&mut std::io::stdout().lock())
+                    .or_else(ignore_closed_pipe)
+                    .map_err(|e| AppError::Output(format!("cannot write the man page: {e}")))?,
+                Some(dir) => {
+                    let files = crate::manual_pages::man_pages(dir).map_err(|e| {
+                        AppError::Output(format!(
+                            "cannot write the man pages into {}: {e}",
+                            dir.display()
+                        ))
+                    })?;
+                    println!("{} man pages written to {}", files.len(), dir.display());
+                }
+            }
+            Ok(Outcome::Generated)
+        }
         command => Ok(Outcome::Client(crate::client::run(command)?)),
+    }
+}
+
+/// A closed standard output (`plotty man | head`) is not an error.
+fn ignore_closed_pipe(e: std::io::Error) -> std::io::Result<()> {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        Ok(())
+    } else {
+        Err(e)
     }
 }
 

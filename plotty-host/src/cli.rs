@@ -59,7 +59,8 @@ pub enum Command {
     Retry(JobIdArgs),
     /// Delete a finished job (COMPLETED, ABORTED or FAILED) and its files.
     Delete(JobIdArgs),
-    /// Move the plotter by hand: home, pen-up, pen-down, motors-off; or show its firmware version.
+    /// Move the plotter by hand: home, walk, pen-up, pen-down, toggle, align, motors-on|off; or
+    /// show its firmware version.
     #[command(subcommand)]
     Device(DeviceCommand),
     /// Watch the daemon live: job states, plot progress, device and system status.
@@ -77,6 +78,32 @@ pub enum Command {
     /// Exit codes: 0 plotted, 2 configuration, 5 device, 6 unusable input, 7 aborted,
     /// 1 anything else.
     Plot(PlotArgs),
+    /// Print the shell completion script for SHELL (bash, zsh, fish, elvish, powershell).
+    ///
+    /// bash: `plotty completions bash > ~/.local/share/bash-completion/completions/plotty`;
+    /// zsh: into a directory of `$fpath` as `_plotty`; fish:
+    /// `~/.config/fish/completions/plotty.fish`.
+    Completions(CompletionsArgs),
+    /// Write the man pages: `plotty.1` to standard output, or with DIR the pages of plotty and
+    /// every subcommand (`plotty-add.1`, …) into DIR (e.g. ~/.local/share/man/man1).
+    Man(ManArgs),
+}
+
+/// `plotty completions SHELL`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_name = "SHELL")]
+    pub shell: clap_complete::Shell,
+}
+
+/// `plotty man [DIR]`.
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Directory to write every page into (created if missing) [default: plotty.1 to standard
+    /// output].
+    #[arg(value_name = "DIR")]
+    pub dir: Option<PathBuf>,
 }
 
 /// How to reach the daemon (every client command).
@@ -132,9 +159,82 @@ pub struct AddArgs {
     /// at READY for `plotty start ID`].
     #[arg(long)]
     pub start: bool,
+    /// Queue N copies: N jobs of the same file and options (axicli's --copies).
+    #[arg(long, value_name = "N", alias = "copies", help_heading = AXICLI)]
+    pub copies: Option<u32>,
+    /// Seconds the plotter waits after its previous plot before starting this job (each copy),
+    /// to change the sheet (axicli's --page_delay).
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        alias = "page_delay",
+        help_heading = AXICLI,
+        allow_negative_numbers = true
+    )]
+    pub page_delay: Option<f64>,
+    /// The job's plot options.
+    #[command(flatten)]
+    pub run: RunArgs,
     /// The daemon.
     #[command(flatten)]
     pub client: ClientArgs,
+}
+
+/// The heading of the axicli-style options in the help.
+const AXICLI: &str = "AxiDraw options (axicli's; `--speed_pendown` spellings work too)";
+
+/// The AxiDraw software's per-run options (axicli's names, `-` or `_`), for `plot` and `add`:
+/// they override the configuration for this plot or job only, and are checked by the same
+/// rules as the config file's `device` keys.
+#[derive(Clone, Debug, Default, Args)]
+pub struct RunArgs {
+    /// Pen-down speed, percent of the maximum, 1–110 [default: device.speed_pendown, 25].
+    #[arg(long, value_name = "PCT", alias = "speed_pendown", help_heading = AXICLI)]
+    pub speed_pendown: Option<f64>,
+    /// Pen-up speed, percent, 1–200 [default: device.speed_penup, 75].
+    #[arg(long, value_name = "PCT", alias = "speed_penup", help_heading = AXICLI)]
+    pub speed_penup: Option<f64>,
+    /// Acceleration, percent, 1–110 [default: device.accel, 75].
+    #[arg(long, value_name = "PCT", help_heading = AXICLI)]
+    pub accel: Option<f64>,
+    /// Pen-up height, percent, 0–100 [default: device.pen_pos_up, 60].
+    #[arg(long, value_name = "PCT", alias = "pen_pos_up", help_heading = AXICLI)]
+    pub pen_pos_up: Option<f64>,
+    /// Pen-down height, percent, 0–100 [default: device.pen_pos_down, 30].
+    #[arg(long, value_name = "PCT", alias = "pen_pos_down", help_heading = AXICLI)]
+    pub pen_pos_down: Option<f64>,
+    /// Pen raising speed, percent, 1–200 [default: device.pen_rate_raise, 75].
+    #[arg(long, value_name = "PCT", alias = "pen_rate_raise", help_heading = AXICLI)]
+    pub pen_rate_raise: Option<f64>,
+    /// Pen lowering speed, percent, 1–200 [default: device.pen_rate_lower, 50].
+    #[arg(long, value_name = "PCT", alias = "pen_rate_lower", help_heading = AXICLI)]
+    pub pen_rate_lower: Option<f64>,
+    /// AxiDraw model: 1–7 as axicli, or a name: V3/A4, A3 (SE/A3), XLX, MiniKit, A1, A2, B6
+    /// [default: device.model, 1].
+    #[arg(long, value_name = "MODEL", help_heading = AXICLI)]
+    pub model: Option<String>,
+    /// Stroke order as axicli's levels: 0 file order with adjoining paths connected, 1–3 reorder
+    /// and reverse for the least pen-up travel (plotty always picks directions), 4 none (as
+    /// --keep-order) [default: 2].
+    #[arg(long, value_name = "0-4", help_heading = AXICLI, conflicts_with = "keep_order")]
+    pub reordering: Option<u8>,
+    /// Plot strokes in file order and direction (no reordering, joining or merging; axicli's
+    /// --reordering 4).
+    #[arg(long)]
+    pub keep_order: bool,
+    /// Start each closed path at a random vertex, so their touch-down marks do not line up.
+    #[arg(long, alias = "random_start", help_heading = AXICLI)]
+    pub random_start: bool,
+    /// Turn a portrait page (taller than wide) a quarter turn counter-clockwise to fit the
+    /// landscape travel, as axicli does by default [default: off, the page is placed as drawn].
+    #[arg(long, alias = "auto_rotate", help_heading = AXICLI, overrides_with = "no_rotate")]
+    pub auto_rotate: bool,
+    /// Place the page as drawn, never turned (axicli's --no_rotate; plotty's default).
+    #[arg(long, alias = "no_rotate", help_heading = AXICLI, overrides_with = "auto_rotate")]
+    pub no_rotate: bool,
+    /// Constant-speed pen-down moves (no acceleration visible in the line; slower).
+    #[arg(long, alias = "const_speed", help_heading = AXICLI)]
+    pub const_speed: bool,
 }
 
 /// `plotty jobs`.
@@ -177,6 +277,11 @@ pub enum DeviceCommand {
     PenUp(DeviceArgs),
     /// Lower the pen.
     PenDown(DeviceArgs),
+    /// Raise the pen if it is down, else lower it (axicli's toggle).
+    Toggle(DeviceArgs),
+    /// Pen up and motors off, to line up paper and pen by hand (axicli's align mode); then
+    /// push the carriage home and run `plotty device home`.
+    Align(DeviceArgs),
     /// Switch the motors on (they hold the carriage).
     MotorsOn(DeviceArgs),
     /// Switch the motors off (the carriage can then be moved by hand).
@@ -254,9 +359,22 @@ pub struct PlotArgs {
     /// `files` list; times in seconds, lengths in mm) and nothing else there.
     #[arg(long, requires = "estimate", conflicts_with = "verify")]
     pub json: bool,
-    /// Plot strokes in file order and direction (no reordering, joining or merging).
-    #[arg(long)]
-    pub keep_order: bool,
+    /// Plot the files N times each (axicli's --copies; Enter between copies on a plotter, for
+    /// the next sheet, unless --page-delay is given).
+    #[arg(long, value_name = "N", alias = "copies", help_heading = AXICLI)]
+    pub copies: Option<u32>,
+    /// Seconds to wait between copies instead of waiting for Enter (axicli's --page_delay).
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        alias = "page_delay",
+        help_heading = AXICLI,
+        allow_negative_numbers = true
+    )]
+    pub page_delay: Option<f64>,
+    /// The plot options.
+    #[command(flatten)]
+    pub run: RunArgs,
     /// Plot only these layers: numbers (`1`), ranges (`2-4`) and names, comma-separated.
     #[arg(long, value_name = "SPEC")]
     pub layers: Option<String>,
@@ -532,7 +650,7 @@ mod tests {
         };
         assert_eq!(a.files.len(), 2);
         assert_eq!(a.device.as_deref(), Some("sim"));
-        assert!(a.estimate && a.keep_order && !a.realtime);
+        assert!(a.estimate && a.run.keep_order && !a.realtime);
         assert_eq!(a.layers.as_deref(), Some("1,3-4"));
         assert!(
             Cli::try_parse_from(["plotty", "plot"]).is_err(),

@@ -32,6 +32,7 @@
 //!   the drawing and the travel (one rule for `plot`, submission and analysis).
 //! - [`plot`]: the plot program, its estimate, and the runner that drives a device through the
 //!   protocol session; `plotty plot`.
+//! - [`manual_pages`]: `plotty completions` and `plotty man`, generated from [`cli`].
 
 pub mod api;
 pub mod app;
@@ -49,6 +50,7 @@ pub mod job;
 pub mod journal;
 pub mod ledger;
 pub mod logging;
+pub mod manual_pages;
 pub mod optimize;
 pub mod paper;
 pub mod plot;

@@ -53,7 +53,9 @@ fn main() -> ExitCode {
             }
         }
         Ok(Outcome::Client(exit)) => exit.into(),
-        Ok(Outcome::Daemon(daemon::Outcome::Stopped) | Outcome::Plotted) => ExitCode::SUCCESS,
+        Ok(Outcome::Daemon(daemon::Outcome::Stopped) | Outcome::Plotted | Outcome::Generated) => {
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             let code = e.exit_code().code();
             fail(&anyhow::Error::from(e), code)

@@ -207,7 +207,7 @@ fn bench_path(name: &str) -> PathBuf {
 fn check_reference(name: &str, reference_s: f64) -> Estimate {
     let dir = tempfile::tempdir().unwrap();
     let mut config = PlotConfig::from_settings(&settings_from(dir.path(), COMPARISON_CONFIG));
-    config.keep_order = true;
+    config.reordering = plotty_host::settings::Reordering::FileOrder;
     let p = prepare_file(&bench_path(name), &config);
     let e = estimate::estimate(&p.program, &config, FirmwareVersion::LATEST).unwrap();
     eprintln!(

@@ -17,6 +17,7 @@ use super::protocol::{PROTOCOL_VERSION, code};
 use super::{ACTIVE, Api, WAITING, views};
 use crate::job::{JobId, JobState};
 use crate::queue::{DeviceAction, JobAction, ListFilter, QueueError, Submission, SvgSource};
+use crate::settings::RunOptions;
 
 /// The dashboard page.
 const DASHBOARD: &str = include_str!("dashboard.html");
@@ -39,6 +40,8 @@ struct Options {
     layers: Option<String>,
     priority: i32,
     start: bool,
+    /// The plot options, axicli's names (`speed_pendown=30`, `copies=2`, …).
+    run: RunOptions,
 }
 
 /// An error answer before it becomes a response (small, so it can travel in a `Result`).
@@ -310,8 +313,17 @@ pub(super) async fn submit(State(api): State<Arc<Api>>, req: Request) -> Respons
             "the form has no file: send the SVG in a field named `file`",
         );
     }
+    // Checked once, before any job exists: `copies=0` or a speed out of range creates nothing.
+    if let Err(e) = api.settings().with_run(&opts.run) {
+        return error(StatusCode::BAD_REQUEST, code::INVALID_FIELD, e.to_string());
+    }
     let single = files.len() == 1;
     let mut created = Vec::new();
+    // Each copy is a job of its own (`copies=N`), plotted in turn like any other.
+    let copies = opts.run.copies();
+    let files = files
+        .into_iter()
+        .flat_map(|f| std::iter::repeat_n(f, copies as usize));
     for (file_name, bytes) in files {
         let name = if single {
             opts.name.clone().or(file_name)
@@ -325,6 +337,10 @@ pub(super) async fn submit(State(api): State<Arc<Api>>, req: Request) -> Respons
             layers: opts.layers.clone(),
             priority: opts.priority,
             start: opts.start,
+            options: RunOptions {
+                copies: None,
+                ..opts.run.clone()
+            },
         };
         match api.queue.submit(submission).await {
             Ok(job) => created.push(views::job(&job, None)),
@@ -419,11 +435,20 @@ pub(super) async fn preview(
             format!("job {id} has no stored SVG"),
         );
     };
+    // The job's own options (model, page turn, speeds…), when it was added with them.
+    let options: RunOptions = job
+        .metadata
+        .get("options")
+        .and_then(|o| serde_json::from_value(o.clone()).ok())
+        .unwrap_or_default();
     let settings = api.settings();
+    // Options were checked at submission; a config reloaded since may have moved a limit.
+    let config = crate::plot::PlotConfig::for_run(&settings, &options)
+        .unwrap_or_else(|_| crate::plot::PlotConfig::from_settings(&settings));
     let request = super::preview::Request {
         source: source.into(),
         dir: settings.jobs_dir().join(id.as_str()),
-        config: crate::plot::PlotConfig::from_settings(&settings),
+        config,
         paper: crate::paper::of_job(&job.metadata, &settings),
         layers: job
             .metadata
@@ -502,7 +527,7 @@ pub(super) async fn devices(State(api): State<Arc<Api>>) -> Response {
     }
 }
 
-/// `POST /api/devices/{id}/{home|pen-up|pen-down|motors-on|motors-off}`, and
+/// `POST /api/devices/{id}/{home|pen-up|pen-down|toggle|motors-on|motors-off|align}`, and
 /// `POST /api/devices/{id}/walk?x_mm=X&y_mm=Y`.
 pub(super) async fn device_action(
     State(api): State<Arc<Api>>,
@@ -658,7 +683,9 @@ async fn form_files(
         if file_name.is_some() || name == "file" || name == "svg" {
             let bytes = field.bytes().await.map_err(mp_error)?;
             files.push((file_name, bytes));
-        } else if ["name", "paper", "layers", "priority", "start"].contains(&name.as_str()) {
+        } else if ["name", "paper", "layers", "priority", "start"].contains(&name.as_str())
+            || RunOptions::NAMES.contains(&name.as_str())
+        {
             let value = field.text().await.map_err(mp_error)?;
             opts.set(&name, &value)?;
         }
@@ -669,7 +696,10 @@ async fn form_files(
 impl Options {
     fn from_query(uri: &Uri) -> Result<Self, ApiError> {
         let mut o = Self::default();
-        for key in ["name", "paper", "layers", "priority", "start"] {
+        for key in ["name", "paper", "layers", "priority", "start"]
+            .into_iter()
+            .chain(RunOptions::NAMES)
+        {
             if let Some(v) = query_param(uri, key) {
                 o.set(key, &v)?;
             }
@@ -700,7 +730,7 @@ impl Options {
                     _ => return Err(bad(format!("`start={value}`: use true or false"))),
                 };
             }
-            _ => {}
+            _ => self.run.set(key, value).map_err(bad)?,
         }
         Ok(())
     }

@@ -29,9 +29,12 @@ pub(super) async fn run(command: Command, out: &mut dyn Write) -> Result<ExitCod
         Command::Delete(a) => delete(a, out).await,
         Command::Device(d) => device(d, out).await,
         Command::Monitor(m) => monitor::run(m, out).await,
-        Command::Daemon(_) | Command::Check(_) | Command::Config(_) | Command::Plot(_) => {
-            Err(ClientError::Input("not a client command".into()))
-        }
+        Command::Daemon(_)
+        | Command::Check(_)
+        | Command::Config(_)
+        | Command::Plot(_)
+        | Command::Completions(_)
+        | Command::Man(_) => Err(ClientError::Input("not a client command".into())),
     }
 }
 
@@ -124,6 +127,9 @@ async fn add(a: AddArgs, out: &mut dyn Write) -> Result<ExitCode, ClientError> {
         };
         files.push((name, Bytes::from(bytes)));
     }
+    // Parsed here (a model name), checked against the settings' rules by the daemon.
+    let options = crate::settings::RunOptions::from_args(&a.run, a.copies, a.page_delay)
+        .map_err(|e| ClientError::Input(e.to_string()))?;
     let http = client(&a.client)?;
     let mut created = Vec::new();
     for (name, bytes) in files {
@@ -137,6 +143,7 @@ async fn add(a: AddArgs, out: &mut dyn Write) -> Result<ExitCode, ClientError> {
         if a.start {
             query.push(("start", "true".into()));
         }
+        query.extend(options.to_pairs());
         let path = format!("/api/jobs?{}", format::query(&query));
         let reply = http.post(&path, Some(("image/svg+xml", bytes))).await?;
         // The daemon's paper check (the drawing against the paper and the plotter's travel).
@@ -240,6 +247,8 @@ async fn device(d: DeviceCommand, out: &mut dyn Write) -> Result<ExitCode, Clien
         }
         DeviceCommand::PenUp(a) => (a, Some("pen-up".to_owned())),
         DeviceCommand::PenDown(a) => (a, Some("pen-down".to_owned())),
+        DeviceCommand::Toggle(a) => (a, Some("toggle".to_owned())),
+        DeviceCommand::Align(a) => (a, Some("align".to_owned())),
         DeviceCommand::MotorsOn(a) => (a, Some("motors-on".to_owned())),
         DeviceCommand::MotorsOff(a) => (a, Some("motors-off".to_owned())),
         DeviceCommand::Version(a) => (a, None),

@@ -91,6 +91,32 @@ fn seconds(v: &Value) -> String {
     v.as_f64().map_or_else(|| "-".into(), duration)
 }
 
+/// Where a paused job resumes, counted from 1 as people count layers and strokes: `layer 2,
+/// stroke 8, segment 5`. The stored indices start at 0, and the markers of the park and
+/// re-entry moves (`u32::MAX`, `u32::MAX − 1`) are internal values, never shown as numbers.
+fn resume_point(r: &serde_json::Map<String, Value>) -> String {
+    let one_based = |v: &Value| {
+        v.as_u64()
+            .map_or_else(|| "?".into(), |i| (i + 1).to_string())
+    };
+    let layer = one_based(&r["layer"]);
+    match r["vertex"].as_u64() {
+        Some(v) if v == u64::from(crate::plot::PARK_VERTEX) => {
+            format!("layer {layer}: parking at home")
+        }
+        Some(v) if v == u64::from(crate::plot::REENTRY_VERTEX) => format!(
+            "layer {layer}, stroke {}: moving back to where it stopped",
+            one_based(&r["stroke"])
+        ),
+        // Heading for vertex v (from 0) is drawing segment v (from 1).
+        v => format!(
+            "layer {layer}, stroke {}, segment {}",
+            one_based(&r["stroke"]),
+            v.map_or_else(|| "?".into(), |v| v.to_string())
+        ),
+    }
+}
+
 /// `45.0% (layer 2/4, eta 1m 02s)` from a progress object.
 pub(super) fn progress(p: &Value) -> String {
     if p.is_null() {
@@ -225,6 +251,17 @@ pub(super) fn job_details(j: &Value) -> String {
         "layers    {}",
         j["layers_selected"].as_str().unwrap_or("all")
     );
+    // The job's plot options (axicli's names), when it was added with some.
+    if let Some(o) = j["metadata"]["options"].as_object() {
+        let shown: Vec<String> = o
+            .iter()
+            .filter(|(k, _)| k.as_str() != "seed")
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        if !shown.is_empty() {
+            let _ = writeln!(s, "options   {}", shown.join(" "));
+        }
+    }
     let _ = writeln!(s, "submitted {}", text(&j["created_at"]));
     if let Some(r) = j["retry_of"].as_str() {
         let _ = writeln!(s, "retry of  {r}");
@@ -249,18 +286,7 @@ pub(super) fn job_details(j: &Value) -> String {
         text(&t["finished_at"])
     );
     if let Some(r) = j["resume_point"].as_object() {
-        // The park move's marker vertex is an internal value, not a point to show.
-        let at = if r["vertex"].as_u64() == Some(u64::from(crate::plot::PARK_VERTEX)) {
-            "parking at home".to_owned()
-        } else {
-            format!("vertex {}", text(&r["vertex"]))
-        };
-        let _ = writeln!(
-            s,
-            "resume at layer {}, stroke {}, {at}",
-            text(&r["layer"]),
-            text(&r["stroke"]),
-        );
+        let _ = writeln!(s, "resume at {}", resume_point(r));
     }
     let layers = j["layers"].as_array().map(Vec::as_slice).unwrap_or(&[]);
     if layers.is_empty() {
@@ -270,7 +296,10 @@ pub(super) fn job_details(j: &Value) -> String {
             .iter()
             .map(|l| {
                 vec![
-                    text(&l["index"]),
+                    // Stored from 0; people count layers from 1.
+                    l["index"]
+                        .as_u64()
+                        .map_or_else(|| "-".into(), |i| (i + 1).to_string()),
                     text(&l["name"]),
                     text(&l["color"]),
                     text(&l["strokes"]),
@@ -530,13 +559,45 @@ mod tests {
     fn a_parked_resume_point_is_not_shown_as_a_vertex_number() {
         let parked = json!({"resume_point": {"layer": 1, "stroke": 7, "vertex": 4_294_967_295u64}});
         let d = job_details(&parked);
+        assert!(d.contains("resume at layer 2: parking at home"), "{d}");
+        assert!(!d.contains("4294967295"), "{d}");
+        let back = json!({"resume_point": {"layer": 0, "stroke": 2, "vertex": 4_294_967_294u64}});
+        let d = job_details(&back);
         assert!(
-            d.contains("resume at layer 1, stroke 7, parking at home"),
+            d.contains("resume at layer 1, stroke 3: moving back to where it stopped"),
             "{d}"
         );
-        assert!(!d.contains("4294967295"), "{d}");
+        assert!(!d.contains("4294967294"), "{d}");
         let mid = json!({"resume_point": {"layer": 0, "stroke": 2, "vertex": 5}});
-        assert!(job_details(&mid).contains("stroke 2, vertex 5"));
+        let d = job_details(&mid);
+        assert!(d.contains("resume at layer 1, stroke 3, segment 5"), "{d}");
+    }
+
+    #[test]
+    fn a_jobs_plot_options_are_shown() {
+        let j = json!({"metadata": {"options": {"speed_pendown": 30.0, "model": 2, "seed": 7}}});
+        let d = job_details(&j);
+        assert!(d.contains("options   model=2 speed_pendown=30.0"), "{d}");
+        assert!(!d.contains("seed"), "{d}");
+        assert!(!job_details(&json!({"metadata": {}})).contains("options"));
+    }
+
+    #[test]
+    fn layers_are_numbered_from_one() {
+        let j = json!({"layers": [
+            {"index": 0, "name": "outline", "strokes": 3},
+            {"index": 1, "name": "fill", "strokes": 2}
+        ]});
+        let d = job_details(&j);
+        let rows: Vec<&str> = d.lines().skip_while(|l| !l.contains("LAYER")).collect();
+        assert!(
+            rows[1].trim_start().starts_with("1 ") && rows[1].contains("outline"),
+            "{d}"
+        );
+        assert!(
+            rows[2].trim_start().starts_with("2 ") && rows[2].contains("fill"),
+            "{d}"
+        );
     }
 
     #[test]

@@ -37,6 +37,8 @@ struct SeenText {
 
 struct Walker<'a> {
     options: &'a ImportOptions,
+    /// The page width, when the page is turned a quarter (`auto_rotate`).
+    quarter_turn: Option<f64>,
     flattener: Flattener,
     clip: Clip,
     layer_of_id: HashMap<&'a str, usize>,
@@ -60,6 +62,7 @@ pub(crate) fn convert(
     scan: &Scan<'_>,
     layer_ids: &[String],
     options: &ImportOptions,
+    quarter_turn: Option<f64>,
     warnings: &mut Vec<ImportWarning>,
 ) -> Result<Vec<Layer>, ImportError> {
     let (tx, ty) = options.model.travel_mm();
@@ -77,6 +80,7 @@ pub(crate) fn convert(
         .collect();
     let mut walker = Walker {
         options,
+        quarter_turn,
         flattener: Flattener::new(options.tolerance_mm, max),
         clip: Clip::new(max),
         layer_of_id: layer_ids
@@ -287,7 +291,10 @@ impl Walker<'_> {
         self.mapped.clear();
         for p in path.data().points() {
             let (x, y) = (f64::from(p.x), f64::from(p.y));
-            let q = Point::new(m[0] * x + m[1] * y + m[2], m[3] * x + m[4] * y + m[5]);
+            let mut q = Point::new(m[0] * x + m[1] * y + m[2], m[3] * x + m[4] * y + m[5]);
+            if let Some(width) = self.quarter_turn {
+                q = Point::new(q.y_mm, width - q.x_mm);
+            }
             if !(q.x_mm.abs() <= ABSURD_MM && q.y_mm.abs() <= ABSURD_MM) {
                 self.absurd += 1;
                 return Ok(());

@@ -97,6 +97,18 @@ pub struct Page {
     pub user_unit_mm: (f64, f64),
 }
 
+impl Page {
+    /// The page after a quarter turn: width and height (and the `viewBox`'s size) swapped.
+    fn rotate_quarter(&mut self) {
+        std::mem::swap(&mut self.width_mm, &mut self.height_mm);
+        let (ux, uy) = self.user_unit_mm;
+        self.user_unit_mm = (uy, ux);
+        if let Some(v) = &mut self.view_box {
+            std::mem::swap(&mut v.width, &mut v.height);
+        }
+    }
+}
+
 /// One layer: a top-level Inkscape layer, or the whole document when it has none.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Layer {
@@ -166,6 +178,10 @@ pub struct ImportOptions {
     pub max_segments: usize,
     /// Fonts for text.
     pub fonts: Fonts,
+    /// Turn a portrait page (taller than wide) a quarter turn counter-clockwise, as the AxiDraw
+    /// software's `auto_rotate` does, so that it fits the machine's landscape travel: the
+    /// page's top edge runs along the left of the travel, its left edge along the bottom.
+    pub auto_rotate: bool,
 }
 
 impl Stroke {
@@ -254,6 +270,7 @@ impl Default for ImportOptions {
             max_file_bytes: DEFAULT_MAX_FILE_BYTES,
             max_segments: DEFAULT_MAX_SEGMENTS,
             fonts: Fonts::default(),
+            auto_rotate: false,
         }
     }
 }
@@ -324,14 +341,75 @@ pub fn import_bytes(data: &[u8], options: &ImportOptions) -> Result<Drawing, Imp
         usvg_options.fontdb = db;
     }
     let tree = usvg::Tree::from_xmltree(&xml, &usvg_options).map_err(ImportError::from_usvg)?;
-    let page = scan.page(&tree);
-    let converted = convert::convert(&tree, &scan, &prepared.layer_ids, options, &mut warnings)?;
+    let mut page = scan.page(&tree);
+    // The page width is what a quarter turn maps x from: (x, y) → (y, width − x).
+    let quarter_turn = (options.auto_rotate && page.height_mm > page.width_mm).then(|| {
+        let width = page.width_mm;
+        page.rotate_quarter();
+        width
+    });
+    let converted = convert::convert(
+        &tree,
+        &scan,
+        &prepared.layer_ids,
+        options,
+        quarter_turn,
+        &mut warnings,
+    )?;
     Ok(Drawing {
         page,
         layers: converted,
         warnings,
         travel_mm: options.model.travel_mm(),
     })
+}
+
+/// The layers of an SVG as a layer selection sees them (name, number, in document order, hidden
+/// ones left out), from a scan of the document alone: no geometry, so a submission can check
+/// `--layers` at once. Content outside every layer is listed as `(outside layers)`, or as
+/// `Layer 1` in a document without layers, as [`import_bytes`] does; their strokes are empty.
+///
+/// # Errors
+/// Not text, or not XML.
+pub fn scan_layers(data: &[u8]) -> Result<Vec<Layer>, ImportError> {
+    let text = document::decode(data)?;
+    let scan = document::Scan::parse(text)?;
+    let layer = |index: usize, number: Option<u32>, name: &str, documentation: bool| Layer {
+        index,
+        number,
+        name: name.to_owned(),
+        id: String::new(),
+        color: Color::BLACK,
+        pause_before: false,
+        speed_pct: None,
+        height_pct: None,
+        delay_after_ms: None,
+        documentation,
+        strokes: Vec::new(),
+    };
+    if scan.layers.is_empty() {
+        return Ok(vec![layer(0, None, "Layer 1", false)]);
+    }
+    let mut layers = Vec::new();
+    for (i, raw) in scan.layers.iter().enumerate() {
+        if scan.first_outside == Some(i) {
+            layers.push(layer(i, None, "(outside layers)", false));
+        }
+        if raw.hidden {
+            continue;
+        }
+        let (control, _) = LayerControl::parse(&raw.name);
+        layers.push(layer(
+            raw.index,
+            control.number,
+            &raw.name,
+            control.documentation,
+        ));
+    }
+    if scan.first_outside == Some(scan.layers.len()) {
+        layers.push(layer(scan.layers.len(), None, "(outside layers)", false));
+    }
+    Ok(layers)
 }
 
 /// A 1×1 PNG: what every `<image>` resolves to. usvg then keeps an image node of the right

@@ -33,7 +33,9 @@ use crate::device::{DeviceError, Link};
 use crate::exit::ExitCode;
 use crate::import::{Color, LayerSelection, LayerSpecError, Point};
 use crate::preview::{self, Legend, Preview, PreviewError, PreviewOptions};
-use crate::settings::{self, ConfigError, FirmwareChoice, Overrides, Settings, Sources};
+use crate::settings::{
+    self, ConfigError, FirmwareChoice, Overrides, RunOptions, Settings, Sources,
+};
 use crate::wording::counted;
 
 use super::config::PlotConfig;
@@ -51,6 +53,9 @@ pub enum PlotError {
     /// The configuration is unusable.
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// A per-run option (`--speed-pendown`, …) is out of range.
+    #[error(transparent)]
+    Options(#[from] settings::run::OptionsError),
     /// `--layers` is malformed.
     #[error("--layers: {0}")]
     LayerSpec(LayerSpecError),
@@ -102,7 +107,7 @@ impl PlotError {
     /// The documented exit code.
     pub fn exit_code(&self) -> ExitCode {
         match self {
-            Self::Config(_) => ExitCode::Config,
+            Self::Config(_) | Self::Options(_) => ExitCode::Config,
             Self::LayerSpec(_) | Self::Input(_) | Self::Paper { .. } => ExitCode::Input,
             Self::Device(_) => ExitCode::Device,
             Self::Run { source, .. } => match **source {
@@ -140,16 +145,34 @@ pub fn run_with(
     if args.json {
         // Standard output carries the JSON alone; the rest of the report is not printed.
         let mut files = Vec::new();
-        run_text(args, settings, &mut io::sink(), &mut |path, e| {
+        run_text(args, settings, &mut io::sink(), &mut |path, e, copies| {
             files.push(serde_json::json!({
                 "file": path.display().to_string(),
                 "estimate": e.to_json(),
+                "copies": copies.count,
+                "page_delay_s": copies.page_delay_s,
+                "total_with_copies_s": copies.total_s(e),
             }));
         })?;
         writeln!(out, "{}", serde_json::json!({ "files": files }))?;
         return Ok(());
     }
-    run_text(args, settings, out, &mut |_, _| {})
+    run_text(args, settings, out, &mut |_, _, _| {})
+}
+
+/// How many times each file is plotted (`--copies`, `--page-delay`).
+#[derive(Clone, Copy, Debug)]
+struct Copies {
+    count: u32,
+    page_delay_s: f64,
+}
+
+impl Copies {
+    /// The time of every copy of a file with estimate `e`, the delays between them included.
+    fn total_s(self, e: &Estimate) -> f64 {
+        let n = f64::from(self.count);
+        e.total.as_secs_f64() * n + self.page_delay_s * (n - 1.0)
+    }
 }
 
 /// [`run_with`] printing text; `estimated` gets each file's estimate.
@@ -157,10 +180,16 @@ fn run_text(
     args: &PlotArgs,
     settings: &Settings,
     out: &mut dyn Write,
-    estimated: &mut dyn FnMut(&Path, &Estimate),
+    estimated: &mut dyn FnMut(&Path, &Estimate, Copies),
 ) -> Result<(), PlotError> {
-    let mut config = PlotConfig::from_settings(settings);
-    config.keep_order = args.keep_order;
+    let mut run = RunOptions::from_args(&args.run, args.copies, args.page_delay)?;
+    run.choose_seed();
+    let config = PlotConfig::for_run(settings, &run)?;
+    let settings = &settings.with_run(&run)?;
+    let copies = Copies {
+        count: run.copies(),
+        page_delay_s: run.page_delay.unwrap_or(0.0),
+    };
     let selection = match &args.layers {
         Some(spec) => Some((
             LayerSelection::parse(spec).map_err(PlotError::LayerSpec)?,
@@ -230,29 +259,80 @@ fn run_text(
                 detail: e.to_string(),
             })?;
         write!(out, "{}: {e}", p.path.display())?;
-        estimated(&p.path, &e);
+        if copies.count > 1 {
+            writeln!(
+                out,
+                "{}: {} copies: {}{}",
+                p.path.display(),
+                copies.count,
+                Hms(Duration::from_micros((copies.total_s(&e) * 1e6) as u64)),
+                if copies.page_delay_s > 0.0 {
+                    " with the page delays"
+                } else {
+                    ""
+                },
+            )?;
+        }
+        estimated(&p.path, &e, copies);
         estimates.push(e);
     }
     if args.estimate && !args.verify {
         return Ok(());
     }
     let console = Console::start()?;
+    // `--estimate --verify` checks the plan once, however many copies there are.
+    let runs = if args.estimate { 1 } else { copies.count };
     for (i, (p, e)) in files.iter().zip(estimates).enumerate() {
-        if i > 0 && !target.is_simulator() {
-            console.wait_for_paper(&p.path, out)?;
+        for copy in 0..runs {
+            if copy > 0 {
+                writeln!(
+                    out,
+                    "{}: copy {} of {}",
+                    p.path.display(),
+                    copy + 1,
+                    copies.count
+                )?;
+            }
+            if i > 0 || copy > 0 {
+                between_pages(&target, copies, args.realtime, &console, &p.path, out)?;
+            }
+            plot_one(
+                p,
+                e.clone(),
+                planned_for,
+                &target,
+                &config,
+                settings,
+                args,
+                several,
+                &console,
+                out,
+            )?;
         }
-        plot_one(
-            p,
-            e,
-            planned_for,
-            &target,
-            &config,
-            settings,
-            args,
-            several,
-            &console,
-            out,
-        )?;
+    }
+    Ok(())
+}
+
+/// Between two sheets: `--page-delay` seconds (on a plotter, or on the simulator in real time),
+/// else on a plotter a prompt for the next sheet.
+fn between_pages(
+    target: &Target,
+    copies: Copies,
+    realtime: bool,
+    console: &Console,
+    next: &Path,
+    out: &mut dyn Write,
+) -> Result<(), PlotError> {
+    let real = !target.is_simulator() || realtime;
+    if copies.page_delay_s > 0.0 {
+        if real {
+            writeln!(out, "waiting {:.1} s (--page-delay)", copies.page_delay_s)?;
+            std::thread::sleep(std::time::Duration::from_secs_f64(copies.page_delay_s));
+        }
+        return Ok(());
+    }
+    if !target.is_simulator() {
+        console.wait_for_paper(next, out)?;
     }
     Ok(())
 }

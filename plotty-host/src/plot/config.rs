@@ -8,7 +8,9 @@ use plotty_motion::time::Duration;
 
 use crate::import::ImportOptions;
 use crate::optimize::{OptimizeOptions, PenUpLimits};
-use crate::settings::{self, CornerRule, FirmwareChoice, Settings};
+use crate::settings::{
+    self, CornerRule, FirmwareChoice, Reordering, RunOptions, Settings, run::OptionsError,
+};
 
 use super::program::ProgramLayer;
 
@@ -28,8 +30,12 @@ pub struct PlotConfig {
     pub firmware: FirmwareChoice,
     /// Planner window in blocks.
     pub window: usize,
-    /// Draw strokes in file order and direction (`--keep-order`).
-    pub keep_order: bool,
+    /// How much the optimiser may reorder (`--reordering`, `--keep-order`).
+    pub reordering: Reordering,
+    /// Start each closed path at a random vertex chosen with this seed (`--random-start`).
+    pub random_start: Option<u64>,
+    /// Turn a portrait page a quarter turn to fit the landscape travel (`--auto-rotate`).
+    pub auto_rotate: bool,
     /// How large a drawing may be (`limits`).
     pub limits: settings::LimitSettings,
 }
@@ -42,9 +48,26 @@ impl PlotConfig {
             motion: settings.motion,
             firmware: settings.device.firmware,
             window: DEFAULT_WINDOW,
-            keep_order: false,
+            reordering: Reordering::default(),
+            random_start: None,
+            auto_rotate: false,
             limits: settings.limits,
         }
+    }
+
+    /// The plot configuration of `settings` with the per-run options `run` (axicli's
+    /// command-line options) applied.
+    ///
+    /// # Errors
+    /// An option out of the range the config file allows.
+    pub fn for_run(settings: &Settings, run: &RunOptions) -> Result<Self, OptionsError> {
+        let settings = settings.with_run(run)?;
+        Ok(Self {
+            reordering: run.reordering(),
+            random_start: run.random_start_seed(),
+            auto_rotate: run.auto_rotate.unwrap_or(false),
+            ..Self::from_settings(&settings)
+        })
     }
 
     /// The mapping between millimetres and motor steps.
@@ -128,12 +151,13 @@ impl PlotConfig {
             model: self.axidraw.model,
             max_file_bytes: self.limits.max_file_bytes,
             max_segments: self.limits.max_segments,
+            auto_rotate: self.auto_rotate,
             ..ImportOptions::default()
         }
     }
 
-    /// Optimisation options: everything, or the file order with `keep_order`; pen-up travel
-    /// costed with these limits.
+    /// Optimisation options: everything, the file order with adjoining paths connected, or the
+    /// file order alone, per `reordering`; pen-up travel costed with these limits.
     pub fn optimize_options(&self) -> OptimizeOptions {
         let limits = PenUpLimits {
             accel_mm_s2: self.motion.pen_up_accel_mm_s2,
@@ -141,10 +165,13 @@ impl PlotConfig {
             lift_s: f64::from(self.pen_raise_ms()) / 1000.0,
             drop_s: f64::from(self.pen_lower_ms()) / 1000.0,
         };
-        let base = if self.keep_order {
-            OptimizeOptions::keep_order()
-        } else {
-            OptimizeOptions::default()
+        let base = match self.reordering {
+            Reordering::FileOrder => OptimizeOptions::keep_order(),
+            Reordering::Adjoining => OptimizeOptions {
+                reorder: false,
+                ..OptimizeOptions::default()
+            },
+            Reordering::Full => OptimizeOptions::default(),
         };
         OptimizeOptions { limits, ..base }
     }

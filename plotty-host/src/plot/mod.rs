@@ -20,5 +20,5 @@ pub mod runner;
 
 pub use config::PlotConfig;
 pub use estimate::Estimate;
-pub use program::{Checkpoint, PARK_VERTEX, Program, ProgramLayer, Start, Step};
+pub use program::{Checkpoint, PARK_VERTEX, Program, ProgramLayer, REENTRY_VERTEX, Start, Step};
 pub use runner::{Control, Plot, RunError, RunEvent, RunReport};

@@ -545,6 +545,8 @@ pub enum Manual {
     MotorsOn,
     /// Pen up, motors off: the carriage moves freely by hand.
     MotorsOff,
+    /// The AxiDraw software's align mode: pen up, motors off, to line up paper and pen by hand.
+    Align,
     /// Pen up and back home; if the motors were off, the carriage's place becomes home (the
     /// user pushed it into the home corner).
     Home,
@@ -640,14 +642,19 @@ pub fn manual<L: Link>(
                     .into()
             };
         }
-        Manual::MotorsOff => {
+        Manual::MotorsOff | Manual::Align => {
             io.deliver(FeedItem::Pen(Pen::Up)).map_err(fail)?;
             io.deliver(FeedItem::Motors(false)).map_err(fail)?;
             io.drain().map_err(fail)?;
             report.position = None;
-            report.message = "motors off: the carriage moves freely; push it into the home \
-                              corner and run `plotty device home` before plotting again"
-                .into();
+            report.message = if action == Manual::Align {
+                "align: pen up, motors off; move the carriage by hand to line up the paper and \
+                 pen, then push it into the home corner and run `plotty device home`"
+            } else {
+                "motors off: the carriage moves freely; push it into the home corner and run \
+                 `plotty device home` before plotting again"
+            }
+            .into();
         }
         Manual::Home if !c.kept => {
             io.deliver(FeedItem::Pen(Pen::Up)).map_err(fail)?;

@@ -1,7 +1,7 @@
 //! Manual actions on a device that is not plotting (`plotty device home|walk|pen-up|pen-down|
-//! motors-on|motors-off`): the plot runner's session loop ([`runner::manual`]) on the device's
-//! link, on a blocking thread. The device task stops a paused plot's run first (its checkpoint is
-//! stored), so the same actions work while a job is paused.
+//! toggle|motors-on|motors-off|align`): the plot runner's session loop ([`runner::manual`]) on
+//! the device's link, on a blocking thread. The device task stops a paused plot's run first (its
+//! checkpoint is stored), so the same actions work while a job is paused.
 
 use std::sync::Arc;
 
@@ -22,6 +22,11 @@ pub(super) async fn run(
 ) -> Result<DeviceReply, DeviceError> {
     let manual = match action {
         DeviceAction::PenUp => Manual::PenUp,
+        // Every connection raises the pen, so what it was before comes from the last action's
+        // report (unknown counts as up: the board's start-up state).
+        DeviceAction::Toggle if inner.status().pen_up == Some(false) => Manual::PenUp,
+        DeviceAction::Toggle => Manual::PenDown,
+        DeviceAction::Align => Manual::Align,
         DeviceAction::PenDown => Manual::PenDown,
         DeviceAction::MotorsOn => Manual::MotorsOn,
         DeviceAction::MotorsOff => Manual::MotorsOff,

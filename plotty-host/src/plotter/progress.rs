@@ -85,6 +85,17 @@ fn layer_number(index: usize) -> u32 {
     u32::try_from(index).unwrap_or(u32::MAX).saturating_add(1)
 }
 
+/// Points of a stroke drawn when the motion heads for `vertex`. The park and re-entry moves
+/// carry marker values (`u32::MAX`, `u32::MAX − 1`), not vertex numbers: none of the stroke is
+/// counted for them (re-entry counted the marker as 4 billion points: 100 % at once).
+fn points_in_stroke(vertex: u32) -> u64 {
+    if vertex == crate::plot::PARK_VERTEX || vertex == crate::plot::REENTRY_VERTEX {
+        0
+    } else {
+        u64::from(vertex)
+    }
+}
+
 /// The report of `p`. Pen-down time is the runner's count of what the board did with the pen
 /// down ([`Progress::pen_down`]).
 fn build(job_id: &JobId, job: &PreparedJob, p: &Progress) -> JobProgress {
@@ -99,12 +110,7 @@ fn build(job_id: &JobId, job: &PreparedJob, p: &Progress) -> JobProgress {
         .points_before
         .get(p.stroke as usize)
         .map_or(job.total_points, |before| {
-            let in_stroke = if p.vertex == crate::plot::PARK_VERTEX {
-                0
-            } else {
-                u64::from(p.vertex)
-            };
-            before + in_stroke
+            before + points_in_stroke(p.vertex)
         })
         .min(job.total_points);
     JobProgress {
@@ -118,5 +124,18 @@ fn build(job_id: &JobId, job: &PreparedJob, p: &Progress) -> JobProgress {
         eta_seconds: Some((planned - done).max(0.0)),
         pen_down_time_seconds: p.pen_down.as_secs_f64(),
         total_time_seconds: p.elapsed.as_secs_f64(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn marker_vertices_count_no_points() {
+        assert_eq!(points_in_stroke(5), 5);
+        assert_eq!(points_in_stroke(crate::plot::PARK_VERTEX), 0);
+        assert_eq!(points_in_stroke(crate::plot::REENTRY_VERTEX), 0);
+        assert_eq!(layer_number(0), 1, "layers count from 1");
     }
 }

@@ -150,6 +150,14 @@ pub(super) async fn start(
             }
         }
     };
+    // The job's own options (speeds, pen heights, model) over the current settings.
+    let config = match pipeline::job_config(&settings, &prepared.options) {
+        Ok(c) => c,
+        Err(e) => return fail(&inner, &id, e.to_string()).await,
+    };
+    if start == Start::Beginning {
+        page_delay(&inner, &id, prepared.options.page_delay).await;
+    }
     let held = inner
         .link
         .lock()
@@ -178,7 +186,6 @@ pub(super) async fn start(
             return;
         }
     };
-    let config = PlotConfig::from_settings(&settings);
     let session = runner::session_config(&config, settings.device.timeout);
     let (tx, mut rx) = tokio_mpsc::unbounded_channel();
     let plot_job = Arc::clone(&prepared);
@@ -576,7 +583,11 @@ impl Pump {
 
     /// The run is over: the device is free (or in error) and every waiting request answered.
     fn end(&mut self, state: DeviceState, message: Option<String>, answer: Result<&str, String>) {
-        let run = self.inner.lock().run.take();
+        let run = {
+            let mut st = self.inner.lock();
+            st.last_run_end = Some(tokio::time::Instant::now());
+            st.run.take()
+        };
         if let Some(run) = run {
             for (_, tx) in run.waiters {
                 let _ = tx.send(match &answer {
@@ -670,7 +681,9 @@ impl Pump {
             return;
         };
         let settings = self.inner.settings.borrow().clone();
-        let point = resume_point(&c, &PlotConfig::from_settings(&settings));
+        let config = pipeline::job_config(&settings, &self.job.options)
+            .unwrap_or_else(|_| PlotConfig::from_settings(&settings));
+        let point = resume_point(&c, &config);
         if let Err(e) = self
             .inner
             .ledger
@@ -772,6 +785,40 @@ pub(super) async fn reconnect(inner: Arc<Inner>) {
             Err(e) => {
                 tracing::error!(error = %e, "reopening the device ended abnormally");
                 return;
+            }
+        }
+    }
+}
+
+/// A job's `page_delay` (axicli's delay between pages, `plotty add --copies N --page-delay S`):
+/// its plot starts no sooner than that many seconds after the device's previous plot ended,
+/// time to change the sheet. The job is `ARMED` meanwhile. A pause, an abort or a shutdown ends
+/// the wait at once: each leaves a waiter on the run before it sends its control, and the plot
+/// then acts on that control as it starts.
+async fn page_delay(inner: &Inner, id: &JobId, delay_s: Option<f64>) {
+    let Some(delay) = delay_s
+        .filter(|d| d.is_finite() && *d > 0.0)
+        .map(std::time::Duration::from_secs_f64)
+    else {
+        return;
+    };
+    let Some(ended) = inner.lock().last_run_end else {
+        return;
+    };
+    let until = ended + delay;
+    if until <= tokio::time::Instant::now() {
+        return;
+    }
+    tracing::info!(job_id = %id, delay_s = delay.as_secs_f64(), "waiting the page delay");
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(50));
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep_until(until) => return,
+            _ = tick.tick() => {
+                let st = inner.lock();
+                if st.shutting_down || st.run.as_ref().is_none_or(|r| !r.waiters.is_empty()) {
+                    return;
+                }
             }
         }
     }

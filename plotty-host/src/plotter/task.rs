@@ -60,6 +60,8 @@ pub(super) struct Shared {
     pub(super) manual: bool,
     /// When the link last came up (`None` while it is down): `uptime_seconds`.
     pub(super) connected_at: Option<std::time::Instant>,
+    /// When the last plot run ended: a job's `page_delay` counts from here.
+    pub(super) last_run_end: Option<tokio::time::Instant>,
 }
 
 /// The plot in progress.
@@ -127,6 +129,7 @@ impl Plotter {
                     shutting_down: false,
                     manual: false,
                     connected_at: Some(std::time::Instant::now()),
+                    last_run_end: None,
                 }),
             }),
         }

@@ -110,6 +110,7 @@ fn submission(svg: &str, start: bool) -> Submission {
         layers: None,
         priority: 0,
         start,
+        options: Default::default(),
     }
 }
 
@@ -248,6 +249,99 @@ async fn a_submitted_svg_is_plotted_to_completion_on_the_simulator() {
     assert_eq!(status[0].device_type, "simulator");
     assert_eq!(status[0].current_job_id, None);
     assert!(status[0].firmware_version.is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_is_plotted_with_its_own_options() {
+    let mut h = harness(SimPace::Fast).await;
+    let slow = crate::settings::RunOptions {
+        speed_pendown: Some(5.0),
+        ..Default::default()
+    };
+    let mut taken = Vec::new();
+    for options in [crate::settings::RunOptions::default(), slow] {
+        let job = h
+            .queue
+            .submit(Submission {
+                options,
+                ..submission(SQUARES, true)
+            })
+            .await
+            .unwrap();
+        let mut last = None;
+        tokio::time::timeout(GUARD, async {
+            loop {
+                match h.rx.recv().await {
+                    Ok(DaemonEvent::JobStateChanged(c))
+                        if c.job_id == job.id && c.to.is_terminal() =>
+                    {
+                        assert_eq!(c.to, JobState::Completed);
+                        break;
+                    }
+                    Ok(DaemonEvent::JobProgress(p)) if p.job_id == job.id => last = Some(p),
+                    _ => {}
+                }
+            }
+        })
+        .await
+        .unwrap();
+        let details = h.queue.job(job.id.clone()).await.unwrap();
+        let planned = details.job.estimate_post_s.unwrap();
+        // The simulated board's time: the plan the device ran is the one estimated, made with
+        // the job's options (the configured 25 % would take far less than a 5 % estimate).
+        let ran = last.expect("progress").total_time_seconds;
+        assert!(
+            (ran / planned - 1.0).abs() < 0.02,
+            "ran {ran:.2} s, planned {planned:.2} s"
+        );
+        taken.push(ran);
+    }
+    assert!(taken[1] > 2.0 * taken[0], "{taken:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_delay_waits_after_the_previous_plot_and_an_abort_ends_the_wait() {
+    let mut h = harness(SimPace::Fast).await;
+    let first = h.queue.submit(submission(SQUARES, true)).await.unwrap();
+    h.wait_state(&first.id, JobState::Completed).await;
+    let ended = std::time::Instant::now();
+    let delayed = |seconds: f64| Submission {
+        options: crate::settings::RunOptions {
+            page_delay: Some(seconds),
+            ..Default::default()
+        },
+        ..submission(SQUARES, true)
+    };
+    let second = h.queue.submit(delayed(0.6)).await.unwrap();
+    h.wait_state(&second.id, JobState::Plotting).await;
+    let waited = ended.elapsed().as_secs_f64();
+    assert!(waited >= 0.6, "plotting after {waited:.3} s");
+    h.wait_state(&second.id, JobState::Completed).await;
+    // An abort during a long delay ends it at once: nothing waits an hour.
+    let third = h.queue.submit(delayed(3600.0)).await.unwrap();
+    h.wait_state(&third.id, JobState::Armed).await;
+    let asked = std::time::Instant::now();
+    h.queue
+        .control(third.id.clone(), JobAction::Abort)
+        .await
+        .unwrap();
+    let (c, _) = tokio::time::timeout(GUARD, async {
+        loop {
+            match h.rx.recv().await {
+                Ok(DaemonEvent::JobStateChanged(c))
+                    if c.job_id == third.id && c.to.is_terminal() =>
+                {
+                    return (c, ());
+                }
+                _ => {}
+            }
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(c.to, JobState::Aborted);
+    assert!(asked.elapsed().as_secs() < 60, "{:?}", asked.elapsed());
+    drop(h.coordinator);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -603,6 +697,38 @@ async fn manual_actions_on_an_idle_simulator() {
         h.queue.devices().await.unwrap()[0].position_mm,
         Some((0.0, 0.0))
     );
+    drop(h.coordinator);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn toggle_flips_the_pen_and_align_leaves_it_up_with_the_motors_off() {
+    let h = harness(SimPace::Fast).await;
+    let pen_up = || async { h.queue.devices().await.unwrap()[0].pen_up };
+    let toggle = || h.queue.device(None, queue::DeviceAction::Toggle);
+    assert_eq!(toggle().await.unwrap().message, "pen down");
+    assert_eq!(pen_up().await, Some(false));
+    assert_eq!(toggle().await.unwrap().message, "pen up");
+    assert_eq!(pen_up().await, Some(true));
+    assert_eq!(toggle().await.unwrap().message, "pen down");
+    let aligned = h
+        .queue
+        .device(None, queue::DeviceAction::Align)
+        .await
+        .unwrap();
+    assert!(
+        aligned.message.starts_with("align: pen up, motors off"),
+        "{}",
+        aligned.message
+    );
+    let status = &h.queue.devices().await.unwrap()[0];
+    assert_eq!((status.pen_up, status.position_mm), (Some(true), None));
+    // The motors are off: a walk is refused until a home.
+    let e = h
+        .queue
+        .device(None, queue::DeviceAction::walk(1.0, 0.0).unwrap())
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("plotty device home"), "{e}");
     drop(h.coordinator);
 }
 

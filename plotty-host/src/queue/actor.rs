@@ -194,7 +194,7 @@ async fn tick(poll: &mut Option<tokio::time::Interval>) -> tokio::time::Instant 
 impl State {
     async fn handle(&mut self, command: Command) {
         match command {
-            Command::Submit { submission, reply } => self.submit(submission, reply),
+            Command::Submit { submission, reply } => self.submit(*submission, reply),
             Command::List { filter, reply } => self.list(filter, reply),
             Command::Get { job_id, reply } => self.get(job_id, reply),
             Command::Control {

@@ -22,8 +22,8 @@ pub(super) type Reply<T> = oneshot::Sender<Result<T, QueueError>>;
 pub enum Command {
     /// Store an SVG as a new job and queue it.
     Submit {
-        /// What to store.
-        submission: Submission,
+        /// What to store (boxed: it is far larger than the other commands).
+        submission: Box<Submission>,
         /// The queued job.
         reply: Reply<JobRecord>,
     },
@@ -114,6 +114,8 @@ pub struct Submission {
     pub priority: i32,
     /// Start plotting as soon as it is ready and a plotter is free, without waiting for a `start`.
     pub start: bool,
+    /// The job's plot options (axicli's per-run options), kept with the job.
+    pub options: crate::settings::RunOptions,
 }
 
 /// Where a submitted SVG comes from.

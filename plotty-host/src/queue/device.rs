@@ -83,6 +83,10 @@ pub enum DeviceAction {
     MotorsOn,
     /// Switch the motors off (the carriage can be moved by hand; the position is lost).
     MotorsOff,
+    /// Raise the pen if it is down, else lower it (axicli's `toggle`).
+    Toggle,
+    /// Pen up, motors off, to line up paper and pen by hand (axicli's `align` mode).
+    Align,
     /// Move by this much with the pen up, in micrometres (`walk X Y` in mm).
     Walk {
         /// Along x, µm.
@@ -111,12 +115,14 @@ pub struct DeviceError {
 
 impl DeviceAction {
     /// Every action (a walk of zero).
-    pub const ALL: [Self; 6] = [
+    pub const ALL: [Self; 8] = [
         Self::Home,
         Self::PenUp,
         Self::PenDown,
         Self::MotorsOn,
         Self::MotorsOff,
+        Self::Toggle,
+        Self::Align,
         Self::Walk { dx_um: 0, dy_um: 0 },
     ];
 
@@ -128,6 +134,8 @@ impl DeviceAction {
             Self::PenDown => "pen-down",
             Self::MotorsOn => "motors-on",
             Self::MotorsOff => "motors-off",
+            Self::Toggle => "toggle",
+            Self::Align => "align",
             Self::Walk { .. } => "walk",
         }
     }
@@ -176,8 +184,8 @@ impl FromStr for DeviceAction {
             .find(|a| a.as_str().replace('-', "") == key)
             .ok_or_else(|| {
                 format!(
-                    "`{s}` is not a device action: use home, pen-up, pen-down, motors-on, \
-                     motors-off or walk"
+                    "`{s}` is not a device action: use home, pen-up, pen-down, toggle, \
+                     motors-on, motors-off, align or walk"
                 )
             })
     }

@@ -68,8 +68,11 @@ pub fn channel() -> (QueueHandle, QueueActor) {
 impl QueueHandle {
     /// Stores an SVG as a new job and queues it; returns the job at `QUEUED`.
     pub async fn submit(&self, submission: Submission) -> Result<JobRecord, QueueError> {
-        self.ask(|reply| Command::Submit { submission, reply })
-            .await
+        self.ask(|reply| Command::Submit {
+            submission: Box::new(submission),
+            reply,
+        })
+        .await
     }
 
     /// Jobs in queue order (priority, then submission).

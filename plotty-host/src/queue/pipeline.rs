@@ -22,7 +22,7 @@ use crate::ledger::Ledger;
 use crate::plot::estimate::{self, Estimate};
 use crate::plot::prepare::{self, InputError};
 use crate::plot::{PlotConfig, Program};
-use crate::settings::{FirmwareChoice, Settings};
+use crate::settings::{FirmwareChoice, RunOptions, Settings};
 use crate::store::{JobRecord, Layer, StoreError, TransitionRequest};
 
 /// A job ready to plot: its program, the plan's estimate and what progress reports need.
@@ -38,6 +38,8 @@ pub struct PreparedJob {
     pub points_before: Vec<u64>,
     /// Points of all strokes.
     pub total_points: u64,
+    /// The job's plot options: the device plots with the settings they give.
+    pub options: RunOptions,
     /// Last, so it is dropped after the program: gives a big program's memory back.
     _trim: TrimOnDrop,
 }
@@ -90,6 +92,9 @@ pub enum PrepareError {
     /// The paper check found the drawing unplottable (`crate::paper::check`).
     #[error("{0}")]
     Paper(String),
+    /// The plot options stored with the job are unusable.
+    #[error("the job's plot options: {0}")]
+    Options(String),
     /// The blocking task ended abnormally.
     #[error("the analysis task ended abnormally: {0}")]
     Task(String),
@@ -160,7 +165,8 @@ async fn advance(
         .as_deref()
         .map(PathBuf::from)
         .ok_or(Stop::Failed(PrepareError::NoSource))?;
-    let config = PlotConfig::from_settings(settings);
+    let options = job_options(&job.metadata).map_err(Stop::Failed)?;
+    let config = job_config(settings, &options).map_err(Stop::Failed)?;
     let spec = layer_spec(&job.metadata);
     let id = job.id.clone();
     let state = job.state;
@@ -210,7 +216,7 @@ async fn advance(
 
     let prepared = blocking({
         let id = id.clone();
-        move || finish(id, &path, analysed.drawing, &config)
+        move || finish(id, &path, analysed.drawing, &config, options)
     })
     .await
     .map_err(Stop::Failed)?;
@@ -253,10 +259,31 @@ pub fn build(job: &JobRecord, settings: &Settings) -> Result<PreparedJob, Prepar
         .as_deref()
         .map(PathBuf::from)
         .ok_or(PrepareError::NoSource)?;
-    let config = PlotConfig::from_settings(settings);
+    let options = job_options(&job.metadata)?;
+    let config = job_config(settings, &options)?;
     let spec = layer_spec(&job.metadata);
     let analysed = analyse(&path, &config, spec.as_deref())?;
-    finish(job.id.clone(), &path, analysed.drawing, &config)
+    finish(job.id.clone(), &path, analysed.drawing, &config, options)
+}
+
+/// The plot options stored with a job (`metadata.options`; none for jobs submitted before
+/// there were any).
+fn job_options(metadata: &Value) -> Result<RunOptions, PrepareError> {
+    match metadata.get("options") {
+        None | Some(Value::Null) => Ok(RunOptions::default()),
+        Some(v) => {
+            serde_json::from_value(v.clone()).map_err(|e| PrepareError::Options(e.to_string()))
+        }
+    }
+}
+
+/// The plot configuration of a job: the settings with its options applied.
+///
+/// # Errors
+/// Options out of range (the settings' rules are checked at submission, so only a job stored
+/// by another version gets here).
+pub fn job_config(settings: &Settings, options: &RunOptions) -> Result<PlotConfig, PrepareError> {
+    PlotConfig::for_run(settings, options).map_err(|e| PrepareError::Options(e.to_string()))
 }
 
 /// The firmware an estimate is made for before a board answers.
@@ -308,6 +335,7 @@ fn finish(
     path: &Path,
     mut drawing: Drawing,
     config: &PlotConfig,
+    options: RunOptions,
 ) -> Result<PreparedJob, PrepareError> {
     let (_, program) = prepare::optimized_program(path, &mut drawing, config)?;
     let version = planned_firmware(config);
@@ -325,6 +353,7 @@ fn finish(
         estimate: (version, estimate),
         points_before,
         total_points: total,
+        options,
         _trim: TrimOnDrop { points: total },
     })
 }

@@ -174,7 +174,17 @@ pub(super) async fn stage(
         None | Some("") => None,
         Some(spec) => Some(check_layers(spec)?),
     };
+    if let Some(spec) = &layers {
+        check_layers_exist(spec, &bytes).await?;
+    }
+    // The settings' rules, once more for in-process callers (the API checked them already).
+    settings
+        .with_run(&s.options)
+        .map_err(|e| QueueError::Invalid(e.to_string()))?;
+    let mut options = s.options;
+    options.choose_seed();
     let metadata = json!({
+        "options": options,
         "paper": paper.name,
         "paper_mm": [paper.width_mm, paper.height_mm],
         "orientation": crate::paper::orientation_name(orientation),
@@ -295,6 +305,26 @@ fn check_layers(spec: &str) -> Result<String, QueueError> {
     // The syntax now; whether the layers exist is known once the SVG is analysed.
     crate::import::LayerSelection::parse(spec).map_err(|e| QueueError::Invalid(e.to_string()))?;
     Ok(spec.to_owned())
+}
+
+/// Refuses a layer selection that names a layer the SVG does not have (`--layers 7` on a drawing
+/// of three layers), listing the layers there are: an error now, not a job that fails in
+/// analysis. A file that does not scan is left to the analysis, which says what is wrong.
+async fn check_layers_exist(spec: &str, bytes: &Bytes) -> Result<(), QueueError> {
+    let Ok(selection) = crate::import::LayerSelection::parse(spec) else {
+        return Ok(());
+    };
+    let bytes = bytes.clone();
+    let scanned = tokio::task::spawn_blocking(move || crate::import::scan_layers(&bytes))
+        .await
+        .map_err(|e| QueueError::Io(format!("the layer scan ended abnormally: {e}")))?;
+    match scanned {
+        Ok(layers) => selection
+            .matching(&layers)
+            .map(drop)
+            .map_err(|e| QueueError::Invalid(e.to_string())),
+        Err(_) => Ok(()),
+    }
 }
 
 /// The size limit of a submitted SVG: the smaller of `websocket.max_upload_size` (what the API
@@ -566,6 +596,7 @@ mod tests {
                 layers: None,
                 priority: 0,
                 start: false,
+                options: Default::default(),
             };
             let e = stage(sub, &settings, &jobs, Arc::new(Disk))
                 .await
@@ -585,6 +616,7 @@ mod tests {
             layers: None,
             priority: 0,
             start: false,
+            options: Default::default(),
         };
         let e = stage(sub, &settings, &jobs, Arc::new(Disk))
             .await
@@ -599,17 +631,18 @@ mod tests {
         let settings = Settings::defaults_for(dir.path());
         let jobs = settings.jobs_dir();
         let sub = |paper: Option<&str>| Submission {
-            svg: SvgSource::Bytes(Bytes::from_static(b"<svg/>")),
+            svg: SvgSource::Bytes(Bytes::from_static(THREE_LAYERS)),
             name: None,
             paper: paper.map(Into::into),
             layers: Some("2".into()),
             priority: 3,
             start: true,
+            options: Default::default(),
         };
         let staged = stage(sub(Some("letter")), &settings, &jobs, Arc::new(Disk))
             .await
             .unwrap();
-        assert_eq!(std::fs::read(&staged.path).unwrap(), b"<svg/>");
+        assert_eq!(std::fs::read(&staged.path).unwrap(), THREE_LAYERS);
         assert_eq!(staged.job.name, "upload.svg");
         assert_eq!(staged.job.priority, 3);
         assert_eq!(staged.job.metadata["paper"], "Letter");
@@ -621,7 +654,7 @@ mod tests {
         assert!(e.to_string().contains("not a paper size"), "{e}");
 
         let file = dir.path().join("drawing.svg");
-        std::fs::write(&file, b"<svg/>").unwrap();
+        std::fs::write(&file, THREE_LAYERS).unwrap();
         let staged = stage(
             Submission {
                 svg: SvgSource::Path(file),
@@ -643,5 +676,46 @@ mod tests {
         std::fs::write(jobs.join(INCOMING).join("left.svg"), b"x").unwrap();
         clear_staging(&jobs);
         assert_eq!(std::fs::read_dir(jobs.join(INCOMING)).unwrap().count(), 0);
+    }
+
+    const THREE_LAYERS: &[u8] = br#"<svg xmlns="http://www.w3.org/2000/svg"
+        xmlns:inkscape="http://www.inkscape.org/namespaces/inkscape" width="50mm" height="50mm">
+      <g inkscape:groupmode="layer" inkscape:label="1 outline"><path d="M1 1H9" stroke="black"/></g>
+      <g inkscape:groupmode="layer" inkscape:label="2 hatch"><path d="M1 2H9" stroke="black"/></g>
+      <g inkscape:groupmode="layer" inkscape:label="3 text"><path d="M1 3H9" stroke="black"/></g>
+      <g inkscape:groupmode="layer" inkscape:label="4 hidden" style="display:none"><path d="M1 4H9" stroke="black"/></g>
+    </svg>"#;
+
+    #[tokio::test]
+    async fn a_selection_of_layers_the_drawing_lacks_is_refused_at_submission() {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = Settings::defaults_for(dir.path());
+        let jobs = settings.jobs_dir();
+        let sub = |layers: &str| Submission {
+            svg: SvgSource::Bytes(Bytes::from_static(THREE_LAYERS)),
+            name: None,
+            paper: None,
+            layers: Some(layers.into()),
+            priority: 0,
+            start: false,
+            options: Default::default(),
+        };
+        for bad in ["7", "1,7", "4", "fill"] {
+            let e = stage(sub(bad), &settings, &jobs, Arc::new(Disk))
+                .await
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains("names no layer")
+                    && e.contains(r#"1 "1 outline", 2 "2 hatch", 3 "3 text""#),
+                "{bad}: {e}"
+            );
+            assert!(!e.contains("hidden"), "hidden layers are not plotted: {e}");
+        }
+        for good in ["1-3", "hatch", "3 text", "2,3"] {
+            stage(sub(good), &settings, &jobs, Arc::new(Disk))
+                .await
+                .unwrap_or_else(|e| panic!("{good}: {e}"));
+        }
     }
 }

@@ -90,6 +90,7 @@ fn svg() -> Submission {
         layers: None,
         priority: 0,
         start: false,
+        options: Default::default(),
     }
 }
 

@@ -17,6 +17,7 @@ pub mod check;
 pub mod file;
 pub mod init;
 pub mod locate;
+pub mod run;
 pub mod show;
 pub mod units;
 mod validate;
@@ -29,6 +30,7 @@ use std::time::Duration;
 use plotty_motion::kinematics::AxiDrawSettings;
 
 pub use file::{CornerRuleKind, DeviceKind, MotionPreset, Orientation};
+pub use run::{Reordering, RunOptions};
 pub use units::FirmwareChoice;
 pub(crate) use validate::{PAPER_SIZES, parse_paper};
 
@@ -1277,6 +1279,50 @@ mod tests {
             keys,
             [("motion.pen_down_accel_mm_s2", 2), ("motion.pen_lift_s", 3)]
         );
+    }
+
+    #[test]
+    fn percent_and_mm_s_keys_are_two_spellings_of_one_setting() {
+        let f = Fixture::new();
+        // Both spellings: one problem each, naming both keys, at the mm/s key's line.
+        let p = f.problems(
+            "device:\n  speed_pendown: 30\n  accel: 50\nmotion:\n  pen_down_speed_mm_s: 100\n  pen_up_accel_mm_s2: 900\n  pen_up_speed_mm_s: 200\n",
+        );
+        let found: Vec<(&str, usize)> = p.iter().map(|p| (p.key.as_str(), line_of(p))).collect();
+        assert_eq!(
+            found,
+            [
+                ("motion.pen_down_speed_mm_s", 5),
+                ("motion.pen_up_accel_mm_s2", 6)
+            ]
+        );
+        assert!(
+            p[0].message.contains("`device.speed_pendown`") && p[0].message.contains("mm/s"),
+            "{}",
+            p[0].message
+        );
+        assert!(
+            p[0].fix
+                .as_deref()
+                .unwrap()
+                .contains("remove `device.speed_pendown` or `motion.pen_down_speed_mm_s`")
+        );
+        // One spelling each: the percent converts by the AxiDraw rule, even over a preset.
+        let s = f
+            .load("device:\n  speed_pendown: 50\nmotion:\n  preset: comparison\n  pen_up_speed_mm_s: 222\n")
+            .unwrap();
+        assert!(
+            (s.motion.pen_down_speed_mm_s - 100.4).abs() < 0.1,
+            "{}",
+            s.motion.pen_down_speed_mm_s
+        );
+        assert_eq!(s.motion.pen_up_speed_mm_s, 222.0);
+        assert_eq!(
+            s.motion.pen_down_accel_mm_s2,
+            MotionLimits::COMPARISON.pen_down_accel_mm_s2
+        );
+        let s = f.load("motion:\n  pen_down_speed_mm_s: 80\n").unwrap();
+        assert_eq!(s.motion.pen_down_speed_mm_s, 80.0);
     }
 
     #[test]

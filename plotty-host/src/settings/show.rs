@@ -357,6 +357,7 @@ fn entries(s: &Settings, o: &Origins<'_>) -> Vec<Entry> {
     let orientation = match p.orientation {
         super::Orientation::Portrait => "portrait",
         super::Orientation::Landscape => "landscape",
+        super::Orientation::Auto => "auto",
     };
     add(
         "paper.orientation",

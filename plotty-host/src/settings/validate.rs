@@ -35,6 +35,91 @@ pub(crate) const PAPER_SIZES: &[(&str, f64, f64)] = &[
     ("Postcard", 100.0, 148.0),
 ];
 
+/// The range of a setting that is both a `device` key of the config file and a per-run option
+/// of `plotty plot` and `plotty add` (axicli's names): one rule for both.
+pub(super) struct Rule {
+    /// axicli's name, the key under `device` (`speed_pendown`).
+    pub(super) name: &'static str,
+    /// Smallest value.
+    pub(super) lo: f64,
+    /// Largest value.
+    pub(super) hi: f64,
+    /// Unit for the message (` %`).
+    pub(super) unit: &'static str,
+    /// The default, used in place of a wrong value while the other problems are collected.
+    pub(super) fallback: f64,
+}
+
+/// `device.speed_pendown`, `--speed-pendown`.
+pub(super) const SPEED_PENDOWN: Rule = Rule::percent("speed_pendown", 1.0, 110.0, 25.0);
+/// `device.speed_penup`, `--speed-penup`.
+pub(super) const SPEED_PENUP: Rule = Rule::percent("speed_penup", 1.0, 200.0, 75.0);
+/// `device.accel`, `--accel`.
+pub(super) const ACCEL: Rule = Rule::percent("accel", 1.0, 110.0, 75.0);
+/// `device.pen_pos_up`, `--pen-pos-up`.
+pub(super) const PEN_POS_UP: Rule = Rule::percent("pen_pos_up", 0.0, 100.0, 60.0);
+/// `device.pen_pos_down`, `--pen-pos-down`.
+pub(super) const PEN_POS_DOWN: Rule = Rule::percent("pen_pos_down", 0.0, 100.0, 30.0);
+/// `device.pen_rate_raise`, `--pen-rate-raise`.
+pub(super) const PEN_RATE_RAISE: Rule = Rule::percent("pen_rate_raise", 1.0, 200.0, 75.0);
+/// `device.pen_rate_lower`, `--pen-rate-lower`.
+pub(super) const PEN_RATE_LOWER: Rule = Rule::percent("pen_rate_lower", 1.0, 200.0, 50.0);
+/// `--page-delay` (seconds between copies; an hour at most).
+pub(super) const PAGE_DELAY: Rule = Rule {
+    name: "page_delay",
+    lo: 0.0,
+    hi: 3600.0,
+    unit: " seconds",
+    fallback: 0.0,
+};
+
+/// How to name a model (file key and option).
+pub(super) const MODEL_FIX: &str =
+    "use 1 (V3/SE A4), 2 (V3/SE A3), 3 (V3 XLX), 4 (MiniKit), 5 (SE/A1), 6 (SE/A2) or 7 (V3/B6)";
+
+/// A problem of a per-run option.
+pub(super) struct RunProblem(pub(super) Problem);
+
+impl Rule {
+    const fn percent(name: &'static str, lo: f64, hi: f64, fallback: f64) -> Self {
+        Self {
+            name,
+            lo,
+            hi,
+            unit: " %",
+            fallback,
+        }
+    }
+
+    /// `v` as the per-run option `--<name>`, checked as the file's key is.
+    pub(super) fn check_run(&self, v: f64) -> Result<f64, RunProblem> {
+        let mut c = Collector {
+            file: None,
+            text: None,
+            problems: Vec::new(),
+            notes: Vec::new(),
+            removed: Vec::new(),
+        };
+        let key = format!("--{}", self.name.replace('_', "-"));
+        let v = c.range(&key, v, self.lo, self.hi, self.unit, self.fallback);
+        match c.problems.pop() {
+            Some(p) => Err(RunProblem(p)),
+            None => Ok(v),
+        }
+    }
+}
+
+/// A problem of the per-run option `key` (`--model`).
+pub(super) fn run_problem(key: &str, message: impl Into<String>, fix: &str) -> Problem {
+    Problem {
+        file: None,
+        location: None,
+        key: key.to_owned(),
+        message: message.into(),
+        fix: Some(fix.to_owned()),
+    }
+}
+
 /// Collects problems and notes, locating keys in the file text.
 struct Collector<'a> {
     file: Option<&'a Path>,
@@ -53,6 +138,17 @@ impl<'a> Collector<'a> {
         }
         self.text
             .and_then(|t| locate::locate(t, &locate::parse_path(key)))
+    }
+
+    /// True when the file spells out `key` itself (locating finds the deepest prefix, so a
+    /// missing key is told from its section by position).
+    fn has_key(&self, key: &str) -> bool {
+        let parent = key.rsplit_once('.').map(|(p, _)| p);
+        match (self.locate(key), parent.and_then(|p| self.locate(p))) {
+            (Some(at), Some(section)) => at != section,
+            (found, None) => found.is_some(),
+            (None, Some(_)) => false,
+        }
     }
 
     fn problem(&mut self, key: &str, message: impl Into<String>, fix: impl Into<String>) {
@@ -95,6 +191,18 @@ impl<'a> Collector<'a> {
             );
             fallback
         }
+    }
+
+    /// The value of the file key of `rule`, checked by it.
+    fn rule(&mut self, rule: &Rule, v: f64) -> f64 {
+        self.range(
+            &format!("device.{}", rule.name),
+            v,
+            rule.lo,
+            rule.hi,
+            rule.unit,
+            rule.fallback,
+        )
     }
 
     fn seconds(&mut self, key: &str, v: f64, lo: f64, hi: f64, fallback: f64) -> Duration {
@@ -761,7 +869,7 @@ fn device(c: &mut Collector<'_>, d: &RawDevice) -> DeviceSettings {
         c.problem(
             "device.model",
             format!("{} is not an AxiDraw model number", d.model),
-            "use 1 (V3/SE A4), 2 (V3/SE A3), 3 (V3 XLX), 4 (MiniKit), 5 (SE/A1), 6 (SE/A2) or 7 (V3/B6)",
+            MODEL_FIX,
         );
         Model::A4
     });
@@ -781,41 +889,13 @@ fn device(c: &mut Collector<'_>, d: &RawDevice) -> DeviceSettings {
         model,
         resolution: d.resolution.0,
         pen_lift,
-        speed_pendown: c.range(
-            "device.speed_pendown",
-            d.speed_pendown,
-            1.0,
-            110.0,
-            " %",
-            25.0,
-        ),
-        speed_penup: c.range("device.speed_penup", d.speed_penup, 1.0, 200.0, " %", 75.0),
-        accel: c.range("device.accel", d.accel, 1.0, 110.0, " %", 75.0),
-        pen_pos_up: c.range("device.pen_pos_up", d.pen_pos_up, 0.0, 100.0, " %", 60.0),
-        pen_pos_down: c.range(
-            "device.pen_pos_down",
-            d.pen_pos_down,
-            0.0,
-            100.0,
-            " %",
-            30.0,
-        ),
-        pen_rate_raise: c.range(
-            "device.pen_rate_raise",
-            d.pen_rate_raise,
-            1.0,
-            200.0,
-            " %",
-            75.0,
-        ),
-        pen_rate_lower: c.range(
-            "device.pen_rate_lower",
-            d.pen_rate_lower,
-            1.0,
-            200.0,
-            " %",
-            50.0,
-        ),
+        speed_pendown: c.rule(&SPEED_PENDOWN, d.speed_pendown),
+        speed_penup: c.rule(&SPEED_PENUP, d.speed_penup),
+        accel: c.rule(&ACCEL, d.accel),
+        pen_pos_up: c.rule(&PEN_POS_UP, d.pen_pos_up),
+        pen_pos_down: c.rule(&PEN_POS_DOWN, d.pen_pos_down),
+        pen_rate_raise: c.rule(&PEN_RATE_RAISE, d.pen_rate_raise),
+        pen_rate_lower: c.rule(&PEN_RATE_LOWER, d.pen_rate_lower),
         pen_delay_up: delay(c, "device.pen_delay_up", d.pen_delay_up),
         pen_delay_down: delay(c, "device.pen_delay_down", d.pen_delay_down),
         cornering: c.range("device.cornering", d.cornering, 0.1, 1000.0, "", 10.0),
@@ -891,9 +971,84 @@ fn motion(c: &mut Collector<'_>, raw: Option<&RawMotion>, ad: &AxiDrawSettings) 
     let Some(m) = raw else {
         return derived;
     };
-    let base = match m.preset {
+    // The percent keys of `device` and these mm/s keys are two spellings of one setting: a
+    // percent given in the file converts by the AxiDraw rule (reference §4) and wins over a
+    // preset; giving both spellings is a problem naming both.
+    let given = |c: &Collector<'_>, key: &str| c.has_key(&format!("device.{key}"));
+    let spelled = [
+        (
+            "speed_pendown",
+            "pen_down_speed_mm_s",
+            m.pen_down_speed_mm_s,
+            "mm/s",
+        ),
+        (
+            "speed_penup",
+            "pen_up_speed_mm_s",
+            m.pen_up_speed_mm_s,
+            "mm/s",
+        ),
+        (
+            "accel",
+            "pen_down_accel_mm_s2",
+            m.pen_down_accel_mm_s2,
+            "mm/s²",
+        ),
+        ("accel", "pen_up_accel_mm_s2", m.pen_up_accel_mm_s2, "mm/s²"),
+        ("pen_rate_raise", "pen_lift_s", m.pen_lift_s, "seconds"),
+        ("pen_rate_lower", "pen_drop_s", m.pen_drop_s, "seconds"),
+    ];
+    for (percent, mm, value, unit) in spelled {
+        if value.is_some() && given(c, percent) {
+            c.problem(
+                &format!("motion.{mm}"),
+                format!(
+                    "`motion.{mm}` and `device.{percent}` are two spellings of the same setting \
+                     (the percent converts to {unit} by the model's rule)"
+                ),
+                format!("keep one: remove `device.{percent}` or `motion.{mm}`"),
+            );
+        }
+    }
+    let preset = match m.preset {
         MotionPreset::Axidraw => derived,
         MotionPreset::Comparison => MotionLimits::COMPARISON,
+    };
+    let pick = |given: bool, from_percent: f64, from_preset: f64| {
+        if given { from_percent } else { from_preset }
+    };
+    let base = MotionLimits {
+        pen_down_speed_mm_s: pick(
+            given(c, "speed_pendown"),
+            derived.pen_down_speed_mm_s,
+            preset.pen_down_speed_mm_s,
+        ),
+        pen_up_speed_mm_s: pick(
+            given(c, "speed_penup"),
+            derived.pen_up_speed_mm_s,
+            preset.pen_up_speed_mm_s,
+        ),
+        pen_down_accel_mm_s2: pick(
+            given(c, "accel"),
+            derived.pen_down_accel_mm_s2,
+            preset.pen_down_accel_mm_s2,
+        ),
+        pen_up_accel_mm_s2: pick(
+            given(c, "accel"),
+            derived.pen_up_accel_mm_s2,
+            preset.pen_up_accel_mm_s2,
+        ),
+        pen_lift_s: pick(
+            given(c, "pen_rate_raise"),
+            derived.pen_lift_s,
+            preset.pen_lift_s,
+        ),
+        pen_drop_s: pick(
+            given(c, "pen_rate_lower"),
+            derived.pen_drop_s,
+            preset.pen_drop_s,
+        ),
+        ..preset
     };
     let mut pos = |key: &str, v: Option<f64>, fallback: f64, unit: &str| match v {
         Some(v) => c.range(

@@ -176,7 +176,10 @@ fn the_commands_against_a_running_daemon() {
     for (action, said) in [
         ("pen-down", "simulator: pen down"),
         ("pen-up", "simulator: pen up"),
+        ("toggle", "simulator: pen down"),
+        ("toggle", "simulator: pen up"),
         ("version", "simulator: 3.0.3"),
+        ("align", "simulator: align: pen up, motors off"),
         ("motors-off", "simulator: motors off"),
     ] {
         let out = run(&env, &at(port, &["device", action]));
@@ -727,4 +730,130 @@ fn add_with_a_paper_smaller_than_the_drawing_warns_at_submit_and_after_analysis(
     );
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(stderr(&out), "", "{}", stderr(&out));
+}
+
+#[test]
+fn add_takes_axicli_options_that_travel_with_the_job() {
+    let env = Env::new();
+    let svg = env.write("lines.svg", &lines_svg(4));
+    let port = free_port();
+    let _d = daemon(&env, port);
+    let add = |extra: &[&str]| {
+        let mut args = vec!["add", svg.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        run(&env, &at(port, &args))
+    };
+    let estimate = |id: &str| {
+        let v = prepared(&env, port, id);
+        v["timing"]["estimate_post_s"]
+            .as_f64()
+            .unwrap_or_else(|| panic!("no estimate: {v:#}"))
+    };
+    let out = add(&[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let plain = estimate(stdout(&out).trim());
+    let out = add(&[
+        "--speed_pendown",
+        "5",
+        "--pen-pos-down",
+        "20",
+        "--model",
+        "A3",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let id = stdout(&out).trim().to_owned();
+    let slow = estimate(&id);
+    assert!(slow > plain * 1.5, "{slow} vs {plain}");
+    let v = job_json(&env, port, &id).unwrap();
+    let options = &v["metadata"]["options"];
+    assert_eq!(options["speed_pendown"], 5.0, "{v}");
+    assert_eq!(options["pen_pos_down"], 20.0, "{v}");
+    assert_eq!(options["model"], 2, "{v}");
+    // Copies are jobs of their own, each with the options.
+    let out = add(&[
+        "--copies",
+        "2",
+        "--speed-pendown",
+        "5",
+        "--page_delay",
+        "0.5",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let ids: Vec<String> = stdout(&out).lines().map(str::to_owned).collect();
+    assert_eq!(ids.len(), 2, "{ids:?}");
+    let v = job_json(&env, port, &ids[1]).unwrap();
+    assert_eq!(v["metadata"]["options"]["page_delay"], 0.5, "{v}");
+    let copy = estimate(&ids[0]);
+    assert_eq!(estimate(&ids[1]), copy);
+    // The lower pen-down position of the first (a longer way down) shows too.
+    assert!(copy > plain * 1.5 && copy < slow, "{copy} vs {slow}");
+    // Out of range: refused at submission by the config file's rule, and no job is created.
+    let before = stdout(&run(&env, &at(port, &["jobs", "--json"])));
+    for (args, want) in [
+        (
+            &["--speed-pendown", "500"][..],
+            "--speed-pendown: 500 is out of range",
+        ),
+        (&["--copies", "0"], "--copies: 0 is out of range"),
+        (&["--pen-rate-raise", "0.5"], "use a value from 1 to 200 %"),
+        (&["--page-delay", "-1"], "--page-delay: -1 is out of range"),
+    ] {
+        let out = add(args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert!(stderr(&out).contains(want), "{args:?}: {}", stderr(&out));
+    }
+    let out = add(&["--model", "Z9"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("not an AxiDraw model"),
+        "{}",
+        stderr(&out)
+    );
+    let after = stdout(&run(&env, &at(port, &["jobs", "--json"])));
+    let count = |s: &str| {
+        serde_json::from_str::<Value>(s).unwrap()["jobs"]
+            .as_array()
+            .unwrap()
+            .len()
+    };
+    assert_eq!(count(&before), count(&after));
+}
+
+#[test]
+fn add_layers_the_drawing_lacks_is_an_error_at_submit_listing_the_layers() {
+    let env = Env::new();
+    let svg = env.write(
+        "three.svg",
+        r#"<svg xmlns="http://www.w3.org/2000/svg" xmlns:inkscape="http://www.inkscape.org/namespaces/inkscape" width="50mm" height="50mm">
+  <g inkscape:groupmode="layer" inkscape:label="1 outline"><path d="M1 1H9" stroke="black"/></g>
+  <g inkscape:groupmode="layer" inkscape:label="2 hatch"><path d="M1 2H9" stroke="black"/></g>
+  <g inkscape:groupmode="layer" inkscape:label="3 text"><path d="M1 3H9" stroke="black"/></g>
+</svg>"#,
+    );
+    let port = free_port();
+    let _d = daemon(&env, port);
+    let out = run(
+        &env,
+        &at(port, &["add", svg.to_str().unwrap(), "--layers", "7"]),
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("'7' names no layer")
+            && err.contains(r#"1 "1 outline", 2 "2 hatch", 3 "3 text""#),
+        "{err}"
+    );
+    assert!(
+        stdout(&out).trim().is_empty(),
+        "no job id: {}",
+        stdout(&out)
+    );
+    let jobs: Value =
+        serde_json::from_str(&stdout(&run(&env, &at(port, &["jobs", "--json"])))).unwrap();
+    assert_eq!(jobs["jobs"].as_array().unwrap().len(), 0, "{jobs}");
+    let out = run(
+        &env,
+        &at(port, &["add", svg.to_str().unwrap(), "--layers", "2-3"]),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
 }

@@ -9,6 +9,7 @@ mod client;
 mod common;
 mod config;
 mod daemon;
+mod docs;
 mod lifecycle;
 mod plot;
 mod security;

@@ -396,3 +396,145 @@ fn preview_size_and_legend_match_the_estimate() {
     );
     assert!(text.contains("class=\"sheet\""), "{text}");
 }
+
+/// `plotty plot square.svg --estimate --json --device sim ARGS…`: the first file's estimate, or
+/// the failed process.
+fn estimate_json(env: &Env, args: &[&str]) -> Result<serde_json::Value, std::process::Output> {
+    let mut all = vec!["--estimate", "--json", "--device", "sim"];
+    all.extend_from_slice(args);
+    let o = plot_square(env, &all);
+    if o.status.code() != Some(0) {
+        return Err(o);
+    }
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    Ok(v["files"][0].clone())
+}
+
+#[test]
+fn axicli_options_change_the_plan_for_this_run_only() {
+    let env = Env::new();
+    let total = |args: &[&str]| {
+        let f = estimate_json(&env, args).unwrap_or_else(|o| panic!("{}", stderr(&o)));
+        f["estimate"]["total_s"].as_f64().unwrap()
+    };
+    let base = total(&[]);
+    // axicli's spellings, with `-` or `_`, and values the config file also takes.
+    let slow = total(&["--speed-pendown", "5"]);
+    assert!(slow > base * 1.5, "{slow} vs {base}");
+    assert_eq!(total(&["--speed_pendown", "5"]), slow);
+    assert!(total(&["--speed-penup", "10"]) > base);
+    assert!(total(&["--accel", "5"]) > base);
+    assert!(total(&["--pen-rate-lower", "5"]) > base, "slower pen drops");
+    assert!(total(&["--pen_pos_down", "0", "--pen-pos-up", "100"]) > base);
+    assert!(total(&["--pen-rate-raise", "200"]) < base);
+    assert!(total(&["--const-speed"]) > base);
+    // The configured value is the default: the same speed in the file gives the same plan.
+    env.write_default_config("device:\n  speed_pendown: 5\n");
+    assert_eq!(total(&[]), slow);
+    assert!(total(&["--speed-pendown", "25"]) < slow, "the option wins");
+    env.write_default_config("");
+    // Copies: the total with the delays between them.
+    let f = estimate_json(&env, &["--copies", "3", "--page-delay", "10"]).unwrap();
+    assert_eq!(f["copies"], 3);
+    let all = f["total_with_copies_s"].as_f64().unwrap();
+    assert!((all - (3.0 * base + 20.0)).abs() < 1e-6, "{all} vs {base}");
+    // Copies are plotted, but a verified estimate simulates the plan once.
+    let o = plot_square(&env, &["--device", "sim", "--copies", "2"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(
+        stdout(&o).matches("simulated plot time").count(),
+        2,
+        "{}",
+        stdout(&o)
+    );
+    assert!(stdout(&o).contains("copy 2 of 2"), "{}", stdout(&o));
+    let o = plot_square(&env, &["--estimate", "--verify", "--copies", "2"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(
+        stdout(&o).matches("simulated plot time").count(),
+        1,
+        "{}",
+        stdout(&o)
+    );
+    // Other options are accepted and reported nowhere else.
+    for args in [
+        &["--model", "SE/A3"][..],
+        &["--model", "2"],
+        &["--reordering", "0"],
+        &["--reordering", "4"],
+        &["--random-start"],
+        &["--auto-rotate"],
+        &["--no_rotate"],
+    ] {
+        estimate_json(&env, args).unwrap_or_else(|o| panic!("{args:?}: {}", stderr(&o)));
+    }
+}
+
+#[test]
+fn axicli_options_out_of_range_are_refused_with_the_config_files_rule() {
+    let env = Env::new();
+    for (args, want) in [
+        (
+            &["--speed-pendown", "500"][..],
+            "--speed-pendown: 500 is out of range (fix: use a value from 1 to 110 %)",
+        ),
+        (
+            &["--pen-pos-up", "101"],
+            "--pen-pos-up: 101 is out of range",
+        ),
+        (&["--accel", "0"], "--accel: 0 is out of range"),
+        (&["--model", "9"], "`9` is not an AxiDraw model"),
+        (&["--copies", "0"], "--copies: 0 is out of range"),
+        (
+            &["--reordering", "7"],
+            "--reordering: 7 is not a reordering level",
+        ),
+    ] {
+        let o = plot_square(&env, &[&["--estimate", "--device", "sim"], args].concat());
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(want), "{args:?}: {}", stderr(&o));
+        assert!(!stderr(&o).contains("panicked"));
+    }
+    // --keep-order is --reordering 4: both is a contradiction clap names.
+    let o = plot_square(&env, &["--estimate", "--keep-order", "--reordering", "2"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+}
+
+#[test]
+fn auto_rotate_turns_a_portrait_page_onto_the_landscape_travel() {
+    let env = Env::new();
+    // A4 portrait, a line down the page's left edge from top to 250 mm: past the A4 model's
+    // 218 mm of Y travel unless the page is turned.
+    let svg = env.write(
+        "portrait.svg",
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="210mm" height="297mm" viewBox="0 0 210 297">
+  <path d="M10 10 V260" stroke="black" fill="none"/>
+</svg>"#,
+    );
+    let drawn = |args: &[&str]| {
+        let mut all = vec![
+            "plot",
+            svg.to_str().unwrap(),
+            "--estimate",
+            "--json",
+            "--device",
+            "sim",
+        ];
+        all.extend_from_slice(args);
+        let o = env.run(&all);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+        (
+            v["files"][0]["estimate"]["drawn_mm"].as_f64().unwrap(),
+            stderr(&o),
+        )
+    };
+    let (clipped, warning) = drawn(&[]);
+    assert!(clipped < 240.0, "{clipped}");
+    assert!(warning.contains("travel"), "{warning}");
+    let (turned, warning) = drawn(&["--auto-rotate"]);
+    assert!((turned - 250.0).abs() < 0.01, "{turned}");
+    assert!(!warning.contains("travel"), "{warning}");
+    let (plain, _) = drawn(&["--auto-rotate", "--no-rotate"]);
+    assert_eq!(plain, clipped, "the last one wins");
+}
