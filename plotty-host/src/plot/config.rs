@@ -8,7 +8,7 @@ use plotty_motion::time::Duration;
 
 use crate::import::ImportOptions;
 use crate::optimize::{OptimizeOptions, PenUpLimits};
-use crate::settings::{self, CornerRule, FirmwareChoice, Settings};
+use crate::settings::{self, CornerRule, FirmwareChoice, LimitModel, Settings};
 
 use super::program::ProgramLayer;
 
@@ -80,6 +80,7 @@ impl PlotConfig {
             CornerRule::JunctionDeviation { deviation_mm } => {
                 Cornering::JunctionDeviation { deviation_mm }
             }
+            CornerRule::MotorJump { max_jump_hz } => Cornering::MotorJump { max_jump_hz },
         };
         let kinematics = self.kinematics();
         let motors = if m.per_motor_limits {
@@ -87,19 +88,20 @@ impl PlotConfig {
         } else {
             MotorLimits::none(kinematics)
         };
-        PlannerConfig::new(
-            MotionLimits {
-                max_speed_mm_s: m.pen_up_speed_mm_s,
-                accel_mm_s2: m.pen_up_accel_mm_s2,
-                cornering,
-            },
-            MotionLimits {
-                max_speed_mm_s: self.pen_down_speed_mm_s(layer),
-                accel_mm_s2: m.pen_down_accel_mm_s2,
-                cornering,
-            },
-            motors,
-        )
+        let pen_up = MotionLimits {
+            max_speed_mm_s: m.pen_up_speed_mm_s,
+            accel_mm_s2: m.pen_up_accel_mm_s2,
+            cornering,
+        };
+        let pen_down = MotionLimits {
+            max_speed_mm_s: self.pen_down_speed_mm_s(layer),
+            accel_mm_s2: m.pen_down_accel_mm_s2,
+            cornering,
+        };
+        match m.limits {
+            LimitModel::Xy => PlannerConfig::new(pen_up, pen_down, motors),
+            LimitModel::PerMotor => PlannerConfig::per_motor(pen_up, pen_down, motors),
+        }
     }
 
     /// Time the pen is given to rise (`SP,1,<ms>`), whole milliseconds.

@@ -28,7 +28,7 @@ use std::time::Duration;
 
 use plotty_motion::kinematics::AxiDrawSettings;
 
-pub use file::{CornerRuleKind, DeviceKind, MotionPreset, Orientation};
+pub use file::{CornerRuleKind, DeviceKind, LimitModel, MotionPreset, Orientation};
 pub use units::FirmwareChoice;
 pub(crate) use validate::parse_paper;
 
@@ -188,7 +188,18 @@ pub enum CornerRule {
         /// Junction deviation, mm.
         deviation_mm: f64,
     },
+    /// Each motor's step rate may change by at most this much at a corner.
+    MotorJump {
+        /// Largest step-rate change, steps/s.
+        max_jump_hz: f64,
+    },
 }
+
+/// Default `motion.corner_jump_hz`: the largest step-rate change of either motor at a corner,
+/// steps/s. Chosen so that the distribution of per-motor rate changes between consecutive moves
+/// on random_walk_100k stays under the AxiDraw software's at its defaults at every percentile
+/// (DESIGN.md, "Motor-limited planning").
+pub const DEFAULT_CORNER_JUMP_HZ: f64 = 3_000.0;
 
 /// The limits a plan must respect (the `motion` section, or derived from `device`).
 #[derive(Clone, Copy, PartialEq, Debug)]
@@ -209,6 +220,8 @@ pub struct MotionLimits {
     pub pen_drop_s: f64,
     /// Also limit each motor to its step rate.
     pub per_motor_limits: bool,
+    /// XY or per-motor limits.
+    pub limits: LimitModel,
 }
 
 /// A paper size (portrait: width ≤ height).
