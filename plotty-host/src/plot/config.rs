@@ -191,6 +191,24 @@ mod tests {
     }
 
     #[test]
+    fn per_motor_limits_plan_in_motor_space() {
+        let mut c = defaults();
+        c.motion.limits = crate::settings::LimitModel::PerMotor;
+        c.motion.corner_rule = CornerRule::MotorJump {
+            max_jump_hz: 3000.0,
+        };
+        let p = c.planner(None).unwrap();
+        assert!(p.is_per_motor());
+        let want = PlannerConfig::axidraw_per_motor(&AxiDrawSettings::default(), 3000.0).unwrap();
+        assert_eq!(p, want);
+        // Along X √2 times the XY speed, on a diagonal the same.
+        let pen = plotty_motion::plan::Pen::Down;
+        let v = p.limits(pen).max_speed_mm_s;
+        assert!((p.limits_along(pen, 1.0, 0.0).0 - 2f64.sqrt() * v).abs() < 1e-9);
+        assert!((p.limits_along(pen, 1.0, 1.0).0 - v).abs() < 1e-9);
+    }
+
+    #[test]
     fn comparison_limits_and_layer_speed() {
         let mut c = defaults();
         c.motion = Limits::COMPARISON;

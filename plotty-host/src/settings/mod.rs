@@ -1293,6 +1293,45 @@ mod tests {
     }
 
     #[test]
+    fn motion_limits_per_motor_takes_corners_by_motor_jump() {
+        let f = Fixture::new();
+        let s = f.load("").unwrap();
+        assert_eq!(
+            s.motion.limits,
+            LimitModel::Xy,
+            "the XY model is the default"
+        );
+        let s = f.load("motion:\n  limits: per_motor\n").unwrap();
+        assert_eq!(s.motion.limits, LimitModel::PerMotor);
+        assert_eq!(
+            s.motion.corner_rule,
+            CornerRule::MotorJump {
+                max_jump_hz: DEFAULT_CORNER_JUMP_HZ
+            }
+        );
+        let s = f
+            .load("motion:\n  limits: per_motor\n  corner_jump_hz: 2500\n")
+            .unwrap();
+        assert_eq!(
+            s.motion.corner_rule,
+            CornerRule::MotorJump {
+                max_jump_hz: 2500.0
+            }
+        );
+        // An explicit rule wins; motor_jump works with XY limits too.
+        let s = f
+            .load("motion:\n  limits: per_motor\n  corner_rule: axidraw\n")
+            .unwrap();
+        assert!(matches!(s.motion.corner_rule, CornerRule::AxiDraw { .. }));
+        let s = f.load("motion:\n  corner_rule: motor_jump\n").unwrap();
+        assert_eq!(s.motion.limits, LimitModel::Xy);
+        assert!(matches!(s.motion.corner_rule, CornerRule::MotorJump { .. }));
+        let p = f.problems("motion:\n  corner_jump_hz: 0\n");
+        assert_eq!(p[0].key, "motion.corner_jump_hz");
+        assert!(f.problems("motion:\n  limits: motors\n").len() == 1);
+    }
+
+    #[test]
     fn empty_and_comment_only_files_are_defaults_and_syntax_errors_are_located() {
         let f = Fixture::new();
         assert!(f.load("").unwrap().config.found);
