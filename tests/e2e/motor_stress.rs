@@ -139,6 +139,74 @@ pub(crate) fn motion_time_s(moves: &[Option<Move>]) -> f64 {
         / TICK_HZ
 }
 
+/// Each motor's step rate (steps/s, signed by direction) at the first and at the last tick of
+/// every move, as the simulated firmware 3.0.3 runs it (its own parser and interrupt, no code
+/// shared with the step generator), read from the rate registers it leaves; `None` where a pen
+/// action rests the machine. Also the simulator's final motor position.
+pub(crate) fn simulated_rates(moves: &[Option<Move>]) -> (Vec<Option<[(f64, f64); 2]>>, [i32; 2]) {
+    use plotty_fw_sim::{Firmware, FirmwareVersion, NoObserver};
+    let mut fw = Firmware::new(FirmwareVersion::V3_0_3);
+    let mut obs = NoObserver;
+    let mut send = |fw: &mut Firmware, line: &str| {
+        let mut rest = line.as_bytes();
+        while !rest.is_empty() {
+            let n = fw.receive(rest);
+            rest = &rest[n..];
+            if fw.is_blocked() {
+                fw.run_ticks(fw.next_event_in().unwrap_or(1), &mut obs);
+            }
+        }
+        let mut out = Vec::new();
+        fw.take_output(&mut out);
+        assert_eq!(out, b"OK\r\n", "{line}");
+    };
+    let settle = |fw: &mut Firmware| {
+        while fw.status().executing {
+            fw.run_ticks(fw.next_event_in().unwrap_or(1), &mut NoObserver);
+        }
+    };
+    send(&mut fw, "EM,1,1\r");
+    settle(&mut fw);
+    let to_hz = TICK_HZ / STEP;
+    let mut out = Vec::with_capacity(moves.len());
+    for m in moves {
+        let Some(m) = m else {
+            out.push(None);
+            continue;
+        };
+        let MoveCommand::Lm(lm) = m.command else {
+            panic!("LM moves only");
+        };
+        send(
+            &mut fw,
+            &format!(
+                "LM,{},{},{},{},{},{}\r",
+                lm.rate[0], lm.steps[0], lm.accel[0], lm.rate[1], lm.steps[1], lm.accel[1]
+            ),
+        );
+        // Up to the move's first interrupt tick: the rates it starts with.
+        let start_tick = fw.status().tick;
+        while fw.status().current.is_none() || fw.status().tick == start_tick {
+            fw.run_ticks(1, &mut NoObserver);
+        }
+        let first = fw.status().rates;
+        settle(&mut fw);
+        let last = fw.status().rates;
+        let mut rates = [(0.0, 0.0); 2];
+        for i in 0..2 {
+            if lm.steps[i] != 0 {
+                let sign = f64::from(lm.steps[i].signum());
+                rates[i] = (
+                    sign * f64::from(first[i]) * to_hz,
+                    sign * f64::from(last[i]) * to_hz,
+                );
+            }
+        }
+        out.push(Some(rates));
+    }
+    (out, fw.status().motor_position)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -252,6 +320,63 @@ mod tests {
             &items,
         );
         assert!(motion_time_s(&moves) < 0.9 * motion_time_s(&xy));
+    }
+
+    /// The same check on what the simulator executes: the rate registers firmware 3.0.3 runs
+    /// at the first and last tick of every move, over the whole plot of a tenth of
+    /// random_walk_100k. No motor over its step rate, no rate change within a move faster than
+    /// its step acceleration allows (plus one corner jump where a move spans merged blocks),
+    /// none between moves over the corner jump and the LM rounding, and the motors end at home.
+    #[test]
+    fn simulated_trace_keeps_every_motor_within_its_limits() {
+        let paths = bench_drawings::load("random_walk_100k");
+        let items = bench_drawings::plot_items(&paths[..100]);
+        let config = per_motor(JUMP);
+        let k = config.motors().kinematics.steps_per_mm();
+        let moves = plan_moves(config, &items);
+        let (rates, end) = simulated_rates(&moves);
+        assert_eq!(end, [0, 0], "the simulated motors end at home");
+        let mut max_jump = 0.0f64;
+        let mut previous: Option<[(f64, f64); 2]> = None;
+        for (m, r) in moves.iter().zip(&rates) {
+            let (Some(m), Some(r)) = (m, r) else {
+                previous = None;
+                continue;
+            };
+            let limits = config.limits(m.pen);
+            let (rate, accel) = (
+                SQRT_2 * limits.max_speed_mm_s * k,
+                SQRT_2 * limits.accel_mm_s2 * k,
+            );
+            let seconds = f64::from(m.ticks) / TICK_HZ;
+            let slack = 2.0 * TICK_HZ / f64::from(m.ticks.max(1));
+            let merged = if m.chord_error_mm > 0.0 { JUMP } else { 0.0 };
+            for (i, &(first, last)) in r.iter().enumerate() {
+                assert!(
+                    first.abs().max(last.abs()) <= rate * 1.001 + slack,
+                    "motor {i} at {first}..{last} steps/s, over {rate}, in {m:?}"
+                );
+                assert!(
+                    (last - first).abs() <= accel * seconds * 1.01 + merged + slack,
+                    "motor {i} from {first} to {last} steps/s in {seconds} s, over {accel} \
+                     steps/s², in {m:?}"
+                );
+            }
+            if let Some(p) = previous {
+                for i in 0..2 {
+                    max_jump = max_jump.max((r[i].0 - p[i].1).abs());
+                }
+            }
+            previous = Some(*r);
+        }
+        assert!(
+            max_jump > 0.5 * JUMP,
+            "corners were taken at speed: {max_jump}"
+        );
+        assert!(
+            max_jump <= 1.2 * JUMP,
+            "a motor's rate jumps {max_jump} steps/s"
+        );
     }
 
     /// The distribution and plot times of the issue's table. Ignored: a report, not a check.
