@@ -139,11 +139,14 @@ pub(crate) fn motion_time_s(moves: &[Option<Move>]) -> f64 {
         / TICK_HZ
 }
 
+/// Each motor's step rate (steps/s, signed by direction) at a move's first and last tick.
+pub(crate) type MoveRates = [(f64, f64); 2];
+
 /// Each motor's step rate (steps/s, signed by direction) at the first and at the last tick of
 /// every move, as the simulated firmware 3.0.3 runs it (its own parser and interrupt, no code
 /// shared with the step generator), read from the rate registers it leaves; `None` where a pen
 /// action rests the machine. Also the simulator's final motor position.
-pub(crate) fn simulated_rates(moves: &[Option<Move>]) -> (Vec<Option<[(f64, f64); 2]>>, [i32; 2]) {
+pub(crate) fn simulated_rates(moves: &[Option<Move>]) -> (Vec<Option<MoveRates>>, [i32; 2]) {
     use plotty_fw_sim::{Firmware, FirmwareVersion, NoObserver};
     let mut fw = Firmware::new(FirmwareVersion::V3_0_3);
     let mut obs = NoObserver;
