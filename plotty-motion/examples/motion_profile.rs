@@ -10,6 +10,8 @@
 //!     target/release/examples/motion_profile all random_walk_100k
 //! ```
 //!
+//! `MOTION_PLAN=per_motor` plans with motor limits (default `xy`).
+//!
 //! `all` is the whole pipeline (plan, step); `plan` the planner with a trivial consumer; `step`
 //! the step generator over the planner's stored output. Drawings are read from
 //! `benches/drawings/` of the repository (see `bench_drawings.rs`).
@@ -63,17 +65,33 @@ fn step_config() -> StepConfig {
     StepConfig::new(firmware, format, step.kinematics()).unwrap()
 }
 
+/// The planner configuration: the benchmark's (AxiDraw defaults, XY limits) unless
+/// `MOTION_PLAN=per_motor` asks for the same limits read per motor, with corners by a per-motor
+/// rate change of 3,000 steps/s (`motion.limits: per_motor` at the host's defaults).
+fn plan_config() -> plotty_motion::plan::PlannerConfig {
+    let (plan, _) = motion_pipeline::axidraw_configs();
+    match std::env::var("MOTION_PLAN").unwrap_or_default().as_str() {
+        "" | "xy" => plan,
+        "per_motor" => plotty_motion::plan::PlannerConfig::axidraw_per_motor(
+            &plotty_motion::kinematics::AxiDrawSettings::default(),
+            3_000.0,
+        )
+        .unwrap(),
+        other => panic!("unknown MOTION_PLAN {other:?}"),
+    }
+}
+
 /// The measured pass (callgrind collects only inside `measure*`).
 #[inline(never)]
 fn measure_all(items: &[PathItem], window: &mut [PlannerSlot], step: StepConfig) -> u64 {
-    let (plan, _) = motion_pipeline::axidraw_configs();
+    let plan = plan_config();
     let (summary, _, _) = motion_pipeline::run(plan, step, items, window);
     summary.checksum
 }
 
 #[inline(never)]
 fn measure_plan(items: &[PathItem], window: &mut [PlannerSlot], out: &mut Vec<PlannedItem>) -> u64 {
-    let (plan, _) = motion_pipeline::axidraw_configs();
+    let plan = plan_config();
     out.clear();
     motion_pipeline::plan_only(plan, items, window, out);
     out.len() as u64
@@ -147,7 +165,7 @@ fn main() {
         let segments = bench_drawings::segment_count(&paths) as f64;
         let mut planned = Vec::new();
         if stage == Stage::Step {
-            let (plan, _) = motion_pipeline::axidraw_configs();
+            let plan = plan_config();
             motion_pipeline::plan_only(plan, &items, &mut window, &mut planned);
         }
         let mut best_wall = f64::INFINITY;

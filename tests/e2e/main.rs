@@ -8,6 +8,7 @@ mod encoder_vs_sim;
 mod known_geometry;
 mod lifecycle;
 mod motion_pipeline;
+mod motor_stress;
 mod pen_down_time;
 mod plan_reference;
 mod plot;

@@ -636,3 +636,35 @@ fn the_model_clips_and_the_plan_stays_on_the_travel() {
         }
     }
 }
+
+/// Issue 13's target: with `motion.limits: per_motor` at the AxiDraw defaults, random_walk_100k
+/// (optimised as `plotty plot` does) is planned in at most 0.90 × the AxiDraw software's
+/// 3,652 s, and faster than the XY model; the spiral, plotted on the simulator in that mode,
+/// draws what it should and runs the planned time (`check_plot`).
+#[test]
+fn per_motor_limits_plan_random_walk_under_0_9_of_the_vendor_and_plot_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let per_motor =
+        PlotConfig::from_settings(&settings_from(dir.path(), "motion:\n  limits: per_motor\n"));
+    let xy = PlotConfig::from_settings(&Settings::defaults_for(dir.path()));
+    let p = prepare_file(&bench_path("random_walk_100k"), &per_motor);
+    let ours = estimate::estimate(&p.program, &per_motor, FirmwareVersion::LATEST).unwrap();
+    let before = estimate::estimate(&p.program, &xy, FirmwareVersion::LATEST).unwrap();
+    let (ours, before) = (ours.total.as_secs_f64(), before.total.as_secs_f64());
+    eprintln!("random_walk_100k, AxiDraw defaults: per_motor {ours:.1} s, xy {before:.1} s");
+    assert!(ours <= 0.90 * 3652.0, "{ours} s");
+    assert!(ours < before);
+
+    let p = prepare_file(&bench_path("spiral_10k"), &per_motor);
+    let (result, record, _) = plot_sim(&p, &per_motor, SimLink::new(SimVersion::V3_0_3), |_, _| {});
+    let report = result.unwrap_or_else(|e| panic!("spiral_10k: {e}"));
+    let reference: Vec<Vec<Point>> = p.program.polylines().into_iter().flatten().collect();
+    check_plot(
+        "spiral_10k",
+        &p,
+        &report,
+        &record,
+        &reference,
+        FLATTENING_MM + STEP_MM,
+    );
+}

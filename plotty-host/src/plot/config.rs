@@ -9,7 +9,8 @@ use plotty_motion::time::Duration;
 use crate::import::ImportOptions;
 use crate::optimize::{OptimizeOptions, PenUpLimits};
 use crate::settings::{
-    self, CornerRule, FirmwareChoice, Reordering, RunOptions, Settings, run::OptionsError,
+    self, CornerRule, FirmwareChoice, LimitModel, Reordering, RunOptions, Settings,
+    run::OptionsError,
 };
 
 use super::program::ProgramLayer;
@@ -103,6 +104,7 @@ impl PlotConfig {
             CornerRule::JunctionDeviation { deviation_mm } => {
                 Cornering::JunctionDeviation { deviation_mm }
             }
+            CornerRule::MotorJump { max_jump_hz } => Cornering::MotorJump { max_jump_hz },
         };
         let kinematics = self.kinematics();
         let motors = if m.per_motor_limits {
@@ -110,19 +112,20 @@ impl PlotConfig {
         } else {
             MotorLimits::none(kinematics)
         };
-        PlannerConfig::new(
-            MotionLimits {
-                max_speed_mm_s: m.pen_up_speed_mm_s,
-                accel_mm_s2: m.pen_up_accel_mm_s2,
-                cornering,
-            },
-            MotionLimits {
-                max_speed_mm_s: self.pen_down_speed_mm_s(layer),
-                accel_mm_s2: m.pen_down_accel_mm_s2,
-                cornering,
-            },
-            motors,
-        )
+        let pen_up = MotionLimits {
+            max_speed_mm_s: m.pen_up_speed_mm_s,
+            accel_mm_s2: m.pen_up_accel_mm_s2,
+            cornering,
+        };
+        let pen_down = MotionLimits {
+            max_speed_mm_s: self.pen_down_speed_mm_s(layer),
+            accel_mm_s2: m.pen_down_accel_mm_s2,
+            cornering,
+        };
+        match m.limits {
+            LimitModel::Xy => PlannerConfig::new(pen_up, pen_down, motors),
+            LimitModel::PerMotor => PlannerConfig::per_motor(pen_up, pen_down, motors),
+        }
     }
 
     /// Time the pen is given to rise (`SP,1,<ms>`), whole milliseconds.
@@ -213,6 +216,24 @@ mod tests {
         );
         assert!((a.deviation_mm() - b.deviation_mm()).abs() < 1e-12);
         assert_eq!(p.motors(), ad.motors());
+    }
+
+    #[test]
+    fn per_motor_limits_plan_in_motor_space() {
+        let mut c = defaults();
+        c.motion.limits = crate::settings::LimitModel::PerMotor;
+        c.motion.corner_rule = CornerRule::MotorJump {
+            max_jump_hz: 3000.0,
+        };
+        let p = c.planner(None).unwrap();
+        assert!(p.is_per_motor());
+        let want = PlannerConfig::axidraw_per_motor(&AxiDrawSettings::default(), 3000.0).unwrap();
+        assert_eq!(p, want);
+        // Along X √2 times the XY speed, on a diagonal the same.
+        let pen = plotty_motion::plan::Pen::Down;
+        let v = p.limits(pen).max_speed_mm_s;
+        assert!((p.limits_along(pen, 1.0, 0.0).0 - 2f64.sqrt() * v).abs() < 1e-9);
+        assert!((p.limits_along(pen, 1.0, 1.0).0 - v).abs() < 1e-9);
     }
 
     #[test]

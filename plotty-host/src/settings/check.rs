@@ -128,12 +128,19 @@ fn report_settings(s: &Settings, r: &mut Report) {
         CornerRule::JunctionDeviation { deviation_mm } => {
             format!("junction deviation {deviation_mm} mm")
         }
+        CornerRule::MotorJump { max_jump_hz } => {
+            format!("corner jump {max_jump_hz} steps/s per motor")
+        }
+    };
+    let model = match m.limits {
+        crate::settings::LimitModel::Xy => "XY limits",
+        crate::settings::LimitModel::PerMotor => "per-motor limits derived from them",
     };
     r.ok(
         "motion limits",
         format!(
             "pen down {:.1} mm/s {:.0} mm/s², pen up {:.1} mm/s {:.0} mm/s², {corner}, pen lift \
-             {} s drop {} s, per-motor limits {}",
+             {} s drop {} s, {model}, 25 kHz motor cap {}",
             m.pen_down_speed_mm_s,
             m.pen_down_accel_mm_s2,
             m.pen_up_speed_mm_s,

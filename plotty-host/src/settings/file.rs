@@ -235,6 +235,21 @@ pub enum CornerRuleKind {
     Axidraw,
     /// Junction deviation (as grbl, saxi).
     Junction,
+    /// A bounded step-rate change of each motor at a corner (`corner_jump_hz`).
+    MotorJump,
+}
+
+/// What the speed and acceleration limits bound.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LimitModel {
+    /// One XY speed and acceleration per pen state (the AxiDraw software's model).
+    #[default]
+    Xy,
+    /// Each motor's step rate and step acceleration, derived from the XY figures so that no
+    /// motor works harder than under them (moves the motors share go faster); corners by
+    /// `corner_jump_hz` unless `corner_rule` says otherwise.
+    PerMotor,
 }
 
 /// `motion:`; every key optional, overriding the preset.
@@ -255,6 +270,11 @@ pub struct RawMotion {
     pub corner_rule: Option<CornerRuleKind>,
     /// Corner deviation, mm.
     pub corner_deviation_mm: Option<f64>,
+    /// XY or per-motor limits.
+    pub limits: Option<LimitModel>,
+    /// Largest step-rate change of either motor at a corner (`corner_rule: motor_jump`),
+    /// steps/s.
+    pub corner_jump_hz: Option<f64>,
     /// Fixed pen lift time, s.
     pub pen_lift_s: Option<f64>,
     /// Fixed pen drop time, s.

@@ -29,7 +29,7 @@ use std::time::Duration;
 
 use plotty_motion::kinematics::AxiDrawSettings;
 
-pub use file::{CornerRuleKind, DeviceKind, MotionPreset, Orientation};
+pub use file::{CornerRuleKind, DeviceKind, LimitModel, MotionPreset, Orientation};
 pub use run::{Reordering, RunOptions};
 pub use units::FirmwareChoice;
 pub(crate) use validate::{PAPER_SIZES, parse_paper};
@@ -190,7 +190,18 @@ pub enum CornerRule {
         /// Junction deviation, mm.
         deviation_mm: f64,
     },
+    /// Each motor's step rate may change by at most this much at a corner.
+    MotorJump {
+        /// Largest step-rate change, steps/s.
+        max_jump_hz: f64,
+    },
 }
+
+/// Default `motion.corner_jump_hz`: the largest step-rate change of either motor at a corner,
+/// steps/s. Chosen so that the distribution of per-motor rate changes between consecutive moves
+/// on random_walk_100k stays under the AxiDraw software's at its defaults at every percentile
+/// (DESIGN.md, "Motor-limited planning").
+pub const DEFAULT_CORNER_JUMP_HZ: f64 = 3_000.0;
 
 /// The limits a plan must respect (the `motion` section, or derived from `device`).
 #[derive(Clone, Copy, PartialEq, Debug)]
@@ -211,6 +222,8 @@ pub struct MotionLimits {
     pub pen_drop_s: f64,
     /// Also limit each motor to its step rate.
     pub per_motor_limits: bool,
+    /// XY or per-motor limits.
+    pub limits: LimitModel,
 }
 
 /// A paper size (portrait: width ≤ height).
@@ -1323,6 +1336,45 @@ mod tests {
         );
         let s = f.load("motion:\n  pen_down_speed_mm_s: 80\n").unwrap();
         assert_eq!(s.motion.pen_down_speed_mm_s, 80.0);
+    }
+
+    #[test]
+    fn motion_limits_per_motor_takes_corners_by_motor_jump() {
+        let f = Fixture::new();
+        let s = f.load("").unwrap();
+        assert_eq!(
+            s.motion.limits,
+            LimitModel::Xy,
+            "the XY model is the default"
+        );
+        let s = f.load("motion:\n  limits: per_motor\n").unwrap();
+        assert_eq!(s.motion.limits, LimitModel::PerMotor);
+        assert_eq!(
+            s.motion.corner_rule,
+            CornerRule::MotorJump {
+                max_jump_hz: DEFAULT_CORNER_JUMP_HZ
+            }
+        );
+        let s = f
+            .load("motion:\n  limits: per_motor\n  corner_jump_hz: 2500\n")
+            .unwrap();
+        assert_eq!(
+            s.motion.corner_rule,
+            CornerRule::MotorJump {
+                max_jump_hz: 2500.0
+            }
+        );
+        // An explicit rule wins; motor_jump works with XY limits too.
+        let s = f
+            .load("motion:\n  limits: per_motor\n  corner_rule: axidraw\n")
+            .unwrap();
+        assert!(matches!(s.motion.corner_rule, CornerRule::AxiDraw { .. }));
+        let s = f.load("motion:\n  corner_rule: motor_jump\n").unwrap();
+        assert_eq!(s.motion.limits, LimitModel::Xy);
+        assert!(matches!(s.motion.corner_rule, CornerRule::MotorJump { .. }));
+        let p = f.problems("motion:\n  corner_jump_hz: 0\n");
+        assert_eq!(p[0].key, "motion.corner_jump_hz");
+        assert!(f.problems("motion:\n  limits: motors\n").len() == 1);
     }
 
     #[test]

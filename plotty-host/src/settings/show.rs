@@ -262,9 +262,14 @@ fn entries(s: &Settings, o: &Origins<'_>) -> Vec<Entry> {
     }
 
     let m = &s.motion;
-    let (corner_rule, deviation_mm) = match m.corner_rule {
-        CornerRule::AxiDraw { deviation_mm } => ("axidraw", deviation_mm),
-        CornerRule::JunctionDeviation { deviation_mm } => ("junction", deviation_mm),
+    let (corner_rule, deviation_mm, jump_hz) = match m.corner_rule {
+        CornerRule::AxiDraw { deviation_mm } => ("axidraw", Some(deviation_mm), None),
+        CornerRule::JunctionDeviation { deviation_mm } => ("junction", Some(deviation_mm), None),
+        CornerRule::MotorJump { max_jump_hz } => ("motor_jump", None, Some(max_jump_hz)),
+    };
+    let limits = match m.limits {
+        super::LimitModel::Xy => "xy",
+        super::LimitModel::PerMotor => "per_motor",
     };
     // The preset is not kept in the settings (it only picks the base values): as written.
     let preset = o
@@ -282,6 +287,8 @@ fn entries(s: &Settings, o: &Origins<'_>) -> Vec<Entry> {
         ("pen_up_accel_mm_s2", json!(m.pen_up_accel_mm_s2)),
         ("corner_rule", json!(corner_rule)),
         ("corner_deviation_mm", json!(deviation_mm)),
+        ("corner_jump_hz", json!(jump_hz)),
+        ("limits", json!(limits)),
         ("pen_lift_s", json!(m.pen_lift_s)),
         ("pen_drop_s", json!(m.pen_drop_s)),
         ("per_motor_limits", json!(m.per_motor_limits)),

@@ -8,7 +8,7 @@ use std::time::Duration;
 use plotty_motion::kinematics::{AxiDrawSettings, Model, PenLift};
 
 use super::file::{
-    CornerRuleKind, MotionPreset, RawCommand, RawConfig, RawDevice, RawHook, RawMotion,
+    CornerRuleKind, LimitModel, MotionPreset, RawCommand, RawConfig, RawDevice, RawHook, RawMotion,
 };
 use super::locate::{self, Position};
 use super::{
@@ -967,6 +967,7 @@ fn motion(c: &mut Collector<'_>, raw: Option<&RawMotion>, ad: &AxiDrawSettings) 
         pen_lift_s: f64::from(ad.pen_raise_ms()) / 1000.0,
         pen_drop_s: f64::from(ad.pen_lower_ms()) / 1000.0,
         per_motor_limits: true,
+        limits: LimitModel::Xy,
     };
     let Some(m) = raw else {
         return derived;
@@ -1089,6 +1090,7 @@ fn motion(c: &mut Collector<'_>, raw: Option<&RawMotion>, ad: &AxiDrawSettings) 
         CornerRule::AxiDraw { deviation_mm } | CornerRule::JunctionDeviation { deviation_mm } => {
             deviation_mm
         }
+        CornerRule::MotorJump { .. } => ad.cornering_deviation_mm(),
     };
     let deviation_mm = pos(
         "corner_deviation_mm",
@@ -1096,12 +1098,28 @@ fn motion(c: &mut Collector<'_>, raw: Option<&RawMotion>, ad: &AxiDrawSettings) 
         base_deviation,
         " mm",
     );
+    let limits = m.limits.unwrap_or(base.limits);
+    let max_jump_hz = match m.corner_jump_hz {
+        Some(v) => c.range(
+            "motion.corner_jump_hz",
+            v,
+            plotty_motion::plan::MIN_CORNER_JUMP_HZ,
+            plotty_motion::plan::MAX_CORNER_JUMP_HZ,
+            " steps/s",
+            super::DEFAULT_CORNER_JUMP_HZ,
+        ),
+        None => super::DEFAULT_CORNER_JUMP_HZ,
+    };
     let corner_rule = match m.corner_rule {
         Some(CornerRuleKind::Axidraw) => CornerRule::AxiDraw { deviation_mm },
         Some(CornerRuleKind::Junction) => CornerRule::JunctionDeviation { deviation_mm },
+        Some(CornerRuleKind::MotorJump) => CornerRule::MotorJump { max_jump_hz },
+        // Per-motor limits take corners as the motors allow unless told otherwise.
+        None if limits == LimitModel::PerMotor => CornerRule::MotorJump { max_jump_hz },
         None => match base.corner_rule {
             CornerRule::AxiDraw { .. } => CornerRule::AxiDraw { deviation_mm },
             CornerRule::JunctionDeviation { .. } => CornerRule::JunctionDeviation { deviation_mm },
+            CornerRule::MotorJump { .. } => CornerRule::MotorJump { max_jump_hz },
         },
     };
     let mut time = |key: &str, v: Option<f64>, fallback: f64| match v {
@@ -1119,6 +1137,7 @@ fn motion(c: &mut Collector<'_>, raw: Option<&RawMotion>, ad: &AxiDrawSettings) 
         pen_lift_s,
         pen_drop_s,
         per_motor_limits: m.per_motor_limits.unwrap_or(base.per_motor_limits),
+        limits,
     }
 }
 
@@ -1385,6 +1404,7 @@ impl MotionLimits {
         pen_lift_s: 0.12,
         pen_drop_s: 0.12,
         per_motor_limits: false,
+        limits: LimitModel::Xy,
     };
 }
 

@@ -33,6 +33,11 @@ pub const MAX_STEP_RATE_LIMIT_HZ: f64 = 1.0e6;
 pub const MIN_STEP_ACCEL_LIMIT_HZ_S: f64 = 1.0;
 /// Upper sanity bound for a per-motor step acceleration.
 pub const MAX_STEP_ACCEL_LIMIT_HZ_S: f64 = 1.0e10;
+/// Lower sanity bound for a per-motor velocity change at a corner (1 step/s): keeps the corner
+/// speed `jump/k/|Δu|` positive and finite.
+pub const MIN_CORNER_JUMP_HZ: f64 = 1.0;
+/// Upper sanity bound for a per-motor velocity change at a corner (1 MHz).
+pub const MAX_CORNER_JUMP_HZ: f64 = 1.0e6;
 
 /// The AxiDraw rule's stand-in radius when a junction is (nearly) straight: 100000 inch.
 const AXIDRAW_STRAIGHT_RADIUS_MM: f64 = 100_000.0 * MM_PER_INCH;
@@ -59,6 +64,18 @@ pub enum Cornering {
         /// The AxiDraw `cornering` setting (default 10, i.e. δ = 0.002 inch).
         cornering: f64,
     },
+    /// What the motors accept (the idea of Klipper's square_corner_velocity and Marlin's
+    /// jerk, applied to each motor of the mixed-axis machine): the velocity vector jumps at the
+    /// corner, and each motor's step rate may change there by at most `max_jump_hz` steps/s.
+    /// Through a corner from unit direction `u` into `w` at speed `v`, motor 1 changes its rate
+    /// by `v·k·|Δux + Δuy|` and motor 2 by `v·k·|Δux − Δuy|` (`Δu = w − u`, `k` steps/mm), so
+    /// `v ≤ max_jump_hz / (k·(|Δux| + |Δuy|))`: straight on is unlimited, a reversal along a
+    /// diagonal the slowest. Not a path-geometry rule: [`Cornering::corner_speed_sqr`] cannot
+    /// evaluate it; [`PlannerConfig::corner_speed_sqr`] can.
+    MotorJump {
+        /// Largest instantaneous step-rate change of either motor at a corner, steps/s.
+        max_jump_hz: f64,
+    },
 }
 
 impl Cornering {
@@ -67,6 +84,8 @@ impl Cornering {
         match self {
             Self::JunctionDeviation { deviation_mm } => deviation_mm,
             Self::AxiDraw { cornering } => cornering / 5000.0 * MM_PER_INCH,
+            // The path keeps its corner exactly (the velocity jumps there).
+            Self::MotorJump { .. } => 0.0,
         }
     }
 
@@ -74,9 +93,11 @@ impl Cornering {
     /// dot product is `dot` and cross product `cross`, at acceleration `accel_mm_s2`.
     ///
     /// Not yet capped by the segments' top speeds; `f64::INFINITY` for an exactly straight
-    /// junction under junction deviation. Never NaN for finite inputs.
+    /// junction under junction deviation, and for [`Cornering::MotorJump`], which depends on the
+    /// directions themselves (see [`PlannerConfig::corner_speed_sqr`]). Never NaN for finite
+    /// inputs.
     pub fn corner_speed_sqr(self, dot: f64, cross: f64, accel_mm_s2: f64) -> f64 {
-        CornerRule::new(self).speed_sqr(dot, cross, accel_mm_s2)
+        CornerRule::new(self, 1.0).speed_sqr(dot, cross, accel_mm_s2)
     }
 
     fn validate(self, pen: Pen) -> Result<(), PlanError> {
@@ -103,6 +124,17 @@ impl Cornering {
                 ),
                 "a number from 0 to 1000000",
             ),
+            Self::MotorJump { max_jump_hz } => check_range(
+                max_jump_hz,
+                MIN_CORNER_JUMP_HZ,
+                MAX_CORNER_JUMP_HZ,
+                pick(
+                    pen,
+                    "pen_up.cornering.max_jump_hz",
+                    "pen_down.cornering.max_jump_hz",
+                ),
+                "a number from 1 to 1000000 steps/s",
+            ),
         }
     }
 }
@@ -113,13 +145,45 @@ impl Cornering {
 pub(crate) struct CornerRule {
     axidraw: bool,
     deviation_mm: f64,
+    /// [`Cornering::MotorJump`]'s bound as a path speed along an axis (`max_jump_hz / k`,
+    /// mm/s), squared; infinite for the deviation rules.
+    jump_sqr: f64,
 }
 
 impl CornerRule {
-    fn new(cornering: Cornering) -> Self {
+    fn new(cornering: Cornering, steps_per_mm: f64) -> Self {
+        let jump_sqr = match cornering {
+            Cornering::MotorJump { max_jump_hz } => {
+                let jump_mm_s = max_jump_hz / steps_per_mm;
+                jump_mm_s * jump_mm_s
+            }
+            _ => f64::INFINITY,
+        };
         Self {
             axidraw: matches!(cornering, Cornering::AxiDraw { .. }),
             deviation_mm: cornering.deviation_mm(),
+            jump_sqr,
+        }
+    }
+
+    /// The corner speed² from unit direction `u` into `w` (`dot` and `cross` their products):
+    /// the per-motor jump bound for [`Cornering::MotorJump`], else the deviation rule.
+    #[inline]
+    pub(crate) fn between(
+        &self,
+        u: (f64, f64),
+        w: (f64, f64),
+        dot: f64,
+        cross: f64,
+        accel_mm_s2: f64,
+    ) -> f64 {
+        if self.jump_sqr < f64::INFINITY {
+            // The busier motor's rate changes by v·k·(|Δux| + |Δuy|) (max(|a + b|, |a − b|) =
+            // |a| + |b|). An exactly straight junction divides by 0: +∞, never NaN (jump > 0).
+            let factor = libm::fabs(w.0 - u.0) + libm::fabs(w.1 - u.1);
+            self.jump_sqr / (factor * factor)
+        } else {
+            self.speed_sqr(dot, cross, accel_mm_s2)
         }
     }
 
@@ -147,7 +211,10 @@ impl CornerRule {
         };
         let sine = libm::sqrt((1.0 + dot) * 0.5);
         let scale = 2.0 * sine * (1.0 + sine) * num;
-        if self.axidraw {
+        if self.jump_sqr < f64::INFINITY {
+            // Not a deviation rule: see `between`.
+            f64::INFINITY
+        } else if self.axidraw {
             // The AxiDraw software's cut-off: 1 − s ≤ 1e-4 counts as straight.
             let radius_mm = if den > 2.0e-4 * (1.0 + sine) * num {
                 self.deviation_mm * scale / den
@@ -269,6 +336,7 @@ pub struct PlannerConfig {
     pen_up: MotionLimits,
     pen_down: MotionLimits,
     motors: MotorLimits,
+    per_motor: bool,
     profiles: [PenProfile; 2],
 }
 
@@ -326,26 +394,97 @@ impl PlannerConfig {
         pen_down: MotionLimits,
         motors: MotorLimits,
     ) -> Result<Self, PlanError> {
+        Self::build(pen_up, pen_down, motors, false)
+    }
+
+    /// Motor-limited planning: the same numbers read as limits of each motor, so that no motor
+    /// ever works harder than under [`PlannerConfig::new`] with these XY limits, while a move
+    /// the motors share goes faster.
+    ///
+    /// Under an XY speed `v` the busier motor turns `k·(|ux| + |uy|)` steps per millimetre of
+    /// path, at most `k·√2` (along a motor's diagonal): it never exceeds the step rate `√2·v·k`,
+    /// nor, likewise, the step acceleration `√2·a·k`. Here those become the limits of each
+    /// motor, for every direction: a path speed `√2·v·k / (k·(|ux| + |uy|))` (`√2·v` along an
+    /// axis, `v` on a diagonal, the same as before there) and likewise the acceleration.
+    /// `motors`' own step-rate and step-acceleration limits (the EBB's 25 kHz) still cap them.
+    /// Corners follow the pen state's [`Cornering`] rule: [`Cornering::MotorJump`] is the one
+    /// that speaks of motors.
+    ///
+    /// # Errors
+    /// As [`PlannerConfig::new`].
+    pub fn per_motor(
+        pen_up: MotionLimits,
+        pen_down: MotionLimits,
+        motors: MotorLimits,
+    ) -> Result<Self, PlanError> {
+        Self::build(pen_up, pen_down, motors, true)
+    }
+
+    fn build(
+        pen_up: MotionLimits,
+        pen_down: MotionLimits,
+        motors: MotorLimits,
+        per_motor: bool,
+    ) -> Result<Self, PlanError> {
         pen_up.validate(Pen::Up)?;
         pen_down.validate(Pen::Down)?;
         motors.validate()?;
         let k = motors.kinematics.steps_per_mm();
         let profile = |limits: &MotionLimits| {
-            let motor_speed = motors.max_step_rate_hz.map_or(f64::INFINITY, |r| r / k);
+            let cap_speed = motors.max_step_rate_hz.map_or(f64::INFINITY, |r| r / k);
+            let cap_accel = motors.max_step_accel_hz_s.map_or(f64::INFINITY, |a| a / k);
+            let (max_speed, accel, motor_speed, motor_accel) = if per_motor {
+                // Motor limits √2·v·k and √2·a·k, as path figures along an axis (÷ k). The XY
+                // limits are set to the same: they never bind before the motors do.
+                let speed = min(core::f64::consts::SQRT_2 * limits.max_speed_mm_s, cap_speed);
+                let accel = min(core::f64::consts::SQRT_2 * limits.accel_mm_s2, cap_accel);
+                (speed, accel, speed, accel)
+            } else {
+                (
+                    limits.max_speed_mm_s,
+                    limits.accel_mm_s2,
+                    cap_speed,
+                    cap_accel,
+                )
+            };
             PenProfile {
-                max_speed_sqr: limits.max_speed_mm_s * limits.max_speed_mm_s,
-                accel_mm_s2: limits.accel_mm_s2,
-                cornering: CornerRule::new(limits.cornering),
+                max_speed_sqr: max_speed * max_speed,
+                accel_mm_s2: accel,
+                cornering: CornerRule::new(limits.cornering, k),
                 motor_speed_sqr: motor_speed * motor_speed,
-                motor_accel_mm_s2: motors.max_step_accel_hz_s.map_or(f64::INFINITY, |a| a / k),
+                motor_accel_mm_s2: motor_accel,
             }
         };
         Ok(Self {
             pen_up,
             pen_down,
             motors,
+            per_motor,
             profiles: [profile(&pen_up), profile(&pen_down)],
         })
+    }
+
+    /// True for a motor-limited configuration ([`PlannerConfig::per_motor`]).
+    pub fn is_per_motor(&self) -> bool {
+        self.per_motor
+    }
+
+    /// Square of the corner speed limit (mm²/s²) from unit direction `u` into unit direction
+    /// `w` with the pen in state `pen`, at acceleration `accel_mm_s2`: the pen state's
+    /// [`Cornering`] rule, including [`Cornering::MotorJump`]. Not yet capped by the segments'
+    /// top speeds; infinite for an exactly straight junction unless the AxiDraw rule applies.
+    pub fn corner_speed_sqr(
+        &self,
+        pen: Pen,
+        u: (f64, f64),
+        w: (f64, f64),
+        accel_mm_s2: f64,
+    ) -> f64 {
+        let dot = u.0 * w.0 + u.1 * w.1;
+        let cross = u.0 * w.1 - u.1 * w.0;
+        self.profile(pen)
+            .cornering
+            .between(u, w, dot, cross, accel_mm_s2)
     }
 
     /// The AxiDraw software's limits for `settings` (reference §4, §5.2): at the defaults pen down
@@ -371,7 +510,33 @@ impl PlannerConfig {
         )
     }
 
-    /// The limits that apply with the pen in state `pen`.
+    /// [`PlannerConfig::axidraw`]'s limits read per motor ([`PlannerConfig::per_motor`]), with
+    /// corners at which either motor's step rate may jump by at most `max_jump_hz`
+    /// ([`Cornering::MotorJump`]).
+    ///
+    /// # Errors
+    /// As [`PlannerConfig::axidraw`], and for a jump outside 1 to 1,000,000 steps/s.
+    pub fn axidraw_per_motor(
+        settings: &AxiDrawSettings,
+        max_jump_hz: f64,
+    ) -> Result<Self, PlanError> {
+        let xy = Self::axidraw(settings)?;
+        let cornering = Cornering::MotorJump { max_jump_hz };
+        Self::per_motor(
+            MotionLimits {
+                cornering,
+                ..xy.pen_up
+            },
+            MotionLimits {
+                cornering,
+                ..xy.pen_down
+            },
+            xy.motors,
+        )
+    }
+
+    /// The limits given for the pen state `pen` (for a [`per_motor`](Self::per_motor)
+    /// configuration, the XY figures its motor limits were derived from).
     pub fn limits(&self, pen: Pen) -> &MotionLimits {
         match pen {
             Pen::Up => &self.pen_up,

@@ -48,8 +48,11 @@
 //!   lowered where a per-motor acceleration limit is stricter along the block's direction. Its
 //!   top speed is the pen state's, lowered where the per-motor step-rate limit is stricter
 //!   along its direction (a move along X may go faster than one along a motor's diagonal).
-//! - The speed through a junction is limited by the cornering rule ([`Cornering`]) and by both
-//!   blocks' top speeds. A pen change, an [`Action`], [`Planner::finish`] and the start bring the
+//! - With [`PlannerConfig::per_motor`] the speed and acceleration limits are those of each motor
+//!   (steps/s, steps/s²) in every direction, derived from the XY figures so that no motor works
+//!   harder than under them; a move that both motors share goes up to √2 times faster.
+//! - The speed through a junction is limited by the cornering rule ([`Cornering`]; with
+//!   [`Cornering::MotorJump`], by each motor's velocity change) and by both blocks' top speeds. A pen change, an [`Action`], [`Planner::finish`] and the start bring the
 //!   machine to rest.
 //! - Given those limits the plan is time-optimal: every junction runs at the highest speed
 //!   from which every later limit can still be met by braking and which can be reached from the
@@ -96,10 +99,10 @@ mod trapezoid;
 
 pub use block::*;
 pub use config::{
-    Cornering, MAX_ACCEL_LIMIT_MM_S2, MAX_AXIDRAW_CORNERING, MAX_DEVIATION_MM,
+    Cornering, MAX_ACCEL_LIMIT_MM_S2, MAX_AXIDRAW_CORNERING, MAX_CORNER_JUMP_HZ, MAX_DEVIATION_MM,
     MAX_SPEED_LIMIT_MM_S, MAX_STEP_ACCEL_LIMIT_HZ_S, MAX_STEP_RATE_LIMIT_HZ, MIN_ACCEL_LIMIT_MM_S2,
-    MIN_SPEED_LIMIT_MM_S, MIN_STEP_ACCEL_LIMIT_HZ_S, MIN_STEP_RATE_LIMIT_HZ, MotionLimits,
-    MotorLimits, PlannerConfig,
+    MIN_CORNER_JUMP_HZ, MIN_SPEED_LIMIT_MM_S, MIN_STEP_ACCEL_LIMIT_HZ_S, MIN_STEP_RATE_LIMIT_HZ,
+    MotionLimits, MotorLimits, PlannerConfig,
 };
 pub use error::PlanError;
 pub use lookahead::PlannerSlot;
@@ -340,7 +343,8 @@ impl<'a> Planner<'a> {
             let cross = tail.ux * uy - tail.uy * ux;
             // The corner is taken at the lower of the two blocks' accelerations.
             let corner_accel = min(tail.accel_mm_s2, accel_mm_s2);
-            let corner_sqr = cornering.speed_sqr(dot, cross, corner_accel);
+            let corner_sqr =
+                cornering.between((tail.ux, tail.uy), (ux, uy), dot, cross, corner_accel);
             min(min(corner_sqr, tail.max_speed_sqr), max_speed_sqr)
         } else {
             0.0

@@ -27,6 +27,19 @@ pub(crate) fn limits_along(config: &PlannerConfig, pen: Pen, dx: f64, dy: f64) -
     let motor1 = k * ((dx + dy) / length).abs();
     let motor2 = k * ((dx - dy) / length).abs();
     let busiest = motor1.max(motor2);
+    if config.is_per_motor() {
+        // Each motor may do what the busier one does on a diagonal under the XY limits
+        // (√2·v·k steps/s, √2·a·k steps/s²), and no more than its own caps.
+        let rate = motors
+            .max_step_rate_hz
+            .unwrap_or(f64::INFINITY)
+            .min(2f64.sqrt() * xy.max_speed_mm_s * k);
+        let accel = motors
+            .max_step_accel_hz_s
+            .unwrap_or(f64::INFINITY)
+            .min(2f64.sqrt() * xy.accel_mm_s2 * k);
+        return (rate / busiest, accel / busiest);
+    }
     let speed = match motors.max_step_rate_hz {
         Some(rate) => xy.max_speed_mm_s.min(rate / busiest),
         None => xy.max_speed_mm_s,
@@ -45,12 +58,27 @@ pub(crate) fn limits_along(config: &PlannerConfig, pen: Pen, dx: f64, dy: f64) -
 /// and the outgoing one, the circle's radius is `r = δ·sin(θ/2)/(1 − sin(θ/2))`. Junction
 /// deviation (grbl): δ in mm, straight on (θ = π) unlimited. AxiDraw (reference §5.2):
 /// δ = cornering/5000 inch, and `1 − sin(θ/2) ≤ 0.0001` counts as straight, r = 100000 inch.
+///
+/// [`Cornering::MotorJump`] (`steps_per_mm` = `k`): each motor's step rate is `v·k·(u·m)` with
+/// `m` = (1, 1) for motor 1 and (1, −1) for motor 2; through the corner it changes by
+/// `v·k·|(w − u)·m|`, which may be at most the jump.
 pub(crate) fn corner_speed_sqr(
     cornering: Cornering,
     u: (f64, f64),
     w: (f64, f64),
     accel_mm_s2: f64,
+    steps_per_mm: f64,
 ) -> f64 {
+    if let Cornering::MotorJump { max_jump_hz } = cornering {
+        let change1 = steps_per_mm * ((w.0 + w.1) - (u.0 + u.1)).abs();
+        let change2 = steps_per_mm * ((w.0 - w.1) - (u.0 - u.1)).abs();
+        let per_speed = change1.max(change2);
+        return if per_speed == 0.0 {
+            f64::INFINITY
+        } else {
+            (max_jump_hz / per_speed).powi(2)
+        };
+    }
     // How far the direction turns, 0 (straight on) to π (reversal); θ = π − turn.
     let turn = (u.0 * w.1 - u.1 * w.0).atan2(u.0 * w.0 + u.1 * w.1).abs();
     // sin(θ/2) = cos(turn/2); 1 − cos(x) = 2·sin²(x/2) keeps its digits for small turns.
@@ -64,6 +92,7 @@ pub(crate) fn corner_speed_sqr(
                 accel_mm_s2 * deviation_mm * s / one_minus_s
             }
         }
+        Cornering::MotorJump { .. } => unreachable!("handled above"),
         Cornering::AxiDraw { cornering } => {
             let radius_mm = if one_minus_s <= 1.0e-4 {
                 100_000.0 * MM_PER_INCH
@@ -138,6 +167,7 @@ pub(crate) fn plan(config: &PlannerConfig, start: Point, items: &[PathItem]) -> 
                             (px, py),
                             (ux, uy),
                             prev.accel_mm_s2.min(accel_mm_s2),
+                            config.motors().kinematics.steps_per_mm(),
                         );
                         corner
                             .min(prev.max_speed_mm_s.powi(2))

@@ -227,6 +227,7 @@ fn check_invariants(
                         (ux, uy),
                         (wx, wy),
                         prev.accel_mm_s2.min(b.accel_mm_s2),
+                        config.motors().kinematics.steps_per_mm(),
                     );
                     let (pvmax, _) = reference::limits_along(config, prev.pen, px, py);
                     let limit_sqr = corner.min(pvmax * pvmax).min(vmax * vmax);
@@ -419,6 +420,7 @@ fn cornering() -> impl Strategy<Value = Cornering> {
     prop_oneof![
         (0.001f64..1.0).prop_map(|deviation_mm| Cornering::JunctionDeviation { deviation_mm }),
         (0.0f64..50.0).prop_map(|cornering| Cornering::AxiDraw { cornering }),
+        (100.0f64..20_000.0).prop_map(|max_jump_hz| Cornering::MotorJump { max_jump_hz }),
     ]
 }
 
@@ -447,9 +449,21 @@ fn motor_limits() -> impl Strategy<Value = MotorLimits> {
         })
 }
 
+/// XY-limited and motor-limited configurations alike.
 fn config() -> impl Strategy<Value = PlannerConfig> {
-    (motion_limits(), motion_limits(), motor_limits())
-        .prop_map(|(up, down, motors)| PlannerConfig::new(up, down, motors).unwrap())
+    (
+        motion_limits(),
+        motion_limits(),
+        motor_limits(),
+        any::<bool>(),
+    )
+        .prop_map(|(up, down, motors, per_motor)| {
+            if per_motor {
+                PlannerConfig::per_motor(up, down, motors).unwrap()
+            } else {
+                PlannerConfig::new(up, down, motors).unwrap()
+            }
+        })
 }
 
 fn speed_scale(config: &PlannerConfig) -> f64 {
@@ -484,8 +498,14 @@ proptest! {
         let cornering = config.limits(pen).cornering;
         let u = (dx, dy);
         let w = ((heading + turn).cos(), (heading + turn).sin());
-        let got = cornering.corner_speed_sqr(u.0 * w.0 + u.1 * w.1, u.0 * w.1 - u.1 * w.0, a);
-        let want = reference::corner_speed_sqr(cornering, u, w, a);
+        let got = config.corner_speed_sqr(pen, u, w, a);
+        let want = reference::corner_speed_sqr(
+            cornering,
+            u,
+            w,
+            a,
+            config.motors().kinematics.steps_per_mm(),
+        );
         let one_minus_s = 2.0 * (turn.abs() / 4.0).sin().powi(2);
         let at_cut_off = matches!(cornering, Cornering::AxiDraw { .. })
             && (one_minus_s - 1e-4).abs() < 1e-12;
