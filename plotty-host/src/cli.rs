@@ -338,10 +338,10 @@ pub struct PlotArgs {
     /// SVG files to plot, in order.
     #[arg(value_name = "FILE", required = true)]
     pub files: Vec<PathBuf>,
-    /// Where to plot: `auto` (the first AxiDraw found by USB id, else the simulator), `sim` (the
-    /// built-in simulator) or a serial port such as /dev/ttyACM0 [default: device.type and
-    /// device.port of the config].
-    #[arg(long, value_name = "auto|sim|PORT")]
+    /// Where to plot: `auto` (the first AxiDraw found by USB id, else the simulator), `axidraw`
+    /// (an AxiDraw, an error when none is found), `sim` (the built-in simulator) or a serial port
+    /// such as /dev/ttyACM0 [default: device.type and device.port of the config].
+    #[arg(long, value_name = "auto|axidraw|sim|PORT")]
     pub device: Option<String>,
     /// Render what will be drawn (pen-down in layer colours, pen-up travel dashed) to OUT.svg
     /// or OUT.png and exit without plotting. With several files, OUT is a directory.
@@ -378,6 +378,11 @@ pub struct PlotArgs {
     /// Plot only these layers: numbers (`1`), ranges (`2-4`) and names, comma-separated.
     #[arg(long, value_name = "SPEC")]
     pub layers: Option<String>,
+    /// Paper size: A0–A6, Letter, Legal, Tabloid, … or WIDTHxHEIGHT in mm, optionally with
+    /// `portrait` or `landscape` (`'A4 landscape'`), checked against the drawing and the travel
+    /// [default: paper.default_size, paper.orientation].
+    #[arg(long, value_name = "SIZE")]
+    pub paper: Option<String>,
     /// After a simulated plot, render the simulator's pen trace (like --preview) to OUT.svg,
     /// OUT.png, or into the directory DIR (one `<file>.svg` per input).
     #[arg(long, value_name = "OUT|DIR")]

@@ -94,6 +94,20 @@ pub fn parse_choice(text: &str) -> Option<(PaperSize, Option<Orientation>)> {
     parse_paper(t).map(|p| (p, None))
 }
 
+/// [`parse_choice`] with the error a user reads: what was given and what is accepted.
+///
+/// # Errors
+/// `text` names no paper size.
+pub fn parse_choice_explained(text: &str) -> Result<(PaperSize, Option<Orientation>), String> {
+    parse_choice(text).ok_or_else(|| {
+        format!(
+            "`{}` is not a paper size: use A0–A6, Letter, Legal, Tabloid, … or WIDTHxHEIGHT \
+             in mm (300x200), optionally with portrait or landscape (`A4 landscape`)",
+            text.trim()
+        )
+    })
+}
+
 impl Sheet {
     /// `paper` turned to `orientation` (`Auto` is taken as landscape).
     pub fn new(paper: &PaperSize, orientation: Orientation) -> Self {

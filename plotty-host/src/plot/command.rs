@@ -56,6 +56,9 @@ pub enum PlotError {
     /// A per-run option (`--speed-pendown`, …) is out of range.
     #[error(transparent)]
     Options(#[from] settings::run::OptionsError),
+    /// `--paper` names no paper size.
+    #[error("--paper: {0}")]
+    PaperSpec(String),
     /// `--layers` is malformed.
     #[error("--layers: {0}")]
     LayerSpec(LayerSpecError),
@@ -107,7 +110,7 @@ impl PlotError {
     /// The documented exit code.
     pub fn exit_code(&self) -> ExitCode {
         match self {
-            Self::Config(_) | Self::Options(_) => ExitCode::Config,
+            Self::Config(_) | Self::Options(_) | Self::PaperSpec(_) => ExitCode::Config,
             Self::LayerSpec(_) | Self::Input(_) | Self::Paper { .. } => ExitCode::Input,
             Self::Device(_) => ExitCode::Device,
             Self::Run { source, .. } => match **source {
@@ -197,12 +200,28 @@ fn run_text(
         )),
         None => None,
     };
+    let paper = match &args.paper {
+        Some(text) => {
+            let (size, orientation) =
+                crate::paper::parse_choice_explained(text).map_err(PlotError::PaperSpec)?;
+            Paper {
+                size,
+                orientation: orientation.unwrap_or(settings.paper.orientation),
+                origin: "--paper",
+            }
+        }
+        None => Paper {
+            size: settings.paper.size.clone(),
+            orientation: settings.paper.orientation,
+            origin: "paper.default_size, paper.orientation",
+        },
+    };
     let mut files = Vec::with_capacity(args.files.len());
     let mut sheets = Vec::with_capacity(args.files.len());
     for path in &args.files {
         let prepared = prepare::prepare(path, &config, selection.as_ref().map(|(s, t)| (s, *t)))?;
         report_prepared(&prepared, out)?;
-        sheets.push(check_paper(&prepared, settings, &config)?);
+        sheets.push(check_paper(&prepared, &paper, &config)?);
         files.push(prepared);
     }
     let several = files.len() > 1;
@@ -346,23 +365,31 @@ fn planned_firmware(target: &Target, config: &PlotConfig) -> FirmwareVersion {
     }
 }
 
-/// The paper check of `p` (the configured paper against its strokes and the model's travel):
+/// The paper of this run and where it was set (for the warnings).
+struct Paper {
+    size: settings::PaperSize,
+    orientation: settings::Orientation,
+    origin: &'static str,
+}
+
+/// The paper check of `p` (the run's paper against its strokes and the model's travel):
 /// warnings printed, an error returned; the sheet as it lies, for the preview.
 fn check_paper(
     p: &Prepared,
-    settings: &Settings,
+    paper: &Paper,
     config: &PlotConfig,
 ) -> Result<crate::paper::Sheet, PlotError> {
     let check = crate::paper::check(
-        &settings.paper.size,
-        settings.paper.orientation,
+        &paper.size,
+        paper.orientation,
         crate::paper::drawing_extent(&p.drawing).as_ref(),
         config.axidraw.model,
     );
     for w in &check.warnings {
         eprintln!(
-            "plotty: warning: {}: {w} (paper.default_size, paper.orientation)",
-            p.path.display()
+            "plotty: warning: {}: {w} ({})",
+            p.path.display(),
+            paper.origin
         );
     }
     if let Some(e) = check.errors.first() {

@@ -154,12 +154,7 @@ pub(super) async fn stage(
         .unwrap_or(default_name);
     let (paper, orientation) = match s.paper.as_deref().map(str::trim) {
         None | Some("") => (settings.paper.size.clone(), None),
-        Some(p) => crate::paper::parse_choice(p).ok_or_else(|| {
-            QueueError::Invalid(format!(
-                "`{p}` is not a paper size: use A0–A6, Letter, Legal, Tabloid, … or WIDTHxHEIGHT \
-                 in mm (300x200), optionally with portrait or landscape (`A4 landscape`)"
-            ))
-        })?,
+        Some(p) => crate::paper::parse_choice_explained(p).map_err(QueueError::Invalid)?,
     };
     let orientation = orientation.unwrap_or(settings.paper.orientation);
     // The page as the file declares it: the strokes are known only after the analysis, which

@@ -351,6 +351,44 @@ fn a_drawing_larger_than_the_paper_is_a_warning_naming_both_and_what_fits() {
 }
 
 #[test]
+fn plot_paper_overrides_the_config_for_this_run_and_a_bad_size_is_refused() {
+    let env = Env::new();
+    env.write_default_config("paper:\n  default_size: A4\n");
+    let svg = env.write("a4.svg", A4_LANDSCAPE);
+    let preview = env.path("p.svg");
+    let plot = |paper: &str| {
+        env.run(&[
+            "plot",
+            svg.to_str().unwrap(),
+            "--preview",
+            preview.to_str().unwrap(),
+            "--paper",
+            paper,
+        ])
+    };
+    let o = plot("A6");
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("larger than the paper, A6") && err.contains("(--paper)"),
+        "{err}"
+    );
+    // Portrait asked for explicitly: the landscape drawing does not fit an A4 that way round.
+    let o = plot("A4 portrait");
+    assert!(stderr(&o).contains("A4 landscape fits"), "{}", stderr(&o));
+    let o = plot("A4 landscape");
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("paper"), "{}", stderr(&o));
+    let o = plot("B9000");
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("--paper: `B9000` is not a paper size"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
 fn preview_size_and_legend_match_the_estimate() {
     let env = Env::new();
     let png = env.path("p.png");
