@@ -138,10 +138,26 @@ async fn every_endpoint() {
     let html = String::from_utf8_lossy(&page.body);
     assert!(html.contains("<html") && html.contains("/ws"), "{html}");
 
+    // A selection of layers the drawing lacks is refused at submission, listing its layers…
+    let refused = http
+        .post(
+            "/api/jobs?layers=1,2",
+            Some(("image/svg+xml", Bytes::from_static(SVG))),
+        )
+        .await;
+    match refused {
+        Err(ClientError::Api {
+            status, message, ..
+        }) => {
+            assert_eq!(status, 400);
+            assert!(message.contains("the layers are: \"Layer 1\""), "{message}");
+        }
+        other => panic!("expected the selection refused, got {other:?}"),
+    }
     // Submit: a raw SVG body with options in the query…
     let created = http
         .post(
-            "/api/jobs?name=first%20one&paper=A3&layers=1,2&priority=4&start=true",
+            "/api/jobs?name=first%20one&paper=A3&layers=Layer%201&priority=4&start=true",
             Some(("image/svg+xml", Bytes::from_static(SVG))),
         )
         .await
@@ -151,7 +167,7 @@ async fn every_endpoint() {
     assert_eq!(first["name"], "first one");
     assert_eq!(first["state"], "QUEUED");
     assert_eq!(first["paper"], "A3");
-    assert_eq!(first["layers_selected"], "1,2");
+    assert_eq!(first["layers_selected"], "Layer 1");
     assert_eq!(first["priority"], 4);
     assert_eq!(first["start"], true);
     let first_id = first["id"].as_str().unwrap().to_owned();
@@ -236,9 +252,30 @@ async fn every_endpoint() {
         api_error(http.get("/api/jobs/a%20b").await),
         (400, "INVALID_JOB_ID".into())
     );
-    // The preview of a job whose selection (layers 1,2) does not fit its one-layer SVG.
-    let (status, code) = api_error(http.get(&format!("/api/jobs/{first_id}/preview.svg")).await);
+    // The preview of a job whose SVG passed the submission's sniffing but does not parse.
+    let broken = http
+        .post(
+            "/api/jobs",
+            Some((
+                "image/svg+xml",
+                Bytes::from_static(b"<svg xmlns=\"http://www.w3.org/2000/svg\"><path d="),
+            )),
+        )
+        .await
+        .unwrap();
+    let broken_id = broken["jobs"][0]["id"].as_str().unwrap().to_owned();
+    let (status, code) = api_error(
+        http.get(&format!("/api/jobs/{broken_id}/preview.svg"))
+            .await,
+    );
     assert_eq!((status, code.as_str()), (422, "INVALID_SVG"));
+    // Out of the queue again, so that the counts below are the other jobs'.
+    http.post(&format!("/api/jobs/{broken_id}/cancel"), None)
+        .await
+        .unwrap();
+    http.delete(&format!("/api/jobs/{broken_id}"))
+        .await
+        .unwrap();
     let a_id = created["jobs"][0]["id"].as_str().unwrap();
     let svg = http
         .send(
