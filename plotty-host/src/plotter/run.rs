@@ -4,6 +4,8 @@
 //!
 //! - `Started` → `ARMED → PLOTTING` (a fresh run); a run resumed from a stored point is already
 //!   `PLOTTING`.
+//! - `Progress` → `job_progress` (at most [`super::progress::INTERVAL`] apart) and, with each,
+//!   a `device_status` with the carriage's position and pen.
 //! - `Checkpoint` → the job's resume point (each one the runner sends: at every stroke end and at
 //!   least every second; a backlog is coalesced to the newest).
 //! - `PenChange` → `PAUSED` (reason `pen_change`); `Paused` → `PAUSED` (reason `user`, or
@@ -18,6 +20,7 @@ use std::sync::mpsc;
 use std::time::Instant;
 
 use plotty_motion::kinematics::MotorSteps;
+use plotty_motion::plan::Pen;
 use serde_json::json;
 use tokio::sync::mpsc as tokio_mpsc;
 
@@ -292,6 +295,16 @@ impl Pump {
             RunEvent::Progress(p) => {
                 if let Some(report) = self.progress.update(&self.job, &p, Instant::now()) {
                     self.publish(DaemonEvent::JobProgress(report));
+                    // The carriage's position with each report (so at the progress rate, not
+                    // per move): the web UI draws the pen's trail over the preview from it.
+                    let settings = self.inner.settings.borrow().clone();
+                    let point = PlotConfig::from_settings(&settings)
+                        .kinematics()
+                        .to_point(p.position);
+                    self.inner.update_status(|s| {
+                        s.position_mm = Some((point.x_mm, point.y_mm));
+                        s.pen_up = Some(p.pen == Pen::Up);
+                    });
                 }
             }
             RunEvent::Checkpoint(c) => {

@@ -184,6 +184,14 @@ async fn advance(
                 "layers": analysed.layers.len(),
                 "strokes": analysed.drawing.stroke_count(),
                 "estimate_s": pre,
+                // What the uploader should know (fills, text, clipping…): the web UI shows
+                // them with the job, from this transition or the job's events.
+                "warnings": analysed
+                    .drawing
+                    .warnings
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>(),
             }),
         )
         .await?;
