@@ -1,6 +1,6 @@
 //! `GET /api/jobs/{id}/preview.svg`: what a job will draw, from its stored SVG through the import
 //! (layers, selection, clipping to the plotter's travel) and [`crate::preview`], in millimetres on
-//! the plotter's frame (the dashboard puts the pen position on it as it is). Importing can take a
+//! the plotter's frame (the web UI puts the pen position on it as it is). Importing can take a
 //! second for big drawings, so it runs on a blocking thread and the result is kept next to the
 //! job's SVG (`preview.svg`); the SVG and the layer selection of a job never change.
 

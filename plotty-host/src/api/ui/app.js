@@ -1,0 +1,209 @@
+// The web UI's entry module: the shared state (jobs, progress, devices, alerts) fed by the
+// WebSocket stream, the views (#/ queue, #/upload, #/job/<id>) and the device and alert panels.
+
+import { $, el, button, fmtDuration, flash } from "./dom.js";
+import { json, stream } from "./api.js";
+import { createUpload } from "./upload.js";
+import { createJobPage } from "./job.js";
+
+/** What the page knows, kept current by the stream. */
+const state = {
+  jobs: new Map(),      // id -> job (the HTTP view, updated by job_state_change)
+  progress: new Map(),  // id -> last job_progress
+  devices: new Map(),   // device_id -> last device_status
+  alerts: [],
+};
+
+const upload = createUpload(state);
+const jobPage = createJobPage(state);
+
+// ---- views ----
+
+function route() {
+  const hash = location.hash || "#/";
+  const job = hash.match(/^#\/job\/([^/]+)$/);
+  const view = job ? "job" : hash === "#/upload" ? "upload" : "queue";
+  for (const v of ["queue", "upload", "job"]) $("view-" + v).hidden = v !== view;
+  $("nav-queue").classList.toggle("active", view === "queue");
+  $("nav-upload").classList.toggle("active", view === "upload");
+  if (job) jobPage.show(decodeURIComponent(job[1]));
+  else jobPage.hide();
+}
+window.addEventListener("hashchange", route);
+
+function stateLabel(j) {
+  // A plot on the simulator drew nothing: never shown as a drawn one.
+  if (!j.simulated) return j.state;
+  return j.state === "COMPLETED" ? "COMPLETED (simulated, nothing drawn)" : j.state + " (simulated)";
+}
+
+function renderJobs() {
+  const body = $("jobs");
+  body.replaceChildren();
+  const list = [...state.jobs.values()].sort((a, b) => (b.created_at || "").localeCompare(a.created_at || ""));
+  if (!list.length) {
+    const td = el("td", "no jobs — upload an SVG", "muted");
+    td.colSpan = 5;
+    body.appendChild(el("tr")).appendChild(td);
+  }
+  for (const j of list) {
+    const tr = el("tr");
+    tr.dataset.job = j.id;
+    const link = el("a", j.id);
+    link.href = "#/job/" + encodeURIComponent(j.id);
+    tr.appendChild(el("td", undefined, "id")).appendChild(link);
+    tr.appendChild(el("td", j.name || ""));
+    const st = el("td", stateLabel(j), "state");
+    if (j.state_reason && ["PAUSED", "FAILED", "ABORTED"].includes(j.state)) st.title = j.state_reason + (j.error ? ": " + j.error : "");
+    tr.appendChild(st);
+    tr.appendChild(el("td", String(j.priority ?? "")));
+    const td = el("td"), p = state.progress.get(j.id);
+    if (p) {
+      const b = el("div", undefined, "bar"), f = el("div");
+      f.style.width = (p.progress * 100).toFixed(1) + "%";
+      b.appendChild(f);
+      b.title = p.progress_percentage + "%";
+      td.appendChild(b);
+    }
+    tr.appendChild(td);
+    body.appendChild(tr);
+  }
+}
+
+// ---- device panel ----
+
+const DEVICE_ACTIONS = [["pen-up", "Pen up"], ["pen-down", "Pen down"], ["motors-on", "Motors on"], ["motors-off", "Motors off"], ["home", "Home"]];
+
+function renderDevice() {
+  const box = $("device");
+  box.replaceChildren();
+  if (!state.devices.size) { box.textContent = "no plotter attached"; box.className = "muted"; return; }
+  box.className = "";
+  for (const d of state.devices.values()) {
+    const dl = el("dl");
+    const row = (k, v, cls) => { dl.appendChild(el("dt", k)); dl.appendChild(el("dd", v, cls)); };
+    row("device", d.device_id + " (" + d.device_type + (d.simulated ? ": nothing is drawn on paper" : "") + ")");
+    if (d.notice) row("note", d.notice, "warn");
+    row("status", d.status + (d.error_message ? ": " + d.error_message : ""), d.error_message ? "warn" : undefined);
+    row("firmware", d.firmware_version || "–");
+    row("pen", d.pen_up == null ? "–" : d.pen_up ? "up" : "down");
+    row("position", d.position ? d.position.x.toFixed(1) + ", " + d.position.y.toFixed(1) + " mm" : "–");
+    dl.lastChild.id = "device-position";
+    row("job", d.current_job_id || "–");
+    box.appendChild(dl);
+    // Manual control only while no job holds the device (the daemon refuses it anyway).
+    const actions = el("div", undefined, "actions");
+    for (const [action, label] of DEVICE_ACTIONS) {
+      const b = button(label, () => deviceAction(d.device_id, action));
+      b.disabled = !!d.current_job_id;
+      actions.appendChild(b);
+    }
+    box.appendChild(actions);
+  }
+}
+
+async function deviceAction(id, action) {
+  try {
+    const r = await json("POST", "/api/devices/" + encodeURIComponent(id) + "/" + action);
+    flash(r.message);
+  } catch (e) { flash(action + ": " + e.message); }
+}
+
+// ---- alerts ----
+
+function renderAlerts() {
+  const ul = $("alerts");
+  ul.replaceChildren();
+  if (!state.alerts.length) { ul.appendChild(el("li", "none")); return; }
+  ul.className = "";
+  for (const a of state.alerts.slice(-20).reverse()) {
+    ul.appendChild(el("li", (a.timestamp || "").slice(11, 19) + " " + a.title + ": " + a.message, a.severity));
+  }
+}
+
+// ---- the stream ----
+
+function onMessage(m) {
+  switch (m.type) {
+    case "hello":
+      $("conn").textContent = "connected (plotty " + m.daemon_version + ")";
+      $("conn").className = "pill ok";
+      break;
+    case "job_state_change": {
+      const j = state.jobs.get(m.job_id) || { id: m.job_id, name: m.job_name };
+      if (m.metadata && m.metadata.priority !== undefined) j.priority = m.metadata.priority;
+      j.state = m.to_state;
+      j.name = m.job_name || j.name;
+      if (!m.snapshot) j.state_reason = m.reason;
+      if (m.snapshot && m.metadata) j.state_reason = m.metadata.state_reason;
+      if (m.error !== undefined) j.error = m.error;
+      if (m.metadata && m.metadata.simulated) j.simulated = true;
+      if (m.metadata && Array.isArray(m.metadata.warnings)) j.warnings = m.metadata.warnings;
+      state.jobs.set(m.job_id, j);
+      if (["COMPLETED", "ABORTED", "FAILED"].includes(m.to_state)) state.progress.delete(m.job_id);
+      renderJobs();
+      upload.jobChanged(j);
+      jobPage.jobChanged(j, m);
+      break;
+    }
+    case "job_deleted":
+      state.jobs.delete(m.job_id);
+      state.progress.delete(m.job_id);
+      renderJobs();
+      jobPage.jobChanged({ id: m.job_id, deleted: true });
+      break;
+    case "job_progress":
+      state.progress.set(m.job_id, m);
+      renderJobs();
+      jobPage.progress(m);
+      break;
+    case "device_status":
+      state.devices.set(m.device_id, m);
+      renderDevice();
+      jobPage.device(m);
+      break;
+    case "system_status": {
+      $("health").textContent = m.status;
+      $("health").className = "pill " + (m.status === "healthy" ? "ok" : "warn");
+      const pct = (f) => (f == null ? "–" : (f * 100).toFixed(1) + "%");
+      $("sys").textContent = "up " + fmtDuration(m.uptime) + " · " + m.queue_length + " waiting · " + m.active_jobs +
+        " active · cpu " + pct(m.cpu_usage) + " · mem " + pct(m.memory_usage);
+      break;
+    }
+    case "system_alert":
+      state.alerts.push(m);
+      renderAlerts();
+      // `auto` switched from the simulator to an AxiDraw: the old device is gone.
+      if (m.metadata && m.metadata.previous_device_id) { state.devices.delete(m.metadata.previous_device_id); renderDevice(); }
+      break;
+    case "error":
+      if (m.error_code !== "LAGGED") flash(m.error_code + ": " + m.error_message);
+      break;
+  }
+}
+
+async function loadJobs() {
+  try {
+    const r = await json("GET", "/api/jobs?limit=200");
+    state.jobs.clear();
+    for (const j of r.jobs) { state.jobs.set(j.id, j); if (j.progress) state.progress.set(j.id, j.progress); }
+    renderJobs();
+  } catch (e) { flash("cannot list the jobs: " + e.message); }
+}
+
+async function start() {
+  route();
+  // An HTTP request first: if the daemon wants a key, the dialog asks for it before the
+  // WebSocket (which cannot see a 401) connects.
+  await loadJobs();
+  stream(
+    (ws) => { ws.send(JSON.stringify({ type: "subscribe", channels: ["all"] })); loadJobs(); },
+    onMessage,
+    (s) => {
+      if (s === "open") return;
+      $("conn").textContent = "disconnected, " + s;
+      $("conn").className = "pill bad";
+    },
+  );
+}
+start();
