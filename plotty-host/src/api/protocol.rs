@@ -338,6 +338,10 @@ pub struct AlertWire {
     pub source: String,
     /// Details.
     pub metadata: Value,
+    /// True for an alert raised before the client subscribed, replayed after `subscribe` (its
+    /// `timestamp` is when it was raised).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub snapshot: bool,
 }
 
 /// A message and the time it was sent, as encoded.
@@ -511,8 +515,8 @@ impl ServerMessage {
         Self::DeviceStatus(DeviceWire::from(d))
     }
 
-    /// A `system_alert`.
-    pub fn alert(a: &Alert) -> Self {
+    /// A `system_alert` (`snapshot`: replayed after a subscribe).
+    pub fn alert(a: &Alert, snapshot: bool) -> Self {
         Self::SystemAlert(AlertWire {
             severity: a.severity,
             level: a.severity,
@@ -520,6 +524,7 @@ impl ServerMessage {
             message: a.message.clone(),
             source: a.source.clone(),
             metadata: object(&a.metadata),
+            snapshot,
         })
     }
 

@@ -171,6 +171,9 @@ function onMessage(m) {
       break;
     }
     case "system_alert":
+      // A replayed alert (snapshot) keeps the timestamp it was raised with: one raised while the
+      // snapshot was sent may come twice, and is shown once.
+      if (state.alerts.some((a) => a.timestamp === m.timestamp && a.title === m.title && a.message === m.message)) break;
       state.alerts.push(m);
       renderAlerts();
       // `auto` switched from the simulator to an AxiDraw: the old device is gone.
