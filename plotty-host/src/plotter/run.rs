@@ -8,7 +8,7 @@
 //!   a `device_status` with the carriage's position and pen.
 //! - `Checkpoint` → the job's resume point (each one the runner sends: at every stroke end and at
 //!   least every second; a backlog is coalesced to the newest).
-//! - `PenChange` → `PAUSED` (reason `pen_change`); `Paused` → `PAUSED` (reason `user`, or
+//! - `PenChange` → `PAUSED` (reason `pen_change`, the next layer in the metadata); `Paused` → `PAUSED` (reason `user`, or
 //!   `shutdown` while the daemon stops) with the resume point, and the pause request is answered.
 //! - `Aborted` (the board stopped and raised the pen) → `ABORTED`, and the abort is answered;
 //!   the carriage parks after.
@@ -314,15 +314,20 @@ impl Pump {
             RunEvent::PenChange { layer } => {
                 self.flush().await;
                 self.set_paused(true);
-                let name = self
-                    .job
-                    .program
-                    .layers()
-                    .get(layer)
-                    .map(|l| l.name.clone())
-                    .unwrap_or_default();
+                let next = self.job.program.layers().get(layer);
+                let name = next.map(|l| l.name.clone()).unwrap_or_default();
                 tracing::info!(job_id = %self.job_id, layer = %name, "pen change: waiting for resume");
-                self.transition(JobEvent::Pause, Reason::PenChange, None)
+                // Which pen to put in: the web UI's prompt names the layer and its colour.
+                let meta = json!({
+                    "device_id": self.inner.opener().device_id(),
+                    "layer": {
+                        "index": layer,
+                        "number": next.and_then(|l| l.number),
+                        "name": name,
+                        "color": next.map(|l| l.color.to_string()),
+                    },
+                });
+                self.apply(JobEvent::Pause, Reason::PenChange, None, meta)
                     .await;
                 self.inner.update_status(|s| {
                     s.pen_up = Some(true);

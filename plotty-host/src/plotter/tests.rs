@@ -315,6 +315,12 @@ async fn a_pen_change_pauses_until_resume() {
     let job = h.queue.submit(submission(TWO_PENS, true)).await.unwrap();
     let (paused, _) = h.wait_state(&job.id, JobState::Paused).await;
     assert_eq!(paused.reason, Reason::PenChange);
+    // The pause names the pen to put in (issue 11: the web UI's prompt).
+    let next = &paused.metadata["layer"];
+    assert_eq!(next["index"], 1, "{next}");
+    assert_eq!(next["number"], 2, "{next}");
+    assert_eq!(next["color"], "#ff0000", "{next}");
+    assert!(next["name"].as_str().unwrap().contains("red"), "{next}");
     let layers = h.queue.job(job.id.clone()).await.unwrap().layers;
     assert!(layers[1].pause_before);
     let resumed = h

@@ -422,3 +422,58 @@ async fn web_ui_asks_for_the_api_key_once_and_keeps_it_out_of_the_url() {
     assert!(!log.contains(key), "{log}");
     b.close().await;
 }
+
+/// Two layers, the second behind a pen change (`!`) with a red pen.
+const TWO_PENS: &str = r#"<svg xmlns="http://www.w3.org/2000/svg"
+    xmlns:inkscape="http://www.inkscape.org/namespaces/inkscape"
+    width="100mm" height="100mm" viewBox="0 0 100 100">
+  <g inkscape:groupmode="layer" inkscape:label="1 black"><path d="M10 10 H30" stroke="black" fill="none"/></g>
+  <g inkscape:groupmode="layer" inkscape:label="!2 red"><path d="M50 50 H70" stroke="red" fill="none"/></g>
+</svg>"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn web_ui_started_at_upload_prompts_for_the_next_pen_and_resumes() {
+    let Some(b) = Browser::start("web_ui_prompts_for_the_next_pen", 1200, 900).await else {
+        return;
+    };
+    let env = Env::new();
+    let (_d, port) = sim_daemon(&env, "");
+    b.client
+        .goto(&format!("http://127.0.0.1:{port}/#/upload"))
+        .await
+        .unwrap();
+    b.text_contains("#conn", "connected").await;
+    b.client
+        .execute(
+            "const dt = new DataTransfer(); \
+             dt.items.add(new File([arguments[0]], 'two pens.svg', {type: 'image/svg+xml'})); \
+             document.getElementById('drop').dispatchEvent(new DragEvent('drop', {dataTransfer: dt, bubbles: true}));",
+            vec![json!(TWO_PENS)],
+        )
+        .await
+        .unwrap();
+    // "Start now": it plots without a Start on its page.
+    b.click("#up-start").await;
+    b.click("#up-submit").await;
+    b.click("#upload-results li[data-job] a").await;
+    b.text_contains("#job-state", "PAUSED").await;
+    let prompt = b
+        .text_contains("#job-reason", "put in the pen for layer 2")
+        .await;
+    assert!(
+        prompt.contains("red") && prompt.contains("#ff0000") && prompt.contains("Resume"),
+        "{prompt}"
+    );
+    b.click("#job-resume").await;
+    b.text_contains("#job-state", "COMPLETED").await;
+    let reason_hidden = b
+        .client
+        .execute(
+            "return document.getElementById('job-reason').hidden;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(reason_hidden, json!(true), "a completed job has no reason");
+    b.close().await;
+}

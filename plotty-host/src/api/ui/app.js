@@ -139,6 +139,8 @@ function onMessage(m) {
       if (m.error !== undefined) j.error = m.error;
       if (m.metadata && m.metadata.simulated) j.simulated = true;
       if (m.metadata && Array.isArray(m.metadata.warnings)) j.warnings = m.metadata.warnings;
+      // The layer whose pen a pen-change pause waits for (until the job moves on).
+      j.pen_change = m.reason === "pen_change" && m.metadata ? m.metadata.layer : undefined;
       state.jobs.set(m.job_id, j);
       if (["COMPLETED", "ABORTED", "FAILED"].includes(m.to_state)) state.progress.delete(m.job_id);
       renderJobs();

@@ -110,9 +110,7 @@ export function createJobPage(state) {
     meta.push("priority " + j.priority);
     $("job-meta").textContent = meta.join(" · ");
 
-    const p = state.progress.get(j.id);
-    const layer = p ? layers[p.current_layer - 1] : null;
-    const why = explain(j, layer ? (layer.number ?? p.current_layer) + (layer.name ? " '" + layer.name + "'" : "") : null);
+    const why = explain(j, penLayer(j));
     setReason(why && why[0], why && why[1]);
 
     const actions = $("job-actions");
@@ -135,6 +133,17 @@ export function createJobPage(state) {
       const text = (e.timestamp || "").replace("T", " ").slice(0, 19) + "  " + (e.from_state ? e.from_state + " → " : "") + e.to_state + " (" + e.reason + ")";
       events.appendChild(el("li", text));
     }
+  }
+
+  /** The layer a pen-change pause waits for, as "2 'red' (#ff0000)", or null. */
+  function penLayer(j) {
+    let l = j.pen_change;
+    if (!l) {
+      const last = [...(details.events || [])].reverse().find((e) => e.to_state === "PAUSED");
+      if (last && last.reason === "pen_change" && last.metadata) l = last.metadata.layer;
+    }
+    if (!l) return null;
+    return (l.number ?? l.index + 1) + (l.name ? " '" + l.name + "'" : "") + (l.color ? " (" + l.color + ")" : "");
   }
 
   function renderProgress() {
