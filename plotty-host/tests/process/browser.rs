@@ -475,5 +475,14 @@ async fn web_ui_started_at_upload_prompts_for_the_next_pen_and_resumes() {
         .await
         .unwrap();
     assert_eq!(reason_hidden, json!(true), "a completed job has no reason");
+
+    // The history: finished jobs with when they ended and how long they took.
+    b.click("#nav-queue").await;
+    b.click("#filters [data-filter=finished]").await;
+    b.text_contains("#jobs", "COMPLETED (simulated, nothing drawn)")
+        .await;
+    b.text_contains("#jobs td:nth-child(5)", "·").await;
+    b.click("#filters [data-filter=waiting]").await;
+    b.text_contains("#jobs", "no jobs here").await;
     b.close().await;
 }

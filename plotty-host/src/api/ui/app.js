@@ -37,13 +37,39 @@ function stateLabel(j) {
   return j.state === "COMPLETED" ? "COMPLETED (simulated, nothing drawn)" : j.state + " (simulated)";
 }
 
+/** Which jobs each filter of the list shows. */
+const FILTERS = {
+  all: () => true,
+  waiting: (j) => ["NEW", "QUEUED", "ANALYZED", "OPTIMIZED", "READY"].includes(j.state),
+  active: (j) => ["ARMED", "PLOTTING", "PAUSED"].includes(j.state),
+  finished: (j) => ["COMPLETED", "ABORTED", "FAILED"].includes(j.state),
+};
+let filter = "all";
+for (const b of document.querySelectorAll("#filters button")) {
+  b.addEventListener("click", () => {
+    filter = b.dataset.filter;
+    for (const o of document.querySelectorAll("#filters button")) o.classList.toggle("active", o === b);
+    renderJobs();
+  });
+}
+
+/** The time column: when a finished job ended and how long it took, else the planned time. */
+function timeLabel(j) {
+  const t = j.timing || {};
+  if (t.finished_at) return t.finished_at.replace("T", " ").slice(0, 16) + (t.elapsed_s != null ? " · " + fmtDuration(t.elapsed_s) : "");
+  const planned = t.estimate_post_s ?? t.estimate_pre_s;
+  return planned != null ? "planned " + fmtDuration(planned) : "";
+}
+
 function renderJobs() {
   const body = $("jobs");
   body.replaceChildren();
-  const list = [...state.jobs.values()].sort((a, b) => (b.created_at || "").localeCompare(a.created_at || ""));
+  const list = [...state.jobs.values()]
+    .filter(FILTERS[filter])
+    .sort((a, b) => (b.created_at || "").localeCompare(a.created_at || ""));
   if (!list.length) {
-    const td = el("td", "no jobs — upload an SVG", "muted");
-    td.colSpan = 5;
+    const td = el("td", state.jobs.size ? "no jobs here" : "no jobs — upload an SVG", "muted");
+    td.colSpan = 6;
     body.appendChild(el("tr")).appendChild(td);
   }
   for (const j of list) {
@@ -57,6 +83,7 @@ function renderJobs() {
     if (j.state_reason && ["PAUSED", "FAILED", "ABORTED"].includes(j.state)) st.title = j.state_reason + (j.error ? ": " + j.error : "");
     tr.appendChild(st);
     tr.appendChild(el("td", String(j.priority ?? "")));
+    tr.appendChild(el("td", timeLabel(j), "muted"));
     const td = el("td"), p = state.progress.get(j.id);
     if (p) {
       const b = el("div", undefined, "bar"), f = el("div");
@@ -142,7 +169,10 @@ function onMessage(m) {
       // The layer whose pen a pen-change pause waits for (until the job moves on).
       j.pen_change = m.reason === "pen_change" && m.metadata ? m.metadata.layer : undefined;
       state.jobs.set(m.job_id, j);
-      if (["COMPLETED", "ABORTED", "FAILED"].includes(m.to_state)) state.progress.delete(m.job_id);
+      if (["COMPLETED", "ABORTED", "FAILED"].includes(m.to_state)) {
+        state.progress.delete(m.job_id);
+        refreshJob(m.job_id);
+      }
       renderJobs();
       upload.jobChanged(j);
       jobPage.jobChanged(j, m);
@@ -185,6 +215,19 @@ function onMessage(m) {
       if (m.error_code !== "LAGGED") flash(m.error_code + ": " + m.error_message);
       break;
   }
+}
+
+/** Reads one job again (its times once it ended: the stream does not carry them). */
+async function refreshJob(id) {
+  try {
+    const j = await json("GET", "/api/jobs/" + encodeURIComponent(id));
+    const known = state.jobs.get(id);
+    if (!known) return;
+    known.timing = j.timing;
+    known.error = j.error;
+    known.state_reason = j.state_reason;
+    renderJobs();
+  } catch (_) { /* deleted meanwhile: the stream says so */ }
 }
 
 async function loadJobs() {
