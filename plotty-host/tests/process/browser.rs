@@ -138,7 +138,7 @@ impl Browser {
     /// Waits for the element `css` to be shown, then clicks it.
     async fn click(&self, css: &str) {
         let js = format!(
-            "const e = document.querySelector({css:?}); return !!e && e.offsetParent !== null && !e.disabled;"
+            "const e = document.querySelector({css:?}); return !!e && e.getClientRects().length > 0 && !e.disabled;"
         );
         self.until(&format!("{css} to be clickable"), &js).await;
         self.client
@@ -154,7 +154,7 @@ impl Browser {
     async fn text_contains(&self, css: &str, want: &str) -> String {
         let js = format!(
             "const e = document.querySelector({css:?}); \
-             return e && e.offsetParent !== null && e.textContent.includes({want:?}) ? e.textContent : null;"
+             return e && e.getClientRects().length > 0 && e.textContent.includes({want:?}) ? e.textContent : null;"
         );
         self.until(&format!("`{want}` in {css}"), &js)
             .await
@@ -417,6 +417,25 @@ async fn web_ui_asks_for_the_api_key_once_and_keeps_it_out_of_the_url() {
         .await
         .unwrap();
     assert_eq!(open, json!(false), "asked for the key again after a reload");
+    // The device panel: home (a fresh simulator's motors are off: its place becomes home), then
+    // a walk typed in, which a status update meanwhile (homing again) does not wipe.
+    b.click("#device button[data-action=home]").await;
+    b.text_contains("#flash", "home").await;
+    for (id, mm) in [("walk-x", "12.5"), ("walk-y", "4")] {
+        let input = b.client.find(Locator::Id(id)).await.unwrap();
+        input.clear().await.unwrap();
+        input.send_keys(mm).await.unwrap();
+    }
+    b.click("#device button[data-action=home]").await;
+    b.text_contains("#flash", "homed from (0.0, 0.0)").await;
+    b.click("#device form.walk button").await;
+    let said = b.text_contains("#flash", "walk").await;
+    assert!(
+        said.contains("walked to (12.5, 4.0)"),
+        "{said}\ndaemon:\n{}",
+        d.stderr()
+    );
+    b.text_contains("#device-position", "12.5, 4.0 mm").await;
     // The key never shows in the daemon's log.
     let log = d.stderr();
     assert!(!log.contains(key), "{log}");
@@ -464,6 +483,24 @@ async fn web_ui_started_at_upload_prompts_for_the_next_pen_and_resumes() {
         prompt.contains("red") && prompt.contains("#ff0000") && prompt.contains("Resume"),
         "{prompt}"
     );
+    // Its layers in plot order, the red one behind the pen change, with its colour.
+    let rows = b
+        .until(
+            "the layers table",
+            "const rows = [...document.querySelectorAll('#job-layers tr')];              return rows.length === 2 ? rows.map((r) => r.textContent + ' ' +                (r.querySelector('.swatch') || {style: {}}).style.background) : null;",
+        )
+        .await;
+    let rows: Vec<&str> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(
+        rows[1].contains("pen change before") && rows[1].contains("rgb(255, 0, 0)"),
+        "{rows:?}"
+    );
+    assert!(!rows[0].contains("pen change"), "{rows:?}");
     b.click("#job-resume").await;
     b.text_contains("#job-state", "COMPLETED").await;
     let reason_hidden = b

@@ -101,31 +101,70 @@ function renderJobs() {
 
 const DEVICE_ACTIONS = [["pen-up", "Pen up"], ["pen-down", "Pen down"], ["motors-on", "Motors on"], ["motors-off", "Motors off"], ["home", "Home"]];
 
+/** Each device's panel, built once: a status update rewrites its figures, never its controls
+ *  (a walk being typed in survives the status a plot sends ten times a second). */
+const panels = new Map(); // device_id -> { root, dl, controls: [elements disabled while busy] }
+
+function devicePanel(d) {
+  let p = panels.get(d.device_id);
+  if (p) return p;
+  const root = el("div", undefined, "device");
+  const dl = el("dl");
+  root.appendChild(dl);
+  const controls = [];
+  const actions = el("div", undefined, "actions");
+  for (const [action, label] of DEVICE_ACTIONS) {
+    const b = button(label, () => deviceAction(d.device_id, action));
+    b.dataset.action = action;
+    controls.push(b);
+    actions.appendChild(b);
+  }
+  root.appendChild(actions);
+  // Walk the carriage by a distance (the daemon refuses a walk outside the travel).
+  const walk = el("form", undefined, "walk");
+  const mm = (name) => {
+    const i = el("input");
+    i.type = "number"; i.step = "0.1"; i.value = "0"; i.name = name; i.id = "walk-" + name;
+    const label = el("label", name + " ");
+    label.appendChild(i);
+    walk.appendChild(label);
+    return i;
+  };
+  const x = mm("x"), y = mm("y");
+  const go = el("button", "Walk (mm)");
+  go.type = "submit";
+  controls.push(go);
+  walk.appendChild(go);
+  walk.addEventListener("submit", (e) => {
+    e.preventDefault();
+    const q = "?x_mm=" + encodeURIComponent(x.value || "0") + "&y_mm=" + encodeURIComponent(y.value || "0");
+    deviceAction(d.device_id, "walk" + q);
+  });
+  root.appendChild(walk);
+  p = { root, dl, controls };
+  panels.set(d.device_id, p);
+  return p;
+}
+
 function renderDevice() {
   const box = $("device");
-  box.replaceChildren();
-  if (!state.devices.size) { box.textContent = "no plotter attached"; box.className = "muted"; return; }
-  box.className = "";
+  for (const id of [...panels.keys()]) if (!state.devices.has(id)) { panels.get(id).root.remove(); panels.delete(id); }
+  if (!state.devices.size) { box.replaceChildren(); box.textContent = "no plotter attached"; box.className = "muted"; return; }
+  if (box.className === "muted") { box.replaceChildren(); box.className = ""; }
   for (const d of state.devices.values()) {
-    const dl = el("dl");
-    const row = (k, v, cls) => { dl.appendChild(el("dt", k)); dl.appendChild(el("dd", v, cls)); };
+    const p = devicePanel(d);
+    if (!p.root.parentNode) box.appendChild(p.root);
+    p.dl.replaceChildren();
+    const row = (k, v, cls, id) => { p.dl.appendChild(el("dt", k)); const dd = p.dl.appendChild(el("dd", v, cls)); if (id) dd.id = id; };
     row("device", d.device_id + " (" + d.device_type + (d.simulated ? ": nothing is drawn on paper" : "") + ")");
     if (d.notice) row("note", d.notice, "warn");
     row("status", d.status + (d.error_message ? ": " + d.error_message : ""), d.error_message ? "warn" : undefined);
     row("firmware", d.firmware_version || "–");
     row("pen", d.pen_up == null ? "–" : d.pen_up ? "up" : "down");
-    row("position", d.position ? d.position.x.toFixed(1) + ", " + d.position.y.toFixed(1) + " mm" : "–");
-    dl.lastChild.id = "device-position";
+    row("position", d.position ? d.position.x.toFixed(1) + ", " + d.position.y.toFixed(1) + " mm" : "–", undefined, "device-position");
     row("job", d.current_job_id || "–");
-    box.appendChild(dl);
     // Manual control only while no job holds the device (the daemon refuses it anyway).
-    const actions = el("div", undefined, "actions");
-    for (const [action, label] of DEVICE_ACTIONS) {
-      const b = button(label, () => deviceAction(d.device_id, action));
-      b.disabled = !!d.current_job_id;
-      actions.appendChild(b);
-    }
-    box.appendChild(actions);
+    for (const c of p.controls) c.disabled = !!d.current_job_id;
   }
 }
 

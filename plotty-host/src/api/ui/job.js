@@ -126,12 +126,41 @@ export function createJobPage(state) {
     const list = j.warnings || (analysed && analysed.metadata && analysed.metadata.warnings) || [];
     for (const w of list) warnings.appendChild(el("li", w));
 
+    renderLayers(layers);
     renderProgress();
     const events = $("job-events");
     events.replaceChildren();
     for (const e of details.events || []) {
       const text = (e.timestamp || "").replace("T", " ").slice(0, 19) + "  " + (e.from_state ? e.from_state + " → " : "") + e.to_state + " (" + e.reason + ")";
       events.appendChild(el("li", text));
+    }
+  }
+
+  /** The layers in plot order: colour, strokes, pen-down distance, planned time, pauses. */
+  function renderLayers(layers) {
+    const body = $("job-layers");
+    body.replaceChildren();
+    if (!layers.length) {
+      const td = el("td", "known once the job is analysed", "muted");
+      td.colSpan = 6;
+      body.appendChild(el("tr")).appendChild(td);
+    }
+    for (const l of layers) {
+      const tr = el("tr");
+      tr.appendChild(el("td", String(l.number ?? l.index + 1)));
+      const name = el("td");
+      const swatch = el("span", undefined, "swatch");
+      // Only a #rrggbb colour reaches the style (the daemon writes them so; anything else is not
+      // shown rather than trusted).
+      if (/^#[0-9a-f]{6}$/i.test(l.color || "")) swatch.style.background = l.color;
+      name.appendChild(swatch);
+      name.appendChild(document.createTextNode(l.name || "(unnamed)"));
+      tr.appendChild(name);
+      tr.appendChild(el("td", l.strokes == null ? "–" : String(l.strokes)));
+      tr.appendChild(el("td", l.pen_down_mm == null ? "–" : (l.pen_down_mm / 1000).toFixed(2) + " m"));
+      tr.appendChild(el("td", fmtDuration(l.estimate_s)));
+      tr.appendChild(el("td", l.pause_before ? "pen change before" : "", "muted"));
+      body.appendChild(tr);
     }
   }
 
