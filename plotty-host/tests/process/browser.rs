@@ -77,7 +77,9 @@ impl Browser {
             TcpStream::connect(("127.0.0.1", port)).ok()
         });
         let profile = tempfile::tempdir().unwrap();
-        let caps = json!({
+        // Below 500 px a headless window is widened to 500: a phone is emulated instead.
+        let phone = width < 500;
+        let mut caps = json!({
             "goog:chromeOptions": {
                 "binary": chromium,
                 "args": [
@@ -92,6 +94,11 @@ impl Browser {
                 ],
             }
         });
+        if phone {
+            caps["goog:chromeOptions"]["mobileEmulation"] = json!({
+                "deviceMetrics": { "width": width, "height": height, "pixelRatio": 2.0, "touch": true }
+            });
+        }
         let Value::Object(caps) = caps else {
             unreachable!("a JSON object literal")
         };
@@ -188,6 +195,16 @@ impl Browser {
             .unwrap_or(0)
     }
 
+    /// Saves a screenshot as `<name>.png` in the directory `PLOTTY_UI_SCREENSHOTS` names, if
+    /// set (how the README's screenshots are made: `PLOTTY_UI_SCREENSHOTS=docs/screenshots`).
+    async fn screenshot(&self, name: &str) {
+        if let Some(dir) = std::env::var_os("PLOTTY_UI_SCREENSHOTS") {
+            let png = self.client.screenshot().await.unwrap();
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(Path::new(&dir).join(format!("{name}.png")), png).unwrap();
+        }
+    }
+
     async fn close(mut self) {
         let _ = self.client.clone().close().await;
         let _ = self.driver.kill();
@@ -272,6 +289,8 @@ async fn web_ui_uploads_an_example_and_plots_it_with_the_pen_trail() {
     let more = b.trail_grows(first).await;
     assert!(more > first);
     b.text_contains("#job-progress-text", "ETA").await;
+    b.trail_grows(more + 20).await;
+    b.screenshot("job-plotting").await;
 
     b.click("#job-pause").await;
     b.text_contains("#job-state", "PAUSED").await;
@@ -333,10 +352,13 @@ async fn web_ui_shows_a_broken_svgs_error_and_warnings_on_a_phone_sized_screen()
         .text_contains("#upload-results .error", "broken SVG/XML")
         .await;
     assert!(error.contains("line 1"), "{error}");
+    // The daemon's path of its copy means nothing to the uploader.
+    assert!(error.starts_with("broken SVG/XML"), "{error}");
     b.text_contains("#upload-results", "could not be imported")
         .await;
     b.text_contains("#upload-results .warning", "fills are not drawn")
         .await;
+    b.screenshot("upload-phone").await;
 
     // The phone-sized page does not scroll sideways.
     let wider = b
@@ -350,6 +372,12 @@ async fn web_ui_shows_a_broken_svgs_error_and_warnings_on_a_phone_sized_screen()
         .await
         .unwrap();
     assert_eq!(wider, json!([]), "wider than a phone's screen (390 px)");
+    let width = b
+        .client
+        .execute("return window.innerWidth;", vec![])
+        .await
+        .unwrap();
+    assert_eq!(width, json!(390), "not a phone-sized window");
 
     // The failed job's page says why, and offers Retry and Delete.
     b.client
@@ -389,6 +417,7 @@ async fn web_ui_asks_for_the_api_key_once_and_keeps_it_out_of_the_url() {
         "return document.getElementById('key-dialog').open;",
     )
     .await;
+    b.screenshot("api-key").await;
     let input = b.client.find(Locator::Id("key-input")).await.unwrap();
     input.send_keys("wrong").await.unwrap();
     b.click("#key-submit").await;
@@ -519,6 +548,7 @@ async fn web_ui_started_at_upload_prompts_for_the_next_pen_and_resumes() {
     b.text_contains("#jobs", "COMPLETED (simulated, nothing drawn)")
         .await;
     b.text_contains("#jobs td:nth-child(5)", "·").await;
+    b.screenshot("history").await;
     b.click("#filters [data-filter=waiting]").await;
     b.text_contains("#jobs", "no jobs here").await;
     b.close().await;

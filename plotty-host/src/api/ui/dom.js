@@ -35,3 +35,11 @@ export function flash(text) {
   $("flash").appendChild(d);
   setTimeout(() => d.remove(), 8000);
 }
+
+/**
+ * A job's error as its uploader reads it: without the daemon's own path of the stored copy
+ * ("/…/jobs/<id>/source.svg: "), which means nothing in a browser.
+ */
+export function jobError(text) {
+  return (text || "").replace(/^\S*\/jobs\/[^/\s]+\/source\.svg: /, "");
+}

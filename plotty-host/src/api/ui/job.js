@@ -3,7 +3,7 @@
 // or ABORTED state, its import warnings, progress and ETA, its history, and while it plots the
 // pen's trail drawn over the preview from the device status's position.
 
-import { $, el, button, fmtDuration, flash } from "./dom.js";
+import { $, el, button, fmtDuration, flash, jobError } from "./dom.js";
 import { json, request } from "./api.js";
 
 /** The actions each state allows (the daemon checks them again). */
@@ -19,7 +19,7 @@ const TRAIL_MAX = 20000;
 
 /** Why a job is PAUSED, FAILED or ABORTED, and what to do, from its reason and error. */
 export function explain(j, layerName) {
-  const err = j.error ? " " + j.error : "";
+  const err = j.error ? " " + jobError(j.error) : "";
   if (j.state === "PAUSED") {
     switch (j.state_reason) {
       case "pen_change": return ["Pen change: " + (layerName ? "put in the pen for layer " + layerName : "put in the next layer's pen") + ", then press Resume.", false];

@@ -3,7 +3,7 @@
 // `plotty add` uses) as one multipart form. Each created job is then followed live: its import
 // warnings once analysed, or its error (a broken SVG) in red, with a link to its page.
 
-import { $, el } from "./dom.js";
+import { $, el, jobError } from "./dom.js";
 import { json } from "./api.js";
 
 /** The upload view; `state` is the page's (the stream may report a job before the POST answers). */
@@ -86,7 +86,7 @@ export function createUpload(state) {
     li.querySelector(".state").textContent = label;
     const notes = li.querySelector(".notes");
     notes.replaceChildren();
-    if (j.state === "FAILED" && j.error) notes.appendChild(el("li", j.error, "error"));
+    if (j.state === "FAILED" && j.error) notes.appendChild(el("li", jobError(j.error), "error"));
     if (Array.isArray(j.warnings)) {
       if (!j.warnings.length) notes.appendChild(el("li", "imported without warnings", "muted"));
       for (const w of j.warnings) notes.appendChild(el("li", w, "warning"));
