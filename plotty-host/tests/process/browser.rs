@@ -395,6 +395,41 @@ async fn web_ui_shows_a_broken_svgs_error_and_warnings_on_a_phone_sized_screen()
         "return !!document.querySelector('#job-retry') && !!document.querySelector('#job-delete');",
     )
     .await;
+    // Retry makes a new job of the same file (it fails the same way) and shows it.
+    let failed_url = b.client.current_url().await.unwrap();
+    b.click("#job-retry").await;
+    b.until(
+        "the retried job's page",
+        &format!("return location.href !== {:?};", failed_url.as_str()),
+    )
+    .await;
+    b.text_contains("#job-reason", "broken SVG/XML").await;
+    // Delete goes back to the list, where the job is gone.
+    let retried = b
+        .client
+        .execute("return location.hash.split('/').pop();", vec![])
+        .await
+        .unwrap();
+    let retried = retried.as_str().unwrap().to_owned();
+    b.click("#job-delete").await;
+    b.until("the job list", "return location.hash === '#/';")
+        .await;
+    b.until(
+        "the deleted job to leave the list",
+        &format!("return !document.querySelector('#jobs tr[data-job=\"{retried}\"]');"),
+    )
+    .await;
+    // Cancel: the READY job (the one with the fill) leaves the queue from its page.
+    b.until(
+        "the READY job's page",
+        "const row = [...document.querySelectorAll('#jobs tr')].find((r) => r.textContent.includes('filled.svg')); \
+         if (!row) return null; row.querySelector('a').click(); return true;",
+    )
+    .await;
+    b.text_contains("#job-state", "READY").await;
+    b.click("#job-cancel").await;
+    b.text_contains("#job-state", "ABORTED").await;
+    b.text_contains("#job-reason", "Aborted (user)").await;
     b.close().await;
 }
 

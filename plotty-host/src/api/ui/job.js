@@ -41,11 +41,13 @@ export function createJobPage(state) {
   let previewOf = null; // the job whose preview is in the page
   let trail = [];       // [x, y, penDown] of the pen while it plots
 
+  let loads = 0;         // requests of the details made, to apply only the newest answer
+
   async function load() {
-    const id = current;
+    const id = current, seq = ++loads;
     try {
       const d = await json("GET", "/api/jobs/" + encodeURIComponent(id));
-      if (id !== current) return;
+      if (id !== current || seq !== loads) return;
       details = d;
       render();
       if (previewOf !== id && d.has_source) loadPreview(id);
@@ -88,10 +90,11 @@ export function createJobPage(state) {
   }
 
   function job() {
-    // The stream's view is newer than the details for the state; the details have the rest.
-    const out = { ...details };
-    for (const [k, v] of Object.entries(state.jobs.get(current) || {})) if (v !== undefined) out[k] = v;
-    return out;
+    // The details are read again after every change the stream reports, so they are the
+    // authority (an action's answer or a stream message may be older than they are); the stream
+    // only adds what the details do not say.
+    const live = state.jobs.get(current) || {};
+    return { ...details, simulated: details.simulated || live.simulated, pen_change: details.state === "PAUSED" ? live.pen_change : undefined };
   }
 
   function render() {
@@ -201,8 +204,8 @@ export function createJobPage(state) {
         return;
       }
       const j = await json("POST", "/api/jobs/" + encodeURIComponent(id) + "/" + action);
-      if (j.id !== id) { state.jobs.set(j.id, j); location.hash = "#/job/" + encodeURIComponent(j.id); return; }
-      state.jobs.set(j.id, { ...(state.jobs.get(j.id) || {}), ...j });
+      // A retry is a new job: show it. (The list learns of it from the stream.)
+      if (j.id !== id) { location.hash = "#/job/" + encodeURIComponent(j.id); return; }
       load();
     } catch (e) {
       flash(LABELS[action] + ": " + e.message);
