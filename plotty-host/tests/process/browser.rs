@@ -170,6 +170,19 @@ impl Browser {
             .to_owned()
     }
 
+    /// The elements that stick out past the window's right edge (none on a phone-sized page).
+    async fn wider_than_the_window(&self) -> Value {
+        self.client
+            .execute(
+                "return [...document.querySelectorAll('body *')] \
+                   .filter((e) => e.getBoundingClientRect().right > window.innerWidth + 0.5) \
+                   .map((e) => e.tagName + '#' + e.id + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right));",
+                vec![],
+            )
+            .await
+            .unwrap()
+    }
+
     /// The number of points in the pen's trail over the preview.
     async fn trail_points(&self) -> u64 {
         self.client
@@ -361,16 +374,7 @@ async fn web_ui_shows_a_broken_svgs_error_and_warnings_on_a_phone_sized_screen()
     b.screenshot("upload-phone").await;
 
     // The phone-sized page does not scroll sideways.
-    let wider = b
-        .client
-        .execute(
-            "return [...document.querySelectorAll('body *')] \
-               .filter((e) => e.getBoundingClientRect().right > window.innerWidth + 0.5) \
-               .map((e) => e.tagName + '#' + e.id + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right));",
-            vec![],
-        )
-        .await
-        .unwrap();
+    let wider = b.wider_than_the_window().await;
     assert_eq!(wider, json!([]), "wider than a phone's screen (390 px)");
     let width = b
         .client
@@ -390,6 +394,12 @@ async fn web_ui_shows_a_broken_svgs_error_and_warnings_on_a_phone_sized_screen()
     b.text_contains("#job-reason", "Failed (error)").await;
     b.text_contains("#job-reason", "broken SVG/XML").await;
     b.text_contains("#job-preview .error", "No preview").await;
+    let wider = b.wider_than_the_window().await;
+    assert_eq!(
+        wider,
+        json!([]),
+        "the job page is wider than a phone's screen"
+    );
     b.until(
         "Retry and Delete",
         "return !!document.querySelector('#job-retry') && !!document.querySelector('#job-delete');",
@@ -427,6 +437,18 @@ async fn web_ui_shows_a_broken_svgs_error_and_warnings_on_a_phone_sized_screen()
     )
     .await;
     b.text_contains("#job-state", "READY").await;
+    b.until(
+        "the preview",
+        "return document.querySelectorAll('#preview path, #preview polyline').length > 0;",
+    )
+    .await;
+    let wider = b.wider_than_the_window().await;
+    assert_eq!(
+        wider,
+        json!([]),
+        "the job page is wider than a phone's screen"
+    );
+    b.screenshot("job-phone").await;
     b.click("#job-cancel").await;
     b.text_contains("#job-state", "ABORTED").await;
     b.text_contains("#job-reason", "Aborted (user)").await;
