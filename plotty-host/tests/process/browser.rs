@@ -251,7 +251,13 @@ fn example(name: &str) -> PathBuf {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn web_ui_uploads_an_example_and_plots_it_with_the_pen_trail() {
-    let Some(b) = Browser::start("web_ui_uploads_an_example", 1200, 900).await else {
+    let Some(b) = Browser::start(
+        "web_ui_uploads_an_example_and_plots_it_with_the_pen_trail",
+        1200,
+        900,
+    )
+    .await
+    else {
         return;
     };
     let env = Env::new();
@@ -335,7 +341,13 @@ const FILLED: &str = "<svg xmlns='http://www.w3.org/2000/svg' width='50mm' heigh
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn web_ui_shows_a_broken_svgs_error_and_warnings_on_a_phone_sized_screen() {
-    let Some(b) = Browser::start("web_ui_shows_a_broken_svgs_error", 390, 844).await else {
+    let Some(b) = Browser::start(
+        "web_ui_shows_a_broken_svgs_error_and_warnings_on_a_phone_sized_screen",
+        390,
+        844,
+    )
+    .await
+    else {
         return;
     };
     let env = Env::new();
@@ -457,7 +469,13 @@ async fn web_ui_shows_a_broken_svgs_error_and_warnings_on_a_phone_sized_screen()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn web_ui_asks_for_the_api_key_once_and_keeps_it_out_of_the_url() {
-    let Some(b) = Browser::start("web_ui_asks_for_the_api_key", 1200, 900).await else {
+    let Some(b) = Browser::start(
+        "web_ui_asks_for_the_api_key_once_and_keeps_it_out_of_the_url",
+        1200,
+        900,
+    )
+    .await
+    else {
         return;
     };
     let env = Env::new();
@@ -538,7 +556,13 @@ const TWO_PENS: &str = r#"<svg xmlns="http://www.w3.org/2000/svg"
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn web_ui_started_at_upload_prompts_for_the_next_pen_and_resumes() {
-    let Some(b) = Browser::start("web_ui_prompts_for_the_next_pen", 1200, 900).await else {
+    let Some(b) = Browser::start(
+        "web_ui_started_at_upload_prompts_for_the_next_pen_and_resumes",
+        1200,
+        900,
+    )
+    .await
+    else {
         return;
     };
     let env = Env::new();
