@@ -285,6 +285,9 @@ pub struct DeviceWire {
     pub simulated: bool,
     /// What the user must know first (`auto` found no AxiDraw and uses the simulator).
     pub notice: Option<String>,
+    /// The last motor supply reading (`reading`: the raw `QC` V+ value; `low`: too low to
+    /// plot), `null` before the first plot.
+    pub motor_supply: Option<crate::events::MotorSupply>,
     /// `firmware_version` again, where the documentation put it.
     pub metadata: Value,
 }
@@ -563,6 +566,7 @@ impl From<&DeviceStatus> for DeviceWire {
             uptime_seconds: d.uptime_seconds,
             simulated: d.device_type == "simulator",
             notice: d.notice.clone(),
+            motor_supply: d.motor_supply,
             metadata: json!({ "firmware_version": d.firmware_version }),
         }
     }

@@ -368,6 +368,10 @@ impl Pump {
             RunEvent::Resumed => {}
             RunEvent::Power { voltage, low } => {
                 self.inner.update_status(|s| {
+                    s.motor_supply = Some(crate::events::MotorSupply {
+                        reading: voltage,
+                        low,
+                    });
                     let ours = s
                         .error_message
                         .as_deref()

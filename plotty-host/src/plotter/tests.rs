@@ -248,6 +248,9 @@ async fn a_submitted_svg_is_plotted_to_completion_on_the_simulator() {
     assert_eq!(status[0].device_type, "simulator");
     assert_eq!(status[0].current_job_id, None);
     assert!(status[0].firmware_version.is_some());
+    // The motor supply read during the plot (issue 11: the web UI's device panel shows it).
+    let supply = status[0].motor_supply.expect("a motor supply reading");
+    assert!(!supply.low && supply.reading >= 250, "{supply:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -308,6 +308,8 @@ async fn web_ui_uploads_an_example_and_plots_it_with_the_pen_trail() {
     let more = b.trail_grows(first).await;
     assert!(more > first);
     b.text_contains("#job-progress-text", "ETA").await;
+    // The motor supply, read as the plot started.
+    b.text_contains("#device-supply", "(enough)").await;
     b.trail_grows(more + 20).await;
     b.screenshot("job-plotting").await;
 

@@ -52,6 +52,7 @@ fn device(status: DeviceState, job: Option<&JobId>) -> DeviceStatus {
         last_heartbeat: plotty_host::timestamp::now(),
         uptime_seconds: Some(12.0),
         notice: None,
+        motor_supply: None,
     }
 }
 

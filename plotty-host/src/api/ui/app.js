@@ -160,6 +160,9 @@ function renderDevice() {
     if (d.notice) row("note", d.notice, "warn");
     row("status", d.status + (d.error_message ? ": " + d.error_message : ""), d.error_message ? "warn" : undefined);
     row("firmware", d.firmware_version || "–");
+    const supply = d.motor_supply;
+    row("motor supply", supply ? "QC " + supply.reading + (supply.low ? " — too low to plot: check the power supply" : " (enough)") : "– (read when a plot starts)",
+      supply && supply.low ? "warn" : undefined, "device-supply");
     row("pen", d.pen_up == null ? "–" : d.pen_up ? "up" : "down");
     row("position", d.position ? d.position.x.toFixed(1) + ", " + d.position.y.toFixed(1) + " mm" : "–", undefined, "device-position");
     row("job", d.current_job_id || "–");
