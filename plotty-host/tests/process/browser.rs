@@ -47,11 +47,16 @@ fn browser_binaries() -> Result<(PathBuf, PathBuf), String> {
     }
 }
 
+/// One browser at a time: a chromium per test in parallel (with their daemons, next to the other
+/// process tests) starves a 2-core machine into timeouts.
+static ONE_BROWSER_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// A headless chromium under its own chromedriver.
 struct Browser {
     client: Client,
     driver: Child,
     _profile: tempfile::TempDir,
+    _turn: tokio::sync::MutexGuard<'static, ()>,
 }
 
 impl Browser {
@@ -65,6 +70,7 @@ impl Browser {
                 return None;
             }
         };
+        let turn = ONE_BROWSER_AT_A_TIME.lock().await;
         let port = free_port();
         let driver = Command::new(chromedriver)
             .arg(format!("--port={port}"))
@@ -111,6 +117,7 @@ impl Browser {
             client,
             driver,
             _profile: profile,
+            _turn: turn,
         })
     }
 
@@ -147,14 +154,21 @@ impl Browser {
         let js = format!(
             "const e = document.querySelector({css:?}); return !!e && e.getClientRects().length > 0 && !e.disabled;"
         );
-        self.until(&format!("{css} to be clickable"), &js).await;
-        self.client
-            .find(Locator::Css(css))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        let deadline = Instant::now() + PAGE_DEADLINE;
+        loop {
+            self.until(&format!("{css} to be clickable"), &js).await;
+            // The page may redraw the element between the check and the click (a job's buttons
+            // are drawn again when the stream reports a change): then it is found again.
+            let clicked = match self.client.find(Locator::Css(css)).await {
+                Ok(e) => e.click().await.map(drop),
+                Err(e) => Err(e),
+            };
+            match clicked {
+                Ok(()) => return,
+                Err(e) if Instant::now() < deadline && e.to_string().contains("stale element") => {}
+                Err(e) => panic!("cannot click {css}: {e}"),
+            }
+        }
     }
 
     /// Waits until the text of `css` contains `want`; returns the text.
@@ -398,13 +412,8 @@ async fn web_ui_shows_a_broken_svgs_error_and_warnings_on_a_phone_sized_screen()
     assert_eq!(width, json!(390), "not a phone-sized window");
 
     // The failed job's page says why, and offers Retry and Delete.
-    b.client
-        .find(Locator::LinkText("broken.svg"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    b.click("#upload-results li[data-name='broken.svg'] a")
+        .await;
     b.text_contains("#job-reason", "Failed (error)").await;
     b.text_contains("#job-reason", "broken SVG/XML").await;
     b.text_contains("#job-preview .error", "No preview").await;

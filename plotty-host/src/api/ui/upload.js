@@ -68,6 +68,7 @@ export function createUpload(state) {
   function addResult(j) {
     const li = el("li");
     li.dataset.job = j.id;
+    li.dataset.name = j.name || "";
     const link = el("a", j.name || j.id);
     link.href = "#/job/" + encodeURIComponent(j.id);
     li.appendChild(link);
