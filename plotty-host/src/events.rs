@@ -142,6 +142,18 @@ pub struct DeviceStatus {
     /// What the user must know about this device before trusting its results: set when
     /// `device.type: auto` found no AxiDraw and jobs run on the simulator (nothing is drawn).
     pub notice: Option<String>,
+    /// The last motor supply reading, taken when a plot starts and every 2 s while it plots or
+    /// is paused (`None` before the first plot).
+    pub motor_supply: Option<MotorSupply>,
+}
+
+/// A motor supply reading.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize)]
+pub struct MotorSupply {
+    /// The board's raw `QC` V+ reading.
+    pub reading: u16,
+    /// Too low to plot.
+    pub low: bool,
 }
 
 /// The sending side of the bus; clone it into every producer.

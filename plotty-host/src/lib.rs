@@ -20,7 +20,7 @@
 //! - [`job`]: job states and the one transition function; [`journal`]: the per-job JSONL journal;
 //!   [`ledger`]: records changes in order (SQLite, journal, broadcast, hooks); [`events`]: the bus.
 //! - [`queue`]: the job queue actor and its command interface; the device control interface.
-//! - [`api`]: the WebSocket + HTTP API on one port (`/ws`, `/status`, `/api/…`, the dashboard).
+//! - [`api`]: the WebSocket + HTTP API on one port (`/ws`, `/status`, `/api/…`, the web UI).
 //! - [`hooks`]: commands, scripts and webhooks run on state changes.
 //! - [`logging`]: stderr, size-rotated log file, audit log.
 //! - [`device_check`]: `plotty check device` (reports what [`device::discover`] finds);

@@ -1,4 +1,5 @@
-//! Who may talk to the daemon: the API key (`?api_key=`, `Authorization: Bearer`, `X-Api-Key`,
+//! Who may talk to the daemon: the API key (`?api_key=`, `Authorization: Bearer`, `X-Api-Key`, or
+//! for a browser's WebSocket, which cannot set headers, the subprotocol `plotty-key.<base64url>`;
 //! compared in constant time), the `Host` check against DNS rebinding (`websocket.allowed_hosts`,
 //! applied without an API key), the browser `Origin` check (`websocket.allowed_origins`) and the
 //! cross-site request check of state-changing requests (`X-Plotty-Request`). All are decided
@@ -117,8 +118,17 @@ pub(super) fn is_cross_site_capable(method: &Method, headers: &HeaderMap) -> boo
     }
 }
 
-/// The key a request presents, from the first of: `Authorization: Bearer`, `X-Api-Key`,
-/// `?api_key=`.
+/// The WebSocket subprotocol a browser page offers (and the daemon then selects) to say it speaks
+/// plotty's stream; a browser fails the handshake if it offered protocols and none is selected.
+pub(super) const WS_PROTOCOL: &str = "plotty";
+
+/// The prefix of the subprotocol that carries the API key (base64url of its UTF-8, no padding):
+/// a browser's `WebSocket` cannot send headers, and a key in the URL would land in logs and
+/// history.
+const WS_KEY_PROTOCOL: &str = "plotty-key.";
+
+/// The key a request presents, from the first of: `Authorization: Bearer`, `X-Api-Key`, the
+/// `plotty-key.` WebSocket subprotocol, `?api_key=`.
 pub(super) fn presented_key(uri: &Uri, headers: &HeaderMap) -> Option<String> {
     let bearer = headers
         .get(header::AUTHORIZATION)
@@ -136,7 +146,61 @@ pub(super) fn presented_key(uri: &Uri, headers: &HeaderMap) -> Option<String> {
                 .and_then(|v| v.to_str().ok())
                 .map(|v| v.trim().to_owned())
         })
+        .or_else(|| subprotocol_key(headers))
         .or_else(|| query_param(uri, "api_key"))
+}
+
+/// The key in a `plotty-key.<base64url>` entry of `Sec-WebSocket-Protocol`, if any.
+fn subprotocol_key(headers: &HeaderMap) -> Option<String> {
+    subprotocols(headers)
+        .iter()
+        .find_map(|p| p.strip_prefix(WS_KEY_PROTOCOL))
+        .map(|encoded| {
+            // Undecodable text is still presented (as itself): it is then a wrong key, answered
+            // with AUTH_FAILED, not a missing one.
+            base64url_decode(encoded)
+                .and_then(|b| String::from_utf8(b).ok())
+                .unwrap_or_else(|| encoded.to_owned())
+        })
+}
+
+/// The entries of `Sec-WebSocket-Protocol` (comma-separated, over any number of headers).
+pub(super) fn subprotocols(headers: &HeaderMap) -> Vec<String> {
+    headers
+        .get_all(header::SEC_WEBSOCKET_PROTOCOL)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|p| p.trim().to_owned())
+        .filter(|p| !p.is_empty())
+        .collect()
+}
+
+/// Decodes unpadded (or padded) base64url; `None` on any other character or a dangling bit
+/// group.
+fn base64url_decode(text: &str) -> Option<Vec<u8>> {
+    let text = text.trim_end_matches('=');
+    let mut out = Vec::with_capacity(text.len() * 3 / 4);
+    let (mut acc, mut bits) = (0u32, 0u32);
+    for c in text.bytes() {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'-' => 62,
+            b'_' => 63,
+            _ => return None,
+        };
+        acc = (acc << 6) | u32::from(v);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            // Masked to one byte: the cast keeps exactly those bits.
+            out.push(((acc >> bits) & 0xff) as u8);
+        }
+    }
+    // 6 leftover bits cannot come from whole bytes.
+    (bits < 6).then_some(out)
 }
 
 /// Compares a presented key with the expected one in time that depends only on the expected key's
@@ -268,6 +332,33 @@ mod tests {
             presented_key(&"/ws".parse().unwrap(), &HeaderMap::new()),
             None
         );
+    }
+
+    #[test]
+    fn a_browser_websocket_presents_its_key_as_a_subprotocol() {
+        let uri: Uri = "/ws?api_key=from-url".parse().unwrap();
+        // base64url("s3cret/ä?") without padding.
+        let h = headers(&[(
+            "sec-websocket-protocol",
+            "plotty, plotty-key.czNjcmV0L8OkPw",
+        )]);
+        assert_eq!(presented_key(&uri, &h).as_deref(), Some("s3cret/ä?"));
+        assert_eq!(subprotocols(&h), ["plotty", "plotty-key.czNjcmV0L8OkPw"]);
+        // Headers come first; a protocol list without a key falls through to the query.
+        let h = headers(&[
+            ("sec-websocket-protocol", "plotty-key.YQ"),
+            (X_API_KEY, "header"),
+        ]);
+        assert_eq!(presented_key(&uri, &h).as_deref(), Some("header"));
+        let h = headers(&[("sec-websocket-protocol", "plotty")]);
+        assert_eq!(presented_key(&uri, &h).as_deref(), Some("from-url"));
+        // Not base64url: presented as written (a wrong key, not a missing one).
+        let h = headers(&[("sec-websocket-protocol", "plotty-key.a*b")]);
+        assert_eq!(presented_key(&uri, &h).as_deref(), Some("a*b"));
+        assert_eq!(base64url_decode("YWJj").as_deref(), Some(&b"abc"[..]));
+        assert_eq!(base64url_decode("YWI=").as_deref(), Some(&b"ab"[..]));
+        assert_eq!(base64url_decode("Y"), None);
+        assert_eq!(base64url_decode(""), Some(Vec::new()));
     }
 
     #[test]

@@ -5,10 +5,11 @@
 //! a reference count). Sending never waits for a client: each client has its own read position in
 //! the channel's bounded buffer, and one that falls more than [`super::ApiLimits::client_queue`]
 //! messages behind is told how many it lost (`LAGGED`) by its own task. Progress goes through the
-//! [`Throttle`] first. The last progress of each running job and the last status of each device
-//! are kept for the snapshots sent after a subscribe.
+//! [`Throttle`] first. The last progress of each running job, the last status of each device and
+//! the last [`ALERT_BACKLOG`] alerts (with when they were raised) are kept for the snapshots sent
+//! after a subscribe: a page opened after an alert still shows it.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
@@ -19,8 +20,11 @@ use tokio_util::sync::CancellationToken;
 
 use super::protocol::{self, Channel, ServerMessage};
 use super::throttle::Throttle;
-use crate::events::{DaemonEvent, DeviceStatus, JobProgress};
+use crate::events::{Alert, DaemonEvent, DeviceStatus, JobProgress};
 use crate::job::JobId;
+
+/// Alerts kept for the snapshot of the `system` channel (the oldest goes first).
+pub(super) const ALERT_BACKLOG: usize = 50;
 
 /// One encoded broadcast message and where it goes.
 #[derive(Debug)]
@@ -43,6 +47,8 @@ pub(super) struct Hub {
 struct Cache {
     progress: HashMap<JobId, JobProgress>,
     devices: BTreeMap<String, DeviceStatus>,
+    /// The latest alerts and their timestamps, oldest first.
+    alerts: VecDeque<(String, Alert)>,
 }
 
 impl Hub {
@@ -61,13 +67,18 @@ impl Hub {
 
     /// Encodes `message` once and sends it to every client.
     pub(super) fn publish(&self, message: &ServerMessage) {
+        self.publish_at(message, &crate::timestamp::now());
+    }
+
+    /// [`Self::publish`] with the message's `timestamp`.
+    fn publish_at(&self, message: &ServerMessage, timestamp: &str) {
         let Some((channel, job_id)) = message.route() else {
             return;
         };
         let out = Outgoing {
             channel,
             job_id: job_id.cloned(),
-            text: protocol::encode(message),
+            text: protocol::encode_at(message, timestamp),
         };
         // No client connected is not an error.
         let _ = self.tx.send(Arc::new(out));
@@ -76,6 +87,11 @@ impl Hub {
     /// The last progress sent for `job`.
     pub(super) fn progress(&self, job: &JobId) -> Option<JobProgress> {
         self.cache().progress.get(job).cloned()
+    }
+
+    /// The latest alerts (at most [`ALERT_BACKLOG`]) with when they were raised, oldest first.
+    pub(super) fn alerts(&self) -> Vec<(String, Alert)> {
+        self.cache().alerts.iter().cloned().collect()
     }
 
     /// The last status of every device that reported one.
@@ -116,7 +132,15 @@ impl Hub {
                 self.publish(&ServerMessage::device(&d));
                 self.cache().devices.insert(d.device_id.clone(), d);
             }
-            DaemonEvent::Alert(a) => self.publish(&ServerMessage::alert(&a)),
+            DaemonEvent::Alert(a) => {
+                let at = crate::timestamp::now();
+                self.publish_at(&ServerMessage::alert(&a, false), &at);
+                let mut cache = self.cache();
+                if cache.alerts.len() == ALERT_BACKLOG {
+                    cache.alerts.pop_front();
+                }
+                cache.alerts.push_back((at, a));
+            }
             DaemonEvent::JobDeleted { job_id } => {
                 throttle.forget(&job_id);
                 self.cache().progress.remove(&job_id);

@@ -340,11 +340,21 @@ where
             }
             messages.extend(devices.iter().map(ServerMessage::device));
         }
+        let mut alerts = Vec::new();
         if self.subscribed.contains(Channel::System) {
             messages.push(ServerMessage::SystemStatus(api.system_status().await));
+            alerts = api.hub.alerts();
         }
         for m in &messages {
             let flow = self.reply(m).await;
+            if !matches!(flow, Flow::Continue) {
+                return flow;
+            }
+        }
+        // Alerts raised before the client came, each stamped with when it was raised.
+        for (at, alert) in &alerts {
+            let text = protocol::encode_at(&ServerMessage::alert(alert, true), at);
+            let flow = self.send_text(text).await;
             if !matches!(flow, Flow::Continue) {
                 return flow;
             }

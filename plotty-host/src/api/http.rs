@@ -8,7 +8,7 @@ use axum::Json;
 use axum::body::{Body, Bytes};
 use axum::extract::{FromRequest, Multipart, Path, Request, State};
 use axum::http::{HeaderMap, StatusCode, Uri, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde_json::{Value, json};
 
@@ -18,9 +18,6 @@ use super::{ACTIVE, Api, WAITING, views};
 use crate::job::{JobId, JobState};
 use crate::queue::{DeviceAction, JobAction, ListFilter, QueueError, Submission, SvgSource};
 use crate::settings::RunOptions;
-
-/// The dashboard page.
-const DASHBOARD: &str = include_str!("dashboard.html");
 
 /// Content types taken as an SVG body.
 const SVG_TYPES: [&str; 6] = [
@@ -91,11 +88,6 @@ fn job_id(text: &str) -> Result<JobId, ApiError> {
         code: "INVALID_JOB_ID",
         message: e.to_string(),
     })
-}
-
-/// `GET /`.
-pub(super) async fn dashboard() -> Html<&'static str> {
-    Html(DASHBOARD)
 }
 
 /// `GET /status`: the original's fields (`connections`, `max_connections`, `subscriptions`) plus
@@ -620,8 +612,8 @@ pub(super) async fn not_found(uri: Uri) -> Response {
         StatusCode::NOT_FOUND,
         "NOT_FOUND",
         format!(
-            "no endpoint {}: see /status, /api/jobs, /api/devices, /api/hooks, /ws and the \
-             dashboard at /",
+            "no endpoint {}: see /status, /api/jobs, /api/devices, /api/hooks, /ws and the web \
+             UI at /",
             uri.path()
         ),
     )

@@ -5,7 +5,8 @@
 //! - `/ws`: the WebSocket stream (`upgrade` checks and upgrades, `handler` serves one client,
 //!   `fanout` feeds every client from the event bus, [`protocol`] is the wire format);
 //! - `/status`, `/api/…`: JSON over HTTP (`http`, views in `views`);
-//! - `/`: the live dashboard (one HTML file, built on the WebSocket stream).
+//! - `/`, `/ui/…`: the web UI (`ui`: files embedded at build time, built on the stream and the
+//!   HTTP API).
 //!
 //! Every request passes `guard` first, before any upgrade: without an API key the `Host` check
 //! against DNS rebinding (`websocket.allowed_hosts`, 421), the `Origin` check
@@ -28,6 +29,7 @@ pub mod protocol;
 mod server;
 mod system;
 mod throttle;
+mod ui;
 mod upgrade;
 pub(crate) mod views;
 
@@ -40,7 +42,7 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, any, delete, get, post};
@@ -176,7 +178,7 @@ impl Component for ApiComponent {
             ctx.shutdown
                 .spawn(server::serve(listener, app, Arc::clone(&api), stop));
             tracing::info!(
-                "api: serving http://{address}/ (WebSocket ws://{address}/ws, dashboard /)"
+                "api: serving http://{address}/ (WebSocket ws://{address}/ws, web UI /)"
             );
             Ok(())
         }
@@ -265,8 +267,10 @@ impl Api {
 /// `plotty-host/tests/api_doc.rs` holds the two together).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Endpoint {
-    /// `GET /`: the dashboard.
+    /// `GET /`: the web UI's page.
     Dashboard,
+    /// `GET /ui/{name}`: the web UI's scripts and styles.
+    UiAsset,
     /// `GET /status`: the daemon's health, queue and devices.
     Status,
     /// `GET /ws`: the WebSocket stream.
@@ -295,8 +299,9 @@ pub enum Endpoint {
 
 impl Endpoint {
     /// Every endpoint, in the order the router registers them.
-    pub const ALL: [Self; 13] = [
+    pub const ALL: [Self; 14] = [
         Self::Dashboard,
+        Self::UiAsset,
         Self::Status,
         Self::WebSocket,
         Self::ListJobs,
@@ -317,6 +322,7 @@ impl Endpoint {
             Self::SubmitJob | Self::JobAction | Self::DeviceAction | Self::TestHooks => "POST",
             Self::DeleteJob => "DELETE",
             Self::Dashboard
+            | Self::UiAsset
             | Self::Status
             | Self::WebSocket
             | Self::ListJobs
@@ -331,6 +337,7 @@ impl Endpoint {
     pub const fn path(self) -> &'static str {
         match self {
             Self::Dashboard => "/",
+            Self::UiAsset => "/ui/{name}",
             Self::Status => "/status",
             Self::WebSocket => "/ws",
             Self::ListJobs | Self::SubmitJob => "/api/jobs",
@@ -347,7 +354,8 @@ impl Endpoint {
     /// The handler (an exhaustive match: a new endpoint cannot be served without being listed).
     fn handler(self) -> MethodRouter<Arc<Api>> {
         match self {
-            Self::Dashboard => get(http::dashboard),
+            Self::Dashboard => get(ui::index),
+            Self::UiAsset => get(ui::asset),
             Self::Status => get(http::status),
             Self::WebSocket => any(upgrade::websocket),
             Self::ListJobs => get(http::list_jobs),
@@ -426,11 +434,14 @@ async fn guard(State(api): State<Arc<Api>>, req: Request, next: Next) -> Respons
             "ORIGIN_NOT_ALLOWED",
             format!(
                 "pages from {origin} may not use this daemon: add the origin to \
-                 websocket.allowed_origins, or open the dashboard from the daemon's own address"
+                 websocket.allowed_origins, or open the web UI from the daemon's own address"
             ),
         );
     }
-    if settings.websocket.authenticate {
+    // The web UI's own files hold no data, and the page must load to ask for the key.
+    let public_page = matches!(*req.method(), Method::GET | Method::HEAD)
+        && (path == "/" || path.starts_with("/ui/"));
+    if settings.websocket.authenticate && !public_page {
         let expected = settings
             .websocket
             .api_key

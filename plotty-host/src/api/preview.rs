@@ -1,7 +1,7 @@
 //! `GET /api/jobs/{id}/preview.svg`: what a job will draw, from its stored SVG through the same
 //! steps as the job (import with clipping to the plotter's travel, layer selection,
 //! optimisation, the estimate) and [`crate::preview`]: in millimetres on the plotter's frame (the
-//! dashboard puts the pen position on it as it is), on the job's sheet of paper, in plot order
+//! web UI puts the pen position on it as it is), on the job's sheet of paper, in plot order
 //! with start, end and layer-start markers, and a legend with the planned time and distances.
 //! Preparing can take a second for big drawings, so it runs on a blocking thread and the result is
 //! kept next to the job's SVG; the SVG and the options of a job never change.

@@ -299,6 +299,9 @@ pub struct DeviceWire {
     pub simulated: bool,
     /// What the user must know first (`auto` found no AxiDraw and uses the simulator).
     pub notice: Option<String>,
+    /// The last motor supply reading (`reading`: the raw `QC` V+ value; `low`: too low to
+    /// plot), `null` before the first plot.
+    pub motor_supply: Option<crate::events::MotorSupply>,
     /// `firmware_version` again, where the documentation put it.
     pub metadata: Value,
 }
@@ -352,6 +355,10 @@ pub struct AlertWire {
     pub source: String,
     /// Details.
     pub metadata: Value,
+    /// True for an alert raised before the client subscribed, replayed after `subscribe` (its
+    /// `timestamp` is when it was raised).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub snapshot: bool,
 }
 
 /// A message and the time it was sent, as encoded.
@@ -525,8 +532,8 @@ impl ServerMessage {
         Self::DeviceStatus(DeviceWire::from(d))
     }
 
-    /// A `system_alert`.
-    pub fn alert(a: &Alert) -> Self {
+    /// A `system_alert` (`snapshot`: replayed after a subscribe).
+    pub fn alert(a: &Alert, snapshot: bool) -> Self {
         Self::SystemAlert(AlertWire {
             severity: a.severity,
             level: a.severity,
@@ -534,6 +541,7 @@ impl ServerMessage {
             message: a.message.clone(),
             source: a.source.clone(),
             metadata: object(&a.metadata),
+            snapshot,
         })
     }
 
@@ -631,6 +639,7 @@ pub fn every_server_message() -> Vec<ServerMessage> {
             uptime_seconds: None,
             simulated: true,
             notice: None,
+            motor_supply: None,
             metadata: json!({}),
         }),
         ServerMessage::SystemStatus(SystemStatus {
@@ -652,6 +661,7 @@ pub fn every_server_message() -> Vec<ServerMessage> {
             message: "message".into(),
             source: "test".into(),
             metadata: json!({}),
+            snapshot: false,
         }),
     ]
 }
@@ -672,6 +682,7 @@ impl From<&DeviceStatus> for DeviceWire {
             uptime_seconds: d.uptime_seconds,
             simulated: d.device_type == "simulator",
             notice: d.notice.clone(),
+            motor_supply: d.motor_supply,
             metadata: json!({ "firmware_version": d.firmware_version }),
         }
     }

@@ -10,7 +10,9 @@
 //! without `Sec-WebSocket-Accept`, which is derived from the key; real WebSocket clients always send
 //! a key and get the proper accept value. A `Sec-WebSocket-Version` other than 13 is refused with
 //! 426 naming the supported version. Over `websocket.max_connections` the answer is 503 before the
-//! upgrade. The auth and origin checks ran before this (see [`super::guard`]).
+//! upgrade. The auth and origin checks ran before this (see [`super::guard`]). A client that
+//! offers the `plotty` subprotocol (the web UI, which sends its API key as a second one) gets it
+//! selected.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -50,7 +52,7 @@ pub(super) async fn websocket(State(api): State<Arc<Api>>, mut req: Request) -> 
             StatusCode::UPGRADE_REQUIRED,
             "UPGRADE_REQUIRED",
             "this is the WebSocket endpoint: connect with a WebSocket client to ws://<host>:<port>/ws \
-             (or see GET /status and the dashboard at /)",
+             (or see GET /status and the web UI at /)",
         );
         r.headers_mut()
             .insert(header::UPGRADE, HeaderValue::from_static("websocket"));
@@ -140,6 +142,14 @@ pub(super) async fn websocket(State(api): State<Arc<Api>>, mut req: Request) -> 
         .status(StatusCode::SWITCHING_PROTOCOLS)
         .header(header::CONNECTION, "Upgrade")
         .header(header::UPGRADE, "websocket");
+    // The web UI offers `plotty` (with its key as a second protocol): a browser drops a
+    // connection whose answer selects none of the protocols it offered.
+    if super::auth::subprotocols(req.headers())
+        .iter()
+        .any(|p| p == super::auth::WS_PROTOCOL)
+    {
+        builder = builder.header(header::SEC_WEBSOCKET_PROTOCOL, super::auth::WS_PROTOCOL);
+    }
     if let Some(key) = key {
         builder = builder.header(
             header::SEC_WEBSOCKET_ACCEPT,

@@ -162,6 +162,9 @@ pub struct Progress {
     pub vertex: u32,
     /// Pen state of that move.
     pub pen: Pen,
+    /// Motor position at the end of that move (where the carriage is once the board ran it):
+    /// the device status shows it while plotting.
+    pub position: MotorSteps,
     /// Distance moved so far (pen up and down), mm.
     pub distance_mm: f64,
     /// Of that, drawn, mm.
@@ -1236,6 +1239,7 @@ impl<'a, 'e, L: Link> Io<'a, 'e, L> {
             stroke: p.tag.stroke,
             vertex: p.tag.vertex,
             pen: p.pen,
+            position: p.position,
             distance_mm: self.before.distance_mm + p.distance_mm + self.cut_short_mm,
             drawn_mm: self.before.drawn_mm + p.drawn_mm + self.cut_short_mm,
             elapsed: p.elapsed,

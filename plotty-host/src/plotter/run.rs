@@ -4,9 +4,11 @@
 //!
 //! - `Started` → `ARMED → PLOTTING` (a fresh run); a run resumed from a stored point is already
 //!   `PLOTTING`.
+//! - `Progress` → `job_progress` (at most [`super::progress::INTERVAL`] apart) and, with each,
+//!   a `device_status` with the carriage's position and pen.
 //! - `Checkpoint` → the job's resume point (each one the runner sends: at every stroke end and at
 //!   least every second; a backlog is coalesced to the newest).
-//! - `PenChange` → `PAUSED` (reason `pen_change`); `Paused` → `PAUSED` (reason `user`, or
+//! - `PenChange` → `PAUSED` (reason `pen_change`, the next layer in the metadata); `Paused` → `PAUSED` (reason `user`, or
 //!   `shutdown` while the daemon stops) with the resume point, and the pause request is answered.
 //! - `Aborted` (the board stopped and raised the pen) → `ABORTED`, and the abort is answered;
 //!   the carriage parks after.
@@ -18,6 +20,7 @@ use std::sync::mpsc;
 use std::time::Instant;
 
 use plotty_motion::kinematics::MotorSteps;
+use plotty_motion::plan::Pen;
 use serde_json::json;
 use tokio::sync::mpsc as tokio_mpsc;
 
@@ -299,6 +302,16 @@ impl Pump {
             RunEvent::Progress(p) => {
                 if let Some(report) = self.progress.update(&self.job, &p, Instant::now()) {
                     self.publish(DaemonEvent::JobProgress(report));
+                    // The carriage's position with each report (so at the progress rate, not
+                    // per move): the web UI draws the pen's trail over the preview from it.
+                    let settings = self.inner.settings.borrow().clone();
+                    let point = PlotConfig::from_settings(&settings)
+                        .kinematics()
+                        .to_point(p.position);
+                    self.inner.update_status(|s| {
+                        s.position_mm = Some((point.x_mm, point.y_mm));
+                        s.pen_up = Some(p.pen == Pen::Up);
+                    });
                 }
             }
             RunEvent::Checkpoint(c) => {
@@ -308,15 +321,20 @@ impl Pump {
             RunEvent::PenChange { layer } => {
                 self.flush().await;
                 self.set_paused(true);
-                let name = self
-                    .job
-                    .program
-                    .layers()
-                    .get(layer)
-                    .map(|l| l.name.clone())
-                    .unwrap_or_default();
+                let next = self.job.program.layers().get(layer);
+                let name = next.map(|l| l.name.clone()).unwrap_or_default();
                 tracing::info!(job_id = %self.job_id, layer = %name, "pen change: waiting for resume");
-                self.transition(JobEvent::Pause, Reason::PenChange, None)
+                // Which pen to put in: the web UI's prompt names the layer and its colour.
+                let meta = json!({
+                    "device_id": self.inner.opener().device_id(),
+                    "layer": {
+                        "index": layer,
+                        "number": next.and_then(|l| l.number),
+                        "name": name,
+                        "color": next.map(|l| l.color.to_string()),
+                    },
+                });
+                self.apply(JobEvent::Pause, Reason::PenChange, None, meta)
                     .await;
                 self.inner.update_status(|s| {
                     s.pen_up = Some(true);
@@ -357,6 +375,10 @@ impl Pump {
             RunEvent::Resumed => {}
             RunEvent::Power { voltage, low } => {
                 self.inner.update_status(|s| {
+                    s.motor_supply = Some(crate::events::MotorSupply {
+                        reading: voltage,
+                        low,
+                    });
                     let ours = s
                         .error_message
                         .as_deref()

@@ -114,6 +114,7 @@ impl Plotter {
             last_heartbeat: crate::timestamp::now(),
             uptime_seconds: Some(0.0),
             notice: None,
+            motor_supply: None,
         };
         Self {
             inner: Arc::new(Inner {

@@ -249,6 +249,9 @@ async fn a_submitted_svg_is_plotted_to_completion_on_the_simulator() {
     assert_eq!(status[0].device_type, "simulator");
     assert_eq!(status[0].current_job_id, None);
     assert!(status[0].firmware_version.is_some());
+    // The motor supply read during the plot (issue 11: the web UI's device panel shows it).
+    let supply = status[0].motor_supply.expect("a motor supply reading");
+    assert!(!supply.low && supply.reading >= 250, "{supply:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -379,11 +382,42 @@ async fn a_malformed_svg_fails_with_the_reason() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_import_warnings_come_with_the_analysis() {
+    // Issue 11: an uploader sees what will not be drawn before the job is plotted.
+    let mut h = harness(SimPace::Fast).await;
+    let filled = r#"<svg xmlns="http://www.w3.org/2000/svg" width="50mm" height="50mm" viewBox="0 0 50 50">
+  <rect x="5" y="5" width="10" height="10" fill="black"/>
+  <path d="M20 20 H40" stroke="black" fill="none"/>
+</svg>"#;
+    let job = h.queue.submit(submission(filled, false)).await.unwrap();
+    let (analysed, _) = h.wait_state(&job.id, JobState::Analyzed).await;
+    let warnings = analysed.metadata["warnings"].as_array().unwrap().clone();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0]
+            .as_str()
+            .unwrap()
+            .contains("fills are not drawn"),
+        "{warnings:?}"
+    );
+    // A clean drawing has an empty list, not none (the UI tells "no warnings" from "unknown").
+    let job = h.queue.submit(submission(SQUARES, false)).await.unwrap();
+    let (analysed, _) = h.wait_state(&job.id, JobState::Analyzed).await;
+    assert_eq!(analysed.metadata["warnings"], serde_json::json!([]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pen_change_pauses_until_resume() {
     let mut h = harness(SimPace::Fast).await;
     let job = h.queue.submit(submission(TWO_PENS, true)).await.unwrap();
     let (paused, _) = h.wait_state(&job.id, JobState::Paused).await;
     assert_eq!(paused.reason, Reason::PenChange);
+    // The pause names the pen to put in (issue 11: the web UI's prompt).
+    let next = &paused.metadata["layer"];
+    assert_eq!(next["index"], 1, "{next}");
+    assert_eq!(next["number"], 2, "{next}");
+    assert_eq!(next["color"], "#ff0000", "{next}");
+    assert!(next["name"].as_str().unwrap().contains("red"), "{next}");
     let layers = h.queue.job(job.id.clone()).await.unwrap().layers;
     assert!(layers[1].pause_before);
     let resumed = h
@@ -507,6 +541,59 @@ async fn a_running_plot_pauses_resumes_and_aborts() {
     })
     .await
     .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_device_status_carries_the_carriage_position_with_each_progress_report() {
+    // Issue 11: the position was null all through a plot, so the web UI could not draw the
+    // pen's trail.
+    let mut h = harness(SimPace::Realtime).await;
+    let job = h
+        .queue
+        .submit(submission(&long_drawing(), true))
+        .await
+        .unwrap();
+    h.wait_state(&job.id, JobState::Plotting).await;
+    let mut positions: Vec<(f64, f64)> = Vec::new();
+    let mut reports = 0;
+    let mut awaiting_status = false;
+    tokio::time::timeout(GUARD, async {
+        while positions.len() < 4 {
+            match h.rx.recv().await {
+                Ok(DaemonEvent::JobProgress(p)) if p.job_id == job.id => {
+                    reports += 1;
+                    awaiting_status = true;
+                }
+                Ok(DaemonEvent::DeviceStatus(s)) if awaiting_status => {
+                    // The status right after a progress report is the device's, busy with this
+                    // job, at a known place on the paper.
+                    awaiting_status = false;
+                    assert_eq!(s.current_job_id.as_ref(), Some(&job.id));
+                    let (x, y) = s.position_mm.expect("a position while plotting");
+                    assert!(
+                        (0.0..=200.0).contains(&x) && (0.0..=200.0).contains(&y),
+                        "({x}, {y})"
+                    );
+                    assert!(s.pen_up.is_some());
+                    if positions.last() != Some(&(x, y)) {
+                        positions.push((x, y));
+                    }
+                }
+                _ => {}
+            }
+        }
+    })
+    .await
+    .expect("positions while plotting");
+    // At the progress rate: one status per report, no more.
+    assert!(
+        reports >= positions.len(),
+        "{reports} reports, {positions:?}"
+    );
+    h.queue
+        .control(job.id.clone(), JobAction::Abort)
+        .await
+        .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

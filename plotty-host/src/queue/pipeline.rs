@@ -208,7 +208,15 @@ async fn advance(
                 "strokes": analysed.drawing.stroke_count(),
                 "estimate_s": pre,
                 "paper": paper_check.sheet.to_json(),
-                "warnings": paper_check.warnings,
+                // What the uploader should know (fills, text, clipping…, then the paper check):
+                // the web UI shows them with the job, from this transition or the job's events.
+                "warnings": analysed
+                    .drawing
+                    .warnings
+                    .iter()
+                    .map(ToString::to_string)
+                    .chain(paper_check.warnings.iter().cloned())
+                    .collect::<Vec<_>>(),
             }),
         )
         .await?;

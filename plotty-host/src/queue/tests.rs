@@ -202,6 +202,7 @@ impl DeviceControl for FakeDevice {
             last_heartbeat: crate::timestamp::now(),
             uptime_seconds: Some(1.0),
             notice: None,
+            motor_supply: None,
         }
     }
 

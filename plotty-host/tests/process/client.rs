@@ -857,3 +857,62 @@ fn add_layers_the_drawing_lacks_is_an_error_at_submit_listing_the_layers() {
     );
     assert!(out.status.success(), "{}", stderr(&out));
 }
+
+#[test]
+fn the_device_status_on_the_stream_carries_the_position_while_plotting() {
+    // Issue 11: the position was null from the start of a plot to its end, so a page could not
+    // draw the pen over the preview.
+    use tokio_tungstenite::tungstenite::{Message, connect};
+
+    let env = Env::new();
+    env.write_default_config("device:\n  type: simulator\n");
+    std::fs::write(env.path("long.svg"), lines_svg(12)).unwrap();
+    let port = free_port();
+    let _d = daemon(&env, port);
+    let (mut ws, _) = connect(format!("ws://127.0.0.1:{port}/ws")).unwrap();
+    // A hung daemon fails the test instead of blocking it.
+    match ws.get_mut() {
+        tokio_tungstenite::tungstenite::stream::MaybeTlsStream::Plain(s) => {
+            s.set_read_timeout(Some(DEADLINE)).unwrap();
+        }
+        _ => unreachable!("ws:// is plain TCP"),
+    }
+    ws.send(Message::text(
+        r#"{"type": "subscribe", "channels": ["jobs", "devices"]}"#,
+    ))
+    .unwrap();
+    let out = run(&env, &at(port, &["add", "long.svg", "--start"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let id = stdout(&out).trim().to_owned();
+    let mut positions: Vec<(f64, f64)> = Vec::new();
+    while positions.len() < 3 {
+        let Message::Text(t) = ws.read().unwrap() else {
+            continue;
+        };
+        let m: Value = serde_json::from_str(t.as_str()).unwrap();
+        if m["type"] == "job_state_change" && m["job_id"] == id.as_str() {
+            let to = m["to_state"].as_str().unwrap_or_default();
+            assert!(
+                !matches!(to, "COMPLETED" | "FAILED" | "ABORTED"),
+                "the plot ended ({to}) with only {positions:?}"
+            );
+        }
+        if m["type"] == "device_status" && m["current_job_id"] == id.as_str() {
+            let p = &m["position"];
+            if let (Some(x), Some(y)) = (p["x"].as_f64(), p["y"].as_f64())
+                && positions.last() != Some(&(x, y))
+            {
+                positions.push((x, y));
+            }
+        }
+    }
+    // The strokes run from x = 10 to 70 mm at y = 10, 13, …: the carriage is among them.
+    for (x, y) in &positions {
+        assert!(
+            (0.0..=80.0).contains(x) && (0.0..=60.0).contains(y),
+            "{positions:?}"
+        );
+    }
+    let out = run(&env, &at(port, &["abort", &id]));
+    assert!(out.status.success(), "{}", stderr(&out));
+}

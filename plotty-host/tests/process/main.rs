@@ -4,6 +4,7 @@
 // Helpers outside `#[test]` functions panic on purpose: a panic is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod browser;
 mod check;
 mod client;
 mod common;

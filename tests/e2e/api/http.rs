@@ -132,11 +132,20 @@ async fn every_endpoint() {
     .await;
     let http = d.http();
 
-    // GET / is the dashboard, built on the stream.
+    // GET / is the web UI, whose entry module is built on the stream.
     let page = http.send(axum::http::Method::GET, "/", None).await.unwrap();
     assert_eq!(page.status, 200);
     let html = String::from_utf8_lossy(&page.body);
-    assert!(html.contains("<html") && html.contains("/ws"), "{html}");
+    assert!(
+        html.contains("<html") && html.contains("/ui/app.js"),
+        "{html}"
+    );
+    let app = http
+        .send(axum::http::Method::GET, "/ui/api.js", None)
+        .await
+        .unwrap();
+    assert_eq!(app.status, 200);
+    assert!(String::from_utf8_lossy(&app.body).contains("/ws"));
 
     // A selection of layers the drawing lacks is refused at submission, listing its layers…
     let refused = http

@@ -73,6 +73,28 @@ async fn the_api_key_is_checked_before_the_upgrade_in_every_style() {
         let mut ws = connect(d.addr, path, &headers).await.unwrap();
         assert_eq!(ws.next_json().await["type"], "hello");
     }
+    // A browser's WebSocket cannot send headers: the key comes as a subprotocol (base64url of
+    // its UTF-8), next to `plotty`, which the answer selects.
+    let (status, body) = refused(
+        connect(
+            d.addr,
+            "/ws",
+            &[("sec-websocket-protocol", "plotty, plotty-key.d3Jvbmc")],
+        )
+        .await,
+    );
+    assert_eq!((status, &body["error_code"]), (401, &json!("AUTH_FAILED")));
+    let mut ws = connect(
+        d.addr,
+        "/ws",
+        &[(
+            "sec-websocket-protocol",
+            "plotty, plotty-key.ay0wMTIzNDU2Nzg5YWJjZGVm",
+        )],
+    )
+    .await
+    .unwrap();
+    assert_eq!(ws.next_json().await["type"], "hello");
     // The manual's curl test without a key: 401, before any upgrade.
     let resp = raw(
         d.addr,
@@ -102,6 +124,16 @@ async fn the_api_key_is_checked_before_the_upgrade_in_every_style() {
         d.http_with_key(Some(KEY)).get("/status").await.unwrap()["authenticate"],
         true
     );
+    // The web UI's page and files hold no data and are served without the key: the page must
+    // load to ask for it.
+    for path in ["/", "/ui/app.js"] {
+        let r = d
+            .http()
+            .send(axum::http::Method::GET, path, None)
+            .await
+            .unwrap();
+        assert_eq!(r.status, 200, "{path}");
+    }
     d.stop().await;
 }
 

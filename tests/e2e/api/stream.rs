@@ -52,6 +52,7 @@ fn device(status: DeviceState, job: Option<&JobId>) -> DeviceStatus {
         last_heartbeat: plotty_host::timestamp::now(),
         uptime_seconds: Some(12.0),
         notice: None,
+        motor_supply: None,
     }
 }
 
@@ -587,5 +588,62 @@ async fn a_device_snapshot_needs_no_event_when_the_queue_knows_the_device() {
         d.http().get("/api/devices").await.unwrap(),
         json!({"count": 0, "devices": []})
     );
+    d.stop().await;
+}
+
+#[tokio::test]
+async fn alerts_raised_before_a_client_subscribed_are_replayed_to_it_bounded() {
+    // Issue 11: a page opened after an alert never learned of it.
+    let d = start().await;
+    let mut early = d.ws().await;
+    early
+        .send(json!({"type": "subscribe", "channels": ["system"]}))
+        .await;
+    early.expect("subscribed").await;
+    // Its snapshot is over before the alerts: they reach it live only.
+    early.expect("system_status").await;
+    let alert = |n: usize| {
+        DaemonEvent::Alert(Alert {
+            severity: Severity::Warning,
+            title: format!("alert {n}"),
+            message: "m".into(),
+            source: "test".into(),
+            metadata: Value::Null,
+        })
+    };
+    // More than the backlog keeps (50): the oldest go.
+    for n in 0..53 {
+        d.inject(alert(n));
+    }
+    let mut raised = Vec::new();
+    while raised.len() < 53 {
+        let m = early.until("system_alert").await;
+        assert_eq!(m.get("snapshot"), None, "a live alert is no snapshot: {m}");
+        raised.push(m);
+    }
+
+    let mut late = d.ws().await;
+    late.send(json!({"type": "subscribe", "channels": ["system"]}))
+        .await;
+    late.expect("subscribed").await;
+    late.expect("system_status").await;
+    for (n, live) in raised.iter().enumerate().skip(3) {
+        let m = late.expect("system_alert").await;
+        assert_eq!(m["title"], format!("alert {n}"));
+        assert_eq!(m["snapshot"], true);
+        // Stamped with when it was raised, not when it was replayed.
+        assert_eq!(m["timestamp"], live["timestamp"]);
+    }
+    // Nothing more: the next message is the answer to a ping.
+    late.send(json!({"type": "ping"})).await;
+    late.expect("pong").await;
+    // A client of the jobs channel only gets no alerts.
+    let mut jobs_only = d.ws().await;
+    jobs_only
+        .send(json!({"type": "subscribe", "channels": ["jobs"]}))
+        .await;
+    jobs_only.expect("subscribed").await;
+    jobs_only.send(json!({"type": "ping"})).await;
+    jobs_only.expect("pong").await;
     d.stop().await;
 }
