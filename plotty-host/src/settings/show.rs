@@ -354,10 +354,7 @@ fn entries(s: &Settings, o: &Origins<'_>) -> Vec<Entry> {
         json!(p.margin_mm),
         o.of("paper.margin_mm"),
     );
-    let orientation = match p.orientation {
-        super::Orientation::Portrait => "portrait",
-        super::Orientation::Landscape => "landscape",
-    };
+    let orientation = crate::paper::orientation_name(p.orientation);
     add(
         "paper.orientation",
         json!(orientation),
