@@ -21,7 +21,7 @@ use crate::job::{JobState, Reason};
 use crate::journal::{self, Entry, EntryKind};
 use crate::store::jobs::{self, EventRecord};
 use crate::store::{
-    JobRecord, NewJob, ResumePoint, StateChange, Store, StoreError, TransitionRequest,
+    JobRecord, JobStore, NewJob, ResumePoint, StateChange, StoreError, TransitionRequest,
 };
 use crate::timestamp;
 
@@ -32,7 +32,10 @@ pub struct Ledger {
 }
 
 struct Inner {
-    store: Store,
+    store: JobStore,
+    /// Held by a PostgreSQL change from its commit to its journal line, so that lines land in
+    /// commit order (SQLite gets that from its one store thread).
+    order: tokio::sync::Mutex<()>,
     workspace: PathBuf,
     jobs_dir: PathBuf,
     events: EventSender,
@@ -43,14 +46,15 @@ impl Ledger {
     /// A ledger over `store` for the workspace `workspace` (journals under `<workspace>/jobs`),
     /// broadcasting on `events` and running `hooks` if given.
     pub fn new(
-        store: Store,
+        store: impl Into<JobStore>,
         workspace: &Path,
         events: EventSender,
         hooks: Option<HookRunner>,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
-                store,
+                store: store.into(),
+                order: tokio::sync::Mutex::new(()),
                 workspace: workspace.to_path_buf(),
                 jobs_dir: workspace.join("jobs"),
                 events,
@@ -60,7 +64,7 @@ impl Ledger {
     }
 
     /// The store underneath (for queries).
-    pub fn store(&self) -> &Store {
+    pub fn store(&self) -> &JobStore {
         &self.inner.store
     }
 
@@ -77,9 +81,14 @@ impl Ledger {
     /// Adds a job in state `NEW`.
     pub async fn submit(&self, new: NewJob) -> Result<JobRecord, StoreError> {
         let jobs_dir = self.inner.jobs_dir.clone();
-        let (record, change, journal_err) = self
-            .inner
-            .store
+        let JobStore::Sqlite(store) = &self.inner.store else {
+            let _order = self.inner.order.lock().await;
+            let (record, change) = self.inner.store.insert_job(new).await?;
+            let err = write(&jobs_dir, &state_entry(&change));
+            self.after(vec![(change, err)]);
+            return Ok(record);
+        };
+        let (record, change, journal_err) = store
             .call(move |c| {
                 let (record, change) = jobs::insert(c, &new)?;
                 let err = write(&jobs_dir, &state_entry(&change));
@@ -93,9 +102,14 @@ impl Ledger {
     /// Applies a transition (see [`crate::job::transition`]) and records it.
     pub async fn apply(&self, req: TransitionRequest) -> Result<StateChange, StoreError> {
         let jobs_dir = self.inner.jobs_dir.clone();
-        let (change, journal_err) = self
-            .inner
-            .store
+        let JobStore::Sqlite(store) = &self.inner.store else {
+            let _order = self.inner.order.lock().await;
+            let change = self.inner.store.transition(req).await?;
+            let err = write(&jobs_dir, &state_entry(&change));
+            self.after(vec![(change.clone(), err)]);
+            return Ok(change);
+        };
+        let (change, journal_err) = store
             .call(move |c| {
                 let change = jobs::transition(c, &req)?;
                 let err = write(&jobs_dir, &state_entry(&change));
@@ -110,9 +124,20 @@ impl Ledger {
     pub async fn retry(&self, job_id: &str) -> Result<JobRecord, StoreError> {
         let jobs_dir = self.inner.jobs_dir.clone();
         let id = job_id.to_owned();
-        let (record, written) = self
-            .inner
-            .store
+        let JobStore::Sqlite(store) = &self.inner.store else {
+            let _order = self.inner.order.lock().await;
+            let (record, changes) = self.inner.store.retry(&id).await?;
+            let written = changes
+                .into_iter()
+                .map(|ch| {
+                    let err = write(&jobs_dir, &state_entry(&ch));
+                    (ch, err)
+                })
+                .collect();
+            self.after(written);
+            return Ok(record);
+        };
+        let (record, written) = store
             .call(move |c| {
                 let (record, changes) = jobs::retry(c, &id)?;
                 let written: Vec<_> = changes
@@ -133,30 +158,35 @@ impl Ledger {
     /// `interrupted`) with their resume point; each gets a `state_change` and a `recovery` line.
     pub async fn recover_interrupted(&self) -> Result<Vec<StateChange>, StoreError> {
         let jobs_dir = self.inner.jobs_dir.clone();
-        let written = self
-            .inner
-            .store
-            .call(move |c| {
-                let recovered = jobs::recover_interrupted(c)?;
-                let written: Vec<_> = recovered
-                    .into_iter()
-                    .map(|(ch, _)| {
-                        let mut err = write(&jobs_dir, &state_entry(&ch));
-                        let recovery = Entry {
-                            timestamp: ch.at.clone(),
-                            from_state: ch.from.map(|s| s.to_string()),
-                            to_state: Some(ch.to.to_string()),
-                            reason: Some(Reason::Interrupted.to_string()),
-                            metadata: ch.metadata.clone(),
-                            ..Entry::new(EntryKind::Recovery, ch.job_id.as_str())
-                        };
-                        err = err.or_else(|| write(&jobs_dir, &recovery));
-                        (ch, err)
-                    })
-                    .collect();
-                Ok(written)
-            })
-            .await?;
+        let journal = move |recovered: Vec<(StateChange, i64)>| -> Vec<_> {
+            recovered
+                .into_iter()
+                .map(|(ch, _)| {
+                    let mut err = write(&jobs_dir, &state_entry(&ch));
+                    let recovery = Entry {
+                        timestamp: ch.at.clone(),
+                        from_state: ch.from.map(|s| s.to_string()),
+                        to_state: Some(ch.to.to_string()),
+                        reason: Some(Reason::Interrupted.to_string()),
+                        metadata: ch.metadata.clone(),
+                        ..Entry::new(EntryKind::Recovery, ch.job_id.as_str())
+                    };
+                    err = err.or_else(|| write(&jobs_dir, &recovery));
+                    (ch, err)
+                })
+                .collect()
+        };
+        let written = match &self.inner.store {
+            JobStore::Sqlite(store) => {
+                store
+                    .call(move |c| Ok(journal(jobs::recover_interrupted(c)?)))
+                    .await?
+            }
+            JobStore::Postgres(_) => {
+                let _order = self.inner.order.lock().await;
+                journal(self.inner.store.recover_interrupted().await?)
+            }
+        };
         let changes = written.iter().map(|(c, _)| c.clone()).collect();
         self.after(written);
         Ok(changes)
@@ -172,9 +202,36 @@ impl Ledger {
     ) -> Result<(), StoreError> {
         let jobs_dir = self.inner.jobs_dir.clone();
         let id = job_id.to_owned();
-        let err = self
-            .inner
-            .store
+        let JobStore::Sqlite(store) = &self.inner.store else {
+            let _order = self.inner.order.lock().await;
+            let store = &self.inner.store;
+            store.set_resume_point(&id, point.clone()).await?;
+            if journal {
+                let meta = json!({ "resume_point": jobs::resume_json(&point) });
+                let state = store.job(&id).await?.map(|j| j.state);
+                store
+                    .record_event(
+                        &id,
+                        EntryKind::ProgressCheckpoint,
+                        state,
+                        None,
+                        meta.clone(),
+                        &point.recorded_at,
+                    )
+                    .await?;
+                let entry = Entry {
+                    timestamp: point.recorded_at.clone(),
+                    to_state: state.map(|s| s.to_string()),
+                    metadata: meta,
+                    ..Entry::new(EntryKind::ProgressCheckpoint, id.as_str())
+                };
+                if let Some(e) = write(&jobs_dir, &entry) {
+                    self.journal_failed(job_id, &e);
+                }
+            }
+            return Ok(());
+        };
+        let err = store
             .call(move |c| {
                 let tx = c.transaction()?;
                 jobs::set_resume_point(&tx, &id, &point)?;
@@ -281,9 +338,34 @@ impl Ledger {
     ) -> Result<(), StoreError> {
         let jobs_dir = self.inner.jobs_dir.clone();
         let id = job_id.to_owned();
-        let err = self
-            .inner
-            .store
+        let JobStore::Sqlite(store) = &self.inner.store else {
+            let _order = self.inner.order.lock().await;
+            let at = timestamp::now();
+            let state = self.inner.store.job(&id).await?.map(|j| j.state);
+            self.inner
+                .store
+                .record_event(
+                    &id,
+                    kind,
+                    state,
+                    reason.map(Reason::as_str),
+                    metadata.clone(),
+                    &at,
+                )
+                .await?;
+            let entry = Entry {
+                timestamp: at,
+                to_state: state.map(|s| s.to_string()),
+                reason: reason.map(|r| r.to_string()),
+                metadata,
+                ..Entry::new(kind, id.as_str())
+            };
+            if let Some(e) = write(&jobs_dir, &entry) {
+                self.journal_failed(job_id, &e);
+            }
+            return Ok(());
+        };
+        let err = store
             .call(move |c| {
                 let at = timestamp::now();
                 let state = current_state(c, &id)?;
@@ -413,7 +495,7 @@ mod tests {
         dir: &Path,
         hooks: Option<HookRunner>,
     ) -> (Ledger, tokio::sync::broadcast::Receiver<DaemonEvent>) {
-        let (store, _) = Store::open(&dir.join("plotty.db")).unwrap();
+        let (store, _) = crate::store::Store::open(&dir.join("plotty.db")).unwrap();
         let bus = events::bus();
         let rx = bus.subscribe();
         (Ledger::new(store, dir, bus, hooks), rx)

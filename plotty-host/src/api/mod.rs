@@ -55,7 +55,7 @@ use crate::logging;
 use crate::queue::QueueHandle;
 use crate::settings::Settings;
 use crate::shutdown::{Shutdown, Stage};
-use crate::store::Store;
+use crate::store::JobStore;
 use fanout::Hub;
 use limits::ConnectionLimiter;
 use protocol::{Channels, ServerMessage, SystemStatus};
@@ -85,7 +85,7 @@ pub struct ApiComponent {
 pub(crate) struct Api {
     settings: watch::Receiver<Arc<Settings>>,
     queue: QueueHandle,
-    store: Store,
+    store: JobStore,
     hooks: HookRunner,
     hub: Arc<Hub>,
     limiter: ConnectionLimiter,
@@ -526,12 +526,12 @@ pub(crate) fn api_without_queue(dir: &std::path::Path) -> Arc<Api> {
     drop(actor);
     let settings = Arc::new(Settings::defaults_for(dir));
     let (_tx, rx) = tokio::sync::watch::channel(Arc::clone(&settings));
-    let (store, _) = Store::open_in_memory().unwrap();
+    let (store, _) = crate::store::Store::open_in_memory().unwrap();
     let shutdown = crate::shutdown::Coordinator::new().handle(Stage::Api);
     Arc::new(Api {
         settings: rx,
         queue,
-        store,
+        store: store.into(),
         hooks: HookRunner::new(
             crate::hooks::HookSet::new(BTreeMap::new()),
             shutdown.tracker().clone(),

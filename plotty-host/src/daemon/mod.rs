@@ -57,7 +57,7 @@ use crate::ledger::Ledger;
 use crate::logging::{self, Logging, LoggingError};
 use crate::settings::{self, ConfigError, Problem, Settings, Sources};
 use crate::shutdown::{Coordinator, STOP_ORDER, Stage};
-use crate::store::{Store, StoreError};
+use crate::store::{JobStore, PgStore, Store, StoreError};
 
 /// How long the `--daemonize` parent waits for the daemon to report.
 pub const STARTUP_DEADLINE: Duration = Duration::from_secs(120);
@@ -221,7 +221,7 @@ pub struct Daemon {
     settings: Arc<Settings>,
     settings_tx: watch::Sender<Arc<Settings>>,
     sources: Option<Sources>,
-    store: Store,
+    store: JobStore,
     ledger: Ledger,
     hooks: HookRunner,
     coordinator: Coordinator,
@@ -238,7 +238,7 @@ pub struct Parts {
     /// Where they came from (enables SIGHUP reloads).
     pub sources: Option<Sources>,
     /// The open store (step 2).
-    pub store: Store,
+    pub store: JobStore,
     /// The bound listener (step 3), if the API is enabled.
     pub listener: Option<TcpListener>,
     /// The logging set-up, for level changes on reload.
@@ -437,18 +437,28 @@ fn serve_logged(
             },
             other => DaemonError::PidFile(other),
         })?;
-    // A missing or empty database next to job journals was lost: refuse before creating one.
-    crate::store::lost::check(&settings.database.path, &settings.jobs_dir())
-        .map_err(DaemonError::Database)?;
-    if let Some(dir) = settings.database.path.parent() {
-        std::fs::create_dir_all(dir).map_err(|source| DaemonError::Workspace {
-            path: dir.to_path_buf(),
-            source,
-        })?;
-    }
-    let (store, report) =
-        Store::open_with_readers(&settings.database.path, settings.database.pool_size)
+    let (store, report): (JobStore, _) = if let Some(url) = &settings.database.postgres {
+        // The pool keeps `pool_size` connections' worth of work and may open `max_overflow`
+        // more under load: deadpool opens connections on demand up to one maximum.
+        let max = settings.database.pool_size + settings.database.max_overflow;
+        let (store, report) =
+            PgStore::connect_blocking(&url.0, max as usize).map_err(DaemonError::Database)?;
+        (store.into(), report)
+    } else {
+        // A missing or empty database next to job journals was lost: refuse before creating one.
+        crate::store::lost::check(&settings.database.path, &settings.jobs_dir())
             .map_err(DaemonError::Database)?;
+        if let Some(dir) = settings.database.path.parent() {
+            std::fs::create_dir_all(dir).map_err(|source| DaemonError::Workspace {
+                path: dir.to_path_buf(),
+                source,
+            })?;
+        }
+        let (store, report) =
+            Store::open_with_readers(&settings.database.path, settings.database.pool_size)
+                .map_err(DaemonError::Database)?;
+        (store.into(), report)
+    };
     tracing::info!(
         "step 2/6 database: {} (schema version {}{}, journal mode {}, {} read connections)",
         report.path.display(),

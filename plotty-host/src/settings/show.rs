@@ -207,7 +207,10 @@ fn entries(s: &Settings, o: &Origins<'_>) -> Vec<Entry> {
     let d = &s.database;
     add(
         "database.url",
-        path(&d.path),
+        match &d.postgres {
+            Some(url) => json!(url.shown()),
+            None => path(&d.path),
+        },
         o.derived("database.url", "the workspace"),
     );
     add(

@@ -10,6 +10,7 @@ use serde_json::Value;
 use super::jobs::{self, Claim, EventRecord, JobRecord, Layer, Lease, NewJob, ResumePoint};
 use super::{PgStore, StateChange, Store, StoreError, TransitionRequest};
 use crate::job::JobState;
+use crate::journal::EntryKind;
 
 /// The job store on SQLite or PostgreSQL; cheap to clone.
 #[derive(Clone)]
@@ -20,7 +21,41 @@ pub enum JobStore {
     Postgres(PgStore),
 }
 
+impl From<Store> for JobStore {
+    fn from(store: Store) -> Self {
+        Self::Sqlite(store)
+    }
+}
+
+impl From<PgStore> for JobStore {
+    fn from(store: PgStore) -> Self {
+        Self::Postgres(store)
+    }
+}
+
 impl JobStore {
+    /// Where the jobs are: the SQLite file, or the PostgreSQL URL without its password.
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Sqlite(s) => s.path().display().to_string(),
+            Self::Postgres(p) => p.url().to_owned(),
+        }
+    }
+
+    /// Connections that answer queries besides the writer (SQLite), or the pool's size
+    /// (PostgreSQL).
+    pub fn read_connections(&self) -> usize {
+        match self {
+            Self::Sqlite(s) => s.read_connections(),
+            Self::Postgres(p) => p.max_connections(),
+        }
+    }
+
+    /// The next `READY` job to plot, if any.
+    pub async fn next_ready(&self) -> Result<Option<JobRecord>, StoreError> {
+        Ok(self.jobs(vec![JobState::Ready]).await?.into_iter().next())
+    }
+
     /// Adds a job in state `NEW`.
     pub async fn insert_job(&self, new: NewJob) -> Result<(JobRecord, StateChange), StoreError> {
         match self {
@@ -90,6 +125,29 @@ impl JobStore {
         match self {
             Self::Sqlite(s) => s.call(move |c| jobs::expire_leases(c, now_ms)).await,
             Self::Postgres(p) => p.expire_leases(now_ms).await,
+        }
+    }
+
+    /// Appends a non-transition event (hooks results, device error, checkpoint) to a job's
+    /// history, recorded with the job's `state`; returns its id.
+    pub async fn record_event(
+        &self,
+        id: &str,
+        kind: EntryKind,
+        state: Option<JobState>,
+        reason: Option<&str>,
+        metadata: Value,
+        at: &str,
+    ) -> Result<i64, StoreError> {
+        match self {
+            Self::Sqlite(s) => {
+                let (id, reason, at) = (id.to_owned(), reason.map(str::to_owned), at.to_owned());
+                s.call(move |c| {
+                    jobs::insert_event(c, &id, kind, None, state, reason.as_deref(), &metadata, &at)
+                })
+                .await
+            }
+            Self::Postgres(p) => p.record_event(id, kind, state, reason, &metadata, at).await,
         }
     }
 

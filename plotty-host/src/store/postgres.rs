@@ -86,6 +86,29 @@ impl PgStore {
         Ok((store, report))
     }
 
+    /// [`PgStore::connect`] from outside any async runtime (the daemon opens its database before
+    /// it starts its runtime, step 2): connects and migrates on a runtime of its own, then drops
+    /// the connections made there, so that the pool opens its connections on the caller's
+    /// runtime when first used.
+    pub fn connect_blocking(
+        url: &str,
+        max_connections: usize,
+    ) -> Result<(Self, OpenReport), StoreError> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(StoreError::Thread)?;
+        let (store, report) = runtime.block_on(Self::connect(url, max_connections))?;
+        // Their connection tasks die with this runtime.
+        store.pool.retain(|_, _| false);
+        Ok((store, report))
+    }
+
+    /// The most connections the pool opens.
+    pub fn max_connections(&self) -> usize {
+        self.pool.status().max_size
+    }
+
     /// The database URL without its password.
     pub fn url(&self) -> &str {
         &self.url
@@ -467,6 +490,20 @@ impl PgStore {
             return Err(StoreError::UnknownJob(id.to_owned()));
         }
         Ok(())
+    }
+
+    /// Appends a non-transition event to a job's history; see [`jobs::insert_event`].
+    pub async fn record_event(
+        &self,
+        id: &str,
+        kind: EntryKind,
+        state: Option<JobState>,
+        reason: Option<&str>,
+        metadata: &Value,
+        at: &str,
+    ) -> Result<i64, StoreError> {
+        let client = self.client().await?;
+        insert_event(&**client, id, kind, None, state, reason, metadata, at).await
     }
 
     /// Records that a job is plotted on the simulator.
