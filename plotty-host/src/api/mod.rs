@@ -260,7 +260,7 @@ impl Api {
     }
 }
 
-/// One HTTP endpoint, as the router registers it: [`router`] registers exactly [`Endpoint::ALL`],
+/// One HTTP endpoint, as the router registers it: `router` registers exactly [`Endpoint::ALL`],
 /// so this list is the API's list of routes (`docs/api.md` documents each, and a test in
 /// `plotty-host/tests/api_doc.rs` holds the two together).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
