@@ -520,6 +520,11 @@ async fn an_expired_lease_leaves_the_job_paused_interrupted(fx: &Fixture) {
     // Before the expiry nothing happens.
     assert!(other.expire_leases(1_899).await.unwrap().is_empty());
     assert_eq!(state(&s, &id).await, JobState::Plotting);
+    // A renewal at the expiry comes too late, even before any sweep saw it: the owner must stop.
+    assert!(matches!(
+        s.renew_lease(id.as_str(), "dies", 1_900, 500).await,
+        Err(StoreError::LeaseLost { .. })
+    ));
     // The daemon died: no renewal. Another daemon's sweep after the expiry pauses the job.
     let expired = other.expire_leases(1_900).await.unwrap();
     assert_eq!(expired.len(), 1);
