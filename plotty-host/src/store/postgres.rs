@@ -86,6 +86,48 @@ impl PgStore {
         Ok((store, report))
     }
 
+    /// The schema version of the database at `url`, without creating or migrating anything (for
+    /// `plotty check database`). Errors as [`PgStore::connect`].
+    pub async fn inspect(url: &str) -> Result<(Self, u32), StoreError> {
+        let shown = redact(url);
+        let config = tokio_postgres::Config::from_str(url).map_err(|e| {
+            StoreError::Invalid(format!(
+                "database.url `{shown}` is not a PostgreSQL URL: {e}"
+            ))
+        })?;
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(1)
+            .build()
+            .map_err(|e| StoreError::Connect {
+                url: shown.clone(),
+                detail: e.to_string(),
+            })?;
+        let store = Self { pool, url: shown };
+        let version = store.schema_version().await?;
+        Ok((store, version))
+    }
+
+    /// Whether the connected user may change the job tables (`plotty check database`).
+    pub async fn can_write(&self) -> Result<bool, StoreError> {
+        let row = self
+            .client()
+            .await?
+            .query_one(
+                "SELECT has_table_privilege('jobs', 'INSERT, UPDATE, DELETE')
+                     AND has_table_privilege('job_events', 'INSERT')",
+                &[],
+            )
+            .await?;
+        Ok(row.try_get(0)?)
+    }
+
     /// [`PgStore::connect`] from outside any async runtime (the daemon opens its database before
     /// it starts its runtime, step 2): connects and migrates on a runtime of its own, then drops
     /// the connections made there, so that the pool opens its connections on the caller's
