@@ -9,6 +9,11 @@
 //! journal write does not undo the transition (the database is the record); it is logged and
 //! raised as an alert. This is the only way jobs change; the queue actor, the API and the device
 //! tasks all call it.
+//!
+//! On PostgreSQL, where several daemons may share the jobs, a ledger made
+//! [`Ledger::holding_leases`] takes the lease of every job it moves to `ARMED` or `PLOTTING`,
+//! recovers at start only the jobs no live daemon holds, and [`Ledger::keep_leases`] (run
+//! periodically by the daemon) renews its leases and records the jobs of dead daemons `PAUSED`.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -36,6 +41,8 @@ struct Inner {
     /// Held by a PostgreSQL change from its commit to its journal line, so that lines land in
     /// commit order (SQLite gets that from its one store thread).
     order: tokio::sync::Mutex<()>,
+    /// This daemon's name and lease duration, when it shares a PostgreSQL database.
+    lease: Option<LeaseHolder>,
     workspace: PathBuf,
     jobs_dir: PathBuf,
     events: EventSender,
@@ -55,12 +62,55 @@ impl Ledger {
             inner: Arc::new(Inner {
                 store: store.into(),
                 order: tokio::sync::Mutex::new(()),
+                lease: None,
                 workspace: workspace.to_path_buf(),
                 jobs_dir: workspace.join("jobs"),
                 events,
                 hooks,
             }),
         }
+    }
+
+    /// The same ledger, taking leases as the daemon `owner` (unique among the daemons sharing
+    /// the database, and the same across its restarts) for `ttl`; only on PostgreSQL (SQLite has
+    /// one daemon). Call before cloning.
+    #[must_use]
+    pub fn holding_leases(mut self, owner: String, ttl: std::time::Duration) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.inner)
+            && matches!(inner.store, JobStore::Postgres(_))
+        {
+            inner.lease = Some(LeaseHolder {
+                owner,
+                ttl_ms: i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX),
+            });
+        }
+        self
+    }
+
+    /// The lease this ledger takes, if any: the daemon's name and the lease duration in ms.
+    pub fn lease(&self) -> Option<(&str, i64)> {
+        self.inner
+            .lease
+            .as_ref()
+            .map(|l| (l.owner.as_str(), l.ttl_ms))
+    }
+
+    /// Renews this daemon's leases and records `PAUSED` (interrupted) the jobs whose daemon
+    /// stopped renewing theirs (journal, broadcast, hooks as any change). Returns the number of
+    /// leases renewed and the changes. Does nothing without [`Ledger::holding_leases`].
+    pub async fn keep_leases(&self) -> Result<(u64, Vec<StateChange>), StoreError> {
+        let (Some(holder), JobStore::Postgres(store)) = (&self.inner.lease, &self.inner.store)
+        else {
+            return Ok((0, Vec::new()));
+        };
+        let now = now_ms();
+        let renewed = store.renew_own(&holder.owner, now, holder.ttl_ms).await?;
+        let _order = self.inner.order.lock().await;
+        let expired = store.expire_leases(now).await?;
+        let written = write_recoveries(&self.inner.jobs_dir, expired);
+        let changes = written.iter().map(|(c, _)| c.clone()).collect();
+        self.after(written);
+        Ok((renewed, changes))
     }
 
     /// The store underneath (for queries).
@@ -104,7 +154,13 @@ impl Ledger {
         let jobs_dir = self.inner.jobs_dir.clone();
         let JobStore::Sqlite(store) = &self.inner.store else {
             let _order = self.inner.order.lock().await;
-            let change = self.inner.store.transition(req).await?;
+            let change = match (&self.inner.store, &self.inner.lease) {
+                (JobStore::Postgres(p), Some(l)) => {
+                    p.transition_leased(req, &l.owner, now_ms(), l.ttl_ms)
+                        .await?
+                }
+                (store, _) => store.transition(req).await?,
+            };
             let err = write(&jobs_dir, &state_entry(&change));
             self.after(vec![(change.clone(), err)]);
             return Ok(change);
@@ -158,33 +214,19 @@ impl Ledger {
     /// `interrupted`) with their resume point; each gets a `state_change` and a `recovery` line.
     pub async fn recover_interrupted(&self) -> Result<Vec<StateChange>, StoreError> {
         let jobs_dir = self.inner.jobs_dir.clone();
-        let journal = move |recovered: Vec<(StateChange, i64)>| -> Vec<_> {
-            recovered
-                .into_iter()
-                .map(|(ch, _)| {
-                    let mut err = write(&jobs_dir, &state_entry(&ch));
-                    let recovery = Entry {
-                        timestamp: ch.at.clone(),
-                        from_state: ch.from.map(|s| s.to_string()),
-                        to_state: Some(ch.to.to_string()),
-                        reason: Some(Reason::Interrupted.to_string()),
-                        metadata: ch.metadata.clone(),
-                        ..Entry::new(EntryKind::Recovery, ch.job_id.as_str())
-                    };
-                    err = err.or_else(|| write(&jobs_dir, &recovery));
-                    (ch, err)
-                })
-                .collect()
-        };
+        let journal = move |recovered| write_recoveries(&jobs_dir, recovered);
         let written = match &self.inner.store {
             JobStore::Sqlite(store) => {
                 store
                     .call(move |c| Ok(journal(jobs::recover_interrupted(c)?)))
                     .await?
             }
-            JobStore::Postgres(_) => {
+            JobStore::Postgres(p) => {
                 let _order = self.inner.order.lock().await;
-                journal(self.inner.store.recover_interrupted().await?)
+                match &self.inner.lease {
+                    Some(l) => journal(p.recover_owned(&l.owner, now_ms()).await?),
+                    None => journal(p.recover_interrupted().await?),
+                }
             }
         };
         let changes = written.iter().map(|(c, _)| c.clone()).collect();
@@ -456,6 +498,43 @@ impl Ledger {
             metadata: json!({ "job_id": job_id }),
         }));
     }
+}
+
+/// Journals recovered jobs: a `state_change` and a `recovery` line each; the errors as text.
+fn write_recoveries(
+    jobs_dir: &Path,
+    recovered: Vec<(StateChange, i64)>,
+) -> Vec<(StateChange, Option<String>)> {
+    recovered
+        .into_iter()
+        .map(|(ch, _)| {
+            let mut err = write(jobs_dir, &state_entry(&ch));
+            let recovery = Entry {
+                timestamp: ch.at.clone(),
+                from_state: ch.from.map(|s| s.to_string()),
+                to_state: Some(ch.to.to_string()),
+                reason: Some(Reason::Interrupted.to_string()),
+                metadata: ch.metadata.clone(),
+                ..Entry::new(EntryKind::Recovery, ch.job_id.as_str())
+            };
+            err = err.or_else(|| write(jobs_dir, &recovery));
+            (ch, err)
+        })
+        .collect()
+}
+
+/// A daemon's name and lease duration (see [`Ledger::holding_leases`]).
+struct LeaseHolder {
+    owner: String,
+    ttl_ms: i64,
+}
+
+/// Now, ms since the Unix epoch: the lease clock, shared by the daemons through their hosts'
+/// clocks (keep them in sync, e.g. with NTP; the lease lasts far longer than their drift).
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 fn current_state(c: &rusqlite::Connection, id: &str) -> Result<Option<JobState>, StoreError> {

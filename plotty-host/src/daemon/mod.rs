@@ -216,6 +216,25 @@ pub enum DaemonError {
     },
 }
 
+/// How long a job stays held by its daemon without a renewal (PostgreSQL, several daemons): a
+/// daemon that died leaves its plot PAUSED (interrupted) this long after its last renewal.
+pub const LEASE_TTL: Duration = Duration::from_secs(30);
+
+/// How often a daemon renews its leases and looks for expired ones.
+pub const LEASE_RENEWAL: Duration = Duration::from_secs(10);
+
+/// This daemon's name among those sharing a database: the host and the workspace, the same
+/// across restarts, so that a daemon restarted after a crash recovers its own jobs at once.
+fn lease_owner(workspace: &Path) -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "localhost".into());
+    format!("{host}:{}", workspace.display())
+}
+
 /// A running daemon (steps 3–6 done): the in-process part of [`run`].
 pub struct Daemon {
     settings: Arc<Settings>,
@@ -675,7 +694,38 @@ impl Daemon {
             &settings.workspace,
             events,
             Some(hooks.clone()),
-        );
+        )
+        .holding_leases(lease_owner(&settings.workspace), LEASE_TTL);
+        if let Some((owner, _)) = ledger.lease() {
+            tracing::info!(
+                owner,
+                "jobs are held under leases renewed every {LEASE_RENEWAL:?}"
+            );
+            // The hooks stage stops last: the leases of the plots that finish during the
+            // shutdown are renewed until the devices are done.
+            let shutdown = coordinator.handle(Stage::Hooks);
+            let keeper = ledger.clone();
+            shutdown.clone().spawn(async move {
+                let mut tick = tokio::time::interval(LEASE_RENEWAL);
+                loop {
+                    tokio::select! {
+                        () = shutdown.stop() => return,
+                        _ = tick.tick() => {}
+                    }
+                    match keeper.keep_leases().await {
+                        Ok((_, paused)) => {
+                            for change in paused {
+                                tracing::warn!(
+                                    job_id = %change.job_id,
+                                    "the daemon holding this job stopped renewing its lease; it is PAUSED (interrupted) on that daemon's plotter"
+                                );
+                            }
+                        }
+                        Err(e) => tracing::error!(error = %e, "renewing the job leases failed"),
+                    }
+                }
+            });
+        }
         let local_addr = listener.as_ref().and_then(|l| l.local_addr().ok());
         let slot = Arc::new(Mutex::new(listener));
         let mut by_stage: Vec<Vec<Box<dyn Component>>> =

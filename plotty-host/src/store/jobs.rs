@@ -314,6 +314,10 @@ pub fn recover_interrupted(conn: &mut Connection) -> Result<Vec<(StateChange, i6
             }),
             &change.at,
         )?;
+        tx.execute(
+            "UPDATE jobs SET lease_owner = NULL, lease_expires_ms = NULL WHERE id = ?1",
+            [job.id.as_str()],
+        )?;
         out.push((change, recovery));
     }
     tx.commit()?;

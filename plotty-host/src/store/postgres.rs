@@ -337,13 +337,38 @@ impl PgStore {
 
     /// Crash recovery of a single daemon: every `ARMED` or `PLOTTING` job becomes `PAUSED`
     /// (`interrupted`); see [`jobs::recover_interrupted`]. With several daemons on one database
-    /// use [`PgStore::expire_leases`] instead: it only touches jobs whose daemon is gone.
+    /// use [`PgStore::recover_owned`]: it leaves the jobs of the other, live daemons alone.
     pub async fn recover_interrupted(&self) -> Result<Vec<(StateChange, i64)>, StoreError> {
+        self.recover(None).await
+    }
+
+    /// Start-up recovery of the daemon `owner` among several: its own `ARMED` or `PLOTTING`
+    /// jobs (it died holding them), jobs held by no one and jobs whose lease expired by `now_ms`
+    /// become `PAUSED` (`interrupted`); jobs another daemon holds under a live lease are left
+    /// to it.
+    pub async fn recover_owned(
+        &self,
+        owner: &str,
+        now_ms: i64,
+    ) -> Result<Vec<(StateChange, i64)>, StoreError> {
+        self.recover(Some((owner, now_ms))).await
+    }
+
+    async fn recover(
+        &self,
+        owner: Option<(&str, i64)>,
+    ) -> Result<Vec<(StateChange, i64)>, StoreError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
         let running = list(&*tx, &[JobState::Armed, JobState::Plotting]).await?;
         let mut out = Vec::with_capacity(running.len());
         for job in running {
+            if let (Some((me, now_ms)), Some(lease)) = (owner, &job.lease)
+                && lease.owner != me
+                && lease.expires_ms > now_ms
+            {
+                continue;
+            }
             let resume = job.resume.as_ref().map_or(Value::Null, jobs::resume_json);
             let change = transition_in(
                 &*tx,
@@ -368,6 +393,11 @@ impl PgStore {
                     "resume_point": resume,
                 }),
                 &change.at,
+            )
+            .await?;
+            tx.execute(
+                "UPDATE jobs SET lease_owner = NULL, lease_expires_ms = NULL WHERE id = $1",
+                &[&job.id.as_str()],
             )
             .await?;
             out.push((change, recovery));
@@ -416,6 +446,49 @@ impl PgStore {
             .ok_or_else(|| StoreError::UnknownJob(id.clone()))?;
         tx.commit().await?;
         Ok(Some((record, change)))
+    }
+
+    /// Applies a transition like [`PgStore::transition`]; a job it moves to `ARMED` or
+    /// `PLOTTING` is held by `owner` until `now_ms + ttl_ms` (the daemon that arms or resumes a
+    /// job plots it), in the same transaction.
+    pub async fn transition_leased(
+        &self,
+        req: TransitionRequest,
+        owner: &str,
+        now_ms: i64,
+        ttl_ms: i64,
+    ) -> Result<StateChange, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let change = transition_in(&*tx, &req).await?;
+        if matches!(change.to, JobState::Armed | JobState::Plotting) {
+            tx.execute(
+                "UPDATE jobs SET lease_owner = $2, lease_expires_ms = $3 WHERE id = $1",
+                &[&req.job_id.as_str(), &owner, &now_ms.saturating_add(ttl_ms)],
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(change)
+    }
+
+    /// Extends every lease `owner` still holds (not expired at `now_ms`) to `now_ms + ttl_ms`;
+    /// returns how many.
+    pub async fn renew_own(
+        &self,
+        owner: &str,
+        now_ms: i64,
+        ttl_ms: i64,
+    ) -> Result<u64, StoreError> {
+        Ok(self
+            .client()
+            .await?
+            .execute(
+                "UPDATE jobs SET lease_expires_ms = $3
+                 WHERE lease_owner = $1 AND lease_expires_ms > $2",
+                &[&owner, &now_ms, &now_ms.saturating_add(ttl_ms)],
+            )
+            .await?)
     }
 
     /// Extends `owner`'s lease on `job_id`; see [`jobs::renew_lease`].

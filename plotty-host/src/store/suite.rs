@@ -669,3 +669,149 @@ async fn postgres_refuses_a_foreign_database() {
     let err = PgStore::connect(&url, 1).await.err().unwrap();
     assert!(matches!(err, StoreError::TooNew { found: 99, .. }), "{err}");
 }
+
+/// On PostgreSQL a daemon holds the jobs it arms and starts, renews only its own live leases,
+/// and at start recovers only its own jobs, unheld ones and expired ones: never a job another
+/// daemon is plotting.
+#[tokio::test]
+async fn postgres_daemons_hold_what_they_arm_and_recover_only_their_own() {
+    let Some(fx) =
+        Fixture::postgres("postgres_daemons_hold_what_they_arm_and_recover_only_their_own")
+    else {
+        return;
+    };
+    let Fixture::Postgres(url) = &fx else {
+        return;
+    };
+    let (a, _) = PgStore::connect(url, 2).await.unwrap();
+    let (b, _) = PgStore::connect(url, 2).await.unwrap();
+    let any = fx.open().await;
+    let (mine, theirs, unheld) = (
+        add(&any, "a's", 0, true).await,
+        add(&any, "b's", 0, true).await,
+        add(&any, "nobody's", 0, true).await,
+    );
+    for id in [&mine, &theirs, &unheld] {
+        to_ready(&any, id).await;
+    }
+    let req = |id: &JobId, event| TransitionRequest {
+        job_id: id.clone(),
+        event,
+        reason: Reason::Pipeline,
+        error: None,
+        metadata: Value::Null,
+    };
+    a.transition_leased(req(&mine, JobEvent::Arm), "A", 1_000, 500)
+        .await
+        .unwrap();
+    a.transition_leased(req(&mine, JobEvent::Start), "A", 1_100, 500)
+        .await
+        .unwrap();
+    b.transition_leased(req(&theirs, JobEvent::Arm), "B", 1_000, 500)
+        .await
+        .unwrap();
+    any.transition(req(&unheld, JobEvent::Arm)).await.unwrap();
+    let lease = |id: &JobId| {
+        let any = any.clone();
+        let id = id.clone();
+        async move { any.job(id.as_str()).await.unwrap().unwrap().lease }
+    };
+    assert_eq!(lease(&mine).await.unwrap().expires_ms, 1_600);
+    assert_eq!(lease(&unheld).await, None);
+    assert_eq!(a.renew_own("A", 1_200, 500).await.unwrap(), 1);
+    assert_eq!(lease(&mine).await.unwrap().expires_ms, 1_700);
+    // A restarts at 1 300: its own job and the unheld one are recovered, B's live one is not.
+    let recovered: BTreeSet<_> = a
+        .recover_owned("A", 1_300)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(c, _)| c.job_id)
+        .collect();
+    assert_eq!(recovered, BTreeSet::from([mine.clone(), unheld.clone()]));
+    assert_eq!(state(&any, &theirs).await, JobState::Armed);
+    assert_eq!(lease(&mine).await, None);
+    // B's lease lapsed at 1 500: too late to renew, and recovered by the next start.
+    assert_eq!(b.renew_own("B", 1_500, 500).await.unwrap(), 0);
+    let recovered = a.recover_owned("A", 1_500).await.unwrap();
+    assert_eq!(recovered.len(), 1);
+    assert_eq!(recovered[0].0.job_id, theirs);
+    assert_eq!(state(&any, &theirs).await, JobState::Paused);
+}
+
+/// Two ledgers (two daemons) on one PostgreSQL database: the one that arms and starts a job
+/// holds it; once its lease lapses, the other's `keep_leases` records the job PAUSED
+/// (interrupted), journals it and broadcasts it. Lease durations of an hour and of zero make
+/// the outcome independent of the wall clock's progress.
+#[tokio::test]
+async fn postgres_a_dead_daemons_plot_is_paused_by_a_live_one() {
+    use crate::events::{self, DaemonEvent};
+    use crate::ledger::Ledger;
+    use std::time::Duration;
+
+    let Some(fx) = Fixture::postgres("postgres_a_dead_daemons_plot_is_paused_by_a_live_one") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let live_bus = events::bus();
+    let mut live_events = live_bus.subscribe();
+    let live = Ledger::new(fx.open().await, dir.path(), live_bus, None)
+        .holding_leases("live".into(), Duration::from_secs(3_600));
+    let job = live
+        .submit(NewJob {
+            name: "plot".into(),
+            ..NewJob::default()
+        })
+        .await
+        .unwrap();
+    for e in [
+        JobEvent::Enqueue,
+        JobEvent::Analyzed,
+        JobEvent::Optimized,
+        JobEvent::Prepared,
+    ] {
+        live.apply(TransitionRequest {
+            job_id: job.id.clone(),
+            event: e,
+            reason: Reason::Pipeline,
+            error: None,
+            metadata: Value::Null,
+        })
+        .await
+        .unwrap();
+    }
+    // The daemon that plots it renews nothing: a lease of zero has lapsed as soon as it is taken.
+    let dying = Ledger::new(fx.open().await, dir.path(), events::bus(), None)
+        .holding_leases("dying".into(), Duration::ZERO);
+    for e in [JobEvent::Arm, JobEvent::Start] {
+        dying
+            .apply(TransitionRequest {
+                job_id: job.id.clone(),
+                event: e,
+                reason: Reason::Pipeline,
+                error: None,
+                metadata: Value::Null,
+            })
+            .await
+            .unwrap();
+    }
+    let held = live.store().job(job.id.as_str()).await.unwrap().unwrap();
+    assert_eq!(held.lease.map(|l| l.owner).as_deref(), Some("dying"));
+    while live_events.try_recv().is_ok() {}
+    let (renewed, paused) = live.keep_leases().await.unwrap();
+    assert_eq!(renewed, 0);
+    assert_eq!(paused.len(), 1);
+    assert_eq!(paused[0].job_id, job.id);
+    let record = live.store().job(job.id.as_str()).await.unwrap().unwrap();
+    assert_eq!(record.state, JobState::Paused);
+    assert_eq!(record.state_reason.as_deref(), Some("interrupted"));
+    let Ok(DaemonEvent::JobStateChanged(change)) = live_events.try_recv() else {
+        panic!("the pause is broadcast");
+    };
+    assert_eq!(change.to, JobState::Paused);
+    let journal = crate::journal::read(&live.journal_path(job.id.as_str())).unwrap();
+    let last = journal.entries.last().unwrap();
+    assert_eq!(last.kind, crate::journal::EntryKind::Recovery);
+    // A live daemon's job is left alone by the other's sweep.
+    assert_eq!(live.keep_leases().await.unwrap().1.len(), 0);
+}
