@@ -70,7 +70,15 @@ impl Cluster {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.subsec_nanos());
-        let dir = std::env::temp_dir().join(format!("plotty-pg-{}-{nanos}", std::process::id()));
+        // /tmp rather than $TMPDIR when there is one: the `postgres` user must reach the
+        // directory, and a Unix socket's path is limited to about 100 bytes.
+        let tmp = Path::new("/tmp");
+        let base = if tmp.is_dir() {
+            tmp.to_path_buf()
+        } else {
+            std::env::temp_dir()
+        };
+        let dir = base.join(format!("plotty-pg-{}-{nanos}", std::process::id()));
         std::fs::create_dir_all(&dir).map_err(|e| broken("creating the directory", &e))?;
         let as_postgres = nix::unistd::Uid::effective().is_root();
         if as_postgres {
