@@ -479,7 +479,7 @@ fn serve_logged(
         (store.into(), report)
     };
     tracing::info!(
-        "step 2/6 database: {} (schema version {}{}, journal mode {}, {} read connections)",
+        "step 2/6 database: {} (schema version {}{}, {})",
         report.path.display(),
         report.version,
         if report.migrated.is_empty() {
@@ -487,8 +487,15 @@ fn serve_logged(
         } else {
             format!(", applied migrations {:?}", report.migrated)
         },
-        report.journal_mode,
-        store.read_connections()
+        match &store {
+            JobStore::Postgres(_) =>
+                format!("PostgreSQL, up to {} connections", store.read_connections()),
+            JobStore::Sqlite(_) => format!(
+                "journal mode {}, {} read connections",
+                report.journal_mode,
+                store.read_connections()
+            ),
+        }
     );
 
     // Step 3.
