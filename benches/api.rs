@@ -117,7 +117,7 @@ fn start_daemon(
         let parts = Parts {
             settings,
             sources: None,
-            store,
+            store: store.into(),
             listener: Some(listener),
             logging: None,
             notifier: Notifier::default(),

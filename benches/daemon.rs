@@ -179,7 +179,7 @@ async fn queue_only(dir: &std::path::Path) -> (QueueHandle, tokio::sync::mpsc::S
     let parts = Parts {
         settings,
         sources: None,
-        store,
+        store: store.into(),
         listener: None,
         logging: None,
         notifier: Notifier::default(),
@@ -225,7 +225,7 @@ async fn start_daemon() -> Running {
     let parts = Parts {
         settings,
         sources: None,
-        store,
+        store: store.into(),
         listener: None,
         logging: None,
         notifier: Notifier::default(),

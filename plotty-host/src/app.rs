@@ -96,7 +96,10 @@ pub fn run(cli: Cli) -> Result<Outcome, AppError> {
             &args,
             "database",
             ExitCode::Database,
-            |s, r| crate::store::check::check(&s.database.path, &s.jobs_dir(), r),
+            |s, r| match &s.database.postgres {
+                Some(url) => crate::store::check::check_postgres(&url.0, r),
+                None => crate::store::check::check(&s.database.path, &s.jobs_dir(), r),
+            },
         )),
         Command::Check(CheckCommand::Device(args)) => Ok(check_with_settings(
             &args,

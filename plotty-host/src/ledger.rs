@@ -9,6 +9,11 @@
 //! journal write does not undo the transition (the database is the record); it is logged and
 //! raised as an alert. This is the only way jobs change; the queue actor, the API and the device
 //! tasks all call it.
+//!
+//! On PostgreSQL, where several daemons may share the jobs, a ledger made
+//! [`Ledger::holding_leases`] takes the lease of every job it moves to `ARMED` or `PLOTTING`,
+//! recovers at start only the jobs no live daemon holds, and [`Ledger::keep_leases`] (run
+//! periodically by the daemon) renews its leases and records the jobs of dead daemons `PAUSED`.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -21,7 +26,7 @@ use crate::job::{JobState, Reason};
 use crate::journal::{self, Entry, EntryKind};
 use crate::store::jobs::{self, EventRecord};
 use crate::store::{
-    JobRecord, NewJob, ResumePoint, StateChange, Store, StoreError, TransitionRequest,
+    JobRecord, JobStore, NewJob, ResumePoint, StateChange, StoreError, TransitionRequest,
 };
 use crate::timestamp;
 
@@ -32,7 +37,12 @@ pub struct Ledger {
 }
 
 struct Inner {
-    store: Store,
+    store: JobStore,
+    /// Held by a PostgreSQL change from its commit to its journal line, so that lines land in
+    /// commit order (SQLite gets that from its one store thread).
+    order: tokio::sync::Mutex<()>,
+    /// This daemon's name and lease duration, when it shares a PostgreSQL database.
+    lease: Option<LeaseHolder>,
     workspace: PathBuf,
     jobs_dir: PathBuf,
     events: EventSender,
@@ -43,14 +53,16 @@ impl Ledger {
     /// A ledger over `store` for the workspace `workspace` (journals under `<workspace>/jobs`),
     /// broadcasting on `events` and running `hooks` if given.
     pub fn new(
-        store: Store,
+        store: impl Into<JobStore>,
         workspace: &Path,
         events: EventSender,
         hooks: Option<HookRunner>,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
-                store,
+                store: store.into(),
+                order: tokio::sync::Mutex::new(()),
+                lease: None,
                 workspace: workspace.to_path_buf(),
                 jobs_dir: workspace.join("jobs"),
                 events,
@@ -59,8 +71,50 @@ impl Ledger {
         }
     }
 
+    /// The same ledger, taking leases as the daemon `owner` (unique among the daemons sharing
+    /// the database, and the same across its restarts) for `ttl`; only on PostgreSQL (SQLite has
+    /// one daemon). Call before cloning.
+    #[must_use]
+    pub fn holding_leases(mut self, owner: String, ttl: std::time::Duration) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.inner)
+            && matches!(inner.store, JobStore::Postgres(_))
+        {
+            inner.lease = Some(LeaseHolder {
+                owner,
+                ttl_ms: i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX),
+            });
+        }
+        self
+    }
+
+    /// The lease this ledger takes, if any: the daemon's name and the lease duration in ms.
+    pub fn lease(&self) -> Option<(&str, i64)> {
+        self.inner
+            .lease
+            .as_ref()
+            .map(|l| (l.owner.as_str(), l.ttl_ms))
+    }
+
+    /// Renews this daemon's leases and records `PAUSED` (interrupted) the jobs whose daemon
+    /// stopped renewing theirs (journal, broadcast, hooks as any change). Returns the number of
+    /// leases renewed and the changes. Does nothing without [`Ledger::holding_leases`].
+    pub async fn keep_leases(&self) -> Result<(u64, Vec<StateChange>), StoreError> {
+        let (Some(holder), JobStore::Postgres(store)) = (&self.inner.lease, &self.inner.store)
+        else {
+            return Ok((0, Vec::new()));
+        };
+        let now = now_ms();
+        let renewed = store.renew_own(&holder.owner, now, holder.ttl_ms).await?;
+        let _order = self.inner.order.lock().await;
+        let expired = store.expire_leases(now).await?;
+        let written = write_recoveries(&self.inner.jobs_dir, expired);
+        let changes = written.iter().map(|(c, _)| c.clone()).collect();
+        self.after(written);
+        Ok((renewed, changes))
+    }
+
     /// The store underneath (for queries).
-    pub fn store(&self) -> &Store {
+    pub fn store(&self) -> &JobStore {
         &self.inner.store
     }
 
@@ -77,9 +131,14 @@ impl Ledger {
     /// Adds a job in state `NEW`.
     pub async fn submit(&self, new: NewJob) -> Result<JobRecord, StoreError> {
         let jobs_dir = self.inner.jobs_dir.clone();
-        let (record, change, journal_err) = self
-            .inner
-            .store
+        let JobStore::Sqlite(store) = &self.inner.store else {
+            let _order = self.inner.order.lock().await;
+            let (record, change) = self.inner.store.insert_job(new).await?;
+            let err = write(&jobs_dir, &state_entry(&change));
+            self.after(vec![(change, err)]);
+            return Ok(record);
+        };
+        let (record, change, journal_err) = store
             .call(move |c| {
                 let (record, change) = jobs::insert(c, &new)?;
                 let err = write(&jobs_dir, &state_entry(&change));
@@ -93,9 +152,20 @@ impl Ledger {
     /// Applies a transition (see [`crate::job::transition`]) and records it.
     pub async fn apply(&self, req: TransitionRequest) -> Result<StateChange, StoreError> {
         let jobs_dir = self.inner.jobs_dir.clone();
-        let (change, journal_err) = self
-            .inner
-            .store
+        let JobStore::Sqlite(store) = &self.inner.store else {
+            let _order = self.inner.order.lock().await;
+            let change = match (&self.inner.store, &self.inner.lease) {
+                (JobStore::Postgres(p), Some(l)) => {
+                    p.transition_leased(req, &l.owner, now_ms(), l.ttl_ms)
+                        .await?
+                }
+                (store, _) => store.transition(req).await?,
+            };
+            let err = write(&jobs_dir, &state_entry(&change));
+            self.after(vec![(change.clone(), err)]);
+            return Ok(change);
+        };
+        let (change, journal_err) = store
             .call(move |c| {
                 let change = jobs::transition(c, &req)?;
                 let err = write(&jobs_dir, &state_entry(&change));
@@ -110,9 +180,20 @@ impl Ledger {
     pub async fn retry(&self, job_id: &str) -> Result<JobRecord, StoreError> {
         let jobs_dir = self.inner.jobs_dir.clone();
         let id = job_id.to_owned();
-        let (record, written) = self
-            .inner
-            .store
+        let JobStore::Sqlite(store) = &self.inner.store else {
+            let _order = self.inner.order.lock().await;
+            let (record, changes) = self.inner.store.retry(&id).await?;
+            let written = changes
+                .into_iter()
+                .map(|ch| {
+                    let err = write(&jobs_dir, &state_entry(&ch));
+                    (ch, err)
+                })
+                .collect();
+            self.after(written);
+            return Ok(record);
+        };
+        let (record, written) = store
             .call(move |c| {
                 let (record, changes) = jobs::retry(c, &id)?;
                 let written: Vec<_> = changes
@@ -133,30 +214,21 @@ impl Ledger {
     /// `interrupted`) with their resume point; each gets a `state_change` and a `recovery` line.
     pub async fn recover_interrupted(&self) -> Result<Vec<StateChange>, StoreError> {
         let jobs_dir = self.inner.jobs_dir.clone();
-        let written = self
-            .inner
-            .store
-            .call(move |c| {
-                let recovered = jobs::recover_interrupted(c)?;
-                let written: Vec<_> = recovered
-                    .into_iter()
-                    .map(|(ch, _)| {
-                        let mut err = write(&jobs_dir, &state_entry(&ch));
-                        let recovery = Entry {
-                            timestamp: ch.at.clone(),
-                            from_state: ch.from.map(|s| s.to_string()),
-                            to_state: Some(ch.to.to_string()),
-                            reason: Some(Reason::Interrupted.to_string()),
-                            metadata: ch.metadata.clone(),
-                            ..Entry::new(EntryKind::Recovery, ch.job_id.as_str())
-                        };
-                        err = err.or_else(|| write(&jobs_dir, &recovery));
-                        (ch, err)
-                    })
-                    .collect();
-                Ok(written)
-            })
-            .await?;
+        let journal = move |recovered| write_recoveries(&jobs_dir, recovered);
+        let written = match &self.inner.store {
+            JobStore::Sqlite(store) => {
+                store
+                    .call(move |c| Ok(journal(jobs::recover_interrupted(c)?)))
+                    .await?
+            }
+            JobStore::Postgres(p) => {
+                let _order = self.inner.order.lock().await;
+                match &self.inner.lease {
+                    Some(l) => journal(p.recover_owned(&l.owner, now_ms()).await?),
+                    None => journal(p.recover_interrupted().await?),
+                }
+            }
+        };
         let changes = written.iter().map(|(c, _)| c.clone()).collect();
         self.after(written);
         Ok(changes)
@@ -172,9 +244,36 @@ impl Ledger {
     ) -> Result<(), StoreError> {
         let jobs_dir = self.inner.jobs_dir.clone();
         let id = job_id.to_owned();
-        let err = self
-            .inner
-            .store
+        let JobStore::Sqlite(store) = &self.inner.store else {
+            let _order = self.inner.order.lock().await;
+            let store = &self.inner.store;
+            store.set_resume_point(&id, point.clone()).await?;
+            if journal {
+                let meta = json!({ "resume_point": jobs::resume_json(&point) });
+                let state = store.job(&id).await?.map(|j| j.state);
+                store
+                    .record_event(
+                        &id,
+                        EntryKind::ProgressCheckpoint,
+                        state,
+                        None,
+                        meta.clone(),
+                        &point.recorded_at,
+                    )
+                    .await?;
+                let entry = Entry {
+                    timestamp: point.recorded_at.clone(),
+                    to_state: state.map(|s| s.to_string()),
+                    metadata: meta,
+                    ..Entry::new(EntryKind::ProgressCheckpoint, id.as_str())
+                };
+                if let Some(e) = write(&jobs_dir, &entry) {
+                    self.journal_failed(job_id, &e);
+                }
+            }
+            return Ok(());
+        };
+        let err = store
             .call(move |c| {
                 let tx = c.transaction()?;
                 jobs::set_resume_point(&tx, &id, &point)?;
@@ -281,9 +380,34 @@ impl Ledger {
     ) -> Result<(), StoreError> {
         let jobs_dir = self.inner.jobs_dir.clone();
         let id = job_id.to_owned();
-        let err = self
-            .inner
-            .store
+        let JobStore::Sqlite(store) = &self.inner.store else {
+            let _order = self.inner.order.lock().await;
+            let at = timestamp::now();
+            let state = self.inner.store.job(&id).await?.map(|j| j.state);
+            self.inner
+                .store
+                .record_event(
+                    &id,
+                    kind,
+                    state,
+                    reason.map(Reason::as_str),
+                    metadata.clone(),
+                    &at,
+                )
+                .await?;
+            let entry = Entry {
+                timestamp: at,
+                to_state: state.map(|s| s.to_string()),
+                reason: reason.map(|r| r.to_string()),
+                metadata,
+                ..Entry::new(kind, id.as_str())
+            };
+            if let Some(e) = write(&jobs_dir, &entry) {
+                self.journal_failed(job_id, &e);
+            }
+            return Ok(());
+        };
+        let err = store
             .call(move |c| {
                 let at = timestamp::now();
                 let state = current_state(c, &id)?;
@@ -376,6 +500,43 @@ impl Ledger {
     }
 }
 
+/// Journals recovered jobs: a `state_change` and a `recovery` line each; the errors as text.
+fn write_recoveries(
+    jobs_dir: &Path,
+    recovered: Vec<(StateChange, i64)>,
+) -> Vec<(StateChange, Option<String>)> {
+    recovered
+        .into_iter()
+        .map(|(ch, _)| {
+            let mut err = write(jobs_dir, &state_entry(&ch));
+            let recovery = Entry {
+                timestamp: ch.at.clone(),
+                from_state: ch.from.map(|s| s.to_string()),
+                to_state: Some(ch.to.to_string()),
+                reason: Some(Reason::Interrupted.to_string()),
+                metadata: ch.metadata.clone(),
+                ..Entry::new(EntryKind::Recovery, ch.job_id.as_str())
+            };
+            err = err.or_else(|| write(jobs_dir, &recovery));
+            (ch, err)
+        })
+        .collect()
+}
+
+/// A daemon's name and lease duration (see [`Ledger::holding_leases`]).
+struct LeaseHolder {
+    owner: String,
+    ttl_ms: i64,
+}
+
+/// Now, ms since the Unix epoch: the lease clock, shared by the daemons through their hosts'
+/// clocks (keep them in sync, e.g. with NTP; the lease lasts far longer than their drift).
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
 fn current_state(c: &rusqlite::Connection, id: &str) -> Result<Option<JobState>, StoreError> {
     Ok(jobs::get(c, id)?.map(|j| j.state))
 }
@@ -413,7 +574,7 @@ mod tests {
         dir: &Path,
         hooks: Option<HookRunner>,
     ) -> (Ledger, tokio::sync::broadcast::Receiver<DaemonEvent>) {
-        let (store, _) = Store::open(&dir.join("plotty.db")).unwrap();
+        let (store, _) = crate::store::Store::open(&dir.join("plotty.db")).unwrap();
         let bus = events::bus();
         let rx = bus.subscribe();
         (Ledger::new(store, dir, bus, hooks), rx)

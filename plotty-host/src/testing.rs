@@ -6,7 +6,12 @@
 //! `CI=true` fails the test unless the reason is one CI is expected to have (e.g. not running as
 //! root): CI provides everything else (fonts), so there a skip is a broken set-up.
 //!
+//! [`postgres`] starts a throwaway PostgreSQL cluster for the PostgreSQL job store's tests and
+//! benchmarks.
+//!
 //! [`write_random_walk`] generates the big drawings of the memory measurements (never committed).
+
+pub mod postgres;
 
 use std::io::Write;
 

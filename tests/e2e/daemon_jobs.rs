@@ -1,6 +1,10 @@
 //! The daemon's job record across a crash: jobs submitted and moved through the public API are in
-//! SQLite and in their journals, and a daemon started on the same workspace after a crash brings a
-//! plotting job back as `PAUSED` (interrupted) with its resume point.
+//! the database and in their journals, and a daemon started on the same workspace after a crash
+//! brings a plotting job back as `PAUSED` (interrupted) with its resume point. Run on SQLite and
+//! on PostgreSQL (a throwaway cluster; skipped loudly without PostgreSQL binaries).
+
+// Test code: a failed expectation is a failed test (the helpers below run outside `#[test]`).
+#![allow(clippy::expect_used, clippy::unwrap_used)]
 
 use plotty_host::daemon::notify::Notifier;
 use plotty_host::daemon::{Daemon, Parts};
@@ -9,7 +13,7 @@ use plotty_host::job::{JobEvent, JobState, Reason};
 use plotty_host::journal::{self, EntryKind};
 use plotty_host::ledger::Ledger;
 use plotty_host::settings::Settings;
-use plotty_host::store::{NewJob, ResumePoint, Store, TransitionRequest};
+use plotty_host::store::{JobStore, NewJob, PgStore, ResumePoint, Store, TransitionRequest};
 use serde_json::Value;
 
 fn req(id: &plotty_host::job::JobId, event: JobEvent, reason: Reason) -> TransitionRequest {
@@ -22,20 +26,50 @@ fn req(id: &plotty_host::job::JobId, event: JobEvent, reason: Reason) -> Transit
     }
 }
 
+/// Where the daemon's jobs are.
+enum Db {
+    Sqlite(std::path::PathBuf),
+    Postgres(String),
+}
+
+impl Db {
+    async fn open(&self) -> JobStore {
+        match self {
+            Self::Sqlite(path) => Store::open(path).unwrap().0.into(),
+            Self::Postgres(url) => PgStore::connect(url, 4).await.unwrap().0.into(),
+        }
+    }
+}
+
 #[tokio::test]
 async fn a_plotting_job_survives_a_crash_as_paused_with_its_resume_point() {
     let dir = tempfile::tempdir().unwrap();
-    let settings = Settings::defaults_for(dir.path());
-    let db = settings.database.path.clone();
-    std::fs::create_dir_all(dir.path()).unwrap();
+    let db = Db::Sqlite(Settings::defaults_for(dir.path()).database.path);
+    survives_a_crash(dir.path(), db).await;
+}
+
+#[tokio::test]
+async fn on_postgresql_a_plotting_job_survives_a_crash_as_paused_with_its_resume_point() {
+    let Some(url) = plotty_host::testing::postgres::database_or_skip(
+        "e2e::daemon_jobs::on_postgresql_a_plotting_job_survives_a_crash_as_paused_with_its_resume_point",
+    ) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    survives_a_crash(dir.path(), Db::Postgres(url)).await;
+}
+
+async fn survives_a_crash(dir: &std::path::Path, db: Db) {
+    let settings = Settings::defaults_for(dir);
+    std::fs::create_dir_all(dir).unwrap();
 
     // First life: submit, run the pipeline, start plotting, record progress, then "crash"
     // (the store is dropped without any shutdown step).
     let (id, point) = {
-        let (store, _) = Store::open(&db).unwrap();
+        let store = db.open().await;
         let bus = events::bus();
         let mut rx = bus.subscribe();
-        let ledger = Ledger::new(store, dir.path(), bus, None);
+        let ledger = Ledger::new(store, dir, bus, None);
         let job = ledger
             .submit(NewJob {
                 name: "hatch_200.svg".into(),
@@ -79,7 +113,7 @@ async fn a_plotting_job_survives_a_crash_as_paused_with_its_resume_point() {
     };
 
     // Second life: the daemon starts on the same workspace.
-    let (store, _) = Store::open(&db).unwrap();
+    let store = db.open().await;
     let parts = Parts {
         settings,
         sources: None,
@@ -102,7 +136,7 @@ async fn a_plotting_job_survives_a_crash_as_paused_with_its_resume_point() {
         .unwrap();
     assert_eq!(resumed.to, JobState::Plotting);
 
-    let journal = journal::read(&journal::path(&dir.path().join("jobs"), id.as_str())).unwrap();
+    let journal = journal::read(&journal::path(&dir.join("jobs"), id.as_str())).unwrap();
     assert!(journal.skipped.is_empty());
     let kinds: Vec<_> = journal.entries.iter().map(|e| e.kind).collect();
     assert_eq!(
@@ -117,7 +151,7 @@ async fn a_plotting_job_survives_a_crash_as_paused_with_its_resume_point() {
     assert_eq!(
         events.len(),
         journal.entries.len(),
-        "SQLite and the journal agree"
+        "the database and the journal agree"
     );
     for (row, line) in events.iter().zip(&journal.entries) {
         assert_eq!(row.to_state, line.to_state);

@@ -57,7 +57,7 @@ use crate::logging;
 use crate::queue::QueueHandle;
 use crate::settings::Settings;
 use crate::shutdown::{Shutdown, Stage};
-use crate::store::Store;
+use crate::store::JobStore;
 use fanout::Hub;
 use limits::ConnectionLimiter;
 use protocol::{Channels, ServerMessage, SystemStatus};
@@ -87,7 +87,7 @@ pub struct ApiComponent {
 pub(crate) struct Api {
     settings: watch::Receiver<Arc<Settings>>,
     queue: QueueHandle,
-    store: Store,
+    store: JobStore,
     hooks: HookRunner,
     hub: Arc<Hub>,
     limiter: ConnectionLimiter,
@@ -262,7 +262,7 @@ impl Api {
     }
 }
 
-/// One HTTP endpoint, as the router registers it: [`router`] registers exactly [`Endpoint::ALL`],
+/// One HTTP endpoint, as the router registers it: `router` registers exactly [`Endpoint::ALL`],
 /// so this list is the API's list of routes (`docs/api.md` documents each, and a test in
 /// `plotty-host/tests/api_doc.rs` holds the two together).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -537,12 +537,12 @@ pub(crate) fn api_without_queue(dir: &std::path::Path) -> Arc<Api> {
     drop(actor);
     let settings = Arc::new(Settings::defaults_for(dir));
     let (_tx, rx) = tokio::sync::watch::channel(Arc::clone(&settings));
-    let (store, _) = Store::open_in_memory().unwrap();
+    let (store, _) = crate::store::Store::open_in_memory().unwrap();
     let shutdown = crate::shutdown::Coordinator::new().handle(Stage::Api);
     Arc::new(Api {
         settings: rx,
         queue,
-        store,
+        store: store.into(),
         hooks: HookRunner::new(
             crate::hooks::HookSet::new(BTreeMap::new()),
             shutdown.tracker().clone(),

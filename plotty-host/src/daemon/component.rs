@@ -17,7 +17,7 @@ use crate::hooks::HookRunner;
 use crate::ledger::Ledger;
 use crate::settings::Settings;
 use crate::shutdown::{Shutdown, Stage};
-use crate::store::Store;
+use crate::store::JobStore;
 
 /// A part of the daemon started in one of the steps 3–6.
 pub trait Component: Send + 'static {
@@ -40,7 +40,7 @@ pub struct StartContext {
     /// Records job changes (SQLite, journal, broadcast, hooks).
     pub ledger: Ledger,
     /// Direct store access for queries.
-    pub store: Store,
+    pub store: JobStore,
     /// The event bus (subscribe for the WebSocket feed).
     pub events: EventSender,
     /// The hook runner (for `POST /api/hooks/test`).

@@ -57,7 +57,7 @@ use crate::ledger::Ledger;
 use crate::logging::{self, Logging, LoggingError};
 use crate::settings::{self, ConfigError, Problem, Settings, Sources};
 use crate::shutdown::{Coordinator, STOP_ORDER, Stage};
-use crate::store::{Store, StoreError};
+use crate::store::{JobStore, PgStore, Store, StoreError};
 
 /// How long the `--daemonize` parent waits for the daemon to report.
 pub const STARTUP_DEADLINE: Duration = Duration::from_secs(120);
@@ -216,12 +216,31 @@ pub enum DaemonError {
     },
 }
 
+/// How long a job stays held by its daemon without a renewal (PostgreSQL, several daemons): a
+/// daemon that died leaves its plot PAUSED (interrupted) this long after its last renewal.
+pub const LEASE_TTL: Duration = Duration::from_secs(30);
+
+/// How often a daemon renews its leases and looks for expired ones.
+pub const LEASE_RENEWAL: Duration = Duration::from_secs(10);
+
+/// This daemon's name among those sharing a database: the host and the workspace, the same
+/// across restarts, so that a daemon restarted after a crash recovers its own jobs at once.
+fn lease_owner(workspace: &Path) -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "localhost".into());
+    format!("{host}:{}", workspace.display())
+}
+
 /// A running daemon (steps 3–6 done): the in-process part of [`run`].
 pub struct Daemon {
     settings: Arc<Settings>,
     settings_tx: watch::Sender<Arc<Settings>>,
     sources: Option<Sources>,
-    store: Store,
+    store: JobStore,
     ledger: Ledger,
     hooks: HookRunner,
     coordinator: Coordinator,
@@ -238,7 +257,7 @@ pub struct Parts {
     /// Where they came from (enables SIGHUP reloads).
     pub sources: Option<Sources>,
     /// The open store (step 2).
-    pub store: Store,
+    pub store: JobStore,
     /// The bound listener (step 3), if the API is enabled.
     pub listener: Option<TcpListener>,
     /// The logging set-up, for level changes on reload.
@@ -437,20 +456,30 @@ fn serve_logged(
             },
             other => DaemonError::PidFile(other),
         })?;
-    // A missing or empty database next to job journals was lost: refuse before creating one.
-    crate::store::lost::check(&settings.database.path, &settings.jobs_dir())
-        .map_err(DaemonError::Database)?;
-    if let Some(dir) = settings.database.path.parent() {
-        std::fs::create_dir_all(dir).map_err(|source| DaemonError::Workspace {
-            path: dir.to_path_buf(),
-            source,
-        })?;
-    }
-    let (store, report) =
-        Store::open_with_readers(&settings.database.path, settings.database.pool_size)
+    let (store, report): (JobStore, _) = if let Some(url) = &settings.database.postgres {
+        // The pool keeps `pool_size` connections' worth of work and may open `max_overflow`
+        // more under load: deadpool opens connections on demand up to one maximum.
+        let max = settings.database.pool_size + settings.database.max_overflow;
+        let (store, report) =
+            PgStore::connect_blocking(&url.0, max as usize).map_err(DaemonError::Database)?;
+        (store.into(), report)
+    } else {
+        // A missing or empty database next to job journals was lost: refuse before creating one.
+        crate::store::lost::check(&settings.database.path, &settings.jobs_dir())
             .map_err(DaemonError::Database)?;
+        if let Some(dir) = settings.database.path.parent() {
+            std::fs::create_dir_all(dir).map_err(|source| DaemonError::Workspace {
+                path: dir.to_path_buf(),
+                source,
+            })?;
+        }
+        let (store, report) =
+            Store::open_with_readers(&settings.database.path, settings.database.pool_size)
+                .map_err(DaemonError::Database)?;
+        (store.into(), report)
+    };
     tracing::info!(
-        "step 2/6 database: {} (schema version {}{}, journal mode {}, {} read connections)",
+        "step 2/6 database: {} (schema version {}{}, {})",
         report.path.display(),
         report.version,
         if report.migrated.is_empty() {
@@ -458,8 +487,15 @@ fn serve_logged(
         } else {
             format!(", applied migrations {:?}", report.migrated)
         },
-        report.journal_mode,
-        store.read_connections()
+        match &store {
+            JobStore::Postgres(_) =>
+                format!("PostgreSQL, up to {} connections", store.read_connections()),
+            JobStore::Sqlite(_) => format!(
+                "journal mode {}, {} read connections",
+                report.journal_mode,
+                store.read_connections()
+            ),
+        }
     );
 
     // Step 3.
@@ -665,7 +701,38 @@ impl Daemon {
             &settings.workspace,
             events,
             Some(hooks.clone()),
-        );
+        )
+        .holding_leases(lease_owner(&settings.workspace), LEASE_TTL);
+        if let Some((owner, _)) = ledger.lease() {
+            tracing::info!(
+                owner,
+                "jobs are held under leases renewed every {LEASE_RENEWAL:?}"
+            );
+            // The hooks stage stops last: the leases of the plots that finish during the
+            // shutdown are renewed until the devices are done.
+            let shutdown = coordinator.handle(Stage::Hooks);
+            let keeper = ledger.clone();
+            shutdown.clone().spawn(async move {
+                let mut tick = tokio::time::interval(LEASE_RENEWAL);
+                loop {
+                    tokio::select! {
+                        () = shutdown.stop() => return,
+                        _ = tick.tick() => {}
+                    }
+                    match keeper.keep_leases().await {
+                        Ok((_, paused)) => {
+                            for change in paused {
+                                tracing::warn!(
+                                    job_id = %change.job_id,
+                                    "the daemon holding this job stopped renewing its lease; it is PAUSED (interrupted) on that daemon's plotter"
+                                );
+                            }
+                        }
+                        Err(e) => tracing::error!(error = %e, "renewing the job leases failed"),
+                    }
+                }
+            });
+        }
         let local_addr = listener.as_ref().and_then(|l| l.local_addr().ok());
         let slot = Arc::new(Mutex::new(listener));
         let mut by_stage: Vec<Vec<Box<dyn Component>>> =

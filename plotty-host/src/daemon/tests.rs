@@ -75,7 +75,7 @@ async fn parts(dir: &Path) -> Parts {
     Parts {
         settings,
         sources: None,
-        store,
+        store: store.into(),
         listener: Some(listener),
         logging: None,
         notifier: Notifier::default(),

@@ -559,12 +559,11 @@ impl Pump {
 
     /// Records that the job is plotted on the simulator (nothing is drawn on paper).
     async fn mark_simulated(&self) {
-        let id = self.job_id.to_string();
         let marked = self
             .inner
             .ledger
             .store()
-            .call(move |c| crate::store::jobs::set_simulated(c, &id))
+            .set_simulated(self.job_id.as_str())
             .await;
         if let Err(e) = marked {
             tracing::error!(job_id = %self.job_id, error = %e, "cannot record the job as simulated");
@@ -573,14 +572,15 @@ impl Pump {
 
     /// Clears the job's `start` flag: it waits at `READY` for `plotty start`.
     async fn hold_for_start(&self) {
-        let id = self.job_id.to_string();
         let held = self
             .inner
             .ledger
             .store()
-            .call(move |c| {
-                crate::store::jobs::set_metadata(c, &id, "start", serde_json::Value::Bool(false))
-            })
+            .set_metadata(
+                self.job_id.as_str(),
+                "start",
+                serde_json::Value::Bool(false),
+            )
             .await;
         if let Err(e) = held {
             tracing::error!(job_id = %self.job_id, error = %e, "cannot hold the job for start");

@@ -39,7 +39,7 @@ use crate::job::{self, JobEvent, JobId, JobState, Reason};
 use crate::ledger::Ledger;
 use crate::settings::Settings;
 use crate::shutdown::Shutdown;
-use crate::store::{JobRecord, Store, TransitionRequest};
+use crate::store::{JobRecord, JobStore, TransitionRequest};
 
 /// Jobs analysed and optimised at the same time at most (the machine's other work goes on).
 const PIPELINE_WORKERS: usize = 2;
@@ -63,7 +63,7 @@ type Programs = Arc<Mutex<HashMap<JobId, Arc<PreparedJob>>>>;
 /// What the actor works with once running.
 struct State {
     ledger: Ledger,
-    store: Store,
+    store: JobStore,
     events: EventSender,
     settings: tokio::sync::watch::Receiver<Arc<Settings>>,
     jobs_dir: PathBuf,
@@ -619,9 +619,8 @@ impl State {
         if may_start(job) {
             tracing::debug!(%job_id, "job already queued to start");
         } else {
-            let id = job_id.to_string();
             self.store
-                .call(move |c| crate::store::jobs::set_metadata(c, &id, "start", Value::Bool(true)))
+                .set_metadata(job_id.as_str(), "start", Value::Bool(true))
                 .await?;
             tracing::info!(%job_id, "job released to the plotters");
         }

@@ -410,10 +410,9 @@ async fn set_estimates(
     pre: Option<f64>,
     post: Option<f64>,
 ) -> Result<(), Stop> {
-    let id = id.to_string();
     ledger
         .store()
-        .call(move |c| crate::store::jobs::set_estimates(c, &id, pre, post))
+        .set_estimates(id.as_str(), pre, post)
         .await
         .map_err(Stop::Left)
 }

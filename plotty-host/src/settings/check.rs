@@ -102,9 +102,13 @@ fn report_settings(s: &Settings, r: &mut Report) {
     } else {
         r.ok("websocket", "disabled");
     }
-    r.ok("database", s.database.path.display().to_string());
-    if let Some(dir) = s.database.path.parent() {
-        directory(r, "database directory", dir);
+    if let Some(url) = &s.database.postgres {
+        r.ok("database", format!("PostgreSQL {}", url.shown()));
+    } else {
+        r.ok("database", s.database.path.display().to_string());
+        if let Some(dir) = s.database.path.parent() {
+            directory(r, "database directory", dir);
+        }
     }
     let d = &s.device;
     let kind = match d.kind {

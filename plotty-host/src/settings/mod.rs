@@ -152,12 +152,33 @@ pub struct ApiKey(String);
 /// The `database` section.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct DatabaseSettings {
-    /// The SQLite file.
+    /// The SQLite file (unused when `postgres` is set).
     pub path: PathBuf,
-    /// Read-only connections for queries (the writer has its own).
+    /// `database.url: postgresql://…`: the job store is on PostgreSQL.
+    pub postgres: Option<PostgresUrl>,
+    /// Read-only connections for queries (the writer has its own); with PostgreSQL, the
+    /// connections the pool keeps.
     pub pool_size: u32,
-    /// Accepted for compatibility; unused with SQLite.
+    /// With PostgreSQL, connections the pool may open beyond `pool_size` under load; unused
+    /// with SQLite.
     pub max_overflow: u32,
+}
+
+/// A PostgreSQL URL; its password is never printed (`Debug` and [`PostgresUrl::shown`] hide it).
+#[derive(Clone, PartialEq, Eq)]
+pub struct PostgresUrl(pub String);
+
+impl PostgresUrl {
+    /// The URL without its password.
+    pub fn shown(&self) -> String {
+        crate::store::postgres::redact(&self.0)
+    }
+}
+
+impl std::fmt::Debug for PostgresUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.shown())
+    }
 }
 
 /// The `device` section.
@@ -1400,8 +1421,30 @@ mod tests {
         );
         assert_eq!(s.logging.file, PathBuf::from("/var/log/plotty/plotty.log"));
         assert_eq!(s.notes[0].key, "database.url");
-        let p = f.problems("database:\n  url: postgresql://db/plotty\n");
+        let p = f.problems("database:\n  url: mysql://db/plotty\n");
         assert_eq!((p[0].key.as_str(), line_of(&p[0])), ("database.url", 2));
+    }
+
+    #[test]
+    fn a_postgresql_url_puts_the_job_store_on_postgresql_and_hides_its_password() {
+        let f = Fixture::new();
+        let s = f
+            .load(
+                "database:\n  url: postgresql://plotty:s3cret@db:5432/plotty\n  max_overflow: 5\n",
+            )
+            .unwrap();
+        let url = s.database.postgres.clone().unwrap();
+        assert_eq!(url.0, "postgresql://plotty:s3cret@db:5432/plotty");
+        assert_eq!(url.shown(), "postgresql://plotty:***@db:5432/plotty");
+        assert!(!format!("{s:?}").contains("s3cret"));
+        assert!(
+            s.notes.is_empty(),
+            "max_overflow counts with PostgreSQL: {:?}",
+            s.notes
+        );
+        let p = f.problems("database:\n  url: postgresql://db:notaport/plotty\n");
+        assert_eq!((p[0].key.as_str(), line_of(&p[0])), ("database.url", 2));
+        assert!(f.load("").unwrap().database.postgres.is_none());
     }
 
     #[test]

@@ -207,7 +207,10 @@ fn entries(s: &Settings, o: &Origins<'_>) -> Vec<Entry> {
     let d = &s.database;
     add(
         "database.url",
-        path(&d.path),
+        match &d.postgres {
+            Some(url) => json!(url.shown()),
+            None => path(&d.path),
+        },
         o.derived("database.url", "the workspace"),
     );
     add(
@@ -361,11 +364,7 @@ fn entries(s: &Settings, o: &Origins<'_>) -> Vec<Entry> {
         json!(p.margin_mm),
         o.of("paper.margin_mm"),
     );
-    let orientation = match p.orientation {
-        super::Orientation::Portrait => "portrait",
-        super::Orientation::Landscape => "landscape",
-        super::Orientation::Auto => "auto",
-    };
+    let orientation = crate::paper::orientation_name(p.orientation);
     add(
         "paper.orientation",
         json!(orientation),

@@ -802,8 +802,26 @@ fn database(
     home: Option<&Path>,
 ) -> DatabaseSettings {
     let d = &raw.database;
+    let postgres = d.url.as_deref().and_then(|url| {
+        let url = url.trim();
+        if !(url.starts_with("postgresql://") || url.starts_with("postgres://")) {
+            return None;
+        }
+        if let Err(e) = url.parse::<tokio_postgres::Config>() {
+            c.problem(
+                "database.url",
+                format!(
+                    "`{}` is not a PostgreSQL URL: {e}",
+                    crate::store::postgres::redact(url)
+                ),
+                "write postgresql://user:password@host:5432/database",
+            );
+        }
+        Some(super::PostgresUrl(url.to_owned()))
+    });
     let path = match &d.url {
         None => workspace.join("plotty.db"),
+        Some(_) if postgres.is_some() => workspace.join("plotty.db"),
         Some(url) => match database_path(url) {
             Ok(p) => {
                 if p.starts_with("workspace") {
@@ -831,7 +849,7 @@ fn database(
             "use 1 to 64",
         );
     }
-    if d.max_overflow != 20 {
+    if d.max_overflow != 20 && postgres.is_none() {
         c.note(
             "database.max_overflow",
             "is accepted for compatibility but has no effect with SQLite",
@@ -840,6 +858,7 @@ fn database(
     }
     DatabaseSettings {
         path,
+        postgres,
         pool_size: d.pool_size,
         max_overflow: d.max_overflow,
     }
@@ -853,7 +872,8 @@ fn database_path(url: &str) -> Result<PathBuf, String> {
             .ok_or_else(|| format!("`{url}`: a SQLite URL has three slashes (sqlite:///file.db)"))?
     } else if let Some((scheme, _)) = url.split_once("://") {
         return Err(format!(
-            "`{scheme}` databases are not supported: plotty stores its queue in SQLite"
+            "`{scheme}` databases are not supported: plotty stores its queue in SQLite or \
+             PostgreSQL (postgresql://…)"
         ));
     } else {
         url

@@ -13,6 +13,76 @@ use super::{BUSY_TIMEOUT, StoreError, lost, migrate};
 use crate::check::Report;
 use crate::job::JobState;
 
+/// Checks the PostgreSQL database at `url` (`database.url: postgresql://…`) without changing it:
+/// reachable, plotty's, its schema level, its jobs, and whether the user may write.
+pub fn check_postgres(url: &str, report: &mut Report) {
+    let shown = super::postgres::redact(url);
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            report.problem("database", e.to_string(), "free some memory and try again");
+            return;
+        }
+    };
+    runtime.block_on(async {
+        let (store, version) = match super::PgStore::inspect(url).await {
+            Ok(found) => found,
+            Err(e) => {
+                let (what, fix) = match e {
+                    StoreError::TooNew { .. } => ("schema version", "upgrade plotty"),
+                    StoreError::Foreign { .. } => {
+                        ("plotty database", "set database.url to a database of plotty's own")
+                    }
+                    _ => (
+                        "connect",
+                        "check that the server runs and that the URL's host, port, user, password \
+                         and database are right (`psql` with the same URL)",
+                    ),
+                };
+                report.problem(what, e.to_string(), fix);
+                return;
+            }
+        };
+        report.ok("database", format!("PostgreSQL {shown}"));
+        let latest = migrate::latest_version();
+        if version == latest {
+            report.ok("schema version", format!("{version} (the latest this build knows)"));
+            if let Ok(counts) = store.state_counts().await {
+                let total: u64 = counts.values().sum();
+                let parts: Vec<String> =
+                    counts.iter().map(|(state, n)| format!("{n} {state}")).collect();
+                report.ok(
+                    "jobs",
+                    if parts.is_empty() {
+                        "no jobs".to_owned()
+                    } else {
+                        format!("{total} ({})", parts.join(", "))
+                    },
+                );
+            }
+            match store.can_write().await {
+                Ok(true) => report.ok("writable", "yes"),
+                Ok(false) => report.problem(
+                    "writable",
+                    "the user may not change the job tables",
+                    "GRANT INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO the daemon's user",
+                ),
+                Err(e) => report.problem("writable", e.to_string(), "check the user's privileges"),
+            }
+        } else {
+            report.warn(
+                "schema version",
+                format!("{version} of {latest}: {} migration(s) pending", latest - version),
+                "nothing to do: the daemon creates and migrates the schema when it starts",
+            );
+        }
+        store.close();
+    });
+}
+
 /// Checks the database at `path` (of the workspace whose jobs are in `jobs_dir`) and appends the
 /// results to `report`.
 pub fn check(path: &Path, jobs_dir: &Path, report: &mut Report) {
@@ -272,6 +342,43 @@ mod tests {
     use super::*;
     use crate::check::Status;
     use crate::store::Store;
+
+    #[test]
+    fn a_postgresql_database_is_checked_without_being_changed() {
+        let Some(url) = crate::testing::postgres::database_or_skip(
+            "store::check::tests::a_postgresql_database_is_checked_without_being_changed",
+        ) else {
+            return;
+        };
+        let statuses = |r: &Report| -> Vec<(String, Status)> {
+            r.items.iter().map(|i| (i.what.clone(), i.status)).collect()
+        };
+        let mut r = Report::new("database");
+        check_postgres(&url, &mut r);
+        assert_eq!(
+            statuses(&r),
+            [
+                ("database".to_owned(), Status::Ok),
+                ("schema version".to_owned(), Status::Warning)
+            ],
+            "an empty database: the daemon will create the schema"
+        );
+        // The check created nothing: connecting now applies every migration.
+        let (_store, report) = super::super::PgStore::connect_blocking(&url, 1).unwrap();
+        assert_eq!(report.migrated.len(), migrate::MIGRATIONS.len());
+        let mut r = Report::new("database");
+        check_postgres(&url, &mut r);
+        assert_eq!(r.problems(), 0, "{:?}", statuses(&r));
+        let jobs = r.items.iter().find(|i| i.what == "jobs").unwrap();
+        assert_eq!(jobs.detail, "no jobs");
+        let mut r = Report::new("database");
+        check_postgres(
+            "postgresql:///nothing?host=/nonexistent&user=plotty",
+            &mut r,
+        );
+        assert_eq!(r.problems(), 1);
+        assert_eq!(r.items[0].what, "connect");
+    }
 
     fn run(path: &Path) -> Report {
         let mut r = Report::new("database");

@@ -97,7 +97,36 @@ pub struct JobRecord {
     pub metadata: Value,
     /// Plotted on the simulator (schema 3): nothing was drawn on paper, whatever its state.
     pub simulated: bool,
+    /// The daemon holding the job (schema 4), while it is ARMED, PLOTTING or PAUSED there.
+    pub lease: Option<Lease>,
 }
+
+/// A daemon's hold on the job it claimed (schema 4): renewed while it works on the job, the job
+/// is recorded PAUSED (interrupted) once it expired (see [`expire_leases`]).
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Lease {
+    /// The daemon's name (unique among the daemons sharing the database).
+    pub owner: String,
+    /// When it expires, milliseconds since the Unix epoch.
+    pub expires_ms: i64,
+}
+
+/// A daemon's request for the next job (see [`claim_next`]). Time is given, never read, so that
+/// tests drive the lease clock.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Claim {
+    /// The daemon claiming.
+    pub owner: String,
+    /// The device it will plot on, recorded with the `ARMED` event.
+    pub device_id: Option<String>,
+    /// Now, milliseconds since the Unix epoch.
+    pub now_ms: i64,
+    /// How long the lease holds without a renewal, ms.
+    pub ttl_ms: i64,
+}
+
+/// The states in which a job keeps its lease; any other state clears it.
+pub const LEASED_STATES: [JobState; 3] = [JobState::Armed, JobState::Plotting, JobState::Paused];
 
 /// One layer of a job.
 #[derive(Clone, PartialEq, Debug, Default)]
@@ -285,6 +314,10 @@ pub fn recover_interrupted(conn: &mut Connection) -> Result<Vec<(StateChange, i6
             }),
             &change.at,
         )?;
+        tx.execute(
+            "UPDATE jobs SET lease_owner = NULL, lease_expires_ms = NULL WHERE id = ?1",
+            [job.id.as_str()],
+        )?;
         out.push((change, recovery));
     }
     tx.commit()?;
@@ -445,18 +478,7 @@ pub fn insert_event(
     metadata: &Value,
     at: &str,
 ) -> Result<i64, StoreError> {
-    let kind = match kind {
-        EntryKind::StateChange => "state_change",
-        EntryKind::HooksExecuted => "hooks_executed",
-        EntryKind::ProgressCheckpoint => "progress_checkpoint",
-        EntryKind::DeviceError => "device_error",
-        EntryKind::Recovery => "recovery",
-        EntryKind::Unknown => {
-            return Err(StoreError::Invalid(
-                "an event of unknown kind cannot be recorded".into(),
-            ));
-        }
-    };
+    let kind = event_kind(kind)?;
     conn.execute(
         "INSERT INTO job_events (job_id, type, from_state, to_state, reason, metadata_json, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -475,6 +497,172 @@ pub fn insert_event(
         _ => StoreError::Sqlite(e),
     })?;
     Ok(conn.last_insert_rowid())
+}
+
+/// The `job_events.type` of an entry kind.
+pub(crate) fn event_kind(kind: EntryKind) -> Result<&'static str, StoreError> {
+    Ok(match kind {
+        EntryKind::StateChange => "state_change",
+        EntryKind::HooksExecuted => "hooks_executed",
+        EntryKind::ProgressCheckpoint => "progress_checkpoint",
+        EntryKind::DeviceError => "device_error",
+        EntryKind::Recovery => "recovery",
+        EntryKind::Unknown => {
+            return Err(StoreError::Invalid(
+                "an event of unknown kind cannot be recorded".into(),
+            ));
+        }
+    })
+}
+
+/// Claims the head job released for plotting (`READY` with `start`, in queue order, held by no
+/// one): it becomes `ARMED` under `claim`'s lease, in one transaction. SQLite runs one writer at
+/// a time (`IMMEDIATE`), so two daemons on one file can never claim the same job; PostgreSQL
+/// does the same with `FOR UPDATE SKIP LOCKED` (see [`super::postgres`]). `None`: nothing to do.
+pub fn claim_next(
+    conn: &mut Connection,
+    claim: &Claim,
+) -> Result<Option<(JobRecord, StateChange)>, StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let head: Option<String> = tx
+        .query_row(
+            "SELECT id FROM jobs
+             WHERE state = 'READY' AND lease_owner IS NULL
+                 AND json_extract(metadata_json, '$.start') = 1
+             ORDER BY priority DESC, seq ASC LIMIT 1",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let Some(id) = head else {
+        return Ok(None);
+    };
+    let job_id = JobId::parse(&id).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let change = transition_in(&tx, &claim_request(&job_id, claim))?;
+    tx.execute(
+        "UPDATE jobs SET lease_owner = ?2, lease_expires_ms = ?3 WHERE id = ?1",
+        params![id, claim.owner, claim.now_ms.saturating_add(claim.ttl_ms)],
+    )?;
+    let record = get(&tx, &id)?.ok_or_else(|| StoreError::UnknownJob(id.clone()))?;
+    tx.commit()?;
+    Ok(Some((record, change)))
+}
+
+/// The `READY → ARMED` transition of a claim.
+pub(crate) fn claim_request(job_id: &JobId, claim: &Claim) -> TransitionRequest {
+    let mut metadata = Map::new();
+    if let Some(device) = &claim.device_id {
+        metadata.insert("device_id".into(), Value::String(device.clone()));
+    }
+    metadata.insert("lease_owner".into(), Value::String(claim.owner.clone()));
+    TransitionRequest {
+        job_id: job_id.clone(),
+        event: JobEvent::Arm,
+        reason: Reason::Pipeline,
+        error: None,
+        metadata: Value::Object(metadata),
+    }
+}
+
+/// Extends `owner`'s lease on `job_id` to `now_ms + ttl_ms`. A lease that expired is lost even
+/// before another daemon recorded the job interrupted: [`StoreError::LeaseLost`], and the owner
+/// must stop working on the job.
+pub fn renew_lease(
+    conn: &Connection,
+    job_id: &str,
+    owner: &str,
+    now_ms: i64,
+    ttl_ms: i64,
+) -> Result<Lease, StoreError> {
+    let expires_ms = now_ms.saturating_add(ttl_ms);
+    let n = conn.execute(
+        "UPDATE jobs SET lease_expires_ms = ?4
+         WHERE id = ?1 AND lease_owner = ?2 AND lease_expires_ms > ?3",
+        params![job_id, owner, now_ms, expires_ms],
+    )?;
+    if n == 0 {
+        return Err(StoreError::LeaseLost {
+            job_id: job_id.to_owned(),
+            owner: owner.to_owned(),
+        });
+    }
+    Ok(Lease {
+        owner: owner.to_owned(),
+        expires_ms,
+    })
+}
+
+/// Every lease expired at `now_ms` ends: an `ARMED` or `PLOTTING` job becomes `PAUSED`
+/// (`interrupted`) with its resume point and a `recovery` event naming the daemon that held it;
+/// a `PAUSED` one stays as it is. The job is never handed to another daemon: only a user's
+/// resume continues it. One transaction; returns the state changes with their recovery events.
+pub fn expire_leases(
+    conn: &mut Connection,
+    now_ms: i64,
+) -> Result<Vec<(StateChange, i64)>, StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let expired: Vec<(String, String, i64)> = {
+        let mut stmt = tx.prepare(
+            "SELECT id, lease_owner, lease_expires_ms FROM jobs
+             WHERE lease_owner IS NOT NULL AND lease_expires_ms <= ?1 ORDER BY seq",
+        )?;
+        let rows = stmt.query_map([now_ms], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        rows.collect::<Result<_, _>>()?
+    };
+    let mut out = Vec::new();
+    for (id, owner, expires_ms) in expired {
+        let job = get(&tx, &id)?.ok_or_else(|| StoreError::UnknownJob(id.clone()))?;
+        if matches!(job.state, JobState::Armed | JobState::Plotting) {
+            let (req, recovery) = lease_expiry(&job, &owner, expires_ms);
+            let change = transition_in(&tx, &req)?;
+            let event = insert_event(
+                &tx,
+                &id,
+                EntryKind::Recovery,
+                Some(job.state),
+                Some(JobState::Paused),
+                Some(Reason::Interrupted.as_str()),
+                &recovery,
+                &change.at,
+            )?;
+            out.push((change, event));
+        }
+        tx.execute(
+            "UPDATE jobs SET lease_owner = NULL, lease_expires_ms = NULL WHERE id = ?1",
+            [&id],
+        )?;
+    }
+    tx.commit()?;
+    Ok(out)
+}
+
+/// The transition and the recovery event's metadata of a job whose lease expired.
+pub(crate) fn lease_expiry(
+    job: &JobRecord,
+    owner: &str,
+    expires_ms: i64,
+) -> (TransitionRequest, Value) {
+    let resume = job.resume.as_ref().map_or(Value::Null, resume_json);
+    let req = TransitionRequest {
+        job_id: job.id.clone(),
+        event: JobEvent::Interrupt,
+        reason: Reason::Interrupted,
+        error: None,
+        metadata: json!({
+            "resume_point": resume.clone(),
+            "lease_owner": owner,
+            "lease_expired_ms": expires_ms,
+        }),
+    };
+    let recovery = json!({
+        "message": format!(
+            "the daemon `{owner}` holding this job stopped renewing its lease; the job waits on \
+             that daemon's plotter, and resume continues from the resume point"
+        ),
+        "resume_point": resume,
+        "lease_owner": owner,
+    });
+    (req, recovery)
 }
 
 /// One job by id.
@@ -609,10 +797,12 @@ pub fn resume_json(p: &ResumePoint) -> Value {
     v
 }
 
-const COLUMNS: &str = "id, seq, name, state, priority, source_path, created_at, updated_at,
+pub(crate) const COLUMNS: &str =
+    "id, seq, name, state, priority, source_path, created_at, updated_at,
     state_reason, error, retry_of, resume_layer, resume_stroke, resume_vertex, resume_motor1,
     resume_motor2, resume_x_mm, resume_y_mm, resume_at, estimate_pre_s, estimate_post_s,
-    started_at, finished_at, metadata_json, resume_pen_down, simulated";
+    started_at, finished_at, metadata_json, resume_pen_down, simulated, lease_owner,
+    lease_expires_ms";
 
 /// Maps a row; the outer error is SQLite's, the inner one a value this build cannot read.
 fn read_job(r: &Row<'_>) -> rusqlite::Result<Result<JobRecord, StoreError>> {
@@ -667,16 +857,25 @@ fn read_job(r: &Row<'_>) -> rusqlite::Result<Result<JobRecord, StoreError>> {
             finished_at: r.get(22)?,
             metadata: parse_json(&r.get::<_, String>(23)?),
             simulated: r.get(25)?,
+            lease: lease_of(r.get(26)?, r.get(27)?),
         })
     })();
     Ok(record)
 }
 
-fn parse_json(text: &str) -> Value {
+/// The lease of a row's `lease_owner` and `lease_expires_ms` (both or none).
+pub(crate) fn lease_of(owner: Option<String>, expires_ms: Option<i64>) -> Option<Lease> {
+    match (owner, expires_ms) {
+        (Some(owner), Some(expires_ms)) => Some(Lease { owner, expires_ms }),
+        _ => None,
+    }
+}
+
+pub(crate) fn parse_json(text: &str) -> Value {
     serde_json::from_str(text).unwrap_or_else(|_| json!({ "unparsed": text }))
 }
 
-fn validate_name(name: &str) -> Result<(), StoreError> {
+pub(crate) fn validate_name(name: &str) -> Result<(), StoreError> {
     if name.trim().is_empty() {
         return Err(StoreError::Invalid("a job needs a non-empty name".into()));
     }
@@ -711,7 +910,7 @@ fn fresh_id(conn: &Connection) -> Result<JobId, StoreError> {
     ))
 }
 
-fn object(v: &Value) -> Map<String, Value> {
+pub(crate) fn object(v: &Value) -> Map<String, Value> {
     match v {
         Value::Object(m) => m.clone(),
         Value::Null => Map::new(),
@@ -803,7 +1002,9 @@ fn transition_in(conn: &Connection, req: &TransitionRequest) -> Result<StateChan
         "UPDATE jobs SET state = ?2, updated_at = ?3, state_reason = ?4,
              error = CASE WHEN ?5 IS NOT NULL THEN ?5 WHEN ?2 = 'QUEUED' THEN NULL ELSE error END,
              started_at = CASE WHEN ?2 = 'PLOTTING' THEN coalesce(started_at, ?3) ELSE started_at END,
-             finished_at = CASE WHEN ?6 THEN ?3 ELSE finished_at END
+             finished_at = CASE WHEN ?6 THEN ?3 ELSE finished_at END,
+             lease_owner = CASE WHEN ?7 THEN lease_owner ELSE NULL END,
+             lease_expires_ms = CASE WHEN ?7 THEN lease_expires_ms ELSE NULL END
          WHERE id = ?1",
         params![
             id,
@@ -811,7 +1012,8 @@ fn transition_in(conn: &Connection, req: &TransitionRequest) -> Result<StateChan
             now,
             req.reason.as_str(),
             req.error,
-            to.is_terminal()
+            to.is_terminal(),
+            LEASED_STATES.contains(&to)
         ],
     )?;
     let event_id = insert_event(
@@ -837,257 +1039,5 @@ fn transition_in(conn: &Connection, req: &TransitionRequest) -> Result<StateChan
     })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::store::migrate;
-
-    fn db() -> Connection {
-        let mut c = Connection::open_in_memory().unwrap();
-        c.execute_batch("PRAGMA foreign_keys = ON").unwrap();
-        migrate::migrate(&mut c, ":memory:").unwrap();
-        c
-    }
-
-    fn add(c: &mut Connection, name: &str, priority: i32) -> JobId {
-        let new = NewJob {
-            name: name.into(),
-            priority,
-            ..NewJob::default()
-        };
-        insert(c, &new).unwrap().0.id
-    }
-
-    fn apply(c: &mut Connection, id: &JobId, event: JobEvent) -> Result<StateChange, StoreError> {
-        transition(
-            c,
-            &TransitionRequest {
-                job_id: id.clone(),
-                event,
-                reason: Reason::Pipeline,
-                error: None,
-                metadata: Value::Null,
-            },
-        )
-    }
-
-    fn to_ready(c: &mut Connection, id: &JobId) {
-        for e in [
-            JobEvent::Enqueue,
-            JobEvent::Analyzed,
-            JobEvent::Optimized,
-            JobEvent::Prepared,
-        ] {
-            apply(c, id, e).unwrap();
-        }
-    }
-
-    #[test]
-    fn state_changes_and_events_move_together() {
-        let mut c = db();
-        let id = add(&mut c, "flower", 0);
-        let ch = apply(&mut c, &id, JobEvent::Enqueue).unwrap();
-        assert_eq!((ch.from, ch.to), (Some(JobState::New), JobState::Queued));
-        assert_eq!(ch.job_name, "flower");
-        let err = apply(&mut c, &id, JobEvent::Start).unwrap_err();
-        assert!(matches!(err, StoreError::Transition { .. }), "{err}");
-        let job = get(&c, id.as_str()).unwrap().unwrap();
-        assert_eq!(job.state, JobState::Queued);
-        let ev = events(&c, id.as_str()).unwrap();
-        assert_eq!(ev.len(), 2, "the refused transition left no event");
-        assert_eq!(ev[0].to_state.as_deref(), Some("NEW"));
-        assert_eq!(ev[0].from_state, None);
-        assert_eq!(ev[1].from_state.as_deref(), Some("NEW"));
-        assert!(matches!(
-            apply(&mut c, &JobId::parse("nope").unwrap(), JobEvent::Abort),
-            Err(StoreError::UnknownJob(_))
-        ));
-    }
-
-    #[test]
-    fn event_rows_are_append_only() {
-        let mut c = db();
-        let id = add(&mut c, "a", 0);
-        let err = c
-            .execute(
-                "UPDATE job_events SET reason = 'x' WHERE job_id = ?1",
-                [id.as_str()],
-            )
-            .unwrap_err();
-        assert!(err.to_string().contains("append-only"), "{err}");
-    }
-
-    #[test]
-    fn failing_records_the_error_and_queueing_a_retry_clears_it() {
-        let mut c = db();
-        let id = add(&mut c, "a", 3);
-        transition(
-            &mut c,
-            &TransitionRequest {
-                job_id: id.clone(),
-                event: JobEvent::Fail,
-                reason: Reason::Error,
-                error: Some("SVG has no paths".into()),
-                metadata: json!({"stage": "import"}),
-            },
-        )
-        .unwrap();
-        let failed = get(&c, id.as_str()).unwrap().unwrap();
-        assert_eq!(failed.error.as_deref(), Some("SVG has no paths"));
-        assert!(failed.finished_at.is_some());
-        set_layers(
-            &c,
-            id.as_str(),
-            &[Layer {
-                index: 0,
-                name: "1 outline".into(),
-                ..Layer::default()
-            }],
-        )
-        .unwrap();
-        let (new, changes) = retry(&mut c, id.as_str()).unwrap();
-        assert_eq!(new.state, JobState::Queued);
-        assert_eq!(new.retry_of.as_deref(), Some(id.as_str()));
-        assert_eq!((new.priority, new.error.clone()), (3, None));
-        assert_eq!(changes.len(), 2);
-        assert_eq!(layers(&c, new.id.as_str()).unwrap().len(), 1);
-        // The old job keeps its state and history.
-        assert_eq!(
-            get(&c, id.as_str()).unwrap().unwrap().state,
-            JobState::Failed
-        );
-        assert_eq!(events(&c, id.as_str()).unwrap().len(), 2);
-        assert!(matches!(
-            retry(&mut c, new.id.as_str()),
-            Err(StoreError::NotRetryable { .. })
-        ));
-    }
-
-    #[test]
-    fn queue_order_is_priority_then_submission() {
-        let mut c = db();
-        let a = add(&mut c, "a", 0);
-        let b = add(&mut c, "b", 5);
-        let d = add(&mut c, "d", 0);
-        let e = add(&mut c, "e", 5);
-        for id in [&a, &b, &d, &e] {
-            to_ready(&mut c, id);
-        }
-        let order: Vec<_> = list(&c, &[JobState::Ready])
-            .unwrap()
-            .into_iter()
-            .map(|j| j.id)
-            .collect();
-        assert_eq!(order, [b, e, a, d]);
-    }
-
-    #[test]
-    fn interrupted_jobs_come_back_paused_with_their_resume_point() {
-        let mut c = db();
-        let plotting = add(&mut c, "p", 0);
-        let armed = add(&mut c, "a", 0);
-        let ready = add(&mut c, "r", 0);
-        for id in [&plotting, &armed, &ready] {
-            to_ready(&mut c, id);
-        }
-        apply(&mut c, &plotting, JobEvent::Arm).unwrap();
-        apply(&mut c, &plotting, JobEvent::Start).unwrap();
-        apply(&mut c, &armed, JobEvent::Arm).unwrap();
-        let point = ResumePoint {
-            layer: 1,
-            stroke: 42,
-            vertex: 7,
-            pen_down: true,
-            position: Some(MachinePosition {
-                steps: MotorSteps::new(8000, -1600),
-                point: Point::new(40.0, 60.0),
-            }),
-            recorded_at: "2026-01-01T00:00:00.000Z".into(),
-        };
-        set_resume_point(&c, plotting.as_str(), &point).unwrap();
-        let recovered = recover_interrupted(&mut c).unwrap();
-        assert_eq!(recovered.len(), 2);
-        for (change, _) in &recovered {
-            assert_eq!(change.to, JobState::Paused);
-            assert_eq!(change.reason, Reason::Interrupted);
-        }
-        let p = get(&c, plotting.as_str()).unwrap().unwrap();
-        assert_eq!(p.state, JobState::Paused);
-        assert_eq!(p.state_reason.as_deref(), Some("interrupted"));
-        assert_eq!(p.resume, Some(point));
-        let kinds: Vec<_> = events(&c, plotting.as_str())
-            .unwrap()
-            .into_iter()
-            .map(|e| e.kind)
-            .collect();
-        assert_eq!(kinds.last().map(String::as_str), Some("recovery"));
-        assert_eq!(
-            get(&c, ready.as_str()).unwrap().unwrap().state,
-            JobState::Ready
-        );
-        assert!(recover_interrupted(&mut c).unwrap().is_empty());
-    }
-
-    #[test]
-    fn bad_names_are_refused() {
-        let mut c = db();
-        for name in ["", "  ", "a\nb", &"x".repeat(MAX_NAME_LEN + 1)] {
-            let new = NewJob {
-                name: name.into(),
-                ..NewJob::default()
-            };
-            assert!(
-                matches!(insert(&mut c, &new), Err(StoreError::Invalid(_))),
-                "{name:?}"
-            );
-        }
-        let new = NewJob {
-            name: "a; touch /tmp/x".into(),
-            ..NewJob::default()
-        };
-        assert!(insert(&mut c, &new).is_ok());
-    }
-
-    #[test]
-    fn only_final_jobs_are_deleted_with_their_history() {
-        let mut c = db();
-        let live = add(&mut c, "live", 0);
-        let done = add(&mut c, "done", 0);
-        apply(&mut c, &done, JobEvent::Abort).unwrap();
-        let retry = retry(&mut c, done.as_str()).unwrap().0.id;
-        let err = delete(&mut c, live.as_str()).unwrap_err();
-        assert!(matches!(err, StoreError::NotFinished { .. }), "{err}");
-        assert!(
-            err.to_string().contains("abort or cancel it first"),
-            "{err}"
-        );
-        let gone = delete(&mut c, done.as_str()).unwrap();
-        assert_eq!(gone.state, JobState::Aborted);
-        assert!(get(&c, done.as_str()).unwrap().is_none());
-        assert!(events(&c, done.as_str()).unwrap().is_empty());
-        let r = get(&c, retry.as_str()).unwrap().unwrap();
-        assert_eq!(r.retry_of, None, "the retry outlives the job it retried");
-        assert!(matches!(
-            delete(&mut c, done.as_str()),
-            Err(StoreError::UnknownJob(_))
-        ));
-        let counts = state_counts(&c).unwrap();
-        assert_eq!(counts.get(&JobState::New), Some(&1));
-        assert_eq!(counts.get(&JobState::Queued), Some(&1));
-        assert_eq!(counts.len(), 2);
-        set_source_path(
-            &c,
-            live.as_str(),
-            std::path::Path::new("/w/jobs/x/source.svg"),
-        )
-        .unwrap();
-        assert_eq!(
-            get(&c, live.as_str())
-                .unwrap()
-                .unwrap()
-                .source_path
-                .as_deref(),
-            Some("/w/jobs/x/source.svg")
-        );
-    }
-}
+// The tests of these functions are the store suite (`store/suite.rs`), run against SQLite and
+// PostgreSQL alike.

@@ -1,6 +1,12 @@
 //! The numbered SQL migrations of the root `migrations/` directory, embedded at build time, and the
 //! code that checks a database file and brings its schema up to date.
 //!
+//! One schema history, two dialects: every migration is a pair, `migrations/NNNN_name.sql`
+//! (SQLite, [`MIGRATIONS`]) and `migrations/postgres/NNNN_name.sql` (PostgreSQL,
+//! [`POSTGRES_MIGRATIONS`], applied by [`super::postgres`]). To add a migration, write both files
+//! and add both entries; the unit tests below refuse a file without its twin, a list out of step
+//! with the directory, and two schemas whose tables or columns differ.
+//!
 //! A database is only ever touched when it is plotty's: an empty file, or one with plotty's
 //! `application_id` and a schema version this build knows. Anything else (another program's
 //! database, a corrupt file, a schema from a newer plotty) is refused with a message saying what
@@ -37,6 +43,35 @@ pub const MIGRATIONS: &[Migration] = &[
         version: 3,
         name: "0003_simulated",
         sql: include_str!("../../../migrations/0003_simulated.sql"),
+    },
+    Migration {
+        version: 4,
+        name: "0004_leases",
+        sql: include_str!("../../../migrations/0004_leases.sql"),
+    },
+];
+
+/// The PostgreSQL twin of every migration of [`MIGRATIONS`], same versions and names, in order.
+pub const POSTGRES_MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "0001_initial",
+        sql: include_str!("../../../migrations/postgres/0001_initial.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "0002_resume_pen",
+        sql: include_str!("../../../migrations/postgres/0002_resume_pen.sql"),
+    },
+    Migration {
+        version: 3,
+        name: "0003_simulated",
+        sql: include_str!("../../../migrations/postgres/0003_simulated.sql"),
+    },
+    Migration {
+        version: 4,
+        name: "0004_leases",
+        sql: include_str!("../../../migrations/postgres/0004_leases.sql"),
     },
 ];
 
@@ -167,26 +202,55 @@ mod tests {
 
     use super::*;
 
-    #[test]
-    fn embedded_list_matches_the_migrations_directory() {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../migrations");
-        let mut files: Vec<String> = std::fs::read_dir(&dir)
+    /// The `.sql` files of `dir`, sorted.
+    fn sql_files(dir: &Path) -> Vec<String> {
+        let mut files: Vec<String> = std::fs::read_dir(dir)
             .unwrap()
             .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|f| f.ends_with(".sql"))
             .collect();
         files.sort();
-        let embedded: Vec<String> = MIGRATIONS
-            .iter()
-            .map(|m| format!("{}.sql", m.name))
-            .collect();
-        assert_eq!(files, embedded, "update MIGRATIONS in store/migrate.rs");
-        for (i, m) in MIGRATIONS.iter().enumerate() {
+        files
+    }
+
+    fn check_list(dir: &Path, list: &[Migration], what: &str) {
+        let embedded: Vec<String> = list.iter().map(|m| format!("{}.sql", m.name)).collect();
+        assert_eq!(
+            sql_files(dir),
+            embedded,
+            "update {what} in store/migrate.rs"
+        );
+        for (i, m) in list.iter().enumerate() {
             let number: u32 = m.name[..4].parse().unwrap();
             assert_eq!(m.version, number, "{}", m.name);
             assert_eq!(m.version as usize, i + 1, "versions are contiguous from 1");
             let on_disk = std::fs::read_to_string(dir.join(format!("{}.sql", m.name))).unwrap();
             assert_eq!(on_disk, m.sql, "{} is stale: rebuild", m.name);
         }
+    }
+
+    #[test]
+    fn embedded_list_matches_the_migrations_directory() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../migrations");
+        check_list(&dir, MIGRATIONS, "MIGRATIONS");
+        check_list(
+            &dir.join("postgres"),
+            POSTGRES_MIGRATIONS,
+            "POSTGRES_MIGRATIONS",
+        );
+    }
+
+    #[test]
+    fn every_migration_has_its_postgres_twin() {
+        let sqlite: Vec<_> = MIGRATIONS.iter().map(|m| (m.version, m.name)).collect();
+        let postgres: Vec<_> = POSTGRES_MIGRATIONS
+            .iter()
+            .map(|m| (m.version, m.name))
+            .collect();
+        assert_eq!(
+            sqlite, postgres,
+            "each migration is a pair: migrations/NNNN_name.sql and migrations/postgres/NNNN_name.sql"
+        );
     }
 
     #[test]
@@ -222,7 +286,7 @@ mod tests {
                     ('travel', 'b.svg', 'PAUSED', 'x', 'x', 0, 4, 0, 'x');",
         )
         .unwrap();
-        assert_eq!(migrate(&mut conn, ":memory:").unwrap(), vec![2, 3]);
+        assert_eq!(migrate(&mut conn, ":memory:").unwrap(), vec![2, 3, 4]);
         let drawing = crate::store::jobs::get(&conn, "drawing").unwrap().unwrap();
         assert!(drawing.resume.unwrap().pen_down);
         let travel = crate::store::jobs::get(&conn, "travel").unwrap().unwrap();

@@ -16,10 +16,14 @@
 //!
 //! The job tables are in [`jobs`]; `plotty check database` is in [`check`].
 
+mod any;
 pub mod check;
 pub mod jobs;
 pub mod lost;
 pub mod migrate;
+pub mod postgres;
+#[cfg(test)]
+mod suite;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
@@ -32,9 +36,12 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::job::{JobState, TransitionError};
 
+pub use any::JobStore;
 pub use jobs::{
-    JobRecord, Layer, MachinePosition, NewJob, ResumePoint, StateChange, TransitionRequest,
+    Claim, JobRecord, Layer, Lease, MachinePosition, NewJob, ResumePoint, StateChange,
+    TransitionRequest,
 };
+pub use postgres::PgStore;
 
 /// How long a statement waits for a lock held by another connection (a `plotty check database`
 /// running next to the daemon) before failing.
@@ -132,6 +139,15 @@ pub enum StoreError {
         #[source]
         source: rusqlite::Error,
     },
+    /// A PostgreSQL migration failed; its transaction was rolled back.
+    #[error("database migration {name} failed, the schema was left as it was: {source}")]
+    PostgresMigration {
+        /// The migration's file name.
+        name: &'static str,
+        /// What PostgreSQL said.
+        #[source]
+        source: tokio_postgres::Error,
+    },
     /// A query failed.
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
@@ -175,6 +191,28 @@ pub enum StoreError {
     /// The store was closed (the daemon is shutting down).
     #[error("the database is closed (the daemon is shutting down)")]
     Closed,
+    /// The daemon's lease on the job expired or was taken: it must stop working on the job.
+    #[error(
+        "job {job_id}: the lease of `{owner}` expired (the job is or will be recorded PAUSED, \
+         interrupted); stop working on it"
+    )]
+    LeaseLost {
+        /// The job.
+        job_id: String,
+        /// The daemon that held it.
+        owner: String,
+    },
+    /// A PostgreSQL statement failed.
+    #[error("database error: {0}")]
+    Postgres(#[from] tokio_postgres::Error),
+    /// No PostgreSQL connection could be had (server down, pool closed, wrong credentials).
+    #[error("cannot reach the PostgreSQL database {url}: {detail}")]
+    Connect {
+        /// The database URL, without its password.
+        url: String,
+        /// Why.
+        detail: String,
+    },
     /// The store thread could not be started.
     #[error("cannot start the database thread: {0}")]
     Thread(#[source] std::io::Error),
@@ -676,7 +714,7 @@ mod tests {
         let (store, report) = Store::open(&path).unwrap();
         assert!(report.created);
         assert_eq!(report.journal_mode, "wal");
-        assert_eq!(report.migrated, vec![1, 2, 3]);
+        assert_eq!(report.migrated, vec![1, 2, 3, 4]);
         let fk: i64 = store
             .call(|c| Ok(c.query_row("PRAGMA foreign_keys", [], |r| r.get(0))?))
             .await

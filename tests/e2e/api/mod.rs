@@ -71,7 +71,7 @@ pub(crate) async fn start_with(edit: impl FnOnce(&mut Settings), limits: ApiLimi
     let parts = Parts {
         settings,
         sources: None,
-        store,
+        store: store.into(),
         listener: Some(listener),
         logging: None,
         notifier: Notifier::default(),

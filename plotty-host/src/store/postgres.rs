@@ -1,0 +1,1187 @@
+//! The job store on PostgreSQL (`database.url: postgresql://…`): several daemons, one queue.
+//!
+//! The same tables, transactions and answers as the SQLite store ([`super::jobs`]), written for
+//! PostgreSQL with `tokio-postgres` over a `deadpool-postgres` pool: async all the way, so no
+//! store thread is needed. The schema comes from the PostgreSQL twins of the migrations
+//! ([`super::migrate::POSTGRES_MIGRATIONS`]), applied under an advisory lock so that daemons
+//! starting together migrate once.
+//!
+//! Where SQLite serialises writers with one `IMMEDIATE` transaction at a time, PostgreSQL locks
+//! rows: a state change locks its job (`FOR UPDATE`) before it reads the state, and a daemon
+//! claims the head `READY` job with `FOR UPDATE SKIP LOCKED`, so claimers never wait on each
+//! other and never take the same job. Leases (schema 4) are the same as in SQLite: see
+//! [`super::jobs::claim_next`], [`super::jobs::renew_lease`] and [`super::jobs::expire_leases`].
+//!
+//! Connections are plain TCP or a Unix socket (`?host=/run/postgresql`); TLS is not built in.
+
+use std::collections::BTreeMap;
+use std::str::FromStr;
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use plotty_motion::kinematics::{MotorSteps, Point};
+use serde_json::{Map, Value, json};
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{GenericClient, NoTls, Row};
+
+use super::jobs::{
+    self, Claim, EventRecord, JobRecord, Layer, Lease, MachinePosition, NewJob, ResumePoint,
+    StateChange, TransitionRequest,
+};
+use super::migrate::{POSTGRES_MIGRATIONS, latest_version};
+use super::{OpenReport, StoreError};
+use crate::job::{self, JobEvent, JobId, JobState, Reason};
+use crate::journal::EntryKind;
+use crate::timestamp;
+
+/// The advisory lock taken while migrating ('PLTY'): one daemon migrates, the others wait.
+const MIGRATION_LOCK: i64 = 0x504C_5459;
+
+/// A handle to a PostgreSQL job store; cheap to clone, usable from any task.
+#[derive(Clone)]
+pub struct PgStore {
+    pool: Pool,
+    url: String,
+}
+
+impl PgStore {
+    /// Connects to `url` (`postgresql://user:password@host:port/db` or key=value form) with at
+    /// most `max_connections` connections, checks the schema and applies pending migrations.
+    ///
+    /// Errors: a malformed URL ([`StoreError::Invalid`]), an unreachable server
+    /// ([`StoreError::Connect`]), a database of another program ([`StoreError::Foreign`]) or of a
+    /// newer plotty ([`StoreError::TooNew`]), a failed migration.
+    pub async fn connect(
+        url: &str,
+        max_connections: usize,
+    ) -> Result<(Self, OpenReport), StoreError> {
+        let shown = redact(url);
+        let config = tokio_postgres::Config::from_str(url).map_err(|e| {
+            StoreError::Invalid(format!(
+                "database.url `{shown}` is not a PostgreSQL URL: {e}"
+            ))
+        })?;
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(max_connections.max(1))
+            .build()
+            .map_err(|e| StoreError::Connect {
+                url: shown.clone(),
+                detail: e.to_string(),
+            })?;
+        let store = Self { pool, url: shown };
+        let migrated = store.migrate().await?;
+        let report = OpenReport {
+            path: store.url.clone().into(),
+            created: migrated.first() == Some(&1),
+            migrated,
+            version: latest_version(),
+            journal_mode: "postgresql".into(),
+        };
+        Ok((store, report))
+    }
+
+    /// The schema version of the database at `url`, without creating or migrating anything (for
+    /// `plotty check database`). Errors as [`PgStore::connect`].
+    pub async fn inspect(url: &str) -> Result<(Self, u32), StoreError> {
+        let shown = redact(url);
+        let config = tokio_postgres::Config::from_str(url).map_err(|e| {
+            StoreError::Invalid(format!(
+                "database.url `{shown}` is not a PostgreSQL URL: {e}"
+            ))
+        })?;
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(1)
+            .build()
+            .map_err(|e| StoreError::Connect {
+                url: shown.clone(),
+                detail: e.to_string(),
+            })?;
+        let store = Self { pool, url: shown };
+        let version = store.schema_version().await?;
+        Ok((store, version))
+    }
+
+    /// Whether the connected user may change the job tables (`plotty check database`).
+    pub async fn can_write(&self) -> Result<bool, StoreError> {
+        let row = self
+            .client()
+            .await?
+            .query_one(
+                "SELECT has_table_privilege('jobs', 'INSERT, UPDATE, DELETE')
+                     AND has_table_privilege('job_events', 'INSERT')",
+                &[],
+            )
+            .await?;
+        Ok(row.try_get(0)?)
+    }
+
+    /// [`PgStore::connect`] from outside any async runtime (the daemon opens its database before
+    /// it starts its runtime, step 2): connects and migrates on a runtime of its own, then drops
+    /// the connections made there, so that the pool opens its connections on the caller's
+    /// runtime when first used.
+    pub fn connect_blocking(
+        url: &str,
+        max_connections: usize,
+    ) -> Result<(Self, OpenReport), StoreError> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(StoreError::Thread)?;
+        let (store, report) = runtime.block_on(Self::connect(url, max_connections))?;
+        // Their connection tasks die with this runtime.
+        store.pool.retain(|_, _| false);
+        Ok((store, report))
+    }
+
+    /// The most connections the pool opens.
+    pub fn max_connections(&self) -> usize {
+        self.pool.status().max_size
+    }
+
+    /// The database URL without its password.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Closes the pool: later calls fail with [`StoreError::Closed`].
+    pub fn close(&self) {
+        self.pool.close();
+    }
+
+    async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
+        self.pool.get().await.map_err(|e| match e {
+            deadpool_postgres::PoolError::Closed => StoreError::Closed,
+            other => StoreError::Connect {
+                url: self.url.clone(),
+                detail: other.to_string(),
+            },
+        })
+    }
+
+    /// Applies every migration newer than the database, each in its own transaction under the
+    /// migration lock, with its `schema_migrations` row. Returns the versions applied.
+    async fn migrate(&self) -> Result<Vec<u32>, StoreError> {
+        let mut client = self.client().await?;
+        let mut applied = Vec::new();
+        loop {
+            let tx = client.transaction().await?;
+            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+                .await?;
+            let version = self.version(&*tx).await?;
+            let Some(m) = POSTGRES_MIGRATIONS.iter().find(|m| m.version > version) else {
+                tx.commit().await?;
+                return Ok(applied);
+            };
+            let fail = |e: tokio_postgres::Error| StoreError::PostgresMigration {
+                name: m.name,
+                source: e,
+            };
+            tx.batch_execute(m.sql).await.map_err(fail)?;
+            tx.execute(
+                "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
+                &[
+                    &i32::try_from(m.version).unwrap_or(i32::MAX),
+                    &m.name,
+                    &timestamp::now(),
+                ],
+            )
+            .await
+            .map_err(fail)?;
+            tx.commit().await.map_err(fail)?;
+            applied.push(m.version);
+        }
+    }
+
+    /// The schema version of the database; refuses another program's database and a newer one.
+    async fn version<C: GenericClient + Sync>(&self, c: &C) -> Result<u32, StoreError> {
+        let ours: Option<String> = c
+            .query_one("SELECT to_regclass('schema_migrations')::text", &[])
+            .await?
+            .get(0);
+        if ours.is_none() {
+            let tables: i64 = c
+                .query_one(
+                    "SELECT count(*) FROM information_schema.tables WHERE table_schema = current_schema()",
+                    &[],
+                )
+                .await?
+                .get(0);
+            if tables > 0 {
+                return Err(StoreError::Foreign {
+                    path: self.url.clone(),
+                    detail: format!("it has {tables} tables but no plotty schema_migrations"),
+                });
+            }
+            return Ok(0);
+        }
+        let version: Option<i32> = c
+            .query_one("SELECT max(version) FROM schema_migrations", &[])
+            .await?
+            .get(0);
+        let version = u32::try_from(version.unwrap_or(0)).unwrap_or(0);
+        if version > latest_version() {
+            return Err(StoreError::TooNew {
+                path: self.url.clone(),
+                found: version,
+                known: latest_version(),
+            });
+        }
+        Ok(version)
+    }
+
+    /// The schema version recorded in the database.
+    pub async fn schema_version(&self) -> Result<u32, StoreError> {
+        let client = self.client().await?;
+        self.version(&**client).await
+    }
+
+    /// Runs raw SQL (tests compare schemas and try forbidden writes with it).
+    #[cfg(test)]
+    pub(crate) async fn batch(&self, sql: &str) -> Result<(), StoreError> {
+        Ok(self.client().await?.batch_execute(sql).await?)
+    }
+
+    /// The columns of every plotty table, `table.column` sorted (the schema comparison test).
+    #[cfg(test)]
+    pub(crate) async fn columns(&self) -> Result<Vec<String>, StoreError> {
+        let rows = self
+            .client()
+            .await?
+            .query(
+                "SELECT table_name::text || '.' || column_name::text FROM information_schema.columns
+                 WHERE table_schema = current_schema() ORDER BY 1",
+                &[],
+            )
+            .await?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
+    /// Adds a job in state `NEW`; see [`jobs::insert`].
+    pub async fn insert_job(&self, new: NewJob) -> Result<(JobRecord, StateChange), StoreError> {
+        jobs::validate_name(&new.name)?;
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let id = fresh_id(&*tx).await?;
+        let change = insert_new(&*tx, &id, &new, None).await?;
+        let record = get(&*tx, id.as_str())
+            .await?
+            .ok_or_else(|| StoreError::UnknownJob(id.to_string()))?;
+        tx.commit().await?;
+        Ok((record, change))
+    }
+
+    /// Applies a transition and records its event in one transaction; see [`jobs::transition`].
+    pub async fn transition(&self, req: TransitionRequest) -> Result<StateChange, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let change = transition_in(&*tx, &req).await?;
+        tx.commit().await?;
+        Ok(change)
+    }
+
+    /// Retries a `FAILED` or `ABORTED` job as a new `QUEUED` one; see [`jobs::retry`].
+    pub async fn retry(&self, old_id: &str) -> Result<(JobRecord, Vec<StateChange>), StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let old = get_for_update(&*tx, old_id)
+            .await?
+            .ok_or_else(|| StoreError::UnknownJob(old_id.to_owned()))?;
+        if !job::can_retry(old.state) {
+            return Err(StoreError::NotRetryable {
+                job_id: old_id.to_owned(),
+                state: old.state,
+            });
+        }
+        let mut metadata = jobs::object(&old.metadata);
+        metadata.remove("start");
+        let new = NewJob {
+            name: old.name.clone(),
+            source_path: old.source_path.as_ref().map(Into::into),
+            priority: old.priority,
+            metadata: Value::Object(metadata),
+        };
+        let id = fresh_id(&*tx).await?;
+        let created = insert_new(&*tx, &id, &new, Some(old_id)).await?;
+        let old_layers = layers(&*tx, old_id).await?;
+        set_layers(&*tx, id.as_str(), &old_layers).await?;
+        let queued = transition_in(
+            &*tx,
+            &TransitionRequest {
+                job_id: id.clone(),
+                event: JobEvent::Enqueue,
+                reason: Reason::Retry,
+                error: None,
+                metadata: json!({ "retry_of": old_id }),
+            },
+        )
+        .await?;
+        let record = get(&*tx, id.as_str())
+            .await?
+            .ok_or_else(|| StoreError::UnknownJob(id.to_string()))?;
+        tx.commit().await?;
+        Ok((record, vec![created, queued]))
+    }
+
+    /// Crash recovery of a single daemon: every `ARMED` or `PLOTTING` job becomes `PAUSED`
+    /// (`interrupted`); see [`jobs::recover_interrupted`]. With several daemons on one database
+    /// use [`PgStore::recover_owned`]: it leaves the jobs of the other, live daemons alone.
+    pub async fn recover_interrupted(&self) -> Result<Vec<(StateChange, i64)>, StoreError> {
+        self.recover(None).await
+    }
+
+    /// Start-up recovery of the daemon `owner` among several: its own `ARMED` or `PLOTTING`
+    /// jobs (it died holding them), jobs held by no one and jobs whose lease expired by `now_ms`
+    /// become `PAUSED` (`interrupted`); jobs another daemon holds under a live lease are left
+    /// to it.
+    pub async fn recover_owned(
+        &self,
+        owner: &str,
+        now_ms: i64,
+    ) -> Result<Vec<(StateChange, i64)>, StoreError> {
+        self.recover(Some((owner, now_ms))).await
+    }
+
+    async fn recover(
+        &self,
+        owner: Option<(&str, i64)>,
+    ) -> Result<Vec<(StateChange, i64)>, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let running = list(&*tx, &[JobState::Armed, JobState::Plotting]).await?;
+        let mut out = Vec::with_capacity(running.len());
+        for job in running {
+            if let (Some((me, now_ms)), Some(lease)) = (owner, &job.lease)
+                && lease.owner != me
+                && lease.expires_ms > now_ms
+            {
+                continue;
+            }
+            let resume = job.resume.as_ref().map_or(Value::Null, jobs::resume_json);
+            let change = transition_in(
+                &*tx,
+                &TransitionRequest {
+                    job_id: job.id.clone(),
+                    event: JobEvent::Interrupt,
+                    reason: Reason::Interrupted,
+                    error: None,
+                    metadata: json!({ "resume_point": resume.clone() }),
+                },
+            )
+            .await?;
+            let recovery = insert_event(
+                &*tx,
+                job.id.as_str(),
+                EntryKind::Recovery,
+                Some(job.state),
+                Some(JobState::Paused),
+                Some(Reason::Interrupted.as_str()),
+                &json!({
+                    "message": "the daemon stopped while this job was running; resume continues from the resume point",
+                    "resume_point": resume,
+                }),
+                &change.at,
+            )
+            .await?;
+            tx.execute(
+                "UPDATE jobs SET lease_owner = NULL, lease_expires_ms = NULL WHERE id = $1",
+                &[&job.id.as_str()],
+            )
+            .await?;
+            out.push((change, recovery));
+        }
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    /// Claims the head job released for plotting under `claim`'s lease; see
+    /// [`jobs::claim_next`]. `FOR UPDATE SKIP LOCKED`: a job another daemon is claiming right now
+    /// is passed over, never waited for nor taken twice.
+    pub async fn claim_next(
+        &self,
+        claim: Claim,
+    ) -> Result<Option<(JobRecord, StateChange)>, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let head = tx
+            .query_opt(
+                "SELECT id FROM jobs
+                 WHERE state = 'READY' AND lease_owner IS NULL
+                     AND (metadata_json::jsonb -> 'start') = 'true'::jsonb
+                 ORDER BY priority DESC, seq ASC LIMIT 1
+                 FOR UPDATE SKIP LOCKED",
+                &[],
+            )
+            .await?;
+        let Some(head) = head else {
+            tx.commit().await?;
+            return Ok(None);
+        };
+        let id: String = head.try_get(0)?;
+        let job_id = JobId::parse(&id).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let change = transition_in(&*tx, &jobs::claim_request(&job_id, &claim)).await?;
+        tx.execute(
+            "UPDATE jobs SET lease_owner = $2, lease_expires_ms = $3 WHERE id = $1",
+            &[
+                &id,
+                &claim.owner,
+                &claim.now_ms.saturating_add(claim.ttl_ms),
+            ],
+        )
+        .await?;
+        let record = get(&*tx, &id)
+            .await?
+            .ok_or_else(|| StoreError::UnknownJob(id.clone()))?;
+        tx.commit().await?;
+        Ok(Some((record, change)))
+    }
+
+    /// Applies a transition like [`PgStore::transition`]; a job it moves to `ARMED` or
+    /// `PLOTTING` is held by `owner` until `now_ms + ttl_ms` (the daemon that arms or resumes a
+    /// job plots it), in the same transaction.
+    pub async fn transition_leased(
+        &self,
+        req: TransitionRequest,
+        owner: &str,
+        now_ms: i64,
+        ttl_ms: i64,
+    ) -> Result<StateChange, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let change = transition_in(&*tx, &req).await?;
+        if matches!(change.to, JobState::Armed | JobState::Plotting) {
+            tx.execute(
+                "UPDATE jobs SET lease_owner = $2, lease_expires_ms = $3 WHERE id = $1",
+                &[&req.job_id.as_str(), &owner, &now_ms.saturating_add(ttl_ms)],
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(change)
+    }
+
+    /// Extends every lease `owner` still holds (not expired at `now_ms`) to `now_ms + ttl_ms`;
+    /// returns how many.
+    pub async fn renew_own(
+        &self,
+        owner: &str,
+        now_ms: i64,
+        ttl_ms: i64,
+    ) -> Result<u64, StoreError> {
+        Ok(self
+            .client()
+            .await?
+            .execute(
+                "UPDATE jobs SET lease_expires_ms = $3
+                 WHERE lease_owner = $1 AND lease_expires_ms > $2",
+                &[&owner, &now_ms, &now_ms.saturating_add(ttl_ms)],
+            )
+            .await?)
+    }
+
+    /// Extends `owner`'s lease on `job_id`; see [`jobs::renew_lease`].
+    pub async fn renew_lease(
+        &self,
+        job_id: &str,
+        owner: &str,
+        now_ms: i64,
+        ttl_ms: i64,
+    ) -> Result<Lease, StoreError> {
+        let expires_ms = now_ms.saturating_add(ttl_ms);
+        let n = self
+            .client()
+            .await?
+            .execute(
+                "UPDATE jobs SET lease_expires_ms = $4
+                 WHERE id = $1 AND lease_owner = $2 AND lease_expires_ms > $3",
+                &[&job_id, &owner, &now_ms, &expires_ms],
+            )
+            .await?;
+        if n == 0 {
+            return Err(StoreError::LeaseLost {
+                job_id: job_id.to_owned(),
+                owner: owner.to_owned(),
+            });
+        }
+        Ok(Lease {
+            owner: owner.to_owned(),
+            expires_ms,
+        })
+    }
+
+    /// Ends every lease expired at `now_ms`; see [`jobs::expire_leases`]. Rows another daemon
+    /// holds locked (renewing them right now) are skipped: the next sweep sees them.
+    pub async fn expire_leases(&self, now_ms: i64) -> Result<Vec<(StateChange, i64)>, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let expired = tx
+            .query(
+                "SELECT id, lease_owner, lease_expires_ms FROM jobs
+                 WHERE lease_owner IS NOT NULL AND lease_expires_ms <= $1 ORDER BY seq
+                 FOR UPDATE SKIP LOCKED",
+                &[&now_ms],
+            )
+            .await?;
+        let mut out = Vec::new();
+        for row in expired {
+            let id: String = row.try_get(0)?;
+            let owner: String = row.try_get(1)?;
+            let expires_ms: i64 = row.try_get(2)?;
+            let job = get(&*tx, &id)
+                .await?
+                .ok_or_else(|| StoreError::UnknownJob(id.clone()))?;
+            if matches!(job.state, JobState::Armed | JobState::Plotting) {
+                let (req, recovery) = jobs::lease_expiry(&job, &owner, expires_ms);
+                let change = transition_in(&*tx, &req).await?;
+                let event = insert_event(
+                    &*tx,
+                    &id,
+                    EntryKind::Recovery,
+                    Some(job.state),
+                    Some(JobState::Paused),
+                    Some(Reason::Interrupted.as_str()),
+                    &recovery,
+                    &change.at,
+                )
+                .await?;
+                out.push((change, event));
+            }
+            tx.execute(
+                "UPDATE jobs SET lease_owner = NULL, lease_expires_ms = NULL WHERE id = $1",
+                &[&id],
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    /// Records the resume point of a running job; see [`jobs::set_resume_point`].
+    pub async fn set_resume_point(&self, id: &str, p: &ResumePoint) -> Result<(), StoreError> {
+        let (m1, m2, x, y) = match p.position {
+            Some(pos) => (
+                Some(i64::from(pos.steps.m1)),
+                Some(i64::from(pos.steps.m2)),
+                Some(pos.point.x_mm),
+                Some(pos.point.y_mm),
+            ),
+            None => (None, None, None, None),
+        };
+        let n = self
+            .client()
+            .await?
+            .execute(
+                "UPDATE jobs SET resume_layer = $2, resume_stroke = $3, resume_vertex = $4,
+                     resume_motor1 = $5, resume_motor2 = $6, resume_x_mm = $7, resume_y_mm = $8,
+                     resume_at = $9, resume_pen_down = $10
+                 WHERE id = $1",
+                &[
+                    &id,
+                    &i64::from(p.layer),
+                    &i64::from(p.stroke),
+                    &i64::from(p.vertex),
+                    &m1,
+                    &m2,
+                    &x,
+                    &y,
+                    &p.recorded_at,
+                    &i32::from(p.pen_down),
+                ],
+            )
+            .await?;
+        if n == 0 {
+            return Err(StoreError::UnknownJob(id.to_owned()));
+        }
+        Ok(())
+    }
+
+    /// Appends a non-transition event to a job's history; see [`jobs::insert_event`].
+    pub async fn record_event(
+        &self,
+        id: &str,
+        kind: EntryKind,
+        state: Option<JobState>,
+        reason: Option<&str>,
+        metadata: &Value,
+        at: &str,
+    ) -> Result<i64, StoreError> {
+        let client = self.client().await?;
+        insert_event(&**client, id, kind, None, state, reason, metadata, at).await
+    }
+
+    /// Records that a job is plotted on the simulator.
+    pub async fn set_simulated(&self, id: &str) -> Result<(), StoreError> {
+        let n = self
+            .client()
+            .await?
+            .execute("UPDATE jobs SET simulated = 1 WHERE id = $1", &[&id])
+            .await?;
+        if n == 0 {
+            return Err(StoreError::UnknownJob(id.to_owned()));
+        }
+        Ok(())
+    }
+
+    /// Sets one key of a job's metadata; see [`jobs::set_metadata`].
+    pub async fn set_metadata(&self, id: &str, key: &str, value: Value) -> Result<(), StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let job = get_for_update(&*tx, id)
+            .await?
+            .ok_or_else(|| StoreError::UnknownJob(id.to_owned()))?;
+        let mut metadata = match job.metadata {
+            Value::Object(m) => m,
+            _ => Map::new(),
+        };
+        metadata.insert(key.to_owned(), value);
+        tx.execute(
+            "UPDATE jobs SET metadata_json = $2, updated_at = $3 WHERE id = $1",
+            &[&id, &Value::Object(metadata).to_string(), &timestamp::now()],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Records the estimates of a job (seconds; `None` leaves a value as it is).
+    pub async fn set_estimates(
+        &self,
+        id: &str,
+        pre_s: Option<f64>,
+        post_s: Option<f64>,
+    ) -> Result<(), StoreError> {
+        let n = self
+            .client()
+            .await?
+            .execute(
+                "UPDATE jobs SET estimate_pre_s = coalesce($2, estimate_pre_s),
+                     estimate_post_s = coalesce($3, estimate_post_s), updated_at = $4
+                 WHERE id = $1",
+                &[&id, &pre_s, &post_s, &timestamp::now()],
+            )
+            .await?;
+        if n == 0 {
+            return Err(StoreError::UnknownJob(id.to_owned()));
+        }
+        Ok(())
+    }
+
+    /// Records where a job's SVG is stored.
+    pub async fn set_source_path(&self, id: &str, path: &str) -> Result<(), StoreError> {
+        let n = self
+            .client()
+            .await?
+            .execute(
+                "UPDATE jobs SET source_path = $2, updated_at = $3 WHERE id = $1",
+                &[&id, &path, &timestamp::now()],
+            )
+            .await?;
+        if n == 0 {
+            return Err(StoreError::UnknownJob(id.to_owned()));
+        }
+        Ok(())
+    }
+
+    /// Deletes a job in a final state with its layers and events; see [`jobs::delete`].
+    pub async fn delete_job(&self, id: &str) -> Result<JobRecord, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let job = get_for_update(&*tx, id)
+            .await?
+            .ok_or_else(|| StoreError::UnknownJob(id.to_owned()))?;
+        if !job.state.is_terminal() {
+            return Err(StoreError::NotFinished {
+                job_id: id.to_owned(),
+                state: job.state,
+            });
+        }
+        tx.execute("DELETE FROM jobs WHERE id = $1", &[&id]).await?;
+        tx.commit().await?;
+        Ok(job)
+    }
+
+    /// One job.
+    pub async fn job(&self, id: &str) -> Result<Option<JobRecord>, StoreError> {
+        get(&**self.client().await?, id).await
+    }
+
+    /// Jobs in `states` (all when empty) in queue order.
+    pub async fn jobs(&self, states: &[JobState]) -> Result<Vec<JobRecord>, StoreError> {
+        list(&**self.client().await?, states).await
+    }
+
+    /// A job's events, oldest first.
+    pub async fn events(&self, id: &str) -> Result<Vec<EventRecord>, StoreError> {
+        let rows = self
+            .client()
+            .await?
+            .query(
+                "SELECT id, type, from_state, to_state, reason, metadata_json, created_at
+                 FROM job_events WHERE job_id = $1 ORDER BY id",
+                &[&id],
+            )
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(EventRecord {
+                    id: r.try_get(0)?,
+                    kind: r.try_get(1)?,
+                    from_state: r.try_get(2)?,
+                    to_state: r.try_get(3)?,
+                    reason: r.try_get(4)?,
+                    metadata: jobs::parse_json(&r.try_get::<_, String>(5)?),
+                    at: r.try_get(6)?,
+                })
+            })
+            .collect()
+    }
+
+    /// The device a job was last recorded on; see [`jobs::device_of`].
+    pub async fn device_of(&self, id: &str) -> Result<Option<String>, StoreError> {
+        let row = self
+            .client()
+            .await?
+            .query_opt(
+                "SELECT metadata_json::jsonb ->> 'device_id' FROM job_events
+                 WHERE job_id = $1 AND jsonb_typeof(metadata_json::jsonb -> 'device_id') = 'string'
+                 ORDER BY id DESC LIMIT 1",
+                &[&id],
+            )
+            .await?;
+        Ok(row.map(|r| r.try_get(0)).transpose()?)
+    }
+
+    /// Replaces a job's layers.
+    pub async fn set_layers(&self, id: &str, new: &[Layer]) -> Result<(), StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        set_layers(&*tx, id, new).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// A job's layers in plot order.
+    pub async fn layers(&self, id: &str) -> Result<Vec<Layer>, StoreError> {
+        layers(&**self.client().await?, id).await
+    }
+
+    /// Number of jobs in each state (states without jobs are left out).
+    pub async fn state_counts(&self) -> Result<BTreeMap<JobState, u64>, StoreError> {
+        let rows = self
+            .client()
+            .await?
+            .query("SELECT state, count(*) FROM jobs GROUP BY state", &[])
+            .await?;
+        let mut out = BTreeMap::new();
+        for r in rows {
+            let state: String = r.try_get(0)?;
+            let n: i64 = r.try_get(1)?;
+            let state: JobState = state
+                .parse()
+                .map_err(|_| StoreError::Corrupt(format!("a job has state `{state}`")))?;
+            out.insert(state, u64::try_from(n).unwrap_or(0));
+        }
+        Ok(out)
+    }
+}
+
+/// `url` with its password replaced by `***`, for messages and logs.
+pub fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        // key=value form: hide `password=…`.
+        return url
+            .split_whitespace()
+            .map(|kv| {
+                if kv.starts_with("password=") {
+                    "password=***"
+                } else {
+                    kv
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(" ");
+    };
+    match rest.split_once('@') {
+        Some((userinfo, host)) if userinfo.contains(':') => {
+            let user = userinfo.split(':').next().unwrap_or("");
+            format!("{scheme}://{user}:***@{host}")
+        }
+        _ => url.to_owned(),
+    }
+}
+
+async fn fresh_id<C: GenericClient + Sync>(c: &C) -> Result<JobId, StoreError> {
+    for _ in 0..16 {
+        let id = JobId::generate();
+        if c.query_opt("SELECT 1 FROM jobs WHERE id = $1", &[&id.as_str()])
+            .await?
+            .is_none()
+        {
+            return Ok(id);
+        }
+    }
+    Err(StoreError::Invalid(
+        "could not find a free job id after 16 tries".into(),
+    ))
+}
+
+async fn insert_new<C: GenericClient + Sync>(
+    c: &C,
+    id: &JobId,
+    new: &NewJob,
+    retry_of: Option<&str>,
+) -> Result<StateChange, StoreError> {
+    let now = timestamp::now();
+    let source = new
+        .source_path
+        .as_ref()
+        .map(|p| p.to_string_lossy().into_owned());
+    let metadata = Value::Object(jobs::object(&new.metadata)).to_string();
+    c.execute(
+        "INSERT INTO jobs (id, name, state, priority, source_path, created_at, updated_at,
+             state_reason, retry_of, metadata_json)
+         VALUES ($1, $2, 'NEW', $3, $4, $5, $5, $6, $7, $8)",
+        &[
+            &id.as_str(),
+            &new.name,
+            &new.priority,
+            &source,
+            &now,
+            &Reason::Submitted.as_str(),
+            &retry_of,
+            &metadata,
+        ],
+    )
+    .await?;
+    let mut event_meta = Map::new();
+    if let Some(old) = retry_of {
+        event_meta.insert("retry_of".into(), Value::String(old.to_owned()));
+    }
+    let event_meta = Value::Object(event_meta);
+    let event_id = insert_event(
+        c,
+        id.as_str(),
+        EntryKind::StateChange,
+        None,
+        Some(JobState::New),
+        Some(Reason::Submitted.as_str()),
+        &event_meta,
+        &now,
+    )
+    .await?;
+    Ok(StateChange {
+        event_id,
+        job_id: id.clone(),
+        job_name: new.name.clone(),
+        from: None,
+        to: JobState::New,
+        reason: Reason::Submitted,
+        error: None,
+        metadata: event_meta,
+        at: now,
+    })
+}
+
+/// Locks the job's row, checks the transition, updates the row and appends the event.
+async fn transition_in<C: GenericClient + Sync>(
+    c: &C,
+    req: &TransitionRequest,
+) -> Result<StateChange, StoreError> {
+    let id = req.job_id.as_str();
+    let row = c
+        .query_opt(
+            "SELECT state, name FROM jobs WHERE id = $1 FOR UPDATE",
+            &[&id],
+        )
+        .await?
+        .ok_or_else(|| StoreError::UnknownJob(id.to_owned()))?;
+    let state: String = row.try_get(0)?;
+    let name: String = row.try_get(1)?;
+    let from: JobState = state
+        .parse()
+        .map_err(|_| StoreError::Corrupt(format!("job {id} has state `{state}`")))?;
+    let to = job::transition(from, req.event).map_err(|source| StoreError::Transition {
+        job_id: id.to_owned(),
+        source,
+    })?;
+    let now = timestamp::now();
+    let mut metadata = jobs::object(&req.metadata);
+    if let Some(error) = &req.error {
+        metadata.insert("error".into(), Value::String(error.clone()));
+    }
+    let metadata = Value::Object(metadata);
+    let leased = jobs::LEASED_STATES.contains(&to);
+    c.execute(
+        "UPDATE jobs SET state = $2, updated_at = $3, state_reason = $4,
+             error = CASE WHEN $5::text IS NOT NULL THEN $5::text WHEN $2 = 'QUEUED' THEN NULL ELSE error END,
+             started_at = CASE WHEN $2 = 'PLOTTING' THEN coalesce(started_at, $3) ELSE started_at END,
+             finished_at = CASE WHEN $6 THEN $3 ELSE finished_at END,
+             lease_owner = CASE WHEN $7 THEN lease_owner ELSE NULL END,
+             lease_expires_ms = CASE WHEN $7 THEN lease_expires_ms ELSE NULL END
+         WHERE id = $1",
+        &[
+            &id,
+            &to.as_str(),
+            &now,
+            &req.reason.as_str(),
+            &req.error,
+            &to.is_terminal(),
+            &leased,
+        ],
+    )
+    .await?;
+    let event_id = insert_event(
+        c,
+        id,
+        EntryKind::StateChange,
+        Some(from),
+        Some(to),
+        Some(req.reason.as_str()),
+        &metadata,
+        &now,
+    )
+    .await?;
+    Ok(StateChange {
+        event_id,
+        job_id: req.job_id.clone(),
+        job_name: name,
+        from: Some(from),
+        to,
+        reason: req.reason,
+        error: req.error.clone(),
+        metadata,
+        at: now,
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn insert_event<C: GenericClient + Sync>(
+    c: &C,
+    job_id: &str,
+    kind: EntryKind,
+    from: Option<JobState>,
+    to: Option<JobState>,
+    reason: Option<&str>,
+    metadata: &Value,
+    at: &str,
+) -> Result<i64, StoreError> {
+    let kind = jobs::event_kind(kind)?;
+    let row = c
+        .query_one(
+            "INSERT INTO job_events (job_id, type, from_state, to_state, reason, metadata_json, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+            &[
+                &job_id,
+                &kind,
+                &from.map(JobState::as_str),
+                &to.map(JobState::as_str),
+                &reason,
+                &metadata.to_string(),
+                &at,
+            ],
+        )
+        .await
+        .map_err(|e| {
+            if e.code() == Some(&tokio_postgres::error::SqlState::FOREIGN_KEY_VIOLATION) {
+                StoreError::UnknownJob(job_id.to_owned())
+            } else {
+                StoreError::Postgres(e)
+            }
+        })?;
+    Ok(row.try_get(0)?)
+}
+
+async fn get<C: GenericClient + Sync>(c: &C, id: &str) -> Result<Option<JobRecord>, StoreError> {
+    let sql = format!("SELECT {} FROM jobs WHERE id = $1", jobs::COLUMNS);
+    c.query_opt(&sql, &[&id])
+        .await?
+        .map(|r| read_job(&r))
+        .transpose()
+}
+
+/// [`get`], with the row locked until the transaction ends.
+async fn get_for_update<C: GenericClient + Sync>(
+    c: &C,
+    id: &str,
+) -> Result<Option<JobRecord>, StoreError> {
+    let sql = format!(
+        "SELECT {} FROM jobs WHERE id = $1 FOR UPDATE",
+        jobs::COLUMNS
+    );
+    c.query_opt(&sql, &[&id])
+        .await?
+        .map(|r| read_job(&r))
+        .transpose()
+}
+
+async fn list<C: GenericClient + Sync>(
+    c: &C,
+    states: &[JobState],
+) -> Result<Vec<JobRecord>, StoreError> {
+    let names: Vec<&str> = states.iter().map(|s| s.as_str()).collect();
+    let all = names.is_empty();
+    let sql = format!(
+        "SELECT {} FROM jobs WHERE $1 OR state = ANY($2) ORDER BY priority DESC, seq ASC",
+        jobs::COLUMNS
+    );
+    let rows = c.query(&sql, &[&all, &names]).await?;
+    rows.iter().map(read_job).collect()
+}
+
+async fn set_layers<C: GenericClient + Sync>(
+    c: &C,
+    id: &str,
+    new: &[Layer],
+) -> Result<(), StoreError> {
+    c.execute("DELETE FROM layers WHERE job_id = $1", &[&id])
+        .await?;
+    for l in new {
+        let params: [&(dyn ToSql + Sync); 13] = [
+            &id,
+            &i64::from(l.index),
+            &l.name,
+            &l.number,
+            &l.color,
+            &i32::from(l.pause_before),
+            &l.speed_pct,
+            &l.height_pct,
+            &l.delay_after_ms,
+            &l.strokes,
+            &l.points,
+            &l.pen_down_mm,
+            &l.estimate_s,
+        ];
+        c.execute(
+            "INSERT INTO layers (job_id, layer_index, name, layer_number, color, pause_before,
+                 speed_pct, height_pct, delay_after_ms, strokes, points, pen_down_mm, estimate_s)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+            &params,
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+async fn layers<C: GenericClient + Sync>(c: &C, id: &str) -> Result<Vec<Layer>, StoreError> {
+    let rows = c
+        .query(
+            "SELECT layer_index, name, layer_number, color, pause_before, speed_pct, height_pct,
+                 delay_after_ms, strokes, points, pen_down_mm, estimate_s
+             FROM layers WHERE job_id = $1 ORDER BY layer_index",
+            &[&id],
+        )
+        .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(Layer {
+                index: u32_of(r.try_get(0)?)?,
+                name: r.try_get(1)?,
+                number: r.try_get(2)?,
+                color: r.try_get(3)?,
+                pause_before: r.try_get::<_, i32>(4)? != 0,
+                speed_pct: r.try_get(5)?,
+                height_pct: r.try_get(6)?,
+                delay_after_ms: r.try_get(7)?,
+                strokes: r.try_get(8)?,
+                points: r.try_get(9)?,
+                pen_down_mm: r.try_get(10)?,
+                estimate_s: r.try_get(11)?,
+            })
+        })
+        .collect()
+}
+
+fn u32_of(v: i64) -> Result<u32, StoreError> {
+    u32::try_from(v).map_err(|_| StoreError::Corrupt(format!("{v} is out of range")))
+}
+
+fn i32_of(v: i64) -> Result<i32, StoreError> {
+    i32::try_from(v).map_err(|_| StoreError::Corrupt(format!("{v} is out of range")))
+}
+
+/// Maps a row of [`jobs::COLUMNS`], as the SQLite store's `read_job` does.
+fn read_job(r: &Row) -> Result<JobRecord, StoreError> {
+    let id: String = r.try_get(0)?;
+    let state: String = r.try_get(3)?;
+    let opt_u32 = |i: usize| -> Result<Option<u32>, StoreError> {
+        r.try_get::<_, Option<i64>>(i)?.map(u32_of).transpose()
+    };
+    let opt_i32 = |i: usize| -> Result<Option<i32>, StoreError> {
+        r.try_get::<_, Option<i64>>(i)?.map(i32_of).transpose()
+    };
+    let (m1, m2) = (opt_i32(14)?, opt_i32(15)?);
+    let x: Option<f64> = r.try_get(16)?;
+    let y: Option<f64> = r.try_get(17)?;
+    let resume_at: Option<String> = r.try_get(18)?;
+    let resume_pen_down: Option<i32> = r.try_get(24)?;
+    let resume = match (opt_u32(11)?, opt_u32(12)?, opt_u32(13)?) {
+        (Some(layer), Some(stroke), Some(vertex)) => Some(ResumePoint {
+            layer,
+            stroke,
+            vertex,
+            pen_down: resume_pen_down.map_or(vertex != 0 && vertex != u32::MAX, |p| p != 0),
+            position: match (m1, m2, x, y) {
+                (Some(m1), Some(m2), Some(x), Some(y)) => Some(MachinePosition {
+                    steps: MotorSteps::new(m1, m2),
+                    point: Point::new(x, y),
+                }),
+                _ => None,
+            },
+            recorded_at: resume_at.unwrap_or_default(),
+        }),
+        _ => None,
+    };
+    Ok(JobRecord {
+        id: JobId::parse(&id).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        seq: r.try_get(1)?,
+        name: r.try_get(2)?,
+        state: state
+            .parse()
+            .map_err(|_| StoreError::Corrupt(format!("job {id} has state `{state}`")))?,
+        priority: r.try_get(4)?,
+        source_path: r.try_get(5)?,
+        created_at: r.try_get(6)?,
+        updated_at: r.try_get(7)?,
+        state_reason: r.try_get(8)?,
+        error: r.try_get(9)?,
+        retry_of: r.try_get(10)?,
+        resume,
+        estimate_pre_s: r.try_get(19)?,
+        estimate_post_s: r.try_get(20)?,
+        started_at: r.try_get(21)?,
+        finished_at: r.try_get(22)?,
+        metadata: jobs::parse_json(&r.try_get::<_, String>(23)?),
+        simulated: r.try_get::<_, i32>(25)? != 0,
+        lease: jobs::lease_of(r.try_get(26)?, r.try_get(27)?),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_never_reach_messages() {
+        assert_eq!(
+            redact("postgresql://plotty:s3cret@db:5432/plotty"),
+            "postgresql://plotty:***@db:5432/plotty"
+        );
+        assert_eq!(redact("postgresql://db/plotty"), "postgresql://db/plotty");
+        assert_eq!(
+            redact("host=db user=plotty password=s3cret"),
+            "host=db user=plotty password=***"
+        );
+    }
+}
