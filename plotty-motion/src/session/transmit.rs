@@ -188,7 +188,9 @@ impl Session {
         if taken + u32::from(spec.slots) > u32::from(self.fifo_depth) {
             return false;
         }
-        self.timeline.tail_end() < now + self.config.queue_ahead
+        // A board ahead of its clock: the estimated time queued means nothing, the free slots
+        // (read from the board) are the limit.
+        self.polls.fast_readings > 0 || self.timeline.tail_end() < now + self.config.queue_ahead
     }
 
     /// Whether to read the FIFO now: a 3.x board recently found ahead of its clock, work
@@ -226,7 +228,7 @@ impl Session {
         }
         let tail = self.timeline.tail_end();
         let ahead = self.config.queue_ahead;
-        if tail >= now + ahead {
+        if self.polls.fast_readings == 0 && tail >= now + ahead {
             let t = crate::time::Instant::from_micros(tail.as_micros() - ahead.as_micros());
             if t > at {
                 at = t;
