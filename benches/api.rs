@@ -19,8 +19,13 @@
 //! lost is printed beside them. Updates the progress throttle replaced by a newer one of the same
 //! job (none reached any subscriber) are not expected; their number is printed apart.
 //!
-//! The daemon and the clients run in one process on separate runtimes (2 worker threads each);
-//! latency includes the clients' own scheduling on the same 2 cores, so it is an upper bound.
+//! The clients run in a separate process (this benchmark re-executed with
+//! `PLOTTY_BENCH_CLIENTS_OF=ADDR`, on a runtime of 2 worker threads), as real subscribers do:
+//! the daemon's process holds only the daemon and the publisher. Both processes read the
+//! system clock (`SystemTime`): the publisher when it puts an update on the bus, the clients
+//! when they have read its frame; the clients hand their arrival times back over a pipe at the
+//! end. Latency still includes the clients' own scheduling on the same 2 cores, so it is an
+//! upper bound.
 //! The daemon's idle memory is measured on the real binary by `plotty-host/benches/idle_rss.rs`.
 //!
 //! Run with `cargo bench --bench api` (`PLOTTY_BENCH_CLIENTS`, `PLOTTY_BENCH_SECONDS` override the
@@ -30,9 +35,10 @@
 // A failed set-up step ends the benchmark; there is nothing to recover.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::io::{BufRead, BufReader, Read, Write};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use futures_util::{SinkExt, StreamExt};
 use plotty_host::api::ApiLimits;
@@ -98,7 +104,141 @@ fn main() {
         }
     };
     let _ = plotty_host::daemon::privileges::raise_nofile_limit();
+    if let Ok(addr) = std::env::var(CLIENTS_OF) {
+        clients_process(&addr, setup.clients);
+        return;
+    }
     fanout(&setup);
+}
+
+/// The environment variable that makes this benchmark the clients' process, connecting to the
+/// daemon at its value.
+const CLIENTS_OF: &str = "PLOTTY_BENCH_CLIENTS_OF";
+
+/// Microseconds on the system clock: comparable between the two processes.
+fn wall_us() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64)
+}
+
+/// The clients' process: `clients` subscribers of the daemon at `addr`. Prints `ready` once
+/// every one is subscribed, then, once every one saw the end marker (or was closed), writes
+/// what each received to standard output: per client `count, lagged, ended`, then `count`
+/// pairs of (sequence number, arrival µs), all little-endian u64.
+fn clients_process(addr: &str, clients: usize) {
+    let rt = runtime("clients");
+    let ready = Arc::new(Barrier::new(clients + 1));
+    // Connections are opened 32 at a time: 1,000 at once from another process overflow the
+    // listen backlog and some are reset. Connecting is not what is measured.
+    let connecting = Arc::new(tokio::sync::Semaphore::new(32));
+    let readers: Vec<_> = (0..clients)
+        .map(|_| {
+            let ready = Arc::clone(&ready);
+            let connecting = Arc::clone(&connecting);
+            let addr = addr.to_owned();
+            rt.spawn(async move {
+                let permit = connecting.acquire_owned().await.unwrap();
+                // A 4 KiB read buffer, as the daemon's own side uses: tungstenite zeroes its
+                // whole read buffer (128 KiB by default) on every read.
+                let config = WebSocketConfig::default().read_buffer_size(4096);
+                let (mut ws, _) = tokio_tungstenite::connect_async_with_config(
+                    format!("ws://{addr}/ws"),
+                    Some(config),
+                    false,
+                )
+                .await
+                .unwrap();
+                ws.send(Message::text(r#"{"type":"subscribe","channels":["jobs"]}"#))
+                    .await
+                    .unwrap();
+                loop {
+                    if let Some(Ok(Message::Text(t))) = ws.next().await
+                        && t.as_str().contains("\"subscribed\"")
+                    {
+                        break;
+                    }
+                }
+                drop(permit);
+                ready.wait().await;
+                let mut got = Received {
+                    latencies_us: Vec::new(),
+                    lagged: 0,
+                    ended: false,
+                };
+                let mut arrivals: Vec<(u64, u64)> = Vec::with_capacity(4096);
+                while let Some(Ok(m)) = ws.next().await {
+                    let Message::Text(t) = m else { continue };
+                    let now = wall_us();
+                    if t.as_str().contains("\"LAGGED\"") {
+                        got.lagged += 1;
+                        continue;
+                    }
+                    let Some(seq) = field(t.as_str(), "\"points_plotted\":") else {
+                        continue;
+                    };
+                    if seq == u64::MAX {
+                        got.ended = true;
+                        break;
+                    }
+                    arrivals.push((seq, now));
+                }
+                (got, arrivals)
+            })
+        })
+        .collect();
+    rt.block_on(ready.wait());
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "ready").unwrap();
+    stdout.flush().unwrap();
+    let all = rt.block_on(async {
+        let mut out = Vec::new();
+        for r in readers {
+            out.push(r.await.unwrap());
+        }
+        out
+    });
+    let mut bytes = Vec::new();
+    for (got, arrivals) in &all {
+        for v in [arrivals.len() as u64, got.lagged, u64::from(got.ended)] {
+            bytes.extend_from_slice(&v.to_le_bytes());
+        }
+        for &(seq, at) in arrivals {
+            bytes.extend_from_slice(&seq.to_le_bytes());
+            bytes.extend_from_slice(&at.to_le_bytes());
+        }
+    }
+    stdout.write_all(&bytes).unwrap();
+    stdout.flush().unwrap();
+}
+
+/// Reads the clients' process's report (see [`clients_process`]): what each client received,
+/// with latencies from the publishing instants in `sent`.
+fn read_clients(mut from: impl Read, clients: usize, sent: &[u64]) -> Vec<Received> {
+    let mut bytes = Vec::new();
+    from.read_to_end(&mut bytes).unwrap();
+    let mut words = bytes
+        .chunks_exact(8)
+        .map(|c| u64::from_le_bytes(c.try_into().unwrap()));
+    let mut next = || words.next().expect("the clients' report is complete");
+    (0..clients)
+        .map(|_| {
+            let (count, lagged, ended) = (next(), next(), next());
+            let latencies_us = (0..count)
+                .map(|_| {
+                    let (seq, at) = (next(), next());
+                    let from = sent.get(seq as usize).copied().unwrap_or(at);
+                    let us = at.saturating_sub(from).min(LOST_US as u64 - 1) as u32;
+                    (seq, us)
+                })
+                .collect();
+            Received {
+                latencies_us,
+                lagged,
+                ended: ended != 0,
+            }
+        })
+        .collect()
 }
 
 /// Starts the daemon with the API on a runtime of its own; returns its address and bus.
@@ -145,80 +285,38 @@ fn fanout(setup: &Setup) {
     let dir = tempfile::tempdir().unwrap();
     let server = runtime("daemon");
     let (addr, bus, daemon) = start_daemon(&server, dir.path(), setup.clients as u32 + 10);
-    let clients = runtime("clients");
 
-    // Injection instants by sequence number (µs since `origin`).
-    let origin = Instant::now();
+    // Publishing instants by sequence number (system clock, µs), filled in as they go out.
     let capacity =
         (setup.seconds as usize + 2) * 10 * setup.jobs as usize + setup.bursts * 100 + 100;
-    let sent: Arc<Vec<AtomicU64>> = Arc::new((0..capacity).map(|_| AtomicU64::new(0)).collect());
-    let ready = Arc::new(Barrier::new(setup.clients + 1));
+    let mut sent = vec![0u64; capacity];
 
-    let readers: Vec<_> = (0..setup.clients)
-        .map(|_| {
-            let sent = Arc::clone(&sent);
-            let ready = Arc::clone(&ready);
-            clients.spawn(async move {
-                // A 4 KiB read buffer, as the daemon's own side uses: tungstenite zeroes its whole
-                // read buffer (128 KiB by default) on every read, which with 1,000 clients in this
-                // process would dominate the measured latency.
-                let config = WebSocketConfig::default().read_buffer_size(4096);
-                let (mut ws, _) = tokio_tungstenite::connect_async_with_config(
-                    format!("ws://{addr}/ws"),
-                    Some(config),
-                    false,
-                )
-                .await
-                .unwrap();
-                ws.send(Message::text(r#"{"type":"subscribe","channels":["jobs"]}"#))
-                    .await
-                    .unwrap();
-                loop {
-                    if let Some(Ok(Message::Text(t))) = ws.next().await
-                        && t.as_str().contains("\"subscribed\"")
-                    {
-                        break;
-                    }
-                }
-                ready.wait().await;
-                let mut got = Received {
-                    latencies_us: Vec::with_capacity(capacity),
-                    lagged: 0,
-                    ended: false,
-                };
-                while let Some(Ok(m)) = ws.next().await {
-                    let Message::Text(t) = m else { continue };
-                    let now = origin.elapsed().as_micros() as u64;
-                    if t.as_str().contains("\"LAGGED\"") {
-                        got.lagged += 1;
-                        continue;
-                    }
-                    let Some(seq) = field(t.as_str(), "\"points_plotted\":") else {
-                        continue;
-                    };
-                    if seq == u64::MAX {
-                        got.ended = true;
-                        break;
-                    }
-                    let at = sent[seq as usize].load(Ordering::Acquire);
-                    got.latencies_us
-                        .push((seq, now.saturating_sub(at).min(LOST_US as u64 - 1) as u32));
-                }
-                got
-            })
-        })
-        .collect();
     let connect_start = Instant::now();
-    clients.block_on(ready.wait());
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .env(CLIENTS_OF, addr.to_string())
+        .env("PLOTTY_BENCH_CLIENTS", setup.clients.to_string())
+        .args(std::env::args().skip(1))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("the clients' process starts");
+    let mut from_clients = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    from_clients.read_line(&mut line).unwrap();
+    assert_eq!(
+        line.trim(),
+        "ready",
+        "the clients' process did not get ready"
+    );
     println!(
-        "api: {} subscribers connected and subscribed in {:.2} s",
+        "api: {} subscribers (in their own process) connected and subscribed in {:.2} s",
         setup.clients,
         connect_start.elapsed().as_secs_f64()
     );
 
     let mut seq = 0u64;
-    let publish = |job: &JobId, seq: u64| {
-        sent[seq as usize].store(origin.elapsed().as_micros() as u64, Ordering::Release);
+    let mut publish = |job: &JobId, seq: u64| {
+        sent[seq as usize] = wall_us();
         bus.send(DaemonEvent::JobProgress(JobProgress {
             job_id: job.clone(),
             progress: 0.5,
@@ -265,7 +363,6 @@ fn fanout(setup: &Setup) {
     }
     let phase2_end = seq;
     // The end marker.
-    sent[seq as usize].store(origin.elapsed().as_micros() as u64, Ordering::Release);
     bus.send(DaemonEvent::JobProgress(JobProgress {
         job_id: JobId::parse("end").unwrap(),
         progress: 0.0,
@@ -280,13 +377,11 @@ fn fanout(setup: &Setup) {
     }))
     .unwrap();
 
-    let all: Vec<Received> = clients.block_on(async {
-        let mut out = Vec::new();
-        for r in readers {
-            out.push(r.await.unwrap());
-        }
-        out
-    });
+    let all = read_clients(from_clients, setup.clients, &sent);
+    assert!(
+        child.wait().unwrap().success(),
+        "the clients' process failed"
+    );
     // What the daemon sent at all: the progress throttle replaces an update of a job by a newer
     // one that comes within its 100 ms (the publisher here is late under load, so two updates
     // of a job come closer), for every subscriber alike. That set is what the subscribers that

@@ -398,6 +398,31 @@ pub struct PlotArgs {
     pub config: Option<PathBuf>,
 }
 
+impl PlotArgs {
+    /// The options of `plotty plot ARGS…` as the command line gives them (for benchmarks and
+    /// tests that run the plot command in-process, without naming every field).
+    ///
+    /// # Errors
+    /// The arguments are not a valid `plotty plot` command line.
+    pub fn parse_from<I, T>(args: I) -> Result<Self, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString>,
+    {
+        let all = ["plotty", "plot"]
+            .into_iter()
+            .map(std::ffi::OsString::from)
+            .chain(args.into_iter().map(Into::into));
+        match Cli::try_parse_from(all)?.command {
+            Command::Plot(a) => Ok(a),
+            _ => Err(clap::Error::raw(
+                clap::error::ErrorKind::InvalidSubcommand,
+                "not a `plotty plot` command line",
+            )),
+        }
+    }
+}
+
 /// `plotty check …`.
 #[derive(Debug, Subcommand)]
 pub enum CheckCommand {

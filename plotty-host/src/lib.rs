@@ -28,8 +28,9 @@
 //!   in-process simulator).
 //! - [`import`]: SVG → layers of polylines in mm (usvg, layer control, clipping to the travel);
 //!   [`optimize`]: joins, orders and merges strokes to cut pen-up travel; [`preview`]: renders a
-//!   drawing or a trace to SVG/PNG and measures deviations; [`paper`]: the sheet checked against
-//!   the drawing and the travel (one rule for `plot`, submission and analysis).
+//!   drawing or a trace to SVG/PNG; [`deviation`]: how far a trace strays from its plan;
+//!   [`paper`]: the sheet checked against the drawing and the travel (one rule for `plot`,
+//!   submission and analysis).
 //! - [`plot`]: the plot program, its estimate, and the runner that drives a device through the
 //!   protocol session; `plotty plot`.
 //! - [`manual_pages`]: `plotty completions` and `plotty man`, generated from [`cli`].
@@ -40,6 +41,7 @@ pub mod check;
 pub mod cli;
 pub mod client;
 pub mod daemon;
+pub mod deviation;
 pub mod device;
 pub mod device_check;
 pub mod events;

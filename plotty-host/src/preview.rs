@@ -19,15 +19,15 @@
 //! gives the planned time and the pen-down and pen-up distances in all and per layer. tiny-skia
 //! draws no text, so a PNG has no legend and its layer numbers are seven-segment strokes.
 //!
-//! [`max_deviation`] measures how far one set of polylines strays from another (each sampled
-//! point's distance to the nearest segment of the other set, through a uniform grid of segment
-//! pieces), e.g. the simulator's trace against the planned strokes.
+//! How far two drawings are apart ([`max_deviation`], [`hausdorff_mm`]) is geometry, not
+//! rendering: it lives in [`crate::deviation`] and is re-exported here for existing callers.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use tiny_skia::{LineCap, LineJoin, Paint, PathBuilder, Pixmap, Stroke, StrokeDash, Transform};
 
+pub use crate::deviation::{Deviation, hausdorff_mm, max_deviation};
 use crate::import::{Color, Drawing, Point};
 use crate::paper::Sheet;
 use crate::plot::estimate::{Estimate, Hms};
@@ -161,16 +161,6 @@ pub enum PreviewError {
     /// The picture could not be rendered or encoded.
     #[error("cannot render the preview: {0}")]
     Render(String),
-}
-
-/// How far a set of polylines strays from a reference set.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Deviation {
-    /// Largest distance from a sampled point to the nearest reference segment, mm
-    /// (0 when there is nothing to check; infinite when the reference is empty).
-    pub max_mm: f64,
-    /// Where it happens.
-    pub at: Option<Point>,
 }
 
 impl Preview {
@@ -879,231 +869,9 @@ impl<'a> Batch<'a> {
     }
 }
 
-/// How far `candidate` strays from `reference`: every vertex of `candidate`, and points along
-/// its segments no more than `step_mm` apart, measured to the nearest segment of `reference`.
-/// A single-point polyline counts as a point.
-pub fn max_deviation(
-    reference: &[Vec<Point>],
-    candidate: &[Vec<Point>],
-    step_mm: f64,
-) -> Deviation {
-    let grid = SegmentGrid::new(reference);
-    let step = if step_mm.is_finite() && step_mm > 0.0 {
-        step_mm
-    } else {
-        f64::INFINITY
-    };
-    let mut worst = Deviation {
-        max_mm: 0.0,
-        at: None,
-    };
-    let mut check = |p: Point| {
-        if !p.is_finite() {
-            return;
-        }
-        let d = grid.distance(p);
-        if worst.at.is_none() || d > worst.max_mm {
-            worst = Deviation {
-                max_mm: d,
-                at: Some(p),
-            };
-        }
-    };
-    for line in candidate {
-        if let Some(first) = line.first() {
-            check(*first);
-        }
-        for w in line.windows(2) {
-            let (a, b) = (w[0], w[1]);
-            let len = a.distance_to(b);
-            let n = if len.is_finite() && step.is_finite() {
-                ((len / step).ceil() as usize).clamp(1, 1_000_000)
-            } else {
-                1
-            };
-            for i in 1..=n {
-                let t = i as f64 / n as f64;
-                check(Point::new(
-                    a.x_mm + t * (b.x_mm - a.x_mm),
-                    a.y_mm + t * (b.y_mm - a.y_mm),
-                ));
-            }
-        }
-    }
-    worst
-}
-
-/// The symmetric (Hausdorff) distance: the larger of both directions of [`max_deviation`].
-pub fn hausdorff_mm(a: &[Vec<Point>], b: &[Vec<Point>], step_mm: f64) -> f64 {
-    max_deviation(a, b, step_mm)
-        .max_mm
-        .max(max_deviation(b, a, step_mm).max_mm)
-}
-
-/// A uniform grid over pieces of segments for nearest-segment queries.
-struct SegmentGrid {
-    segments: Vec<(Point, Point)>,
-    origin: Point,
-    cell_mm: f64,
-    cols: usize,
-    rows: usize,
-    /// CSR layout: items of cell `c` are `items[start[c]..start[c + 1]]`.
-    start: Vec<u32>,
-    items: Vec<u32>,
-}
-
-impl SegmentGrid {
-    fn new(polylines: &[Vec<Point>]) -> Self {
-        let mut segments = Vec::new();
-        for line in polylines {
-            let pts: Vec<Point> = line.iter().copied().filter(|p| p.is_finite()).collect();
-            match pts.as_slice() {
-                [] => {}
-                [p] => segments.push((*p, *p)),
-                _ => segments.extend(pts.windows(2).map(|w| (w[0], w[1]))),
-            }
-        }
-        let (mut x0, mut y0, mut x1, mut y1) = (f64::MAX, f64::MAX, f64::MIN, f64::MIN);
-        for (a, b) in &segments {
-            for p in [a, b] {
-                x0 = x0.min(p.x_mm);
-                y0 = y0.min(p.y_mm);
-                x1 = x1.max(p.x_mm);
-                y1 = y1.max(p.y_mm);
-            }
-        }
-        if segments.is_empty() {
-            (x0, y0, x1, y1) = (0.0, 0.0, 0.0, 0.0);
-        }
-        let (w, h) = ((x1 - x0).max(1e-9), (y1 - y0).max(1e-9));
-        let n = segments.len().max(1) as f64;
-        // About one segment per cell, at most 2048 cells a side.
-        let mut cell = (w * h / n).sqrt().max(w.max(h) / 2048.0).max(1e-6);
-        if !cell.is_finite() {
-            cell = 1.0;
-        }
-        let cols = ((w / cell).floor() as usize + 1).min(2049);
-        let rows = ((h / cell).floor() as usize + 1).min(2049);
-        let mut grid = Self {
-            segments,
-            origin: Point::new(x0, y0),
-            cell_mm: cell,
-            cols,
-            rows,
-            start: vec![0; cols * rows + 1],
-            items: Vec::new(),
-        };
-        // Two passes over the same cell lists: count, then fill.
-        let mut cells_of = Vec::new();
-        for pass in 0..2 {
-            let mut fill = grid.start.clone();
-            for (id, &(a, b)) in grid.segments.iter().enumerate() {
-                cells_of.clear();
-                grid.cells_of_segment(a, b, &mut cells_of);
-                for &c in &cells_of {
-                    if pass == 0 {
-                        grid.start[c + 1] += 1;
-                    } else {
-                        grid.items[fill[c] as usize] = id as u32;
-                        fill[c] += 1;
-                    }
-                }
-            }
-            if pass == 0 {
-                for c in 0..cols * rows {
-                    grid.start[c + 1] += grid.start[c];
-                }
-                grid.items = vec![0; grid.start[cols * rows] as usize];
-            }
-        }
-        grid
-    }
-
-    fn cell_xy(&self, p: Point) -> (usize, usize) {
-        let cx = ((p.x_mm - self.origin.x_mm) / self.cell_mm).floor();
-        let cy = ((p.y_mm - self.origin.y_mm) / self.cell_mm).floor();
-        (
-            cx.clamp(0.0, (self.cols - 1) as f64) as usize,
-            cy.clamp(0.0, (self.rows - 1) as f64) as usize,
-        )
-    }
-
-    /// Cells touched by the segment, as pieces no longer than a cell (each piece's bounding
-    /// box spans at most 2 × 2 cells).
-    fn cells_of_segment(&self, a: Point, b: Point, out: &mut Vec<usize>) {
-        let len = a.distance_to(b);
-        let pieces = ((len / self.cell_mm).ceil() as usize).clamp(1, 1 << 22);
-        let mut prev = a;
-        for i in 1..=pieces {
-            let t = i as f64 / pieces as f64;
-            let q = Point::new(
-                a.x_mm + t * (b.x_mm - a.x_mm),
-                a.y_mm + t * (b.y_mm - a.y_mm),
-            );
-            let (c0x, c0y) = self.cell_xy(prev);
-            let (c1x, c1y) = self.cell_xy(q);
-            for cy in c0y.min(c1y)..=c0y.max(c1y) {
-                for cx in c0x.min(c1x)..=c0x.max(c1x) {
-                    out.push(cy * self.cols + cx);
-                }
-            }
-            prev = q;
-        }
-        out.sort_unstable();
-        out.dedup();
-    }
-
-    /// Distance from `p` to the nearest segment (infinite if there are none).
-    fn distance(&self, p: Point) -> f64 {
-        if self.segments.is_empty() {
-            return f64::INFINITY;
-        }
-        let (cx, cy) = self.cell_xy(p);
-        let mut best = f64::INFINITY;
-        let max_ring = self.cols.max(self.rows);
-        for ring in 0..=max_ring {
-            // Cells of ring k are at least (k − 1) cells away from p.
-            if ring >= 1 && best <= (ring - 1) as f64 * self.cell_mm {
-                break;
-            }
-            let (x0, x1) = (cx.saturating_sub(ring), (cx + ring).min(self.cols - 1));
-            let (y0, y1) = (cy.saturating_sub(ring), (cy + ring).min(self.rows - 1));
-            for y in y0..=y1 {
-                for x in x0..=x1 {
-                    let on_ring = x.abs_diff(cx) == ring || y.abs_diff(cy) == ring;
-                    if !on_ring {
-                        continue;
-                    }
-                    let c = y * self.cols + x;
-                    for &id in &self.items[self.start[c] as usize..self.start[c + 1] as usize] {
-                        let (a, b) = self.segments[id as usize];
-                        best = best.min(crate::optimize::point_segment_distance(p, a, b));
-                    }
-                }
-            }
-        }
-        best
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use proptest::prelude::*;
-
     use super::*;
-
-    fn brute(reference: &[Vec<Point>], p: Point) -> f64 {
-        let mut best = f64::INFINITY;
-        for line in reference {
-            if line.len() == 1 {
-                best = best.min(p.distance_to(line[0]));
-            }
-            for w in line.windows(2) {
-                best = best.min(crate::optimize::point_segment_distance(p, w[0], w[1]));
-            }
-        }
-        best
-    }
 
     /// Two layers (red, then blue) planned with the default settings: the drawing, its
     /// estimate, and the sheet (A4, the way round the drawing fits).
@@ -1324,35 +1092,6 @@ mod tests {
     }
 
     #[test]
-    fn deviation_of_identical_sets_is_zero() {
-        let a = vec![vec![
-            Point::new(0.0, 0.0),
-            Point::new(100.0, 0.0),
-            Point::new(100.0, 50.0),
-        ]];
-        let d = max_deviation(&a, &a, 0.5);
-        assert!(d.max_mm < 1e-12);
-    }
-
-    #[test]
-    fn deviation_finds_the_worst_point() {
-        let plan = vec![vec![Point::new(0.0, 0.0), Point::new(100.0, 0.0)]];
-        let trace = vec![vec![
-            Point::new(0.0, 0.1),
-            Point::new(50.0, 0.3),
-            Point::new(100.0, 0.0),
-        ]];
-        let d = max_deviation(&plan, &trace, 0.1);
-        assert!((d.max_mm - 0.3).abs() < 1e-9, "{d:?}");
-        assert_eq!(d.at, Some(Point::new(50.0, 0.3)));
-        // The other way round, the plan's vertices are near the trace.
-        assert!(hausdorff_mm(&plan, &trace, 0.1) >= 0.3 - 1e-9);
-        let empty: Vec<Vec<Point>> = Vec::new();
-        assert!(max_deviation(&empty, &trace, 0.1).max_mm.is_infinite());
-        assert_eq!(max_deviation(&plan, &empty, 0.1).max_mm, 0.0);
-    }
-
-    #[test]
     fn unknown_extension_and_unwritable_path_are_errors() {
         let p = Preview::from_polylines(
             &[vec![Point::new(1.0, 1.0), Point::new(5.0, 5.0)]],
@@ -1440,23 +1179,5 @@ mod tests {
         assert!(svg.contains("M10.000 10.000L100.000 80.000"));
         // Our own SVG parses.
         usvg::Tree::from_str(&svg, &usvg::Options::default()).unwrap();
-    }
-
-    proptest! {
-        #[test]
-        fn grid_distance_matches_brute_force(
-            lines in prop::collection::vec(
-                prop::collection::vec((-50.0f64..250.0, -50.0f64..150.0), 1..8), 1..30),
-            queries in prop::collection::vec((-100.0f64..300.0, -100.0f64..200.0), 1..30),
-        ) {
-            let reference: Vec<Vec<Point>> = lines.iter()
-                .map(|l| l.iter().map(|&(x, y)| Point::new(x, y)).collect()).collect();
-            let grid = SegmentGrid::new(&reference);
-            for (x, y) in queries {
-                let p = Point::new(x, y);
-                let (g, b) = (grid.distance(p), brute(&reference, p));
-                prop_assert!((g - b).abs() < 1e-9, "grid {} brute {}", g, b);
-            }
-        }
     }
 }

@@ -313,8 +313,9 @@ pub(crate) mod tests {
         }
         dense_line.extend(line.last().copied());
         let points = |v: &[Point]| v.iter().map(|p| vec![*p]).collect::<Vec<_>>();
-        let a = crate::preview::max_deviation(&[line.to_vec()], &points(curve), 0.0).max_mm;
-        let b = crate::preview::max_deviation(&[curve.to_vec()], &points(&dense_line), 0.0).max_mm;
+        let a = crate::deviation::max_deviation(&[line.to_vec()], &points(curve), 0.0).max_mm;
+        let b =
+            crate::deviation::max_deviation(&[curve.to_vec()], &points(&dense_line), 0.0).max_mm;
         a.max(b)
     }
 

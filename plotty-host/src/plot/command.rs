@@ -12,7 +12,9 @@
 //! 3. Otherwise each file is plotted on the chosen device with a progress bar. Ctrl-C pauses at
 //!    once (pen up) and asks whether to resume or abort; a second Ctrl-C aborts (pen up, park at
 //!    home). Pen-change layers wait for Enter. After a simulated plot, the simulator's trace is
-//!    compared with the plan (largest deviation) and rendered with `--render`.
+//!    compared with the plan (largest deviation, [`crate::deviation`]) and rendered with
+//!    `--render`, and what the simulated board saw is printed: the times its motion queue ran
+//!    empty mid-plot and the highest step rate per motor ([`board_report`]).
 
 use std::io::{self, BufRead, Write};
 use std::path::{Path, PathBuf};
@@ -22,6 +24,7 @@ use std::sync::mpsc::{self, Sender};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use plotty_fw_sim::FirmwareVersion as SimVersion;
+use plotty_fw_sim::stats::StatsReport;
 use plotty_motion::ebb::FirmwareVersion;
 use plotty_motion::time::Duration;
 
@@ -32,7 +35,7 @@ use crate::device::sim::{SimLink, SimRecord};
 use crate::device::{DeviceError, Link};
 use crate::exit::ExitCode;
 use crate::import::{Color, LayerSelection, LayerSpecError, Point};
-use crate::preview::{self, Legend, Preview, PreviewError, PreviewOptions};
+use crate::preview::{Legend, Preview, PreviewError, PreviewOptions};
 use crate::settings::{
     self, ConfigError, FirmwareChoice, Overrides, RunOptions, Settings, Sources,
 };
@@ -568,6 +571,7 @@ fn report_simulated(
         Hms(report.duration),
         comparison.deviation_mm,
     )?;
+    writeln!(out, "{}: {}", p.path.display(), board_report(&record.stats))?;
     if record.trace.truncated {
         eprintln!(
             "plotty: warning: {}: the trace was too long to record in full; the comparison \
@@ -592,6 +596,27 @@ fn report_simulated(
     Ok(())
 }
 
+/// What the simulated board saw, for people: the times its motion FIFO ran empty between two
+/// commands (the host did not keep it fed: the pen stood still mid-plot) and the highest step
+/// rate each motor reached (the AxiDraw's limit is 25,000 steps/s).
+pub fn board_report(stats: &StatsReport) -> String {
+    let gaps = match stats.idle_gaps {
+        0 => "the motion queue never ran empty mid-plot".to_owned(),
+        1 => format!(
+            "the motion queue ran empty once mid-plot ({:.3} s)",
+            stats.idle_s
+        ),
+        n => format!(
+            "the motion queue ran empty {n} times mid-plot ({:.3} s in all, longest {:.3} s)",
+            stats.idle_s, stats.longest_idle_s
+        ),
+    };
+    format!(
+        "simulator: {gaps}; highest step rate motor 1 {:.0} steps/s, motor 2 {:.0} steps/s",
+        stats.max_step_rate[0], stats.max_step_rate[1]
+    )
+}
+
 /// How the simulator's trace compares with the plan.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Comparison {
@@ -604,7 +629,7 @@ pub fn compare(program: &Program, record: &SimRecord) -> Comparison {
     let plan: Vec<Vec<Point>> = program.polylines().into_iter().flatten().collect();
     let trace = trace_polylines(record);
     Comparison {
-        deviation_mm: preview::hausdorff_mm(&plan, &trace, COMPARE_STEP_MM),
+        deviation_mm: crate::deviation::hausdorff_mm(&plan, &trace, COMPARE_STEP_MM),
     }
 }
 
@@ -926,6 +951,28 @@ mod tests {
         assert_eq!(
             output_path(&d.join("r.png"), f, true).unwrap(),
             d.join("r/star.png")
+        );
+    }
+
+    #[test]
+    fn board_report_names_gaps_and_step_rates() {
+        let mut stats = plotty_fw_sim::stats::Stats::new().report(0);
+        stats.max_step_rate = [12_345.4, 8_000.0];
+        assert_eq!(
+            board_report(&stats),
+            "simulator: the motion queue never ran empty mid-plot; highest step rate motor 1 \
+             12345 steps/s, motor 2 8000 steps/s"
+        );
+        stats.idle_gaps = 3;
+        stats.idle_s = 0.25;
+        stats.longest_idle_s = 0.125;
+        assert!(
+            board_report(&stats).starts_with(
+                "simulator: the motion queue ran empty 3 times mid-plot (0.250 s in all, \
+                 longest 0.125 s);"
+            ),
+            "{}",
+            board_report(&stats)
         );
     }
 

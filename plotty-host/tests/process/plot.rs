@@ -147,6 +147,19 @@ fn estimate_with_verify_simulates_and_agrees_within_one_percent() {
         line.contains("largest deviation between plan and trace"),
         "{line}"
     );
+    // What the simulated board saw: FIFO gaps and the highest step rate of each motor, which
+    // a square drawn along the axes of the mixed-axis mechanism drives on both motors.
+    let board = out
+        .lines()
+        .find(|l| l.contains("simulator: the motion queue"))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(board.contains("mid-plot"), "{board}");
+    let rates: Vec<f64> = board
+        .split("steps/s")
+        .filter_map(|part| part.rsplit(' ').nth(1)?.parse().ok())
+        .collect();
+    assert_eq!(rates.len(), 2, "{board}");
+    assert!(rates.iter().all(|&r| r > 100.0 && r <= 25_000.0), "{board}");
     let trace = fs::read_to_string(env.path("out/square.svg")).unwrap();
     assert!(
         trace.contains("<polyline") || trace.contains("<path"),

@@ -59,6 +59,13 @@ const VERSION_ATTEMPTS: u8 = 3;
 /// `V` requests of a resynchronisation before the link counts as dead: on a damaged link the
 /// request or its reply can be hit more than once in a row, and each attempt only costs time.
 const RESYNC_ATTEMPTS: u8 = 6;
+/// FIFO readings, after the last observation that found the board ahead of its estimated
+/// timeline (by more than `timeline::AHEAD_MARGIN`), that the session keeps taking whenever
+/// the estimate holds the feed back, while none of them finds it ahead again. A simulator
+/// finds itself ahead every few readings (each time it has run its FIFO dry); a real board,
+/// after a host hiccup made it look ahead once, gets this many readings and no more.
+const FAST_READINGS: u8 = 32;
+
 /// `QS` checks of the final position before a mismatch is reported.
 const CONFIRM_ATTEMPTS: u8 = 10;
 /// Interval between those checks.
@@ -104,7 +111,12 @@ const CONFIRM_INTERVAL: Duration = Duration::from_millis(20);
 ///    at least `queue_ahead` of motion queued (limited by the FIFO depth), on 2.x one command
 ///    queued behind the one executing. A FIFO slot counts as taken until the session's
 ///    estimate says its command has surely started, so the firmware's parser never blocks (a
-///    blocked parser answers nothing, not even `ES`).
+///    blocked parser answers nothing, not even `ES`). A 3.x board that an observation finds
+///    more than 50 ms ahead of the estimate (a simulator running faster than real time) is
+///    fed by its real FIFO state instead: whenever the estimate holds the feed back, `QU,6`
+///    reads how many commands still wait in the FIFO; every command before them has started,
+///    which frees their slots and re-anchors the estimate. A board on time never triggers
+///    it, so a real board sees the same commands as without it.
 /// 4. **Polls**: `QB` every `button_poll` while plotting or paused ([`Event::ButtonPressed`]),
 ///    `QS` every `position_poll` while plotting ([`Event::Position`]); `QS` corrects the
 ///    timeline estimate and checks the position.
@@ -209,6 +221,8 @@ enum Purpose {
     Button,
     Power,
     Position(QueryPurpose),
+    /// `QU,6`: the commands waiting in the FIFO.
+    Fifo,
     Stop(stop::StopStep),
 }
 
@@ -256,6 +270,11 @@ struct Polls {
     /// Final-position check before `Idle`: next attempt time and attempts made.
     confirm_at: Option<Instant>,
     confirm_attempts: u8,
+    /// A FIFO reading (`QU,6`) is in flight (sent after the timeline's marked entry).
+    fifo_in_flight: bool,
+    /// FIFO readings left before the board no longer counts as running ahead of its clock
+    /// (see [`FAST_READINGS`]); 0: it does not.
+    fast_readings: u8,
 }
 
 /// `V` requests of the handshake or a resynchronisation.
@@ -315,6 +334,8 @@ impl Session {
                 power_latch: false,
                 confirm_at: None,
                 confirm_attempts: 0,
+                fifo_in_flight: false,
+                fast_readings: 0,
             },
             version_requests: VersionRequests {
                 due: true,

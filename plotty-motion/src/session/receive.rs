@@ -10,10 +10,10 @@ use crate::time::Instant;
 use super::error::excerpt;
 use super::feed::EntryKind;
 use super::stop::StopKind;
-use super::timeline::Entry;
+use super::timeline::{AHEAD_MARGIN, Entry};
 use super::{
-    CONFIRM_ATTEMPTS, CONFIRM_INTERVAL, Event, PauseReason, Pending, Phase, Progress, Purpose,
-    QueryPurpose, Session, SessionError,
+    CONFIRM_ATTEMPTS, CONFIRM_INTERVAL, Event, FAST_READINGS, PauseReason, Pending, Phase,
+    Progress, Purpose, QueryPurpose, Session, SessionError,
 };
 
 impl Session {
@@ -95,6 +95,7 @@ impl Session {
             Purpose::Power => self.polls.power_in_flight = false,
             Purpose::Position(QueryPurpose::Poll) => self.polls.position_in_flight = false,
             Purpose::Position(QueryPurpose::Confirm) => self.polls.position_in_flight = false,
+            Purpose::Fifo => self.polls.fifo_in_flight = false,
             _ => {}
         }
         match result {
@@ -171,7 +172,43 @@ impl Session {
                     self.on_position(now, q, MotorSteps::new(m1, m2), p.sent);
                 }
             }
+            Purpose::Fifo => {
+                // Every answer counts against the readings left, so a board whose answers
+                // tell nothing (an unreadable count) is not asked again and again.
+                self.polls.fast_readings = self.polls.fast_readings.saturating_sub(1);
+                if let Reply::Utility(v) = reply
+                    && let Some(waiting) = fifo_waiting(v.as_str())
+                {
+                    self.on_fifo_reading(now, waiting);
+                }
+                self.timeline.clear_mark();
+            }
             Purpose::Stop(step) => self.stop_reply(now, step, Some(reply)),
+        }
+    }
+
+    /// A `QU,6` answer received at `now`: `waiting` commands were in the FIFO when the board
+    /// read the query, after every command sent before it.
+    fn on_fifo_reading(&mut self, now: Instant, waiting: u32) {
+        if self.stop.is_some() || self.phase != Phase::Ready {
+            return;
+        }
+        let Some(reading) = self.timeline.fifo_reading(waiting, now) else {
+            return;
+        };
+        if reading.ahead {
+            self.polls.fast_readings = FAST_READINGS;
+        }
+        let mut completed = 0;
+        while completed < reading.done {
+            match self.timeline.complete_first(now) {
+                Some(e) => self.complete(e),
+                None => break,
+            }
+            completed += 1;
+        }
+        if completed == reading.done {
+            self.timeline.seen_started(now);
         }
     }
 
@@ -239,6 +276,17 @@ impl Session {
         let limit = self.timeline.len();
         match self.timeline.locate(pos, sent, now, limit) {
             Some(located) => {
+                // Entries the board finished long before their estimated end: it runs ahead
+                // of its clock (a simulator), and is fed by its FIFO state from now on.
+                if self.line == super::ProtocolLine::V3
+                    && located.done > 0
+                    && self
+                        .timeline
+                        .get(located.done - 1)
+                        .is_some_and(|e| e.end > now + AHEAD_MARGIN)
+                {
+                    self.polls.fast_readings = FAST_READINGS;
+                }
                 let mut completed = 0;
                 while completed < located.done {
                     match self.timeline.complete_first(now) {
@@ -338,4 +386,19 @@ impl Session {
             c.busy_before += c.last_end - since;
         }
     }
+}
+
+/// The count in a `QU,6` answer: `6,<n>` (or a bare `<n>`).
+fn fifo_waiting(text: &str) -> Option<u32> {
+    let mut fields = text.split(',');
+    let (first, second) = (fields.next()?, fields.next());
+    if fields.next().is_some() {
+        return None;
+    }
+    let n = match second {
+        Some(n) if first.trim() == "6" => n,
+        Some(_) => return None,
+        None => first,
+    };
+    n.trim().parse().ok()
 }

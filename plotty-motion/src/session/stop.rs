@@ -418,6 +418,7 @@ impl Session {
         self.lines.clear();
         self.polls.button_in_flight = false;
         self.polls.position_in_flight = false;
+        self.polls.fifo_in_flight = false;
         self.polls.confirm_at = None;
         self.timeline.assume_acked(now);
         self.phase = Phase::Resync;

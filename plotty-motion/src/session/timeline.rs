@@ -14,6 +14,14 @@
 //! never finds a command the session thought had room. A board even slower is caught by the next
 //! `QS`, which may land on a move already counted finished: the last few finished moves are kept
 //! to recognise that, and the timeline is delayed instead of the position declared lost.
+//!
+//! A board much faster than its clock says (a simulator running as fast as it can) finishes
+//! commands long before their estimated ends, and a feed paced by the estimate would idle it.
+//! A FIFO reading (`QU,6` on 3.x: the commands still waiting in the FIFO) tells exactly which
+//! of the commands sent before it have started: all but the last `waiting` FIFO commands
+//! (the last entry sent before the reading carries a mark, [`Timeline::mark_last`]). [`Timeline::fifo_reading`] turns it into completions and a
+//! start seen on the board, which frees FIFO slots at once and re-anchors the estimate to the
+//! reading (never earlier than the board really was).
 
 use heapless::Deque;
 
@@ -40,6 +48,12 @@ const BEHIND_WEIGHT: u64 = 8;
 /// Finished moves remembered to recognise a board that is behind the estimate.
 const HISTORY: usize = 4;
 
+/// How much earlier than estimated an observation must find the board before the session
+/// takes it for a board running ahead of its clock (a simulator). Estimates err late by the
+/// acknowledgement's latency, a few milliseconds over USB (more while the host is busy), so
+/// a real board stays well inside this.
+pub(crate) const AHEAD_MARGIN: Duration = Duration::from_millis(50);
+
 /// One command in the firmware's FIFO (or executing), or a marker between them.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Entry {
@@ -60,6 +74,21 @@ pub(crate) struct Entry {
     origin: Instant,
     /// Motor position after it (the one before is the previous entry's).
     pub(crate) to: MotorSteps,
+    /// A FIFO reading showed it started: its slot is free whatever the estimate says.
+    seen_started: bool,
+    /// The last entry sent before the FIFO reading in flight.
+    marked: bool,
+}
+
+/// What a FIFO reading says about the commands sent before its [`Mark`].
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) struct FifoReading {
+    /// The first `done` entries have finished; the one after them has started (it is
+    /// running, or just finished).
+    pub(crate) done: usize,
+    /// The estimate had that start later than the reading by more than [`AHEAD_MARGIN`]:
+    /// the board runs ahead of its clock.
+    pub(crate) ahead: bool,
 }
 
 /// A finished entry, remembered.
@@ -131,6 +160,12 @@ impl Entry {
     /// When its FIFO slot surely frees up.
     fn surely_started(&self) -> Instant {
         self.start + START_GUARD + self.slack(self.start)
+    }
+
+    /// Whether it may still hold a FIFO slot at `now`: not acknowledged, or neither seen
+    /// started nor surely started by the estimate.
+    fn holds_slot(&self, now: Instant) -> bool {
+        self.slots > 0 && (!self.acked || (!self.seen_started && now < self.surely_started()))
     }
 
     /// When it has surely finished: its end plus a millisecond for the `QS` round trip and the
@@ -215,6 +250,8 @@ impl Timeline {
             end: now,
             origin: now,
             to,
+            seen_started: false,
+            marked: false,
         };
         let ok = self.entries.push_back(entry).is_ok();
         self.rechain(self.entries.len().saturating_sub(1));
@@ -304,7 +341,7 @@ impl Timeline {
     pub(crate) fn fifo_occupancy(&self, now: Instant) -> u32 {
         self.entries
             .iter()
-            .filter(|e| e.slots > 0 && (!e.acked || now < e.surely_started()))
+            .filter(|e| e.holds_slot(now))
             .map(|e| u32::from(e.slots))
             .sum()
     }
@@ -314,7 +351,7 @@ impl Timeline {
     pub(crate) fn next_slot_free(&self, now: Instant) -> Option<Instant> {
         self.entries
             .iter()
-            .filter(|e| e.slots > 0 && (!e.acked || now < e.surely_started()))
+            .filter(|e| e.holds_slot(now))
             .map(|e| e.acked.then(|| e.surely_started()))
             .next()
             .flatten()
@@ -411,6 +448,73 @@ impl Timeline {
             }
             self.rechain(i);
         }
+    }
+
+    /// Marks the last entry: a FIFO reading is sent now, after it (any older mark is
+    /// dropped: one reading is in flight at a time).
+    pub(crate) fn mark_last(&mut self) {
+        self.clear_mark();
+        if let Some(e) = self.entries.back_mut() {
+            e.marked = true;
+        }
+    }
+
+    /// Drops the mark (the reading was answered or lost).
+    pub(crate) fn clear_mark(&mut self) {
+        for e in self.entries.iter_mut() {
+            e.marked = false;
+        }
+    }
+
+    /// A FIFO reading sent after the marked entry, received at `rx`: `waiting` commands were
+    /// still in the FIFO. Of the FIFO commands up to the mark, all but the last `waiting` have
+    /// started, so every entry before the last of those has finished. `None` when the reading
+    /// cannot be matched (the marked entry is gone: finished, or dropped by a stop; or it
+    /// counts more commands than were sent) or tells nothing new (nothing started). A command
+    /// the board refused is no longer in the timeline, and never was in its FIFO.
+    pub(crate) fn fifo_reading(&self, waiting: u32, rx: Instant) -> Option<FifoReading> {
+        let before = self.entries.iter().position(|e| e.marked)? + 1;
+        let fifo_before = self
+            .entries
+            .iter()
+            .take(before)
+            .filter(|e| e.slots > 0)
+            .count();
+        let waiting = usize::try_from(waiting).ok()?;
+        // The last one started: the FIFO command just before the waiting ones.
+        let started_nth = fifo_before.checked_sub(waiting)?.checked_sub(1)?;
+        let (index, entry) = self
+            .entries
+            .iter()
+            .enumerate()
+            .take(before)
+            .filter(|(_, e)| e.slots > 0)
+            .nth(started_nth)?;
+        Some(FifoReading {
+            done: index,
+            ahead: entry.start > rx + AHEAD_MARGIN,
+        })
+    }
+
+    /// A FIFO reading received at `rx` showed the first entry started (after completing the
+    /// ones before it): its slot is free, and it started no later than `rx`. The estimate is
+    /// pulled back to `rx` if it was later (never earlier: the board may have started it just
+    /// then), and everything after it chains from there.
+    pub(crate) fn seen_started(&mut self, rx: Instant) {
+        let Some(e) = self.entries.front_mut() else {
+            return;
+        };
+        if !e.acked {
+            return;
+        }
+        e.seen_started = true;
+        if e.start > rx {
+            e.anchor = rx;
+            e.start = rx;
+            e.end = rx + e.duration();
+            e.origin = rx;
+        }
+        self.rechain(1);
     }
 
     /// A `QS` answer: the firmware was at `pos` at some instant in `lo..=hi`. Returns where that

@@ -18,6 +18,8 @@ enum Source {
     Button,
     Power,
     Position(QueryPurpose),
+    /// A FIFO reading for a board running ahead of its clock.
+    Fifo,
     /// The feed head; for a dwell, the piece length in ms.
     Feed(u32),
 }
@@ -103,6 +105,9 @@ impl Session {
                         return Some((p, Command::QuerySteps, None));
                     }
                 }
+                if self.fifo_reading_due(now) {
+                    return Some((Source::Fifo, Command::QueryUtility(6), None));
+                }
                 let (piece, command, spec) = self.next_feed()?;
                 self.feed_room(now, &spec)
                     .then_some((Source::Feed(piece), command, Some(spec)))
@@ -183,7 +188,29 @@ impl Session {
         if taken + u32::from(spec.slots) > u32::from(self.fifo_depth) {
             return false;
         }
-        self.timeline.tail_end() < now + self.config.queue_ahead
+        // A board ahead of its clock: the estimated time queued means nothing, the free slots
+        // (read from the board) are the limit.
+        self.polls.fast_readings > 0 || self.timeline.tail_end() < now + self.config.queue_ahead
+    }
+
+    /// Whether to read the FIFO now: a 3.x board recently found ahead of its clock, work
+    /// queued, no reading in flight, and the estimate holds the feed back (or there is nothing
+    /// more to feed, and the end of the plot waits for the estimate).
+    fn fifo_reading_due(&self, now: Instant) -> bool {
+        if self.line != ProtocolLine::V3
+            || self.polls.fifo_in_flight
+            || self.timeline.is_empty()
+            || self.polls.fast_readings == 0
+        {
+            return false;
+        }
+        if self.feed.is_empty() {
+            return true;
+        }
+        match self.next_feed() {
+            Some((_, _, spec)) => !self.feed_room(now, &spec),
+            None => true,
+        }
     }
 
     /// When the feed head may go out if nothing else happens first (`None`: it waits for a
@@ -201,7 +228,7 @@ impl Session {
         }
         let tail = self.timeline.tail_end();
         let ahead = self.config.queue_ahead;
-        if tail >= now + ahead {
+        if self.polls.fast_readings == 0 && tail >= now + ahead {
             let t = crate::time::Instant::from_micros(tail.as_micros() - ahead.as_micros());
             if t > at {
                 at = t;
@@ -256,6 +283,11 @@ impl Session {
                     QueryPurpose::Confirm => self.polls.confirm_at = None,
                 }
                 Purpose::Position(q)
+            }
+            Source::Fifo => {
+                self.polls.fifo_in_flight = true;
+                self.timeline.mark_last();
+                Purpose::Fifo
             }
             Source::Feed(piece) => {
                 self.consume_feed_head(now, piece);

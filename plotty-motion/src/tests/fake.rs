@@ -493,11 +493,17 @@ impl Fake {
                 self.data("QE", &format!("{m},{m}"), "\n\r", true);
             }
             "QU" if v3 => {
-                // Legacy `QU,val`, future `QU,val` then an empty line (reference §1.2).
-                if self.future {
-                    self.out("QU,0,0\n\n");
+                // Legacy `QU,val`, future `QU,val` then an empty line (reference §1.2). `QU,6`
+                // counts the commands waiting in the FIFO; anything else reads as accumulators.
+                let value = if params.first() == Some(&6) {
+                    format!("6,{}", self.fifo.len())
                 } else {
-                    self.out("QU,0,0\r\nOK\r\n");
+                    "0,0".to_string()
+                };
+                if self.future {
+                    self.out(&format!("QU,{value}\n\n"));
+                } else {
+                    self.out(&format!("QU,{value}\r\nOK\r\n"));
                 }
             }
             "PI" => {

@@ -370,3 +370,64 @@ fn a_board_far_slower_than_expected_keeps_its_position() {
         assert_eq!(pair.fw.position(), [30_000, 0]);
     }
 }
+
+#[test]
+fn a_board_far_faster_than_its_clock_is_fed_by_its_fifo_state() {
+    // Issue 13: a simulator running 100 times faster than real time. Fed by the estimate
+    // alone, a plot of 10 s of moves took 10 s; read through `QU,6`, the FIFO stays fed as
+    // fast as the board empties it, and its parser still never blocks.
+    let mut fw = Fake::v3();
+    fw.tick_ns = 400;
+    let mut pair = Pair::new(SessionConfig::default(), fw);
+    pair.connect();
+    let start = pair.now;
+    pair.items.extend(polyline(&zigzag(1000), 10, Pen::Up, 0));
+    plot(&mut pair, Duration::from_millis(20_000));
+    let took = pair.now - start;
+    assert!(
+        took < Duration::from_millis(1_000),
+        "10 s of moves took {took} on a board 100 times faster than real time"
+    );
+    assert!(pair.fw.max_fifo <= 32, "{}", pair.fw.max_fifo);
+    assert!(pair.sent_since(0).iter().any(|c| c == "QU,6"));
+    // Every move ran once, in order, and the plot ends exactly where it should.
+    let moves = pair
+        .fw
+        .ran
+        .iter()
+        .filter(|r| r.command.starts_with("SM"))
+        .count();
+    assert_eq!(moves, 1000);
+    let end = MotorSteps::new(100_000, 0);
+    assert_eq!(pair.fw.position(), [100_000, 0]);
+    assert_eq!(pair.session.position(), end);
+    // Progress comes in order, up to the last vertex.
+    let vertices: Vec<u32> = pair
+        .events
+        .iter()
+        .filter_map(|(_, e)| match e {
+            Event::Progress(p) => Some(p.tag.vertex),
+            _ => None,
+        })
+        .collect();
+    assert!(vertices.windows(2).all(|w| w[0] < w[1]), "{vertices:?}");
+    assert_eq!(vertices.last(), Some(&1000));
+}
+
+#[test]
+fn a_board_on_time_is_never_asked_for_its_fifo() {
+    // The FIFO readings are for boards ahead of their clock only: a real board (on time, or
+    // slow within the tolerance) gets the same commands as before they existed.
+    for tick_ns in [40_000, 40_700] {
+        let mut fw = Fake::v3();
+        fw.tick_ns = tick_ns;
+        let mut pair = Pair::new(SessionConfig::default(), fw);
+        pair.connect();
+        pair.items.extend(polyline(&zigzag(300), 10, Pen::Up, 0));
+        plot(&mut pair, Duration::from_millis(10_000));
+        assert!(
+            !pair.sent_since(0).iter().any(|c| c.starts_with("QU,6")),
+            "tick {tick_ns} ns"
+        );
+    }
+}
