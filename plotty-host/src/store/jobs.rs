@@ -8,7 +8,7 @@
 use std::path::PathBuf;
 
 use plotty_motion::kinematics::{MotorSteps, Point};
-use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde_json::{Map, Value, json};
 
 use super::StoreError;
@@ -668,7 +668,9 @@ pub(crate) fn lease_expiry(
 /// One job by id.
 pub fn get(conn: &Connection, id: &str) -> Result<Option<JobRecord>, StoreError> {
     let mut stmt = conn.prepare_cached(&format!("SELECT {COLUMNS} FROM jobs WHERE id = ?1"))?;
-    let row = stmt.query_row([id], read_job).optional()?;
+    let row = stmt
+        .query_row([id], |r| Ok(super::row::job(r)))
+        .optional()?;
     row.transpose()
 }
 
@@ -685,7 +687,7 @@ pub fn list(conn: &Connection, states: &[JobState]) -> Result<Vec<JobRecord>, St
     let mut stmt = conn.prepare(&format!(
         "SELECT {COLUMNS} FROM jobs {filter} ORDER BY priority DESC, seq ASC"
     ))?;
-    let rows = stmt.query_map([], read_job)?;
+    let rows = stmt.query_map([], |r| Ok(super::row::job(r)))?;
     let mut out = Vec::new();
     for row in rows {
         out.push(row??);
@@ -759,23 +761,12 @@ pub fn layers(conn: &Connection, id: &str) -> Result<Vec<Layer>, StoreError> {
              delay_after_ms, strokes, points, pen_down_mm, estimate_s
          FROM layers WHERE job_id = ?1 ORDER BY layer_index",
     )?;
-    let rows = stmt.query_map([id], |r| {
-        Ok(Layer {
-            index: r.get(0)?,
-            name: r.get(1)?,
-            number: r.get(2)?,
-            color: r.get(3)?,
-            pause_before: r.get(4)?,
-            speed_pct: r.get(5)?,
-            height_pct: r.get(6)?,
-            delay_after_ms: r.get(7)?,
-            strokes: r.get(8)?,
-            points: r.get(9)?,
-            pen_down_mm: r.get(10)?,
-            estimate_s: r.get(11)?,
-        })
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    let rows = stmt.query_map([id], |r| Ok(super::row::layer(r)))?;
+    let mut out = Vec::new();
+    for row in rows {
+        out.push(row??);
+    }
+    Ok(out)
 }
 
 /// The resume point as JSON (journal metadata, hooks).
@@ -803,73 +794,6 @@ pub(crate) const COLUMNS: &str =
     resume_motor2, resume_x_mm, resume_y_mm, resume_at, estimate_pre_s, estimate_post_s,
     started_at, finished_at, metadata_json, resume_pen_down, simulated, lease_owner,
     lease_expires_ms";
-
-/// Maps a row; the outer error is SQLite's, the inner one a value this build cannot read.
-fn read_job(r: &Row<'_>) -> rusqlite::Result<Result<JobRecord, StoreError>> {
-    let id: String = r.get(0)?;
-    let state: String = r.get(3)?;
-    let resume_layer: Option<u32> = r.get(11)?;
-    let resume_stroke: Option<u32> = r.get(12)?;
-    let resume_vertex: Option<u32> = r.get(13)?;
-    let m1: Option<i32> = r.get(14)?;
-    let m2: Option<i32> = r.get(15)?;
-    let x: Option<f64> = r.get(16)?;
-    let y: Option<f64> = r.get(17)?;
-    let resume_at: Option<String> = r.get(18)?;
-    let resume_pen_down: Option<bool> = r.get(24)?;
-    let resume = match (resume_layer, resume_stroke, resume_vertex) {
-        (Some(layer), Some(stroke), Some(vertex)) => Some(ResumePoint {
-            layer,
-            stroke,
-            vertex,
-            // Rows from schema 1 have no pen state: a motion to a vertex past the first draws.
-            pen_down: resume_pen_down.unwrap_or(vertex != 0 && vertex != u32::MAX),
-            position: match (m1, m2, x, y) {
-                (Some(m1), Some(m2), Some(x), Some(y)) => Some(MachinePosition {
-                    steps: MotorSteps::new(m1, m2),
-                    point: Point::new(x, y),
-                }),
-                _ => None,
-            },
-            recorded_at: resume_at.unwrap_or_default(),
-        }),
-        _ => None,
-    };
-    let record = (|| {
-        Ok(JobRecord {
-            id: JobId::parse(&id).map_err(|e| StoreError::Corrupt(e.to_string()))?,
-            seq: r.get(1)?,
-            name: r.get(2)?,
-            state: state
-                .parse()
-                .map_err(|_| StoreError::Corrupt(format!("job {id} has state `{state}`")))?,
-            priority: r.get(4)?,
-            source_path: r.get(5)?,
-            created_at: r.get(6)?,
-            updated_at: r.get(7)?,
-            state_reason: r.get(8)?,
-            error: r.get(9)?,
-            retry_of: r.get(10)?,
-            resume,
-            estimate_pre_s: r.get(19)?,
-            estimate_post_s: r.get(20)?,
-            started_at: r.get(21)?,
-            finished_at: r.get(22)?,
-            metadata: parse_json(&r.get::<_, String>(23)?),
-            simulated: r.get(25)?,
-            lease: lease_of(r.get(26)?, r.get(27)?),
-        })
-    })();
-    Ok(record)
-}
-
-/// The lease of a row's `lease_owner` and `lease_expires_ms` (both or none).
-pub(crate) fn lease_of(owner: Option<String>, expires_ms: Option<i64>) -> Option<Lease> {
-    match (owner, expires_ms) {
-        (Some(owner), Some(expires_ms)) => Some(Lease { owner, expires_ms }),
-        _ => None,
-    }
-}
 
 pub(crate) fn parse_json(text: &str) -> Value {
     serde_json::from_str(text).unwrap_or_else(|_| json!({ "unparsed": text }))

@@ -18,16 +18,16 @@ use std::collections::BTreeMap;
 use std::str::FromStr;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
-use plotty_motion::kinematics::{MotorSteps, Point};
 use serde_json::{Map, Value, json};
 use tokio_postgres::types::ToSql;
-use tokio_postgres::{GenericClient, NoTls, Row};
+use tokio_postgres::{GenericClient, NoTls};
 
 use super::jobs::{
-    self, Claim, EventRecord, JobRecord, Layer, Lease, MachinePosition, NewJob, ResumePoint,
-    StateChange, TransitionRequest,
+    self, Claim, EventRecord, JobRecord, Layer, Lease, NewJob, ResumePoint, StateChange,
+    TransitionRequest,
 };
 use super::migrate::{POSTGRES_MIGRATIONS, latest_version};
+use super::row;
 use super::{OpenReport, StoreError};
 use crate::job::{self, JobEvent, JobId, JobState, Reason};
 use crate::journal::EntryKind;
@@ -1007,7 +1007,7 @@ async fn get<C: GenericClient + Sync>(c: &C, id: &str) -> Result<Option<JobRecor
     let sql = format!("SELECT {} FROM jobs WHERE id = $1", jobs::COLUMNS);
     c.query_opt(&sql, &[&id])
         .await?
-        .map(|r| read_job(&r))
+        .map(|r| row::job(&r))
         .transpose()
 }
 
@@ -1022,7 +1022,7 @@ async fn get_for_update<C: GenericClient + Sync>(
     );
     c.query_opt(&sql, &[&id])
         .await?
-        .map(|r| read_job(&r))
+        .map(|r| row::job(&r))
         .transpose()
 }
 
@@ -1037,7 +1037,7 @@ async fn list<C: GenericClient + Sync>(
         jobs::COLUMNS
     );
     let rows = c.query(&sql, &[&all, &names]).await?;
-    rows.iter().map(read_job).collect()
+    rows.iter().map(row::job).collect()
 }
 
 async fn set_layers<C: GenericClient + Sync>(
@@ -1083,89 +1083,7 @@ async fn layers<C: GenericClient + Sync>(c: &C, id: &str) -> Result<Vec<Layer>, 
             &[&id],
         )
         .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(Layer {
-                index: u32_of(r.try_get(0)?)?,
-                name: r.try_get(1)?,
-                number: r.try_get(2)?,
-                color: r.try_get(3)?,
-                pause_before: r.try_get::<_, i32>(4)? != 0,
-                speed_pct: r.try_get(5)?,
-                height_pct: r.try_get(6)?,
-                delay_after_ms: r.try_get(7)?,
-                strokes: r.try_get(8)?,
-                points: r.try_get(9)?,
-                pen_down_mm: r.try_get(10)?,
-                estimate_s: r.try_get(11)?,
-            })
-        })
-        .collect()
-}
-
-fn u32_of(v: i64) -> Result<u32, StoreError> {
-    u32::try_from(v).map_err(|_| StoreError::Corrupt(format!("{v} is out of range")))
-}
-
-fn i32_of(v: i64) -> Result<i32, StoreError> {
-    i32::try_from(v).map_err(|_| StoreError::Corrupt(format!("{v} is out of range")))
-}
-
-/// Maps a row of [`jobs::COLUMNS`], as the SQLite store's `read_job` does.
-fn read_job(r: &Row) -> Result<JobRecord, StoreError> {
-    let id: String = r.try_get(0)?;
-    let state: String = r.try_get(3)?;
-    let opt_u32 = |i: usize| -> Result<Option<u32>, StoreError> {
-        r.try_get::<_, Option<i64>>(i)?.map(u32_of).transpose()
-    };
-    let opt_i32 = |i: usize| -> Result<Option<i32>, StoreError> {
-        r.try_get::<_, Option<i64>>(i)?.map(i32_of).transpose()
-    };
-    let (m1, m2) = (opt_i32(14)?, opt_i32(15)?);
-    let x: Option<f64> = r.try_get(16)?;
-    let y: Option<f64> = r.try_get(17)?;
-    let resume_at: Option<String> = r.try_get(18)?;
-    let resume_pen_down: Option<i32> = r.try_get(24)?;
-    let resume = match (opt_u32(11)?, opt_u32(12)?, opt_u32(13)?) {
-        (Some(layer), Some(stroke), Some(vertex)) => Some(ResumePoint {
-            layer,
-            stroke,
-            vertex,
-            pen_down: resume_pen_down.map_or(vertex != 0 && vertex != u32::MAX, |p| p != 0),
-            position: match (m1, m2, x, y) {
-                (Some(m1), Some(m2), Some(x), Some(y)) => Some(MachinePosition {
-                    steps: MotorSteps::new(m1, m2),
-                    point: Point::new(x, y),
-                }),
-                _ => None,
-            },
-            recorded_at: resume_at.unwrap_or_default(),
-        }),
-        _ => None,
-    };
-    Ok(JobRecord {
-        id: JobId::parse(&id).map_err(|e| StoreError::Corrupt(e.to_string()))?,
-        seq: r.try_get(1)?,
-        name: r.try_get(2)?,
-        state: state
-            .parse()
-            .map_err(|_| StoreError::Corrupt(format!("job {id} has state `{state}`")))?,
-        priority: r.try_get(4)?,
-        source_path: r.try_get(5)?,
-        created_at: r.try_get(6)?,
-        updated_at: r.try_get(7)?,
-        state_reason: r.try_get(8)?,
-        error: r.try_get(9)?,
-        retry_of: r.try_get(10)?,
-        resume,
-        estimate_pre_s: r.try_get(19)?,
-        estimate_post_s: r.try_get(20)?,
-        started_at: r.try_get(21)?,
-        finished_at: r.try_get(22)?,
-        metadata: jobs::parse_json(&r.try_get::<_, String>(23)?),
-        simulated: r.try_get::<_, i32>(25)? != 0,
-        lease: jobs::lease_of(r.try_get(26)?, r.try_get(27)?),
-    })
+    rows.iter().map(row::layer).collect()
 }
 
 #[cfg(test)]
