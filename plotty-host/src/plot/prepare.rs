@@ -43,11 +43,7 @@ pub enum InputError {
         source: LayerSpecError,
     },
     /// The selected layers have nothing to draw.
-    #[error(
-        "{}: the selected layers ({selection}) have nothing to draw; choose layers with strokes \
-         (the file's layers: {available})",
-        path.display()
-    )]
+    #[error("{}: {}", path.display(), self.reason())]
     NothingSelected {
         /// The file.
         path: PathBuf,
@@ -56,6 +52,25 @@ pub enum InputError {
         /// The plotted layers there are.
         available: String,
     },
+}
+
+impl InputError {
+    /// What is wrong, without the file's path: for a job, whose file is the daemon's stored copy
+    /// (a path that means nothing to the user who submitted it).
+    pub fn reason(&self) -> String {
+        match self {
+            Self::Import { source, .. } => source.to_string(),
+            Self::Layers { source, .. } => source.to_string(),
+            Self::NothingSelected {
+                selection,
+                available,
+                ..
+            } => format!(
+                "the selected layers ({selection}) have nothing to draw; choose layers with \
+                 strokes (the file's layers: {available})"
+            ),
+        }
+    }
 }
 
 /// Imports `path`, keeps the layers `layers` names (all when `None`; `spec` is its text for

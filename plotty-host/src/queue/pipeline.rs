@@ -83,8 +83,8 @@ pub enum PrepareError {
         /// Why.
         detail: String,
     },
-    /// The file cannot be plotted.
-    #[error(transparent)]
+    /// The file cannot be plotted (said without the path of the daemon's stored copy).
+    #[error("{}", .0.reason())]
     Input(#[from] InputError),
     /// The plan could not be made.
     #[error("cannot plan the plot: {0}")]

@@ -495,6 +495,28 @@ fn prepared(env: &Env, port: u16, id: &str) -> Value {
 }
 
 #[test]
+fn a_broken_svg_fails_its_job_with_the_reason_and_not_the_daemons_path() {
+    let env = Env::new();
+    env.write_default_config("device:\n  type: simulator\n");
+    // An SVG by its start (the submission sniffs that) that does not parse.
+    std::fs::write(
+        env.path("broken.svg"),
+        "<svg xmlns=\"http://www.w3.org/2000/svg\"><path d=",
+    )
+    .unwrap();
+    let port = free_port();
+    let _d = daemon(&env, port);
+    let out = run(&env, &at(port, &["add", "broken.svg"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let id = stdout(&out).trim().to_owned();
+    let failed = prepared(&env, port, &id);
+    assert_eq!(failed["state"], "FAILED", "{failed}");
+    let error = failed["error"].as_str().unwrap_or_default();
+    assert!(error.starts_with("broken SVG/XML"), "{error}");
+    assert!(!error.contains("source.svg"), "{error}");
+}
+
+#[test]
 fn after_a_crash_the_paused_job_keeps_the_plotter_until_it_is_aborted() {
     let env = Env::new();
     env.write_default_config("device:\n  type: simulator\n");
