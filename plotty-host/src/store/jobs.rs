@@ -290,17 +290,8 @@ pub fn recover_interrupted(conn: &mut Connection) -> Result<Vec<(StateChange, i6
     let running = list(&tx, &[JobState::Armed, JobState::Plotting])?;
     let mut out = Vec::with_capacity(running.len());
     for job in running {
-        let resume = job.resume.as_ref().map_or(Value::Null, resume_json);
-        let change = transition_in(
-            &tx,
-            &TransitionRequest {
-                job_id: job.id.clone(),
-                event: JobEvent::Interrupt,
-                reason: Reason::Interrupted,
-                error: None,
-                metadata: json!({ "resume_point": resume.clone() }),
-            },
-        )?;
+        let (req, recovery) = crash_recovery(&job);
+        let change = transition_in(&tx, &req)?;
         let recovery = insert_event(
             &tx,
             job.id.as_str(),
@@ -308,10 +299,7 @@ pub fn recover_interrupted(conn: &mut Connection) -> Result<Vec<(StateChange, i6
             Some(job.state),
             Some(JobState::Paused),
             Some(Reason::Interrupted.as_str()),
-            &json!({
-                "message": "the daemon stopped while this job was running; resume continues from the resume point",
-                "resume_point": resume,
-            }),
+            &recovery,
             &change.at,
         )?;
         tx.execute(
@@ -634,6 +622,24 @@ pub fn expire_leases(
     }
     tx.commit()?;
     Ok(out)
+}
+
+/// The transition and the recovery event's metadata of a job found running when its daemon
+/// started again (both backends' crash recovery).
+pub(crate) fn crash_recovery(job: &JobRecord) -> (TransitionRequest, Value) {
+    let resume = job.resume.as_ref().map_or(Value::Null, resume_json);
+    let req = TransitionRequest {
+        job_id: job.id.clone(),
+        event: JobEvent::Interrupt,
+        reason: Reason::Interrupted,
+        error: None,
+        metadata: json!({ "resume_point": resume.clone() }),
+    };
+    let recovery = json!({
+        "message": "the daemon stopped while this job was running; resume continues from the resume point",
+        "resume_point": resume,
+    });
+    (req, recovery)
 }
 
 /// The transition and the recovery event's metadata of a job whose lease expired.

@@ -369,18 +369,8 @@ impl PgStore {
             {
                 continue;
             }
-            let resume = job.resume.as_ref().map_or(Value::Null, jobs::resume_json);
-            let change = transition_in(
-                &*tx,
-                &TransitionRequest {
-                    job_id: job.id.clone(),
-                    event: JobEvent::Interrupt,
-                    reason: Reason::Interrupted,
-                    error: None,
-                    metadata: json!({ "resume_point": resume.clone() }),
-                },
-            )
-            .await?;
+            let (req, recovery) = jobs::crash_recovery(&job);
+            let change = transition_in(&*tx, &req).await?;
             let recovery = insert_event(
                 &*tx,
                 job.id.as_str(),
@@ -388,10 +378,7 @@ impl PgStore {
                 Some(job.state),
                 Some(JobState::Paused),
                 Some(Reason::Interrupted.as_str()),
-                &json!({
-                    "message": "the daemon stopped while this job was running; resume continues from the resume point",
-                    "resume_point": resume,
-                }),
+                &recovery,
                 &change.at,
             )
             .await?;
