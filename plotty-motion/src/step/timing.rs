@@ -257,19 +257,16 @@ pub fn sm_rate_v2(duration_ms: u32, steps: u32) -> Result<u32, SmRateError> {
 
 /// `round(v)` (half away from zero) as an integer, for any finite `v` (saturating; NaN → 0).
 ///
-/// Same result as `libm::round(v) as i64`, without libm's software rounding: `v as i64`
-/// truncates, and `v − trunc(v)` is exact (Sterbenz; or `v` itself when `|v| < 1`).
+/// Same result as `libm::round(v) as i64`, without libm's software rounding and without a
+/// branch: add the largest double below ½ with `v`'s sign, then truncate. The sum is rounded
+/// to nearest, and that rounding never carries a fraction below ½ up to the next integer (the
+/// distance to it exceeds half the spacing there) while it does carry an exact ½ (for `|v| < 1`
+/// the sum `1 − 2^-54` is a tie, which goes to the even `1`); from 2^52 on every double is an
+/// integer and the addend vanishes. The `as` cast saturates and maps NaN to 0.
 #[inline]
 pub(crate) fn round_i64(v: f64) -> i64 {
-    // One comparison for the common case: NaN fails it too.
-    if v.abs() < 4_503_599_627_370_496.0 {
-        let t = v as i64;
-        let f = v - t as f64;
-        t + i64::from(f >= 0.5) - i64::from(f <= -0.5)
-    } else {
-        // Already an integer (or NaN → 0, infinities saturate).
-        v as i64
-    }
+    const BELOW_HALF: f64 = 0.499_999_999_999_999_94;
+    (v + BELOW_HALF.copysign(v)) as i64
 }
 
 /// Request for [`solve_lm_axis`].
@@ -393,8 +390,10 @@ impl Profile {
         let t = ticks.max(1);
         let tf = t as f64;
         let (mut s0, mut s1) = shape;
-        // Finite and not negative (NaN fails every comparison).
-        let usable = (s0 >= 0.0) & (s1 >= 0.0) & (s0 < f64::INFINITY) & (s1 < f64::INFINITY);
+        // Finite and not negative (NaN fails every comparison). Written with `max` (NaN is
+        // already refused by the first two) because LLVM turns four range comparisons into
+        // some thirty integer instructions classifying each float; this is three compares.
+        let usable = (s0 >= 0.0) & (s1 >= 0.0) & (s0.max(s1) < f64::INFINITY);
         if !usable {
             (s0, s1) = (1.0, 1.0);
         }
