@@ -285,7 +285,19 @@ impl StepGenerator {
     /// `Executor::cannot_fill_minimum`) is merged with the group after it first; if that one is
     /// not complete yet, the group waits for the next block. Only the last move of a run may
     /// stay shorter than the minimum.
+    #[inline]
     pub fn pop(&mut self) -> Option<Move> {
+        // Callers pop until `None` after every push, so every other call finds nothing ready:
+        // answer that inline, without entering the large conversion function (its register
+        // saves and stack frame cost more than the check).
+        if self.queue.ready_len() == 0 {
+            return None;
+        }
+        self.pop_ready()
+    }
+
+    /// [`Self::pop`] once something is ready.
+    fn pop_ready(&mut self) -> Option<Move> {
         let q = &mut self.queue;
         loop {
             let ready = q.ready_len();

@@ -265,12 +265,10 @@ pub(crate) fn plan_block(
     let t_c = if cruise > 0.0 { d_c / cruise } else { 0.0 };
     let seconds = t_a + t_c + t_d;
     // Every check of `block_error` at once, without branches; only when one fails does
-    // `block_error` say which (in its order).
-    let finite = zero_if_finite(b.start.x_mm)
-        + zero_if_finite(b.start.y_mm)
-        + zero_if_finite(b.end.x_mm)
-        + zero_if_finite(b.end.y_mm)
-        + zero_if_finite(len)
+    // `block_error` say which (in its order). The coordinates need no finiteness term of their
+    // own: a NaN or infinite coordinate makes a motor coordinate NaN or infinite, which fails
+    // its `POSITION_LIMIT` comparison below.
+    let finite = zero_if_finite(len)
         + zero_if_finite(b.entry_mm_s)
         + zero_if_finite(cruise)
         + zero_if_finite(b.exit_mm_s)
