@@ -68,7 +68,7 @@ pub use error::StepError;
 pub use profile::MAX_BLOCK_SECONDS;
 
 use crate::ebb::{LowLevelMove, StepperMove};
-use crate::kinematics::{Kinematics, MotorSteps};
+use crate::kinematics::{Kinematics, MotorSteps, Point};
 use crate::plan::{Block, Pen, Tag};
 use exec::{Executor, Slicer};
 use profile::{BlockPlan, Group, Piece, plan_block};
@@ -155,6 +155,10 @@ struct Queue {
     close_ticks: f64,
     /// Rounded motor target at the end of everything pushed.
     tail: MotorSteps,
+    /// Planned point where the next piece of the block being fed starts: `point_at(s0)` of
+    /// the block's first piece, then the end point of each piece fed (the next piece starts at
+    /// the same path distance), so a group takes its start point without recomputing it.
+    tail_point: Point,
     groups: [Group; GROUPS],
     head: usize,
     len: usize,
@@ -170,6 +174,7 @@ impl StepGenerator {
             queue: Queue {
                 close_ticks: f64::from(config.min_move_ticks()) + 1.0,
                 tail: MotorSteps::ZERO,
+                tail_point: Point::ORIGIN,
                 groups: [Group::default(); GROUPS],
                 head: 0,
                 len: 0,
@@ -264,6 +269,9 @@ impl StepGenerator {
         let pen_now = self.queue.back().map(|g| g.last.pen);
         if pen_now.is_some_and(|p| p != block.pen) {
             self.finish();
+        }
+        if let Some(first) = self.scratch.pieces.first() {
+            self.queue.tail_point = first.line.point_at(first.s0);
         }
         for piece in self.scratch.pieces.iter().take(self.scratch.n) {
             self.queue.feed(piece, kinematics, &mut self.exec.stats);
@@ -447,11 +455,13 @@ impl Queue {
             if self.len >= GROUPS {
                 return;
             }
+            let (from, at) = (self.tail, self.tail_point);
             let Some(slot) = self.groups.get_mut(i) else {
                 return;
             };
-            slot.start(piece, self.tail, kinematics);
+            slot.start(piece, from, at, kinematics);
             self.tail = slot.end_target;
+            self.tail_point = slot.end_point;
             self.len += 1;
             self.has_open = true;
             if self.back().is_some_and(|g| self.closable(g)) {
@@ -472,11 +482,13 @@ impl Queue {
                 if self.len >= GROUPS {
                     return;
                 }
+                let (from, at) = (self.tail, self.tail_point);
                 let Some(slot) = self.groups.get_mut(i) else {
                     return;
                 };
-                slot.start(&piece, self.tail, kinematics);
+                slot.start(&piece, from, at, kinematics);
                 self.tail = slot.end_target;
+                self.tail_point = slot.end_point;
                 self.len += 1;
                 self.has_open = true;
             } else {
@@ -487,7 +499,7 @@ impl Queue {
                 if g.has_steps() && need > 0.0 && piece.ticks() >= need + close_ticks {
                     let (head, rest) = piece.split(need);
                     g.add(&head, kinematics);
-                    self.tail = g.end_target;
+                    (self.tail, self.tail_point) = (g.end_target, g.end_point);
                     self.close_open();
                     piece = rest;
                     continue;
@@ -499,7 +511,7 @@ impl Queue {
                     continue;
                 }
                 g.add(&piece, kinematics);
-                self.tail = g.end_target;
+                (self.tail, self.tail_point) = (g.end_target, g.end_point);
             }
             if self.back().is_some_and(|g| self.closable(g)) {
                 self.close_open();

@@ -319,9 +319,10 @@ pub(crate) fn plan_block(
     let mut ramps = [(Ramp::default(), 0.0f64); 3];
     let mut n = 0;
     for (secs, v0, v1, s_end) in phases {
-        if secs > 0.0
-            && let Some(slot) = ramps.get_mut(n)
-        {
+        // Written whether or not the phase has time, and kept (counted) only if it has: which
+        // phases a block has varies at random along a drawing, and a branch on it is
+        // mispredicted about once per block. Slots from `n` on are never read.
+        if let Some(slot) = ramps.get_mut(n) {
             *slot = (
                 Ramp {
                     ticks: secs * TICKS_PER_S,
@@ -330,8 +331,8 @@ pub(crate) fn plan_block(
                 },
                 s_end,
             );
-            n += 1;
         }
+        n += usize::from(secs > 0.0);
     }
     let mut dur = [0.0f64; 3];
     for (d, (r, _)) in dur.iter_mut().zip(ramps.iter()) {
@@ -556,17 +557,26 @@ impl Group {
     #[cfg(test)]
     pub(crate) fn new(piece: &Piece, from: MotorSteps, kinematics: Kinematics) -> Self {
         let mut g = Self::default();
-        g.start(piece, from, kinematics);
+        g.start(piece, from, piece.line.point_at(piece.s0), kinematics);
         g
     }
 
-    /// Makes this slot a group of one piece, starting from motor position `from` (in place:
-    /// groups are large, and this runs once per firmware move).
+    /// Makes this slot a group of one piece, starting from motor position `from` and planned
+    /// point `start_point`, which must be `piece.line.point_at(piece.s0)` (the caller has it
+    /// from the piece before; in place: groups are large, and this runs once per firmware
+    /// move).
     #[inline]
-    pub(crate) fn start(&mut self, piece: &Piece, from: MotorSteps, kinematics: Kinematics) {
+    pub(crate) fn start(
+        &mut self,
+        piece: &Piece,
+        from: MotorSteps,
+        start_point: Point,
+        kinematics: Kinematics,
+    ) {
+        debug_assert!(start_point == piece.line.point_at(piece.s0));
         self.start_tick = piece.start_tick;
         self.end_tick = piece.start_tick + piece.ticks();
-        self.start_point = piece.line.point_at(piece.s0);
+        self.start_point = start_point;
         self.end_point = piece.line.point_at(piece.s1);
         self.start_target = from;
         self.end_target = piece.line.target_of(piece.s1, self.end_point, kinematics);
