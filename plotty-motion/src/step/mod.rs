@@ -139,6 +139,10 @@ pub struct StepStats {
 pub struct StepGenerator {
     /// Planned duration of everything pushed.
     planned_ticks: f64,
+    /// The end point of the last block pushed and its `motor_target`: the next block starts
+    /// there (bit for bit, when it comes from the planner), so its continuity check reuses the
+    /// rounding instead of repeating it. A pure function's cached value: never stale.
+    last_end: (Point, MotorSteps),
     /// The groups between planning and conversion.
     queue: Queue,
     /// Scratch space for cutting a block into pieces.
@@ -171,6 +175,7 @@ impl StepGenerator {
     pub fn new(config: StepConfig) -> Self {
         Self {
             planned_ticks: 0.0,
+            last_end: (Point::ORIGIN, MotorSteps::ZERO),
             queue: Queue {
                 close_ticks: f64::from(config.min_move_ticks()) + 1.0,
                 tail: MotorSteps::ZERO,
@@ -251,7 +256,13 @@ impl StepGenerator {
             return Err(StepError::Busy);
         }
         let kinematics = self.exec.config.kinematics();
-        let found = profile::motor_target(kinematics, block.start);
+        let (end, end_target) = self.last_end;
+        let same = |a: f64, b: f64| a.to_bits() == b.to_bits();
+        let found = if same(block.start.x_mm, end.x_mm) & same(block.start.y_mm, end.y_mm) {
+            end_target
+        } else {
+            profile::motor_target(kinematics, block.start)
+        };
         if found != self.queue.tail {
             return Err(StepError::Discontinuous {
                 expected: self.queue.tail,
@@ -277,6 +288,7 @@ impl StepGenerator {
             self.queue.feed(piece, kinematics, &mut self.exec.stats);
         }
         self.planned_ticks += self.scratch.ticks;
+        self.last_end = (block.end, self.scratch.end_target);
         Ok(())
     }
 

@@ -220,6 +220,8 @@ pub(crate) struct BlockPlan {
     pub(crate) n: usize,
     /// Planned duration of the whole block in ticks.
     pub(crate) ticks: f64,
+    /// `motor_target` of the block's end point.
+    pub(crate) end_target: MotorSteps,
 }
 
 #[cfg(test)]
@@ -315,6 +317,7 @@ pub(crate) fn plan_block(
     ];
     plan.n = 0;
     plan.ticks = seconds * TICKS_PER_S;
+    plan.end_target = line.to;
     // Non-empty phases as ramps, with the path distance where each ends.
     let mut ramps = [(Ramp::default(), 0.0f64); 3];
     let mut n = 0;

@@ -590,6 +590,34 @@ fn push_refuses_bad_input_without_changing_state() {
     assert_eq!(g.position(), k.to_motor(Point::new(20.0, 0.0)));
 }
 
+/// The continuity check reuses the rounded end of the block before only for a start that is
+/// that point bit for bit; any other start is rounded itself: a start a fraction of a step
+/// away is accepted, one that rounds to another step is refused.
+#[test]
+fn continuity_is_checked_on_each_start_point() {
+    let k = Kinematics::new(Resolution::High);
+    let config = StepConfig::preferred(FirmwareLine::V3, k);
+    let mut g = StepGenerator::new(config);
+    let line = |from: Point, to: Point| plan_polyline(&[from, to], Pen::Down, 50.0, 500.0, k, 0);
+    for b in line(Point::ORIGIN, Point::new(10.0, 0.0)) {
+        g.push(&b).unwrap();
+        while g.pop().is_some() {}
+    }
+    // 80 steps per mm: 0.08 of a step off rounds to the same target, 1.6 steps off does not.
+    let far = line(Point::new(10.02, 0.0), Point::new(20.0, 0.0));
+    assert!(matches!(
+        g.push(&far[0]),
+        Err(StepError::Discontinuous { .. })
+    ));
+    for b in line(Point::new(10.001, 0.0), Point::new(20.0, 0.0)) {
+        g.push(&b).unwrap();
+        while g.pop().is_some() {}
+    }
+    g.finish();
+    while g.pop().is_some() {}
+    assert_eq!(g.position(), k.to_motor(Point::new(20.0, 0.0)));
+}
+
 #[test]
 fn one_hour_plot_ends_exactly_and_on_time() {
     let k = Kinematics::new(Resolution::High);
