@@ -390,15 +390,19 @@ impl Profile {
         let t = ticks.max(1);
         let tf = t as f64;
         let (mut s0, mut s1) = shape;
-        // Finite and not negative (NaN fails every comparison). Written with `max` (NaN is
-        // already refused by the first two) because LLVM turns four range comparisons into
-        // some thirty integer instructions classifying each float; this is three compares.
-        let usable = (s0 >= 0.0) & (s1 >= 0.0) & (s0.max(s1) < f64::INFINITY);
+        // Finite and not negative (NaN fails every comparison). Written with the larger of
+        // the two (NaN is already refused by the first two comparisons) because LLVM turns
+        // four range comparisons into some thirty integer instructions classifying each float;
+        // a plain comparison, not `f64::max`, whose NaN rule costs eight instructions.
+        let larger = if s0 > s1 { s0 } else { s1 };
+        let usable = (s0 >= 0.0) & (s1 >= 0.0) & (larger < f64::INFINITY);
         if !usable {
             (s0, s1) = (1.0, 1.0);
         }
         let mut denom = tf * (s0 + s1) / 2.0 - s1 / 2.0;
-        if denom.partial_cmp(&1e-300) != Some(core::cmp::Ordering::Greater) {
+        // Not above 1e-300, NaN included (one comparison; `partial_cmp` took eight).
+        let positive = denom > 1e-300;
+        if !positive {
             (s0, s1) = (1.0, 1.0);
             denom = tf - 0.5;
         }
@@ -494,7 +498,10 @@ impl Profile {
 #[inline]
 fn round_within(v: f64, bound: f64) -> i64 {
     const MAGIC: f64 = 6_755_399_441_055_744.0;
-    let clamped = v.max(-bound).min(bound);
+    // Plain comparisons rather than `f64::max`/`min` (whose NaN rules take eight instructions
+    // each): a NaN fails the first and becomes `-bound`, as documented.
+    let raised = if v > -bound { v } else { -bound };
+    let clamped = if raised < bound { raised } else { bound };
     ((clamped + MAGIC).to_bits() as i64) - MAGIC.to_bits() as i64
 }
 
