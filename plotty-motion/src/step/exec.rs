@@ -242,6 +242,10 @@ impl Executor {
 
     /// The next SM slice of group `g` (the one the slicer was started on), or `None` when the
     /// group is done.
+    ///
+    /// Never inlined: inlined into [`StepGenerator::pop`](crate::step::StepGenerator::pop) its
+    /// large body made the LM path spill registers to a 1.2 KiB stack frame.
+    #[inline(never)]
     pub(crate) fn next_slice(&mut self, g: &Group) -> Option<Move> {
         let min_slice = f64::from(self.config.min_move_ticks());
         loop {

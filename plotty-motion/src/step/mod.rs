@@ -374,7 +374,10 @@ fn ring(i: usize) -> usize {
 }
 
 impl Queue {
-    /// Merges the first group into the second and drops the first.
+    /// Merges the first group into the second and drops the first (rare: motors that
+    /// reverse right after stopping).
+    #[cold]
+    #[inline(never)]
     fn merge_head(&mut self) {
         let next = ring(self.head + 1);
         if let (Some(&first), Some(&second)) = (self.groups.get(self.head), self.groups.get(next)) {
