@@ -247,7 +247,9 @@ pub(crate) fn plan_block(
     let (dx, dy) = (b.end.x_mm - b.start.x_mm, b.end.y_mm - b.start.y_mm);
     let chord = libm::sqrt(dx * dx + dy * dy);
     let slack = 1e-9 * (1.0 + cruise);
-    let (entry, exit) = (b.entry_mm_s.min(cruise), b.exit_mm_s.min(cruise));
+    // `lesser`/`greater` where a tie's sign of zero or a NaN cannot change the outcome (see
+    // `lesser`): a plain comparison instead of the eight instructions of `f64::min`/`max`.
+    let (entry, exit) = (lesser(b.entry_mm_s, cruise), lesser(b.exit_mm_s, cruise));
     // The same phase arithmetic as Block's helpers (accel_distance_mm, duration_s, …).
     let (d_a, d_d, t_a, t_d) = if a > 0.0 {
         (
@@ -263,7 +265,7 @@ pub(crate) fn plan_block(
         kinematics.motor_exact(b.start),
         kinematics.motor_exact(b.end),
     );
-    let d_c = (len - d_a - d_d).max(0.0);
+    let d_c = greater(len - d_a - d_d, 0.0);
     let t_c = if cruise > 0.0 { d_c / cruise } else { 0.0 };
     let seconds = t_a + t_c + t_d;
     // Every check of `block_error` at once, without branches; only when one fails does
@@ -309,7 +311,7 @@ pub(crate) fn plan_block(
     };
     let per_tick = 1.0 / TICKS_PER_S;
     let s_a = d_a.min(len);
-    let s_c = (len - d_d).max(s_a);
+    let s_c = greater(len - d_d, s_a);
     let phases = [
         (t_a, entry, cruise, s_a),
         (t_c, cruise, cruise, s_c),
@@ -372,6 +374,26 @@ pub(crate) fn plan_block(
         last.s1 = len;
     }
     Ok(())
+}
+
+/// The smaller of `a` and `b` by one comparison (`b` on a tie, `a` when either is NaN), for
+/// the block arithmetic of [`plan_block`] where that equals `f64::min` in every outcome:
+/// a NaN there fails the block's finiteness check either way, an entry or exit speed tied
+/// with the cruise speed only enters a phase of zero time, and `joins` compares the result
+/// of positive durations. `f64::min`'s NaN rule costs eight instructions.
+#[inline]
+fn lesser(a: f64, b: f64) -> f64 {
+    if b < a { b } else { a }
+}
+
+/// The larger of `a` and `b` by one comparison (`b` on a tie, `a` when either is NaN; see
+/// [`lesser`]): the cruise distance (a NaN there stays NaN where `f64::max` gives 0, but then
+/// `d_a`, `d_d` or the length is NaN and the block fails its `d_a + d_d ≤ length` check either
+/// way; a sign of zero vanishes in the sum of the phase times) and the cruise phase's end (read
+/// only when the cruise phase has time, and then the two differ).
+#[inline]
+fn greater(a: f64, b: f64) -> f64 {
+    if b > a { b } else { a }
 }
 
 /// `0` for a finite `x`, NaN for an infinite or NaN one: a sum of these is 0 exactly when every
@@ -465,7 +487,7 @@ fn block_error(block: &Block, kinematics: Kinematics) -> Result<(), StepError> {
 /// under `min` joins its shorter neighbour, and again if the result is still too short.
 fn joins(d: &[f64], min: f64) -> [bool; 2] {
     match *d {
-        [a, b] => [a.min(b) < min, false],
+        [a, b] => [lesser(a, b) < min, false],
         [a, b, c] => {
             let first = if a <= b && a <= c {
                 (a < min).then_some(0)
@@ -476,8 +498,8 @@ fn joins(d: &[f64], min: f64) -> [bool; 2] {
             };
             match first {
                 None => [false, false],
-                Some(0) => [true, (a + b).min(c) < min],
-                Some(_) => [a.min(b + c) < min, true],
+                Some(0) => [true, lesser(a + b, c) < min],
+                Some(_) => [lesser(a, b + c) < min, true],
             }
         }
         _ => [false, false],
