@@ -75,7 +75,11 @@ impl Executor {
         if merged {
             self.stats.merged_moves += 1;
         }
-        self.stats.max_chord_error_mm = self.stats.max_chord_error_mm.max(m.chord_error_mm);
+        // A plain comparison (`f64::max` spends seven instructions on NaN): chord errors are
+        // never NaN nor −0 (`Group::chord_error_mm` is 0 or a square root's half).
+        if m.chord_error_mm > self.stats.max_chord_error_mm {
+            self.stats.max_chord_error_mm = m.chord_error_mm;
+        }
     }
 
     fn note_landing(&mut self, took: u64, goal: i64, tolerance: i64) {
@@ -94,7 +98,8 @@ impl Executor {
     fn target_ticks(&self, start_tick: f64, end_tick: f64) -> i64 {
         let end = round_i64(end_tick);
         let nominal = (end - round_i64(start_tick)).max(1);
-        (end - self.now as i64).clamp(nominal - 1, nominal + 1)
+        // `max`/`min` rather than `clamp`, which checks its bounds' order on every call.
+        (end - self.now as i64).max(nominal - 1).min(nominal + 1)
     }
 
     /// Signed steps per motor to reach `g`'s end, and the effective (forward) accumulators an
