@@ -609,7 +609,14 @@ impl Group {
         self.merge_error_mm = 0.0;
         // `merged` is only read once there are two pieces (`add` and `absorb` set it first).
         self.pieces = 1;
-        self.last = *piece;
+        // Field by field: each part is small enough to be copied inline, where the whole
+        // 192-byte piece became a call to `memcpy` once per firmware move.
+        let last = &mut self.last;
+        last.line = piece.line;
+        (last.s0, last.s1) = (piece.s0, piece.s1);
+        last.ramps = piece.ramps;
+        (last.n, last.start_tick, last.pen, last.tag) =
+            (piece.n, piece.start_tick, piece.pen, piece.tag);
     }
 
     /// The per-motor integrals of the whole group.
