@@ -13,7 +13,7 @@
 use crate::kinematics::{Kinematics, MotorSteps, Point};
 use crate::plan::{Block, Pen, Tag};
 use crate::step::StepError;
-use crate::step::timing::round_i64;
+use crate::step::timing::round_i32;
 use crate::time::TICKS_PER_SECOND;
 
 /// Ticks per second as a float.
@@ -24,11 +24,10 @@ const TICKS_PER_S: f64 = TICKS_PER_SECOND as f64;
 pub(crate) const POSITION_LIMIT: f64 = ((1u32 << 30) - 2) as f64;
 
 /// `kinematics.to_motor(p)`, bit for bit (half away from zero, saturating at the `i32` range),
-/// with the fast rounding of [`round_i64`].
+/// with the fast rounding of [`round_i32`].
 pub(crate) fn motor_target(kinematics: Kinematics, p: Point) -> MotorSteps {
     let (m1, m2) = kinematics.motor_exact(p);
-    let r = |v: f64| round_i64(v).clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32;
-    MotorSteps::new(r(m1), r(m2))
+    MotorSteps::new(round_i32(m1), round_i32(m2))
 }
 
 /// Longest block accepted, in seconds (5.5 hours: 2 m at 0.1 mm/s). Keeps every firmware move
@@ -854,6 +853,7 @@ fn distance_to_segment(p: Point, a: Point, b: Point) -> f64 {
 mod tests {
     use super::*;
     use crate::kinematics::Resolution;
+    use crate::step::timing::round_i64;
 
     fn block(len: f64, entry: f64, cruise: f64, exit: f64, accel: f64) -> Block {
         Block {
@@ -1106,6 +1106,12 @@ mod tests {
             ],
         ) {
             proptest::prop_assert_eq!(round_i64(v), libm::round(v) as i64);
+            let clamped = (libm::round(v) as i64).clamp(i64::from(i32::MIN), i64::from(i32::MAX));
+            proptest::prop_assert_eq!(round_i32(v), clamped as i32);
+            // Near the top of the i32 range, where the cast saturates.
+            let high = v * 1e-6 + 2147483647.0;
+            let high_want = (libm::round(high) as i64).clamp(i64::from(i32::MIN), i64::from(i32::MAX));
+            proptest::prop_assert_eq!(round_i32(high), high_want as i32);
         }
 
         /// The fast rounding gives exactly `Kinematics::to_motor`, halves and extremes included.
@@ -1164,6 +1170,13 @@ mod tests {
             let want = libm::round(v);
             let want = if want.is_nan() { 0 } else { want as i64 };
             assert_eq!(round_i64(v), want, "{v}");
+            let want_i32 = want.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32;
+            assert_eq!(round_i32(v), want_i32, "{v}");
+            assert_eq!(
+                round_i32(v + 2147483647.0),
+                round_i64(v + 2147483647.0).clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32,
+                "{v}"
+            );
         }
     }
 }

@@ -269,6 +269,15 @@ pub(crate) fn round_i64(v: f64) -> i64 {
     (v + BELOW_HALF.copysign(v)) as i64
 }
 
+/// [`round_i64`] saturated to the `i32` range (NaN → 0), by the same branchless rounding cast
+/// straight to `i32`: truncating and then saturating gives what rounding to `i64` and then
+/// clamping gives, in fewer instructions.
+#[inline]
+pub(crate) fn round_i32(v: f64) -> i32 {
+    const BELOW_HALF: f64 = 0.499_999_999_999_999_94;
+    (v + BELOW_HALF.copysign(v)) as i32
+}
+
 /// Request for [`solve_lm_axis`].
 #[cfg(test)]
 #[derive(Clone, Copy, PartialEq, Debug)]
