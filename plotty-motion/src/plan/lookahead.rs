@@ -374,8 +374,12 @@ impl<'a> Window<'a> {
 /// length than its acceleration gives, not even by a rounding error.
 #[inline]
 fn advance(reach: f64, ramp: f64) -> f64 {
-    let mut next = reach + ramp;
-    // Rounding to nearest is off by at most half a unit, so this runs at most once or twice.
+    let sum = reach + ramp;
+    // The first step down taken or not by a select rather than a branch: whether the sum
+    // rounded up is a coin toss per segment, and a branch on it is mispredicted half the time.
+    let down = sum.next_down();
+    let mut next = if sum - reach > ramp { down } else { sum };
+    // Rounding to nearest is off by at most half a unit, so this runs rarely if ever.
     while next - reach > ramp {
         next = next.next_down();
     }
