@@ -32,6 +32,10 @@ use super::handler::{self, Client};
 use super::http;
 use super::protocol::MAX_MESSAGE_BYTES;
 
+/// Bytes of frames a WebSocket queues before writing without a flush (a feed batch is usually
+/// less: one write).
+const WRITE_BUFFER_BYTES: usize = 16 * 1024;
+
 /// How long a client at the connection limit is asked to wait.
 const RETRY_AFTER_S: &str = "10";
 
@@ -117,9 +121,13 @@ pub(super) async fn websocket(State(api): State<Arc<Api>>, mut req: Request) -> 
                 return;
             }
         };
+        // Frames are written when a flush asks or this much is waiting: a batch of feed
+        // messages goes out in one write (with a write buffer of 0, tungstenite writes each
+        // frame as it is queued, a system call per message), and what a client keeps between
+        // batches stays bounded.
         let config = WebSocketConfig::default()
             .read_buffer_size(4096)
-            .write_buffer_size(0)
+            .write_buffer_size(WRITE_BUFFER_BYTES)
             .max_message_size(Some(MAX_MESSAGE_BYTES))
             .max_frame_size(Some(MAX_MESSAGE_BYTES));
         let ws =
