@@ -4,7 +4,7 @@
 //! `tokio::select!` polls every branch each time its task wakes, whatever woke it. A WebSocket
 //! client's task is woken by the broadcast feed for every delivery, and polling its idle branches
 //! (the socket's read side, the shutdown token, the settings watch, the heartbeat timer) takes a
-//! lock or two each: with 1,000 clients that was a fifth of the daemon's CPU per broadcast. A
+//! lock or two each: with 1,000 clients that was about a sixth of the daemon's CPU per broadcast. A
 //! future that returned `Pending` has arranged to wake its waker when it can make progress (the
 //! `Future` contract), so a gate hands it a waker of its own and polls it again only after that
 //! waker fired. The inner future's registration must outlive one `select!` round: it must be
