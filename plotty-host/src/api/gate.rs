@@ -9,7 +9,8 @@
 //! `Future` contract), so a gate hands it a waker of its own and polls it again only after that
 //! waker fired. The inner future's registration must outlive one `select!` round: it must be
 //! pinned outside the loop, or be a poll of a resource that keeps the waker (a stream, a timer),
-//! never a future recreated and dropped each round.
+//! never a future recreated and dropped each round. Several futures may sit behind one gate: a
+//! wake of any of them opens it, and then all are polled.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

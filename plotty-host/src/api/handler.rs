@@ -137,26 +137,35 @@ where
         // Likewise the reload watch: pinned here, renewed only when it fires.
         let reload = next_reload(Some(self.client.api.settings.clone()));
         tokio::pin!(reload);
-        // Every delivery wakes this task through the feed; the gates keep that wake-up from
-        // polling the branches that were not woken (each poll of those takes a lock).
-        let gates = Gates::default();
+        // Every delivery wakes this task through the feed; the gate keeps that wake-up from
+        // polling the branches that were not woken (each poll of those takes a lock). One gate
+        // for all of them: they wake rarely, and then all four are polled.
+        let idle = Gate::default();
         while matches!(flow, Flow::Continue) {
             flow = tokio::select! {
                 biased;
-                () = poll_fn(|cx| gates.stop.poll(cx, |cx| stopped.as_mut().poll(cx))) => {
-                    Flow::Close(CloseCode::Away, "server shutting down".into())
-                }
-                (changed, rx) = poll_fn(|cx| gates.reload.poll(cx, |cx| reload.as_mut().poll(cx))) => {
-                    reload.set(next_reload(rx));
-                    self.on_reload(changed)
-                }
-                frame = poll_fn(|cx| gates.read.poll(cx, |cx| self.ws.poll_next_unpin(cx))) => {
-                    self.on_frame(frame).await
-                }
+                woke = poll_fn(|cx| idle.poll(cx, |cx| {
+                    // In order of precedence.
+                    if stopped.as_mut().poll(cx).is_ready() {
+                        return Poll::Ready(Idle::Stop);
+                    }
+                    if let Poll::Ready((changed, rx)) = reload.as_mut().poll(cx) {
+                        return Poll::Ready(Idle::Reload(changed, rx));
+                    }
+                    if let Poll::Ready(frame) = self.ws.poll_next_unpin(cx) {
+                        return Poll::Ready(Idle::Frame(frame));
+                    }
+                    ticks.poll_tick(cx).map(|_| Idle::Tick)
+                })) => match woke {
+                    Idle::Stop => Flow::Close(CloseCode::Away, "server shutting down".into()),
+                    Idle::Reload(changed, rx) => {
+                        reload.set(next_reload(rx));
+                        self.on_reload(changed)
+                    }
+                    Idle::Frame(frame) => self.on_frame(frame).await,
+                    Idle::Tick => self.on_tick().await,
+                },
                 out = self.client.feed.recv() => self.on_feed(out).await,
-                _ = poll_fn(|cx| gates.tick.poll(cx, |cx| ticks.poll_tick(cx))) => {
-                    self.on_tick().await
-                }
             };
         }
         if let Flow::Close(code, reason) = flow {
@@ -548,14 +557,17 @@ where
     }
 }
 
-/// The gates of a client's idle branches (see [`Gate`]): the feed, woken for every delivery,
-/// has none (its `recv` future is made anew each round and unregisters when dropped).
-#[derive(Default)]
-struct Gates {
-    stop: Gate,
-    reload: Gate,
-    read: Gate,
-    tick: Gate,
+/// What woke a client's task other than its feed (the feed, woken for every delivery, has no
+/// gate: its `recv` future is made anew each round and unregisters when dropped).
+enum Idle {
+    /// The daemon is stopping.
+    Stop,
+    /// The settings were reloaded (or their watch closed), and the watch to wait on next.
+    Reload(bool, Reloads),
+    /// The client sent a frame, or left.
+    Frame(Option<Result<Message, WsError>>),
+    /// A heartbeat is due.
+    Tick,
 }
 
 /// The settings' watch, handed back with each answer.
