@@ -11,7 +11,9 @@
 //! authentication on), a client whose key no longer matches is closed with code
 //! [`KEY_REVOKED`] (4401): a rotated key must take control away from whoever held the old one.
 
+use std::future::{Future, poll_fn};
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
@@ -24,6 +26,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
 
 use super::fanout::Outgoing;
+use super::gate::Gate;
 use super::limits::{Beat, ConnectionSlot, Liveness, RateLimiter};
 use super::protocol::{
     self, Channel, Channels, ClientMessage, MAX_MESSAGE_BYTES, PROTOCOL_VERSION, Request,
@@ -131,15 +134,38 @@ where
         // every delivery of every client.
         let stopped = stop.cancelled();
         tokio::pin!(stopped);
-        let mut reloads = Some(self.client.api.settings.clone());
+        // Likewise the reload watch: pinned here, renewed only when it fires.
+        let reload = next_reload(Some(self.client.api.settings.clone()));
+        tokio::pin!(reload);
+        // Every delivery wakes this task through the feed; the gate keeps that wake-up from
+        // polling the branches that were not woken (each poll of those takes a lock). One gate
+        // for all of them: they wake rarely, and then all four are polled.
+        let idle = Gate::default();
         while matches!(flow, Flow::Continue) {
             flow = tokio::select! {
                 biased;
-                () = &mut stopped => Flow::Close(CloseCode::Away, "server shutting down".into()),
-                changed = next_reload(&mut reloads) => self.on_reload(changed),
-                frame = self.ws.next() => self.on_frame(frame).await,
+                woke = poll_fn(|cx| idle.poll(cx, |cx| {
+                    // In order of precedence.
+                    if stopped.as_mut().poll(cx).is_ready() {
+                        return Poll::Ready(Idle::Stop);
+                    }
+                    if let Poll::Ready((changed, rx)) = reload.as_mut().poll(cx) {
+                        return Poll::Ready(Idle::Reload(changed, rx));
+                    }
+                    if let Poll::Ready(frame) = self.ws.poll_next_unpin(cx) {
+                        return Poll::Ready(Idle::Frame(frame));
+                    }
+                    ticks.poll_tick(cx).map(|_| Idle::Tick)
+                })) => match woke {
+                    Idle::Stop => Flow::Close(CloseCode::Away, "server shutting down".into()),
+                    Idle::Reload(changed, rx) => {
+                        reload.set(next_reload(rx));
+                        self.on_reload(changed)
+                    }
+                    Idle::Frame(frame) => self.on_frame(frame).await,
+                    Idle::Tick => self.on_tick().await,
+                },
                 out = self.client.feed.recv() => self.on_feed(out).await,
-                _ = ticks.tick() => self.on_tick().await,
             };
         }
         if let Flow::Close(code, reason) = flow {
@@ -493,7 +519,15 @@ where
     {
         let deadline = self.client.api.limits.send_timeout;
         let id = self.client.id;
-        match tokio::time::timeout(deadline, write(&mut self.ws)).await {
+        let write = write(&mut self.ws);
+        tokio::pin!(write);
+        // Nearly every write completes at once (the socket's buffer has room): only one that has
+        // to wait reads the clock and arms the deadline's timer, not every delivery.
+        let done = match poll_fn(|cx| Poll::Ready(write.as_mut().poll(cx))).await {
+            Poll::Ready(done) => Ok(done),
+            Poll::Pending => tokio::time::timeout(deadline, write).await,
+        };
+        match done {
             Ok(Ok(())) => Flow::Continue,
             Ok(Err(_)) => Flow::Drop,
             Err(_) => {
@@ -523,18 +557,32 @@ where
     }
 }
 
+/// What woke a client's task other than its feed (the feed, woken for every delivery, has no
+/// gate: its `recv` future is made anew each round and unregisters when dropped).
+enum Idle {
+    /// The daemon is stopping.
+    Stop,
+    /// The settings were reloaded (or their watch closed), and the watch to wait on next.
+    Reload(bool, Reloads),
+    /// The client sent a frame, or left.
+    Frame(Option<Result<Message, WsError>>),
+    /// A heartbeat is due.
+    Tick,
+}
+
+/// The settings' watch, handed back with each answer.
+type Reloads = Option<tokio::sync::watch::Receiver<Arc<crate::settings::Settings>>>;
+
 /// Waits for the next settings reload: `true` when there was one. A closed channel (the daemon
-/// is stopping) is `false` once, then never ready again.
-async fn next_reload(
-    watch: &mut Option<tokio::sync::watch::Receiver<Arc<crate::settings::Settings>>>,
-) -> bool {
-    match watch {
+/// is stopping) is `false` once, then never ready again. Owns the watch and hands it back, so
+/// that the future can stay pinned across rounds and be renewed only when it fires.
+async fn next_reload(mut watch: Reloads) -> (bool, Reloads) {
+    match &mut watch {
         Some(rx) => {
             if rx.changed().await.is_ok() {
-                return true;
+                return (true, watch);
             }
-            *watch = None;
-            false
+            (false, None)
         }
         None => std::future::pending().await,
     }

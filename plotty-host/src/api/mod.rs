@@ -21,6 +21,7 @@
 
 mod auth;
 mod fanout;
+mod gate;
 mod handler;
 mod http;
 mod limits;

@@ -1,10 +1,17 @@
-//! The progress throttle: at most one `job_progress` per job per [`MIN_GAP`] (10 a second), but
-//! never losing the ones that matter. A layer boundary (the layer number changes) sends the last
-//! progress of the old layer and the first of the new one at once; the end of a job (everything
-//! drawn) is sent at once; an update that comes too soon is held and sent when its window opens,
-//! unless a newer one replaces it first, so the last state of a burst always arrives. A state
-//! change of the job sends what is held first, so clients see the final progress before
-//! `COMPLETED`.
+//! The progress throttle: at most ten `job_progress` a second per job, one per [`MIN_GAP`] on
+//! average, but never losing the ones that matter. A layer boundary (the layer number changes)
+//! sends the last progress of the old layer and the first of the new one at once; the end of a
+//! job (everything drawn) is sent at once; an update that comes too soon is held and sent when its
+//! window opens, unless a newer one replaces it first, so the last state of a burst always
+//! arrives. A state change of the job sends what is held first, so clients see the final
+//! progress before `COMPLETED`.
+//!
+//! Each job has a schedule of windows [`MIN_GAP`] apart (a cell-rate limiter): an update may go
+//! up to [`JITTER`] before its window opens, and the next window then opens one gap after the
+//! scheduled one, not after the early update. A 10 Hz source whose updates jitter (the device
+//! task's reporter, the runtime's scheduling) passes straight through, none held for the
+//! fraction of a millisecond it came early plus the timer's millisecond; a faster source still
+//! gets ten a second, no more.
 //!
 //! Pure logic with time passed in; the fan-out task drives it.
 
@@ -14,11 +21,12 @@ use std::time::{Duration, Instant};
 use crate::events::JobProgress;
 use crate::job::JobId;
 
-/// Shortest time between two ordinary progress messages of one job.
+/// Time between two windows of one job (10 a second).
 pub(super) const MIN_GAP: Duration = Duration::from_millis(100);
 
-/// How late a timer may fire and still count as on time (tokio's timer resolution is 1 ms).
-const TIMER_SLACK: Duration = Duration::from_millis(2);
+/// How early before its window an update may go: the jitter of a 10 Hz source that is never
+/// held. Two updates are never closer than `MIN_GAP - JITTER`.
+const JITTER: Duration = Duration::from_millis(10);
 
 /// Per-job throttle state.
 #[derive(Default)]
@@ -28,9 +36,30 @@ pub(super) struct Throttle {
 
 #[derive(Default)]
 struct Slot {
-    last_sent: Option<Instant>,
+    /// The window the last update was sent in (its opening; later than the send when the
+    /// update went early).
+    window: Option<Instant>,
     last_layer: Option<u32>,
     held: Option<JobProgress>,
+}
+
+impl Slot {
+    /// An update may go at `now`.
+    fn open(&self, now: Instant) -> bool {
+        self.window.is_none_or(|w| now + JITTER >= w + MIN_GAP)
+    }
+
+    /// When the next ordinary update may go.
+    fn opens_at(&self, now: Instant) -> Instant {
+        self.window
+            .map_or(now, |w| (w + MIN_GAP).checked_sub(JITTER).unwrap_or(now))
+    }
+
+    /// An update was sent at `now`: its window is the next on the schedule, or `now` if that
+    /// is already past (the schedule does not bank the time nothing was sent).
+    fn sent(&mut self, now: Instant) {
+        self.window = Some(self.window.map_or(now, |w| now.max(w + MIN_GAP)));
+    }
 }
 
 impl Throttle {
@@ -41,16 +70,13 @@ impl Throttle {
         slot.last_layer = Some(p.current_layer);
         let end = p.progress >= 1.0 || (p.total_points > 0 && p.points_plotted >= p.total_points);
         if boundary || end {
-            slot.last_sent = Some(now);
+            slot.sent(now);
             let mut out: Vec<JobProgress> = slot.held.take().into_iter().collect();
             out.push(p);
             return out;
         }
-        let open = slot
-            .last_sent
-            .is_none_or(|t| now.saturating_duration_since(t) >= MIN_GAP);
-        if open {
-            slot.last_sent = Some(now);
+        if slot.open(now) {
+            slot.sent(now);
             slot.held = None;
             vec![p]
         } else {
@@ -63,19 +89,10 @@ impl Throttle {
     pub(super) fn due(&mut self, now: Instant) -> Vec<JobProgress> {
         let mut out = Vec::new();
         for slot in self.jobs.values_mut() {
-            let open = slot
-                .last_sent
-                .is_none_or(|t| now.saturating_duration_since(t) >= MIN_GAP);
-            if open && let Some(p) = slot.held.take() {
-                // The window's opening, not the (later) moment the timer fired: a steady 10 Hz
-                // source would otherwise be held a little longer every time, its delay growing
-                // by the timer's lateness with each update up to a whole window.
-                slot.last_sent = Some(match slot.last_sent {
-                    Some(t) if now.saturating_duration_since(t + MIN_GAP) <= TIMER_SLACK => {
-                        t + MIN_GAP
-                    }
-                    _ => now,
-                });
+            if slot.open(now)
+                && let Some(p) = slot.held.take()
+            {
+                slot.sent(now);
                 out.push(p);
             }
         }
@@ -84,10 +101,11 @@ impl Throttle {
 
     /// When the next held update is due.
     pub(super) fn next_due(&self) -> Option<Instant> {
+        let now = Instant::now();
         self.jobs
             .values()
             .filter(|s| s.held.is_some())
-            .map(|s| s.last_sent.map_or_else(Instant::now, |t| t + MIN_GAP))
+            .map(|s| s.opens_at(now))
             .min()
     }
 
@@ -96,7 +114,7 @@ impl Throttle {
         let slot = self.jobs.get_mut(job)?;
         let held = slot.held.take();
         if held.is_some() {
-            slot.last_sent = Some(Instant::now());
+            slot.sent(Instant::now());
         }
         held
     }
@@ -174,6 +192,56 @@ mod tests {
         }
         assert_eq!(sent, 100);
         assert!(worst <= Duration::from_millis(3), "held up to {worst:?}");
+    }
+
+    #[test]
+    fn a_jittery_ten_hertz_source_is_never_held() {
+        // Updates 100 ms apart on average, each up to 5 ms early or late (the device task's
+        // reporter and the runtime's scheduling): every one goes at once.
+        let mut t = Throttle::default();
+        let t0 = Instant::now() + Duration::from_secs(1);
+        let jitter_us = [
+            0i64, -4_000, 3_000, -5_000, 5_000, -1_000, -5_000, 2_000, -300, 4_999,
+        ];
+        for i in 0..200u64 {
+            let j = jitter_us[i as usize % jitter_us.len()];
+            let on_time = t0 + Duration::from_millis(100 * i);
+            let at = if j < 0 {
+                on_time - Duration::from_micros(j.unsigned_abs())
+            } else {
+                on_time + Duration::from_micros(j.unsigned_abs())
+            };
+            assert_eq!(
+                points(&t.offer(p("a", 1, i), at)),
+                [i],
+                "update {i} was held"
+            );
+        }
+    }
+
+    #[test]
+    fn early_updates_cannot_raise_the_rate() {
+        // 1 kHz for ten seconds: ten a second on average, never two closer than the gap less
+        // the jitter.
+        let mut t = Throttle::default();
+        let t0 = Instant::now();
+        let mut sent_at = Vec::new();
+        for i in 0..10_000u64 {
+            let now = t0 + Duration::from_millis(i);
+            for _ in t
+                .due(now)
+                .into_iter()
+                .chain(t.offer(p("a", 1, i % 99), now))
+            {
+                sent_at.push(now);
+            }
+        }
+        assert!(sent_at.len() <= 101, "{} sent in 10 s", sent_at.len());
+        assert!(sent_at.len() >= 99, "{} sent in 10 s", sent_at.len());
+        assert!(
+            sent_at.windows(2).all(|w| w[1] - w[0] >= MIN_GAP - JITTER),
+            "{sent_at:?}"
+        );
     }
 
     #[test]

@@ -32,6 +32,10 @@ use super::handler::{self, Client};
 use super::http;
 use super::protocol::MAX_MESSAGE_BYTES;
 
+/// Bytes of frames a WebSocket queues before writing without a flush (a feed batch is usually
+/// less: one write).
+const WRITE_BUFFER_BYTES: usize = 16 * 1024;
+
 /// How long a client at the connection limit is asked to wait.
 const RETRY_AFTER_S: &str = "10";
 
@@ -117,14 +121,12 @@ pub(super) async fn websocket(State(api): State<Arc<Api>>, mut req: Request) -> 
                 return;
             }
         };
-        let config = WebSocketConfig::default()
-            .read_buffer_size(4096)
-            .write_buffer_size(0)
-            .max_message_size(Some(MAX_MESSAGE_BYTES))
-            .max_frame_size(Some(MAX_MESSAGE_BYTES));
-        let ws =
-            WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config))
-                .await;
+        let ws = WebSocketStream::from_raw_socket(
+            TokioIo::new(upgraded),
+            Role::Server,
+            Some(websocket_config()),
+        )
+        .await;
         handler::serve(
             ws,
             Client {
@@ -165,6 +167,19 @@ pub(super) async fn websocket(State(api): State<Arc<Api>>, mut req: Request) -> 
     })
 }
 
+/// The WebSocket settings of a client connection.
+fn websocket_config() -> WebSocketConfig {
+    // Frames are written when a flush asks or this much is waiting: a batch of feed messages
+    // goes out in one write (with a write buffer of 0, tungstenite writes each frame as it is
+    // queued, a system call per message), and what a client keeps between batches stays
+    // bounded.
+    WebSocketConfig::default()
+        .read_buffer_size(4096)
+        .write_buffer_size(WRITE_BUFFER_BYTES)
+        .max_message_size(Some(MAX_MESSAGE_BYTES))
+        .max_frame_size(Some(MAX_MESSAGE_BYTES))
+}
+
 /// True if a comma-separated header has `token` (any case): `Connection: keep-alive, Upgrade`.
 fn has_token(headers: &HeaderMap, name: &HeaderName, token: &str) -> bool {
     headers.get_all(name).iter().any(|v| {
@@ -175,7 +190,50 @@ fn has_token(headers: &HeaderMap, name: &HeaderName, token: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use tokio_tungstenite::tungstenite::{Message, WebSocket};
+
     use super::*;
+
+    /// A socket that counts the writes it is given (each would be a system call).
+    #[derive(Default)]
+    struct Socket {
+        writes: usize,
+        bytes: usize,
+    }
+
+    impl std::io::Read for Socket {
+        fn read(&mut self, _: &mut [u8]) -> std::io::Result<usize> {
+            Err(std::io::ErrorKind::WouldBlock.into())
+        }
+    }
+
+    impl std::io::Write for Socket {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.writes += 1;
+            self.bytes += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_batch_of_feed_messages_is_one_write() {
+        let mut ws =
+            WebSocket::from_raw_socket(Socket::default(), Role::Server, Some(websocket_config()));
+        let text = format!(
+            r#"{{"type":"job_progress","padding":"{}"}}"#,
+            "x".repeat(300)
+        );
+        for _ in 0..20 {
+            ws.write(Message::text(text.clone())).unwrap();
+        }
+        assert_eq!(ws.get_ref().writes, 0, "queued until the flush");
+        ws.flush().unwrap();
+        assert_eq!(ws.get_ref().writes, 1);
+        assert!(ws.get_ref().bytes > 20 * text.len());
+    }
 
     #[test]
     fn header_tokens() {
