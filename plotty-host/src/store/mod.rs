@@ -22,6 +22,7 @@ pub mod jobs;
 pub mod lost;
 pub mod migrate;
 pub mod postgres;
+pub mod presets;
 mod row;
 #[cfg(test)]
 mod suite;
