@@ -645,3 +645,108 @@ async fn web_ui_started_at_upload_prompts_for_the_next_pen_and_resumes() {
     b.text_contains("#jobs", "no jobs here").await;
     b.close().await;
 }
+
+/// Sets the value of the form field `css` (an `<input>` or a `<select>`) as a user would, with
+/// the `change` event the page listens for.
+async fn set_field(b: &Browser, css: &str, value: &str) {
+    b.until(
+        &format!("{css} to take `{value}`"),
+        &format!(
+            "const e = document.querySelector({css:?}); if (!e) return null; e.value = {value:?}; \
+             e.dispatchEvent(new Event('change', {{bubbles: true}})); return e.value === {value:?};"
+        ),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn web_ui_sets_plot_settings_from_a_preset_saved_in_the_daemon() {
+    let Some(b) = Browser::start(
+        "web_ui_sets_plot_settings_from_a_preset_saved_in_the_daemon",
+        1200,
+        900,
+    )
+    .await
+    else {
+        return;
+    };
+    let env = Env::new();
+    // The config is the source of defaults: its values are the form's placeholders.
+    let (_d, port) = sim_daemon(&env, "  pen_pos_down: 42\n  speed_pendown: 21\n");
+    b.client
+        .goto(&format!("http://127.0.0.1:{port}/#/upload"))
+        .await
+        .unwrap();
+    b.text_contains("#conn", "connected").await;
+    b.until(
+        "the daemon's defaults as placeholders",
+        "return document.getElementById('opt-pen_pos_down').placeholder === '42' && \
+         document.getElementById('opt-speed_pendown').placeholder === '21';",
+    )
+    .await;
+    b.text_contains("#opt-model", "daemon's (").await;
+
+    // A value out of range is refused with the config rule's message; nothing is saved.
+    set_field(&b, "#opt-pen_pos_down", "35").await;
+    set_field(&b, "#opt-speed_pendown", "500").await;
+    set_field(&b, "#opt-reordering", "4").await;
+    set_field(&b, "#preset-name", "fine liner").await;
+    b.click("#preset-save").await;
+    let refused = b.text_contains("#preset-error", "out of range").await;
+    assert!(refused.contains("speed-pendown"), "{refused}");
+    set_field(&b, "#opt-speed_pendown", "20").await;
+    b.click("#preset-save").await;
+    b.until(
+        "the saved preset in the menu",
+        "return document.getElementById('preset-select').value === 'fine liner';",
+    )
+    .await;
+
+    // Saved in the daemon: a fresh page (another browser, as far as the daemon knows) lists it
+    // and fills the form from it.
+    b.client.refresh().await.unwrap();
+    b.text_contains("#conn", "connected").await;
+    b.text_contains("#preset-select", "fine liner").await;
+    set_field(&b, "#preset-select", "fine liner").await;
+    let filled = b
+        .until(
+            "the preset's values in the form",
+            "const v = (id) => document.getElementById(id).value; \
+             return v('opt-pen_pos_down') === '35' ? [v('opt-speed_pendown'), v('opt-reordering'), v('opt-accel')] : null;",
+        )
+        .await;
+    assert_eq!(filled, json!(["20", "4", ""]));
+
+    // Uploaded with the preset's settings: the job keeps them and its page shows them.
+    b.client
+        .execute(
+            "const dt = new DataTransfer(); \
+             dt.items.add(new File([arguments[0]], 'settings.svg', {type: 'image/svg+xml'})); \
+             document.getElementById('drop').dispatchEvent(new DragEvent('drop', {dataTransfer: dt, bubbles: true}));",
+            vec![json!(TWO_PENS)],
+        )
+        .await
+        .unwrap();
+    b.click("#up-submit").await;
+    b.click("#upload-results li[data-job] a").await;
+    let shown = b.text_contains("#job-options", "pen down 35%").await;
+    assert!(
+        shown.contains("pen-down speed 20%") && shown.contains("file order exactly"),
+        "{shown}"
+    );
+    assert!(!shown.contains("acceleration"), "{shown}");
+    b.screenshot("job-settings").await;
+
+    // Deleted from the menu.
+    b.click("#nav-upload").await;
+    b.text_contains("#preset-select", "fine liner").await;
+    set_field(&b, "#preset-select", "fine liner").await;
+    b.screenshot("upload-settings").await;
+    b.click("#preset-delete").await;
+    b.until(
+        "the preset to leave the menu",
+        "return ![...document.querySelectorAll('#preset-select option')].some((o) => o.value === 'fine liner');",
+    )
+    .await;
+    b.close().await;
+}

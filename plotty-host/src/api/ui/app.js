@@ -26,6 +26,7 @@ function route() {
   for (const v of ["queue", "upload", "job"]) $("view-" + v).hidden = v !== view;
   $("nav-queue").classList.toggle("active", view === "queue");
   $("nav-upload").classList.toggle("active", view === "upload");
+  if (view === "upload") upload.shown();
   if (job) jobPage.show(decodeURIComponent(job[1]));
   else jobPage.hide();
 }
