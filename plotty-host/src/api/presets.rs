@@ -98,16 +98,17 @@ pub(super) async fn list(State(api): State<Arc<Api>>) -> Response {
 /// The options of a preset's body: a JSON object of option names (axicli's) and values, each
 /// read as an upload form's field would be (an empty string or `null`: not set, the config
 /// decides), then checked by the config's range rules.
-fn options_of(api: &Api, body: &[u8]) -> Result<RunOptions, Response> {
-    let bad = |m: String| error(StatusCode::BAD_REQUEST, code::INVALID_FIELD, m);
+/// A refusal is `(error code, message)`, answered with 400.
+fn options_of(api: &Api, body: &[u8]) -> Result<RunOptions, (&'static str, String)> {
+    let bad = |m: String| (code::INVALID_FIELD, m);
     let fields: Map<String, Value> = match serde_json::from_slice(body) {
         Ok(Value::Object(m)) => m,
         Ok(_) | Err(_) => {
-            return Err(error(
-                StatusCode::BAD_REQUEST,
+            return Err((
                 code::INVALID_JSON,
                 "send the preset's options as a JSON object, e.g. {\"pen_pos_down\": 30, \
-                 \"speed_pendown\": 20}",
+                 \"speed_pendown\": 20}"
+                    .to_owned(),
             ));
         }
     };
@@ -139,7 +140,7 @@ pub(super) async fn save(
 ) -> Response {
     let run = match options_of(&api, &body) {
         Ok(r) => r,
-        Err(r) => return r,
+        Err((code, message)) => return error(StatusCode::BAD_REQUEST, code, message),
     };
     let options = match serde_json::to_value(&run) {
         Ok(v) => v,

@@ -50,6 +50,11 @@ pub trait Link {
     /// while the plot waits for the user, such a link is not waited on.
     fn is_simulated(&self) -> bool;
 
+    /// The pen servo's pulse width now (1/12 µs), where the link can see it: the simulator.
+    fn pen_servo(&self) -> Option<u16> {
+        None
+    }
+
     /// The plot reached layer `index` (the simulator notes the time, to colour its trace).
     fn layer_reached(&mut self, index: usize) {
         let _ = index;

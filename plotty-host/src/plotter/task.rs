@@ -115,6 +115,7 @@ impl Plotter {
             uptime_seconds: Some(0.0),
             notice: None,
             motor_supply: None,
+            pen_servo: None,
         };
         Self {
             inner: Arc::new(Inner {
@@ -409,6 +410,10 @@ impl Inner {
     }
 
     async fn action(self: Arc<Self>, action: DeviceAction) -> Result<DeviceReply, DeviceError> {
+        // Nothing for the board: a paused plot keeps its run.
+        if action == DeviceAction::ClearError {
+            return Ok(super::manual::clear_error(&self));
+        }
         // A paused plot (a pause or a pen change) gives the machine up first: its run ends with
         // the checkpoint stored, and the job stays PAUSED, holding the device; its resume asks
         // the board where the carriage is.

@@ -750,3 +750,72 @@ async fn web_ui_sets_plot_settings_from_a_preset_saved_in_the_daemon() {
     .await;
     b.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn web_ui_tries_a_pen_height_and_walks_after_home_and_pen_up() {
+    let Some(b) = Browser::start(
+        "web_ui_tries_a_pen_height_and_walks_after_home_and_pen_up",
+        1200,
+        900,
+    )
+    .await
+    else {
+        return;
+    };
+    let env = Env::new();
+    let (d, port) = sim_daemon(&env, "");
+    b.client
+        .goto(&format!("http://127.0.0.1:{port}/"))
+        .await
+        .unwrap();
+    b.text_contains("#conn", "connected").await;
+    b.text_contains("#device", "simulator").await;
+
+    // A fresh simulator's motors are off: home (the carriage's place becomes home), pen up,
+    // then a walk: it walks (it was refused: issue 11 item 5).
+    b.click("#device button[data-action=home]").await;
+    b.text_contains("#flash", "motors were off").await;
+    b.click("#device button[data-action=pen-up]").await;
+    b.until(
+        "the pen-up message",
+        "return [...document.querySelectorAll('#flash div')].some((d) => d.textContent === 'pen up');",
+    )
+    .await;
+    for (id, mm) in [("walk-x", "10"), ("walk-y", "5")] {
+        let input = b.client.find(Locator::Id(id)).await.unwrap();
+        input.clear().await.unwrap();
+        input.send_keys(mm).await.unwrap();
+    }
+    b.click("#device form.walk button").await;
+    let said = b.text_contains("#flash", "walk").await;
+    assert!(
+        said.contains("walked to (10.0, 5.0)"),
+        "{said}\ndaemon:\n{}",
+        d.stderr()
+    );
+    b.text_contains("#device-position", "10.0, 5.0 mm").await;
+
+    // The pen to a trial height, down then up: the simulator's servo goes there (the
+    // reference's scale: round(9855 + 179.76 × percent), 1/12 µs).
+    set_field(&b, "#height-position", "down").await;
+    set_field(&b, "#height-percent", "45").await;
+    b.click("#height-try").await;
+    b.text_contains("#flash", "pen down at the trial height 45%")
+        .await;
+    let servo =
+        "return fetch('/api/devices').then((r) => r.json()).then((v) => v.devices[0].pen_servo);";
+    assert_eq!(b.client.execute(servo, vec![]).await.unwrap(), json!(17944));
+    set_field(&b, "#height-position", "up").await;
+    set_field(&b, "#height-percent", "150").await;
+    b.click("#height-try").await;
+    let refused = b.text_contains("#flash", "out of range").await;
+    assert!(refused.contains("pen-pos-up"), "{refused}");
+    set_field(&b, "#height-percent", "80").await;
+    b.click("#height-try").await;
+    b.text_contains("#flash", "pen up at the trial height 80%")
+        .await;
+    assert_eq!(b.client.execute(servo, vec![]).await.unwrap(), json!(24236));
+    b.screenshot("device-panel").await;
+
+    b.close().await;
+}

@@ -142,7 +142,38 @@ function devicePanel(d) {
     deviceAction(d.device_id, "walk" + q);
   });
   root.appendChild(walk);
-  p = { root, dl, controls };
+  // Pen height test: the pen to a trial height now (the config's heights are unchanged).
+  const height = el("form", undefined, "walk pen-height");
+  const which = el("select");
+  which.id = "height-position";
+  which.setAttribute("aria-label", "which position");
+  for (const [v, label] of [["down", "pen down"], ["up", "pen up"]]) {
+    const o = el("option", label);
+    o.value = v;
+    which.appendChild(o);
+  }
+  const pct = el("input");
+  pct.type = "number"; pct.step = "any"; pct.id = "height-percent"; pct.required = true;
+  const pctLabel = el("label", "height % ");
+  pctLabel.appendChild(pct);
+  const tryIt = el("button", "Try height");
+  tryIt.type = "submit";
+  tryIt.id = "height-try";
+  controls.push(tryIt);
+  height.append(which, pctLabel, tryIt);
+  height.addEventListener("submit", (e) => {
+    e.preventDefault();
+    deviceAction(d.device_id, "pen-height?position=" + which.value + "&percent=" + encodeURIComponent(pct.value));
+  });
+  root.appendChild(height);
+  // A past error, with what to do, and the button that clears it.
+  const problem = el("div", undefined, "device-error");
+  problem.hidden = true;
+  const problemText = el("p");
+  const clear = button("Clear", () => deviceAction(d.device_id, "clear-error"), undefined, "device-clear");
+  problem.append(problemText, clear);
+  root.insertBefore(problem, actions);
+  p = { root, dl, controls, problem, problemText };
   panels.set(d.device_id, p);
   return p;
 }
@@ -159,7 +190,9 @@ function renderDevice() {
     const row = (k, v, cls, id) => { p.dl.appendChild(el("dt", k)); const dd = p.dl.appendChild(el("dd", v, cls)); if (id) dd.id = id; };
     row("device", d.device_id + " (" + d.device_type + (d.simulated ? ": nothing is drawn on paper" : "") + ")");
     if (d.notice) row("note", d.notice, "warn");
-    row("status", d.status + (d.error_message ? ": " + d.error_message : ""), d.error_message ? "warn" : undefined);
+    row("status", d.status);
+    p.problem.hidden = !d.error_message;
+    p.problemText.textContent = d.error_message ? "Last error: " + d.error_message + " — " + advice(d) : "";
     row("firmware", d.firmware_version || "–");
     const supply = d.motor_supply;
     row("motor supply", supply ? "QC " + supply.reading + (supply.low ? " — too low to plot: check the power supply" : " (enough)") : "– (read when a plot starts)",
@@ -170,6 +203,13 @@ function renderDevice() {
     // Manual control only while no job holds the device (the daemon refuses it anyway).
     for (const c of p.controls) c.disabled = !!d.current_job_id;
   }
+}
+
+/** What to do about a device's error. */
+function advice(d) {
+  if (d.status === "disconnected" || d.status === "offline") return "check the USB cable and the plotter's power; plotty reconnects by itself.";
+  if (/motor supply|power supply/i.test(d.error_message)) return "check the motor power supply (its plug and switch), then start the job again. Clear this once dealt with.";
+  return "check the plotter, home it if the carriage moved, then Clear this.";
 }
 
 async function deviceAction(id, action) {
