@@ -62,6 +62,8 @@ pub(super) struct Shared {
     pub(super) connected_at: Option<std::time::Instant>,
     /// When the last plot run ended: a job's `page_delay` counts from here.
     pub(super) last_run_end: Option<tokio::time::Instant>,
+    /// When the idle health check last read the motor supply (`None`: not yet).
+    pub(super) supply_read_at: Option<std::time::Instant>,
 }
 
 /// The plot in progress.
@@ -132,6 +134,7 @@ impl Plotter {
                     manual: false,
                     connected_at: Some(std::time::Instant::now()),
                     last_run_end: None,
+                    supply_read_at: None,
                 }),
             }),
         }

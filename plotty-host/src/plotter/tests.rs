@@ -1013,10 +1013,11 @@ fn lone_plotter(opener: Opener) -> (Plotter, tempfile::TempDir, watch::Sender<Ar
 async fn device_health_is_measured_not_stamped() {
     use crate::queue::DeviceControl;
     use plotty_fw_sim::fault::{FaultAction, FaultConfig, ScheduledFault, Trigger};
-    // A board that answers one `V`, then vanishes on the second (each reopened board too).
+    // A board that answers the first check (`V`, then `QC` for the motor supply), then
+    // vanishes on the second check's `V` (each reopened board too).
     let faults = FaultConfig {
         events: vec![ScheduledFault {
-            at: Trigger::AfterCommand(2),
+            at: Trigger::AfterCommand(3),
             action: FaultAction::Vanish,
         }],
         ..FaultConfig::default()
@@ -1365,4 +1366,49 @@ async fn a_past_device_error_is_cleared() {
         .await
         .unwrap();
     assert_eq!(again.message, "no error to clear");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_device_reads_its_motor_supply() {
+    use crate::queue::DeviceControl;
+    use plotty_fw_sim::fault::{FaultAction, FaultConfig, ScheduledFault, Trigger};
+    // A fresh simulator's supply is fine; one switched off reads low, before any plot.
+    for (faults, low) in [
+        (None, false),
+        (
+            Some(FaultConfig {
+                events: vec![ScheduledFault {
+                    at: Trigger::AtTick(0),
+                    action: FaultAction::LowPower { voltage: 40 },
+                }],
+                ..FaultConfig::default()
+            }),
+            true,
+        ),
+    ] {
+        let (plotter, _dir, _settings) = lone_plotter(Opener::Simulator {
+            version: plotty_fw_sim::FirmwareVersion::V3_0_3,
+            pace: SimPace::Fast,
+            faults,
+        });
+        assert_eq!(plotter.status().motor_supply, None);
+        plotter.check_health().await;
+        let status = plotter.status();
+        let supply = status.motor_supply.expect("read while idle");
+        assert_eq!(supply.low, low, "{supply:?}");
+        assert_eq!(
+            status.status,
+            crate::events::DeviceState::Connected,
+            "{status:?}"
+        );
+        if low {
+            assert_eq!(supply.reading, 40);
+        }
+        // The link is left clean: the next check (no supply read: not due) still answers.
+        plotter.check_health().await;
+        assert_eq!(
+            plotter.status().status,
+            crate::events::DeviceState::Connected
+        );
+    }
 }

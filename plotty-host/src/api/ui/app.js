@@ -195,7 +195,7 @@ function renderDevice() {
     p.problemText.textContent = d.error_message ? "Last error: " + d.error_message + " — " + advice(d) : "";
     row("firmware", d.firmware_version || "–");
     const supply = d.motor_supply;
-    row("motor supply", supply ? "QC " + supply.reading + (supply.low ? " — too low to plot: check the power supply" : " (enough)") : "– (read when a plot starts)",
+    row("motor supply", supply ? "QC " + supply.reading + (supply.low ? " — too low to plot: check the power supply" : " (enough)") : "– (read while idle every 15 s, and when a plot starts)",
       supply && supply.low ? "warn" : undefined, "device-supply");
     row("pen", d.pen_up == null ? "–" : d.pen_up ? "up" : "down");
     row("position", d.position ? d.position.x.toFixed(1) + ", " + d.position.y.toFixed(1) + " mm" : "–", undefined, "device-position");
