@@ -641,6 +641,18 @@ async fn web_ui_started_at_upload_prompts_for_the_next_pen_and_resumes() {
         .await;
     b.text_contains("#jobs td:nth-child(5)", "·").await;
     b.screenshot("history").await;
+    // The search box and the state menu narrow the list.
+    set_field(&b, "#job-state-filter", "FAILED").await;
+    b.text_contains("#jobs", "no jobs here").await;
+    set_field(&b, "#job-state-filter", "COMPLETED").await;
+    b.text_contains("#jobs", "two pens.svg").await;
+    let search = b.client.find(Locator::Id("job-search")).await.unwrap();
+    search.send_keys("no such drawing").await.unwrap();
+    b.text_contains("#jobs", "no jobs here").await;
+    search.clear().await.unwrap();
+    search.send_keys("TWO PENS").await.unwrap();
+    b.text_contains("#jobs", "two pens.svg").await;
+    set_field(&b, "#job-state-filter", "").await;
     b.click("#filters [data-filter=waiting]").await;
     b.text_contains("#jobs", "no jobs here").await;
     b.close().await;

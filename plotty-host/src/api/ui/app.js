@@ -62,11 +62,22 @@ function timeLabel(j) {
   return planned != null ? "planned " + fmtDuration(planned) : "";
 }
 
+/** The search box and the state menu, on top of the filter buttons. */
+function matches(j) {
+  const text = $("job-search").value.trim().toLowerCase();
+  const st = $("job-state-filter").value;
+  if (st && j.state !== st) return false;
+  return !text || (j.name || "").toLowerCase().includes(text) || j.id.toLowerCase().includes(text);
+}
+$("job-search").addEventListener("input", () => renderJobs());
+$("job-state-filter").addEventListener("change", () => renderJobs());
+
 function renderJobs() {
   const body = $("jobs");
   body.replaceChildren();
   const list = [...state.jobs.values()]
     .filter(FILTERS[filter])
+    .filter(matches)
     .sort((a, b) => (b.created_at || "").localeCompare(a.created_at || ""));
   if (!list.length) {
     const td = el("td", state.jobs.size ? "no jobs here" : "no jobs — upload an SVG", "muted");
