@@ -827,6 +827,16 @@ async fn web_ui_tries_a_pen_height_and_walks_after_home_and_pen_up() {
     b.text_contains("#flash", "pen up at the trial height 80%")
         .await;
     assert_eq!(b.client.execute(servo, vec![]).await.unwrap(), json!(24236));
+    // The motor supply, read while idle (no plot ran).
+    b.text_contains("#device-supply", "(enough)").await;
+    // The messages in the corner would hide the panel in the picture.
+    b.client
+        .execute(
+            "document.getElementById('flash').replaceChildren();",
+            vec![],
+        )
+        .await
+        .unwrap();
     b.screenshot("device-panel").await;
 
     b.close().await;

@@ -227,7 +227,7 @@ async function deviceAction(id, action) {
   try {
     const r = await json("POST", "/api/devices/" + encodeURIComponent(id) + "/" + action);
     flash(r.message);
-  } catch (e) { flash(action + ": " + e.message); }
+  } catch (e) { flash(action.split("?")[0] + ": " + e.message); }
 }
 
 // ---- alerts ----
