@@ -854,6 +854,8 @@ async fn web_ui_walks_after_home_and_pen_up_on_a_phone() {
         d.stderr()
     );
     b.text_contains("#device-position", "10.0, 5.0 mm").await;
-
+    // The device panel's new controls (pen height test) fit a phone's width.
+    let wider = b.wider_than_the_window().await;
+    assert_eq!(wider, json!([]), "wider than a phone's screen (390 px)");
     b.close().await;
 }
