@@ -651,8 +651,8 @@ pub(super) async fn not_found(uri: Uri) -> Response {
         StatusCode::NOT_FOUND,
         "NOT_FOUND",
         format!(
-            "no endpoint {}: see /status, /api/jobs, /api/devices, /api/hooks, /ws and the web \
-             UI at /",
+            "no endpoint {}: see /status, /api/jobs, /api/devices, /api/hooks, /api/options, \
+             /api/presets, /ws and the web UI at /",
             uri.path()
         ),
     )
