@@ -145,6 +145,10 @@ pub struct DeviceStatus {
     /// The last motor supply reading, taken when a plot starts and every 2 s while it plots or
     /// is paused (`None` before the first plot).
     pub motor_supply: Option<MotorSupply>,
+    /// The pen servo's pulse width after the last manual action, in the firmware's units
+    /// (1/12 µs, as `SC,4`/`SC,5` take it): reported by the simulator only (a real board does
+    /// not say where its servo is).
+    pub pen_servo: Option<u16>,
 }
 
 /// A motor supply reading.

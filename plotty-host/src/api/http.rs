@@ -519,8 +519,9 @@ pub(super) async fn devices(State(api): State<Arc<Api>>) -> Response {
     }
 }
 
-/// `POST /api/devices/{id}/{home|pen-up|pen-down|toggle|motors-on|motors-off|align}`, and
-/// `POST /api/devices/{id}/walk?x_mm=X&y_mm=Y`.
+/// `POST /api/devices/{id}/{home|pen-up|pen-down|toggle|motors-on|motors-off|align|clear-error}`,
+/// `POST /api/devices/{id}/walk?x_mm=X&y_mm=Y` and
+/// `POST /api/devices/{id}/pen-height?position=up|down&percent=P`.
 pub(super) async fn device_action(
     State(api): State<Arc<Api>>,
     Path((id, action)): Path<(String, String)>,
@@ -528,6 +529,24 @@ pub(super) async fn device_action(
 ) -> Response {
     let action = match action.parse::<DeviceAction>() {
         Ok(DeviceAction::Walk { .. }) => match walk_of(uri.query().unwrap_or("")) {
+            Ok(a) => a,
+            Err(e) => return error(StatusCode::BAD_REQUEST, code::INVALID_FIELD, e),
+        },
+        Ok(DeviceAction::PenHeight { .. }) => match pen_height_of(&uri) {
+            Ok(a @ DeviceAction::PenHeight { down, tenths }) => {
+                // The config file's rule for the height, as for a job's `pen_pos_*`: refused
+                // here, before the device is asked.
+                let percent = Some(f64::from(tenths) / 10.0);
+                let trial = RunOptions {
+                    pen_pos_up: percent.filter(|_| !down),
+                    pen_pos_down: percent.filter(|_| down),
+                    ..RunOptions::default()
+                };
+                if let Err(e) = api.settings().with_run(&trial) {
+                    return error(StatusCode::BAD_REQUEST, code::INVALID_FIELD, e.to_string());
+                }
+                a
+            }
             Ok(a) => a,
             Err(e) => return error(StatusCode::BAD_REQUEST, code::INVALID_FIELD, e),
         },
@@ -564,6 +583,26 @@ fn walk_of(query: &str) -> Result<DeviceAction, String> {
             .map_err(|_| format!("walk: {key}=`{value}` is not a number of millimetres"))?;
     }
     DeviceAction::walk(x, y)
+}
+
+/// The trial height of `pen-height?position=up|down&percent=P`.
+fn pen_height_of(uri: &Uri) -> Result<DeviceAction, String> {
+    let down = match query_param(uri, "position").as_deref().map(str::trim) {
+        Some("up") => false,
+        Some("down") => true,
+        Some(other) => {
+            return Err(format!("pen-height: position=`{other}`: use up or down"));
+        }
+        None => return Err("pen-height takes position=up or down and percent=P".into()),
+    };
+    let Some(text) = query_param(uri, "percent") else {
+        return Err("pen-height takes percent=P (0–100, the pen_pos_up/down scale)".into());
+    };
+    let percent = text
+        .trim()
+        .parse::<f64>()
+        .map_err(|_| format!("pen-height: percent=`{text}` is not a number"))?;
+    DeviceAction::pen_height(down, percent)
 }
 
 /// `GET /api/hooks`.
@@ -612,8 +651,8 @@ pub(super) async fn not_found(uri: Uri) -> Response {
         StatusCode::NOT_FOUND,
         "NOT_FOUND",
         format!(
-            "no endpoint {}: see /status, /api/jobs, /api/devices, /api/hooks, /ws and the web \
-             UI at /",
+            "no endpoint {}: see /status, /api/jobs, /api/devices, /api/hooks, /api/options, \
+             /api/presets, /ws and the web UI at /",
             uri.path()
         ),
     )

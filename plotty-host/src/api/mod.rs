@@ -25,6 +25,7 @@ mod gate;
 mod handler;
 mod http;
 mod limits;
+mod presets;
 mod preview;
 pub mod protocol;
 mod server;
@@ -46,7 +47,7 @@ use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{MethodRouter, any, delete, get, post};
+use axum::routing::{MethodRouter, any, delete, get, post, put};
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 use tokio::sync::watch;
@@ -296,11 +297,19 @@ pub enum Endpoint {
     Hooks,
     /// `POST /api/hooks/test`: run one state's hooks on a sample job.
     TestHooks,
+    /// `GET /api/options`: the per-job plot options and the daemon's defaults for them.
+    PlotOptions,
+    /// `GET /api/presets`: the saved presets of plot options.
+    Presets,
+    /// `PUT /api/presets/{name}`: save a preset.
+    SavePreset,
+    /// `DELETE /api/presets/{name}`: delete a preset.
+    DeletePreset,
 }
 
 impl Endpoint {
     /// Every endpoint, in the order the router registers them.
-    pub const ALL: [Self; 14] = [
+    pub const ALL: [Self; 18] = [
         Self::Dashboard,
         Self::UiAsset,
         Self::Status,
@@ -315,13 +324,18 @@ impl Endpoint {
         Self::DeviceAction,
         Self::Hooks,
         Self::TestHooks,
+        Self::PlotOptions,
+        Self::Presets,
+        Self::SavePreset,
+        Self::DeletePreset,
     ];
 
     /// The HTTP method (`/ws` is served for any method and refuses all but `GET`).
     pub const fn method(self) -> &'static str {
         match self {
             Self::SubmitJob | Self::JobAction | Self::DeviceAction | Self::TestHooks => "POST",
-            Self::DeleteJob => "DELETE",
+            Self::SavePreset => "PUT",
+            Self::DeleteJob | Self::DeletePreset => "DELETE",
             Self::Dashboard
             | Self::UiAsset
             | Self::Status
@@ -330,7 +344,9 @@ impl Endpoint {
             | Self::Job
             | Self::JobPreview
             | Self::Devices
-            | Self::Hooks => "GET",
+            | Self::Hooks
+            | Self::PlotOptions
+            | Self::Presets => "GET",
         }
     }
 
@@ -349,6 +365,9 @@ impl Endpoint {
             Self::DeviceAction => "/api/devices/{id}/{action}",
             Self::Hooks => "/api/hooks",
             Self::TestHooks => "/api/hooks/test",
+            Self::PlotOptions => "/api/options",
+            Self::Presets => "/api/presets",
+            Self::SavePreset | Self::DeletePreset => "/api/presets/{name}",
         }
     }
 
@@ -370,6 +389,10 @@ impl Endpoint {
             Self::DeviceAction => post(http::device_action),
             Self::Hooks => get(http::hooks),
             Self::TestHooks => post(http::test_hooks),
+            Self::PlotOptions => get(presets::options),
+            Self::Presets => get(presets::list),
+            Self::SavePreset => put(presets::save),
+            Self::DeletePreset => delete(presets::delete),
         }
     }
 }

@@ -302,6 +302,10 @@ pub struct DeviceWire {
     /// The last motor supply reading (`reading`: the raw `QC` V+ value; `low`: too low to
     /// plot), `null` before the first plot.
     pub motor_supply: Option<crate::events::MotorSupply>,
+    /// The simulator's pen servo pulse width (1/12 µs) after the last manual action; left out
+    /// for a real board, which does not report it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pen_servo: Option<u16>,
     /// `firmware_version` again, where the documentation put it.
     pub metadata: Value,
 }
@@ -640,6 +644,7 @@ pub fn every_server_message() -> Vec<ServerMessage> {
             simulated: true,
             notice: None,
             motor_supply: None,
+            pen_servo: Some(17944),
             metadata: json!({}),
         }),
         ServerMessage::SystemStatus(SystemStatus {
@@ -683,6 +688,7 @@ impl From<&DeviceStatus> for DeviceWire {
             simulated: d.device_type == "simulator",
             notice: d.notice.clone(),
             motor_supply: d.motor_supply,
+            pen_servo: d.pen_servo,
             metadata: json!({ "firmware_version": d.firmware_version }),
         }
     }

@@ -8,6 +8,8 @@
 //! - `api.js`: HTTP and WebSocket access with the API key (kept in `sessionStorage`, sent in a
 //!   header or a WebSocket subprotocol, never in a URL);
 //! - `upload.js`: drag-and-drop and the file picker, the submit form, import errors;
+//! - `settings.js`: the upload's plot settings (the daemon's defaults as placeholders) and
+//!   presets;
 //! - `job.js`: a job's page: preview, actions with the state's reason, the pen's trail;
 //! - `dom.js`: small DOM and formatting helpers.
 
@@ -16,7 +18,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 /// Each embedded file: name, content type, text.
-const FILES: [(&str, &str, &str); 7] = [
+const FILES: [(&str, &str, &str); 8] = [
     (
         "index.html",
         "text/html; charset=utf-8",
@@ -41,6 +43,11 @@ const FILES: [(&str, &str, &str); 7] = [
         "upload.js",
         "text/javascript; charset=utf-8",
         include_str!("ui/upload.js"),
+    ),
+    (
+        "settings.js",
+        "text/javascript; charset=utf-8",
+        include_str!("ui/settings.js"),
     ),
     (
         "job.js",

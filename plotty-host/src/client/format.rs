@@ -485,6 +485,21 @@ pub(super) fn monitor_line(m: &Value) -> Option<String> {
         ),
         "job_deleted" => format!("job {} deleted", text(&m["job_id"])),
         "device_status" => format!("device {}", device_line(m)),
+        // Replayed from the daemon's backlog on subscribing: raised before this connection, at
+        // the time it carries (not news).
+        "system_alert" if m["snapshot"].as_bool() == Some(true) => format!(
+            "earlier alert, raised {}: {}: {}: {}",
+            m["timestamp"]
+                .as_str()
+                .and_then(|t| t.get(..19))
+                .map_or_else(
+                    || "before you connected".to_owned(),
+                    |t| t.replace('T', " ")
+                ),
+            text(&m["severity"]).to_uppercase(),
+            text(&m["title"]),
+            text(&m["message"])
+        ),
         "system_alert" => format!(
             "{}: {}: {}",
             text(&m["severity"]).to_uppercase(),

@@ -4,7 +4,7 @@
 //! (0.5 s doubling up to 10 s) and subscribes again; notes about that go to stderr so that stdout
 //! stays one JSON message per line.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
@@ -43,6 +43,9 @@ struct View {
     bars: Option<MultiProgress>,
     jobs: HashMap<String, ProgressBar>,
     shown_percent: HashMap<String, u64>,
+    /// Alerts shown (timestamp, title, message): the backlog each (re)subscription replays shows
+    /// once, not again after a reconnection.
+    alerts: HashSet<(String, String, String)>,
 }
 
 /// Runs the monitor until Ctrl-C.
@@ -73,6 +76,7 @@ pub(super) async fn run(m: MonitorArgs, out: &mut dyn Write) -> Result<ExitCode,
         bars: tty.then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stdout())),
         jobs: HashMap::new(),
         shown_percent: HashMap::new(),
+        alerts: HashSet::new(),
     };
     // One listener for the whole run: it keeps a Ctrl-C that arrives while the monitor is busy
     // (printing, connecting), where a fresh `ctrl_c()` per wait would miss it and, the default
@@ -213,6 +217,16 @@ impl View {
                 }
                 self.line(format::monitor_line(&m), out)
             }
+            Some("system_alert") => {
+                let key = |k: &str| m[k].as_str().unwrap_or_default().to_owned();
+                let fresh = self
+                    .alerts
+                    .insert((key("timestamp"), key("title"), key("message")));
+                if !fresh && m["snapshot"].as_bool() == Some(true) {
+                    return Ok(());
+                }
+                self.line(format::monitor_line(&m), out)
+            }
             _ => self.line(format::monitor_line(&m), out),
         }
     }
@@ -268,5 +282,56 @@ impl View {
         }
         bar.set_message(msg);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A replayed alert is marked as earlier with its own time, once; a live one is news.
+    #[test]
+    fn replayed_alerts_are_marked_earlier_and_shown_once() {
+        let mut view = View {
+            json: false,
+            bars: None,
+            jobs: HashMap::new(),
+            shown_percent: HashMap::new(),
+            alerts: HashSet::new(),
+        };
+        let alert = |snapshot: bool, title: &str, at: &str| {
+            json!({
+                "type": "system_alert", "timestamp": at, "severity": "warning",
+                "title": title, "message": "check the supply", "snapshot": snapshot,
+            })
+            .to_string()
+        };
+        let mut out = Vec::new();
+        view.show(
+            &alert(true, "motor supply", "2026-12-06T09:15:02.120Z"),
+            &mut out,
+        )
+        .unwrap();
+        // A reconnection replays the backlog again: not shown twice.
+        view.show(
+            &alert(true, "motor supply", "2026-12-06T09:15:02.120Z"),
+            &mut out,
+        )
+        .unwrap();
+        view.show(
+            &alert(false, "pen change", "2026-12-06T10:00:00.000Z"),
+            &mut out,
+        )
+        .unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines,
+            [
+                "09:15:02 earlier alert, raised 2026-12-06 09:15:02: WARNING: motor supply: check the supply",
+                "10:00:00 WARNING: pen change: check the supply",
+            ],
+            "{text}"
+        );
     }
 }

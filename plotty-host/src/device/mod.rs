@@ -50,6 +50,11 @@ pub trait Link {
     /// while the plot waits for the user, such a link is not waited on.
     fn is_simulated(&self) -> bool;
 
+    /// The pen servo's pulse width now (1/12 µs), where the link can see it: the simulator.
+    fn pen_servo(&self) -> Option<u16> {
+        None
+    }
+
     /// The plot reached layer `index` (the simulator notes the time, to colour its trace).
     fn layer_reached(&mut self, index: usize) {
         let _ = index;
@@ -88,6 +93,62 @@ pub fn ping<L: Link + ?Sized>(
             return Err(DeviceError::Io {
                 port: link.name().to_owned(),
                 detail: format!("no answer to `V` within {} s", timeout.as_secs_f64()),
+            });
+        }
+        link.wait(Some(deadline))?;
+    }
+}
+
+/// Reads the motor supply with `QC` (firmware 2.2.3 and later) on an idle link and waits up to
+/// `timeout` on the link's clock: the V+ reading (raw 10-bit ADC, as the session's set-up reports
+/// it), or `None` when the board refused the query (an older firmware). Both reply syntaxes are
+/// read to their end (`a,b` then `OK`, or `QC,a,b`), so the next session starts clean.
+///
+/// # Errors
+/// The link failed, or no complete answer came within `timeout`.
+pub fn query_supply<L: Link + ?Sized>(
+    link: &mut L,
+    timeout: std::time::Duration,
+) -> Result<Option<u16>, DeviceError> {
+    let timeout_us = u64::try_from(timeout.as_micros()).unwrap_or(u64::MAX);
+    let deadline = link.now() + plotty_motion::time::Duration::from_micros(timeout_us);
+    let mut request: &[u8] = b"QC\r";
+    let mut seen = Vec::new();
+    loop {
+        if !request.is_empty() {
+            let n = link.write(request)?;
+            request = request.get(n..).unwrap_or_default();
+        }
+        link.read(&mut seen)?;
+        let mut reading = None;
+        // Whole lines only: the part after the last line end is still arriving.
+        let end = seen.iter().rposition(|b| *b == b'\r' || *b == b'\n');
+        let whole = end.map_or(&seen[..0], |e| &seen[..e]);
+        for line in whole.split(|b| *b == b'\r' || *b == b'\n') {
+            let text = String::from_utf8_lossy(line);
+            let text = text.trim();
+            if text.starts_with('!') {
+                return Ok(None);
+            }
+            let (future, values) = match text.strip_prefix("QC,") {
+                Some(rest) => (true, rest),
+                None => (false, text),
+            };
+            if let Some((_, v)) = values.split_once(',')
+                && let Ok(v) = v.trim().parse::<u16>()
+            {
+                if future {
+                    return Ok(Some(v));
+                }
+                reading = Some(v);
+            } else if text == "OK" && reading.is_some() {
+                return Ok(reading);
+            }
+        }
+        if link.now() >= deadline {
+            return Err(DeviceError::Io {
+                port: link.name().to_owned(),
+                detail: format!("no answer to `QC` within {} s", timeout.as_secs_f64()),
             });
         }
         link.wait(Some(deadline))?;

@@ -284,6 +284,10 @@ impl Link for SimLink {
         true
     }
 
+    fn pen_servo(&self) -> Option<u16> {
+        Some(self.board.firmware().status().pen_servo_position)
+    }
+
     fn layer_reached(&mut self, index: usize) {
         self.layers.push((self.board.now_ticks(), index));
     }

@@ -573,6 +573,9 @@ pub struct ManualReport {
     pub pen_up: bool,
     /// What was done, for the user.
     pub message: String,
+    /// The pen servo's pulse width once the action was done, where the link sees it (the
+    /// simulator).
+    pub pen_servo: Option<u16>,
 }
 
 /// Runs a manual action on `link` (connect, act, wait until the board executed it).
@@ -604,6 +607,7 @@ pub fn manual<L: Link>(
         position: Some(c.position),
         pen_up: true,
         message: String::new(),
+        pen_servo: None,
     };
     let travel_to = |io: &mut Io<'_, '_, L>, to: crate::import::Point| {
         io.deliver(FeedItem::Pen(Pen::Up)).map_err(fail)?;
@@ -706,6 +710,7 @@ pub fn manual<L: Link>(
             report.message = format!("walked to ({:.1}, {:.1}) mm; pen up", p.x_mm, p.y_mm);
         }
     }
+    report.pen_servo = io.link.pen_servo();
     Ok(report)
 }
 

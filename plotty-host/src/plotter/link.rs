@@ -152,6 +152,13 @@ impl Link for AnyLink {
         }
     }
 
+    fn pen_servo(&self) -> Option<u16> {
+        match self {
+            Self::Sim(l) => l.pen_servo(),
+            Self::Serial(l) => l.pen_servo(),
+        }
+    }
+
     fn layer_reached(&mut self, index: usize) {
         match self {
             Self::Sim(l) => l.layer_reached(index),

@@ -10,6 +10,7 @@ use crate::events::DeviceState;
 use crate::plot::PlotConfig;
 use crate::plot::runner::{self, Manual, RunError};
 use crate::queue::{DeviceAction, DeviceError, DeviceReply};
+use crate::settings::RunOptions;
 
 /// Runs `action` on the idle device.
 ///
@@ -20,6 +21,8 @@ pub(super) async fn run(
     inner: Arc<Inner>,
     action: DeviceAction,
 ) -> Result<DeviceReply, DeviceError> {
+    let settings = inner.settings.borrow().clone();
+    let mut config = PlotConfig::from_settings(&settings);
     let manual = match action {
         DeviceAction::PenUp => Manual::PenUp,
         // Every connection raises the pen, so what it was before comes from the last action's
@@ -35,6 +38,26 @@ pub(super) async fn run(
             dx_mm: f64::from(dx_um) / 1000.0,
             dy_mm: f64::from(dy_um) / 1000.0,
         },
+        // The set-up of the session sends the servo positions (`SC,4`, `SC,5`) from the
+        // config: with the trial height in its place, then the pen moves there (`SP`).
+        DeviceAction::PenHeight { down, tenths } => {
+            let percent = f64::from(tenths) / 10.0;
+            let trial = if down {
+                RunOptions {
+                    pen_pos_down: Some(percent),
+                    ..RunOptions::default()
+                }
+            } else {
+                RunOptions {
+                    pen_pos_up: Some(percent),
+                    ..RunOptions::default()
+                }
+            };
+            // The config file's rule for the height (0–100 %), with its message.
+            config = PlotConfig::for_run(&settings, &trial).map_err(|e| error(e.to_string()))?;
+            if down { Manual::PenDown } else { Manual::PenUp }
+        }
+        DeviceAction::ClearError => return Ok(clear_error(&inner)),
     };
     inner.lock().manual = true;
     let held = inner
@@ -42,8 +65,6 @@ pub(super) async fn run(
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .take();
-    let settings = inner.settings.borrow().clone();
-    let config = PlotConfig::from_settings(&settings);
     let session = runner::session_config(&config, settings.device.timeout);
     let opener = inner.opener();
     let outcome = tokio::task::spawn_blocking(move || {
@@ -76,9 +97,24 @@ pub(super) async fn run(
                 s.pen_up = Some(report.pen_up);
                 s.position_mm = point.map(|p| (p.x_mm, p.y_mm));
             });
+            inner.update_status(|s| s.pen_servo = report.pen_servo);
+            let message = match action {
+                DeviceAction::PenHeight { down, tenths } => format!(
+                    "pen {} at the trial height {}% (the config's is {}%; plots use the config's \
+                     or the job's)",
+                    if down { "down" } else { "up" },
+                    f64::from(tenths) / 10.0,
+                    if down {
+                        settings.device.axidraw.pen_pos_down
+                    } else {
+                        settings.device.axidraw.pen_pos_up
+                    }
+                ),
+                _ => report.message,
+            };
             Ok(DeviceReply {
                 device_id: inner.opener().device_id(),
-                message: report.message,
+                message,
             })
         }
         // A refusal: the board is fine, nothing moved.
@@ -112,5 +148,35 @@ pub(super) async fn run(
                 inner.opener().device_id()
             )))
         }
+    }
+}
+
+/// Forgets the device's last error: the user dealt with it. A device that is unreachable now
+/// keeps its state and message (its error is not past).
+pub(super) fn clear_error(inner: &Arc<Inner>) -> DeviceReply {
+    let id = inner.opener().device_id();
+    let before = inner.status();
+    let message = match (before.status, before.error_message) {
+        (DeviceState::Disconnected | DeviceState::Offline, Some(m)) => {
+            return DeviceReply {
+                device_id: id,
+                message: format!("not cleared: the device does not answer now ({m})"),
+            };
+        }
+        (_, None) if before.status != DeviceState::Error => "no error to clear".to_owned(),
+        (_, m) => format!(
+            "cleared the last error ({})",
+            m.as_deref().unwrap_or("no message")
+        ),
+    };
+    inner.update_status(|s| {
+        s.error_message = None;
+        if s.status == DeviceState::Error {
+            s.status = DeviceState::Connected;
+        }
+    });
+    DeviceReply {
+        device_id: id,
+        message,
     }
 }

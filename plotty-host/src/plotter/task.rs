@@ -62,6 +62,8 @@ pub(super) struct Shared {
     pub(super) connected_at: Option<std::time::Instant>,
     /// When the last plot run ended: a job's `page_delay` counts from here.
     pub(super) last_run_end: Option<tokio::time::Instant>,
+    /// When the idle health check last read the motor supply (`None`: not yet).
+    pub(super) supply_read_at: Option<std::time::Instant>,
 }
 
 /// The plot in progress.
@@ -115,6 +117,7 @@ impl Plotter {
             uptime_seconds: Some(0.0),
             notice: None,
             motor_supply: None,
+            pen_servo: None,
         };
         Self {
             inner: Arc::new(Inner {
@@ -131,6 +134,7 @@ impl Plotter {
                     manual: false,
                     connected_at: Some(std::time::Instant::now()),
                     last_run_end: None,
+                    supply_read_at: None,
                 }),
             }),
         }
@@ -409,6 +413,10 @@ impl Inner {
     }
 
     async fn action(self: Arc<Self>, action: DeviceAction) -> Result<DeviceReply, DeviceError> {
+        // Nothing for the board: a paused plot keeps its run.
+        if action == DeviceAction::ClearError {
+            return Ok(super::manual::clear_error(&self));
+        }
         // A paused plot (a pause or a pen change) gives the machine up first: its run ends with
         // the checkpoint stored, and the job stays PAUSED, holding the device; its resume asks
         // the board where the carriage is.

@@ -1013,10 +1013,11 @@ fn lone_plotter(opener: Opener) -> (Plotter, tempfile::TempDir, watch::Sender<Ar
 async fn device_health_is_measured_not_stamped() {
     use crate::queue::DeviceControl;
     use plotty_fw_sim::fault::{FaultAction, FaultConfig, ScheduledFault, Trigger};
-    // A board that answers one `V`, then vanishes on the second (each reopened board too).
+    // A board that answers the first check (`V`, then `QC` for the motor supply), then
+    // vanishes on the second check's `V` (each reopened board too).
     let faults = FaultConfig {
         events: vec![ScheduledFault {
-            at: Trigger::AfterCommand(2),
+            at: Trigger::AfterCommand(3),
             action: FaultAction::Vanish,
         }],
         ..FaultConfig::default()
@@ -1283,4 +1284,131 @@ async fn a_supply_drop_mid_plot_pauses_the_job_with_the_motors_off_and_says_to_h
             .is_some_and(|m| m.contains("dropped")),
         "{status:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pen_height_trial_moves_the_simulators_servo_there() {
+    let h = harness(SimPace::Fast).await;
+    // The reference's servo scale (§ pen): round(9855 + 179.76 × percent), 1/12 µs.
+    let servo = |pct: f64| (9855.0 + 179.76 * pct).round() as u16;
+    for (down, pct) in [(true, 45.0), (false, 80.0), (true, 12.5)] {
+        let reply = h
+            .queue
+            .device(None, queue::DeviceAction::pen_height(down, pct).unwrap())
+            .await
+            .unwrap();
+        assert!(
+            reply.message.contains(&format!("{pct}%")),
+            "{}",
+            reply.message
+        );
+        let status = &h.queue.devices().await.unwrap()[0];
+        assert_eq!(status.pen_servo, Some(servo(pct)), "{down} {pct}");
+        assert_eq!(status.pen_up, Some(!down));
+    }
+    // The configured heights come back with the next action.
+    h.queue
+        .device(None, queue::DeviceAction::PenDown)
+        .await
+        .unwrap();
+    assert_eq!(
+        h.queue.devices().await.unwrap()[0].pen_servo,
+        Some(servo(30.0))
+    );
+    // Out of the config's range: refused by its rule, nothing moves.
+    let e = h
+        .queue
+        .device(None, queue::DeviceAction::pen_height(false, 150.0).unwrap())
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("out of range"), "{e}");
+    drop(h.coordinator);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_past_device_error_is_cleared() {
+    use plotty_fw_sim::fault::{FaultAction, FaultConfig, ScheduledFault, Trigger};
+    let faults = FaultConfig {
+        events: vec![ScheduledFault {
+            at: Trigger::AtTick(0),
+            action: FaultAction::LowPower { voltage: 40 },
+        }],
+        ..FaultConfig::default()
+    };
+    let opener = Opener::Simulator {
+        version: plotty_fw_sim::FirmwareVersion::V3_0_3,
+        pace: SimPace::Fast,
+        faults: Some(faults),
+    };
+    let mut h = harness_with(|queue| DeviceComponent::with_opener(queue, opener)).await;
+    let job = h.queue.submit(submission(SQUARES, true)).await.unwrap();
+    h.wait_state(&job.id, JobState::Armed).await;
+    h.wait_state(&job.id, JobState::Ready).await;
+    let before = h.queue.devices().await.unwrap()[0].clone();
+    assert!(before.error_message.is_some(), "{before:?}");
+    let reply = h
+        .queue
+        .device(None, queue::DeviceAction::ClearError)
+        .await
+        .unwrap();
+    assert!(
+        reply.message.starts_with("cleared the last error")
+            && reply.message.contains("motor supply"),
+        "{}",
+        reply.message
+    );
+    let after = &h.queue.devices().await.unwrap()[0];
+    assert_eq!(after.error_message, None, "{after:?}");
+    assert_eq!(after.status, crate::events::DeviceState::Connected);
+    let again = h
+        .queue
+        .device(None, queue::DeviceAction::ClearError)
+        .await
+        .unwrap();
+    assert_eq!(again.message, "no error to clear");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_device_reads_its_motor_supply() {
+    use crate::queue::DeviceControl;
+    use plotty_fw_sim::fault::{FaultAction, FaultConfig, ScheduledFault, Trigger};
+    // A fresh simulator's supply is fine; one switched off reads low, before any plot.
+    for (faults, low) in [
+        (None, false),
+        (
+            Some(FaultConfig {
+                events: vec![ScheduledFault {
+                    at: Trigger::AtTick(0),
+                    action: FaultAction::LowPower { voltage: 40 },
+                }],
+                ..FaultConfig::default()
+            }),
+            true,
+        ),
+    ] {
+        let (plotter, _dir, _settings) = lone_plotter(Opener::Simulator {
+            version: plotty_fw_sim::FirmwareVersion::V3_0_3,
+            pace: SimPace::Fast,
+            faults,
+        });
+        assert_eq!(plotter.status().motor_supply, None);
+        plotter.check_health().await;
+        let status = plotter.status();
+        let supply = status.motor_supply.expect("read while idle");
+        assert_eq!(supply.low, low, "{supply:?}");
+        assert_eq!(
+            status.status,
+            crate::events::DeviceState::Connected,
+            "{status:?}"
+        );
+        if low {
+            assert_eq!(supply.reading, 40);
+        }
+        // The link is left clean: the next check (no supply read: not due) still answers.
+        plotter.check_health().await;
+        assert_eq!(
+            plotter.status().status,
+            crate::events::DeviceState::Connected
+        );
+    }
 }

@@ -94,6 +94,18 @@ pub enum DeviceAction {
         /// Along y, µm.
         dy_um: i32,
     },
+    /// Move the pen to a trial height now, to try heights before a plot: the pen-up (or
+    /// pen-down) servo position set to it (`SC,4` / `SC,5`), then the pen raised (lowered) with
+    /// `SP`. The configured heights are unchanged; the next plot or action sets them again.
+    PenHeight {
+        /// The pen-down position (else the pen-up one).
+        down: bool,
+        /// The height, tenths of a percent (checked by the config's `pen_pos_*` rule).
+        tenths: i32,
+    },
+    /// Forget the device's last error (it is past: the user dealt with it); the status goes from
+    /// `error` back to `connected`. Nothing is sent to the board.
+    ClearError,
 }
 
 /// What a device answered.
@@ -115,7 +127,7 @@ pub struct DeviceError {
 
 impl DeviceAction {
     /// Every action (a walk of zero).
-    pub const ALL: [Self; 8] = [
+    pub const ALL: [Self; 10] = [
         Self::Home,
         Self::PenUp,
         Self::PenDown,
@@ -124,6 +136,11 @@ impl DeviceAction {
         Self::Toggle,
         Self::Align,
         Self::Walk { dx_um: 0, dy_um: 0 },
+        Self::PenHeight {
+            down: false,
+            tenths: 0,
+        },
+        Self::ClearError,
     ];
 
     /// The URL and command-line spelling (`pen-up`).
@@ -137,6 +154,8 @@ impl DeviceAction {
             Self::Toggle => "toggle",
             Self::Align => "align",
             Self::Walk { .. } => "walk",
+            Self::PenHeight { .. } => "pen-height",
+            Self::ClearError => "clear-error",
         }
     }
 
@@ -158,6 +177,29 @@ impl DeviceAction {
         Ok(Self::Walk {
             dx_um: um(dx_mm, "x")?,
             dy_um: um(dy_mm, "y")?,
+        })
+    }
+}
+
+impl DeviceAction {
+    /// A pen height trial at `percent` of the servo's range, for the pen-down position if
+    /// `down` (else the pen-up one).
+    ///
+    /// # Errors
+    /// A height that is not a finite number (the range is the config's rule, checked by the
+    /// device).
+    pub fn pen_height(down: bool, percent: f64) -> Result<Self, String> {
+        let scaled = (percent * 10.0).round();
+        if !(scaled.is_finite() && scaled.abs() < 1e6) {
+            return Err(format!(
+                "pen-height: `{percent}` is not a height in percent"
+            ));
+        }
+        // In range and whole: the cast is exact.
+        #[allow(clippy::cast_possible_truncation)]
+        Ok(Self::PenHeight {
+            down,
+            tenths: scaled as i32,
         })
     }
 }
@@ -185,7 +227,7 @@ impl FromStr for DeviceAction {
             .ok_or_else(|| {
                 format!(
                     "`{s}` is not a device action: use home, pen-up, pen-down, toggle, \
-                     motors-on, motors-off, align or walk"
+                     motors-on, motors-off, align, walk, pen-height or clear-error"
                 )
             })
     }

@@ -203,6 +203,7 @@ impl DeviceControl for FakeDevice {
             uptime_seconds: Some(1.0),
             notice: None,
             motor_supply: None,
+            pen_servo: None,
         }
     }
 

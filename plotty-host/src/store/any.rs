@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use serde_json::Value;
 
 use super::jobs::{self, Claim, EventRecord, JobRecord, Layer, Lease, NewJob, ResumePoint};
+use super::presets::{self, Preset};
 use super::{PgStore, StateChange, Store, StoreError, TransitionRequest};
 use crate::job::JobState;
 use crate::journal::EntryKind;
@@ -280,6 +281,36 @@ impl JobStore {
         match self {
             Self::Sqlite(s) => s.state_counts().await,
             Self::Postgres(p) => p.state_counts().await,
+        }
+    }
+
+    /// Every preset, by name.
+    pub async fn presets(&self) -> Result<Vec<Preset>, StoreError> {
+        match self {
+            Self::Sqlite(s) => s.call(|c| presets::list(c)).await,
+            Self::Postgres(p) => p.presets().await,
+        }
+    }
+
+    /// Saves a preset (options already checked), replacing one of the same name.
+    pub async fn save_preset(&self, name: &str, options: Value) -> Result<Preset, StoreError> {
+        match self {
+            Self::Sqlite(s) => {
+                let name = name.to_owned();
+                s.call(move |c| presets::save(c, &name, &options)).await
+            }
+            Self::Postgres(p) => p.save_preset(name, &options).await,
+        }
+    }
+
+    /// Deletes a preset; `None` when there is none of that name.
+    pub async fn delete_preset(&self, name: &str) -> Result<Option<Preset>, StoreError> {
+        match self {
+            Self::Sqlite(s) => {
+                let name = name.to_owned();
+                s.call(move |c| presets::delete(c, &name)).await
+            }
+            Self::Postgres(p) => p.delete_preset(name).await,
         }
     }
 

@@ -49,6 +49,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0004_leases",
         sql: include_str!("../../../migrations/0004_leases.sql"),
     },
+    Migration {
+        version: 5,
+        name: "0005_presets",
+        sql: include_str!("../../../migrations/0005_presets.sql"),
+    },
 ];
 
 /// The PostgreSQL twin of every migration of [`MIGRATIONS`], same versions and names, in order.
@@ -72,6 +77,11 @@ pub const POSTGRES_MIGRATIONS: &[Migration] = &[
         version: 4,
         name: "0004_leases",
         sql: include_str!("../../../migrations/postgres/0004_leases.sql"),
+    },
+    Migration {
+        version: 5,
+        name: "0005_presets",
+        sql: include_str!("../../../migrations/postgres/0005_presets.sql"),
     },
 ];
 
@@ -286,7 +296,10 @@ mod tests {
                     ('travel', 'b.svg', 'PAUSED', 'x', 'x', 0, 4, 0, 'x');",
         )
         .unwrap();
-        assert_eq!(migrate(&mut conn, ":memory:").unwrap(), vec![2, 3, 4]);
+        assert_eq!(
+            migrate(&mut conn, ":memory:").unwrap(),
+            (2..=latest_version()).collect::<Vec<_>>()
+        );
         let drawing = crate::store::jobs::get(&conn, "drawing").unwrap().unwrap();
         assert!(drawing.resume.unwrap().pen_down);
         let travel = crate::store::jobs::get(&conn, "travel").unwrap().unwrap();

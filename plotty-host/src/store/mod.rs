@@ -22,6 +22,7 @@ pub mod jobs;
 pub mod lost;
 pub mod migrate;
 pub mod postgres;
+pub mod presets;
 mod row;
 #[cfg(test)]
 mod suite;
@@ -715,7 +716,10 @@ mod tests {
         let (store, report) = Store::open(&path).unwrap();
         assert!(report.created);
         assert_eq!(report.journal_mode, "wal");
-        assert_eq!(report.migrated, vec![1, 2, 3, 4]);
+        assert_eq!(
+            report.migrated,
+            (1..=migrate::latest_version()).collect::<Vec<_>>()
+        );
         let fk: i64 = store
             .call(|c| Ok(c.query_row("PRAGMA foreign_keys", [], |r| r.get(0))?))
             .await

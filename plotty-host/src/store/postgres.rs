@@ -161,7 +161,7 @@ impl PgStore {
         self.pool.close();
     }
 
-    async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
+    pub(super) async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
         self.pool.get().await.map_err(|e| match e {
             deadpool_postgres::PoolError::Closed => StoreError::Closed,
             other => StoreError::Connect {

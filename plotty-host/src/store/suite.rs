@@ -88,6 +88,7 @@ both!(
     an_expired_lease_leaves_the_job_paused_interrupted,
     a_lease_ends_with_the_job,
     reopening_migrates_nothing,
+    presets_are_saved_replaced_listed_and_deleted,
 );
 
 async fn add(s: &JobStore, name: &str, priority: i32, start: bool) -> JobId {
@@ -617,6 +618,40 @@ async fn reopening_migrates_nothing(fx: &Fixture) {
     if let JobStore::Postgres(p) = &again {
         assert_eq!(p.schema_version().await.unwrap(), migrate::latest_version());
     }
+}
+
+/// Presets: saved by name (a second save replaces the options, keeps the creation time), listed
+/// by name, seen by another handle on the same database, deleted once.
+async fn presets_are_saved_replaced_listed_and_deleted(fx: &Fixture) {
+    let s = fx.open().await;
+    assert!(s.presets().await.unwrap().is_empty());
+    let fine = s
+        .save_preset(
+            "fine liner",
+            json!({"pen_pos_down": 30.0, "speed_pendown": 20.0}),
+        )
+        .await
+        .unwrap();
+    s.save_preset("brush", json!({"model": 2})).await.unwrap();
+    let again = s
+        .save_preset("fine liner", json!({"pen_pos_down": 35.0}))
+        .await
+        .unwrap();
+    assert_eq!(again.created_at, fine.created_at);
+    assert_eq!(again.options, json!({"pen_pos_down": 35.0}));
+    let other = fx.open().await;
+    let listed = other.presets().await.unwrap();
+    let names: Vec<&str> = listed.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["brush", "fine liner"]);
+    assert_eq!(listed[1].options, json!({"pen_pos_down": 35.0}));
+    assert!(matches!(
+        s.save_preset(" ", json!({})).await,
+        Err(StoreError::Invalid(_))
+    ));
+    let gone = s.delete_preset("brush").await.unwrap().unwrap();
+    assert_eq!(gone.options, json!({"model": 2}));
+    assert_eq!(s.delete_preset("brush").await.unwrap(), None);
+    assert_eq!(other.presets().await.unwrap().len(), 1);
 }
 
 /// The two dialects' schemas have the same tables and columns once every migration is applied.

@@ -641,7 +641,221 @@ async fn web_ui_started_at_upload_prompts_for_the_next_pen_and_resumes() {
         .await;
     b.text_contains("#jobs td:nth-child(5)", "·").await;
     b.screenshot("history").await;
+    // The search box and the state menu narrow the list.
+    set_field(&b, "#job-state-filter", "FAILED").await;
+    b.text_contains("#jobs", "no jobs here").await;
+    set_field(&b, "#job-state-filter", "COMPLETED").await;
+    b.text_contains("#jobs", "two pens.svg").await;
+    let search = b.client.find(Locator::Id("job-search")).await.unwrap();
+    search.send_keys("no such drawing").await.unwrap();
+    b.text_contains("#jobs", "no jobs here").await;
+    search.clear().await.unwrap();
+    search.send_keys("TWO PENS").await.unwrap();
+    b.text_contains("#jobs", "two pens.svg").await;
+    set_field(&b, "#job-state-filter", "").await;
     b.click("#filters [data-filter=waiting]").await;
     b.text_contains("#jobs", "no jobs here").await;
+    b.close().await;
+}
+
+/// Sets the value of the form field `css` (an `<input>` or a `<select>`) as a user would, with
+/// the `change` event the page listens for.
+async fn set_field(b: &Browser, css: &str, value: &str) {
+    b.until(
+        &format!("{css} to take `{value}`"),
+        &format!(
+            "const e = document.querySelector({css:?}); if (!e) return null; e.value = {value:?}; \
+             e.dispatchEvent(new Event('change', {{bubbles: true}})); return e.value === {value:?};"
+        ),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn web_ui_sets_plot_settings_from_a_preset_saved_in_the_daemon() {
+    let Some(b) = Browser::start(
+        "web_ui_sets_plot_settings_from_a_preset_saved_in_the_daemon",
+        1200,
+        900,
+    )
+    .await
+    else {
+        return;
+    };
+    let env = Env::new();
+    // The config is the source of defaults: its values are the form's placeholders.
+    let (_d, port) = sim_daemon(&env, "  pen_pos_down: 42\n  speed_pendown: 21\n");
+    b.client
+        .goto(&format!("http://127.0.0.1:{port}/#/upload"))
+        .await
+        .unwrap();
+    b.text_contains("#conn", "connected").await;
+    b.until(
+        "the daemon's defaults as placeholders",
+        "return document.getElementById('opt-pen_pos_down').placeholder === '42' && \
+         document.getElementById('opt-speed_pendown').placeholder === '21';",
+    )
+    .await;
+    b.text_contains("#opt-model", "daemon's (").await;
+
+    // A value out of range is refused with the config rule's message; nothing is saved.
+    set_field(&b, "#opt-pen_pos_down", "35").await;
+    set_field(&b, "#opt-speed_pendown", "500").await;
+    set_field(&b, "#opt-reordering", "4").await;
+    set_field(&b, "#preset-name", "fine liner").await;
+    b.click("#preset-save").await;
+    let refused = b.text_contains("#preset-error", "out of range").await;
+    assert!(refused.contains("speed-pendown"), "{refused}");
+    set_field(&b, "#opt-speed_pendown", "20").await;
+    b.click("#preset-save").await;
+    b.until(
+        "the saved preset in the menu",
+        "return document.getElementById('preset-select').value === 'fine liner';",
+    )
+    .await;
+
+    // Saved in the daemon: a fresh page (another browser, as far as the daemon knows) lists it
+    // and fills the form from it.
+    b.client.refresh().await.unwrap();
+    b.text_contains("#conn", "connected").await;
+    b.text_contains("#preset-select", "fine liner").await;
+    set_field(&b, "#preset-select", "fine liner").await;
+    let filled = b
+        .until(
+            "the preset's values in the form",
+            "const v = (id) => document.getElementById(id).value; \
+             return v('opt-pen_pos_down') === '35' ? [v('opt-speed_pendown'), v('opt-reordering'), v('opt-accel')] : null;",
+        )
+        .await;
+    assert_eq!(filled, json!(["20", "4", ""]));
+
+    // Uploaded with the preset's settings: the job keeps them and its page shows them.
+    b.client
+        .execute(
+            "const dt = new DataTransfer(); \
+             dt.items.add(new File([arguments[0]], 'settings.svg', {type: 'image/svg+xml'})); \
+             document.getElementById('drop').dispatchEvent(new DragEvent('drop', {dataTransfer: dt, bubbles: true}));",
+            vec![json!(TWO_PENS)],
+        )
+        .await
+        .unwrap();
+    b.click("#up-submit").await;
+    b.click("#upload-results li[data-job] a").await;
+    let shown = b.text_contains("#job-options", "pen down 35%").await;
+    assert!(
+        shown.contains("pen-down speed 20%") && shown.contains("file order exactly"),
+        "{shown}"
+    );
+    assert!(!shown.contains("acceleration"), "{shown}");
+    b.screenshot("job-settings").await;
+
+    // Deleted from the menu.
+    b.click("#nav-upload").await;
+    b.text_contains("#preset-select", "fine liner").await;
+    set_field(&b, "#preset-select", "fine liner").await;
+    b.screenshot("upload-settings").await;
+    b.click("#preset-delete").await;
+    b.until(
+        "the preset to leave the menu",
+        "return ![...document.querySelectorAll('#preset-select option')].some((o) => o.value === 'fine liner');",
+    )
+    .await;
+    b.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn web_ui_tries_a_pen_height() {
+    let Some(b) = Browser::start("web_ui_tries_a_pen_height", 1200, 900).await else {
+        return;
+    };
+    let env = Env::new();
+    let (_d, port) = sim_daemon(&env, "");
+    b.client
+        .goto(&format!("http://127.0.0.1:{port}/"))
+        .await
+        .unwrap();
+    b.text_contains("#conn", "connected").await;
+    b.text_contains("#device", "simulator").await;
+
+    // The pen to a trial height, down then up: the simulator's servo goes there (the
+    // reference's scale: round(9855 + 179.76 × percent), 1/12 µs).
+    set_field(&b, "#height-position", "down").await;
+    set_field(&b, "#height-percent", "45").await;
+    b.click("#height-try").await;
+    b.text_contains("#flash", "pen down at the trial height 45%")
+        .await;
+    let servo =
+        "return fetch('/api/devices').then((r) => r.json()).then((v) => v.devices[0].pen_servo);";
+    assert_eq!(b.client.execute(servo, vec![]).await.unwrap(), json!(17944));
+    set_field(&b, "#height-position", "up").await;
+    set_field(&b, "#height-percent", "150").await;
+    b.click("#height-try").await;
+    let refused = b.text_contains("#flash", "out of range").await;
+    assert!(refused.contains("pen-pos-up"), "{refused}");
+    set_field(&b, "#height-percent", "80").await;
+    b.click("#height-try").await;
+    b.text_contains("#flash", "pen up at the trial height 80%")
+        .await;
+    assert_eq!(b.client.execute(servo, vec![]).await.unwrap(), json!(24236));
+    // The motor supply, read while idle (no plot ran).
+    b.text_contains("#device-supply", "(enough)").await;
+    // The messages in the corner would hide the panel in the picture.
+    b.client
+        .execute(
+            "document.getElementById('flash').replaceChildren();",
+            vec![],
+        )
+        .await
+        .unwrap();
+    b.screenshot("device-panel").await;
+
+    b.close().await;
+}
+
+/// Issue 11 item 5: on a phone-sized page, Walk did nothing after Home (motors off) and Pen up,
+/// while the same requests over the API walk. The messages of the two actions (Home's is long)
+/// stacked up in the corner over the Walk button and took the tap: a message must never take a
+/// click from the page under it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn web_ui_walks_after_home_and_pen_up_on_a_phone() {
+    let Some(b) = Browser::start("web_ui_walks_after_home_and_pen_up_on_a_phone", 390, 844).await
+    else {
+        return;
+    };
+    let env = Env::new();
+    let (d, port) = sim_daemon(&env, "");
+    b.client
+        .goto(&format!("http://127.0.0.1:{port}/"))
+        .await
+        .unwrap();
+    b.text_contains("#conn", "connected").await;
+    b.text_contains("#device", "simulator").await;
+    b.click("#device button[data-action=motors-off]").await;
+    b.text_contains("#flash", "motors off").await;
+    // Home (the motors were off: the carriage's place becomes home), pen up, then a walk.
+    b.click("#device button[data-action=home]").await;
+    b.text_contains("#flash", "motors were off").await;
+    b.click("#device button[data-action=pen-up]").await;
+    b.until(
+        "the pen-up message",
+        "return [...document.querySelectorAll('#flash div')].some((d) => d.textContent === 'pen up');",
+    )
+    .await;
+    for (id, mm) in [("walk-x", "10"), ("walk-y", "5")] {
+        let input = b.client.find(Locator::Id(id)).await.unwrap();
+        input.clear().await.unwrap();
+        input.send_keys(mm).await.unwrap();
+    }
+    b.click("#device form.walk button").await;
+    let said = b.text_contains("#flash", "walk").await;
+    assert!(
+        said.contains("walked to (10.0, 5.0)"),
+        "{said}\ndaemon:\n{}",
+        d.stderr()
+    );
+    b.text_contains("#device-position", "10.0, 5.0 mm").await;
+    // The device panel's new controls (pen height test) fit a phone's width.
+    let wider = b.wider_than_the_window().await;
+    assert_eq!(wider, json!([]), "wider than a phone's screen (390 px)");
     b.close().await;
 }

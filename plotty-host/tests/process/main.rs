@@ -14,3 +14,4 @@ mod docs;
 mod lifecycle;
 mod plot;
 mod security;
+mod web_api;

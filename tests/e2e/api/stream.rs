@@ -53,6 +53,7 @@ fn device(status: DeviceState, job: Option<&JobId>) -> DeviceStatus {
         uptime_seconds: Some(12.0),
         notice: None,
         motor_supply: None,
+        pen_servo: None,
     }
 }
 

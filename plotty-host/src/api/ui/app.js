@@ -26,6 +26,7 @@ function route() {
   for (const v of ["queue", "upload", "job"]) $("view-" + v).hidden = v !== view;
   $("nav-queue").classList.toggle("active", view === "queue");
   $("nav-upload").classList.toggle("active", view === "upload");
+  if (view === "upload") upload.shown();
   if (job) jobPage.show(decodeURIComponent(job[1]));
   else jobPage.hide();
 }
@@ -61,11 +62,22 @@ function timeLabel(j) {
   return planned != null ? "planned " + fmtDuration(planned) : "";
 }
 
+/** The search box and the state menu, on top of the filter buttons. */
+function matches(j) {
+  const text = $("job-search").value.trim().toLowerCase();
+  const st = $("job-state-filter").value;
+  if (st && j.state !== st) return false;
+  return !text || (j.name || "").toLowerCase().includes(text) || j.id.toLowerCase().includes(text);
+}
+$("job-search").addEventListener("input", () => renderJobs());
+$("job-state-filter").addEventListener("change", () => renderJobs());
+
 function renderJobs() {
   const body = $("jobs");
   body.replaceChildren();
   const list = [...state.jobs.values()]
     .filter(FILTERS[filter])
+    .filter(matches)
     .sort((a, b) => (b.created_at || "").localeCompare(a.created_at || ""));
   if (!list.length) {
     const td = el("td", state.jobs.size ? "no jobs here" : "no jobs — upload an SVG", "muted");
@@ -141,7 +153,38 @@ function devicePanel(d) {
     deviceAction(d.device_id, "walk" + q);
   });
   root.appendChild(walk);
-  p = { root, dl, controls };
+  // Pen height test: the pen to a trial height now (the config's heights are unchanged).
+  const height = el("form", undefined, "walk pen-height");
+  const which = el("select");
+  which.id = "height-position";
+  which.setAttribute("aria-label", "which position");
+  for (const [v, label] of [["down", "pen down"], ["up", "pen up"]]) {
+    const o = el("option", label);
+    o.value = v;
+    which.appendChild(o);
+  }
+  const pct = el("input");
+  pct.type = "number"; pct.step = "any"; pct.id = "height-percent"; pct.required = true;
+  const pctLabel = el("label", "height % ");
+  pctLabel.appendChild(pct);
+  const tryIt = el("button", "Try height");
+  tryIt.type = "submit";
+  tryIt.id = "height-try";
+  controls.push(tryIt);
+  height.append(which, pctLabel, tryIt);
+  height.addEventListener("submit", (e) => {
+    e.preventDefault();
+    deviceAction(d.device_id, "pen-height?position=" + which.value + "&percent=" + encodeURIComponent(pct.value));
+  });
+  root.appendChild(height);
+  // A past error, with what to do, and the button that clears it.
+  const problem = el("div", undefined, "device-error");
+  problem.hidden = true;
+  const problemText = el("p");
+  const clear = button("Clear", () => deviceAction(d.device_id, "clear-error"), undefined, "device-clear");
+  problem.append(problemText, clear);
+  root.insertBefore(problem, actions);
+  p = { root, dl, controls, problem, problemText };
   panels.set(d.device_id, p);
   return p;
 }
@@ -158,10 +201,12 @@ function renderDevice() {
     const row = (k, v, cls, id) => { p.dl.appendChild(el("dt", k)); const dd = p.dl.appendChild(el("dd", v, cls)); if (id) dd.id = id; };
     row("device", d.device_id + " (" + d.device_type + (d.simulated ? ": nothing is drawn on paper" : "") + ")");
     if (d.notice) row("note", d.notice, "warn");
-    row("status", d.status + (d.error_message ? ": " + d.error_message : ""), d.error_message ? "warn" : undefined);
+    row("status", d.status);
+    p.problem.hidden = !d.error_message;
+    p.problemText.textContent = d.error_message ? "Last error: " + d.error_message + " — " + advice(d) : "";
     row("firmware", d.firmware_version || "–");
     const supply = d.motor_supply;
-    row("motor supply", supply ? "QC " + supply.reading + (supply.low ? " — too low to plot: check the power supply" : " (enough)") : "– (read when a plot starts)",
+    row("motor supply", supply ? "QC " + supply.reading + (supply.low ? " — too low to plot: check the power supply" : " (enough)") : "– (read while idle every 15 s, and when a plot starts)",
       supply && supply.low ? "warn" : undefined, "device-supply");
     row("pen", d.pen_up == null ? "–" : d.pen_up ? "up" : "down");
     row("position", d.position ? d.position.x.toFixed(1) + ", " + d.position.y.toFixed(1) + " mm" : "–", undefined, "device-position");
@@ -171,11 +216,18 @@ function renderDevice() {
   }
 }
 
+/** What to do about a device's error. */
+function advice(d) {
+  if (d.status === "disconnected" || d.status === "offline") return "check the USB cable and the plotter's power; plotty reconnects by itself.";
+  if (/motor supply|power supply/i.test(d.error_message)) return "check the motor power supply (its plug and switch), then start the job again. Clear this once dealt with.";
+  return "check the plotter, home it if the carriage moved, then Clear this.";
+}
+
 async function deviceAction(id, action) {
   try {
     const r = await json("POST", "/api/devices/" + encodeURIComponent(id) + "/" + action);
     flash(r.message);
-  } catch (e) { flash(action + ": " + e.message); }
+  } catch (e) { flash(action.split("?")[0] + ": " + e.message); }
 }
 
 // ---- alerts ----

@@ -29,10 +29,15 @@ export function fmtDuration(s) {
   return (h ? h + "h " : "") + (h || m ? m + "m " : "") + r + "s";
 }
 
-/** A message in the corner for a few seconds (errors of actions). */
+/** Most messages shown at once (older ones go first): a stack would cover the page. */
+const FLASH_MAX = 3;
+
+/** A message in the corner for a few seconds (what an action did, or why not). */
 export function flash(text) {
   const d = el("div", text);
-  $("flash").appendChild(d);
+  const box = $("flash");
+  box.appendChild(d);
+  while (box.children.length > FLASH_MAX) box.firstChild.remove();
   setTimeout(() => d.remove(), 8000);
 }
 

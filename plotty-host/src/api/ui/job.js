@@ -5,6 +5,7 @@
 
 import { $, el, button, fmtDuration, flash, jobError } from "./dom.js";
 import { json, request } from "./api.js";
+import { describeOptions } from "./settings.js";
 
 /** The actions each state allows (the daemon checks them again). */
 const ACTIONS = {
@@ -112,6 +113,11 @@ export function createJobPage(state) {
     if (j.paper) meta.push("paper " + j.paper);
     meta.push("priority " + j.priority);
     $("job-meta").textContent = meta.join(" · ");
+
+    // The plot settings the job was added with (the rest are the daemon's).
+    const opts = describeOptions(j.metadata && j.metadata.options);
+    $("job-options").hidden = !opts;
+    $("job-options").textContent = opts ? "Settings: " + opts : "";
 
     const why = explain(j, penLayer(j));
     setReason(why && why[0], why && why[1]);

@@ -1,15 +1,17 @@
 // The upload view: SVG files by drag-and-drop or the file picker (several at once), the job's
-// name, priority, layers, paper and "start now", sent to POST /api/jobs (the endpoint
+// name, priority, layers, paper, plot settings (settings.js) and "start now", sent to POST /api/jobs (the endpoint
 // `plotty add` uses) as one multipart form. Each created job is then followed live: its import
 // warnings once analysed, or its error (a broken SVG) in red, with a link to its page.
 
 import { $, el, jobError } from "./dom.js";
 import { json } from "./api.js";
+import { createSettings } from "./settings.js";
 
 /** The upload view; `state` is the page's (the stream may report a job before the POST answers). */
 export function createUpload(state) {
   let files = [];
   const results = new Map(); // job id -> <li> of the results list
+  const settings = createSettings();
 
   const renderFiles = () => {
     const ul = $("upload-files");
@@ -44,6 +46,7 @@ export function createUpload(state) {
     field("priority", $("up-priority").value.trim());
     field("layers", $("up-layers").value.trim());
     field("paper", $("up-paper").value.trim());
+    settings.appendTo(form);
     form.append("start", $("up-start").checked ? "true" : "false");
     for (const f of files) form.append("file", f, f.name);
     const errorBox = $("upload-error");
@@ -94,5 +97,5 @@ export function createUpload(state) {
     }
   }
 
-  return { jobChanged: update };
+  return { jobChanged: update, shown: () => settings.refresh() };
 }
