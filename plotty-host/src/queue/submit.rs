@@ -196,6 +196,8 @@ pub(super) async fn stage(
             source_path: None,
             priority: s.priority,
             metadata,
+            // The ledger names the daemon (when several share the database).
+            submitted_by: None,
         },
     })
 }

@@ -715,7 +715,7 @@ mod tests {
         let (store, report) = Store::open(&path).unwrap();
         assert!(report.created);
         assert_eq!(report.journal_mode, "wal");
-        assert_eq!(report.migrated, vec![1, 2, 3, 4]);
+        assert_eq!(report.migrated, vec![1, 2, 3, 4, 6]);
         let fk: i64 = store
             .call(|c| Ok(c.query_row("PRAGMA foreign_keys", [], |r| r.get(0))?))
             .await

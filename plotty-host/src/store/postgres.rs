@@ -41,6 +41,8 @@ const MIGRATION_LOCK: i64 = 0x504C_5459;
 pub struct PgStore {
     pool: Pool,
     url: String,
+    /// The parsed URL, for connections of their own outside the pool (`LISTEN`).
+    config: std::sync::Arc<tokio_postgres::Config>,
 }
 
 impl PgStore {
@@ -61,7 +63,7 @@ impl PgStore {
             ))
         })?;
         let manager = Manager::from_config(
-            config,
+            config.clone(),
             NoTls,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
@@ -74,7 +76,11 @@ impl PgStore {
                 url: shown.clone(),
                 detail: e.to_string(),
             })?;
-        let store = Self { pool, url: shown };
+        let store = Self {
+            pool,
+            url: shown,
+            config: std::sync::Arc::new(config),
+        };
         let migrated = store.migrate().await?;
         let report = OpenReport {
             path: store.url.clone().into(),
@@ -96,7 +102,7 @@ impl PgStore {
             ))
         })?;
         let manager = Manager::from_config(
-            config,
+            config.clone(),
             NoTls,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
@@ -109,7 +115,11 @@ impl PgStore {
                 url: shown.clone(),
                 detail: e.to_string(),
             })?;
-        let store = Self { pool, url: shown };
+        let store = Self {
+            pool,
+            url: shown,
+            config: std::sync::Arc::new(config),
+        };
         let version = store.schema_version().await?;
         Ok((store, version))
     }
@@ -156,6 +166,38 @@ impl PgStore {
         &self.url
     }
 
+    /// A connection of its own, outside the pool (a `LISTEN` needs one that stays open): the
+    /// client and the connection future the caller drives (notifications arrive through it).
+    ///
+    /// # Errors
+    /// The server cannot be reached.
+    pub async fn connect_dedicated(
+        &self,
+    ) -> Result<
+        (
+            tokio_postgres::Client,
+            tokio_postgres::Connection<tokio_postgres::Socket, tokio_postgres::tls::NoTlsStream>,
+        ),
+        StoreError,
+    > {
+        self.config
+            .connect(NoTls)
+            .await
+            .map_err(|e| StoreError::Connect {
+                url: self.url.clone(),
+                detail: e.to_string(),
+            })
+    }
+
+    /// Sends `payload` to every session listening on `channel` (`pg_notify`).
+    pub async fn notify(&self, channel: &str, payload: &str) -> Result<(), StoreError> {
+        self.client()
+            .await?
+            .execute("SELECT pg_notify($1, $2)", &[&channel, &payload])
+            .await?;
+        Ok(())
+    }
+
     /// Closes the pool: later calls fail with [`StoreError::Closed`].
     pub fn close(&self) {
         self.pool.close();
@@ -171,8 +213,8 @@ impl PgStore {
         })
     }
 
-    /// Applies every migration newer than the database, each in its own transaction under the
-    /// migration lock, with its `schema_migrations` row. Returns the versions applied.
+    /// Applies every migration the database has not recorded, each in its own transaction under
+    /// the migration lock, with its `schema_migrations` row. Returns the versions applied.
     async fn migrate(&self) -> Result<Vec<u32>, StoreError> {
         let mut client = self.client().await?;
         let mut applied = Vec::new();
@@ -180,8 +222,22 @@ impl PgStore {
             let tx = client.transaction().await?;
             tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
                 .await?;
+            // Every migration not recorded yet, in number order (numbers may have gaps, filled
+            // later: see `migrate`'s module doc).
             let version = self.version(&*tx).await?;
-            let Some(m) = POSTGRES_MIGRATIONS.iter().find(|m| m.version > version) else {
+            let recorded: Vec<i32> = if version == 0 {
+                Vec::new()
+            } else {
+                tx.query("SELECT version FROM schema_migrations", &[])
+                    .await?
+                    .iter()
+                    .map(|r| r.try_get(0))
+                    .collect::<Result<_, _>>()?
+            };
+            let Some(m) = POSTGRES_MIGRATIONS
+                .iter()
+                .find(|m| !recorded.contains(&i32::try_from(m.version).unwrap_or(i32::MAX)))
+            else {
                 tx.commit().await?;
                 return Ok(applied);
             };
@@ -312,11 +368,17 @@ impl PgStore {
             source_path: old.source_path.as_ref().map(Into::into),
             priority: old.priority,
             metadata: Value::Object(metadata),
+            submitted_by: old.submitted_by.clone(),
         };
         let id = fresh_id(&*tx).await?;
         let created = insert_new(&*tx, &id, &new, Some(old_id)).await?;
         let old_layers = layers(&*tx, old_id).await?;
         set_layers(&*tx, id.as_str(), &old_layers).await?;
+        tx.execute(
+            "INSERT INTO job_sources (job_id, svg) SELECT $1, svg FROM job_sources WHERE job_id = $2",
+            &[&id.as_str(), &old_id],
+        )
+        .await?;
         let queued = transition_in(
             &*tx,
             &TransitionRequest {
@@ -420,7 +482,7 @@ impl PgStore {
         let job_id = JobId::parse(&id).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let change = transition_in(&*tx, &jobs::claim_request(&job_id, &claim)).await?;
         tx.execute(
-            "UPDATE jobs SET lease_owner = $2, lease_expires_ms = $3 WHERE id = $1",
+            "UPDATE jobs SET lease_owner = $2, lease_expires_ms = $3, daemon = $2 WHERE id = $1",
             &[
                 &id,
                 &claim.owner,
@@ -450,7 +512,7 @@ impl PgStore {
         let change = transition_in(&*tx, &req).await?;
         if matches!(change.to, JobState::Armed | JobState::Plotting) {
             tx.execute(
-                "UPDATE jobs SET lease_owner = $2, lease_expires_ms = $3 WHERE id = $1",
+                "UPDATE jobs SET lease_owner = $2, lease_expires_ms = $3, daemon = $2 WHERE id = $1",
                 &[&req.job_id.as_str(), &owner, &now_ms.saturating_add(ttl_ms)],
             )
             .await?;
@@ -681,6 +743,36 @@ impl PgStore {
         Ok(())
     }
 
+    /// Stores the SVG of a job (schema 6) so that every daemon can plot it.
+    pub async fn set_source_svg(&self, id: &str, svg: &[u8]) -> Result<(), StoreError> {
+        self.client()
+            .await?
+            .execute(
+                "INSERT INTO job_sources (job_id, svg) VALUES ($1, $2)
+                 ON CONFLICT (job_id) DO UPDATE SET svg = excluded.svg",
+                &[&id, &svg],
+            )
+            .await
+            .map_err(|e| {
+                if e.code() == Some(&tokio_postgres::error::SqlState::FOREIGN_KEY_VIOLATION) {
+                    StoreError::UnknownJob(id.to_owned())
+                } else {
+                    StoreError::Postgres(e)
+                }
+            })?;
+        Ok(())
+    }
+
+    /// The SVG of a job stored in the database, if any.
+    pub async fn source_svg(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let row = self
+            .client()
+            .await?
+            .query_opt("SELECT svg FROM job_sources WHERE job_id = $1", &[&id])
+            .await?;
+        Ok(row.map(|r| r.try_get(0)).transpose()?)
+    }
+
     /// Deletes a job in a final state with its layers and events; see [`jobs::delete`].
     pub async fn delete_job(&self, id: &str) -> Result<JobRecord, StoreError> {
         let mut client = self.client().await?;
@@ -838,8 +930,8 @@ async fn insert_new<C: GenericClient + Sync>(
     let metadata = Value::Object(jobs::object(&new.metadata)).to_string();
     c.execute(
         "INSERT INTO jobs (id, name, state, priority, source_path, created_at, updated_at,
-             state_reason, retry_of, metadata_json)
-         VALUES ($1, $2, 'NEW', $3, $4, $5, $5, $6, $7, $8)",
+             state_reason, retry_of, metadata_json, submitted_by)
+         VALUES ($1, $2, 'NEW', $3, $4, $5, $5, $6, $7, $8, $9)",
         &[
             &id.as_str(),
             &new.name,
@@ -849,6 +941,7 @@ async fn insert_new<C: GenericClient + Sync>(
             &Reason::Submitted.as_str(),
             &retry_of,
             &metadata,
+            &new.submitted_by,
         ],
     )
     .await?;

@@ -88,6 +88,7 @@ both!(
     an_expired_lease_leaves_the_job_paused_interrupted,
     a_lease_ends_with_the_job,
     reopening_migrates_nothing,
+    a_claimed_job_names_its_daemon_and_its_svg_is_shared,
 );
 
 async fn add(s: &JobStore, name: &str, priority: i32, start: bool) -> JobId {
@@ -485,6 +486,54 @@ async fn claims_take_the_head_released_job(fx: &Fixture) {
     );
 }
 
+/// Schema 6: a job records the daemon it was submitted to and the one that claimed it (kept
+/// after its lease ends), and its SVG is in the database for every daemon, copied with a retry
+/// and gone with the job.
+async fn a_claimed_job_names_its_daemon_and_its_svg_is_shared(fx: &Fixture) {
+    let s = fx.open().await;
+    let (job, _) = s
+        .insert_job(NewJob {
+            name: "shared.svg".into(),
+            metadata: json!({ "start": true }),
+            submitted_by: Some("left".into()),
+            ..NewJob::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        (job.submitted_by.as_deref(), job.daemon.as_deref()),
+        (Some("left"), None)
+    );
+    let id = job.id;
+    assert_eq!(s.source_svg(id.as_str()).await.unwrap(), None);
+    let svg = b"<svg xmlns='http://www.w3.org/2000/svg'><path d='M0 0L1 1'/></svg>".to_vec();
+    s.set_source_svg(id.as_str(), svg.clone()).await.unwrap();
+    assert_eq!(s.source_svg(id.as_str()).await.unwrap(), Some(svg.clone()));
+    assert!(matches!(
+        s.set_source_svg("nosuchjob", svg.clone()).await,
+        Err(StoreError::UnknownJob(_))
+    ));
+    to_ready(&s, &id).await;
+    let (claimed, _) = s.claim_next(claim("right", 0)).await.unwrap().unwrap();
+    assert_eq!(claimed.daemon.as_deref(), Some("right"));
+    apply(&s, &id, JobEvent::Start).await.unwrap();
+    apply(&s, &id, JobEvent::Fail).await.unwrap();
+    let failed = s.job(id.as_str()).await.unwrap().unwrap();
+    assert_eq!(
+        (failed.lease, failed.daemon.as_deref()),
+        (None, Some("right")),
+        "the lease ends with the plot, the daemon that plotted stays"
+    );
+    let (retry, _) = s.retry(id.as_str()).await.unwrap();
+    assert_eq!(
+        (retry.submitted_by.as_deref(), retry.daemon.as_deref()),
+        (Some("left"), None)
+    );
+    assert_eq!(s.source_svg(retry.id.as_str()).await.unwrap(), Some(svg));
+    s.delete_job(id.as_str()).await.unwrap();
+    assert_eq!(s.source_svg(id.as_str()).await.unwrap(), None);
+}
+
 /// A daemon claims a job, plots, renews its lease, then dies: once the lease has expired (the
 /// clock is the caller's) the job is PAUSED (interrupted) with its resume point, the dead
 /// daemon's late renewal is refused, and no other daemon can claim the job.
@@ -628,7 +677,10 @@ async fn postgres_schema_matches_sqlite() {
     let (pg, report) = PgStore::connect(&url, 1).await.unwrap();
     assert_eq!(
         report.migrated,
-        (1..=migrate::latest_version()).collect::<Vec<_>>()
+        migrate::POSTGRES_MIGRATIONS
+            .iter()
+            .map(|m| m.version)
+            .collect::<Vec<_>>()
     );
     let (lite, _) = Store::open_in_memory().unwrap();
     let sqlite: Vec<String> = lite
