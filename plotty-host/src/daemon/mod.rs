@@ -216,23 +216,15 @@ pub enum DaemonError {
     },
 }
 
-/// How long a job stays held by its daemon without a renewal (PostgreSQL, several daemons): a
-/// daemon that died leaves its plot PAUSED (interrupted) this long after its last renewal.
+/// How long a job stays held by its daemon without a renewal (PostgreSQL, several daemons), unless
+/// `database.lease_ttl` says otherwise: a daemon that died leaves its plot PAUSED (interrupted)
+/// this long after its last renewal.
 pub const LEASE_TTL: Duration = Duration::from_secs(30);
 
-/// How often a daemon renews its leases and looks for expired ones.
-pub const LEASE_RENEWAL: Duration = Duration::from_secs(10);
-
-/// This daemon's name among those sharing a database: the host and the workspace, the same
-/// across restarts, so that a daemon restarted after a crash recovers its own jobs at once.
-fn lease_owner(workspace: &Path) -> String {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .map(|h| h.trim().to_owned())
-        .filter(|h| !h.is_empty())
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .unwrap_or_else(|| "localhost".into());
-    format!("{host}:{}", workspace.display())
+/// How often a daemon renews its leases and looks for expired ones: a third of the lease, so
+/// that two renewals may fail before it is lost.
+pub fn lease_renewal(ttl: Duration) -> Duration {
+    (ttl / 3).max(Duration::from_millis(100))
 }
 
 /// A running daemon (steps 3–6 done): the in-process part of [`run`].
@@ -702,18 +694,20 @@ impl Daemon {
             events,
             Some(hooks.clone()),
         )
-        .holding_leases(lease_owner(&settings.workspace), LEASE_TTL);
+        .holding_leases(settings.daemon.name.clone(), settings.database.lease_ttl);
+        let renewal = lease_renewal(settings.database.lease_ttl);
         if let Some((owner, _)) = ledger.lease() {
             tracing::info!(
                 owner,
-                "jobs are held under leases renewed every {LEASE_RENEWAL:?}"
+                "this daemon is `{owner}` (daemon.name); it holds its jobs under leases of {:?} renewed every {renewal:?}",
+                settings.database.lease_ttl
             );
             // The hooks stage stops last: the leases of the plots that finish during the
             // shutdown are renewed until the devices are done.
             let shutdown = coordinator.handle(Stage::Hooks);
             let keeper = ledger.clone();
             shutdown.clone().spawn(async move {
-                let mut tick = tokio::time::interval(LEASE_RENEWAL);
+                let mut tick = tokio::time::interval(renewal);
                 loop {
                     tokio::select! {
                         () = shutdown.stop() => return,
@@ -733,6 +727,9 @@ impl Daemon {
                 }
             });
         }
+        // Several daemons on one database: their events reach each other's clients. The hooks
+        // stage stops last, so the changes of this daemon's shutdown still go out.
+        crate::farm::relay::start(&ledger, &coordinator.handle(Stage::Hooks));
         let local_addr = listener.as_ref().and_then(|l| l.local_addr().ok());
         let slot = Arc::new(Mutex::new(listener));
         let mut by_stage: Vec<Vec<Box<dyn Component>>> =

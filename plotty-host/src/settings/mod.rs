@@ -65,6 +65,8 @@ pub struct Settings {
     pub shutdown: ShutdownSettings,
     /// How large an input may be.
     pub limits: LimitSettings,
+    /// This daemon's name among those sharing a PostgreSQL database (`daemon.name`).
+    pub daemon: DaemonSettings,
     /// Things worth knowing that are not errors (shown by `plotty check config`, logged at start).
     pub notes: Vec<Note>,
 }
@@ -162,6 +164,18 @@ pub struct DatabaseSettings {
     /// With PostgreSQL, connections the pool may open beyond `pool_size` under load; unused
     /// with SQLite.
     pub max_overflow: u32,
+    /// With PostgreSQL, how long a daemon holds a job without renewing its lease
+    /// (`database.lease_ttl`, 30 s); it renews every third of that.
+    pub lease_ttl: Duration,
+}
+
+/// The `daemon` section: this daemon among several on one PostgreSQL job queue.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct DaemonSettings {
+    /// `daemon.name`: unique among the daemons sharing the database, the same across restarts
+    /// (default: the host name; give each daemon its own when several run on one host). Jobs
+    /// show the daemon that plots them, and a job PAUSED on a daemon resumes there only.
+    pub name: String,
 }
 
 /// A PostgreSQL URL; its password is never printed (`Debug` and [`PostgresUrl::shown`] hide it).
@@ -525,6 +539,7 @@ impl Settings {
         new.websocket.port = self.websocket.port;
         new.websocket.enabled = self.websocket.enabled;
         new.database = self.database.clone();
+        new.daemon = self.daemon.clone();
         let level = new.logging.level;
         new.logging = self.logging.clone();
         new.logging.level = level;
@@ -554,6 +569,9 @@ impl Settings {
         }
         if self.database != new.database {
             out.push("database");
+        }
+        if self.daemon != new.daemon {
+            out.push("daemon.name");
         }
         if (
             &self.logging.file,
