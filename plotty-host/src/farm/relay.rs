@@ -486,6 +486,72 @@ mod tests {
         assert!(encode("a", &remote).is_none(), "no loops");
     }
 
+    /// Notifies `change` as daemon `a` until `rx` (daemon `b`'s bus) gets it: the listener may
+    /// not be listening yet, or be reconnecting.
+    async fn relayed(store: &PgStore, rx: &mut broadcast::Receiver<DaemonEvent>) -> RemoteEvent {
+        let payload = encode("a", &change(json!({ "n": 1 }))).unwrap();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            assert!(tokio::time::Instant::now() < deadline, "nothing relayed");
+            store.notify(CHANNEL, &payload).await.unwrap();
+            let got = tokio::time::timeout(Duration::from_millis(200), async {
+                loop {
+                    if let Ok(DaemonEvent::Remote(r)) = rx.recv().await {
+                        return *r;
+                    }
+                }
+            })
+            .await;
+            if let Ok(r) = got {
+                return r;
+            }
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_lost_listening_connection_is_reopened() {
+        let Some(url) = crate::testing::postgres::database_or_skip(
+            "farm::relay::tests::a_lost_listening_connection_is_reopened",
+        ) else {
+            return;
+        };
+        let (store, _) = PgStore::connect(&url, 2).await.unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let bus = crate::events::bus();
+        let mut rx = bus.subscribe();
+        let ledger = Ledger::new(store.clone(), dir.path(), bus, None)
+            .holding_leases("b".into(), Duration::from_secs(30));
+        let coordinator = crate::shutdown::Coordinator::new();
+        start(
+            &ledger,
+            &coordinator.handle(crate::shutdown::Stage::Hooks),
+        );
+        let first = relayed(&store, &mut rx).await;
+        assert_eq!((first.daemon.as_str(), first.event), ("a", change(json!({ "n": 1 }))));
+        // The server drops the listening session (a restart, a network cut).
+        store
+            .batch(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                 WHERE query LIKE 'LISTEN%' AND pid <> pg_backend_pid()",
+            )
+            .await
+            .unwrap();
+        let again = relayed(&store, &mut rx).await;
+        assert_eq!(again.daemon, "a", "events flow again after the reconnection");
+        // b's own events (sent by its out task) never come back to its own bus.
+        let own = encode("b", &change(Value::Null)).unwrap();
+        store.notify(CHANNEL, &own).await.unwrap();
+        let echo = tokio::time::timeout(Duration::from_millis(300), async {
+            loop {
+                if let Ok(DaemonEvent::Remote(r)) = rx.recv().await {
+                    return r;
+                }
+            }
+        })
+        .await;
+        assert!(echo.is_err(), "an own event came back: {echo:?}");
+    }
+
     #[test]
     fn payloads_stay_under_the_limit() {
         let warnings: Vec<String> = (0..500).map(|i| format!("warning number {i}")).collect();
