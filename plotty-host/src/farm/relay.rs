@@ -522,12 +522,12 @@ mod tests {
         let ledger = Ledger::new(store.clone(), dir.path(), bus, None)
             .holding_leases("b".into(), Duration::from_secs(30));
         let coordinator = crate::shutdown::Coordinator::new();
-        start(
-            &ledger,
-            &coordinator.handle(crate::shutdown::Stage::Hooks),
-        );
+        start(&ledger, &coordinator.handle(crate::shutdown::Stage::Hooks));
         let first = relayed(&store, &mut rx).await;
-        assert_eq!((first.daemon.as_str(), first.event), ("a", change(json!({ "n": 1 }))));
+        assert_eq!(
+            (first.daemon.as_str(), first.event),
+            ("a", change(json!({ "n": 1 })))
+        );
         // The server drops the listening session (a restart, a network cut).
         store
             .batch(
@@ -537,7 +537,10 @@ mod tests {
             .await
             .unwrap();
         let again = relayed(&store, &mut rx).await;
-        assert_eq!(again.daemon, "a", "events flow again after the reconnection");
+        assert_eq!(
+            again.daemon, "a",
+            "events flow again after the reconnection"
+        );
         // b's own events (sent by its out task) never come back to its own bus.
         let own = encode("b", &change(Value::Null)).unwrap();
         store.notify(CHANNEL, &own).await.unwrap();

@@ -94,7 +94,13 @@ impl Member {
     fn add(&self, env: &Env, file: &Path) -> String {
         let out = env
             .cmd()
-            .args(["add", file.to_str().unwrap(), "--start", "--host", "127.0.0.1"])
+            .args([
+                "add",
+                file.to_str().unwrap(),
+                "--start",
+                "--host",
+                "127.0.0.1",
+            ])
             .args(["--port", &self.port.to_string()])
             .output()
             .unwrap();
@@ -248,7 +254,10 @@ fn three_daemons_on_one_postgresql_plot_every_job_once_and_a_killed_daemons_job_
             .keys()
             .all(|id| {
                 let j = db.job(id);
-                !matches!(j.state.as_str(), "NEW" | "QUEUED" | "ANALYZED" | "OPTIMIZED")
+                !matches!(
+                    j.state.as_str(),
+                    "NEW" | "QUEUED" | "ANALYZED" | "OPTIMIZED"
+                )
             })
             .then_some(())
     });
@@ -267,7 +276,11 @@ fn three_daemons_on_one_postgresql_plot_every_job_once_and_a_killed_daemons_job_
         (j.state.as_str() == "PAUSED").then_some(j)
     });
     assert_eq!(paused.state_reason.as_deref(), Some("interrupted"));
-    assert_eq!(paused.daemon.as_deref(), Some("c"), "it stays c's: c's plotter has the paper");
+    assert_eq!(
+        paused.daemon.as_deref(),
+        Some("c"),
+        "it stays c's: c's plotter has the paper"
+    );
     assert_eq!(paused.lease, None);
 
     // Every small job is plotted, by `a` or `b` (`c` was busy, then dead).
@@ -281,7 +294,9 @@ fn three_daemons_on_one_postgresql_plot_every_job_once_and_a_killed_daemons_job_
     for id in small.keys() {
         let j = db.job(id);
         assert_eq!(db.claims(id), 1, "job {id} was claimed more than once");
-        *by_daemon.entry(j.daemon.clone().unwrap_or_default()).or_default() += 1;
+        *by_daemon
+            .entry(j.daemon.clone().unwrap_or_default())
+            .or_default() += 1;
     }
     assert!(
         by_daemon.keys().all(|d| d == "a" || d == "b"),
@@ -298,7 +313,12 @@ fn three_daemons_on_one_postgresql_plot_every_job_once_and_a_killed_daemons_job_
             .filter(|m| m["type"] == "job_state_change" && m["daemon"] == daemon)
             .count()
     };
-    assert!(from("a") > 0 && from("b") > 0, "b's client saw {} from a, {} from b", from("a"), from("b"));
+    assert!(
+        from("a") > 0 && from("b") > 0,
+        "b's client saw {} from a, {} from b",
+        from("a"),
+        from("b")
+    );
     // No duplicates: each change of a job reaches b's client once.
     let mut changes = BTreeMap::new();
     for m in seen.iter().filter(|m| m["type"] == "job_state_change") {
@@ -316,7 +336,12 @@ fn three_daemons_on_one_postgresql_plot_every_job_once_and_a_killed_daemons_job_
     // but the long job's lines on c's.
     for m in [&mut a, &mut b] {
         m.process.signal(Signal::SIGTERM);
-        assert!(m.process.wait_exit().success(), "{}: {}", m.name, m.process.stderr());
+        assert!(
+            m.process.wait_exit().success(),
+            "{}: {}",
+            m.name,
+            m.process.stderr()
+        );
     }
     let traces: Vec<(&str, Trace)> = vec![("a", a.trace()), ("b", b.trace()), ("c", c.trace())];
     let lines: Vec<[(f64, f64); 2]> = (0..JOBS).map(small_line).collect();
