@@ -1466,6 +1466,35 @@ mod tests {
     }
 
     #[test]
+    fn a_farm_daemon_has_a_name_and_a_lease_duration() {
+        let f = Fixture::new();
+        let s = f.load("").unwrap();
+        assert_eq!(s.daemon.name, validate::host_name(), "the host name by default");
+        assert_eq!(s.database.lease_ttl, Duration::from_secs(30));
+        let s = f
+            .load("database:\n  url: postgresql://db/plotty\n  lease_ttl: 4\ndaemon:\n  name: ' left '\n")
+            .unwrap();
+        assert_eq!(
+            (s.daemon.name.as_str(), s.database.lease_ttl),
+            ("left", Duration::from_secs(4))
+        );
+        assert!(s.notes.is_empty(), "{:?}", s.notes);
+        let s = f.load("database:\n  lease_ttl: 4\n").unwrap();
+        assert_eq!(s.notes[0].key, "database.lease_ttl", "no leases on SQLite");
+        let p = f.problems("daemon:\n  name: ''\n");
+        assert_eq!((p[0].key.as_str(), line_of(&p[0])), ("daemon.name", 2));
+        let p = f.problems("database:\n  lease_ttl: 0.5\n");
+        assert_eq!(p[0].key, "database.lease_ttl");
+        let p = f.problems("daemon:\n  nmae: x\n");
+        assert_eq!(p[0].key, "daemon.nmae");
+        // A new name only takes effect after a restart (it owns the daemon's leases).
+        let old = f.load("").unwrap();
+        let new = f.load("daemon:\n  name: right\n").unwrap();
+        assert_eq!(old.restart_needed(&new), vec!["daemon.name"]);
+        assert_eq!(old.merge_reload(new).daemon, old.daemon);
+    }
+
+    #[test]
     fn restart_needed_lists_what_a_reload_cannot_change() {
         let f = Fixture::new();
         let a = f.load("websocket:\n  port: 1000\n").unwrap();

@@ -157,6 +157,15 @@ pub fn inspect(conn: &Connection, path: &str) -> Result<SchemaStatus, StoreError
 /// doc: numbers may have gaps, filled later), each in its own transaction together with its
 /// `schema_migrations` row and `user_version` (the highest applied). Returns the versions applied.
 pub fn migrate(conn: &mut Connection, path: &str) -> Result<Vec<u32>, StoreError> {
+    migrate_list(conn, path, MIGRATIONS)
+}
+
+/// [`migrate`] with the migrations `list` (tests of a history with gaps).
+fn migrate_list(
+    conn: &mut Connection,
+    path: &str,
+    list: &[Migration],
+) -> Result<Vec<u32>, StoreError> {
     let status = inspect(conn, path)?;
     let recorded: std::collections::BTreeSet<u32> = applied(conn)
         .map_err(|e| classify_open_error(e, path))?
@@ -164,7 +173,7 @@ pub fn migrate(conn: &mut Connection, path: &str) -> Result<Vec<u32>, StoreError
         .map(|(v, _, _)| v)
         .collect();
     let mut applied = Vec::new();
-    for m in MIGRATIONS.iter().filter(|m| !recorded.contains(&m.version)) {
+    for m in list.iter().filter(|m| !recorded.contains(&m.version)) {
         let fail = |e: rusqlite::Error| StoreError::Migration {
             name: m.name,
             source: e,
@@ -301,6 +310,44 @@ mod tests {
             })
             .unwrap();
         assert_eq!(fk_errors, 0);
+    }
+
+    #[test]
+    fn a_migration_numbered_below_the_database_is_applied_when_it_arrives() {
+        let two = Migration {
+            version: 2,
+            name: "0002_two",
+            sql: "CREATE TABLE two (x INTEGER);",
+        };
+        let three = Migration {
+            version: 3,
+            name: "0003_three",
+            sql: "CREATE TABLE three (x INTEGER);",
+        };
+        let mut conn = Connection::open_in_memory().unwrap();
+        // A build with 1 and 3 (2 was on another branch)…
+        assert_eq!(
+            migrate_list(&mut conn, ":memory:", &[MIGRATIONS[0], three]).unwrap(),
+            vec![1, 3]
+        );
+        // …then one with all three: 2 is applied, the version stays 3.
+        assert_eq!(
+            migrate_list(&mut conn, ":memory:", &[MIGRATIONS[0], two, three]).unwrap(),
+            vec![2]
+        );
+        assert_eq!(inspect(&conn, ":memory:").unwrap().version, 3);
+        let tables: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_schema WHERE name IN ('two', 'three')",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(tables, 2);
+        assert_eq!(
+            migrate_list(&mut conn, ":memory:", &[MIGRATIONS[0], two, three]).unwrap(),
+            Vec::<u32>::new()
+        );
     }
 
     #[test]
