@@ -227,6 +227,16 @@ pub fn lease_renewal(ttl: Duration) -> Duration {
     (ttl / 3).max(Duration::from_millis(100))
 }
 
+/// This daemon among those sharing a PostgreSQL database (`None` on SQLite).
+fn identity(store: &JobStore, settings: &Settings) -> Option<crate::store::DaemonIdentity> {
+    matches!(store, JobStore::Postgres(_)).then(|| crate::store::DaemonIdentity {
+        name: settings.daemon.name.clone(),
+        host: crate::settings::host_name(),
+        workspace: settings.workspace.display().to_string(),
+        pid: std::process::id(),
+    })
+}
+
 /// A running daemon (steps 3–6 done): the in-process part of [`run`].
 pub struct Daemon {
     settings: Arc<Settings>,
@@ -696,6 +706,14 @@ impl Daemon {
         )
         .holding_leases(settings.daemon.name.clone(), settings.database.lease_ttl);
         let renewal = lease_renewal(settings.database.lease_ttl);
+        let identity = identity(&store, &settings);
+        if let (JobStore::Postgres(pg), Some(me)) = (&store, &identity) {
+            // Before anything else touches the jobs: recovery would pause a live namesake's plots.
+            let ttl_ms = i64::try_from(settings.database.lease_ttl.as_millis()).unwrap_or(i64::MAX);
+            pg.register_daemon(me, crate::timestamp::now_ms(), ttl_ms)
+                .await
+                .map_err(DaemonError::Database)?;
+        }
         if let Some((owner, _)) = ledger.lease() {
             tracing::info!(
                 owner,
@@ -706,12 +724,26 @@ impl Daemon {
             // shutdown are renewed until the devices are done.
             let shutdown = coordinator.handle(Stage::Hooks);
             let keeper = ledger.clone();
+            let heartbeat = identity.clone().zip(match &store {
+                JobStore::Postgres(pg) => Some(pg.clone()),
+                JobStore::Sqlite(_) => None,
+            });
             shutdown.clone().spawn(async move {
                 let mut tick = tokio::time::interval(renewal);
                 loop {
                     tokio::select! {
                         () = shutdown.stop() => return,
                         _ = tick.tick() => {}
+                    }
+                    if let Some((me, pg)) = &heartbeat {
+                        match pg.daemon_heartbeat(me, crate::timestamp::now_ms()).await {
+                            Ok(true) => {}
+                            Ok(false) => tracing::error!(
+                                name = %me.name,
+                                "another daemon registered this daemon.name after this one's heartbeat lapsed; give each daemon its own name"
+                            ),
+                            Err(e) => tracing::warn!(error = %e, "the daemon heartbeat failed"),
+                        }
                     }
                     match keeper.keep_leases().await {
                         Ok((_, paused)) => {
@@ -969,6 +1001,12 @@ impl Daemon {
             }
         }
         drop(self.held_listener);
+        if let (JobStore::Postgres(pg), Some(me)) =
+            (&self.store, identity(&self.store, &self.settings))
+            && let Err(e) = pg.unregister_daemon(&me).await
+        {
+            tracing::warn!(error = %e, "cannot free this daemon's name on the database");
+        }
         self.store.close().await;
         tracing::info!("database closed");
         Ok(())

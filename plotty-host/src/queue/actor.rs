@@ -415,9 +415,7 @@ impl State {
         if self.is_mine(Some(owner)) || !job.state.holds_device() {
             return None;
         }
-        let now_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        let now_ms = crate::timestamp::now_ms();
         let held = job.lease.as_ref().is_some_and(|l| l.expires_ms > now_ms);
         if matches!(action, JobAction::Abort | JobAction::Cancel)
             && job.state == JobState::Paused

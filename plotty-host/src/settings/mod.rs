@@ -32,7 +32,7 @@ use plotty_motion::kinematics::AxiDrawSettings;
 pub use file::{CornerRuleKind, DeviceKind, LimitModel, MotionPreset, Orientation};
 pub use run::{Reordering, RunOptions};
 pub use units::FirmwareChoice;
-pub(crate) use validate::{PAPER_SIZES, parse_paper};
+pub(crate) use validate::{PAPER_SIZES, host_name, parse_paper};
 
 use crate::hooks::HookSet;
 use crate::logging::{LogLevel, LogSettings};
@@ -1469,7 +1469,11 @@ mod tests {
     fn a_farm_daemon_has_a_name_and_a_lease_duration() {
         let f = Fixture::new();
         let s = f.load("").unwrap();
-        assert_eq!(s.daemon.name, validate::host_name(), "the host name by default");
+        assert_eq!(
+            s.daemon.name,
+            validate::host_name(),
+            "the host name by default"
+        );
         assert_eq!(s.database.lease_ttl, Duration::from_secs(30));
         let s = f
             .load("database:\n  url: postgresql://db/plotty\n  lease_ttl: 4\ndaemon:\n  name: ' left '\n")

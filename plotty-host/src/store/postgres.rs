@@ -36,6 +36,9 @@ use crate::timestamp;
 /// The advisory lock taken while migrating ('PLTY'): one daemon migrates, the others wait.
 const MIGRATION_LOCK: i64 = 0x504C_5459;
 
+/// The space of the advisory locks taken while a daemon registers its name ('PLTD').
+const DAEMON_NAME_LOCKS: i32 = 0x504C_5444;
+
 /// A handle to a PostgreSQL job store; cheap to clone, usable from any task.
 #[derive(Clone)]
 pub struct PgStore {
@@ -187,6 +190,98 @@ impl PgStore {
                 url: self.url.clone(),
                 detail: e.to_string(),
             })
+    }
+
+    /// Records this daemon (`me`) among those sharing the database (schema 6), refusing a name
+    /// another daemon (another host or workspace) renewed within `ttl_ms`: two daemons under one
+    /// name would take each other's leases and pause each other's plots.
+    ///
+    /// # Errors
+    /// [`StoreError::NameInUse`], or the database failed.
+    pub async fn register_daemon(
+        &self,
+        me: &DaemonIdentity,
+        now_ms: i64,
+        ttl_ms: i64,
+    ) -> Result<(), StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        // Serialises two daemons registering one name at once (the row may not exist yet).
+        tx.execute(
+            "SELECT pg_advisory_xact_lock($1, hashtext($2))",
+            &[&DAEMON_NAME_LOCKS, &me.name],
+        )
+        .await?;
+        let row = tx
+            .query_opt(
+                "SELECT host, workspace, pid, heartbeat_ms FROM daemons WHERE name = $1",
+                &[&me.name],
+            )
+            .await?;
+        if let Some(row) = row {
+            let (host, workspace): (String, String) = (row.try_get(0)?, row.try_get(1)?);
+            let (pid, heartbeat_ms): (i64, i64) = (row.try_get(2)?, row.try_get(3)?);
+            let same = host == me.host && workspace == me.workspace;
+            if !same && heartbeat_ms.saturating_add(ttl_ms) > now_ms {
+                return Err(StoreError::NameInUse {
+                    name: me.name.clone(),
+                    host,
+                    workspace,
+                    pid,
+                    seen_s: (now_ms - heartbeat_ms).max(0) / 1000,
+                    ttl_s: ttl_ms / 1000,
+                });
+            }
+        }
+        tx.execute(
+            "INSERT INTO daemons (name, host, workspace, pid, started_at, heartbeat_ms)
+             VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (name) DO UPDATE SET host = excluded.host, workspace = excluded.workspace,
+                 pid = excluded.pid, started_at = excluded.started_at,
+                 heartbeat_ms = excluded.heartbeat_ms",
+            &[
+                &me.name,
+                &me.host,
+                &me.workspace,
+                &i64::from(me.pid),
+                &timestamp::now(),
+                &now_ms,
+            ],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Renews this daemon's registration; `false` when the name is now another daemon's (it
+    /// started after this one's heartbeat lapsed).
+    pub async fn daemon_heartbeat(
+        &self,
+        me: &DaemonIdentity,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let n = self
+            .client()
+            .await?
+            .execute(
+                "UPDATE daemons SET heartbeat_ms = $4
+                 WHERE name = $1 AND host = $2 AND workspace = $3",
+                &[&me.name, &me.host, &me.workspace, &now_ms],
+            )
+            .await?;
+        Ok(n > 0)
+    }
+
+    /// Ends this daemon's registration (a clean shutdown): its name is free at once.
+    pub async fn unregister_daemon(&self, me: &DaemonIdentity) -> Result<(), StoreError> {
+        self.client()
+            .await?
+            .execute(
+                "DELETE FROM daemons WHERE name = $1 AND host = $2 AND workspace = $3",
+                &[&me.name, &me.host, &me.workspace],
+            )
+            .await?;
+        Ok(())
     }
 
     /// Sends `payload` to every session listening on `channel` (`pg_notify`).
@@ -874,6 +969,19 @@ impl PgStore {
         }
         Ok(out)
     }
+}
+
+/// A daemon among those sharing a PostgreSQL database (see [`PgStore::register_daemon`]).
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct DaemonIdentity {
+    /// `daemon.name`.
+    pub name: String,
+    /// The host it runs on.
+    pub host: String,
+    /// Its workspace (one daemon per workspace: the workspace lock).
+    pub workspace: String,
+    /// Its process id.
+    pub pid: u32,
 }
 
 /// `url` with its password replaced by `***`, for messages and logs.

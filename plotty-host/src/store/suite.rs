@@ -668,6 +668,42 @@ async fn reopening_migrates_nothing(fx: &Fixture) {
     }
 }
 
+/// A daemon name is one live daemon's: a second daemon (another workspace or host) is refused
+/// while the first renews its heartbeat, the first restarting is not, and the name is free
+/// once the first stopped cleanly or its heartbeat lapsed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_daemon_name_belongs_to_one_live_daemon() {
+    let Some(Fixture::Postgres(url)) = Fixture::postgres("postgres_a_daemon_name_belongs") else {
+        return;
+    };
+    let (pg, _) = PgStore::connect(&url, 2).await.unwrap();
+    let me = |workspace: &str, pid| super::DaemonIdentity {
+        name: "left".into(),
+        host: "studio".into(),
+        workspace: workspace.into(),
+        pid,
+    };
+    let (first, second) = (me("/srv/a", 10), me("/srv/b", 20));
+    pg.register_daemon(&first, 1_000, 500).await.unwrap();
+    match pg.register_daemon(&second, 1_200, 500).await {
+        Err(StoreError::NameInUse { workspace, pid, .. }) => {
+            assert_eq!((workspace.as_str(), pid), ("/srv/a", 10));
+        }
+        other => panic!("a namesake was let in: {other:?}"),
+    }
+    // The first, restarted after a crash (same host and workspace), comes back at once.
+    pg.register_daemon(&me("/srv/a", 11), 1_300, 500)
+        .await
+        .unwrap();
+    assert!(pg.daemon_heartbeat(&first, 1_400).await.unwrap());
+    // Its heartbeat lapsed: the name is free, and the first learns it was taken.
+    pg.register_daemon(&second, 1_901, 500).await.unwrap();
+    assert!(!pg.daemon_heartbeat(&first, 1_950).await.unwrap());
+    // A clean stop frees it at once.
+    pg.unregister_daemon(&second).await.unwrap();
+    pg.register_daemon(&first, 1_960, 500).await.unwrap();
+}
+
 /// The two dialects' schemas have the same tables and columns once every migration is applied.
 #[tokio::test]
 async fn postgres_schema_matches_sqlite() {

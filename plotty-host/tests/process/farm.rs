@@ -238,6 +238,23 @@ fn three_daemons_on_one_postgresql_plot_every_job_once_and_a_killed_daemons_job_
 
     let mut a = start(&env, &url, "a", ClockMode::AsFastAsPossible);
     let mut b = start(&env, &url, "b", ClockMode::AsFastAsPossible);
+    // A second daemon named `a` (another workspace) is refused while `a` lives (exit 3).
+    let twin = env.write(
+        "twin.yaml",
+        &format!("database:\n  url: \"{url}\"\ndaemon:\n  name: a\ndevice:\n  type: simulator\n"),
+    );
+    let mut cmd = env.cmd();
+    cmd.args(["daemon", "-h", "127.0.0.1", "-p", "0", "-c"])
+        .arg(&twin)
+        .arg("-w")
+        .arg(env.path("ws-twin"));
+    let out = crate::common::output_within_deadline(cmd);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("daemon.name `a` is used by another live daemon"),
+        "{}",
+        stderr(&out)
+    );
     let on_b = ws_client(b.port);
 
     // Small jobs across the three daemons, each released at once.
