@@ -77,6 +77,11 @@ impl Hub {
         self
     }
 
+    /// This daemon's name when several share the database.
+    pub(super) fn name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+
     /// A new client's feed.
     pub(super) fn subscribe(&self) -> broadcast::Receiver<Arc<Outgoing>> {
         self.tx.subscribe()

@@ -41,9 +41,27 @@ pub async fn local_path(
     jobs_dir: &Path,
     job: &JobRecord,
 ) -> Result<PathBuf, SourceError> {
+    local_path_in(
+        ledger.store(),
+        ledger.lease().map(|(name, _)| name),
+        jobs_dir,
+        job,
+    )
+    .await
+}
+
+/// [`local_path`] for the daemon named `me` (`None`: not sharing the database) on `store`.
+///
+/// # Errors
+/// As [`local_path`].
+pub async fn local_path_in(
+    store: &JobStore,
+    me: Option<&str>,
+    jobs_dir: &Path,
+    job: &JobRecord,
+) -> Result<PathBuf, SourceError> {
     let own = job.source_path.as_deref().map(PathBuf::from);
-    let me = ledger.lease().map(|(name, _)| name);
-    let shared = matches!(ledger.store(), JobStore::Postgres(_)) && me.is_some();
+    let shared = matches!(store, JobStore::Postgres(_)) && me.is_some();
     // Submitted here (or before schema 6 recorded who took it): the daemon's own copy.
     let submitted_here = job.submitted_by.is_none() || job.submitted_by.as_deref() == me;
     if !shared || submitted_here {
@@ -58,8 +76,7 @@ pub async fn local_path(
     if tokio::fs::try_exists(&local).await.unwrap_or(false) {
         return Ok(local);
     }
-    let svg = ledger
-        .store()
+    let svg = store
         .source_svg(job.id.as_str())
         .await?
         .ok_or(SourceError::Missing)?;

@@ -211,6 +211,23 @@ fn ws_client(port: u16) -> Arc<Mutex<Vec<Value>>> {
     seen
 }
 
+/// A plain HTTP GET on loopback; the whole answer (status line, headers, body).
+fn http_get(port: u16, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    answer
+}
+
 #[test]
 fn three_daemons_on_one_postgresql_plot_every_job_once_and_a_killed_daemons_job_stays_paused() {
     let Some(url) = plotty_host::testing::postgres::database_or_skip(
@@ -319,6 +336,25 @@ fn three_daemons_on_one_postgresql_plot_every_job_once_and_a_killed_daemons_job_
         by_daemon.keys().all(|d| d == "a" || d == "b"),
         "{by_daemon:?}"
     );
+    // b previews a job submitted to and plotted by a: from the SVG in the database, copied into
+    // b's own workspace.
+    let (only_a, _) = small
+        .iter()
+        .find(|(id, _)| {
+            let j = db.job(id);
+            j.daemon.as_deref() == Some("a") && j.submitted_by.as_deref() == Some("a")
+        })
+        .expect("a plotted one of its own jobs");
+    let copy = env
+        .path("ws-b")
+        .join("jobs")
+        .join(only_a)
+        .join("source.svg");
+    assert!(!copy.exists());
+    let preview = http_get(b.port, &format!("/api/jobs/{only_a}/preview.svg"));
+    assert!(preview.starts_with("HTTP/1.1 200"), "{preview}");
+    assert!(preview.contains("<svg"), "{preview}");
+    assert!(copy.exists(), "b read the SVG from the database");
     // Still PAUSED on `c`, never plotted elsewhere.
     let still = db.job(&long_id);
     assert_eq!((still.state.as_str(), db.claims(&long_id)), ("PAUSED", 1));
