@@ -171,6 +171,11 @@ impl QueueActor {
                                 state.forget_program(c);
                                 c.to == JobState::Ready
                             }
+                            // Deleted on another daemon: this daemon's copy of its files goes.
+                            DaemonEvent::JobDeleted { job_id } => {
+                                state.remove_copy(job_id);
+                                false
+                            }
                             _ => false,
                         },
                         Ok(DaemonEvent::DeviceStatus(d)) => d.current_job_id.is_none(),
@@ -518,6 +523,20 @@ impl State {
         if let Err(e) = back {
             tracing::error!(job_id = %job_id, error = %e, "cannot put the job back to READY");
         }
+    }
+
+    /// Removes this daemon's directory of a job deleted on another daemon of the farm (the
+    /// SVG copied from the database, the journal of what this daemon did with it).
+    fn remove_copy(&self, job_id: &JobId) {
+        let dir = self.jobs_dir.join(job_id.as_str());
+        let job_id = job_id.clone();
+        self.shutdown.spawn(async move {
+            match tokio::fs::remove_dir_all(&dir).await {
+                Ok(()) => tracing::info!(%job_id, "job deleted on another daemon; removed this daemon's copy"),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => tracing::warn!(%job_id, error = %e, "cannot remove this daemon's copy of a deleted job"),
+            }
+        });
     }
 
     /// Drops the program kept for a job that left `READY` on another device or daemon (its

@@ -1024,6 +1024,45 @@ async fn on_a_farm_another_daemon_claims_the_job_and_plots_it_from_the_database(
         ),
         (JobState::Armed, Some("b"), Some("a"))
     );
+    // Plotted and deleted on a: b's copy of its files goes too.
+    move_to(&b.ledger, &job.id, &[JobEvent::Start, JobEvent::Complete]).await;
+    a.queue.delete(job.id.clone()).await.unwrap();
+    let dir = own.parent().unwrap().to_path_buf();
+    eventually("b's copy to be removed", || !dir.exists()).await;
+}
+
+/// Start-up recovery on a farm leaves another daemon's submission in progress (`NEW`, its SVG
+/// in that daemon's workspace) alone, and fails only its own cut short.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_farm_recovery_leaves_the_other_daemons_submissions_alone() {
+    let Some(url) = crate::testing::postgres::database_or_skip("queue::tests::on_a_farm_recovery")
+    else {
+        return;
+    };
+    let b = farm_daemon(&url, "b").await;
+    let store = b.ledger.store();
+    let mut ids = Vec::new();
+    for by in ["a", "b"] {
+        let (job, _) = store
+            .insert_job(crate::store::NewJob {
+                name: format!("by {by}"),
+                submitted_by: Some(by.into()),
+                ..crate::store::NewJob::default()
+            })
+            .await
+            .unwrap();
+        ids.push(job.id);
+    }
+    let recovered = recover_submissions(&b.ledger, &b.settings.jobs_dir())
+        .await
+        .unwrap();
+    assert_eq!(recovered.failed, vec![ids[1].clone()]);
+    let state = |i: usize| {
+        let id = ids[i].clone();
+        async move { store.job(id.as_str()).await.unwrap().unwrap().state }
+    };
+    assert_eq!(state(0).await, JobState::New, "a's upload in progress");
+    assert_eq!(state(1).await, JobState::Failed);
 }
 
 /// Two daemons with a free plotter each and several released jobs: each job goes to one
