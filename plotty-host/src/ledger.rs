@@ -253,7 +253,12 @@ impl Ledger {
             JobStore::Postgres(p) => {
                 let _order = self.inner.order.lock().await;
                 match &self.inner.lease {
-                    Some(l) => journal(p.recover_owned(&l.owner, now_ms()).await?),
+                    Some(l) => {
+                        let recovered = journal(p.recover_owned(&l.owner, now_ms()).await?);
+                        // Its paused jobs (those just paused too) are its own again.
+                        p.hold_paused(&l.owner, now_ms(), l.ttl_ms).await?;
+                        recovered
+                    }
                     None => journal(p.recover_interrupted().await?),
                 }
             }

@@ -616,6 +616,26 @@ impl PgStore {
         Ok(change)
     }
 
+    /// Takes the lease of every `PAUSED` job the daemon `owner` claimed (schema 6) until
+    /// `now_ms + ttl_ms`, at its start: while it was down the other daemons let their leases
+    /// lapse, and a paused job nobody holds may be aborted from any daemon. Returns how many.
+    pub async fn hold_paused(
+        &self,
+        owner: &str,
+        now_ms: i64,
+        ttl_ms: i64,
+    ) -> Result<u64, StoreError> {
+        Ok(self
+            .client()
+            .await?
+            .execute(
+                "UPDATE jobs SET lease_owner = $1, lease_expires_ms = $2
+                 WHERE daemon = $1 AND state = 'PAUSED'",
+                &[&owner, &now_ms.saturating_add(ttl_ms)],
+            )
+            .await?)
+    }
+
     /// Extends every lease `owner` still holds (not expired at `now_ms`) to `now_ms + ttl_ms`;
     /// returns how many.
     pub async fn renew_own(

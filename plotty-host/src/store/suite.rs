@@ -704,6 +704,37 @@ async fn postgres_a_daemon_name_belongs_to_one_live_daemon() {
     pg.register_daemon(&first, 1_960, 500).await.unwrap();
 }
 
+/// A daemon that comes back holds its PAUSED jobs again: the others let its leases lapse while
+/// it was down.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_restarted_daemon_holds_its_paused_jobs_again() {
+    let Some(Fixture::Postgres(url)) = Fixture::postgres("postgres_a_restarted_daemon_holds")
+    else {
+        return;
+    };
+    let (pg, _) = PgStore::connect(&url, 2).await.unwrap();
+    let s = JobStore::Postgres(pg.clone());
+    let id = add(&s, "paused", 0, true).await;
+    to_ready(&s, &id).await;
+    s.claim_next(claim("a", 0)).await.unwrap().unwrap();
+    apply(&s, &id, JobEvent::Start).await.unwrap();
+    apply(&s, &id, JobEvent::Pause).await.unwrap();
+    // a is down: its lease lapses and is cleared; the job stays PAUSED and a's.
+    assert!(s.expire_leases(10_000).await.unwrap().is_empty());
+    let j = s.job(id.as_str()).await.unwrap().unwrap();
+    assert_eq!(
+        (j.state, j.lease, j.daemon.as_deref()),
+        (JobState::Paused, None, Some("a"))
+    );
+    assert_eq!(pg.hold_paused("b", 20_000, 500).await.unwrap(), 0);
+    assert_eq!(pg.hold_paused("a", 20_000, 500).await.unwrap(), 1);
+    let j = s.job(id.as_str()).await.unwrap().unwrap();
+    assert_eq!(
+        j.lease.map(|l| (l.owner, l.expires_ms)),
+        Some(("a".into(), 20_500))
+    );
+}
+
 /// The two dialects' schemas have the same tables and columns once every migration is applied.
 #[tokio::test]
 async fn postgres_schema_matches_sqlite() {
