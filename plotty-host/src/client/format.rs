@@ -600,8 +600,14 @@ mod tests {
         let d = job_details(&json!({"daemon": "right", "submitted_by": "left"}));
         assert!(d.contains("daemon    right (submitted to left)"), "{d}");
         let d = job_details(&json!({"daemon": null, "submitted_by": "left"}));
-        assert!(d.contains("daemon    not claimed yet (submitted to left)"), "{d}");
-        assert!(!job_details(&json!({})).contains("daemon"), "one daemon: nothing");
+        assert!(
+            d.contains("daemon    not claimed yet (submitted to left)"),
+            "{d}"
+        );
+        assert!(
+            !job_details(&json!({})).contains("daemon"),
+            "one daemon: nothing"
+        );
     }
 
     #[test]

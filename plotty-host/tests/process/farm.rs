@@ -372,6 +372,14 @@ fn three_daemons_on_one_postgresql_plot_every_job_once_and_a_killed_daemons_job_
         from("a"),
         from("b")
     );
+    // …and the progress of c's long plot, marked with c's name.
+    let progress_of_c = seen
+        .iter()
+        .filter(|m| {
+            m["type"] == "job_progress" && m["daemon"] == "c" && m["job_id"] == long_id.as_str()
+        })
+        .count();
+    assert!(progress_of_c > 0, "b's client saw no progress of c's plot");
     // No duplicates: each change of a job reaches b's client once.
     let mut changes = BTreeMap::new();
     for m in seen.iter().filter(|m| m["type"] == "job_state_change") {
@@ -417,8 +425,8 @@ fn three_daemons_on_one_postgresql_plot_every_job_once_and_a_killed_daemons_job_
         assert_eq!(*n, 1, "line {i} drawn {n} times");
     }
     eprintln!(
-        "farm: {JOBS} small jobs plotted by {by_daemon:?}; b's client saw {} state changes of a; \
-         strokes a/b/c: {}/{}/{}",
+        "farm: {JOBS} small jobs plotted by {by_daemon:?}; b's client saw {} state changes of a, \
+         {progress_of_c} progress reports of c; strokes a/b/c: {}/{}/{}",
         from("a"),
         traces[0].1.strokes.len(),
         traces[1].1.strokes.len(),
