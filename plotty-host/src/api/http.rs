@@ -452,7 +452,7 @@ pub(super) async fn preview(
     let config = crate::plot::PlotConfig::for_run(&settings, &options)
         .unwrap_or_else(|_| crate::plot::PlotConfig::from_settings(&settings));
     let request = super::preview::Request {
-        source: source.into(),
+        source,
         dir: settings.jobs_dir().join(id.as_str()),
         config,
         paper: crate::paper::of_job(&job.metadata, &settings),
