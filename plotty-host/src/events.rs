@@ -3,7 +3,8 @@
 //! recorded (SQLite, then the journal), so a client never sees a fact that a crash could take back.
 //! Progress and device status are live readings from the device task, sent as they happen. The API
 //! layer turns these into wire messages (`job_state_change`, `job_progress`, `device_status`,
-//! `system_alert`, …) and throttles progress for clients.
+//! `system_alert`, …) and throttles progress for clients. With several daemons on one PostgreSQL
+//! database, the events of the others arrive here too, wrapped in [`DaemonEvent::Remote`].
 
 use serde::Serialize;
 use serde_json::Value;
@@ -16,7 +17,7 @@ use crate::store::StateChange;
 pub const CAPACITY: usize = 1024;
 
 /// How serious an alert is (`severity` / `level` on the wire).
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     /// For information.
@@ -71,6 +72,19 @@ pub enum DaemonEvent {
         /// The job.
         job_id: JobId,
     },
+    /// An event of another daemon sharing the PostgreSQL database, relayed by
+    /// [`crate::farm::relay`]: this daemon's WebSocket clients see it marked with that daemon's
+    /// name, and its queue hears of jobs becoming `READY` there. Never relayed again.
+    Remote(Box<RemoteEvent>),
+}
+
+/// An event of another daemon (see [`DaemonEvent::Remote`]).
+#[derive(Clone, PartialEq, Debug)]
+pub struct RemoteEvent {
+    /// That daemon's `daemon.name`.
+    pub daemon: String,
+    /// What happened there (never itself `Remote`).
+    pub event: DaemonEvent,
 }
 
 /// A running plot's progress (`job_progress` on the wire).

@@ -128,9 +128,12 @@ impl Ledger {
         journal::path(&self.inner.jobs_dir, job_id)
     }
 
-    /// Adds a job in state `NEW`.
-    pub async fn submit(&self, new: NewJob) -> Result<JobRecord, StoreError> {
+    /// Adds a job in state `NEW` (submitted to this daemon, when it shares the database).
+    pub async fn submit(&self, mut new: NewJob) -> Result<JobRecord, StoreError> {
         let jobs_dir = self.inner.jobs_dir.clone();
+        if let Some(holder) = &self.inner.lease {
+            new.submitted_by = Some(holder.owner.clone());
+        }
         let JobStore::Sqlite(store) = &self.inner.store else {
             let _order = self.inner.order.lock().await;
             let (record, change) = self.inner.store.insert_job(new).await?;
@@ -174,6 +177,32 @@ impl Ledger {
             .await?;
         self.after(vec![(change.clone(), journal_err)]);
         Ok(change)
+    }
+
+    /// Claims the head job released for plotting (`READY` with `start`) for `device_id`, under
+    /// this daemon's lease, and records `READY → ARMED` like any change (journal, broadcast,
+    /// hooks); `None` when there is none. Several daemons claiming at once never take the same
+    /// job (`FOR UPDATE SKIP LOCKED` on PostgreSQL). Without [`Ledger::holding_leases`] (SQLite)
+    /// the lease is taken in the name `local`.
+    pub async fn claim(&self, device_id: &str) -> Result<Option<JobRecord>, StoreError> {
+        let (owner, ttl_ms) = self
+            .inner
+            .lease
+            .as_ref()
+            .map_or(("local".to_owned(), 0), |l| (l.owner.clone(), l.ttl_ms));
+        let claim = jobs::Claim {
+            owner,
+            device_id: Some(device_id.to_owned()),
+            now_ms: now_ms(),
+            ttl_ms,
+        };
+        let _order = self.inner.order.lock().await;
+        let Some((record, change)) = self.inner.store.claim_next(claim).await? else {
+            return Ok(None);
+        };
+        let err = write(&self.inner.jobs_dir, &state_entry(&change));
+        self.after(vec![(change, err)]);
+        Ok(Some(record))
     }
 
     /// Retries a `FAILED` or `ABORTED` job as a new job at `QUEUED`; returns the new job.
@@ -224,7 +253,12 @@ impl Ledger {
             JobStore::Postgres(p) => {
                 let _order = self.inner.order.lock().await;
                 match &self.inner.lease {
-                    Some(l) => journal(p.recover_owned(&l.owner, now_ms()).await?),
+                    Some(l) => {
+                        let recovered = journal(p.recover_owned(&l.owner, now_ms()).await?);
+                        // Its paused jobs (those just paused too) are its own again.
+                        p.hold_paused(&l.owner, now_ms(), l.ttl_ms).await?;
+                        recovered
+                    }
                     None => journal(p.recover_interrupted().await?),
                 }
             }

@@ -21,6 +21,8 @@
 //!   [`ledger`]: records changes in order (SQLite, journal, broadcast, hooks); [`events`]: the bus.
 //! - [`queue`]: the job queue actor and its command interface; the device control interface.
 //! - [`api`]: the WebSocket + HTTP API on one port (`/ws`, `/status`, `/api/…`, the web UI).
+//! - [`farm`]: several daemons on one PostgreSQL queue: job SVGs through the database, events
+//!   relayed between daemons (`LISTEN`/`NOTIFY`).
 //! - [`hooks`]: commands, scripts and webhooks run on state changes.
 //! - [`logging`]: stderr, size-rotated log file, audit log.
 //! - [`device_check`]: `plotty check device` (reports what [`device::discover`] finds);
@@ -46,6 +48,7 @@ pub mod device;
 pub mod device_check;
 pub mod events;
 pub mod exit;
+pub mod farm;
 pub mod hooks;
 pub mod import;
 pub mod job;

@@ -11,6 +11,14 @@ pub fn now() -> String {
     format(SystemTime::now())
 }
 
+/// Now, milliseconds since the Unix epoch (0 before it): the clock of job leases, shared by
+/// the daemons of a farm through their hosts' clocks.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
 /// `t` as an RFC 3339 UTC string with milliseconds; times before 1970 are clamped to the epoch.
 pub fn format(t: SystemTime) -> String {
     let since = t.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO);

@@ -8,6 +8,10 @@
 //! [`Throttle`] first. The last progress of each running job, the last status of each device and
 //! the last [`ALERT_BACKLOG`] alerts (with when they were raised) are kept for the snapshots sent
 //! after a subscribe: a page opened after an alert still shows it.
+//!
+//! With several daemons on one PostgreSQL database, every event message carries `daemon`: this
+//! daemon's name for its own events, the other daemon's for those relayed from it
+//! ([`DaemonEvent::Remote`], see [`crate::farm::relay`]).
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -20,7 +24,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::protocol::{self, Channel, ServerMessage};
 use super::throttle::Throttle;
-use crate::events::{Alert, DaemonEvent, DeviceStatus, JobProgress};
+use crate::events::{Alert, DaemonEvent, DeviceStatus, JobProgress, RemoteEvent};
 use crate::job::JobId;
 
 /// Alerts kept for the snapshot of the `system` channel (the oldest goes first).
@@ -41,6 +45,8 @@ pub(super) struct Outgoing {
 pub(super) struct Hub {
     tx: broadcast::Sender<Arc<Outgoing>>,
     cache: Mutex<Cache>,
+    /// This daemon's name when several share the database (marks its own events).
+    name: Option<String>,
 }
 
 #[derive(Default)]
@@ -49,6 +55,9 @@ struct Cache {
     devices: BTreeMap<String, DeviceStatus>,
     /// The latest alerts and their timestamps, oldest first.
     alerts: VecDeque<(String, Alert)>,
+    /// The daemon each running job's progress comes from (several daemons on one database), for
+    /// the reports the throttle holds back.
+    origins: HashMap<JobId, String>,
 }
 
 impl Hub {
@@ -57,7 +66,20 @@ impl Hub {
         Self {
             tx: broadcast::channel(capacity.max(1)).0,
             cache: Mutex::new(Cache::default()),
+            name: None,
         }
+    }
+
+    /// The same hub, marking the events of this daemon with `name` (several daemons share the
+    /// database).
+    pub(super) fn named(mut self, name: Option<String>) -> Self {
+        self.name = name;
+        self
+    }
+
+    /// This daemon's name when several share the database.
+    pub(super) fn name(&self) -> Option<&str> {
+        self.name.as_deref()
     }
 
     /// A new client's feed.
@@ -67,18 +89,18 @@ impl Hub {
 
     /// Encodes `message` once and sends it to every client.
     pub(super) fn publish(&self, message: &ServerMessage) {
-        self.publish_at(message, &crate::timestamp::now());
+        self.publish_at(message, &crate::timestamp::now(), self.name.as_deref());
     }
 
-    /// [`Self::publish`] with the message's `timestamp`.
-    fn publish_at(&self, message: &ServerMessage, timestamp: &str) {
+    /// [`Self::publish`] with the message's `timestamp` and the daemon it comes from.
+    fn publish_at(&self, message: &ServerMessage, timestamp: &str, daemon: Option<&str>) {
         let Some((channel, job_id)) = message.route() else {
             return;
         };
         let out = Outgoing {
             channel,
             job_id: job_id.cloned(),
-            text: protocol::encode_at(message, timestamp),
+            text: protocol::encode_from(message, timestamp, daemon),
         };
         // No client connected is not an error.
         let _ = self.tx.send(Arc::new(out));
@@ -106,26 +128,50 @@ impl Hub {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    fn send_progress(&self, p: JobProgress) {
-        self.publish(&ServerMessage::progress(&p, false));
+    fn send_progress(&self, p: JobProgress, from: Option<&str>) {
+        self.publish_at(
+            &ServerMessage::progress(&p, false),
+            &crate::timestamp::now(),
+            from,
+        );
         self.cache().progress.insert(p.job_id.clone(), p);
     }
 
-    fn dispatch(&self, event: DaemonEvent, throttle: &mut Throttle) {
+    /// Sends `event` to the clients, as an event of the daemon `from` (this one when `None`).
+    fn dispatch(&self, event: DaemonEvent, throttle: &mut Throttle, from: Option<&str>) {
+        let from = from.or(self.name.as_deref());
         match event {
+            DaemonEvent::Remote(remote) => {
+                let RemoteEvent { daemon, event } = *remote;
+                // A relayed event is never itself `Remote`; refuse to recurse all the same.
+                if !matches!(event, DaemonEvent::Remote(_)) {
+                    self.dispatch(event, throttle, Some(&daemon));
+                }
+            }
             DaemonEvent::JobStateChanged(c) => {
                 if let Some(p) = throttle.flush(&c.job_id) {
-                    self.send_progress(p);
+                    self.send_progress(p, from);
                 }
-                self.publish(&ServerMessage::state_change(&c));
+                self.publish_at(
+                    &ServerMessage::state_change(&c),
+                    &crate::timestamp::now(),
+                    from,
+                );
                 if c.to.is_terminal() {
                     throttle.forget(&c.job_id);
-                    self.cache().progress.remove(&c.job_id);
+                    let mut cache = self.cache();
+                    cache.progress.remove(&c.job_id);
+                    cache.origins.remove(&c.job_id);
                 }
             }
             DaemonEvent::JobProgress(p) => {
+                if let Some(from) = from {
+                    self.cache()
+                        .origins
+                        .insert(p.job_id.clone(), from.to_owned());
+                }
                 for q in throttle.offer(p, Instant::now()) {
-                    self.send_progress(q);
+                    self.send_progress(q, from);
                 }
             }
             DaemonEvent::DeviceStatus(d) => {
@@ -134,7 +180,7 @@ impl Hub {
             }
             DaemonEvent::Alert(a) => {
                 let at = crate::timestamp::now();
-                self.publish_at(&ServerMessage::alert(&a, false), &at);
+                self.publish_at(&ServerMessage::alert(&a, false), &at, from);
                 let mut cache = self.cache();
                 if cache.alerts.len() == ALERT_BACKLOG {
                     cache.alerts.pop_front();
@@ -143,8 +189,15 @@ impl Hub {
             }
             DaemonEvent::JobDeleted { job_id } => {
                 throttle.forget(&job_id);
-                self.cache().progress.remove(&job_id);
-                self.publish(&ServerMessage::JobDeleted { job_id });
+                let mut cache = self.cache();
+                cache.progress.remove(&job_id);
+                cache.origins.remove(&job_id);
+                drop(cache);
+                self.publish_at(
+                    &ServerMessage::JobDeleted { job_id },
+                    &crate::timestamp::now(),
+                    from,
+                );
             }
             // Hook results are in the journal; failures arrive as alerts.
             DaemonEvent::HooksExecuted { .. } => {}
@@ -171,7 +224,7 @@ pub(super) async fn run(
             biased;
             () = stop.cancelled() => break,
             event = bus.recv() => match event {
-                Ok(e) => hub.dispatch(e, &mut throttle),
+                Ok(e) => hub.dispatch(e, &mut throttle, None),
                 Err(RecvError::Lagged(n)) => tracing::warn!(
                     "the API fell {n} events behind the daemon's event bus; clients missed them"
                 ),
@@ -179,7 +232,8 @@ pub(super) async fn run(
             },
             () = wait => {
                 for p in throttle.due(Instant::now()) {
-                    hub.send_progress(p);
+                    let from = hub.cache().origins.get(&p.job_id).cloned();
+                    hub.send_progress(p, from.as_deref().or(hub.name.as_deref()));
                 }
             }
         }

@@ -420,13 +420,27 @@ pub(super) async fn preview(
         Ok(d) => d.job,
         Err(e) => return queue_error(&e),
     };
-    let Some(source) = job.source_path.clone() else {
-        return error(
-            StatusCode::NOT_FOUND,
-            "PREVIEW_UNAVAILABLE",
-            format!("job {id} has no stored SVG"),
-        );
-    };
+    // Its stored copy, or on a farm the SVG in the database (a job submitted to another daemon).
+    let jobs_dir = api.settings().jobs_dir();
+    let source =
+        match crate::farm::source::local_path_in(&api.store, api.hub.name(), &jobs_dir, &job).await
+        {
+            Ok(path) => path,
+            Err(crate::farm::source::SourceError::Missing) => {
+                return error(
+                    StatusCode::NOT_FOUND,
+                    "PREVIEW_UNAVAILABLE",
+                    format!("job {id} has no stored SVG"),
+                );
+            }
+            Err(e) => {
+                return error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "INTERNAL_ERROR",
+                    e.to_string(),
+                );
+            }
+        };
     // The job's own options (model, page turn, speeds…), when it was added with them.
     let options: RunOptions = job
         .metadata
@@ -438,7 +452,7 @@ pub(super) async fn preview(
     let config = crate::plot::PlotConfig::for_run(&settings, &options)
         .unwrap_or_else(|_| crate::plot::PlotConfig::from_settings(&settings));
     let request = super::preview::Request {
-        source: source.into(),
+        source,
         dir: settings.jobs_dir().join(id.as_str()),
         config,
         paper: crate::paper::of_job(&job.metadata, &settings),

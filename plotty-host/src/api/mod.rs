@@ -154,7 +154,9 @@ impl Component for ApiComponent {
                      or bind to localhost"
                 );
             }
-            let hub = Arc::new(Hub::new(self.limits.client_queue));
+            // Several daemons on one PostgreSQL database: events say which daemon they come from.
+            let name = ctx.ledger.lease().map(|(name, _)| name.to_owned());
+            let hub = Arc::new(Hub::new(self.limits.client_queue).named(name));
             let api = Arc::new(Api {
                 settings: ctx.settings.clone(),
                 queue: self.queue,

@@ -369,6 +369,9 @@ pub struct AlertWire {
 #[derive(Serialize)]
 struct Stamped<'a> {
     timestamp: &'a str,
+    /// The daemon an event comes from, when several share a PostgreSQL database.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    daemon: Option<&'a str>,
     #[serde(flatten)]
     message: &'a ServerMessage,
 }
@@ -701,7 +704,17 @@ pub fn encode(message: &ServerMessage) -> Utf8Bytes {
 
 /// Encodes `message` stamped with `timestamp`.
 pub fn encode_at(message: &ServerMessage, timestamp: &str) -> Utf8Bytes {
-    match serde_json::to_string(&Stamped { timestamp, message }) {
+    encode_from(message, timestamp, None)
+}
+
+/// Encodes `message` stamped with `timestamp` and, when several daemons share the database, the
+/// `daemon` it comes from.
+pub fn encode_from(message: &ServerMessage, timestamp: &str, daemon: Option<&str>) -> Utf8Bytes {
+    match serde_json::to_string(&Stamped {
+        timestamp,
+        daemon,
+        message,
+    }) {
         Ok(s) => Utf8Bytes::from(s),
         // Our types only have string keys and no fallible serializers; keep the promise anyway.
         Err(e) => Utf8Bytes::from(

@@ -34,6 +34,10 @@ pub(crate) fn job(j: &JobRecord, progress: Option<&JobProgress>) -> Value {
         "has_source": j.source_path.is_some(),
         // Plotted on the simulator: nothing was drawn on paper.
         "simulated": j.simulated,
+        // Several daemons on one PostgreSQL database: the one that claimed the job to plot it
+        // (a PAUSED job resumes there only) and the one it was submitted to.
+        "daemon": j.daemon,
+        "submitted_by": j.submitted_by,
         "timing": timing(j),
         "resume_point": j.resume.as_ref().map(resume_json),
         "progress": progress.map(progress_fields),
@@ -68,6 +72,7 @@ pub(super) fn snapshot_state(j: &JobRecord) -> ServerMessage {
             "state_reason": j.state_reason,
             "paper": j.metadata.get("paper"),
             "simulated": j.simulated,
+            "daemon": j.daemon,
         }),
         snapshot: true,
     })

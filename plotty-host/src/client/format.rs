@@ -240,6 +240,19 @@ pub(super) fn job_details(j: &Value) -> String {
             "plotter   the built-in simulator: simulated, nothing drawn on paper"
         );
     }
+    // Several daemons on one database: where the job plots (its paper) and where it came in.
+    match (j["daemon"].as_str(), j["submitted_by"].as_str()) {
+        (Some(d), Some(by)) if d != by => {
+            let _ = writeln!(s, "daemon    {d} (submitted to {by})");
+        }
+        (Some(d), _) => {
+            let _ = writeln!(s, "daemon    {d}");
+        }
+        (None, Some(by)) => {
+            let _ = writeln!(s, "daemon    not claimed yet (submitted to {by})");
+        }
+        (None, None) => {}
+    }
     let _ = writeln!(s, "priority  {}", text(&j["priority"]));
     let (paper, warnings) = paper(j);
     let _ = writeln!(s, "paper     {paper}");
@@ -595,6 +608,21 @@ mod tests {
         assert!(d.contains("options   model=2 speed_pendown=30.0"), "{d}");
         assert!(!d.contains("seed"), "{d}");
         assert!(!job_details(&json!({"metadata": {}})).contains("options"));
+    }
+
+    #[test]
+    fn a_farm_job_names_its_daemon() {
+        let d = job_details(&json!({"daemon": "right", "submitted_by": "left"}));
+        assert!(d.contains("daemon    right (submitted to left)"), "{d}");
+        let d = job_details(&json!({"daemon": null, "submitted_by": "left"}));
+        assert!(
+            d.contains("daemon    not claimed yet (submitted to left)"),
+            "{d}"
+        );
+        assert!(
+            !job_details(&json!({})).contains("daemon"),
+            "one daemon: nothing"
+        );
     }
 
     #[test]

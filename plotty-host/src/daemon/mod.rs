@@ -216,23 +216,25 @@ pub enum DaemonError {
     },
 }
 
-/// How long a job stays held by its daemon without a renewal (PostgreSQL, several daemons): a
-/// daemon that died leaves its plot PAUSED (interrupted) this long after its last renewal.
+/// How long a job stays held by its daemon without a renewal (PostgreSQL, several daemons), unless
+/// `database.lease_ttl` says otherwise: a daemon that died leaves its plot PAUSED (interrupted)
+/// this long after its last renewal.
 pub const LEASE_TTL: Duration = Duration::from_secs(30);
 
-/// How often a daemon renews its leases and looks for expired ones.
-pub const LEASE_RENEWAL: Duration = Duration::from_secs(10);
+/// How often a daemon renews its leases and looks for expired ones: a third of the lease, so
+/// that two renewals may fail before it is lost.
+pub fn lease_renewal(ttl: Duration) -> Duration {
+    (ttl / 3).max(Duration::from_millis(100))
+}
 
-/// This daemon's name among those sharing a database: the host and the workspace, the same
-/// across restarts, so that a daemon restarted after a crash recovers its own jobs at once.
-fn lease_owner(workspace: &Path) -> String {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .map(|h| h.trim().to_owned())
-        .filter(|h| !h.is_empty())
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .unwrap_or_else(|| "localhost".into());
-    format!("{host}:{}", workspace.display())
+/// This daemon among those sharing a PostgreSQL database (`None` on SQLite).
+fn identity(store: &JobStore, settings: &Settings) -> Option<crate::store::DaemonIdentity> {
+    matches!(store, JobStore::Postgres(_)).then(|| crate::store::DaemonIdentity {
+        name: settings.daemon.name.clone(),
+        host: crate::settings::host_name(),
+        workspace: settings.workspace.display().to_string(),
+        pid: std::process::id(),
+    })
 }
 
 /// A running daemon (steps 3–6 done): the in-process part of [`run`].
@@ -702,22 +704,46 @@ impl Daemon {
             events,
             Some(hooks.clone()),
         )
-        .holding_leases(lease_owner(&settings.workspace), LEASE_TTL);
+        .holding_leases(settings.daemon.name.clone(), settings.database.lease_ttl);
+        let renewal = lease_renewal(settings.database.lease_ttl);
+        let identity = identity(&store, &settings);
+        if let (JobStore::Postgres(pg), Some(me)) = (&store, &identity) {
+            // Before anything else touches the jobs: recovery would pause a live namesake's plots.
+            let ttl_ms = i64::try_from(settings.database.lease_ttl.as_millis()).unwrap_or(i64::MAX);
+            pg.register_daemon(me, crate::timestamp::now_ms(), ttl_ms)
+                .await
+                .map_err(DaemonError::Database)?;
+        }
         if let Some((owner, _)) = ledger.lease() {
             tracing::info!(
                 owner,
-                "jobs are held under leases renewed every {LEASE_RENEWAL:?}"
+                "this daemon is `{owner}` (daemon.name); it holds its jobs under leases of {:?} renewed every {renewal:?}",
+                settings.database.lease_ttl
             );
             // The hooks stage stops last: the leases of the plots that finish during the
             // shutdown are renewed until the devices are done.
             let shutdown = coordinator.handle(Stage::Hooks);
             let keeper = ledger.clone();
+            let heartbeat = identity.clone().zip(match &store {
+                JobStore::Postgres(pg) => Some(pg.clone()),
+                JobStore::Sqlite(_) => None,
+            });
             shutdown.clone().spawn(async move {
-                let mut tick = tokio::time::interval(LEASE_RENEWAL);
+                let mut tick = tokio::time::interval(renewal);
                 loop {
                     tokio::select! {
                         () = shutdown.stop() => return,
                         _ = tick.tick() => {}
+                    }
+                    if let Some((me, pg)) = &heartbeat {
+                        match pg.daemon_heartbeat(me, crate::timestamp::now_ms()).await {
+                            Ok(true) => {}
+                            Ok(false) => tracing::error!(
+                                name = %me.name,
+                                "another daemon registered this daemon.name after this one's heartbeat lapsed; give each daemon its own name"
+                            ),
+                            Err(e) => tracing::warn!(error = %e, "the daemon heartbeat failed"),
+                        }
                     }
                     match keeper.keep_leases().await {
                         Ok((_, paused)) => {
@@ -733,6 +759,9 @@ impl Daemon {
                 }
             });
         }
+        // Several daemons on one database: their events reach each other's clients. The hooks
+        // stage stops last, so the changes of this daemon's shutdown still go out.
+        crate::farm::relay::start(&ledger, &coordinator.handle(Stage::Hooks));
         let local_addr = listener.as_ref().and_then(|l| l.local_addr().ok());
         let slot = Arc::new(Mutex::new(listener));
         let mut by_stage: Vec<Vec<Box<dyn Component>>> =
@@ -972,6 +1001,12 @@ impl Daemon {
             }
         }
         drop(self.held_listener);
+        if let (JobStore::Postgres(pg), Some(me)) =
+            (&self.store, identity(&self.store, &self.settings))
+            && let Err(e) = pg.unregister_daemon(&me).await
+        {
+            tracing::warn!(error = %e, "cannot free this daemon's name on the database");
+        }
         self.store.close().await;
         tracing::info!("database closed");
         Ok(())

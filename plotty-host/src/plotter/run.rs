@@ -145,7 +145,18 @@ pub(super) async fn start(
     let prepared = match prepared {
         Some(p) => p,
         None => {
-            let (job, s) = (job.clone(), Arc::clone(&settings));
+            // On a farm, a job submitted to another daemon is built from the SVG in the database.
+            let job = match crate::farm::source::with_local_path(
+                &inner.ledger,
+                &settings.jobs_dir(),
+                job.clone(),
+            )
+            .await
+            {
+                Ok(j) => j,
+                Err(e) => return fail(&inner, &id, e.to_string()).await,
+            };
+            let s = Arc::clone(&settings);
             match tokio::task::spawn_blocking(move || pipeline::build(&job, &s)).await {
                 Ok(Ok(p)) => Arc::new(p),
                 Ok(Err(e)) => return fail(&inner, &id, e.to_string()).await,

@@ -21,6 +21,16 @@
 //! the device task holds nothing, and it keeps the plotter until it is resumed to its end, aborted
 //! or cancelled. A job is bound to the device its status names, else to the device its events
 //! last recorded (`device_id`), else, with a single device attached, to that one.
+//!
+//! Several daemons on one PostgreSQL database (a farm): the actor starts a job only by claiming
+//! it through the store ([`Ledger::claim`]: the head `READY` job released for plotting, locked
+//! with `FOR UPDATE SKIP LOCKED` and armed under this daemon's lease in one transaction), so two
+//! daemons never start the same job; it hears of jobs becoming `READY` on other daemons through
+//! the relayed events ([`crate::farm::relay`]). Only the jobs this daemon claimed (`daemon` is
+//! its name) bind its devices, and it pauses, resumes or aborts only those: a job PAUSED on
+//! another daemon keeps that daemon's paper and is resumed there. A job submitted to another
+//! daemon is plotted from the SVG stored in the database ([`crate::farm::source`]). At start-up
+//! it continues the pipeline of the jobs submitted to it only.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -63,6 +73,8 @@ type Programs = Arc<Mutex<HashMap<JobId, Arc<PreparedJob>>>>;
 /// What the actor works with once running.
 struct State {
     ledger: Ledger,
+    /// This daemon's name when it shares a PostgreSQL database with others (a farm).
+    me: Option<String>,
     store: JobStore,
     events: EventSender,
     settings: tokio::sync::watch::Receiver<Arc<Settings>>,
@@ -113,7 +125,12 @@ impl QueueActor {
         let jobs_dir = settings.jobs_dir();
         let dir = jobs_dir.clone();
         let _ = tokio::task::spawn_blocking(move || submit::clear_staging(&dir)).await;
+        let me = match &ctx.store {
+            JobStore::Postgres(_) => ctx.ledger.lease().map(|(name, _)| name.to_owned()),
+            JobStore::Sqlite(_) => None,
+        };
         let mut state = State {
+            me,
             ledger: ctx.ledger.clone(),
             store: ctx.store.clone(),
             events: ctx.events.clone(),
@@ -144,8 +161,23 @@ impl QueueActor {
                 e = next_event(&mut bus) => {
                     let wake = match e {
                         Ok(DaemonEvent::JobStateChanged(c)) => {
+                            state.forget_program(&c);
                             c.to == JobState::Ready || lets_device_go(c.from, c.to)
                         }
+                        // Another daemon's job became READY: this daemon's free plotter may
+                        // claim it; one that took a job this daemon prepared frees its program.
+                        Ok(DaemonEvent::Remote(r)) => match &r.event {
+                            DaemonEvent::JobStateChanged(c) => {
+                                state.forget_program(c);
+                                c.to == JobState::Ready
+                            }
+                            // Deleted on another daemon: this daemon's copy of its files goes.
+                            DaemonEvent::JobDeleted { job_id } => {
+                                state.remove_copy(job_id);
+                                false
+                            }
+                            _ => false,
+                        },
                         Ok(DaemonEvent::DeviceStatus(d)) => d.current_job_id.is_none(),
                         Ok(_) => false,
                         Err(broadcast::error::RecvError::Lagged(_)) => true,
@@ -274,7 +306,12 @@ impl State {
         let states = vec![JobState::Queued, JobState::Analyzed, JobState::Optimized];
         match self.store.jobs(states).await {
             Ok(jobs) => {
-                for job in jobs {
+                // On a farm each daemon continues the jobs submitted to it (it holds their
+                // files); the others' wait for their own daemon.
+                for job in jobs
+                    .into_iter()
+                    .filter(|j| self.is_mine(j.submitted_by.as_deref()))
+                {
                     if let Some(next) = self.pipeline_runner() {
                         self.shutdown.spawn(async move { next.run(job).await });
                     }
@@ -293,6 +330,12 @@ impl State {
         loop {
             if !self.devices.values().any(|d| is_free(&d.status())) {
                 return;
+            }
+            if self.me.is_some() {
+                if !self.claim_for_free_device().await {
+                    return;
+                }
+                continue;
             }
             let next = match self.store.jobs(vec![JobState::Ready]).await {
                 Ok(jobs) => jobs.into_iter().find(may_start),
@@ -369,6 +412,141 @@ impl State {
         }
     }
 
+    /// The refusal of `action` on a job another daemon of the farm claimed while that daemon holds
+    /// it (`ARMED`, `PLOTTING`, `PAUSED`): its plotter has the paper. Only an abort of a `PAUSED`
+    /// job whose daemon stopped renewing its lease (gone for good?) is left to this daemon.
+    fn foreign(&self, job: &JobRecord, action: JobAction) -> Option<QueueError> {
+        let owner = job.daemon.as_deref()?;
+        if self.is_mine(Some(owner)) || !job.state.holds_device() {
+            return None;
+        }
+        let now_ms = crate::timestamp::now_ms();
+        let held = job.lease.as_ref().is_some_and(|l| l.expires_ms > now_ms);
+        if matches!(action, JobAction::Abort | JobAction::Cancel)
+            && job.state == JobState::Paused
+            && !held
+        {
+            return None;
+        }
+        let id = &job.id;
+        Some(QueueError::InvalidState(format!(
+            "job {id} is {} on daemon `{owner}`, whose plotter has its paper: {action} it there              (an abort is allowed here once that daemon is gone and the job PAUSED)",
+            job.state
+        )))
+    }
+
+    /// Whether a job claimed or submitted by `daemon` is this daemon's: always with one daemon
+    /// per database (SQLite), and for jobs recorded before schema 6 named none.
+    fn is_mine(&self, daemon: Option<&str>) -> bool {
+        match (&self.me, daemon) {
+            (Some(me), Some(d)) => me == d,
+            _ => true,
+        }
+    }
+
+    /// A farm's dispatch step: claims the head job for a free device not held by a job of this
+    /// daemon and hands it over. Returns whether a job went to a device (look for another).
+    async fn claim_for_free_device(&self) -> bool {
+        let held = match self.holders().await {
+            Ok(h) => h,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot tell which devices jobs hold");
+                return false;
+            }
+        };
+        let Some(device) = self
+            .devices
+            .values()
+            .find(|d| is_free(&d.status()) && !held.contains_key(&d.id()))
+            .cloned()
+        else {
+            return false;
+        };
+        let device_id = device.id();
+        let job = match self.ledger.claim(&device_id).await {
+            Ok(Some(job)) => job,
+            Ok(None) => return false,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot claim the next job");
+                return false;
+            }
+        };
+        let prepared = lock(&self.programs).remove(&job.id);
+        let job_id = job.id.clone();
+        let job = if prepared.is_some() {
+            job
+        } else {
+            // Prepared on another daemon (or before a restart): plotted from its stored SVG.
+            match crate::farm::source::with_local_path(&self.ledger, &self.jobs_dir, job).await {
+                Ok(j) => j,
+                Err(e) => {
+                    // No daemon could plot it: back to READY it would be claimed again at once.
+                    tracing::warn!(job_id = %job_id, error = %e, "the claimed job cannot be plotted");
+                    let failed = self
+                        .ledger
+                        .apply(TransitionRequest {
+                            job_id: job_id.clone(),
+                            event: JobEvent::Fail,
+                            reason: Reason::Error,
+                            error: Some(e.to_string()),
+                            metadata: json!({ "device_id": device_id }),
+                        })
+                        .await;
+                    if let Err(e) = failed {
+                        tracing::error!(job_id = %job_id, error = %e, "cannot record the failure");
+                    }
+                    return true;
+                }
+            }
+        };
+        if let Err(e) = device.assign(Assignment { job, prepared }) {
+            tracing::warn!(job_id = %job_id, device = %device_id, error = %e, "the device refused the job");
+            self.disarm(&job_id, &device_id, e.message).await;
+            return false;
+        }
+        tracing::info!(job_id = %job_id, device = %device_id, "job claimed and handed to the device");
+        true
+    }
+
+    /// Puts a job this daemon armed but cannot plot back to `READY` for any daemon.
+    async fn disarm(&self, job_id: &JobId, device_id: &str, error: String) {
+        let back = self
+            .ledger
+            .apply(TransitionRequest {
+                job_id: job_id.clone(),
+                event: JobEvent::Disarm,
+                reason: Reason::DeviceError,
+                error: Some(error),
+                metadata: json!({ "device_id": device_id }),
+            })
+            .await;
+        if let Err(e) = back {
+            tracing::error!(job_id = %job_id, error = %e, "cannot put the job back to READY");
+        }
+    }
+
+    /// Removes this daemon's directory of a job deleted on another daemon of the farm (the
+    /// SVG copied from the database, the journal of what this daemon did with it).
+    fn remove_copy(&self, job_id: &JobId) {
+        let dir = self.jobs_dir.join(job_id.as_str());
+        let job_id = job_id.clone();
+        self.shutdown.spawn(async move {
+            match tokio::fs::remove_dir_all(&dir).await {
+                Ok(()) => tracing::info!(%job_id, "job deleted on another daemon; removed this daemon's copy"),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => tracing::warn!(%job_id, error = %e, "cannot remove this daemon's copy of a deleted job"),
+            }
+        });
+    }
+
+    /// Drops the program kept for a job that left `READY` on another device or daemon (its
+    /// plotter builds its own).
+    fn forget_program(&self, change: &crate::store::StateChange) {
+        if change.from == Some(JobState::Ready) && change.to != JobState::Ready {
+            lock(&self.programs).remove(&change.job_id);
+        }
+    }
+
     fn list(&self, filter: ListFilter, reply: oneshot::Sender<Result<Vec<JobRecord>, QueueError>>) {
         let store = self.store.clone();
         self.shutdown.spawn(async move {
@@ -416,6 +594,10 @@ impl State {
                 return;
             }
         };
+        if let Some(refusal) = self.foreign(&job, action) {
+            let _ = reply.send(Err(refusal));
+            return;
+        }
         let holder = self.holder(&job).await;
         match self.decide(&job, action, holder) {
             Decision::Refuse(e) => {
@@ -604,7 +786,11 @@ impl State {
             return Ok(held);
         }
         let states = vec![JobState::Armed, JobState::Plotting, JobState::Paused];
+        // On a farm, the jobs of the other daemons hold their plotters, not this daemon's.
         for job in self.store.jobs(states).await? {
+            if !self.is_mine(job.daemon.as_deref()) {
+                continue;
+            }
             for device in self.bound_devices(&job).await? {
                 held.entry(device).or_insert_with(|| job.id.clone());
             }
@@ -848,6 +1034,10 @@ async fn submit_job(
     let id = record.id.clone();
     let finish = async {
         let path = submit::install(&staged.path, &jobs_dir, id.as_str(), files).await?;
+        // On a farm, in the database too: any daemon may plot the job.
+        crate::farm::source::share(&ledger, id.as_str(), &path)
+            .await
+            .map_err(|e| submit::store_error(&jobs_dir, e))?;
         ledger
             .store()
             .set_source_path(id.as_str(), path)

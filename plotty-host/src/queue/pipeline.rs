@@ -75,6 +75,9 @@ pub enum PrepareError {
     /// The job has no stored SVG.
     #[error("the job has no stored SVG; submit the file again")]
     NoSource,
+    /// The SVG stored in the database (several daemons) could not be had.
+    #[error("{0}")]
+    Source(String),
     /// The layer selection stored with the job does not parse.
     #[error("the layer selection `{spec}` is invalid: {detail}")]
     LayerSpec {
@@ -160,11 +163,14 @@ async fn advance(
     job: &JobRecord,
     keep: impl FnOnce(Arc<PreparedJob>) + Send,
 ) -> Result<Option<Arc<PreparedJob>>, Stop> {
-    let path = job
-        .source_path
-        .as_deref()
-        .map(PathBuf::from)
-        .ok_or(Stop::Failed(PrepareError::NoSource))?;
+    // The job's own copy, or on a farm the SVG from the database (a retry of a job submitted
+    // to another daemon).
+    let path = crate::farm::source::local_path(ledger, &settings.jobs_dir(), job)
+        .await
+        .map_err(|e| match e {
+            crate::farm::source::SourceError::Missing => Stop::Failed(PrepareError::NoSource),
+            other => Stop::Failed(PrepareError::Source(other.to_string())),
+        })?;
     let options = job_options(&job.metadata).map_err(Stop::Failed)?;
     let config = job_config(settings, &options).map_err(Stop::Failed)?;
     let spec = layer_spec(&job.metadata);

@@ -196,6 +196,8 @@ pub(super) async fn stage(
             source_path: None,
             priority: s.priority,
             metadata,
+            // The ledger names the daemon (when several share the database).
+            submitted_by: None,
         },
     })
 }
@@ -420,7 +422,15 @@ pub async fn recover_submissions(
     jobs_dir: &Path,
 ) -> Result<SubmissionRecovery, StoreError> {
     let mut out = SubmissionRecovery::default();
+    let me = ledger.lease().map(|(name, _)| name.to_owned());
     for job in ledger.store().jobs(vec![JobState::New]).await? {
+        // On a farm, a job at NEW submitted to another daemon is that daemon's submission in
+        // progress (or its own to recover), never this daemon's.
+        if let (Some(me), Some(by)) = (&me, &job.submitted_by)
+            && me != by
+        {
+            continue;
+        }
         let id = job.id.clone();
         let source = jobs_dir.join(id.as_str()).join(SOURCE_FILE);
         let in_place = tokio::fs::metadata(&source)

@@ -159,6 +159,8 @@ struct FakeDevice {
     /// Takes assigned jobs (and holds them) instead of refusing them.
     accept: bool,
     assigned: Mutex<Vec<JobId>>,
+    /// The SVG each assigned job is to be plotted from.
+    sources: Mutex<Vec<Option<String>>>,
 }
 
 impl FakeDevice {
@@ -170,6 +172,7 @@ impl FakeDevice {
             asked: Mutex::new(Vec::new()),
             accept,
             assigned: Mutex::new(Vec::new()),
+            sources: Mutex::new(Vec::new()),
         })
     }
 
@@ -242,6 +245,10 @@ impl DeviceControl for FakeDevice {
 
     fn assign(&self, assignment: Assignment) -> Result<(), DeviceError> {
         if self.accept {
+            self.sources
+                .lock()
+                .unwrap()
+                .push(assignment.job.source_path.clone());
             let id = assignment.job.id;
             *self.job.lock().unwrap() = Some(id.clone());
             self.assigned.lock().unwrap().push(id);
@@ -918,4 +925,208 @@ fn a_closed_event_bus_leaves_the_queue_idle_and_answering() {
             .is_ok(),
         "the queue actor kept the runtime busy after the event bus closed"
     );
+}
+
+/// One daemon of a farm: a queue on the PostgreSQL database `url` under the name `name`, with
+/// the event relay between daemons running.
+async fn farm_daemon(url: &str, name: &str) -> Harness {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = Settings::defaults_for(dir.path());
+    std::fs::create_dir_all(settings.jobs_dir()).unwrap();
+    let (store, _) = crate::store::PgStore::connect(url, 4).await.unwrap();
+    let bus = events::bus();
+    let rx = bus.subscribe();
+    let ledger = Ledger::new(store, dir.path(), bus, None)
+        .holding_leases(name.to_owned(), std::time::Duration::from_secs(30));
+    let coordinator = Coordinator::new();
+    crate::farm::relay::start(&ledger, &coordinator.handle(Stage::Hooks));
+    let (tx, _) = watch::channel(Arc::new(settings.clone()));
+    let hooks = crate::hooks::HookRunner::new(
+        crate::hooks::HookSet::default(),
+        tokio_util::task::TaskTracker::new(),
+    );
+    let ctx = StartContext::new(
+        tx.subscribe(),
+        ledger.clone(),
+        hooks,
+        coordinator.handle(Stage::Queue),
+        Arc::new(Mutex::new(None)),
+    );
+    let (queue, actor) = channel();
+    Box::new(QueueComponent::new(actor))
+        .start(ctx)
+        .await
+        .unwrap();
+    Harness {
+        queue,
+        ledger,
+        settings,
+        coordinator,
+        rx,
+        _settings: tx,
+        _dir: dir,
+    }
+}
+
+/// Polls `check` until it holds (a deadline, never a fixed sleep).
+async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !check() {
+        assert!(tokio::time::Instant::now() < deadline, "timed out: {what}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// A farm: a job submitted to daemon `a` (no plotter) is claimed by daemon `b`, which heard of
+/// it becoming READY through the relayed events and plots it from the SVG in the database,
+/// written into its own workspace; the job names `b` as its daemon.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_farm_another_daemon_claims_the_job_and_plots_it_from_the_database() {
+    let Some(url) = crate::testing::postgres::database_or_skip("queue::tests::on_a_farm_another")
+    else {
+        return;
+    };
+    let a = farm_daemon(&url, "a").await;
+    let mut b = farm_daemon(&url, "b").await;
+    let plotter = FakeDevice::new(&b.ledger, "plotter", true);
+    b.queue.attach_device(plotter.clone()).await.unwrap();
+    let job = a.queue.submit(squares(true)).await.unwrap();
+    assert_eq!(job.submitted_by.as_deref(), Some("a"));
+    b.wait_state(&job.id, JobState::Armed).await;
+    eventually("b's plotter takes the job", || {
+        !plotter.assigned().is_empty()
+    })
+    .await;
+    assert_eq!(plotter.assigned(), vec![job.id.clone()]);
+    let source = plotter.sources.lock().unwrap()[0].clone().unwrap();
+    let own = b
+        .settings
+        .jobs_dir()
+        .join(job.id.as_str())
+        .join("source.svg");
+    assert_eq!(
+        std::path::Path::new(&source),
+        own,
+        "b's own copy, not a's file"
+    );
+    assert_eq!(std::fs::read_to_string(&own).unwrap(), SQUARES);
+    let record = a
+        .ledger
+        .store()
+        .job(job.id.as_str())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (
+            record.state,
+            record.daemon.as_deref(),
+            record.submitted_by.as_deref()
+        ),
+        (JobState::Armed, Some("b"), Some("a"))
+    );
+    // Plotted and deleted on a: b's copy of its files goes too.
+    move_to(&b.ledger, &job.id, &[JobEvent::Start, JobEvent::Complete]).await;
+    a.queue.delete(job.id.clone()).await.unwrap();
+    let dir = own.parent().unwrap().to_path_buf();
+    eventually("b's copy to be removed", || !dir.exists()).await;
+}
+
+/// Start-up recovery on a farm leaves another daemon's submission in progress (`NEW`, its SVG
+/// in that daemon's workspace) alone, and fails only its own cut short.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_farm_recovery_leaves_the_other_daemons_submissions_alone() {
+    let Some(url) = crate::testing::postgres::database_or_skip("queue::tests::on_a_farm_recovery")
+    else {
+        return;
+    };
+    let b = farm_daemon(&url, "b").await;
+    let store = b.ledger.store();
+    let mut ids = Vec::new();
+    for by in ["a", "b"] {
+        let (job, _) = store
+            .insert_job(crate::store::NewJob {
+                name: format!("by {by}"),
+                submitted_by: Some(by.into()),
+                ..crate::store::NewJob::default()
+            })
+            .await
+            .unwrap();
+        ids.push(job.id);
+    }
+    let recovered = recover_submissions(&b.ledger, &b.settings.jobs_dir())
+        .await
+        .unwrap();
+    assert_eq!(recovered.failed, vec![ids[1].clone()]);
+    let state = |i: usize| {
+        let id = ids[i].clone();
+        async move { store.job(id.as_str()).await.unwrap().unwrap().state }
+    };
+    assert_eq!(state(0).await, JobState::New, "a's upload in progress");
+    assert_eq!(state(1).await, JobState::Failed);
+}
+
+/// Two daemons with a free plotter each and several released jobs: each job goes to one
+/// plotter; a job PAUSED on one daemon is resumed there only, and does not hold the other's
+/// plotter.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_farm_each_job_starts_once_and_a_paused_job_stays_with_its_daemon() {
+    let Some(url) = crate::testing::postgres::database_or_skip("queue::tests::on_a_farm_each")
+    else {
+        return;
+    };
+    let mut a = farm_daemon(&url, "a").await;
+    let b = farm_daemon(&url, "b").await;
+    let pa = FakeDevice::new(&a.ledger, "plotter", true);
+    let pb = FakeDevice::new(&b.ledger, "plotter", true);
+    let mut jobs = Vec::new();
+    for _ in 0..4 {
+        let job = a.queue.submit(squares(false)).await.unwrap();
+        a.wait_state(&job.id, JobState::Ready).await;
+        jobs.push(job.id);
+    }
+    for id in &jobs {
+        a.queue.control(id.clone(), JobAction::Start).await.unwrap();
+    }
+    // Both attach at once: each claims the head job it finds, never the same one.
+    let (ra, rb) = tokio::join!(
+        a.queue.attach_device(pa.clone()),
+        b.queue.attach_device(pb.clone())
+    );
+    ra.unwrap();
+    rb.unwrap();
+    eventually("both plotters busy", || {
+        pa.assigned().len() == 1 && pb.assigned().len() == 1
+    })
+    .await;
+    assert_ne!(pa.assigned(), pb.assigned(), "one job, two plotters");
+    let on_a = pa.assigned()[0].clone();
+    move_to(&a.ledger, &on_a, &[JobEvent::Start]).await;
+    a.queue
+        .control(on_a.clone(), JobAction::Pause)
+        .await
+        .unwrap();
+    let refused = b.queue.control(on_a.clone(), JobAction::Resume).await;
+    match refused {
+        Err(QueueError::InvalidState(m)) => assert!(m.contains("daemon `a`"), "{m}"),
+        other => panic!("b resumed a's job: {other:?}"),
+    }
+    assert!(matches!(
+        b.queue.control(on_a.clone(), JobAction::Abort).await,
+        Err(QueueError::InvalidState(_))
+    ));
+    // b's plotter is held by b's own job only.
+    let held = b.queue.holders().await.unwrap();
+    assert_eq!(held.values().collect::<Vec<_>>(), vec![&pb.assigned()[0]]);
+    a.queue
+        .control(on_a.clone(), JobAction::Resume)
+        .await
+        .unwrap();
+    let record = a.ledger.store().job(on_a.as_str()).await.unwrap().unwrap();
+    assert_eq!(
+        (record.state, record.daemon.as_deref()),
+        (JobState::Plotting, Some("a"))
+    );
+    let ready = a.ledger.store().jobs(vec![JobState::Ready]).await.unwrap();
+    assert_eq!(ready.len(), 2, "the other two wait for a free plotter");
 }

@@ -38,6 +38,16 @@ pub struct RawConfig {
     pub shutdown: RawShutdown,
     /// How large an input may be.
     pub limits: RawLimits,
+    /// This daemon among several sharing a PostgreSQL database.
+    pub daemon: RawDaemon,
+}
+
+/// `daemon:`: this daemon's identity among the daemons sharing a PostgreSQL job queue.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawDaemon {
+    /// Its name (default: the host name).
+    pub name: Option<String>,
 }
 
 /// `limits:`: how large an SVG may be, for `plotty plot`, `plotty add` and the daemon.
@@ -116,6 +126,8 @@ pub struct RawDatabase {
     pub pool_size: u32,
     /// Accepted for compatibility; unused with SQLite.
     pub max_overflow: u32,
+    /// PostgreSQL: seconds a daemon holds a job without renewing its lease.
+    pub lease_ttl: f64,
 }
 
 /// Which plotter to use. `device.type` in the file and the words of `--device` are read by one
@@ -419,6 +431,7 @@ impl Default for RawDatabase {
             url: None,
             pool_size: 10,
             max_overflow: 20,
+            lease_ttl: 30.0,
         }
     }
 }

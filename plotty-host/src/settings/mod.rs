@@ -32,7 +32,7 @@ use plotty_motion::kinematics::AxiDrawSettings;
 pub use file::{CornerRuleKind, DeviceKind, LimitModel, MotionPreset, Orientation};
 pub use run::{Reordering, RunOptions};
 pub use units::FirmwareChoice;
-pub(crate) use validate::{PAPER_SIZES, parse_paper};
+pub(crate) use validate::{PAPER_SIZES, host_name, parse_paper};
 
 use crate::hooks::HookSet;
 use crate::logging::{LogLevel, LogSettings};
@@ -65,6 +65,8 @@ pub struct Settings {
     pub shutdown: ShutdownSettings,
     /// How large an input may be.
     pub limits: LimitSettings,
+    /// This daemon's name among those sharing a PostgreSQL database (`daemon.name`).
+    pub daemon: DaemonSettings,
     /// Things worth knowing that are not errors (shown by `plotty check config`, logged at start).
     pub notes: Vec<Note>,
 }
@@ -162,6 +164,18 @@ pub struct DatabaseSettings {
     /// With PostgreSQL, connections the pool may open beyond `pool_size` under load; unused
     /// with SQLite.
     pub max_overflow: u32,
+    /// With PostgreSQL, how long a daemon holds a job without renewing its lease
+    /// (`database.lease_ttl`, 30 s); it renews every third of that.
+    pub lease_ttl: Duration,
+}
+
+/// The `daemon` section: this daemon among several on one PostgreSQL job queue.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct DaemonSettings {
+    /// `daemon.name`: unique among the daemons sharing the database, the same across restarts
+    /// (default: the host name; give each daemon its own when several run on one host). Jobs
+    /// show the daemon that plots them, and a job PAUSED on a daemon resumes there only.
+    pub name: String,
 }
 
 /// A PostgreSQL URL; its password is never printed (`Debug` and [`PostgresUrl::shown`] hide it).
@@ -525,6 +539,7 @@ impl Settings {
         new.websocket.port = self.websocket.port;
         new.websocket.enabled = self.websocket.enabled;
         new.database = self.database.clone();
+        new.daemon = self.daemon.clone();
         let level = new.logging.level;
         new.logging = self.logging.clone();
         new.logging.level = level;
@@ -554,6 +569,9 @@ impl Settings {
         }
         if self.database != new.database {
             out.push("database");
+        }
+        if self.daemon != new.daemon {
+            out.push("daemon.name");
         }
         if (
             &self.logging.file,
@@ -1445,6 +1463,39 @@ mod tests {
         let p = f.problems("database:\n  url: postgresql://db:notaport/plotty\n");
         assert_eq!((p[0].key.as_str(), line_of(&p[0])), ("database.url", 2));
         assert!(f.load("").unwrap().database.postgres.is_none());
+    }
+
+    #[test]
+    fn a_farm_daemon_has_a_name_and_a_lease_duration() {
+        let f = Fixture::new();
+        let s = f.load("").unwrap();
+        assert_eq!(
+            s.daemon.name,
+            validate::host_name(),
+            "the host name by default"
+        );
+        assert_eq!(s.database.lease_ttl, Duration::from_secs(30));
+        let s = f
+            .load("database:\n  url: postgresql://db/plotty\n  lease_ttl: 4\ndaemon:\n  name: ' left '\n")
+            .unwrap();
+        assert_eq!(
+            (s.daemon.name.as_str(), s.database.lease_ttl),
+            ("left", Duration::from_secs(4))
+        );
+        assert!(s.notes.is_empty(), "{:?}", s.notes);
+        let s = f.load("database:\n  lease_ttl: 4\n").unwrap();
+        assert_eq!(s.notes[0].key, "database.lease_ttl", "no leases on SQLite");
+        let p = f.problems("daemon:\n  name: ''\n");
+        assert_eq!((p[0].key.as_str(), line_of(&p[0])), ("daemon.name", 2));
+        let p = f.problems("database:\n  lease_ttl: 0.5\n");
+        assert_eq!(p[0].key, "database.lease_ttl");
+        let p = f.problems("daemon:\n  nmae: x\n");
+        assert_eq!(p[0].key, "daemon.nmae");
+        // A new name only takes effect after a restart (it owns the daemon's leases).
+        let old = f.load("").unwrap();
+        let new = f.load("daemon:\n  name: right\n").unwrap();
+        assert_eq!(old.restart_needed(&new), vec!["daemon.name"]);
+        assert_eq!(old.merge_reload(new).daemon, old.daemon);
     }
 
     #[test]

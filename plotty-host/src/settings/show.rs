@@ -223,6 +223,16 @@ fn entries(s: &Settings, o: &Origins<'_>) -> Vec<Entry> {
         json!(d.max_overflow),
         o.of("database.max_overflow"),
     );
+    add(
+        "database.lease_ttl",
+        secs(d.lease_ttl),
+        o.of("database.lease_ttl"),
+    );
+    add(
+        "daemon.name",
+        json!(s.daemon.name),
+        o.derived("daemon.name", "the host name"),
+    );
 
     let dev = &s.device;
     let ad = &dev.axidraw;

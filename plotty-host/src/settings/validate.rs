@@ -248,6 +248,7 @@ pub(super) fn validate(
     let paper = paper(&mut c, &raw);
     let pens = pens(&mut c, &raw);
     let limits = limits(&mut c, &raw.limits);
+    let daemon = daemon(&mut c, &raw.daemon);
     let shutdown = super::ShutdownSettings {
         finish: raw.shutdown.finish,
         timeout: c.seconds("shutdown.timeout", raw.shutdown.timeout, 0.0, 3600.0, 60.0),
@@ -275,6 +276,7 @@ pub(super) fn validate(
         pens,
         shutdown,
         limits,
+        daemon,
         notes: c.notes,
     })
 }
@@ -856,12 +858,48 @@ fn database(
             "you can remove it",
         );
     }
+    let lease_ttl = c.seconds("database.lease_ttl", d.lease_ttl, 1.0, 3600.0, 30.0);
+    if d.lease_ttl != 30.0 && postgres.is_none() {
+        c.note(
+            "database.lease_ttl",
+            "has no effect with SQLite (one daemon per database, no leases)",
+            "you can remove it",
+        );
+    }
     DatabaseSettings {
         path,
         postgres,
         pool_size: d.pool_size,
         max_overflow: d.max_overflow,
+        lease_ttl,
     }
+}
+
+/// The `daemon` section: the name defaults to the host name.
+fn daemon(c: &mut Collector<'_>, raw: &super::file::RawDaemon) -> super::DaemonSettings {
+    let name = match raw.name.as_deref().map(str::trim) {
+        Some(n) if n.is_empty() || n.len() > 128 || n.chars().any(char::is_control) => {
+            c.problem(
+                "daemon.name",
+                "must be 1 to 128 characters without control characters",
+                "write a short name such as `studio-left`",
+            );
+            host_name()
+        }
+        Some(n) => n.to_owned(),
+        None => host_name(),
+    };
+    super::DaemonSettings { name }
+}
+
+/// This machine's host name (`localhost` when it cannot be read).
+pub(crate) fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok().filter(|h| !h.is_empty()))
+        .unwrap_or_else(|| "localhost".into())
 }
 
 /// The file of a `database.url`: `sqlite:///relative`, `sqlite:////absolute` or a plain path.

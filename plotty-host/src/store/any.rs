@@ -220,6 +220,29 @@ impl JobStore {
         }
     }
 
+    /// Stores the SVG of a job in the database (schema 6), so that every daemon sharing it can
+    /// plot the job.
+    pub async fn set_source_svg(&self, id: &str, svg: Vec<u8>) -> Result<(), StoreError> {
+        match self {
+            Self::Sqlite(s) => {
+                let id = id.to_owned();
+                s.call(move |c| jobs::set_source_svg(c, &id, &svg)).await
+            }
+            Self::Postgres(p) => p.set_source_svg(id, &svg).await,
+        }
+    }
+
+    /// The SVG of a job stored in the database, if any.
+    pub async fn source_svg(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        match self {
+            Self::Sqlite(s) => {
+                let id = id.to_owned();
+                s.call(move |c| jobs::source_svg(c, &id)).await
+            }
+            Self::Postgres(p) => p.source_svg(id).await,
+        }
+    }
+
     /// Deletes a job in a final state with its layers and events; returns it as it was.
     pub async fn delete_job(&self, id: &str) -> Result<JobRecord, StoreError> {
         match self {

@@ -30,6 +30,8 @@ pub struct NewJob {
     pub priority: i32,
     /// Anything else worth keeping (paper, options of the submission).
     pub metadata: Value,
+    /// The daemon (`daemon.name`) it is submitted to, when several share the database.
+    pub submitted_by: Option<String>,
 }
 
 /// Where the machine is: the firmware's step counters and the point they stand for.
@@ -99,6 +101,11 @@ pub struct JobRecord {
     pub simulated: bool,
     /// The daemon holding the job (schema 4), while it is ARMED, PLOTTING or PAUSED there.
     pub lease: Option<Lease>,
+    /// The daemon (`daemon.name`) that claimed the job to plot it (schema 6), kept after the
+    /// plot: a PAUSED job resumes on that daemon only, whose plotter has its paper.
+    pub daemon: Option<String>,
+    /// The daemon the job was submitted to (schema 6).
+    pub submitted_by: Option<String>,
 }
 
 /// A daemon's hold on the job it claimed (schema 4): renewed while it works on the job, the job
@@ -262,11 +269,16 @@ pub fn retry(
         source_path: old.source_path.as_ref().map(PathBuf::from),
         priority: old.priority,
         metadata: Value::Object(metadata),
+        submitted_by: old.submitted_by.clone(),
     };
     let id = fresh_id(&tx)?;
     let created = insert_new(&tx, &id, &new, Some(old_id))?;
     let layers = layers(&tx, old_id)?;
     set_layers(&tx, id.as_str(), &layers)?;
+    tx.execute(
+        "INSERT INTO job_sources (job_id, svg) SELECT ?1, svg FROM job_sources WHERE job_id = ?2",
+        params![id.as_str(), old_id],
+    )?;
     let queued = transition_in(
         &tx,
         &TransitionRequest {
@@ -528,7 +540,7 @@ pub fn claim_next(
     let job_id = JobId::parse(&id).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let change = transition_in(&tx, &claim_request(&job_id, claim))?;
     tx.execute(
-        "UPDATE jobs SET lease_owner = ?2, lease_expires_ms = ?3 WHERE id = ?1",
+        "UPDATE jobs SET lease_owner = ?2, lease_expires_ms = ?3, daemon = ?2 WHERE id = ?1",
         params![id, claim.owner, claim.now_ms.saturating_add(claim.ttl_ms)],
     )?;
     let record = get(&tx, &id)?.ok_or_else(|| StoreError::UnknownJob(id.clone()))?;
@@ -671,6 +683,28 @@ pub(crate) fn lease_expiry(
     (req, recovery)
 }
 
+/// Stores the SVG of a job in the database (schema 6), replacing any stored before.
+pub fn set_source_svg(conn: &Connection, id: &str, svg: &[u8]) -> Result<(), StoreError> {
+    if get(conn, id)?.is_none() {
+        return Err(StoreError::UnknownJob(id.to_owned()));
+    }
+    conn.execute(
+        "INSERT INTO job_sources (job_id, svg) VALUES (?1, ?2)
+         ON CONFLICT (job_id) DO UPDATE SET svg = excluded.svg",
+        params![id, svg],
+    )?;
+    Ok(())
+}
+
+/// The SVG of a job stored in the database, if any.
+pub fn source_svg(conn: &Connection, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+    Ok(conn
+        .query_row("SELECT svg FROM job_sources WHERE job_id = ?1", [id], |r| {
+            r.get(0)
+        })
+        .optional()?)
+}
+
 /// One job by id.
 pub fn get(conn: &Connection, id: &str) -> Result<Option<JobRecord>, StoreError> {
     let mut stmt = conn.prepare_cached(&format!("SELECT {COLUMNS} FROM jobs WHERE id = ?1"))?;
@@ -799,7 +833,7 @@ pub(crate) const COLUMNS: &str =
     state_reason, error, retry_of, resume_layer, resume_stroke, resume_vertex, resume_motor1,
     resume_motor2, resume_x_mm, resume_y_mm, resume_at, estimate_pre_s, estimate_post_s,
     started_at, finished_at, metadata_json, resume_pen_down, simulated, lease_owner,
-    lease_expires_ms";
+    lease_expires_ms, daemon, submitted_by";
 
 pub(crate) fn parse_json(text: &str) -> Value {
     serde_json::from_str(text).unwrap_or_else(|_| json!({ "unparsed": text }))
@@ -866,8 +900,8 @@ fn insert_new(
     let metadata = Value::Object(object(&new.metadata));
     conn.execute(
         "INSERT INTO jobs (id, name, state, priority, source_path, created_at, updated_at,
-             state_reason, retry_of, metadata_json)
-         VALUES (?1, ?2, 'NEW', ?3, ?4, ?5, ?5, ?6, ?7, ?8)",
+             state_reason, retry_of, metadata_json, submitted_by)
+         VALUES (?1, ?2, 'NEW', ?3, ?4, ?5, ?5, ?6, ?7, ?8, ?9)",
         params![
             id.as_str(),
             new.name,
@@ -876,7 +910,8 @@ fn insert_new(
             now,
             Reason::Submitted.as_str(),
             retry_of,
-            metadata.to_string()
+            metadata.to_string(),
+            new.submitted_by
         ],
     )?;
     let mut event_meta = Map::new();

@@ -7,6 +7,11 @@
 //! and add both entries; the unit tests below refuse a file without its twin, a list out of step
 //! with the directory, and two schemas whose tables or columns differ.
 //!
+//! Numbers only increase; they need not be contiguous (two changes developed side by side each
+//! take a number, and either may land first): a database gets every migration it has not
+//! recorded in `schema_migrations`, in number order, so a migration numbered below the
+//! database's version is still applied when it arrives.
+//!
 //! A database is only ever touched when it is plotty's: an empty file, or one with plotty's
 //! `application_id` and a schema version this build knows. Anything else (another program's
 //! database, a corrupt file, a schema from a newer plotty) is refused with a message saying what
@@ -54,6 +59,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0005_presets",
         sql: include_str!("../../../migrations/0005_presets.sql"),
     },
+    Migration {
+        version: 6,
+        name: "0006_farm",
+        sql: include_str!("../../../migrations/0006_farm.sql"),
+    },
 ];
 
 /// The PostgreSQL twin of every migration of [`MIGRATIONS`], same versions and names, in order.
@@ -82,6 +92,11 @@ pub const POSTGRES_MIGRATIONS: &[Migration] = &[
         version: 5,
         name: "0005_presets",
         sql: include_str!("../../../migrations/postgres/0005_presets.sql"),
+    },
+    Migration {
+        version: 6,
+        name: "0006_farm",
+        sql: include_str!("../../../migrations/postgres/0006_farm.sql"),
     },
 ];
 
@@ -147,12 +162,27 @@ pub fn inspect(conn: &Connection, path: &str) -> Result<SchemaStatus, StoreError
     Ok(SchemaStatus { version, latest })
 }
 
-/// Applies every migration newer than the database, each in its own transaction together with its
-/// `schema_migrations` row and `user_version`. Returns the versions applied.
+/// Applies every migration the database has not recorded in `schema_migrations` (see the module
+/// doc: numbers may have gaps, filled later), each in its own transaction together with its
+/// `schema_migrations` row and `user_version` (the highest applied). Returns the versions applied.
 pub fn migrate(conn: &mut Connection, path: &str) -> Result<Vec<u32>, StoreError> {
+    migrate_list(conn, path, MIGRATIONS)
+}
+
+/// [`migrate`] with the migrations `list` (tests of a history with gaps).
+fn migrate_list(
+    conn: &mut Connection,
+    path: &str,
+    list: &[Migration],
+) -> Result<Vec<u32>, StoreError> {
     let status = inspect(conn, path)?;
+    let recorded: std::collections::BTreeSet<u32> = applied(conn)
+        .map_err(|e| classify_open_error(e, path))?
+        .into_iter()
+        .map(|(v, _, _)| v)
+        .collect();
     let mut applied = Vec::new();
-    for m in MIGRATIONS.iter().filter(|m| m.version > status.version) {
+    for m in list.iter().filter(|m| !recorded.contains(&m.version)) {
         let fail = |e: rusqlite::Error| StoreError::Migration {
             name: m.name,
             source: e,
@@ -165,7 +195,8 @@ pub fn migrate(conn: &mut Connection, path: &str) -> Result<Vec<u32>, StoreError
         )
         .map_err(fail)?;
         // PRAGMA takes no parameters; the version is our own constant.
-        tx.execute_batch(&format!("PRAGMA user_version = {}", m.version))
+        let version = m.version.max(status.version);
+        tx.execute_batch(&format!("PRAGMA user_version = {version}"))
             .map_err(fail)?;
         tx.commit().map_err(fail)?;
         applied.push(m.version);
@@ -233,7 +264,12 @@ mod tests {
         for (i, m) in list.iter().enumerate() {
             let number: u32 = m.name[..4].parse().unwrap();
             assert_eq!(m.version, number, "{}", m.name);
-            assert_eq!(m.version as usize, i + 1, "versions are contiguous from 1");
+            // Gaps are allowed (see the module doc), order is not.
+            assert!(
+                i == 0 || list[i - 1].version < m.version,
+                "versions increase: {}",
+                m.name
+            );
             let on_disk = std::fs::read_to_string(dir.join(format!("{}.sql", m.name))).unwrap();
             assert_eq!(on_disk, m.sql, "{} is stale: rebuild", m.name);
         }
@@ -268,7 +304,10 @@ mod tests {
         let mut conn = Connection::open_in_memory().unwrap();
         conn.execute_batch("PRAGMA foreign_keys = ON").unwrap();
         let applied = migrate(&mut conn, ":memory:").unwrap();
-        assert_eq!(applied, (1..=latest_version()).collect::<Vec<_>>());
+        assert_eq!(
+            applied,
+            MIGRATIONS.iter().map(|m| m.version).collect::<Vec<_>>()
+        );
         assert_eq!(migrate(&mut conn, ":memory:").unwrap(), Vec::<u32>::new());
         let status = inspect(&conn, ":memory:").unwrap();
         assert_eq!(status.version, latest_version());
@@ -280,6 +319,44 @@ mod tests {
             })
             .unwrap();
         assert_eq!(fk_errors, 0);
+    }
+
+    #[test]
+    fn a_migration_numbered_below_the_database_is_applied_when_it_arrives() {
+        let two = Migration {
+            version: 2,
+            name: "0002_two",
+            sql: "CREATE TABLE two (x INTEGER);",
+        };
+        let three = Migration {
+            version: 3,
+            name: "0003_three",
+            sql: "CREATE TABLE three (x INTEGER);",
+        };
+        let mut conn = Connection::open_in_memory().unwrap();
+        // A build with 1 and 3 (2 was on another branch)…
+        assert_eq!(
+            migrate_list(&mut conn, ":memory:", &[MIGRATIONS[0], three]).unwrap(),
+            vec![1, 3]
+        );
+        // …then one with all three: 2 is applied, the version stays 3.
+        assert_eq!(
+            migrate_list(&mut conn, ":memory:", &[MIGRATIONS[0], two, three]).unwrap(),
+            vec![2]
+        );
+        assert_eq!(inspect(&conn, ":memory:").unwrap().version, 3);
+        let tables: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_schema WHERE name IN ('two', 'three')",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(tables, 2);
+        assert_eq!(
+            migrate_list(&mut conn, ":memory:", &[MIGRATIONS[0], two, three]).unwrap(),
+            Vec::<u32>::new()
+        );
     }
 
     #[test]

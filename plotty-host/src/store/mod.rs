@@ -43,7 +43,7 @@ pub use jobs::{
     Claim, JobRecord, Layer, Lease, MachinePosition, NewJob, ResumePoint, StateChange,
     TransitionRequest,
 };
-pub use postgres::PgStore;
+pub use postgres::{DaemonIdentity, PgStore};
 
 /// How long a statement waits for a lock held by another connection (a `plotty check database`
 /// running next to the daemon) before failing.
@@ -203,6 +203,26 @@ pub enum StoreError {
         job_id: String,
         /// The daemon that held it.
         owner: String,
+    },
+    /// Another live daemon on the database has this daemon's name.
+    #[error(
+        "daemon.name `{name}` is used by another live daemon on this database (host {host}, \
+         workspace {workspace}, PID {pid}, seen {seen_s} s ago): give each daemon its own \
+         daemon.name, or wait for that daemon's lease ({ttl_s} s) to pass if it is gone"
+    )]
+    NameInUse {
+        /// The name.
+        name: String,
+        /// The other daemon's host.
+        host: String,
+        /// Its workspace.
+        workspace: String,
+        /// Its process id.
+        pid: i64,
+        /// Seconds since its last heartbeat.
+        seen_s: i64,
+        /// The lease, seconds.
+        ttl_s: i64,
     },
     /// A PostgreSQL statement failed.
     #[error("database error: {0}")]

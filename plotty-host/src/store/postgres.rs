@@ -36,11 +36,16 @@ use crate::timestamp;
 /// The advisory lock taken while migrating ('PLTY'): one daemon migrates, the others wait.
 const MIGRATION_LOCK: i64 = 0x504C_5459;
 
+/// The space of the advisory locks taken while a daemon registers its name ('PLTD').
+const DAEMON_NAME_LOCKS: i32 = 0x504C_5444;
+
 /// A handle to a PostgreSQL job store; cheap to clone, usable from any task.
 #[derive(Clone)]
 pub struct PgStore {
     pool: Pool,
     url: String,
+    /// The parsed URL, for connections of their own outside the pool (`LISTEN`).
+    config: std::sync::Arc<tokio_postgres::Config>,
 }
 
 impl PgStore {
@@ -61,7 +66,7 @@ impl PgStore {
             ))
         })?;
         let manager = Manager::from_config(
-            config,
+            config.clone(),
             NoTls,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
@@ -74,7 +79,11 @@ impl PgStore {
                 url: shown.clone(),
                 detail: e.to_string(),
             })?;
-        let store = Self { pool, url: shown };
+        let store = Self {
+            pool,
+            url: shown,
+            config: std::sync::Arc::new(config),
+        };
         let migrated = store.migrate().await?;
         let report = OpenReport {
             path: store.url.clone().into(),
@@ -96,7 +105,7 @@ impl PgStore {
             ))
         })?;
         let manager = Manager::from_config(
-            config,
+            config.clone(),
             NoTls,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
@@ -109,7 +118,11 @@ impl PgStore {
                 url: shown.clone(),
                 detail: e.to_string(),
             })?;
-        let store = Self { pool, url: shown };
+        let store = Self {
+            pool,
+            url: shown,
+            config: std::sync::Arc::new(config),
+        };
         let version = store.schema_version().await?;
         Ok((store, version))
     }
@@ -156,6 +169,130 @@ impl PgStore {
         &self.url
     }
 
+    /// A connection of its own, outside the pool (a `LISTEN` needs one that stays open): the
+    /// client and the connection future the caller drives (notifications arrive through it).
+    ///
+    /// # Errors
+    /// The server cannot be reached.
+    pub async fn connect_dedicated(
+        &self,
+    ) -> Result<
+        (
+            tokio_postgres::Client,
+            tokio_postgres::Connection<tokio_postgres::Socket, tokio_postgres::tls::NoTlsStream>,
+        ),
+        StoreError,
+    > {
+        self.config
+            .connect(NoTls)
+            .await
+            .map_err(|e| StoreError::Connect {
+                url: self.url.clone(),
+                detail: e.to_string(),
+            })
+    }
+
+    /// Records this daemon (`me`) among those sharing the database (schema 6), refusing a name
+    /// another daemon (another host or workspace) renewed within `ttl_ms`: two daemons under one
+    /// name would take each other's leases and pause each other's plots.
+    ///
+    /// # Errors
+    /// [`StoreError::NameInUse`], or the database failed.
+    pub async fn register_daemon(
+        &self,
+        me: &DaemonIdentity,
+        now_ms: i64,
+        ttl_ms: i64,
+    ) -> Result<(), StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        // Serialises two daemons registering one name at once (the row may not exist yet).
+        tx.execute(
+            "SELECT pg_advisory_xact_lock($1, hashtext($2))",
+            &[&DAEMON_NAME_LOCKS, &me.name],
+        )
+        .await?;
+        let row = tx
+            .query_opt(
+                "SELECT host, workspace, pid, heartbeat_ms FROM daemons WHERE name = $1",
+                &[&me.name],
+            )
+            .await?;
+        if let Some(row) = row {
+            let (host, workspace): (String, String) = (row.try_get(0)?, row.try_get(1)?);
+            let (pid, heartbeat_ms): (i64, i64) = (row.try_get(2)?, row.try_get(3)?);
+            let same = host == me.host && workspace == me.workspace;
+            if !same && heartbeat_ms.saturating_add(ttl_ms) > now_ms {
+                return Err(StoreError::NameInUse {
+                    name: me.name.clone(),
+                    host,
+                    workspace,
+                    pid,
+                    seen_s: (now_ms - heartbeat_ms).max(0) / 1000,
+                    ttl_s: ttl_ms / 1000,
+                });
+            }
+        }
+        tx.execute(
+            "INSERT INTO daemons (name, host, workspace, pid, started_at, heartbeat_ms)
+             VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (name) DO UPDATE SET host = excluded.host, workspace = excluded.workspace,
+                 pid = excluded.pid, started_at = excluded.started_at,
+                 heartbeat_ms = excluded.heartbeat_ms",
+            &[
+                &me.name,
+                &me.host,
+                &me.workspace,
+                &i64::from(me.pid),
+                &timestamp::now(),
+                &now_ms,
+            ],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Renews this daemon's registration; `false` when the name is now another daemon's (it
+    /// started after this one's heartbeat lapsed).
+    pub async fn daemon_heartbeat(
+        &self,
+        me: &DaemonIdentity,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let n = self
+            .client()
+            .await?
+            .execute(
+                "UPDATE daemons SET heartbeat_ms = $4
+                 WHERE name = $1 AND host = $2 AND workspace = $3",
+                &[&me.name, &me.host, &me.workspace, &now_ms],
+            )
+            .await?;
+        Ok(n > 0)
+    }
+
+    /// Ends this daemon's registration (a clean shutdown): its name is free at once.
+    pub async fn unregister_daemon(&self, me: &DaemonIdentity) -> Result<(), StoreError> {
+        self.client()
+            .await?
+            .execute(
+                "DELETE FROM daemons WHERE name = $1 AND host = $2 AND workspace = $3",
+                &[&me.name, &me.host, &me.workspace],
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Sends `payload` to every session listening on `channel` (`pg_notify`).
+    pub async fn notify(&self, channel: &str, payload: &str) -> Result<(), StoreError> {
+        self.client()
+            .await?
+            .execute("SELECT pg_notify($1, $2)", &[&channel, &payload])
+            .await?;
+        Ok(())
+    }
+
     /// Closes the pool: later calls fail with [`StoreError::Closed`].
     pub fn close(&self) {
         self.pool.close();
@@ -171,8 +308,8 @@ impl PgStore {
         })
     }
 
-    /// Applies every migration newer than the database, each in its own transaction under the
-    /// migration lock, with its `schema_migrations` row. Returns the versions applied.
+    /// Applies every migration the database has not recorded, each in its own transaction under
+    /// the migration lock, with its `schema_migrations` row. Returns the versions applied.
     async fn migrate(&self) -> Result<Vec<u32>, StoreError> {
         let mut client = self.client().await?;
         let mut applied = Vec::new();
@@ -180,8 +317,22 @@ impl PgStore {
             let tx = client.transaction().await?;
             tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
                 .await?;
+            // Every migration not recorded yet, in number order (numbers may have gaps, filled
+            // later: see `migrate`'s module doc).
             let version = self.version(&*tx).await?;
-            let Some(m) = POSTGRES_MIGRATIONS.iter().find(|m| m.version > version) else {
+            let recorded: Vec<i32> = if version == 0 {
+                Vec::new()
+            } else {
+                tx.query("SELECT version FROM schema_migrations", &[])
+                    .await?
+                    .iter()
+                    .map(|r| r.try_get(0))
+                    .collect::<Result<_, _>>()?
+            };
+            let Some(m) = POSTGRES_MIGRATIONS
+                .iter()
+                .find(|m| !recorded.contains(&i32::try_from(m.version).unwrap_or(i32::MAX)))
+            else {
                 tx.commit().await?;
                 return Ok(applied);
             };
@@ -312,11 +463,17 @@ impl PgStore {
             source_path: old.source_path.as_ref().map(Into::into),
             priority: old.priority,
             metadata: Value::Object(metadata),
+            submitted_by: old.submitted_by.clone(),
         };
         let id = fresh_id(&*tx).await?;
         let created = insert_new(&*tx, &id, &new, Some(old_id)).await?;
         let old_layers = layers(&*tx, old_id).await?;
         set_layers(&*tx, id.as_str(), &old_layers).await?;
+        tx.execute(
+            "INSERT INTO job_sources (job_id, svg) SELECT $1, svg FROM job_sources WHERE job_id = $2",
+            &[&id.as_str(), &old_id],
+        )
+        .await?;
         let queued = transition_in(
             &*tx,
             &TransitionRequest {
@@ -420,7 +577,7 @@ impl PgStore {
         let job_id = JobId::parse(&id).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let change = transition_in(&*tx, &jobs::claim_request(&job_id, &claim)).await?;
         tx.execute(
-            "UPDATE jobs SET lease_owner = $2, lease_expires_ms = $3 WHERE id = $1",
+            "UPDATE jobs SET lease_owner = $2, lease_expires_ms = $3, daemon = $2 WHERE id = $1",
             &[
                 &id,
                 &claim.owner,
@@ -450,13 +607,33 @@ impl PgStore {
         let change = transition_in(&*tx, &req).await?;
         if matches!(change.to, JobState::Armed | JobState::Plotting) {
             tx.execute(
-                "UPDATE jobs SET lease_owner = $2, lease_expires_ms = $3 WHERE id = $1",
+                "UPDATE jobs SET lease_owner = $2, lease_expires_ms = $3, daemon = $2 WHERE id = $1",
                 &[&req.job_id.as_str(), &owner, &now_ms.saturating_add(ttl_ms)],
             )
             .await?;
         }
         tx.commit().await?;
         Ok(change)
+    }
+
+    /// Takes the lease of every `PAUSED` job the daemon `owner` claimed (schema 6) until
+    /// `now_ms + ttl_ms`, at its start: while it was down the other daemons let their leases
+    /// lapse, and a paused job nobody holds may be aborted from any daemon. Returns how many.
+    pub async fn hold_paused(
+        &self,
+        owner: &str,
+        now_ms: i64,
+        ttl_ms: i64,
+    ) -> Result<u64, StoreError> {
+        Ok(self
+            .client()
+            .await?
+            .execute(
+                "UPDATE jobs SET lease_owner = $1, lease_expires_ms = $2
+                 WHERE daemon = $1 AND state = 'PAUSED'",
+                &[&owner, &now_ms.saturating_add(ttl_ms)],
+            )
+            .await?)
     }
 
     /// Extends every lease `owner` still holds (not expired at `now_ms`) to `now_ms + ttl_ms`;
@@ -681,6 +858,36 @@ impl PgStore {
         Ok(())
     }
 
+    /// Stores the SVG of a job (schema 6) so that every daemon can plot it.
+    pub async fn set_source_svg(&self, id: &str, svg: &[u8]) -> Result<(), StoreError> {
+        self.client()
+            .await?
+            .execute(
+                "INSERT INTO job_sources (job_id, svg) VALUES ($1, $2)
+                 ON CONFLICT (job_id) DO UPDATE SET svg = excluded.svg",
+                &[&id, &svg],
+            )
+            .await
+            .map_err(|e| {
+                if e.code() == Some(&tokio_postgres::error::SqlState::FOREIGN_KEY_VIOLATION) {
+                    StoreError::UnknownJob(id.to_owned())
+                } else {
+                    StoreError::Postgres(e)
+                }
+            })?;
+        Ok(())
+    }
+
+    /// The SVG of a job stored in the database, if any.
+    pub async fn source_svg(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let row = self
+            .client()
+            .await?
+            .query_opt("SELECT svg FROM job_sources WHERE job_id = $1", &[&id])
+            .await?;
+        Ok(row.map(|r| r.try_get(0)).transpose()?)
+    }
+
     /// Deletes a job in a final state with its layers and events; see [`jobs::delete`].
     pub async fn delete_job(&self, id: &str) -> Result<JobRecord, StoreError> {
         let mut client = self.client().await?;
@@ -784,6 +991,19 @@ impl PgStore {
     }
 }
 
+/// A daemon among those sharing a PostgreSQL database (see [`PgStore::register_daemon`]).
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct DaemonIdentity {
+    /// `daemon.name`.
+    pub name: String,
+    /// The host it runs on.
+    pub host: String,
+    /// Its workspace (one daemon per workspace: the workspace lock).
+    pub workspace: String,
+    /// Its process id.
+    pub pid: u32,
+}
+
 /// `url` with its password replaced by `***`, for messages and logs.
 pub fn redact(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
@@ -838,8 +1058,8 @@ async fn insert_new<C: GenericClient + Sync>(
     let metadata = Value::Object(jobs::object(&new.metadata)).to_string();
     c.execute(
         "INSERT INTO jobs (id, name, state, priority, source_path, created_at, updated_at,
-             state_reason, retry_of, metadata_json)
-         VALUES ($1, $2, 'NEW', $3, $4, $5, $5, $6, $7, $8)",
+             state_reason, retry_of, metadata_json, submitted_by)
+         VALUES ($1, $2, 'NEW', $3, $4, $5, $5, $6, $7, $8, $9)",
         &[
             &id.as_str(),
             &new.name,
@@ -849,6 +1069,7 @@ async fn insert_new<C: GenericClient + Sync>(
             &Reason::Submitted.as_str(),
             &retry_of,
             &metadata,
+            &new.submitted_by,
         ],
     )
     .await?;

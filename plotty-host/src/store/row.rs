@@ -94,6 +94,8 @@ pub(crate) fn job<R: Columns>(r: &R) -> Result<JobRecord, StoreError> {
         metadata: super::jobs::parse_json(&r.col::<String>(23)?),
         simulated: r.col::<i32>(25)? != 0,
         lease: lease_of(r.col(26)?, r.col(27)?),
+        daemon: r.col(28)?,
+        submitted_by: r.col(29)?,
     })
 }
 

@@ -89,6 +89,7 @@ both!(
     a_lease_ends_with_the_job,
     reopening_migrates_nothing,
     presets_are_saved_replaced_listed_and_deleted,
+    a_claimed_job_names_its_daemon_and_its_svg_is_shared,
 );
 
 async fn add(s: &JobStore, name: &str, priority: i32, start: bool) -> JobId {
@@ -486,6 +487,54 @@ async fn claims_take_the_head_released_job(fx: &Fixture) {
     );
 }
 
+/// Schema 6: a job records the daemon it was submitted to and the one that claimed it (kept
+/// after its lease ends), and its SVG is in the database for every daemon, copied with a retry
+/// and gone with the job.
+async fn a_claimed_job_names_its_daemon_and_its_svg_is_shared(fx: &Fixture) {
+    let s = fx.open().await;
+    let (job, _) = s
+        .insert_job(NewJob {
+            name: "shared.svg".into(),
+            metadata: json!({ "start": true }),
+            submitted_by: Some("left".into()),
+            ..NewJob::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        (job.submitted_by.as_deref(), job.daemon.as_deref()),
+        (Some("left"), None)
+    );
+    let id = job.id;
+    assert_eq!(s.source_svg(id.as_str()).await.unwrap(), None);
+    let svg = b"<svg xmlns='http://www.w3.org/2000/svg'><path d='M0 0L1 1'/></svg>".to_vec();
+    s.set_source_svg(id.as_str(), svg.clone()).await.unwrap();
+    assert_eq!(s.source_svg(id.as_str()).await.unwrap(), Some(svg.clone()));
+    assert!(matches!(
+        s.set_source_svg("nosuchjob", svg.clone()).await,
+        Err(StoreError::UnknownJob(_))
+    ));
+    to_ready(&s, &id).await;
+    let (claimed, _) = s.claim_next(claim("right", 0)).await.unwrap().unwrap();
+    assert_eq!(claimed.daemon.as_deref(), Some("right"));
+    apply(&s, &id, JobEvent::Start).await.unwrap();
+    apply(&s, &id, JobEvent::Fail).await.unwrap();
+    let failed = s.job(id.as_str()).await.unwrap().unwrap();
+    assert_eq!(
+        (failed.lease, failed.daemon.as_deref()),
+        (None, Some("right")),
+        "the lease ends with the plot, the daemon that plotted stays"
+    );
+    let (retry, _) = s.retry(id.as_str()).await.unwrap();
+    assert_eq!(
+        (retry.submitted_by.as_deref(), retry.daemon.as_deref()),
+        (Some("left"), None)
+    );
+    assert_eq!(s.source_svg(retry.id.as_str()).await.unwrap(), Some(svg));
+    s.delete_job(id.as_str()).await.unwrap();
+    assert_eq!(s.source_svg(id.as_str()).await.unwrap(), None);
+}
+
 /// A daemon claims a job, plots, renews its lease, then dies: once the lease has expired (the
 /// clock is the caller's) the job is PAUSED (interrupted) with its resume point, the dead
 /// daemon's late renewal is refused, and no other daemon can claim the job.
@@ -654,6 +703,73 @@ async fn presets_are_saved_replaced_listed_and_deleted(fx: &Fixture) {
     assert_eq!(other.presets().await.unwrap().len(), 1);
 }
 
+/// A daemon name is one live daemon's: a second daemon (another workspace or host) is refused
+/// while the first renews its heartbeat, the first restarting is not, and the name is free
+/// once the first stopped cleanly or its heartbeat lapsed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_daemon_name_belongs_to_one_live_daemon() {
+    let Some(Fixture::Postgres(url)) = Fixture::postgres("postgres_a_daemon_name_belongs") else {
+        return;
+    };
+    let (pg, _) = PgStore::connect(&url, 2).await.unwrap();
+    let me = |workspace: &str, pid| super::DaemonIdentity {
+        name: "left".into(),
+        host: "studio".into(),
+        workspace: workspace.into(),
+        pid,
+    };
+    let (first, second) = (me("/srv/a", 10), me("/srv/b", 20));
+    pg.register_daemon(&first, 1_000, 500).await.unwrap();
+    match pg.register_daemon(&second, 1_200, 500).await {
+        Err(StoreError::NameInUse { workspace, pid, .. }) => {
+            assert_eq!((workspace.as_str(), pid), ("/srv/a", 10));
+        }
+        other => panic!("a namesake was let in: {other:?}"),
+    }
+    // The first, restarted after a crash (same host and workspace), comes back at once.
+    pg.register_daemon(&me("/srv/a", 11), 1_300, 500)
+        .await
+        .unwrap();
+    assert!(pg.daemon_heartbeat(&first, 1_400).await.unwrap());
+    // Its heartbeat lapsed: the name is free, and the first learns it was taken.
+    pg.register_daemon(&second, 1_901, 500).await.unwrap();
+    assert!(!pg.daemon_heartbeat(&first, 1_950).await.unwrap());
+    // A clean stop frees it at once.
+    pg.unregister_daemon(&second).await.unwrap();
+    pg.register_daemon(&first, 1_960, 500).await.unwrap();
+}
+
+/// A daemon that comes back holds its PAUSED jobs again: the others let its leases lapse while
+/// it was down.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_restarted_daemon_holds_its_paused_jobs_again() {
+    let Some(Fixture::Postgres(url)) = Fixture::postgres("postgres_a_restarted_daemon_holds")
+    else {
+        return;
+    };
+    let (pg, _) = PgStore::connect(&url, 2).await.unwrap();
+    let s = JobStore::Postgres(pg.clone());
+    let id = add(&s, "paused", 0, true).await;
+    to_ready(&s, &id).await;
+    s.claim_next(claim("a", 0)).await.unwrap().unwrap();
+    apply(&s, &id, JobEvent::Start).await.unwrap();
+    apply(&s, &id, JobEvent::Pause).await.unwrap();
+    // a is down: its lease lapses and is cleared; the job stays PAUSED and a's.
+    assert!(s.expire_leases(10_000).await.unwrap().is_empty());
+    let j = s.job(id.as_str()).await.unwrap().unwrap();
+    assert_eq!(
+        (j.state, j.lease, j.daemon.as_deref()),
+        (JobState::Paused, None, Some("a"))
+    );
+    assert_eq!(pg.hold_paused("b", 20_000, 500).await.unwrap(), 0);
+    assert_eq!(pg.hold_paused("a", 20_000, 500).await.unwrap(), 1);
+    let j = s.job(id.as_str()).await.unwrap().unwrap();
+    assert_eq!(
+        j.lease.map(|l| (l.owner, l.expires_ms)),
+        Some(("a".into(), 20_500))
+    );
+}
+
 /// The two dialects' schemas have the same tables and columns once every migration is applied.
 #[tokio::test]
 async fn postgres_schema_matches_sqlite() {
@@ -663,7 +779,10 @@ async fn postgres_schema_matches_sqlite() {
     let (pg, report) = PgStore::connect(&url, 1).await.unwrap();
     assert_eq!(
         report.migrated,
-        (1..=migrate::latest_version()).collect::<Vec<_>>()
+        migrate::POSTGRES_MIGRATIONS
+            .iter()
+            .map(|m| m.version)
+            .collect::<Vec<_>>()
     );
     let (lite, _) = Store::open_in_memory().unwrap();
     let sqlite: Vec<String> = lite

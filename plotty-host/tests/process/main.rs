@@ -11,6 +11,7 @@ mod common;
 mod config;
 mod daemon;
 mod docs;
+mod farm;
 mod lifecycle;
 mod plot;
 mod security;
