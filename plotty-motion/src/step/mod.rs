@@ -70,8 +70,12 @@ pub use profile::MAX_BLOCK_SECONDS;
 use crate::ebb::{LowLevelMove, StepperMove};
 use crate::kinematics::{Kinematics, MotorSteps, Point};
 use crate::plan::{Block, Pen, Tag};
-use exec::{Executor, Slicer};
+use exec::{Executor, LonePiece, Slicer};
 use profile::{BlockPlan, Group, Piece, plan_block};
+
+/// Smallest batch with which [`StepGenerator::push_into`] takes its fast path: the held group
+/// and the up to three phases of a block.
+pub const FAST_BATCH: usize = 4;
 
 /// Longest group (and so firmware move) in ticks: 2^31 ticks is 23.9 hours.
 const MAX_GROUP_TICKS: f64 = 2_147_483_648.0;
@@ -112,6 +116,28 @@ pub struct Move {
     pub chord_error_mm: f64,
 }
 
+impl Move {
+    /// A placeholder to fill a batch with before [`StepGenerator::push_into`] or
+    /// [`StepGenerator::pop_into`] writes it: an LM that moves nothing and takes no time.
+    pub const EMPTY: Self = Self {
+        command: MoveCommand::Lm(LowLevelMove {
+            rate: [0, 0],
+            steps: [0, 0],
+            accel: [0, 0],
+            clear: None,
+        }),
+        ticks: 0,
+        end: MotorSteps::ZERO,
+        pen: Pen::Up,
+        tag: Tag {
+            stroke: 0,
+            vertex: 0,
+        },
+        distance_mm: 0.0,
+        chord_error_mm: 0.0,
+    };
+}
+
 /// Running counts of what the generator had to do beyond the plan.
 #[derive(Clone, Copy, PartialEq, Debug, Default)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -147,8 +173,21 @@ pub struct StepGenerator {
     queue: Queue,
     /// Scratch space for cutting a block into pieces.
     scratch: BlockPlan,
+    /// Where each piece of `scratch` ends, for the fast path (see [`Self::push_into`]).
+    ends: [PieceEnd; 3],
     /// The firmware state after every move handed out.
     exec: Executor,
+    /// Blocks that took the fast path of [`Self::push_into`] (tests check it is taken).
+    #[cfg(test)]
+    fast_blocks: u64,
+}
+
+/// Where a piece ends: its end point, rounded motor target and planned end tick.
+#[derive(Clone, Copy, Debug, Default)]
+struct PieceEnd {
+    point: Point,
+    target: MotorSteps,
+    tick: f64,
 }
 
 /// Groups in plot order, a ring from `head`: those ready for conversion, then the held one
@@ -187,7 +226,10 @@ impl StepGenerator {
                 has_open: false,
             },
             scratch: BlockPlan::default(),
+            ends: [PieceEnd::default(); 3],
             exec: Executor::new(config),
+            #[cfg(test)]
+            fast_blocks: 0,
         }
     }
 
@@ -252,9 +294,59 @@ impl StepGenerator {
     /// blocks are still waiting to be popped, or if the block is invalid or does not start
     /// where the previous one ended.
     pub fn push(&mut self, block: &Block) -> Result<(), StepError> {
+        self.check_ready()?;
+        self.plan_checked(block)?;
+        self.feed_planned(block);
+        Ok(())
+    }
+
+    /// [`push`](Self::push) a block, then [`pop_into`](Self::pop_into) `out`: the moves that are
+    /// ready go straight into the caller's batch. Returns how many were written; if that is
+    /// `out.len()`, more may be ready (call `pop_into` until it writes fewer).
+    ///
+    /// With a batch of at least [`FAST_BATCH`] moves, the common block (every phase long
+    /// enough to be its own move, in LM mode) takes a fast path: its phases are converted
+    /// straight into `out` without passing through the generator's group queue. The moves are
+    /// exactly those of `push` followed by `pop`.
+    pub fn push_into(&mut self, block: &Block, out: &mut [Move]) -> Result<usize, StepError> {
+        self.check_ready()?;
+        self.plan_checked(block)?;
+        if out.len() >= FAST_BATCH && self.fast_path_applies(block) {
+            return Ok(self.push_fast(block, out));
+        }
+        self.feed_planned(block);
+        Ok(self.pop_into(out))
+    }
+
+    /// Pops moves into `out` until it is full or nothing is ready; returns how many were
+    /// written (see [`pop`](Self::pop)).
+    pub fn pop_into(&mut self, out: &mut [Move]) -> usize {
+        let mut n = 0;
+        for slot in out.iter_mut() {
+            match self.pop() {
+                Some(m) => {
+                    *slot = m;
+                    n += 1;
+                }
+                None => break,
+            }
+        }
+        n
+    }
+
+    /// Refuses a push while moves from earlier blocks wait to be popped.
+    #[inline]
+    fn check_ready(&self) -> Result<(), StepError> {
         if (self.queue.ready_len() != 0 && !self.head_waits()) || self.exec.slicer.is_some() {
             return Err(StepError::Busy);
         }
+        Ok(())
+    }
+
+    /// Checks `block` (valid, continuous) and cuts it into pieces in `scratch`; nothing else
+    /// changes, so a refused block leaves the generator as it was.
+    #[inline]
+    fn plan_checked(&mut self, block: &Block) -> Result<(), StepError> {
         let kinematics = self.exec.config.kinematics();
         let (end, end_target) = self.last_end;
         let same = |a: f64, b: f64| a.to_bits() == b.to_bits();
@@ -276,7 +368,12 @@ impl StepGenerator {
             self.planned_ticks,
             self.queue.close_ticks,
             &mut self.scratch,
-        )?;
+        )
+    }
+
+    /// The general path after [`Self::plan_checked`]: the pieces join the group queue.
+    fn feed_planned(&mut self, block: &Block) {
+        let kinematics = self.exec.config.kinematics();
         let pen_now = self.queue.back().map(|g| g.last.pen);
         if pen_now.is_some_and(|p| p != block.pen) {
             self.finish();
@@ -289,7 +386,134 @@ impl StepGenerator {
         }
         self.planned_ticks += self.scratch.ticks;
         self.last_end = (block.end, self.scratch.end_target);
-        Ok(())
+    }
+
+    /// Whether [`Self::push_fast`] may take the planned block: LM moves, nothing waiting but
+    /// at most the held group, the same pen (no run ends), and every piece a group of its own
+    /// (it moves a motor and lasts long enough to close), so that no piece merges with
+    /// another. Then the queue would make each piece a group, and every group before the last
+    /// ready at once: exactly what the fast path converts.
+    #[inline]
+    fn fast_path_applies(&mut self, block: &Block) -> bool {
+        let q = &self.queue;
+        let n = self.scratch.n;
+        if self.exec.config.format() != MoveFormat::Lm
+            || q.has_open
+            || q.len != usize::from(q.has_held)
+            || n == 0
+            || q.back().is_some_and(|g| g.last.pen != block.pen)
+        {
+            return false;
+        }
+        let kinematics = self.exec.config.kinematics();
+        let mut from = q.tail;
+        let mut all = true;
+        for (piece, end) in self.scratch.pieces.iter().zip(&mut self.ends).take(n) {
+            let point = piece.line.point_at(piece.s1);
+            let target = piece.line.target_of(piece.s1, point, kinematics);
+            let end_tick = piece.start_tick + piece.ticks();
+            all &= (target != from) & (end_tick - piece.start_tick >= q.close_ticks);
+            *end = PieceEnd {
+                point,
+                target,
+                tick: end_tick,
+            };
+            from = target;
+        }
+        all
+    }
+
+    /// The fast path of [`Self::push_into`] (see [`Self::fast_path_applies`]): converts the
+    /// held group and every piece but the last straight into `out` (`out.len() ≥ FAST_BATCH`);
+    /// the last piece becomes the held group. Where a group cannot fill the firmware minimum
+    /// (it would merge with its successor, see [`Self::pop`]), the rest of the block takes the
+    /// general path from there, which gives the same moves as if it had taken it throughout.
+    fn push_fast(&mut self, block: &Block, out: &mut [Move]) -> usize {
+        let kinematics = self.exec.config.kinematics();
+        let n = self.scratch.n;
+        let mut written = 0;
+        #[cfg(test)]
+        {
+            self.fast_blocks += 1;
+        }
+        if self.queue.has_held {
+            let Some(held) = self.queue.groups.get(self.queue.head) else {
+                return self.fall_back(block, out);
+            };
+            let start = self.exec.lm_start(held.end_target);
+            if self.exec.cannot_fill_minimum_from(&start) {
+                return self.fall_back(block, out);
+            }
+            let m = self.exec.convert_lm(held, start);
+            if let Some(slot) = out.first_mut() {
+                *slot = m;
+                written = 1;
+            }
+            self.queue.pop_front();
+            self.queue.has_held = false;
+        }
+        // From here the queue is empty: each piece starts at the tail.
+        let mut first = 0;
+        if let Some(p) = self.scratch.pieces.first() {
+            self.queue.tail_point = p.line.point_at(p.s0);
+        }
+        for k in 0..n - 1 {
+            let (Some(piece), Some(end)) = (self.scratch.pieces.get(k), self.ends.get(k)) else {
+                break;
+            };
+            let start = self.exec.lm_start(end.target);
+            if self.exec.cannot_fill_minimum_from(&start) {
+                break;
+            }
+            let job = LonePiece {
+                piece,
+                end_tick: end.tick,
+                end_target: end.target,
+            };
+            let m = self.exec.convert_lm(&job, start);
+            if let Some(slot) = out.get_mut(written) {
+                *slot = m;
+                written += 1;
+            }
+            self.queue.tail = end.target;
+            self.queue.tail_point = end.point;
+            first = k + 1;
+        }
+        let last = n - 1;
+        if first == last {
+            // The usual end: the last piece becomes the held group, as `Queue::feed` would
+            // make it (the queue is empty, and the piece closes), from the end already known.
+            let q = &mut self.queue;
+            if let (Some(piece), Some(end), Some(slot)) = (
+                self.scratch.pieces.get(last),
+                self.ends.get(last),
+                q.groups.get_mut(q.head),
+            ) {
+                slot.start_known(
+                    piece,
+                    q.tail,
+                    q.tail_point,
+                    (end.point, end.target, end.tick),
+                );
+                (q.tail, q.tail_point) = (end.target, end.point);
+                q.len = 1;
+                q.has_held = true;
+            }
+        } else {
+            for piece in self.scratch.pieces.iter().take(n).skip(first) {
+                self.queue.feed(piece, kinematics, &mut self.exec.stats);
+            }
+        }
+        self.planned_ticks += self.scratch.ticks;
+        self.last_end = (block.end, self.scratch.end_target);
+        written + self.pop_into(out.get_mut(written..).unwrap_or(&mut []))
+    }
+
+    /// The general path for a block already planned into `scratch`.
+    #[cold]
+    fn fall_back(&mut self, block: &Block, out: &mut [Move]) -> usize {
+        self.feed_planned(block);
+        self.pop_into(out)
     }
 
     /// Ends the current run of motion: whatever was held back (to merge with what might follow)
@@ -335,7 +559,7 @@ impl StepGenerator {
             }
             match self.exec.config.format() {
                 MoveFormat::Lm => {
-                    let start = self.exec.lm_start(g);
+                    let start = self.exec.lm_start(g.end_target);
                     if self.exec.cannot_fill_minimum_from(&start) {
                         if ready >= 2 {
                             q.merge_head();
