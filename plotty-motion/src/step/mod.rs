@@ -3,7 +3,10 @@
 //! [`StepGenerator`] takes [`Block`]s in plot order ([`StepGenerator::push`]), hands out
 //! [`Move`]s ([`StepGenerator::pop`]) and is told when a run of motion ends
 //! ([`StepGenerator::finish`], before every pen action and at the end of a plot). Memory is
-//! fixed; nothing allocates.
+//! fixed; nothing allocates. [`StepGenerator::push_into`] and [`StepGenerator::pop_into`] do
+//! the same into a caller's batch of moves; with a batch of at least [`FAST_BATCH`], the common
+//! block (LM, every phase long enough to be a move of its own) is converted straight into it,
+//! without passing through the queue of groups below. The moves are the same either way.
 //!
 //! # Guarantees
 //!
@@ -160,7 +163,9 @@ pub struct StepStats {
 /// Turns planned blocks into firmware moves (see the [module documentation](self)).
 ///
 /// Call order: [`push`](Self::push) a block, then [`pop`](Self::pop) until it returns `None`;
-/// repeat; call [`finish`](Self::finish) (then pop) before any pen action and at the end.
+/// repeat; call [`finish`](Self::finish) (then pop) before any pen action and at the end. Or
+/// the same a batch at a time: [`push_into`](Self::push_into), then
+/// [`pop_into`](Self::pop_into) while it fills the whole batch.
 #[derive(Clone, Debug)]
 pub struct StepGenerator {
     /// Planned duration of everything pushed.
