@@ -285,6 +285,15 @@ impl Executor {
     /// tick.
     #[inline]
     pub(crate) fn convert_lm<S: LmSource>(&mut self, g: &S, start: LmStart) -> Move {
+        let mut m = Move::EMPTY;
+        self.convert_lm_into(g, start, &mut m);
+        m
+    }
+
+    /// [`Self::convert_lm`] written straight into `slot` (a caller's batch), not returned and
+    /// copied.
+    #[inline]
+    pub(crate) fn convert_lm_into<S: LmSource>(&mut self, g: &S, start: LmStart, slot: &mut Move) {
         let fw = self.config.firmware();
         let min_ticks = self.config.min_move_ticks();
         let goal = self.target_ticks(g.start_tick(), g.end_tick());
@@ -349,7 +358,7 @@ impl Executor {
         self.position = end;
         self.now += took;
         let (pen, tag) = g.pen_tag();
-        let m = Move {
+        *slot = Move {
             command: MoveCommand::Lm(lm),
             ticks: took.min(u64::from(u32::MAX)) as u32,
             end,
@@ -358,8 +367,7 @@ impl Executor {
             distance_mm: g.path_mm(),
             chord_error_mm: g.chord_error_mm(),
         };
-        self.account(&m, g.merged());
-        m
+        self.account(slot, g.merged());
     }
 
     /// The next SM slice of group `g` (the one the slicer was started on), or `None` when the

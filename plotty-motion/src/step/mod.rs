@@ -446,14 +446,14 @@ impl StepGenerator {
                 return self.fall_back(block, out);
             };
             let start = self.exec.lm_start(held.end_target);
+            let Some(slot) = out.first_mut() else {
+                return self.fall_back(block, out);
+            };
             if self.exec.cannot_fill_minimum_from(&start) {
                 return self.fall_back(block, out);
             }
-            let m = self.exec.convert_lm(held, start);
-            if let Some(slot) = out.first_mut() {
-                *slot = m;
-                written = 1;
-            }
+            self.exec.convert_lm_into(held, start, slot);
+            written = 1;
             self.queue.pop_front();
             self.queue.has_held = false;
         }
@@ -467,6 +467,10 @@ impl StepGenerator {
                 break;
             };
             let start = self.exec.lm_start(end.target);
+            // (The batch always has room: it holds FAST_BATCH ≥ pieces + 1 moves.)
+            let Some(slot) = out.get_mut(written) else {
+                break;
+            };
             if self.exec.cannot_fill_minimum_from(&start) {
                 break;
             }
@@ -475,11 +479,8 @@ impl StepGenerator {
                 end_tick: end.tick,
                 end_target: end.target,
             };
-            let m = self.exec.convert_lm(&job, start);
-            if let Some(slot) = out.get_mut(written) {
-                *slot = m;
-                written += 1;
-            }
+            self.exec.convert_lm_into(&job, start, slot);
+            written += 1;
             self.queue.tail = end.target;
             self.queue.tail_point = end.point;
             first = k + 1;
