@@ -76,6 +76,13 @@ use crate::plan::{Block, Pen, Tag};
 use exec::{Executor, LonePiece, Slicer};
 use profile::{BlockPlan, Group, Piece, plan_block};
 
+#[cfg(test)]
+std::thread_local! {
+    /// Blocks that entered the fast path of [`StepGenerator::push_into`] on this thread (tests
+    /// check that it is taken; kept out of the generator so that its size is the real one).
+    pub(crate) static FAST_BLOCKS: core::cell::Cell<u64> = const { core::cell::Cell::new(0) };
+}
+
 /// Smallest batch with which [`StepGenerator::push_into`] takes its fast path: the held group
 /// and the up to three phases of a block.
 pub const FAST_BATCH: usize = 4;
@@ -178,13 +185,8 @@ pub struct StepGenerator {
     queue: Queue,
     /// Scratch space for cutting a block into pieces.
     scratch: BlockPlan,
-    /// Where each piece of `scratch` ends, for the fast path (see [`Self::push_into`]).
-    ends: [PieceEnd; 3],
     /// The firmware state after every move handed out.
     exec: Executor,
-    /// Blocks that took the fast path of [`Self::push_into`] (tests check it is taken).
-    #[cfg(test)]
-    fast_blocks: u64,
 }
 
 /// Where a piece ends: its end point, rounded motor target and planned end tick.
@@ -193,6 +195,16 @@ struct PieceEnd {
     point: Point,
     target: MotorSteps,
     tick: f64,
+}
+
+/// A piece of the block on the fast path whose group is complete but not yet ready: its index
+/// in `scratch`, where it starts (target and point) and where it ends.
+#[derive(Clone, Copy, Debug)]
+struct Waiting {
+    piece: usize,
+    from: MotorSteps,
+    at: Point,
+    end: PieceEnd,
 }
 
 /// Groups in plot order, a ring from `head`: those ready for conversion, then the held one
@@ -231,10 +243,7 @@ impl StepGenerator {
                 has_open: false,
             },
             scratch: BlockPlan::default(),
-            ends: [PieceEnd::default(); 3],
             exec: Executor::new(config),
-            #[cfg(test)]
-            fast_blocks: 0,
         }
     }
 
@@ -394,125 +403,148 @@ impl StepGenerator {
     }
 
     /// Whether [`Self::push_fast`] may take the planned block: LM moves, nothing waiting but
-    /// at most the held group, the same pen (no run ends), and every piece a group of its own
-    /// (it moves a motor and lasts long enough to close), so that no piece merges with
-    /// another. Then the queue would make each piece a group, and every group before the last
-    /// ready at once: exactly what the fast path converts.
+    /// at most the held group, and the same pen (no run ends here).
     #[inline]
-    fn fast_path_applies(&mut self, block: &Block) -> bool {
+    fn fast_path_applies(&self, block: &Block) -> bool {
         let q = &self.queue;
-        let n = self.scratch.n;
-        if self.exec.config.format() != MoveFormat::Lm
-            || q.has_open
-            || q.len != usize::from(q.has_held)
-            || n == 0
-            || q.back().is_some_and(|g| g.last.pen != block.pen)
-        {
-            return false;
-        }
-        let kinematics = self.exec.config.kinematics();
-        let mut from = q.tail;
-        let mut all = true;
-        for (piece, end) in self.scratch.pieces.iter().zip(&mut self.ends).take(n) {
-            let point = piece.line.point_at(piece.s1);
-            let target = piece.line.target_of(piece.s1, point, kinematics);
-            let end_tick = piece.start_tick + piece.ticks();
-            all &= (target != from) & (end_tick - piece.start_tick >= q.close_ticks);
-            *end = PieceEnd {
-                point,
-                target,
-                tick: end_tick,
-            };
-            from = target;
-        }
-        all
+        self.exec.config.format() == MoveFormat::Lm
+            && !q.has_open
+            && q.len == usize::from(q.has_held)
+            && self.scratch.n > 0
+            && !q.back().is_some_and(|g| g.last.pen != block.pen)
     }
 
-    /// The fast path of [`Self::push_into`] (see [`Self::fast_path_applies`]): converts the
-    /// held group and every piece but the last straight into `out` (`out.len() ≥ FAST_BATCH`);
-    /// the last piece becomes the held group. Where a group cannot fill the firmware minimum
-    /// (it would merge with its successor, see [`Self::pop`]), the rest of the block takes the
-    /// general path from there, which gives the same moves as if it had taken it throughout.
+    /// The fast path of [`Self::push_into`] (see [`Self::fast_path_applies`]), one piece at a
+    /// time as the group queue would take them, without the queue: a piece that moves a motor
+    /// and lasts long enough closes a group of its own, which makes the group before it (the
+    /// held one, then the previous piece) ready, and that one is converted straight into
+    /// `out`. The last piece becomes the held group. Where the queue would do anything else
+    /// (a piece too short or stepless to close, a ready group that cannot fill the firmware
+    /// minimum and merges with its successor), the rest of the block takes the general path
+    /// from that point, with the queue in the state it would have had: the moves are the same.
     fn push_fast(&mut self, block: &Block, out: &mut [Move]) -> usize {
         let kinematics = self.exec.config.kinematics();
+        let close_ticks = self.queue.close_ticks;
         let n = self.scratch.n;
-        let mut written = 0;
         #[cfg(test)]
-        {
-            self.fast_blocks += 1;
-        }
-        if self.queue.has_held {
-            let Some(held) = self.queue.groups.get(self.queue.head) else {
-                return self.fall_back(block, out);
-            };
-            let start = self.exec.lm_start(held.end_target);
-            let Some(slot) = out.first_mut() else {
-                return self.fall_back(block, out);
-            };
-            if self.exec.cannot_fill_minimum_from(&start) {
-                return self.fall_back(block, out);
-            }
-            self.exec.convert_lm_into(held, start, slot);
-            written = 1;
-            self.queue.pop_front();
-            self.queue.has_held = false;
-        }
-        // From here the queue is empty: each piece starts at the tail.
-        let mut first = 0;
-        if let Some(p) = self.scratch.pieces.first() {
-            self.queue.tail_point = p.line.point_at(p.s0);
-        }
-        for k in 0..n - 1 {
-            let (Some(piece), Some(end)) = (self.scratch.pieces.get(k), self.ends.get(k)) else {
+        FAST_BLOCKS.with(|c| c.set(c.get() + 1));
+        let mut written = 0;
+        // The piece whose group is complete but not yet ready (it waits for the next one to
+        // close); `None` while that is still the held group, if any.
+        let mut waiting: Option<Waiting> = None;
+        let Some(first) = self.scratch.pieces.first() else {
+            return self.fall_back(block, out);
+        };
+        let (mut from, mut at) = (self.queue.tail, first.line.point_at(first.s0));
+        for k in 0..n {
+            let Some(piece) = self.scratch.pieces.get(k) else {
                 break;
             };
-            let start = self.exec.lm_start(end.target);
-            // (The batch always has room: it holds FAST_BATCH ≥ pieces + 1 moves.)
+            let point = piece.line.point_at(piece.s1);
+            let target = piece.line.target_of(piece.s1, point, kinematics);
+            let tick = piece.start_tick + piece.ticks();
+            let closes = (target != from) & (tick - piece.start_tick >= close_ticks);
+            if !closes {
+                return self.fast_bail(block, out, written, waiting, k);
+            }
+            // This piece closes: the group before it is ready.
             let Some(slot) = out.get_mut(written) else {
-                break;
+                return self.fast_bail(block, out, written, waiting, k);
             };
-            if self.exec.cannot_fill_minimum_from(&start) {
-                break;
+            match waiting {
+                None => {
+                    let q = &mut self.queue;
+                    if q.has_held {
+                        let Some(held) = q.groups.get(q.head) else {
+                            return self.fall_back(block, out);
+                        };
+                        let start = self.exec.lm_start(held.end_target);
+                        if self.exec.cannot_fill_minimum_from(&start) {
+                            // It merges with this piece: nothing changed yet.
+                            return self.fall_back(block, out);
+                        }
+                        self.exec.convert_lm_into(held, start, slot);
+                        written += 1;
+                        q.pop_front();
+                        q.has_held = false;
+                    }
+                }
+                Some(w) => {
+                    let Some(prev) = self.scratch.pieces.get(w.piece) else {
+                        return self.fast_bail(block, out, written, waiting, k);
+                    };
+                    let start = self.exec.lm_start(w.end.target);
+                    if self.exec.cannot_fill_minimum_from(&start) {
+                        return self.fast_bail(block, out, written, waiting, k);
+                    }
+                    let job = LonePiece {
+                        piece: prev,
+                        end_tick: w.end.tick,
+                        end_target: w.end.target,
+                    };
+                    self.exec.convert_lm_into(&job, start, slot);
+                    written += 1;
+                }
             }
-            let job = LonePiece {
-                piece,
-                end_tick: end.tick,
-                end_target: end.target,
-            };
-            self.exec.convert_lm_into(&job, start, slot);
-            written += 1;
-            self.queue.tail = end.target;
-            self.queue.tail_point = end.point;
-            first = k + 1;
+            waiting = Some(Waiting {
+                piece: k,
+                from,
+                at,
+                end: PieceEnd {
+                    point,
+                    target,
+                    tick,
+                },
+            });
+            (from, at) = (target, point);
         }
-        let last = n - 1;
-        if first == last {
-            // The usual end: the last piece becomes the held group, as `Queue::feed` would
-            // make it (the queue is empty, and the piece closes), from the end already known.
-            let q = &mut self.queue;
-            if let (Some(piece), Some(end), Some(slot)) = (
-                self.scratch.pieces.get(last),
-                self.ends.get(last),
-                q.groups.get_mut(q.head),
-            ) {
-                slot.start_known(
-                    piece,
-                    q.tail,
-                    q.tail_point,
-                    (end.point, end.target, end.tick),
-                );
-                (q.tail, q.tail_point) = (end.target, end.point);
-                q.len = 1;
-                q.has_held = true;
-            }
-        } else {
-            for piece in self.scratch.pieces.iter().take(n).skip(first) {
-                self.queue.feed(piece, kinematics, &mut self.exec.stats);
-            }
+        // Every piece closed: the last one is the held group.
+        self.hold(waiting);
+        self.planned_ticks += self.scratch.ticks;
+        self.last_end = (block.end, self.scratch.end_target);
+        written
+    }
+
+    /// Leaves the fast path before piece `k` of `scratch`: the waiting piece becomes the held
+    /// group (the queue is empty then: the held group of the previous block, if any, was
+    /// converted), and pieces `k..` take the general path. With nothing waiting, nothing has
+    /// changed yet and the whole block takes the general path.
+    #[cold]
+    fn fast_bail(
+        &mut self,
+        block: &Block,
+        out: &mut [Move],
+        written: usize,
+        waiting: Option<Waiting>,
+        k: usize,
+    ) -> usize {
+        if waiting.is_none() {
+            return self.fall_back(block, out);
+        }
+        let kinematics = self.exec.config.kinematics();
+        self.hold(waiting);
+        for piece in self.scratch.pieces.iter().take(self.scratch.n).skip(k) {
+            self.queue.feed(piece, kinematics, &mut self.exec.stats);
         }
         self.planned_ticks += self.scratch.ticks;
         self.last_end = (block.end, self.scratch.end_target);
         written + self.pop_into(out.get_mut(written..).unwrap_or(&mut []))
+    }
+
+    /// Makes the waiting piece the held group of the (empty) queue, as `Queue::feed` makes a
+    /// piece that closes, from its end already computed.
+    #[inline]
+    fn hold(&mut self, waiting: Option<Waiting>) {
+        let q = &mut self.queue;
+        if let Some(w) = waiting
+            && let (Some(piece), Some(slot)) =
+                (self.scratch.pieces.get(w.piece), q.groups.get_mut(q.head))
+        {
+            slot.start_known(piece, w.from, w.at, (w.end.point, w.end.target, w.end.tick));
+            (q.tail, q.tail_point) = (w.end.target, w.end.point);
+            q.len = 1;
+            q.has_held = true;
+        }
     }
 
     /// The general path for a block already planned into `scratch`.

@@ -302,6 +302,7 @@ impl BlockPlan {
 /// Checks `block` and cuts it into pieces: its accel, cruise and decel phases, with any phase
 /// shorter than `min_ticks` merged into a neighbouring phase of the same block (no geometric
 /// error: the block is straight). Only a block shorter than `min_ticks` as a whole stays short.
+#[inline(always)]
 pub(crate) fn plan_block(
     block: &Block,
     kinematics: Kinematics,
