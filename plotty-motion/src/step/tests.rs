@@ -820,6 +820,58 @@ proptest! {
         assert_same_state(&g_fast, &g_general);
     }
 
+    /// The same on arbitrary valid blocks rather than planned polylines: lengths from 0.1 µm
+    /// to 50 mm, any entry, cruise and exit speeds and accelerations the block allows (phases
+    /// of every length, missing or tiny), pen changes anywhere.
+    #[test]
+    fn push_into_gives_the_moves_of_push_and_pop_on_arbitrary_blocks(
+        which in 0usize..5,
+        batch in 1usize..10,
+        specs in proptest::collection::vec(
+            (
+                prop_oneof![1e-4f64..0.05, 0.05f64..2.0, 2.0f64..50.0],
+                0.0f64..core::f64::consts::TAU,
+                (0.0f64..=1.0, 0.0f64..=1.0),
+                prop_oneof![0.5f64..20.0, 20.0f64..200.0],
+                prop_oneof![10.0f64..500.0, 500.0f64..20_000.0],
+                any::<bool>(),
+            ),
+            1..40,
+        ),
+    ) {
+        let config = configs()[which];
+        let mut blocks = Vec::new();
+        let mut at = Point::ORIGIN;
+        for (i, &(len, heading, (e, x), v, a, down)) in specs.iter().enumerate() {
+            let end = Point::new(at.x_mm + len * heading.cos(), at.y_mm + len * heading.sin());
+            let len = at.distance_to(end);
+            // The fastest entry and exit this length allows from rest, and the peak speed.
+            let reach = (2.0 * a * len).sqrt();
+            let (entry, exit) = ((v * e).min(reach), (v * x).min(reach));
+            let peak = (a * len + entry * entry / 2.0 + exit * exit / 2.0).sqrt();
+            blocks.push(Block {
+                start: at,
+                end,
+                pen: if down { Pen::Down } else { Pen::Up },
+                tag: Tag { stroke: 0, vertex: i as u32 },
+                length_mm: len,
+                entry_mm_s: entry,
+                cruise_mm_s: v.min(peak).max(entry).max(exit),
+                exit_mm_s: exit,
+                accel_mm_s2: a,
+            });
+            at = end;
+        }
+        let (fast, g_fast) = run_batched(config, &blocks, batch);
+        let (general, g_general) = run_general(config, &blocks);
+        prop_assert_eq!(fast.len(), general.len());
+        for (i, (a, b)) in fast.iter().zip(&general).enumerate() {
+            prop_assert_eq!(a, b, "move {}", i);
+            prop_assert_eq!(a.distance_mm.to_bits(), b.distance_mm.to_bits());
+        }
+        assert_same_state(&g_fast, &g_general);
+    }
+
     /// Extreme but finite blocks: refused or executed within limits, never a panic.
     #[test]
     fn extreme_blocks_never_break_limits(
