@@ -9,7 +9,7 @@ use std::hint::black_box;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use plotty_motion::kinematics::{Kinematics, Point, Resolution};
 use plotty_motion::plan::{Block, Pen, Tag};
-use plotty_motion::step::{FirmwareLine, MoveFormat, StepConfig, StepGenerator};
+use plotty_motion::step::{FAST_BATCH, FirmwareLine, Move, MoveFormat, StepConfig, StepGenerator};
 
 /// xorshift64*: reproducible streams without a dependency.
 struct Rng(u64);
@@ -143,28 +143,37 @@ fn tiny_collinear(k: Kinematics) -> Stream {
     runs
 }
 
-/// Steps every run through a fresh generator placed at its start; returns a checksum.
+/// Steps every run through a fresh generator placed at its start, moves written a batch at a
+/// time as the pipeline takes them (`push_into`, then `pop_into` while batches come back full);
+/// returns a checksum.
 fn generate(config: StepConfig, stream: &Stream) -> u64 {
     let mut sum = 0u64;
     let k = config.kinematics();
     let mut g = StepGenerator::new(config);
+    let mut batch = [Move::EMPTY; FAST_BATCH];
+    let mut take = |g: &mut StepGenerator, mut n: usize, batch: &mut [Move; FAST_BATCH]| loop {
+        for m in &batch[..n] {
+            sum = sum.wrapping_add(u64::from(m.ticks));
+        }
+        if n < FAST_BATCH {
+            return;
+        }
+        n = g.pop_into(batch);
+    };
     for run in stream {
         let Some(first) = run.first() else { continue };
         if g.reset(k.to_motor(first.start), g.accumulators()).is_err() {
             return u64::MAX;
         }
         for b in run {
-            if g.push(b).is_err() {
-                return u64::MAX;
-            }
-            while let Some(m) = g.pop() {
-                sum = sum.wrapping_add(u64::from(m.ticks));
+            match g.push_into(b, &mut batch) {
+                Ok(n) => take(&mut g, n, &mut batch),
+                Err(_) => return u64::MAX,
             }
         }
         g.finish();
-        while let Some(m) = g.pop() {
-            sum = sum.wrapping_add(u64::from(m.ticks));
-        }
+        let n = g.pop_into(&mut batch);
+        take(&mut g, n, &mut batch);
     }
     sum
 }

@@ -43,7 +43,9 @@ use crate::plan::{
     Action, PathItem, Pen, PlanError, PlannedItem, Planner, PlannerConfig, PlannerSlot,
 };
 use crate::session::{FeedItem, Motion, MotionCommand};
-use crate::step::{FirmwareLine, Move, MoveCommand, StepConfig, StepError, StepGenerator};
+use crate::step::{
+    FAST_BATCH, FirmwareLine, Move, MoveCommand, StepConfig, StepError, StepGenerator,
+};
 
 /// Why the pipeline refused an item or could not produce one.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -67,6 +69,11 @@ pub enum PipelineError {
 pub struct Pipeline<'a> {
     planner: Planner<'a>,
     stepper: StepGenerator,
+    /// Moves the generator wrote in one batch ([`StepGenerator::push_into`], which converts
+    /// the common block without queueing it), handed out from `next` up to `count`.
+    moves: [Move; FAST_BATCH],
+    next: u8,
+    count: u8,
     /// An action released by the planner, handed out once the generator is drained.
     action: Option<Action>,
     /// `finish` was called and nothing pushed since.
@@ -131,6 +138,9 @@ impl<'a> Pipeline<'a> {
         Ok(Self {
             planner,
             stepper,
+            moves: [Move::EMPTY; FAST_BATCH],
+            next: 0,
+            count: 0,
             action: None,
             finishing: false,
             stepper_finished: false,
@@ -161,15 +171,29 @@ impl<'a> Pipeline<'a> {
     /// The step generator refused a block (a planner bug or an impossible configuration).
     pub fn pull(&mut self) -> Result<Option<FeedItem>, PipelineError> {
         loop {
-            if let Some(m) = self.stepper.pop() {
-                return Ok(Some(FeedItem::Move(m.into())));
+            if self.next < self.count {
+                let m = self.moves.get(usize::from(self.next)).copied();
+                self.next += 1;
+                if let Some(m) = m {
+                    return Ok(Some(FeedItem::Move(m.into())));
+                }
+            }
+            // The batch is spent: whatever else the generator has ready comes first.
+            let n = self.stepper.pop_into(&mut self.moves);
+            if n > 0 {
+                (self.next, self.count) = (0, n as u8);
+                continue;
             }
             if let Some(action) = self.action.take() {
                 return Ok(Some(action_item(action)));
             }
             match self.planner.pop() {
                 Some(PlannedItem::Block(block)) => {
-                    self.stepper.push(&block).map_err(PipelineError::Step)?;
+                    let n = self
+                        .stepper
+                        .push_into(&block, &mut self.moves)
+                        .map_err(PipelineError::Step)?;
+                    (self.next, self.count) = (0, n as u8);
                 }
                 Some(PlannedItem::Action(action)) => {
                     // The machine is at rest before an action: release what the generator
@@ -192,6 +216,7 @@ impl<'a> Pipeline<'a> {
             && self.stepper_finished
             && self.planner.is_empty()
             && self.action.is_none()
+            && self.next >= self.count
             && self.stepper.is_idle()
     }
 
@@ -200,7 +225,9 @@ impl<'a> Pipeline<'a> {
         &self.planner
     }
 
-    /// The step generator (position, timing, statistics).
+    /// The step generator (position, timing, statistics). Its figures count the moves of
+    /// the pipeline's current batch as handed out: they describe everything pulled once
+    /// [`pull`](Self::pull) has returned `None`.
     pub fn stepper(&self) -> &StepGenerator {
         &self.stepper
     }

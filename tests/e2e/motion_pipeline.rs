@@ -80,25 +80,45 @@ impl Summary {
     }
 }
 
-/// The step generator's side of the loop: blocks in, moves out into the summary.
+/// Moves per batch: enough for the generator's fast path.
+const BATCH: usize = 8;
+
+/// The step generator's side of the loop: blocks in, moves out (a batch at a time) into the
+/// summary.
 struct Stepper {
     steps: StepGenerator,
     summary: Summary,
+    batch: [Move; BATCH],
 }
 
 impl Stepper {
     fn new(config: StepConfig) -> Self {
+        let steps = StepGenerator::new(config);
         Self {
-            steps: StepGenerator::new(config),
+            steps,
             summary: Summary::default(),
+            batch: [Move::EMPTY; BATCH],
+        }
+    }
+
+    /// Takes the first `n` moves of the batch, then pops until the generator has no more.
+    #[inline]
+    fn take_batch(&mut self, mut n: usize) {
+        loop {
+            for m in &self.batch[..n] {
+                self.summary.take_move(m);
+            }
+            if n < BATCH {
+                return;
+            }
+            n = self.steps.pop_into(&mut self.batch);
         }
     }
 
     #[inline]
     fn drain(&mut self) {
-        while let Some(m) = self.steps.pop() {
-            self.summary.take_move(&m);
-        }
+        let n = self.steps.pop_into(&mut self.batch);
+        self.take_batch(n);
     }
 
     /// Ends a run of motion: everything pushed is out, so the elapsed ticks can be held against
@@ -117,10 +137,10 @@ impl Stepper {
             PlannedItem::Block(b) => {
                 self.summary.blocks += 1;
                 self.summary.planned_mm += b.length_mm;
-                if let Err(e) = self.steps.push(&b) {
-                    panic!("step generator refused {b:?}: {e}");
+                match self.steps.push_into(&b, &mut self.batch) {
+                    Ok(n) => self.take_batch(n),
+                    Err(e) => panic!("step generator refused {b:?}: {e}"),
                 }
-                self.drain();
             }
             PlannedItem::Action(_) => {
                 self.summary.actions += 1;

@@ -4,7 +4,8 @@
 
 use crate::ebb::{LowLevelMove, StepperMove};
 use crate::kinematics::{MotorSteps, Point};
-use crate::step::profile::Group;
+use crate::plan::{Pen, Tag};
+use crate::step::profile::{Group, Piece};
 use crate::step::timing::{Profile, RATE_MAX, STEP, round_i64, sm_landing, sm_rate_v2, sm_rate_v3};
 use crate::step::{FirmwareLine, Move, MoveCommand, StepConfig, StepStats};
 use crate::time::TICKS_PER_MS;
@@ -56,6 +57,142 @@ pub(crate) struct Executor {
     pub(crate) trace_planned_end: f64,
 }
 
+/// What converting one group of planned motion into an LM needs: a whole [`Group`] on the
+/// general path, a lone [`Piece`] (one phase, or the joined phases, of one block) on the fast
+/// path of `StepGenerator::push_into`, which converts it without building a group. Both give
+/// the same figures for the same motion, so the moves are the same bit for bit.
+pub(crate) trait LmSource {
+    /// Planned start, in ticks since the plot began.
+    fn start_tick(&self) -> f64;
+    /// Planned end, in ticks since the plot began.
+    fn end_tick(&self) -> f64;
+    /// Rounded motor target at the end.
+    fn end_target(&self) -> MotorSteps;
+    /// The rate profile per motor over `t` ticks for `steps` signed steps.
+    fn profiles(&self, t: u64, steps: [i64; 2]) -> (Profile, Profile);
+    /// Pen state and tag of the block the move ends in.
+    fn pen_tag(&self) -> (Pen, Tag);
+    /// Planned path length covered.
+    fn path_mm(&self) -> f64;
+    /// See [`Move::chord_error_mm`].
+    fn chord_error_mm(&self) -> f64;
+    /// Whether the move spans more than one piece.
+    fn merged(&self) -> bool;
+}
+
+/// The profiles of motion within one block: every motor's planned speed has the path speed's
+/// shape (scaled by its share, in the direction it moves); a motor that moves against its share
+/// by rounding runs at a constant rate.
+#[inline]
+fn one_block_profiles(
+    t: u64,
+    shape: (f64, f64),
+    share: [f64; 2],
+    steps: [i64; 2],
+) -> (Profile, Profile) {
+    let common = Profile::new(t, shape);
+    let along = |n: i64, k: f64| if n < 0 { k < 0.0 } else { k > 0.0 };
+    let [n0, n1] = steps;
+    (
+        if along(n0, share[0]) {
+            common
+        } else {
+            Profile::constant(t)
+        },
+        if along(n1, share[1]) {
+            common
+        } else {
+            Profile::constant(t)
+        },
+    )
+}
+
+impl LmSource for Group {
+    #[inline]
+    fn start_tick(&self) -> f64 {
+        self.start_tick
+    }
+    #[inline]
+    fn end_tick(&self) -> f64 {
+        self.end_tick
+    }
+    #[inline]
+    fn end_target(&self) -> MotorSteps {
+        self.end_target
+    }
+    #[inline]
+    fn profiles(&self, t: u64, steps: [i64; 2]) -> (Profile, Profile) {
+        if self.pieces == 1 {
+            one_block_profiles(t, self.path_shape(), self.last.line.share, steps)
+        } else {
+            let [s0, s1] = self.shapes(steps.map(|n| if n < 0 { -1.0 } else { 1.0 }));
+            (Profile::new(t, s0), Profile::new(t, s1))
+        }
+    }
+    #[inline]
+    fn pen_tag(&self) -> (Pen, Tag) {
+        (self.last.pen, self.last.tag)
+    }
+    #[inline]
+    fn path_mm(&self) -> f64 {
+        self.path_mm
+    }
+    #[inline]
+    fn chord_error_mm(&self) -> f64 {
+        Self::chord_error_mm(self)
+    }
+    #[inline]
+    fn merged(&self) -> bool {
+        self.pieces > 1
+    }
+}
+
+/// A piece converted on its own (the fast path): the group [`Group::start`] would make of it,
+/// without the group. `end_target` is the piece's rounded end (`Line::target_of` at `s1`).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct LonePiece<'a> {
+    pub(crate) piece: &'a Piece,
+    pub(crate) end_tick: f64,
+    pub(crate) end_target: MotorSteps,
+}
+
+impl LmSource for LonePiece<'_> {
+    #[inline]
+    fn start_tick(&self) -> f64 {
+        self.piece.start_tick
+    }
+    #[inline]
+    fn end_tick(&self) -> f64 {
+        self.end_tick
+    }
+    #[inline]
+    fn end_target(&self) -> MotorSteps {
+        self.end_target
+    }
+    #[inline]
+    fn profiles(&self, t: u64, steps: [i64; 2]) -> (Profile, Profile) {
+        let start = self.piece.start_tick;
+        let shape = self.piece.path_shape(start, self.end_tick - start);
+        one_block_profiles(t, shape, self.piece.line.share, steps)
+    }
+    #[inline]
+    fn pen_tag(&self) -> (Pen, Tag) {
+        (self.piece.pen, self.piece.tag)
+    }
+    #[inline]
+    fn path_mm(&self) -> f64 {
+        self.piece.length_mm()
+    }
+    #[inline]
+    fn chord_error_mm(&self) -> f64 {
+        0.0
+    }
+    #[inline]
+    fn merged(&self) -> bool {
+        false
+    }
+}
+
 impl Executor {
     pub(crate) fn new(config: StepConfig) -> Self {
         Self {
@@ -105,10 +242,10 @@ impl Executor {
     /// Signed steps per motor to reach `g`'s end, and the effective (forward) accumulators an
     /// LM starts from: 3.x counts down in reverse (reference §2.5).
     #[inline]
-    pub(crate) fn lm_start(&self, g: &Group) -> LmStart {
+    pub(crate) fn lm_start(&self, end_target: MotorSteps) -> LmStart {
         let steps = [
-            i64::from(g.end_target.m1) - i64::from(self.position.m1),
-            i64::from(g.end_target.m2) - i64::from(self.position.m2),
+            i64::from(end_target.m1) - i64::from(self.position.m1),
+            i64::from(end_target.m2) - i64::from(self.position.m2),
         ];
         let mirror = self.config.firmware().lm_mirrors_reverse();
         let [a0, a1] = self.acc;
@@ -130,7 +267,7 @@ impl Executor {
     /// sooner. Happens on 3.x when motors reverse right after stopping (the accumulator is
     /// mirrored to the brink of a step).
     pub(crate) fn cannot_fill_minimum(&self, g: &Group) -> bool {
-        self.cannot_fill_minimum_from(&self.lm_start(g))
+        self.cannot_fill_minimum_from(&self.lm_start(g.end_target))
     }
 
     /// [`Self::cannot_fill_minimum`] from the group's [`LmStart`].
@@ -147,10 +284,19 @@ impl Executor {
     /// One LM for a group, from its [`LmStart`]: every moving motor's last step on the target
     /// tick.
     #[inline]
-    pub(crate) fn convert_lm(&mut self, g: &Group, start: LmStart) -> Move {
+    pub(crate) fn convert_lm<S: LmSource>(&mut self, g: &S, start: LmStart) -> Move {
+        let mut m = Move::EMPTY;
+        self.convert_lm_into(g, start, &mut m);
+        m
+    }
+
+    /// [`Self::convert_lm`] written straight into `slot` (a caller's batch), not returned and
+    /// copied.
+    #[inline]
+    pub(crate) fn convert_lm_into<S: LmSource>(&mut self, g: &S, start: LmStart, slot: &mut Move) {
         let fw = self.config.firmware();
         let min_ticks = self.config.min_move_ticks();
-        let goal = self.target_ticks(g.start_tick, g.end_tick);
+        let goal = self.target_ticks(g.start_tick(), g.end_tick());
         let mut ticks = goal.max(i64::from(min_ticks));
         let LmStart { steps, c0 } = start;
         for (n, c) in steps.iter().zip(c0) {
@@ -165,29 +311,7 @@ impl Executor {
         }
         let t = ticks as u64;
         let [n0, n1] = steps;
-        let share = g.last.line.share;
-        let (p0, p1) = if g.pieces == 1 {
-            // Within one block every motor's planned speed has the path speed's shape (scaled
-            // by its share, in the direction it moves); a motor that moves against its share
-            // by rounding runs at a constant rate.
-            let common = Profile::new(t, g.path_shape());
-            let along = |n: i64, k: f64| if n < 0 { k < 0.0 } else { k > 0.0 };
-            (
-                if along(n0, share[0]) {
-                    common
-                } else {
-                    Profile::constant(t)
-                },
-                if along(n1, share[1]) {
-                    common
-                } else {
-                    Profile::constant(t)
-                },
-            )
-        } else {
-            let [s0, s1] = g.shapes(steps.map(|n| if n < 0 { -1.0 } else { 1.0 }));
-            (Profile::new(t, s0), Profile::new(t, s1))
-        };
+        let (p0, p1) = g.profiles(t, steps);
         let mut lm = LowLevelMove {
             rate: [0, 0],
             steps: [0, 0],
@@ -228,21 +352,22 @@ impl Executor {
         self.note_landing(took, goal, 0);
         #[cfg(test)]
         {
-            self.trace_planned_end = g.end_tick;
+            self.trace_planned_end = g.end_tick();
         }
-        self.position = g.end_target;
+        let end = g.end_target();
+        self.position = end;
         self.now += took;
-        let m = Move {
+        let (pen, tag) = g.pen_tag();
+        *slot = Move {
             command: MoveCommand::Lm(lm),
             ticks: took.min(u64::from(u32::MAX)) as u32,
-            end: g.end_target,
-            pen: g.last.pen,
-            tag: g.last.tag,
-            distance_mm: g.path_mm,
+            end,
+            pen,
+            tag,
+            distance_mm: g.path_mm(),
             chord_error_mm: g.chord_error_mm(),
         };
-        self.account(&m, g.pieces > 1);
-        m
+        self.account(slot, g.merged());
     }
 
     /// The next SM slice of group `g` (the one the slicer was started on), or `None` when the

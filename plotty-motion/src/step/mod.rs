@@ -3,7 +3,10 @@
 //! [`StepGenerator`] takes [`Block`]s in plot order ([`StepGenerator::push`]), hands out
 //! [`Move`]s ([`StepGenerator::pop`]) and is told when a run of motion ends
 //! ([`StepGenerator::finish`], before every pen action and at the end of a plot). Memory is
-//! fixed; nothing allocates.
+//! fixed; nothing allocates. [`StepGenerator::push_into`] and [`StepGenerator::pop_into`] do
+//! the same into a caller's batch of moves; with a batch of at least [`FAST_BATCH`], the common
+//! block (LM, every phase long enough to be a move of its own) is converted straight into it,
+//! without passing through the queue of groups below. The moves are the same either way.
 //!
 //! # Guarantees
 //!
@@ -70,8 +73,19 @@ pub use profile::MAX_BLOCK_SECONDS;
 use crate::ebb::{LowLevelMove, StepperMove};
 use crate::kinematics::{Kinematics, MotorSteps, Point};
 use crate::plan::{Block, Pen, Tag};
-use exec::{Executor, Slicer};
+use exec::{Executor, LonePiece, Slicer};
 use profile::{BlockPlan, Group, Piece, plan_block};
+
+#[cfg(test)]
+std::thread_local! {
+    /// Blocks that entered the fast path of [`StepGenerator::push_into`] on this thread (tests
+    /// check that it is taken; kept out of the generator so that its size is the real one).
+    pub(crate) static FAST_BLOCKS: core::cell::Cell<u64> = const { core::cell::Cell::new(0) };
+}
+
+/// Smallest batch with which [`StepGenerator::push_into`] takes its fast path: the held group
+/// and the up to three phases of a block.
+pub const FAST_BATCH: usize = 4;
 
 /// Longest group (and so firmware move) in ticks: 2^31 ticks is 23.9 hours.
 const MAX_GROUP_TICKS: f64 = 2_147_483_648.0;
@@ -112,6 +126,28 @@ pub struct Move {
     pub chord_error_mm: f64,
 }
 
+impl Move {
+    /// A placeholder to fill a batch with before [`StepGenerator::push_into`] or
+    /// [`StepGenerator::pop_into`] writes it: an LM that moves nothing and takes no time.
+    pub const EMPTY: Self = Self {
+        command: MoveCommand::Lm(LowLevelMove {
+            rate: [0, 0],
+            steps: [0, 0],
+            accel: [0, 0],
+            clear: None,
+        }),
+        ticks: 0,
+        end: MotorSteps::ZERO,
+        pen: Pen::Up,
+        tag: Tag {
+            stroke: 0,
+            vertex: 0,
+        },
+        distance_mm: 0.0,
+        chord_error_mm: 0.0,
+    };
+}
+
 /// Running counts of what the generator had to do beyond the plan.
 #[derive(Clone, Copy, PartialEq, Debug, Default)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -134,7 +170,9 @@ pub struct StepStats {
 /// Turns planned blocks into firmware moves (see the [module documentation](self)).
 ///
 /// Call order: [`push`](Self::push) a block, then [`pop`](Self::pop) until it returns `None`;
-/// repeat; call [`finish`](Self::finish) (then pop) before any pen action and at the end.
+/// repeat; call [`finish`](Self::finish) (then pop) before any pen action and at the end. Or
+/// the same a batch at a time: [`push_into`](Self::push_into), then
+/// [`pop_into`](Self::pop_into) while it fills the whole batch.
 #[derive(Clone, Debug)]
 pub struct StepGenerator {
     /// Planned duration of everything pushed.
@@ -149,6 +187,24 @@ pub struct StepGenerator {
     scratch: BlockPlan,
     /// The firmware state after every move handed out.
     exec: Executor,
+}
+
+/// Where a piece ends: its end point, rounded motor target and planned end tick.
+#[derive(Clone, Copy, Debug, Default)]
+struct PieceEnd {
+    point: Point,
+    target: MotorSteps,
+    tick: f64,
+}
+
+/// A piece of the block on the fast path whose group is complete but not yet ready: its index
+/// in `scratch`, where it starts (target and point) and where it ends.
+#[derive(Clone, Copy, Debug)]
+struct Waiting {
+    piece: usize,
+    from: MotorSteps,
+    at: Point,
+    end: PieceEnd,
 }
 
 /// Groups in plot order, a ring from `head`: those ready for conversion, then the held one
@@ -252,9 +308,59 @@ impl StepGenerator {
     /// blocks are still waiting to be popped, or if the block is invalid or does not start
     /// where the previous one ended.
     pub fn push(&mut self, block: &Block) -> Result<(), StepError> {
+        self.check_ready()?;
+        self.plan_checked(block)?;
+        self.feed_planned(block);
+        Ok(())
+    }
+
+    /// [`push`](Self::push) a block, then [`pop_into`](Self::pop_into) `out`: the moves that are
+    /// ready go straight into the caller's batch. Returns how many were written; if that is
+    /// `out.len()`, more may be ready (call `pop_into` until it writes fewer).
+    ///
+    /// With a batch of at least [`FAST_BATCH`] moves, the common block (every phase long
+    /// enough to be its own move, in LM mode) takes a fast path: its phases are converted
+    /// straight into `out` without passing through the generator's group queue. The moves are
+    /// exactly those of `push` followed by `pop`.
+    pub fn push_into(&mut self, block: &Block, out: &mut [Move]) -> Result<usize, StepError> {
+        self.check_ready()?;
+        self.plan_checked(block)?;
+        if out.len() >= FAST_BATCH && self.fast_path_applies(block) {
+            return Ok(self.push_fast(block, out));
+        }
+        self.feed_planned(block);
+        Ok(self.pop_into(out))
+    }
+
+    /// Pops moves into `out` until it is full or nothing is ready; returns how many were
+    /// written (see [`pop`](Self::pop)).
+    pub fn pop_into(&mut self, out: &mut [Move]) -> usize {
+        let mut n = 0;
+        for slot in out.iter_mut() {
+            match self.pop() {
+                Some(m) => {
+                    *slot = m;
+                    n += 1;
+                }
+                None => break,
+            }
+        }
+        n
+    }
+
+    /// Refuses a push while moves from earlier blocks wait to be popped.
+    #[inline]
+    fn check_ready(&self) -> Result<(), StepError> {
         if (self.queue.ready_len() != 0 && !self.head_waits()) || self.exec.slicer.is_some() {
             return Err(StepError::Busy);
         }
+        Ok(())
+    }
+
+    /// Checks `block` (valid, continuous) and cuts it into pieces in `scratch`; nothing else
+    /// changes, so a refused block leaves the generator as it was.
+    #[inline]
+    fn plan_checked(&mut self, block: &Block) -> Result<(), StepError> {
         let kinematics = self.exec.config.kinematics();
         let (end, end_target) = self.last_end;
         let same = |a: f64, b: f64| a.to_bits() == b.to_bits();
@@ -276,7 +382,12 @@ impl StepGenerator {
             self.planned_ticks,
             self.queue.close_ticks,
             &mut self.scratch,
-        )?;
+        )
+    }
+
+    /// The general path after [`Self::plan_checked`]: the pieces join the group queue.
+    fn feed_planned(&mut self, block: &Block) {
+        let kinematics = self.exec.config.kinematics();
         let pen_now = self.queue.back().map(|g| g.last.pen);
         if pen_now.is_some_and(|p| p != block.pen) {
             self.finish();
@@ -289,7 +400,158 @@ impl StepGenerator {
         }
         self.planned_ticks += self.scratch.ticks;
         self.last_end = (block.end, self.scratch.end_target);
-        Ok(())
+    }
+
+    /// Whether [`Self::push_fast`] may take the planned block: LM moves, nothing waiting but
+    /// at most the held group, and the same pen (no run ends here).
+    #[inline]
+    fn fast_path_applies(&self, block: &Block) -> bool {
+        let q = &self.queue;
+        self.exec.config.format() == MoveFormat::Lm
+            && !q.has_open
+            && q.len == usize::from(q.has_held)
+            && self.scratch.n > 0
+            && !q.back().is_some_and(|g| g.last.pen != block.pen)
+    }
+
+    /// The fast path of [`Self::push_into`] (see [`Self::fast_path_applies`]), one piece at a
+    /// time as the group queue would take them, without the queue: a piece that moves a motor
+    /// and lasts long enough closes a group of its own, which makes the group before it (the
+    /// held one, then the previous piece) ready, and that one is converted straight into
+    /// `out`. The last piece becomes the held group. Where the queue would do anything else
+    /// (a piece too short or stepless to close, a ready group that cannot fill the firmware
+    /// minimum and merges with its successor), the rest of the block takes the general path
+    /// from that point, with the queue in the state it would have had: the moves are the same.
+    fn push_fast(&mut self, block: &Block, out: &mut [Move]) -> usize {
+        let kinematics = self.exec.config.kinematics();
+        let close_ticks = self.queue.close_ticks;
+        let n = self.scratch.n;
+        #[cfg(test)]
+        FAST_BLOCKS.with(|c| c.set(c.get() + 1));
+        let mut written = 0;
+        // The piece whose group is complete but not yet ready (it waits for the next one to
+        // close); `None` while that is still the held group, if any.
+        let mut waiting: Option<Waiting> = None;
+        let Some(first) = self.scratch.pieces.first() else {
+            return self.fall_back(block, out);
+        };
+        let (mut from, mut at) = (self.queue.tail, first.line.point_at(first.s0));
+        for k in 0..n {
+            let Some(piece) = self.scratch.pieces.get(k) else {
+                break;
+            };
+            let point = piece.line.point_at(piece.s1);
+            let target = piece.line.target_of(piece.s1, point, kinematics);
+            let tick = piece.start_tick + piece.ticks();
+            let closes = (target != from) & (tick - piece.start_tick >= close_ticks);
+            if !closes {
+                return self.fast_bail(block, out, written, waiting, k);
+            }
+            // This piece closes: the group before it is ready.
+            let Some(slot) = out.get_mut(written) else {
+                return self.fast_bail(block, out, written, waiting, k);
+            };
+            match waiting {
+                None => {
+                    let q = &mut self.queue;
+                    if q.has_held {
+                        let Some(held) = q.groups.get(q.head) else {
+                            return self.fall_back(block, out);
+                        };
+                        let start = self.exec.lm_start(held.end_target);
+                        if self.exec.cannot_fill_minimum_from(&start) {
+                            // It merges with this piece: nothing changed yet.
+                            return self.fall_back(block, out);
+                        }
+                        self.exec.convert_lm_into(held, start, slot);
+                        written += 1;
+                        q.pop_front();
+                        q.has_held = false;
+                    }
+                }
+                Some(w) => {
+                    let Some(prev) = self.scratch.pieces.get(w.piece) else {
+                        return self.fast_bail(block, out, written, waiting, k);
+                    };
+                    let start = self.exec.lm_start(w.end.target);
+                    if self.exec.cannot_fill_minimum_from(&start) {
+                        return self.fast_bail(block, out, written, waiting, k);
+                    }
+                    let job = LonePiece {
+                        piece: prev,
+                        end_tick: w.end.tick,
+                        end_target: w.end.target,
+                    };
+                    self.exec.convert_lm_into(&job, start, slot);
+                    written += 1;
+                }
+            }
+            waiting = Some(Waiting {
+                piece: k,
+                from,
+                at,
+                end: PieceEnd {
+                    point,
+                    target,
+                    tick,
+                },
+            });
+            (from, at) = (target, point);
+        }
+        // Every piece closed: the last one is the held group.
+        self.hold(waiting);
+        self.planned_ticks += self.scratch.ticks;
+        self.last_end = (block.end, self.scratch.end_target);
+        written
+    }
+
+    /// Leaves the fast path before piece `k` of `scratch`: the waiting piece becomes the held
+    /// group (the queue is empty then: the held group of the previous block, if any, was
+    /// converted), and pieces `k..` take the general path. With nothing waiting, nothing has
+    /// changed yet and the whole block takes the general path.
+    #[cold]
+    fn fast_bail(
+        &mut self,
+        block: &Block,
+        out: &mut [Move],
+        written: usize,
+        waiting: Option<Waiting>,
+        k: usize,
+    ) -> usize {
+        if waiting.is_none() {
+            return self.fall_back(block, out);
+        }
+        let kinematics = self.exec.config.kinematics();
+        self.hold(waiting);
+        for piece in self.scratch.pieces.iter().take(self.scratch.n).skip(k) {
+            self.queue.feed(piece, kinematics, &mut self.exec.stats);
+        }
+        self.planned_ticks += self.scratch.ticks;
+        self.last_end = (block.end, self.scratch.end_target);
+        written + self.pop_into(out.get_mut(written..).unwrap_or(&mut []))
+    }
+
+    /// Makes the waiting piece the held group of the (empty) queue, as `Queue::feed` makes a
+    /// piece that closes, from its end already computed.
+    #[inline]
+    fn hold(&mut self, waiting: Option<Waiting>) {
+        let q = &mut self.queue;
+        if let Some(w) = waiting
+            && let (Some(piece), Some(slot)) =
+                (self.scratch.pieces.get(w.piece), q.groups.get_mut(q.head))
+        {
+            slot.start_known(piece, w.from, w.at, (w.end.point, w.end.target, w.end.tick));
+            (q.tail, q.tail_point) = (w.end.target, w.end.point);
+            q.len = 1;
+            q.has_held = true;
+        }
+    }
+
+    /// The general path for a block already planned into `scratch`.
+    #[cold]
+    fn fall_back(&mut self, block: &Block, out: &mut [Move]) -> usize {
+        self.feed_planned(block);
+        self.pop_into(out)
     }
 
     /// Ends the current run of motion: whatever was held back (to merge with what might follow)
@@ -335,7 +597,7 @@ impl StepGenerator {
             }
             match self.exec.config.format() {
                 MoveFormat::Lm => {
-                    let start = self.exec.lm_start(g);
+                    let start = self.exec.lm_start(g.end_target);
                     if self.exec.cannot_fill_minimum_from(&start) {
                         if ready >= 2 {
                             q.merge_head();

@@ -174,6 +174,75 @@ impl Piece {
         self.s1
     }
 
+    /// The path speed shape of this piece as the only piece of a group that starts at tick
+    /// `group_start_tick` and lasts `group_ticks` (see [`Group::path_shape`]; the group's own
+    /// duration is passed, not recomputed, so that the fit uses exactly the group's figure).
+    #[inline]
+    pub(crate) fn path_shape(&self, group_start_tick: f64, group_ticks: f64) -> (f64, f64) {
+        if self.n == 1 {
+            let Some(r) = self.ramps.first() else {
+                return (1.0, 1.0);
+            };
+            return if r.v0 >= 0.0 && r.v1 >= 0.0 && r.v0 + r.v1 > 0.0 {
+                (r.v0, r.v1)
+            } else {
+                (1.0, 1.0)
+            };
+        }
+        // The least-squares fit of the path speed (see `fitted_shape`, with share 1).
+        let (mut d, mut f, mut lo, mut hi) = (0.0, 0.0, f64::INFINITY, f64::NEG_INFINITY);
+        let mut t = self.start_tick - group_start_tick;
+        for r in self.ramps() {
+            let area = 0.5 * (r.v0 + r.v1) * r.ticks;
+            d += area;
+            f += t * area + r.ticks * r.ticks * (r.v0 + 2.0 * r.v1) * (1.0 / 6.0);
+            // Speeds are finite (checked when the block was planned): plain comparisons.
+            let (low, high) = if r.v0 <= r.v1 {
+                (r.v0, r.v1)
+            } else {
+                (r.v1, r.v0)
+            };
+            if low < lo {
+                lo = low;
+            }
+            if high > hi {
+                hi = high;
+            }
+            t += r.ticks;
+        }
+        let p = group_ticks;
+        if p.is_nan() || p <= 0.0 {
+            return (1.0, 1.0);
+        }
+        let mean = d / p;
+        // (NaN fails every comparison.)
+        let usable = (mean > 0.0) & (lo > f64::NEG_INFINITY) & (hi < f64::INFINITY);
+        if !usable {
+            return (1.0, 1.0);
+        }
+        let slope = 12.0 * (f - 0.5 * p * d) / (p * p * p);
+        let floor = if lo > 0.0 { lo } else { 0.0 };
+        let room = if mean - floor < hi - mean {
+            mean - floor
+        } else {
+            hi - mean
+        };
+        let limit = if room > 0.0 { room } else { 0.0 };
+        let wanted = 0.5 * slope * p;
+        let half = if wanted > limit {
+            limit
+        } else if wanted < -limit {
+            -limit
+        } else {
+            wanted
+        };
+        if half.abs() < f64::INFINITY {
+            (mean - half, mean + half)
+        } else {
+            (1.0, 1.0)
+        }
+    }
+
     /// Splits after `t` ticks (0 < t < ticks()).
     pub(crate) fn split(&self, t: f64) -> (Self, Self) {
         let mut head = *self;
@@ -233,6 +302,7 @@ impl BlockPlan {
 /// Checks `block` and cuts it into pieces: its accel, cruise and decel phases, with any phase
 /// shorter than `min_ticks` merged into a neighbouring phase of the same block (no geometric
 /// error: the block is straight). Only a block shorter than `min_ticks` as a whole stays short.
+#[inline(always)]
 pub(crate) fn plan_block(
     block: &Block,
     kinematics: Kinematics,
@@ -597,13 +667,29 @@ impl Group {
         start_point: Point,
         kinematics: Kinematics,
     ) {
+        let end_point = piece.line.point_at(piece.s1);
+        let end_target = piece.line.target_of(piece.s1, end_point, kinematics);
+        let end_tick = piece.start_tick + piece.ticks();
+        self.start_known(piece, from, start_point, (end_point, end_target, end_tick));
+    }
+
+    /// [`Self::start`] with the piece's end already computed: its point, rounded target and
+    /// tick, `(point_at(s1), target_of(s1, …), start_tick + ticks())`.
+    #[inline]
+    pub(crate) fn start_known(
+        &mut self,
+        piece: &Piece,
+        from: MotorSteps,
+        start_point: Point,
+        (end_point, end_target, end_tick): (Point, MotorSteps, f64),
+    ) {
         debug_assert!(start_point == piece.line.point_at(piece.s0));
         self.start_tick = piece.start_tick;
-        self.end_tick = piece.start_tick + piece.ticks();
+        self.end_tick = end_tick;
         self.start_point = start_point;
-        self.end_point = piece.line.point_at(piece.s1);
+        self.end_point = end_point;
         self.start_target = from;
-        self.end_target = piece.line.target_of(piece.s1, self.end_point, kinematics);
+        self.end_target = end_target;
         self.path_mm = piece.length_mm();
         self.merge_error_mm = 0.0;
         // `merged` is only read once there are two pieces (`add` and `absorb` set it first).
@@ -704,68 +790,7 @@ impl Group {
     /// blocks (`pieces > 1`).
     #[inline]
     pub(crate) fn path_shape(&self) -> (f64, f64) {
-        if self.last.n == 1 {
-            let Some(r) = self.last.ramps.first() else {
-                return (1.0, 1.0);
-            };
-            return if r.v0 >= 0.0 && r.v1 >= 0.0 && r.v0 + r.v1 > 0.0 {
-                (r.v0, r.v1)
-            } else {
-                (1.0, 1.0)
-            };
-        }
-        // The least-squares fit of the path speed (see `fitted_shape`, with share 1).
-        let (mut d, mut f, mut lo, mut hi) = (0.0, 0.0, f64::INFINITY, f64::NEG_INFINITY);
-        let mut t = self.last.start_tick - self.start_tick;
-        for r in self.last.ramps() {
-            let area = 0.5 * (r.v0 + r.v1) * r.ticks;
-            d += area;
-            f += t * area + r.ticks * r.ticks * (r.v0 + 2.0 * r.v1) * (1.0 / 6.0);
-            // Speeds are finite (checked when the block was planned): plain comparisons.
-            let (low, high) = if r.v0 <= r.v1 {
-                (r.v0, r.v1)
-            } else {
-                (r.v1, r.v0)
-            };
-            if low < lo {
-                lo = low;
-            }
-            if high > hi {
-                hi = high;
-            }
-            t += r.ticks;
-        }
-        let p = self.ticks();
-        if p.is_nan() || p <= 0.0 {
-            return (1.0, 1.0);
-        }
-        let mean = d / p;
-        // (NaN fails every comparison.)
-        let usable = (mean > 0.0) & (lo > f64::NEG_INFINITY) & (hi < f64::INFINITY);
-        if !usable {
-            return (1.0, 1.0);
-        }
-        let slope = 12.0 * (f - 0.5 * p * d) / (p * p * p);
-        let floor = if lo > 0.0 { lo } else { 0.0 };
-        let room = if mean - floor < hi - mean {
-            mean - floor
-        } else {
-            hi - mean
-        };
-        let limit = if room > 0.0 { room } else { 0.0 };
-        let wanted = 0.5 * slope * p;
-        let half = if wanted > limit {
-            limit
-        } else if wanted < -limit {
-            -limit
-        } else {
-            wanted
-        };
-        if half.abs() < f64::INFINITY {
-            (mean - half, mean + half)
-        } else {
-            (1.0, 1.0)
-        }
+        self.last.path_shape(self.start_tick, self.ticks())
     }
 
     /// A single ramp: the plan itself is the shape, no fit needed.

@@ -663,6 +663,123 @@ fn one_hour_plot_ends_exactly_and_on_time() {
     }
 }
 
+/// Runs `blocks` through `push_into`/`pop_into` with batches of `batch` moves, finishing at
+/// every pen change as the pipeline does at pen actions; returns the moves, the generator and
+/// how many blocks took the fast path.
+fn run_batched(config: StepConfig, blocks: &[Block], batch: usize) -> (Vec<Move>, StepGenerator) {
+    let mut g = StepGenerator::new(config);
+    let mut out = std::vec![Move::EMPTY; batch];
+    let mut moves = Vec::new();
+    let take = |g: &mut StepGenerator, mut n: usize, out: &mut Vec<Move>, moves: &mut Vec<Move>| {
+        loop {
+            moves.extend_from_slice(&out[..n]);
+            if n < batch {
+                return;
+            }
+            n = g.pop_into(out);
+        }
+    };
+    let mut pen = None;
+    for b in blocks {
+        if pen.is_some_and(|p| p != b.pen) {
+            g.finish();
+            let n = g.pop_into(&mut out);
+            take(&mut g, n, &mut out, &mut moves);
+        }
+        pen = Some(b.pen);
+        let n = g.push_into(b, &mut out).unwrap();
+        take(&mut g, n, &mut out, &mut moves);
+    }
+    g.finish();
+    let n = g.pop_into(&mut out);
+    take(&mut g, n, &mut out, &mut moves);
+    (moves, g)
+}
+
+/// [`run_batched`]'s reference: `push` and `pop` one move at a time (the general path only).
+fn run_general(config: StepConfig, blocks: &[Block]) -> (Vec<Move>, StepGenerator) {
+    let mut g = StepGenerator::new(config);
+    let mut moves = Vec::new();
+    let mut pen = None;
+    for b in blocks {
+        if pen.is_some_and(|p| p != b.pen) {
+            g.finish();
+            moves.extend(core::iter::from_fn(|| g.pop()));
+        }
+        pen = Some(b.pen);
+        g.push(b).unwrap();
+        moves.extend(core::iter::from_fn(|| g.pop()));
+    }
+    g.finish();
+    moves.extend(core::iter::from_fn(|| g.pop()));
+    (moves, g)
+}
+
+/// Both runs end in the same state: position, accumulators, time, plan and statistics.
+fn assert_same_state(a: &StepGenerator, b: &StepGenerator) {
+    assert_eq!(a.position(), b.position());
+    assert_eq!(a.accumulators(), b.accumulators());
+    assert_eq!(a.elapsed_ticks(), b.elapsed_ticks());
+    assert_eq!(a.planned_ticks().to_bits(), b.planned_ticks().to_bits());
+    assert_eq!(a.stats(), b.stats());
+    assert!(a.is_idle() && b.is_idle());
+}
+
+/// The fast path is taken on an ordinary stream (so the equivalence below is not vacuous: this
+/// one, with many tiny merged blocks, takes it for about a fifth of its blocks), and a batch
+/// smaller than [`FAST_BATCH`] never takes it.
+#[test]
+fn push_into_takes_the_fast_path_on_ordinary_blocks() {
+    let k = Kinematics::new(Resolution::High);
+    let config = configs()[0];
+    let blocks = stroke_stream(7, 3, 60, k);
+    let fast_blocks = || FAST_BLOCKS.with(core::cell::Cell::get);
+    let before = fast_blocks();
+    let (fast, _) = run_batched(config, &blocks, FAST_BATCH);
+    let taken = fast_blocks() - before;
+    assert!(
+        taken * 10 > blocks.len() as u64,
+        "{taken} of {} blocks on the fast path",
+        blocks.len()
+    );
+    let before = fast_blocks();
+    let (small, _) = run_batched(config, &blocks, FAST_BATCH - 1);
+    assert_eq!(fast_blocks(), before);
+    assert_eq!(fast, small);
+}
+
+/// A block whose acceleration lasts long enough for a move but makes no whole step (0.03
+/// steps in 40 ms) before it cruises: the general path merges that phase into the cruise's
+/// group, and so must `push_into` (random streams almost never contain one).
+#[test]
+fn push_into_merges_a_stepless_phase_like_push() {
+    let k = Kinematics::new(Resolution::High);
+    let (a, b, c) = (
+        Point::new(10.0, 0.0),
+        Point::new(11.0, 0.0),
+        Point::new(20.0, 5.0),
+    );
+    let mut blocks = plan_polyline(&[Point::ORIGIN, a], Pen::Down, 50.0, 1000.0, k, 0);
+    blocks.push(Block {
+        start: a,
+        end: b,
+        pen: Pen::Down,
+        tag: Tag::default(),
+        length_mm: 1.0,
+        entry_mm_s: 0.0,
+        cruise_mm_s: 0.02,
+        exit_mm_s: 0.0,
+        accel_mm_s2: 0.5,
+    });
+    blocks.extend(plan_polyline(&[b, c], Pen::Down, 50.0, 1000.0, k, 2));
+    for config in configs() {
+        let (fast, g_fast) = run_batched(config, &blocks, FAST_BATCH);
+        let (general, g_general) = run_general(config, &blocks);
+        assert_eq!(fast, general, "{config:?}");
+        assert_same_state(&g_fast, &g_general);
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(96))]
 
@@ -677,6 +794,82 @@ proptest! {
         let (g, _, timing) = run(config, &blocks, &mut checker);
         assert_off_target_rare(config, &timing, g.stats().moves);
         prop_assert_eq!(g.position(), k.to_motor(blocks.last().unwrap().end));
+    }
+
+    /// The fast path of `push_into` (a block converted straight into the batch) gives exactly
+    /// the moves and end state of the general path (`push`, then `pop` one by one), on random
+    /// streams of every configuration and any batch size, including the rare blocks that fall
+    /// back midway (a group that cannot fill the firmware minimum, a short or stepless phase).
+    #[test]
+    fn push_into_gives_the_moves_of_push_and_pop(
+        seed in any::<u64>(),
+        which in 0usize..5,
+        strokes in 1usize..4,
+        batch in 1usize..10,
+    ) {
+        let k = Kinematics::new(Resolution::High);
+        let config = configs()[which];
+        let blocks = stroke_stream(seed, strokes, 40, k);
+        let (fast, g_fast) = run_batched(config, &blocks, batch);
+        let (general, g_general) = run_general(config, &blocks);
+        prop_assert_eq!(fast.len(), general.len());
+        for (i, (a, b)) in fast.iter().zip(&general).enumerate() {
+            prop_assert_eq!(a, b, "move {}", i);
+            prop_assert_eq!(a.distance_mm.to_bits(), b.distance_mm.to_bits());
+        }
+        assert_same_state(&g_fast, &g_general);
+    }
+
+    /// The same on arbitrary valid blocks rather than planned polylines: lengths from 0.1 µm
+    /// to 50 mm, any entry, cruise and exit speeds and accelerations the block allows (phases
+    /// of every length, missing or tiny), pen changes anywhere.
+    #[test]
+    fn push_into_gives_the_moves_of_push_and_pop_on_arbitrary_blocks(
+        which in 0usize..5,
+        batch in 1usize..10,
+        specs in proptest::collection::vec(
+            (
+                prop_oneof![1e-4f64..0.05, 0.05f64..2.0, 2.0f64..50.0],
+                0.0f64..core::f64::consts::TAU,
+                (0.0f64..=1.0, 0.0f64..=1.0),
+                prop_oneof![0.5f64..20.0, 20.0f64..200.0],
+                prop_oneof![10.0f64..500.0, 500.0f64..20_000.0],
+                any::<bool>(),
+            ),
+            1..40,
+        ),
+    ) {
+        let config = configs()[which];
+        let mut blocks = Vec::new();
+        let mut at = Point::ORIGIN;
+        for (i, &(len, heading, (e, x), v, a, down)) in specs.iter().enumerate() {
+            let end = Point::new(at.x_mm + len * heading.cos(), at.y_mm + len * heading.sin());
+            let len = at.distance_to(end);
+            // The fastest entry and exit this length allows from rest, and the peak speed.
+            let reach = (2.0 * a * len).sqrt();
+            let (entry, exit) = ((v * e).min(reach), (v * x).min(reach));
+            let peak = (a * len + entry * entry / 2.0 + exit * exit / 2.0).sqrt();
+            blocks.push(Block {
+                start: at,
+                end,
+                pen: if down { Pen::Down } else { Pen::Up },
+                tag: Tag { stroke: 0, vertex: i as u32 },
+                length_mm: len,
+                entry_mm_s: entry,
+                cruise_mm_s: v.min(peak).max(entry).max(exit),
+                exit_mm_s: exit,
+                accel_mm_s2: a,
+            });
+            at = end;
+        }
+        let (fast, g_fast) = run_batched(config, &blocks, batch);
+        let (general, g_general) = run_general(config, &blocks);
+        prop_assert_eq!(fast.len(), general.len());
+        for (i, (a, b)) in fast.iter().zip(&general).enumerate() {
+            prop_assert_eq!(a, b, "move {}", i);
+            prop_assert_eq!(a.distance_mm.to_bits(), b.distance_mm.to_bits());
+        }
+        assert_same_state(&g_fast, &g_general);
     }
 
     /// Extreme but finite blocks: refused or executed within limits, never a panic.
