@@ -1240,7 +1240,7 @@ mod tests {
     /// Issue 12 item 6: `device.type` takes every spelling `--device` takes (one parser).
     #[test]
     fn issue_12_device_type_takes_the_spellings_of_the_command_line() {
-        use crate::device::discover::DeviceRequest;
+        use crate::devices::discover::DeviceRequest;
         let f = Fixture::new();
         for (word, kind) in [
             ("sim", DeviceKind::Simulator),

@@ -1069,7 +1069,7 @@ async fn a_plotter_whose_port_is_gone_is_offline() {
 /// A USB search that finds what the test plugs in, and boards that answer the probe.
 fn scripted_discovery() -> (
     Discovery,
-    Arc<Mutex<Vec<crate::device::discover::FoundBoard>>>,
+    Arc<Mutex<Vec<crate::devices::discover::FoundBoard>>>,
 ) {
     let plugged = Arc::new(Mutex::new(Vec::new()));
     let seen = Arc::clone(&plugged);
@@ -1081,11 +1081,11 @@ fn scripted_discovery() -> (
     (discovery, plugged)
 }
 
-fn plug_in(plugged: &Mutex<Vec<crate::device::discover::FoundBoard>>, port: &str) {
+fn plug_in(plugged: &Mutex<Vec<crate::devices::discover::FoundBoard>>, port: &str) {
     plugged
         .lock()
         .unwrap()
-        .push(crate::device::discover::FoundBoard {
+        .push(crate::devices::discover::FoundBoard {
             port: port.into(),
             serial: None,
         });

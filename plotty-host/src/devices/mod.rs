@@ -1,4 +1,7 @@
-//! The device layer of the daemon: one device task per configured plotter (`device.type`:
+//! Devices: everything about the plotters — which exist, how they are found and reached, and
+//! the task that drives each. [`crate::plot`] is the SVG-to-paper pipeline a device task runs.
+//!
+//! One device task per configured plotter (`device.type`:
 //! `auto` — the first AxiDraw found by USB id, else the built-in simulator; `axidraw`;
 //! `simulator`), started in start-up step 4 and attached to the job queue. An `auto` that found
 //! no AxiDraw says so (a warning, an alert, the device's `notice`, jobs recorded as simulated)
@@ -12,13 +15,19 @@
 //! - `manual`: pen up, pen down, motors off on an idle device.
 //! - `health`: what the device status says is measured: the time of the board's last answer,
 //!   `disconnected` when its link fails, `offline` when its port is gone.
-//! - [`link`]: the simulator or a serial port behind one link type.
+//! - [`link`]: the bytes to and from a plotter: the [`link::Link`] trait, a serial port, the
+//!   in-process simulator, and the [`Opener`] that opens either behind one type.
+//! - [`discover`]: `--device auto|sim|PORT` and the config's `device.type`/`device.port` →
+//!   a [`discover::Target`]; AxiDraws found by USB id; a probe that a port is a plotter.
+//! - [`check`]: `plotty check device` (reports what [`discover`] finds).
 //!
 //! On shutdown (`shutdown` settings), from the moment it is requested, the running plot finishes
 //! the stroke being drawn (or the whole job), stops with the pen up, parks, and is recorded
 //! `PAUSED` (reason `shutdown`) with its exact resume point; `resume` after the next start
 //! continues from there, wherever the carriage is then. The device stage waits for that.
 
+pub mod check;
+pub mod discover;
 mod health;
 pub mod link;
 mod manual;
@@ -35,11 +44,11 @@ pub use scan::Discovery;
 pub use task::Plotter;
 
 use crate::daemon::{Component, StartContext, StartError};
-use crate::device::discover::{self, DeviceRequest, SimulatorReason, Target};
 use crate::events::{Alert, DaemonEvent, Severity};
 use crate::exit::ExitCode;
 use crate::queue::QueueHandle;
 use crate::shutdown::Stage;
+use discover::{DeviceRequest, SimulatorReason, Target};
 
 /// Starts the device task of the configured plotter in start-up step 4 and attaches it to the
 /// queue.

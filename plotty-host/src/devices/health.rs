@@ -58,14 +58,14 @@ pub(super) async fn check(inner: &Arc<Inner>) {
             Some(l) => l,
             None => task.opener().open()?,
         };
-        crate::device::ping(&mut link, PING_TIMEOUT)?;
+        crate::devices::link::ping(&mut link, PING_TIMEOUT)?;
         let supply = if read_supply {
-            crate::device::query_supply(&mut link, PING_TIMEOUT)?
+            crate::devices::link::query_supply(&mut link, PING_TIMEOUT)?
         } else {
             None
         };
         *held = Some(link);
-        Ok::<Option<u16>, crate::device::DeviceError>(supply)
+        Ok::<Option<u16>, crate::devices::link::DeviceError>(supply)
     })
     .await;
     match answered {

@@ -9,8 +9,8 @@
 use std::time::Duration;
 
 use crate::check::Report;
-use crate::device::discover::{self, DeviceRequest, FoundBoard, SimulatorReason, Target};
-use crate::device::{DeviceError, serial};
+use crate::devices::discover::{self, DeviceRequest, FoundBoard, SimulatorReason, Target};
+use crate::devices::link::{DeviceError, serial};
 use crate::settings::{DeviceKind, DeviceSettings, FirmwareChoice};
 
 /// Longest wait for the version reply.

@@ -184,7 +184,7 @@ pub(super) async fn start(
             tokio::task::spawn_blocking(move || opener.open())
                 .await
                 .unwrap_or_else(|e| {
-                    Err(crate::device::DeviceError::Io {
+                    Err(crate::devices::link::DeviceError::Io {
                         port: inner.opener().device_id(),
                         detail: e.to_string(),
                     })

@@ -267,7 +267,7 @@ impl Inner {
     /// The link failed with `e` (or could not be opened): the device is `disconnected`, or
     /// `offline` when its serial port is gone, until [`super::run::reconnect`] reopens it. Not
     /// while a plot runs (the run reports its own end).
-    pub(super) fn link_lost(self: &Arc<Self>, e: &crate::device::DeviceError) {
+    pub(super) fn link_lost(self: &Arc<Self>, e: &crate::devices::link::DeviceError) {
         let state = self.unreachable_state();
         let changed = {
             let mut st = self.lock();
@@ -293,7 +293,7 @@ impl Inner {
     pub(super) fn unreachable_state(&self) -> DeviceState {
         match &self.opener() {
             super::link::Opener::Serial { port, .. }
-                if !crate::device::discover::port_exists(port) =>
+                if !crate::devices::discover::port_exists(port) =>
             {
                 DeviceState::Offline
             }
