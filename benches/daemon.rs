@@ -220,6 +220,7 @@ async fn start_daemon() -> Running {
     let dir = tempfile::tempdir().unwrap();
     let mut settings = Settings::defaults_for(dir.path());
     settings.device.kind = DeviceKind::Simulator;
+    settings.devices = vec![settings.device.clone()];
     std::fs::create_dir_all(settings.jobs_dir()).unwrap();
     let (store, _) = Store::open(&settings.database.path).unwrap();
     let parts = Parts {

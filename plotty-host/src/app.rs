@@ -105,7 +105,7 @@ pub fn run(cli: Cli) -> Result<Outcome, AppError> {
             &args,
             "device",
             ExitCode::Device,
-            |s, r| crate::devices::check::check(&s.device, r),
+            |s, r| crate::devices::check::check_all(&s.devices, r),
         )),
         Command::Config(ConfigCommand::Init(args)) => {
             let sources = Sources::system(Overrides::default());

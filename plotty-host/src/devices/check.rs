@@ -21,6 +21,31 @@ pub fn check(device: &DeviceSettings, report: &mut Report) {
     check_with(device, report, discover::find_boards);
 }
 
+/// Checks every configured plotter (`devices`, or the one `device` section), each as
+/// [`check`] does; with a name, each line says which plotter it is about (`left: port`).
+pub fn check_all(devices: &[DeviceSettings], report: &mut Report) {
+    check_all_with(devices, report, discover::find_boards);
+}
+
+/// [`check_all`] with the AxiDraws connected listed by `boards` (tests; asked once per
+/// plotter that searches).
+pub fn check_all_with(
+    devices: &[DeviceSettings],
+    report: &mut Report,
+    boards: impl Fn() -> Result<Vec<FoundBoard>, String>,
+) {
+    for device in devices {
+        let mut own = Report::new(report.subject.clone());
+        check_with(device, &mut own, &boards);
+        for mut item in own.items {
+            if let Some(name) = &device.name {
+                item.what = format!("{name}: {}", item.what);
+            }
+            report.items.push(item);
+        }
+    }
+}
+
 /// [`check`] with the AxiDraws connected listed by `boards` (tests).
 pub fn check_with(
     device: &DeviceSettings,

@@ -73,7 +73,7 @@ pub(super) async fn check(inner: &Arc<Inner>) {
             inner.touch();
             if let Some(reading) = supply {
                 // The threshold a plot checks before it starts (the session's `min_voltage`).
-                let settings = inner.settings.borrow().clone();
+                let settings = inner.settings();
                 let config = crate::plot::PlotConfig::from_settings(&settings);
                 let min = crate::plot::runner::session_config(&config, settings.device.timeout)
                     .min_voltage;

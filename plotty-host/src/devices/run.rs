@@ -66,7 +66,7 @@ pub(super) fn claim(inner: &Inner, job: &JobId) -> Result<mpsc::Receiver<Control
         if let Some(r) = &st.run {
             return Err(error(format!(
                 "{} is busy with job {}",
-                inner.opener().device_id(),
+                inner.device_id(),
                 r.job_id
             )));
         }
@@ -141,7 +141,7 @@ pub(super) async fn start(
     controls: mpsc::Receiver<Control>,
 ) {
     let id = job.id.clone();
-    let settings = inner.settings.borrow().clone();
+    let settings = inner.settings();
     let prepared = match prepared {
         Some(p) => p,
         None => {
@@ -185,7 +185,7 @@ pub(super) async fn start(
                 .await
                 .unwrap_or_else(|e| {
                     Err(crate::devices::link::DeviceError::Io {
-                        port: inner.opener().device_id(),
+                        port: inner.device_id(),
                         detail: e.to_string(),
                     })
                 })
@@ -315,7 +315,7 @@ impl Pump {
                     self.publish(DaemonEvent::JobProgress(report));
                     // The carriage's position with each report (so at the progress rate, not
                     // per move): the web UI draws the pen's trail over the preview from it.
-                    let settings = self.inner.settings.borrow().clone();
+                    let settings = self.inner.settings();
                     let point = PlotConfig::from_settings(&settings)
                         .kinematics()
                         .to_point(p.position);
@@ -337,7 +337,7 @@ impl Pump {
                 tracing::info!(job_id = %self.job_id, layer = %name, "pen change: waiting for resume");
                 // Which pen to put in: the web UI's prompt names the layer and its colour.
                 let meta = json!({
-                    "device_id": self.inner.opener().device_id(),
+                    "device_id": self.inner.device_id(),
                     "layer": {
                         "index": layer,
                         "number": next.and_then(|l| l.number),
@@ -376,8 +376,7 @@ impl Pump {
                         PauseCause::LowPower => "low_power",
                         PauseCause::PowerLost => "power_lost",
                     };
-                    let meta =
-                        json!({ "device_id": self.inner.opener().device_id(), "cause": cause });
+                    let meta = json!({ "device_id": self.inner.device_id(), "cause": cause });
                     self.apply(JobEvent::Pause, reason, error, meta).await;
                 }
                 self.inner.update_status(|s| s.pen_up = Some(true));
@@ -444,7 +443,7 @@ impl Pump {
                     tracing::warn!(job_id = %self.job_id, "job completed on the simulator: nothing was drawn on paper");
                 }
                 let meta = json!({
-                    "device_id": self.inner.opener().device_id(),
+                    "device_id": self.inner.device_id(),
                     "simulated": simulated,
                     "duration_s": report.duration.as_secs_f64(),
                     "estimate_s": report.estimate.total.as_secs_f64(),
@@ -488,7 +487,7 @@ impl Pump {
                         // never started, else PAUSED) and the device says why.
                         let message = e.to_string();
                         tracing::warn!(job_id = %self.job_id, error = %message, "not plotted");
-                        let meta = json!({ "device_id": self.inner.opener().device_id() });
+                        let meta = json!({ "device_id": self.inner.device_id() });
                         if self.state().await == Some(JobState::Armed) {
                             // Back at READY it waits for `plotty start` once the supply is back
                             // (not handed to the plotter again and again meanwhile): held
@@ -507,7 +506,7 @@ impl Pump {
                             JobEvent::Pause,
                             Reason::DeviceError,
                             Some(message.clone()),
-                            json!({ "device_id": self.inner.opener().device_id() }),
+                            json!({ "device_id": self.inner.device_id() }),
                         )
                         .await;
                         self.put_back(link);
@@ -519,7 +518,7 @@ impl Pump {
                             JobEvent::Fail,
                             Reason::Error,
                             Some(message.clone()),
-                            json!({ "device_id": self.inner.opener().device_id() }),
+                            json!({ "device_id": self.inner.device_id() }),
                         )
                         .await;
                         self.put_back(link);
@@ -543,7 +542,7 @@ impl Pump {
             self.pending = Some(c);
             self.flush_journaled().await;
         }
-        let meta = json!({ "device_id": self.inner.opener().device_id() });
+        let meta = json!({ "device_id": self.inner.device_id() });
         if let Err(e) = self
             .inner
             .ledger
@@ -670,7 +669,7 @@ impl Pump {
 
     fn reply(&self, message: &str) -> DeviceReply {
         DeviceReply {
-            device_id: self.inner.opener().device_id(),
+            device_id: self.inner.device_id(),
             message: message.to_owned(),
         }
     }
@@ -713,7 +712,7 @@ impl Pump {
         let Some(c) = self.pending.take() else {
             return;
         };
-        let settings = self.inner.settings.borrow().clone();
+        let settings = self.inner.settings();
         let config = pipeline::job_config(&settings, &self.job.options)
             .unwrap_or_else(|_| PlotConfig::from_settings(&settings));
         let point = resume_point(&c, &config);
@@ -728,7 +727,7 @@ impl Pump {
     }
 
     async fn transition(&self, event: JobEvent, reason: Reason, error: Option<String>) {
-        let meta = json!({ "device_id": self.inner.opener().device_id() });
+        let meta = json!({ "device_id": self.inner.device_id() });
         self.apply(event, reason, error, meta).await;
     }
 
@@ -794,7 +793,7 @@ pub(super) async fn reconnect(inner: Arc<Inner>) {
                         .link
                         .lock()
                         .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(link);
-                    tracing::info!(device = %inner.opener().device_id(), "device reconnected");
+                    tracing::info!(device = %inner.device_id(), "device reconnected");
                     // Opened is not answered: the health check asks the board next.
                     inner.update_status(|s| s.status = DeviceState::Connected);
                 }
@@ -813,7 +812,7 @@ pub(super) async fn reconnect(inner: Arc<Inner>) {
                 if changed {
                     inner.update_status(|s| s.status = state);
                 }
-                tracing::debug!(device = %inner.opener().device_id(), error = %e, "device still unavailable");
+                tracing::debug!(device = %inner.device_id(), error = %e, "device still unavailable");
             }
             Err(e) => {
                 tracing::error!(error = %e, "reopening the device ended abnormally");

@@ -108,7 +108,9 @@ pub(super) async fn rescan(inner: &Arc<Inner>) -> Option<String> {
         *inner.scan.lock().unwrap_or_else(PoisonError::into_inner) = None;
         st.connected_at = Some(std::time::Instant::now());
         let s = &mut st.status;
-        s.device_id = board.port.clone();
+        if inner.name.is_none() {
+            s.device_id = board.port.clone();
+        }
         s.device_type = "axidraw".into();
         s.status = DeviceState::Connected;
         s.firmware_version = Some(version.clone());
