@@ -103,6 +103,7 @@ fn bench(c: &mut Criterion) {
             priority: 0,
             start: false,
             options: Default::default(),
+            requirements: Default::default(),
         };
         // Once before timing: stored means the drawing is on disk, whole, under its job.
         let job = rt
@@ -260,6 +261,7 @@ async fn running_plot(d: &Running) -> JobId {
             priority: 0,
             start: true,
             options: Default::default(),
+            requirements: Default::default(),
         })
         .await
         .unwrap();

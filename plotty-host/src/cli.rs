@@ -159,6 +159,14 @@ pub struct AddArgs {
     /// at READY for `plotty start ID`].
     #[arg(long)]
     pub start: bool,
+    /// Plot on this plotter only (its name in the daemon's `devices`) [default: any plotter
+    /// that meets the job's `--tag`s and `--model`].
+    #[arg(long, value_name = "NAME")]
+    pub device: Option<String>,
+    /// Plot only on a plotter with this tag (a pen colour, a paper size); repeat for several,
+    /// all needed. With `--model`, only a plotter of that model takes the job.
+    #[arg(long = "tag", value_name = "TAG")]
+    pub tags: Vec<String>,
     /// Queue N copies: N jobs of the same file and options (axicli's --copies).
     #[arg(long, value_name = "N", alias = "copies", help_heading = AXICLI)]
     pub copies: Option<u32>,

@@ -37,6 +37,9 @@ struct Options {
     layers: Option<String>,
     priority: i32,
     start: bool,
+    /// What the job asks of its plotter (`device`, `tags`; the run option `model` asks for a
+    /// plotter of that model).
+    requirements: crate::devices::registry::Requirements,
     /// The plot options, axicli's names (`speed_pendown=30`, `copies=2`, …).
     run: RunOptions,
 }
@@ -333,6 +336,7 @@ pub(super) async fn submit(State(api): State<Arc<Api>>, req: Request) -> Respons
                 copies: None,
                 ..opts.run.clone()
             },
+            requirements: opts.requirements.clone(),
         };
         match api.queue.submit(submission).await {
             Ok(job) => created.push(views::job(&job, None)),
@@ -741,9 +745,11 @@ async fn form_files(
 impl Options {
     fn from_query(uri: &Uri) -> Result<Self, ApiError> {
         let mut o = Self::default();
-        for key in ["name", "paper", "layers", "priority", "start"]
-            .into_iter()
-            .chain(RunOptions::NAMES)
+        for key in [
+            "name", "paper", "layers", "priority", "start", "device", "tags", "tag",
+        ]
+        .into_iter()
+        .chain(RunOptions::NAMES)
         {
             if let Some(v) = query_param(uri, key) {
                 o.set(key, &v)?;
@@ -762,6 +768,18 @@ impl Options {
             "name" => self.name = Some(value.to_owned()),
             "paper" => self.paper = Some(value.to_owned()),
             "layers" => self.layers = Some(value.to_owned()),
+            "device" => {
+                let d = value.trim();
+                self.requirements.device = (!d.is_empty()).then(|| d.to_owned());
+            }
+            // `tags=a3,black`, or one `tag` field per tag in a form.
+            "tags" | "tag" => self.requirements.tags.extend(
+                value
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|t| !t.is_empty())
+                    .map(str::to_owned),
+            ),
             "priority" => {
                 self.priority = value
                     .trim()

@@ -143,6 +143,12 @@ async fn add(a: AddArgs, out: &mut dyn Write) -> Result<ExitCode, ClientError> {
         if a.start {
             query.push(("start", "true".into()));
         }
+        if let Some(d) = &a.device {
+            query.push(("device", d.clone()));
+        }
+        if !a.tags.is_empty() {
+            query.push(("tags", a.tags.join(",")));
+        }
         query.extend(options.to_pairs());
         let path = format!("/api/jobs?{}", format::query(&query));
         let reply = http.post(&path, Some(("image/svg+xml", bytes))).await?;

@@ -117,6 +117,7 @@ fn submission(svg: &str, start: bool) -> Submission {
         priority: 0,
         start,
         options: Default::default(),
+        requirements: Default::default(),
     }
 }
 

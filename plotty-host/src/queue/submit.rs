@@ -198,6 +198,7 @@ pub(super) async fn stage(
             metadata,
             // The ledger names the daemon (when several share the database).
             submitted_by: None,
+            requirements: s.requirements,
         },
     })
 }
@@ -602,6 +603,7 @@ mod tests {
                 priority: 0,
                 start: false,
                 options: Default::default(),
+                requirements: Default::default(),
             };
             let e = stage(sub, &settings, &jobs, Arc::new(Disk))
                 .await
@@ -622,6 +624,7 @@ mod tests {
             priority: 0,
             start: false,
             options: Default::default(),
+            requirements: Default::default(),
         };
         let e = stage(sub, &settings, &jobs, Arc::new(Disk))
             .await
@@ -643,6 +646,7 @@ mod tests {
             priority: 3,
             start: true,
             options: Default::default(),
+            requirements: Default::default(),
         };
         let staged = stage(sub(Some("letter")), &settings, &jobs, Arc::new(Disk))
             .await
@@ -704,6 +708,7 @@ mod tests {
             priority: 0,
             start: false,
             options: Default::default(),
+            requirements: Default::default(),
         };
         for bad in ["7", "1,7", "4", "fill"] {
             let e = stage(sub(bad), &settings, &jobs, Arc::new(Disk))

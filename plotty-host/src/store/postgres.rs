@@ -464,6 +464,7 @@ impl PgStore {
             priority: old.priority,
             metadata: Value::Object(metadata),
             submitted_by: old.submitted_by.clone(),
+            requirements: old.requirements.clone(),
         };
         let id = fresh_id(&*tx).await?;
         let created = insert_new(&*tx, &id, &new, Some(old_id)).await?;
@@ -559,21 +560,45 @@ impl PgStore {
     ) -> Result<Option<(JobRecord, StateChange)>, StoreError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
-        let head = tx
-            .query_opt(
-                "SELECT id FROM jobs
+        // The released jobs in queue order, unlocked; the first this daemon's plotter meets is
+        // then locked, passed over when another daemon holds it (or took it meanwhile).
+        let candidates = tx
+            .query(
+                "SELECT id, req_device, req_model, req_tags FROM jobs
                  WHERE state = 'READY' AND lease_owner IS NULL
                      AND (metadata_json::jsonb -> 'start') = 'true'::jsonb
-                 ORDER BY priority DESC, seq ASC LIMIT 1
-                 FOR UPDATE SKIP LOCKED",
+                 ORDER BY priority DESC, seq ASC",
                 &[],
             )
             .await?;
-        let Some(head) = head else {
+        let mut head = None;
+        for row in candidates {
+            let req = jobs::requirements_of(
+                row.try_get(1)?,
+                row.try_get::<_, Option<i32>>(2)?.map(i64::from),
+                row.try_get(3)?,
+            );
+            if !claim.profile.as_ref().is_none_or(|p| p.meets(&req)) {
+                continue;
+            }
+            let id: String = row.try_get(0)?;
+            let locked = tx
+                .query_opt(
+                    "SELECT id FROM jobs
+                     WHERE id = $1 AND state = 'READY' AND lease_owner IS NULL
+                     FOR UPDATE SKIP LOCKED",
+                    &[&id],
+                )
+                .await?;
+            if locked.is_some() {
+                head = Some(id);
+                break;
+            }
+        }
+        let Some(id) = head else {
             tx.commit().await?;
             return Ok(None);
         };
-        let id: String = head.try_get(0)?;
         let job_id = JobId::parse(&id).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let change = transition_in(&*tx, &jobs::claim_request(&job_id, &claim)).await?;
         tx.execute(
@@ -1058,8 +1083,9 @@ async fn insert_new<C: GenericClient + Sync>(
     let metadata = Value::Object(jobs::object(&new.metadata)).to_string();
     c.execute(
         "INSERT INTO jobs (id, name, state, priority, source_path, created_at, updated_at,
-             state_reason, retry_of, metadata_json, submitted_by)
-         VALUES ($1, $2, 'NEW', $3, $4, $5, $5, $6, $7, $8, $9)",
+             state_reason, retry_of, metadata_json, submitted_by, req_device, req_model,
+             req_tags)
+         VALUES ($1, $2, 'NEW', $3, $4, $5, $5, $6, $7, $8, $9, $10, $11, $12)",
         &[
             &id.as_str(),
             &new.name,
@@ -1070,6 +1096,9 @@ async fn insert_new<C: GenericClient + Sync>(
             &retry_of,
             &metadata,
             &new.submitted_by,
+            &new.requirements.device,
+            &new.requirements.model.map(i32::from),
+            &jobs::tags_text(&new.requirements.tags),
         ],
     )
     .await?;
@@ -1137,7 +1166,8 @@ async fn transition_in<C: GenericClient + Sync>(
              started_at = CASE WHEN $2 = 'PLOTTING' THEN coalesce(started_at, $3) ELSE started_at END,
              finished_at = CASE WHEN $6 THEN $3 ELSE finished_at END,
              lease_owner = CASE WHEN $7 THEN lease_owner ELSE NULL END,
-             lease_expires_ms = CASE WHEN $7 THEN lease_expires_ms ELSE NULL END
+             lease_expires_ms = CASE WHEN $7 THEN lease_expires_ms ELSE NULL END,
+             device = coalesce($8::text, device)
          WHERE id = $1",
         &[
             &id,
@@ -1147,6 +1177,7 @@ async fn transition_in<C: GenericClient + Sync>(
             &req.error,
             &to.is_terminal(),
             &leased,
+            &jobs::armed_on(to, &metadata),
         ],
     )
     .await?;
