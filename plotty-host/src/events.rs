@@ -92,6 +92,8 @@ pub struct RemoteEvent {
 pub struct JobProgress {
     /// The job.
     pub job_id: JobId,
+    /// The plotter drawing it (its name, else its device id).
+    pub device_id: Option<String>,
     /// Fraction done, 0–1 (by estimated time when known, else by points).
     pub progress: f64,
     /// Layer being drawn (1-based; 0 before the first).

@@ -27,7 +27,7 @@ use tokio::sync::mpsc as tokio_mpsc;
 use super::link::AnyLink;
 use super::progress::ProgressReporter;
 use super::task::{Inner, Run, Want, error};
-use crate::events::{DaemonEvent, DeviceState};
+use crate::events::{DaemonEvent, DeviceState, JobProgress};
 use crate::job::{JobEvent, JobId, JobState, Reason};
 use crate::plot::runner::{self, Outcome, PauseCause, RunError, RunEvent, RunReport};
 use crate::plot::{Checkpoint, Control, Plot, PlotConfig, Start};
@@ -307,12 +307,18 @@ impl Pump {
             }
             RunEvent::Layer { index } => {
                 if let Some(p) = self.progress.layer(index, Instant::now()) {
-                    self.publish(DaemonEvent::JobProgress(p));
+                    self.publish(DaemonEvent::JobProgress(JobProgress {
+                        device_id: Some(self.inner.device_id()),
+                        ..p
+                    }));
                 }
             }
             RunEvent::Progress(p) => {
                 if let Some(report) = self.progress.update(&self.job, &p, Instant::now()) {
-                    self.publish(DaemonEvent::JobProgress(report));
+                    self.publish(DaemonEvent::JobProgress(JobProgress {
+                        device_id: Some(self.inner.device_id()),
+                        ..report
+                    }));
                     // The carriage's position with each report (so at the progress rate, not
                     // per move): the web UI draws the pen's trail over the preview from it.
                     let settings = self.inner.settings();
@@ -437,7 +443,10 @@ impl Pump {
                     report.pen_down.as_secs_f64(),
                     report.duration.as_secs_f64(),
                 );
-                self.publish(DaemonEvent::JobProgress(done));
+                self.publish(DaemonEvent::JobProgress(JobProgress {
+                    device_id: Some(self.inner.device_id()),
+                    ..done
+                }));
                 let simulated = self.inner.opener().device_type() == "simulator";
                 if simulated {
                     tracing::warn!(job_id = %self.job_id, "job completed on the simulator: nothing was drawn on paper");

@@ -85,6 +85,9 @@ pub enum Wire {
     Progress {
         /// The job.
         job_id: String,
+        /// The plotter drawing it (absent from daemons before schema 7).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        device_id: Option<String>,
         /// Fraction done.
         progress: f64,
         /// Layer being drawn.
@@ -161,6 +164,7 @@ pub fn encode(daemon: &str, event: &DaemonEvent) -> Option<String> {
         },
         DaemonEvent::JobProgress(p) => Wire::Progress {
             job_id: p.job_id.to_string(),
+            device_id: p.device_id.clone(),
             progress: p.progress,
             current_layer: p.current_layer,
             total_layers: p.total_layers,
@@ -259,6 +263,7 @@ pub fn decode(me: &str, text: &str) -> Option<RemoteEvent> {
         }),
         Wire::Progress {
             job_id,
+            device_id,
             progress,
             current_layer,
             total_layers,
@@ -270,6 +275,7 @@ pub fn decode(me: &str, text: &str) -> Option<RemoteEvent> {
             total_time_seconds,
         } => DaemonEvent::JobProgress(JobProgress {
             job_id: job(&job_id)?,
+            device_id,
             progress,
             current_layer,
             total_layers,
