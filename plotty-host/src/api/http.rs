@@ -803,6 +803,20 @@ impl Options {
 mod tests {
     use super::*;
 
+    /// Issue 15: a submission names a plotter and tags, in the query or as form fields.
+    #[test]
+    fn submissions_name_a_plotter_and_tags() {
+        let uri: Uri = "/api/jobs?device=left&tags=a3,%20red&model=2"
+            .parse()
+            .unwrap();
+        let mut o = Options::from_query(&uri).unwrap_or_else(|_| panic!("parsed"));
+        assert_eq!(o.requirements.device.as_deref(), Some("left"));
+        assert_eq!(o.requirements.tags, ["a3", "red"]);
+        assert_eq!(o.run.model, Some(2), "`model` stays the run option");
+        assert!(o.set("tag", "black").is_ok());
+        assert_eq!(o.requirements.tags, ["a3", "red", "black"]);
+    }
+
     #[tokio::test]
     async fn status_says_when_the_queue_cannot_answer() {
         let dir = tempfile::tempdir().unwrap();

@@ -179,6 +179,28 @@ mod tests {
         s
     }
 
+    /// Issue 15: `plotty check device` checks every plotter of `devices`, each line naming it.
+    #[test]
+    fn every_plotter_is_checked_and_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut sim = device(dir.path(), DeviceKind::Simulator);
+        sim.name = Some("left".into());
+        let mut gone = device(dir.path(), DeviceKind::Axidraw);
+        gone.name = Some("right".into());
+        gone.port = Some(dir.path().join("ttyNOPE").display().to_string());
+        let mut r = Report::new("device");
+        check_all_with(&[sim, gone], &mut r, || Ok(Vec::new()));
+        let whats: Vec<&str> = r.items.iter().map(|i| i.what.as_str()).collect();
+        assert_eq!(whats, ["left: device", "right: port"], "{r:?}");
+        assert!(!r.passed(), "right's port is missing");
+        // A lone unnamed plotter reads as before.
+        let mut r = Report::new("device");
+        check_all_with(&[device(dir.path(), DeviceKind::Simulator)], &mut r, || {
+            Ok(Vec::new())
+        });
+        assert_eq!(r.items[0].what, "device");
+    }
+
     #[test]
     fn simulator_needs_no_probe_and_a_missing_port_is_a_problem() {
         let dir = tempfile::tempdir().unwrap();
