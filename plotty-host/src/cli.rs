@@ -160,13 +160,17 @@ pub struct AddArgs {
     #[arg(long)]
     pub start: bool,
     /// Plot on this plotter only (its name in the daemon's `devices`) [default: any plotter
-    /// that meets the job's `--tag`s and `--model`].
+    /// that meets the job's `--tag`s and `--device-model`].
     #[arg(long, value_name = "NAME")]
     pub device: Option<String>,
     /// Plot only on a plotter with this tag (a pen colour, a paper size); repeat for several,
-    /// all needed. With `--model`, only a plotter of that model takes the job.
+    /// all needed.
     #[arg(long = "tag", value_name = "TAG")]
     pub tags: Vec<String>,
+    /// Plot only on a plotter configured as this AxiDraw model (1–7). Not axicli's `--model`,
+    /// which tells the plan what machine to expect.
+    #[arg(long, value_name = "N")]
+    pub device_model: Option<u8>,
     /// Queue N copies: N jobs of the same file and options (axicli's --copies).
     #[arg(long, value_name = "N", alias = "copies", help_heading = AXICLI)]
     pub copies: Option<u32>,

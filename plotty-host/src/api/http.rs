@@ -37,8 +37,7 @@ struct Options {
     layers: Option<String>,
     priority: i32,
     start: bool,
-    /// What the job asks of its plotter (`device`, `tags`; the run option `model` asks for a
-    /// plotter of that model).
+    /// What the job asks of its plotter (`device`, `device_model`, `tags`).
     requirements: crate::devices::registry::Requirements,
     /// The plot options, axicli's names (`speed_pendown=30`, `copies=2`, …).
     run: RunOptions,
@@ -746,7 +745,15 @@ impl Options {
     fn from_query(uri: &Uri) -> Result<Self, ApiError> {
         let mut o = Self::default();
         for key in [
-            "name", "paper", "layers", "priority", "start", "device", "tags", "tag",
+            "name",
+            "paper",
+            "layers",
+            "priority",
+            "start",
+            "device",
+            "device_model",
+            "tags",
+            "tag",
         ]
         .into_iter()
         .chain(RunOptions::NAMES)
@@ -771,6 +778,19 @@ impl Options {
             "device" => {
                 let d = value.trim();
                 self.requirements.device = (!d.is_empty()).then(|| d.to_owned());
+            }
+            // The model the plotter must be; `model` is the run option (what to plan for).
+            "device_model" => {
+                let m = value.trim();
+                self.requirements.model = if m.is_empty() {
+                    None
+                } else {
+                    Some(m.parse().map_err(|_| {
+                        bad(format!(
+                            "`device_model={value}` is not an AxiDraw model number (1–7)"
+                        ))
+                    })?)
+                };
             }
             // `tags=a3,black`, or one `tag` field per tag in a form.
             "tags" | "tag" => self.requirements.tags.extend(
@@ -806,13 +826,14 @@ mod tests {
     /// Issue 15: a submission names a plotter and tags, in the query or as form fields.
     #[test]
     fn submissions_name_a_plotter_and_tags() {
-        let uri: Uri = "/api/jobs?device=left&tags=a3,%20red&model=2"
+        let uri: Uri = "/api/jobs?device=left&tags=a3,%20red&model=2&device_model=3"
             .parse()
             .unwrap();
         let mut o = Options::from_query(&uri).unwrap_or_else(|_| panic!("parsed"));
         assert_eq!(o.requirements.device.as_deref(), Some("left"));
         assert_eq!(o.requirements.tags, ["a3", "red"]);
         assert_eq!(o.run.model, Some(2), "`model` stays the run option");
+        assert_eq!(o.requirements.model, Some(3));
         assert!(o.set("tag", "black").is_ok());
         assert_eq!(o.requirements.tags, ["a3", "red", "black"]);
     }

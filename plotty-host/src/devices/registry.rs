@@ -68,7 +68,7 @@ pub async fn target(
         } => {
             // Jobs still run (the configuration asks for `auto`), but nobody may take a
             // simulated plot for a drawn one.
-            tracing::warn!("device {id}: {target}; {}", scan::NOTICE);
+            tracing::warn!("{}: {target}; {}", label(device), scan::NOTICE);
             let _ = ctx.ledger.bus().send(DaemonEvent::Alert(Alert {
                 severity: Severity::Warning,
                 title: "no AxiDraw found: plotting on the simulator".into(),
@@ -79,11 +79,20 @@ pub async fn target(
             Some(discovery)
         }
         _ => {
-            tracing::info!("device {id}: {target}");
+            tracing::info!("{}: {target}", label(device));
             None
         }
     };
     Ok((opener, scan))
+}
+
+/// How the log names the plotter `device`: `device` alone for the unnamed `device` section (as
+/// before there were several), `device NAME` otherwise.
+fn label(device: &DeviceSettings) -> String {
+    match &device.name {
+        Some(name) => format!("device {name}"),
+        None => "device".to_owned(),
+    }
 }
 
 /// `error` about the plotter `device`, named when it has a name (several may fail alike).

@@ -277,11 +277,6 @@ impl State {
             return;
         }
         let settings = self.settings.borrow().clone();
-        // A job plotted as a given model (`--model`) needs a plotter of that model.
-        let mut submission = submission;
-        if submission.requirements.model.is_none() {
-            submission.requirements.model = submission.options.model;
-        }
         if let Err(e) = self.check_requirements(&submission.requirements, &settings) {
             let _ = reply.send(Err(e));
             return;

@@ -828,11 +828,11 @@ async fn a_job_no_plotter_can_ever_meet_is_refused_naming_the_plotters() {
         (asking(Some("right"), &["a3"]), "device right, tags a3"),
         (
             Submission {
-                options: crate::settings::RunOptions {
+                requirements: crate::devices::registry::Requirements {
                     model: Some(2),
                     ..Default::default()
                 },
-                ..asking(None, &[])
+                ..squares(true)
             },
             "model 2",
         ),
