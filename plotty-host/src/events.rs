@@ -133,10 +133,13 @@ pub enum DeviceState {
 /// A device's status (`device_status` on the wire).
 #[derive(Clone, PartialEq, Debug)]
 pub struct DeviceStatus {
-    /// The device's id (stable across restarts: the serial port or `simulator`).
+    /// The device's id (stable across restarts: its configured name, else the serial port or
+    /// `simulator`).
     pub device_id: String,
     /// `axidraw` or `simulator`.
     pub device_type: String,
+    /// Its tags (`tags` of its settings), which jobs' `--tag`s ask for.
+    pub tags: Vec<String>,
     /// What it is doing.
     pub status: DeviceState,
     /// Firmware version string from `V`, once known.

@@ -283,6 +283,8 @@ pub struct DeviceWire {
     pub device_id: String,
     /// `axidraw` or `simulator`.
     pub device_type: String,
+    /// Its tags, which jobs' `tags` ask for.
+    pub tags: Vec<String>,
     /// `connected`, `disconnected`, `busy`, `error` or `offline`.
     pub status: crate::events::DeviceState,
     /// Firmware version, once known.
@@ -649,6 +651,7 @@ pub fn every_server_message() -> Vec<ServerMessage> {
         ServerMessage::DeviceStatus(DeviceWire {
             device_id: "sim".into(),
             device_type: "simulator".into(),
+            tags: vec!["a3".into()],
             status: crate::events::DeviceState::Connected,
             firmware_version: None,
             pen_up: Some(true),
@@ -693,6 +696,7 @@ impl From<&DeviceStatus> for DeviceWire {
         Self {
             device_id: d.device_id.clone(),
             device_type: d.device_type.clone(),
+            tags: d.tags.clone(),
             status: d.status,
             firmware_version: d.firmware_version.clone(),
             pen_up: d.pen_up,

@@ -121,9 +121,16 @@ impl Plotter {
         shutdown: Shutdown,
         link: Option<AnyLink>,
     ) -> Self {
+        // Its tags, from the settings of the plotter of that name (the first for an unnamed one).
+        let tags = {
+            let s = settings.borrow();
+            let own = name.as_deref().and_then(|n| s.for_device(n));
+            own.map_or_else(|| s.device.tags.clone(), |o| o.device.tags)
+        };
         let status = DeviceStatus {
             device_id: name.clone().unwrap_or_else(|| opener.device_id()),
             device_type: opener.device_type().into(),
+            tags,
             status: DeviceState::Connected,
             firmware_version: None,
             pen_up: None,

@@ -296,14 +296,18 @@ async fn each_configured_plotter_is_a_device_task_attached_under_its_name() {
         .await
         .unwrap()
         .into_iter()
-        .map(|d| (d.device_id, d.device_type))
+        .map(|d| (d.device_id, d.device_type, d.tags))
         .collect();
     ids.sort();
     assert_eq!(
         ids,
         [
-            ("left".to_owned(), "simulator".to_owned()),
-            ("right".to_owned(), "simulator".to_owned())
+            (
+                "left".to_owned(),
+                "simulator".to_owned(),
+                vec!["a3".to_owned()]
+            ),
+            ("right".to_owned(), "simulator".to_owned(), Vec::new())
         ]
     );
     // Both plot at once, each on its own simulator: a long plot holds one plotter, and a

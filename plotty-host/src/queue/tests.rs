@@ -214,6 +214,7 @@ impl DeviceControl for FakeDevice {
         DeviceStatus {
             device_id: self.id.into(),
             device_type: "simulator".into(),
+            tags: self.tags.lock().unwrap().clone(),
             status: if job.is_some() {
                 DeviceState::Busy
             } else {
