@@ -572,6 +572,23 @@ impl Settings {
         new
     }
 
+    /// The settings a job asking `req` is prepared with: those of the first plotter that meets
+    /// it (its model's travel, its speeds), so that a job for an A3 plotter is not clipped to
+    /// an A4's travel. `None`: it asks nothing, or no named plotter meets it (the first
+    /// plotter's settings, `self`, apply).
+    pub fn for_requirements(&self, req: &crate::devices::registry::Requirements) -> Option<Self> {
+        if req.is_empty() {
+            return None;
+        }
+        let name = self.devices.iter().find_map(|d| {
+            let name = d.name.as_deref()?;
+            crate::devices::registry::Profile::of(name, d)
+                .meets(req)
+                .then_some(name)
+        })?;
+        self.for_device(name)
+    }
+
     /// The settings as the plotter `name` sees them: its own `device` settings and motion
     /// limits in place of the first plotter's (`None`: no plotter has that name).
     pub fn for_device(&self, name: &str) -> Option<Self> {
