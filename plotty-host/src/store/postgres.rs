@@ -560,41 +560,22 @@ impl PgStore {
     ) -> Result<Option<(JobRecord, StateChange)>, StoreError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
-        // The released jobs in queue order, unlocked; the first this daemon's plotter meets is
-        // then locked, passed over when another daemon holds it (or took it meanwhile).
-        let candidates = tx
-            .query(
-                "SELECT id, req_device, req_model, req_tags FROM jobs
-                 WHERE state = 'READY' AND lease_owner IS NULL
-                     AND (metadata_json::jsonb -> 'start') = 'true'::jsonb
-                 ORDER BY priority DESC, seq ASC",
-                &[],
-            )
-            .await?;
-        let mut head = None;
-        for row in candidates {
-            let req = jobs::requirements_of(
-                row.try_get(1)?,
-                row.try_get::<_, Option<i32>>(2)?.map(i64::from),
-                row.try_get(3)?,
-            );
-            if !claim.profile.as_ref().is_none_or(|p| p.meets(&req)) {
-                continue;
-            }
-            let id: String = row.try_get(0)?;
-            let locked = tx
+        let head = match &claim.profile {
+            // Any job will do: the head one nobody is claiming, in one statement.
+            None => tx
                 .query_opt(
                     "SELECT id FROM jobs
-                     WHERE id = $1 AND state = 'READY' AND lease_owner IS NULL
+                     WHERE state = 'READY' AND lease_owner IS NULL
+                         AND (metadata_json::jsonb -> 'start') = 'true'::jsonb
+                     ORDER BY priority DESC, seq ASC LIMIT 1
                      FOR UPDATE SKIP LOCKED",
-                    &[&id],
+                    &[],
                 )
-                .await?;
-            if locked.is_some() {
-                head = Some(id);
-                break;
-            }
-        }
+                .await?
+                .map(|row| row.try_get::<_, String>(0))
+                .transpose()?,
+            Some(profile) => head_met(&tx, profile).await?,
+        };
         let Some(id) = head else {
             tx.commit().await?;
             return Ok(None);
@@ -1067,6 +1048,47 @@ async fn fresh_id<C: GenericClient + Sync>(c: &C) -> Result<JobId, StoreError> {
     Err(StoreError::Invalid(
         "could not find a free job id after 16 tries".into(),
     ))
+}
+
+/// The head released job the plotter `profile` meets, locked: the candidates are read in queue
+/// order unlocked, and the first it meets is locked with `FOR UPDATE SKIP LOCKED`, passed over
+/// when another daemon holds it (or took it meanwhile; the lock re-reads the row).
+async fn head_met(
+    tx: &tokio_postgres::Transaction<'_>,
+    profile: &crate::devices::registry::Profile,
+) -> Result<Option<String>, StoreError> {
+    let candidates = tx
+        .query(
+            "SELECT id, req_device, req_model, req_tags FROM jobs
+             WHERE state = 'READY' AND lease_owner IS NULL
+                 AND (metadata_json::jsonb -> 'start') = 'true'::jsonb
+             ORDER BY priority DESC, seq ASC",
+            &[],
+        )
+        .await?;
+    for row in candidates {
+        let req = jobs::requirements_of(
+            row.try_get(1)?,
+            row.try_get::<_, Option<i32>>(2)?.map(i64::from),
+            row.try_get(3)?,
+        );
+        if !profile.meets(&req) {
+            continue;
+        }
+        let id: String = row.try_get(0)?;
+        let locked = tx
+            .query_opt(
+                "SELECT id FROM jobs
+                 WHERE id = $1 AND state = 'READY' AND lease_owner IS NULL
+                 FOR UPDATE SKIP LOCKED",
+                &[&id],
+            )
+            .await?;
+        if locked.is_some() {
+            return Ok(Some(id));
+        }
+    }
+    Ok(None)
 }
 
 async fn insert_new<C: GenericClient + Sync>(
