@@ -319,7 +319,8 @@ pub struct WalkArgs {
 /// Options of `plotty device …`.
 #[derive(Debug, Args)]
 pub struct DeviceArgs {
-    /// The device's id [default: the only one attached].
+    /// The device: its name (`devices`, `device.name`), else its id (`simulator`, the port)
+    /// [default: the only one attached].
     #[arg(long, value_name = "ID")]
     pub device: Option<String>,
     /// The daemon.

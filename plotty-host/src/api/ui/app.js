@@ -200,7 +200,6 @@ function renderDevice() {
     p.dl.replaceChildren();
     const row = (k, v, cls, id) => { p.dl.appendChild(el("dt", k)); const dd = p.dl.appendChild(el("dd", v, cls)); if (id) dd.id = id; };
     row("device", d.device_id + " (" + d.device_type + (d.simulated ? ": nothing is drawn on paper" : "") + ")");
-    row("tags", d.tags && d.tags.length ? d.tags.join(", ") : "–");
     if (d.notice) row("note", d.notice, "warn");
     row("status", d.status);
     p.problem.hidden = !d.error_message;
