@@ -483,6 +483,26 @@ mod tests {
         assert!(decode("b", r#"{"daemon":"a","kind":"unknown"}"#).is_none());
     }
 
+    /// Issue 15: a job's progress crosses to the other daemons with the plotter drawing it.
+    #[test]
+    fn progress_is_relayed_with_its_plotter() {
+        let progress = DaemonEvent::JobProgress(JobProgress {
+            job_id: JobId::parse("0a3f5c2e9b1d").unwrap(),
+            device_id: Some("left".into()),
+            progress: 0.25,
+            current_layer: 1,
+            total_layers: 2,
+            points_plotted: 3,
+            total_points: 12,
+            distance_mm: 4.5,
+            eta_seconds: Some(9.0),
+            pen_down_time_seconds: 1.0,
+            total_time_seconds: 2.0,
+        });
+        let text = encode("a", &progress).unwrap();
+        assert_eq!(decode("b", &text).unwrap().event, progress);
+    }
+
     #[test]
     fn remote_and_device_events_are_never_sent() {
         let remote = DaemonEvent::Remote(Box::new(RemoteEvent {
