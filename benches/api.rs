@@ -319,6 +319,7 @@ fn fanout(setup: &Setup) {
         sent[seq as usize] = wall_us();
         bus.send(DaemonEvent::JobProgress(JobProgress {
             job_id: job.clone(),
+            device_id: None,
             progress: 0.5,
             current_layer: 1,
             total_layers: 1,
@@ -365,6 +366,7 @@ fn fanout(setup: &Setup) {
     // The end marker.
     bus.send(DaemonEvent::JobProgress(JobProgress {
         job_id: JobId::parse("end").unwrap(),
+        device_id: None,
         progress: 0.0,
         current_layer: 0,
         total_layers: 0,

@@ -119,6 +119,7 @@ where
             let claim = Claim {
                 owner: format!("daemon{d}"),
                 device_id: None,
+                profile: None,
                 now_ms: 0,
                 ttl_ms: 60_000,
             };

@@ -28,10 +28,10 @@ use plotty_host::app::components_and_queue;
 use plotty_host::daemon::notify::Notifier;
 use plotty_host::daemon::signals::Request;
 use plotty_host::daemon::{Daemon, Parts};
+use plotty_host::devices::SimPace;
 use plotty_host::events::{self, DaemonEvent};
 use plotty_host::job::{JobEvent, JobId, Reason};
 use plotty_host::ledger::Ledger;
-use plotty_host::plotter::SimPace;
 use plotty_host::queue::{JobAction, QueueHandle, Submission, SvgSource};
 use plotty_host::settings::{DeviceKind, Settings};
 use plotty_host::store::{NewJob, Store, TransitionRequest};
@@ -103,6 +103,7 @@ fn bench(c: &mut Criterion) {
             priority: 0,
             start: false,
             options: Default::default(),
+            requirements: Default::default(),
         };
         // Once before timing: stored means the drawing is on disk, whole, under its job.
         let job = rt
@@ -220,6 +221,7 @@ async fn start_daemon() -> Running {
     let dir = tempfile::tempdir().unwrap();
     let mut settings = Settings::defaults_for(dir.path());
     settings.device.kind = DeviceKind::Simulator;
+    settings.devices = vec![settings.device.clone()];
     std::fs::create_dir_all(settings.jobs_dir()).unwrap();
     let (store, _) = Store::open(&settings.database.path).unwrap();
     let parts = Parts {
@@ -259,6 +261,7 @@ async fn running_plot(d: &Running) -> JobId {
             priority: 0,
             start: true,
             options: Default::default(),
+            requirements: Default::default(),
         })
         .await
         .unwrap();

@@ -1,6 +1,6 @@
 //! Hardware in the loop, without the hardware: `plotty plot --device PTY` against the simulated
 //! board served on a pseudo-terminal (`plotty-fw-sim serve`, as fast as possible, not
-//! `--realtime`), both in this process: the host's real serial path (`device::serial`, the
+//! `--realtime`), both in this process: the host's real serial path (`devices::link::serial`, the
 //! runner, the protocol session) over a real pty, the board's firmware model behind it.
 //!
 //! Reported: the simulated plot time (the board's busy span: its first queued command to its

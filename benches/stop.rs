@@ -22,8 +22,8 @@ use std::rc::Rc;
 use std::sync::mpsc;
 
 use plotty_fw_sim::FirmwareVersion as SimVersion;
-use plotty_host::device::sim::SimLink;
-use plotty_host::device::{DeviceError, Link};
+use plotty_host::devices::link::sim::SimLink;
+use plotty_host::devices::link::{DeviceError, Link};
 use plotty_host::plot::prepare;
 use plotty_host::plot::runner::{self, Control, Plot, RunEvent};
 use plotty_host::plot::{PlotConfig, Start};

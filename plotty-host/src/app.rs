@@ -105,7 +105,7 @@ pub fn run(cli: Cli) -> Result<Outcome, AppError> {
             &args,
             "device",
             ExitCode::Device,
-            |s, r| crate::device_check::check(&s.device, r),
+            |s, r| crate::devices::check::check_all(&s.devices, r),
         )),
         Command::Config(ConfigCommand::Init(args)) => {
             let sources = Sources::system(Overrides::default());
@@ -174,7 +174,7 @@ pub fn components() -> Vec<Box<dyn Component>> {
 
 /// [`components`] with other internal API limits (tests, benchmarks).
 pub fn components_with(limits: crate::api::ApiLimits) -> Vec<Box<dyn Component>> {
-    components_for(limits, crate::plotter::SimPace::Realtime)
+    components_for(limits, crate::devices::SimPace::Realtime)
 }
 
 /// The API and a queue that only answers commands: no device layer, no pipeline; jobs stay where
@@ -190,7 +190,7 @@ pub fn components_without_devices(limits: crate::api::ApiLimits) -> Vec<Box<dyn 
 /// [`components_with`] with the simulator at `pace` (tests run it as fast as possible).
 pub fn components_for(
     limits: crate::api::ApiLimits,
-    pace: crate::plotter::SimPace,
+    pace: crate::devices::SimPace,
 ) -> Vec<Box<dyn Component>> {
     components_and_queue(limits, pace).0
 }
@@ -199,12 +199,12 @@ pub fn components_for(
 /// control jobs through it).
 pub fn components_and_queue(
     limits: crate::api::ApiLimits,
-    pace: crate::plotter::SimPace,
+    pace: crate::devices::SimPace,
 ) -> (Vec<Box<dyn Component>>, crate::queue::QueueHandle) {
     let (queue, actor) = crate::queue::channel();
     let components: Vec<Box<dyn Component>> = vec![
         Box::new(crate::api::ApiComponent::with_limits(queue.clone(), limits)),
-        Box::new(crate::plotter::DeviceComponent::new(queue.clone(), pace)),
+        Box::new(crate::devices::DeviceComponent::new(queue.clone(), pace)),
         Box::new(crate::queue::QueueComponent::new(actor)),
     ];
     (components, queue)

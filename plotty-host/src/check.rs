@@ -1,6 +1,6 @@
 //! The reports of `plotty check config|database|device`: every thing checked, one line each, with
 //! a fix for each problem. The checks themselves live next to what they check
-//! ([`crate::settings::check`], [`crate::store::check`], [`crate::device_check`]).
+//! ([`crate::settings::check`], [`crate::store::check`], [`crate::devices::check`]).
 
 use std::fmt;
 use std::io::{self, Write};

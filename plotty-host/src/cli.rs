@@ -159,6 +159,18 @@ pub struct AddArgs {
     /// at READY for `plotty start ID`].
     #[arg(long)]
     pub start: bool,
+    /// Plot on this plotter only (its name in the daemon's `devices`) [default: any plotter
+    /// that meets the job's `--tag`s and `--device-model`].
+    #[arg(long, value_name = "NAME")]
+    pub device: Option<String>,
+    /// Plot only on a plotter with this tag (a pen colour, a paper size); repeat for several,
+    /// all needed.
+    #[arg(long = "tag", value_name = "TAG")]
+    pub tags: Vec<String>,
+    /// Plot only on a plotter configured as this AxiDraw model (1–7). Not axicli's `--model`,
+    /// which tells the plan what machine to expect.
+    #[arg(long, value_name = "N")]
+    pub device_model: Option<u8>,
     /// Queue N copies: N jobs of the same file and options (axicli's --copies).
     #[arg(long, value_name = "N", alias = "copies", help_heading = AXICLI)]
     pub copies: Option<u32>,
@@ -307,7 +319,8 @@ pub struct WalkArgs {
 /// Options of `plotty device …`.
 #[derive(Debug, Args)]
 pub struct DeviceArgs {
-    /// The device's id [default: the only one attached].
+    /// The device: its name (`devices`, `device.name`), else its id (`simulator`, the port)
+    /// [default: the only one attached].
     #[arg(long, value_name = "ID")]
     pub device: Option<String>,
     /// The daemon.

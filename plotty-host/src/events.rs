@@ -92,6 +92,8 @@ pub struct RemoteEvent {
 pub struct JobProgress {
     /// The job.
     pub job_id: JobId,
+    /// The plotter drawing it (its name, else its device id).
+    pub device_id: Option<String>,
     /// Fraction done, 0–1 (by estimated time when known, else by points).
     pub progress: f64,
     /// Layer being drawn (1-based; 0 before the first).
@@ -131,10 +133,13 @@ pub enum DeviceState {
 /// A device's status (`device_status` on the wire).
 #[derive(Clone, PartialEq, Debug)]
 pub struct DeviceStatus {
-    /// The device's id (stable across restarts: the serial port or `simulator`).
+    /// The device's id (stable across restarts: its configured name, else the serial port or
+    /// `simulator`).
     pub device_id: String,
     /// `axidraw` or `simulator`.
     pub device_type: String,
+    /// Its tags (`tags` of its settings), which jobs' `--tag`s ask for.
+    pub tags: Vec<String>,
     /// What it is doing.
     pub status: DeviceState,
     /// Firmware version string from `V`, once known.

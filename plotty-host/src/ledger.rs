@@ -183,8 +183,13 @@ impl Ledger {
     /// this daemon's lease, and records `READY → ARMED` like any change (journal, broadcast,
     /// hooks); `None` when there is none. Several daemons claiming at once never take the same
     /// job (`FOR UPDATE SKIP LOCKED` on PostgreSQL). Without [`Ledger::holding_leases`] (SQLite)
-    /// the lease is taken in the name `local`.
-    pub async fn claim(&self, device_id: &str) -> Result<Option<JobRecord>, StoreError> {
+    /// the lease is taken in the name `local`. Only a job whose requirements the plotter
+    /// `profile` meets is claimed (jobs ahead of it that it does not meet wait for another).
+    pub async fn claim(
+        &self,
+        device_id: &str,
+        profile: crate::devices::registry::Profile,
+    ) -> Result<Option<JobRecord>, StoreError> {
         let (owner, ttl_ms) = self
             .inner
             .lease
@@ -193,6 +198,7 @@ impl Ledger {
         let claim = jobs::Claim {
             owner,
             device_id: Some(device_id.to_owned()),
+            profile: Some(profile),
             now_ms: now_ms(),
             ttl_ms,
         };

@@ -25,16 +25,16 @@
 //!   relayed between daemons (`LISTEN`/`NOTIFY`).
 //! - [`hooks`]: commands, scripts and webhooks run on state changes.
 //! - [`logging`]: stderr, size-rotated log file, audit log.
-//! - [`device_check`]: `plotty check device` (reports what [`device::discover`] finds);
-//!   [`device`]: finding the plotter (USB id, `--device`) and the links to it (serial port,
-//!   in-process simulator).
+//! - [`devices`]: the plotters: finding each (USB id, `--device`), the links to it (serial
+//!   port, in-process simulator), the device task that drives it and is the queue's device
+//!   control, and `plotty check device`.
 //! - [`import`]: SVG → layers of polylines in mm (usvg, layer control, clipping to the travel);
 //!   [`optimize`]: joins, orders and merges strokes to cut pen-up travel; [`preview`]: renders a
 //!   drawing or a trace to SVG/PNG; [`deviation`]: how far a trace strays from its plan;
 //!   [`paper`]: the sheet checked against the drawing and the travel (one rule for `plot`,
 //!   submission and analysis).
-//! - [`plot`]: the plot program, its estimate, and the runner that drives a device through the
-//!   protocol session; `plotty plot`.
+//! - [`plot`]: the SVG-to-paper pipeline: the plot program, its estimate, and the runner that
+//!   drives a device through the protocol session (run by a device task, or by `plotty plot`).
 //! - [`manual_pages`]: `plotty completions` and `plotty man`, generated from [`cli`].
 
 pub mod api;
@@ -44,8 +44,7 @@ pub mod cli;
 pub mod client;
 pub mod daemon;
 pub mod deviation;
-pub mod device;
-pub mod device_check;
+pub mod devices;
 pub mod events;
 pub mod exit;
 pub mod farm;
@@ -59,7 +58,6 @@ pub mod manual_pages;
 pub mod optimize;
 pub mod paper;
 pub mod plot;
-pub mod plotter;
 pub mod preview;
 pub mod queue;
 pub mod settings;

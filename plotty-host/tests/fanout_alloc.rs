@@ -165,6 +165,7 @@ fn publish(bus: &EventSender, prefix: &str, n: usize) {
     for i in 0..n {
         bus.send(DaemonEvent::JobProgress(JobProgress {
             job_id: JobId::parse(&format!("{prefix}{i}")).unwrap(),
+            device_id: None,
             progress: 0.5,
             current_layer: 1,
             total_layers: 1,

@@ -19,7 +19,7 @@ use std::f64::consts::PI;
 use std::sync::mpsc;
 
 use plotty_fw_sim::FirmwareVersion as SimVersion;
-use plotty_host::device::sim::SimLink;
+use plotty_host::devices::link::sim::SimLink;
 use plotty_host::plot::runner::{self, Control, Outcome, Plot, RunEvent};
 use plotty_host::plot::{PlotConfig, Start, prepare};
 use plotty_host::settings::Settings;

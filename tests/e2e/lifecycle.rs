@@ -31,8 +31,8 @@ use std::rc::Rc;
 use std::sync::mpsc;
 
 use plotty_fw_sim::FirmwareVersion as SimVersion;
-use plotty_host::device::sim::SimLink;
-use plotty_host::device::{DeviceError, Link};
+use plotty_host::devices::link::sim::SimLink;
+use plotty_host::devices::link::{DeviceError, Link};
 use plotty_host::import::Point;
 use plotty_host::plot::prepare::{self, Prepared};
 use plotty_host::plot::runner::{

@@ -22,7 +22,7 @@ use std::sync::mpsc;
 
 use plotty_fw_sim::FirmwareVersion as SimVersion;
 use plotty_fw_sim::fault::{FaultAction, FaultConfig, FaultInjector, ScheduledFault, Trigger};
-use plotty_host::device::sim::{SimLink, SimRecord};
+use plotty_host::devices::link::sim::{SimLink, SimRecord};
 use plotty_host::import::{self, Point};
 use plotty_host::plot::command::{compare, trace_polylines};
 use plotty_host::plot::estimate::{self, Estimate};

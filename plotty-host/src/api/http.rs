@@ -37,6 +37,8 @@ struct Options {
     layers: Option<String>,
     priority: i32,
     start: bool,
+    /// What the job asks of its plotter (`device`, `device_model`, `tags`).
+    requirements: crate::devices::registry::Requirements,
     /// The plot options, axicli's names (`speed_pendown=30`, `copies=2`, …).
     run: RunOptions,
 }
@@ -333,6 +335,7 @@ pub(super) async fn submit(State(api): State<Arc<Api>>, req: Request) -> Respons
                 copies: None,
                 ..opts.run.clone()
             },
+            requirements: opts.requirements.clone(),
         };
         match api.queue.submit(submission).await {
             Ok(job) => created.push(views::job(&job, None)),
@@ -741,9 +744,19 @@ async fn form_files(
 impl Options {
     fn from_query(uri: &Uri) -> Result<Self, ApiError> {
         let mut o = Self::default();
-        for key in ["name", "paper", "layers", "priority", "start"]
-            .into_iter()
-            .chain(RunOptions::NAMES)
+        for key in [
+            "name",
+            "paper",
+            "layers",
+            "priority",
+            "start",
+            "device",
+            "device_model",
+            "tags",
+            "tag",
+        ]
+        .into_iter()
+        .chain(RunOptions::NAMES)
         {
             if let Some(v) = query_param(uri, key) {
                 o.set(key, &v)?;
@@ -762,6 +775,31 @@ impl Options {
             "name" => self.name = Some(value.to_owned()),
             "paper" => self.paper = Some(value.to_owned()),
             "layers" => self.layers = Some(value.to_owned()),
+            "device" => {
+                let d = value.trim();
+                self.requirements.device = (!d.is_empty()).then(|| d.to_owned());
+            }
+            // The model the plotter must be; `model` is the run option (what to plan for).
+            "device_model" => {
+                let m = value.trim();
+                self.requirements.model = if m.is_empty() {
+                    None
+                } else {
+                    Some(m.parse().map_err(|_| {
+                        bad(format!(
+                            "`device_model={value}` is not an AxiDraw model number (1–7)"
+                        ))
+                    })?)
+                };
+            }
+            // `tags=a3,black`, or one `tag` field per tag in a form.
+            "tags" | "tag" => self.requirements.tags.extend(
+                value
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|t| !t.is_empty())
+                    .map(str::to_owned),
+            ),
             "priority" => {
                 self.priority = value
                     .trim()
@@ -784,6 +822,21 @@ impl Options {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 15: a submission names a plotter and tags, in the query or as form fields.
+    #[test]
+    fn submissions_name_a_plotter_and_tags() {
+        let uri: Uri = "/api/jobs?device=left&tags=a3,%20red&model=2&device_model=3"
+            .parse()
+            .unwrap();
+        let mut o = Options::from_query(&uri).unwrap_or_else(|_| panic!("parsed"));
+        assert_eq!(o.requirements.device.as_deref(), Some("left"));
+        assert_eq!(o.requirements.tags, ["a3", "red"]);
+        assert_eq!(o.run.model, Some(2), "`model` stays the run option");
+        assert_eq!(o.requirements.model, Some(3));
+        assert!(o.set("tag", "black").is_ok());
+        assert_eq!(o.requirements.tags, ["a3", "red", "black"]);
+    }
 
     #[tokio::test]
     async fn status_says_when_the_queue_cannot_answer() {

@@ -221,6 +221,10 @@ pub struct JobStateWire {
     pub job_id: JobId,
     /// Its name.
     pub job_name: String,
+    /// The plotter the change is about: the one the device task recording it drives, the one
+    /// the job is armed on (and, in snapshots, the one it was last armed on); `null` when no
+    /// plotter is involved (a submission, the pipeline, a cancel of a waiting job).
+    pub device_id: Option<String>,
     /// State before (`null` for a new job and in snapshots).
     pub from_state: Option<JobState>,
     /// State now.
@@ -241,6 +245,8 @@ pub struct JobStateWire {
 pub struct ProgressWire {
     /// The job.
     pub job_id: JobId,
+    /// The plotter drawing it (its name, else its device id).
+    pub device_id: Option<String>,
     /// Fraction done, 0–1.
     pub progress: f64,
     /// Percent done, 0–100.
@@ -277,6 +283,8 @@ pub struct DeviceWire {
     pub device_id: String,
     /// `axidraw` or `simulator`.
     pub device_type: String,
+    /// Its tags, which jobs' `tags` ask for.
+    pub tags: Vec<String>,
     /// `connected`, `disconnected`, `busy`, `error` or `offline`.
     pub status: crate::events::DeviceState,
     /// Firmware version, once known.
@@ -493,6 +501,11 @@ impl ServerMessage {
         Self::JobStateChange(JobStateWire {
             job_id: c.job_id.clone(),
             job_name: c.job_name.clone(),
+            device_id: c
+                .metadata
+                .get("device_id")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
             from_state: c.from,
             to_state: c.to,
             reason: c.reason.to_string(),
@@ -515,6 +528,7 @@ impl ServerMessage {
         };
         Self::JobProgress(ProgressWire {
             job_id: p.job_id.clone(),
+            device_id: p.device_id.clone(),
             progress: fraction,
             progress_percentage: (fraction * 1000.0).round() / 10.0,
             current_layer: p.current_layer,
@@ -609,6 +623,7 @@ pub fn every_server_message() -> Vec<ServerMessage> {
         ServerMessage::JobStateChange(JobStateWire {
             job_id: job.clone(),
             job_name: "drawing".into(),
+            device_id: Some("left".into()),
             from_state: Some(JobState::Ready),
             to_state: JobState::Armed,
             reason: "start".into(),
@@ -619,6 +634,7 @@ pub fn every_server_message() -> Vec<ServerMessage> {
         ServerMessage::progress(
             &JobProgress {
                 job_id: job.clone(),
+                device_id: None,
                 progress: 0.5,
                 current_layer: 1,
                 total_layers: 1,
@@ -635,6 +651,7 @@ pub fn every_server_message() -> Vec<ServerMessage> {
         ServerMessage::DeviceStatus(DeviceWire {
             device_id: "sim".into(),
             device_type: "simulator".into(),
+            tags: vec!["a3".into()],
             status: crate::events::DeviceState::Connected,
             firmware_version: None,
             pen_up: Some(true),
@@ -679,6 +696,7 @@ impl From<&DeviceStatus> for DeviceWire {
         Self {
             device_id: d.device_id.clone(),
             device_type: d.device_type.clone(),
+            tags: d.tags.clone(),
             status: d.status,
             firmware_version: d.firmware_version.clone(),
             pen_up: d.pen_up,
@@ -1094,10 +1112,55 @@ mod tests {
         assert!(v["timestamp"].as_str().unwrap().ends_with('Z'));
     }
 
+    /// Issue 15: job state changes and progress name the plotter they are about.
+    #[test]
+    fn job_events_carry_the_device_name() {
+        let change = |metadata: Value| crate::store::StateChange {
+            event_id: 1,
+            job_id: JobId::parse("j").unwrap(),
+            job_name: "n".into(),
+            from: Some(JobState::Plotting),
+            to: JobState::Paused,
+            reason: crate::job::Reason::User,
+            error: None,
+            metadata,
+            at: "t".into(),
+        };
+        let v: Value = serde_json::from_str(
+            encode(&ServerMessage::state_change(&change(
+                json!({ "device_id": "left" }),
+            )))
+            .as_str(),
+        )
+        .unwrap();
+        assert_eq!(v["device_id"], "left");
+        let v: Value =
+            serde_json::from_str(encode(&ServerMessage::state_change(&change(json!({})))).as_str())
+                .unwrap();
+        assert_eq!(v["device_id"], Value::Null, "no plotter involved");
+        let p = JobProgress {
+            job_id: JobId::parse("j").unwrap(),
+            device_id: Some("right".into()),
+            progress: 0.5,
+            current_layer: 1,
+            total_layers: 1,
+            points_plotted: 1,
+            total_points: 2,
+            distance_mm: 1.0,
+            eta_seconds: None,
+            pen_down_time_seconds: 0.0,
+            total_time_seconds: 0.0,
+        };
+        let v: Value =
+            serde_json::from_str(encode(&ServerMessage::progress(&p, false)).as_str()).unwrap();
+        assert_eq!(v["device_id"], "right");
+    }
+
     #[test]
     fn progress_carries_both_spellings_and_survives_nan() {
         let p = JobProgress {
             job_id: JobId::parse("j").unwrap(),
+            device_id: None,
             progress: 0.4567,
             current_layer: 2,
             total_layers: 4,

@@ -132,6 +132,7 @@ mod tests {
     fn p(job: &str, layer: u32, points: u64) -> JobProgress {
         JobProgress {
             job_id: JobId::parse(job).unwrap(),
+            device_id: None,
             progress: points as f64 / 100.0,
             current_layer: layer,
             total_layers: 3,

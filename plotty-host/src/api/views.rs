@@ -38,6 +38,10 @@ pub(crate) fn job(j: &JobRecord, progress: Option<&JobProgress>) -> Value {
         // (a PAUSED job resumes there only) and the one it was submitted to.
         "daemon": j.daemon,
         "submitted_by": j.submitted_by,
+        // Several plotters: the one the job was last armed on (kept after the plot) and what
+        // the job asks of its plotter.
+        "device": j.device,
+        "requirements": j.requirements,
         "timing": timing(j),
         "resume_point": j.resume.as_ref().map(resume_json),
         "progress": progress.map(progress_fields),
@@ -61,6 +65,7 @@ pub(super) fn snapshot_state(j: &JobRecord) -> ServerMessage {
     ServerMessage::JobStateChange(JobStateWire {
         job_id: j.id.clone(),
         job_name: j.name.clone(),
+        device_id: j.device.clone(),
         from_state: None,
         to_state: j.state,
         reason: "snapshot".into(),

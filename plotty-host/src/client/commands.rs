@@ -143,6 +143,15 @@ async fn add(a: AddArgs, out: &mut dyn Write) -> Result<ExitCode, ClientError> {
         if a.start {
             query.push(("start", "true".into()));
         }
+        if let Some(d) = &a.device {
+            query.push(("device", d.clone()));
+        }
+        if !a.tags.is_empty() {
+            query.push(("tags", a.tags.join(",")));
+        }
+        if let Some(m) = a.device_model {
+            query.push(("device_model", m.to_string()));
+        }
         query.extend(options.to_pairs());
         let path = format!("/api/jobs?{}", format::query(&query));
         let reply = http.post(&path, Some(("image/svg+xml", bytes))).await?;

@@ -186,6 +186,7 @@ pub(crate) fn jobs_table(v: &Value) -> String {
             vec![
                 text(&j["id"]),
                 state(j),
+                device_cell(j),
                 text(&j["priority"]),
                 progress(&j["progress"]),
                 text(&j["name"]),
@@ -194,9 +195,62 @@ pub(crate) fn jobs_table(v: &Value) -> String {
         })
         .collect();
     table(
-        &["ID", "STATE", "PRIORITY", "PROGRESS", "NAME", "UPDATED"],
+        &[
+            "ID", "STATE", "DEVICE", "PRIORITY", "PROGRESS", "NAME", "UPDATED",
+        ],
         &rows,
     )
+}
+
+/// The `DEVICE` cell of `plotty jobs`: the plotter the job was armed on, else what it asks
+/// for (`→left`: waits for `left`; `[a3+red]`: for a plotter with those tags), else `-`.
+fn device_cell(j: &Value) -> String {
+    if let Some(d) = j["device"].as_str() {
+        return d.to_owned();
+    }
+    let req = &j["requirements"];
+    let mut parts = Vec::new();
+    if let Some(d) = req["device"].as_str() {
+        parts.push(format!("→{d}"));
+    }
+    if let Some(m) = req["model"].as_u64() {
+        parts.push(format!("model {m}"));
+    }
+    let tags: Vec<&str> = req["tags"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    if !tags.is_empty() {
+        parts.push(format!("[{}]", tags.join("+")));
+    }
+    if parts.is_empty() {
+        "-".into()
+    } else {
+        parts.join(" ")
+    }
+}
+
+/// What a job asks of its plotter, in words (`device right, model 2, tags a3, red`).
+fn requirements_text(req: &Value) -> Option<String> {
+    let mut parts = Vec::new();
+    if let Some(d) = req["device"].as_str() {
+        parts.push(format!("device {d}"));
+    }
+    if let Some(m) = req["model"].as_u64() {
+        parts.push(format!("model {m}"));
+    }
+    let tags: Vec<&str> = req["tags"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    if !tags.is_empty() {
+        parts.push(format!("tags {}", tags.join(", ")));
+    }
+    (!parts.is_empty()).then(|| parts.join(", "))
 }
 
 /// `plotty job ID`.
@@ -239,6 +293,13 @@ pub(super) fn job_details(j: &Value) -> String {
             s,
             "plotter   the built-in simulator: simulated, nothing drawn on paper"
         );
+    }
+    // Several plotters: the one it is (or was last) on, and what it asks of one.
+    if let Some(d) = j["device"].as_str() {
+        let _ = writeln!(s, "device    {d}");
+    }
+    if let Some(asks) = requirements_text(&j["requirements"]) {
+        let _ = writeln!(s, "asks      {asks}");
     }
     // Several daemons on one database: where the job plots (its paper) and where it came in.
     match (j["daemon"].as_str(), j["submitted_by"].as_str()) {
@@ -701,5 +762,33 @@ mod tests {
         };
         assert_eq!(col(lines[0]), col(lines[1]));
         assert_eq!(col(lines[1]), col(lines[2]));
+    }
+
+    /// Issue 15: `plotty jobs` and `plotty job ID` name the plotter of a job, or what it asks.
+    #[test]
+    fn jobs_name_their_plotter_or_what_they_ask() {
+        let v = json!({"jobs": [
+            {"id": "a", "state": "PLOTTING", "priority": 0, "name": "a", "updated_at": "t",
+             "device": "left", "requirements": {"tags": ["a3"]}},
+            {"id": "b", "state": "READY", "priority": 0, "name": "b", "updated_at": "t",
+             "device": null, "requirements": {"device": "right", "tags": ["a3", "red"]}},
+            {"id": "c", "state": "QUEUED", "priority": 0, "name": "c", "updated_at": "t",
+             "requirements": {}},
+        ]});
+        let t = jobs_table(&v);
+        let lines: Vec<&str> = t.lines().collect();
+        assert!(lines[0].contains("DEVICE"), "{t}");
+        assert!(lines[1].contains(" left "), "{t}");
+        assert!(lines[2].contains("→right [a3+red]"), "{t}");
+        assert!(lines[3].contains(" - "), "{t}");
+        let details = job_details(&json!({
+            "id": "b", "name": "b", "state": "PAUSED", "priority": 0, "device": "left",
+            "requirements": {"model": 2, "tags": ["a3", "red"]}, "timing": {}, "metadata": {}
+        }));
+        assert!(details.contains("device    left\n"), "{details}");
+        assert!(
+            details.contains("asks      model 2, tags a3, red\n"),
+            "{details}"
+        );
     }
 }

@@ -85,6 +85,9 @@ pub enum Wire {
     Progress {
         /// The job.
         job_id: String,
+        /// The plotter drawing it (absent from daemons before schema 7).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        device_id: Option<String>,
         /// Fraction done.
         progress: f64,
         /// Layer being drawn.
@@ -161,6 +164,7 @@ pub fn encode(daemon: &str, event: &DaemonEvent) -> Option<String> {
         },
         DaemonEvent::JobProgress(p) => Wire::Progress {
             job_id: p.job_id.to_string(),
+            device_id: p.device_id.clone(),
             progress: p.progress,
             current_layer: p.current_layer,
             total_layers: p.total_layers,
@@ -259,6 +263,7 @@ pub fn decode(me: &str, text: &str) -> Option<RemoteEvent> {
         }),
         Wire::Progress {
             job_id,
+            device_id,
             progress,
             current_layer,
             total_layers,
@@ -270,6 +275,7 @@ pub fn decode(me: &str, text: &str) -> Option<RemoteEvent> {
             total_time_seconds,
         } => DaemonEvent::JobProgress(JobProgress {
             job_id: job(&job_id)?,
+            device_id,
             progress,
             current_layer,
             total_layers,
@@ -475,6 +481,26 @@ mod tests {
         assert!(decode("a", &text).is_none(), "its own events come back");
         assert!(decode("b", "not json").is_none());
         assert!(decode("b", r#"{"daemon":"a","kind":"unknown"}"#).is_none());
+    }
+
+    /// Issue 15: a job's progress crosses to the other daemons with the plotter drawing it.
+    #[test]
+    fn progress_is_relayed_with_its_plotter() {
+        let progress = DaemonEvent::JobProgress(JobProgress {
+            job_id: JobId::parse("0a3f5c2e9b1d").unwrap(),
+            device_id: Some("left".into()),
+            progress: 0.25,
+            current_layer: 1,
+            total_layers: 2,
+            points_plotted: 3,
+            total_points: 12,
+            distance_mm: 4.5,
+            eta_seconds: Some(9.0),
+            pen_down_time_seconds: 1.0,
+            total_time_seconds: 2.0,
+        });
+        let text = encode("a", &progress).unwrap();
+        assert_eq!(decode("b", &text).unwrap().event, progress);
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! `plotty plot FILE...`: the one-shot plot without a daemon, a thin layer over
 //! [`prepare`], [`estimate`], [`runner`] and
-//! [`crate::device`].
+//! [`crate::devices`] (discovery and links).
 //!
 //! 1. Settings (`-c`), the layer selection, then every file imported and optimised before
 //!    anything moves (a bad file stops the command before the first plot): warnings and the
@@ -29,10 +29,10 @@ use plotty_motion::ebb::FirmwareVersion;
 use plotty_motion::time::Duration;
 
 use crate::cli::PlotArgs;
-use crate::device::discover::{self, DeviceRequest, PROBE_TIMEOUT, SimulatorReason, Target};
-use crate::device::serial::SerialLink;
-use crate::device::sim::{SimLink, SimRecord};
-use crate::device::{DeviceError, Link};
+use crate::devices::discover::{self, DeviceRequest, PROBE_TIMEOUT, SimulatorReason, Target};
+use crate::devices::link::serial::SerialLink;
+use crate::devices::link::sim::{SimLink, SimRecord};
+use crate::devices::link::{DeviceError, Link};
 use crate::exit::ExitCode;
 use crate::import::{Color, LayerSelection, LayerSpecError, Point};
 use crate::preview::{Legend, Preview, PreviewError, PreviewOptions};

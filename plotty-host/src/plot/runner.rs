@@ -37,7 +37,7 @@ use plotty_motion::session::{
 };
 use plotty_motion::time::{Duration, Instant};
 
-use crate::device::{DeviceError, Link};
+use crate::devices::link::{DeviceError, Link};
 use crate::settings::FirmwareChoice;
 
 use super::config::PlotConfig;
@@ -1674,7 +1674,7 @@ mod tests {
     use plotty_fw_sim::FirmwareVersion as SimVersion;
 
     use super::*;
-    use crate::device::sim::SimLink;
+    use crate::devices::link::sim::SimLink;
     use crate::plot::prepare;
     use crate::settings::Settings;
 
@@ -1758,10 +1758,10 @@ mod tests {
         fn now(&mut self) -> plotty_motion::time::Instant {
             self.sim.now()
         }
-        fn write(&mut self, bytes: &[u8]) -> Result<usize, crate::device::DeviceError> {
+        fn write(&mut self, bytes: &[u8]) -> Result<usize, crate::devices::link::DeviceError> {
             self.sim.write(bytes)
         }
-        fn read(&mut self, out: &mut Vec<u8>) -> Result<(), crate::device::DeviceError> {
+        fn read(&mut self, out: &mut Vec<u8>) -> Result<(), crate::devices::link::DeviceError> {
             let start = out.len();
             self.sim.read(out)?;
             if self.armed.get() && !self.fired && out.len() > start {
@@ -1775,7 +1775,7 @@ mod tests {
         fn wait(
             &mut self,
             deadline: Option<plotty_motion::time::Instant>,
-        ) -> Result<(), crate::device::DeviceError> {
+        ) -> Result<(), crate::devices::link::DeviceError> {
             self.sim.wait(deadline)
         }
         fn is_simulated(&self) -> bool {

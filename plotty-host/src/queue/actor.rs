@@ -277,6 +277,10 @@ impl State {
             return;
         }
         let settings = self.settings.borrow().clone();
+        if let Err(e) = self.check_requirements(&submission.requirements, &settings) {
+            let _ = reply.send(Err(e));
+            return;
+        }
         let jobs_dir = self.jobs_dir.clone();
         let ledger = self.ledger.clone();
         let files = Arc::clone(&self.files);
@@ -289,6 +293,43 @@ impl State {
                 next.run(job).await;
             }
         });
+    }
+
+    /// Refuses requirements that are malformed or, with one daemon per database (SQLite), that
+    /// no plotter of this daemon can ever meet: the job would wait forever. The plotters are
+    /// the attached ones (before any attached: the configured ones). On a farm another
+    /// daemon's plotter may meet them, and the job waits for it.
+    fn check_requirements(
+        &self,
+        req: &crate::devices::registry::Requirements,
+        settings: &Settings,
+    ) -> Result<(), QueueError> {
+        use crate::devices::registry::{self, Profile};
+        req.validate().map_err(QueueError::Invalid)?;
+        if req.is_empty() || self.me.is_some() {
+            return Ok(());
+        }
+        let plotters: Vec<Profile> = if self.devices.is_empty() {
+            settings
+                .devices
+                .iter()
+                .map(|d| {
+                    let id = d
+                        .name
+                        .as_deref()
+                        .or(d.port.as_deref())
+                        .unwrap_or("simulator");
+                    Profile::of(id, d)
+                })
+                .collect()
+        } else {
+            self.devices.values().map(|d| d.profile()).collect()
+        };
+        if plotters.iter().any(|p| p.meets(req)) {
+            Ok(())
+        } else {
+            Err(QueueError::Invalid(registry::unmet(req, &plotters)))
+        }
     }
 
     /// What runs the pipeline for a job from a task of its own (`None` in manual mode).
@@ -337,37 +378,32 @@ impl State {
                 }
                 continue;
             }
-            let next = match self.store.jobs(vec![JobState::Ready]).await {
-                Ok(jobs) => jobs.into_iter().find(may_start),
+            let ready: Vec<JobRecord> = match self.store.jobs(vec![JobState::Ready]).await {
+                Ok(jobs) => jobs.into_iter().filter(may_start).collect(),
                 Err(e) => {
                     tracing::error!(error = %e, "cannot list the READY jobs");
                     return;
                 }
             };
-            let Some(job) = next else {
+            if ready.is_empty() {
                 return;
-            };
-            let held = match self.holders().await {
-                Ok(h) => h,
+            }
+            let free = match self.free_devices().await {
+                Ok(f) => f,
                 Err(e) => {
                     tracing::error!(error = %e, "cannot tell which devices jobs hold");
                     return;
                 }
             };
-            let Some(device) = self
-                .devices
-                .values()
-                .find(|d| is_free(&d.status()) && !held.contains_key(&d.id()))
-                .cloned()
-            else {
-                for (device, holder) in &held {
-                    tracing::debug!(
-                        %device,
-                        job_id = %holder,
-                        waiting = %job.id,
-                        "the device is held by a job; the next one waits"
-                    );
-                }
+            // The first job in queue order that a free plotter meets goes to the first such
+            // plotter: a job waiting for a busy (or held) plotter does not hold back the jobs
+            // behind it that another free plotter can take.
+            let Some((job, device)) = ready.into_iter().find_map(|job| {
+                free.iter()
+                    .find(|(_, p)| p.meets(&job.requirements))
+                    .map(|(d, _)| (job, Arc::clone(d)))
+            }) else {
+                tracing::debug!("no free plotter meets a released READY job; they wait");
                 return;
             };
             let device_id = device.id();
@@ -447,29 +483,32 @@ impl State {
     /// A farm's dispatch step: claims the head job for a free device not held by a job of this
     /// daemon and hands it over. Returns whether a job went to a device (look for another).
     async fn claim_for_free_device(&self) -> bool {
-        let held = match self.holders().await {
-            Ok(h) => h,
+        let free = match self.free_devices().await {
+            Ok(f) => f,
             Err(e) => {
                 tracing::error!(error = %e, "cannot tell which devices jobs hold");
                 return false;
             }
         };
-        let Some(device) = self
-            .devices
-            .values()
-            .find(|d| is_free(&d.status()) && !held.contains_key(&d.id()))
-            .cloned()
-        else {
-            return false;
-        };
-        let device_id = device.id();
-        let job = match self.ledger.claim(&device_id).await {
-            Ok(Some(job)) => job,
-            Ok(None) => return false,
-            Err(e) => {
-                tracing::error!(error = %e, "cannot claim the next job");
-                return false;
+        // Each free plotter claims the head job it meets (jobs for other daemons' plotters, or
+        // for a busy one here, wait for them).
+        let mut claimed = None;
+        for (device, profile) in free {
+            let device_id = device.id();
+            match self.ledger.claim(&device_id, profile).await {
+                Ok(Some(job)) => {
+                    claimed = Some((device, device_id, job));
+                    break;
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot claim the next job");
+                    return false;
+                }
             }
+        }
+        let Some((device, device_id, job)) = claimed else {
+            return false;
         };
         let prepared = lock(&self.programs).remove(&job.id);
         let job_id = job.id.clone();
@@ -776,6 +815,20 @@ impl State {
             Some(_) => Vec::new(),
             None => self.devices.keys().cloned().collect(),
         })
+    }
+
+    /// The attached devices that may take a job now (idle, held by no job of this daemon), with
+    /// what each offers jobs' requirements.
+    async fn free_devices(
+        &self,
+    ) -> Result<Vec<(Arc<dyn DeviceControl>, crate::devices::registry::Profile)>, QueueError> {
+        let held = self.holders().await?;
+        Ok(self
+            .devices
+            .values()
+            .filter(|d| is_free(&d.status()) && !held.contains_key(&d.id()))
+            .map(|d| (Arc::clone(d), d.profile()))
+            .collect())
     }
 
     /// The attached devices held by a job in `ARMED`, `PLOTTING` or `PAUSED`, with the job holding

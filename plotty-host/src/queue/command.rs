@@ -116,6 +116,8 @@ pub struct Submission {
     pub start: bool,
     /// The job's plot options (axicli's per-run options), kept with the job.
     pub options: crate::settings::RunOptions,
+    /// What it asks of the plotter that draws it (a name, a model, tags; none: any).
+    pub requirements: crate::devices::registry::Requirements,
 }
 
 /// Where a submitted SVG comes from.

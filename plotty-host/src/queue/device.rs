@@ -16,6 +16,7 @@ use std::sync::Arc;
 use futures_util::future::BoxFuture;
 
 use super::pipeline::PreparedJob;
+use crate::devices::registry::Profile;
 use crate::events::DeviceStatus;
 use crate::job::JobId;
 use crate::store::JobRecord;
@@ -27,6 +28,16 @@ pub trait DeviceControl: Send + Sync + 'static {
 
     /// Its current status.
     fn status(&self) -> DeviceStatus;
+
+    /// What it offers jobs' requirements: its name (the id), model and tags (by default the
+    /// id, the default model and no tags: a scripted test device).
+    fn profile(&self) -> Profile {
+        Profile {
+            name: self.id(),
+            model: plotty_motion::kinematics::Model::default().number(),
+            tags: Vec::new(),
+        }
+    }
 
     /// Carries out `request`; resolves once the machine is in the requested state (motion stopped
     /// and pen up for a pause or an abort) or it failed.

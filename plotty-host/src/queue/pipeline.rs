@@ -172,6 +172,9 @@ async fn advance(
             other => Stop::Failed(PrepareError::Source(other.to_string())),
         })?;
     let options = job_options(&job.metadata).map_err(Stop::Failed)?;
+    // Prepared for the plotter the job asks for (its travel and limits), when it asks.
+    let own = settings.for_requirements(&job.requirements);
+    let settings = own.as_ref().unwrap_or(settings);
     let config = job_config(settings, &options).map_err(Stop::Failed)?;
     let spec = layer_spec(&job.metadata);
     let id = job.id.clone();

@@ -157,6 +157,9 @@ pub(super) async fn stage(
         Some(p) => crate::paper::parse_choice_explained(p).map_err(QueueError::Invalid)?,
     };
     let orientation = orientation.unwrap_or(settings.paper.orientation);
+    // Checked against the travel of the plotter the job asks for, when it asks.
+    let own = settings.for_requirements(&s.requirements);
+    let settings = own.as_ref().unwrap_or(settings);
     // The page as the file declares it: the strokes are known only after the analysis, which
     // checks again with them.
     let paper_check = crate::paper::check(
@@ -198,6 +201,7 @@ pub(super) async fn stage(
             metadata,
             // The ledger names the daemon (when several share the database).
             submitted_by: None,
+            requirements: s.requirements,
         },
     })
 }
@@ -602,6 +606,7 @@ mod tests {
                 priority: 0,
                 start: false,
                 options: Default::default(),
+                requirements: Default::default(),
             };
             let e = stage(sub, &settings, &jobs, Arc::new(Disk))
                 .await
@@ -622,6 +627,7 @@ mod tests {
             priority: 0,
             start: false,
             options: Default::default(),
+            requirements: Default::default(),
         };
         let e = stage(sub, &settings, &jobs, Arc::new(Disk))
             .await
@@ -643,6 +649,7 @@ mod tests {
             priority: 3,
             start: true,
             options: Default::default(),
+            requirements: Default::default(),
         };
         let staged = stage(sub(Some("letter")), &settings, &jobs, Arc::new(Disk))
             .await
@@ -683,6 +690,56 @@ mod tests {
         assert_eq!(std::fs::read_dir(jobs.join(INCOMING)).unwrap().count(), 0);
     }
 
+    /// Issue 15: a job for an A3 plotter is checked against the A3's travel, not the first
+    /// plotter's (an A4).
+    #[tokio::test]
+    async fn the_paper_is_checked_against_the_plotter_the_job_asks_for() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut settings = Settings::defaults_for(dir.path());
+        let mut a4 = settings.device.clone();
+        a4.name = Some("small".into());
+        let mut a3 = a4.clone();
+        a3.name = Some("big".into());
+        a3.tags = vec!["a3".into()];
+        a3.axidraw.model = plotty_motion::kinematics::Model::from_number(2).unwrap();
+        settings.devices = vec![a4, a3];
+        let jobs = settings.jobs_dir();
+        let sub = |req: crate::devices::registry::Requirements| Submission {
+            svg: SvgSource::Bytes(Bytes::from_static(THREE_LAYERS)),
+            name: None,
+            paper: Some("A3 landscape".into()),
+            layers: None,
+            priority: 0,
+            start: false,
+            options: Default::default(),
+            requirements: req,
+        };
+        let warnings = |staged: &Staged| staged.job.metadata["paper_check"]["warnings"].clone();
+        let any = stage(sub(Default::default()), &settings, &jobs, Arc::new(Disk))
+            .await
+            .unwrap();
+        assert!(
+            warnings(&any).to_string().contains("travel"),
+            "{}",
+            warnings(&any)
+        );
+        for req in [
+            crate::devices::registry::Requirements {
+                device: Some("big".into()),
+                ..Default::default()
+            },
+            crate::devices::registry::Requirements {
+                tags: vec!["a3".into()],
+                ..Default::default()
+            },
+        ] {
+            let own = stage(sub(req), &settings, &jobs, Arc::new(Disk))
+                .await
+                .unwrap();
+            assert_eq!(warnings(&own), serde_json::json!([]), "on the A3");
+        }
+    }
+
     const THREE_LAYERS: &[u8] = br#"<svg xmlns="http://www.w3.org/2000/svg"
         xmlns:inkscape="http://www.inkscape.org/namespaces/inkscape" width="50mm" height="50mm">
       <g inkscape:groupmode="layer" inkscape:label="1 outline"><path d="M1 1H9" stroke="black"/></g>
@@ -704,6 +761,7 @@ mod tests {
             priority: 0,
             start: false,
             options: Default::default(),
+            requirements: Default::default(),
         };
         for bad in ["7", "1,7", "4", "fill"] {
             let e = stage(sub(bad), &settings, &jobs, Arc::new(Disk))

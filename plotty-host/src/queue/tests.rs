@@ -91,6 +91,7 @@ fn svg() -> Submission {
         priority: 0,
         start: false,
         options: Default::default(),
+        requirements: Default::default(),
     }
 }
 
@@ -161,6 +162,8 @@ struct FakeDevice {
     assigned: Mutex<Vec<JobId>>,
     /// The SVG each assigned job is to be plotted from.
     sources: Mutex<Vec<Option<String>>>,
+    /// Its tags, for jobs' requirements.
+    tags: Mutex<Vec<String>>,
 }
 
 impl FakeDevice {
@@ -173,7 +176,19 @@ impl FakeDevice {
             accept,
             assigned: Mutex::new(Vec::new()),
             sources: Mutex::new(Vec::new()),
+            tags: Mutex::new(Vec::new()),
         })
+    }
+
+    /// The device with `tags`.
+    fn tagged(self: Arc<Self>, tags: &[&str]) -> Arc<Self> {
+        *self.tags.lock().unwrap() = tags.iter().map(|t| (*t).to_owned()).collect();
+        self
+    }
+
+    /// The job it holds ends: it is idle again.
+    fn idle(&self) {
+        *self.job.lock().unwrap() = None;
     }
 
     fn assigned(&self) -> Vec<JobId> {
@@ -186,11 +201,20 @@ impl DeviceControl for FakeDevice {
         self.id.into()
     }
 
+    fn profile(&self) -> crate::devices::registry::Profile {
+        crate::devices::registry::Profile {
+            name: self.id.into(),
+            model: 1,
+            tags: self.tags.lock().unwrap().clone(),
+        }
+    }
+
     fn status(&self) -> DeviceStatus {
         let job = self.job.lock().unwrap().clone();
         DeviceStatus {
             device_id: self.id.into(),
             device_type: "simulator".into(),
+            tags: self.tags.lock().unwrap().clone(),
             status: if job.is_some() {
                 DeviceState::Busy
             } else {
@@ -722,6 +746,111 @@ async fn a_paused_job_holds_only_the_device_it_was_plotting_on() {
     settled(&h).await;
     assert_eq!(free.assigned(), [next.id]);
     assert_eq!(held.assigned(), []);
+}
+
+/// A submission of the squares, released, asking `device` and `tags` of its plotter.
+fn asking(device: Option<&str>, tags: &[&str]) -> Submission {
+    Submission {
+        requirements: crate::devices::registry::Requirements {
+            device: device.map(str::to_owned),
+            tags: tags.iter().map(|t| (*t).to_owned()).collect(),
+            ..Default::default()
+        },
+        ..squares(true)
+    }
+}
+
+/// Issue 15: the queue hands the head job that a free plotter meets to that plotter; a job
+/// waiting for a busy plotter it names does not hold back the jobs behind it that another free
+/// plotter can take, and takes its plotter once that is free.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jobs_go_to_a_plotter_that_meets_them_and_a_waiting_one_holds_back_none_behind_it() {
+    let mut h = harness_with(true).await;
+    let left = FakeDevice::new(&h.ledger, "left", true).tagged(&["a3", "black"]);
+    let right = FakeDevice::new(&h.ledger, "right", true);
+    h.queue.attach_device(left.clone()).await.unwrap();
+    h.queue.attach_device(right.clone()).await.unwrap();
+    let first = h.queue.submit(asking(Some("right"), &[])).await.unwrap();
+    h.wait_state(&first.id, JobState::Armed).await;
+    settled(&h).await;
+    assert_eq!(right.assigned(), std::slice::from_ref(&first.id));
+    // `right` is busy: the next job for it waits at READY, the one behind it goes to `left`.
+    let waits = h.queue.submit(asking(Some("right"), &[])).await.unwrap();
+    h.wait_state(&waits.id, JobState::Ready).await;
+    let behind = h.queue.submit(asking(None, &["A3"])).await.unwrap();
+    h.wait_state(&behind.id, JobState::Armed).await;
+    settled(&h).await;
+    assert_eq!(left.assigned(), std::slice::from_ref(&behind.id));
+    let record = h.queue.job(waits.id.clone()).await.unwrap().job;
+    assert_eq!(record.state, JobState::Ready, "waits for its plotter");
+    // A job for a tag only `left` has waits while `left` is busy, though `right` is free soon.
+    let black = h.queue.submit(asking(None, &["black"])).await.unwrap();
+    h.wait_state(&black.id, JobState::Ready).await;
+    // `right` is free again: the job waiting for it is armed there, not the one for `left`.
+    right.idle();
+    move_to(&h.ledger, &first.id, &[JobEvent::Start, JobEvent::Complete]).await;
+    h.wait_state(&waits.id, JobState::Armed).await;
+    settled(&h).await;
+    assert_eq!(right.assigned(), [first.id.clone(), waits.id.clone()]);
+    assert_eq!(left.assigned(), std::slice::from_ref(&behind.id));
+    let stored = h.queue.job(waits.id.clone()).await.unwrap().job;
+    assert_eq!(
+        stored.device.as_deref(),
+        Some("right"),
+        "the job names its plotter"
+    );
+    // `left` is free again: the job for its tag goes there.
+    left.idle();
+    move_to(
+        &h.ledger,
+        &behind.id,
+        &[JobEvent::Start, JobEvent::Complete],
+    )
+    .await;
+    h.wait_state(&black.id, JobState::Armed).await;
+    settled(&h).await;
+    assert_eq!(left.assigned(), [behind.id, black.id]);
+}
+
+/// Issue 15: with one daemon per database, a job that no plotter can ever meet is refused at
+/// submission, naming the plotters and their tags; malformed requirements too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_no_plotter_can_ever_meet_is_refused_naming_the_plotters() {
+    let h = harness_with(true).await;
+    let left = FakeDevice::new(&h.ledger, "left", true).tagged(&["a3"]);
+    h.queue.attach_device(left.clone()).await.unwrap();
+    h.queue
+        .attach_device(FakeDevice::new(&h.ledger, "right", true))
+        .await
+        .unwrap();
+    for (submission, names) in [
+        (asking(None, &["red"]), "tags red"),
+        (asking(Some("middle"), &[]), "device middle"),
+        (asking(Some("right"), &["a3"]), "device right, tags a3"),
+        (
+            Submission {
+                requirements: crate::devices::registry::Requirements {
+                    model: Some(2),
+                    ..Default::default()
+                },
+                ..squares(true)
+            },
+            "model 2",
+        ),
+    ] {
+        let e = h.queue.submit(submission).await.unwrap_err();
+        assert!(matches!(e, QueueError::Invalid(_)), "{e:?}");
+        let msg = e.to_string();
+        assert!(msg.contains(names), "{msg}");
+        assert!(msg.contains("`left` (model 1, tags a3)"), "{msg}");
+        assert!(msg.contains("`right` (model 1, no tags)"), "{msg}");
+    }
+    let e = h.queue.submit(asking(None, &["a 3"])).await.unwrap_err();
+    assert!(e.to_string().contains("not a tag"), "{e}");
+    let jobs = h.queue.list(ListFilter::default()).await.unwrap();
+    assert!(jobs.is_empty(), "nothing refused was created: {jobs:?}");
+    let ok = h.queue.submit(asking(Some("LEFT"), &["A3"])).await.unwrap();
+    assert_eq!(ok.requirements.device.as_deref(), Some("LEFT"));
 }
 
 /// Files on a disk that fills up: `write_new` writes half the bytes then fails, `install` fails,

@@ -22,8 +22,10 @@ pub struct RawConfig {
     pub websocket: RawWebSocket,
     /// Database.
     pub database: RawDatabase,
-    /// Plotter.
+    /// Plotter (a farm of one).
     pub device: RawDevice,
+    /// Plotters, each as `device` plus `name` and `tags` (exclusive with `device`).
+    pub devices: Option<Vec<RawDevice>>,
     /// Motion limits (optional; derived from `device` when absent).
     pub motion: Option<RawMotion>,
     /// Logging.
@@ -187,6 +189,10 @@ impl<'de> Deserialize<'de> for DeviceKind {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RawDevice {
+    /// Its name (required in `devices`; jobs name it with `--device`).
+    pub name: Option<String>,
+    /// What it holds, for jobs' requirements (pen colours, paper sizes).
+    pub tags: Option<StringList>,
     /// Plotter kind.
     #[serde(rename = "type")]
     pub kind: DeviceKind,
@@ -439,6 +445,8 @@ impl Default for RawDatabase {
 impl Default for RawDevice {
     fn default() -> Self {
         Self {
+            name: None,
+            tags: None,
             kind: DeviceKind::Auto,
             port: None,
             baud_rate: 9600,

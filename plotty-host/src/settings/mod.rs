@@ -32,6 +32,7 @@ use plotty_motion::kinematics::AxiDrawSettings;
 pub use file::{CornerRuleKind, DeviceKind, LimitModel, MotionPreset, Orientation};
 pub use run::{Reordering, RunOptions};
 pub use units::FirmwareChoice;
+pub use validate::{MAX_NAME_LEN, is_name_word};
 pub(crate) use validate::{PAPER_SIZES, host_name, parse_paper};
 
 use crate::hooks::HookSet;
@@ -49,8 +50,14 @@ pub struct Settings {
     pub websocket: WebSocketSettings,
     /// Database.
     pub database: DatabaseSettings,
-    /// Plotter.
+    /// The first plotter (the only one of a `device` section): what `plotty plot`, `plotty
+    /// check device` and the motion limits use.
     pub device: DeviceSettings,
+    /// Every plotter, in config order (`devices`, or the `device` section alone); never empty,
+    /// `devices[0] == device`.
+    pub devices: Vec<DeviceSettings>,
+    /// The motion limits of each plotter of `devices` (from its own settings).
+    device_motion: Vec<MotionLimits>,
     /// Motion limits for planning.
     pub motion: MotionLimits,
     /// Logging.
@@ -195,9 +202,13 @@ impl std::fmt::Debug for PostgresUrl {
     }
 }
 
-/// The `device` section.
+/// One plotter: the `device` section, or an entry of `devices`.
 #[derive(Clone, PartialEq, Debug)]
 pub struct DeviceSettings {
+    /// Its name (`None`: an unnamed `device` section, known by its device id).
+    pub name: Option<String>,
+    /// What it holds (pen colours, paper sizes), matched by jobs' `--tag` requirements.
+    pub tags: Vec<String>,
     /// Which plotter.
     pub kind: DeviceKind,
     /// Serial port; `None` searches by USB id.
@@ -543,10 +554,54 @@ impl Settings {
         let level = new.logging.level;
         new.logging = self.logging.clone();
         new.logging.level = level;
-        new.device.kind = self.device.kind;
-        new.device.port = self.device.port.clone();
-        new.device.baud_rate = self.device.baud_rate;
+        // Which plotters exist, and how each is reached, are fixed at start-up (one device
+        // task each); the rest of each plotter's settings follow the file.
+        if plotter_names(&self.devices) == plotter_names(&new.devices) {
+            for (old, d) in self.devices.iter().zip(&mut new.devices) {
+                d.kind = old.kind;
+                d.port.clone_from(&old.port);
+                d.baud_rate = old.baud_rate;
+            }
+        } else {
+            new.devices.clone_from(&self.devices);
+            new.device_motion.clone_from(&self.device_motion);
+        }
+        if let Some(first) = new.devices.first() {
+            new.device = first.clone();
+        }
         new
+    }
+
+    /// The settings a job asking `req` is prepared with: those of the first plotter that meets
+    /// it (its model's travel, its speeds), so that a job for an A3 plotter is not clipped to
+    /// an A4's travel. `None`: it asks nothing, or no named plotter meets it (the first
+    /// plotter's settings, `self`, apply).
+    pub fn for_requirements(&self, req: &crate::devices::registry::Requirements) -> Option<Self> {
+        if req.is_empty() {
+            return None;
+        }
+        let name = self.devices.iter().find_map(|d| {
+            let name = d.name.as_deref()?;
+            crate::devices::registry::Profile::of(name, d)
+                .meets(req)
+                .then_some(name)
+        })?;
+        self.for_device(name)
+    }
+
+    /// The settings as the plotter `name` sees them: its own `device` settings and motion
+    /// limits in place of the first plotter's (`None`: no plotter has that name).
+    pub fn for_device(&self, name: &str) -> Option<Self> {
+        let i = self
+            .devices
+            .iter()
+            .position(|d| d.name.as_deref() == Some(name))?;
+        let mut out = self.clone();
+        out.device = self.devices[i].clone();
+        if let Some(m) = self.device_motion.get(i) {
+            out.motion = *m;
+        }
+        Some(out)
     }
 
     /// Settings that changed in `new` but only take effect after a restart (the daemon keeps the
@@ -588,14 +643,22 @@ impl Settings {
         {
             out.push("logging (except level)");
         }
-        if self.device.kind != new.device.kind
-            || self.device.port != new.device.port
-            || self.device.baud_rate != new.device.baud_rate
+        let reached = |d: &DeviceSettings| (d.name.clone(), d.kind, d.port.clone(), d.baud_rate);
+        if self
+            .devices
+            .iter()
+            .map(reached)
+            .ne(new.devices.iter().map(reached))
         {
-            out.push("device.type/port/baud_rate");
+            out.push("device.type/port/baud_rate (and the list of devices)");
         }
         out
     }
+}
+
+/// The names of `devices`, in order (which plotters there are).
+fn plotter_names(devices: &[DeviceSettings]) -> Vec<Option<&str>> {
+    devices.iter().map(|d| d.name.as_deref()).collect()
 }
 
 impl From<&crate::cli::DaemonArgs> for Overrides {
@@ -1237,10 +1300,92 @@ mod tests {
         assert_eq!(p[0].key, "websocket.allowed_origins[0]");
     }
 
+    /// Issue 15: `devices` lists several plotters, each a `device` section with a name and
+    /// tags; `device` alone stays a farm of one.
+    #[test]
+    fn issue_15_devices_list_several_plotters_each_with_its_own_settings() {
+        let f = Fixture::new();
+        let s = f
+            .load(
+                "devices:\n  - name: left\n    type: sim\n    model: 2\n    tags: [a3, black]\n\
+                 \x20 - name: right\n    type: axidraw\n    port: /dev/ttyACM1\n    tags: red\n\
+                 \x20   speed_pendown: 50\n",
+            )
+            .unwrap();
+        let names: Vec<_> = s.devices.iter().map(|d| d.name.as_deref()).collect();
+        assert_eq!(names, [Some("left"), Some("right")]);
+        assert_eq!(s.device, s.devices[0]);
+        assert_eq!(s.devices[0].tags, ["a3", "black"]);
+        assert_eq!(s.devices[1].tags, ["red"]);
+        assert_eq!(s.devices[1].port.as_deref(), Some("/dev/ttyACM1"));
+        let right = s.for_device("right").unwrap();
+        assert_eq!(right.device.axidraw.speed_pendown, 50.0);
+        assert_eq!(
+            right.device.axidraw.model,
+            plotty_motion::kinematics::Model::A4
+        );
+        assert!(
+            right.motion.pen_down_speed_mm_s > s.motion.pen_down_speed_mm_s,
+            "each plotter plans with its own speeds"
+        );
+        assert_eq!(
+            s.for_device("left").unwrap().device.axidraw.model.number(),
+            2
+        );
+        assert!(s.for_device("nobody").is_none());
+        // The manual's single section: one unnamed plotter (known by its device id), or named.
+        let one = f.load("device:\n  type: sim\n").unwrap();
+        assert_eq!(one.devices.len(), 1);
+        assert_eq!(one.devices[0].name, None);
+        let named = f.load("device:\n  name: solo\n  tags: [a4]\n").unwrap();
+        assert_eq!(named.devices[0].name.as_deref(), Some("solo"));
+    }
+
+    #[test]
+    fn issue_15_devices_problems_name_the_entry() {
+        let f = Fixture::new();
+        let keys = |text: &str| -> Vec<(String, String)> {
+            f.problems(text)
+                .into_iter()
+                .map(|p| (p.key, p.message))
+                .collect()
+        };
+        let both = keys("device:\n  type: sim\ndevices:\n  - name: a\n    type: sim\n");
+        assert_eq!(both[0].0, "devices");
+        assert!(both[0].1.contains("both"), "{both:?}");
+        let dup = keys("devices:\n  - name: a\n    type: sim\n  - name: A\n    type: sim\n");
+        assert_eq!(dup[0].0, "devices[1].name");
+        assert!(dup[0].1.contains("devices[0]"), "{dup:?}");
+        let port = keys(
+            "devices:\n  - name: a\n    type: axidraw\n    port: /dev/x\n\
+             \x20 - name: b\n    port: /dev/x\n",
+        );
+        assert_eq!(port[0].0, "devices[1].port");
+        let search = keys("devices:\n  - name: a\n    type: axidraw\n  - name: b\n");
+        assert_eq!(
+            search[0].0, "devices[1].port",
+            "two searches take one board"
+        );
+        let tags = keys("devices:\n  - name: a\n    type: sim\n    tags: [ok, \"not ok\", ok]\n");
+        let tag_keys: Vec<_> = tags.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(tag_keys, ["devices[0].tags[1]", "devices[0].tags[2]"]);
+        let unnamed = keys("devices:\n  - type: sim\n");
+        assert_eq!(unnamed[0].0, "devices[0].name");
+        let bad_name = keys("devices:\n  - name: \"a/b\"\n    type: sim\n");
+        assert_eq!(bad_name[0].0, "devices[0].name");
+        let empty = keys("devices: []\n");
+        assert_eq!(empty[0].0, "devices");
+        let range = f.problems("devices:\n  - name: a\n    type: sim\n    model: 9\n");
+        assert_eq!(
+            (range[0].key.as_str(), line_of(&range[0])),
+            ("devices[0].model", 4)
+        );
+    }
+
     /// Issue 12 item 6: `device.type` takes every spelling `--device` takes (one parser).
     #[test]
     fn issue_12_device_type_takes_the_spellings_of_the_command_line() {
-        use crate::device::discover::DeviceRequest;
+        use crate::devices::discover::DeviceRequest;
         let f = Fixture::new();
         for (word, kind) in [
             ("sim", DeviceKind::Simulator),

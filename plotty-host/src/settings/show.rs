@@ -234,44 +234,57 @@ fn entries(s: &Settings, o: &Origins<'_>) -> Vec<Entry> {
         o.derived("daemon.name", "the host name"),
     );
 
-    let dev = &s.device;
-    let ad = &dev.axidraw;
-    let kind = super::DeviceKind::SPELLINGS
-        .iter()
-        .find(|(_, k)| *k == dev.kind)
-        .map_or("auto", |(name, _)| name);
-    let penlift = match ad.pen_lift {
-        plotty_motion::kinematics::PenLift::Standard => 1,
-        plotty_motion::kinematics::PenLift::NarrowBand => 3,
-    };
-    let resolution = match ad.resolution {
-        plotty_motion::kinematics::Resolution::High => "high",
-        plotty_motion::kinematics::Resolution::Low => "low",
-    };
-    for (key, value) in [
-        ("type", json!(kind)),
-        ("port", json!(dev.port.as_deref().unwrap_or("auto"))),
-        ("baud_rate", json!(dev.baud_rate)),
-        ("timeout", secs(dev.timeout)),
-        ("model", json!(ad.model.number())),
-        ("pen_pos_up", json!(ad.pen_pos_up)),
-        ("pen_pos_down", json!(ad.pen_pos_down)),
-        ("speed_pendown", json!(ad.speed_pendown)),
-        ("speed_penup", json!(ad.speed_penup)),
-        ("accel", json!(ad.accel)),
-        ("cornering", json!(ad.cornering)),
-        ("resolution", json!(resolution)),
-        ("firmware", json!(dev.firmware.to_string())),
-        ("pen_rate_raise", json!(ad.pen_rate_raise)),
-        ("pen_rate_lower", json!(ad.pen_rate_lower)),
-        ("pen_delay_up", json!(ad.pen_delay_up)),
-        ("pen_delay_down", json!(ad.pen_delay_down)),
-        ("penlift", json!(penlift)),
-        ("const_speed", json!(ad.const_speed)),
-    ] {
-        let key = format!("device.{key}");
-        let origin = o.of(&key);
-        add(&key, value, origin);
+    // One block per plotter: `devices[N].*` for a `devices` list, else the `device` section.
+    let listed = o.tree.get("devices").is_some();
+    for (i, dev) in s.devices.iter().enumerate() {
+        let prefix = if listed {
+            format!("devices[{i}]")
+        } else {
+            "device".to_owned()
+        };
+        for (key, value) in [("name", json!(dev.name)), ("tags", json!(dev.tags))] {
+            let key = format!("{prefix}.{key}");
+            let origin = o.of(&key);
+            add(&key, value, origin);
+        }
+        let ad = &dev.axidraw;
+        let kind = super::DeviceKind::SPELLINGS
+            .iter()
+            .find(|(_, k)| *k == dev.kind)
+            .map_or("auto", |(name, _)| name);
+        let penlift = match ad.pen_lift {
+            plotty_motion::kinematics::PenLift::Standard => 1,
+            plotty_motion::kinematics::PenLift::NarrowBand => 3,
+        };
+        let resolution = match ad.resolution {
+            plotty_motion::kinematics::Resolution::High => "high",
+            plotty_motion::kinematics::Resolution::Low => "low",
+        };
+        for (key, value) in [
+            ("type", json!(kind)),
+            ("port", json!(dev.port.as_deref().unwrap_or("auto"))),
+            ("baud_rate", json!(dev.baud_rate)),
+            ("timeout", secs(dev.timeout)),
+            ("model", json!(ad.model.number())),
+            ("pen_pos_up", json!(ad.pen_pos_up)),
+            ("pen_pos_down", json!(ad.pen_pos_down)),
+            ("speed_pendown", json!(ad.speed_pendown)),
+            ("speed_penup", json!(ad.speed_penup)),
+            ("accel", json!(ad.accel)),
+            ("cornering", json!(ad.cornering)),
+            ("resolution", json!(resolution)),
+            ("firmware", json!(dev.firmware.to_string())),
+            ("pen_rate_raise", json!(ad.pen_rate_raise)),
+            ("pen_rate_lower", json!(ad.pen_rate_lower)),
+            ("pen_delay_up", json!(ad.pen_delay_up)),
+            ("pen_delay_down", json!(ad.pen_delay_down)),
+            ("penlift", json!(penlift)),
+            ("const_speed", json!(ad.const_speed)),
+        ] {
+            let key = format!("{prefix}.{key}");
+            let origin = o.of(&key);
+            add(&key, value, origin);
+        }
     }
 
     let m = &s.motion;
@@ -628,6 +641,14 @@ mod tests {
             if (section == "hooks" || section == "pens") && path != section {
                 continue;
             }
+            // The `devices` list replaces the `device` section when used; it is shown as
+            // `devices[N].*`, one block per entry (see `every_plotter_of_devices_is_shown`).
+            if section == "devices" {
+                if path == section {
+                    stack.push((indent, path));
+                }
+                continue;
+            }
             // A key with children is not a leaf.
             if let Some((_, parent)) = stack.last() {
                 leaves.retain(|l| l != parent);
@@ -638,6 +659,33 @@ mod tests {
             }
         }
         leaves
+    }
+
+    /// Issue 15: with a `devices` list, each plotter's settings are shown under its index.
+    #[test]
+    fn every_plotter_of_devices_is_shown() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.yaml");
+        std::fs::write(
+            &file,
+            "devices:\n  - name: left\n    type: sim\n    tags: [a3]\n  - name: right\n    type: sim\n    model: 2\n",
+        )
+        .unwrap();
+        let mut s = sources(dir.path());
+        s.overrides.config = Some(file);
+        let shown = show(&s).unwrap();
+        assert_eq!(entry(&shown, "devices[0].name").value, json!("left"));
+        assert_eq!(entry(&shown, "devices[0].tags").value, json!(["a3"]));
+        assert_eq!(entry(&shown, "devices[1].model").value, json!(2));
+        assert!(
+            matches!(
+                entry(&shown, "devices[1].model").origin,
+                ValueOrigin::File { .. }
+            ),
+            "{:?}",
+            entry(&shown, "devices[1].model").origin
+        );
+        assert!(!shown.entries.iter().any(|e| e.key.starts_with("device.")));
     }
 
     /// Issue 12 item 2: `config show` lists every key of the example config, and nothing the

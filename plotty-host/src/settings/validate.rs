@@ -193,10 +193,10 @@ impl<'a> Collector<'a> {
         }
     }
 
-    /// The value of the file key of `rule`, checked by it.
-    fn rule(&mut self, rule: &Rule, v: f64) -> f64 {
+    /// The value of the file key of `rule` in the section `prefix`, checked by it.
+    fn rule(&mut self, prefix: &str, rule: &Rule, v: f64) -> f64 {
         self.range(
-            &format!("device.{}", rule.name),
+            &format!("{prefix}.{}", rule.name),
             v,
             rule.lo,
             rule.hi,
@@ -241,8 +241,31 @@ pub(super) fn validate(
     let workspace = workspace(&mut c, sources, &raw, &config_dir);
     let websocket = websocket(&mut c, sources, &raw);
     let database = database(&mut c, &raw, &workspace, home);
-    let device = device(&mut c, &raw.device);
+    let devices = devices(&mut c, &raw);
+    let Some(device) = devices.first().cloned() else {
+        return Err(ConfigError::Invalid(c.problems));
+    };
     let motion = motion(&mut c, raw.motion.as_ref(), &device.axidraw);
+    // Each plotter plans with the limits its own settings give (the `motion` section, when
+    // there is one, is checked once above and applies to all).
+    let device_motion = devices
+        .iter()
+        .enumerate()
+        .map(|(i, d)| {
+            if i == 0 {
+                // The first plotter's, checked against the file (`device.*` percent keys).
+                return motion;
+            }
+            let mut quiet = Collector {
+                file: None,
+                text: None,
+                problems: Vec::new(),
+                notes: Vec::new(),
+                removed: Vec::new(),
+            };
+            self::motion(&mut quiet, raw.motion.as_ref(), &d.axidraw)
+        })
+        .collect();
     let logging = logging(&mut c, sources, &raw, &workspace, home);
     let hooks = hooks(&mut c, raw.hooks.as_ref(), &config_dir, home);
     let paper = paper(&mut c, &raw);
@@ -269,6 +292,8 @@ pub(super) fn validate(
         websocket,
         database,
         device,
+        devices,
+        device_motion,
         motion,
         logging,
         hooks,
@@ -922,10 +947,12 @@ fn database_path(url: &str) -> Result<PathBuf, String> {
     Ok(PathBuf::from(path))
 }
 
-fn device(c: &mut Collector<'_>, d: &RawDevice) -> DeviceSettings {
+/// One plotter's settings from its section (`prefix`: `device` or `devices[N]`).
+fn device(c: &mut Collector<'_>, prefix: &str, d: &RawDevice) -> DeviceSettings {
+    let key = |k: &str| format!("{prefix}.{k}");
     let model = Model::from_number(d.model).unwrap_or_else(|| {
         c.problem(
-            "device.model",
+            &key("model"),
             format!("{} is not an AxiDraw model number", d.model),
             MODEL_FIX,
         );
@@ -936,7 +963,7 @@ fn device(c: &mut Collector<'_>, d: &RawDevice) -> DeviceSettings {
         3 => PenLift::NarrowBand,
         n => {
             c.problem(
-                "device.penlift",
+                &key("penlift"),
                 format!("{n} is not a pen-lift mechanism"),
                 "use 1 or 2 (standard servo) or 3 (narrow-band brushless servo)",
             );
@@ -947,21 +974,21 @@ fn device(c: &mut Collector<'_>, d: &RawDevice) -> DeviceSettings {
         model,
         resolution: d.resolution.0,
         pen_lift,
-        speed_pendown: c.rule(&SPEED_PENDOWN, d.speed_pendown),
-        speed_penup: c.rule(&SPEED_PENUP, d.speed_penup),
-        accel: c.rule(&ACCEL, d.accel),
-        pen_pos_up: c.rule(&PEN_POS_UP, d.pen_pos_up),
-        pen_pos_down: c.rule(&PEN_POS_DOWN, d.pen_pos_down),
-        pen_rate_raise: c.rule(&PEN_RATE_RAISE, d.pen_rate_raise),
-        pen_rate_lower: c.rule(&PEN_RATE_LOWER, d.pen_rate_lower),
-        pen_delay_up: delay(c, "device.pen_delay_up", d.pen_delay_up),
-        pen_delay_down: delay(c, "device.pen_delay_down", d.pen_delay_down),
-        cornering: c.range("device.cornering", d.cornering, 0.1, 1000.0, "", 10.0),
+        speed_pendown: c.rule(prefix, &SPEED_PENDOWN, d.speed_pendown),
+        speed_penup: c.rule(prefix, &SPEED_PENUP, d.speed_penup),
+        accel: c.rule(prefix, &ACCEL, d.accel),
+        pen_pos_up: c.rule(prefix, &PEN_POS_UP, d.pen_pos_up),
+        pen_pos_down: c.rule(prefix, &PEN_POS_DOWN, d.pen_pos_down),
+        pen_rate_raise: c.rule(prefix, &PEN_RATE_RAISE, d.pen_rate_raise),
+        pen_rate_lower: c.rule(prefix, &PEN_RATE_LOWER, d.pen_rate_lower),
+        pen_delay_up: delay(c, &key("pen_delay_up"), d.pen_delay_up),
+        pen_delay_down: delay(c, &key("pen_delay_down"), d.pen_delay_down),
+        cornering: c.range(&key("cornering"), d.cornering, 0.1, 1000.0, "", 10.0),
         const_speed: d.const_speed,
     };
     if axidraw.pen_pos_up <= axidraw.pen_pos_down {
         c.note(
-            "device.pen_pos_up",
+            &key("pen_pos_up"),
             format!(
                 "pen up ({} %) is not above pen down ({} %)",
                 axidraw.pen_pos_up, axidraw.pen_pos_down
@@ -971,12 +998,12 @@ fn device(c: &mut Collector<'_>, d: &RawDevice) -> DeviceSettings {
     }
     if d.baud_rate == 0 {
         c.problem(
-            "device.baud_rate",
+            &key("baud_rate"),
             "is 0",
             "use 9600 (the EBB ignores the rate over USB)",
         );
     }
-    let timeout = c.seconds("device.timeout", d.timeout, 1.0, 3600.0, 30.0);
+    let timeout = c.seconds(&key("timeout"), d.timeout, 1.0, 3600.0, 30.0);
     let port = d
         .port
         .as_deref()
@@ -985,18 +1012,139 @@ fn device(c: &mut Collector<'_>, d: &RawDevice) -> DeviceSettings {
         .map(str::to_owned);
     if d.kind == DeviceKind::Simulator && port.is_some() {
         c.note(
-            "device.port",
-            "is ignored: device.type is simulator",
-            "set device.type: axidraw to use the port",
+            &key("port"),
+            format!("is ignored: {prefix}.type is simulator"),
+            format!("set {prefix}.type: axidraw to use the port"),
         );
     }
     DeviceSettings {
+        name: d.name.as_deref().map(str::trim).map(str::to_owned),
+        tags: d.tags.as_ref().map(|t| t.0.clone()).unwrap_or_default(),
         kind: d.kind,
         port,
         baud_rate: d.baud_rate,
         timeout,
         axidraw,
         firmware: d.firmware,
+    }
+}
+
+/// The plotters: the `devices` list, or the one `device` section (a farm of one plotter, named
+/// by `device.name` or, without one, by its device id as before: `simulator` or its port).
+/// Empty only with problems recorded.
+fn devices(c: &mut Collector<'_>, raw: &RawConfig) -> Vec<DeviceSettings> {
+    let Some(list) = raw.devices.as_ref() else {
+        let d = device(c, "device", &raw.device);
+        names_and_tags(c, "device", &d, false);
+        return vec![d];
+    };
+    if c.has_key("device") {
+        c.problem(
+            "devices",
+            "both a `device` section and a `devices` list are set",
+            "keep one: `device` is a farm of one plotter, `devices` lists several (move the \
+             `device` settings into an entry of `devices`)",
+        );
+    }
+    if list.is_empty() {
+        c.problem(
+            "devices",
+            "lists no plotter",
+            "add an entry (name, type, port, model, tags) or use a `device` section",
+        );
+        return Vec::new();
+    }
+    let mut out: Vec<DeviceSettings> = Vec::with_capacity(list.len());
+    for (i, raw) in list.iter().enumerate() {
+        let prefix = format!("devices[{i}]");
+        let d = device(c, &prefix, raw);
+        names_and_tags(c, &prefix, &d, true);
+        if let Some(name) = &d.name
+            && let Some(j) = out.iter().position(|o| {
+                o.name
+                    .as_deref()
+                    .is_some_and(|n| n.eq_ignore_ascii_case(name))
+            })
+        {
+            c.problem(
+                &format!("{prefix}.name"),
+                format!("`{name}` is also the name of devices[{j}]"),
+                "give each plotter a name of its own (letter case does not count)",
+            );
+        }
+        if d.kind != DeviceKind::Simulator {
+            let same_port = out.iter().position(|o| {
+                o.kind != DeviceKind::Simulator && o.port.is_some() && o.port == d.port
+            });
+            let both_search = out
+                .iter()
+                .position(|o| o.kind != DeviceKind::Simulator && o.port.is_none());
+            match (&d.port, same_port, both_search) {
+                (Some(port), Some(j), _) => c.problem(
+                    &format!("{prefix}.port"),
+                    format!("`{port}` is also the port of devices[{j}]"),
+                    "two plotters cannot share a serial port: give each its own",
+                ),
+                (None, _, Some(j)) => c.problem(
+                    &format!("{prefix}.port"),
+                    format!(
+                        "is not set here nor in devices[{j}]: both would take the first AxiDraw \
+                         found"
+                    ),
+                    "give each AxiDraw its port (`port: /dev/ttyACM0`)",
+                ),
+                _ => {}
+            }
+        }
+        out.push(d);
+    }
+    out
+}
+
+/// Longest plotter name or tag: a word shown in tables and URLs, not a description.
+pub const MAX_NAME_LEN: usize = 64;
+
+/// Whether `word` may be a plotter name or a tag: 1–64 ASCII letters, digits, `-`, `_`, `.`,
+/// not starting with `-` (it goes in URLs, on command lines and in SQL text comparisons).
+pub fn is_name_word(word: &str) -> bool {
+    !word.is_empty()
+        && word.len() <= MAX_NAME_LEN
+        && !word.starts_with('-')
+        && word
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+/// Checks the name (required when `named`) and the tags of the plotter in section `prefix`.
+fn names_and_tags(c: &mut Collector<'_>, prefix: &str, d: &DeviceSettings, named: bool) {
+    match &d.name {
+        None if named => c.problem(
+            &format!("{prefix}.name"),
+            "is missing",
+            "give each plotter of `devices` a name (`name: left`): jobs and clients use it",
+        ),
+        Some(name) if !is_name_word(name) => c.problem(
+            &format!("{prefix}.name"),
+            format!("`{name}` is not a plotter name"),
+            "use 1–64 letters, digits, `-`, `_` or `.` (not starting with `-`)",
+        ),
+        _ => {}
+    }
+    for (i, tag) in d.tags.iter().enumerate() {
+        let key = format!("{prefix}.tags[{i}]");
+        if !is_name_word(tag) {
+            c.problem(
+                &key,
+                format!("`{tag}` is not a tag"),
+                "use 1–64 letters, digits, `-`, `_` or `.` per tag (`tags: [a3, black]`)",
+            );
+        } else if d.tags[..i].iter().any(|t| t.eq_ignore_ascii_case(tag)) {
+            c.problem(
+                &key,
+                format!("`{tag}` is listed twice"),
+                "list each tag once",
+            );
+        }
     }
 }
 

@@ -12,6 +12,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde_json::{Map, Value, json};
 
 use super::StoreError;
+use crate::devices::registry::{Profile, Requirements};
 use crate::job::{self, JobEvent, JobId, JobState, Reason};
 use crate::journal::EntryKind;
 use crate::timestamp;
@@ -32,6 +33,8 @@ pub struct NewJob {
     pub metadata: Value,
     /// The daemon (`daemon.name`) it is submitted to, when several share the database.
     pub submitted_by: Option<String>,
+    /// What it asks of the plotter that draws it (schema 7).
+    pub requirements: Requirements,
 }
 
 /// Where the machine is: the firmware's step counters and the point they stand for.
@@ -106,6 +109,10 @@ pub struct JobRecord {
     pub daemon: Option<String>,
     /// The daemon the job was submitted to (schema 6).
     pub submitted_by: Option<String>,
+    /// The plotter it was last armed on (schema 7), kept after the plot.
+    pub device: Option<String>,
+    /// What it asks of the plotter that draws it (schema 7).
+    pub requirements: Requirements,
 }
 
 /// A daemon's hold on the job it claimed (schema 4): renewed while it works on the job, the job
@@ -126,6 +133,9 @@ pub struct Claim {
     pub owner: String,
     /// The device it will plot on, recorded with the `ARMED` event.
     pub device_id: Option<String>,
+    /// What that device offers: only a job whose requirements it meets is claimed (`None`:
+    /// the head job, whatever it asks).
+    pub profile: Option<Profile>,
     /// Now, milliseconds since the Unix epoch.
     pub now_ms: i64,
     /// How long the lease holds without a renewal, ms.
@@ -270,6 +280,7 @@ pub fn retry(
         priority: old.priority,
         metadata: Value::Object(metadata),
         submitted_by: old.submitted_by.clone(),
+        requirements: old.requirements.clone(),
     };
     let id = fresh_id(&tx)?;
     let created = insert_new(&tx, &id, &new, Some(old_id))?;
@@ -524,16 +535,24 @@ pub fn claim_next(
     claim: &Claim,
 ) -> Result<Option<(JobRecord, StateChange)>, StoreError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let head: Option<String> = tx
-        .query_row(
-            "SELECT id FROM jobs
+    let head = {
+        let mut stmt = tx.prepare_cached(
+            "SELECT id, req_device, req_model, req_tags FROM jobs
              WHERE state = 'READY' AND lease_owner IS NULL
                  AND json_extract(metadata_json, '$.start') = 1
-             ORDER BY priority DESC, seq ASC LIMIT 1",
-            [],
-            |r| r.get(0),
-        )
-        .optional()?;
+             ORDER BY priority DESC, seq ASC",
+        )?;
+        let mut rows = stmt.query([])?;
+        let mut head = None;
+        while let Some(r) = rows.next()? {
+            let req = requirements_of(r.get(1)?, r.get(2)?, r.get(3)?);
+            if claim.profile.as_ref().is_none_or(|p| p.meets(&req)) {
+                head = Some(r.get::<_, String>(0)?);
+                break;
+            }
+        }
+        head
+    };
     let Some(id) = head else {
         return Ok(None);
     };
@@ -833,7 +852,7 @@ pub(crate) const COLUMNS: &str =
     state_reason, error, retry_of, resume_layer, resume_stroke, resume_vertex, resume_motor1,
     resume_motor2, resume_x_mm, resume_y_mm, resume_at, estimate_pre_s, estimate_post_s,
     started_at, finished_at, metadata_json, resume_pen_down, simulated, lease_owner,
-    lease_expires_ms, daemon, submitted_by";
+    lease_expires_ms, daemon, submitted_by, device, req_device, req_model, req_tags";
 
 pub(crate) fn parse_json(text: &str) -> Value {
     serde_json::from_str(text).unwrap_or_else(|_| json!({ "unparsed": text }))
@@ -900,8 +919,9 @@ fn insert_new(
     let metadata = Value::Object(object(&new.metadata));
     conn.execute(
         "INSERT INTO jobs (id, name, state, priority, source_path, created_at, updated_at,
-             state_reason, retry_of, metadata_json, submitted_by)
-         VALUES (?1, ?2, 'NEW', ?3, ?4, ?5, ?5, ?6, ?7, ?8, ?9)",
+             state_reason, retry_of, metadata_json, submitted_by, req_device, req_model,
+             req_tags)
+         VALUES (?1, ?2, 'NEW', ?3, ?4, ?5, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
         params![
             id.as_str(),
             new.name,
@@ -911,7 +931,10 @@ fn insert_new(
             Reason::Submitted.as_str(),
             retry_of,
             metadata.to_string(),
-            new.submitted_by
+            new.submitted_by,
+            new.requirements.device,
+            new.requirements.model.map(i32::from),
+            tags_text(&new.requirements.tags),
         ],
     )?;
     let mut event_meta = Map::new();
@@ -969,7 +992,8 @@ fn transition_in(conn: &Connection, req: &TransitionRequest) -> Result<StateChan
              started_at = CASE WHEN ?2 = 'PLOTTING' THEN coalesce(started_at, ?3) ELSE started_at END,
              finished_at = CASE WHEN ?6 THEN ?3 ELSE finished_at END,
              lease_owner = CASE WHEN ?7 THEN lease_owner ELSE NULL END,
-             lease_expires_ms = CASE WHEN ?7 THEN lease_expires_ms ELSE NULL END
+             lease_expires_ms = CASE WHEN ?7 THEN lease_expires_ms ELSE NULL END,
+             device = coalesce(?8, device)
          WHERE id = ?1",
         params![
             id,
@@ -978,7 +1002,8 @@ fn transition_in(conn: &Connection, req: &TransitionRequest) -> Result<StateChan
             req.reason.as_str(),
             req.error,
             to.is_terminal(),
-            LEASED_STATES.contains(&to)
+            LEASED_STATES.contains(&to),
+            armed_on(to, &metadata)
         ],
     )?;
     let event_id = insert_event(
@@ -1002,6 +1027,35 @@ fn transition_in(conn: &Connection, req: &TransitionRequest) -> Result<StateChan
         metadata,
         at: now,
     })
+}
+
+/// The plotter a transition to `to` binds the job to: the `device_id` its metadata names when
+/// it arms the job (the queue's hand-over, a claim) or starts it.
+pub(crate) fn armed_on(to: JobState, metadata: &Value) -> Option<String> {
+    matches!(to, JobState::Armed | JobState::Plotting)
+        .then(|| metadata.get("device_id").and_then(Value::as_str))
+        .flatten()
+        .map(str::to_owned)
+}
+
+/// The stored form of a job's required tags: a JSON array, `NULL` for none.
+pub(crate) fn tags_text(tags: &[String]) -> Option<String> {
+    (!tags.is_empty()).then(|| Value::from(tags.to_vec()).to_string())
+}
+
+/// A job's requirements from its `req_device`, `req_model` and `req_tags` columns.
+pub(crate) fn requirements_of(
+    device: Option<String>,
+    model: Option<i64>,
+    tags: Option<String>,
+) -> Requirements {
+    Requirements {
+        device,
+        model: model.and_then(|m| u8::try_from(m).ok()),
+        tags: tags
+            .and_then(|t| serde_json::from_str::<Vec<String>>(&t).ok())
+            .unwrap_or_default(),
+    }
 }
 
 // The tests of these functions are the store suite (`store/suite.rs`), run against SQLite and

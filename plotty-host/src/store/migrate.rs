@@ -64,6 +64,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0006_farm",
         sql: include_str!("../../../migrations/0006_farm.sql"),
     },
+    Migration {
+        version: 7,
+        name: "0007_devices",
+        sql: include_str!("../../../migrations/0007_devices.sql"),
+    },
 ];
 
 /// The PostgreSQL twin of every migration of [`MIGRATIONS`], same versions and names, in order.
@@ -97,6 +102,11 @@ pub const POSTGRES_MIGRATIONS: &[Migration] = &[
         version: 6,
         name: "0006_farm",
         sql: include_str!("../../../migrations/postgres/0006_farm.sql"),
+    },
+    Migration {
+        version: 7,
+        name: "0007_devices",
+        sql: include_str!("../../../migrations/postgres/0007_devices.sql"),
     },
 ];
 

@@ -464,6 +464,7 @@ impl PgStore {
             priority: old.priority,
             metadata: Value::Object(metadata),
             submitted_by: old.submitted_by.clone(),
+            requirements: old.requirements.clone(),
         };
         let id = fresh_id(&*tx).await?;
         let created = insert_new(&*tx, &id, &new, Some(old_id)).await?;
@@ -559,21 +560,26 @@ impl PgStore {
     ) -> Result<Option<(JobRecord, StateChange)>, StoreError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
-        let head = tx
-            .query_opt(
-                "SELECT id FROM jobs
-                 WHERE state = 'READY' AND lease_owner IS NULL
-                     AND (metadata_json::jsonb -> 'start') = 'true'::jsonb
-                 ORDER BY priority DESC, seq ASC LIMIT 1
-                 FOR UPDATE SKIP LOCKED",
-                &[],
-            )
-            .await?;
-        let Some(head) = head else {
+        let head = match &claim.profile {
+            // Any job will do: the head one nobody is claiming, in one statement.
+            None => tx
+                .query_opt(
+                    "SELECT id FROM jobs
+                     WHERE state = 'READY' AND lease_owner IS NULL
+                         AND (metadata_json::jsonb -> 'start') = 'true'::jsonb
+                     ORDER BY priority DESC, seq ASC LIMIT 1
+                     FOR UPDATE SKIP LOCKED",
+                    &[],
+                )
+                .await?
+                .map(|row| row.try_get::<_, String>(0))
+                .transpose()?,
+            Some(profile) => head_met(&tx, profile).await?,
+        };
+        let Some(id) = head else {
             tx.commit().await?;
             return Ok(None);
         };
-        let id: String = head.try_get(0)?;
         let job_id = JobId::parse(&id).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let change = transition_in(&*tx, &jobs::claim_request(&job_id, &claim)).await?;
         tx.execute(
@@ -1044,6 +1050,47 @@ async fn fresh_id<C: GenericClient + Sync>(c: &C) -> Result<JobId, StoreError> {
     ))
 }
 
+/// The head released job the plotter `profile` meets, locked: the candidates are read in queue
+/// order unlocked, and the first it meets is locked with `FOR UPDATE SKIP LOCKED`, passed over
+/// when another daemon holds it (or took it meanwhile; the lock re-reads the row).
+async fn head_met(
+    tx: &tokio_postgres::Transaction<'_>,
+    profile: &crate::devices::registry::Profile,
+) -> Result<Option<String>, StoreError> {
+    let candidates = tx
+        .query(
+            "SELECT id, req_device, req_model, req_tags FROM jobs
+             WHERE state = 'READY' AND lease_owner IS NULL
+                 AND (metadata_json::jsonb -> 'start') = 'true'::jsonb
+             ORDER BY priority DESC, seq ASC",
+            &[],
+        )
+        .await?;
+    for row in candidates {
+        let req = jobs::requirements_of(
+            row.try_get(1)?,
+            row.try_get::<_, Option<i32>>(2)?.map(i64::from),
+            row.try_get(3)?,
+        );
+        if !profile.meets(&req) {
+            continue;
+        }
+        let id: String = row.try_get(0)?;
+        let locked = tx
+            .query_opt(
+                "SELECT id FROM jobs
+                 WHERE id = $1 AND state = 'READY' AND lease_owner IS NULL
+                 FOR UPDATE SKIP LOCKED",
+                &[&id],
+            )
+            .await?;
+        if locked.is_some() {
+            return Ok(Some(id));
+        }
+    }
+    Ok(None)
+}
+
 async fn insert_new<C: GenericClient + Sync>(
     c: &C,
     id: &JobId,
@@ -1058,8 +1105,9 @@ async fn insert_new<C: GenericClient + Sync>(
     let metadata = Value::Object(jobs::object(&new.metadata)).to_string();
     c.execute(
         "INSERT INTO jobs (id, name, state, priority, source_path, created_at, updated_at,
-             state_reason, retry_of, metadata_json, submitted_by)
-         VALUES ($1, $2, 'NEW', $3, $4, $5, $5, $6, $7, $8, $9)",
+             state_reason, retry_of, metadata_json, submitted_by, req_device, req_model,
+             req_tags)
+         VALUES ($1, $2, 'NEW', $3, $4, $5, $5, $6, $7, $8, $9, $10, $11, $12)",
         &[
             &id.as_str(),
             &new.name,
@@ -1070,6 +1118,9 @@ async fn insert_new<C: GenericClient + Sync>(
             &retry_of,
             &metadata,
             &new.submitted_by,
+            &new.requirements.device,
+            &new.requirements.model.map(i32::from),
+            &jobs::tags_text(&new.requirements.tags),
         ],
     )
     .await?;
@@ -1137,7 +1188,8 @@ async fn transition_in<C: GenericClient + Sync>(
              started_at = CASE WHEN $2 = 'PLOTTING' THEN coalesce(started_at, $3) ELSE started_at END,
              finished_at = CASE WHEN $6 THEN $3 ELSE finished_at END,
              lease_owner = CASE WHEN $7 THEN lease_owner ELSE NULL END,
-             lease_expires_ms = CASE WHEN $7 THEN lease_expires_ms ELSE NULL END
+             lease_expires_ms = CASE WHEN $7 THEN lease_expires_ms ELSE NULL END,
+             device = coalesce($8::text, device)
          WHERE id = $1",
         &[
             &id,
@@ -1147,6 +1199,7 @@ async fn transition_in<C: GenericClient + Sync>(
             &req.error,
             &to.is_terminal(),
             &leased,
+            &jobs::armed_on(to, &metadata),
         ],
     )
     .await?;

@@ -96,6 +96,12 @@ pub(crate) fn job<R: Columns>(r: &R) -> Result<JobRecord, StoreError> {
         lease: lease_of(r.col(26)?, r.col(27)?),
         daemon: r.col(28)?,
         submitted_by: r.col(29)?,
+        device: r.col(30)?,
+        requirements: super::jobs::requirements_of(
+            r.col(31)?,
+            r.col::<Option<i32>>(32)?.map(i64::from),
+            r.col(33)?,
+        ),
     })
 }
 

@@ -90,6 +90,7 @@ both!(
     reopening_migrates_nothing,
     presets_are_saved_replaced_listed_and_deleted,
     a_claimed_job_names_its_daemon_and_its_svg_is_shared,
+    claims_take_the_head_job_the_plotter_meets,
 );
 
 async fn add(s: &JobStore, name: &str, priority: i32, start: bool) -> JobId {
@@ -132,6 +133,7 @@ fn claim(owner: &str, now_ms: i64) -> Claim {
     Claim {
         owner: owner.into(),
         device_id: Some(format!("{owner}-plotter")),
+        profile: None,
         now_ms,
         ttl_ms: 500,
     }
@@ -485,6 +487,85 @@ async fn claims_take_the_head_released_job(fx: &Fixture) {
         JobState::Ready,
         "waits for its start"
     );
+}
+
+/// Schema 7: a job keeps what it asks of its plotter (also in a retry), a claim for a plotter
+/// takes the head job that plotter meets (jobs ahead of it for other plotters wait), and the
+/// job records the plotter it was armed on.
+async fn claims_take_the_head_job_the_plotter_meets(fx: &Fixture) {
+    use crate::devices::registry::{Profile, Requirements};
+    let s = fx.open().await;
+    let job = |name: &str, req: Requirements| NewJob {
+        name: name.into(),
+        metadata: json!({ "start": true }),
+        requirements: req,
+        ..NewJob::default()
+    };
+    let for_right = Requirements {
+        device: Some("right".into()),
+        ..Requirements::default()
+    };
+    let red_a3 = Requirements {
+        model: Some(2),
+        tags: vec!["red".into(), "A3".into()],
+        ..Requirements::default()
+    };
+    let mut ids = Vec::new();
+    for (name, req) in [
+        ("for right", for_right.clone()),
+        ("red a3", red_a3.clone()),
+        ("any", Requirements::default()),
+    ] {
+        let (record, _) = s.insert_job(job(name, req.clone())).await.unwrap();
+        assert_eq!(record.requirements, req, "stored as asked");
+        assert_eq!(record.device, None);
+        to_ready(&s, &record.id).await;
+        ids.push(record.id);
+    }
+    let plotter = |name: &str, model: u8, tags: &[&str]| Claim {
+        profile: Some(Profile {
+            name: name.into(),
+            model,
+            tags: tags.iter().map(|t| (*t).to_owned()).collect(),
+        }),
+        device_id: Some(name.into()),
+        ..claim("d1", 0)
+    };
+    // `left` (model 2, red, a3) passes over the job for `right` and takes the next it meets.
+    let (first, change) = s
+        .claim_next(plotter("left", 2, &["a3", "red"]))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(first.id, ids[1]);
+    assert_eq!(first.device.as_deref(), Some("left"), "armed on left");
+    assert_eq!(change.metadata["device_id"], "left");
+    // `other` (model 1, no tags) meets only the job that asks nothing.
+    let (second, _) = s
+        .claim_next(plotter("other", 1, &[]))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(second.id, ids[2]);
+    assert!(
+        s.claim_next(plotter("other", 1, &[]))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let (third, _) = s
+        .claim_next(plotter("RIGHT", 1, &[]))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(third.id, ids[0], "names compare without letter case");
+    // A retry asks what the job asked.
+    apply(&s, &first.id, JobEvent::Start).await.unwrap();
+    apply(&s, &first.id, JobEvent::Fail).await.unwrap();
+    let (retry, _) = s.retry(first.id.as_str()).await.unwrap();
+    assert_eq!(retry.requirements, red_a3);
+    let kept = s.job(first.id.as_str()).await.unwrap().unwrap();
+    assert_eq!(kept.device.as_deref(), Some("left"), "kept after the plot");
 }
 
 /// Schema 6: a job records the daemon it was submitted to and the one that claimed it (kept

@@ -191,7 +191,7 @@ fn a_damaged_or_newer_database_is_refused_and_kept() {
     fs::remove_file(&db).unwrap();
     let conn = rusqlite::Connection::open(&db).unwrap();
     conn.execute_batch(
-        "PRAGMA application_id = 1347179609; PRAGMA user_version = 7; CREATE TABLE future(x);",
+        "PRAGMA application_id = 1347179609; PRAGMA user_version = 42; CREATE TABLE future(x);",
     )
     .unwrap();
     drop(conn);

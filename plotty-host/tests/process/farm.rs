@@ -1,7 +1,7 @@
 //! A plotter farm with the real binaries: three `plotty daemon`s (`a`, `b`, `c`) on one
 //! throwaway PostgreSQL cluster, each driving one simulated EBB served on a pseudo-terminal by
-//! this test process (several plotters per daemon are not built yet), so that each plotter's pen
-//! trace can be read at the end.
+//! this test process, so that each plotter's pen trace can be read at the end (`farm_devices`
+//! runs three daemons with two plotters each, with its helpers from here).
 //!
 //! Daemon `c` starts first and takes a long job on its board, paced to the wall clock; `a` and
 //! `b` join with boards that run as fast as they can. Small jobs, each a 5 mm line of its own,
@@ -48,7 +48,7 @@ struct Member {
 }
 
 /// A simulated EBB on a pty at `link`, as fast as it can run or paced to the wall clock.
-fn board(link: &Path, clock: ClockMode) -> (StopHandle, thread::JoinHandle<Trace>) {
+pub(crate) fn board(link: &Path, clock: ClockMode) -> (StopHandle, thread::JoinHandle<Trace>) {
     let server = PtyServer::open(Some(link)).unwrap();
     let stop = server.stop_handle();
     let handle = thread::spawn(move || {
@@ -123,7 +123,7 @@ fn small_line(i: usize) -> [(f64, f64); 2] {
     [(x, y), (x + 5.0, y)]
 }
 
-fn svg(lines: &[[(f64, f64); 2]]) -> String {
+pub(crate) fn svg(lines: &[[(f64, f64); 2]]) -> String {
     let paths: String = lines
         .iter()
         .map(|[(x0, y0), (x1, y1)]| {
@@ -136,7 +136,7 @@ fn svg(lines: &[[(f64, f64); 2]]) -> String {
 }
 
 /// Distance from `p` to the segment `a`–`b`.
-fn to_segment(p: (f64, f64), a: (f64, f64), b: (f64, f64)) -> f64 {
+pub(crate) fn to_segment(p: (f64, f64), a: (f64, f64), b: (f64, f64)) -> f64 {
     let (dx, dy) = (b.0 - a.0, b.1 - a.1);
     let len2 = dx * dx + dy * dy;
     let t = if len2 > 0.0 {
@@ -149,13 +149,13 @@ fn to_segment(p: (f64, f64), a: (f64, f64), b: (f64, f64)) -> f64 {
 }
 
 /// The database, read directly (the jobs of every daemon).
-struct Db {
+pub(crate) struct Db {
     runtime: tokio::runtime::Runtime,
     store: PgStore,
 }
 
 impl Db {
-    fn open(url: &str) -> Self {
+    pub(crate) fn open(url: &str) -> Self {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -164,7 +164,7 @@ impl Db {
         Self { runtime, store }
     }
 
-    fn job(&self, id: &str) -> JobRecord {
+    pub(crate) fn job(&self, id: &str) -> JobRecord {
         self.runtime
             .block_on(self.store.job(id))
             .unwrap()
@@ -172,7 +172,7 @@ impl Db {
     }
 
     /// How many times the job was claimed (`READY → ARMED`).
-    fn claims(&self, id: &str) -> usize {
+    pub(crate) fn claims(&self, id: &str) -> usize {
         self.runtime
             .block_on(self.store.events(id))
             .unwrap()
@@ -212,7 +212,7 @@ fn ws_client(port: u16) -> Arc<Mutex<Vec<Value>>> {
 }
 
 /// A plain HTTP GET on loopback; the whole answer (status line, headers, body).
-fn http_get(port: u16, path: &str) -> String {
+pub(crate) fn http_get(port: u16, path: &str) -> String {
     use std::io::{Read, Write};
     let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
     stream

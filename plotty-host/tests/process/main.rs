@@ -12,6 +12,7 @@ mod config;
 mod daemon;
 mod docs;
 mod farm;
+mod farm_devices;
 mod lifecycle;
 mod plot;
 mod security;

@@ -150,6 +150,7 @@ impl TestDaemon {
 pub(crate) fn progress(job: &JobId, layer: u32, points: u64, total: u64) -> JobProgress {
     JobProgress {
         job_id: job.clone(),
+        device_id: None,
         progress: points as f64 / total as f64,
         current_layer: layer,
         total_layers: 3,

@@ -111,6 +111,11 @@ export function createJobPage(state) {
     if (layers.length) meta.push(layers.length + " layer" + (layers.length > 1 ? "s" : ""));
     if (t.estimate_post_s != null || t.estimate_pre_s != null) meta.push("planned " + fmtDuration(t.estimate_post_s ?? t.estimate_pre_s));
     if (j.paper) meta.push("paper " + j.paper);
+    // Several plotters: the one the job is (or was last) on, else what it waits for.
+    const req = j.requirements || {};
+    if (j.device) meta.push("plotter " + j.device);
+    else if (req.device) meta.push("for plotter " + req.device);
+    if (req.tags && req.tags.length) meta.push("needs " + req.tags.join(", "));
     meta.push("priority " + j.priority);
     $("job-meta").textContent = meta.join(" · ");
 

@@ -46,6 +46,9 @@ export function createUpload(state) {
     field("priority", $("up-priority").value.trim());
     field("layers", $("up-layers").value.trim());
     field("paper", $("up-paper").value.trim());
+    // Which plotter: by name, or by tags it must have (comma-separated).
+    field("device", $("up-device").value.trim());
+    field("tags", $("up-tags").value.trim());
     settings.appendTo(form);
     form.append("start", $("up-start").checked ? "true" : "false");
     for (const f of files) form.append("file", f, f.name);

@@ -9,8 +9,8 @@
 use std::time::Duration;
 
 use crate::check::Report;
-use crate::device::discover::{self, DeviceRequest, FoundBoard, SimulatorReason, Target};
-use crate::device::{DeviceError, serial};
+use crate::devices::discover::{self, DeviceRequest, FoundBoard, SimulatorReason, Target};
+use crate::devices::link::{DeviceError, serial};
 use crate::settings::{DeviceKind, DeviceSettings, FirmwareChoice};
 
 /// Longest wait for the version reply.
@@ -19,6 +19,31 @@ const REPLY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Checks the device of `settings` and appends the results to `report`.
 pub fn check(device: &DeviceSettings, report: &mut Report) {
     check_with(device, report, discover::find_boards);
+}
+
+/// Checks every configured plotter (`devices`, or the one `device` section), each as
+/// [`check`] does; with a name, each line says which plotter it is about (`left: port`).
+pub fn check_all(devices: &[DeviceSettings], report: &mut Report) {
+    check_all_with(devices, report, discover::find_boards);
+}
+
+/// [`check_all`] with the AxiDraws connected listed by `boards` (tests; asked once per
+/// plotter that searches).
+pub fn check_all_with(
+    devices: &[DeviceSettings],
+    report: &mut Report,
+    boards: impl Fn() -> Result<Vec<FoundBoard>, String>,
+) {
+    for device in devices {
+        let mut own = Report::new(report.subject.clone());
+        check_with(device, &mut own, &boards);
+        for mut item in own.items {
+            if let Some(name) = &device.name {
+                item.what = format!("{name}: {}", item.what);
+            }
+            report.items.push(item);
+        }
+    }
 }
 
 /// [`check`] with the AxiDraws connected listed by `boards` (tests).
@@ -152,6 +177,28 @@ mod tests {
         let mut s = crate::settings::Settings::defaults_for(dir).device;
         s.kind = kind;
         s
+    }
+
+    /// Issue 15: `plotty check device` checks every plotter of `devices`, each line naming it.
+    #[test]
+    fn every_plotter_is_checked_and_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut sim = device(dir.path(), DeviceKind::Simulator);
+        sim.name = Some("left".into());
+        let mut gone = device(dir.path(), DeviceKind::Axidraw);
+        gone.name = Some("right".into());
+        gone.port = Some(dir.path().join("ttyNOPE").display().to_string());
+        let mut r = Report::new("device");
+        check_all_with(&[sim, gone], &mut r, || Ok(Vec::new()));
+        let whats: Vec<&str> = r.items.iter().map(|i| i.what.as_str()).collect();
+        assert_eq!(whats, ["left: device", "right: port"], "{r:?}");
+        assert!(!r.passed(), "right's port is missing");
+        // A lone unnamed plotter reads as before.
+        let mut r = Report::new("device");
+        check_all_with(&[device(dir.path(), DeviceKind::Simulator)], &mut r, || {
+            Ok(Vec::new())
+        });
+        assert_eq!(r.items[0].what, "device");
     }
 
     #[test]

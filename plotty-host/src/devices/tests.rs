@@ -55,6 +55,12 @@ async fn harness_settings(
     let mut settings = Settings::defaults_for(dir.path());
     settings.device.kind = DeviceKind::Simulator;
     adjust(&mut settings);
+    // The device stage starts one task per plotter of the list; the tests adjust the first.
+    if let Some(first) = settings.devices.first_mut()
+        && first.name.is_none()
+    {
+        *first = settings.device.clone();
+    }
     std::fs::create_dir_all(settings.jobs_dir()).unwrap();
     let (store, _) = Store::open(&settings.database.path).unwrap();
     let bus = events::bus();
@@ -111,6 +117,7 @@ fn submission(svg: &str, start: bool) -> Submission {
         priority: 0,
         start,
         options: Default::default(),
+        requirements: Default::default(),
     }
 }
 
@@ -119,6 +126,11 @@ const SQUARES: &str = r#"<svg xmlns="http://www.w3.org/2000/svg" width="100mm" h
   <path d="M10 10 H30 V30 H10 Z" stroke="black" fill="none"/>
   <path d="M50 10 H70 V30 H50 Z" stroke="black" fill="none"/>
   <path d="M10 50 H30 V70 H10 Z" stroke="black" fill="none"/>
+</svg>"#;
+
+/// One short line: a plot of a second at the simulator's real pace.
+const LINE: &str = r#"<svg xmlns="http://www.w3.org/2000/svg" width="100mm" height="100mm" viewBox="0 0 100 100">
+  <path d="M10 10 H20" stroke="black" fill="none"/>
 </svg>"#;
 
 /// Two layers, the second one behind a pen change.
@@ -252,6 +264,73 @@ async fn a_submitted_svg_is_plotted_to_completion_on_the_simulator() {
     // The motor supply read during the plot (issue 11: the web UI's device panel shows it).
     let supply = status[0].motor_supply.expect("a motor supply reading");
     assert!(!supply.low && supply.reading >= 250, "{supply:?}");
+}
+
+/// Two simulated plotters, `left` (model 2, tagged `a3`) and `right` (model 1).
+fn two_plotters(s: &mut Settings) {
+    let mut left = s.device.clone();
+    left.name = Some("left".into());
+    left.tags = vec!["a3".into()];
+    left.axidraw.model = plotty_motion::kinematics::Model::from_number(2).unwrap();
+    let mut right = s.device.clone();
+    right.name = Some("right".into());
+    s.devices = vec![left, right];
+}
+
+/// Issue 15: each configured plotter gets a device task of its own, attached under its name,
+/// with its own simulator, settings and tags; each takes jobs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_configured_plotter_is_a_device_task_attached_under_its_name() {
+    let mut h =
+        harness_settings(two_plotters, |q| DeviceComponent::new(q, SimPace::Realtime)).await;
+    tokio::time::timeout(GUARD, async {
+        while h.queue.devices().await.unwrap().len() < 2 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("both plotters attach");
+    let mut ids: Vec<_> = h
+        .queue
+        .devices()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| (d.device_id, d.device_type, d.tags))
+        .collect();
+    ids.sort();
+    assert_eq!(
+        ids,
+        [
+            (
+                "left".to_owned(),
+                "simulator".to_owned(),
+                vec!["a3".to_owned()]
+            ),
+            ("right".to_owned(), "simulator".to_owned(), Vec::new())
+        ]
+    );
+    // Both plot at once, each on its own simulator: a long plot holds one plotter, and a
+    // short job goes to the other meanwhile.
+    let long = h
+        .queue
+        .submit(submission(&long_drawing(), true))
+        .await
+        .unwrap();
+    h.wait_state(&long.id, JobState::Plotting).await;
+    let short = h.queue.submit(submission(LINE, true)).await.unwrap();
+    h.wait_state(&short.id, JobState::Completed).await;
+    let store = h.ledger.store().clone();
+    let mut on = vec![
+        store.device_of(long.id.as_str()).await.unwrap(),
+        store.device_of(short.id.as_str()).await.unwrap(),
+    ];
+    h.queue
+        .control(long.id.clone(), JobAction::Abort)
+        .await
+        .unwrap();
+    on.sort();
+    assert_eq!(on, [Some("left".to_owned()), Some("right".to_owned())]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1069,7 +1148,7 @@ async fn a_plotter_whose_port_is_gone_is_offline() {
 /// A USB search that finds what the test plugs in, and boards that answer the probe.
 fn scripted_discovery() -> (
     Discovery,
-    Arc<Mutex<Vec<crate::device::discover::FoundBoard>>>,
+    Arc<Mutex<Vec<crate::devices::discover::FoundBoard>>>,
 ) {
     let plugged = Arc::new(Mutex::new(Vec::new()));
     let seen = Arc::clone(&plugged);
@@ -1081,11 +1160,11 @@ fn scripted_discovery() -> (
     (discovery, plugged)
 }
 
-fn plug_in(plugged: &Mutex<Vec<crate::device::discover::FoundBoard>>, port: &str) {
+fn plug_in(plugged: &Mutex<Vec<crate::devices::discover::FoundBoard>>, port: &str) {
     plugged
         .lock()
         .unwrap()
-        .push(crate::device::discover::FoundBoard {
+        .push(crate::devices::discover::FoundBoard {
             port: port.into(),
             serial: None,
         });

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use crate::settings::{DeviceKind, DeviceSettings};
 
-use super::DeviceError;
+use super::link::DeviceError;
 
 /// USB vendor id of the EiBotBoard.
 pub const EBB_VID: u16 = 0x04D8;
@@ -213,7 +213,7 @@ pub fn find_boards() -> Result<Vec<FoundBoard>, String> {
 /// # Errors
 /// The port cannot be opened, or what answers is not an EiBotBoard.
 pub fn probe(port: &str, baud: u32, timeout: Duration) -> Result<String, DeviceError> {
-    let mut serial = super::serial::open(port, baud)?;
+    let mut serial = super::link::serial::open(port, baud)?;
     ask_version(serial.as_mut(), timeout).map_err(|detail| DeviceError::NotAPlotter {
         port: port.to_owned(),
         detail,

@@ -6,9 +6,9 @@ use plotty_fw_sim::FirmwareVersion as SimVersion;
 use plotty_fw_sim::fault::{FaultConfig, FaultInjector};
 use plotty_motion::time::Instant;
 
-use crate::device::serial::SerialLink;
-use crate::device::sim::SimLink;
-use crate::device::{DeviceError, Link};
+use crate::devices::link::serial::SerialLink;
+use crate::devices::link::sim::SimLink;
+use crate::devices::link::{DeviceError, Link};
 use crate::settings::FirmwareChoice;
 
 /// How the simulator's time passes in the daemon.

@@ -1,7 +1,7 @@
 //! `device.type: auto` without an AxiDraw: the daemon runs jobs on the built-in simulator, as the
 //! configuration asks, but says so everywhere (the device's `notice`, the jobs recorded as
 //! simulated) and keeps looking for a plotter. Every health check period (5 s) the USB search
-//! runs again ([`Discovery`]: `device::discover` in the daemon, a scripted one in tests); when a
+//! runs again ([`Discovery`]: `devices::discover` in the daemon, a scripted one in tests); when a
 //! board answers and the device is idle (no job plotting, armed or paused on it), the device
 //! switches to it, and an alert says so. While the device is busy the switch waits for it.
 
@@ -11,8 +11,8 @@ use serde_json::json;
 
 use super::link::Opener;
 use super::task::Inner;
-use crate::device::DeviceError;
-use crate::device::discover::{self, FoundBoard, PROBE_TIMEOUT};
+use crate::devices::discover::{self, FoundBoard, PROBE_TIMEOUT};
+use crate::devices::link::DeviceError;
 use crate::events::{Alert, DaemonEvent, DeviceState, Severity};
 use crate::job::JobState;
 
@@ -108,7 +108,9 @@ pub(super) async fn rescan(inner: &Arc<Inner>) -> Option<String> {
         *inner.scan.lock().unwrap_or_else(PoisonError::into_inner) = None;
         st.connected_at = Some(std::time::Instant::now());
         let s = &mut st.status;
-        s.device_id = board.port.clone();
+        if inner.name.is_none() {
+            s.device_id = board.port.clone();
+        }
         s.device_type = "axidraw".into();
         s.status = DeviceState::Connected;
         s.firmware_version = Some(version.clone());

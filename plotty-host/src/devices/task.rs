@@ -17,6 +17,7 @@ use serde_json::json;
 use tokio::sync::{oneshot, watch};
 
 use super::link::{AnyLink, Opener};
+use super::registry::Profile;
 use super::run;
 use crate::events::{DaemonEvent, DeviceState, DeviceStatus};
 use crate::job::{JobEvent, JobId, JobState, Reason};
@@ -37,6 +38,9 @@ pub struct Plotter {
 
 /// What the device task and its runs share.
 pub(super) struct Inner {
+    /// The plotter's configured name: its device id (`None`: an unnamed `device` section,
+    /// known by its link's id, `simulator` or the port).
+    pub(super) name: Option<String>,
     /// How to open the link (replaced when `auto` finds an AxiDraw: see [`super::scan`]).
     pub(super) opener: Mutex<Opener>,
     /// `device.type: auto` found no AxiDraw and runs on the simulator: how to look for one
@@ -103,9 +107,30 @@ impl Plotter {
         shutdown: Shutdown,
         link: Option<AnyLink>,
     ) -> Self {
+        Self::named(None, opener, ledger, settings, shutdown, link)
+    }
+
+    /// [`Plotter::new`] for the plotter configured as `name` (its device id, whatever its
+    /// link; `None`: the unnamed `device` section, known by its link's id). It plots with
+    /// that plotter's own settings ([`Settings::for_device`]).
+    pub fn named(
+        name: Option<String>,
+        opener: Opener,
+        ledger: Ledger,
+        settings: watch::Receiver<Arc<Settings>>,
+        shutdown: Shutdown,
+        link: Option<AnyLink>,
+    ) -> Self {
+        // Its tags, from the settings of the plotter of that name (the first for an unnamed one).
+        let tags = {
+            let s = settings.borrow();
+            let own = name.as_deref().and_then(|n| s.for_device(n));
+            own.map_or_else(|| s.device.tags.clone(), |o| o.device.tags)
+        };
         let status = DeviceStatus {
-            device_id: opener.device_id(),
+            device_id: name.clone().unwrap_or_else(|| opener.device_id()),
             device_type: opener.device_type().into(),
+            tags,
             status: DeviceState::Connected,
             firmware_version: None,
             pen_up: None,
@@ -121,6 +146,7 @@ impl Plotter {
         };
         Self {
             inner: Arc::new(Inner {
+                name,
                 opener: Mutex::new(opener),
                 scan: Mutex::new(None),
                 ledger,
@@ -235,6 +261,23 @@ impl Plotter {
 }
 
 impl Inner {
+    /// The device id: the configured name, else the link's id (`simulator`, the port).
+    pub(super) fn device_id(&self) -> String {
+        self.name
+            .clone()
+            .unwrap_or_else(|| self.opener().device_id())
+    }
+
+    /// The settings as this plotter sees them: its own device settings and motion limits
+    /// (the daemon's settings as they are for an unnamed plotter, or one a reload removed).
+    pub(super) fn settings(&self) -> Arc<Settings> {
+        let all = Arc::clone(&self.settings.borrow());
+        match self.name.as_deref().and_then(|n| all.for_device(n)) {
+            Some(own) => Arc::new(own),
+            None => all,
+        }
+    }
+
     /// How the link opens now.
     pub(super) fn opener(&self) -> Opener {
         // Only replaced whole under the lock: a poisoned value is still a valid opener.
@@ -267,7 +310,7 @@ impl Inner {
     /// The link failed with `e` (or could not be opened): the device is `disconnected`, or
     /// `offline` when its serial port is gone, until [`super::run::reconnect`] reopens it. Not
     /// while a plot runs (the run reports its own end).
-    pub(super) fn link_lost(self: &Arc<Self>, e: &crate::device::DeviceError) {
+    pub(super) fn link_lost(self: &Arc<Self>, e: &crate::devices::link::DeviceError) {
         let state = self.unreachable_state();
         let changed = {
             let mut st = self.lock();
@@ -281,7 +324,7 @@ impl Inner {
             st.status.error_message = Some(e.to_string());
             changed
         };
-        tracing::warn!(device = %self.opener().device_id(), error = %e, "the device does not answer");
+        tracing::warn!(device = %self.device_id(), error = %e, "the device does not answer");
         self.update_status(|_| {});
         if changed {
             self.shutdown.spawn(super::run::reconnect(Arc::clone(self)));
@@ -293,7 +336,7 @@ impl Inner {
     pub(super) fn unreachable_state(&self) -> DeviceState {
         match &self.opener() {
             super::link::Opener::Serial { port, .. }
-                if !crate::device::discover::port_exists(port) =>
+                if !crate::devices::discover::port_exists(port) =>
             {
                 DeviceState::Offline
             }
@@ -312,7 +355,7 @@ impl Inner {
 
     fn reply(&self, message: impl Into<String>) -> DeviceReply {
         DeviceReply {
-            device_id: self.opener().device_id(),
+            device_id: self.device_id(),
             message: message.into(),
         }
     }
@@ -339,7 +382,7 @@ impl Inner {
                     let _ = r.controls.send(Control::Pause);
                     rx
                 }
-                _ => return Err(not_running(job, &self.opener())),
+                _ => return Err(not_running(job, &self.device_id())),
             }
         };
         rx.await.unwrap_or_else(|_| {
@@ -360,7 +403,7 @@ impl Inner {
                 Some(r) => {
                     return Err(error(format!(
                         "{} is plotting job {}; resume job {job} once it is done",
-                        self.opener().device_id(),
+                        self.device_id(),
                         r.job_id
                     )));
                 }
@@ -433,7 +476,7 @@ impl Inner {
                     return Err(error(format!(
                         "{} is plotting job {}: pause it (or abort it, or let it finish) before \
                          {action}",
-                        self.opener().device_id(),
+                        self.device_id(),
                         r.job_id
                     )));
                 }
@@ -464,7 +507,7 @@ impl Inner {
                 event,
                 reason,
                 error,
-                metadata: json!({ "device_id": self.opener().device_id() }),
+                metadata: json!({ "device_id": self.device_id() }),
             })
             .await
             .map(|c| c.to)
@@ -473,11 +516,15 @@ impl Inner {
 
 impl DeviceControl for Plotter {
     fn id(&self) -> String {
-        self.inner.opener().device_id()
+        self.inner.device_id()
     }
 
     fn status(&self) -> DeviceStatus {
         self.inner.status()
+    }
+
+    fn profile(&self) -> Profile {
+        Profile::of(&self.inner.device_id(), &self.inner.settings().device)
     }
 
     fn control(
@@ -511,6 +558,6 @@ pub(super) fn error(message: impl Into<String>) -> DeviceError {
     }
 }
 
-fn not_running(job: &JobId, opener: &Opener) -> DeviceError {
-    error(format!("{} is not plotting job {job}", opener.device_id()))
+fn not_running(job: &JobId, device_id: &str) -> DeviceError {
+    error(format!("{device_id} is not plotting job {job}"))
 }

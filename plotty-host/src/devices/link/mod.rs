@@ -1,15 +1,17 @@
-//! Devices: finding the plotter and the links the plot runner talks to it through.
+//! Links: the bytes and the clock the plot runner talks to a device through.
 //!
-//! - [`discover`]: `--device auto|sim|PORT` and the config's `device.type`/`device.port` →
-//!   a [`discover::Target`]; AxiDraws found by USB id; a probe that a port is a plotter.
 //! - [`Link`]: bytes to and from a device, and time. [`serial::SerialLink`] is a real port (the
 //!   wall clock); [`sim::SimLink`] is the in-process simulator, run in lockstep with the
 //!   protocol session in simulated time (deterministic, as fast as possible, or paced to the
 //!   wall clock for demos), recording the pen trace.
+//! - [`open`]: the simulator or a serial port behind one link type ([`AnyLink`]), opened by
+//!   an [`Opener`].
 
-pub mod discover;
+pub mod open;
 pub mod serial;
 pub mod sim;
+
+pub use open::{AnyLink, Opener, SimPace};
 
 use plotty_motion::time::Instant;
 

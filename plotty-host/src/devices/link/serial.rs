@@ -28,7 +28,7 @@ pub struct SerialLink {
 /// # Errors
 /// [`DeviceError::Open`] with the reason and what to do.
 pub fn open(port: &str, baud: u32) -> Result<Box<dyn SerialPort>, DeviceError> {
-    if !super::discover::port_exists(port) {
+    if !crate::devices::discover::port_exists(port) {
         return Err(DeviceError::Open {
             port: port.to_owned(),
             detail: "no such file".into(),

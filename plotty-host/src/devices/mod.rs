@@ -1,4 +1,7 @@
-//! The device layer of the daemon: one device task per configured plotter (`device.type`:
+//! Devices: everything about the plotters — which exist, how they are found and reached, and
+//! the task that drives each. [`crate::plot`] is the SVG-to-paper pipeline a device task runs.
+//!
+//! One device task per configured plotter (`device.type`:
 //! `auto` — the first AxiDraw found by USB id, else the built-in simulator; `axidraw`;
 //! `simulator`), started in start-up step 4 and attached to the job queue. An `auto` that found
 //! no AxiDraw says so (a warning, an alert, the device's `notice`, jobs recorded as simulated)
@@ -12,17 +15,24 @@
 //! - `manual`: pen up, pen down, motors off on an idle device.
 //! - `health`: what the device status says is measured: the time of the board's last answer,
 //!   `disconnected` when its link fails, `offline` when its port is gone.
-//! - [`link`]: the simulator or a serial port behind one link type.
+//! - [`link`]: the bytes to and from a plotter: the [`link::Link`] trait, a serial port, the
+//!   in-process simulator, and the [`Opener`] that opens either behind one type.
+//! - [`discover`]: `--device auto|sim|PORT` and the config's `device.type`/`device.port` →
+//!   a [`discover::Target`]; AxiDraws found by USB id; a probe that a port is a plotter.
+//! - [`check`]: `plotty check device` (reports what [`discover`] finds).
 //!
 //! On shutdown (`shutdown` settings), from the moment it is requested, the running plot finishes
 //! the stroke being drawn (or the whole job), stops with the pen up, parks, and is recorded
 //! `PAUSED` (reason `shutdown`) with its exact resume point; `resume` after the next start
 //! continues from there, wherever the carriage is then. The device stage waits for that.
 
+pub mod check;
+pub mod discover;
 mod health;
 pub mod link;
 mod manual;
 pub mod progress;
+pub mod registry;
 pub mod run;
 pub mod scan;
 pub mod task;
@@ -35,9 +45,6 @@ pub use scan::Discovery;
 pub use task::Plotter;
 
 use crate::daemon::{Component, StartContext, StartError};
-use crate::device::discover::{self, DeviceRequest, SimulatorReason, Target};
-use crate::events::{Alert, DaemonEvent, Severity};
-use crate::exit::ExitCode;
 use crate::queue::QueueHandle;
 use crate::shutdown::Stage;
 
@@ -103,83 +110,42 @@ impl Component for DeviceComponent {
             let settings = ctx.settings.borrow().clone();
             if let Some(opener) = self.opener {
                 tracing::info!("device: {}", opener.device_id());
-                attach(&ctx, self.queue, opener, None, self.period);
+                let name = settings.devices.first().and_then(|d| d.name.clone());
+                attach(&ctx, self.queue, name, opener, None, self.period);
                 return Ok(());
             }
-            let device = settings.device.clone();
-            let discovery = self
-                .discovery
-                .unwrap_or_else(|| Discovery::system(settings.device.baud_rate));
-            let find = std::sync::Arc::clone(&discovery.find);
-            let target = tokio::task::spawn_blocking(move || {
-                discover::choose(&DeviceRequest::Config, &device, || find())
-            })
-            .await
-            .map_err(|e| StartError::new(format!("device discovery ended abnormally: {e}")))?
-            .map_err(|e| StartError {
-                message: e.to_string(),
-                exit_code: Some(ExitCode::Device),
-            })?;
-            let opener = match &target {
-                Target::Simulator { .. } => Opener::simulator(settings.device.firmware, self.pace),
-                Target::Serial { port, .. } => {
-                    let (p, baud) = (port.clone(), settings.device.baud_rate);
-                    let probe = std::sync::Arc::clone(&discovery.probe);
-                    let version = tokio::task::spawn_blocking(move || probe(&p))
-                        .await
-                        .map_err(|e| {
-                            StartError::new(format!("probing {port} ended abnormally: {e}"))
-                        })?
-                        .map_err(|e| StartError {
-                            message: e.to_string(),
-                            exit_code: Some(ExitCode::Device),
-                        })?;
-                    tracing::info!(port = %port, firmware = %version, "plotter found");
-                    Opener::Serial {
-                        port: port.clone(),
-                        baud,
-                    }
-                }
-            };
-            let scan = match target {
-                Target::Simulator {
-                    reason: SimulatorReason::NoneFound,
-                } => {
-                    // Jobs still run (the configuration asks for `auto`), but nobody may take
-                    // a simulated plot for a drawn one.
-                    tracing::warn!("device: {target}; {}", scan::NOTICE);
-                    let _ = ctx.ledger.bus().send(DaemonEvent::Alert(Alert {
-                        severity: Severity::Warning,
-                        title: "no AxiDraw found: plotting on the simulator".into(),
-                        message: scan::NOTICE.into(),
-                        source: "device".into(),
-                        metadata: serde_json::json!({ "device_id": opener.device_id() }),
-                    }));
-                    Some(discovery)
-                }
-                _ => {
-                    tracing::info!("device: {target}");
-                    None
-                }
-            };
-            attach(&ctx, self.queue, opener, scan, self.period);
+            // One device task per configured plotter, each found and attached under its name.
+            for device in &settings.devices {
+                let (opener, scan) =
+                    registry::target(device, self.discovery.clone(), self.pace, &ctx).await?;
+                attach(
+                    &ctx,
+                    self.queue.clone(),
+                    device.name.clone(),
+                    opener,
+                    scan,
+                    self.period,
+                );
+            }
             Ok(())
         }
         .boxed()
     }
 }
 
-/// Starts the device task of `opener` (looking for an AxiDraw with `scan` while it is `auto`'s
+/// Starts the device task of `opener` (named `name`; looking for an AxiDraw with `scan` while it is `auto`'s
 /// simulator), checks it every `period`, attaches it to `queue`, and pauses its plot at
 /// shutdown.
 fn attach(
     ctx: &StartContext,
     queue: QueueHandle,
+    name: Option<String>,
     opener: Opener,
     scan: Option<Discovery>,
     period: std::time::Duration,
 ) {
-    let mut plotter = Plotter::new(
+    let mut plotter = Plotter::named(
+        name,
         opener,
         ctx.ledger.clone(),
         ctx.settings.clone(),

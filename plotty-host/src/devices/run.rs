@@ -27,7 +27,7 @@ use tokio::sync::mpsc as tokio_mpsc;
 use super::link::AnyLink;
 use super::progress::ProgressReporter;
 use super::task::{Inner, Run, Want, error};
-use crate::events::{DaemonEvent, DeviceState};
+use crate::events::{DaemonEvent, DeviceState, JobProgress};
 use crate::job::{JobEvent, JobId, JobState, Reason};
 use crate::plot::runner::{self, Outcome, PauseCause, RunError, RunEvent, RunReport};
 use crate::plot::{Checkpoint, Control, Plot, PlotConfig, Start};
@@ -66,7 +66,7 @@ pub(super) fn claim(inner: &Inner, job: &JobId) -> Result<mpsc::Receiver<Control
         if let Some(r) = &st.run {
             return Err(error(format!(
                 "{} is busy with job {}",
-                inner.opener().device_id(),
+                inner.device_id(),
                 r.job_id
             )));
         }
@@ -141,7 +141,7 @@ pub(super) async fn start(
     controls: mpsc::Receiver<Control>,
 ) {
     let id = job.id.clone();
-    let settings = inner.settings.borrow().clone();
+    let settings = inner.settings();
     let prepared = match prepared {
         Some(p) => p,
         None => {
@@ -184,8 +184,8 @@ pub(super) async fn start(
             tokio::task::spawn_blocking(move || opener.open())
                 .await
                 .unwrap_or_else(|e| {
-                    Err(crate::device::DeviceError::Io {
-                        port: inner.opener().device_id(),
+                    Err(crate::devices::link::DeviceError::Io {
+                        port: inner.device_id(),
                         detail: e.to_string(),
                     })
                 })
@@ -307,15 +307,21 @@ impl Pump {
             }
             RunEvent::Layer { index } => {
                 if let Some(p) = self.progress.layer(index, Instant::now()) {
-                    self.publish(DaemonEvent::JobProgress(p));
+                    self.publish(DaemonEvent::JobProgress(JobProgress {
+                        device_id: Some(self.inner.device_id()),
+                        ..p
+                    }));
                 }
             }
             RunEvent::Progress(p) => {
                 if let Some(report) = self.progress.update(&self.job, &p, Instant::now()) {
-                    self.publish(DaemonEvent::JobProgress(report));
+                    self.publish(DaemonEvent::JobProgress(JobProgress {
+                        device_id: Some(self.inner.device_id()),
+                        ..report
+                    }));
                     // The carriage's position with each report (so at the progress rate, not
                     // per move): the web UI draws the pen's trail over the preview from it.
-                    let settings = self.inner.settings.borrow().clone();
+                    let settings = self.inner.settings();
                     let point = PlotConfig::from_settings(&settings)
                         .kinematics()
                         .to_point(p.position);
@@ -337,7 +343,7 @@ impl Pump {
                 tracing::info!(job_id = %self.job_id, layer = %name, "pen change: waiting for resume");
                 // Which pen to put in: the web UI's prompt names the layer and its colour.
                 let meta = json!({
-                    "device_id": self.inner.opener().device_id(),
+                    "device_id": self.inner.device_id(),
                     "layer": {
                         "index": layer,
                         "number": next.and_then(|l| l.number),
@@ -376,8 +382,7 @@ impl Pump {
                         PauseCause::LowPower => "low_power",
                         PauseCause::PowerLost => "power_lost",
                     };
-                    let meta =
-                        json!({ "device_id": self.inner.opener().device_id(), "cause": cause });
+                    let meta = json!({ "device_id": self.inner.device_id(), "cause": cause });
                     self.apply(JobEvent::Pause, reason, error, meta).await;
                 }
                 self.inner.update_status(|s| s.pen_up = Some(true));
@@ -438,13 +443,16 @@ impl Pump {
                     report.pen_down.as_secs_f64(),
                     report.duration.as_secs_f64(),
                 );
-                self.publish(DaemonEvent::JobProgress(done));
+                self.publish(DaemonEvent::JobProgress(JobProgress {
+                    device_id: Some(self.inner.device_id()),
+                    ..done
+                }));
                 let simulated = self.inner.opener().device_type() == "simulator";
                 if simulated {
                     tracing::warn!(job_id = %self.job_id, "job completed on the simulator: nothing was drawn on paper");
                 }
                 let meta = json!({
-                    "device_id": self.inner.opener().device_id(),
+                    "device_id": self.inner.device_id(),
                     "simulated": simulated,
                     "duration_s": report.duration.as_secs_f64(),
                     "estimate_s": report.estimate.total.as_secs_f64(),
@@ -488,7 +496,7 @@ impl Pump {
                         // never started, else PAUSED) and the device says why.
                         let message = e.to_string();
                         tracing::warn!(job_id = %self.job_id, error = %message, "not plotted");
-                        let meta = json!({ "device_id": self.inner.opener().device_id() });
+                        let meta = json!({ "device_id": self.inner.device_id() });
                         if self.state().await == Some(JobState::Armed) {
                             // Back at READY it waits for `plotty start` once the supply is back
                             // (not handed to the plotter again and again meanwhile): held
@@ -507,7 +515,7 @@ impl Pump {
                             JobEvent::Pause,
                             Reason::DeviceError,
                             Some(message.clone()),
-                            json!({ "device_id": self.inner.opener().device_id() }),
+                            json!({ "device_id": self.inner.device_id() }),
                         )
                         .await;
                         self.put_back(link);
@@ -519,7 +527,7 @@ impl Pump {
                             JobEvent::Fail,
                             Reason::Error,
                             Some(message.clone()),
-                            json!({ "device_id": self.inner.opener().device_id() }),
+                            json!({ "device_id": self.inner.device_id() }),
                         )
                         .await;
                         self.put_back(link);
@@ -543,7 +551,7 @@ impl Pump {
             self.pending = Some(c);
             self.flush_journaled().await;
         }
-        let meta = json!({ "device_id": self.inner.opener().device_id() });
+        let meta = json!({ "device_id": self.inner.device_id() });
         if let Err(e) = self
             .inner
             .ledger
@@ -670,7 +678,7 @@ impl Pump {
 
     fn reply(&self, message: &str) -> DeviceReply {
         DeviceReply {
-            device_id: self.inner.opener().device_id(),
+            device_id: self.inner.device_id(),
             message: message.to_owned(),
         }
     }
@@ -713,7 +721,7 @@ impl Pump {
         let Some(c) = self.pending.take() else {
             return;
         };
-        let settings = self.inner.settings.borrow().clone();
+        let settings = self.inner.settings();
         let config = pipeline::job_config(&settings, &self.job.options)
             .unwrap_or_else(|_| PlotConfig::from_settings(&settings));
         let point = resume_point(&c, &config);
@@ -728,7 +736,7 @@ impl Pump {
     }
 
     async fn transition(&self, event: JobEvent, reason: Reason, error: Option<String>) {
-        let meta = json!({ "device_id": self.inner.opener().device_id() });
+        let meta = json!({ "device_id": self.inner.device_id() });
         self.apply(event, reason, error, meta).await;
     }
 
@@ -794,7 +802,7 @@ pub(super) async fn reconnect(inner: Arc<Inner>) {
                         .link
                         .lock()
                         .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(link);
-                    tracing::info!(device = %inner.opener().device_id(), "device reconnected");
+                    tracing::info!(device = %inner.device_id(), "device reconnected");
                     // Opened is not answered: the health check asks the board next.
                     inner.update_status(|s| s.status = DeviceState::Connected);
                 }
@@ -813,7 +821,7 @@ pub(super) async fn reconnect(inner: Arc<Inner>) {
                 if changed {
                     inner.update_status(|s| s.status = state);
                 }
-                tracing::debug!(device = %inner.opener().device_id(), error = %e, "device still unavailable");
+                tracing::debug!(device = %inner.device_id(), error = %e, "device still unavailable");
             }
             Err(e) => {
                 tracing::error!(error = %e, "reopening the device ended abnormally");

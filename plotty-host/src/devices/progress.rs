@@ -67,6 +67,7 @@ impl ProgressReporter {
         let total_layers = u32::try_from(job.program.layers().len()).unwrap_or(u32::MAX);
         JobProgress {
             job_id: self.job_id.clone(),
+            device_id: None,
             progress: 1.0,
             current_layer: total_layers,
             total_layers,
@@ -115,6 +116,7 @@ fn build(job_id: &JobId, job: &PreparedJob, p: &Progress) -> JobProgress {
         .min(job.total_points);
     JobProgress {
         job_id: job_id.clone(),
+        device_id: None,
         progress,
         current_layer: layer_number(p.layer),
         total_layers: u32::try_from(job.program.layers().len()).unwrap_or(u32::MAX),

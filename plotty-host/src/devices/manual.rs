@@ -21,7 +21,7 @@ pub(super) async fn run(
     inner: Arc<Inner>,
     action: DeviceAction,
 ) -> Result<DeviceReply, DeviceError> {
-    let settings = inner.settings.borrow().clone();
+    let settings = inner.settings();
     let mut config = PlotConfig::from_settings(&settings);
     let manual = match action {
         DeviceAction::PenUp => Manual::PenUp,
@@ -113,7 +113,7 @@ pub(super) async fn run(
                 _ => report.message,
             };
             Ok(DeviceReply {
-                device_id: inner.opener().device_id(),
+                device_id: inner.device_id(),
                 message,
             })
         }
@@ -131,7 +131,7 @@ pub(super) async fn run(
             inner.link_lost(&e);
             Err(error(format!(
                 "{}: {action} failed: {message}",
-                inner.opener().device_id()
+                inner.device_id()
             )))
         }
         Err((e, link)) => {
@@ -145,7 +145,7 @@ pub(super) async fn run(
             });
             Err(error(format!(
                 "{}: {action} failed: {message}",
-                inner.opener().device_id()
+                inner.device_id()
             )))
         }
     }
@@ -154,7 +154,7 @@ pub(super) async fn run(
 /// Forgets the device's last error: the user dealt with it. A device that is unreachable now
 /// keeps its state and message (its error is not past).
 pub(super) fn clear_error(inner: &Arc<Inner>) -> DeviceReply {
-    let id = inner.opener().device_id();
+    let id = inner.device_id();
     let before = inner.status();
     let message = match (before.status, before.error_message) {
         (DeviceState::Disconnected | DeviceState::Offline, Some(m)) => {

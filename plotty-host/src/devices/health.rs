@@ -58,14 +58,14 @@ pub(super) async fn check(inner: &Arc<Inner>) {
             Some(l) => l,
             None => task.opener().open()?,
         };
-        crate::device::ping(&mut link, PING_TIMEOUT)?;
+        crate::devices::link::ping(&mut link, PING_TIMEOUT)?;
         let supply = if read_supply {
-            crate::device::query_supply(&mut link, PING_TIMEOUT)?
+            crate::devices::link::query_supply(&mut link, PING_TIMEOUT)?
         } else {
             None
         };
         *held = Some(link);
-        Ok::<Option<u16>, crate::device::DeviceError>(supply)
+        Ok::<Option<u16>, crate::devices::link::DeviceError>(supply)
     })
     .await;
     match answered {
@@ -73,7 +73,7 @@ pub(super) async fn check(inner: &Arc<Inner>) {
             inner.touch();
             if let Some(reading) = supply {
                 // The threshold a plot checks before it starts (the session's `min_voltage`).
-                let settings = inner.settings.borrow().clone();
+                let settings = inner.settings();
                 let config = crate::plot::PlotConfig::from_settings(&settings);
                 let min = crate::plot::runner::session_config(&config, settings.device.timeout)
                     .min_voltage;
