@@ -3,13 +3,15 @@
 //! The board is chosen exactly as the daemon chooses it ([`discover::choose`] over
 //! [`discover::find_boards`]: by its USB id, 04D8:FD92, unless `device.port` names one), opened as
 //! the daemon opens it ([`serial::open`]: exclusively, at the configured baud rate), and asked for
-//! its version ([`discover::ask_version`]). This module only reports what those find, with how to
-//! fix each problem.
+//! its version ([`discover::ask_version`]) and nickname ([`identity::ask_nickname`]). This module
+//! only reports what those find, with how to fix each problem; the identity line says which
+//! board answered (nickname, USB serial), so a check shows whether two plotters were swapped.
 
 use std::time::Duration;
 
 use crate::check::Report;
 use crate::device::discover::{self, DeviceRequest, FoundBoard, SimulatorReason, Target};
+use crate::device::identity::{self, Identity};
 use crate::device::{DeviceError, serial};
 use crate::settings::{DeviceKind, DeviceSettings, FirmwareChoice};
 
@@ -18,7 +20,8 @@ const REPLY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Checks the device of `settings` and appends the results to `report`.
 pub fn check(device: &DeviceSettings, report: &mut Report) {
-    check_with(device, report, discover::find_boards);
+    let wanted = Identity::of(device);
+    check_with(device, report, || discover::list(&wanted, device.baud_rate));
 }
 
 /// [`check`] with the AxiDraws connected listed by `boards` (tests).
@@ -27,9 +30,13 @@ pub fn check_with(
     report: &mut Report,
     boards: impl FnOnce() -> Result<Vec<FoundBoard>, String>,
 ) {
+    let mut seen: Vec<FoundBoard> = Vec::new();
     let target = discover::choose(&DeviceRequest::Config, device, || {
         let listed = boards();
         report_search(&listed, report);
+        if let Ok(b) = &listed {
+            seen.clone_from(b);
+        }
         listed
     });
     let fix = "plug the AxiDraw in and switch it on; check `ls -l /dev/ttyACM*` and `dmesg | tail`; \
@@ -52,6 +59,15 @@ pub fn check_with(
                 "no AxiDraw found; the daemon will run jobs on the built-in simulator (nothing \
                  is drawn) and switch to an AxiDraw once one is plugged in (device.type: auto)",
                 fix,
+            );
+            return;
+        }
+        Err(e @ (DeviceError::NoSuchBoard { .. } | DeviceError::SeveralBoards { .. })) => {
+            report.problem(
+                "device",
+                e.to_string(),
+                "`plotty device list` shows every board with its nickname; `plotty device name \
+                 NEW --port PORT` names one",
             );
             return;
         }
@@ -96,6 +112,7 @@ pub fn check_with(
     match discover::ask_version(serial.as_mut(), timeout) {
         Ok(version) => {
             report.ok("firmware", format!("EBB firmware {version}"));
+            report_identity(serial.as_mut(), &port, &version, &seen, timeout, report);
             let major = version.split('.').next().and_then(|m| m.parse::<u32>().ok());
             match (device.firmware, major) {
                 (FirmwareChoice::V2_8, Some(m)) if m >= 3 => report.warn(
@@ -119,16 +136,56 @@ pub fn check_with(
     }
 }
 
+/// Reports who the board on `port` is: its nickname (asked with `QT`) and its USB serial
+/// number (from the listing `seen`, when the port is in it).
+fn report_identity(
+    serial: &mut dyn serialport::SerialPort,
+    port: &str,
+    version: &str,
+    seen: &[FoundBoard],
+    timeout: Duration,
+    report: &mut Report,
+) {
+    let usb = seen
+        .iter()
+        .find(|b| b.port == port)
+        .and_then(|b| b.serial.clone());
+    let usb = usb.map_or_else(|| "no USB serial".to_owned(), |s| format!("USB serial {s}"));
+    if !identity::parse_version(version).is_some_and(|v| v.has_nickname()) {
+        report.ok(
+            "identity",
+            format!("{usb}; no nickname (firmware {version} has none: 2.5.4 and later)"),
+        );
+        return;
+    }
+    match identity::ask_nickname(serial, timeout) {
+        Ok(name) if name.is_empty() => report.ok(
+            "identity",
+            format!("{usb}; no nickname (set one with `plotty device name NEW --port {port}`)"),
+        ),
+        Ok(name) => report.ok("identity", format!("nickname \"{name}\", {usb}")),
+        Err(e) => report.warn(
+            "identity",
+            format!("{usb}; the nickname could not be read: {e}"),
+            "unplug and replug the board, then check again",
+        ),
+    }
+}
+
 /// Reports what the USB search found (or why it could not search).
 fn report_search(listed: &Result<Vec<FoundBoard>, String>, report: &mut Report) {
     match listed {
         Ok(boards) if !boards.is_empty() => {
             let list: Vec<String> = boards
                 .iter()
-                .map(|b| match &b.serial {
-                    Some(s) => format!("{} (serial {s})", b.port),
-                    None => b.port.clone(),
-                })
+                .map(
+                    |b| match (&b.serial, b.firmware.is_some() || b.problem.is_some()) {
+                        // Asked for their identity: everything known about each.
+                        (_, true) => identity::board_line(b),
+                        (Some(s), false) => format!("{} (serial {s})", b.port),
+                        (None, false) => b.port.clone(),
+                    },
+                )
                 .collect();
             report.ok(
                 "usb search",
@@ -179,6 +236,7 @@ mod tests {
                 Ok(vec![FoundBoard {
                     port: gone,
                     serial: Some("S1".into()),
+                    ..FoundBoard::default()
                 }])
             }
         };

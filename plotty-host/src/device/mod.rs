@@ -2,12 +2,17 @@
 //!
 //! - [`discover`]: `--device auto|sim|PORT` and the config's `device.type`/`device.port` →
 //!   a [`discover::Target`]; AxiDraws found by USB id; a probe that a port is a plotter.
+//! - [`boards`]: `plotty device list|name`, run on the boards directly.
+//! - [`identity`]: boards told apart by nickname (`QT`/`ST`) and USB serial number
+//!   (`device.nickname`, `device.serial`, `plotty device list|name`).
 //! - [`Link`]: bytes to and from a device, and time. [`serial::SerialLink`] is a real port (the
 //!   wall clock); [`sim::SimLink`] is the in-process simulator, run in lockstep with the
 //!   protocol session in simulated time (deterministic, as fast as possible, or paced to the
 //!   wall clock for demos), recording the pen trace.
 
+pub mod boards;
 pub mod discover;
+pub mod identity;
 pub mod serial;
 pub mod sim;
 
@@ -168,6 +173,30 @@ pub enum DeviceError {
     NotFound {
         /// Why the ports could not be listed, if that failed.
         listing: Option<String>,
+    },
+    /// `device.nickname`/`device.serial` names a board that is not connected.
+    #[error(
+        "no AxiDraw has {wanted} ({found}): plug it in and switch it on, check the name with \
+         `plotty device list`, or name the board with `plotty device name`"
+    )]
+    NoSuchBoard {
+        /// What was asked for (`nickname "left"`).
+        wanted: String,
+        /// The boards seen ([`identity::describe`]).
+        found: String,
+    },
+    /// Several boards have the identity asked for: choosing one could swap two plotters.
+    #[error(
+        "{count} AxiDraws have {wanted} ({found}): give each board its own name with \
+         `plotty device name NEW --port PORT`"
+    )]
+    SeveralBoards {
+        /// What was asked for.
+        wanted: String,
+        /// How many boards have it.
+        count: usize,
+        /// The boards that have it.
+        found: String,
     },
     /// The port cannot be opened.
     #[error("cannot open {port}: {detail}; {fix}")]

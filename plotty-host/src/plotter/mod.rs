@@ -107,9 +107,12 @@ impl Component for DeviceComponent {
                 return Ok(());
             }
             let device = settings.device.clone();
-            let discovery = self
-                .discovery
-                .unwrap_or_else(|| Discovery::system(settings.device.baud_rate));
+            let discovery = self.discovery.unwrap_or_else(|| {
+                Discovery::system(
+                    settings.device.baud_rate,
+                    crate::device::identity::Identity::of(&settings.device),
+                )
+            });
             let find = std::sync::Arc::clone(&discovery.find);
             let target = tokio::task::spawn_blocking(move || {
                 discover::choose(&DeviceRequest::Config, &device, || find())

@@ -38,10 +38,11 @@ pub struct Discovery {
 }
 
 impl Discovery {
-    /// The system's USB search and probe (`device.baud_rate` `baud`).
-    pub fn system(baud: u32) -> Self {
+    /// The system's USB search and probe (`device.baud_rate` `baud`); the boards found are
+    /// asked for their nickname when `wanted` names one.
+    pub fn system(baud: u32, wanted: crate::device::identity::Identity) -> Self {
         Self {
-            find: Arc::new(discover::find_boards),
+            find: Arc::new(move || discover::list(&wanted, baud)),
             probe: Arc::new(move |port| discover::probe(port, baud, PROBE_TIMEOUT)),
             baud,
         }

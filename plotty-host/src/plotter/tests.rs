@@ -1087,7 +1087,7 @@ fn plug_in(plugged: &Mutex<Vec<crate::device::discover::FoundBoard>>, port: &str
         .unwrap()
         .push(crate::device::discover::FoundBoard {
             port: port.into(),
-            serial: None,
+            ..Default::default()
         });
 }
 

@@ -202,6 +202,11 @@ pub struct DeviceSettings {
     pub kind: DeviceKind,
     /// Serial port; `None` searches by USB id.
     pub port: Option<String>,
+    /// The board's nickname (`QT`): a search takes the one board that has it, whatever its
+    /// port (see [`crate::device::identity`]).
+    pub nickname: Option<String>,
+    /// The board's USB serial number: a search takes the one board that has it.
+    pub serial: Option<String>,
     /// Baud rate.
     pub baud_rate: u32,
     /// Silence after which the device counts as faulty.
@@ -545,6 +550,8 @@ impl Settings {
         new.logging.level = level;
         new.device.kind = self.device.kind;
         new.device.port = self.device.port.clone();
+        new.device.nickname = self.device.nickname.clone();
+        new.device.serial = self.device.serial.clone();
         new.device.baud_rate = self.device.baud_rate;
         new
     }
@@ -590,9 +597,11 @@ impl Settings {
         }
         if self.device.kind != new.device.kind
             || self.device.port != new.device.port
+            || self.device.nickname != new.device.nickname
+            || self.device.serial != new.device.serial
             || self.device.baud_rate != new.device.baud_rate
         {
-            out.push("device.type/port/baud_rate");
+            out.push("device.type/port/nickname/serial/baud_rate");
         }
         out
     }
@@ -1269,6 +1278,31 @@ mod tests {
             p[0].fix.as_deref().unwrap().contains("sim"),
             "{:?}",
             p[0].fix
+        );
+    }
+
+    #[test]
+    fn a_board_is_chosen_by_nickname_or_usb_serial_checked_as_the_board_stores_it() {
+        let f = Fixture::new();
+        let s = f
+            .load("device:\n  type: axidraw\n  nickname: left\n  serial: \"0042\"\n")
+            .unwrap();
+        assert_eq!(s.device.nickname.as_deref(), Some("left"));
+        assert_eq!(s.device.serial.as_deref(), Some("0042"));
+        let p = f.problems("device:\n  nickname: a name with spaces\n");
+        assert_eq!((p[0].key.as_str(), line_of(&p[0])), ("device.nickname", 2));
+        let p = f.problems("device:\n  nickname: seventeen-chars-x\n");
+        assert!(p[0].message.contains("at most 16"), "{}", p[0].message);
+        // Two ways of choosing the board could disagree: one only.
+        let p = f.problems("device:\n  port: /dev/ttyACM0\n\n  serial: S1\n");
+        assert_eq!((p[0].key.as_str(), line_of(&p[0])), ("device.serial", 4));
+        assert!(p[0].message.contains("device.port"), "{}", p[0].message);
+        // A change needs a restart, like the port.
+        let mut other = s.clone();
+        other.device.nickname = Some("right".into());
+        assert_eq!(
+            s.restart_needed(&other),
+            ["device.type/port/nickname/serial/baud_rate"]
         );
     }
 

@@ -990,14 +990,65 @@ fn device(c: &mut Collector<'_>, d: &RawDevice) -> DeviceSettings {
             "set device.type: axidraw to use the port",
         );
     }
+    let (nickname, serial) = identity(c, d, port.is_some());
     DeviceSettings {
         kind: d.kind,
         port,
+        nickname,
+        serial,
         baud_rate: d.baud_rate,
         timeout,
         axidraw,
         firmware: d.firmware,
     }
+}
+
+/// `device.nickname` and `device.serial`: checked as the board stores them, and not beside
+/// `device.port` (two ways of choosing the board that could disagree).
+fn identity(
+    c: &mut Collector<'_>,
+    d: &RawDevice,
+    has_port: bool,
+) -> (Option<String>, Option<String>) {
+    let text = |v: &Option<String>| {
+        v.as_deref()
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+    };
+    let nickname = text(&d.nickname).filter(|n| {
+        crate::device::identity::check_nickname(n)
+            .map_err(|e| {
+                c.problem(
+                    "device.nickname",
+                    e,
+                    "use 1 to 16 letters, digits, `-` or `_` (`plotty device list` shows the \
+                     boards' names)",
+                );
+            })
+            .is_ok()
+    });
+    let serial = text(&d.serial);
+    for (key, set) in [
+        ("device.nickname", nickname.is_some()),
+        ("device.serial", serial.is_some()),
+    ] {
+        if set && has_port {
+            c.problem(
+                key,
+                "is given with device.port: both choose the board",
+                "keep device.port to use that port whatever board is on it, or remove it to \
+                 find the board by its name wherever it is plugged in",
+            );
+        } else if set && d.kind == DeviceKind::Simulator {
+            c.note(
+                key,
+                "is ignored: device.type is simulator",
+                "set device.type: axidraw to use the board",
+            );
+        }
+    }
+    (nickname, serial)
 }
 
 fn delay(c: &mut Collector<'_>, key: &str, ms: i32) -> i32 {

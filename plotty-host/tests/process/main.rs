@@ -12,6 +12,7 @@ mod config;
 mod daemon;
 mod docs;
 mod farm;
+mod identity;
 mod lifecycle;
 mod plot;
 mod security;
