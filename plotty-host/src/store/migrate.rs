@@ -64,6 +64,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0006_farm",
         sql: include_str!("../../../migrations/0006_farm.sql"),
     },
+    Migration {
+        version: 8,
+        name: "0008_job_progress",
+        sql: include_str!("../../../migrations/0008_job_progress.sql"),
+    },
 ];
 
 /// The PostgreSQL twin of every migration of [`MIGRATIONS`], same versions and names, in order.
@@ -97,6 +102,11 @@ pub const POSTGRES_MIGRATIONS: &[Migration] = &[
         version: 6,
         name: "0006_farm",
         sql: include_str!("../../../migrations/postgres/0006_farm.sql"),
+    },
+    Migration {
+        version: 8,
+        name: "0008_job_progress",
+        sql: include_str!("../../../migrations/postgres/0008_job_progress.sql"),
     },
 ];
 
@@ -375,7 +385,11 @@ mod tests {
         .unwrap();
         assert_eq!(
             migrate(&mut conn, ":memory:").unwrap(),
-            (2..=latest_version()).collect::<Vec<_>>()
+            // Every migration after the first, gaps in the numbers included.
+            MIGRATIONS[1..]
+                .iter()
+                .map(|m| m.version)
+                .collect::<Vec<_>>()
         );
         let drawing = crate::store::jobs::get(&conn, "drawing").unwrap().unwrap();
         assert!(drawing.resume.unwrap().pen_down);

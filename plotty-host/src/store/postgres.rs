@@ -293,6 +293,141 @@ impl PgStore {
         Ok(())
     }
 
+    /// [`connect_dedicated`](Self::connect_dedicated) with the session's `application_name`
+    /// set, so that it can be told apart in `pg_stat_activity` (the relay's listening session
+    /// is `plotty-relay:<daemon name>`).
+    ///
+    /// # Errors
+    /// The server cannot be reached.
+    pub async fn connect_dedicated_as(
+        &self,
+        application_name: &str,
+    ) -> Result<
+        (
+            tokio_postgres::Client,
+            tokio_postgres::Connection<tokio_postgres::Socket, tokio_postgres::tls::NoTlsStream>,
+        ),
+        StoreError,
+    > {
+        let mut config = (*self.config).clone();
+        config.application_name(application_name);
+        config
+            .connect(NoTls)
+            .await
+            .map_err(|e| StoreError::Connect {
+                url: self.url.clone(),
+                detail: e.to_string(),
+            })
+    }
+
+    /// The id of the last job event recorded (0 when there is none).
+    pub async fn last_event_id(&self) -> Result<i64, StoreError> {
+        let row = self
+            .client()
+            .await?
+            .query_one("SELECT coalesce(max(id), 0)::bigint FROM job_events", &[])
+            .await?;
+        Ok(row.try_get(0)?)
+    }
+
+    /// The state changes recorded after event `after` (at most `limit`, oldest first), each
+    /// with the daemon its job is on (the one that claimed it, else the one it was submitted
+    /// to): what a daemon whose listening connection was lost catches up on.
+    pub async fn state_changes_after(
+        &self,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<(StateChange, Option<String>)>, StoreError> {
+        let rows = self
+            .client()
+            .await?
+            .query(
+                "SELECT e.id, e.job_id, j.name, e.from_state, e.to_state, e.reason,
+                        e.metadata_json, e.created_at, coalesce(j.daemon, j.submitted_by)
+                 FROM job_events e JOIN jobs j ON j.id = e.job_id
+                 WHERE e.type = 'state_change' AND e.id > $1
+                 ORDER BY e.id LIMIT $2",
+                &[&after, &limit],
+            )
+            .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let event_id: i64 = r.try_get(0)?;
+            let corrupt = |what: &str| StoreError::Corrupt(format!("job event {event_id}: {what}"));
+            let job_id: String = r.try_get(1)?;
+            let to: Option<String> = r.try_get(4)?;
+            let from: Option<String> = r.try_get(3)?;
+            let reason: Option<String> = r.try_get(5)?;
+            let metadata = jobs::parse_json(&r.try_get::<_, String>(6)?);
+            let error = metadata
+                .get("error")
+                .and_then(Value::as_str)
+                .map(str::to_owned);
+            out.push((
+                StateChange {
+                    event_id,
+                    job_id: JobId::parse(&job_id).map_err(|e| corrupt(&e.to_string()))?,
+                    job_name: r.try_get(2)?,
+                    from: from
+                        .map(|f| f.parse())
+                        .transpose()
+                        .map_err(|_| corrupt("unknown from_state"))?,
+                    to: to
+                        .ok_or_else(|| corrupt("no to_state"))?
+                        .parse()
+                        .map_err(|_| corrupt("unknown to_state"))?,
+                    reason: reason
+                        .ok_or_else(|| corrupt("no reason"))?
+                        .parse()
+                        .map_err(|_| corrupt("unknown reason"))?,
+                    error,
+                    metadata,
+                    at: r.try_get(7)?,
+                },
+                r.try_get(8)?,
+            ));
+        }
+        Ok(out)
+    }
+
+    /// Records `payload`, the latest progress of job `id` as `daemon` relayed it (schema 8);
+    /// a job deleted meanwhile is not an error.
+    pub async fn put_progress(
+        &self,
+        id: &str,
+        daemon: &str,
+        payload: &str,
+    ) -> Result<(), StoreError> {
+        self.client()
+            .await?
+            .execute(
+                "INSERT INTO job_progress (job_id, daemon, payload, updated_at)
+                 SELECT $1, $2, $3, $4 WHERE EXISTS (SELECT 1 FROM jobs WHERE id = $1)
+                 ON CONFLICT (job_id) DO UPDATE
+                 SET daemon = excluded.daemon, payload = excluded.payload,
+                     updated_at = excluded.updated_at",
+                &[&id, &daemon, &payload, &timestamp::now()],
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// The latest progress payloads (see [`put_progress`](Self::put_progress)) of the jobs
+    /// plotting or paused on daemons other than `me`.
+    pub async fn progress_of_others(&self, me: &str) -> Result<Vec<String>, StoreError> {
+        let rows = self
+            .client()
+            .await?
+            .query(
+                "SELECT p.payload FROM job_progress p JOIN jobs j ON j.id = p.job_id
+                 WHERE p.daemon <> $1 AND j.state IN ('PLOTTING', 'PAUSED')
+                 ORDER BY p.job_id",
+                &[&me],
+            )
+            .await?;
+        rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
+    }
+
     /// Closes the pool: later calls fail with [`StoreError::Closed`].
     pub fn close(&self) {
         self.pool.close();
