@@ -23,6 +23,7 @@ use plotty_motion::ebb::{Command, EncodeOptions, FirmwareVersion, Nickname};
 use serde_json::{Value, json};
 
 use super::discover::{self, FoundBoard};
+use super::{DeviceError, Link};
 use crate::settings::DeviceSettings;
 
 /// Longest wait for each reply while identifying a board.
@@ -184,32 +185,127 @@ pub fn ask_nickname<P: Read + Write + ?Sized>(
     port: &mut P,
     timeout: Duration,
 ) -> Result<String, String> {
-    exchange(port, "QT", timeout, |lines, quiet| {
-        for (i, line) in lines.iter().enumerate() {
-            if let Some(refused) = refusal(line) {
-                return Some(Err(format!(
-                    "the board refused `QT` ({refused}): its firmware has no nickname (2.5.4 \
-                     and later have one)"
-                )));
-            }
-            // Legacy syntax: the name (an empty line when unset, dropped here), then OK.
-            if line == "OK" {
-                return Some(Ok(i
-                    .checked_sub(1)
-                    .and_then(|p| lines.get(p))
-                    .cloned()
-                    .unwrap_or_default()));
-            }
-            // Newer syntax: `QT,name`, or a bare `QT` when unset (unless an OK follows).
-            if let Some(name) = line.strip_prefix("QT,") {
-                return Some(Ok(name.to_owned()));
-            }
-            if line == "QT" && lines.len() == i + 1 && quiet >= BARE_QT_GRACE {
-                return Some(Ok(String::new()));
-            }
+    exchange(port, "QT", timeout, nickname_reply)
+}
+
+/// The nickname in the reply lines to `QT` so far (whole, non-empty, trimmed), if they hold a
+/// whole answer; `quiet`: how long nothing has arrived.
+fn nickname_reply(lines: &[String], quiet: Duration) -> Option<Result<String, String>> {
+    for (i, line) in lines.iter().enumerate() {
+        if let Some(refused) = refusal(line) {
+            return Some(Err(format!(
+                "the board refused `QT` ({refused}): its firmware has no nickname (2.5.4 and \
+                 later have one)"
+            )));
         }
-        None
-    })
+        // Legacy syntax: the name (an empty line when unset, dropped here), then OK.
+        if line == "OK" {
+            return Some(Ok(i
+                .checked_sub(1)
+                .and_then(|p| lines.get(p))
+                .cloned()
+                .unwrap_or_default()));
+        }
+        // Newer syntax: `QT,name`, or a bare `QT` when unset (unless an OK follows).
+        if let Some(name) = line.strip_prefix("QT,") {
+            return Some(Ok(name.to_owned()));
+        }
+        if line == "QT" && lines.len() == i + 1 && quiet >= BARE_QT_GRACE {
+            return Some(Ok(String::new()));
+        }
+    }
+    None
+}
+
+/// [`ask_nickname`] on a device [`Link`] (the daemon's device task), timed by the link's clock:
+/// the reply is read to its end, so the next session starts clean.
+///
+/// # Errors
+/// The link failed, the board refused `QT`, or no whole answer came within `timeout`.
+pub fn link_nickname<L: Link + ?Sized>(link: &mut L, timeout: Duration) -> Result<String, String> {
+    let micros = |d: Duration| {
+        plotty_motion::time::Duration::from_micros(u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+    };
+    let deadline = link.now() + micros(timeout);
+    let mut request: &[u8] = b"QT\r";
+    let mut seen = Vec::new();
+    let mut last_byte = link.now();
+    loop {
+        if !request.is_empty() {
+            let n = link.write(request).map_err(|e| e.to_string())?;
+            request = request.get(n..).unwrap_or_default();
+        }
+        let before = seen.len();
+        link.read(&mut seen).map_err(|e| e.to_string())?;
+        let now = link.now();
+        if seen.len() > before {
+            last_byte = now;
+        }
+        let end = seen.iter().rposition(|b| *b == b'\r' || *b == b'\n');
+        let whole = end.map_or(&seen[..0], |e| &seen[..e]);
+        let lines: Vec<String> = String::from_utf8_lossy(whole)
+            .split(['\r', '\n'])
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(str::to_owned)
+            .collect();
+        let quiet = Duration::from_micros(now.saturating_duration_since(last_byte).as_micros());
+        if let Some(answer) = nickname_reply(&lines, quiet) {
+            return answer;
+        }
+        if now >= deadline {
+            return Err(format!(
+                "no answer to `QT` within {} s",
+                timeout.as_secs_f64()
+            ));
+        }
+        // Short waits: a bare `QT` is told from a legacy name by a moment of quiet.
+        let next = (now + micros(BARE_QT_GRACE)).min(deadline);
+        link.wait(Some(next)).map_err(|e| e.to_string())?;
+    }
+}
+
+/// Checks that the board behind `link` (just opened on `port`) is the one `wanted`: its USB
+/// serial number (in the listing `boards`) and its nickname (asked with `QT`).
+///
+/// # Errors
+/// [`DeviceError::WrongBoard`] naming what answers instead, or the board could not be asked.
+pub fn verify<L: Link + ?Sized>(
+    link: &mut L,
+    port: &str,
+    wanted: &Identity,
+    boards: impl FnOnce() -> Result<Vec<FoundBoard>, String>,
+) -> Result<(), DeviceError> {
+    let mut found = FoundBoard {
+        port: port.to_owned(),
+        ..FoundBoard::default()
+    };
+    if wanted.serial.is_some() {
+        found.serial = boards()
+            .map_err(|detail| DeviceError::Io {
+                port: port.to_owned(),
+                detail: format!("cannot list the serial ports to check the board: {detail}"),
+            })?
+            .into_iter()
+            .find(|b| b.port == port)
+            .and_then(|b| b.serial);
+    }
+    if wanted.nickname.is_some() {
+        let nickname = link_nickname(link, QUERY_TIMEOUT).map_err(|detail| DeviceError::Io {
+            port: port.to_owned(),
+            detail: format!("cannot read the board's nickname: {detail}"),
+        })?;
+        found.nickname = Some(nickname);
+    }
+    if wanted.matches(&found) {
+        Ok(())
+    } else {
+        Err(DeviceError::WrongBoard {
+            port: port.to_owned(),
+            wanted: wanted.to_string(),
+            found: board_line(&found),
+        })
+    }
 }
 
 /// Writes `name` to the board's flash with `ST` (checked for `firmware`, the version its `V`
@@ -520,6 +616,81 @@ mod tests {
             let e = check_nickname(bad).unwrap_err();
             assert!(e.contains("nickname"), "{bad:?}: {e}");
         }
+    }
+
+    /// Sends `command` on `link` and reads until its acknowledgement (`OK` or the command's name).
+    fn send<L: Link>(link: &mut L, command: &str, ack: &str) {
+        link.write(format!("{command}\r").as_bytes()).unwrap();
+        let mut seen = Vec::new();
+        for _ in 0..1000 {
+            link.read(&mut seen).unwrap();
+            if String::from_utf8_lossy(&seen)
+                .lines()
+                .any(|l| l.trim() == ack)
+            {
+                return;
+            }
+            let next = link.now() + plotty_motion::time::Duration::from_micros(1_000);
+            link.wait(Some(next)).unwrap();
+        }
+        panic!(
+            "no {ack:?} after {command}: {:?}",
+            String::from_utf8_lossy(&seen)
+        );
+    }
+
+    #[test]
+    fn a_link_is_driven_only_when_the_configured_board_is_behind_it() {
+        let left = Identity {
+            nickname: Some("left".into()),
+            serial: None,
+        };
+        let no_listing = || -> Result<Vec<FoundBoard>, String> { panic!("not needed") };
+        // A simulated board, first unnamed, in both reply syntaxes.
+        for future in [false, true] {
+            let mut link = crate::device::sim::SimLink::new(plotty_fw_sim::FirmwareVersion::V3_0_3);
+            if future {
+                send(&mut link, "CU,10,1", "");
+            }
+            assert_eq!(link_nickname(&mut link, T).unwrap(), "", "future {future}");
+            let e = verify(&mut link, "/dev/ttyACM0", &left, no_listing).unwrap_err();
+            assert!(
+                matches!(&e, DeviceError::WrongBoard { found, .. } if found.contains("no nickname")),
+                "{e}"
+            );
+            send(&mut link, "ST,left", if future { "ST" } else { "OK" });
+            verify(&mut link, "/dev/ttyACM0", &left, no_listing).unwrap();
+            let right = Identity {
+                nickname: Some("right".into()),
+                serial: None,
+            };
+            let e = verify(&mut link, "/dev/ttyACM0", &right, no_listing)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains("not the one configured (nickname \"right\")")
+                    && e.contains("nickname \"left\""),
+                "{e}"
+            );
+        }
+        // By USB serial number: the port's entry in the listing.
+        let mut link = crate::device::sim::SimLink::new(plotty_fw_sim::FirmwareVersion::V3_0_3);
+        let s1 = Identity {
+            nickname: None,
+            serial: Some("S1".into()),
+        };
+        let listing = |serial: &'static str| {
+            move || {
+                Ok(vec![FoundBoard {
+                    port: "/dev/ttyACM0".into(),
+                    serial: Some(serial.into()),
+                    ..FoundBoard::default()
+                }])
+            }
+        };
+        verify(&mut link, "/dev/ttyACM0", &s1, listing("S1")).unwrap();
+        let e = verify(&mut link, "/dev/ttyACM0", &s1, listing("S2")).unwrap_err();
+        assert!(e.to_string().contains("USB serial S2"), "{e}");
     }
 
     fn found(port: &str, serial: Option<&str>, nickname: Option<&str>) -> FoundBoard {

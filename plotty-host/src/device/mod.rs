@@ -185,6 +185,21 @@ pub enum DeviceError {
         /// The boards seen ([`identity::describe`]).
         found: String,
     },
+    /// The board on the device's port is not the one configured (plugged elsewhere, another
+    /// board on its port): it is not driven.
+    #[error(
+        "the board on {port} is not the one configured ({wanted}): it is {found}; the plotters \
+         may have been re-plugged: restart the daemon to find the board wherever it is now \
+         (`plotty device list` shows them)"
+    )]
+    WrongBoard {
+        /// The port.
+        port: String,
+        /// What was asked for.
+        wanted: String,
+        /// What answers instead ([`identity::board_line`]).
+        found: String,
+    },
     /// Several boards have the identity asked for: choosing one could swap two plotters.
     #[error(
         "{count} AxiDraws have {wanted} ({found}): give each board its own name with \

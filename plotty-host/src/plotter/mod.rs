@@ -141,6 +141,7 @@ impl Component for DeviceComponent {
                     Opener::Serial {
                         port: port.clone(),
                         baud,
+                        identity: crate::device::identity::Identity::of(&settings.device),
                     }
                 }
             };

@@ -105,6 +105,9 @@ pub(super) async fn rescan(inner: &Arc<Inner>) -> Option<String> {
         *inner.opener.lock().unwrap_or_else(PoisonError::into_inner) = Opener::Serial {
             port: board.port.clone(),
             baud: discovery.baud,
+            // `auto` takes any board; one configured by identity never falls back to the
+            // simulator (see `discover::choose`).
+            identity: crate::device::identity::Identity::default(),
         };
         *inner.scan.lock().unwrap_or_else(PoisonError::into_inner) = None;
         st.connected_at = Some(std::time::Instant::now());

@@ -1052,7 +1052,11 @@ async fn a_plotter_whose_port_is_gone_is_offline() {
     use crate::queue::DeviceControl;
     let dir = tempfile::tempdir().unwrap();
     let port = dir.path().join("ttyACM9").display().to_string();
-    let (plotter, _dir, _settings) = lone_plotter(Opener::Serial { port, baud: 9600 });
+    let (plotter, _dir, _settings) = lone_plotter(Opener::Serial {
+        port,
+        baud: 9600,
+        identity: crate::device::identity::Identity::default(),
+    });
     assert_eq!(plotter.status().status, DeviceState::Connected);
     plotter.check_health().await;
     let status = plotter.status();

@@ -17,7 +17,7 @@ use plotty_fw_sim::pty::{PtyServer, StopHandle};
 use plotty_fw_sim::runner::ClockMode;
 use serde_json::Value;
 
-use crate::common::{Env, free_port, stderr, stdout};
+use crate::common::{Env, free_port, poll, stderr, stdout};
 
 /// A board served on a pty (with `nickname` in its flash at power-on, if any) and its port
 /// card in `ports` (in `slot`: one card per board); serves until `stop`.
@@ -195,4 +195,64 @@ fn a_board_named_with_st_is_chosen_by_its_nickname_whatever_its_port() {
         stderr(&out)
     );
     stop.stop();
+}
+
+/// A board plugged in where the configured one was (here: another board behind the same
+/// link) is never driven: the device says which board it found instead.
+#[test]
+fn a_board_plugged_where_the_configured_one_was_is_not_driven() {
+    let env = Env::new();
+    let ports = env.path("ports");
+    let link = env.path("ebb");
+    let serve_at = |nickname: &str| {
+        let stop = StopHandle::new().unwrap();
+        let server = PtyServer::open_with_stop(Some(&link), stop.clone()).unwrap();
+        let mut board = Board::new(FirmwareVersion::V3_0_3);
+        board.firmware_mut().set_nickname(nickname).unwrap();
+        let card = PortCard::publish(&ports, &link, server.path(), nickname).unwrap();
+        let served = thread::spawn(move || {
+            server.run(&mut board, ClockMode::Realtime).unwrap();
+        });
+        (stop, served, card)
+    };
+    let (stop_left, served_left, card_left) = serve_at("left");
+    env.write_default_config("device:\n  type: axidraw\n  nickname: left\n");
+    let port = free_port();
+    let mut c = env.cmd();
+    c.env(PORTS_DIR_ENV, &ports)
+        .args(["daemon", "-h", "127.0.0.1", "-p", &port.to_string(), "-w"])
+        .arg(env.workspace());
+    let mut d = env.spawn(c);
+    d.wait_ready();
+    let device = || {
+        let out = env
+            .cmd()
+            .args(["device", "version", "--json", "--host", "127.0.0.1"])
+            .args(["--port", &port.to_string()])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        let v: Value = serde_json::from_str(&stdout(&out)).unwrap();
+        v["devices"][0].clone()
+    };
+    assert_eq!(device()["device_id"], link.display().to_string());
+    // Unplugged; another board comes up on the same device path.
+    stop_left.stop();
+    served_left.join().unwrap();
+    drop(card_left);
+    let (stop_other, served_other, _card) = serve_at("other");
+    let status = poll("the device to refuse the other board", || {
+        let d = device();
+        d["error_message"]
+            .as_str()
+            .is_some_and(|m| m.contains("not the one configured"))
+            .then_some(d)
+    });
+    let message = status["error_message"].as_str().unwrap();
+    assert!(message.contains("nickname \"other\""), "{message}");
+    assert_ne!(status["status"], "connected", "{status}");
+    d.signal(Signal::SIGTERM);
+    assert!(d.wait_exit().success(), "{}", d.stderr());
+    stop_other.stop();
+    served_other.join().unwrap();
 }
