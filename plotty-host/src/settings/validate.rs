@@ -809,7 +809,11 @@ fn database(
         if !(url.starts_with("postgresql://") || url.starts_with("postgres://")) {
             return None;
         }
-        if let Err(e) = url.parse::<tokio_postgres::Config>() {
+        let parsed = crate::store::tls::split_url(url).and_then(|(rest, _)| {
+            rest.parse::<tokio_postgres::Config>()
+                .map_err(|e| e.to_string())
+        });
+        if let Err(e) = parsed {
             c.problem(
                 "database.url",
                 format!(

@@ -26,6 +26,7 @@ pub mod presets;
 mod row;
 #[cfg(test)]
 mod suite;
+pub mod tls;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};

@@ -12,15 +12,18 @@
 //! other and never take the same job. Leases (schema 4) are the same as in SQLite: see
 //! [`super::jobs::claim_next`], [`super::jobs::renew_lease`] and [`super::jobs::expire_leases`].
 //!
-//! Connections are plain TCP or a Unix socket (`?host=/run/postgresql`); TLS is not built in.
+//! Connections are TCP or a Unix socket (`?host=/run/postgresql`); over TCP, TLS as libpq's
+//! `sslmode` and `sslrootcert` in the URL ask ([`super::tls`]).
 
 use std::collections::BTreeMap;
 use std::str::FromStr;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use serde_json::{Map, Value, json};
+use tokio_postgres::GenericClient;
+use tokio_postgres::tls::MakeTlsConnect;
 use tokio_postgres::types::ToSql;
-use tokio_postgres::{GenericClient, NoTls};
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::jobs::{
     self, Claim, EventRecord, JobRecord, Layer, Lease, NewJob, ResumePoint, StateChange,
@@ -39,6 +42,44 @@ const MIGRATION_LOCK: i64 = 0x504C_5459;
 /// The space of the advisory locks taken while a daemon registers its name ('PLTD').
 const DAEMON_NAME_LOCKS: i32 = 0x504C_5444;
 
+/// A connection of its own to the database (see [`PgStore::connect_dedicated`]): the future the
+/// caller drives, through which notifications arrive.
+pub type PgConnection = tokio_postgres::Connection<
+    tokio_postgres::Socket,
+    <MakeRustlsConnect as MakeTlsConnect<tokio_postgres::Socket>>::Stream,
+>;
+
+/// `e` and its causes (`error performing TLS handshake: invalid peer certificate:
+/// UnknownIssuer`): the outer message alone does not say what to fix.
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+/// `url`'s connection settings and the TLS connector it asks for (see [`super::tls`]).
+fn parse_url(url: &str) -> Result<(tokio_postgres::Config, MakeRustlsConnect), StoreError> {
+    let shown = redact(url);
+    let invalid = |e: String| {
+        StoreError::Invalid(format!(
+            "database.url `{shown}` is not a PostgreSQL URL: {e}"
+        ))
+    };
+    let (rest, tls) = super::tls::split_url(url).map_err(invalid)?;
+    let config = tokio_postgres::Config::from_str(&rest).map_err(|e| invalid(e.to_string()))?;
+    let connector = super::tls::connector(&tls)
+        .map_err(|e| StoreError::Invalid(format!("database.url `{shown}`: {e}")))?;
+    Ok((config, connector))
+}
+
 /// A handle to a PostgreSQL job store; cheap to clone, usable from any task.
 #[derive(Clone)]
 pub struct PgStore {
@@ -46,6 +87,8 @@ pub struct PgStore {
     url: String,
     /// The parsed URL, for connections of their own outside the pool (`LISTEN`).
     config: std::sync::Arc<tokio_postgres::Config>,
+    /// The TLS connector `database.url` asks for.
+    tls: MakeRustlsConnect,
 }
 
 impl PgStore {
@@ -60,14 +103,10 @@ impl PgStore {
         max_connections: usize,
     ) -> Result<(Self, OpenReport), StoreError> {
         let shown = redact(url);
-        let config = tokio_postgres::Config::from_str(url).map_err(|e| {
-            StoreError::Invalid(format!(
-                "database.url `{shown}` is not a PostgreSQL URL: {e}"
-            ))
-        })?;
+        let (config, tls) = parse_url(url)?;
         let manager = Manager::from_config(
             config.clone(),
-            NoTls,
+            tls.clone(),
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },
@@ -83,6 +122,7 @@ impl PgStore {
             pool,
             url: shown,
             config: std::sync::Arc::new(config),
+            tls,
         };
         let migrated = store.migrate().await?;
         let report = OpenReport {
@@ -99,14 +139,10 @@ impl PgStore {
     /// `plotty check database`). Errors as [`PgStore::connect`].
     pub async fn inspect(url: &str) -> Result<(Self, u32), StoreError> {
         let shown = redact(url);
-        let config = tokio_postgres::Config::from_str(url).map_err(|e| {
-            StoreError::Invalid(format!(
-                "database.url `{shown}` is not a PostgreSQL URL: {e}"
-            ))
-        })?;
+        let (config, tls) = parse_url(url)?;
         let manager = Manager::from_config(
             config.clone(),
-            NoTls,
+            tls.clone(),
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },
@@ -122,6 +158,7 @@ impl PgStore {
             pool,
             url: shown,
             config: std::sync::Arc::new(config),
+            tls,
         };
         let version = store.schema_version().await?;
         Ok((store, version))
@@ -176,19 +213,13 @@ impl PgStore {
     /// The server cannot be reached.
     pub async fn connect_dedicated(
         &self,
-    ) -> Result<
-        (
-            tokio_postgres::Client,
-            tokio_postgres::Connection<tokio_postgres::Socket, tokio_postgres::tls::NoTlsStream>,
-        ),
-        StoreError,
-    > {
+    ) -> Result<(tokio_postgres::Client, PgConnection), StoreError> {
         self.config
-            .connect(NoTls)
+            .connect(self.tls.clone())
             .await
             .map_err(|e| StoreError::Connect {
                 url: self.url.clone(),
-                detail: e.to_string(),
+                detail: with_causes(&e),
             })
     }
 
@@ -302,21 +333,15 @@ impl PgStore {
     pub async fn connect_dedicated_as(
         &self,
         application_name: &str,
-    ) -> Result<
-        (
-            tokio_postgres::Client,
-            tokio_postgres::Connection<tokio_postgres::Socket, tokio_postgres::tls::NoTlsStream>,
-        ),
-        StoreError,
-    > {
+    ) -> Result<(tokio_postgres::Client, PgConnection), StoreError> {
         let mut config = (*self.config).clone();
         config.application_name(application_name);
         config
-            .connect(NoTls)
+            .connect(self.tls.clone())
             .await
             .map_err(|e| StoreError::Connect {
                 url: self.url.clone(),
-                detail: e.to_string(),
+                detail: with_causes(&e),
             })
     }
 
@@ -438,7 +463,7 @@ impl PgStore {
             deadpool_postgres::PoolError::Closed => StoreError::Closed,
             other => StoreError::Connect {
                 url: self.url.clone(),
-                detail: other.to_string(),
+                detail: with_causes(&other),
             },
         })
     }
