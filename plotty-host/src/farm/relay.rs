@@ -470,10 +470,21 @@ async fn listen(
             "the connection listening for the other daemons' events was lost ({lost}); \
              reconnecting in {backoff:?} (then catching up on what was missed)"
         );
-        tokio::select! {
-            biased;
-            () = stop.stop() => return,
-            () = tokio::time::sleep(backoff) => {}
+        // The bus is still read while waiting: what reaches the clients meanwhile (this
+        // daemon's own events) is not caught up again.
+        let wait = tokio::time::sleep(backoff);
+        tokio::pin!(wait);
+        loop {
+            tokio::select! {
+                biased;
+                () = stop.stop() => return,
+                () = &mut wait => break,
+                e = local.recv() => match e {
+                    Ok(e) => seen.note(&e),
+                    Err(broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(broadcast::error::RecvError::Closed) => return,
+                },
+            }
         }
         backoff = (backoff * 2).min(MAX_BACKOFF);
     }
@@ -658,7 +669,8 @@ mod tests {
         store
             .batch(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-                 WHERE query LIKE 'LISTEN%' AND pid <> pg_backend_pid()",
+                 WHERE query LIKE 'LISTEN%' AND pid <> pg_backend_pid()
+                   AND datname = current_database()",
             )
             .await
             .unwrap();
@@ -751,7 +763,7 @@ mod tests {
         let row = client
             .query_one(
                 "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
-                 WHERE application_name = 'plotty-relay:b'",
+                 WHERE application_name = 'plotty-relay:b' AND datname = current_database()",
                 &[],
             )
             .await
@@ -910,7 +922,9 @@ mod tests {
                 let row = client
                     .query_one(
                         "SELECT count(*) FROM pg_locks
-                         WHERE relation = 'job_progress'::regclass AND NOT granted",
+                         WHERE relation = 'job_progress'::regclass AND NOT granted
+                           AND database = (SELECT oid FROM pg_database
+                                           WHERE datname = current_database())",
                         &[],
                     )
                     .await
