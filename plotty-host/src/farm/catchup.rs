@@ -11,12 +11,14 @@
 //!   commit after one with a higher id; ids at or below the id current at the first listen
 //!   predate this daemon's clients, which got a snapshot);
 //! - the latest progress of each job plotting or paused on another daemon, unless the same
-//!   progress already arrived.
+//!   progress already arrived;
+//! - the deletion of each job the clients heard of (the last [`MAX_JOBS`]) that is gone from
+//!   the database.
 //!
 //! A state change of this daemon's own is committed before it goes on the bus: the bus is read
 //! for [`SETTLE`] after the query, so that such a change is seen rather than published twice.
-//! A job deleted meanwhile takes its events with it (`ON DELETE CASCADE`): its deletion is not
-//! caught up (a client that reconnects gets a snapshot without it).
+//! A job deleted meanwhile takes its events with it (`ON DELETE CASCADE`): its state changes
+//! missed before the deletion are not caught up, only the deletion.
 
 use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
@@ -34,6 +36,9 @@ pub const WINDOW: i64 = 1_000;
 /// The most state changes one catch-up publishes.
 pub const MAX_CHANGES: i64 = 10_000;
 
+/// How many jobs the clients heard of are remembered, to tell them of a deletion they missed.
+pub const MAX_JOBS: usize = 10_000;
+
 /// How long the bus is read after the catch-up query before publishing (see the module doc).
 pub const SETTLE: Duration = Duration::from_millis(250);
 
@@ -46,6 +51,9 @@ pub struct Seen {
     ids: BTreeSet<i64>,
     /// The latest progress seen of each job: (points plotted, fraction done).
     progress: HashMap<JobId, (u64, f64)>,
+    /// The jobs the clients heard of (not deleted), with the last event id about each and the
+    /// daemon it came from (empty: this one).
+    jobs: HashMap<JobId, (i64, String)>,
 }
 
 /// What one catch-up published.
@@ -55,14 +63,34 @@ pub struct CaughtUp {
     pub changes: usize,
     /// Progress reports.
     pub progress: usize,
+    /// Deletions.
+    pub deleted: usize,
 }
 
 impl Seen {
     /// Notes `event` (this daemon's or a relayed one) as delivered to the clients.
     pub fn note(&mut self, event: &DaemonEvent) {
+        self.note_from(event, "");
+    }
+
+    /// [`note`](Self::note) of an event of the daemon `from` (empty: this one).
+    fn note_from(&mut self, event: &DaemonEvent, from: &str) {
         match event {
             DaemonEvent::JobStateChanged(c) => {
                 self.ids.insert(c.event_id);
+                self.jobs
+                    .insert(c.job_id.clone(), (c.event_id, from.to_owned()));
+                if self.jobs.len() > MAX_JOBS {
+                    // The job heard of longest ago goes.
+                    let oldest = self
+                        .jobs
+                        .iter()
+                        .min_by_key(|(_, (id, _))| *id)
+                        .map(|(job, _)| job.clone());
+                    if let Some(job) = oldest {
+                        self.jobs.remove(&job);
+                    }
+                }
                 if c.to.is_terminal() {
                     self.progress.remove(&c.job_id);
                 }
@@ -77,8 +105,9 @@ impl Seen {
             }
             DaemonEvent::JobDeleted { job_id } => {
                 self.progress.remove(job_id);
+                self.jobs.remove(job_id);
             }
-            DaemonEvent::Remote(r) => self.note(&r.event),
+            DaemonEvent::Remote(r) => self.note_from(&r.event, &r.daemon),
             _ => {}
         }
     }
@@ -159,6 +188,30 @@ pub async fn catch_up(
         seen.note(&remote.event);
         done.progress += 1;
         publish(bus, remote.daemon, remote.event);
+    }
+    let known: Vec<String> = seen.jobs.keys().map(|j| j.as_str().to_owned()).collect();
+    if !known.is_empty() {
+        let existing: std::collections::HashSet<String> =
+            store.existing_jobs(&known).await?.into_iter().collect();
+        let mut gone: Vec<(JobId, (i64, String))> = seen
+            .jobs
+            .iter()
+            .filter(|(job, _)| !existing.contains(job.as_str()))
+            .map(|(job, last)| (job.clone(), last.clone()))
+            .collect();
+        gone.sort_by_key(|(_, (id, _))| *id);
+        for (job_id, (_, daemon)) in gone {
+            let event = DaemonEvent::JobDeleted { job_id };
+            seen.note(&event);
+            done.deleted += 1;
+            // Who deleted it is not recorded: the daemon its last event came from.
+            let daemon = if daemon.is_empty() {
+                me.to_owned()
+            } else {
+                daemon
+            };
+            publish(bus, daemon, event);
+        }
     }
     // What was just published comes back on the subscription: already noted.
     drain(local, seen);

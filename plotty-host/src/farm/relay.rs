@@ -529,9 +529,10 @@ async fn listen_once(
     tracing::info!("listening for the events of the other daemons on the database");
     // Listening already: what is notified from now on queues up while the history is read.
     match catchup::catch_up(store, me, bus, local, seen).await {
-        Ok(done) if done.changes + done.progress > 0 => tracing::info!(
+        Ok(done) if done.changes + done.progress + done.deleted > 0 => tracing::info!(
             changes = done.changes,
             progress = done.progress,
+            deleted = done.deleted,
             "caught up on the other daemons' events missed while not listening"
         ),
         Ok(_) => {}
@@ -634,9 +635,13 @@ mod tests {
         loop {
             assert!(tokio::time::Instant::now() < deadline, "nothing relayed");
             store.notify(CHANNEL, &payload).await.unwrap();
+            // That very change: a catch-up may publish other things meanwhile (the dummy job
+            // is in no table, so it counts as deleted).
             let got = tokio::time::timeout(Duration::from_millis(200), async {
                 loop {
-                    if let Ok(DaemonEvent::Remote(r)) = rx.recv().await {
+                    if let Ok(DaemonEvent::Remote(r)) = rx.recv().await
+                        && matches!(&r.event, DaemonEvent::JobStateChanged(c) if c.event_id == event_id)
+                    {
                         return *r;
                     }
                 }
@@ -684,7 +689,9 @@ mod tests {
         store.notify(CHANNEL, &own).await.unwrap();
         let echo = tokio::time::timeout(Duration::from_millis(300), async {
             loop {
-                if let Ok(DaemonEvent::Remote(r)) = rx.recv().await {
+                if let Ok(DaemonEvent::Remote(r)) = rx.recv().await
+                    && r.daemon == "b"
+                {
                     return r;
                 }
             }
@@ -714,6 +721,7 @@ mod tests {
                     let about = match &r.event {
                         DaemonEvent::JobStateChanged(c) => &c.job_id == id,
                         DaemonEvent::JobProgress(p) => &p.job_id == id,
+                        DaemonEvent::JobDeleted { job_id } => job_id == id,
                         _ => false,
                     };
                     if about {
@@ -955,6 +963,31 @@ mod tests {
                 .iter()
                 .any(|(_, e)| matches!(e, DaemonEvent::JobProgress(_))),
             "the progress was seen already: {caught:?}"
+        );
+
+        // Cut again: the job is aborted and deleted meanwhile. Its events go with it; the
+        // clients are told it is gone, once.
+        let lock = lock_catch_ups(&store).await;
+        assert_eq!(cut_listener(&store).await, 1);
+        a.apply(TransitionRequest {
+            reason: Reason::User,
+            ..step(crate::job::JobEvent::Abort)
+        })
+        .await
+        .unwrap();
+        // Deleted on the connection holding the lock: the deletion reaches `job_progress`
+        // (ON DELETE CASCADE), which another connection would wait for.
+        lock.execute("DELETE FROM jobs WHERE id = $1", &[&id.as_str()])
+            .await
+            .unwrap();
+        lock.batch_execute("COMMIT").await.unwrap();
+        let caught = arrivals(&mut rx, &id, 1, Duration::from_millis(600)).await;
+        assert!(
+            matches!(
+                caught.as_slice(),
+                [(daemon, DaemonEvent::JobDeleted { job_id })] if daemon == "a" && job_id == &id
+            ),
+            "{caught:?}"
         );
     }
 

@@ -415,6 +415,16 @@ impl PgStore {
         Ok(out)
     }
 
+    /// Which of the jobs `ids` still exist.
+    pub async fn existing_jobs(&self, ids: &[String]) -> Result<Vec<String>, StoreError> {
+        let rows = self
+            .client()
+            .await?
+            .query("SELECT id FROM jobs WHERE id = ANY($1)", &[&ids])
+            .await?;
+        rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
+    }
+
     /// Records `payload`, the latest progress of job `id` as `daemon` relayed it (schema 8);
     /// a job deleted meanwhile is not an error.
     pub async fn put_progress(
