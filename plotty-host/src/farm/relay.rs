@@ -15,13 +15,14 @@
 //!   listening session gets every notification) and are dropped, so its clients never see an
 //!   event twice. A remote event is never sent out again: no loops. When the connection is
 //!   lost, the task logs a warning and reconnects (backing off up to [`MAX_BACKOFF`]), then
-//!   publishes the state changes and the latest progress its clients missed meanwhile, once
-//!   each, from the database ([`super::catchup`]). Its session is named
+//!   publishes the state changes, the latest progress and the deletions its clients missed
+//!   meanwhile, once each, from the database ([`super::catchup`]). Its session is named
 //!   `plotty-relay:<daemon name>` (`application_name` in `pg_stat_activity`).
 //!
 //! The out task also records the latest progress of each running job in `job_progress` (at
 //! most every [`PROGRESS_RECORD_INTERVAL`], and the last one before each state change) for
-//! those catch-ups.
+//! those catch-ups, through a writer task of its own, so that the notifications never wait
+//! for those writes.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -141,12 +142,24 @@ pub fn start(ledger: &Ledger, shutdown: &Shutdown) {
         return;
     };
     let bus = ledger.bus();
+    let (record, mut to_record) = mpsc::unbounded_channel::<(JobId, String)>();
     let out = OutRelay {
         store: store.clone(),
         name: name.to_owned(),
         sent: HashMap::new(),
         latest: HashMap::new(),
+        record,
     };
+    // In order, one at a time: the last write of a job is its latest progress. Ends when the
+    // out task does (the channel closes).
+    let (writer, me) = (store.clone(), name.to_owned());
+    shutdown.spawn(async move {
+        while let Some((job, payload)) = to_record.recv().await {
+            if let Err(e) = writer.put_progress(job.as_str(), &me, &payload).await {
+                tracing::debug!(job = %job, error = %e, "cannot record the job's progress for the other daemons");
+            }
+        }
+    });
     let rx = bus.subscribe();
     let stop = shutdown.clone();
     shutdown.spawn(async move { out.run(rx, stop).await });
@@ -337,6 +350,8 @@ struct OutRelay {
     /// Each running job's latest progress not recorded in `job_progress` yet, and when its
     /// progress was last recorded.
     latest: HashMap<JobId, (Option<JobProgress>, Option<Instant>)>,
+    /// The progress writer's queue.
+    record: mpsc::UnboundedSender<(JobId, String)>,
 }
 
 impl OutRelay {
@@ -359,7 +374,7 @@ impl OutRelay {
                 }
                 Err(broadcast::error::RecvError::Closed) => return,
             };
-            self.record_progress(&event).await;
+            self.record_progress(&event);
             if !self.due(&event) {
                 continue;
             }
@@ -380,7 +395,7 @@ impl OutRelay {
     /// Records a running job's progress in `job_progress` for the catch-ups of other daemons
     /// ([`super::catchup`]): at most every [`PROGRESS_RECORD_INTERVAL`], always at the end, and
     /// the latest one when the job's state changes (a pause keeps what it showed).
-    async fn record_progress(&mut self, event: &DaemonEvent) {
+    fn record_progress(&mut self, event: &DaemonEvent) {
         let (job, due) = match event {
             DaemonEvent::JobProgress(p) => {
                 let entry = self.latest.entry(p.job_id.clone()).or_default();
@@ -413,13 +428,8 @@ impl OutRelay {
         else {
             return;
         };
-        if let Err(e) = self
-            .store
-            .put_progress(job.as_str(), &self.name, &payload)
-            .await
-        {
-            tracing::debug!(job = %job, error = %e, "cannot record the job's progress for the other daemons");
-        }
+        // The writer is gone only when the daemon stops.
+        let _ = self.record.send((job.clone(), payload));
     }
 
     /// Whether `event` goes out now: progress at most every [`PROGRESS_INTERVAL`] per job
