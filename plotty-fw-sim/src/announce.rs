@@ -65,6 +65,18 @@ impl PortCard {
     /// directory is created private to the user; one owned by someone else is refused (its
     /// cards could point programs at a device of theirs).
     pub fn publish(dir: &Path, device: &Path, tty: &Path, nickname: &str) -> io::Result<Self> {
+        Self::publish_slot(dir, 0, device, tty, nickname)
+    }
+
+    /// [`publish`](Self::publish) for the board in `slot` of a process serving several (a
+    /// test with two plotters): each slot has its own card, replaced only by the same slot.
+    pub fn publish_slot(
+        dir: &Path,
+        slot: u32,
+        device: &Path,
+        tty: &Path,
+        nickname: &str,
+    ) -> io::Result<Self> {
         fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
@@ -77,7 +89,11 @@ impl PortCard {
             ));
         }
         let pid = std::process::id();
-        let file = dir.join(format!("{pid}.port"));
+        let name = match slot {
+            0 => pid.to_string(),
+            n => format!("{pid}-{n}"),
+        };
+        let file = dir.join(format!("{name}.port"));
         let mut text = format!(
             "device={}\ntty={}\npid={pid}\nvid={USB_VENDOR_ID:04X}\nproduct_id={USB_PRODUCT_ID:04X}\n\
              product={USB_PRODUCT}\nlocation=plotty-fw-sim-{pid}\n",
@@ -88,7 +104,7 @@ impl PortCard {
             text.push_str(&format!("serial={nickname}\n"));
         }
         // Written aside and renamed, so a listing never reads half a card.
-        let partial = dir.join(format!(".{pid}.port.partial"));
+        let partial = dir.join(format!(".{name}.port.partial"));
         let mut f = fs::File::create(&partial)?;
         f.write_all(text.as_bytes())?;
         f.flush()?;
@@ -101,6 +117,60 @@ impl PortCard {
     pub fn path(&self) -> &Path {
         &self.file
     }
+}
+
+/// A board listed by a live port card (see [`served_boards`]).
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct ServedBoard {
+    /// The path a host opens (`device=`).
+    pub device: PathBuf,
+    /// The pty behind it (`tty=`).
+    pub tty: PathBuf,
+    /// The USB serial number the card reports (`serial=`: the nickname the board booted
+    /// with), if any.
+    pub serial: Option<String>,
+}
+
+/// The boards whose port cards in `dir` are live: their process runs and their tty exists
+/// (a simulator killed with SIGKILL cannot remove its card). Sorted by device path, so that
+/// listings are stable; a missing or unreadable directory lists nothing.
+pub fn served_boards(dir: &Path) -> Vec<ServedBoard> {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut boards: Vec<ServedBoard> = entries
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".port"))
+        .filter_map(|e| fs::read_to_string(e.path()).ok())
+        .filter_map(|text| parse_card(&text))
+        .collect();
+    boards.sort_by(|a, b| a.device.cmp(&b.device));
+    boards
+}
+
+/// The board of a card's text, if the card is complete and live.
+fn parse_card(text: &str) -> Option<ServedBoard> {
+    let value = |key: &str| {
+        text.lines()
+            .filter_map(|l| l.split_once('='))
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| v.to_owned())
+    };
+    let pid: i32 = value("pid")?.parse().ok()?;
+    // Signal 0 only asks whether the process exists (EPERM: it does, as another user's).
+    let alive = match nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None) {
+        Ok(()) => true,
+        Err(e) => e == nix::errno::Errno::EPERM,
+    };
+    let tty = PathBuf::from(value("tty")?);
+    if pid <= 0 || !alive || !tty.exists() {
+        return None;
+    }
+    Some(ServedBoard {
+        device: PathBuf::from(value("device")?),
+        tty,
+        serial: value("serial").filter(|s| !s.is_empty()),
+    })
 }
 
 impl Drop for PortCard {
@@ -145,6 +215,35 @@ mod tests {
                 .unwrap()
                 .contains("serial=")
         );
+        // Both are listed while they are live (this process runs; the tty must exist).
+        let tty = dir.path().join("tty");
+        fs::write(&tty, "").unwrap();
+        let card = PortCard::publish(&ports, Path::new("/tmp/ebb"), &tty, "Sim-1").unwrap();
+        let listed = served_boards(&ports);
+        assert_eq!(
+            listed,
+            [ServedBoard {
+                device: "/tmp/ebb".into(),
+                tty: tty.clone(),
+                serial: Some("Sim-1".into()),
+            }],
+            "one card per process: the unnamed one was replaced"
+        );
+        // A card whose tty is gone, or whose process is dead, is stale.
+        fs::remove_file(&tty).unwrap();
+        assert!(served_boards(&ports).is_empty());
+        fs::write(&tty, "").unwrap();
+        let dead = fs::read_to_string(card.path())
+            .unwrap()
+            .replace(&format!("pid={}", std::process::id()), "pid=2147483646");
+        fs::write(ports.join("1.port"), dead).unwrap();
+        assert_eq!(served_boards(&ports).len(), 1);
+        fs::remove_file(ports.join("1.port")).unwrap();
+        // Another slot of the same process is a card of its own.
+        let second = PortCard::publish_slot(&ports, 2, Path::new("/tmp/ebb2"), &tty, "").unwrap();
+        assert_eq!(served_boards(&ports).len(), 2);
+        drop(second);
+        assert!(served_boards(&dir.path().join("missing")).is_empty());
         drop(card);
         drop(unnamed);
         assert!(!path.exists());

@@ -4,7 +4,7 @@
 use std::io::Write;
 
 use crate::check::Report;
-use crate::cli::{CheckArgs, CheckCommand, Cli, Command, ConfigArgs, ConfigCommand};
+use crate::cli::{CheckArgs, CheckCommand, Cli, Command, ConfigArgs, ConfigCommand, DeviceCommand};
 use crate::daemon::{
     self, Component, DaemonError, DaemonOptions, ProcessSettings, notify::Notifier,
 };
@@ -56,6 +56,9 @@ pub enum AppError {
     /// `plotty completions` or `plotty man` could not write.
     #[error("{0}")]
     Output(String),
+    /// `plotty device list|name` failed.
+    #[error(transparent)]
+    Boards(#[from] crate::devices::boards::BoardsError),
 }
 
 impl AppError {
@@ -68,6 +71,7 @@ impl AppError {
             Self::Plot(e) => e.exit_code(),
             Self::Init(_) => ExitCode::Config,
             Self::Output(_) => ExitCode::Failure,
+            Self::Boards(e) => e.exit_code(),
         }
     }
 }
@@ -151,6 +155,18 @@ pub fn run(cli: Cli) -> Result<Outcome, AppError> {
                 }
             }
             Ok(Outcome::Generated)
+        }
+        // The boards themselves, not the daemon, answer these.
+        Command::Device(DeviceCommand::List(args)) => {
+            Ok(Outcome::Text(crate::devices::boards::list(args.json)?))
+        }
+        Command::Device(DeviceCommand::Name(args)) => {
+            Ok(Outcome::Text(crate::devices::boards::name(
+                &args.new,
+                args.port.as_deref(),
+                args.nickname.as_deref(),
+                args.json,
+            )?))
         }
         command => Ok(Outcome::Client(crate::client::run(command)?)),
     }

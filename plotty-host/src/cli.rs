@@ -60,7 +60,7 @@ pub enum Command {
     /// Delete a finished job (COMPLETED, ABORTED or FAILED) and its files.
     Delete(JobIdArgs),
     /// Move the plotter by hand: home, walk, pen-up, pen-down, toggle, align, motors-on|off; or
-    /// show its firmware version.
+    /// show its firmware version; list the boards connected and name them (list, name).
     #[command(subcommand)]
     Device(DeviceCommand),
     /// Watch the daemon live: job states, plot progress, device and system status.
@@ -300,6 +300,49 @@ pub enum DeviceCommand {
     MotorsOff(DeviceArgs),
     /// Show the firmware version of the plotter.
     Version(DeviceArgs),
+    /// List the AxiDraws connected to this computer: port, USB serial number, nickname and
+    /// firmware version. Talks to the boards directly, not through the daemon: a board the
+    /// daemon has open shows as busy.
+    ///
+    /// Boards are found by USB id 04D8:FD92 (and, when PLOTTY_FW_SIM_PORTS is set, the boards
+    /// `plotty-fw-sim serve` announces there). Exit codes: 0 listed (also when none is
+    /// connected), 5 the ports cannot be listed.
+    List(DeviceListArgs),
+    /// Give a board a nickname (stored in its flash with the firmware's ST command, at most 16
+    /// letters, digits and signs such as - or _; firmware 2.5.4 and later), so that
+    /// `device.nickname` finds it whatever port it is plugged into.
+    ///
+    /// The board is the one on --port, the one named --nickname, or the only one connected.
+    /// Stop the daemon first if it has the board open. The board reports the new name as its
+    /// USB serial number once it restarts (unplug it or switch it off and on). Exit codes: 0
+    /// named, 2 the name is not valid, 5 no such board, several boards, or the board refused.
+    Name(DeviceNameArgs),
+}
+
+/// `plotty device list`.
+#[derive(Debug, Args)]
+pub struct DeviceListArgs {
+    /// Print one JSON object: `boards`, a list of `port`, `serial`, `nickname` (empty: none
+    /// set; null: not read), `firmware_version`, `problem` (why the board could not be asked).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `plotty device name NEW`.
+#[derive(Debug, Args)]
+pub struct DeviceNameArgs {
+    /// The new nickname.
+    #[arg(value_name = "NEW")]
+    pub new: String,
+    /// The board on this port.
+    #[arg(long, value_name = "PORT", conflicts_with = "nickname")]
+    pub port: Option<String>,
+    /// The board that has this nickname now.
+    #[arg(long, value_name = "OLD")]
+    pub nickname: Option<String>,
+    /// Print one JSON object (`port`, `nickname`, `previous`) instead of a sentence.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `plotty device walk X Y`.

@@ -261,6 +261,12 @@ async fn device(d: DeviceCommand, out: &mut dyn Write) -> Result<ExitCode, Clien
         DeviceCommand::MotorsOn(a) => (a, Some("motors-on".to_owned())),
         DeviceCommand::MotorsOff(a) => (a, Some("motors-off".to_owned())),
         DeviceCommand::Version(a) => (a, None),
+        // `plotty::app` runs these itself: they talk to the boards, not to the daemon.
+        DeviceCommand::List(_) | DeviceCommand::Name(_) => {
+            return Err(ClientError::Input(
+                "`plotty device list` and `plotty device name` do not go through the daemon".into(),
+            ));
+        }
     };
     let http = client(&args.client)?;
     let Some(action) = action else {

@@ -3,40 +3,40 @@
 //! The board is chosen exactly as the daemon chooses it ([`discover::choose`] over
 //! [`discover::find_boards`]: by its USB id, 04D8:FD92, unless `device.port` names one), opened as
 //! the daemon opens it ([`serial::open`]: exclusively, at the configured baud rate), and asked for
-//! its version ([`discover::ask_version`]). This module only reports what those find, with how to
-//! fix each problem.
+//! its version ([`discover::ask_version`]) and nickname ([`identity::ask_nickname`]). This module
+//! only reports what those find, with how to fix each problem; the identity line says which
+//! board answered (nickname, USB serial), so a check shows whether two plotters were swapped.
 
 use std::time::Duration;
 
 use crate::check::Report;
 use crate::devices::discover::{self, DeviceRequest, FoundBoard, SimulatorReason, Target};
+use crate::devices::identity::{self, Identity};
 use crate::devices::link::{DeviceError, serial};
 use crate::settings::{DeviceKind, DeviceSettings, FirmwareChoice};
 
 /// Longest wait for the version reply.
 const REPLY_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Checks the device of `settings` and appends the results to `report`.
-pub fn check(device: &DeviceSettings, report: &mut Report) {
-    check_with(device, report, discover::find_boards);
-}
-
 /// Checks every configured plotter (`devices`, or the one `device` section), each as
-/// [`check`] does; with a name, each line says which plotter it is about (`left: port`).
+/// [`check_with`] does; with a name, each line says which plotter it is about (`left: port`).
 pub fn check_all(devices: &[DeviceSettings], report: &mut Report) {
-    check_all_with(devices, report, discover::find_boards);
+    // Each plotter's search asks the boards for the identity it looks for (QT), if any.
+    check_all_with(devices, report, |device| {
+        discover::list(&Identity::of(device), device.baud_rate)
+    });
 }
 
-/// [`check_all`] with the AxiDraws connected listed by `boards` (tests; asked once per
-/// plotter that searches).
+/// [`check_all`] with the AxiDraws connected to look among for each plotter listed by `boards`
+/// (tests; asked once per plotter that searches).
 pub fn check_all_with(
     devices: &[DeviceSettings],
     report: &mut Report,
-    boards: impl Fn() -> Result<Vec<FoundBoard>, String>,
+    boards: impl Fn(&DeviceSettings) -> Result<Vec<FoundBoard>, String>,
 ) {
     for device in devices {
         let mut own = Report::new(report.subject.clone());
-        check_with(device, &mut own, &boards);
+        check_with(device, &mut own, || boards(device));
         for mut item in own.items {
             if let Some(name) = &device.name {
                 item.what = format!("{name}: {}", item.what);
@@ -46,15 +46,19 @@ pub fn check_all_with(
     }
 }
 
-/// [`check`] with the AxiDraws connected listed by `boards` (tests).
+/// Checks the plotter `device` among the AxiDraws connected listed by `boards`, appending to `report`.
 pub fn check_with(
     device: &DeviceSettings,
     report: &mut Report,
     boards: impl FnOnce() -> Result<Vec<FoundBoard>, String>,
 ) {
+    let mut seen: Vec<FoundBoard> = Vec::new();
     let target = discover::choose(&DeviceRequest::Config, device, || {
         let listed = boards();
         report_search(&listed, report);
+        if let Ok(b) = &listed {
+            seen.clone_from(b);
+        }
         listed
     });
     let fix = "plug the AxiDraw in and switch it on; check `ls -l /dev/ttyACM*` and `dmesg | tail`; \
@@ -77,6 +81,15 @@ pub fn check_with(
                 "no AxiDraw found; the daemon will run jobs on the built-in simulator (nothing \
                  is drawn) and switch to an AxiDraw once one is plugged in (device.type: auto)",
                 fix,
+            );
+            return;
+        }
+        Err(e @ (DeviceError::NoSuchBoard { .. } | DeviceError::SeveralBoards { .. })) => {
+            report.problem(
+                "device",
+                e.to_string(),
+                "`plotty device list` shows every board with its nickname; `plotty device name \
+                 NEW --port PORT` names one",
             );
             return;
         }
@@ -121,6 +134,7 @@ pub fn check_with(
     match discover::ask_version(serial.as_mut(), timeout) {
         Ok(version) => {
             report.ok("firmware", format!("EBB firmware {version}"));
+            report_identity(serial.as_mut(), &port, &version, &seen, timeout, report);
             let major = version.split('.').next().and_then(|m| m.parse::<u32>().ok());
             match (device.firmware, major) {
                 (FirmwareChoice::V2_8, Some(m)) if m >= 3 => report.warn(
@@ -144,16 +158,56 @@ pub fn check_with(
     }
 }
 
+/// Reports who the board on `port` is: its nickname (asked with `QT`) and its USB serial
+/// number (from the listing `seen`, when the port is in it).
+fn report_identity(
+    serial: &mut dyn serialport::SerialPort,
+    port: &str,
+    version: &str,
+    seen: &[FoundBoard],
+    timeout: Duration,
+    report: &mut Report,
+) {
+    let usb = seen
+        .iter()
+        .find(|b| b.port == port)
+        .and_then(|b| b.serial.clone());
+    let usb = usb.map_or_else(|| "no USB serial".to_owned(), |s| format!("USB serial {s}"));
+    if !identity::parse_version(version).is_some_and(|v| v.has_nickname()) {
+        report.ok(
+            "identity",
+            format!("{usb}; no nickname (firmware {version} has none: 2.5.4 and later)"),
+        );
+        return;
+    }
+    match identity::ask_nickname(serial, timeout) {
+        Ok(name) if name.is_empty() => report.ok(
+            "identity",
+            format!("{usb}; no nickname (set one with `plotty device name NEW --port {port}`)"),
+        ),
+        Ok(name) => report.ok("identity", format!("nickname \"{name}\", {usb}")),
+        Err(e) => report.warn(
+            "identity",
+            format!("{usb}; the nickname could not be read: {e}"),
+            "unplug and replug the board, then check again",
+        ),
+    }
+}
+
 /// Reports what the USB search found (or why it could not search).
 fn report_search(listed: &Result<Vec<FoundBoard>, String>, report: &mut Report) {
     match listed {
         Ok(boards) if !boards.is_empty() => {
             let list: Vec<String> = boards
                 .iter()
-                .map(|b| match &b.serial {
-                    Some(s) => format!("{} (serial {s})", b.port),
-                    None => b.port.clone(),
-                })
+                .map(
+                    |b| match (&b.serial, b.firmware.is_some() || b.problem.is_some()) {
+                        // Asked for their identity: everything known about each.
+                        (_, true) => identity::board_line(b),
+                        (Some(s), false) => format!("{} (serial {s})", b.port),
+                        (None, false) => b.port.clone(),
+                    },
+                )
                 .collect();
             report.ok(
                 "usb search",
@@ -189,13 +243,13 @@ mod tests {
         gone.name = Some("right".into());
         gone.port = Some(dir.path().join("ttyNOPE").display().to_string());
         let mut r = Report::new("device");
-        check_all_with(&[sim, gone], &mut r, || Ok(Vec::new()));
+        check_all_with(&[sim, gone], &mut r, |_| Ok(Vec::new()));
         let whats: Vec<&str> = r.items.iter().map(|i| i.what.as_str()).collect();
         assert_eq!(whats, ["left: device", "right: port"], "{r:?}");
         assert!(!r.passed(), "right's port is missing");
         // A lone unnamed plotter reads as before.
         let mut r = Report::new("device");
-        check_all_with(&[device(dir.path(), DeviceKind::Simulator)], &mut r, || {
+        check_all_with(&[device(dir.path(), DeviceKind::Simulator)], &mut r, |_| {
             Ok(Vec::new())
         });
         assert_eq!(r.items[0].what, "device");
@@ -206,12 +260,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut s = device(dir.path(), DeviceKind::Simulator);
         let mut r = Report::new("device");
-        check(&s, &mut r);
+        check_all(std::slice::from_ref(&s), &mut r);
         assert!(r.passed());
         s.kind = DeviceKind::Axidraw;
         s.port = Some(dir.path().join("ttyNOPE").display().to_string());
         let mut r = Report::new("device");
-        check(&s, &mut r);
+        check_all(std::slice::from_ref(&s), &mut r);
         assert!(!r.passed());
         assert!(r.items.iter().any(|i| i.detail.contains("does not exist")));
     }
@@ -226,6 +280,7 @@ mod tests {
                 Ok(vec![FoundBoard {
                     port: gone,
                     serial: Some("S1".into()),
+                    ..FoundBoard::default()
                 }])
             }
         };

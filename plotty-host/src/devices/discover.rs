@@ -5,7 +5,13 @@
 //! Discovery uses `serialport::available_ports()`, which reads sysfs without libudev and still
 //! reports USB vendor and product ids. This is the one implementation: `plotty plot`, the
 //! daemon's device layer (at start-up and its re-scans while `auto` runs on the simulator) and
-//! `plotty check device` all use it.
+//! `plotty check device` all use it. With `device.nickname` or `device.serial` the board is
+//! chosen by who it is, whatever port it is on ([`super::identity`]); otherwise the first found.
+//!
+//! Boards served by `plotty-fw-sim serve` on a pseudo-terminal (which has no USB identity) are
+//! listed too when `PLOTTY_FW_SIM_PORTS` names the directory of their port cards
+//! (`plotty_fw_sim::announce`): only then, so that a simulator started for another program is
+//! never taken for the plotter.
 
 use std::fmt;
 use std::io::{Read, Write};
@@ -14,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use crate::settings::{DeviceKind, DeviceSettings};
 
+use super::identity::{self, Identity, Selection};
 use super::link::DeviceError;
 
 /// USB vendor id of the EiBotBoard.
@@ -78,15 +85,26 @@ pub enum PortOrigin {
         /// The board's USB serial number.
         serial: Option<String>,
     },
+    /// Found by `device.nickname` / `device.serial` among the boards connected.
+    Identity {
+        /// What was asked for (`nickname "left"`).
+        wanted: String,
+    },
 }
 
 /// A serial port with the EiBotBoard's USB id.
-#[derive(Clone, PartialEq, Eq, Debug)]
+#[derive(Clone, PartialEq, Eq, Debug, Default)]
 pub struct FoundBoard {
     /// The port's path.
     pub port: String,
     /// Its USB serial number.
     pub serial: Option<String>,
+    /// Its nickname as `QT` answered (empty: none set); `None`: not asked, or not answered.
+    pub nickname: Option<String>,
+    /// Its firmware version, once asked ([`identity::identify`]).
+    pub firmware: Option<String>,
+    /// Why it could not be asked (busy, no answer).
+    pub problem: Option<String>,
 }
 
 impl DeviceRequest {
@@ -115,13 +133,32 @@ impl Target {
 /// The device for `request` under the `device` settings; `boards` lists the AxiDraws
 /// connected (see [`find_boards`]), looked at only when a search is needed.
 ///
+/// With `device.nickname` or `device.serial` (and no `device.port`), a search finds that board
+/// or fails: `auto` does not fall back to the simulator then, as a wrong board could be drawn
+/// on. The listing must then carry the nicknames ([`list`] asks them).
+///
 /// # Errors
-/// `device.type: axidraw` (or `--device auto` is not involved) and no board is connected.
+/// `device.type: axidraw` (or `--device auto` is not involved) and no board is connected; a
+/// configured identity that no board has, or that several have.
 pub fn choose(
     request: &DeviceRequest,
     device: &DeviceSettings,
     boards: impl FnOnce() -> Result<Vec<FoundBoard>, String>,
 ) -> Result<Target, DeviceError> {
+    let wanted = Identity::of(device);
+    if wanted.is_set()
+        && device.port.is_none()
+        && matches!(
+            (request, device.kind),
+            (DeviceRequest::Auto | DeviceRequest::Axidraw, _)
+                | (
+                    DeviceRequest::Config,
+                    DeviceKind::Auto | DeviceKind::Axidraw
+                )
+        )
+    {
+        return by_identity(&wanted, boards());
+    }
     let search = |boards: Result<Vec<FoundBoard>, String>| match boards {
         Ok(found) => found.into_iter().next(),
         // Listing ports failed: treated as none found (the message says how to name one).
@@ -180,6 +217,31 @@ fn first_board(boards: Result<Vec<FoundBoard>, String>) -> Result<Target, Device
     }
 }
 
+/// The one board of `boards` that is `wanted`; an error naming every board found otherwise.
+fn by_identity(
+    wanted: &Identity,
+    boards: Result<Vec<FoundBoard>, String>,
+) -> Result<Target, DeviceError> {
+    let found = boards.map_err(|e| DeviceError::NotFound { listing: Some(e) })?;
+    match identity::select(wanted, &found) {
+        Selection::One(b) => Ok(Target::Serial {
+            port: b.port,
+            found: PortOrigin::Identity {
+                wanted: wanted.to_string(),
+            },
+        }),
+        Selection::None => Err(DeviceError::NoSuchBoard {
+            wanted: wanted.to_string(),
+            found: identity::describe(&found),
+        }),
+        Selection::Several(several) => Err(DeviceError::SeveralBoards {
+            wanted: wanted.to_string(),
+            count: several.len(),
+            found: identity::describe(&several),
+        }),
+    }
+}
+
 fn usb_target(b: FoundBoard) -> Target {
     Target::Serial {
         port: b.port,
@@ -187,24 +249,55 @@ fn usb_target(b: FoundBoard) -> Target {
     }
 }
 
-/// Serial ports with the EiBotBoard's USB id (04D8:FD92), in the order the system lists them.
+/// Serial ports with the EiBotBoard's USB id (04D8:FD92), in the order the system lists them,
+/// then the boards `plotty-fw-sim serve` announces in `$PLOTTY_FW_SIM_PORTS` (when set; see
+/// the module documentation).
 ///
 /// # Errors
 /// The ports cannot be listed (the message says why).
 pub fn find_boards() -> Result<Vec<FoundBoard>, String> {
     let ports = serialport::available_ports().map_err(|e| e.to_string())?;
-    Ok(ports
+    let mut boards: Vec<FoundBoard> = ports
         .into_iter()
         .filter_map(|p| match p.port_type {
             serialport::SerialPortType::UsbPort(u) if u.vid == EBB_VID && u.pid == EBB_PID => {
                 Some(FoundBoard {
                     port: p.port_name,
                     serial: u.serial_number,
+                    ..FoundBoard::default()
                 })
             }
             _ => None,
         })
-        .collect())
+        .collect();
+    if let Some(dir) =
+        std::env::var_os(plotty_fw_sim::announce::PORTS_DIR_ENV).filter(|d| !d.is_empty())
+    {
+        boards.extend(
+            plotty_fw_sim::announce::served_boards(Path::new(&dir))
+                .into_iter()
+                .map(|b| FoundBoard {
+                    port: b.device.display().to_string(),
+                    serial: b.serial,
+                    ..FoundBoard::default()
+                }),
+        );
+    }
+    Ok(boards)
+}
+
+/// [`find_boards`], each board also asked for its firmware version and nickname (opened at
+/// `baud`) when `wanted` needs the nickname to tell the boards apart.
+///
+/// # Errors
+/// The ports cannot be listed.
+pub fn list(wanted: &Identity, baud: u32) -> Result<Vec<FoundBoard>, String> {
+    let boards = find_boards()?;
+    Ok(if wanted.needs_nickname() {
+        identity::identify(boards, baud, identity::QUERY_TIMEOUT)
+    } else {
+        boards
+    })
 }
 
 /// Opens `port` as a plot does (exclusively, at `baud`) and asks for the firmware version,
@@ -317,6 +410,9 @@ impl fmt::Display for Target {
                 PortOrigin::Usb { serial: None } => {
                     write!(f, "the AxiDraw on {port} (found by USB id)")
                 }
+                PortOrigin::Identity { wanted } => {
+                    write!(f, "the AxiDraw on {port} (found by {wanted})")
+                }
             },
         }
     }
@@ -427,6 +523,7 @@ mod tests {
         Ok(vec![FoundBoard {
             port: "/dev/ttyACM3".into(),
             serial: Some("X1".into()),
+            ..FoundBoard::default()
         }])
     }
 
@@ -506,6 +603,88 @@ mod tests {
             !choose(&DeviceRequest::Axidraw, &d, board)
                 .unwrap()
                 .is_simulator()
+        );
+    }
+
+    #[test]
+    fn a_configured_identity_chooses_its_board_or_fails_naming_what_was_found() {
+        let named = |port: &str, nickname: &str| FoundBoard {
+            port: port.into(),
+            nickname: Some(nickname.into()),
+            firmware: Some("3.0.3".into()),
+            ..FoundBoard::default()
+        };
+        let two = || {
+            Ok(vec![
+                named("/dev/ttyACM0", "right"),
+                named("/dev/ttyACM1", "left"),
+            ])
+        };
+        for kind in [DeviceKind::Auto, DeviceKind::Axidraw] {
+            let mut d = device(kind, None);
+            d.nickname = Some("left".into());
+            let t = choose(&DeviceRequest::Config, &d, two).unwrap();
+            assert_eq!(
+                t.to_string(),
+                "the AxiDraw on /dev/ttyACM1 (found by nickname \"left\")"
+            );
+            // `plot --device auto|axidraw` asks for the same board.
+            for r in [DeviceRequest::Auto, DeviceRequest::Axidraw] {
+                assert_eq!(choose(&r, &d, two).unwrap(), t);
+            }
+            // No such board: an error (not the simulator) that lists the boards seen.
+            d.nickname = Some("middle".into());
+            let e = choose(&DeviceRequest::Config, &d, two)
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("no AxiDraw has nickname \"middle\""), "{e}");
+            assert!(
+                e.contains("/dev/ttyACM0, no USB serial, nickname \"right\""),
+                "{e}"
+            );
+            assert!(e.contains("nickname \"left\""), "{e}");
+            let e = choose(&DeviceRequest::Config, &d, none)
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("no AxiDraw is connected"), "{e}");
+            // Two boards of one name: never guessed.
+            d.nickname = Some("twin".into());
+            let twins = || {
+                Ok(vec![
+                    named("/dev/ttyACM0", "twin"),
+                    named("/dev/ttyACM1", "twin"),
+                ])
+            };
+            let e = choose(&DeviceRequest::Config, &d, twins)
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("2 AxiDraws have nickname \"twin\""), "{e}");
+            assert!(
+                e.contains("/dev/ttyACM0") && e.contains("/dev/ttyACM1"),
+                "{e}"
+            );
+        }
+        // A USB serial number selects without asking the board.
+        let mut d = device(DeviceKind::Axidraw, None);
+        d.serial = Some("X1".into());
+        let t = choose(&DeviceRequest::Config, &d, board).unwrap();
+        assert_eq!(
+            t.to_string(),
+            "the AxiDraw on /dev/ttyACM3 (found by USB serial \"X1\")"
+        );
+        // The simulator and an explicit port are not searched.
+        let mut d = device(DeviceKind::Simulator, None);
+        d.nickname = Some("left".into());
+        assert!(
+            choose(&DeviceRequest::Config, &d, two)
+                .unwrap()
+                .is_simulator()
+        );
+        assert_eq!(
+            choose(&DeviceRequest::Port("/dev/x".into()), &d, two)
+                .unwrap()
+                .to_string(),
+            "the plotter on /dev/x"
         );
     }
 }

@@ -19,6 +19,9 @@
 //!   in-process simulator, and the [`Opener`] that opens either behind one type.
 //! - [`discover`]: `--device auto|sim|PORT` and the config's `device.type`/`device.port` →
 //!   a [`discover::Target`]; AxiDraws found by USB id; a probe that a port is a plotter.
+//! - [`identity`]: boards told apart by nickname (`QT`/`ST`) and USB serial number
+//!   (`device.nickname`, `device.serial`), checked again at every opening of a port.
+//! - [`boards`]: `plotty device list|name`, run on the boards directly.
 //! - [`check`]: `plotty check device` (reports what [`discover`] finds).
 //!
 //! On shutdown (`shutdown` settings), from the moment it is requested, the running plot finishes
@@ -26,9 +29,11 @@
 //! `PAUSED` (reason `shutdown`) with its exact resume point; `resume` after the next start
 //! continues from there, wherever the carriage is then. The device stage waits for that.
 
+pub mod boards;
 pub mod check;
 pub mod discover;
 mod health;
+pub mod identity;
 pub mod link;
 mod manual;
 pub mod progress;

@@ -11,6 +11,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::discover::{self, DeviceRequest, SimulatorReason, Target};
+use super::identity::Identity;
 use super::link::{Opener, SimPace};
 use super::scan::{self, Discovery};
 use crate::daemon::{StartContext, StartError};
@@ -31,7 +32,8 @@ pub async fn target(
     ctx: &StartContext,
 ) -> Result<(Opener, Option<Discovery>), StartError> {
     let settings = device.clone();
-    let discovery = discovery.unwrap_or_else(|| Discovery::system(device.baud_rate));
+    let discovery =
+        discovery.unwrap_or_else(|| Discovery::system(device.baud_rate, Identity::of(device)));
     let find = std::sync::Arc::clone(&discovery.find);
     let target = tokio::task::spawn_blocking(move || {
         discover::choose(&DeviceRequest::Config, &settings, || find())
@@ -58,6 +60,7 @@ pub async fn target(
             Opener::Serial {
                 port: port.clone(),
                 baud,
+                identity: Identity::of(device),
             }
         }
     };

@@ -821,6 +821,15 @@ pub(super) async fn reconnect(inner: Arc<Inner>) {
                 if changed {
                     inner.update_status(|s| s.status = state);
                 }
+                // Another board where this one was: say so (it is not driven).
+                if matches!(e, crate::devices::link::DeviceError::WrongBoard { .. }) {
+                    let message = e.to_string();
+                    let new = inner.lock().status.error_message.as_deref() != Some(&message);
+                    if new {
+                        tracing::warn!(device = %inner.device_id(), error = %e, "not driving the board on the device's port");
+                        inner.update_status(|s| s.error_message = Some(message));
+                    }
+                }
                 tracing::debug!(device = %inner.device_id(), error = %e, "device still unavailable");
             }
             Err(e) => {

@@ -38,10 +38,11 @@ pub struct Discovery {
 }
 
 impl Discovery {
-    /// The system's USB search and probe (`device.baud_rate` `baud`).
-    pub fn system(baud: u32) -> Self {
+    /// The system's USB search and probe (`device.baud_rate` `baud`); the boards found are
+    /// asked for their nickname when `wanted` names one.
+    pub fn system(baud: u32, wanted: crate::devices::identity::Identity) -> Self {
         Self {
-            find: Arc::new(discover::find_boards),
+            find: Arc::new(move || discover::list(&wanted, baud)),
             probe: Arc::new(move |port| discover::probe(port, baud, PROBE_TIMEOUT)),
             baud,
         }
@@ -104,6 +105,9 @@ pub(super) async fn rescan(inner: &Arc<Inner>) -> Option<String> {
         *inner.opener.lock().unwrap_or_else(PoisonError::into_inner) = Opener::Serial {
             port: board.port.clone(),
             baud: discovery.baud,
+            // `auto` takes any board; one configured by identity never falls back to the
+            // simulator (see `discover::choose`).
+            identity: crate::devices::identity::Identity::default(),
         };
         *inner.scan.lock().unwrap_or_else(PoisonError::into_inner) = None;
         st.connected_at = Some(std::time::Instant::now());

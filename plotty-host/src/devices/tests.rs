@@ -1131,7 +1131,11 @@ async fn a_plotter_whose_port_is_gone_is_offline() {
     use crate::queue::DeviceControl;
     let dir = tempfile::tempdir().unwrap();
     let port = dir.path().join("ttyACM9").display().to_string();
-    let (plotter, _dir, _settings) = lone_plotter(Opener::Serial { port, baud: 9600 });
+    let (plotter, _dir, _settings) = lone_plotter(Opener::Serial {
+        port,
+        baud: 9600,
+        identity: crate::devices::identity::Identity::default(),
+    });
     assert_eq!(plotter.status().status, DeviceState::Connected);
     plotter.check_health().await;
     let status = plotter.status();
@@ -1166,7 +1170,7 @@ fn plug_in(plugged: &Mutex<Vec<crate::devices::discover::FoundBoard>>, port: &st
         .unwrap()
         .push(crate::devices::discover::FoundBoard {
             port: port.into(),
-            serial: None,
+            ..Default::default()
         });
 }
 

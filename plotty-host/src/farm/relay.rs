@@ -14,8 +14,15 @@
 //!   daemon goes on this daemon's bus as [`DaemonEvent::Remote`]; its own come back too (every
 //!   listening session gets every notification) and are dropped, so its clients never see an
 //!   event twice. A remote event is never sent out again: no loops. When the connection is
-//!   lost, the task logs a warning and reconnects (backing off up to [`MAX_BACKOFF`]); events
-//!   sent meanwhile are missed (a client that reconnects gets a snapshot of the jobs).
+//!   lost, the task logs a warning and reconnects (backing off up to [`MAX_BACKOFF`]), then
+//!   publishes the state changes, the latest progress and the deletions its clients missed
+//!   meanwhile, once each, from the database ([`super::catchup`]). Its session is named
+//!   `plotty-relay:<daemon name>` (`application_name` in `pg_stat_activity`).
+//!
+//! The out task also records the latest progress of each running job in `job_progress` (at
+//! most every [`PROGRESS_RECORD_INTERVAL`], and the last one before each state change) for
+//! those catch-ups, through a writer task of its own, so that the notifications never wait
+//! for those writes.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -25,6 +32,7 @@ use serde_json::{Value, json};
 use tokio::sync::{broadcast, mpsc};
 use tokio_postgres::AsyncMessage;
 
+use super::catchup::{self, Seen};
 use crate::events::{Alert, DaemonEvent, EventSender, JobProgress, RemoteEvent, Severity};
 use crate::job::{JobId, JobState, Reason};
 use crate::ledger::Ledger;
@@ -39,6 +47,9 @@ pub const MAX_PAYLOAD: usize = 7_900;
 
 /// A job's progress goes out at most this often (clients see at most 10 a second anyway).
 pub const PROGRESS_INTERVAL: Duration = Duration::from_millis(100);
+
+/// A running job's progress is recorded for catch-ups at most this often.
+pub const PROGRESS_RECORD_INTERVAL: Duration = Duration::from_secs(1);
 
 /// The longest wait before listening again after the connection was lost.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(5);
@@ -134,17 +145,32 @@ pub fn start(ledger: &Ledger, shutdown: &Shutdown) {
         return;
     };
     let bus = ledger.bus();
+    let (record, mut to_record) = mpsc::unbounded_channel::<(JobId, String)>();
     let out = OutRelay {
         store: store.clone(),
         name: name.to_owned(),
         sent: HashMap::new(),
+        latest: HashMap::new(),
+        record,
     };
+    // In order, one at a time: the last write of a job is its latest progress. Ends when the
+    // out task does (the channel closes).
+    let (writer, me) = (store.clone(), name.to_owned());
+    shutdown.spawn(async move {
+        while let Some((job, payload)) = to_record.recv().await {
+            if let Err(e) = writer.put_progress(job.as_str(), &me, &payload).await {
+                tracing::debug!(job = %job, error = %e, "cannot record the job's progress for the other daemons");
+            }
+        }
+    });
     let rx = bus.subscribe();
     let stop = shutdown.clone();
     shutdown.spawn(async move { out.run(rx, stop).await });
     let stop = shutdown.clone();
     let (store, name) = (store.clone(), name.to_owned());
-    shutdown.spawn(async move { listen(store, name, bus, stop).await });
+    // Subscribed now, so that nothing this daemon publishes from here on is missed by `seen`.
+    let local = bus.subscribe();
+    shutdown.spawn(async move { listen(store, name, bus, local, stop).await });
 }
 
 /// The `NOTIFY` payload of `event` from `daemon`, within [`MAX_PAYLOAD`]; `None` for events
@@ -327,6 +353,11 @@ struct OutRelay {
     name: String,
     /// When each running job's progress and layer last went out.
     sent: HashMap<JobId, (Instant, u32)>,
+    /// Each running job's latest progress not recorded in `job_progress` yet, and when its
+    /// progress was last recorded.
+    latest: HashMap<JobId, (Option<JobProgress>, Option<Instant>)>,
+    /// The progress writer's queue.
+    record: mpsc::UnboundedSender<(JobId, String)>,
 }
 
 impl OutRelay {
@@ -349,6 +380,7 @@ impl OutRelay {
                 }
                 Err(broadcast::error::RecvError::Closed) => return,
             };
+            self.record_progress(&event);
             if !self.due(&event) {
                 continue;
             }
@@ -364,6 +396,46 @@ impl OutRelay {
                 Err(_) => {}
             }
         }
+    }
+
+    /// Records a running job's progress in `job_progress` for the catch-ups of other daemons
+    /// ([`super::catchup`]): at most every [`PROGRESS_RECORD_INTERVAL`], always at the end, and
+    /// the latest one when the job's state changes (a pause keeps what it showed).
+    fn record_progress(&mut self, event: &DaemonEvent) {
+        let (job, due) = match event {
+            DaemonEvent::JobProgress(p) => {
+                let entry = self.latest.entry(p.job_id.clone()).or_default();
+                entry.0 = Some(p.clone());
+                let due = p.progress >= 1.0
+                    || entry
+                        .1
+                        .is_none_or(|at| at.elapsed() >= PROGRESS_RECORD_INTERVAL);
+                (&p.job_id, due)
+            }
+            // Whatever is pending goes first: a paused job shows what it reached.
+            DaemonEvent::JobStateChanged(c) => (&c.job_id, true),
+            _ => return,
+        };
+        let pending = if due {
+            self.latest.get_mut(job).and_then(|(pending, at)| {
+                let p = pending.take()?;
+                *at = Some(Instant::now());
+                Some(p)
+            })
+        } else {
+            None
+        };
+        if let DaemonEvent::JobStateChanged(c) = event
+            && !c.to.holds_device()
+        {
+            self.latest.remove(job);
+        }
+        let Some(payload) = pending.and_then(|p| super::catchup::progress_payload(&self.name, &p))
+        else {
+            return;
+        };
+        // The writer is gone only when the daemon stops.
+        let _ = self.record.send((job.clone(), payload));
     }
 
     /// Whether `event` goes out now: progress at most every [`PROGRESS_INTERVAL`] per job
@@ -393,31 +465,60 @@ impl OutRelay {
     }
 }
 
-/// The task listening for the other daemons' events (see the module doc).
-async fn listen(store: PgStore, me: String, bus: EventSender, stop: Shutdown) {
+/// The task listening for the other daemons' events (see the module doc); `local` is its
+/// subscription to this daemon's bus (what reached the clients, for the catch-ups).
+async fn listen(
+    store: PgStore,
+    me: String,
+    bus: EventSender,
+    mut local: broadcast::Receiver<DaemonEvent>,
+    stop: Shutdown,
+) {
     let mut backoff = Duration::from_millis(100);
+    let mut seen = Seen::default();
     loop {
         let lost = tokio::select! {
             biased;
             () = stop.stop() => return,
-            lost = listen_once(&store, &me, &bus) => lost,
+            lost = listen_once(&store, &me, &bus, &mut local, &mut seen) => lost,
         };
         tracing::warn!(
             "the connection listening for the other daemons' events was lost ({lost}); \
-             reconnecting in {backoff:?} (events sent meanwhile are missed)"
+             reconnecting in {backoff:?} (then catching up on what was missed)"
         );
-        tokio::select! {
-            biased;
-            () = stop.stop() => return,
-            () = tokio::time::sleep(backoff) => {}
+        // The bus is still read while waiting: what reaches the clients meanwhile (this
+        // daemon's own events) is not caught up again.
+        let wait = tokio::time::sleep(backoff);
+        tokio::pin!(wait);
+        loop {
+            tokio::select! {
+                biased;
+                () = stop.stop() => return,
+                () = &mut wait => break,
+                e = local.recv() => match e {
+                    Ok(e) => seen.note(&e),
+                    Err(broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(broadcast::error::RecvError::Closed) => return,
+                },
+            }
         }
         backoff = (backoff * 2).min(MAX_BACKOFF);
     }
 }
 
-/// Listens on one connection until it is lost; returns why.
-async fn listen_once(store: &PgStore, me: &str, bus: &EventSender) -> String {
-    let (client, mut connection) = match store.connect_dedicated().await {
+/// Listens on one connection until it is lost (catching up first, see [`catchup`]); returns
+/// why.
+async fn listen_once(
+    store: &PgStore,
+    me: &str,
+    bus: &EventSender,
+    local: &mut broadcast::Receiver<DaemonEvent>,
+    seen: &mut Seen,
+) -> String {
+    let (client, mut connection) = match store
+        .connect_dedicated_as(&format!("plotty-relay:{me}"))
+        .await
+    {
         Ok(c) => c,
         Err(e) => return e.to_string(),
     };
@@ -442,10 +543,45 @@ async fn listen_once(store: &PgStore, me: &str, bus: &EventSender) -> String {
         return e.to_string();
     }
     tracing::info!("listening for the events of the other daemons on the database");
-    while let Some(n) = rx.recv().await {
+    // Listening already: what is notified from now on queues up while the history is read.
+    match catchup::catch_up(store, me, bus, local, seen).await {
+        Ok(done) if done.changes + done.progress + done.deleted > 0 => tracing::info!(
+            changes = done.changes,
+            progress = done.progress,
+            deleted = done.deleted,
+            "caught up on the other daemons' events missed while not listening"
+        ),
+        Ok(_) => {}
+        Err(e) => {
+            driver.abort();
+            return format!("catching up failed: {e}");
+        }
+    }
+    loop {
+        let n = tokio::select! {
+            n = rx.recv() => n,
+            e = local.recv() => {
+                match e {
+                    Ok(e) => seen.note(&e),
+                    Err(broadcast::error::RecvError::Lagged(_)) => {}
+                    // The daemon is going away: notifications are of no use any more.
+                    Err(broadcast::error::RecvError::Closed) => break,
+                }
+                continue;
+            }
+        };
+        let Some(n) = n else { break };
         if let Some(remote) = decode(me, n.payload()) {
+            let event = DaemonEvent::Remote(Box::new(remote));
+            // A change the catch-up published already (notified while it read the history), or
+            // a progress no different from the last one.
+            catchup::drain(local, seen);
+            if seen.has(&event) {
+                continue;
+            }
+            seen.note(&event);
             // No subscriber is not an error.
-            let _ = bus.send(DaemonEvent::Remote(Box::new(remote)));
+            let _ = bus.send(event);
         }
     }
     drop(client);
@@ -457,6 +593,7 @@ async fn listen_once(store: &PgStore, me: &str, bus: &EventSender) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::TransitionRequest;
 
     fn change(metadata: Value) -> DaemonEvent {
         DaemonEvent::JobStateChanged(StateChange {
@@ -512,17 +649,35 @@ mod tests {
         assert!(encode("a", &remote).is_none(), "no loops");
     }
 
-    /// Notifies `change` as daemon `a` until `rx` (daemon `b`'s bus) gets it: the listener may
-    /// not be listening yet, or be reconnecting.
-    async fn relayed(store: &PgStore, rx: &mut broadcast::Receiver<DaemonEvent>) -> RemoteEvent {
-        let payload = encode("a", &change(json!({ "n": 1 }))).unwrap();
+    /// [`change`] as event `event_id` (a negative one: no row has it).
+    fn dummy(event_id: i64) -> DaemonEvent {
+        let DaemonEvent::JobStateChanged(mut c) = change(json!({ "n": 1 })) else {
+            unreachable!("change() is a state change")
+        };
+        c.event_id = event_id;
+        DaemonEvent::JobStateChanged(c)
+    }
+
+    /// Notifies [`dummy`]`(event_id)` as daemon `a` until `rx` (daemon `b`'s bus) gets it: the
+    /// listener may not be listening yet, or be reconnecting. Each call needs its own id: an
+    /// event already delivered is not delivered again.
+    async fn relayed(
+        store: &PgStore,
+        rx: &mut broadcast::Receiver<DaemonEvent>,
+        event_id: i64,
+    ) -> RemoteEvent {
+        let payload = encode("a", &dummy(event_id)).unwrap();
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
         loop {
             assert!(tokio::time::Instant::now() < deadline, "nothing relayed");
             store.notify(CHANNEL, &payload).await.unwrap();
+            // That very change: a catch-up may publish other things meanwhile (the dummy job
+            // is in no table, so it counts as deleted).
             let got = tokio::time::timeout(Duration::from_millis(200), async {
                 loop {
-                    if let Ok(DaemonEvent::Remote(r)) = rx.recv().await {
+                    if let Ok(DaemonEvent::Remote(r)) = rx.recv().await
+                        && matches!(&r.event, DaemonEvent::JobStateChanged(c) if c.event_id == event_id)
+                    {
                         return *r;
                     }
                 }
@@ -549,20 +704,18 @@ mod tests {
             .holding_leases("b".into(), Duration::from_secs(30));
         let coordinator = crate::shutdown::Coordinator::new();
         start(&ledger, &coordinator.handle(crate::shutdown::Stage::Hooks));
-        let first = relayed(&store, &mut rx).await;
-        assert_eq!(
-            (first.daemon.as_str(), first.event),
-            ("a", change(json!({ "n": 1 })))
-        );
+        let first = relayed(&store, &mut rx, -1).await;
+        assert_eq!((first.daemon.as_str(), first.event), ("a", dummy(-1)));
         // The server drops the listening session (a restart, a network cut).
         store
             .batch(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-                 WHERE query LIKE 'LISTEN%' AND pid <> pg_backend_pid()",
+                 WHERE query LIKE 'LISTEN%' AND pid <> pg_backend_pid()
+                   AND datname = current_database()",
             )
             .await
             .unwrap();
-        let again = relayed(&store, &mut rx).await;
+        let again = relayed(&store, &mut rx, -2).await;
         assert_eq!(
             again.daemon, "a",
             "events flow again after the reconnection"
@@ -572,13 +725,372 @@ mod tests {
         store.notify(CHANNEL, &own).await.unwrap();
         let echo = tokio::time::timeout(Duration::from_millis(300), async {
             loop {
-                if let Ok(DaemonEvent::Remote(r)) = rx.recv().await {
+                if let Ok(DaemonEvent::Remote(r)) = rx.recv().await
+                    && r.daemon == "b"
+                {
                     return r;
                 }
             }
         })
         .await;
         assert!(echo.is_err(), "an own event came back: {echo:?}");
+    }
+
+    /// The state changes and progress of job `id` that reach `rx` until nothing more comes for
+    /// `quiet` (after at least one, or `deadline`).
+    async fn arrivals(
+        rx: &mut broadcast::Receiver<DaemonEvent>,
+        id: &JobId,
+        want: usize,
+        quiet: Duration,
+    ) -> Vec<(String, DaemonEvent)> {
+        let mut got = Vec::new();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let wait = if got.len() >= want {
+                quiet
+            } else {
+                deadline.saturating_duration_since(tokio::time::Instant::now())
+            };
+            match tokio::time::timeout(wait, rx.recv()).await {
+                Ok(Ok(DaemonEvent::Remote(r))) => {
+                    let about = match &r.event {
+                        DaemonEvent::JobStateChanged(c) => &c.job_id == id,
+                        DaemonEvent::JobProgress(p) => &p.job_id == id,
+                        DaemonEvent::JobDeleted { job_id } => job_id == id,
+                        _ => false,
+                    };
+                    if about {
+                        got.push((r.daemon, r.event));
+                    }
+                }
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => panic!("the bus failed: {e}"),
+                Err(_) => return got,
+            }
+        }
+    }
+
+    fn progress_of(id: &JobId, points: u64) -> JobProgress {
+        JobProgress {
+            job_id: id.clone(),
+            device_id: Some("a1".into()),
+            progress: points as f64 / 100.0,
+            current_layer: 1,
+            total_layers: 1,
+            points_plotted: points,
+            total_points: 100,
+            distance_mm: 2.0,
+            eta_seconds: Some(9.0),
+            pen_down_time_seconds: 1.0,
+            total_time_seconds: 3.0,
+        }
+    }
+
+    /// Holds `job_progress` locked (ACCESS EXCLUSIVE) on a connection of its own until the
+    /// returned client commits: a catch-up, which reads it first, waits meanwhile, so that a
+    /// change made meanwhile is surely made before the catch-up reads the history.
+    async fn lock_catch_ups(store: &PgStore) -> tokio_postgres::Client {
+        let (client, connection) = store.connect_dedicated().await.unwrap();
+        tokio::spawn(connection);
+        client
+            .batch_execute("BEGIN; LOCK TABLE job_progress IN ACCESS EXCLUSIVE MODE")
+            .await
+            .unwrap();
+        client
+    }
+
+    /// Ends the listening session of daemon `b` (found by its application name); returns how
+    /// many were ended.
+    async fn cut_listener(store: &PgStore) -> i64 {
+        let (client, connection) = store.connect_dedicated().await.unwrap();
+        tokio::spawn(connection);
+        let row = client
+            .query_one(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+                 WHERE application_name = 'plotty-relay:b' AND datname = current_database()",
+                &[],
+            )
+            .await
+            .unwrap();
+        row.get(0)
+    }
+
+    /// Issue 15: what other daemons published while the listening connection was down reaches
+    /// this daemon's clients once it is back, once each, without repeating what they had.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn events_missed_while_not_listening_are_caught_up_once() {
+        let Some(url) = crate::testing::postgres::database_or_skip(
+            "farm::relay::tests::events_missed_while_not_listening_are_caught_up_once",
+        ) else {
+            return;
+        };
+        // Daemon b, relaying; its clients' view is `rx`.
+        let (store, _) = PgStore::connect(&url, 4).await.unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let bus = crate::events::bus();
+        let mut rx = bus.subscribe();
+        let ledger = Ledger::new(store.clone(), dir.path(), bus, None)
+            .holding_leases("b".into(), Duration::from_secs(30));
+        let coordinator = crate::shutdown::Coordinator::new();
+        start(&ledger, &coordinator.handle(crate::shutdown::Stage::Hooks));
+        relayed(&store, &mut rx, -1).await;
+        // Daemon a, on a store handle of its own; its notifications are sent by hand below, as
+        // its relay would, when they should reach b.
+        let (store_a, _) = PgStore::connect(&url, 2).await.unwrap();
+        let dir_a = tempfile::tempdir().unwrap();
+        let a = Ledger::new(store_a.clone(), dir_a.path(), crate::events::bus(), None)
+            .holding_leases("a".into(), Duration::from_secs(30));
+        let notify = |change: &StateChange| {
+            encode("a", &DaemonEvent::JobStateChanged(change.clone())).unwrap()
+        };
+        let job = a
+            .submit(crate::store::NewJob {
+                name: "farm.svg".into(),
+                ..crate::store::NewJob::default()
+            })
+            .await
+            .unwrap();
+        let id = job.id.clone();
+        let step = |event| TransitionRequest {
+            job_id: id.clone(),
+            event,
+            reason: Reason::Pipeline,
+            error: None,
+            metadata: Value::Null,
+        };
+        let mut before = vec![a.events(id.as_str()).await.unwrap()[0].id];
+        store
+            .notify(
+                CHANNEL,
+                &notify(&StateChange {
+                    event_id: before[0],
+                    job_id: id.clone(),
+                    job_name: "farm.svg".into(),
+                    from: None,
+                    to: JobState::New,
+                    reason: Reason::Submitted,
+                    error: None,
+                    metadata: json!({}),
+                    at: job.created_at.clone(),
+                }),
+            )
+            .await
+            .unwrap();
+        use crate::job::JobEvent::{
+            Analyzed, Arm, Enqueue, Optimized, Pause, Prepared, Resume, Start,
+        };
+        for event in [Enqueue, Analyzed, Optimized, Prepared, Arm, Start] {
+            let change = a.apply(step(event)).await.unwrap();
+            before.push(change.event_id);
+            store.notify(CHANNEL, &notify(&change)).await.unwrap();
+        }
+        let seen = arrivals(&mut rx, &id, 7, Duration::from_millis(300)).await;
+        assert_eq!(seen.len(), 7, "{seen:?}");
+        // Its progress as a's relay records it (and notified, seen by b).
+        let p1 = progress_of(&id, 10);
+        store_a
+            .put_progress(
+                id.as_str(),
+                "a",
+                &super::catchup::progress_payload("a", &p1).unwrap(),
+            )
+            .await
+            .unwrap();
+        store
+            .notify(
+                CHANNEL,
+                &encode("a", &DaemonEvent::JobProgress(p1.clone())).unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            arrivals(&mut rx, &id, 1, Duration::from_millis(300))
+                .await
+                .len(),
+            1
+        );
+
+        // The listening session is cut; meanwhile a pauses the job at 42 points, and its
+        // notifications go out while b is not listening (they never reach it).
+        let lock = lock_catch_ups(&store).await;
+        assert_eq!(cut_listener(&store).await, 1, "b listens as plotty-relay:b");
+        let p2 = progress_of(&id, 42);
+        let paused = a.apply(step(Pause)).await.unwrap();
+        // a's relay records the progress the pause left (here on the connection holding the
+        // lock, which the catch-up waits for), then the lock goes.
+        let payload = super::catchup::progress_payload("a", &p2).unwrap();
+        lock.execute(
+            "UPDATE job_progress SET payload = $2 WHERE job_id = $1",
+            &[&id.as_str(), &payload],
+        )
+        .await
+        .unwrap();
+        lock.batch_execute("COMMIT").await.unwrap();
+        let caught = arrivals(&mut rx, &id, 2, Duration::from_millis(600)).await;
+        let changes: Vec<i64> = caught
+            .iter()
+            .filter_map(|(_, e)| match e {
+                DaemonEvent::JobStateChanged(c) => Some(c.event_id),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            changes,
+            [paused.event_id],
+            "the pause, once, and nothing seen before: {caught:?}"
+        );
+        let (from, DaemonEvent::JobStateChanged(c)) = &caught[0] else {
+            panic!("{caught:?}");
+        };
+        assert_eq!(
+            (from.as_str(), c.to, c.from),
+            ("a", JobState::Paused, Some(JobState::Plotting))
+        );
+        let progress: Vec<&JobProgress> = caught
+            .iter()
+            .filter_map(|(_, e)| match e {
+                DaemonEvent::JobProgress(p) => Some(p),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(progress, [&p2], "the latest progress, once");
+
+        // Cut again; this time the resume is notified after b listens again but before it has
+        // read the history: it arrives both ways, and the clients see it once.
+        let lock = lock_catch_ups(&store).await;
+        assert_eq!(cut_listener(&store).await, 1);
+        let waiting = async {
+            let (client, connection) = store.connect_dedicated().await.unwrap();
+            tokio::spawn(connection);
+            loop {
+                let row = client
+                    .query_one(
+                        "SELECT count(*) FROM pg_locks
+                         WHERE relation = 'job_progress'::regclass AND NOT granted
+                           AND database = (SELECT oid FROM pg_database
+                                           WHERE datname = current_database())",
+                        &[],
+                    )
+                    .await
+                    .unwrap();
+                if row.get::<_, i64>(0) == 1 {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(20), waiting)
+            .await
+            .expect("b listens again and waits to read the history");
+        let resumed = a.apply(step(Resume)).await.unwrap();
+        store.notify(CHANNEL, &notify(&resumed)).await.unwrap();
+        lock.batch_execute("COMMIT").await.unwrap();
+        let caught = arrivals(&mut rx, &id, 1, Duration::from_millis(600)).await;
+        let changes: Vec<i64> = caught
+            .iter()
+            .filter_map(|(_, e)| match e {
+                DaemonEvent::JobStateChanged(c) => Some(c.event_id),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(changes, [resumed.event_id], "{caught:?}");
+        assert!(
+            !caught
+                .iter()
+                .any(|(_, e)| matches!(e, DaemonEvent::JobProgress(_))),
+            "the progress was seen already: {caught:?}"
+        );
+
+        // Cut again: the job is aborted and deleted meanwhile. Its events go with it; the
+        // clients are told it is gone, once.
+        let lock = lock_catch_ups(&store).await;
+        assert_eq!(cut_listener(&store).await, 1);
+        a.apply(TransitionRequest {
+            reason: Reason::User,
+            ..step(crate::job::JobEvent::Abort)
+        })
+        .await
+        .unwrap();
+        // Deleted on the connection holding the lock: the deletion reaches `job_progress`
+        // (ON DELETE CASCADE), which another connection would wait for.
+        lock.execute("DELETE FROM jobs WHERE id = $1", &[&id.as_str()])
+            .await
+            .unwrap();
+        lock.batch_execute("COMMIT").await.unwrap();
+        let caught = arrivals(&mut rx, &id, 1, Duration::from_millis(600)).await;
+        assert!(
+            matches!(
+                caught.as_slice(),
+                [(daemon, DaemonEvent::JobDeleted { job_id })] if daemon == "a" && job_id == &id
+            ),
+            "{caught:?}"
+        );
+    }
+
+    /// The out task records a running job's progress for the other daemons' catch-ups: the
+    /// first at once, then at most every second, and the latest when the job's state changes.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_latest_progress_is_recorded_for_catch_ups() {
+        let Some(url) = crate::testing::postgres::database_or_skip(
+            "farm::relay::tests::the_latest_progress_is_recorded_for_catch_ups",
+        ) else {
+            return;
+        };
+        let (store, _) = PgStore::connect(&url, 2).await.unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let bus = crate::events::bus();
+        let ledger = Ledger::new(store.clone(), dir.path(), bus.clone(), None)
+            .holding_leases("b".into(), Duration::from_secs(30));
+        let coordinator = crate::shutdown::Coordinator::new();
+        start(&ledger, &coordinator.handle(crate::shutdown::Stage::Hooks));
+        let job = ledger
+            .submit(crate::store::NewJob {
+                name: "p.svg".into(),
+                ..crate::store::NewJob::default()
+            })
+            .await
+            .unwrap();
+        let (client, connection) = store.connect_dedicated().await.unwrap();
+        tokio::spawn(connection);
+        let recorded = || async {
+            let row = client
+                .query_opt(
+                    "SELECT payload, daemon FROM job_progress WHERE job_id = $1",
+                    &[&job.id.as_str()],
+                )
+                .await
+                .unwrap()?;
+            let (payload, daemon): (String, String) = (row.get(0), row.get(1));
+            let DaemonEvent::JobProgress(p) = decode("other", &payload)?.event else {
+                return None;
+            };
+            Some((daemon, p.points_plotted))
+        };
+        let until = |points: u64| async move {
+            for _ in 0..500 {
+                if recorded().await.is_some_and(|(_, p)| p == points) {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            panic!("progress {points} not recorded: {:?}", recorded().await);
+        };
+        let _ = bus.send(DaemonEvent::JobProgress(progress_of(&job.id, 10)));
+        until(10).await;
+        assert_eq!(recorded().await, Some(("b".to_owned(), 10)));
+        // Within the second: sent to the others, not recorded yet.
+        let _ = bus.send(DaemonEvent::JobProgress(progress_of(&job.id, 20)));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(recorded().await, Some(("b".to_owned(), 10)));
+        // A state change records what the job reached.
+        let DaemonEvent::JobStateChanged(mut paused) = change(json!({})) else {
+            unreachable!("change() is a state change")
+        };
+        paused.job_id = job.id.clone();
+        paused.to = JobState::Paused;
+        let _ = bus.send(DaemonEvent::JobStateChanged(paused));
+        until(20).await;
     }
 
     #[test]

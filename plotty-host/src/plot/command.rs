@@ -269,7 +269,9 @@ fn run_text(
         }
     } else {
         let request = DeviceRequest::parse(args.device.as_deref());
-        discover::choose(&request, &settings.device, discover::find_boards)?
+        let wanted = crate::devices::identity::Identity::of(&settings.device);
+        let baud = settings.device.baud_rate;
+        discover::choose(&request, &settings.device, || discover::list(&wanted, baud))?
     };
     writeln!(out, "device: {target}")?;
     let planned_for = planned_firmware(&target, &config);

@@ -198,6 +198,10 @@ pub struct RawDevice {
     pub kind: DeviceKind,
     /// Serial port (`auto` or absent = search).
     pub port: Option<String>,
+    /// The board's nickname (`ST`/`QT`): the search takes the board that has it.
+    pub nickname: Option<String>,
+    /// The board's USB serial number: the search takes the board that has it.
+    pub serial: Option<String>,
     /// Baud rate.
     pub baud_rate: u32,
     /// Seconds without a reply before the device counts as faulty.
@@ -449,6 +453,8 @@ impl Default for RawDevice {
             tags: None,
             kind: DeviceKind::Auto,
             port: None,
+            nickname: None,
+            serial: None,
             baud_rate: 9600,
             timeout: 30.0,
             model: 1,

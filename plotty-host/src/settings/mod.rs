@@ -213,6 +213,11 @@ pub struct DeviceSettings {
     pub kind: DeviceKind,
     /// Serial port; `None` searches by USB id.
     pub port: Option<String>,
+    /// The board's nickname (`QT`): a search takes the one board that has it, whatever its
+    /// port (see [`crate::devices::identity`]).
+    pub nickname: Option<String>,
+    /// The board's USB serial number: a search takes the one board that has it.
+    pub serial: Option<String>,
     /// Baud rate.
     pub baud_rate: u32,
     /// Silence after which the device counts as faulty.
@@ -560,6 +565,8 @@ impl Settings {
             for (old, d) in self.devices.iter().zip(&mut new.devices) {
                 d.kind = old.kind;
                 d.port.clone_from(&old.port);
+                d.nickname.clone_from(&old.nickname);
+                d.serial.clone_from(&old.serial);
                 d.baud_rate = old.baud_rate;
             }
         } else {
@@ -643,14 +650,23 @@ impl Settings {
         {
             out.push("logging (except level)");
         }
-        let reached = |d: &DeviceSettings| (d.name.clone(), d.kind, d.port.clone(), d.baud_rate);
+        let reached = |d: &DeviceSettings| {
+            (
+                d.name.clone(),
+                d.kind,
+                d.port.clone(),
+                d.nickname.clone(),
+                d.serial.clone(),
+                d.baud_rate,
+            )
+        };
         if self
             .devices
             .iter()
             .map(reached)
             .ne(new.devices.iter().map(reached))
         {
-            out.push("device.type/port/baud_rate (and the list of devices)");
+            out.push("device.type/port/nickname/serial/baud_rate (and the list of devices)");
         }
         out
     }
@@ -1366,6 +1382,21 @@ mod tests {
             search[0].0, "devices[1].port",
             "two searches take one board"
         );
+        // Boards chosen by identity are no search for the first AxiDraw, but one identity
+        // cannot stand for two plotters.
+        let by_name = f.load(
+            "devices:\n  - name: a\n    type: axidraw\n    nickname: left\n\
+             \x20 - name: b\n    type: axidraw\n    nickname: right\n",
+        );
+        assert!(by_name.is_ok(), "two nicknames are two boards: {by_name:?}");
+        let same = keys(
+            "devices:\n  - name: a\n    type: axidraw\n    nickname: left\n\
+             \x20 - name: b\n    type: axidraw\n    nickname: left\n",
+        );
+        assert_eq!(same[0].0, "devices[1].nickname", "{same:?}");
+        assert!(same[0].1.contains("devices[0]"), "{same:?}");
+        let bad = keys("devices:\n  - name: a\n    type: axidraw\n    nickname: \"a b\"\n");
+        assert_eq!(bad[0].0, "devices[0].nickname", "{bad:?}");
         let tags = keys("devices:\n  - name: a\n    type: sim\n    tags: [ok, \"not ok\", ok]\n");
         let tag_keys: Vec<_> = tags.iter().map(|(k, _)| k.as_str()).collect();
         assert_eq!(tag_keys, ["devices[0].tags[1]", "devices[0].tags[2]"]);
@@ -1414,6 +1445,31 @@ mod tests {
             p[0].fix.as_deref().unwrap().contains("sim"),
             "{:?}",
             p[0].fix
+        );
+    }
+
+    #[test]
+    fn a_board_is_chosen_by_nickname_or_usb_serial_checked_as_the_board_stores_it() {
+        let f = Fixture::new();
+        let s = f
+            .load("device:\n  type: axidraw\n  nickname: left\n  serial: \"0042\"\n")
+            .unwrap();
+        assert_eq!(s.device.nickname.as_deref(), Some("left"));
+        assert_eq!(s.device.serial.as_deref(), Some("0042"));
+        let p = f.problems("device:\n  nickname: a name with spaces\n");
+        assert_eq!((p[0].key.as_str(), line_of(&p[0])), ("device.nickname", 2));
+        let p = f.problems("device:\n  nickname: seventeen-chars-x\n");
+        assert!(p[0].message.contains("at most 16"), "{}", p[0].message);
+        // Two ways of choosing the board could disagree: one only.
+        let p = f.problems("device:\n  port: /dev/ttyACM0\n\n  serial: S1\n");
+        assert_eq!((p[0].key.as_str(), line_of(&p[0])), ("device.serial", 4));
+        assert!(p[0].message.contains("the port"), "{}", p[0].message);
+        // A change needs a restart, like the port.
+        let mut other = s.clone();
+        other.devices[0].nickname = Some("right".into());
+        assert_eq!(
+            s.restart_needed(&other),
+            ["device.type/port/nickname/serial/baud_rate (and the list of devices)"]
         );
     }
 

@@ -263,6 +263,8 @@ fn entries(s: &Settings, o: &Origins<'_>) -> Vec<Entry> {
         for (key, value) in [
             ("type", json!(kind)),
             ("port", json!(dev.port.as_deref().unwrap_or("auto"))),
+            ("nickname", json!(dev.nickname)),
+            ("serial", json!(dev.serial)),
             ("baud_rate", json!(dev.baud_rate)),
             ("timeout", secs(dev.timeout)),
             ("model", json!(ad.model.number())),

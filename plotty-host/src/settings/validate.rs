@@ -834,7 +834,11 @@ fn database(
         if !(url.starts_with("postgresql://") || url.starts_with("postgres://")) {
             return None;
         }
-        if let Err(e) = url.parse::<tokio_postgres::Config>() {
+        let parsed = crate::store::tls::split_url(url).and_then(|(rest, _)| {
+            rest.parse::<tokio_postgres::Config>()
+                .map_err(|e| e.to_string())
+        });
+        if let Err(e) = parsed {
             c.problem(
                 "database.url",
                 format!(
@@ -1017,11 +1021,14 @@ fn device(c: &mut Collector<'_>, prefix: &str, d: &RawDevice) -> DeviceSettings 
             format!("set {prefix}.type: axidraw to use the port"),
         );
     }
+    let (nickname, serial) = identity(c, prefix, d, port.is_some());
     DeviceSettings {
         name: d.name.as_deref().map(str::trim).map(str::to_owned),
         tags: d.tags.as_ref().map(|t| t.0.clone()).unwrap_or_default(),
         kind: d.kind,
         port,
+        nickname,
+        serial,
         baud_rate: d.baud_rate,
         timeout,
         axidraw,
@@ -1076,9 +1083,26 @@ fn devices(c: &mut Collector<'_>, raw: &RawConfig) -> Vec<DeviceSettings> {
             let same_port = out.iter().position(|o| {
                 o.kind != DeviceKind::Simulator && o.port.is_some() && o.port == d.port
             });
-            let both_search = out
-                .iter()
-                .position(|o| o.kind != DeviceKind::Simulator && o.port.is_none());
+            // An entry with neither a port nor an identity takes the first AxiDraw found.
+            let searches = |o: &DeviceSettings| {
+                o.kind != DeviceKind::Simulator
+                    && o.port.is_none()
+                    && o.nickname.is_none()
+                    && o.serial.is_none()
+            };
+            let both_search = out.iter().position(searches).filter(|_| searches(&d));
+            let same_identity = out.iter().position(|o| {
+                o.kind != DeviceKind::Simulator
+                    && ((o.nickname.is_some() && o.nickname == d.nickname)
+                        || (o.serial.is_some() && o.serial == d.serial))
+            });
+            if let Some(j) = same_identity {
+                c.problem(
+                    &format!("{prefix}.nickname"),
+                    format!("names the same board as devices[{j}] (same nickname or serial)"),
+                    "give each plotter the identity of its own board (`plotty device list`)",
+                );
+            }
             match (&d.port, same_port, both_search) {
                 (Some(port), Some(j), _) => c.problem(
                     &format!("{prefix}.port"),
@@ -1091,7 +1115,7 @@ fn devices(c: &mut Collector<'_>, raw: &RawConfig) -> Vec<DeviceSettings> {
                         "is not set here nor in devices[{j}]: both would take the first AxiDraw \
                          found"
                     ),
-                    "give each AxiDraw its port (`port: /dev/ttyACM0`)",
+                    "give each AxiDraw its port (`port: /dev/ttyACM0`) or its board's `nickname`",
                 ),
                 _ => {}
             }
@@ -1146,6 +1170,55 @@ fn names_and_tags(c: &mut Collector<'_>, prefix: &str, d: &DeviceSettings, named
             );
         }
     }
+}
+
+/// A plotter's `nickname` and `serial`: checked as the board stores them, and not beside its
+/// `port` (two ways of choosing the board that could disagree).
+fn identity(
+    c: &mut Collector<'_>,
+    prefix: &str,
+    d: &RawDevice,
+    has_port: bool,
+) -> (Option<String>, Option<String>) {
+    let text = |v: &Option<String>| {
+        v.as_deref()
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+    };
+    let nickname = text(&d.nickname).filter(|n| {
+        crate::devices::identity::check_nickname(n)
+            .map_err(|e| {
+                c.problem(
+                    &format!("{prefix}.nickname"),
+                    e,
+                    "use 1 to 16 letters, digits, `-` or `_` (`plotty device list` shows the \
+                     boards' names)",
+                );
+            })
+            .is_ok()
+    });
+    let serial = text(&d.serial);
+    for (key, set) in [
+        (format!("{prefix}.nickname"), nickname.is_some()),
+        (format!("{prefix}.serial"), serial.is_some()),
+    ] {
+        if set && has_port {
+            c.problem(
+                &key,
+                "is given with the port: both choose the board",
+                "keep the port to use that port whatever board is on it, or remove it to \
+                 find the board by its name wherever it is plugged in",
+            );
+        } else if set && d.kind == DeviceKind::Simulator {
+            c.note(
+                &key,
+                "is ignored: the type is simulator",
+                "set `type: axidraw` to use the board",
+            );
+        }
+    }
+    (nickname, serial)
 }
 
 fn delay(c: &mut Collector<'_>, key: &str, ms: i32) -> i32 {

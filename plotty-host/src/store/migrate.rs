@@ -69,6 +69,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0007_devices",
         sql: include_str!("../../../migrations/0007_devices.sql"),
     },
+    Migration {
+        version: 8,
+        name: "0008_job_progress",
+        sql: include_str!("../../../migrations/0008_job_progress.sql"),
+    },
 ];
 
 /// The PostgreSQL twin of every migration of [`MIGRATIONS`], same versions and names, in order.
@@ -107,6 +112,11 @@ pub const POSTGRES_MIGRATIONS: &[Migration] = &[
         version: 7,
         name: "0007_devices",
         sql: include_str!("../../../migrations/postgres/0007_devices.sql"),
+    },
+    Migration {
+        version: 8,
+        name: "0008_job_progress",
+        sql: include_str!("../../../migrations/postgres/0008_job_progress.sql"),
     },
 ];
 
@@ -385,7 +395,11 @@ mod tests {
         .unwrap();
         assert_eq!(
             migrate(&mut conn, ":memory:").unwrap(),
-            (2..=latest_version()).collect::<Vec<_>>()
+            // Every migration after the first, gaps in the numbers included.
+            MIGRATIONS[1..]
+                .iter()
+                .map(|m| m.version)
+                .collect::<Vec<_>>()
         );
         let drawing = crate::store::jobs::get(&conn, "drawing").unwrap().unwrap();
         assert!(drawing.resume.unwrap().pen_down);

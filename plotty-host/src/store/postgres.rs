@@ -12,15 +12,18 @@
 //! other and never take the same job. Leases (schema 4) are the same as in SQLite: see
 //! [`super::jobs::claim_next`], [`super::jobs::renew_lease`] and [`super::jobs::expire_leases`].
 //!
-//! Connections are plain TCP or a Unix socket (`?host=/run/postgresql`); TLS is not built in.
+//! Connections are TCP or a Unix socket (`?host=/run/postgresql`); over TCP, TLS as libpq's
+//! `sslmode` and `sslrootcert` in the URL ask ([`super::tls`]).
 
 use std::collections::BTreeMap;
 use std::str::FromStr;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use serde_json::{Map, Value, json};
+use tokio_postgres::GenericClient;
+use tokio_postgres::tls::MakeTlsConnect;
 use tokio_postgres::types::ToSql;
-use tokio_postgres::{GenericClient, NoTls};
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::jobs::{
     self, Claim, EventRecord, JobRecord, Layer, Lease, NewJob, ResumePoint, StateChange,
@@ -39,6 +42,44 @@ const MIGRATION_LOCK: i64 = 0x504C_5459;
 /// The space of the advisory locks taken while a daemon registers its name ('PLTD').
 const DAEMON_NAME_LOCKS: i32 = 0x504C_5444;
 
+/// A connection of its own to the database (see [`PgStore::connect_dedicated`]): the future the
+/// caller drives, through which notifications arrive.
+pub type PgConnection = tokio_postgres::Connection<
+    tokio_postgres::Socket,
+    <MakeRustlsConnect as MakeTlsConnect<tokio_postgres::Socket>>::Stream,
+>;
+
+/// `e` and its causes (`error performing TLS handshake: invalid peer certificate:
+/// UnknownIssuer`): the outer message alone does not say what to fix.
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+/// `url`'s connection settings and the TLS connector it asks for (see [`super::tls`]).
+fn parse_url(url: &str) -> Result<(tokio_postgres::Config, MakeRustlsConnect), StoreError> {
+    let shown = redact(url);
+    let invalid = |e: String| {
+        StoreError::Invalid(format!(
+            "database.url `{shown}` is not a PostgreSQL URL: {e}"
+        ))
+    };
+    let (rest, tls) = super::tls::split_url(url).map_err(invalid)?;
+    let config = tokio_postgres::Config::from_str(&rest).map_err(|e| invalid(e.to_string()))?;
+    let connector = super::tls::connector(&tls)
+        .map_err(|e| StoreError::Invalid(format!("database.url `{shown}`: {e}")))?;
+    Ok((config, connector))
+}
+
 /// A handle to a PostgreSQL job store; cheap to clone, usable from any task.
 #[derive(Clone)]
 pub struct PgStore {
@@ -46,6 +87,8 @@ pub struct PgStore {
     url: String,
     /// The parsed URL, for connections of their own outside the pool (`LISTEN`).
     config: std::sync::Arc<tokio_postgres::Config>,
+    /// The TLS connector `database.url` asks for.
+    tls: MakeRustlsConnect,
 }
 
 impl PgStore {
@@ -60,14 +103,10 @@ impl PgStore {
         max_connections: usize,
     ) -> Result<(Self, OpenReport), StoreError> {
         let shown = redact(url);
-        let config = tokio_postgres::Config::from_str(url).map_err(|e| {
-            StoreError::Invalid(format!(
-                "database.url `{shown}` is not a PostgreSQL URL: {e}"
-            ))
-        })?;
+        let (config, tls) = parse_url(url)?;
         let manager = Manager::from_config(
             config.clone(),
-            NoTls,
+            tls.clone(),
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },
@@ -83,6 +122,7 @@ impl PgStore {
             pool,
             url: shown,
             config: std::sync::Arc::new(config),
+            tls,
         };
         let migrated = store.migrate().await?;
         let report = OpenReport {
@@ -99,14 +139,10 @@ impl PgStore {
     /// `plotty check database`). Errors as [`PgStore::connect`].
     pub async fn inspect(url: &str) -> Result<(Self, u32), StoreError> {
         let shown = redact(url);
-        let config = tokio_postgres::Config::from_str(url).map_err(|e| {
-            StoreError::Invalid(format!(
-                "database.url `{shown}` is not a PostgreSQL URL: {e}"
-            ))
-        })?;
+        let (config, tls) = parse_url(url)?;
         let manager = Manager::from_config(
             config.clone(),
-            NoTls,
+            tls.clone(),
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },
@@ -122,6 +158,7 @@ impl PgStore {
             pool,
             url: shown,
             config: std::sync::Arc::new(config),
+            tls,
         };
         let version = store.schema_version().await?;
         Ok((store, version))
@@ -176,19 +213,13 @@ impl PgStore {
     /// The server cannot be reached.
     pub async fn connect_dedicated(
         &self,
-    ) -> Result<
-        (
-            tokio_postgres::Client,
-            tokio_postgres::Connection<tokio_postgres::Socket, tokio_postgres::tls::NoTlsStream>,
-        ),
-        StoreError,
-    > {
+    ) -> Result<(tokio_postgres::Client, PgConnection), StoreError> {
         self.config
-            .connect(NoTls)
+            .connect(self.tls.clone())
             .await
             .map_err(|e| StoreError::Connect {
                 url: self.url.clone(),
-                detail: e.to_string(),
+                detail: with_causes(&e),
             })
     }
 
@@ -293,6 +324,145 @@ impl PgStore {
         Ok(())
     }
 
+    /// [`connect_dedicated`](Self::connect_dedicated) with the session's `application_name`
+    /// set, so that it can be told apart in `pg_stat_activity` (the relay's listening session
+    /// is `plotty-relay:<daemon name>`).
+    ///
+    /// # Errors
+    /// The server cannot be reached.
+    pub async fn connect_dedicated_as(
+        &self,
+        application_name: &str,
+    ) -> Result<(tokio_postgres::Client, PgConnection), StoreError> {
+        let mut config = (*self.config).clone();
+        config.application_name(application_name);
+        config
+            .connect(self.tls.clone())
+            .await
+            .map_err(|e| StoreError::Connect {
+                url: self.url.clone(),
+                detail: with_causes(&e),
+            })
+    }
+
+    /// The id of the last job event recorded (0 when there is none).
+    pub async fn last_event_id(&self) -> Result<i64, StoreError> {
+        let row = self
+            .client()
+            .await?
+            .query_one("SELECT coalesce(max(id), 0)::bigint FROM job_events", &[])
+            .await?;
+        Ok(row.try_get(0)?)
+    }
+
+    /// The state changes recorded after event `after` (at most `limit`, oldest first), each
+    /// with the daemon its job is on (the one that claimed it, else the one it was submitted
+    /// to): what a daemon whose listening connection was lost catches up on.
+    pub async fn state_changes_after(
+        &self,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<(StateChange, Option<String>)>, StoreError> {
+        let rows = self
+            .client()
+            .await?
+            .query(
+                "SELECT e.id, e.job_id, j.name, e.from_state, e.to_state, e.reason,
+                        e.metadata_json, e.created_at, coalesce(j.daemon, j.submitted_by)
+                 FROM job_events e JOIN jobs j ON j.id = e.job_id
+                 WHERE e.type = 'state_change' AND e.id > $1
+                 ORDER BY e.id LIMIT $2",
+                &[&after, &limit],
+            )
+            .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let event_id: i64 = r.try_get(0)?;
+            let corrupt = |what: &str| StoreError::Corrupt(format!("job event {event_id}: {what}"));
+            let job_id: String = r.try_get(1)?;
+            let to: Option<String> = r.try_get(4)?;
+            let from: Option<String> = r.try_get(3)?;
+            let reason: Option<String> = r.try_get(5)?;
+            let metadata = jobs::parse_json(&r.try_get::<_, String>(6)?);
+            let error = metadata
+                .get("error")
+                .and_then(Value::as_str)
+                .map(str::to_owned);
+            out.push((
+                StateChange {
+                    event_id,
+                    job_id: JobId::parse(&job_id).map_err(|e| corrupt(&e.to_string()))?,
+                    job_name: r.try_get(2)?,
+                    from: from
+                        .map(|f| f.parse())
+                        .transpose()
+                        .map_err(|_| corrupt("unknown from_state"))?,
+                    to: to
+                        .ok_or_else(|| corrupt("no to_state"))?
+                        .parse()
+                        .map_err(|_| corrupt("unknown to_state"))?,
+                    reason: reason
+                        .ok_or_else(|| corrupt("no reason"))?
+                        .parse()
+                        .map_err(|_| corrupt("unknown reason"))?,
+                    error,
+                    metadata,
+                    at: r.try_get(7)?,
+                },
+                r.try_get(8)?,
+            ));
+        }
+        Ok(out)
+    }
+
+    /// Which of the jobs `ids` still exist.
+    pub async fn existing_jobs(&self, ids: &[String]) -> Result<Vec<String>, StoreError> {
+        let rows = self
+            .client()
+            .await?
+            .query("SELECT id FROM jobs WHERE id = ANY($1)", &[&ids])
+            .await?;
+        rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
+    }
+
+    /// Records `payload`, the latest progress of job `id` as `daemon` relayed it (schema 8);
+    /// a job deleted meanwhile is not an error.
+    pub async fn put_progress(
+        &self,
+        id: &str,
+        daemon: &str,
+        payload: &str,
+    ) -> Result<(), StoreError> {
+        self.client()
+            .await?
+            .execute(
+                "INSERT INTO job_progress (job_id, daemon, payload, updated_at)
+                 SELECT $1, $2, $3, $4 WHERE EXISTS (SELECT 1 FROM jobs WHERE id = $1)
+                 ON CONFLICT (job_id) DO UPDATE
+                 SET daemon = excluded.daemon, payload = excluded.payload,
+                     updated_at = excluded.updated_at",
+                &[&id, &daemon, &payload, &timestamp::now()],
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// The latest progress payloads (see [`put_progress`](Self::put_progress)) of the jobs
+    /// plotting or paused on daemons other than `me`.
+    pub async fn progress_of_others(&self, me: &str) -> Result<Vec<String>, StoreError> {
+        let rows = self
+            .client()
+            .await?
+            .query(
+                "SELECT p.payload FROM job_progress p JOIN jobs j ON j.id = p.job_id
+                 WHERE p.daemon <> $1 AND j.state IN ('PLOTTING', 'PAUSED')
+                 ORDER BY p.job_id",
+                &[&me],
+            )
+            .await?;
+        rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
+    }
+
     /// Closes the pool: later calls fail with [`StoreError::Closed`].
     pub fn close(&self) {
         self.pool.close();
@@ -303,7 +473,7 @@ impl PgStore {
             deadpool_postgres::PoolError::Closed => StoreError::Closed,
             other => StoreError::Connect {
                 url: self.url.clone(),
-                detail: other.to_string(),
+                detail: with_causes(&other),
             },
         })
     }

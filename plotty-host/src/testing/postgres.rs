@@ -28,6 +28,8 @@ pub struct Cluster {
     dir: PathBuf,
     bin: PathBuf,
     next: AtomicU32,
+    /// The server's port when not PostgreSQL's default (it names the Unix socket too).
+    port: Option<u16>,
     /// The watchdog's stdin: closed (and the cluster stopped) when this process ends.
     _stop: Mutex<ChildStdin>,
 }
@@ -56,6 +58,15 @@ impl Cluster {
     }
 
     fn start() -> Result<Self, Unavailable> {
+        Self::start_with(|_, _| Ok(String::new()))
+    }
+
+    /// [`start`](Self::start), with server options added by `extra` (called with the cluster's
+    /// directory and whether files must be given to the `postgres` user, before the server
+    /// starts).
+    fn start_with(
+        extra: impl FnOnce(&Path, Option<&nix::unistd::User>) -> Result<String, Unavailable>,
+    ) -> Result<Self, Unavailable> {
         let bin = binaries().ok_or_else(|| {
             Unavailable::Missing(
                 "no PostgreSQL server binaries (initdb, pg_ctl) in PLOTTY_POSTGRES_BIN, \
@@ -81,6 +92,7 @@ impl Cluster {
         let dir = base.join(format!("plotty-pg-{}-{nanos}", std::process::id()));
         std::fs::create_dir_all(&dir).map_err(|e| broken("creating the directory", &e))?;
         let as_postgres = nix::unistd::Uid::effective().is_root();
+        let mut postgres_user = None;
         if as_postgres {
             let user = nix::unistd::User::from_name("postgres")
                 .ok()
@@ -93,6 +105,7 @@ impl Cluster {
                 })?;
             nix::unistd::chown(&dir, Some(user.uid), Some(user.gid))
                 .map_err(|e| broken("chown to postgres", &e))?;
+            postgres_user = Some(user);
         }
         let data = dir.join("data");
         let run = |program: &str| {
@@ -128,9 +141,10 @@ impl Cluster {
                 ])
                 .output(),
         )?;
+        let more = extra(&dir, postgres_user.as_ref())?;
         let options = format!(
             "-k {} -c listen_addresses='' -c fsync=off -c full_page_writes=off \
-             -c synchronous_commit=off -c max_connections=200",
+             -c synchronous_commit=off -c max_connections=200 {more}",
             dir.display()
         );
         // The watchdog first, so that a failed start is cleaned up too.
@@ -170,6 +184,7 @@ impl Cluster {
             dir,
             bin,
             next: AtomicU32::new(0),
+            port: None,
             _stop: Mutex::new(stdin),
         })
     }
@@ -181,9 +196,11 @@ impl Cluster {
     pub fn database(&self) -> Result<String, String> {
         let n = self.next.fetch_add(1, Ordering::Relaxed);
         let name = format!("plotty_{}_{n}", std::process::id());
+        let port = self.port.map(|p| p.to_string());
         let out = Command::new(self.bin.join("createdb"))
             .arg("-h")
             .arg(&self.dir)
+            .args(port.iter().flat_map(|p| ["-p", p.as_str()]))
             .args(["-U", USER, &name])
             .stdin(Stdio::null())
             .output()
@@ -195,14 +212,152 @@ impl Cluster {
             ));
         }
         Ok(format!(
-            "postgresql:///{name}?host={}&user={USER}",
-            self.dir.display()
+            "postgresql:///{name}?host={}&user={USER}{}",
+            self.dir.display(),
+            port.map(|p| format!("&port={p}")).unwrap_or_default()
         ))
     }
 
     /// The directory holding the cluster and its socket.
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+}
+
+/// A cluster of its own that also listens on TCP (127.0.0.1) with TLS on, its certificate
+/// signed by a certificate authority made for it (with the `openssl` command): for the tests
+/// of `sslmode` (see [`crate::store::tls`]).
+pub struct TlsCluster {
+    cluster: Cluster,
+    /// The TCP port.
+    pub port: u16,
+    /// The certificate authority that signed the server's certificate (PEM).
+    pub ca: PathBuf,
+    /// Another certificate authority, which signed nothing here (PEM).
+    pub other_ca: PathBuf,
+}
+
+impl TlsCluster {
+    /// Starts it; the server's certificate names `localhost` only (not `127.0.0.1`).
+    ///
+    /// # Errors
+    /// As [`Cluster::shared`]; also `openssl` missing or failing.
+    pub fn start() -> Result<Self, Unavailable> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .map_err(|e| Unavailable::Broken(format!("no free TCP port: {e}")))?;
+        let mut cluster = Cluster::start_with(|dir, owner| {
+            let tls = |what: &str, e: &dyn std::fmt::Display| {
+                Unavailable::Broken(format!("TLS cluster: {what}: {e}"))
+            };
+            let openssl = |args: &[&str]| -> Result<(), Unavailable> {
+                let out = Command::new("openssl")
+                    .args(args)
+                    .current_dir(dir)
+                    .stdin(Stdio::null())
+                    .output()
+                    .map_err(|e| Unavailable::Missing(format!("the openssl command: {e}")))?;
+                if out.status.success() {
+                    Ok(())
+                } else {
+                    Err(tls(
+                        &format!("openssl {}", args.join(" ")),
+                        &String::from_utf8_lossy(&out.stderr),
+                    ))
+                }
+            };
+            for ca in ["ca", "other-ca"] {
+                openssl(&[
+                    "req",
+                    "-x509",
+                    "-newkey",
+                    "rsa:2048",
+                    "-nodes",
+                    "-days",
+                    "2",
+                    "-subj",
+                    &format!("/CN=plotty test {ca}"),
+                    "-keyout",
+                    &format!("{ca}.key"),
+                    "-out",
+                    &format!("{ca}.pem"),
+                ])?;
+            }
+            openssl(&[
+                "req",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-subj",
+                "/CN=localhost",
+                "-keyout",
+                "server.key",
+                "-out",
+                "server.csr",
+            ])?;
+            std::fs::write(dir.join("san.ext"), "subjectAltName=DNS:localhost\n")
+                .map_err(|e| tls("writing san.ext", &e))?;
+            openssl(&[
+                "x509",
+                "-req",
+                "-in",
+                "server.csr",
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-days",
+                "2",
+                "-extfile",
+                "san.ext",
+                "-out",
+                "server.pem",
+            ])?;
+            for file in ["server.key", "server.pem"] {
+                let path = dir.join(file);
+                if let Some(user) = owner {
+                    nix::unistd::chown(&path, Some(user.uid), Some(user.gid))
+                        .map_err(|e| tls("chown to postgres", &e))?;
+                }
+                use std::os::unix::fs::PermissionsExt as _;
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+                    .map_err(|e| tls("chmod 600", &e))?;
+            }
+            Ok(format!(
+                "-c listen_addresses=127.0.0.1 -c port={port} -c ssl=on \
+                 -c ssl_cert_file={0}/server.pem -c ssl_key_file={0}/server.key",
+                dir.display()
+            ))
+        })?;
+        cluster.port = Some(port);
+        let (ca, other_ca) = (cluster.dir.join("ca.pem"), cluster.dir.join("other-ca.pem"));
+        Ok(Self {
+            cluster,
+            port,
+            ca,
+            other_ca,
+        })
+    }
+
+    /// A new, empty database; returns its name (reach it over TCP at 127.0.0.1:[`port`]).
+    ///
+    /// # Errors
+    /// `createdb` failed.
+    ///
+    /// [`port`]: Self::port
+    pub fn database(&self) -> Result<String, String> {
+        let url = self.cluster.database()?;
+        url.strip_prefix("postgresql:///")
+            .and_then(|rest| rest.split('?').next())
+            .map(str::to_owned)
+            .ok_or_else(|| format!("unexpected database URL {url}"))
+    }
+
+    /// The user the tests connect as.
+    pub fn user(&self) -> &'static str {
+        USER
     }
 }
 

@@ -13,6 +13,7 @@ mod daemon;
 mod docs;
 mod farm;
 mod farm_devices;
+mod identity;
 mod lifecycle;
 mod plot;
 mod security;

@@ -171,6 +171,45 @@ pub enum DeviceError {
         /// Why the ports could not be listed, if that failed.
         listing: Option<String>,
     },
+    /// `device.nickname`/`device.serial` names a board that is not connected.
+    #[error(
+        "no AxiDraw has {wanted} ({found}): plug it in and switch it on, check the name with \
+         `plotty device list`, or name the board with `plotty device name`"
+    )]
+    NoSuchBoard {
+        /// What was asked for (`nickname "left"`).
+        wanted: String,
+        /// The boards seen ([`identity::describe`]).
+        found: String,
+    },
+    /// The board on the device's port is not the one configured (plugged elsewhere, another
+    /// board on its port): it is not driven.
+    #[error(
+        "the board on {port} is not the one configured ({wanted}): it is {found}; the plotters \
+         may have been re-plugged: restart the daemon to find the board wherever it is now \
+         (`plotty device list` shows them)"
+    )]
+    WrongBoard {
+        /// The port.
+        port: String,
+        /// What was asked for.
+        wanted: String,
+        /// What answers instead ([`identity::board_line`]).
+        found: String,
+    },
+    /// Several boards have the identity asked for: choosing one could swap two plotters.
+    #[error(
+        "{count} AxiDraws have {wanted} ({found}): give each board its own name with \
+         `plotty device name NEW --port PORT`"
+    )]
+    SeveralBoards {
+        /// What was asked for.
+        wanted: String,
+        /// How many boards have it.
+        count: usize,
+        /// The boards that have it.
+        found: String,
+    },
     /// The port cannot be opened.
     #[error("cannot open {port}: {detail}; {fix}")]
     Open {

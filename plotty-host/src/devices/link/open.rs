@@ -1,11 +1,14 @@
 //! The device task's link: the simulator or a serial port behind one type, and how to open it
 //! again after it failed (a vanished port is reopened for the next run, a simulator board that
-//! "vanished" is replaced by a freshly powered one).
+//! "vanished" is replaced by a freshly powered one). A port chosen by `device.nickname` or
+//! `device.serial` is checked at every opening to still have that board behind it, so that a
+//! re-plug that moved the plotters never sends one's job to the other.
 
 use plotty_fw_sim::FirmwareVersion as SimVersion;
 use plotty_fw_sim::fault::{FaultConfig, FaultInjector};
 use plotty_motion::time::Instant;
 
+use crate::devices::identity::{self, Identity};
 use crate::devices::link::serial::SerialLink;
 use crate::devices::link::sim::SimLink;
 use crate::devices::link::{DeviceError, Link};
@@ -40,6 +43,8 @@ pub enum Opener {
         port: String,
         /// Baud rate.
         baud: u32,
+        /// The board that must be behind it (`device.nickname`/`device.serial`; none set: any).
+        identity: Identity,
     },
 }
 
@@ -102,8 +107,21 @@ impl Opener {
                 };
                 Ok(AnyLink::Sim(Box::new(link)))
             }
-            Self::Serial { port, baud } => {
-                Ok(AnyLink::Serial(Box::new(SerialLink::open(port, *baud)?)))
+            Self::Serial {
+                port,
+                baud,
+                identity,
+            } => {
+                let mut link = SerialLink::open(port, *baud)?;
+                if identity.is_set() {
+                    identity::verify(
+                        &mut link,
+                        port,
+                        identity,
+                        crate::devices::discover::find_boards,
+                    )?;
+                }
+                Ok(AnyLink::Serial(Box::new(link)))
             }
         }
     }
