@@ -179,7 +179,7 @@ pub enum DeviceError {
     NoSuchBoard {
         /// What was asked for (`nickname "left"`).
         wanted: String,
-        /// The boards seen ([`identity::describe`]).
+        /// The boards seen ([`crate::devices::identity::describe`]).
         found: String,
     },
     /// The board on the device's port is not the one configured (plugged elsewhere, another
@@ -194,7 +194,7 @@ pub enum DeviceError {
         port: String,
         /// What was asked for.
         wanted: String,
-        /// What answers instead ([`identity::board_line`]).
+        /// What answers instead ([`crate::devices::identity::board_line`]).
         found: String,
     },
     /// Several boards have the identity asked for: choosing one could swap two plotters.
