@@ -225,7 +225,9 @@ pub fn unmet(req: &Requirements, plotters: &[Profile]) -> String {
         })
         .collect();
     format!(
-        "no plotter can ever draw this job ({req}): the plotters are {}",
+        "no plotter can ever draw this job ({req}): the plotters are {}; ask for one of them \
+         (`--device NAME`, `--tag T`, `--device-model N`), or add a plotter that meets it to \
+         the config's `devices`",
         if list.is_empty() {
             "none".to_owned()
         } else {
