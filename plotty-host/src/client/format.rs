@@ -202,26 +202,28 @@ pub(crate) fn jobs_table(v: &Value) -> String {
     )
 }
 
+/// What a job asks of its plotter (`requirements` of the job view): a plotter by name, a
+/// model, tags.
+fn asked(req: &Value) -> (Option<&str>, Option<u64>, Vec<&str>) {
+    let tags = req["tags"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    (req["device"].as_str(), req["model"].as_u64(), tags)
+}
+
 /// The `DEVICE` cell of `plotty jobs`: the plotter the job was armed on, else what it asks
 /// for (`→left`: waits for `left`; `[a3+red]`: for a plotter with those tags), else `-`.
 fn device_cell(j: &Value) -> String {
     if let Some(d) = j["device"].as_str() {
         return d.to_owned();
     }
-    let req = &j["requirements"];
+    let (device, model, tags) = asked(&j["requirements"]);
     let mut parts = Vec::new();
-    if let Some(d) = req["device"].as_str() {
-        parts.push(format!("→{d}"));
-    }
-    if let Some(m) = req["model"].as_u64() {
-        parts.push(format!("model {m}"));
-    }
-    let tags: Vec<&str> = req["tags"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .collect();
+    parts.extend(device.map(|d| format!("→{d}")));
+    parts.extend(model.map(|m| format!("model {m}")));
     if !tags.is_empty() {
         parts.push(format!("[{}]", tags.join("+")));
     }
@@ -234,19 +236,10 @@ fn device_cell(j: &Value) -> String {
 
 /// What a job asks of its plotter, in words (`device right, model 2, tags a3, red`).
 fn requirements_text(req: &Value) -> Option<String> {
+    let (device, model, tags) = asked(req);
     let mut parts = Vec::new();
-    if let Some(d) = req["device"].as_str() {
-        parts.push(format!("device {d}"));
-    }
-    if let Some(m) = req["model"].as_u64() {
-        parts.push(format!("model {m}"));
-    }
-    let tags: Vec<&str> = req["tags"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .collect();
+    parts.extend(device.map(|d| format!("device {d}")));
+    parts.extend(model.map(|m| format!("model {m}")));
     if !tags.is_empty() {
         parts.push(format!("tags {}", tags.join(", ")));
     }
