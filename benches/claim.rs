@@ -1,11 +1,14 @@
 //! Jobs claimed per second by 8 concurrent claimers (issue 15, several daemons on one queue).
 //!
 //! Eight "daemons", each with its own store handle (its own connection pool on PostgreSQL, its
-//! own connection and store thread on SQLite), race to claim the released `READY` jobs of one
-//! database until none is left: each claim is one transaction that picks the head job (`FOR
-//! UPDATE SKIP LOCKED` on PostgreSQL, one writer at a time on SQLite), arms it and writes its
-//! lease. Setting the jobs up is not timed. Every job must be claimed exactly once, or the bench
-//! fails.
+//! own connection and store thread on SQLite) and one plotter, race to claim the released
+//! `READY` jobs of one database until none is left, as a daemon's queue claims: for its plotter
+//! (`Claim::profile`, the path every daemon takes), over mixed requirements — a third of the
+//! jobs ask for nothing, a third for the tag `a3` (half the plotters have it), a third for one
+//! plotter by name. Each claim is one transaction that picks the head job the plotter meets
+//! (`FOR UPDATE SKIP LOCKED` on PostgreSQL, one writer at a time on SQLite), arms it and writes
+//! its lease. Setting the jobs up is not timed. Every job must be claimed exactly once, by a
+//! plotter that meets it, or the bench fails.
 //!
 //! PostgreSQL runs on a throwaway cluster (`plotty_host::testing::postgres`: Unix socket, fsync
 //! off); SQLite on a file in the temporary directory with the store's own settings (WAL,
@@ -18,6 +21,7 @@
 use std::collections::BTreeSet;
 use std::time::Instant;
 
+use plotty_host::devices::registry::{Profile, Requirements};
 use plotty_host::job::{JobEvent, JobId, Reason};
 use plotty_host::store::{Claim, JobStore, NewJob, PgStore, Store, TransitionRequest};
 use serde_json::{Value, json};
@@ -80,10 +84,22 @@ where
     let setup = open().await;
     let mut ids = BTreeSet::new();
     for i in 0..jobs {
+        let requirements = match i % 3 {
+            0 => Requirements::default(),
+            1 => Requirements {
+                tags: vec!["a3".into()],
+                ..Requirements::default()
+            },
+            _ => Requirements {
+                device: Some(plotter(i % CLAIMERS)),
+                ..Requirements::default()
+            },
+        };
         let (job, _) = setup
             .insert_job(NewJob {
                 name: format!("job {i}"),
                 metadata: json!({ "start": true }),
+                requirements,
                 ..NewJob::default()
             })
             .await
@@ -116,14 +132,28 @@ where
     for (d, store) in daemons.into_iter().enumerate() {
         tasks.push(tokio::spawn(async move {
             let mut mine: Vec<JobId> = Vec::new();
+            let profile = Profile {
+                name: plotter(d),
+                model: 1,
+                tags: if d % 2 == 0 {
+                    vec!["a3".into()]
+                } else {
+                    Vec::new()
+                },
+            };
             let claim = Claim {
                 owner: format!("daemon{d}"),
-                device_id: None,
-                profile: None,
+                device_id: Some(profile.name.clone()),
+                profile: Some(profile.clone()),
                 now_ms: 0,
                 ttl_ms: 60_000,
             };
             while let Some((job, _)) = store.claim_next(claim.clone()).await.unwrap() {
+                assert!(
+                    profile.meets(&job.requirements),
+                    "{} claimed a job it does not meet",
+                    profile.name
+                );
                 mine.push(job.id);
             }
             store.close().await;
@@ -139,4 +169,9 @@ where
     assert_eq!(claimed.into_iter().collect::<BTreeSet<_>>(), ids);
     setup.close().await;
     jobs as f64 / elapsed
+}
+
+/// The name of daemon `d`'s plotter.
+fn plotter(d: usize) -> String {
+    format!("plotter{d}")
 }
