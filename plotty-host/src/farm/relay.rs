@@ -33,7 +33,10 @@ use tokio::sync::{broadcast, mpsc};
 use tokio_postgres::AsyncMessage;
 
 use super::catchup::{self, Seen};
-use crate::events::{Alert, DaemonEvent, EventSender, JobProgress, RemoteEvent, Severity};
+use crate::events::{
+    Alert, DaemonEvent, DeviceState, DeviceStatus, EventSender, JobProgress, MotorSupply,
+    RemoteEvent, Severity,
+};
 use crate::job::{JobId, JobState, Reason};
 use crate::ledger::Ledger;
 use crate::shutdown::Shutdown;
@@ -50,6 +53,14 @@ pub const PROGRESS_INTERVAL: Duration = Duration::from_millis(100);
 
 /// A running job's progress is recorded for catch-ups at most this often.
 pub const PROGRESS_RECORD_INTERVAL: Duration = Duration::from_secs(1);
+
+/// A plotter's status goes out when it changed (its heartbeat and uptime aside), and else at
+/// least this often, so that the other daemons' clients can tell a plotter of a daemon that
+/// went away ([`DEVICE_STALE`]). Its heartbeats alone (every second or so) never go out.
+pub const DEVICE_REFRESH: Duration = Duration::from_secs(30);
+
+/// A remote plotter not heard of for this long is no longer listed (its daemon went away).
+pub const DEVICE_STALE: Duration = Duration::from_secs(75);
 
 /// The longest wait before listening again after the connection was lost.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(5);
@@ -123,6 +134,41 @@ pub enum Wire {
         /// The job.
         job_id: String,
     },
+    /// [`DaemonEvent::DeviceStatus`]: one of the daemon's plotters (sent when it changed, see
+    /// [`DEVICE_REFRESH`]).
+    DeviceStatus {
+        /// The plotter (unique across the farm when named).
+        device_id: String,
+        /// `axidraw` or `simulator`.
+        device_type: String,
+        /// Its tags.
+        #[serde(default)]
+        tags: Vec<String>,
+        /// What it is doing.
+        status: DeviceState,
+        /// Firmware version.
+        firmware_version: Option<String>,
+        /// Pen up.
+        pen_up: Option<bool>,
+        /// Carriage position, mm.
+        position_mm: Option<(f64, f64)>,
+        /// The job it holds.
+        current_job_id: Option<String>,
+        /// Errors since connected.
+        error_count: u32,
+        /// The last error (cut when the payload was too long).
+        error_message: Option<String>,
+        /// When it last answered.
+        last_heartbeat: String,
+        /// Seconds since connected.
+        uptime_seconds: Option<f64>,
+        /// What the user must know first (cut when the payload was too long).
+        notice: Option<String>,
+        /// The last motor supply reading.
+        motor_supply: Option<MotorSupply>,
+        /// The simulator's pen servo pulse width.
+        pen_servo: Option<u16>,
+    },
     /// [`DaemonEvent::Alert`].
     Alert {
         /// How serious.
@@ -152,6 +198,7 @@ pub fn start(ledger: &Ledger, shutdown: &Shutdown) {
         sent: HashMap::new(),
         latest: HashMap::new(),
         record,
+        devices: HashMap::new(),
     };
     // In order, one at a time: the last write of a job is its latest progress. Ends when the
     // out task does (the channel closes).
@@ -211,9 +258,24 @@ pub fn encode(daemon: &str, event: &DaemonEvent) -> Option<String> {
             source: a.source.clone(),
             metadata: a.metadata.clone(),
         },
-        DaemonEvent::Remote(_)
-        | DaemonEvent::DeviceStatus(_)
-        | DaemonEvent::HooksExecuted { .. } => {
+        DaemonEvent::DeviceStatus(d) => Wire::DeviceStatus {
+            device_id: d.device_id.clone(),
+            device_type: d.device_type.clone(),
+            tags: d.tags.clone(),
+            status: d.status,
+            firmware_version: d.firmware_version.clone(),
+            pen_up: d.pen_up,
+            position_mm: d.position_mm,
+            current_job_id: d.current_job_id.as_ref().map(ToString::to_string),
+            error_count: d.error_count,
+            error_message: d.error_message.clone(),
+            last_heartbeat: d.last_heartbeat.clone(),
+            uptime_seconds: d.uptime_seconds,
+            notice: d.notice.clone(),
+            motor_supply: d.motor_supply,
+            pen_servo: d.pen_servo,
+        },
+        DaemonEvent::Remote(_) | DaemonEvent::HooksExecuted { .. } => {
             return None;
         }
     };
@@ -244,6 +306,18 @@ pub fn encode(daemon: &str, event: &DaemonEvent) -> Option<String> {
             *metadata = json!({ "truncated": true });
             cut(message);
             cut(title);
+        }
+        Wire::DeviceStatus {
+            error_message,
+            notice,
+            ..
+        } => {
+            if let Some(e) = error_message {
+                cut(e);
+            }
+            if let Some(n) = notice {
+                cut(n);
+            }
         }
         Wire::Progress { .. } | Wire::Deleted { .. } => {}
     }
@@ -315,6 +389,42 @@ pub fn decode(me: &str, text: &str) -> Option<RemoteEvent> {
         Wire::Deleted { job_id } => DaemonEvent::JobDeleted {
             job_id: job(&job_id)?,
         },
+        Wire::DeviceStatus {
+            device_id,
+            device_type,
+            tags,
+            status,
+            firmware_version,
+            pen_up,
+            position_mm,
+            current_job_id,
+            error_count,
+            error_message,
+            last_heartbeat,
+            uptime_seconds,
+            notice,
+            motor_supply,
+            pen_servo,
+        } => DaemonEvent::DeviceStatus(DeviceStatus {
+            device_id,
+            device_type,
+            tags,
+            status,
+            firmware_version,
+            pen_up,
+            position_mm,
+            current_job_id: match current_job_id {
+                Some(id) => Some(job(&id)?),
+                None => None,
+            },
+            error_count,
+            error_message,
+            last_heartbeat,
+            uptime_seconds,
+            notice,
+            motor_supply,
+            pen_servo,
+        }),
         Wire::Alert {
             severity,
             title,
@@ -358,6 +468,8 @@ struct OutRelay {
     latest: HashMap<JobId, (Option<JobProgress>, Option<Instant>)>,
     /// The progress writer's queue.
     record: mpsc::UnboundedSender<(JobId, String)>,
+    /// Each plotter's status as it last went out, and when.
+    devices: HashMap<String, (DeviceStatus, Instant)>,
 }
 
 impl OutRelay {
@@ -460,9 +572,30 @@ impl OutRelay {
                 }
                 true
             }
+            DaemonEvent::DeviceStatus(d) => {
+                let now = Instant::now();
+                let due = self.devices.get(&d.device_id).is_none_or(|(last, at)| {
+                    changed(last, d) || now.duration_since(*at) >= DEVICE_REFRESH
+                });
+                if due {
+                    self.devices.insert(d.device_id.clone(), (d.clone(), now));
+                }
+                due
+            }
             _ => true,
         }
     }
+}
+
+/// Whether `new` tells more than `old` than that the plotter is still there: anything but its
+/// heartbeat and uptime differs.
+fn changed(old: &DeviceStatus, new: &DeviceStatus) -> bool {
+    let alive = |d: &DeviceStatus| DeviceStatus {
+        last_heartbeat: String::new(),
+        uptime_seconds: None,
+        ..d.clone()
+    };
+    alive(old) != alive(new)
 }
 
 /// The task listening for the other daemons' events (see the module doc); `local` is its
@@ -640,8 +773,124 @@ mod tests {
         assert_eq!(decode("b", &text).unwrap().event, progress);
     }
 
+    /// A plotter's status as its device task reports it.
+    fn status(device_id: &str, state: DeviceState, heartbeat: &str) -> DeviceStatus {
+        DeviceStatus {
+            device_id: device_id.into(),
+            device_type: "simulator".into(),
+            tags: vec!["a3".into()],
+            status: state,
+            firmware_version: Some("EBBv13_and_above EB Firmware Version 3.0.2".into()),
+            pen_up: Some(true),
+            position_mm: Some((1.5, 2.0)),
+            current_job_id: None,
+            error_count: 0,
+            error_message: None,
+            last_heartbeat: heartbeat.into(),
+            uptime_seconds: Some(3.0),
+            notice: None,
+            motor_supply: None,
+            pen_servo: Some(16_000),
+        }
+    }
+
+    /// Issue 15: a plotter's status crosses to the other daemons whole, within the payload
+    /// limit however long its texts.
     #[test]
-    fn remote_and_device_events_are_never_sent() {
+    fn device_status_is_relayed_within_the_limit() {
+        let mut d = status("left", DeviceState::Busy, "2026-12-06T12:00:00Z");
+        d.current_job_id = Some(JobId::parse("0a3f5c2e9b1d").unwrap());
+        let event = DaemonEvent::DeviceStatus(d.clone());
+        let text = encode("a", &event).unwrap();
+        let back = decode("b", &text).unwrap();
+        assert_eq!((back.daemon.as_str(), back.event), ("a", event));
+        assert!(decode("a", &text).is_none(), "its own status comes back");
+        d.status = DeviceState::Error;
+        d.error_message = Some("é".repeat(5_000));
+        d.notice = Some("n".repeat(5_000));
+        let text = encode("a", &DaemonEvent::DeviceStatus(d)).unwrap();
+        assert!(text.len() <= MAX_PAYLOAD, "{}", text.len());
+    }
+
+    /// Only what a heartbeat cannot tell makes a status new.
+    #[test]
+    fn a_heartbeat_alone_is_no_change() {
+        let a = status("left", DeviceState::Connected, "2026-12-06T12:00:00Z");
+        let mut b = status("left", DeviceState::Connected, "2026-12-06T12:00:01Z");
+        b.uptime_seconds = Some(4.0);
+        assert!(!changed(&a, &b));
+        b.pen_up = Some(false);
+        assert!(changed(&a, &b));
+    }
+
+    /// Issue 15: a plotter's status on daemon a reaches daemon b's bus marked with a, once per
+    /// change (a heartbeat alone does not go out), and never comes back to a's own bus.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn device_status_reaches_the_other_daemon_once_per_change() {
+        let Some(url) = crate::testing::postgres::database_or_skip(
+            "farm::relay::tests::device_status_reaches_the_other_daemon",
+        ) else {
+            return;
+        };
+        let (store, _) = PgStore::connect(&url, 4).await.unwrap();
+        let coordinator = crate::shutdown::Coordinator::new();
+        let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let (bus_a, bus_b) = (crate::events::bus(), crate::events::bus());
+        let (mut on_a, mut on_b) = (bus_a.subscribe(), bus_b.subscribe());
+        for (bus, dir, name) in [(&bus_a, &dir_a, "a"), (&bus_b, &dir_b, "b")] {
+            let ledger = Ledger::new(store.clone(), dir.path(), bus.clone(), None)
+                .holding_leases(name.into(), Duration::from_secs(30));
+            start(&ledger, &coordinator.handle(crate::shutdown::Stage::Hooks));
+        }
+        // b listens once a state change of a's crosses.
+        relayed(&store, &mut on_b, -1).await;
+        // The status of a's plotter `left`, then its heartbeats, then a change.
+        let mut sent = vec![status("left", DeviceState::Connected, "t0")];
+        let _ = bus_a.send(DaemonEvent::DeviceStatus(sent[0].clone()));
+        for beat in ["t1", "t2", "t3"] {
+            let _ = bus_a.send(DaemonEvent::DeviceStatus(status(
+                "left",
+                DeviceState::Connected,
+                beat,
+            )));
+        }
+        let mut busy = status("left", DeviceState::Busy, "t4");
+        busy.pen_up = Some(false);
+        sent.push(busy.clone());
+        let _ = bus_a.send(DaemonEvent::DeviceStatus(busy));
+        let mut got = Vec::new();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let wait = if got.len() >= sent.len() {
+                Duration::from_millis(500)
+            } else {
+                deadline.saturating_duration_since(tokio::time::Instant::now())
+            };
+            match tokio::time::timeout(wait, on_b.recv()).await {
+                Ok(Ok(DaemonEvent::Remote(r))) => {
+                    if let DaemonEvent::DeviceStatus(d) = r.event {
+                        got.push((r.daemon, d));
+                    }
+                }
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => panic!("b's bus failed: {e}"),
+                Err(_) => break,
+            }
+        }
+        let want: Vec<(String, DeviceStatus)> =
+            sent.into_iter().map(|d| ("a".to_owned(), d)).collect();
+        assert_eq!(got, want, "each change once, no heartbeat");
+        // Nothing of a's came back to a's own bus.
+        while let Ok(e) = on_a.try_recv() {
+            assert!(
+                !matches!(&e, DaemonEvent::Remote(r) if r.daemon == "a"),
+                "echoed: {e:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn remote_events_are_never_sent() {
         let remote = DaemonEvent::Remote(Box::new(RemoteEvent {
             daemon: "x".into(),
             event: change(Value::Null),
