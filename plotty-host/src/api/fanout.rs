@@ -221,10 +221,14 @@ impl Hub {
                 }
             }
             DaemonEvent::DeviceStatus(d) => {
-                self.publish_at(&ServerMessage::device(&d), &crate::timestamp::now(), from);
                 match from.filter(|f| Some(*f) != self.name.as_deref()) {
                     // Another daemon's plotter: listed with its daemon, never as this one's.
                     Some(daemon) => {
+                        self.publish_at(
+                            &ServerMessage::remote_device(&d),
+                            &crate::timestamp::now(),
+                            Some(daemon),
+                        );
                         let remote = RemoteDevice {
                             daemon: daemon.to_owned(),
                             status: d.clone(),
@@ -235,6 +239,7 @@ impl Hub {
                             .insert(d.device_id.clone(), remote);
                     }
                     None => {
+                        self.publish_at(&ServerMessage::device(&d), &crate::timestamp::now(), from);
                         self.cache().devices.insert(d.device_id.clone(), d);
                     }
                 }
@@ -356,6 +361,10 @@ mod tests {
         assert_eq!(
             (&theirs["type"], &theirs["device_id"], &theirs["daemon"]),
             (&"device_status".into(), &"left".into(), &"a".into())
+        );
+        assert_eq!(
+            (&own.get("remote"), &theirs["remote"]),
+            (&None, &true.into())
         );
         let local: Vec<String> = hub.devices().into_iter().map(|d| d.device_id).collect();
         assert_eq!(local, ["right"], "a's plotter is not this daemon's");

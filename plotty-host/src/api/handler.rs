@@ -389,7 +389,7 @@ where
         }
         let now = crate::timestamp::now();
         for r in &remote {
-            let message = ServerMessage::device(&r.status);
+            let message = ServerMessage::remote_device(&r.status);
             let text = protocol::encode_from(&message, &now, Some(&r.daemon));
             let flow = self.send_text(text).await;
             if !matches!(flow, Flow::Continue) {

@@ -520,16 +520,18 @@ pub(super) async fn job_action(
 }
 
 /// `GET /api/devices`: this daemon's plotters, then on a farm the other daemons' (as last
-/// relayed), each with its `daemon` (on a farm) and `remote` (another daemon's: read-only here).
+/// relayed), each with its `daemon` (on a farm); the others' have `remote: true` (read-only here).
 pub(super) async fn devices(State(api): State<Arc<Api>>) -> Response {
     match api.queue.devices().await {
         Ok(list) => {
             let wire = |d: &crate::events::DeviceStatus, daemon: Option<&str>, remote: bool| {
-                let mut v = serde_json::to_value(super::protocol::DeviceWire::from(d))
-                    .unwrap_or(Value::Null);
+                let wire = super::protocol::DeviceWire {
+                    remote,
+                    ..super::protocol::DeviceWire::from(d)
+                };
+                let mut v = serde_json::to_value(wire).unwrap_or(Value::Null);
                 if let (Some(obj), Some(daemon)) = (v.as_object_mut(), daemon) {
                     obj.insert("daemon".into(), json!(daemon));
-                    obj.insert("remote".into(), json!(remote));
                 }
                 v
             };

@@ -184,7 +184,7 @@ function devicePanel(d) {
   const clear = button("Clear", () => deviceAction(d.device_id, "clear-error"), undefined, "device-clear");
   problem.append(problemText, clear);
   root.insertBefore(problem, actions);
-  p = { root, dl, controls, problem, problemText };
+  p = { root, dl, controls, problem, problemText, clear };
   panels.set(d.device_id, p);
   return p;
 }
@@ -200,6 +200,8 @@ function renderDevice() {
     p.dl.replaceChildren();
     const row = (k, v, cls, id) => { p.dl.appendChild(el("dt", k)); const dd = p.dl.appendChild(el("dd", v, cls)); if (id) dd.id = id; };
     row("device", d.device_id + " (" + d.device_type + (d.simulated ? ": nothing is drawn on paper" : "") + ")");
+    // A farm: the daemon the plotter is attached to; another daemon's is shown, never driven.
+    if (d.daemon) row("daemon", d.daemon + (d.remote ? " (another daemon: manual control there)" : ""), undefined, "device-daemon");
     if (d.notice) row("note", d.notice, "warn");
     row("status", d.status);
     p.problem.hidden = !d.error_message;
@@ -211,8 +213,10 @@ function renderDevice() {
     row("pen", d.pen_up == null ? "–" : d.pen_up ? "up" : "down");
     row("position", d.position ? d.position.x.toFixed(1) + ", " + d.position.y.toFixed(1) + " mm" : "–", undefined, "device-position");
     row("job", d.current_job_id || "–");
-    // Manual control only while no job holds the device (the daemon refuses it anyway).
-    for (const c of p.controls) c.disabled = !!d.current_job_id;
+    // Manual control only while no job holds the device, and only of this daemon's plotters
+    // (the daemon refuses it anyway).
+    for (const c of p.controls) c.disabled = !!d.current_job_id || !!d.remote;
+    p.clear.disabled = !!d.remote;
   }
 }
 
