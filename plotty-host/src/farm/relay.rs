@@ -7,8 +7,9 @@
 //!   every [`PROGRESS_INTERVAL`] per job, always a new layer and the end), job deletion and
 //!   alert as one `NOTIFY` whose payload names the daemon (`{"daemon": …, "kind": …}`), kept
 //!   under PostgreSQL's 8,000-byte limit ([`MAX_PAYLOAD`]: a state change's or an alert's
-//!   metadata is dropped first, then long texts are cut). Device status is not relayed: device
-//!   ids are not unique across daemons yet.
+//!   metadata is dropped first, then long texts are cut). A plotter's status goes out when it
+//!   changed (not its heartbeats; at least every [`DEVICE_REFRESH`] while it beats); plotter
+//!   names are unique across the farm (each daemon registers its plotters, schema 9).
 //! - **in**: a connection of its own, outside the pool, `LISTEN`s; tokio-postgres hands the
 //!   notifications over through that connection's message stream. Each payload of another
 //!   daemon goes on this daemon's bus as [`DaemonEvent::Remote`]; its own come back too (every
@@ -16,7 +17,9 @@
 //!   event twice. A remote event is never sent out again: no loops. When the connection is
 //!   lost, the task logs a warning and reconnects (backing off up to [`MAX_BACKOFF`]), then
 //!   publishes the state changes, the latest progress and the deletions its clients missed
-//!   meanwhile, once each, from the database ([`super::catchup`]). Its session is named
+//!   meanwhile, once each, from the database ([`super::catchup`]); and, each time it listens,
+//!   it asks the others to send their plotters' statuses again ([`Wire::DeviceRefresh`]: they
+//!   are in no table), of which its clients see only what they had not. Its session is named
 //!   `plotty-relay:<daemon name>` (`application_name` in `pg_stat_activity`).
 //!
 //! The out task also records the latest progress of each running job in `job_progress` (at
@@ -25,11 +28,12 @@
 //! for those writes.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::{Notify, broadcast, mpsc};
 use tokio_postgres::AsyncMessage;
 
 use super::catchup::{self, Seen};
@@ -54,13 +58,14 @@ pub const PROGRESS_INTERVAL: Duration = Duration::from_millis(100);
 /// A running job's progress is recorded for catch-ups at most this often.
 pub const PROGRESS_RECORD_INTERVAL: Duration = Duration::from_secs(1);
 
-/// A plotter's status goes out when it changed (its heartbeat and uptime aside), and else at
-/// least this often, so that the other daemons' clients can tell a plotter of a daemon that
-/// went away ([`DEVICE_STALE`]). Its heartbeats alone (every second or so) never go out.
-pub const DEVICE_REFRESH: Duration = Duration::from_secs(30);
+/// A plotter's status goes out when it changed (its heartbeat and uptime aside), and else with
+/// the first heartbeat this long after the last one sent (every other heartbeat at the default
+/// `websocket.heartbeat_interval` of 30 s), so that the other daemons can drop the plotters of
+/// a daemon that went away ([`DEVICE_STALE`]).
+pub const DEVICE_REFRESH: Duration = Duration::from_secs(60);
 
 /// A remote plotter not heard of for this long is no longer listed (its daemon went away).
-pub const DEVICE_STALE: Duration = Duration::from_secs(75);
+pub const DEVICE_STALE: Duration = Duration::from_secs(150);
 
 /// The longest wait before listening again after the connection was lost.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(5);
@@ -169,6 +174,9 @@ pub enum Wire {
         /// The simulator's pen servo pulse width.
         pen_servo: Option<u16>,
     },
+    /// A daemon that just (re)started listening asks the others to send their plotters'
+    /// statuses again: it missed them while not listening (or had not started).
+    DeviceRefresh,
     /// [`DaemonEvent::Alert`].
     Alert {
         /// How serious.
@@ -191,6 +199,8 @@ pub fn start(ledger: &Ledger, shutdown: &Shutdown) {
         return;
     };
     let bus = ledger.bus();
+    // The listener tells the out task when another daemon asks for the plotters' statuses.
+    let refresh = Arc::new(Notify::new());
     let (record, mut to_record) = mpsc::unbounded_channel::<(JobId, String)>();
     let out = OutRelay {
         store: store.clone(),
@@ -199,6 +209,7 @@ pub fn start(ledger: &Ledger, shutdown: &Shutdown) {
         latest: HashMap::new(),
         record,
         devices: HashMap::new(),
+        refresh: Arc::clone(&refresh),
     };
     // In order, one at a time: the last write of a job is its latest progress. Ends when the
     // out task does (the channel closes).
@@ -217,7 +228,7 @@ pub fn start(ledger: &Ledger, shutdown: &Shutdown) {
     let (store, name) = (store.clone(), name.to_owned());
     // Subscribed now, so that nothing this daemon publishes from here on is missed by `seen`.
     let local = bus.subscribe();
-    shutdown.spawn(async move { listen(store, name, bus, local, stop).await });
+    shutdown.spawn(async move { listen(store, name, bus, local, refresh, stop).await });
 }
 
 /// The `NOTIFY` payload of `event` from `daemon`, within [`MAX_PAYLOAD`]; `None` for events
@@ -319,7 +330,7 @@ pub fn encode(daemon: &str, event: &DaemonEvent) -> Option<String> {
                 cut(n);
             }
         }
-        Wire::Progress { .. } | Wire::Deleted { .. } => {}
+        Wire::Progress { .. } | Wire::Deleted { .. } | Wire::DeviceRefresh => {}
     }
     let text = serde_json::to_string(&payload).ok()?;
     (text.len() <= MAX_PAYLOAD).then_some(text)
@@ -425,6 +436,8 @@ pub fn decode(me: &str, text: &str) -> Option<RemoteEvent> {
             motor_supply,
             pen_servo,
         }),
+        // Not an event for the clients: see [`refresh_asked`].
+        Wire::DeviceRefresh => return None,
         Wire::Alert {
             severity,
             title,
@@ -443,6 +456,24 @@ pub fn decode(me: &str, text: &str) -> Option<RemoteEvent> {
         daemon: payload.daemon,
         event,
     })
+}
+
+/// The payload by which daemon `me` asks the others for their plotters' statuses again.
+pub fn refresh_request(me: &str) -> String {
+    // A unit variant and a string: nothing here can fail to serialise.
+    serde_json::to_string(&Payload {
+        daemon: me.to_owned(),
+        event: Wire::DeviceRefresh,
+    })
+    .unwrap_or_default()
+}
+
+/// Whether `text` is another daemon's (not `me`'s) request for the plotters' statuses.
+pub fn refresh_asked(me: &str, text: &str) -> bool {
+    // Most notifications are not: no parse for them.
+    text.contains("\"device_refresh\"")
+        && serde_json::from_str::<Payload>(text)
+            .is_ok_and(|p| p.event == Wire::DeviceRefresh && p.daemon != me)
 }
 
 /// Cuts `text` to [`CUT_TEXT`] bytes at a character boundary, marking the cut.
@@ -470,6 +501,8 @@ struct OutRelay {
     record: mpsc::UnboundedSender<(JobId, String)>,
     /// Each plotter's status as it last went out, and when.
     devices: HashMap<String, (DeviceStatus, Instant)>,
+    /// Another daemon asked for the plotters' statuses again.
+    refresh: Arc<Notify>,
 }
 
 impl OutRelay {
@@ -481,6 +514,10 @@ impl OutRelay {
                 e = rx.recv() => e,
                 // The bus is read until the stage stops: the last changes of a shutdown go out.
                 () = stop.stop() => return,
+                () = self.refresh.notified() => {
+                    self.resend_devices().await;
+                    continue;
+                }
             };
             let event = match event {
                 Ok(e) => e,
@@ -506,6 +543,22 @@ impl OutRelay {
                     tracing::warn!(error = %e, "cannot send this daemon's events to the other daemons; their clients miss them until the database answers");
                 }
                 Err(_) => {}
+            }
+        }
+    }
+
+    /// Sends each plotter's last status again (another daemon asked: it was not listening).
+    async fn resend_devices(&mut self) {
+        let now = Instant::now();
+        for (status, at) in self.devices.values_mut() {
+            *at = now;
+            let Some(payload) = encode(&self.name, &DaemonEvent::DeviceStatus(status.clone()))
+            else {
+                continue;
+            };
+            if let Err(e) = self.store.notify(CHANNEL, &payload).await {
+                tracing::debug!(error = %e, "cannot send the plotters' statuses again");
+                return;
             }
         }
     }
@@ -605,6 +658,7 @@ async fn listen(
     me: String,
     bus: EventSender,
     mut local: broadcast::Receiver<DaemonEvent>,
+    refresh: Arc<Notify>,
     stop: Shutdown,
 ) {
     let mut backoff = Duration::from_millis(100);
@@ -613,7 +667,7 @@ async fn listen(
         let lost = tokio::select! {
             biased;
             () = stop.stop() => return,
-            lost = listen_once(&store, &me, &bus, &mut local, &mut seen) => lost,
+            lost = listen_once(&store, &me, &bus, &mut local, &mut seen, &refresh) => lost,
         };
         tracing::warn!(
             "the connection listening for the other daemons' events was lost ({lost}); \
@@ -647,6 +701,7 @@ async fn listen_once(
     bus: &EventSender,
     local: &mut broadcast::Receiver<DaemonEvent>,
     seen: &mut Seen,
+    refresh: &Notify,
 ) -> String {
     let (client, mut connection) = match store
         .connect_dedicated_as(&format!("plotty-relay:{me}"))
@@ -690,6 +745,11 @@ async fn listen_once(
             return format!("catching up failed: {e}");
         }
     }
+    // The plotters' statuses are not in the database: the other daemons send them again (the
+    // ones the clients have already are not shown twice, see `Seen`).
+    if let Err(e) = store.notify(CHANNEL, &refresh_request(me)).await {
+        tracing::debug!(error = %e, "cannot ask the other daemons for their plotters' statuses");
+    }
     loop {
         let n = tokio::select! {
             n = rx.recv() => n,
@@ -704,6 +764,10 @@ async fn listen_once(
             }
         };
         let Some(n) = n else { break };
+        if refresh_asked(me, n.payload()) {
+            refresh.notify_one();
+            continue;
+        }
         if let Some(remote) = decode(me, n.payload()) {
             let event = DaemonEvent::Remote(Box::new(remote));
             // A change the catch-up published already (notified while it read the history), or
@@ -824,7 +888,8 @@ mod tests {
     }
 
     /// Issue 15: a plotter's status on daemon a reaches daemon b's bus marked with a, once per
-    /// change (a heartbeat alone does not go out), and never comes back to a's own bus.
+    /// change (a heartbeat alone does not go out), and never comes back to a's own bus; a
+    /// status a sent before b listened reaches b when b starts listening (b asks for it).
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn device_status_reaches_the_other_daemon_once_per_change() {
         let Some(url) = crate::testing::postgres::database_or_skip(
@@ -837,16 +902,67 @@ mod tests {
         let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
         let (bus_a, bus_b) = (crate::events::bus(), crate::events::bus());
         let (mut on_a, mut on_b) = (bus_a.subscribe(), bus_b.subscribe());
-        for (bus, dir, name) in [(&bus_a, &dir_a, "a"), (&bus_b, &dir_b, "b")] {
+        let relay = |bus: &EventSender, dir: &tempfile::TempDir, name: &str| {
             let ledger = Ledger::new(store.clone(), dir.path(), bus.clone(), None)
                 .holding_leases(name.into(), Duration::from_secs(30));
             start(&ledger, &coordinator.handle(crate::shutdown::Stage::Hooks));
-        }
-        // b listens once a state change of a's crosses.
-        relayed(&store, &mut on_b, -1).await;
-        // The status of a's plotter `left`, then its heartbeats, then a change.
-        let mut sent = vec![status("left", DeviceState::Connected, "t0")];
-        let _ = bus_a.send(DaemonEvent::DeviceStatus(sent[0].clone()));
+        };
+        // The test's own listening session: it sees what a sends.
+        let (observer, mut connection) = store.connect_dedicated().await.unwrap();
+        let (tx, mut notes) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            while let Some(Ok(m)) = std::future::poll_fn(|cx| connection.poll_message(cx)).await {
+                if let AsyncMessage::Notification(n) = m {
+                    let _ = tx.send(n.payload().to_owned());
+                }
+            }
+        });
+        observer
+            .batch_execute(&format!("LISTEN {CHANNEL}"))
+            .await
+            .unwrap();
+        // a alone: its plotter's first status goes out while nobody else listens.
+        relay(&bus_a, &dir_a, "a");
+        let first = status("left", DeviceState::Connected, "t0");
+        let _ = bus_a.send(DaemonEvent::DeviceStatus(first.clone()));
+        // …and a listens (it asks for the others' statuses once it does).
+        let (mut status_sent, mut listening) = (false, false);
+        tokio::time::timeout(Duration::from_secs(20), async {
+            while let Some(text) = notes.recv().await {
+                status_sent |= text.contains("\"device_status\"");
+                listening |= text == refresh_request("a");
+                if status_sent && listening {
+                    return;
+                }
+            }
+        })
+        .await
+        .expect("a sends its plotter's status and listens");
+        // b starts listening, asks, and gets it; then heartbeats (nothing) and a change.
+        relay(&bus_b, &dir_b, "b");
+        let mut sent = vec![first];
+        let mut got = Vec::new();
+        let mut collect = async |got: &mut Vec<(String, DeviceStatus)>, want: usize| {
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+            loop {
+                let wait = if got.len() >= want {
+                    Duration::from_millis(500)
+                } else {
+                    deadline.saturating_duration_since(tokio::time::Instant::now())
+                };
+                match tokio::time::timeout(wait, on_b.recv()).await {
+                    Ok(Ok(DaemonEvent::Remote(r))) => {
+                        if let DaemonEvent::DeviceStatus(d) = r.event {
+                            got.push((r.daemon, d));
+                        }
+                    }
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => panic!("b's bus failed: {e}"),
+                    Err(_) => return,
+                }
+            }
+        };
+        collect(&mut got, 1).await;
         for beat in ["t1", "t2", "t3"] {
             let _ = bus_a.send(DaemonEvent::DeviceStatus(status(
                 "left",
@@ -858,25 +974,7 @@ mod tests {
         busy.pen_up = Some(false);
         sent.push(busy.clone());
         let _ = bus_a.send(DaemonEvent::DeviceStatus(busy));
-        let mut got = Vec::new();
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-        loop {
-            let wait = if got.len() >= sent.len() {
-                Duration::from_millis(500)
-            } else {
-                deadline.saturating_duration_since(tokio::time::Instant::now())
-            };
-            match tokio::time::timeout(wait, on_b.recv()).await {
-                Ok(Ok(DaemonEvent::Remote(r))) => {
-                    if let DaemonEvent::DeviceStatus(d) = r.event {
-                        got.push((r.daemon, d));
-                    }
-                }
-                Ok(Ok(_)) => {}
-                Ok(Err(e)) => panic!("b's bus failed: {e}"),
-                Err(_) => break,
-            }
-        }
+        collect(&mut got, 2).await;
         let want: Vec<(String, DeviceStatus)> =
             sent.into_iter().map(|d| ("a".to_owned(), d)).collect();
         assert_eq!(got, want, "each change once, no heartbeat");
