@@ -60,9 +60,9 @@ struct Cache {
     /// The daemon each running job's progress comes from (several daemons on one database), for
     /// the reports the throttle holds back.
     origins: HashMap<JobId, String>,
-    /// The other daemons' plotters (relayed), by device id: their daemon, their last status
-    /// and when it arrived.
-    remote_devices: BTreeMap<String, RemoteDevice>,
+    /// The other daemons' plotters (relayed), by daemon and device id (two daemons' unnamed
+    /// plotters may share an id): their daemon, their last status and when it arrived.
+    remote_devices: BTreeMap<(String, String), RemoteDevice>,
 }
 
 /// A plotter of another daemon of the farm, as last relayed.
@@ -138,7 +138,7 @@ impl Hub {
     }
 
     /// The other daemons' plotters heard of within [`DEVICE_STALE`] (an older one's daemon went
-    /// away), by device id.
+    /// away), by daemon and device id.
     pub(super) fn remote_devices(&self) -> Vec<RemoteDevice> {
         let now = Instant::now();
         self.cache()
@@ -236,7 +236,7 @@ impl Hub {
                         };
                         self.cache()
                             .remote_devices
-                            .insert(d.device_id.clone(), remote);
+                            .insert((daemon.to_owned(), d.device_id.clone()), remote);
                     }
                     None => {
                         self.publish_at(&ServerMessage::device(&d), &crate::timestamp::now(), from);

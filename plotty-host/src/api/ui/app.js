@@ -10,7 +10,7 @@ import { createJobPage } from "./job.js";
 const state = {
   jobs: new Map(),      // id -> job (the HTTP view, updated by job_state_change)
   progress: new Map(),  // id -> last job_progress
-  devices: new Map(),   // device_id -> last device_status
+  devices: new Map(),   // deviceKey -> last device_status
   alerts: [],
 };
 
@@ -115,10 +115,16 @@ const DEVICE_ACTIONS = [["pen-up", "Pen up"], ["pen-down", "Pen down"], ["motors
 
 /** Each device's panel, built once: a status update rewrites its figures, never its controls
  *  (a walk being typed in survives the status a plot sends ten times a second). */
-const panels = new Map(); // device_id -> { root, dl, controls: [elements disabled while busy] }
+const panels = new Map(); // deviceKey -> { root, dl, controls: [elements disabled while busy] }
+
+/** A plotter's key: its id, and for another daemon's (a farm) that daemon too (two daemons'
+ *  unnamed plotters may share an id). */
+function deviceKey(d) {
+  return d.remote ? d.daemon + "/" + d.device_id : d.device_id;
+}
 
 function devicePanel(d) {
-  let p = panels.get(d.device_id);
+  let p = panels.get(deviceKey(d));
   if (p) return p;
   const root = el("div", undefined, "device");
   const dl = el("dl");
@@ -185,7 +191,7 @@ function devicePanel(d) {
   problem.append(problemText, clear);
   root.insertBefore(problem, actions);
   p = { root, dl, controls, problem, problemText, clear };
-  panels.set(d.device_id, p);
+  panels.set(deviceKey(d), p);
   return p;
 }
 
@@ -288,7 +294,7 @@ function onMessage(m) {
       jobPage.progress(m);
       break;
     case "device_status":
-      state.devices.set(m.device_id, m);
+      state.devices.set(deviceKey(m), m);
       renderDevice();
       jobPage.device(m);
       break;
