@@ -115,7 +115,7 @@ pub struct JobProgress {
 }
 
 /// The state of a device as the device task sees it (`status` of `device_status`).
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum DeviceState {
     /// Connected and idle.
@@ -171,7 +171,7 @@ pub struct DeviceStatus {
 }
 
 /// A motor supply reading.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, serde::Deserialize)]
 pub struct MotorSupply {
     /// The board's raw `QC` V+ reading.
     pub reading: u16,

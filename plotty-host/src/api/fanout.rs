@@ -11,7 +11,8 @@
 //!
 //! With several daemons on one PostgreSQL database, every event message carries `daemon`: this
 //! daemon's name for its own events, the other daemon's for those relayed from it
-//! ([`DaemonEvent::Remote`], see [`crate::farm::relay`]).
+//! ([`DaemonEvent::Remote`], see [`crate::farm::relay`]). The other daemons' plotters are kept
+//! apart from this daemon's ([`Hub::remote_devices`]): listed with their daemon, read-only.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -25,6 +26,7 @@ use tokio_util::sync::CancellationToken;
 use super::protocol::{self, Channel, ServerMessage};
 use super::throttle::Throttle;
 use crate::events::{Alert, DaemonEvent, DeviceStatus, JobProgress, RemoteEvent};
+use crate::farm::relay::DEVICE_STALE;
 use crate::job::JobId;
 
 /// Alerts kept for the snapshot of the `system` channel (the oldest goes first).
@@ -58,6 +60,20 @@ struct Cache {
     /// The daemon each running job's progress comes from (several daemons on one database), for
     /// the reports the throttle holds back.
     origins: HashMap<JobId, String>,
+    /// The other daemons' plotters (relayed), by daemon and device id (two daemons' unnamed
+    /// plotters may share an id): their daemon, their last status and when it arrived.
+    remote_devices: BTreeMap<(String, String), RemoteDevice>,
+}
+
+/// A plotter of another daemon of the farm, as last relayed.
+#[derive(Clone, Debug)]
+pub(super) struct RemoteDevice {
+    /// Its daemon.
+    pub(super) daemon: String,
+    /// Its last status.
+    pub(super) status: DeviceStatus,
+    /// When that arrived.
+    at: Instant,
 }
 
 impl Hub {
@@ -121,6 +137,36 @@ impl Hub {
         self.cache().devices.values().cloned().collect()
     }
 
+    /// The other daemons' plotters heard of within [`DEVICE_STALE`] (an older one's daemon went
+    /// away), by daemon and device id.
+    pub(super) fn remote_devices(&self) -> Vec<RemoteDevice> {
+        let now = Instant::now();
+        self.cache()
+            .remote_devices
+            .values()
+            .filter(|d| now.duration_since(d.at) < DEVICE_STALE)
+            .cloned()
+            .collect()
+    }
+
+    /// The daemon of the plotter `id` when it is another daemon's (letter case aside, as jobs
+    /// name plotters) and not one of this daemon's.
+    pub(super) fn remote_daemon_of(&self, id: &str) -> Option<String> {
+        let cache = self.cache();
+        if cache.devices.keys().any(|k| k.eq_ignore_ascii_case(id)) {
+            return None;
+        }
+        let now = Instant::now();
+        cache
+            .remote_devices
+            .values()
+            .find(|d| {
+                d.status.device_id.eq_ignore_ascii_case(id)
+                    && now.duration_since(d.at) < DEVICE_STALE
+            })
+            .map(|d| d.daemon.clone())
+    }
+
     fn cache(&self) -> MutexGuard<'_, Cache> {
         // Nothing panics while holding the lock; a poisoned cache is still a valid cache.
         self.cache
@@ -175,8 +221,28 @@ impl Hub {
                 }
             }
             DaemonEvent::DeviceStatus(d) => {
-                self.publish(&ServerMessage::device(&d));
-                self.cache().devices.insert(d.device_id.clone(), d);
+                match from.filter(|f| Some(*f) != self.name.as_deref()) {
+                    // Another daemon's plotter: listed with its daemon, never as this one's.
+                    Some(daemon) => {
+                        self.publish_at(
+                            &ServerMessage::remote_device(&d),
+                            &crate::timestamp::now(),
+                            Some(daemon),
+                        );
+                        let remote = RemoteDevice {
+                            daemon: daemon.to_owned(),
+                            status: d.clone(),
+                            at: Instant::now(),
+                        };
+                        self.cache()
+                            .remote_devices
+                            .insert((daemon.to_owned(), d.device_id.clone()), remote);
+                    }
+                    None => {
+                        self.publish_at(&ServerMessage::device(&d), &crate::timestamp::now(), from);
+                        self.cache().devices.insert(d.device_id.clone(), d);
+                    }
+                }
             }
             DaemonEvent::Alert(a) => {
                 let at = crate::timestamp::now();
@@ -237,5 +303,79 @@ pub(super) async fn run(
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::DeviceState;
+
+    fn status(id: &str) -> DeviceStatus {
+        DeviceStatus {
+            device_id: id.into(),
+            device_type: "simulator".into(),
+            tags: Vec::new(),
+            status: DeviceState::Connected,
+            firmware_version: None,
+            pen_up: Some(true),
+            position_mm: None,
+            current_job_id: None,
+            error_count: 0,
+            error_message: None,
+            last_heartbeat: "2026-12-06T12:00:00Z".into(),
+            uptime_seconds: None,
+            notice: None,
+            motor_supply: None,
+            pen_servo: None,
+        }
+    }
+
+    /// Issue 15: another daemon's plotter reaches the clients marked with that daemon and is
+    /// kept apart from this daemon's (listed with its daemon, found as another daemon's).
+    #[test]
+    fn another_daemons_plotter_is_marked_and_kept_apart() {
+        let hub = Hub::new(16).named(Some("b".into()));
+        let mut feed = hub.subscribe();
+        let mut throttle = Throttle::default();
+        hub.dispatch(
+            DaemonEvent::DeviceStatus(status("right")),
+            &mut throttle,
+            None,
+        );
+        hub.dispatch(
+            DaemonEvent::Remote(Box::new(RemoteEvent {
+                daemon: "a".into(),
+                event: DaemonEvent::DeviceStatus(status("left")),
+            })),
+            &mut throttle,
+            None,
+        );
+        let own: serde_json::Value = serde_json::from_str(&feed.try_recv().unwrap().text).unwrap();
+        let theirs: serde_json::Value =
+            serde_json::from_str(&feed.try_recv().unwrap().text).unwrap();
+        assert_eq!(
+            (&own["device_id"], &own["daemon"]),
+            (&"right".into(), &"b".into())
+        );
+        assert_eq!(
+            (&theirs["type"], &theirs["device_id"], &theirs["daemon"]),
+            (&"device_status".into(), &"left".into(), &"a".into())
+        );
+        assert_eq!(
+            (&own.get("remote"), &theirs["remote"]),
+            (&None, &true.into())
+        );
+        let local: Vec<String> = hub.devices().into_iter().map(|d| d.device_id).collect();
+        assert_eq!(local, ["right"], "a's plotter is not this daemon's");
+        let remote: Vec<(String, String)> = hub
+            .remote_devices()
+            .into_iter()
+            .map(|r| (r.daemon, r.status.device_id))
+            .collect();
+        assert_eq!(remote, [("a".to_owned(), "left".to_owned())]);
+        assert_eq!(hub.remote_daemon_of("LEFT").as_deref(), Some("a"));
+        assert_eq!(hub.remote_daemon_of("right"), None, "this daemon's own");
+        assert_eq!(hub.remote_daemon_of("middle"), None, "nobody's");
     }
 }

@@ -370,6 +370,12 @@ where
             }
             messages.extend(devices.iter().map(ServerMessage::device));
         }
+        // The other daemons' plotters, marked with their daemon (after this daemon's messages).
+        let remote = if self.subscribed.contains(Channel::Devices) {
+            api.hub.remote_devices()
+        } else {
+            Vec::new()
+        };
         let mut alerts = Vec::new();
         if self.subscribed.contains(Channel::System) {
             messages.push(ServerMessage::SystemStatus(api.system_status().await));
@@ -377,6 +383,15 @@ where
         }
         for m in &messages {
             let flow = self.reply(m).await;
+            if !matches!(flow, Flow::Continue) {
+                return flow;
+            }
+        }
+        let now = crate::timestamp::now();
+        for r in &remote {
+            let message = ServerMessage::remote_device(&r.status);
+            let text = protocol::encode_from(&message, &now, Some(&r.daemon));
+            let flow = self.send_text(text).await;
             if !matches!(flow, Flow::Continue) {
                 return flow;
             }

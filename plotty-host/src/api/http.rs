@@ -519,18 +519,33 @@ pub(super) async fn job_action(
     }
 }
 
-/// `GET /api/devices`.
+/// `GET /api/devices`: this daemon's plotters, then on a farm the other daemons' (as last
+/// relayed), each with its `daemon` (on a farm); the others' have `remote: true` (read-only here).
 pub(super) async fn devices(State(api): State<Arc<Api>>) -> Response {
     match api.queue.devices().await {
         Ok(list) => {
-            let list: Vec<Value> = list
+            let wire = |d: &crate::events::DeviceStatus, daemon: Option<&str>, remote: bool| {
+                let wire = super::protocol::DeviceWire {
+                    remote,
+                    ..super::protocol::DeviceWire::from(d)
+                };
+                let mut v = serde_json::to_value(wire).unwrap_or(Value::Null);
+                if let (Some(obj), Some(daemon)) = (v.as_object_mut(), daemon) {
+                    obj.insert("daemon".into(), json!(daemon));
+                }
+                v
+            };
+            let mut out: Vec<Value> = list
                 .iter()
-                .map(|d| {
-                    serde_json::to_value(super::protocol::DeviceWire::from(d))
-                        .unwrap_or(Value::Null)
-                })
+                .map(|d| wire(d, api.hub.name(), false))
                 .collect();
-            Json(json!({ "count": list.len(), "devices": list })).into_response()
+            out.extend(
+                api.hub
+                    .remote_devices()
+                    .iter()
+                    .map(|r| wire(&r.status, Some(&r.daemon), true)),
+            );
+            Json(json!({ "count": out.len(), "devices": out })).into_response()
         }
         Err(e) => queue_error(&e),
     }
@@ -570,6 +585,14 @@ pub(super) async fn device_action(
         Ok(a) => a,
         Err(e) => return error(StatusCode::NOT_FOUND, "UNKNOWN_ACTION", e),
     };
+    // Another daemon's plotter (relayed): only that daemon drives it.
+    if let Some(daemon) = api.hub.remote_daemon_of(&id) {
+        return queue_error(&QueueError::InvalidState(format!(
+            "plotter `{id}` is attached to daemon `{daemon}`: {} it there (another daemon's \
+             plotters are read-only here)",
+            action.as_str()
+        )));
+    }
     match api.queue.device(Some(id), action).await {
         Ok(r) => Json(json!({
             "device_id": r.device_id,

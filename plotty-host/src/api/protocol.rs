@@ -314,6 +314,9 @@ pub struct DeviceWire {
     /// for a real board, which does not report it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pen_servo: Option<u16>,
+    /// Another daemon's plotter (a farm: relayed, read-only here); left out for this daemon's.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub remote: bool,
     /// `firmware_version` again, where the documentation put it.
     pub metadata: Value,
 }
@@ -553,6 +556,14 @@ impl ServerMessage {
         Self::DeviceStatus(DeviceWire::from(d))
     }
 
+    /// A `device_status` of another daemon's plotter (`remote: true`).
+    pub fn remote_device(d: &DeviceStatus) -> Self {
+        Self::DeviceStatus(DeviceWire {
+            remote: true,
+            ..DeviceWire::from(d)
+        })
+    }
+
     /// A `system_alert` (`snapshot`: replayed after a subscribe).
     pub fn alert(a: &Alert, snapshot: bool) -> Self {
         Self::SystemAlert(AlertWire {
@@ -665,6 +676,7 @@ pub fn every_server_message() -> Vec<ServerMessage> {
             notice: None,
             motor_supply: None,
             pen_servo: Some(17944),
+            remote: false,
             metadata: json!({}),
         }),
         ServerMessage::SystemStatus(SystemStatus {
@@ -710,6 +722,7 @@ impl From<&DeviceStatus> for DeviceWire {
             notice: d.notice.clone(),
             motor_supply: d.motor_supply,
             pen_servo: d.pen_servo,
+            remote: false,
             metadata: json!({ "firmware_version": d.firmware_version }),
         }
     }

@@ -329,13 +329,15 @@ async fn version(
     Ok(ExitCode::Success)
 }
 
-/// The id of the only attached device.
+/// The id of the only device attached to this daemon (on a farm, the other daemons' plotters
+/// it lists are not its own: `remote: true`).
 async fn only_device(http: &HttpClient) -> Result<String, ClientError> {
     let v = http.get("/api/devices").await?;
     let ids: Vec<&str> = v["devices"]
         .as_array()
         .into_iter()
         .flatten()
+        .filter(|d| d["remote"].as_bool() != Some(true))
         .filter_map(|d| d["device_id"].as_str())
         .collect();
     match ids.as_slice() {

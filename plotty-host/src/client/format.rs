@@ -482,6 +482,10 @@ pub(crate) fn device_line(d: &Value) -> String {
         text(&d["device_type"]),
         text(&d["status"])
     );
+    // A farm: another daemon's plotter, driven there.
+    if d["remote"].as_bool() == Some(true) {
+        let _ = write!(s, ", on daemon {}", text(&d["daemon"]));
+    }
     if let Some(fw) = d["firmware_version"].as_str() {
         let _ = write!(s, ", firmware {fw}");
     }
@@ -735,6 +739,17 @@ mod tests {
             "{}",
             device_line(&busy)
         );
+    }
+
+    /// Issue 15: another daemon's plotter says which daemon drives it.
+    #[test]
+    fn another_daemons_plotter_names_its_daemon() {
+        let d = json!({"device_id": "a1", "device_type": "simulator", "status": "connected",
+                       "daemon": "a", "remote": true});
+        assert_eq!(device_line(&d), "a1 (simulator) connected, on daemon a");
+        let own = json!({"device_id": "b1", "device_type": "simulator", "status": "connected",
+                         "daemon": "b"});
+        assert_eq!(device_line(&own), "b1 (simulator) connected");
     }
 
     #[test]

@@ -234,7 +234,31 @@ fn identity(store: &JobStore, settings: &Settings) -> Option<crate::store::Daemo
         host: crate::settings::host_name(),
         workspace: settings.workspace.display().to_string(),
         pid: std::process::id(),
+        plotters: farm_plotters(settings),
     })
+}
+
+/// This daemon's plotters as its registration records them: an unnamed plotter by its port,
+/// else `simulator` (its id before the device task finds it), as the submission check names it.
+fn farm_plotters(settings: &Settings) -> Vec<crate::store::Plotter> {
+    settings
+        .devices
+        .iter()
+        .map(|d| {
+            let id = d
+                .name
+                .as_deref()
+                .or(d.port.as_deref())
+                .unwrap_or("simulator");
+            let profile = crate::devices::registry::Profile::of(id, d);
+            crate::store::Plotter {
+                name: profile.name,
+                model: profile.model,
+                tags: profile.tags,
+                named: d.name.is_some(),
+            }
+        })
+        .collect()
 }
 
 /// A running daemon (steps 3–6 done): the in-process part of [`run`].

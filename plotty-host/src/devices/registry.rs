@@ -236,6 +236,33 @@ pub fn unmet(req: &Requirements, plotters: &[Profile]) -> String {
     )
 }
 
+/// [`unmet`] on a farm: `plotters` are every live daemon's (daemon name, plotter), each named
+/// with its daemon.
+pub fn unmet_in_farm(req: &Requirements, plotters: &[(String, crate::store::Plotter)]) -> String {
+    let list: Vec<String> = plotters
+        .iter()
+        .map(|(daemon, p)| {
+            let tags = if p.tags.is_empty() {
+                "no tags".to_owned()
+            } else {
+                format!("tags {}", p.tags.join(", "))
+            };
+            format!(
+                "`{}` on daemon `{daemon}` (model {}, {tags})",
+                p.name, p.model
+            )
+        })
+        .collect();
+    format!(
+        "no plotter of the farm can ever draw this job ({req}): the plotters are {}",
+        if list.is_empty() {
+            "none".to_owned()
+        } else {
+            list.join("; ")
+        }
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

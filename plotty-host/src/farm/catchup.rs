@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use tokio::sync::broadcast;
 
-use crate::events::{DaemonEvent, EventSender, JobProgress, RemoteEvent};
+use crate::events::{DaemonEvent, DeviceStatus, EventSender, JobProgress, RemoteEvent};
 use crate::job::JobId;
 use crate::store::{PgStore, StoreError};
 
@@ -54,6 +54,9 @@ pub struct Seen {
     /// The jobs the clients heard of (not deleted), with the last event id about each and the
     /// daemon it came from (empty: this one).
     jobs: HashMap<JobId, (i64, String)>,
+    /// The latest status seen of each other daemon's plotter, by (daemon, device id): a copy
+    /// resent because a daemon asked for a refresh (see [`super::relay`]) is not shown again.
+    devices: HashMap<(String, String), DeviceStatus>,
 }
 
 /// What one catch-up published.
@@ -107,20 +110,29 @@ impl Seen {
                 self.progress.remove(job_id);
                 self.jobs.remove(job_id);
             }
+            DaemonEvent::DeviceStatus(d) if !from.is_empty() => {
+                self.devices
+                    .insert((from.to_owned(), d.device_id.clone()), d.clone());
+            }
             DaemonEvent::Remote(r) => self.note_from(&r.event, &r.daemon),
             _ => {}
         }
     }
 
-    /// Whether `event` already reached the clients: a state change by its id, a progress by
-    /// its value.
+    /// Whether `event` already reached the clients: a state change by its id, a progress or
+    /// another daemon's plotter status by its value.
     pub fn has(&self, event: &DaemonEvent) -> bool {
         match event {
             DaemonEvent::JobStateChanged(c) => self.ids.contains(&c.event_id),
             DaemonEvent::JobProgress(p) => {
                 self.progress.get(&p.job_id) == Some(&(p.points_plotted, p.progress))
             }
-            DaemonEvent::Remote(r) => self.has(&r.event),
+            DaemonEvent::Remote(r) => match &r.event {
+                DaemonEvent::DeviceStatus(d) => {
+                    self.devices.get(&(r.daemon.clone(), d.device_id.clone())) == Some(d)
+                }
+                e => self.has(e),
+            },
             _ => false,
         }
     }

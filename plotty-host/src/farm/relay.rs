@@ -7,8 +7,9 @@
 //!   every [`PROGRESS_INTERVAL`] per job, always a new layer and the end), job deletion and
 //!   alert as one `NOTIFY` whose payload names the daemon (`{"daemon": …, "kind": …}`), kept
 //!   under PostgreSQL's 8,000-byte limit ([`MAX_PAYLOAD`]: a state change's or an alert's
-//!   metadata is dropped first, then long texts are cut). Device status is not relayed: device
-//!   ids are not unique across daemons yet.
+//!   metadata is dropped first, then long texts are cut). A plotter's status goes out when it
+//!   changed (not its heartbeats; at least every [`DEVICE_REFRESH`] while it beats); plotter
+//!   names are unique across the farm (each daemon registers its plotters, schema 9).
 //! - **in**: a connection of its own, outside the pool, `LISTEN`s; tokio-postgres hands the
 //!   notifications over through that connection's message stream. Each payload of another
 //!   daemon goes on this daemon's bus as [`DaemonEvent::Remote`]; its own come back too (every
@@ -16,7 +17,9 @@
 //!   event twice. A remote event is never sent out again: no loops. When the connection is
 //!   lost, the task logs a warning and reconnects (backing off up to [`MAX_BACKOFF`]), then
 //!   publishes the state changes, the latest progress and the deletions its clients missed
-//!   meanwhile, once each, from the database ([`super::catchup`]). Its session is named
+//!   meanwhile, once each, from the database ([`super::catchup`]); and, each time it listens,
+//!   it asks the others to send their plotters' statuses again ([`Wire::DeviceRefresh`]: they
+//!   are in no table), of which its clients see only what they had not. Its session is named
 //!   `plotty-relay:<daemon name>` (`application_name` in `pg_stat_activity`).
 //!
 //! The out task also records the latest progress of each running job in `job_progress` (at
@@ -25,15 +28,19 @@
 //! for those writes.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::{Notify, broadcast, mpsc};
 use tokio_postgres::AsyncMessage;
 
 use super::catchup::{self, Seen};
-use crate::events::{Alert, DaemonEvent, EventSender, JobProgress, RemoteEvent, Severity};
+use crate::events::{
+    Alert, DaemonEvent, DeviceState, DeviceStatus, EventSender, JobProgress, MotorSupply,
+    RemoteEvent, Severity,
+};
 use crate::job::{JobId, JobState, Reason};
 use crate::ledger::Ledger;
 use crate::shutdown::Shutdown;
@@ -50,6 +57,15 @@ pub const PROGRESS_INTERVAL: Duration = Duration::from_millis(100);
 
 /// A running job's progress is recorded for catch-ups at most this often.
 pub const PROGRESS_RECORD_INTERVAL: Duration = Duration::from_secs(1);
+
+/// A plotter's status goes out when it changed (its heartbeat and uptime aside), and else with
+/// the first heartbeat this long after the last one sent (every other heartbeat at the default
+/// `websocket.heartbeat_interval` of 30 s), so that the other daemons can drop the plotters of
+/// a daemon that went away ([`DEVICE_STALE`]).
+pub const DEVICE_REFRESH: Duration = Duration::from_secs(60);
+
+/// A remote plotter not heard of for this long is no longer listed (its daemon went away).
+pub const DEVICE_STALE: Duration = Duration::from_secs(150);
 
 /// The longest wait before listening again after the connection was lost.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(5);
@@ -123,6 +139,44 @@ pub enum Wire {
         /// The job.
         job_id: String,
     },
+    /// [`DaemonEvent::DeviceStatus`]: one of the daemon's plotters (sent when it changed, see
+    /// [`DEVICE_REFRESH`]).
+    DeviceStatus {
+        /// The plotter (unique across the farm when named).
+        device_id: String,
+        /// `axidraw` or `simulator`.
+        device_type: String,
+        /// Its tags.
+        #[serde(default)]
+        tags: Vec<String>,
+        /// What it is doing.
+        status: DeviceState,
+        /// Firmware version.
+        firmware_version: Option<String>,
+        /// Pen up.
+        pen_up: Option<bool>,
+        /// Carriage position, mm.
+        position_mm: Option<(f64, f64)>,
+        /// The job it holds.
+        current_job_id: Option<String>,
+        /// Errors since connected.
+        error_count: u32,
+        /// The last error (cut when the payload was too long).
+        error_message: Option<String>,
+        /// When it last answered.
+        last_heartbeat: String,
+        /// Seconds since connected.
+        uptime_seconds: Option<f64>,
+        /// What the user must know first (cut when the payload was too long).
+        notice: Option<String>,
+        /// The last motor supply reading.
+        motor_supply: Option<MotorSupply>,
+        /// The simulator's pen servo pulse width.
+        pen_servo: Option<u16>,
+    },
+    /// A daemon that just (re)started listening asks the others to send their plotters'
+    /// statuses again: it missed them while not listening (or had not started).
+    DeviceRefresh,
     /// [`DaemonEvent::Alert`].
     Alert {
         /// How serious.
@@ -145,6 +199,8 @@ pub fn start(ledger: &Ledger, shutdown: &Shutdown) {
         return;
     };
     let bus = ledger.bus();
+    // The listener tells the out task when another daemon asks for the plotters' statuses.
+    let refresh = Arc::new(Notify::new());
     let (record, mut to_record) = mpsc::unbounded_channel::<(JobId, String)>();
     let out = OutRelay {
         store: store.clone(),
@@ -152,6 +208,8 @@ pub fn start(ledger: &Ledger, shutdown: &Shutdown) {
         sent: HashMap::new(),
         latest: HashMap::new(),
         record,
+        devices: HashMap::new(),
+        refresh: Arc::clone(&refresh),
     };
     // In order, one at a time: the last write of a job is its latest progress. Ends when the
     // out task does (the channel closes).
@@ -170,7 +228,7 @@ pub fn start(ledger: &Ledger, shutdown: &Shutdown) {
     let (store, name) = (store.clone(), name.to_owned());
     // Subscribed now, so that nothing this daemon publishes from here on is missed by `seen`.
     let local = bus.subscribe();
-    shutdown.spawn(async move { listen(store, name, bus, local, stop).await });
+    shutdown.spawn(async move { listen(store, name, bus, local, refresh, stop).await });
 }
 
 /// The `NOTIFY` payload of `event` from `daemon`, within [`MAX_PAYLOAD`]; `None` for events
@@ -211,9 +269,24 @@ pub fn encode(daemon: &str, event: &DaemonEvent) -> Option<String> {
             source: a.source.clone(),
             metadata: a.metadata.clone(),
         },
-        DaemonEvent::Remote(_)
-        | DaemonEvent::DeviceStatus(_)
-        | DaemonEvent::HooksExecuted { .. } => {
+        DaemonEvent::DeviceStatus(d) => Wire::DeviceStatus {
+            device_id: d.device_id.clone(),
+            device_type: d.device_type.clone(),
+            tags: d.tags.clone(),
+            status: d.status,
+            firmware_version: d.firmware_version.clone(),
+            pen_up: d.pen_up,
+            position_mm: d.position_mm,
+            current_job_id: d.current_job_id.as_ref().map(ToString::to_string),
+            error_count: d.error_count,
+            error_message: d.error_message.clone(),
+            last_heartbeat: d.last_heartbeat.clone(),
+            uptime_seconds: d.uptime_seconds,
+            notice: d.notice.clone(),
+            motor_supply: d.motor_supply,
+            pen_servo: d.pen_servo,
+        },
+        DaemonEvent::Remote(_) | DaemonEvent::HooksExecuted { .. } => {
             return None;
         }
     };
@@ -245,7 +318,19 @@ pub fn encode(daemon: &str, event: &DaemonEvent) -> Option<String> {
             cut(message);
             cut(title);
         }
-        Wire::Progress { .. } | Wire::Deleted { .. } => {}
+        Wire::DeviceStatus {
+            error_message,
+            notice,
+            ..
+        } => {
+            if let Some(e) = error_message {
+                cut(e);
+            }
+            if let Some(n) = notice {
+                cut(n);
+            }
+        }
+        Wire::Progress { .. } | Wire::Deleted { .. } | Wire::DeviceRefresh => {}
     }
     let text = serde_json::to_string(&payload).ok()?;
     (text.len() <= MAX_PAYLOAD).then_some(text)
@@ -315,6 +400,44 @@ pub fn decode(me: &str, text: &str) -> Option<RemoteEvent> {
         Wire::Deleted { job_id } => DaemonEvent::JobDeleted {
             job_id: job(&job_id)?,
         },
+        Wire::DeviceStatus {
+            device_id,
+            device_type,
+            tags,
+            status,
+            firmware_version,
+            pen_up,
+            position_mm,
+            current_job_id,
+            error_count,
+            error_message,
+            last_heartbeat,
+            uptime_seconds,
+            notice,
+            motor_supply,
+            pen_servo,
+        } => DaemonEvent::DeviceStatus(DeviceStatus {
+            device_id,
+            device_type,
+            tags,
+            status,
+            firmware_version,
+            pen_up,
+            position_mm,
+            current_job_id: match current_job_id {
+                Some(id) => Some(job(&id)?),
+                None => None,
+            },
+            error_count,
+            error_message,
+            last_heartbeat,
+            uptime_seconds,
+            notice,
+            motor_supply,
+            pen_servo,
+        }),
+        // Not an event for the clients: see [`refresh_asked`].
+        Wire::DeviceRefresh => return None,
         Wire::Alert {
             severity,
             title,
@@ -333,6 +456,24 @@ pub fn decode(me: &str, text: &str) -> Option<RemoteEvent> {
         daemon: payload.daemon,
         event,
     })
+}
+
+/// The payload by which daemon `me` asks the others for their plotters' statuses again.
+pub fn refresh_request(me: &str) -> String {
+    // A unit variant and a string: nothing here can fail to serialise.
+    serde_json::to_string(&Payload {
+        daemon: me.to_owned(),
+        event: Wire::DeviceRefresh,
+    })
+    .unwrap_or_default()
+}
+
+/// Whether `text` is another daemon's (not `me`'s) request for the plotters' statuses.
+pub fn refresh_asked(me: &str, text: &str) -> bool {
+    // Most notifications are not: no parse for them.
+    text.contains("\"device_refresh\"")
+        && serde_json::from_str::<Payload>(text)
+            .is_ok_and(|p| p.event == Wire::DeviceRefresh && p.daemon != me)
 }
 
 /// Cuts `text` to [`CUT_TEXT`] bytes at a character boundary, marking the cut.
@@ -358,6 +499,10 @@ struct OutRelay {
     latest: HashMap<JobId, (Option<JobProgress>, Option<Instant>)>,
     /// The progress writer's queue.
     record: mpsc::UnboundedSender<(JobId, String)>,
+    /// Each plotter's status as it last went out, and when.
+    devices: HashMap<String, (DeviceStatus, Instant)>,
+    /// Another daemon asked for the plotters' statuses again.
+    refresh: Arc<Notify>,
 }
 
 impl OutRelay {
@@ -369,6 +514,10 @@ impl OutRelay {
                 e = rx.recv() => e,
                 // The bus is read until the stage stops: the last changes of a shutdown go out.
                 () = stop.stop() => return,
+                () = self.refresh.notified() => {
+                    self.resend_devices().await;
+                    continue;
+                }
             };
             let event = match event {
                 Ok(e) => e,
@@ -394,6 +543,22 @@ impl OutRelay {
                     tracing::warn!(error = %e, "cannot send this daemon's events to the other daemons; their clients miss them until the database answers");
                 }
                 Err(_) => {}
+            }
+        }
+    }
+
+    /// Sends each plotter's last status again (another daemon asked: it was not listening).
+    async fn resend_devices(&mut self) {
+        let now = Instant::now();
+        for (status, at) in self.devices.values_mut() {
+            *at = now;
+            let Some(payload) = encode(&self.name, &DaemonEvent::DeviceStatus(status.clone()))
+            else {
+                continue;
+            };
+            if let Err(e) = self.store.notify(CHANNEL, &payload).await {
+                tracing::debug!(error = %e, "cannot send the plotters' statuses again");
+                return;
             }
         }
     }
@@ -460,9 +625,30 @@ impl OutRelay {
                 }
                 true
             }
+            DaemonEvent::DeviceStatus(d) => {
+                let now = Instant::now();
+                let due = self.devices.get(&d.device_id).is_none_or(|(last, at)| {
+                    changed(last, d) || now.duration_since(*at) >= DEVICE_REFRESH
+                });
+                if due {
+                    self.devices.insert(d.device_id.clone(), (d.clone(), now));
+                }
+                due
+            }
             _ => true,
         }
     }
+}
+
+/// Whether `new` tells more than `old` than that the plotter is still there: anything but its
+/// heartbeat and uptime differs.
+fn changed(old: &DeviceStatus, new: &DeviceStatus) -> bool {
+    let alive = |d: &DeviceStatus| DeviceStatus {
+        last_heartbeat: String::new(),
+        uptime_seconds: None,
+        ..d.clone()
+    };
+    alive(old) != alive(new)
 }
 
 /// The task listening for the other daemons' events (see the module doc); `local` is its
@@ -472,6 +658,7 @@ async fn listen(
     me: String,
     bus: EventSender,
     mut local: broadcast::Receiver<DaemonEvent>,
+    refresh: Arc<Notify>,
     stop: Shutdown,
 ) {
     let mut backoff = Duration::from_millis(100);
@@ -480,7 +667,7 @@ async fn listen(
         let lost = tokio::select! {
             biased;
             () = stop.stop() => return,
-            lost = listen_once(&store, &me, &bus, &mut local, &mut seen) => lost,
+            lost = listen_once(&store, &me, &bus, &mut local, &mut seen, &refresh) => lost,
         };
         tracing::warn!(
             "the connection listening for the other daemons' events was lost ({lost}); \
@@ -514,6 +701,7 @@ async fn listen_once(
     bus: &EventSender,
     local: &mut broadcast::Receiver<DaemonEvent>,
     seen: &mut Seen,
+    refresh: &Notify,
 ) -> String {
     let (client, mut connection) = match store
         .connect_dedicated_as(&format!("plotty-relay:{me}"))
@@ -557,6 +745,11 @@ async fn listen_once(
             return format!("catching up failed: {e}");
         }
     }
+    // The plotters' statuses are not in the database: the other daemons send them again (the
+    // ones the clients have already are not shown twice, see `Seen`).
+    if let Err(e) = store.notify(CHANNEL, &refresh_request(me)).await {
+        tracing::debug!(error = %e, "cannot ask the other daemons for their plotters' statuses");
+    }
     loop {
         let n = tokio::select! {
             n = rx.recv() => n,
@@ -571,6 +764,10 @@ async fn listen_once(
             }
         };
         let Some(n) = n else { break };
+        if refresh_asked(me, n.payload()) {
+            refresh.notify_one();
+            continue;
+        }
         if let Some(remote) = decode(me, n.payload()) {
             let event = DaemonEvent::Remote(Box::new(remote));
             // A change the catch-up published already (notified while it read the history), or
@@ -640,8 +837,158 @@ mod tests {
         assert_eq!(decode("b", &text).unwrap().event, progress);
     }
 
+    /// A plotter's status as its device task reports it.
+    fn status(device_id: &str, state: DeviceState, heartbeat: &str) -> DeviceStatus {
+        DeviceStatus {
+            device_id: device_id.into(),
+            device_type: "simulator".into(),
+            tags: vec!["a3".into()],
+            status: state,
+            firmware_version: Some("EBBv13_and_above EB Firmware Version 3.0.2".into()),
+            pen_up: Some(true),
+            position_mm: Some((1.5, 2.0)),
+            current_job_id: None,
+            error_count: 0,
+            error_message: None,
+            last_heartbeat: heartbeat.into(),
+            uptime_seconds: Some(3.0),
+            notice: None,
+            motor_supply: None,
+            pen_servo: Some(16_000),
+        }
+    }
+
+    /// Issue 15: a plotter's status crosses to the other daemons whole, within the payload
+    /// limit however long its texts.
     #[test]
-    fn remote_and_device_events_are_never_sent() {
+    fn device_status_is_relayed_within_the_limit() {
+        let mut d = status("left", DeviceState::Busy, "2026-12-06T12:00:00Z");
+        d.current_job_id = Some(JobId::parse("0a3f5c2e9b1d").unwrap());
+        let event = DaemonEvent::DeviceStatus(d.clone());
+        let text = encode("a", &event).unwrap();
+        let back = decode("b", &text).unwrap();
+        assert_eq!((back.daemon.as_str(), back.event), ("a", event));
+        assert!(decode("a", &text).is_none(), "its own status comes back");
+        d.status = DeviceState::Error;
+        d.error_message = Some("é".repeat(5_000));
+        d.notice = Some("n".repeat(5_000));
+        let text = encode("a", &DaemonEvent::DeviceStatus(d)).unwrap();
+        assert!(text.len() <= MAX_PAYLOAD, "{}", text.len());
+    }
+
+    /// Only what a heartbeat cannot tell makes a status new.
+    #[test]
+    fn a_heartbeat_alone_is_no_change() {
+        let a = status("left", DeviceState::Connected, "2026-12-06T12:00:00Z");
+        let mut b = status("left", DeviceState::Connected, "2026-12-06T12:00:01Z");
+        b.uptime_seconds = Some(4.0);
+        assert!(!changed(&a, &b));
+        b.pen_up = Some(false);
+        assert!(changed(&a, &b));
+    }
+
+    /// Issue 15: a plotter's status on daemon a reaches daemon b's bus marked with a, once per
+    /// change (a heartbeat alone does not go out), and never comes back to a's own bus; a
+    /// status a sent before b listened reaches b when b starts listening (b asks for it).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn device_status_reaches_the_other_daemon_once_per_change() {
+        let Some(url) = crate::testing::postgres::database_or_skip(
+            "farm::relay::tests::device_status_reaches_the_other_daemon",
+        ) else {
+            return;
+        };
+        let (store, _) = PgStore::connect(&url, 4).await.unwrap();
+        let coordinator = crate::shutdown::Coordinator::new();
+        let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let (bus_a, bus_b) = (crate::events::bus(), crate::events::bus());
+        let (mut on_a, mut on_b) = (bus_a.subscribe(), bus_b.subscribe());
+        let relay = |bus: &EventSender, dir: &tempfile::TempDir, name: &str| {
+            let ledger = Ledger::new(store.clone(), dir.path(), bus.clone(), None)
+                .holding_leases(name.into(), Duration::from_secs(30));
+            start(&ledger, &coordinator.handle(crate::shutdown::Stage::Hooks));
+        };
+        // The test's own listening session: it sees what a sends.
+        let (observer, mut connection) = store.connect_dedicated().await.unwrap();
+        let (tx, mut notes) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            while let Some(Ok(m)) = std::future::poll_fn(|cx| connection.poll_message(cx)).await {
+                if let AsyncMessage::Notification(n) = m {
+                    let _ = tx.send(n.payload().to_owned());
+                }
+            }
+        });
+        observer
+            .batch_execute(&format!("LISTEN {CHANNEL}"))
+            .await
+            .unwrap();
+        // a alone: its plotter's first status goes out while nobody else listens.
+        relay(&bus_a, &dir_a, "a");
+        let first = status("left", DeviceState::Connected, "t0");
+        let _ = bus_a.send(DaemonEvent::DeviceStatus(first.clone()));
+        // …and a listens (it asks for the others' statuses once it does).
+        let (mut status_sent, mut listening) = (false, false);
+        tokio::time::timeout(Duration::from_secs(20), async {
+            while let Some(text) = notes.recv().await {
+                status_sent |= text.contains("\"device_status\"");
+                listening |= text == refresh_request("a");
+                if status_sent && listening {
+                    return;
+                }
+            }
+        })
+        .await
+        .expect("a sends its plotter's status and listens");
+        // b starts listening, asks, and gets it; then heartbeats (nothing) and a change.
+        relay(&bus_b, &dir_b, "b");
+        let mut sent = vec![first];
+        let mut got = Vec::new();
+        let mut collect = async |got: &mut Vec<(String, DeviceStatus)>, want: usize| {
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+            loop {
+                let wait = if got.len() >= want {
+                    Duration::from_millis(500)
+                } else {
+                    deadline.saturating_duration_since(tokio::time::Instant::now())
+                };
+                match tokio::time::timeout(wait, on_b.recv()).await {
+                    Ok(Ok(DaemonEvent::Remote(r))) => {
+                        if let DaemonEvent::DeviceStatus(d) = r.event {
+                            got.push((r.daemon, d));
+                        }
+                    }
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => panic!("b's bus failed: {e}"),
+                    Err(_) => return,
+                }
+            }
+        };
+        collect(&mut got, 1).await;
+        for beat in ["t1", "t2", "t3"] {
+            let _ = bus_a.send(DaemonEvent::DeviceStatus(status(
+                "left",
+                DeviceState::Connected,
+                beat,
+            )));
+        }
+        let mut busy = status("left", DeviceState::Busy, "t4");
+        busy.pen_up = Some(false);
+        sent.push(busy.clone());
+        let _ = bus_a.send(DaemonEvent::DeviceStatus(busy));
+        collect(&mut got, 2).await;
+        let want: Vec<(String, DeviceStatus)> =
+            sent.into_iter().map(|d| ("a".to_owned(), d)).collect();
+        assert_eq!(got, want, "each change once, no heartbeat");
+        // Nothing of a's came back to a's own bus.
+        while let Ok(e) = on_a.try_recv() {
+            assert!(
+                !matches!(&e, DaemonEvent::Remote(r) if r.daemon == "a"),
+                "echoed: {e:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn remote_events_are_never_sent() {
         let remote = DaemonEvent::Remote(Box::new(RemoteEvent {
             daemon: "x".into(),
             event: change(Value::Null),

@@ -285,7 +285,12 @@ impl State {
         let ledger = self.ledger.clone();
         let files = Arc::clone(&self.files);
         let next = self.pipeline_runner();
+        let farm = self.me.is_some() && !submission.requirements.is_empty();
         self.shutdown.spawn(async move {
+            if farm && let Err(e) = check_farm(&ledger, &submission.requirements).await {
+                let _ = reply.send(Err(e));
+                return;
+            }
             let result = submit_job(submission, &settings, jobs_dir, ledger, files).await;
             let queued = result.as_ref().ok().cloned();
             let _ = reply.send(result);
@@ -298,7 +303,7 @@ impl State {
     /// Refuses requirements that are malformed or, with one daemon per database (SQLite), that
     /// no plotter of this daemon can ever meet: the job would wait forever. The plotters are
     /// the attached ones (before any attached: the configured ones). On a farm another
-    /// daemon's plotter may meet them, and the job waits for it.
+    /// daemon's plotter may meet them: [`check_farm`] asks the database.
     fn check_requirements(
         &self,
         req: &crate::devices::registry::Requirements,
@@ -1134,4 +1139,29 @@ async fn submit_job(
         .job(id.as_str())
         .await?
         .ok_or_else(|| QueueError::UnknownJob(id.to_string()))
+}
+
+/// On a farm (PostgreSQL), refuses requirements `req` that no plotter of any live daemon can
+/// ever meet, listing the farm's plotters with their daemons (each daemon records its plotters
+/// when it registers, schema 9). When no daemon recorded any plotter (nothing to judge by) or
+/// the database cannot be read, the job is taken and waits, as before the farm check.
+async fn check_farm(
+    ledger: &Ledger,
+    req: &crate::devices::registry::Requirements,
+) -> Result<(), QueueError> {
+    use crate::devices::registry;
+    let (JobStore::Postgres(pg), Some((_, ttl_ms))) = (ledger.store(), ledger.lease()) else {
+        return Ok(());
+    };
+    let farm = match pg.farm_plotters(crate::timestamp::now_ms(), ttl_ms).await {
+        Ok(farm) => farm,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the farm's plotters; the job is taken unchecked");
+            return Ok(());
+        }
+    };
+    if farm.is_empty() || farm.iter().any(|(_, p)| p.profile().meets(req)) {
+        return Ok(());
+    }
+    Err(QueueError::Invalid(registry::unmet_in_farm(req, &farm)))
 }

@@ -1259,3 +1259,60 @@ async fn on_a_farm_each_job_starts_once_and_a_paused_job_stays_with_its_daemon()
     let ready = a.ledger.store().jobs(vec![JobState::Ready]).await.unwrap();
     assert_eq!(ready.len(), 2, "the other two wait for a free plotter");
 }
+
+/// Issue 15: on a farm, a job asking for a plotter or tags that no plotter of any live daemon
+/// meets is refused at submission, listing the farm's plotters with their daemons; a job
+/// another daemon's plotter meets is taken (it waits for that plotter).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_farm_a_job_no_plotter_of_the_farm_meets_is_refused() {
+    let Some(url) = crate::testing::postgres::database_or_skip("queue::tests::on_a_farm_a_job_no")
+    else {
+        return;
+    };
+    let a = farm_daemon(&url, "a").await;
+    let b = farm_daemon(&url, "b").await;
+    let crate::store::JobStore::Postgres(pg) = b.ledger.store() else {
+        panic!("a farm is on PostgreSQL");
+    };
+    for (daemon, plotter, tags) in [("a", "left", vec!["a3".to_owned()]), ("b", "right", vec![])] {
+        let me = crate::store::DaemonIdentity {
+            name: daemon.into(),
+            host: "studio".into(),
+            workspace: format!("/srv/{daemon}"),
+            pid: 1,
+            plotters: vec![crate::store::Plotter {
+                name: plotter.into(),
+                model: 2,
+                tags,
+                named: true,
+            }],
+        };
+        pg.register_daemon(&me, crate::timestamp::now_ms(), 30_000)
+            .await
+            .unwrap();
+    }
+    for (submission, asked) in [
+        (asking(None, &["red"]), "tags red"),
+        (asking(Some("middle"), &[]), "device middle"),
+        (asking(Some("right"), &["a3"]), "device right, tags a3"),
+    ] {
+        let e = b.queue.submit(submission).await.unwrap_err();
+        assert!(matches!(e, QueueError::Invalid(_)), "{e:?}");
+        let msg = e.to_string();
+        assert!(msg.contains(asked), "{msg}");
+        assert!(
+            msg.contains("`left` on daemon `a` (model 2, tags a3)"),
+            "{msg}"
+        );
+        assert!(
+            msg.contains("`right` on daemon `b` (model 2, no tags)"),
+            "{msg}"
+        );
+    }
+    let jobs = b.queue.list(ListFilter::default()).await.unwrap();
+    assert!(jobs.is_empty(), "nothing refused was created: {jobs:?}");
+    // a's plotter meets it: b takes the job (a plots it).
+    let ok = b.queue.submit(asking(Some("LEFT"), &["A3"])).await.unwrap();
+    assert_eq!(ok.requirements.device.as_deref(), Some("LEFT"));
+    drop(a);
+}

@@ -74,6 +74,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0008_job_progress",
         sql: include_str!("../../../migrations/0008_job_progress.sql"),
     },
+    Migration {
+        version: 9,
+        name: "0009_farm_plotters",
+        sql: include_str!("../../../migrations/0009_farm_plotters.sql"),
+    },
 ];
 
 /// The PostgreSQL twin of every migration of [`MIGRATIONS`], same versions and names, in order.
@@ -117,6 +122,11 @@ pub const POSTGRES_MIGRATIONS: &[Migration] = &[
         version: 8,
         name: "0008_job_progress",
         sql: include_str!("../../../migrations/postgres/0008_job_progress.sql"),
+    },
+    Migration {
+        version: 9,
+        name: "0009_farm_plotters",
+        sql: include_str!("../../../migrations/postgres/0009_farm_plotters.sql"),
     },
 ];
 

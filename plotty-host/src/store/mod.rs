@@ -44,7 +44,7 @@ pub use jobs::{
     Claim, JobRecord, Layer, Lease, MachinePosition, NewJob, ResumePoint, StateChange,
     TransitionRequest,
 };
-pub use postgres::{DaemonIdentity, PgStore};
+pub use postgres::{DaemonIdentity, PgStore, Plotter};
 
 /// How long a statement waits for a lock held by another connection (a `plotty check database`
 /// running next to the daemon) before failing.
@@ -224,6 +224,24 @@ pub enum StoreError {
         seen_s: i64,
         /// The lease, seconds.
         ttl_s: i64,
+    },
+    /// A plotter of this daemon has the name of a plotter of another live daemon.
+    #[error(
+        "plotter `{plotter}` of daemon `{me}` is also a plotter of the live daemon `{daemon}` \
+         (host {host}, workspace {workspace}) on this database: plotter names are unique across \
+         the farm (a job asking for `{plotter}` could go to either); rename one of them"
+    )]
+    PlotterNameInUse {
+        /// The plotter's name.
+        plotter: String,
+        /// The daemon that holds it.
+        daemon: String,
+        /// Its host.
+        host: String,
+        /// Its workspace.
+        workspace: String,
+        /// This daemon's name.
+        me: String,
     },
     /// A PostgreSQL statement failed.
     #[error("database error: {0}")]

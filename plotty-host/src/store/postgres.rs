@@ -42,6 +42,10 @@ const MIGRATION_LOCK: i64 = 0x504C_5459;
 /// The space of the advisory locks taken while a daemon registers its name ('PLTD').
 const DAEMON_NAME_LOCKS: i32 = 0x504C_5444;
 
+/// The advisory lock every registration takes ('PLTP'): two daemons registering at once the
+/// same plotter name under different daemon names are serialised, and the second is refused.
+const PLOTTER_NAMES_LOCK: i64 = 0x504C_5450;
+
 /// A connection of its own to the database (see [`PgStore::connect_dedicated`]): the future the
 /// caller drives, through which notifications arrive.
 pub type PgConnection = tokio_postgres::Connection<
@@ -243,6 +247,8 @@ impl PgStore {
             &[&DAEMON_NAME_LOCKS, &me.name],
         )
         .await?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&PLOTTER_NAMES_LOCK])
+            .await?;
         let row = tx
             .query_opt(
                 "SELECT host, workspace, pid, heartbeat_ms FROM daemons WHERE name = $1",
@@ -264,12 +270,44 @@ impl PgStore {
                 });
             }
         }
+        // A plotter name a live daemon holds (schema 9): a job asking for it could go to either.
+        let live = tx
+            .query(
+                "SELECT name, host, workspace, plotters FROM daemons
+                 WHERE name <> $1 AND heartbeat_ms > $2::BIGINT - $3::BIGINT",
+                &[&me.name, &now_ms, &ttl_ms],
+            )
+            .await?;
+        for row in live {
+            let (daemon, host, workspace, plotters): (String, String, String, String) = (
+                row.try_get(0)?,
+                row.try_get(1)?,
+                row.try_get(2)?,
+                row.try_get(3)?,
+            );
+            let theirs = Plotter::list(&plotters);
+            if let Some(clash) = me.plotters.iter().find(|p| {
+                theirs
+                    .iter()
+                    .any(|t| (p.named || t.named) && t.name.eq_ignore_ascii_case(&p.name))
+            }) {
+                return Err(StoreError::PlotterNameInUse {
+                    plotter: clash.name.clone(),
+                    daemon,
+                    host,
+                    workspace,
+                    me: me.name.clone(),
+                });
+            }
+        }
+        let plotters = serde_json::to_string(&me.plotters)
+            .map_err(|e| StoreError::Invalid(format!("cannot record the plotters: {e}")))?;
         tx.execute(
-            "INSERT INTO daemons (name, host, workspace, pid, started_at, heartbeat_ms)
-             VALUES ($1, $2, $3, $4, $5, $6)
+            "INSERT INTO daemons (name, host, workspace, pid, started_at, heartbeat_ms, plotters)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)
              ON CONFLICT (name) DO UPDATE SET host = excluded.host, workspace = excluded.workspace,
                  pid = excluded.pid, started_at = excluded.started_at,
-                 heartbeat_ms = excluded.heartbeat_ms",
+                 heartbeat_ms = excluded.heartbeat_ms, plotters = excluded.plotters",
             &[
                 &me.name,
                 &me.host,
@@ -277,6 +315,7 @@ impl PgStore {
                 &i64::from(me.pid),
                 &timestamp::now(),
                 &now_ms,
+                &plotters,
             ],
         )
         .await?;
@@ -301,6 +340,38 @@ impl PgStore {
             )
             .await?;
         Ok(n > 0)
+    }
+
+    /// The plotters of every daemon whose heartbeat is younger than `ttl_ms` at `now_ms`, with
+    /// the daemon's name, by daemon then plotter (schema 9): the farm a job's requirements are
+    /// checked against.
+    ///
+    /// # Errors
+    /// The database failed.
+    pub async fn farm_plotters(
+        &self,
+        now_ms: i64,
+        ttl_ms: i64,
+    ) -> Result<Vec<(String, Plotter)>, StoreError> {
+        let rows = self
+            .client()
+            .await?
+            .query(
+                "SELECT name, plotters FROM daemons WHERE heartbeat_ms > $1::BIGINT - $2::BIGINT
+                 ORDER BY name",
+                &[&now_ms, &ttl_ms],
+            )
+            .await?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (daemon, plotters): (String, String) = (row.try_get(0)?, row.try_get(1)?);
+            out.extend(
+                Plotter::list(&plotters)
+                    .into_iter()
+                    .map(|p| (daemon.clone(), p)),
+            );
+        }
+        Ok(out)
     }
 
     /// Ends this daemon's registration (a clean shutdown): its name is free at once.
@@ -1178,6 +1249,45 @@ pub struct DaemonIdentity {
     pub workspace: String,
     /// Its process id.
     pub pid: u32,
+    /// Its plotters (recorded at registration, schema 9).
+    pub plotters: Vec<Plotter>,
+}
+
+/// One plotter of a daemon sharing the database, as its registration records it.
+#[derive(Clone, PartialEq, Eq, Debug, serde::Serialize, serde::Deserialize)]
+pub struct Plotter {
+    /// Its device id (its configured name, else its port or `simulator`).
+    pub name: String,
+    /// Its AxiDraw model number.
+    pub model: u8,
+    /// Its tags.
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// Whether `name` was configured (`name:` of a `devices` entry): named plotters are unique
+    /// across the farm; two unnamed ones (each daemon's lone `device:` on the simulator, say)
+    /// may share their id.
+    #[serde(default)]
+    pub named: bool,
+}
+
+impl Plotter {
+    /// What it offers a job's requirements.
+    pub fn profile(&self) -> crate::devices::registry::Profile {
+        crate::devices::registry::Profile {
+            name: self.name.clone(),
+            model: self.model,
+            tags: self.tags.clone(),
+        }
+    }
+
+    /// The list recorded in `daemons.plotters`; an unreadable one (a newer daemon's format)
+    /// counts as no plotters, logged.
+    fn list(json: &str) -> Vec<Self> {
+        serde_json::from_str(json).unwrap_or_else(|e| {
+            tracing::debug!(error = %e, "ignoring a daemon's unreadable plotter list");
+            Vec::new()
+        })
+    }
 }
 
 /// `url` with its password replaced by `***`, for messages and logs.

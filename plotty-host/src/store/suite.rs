@@ -798,6 +798,7 @@ async fn postgres_a_daemon_name_belongs_to_one_live_daemon() {
         host: "studio".into(),
         workspace: workspace.into(),
         pid,
+        plotters: Vec::new(),
     };
     let (first, second) = (me("/srv/a", 10), me("/srv/b", 20));
     pg.register_daemon(&first, 1_000, 500).await.unwrap();
@@ -818,6 +819,72 @@ async fn postgres_a_daemon_name_belongs_to_one_live_daemon() {
     // A clean stop frees it at once.
     pg.unregister_daemon(&second).await.unwrap();
     pg.register_daemon(&first, 1_960, 500).await.unwrap();
+}
+
+/// Issue 15: a plotter name is one live daemon's across the farm (letter case aside), an
+/// expired daemon's names are free again, two unnamed plotters may share their id, and the
+/// farm's plotters are listed with their daemons.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_plotter_name_belongs_to_one_live_daemon() {
+    let Some(Fixture::Postgres(url)) = Fixture::postgres("postgres_a_plotter_name_belongs") else {
+        return;
+    };
+    let (pg, _) = PgStore::connect(&url, 2).await.unwrap();
+    let plotter = |name: &str, named| super::Plotter {
+        name: name.into(),
+        model: 2,
+        tags: vec!["a3".into()],
+        named,
+    };
+    let daemon = |name: &str, plotters| super::DaemonIdentity {
+        name: name.into(),
+        host: "studio".into(),
+        workspace: format!("/srv/{name}"),
+        pid: 10,
+        plotters,
+    };
+    let a = daemon(
+        "a",
+        vec![plotter("left", true), plotter("simulator", false)],
+    );
+    pg.register_daemon(&a, 1_000, 500).await.unwrap();
+    let b = daemon("b", vec![plotter("right", true), plotter("LEFT", true)]);
+    match pg.register_daemon(&b, 1_200, 500).await {
+        Err(e @ StoreError::PlotterNameInUse { .. }) => {
+            let StoreError::PlotterNameInUse {
+                ref plotter,
+                ref daemon,
+                ref me,
+                ..
+            } = e
+            else {
+                unreachable!()
+            };
+            assert_eq!(
+                (plotter.as_str(), daemon.as_str(), me.as_str()),
+                ("LEFT", "a", "b")
+            );
+            let text = e.to_string();
+            assert!(text.contains("`a`") && text.contains("`b`"), "{text}");
+        }
+        other => panic!("a second `left` was let in: {other:?}"),
+    }
+    // Unnamed plotters may share an id (each daemon's lone simulator).
+    let c = daemon("c", vec![plotter("simulator", false)]);
+    pg.register_daemon(&c, 1_200, 500).await.unwrap();
+    let farm = pg.farm_plotters(1_300, 500).await.unwrap();
+    let names: Vec<(&str, &str)> = farm
+        .iter()
+        .map(|(d, p)| (d.as_str(), p.name.as_str()))
+        .collect();
+    assert_eq!(
+        names,
+        [("a", "left"), ("a", "simulator"), ("c", "simulator")]
+    );
+    // a's heartbeat lapsed: its names are free, and it is no longer part of the farm.
+    pg.register_daemon(&b, 1_501, 500).await.unwrap();
+    let farm = pg.farm_plotters(1_600, 500).await.unwrap();
+    assert!(farm.iter().all(|(d, _)| d != "a"), "{farm:?}");
 }
 
 /// A daemon that comes back holds its PAUSED jobs again: the others let its leases lapse while

@@ -4,7 +4,9 @@
 //! plotters named `a1` … `c2`, tagged with a pen colour and a paper size).
 //!
 //! Daemon `c` starts first and gives each of its plotters a long job that names it, paced to
-//! the wall clock; `a` and `b` join with boards that run as fast as they can. Sixty small jobs,
+//! the wall clock; `a` and `b` join with boards that run as fast as they can. A fourth daemon
+//! with a plotter named like one of `b`'s is refused at start, and `b`'s device list shows the
+//! six plotters with their daemons (the others' read-only: a manual action on one is 409). Sixty small jobs,
 //! each a 5 mm line of its own, are submitted round-robin to the three daemons and released at
 //! once, a third naming a plotter of `a` or `b`, a third asking for tags, a third asking
 //! nothing. Daemon `c` is killed (SIGKILL) mid-plot; its two jobs must then be recorded PAUSED
@@ -143,6 +145,24 @@ impl Member {
     }
 }
 
+/// A plain HTTP POST without a body on loopback; the whole answer.
+fn http_post(port: u16, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .unwrap();
+    write!(
+        stream,
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Plotty-Request: 1\r\nContent-Length: 0\r\n\
+         Connection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    answer
+}
+
 /// The small job `i`: a 5 mm horizontal line of its own.
 fn small_line(i: usize) -> [(f64, f64); 2] {
     let x = 10.0 + (i % 6) as f64 * 12.0;
@@ -217,6 +237,64 @@ fn three_daemons_of_two_plotters_plot_every_job_once_on_a_plotter_that_meets_it(
 
     let mut a = start(&env, &url, 0, ClockMode::AsFastAsPossible);
     let mut b = start(&env, &url, 1, ClockMode::AsFastAsPossible);
+
+    // A daemon with a plotter named like one of `b`'s is refused while `b` lives (exit 3),
+    // naming both daemons.
+    let twin = env.write(
+        "twin.yaml",
+        &format!(
+            "database:\n  url: \"{url}\"\ndaemon:\n  name: d\n\
+             devices:\n  - name: b1\n    type: simulator\n"
+        ),
+    );
+    let mut cmd = env.cmd();
+    cmd.args(["daemon", "-h", "127.0.0.1", "-p", "0", "-c"])
+        .arg(&twin)
+        .arg("-w")
+        .arg(env.path("ws-twin"));
+    let out = crate::common::output_within_deadline(cmd);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(
+        stderr(&out)
+            .contains("plotter `b1` of daemon `d` is also a plotter of the live daemon `b`"),
+        "{}",
+        stderr(&out)
+    );
+
+    // `b` lists the whole farm's plotters, each with its daemon; the others' read-only.
+    let listed = poll_for("b to list every daemon's plotters", 60, || {
+        let answer = crate::farm::http_get(b.port, "/api/devices");
+        let body = answer.split_once("\r\n\r\n")?.1;
+        let v: serde_json::Value = serde_json::from_str(body).ok()?;
+        let devices: BTreeMap<String, (String, bool)> = v["devices"]
+            .as_array()?
+            .iter()
+            .map(|d| {
+                (
+                    d["device_id"].as_str().unwrap_or_default().to_owned(),
+                    (
+                        d["daemon"].as_str().unwrap_or_default().to_owned(),
+                        d["remote"].as_bool().unwrap_or(false),
+                    ),
+                )
+            })
+            .collect();
+        (devices.len() == 6).then_some(devices)
+    });
+    for (daemon, plotters) in PLOTTERS {
+        for (plotter, _) in plotters {
+            assert_eq!(
+                listed.get(plotter),
+                Some(&(daemon.to_owned(), daemon != "b")),
+                "{listed:?}"
+            );
+        }
+    }
+    let refused = http_post(b.port, "/api/devices/a1/pen-up");
+    assert!(
+        refused.starts_with("HTTP/1.1 409") && refused.contains("daemon `a`"),
+        "{refused}"
+    );
 
     // Small jobs across the three daemons, each released at once.
     let mut small: BTreeMap<String, usize> = BTreeMap::new();

@@ -10,7 +10,7 @@ import { createJobPage } from "./job.js";
 const state = {
   jobs: new Map(),      // id -> job (the HTTP view, updated by job_state_change)
   progress: new Map(),  // id -> last job_progress
-  devices: new Map(),   // device_id -> last device_status
+  devices: new Map(),   // deviceKey -> last device_status
   alerts: [],
 };
 
@@ -115,10 +115,16 @@ const DEVICE_ACTIONS = [["pen-up", "Pen up"], ["pen-down", "Pen down"], ["motors
 
 /** Each device's panel, built once: a status update rewrites its figures, never its controls
  *  (a walk being typed in survives the status a plot sends ten times a second). */
-const panels = new Map(); // device_id -> { root, dl, controls: [elements disabled while busy] }
+const panels = new Map(); // deviceKey -> { root, dl, controls: [elements disabled while busy] }
+
+/** A plotter's key: its id, and for another daemon's (a farm) that daemon too (two daemons'
+ *  unnamed plotters may share an id). */
+function deviceKey(d) {
+  return d.remote ? d.daemon + "/" + d.device_id : d.device_id;
+}
 
 function devicePanel(d) {
-  let p = panels.get(d.device_id);
+  let p = panels.get(deviceKey(d));
   if (p) return p;
   const root = el("div", undefined, "device");
   const dl = el("dl");
@@ -184,8 +190,8 @@ function devicePanel(d) {
   const clear = button("Clear", () => deviceAction(d.device_id, "clear-error"), undefined, "device-clear");
   problem.append(problemText, clear);
   root.insertBefore(problem, actions);
-  p = { root, dl, controls, problem, problemText };
-  panels.set(d.device_id, p);
+  p = { root, dl, controls, problem, problemText, clear };
+  panels.set(deviceKey(d), p);
   return p;
 }
 
@@ -200,6 +206,8 @@ function renderDevice() {
     p.dl.replaceChildren();
     const row = (k, v, cls, id) => { p.dl.appendChild(el("dt", k)); const dd = p.dl.appendChild(el("dd", v, cls)); if (id) dd.id = id; };
     row("device", d.device_id + " (" + d.device_type + (d.simulated ? ": nothing is drawn on paper" : "") + ")");
+    // A farm: the daemon the plotter is attached to; another daemon's is shown, never driven.
+    if (d.daemon) row("daemon", d.daemon + (d.remote ? " (another daemon: manual control there)" : ""), undefined, "device-daemon");
     if (d.notice) row("note", d.notice, "warn");
     row("status", d.status);
     p.problem.hidden = !d.error_message;
@@ -211,8 +219,10 @@ function renderDevice() {
     row("pen", d.pen_up == null ? "–" : d.pen_up ? "up" : "down");
     row("position", d.position ? d.position.x.toFixed(1) + ", " + d.position.y.toFixed(1) + " mm" : "–", undefined, "device-position");
     row("job", d.current_job_id || "–");
-    // Manual control only while no job holds the device (the daemon refuses it anyway).
-    for (const c of p.controls) c.disabled = !!d.current_job_id;
+    // Manual control only while no job holds the device, and only of this daemon's plotters
+    // (the daemon refuses it anyway).
+    for (const c of p.controls) c.disabled = !!d.current_job_id || !!d.remote;
+    p.clear.disabled = !!d.remote;
   }
 }
 
@@ -284,7 +294,7 @@ function onMessage(m) {
       jobPage.progress(m);
       break;
     case "device_status":
-      state.devices.set(m.device_id, m);
+      state.devices.set(deviceKey(m), m);
       renderDevice();
       jobPage.device(m);
       break;
