@@ -1330,45 +1330,38 @@ async fn fresh_id<C: GenericClient + Sync>(c: &C) -> Result<JobId, StoreError> {
     ))
 }
 
-/// The head released job the plotter `profile` meets, locked: the candidates are read in queue
-/// order unlocked, and the first it meets is locked with `FOR UPDATE SKIP LOCKED`, passed over
-/// when another daemon holds it (or took it meanwhile; the lock re-reads the row).
+/// The head released job the plotter `profile` meets, locked, in one statement: `FOR UPDATE
+/// SKIP LOCKED` passes over a job another daemon is claiming. The filter is
+/// [`Profile::meets`](crate::devices::registry::Profile::meets) in SQL (the store suite holds
+/// the two to the same answers): a name asked must be the plotter's, a model its model, and
+/// every tag asked among its tags, letter case aside (`lower` on both sides: names and tags
+/// are ASCII words, checked at submission and in the config). Reading the candidates and
+/// filtering them here cost a read of every released job per claim.
 async fn head_met(
     tx: &tokio_postgres::Transaction<'_>,
     profile: &crate::devices::registry::Profile,
 ) -> Result<Option<String>, StoreError> {
-    let candidates = tx
-        .query(
-            "SELECT id, req_device, req_model, req_tags FROM jobs
+    let tags: Vec<String> = profile
+        .tags
+        .iter()
+        .map(|t| t.to_ascii_lowercase())
+        .collect();
+    let tags = serde_json::to_string(&tags).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let model = i32::from(profile.model);
+    let row = tx
+        .query_opt(
+            "SELECT id FROM jobs
              WHERE state = 'READY' AND lease_owner IS NULL
                  AND (metadata_json::jsonb -> 'start') = 'true'::jsonb
-             ORDER BY priority DESC, seq ASC",
-            &[],
+                 AND (req_device IS NULL OR lower(req_device) = lower($1::text))
+                 AND (req_model IS NULL OR req_model = $2::int4)
+                 AND (req_tags IS NULL OR CAST(lower(req_tags) AS jsonb) <@ CAST($3::text AS jsonb))
+             ORDER BY priority DESC, seq ASC LIMIT 1
+             FOR UPDATE SKIP LOCKED",
+            &[&profile.name, &model, &tags],
         )
         .await?;
-    for row in candidates {
-        let req = jobs::requirements_of(
-            row.try_get(1)?,
-            row.try_get::<_, Option<i32>>(2)?.map(i64::from),
-            row.try_get(3)?,
-        );
-        if !profile.meets(&req) {
-            continue;
-        }
-        let id: String = row.try_get(0)?;
-        let locked = tx
-            .query_opt(
-                "SELECT id FROM jobs
-                 WHERE id = $1 AND state = 'READY' AND lease_owner IS NULL
-                 FOR UPDATE SKIP LOCKED",
-                &[&id],
-            )
-            .await?;
-        if locked.is_some() {
-            return Ok(Some(id));
-        }
-    }
-    Ok(None)
+    Ok(row.map(|r| r.try_get::<_, String>(0)).transpose()?)
 }
 
 async fn insert_new<C: GenericClient + Sync>(

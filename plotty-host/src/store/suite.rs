@@ -559,6 +559,26 @@ async fn claims_take_the_head_job_the_plotter_meets(fx: &Fixture) {
         .unwrap()
         .unwrap();
     assert_eq!(third.id, ids[0], "names compare without letter case");
+    // Tags alone: every tag asked among the plotter's, letter case aside.
+    let blue = Requirements {
+        tags: vec!["Blue".into()],
+        ..Requirements::default()
+    };
+    let (record, _) = s.insert_job(job("blue", blue)).await.unwrap();
+    to_ready(&s, &record.id).await;
+    assert!(
+        s.claim_next(plotter("plain", 1, &["a3", "red"]))
+            .await
+            .unwrap()
+            .is_none(),
+        "a plotter without the tag passes the job over"
+    );
+    let (tagged, _) = s
+        .claim_next(plotter("inked", 1, &["red", "BLUE"]))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(tagged.id, record.id);
     // A retry asks what the job asked.
     apply(&s, &first.id, JobEvent::Start).await.unwrap();
     apply(&s, &first.id, JobEvent::Fail).await.unwrap();
