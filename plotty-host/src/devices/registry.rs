@@ -215,25 +215,9 @@ impl Profile {
 pub fn unmet(req: &Requirements, plotters: &[Profile]) -> String {
     let list: Vec<String> = plotters
         .iter()
-        .map(|p| {
-            let tags = if p.tags.is_empty() {
-                "no tags".to_owned()
-            } else {
-                format!("tags {}", p.tags.join(", "))
-            };
-            format!("`{}` (model {}, {tags})", p.name, p.model)
-        })
+        .map(|p| describe(&p.name, None, p.model, &p.tags))
         .collect();
-    format!(
-        "no plotter can ever draw this job ({req}): the plotters are {}; ask for one of them \
-         (`--device NAME`, `--tag T`, `--device-model N`), or add a plotter that meets it to \
-         the config's `devices`",
-        if list.is_empty() {
-            "none".to_owned()
-        } else {
-            list.join("; ")
-        }
-    )
+    refusal("", req, &list)
 }
 
 /// [`unmet`] on a farm: `plotters` are every live daemon's (daemon name, plotter), each named
@@ -241,20 +225,28 @@ pub fn unmet(req: &Requirements, plotters: &[Profile]) -> String {
 pub fn unmet_in_farm(req: &Requirements, plotters: &[(String, crate::store::Plotter)]) -> String {
     let list: Vec<String> = plotters
         .iter()
-        .map(|(daemon, p)| {
-            let tags = if p.tags.is_empty() {
-                "no tags".to_owned()
-            } else {
-                format!("tags {}", p.tags.join(", "))
-            };
-            format!(
-                "`{}` on daemon `{daemon}` (model {}, {tags})",
-                p.name, p.model
-            )
-        })
+        .map(|(daemon, p)| describe(&p.name, Some(daemon.as_str()), p.model, &p.tags))
         .collect();
+    refusal(" of the farm", req, &list)
+}
+
+/// One plotter in a refusal: `` `left` on daemon `a` (model 2, tags a3, red) ``.
+fn describe(name: &str, daemon: Option<&str>, model: u8, tags: &[String]) -> String {
+    let on = daemon.map_or(String::new(), |d| format!(" on daemon `{d}`"));
+    let tags = if tags.is_empty() {
+        "no tags".to_owned()
+    } else {
+        format!("tags {}", tags.join(", "))
+    };
+    format!("`{name}`{on} (model {model}, {tags})")
+}
+
+/// The refusal's words, with what to do.
+fn refusal(scope: &str, req: &Requirements, list: &[String]) -> String {
     format!(
-        "no plotter of the farm can ever draw this job ({req}): the plotters are {}",
+        "no plotter{scope} can ever draw this job ({req}): the plotters are {}; ask for one of \
+         them (`--device NAME`, `--tag T`, `--device-model N`), or add a plotter that meets it \
+         to a daemon's `devices`",
         if list.is_empty() {
             "none".to_owned()
         } else {
