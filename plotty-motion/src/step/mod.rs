@@ -78,13 +78,16 @@ use profile::{BlockPlan, Group, Piece, plan_block};
 
 #[cfg(test)]
 std::thread_local! {
-    /// Blocks that entered the fast path of [`StepGenerator::push_into`] on this thread (tests
-    /// check that it is taken; kept out of the generator so that its size is the real one).
+    /// Blocks that the fast path of [`StepGenerator::push_into`] converted whole on this thread
+    /// (tests check that it is taken; kept out of the generator so that its size is the real
+    /// one).
     pub(crate) static FAST_BLOCKS: core::cell::Cell<u64> = const { core::cell::Cell::new(0) };
 }
 
-/// Smallest batch with which [`StepGenerator::push_into`] takes its fast path: the held group
-/// and the up to three phases of a block.
+/// Smallest batch with which [`StepGenerator::push_into`] takes its fast path. A block of up
+/// to three phases writes at most three moves there (the previous block's held group and all
+/// its phases but the last, which becomes the held group); the fourth slot takes what a
+/// fallback midway makes ready, so that the caller rarely needs another `pop_into`.
 pub const FAST_BATCH: usize = 4;
 
 /// Longest group (and so firmware move) in ticks: 2^31 ticks is 23.9 hours.
@@ -387,7 +390,6 @@ impl StepGenerator {
 
     /// The general path after [`Self::plan_checked`]: the pieces join the group queue.
     fn feed_planned(&mut self, block: &Block) {
-        let kinematics = self.exec.config.kinematics();
         let pen_now = self.queue.back().map(|g| g.last.pen);
         if pen_now.is_some_and(|p| p != block.pen) {
             self.finish();
@@ -395,9 +397,22 @@ impl StepGenerator {
         if let Some(first) = self.scratch.pieces.first() {
             self.queue.tail_point = first.line.point_at(first.s0);
         }
-        for piece in self.scratch.pieces.iter().take(self.scratch.n) {
+        self.feed_rest(block, 0);
+    }
+
+    /// Feeds the pieces `k..` of `scratch` to the group queue and accounts for the block (its
+    /// ticks, its end): the general path's end of a push, from wherever the fast path left it.
+    fn feed_rest(&mut self, block: &Block, k: usize) {
+        let kinematics = self.exec.config.kinematics();
+        for piece in self.scratch.pieces.iter().take(self.scratch.n).skip(k) {
             self.queue.feed(piece, kinematics, &mut self.exec.stats);
         }
+        self.account(block);
+    }
+
+    /// Counts `block` as pushed: its ticks and its end (for the next block's start).
+    #[inline]
+    fn account(&mut self, block: &Block) {
         self.planned_ticks += self.scratch.ticks;
         self.last_end = (block.end, self.scratch.end_target);
     }
@@ -426,8 +441,6 @@ impl StepGenerator {
         let kinematics = self.exec.config.kinematics();
         let close_ticks = self.queue.close_ticks;
         let n = self.scratch.n;
-        #[cfg(test)]
-        FAST_BLOCKS.with(|c| c.set(c.get() + 1));
         let mut written = 0;
         // The piece whose group is complete but not yet ready (it waits for the next one to
         // close); `None` while that is still the held group, if any.
@@ -499,9 +512,10 @@ impl StepGenerator {
             (from, at) = (target, point);
         }
         // Every piece closed: the last one is the held group.
+        #[cfg(test)]
+        FAST_BLOCKS.with(|c| c.set(c.get() + 1));
         self.hold(waiting);
-        self.planned_ticks += self.scratch.ticks;
-        self.last_end = (block.end, self.scratch.end_target);
+        self.account(block);
         written
     }
 
@@ -521,13 +535,8 @@ impl StepGenerator {
         if waiting.is_none() {
             return self.fall_back(block, out);
         }
-        let kinematics = self.exec.config.kinematics();
         self.hold(waiting);
-        for piece in self.scratch.pieces.iter().take(self.scratch.n).skip(k) {
-            self.queue.feed(piece, kinematics, &mut self.exec.stats);
-        }
-        self.planned_ticks += self.scratch.ticks;
-        self.last_end = (block.end, self.scratch.end_target);
+        self.feed_rest(block, k);
         written + self.pop_into(out.get_mut(written..).unwrap_or(&mut []))
     }
 

@@ -803,9 +803,9 @@ proptest! {
     #[test]
     fn push_into_gives_the_moves_of_push_and_pop(
         seed in any::<u64>(),
-        which in 0usize..5,
+        which in prop_oneof![0usize..2, 0usize..5],
         strokes in 1usize..4,
-        batch in 1usize..10,
+        batch in prop_oneof![FAST_BATCH..10, 1usize..10],
     ) {
         let k = Kinematics::new(Resolution::High);
         let config = configs()[which];
@@ -825,8 +825,8 @@ proptest! {
     /// of every length, missing or tiny), pen changes anywhere.
     #[test]
     fn push_into_gives_the_moves_of_push_and_pop_on_arbitrary_blocks(
-        which in 0usize..5,
-        batch in 1usize..10,
+        which in prop_oneof![0usize..2, 0usize..5],
+        batch in prop_oneof![FAST_BATCH..10, 1usize..10],
         specs in proptest::collection::vec(
             (
                 prop_oneof![1e-4f64..0.05, 0.05f64..2.0, 2.0f64..50.0],
