@@ -47,7 +47,7 @@ pub const SETTLE: Duration = Duration::from_millis(250);
 pub struct Seen {
     /// The last event id when the listener first listened: older ones are never caught up.
     baseline: Option<i64>,
-    /// The state-change event ids seen, the highest [`WINDOW`] of them.
+    /// The state-change event ids seen within [`WINDOW`] of the highest.
     ids: BTreeSet<i64>,
     /// The latest progress seen of each job: (points plotted, fraction done).
     progress: HashMap<JobId, (u64, f64)>,
@@ -98,11 +98,16 @@ impl Seen {
                     self.progress.remove(&c.job_id);
                 }
                 let top = self.ids.last().copied().unwrap_or(c.event_id);
-                while self.ids.first().is_some_and(|&first| first < top - WINDOW) {
+                while self
+                    .ids
+                    .first()
+                    .is_some_and(|&first| first < top.saturating_sub(WINDOW))
+                {
                     self.ids.pop_first();
                 }
             }
-            DaemonEvent::JobProgress(p) => {
+            // Only other daemons' progress is ever caught up (`progress_of_others`).
+            DaemonEvent::JobProgress(p) if !from.is_empty() => {
                 self.progress
                     .insert(p.job_id.clone(), (p.points_plotted, p.progress));
             }
@@ -124,8 +129,12 @@ impl Seen {
     pub fn has(&self, event: &DaemonEvent) -> bool {
         match event {
             DaemonEvent::JobStateChanged(c) => self.ids.contains(&c.event_id),
+            // A progress recorded (at most once a second) before the latest one the clients saw
+            // would show the job going back.
             DaemonEvent::JobProgress(p) => {
-                self.progress.get(&p.job_id) == Some(&(p.points_plotted, p.progress))
+                self.progress.get(&p.job_id).is_some_and(|&(points, done)| {
+                    points > p.points_plotted || (points == p.points_plotted && done >= p.progress)
+                })
             }
             DaemonEvent::Remote(r) => match &r.event {
                 DaemonEvent::DeviceStatus(d) => {
@@ -140,7 +149,10 @@ impl Seen {
     /// The event id above which a catch-up looks; `None` before the first listen.
     fn floor(&self) -> Option<i64> {
         let baseline = self.baseline?;
-        let below_seen = self.ids.last().map_or(i64::MIN, |top| top - WINDOW);
+        let below_seen = self
+            .ids
+            .last()
+            .map_or(i64::MIN, |top| top.saturating_sub(WINDOW));
         Some(baseline.max(below_seen))
     }
 }
@@ -188,7 +200,7 @@ pub async fn catch_up(
         }
         seen.note(&event);
         done.changes += 1;
-        publish(bus, daemon.unwrap_or_default(), event);
+        publish(bus, daemon.unwrap_or_else(|| me.to_owned()), event);
     }
     for payload in progress {
         let Some(remote) = super::relay::decode(me, &payload) else {
@@ -307,9 +319,17 @@ mod tests {
         seen.note(&remote);
         assert!(seen.has(&change(50, JobState::Queued)), "by id");
         assert!(!seen.has(&change(51, JobState::Ready)));
+        // Only other daemons' progress is caught up, so only theirs is noted.
         seen.note(&progress(10));
+        assert!(!seen.has(&progress(10)), "this daemon's own progress");
+        seen.note(&DaemonEvent::Remote(Box::new(RemoteEvent {
+            daemon: "a".into(),
+            event: progress(10),
+        })));
         assert!(seen.has(&progress(10)));
         assert!(!seen.has(&progress(11)));
+        // A value recorded before the one the clients saw would show the job going back.
+        assert!(seen.has(&progress(9)), "older than what was seen");
         // A job that ended has no progress to catch up.
         seen.note(&change(52, JobState::Completed));
         assert!(!seen.has(&progress(10)));

@@ -8,8 +8,8 @@
 //!   alert as one `NOTIFY` whose payload names the daemon (`{"daemon": …, "kind": …}`), kept
 //!   under PostgreSQL's 8,000-byte limit ([`MAX_PAYLOAD`]: a state change's or an alert's
 //!   metadata is dropped first, then long texts are cut). A plotter's status goes out when it
-//!   changed (not its heartbeats; at least every [`DEVICE_REFRESH`] while it beats); plotter
-//!   names are unique across the farm (each daemon registers its plotters, schema 9).
+//!   changed (not its heartbeats), and all of them again every [`DEVICE_REFRESH`]; named
+//!   plotters are unique across the farm (each daemon registers its plotters, schema 9).
 //! - **in**: a connection of its own, outside the pool, `LISTEN`s; tokio-postgres hands the
 //!   notifications over through that connection's message stream. Each payload of another
 //!   daemon goes on this daemon's bus as [`DaemonEvent::Remote`]; its own come back too (every
@@ -58,10 +58,10 @@ pub const PROGRESS_INTERVAL: Duration = Duration::from_millis(100);
 /// A running job's progress is recorded for catch-ups at most this often.
 pub const PROGRESS_RECORD_INTERVAL: Duration = Duration::from_secs(1);
 
-/// A plotter's status goes out when it changed (its heartbeat and uptime aside), and else with
-/// the first heartbeat this long after the last one sent (every other heartbeat at the default
-/// `websocket.heartbeat_interval` of 30 s), so that the other daemons can drop the plotters of
-/// a daemon that went away ([`DEVICE_STALE`]).
+/// A plotter's status goes out when it changed (its heartbeat and uptime aside), and every
+/// plotter's last status goes out again this often, whatever `websocket.heartbeat_interval` is
+/// (up to an hour), so that the other daemons drop the plotters of a daemon that went away
+/// ([`DEVICE_STALE`]) and only those.
 pub const DEVICE_REFRESH: Duration = Duration::from_secs(60);
 
 /// A remote plotter not heard of for this long is no longer listed (its daemon went away).
@@ -499,8 +499,8 @@ struct OutRelay {
     latest: HashMap<JobId, (Option<JobProgress>, Option<Instant>)>,
     /// The progress writer's queue.
     record: mpsc::UnboundedSender<(JobId, String)>,
-    /// Each plotter's status as it last went out, and when.
-    devices: HashMap<String, (DeviceStatus, Instant)>,
+    /// Each plotter's status as it last went out.
+    devices: HashMap<String, DeviceStatus>,
     /// Another daemon asked for the plotters' statuses again.
     refresh: Arc<Notify>,
 }
@@ -508,6 +508,9 @@ struct OutRelay {
 impl OutRelay {
     async fn run(mut self, mut rx: broadcast::Receiver<DaemonEvent>, stop: Shutdown) {
         let mut failing = false;
+        let mut refresh =
+            tokio::time::interval_at(tokio::time::Instant::now() + DEVICE_REFRESH, DEVICE_REFRESH);
+        refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let event = tokio::select! {
                 biased;
@@ -515,6 +518,10 @@ impl OutRelay {
                 // The bus is read until the stage stops: the last changes of a shutdown go out.
                 () = stop.stop() => return,
                 () = self.refresh.notified() => {
+                    self.resend_devices().await;
+                    continue;
+                }
+                _ = refresh.tick() => {
                     self.resend_devices().await;
                     continue;
                 }
@@ -547,11 +554,10 @@ impl OutRelay {
         }
     }
 
-    /// Sends each plotter's last status again (another daemon asked: it was not listening).
+    /// Sends each plotter's last status again (another daemon asked: it was not listening; or
+    /// [`DEVICE_REFRESH`] passed).
     async fn resend_devices(&mut self) {
-        let now = Instant::now();
-        for (status, at) in self.devices.values_mut() {
-            *at = now;
+        for status in self.devices.values() {
             let Some(payload) = encode(&self.name, &DaemonEvent::DeviceStatus(status.clone()))
             else {
                 continue;
@@ -625,13 +631,15 @@ impl OutRelay {
                 }
                 true
             }
+            // Heartbeats alone stay here: the other daemons hear the plotter is still there
+            // from the resend every [`DEVICE_REFRESH`].
             DaemonEvent::DeviceStatus(d) => {
-                let now = Instant::now();
-                let due = self.devices.get(&d.device_id).is_none_or(|(last, at)| {
-                    changed(last, d) || now.duration_since(*at) >= DEVICE_REFRESH
-                });
+                let due = self
+                    .devices
+                    .get(&d.device_id)
+                    .is_none_or(|last| changed(last, d));
                 if due {
-                    self.devices.insert(d.device_id.clone(), (d.clone(), now));
+                    self.devices.insert(d.device_id.clone(), d.clone());
                 }
                 due
             }
