@@ -281,17 +281,22 @@ impl Executor {
             .all(|(n, c)| *n == 0 || n.abs() * STEP - i64::from(c) < min)
     }
 
-    /// One LM for a group, from its [`LmStart`]: every moving motor's last step on the target
-    /// tick.
+    /// Converts `g` into `slot` (one LM, every moving motor's last step on the target tick) if
+    /// an LM to its end can last the firmware minimum; `false`, with nothing changed, if it
+    /// cannot (see [`Self::cannot_fill_minimum`]): the caller merges `g` with what follows, or
+    /// converts it anyway as the last move of a run.
     #[inline]
-    pub(crate) fn convert_lm<S: LmSource>(&mut self, g: &S, start: LmStart) -> Move {
-        let mut m = Move::EMPTY;
-        self.convert_lm_into(g, start, &mut m);
-        m
+    pub(crate) fn convert_lm_filling<S: LmSource>(&mut self, g: &S, slot: &mut Move) -> bool {
+        let start = self.lm_start(g.end_target());
+        if self.cannot_fill_minimum_from(&start) {
+            return false;
+        }
+        self.convert_lm_into(g, start, slot);
+        true
     }
 
-    /// [`Self::convert_lm`] written straight into `slot` (a caller's batch), not returned and
-    /// copied.
+    /// One LM for `g` from its [`LmStart`], written straight into `slot` (a caller's batch):
+    /// every moving motor's last step on the target tick.
     #[inline]
     pub(crate) fn convert_lm_into<S: LmSource>(&mut self, g: &S, start: LmStart, slot: &mut Move) {
         let fw = self.config.firmware();

@@ -82,6 +82,9 @@ std::thread_local! {
     /// (tests check that it is taken; kept out of the generator so that its size is the real
     /// one).
     pub(crate) static FAST_BLOCKS: core::cell::Cell<u64> = const { core::cell::Cell::new(0) };
+    /// Blocks that left the fast path midway, after converting part of themselves (tests
+    /// check that the equivalence tests reach that hand-over).
+    pub(crate) static FAST_BAILS_MIDWAY: core::cell::Cell<u64> = const { core::cell::Cell::new(0) };
 }
 
 /// Smallest batch with which [`StepGenerator::push_into`] takes its fast path. A block of up
@@ -471,12 +474,10 @@ impl StepGenerator {
                         let Some(held) = q.groups.get(q.head) else {
                             return self.fall_back(block, out);
                         };
-                        let start = self.exec.lm_start(held.end_target);
-                        if self.exec.cannot_fill_minimum_from(&start) {
+                        if !self.exec.convert_lm_filling(held, slot) {
                             // It merges with this piece: nothing changed yet.
                             return self.fall_back(block, out);
                         }
-                        self.exec.convert_lm_into(held, start, slot);
                         written += 1;
                         q.pop_front();
                         q.has_held = false;
@@ -486,16 +487,14 @@ impl StepGenerator {
                     let Some(prev) = self.scratch.pieces.get(w.piece) else {
                         return self.fast_bail(block, out, written, waiting, k);
                     };
-                    let start = self.exec.lm_start(w.end.target);
-                    if self.exec.cannot_fill_minimum_from(&start) {
-                        return self.fast_bail(block, out, written, waiting, k);
-                    }
                     let job = LonePiece {
                         piece: prev,
                         end_tick: w.end.tick,
                         end_target: w.end.target,
                     };
-                    self.exec.convert_lm_into(&job, start, slot);
+                    if !self.exec.convert_lm_filling(&job, slot) {
+                        return self.fast_bail(block, out, written, waiting, k);
+                    }
                     written += 1;
                 }
             }
@@ -535,6 +534,8 @@ impl StepGenerator {
         if waiting.is_none() {
             return self.fall_back(block, out);
         }
+        #[cfg(test)]
+        FAST_BAILS_MIDWAY.with(|c| c.set(c.get() + 1));
         self.hold(waiting);
         self.feed_rest(block, k);
         written + self.pop_into(out.get_mut(written..).unwrap_or(&mut []))
@@ -606,8 +607,8 @@ impl StepGenerator {
             }
             match self.exec.config.format() {
                 MoveFormat::Lm => {
-                    let start = self.exec.lm_start(g.end_target);
-                    if self.exec.cannot_fill_minimum_from(&start) {
+                    let mut m = Move::EMPTY;
+                    if !self.exec.convert_lm_filling(g, &mut m) {
                         if ready >= 2 {
                             q.merge_head();
                             continue;
@@ -615,8 +616,10 @@ impl StepGenerator {
                         if q.has_held || q.has_open {
                             return None;
                         }
+                        // The last move of a run: stretched to the minimum, or left short.
+                        let start = self.exec.lm_start(g.end_target);
+                        self.exec.convert_lm_into(g, start, &mut m);
                     }
-                    let m = self.exec.convert_lm(g, start);
                     q.pop_front();
                     return Some(m);
                 }

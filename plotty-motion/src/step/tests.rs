@@ -780,6 +780,99 @@ fn push_into_merges_a_stepless_phase_like_push() {
     }
 }
 
+/// A block that cruises for seconds, then decelerates for 20 ms over 2 µm (a sixth of a step)
+/// to a point on the step lattice: its cruise closes a move on the fast path, its stepless
+/// deceleration cannot, so the block leaves the fast path midway, with its cruise waiting, and
+/// the general path merges the deceleration into the cruise's group. The moves must be those of
+/// `push` and `pop` (the test above only reaches the fallback of a whole block).
+#[test]
+fn push_into_hands_a_block_over_midway_like_push() {
+    let k = Kinematics::new(Resolution::High);
+    let (a, b, c) = (
+        Point::new(10.0, 0.0),
+        Point::new(11.0, 0.0),
+        Point::new(20.0, 5.0),
+    );
+    // On the lattice: both motor coordinates of `b` are whole steps, and the deceleration's
+    // start (2 µm before it) rounds to the same steps.
+    assert_eq!(k.motor_exact(b), (880.0, 880.0));
+    let mut blocks = plan_polyline(&[Point::ORIGIN, a], Pen::Down, 50.0, 1000.0, k, 0);
+    blocks.push(Block {
+        start: a,
+        end: b,
+        pen: Pen::Down,
+        tag: Tag::default(),
+        length_mm: 1.0,
+        entry_mm_s: 0.2,
+        cruise_mm_s: 0.2,
+        exit_mm_s: 0.0,
+        accel_mm_s2: 10.0,
+    });
+    blocks.extend(plan_polyline(&[b, c], Pen::Down, 50.0, 1000.0, k, 2));
+    let midway = || FAST_BAILS_MIDWAY.with(core::cell::Cell::get);
+    for config in configs() {
+        let before = midway();
+        let (fast, g_fast) = run_batched(config, &blocks, FAST_BATCH);
+        if config.format() == MoveFormat::Lm {
+            assert_eq!(midway() - before, 1, "{config:?}");
+        }
+        let (general, g_general) = run_general(config, &blocks);
+        assert_eq!(fast, general, "{config:?}");
+        assert_same_state(&g_fast, &g_general);
+    }
+}
+
+/// A pen change between two pushes ends the run by itself: a caller that does not call
+/// `finish` there gets the moves of one that does, on both paths (the other equivalence tests
+/// finish at every pen change themselves, so they never reach the generator's own check).
+#[test]
+fn a_pen_change_ends_the_run_without_finish() {
+    let k = Kinematics::new(Resolution::High);
+    for seed in 0..4 {
+        let blocks = stroke_stream(seed, 3, 30, k);
+        assert!(blocks.windows(2).any(|w| w[0].pen != w[1].pen));
+        for config in configs() {
+            let (finished, g_finished) = run_general(config, &blocks);
+            let mut g = StepGenerator::new(config);
+            let mut unfinished = Vec::new();
+            for b in &blocks {
+                g.push(b).unwrap();
+                unfinished.extend(core::iter::from_fn(|| g.pop()));
+            }
+            g.finish();
+            unfinished.extend(core::iter::from_fn(|| g.pop()));
+            assert_eq!(unfinished, finished, "{config:?}");
+            assert_same_state(&g, &g_finished);
+
+            let mut g = StepGenerator::new(config);
+            let mut out = std::vec![Move::EMPTY; FAST_BATCH];
+            let mut batched = Vec::new();
+            let mut push = |g: &mut StepGenerator, b: Option<&Block>, out: &mut Vec<Move>| {
+                let mut n = match b {
+                    Some(b) => g.push_into(b, out).unwrap(),
+                    None => {
+                        g.finish();
+                        g.pop_into(out)
+                    }
+                };
+                loop {
+                    batched.extend_from_slice(&out[..n]);
+                    if n < FAST_BATCH {
+                        return;
+                    }
+                    n = g.pop_into(out);
+                }
+            };
+            for b in &blocks {
+                push(&mut g, Some(b), &mut out);
+            }
+            push(&mut g, None, &mut out);
+            assert_eq!(batched, finished, "{config:?}");
+            assert_same_state(&g, &g_finished);
+        }
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(96))]
 
