@@ -884,6 +884,70 @@ mod tests {
         assert!(text.len() <= MAX_PAYLOAD, "{}", text.len());
     }
 
+    /// A plotter's status on the wire exactly as daemons of the previous version send it and
+    /// read it (a farm may mix versions while it is upgraded): pinned here, with a payload of
+    /// theirs decoded.
+    #[test]
+    fn device_status_wire_json_is_pinned() {
+        let mut d = status("left", DeviceState::Busy, "2026-12-06T12:00:00Z");
+        d.current_job_id = Some(JobId::parse("0a3f5c2e9b1d").unwrap());
+        d.error_count = 2;
+        d.error_message = Some("lost".into());
+        d.notice = Some("simulated".into());
+        d.motor_supply = Some(MotorSupply {
+            reading: 812,
+            low: false,
+        });
+        let text = encode("a", &DaemonEvent::DeviceStatus(d.clone())).unwrap();
+        let pinned = concat!(
+            r#"{"daemon":"a","kind":"device_status","device_id":"left","#,
+            r#""device_type":"simulator","tags":["a3"],"status":"busy","#,
+            r#""firmware_version":"EBBv13_and_above EB Firmware Version 3.0.2","#,
+            r#""pen_up":true,"position_mm":[1.5,2.0],"current_job_id":"0a3f5c2e9b1d","#,
+            r#""error_count":2,"error_message":"lost","last_heartbeat":"2026-12-06T12:00:00Z","#,
+            r#""uptime_seconds":3.0,"notice":"simulated","#,
+            r#""motor_supply":{"reading":812,"low":false},"pen_servo":16000}"#
+        );
+        assert_eq!(text, pinned);
+        let back = decode("b", pinned).unwrap();
+        assert_eq!(
+            (back.daemon.as_str(), back.event),
+            ("a", DaemonEvent::DeviceStatus(d))
+        );
+        // Nothing known yet, and no `tags` (daemons before plotters had tags).
+        let bare = concat!(
+            r#"{"daemon":"a","kind":"device_status","device_id":"x","device_type":"axidraw","#,
+            r#""status":"offline","firmware_version":null,"pen_up":null,"position_mm":null,"#,
+            r#""current_job_id":null,"error_count":0,"error_message":null,"#,
+            r#""last_heartbeat":"t","uptime_seconds":null,"notice":null,"#,
+            r#""motor_supply":null,"pen_servo":null}"#
+        );
+        let bare_status = DeviceStatus {
+            device_id: "x".into(),
+            device_type: "axidraw".into(),
+            tags: Vec::new(),
+            status: DeviceState::Offline,
+            firmware_version: None,
+            pen_up: None,
+            position_mm: None,
+            current_job_id: None,
+            error_count: 0,
+            error_message: None,
+            last_heartbeat: "t".into(),
+            uptime_seconds: None,
+            notice: None,
+            motor_supply: None,
+            pen_servo: None,
+        };
+        assert_eq!(
+            decode("b", bare).map(|r| r.event),
+            Some(DaemonEvent::DeviceStatus(bare_status))
+        );
+        // A job id no job can have: the status is not shown at all.
+        let bad = pinned.replace("0a3f5c2e9b1d", "../etc");
+        assert_eq!(decode("b", &bad), None);
+    }
+
     /// Only what a heartbeat cannot tell makes a status new.
     #[test]
     fn a_heartbeat_alone_is_no_change() {
