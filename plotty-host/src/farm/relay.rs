@@ -38,8 +38,7 @@ use tokio_postgres::AsyncMessage;
 
 use super::catchup::{self, Seen};
 use crate::events::{
-    Alert, DaemonEvent, DeviceState, DeviceStatus, EventSender, JobProgress, MotorSupply,
-    RemoteEvent, Severity,
+    Alert, DaemonEvent, DeviceStatus, EventSender, JobProgress, RemoteEvent, Severity,
 };
 use crate::job::{JobId, JobState, Reason};
 use crate::ledger::Ledger;
@@ -140,40 +139,9 @@ pub enum Wire {
         job_id: String,
     },
     /// [`DaemonEvent::DeviceStatus`]: one of the daemon's plotters (sent when it changed, see
-    /// [`DEVICE_REFRESH`]).
-    DeviceStatus {
-        /// The plotter (unique across the farm when named).
-        device_id: String,
-        /// `axidraw` or `simulator`.
-        device_type: String,
-        /// Its tags.
-        #[serde(default)]
-        tags: Vec<String>,
-        /// What it is doing.
-        status: DeviceState,
-        /// Firmware version.
-        firmware_version: Option<String>,
-        /// Pen up.
-        pen_up: Option<bool>,
-        /// Carriage position, mm.
-        position_mm: Option<(f64, f64)>,
-        /// The job it holds.
-        current_job_id: Option<String>,
-        /// Errors since connected.
-        error_count: u32,
-        /// The last error (cut when the payload was too long).
-        error_message: Option<String>,
-        /// When it last answered.
-        last_heartbeat: String,
-        /// Seconds since connected.
-        uptime_seconds: Option<f64>,
-        /// What the user must know first (cut when the payload was too long).
-        notice: Option<String>,
-        /// The last motor supply reading.
-        motor_supply: Option<MotorSupply>,
-        /// The simulator's pen servo pulse width.
-        pen_servo: Option<u16>,
-    },
+    /// [`DEVICE_REFRESH`]), its fields next to `kind` (the plotter's name is unique across the
+    /// farm when it has one; texts are cut when the payload was too long).
+    DeviceStatus(DeviceStatus),
     /// A daemon that just (re)started listening asks the others to send their plotters'
     /// statuses again: it missed them while not listening (or had not started).
     DeviceRefresh,
@@ -269,23 +237,7 @@ pub fn encode(daemon: &str, event: &DaemonEvent) -> Option<String> {
             source: a.source.clone(),
             metadata: a.metadata.clone(),
         },
-        DaemonEvent::DeviceStatus(d) => Wire::DeviceStatus {
-            device_id: d.device_id.clone(),
-            device_type: d.device_type.clone(),
-            tags: d.tags.clone(),
-            status: d.status,
-            firmware_version: d.firmware_version.clone(),
-            pen_up: d.pen_up,
-            position_mm: d.position_mm,
-            current_job_id: d.current_job_id.as_ref().map(ToString::to_string),
-            error_count: d.error_count,
-            error_message: d.error_message.clone(),
-            last_heartbeat: d.last_heartbeat.clone(),
-            uptime_seconds: d.uptime_seconds,
-            notice: d.notice.clone(),
-            motor_supply: d.motor_supply,
-            pen_servo: d.pen_servo,
-        },
+        DaemonEvent::DeviceStatus(d) => Wire::DeviceStatus(d.clone()),
         DaemonEvent::Remote(_) | DaemonEvent::HooksExecuted { .. } => {
             return None;
         }
@@ -318,15 +270,11 @@ pub fn encode(daemon: &str, event: &DaemonEvent) -> Option<String> {
             cut(message);
             cut(title);
         }
-        Wire::DeviceStatus {
-            error_message,
-            notice,
-            ..
-        } => {
-            if let Some(e) = error_message {
+        Wire::DeviceStatus(d) => {
+            if let Some(e) = &mut d.error_message {
                 cut(e);
             }
-            if let Some(n) = notice {
+            if let Some(n) = &mut d.notice {
                 cut(n);
             }
         }
@@ -400,42 +348,7 @@ pub fn decode(me: &str, text: &str) -> Option<RemoteEvent> {
         Wire::Deleted { job_id } => DaemonEvent::JobDeleted {
             job_id: job(&job_id)?,
         },
-        Wire::DeviceStatus {
-            device_id,
-            device_type,
-            tags,
-            status,
-            firmware_version,
-            pen_up,
-            position_mm,
-            current_job_id,
-            error_count,
-            error_message,
-            last_heartbeat,
-            uptime_seconds,
-            notice,
-            motor_supply,
-            pen_servo,
-        } => DaemonEvent::DeviceStatus(DeviceStatus {
-            device_id,
-            device_type,
-            tags,
-            status,
-            firmware_version,
-            pen_up,
-            position_mm,
-            current_job_id: match current_job_id {
-                Some(id) => Some(job(&id)?),
-                None => None,
-            },
-            error_count,
-            error_message,
-            last_heartbeat,
-            uptime_seconds,
-            notice,
-            motor_supply,
-            pen_servo,
-        }),
+        Wire::DeviceStatus(d) => DaemonEvent::DeviceStatus(d),
         // Not an event for the clients: see [`refresh_asked`].
         Wire::DeviceRefresh => return None,
         Wire::Alert {
@@ -798,6 +711,7 @@ async fn listen_once(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::events::{DeviceState, MotorSupply};
     use crate::store::TransitionRequest;
 
     fn change(metadata: Value) -> DaemonEvent {
