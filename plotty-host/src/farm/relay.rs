@@ -653,7 +653,7 @@ async fn listen_once(
     }
     tracing::info!("listening for the events of the other daemons on the database");
     // Listening already: what is notified from now on queues up while the history is read.
-    match catchup::catch_up(store, me, bus, local, seen).await {
+    match catchup::catch_up(store, me, bus, local, seen, catchup::PAGE).await {
         Ok(done) if done.changes + done.progress + done.deleted > 0 => tracing::info!(
             changes = done.changes,
             progress = done.progress,
