@@ -25,10 +25,11 @@
 //! The out task also records the latest progress of each running job in `job_progress` (at
 //! most every [`PROGRESS_RECORD_INTERVAL`], and the last one before each state change) for
 //! those catch-ups, through a writer task of its own, so that the notifications never wait
-//! for those writes.
+//! for those writes. The writer's queue holds at most one progress per job, the latest: while
+//! the database does not answer, it does not grow.
 
-use std::collections::HashMap;
-use std::sync::Arc;
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -169,21 +170,21 @@ pub fn start(ledger: &Ledger, shutdown: &Shutdown) {
     let bus = ledger.bus();
     // The listener tells the out task when another daemon asks for the plotters' statuses.
     let refresh = Arc::new(Notify::new());
-    let (record, mut to_record) = mpsc::unbounded_channel::<(JobId, String)>();
+    let to_record = Arc::new(ProgressQueue::default());
     let out = OutRelay {
         store: store.clone(),
         name: name.to_owned(),
         sent: HashMap::new(),
-        latest: HashMap::new(),
-        record,
+        progress: ProgressRecorder::new(name, Arc::clone(&to_record)),
         devices: HashMap::new(),
         refresh: Arc::clone(&refresh),
     };
-    // In order, one at a time: the last write of a job is its latest progress. Ends when the
-    // out task does (the channel closes).
+    // One at a time, each job's latest progress when its turn comes: the last write of a job is
+    // its latest progress. Ends when the out task does (the queue closes), once what it left
+    // is written.
     let (writer, me) = (store.clone(), name.to_owned());
     shutdown.spawn(async move {
-        while let Some((job, payload)) = to_record.recv().await {
+        while let Some((job, payload)) = to_record.next().await {
             if let Err(e) = writer.put_progress(job.as_str(), &me, &payload).await {
                 tracing::debug!(job = %job, error = %e, "cannot record the job's progress for the other daemons");
             }
@@ -407,11 +408,8 @@ struct OutRelay {
     name: String,
     /// When each running job's progress and layer last went out.
     sent: HashMap<JobId, (Instant, u32)>,
-    /// Each running job's latest progress not recorded in `job_progress` yet, and when its
-    /// progress was last recorded.
-    latest: HashMap<JobId, (Option<JobProgress>, Option<Instant>)>,
-    /// The progress writer's queue.
-    record: mpsc::UnboundedSender<(JobId, String)>,
+    /// What goes to the progress writer.
+    progress: ProgressRecorder,
     /// Each plotter's status as it last went out.
     devices: HashMap<String, DeviceStatus>,
     /// Another daemon asked for the plotters' statuses again.
@@ -449,7 +447,7 @@ impl OutRelay {
                 }
                 Err(broadcast::error::RecvError::Closed) => return,
             };
-            self.record_progress(&event);
+            self.progress.record(&event);
             if !self.due(&event) {
                 continue;
             }
@@ -480,46 +478,6 @@ impl OutRelay {
                 return;
             }
         }
-    }
-
-    /// Records a running job's progress in `job_progress` for the catch-ups of other daemons
-    /// ([`super::catchup`]): at most every [`PROGRESS_RECORD_INTERVAL`], always at the end, and
-    /// the latest one when the job's state changes (a pause keeps what it showed).
-    fn record_progress(&mut self, event: &DaemonEvent) {
-        let (job, due) = match event {
-            DaemonEvent::JobProgress(p) => {
-                let entry = self.latest.entry(p.job_id.clone()).or_default();
-                entry.0 = Some(p.clone());
-                let due = p.progress >= 1.0
-                    || entry
-                        .1
-                        .is_none_or(|at| at.elapsed() >= PROGRESS_RECORD_INTERVAL);
-                (&p.job_id, due)
-            }
-            // Whatever is pending goes first: a paused job shows what it reached.
-            DaemonEvent::JobStateChanged(c) => (&c.job_id, true),
-            _ => return,
-        };
-        let pending = if due {
-            self.latest.get_mut(job).and_then(|(pending, at)| {
-                let p = pending.take()?;
-                *at = Some(Instant::now());
-                Some(p)
-            })
-        } else {
-            None
-        };
-        if let DaemonEvent::JobStateChanged(c) = event
-            && !c.to.holds_device()
-        {
-            self.latest.remove(job);
-        }
-        let Some(payload) = pending.and_then(|p| super::catchup::progress_payload(&self.name, &p))
-        else {
-            return;
-        };
-        // The writer is gone only when the daemon stops.
-        let _ = self.record.send((job.clone(), payload));
     }
 
     /// Whether `event` goes out now: progress at most every [`PROGRESS_INTERVAL`] per job
@@ -558,6 +516,149 @@ impl OutRelay {
             }
             _ => true,
         }
+    }
+}
+
+/// What the out task gives the progress writer: a running job's progress at most every
+/// [`PROGRESS_RECORD_INTERVAL`] (see [`record`](Self::record)).
+#[derive(Debug)]
+struct ProgressRecorder {
+    /// This daemon's name.
+    name: String,
+    /// Each running job's latest progress not recorded in `job_progress` yet, and when its
+    /// progress was last recorded.
+    latest: HashMap<JobId, (Option<JobProgress>, Option<Instant>)>,
+    /// The progress writer's queue (closed when the out task ends).
+    queue: ProgressSender,
+}
+
+impl ProgressRecorder {
+    /// A recorder of daemon `name`'s progress into `queue`, which it closes when dropped.
+    fn new(name: &str, queue: Arc<ProgressQueue>) -> Self {
+        Self {
+            name: name.to_owned(),
+            latest: HashMap::new(),
+            queue: ProgressSender(queue),
+        }
+    }
+
+    /// Records a running job's progress in `job_progress` for the catch-ups of other daemons
+    /// ([`super::catchup`]): at most every [`PROGRESS_RECORD_INTERVAL`], always at the end, and
+    /// the latest one when the job's state changes (a pause keeps what it showed).
+    fn record(&mut self, event: &DaemonEvent) {
+        let (job, due) = match event {
+            DaemonEvent::JobProgress(p) => {
+                let entry = self.latest.entry(p.job_id.clone()).or_default();
+                entry.0 = Some(p.clone());
+                let due = p.progress >= 1.0
+                    || entry
+                        .1
+                        .is_none_or(|at| at.elapsed() >= PROGRESS_RECORD_INTERVAL);
+                (&p.job_id, due)
+            }
+            // Whatever is pending goes first: a paused job shows what it reached.
+            DaemonEvent::JobStateChanged(c) => (&c.job_id, true),
+            _ => return,
+        };
+        let pending = if due {
+            self.latest.get_mut(job).and_then(|(pending, at)| {
+                let p = pending.take()?;
+                *at = Some(Instant::now());
+                Some(p)
+            })
+        } else {
+            None
+        };
+        if let DaemonEvent::JobStateChanged(c) = event
+            && !c.to.holds_device()
+        {
+            self.latest.remove(job);
+        }
+        let Some(payload) = pending.and_then(|p| super::catchup::progress_payload(&self.name, &p))
+        else {
+            return;
+        };
+        self.queue.0.push(job.clone(), payload);
+    }
+}
+
+/// The progress writer's queue: the latest progress payload not yet written of each job, in
+/// the order the jobs came. A newer progress of a job waiting replaces its payload where it
+/// stands, so that the queue holds at most one entry per job however long the writer waits
+/// (the database is down, say).
+#[derive(Debug, Default)]
+struct ProgressQueue {
+    pending: Mutex<PendingProgress>,
+    /// Signalled on each push and on close.
+    ready: Notify,
+}
+
+#[derive(Debug, Default)]
+struct PendingProgress {
+    /// The jobs waiting, first come first.
+    order: VecDeque<JobId>,
+    /// Their latest payloads.
+    payloads: HashMap<JobId, String>,
+    /// The out task ended: nothing more comes.
+    closed: bool,
+}
+
+impl ProgressQueue {
+    /// The queue, locked; nothing panics while it is held, so a poisoned lock is still sound.
+    fn lock(&self) -> std::sync::MutexGuard<'_, PendingProgress> {
+        self.pending.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Queues `payload`, job `job`'s latest progress, in place of what the job had waiting.
+    fn push(&self, job: JobId, payload: String) {
+        let mut pending = self.lock();
+        if pending.payloads.insert(job.clone(), payload).is_none() {
+            pending.order.push_back(job);
+        }
+        drop(pending);
+        self.ready.notify_one();
+    }
+
+    /// The next job's latest progress, waiting for one; `None` once closed and empty.
+    async fn next(&self) -> Option<(JobId, String)> {
+        loop {
+            {
+                let mut pending = self.lock();
+                while let Some(job) = pending.order.pop_front() {
+                    if let Some(payload) = pending.payloads.remove(&job) {
+                        return Some((job, payload));
+                    }
+                }
+                if pending.closed {
+                    return None;
+                }
+            }
+            // A push or close between the unlock and here leaves a permit: no wake-up is lost.
+            self.ready.notified().await;
+        }
+    }
+
+    /// Jobs waiting.
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.lock().payloads.len()
+    }
+
+    /// Nothing more comes: [`next`](Self::next) ends once the queue is empty.
+    fn close(&self) {
+        self.lock().closed = true;
+        self.ready.notify_one();
+    }
+}
+
+/// The out task's end of the [`ProgressQueue`]: closes it when dropped, however the task ends,
+/// as a channel's sender would.
+#[derive(Debug)]
+struct ProgressSender(Arc<ProgressQueue>);
+
+impl Drop for ProgressSender {
+    fn drop(&mut self) {
+        self.0.close();
     }
 }
 
@@ -1424,6 +1525,63 @@ mod tests {
         paused.to = JobState::Paused;
         let _ = bus.send(DaemonEvent::JobStateChanged(paused));
         until(20).await;
+    }
+
+    /// While the progress writer cannot write (the database is down), what waits for it stays
+    /// one progress per job however long, each job's latest; and a job's progress that comes
+    /// while its last one is being written is written after it.
+    #[tokio::test]
+    async fn progress_waiting_to_be_recorded_is_the_latest_of_each_job() {
+        let queue = Arc::new(ProgressQueue::default());
+        let mut recorder = ProgressRecorder::new("b", Arc::clone(&queue));
+        let jobs: Vec<JobId> = ["j0", "j1", "j2"]
+            .iter()
+            .map(|j| JobId::parse(j).unwrap())
+            .collect();
+        let at = |job: &JobId, points: u64| JobProgress {
+            progress: points as f64 / 10_000.0,
+            ..progress_of(job, points)
+        };
+        // An hour of plotting, a progress a second for each job, none of it written.
+        for points in 1..=3_600 {
+            for job in &jobs {
+                // A second has passed since the job's progress was last recorded.
+                if let Some((_, Some(last))) = recorder.latest.get_mut(job) {
+                    *last = last.checked_sub(PROGRESS_RECORD_INTERVAL).unwrap();
+                }
+                recorder.record(&DaemonEvent::JobProgress(at(job, points)));
+                assert!(queue.len() <= jobs.len(), "{} waiting", queue.len());
+            }
+        }
+        let written = |(job, payload): (JobId, String)| {
+            let Some(DaemonEvent::JobProgress(p)) = decode("other", &payload).map(|r| r.event)
+            else {
+                panic!("not a progress: {payload}");
+            };
+            assert_eq!(p.job_id, job);
+            (job, p.points_plotted)
+        };
+        // The writer takes j0's; j0 moves on meanwhile and waits behind the others.
+        assert_eq!(
+            queue.next().await.map(written),
+            Some((jobs[0].clone(), 3_600))
+        );
+        recorder.latest.get_mut(&jobs[0]).unwrap().1 = None;
+        recorder.record(&DaemonEvent::JobProgress(at(&jobs[0], 3_601)));
+        drop(recorder);
+        let mut rest = Vec::new();
+        while let Some(w) = queue.next().await {
+            rest.push(written(w));
+        }
+        assert_eq!(
+            rest,
+            [
+                (jobs[1].clone(), 3_600),
+                (jobs[2].clone(), 3_600),
+                (jobs[0].clone(), 3_601)
+            ],
+            "the rest, in turn, then the queue closes"
+        );
     }
 
     #[test]
