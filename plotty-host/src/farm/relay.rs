@@ -931,28 +931,20 @@ mod tests {
         );
         // Nothing known yet, and no `tags` (daemons before plotters had tags).
         let bare = concat!(
-            r#"{"daemon":"a","kind":"device_status","device_id":"x","device_type":"axidraw","#,
+            r#"{"daemon":"a","kind":"device_status","device_id":"x","device_type":"simulator","#,
             r#""status":"offline","firmware_version":null,"pen_up":null,"position_mm":null,"#,
             r#""current_job_id":null,"error_count":0,"error_message":null,"#,
             r#""last_heartbeat":"t","uptime_seconds":null,"notice":null,"#,
             r#""motor_supply":null,"pen_servo":null}"#
         );
         let bare_status = DeviceStatus {
-            device_id: "x".into(),
-            device_type: "axidraw".into(),
             tags: Vec::new(),
-            status: DeviceState::Offline,
             firmware_version: None,
             pen_up: None,
             position_mm: None,
-            current_job_id: None,
-            error_count: 0,
-            error_message: None,
-            last_heartbeat: "t".into(),
             uptime_seconds: None,
-            notice: None,
-            motor_supply: None,
             pen_servo: None,
+            ..status("x", DeviceState::Offline, "t")
         };
         assert_eq!(
             decode("b", bare).map(|r| r.event),
