@@ -194,10 +194,10 @@ pub async fn catch_up(
         return Ok(CaughtUp::default());
     };
     let page = page.max(1);
-    // This daemon listens already: a change committed from now on (so with a higher id) is
-    // notified, or, its own, put on the bus. The pages stop here, so that they end however
-    // busy the farm is, and so that none of this daemon's own changes is read before it
-    // reaches the bus (it would be published twice).
+    // This daemon listens already: a change with a higher id, committed from now on, is
+    // notified, or, one of its own, put on the bus. The pages stop here, so that they end
+    // however busy the farm is, and so that this daemon's own later changes reach the clients
+    // from the bus only (not also from here, as another daemon's).
     let last = store.last_event_id().await?;
     let progress = store.progress_of_others(me).await?;
     // The window's rows, mostly seen, come first.

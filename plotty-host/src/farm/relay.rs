@@ -519,149 +519,6 @@ impl OutRelay {
     }
 }
 
-/// What the out task gives the progress writer: a running job's progress at most every
-/// [`PROGRESS_RECORD_INTERVAL`] (see [`record`](Self::record)).
-#[derive(Debug)]
-struct ProgressRecorder {
-    /// This daemon's name.
-    name: String,
-    /// Each running job's latest progress not recorded in `job_progress` yet, and when its
-    /// progress was last recorded.
-    latest: HashMap<JobId, (Option<JobProgress>, Option<Instant>)>,
-    /// The progress writer's queue (closed when the out task ends).
-    queue: ProgressSender,
-}
-
-impl ProgressRecorder {
-    /// A recorder of daemon `name`'s progress into `queue`, which it closes when dropped.
-    fn new(name: &str, queue: Arc<ProgressQueue>) -> Self {
-        Self {
-            name: name.to_owned(),
-            latest: HashMap::new(),
-            queue: ProgressSender(queue),
-        }
-    }
-
-    /// Records a running job's progress in `job_progress` for the catch-ups of other daemons
-    /// ([`super::catchup`]): at most every [`PROGRESS_RECORD_INTERVAL`], always at the end, and
-    /// the latest one when the job's state changes (a pause keeps what it showed).
-    fn record(&mut self, event: &DaemonEvent) {
-        let (job, due) = match event {
-            DaemonEvent::JobProgress(p) => {
-                let entry = self.latest.entry(p.job_id.clone()).or_default();
-                entry.0 = Some(p.clone());
-                let due = p.progress >= 1.0
-                    || entry
-                        .1
-                        .is_none_or(|at| at.elapsed() >= PROGRESS_RECORD_INTERVAL);
-                (&p.job_id, due)
-            }
-            // Whatever is pending goes first: a paused job shows what it reached.
-            DaemonEvent::JobStateChanged(c) => (&c.job_id, true),
-            _ => return,
-        };
-        let pending = if due {
-            self.latest.get_mut(job).and_then(|(pending, at)| {
-                let p = pending.take()?;
-                *at = Some(Instant::now());
-                Some(p)
-            })
-        } else {
-            None
-        };
-        if let DaemonEvent::JobStateChanged(c) = event
-            && !c.to.holds_device()
-        {
-            self.latest.remove(job);
-        }
-        let Some(payload) = pending.and_then(|p| super::catchup::progress_payload(&self.name, &p))
-        else {
-            return;
-        };
-        self.queue.0.push(job.clone(), payload);
-    }
-}
-
-/// The progress writer's queue: the latest progress payload not yet written of each job, in
-/// the order the jobs came. A newer progress of a job waiting replaces its payload where it
-/// stands, so that the queue holds at most one entry per job however long the writer waits
-/// (the database is down, say).
-#[derive(Debug, Default)]
-struct ProgressQueue {
-    pending: Mutex<PendingProgress>,
-    /// Signalled on each push and on close.
-    ready: Notify,
-}
-
-#[derive(Debug, Default)]
-struct PendingProgress {
-    /// The jobs waiting, first come first.
-    order: VecDeque<JobId>,
-    /// Their latest payloads.
-    payloads: HashMap<JobId, String>,
-    /// The out task ended: nothing more comes.
-    closed: bool,
-}
-
-impl ProgressQueue {
-    /// The queue, locked; nothing panics while it is held, so a poisoned lock is still sound.
-    fn lock(&self) -> std::sync::MutexGuard<'_, PendingProgress> {
-        self.pending.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Queues `payload`, job `job`'s latest progress, in place of what the job had waiting.
-    fn push(&self, job: JobId, payload: String) {
-        let mut pending = self.lock();
-        if pending.payloads.insert(job.clone(), payload).is_none() {
-            pending.order.push_back(job);
-        }
-        drop(pending);
-        self.ready.notify_one();
-    }
-
-    /// The next job's latest progress, waiting for one; `None` once closed and empty.
-    async fn next(&self) -> Option<(JobId, String)> {
-        loop {
-            {
-                let mut pending = self.lock();
-                while let Some(job) = pending.order.pop_front() {
-                    if let Some(payload) = pending.payloads.remove(&job) {
-                        return Some((job, payload));
-                    }
-                }
-                if pending.closed {
-                    return None;
-                }
-            }
-            // A push or close between the unlock and here leaves a permit: no wake-up is lost.
-            self.ready.notified().await;
-        }
-    }
-
-    /// Jobs waiting.
-    #[cfg(test)]
-    fn len(&self) -> usize {
-        self.lock().payloads.len()
-    }
-
-    /// Nothing more comes: [`next`](Self::next) ends once the queue is empty.
-    fn close(&self) {
-        self.lock().closed = true;
-        self.ready.notify_one();
-    }
-}
-
-/// The out task's end of the [`ProgressQueue`]: closes it when dropped, however the task ends,
-/// as a channel's sender would.
-#[derive(Debug)]
-struct ProgressSender(Arc<ProgressQueue>);
-
-impl Drop for ProgressSender {
-    fn drop(&mut self) {
-        self.0.close();
-    }
-}
-
 /// Whether `new` tells more than `old` than that the plotter is still there: anything but its
 /// heartbeat and uptime differs.
 fn changed(old: &DeviceStatus, new: &DeviceStatus) -> bool {
@@ -807,6 +664,149 @@ async fn listen_once(
     driver
         .await
         .unwrap_or_else(|e| format!("its task ended abnormally: {e}"))
+}
+
+/// What the out task gives the progress writer: a running job's progress at most every
+/// [`PROGRESS_RECORD_INTERVAL`] (see [`record`](Self::record)).
+#[derive(Debug)]
+struct ProgressRecorder {
+    /// This daemon's name.
+    name: String,
+    /// Each running job's latest progress not recorded in `job_progress` yet, and when its
+    /// progress was last recorded.
+    latest: HashMap<JobId, (Option<JobProgress>, Option<Instant>)>,
+    /// The progress writer's queue (closed when the out task ends).
+    queue: ProgressSender,
+}
+
+impl ProgressRecorder {
+    /// A recorder of daemon `name`'s progress into `queue`, which it closes when dropped.
+    fn new(name: &str, queue: Arc<ProgressQueue>) -> Self {
+        Self {
+            name: name.to_owned(),
+            latest: HashMap::new(),
+            queue: ProgressSender(queue),
+        }
+    }
+
+    /// Records a running job's progress in `job_progress` for the catch-ups of other daemons
+    /// ([`super::catchup`]): at most every [`PROGRESS_RECORD_INTERVAL`], always at the end, and
+    /// the latest one when the job's state changes (a pause keeps what it showed).
+    fn record(&mut self, event: &DaemonEvent) {
+        let (job, due) = match event {
+            DaemonEvent::JobProgress(p) => {
+                let entry = self.latest.entry(p.job_id.clone()).or_default();
+                entry.0 = Some(p.clone());
+                let due = p.progress >= 1.0
+                    || entry
+                        .1
+                        .is_none_or(|at| at.elapsed() >= PROGRESS_RECORD_INTERVAL);
+                (&p.job_id, due)
+            }
+            // Whatever is pending goes first: a paused job shows what it reached.
+            DaemonEvent::JobStateChanged(c) => (&c.job_id, true),
+            _ => return,
+        };
+        let pending = if due {
+            self.latest.get_mut(job).and_then(|(pending, at)| {
+                let p = pending.take()?;
+                *at = Some(Instant::now());
+                Some(p)
+            })
+        } else {
+            None
+        };
+        if let DaemonEvent::JobStateChanged(c) = event
+            && !c.to.holds_device()
+        {
+            self.latest.remove(job);
+        }
+        let Some(payload) = pending.and_then(|p| super::catchup::progress_payload(&self.name, &p))
+        else {
+            return;
+        };
+        self.queue.0.push(job.clone(), payload);
+    }
+}
+
+/// The progress writer's queue: the latest progress payload not yet written of each job, in
+/// the order the jobs came. A newer progress of a job waiting replaces its payload where it
+/// stands, so that the queue holds at most one entry per job however long the writer waits
+/// (the database is down, say).
+#[derive(Debug, Default)]
+struct ProgressQueue {
+    pending: Mutex<PendingProgress>,
+    /// Signalled on each push and on close.
+    ready: Notify,
+}
+
+#[derive(Debug, Default)]
+struct PendingProgress {
+    /// The jobs waiting, first come first.
+    order: VecDeque<JobId>,
+    /// Their latest payloads.
+    payloads: HashMap<JobId, String>,
+    /// The out task ended: nothing more comes.
+    closed: bool,
+}
+
+impl ProgressQueue {
+    /// The queue, locked; nothing panics while it is held, so a poisoned lock is still sound.
+    fn lock(&self) -> std::sync::MutexGuard<'_, PendingProgress> {
+        self.pending.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Queues `payload`, job `job`'s latest progress, in place of what the job had waiting.
+    fn push(&self, job: JobId, payload: String) {
+        let mut pending = self.lock();
+        if pending.payloads.insert(job.clone(), payload).is_none() {
+            pending.order.push_back(job);
+        }
+        drop(pending);
+        self.ready.notify_one();
+    }
+
+    /// The next job's latest progress, waiting for one; `None` once closed and empty.
+    async fn next(&self) -> Option<(JobId, String)> {
+        loop {
+            {
+                let mut pending = self.lock();
+                while let Some(job) = pending.order.pop_front() {
+                    if let Some(payload) = pending.payloads.remove(&job) {
+                        return Some((job, payload));
+                    }
+                }
+                if pending.closed {
+                    return None;
+                }
+            }
+            // A push or close between the unlock and here leaves a permit: no wake-up is lost.
+            self.ready.notified().await;
+        }
+    }
+
+    /// Jobs waiting.
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.lock().payloads.len()
+    }
+
+    /// Nothing more comes: [`next`](Self::next) ends once the queue is empty.
+    fn close(&self) {
+        self.lock().closed = true;
+        self.ready.notify_one();
+    }
+}
+
+/// The out task's end of the [`ProgressQueue`]: closes it when dropped, however the task ends,
+/// as a channel's sender would.
+#[derive(Debug)]
+struct ProgressSender(Arc<ProgressQueue>);
+
+impl Drop for ProgressSender {
+    fn drop(&mut self) {
+        self.0.close();
+    }
 }
 
 #[cfg(test)]
