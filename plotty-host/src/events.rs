@@ -130,15 +130,19 @@ pub enum DeviceState {
     Offline,
 }
 
-/// A device's status (`device_status` on the wire).
-#[derive(Clone, PartialEq, Debug)]
+/// A device's status (`device_status` on the wire). Its serde form is the one the farm relay
+/// sends to the other daemons (`crate::farm::relay::Wire::DeviceStatus`); the clients get
+/// `crate::api::protocol::DeviceWire`.
+#[derive(Clone, PartialEq, Debug, Serialize, serde::Deserialize)]
 pub struct DeviceStatus {
     /// The device's id (stable across restarts: its configured name, else the serial port or
     /// `simulator`).
     pub device_id: String,
     /// `axidraw` or `simulator`.
     pub device_type: String,
-    /// Its tags (`tags` of its settings), which jobs' `--tag`s ask for.
+    /// Its tags (`tags` of its settings), which jobs' `--tag`s ask for (absent from the
+    /// relayed statuses of daemons before plotters had tags).
+    #[serde(default)]
     pub tags: Vec<String>,
     /// What it is doing.
     pub status: DeviceState,

@@ -13,7 +13,7 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde_json::{Value, json};
 
 use super::auth::query_param;
-use super::protocol::{PROTOCOL_VERSION, code};
+use super::protocol::{DeviceWire, PROTOCOL_VERSION, code};
 use super::{ACTIVE, Api, WAITING, views};
 use crate::job::{JobId, JobState};
 use crate::queue::{DeviceAction, JobAction, ListFilter, QueueError, Submission, SvgSource};
@@ -160,8 +160,7 @@ pub(super) async fn status(State(api): State<Arc<Api>>) -> Response {
     let devices: Vec<Value> = devices
         .iter()
         .map(|d| {
-            let mut v =
-                serde_json::to_value(super::protocol::DeviceWire::from(d)).unwrap_or(Value::Null);
+            let mut v = serde_json::to_value(DeviceWire::from(d)).unwrap_or(Value::Null);
             if let (Some(obj), Some(job_id)) = (v.as_object_mut(), holders.get(&d.device_id)) {
                 let state = running
                     .iter()
@@ -524,31 +523,29 @@ pub(super) async fn job_action(
 pub(super) async fn devices(State(api): State<Arc<Api>>) -> Response {
     match api.queue.devices().await {
         Ok(list) => {
-            let wire = |d: &crate::events::DeviceStatus, daemon: Option<&str>, remote: bool| {
-                let wire = super::protocol::DeviceWire {
-                    remote,
-                    ..super::protocol::DeviceWire::from(d)
-                };
-                let mut v = serde_json::to_value(wire).unwrap_or(Value::Null);
-                if let (Some(obj), Some(daemon)) = (v.as_object_mut(), daemon) {
-                    obj.insert("daemon".into(), json!(daemon));
-                }
-                v
-            };
             let mut out: Vec<Value> = list
                 .iter()
-                .map(|d| wire(d, api.hub.name(), false))
+                .map(|d| device_object(DeviceWire::from(d), api.hub.name()))
                 .collect();
             out.extend(
                 api.hub
                     .remote_devices()
                     .iter()
-                    .map(|r| wire(&r.status, Some(&r.daemon), true)),
+                    .map(|r| device_object(DeviceWire::remote(&r.status), Some(&r.daemon))),
             );
             Json(json!({ "count": out.len(), "devices": out })).into_response()
         }
         Err(e) => queue_error(&e),
     }
+}
+
+/// A plotter `wire` as `GET /api/devices` lists it: marked with its `daemon` on a farm.
+fn device_object(wire: DeviceWire, daemon: Option<&str>) -> Value {
+    let mut v = serde_json::to_value(wire).unwrap_or(Value::Null);
+    if let (Some(obj), Some(daemon)) = (v.as_object_mut(), daemon) {
+        obj.insert("daemon".into(), json!(daemon));
+    }
+    v
 }
 
 /// `POST /api/devices/{id}/{home|pen-up|pen-down|toggle|motors-on|motors-off|align|clear-error}`,
@@ -859,6 +856,59 @@ mod tests {
         assert_eq!(o.requirements.model, Some(3));
         assert!(o.set("tag", "black").is_ok());
         assert_eq!(o.requirements.tags, ["a3", "red", "black"]);
+    }
+
+    /// `GET /api/devices`'s object of another daemon's plotter (`remote`, its `daemon`), and of
+    /// this daemon's (no `remote`, its `daemon` only on a farm).
+    #[test]
+    fn devices_are_listed_with_their_daemon() {
+        let status = crate::events::DeviceStatus {
+            device_id: "left".into(),
+            device_type: "axidraw".into(),
+            tags: vec!["a3".into()],
+            status: crate::events::DeviceState::Busy,
+            firmware_version: Some("EBB 3.0.2".into()),
+            pen_up: Some(false),
+            position_mm: Some((1.5, 2.0)),
+            current_job_id: Some(JobId::parse("0a3f5c2e9b1d").unwrap()),
+            error_count: 1,
+            error_message: Some("stalled".into()),
+            last_heartbeat: "2026-12-06T12:00:00Z".into(),
+            uptime_seconds: Some(3.0),
+            notice: None,
+            motor_supply: Some(crate::events::MotorSupply {
+                reading: 812,
+                low: false,
+            }),
+            pen_servo: None,
+        };
+        let mut want = json!({
+            "device_id": "left",
+            "device_type": "axidraw",
+            "tags": ["a3"],
+            "status": "busy",
+            "firmware_version": "EBB 3.0.2",
+            "pen_up": false,
+            "position": { "x": 1.5, "y": 2.0 },
+            "current_job_id": "0a3f5c2e9b1d",
+            "error_count": 1,
+            "error_message": "stalled",
+            "last_heartbeat": "2026-12-06T12:00:00Z",
+            "uptime_seconds": 3.0,
+            "simulated": false,
+            "notice": null,
+            "motor_supply": { "reading": 812, "low": false },
+            "remote": true,
+            "metadata": { "firmware_version": "EBB 3.0.2" },
+            "daemon": "a",
+        });
+        assert_eq!(device_object(DeviceWire::remote(&status), Some("a")), want);
+        let own = want.as_object_mut().unwrap();
+        own.remove("remote");
+        own.insert("daemon".into(), json!("b"));
+        assert_eq!(device_object(DeviceWire::from(&status), Some("b")), want);
+        want.as_object_mut().unwrap().remove("daemon");
+        assert_eq!(device_object(DeviceWire::from(&status), None), want);
     }
 
     #[tokio::test]

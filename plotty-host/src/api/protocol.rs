@@ -558,10 +558,7 @@ impl ServerMessage {
 
     /// A `device_status` of another daemon's plotter (`remote: true`).
     pub fn remote_device(d: &DeviceStatus) -> Self {
-        Self::DeviceStatus(DeviceWire {
-            remote: true,
-            ..DeviceWire::from(d)
-        })
+        Self::DeviceStatus(DeviceWire::remote(d))
     }
 
     /// A `system_alert` (`snapshot`: replayed after a subscribe).
@@ -701,6 +698,17 @@ pub fn every_server_message() -> Vec<ServerMessage> {
             snapshot: false,
         }),
     ]
+}
+
+impl DeviceWire {
+    /// Another daemon's plotter `d` (`remote: true`): a `device_status` message's fields and
+    /// the object `GET /api/devices` lists.
+    pub fn remote(d: &DeviceStatus) -> Self {
+        Self {
+            remote: true,
+            ..Self::from(d)
+        }
+    }
 }
 
 impl From<&DeviceStatus> for DeviceWire {

@@ -6,10 +6,11 @@
 //! (`job_progress`, schema 8). The listener notes what reached this daemon's bus — its own
 //! events and the relayed ones ([`Seen`]) — and on reconnecting publishes, once each:
 //!
-//! - every state change recorded after the first listen whose id was not seen, oldest first
-//!   (ids are looked at from [`WINDOW`] ids below the highest seen, since a transaction may
-//!   commit after one with a higher id; ids at or below the id current at the first listen
-//!   predate this daemon's clients, which got a snapshot);
+//! - every state change recorded after the first listen whose id was not seen, oldest first,
+//!   read [`PAGE`] at a time however many were missed (ids are looked at from [`WINDOW`] ids
+//!   below the highest seen, since a transaction may commit after one with a higher id; ids at
+//!   or below the id current at the first listen predate this daemon's clients, which got a
+//!   snapshot; ids above the highest when the catch-up starts arrive as notifications);
 //! - the latest progress of each job plotting or paused on another daemon, unless the same
 //!   progress already arrived;
 //! - the deletion of each job the clients heard of (the last [`MAX_JOBS`]) that is gone from
@@ -20,7 +21,7 @@
 //! A job deleted meanwhile takes its events with it (`ON DELETE CASCADE`): its state changes
 //! missed before the deletion are not caught up, only the deletion.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::time::Duration;
 
 use tokio::sync::broadcast;
@@ -33,8 +34,10 @@ use crate::store::{PgStore, StoreError};
 /// in flight when the connection was lost).
 pub const WINDOW: i64 = 1_000;
 
-/// The most state changes one catch-up publishes.
-pub const MAX_CHANGES: i64 = 10_000;
+/// The state changes a catch-up reads per query: under half the bus's
+/// [`crate::events::CAPACITY`], so that its subscribers (the API's fan-out) read a page while
+/// the next one is queried rather than fall behind and drop events.
+pub const PAGE: i64 = 500;
 
 /// How many jobs the clients heard of are remembered, to tell them of a deletion they missed.
 pub const MAX_JOBS: usize = 10_000;
@@ -54,6 +57,9 @@ pub struct Seen {
     /// The jobs the clients heard of (not deleted), with the last event id about each and the
     /// daemon it came from (empty: this one).
     jobs: HashMap<JobId, (i64, String)>,
+    /// The keys of `jobs` by their last event id: the job heard of longest ago, evicted when
+    /// there are more than [`MAX_JOBS`], is the first (found without a scan).
+    jobs_by_id: BTreeSet<(i64, JobId)>,
     /// The latest status seen of each other daemon's plotter, by (daemon, device id): a copy
     /// resent because a daemon asked for a refresh (see [`super::relay`]) is not shown again.
     devices: HashMap<(String, String), DeviceStatus>,
@@ -81,19 +87,7 @@ impl Seen {
         match event {
             DaemonEvent::JobStateChanged(c) => {
                 self.ids.insert(c.event_id);
-                self.jobs
-                    .insert(c.job_id.clone(), (c.event_id, from.to_owned()));
-                if self.jobs.len() > MAX_JOBS {
-                    // The job heard of longest ago goes.
-                    let oldest = self
-                        .jobs
-                        .iter()
-                        .min_by_key(|(_, (id, _))| *id)
-                        .map(|(job, _)| job.clone());
-                    if let Some(job) = oldest {
-                        self.jobs.remove(&job);
-                    }
-                }
+                self.hear_of(&c.job_id, c.event_id, from);
                 if c.to.is_terminal() {
                     self.progress.remove(&c.job_id);
                 }
@@ -113,7 +107,7 @@ impl Seen {
             }
             DaemonEvent::JobDeleted { job_id } => {
                 self.progress.remove(job_id);
-                self.jobs.remove(job_id);
+                self.forget_job(job_id);
             }
             DaemonEvent::DeviceStatus(d) if !from.is_empty() => {
                 self.devices
@@ -121,6 +115,27 @@ impl Seen {
             }
             DaemonEvent::Remote(r) => self.note_from(&r.event, &r.daemon),
             _ => {}
+        }
+    }
+
+    /// Notes that the clients heard of `job` last through event `event_id` of daemon `from`;
+    /// past [`MAX_JOBS`], the job heard of longest ago (the lowest last event id) goes.
+    fn hear_of(&mut self, job: &JobId, event_id: i64, from: &str) {
+        if let Some((old, _)) = self.jobs.insert(job.clone(), (event_id, from.to_owned())) {
+            self.jobs_by_id.remove(&(old, job.clone()));
+        }
+        self.jobs_by_id.insert((event_id, job.clone()));
+        if self.jobs.len() > MAX_JOBS
+            && let Some((_, oldest)) = self.jobs_by_id.pop_first()
+        {
+            self.jobs.remove(&oldest);
+        }
+    }
+
+    /// Forgets `job` (deleted).
+    fn forget_job(&mut self, job: &JobId) {
+        if let Some((id, _)) = self.jobs.remove(job) {
+            self.jobs_by_id.remove(&(id, job.clone()));
         }
     }
 
@@ -160,7 +175,8 @@ impl Seen {
 /// Called each time the listener listens (before it reads notifications): the first time it
 /// notes where the history stands; after a lost connection it publishes what the clients
 /// missed on `bus` as remote events, noting them in `seen` (so that a notification of the same
-/// change, queued meanwhile, is dropped). `local` is the listener's subscription to the bus.
+/// change, queued meanwhile, is dropped). `local` is the listener's subscription to the bus;
+/// the missed state changes are read `page` at a time ([`PAGE`]; at least 1).
 ///
 /// # Errors
 /// The database failed (the listener reconnects and tries again).
@@ -170,17 +186,22 @@ pub async fn catch_up(
     bus: &EventSender,
     local: &mut broadcast::Receiver<DaemonEvent>,
     seen: &mut Seen,
+    page: i64,
 ) -> Result<CaughtUp, StoreError> {
     drain(local, seen);
     let Some(floor) = seen.floor() else {
         seen.baseline = Some(store.last_event_id().await?);
         return Ok(CaughtUp::default());
     };
+    let page = page.max(1);
+    // This daemon listens already: a change with a higher id, committed from now on, is
+    // notified, or, one of its own, put on the bus. The pages stop here, so that they end
+    // however busy the farm is, and so that this daemon's own later changes reach the clients
+    // from the bus only (not also from here, as another daemon's).
+    let last = store.last_event_id().await?;
     let progress = store.progress_of_others(me).await?;
-    // The window's rows, mostly seen, come first: room for them and for what was missed.
-    let changes = store
-        .state_changes_after(floor, WINDOW + MAX_CHANGES)
-        .await?;
+    // The window's rows, mostly seen, come first.
+    let mut changes = store.state_changes_after(floor, page).await?;
     // This daemon's own changes of the last moment are on their way to the bus.
     let _ = tokio::time::timeout(SETTLE, async {
         loop {
@@ -193,14 +214,30 @@ pub async fn catch_up(
     })
     .await;
     let mut done = CaughtUp::default();
-    for (change, daemon) in changes {
-        let event = DaemonEvent::JobStateChanged(change);
-        if seen.has(&event) {
-            continue;
+    loop {
+        // A page shorter than asked for, or reaching past `last`, is the last one.
+        let mut more = i64::try_from(changes.len()).is_ok_and(|n| n >= page);
+        let mut after = None;
+        for (change, daemon) in changes {
+            if change.event_id > last {
+                more = false;
+                break;
+            }
+            after = Some(change.event_id);
+            let event = DaemonEvent::JobStateChanged(change);
+            if seen.has(&event) {
+                continue;
+            }
+            seen.note(&event);
+            done.changes += 1;
+            publish(bus, daemon.unwrap_or_else(|| me.to_owned()), event);
         }
-        seen.note(&event);
-        done.changes += 1;
-        publish(bus, daemon.unwrap_or_else(|| me.to_owned()), event);
+        let Some(after) = after.filter(|&a| more && a < last) else {
+            break;
+        };
+        // What this daemon published meanwhile (its own changes) is known before the next page.
+        drain(local, seen);
+        changes = store.state_changes_after(after, page).await?;
     }
     for payload in progress {
         let Some(remote) = super::relay::decode(me, &payload) else {
@@ -215,16 +252,15 @@ pub async fn catch_up(
     }
     let known: Vec<String> = seen.jobs.keys().map(|j| j.as_str().to_owned()).collect();
     if !known.is_empty() {
-        let existing: std::collections::HashSet<String> =
-            store.existing_jobs(&known).await?.into_iter().collect();
-        let mut gone: Vec<(JobId, (i64, String))> = seen
-            .jobs
+        let existing: HashSet<String> = store.existing_jobs(&known).await?.into_iter().collect();
+        // Oldest first.
+        let gone: Vec<(JobId, String)> = seen
+            .jobs_by_id
             .iter()
-            .filter(|(job, _)| !existing.contains(job.as_str()))
-            .map(|(job, last)| (job.clone(), last.clone()))
+            .filter(|(_, job)| !existing.contains(job.as_str()))
+            .filter_map(|(_, job)| Some((job.clone(), seen.jobs.get(job)?.1.clone())))
             .collect();
-        gone.sort_by_key(|(_, (id, _))| *id);
-        for (job_id, (_, daemon)) in gone {
+        for (job_id, daemon) in gone {
             let event = DaemonEvent::JobDeleted { job_id };
             seen.note(&event);
             done.deleted += 1;
@@ -337,5 +373,128 @@ mod tests {
         seen.note(&change(40 + 3 * WINDOW, JobState::Ready));
         assert_eq!(seen.floor(), Some(40 + 2 * WINDOW));
         assert!(!seen.ids.contains(&50));
+    }
+
+    fn change_of(job: &str, event_id: i64) -> DaemonEvent {
+        let DaemonEvent::JobStateChanged(mut c) = change(event_id, JobState::Ready) else {
+            unreachable!("change() is a state change")
+        };
+        c.job_id = JobId::parse(job).unwrap();
+        DaemonEvent::JobStateChanged(c)
+    }
+
+    /// Past [`MAX_JOBS`], the job heard of longest ago (by its last event) is forgotten first,
+    /// one per new job, whatever order the jobs were first heard of.
+    #[test]
+    fn the_job_heard_of_longest_ago_is_forgotten_first() {
+        let mut seen = Seen::default();
+        let job = |n: usize| format!("job{n}");
+        for n in 0..MAX_JOBS {
+            seen.note(&change_of(&job(n), 10 + n as i64));
+        }
+        // job0 is heard of again: job1 is now the one heard of longest ago.
+        let top = 10 + MAX_JOBS as i64;
+        seen.note(&change_of(&job(0), top));
+        // A deleted job leaves room: nothing is evicted for the next one.
+        seen.note(&DaemonEvent::JobDeleted {
+            job_id: JobId::parse(&job(5)).unwrap(),
+        });
+        seen.note(&change_of("new0", top + 1));
+        assert_eq!(seen.jobs.len(), MAX_JOBS);
+        assert!(seen.jobs.contains_key(&JobId::parse("job1").unwrap()));
+        for (i, gone) in ["job1", "job2", "job3"].iter().enumerate() {
+            seen.note(&change_of(&format!("new{}", i + 1), top + 2 + i as i64));
+            assert_eq!(seen.jobs.len(), MAX_JOBS);
+            assert!(
+                !seen.jobs.contains_key(&JobId::parse(gone).unwrap()),
+                "{gone}"
+            );
+        }
+        for kept in ["job0", "job4", "job6", "new0", "new3"] {
+            assert!(
+                seen.jobs.contains_key(&JobId::parse(kept).unwrap()),
+                "{kept}"
+            );
+        }
+        assert_eq!(seen.jobs_by_id.len(), seen.jobs.len());
+        assert_eq!(seen.jobs_by_id.first().map(|(id, _)| *id), Some(14));
+    }
+
+    /// Daemon `a` records `count` state changes of job `job` (with other events of the job in
+    /// between), as if this daemon were not listening; returns their ids, oldest first.
+    async fn missed(store: &PgStore, job: &str, count: i64) -> Vec<i64> {
+        store
+            .batch(&format!(
+                "INSERT INTO jobs (id, name, state, created_at, updated_at, submitted_by)
+                 VALUES ('{job}', 'a.svg', 'PLOTTING', 't', 't', 'a') ON CONFLICT (id) DO NOTHING;
+                 INSERT INTO job_events (job_id, type, from_state, to_state, reason, created_at)
+                 SELECT '{job}', CASE WHEN n % 4 = 0 THEN 'recovery' ELSE 'state_change' END,
+                        'PLOTTING', 'PAUSED', 'pipeline', 't'
+                 FROM generate_series(1, {count} * 4 / 3) n"
+            ))
+            .await
+            .unwrap();
+        let (client, connection) = store.connect_dedicated().await.unwrap();
+        tokio::spawn(connection);
+        let rows = client
+            .query(
+                "SELECT id FROM job_events WHERE type = 'state_change' AND job_id = $1
+                 ORDER BY id",
+                &[&job],
+            )
+            .await
+            .unwrap();
+        rows.iter().map(|r| r.get(0)).collect()
+    }
+
+    /// The state changes of daemon `a` published on the bus, by id.
+    fn published(clients: &mut broadcast::Receiver<DaemonEvent>) -> Vec<i64> {
+        let mut ids = Vec::new();
+        loop {
+            match clients.try_recv() {
+                Ok(DaemonEvent::Remote(r)) if r.daemon == "a" => {
+                    if let DaemonEvent::JobStateChanged(c) = r.event {
+                        ids.push(c.event_id);
+                    }
+                }
+                Ok(_) => {}
+                Err(broadcast::error::TryRecvError::Empty) => return ids,
+                Err(e) => panic!("the clients fell behind: {e}"),
+            }
+        }
+    }
+
+    /// A catch-up publishes every state change missed, however many (beyond [`WINDOW`] and
+    /// the 10,000 a catch-up used to stop at), oldest first, once each, a page at a time.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn every_missed_change_is_caught_up_page_by_page() {
+        let Some(url) = crate::testing::postgres::database_or_skip(
+            "farm::catchup::tests::every_missed_change_is_caught_up_page_by_page",
+        ) else {
+            return;
+        };
+        let (store, _) = PgStore::connect(&url, 2).await.unwrap();
+        // Room on the bus for all of them: the clients' view, read once at the end.
+        let bus: EventSender = broadcast::channel(1 << 15).0;
+        let (mut local, mut clients) = (bus.subscribe(), bus.subscribe());
+        let mut seen = Seen::default();
+        let first = catch_up(&store, "b", &bus, &mut local, &mut seen, 3).await;
+        assert_eq!(first.unwrap(), CaughtUp::default(), "the first listen");
+        // Pages of 3: a short last page, then an exact multiple (an empty last query).
+        for count in [10, 12] {
+            let want = missed(&store, "j1", count).await;
+            let want = want[want.len() - count as usize..].to_vec();
+            let done = catch_up(&store, "b", &bus, &mut local, &mut seen, 3).await;
+            assert_eq!(done.unwrap().changes, want.len());
+            assert_eq!(published(&mut clients), want);
+            let again = catch_up(&store, "b", &bus, &mut local, &mut seen, 3).await;
+            assert_eq!(again.unwrap().changes, 0, "once each");
+        }
+        // More than a catch-up used to publish, at the daemon's page size.
+        let count = WINDOW + 10_000 + 500;
+        let want = missed(&store, "j2", count).await;
+        let done = catch_up(&store, "b", &bus, &mut local, &mut seen, PAGE).await;
+        assert_eq!(done.unwrap().changes, want.len());
+        assert_eq!(published(&mut clients), want);
     }
 }

@@ -25,10 +25,11 @@
 //! The out task also records the latest progress of each running job in `job_progress` (at
 //! most every [`PROGRESS_RECORD_INTERVAL`], and the last one before each state change) for
 //! those catch-ups, through a writer task of its own, so that the notifications never wait
-//! for those writes.
+//! for those writes. The writer's queue holds at most one progress per job, the latest: while
+//! the database does not answer, it does not grow.
 
-use std::collections::HashMap;
-use std::sync::Arc;
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -38,8 +39,7 @@ use tokio_postgres::AsyncMessage;
 
 use super::catchup::{self, Seen};
 use crate::events::{
-    Alert, DaemonEvent, DeviceState, DeviceStatus, EventSender, JobProgress, MotorSupply,
-    RemoteEvent, Severity,
+    Alert, DaemonEvent, DeviceStatus, EventSender, JobProgress, RemoteEvent, Severity,
 };
 use crate::job::{JobId, JobState, Reason};
 use crate::ledger::Ledger;
@@ -140,40 +140,9 @@ pub enum Wire {
         job_id: String,
     },
     /// [`DaemonEvent::DeviceStatus`]: one of the daemon's plotters (sent when it changed, see
-    /// [`DEVICE_REFRESH`]).
-    DeviceStatus {
-        /// The plotter (unique across the farm when named).
-        device_id: String,
-        /// `axidraw` or `simulator`.
-        device_type: String,
-        /// Its tags.
-        #[serde(default)]
-        tags: Vec<String>,
-        /// What it is doing.
-        status: DeviceState,
-        /// Firmware version.
-        firmware_version: Option<String>,
-        /// Pen up.
-        pen_up: Option<bool>,
-        /// Carriage position, mm.
-        position_mm: Option<(f64, f64)>,
-        /// The job it holds.
-        current_job_id: Option<String>,
-        /// Errors since connected.
-        error_count: u32,
-        /// The last error (cut when the payload was too long).
-        error_message: Option<String>,
-        /// When it last answered.
-        last_heartbeat: String,
-        /// Seconds since connected.
-        uptime_seconds: Option<f64>,
-        /// What the user must know first (cut when the payload was too long).
-        notice: Option<String>,
-        /// The last motor supply reading.
-        motor_supply: Option<MotorSupply>,
-        /// The simulator's pen servo pulse width.
-        pen_servo: Option<u16>,
-    },
+    /// [`DEVICE_REFRESH`]), its fields next to `kind` (the plotter's name is unique across the
+    /// farm when it has one; texts are cut when the payload was too long).
+    DeviceStatus(DeviceStatus),
     /// A daemon that just (re)started listening asks the others to send their plotters'
     /// statuses again: it missed them while not listening (or had not started).
     DeviceRefresh,
@@ -201,21 +170,21 @@ pub fn start(ledger: &Ledger, shutdown: &Shutdown) {
     let bus = ledger.bus();
     // The listener tells the out task when another daemon asks for the plotters' statuses.
     let refresh = Arc::new(Notify::new());
-    let (record, mut to_record) = mpsc::unbounded_channel::<(JobId, String)>();
+    let to_record = Arc::new(ProgressQueue::default());
     let out = OutRelay {
         store: store.clone(),
         name: name.to_owned(),
         sent: HashMap::new(),
-        latest: HashMap::new(),
-        record,
+        progress: ProgressRecorder::new(name, Arc::clone(&to_record)),
         devices: HashMap::new(),
         refresh: Arc::clone(&refresh),
     };
-    // In order, one at a time: the last write of a job is its latest progress. Ends when the
-    // out task does (the channel closes).
+    // One at a time, each job's latest progress when its turn comes: the last write of a job is
+    // its latest progress. Ends when the out task does (the queue closes), once what it left
+    // is written.
     let (writer, me) = (store.clone(), name.to_owned());
     shutdown.spawn(async move {
-        while let Some((job, payload)) = to_record.recv().await {
+        while let Some((job, payload)) = to_record.next().await {
             if let Err(e) = writer.put_progress(job.as_str(), &me, &payload).await {
                 tracing::debug!(job = %job, error = %e, "cannot record the job's progress for the other daemons");
             }
@@ -269,23 +238,7 @@ pub fn encode(daemon: &str, event: &DaemonEvent) -> Option<String> {
             source: a.source.clone(),
             metadata: a.metadata.clone(),
         },
-        DaemonEvent::DeviceStatus(d) => Wire::DeviceStatus {
-            device_id: d.device_id.clone(),
-            device_type: d.device_type.clone(),
-            tags: d.tags.clone(),
-            status: d.status,
-            firmware_version: d.firmware_version.clone(),
-            pen_up: d.pen_up,
-            position_mm: d.position_mm,
-            current_job_id: d.current_job_id.as_ref().map(ToString::to_string),
-            error_count: d.error_count,
-            error_message: d.error_message.clone(),
-            last_heartbeat: d.last_heartbeat.clone(),
-            uptime_seconds: d.uptime_seconds,
-            notice: d.notice.clone(),
-            motor_supply: d.motor_supply,
-            pen_servo: d.pen_servo,
-        },
+        DaemonEvent::DeviceStatus(d) => Wire::DeviceStatus(d.clone()),
         DaemonEvent::Remote(_) | DaemonEvent::HooksExecuted { .. } => {
             return None;
         }
@@ -318,15 +271,11 @@ pub fn encode(daemon: &str, event: &DaemonEvent) -> Option<String> {
             cut(message);
             cut(title);
         }
-        Wire::DeviceStatus {
-            error_message,
-            notice,
-            ..
-        } => {
-            if let Some(e) = error_message {
+        Wire::DeviceStatus(d) => {
+            if let Some(e) = &mut d.error_message {
                 cut(e);
             }
-            if let Some(n) = notice {
+            if let Some(n) = &mut d.notice {
                 cut(n);
             }
         }
@@ -400,42 +349,7 @@ pub fn decode(me: &str, text: &str) -> Option<RemoteEvent> {
         Wire::Deleted { job_id } => DaemonEvent::JobDeleted {
             job_id: job(&job_id)?,
         },
-        Wire::DeviceStatus {
-            device_id,
-            device_type,
-            tags,
-            status,
-            firmware_version,
-            pen_up,
-            position_mm,
-            current_job_id,
-            error_count,
-            error_message,
-            last_heartbeat,
-            uptime_seconds,
-            notice,
-            motor_supply,
-            pen_servo,
-        } => DaemonEvent::DeviceStatus(DeviceStatus {
-            device_id,
-            device_type,
-            tags,
-            status,
-            firmware_version,
-            pen_up,
-            position_mm,
-            current_job_id: match current_job_id {
-                Some(id) => Some(job(&id)?),
-                None => None,
-            },
-            error_count,
-            error_message,
-            last_heartbeat,
-            uptime_seconds,
-            notice,
-            motor_supply,
-            pen_servo,
-        }),
+        Wire::DeviceStatus(d) => DaemonEvent::DeviceStatus(d),
         // Not an event for the clients: see [`refresh_asked`].
         Wire::DeviceRefresh => return None,
         Wire::Alert {
@@ -494,11 +408,8 @@ struct OutRelay {
     name: String,
     /// When each running job's progress and layer last went out.
     sent: HashMap<JobId, (Instant, u32)>,
-    /// Each running job's latest progress not recorded in `job_progress` yet, and when its
-    /// progress was last recorded.
-    latest: HashMap<JobId, (Option<JobProgress>, Option<Instant>)>,
-    /// The progress writer's queue.
-    record: mpsc::UnboundedSender<(JobId, String)>,
+    /// What goes to the progress writer.
+    progress: ProgressRecorder,
     /// Each plotter's status as it last went out.
     devices: HashMap<String, DeviceStatus>,
     /// Another daemon asked for the plotters' statuses again.
@@ -536,7 +447,7 @@ impl OutRelay {
                 }
                 Err(broadcast::error::RecvError::Closed) => return,
             };
-            self.record_progress(&event);
+            self.progress.record(&event);
             if !self.due(&event) {
                 continue;
             }
@@ -567,46 +478,6 @@ impl OutRelay {
                 return;
             }
         }
-    }
-
-    /// Records a running job's progress in `job_progress` for the catch-ups of other daemons
-    /// ([`super::catchup`]): at most every [`PROGRESS_RECORD_INTERVAL`], always at the end, and
-    /// the latest one when the job's state changes (a pause keeps what it showed).
-    fn record_progress(&mut self, event: &DaemonEvent) {
-        let (job, due) = match event {
-            DaemonEvent::JobProgress(p) => {
-                let entry = self.latest.entry(p.job_id.clone()).or_default();
-                entry.0 = Some(p.clone());
-                let due = p.progress >= 1.0
-                    || entry
-                        .1
-                        .is_none_or(|at| at.elapsed() >= PROGRESS_RECORD_INTERVAL);
-                (&p.job_id, due)
-            }
-            // Whatever is pending goes first: a paused job shows what it reached.
-            DaemonEvent::JobStateChanged(c) => (&c.job_id, true),
-            _ => return,
-        };
-        let pending = if due {
-            self.latest.get_mut(job).and_then(|(pending, at)| {
-                let p = pending.take()?;
-                *at = Some(Instant::now());
-                Some(p)
-            })
-        } else {
-            None
-        };
-        if let DaemonEvent::JobStateChanged(c) = event
-            && !c.to.holds_device()
-        {
-            self.latest.remove(job);
-        }
-        let Some(payload) = pending.and_then(|p| super::catchup::progress_payload(&self.name, &p))
-        else {
-            return;
-        };
-        // The writer is gone only when the daemon stops.
-        let _ = self.record.send((job.clone(), payload));
     }
 
     /// Whether `event` goes out now: progress at most every [`PROGRESS_INTERVAL`] per job
@@ -740,7 +611,7 @@ async fn listen_once(
     }
     tracing::info!("listening for the events of the other daemons on the database");
     // Listening already: what is notified from now on queues up while the history is read.
-    match catchup::catch_up(store, me, bus, local, seen).await {
+    match catchup::catch_up(store, me, bus, local, seen, catchup::PAGE).await {
         Ok(done) if done.changes + done.progress + done.deleted > 0 => tracing::info!(
             changes = done.changes,
             progress = done.progress,
@@ -795,9 +666,153 @@ async fn listen_once(
         .unwrap_or_else(|e| format!("its task ended abnormally: {e}"))
 }
 
+/// What the out task gives the progress writer: a running job's progress at most every
+/// [`PROGRESS_RECORD_INTERVAL`] (see [`record`](Self::record)).
+#[derive(Debug)]
+struct ProgressRecorder {
+    /// This daemon's name.
+    name: String,
+    /// Each running job's latest progress not recorded in `job_progress` yet, and when its
+    /// progress was last recorded.
+    latest: HashMap<JobId, (Option<JobProgress>, Option<Instant>)>,
+    /// The progress writer's queue (closed when the out task ends).
+    queue: ProgressSender,
+}
+
+impl ProgressRecorder {
+    /// A recorder of daemon `name`'s progress into `queue`, which it closes when dropped.
+    fn new(name: &str, queue: Arc<ProgressQueue>) -> Self {
+        Self {
+            name: name.to_owned(),
+            latest: HashMap::new(),
+            queue: ProgressSender(queue),
+        }
+    }
+
+    /// Records a running job's progress in `job_progress` for the catch-ups of other daemons
+    /// ([`super::catchup`]): at most every [`PROGRESS_RECORD_INTERVAL`], always at the end, and
+    /// the latest one when the job's state changes (a pause keeps what it showed).
+    fn record(&mut self, event: &DaemonEvent) {
+        let (job, due) = match event {
+            DaemonEvent::JobProgress(p) => {
+                let entry = self.latest.entry(p.job_id.clone()).or_default();
+                entry.0 = Some(p.clone());
+                let due = p.progress >= 1.0
+                    || entry
+                        .1
+                        .is_none_or(|at| at.elapsed() >= PROGRESS_RECORD_INTERVAL);
+                (&p.job_id, due)
+            }
+            // Whatever is pending goes first: a paused job shows what it reached.
+            DaemonEvent::JobStateChanged(c) => (&c.job_id, true),
+            _ => return,
+        };
+        let pending = if due {
+            self.latest.get_mut(job).and_then(|(pending, at)| {
+                let p = pending.take()?;
+                *at = Some(Instant::now());
+                Some(p)
+            })
+        } else {
+            None
+        };
+        if let DaemonEvent::JobStateChanged(c) = event
+            && !c.to.holds_device()
+        {
+            self.latest.remove(job);
+        }
+        let Some(payload) = pending.and_then(|p| super::catchup::progress_payload(&self.name, &p))
+        else {
+            return;
+        };
+        self.queue.0.push(job.clone(), payload);
+    }
+}
+
+/// The progress writer's queue: the latest progress payload not yet written of each job, in
+/// the order the jobs came. A newer progress of a job waiting replaces its payload where it
+/// stands, so that the queue holds at most one entry per job however long the writer waits
+/// (the database is down, say).
+#[derive(Debug, Default)]
+struct ProgressQueue {
+    pending: Mutex<PendingProgress>,
+    /// Signalled on each push and on close.
+    ready: Notify,
+}
+
+#[derive(Debug, Default)]
+struct PendingProgress {
+    /// The jobs waiting, first come first.
+    order: VecDeque<JobId>,
+    /// Their latest payloads.
+    payloads: HashMap<JobId, String>,
+    /// The out task ended: nothing more comes.
+    closed: bool,
+}
+
+impl ProgressQueue {
+    /// The queue, locked; nothing panics while it is held, so a poisoned lock is still sound.
+    fn lock(&self) -> std::sync::MutexGuard<'_, PendingProgress> {
+        self.pending.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Queues `payload`, job `job`'s latest progress, in place of what the job had waiting.
+    fn push(&self, job: JobId, payload: String) {
+        let mut pending = self.lock();
+        if pending.payloads.insert(job.clone(), payload).is_none() {
+            pending.order.push_back(job);
+        }
+        drop(pending);
+        self.ready.notify_one();
+    }
+
+    /// The next job's latest progress, waiting for one; `None` once closed and empty.
+    async fn next(&self) -> Option<(JobId, String)> {
+        loop {
+            {
+                let mut pending = self.lock();
+                while let Some(job) = pending.order.pop_front() {
+                    if let Some(payload) = pending.payloads.remove(&job) {
+                        return Some((job, payload));
+                    }
+                }
+                if pending.closed {
+                    return None;
+                }
+            }
+            // A push or close between the unlock and here leaves a permit: no wake-up is lost.
+            self.ready.notified().await;
+        }
+    }
+
+    /// Jobs waiting.
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.lock().payloads.len()
+    }
+
+    /// Nothing more comes: [`next`](Self::next) ends once the queue is empty.
+    fn close(&self) {
+        self.lock().closed = true;
+        self.ready.notify_one();
+    }
+}
+
+/// The out task's end of the [`ProgressQueue`]: closes it when dropped, however the task ends,
+/// as a channel's sender would.
+#[derive(Debug)]
+struct ProgressSender(Arc<ProgressQueue>);
+
+impl Drop for ProgressSender {
+    fn drop(&mut self) {
+        self.0.close();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::events::{DeviceState, MotorSupply};
     use crate::store::TransitionRequest;
 
     fn change(metadata: Value) -> DaemonEvent {
@@ -882,6 +897,62 @@ mod tests {
         d.notice = Some("n".repeat(5_000));
         let text = encode("a", &DaemonEvent::DeviceStatus(d)).unwrap();
         assert!(text.len() <= MAX_PAYLOAD, "{}", text.len());
+    }
+
+    /// A plotter's status on the wire exactly as daemons of the previous version send it and
+    /// read it (a farm may mix versions while it is upgraded): pinned here, with a payload of
+    /// theirs decoded.
+    #[test]
+    fn device_status_wire_json_is_pinned() {
+        let mut d = status("left", DeviceState::Busy, "2026-12-06T12:00:00Z");
+        d.current_job_id = Some(JobId::parse("0a3f5c2e9b1d").unwrap());
+        d.error_count = 2;
+        d.error_message = Some("lost".into());
+        d.notice = Some("simulated".into());
+        d.motor_supply = Some(MotorSupply {
+            reading: 812,
+            low: false,
+        });
+        let text = encode("a", &DaemonEvent::DeviceStatus(d.clone())).unwrap();
+        let pinned = concat!(
+            r#"{"daemon":"a","kind":"device_status","device_id":"left","#,
+            r#""device_type":"simulator","tags":["a3"],"status":"busy","#,
+            r#""firmware_version":"EBBv13_and_above EB Firmware Version 3.0.2","#,
+            r#""pen_up":true,"position_mm":[1.5,2.0],"current_job_id":"0a3f5c2e9b1d","#,
+            r#""error_count":2,"error_message":"lost","last_heartbeat":"2026-12-06T12:00:00Z","#,
+            r#""uptime_seconds":3.0,"notice":"simulated","#,
+            r#""motor_supply":{"reading":812,"low":false},"pen_servo":16000}"#
+        );
+        assert_eq!(text, pinned);
+        let back = decode("b", pinned).unwrap();
+        assert_eq!(
+            (back.daemon.as_str(), back.event),
+            ("a", DaemonEvent::DeviceStatus(d))
+        );
+        // Nothing known yet, and no `tags` (daemons before plotters had tags).
+        let bare = concat!(
+            r#"{"daemon":"a","kind":"device_status","device_id":"x","device_type":"simulator","#,
+            r#""status":"offline","firmware_version":null,"pen_up":null,"position_mm":null,"#,
+            r#""current_job_id":null,"error_count":0,"error_message":null,"#,
+            r#""last_heartbeat":"t","uptime_seconds":null,"notice":null,"#,
+            r#""motor_supply":null,"pen_servo":null}"#
+        );
+        let bare_status = DeviceStatus {
+            tags: Vec::new(),
+            firmware_version: None,
+            pen_up: None,
+            position_mm: None,
+            uptime_seconds: None,
+            pen_servo: None,
+            ..status("x", DeviceState::Offline, "t")
+        };
+        assert_eq!(
+            decode("b", bare).map(|r| r.event),
+            Some(DaemonEvent::DeviceStatus(bare_status))
+        );
+        // A job id no job can have: the status is not shown at all.
+        let bad = pinned.replace("0a3f5c2e9b1d", "../etc");
+        assert_eq!(decode("b", &bad), None);
     }
 
     /// Only what a heartbeat cannot tell makes a status new.
@@ -1446,6 +1517,63 @@ mod tests {
         paused.to = JobState::Paused;
         let _ = bus.send(DaemonEvent::JobStateChanged(paused));
         until(20).await;
+    }
+
+    /// While the progress writer cannot write (the database is down), what waits for it stays
+    /// one progress per job however long, each job's latest; and a job's progress that comes
+    /// while its last one is being written is written after it.
+    #[tokio::test]
+    async fn progress_waiting_to_be_recorded_is_the_latest_of_each_job() {
+        let queue = Arc::new(ProgressQueue::default());
+        let mut recorder = ProgressRecorder::new("b", Arc::clone(&queue));
+        let jobs: Vec<JobId> = ["j0", "j1", "j2"]
+            .iter()
+            .map(|j| JobId::parse(j).unwrap())
+            .collect();
+        let at = |job: &JobId, points: u64| JobProgress {
+            progress: points as f64 / 10_000.0,
+            ..progress_of(job, points)
+        };
+        // An hour of plotting, a progress a second for each job, none of it written.
+        for points in 1..=3_600 {
+            for job in &jobs {
+                // A second has passed since the job's progress was last recorded.
+                if let Some((_, Some(last))) = recorder.latest.get_mut(job) {
+                    *last = last.checked_sub(PROGRESS_RECORD_INTERVAL).unwrap();
+                }
+                recorder.record(&DaemonEvent::JobProgress(at(job, points)));
+                assert!(queue.len() <= jobs.len(), "{} waiting", queue.len());
+            }
+        }
+        let written = |(job, payload): (JobId, String)| {
+            let Some(DaemonEvent::JobProgress(p)) = decode("other", &payload).map(|r| r.event)
+            else {
+                panic!("not a progress: {payload}");
+            };
+            assert_eq!(p.job_id, job);
+            (job, p.points_plotted)
+        };
+        // The writer takes j0's; j0 moves on meanwhile and waits behind the others.
+        assert_eq!(
+            queue.next().await.map(written),
+            Some((jobs[0].clone(), 3_600))
+        );
+        recorder.latest.get_mut(&jobs[0]).unwrap().1 = None;
+        recorder.record(&DaemonEvent::JobProgress(at(&jobs[0], 3_601)));
+        drop(recorder);
+        let mut rest = Vec::new();
+        while let Some(w) = queue.next().await {
+            rest.push(written(w));
+        }
+        assert_eq!(
+            rest,
+            [
+                (jobs[1].clone(), 3_600),
+                (jobs[2].clone(), 3_600),
+                (jobs[0].clone(), 3_601)
+            ],
+            "the rest, in turn, then the queue closes"
+        );
     }
 
     #[test]

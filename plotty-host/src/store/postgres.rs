@@ -55,7 +55,7 @@ pub type PgConnection = tokio_postgres::Connection<
 
 /// `e` and its causes (`error performing TLS handshake: invalid peer certificate:
 /// UnknownIssuer`): the outer message alone does not say what to fix.
-fn with_causes(e: &dyn std::error::Error) -> String {
+pub(crate) fn with_causes(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(cause) = source {

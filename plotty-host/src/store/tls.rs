@@ -332,6 +332,7 @@ impl ServerCertVerifier for AnyName {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::postgres::with_causes;
 
     #[test]
     fn libpq_tls_parameters_are_taken_off_the_url() {
@@ -386,18 +387,6 @@ mod tests {
         let e = connector(&tls).err().unwrap();
         assert!(e.contains("cannot be read"), "{e}");
         assert!(connector(&PgTls::default()).is_ok());
-    }
-
-    /// The cause chain of `e`, for messages that only name the outer error.
-    fn chain(e: &dyn std::error::Error) -> String {
-        let mut text = e.to_string();
-        let mut source = e.source();
-        while let Some(s) = source {
-            text.push_str(": ");
-            text.push_str(&s.to_string());
-            source = s.source();
-        }
-        text
     }
 
     /// Whether the session of `client` is encrypted (`pg_stat_ssl`).
@@ -458,7 +447,11 @@ mod tests {
         .await
         .err()
         .unwrap();
-        assert!(chain(&e).contains("UnknownIssuer"), "{}", chain(&e));
+        assert!(
+            with_causes(&e).contains("UnknownIssuer"),
+            "{}",
+            with_causes(&e)
+        );
         // The certificate names `localhost`, not 127.0.0.1: verify-full refuses, verify-ca
         // (the chain only) accepts.
         let e = PgStore::connect(
@@ -468,7 +461,11 @@ mod tests {
         .await
         .err()
         .unwrap();
-        assert!(chain(&e).contains("not valid for name"), "{}", chain(&e));
+        assert!(
+            with_causes(&e).contains("not valid for name"),
+            "{}",
+            with_causes(&e)
+        );
         let (store, _) = PgStore::connect(
             &url("127.0.0.1", format!("sslmode=verify-ca&sslrootcert={ca}")),
             1,
