@@ -265,6 +265,12 @@ impl Hub {
                     from,
                 );
             }
+            // Only this daemon's own (the relay never sends one): the snapshots stop listing it.
+            DaemonEvent::DeviceRemoved { device_id } => {
+                if from.is_none_or(|f| Some(f) == self.name.as_deref()) {
+                    self.cache().devices.remove(&device_id);
+                }
+            }
             // Hook results are in the journal; failures arrive as alerts.
             DaemonEvent::HooksExecuted { .. } => {}
         }
@@ -315,6 +321,7 @@ mod tests {
         DeviceStatus {
             device_id: id.into(),
             device_type: "simulator".into(),
+            port: None,
             tags: Vec::new(),
             status: DeviceState::Connected,
             firmware_version: None,

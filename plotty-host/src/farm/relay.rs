@@ -286,7 +286,9 @@ pub fn encode(daemon: &str, event: &DaemonEvent) -> Option<String> {
             motor_supply: d.motor_supply,
             pen_servo: d.pen_servo,
         },
-        DaemonEvent::Remote(_) | DaemonEvent::HooksExecuted { .. } => {
+        DaemonEvent::Remote(_)
+        | DaemonEvent::HooksExecuted { .. }
+        | DaemonEvent::DeviceRemoved { .. } => {
             return None;
         }
     };
@@ -419,6 +421,8 @@ pub fn decode(me: &str, text: &str) -> Option<RemoteEvent> {
         } => DaemonEvent::DeviceStatus(DeviceStatus {
             device_id,
             device_type,
+            // Not relayed: a port path names a file on that daemon's machine.
+            port: None,
             tags,
             status,
             firmware_version,
@@ -643,6 +647,11 @@ impl OutRelay {
                 }
                 due
             }
+            // No longer resent: the other daemons age the plotter out (`DEVICE_STALE`).
+            DaemonEvent::DeviceRemoved { device_id } => {
+                self.devices.remove(device_id);
+                false
+            }
             _ => true,
         }
     }
@@ -850,6 +859,7 @@ mod tests {
         DeviceStatus {
             device_id: device_id.into(),
             device_type: "simulator".into(),
+            port: None,
             tags: vec!["a3".into()],
             status: state,
             firmware_version: Some("EBBv13_and_above EB Firmware Version 3.0.2".into()),
