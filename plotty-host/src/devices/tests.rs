@@ -1233,8 +1233,17 @@ async fn auto_without_a_plotter_says_so_records_simulated_jobs_and_switches_to_a
     );
 
     // An AxiDraw plugged in while idle is used from then on, and an alert says so.
+    let mut seen = h.ledger.bus().subscribe();
     plug_in(&plugged, "/dev/ttyFAKE0");
     let (alert, _) = wait_alert(&mut h.rx, "AxiDraw connected").await;
+    // The id `simulator` is gone: the lists keeping plotters' statuses are told to drop it.
+    let mut removed = Vec::new();
+    while let Ok(e) = seen.try_recv() {
+        if let DaemonEvent::DeviceRemoved { device_id } = e {
+            removed.push(device_id);
+        }
+    }
+    assert_eq!(removed, ["simulator"]);
     assert!(alert.message.contains("/dev/ttyFAKE0"), "{alert:?}");
     assert_eq!(alert.metadata["previous_device_id"], "simulator");
     let devices = tokio::time::timeout(GUARD, async {
@@ -1249,6 +1258,7 @@ async fn auto_without_a_plotter_says_so_records_simulated_jobs_and_switches_to_a
     .await
     .expect("the queue has the AxiDraw under its port");
     assert_eq!(devices[0].device_type, "axidraw");
+    assert_eq!(devices[0].port.as_deref(), Some("/dev/ttyFAKE0"));
     assert_eq!(devices[0].notice, None);
 }
 
