@@ -27,7 +27,7 @@ pub struct Chosen {
     /// The search to keep up while `auto` found no AxiDraw and runs on the simulator.
     pub scan: Option<Discovery>,
     /// How to find its board again on another port (a board found by a search, not a fixed
-    /// `port`): see [`super::follow`].
+    /// `port`): see the `follow` module.
     pub follow: Option<Discovery>,
 }
 

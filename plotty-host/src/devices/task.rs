@@ -204,7 +204,7 @@ impl Plotter {
     }
 
     /// When its serial port fails, the device looks for its board with `discovery` (by the
-    /// rule that chose it at start) and follows it to the port it is on now ([`super::follow`]).
+    /// rule that chose it at start) and follows it to the port it is on now (the `follow` module).
     /// Only for a board found by a search (`nickname`, `serial` or `port: auto`), never for a
     /// fixed `port`.
     pub fn following(self, discovery: super::scan::Discovery) -> Self {

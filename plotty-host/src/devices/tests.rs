@@ -1516,6 +1516,9 @@ fn nicknamed(port: &str, nickname: &str) -> crate::devices::discover::FoundBoard
     }
 }
 
+/// The boards a scripted search lists (the test changes them).
+type Boards = Arc<Mutex<Vec<crate::devices::discover::FoundBoard>>>;
+
 /// An unnamed serial plotter on `port` chosen with `device` (adjusting the defaults:
 /// `auto`, no port, no identity), following its board with a search that lists what the test
 /// puts in the returned list (every board answers the probe).
@@ -1524,7 +1527,7 @@ fn follower(
     device: impl FnOnce(&mut crate::settings::DeviceSettings),
 ) -> (
     Plotter,
-    Arc<Mutex<Vec<crate::devices::discover::FoundBoard>>>,
+    Boards,
     tempfile::TempDir,
     watch::Sender<Arc<Settings>>,
 ) {
