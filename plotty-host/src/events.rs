@@ -67,6 +67,14 @@ pub enum DaemonEvent {
     /// What a device is doing (emitted by the device task when anything in it changes, and at
     /// least once per heartbeat while connected).
     DeviceStatus(DeviceStatus),
+    /// A plotter's id is gone (an unnamed `auto` device left the simulator for an AxiDraw and
+    /// took its port as id): lists that keep each plotter's last status drop this one. Not
+    /// relayed: the other daemons stop hearing of it and age it out
+    /// ([`crate::farm::relay::DEVICE_STALE`]).
+    DeviceRemoved {
+        /// The id that is gone.
+        device_id: String,
+    },
     /// A finished job and its files were deleted.
     JobDeleted {
         /// The job.
@@ -136,10 +144,15 @@ pub enum DeviceState {
 #[derive(Clone, PartialEq, Debug, Serialize, serde::Deserialize)]
 pub struct DeviceStatus {
     /// The device's id (stable across restarts: its configured name, else the serial port or
-    /// `simulator`).
+    /// `simulator` it had at start; a board followed to another port keeps it).
     pub device_id: String,
     /// `axidraw` or `simulator`.
     pub device_type: String,
+    /// The serial port it is on now (`None`: the simulator). A board followed to another port
+    /// shows the new one here while its `device_id` stays. Never relayed to the other daemons
+    /// (a port path names a file on this daemon's machine): absent from the relay's JSON.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<String>,
     /// Its tags (`tags` of its settings), which jobs' `--tag`s ask for (absent from the
     /// relayed statuses of daemons before plotters had tags).
     #[serde(default)]

@@ -265,6 +265,12 @@ impl Hub {
                     from,
                 );
             }
+            // Only this daemon's own (the relay never sends one): the snapshots stop listing it.
+            DaemonEvent::DeviceRemoved { device_id } => {
+                if from.is_none_or(|f| Some(f) == self.name.as_deref()) {
+                    self.cache().devices.remove(&device_id);
+                }
+            }
             // Hook results are in the journal; failures arrive as alerts.
             DaemonEvent::HooksExecuted { .. } => {}
         }
@@ -315,6 +321,7 @@ mod tests {
         DeviceStatus {
             device_id: id.into(),
             device_type: "simulator".into(),
+            port: None,
             tags: Vec::new(),
             status: DeviceState::Connected,
             firmware_version: None,
@@ -377,5 +384,50 @@ mod tests {
         assert_eq!(hub.remote_daemon_of("LEFT").as_deref(), Some("a"));
         assert_eq!(hub.remote_daemon_of("right"), None, "this daemon's own");
         assert_eq!(hub.remote_daemon_of("middle"), None, "nobody's");
+    }
+
+    /// A plotter whose id changed (`auto` left the simulator for an AxiDraw) is no longer
+    /// listed under its old id: the snapshots and the system status would show a ghost.
+    #[test]
+    fn a_removed_plotter_leaves_the_snapshot() {
+        let hub = Hub::new(16);
+        let mut throttle = Throttle::default();
+        hub.dispatch(
+            DaemonEvent::DeviceStatus(status("simulator")),
+            &mut throttle,
+            None,
+        );
+        hub.dispatch(
+            DaemonEvent::DeviceRemoved {
+                device_id: "simulator".into(),
+            },
+            &mut throttle,
+            None,
+        );
+        hub.dispatch(
+            DaemonEvent::DeviceStatus(status("/dev/ttyACM0")),
+            &mut throttle,
+            None,
+        );
+        let local: Vec<String> = hub.devices().into_iter().map(|d| d.device_id).collect();
+        assert_eq!(local, ["/dev/ttyACM0"]);
+        // Another daemon's removal is not this daemon's to act on.
+        let named = Hub::new(16).named(Some("b".into()));
+        named.dispatch(
+            DaemonEvent::DeviceStatus(status("simulator")),
+            &mut throttle,
+            None,
+        );
+        named.dispatch(
+            DaemonEvent::Remote(Box::new(RemoteEvent {
+                daemon: "a".into(),
+                event: DaemonEvent::DeviceRemoved {
+                    device_id: "simulator".into(),
+                },
+            })),
+            &mut throttle,
+            None,
+        );
+        assert_eq!(named.devices().len(), 1);
     }
 }

@@ -865,6 +865,8 @@ mod tests {
         let status = crate::events::DeviceStatus {
             device_id: "left".into(),
             device_type: "axidraw".into(),
+            // Another daemon's plotter never has one (not relayed).
+            port: None,
             tags: vec!["a3".into()],
             status: crate::events::DeviceState::Busy,
             firmware_version: Some("EBB 3.0.2".into()),
@@ -885,6 +887,7 @@ mod tests {
         let mut want = json!({
             "device_id": "left",
             "device_type": "axidraw",
+            "port": null,
             "tags": ["a3"],
             "status": "busy",
             "firmware_version": "EBB 3.0.2",

@@ -283,6 +283,8 @@ pub struct DeviceWire {
     pub device_id: String,
     /// `axidraw` or `simulator`.
     pub device_type: String,
+    /// The serial port it is on now (`null`: the simulator, or another daemon's plotter).
+    pub port: Option<String>,
     /// Its tags, which jobs' `tags` ask for.
     pub tags: Vec<String>,
     /// `connected`, `disconnected`, `busy`, `error` or `offline`.
@@ -659,6 +661,7 @@ pub fn every_server_message() -> Vec<ServerMessage> {
         ServerMessage::DeviceStatus(DeviceWire {
             device_id: "sim".into(),
             device_type: "simulator".into(),
+            port: None,
             tags: vec!["a3".into()],
             status: crate::events::DeviceState::Connected,
             firmware_version: None,
@@ -716,6 +719,7 @@ impl From<&DeviceStatus> for DeviceWire {
         Self {
             device_id: d.device_id.clone(),
             device_type: d.device_type.clone(),
+            port: d.port.clone(),
             tags: d.tags.clone(),
             status: d.status,
             firmware_version: d.firmware_version.clone(),

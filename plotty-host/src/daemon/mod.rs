@@ -240,6 +240,8 @@ fn identity(store: &JobStore, settings: &Settings) -> Option<crate::store::Daemo
 
 /// This daemon's plotters as its registration records them: an unnamed plotter by its port,
 /// else `simulator` (its id before the device task finds it), as the submission check names it.
+/// The queue records them again under the ids they were attached with (an AxiDraw found by
+/// `port: auto` under its port), see `queue::actor`.
 fn farm_plotters(settings: &Settings) -> Vec<crate::store::Plotter> {
     settings
         .devices

@@ -13,6 +13,8 @@
 //!   into transitions, resume points, `job_progress` and `device_status`.
 //! - [`progress`]: `job_progress` reports and their rate limit.
 //! - `manual`: pen up, pen down, motors off on an idle device.
+//! - `follow`: a board found by a search (nickname, serial, `port: auto`) that comes back on
+//!   another port is followed there while the daemon runs; the device keeps its id.
 //! - `health`: what the device status says is measured: the time of the board's last answer,
 //!   `disconnected` when its link fails, `offline` when its port is gone.
 //! - [`link`]: the bytes to and from a plotter: the [`link::Link`] trait, a serial port, the
@@ -32,6 +34,7 @@
 pub mod boards;
 pub mod check;
 pub mod discover;
+mod follow;
 mod health;
 pub mod identity;
 pub mod link;
@@ -116,19 +119,23 @@ impl Component for DeviceComponent {
             if let Some(opener) = self.opener {
                 tracing::info!("device: {}", opener.device_id());
                 let name = settings.devices.first().and_then(|d| d.name.clone());
-                attach(&ctx, self.queue, name, opener, None, self.period);
+                let chosen = registry::Chosen {
+                    opener,
+                    scan: None,
+                    follow: None,
+                };
+                attach(&ctx, self.queue, name, chosen, self.period);
                 return Ok(());
             }
             // One device task per configured plotter, each found and attached under its name.
             for device in &settings.devices {
-                let (opener, scan) =
+                let chosen =
                     registry::target(device, self.discovery.clone(), self.pace, &ctx).await?;
                 attach(
                     &ctx,
                     self.queue.clone(),
                     device.name.clone(),
-                    opener,
-                    scan,
+                    chosen,
                     self.period,
                 );
             }
@@ -138,17 +145,21 @@ impl Component for DeviceComponent {
     }
 }
 
-/// Starts the device task of `opener` (named `name`; looking for an AxiDraw with `scan` while it is `auto`'s
-/// simulator), checks it every `period`, attaches it to `queue`, and pauses its plot at
-/// shutdown.
+/// Starts the device task of `chosen` (named `name`; looking for an AxiDraw with its `scan`
+/// while it is `auto`'s simulator, following its board to another port with its `follow`),
+/// checks it every `period`, attaches it to `queue`, and pauses its plot at shutdown.
 fn attach(
     ctx: &StartContext,
     queue: QueueHandle,
     name: Option<String>,
-    opener: Opener,
-    scan: Option<Discovery>,
+    chosen: registry::Chosen,
     period: std::time::Duration,
 ) {
+    let registry::Chosen {
+        opener,
+        scan,
+        follow,
+    } = chosen;
     let mut plotter = Plotter::named(
         name,
         opener,
@@ -159,6 +170,9 @@ fn attach(
     );
     if let Some(discovery) = scan {
         plotter = plotter.auto_fallback(discovery);
+    }
+    if let Some(discovery) = follow {
+        plotter = plotter.following(discovery);
     }
     let attached = plotter.clone();
     let requeue = queue.clone();

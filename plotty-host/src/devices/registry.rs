@@ -19,9 +19,21 @@ use crate::events::{Alert, DaemonEvent, Severity};
 use crate::exit::ExitCode;
 use crate::settings::DeviceSettings;
 
+/// What [`target`] found for a plotter.
+#[derive(Debug)]
+pub struct Chosen {
+    /// How its link opens.
+    pub opener: Opener,
+    /// The search to keep up while `auto` found no AxiDraw and runs on the simulator.
+    pub scan: Option<Discovery>,
+    /// How to find its board again on another port (a board found by a search, not a fixed
+    /// `port`): see the `follow` module.
+    pub follow: Option<Discovery>,
+}
+
 /// The link of the plotter `device` (`discovery`: how `auto` looks for an AxiDraw, `None`: the
-/// system's USB search), and the search to keep up when `auto` found none and runs on the
-/// simulator (an alert says so).
+/// system's USB search), the search to keep up when `auto` found none and runs on the
+/// simulator (an alert says so), and how to follow its board to another port.
 ///
 /// # Errors
 /// The plotter cannot be found or does not answer (exit code `Device`).
@@ -30,7 +42,7 @@ pub async fn target(
     discovery: Option<Discovery>,
     pace: SimPace,
     ctx: &StartContext,
-) -> Result<(Opener, Option<Discovery>), StartError> {
+) -> Result<Chosen, StartError> {
     let settings = device.clone();
     let discovery =
         discovery.unwrap_or_else(|| Discovery::system(device.baud_rate, Identity::of(device)));
@@ -65,6 +77,7 @@ pub async fn target(
         }
     };
     let id = device.name.clone().unwrap_or_else(|| opener.device_id());
+    let follow = super::follow::discovery_for(device, &discovery);
     let scan = match target {
         Target::Simulator {
             reason: SimulatorReason::NoneFound,
@@ -86,7 +99,11 @@ pub async fn target(
             None
         }
     };
-    Ok((opener, scan))
+    Ok(Chosen {
+        opener,
+        scan,
+        follow,
+    })
 }
 
 /// How the log names the plotter `device`: `device` alone for the unnamed `device` section (as

@@ -769,10 +769,16 @@ const RECONNECT_DELAY: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// After a device failure: opens the link again (a fresh board for the simulator, the port again
 /// for an AxiDraw, retried every [`RECONNECT_DELAY`] until it opens or the daemon stops); then the
-/// device takes jobs again (the error stays in its status).
+/// device takes jobs again (the error stays in its status). A board found by a search that
+/// does not open where it was is looked for on the other ports and followed there
+/// ([`super::follow`]).
 pub(super) async fn reconnect(inner: Arc<Inner>) {
+    let mut moved = false;
     loop {
-        if matches!(inner.opener(), super::link::Opener::Serial { .. }) {
+        // A board just followed to another port is opened there at once.
+        if !std::mem::take(&mut moved)
+            && matches!(inner.opener(), super::link::Opener::Serial { .. })
+        {
             tokio::select! {
                 () = inner.shutdown.stop() => return,
                 () = tokio::time::sleep(RECONNECT_DELAY) => {}
@@ -831,6 +837,10 @@ pub(super) async fn reconnect(inner: Arc<Inner>) {
                     }
                 }
                 tracing::debug!(device = %inner.device_id(), error = %e, "device still unavailable");
+                moved = matches!(
+                    super::follow::search(&inner).await,
+                    super::follow::Outcome::Moved(_)
+                );
             }
             Err(e) => {
                 tracing::error!(error = %e, "reopening the device ended abnormally");

@@ -4,6 +4,8 @@
 //! runs again ([`Discovery`]: `devices::discover` in the daemon, a scripted one in tests); when a
 //! board answers and the device is idle (no job plotting, armed or paused on it), the device
 //! switches to it, and an alert says so. While the device is busy the switch waits for it.
+//! An unnamed device takes the AxiDraw's port as its id: the old id `simulator` is announced
+//! removed ([`DaemonEvent::DeviceRemoved`]), so that no list keeps it as a ghost plotter.
 
 use std::sync::{Arc, PoisonError};
 
@@ -114,8 +116,11 @@ pub(super) async fn rescan(inner: &Arc<Inner>) -> Option<String> {
         let s = &mut st.status;
         if inner.name.is_none() {
             s.device_id = board.port.clone();
+            // The one change of an unnamed device's id: it is the AxiDraw's from now on.
+            *inner.id.lock().unwrap_or_else(PoisonError::into_inner) = board.port.clone();
         }
         s.device_type = "axidraw".into();
+        s.port = Some(board.port.clone());
         s.status = DeviceState::Connected;
         s.firmware_version = Some(version.clone());
         s.pen_up = None;
@@ -135,6 +140,13 @@ pub(super) async fn rescan(inner: &Arc<Inner>) -> Option<String> {
             .take(),
     );
     tracing::warn!(port = %board.port, firmware = %version, "AxiDraw connected: jobs plot on it from now on, no longer on the simulator");
+    if previous != inner.device_id() {
+        // The plotter `simulator` is gone: the lists that keep each plotter's last status
+        // (the API's, the relay's to the other daemons) drop it.
+        let _ = inner.ledger.bus().send(DaemonEvent::DeviceRemoved {
+            device_id: previous.clone(),
+        });
+    }
     inner.update_status(|_| {});
     let _ = inner.ledger.bus().send(DaemonEvent::Alert(Alert {
         severity: Severity::Warning,

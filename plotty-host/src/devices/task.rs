@@ -41,11 +41,19 @@ pub(super) struct Inner {
     /// The plotter's configured name: its device id (`None`: an unnamed `device` section,
     /// known by its link's id, `simulator` or the port).
     pub(super) name: Option<String>,
-    /// How to open the link (replaced when `auto` finds an AxiDraw: see [`super::scan`]).
+    /// The device id, fixed for the daemon's lifetime (jobs and the farm refer to it): the
+    /// configured name, else the link's id at start. Only `auto`'s switch from the simulator to
+    /// an AxiDraw changes it ([`super::scan`]); a board followed to another port keeps it.
+    pub(super) id: Mutex<String>,
+    /// How to open the link (replaced when `auto` finds an AxiDraw, see [`super::scan`], and
+    /// when a board is followed to another port, see [`super::follow`]).
     pub(super) opener: Mutex<Opener>,
     /// `device.type: auto` found no AxiDraw and runs on the simulator: how to look for one
     /// (`None` once one is used, and for a device that was named).
     pub(super) scan: Mutex<Option<super::scan::Discovery>>,
+    /// How to find the board again when its port fails (`None`: a fixed `port`, the simulator,
+    /// or a device built without one): see [`super::follow`].
+    pub(super) follow: Mutex<Option<super::scan::Discovery>>,
     pub(super) ledger: Ledger,
     pub(super) settings: watch::Receiver<Arc<Settings>>,
     pub(super) shutdown: Shutdown,
@@ -127,9 +135,11 @@ impl Plotter {
             let own = name.as_deref().and_then(|n| s.for_device(n));
             own.map_or_else(|| s.device.tags.clone(), |o| o.device.tags)
         };
+        let id = name.clone().unwrap_or_else(|| opener.device_id());
         let status = DeviceStatus {
-            device_id: name.clone().unwrap_or_else(|| opener.device_id()),
+            device_id: id.clone(),
             device_type: opener.device_type().into(),
+            port: opener.port().map(str::to_owned),
             tags,
             status: DeviceState::Connected,
             firmware_version: None,
@@ -147,8 +157,10 @@ impl Plotter {
         Self {
             inner: Arc::new(Inner {
                 name,
+                id: Mutex::new(id),
                 opener: Mutex::new(opener),
                 scan: Mutex::new(None),
+                follow: Mutex::new(None),
                 ledger,
                 settings,
                 shutdown,
@@ -164,6 +176,12 @@ impl Plotter {
                 }),
             }),
         }
+    }
+
+    /// What the device task and its runs share (tests of the modules that work on it).
+    #[cfg(test)]
+    pub(super) fn inner(&self) -> &Arc<Inner> {
+        &self.inner
     }
 
     /// Tells the clients the device's status (the heartbeat).
@@ -182,6 +200,19 @@ impl Plotter {
             .unwrap_or_else(PoisonError::into_inner) = Some(discovery);
         self.inner
             .update_status(|s| s.notice = Some(super::scan::NOTICE.to_owned()));
+        self
+    }
+
+    /// When its serial port fails, the device looks for its board with `discovery` (by the
+    /// rule that chose it at start) and follows it to the port it is on now (the `follow` module).
+    /// Only for a board found by a search (`nickname`, `serial` or `port: auto`), never for a
+    /// fixed `port`.
+    pub fn following(self, discovery: super::scan::Discovery) -> Self {
+        *self
+            .inner
+            .follow
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(discovery);
         self
     }
 
@@ -261,11 +292,14 @@ impl Plotter {
 }
 
 impl Inner {
-    /// The device id: the configured name, else the link's id (`simulator`, the port).
+    /// The device id: the configured name, else the link's id at start (`simulator`, the
+    /// port); see [`Inner::id`].
     pub(super) fn device_id(&self) -> String {
-        self.name
+        // Only replaced whole under the lock: a poisoned value is still a valid id.
+        self.id
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
             .clone()
-            .unwrap_or_else(|| self.opener().device_id())
     }
 
     /// The settings as this plotter sees them: its own device settings and motion limits

@@ -1233,8 +1233,17 @@ async fn auto_without_a_plotter_says_so_records_simulated_jobs_and_switches_to_a
     );
 
     // An AxiDraw plugged in while idle is used from then on, and an alert says so.
+    let mut seen = h.ledger.bus().subscribe();
     plug_in(&plugged, "/dev/ttyFAKE0");
     let (alert, _) = wait_alert(&mut h.rx, "AxiDraw connected").await;
+    // The id `simulator` is gone: the lists keeping plotters' statuses are told to drop it.
+    let mut removed = Vec::new();
+    while let Ok(e) = seen.try_recv() {
+        if let DaemonEvent::DeviceRemoved { device_id } = e {
+            removed.push(device_id);
+        }
+    }
+    assert_eq!(removed, ["simulator"]);
     assert!(alert.message.contains("/dev/ttyFAKE0"), "{alert:?}");
     assert_eq!(alert.metadata["previous_device_id"], "simulator");
     let devices = tokio::time::timeout(GUARD, async {
@@ -1249,6 +1258,7 @@ async fn auto_without_a_plotter_says_so_records_simulated_jobs_and_switches_to_a
     .await
     .expect("the queue has the AxiDraw under its port");
     assert_eq!(devices[0].device_type, "axidraw");
+    assert_eq!(devices[0].port.as_deref(), Some("/dev/ttyFAKE0"));
     assert_eq!(devices[0].notice, None);
 }
 
@@ -1494,4 +1504,191 @@ async fn an_idle_device_reads_its_motor_supply() {
             crate::events::DeviceState::Connected
         );
     }
+}
+
+/// A board listed with its nickname, as the search for a nickname lists it.
+fn nicknamed(port: &str, nickname: &str) -> crate::devices::discover::FoundBoard {
+    crate::devices::discover::FoundBoard {
+        port: port.into(),
+        nickname: Some(nickname.into()),
+        firmware: Some("3.0.3".into()),
+        ..Default::default()
+    }
+}
+
+/// The boards a scripted search lists (the test changes them).
+type Boards = Arc<Mutex<Vec<crate::devices::discover::FoundBoard>>>;
+
+/// An unnamed serial plotter on `port` chosen with `device` (adjusting the defaults:
+/// `auto`, no port, no identity), following its board with a search that lists what the test
+/// puts in the returned list (every board answers the probe).
+fn follower(
+    port: &str,
+    device: impl FnOnce(&mut crate::settings::DeviceSettings),
+) -> (
+    Plotter,
+    Boards,
+    tempfile::TempDir,
+    watch::Sender<Arc<Settings>>,
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = Settings::defaults_for(dir.path());
+    device(&mut settings.device);
+    settings.devices = vec![settings.device.clone()];
+    let (store, _) = Store::open(&settings.database.path).unwrap();
+    let ledger = Ledger::new(store, dir.path(), events::bus(), None);
+    let opener = Opener::Serial {
+        port: port.into(),
+        baud: 9600,
+        identity: crate::devices::identity::Identity::of(&settings.device),
+    };
+    let (discovery, boards) = scripted_discovery();
+    let follow = follow::discovery_for(&settings.device, &discovery);
+    let (tx, rx) = watch::channel(Arc::new(settings));
+    let shutdown = Coordinator::new().handle(Stage::Devices);
+    let mut plotter = Plotter::new(opener, ledger, rx, shutdown, None);
+    if let Some(d) = follow {
+        plotter = plotter.following(d);
+    }
+    (plotter, boards, dir, tx)
+}
+
+fn opened_port(plotter: &Plotter) -> Option<String> {
+    plotter.inner().opener().port().map(str::to_owned)
+}
+
+fn by_nickname(d: &mut crate::settings::DeviceSettings) {
+    d.kind = DeviceKind::Axidraw;
+    d.nickname = Some("left".into());
+}
+
+#[tokio::test]
+async fn a_board_found_by_nickname_is_followed_to_its_new_port_under_the_same_id() {
+    use crate::queue::DeviceControl;
+    let (plotter, boards, _dir, _tx) = follower("/dev/ttyACM0", by_nickname);
+    *boards.lock().unwrap() = vec![nicknamed("/dev/ttyACM1", "left")];
+    let moved = follow::search(plotter.inner()).await;
+    assert_eq!(moved, follow::Outcome::Moved("/dev/ttyACM1".into()));
+    assert_eq!(opened_port(&plotter).as_deref(), Some("/dev/ttyACM1"));
+    let status = plotter.status();
+    assert_eq!(status.port.as_deref(), Some("/dev/ttyACM1"), "{status:?}");
+    assert_eq!(
+        (plotter.id(), status.device_id),
+        ("/dev/ttyACM0".to_owned(), "/dev/ttyACM0".to_owned()),
+        "the device id stays for the daemon's lifetime"
+    );
+    // Found where it is now: nothing more to do.
+    assert_eq!(
+        follow::search(plotter.inner()).await,
+        follow::Outcome::NotFound
+    );
+}
+
+#[tokio::test]
+async fn a_board_that_moved_is_followed_even_when_another_board_took_its_old_port() {
+    let (plotter, boards, _dir, _tx) = follower("/dev/ttyACM0", by_nickname);
+    *boards.lock().unwrap() = vec![
+        nicknamed("/dev/ttyACM0", "other"),
+        nicknamed("/dev/ttyACM1", "left"),
+    ];
+    assert_eq!(
+        follow::search(plotter.inner()).await,
+        follow::Outcome::Moved("/dev/ttyACM1".into())
+    );
+    assert_eq!(opened_port(&plotter).as_deref(), Some("/dev/ttyACM1"));
+}
+
+#[tokio::test]
+async fn a_fixed_port_is_never_followed() {
+    let fixed = |d: &mut crate::settings::DeviceSettings| {
+        by_nickname(d);
+        d.port = Some("/dev/ttyACM0".into());
+    };
+    let (plotter, boards, _dir, tx) = follower("/dev/ttyACM0", fixed);
+    *boards.lock().unwrap() = vec![nicknamed("/dev/ttyACM1", "left")];
+    assert_eq!(
+        follow::search(plotter.inner()).await,
+        follow::Outcome::Fixed
+    );
+    assert_eq!(opened_port(&plotter).as_deref(), Some("/dev/ttyACM0"));
+    // Nor one that a reload gave a fixed port since the start.
+    let (plotter, boards, _dir, tx2) = follower("/dev/ttyACM0", by_nickname);
+    *boards.lock().unwrap() = vec![nicknamed("/dev/ttyACM1", "left")];
+    tx2.send_modify(|s| Arc::make_mut(s).device.port = Some("/dev/ttyACM0".into()));
+    assert_eq!(
+        follow::search(plotter.inner()).await,
+        follow::Outcome::Fixed
+    );
+    assert_eq!(opened_port(&plotter).as_deref(), Some("/dev/ttyACM0"));
+    drop(tx);
+}
+
+#[tokio::test]
+async fn two_boards_with_the_configured_nickname_are_not_driven() {
+    use crate::queue::DeviceControl;
+    let (plotter, boards, _dir, _tx) = follower("/dev/ttyACM0", by_nickname);
+    *boards.lock().unwrap() = vec![
+        nicknamed("/dev/ttyACM1", "left"),
+        nicknamed("/dev/ttyACM2", "left"),
+    ];
+    assert_eq!(
+        follow::search(plotter.inner()).await,
+        follow::Outcome::Ambiguous
+    );
+    assert_eq!(opened_port(&plotter).as_deref(), Some("/dev/ttyACM0"));
+    let status = plotter.status();
+    let message = status.error_message.unwrap_or_default();
+    assert!(
+        message.contains("2 AxiDraws have nickname \"left\""),
+        "{message}"
+    );
+    assert_eq!(status.port.as_deref(), Some("/dev/ttyACM0"));
+}
+
+#[tokio::test]
+async fn port_auto_follows_the_first_axidraw_but_never_another_plotters_board() {
+    let (plotter, boards, _dir, tx) = follower("/dev/ttyACM0", |_| {});
+    // Another plotter of the daemon is configured for the board named `right`.
+    tx.send_modify(|s| {
+        let mut right = s.device.clone();
+        right.name = Some("right".into());
+        right.nickname = Some("right".into());
+        Arc::make_mut(s).devices.push(right);
+    });
+    *boards.lock().unwrap() = vec![nicknamed("/dev/ttyACM1", "right")];
+    assert_eq!(
+        follow::search(plotter.inner()).await,
+        follow::Outcome::NotFound
+    );
+    boards.lock().unwrap().push(nicknamed("/dev/ttyACM2", ""));
+    assert_eq!(
+        follow::search(plotter.inner()).await,
+        follow::Outcome::Moved("/dev/ttyACM2".into())
+    );
+}
+
+/// The reconnection after a failure searches: a board gone from its port (here: a port that
+/// does not exist) is followed to where the search finds it, and the status says where.
+/// Simulated time: the reconnection's 2 s waits pass at once.
+#[tokio::test(start_paused = true)]
+async fn the_reconnection_follows_a_board_to_its_new_port() {
+    use crate::queue::DeviceControl;
+    let dir = tempfile::tempdir().unwrap();
+    let old = dir.path().join("ttyACM0").display().to_string();
+    let (plotter, boards, _dir, _tx) = follower(&old, by_nickname);
+    *boards.lock().unwrap() = vec![nicknamed("/dev/ttyFOLLOWED", "left")];
+    plotter.check_health().await;
+    assert_eq!(plotter.status().status, DeviceState::Offline);
+    let status = tokio::time::timeout(GUARD, async {
+        loop {
+            let s = plotter.status();
+            if s.port.as_deref() == Some("/dev/ttyFOLLOWED") {
+                return s;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("the device follows its board");
+    assert_eq!(status.device_id, old, "{status:?}");
 }

@@ -14,3 +14,6 @@
 pub mod catchup;
 pub mod relay;
 pub mod source;
+
+#[cfg(test)]
+mod tests;

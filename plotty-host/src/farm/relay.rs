@@ -238,8 +238,14 @@ pub fn encode(daemon: &str, event: &DaemonEvent) -> Option<String> {
             source: a.source.clone(),
             metadata: a.metadata.clone(),
         },
-        DaemonEvent::DeviceStatus(d) => Wire::DeviceStatus(d.clone()),
-        DaemonEvent::Remote(_) | DaemonEvent::HooksExecuted { .. } => {
+        // Not relayed: a port path names a file on this daemon's machine.
+        DaemonEvent::DeviceStatus(d) => Wire::DeviceStatus(DeviceStatus {
+            port: None,
+            ..d.clone()
+        }),
+        DaemonEvent::Remote(_)
+        | DaemonEvent::HooksExecuted { .. }
+        | DaemonEvent::DeviceRemoved { .. } => {
             return None;
         }
     };
@@ -349,7 +355,7 @@ pub fn decode(me: &str, text: &str) -> Option<RemoteEvent> {
         Wire::Deleted { job_id } => DaemonEvent::JobDeleted {
             job_id: job(&job_id)?,
         },
-        Wire::DeviceStatus(d) => DaemonEvent::DeviceStatus(d),
+        Wire::DeviceStatus(d) => DaemonEvent::DeviceStatus(DeviceStatus { port: None, ..d }),
         // Not an event for the clients: see [`refresh_asked`].
         Wire::DeviceRefresh => return None,
         Wire::Alert {
@@ -513,6 +519,11 @@ impl OutRelay {
                     self.devices.insert(d.device_id.clone(), d.clone());
                 }
                 due
+            }
+            // No longer resent: the other daemons age the plotter out (`DEVICE_STALE`).
+            DaemonEvent::DeviceRemoved { device_id } => {
+                self.devices.remove(device_id);
+                false
             }
             _ => true,
         }
@@ -865,6 +876,7 @@ mod tests {
         DeviceStatus {
             device_id: device_id.into(),
             device_type: "simulator".into(),
+            port: None,
             tags: vec!["a3".into()],
             status: state,
             firmware_version: Some("EBBv13_and_above EB Firmware Version 3.0.2".into()),
@@ -913,7 +925,12 @@ mod tests {
             reading: 812,
             low: false,
         });
-        let text = encode("a", &DaemonEvent::DeviceStatus(d.clone())).unwrap();
+        // The port it is on stays with this daemon (a path on its machine): not in the JSON.
+        let on_port = DeviceStatus {
+            port: Some("/dev/ttyACM1".into()),
+            ..d.clone()
+        };
+        let text = encode("a", &DaemonEvent::DeviceStatus(on_port)).unwrap();
         let pinned = concat!(
             r#"{"daemon":"a","kind":"device_status","device_id":"left","#,
             r#""device_type":"simulator","tags":["a3"],"status":"busy","#,

@@ -255,6 +255,8 @@ impl State {
                 let id = device.id();
                 tracing::info!(device = %id, "device attached to the queue");
                 self.devices.insert(id, device);
+                // Recorded before the answer: an attached plotter is in the farm's list.
+                self.record_plotters().await;
                 let _ = reply.send(Ok(()));
                 self.dispatch().await;
             }
@@ -262,6 +264,7 @@ impl State {
                 if self.devices.remove(&device_id).is_some() {
                     tracing::info!(device = %device_id, "device detached from the queue");
                 }
+                self.record_plotters().await;
                 let _ = reply.send(Ok(()));
             }
         }
@@ -298,6 +301,48 @@ impl State {
                 next.run(job).await;
             }
         });
+    }
+
+    /// On a farm, records the attached plotters under their ids in this daemon's registration
+    /// (`daemons.plotters`), which the other daemons check jobs' requirements against: the
+    /// registration at start knows an unnamed plotter's id only from its settings (`simulator`
+    /// when its port is `auto`), not the port its AxiDraw was found on, nor `auto`'s later
+    /// switch from the simulator to an AxiDraw.
+    async fn record_plotters(&self) {
+        let (Some(me), JobStore::Postgres(pg)) = (&self.me, &self.store) else {
+            return;
+        };
+        let settings = self.settings.borrow().clone();
+        let plotters: Vec<crate::store::Plotter> = self
+            .devices
+            .values()
+            .map(|d| {
+                let p = d.profile();
+                let named = settings
+                    .devices
+                    .iter()
+                    .any(|s| s.name.as_deref() == Some(p.name.as_str()));
+                crate::store::Plotter {
+                    name: p.name,
+                    model: p.model,
+                    tags: p.tags,
+                    named,
+                }
+            })
+            .collect();
+        let host = crate::settings::host_name();
+        let workspace = settings.workspace.display().to_string();
+        match pg.set_plotters(me, &host, &workspace, &plotters).await {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::debug!(
+                    "this daemon's registration is gone; its plotters are not recorded"
+                );
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot record this daemon's plotters for the other daemons");
+            }
+        }
     }
 
     /// Refuses requirements that are malformed or, with one daemon per database (SQLite), that

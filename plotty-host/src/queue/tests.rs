@@ -214,6 +214,7 @@ impl DeviceControl for FakeDevice {
         DeviceStatus {
             device_id: self.id.into(),
             device_type: "simulator".into(),
+            port: None,
             tags: self.tags.lock().unwrap().clone(),
             status: if job.is_some() {
                 DeviceState::Busy
@@ -1315,4 +1316,62 @@ async fn on_a_farm_a_job_no_plotter_of_the_farm_meets_is_refused() {
     let ok = b.queue.submit(asking(Some("LEFT"), &["A3"])).await.unwrap();
     assert_eq!(ok.requirements.device.as_deref(), Some("LEFT"));
     drop(a);
+}
+
+/// An unnamed plotter's id is known once its board is found, after the daemon registered
+/// (`simulator` for `port: auto`): the farm's list records the ids of the plotters attached, so
+/// an AxiDraw found at start, or by `auto`'s later switch, is listed under its port.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_farm_lists_an_unnamed_plotter_under_the_id_it_was_found_with() {
+    let Some(url) = crate::testing::postgres::database_or_skip("queue::tests::the_farm_lists_an")
+    else {
+        return;
+    };
+    let h = farm_daemon(&url, "unnamed").await;
+    let crate::store::JobStore::Postgres(pg) = h.ledger.store() else {
+        panic!("a farm is on PostgreSQL");
+    };
+    // As the daemon registers at start: its lone unnamed `device:` (port auto) is `simulator`.
+    let me = crate::store::DaemonIdentity {
+        name: "unnamed".into(),
+        host: crate::settings::host_name(),
+        workspace: h.settings.workspace.display().to_string(),
+        pid: 1,
+        plotters: vec![crate::store::Plotter {
+            name: "simulator".into(),
+            model: 2,
+            tags: Vec::new(),
+            named: false,
+        }],
+    };
+    pg.register_daemon(&me, crate::timestamp::now_ms(), 30_000)
+        .await
+        .unwrap();
+    let listed = async || -> Vec<String> {
+        pg.farm_plotters(crate::timestamp::now_ms(), 30_000)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|(d, _)| d == "unnamed")
+            .map(|(_, p)| p.name)
+            .collect()
+    };
+    assert_eq!(listed().await, ["simulator"]);
+    // The device task found the AxiDraw on its port.
+    let found = FakeDevice::new(&h.ledger, "/dev/ttyACM0", true);
+    h.queue.attach_device(found).await.unwrap();
+    assert_eq!(listed().await, ["/dev/ttyACM0"]);
+    let farm = pg
+        .farm_plotters(crate::timestamp::now_ms(), 30_000)
+        .await
+        .unwrap();
+    let (_, plotter) = farm.iter().find(|(d, _)| d == "unnamed").unwrap();
+    assert!(!plotter.named, "an unnamed plotter stays unnamed");
+    // `auto` switches: the old id goes, the new one comes.
+    h.queue.detach_device("/dev/ttyACM0".into()).await.unwrap();
+    h.queue
+        .attach_device(FakeDevice::new(&h.ledger, "/dev/ttyACM1", true))
+        .await
+        .unwrap();
+    assert_eq!(listed().await, ["/dev/ttyACM1"]);
 }

@@ -323,6 +323,33 @@ impl PgStore {
         Ok(())
     }
 
+    /// Replaces the plotters recorded for this daemon (`name` on `host` in `workspace`) with
+    /// `plotters`: the ids its device tasks found (an unnamed plotter's port is known only once
+    /// its board is found, after the registration). `false` when the name is now another
+    /// daemon's.
+    ///
+    /// # Errors
+    /// The database failed.
+    pub async fn set_plotters(
+        &self,
+        name: &str,
+        host: &str,
+        workspace: &str,
+        plotters: &[Plotter],
+    ) -> Result<bool, StoreError> {
+        let list = serde_json::to_string(plotters)
+            .map_err(|e| StoreError::Invalid(format!("cannot record the plotters: {e}")))?;
+        let n = self
+            .client()
+            .await?
+            .execute(
+                "UPDATE daemons SET plotters = $4 WHERE name = $1 AND host = $2 AND workspace = $3",
+                &[&name, &host, &workspace, &list],
+            )
+            .await?;
+        Ok(n > 0)
+    }
+
     /// Renews this daemon's registration; `false` when the name is now another daemon's (it
     /// started after this one's heartbeat lapsed).
     pub async fn daemon_heartbeat(

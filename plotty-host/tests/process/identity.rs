@@ -256,3 +256,146 @@ fn a_board_plugged_where_the_configured_one_was_is_not_driven() {
     stop_other.stop();
     served_other.join().unwrap();
 }
+
+/// A board served on a pty linked at `link`, with `nickname` in its flash and its port card in
+/// `ports`, recording what it draws (paced to the wall clock, so a plot takes its time); serves
+/// until its stop handle (returned) is used.
+fn traced_board(
+    ports: &Path,
+    link: &Path,
+    nickname: &str,
+) -> (
+    StopHandle,
+    thread::JoinHandle<plotty_fw_sim::trace::Trace>,
+    PortCard,
+) {
+    let server = PtyServer::open(Some(link)).unwrap();
+    let stop = server.stop_handle();
+    let card = PortCard::publish(ports, link, server.path(), nickname).unwrap();
+    let nickname = nickname.to_owned();
+    let served = thread::spawn(move || {
+        let observer =
+            plotty_fw_sim::SimObserver::new(plotty_fw_sim::trace::TraceConfig::default());
+        let mut board = Board::with_observer(FirmwareVersion::V3_0_3, observer);
+        board.firmware_mut().set_nickname(&nickname).unwrap();
+        server.run(&mut board, ClockMode::Realtime).unwrap();
+        board.into_observer().trace.finish()
+    });
+    (stop, served, card)
+}
+
+/// The lines of the job the board's move interrupts: 40 mm each, 5 mm apart.
+const LINES: [[(f64, f64); 2]; 8] = {
+    let mut lines = [[(0.0, 0.0); 2]; 8];
+    let mut i = 0;
+    while i < 8 {
+        let y = 20.0 + 5.0 * i as f64;
+        lines[i] = [(20.0, y), (60.0, y)];
+        i += 1;
+    }
+    lines
+};
+
+/// A bumped USB cable: the board chosen by its nickname vanishes from its port mid-plot and
+/// comes back on another one while the daemon runs. The job is left PAUSED as before; the
+/// device follows the board (same device id, the new port in its status), is `connected`
+/// again, and the resumed job plots the rest on the board at its new port.
+#[test]
+fn a_board_that_comes_back_on_another_port_is_followed_and_plots_there() {
+    let env = Env::new();
+    let ports = env.path("ports");
+    let (link_a, link_b) = (env.path("ttyACM0"), env.path("ttyACM1"));
+    let (stop_a, served_a, card_a) = traced_board(&ports, &link_a, "left");
+    env.write_default_config("device:\n  type: axidraw\n  nickname: left\n");
+    let port = free_port();
+    let mut c = env.cmd();
+    c.env(PORTS_DIR_ENV, &ports)
+        .args(["daemon", "-h", "127.0.0.1", "-p", &port.to_string(), "-w"])
+        .arg(env.workspace());
+    let mut d = env.spawn(c);
+    d.wait_ready();
+    let client = |args: &[&str]| {
+        env.cmd()
+            .args(args)
+            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+            .output()
+            .unwrap()
+    };
+    let device = || {
+        let out = client(&["device", "version", "--json"]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let v: Value = serde_json::from_str(&stdout(&out)).unwrap();
+        v["devices"][0].clone()
+    };
+    let job_state = |job: &str| {
+        let out = client(&["job", job, "--json"]);
+        serde_json::from_str::<Value>(&stdout(&out))
+            .ok()
+            .map(|v| v["state"].as_str().unwrap_or_default().to_owned())
+    };
+    let id = link_a.display().to_string();
+    let first = device();
+    assert_eq!(first["device_id"], id.as_str(), "{first}");
+    assert_eq!(first["port"], id.as_str(), "{first}");
+
+    // A job plots; the cable is bumped mid-plot: the pty and its link go.
+    std::fs::write(env.path("lines.svg"), crate::farm::svg(&LINES)).unwrap();
+    let out = client(&["add", env.path("lines.svg").to_str().unwrap(), "--start"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let job = stdout(&out).trim().to_owned();
+    poll("the job to plot", || {
+        (job_state(&job).as_deref() == Some("PLOTTING")).then_some(())
+    });
+    stop_a.stop();
+    let trace_a = served_a.join().unwrap();
+    drop(card_a);
+    poll("the interrupted job to be PAUSED", || {
+        (job_state(&job).as_deref() == Some("PAUSED")).then_some(())
+    });
+    // The board comes back on another port.
+    let (stop_b, served_b, _card_b) = traced_board(&ports, &link_b, "left");
+    let back = poll("the device to follow its board", || {
+        let d = device();
+        (d["status"] == "connected" && d["port"] == link_b.display().to_string().as_str())
+            .then_some(d)
+    });
+    assert_eq!(back["device_id"], id.as_str(), "the id stays: {back}");
+    assert!(
+        d.stderr().contains("moved to another port"),
+        "logged: {}",
+        d.stderr()
+    );
+
+    // The resumed job plots the rest on the board at its new port.
+    let out = client(&["resume", &job]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    poll("the job to complete", || {
+        (job_state(&job).as_deref() == Some("COMPLETED")).then_some(())
+    });
+    d.signal(Signal::SIGTERM);
+    assert!(d.wait_exit().success(), "{}", d.stderr());
+    stop_b.stop();
+    let trace_b = served_b.join().unwrap();
+    let on_lines = |trace: &plotty_fw_sim::trace::Trace| {
+        trace.strokes.iter().flatten().all(|p| {
+            LINES
+                .iter()
+                .any(|[a, b]| crate::farm::to_segment((p.x, p.y), *a, *b) < 0.1)
+        })
+    };
+    assert!(
+        !trace_b.strokes.is_empty(),
+        "the rest is drawn at the new port"
+    );
+    assert!(on_lines(&trace_a) && on_lines(&trace_b));
+    // Together the two boards drew every line.
+    for [a, b] in LINES {
+        let covered = trace_a
+            .strokes
+            .iter()
+            .chain(&trace_b.strokes)
+            .flatten()
+            .any(|p| crate::farm::to_segment((p.x, p.y), a, b) < 0.1);
+        assert!(covered, "line {a:?}–{b:?} not drawn");
+    }
+}

@@ -42,6 +42,7 @@ fn device(status: DeviceState, job: Option<&JobId>) -> DeviceStatus {
     DeviceStatus {
         device_id: "/dev/ttyACM0".into(),
         device_type: "axidraw".into(),
+        port: Some("/dev/ttyACM0".into()),
         tags: Vec::new(),
         status,
         firmware_version: Some("EBBv13_and_above EB Firmware Version 3.0.3".into()),

@@ -185,9 +185,11 @@ pub enum DeviceError {
     /// The board on the device's port is not the one configured (plugged elsewhere, another
     /// board on its port): it is not driven.
     #[error(
-        "the board on {port} is not the one configured ({wanted}): it is {found}; the plotters \
-         may have been re-plugged: restart the daemon to find the board wherever it is now \
-         (`plotty device list` shows them)"
+        "the board on {port} is not the one configured ({wanted}): it is {found}; it is not \
+         driven. The plotters may have been re-plugged: a plotter found by its nickname or \
+         serial is followed to the port its board is on now as soon as it answers there, one \
+         with a fixed `port` waits for its board on that port (`plotty device list` shows the \
+         boards)"
     )]
     WrongBoard {
         /// The port.

@@ -78,6 +78,14 @@ impl Opener {
         }
     }
 
+    /// The serial port's path (`None`: the simulator).
+    pub fn port(&self) -> Option<&str> {
+        match self {
+            Self::Simulator { .. } => None,
+            Self::Serial { port, .. } => Some(port),
+        }
+    }
+
     /// `simulator` or `axidraw`.
     pub fn device_type(&self) -> &'static str {
         match self {
