@@ -282,6 +282,28 @@ impl Ledger {
         point: ResumePoint,
         journal: bool,
     ) -> Result<(), StoreError> {
+        self.checkpoint_line(job_id, point, journal, None).await
+    }
+
+    /// Records the resume point a resumed job goes on from, with a `progress_checkpoint` line
+    /// and event whose metadata's `resumed` says where (and why there) when `note` is given.
+    pub async fn checkpoint_noted(
+        &self,
+        job_id: &str,
+        point: ResumePoint,
+        note: Option<&str>,
+    ) -> Result<(), StoreError> {
+        self.checkpoint_line(job_id, point, true, note).await
+    }
+
+    async fn checkpoint_line(
+        &self,
+        job_id: &str,
+        point: ResumePoint,
+        journal: bool,
+        note: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let note = note.map(str::to_owned);
         let jobs_dir = self.inner.jobs_dir.clone();
         let id = job_id.to_owned();
         let JobStore::Sqlite(store) = &self.inner.store else {
@@ -289,7 +311,7 @@ impl Ledger {
             let store = &self.inner.store;
             store.set_resume_point(&id, point.clone()).await?;
             if journal {
-                let meta = json!({ "resume_point": jobs::resume_json(&point) });
+                let meta = checkpoint_meta(&point, note.as_deref());
                 let state = store.job(&id).await?.map(|j| j.state);
                 store
                     .record_event(
@@ -317,7 +339,7 @@ impl Ledger {
             .call(move |c| {
                 let tx = c.transaction()?;
                 jobs::set_resume_point(&tx, &id, &point)?;
-                let meta = json!({ "resume_point": jobs::resume_json(&point) });
+                let meta = checkpoint_meta(&point, note.as_deref());
                 let state = current_state(&tx, &id)?;
                 if journal {
                     jobs::insert_event(
@@ -571,6 +593,16 @@ struct LeaseHolder {
 
 /// Now, ms since the Unix epoch: the lease clock, shared by the daemons through their hosts'
 /// clocks (keep them in sync, e.g. with NTP; the lease lasts far longer than their drift).
+/// The metadata of a `progress_checkpoint` line: the resume point, and where a resumed job went
+/// on from (`resumed`) when told.
+fn checkpoint_meta(point: &ResumePoint, note: Option<&str>) -> Value {
+    let mut meta = json!({ "resume_point": jobs::resume_json(point) });
+    if let (Some(note), Some(m)) = (note, meta.as_object_mut()) {
+        m.insert("resumed".into(), Value::String(note.to_owned()));
+    }
+    meta
+}
+
 fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -409,7 +409,11 @@ pub(super) fn job_details(j: &Value) -> String {
                 text(&e["type"]),
                 text(&e["from_state"]),
                 text(&e["to_state"]),
-                e["reason"].as_str().unwrap_or("")
+                // Where a resumed plot went on from says more than its (absent) reason.
+                e["metadata"]["resumed"]
+                    .as_str()
+                    .or_else(|| e["reason"].as_str())
+                    .unwrap_or("")
             );
         }
     }
@@ -657,6 +661,23 @@ mod tests {
         let mid = json!({"resume_point": {"layer": 0, "stroke": 2, "vertex": 5}});
         let d = job_details(&mid);
         assert!(d.contains("resume at layer 1, stroke 3, segment 5"), "{d}");
+    }
+
+    #[test]
+    fn the_history_says_where_a_resumed_plot_went_on_from() {
+        let j = json!({"events": [{
+            "timestamp": "2026-12-06T19:00:00Z",
+            "type": "progress_checkpoint",
+            "from_state": null,
+            "to_state": "PLOTTING",
+            "reason": null,
+            "metadata": {"resumed": "resumed where the pen stopped, layer 1, stroke 1, segment 120"},
+        }]});
+        let d = job_details(&j);
+        assert!(
+            d.contains("PLOTTING  resumed where the pen stopped, layer 1, stroke 1, segment 120"),
+            "{d}"
+        );
     }
 
     #[test]

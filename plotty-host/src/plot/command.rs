@@ -754,6 +754,11 @@ impl Console {
             RunEvent::Connected { firmware } => {
                 bar.println(format!("connected: EBB firmware {firmware}"));
             }
+            RunEvent::Resuming {
+                stored, located, ..
+            } => {
+                bar.println(super::locate::describe(&located, &stored));
+            }
             RunEvent::Started { planned } => {
                 bar.set_length(planned.as_millis().max(1));
                 bar.set_message(format!("plan {}", Hms(planned)));

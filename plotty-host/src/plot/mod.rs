@@ -5,6 +5,7 @@
 //!   say where every motion comes from, and [`Checkpoint`]s to continue from.
 //! - [`config`]: the settings a plot uses (machine, limits, pen timing).
 //! - [`feed`]: a program through planner and step generator into session items.
+//! - [`locate`]: where along the path a board that ran on after a crash stopped.
 //! - [`estimate`]: the planned time, in exact firmware ticks.
 //! - [`runner`]: the loop that drives a device through the protocol session, with controls in
 //!   and events out; `plotty plot` and the daemon both use it.
@@ -14,6 +15,7 @@ pub mod command;
 pub mod config;
 pub mod estimate;
 pub mod feed;
+pub mod locate;
 pub mod prepare;
 pub mod program;
 pub mod runner;

@@ -43,6 +43,7 @@ use crate::settings::FirmwareChoice;
 use super::config::PlotConfig;
 use super::estimate::{self, Estimate};
 use super::feed::{self, FeedStop};
+use super::locate::{self, Located, Reach};
 use super::program::{Checkpoint, PARK_VERTEX, Program, REENTRY_VERTEX, Start};
 
 /// Shortest interval between two [`RunEvent::Progress`] reports (plot time).
@@ -112,6 +113,16 @@ pub enum RunEvent {
         cause: PauseCause,
         /// Where the plot continues.
         checkpoint: Checkpoint,
+    },
+    /// A resumed run ([`Start::At`]) asked the board where it stopped: it continues from
+    /// `checkpoint`, found where the pen stopped or the stored one (see [`locate`]).
+    Resuming {
+        /// The checkpoint the run continues from.
+        checkpoint: Checkpoint,
+        /// The stored checkpoint it started from.
+        stored: Checkpoint,
+        /// What the search along the path found.
+        located: Located,
     },
     /// Continuing after a pause or pen change.
     Resumed,
@@ -355,6 +366,7 @@ pub fn run<L: Link>(
         estimate: known,
     } = plot;
     let began = link.now();
+    let queue_ahead = session.queue_ahead;
     let session = Session::new(session, began).map_err(|e| RunError::Config(e.to_string()))?;
     let reentry = match start {
         Start::At(c) => Some(c),
@@ -375,8 +387,24 @@ pub fn run<L: Link>(
             voltage,
         });
     }
-    if let Start::At(_) = start {
+    let mut start = start;
+    if let Start::At(stored) = start {
         io.check_resume_position(config, position, kept)?;
+        // A board that ran its queue on after the host died stopped past the stored
+        // checkpoint: continue where it stopped if the path says so unambiguously.
+        let reach = Reach::of(program, config, CHECKPOINT_INTERVAL, queue_ahead);
+        let located = locate::locate(program, &stored, position, io.kinematics, &reach);
+        let checkpoint = match located {
+            Located::PenStopped(c) => c,
+            Located::Recorded(_) => stored,
+        };
+        start = Start::At(checkpoint);
+        io.reentry = Some(checkpoint);
+        (io.events)(RunEvent::Resuming {
+            checkpoint,
+            stored,
+            located,
+        });
     }
     let estimate = match known {
         Some((v, e)) if v.is_v3() == firmware.is_v3() && v.minor == firmware.minor => e,
@@ -418,7 +446,6 @@ pub fn run<L: Link>(
     (io.events)(RunEvent::Started {
         planned: estimate.total,
     });
-    let mut start = start;
     let mut accumulators = found.unwrap_or([0, 0]);
     let outcome = loop {
         let fed = feed::feed(

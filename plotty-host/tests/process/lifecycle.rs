@@ -201,6 +201,85 @@ fn a_plotter_that_stays_powered_gets_every_job_drawn_exactly_once_across_sigterm
     );
 }
 
+/// A zigzag of `rows` rows of `len` mm, 4 mm apart, from (`x`, `y`): one stroke that never
+/// comes back near where it was, so a stop on it is found unambiguously.
+fn zigzag(x: f64, y: f64, rows: u32, len: f64) -> Vec<[(f64, f64); 2]> {
+    let mut out = Vec::new();
+    for i in 0..rows {
+        let yy = y + 4.0 * f64::from(i);
+        let (a, b) = if i % 2 == 0 {
+            (x, x + len)
+        } else {
+            (x + len, x)
+        };
+        out.push([(a, yy), (b, yy)]);
+        if i + 1 < rows {
+            out.push([(b, yy), (b, yy + 4.0)]);
+        }
+    }
+    out
+}
+
+#[test]
+fn a_crash_mid_stroke_resumes_where_the_pen_stopped_and_draws_nothing_twice() {
+    let env = Env::new();
+    let (stop, board) = powered_board(&env);
+    let drawing = zigzag(20.0, 20.0, 8, 60.0);
+    let d: String = std::iter::once(format!("M{} {}", drawing[0][0].0, drawing[0][0].1))
+        .chain(drawing.iter().map(|[_, (x, y)]| format!(" L{x} {y}")))
+        .collect();
+    let file = env.write(
+        "zigzag.svg",
+        &format!(
+            r#"<svg xmlns="http://www.w3.org/2000/svg" width="200mm" height="200mm" viewBox="0 0 200 200"><path d="{d}" stroke="black" fill="none"/></svg>"#
+        ),
+    );
+    let port = free_port();
+    let mut daemon1 = daemon(&env, port);
+    let id = add(&env, port, &file);
+    // Well into the stroke (its fifth segment or later), a checkpoint stored: kill -9. The
+    // powered board runs on to the last move the daemon sent, past that checkpoint.
+    poll_for("the job to be drawing its fifth segment", 120, || {
+        job(&env, port, &id).filter(|v| {
+            v["resume_point"]["vertex"].as_u64() >= Some(5) && v["resume_point"]["pen_down"] == true
+        })
+    });
+    daemon1.signal(Signal::SIGKILL);
+    daemon1.wait_exit();
+    let _daemon2 = daemon(&env, port);
+    let v = job(&env, port, &id).unwrap();
+    assert_eq!(v["state_reason"], "interrupted", "{v}");
+    let out = client(&env, port, &["resume", &id]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let done = poll_for("the job to complete", 120, || {
+        job(&env, port, &id).filter(|v| v["state"] == "COMPLETED")
+    });
+    // The journal says where the plot went on from.
+    let resumed: Vec<&str> = done["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["metadata"]["resumed"].as_str())
+        .collect();
+    assert!(
+        resumed.len() == 1 && resumed[0].starts_with("resumed where the pen stopped, layer 1"),
+        "{resumed:?}"
+    );
+    let shown = stdout(&client(&env, port, &["job", &id]));
+    assert!(shown.contains("resumed where the pen stopped"), "{shown}");
+    stop.stop();
+    let trace = board.join().unwrap();
+    // Two pieces (the pen rose at the crash and went down again where it stopped), together
+    // exactly the drawing: all of it, nothing outside it, nothing twice (0.1 mm).
+    assert_eq!(trace.strokes.len(), 2, "{:?}", trace.strokes.len());
+    check_trace(&trace, &drawing, 0.0, "");
+    let recorded = recorded_drawn(&done);
+    assert!(
+        (recorded - (8.0 * 60.0 + 7.0 * 4.0)).abs() < 0.5,
+        "{recorded} mm recorded as drawn"
+    );
+}
+
 /// The drawn distance a COMPLETED job's record gives.
 fn recorded_drawn(job: &Value) -> f64 {
     job["events"]
