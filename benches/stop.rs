@@ -100,6 +100,7 @@ fn main() {
                 session,
                 start: Start::Beginning,
                 estimate: None,
+                ran_on: false,
             };
             let report = runner::run(&mut link, plot, &rx, &mut |e| match e {
                 // While drawing: a request with the pen already up says nothing about raising it.

@@ -118,6 +118,7 @@ fn plotted(body: &str) -> Vec<Vec<[f64; 2]>> {
         session: runner::session_config(&config, std::time::Duration::from_secs(5)),
         start: Start::Beginning,
         estimate: None,
+        ran_on: false,
     };
     let report = runner::run(&mut link, plot, &rx, &mut |_: RunEvent| {}).unwrap();
     assert_eq!(report.outcome, Outcome::Completed);

@@ -34,6 +34,7 @@ use plotty_fw_sim::FirmwareVersion as SimVersion;
 use plotty_host::devices::link::sim::SimLink;
 use plotty_host::devices::link::{DeviceError, Link};
 use plotty_host::import::Point;
+use plotty_host::plot::locate::Located;
 use plotty_host::plot::prepare::{self, Prepared};
 use plotty_host::plot::runner::{
     self, Control, Manual, Outcome, PauseCause, Plot, RunError, RunEvent,
@@ -280,7 +281,12 @@ fn chaos_run(seed: u64, p: &Prepared, config: &PlotConfig, story: &mut Story) ->
     let mut earlier: Vec<Traced> = Vec::new();
     let mut sheet_from = 0usize;
     let mut start = Start::Beginning;
+    // The last run lost the board mid-plot (see `Plot::ran_on`).
+    let mut ran_on = false;
     let mut allowed_excess_mm = 0.0;
+    // What a crash may make the next run draw twice, until that run says where it resumed:
+    // nothing if it found where the pen stopped, else the stroke in flight.
+    let mut crash_excess_mm: Option<f64> = None;
     let mut events = Vec::new();
     // How far the plan had got when the last run ended (a resumed run goes on from there).
     let mut done_before = std::time::Duration::ZERO;
@@ -300,12 +306,14 @@ fn chaos_run(seed: u64, p: &Prepared, config: &PlotConfig, story: &mut Story) ->
         };
         let mut first_done: Option<std::time::Duration> = None;
         let mut last_done = std::time::Duration::ZERO;
+        let mut located: Option<Located> = None;
         let plot = Plot {
             program: &p.program,
             config,
             session,
             start,
             estimate: None,
+            ran_on,
         };
         let flag = Rc::clone(&dead);
         let result = runner::run(&mut board, plot, &rx, &mut |e| match e {
@@ -344,9 +352,20 @@ fn chaos_run(seed: u64, p: &Prepared, config: &PlotConfig, story: &mut Story) ->
                 }
             }
             RunEvent::PenChange { .. } => tx.send(Control::Resume).unwrap(),
+            RunEvent::Resuming { located: l, .. } => located = Some(l),
             _ => {}
         });
         let happened = if fired { chaos } else { None };
+        if let Some(l) = located {
+            story.say(format!("run {round}: resumed: {l:?}"));
+        }
+        // This run went on from a crash: back from the stored checkpoint unless it found where
+        // the pen stopped.
+        if let Some(excess) = crash_excess_mm.take()
+            && !matches!(located, Some(Located::PenStopped(_)))
+        {
+            allowed_excess_mm += excess;
+        }
         // Progress goes on from where it was (less what a crash makes redo: at most the
         // checkpoint interval and the motion queued ahead).
         if let (Start::At(_), Some(first)) = (start, first_done) {
@@ -384,7 +403,9 @@ fn chaos_run(seed: u64, p: &Prepared, config: &PlotConfig, story: &mut Story) ->
                         return Outcomes {
                             strokes: all_strokes,
                             travel: all_travel,
-                            allowed_excess_mm,
+                            // A crash the plot went on from without saying where (from the
+                            // beginning) may have drawn its stroke in flight twice.
+                            allowed_excess_mm: allowed_excess_mm + crash_excess_mm.unwrap_or(0.0),
                             reported_mm: report.drawn_mm,
                             events,
                         };
@@ -395,8 +416,10 @@ fn chaos_run(seed: u64, p: &Prepared, config: &PlotConfig, story: &mut Story) ->
                         earlier.clear();
                         sheet_from = board.sim.trace().strokes.len();
                         allowed_excess_mm = 0.0;
+                        crash_excess_mm = None;
                         done_before = std::time::Duration::ZERO;
                         start = Start::Beginning;
+                        ran_on = false;
                     }
                     Outcome::Stopped(c) => {
                         story.say(format!("run {round}: {happened:?}: stopped at {c:?}"));
@@ -414,6 +437,7 @@ fn chaos_run(seed: u64, p: &Prepared, config: &PlotConfig, story: &mut Story) ->
                             story.say(format!("  device home: {}", homed.message));
                         }
                         start = Start::At(c);
+                        ran_on = false;
                     }
                 }
             }
@@ -435,11 +459,15 @@ fn chaos_run(seed: u64, p: &Prepared, config: &PlotConfig, story: &mut Story) ->
                     "seed {seed}: the run failed on its own: {e}\n  {}",
                     story.text()
                 );
-                // What the board drew after the last stored checkpoint is drawn again: within
-                // the stroke in flight (and the next), and at most what the pen covers in the
-                // checkpoint interval (1 s) plus the motion queued ahead (≤ 0.3 s).
-                allowed_excess_mm += in_flight_mm(p, config, last_checkpoint.as_ref())
-                    .min(config.motion.pen_down_speed_mm_s * 1.3);
+                // What the board drew after the last stored checkpoint is drawn again unless the
+                // resume finds where the pen stopped: within the stroke in flight (and the
+                // next), and at most what the pen covers in the checkpoint interval (1 s) plus
+                // the motion queued ahead (≤ 0.3 s).
+                crash_excess_mm = Some(
+                    crash_excess_mm.unwrap_or(0.0)
+                        + in_flight_mm(p, config, last_checkpoint.as_ref())
+                            .min(config.motion.pen_down_speed_mm_s * 1.3),
+                );
                 // The host is gone; the board runs what its FIFO holds.
                 board.sim.run_unattended(Duration::from_millis(3_000));
                 dead.set(false);
@@ -458,6 +486,7 @@ fn chaos_run(seed: u64, p: &Prepared, config: &PlotConfig, story: &mut Story) ->
                                 session,
                                 start: Start::At(c),
                                 estimate: None,
+                                ran_on: false,
                             },
                             &mpsc::channel().1,
                             &mut |_| {},
@@ -476,6 +505,8 @@ fn chaos_run(seed: u64, p: &Prepared, config: &PlotConfig, story: &mut Story) ->
                     }
                 }
                 start = resume_at.map_or(Start::Beginning, Start::At);
+                // The board ran its queue on; after a power cycle the carriage was homed by hand.
+                ran_on = happened != Some(Chaos::PowerCycle);
             }
         }
     }
@@ -506,6 +537,7 @@ fn every_job_is_drawn_exactly_once_whatever_happens() {
             session,
             start: Start::Beginning,
             estimate: None,
+            ran_on: false,
         };
         let report = runner::run(&mut sim, plot, &mpsc::channel().1, &mut |_| {}).unwrap();
         assert_eq!(report.outcome, Outcome::Completed);
@@ -609,6 +641,7 @@ fn a_low_motor_supply_blocks_the_start_and_stops_the_plot_until_it_is_back_and_h
         session,
         start,
         estimate: None,
+        ran_on: false,
     };
 
     // Switched off at the wall: nothing moves, and the error says what to check.
@@ -720,6 +753,7 @@ fn stopped_by_the_supply(
             session,
             start: Start::Beginning,
             estimate: None,
+            ran_on: false,
         },
         &mpsc::channel().1,
         &mut |e| events.push(e),
@@ -767,6 +801,7 @@ fn resume_after_homing(
         session,
         start,
         estimate: None,
+        ran_on: false,
     };
     let drawn = sim.trace().strokes.len();
     let e = runner::run(
@@ -861,6 +896,7 @@ fn watched_run(mut script: impl FnMut(RunEvent, bool, &mpsc::Sender<Control>)) -
             session: runner::session_config(&config, std::time::Duration::from_secs(5)),
             start: Start::Beginning,
             estimate: None,
+            ran_on: false,
         },
         &rx,
         &mut |e| script(e, stopped.get(), &tx),

@@ -35,6 +35,7 @@ fn plot(svg: &str) -> (Duration, Vec<Duration>, Duration, Duration) {
         session: runner::session_config(&config, std::time::Duration::from_secs(5)),
         start: Start::Beginning,
         estimate: None,
+        ran_on: false,
     };
     let mut reports = Vec::new();
     let report = runner::run(&mut link, plot, &rx, &mut |e| match e {

@@ -85,6 +85,7 @@ fn plot_sim(
         session: runner::session_config(config, std::time::Duration::from_secs(5)),
         start: Start::Beginning,
         estimate: None,
+        ran_on: false,
     };
     let result = runner::run(&mut link, plot, &rx, &mut |e| {
         if matches!(e, RunEvent::PenChange { .. }) {

@@ -59,7 +59,12 @@ pub(super) async fn run(
         }
         DeviceAction::ClearError => return Ok(clear_error(&inner)),
     };
-    inner.lock().manual = true;
+    {
+        let mut st = inner.lock();
+        st.manual = true;
+        // Raising or lowering the pen leaves the carriage where a crash left it.
+        st.moved_by_hand |= !matches!(manual, Manual::PenUp | Manual::PenDown);
+    }
     let held = inner
         .link
         .lock()

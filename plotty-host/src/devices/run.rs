@@ -70,6 +70,8 @@ pub(super) fn claim(inner: &Inner, job: &JobId) -> Result<mpsc::Receiver<Control
                 r.job_id
             )));
         }
+        // The carriage is where this run leaves it.
+        st.moved_by_hand = false;
         st.run = Some(Run {
             job_id: job.clone(),
             controls: tx,
@@ -101,6 +103,13 @@ pub(super) async fn resume_idle(
     if job.state != JobState::Paused {
         return Err(error(format!("job {job_id} is {}, not PAUSED", job.state)));
     }
+    // A run that lost the board mid-plot (the daemon died, the link vanished) left it running
+    // its queue on; a clean stop (pause, shutdown, pen change) left the carriage where the
+    // checkpoint says, or parked it. Read before `claim` clears it.
+    let ran_on = matches!(
+        job.state_reason.as_deref(),
+        Some(r) if r == Reason::Interrupted.as_str() || r == Reason::DeviceError.as_str()
+    ) && !inner.lock().moved_by_hand;
     let controls = claim(&inner, &job_id)?;
     // Answered once the board has said where the carriage is and the plot moves (or why not).
     let (tx, started) = tokio::sync::oneshot::channel();
@@ -122,7 +131,7 @@ pub(super) async fn resume_idle(
     let task = Arc::clone(&inner);
     inner
         .shutdown
-        .spawn(self::start(task, job, None, start, false, controls));
+        .spawn(self::start(task, job, None, start, false, ran_on, controls));
     started.await.unwrap_or_else(|_| {
         Err(error(format!(
             "the plot of job {job_id} ended before it resumed"
@@ -131,13 +140,14 @@ pub(super) async fn resume_idle(
 }
 
 /// Runs `job` (claimed with [`claim`]) from `start`; `armed`: the job is `ARMED` and becomes
-/// `PLOTTING` when the plot starts (else it already is).
+/// `PLOTTING` when the plot starts (else it already is); `ran_on`: see [`Plot::ran_on`].
 pub(super) async fn start(
     inner: Arc<Inner>,
     job: JobRecord,
     prepared: Option<Arc<PreparedJob>>,
     start: Start,
     armed: bool,
+    ran_on: bool,
     controls: mpsc::Receiver<Control>,
 ) {
     let id = job.id.clone();
@@ -212,6 +222,7 @@ pub(super) async fn start(
                 session,
                 start,
                 estimate: Some(plot_job.estimate.clone()),
+                ran_on,
             };
             let events = tx.clone();
             let result = runner::run(&mut link, plot, &controls, &mut |e| {

@@ -501,6 +501,7 @@ fn plot_one(
         session,
         start: Start::Beginning,
         estimate: Some((planned_for, estimate)),
+        ran_on: false,
     };
     let fail = |source| PlotError::Run {
         file: p.path.clone(),

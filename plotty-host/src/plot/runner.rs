@@ -346,6 +346,13 @@ pub struct Plot<'a> {
     /// An estimate already made, and the firmware it was made for: used if the board runs
     /// that firmware line, else the runner plans again.
     pub estimate: Option<(FirmwareVersion, Estimate)>,
+    /// The run that stopped at `start` lost the board while it had motion queued (the host
+    /// crashed, the link vanished): the powered board ran on past the checkpoint, so the run
+    /// looks along the path for where it stopped ([`locate`]). Never after a clean stop (a
+    /// pause, a shutdown, a pen change) or once the carriage was moved by hand: the carriage's
+    /// position (parked at home, say) then says nothing of the plot, and a match would skip
+    /// lines.
+    pub ran_on: bool,
 }
 
 /// Runs a plot on `link`. See the [module documentation](self).
@@ -364,6 +371,7 @@ pub fn run<L: Link>(
         session,
         start,
         estimate: known,
+        ran_on,
     } = plot;
     let began = link.now();
     let queue_ahead = session.queue_ahead;
@@ -388,8 +396,10 @@ pub fn run<L: Link>(
         });
     }
     let mut start = start;
-    if let Start::At(stored) = start {
+    if let Start::At(_) = start {
         io.check_resume_position(config, position, kept)?;
+    }
+    if let (Start::At(stored), true) = (start, ran_on) {
         // A board that ran its queue on after the host died stopped past the stored
         // checkpoint: continue where it stopped if the path says so unambiguously.
         let reach = Reach::of(program, config, CHECKPOINT_INTERVAL, queue_ahead);
@@ -1742,6 +1752,7 @@ mod tests {
                 session: session_config(&config, std::time::Duration::from_secs(5)),
                 start: Start::Beginning,
                 estimate: None,
+                ran_on: false,
             };
             let mut sim = SimLink::new(SimVersion::V3_0_3);
             let (tx, rx) = mpsc::channel();
@@ -1821,6 +1832,7 @@ mod tests {
                 session: session_config(&config, std::time::Duration::from_secs(5)),
                 start: Start::Beginning,
                 estimate: None,
+                ran_on: false,
             };
             let (tx, rx) = mpsc::channel();
             let armed = Rc::new(Cell::new(false));
