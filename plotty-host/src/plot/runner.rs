@@ -19,6 +19,9 @@
 //! - **After a pause** the session has dropped what was queued; the runner re-plans from the
 //!   checkpoint (the exact machine position, the rest of the stroke in flight, everything after
 //!   it), so the only thing drawn twice is at most the part of one stroke.
+//! - **After a crash or a lost link** ([`Plot::ran_on`]) the powered board ran its queue on
+//!   past the stored checkpoint: the run asks it where it is and goes on from there when the
+//!   path ahead holds that place once ([`locate`]), else from the checkpoint.
 //! - **The end**: the program's last move parks at home; the motors stay on and hold.
 //! - **Errors** from the device (no answer, error replies, garbage, a port that vanishes) stop
 //!   the plot: the session raises the pen if the board still answers; the error says what
