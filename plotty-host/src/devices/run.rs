@@ -351,23 +351,25 @@ impl Pump {
                 stored,
                 located,
             } => {
-                let note = crate::plot::locate::describe(&located, &stored);
+                let note = crate::plot::locate::describe(&located, stored.as_ref());
                 tracing::info!(job_id = %self.job_id, ?located, "{note}");
                 // Stored at once, with a journal line that says where the plot went on from: a
                 // crash before the next checkpoint goes on from there too.
-                self.pending = None;
-                self.last = Some(checkpoint);
-                let settings = self.inner.settings();
-                let config = pipeline::job_config(&settings, &self.job.options)
-                    .unwrap_or_else(|_| PlotConfig::from_settings(&settings));
-                let point = resume_point(&checkpoint, &config);
-                if let Err(e) = self
-                    .inner
-                    .ledger
-                    .checkpoint_noted(self.job_id.as_str(), point, Some(&note))
-                    .await
-                {
-                    tracing::error!(job_id = %self.job_id, error = %e, "cannot store the resume point");
+                if let Some(checkpoint) = checkpoint {
+                    self.pending = None;
+                    self.last = Some(checkpoint);
+                    let settings = self.inner.settings();
+                    let config = pipeline::job_config(&settings, &self.job.options)
+                        .unwrap_or_else(|_| PlotConfig::from_settings(&settings));
+                    let point = resume_point(&checkpoint, &config);
+                    if let Err(e) = self
+                        .inner
+                        .ledger
+                        .checkpoint_noted(self.job_id.as_str(), point, Some(&note))
+                        .await
+                    {
+                        tracing::error!(job_id = %self.job_id, error = %e, "cannot store the resume point");
+                    }
                 }
             }
             RunEvent::PenChange { layer } => {

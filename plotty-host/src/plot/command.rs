@@ -758,7 +758,7 @@ impl Console {
             RunEvent::Resuming {
                 stored, located, ..
             } => {
-                bar.println(super::locate::describe(&located, &stored));
+                bar.println(super::locate::describe(&located, stored.as_ref()));
             }
             RunEvent::Started { planned } => {
                 bar.set_length(planned.as_millis().max(1));

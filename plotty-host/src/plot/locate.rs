@@ -231,9 +231,10 @@ fn nearest(p: (f64, f64), a: (f64, f64), b: (f64, f64)) -> Option<f64> {
     ((qx - p.0).abs() <= MATCH_STEPS && (qy - p.1).abs() <= MATCH_STEPS).then_some(t)
 }
 
-/// Where a resume continued, for the user: `where the pen stopped, layer 1, stroke 1, segment
-/// 120` or `from the last recorded point, …` (counted from 1, as `plotty job` shows them).
-pub fn describe(located: &Located, checkpoint: &Checkpoint) -> String {
+/// Where a resume continued, for the user: `resumed where the pen stopped, layer 1, stroke 1,
+/// segment 120` or `resumed from the last recorded point, …` (counted from 1, as `plotty job`
+/// shows them); `stored`: the checkpoint it was to start from (`None`: the beginning).
+pub fn describe(located: &Located, stored: Option<&Checkpoint>) -> String {
     let place = |c: &Checkpoint| match c.vertex {
         PARK_VERTEX | REENTRY_VERTEX => format!("layer {}: parking at home", c.layer + 1),
         // Heading for vertex v (from 0) is drawing segment v (from 1).
@@ -254,10 +255,10 @@ pub fn describe(located: &Located, checkpoint: &Checkpoint) -> String {
                      cannot be told"
                 }
             };
-            format!(
-                "resumed from the last recorded point, {} ({why})",
-                place(checkpoint)
-            )
+            match stored {
+                Some(c) => format!("resumed from the last recorded point, {} ({why})", place(c)),
+                None => format!("resumed from the beginning ({why})"),
+            }
         }
     }
 }
@@ -523,11 +524,11 @@ mod tests {
         let c = stored(0, 91, true, 20.0, 10.0);
         let found = Checkpoint { vertex: 120, ..c };
         assert_eq!(
-            describe(&Located::PenStopped(found), &c),
+            describe(&Located::PenStopped(found), Some(&c)),
             "resumed where the pen stopped, layer 1, stroke 1, segment 120"
         );
         assert!(
-            describe(&Located::Recorded(Fallback::Ambiguous(2)), &c)
+            describe(&Located::Recorded(Fallback::Ambiguous(2)), Some(&c))
                 .starts_with("resumed from the last recorded point, layer 1, stroke 1, segment 91")
         );
     }

@@ -117,13 +117,14 @@ pub enum RunEvent {
         /// Where the plot continues.
         checkpoint: Checkpoint,
     },
-    /// A resumed run ([`Start::At`]) asked the board where it stopped: it continues from
-    /// `checkpoint`, found where the pen stopped or the stored one (see [`locate`]).
+    /// A run after a crash ([`Plot::ran_on`]) asked the board where it stopped: it continues
+    /// from `checkpoint`, found where the pen stopped or the stored one (see [`locate`]).
     Resuming {
-        /// The checkpoint the run continues from.
-        checkpoint: Checkpoint,
-        /// The stored checkpoint it started from.
-        stored: Checkpoint,
+        /// The checkpoint the run continues from (`None`: from the beginning).
+        checkpoint: Option<Checkpoint>,
+        /// The stored checkpoint it was to start from (`None`: the crash came before the
+        /// first one, and the search started at the beginning).
+        stored: Option<Checkpoint>,
         /// What the search along the path found.
         located: Located,
     },
@@ -402,17 +403,34 @@ pub fn run<L: Link>(
     if let Start::At(_) = start {
         io.check_resume_position(config, position, kept)?;
     }
-    if let (Start::At(stored), true) = (start, ran_on) {
+    let stored = match start {
+        Start::At(c) => Some(c),
+        Start::Beginning => None,
+    };
+    // A crash before the first checkpoint: the plot began at home and ran from there, unless
+    // its first layer parks and waits for a pen change first (nothing after that was fed), or
+    // the board lost its position.
+    let from_beginning = kept && !program.layers().first().is_some_and(|l| l.pause_before);
+    if ran_on && (stored.is_some() || from_beginning) {
         // A board that ran its queue on after the host died stopped past the stored
         // checkpoint: continue where it stopped if the path says so unambiguously.
+        let walk_from = stored.unwrap_or(Checkpoint {
+            layer: 0,
+            stroke: 0,
+            vertex: 0,
+            pen_down: false,
+            position: [0, 0],
+        });
         let reach = Reach::of(program, config, CHECKPOINT_INTERVAL, queue_ahead);
-        let located = locate::locate(program, &stored, position, io.kinematics, &reach);
+        let located = locate::locate(program, &walk_from, position, io.kinematics, &reach);
         let checkpoint = match located {
-            Located::PenStopped(c) => c,
+            Located::PenStopped(c) => Some(c),
             Located::Recorded(_) => stored,
         };
-        start = Start::At(checkpoint);
-        io.reentry = Some(checkpoint);
+        if let Some(c) = checkpoint {
+            start = Start::At(c);
+            io.reentry = Some(c);
+        }
         (io.events)(RunEvent::Resuming {
             checkpoint,
             stored,
