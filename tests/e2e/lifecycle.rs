@@ -625,6 +625,113 @@ fn every_job_is_drawn_exactly_once_whatever_happens() {
     eprintln!("{seeds} seeds; interruptions: {seen:?}");
 }
 
+/// A plot of `p` whose host dies at its `after`-th progress report (the link fails; the board,
+/// powered, runs its queue on), then a resume as the daemon makes it: from the last checkpoint
+/// the run sent (from the beginning if none), the board having run on. What the resume found,
+/// and the board's pen-down trace.
+fn crash_and_resume(p: &Prepared, config: &PlotConfig, after: u64) -> (Located, Vec<Vec<Point>>) {
+    let session = runner::session_config(config, std::time::Duration::from_secs(5));
+    let dead = Rc::new(Cell::new(false));
+    let mut board = Board {
+        sim: SimLink::new(SimVersion::V3_0_3),
+        dead: Rc::clone(&dead),
+    };
+    let mut reports = 0;
+    let mut last: Option<Checkpoint> = None;
+    let plot = Plot {
+        program: &p.program,
+        config,
+        session,
+        start: Start::Beginning,
+        estimate: None,
+        ran_on: false,
+    };
+    let crashed = runner::run(&mut board, plot, &mpsc::channel().1, &mut |e| match e {
+        RunEvent::Progress(_) => {
+            reports += 1;
+            if reports == after {
+                dead.set(true);
+            }
+        }
+        RunEvent::Checkpoint(c) => last = Some(c),
+        _ => {}
+    });
+    assert!(crashed.is_err(), "the plot ended before the crash");
+    board.sim.run_unattended(Duration::from_millis(3_000));
+    dead.set(false);
+    let mut located = None;
+    let plot = Plot {
+        program: &p.program,
+        config,
+        session,
+        start: last.map_or(Start::Beginning, Start::At),
+        estimate: None,
+        ran_on: true,
+    };
+    let report = runner::run(&mut board, plot, &mpsc::channel().1, &mut |e| {
+        if let RunEvent::Resuming { located: l, .. } = e {
+            located = Some(l);
+        }
+    })
+    .unwrap();
+    assert_eq!(report.outcome, Outcome::Completed);
+    (
+        located.expect("no Resuming event"),
+        trace_of(&board.sim, 0).0,
+    )
+}
+
+#[test]
+fn a_crash_mid_stroke_resumes_where_the_pen_stopped_with_nothing_drawn_twice() {
+    // One long stroke that never comes back near itself: a spiral of 3 turns.
+    let spiral: Vec<Point> = (0..=360)
+        .map(|k| {
+            let t = f64::from(k) / 360.0 * 3.0 * std::f64::consts::TAU;
+            let r = 6.0 + 7.0 * t / std::f64::consts::TAU;
+            Point::new(100.0 + r * t.cos(), 80.0 + r * t.sin())
+        })
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("spiral.svg");
+    std::fs::write(&file, svg(std::slice::from_ref(&spiral))).unwrap();
+    let config = PlotConfig::from_settings(&Settings::defaults_for(dir.path()));
+    let p = prepare::prepare(&file, &config, None).unwrap();
+    let baseline = {
+        let mut sim = SimLink::new(SimVersion::V3_0_3);
+        let plot = Plot {
+            program: &p.program,
+            config: &config,
+            session: runner::session_config(&config, std::time::Duration::from_secs(5)),
+            start: Start::Beginning,
+            estimate: None,
+            ran_on: false,
+        };
+        runner::run(&mut sim, plot, &mpsc::channel().1, &mut |_| {}).unwrap();
+        trace_of(&sim, 0).0
+    };
+    // Before the first checkpoint (reports come every 100 ms, checkpoints every second), and
+    // seconds into the stroke.
+    for after in [3, 25, 45] {
+        let (located, strokes) = crash_and_resume(&p, &config, after);
+        assert!(
+            matches!(located, Located::PenStopped(_)),
+            "after {after} reports: {located:?}"
+        );
+        let (drawn, wanted) = (length(&strokes), length(&baseline));
+        assert!(
+            (drawn - wanted).abs() <= 0.1,
+            "after {after} reports: {drawn:.3} mm drawn, {wanted:.3} mm uninterrupted"
+        );
+        assert_eq!(strokes.len(), 2, "after {after} reports");
+        let uncovered = preview::max_deviation(&strokes, &baseline, 0.1).max_mm;
+        let stray = preview::max_deviation(&baseline, &strokes, 0.1).max_mm;
+        assert!(
+            uncovered <= TOLERANCE_MM && stray <= TOLERANCE_MM,
+            "after {after} reports: {uncovered} mm uncovered, {stray} mm stray"
+        );
+    }
+}
+
 #[test]
 fn a_low_motor_supply_blocks_the_start_and_stops_the_plot_until_it_is_back_and_homed() {
     use plotty_fw_sim::fault::{FaultAction, FaultConfig, ScheduledFault, Trigger};
