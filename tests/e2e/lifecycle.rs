@@ -10,15 +10,16 @@
 //! - **shutdown** (the stroke in flight is finished, pen up, park) and a restart that resumes;
 //! - **abort** and a retry on a new sheet of paper (from the beginning);
 //! - **kill -9** of the host: the link dies at once, the board runs what its FIFO holds and keeps
-//!   its position, the restarted host resumes from the last checkpoint the daemon stored;
+//!   its position, the restarted host resumes where the board stopped, found along the path
+//!   from the last checkpoint the daemon stored (`Plot::ran_on`);
 //! - **link failure** (a USB hiccup): the same, from the checkpoint the error carries;
 //! - **board power cycle**: a fresh board (the user pushed the carriage home), which the resume
 //!   must refuse until `device home`.
 //!
 //! At the end the strokes of every board (of the last sheet) are compared with the drawing's own
 //! geometry, known independently of the importer: every segment of the drawing is covered,
-//! nothing outside the drawing is drawn, nothing is drawn twice beyond the strokes in flight at
-//! a crash, the carriage never left the machine's travel, the plot completed at home, and the
+//! nothing outside the drawing is drawn, nothing is drawn twice (beyond the strokes in flight at
+//! a crash whose resume could not tell where the pen stopped: after a power cycle), the carriage never left the machine's travel, the plot completed at home, and the
 //! drawn distance the runs reported adds up to what the trace shows.
 //!
 //! `PLOTTY_CHAOS_SEEDS=N` runs N seeds (default 24: about 5 s in a debug build).

@@ -70,8 +70,6 @@ pub(super) fn claim(inner: &Inner, job: &JobId) -> Result<mpsc::Receiver<Control
                 r.job_id
             )));
         }
-        // The carriage is where this run leaves it.
-        st.moved_by_hand = false;
         st.run = Some(Run {
             job_id: job.clone(),
             controls: tx,
@@ -105,7 +103,7 @@ pub(super) async fn resume_idle(
     }
     // A run that lost the board mid-plot (the daemon died, the link vanished) left it running
     // its queue on; a clean stop (pause, shutdown, pen change) left the carriage where the
-    // checkpoint says, or parked it. Read before `claim` clears it.
+    // checkpoint says, or parked it.
     let ran_on = matches!(
         job.state_reason.as_deref(),
         Some(r) if r == Reason::Interrupted.as_str() || r == Reason::DeviceError.as_str()
@@ -304,6 +302,9 @@ impl Pump {
                     .update_status(|s| s.firmware_version = Some(firmware.to_string()));
             }
             RunEvent::Started { .. } => {
+                // The plot moves the carriage from here on (a run refused before it moved
+                // anything leaves the mark of a move by hand).
+                self.inner.lock().moved_by_hand = false;
                 if self.inner.opener().device_type() == "simulator" {
                     // Recorded before the job shows PLOTTING: whatever becomes of it, it
                     // never passes for a drawn plot.

@@ -792,6 +792,105 @@ async fn a_job_interrupted_by_a_crash_resumes_from_its_checkpoint() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_crash_and_a_move_by_hand_the_resume_goes_back_to_the_checkpoint() {
+    let mut h = harness(SimPace::Fast).await;
+    let job = h.queue.submit(submission(SQUARES, false)).await.unwrap();
+    h.wait_state(&job.id, JobState::Ready).await;
+    for event in [JobEvent::Arm, JobEvent::Start] {
+        h.ledger
+            .apply(TransitionRequest {
+                job_id: job.id.clone(),
+                event,
+                reason: Reason::Pipeline,
+                error: None,
+                metadata: Value::Null,
+            })
+            .await
+            .unwrap();
+    }
+    let settings = Settings::defaults_for(std::path::Path::new("/"));
+    let config = crate::plot::PlotConfig::from_settings(&settings);
+    let record = h
+        .ledger
+        .store()
+        .job(job.id.as_str())
+        .await
+        .unwrap()
+        .unwrap();
+    let prepared = crate::queue::pipeline::build(&record, &settings).unwrap();
+    // A crash on the way to the last stroke: what is left (the stroke and the way home) is
+    // short, so the final move home is within the window the resume searches.
+    let last = prepared.program.stroke_count() - 1;
+    let before = prepared.program.stroke(last - 1).unwrap();
+    let steps = config
+        .kinematics()
+        .to_motor(before.last().copied().unwrap());
+    let checkpoint = crate::plot::Checkpoint {
+        layer: 0,
+        stroke: last,
+        vertex: 0,
+        pen_down: false,
+        position: [steps.m1, steps.m2],
+    };
+    h.ledger
+        .checkpoint(
+            job.id.as_str(),
+            run::resume_point(&checkpoint, &config),
+            false,
+        )
+        .await
+        .unwrap();
+    h.ledger.recover_interrupted().await.unwrap();
+    h.wait_state(&job.id, JobState::Paused).await;
+    // The board lost its position: refused; the user homes the carriage. It is at home now,
+    // which the path's final move home also reaches: the resume must not take it for where
+    // the pen stopped (that would skip the last stroke).
+    assert!(
+        h.queue
+            .control(job.id.clone(), JobAction::Resume)
+            .await
+            .is_err()
+    );
+    h.queue
+        .device(None, queue::DeviceAction::Home)
+        .await
+        .unwrap();
+    h.queue
+        .control(job.id.clone(), JobAction::Resume)
+        .await
+        .unwrap();
+    let mut reports = Vec::new();
+    tokio::time::timeout(GUARD, async {
+        loop {
+            match h.rx.recv().await {
+                Ok(DaemonEvent::JobProgress(p)) if p.job_id == job.id => reports.push(p),
+                Ok(DaemonEvent::JobStateChanged(c)) if c.job_id == job.id && c.to.is_terminal() => {
+                    assert_eq!(c.to, JobState::Completed, "{:?}", c.error);
+                    return;
+                }
+                _ => {}
+            }
+        }
+    })
+    .await
+    .unwrap();
+    // The last stroke was drawn: progress passed through it, not straight to the end.
+    let last_points = prepared.points_before[last as usize];
+    assert!(
+        reports
+            .iter()
+            .any(|r| r.points_plotted >= last_points && r.points_plotted < r.total_points),
+        "the last stroke (from point {last_points}) was skipped: {reports:?}"
+    );
+    let details = h.queue.job(job.id.clone()).await.unwrap();
+    let note = details
+        .events
+        .iter()
+        .find_map(|e| e.metadata["resumed"].as_str().map(str::to_owned));
+    assert_eq!(note, None, "no search after a move by hand");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn manual_actions_on_an_idle_simulator() {
     let h = harness(SimPace::Fast).await;
     let reply = h
