@@ -44,9 +44,13 @@ pub const WINDOW_MARGIN: std::time::Duration = std::time::Duration::from_millis(
 /// queued. So when the daemon died, every move the board ran past C started within
 /// `checkpoint_interval` of C (a move finishing later would have brought a newer checkpoint)
 /// or within `queue_ahead` of the death, except two that may each be as long as a whole
-/// segment: the move running when the checkpoints stopped, and the last move fed. A segment
-/// is in the window while the path before it, less its two longest-lasting segments, takes at
-/// most [`budget`](Self::budget) at the highest speeds the plan allows.
+/// segment: the move running when the checkpoints stopped, and the last move fed. (The
+/// planner's lookahead window holds blocks not yet handed to the session: they never reached
+/// the board.) A segment is in the window while the path before it, less its two
+/// longest-lasting segments, takes at most [`budget`](Self::budget) at the highest speeds the
+/// plan allows (dwells and pen moves only make the board slower, so they are not counted). With
+/// the defaults (1 s, 200 ms, [`WINDOW_MARGIN`]) that is 1.7 s: about 85 mm of pen-down path at
+/// the default speed, plus the two long moves.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Reach {
     /// Motion time of the moves past C that are not the two long ones.
