@@ -819,7 +819,7 @@ impl Daemon {
                 for change in &recovered {
                     tracing::warn!(
                         job_id = %change.job_id,
-                        "job was {} when the daemon stopped; it is PAUSED (interrupted) and resumes from its last recorded point",
+                        "job was {} when the daemon stopped; it is PAUSED (interrupted): `plotty resume` goes on where the pen stopped (the board tells), or from its last recorded point",
                         change.from.map_or("?", |s| s.as_str())
                     );
                 }

@@ -125,7 +125,7 @@ pub(super) async fn resume_idle(
         .resume
         .as_ref()
         .map_or(Start::Beginning, |p| Start::At(checkpoint_of(p)));
-    tracing::info!(%job_id, ?start, "resuming the job from its recorded point");
+    tracing::info!(%job_id, ?start, "resuming the job (its recorded point; a run that lost the board looks for where the pen stopped first)");
     let task = Arc::clone(&inner);
     inner
         .shutdown
