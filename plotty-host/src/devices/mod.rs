@@ -127,10 +127,13 @@ impl Component for DeviceComponent {
                 attach(&ctx, self.queue, name, chosen, self.period);
                 return Ok(());
             }
-            // One device task per configured plotter, each found and attached under its name.
+            // One device task per configured plotter, each found and attached under its name;
+            // their searches share one list of them (none opens a port another holds).
+            let siblings = scan::Siblings::default();
             for device in &settings.devices {
                 let chosen =
-                    registry::target(device, self.discovery.clone(), self.pace, &ctx).await?;
+                    registry::target(device, self.discovery.clone(), &siblings, self.pace, &ctx)
+                        .await?;
                 attach(
                     &ctx,
                     self.queue.clone(),
