@@ -197,7 +197,9 @@ fn attach(
                 () = shutdown.stop() => return,
                 _ = ticks.tick() => {
                     watch.check_health().await;
-                    if let Some(previous) = watch.rescan().await {
+                    // A named plotter keeps its id: it stays attached (a detach would take
+                    // it out of the farm's list for a moment).
+                    if let Some(previous) = watch.rescan().await.filter(|p| *p != crate::queue::DeviceControl::id(&watch)) {
                         let moved = async {
                             requeue.detach_device(previous).await?;
                             requeue.attach_device(std::sync::Arc::new(watch.clone())).await

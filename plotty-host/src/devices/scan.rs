@@ -202,7 +202,12 @@ pub(super) async fn rescan(inner: &Arc<Inner>) -> Option<String> {
             board.port
         ),
         source: "device".into(),
-        metadata: json!({ "device_id": board.port, "previous_device_id": previous }),
+        metadata: if previous == inner.device_id() {
+            json!({ "device_id": previous })
+        } else {
+            // Only when the id changed: a client drops the plotter of that id (an unnamed one).
+            json!({ "device_id": inner.device_id(), "previous_device_id": previous })
+        },
     }));
     Some(previous)
 }

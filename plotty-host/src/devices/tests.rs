@@ -1234,6 +1234,35 @@ fn plug_in(plugged: &Mutex<Vec<crate::devices::discover::FoundBoard>>, port: &st
         });
 }
 
+/// A named `auto` plotter keeps its id when it switches to an AxiDraw: nothing is removed,
+/// and its alert names no previous id (a client would drop the live plotter).
+#[tokio::test]
+async fn a_named_auto_plotter_switching_to_an_axidraw_removes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = Settings::defaults_for(dir.path());
+    let (store, _) = Store::open(&settings.database.path).unwrap();
+    let ledger = Ledger::new(store, dir.path(), events::bus(), None);
+    let mut bus = ledger.bus().subscribe();
+    let (discovery, plugged) = scripted_discovery();
+    let opener = Opener::simulator(settings.device.firmware, SimPace::Fast);
+    let (_tx, rx) = watch::channel(Arc::new(settings));
+    let shutdown = Coordinator::new().handle(Stage::Devices);
+    let plotter = Plotter::named(Some("left".into()), opener, ledger, rx, shutdown, None)
+        .auto_fallback(discovery);
+    plug_in(&plugged, "/dev/ttyFAKE0");
+    assert_eq!(plotter.rescan().await.as_deref(), Some("left"));
+    let mut alert = None;
+    while let Ok(e) = bus.try_recv() {
+        match e {
+            DaemonEvent::DeviceRemoved { device_id } => panic!("{device_id} removed"),
+            DaemonEvent::Alert(a) => alert = Some(a),
+            _ => {}
+        }
+    }
+    let alert = alert.expect("the switch is announced");
+    assert_eq!(alert.metadata, serde_json::json!({ "device_id": "left" }));
+}
+
 /// Waits for the alert titled `title`; returns it and the job states seen before it.
 async fn wait_alert(
     rx: &mut broadcast::Receiver<DaemonEvent>,

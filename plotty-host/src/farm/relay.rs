@@ -146,6 +146,13 @@ pub enum Wire {
     /// A daemon that just (re)started listening asks the others to send their plotters'
     /// statuses again: it missed them while not listening (or had not started).
     DeviceRefresh,
+    /// [`DaemonEvent::DeviceRemoved`]: one of the daemon's plotters is no longer listed under
+    /// this id, the others drop it at once (daemons before this kind ignore it, as any kind
+    /// they do not know, and age the plotter out).
+    DeviceRemoved {
+        /// The id that left.
+        device_id: String,
+    },
     /// [`DaemonEvent::Alert`].
     Alert {
         /// How serious.
@@ -201,7 +208,7 @@ pub fn start(ledger: &Ledger, shutdown: &Shutdown) {
 }
 
 /// The `NOTIFY` payload of `event` from `daemon`, within [`MAX_PAYLOAD`]; `None` for events
-/// that are not relayed (remote ones, device status, hook results) or cannot be made to fit.
+/// that are not relayed (remote ones, hook results) or cannot be made to fit.
 pub fn encode(daemon: &str, event: &DaemonEvent) -> Option<String> {
     let wire = match event {
         DaemonEvent::JobStateChanged(c) => Wire::StateChange {
@@ -243,9 +250,10 @@ pub fn encode(daemon: &str, event: &DaemonEvent) -> Option<String> {
             port: None,
             ..d.clone()
         }),
-        DaemonEvent::Remote(_)
-        | DaemonEvent::HooksExecuted { .. }
-        | DaemonEvent::DeviceRemoved { .. } => {
+        DaemonEvent::DeviceRemoved { device_id } => Wire::DeviceRemoved {
+            device_id: device_id.clone(),
+        },
+        DaemonEvent::Remote(_) | DaemonEvent::HooksExecuted { .. } => {
             return None;
         }
     };
@@ -285,7 +293,10 @@ pub fn encode(daemon: &str, event: &DaemonEvent) -> Option<String> {
                 cut(n);
             }
         }
-        Wire::Progress { .. } | Wire::Deleted { .. } | Wire::DeviceRefresh => {}
+        Wire::Progress { .. }
+        | Wire::Deleted { .. }
+        | Wire::DeviceRefresh
+        | Wire::DeviceRemoved { .. } => {}
     }
     let text = serde_json::to_string(&payload).ok()?;
     (text.len() <= MAX_PAYLOAD).then_some(text)
@@ -356,6 +367,7 @@ pub fn decode(me: &str, text: &str) -> Option<RemoteEvent> {
             job_id: job(&job_id)?,
         },
         Wire::DeviceStatus(d) => DaemonEvent::DeviceStatus(DeviceStatus { port: None, ..d }),
+        Wire::DeviceRemoved { device_id } => DaemonEvent::DeviceRemoved { device_id },
         // Not an event for the clients: see [`refresh_asked`].
         Wire::DeviceRefresh => return None,
         Wire::Alert {
@@ -520,10 +532,10 @@ impl OutRelay {
                 }
                 due
             }
-            // No longer resent: the other daemons age the plotter out (`DEVICE_STALE`).
+            // No longer resent; the other daemons drop it when they hear this.
             DaemonEvent::DeviceRemoved { device_id } => {
                 self.devices.remove(device_id);
-                false
+                true
             }
             _ => true,
         }
@@ -869,6 +881,30 @@ mod tests {
         });
         let text = encode("a", &progress).unwrap();
         assert_eq!(decode("b", &text).unwrap().event, progress);
+    }
+
+    /// A plotter that left its id (`auto` found an AxiDraw) is relayed, so that the other
+    /// daemons drop it at once; its kind is one a daemon that does not know it ignores.
+    #[test]
+    fn a_removed_plotter_is_relayed() {
+        let removed = DaemonEvent::DeviceRemoved {
+            device_id: "simulator".into(),
+        };
+        let text = encode("a", &removed).unwrap();
+        assert_eq!(
+            text,
+            r#"{"daemon":"a","kind":"device_removed","device_id":"simulator"}"#
+        );
+        let back = decode("b", &text).unwrap();
+        assert_eq!((back.daemon.as_str(), back.event), ("a", removed));
+        // What an older daemon does with a kind it does not know: nothing.
+        assert!(
+            decode(
+                "b",
+                r#"{"daemon":"a","kind":"device_gone","device_id":"x"}"#
+            )
+            .is_none()
+        );
     }
 
     /// A plotter's status as its device task reports it.
