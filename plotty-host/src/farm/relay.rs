@@ -26,7 +26,8 @@
 //! most every [`PROGRESS_RECORD_INTERVAL`], and the last one before each state change) for
 //! those catch-ups, through a writer task of its own, so that the notifications never wait
 //! for those writes. The writer's queue holds at most one progress per job, the latest: while
-//! the database does not answer, it does not grow.
+//! the database does not answer, it does not grow, and a refused write is tried again (backing
+//! off) unless a newer progress of the job replaced it.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -186,17 +187,17 @@ pub fn start(ledger: &Ledger, shutdown: &Shutdown) {
         devices: HashMap::new(),
         refresh: Arc::clone(&refresh),
     };
-    // One at a time, each job's latest progress when its turn comes: the last write of a job is
-    // its latest progress. Ends when the out task does (the queue closes), once what it left
-    // is written.
     let (writer, me) = (store.clone(), name.to_owned());
-    shutdown.spawn(async move {
-        while let Some((job, payload)) = to_record.next().await {
-            if let Err(e) = writer.put_progress(job.as_str(), &me, &payload).await {
-                tracing::debug!(job = %job, error = %e, "cannot record the job's progress for the other daemons");
-            }
+    let write = move |job: JobId, payload: String| {
+        let (writer, me) = (writer.clone(), me.clone());
+        async move {
+            writer
+                .put_progress(job.as_str(), &me, &payload)
+                .await
+                .map_err(|e| e.to_string())
         }
-    });
+    };
+    shutdown.spawn(write_progress(to_record, write, shutdown.clone()));
     let rx = bus.subscribe();
     let stop = shutdown.clone();
     shutdown.spawn(async move { out.run(rx, stop).await });
@@ -752,6 +753,42 @@ impl ProgressRecorder {
     }
 }
 
+/// The first wait before writing again progress the database refused; it doubles up to
+/// [`PROGRESS_RETRY_MAX`] while the writes fail.
+const PROGRESS_RETRY: Duration = Duration::from_millis(500);
+
+/// The longest wait between two attempts of the progress writer.
+const PROGRESS_RETRY_MAX: Duration = Duration::from_secs(10);
+
+/// The progress writer: writes each job's latest progress from `queue` with `write`, one at a
+/// time, when the job's turn comes (the last write of a job is its latest progress). A write
+/// that fails is queued again unless a newer progress of the job waits, and the writer waits
+/// (backing off up to [`PROGRESS_RETRY_MAX`]) before the next: a job's last progress before
+/// it pauses or ends during a database outage is written once the database is back. Ends when
+/// the out task does (the queue closes) once what it left is written, or, while the writes
+/// fail, when `shutdown` stops the stage.
+async fn write_progress<W, F>(queue: Arc<ProgressQueue>, write: W, shutdown: Shutdown)
+where
+    W: Fn(JobId, String) -> F,
+    F: std::future::Future<Output = Result<(), String>>,
+{
+    let mut retry = PROGRESS_RETRY;
+    while let Some((job, payload)) = queue.next().await {
+        match write(job.clone(), payload.clone()).await {
+            Ok(()) => retry = PROGRESS_RETRY,
+            Err(e) => {
+                tracing::debug!(job = %job, error = %e, "cannot record the job's progress for the other daemons; retrying");
+                queue.retry(job, payload);
+                tokio::select! {
+                    () = shutdown.stop() => return,
+                    () = tokio::time::sleep(retry) => {}
+                }
+                retry = (retry * 2).min(PROGRESS_RETRY_MAX);
+            }
+        }
+    }
+}
+
 /// The progress writer's queue: the latest progress payload not yet written of each job, in
 /// the order the jobs came. A newer progress of a job waiting replaces its payload where it
 /// stands, so that the queue holds at most one entry per job however long the writer waits
@@ -783,6 +820,18 @@ impl ProgressQueue {
     fn push(&self, job: JobId, payload: String) {
         let mut pending = self.lock();
         if pending.payloads.insert(job.clone(), payload).is_none() {
+            pending.order.push_back(job);
+        }
+        drop(pending);
+        self.ready.notify_one();
+    }
+
+    /// Queues again `payload`, job `job`'s progress that could not be written, unless a newer
+    /// one of the job waits already.
+    fn retry(&self, job: JobId, payload: String) {
+        let mut pending = self.lock();
+        if !pending.payloads.contains_key(&job) {
+            pending.payloads.insert(job.clone(), payload);
             pending.order.push_back(job);
         }
         drop(pending);
@@ -1627,6 +1676,73 @@ mod tests {
             ],
             "the rest, in turn, then the queue closes"
         );
+    }
+
+    /// While the database refuses the writes, a job's progress is not lost: it is written
+    /// once the database is back, unless a newer one of the job replaced it; the writer backs
+    /// off meanwhile and a shutdown ends it. Simulated time.
+    #[tokio::test(start_paused = true)]
+    async fn progress_refused_by_the_database_is_written_once_it_is_back() {
+        let queue = Arc::new(ProgressQueue::default());
+        let (j0, j1) = (JobId::parse("j0").unwrap(), JobId::parse("j1").unwrap());
+        let down = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let written = Arc::new(Mutex::new(Vec::new()));
+        let attempts = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let write = {
+            let (down, written, attempts) = (
+                Arc::clone(&down),
+                Arc::clone(&written),
+                Arc::clone(&attempts),
+            );
+            move |job: JobId, payload: String| {
+                let (down, written, attempts) = (
+                    Arc::clone(&down),
+                    Arc::clone(&written),
+                    Arc::clone(&attempts),
+                );
+                async move {
+                    attempts.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    if down.load(std::sync::atomic::Ordering::SeqCst) {
+                        return Err("connection refused".to_owned());
+                    }
+                    written.lock().unwrap().push((job.to_string(), payload));
+                    Ok(())
+                }
+            }
+        };
+        let coordinator = crate::shutdown::Coordinator::new();
+        let shutdown = coordinator.handle(crate::shutdown::Stage::Hooks);
+        let writer = tokio::spawn(write_progress(Arc::clone(&queue), write, shutdown));
+        queue.push(j0.clone(), "j0 paused at 10".into());
+        queue.push(j1.clone(), "j1 at 5".into());
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        // A minute of outage: attempts backed off (every 10 s at most), nothing dropped.
+        let tried = attempts.load(std::sync::atomic::Ordering::SeqCst);
+        assert!((4..=20).contains(&tried), "{tried} attempts");
+        assert_eq!(queue.len(), 2, "both still wait");
+        // j1 moved on meanwhile: its newer progress is the one written.
+        queue.push(j1.clone(), "j1 at 6".into());
+        down.store(false, std::sync::atomic::Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_secs(20)).await;
+        let mut got = written.lock().unwrap().clone();
+        got.sort();
+        assert_eq!(
+            got,
+            [
+                ("j0".to_owned(), "j0 paused at 10".to_owned()),
+                ("j1".to_owned(), "j1 at 6".to_owned())
+            ]
+        );
+        // Down again at shutdown: the retries end with the stage.
+        down.store(true, std::sync::atomic::Ordering::SeqCst);
+        queue.push(j0, "j0 at 11".into());
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert!(
+            coordinator
+                .stop_stage(crate::shutdown::Stage::Hooks, Duration::from_secs(1))
+                .await
+        );
+        writer.await.unwrap();
     }
 
     #[test]
