@@ -215,7 +215,7 @@ pub(super) async fn search(inner: &Arc<Inner>) -> Outcome {
 /// The ports the daemon's other plotters hold: each one's port while its link is up (a run,
 /// a manual action, or connected). A search never opens them: the port is busy, and a
 /// moment it is not held could fail the other plotter's next opening.
-fn held_by_others(inner: &Arc<Inner>, discovery: &Discovery) -> Vec<String> {
+pub(super) fn held_by_others(inner: &Arc<Inner>, discovery: &Discovery) -> Vec<String> {
     let siblings: Vec<Arc<Inner>> = discovery
         .siblings
         .lock()

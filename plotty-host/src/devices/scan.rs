@@ -122,8 +122,11 @@ pub(super) async fn rescan(inner: &Arc<Inner>) -> Option<String> {
         return None;
     }
     let find = Arc::clone(&discovery.find);
+    // Never a board another of the daemon's plotters holds (its probe could fail that
+    // plotter's next opening).
+    let held = super::follow::held_by_others(inner, &discovery);
     let board = match tokio::task::spawn_blocking(move || find()).await {
-        Ok(Ok(boards)) => boards.into_iter().next()?,
+        Ok(Ok(boards)) => boards.into_iter().find(|b| !held.contains(&b.port))?,
         Ok(Err(e)) => {
             tracing::debug!(error = %e, "cannot list serial ports to look for an AxiDraw");
             return None;

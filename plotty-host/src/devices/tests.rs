@@ -1263,6 +1263,30 @@ async fn a_named_auto_plotter_switching_to_an_axidraw_removes_nothing() {
     assert_eq!(alert.metadata, serde_json::json!({ "device_id": "left" }));
 }
 
+/// `auto` on the simulator never switches to the board another plotter of the daemon holds
+/// (nor opens its port to ask).
+#[tokio::test]
+async fn auto_on_the_simulator_leaves_another_plotters_board_alone() {
+    let (discovery, plugged, calls) = counting_discovery();
+    let (_holding, _dir, _tx) = follower_with("/dev/ttyFAKE0", |_| {}, &discovery);
+    let dir = tempfile::tempdir().unwrap();
+    let settings = Settings::defaults_for(dir.path());
+    let (store, _) = Store::open(&settings.database.path).unwrap();
+    let ledger = Ledger::new(store, dir.path(), events::bus(), None);
+    let opener = Opener::simulator(settings.device.firmware, SimPace::Fast);
+    let (_tx2, rx) = watch::channel(Arc::new(settings));
+    let shutdown = Coordinator::new().handle(Stage::Devices);
+    let auto = Plotter::new(opener, ledger, rx, shutdown, None)
+        .auto_fallback(discovery.clone())
+        .following(discovery);
+    plug_in(&plugged, "/dev/ttyFAKE0");
+    assert_eq!(auto.rescan().await, None);
+    assert_eq!(calls.opened(), 0, "the held port is not probed");
+    plug_in(&plugged, "/dev/ttyFAKE1");
+    assert_eq!(auto.rescan().await.as_deref(), Some("simulator"));
+    assert_eq!(auto.inner().opener().port(), Some("/dev/ttyFAKE1"));
+}
+
 /// Waits for the alert titled `title`; returns it and the job states seen before it.
 async fn wait_alert(
     rx: &mut broadcast::Receiver<DaemonEvent>,
