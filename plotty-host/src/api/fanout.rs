@@ -265,11 +265,26 @@ impl Hub {
                     from,
                 );
             }
-            // Only this daemon's own (the relay never sends one): the snapshots stop listing it.
+            // The snapshots stop listing it, and the clients drop it now (another daemon's
+            // would otherwise stay listed until stale).
             DaemonEvent::DeviceRemoved { device_id } => {
-                if from.is_none_or(|f| Some(f) == self.name.as_deref()) {
-                    self.cache().devices.remove(&device_id);
-                }
+                let remote = match from.filter(|f| Some(*f) != self.name.as_deref()) {
+                    Some(daemon) => {
+                        self.cache()
+                            .remote_devices
+                            .remove(&(daemon.to_owned(), device_id.clone()));
+                        true
+                    }
+                    None => {
+                        self.cache().devices.remove(&device_id);
+                        false
+                    }
+                };
+                self.publish_at(
+                    &ServerMessage::DeviceRemoved { device_id, remote },
+                    &crate::timestamp::now(),
+                    from,
+                );
             }
             // Hook results are in the journal; failures arrive as alerts.
             DaemonEvent::HooksExecuted { .. } => {}
@@ -411,23 +426,60 @@ mod tests {
         );
         let local: Vec<String> = hub.devices().into_iter().map(|d| d.device_id).collect();
         assert_eq!(local, ["/dev/ttyACM0"]);
-        // Another daemon's removal is not this daemon's to act on.
-        let named = Hub::new(16).named(Some("b".into()));
-        named.dispatch(
+    }
+
+    /// A removal reaches the stream's clients (`device_removed`, with the daemon of another
+    /// daemon's plotter); another daemon's removal drops its plotter, never this daemon's
+    /// plotter of the same id.
+    #[test]
+    fn a_removed_plotter_is_sent_to_the_clients() {
+        let hub = Hub::new(16).named(Some("b".into()));
+        let mut clients = hub.subscribe();
+        let mut throttle = Throttle::default();
+        let remote = |event: DaemonEvent| {
+            DaemonEvent::Remote(Box::new(RemoteEvent {
+                daemon: "a".into(),
+                event,
+            }))
+        };
+        hub.dispatch(
             DaemonEvent::DeviceStatus(status("simulator")),
             &mut throttle,
             None,
         );
-        named.dispatch(
-            DaemonEvent::Remote(Box::new(RemoteEvent {
-                daemon: "a".into(),
-                event: DaemonEvent::DeviceRemoved {
-                    device_id: "simulator".into(),
-                },
-            })),
+        hub.dispatch(
+            remote(DaemonEvent::DeviceStatus(status("simulator"))),
             &mut throttle,
             None,
         );
-        assert_eq!(named.devices().len(), 1);
+        while clients.try_recv().is_ok() {}
+        hub.dispatch(
+            remote(DaemonEvent::DeviceRemoved {
+                device_id: "simulator".into(),
+            }),
+            &mut throttle,
+            None,
+        );
+        let sent: serde_json::Value =
+            serde_json::from_str(&clients.try_recv().unwrap().text).unwrap();
+        assert_eq!(sent["type"], "device_removed");
+        assert_eq!(sent["device_id"], "simulator");
+        assert_eq!(sent["daemon"], "a");
+        assert_eq!(sent["remote"], true);
+        assert!(hub.remote_devices().is_empty(), "a's simulator is gone");
+        assert_eq!(hub.devices().len(), 1, "b's own simulator stays");
+        hub.dispatch(
+            DaemonEvent::DeviceRemoved {
+                device_id: "simulator".into(),
+            },
+            &mut throttle,
+            None,
+        );
+        let sent: serde_json::Value =
+            serde_json::from_str(&clients.try_recv().unwrap().text).unwrap();
+        assert_eq!(sent["type"], "device_removed");
+        assert_eq!(sent["daemon"], "b");
+        assert_eq!(sent.get("remote"), None, "this daemon's own");
+        assert!(hub.devices().is_empty());
     }
 }

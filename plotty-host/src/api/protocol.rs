@@ -208,6 +208,16 @@ pub enum ServerMessage {
     },
     /// A device's status.
     DeviceStatus(DeviceWire),
+    /// A plotter no longer listed under this id (`auto` switched an unnamed plotter from the
+    /// simulator to an AxiDraw, which has its port as id): clients drop it (with its `daemon`).
+    DeviceRemoved {
+        /// The id that left.
+        device_id: String,
+        /// Another daemon's plotter (named by the message's `daemon`), as in `device_status`;
+        /// absent for this daemon's own.
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        remote: bool,
+    },
     /// The daemon's health.
     SystemStatus(SystemStatus),
     /// Something clients should show.
@@ -583,7 +593,7 @@ impl ServerMessage {
             Self::JobStateChange(w) => Some((Channel::Jobs, Some(&w.job_id))),
             Self::JobProgress(w) => Some((Channel::Jobs, Some(&w.job_id))),
             Self::JobDeleted { job_id } => Some((Channel::Jobs, Some(job_id))),
-            Self::DeviceStatus(_) => Some((Channel::Devices, None)),
+            Self::DeviceStatus(_) | Self::DeviceRemoved { .. } => Some((Channel::Devices, None)),
             Self::SystemStatus(_) | Self::SystemAlert(_) => Some((Channel::System, None)),
             Self::Hello { .. }
             | Self::Subscribed { .. }
@@ -658,6 +668,10 @@ pub fn every_server_message() -> Vec<ServerMessage> {
             false,
         ),
         ServerMessage::JobDeleted { job_id: job },
+        ServerMessage::DeviceRemoved {
+            device_id: "simulator".into(),
+            remote: true,
+        },
         ServerMessage::DeviceStatus(DeviceWire {
             device_id: "sim".into(),
             device_type: "simulator".into(),
@@ -977,7 +991,7 @@ mod tests {
 
     #[test]
     fn every_server_message_has_every_variant() {
-        let mut seen = [false; 12];
+        let mut seen = [false; 13];
         for m in every_server_message() {
             // Exhaustive: a new variant does not compile until it has a slot here and a sample.
             let slot = match m {
@@ -993,6 +1007,7 @@ mod tests {
                 ServerMessage::DeviceStatus(_) => 9,
                 ServerMessage::SystemStatus(_) => 10,
                 ServerMessage::SystemAlert(_) => 11,
+                ServerMessage::DeviceRemoved { .. } => 12,
             };
             seen[slot] = true;
         }

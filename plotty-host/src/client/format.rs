@@ -560,6 +560,12 @@ pub(super) fn monitor_line(m: &Value) -> Option<String> {
         ),
         "job_deleted" => format!("job {} deleted", text(&m["job_id"])),
         "device_status" => format!("device {}", device_line(m)),
+        "device_removed" if m["remote"].as_bool() == Some(true) => format!(
+            "device {} removed, on daemon {}",
+            text(&m["device_id"]),
+            text(&m["daemon"])
+        ),
+        "device_removed" => format!("device {} removed", text(&m["device_id"])),
         // Replayed from the daemon's backlog on subscribing: raised before this connection, at
         // the time it carries (not news).
         "system_alert" if m["snapshot"].as_bool() == Some(true) => format!(
@@ -616,6 +622,23 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    /// `plotty monitor` says which plotter left its id, and whose.
+    #[test]
+    fn a_removed_plotter_is_shown() {
+        let at = "2026-12-06T12:00:00Z";
+        let own = json!({ "type": "device_removed", "timestamp": at, "device_id": "simulator" });
+        assert_eq!(
+            monitor_line(&own).as_deref(),
+            Some("12:00:00 device simulator removed")
+        );
+        let theirs = json!({ "type": "device_removed", "timestamp": at,
+                             "device_id": "simulator", "remote": true, "daemon": "a" });
+        assert_eq!(
+            monitor_line(&theirs).as_deref(),
+            Some("12:00:00 device simulator removed, on daemon a")
+        );
+    }
 
     #[test]
     fn durations_and_encoding() {

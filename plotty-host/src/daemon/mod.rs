@@ -241,8 +241,8 @@ fn identity(store: &JobStore, settings: &Settings) -> Option<crate::store::Daemo
 /// This daemon's plotters as its registration records them: an unnamed plotter by its port,
 /// else `simulator` (its id before the device task finds it), as the submission check names it.
 /// The queue records them again under the ids they were attached with (an AxiDraw found by
-/// `port: auto` under its port), see `queue::actor`.
-fn farm_plotters(settings: &Settings) -> Vec<crate::store::Plotter> {
+/// `port: auto` under its port), keeping the named ones of this list, see `queue::actor`.
+pub(crate) fn farm_plotters(settings: &Settings) -> Vec<crate::store::Plotter> {
     settings
         .devices
         .iter()
@@ -252,13 +252,10 @@ fn farm_plotters(settings: &Settings) -> Vec<crate::store::Plotter> {
                 .as_deref()
                 .or(d.port.as_deref())
                 .unwrap_or("simulator");
-            let profile = crate::devices::registry::Profile::of(id, d);
-            crate::store::Plotter {
-                name: profile.name,
-                model: profile.model,
-                tags: profile.tags,
-                named: d.name.is_some(),
-            }
+            crate::store::Plotter::new(
+                crate::devices::registry::Profile::of(id, d),
+                d.name.is_some(),
+            )
         })
         .collect()
 }

@@ -673,6 +673,12 @@ mod tests {
                     && e.contains("nickname \"left\""),
                 "{e}"
             );
+            // What to do when the port is fixed.
+            assert!(
+                e.contains("plug its board back into /dev/ttyACM0, or set `device.port`")
+                    && e.contains("then reload"),
+                "{e}"
+            );
         }
         // By USB serial number: the port's entry in the listing.
         let mut link =

@@ -127,10 +127,13 @@ impl Component for DeviceComponent {
                 attach(&ctx, self.queue, name, chosen, self.period);
                 return Ok(());
             }
-            // One device task per configured plotter, each found and attached under its name.
+            // One device task per configured plotter, each found and attached under its name;
+            // their searches share one list of them (none opens a port another holds).
+            let siblings = scan::Siblings::default();
             for device in &settings.devices {
                 let chosen =
-                    registry::target(device, self.discovery.clone(), self.pace, &ctx).await?;
+                    registry::target(device, self.discovery.clone(), &siblings, self.pace, &ctx)
+                        .await?;
                 attach(
                     &ctx,
                     self.queue.clone(),
@@ -194,7 +197,9 @@ fn attach(
                 () = shutdown.stop() => return,
                 _ = ticks.tick() => {
                     watch.check_health().await;
-                    if let Some(previous) = watch.rescan().await {
+                    // A named plotter keeps its id: it stays attached (a detach would take
+                    // it out of the farm's list for a moment).
+                    if let Some(previous) = watch.rescan().await.filter(|p| *p != crate::queue::DeviceControl::id(&watch)) {
                         let moved = async {
                             requeue.detach_device(previous).await?;
                             requeue.attach_device(std::sync::Arc::new(watch.clone())).await

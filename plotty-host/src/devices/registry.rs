@@ -32,23 +32,27 @@ pub struct Chosen {
 }
 
 /// The link of the plotter `device` (`discovery`: how `auto` looks for an AxiDraw, `None`: the
-/// system's USB search), the search to keep up when `auto` found none and runs on the
+/// system's USB search; `siblings`: the daemon's other plotters, whose ports its searches
+/// leave alone), the search to keep up when `auto` found none and runs on the
 /// simulator (an alert says so), and how to follow its board to another port.
 ///
 /// # Errors
 /// The plotter cannot be found or does not answer (exit code `Device`).
-pub async fn target(
+pub(super) async fn target(
     device: &DeviceSettings,
     discovery: Option<Discovery>,
+    siblings: &scan::Siblings,
     pace: SimPace,
     ctx: &StartContext,
 ) -> Result<Chosen, StartError> {
     let settings = device.clone();
-    let discovery =
-        discovery.unwrap_or_else(|| Discovery::system(device.baud_rate, Identity::of(device)));
-    let find = std::sync::Arc::clone(&discovery.find);
+    let discovery = discovery
+        .unwrap_or_else(|| Discovery::system(device.baud_rate))
+        .sharing(siblings);
+    let search = discovery.clone();
     let target = tokio::task::spawn_blocking(move || {
-        discover::choose(&DeviceRequest::Config, &settings, || find())
+        let wanted = Identity::of(&settings);
+        discover::choose(&DeviceRequest::Config, &settings, || search.list(&wanted))
     })
     .await
     .map_err(|e| StartError::new(format!("device discovery ended abnormally: {e}")))?

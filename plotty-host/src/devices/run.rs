@@ -805,13 +805,35 @@ impl Pump {
 /// Wait before reopening a serial port that failed (a board that keeps failing is not hammered).
 const RECONNECT_DELAY: std::time::Duration = std::time::Duration::from_secs(2);
 
+/// The longest wait between two attempts: the wait doubles from [`RECONNECT_DELAY`] up to this
+/// while the board stays away.
+const RECONNECT_DELAY_MAX: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// After a device failure: opens the link again (a fresh board for the simulator, the port again
-/// for an AxiDraw, retried every [`RECONNECT_DELAY`] until it opens or the daemon stops); then the
-/// device takes jobs again (the error stays in its status). A board found by a search that
-/// does not open where it was is looked for on the other ports and followed there
-/// ([`super::follow`]).
+/// for an AxiDraw, retried after [`RECONNECT_DELAY`], then twice as long each time up to
+/// [`RECONNECT_DELAY_MAX`], until it opens or the daemon stops); then the device takes jobs
+/// again (the error stays in its status). A board found by a search that does not open where
+/// it was is looked for on the other ports and followed there ([`super::follow`]). One loop per
+/// device: a call while one runs returns at once.
 pub(super) async fn reconnect(inner: Arc<Inner>) {
+    if std::mem::replace(&mut inner.lock().reconnecting, true) {
+        return;
+    }
+    // Cleared however the loop ends (returned, or dropped by the shutdown).
+    struct Running(Arc<Inner>);
+    impl Drop for Running {
+        fn drop(&mut self) {
+            self.0.lock().reconnecting = false;
+        }
+    }
+    let running = Running(Arc::clone(&inner));
+    reconnect_loop(&running.0).await;
+}
+
+/// [`reconnect`]'s attempts.
+async fn reconnect_loop(inner: &Arc<Inner>) {
     let mut moved = false;
+    let mut delay = RECONNECT_DELAY;
     loop {
         // A board just followed to another port is opened there at once.
         if !std::mem::take(&mut moved)
@@ -819,8 +841,9 @@ pub(super) async fn reconnect(inner: Arc<Inner>) {
         {
             tokio::select! {
                 () = inner.shutdown.stop() => return,
-                () = tokio::time::sleep(RECONNECT_DELAY) => {}
+                () = tokio::time::sleep(delay) => {}
             }
+            delay = (delay * 2).min(RECONNECT_DELAY_MAX);
         }
         if inner.shutdown.is_stopping() {
             return;
@@ -876,7 +899,7 @@ pub(super) async fn reconnect(inner: Arc<Inner>) {
                 }
                 tracing::debug!(device = %inner.device_id(), error = %e, "device still unavailable");
                 moved = matches!(
-                    super::follow::search(&inner).await,
+                    super::follow::search(inner).await,
                     super::follow::Outcome::Moved(_)
                 );
             }

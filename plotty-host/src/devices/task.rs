@@ -54,6 +54,10 @@ pub(super) struct Inner {
     /// How to find the board again when its port fails (`None`: a fixed `port`, the simulator,
     /// or a device built without one): see [`super::follow`].
     pub(super) follow: Mutex<Option<super::scan::Discovery>>,
+    /// What the last search for the board saw (the USB listing and the ports the other
+    /// plotters hold): the next search opens ports only once that changed (see the `follow`
+    /// module).
+    pub(super) searched: Mutex<Option<super::follow::Seen>>,
     pub(super) ledger: Ledger,
     pub(super) settings: watch::Receiver<Arc<Settings>>,
     pub(super) shutdown: Shutdown,
@@ -80,6 +84,9 @@ pub(super) struct Shared {
     pub(super) last_run_end: Option<tokio::time::Instant>,
     /// When the idle health check last read the motor supply (`None`: not yet).
     pub(super) supply_read_at: Option<std::time::Instant>,
+    /// A [`super::run::reconnect`] loop runs: no second one is started (each failed resume
+    /// of a job on an offline device would otherwise add one).
+    pub(super) reconnecting: bool,
 }
 
 /// The plot in progress.
@@ -92,6 +99,17 @@ pub(super) struct Run {
     pub(super) abort_recorded: bool,
     /// Requests waiting for the machine.
     pub(super) waiters: Vec<(Want, Reply)>,
+}
+
+/// Why [`Inner::switch_port`] did not switch.
+#[derive(Debug)]
+pub(super) enum SwitchRefused {
+    /// The board on the port does not answer, or is not an EiBotBoard.
+    Probe(crate::devices::link::DeviceError),
+    /// A run or a manual action took the link meanwhile, or the daemon stops.
+    Busy,
+    /// The probe ended abnormally (logged).
+    Abnormal,
 }
 
 /// Where a request's answer goes.
@@ -165,6 +183,7 @@ impl Plotter {
                 opener: Mutex::new(opener),
                 scan: Mutex::new(None),
                 follow: Mutex::new(None),
+                searched: Mutex::new(None),
                 ledger,
                 settings,
                 shutdown,
@@ -178,6 +197,7 @@ impl Plotter {
                     connected_at: Some(std::time::Instant::now()),
                     last_run_end: None,
                     supply_read_at: None,
+                    reconnecting: false,
                 }),
             }),
         }
@@ -213,6 +233,12 @@ impl Plotter {
     /// Only for a board found by a search (`nickname`, `serial` or `port: auto`), never for a
     /// fixed `port`.
     pub fn following(self, discovery: super::scan::Discovery) -> Self {
+        // One of the daemon's plotters: the others' searches leave the port it holds alone.
+        discovery
+            .siblings
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(Arc::downgrade(&self.inner));
         *self
             .inner
             .follow
@@ -324,6 +350,45 @@ impl Inner {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
+    }
+
+    /// Probes `port` off the runtime with `discovery` and, when its board answers and the
+    /// device is still idle (checked again under the lock: a run or a manual action that took
+    /// the link meanwhile keeps it), makes it the device's port: its opener (opening at
+    /// `discovery`'s baud rate, checking `identity`) and its status' `port`, with `update`'s
+    /// changes in the same critical section (it gets the firmware version). The way `auto`
+    /// switches from the simulator ([`super::scan`]) and a board is followed ([`super::follow`]).
+    ///
+    /// # Errors
+    /// Why the device did not switch.
+    pub(super) async fn switch_port<R>(
+        &self,
+        discovery: &super::scan::Discovery,
+        port: &str,
+        identity: crate::devices::identity::Identity,
+        update: impl FnOnce(&mut Shared, &str) -> R,
+    ) -> Result<(String, R), SwitchRefused> {
+        let (probe, at) = (Arc::clone(&discovery.probe), port.to_owned());
+        let version = match tokio::task::spawn_blocking(move || probe(&at)).await {
+            Ok(Ok(v)) => v,
+            Ok(Err(e)) => return Err(SwitchRefused::Probe(e)),
+            Err(e) => {
+                tracing::error!(port, error = %e, "probing a board ended abnormally");
+                return Err(SwitchRefused::Abnormal);
+            }
+        };
+        let mut st = self.lock();
+        if st.run.is_some() || st.manual || st.shutting_down {
+            return Err(SwitchRefused::Busy);
+        }
+        *self.opener.lock().unwrap_or_else(PoisonError::into_inner) = Opener::Serial {
+            port: port.to_owned(),
+            baud: discovery.baud,
+            identity,
+        };
+        st.status.port = Some(port.to_owned());
+        let r = update(&mut st, &version);
+        Ok((version, r))
     }
 
     pub(super) fn lock(&self) -> MutexGuard<'_, Shared> {

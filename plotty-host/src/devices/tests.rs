@@ -1253,14 +1253,74 @@ fn scripted_discovery() -> (
     Discovery,
     Arc<Mutex<Vec<crate::devices::discover::FoundBoard>>>,
 ) {
-    let plugged = Arc::new(Mutex::new(Vec::new()));
-    let seen = Arc::clone(&plugged);
-    let discovery = Discovery {
-        find: Arc::new(move || Ok(seen.lock().unwrap().clone())),
-        probe: Arc::new(|_port: &str| Ok("3.0.3".to_owned())),
-        baud: 9600,
-    };
+    let (discovery, plugged, _) = counting_discovery();
     (discovery, plugged)
+}
+
+/// How often a scripted discovery listed the USB ports and opened a board.
+#[derive(Default)]
+struct Calls {
+    listed: std::sync::atomic::AtomicUsize,
+    opened: std::sync::atomic::AtomicUsize,
+}
+
+impl Calls {
+    fn listed(&self) -> usize {
+        self.listed.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    fn opened(&self) -> usize {
+        self.opened.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// [`scripted_discovery`] behaving as the system's: the boards the test plugs in are what is
+/// connected (with their nickname, or the `problem` that keeps them from answering); the USB
+/// listing gives only their ports and serials, as `discover::find_boards` does, and the
+/// nickname is known only once identified (each board then opened). Counts its calls.
+fn counting_discovery() -> (
+    Discovery,
+    Arc<Mutex<Vec<crate::devices::discover::FoundBoard>>>,
+    Arc<Calls>,
+) {
+    use std::sync::atomic::Ordering;
+    let plugged: Boards = Arc::new(Mutex::new(Vec::new()));
+    let calls = Arc::new(Calls::default());
+    let (seen, counted) = (Arc::clone(&plugged), Arc::clone(&calls));
+    let find = Arc::new(move || {
+        counted.listed.fetch_add(1, Ordering::SeqCst);
+        Ok(seen
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|b| crate::devices::discover::FoundBoard {
+                port: b.port.clone(),
+                serial: b.serial.clone(),
+                ..Default::default()
+            })
+            .collect())
+    });
+    let (truth, counted) = (Arc::clone(&plugged), Arc::clone(&calls));
+    let identify = Arc::new(move |boards: Vec<crate::devices::discover::FoundBoard>| {
+        let truth = truth.lock().unwrap();
+        boards
+            .into_iter()
+            .map(|b| {
+                counted.opened.fetch_add(1, Ordering::SeqCst);
+                truth
+                    .iter()
+                    .find(|t| t.port == b.port)
+                    .cloned()
+                    .unwrap_or(b)
+            })
+            .collect()
+    });
+    let counted = Arc::clone(&calls);
+    let probe = Arc::new(move |_port: &str| {
+        counted.opened.fetch_add(1, Ordering::SeqCst);
+        Ok("3.0.3".to_owned())
+    });
+    (Discovery::new(find, identify, probe, 9600), plugged, calls)
 }
 
 fn plug_in(plugged: &Mutex<Vec<crate::devices::discover::FoundBoard>>, port: &str) {
@@ -1271,6 +1331,59 @@ fn plug_in(plugged: &Mutex<Vec<crate::devices::discover::FoundBoard>>, port: &st
             port: port.into(),
             ..Default::default()
         });
+}
+
+/// A named `auto` plotter keeps its id when it switches to an AxiDraw: nothing is removed,
+/// and its alert names no previous id (a client would drop the live plotter).
+#[tokio::test]
+async fn a_named_auto_plotter_switching_to_an_axidraw_removes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = Settings::defaults_for(dir.path());
+    let (store, _) = Store::open(&settings.database.path).unwrap();
+    let ledger = Ledger::new(store, dir.path(), events::bus(), None);
+    let mut bus = ledger.bus().subscribe();
+    let (discovery, plugged) = scripted_discovery();
+    let opener = Opener::simulator(settings.device.firmware, SimPace::Fast);
+    let (_tx, rx) = watch::channel(Arc::new(settings));
+    let shutdown = Coordinator::new().handle(Stage::Devices);
+    let plotter = Plotter::named(Some("left".into()), opener, ledger, rx, shutdown, None)
+        .auto_fallback(discovery);
+    plug_in(&plugged, "/dev/ttyFAKE0");
+    assert_eq!(plotter.rescan().await.as_deref(), Some("left"));
+    let mut alert = None;
+    while let Ok(e) = bus.try_recv() {
+        match e {
+            DaemonEvent::DeviceRemoved { device_id } => panic!("{device_id} removed"),
+            DaemonEvent::Alert(a) => alert = Some(a),
+            _ => {}
+        }
+    }
+    let alert = alert.expect("the switch is announced");
+    assert_eq!(alert.metadata, serde_json::json!({ "device_id": "left" }));
+}
+
+/// `auto` on the simulator never switches to the board another plotter of the daemon holds
+/// (nor opens its port to ask).
+#[tokio::test]
+async fn auto_on_the_simulator_leaves_another_plotters_board_alone() {
+    let (discovery, plugged, calls) = counting_discovery();
+    let (_holding, _dir, _tx) = follower_with("/dev/ttyFAKE0", |_| {}, &discovery);
+    let dir = tempfile::tempdir().unwrap();
+    let settings = Settings::defaults_for(dir.path());
+    let (store, _) = Store::open(&settings.database.path).unwrap();
+    let ledger = Ledger::new(store, dir.path(), events::bus(), None);
+    let opener = Opener::simulator(settings.device.firmware, SimPace::Fast);
+    let (_tx2, rx) = watch::channel(Arc::new(settings));
+    let shutdown = Coordinator::new().handle(Stage::Devices);
+    let auto = Plotter::new(opener, ledger, rx, shutdown, None)
+        .auto_fallback(discovery.clone())
+        .following(discovery);
+    plug_in(&plugged, "/dev/ttyFAKE0");
+    assert_eq!(auto.rescan().await, None);
+    assert_eq!(calls.opened(), 0, "the held port is not probed");
+    plug_in(&plugged, "/dev/ttyFAKE1");
+    assert_eq!(auto.rescan().await.as_deref(), Some("simulator"));
+    assert_eq!(auto.inner().opener().port(), Some("/dev/ttyFAKE1"));
 }
 
 /// Waits for the alert titled `title`; returns it and the job states seen before it.
@@ -1605,7 +1718,7 @@ async fn an_idle_device_reads_its_motor_supply() {
     }
 }
 
-/// A board listed with its nickname, as the search for a nickname lists it.
+/// A board connected with its nickname (known to a search once it asks the board).
 fn nicknamed(port: &str, nickname: &str) -> crate::devices::discover::FoundBoard {
     crate::devices::discover::FoundBoard {
         port: port.into(),
@@ -1630,6 +1743,17 @@ fn follower(
     tempfile::TempDir,
     watch::Sender<Arc<Settings>>,
 ) {
+    let (discovery, boards) = scripted_discovery();
+    let (plotter, dir, tx) = follower_with(port, device, &discovery);
+    (plotter, boards, dir, tx)
+}
+
+/// [`follower`] searching with `discovery` (several plotters can share one, as the daemon's do).
+fn follower_with(
+    port: &str,
+    device: impl FnOnce(&mut crate::settings::DeviceSettings),
+    discovery: &Discovery,
+) -> (Plotter, tempfile::TempDir, watch::Sender<Arc<Settings>>) {
     let dir = tempfile::tempdir().unwrap();
     let mut settings = Settings::defaults_for(dir.path());
     device(&mut settings.device);
@@ -1641,15 +1765,24 @@ fn follower(
         baud: 9600,
         identity: crate::devices::identity::Identity::of(&settings.device),
     };
-    let (discovery, boards) = scripted_discovery();
-    let follow = follow::discovery_for(&settings.device, &discovery);
+    let follow = follow::discovery_for(&settings.device, discovery);
     let (tx, rx) = watch::channel(Arc::new(settings));
     let shutdown = Coordinator::new().handle(Stage::Devices);
     let mut plotter = Plotter::new(opener, ledger, rx, shutdown, None);
     if let Some(d) = follow {
         plotter = plotter.following(d);
     }
-    (plotter, boards, dir, tx)
+    (plotter, dir, tx)
+}
+
+/// Adds to the plotters of `tx`'s settings one named `right` found by the nickname `right`.
+fn with_right_sibling(tx: &watch::Sender<Arc<Settings>>) {
+    tx.send_modify(|s| {
+        let mut right = s.device.clone();
+        right.name = Some("right".into());
+        right.nickname = Some("right".into());
+        Arc::make_mut(s).devices.push(right);
+    });
 }
 
 fn opened_port(plotter: &Plotter) -> Option<String> {
@@ -1746,14 +1879,11 @@ async fn two_boards_with_the_configured_nickname_are_not_driven() {
 
 #[tokio::test]
 async fn port_auto_follows_the_first_axidraw_but_never_another_plotters_board() {
-    let (plotter, boards, _dir, tx) = follower("/dev/ttyACM0", |_| {});
-    // Another plotter of the daemon is configured for the board named `right`.
-    tx.send_modify(|s| {
-        let mut right = s.device.clone();
-        right.name = Some("right".into());
-        right.nickname = Some("right".into());
-        Arc::make_mut(s).devices.push(right);
-    });
+    let (discovery, boards, _) = counting_discovery();
+    let (plotter, _dir, tx) = follower_with("/dev/ttyACM0", |_| {}, &discovery);
+    // Another plotter of the daemon is configured for the board named `right`: the listing
+    // does not say which board that is, the boards are asked.
+    with_right_sibling(&tx);
     *boards.lock().unwrap() = vec![nicknamed("/dev/ttyACM1", "right")];
     assert_eq!(
         follow::search(plotter.inner()).await,
@@ -1764,6 +1894,127 @@ async fn port_auto_follows_the_first_axidraw_but_never_another_plotters_board() 
         follow::search(plotter.inner()).await,
         follow::Outcome::Moved("/dev/ttyACM2".into())
     );
+}
+
+#[tokio::test]
+async fn port_auto_never_takes_a_board_that_cannot_say_whose_it_is() {
+    let (discovery, boards, _) = counting_discovery();
+    let (plotter, _dir, tx) = follower_with("/dev/ttyACM0", |_| {}, &discovery);
+    with_right_sibling(&tx);
+    let mut busy = nicknamed("/dev/ttyACM1", "right");
+    busy.nickname = None;
+    busy.problem = Some("cannot open it: busy".into());
+    *boards.lock().unwrap() = vec![busy];
+    assert_eq!(
+        follow::search(plotter.inner()).await,
+        follow::Outcome::NotFound
+    );
+    assert_eq!(opened_port(&plotter).as_deref(), Some("/dev/ttyACM0"));
+}
+
+#[tokio::test]
+async fn a_search_never_opens_the_port_another_plotter_holds() {
+    let (discovery, boards, calls) = counting_discovery();
+    let (searching, _dir, _tx) = follower_with("/dev/ttyACM0", |_| {}, &discovery);
+    // Another plotter of the daemon, connected on /dev/ttyACM1.
+    let (_holding, _dir2, _tx2) = follower_with("/dev/ttyACM1", |_| {}, &discovery);
+    *boards.lock().unwrap() = vec![nicknamed("/dev/ttyACM1", "")];
+    assert_eq!(
+        follow::search(searching.inner()).await,
+        follow::Outcome::NotFound
+    );
+    assert_eq!(
+        calls.opened(),
+        0,
+        "the held port is neither asked nor probed"
+    );
+    assert_eq!(opened_port(&searching).as_deref(), Some("/dev/ttyACM0"));
+}
+
+#[tokio::test]
+async fn the_boards_are_opened_again_only_once_the_usb_listing_changed() {
+    let (discovery, boards, calls) = counting_discovery();
+    let (plotter, _dir, tx) = follower_with("/dev/ttyACM0", |_| {}, &discovery);
+    with_right_sibling(&tx);
+    *boards.lock().unwrap() = vec![nicknamed("/dev/ttyACM1", "right")];
+    for _ in 0..5 {
+        assert_eq!(
+            follow::search(plotter.inner()).await,
+            follow::Outcome::NotFound
+        );
+    }
+    assert_eq!(calls.listed(), 5);
+    assert_eq!(
+        calls.opened(),
+        1,
+        "the board is asked once, not on every attempt"
+    );
+    boards.lock().unwrap().push(nicknamed("/dev/ttyACM2", ""));
+    assert_eq!(
+        follow::search(plotter.inner()).await,
+        follow::Outcome::Moved("/dev/ttyACM2".into())
+    );
+}
+
+#[tokio::test]
+async fn a_followed_board_clears_the_error_of_its_old_port() {
+    use crate::queue::DeviceControl;
+    let (plotter, boards, _dir, _tx) = follower("/dev/ttyACM0", by_nickname);
+    plotter.inner().update_status(|s| {
+        s.error_message = Some("another board is on /dev/ttyACM0".into());
+    });
+    *boards.lock().unwrap() = vec![nicknamed("/dev/ttyACM1", "left")];
+    assert_eq!(
+        follow::search(plotter.inner()).await,
+        follow::Outcome::Moved("/dev/ttyACM1".into())
+    );
+    let status = plotter.status();
+    assert_eq!(status.error_message, None, "{status:?}");
+    assert!(
+        status
+            .notice
+            .as_deref()
+            .is_some_and(|n| n.contains("followed from /dev/ttyACM0 to /dev/ttyACM1")),
+        "{status:?}"
+    );
+}
+
+/// A board gone for long: the attempts space out up to 30 s (simulated time), not every 2 s.
+#[tokio::test(start_paused = true)]
+async fn the_reconnection_backs_off_while_the_board_stays_away() {
+    let (discovery, _boards, calls) = counting_discovery();
+    let dir = tempfile::tempdir().unwrap();
+    let gone = dir.path().join("ttyACM0").display().to_string();
+    let (plotter, _dir, _tx) = follower_with(&gone, by_nickname, &discovery);
+    let looping = tokio::spawn(run::reconnect(Arc::clone(plotter.inner())));
+    tokio::time::sleep(Duration::from_secs(600)).await;
+    let attempts = calls.listed();
+    // 2 + 4 + 8 + 16, then every 30 s: 23 attempts in 10 minutes (every 2 s: 300).
+    assert!((5..=30).contains(&attempts), "{attempts} attempts");
+    looping.abort();
+}
+
+/// Each failed resume on an offline device asks for a reconnection: only one loop runs.
+#[tokio::test(start_paused = true)]
+async fn one_reconnection_loop_runs_however_often_it_is_asked() {
+    let (discovery, _boards, calls) = counting_discovery();
+    let dir = tempfile::tempdir().unwrap();
+    let gone = dir.path().join("ttyACM0").display().to_string();
+    let (plotter, _dir, _tx) = follower_with(&gone, by_nickname, &discovery);
+    let loops: Vec<_> = (0..3)
+        .map(|_| tokio::spawn(run::reconnect(Arc::clone(plotter.inner()))))
+        .collect();
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(calls.listed(), 1, "one loop searched");
+    for l in loops {
+        l.abort();
+        let _ = l.await;
+    }
+    // The loop ended (here: dropped): the next request starts one again.
+    let again = tokio::spawn(run::reconnect(Arc::clone(plotter.inner())));
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(calls.listed(), 2);
+    again.abort();
 }
 
 /// The reconnection after a failure searches: a board gone from its port (here: a port that

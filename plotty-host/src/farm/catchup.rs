@@ -39,6 +39,14 @@ pub const WINDOW: i64 = 1_000;
 /// the next one is queried rather than fall behind and drop events.
 pub const PAGE: i64 = 500;
 
+/// The longest a catch-up waits, after a page, for the bus to have room for the next one (its
+/// subscribers read [`PAGE`] events behind at most); past it, the next page goes anyway (a
+/// subscriber that stopped reading does not stop the catch-up).
+pub const ROOM_WAIT: Duration = Duration::from_secs(5);
+
+/// How often a catch-up waiting for room looks at the bus again.
+const ROOM_POLL: Duration = Duration::from_millis(5);
+
 /// How many jobs the clients heard of are remembered, to tell them of a deletion they missed.
 pub const MAX_JOBS: usize = 10_000;
 
@@ -235,8 +243,9 @@ pub async fn catch_up(
         let Some(after) = after.filter(|&a| more && a < last) else {
             break;
         };
-        // What this daemon published meanwhile (its own changes) is known before the next page.
-        drain(local, seen);
+        // What this daemon published meanwhile (its own changes) is known before the next
+        // page, and the subscribers have read the page enough for the next to fit.
+        room(bus, local, seen).await;
         changes = store.state_changes_after(after, page).await?;
     }
     for payload in progress {
@@ -276,6 +285,28 @@ pub async fn catch_up(
     // What was just published comes back on the subscription: already noted.
     drain(local, seen);
     Ok(done)
+}
+
+/// Waits (at most [`ROOM_WAIT`]) until the bus's slowest subscriber is at most [`PAGE`] events
+/// behind, noting what reaches `local` meanwhile: on busy cores the API's fan-out reads slower
+/// than pages are published, and a bus ([`crate::events::CAPACITY`]) outrun drops events.
+async fn room(bus: &EventSender, local: &mut broadcast::Receiver<DaemonEvent>, seen: &mut Seen) {
+    let limit = usize::try_from(PAGE).unwrap_or(usize::MAX);
+    let deadline = tokio::time::Instant::now() + ROOM_WAIT;
+    loop {
+        drain(local, seen);
+        if bus.len() <= limit {
+            return;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            tracing::warn!(
+                behind = bus.len(),
+                "a subscriber of the event bus does not keep up with the catch-up; going on"
+            );
+            return;
+        }
+        tokio::time::sleep(ROOM_POLL).await;
+    }
 }
 
 /// Notes whatever is waiting on the subscription.
@@ -490,11 +521,77 @@ mod tests {
             let again = catch_up(&store, "b", &bus, &mut local, &mut seen, 3).await;
             assert_eq!(again.unwrap().changes, 0, "once each");
         }
-        // More than a catch-up used to publish, at the daemon's page size.
+        // More than a catch-up used to publish, at the daemon's page size (read as they come:
+        // the catch-up waits for its subscribers after each page).
         let count = WINDOW + 10_000 + 500;
         let want = missed(&store, "j2", count).await;
+        let n = want.len();
+        let reader = tokio::spawn(async move {
+            let mut ids = Vec::new();
+            while ids.len() < n {
+                match clients.recv().await {
+                    Ok(DaemonEvent::Remote(r)) if r.daemon == "a" => {
+                        if let DaemonEvent::JobStateChanged(c) = r.event {
+                            ids.push(c.event_id);
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(e) => panic!("the clients fell behind: {e}"),
+                }
+            }
+            ids
+        });
         let done = catch_up(&store, "b", &bus, &mut local, &mut seen, PAGE).await;
         assert_eq!(done.unwrap().changes, want.len());
-        assert_eq!(published(&mut clients), want);
+        assert_eq!(reader.await.unwrap(), want);
+    }
+
+    /// On the daemon's bus (1,024 events) with a subscriber that reads slower than pages are
+    /// published (the API's fan-out on busy cores), a catch-up of many pages waits for it
+    /// after each page: it misses nothing.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_catch_up_waits_for_a_slow_subscriber() {
+        let Some(url) = crate::testing::postgres::database_or_skip(
+            "farm::catchup::tests::a_catch_up_waits_for_a_slow_subscriber",
+        ) else {
+            return;
+        };
+        let (store, _) = PgStore::connect(&url, 2).await.unwrap();
+        let bus = crate::events::bus();
+        let (mut local, mut slow) = (bus.subscribe(), bus.subscribe());
+        let mut seen = Seen::default();
+        catch_up(&store, "b", &bus, &mut local, &mut seen, PAGE)
+            .await
+            .unwrap();
+        let want = missed(&store, "slow", 6 * PAGE).await;
+        let reader = tokio::spawn(async move {
+            let mut ids = Vec::new();
+            loop {
+                match slow.recv().await {
+                    Ok(DaemonEvent::Remote(r)) => {
+                        if let DaemonEvent::JobStateChanged(c) = r.event {
+                            ids.push(c.event_id);
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(broadcast::error::RecvError::Closed) => return Ok(ids),
+                    Err(e) => return Err(e),
+                }
+                // About 50 events a millisecond: slower than a page is published.
+                if ids.len() % 50 == 0 {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+            }
+        });
+        let done = catch_up(&store, "b", &bus, &mut local, &mut seen, PAGE)
+            .await
+            .unwrap();
+        assert_eq!(done.changes, want.len());
+        drop((bus, local));
+        let got = reader
+            .await
+            .unwrap()
+            .expect("the slow subscriber missed none");
+        assert_eq!(got, want);
     }
 }

@@ -26,7 +26,8 @@
 //! most every [`PROGRESS_RECORD_INTERVAL`], and the last one before each state change) for
 //! those catch-ups, through a writer task of its own, so that the notifications never wait
 //! for those writes. The writer's queue holds at most one progress per job, the latest: while
-//! the database does not answer, it does not grow.
+//! the database does not answer, it does not grow, and a refused write is tried again (backing
+//! off) unless a newer progress of the job replaced it.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -146,6 +147,13 @@ pub enum Wire {
     /// A daemon that just (re)started listening asks the others to send their plotters'
     /// statuses again: it missed them while not listening (or had not started).
     DeviceRefresh,
+    /// [`DaemonEvent::DeviceRemoved`]: one of the daemon's plotters is no longer listed under
+    /// this id, the others drop it at once (daemons before this kind ignore it, as any kind
+    /// they do not know, and age the plotter out).
+    DeviceRemoved {
+        /// The id that left.
+        device_id: String,
+    },
     /// [`DaemonEvent::Alert`].
     Alert {
         /// How serious.
@@ -179,17 +187,17 @@ pub fn start(ledger: &Ledger, shutdown: &Shutdown) {
         devices: HashMap::new(),
         refresh: Arc::clone(&refresh),
     };
-    // One at a time, each job's latest progress when its turn comes: the last write of a job is
-    // its latest progress. Ends when the out task does (the queue closes), once what it left
-    // is written.
     let (writer, me) = (store.clone(), name.to_owned());
-    shutdown.spawn(async move {
-        while let Some((job, payload)) = to_record.next().await {
-            if let Err(e) = writer.put_progress(job.as_str(), &me, &payload).await {
-                tracing::debug!(job = %job, error = %e, "cannot record the job's progress for the other daemons");
-            }
+    let write = move |job: JobId, payload: String| {
+        let (writer, me) = (writer.clone(), me.clone());
+        async move {
+            writer
+                .put_progress(job.as_str(), &me, &payload)
+                .await
+                .map_err(|e| e.to_string())
         }
-    });
+    };
+    shutdown.spawn(write_progress(to_record, write, shutdown.clone()));
     let rx = bus.subscribe();
     let stop = shutdown.clone();
     shutdown.spawn(async move { out.run(rx, stop).await });
@@ -201,7 +209,7 @@ pub fn start(ledger: &Ledger, shutdown: &Shutdown) {
 }
 
 /// The `NOTIFY` payload of `event` from `daemon`, within [`MAX_PAYLOAD`]; `None` for events
-/// that are not relayed (remote ones, device status, hook results) or cannot be made to fit.
+/// that are not relayed (remote ones, hook results) or cannot be made to fit.
 pub fn encode(daemon: &str, event: &DaemonEvent) -> Option<String> {
     let wire = match event {
         DaemonEvent::JobStateChanged(c) => Wire::StateChange {
@@ -243,9 +251,10 @@ pub fn encode(daemon: &str, event: &DaemonEvent) -> Option<String> {
             port: None,
             ..d.clone()
         }),
-        DaemonEvent::Remote(_)
-        | DaemonEvent::HooksExecuted { .. }
-        | DaemonEvent::DeviceRemoved { .. } => {
+        DaemonEvent::DeviceRemoved { device_id } => Wire::DeviceRemoved {
+            device_id: device_id.clone(),
+        },
+        DaemonEvent::Remote(_) | DaemonEvent::HooksExecuted { .. } => {
             return None;
         }
     };
@@ -285,7 +294,10 @@ pub fn encode(daemon: &str, event: &DaemonEvent) -> Option<String> {
                 cut(n);
             }
         }
-        Wire::Progress { .. } | Wire::Deleted { .. } | Wire::DeviceRefresh => {}
+        Wire::Progress { .. }
+        | Wire::Deleted { .. }
+        | Wire::DeviceRefresh
+        | Wire::DeviceRemoved { .. } => {}
     }
     let text = serde_json::to_string(&payload).ok()?;
     (text.len() <= MAX_PAYLOAD).then_some(text)
@@ -356,6 +368,7 @@ pub fn decode(me: &str, text: &str) -> Option<RemoteEvent> {
             job_id: job(&job_id)?,
         },
         Wire::DeviceStatus(d) => DaemonEvent::DeviceStatus(DeviceStatus { port: None, ..d }),
+        Wire::DeviceRemoved { device_id } => DaemonEvent::DeviceRemoved { device_id },
         // Not an event for the clients: see [`refresh_asked`].
         Wire::DeviceRefresh => return None,
         Wire::Alert {
@@ -520,10 +533,10 @@ impl OutRelay {
                 }
                 due
             }
-            // No longer resent: the other daemons age the plotter out (`DEVICE_STALE`).
+            // No longer resent; the other daemons drop it when they hear this.
             DaemonEvent::DeviceRemoved { device_id } => {
                 self.devices.remove(device_id);
-                false
+                true
             }
             _ => true,
         }
@@ -740,6 +753,42 @@ impl ProgressRecorder {
     }
 }
 
+/// The first wait before writing again progress the database refused; it doubles up to
+/// [`PROGRESS_RETRY_MAX`] while the writes fail.
+const PROGRESS_RETRY: Duration = Duration::from_millis(500);
+
+/// The longest wait between two attempts of the progress writer.
+const PROGRESS_RETRY_MAX: Duration = Duration::from_secs(10);
+
+/// The progress writer: writes each job's latest progress from `queue` with `write`, one at a
+/// time, when the job's turn comes (the last write of a job is its latest progress). A write
+/// that fails is queued again unless a newer progress of the job waits, and the writer waits
+/// (backing off up to [`PROGRESS_RETRY_MAX`]) before the next: a job's last progress before
+/// it pauses or ends during a database outage is written once the database is back. Ends when
+/// the out task does (the queue closes) once what it left is written, or, while the writes
+/// fail, when `shutdown` stops the stage.
+async fn write_progress<W, F>(queue: Arc<ProgressQueue>, write: W, shutdown: Shutdown)
+where
+    W: Fn(JobId, String) -> F,
+    F: std::future::Future<Output = Result<(), String>>,
+{
+    let mut retry = PROGRESS_RETRY;
+    while let Some((job, payload)) = queue.next().await {
+        match write(job.clone(), payload.clone()).await {
+            Ok(()) => retry = PROGRESS_RETRY,
+            Err(e) => {
+                tracing::debug!(job = %job, error = %e, "cannot record the job's progress for the other daemons; retrying");
+                queue.retry(job, payload);
+                tokio::select! {
+                    () = shutdown.stop() => return,
+                    () = tokio::time::sleep(retry) => {}
+                }
+                retry = (retry * 2).min(PROGRESS_RETRY_MAX);
+            }
+        }
+    }
+}
+
 /// The progress writer's queue: the latest progress payload not yet written of each job, in
 /// the order the jobs came. A newer progress of a job waiting replaces its payload where it
 /// stands, so that the queue holds at most one entry per job however long the writer waits
@@ -771,6 +820,18 @@ impl ProgressQueue {
     fn push(&self, job: JobId, payload: String) {
         let mut pending = self.lock();
         if pending.payloads.insert(job.clone(), payload).is_none() {
+            pending.order.push_back(job);
+        }
+        drop(pending);
+        self.ready.notify_one();
+    }
+
+    /// Queues again `payload`, job `job`'s progress that could not be written, unless a newer
+    /// one of the job waits already.
+    fn retry(&self, job: JobId, payload: String) {
+        let mut pending = self.lock();
+        if !pending.payloads.contains_key(&job) {
+            pending.payloads.insert(job.clone(), payload);
             pending.order.push_back(job);
         }
         drop(pending);
@@ -869,6 +930,30 @@ mod tests {
         });
         let text = encode("a", &progress).unwrap();
         assert_eq!(decode("b", &text).unwrap().event, progress);
+    }
+
+    /// A plotter that left its id (`auto` found an AxiDraw) is relayed, so that the other
+    /// daemons drop it at once; its kind is one a daemon that does not know it ignores.
+    #[test]
+    fn a_removed_plotter_is_relayed() {
+        let removed = DaemonEvent::DeviceRemoved {
+            device_id: "simulator".into(),
+        };
+        let text = encode("a", &removed).unwrap();
+        assert_eq!(
+            text,
+            r#"{"daemon":"a","kind":"device_removed","device_id":"simulator"}"#
+        );
+        let back = decode("b", &text).unwrap();
+        assert_eq!((back.daemon.as_str(), back.event), ("a", removed));
+        // What an older daemon does with a kind it does not know: nothing.
+        assert!(
+            decode(
+                "b",
+                r#"{"daemon":"a","kind":"device_gone","device_id":"x"}"#
+            )
+            .is_none()
+        );
     }
 
     /// A plotter's status as its device task reports it.
@@ -1591,6 +1676,73 @@ mod tests {
             ],
             "the rest, in turn, then the queue closes"
         );
+    }
+
+    /// While the database refuses the writes, a job's progress is not lost: it is written
+    /// once the database is back, unless a newer one of the job replaced it; the writer backs
+    /// off meanwhile and a shutdown ends it. Simulated time.
+    #[tokio::test(start_paused = true)]
+    async fn progress_refused_by_the_database_is_written_once_it_is_back() {
+        let queue = Arc::new(ProgressQueue::default());
+        let (j0, j1) = (JobId::parse("j0").unwrap(), JobId::parse("j1").unwrap());
+        let down = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let written = Arc::new(Mutex::new(Vec::new()));
+        let attempts = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let write = {
+            let (down, written, attempts) = (
+                Arc::clone(&down),
+                Arc::clone(&written),
+                Arc::clone(&attempts),
+            );
+            move |job: JobId, payload: String| {
+                let (down, written, attempts) = (
+                    Arc::clone(&down),
+                    Arc::clone(&written),
+                    Arc::clone(&attempts),
+                );
+                async move {
+                    attempts.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    if down.load(std::sync::atomic::Ordering::SeqCst) {
+                        return Err("connection refused".to_owned());
+                    }
+                    written.lock().unwrap().push((job.to_string(), payload));
+                    Ok(())
+                }
+            }
+        };
+        let coordinator = crate::shutdown::Coordinator::new();
+        let shutdown = coordinator.handle(crate::shutdown::Stage::Hooks);
+        let writer = tokio::spawn(write_progress(Arc::clone(&queue), write, shutdown));
+        queue.push(j0.clone(), "j0 paused at 10".into());
+        queue.push(j1.clone(), "j1 at 5".into());
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        // A minute of outage: attempts backed off (every 10 s at most), nothing dropped.
+        let tried = attempts.load(std::sync::atomic::Ordering::SeqCst);
+        assert!((4..=20).contains(&tried), "{tried} attempts");
+        assert_eq!(queue.len(), 2, "both still wait");
+        // j1 moved on meanwhile: its newer progress is the one written.
+        queue.push(j1.clone(), "j1 at 6".into());
+        down.store(false, std::sync::atomic::Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_secs(20)).await;
+        let mut got = written.lock().unwrap().clone();
+        got.sort();
+        assert_eq!(
+            got,
+            [
+                ("j0".to_owned(), "j0 paused at 10".to_owned()),
+                ("j1".to_owned(), "j1 at 6".to_owned())
+            ]
+        );
+        // Down again at shutdown: the retries end with the stage.
+        down.store(true, std::sync::atomic::Ordering::SeqCst);
+        queue.push(j0, "j0 at 11".into());
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert!(
+            coordinator
+                .stop_stage(crate::shutdown::Stage::Hooks, Duration::from_secs(1))
+                .await
+        );
+        writer.await.unwrap();
     }
 
     #[test]

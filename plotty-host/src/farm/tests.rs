@@ -35,8 +35,8 @@ fn status(device_id: &str, device_type: &str) -> DeviceStatus {
 
 /// `auto` on daemon a switches from the simulator to an AxiDraw (its id goes from `simulator`
 /// to the port): the relay stops sending `simulator` with the plotters it resends (every
-/// `DEVICE_REFRESH`, and to a daemon that starts listening), so the other daemons age that
-/// ghost out instead of listing it for ever.
+/// `DEVICE_REFRESH`, and to a daemon that starts listening), so the other daemons do not list
+/// that ghost for ever; and the removal itself reaches the daemons listening.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_plotter_whose_id_changed_is_no_longer_resent_under_its_old_id() {
     let Some(url) =
@@ -107,4 +107,25 @@ async fn a_plotter_whose_id_changed_is_no_longer_resent_under_its_old_id() {
         }
     }
     assert_eq!(got, ["/dev/ttyACM7"], "the old id is not resent");
+    // A removal while b listens reaches b at once (it drops the plotter, not waiting for it
+    // to go stale).
+    let _ = bus_a.send(DaemonEvent::DeviceRemoved {
+        device_id: "/dev/ttyACM7".into(),
+    });
+    let removed = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            match on_b.recv().await {
+                Ok(DaemonEvent::Remote(r)) if r.daemon == "ghost-a" => {
+                    if let DaemonEvent::DeviceRemoved { device_id } = r.event {
+                        return device_id;
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => panic!("b's bus failed: {e}"),
+            }
+        }
+    })
+    .await
+    .expect("b hears of the removal");
+    assert_eq!(removed, "/dev/ttyACM7");
 }

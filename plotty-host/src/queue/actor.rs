@@ -75,6 +75,13 @@ struct State {
     ledger: Ledger,
     /// This daemon's name when it shares a PostgreSQL database with others (a farm).
     me: Option<String>,
+    /// On a farm: the plotter list to record in this daemon's registration, written by
+    /// [`write_plotters`] outside this loop (a database that stalls never holds up a command).
+    farm_list: Option<tokio::sync::watch::Sender<Vec<crate::store::Plotter>>>,
+    /// The named plotters this daemon registered at start: always in its farm list, attached
+    /// yet or not (while plotters attach one by one, or one is re-attached), and named
+    /// whatever a reload changed, so that no other daemon takes their names meanwhile.
+    registered: Vec<crate::store::Plotter>,
     store: JobStore,
     events: EventSender,
     settings: tokio::sync::watch::Receiver<Arc<Settings>>,
@@ -129,8 +136,29 @@ impl QueueActor {
             JobStore::Postgres(_) => ctx.ledger.lease().map(|(name, _)| name.to_owned()),
             JobStore::Sqlite(_) => None,
         };
+        let registered: Vec<crate::store::Plotter> = crate::daemon::farm_plotters(&settings)
+            .into_iter()
+            .filter(|p| p.named)
+            .collect();
+        let farm_list = match (&me, &ctx.store) {
+            (Some(name), JobStore::Postgres(pg)) => {
+                let (tx, rx) = tokio::sync::watch::channel(registered.clone());
+                let writer = write_plotters(
+                    pg.clone(),
+                    name.clone(),
+                    settings.workspace.display().to_string(),
+                    rx,
+                    ctx.shutdown.clone(),
+                );
+                ctx.shutdown.spawn(writer);
+                Some(tx)
+            }
+            _ => None,
+        };
         let mut state = State {
             me,
+            farm_list,
+            registered,
             ledger: ctx.ledger.clone(),
             store: ctx.store.clone(),
             events: ctx.events.clone(),
@@ -215,6 +243,47 @@ async fn next_event(
     }
 }
 
+/// How long [`write_plotters`] waits before writing again a list the database refused.
+const PLOTTERS_RETRY: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Writes each new list of `plotters` into the registration of the daemon `me` (its host, its
+/// `workspace`) until the queue stops: the latest list only (a newer one replaces a list not
+/// yet written), written again after [`PLOTTERS_RETRY`] while the database fails.
+async fn write_plotters(
+    pg: crate::store::PgStore,
+    me: String,
+    workspace: String,
+    mut plotters: tokio::sync::watch::Receiver<Vec<crate::store::Plotter>>,
+    shutdown: Shutdown,
+) {
+    let host = crate::settings::host_name();
+    loop {
+        tokio::select! {
+            () = shutdown.stop() => return,
+            changed = plotters.changed() => if changed.is_err() { return },
+        }
+        loop {
+            let list = plotters.borrow_and_update().clone();
+            match pg.set_plotters(&me, &host, &workspace, &list).await {
+                Ok(true) => break,
+                Ok(false) => {
+                    tracing::debug!(
+                        "this daemon's registration is gone; its plotters are not recorded"
+                    );
+                    break;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot record this daemon's plotters for the other daemons; retrying");
+                    tokio::select! {
+                        () = shutdown.stop() => return,
+                        () = tokio::time::sleep(PLOTTERS_RETRY) => {}
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// The next tick of `poll`; never without one.
 async fn tick(poll: &mut Option<tokio::time::Interval>) -> tokio::time::Instant {
     match poll {
@@ -255,8 +324,7 @@ impl State {
                 let id = device.id();
                 tracing::info!(device = %id, "device attached to the queue");
                 self.devices.insert(id, device);
-                // Recorded before the answer: an attached plotter is in the farm's list.
-                self.record_plotters().await;
+                self.record_plotters();
                 let _ = reply.send(Ok(()));
                 self.dispatch().await;
             }
@@ -264,7 +332,7 @@ impl State {
                 if self.devices.remove(&device_id).is_some() {
                     tracing::info!(device = %device_id, "device detached from the queue");
                 }
-                self.record_plotters().await;
+                self.record_plotters();
                 let _ = reply.send(Ok(()));
             }
         }
@@ -303,46 +371,31 @@ impl State {
         });
     }
 
-    /// On a farm, records the attached plotters under their ids in this daemon's registration
+    /// On a farm, has the plotters recorded under their ids in this daemon's registration
     /// (`daemons.plotters`), which the other daemons check jobs' requirements against: the
     /// registration at start knows an unnamed plotter's id only from its settings (`simulator`
     /// when its port is `auto`), not the port its AxiDraw was found on, nor `auto`'s later
-    /// switch from the simulator to an AxiDraw.
-    async fn record_plotters(&self) {
-        let (Some(me), JobStore::Postgres(pg)) = (&self.me, &self.store) else {
+    /// switch from the simulator to an AxiDraw. The list is the attached plotters and the
+    /// named ones registered at start ([`State::registered`]); [`write_plotters`] writes it.
+    fn record_plotters(&self) {
+        let Some(tx) = &self.farm_list else {
             return;
         };
-        let settings = self.settings.borrow().clone();
-        let plotters: Vec<crate::store::Plotter> = self
+        let mut plotters: Vec<crate::store::Plotter> = self
             .devices
             .values()
             .map(|d| {
                 let p = d.profile();
-                let named = settings
-                    .devices
-                    .iter()
-                    .any(|s| s.name.as_deref() == Some(p.name.as_str()));
-                crate::store::Plotter {
-                    name: p.name,
-                    model: p.model,
-                    tags: p.tags,
-                    named,
-                }
+                let named = self.registered.iter().any(|r| r.name == p.name);
+                crate::store::Plotter::new(p, named)
             })
             .collect();
-        let host = crate::settings::host_name();
-        let workspace = settings.workspace.display().to_string();
-        match pg.set_plotters(me, &host, &workspace, &plotters).await {
-            Ok(true) => {}
-            Ok(false) => {
-                tracing::debug!(
-                    "this daemon's registration is gone; its plotters are not recorded"
-                );
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot record this daemon's plotters for the other daemons");
+        for r in &self.registered {
+            if !plotters.iter().any(|p| p.name == r.name) {
+                plotters.push(r.clone());
             }
         }
+        tx.send_replace(plotters);
     }
 
     /// Refuses requirements that are malformed or, with one daemon per database (SQLite), that

@@ -1060,8 +1060,14 @@ fn a_closed_event_bus_leaves_the_queue_idle_and_answering() {
 /// One daemon of a farm: a queue on the PostgreSQL database `url` under the name `name`, with
 /// the event relay between daemons running.
 async fn farm_daemon(url: &str, name: &str) -> Harness {
+    farm_daemon_with(url, name, |_| {}).await
+}
+
+/// [`farm_daemon`] with its settings adjusted by `adjust` (its plotters, say).
+async fn farm_daemon_with(url: &str, name: &str, adjust: impl FnOnce(&mut Settings)) -> Harness {
     let dir = tempfile::tempdir().unwrap();
-    let settings = Settings::defaults_for(dir.path());
+    let mut settings = Settings::defaults_for(dir.path());
+    adjust(&mut settings);
     std::fs::create_dir_all(settings.jobs_dir()).unwrap();
     let (store, _) = crate::store::PgStore::connect(url, 4).await.unwrap();
     let bus = events::bus();
@@ -1360,7 +1366,7 @@ async fn the_farm_lists_an_unnamed_plotter_under_the_id_it_was_found_with() {
     // The device task found the AxiDraw on its port.
     let found = FakeDevice::new(&h.ledger, "/dev/ttyACM0", true);
     h.queue.attach_device(found).await.unwrap();
-    assert_eq!(listed().await, ["/dev/ttyACM0"]);
+    until_listed(pg, "unnamed", &["/dev/ttyACM0"]).await;
     let farm = pg
         .farm_plotters(crate::timestamp::now_ms(), 30_000)
         .await
@@ -1373,5 +1379,84 @@ async fn the_farm_lists_an_unnamed_plotter_under_the_id_it_was_found_with() {
         .attach_device(FakeDevice::new(&h.ledger, "/dev/ttyACM1", true))
         .await
         .unwrap();
+    until_listed(pg, "unnamed", &["/dev/ttyACM1"]).await;
     assert_eq!(listed().await, ["/dev/ttyACM1"]);
+}
+
+/// Waits until the farm lists exactly `names` (sorted, `named` marking each named one with
+/// `!`) for the daemon `daemon`: the queue records its plotters outside its loop.
+async fn until_listed(pg: &crate::store::PgStore, daemon: &str, names: &[&str]) {
+    // Well within the registration's 30 s lifetime.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let mut now: Vec<String> = pg
+            .farm_plotters(crate::timestamp::now_ms(), 30_000)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|(d, _)| d == daemon)
+            .map(|(_, p)| format!("{}{}", if p.named { "!" } else { "" }, p.name))
+            .collect();
+        now.sort();
+        if now == names {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the farm lists {now:?} for {daemon}, not {names:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// Plotters attach one at a time, and a rescan may re-attach one: a named plotter stays in
+/// the farm's list all along (another daemon could register its name in a gap), named even
+/// after a reload took its `name:` away.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_farm_keeps_the_named_plotters_listed_while_they_attach() {
+    let Some(url) = crate::testing::postgres::database_or_skip("queue::tests::the_farm_keeps")
+    else {
+        return;
+    };
+    let h = farm_daemon_with(&url, "named", |s| {
+        let mut left = s.device.clone();
+        left.name = Some("left".into());
+        let mut right = s.device.clone();
+        right.name = Some("right".into());
+        s.devices = vec![left, right];
+    })
+    .await;
+    let crate::store::JobStore::Postgres(pg) = h.ledger.store() else {
+        panic!("a farm is on PostgreSQL");
+    };
+    let me = crate::store::DaemonIdentity {
+        name: "named".into(),
+        host: crate::settings::host_name(),
+        workspace: h.settings.workspace.display().to_string(),
+        pid: 1,
+        plotters: crate::daemon::farm_plotters(&h.settings),
+    };
+    pg.register_daemon(&me, crate::timestamp::now_ms(), 30_000)
+        .await
+        .unwrap();
+    until_listed(pg, "named", &["!left", "!right"]).await;
+    // A reload takes the names away: what was registered stays protected.
+    h._settings.send_modify(|s| {
+        for d in &mut Arc::make_mut(s).devices {
+            d.name = None;
+        }
+    });
+    h.queue
+        .attach_device(FakeDevice::new(&h.ledger, "left", true))
+        .await
+        .unwrap();
+    // An unnamed plotter attaches too: it shows that the list was written.
+    h.queue
+        .attach_device(FakeDevice::new(&h.ledger, "/dev/ttyACM0", true))
+        .await
+        .unwrap();
+    until_listed(pg, "named", &["!left", "!right", "/dev/ttyACM0"]).await;
+    h.queue.detach_device("left".into()).await.unwrap();
+    h.queue.detach_device("/dev/ttyACM0".into()).await.unwrap();
+    until_listed(pg, "named", &["!left", "!right"]).await;
 }

@@ -339,14 +339,19 @@ impl PgStore {
     ) -> Result<bool, StoreError> {
         let list = serde_json::to_string(plotters)
             .map_err(|e| StoreError::Invalid(format!("cannot record the plotters: {e}")))?;
-        let n = self
-            .client()
-            .await?
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        // As `register_daemon`: a registration checking plotter names sees this list before
+        // or after, never a half-written one.
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&PLOTTER_NAMES_LOCK])
+            .await?;
+        let n = tx
             .execute(
                 "UPDATE daemons SET plotters = $4 WHERE name = $1 AND host = $2 AND workspace = $3",
                 &[&name, &host, &workspace, &list],
             )
             .await?;
+        tx.commit().await?;
         Ok(n > 0)
     }
 
@@ -1298,6 +1303,17 @@ pub struct Plotter {
 }
 
 impl Plotter {
+    /// The record of the plotter offering `profile`; `named`: its id is a configured `name:`.
+    /// The one rule for the registration at start and the queue's later records.
+    pub fn new(profile: crate::devices::registry::Profile, named: bool) -> Self {
+        Self {
+            name: profile.name,
+            model: profile.model,
+            tags: profile.tags,
+            named,
+        }
+    }
+
     /// What it offers a job's requirements.
     pub fn profile(&self) -> crate::devices::registry::Profile {
         crate::devices::registry::Profile {

@@ -859,3 +859,63 @@ async fn web_ui_walks_after_home_and_pen_up_on_a_phone() {
     assert_eq!(wider, json!([]), "wider than a phone's screen (390 px)");
     b.close().await;
 }
+
+/// A named `auto` plotter that finds an AxiDraw keeps its id: the "AxiDraw connected" alert
+/// must not take its panel away (the UI used to delete the plotter named by the alert's
+/// `previous_device_id`, always set, until the next heartbeat brought it back). The board is
+/// a simulated EBB served on a pseudo-terminal, announced as `plotty-fw-sim serve` does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn web_ui_keeps_a_named_plotter_that_found_its_axidraw() {
+    let Some(b) = Browser::start(
+        "web_ui_keeps_a_named_plotter_that_found_its_axidraw",
+        1200,
+        900,
+    )
+    .await
+    else {
+        return;
+    };
+    let env = Env::new();
+    let ports = env.path("ports");
+    std::fs::create_dir_all(&ports).unwrap();
+    // A heartbeat far away: only the switch's own messages reach the page.
+    env.write_default_config(
+        "devices:\n  - name: left\n    type: auto\nwebsocket:\n  heartbeat_interval: 600\n",
+    );
+    let port = free_port();
+    let mut c = env.cmd();
+    c.env(plotty_fw_sim::announce::PORTS_DIR_ENV, &ports)
+        .args(["daemon", "-h", "127.0.0.1", "-p", &port.to_string(), "-w"])
+        .arg(env.workspace());
+    let mut d = env.spawn(c);
+    d.wait_ready();
+    b.client
+        .goto(&format!("http://127.0.0.1:{port}/"))
+        .await
+        .unwrap();
+    b.text_contains("#conn", "connected").await;
+    b.text_contains("#device", "left").await;
+    // The AxiDraw is plugged in: the next look (every 5 s) switches to it.
+    let link = env.path("ttyACM0");
+    let server = plotty_fw_sim::pty::PtyServer::open(Some(&link)).unwrap();
+    let stop = server.stop_handle();
+    let _card =
+        plotty_fw_sim::announce::PortCard::publish(&ports, &link, server.path(), "").unwrap();
+    let served = std::thread::spawn(move || {
+        let mut board = plotty_fw_sim::board::Board::new(plotty_fw_sim::FirmwareVersion::V3_0_3);
+        server
+            .run(&mut board, plotty_fw_sim::runner::ClockMode::Realtime)
+            .unwrap();
+    });
+    b.text_contains("#alerts", "AxiDraw connected").await;
+    let panel = b.text("#device").await;
+    assert!(
+        panel.contains("left") && panel.contains("axidraw"),
+        "{panel}\ndaemon:\n{}",
+        d.stderr()
+    );
+    b.close().await;
+    drop(d);
+    stop.stop();
+    let _ = served.join();
+}

@@ -312,8 +312,12 @@ function onMessage(m) {
       if (state.alerts.some((a) => a.timestamp === m.timestamp && a.title === m.title && a.message === m.message)) break;
       state.alerts.push(m);
       renderAlerts();
-      // `auto` switched from the simulator to an AxiDraw: the old device is gone.
-      if (m.metadata && m.metadata.previous_device_id) { state.devices.delete(m.metadata.previous_device_id); renderDevice(); }
+      break;
+    case "device_removed":
+      // `auto` switched an unnamed plotter from the simulator to an AxiDraw: its old id is gone
+      // (another daemon's with that daemon: deviceKey).
+      state.devices.delete(deviceKey(m));
+      renderDevice();
       break;
     case "error":
       if (m.error_code !== "LAGGED") flash(m.error_code + ": " + m.error_message);

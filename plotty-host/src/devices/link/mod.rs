@@ -187,9 +187,10 @@ pub enum DeviceError {
     #[error(
         "the board on {port} is not the one configured ({wanted}): it is {found}; it is not \
          driven. The plotters may have been re-plugged: a plotter found by its nickname or \
-         serial is followed to the port its board is on now as soon as it answers there, one \
-         with a fixed `port` waits for its board on that port (`plotty device list` shows the \
-         boards)"
+         serial is followed to the port its board is on now as soon as it answers there; for \
+         one with a fixed `port`, plug its board back into {port}, or set `device.port` to \
+         where it is now (`plotty device list` shows the boards) or remove `device.port` so \
+         that its nickname or serial finds it, then reload the configuration"
     )]
     WrongBoard {
         /// The port.
