@@ -803,16 +803,14 @@ impl Pump {
 }
 
 /// Wait before reopening a serial port that failed (a board that keeps failing is not hammered).
+/// Not raised while the board stays away: an attempt only reopens the device's own port and
+/// lists the USB ports (the boards are opened again only when that listing changed, see
+/// [`super::follow`]), and a board plugged back must be driven again within seconds.
 const RECONNECT_DELAY: std::time::Duration = std::time::Duration::from_secs(2);
 
-/// The longest wait between two attempts: the wait doubles from [`RECONNECT_DELAY`] up to this
-/// while the board stays away.
-const RECONNECT_DELAY_MAX: std::time::Duration = std::time::Duration::from_secs(30);
-
 /// After a device failure: opens the link again (a fresh board for the simulator, the port again
-/// for an AxiDraw, retried after [`RECONNECT_DELAY`], then twice as long each time up to
-/// [`RECONNECT_DELAY_MAX`], until it opens or the daemon stops); then the device takes jobs
-/// again (the error stays in its status). A board found by a search that does not open where
+/// for an AxiDraw, retried every [`RECONNECT_DELAY`] until it opens or the daemon stops); then
+/// the device takes jobs again (the error stays in its status). A board found by a search that does not open where
 /// it was is looked for on the other ports and followed there ([`super::follow`]). One loop per
 /// device: a call while one runs returns at once.
 pub(super) async fn reconnect(inner: Arc<Inner>) {
@@ -833,7 +831,6 @@ pub(super) async fn reconnect(inner: Arc<Inner>) {
 /// [`reconnect`]'s attempts.
 async fn reconnect_loop(inner: &Arc<Inner>) {
     let mut moved = false;
-    let mut delay = RECONNECT_DELAY;
     loop {
         // A board just followed to another port is opened there at once.
         if !std::mem::take(&mut moved)
@@ -841,9 +838,8 @@ async fn reconnect_loop(inner: &Arc<Inner>) {
         {
             tokio::select! {
                 () = inner.shutdown.stop() => return,
-                () = tokio::time::sleep(delay) => {}
+                () = tokio::time::sleep(RECONNECT_DELAY) => {}
             }
-            delay = (delay * 2).min(RECONNECT_DELAY_MAX);
         }
         if inner.shutdown.is_stopping() {
             return;

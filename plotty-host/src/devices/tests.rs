@@ -1979,21 +1979,6 @@ async fn a_followed_board_clears_the_error_of_its_old_port() {
     );
 }
 
-/// A board gone for long: the attempts space out up to 30 s (simulated time), not every 2 s.
-#[tokio::test(start_paused = true)]
-async fn the_reconnection_backs_off_while_the_board_stays_away() {
-    let (discovery, _boards, calls) = counting_discovery();
-    let dir = tempfile::tempdir().unwrap();
-    let gone = dir.path().join("ttyACM0").display().to_string();
-    let (plotter, _dir, _tx) = follower_with(&gone, by_nickname, &discovery);
-    let looping = tokio::spawn(run::reconnect(Arc::clone(plotter.inner())));
-    tokio::time::sleep(Duration::from_secs(600)).await;
-    let attempts = calls.listed();
-    // 2 + 4 + 8 + 16, then every 30 s: 23 attempts in 10 minutes (every 2 s: 300).
-    assert!((5..=30).contains(&attempts), "{attempts} attempts");
-    looping.abort();
-}
-
 /// Each failed resume on an offline device asks for a reconnection: only one loop runs.
 #[tokio::test(start_paused = true)]
 async fn one_reconnection_loop_runs_however_often_it_is_asked() {
