@@ -748,12 +748,15 @@ fn push_into_takes_the_fast_path_on_ordinary_blocks() {
     assert_eq!(fast, small);
 }
 
-/// A block whose acceleration lasts long enough for a move but makes no whole step (0.03
-/// steps in 40 ms) before it cruises: the general path merges that phase into the cruise's
-/// group, and so must `push_into` (random streams almost never contain one).
-#[test]
-fn push_into_merges_a_stepless_phase_like_push() {
-    let k = Kinematics::new(Resolution::High);
+/// Planned blocks from the origin to (10, 0), then `odd` (a hand-made block on to (11, 0),
+/// 1 mm long, with these speeds in mm/s and acceleration in mm/s²), then on to (20, 5).
+fn around_an_odd_block(
+    k: Kinematics,
+    entry: f64,
+    cruise: f64,
+    exit: f64,
+    accel: f64,
+) -> Vec<Block> {
     let (a, b, c) = (
         Point::new(10.0, 0.0),
         Point::new(11.0, 0.0),
@@ -766,17 +769,31 @@ fn push_into_merges_a_stepless_phase_like_push() {
         pen: Pen::Down,
         tag: Tag::default(),
         length_mm: 1.0,
-        entry_mm_s: 0.0,
-        cruise_mm_s: 0.02,
-        exit_mm_s: 0.0,
-        accel_mm_s2: 0.5,
+        entry_mm_s: entry,
+        cruise_mm_s: cruise,
+        exit_mm_s: exit,
+        accel_mm_s2: accel,
     });
     blocks.extend(plan_polyline(&[b, c], Pen::Down, 50.0, 1000.0, k, 2));
+    blocks
+}
+
+/// `push_into` with the fast path's batch gives the moves and end state of `push` and `pop`.
+fn assert_fast_path_is_general(config: StepConfig, blocks: &[Block]) {
+    let (fast, g_fast) = run_batched(config, blocks, FAST_BATCH);
+    let (general, g_general) = run_general(config, blocks);
+    assert_eq!(fast, general, "{config:?}");
+    assert_same_state(&g_fast, &g_general);
+}
+
+/// A block whose acceleration lasts long enough for a move but makes no whole step (0.03
+/// steps in 40 ms) before it cruises: the general path merges that phase into the cruise's
+/// group, and so must `push_into` (random streams almost never contain one).
+#[test]
+fn push_into_merges_a_stepless_phase_like_push() {
+    let blocks = around_an_odd_block(Kinematics::new(Resolution::High), 0.0, 0.02, 0.0, 0.5);
     for config in configs() {
-        let (fast, g_fast) = run_batched(config, &blocks, FAST_BATCH);
-        let (general, g_general) = run_general(config, &blocks);
-        assert_eq!(fast, general, "{config:?}");
-        assert_same_state(&g_fast, &g_general);
+        assert_fast_path_is_general(config, &blocks);
     }
 }
 
@@ -788,37 +805,17 @@ fn push_into_merges_a_stepless_phase_like_push() {
 #[test]
 fn push_into_hands_a_block_over_midway_like_push() {
     let k = Kinematics::new(Resolution::High);
-    let (a, b, c) = (
-        Point::new(10.0, 0.0),
-        Point::new(11.0, 0.0),
-        Point::new(20.0, 5.0),
-    );
-    // On the lattice: both motor coordinates of `b` are whole steps, and the deceleration's
-    // start (2 µm before it) rounds to the same steps.
-    assert_eq!(k.motor_exact(b), (880.0, 880.0));
-    let mut blocks = plan_polyline(&[Point::ORIGIN, a], Pen::Down, 50.0, 1000.0, k, 0);
-    blocks.push(Block {
-        start: a,
-        end: b,
-        pen: Pen::Down,
-        tag: Tag::default(),
-        length_mm: 1.0,
-        entry_mm_s: 0.2,
-        cruise_mm_s: 0.2,
-        exit_mm_s: 0.0,
-        accel_mm_s2: 10.0,
-    });
-    blocks.extend(plan_polyline(&[b, c], Pen::Down, 50.0, 1000.0, k, 2));
+    // On the lattice: both motor coordinates of the odd block's end are whole steps, and the
+    // deceleration's start (2 µm before it) rounds to the same steps.
+    assert_eq!(k.motor_exact(Point::new(11.0, 0.0)), (880.0, 880.0));
+    let blocks = around_an_odd_block(k, 0.2, 0.2, 0.0, 10.0);
     let midway = || FAST_BAILS_MIDWAY.with(core::cell::Cell::get);
     for config in configs() {
         let before = midway();
-        let (fast, g_fast) = run_batched(config, &blocks, FAST_BATCH);
+        assert_fast_path_is_general(config, &blocks);
         if config.format() == MoveFormat::Lm {
             assert_eq!(midway() - before, 1, "{config:?}");
         }
-        let (general, g_general) = run_general(config, &blocks);
-        assert_eq!(fast, general, "{config:?}");
-        assert_same_state(&g_fast, &g_general);
     }
 }
 
