@@ -187,6 +187,32 @@ pub struct DeviceStatus {
     pub pen_servo: Option<u16>,
 }
 
+#[cfg(test)]
+impl DeviceStatus {
+    /// A connected simulator named `device_id`, pen up, nothing else known: tests override the
+    /// fields they care about.
+    pub(crate) fn sample(device_id: &str) -> Self {
+        Self {
+            device_id: device_id.into(),
+            device_type: "simulator".into(),
+            port: None,
+            tags: Vec::new(),
+            status: DeviceState::Connected,
+            firmware_version: None,
+            pen_up: Some(true),
+            position_mm: None,
+            current_job_id: None,
+            error_count: 0,
+            error_message: None,
+            last_heartbeat: "2026-12-06T12:00:00Z".into(),
+            uptime_seconds: None,
+            notice: None,
+            motor_supply: None,
+            pen_servo: None,
+        }
+    }
+}
+
 /// A motor supply reading.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, serde::Deserialize)]
 pub struct MotorSupply {

@@ -333,24 +333,7 @@ mod tests {
     use crate::events::DeviceState;
 
     fn status(id: &str) -> DeviceStatus {
-        DeviceStatus {
-            device_id: id.into(),
-            device_type: "simulator".into(),
-            port: None,
-            tags: Vec::new(),
-            status: DeviceState::Connected,
-            firmware_version: None,
-            pen_up: Some(true),
-            position_mm: None,
-            current_job_id: None,
-            error_count: 0,
-            error_message: None,
-            last_heartbeat: "2026-12-06T12:00:00Z".into(),
-            uptime_seconds: None,
-            notice: None,
-            motor_supply: None,
-            pen_servo: None,
-        }
+        DeviceStatus::sample(id)
     }
 
     /// Issue 15: another daemon's plotter reaches the clients marked with that daemon and is

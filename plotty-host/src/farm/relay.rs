@@ -959,22 +959,14 @@ mod tests {
     /// A plotter's status as its device task reports it.
     fn status(device_id: &str, state: DeviceState, heartbeat: &str) -> DeviceStatus {
         DeviceStatus {
-            device_id: device_id.into(),
-            device_type: "simulator".into(),
-            port: None,
             tags: vec!["a3".into()],
             status: state,
             firmware_version: Some("EBBv13_and_above EB Firmware Version 3.0.2".into()),
-            pen_up: Some(true),
             position_mm: Some((1.5, 2.0)),
-            current_job_id: None,
-            error_count: 0,
-            error_message: None,
             last_heartbeat: heartbeat.into(),
             uptime_seconds: Some(3.0),
-            notice: None,
-            motor_supply: None,
             pen_servo: Some(16_000),
+            ..DeviceStatus::sample(device_id)
         }
     }
 

@@ -14,22 +14,9 @@ use crate::store::PgStore;
 /// A plotter's status as its device task reports it.
 fn status(device_id: &str, device_type: &str) -> DeviceStatus {
     DeviceStatus {
-        device_id: device_id.into(),
         device_type: device_type.into(),
-        port: None,
-        tags: Vec::new(),
-        status: DeviceState::Connected,
-        firmware_version: None,
-        pen_up: Some(true),
-        position_mm: None,
-        current_job_id: None,
-        error_count: 0,
-        error_message: None,
-        last_heartbeat: "2026-12-06T12:00:00Z".into(),
         uptime_seconds: Some(1.0),
-        notice: None,
-        motor_supply: None,
-        pen_servo: None,
+        ..DeviceStatus::sample(device_id)
     }
 }
 
