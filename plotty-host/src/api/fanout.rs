@@ -330,7 +330,6 @@ pub(super) async fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::events::DeviceState;
 
     fn status(id: &str) -> DeviceStatus {
         DeviceStatus::sample(id)

@@ -7,7 +7,7 @@ use tokio::sync::mpsc;
 use tokio_postgres::AsyncMessage;
 
 use super::relay::{CHANNEL, start};
-use crate::events::{DaemonEvent, DeviceState, DeviceStatus, EventSender};
+use crate::events::{DaemonEvent, DeviceStatus, EventSender};
 use crate::ledger::Ledger;
 use crate::store::PgStore;
 
