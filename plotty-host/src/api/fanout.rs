@@ -167,6 +167,36 @@ impl Hub {
             .map(|d| d.daemon.clone())
     }
 
+    /// Forgets the other daemons' plotters not heard of within [`DEVICE_STALE`] at `now` (their
+    /// daemon went away: a live one resends its plotters every minute) and tells the clients,
+    /// whose lists (the web UI's) would otherwise keep them until reloaded.
+    fn sweep_stale(&self, now: Instant) {
+        let gone: Vec<(String, String)> = {
+            let mut cache = self.cache();
+            let stale: Vec<(String, String)> = cache
+                .remote_devices
+                .iter()
+                .filter(|(_, d)| now.saturating_duration_since(d.at) >= DEVICE_STALE)
+                .map(|(key, _)| key.clone())
+                .collect();
+            for key in &stale {
+                cache.remote_devices.remove(key);
+            }
+            stale
+        };
+        for (daemon, device_id) in gone {
+            tracing::info!(%daemon, device = %device_id, "another daemon's plotter went silent: no longer listed");
+            self.publish_at(
+                &ServerMessage::DeviceRemoved {
+                    device_id,
+                    remote: true,
+                },
+                &crate::timestamp::now(),
+                Some(&daemon),
+            );
+        }
+    }
+
     fn cache(&self) -> MutexGuard<'_, Cache> {
         // Nothing panics while holding the lock; a poisoned cache is still a valid cache.
         self.cache
@@ -292,6 +322,10 @@ impl Hub {
     }
 }
 
+/// How often the other daemons' silent plotters are looked for (see [`Hub::sweep_stale`]): a
+/// dead daemon's plotters leave the clients' lists at most this long after [`DEVICE_STALE`].
+const STALE_SWEEP: std::time::Duration = std::time::Duration::from_secs(15);
+
 /// Moves events from the bus to the clients until `stop`.
 pub(super) async fn run(
     hub: Arc<Hub>,
@@ -299,6 +333,8 @@ pub(super) async fn run(
     stop: CancellationToken,
 ) {
     let mut throttle = Throttle::default();
+    let mut sweep = tokio::time::interval(STALE_SWEEP);
+    sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
         let due = throttle.next_due();
         let wait = async move {
@@ -317,6 +353,7 @@ pub(super) async fn run(
                 ),
                 Err(RecvError::Closed) => break,
             },
+            _ = sweep.tick() => hub.sweep_stale(Instant::now()),
             () = wait => {
                 for p in throttle.due(Instant::now()) {
                     let from = hub.cache().origins.get(&p.job_id).cloned();
@@ -413,6 +450,47 @@ mod tests {
     /// A removal reaches the stream's clients (`device_removed`, with the daemon of another
     /// daemon's plotter); another daemon's removal drops its plotter, never this daemon's
     /// plotter of the same id.
+    #[test]
+    fn a_silent_daemons_plotters_leave_the_clients_lists() {
+        let hub = Hub::new(16).named(Some("b".into()));
+        let mut clients = hub.subscribe();
+        let mut throttle = Throttle::default();
+        let heard = Instant::now();
+        hub.dispatch(
+            DaemonEvent::Remote(Box::new(RemoteEvent {
+                daemon: "a".into(),
+                event: DaemonEvent::DeviceStatus(status("left")),
+            })),
+            &mut throttle,
+            None,
+        );
+        hub.dispatch(
+            DaemonEvent::DeviceStatus(status("mine")),
+            &mut throttle,
+            None,
+        );
+        while clients.try_recv().is_ok() {}
+        // Still within the stale limit: kept, nothing sent.
+        hub.sweep_stale(heard + DEVICE_STALE - std::time::Duration::from_secs(1));
+        assert!(clients.try_recv().is_err());
+        assert_eq!(hub.remote_devices().len(), 1);
+        hub.sweep_stale(heard + DEVICE_STALE + std::time::Duration::from_secs(1));
+        let sent: serde_json::Value =
+            serde_json::from_str(&clients.try_recv().unwrap().text).unwrap();
+        assert_eq!(sent["type"], "device_removed");
+        assert_eq!(sent["device_id"], "left");
+        assert_eq!(sent["daemon"], "a");
+        assert_eq!(sent["remote"], true);
+        assert!(
+            clients.try_recv().is_err(),
+            "this daemon's own plotter is never swept"
+        );
+        assert_eq!(hub.devices().len(), 1);
+        // Once: a second sweep has nothing left to remove.
+        hub.sweep_stale(heard + 2 * DEVICE_STALE);
+        assert!(clients.try_recv().is_err());
+    }
+
     #[test]
     fn a_removed_plotter_is_sent_to_the_clients() {
         let hub = Hub::new(16).named(Some("b".into()));
