@@ -305,6 +305,9 @@ fn chaos_run(seed: u64, p: &Prepared, config: &PlotConfig, story: &mut Story) ->
             Start::At(c) => Some(c),
             Start::Beginning => None,
         };
+        // Whether the daemon would store the last checkpoint as searchable: only one the run
+        // streamed past (a resume stores its start point as not searchable before it moves).
+        let mut last_streaming = false;
         let mut first_done: Option<std::time::Duration> = None;
         let mut last_done = std::time::Duration::ZERO;
         let mut located: Option<Located> = None;
@@ -340,9 +343,16 @@ fn chaos_run(seed: u64, p: &Prepared, config: &PlotConfig, story: &mut Story) ->
                     }
                 }
             }
-            RunEvent::Checkpoint(c) => last_checkpoint = Some(c),
+            RunEvent::Checkpoint {
+                checkpoint: c,
+                streaming,
+            } => {
+                last_checkpoint = Some(c);
+                last_streaming = streaming;
+            }
             RunEvent::Paused { cause, checkpoint } => {
                 last_checkpoint = Some(checkpoint);
+                last_streaming = false;
                 if cause == PauseCause::Requested {
                     let answer = if chaos == Some(Chaos::PauseAndHome) {
                         Control::Stop { park: false }
@@ -353,7 +363,16 @@ fn chaos_run(seed: u64, p: &Prepared, config: &PlotConfig, story: &mut Story) ->
                 }
             }
             RunEvent::PenChange { .. } => tx.send(Control::Resume).unwrap(),
-            RunEvent::Resuming { located: l, .. } => located = Some(l),
+            RunEvent::Resuming {
+                located: l,
+                checkpoint,
+                ..
+            } => {
+                // Stored at once, not searchable: the way back to it is not the program.
+                located = Some(l);
+                last_checkpoint = checkpoint.or(last_checkpoint);
+                last_streaming = false;
+            }
             _ => {}
         });
         let happened = if fired { chaos } else { None };
@@ -506,8 +525,11 @@ fn chaos_run(seed: u64, p: &Prepared, config: &PlotConfig, story: &mut Story) ->
                     }
                 }
                 start = resume_at.map_or(Start::Beginning, Start::At);
-                // The board ran its queue on; after a power cycle the carriage was homed by hand.
-                ran_on = happened != Some(Chaos::PowerCycle);
+                // The board ran its queue on from a point the run streamed past (as the daemon
+                // stores it); after a power cycle the carriage was homed by hand.
+                ran_on = happened != Some(Chaos::PowerCycle)
+                    && last_streaming
+                    && error_checkpoint.is_none_or(|c| Some(c) == last_checkpoint);
             }
         }
     }
@@ -628,8 +650,8 @@ fn every_job_is_drawn_exactly_once_whatever_happens() {
 
 /// A plot of `p` whose host dies at its `after`-th progress report (the link fails; the board,
 /// powered, runs its queue on), then a resume as the daemon makes it: from the last checkpoint
-/// the run sent (from the beginning if none), the board having run on. What the resume found,
-/// and the board's pen-down trace.
+/// the run sent, searching for the pen if the run streamed past it, the board having run on.
+/// What the resume found, and the board's pen-down trace.
 fn crash_and_resume(p: &Prepared, config: &PlotConfig, after: u64) -> (Located, Vec<Vec<Point>>) {
     let session = runner::session_config(config, std::time::Duration::from_secs(5));
     let dead = Rc::new(Cell::new(false));
@@ -638,7 +660,7 @@ fn crash_and_resume(p: &Prepared, config: &PlotConfig, after: u64) -> (Located, 
         dead: Rc::clone(&dead),
     };
     let mut reports = 0;
-    let mut last: Option<Checkpoint> = None;
+    let mut last: Option<(Checkpoint, bool)> = None;
     let plot = Plot {
         program: &p.program,
         config,
@@ -654,7 +676,10 @@ fn crash_and_resume(p: &Prepared, config: &PlotConfig, after: u64) -> (Located, 
                 dead.set(true);
             }
         }
-        RunEvent::Checkpoint(c) => last = Some(c),
+        RunEvent::Checkpoint {
+            checkpoint: c,
+            streaming,
+        } => last = Some((c, streaming)),
         _ => {}
     });
     assert!(crashed.is_err(), "the plot ended before the crash");
@@ -665,9 +690,9 @@ fn crash_and_resume(p: &Prepared, config: &PlotConfig, after: u64) -> (Located, 
         program: &p.program,
         config,
         session,
-        start: last.map_or(Start::Beginning, Start::At),
+        start: last.map_or(Start::Beginning, |(c, _)| Start::At(c)),
         estimate: None,
-        ran_on: true,
+        ran_on: last.is_some_and(|(_, streaming)| streaming),
     };
     let report = runner::run(&mut board, plot, &mpsc::channel().1, &mut |e| {
         if let RunEvent::Resuming { located: l, .. } = e {

@@ -719,7 +719,7 @@ async fn a_job_interrupted_by_a_crash_resumes_from_its_checkpoint() {
     h.ledger
         .checkpoint(
             job.id.as_str(),
-            run::resume_point(&checkpoint, &config),
+            run::resume_point(&checkpoint, &config, true),
             false,
         )
         .await
@@ -835,7 +835,7 @@ async fn after_a_crash_and_a_move_by_hand_the_resume_goes_back_to_the_checkpoint
     h.ledger
         .checkpoint(
             job.id.as_str(),
-            run::resume_point(&checkpoint, &config),
+            run::resume_point(&checkpoint, &config, true),
             false,
         )
         .await
