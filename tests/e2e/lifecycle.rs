@@ -1135,10 +1135,8 @@ fn a_crash_on_the_way_back_to_the_checkpoint_never_skips_the_stroke_ahead() {
         ran_on: false,
     };
     let crashed = runner::run(&mut board, plot, &mpsc::channel().1, &mut |e| match e {
-        RunEvent::Progress(pr) => {
-            if config.kinematics().to_point(pr.position).x_mm > 5.0 {
-                dead.set(true);
-            }
+        RunEvent::Progress(pr) if config.kinematics().to_point(pr.position).x_mm > 5.0 => {
+            dead.set(true);
         }
         RunEvent::Checkpoint {
             checkpoint,
