@@ -269,8 +269,18 @@ async fn interrupted_jobs_come_back_paused_with_their_resume_point(fx: &Fixture)
     let p = s.job(plotting.as_str()).await.unwrap().unwrap();
     assert_eq!(p.state, JobState::Paused);
     assert_eq!(p.state_reason.as_deref(), Some("interrupted"));
-    assert_eq!(p.resume, Some(point));
+    assert_eq!(p.resume, Some(point.clone()));
     assert!(p.started_at.is_some());
+    // A manual action on the plotter makes the point not searchable, in the database.
+    assert_eq!(s.clear_streaming("simulator").await.unwrap(), 1);
+    let p = s.job(plotting.as_str()).await.unwrap().unwrap();
+    assert_eq!(
+        p.resume,
+        Some(ResumePoint {
+            streaming: false,
+            ..point
+        })
+    );
     let kinds: Vec<_> = s
         .events(plotting.as_str())
         .await
