@@ -106,19 +106,18 @@ pub(super) async fn resume_idle(
     // action or an earlier resume stored it as not searchable.
     let ran_on = job.resume.as_ref().is_some_and(|p| p.streaming);
     let controls = claim(&inner, &job_id)?;
-    if ran_on {
-        // This attempt may move the carriage (the way back to the point, a stroke): should it
-        // die before storing a point of its own, the next one must not search. Stored before
-        // anything moves; a failure to store it forgoes the search (drawing twice is fine).
-        let cleared = inner
-            .ledger
-            .store()
-            .clear_streaming(&inner.device_id())
-            .await;
-        if let Err(e) = cleared {
-            release(&inner, DeviceState::Connected, None);
-            return Err(error(format!("cannot store the resume point: {e}")));
-        }
+    // This attempt may move the carriage (the way back to the point, a stroke): should it die
+    // before storing a point of its own, the next one must not search from this one (nor from
+    // any other point on this plotter). Stored before anything moves; if it cannot be stored,
+    // nothing moves.
+    let cleared = inner
+        .ledger
+        .store()
+        .clear_streaming(&inner.device_id())
+        .await;
+    if let Err(e) = cleared {
+        release(&inner, DeviceState::Connected, None);
+        return Err(error(format!("cannot store the resume point: {e}")));
     }
     // Answered once the board has said where the carriage is and the plot moves (or why not).
     let (tx, started) = tokio::sync::oneshot::channel();
