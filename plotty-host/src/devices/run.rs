@@ -7,7 +7,9 @@
 //! - `Progress` → `job_progress` (at most [`super::progress::INTERVAL`] apart) and, with each,
 //!   a `device_status` with the carriage's position and pen.
 //! - `Checkpoint` → the job's resume point (each one the runner sends: at every stroke end and at
-//!   least every second; a backlog is coalesced to the newest).
+//!   least every second; a backlog is coalesced to the newest), searchable after a crash only if
+//!   the run streamed past it; a pause's, a pen change's and a resume's start point are stored
+//!   as not searchable, and a resume clears the plotter's points before it moves anything.
 //! - `PenChange` → `PAUSED` (reason `pen_change`, the next layer in the metadata); `Paused` → `PAUSED` (reason `user`, or
 //!   `shutdown` while the daemon stops) with the resume point, and the pause request is answered.
 //! - `Aborted` (the board stopped and raised the pen) → `ABORTED`, and the abort is answered;
