@@ -771,6 +771,7 @@ mod tests {
                     pen_down: true,
                     position: None,
                     recorded_at: timestamp::now(),
+                    streaming: false,
                 },
                 true,
             )

@@ -98,6 +98,7 @@ async fn survives_a_crash(dir: &std::path::Path, db: Db) {
             pen_down: true,
             position: None,
             recorded_at: plotty_host::timestamp::now(),
+            streaming: true,
         };
         ledger
             .checkpoint(job.id.as_str(), point.clone(), false)

@@ -11,7 +11,8 @@
 //! - **abort** and a retry on a new sheet of paper (from the beginning);
 //! - **kill -9** of the host: the link dies at once, the board runs what its FIFO holds and keeps
 //!   its position, the restarted host resumes where the board stopped, found along the path
-//!   from the last checkpoint the daemon stored (`Plot::ran_on`);
+//!   from the last checkpoint the daemon stored when the run streamed past it (`Plot::ran_on`;
+//!   else from that checkpoint);
 //! - **link failure** (a USB hiccup): the same, from the checkpoint the error carries;
 //! - **board power cycle**: a fresh board (the user pushed the carriage home), which the resume
 //!   must refuse until `device home`.
@@ -305,6 +306,9 @@ fn chaos_run(seed: u64, p: &Prepared, config: &PlotConfig, story: &mut Story) ->
             Start::At(c) => Some(c),
             Start::Beginning => None,
         };
+        // Whether the daemon would store the last checkpoint as searchable: only one the run
+        // streamed past (a resume stores its start point as not searchable before it moves).
+        let mut last_streaming = false;
         let mut first_done: Option<std::time::Duration> = None;
         let mut last_done = std::time::Duration::ZERO;
         let mut located: Option<Located> = None;
@@ -340,9 +344,16 @@ fn chaos_run(seed: u64, p: &Prepared, config: &PlotConfig, story: &mut Story) ->
                     }
                 }
             }
-            RunEvent::Checkpoint(c) => last_checkpoint = Some(c),
+            RunEvent::Checkpoint {
+                checkpoint: c,
+                streaming,
+            } => {
+                last_checkpoint = Some(c);
+                last_streaming = streaming;
+            }
             RunEvent::Paused { cause, checkpoint } => {
                 last_checkpoint = Some(checkpoint);
+                last_streaming = false;
                 if cause == PauseCause::Requested {
                     let answer = if chaos == Some(Chaos::PauseAndHome) {
                         Control::Stop { park: false }
@@ -353,7 +364,16 @@ fn chaos_run(seed: u64, p: &Prepared, config: &PlotConfig, story: &mut Story) ->
                 }
             }
             RunEvent::PenChange { .. } => tx.send(Control::Resume).unwrap(),
-            RunEvent::Resuming { located: l, .. } => located = Some(l),
+            RunEvent::Resuming {
+                located: l,
+                checkpoint,
+                ..
+            } => {
+                // Stored at once, not searchable: the way back to it is not the program.
+                located = Some(l);
+                last_checkpoint = checkpoint.or(last_checkpoint);
+                last_streaming = false;
+            }
             _ => {}
         });
         let happened = if fired { chaos } else { None };
@@ -506,8 +526,11 @@ fn chaos_run(seed: u64, p: &Prepared, config: &PlotConfig, story: &mut Story) ->
                     }
                 }
                 start = resume_at.map_or(Start::Beginning, Start::At);
-                // The board ran its queue on; after a power cycle the carriage was homed by hand.
-                ran_on = happened != Some(Chaos::PowerCycle);
+                // The board ran its queue on from a point the run streamed past (as the daemon
+                // stores it); after a power cycle the carriage was homed by hand.
+                ran_on = happened != Some(Chaos::PowerCycle)
+                    && last_streaming
+                    && error_checkpoint.is_none_or(|c| Some(c) == last_checkpoint);
             }
         }
     }
@@ -628,8 +651,8 @@ fn every_job_is_drawn_exactly_once_whatever_happens() {
 
 /// A plot of `p` whose host dies at its `after`-th progress report (the link fails; the board,
 /// powered, runs its queue on), then a resume as the daemon makes it: from the last checkpoint
-/// the run sent (from the beginning if none), the board having run on. What the resume found,
-/// and the board's pen-down trace.
+/// the run sent, searching for the pen if the run streamed past it, the board having run on.
+/// What the resume found, and the board's pen-down trace.
 fn crash_and_resume(p: &Prepared, config: &PlotConfig, after: u64) -> (Located, Vec<Vec<Point>>) {
     let session = runner::session_config(config, std::time::Duration::from_secs(5));
     let dead = Rc::new(Cell::new(false));
@@ -638,7 +661,7 @@ fn crash_and_resume(p: &Prepared, config: &PlotConfig, after: u64) -> (Located, 
         dead: Rc::clone(&dead),
     };
     let mut reports = 0;
-    let mut last: Option<Checkpoint> = None;
+    let mut last: Option<(Checkpoint, bool)> = None;
     let plot = Plot {
         program: &p.program,
         config,
@@ -654,7 +677,10 @@ fn crash_and_resume(p: &Prepared, config: &PlotConfig, after: u64) -> (Located, 
                 dead.set(true);
             }
         }
-        RunEvent::Checkpoint(c) => last = Some(c),
+        RunEvent::Checkpoint {
+            checkpoint: c,
+            streaming,
+        } => last = Some((c, streaming)),
         _ => {}
     });
     assert!(crashed.is_err(), "the plot ended before the crash");
@@ -665,9 +691,9 @@ fn crash_and_resume(p: &Prepared, config: &PlotConfig, after: u64) -> (Located, 
         program: &p.program,
         config,
         session,
-        start: last.map_or(Start::Beginning, Start::At),
+        start: last.map_or(Start::Beginning, |(c, _)| Start::At(c)),
         estimate: None,
-        ran_on: true,
+        ran_on: last.is_some_and(|(_, streaming)| streaming),
     };
     let report = runner::run(&mut board, plot, &mpsc::channel().1, &mut |e| {
         if let RunEvent::Resuming { located: l, .. } = e {
@@ -1057,4 +1083,144 @@ fn a_pause_is_reported_only_once_the_board_stopped_with_the_pen_up() {
     });
     assert_eq!(outcome, Outcome::Completed);
     assert_eq!(seen, [("requested", false), ("paused", true)]);
+}
+
+/// `polylines` prepared in file order (nothing reversed), with the default settings.
+fn in_file_order(polylines: &[Vec<Point>]) -> (tempfile::TempDir, PlotConfig, Prepared) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("drawing.svg");
+    std::fs::write(&file, svg(polylines)).unwrap();
+    let mut config = PlotConfig::from_settings(&Settings::defaults_for(dir.path()));
+    config.reordering = plotty_host::settings::Reordering::FileOrder;
+    let p = prepare::prepare(&file, &config, None).unwrap();
+    (dir, config, p)
+}
+
+/// The most any part of `wanted` is from the pen-down trace `drawn` (0: all of it drawn).
+fn uncovered_mm(drawn: &[Vec<Point>], wanted: &[Vec<Point>]) -> f64 {
+    preview::max_deviation(drawn, wanted, 0.1).max_mm
+}
+
+#[test]
+fn a_crash_on_the_way_back_to_the_checkpoint_never_skips_the_stroke_ahead() {
+    // A stroke towards home; the plot stopped at (90, 90) on it (a shutdown parked the
+    // carriage at home). The resume's way back runs up the diagonal, along the rest of the
+    // stroke: a crash there leaves the carriage on the stroke ahead of the stored point.
+    let stroke = vec![Point::new(100.0, 100.0), Point::new(50.0, 50.0)];
+    let (_dir, config, p) = in_file_order(std::slice::from_ref(&stroke));
+    let session = runner::session_config(&config, std::time::Duration::from_secs(5));
+    let at = config.kinematics().to_motor(Point::new(90.0, 90.0));
+    let stored = Checkpoint {
+        layer: 0,
+        stroke: 0,
+        vertex: 1,
+        pen_down: true,
+        position: [at.m1, at.m2],
+    };
+    let dead = Rc::new(Cell::new(false));
+    let mut board = Board {
+        sim: SimLink::new(SimVersion::V3_0_3),
+        dead: Rc::clone(&dead),
+    };
+    runner::manual(&mut board, &config, session, Manual::Home).unwrap();
+    // The resume from the stored point (no search: it was a clean stop); the host dies on the
+    // way back (at the first report: the rest of the way is not all queued yet).
+    let mut last = (stored, false);
+    let plot = Plot {
+        program: &p.program,
+        config: &config,
+        session,
+        start: Start::At(stored),
+        estimate: None,
+        ran_on: false,
+    };
+    let crashed = runner::run(&mut board, plot, &mpsc::channel().1, &mut |e| match e {
+        RunEvent::Progress(pr) if config.kinematics().to_point(pr.position).x_mm > 5.0 => {
+            dead.set(true);
+        }
+        RunEvent::Checkpoint {
+            checkpoint,
+            streaming,
+        } => last = (checkpoint, streaming),
+        _ => {}
+    });
+    assert!(crashed.is_err(), "the plot ended before the crash");
+    board.sim.run_unattended(Duration::from_millis(3_000));
+    dead.set(false);
+    // The scenario: the board stopped on the way back, on the part of the stroke still to draw.
+    assert!(board.sim.trace().strokes.is_empty(), "the crashed run drew");
+    let travel = trace_of(&board.sim, 0).1;
+    let stop = travel.last().and_then(|l| l.last().copied()).unwrap();
+    assert!(
+        stop.x_mm > 55.0 && stop.x_mm < 85.0 && (stop.x_mm - stop.y_mm).abs() < 0.1,
+        "the board stopped at {stop:?}"
+    );
+    // The resume as the daemon makes it: from the point stored last, searching only if the run
+    // streamed past it.
+    let plot = Plot {
+        program: &p.program,
+        config: &config,
+        session,
+        start: Start::At(last.0),
+        estimate: None,
+        ran_on: last.1,
+    };
+    let report = runner::run(&mut board, plot, &mpsc::channel().1, &mut |_| {}).unwrap();
+    assert_eq!(report.outcome, Outcome::Completed);
+    let rest = vec![Point::new(90.0, 90.0), Point::new(50.0, 50.0)];
+    let (strokes, _) = trace_of(&board.sim, 0);
+    let missed = uncovered_mm(&strokes, std::slice::from_ref(&rest));
+    assert!(
+        missed <= TOLERANCE_MM,
+        "{missed} mm of the stroke from (90, 90) left undrawn: {strokes:?}"
+    );
+}
+
+#[test]
+fn a_crash_before_the_first_checkpoint_starts_again_from_the_beginning() {
+    // The user walked the carriage onto the first stroke (to see where the drawing goes); the
+    // job was armed and the daemon died before it stored a checkpoint. The board says where the
+    // carriage is, which the first stroke also passes: nothing says the plot put it there.
+    let strokes = vec![
+        vec![Point::new(20.0, 20.0), Point::new(60.0, 20.0)],
+        vec![Point::new(20.0, 30.0), Point::new(60.0, 30.0)],
+    ];
+    let (_dir, config, p) = in_file_order(&strokes);
+    let session = runner::session_config(&config, std::time::Duration::from_secs(5));
+    let mut sim = SimLink::new(SimVersion::V3_0_3);
+    runner::manual(&mut sim, &config, session, Manual::Home).unwrap();
+    runner::manual(
+        &mut sim,
+        &config,
+        session,
+        Manual::Walk {
+            dx_mm: 30.0,
+            dy_mm: 20.0,
+        },
+    )
+    .unwrap();
+    // The resume as the daemon made it for an interrupted job (no stored point: the beginning).
+    let mut resuming = None;
+    let plot = Plot {
+        program: &p.program,
+        config: &config,
+        session,
+        start: Start::Beginning,
+        estimate: None,
+        ran_on: true,
+    };
+    let report = runner::run(&mut sim, plot, &mpsc::channel().1, &mut |e| {
+        if let RunEvent::Resuming { located, .. } = e {
+            resuming = Some(located);
+        }
+    })
+    .unwrap();
+    assert_eq!(report.outcome, Outcome::Completed);
+    let (drawn, _) = trace_of(&sim, 0);
+    let missed = uncovered_mm(&drawn, &strokes);
+    assert!(
+        missed <= TOLERANCE_MM,
+        "{missed} mm of the drawing left undrawn: {drawn:?}"
+    );
+    assert_eq!(resuming, None, "searched without a stored point");
 }

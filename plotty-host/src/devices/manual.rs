@@ -59,12 +59,21 @@ pub(super) async fn run(
         }
         DeviceAction::ClearError => return Ok(clear_error(&inner)),
     };
+    // Any action may move the carriage off where a crashed run's board stopped (a pen action on
+    // a reset board enables the motors and zeroes the counters where it stands): a resume must
+    // not search for it along the path. Stored before the action, so a restart keeps it; if it
+    // cannot be stored, the action does not run.
+    if let Err(e) = inner
+        .ledger
+        .store()
+        .clear_streaming(&inner.device_id())
+        .await
     {
-        let mut st = inner.lock();
-        st.manual = true;
-        // Raising or lowering the pen leaves the carriage where a crash left it.
-        st.moved_by_hand |= !matches!(manual, Manual::PenUp | Manual::PenDown);
+        return Err(error(format!(
+            "cannot record the manual action with the paused jobs' resume points: {e}"
+        )));
     }
+    inner.lock().manual = true;
     let held = inner
         .link
         .lock()

@@ -7,7 +7,9 @@
 //! - `Progress` → `job_progress` (at most [`super::progress::INTERVAL`] apart) and, with each,
 //!   a `device_status` with the carriage's position and pen.
 //! - `Checkpoint` → the job's resume point (each one the runner sends: at every stroke end and at
-//!   least every second; a backlog is coalesced to the newest).
+//!   least every second; a backlog is coalesced to the newest), searchable after a crash only if
+//!   the run streamed past it; a pause's, a pen change's and a resume's start point are stored
+//!   as not searchable, and a resume clears the plotter's points before it moves anything.
 //! - `PenChange` → `PAUSED` (reason `pen_change`, the next layer in the metadata); `Paused` → `PAUSED` (reason `user`, or
 //!   `shutdown` while the daemon stops) with the resume point, and the pause request is answered.
 //! - `Aborted` (the board stopped and raised the pen) → `ABORTED`, and the abort is answered;
@@ -101,14 +103,24 @@ pub(super) async fn resume_idle(
     if job.state != JobState::Paused {
         return Err(error(format!("job {job_id} is {}, not PAUSED", job.state)));
     }
-    // A run that lost the board mid-plot (the daemon died, the link vanished) left it running
-    // its queue on; a clean stop (pause, shutdown, pen change) left the carriage where the
-    // checkpoint says, or parked it.
-    let ran_on = matches!(
-        job.state_reason.as_deref(),
-        Some(r) if r == Reason::Interrupted.as_str() || r == Reason::DeviceError.as_str()
-    ) && !inner.lock().moved_by_hand;
+    // Only a point stored while a run streamed along the program (and that nothing has moved
+    // the carriage since) says the board may have run on from it: a clean stop, a manual
+    // action or an earlier resume stored it as not searchable.
+    let ran_on = job.resume.as_ref().is_some_and(|p| p.streaming);
     let controls = claim(&inner, &job_id)?;
+    // This attempt may move the carriage (the way back to the point, a stroke): should it die
+    // before storing a point of its own, the next one must not search from this one (nor from
+    // any other point on this plotter). Stored before anything moves; if it cannot be stored,
+    // nothing moves.
+    let cleared = inner
+        .ledger
+        .store()
+        .clear_streaming(&inner.device_id())
+        .await;
+    if let Err(e) = cleared {
+        release(&inner, DeviceState::Connected, None);
+        return Err(error(format!("cannot store the resume point: {e}")));
+    }
     // Answered once the board has said where the carriage is and the plot moves (or why not).
     let (tx, started) = tokio::sync::oneshot::channel();
     if let Some(r) = &mut inner.lock().run {
@@ -248,8 +260,11 @@ struct Pump {
     job: Arc<PreparedJob>,
     armed: bool,
     progress: ProgressReporter,
-    /// The newest checkpoint not yet stored.
-    pending: Option<Checkpoint>,
+    /// The newest checkpoint not yet stored, and whether the run streamed past it
+    /// ([`crate::store::ResumePoint::streaming`]).
+    pending: Option<(Checkpoint, bool)>,
+    /// Whether the newest checkpoint the run sent was streaming.
+    streaming: bool,
     /// The newest checkpoint known.
     last: Option<Checkpoint>,
 }
@@ -263,6 +278,7 @@ impl Pump {
             job,
             armed,
             pending: None,
+            streaming: false,
             last: None,
         }
     }
@@ -302,9 +318,6 @@ impl Pump {
                     .update_status(|s| s.firmware_version = Some(firmware.to_string()));
             }
             RunEvent::Started { .. } => {
-                // The plot moves the carriage from here on (a run refused before it moved
-                // anything leaves the mark of a move by hand).
-                self.inner.lock().moved_by_hand = false;
                 if self.inner.opener().device_type() == "simulator" {
                     // Recorded before the job shows PLOTTING: whatever becomes of it, it
                     // never passes for a drawn plot.
@@ -343,8 +356,12 @@ impl Pump {
                     });
                 }
             }
-            RunEvent::Checkpoint(c) => {
-                self.pending = Some(c);
+            RunEvent::Checkpoint {
+                checkpoint: c,
+                streaming,
+            } => {
+                self.pending = Some((c, streaming));
+                self.streaming = streaming;
                 self.last = Some(c);
             }
             RunEvent::Resuming {
@@ -358,11 +375,14 @@ impl Pump {
                 // crash before the next checkpoint goes on from there too.
                 if let Some(checkpoint) = checkpoint {
                     self.pending = None;
+                    self.streaming = false;
                     self.last = Some(checkpoint);
                     let settings = self.inner.settings();
                     let config = pipeline::job_config(&settings, &self.job.options)
                         .unwrap_or_else(|_| PlotConfig::from_settings(&settings));
-                    let point = resume_point(&checkpoint, &config);
+                    // The way back to it is not the program: not searchable until the run
+                    // streams past it.
+                    let point = resume_point(&checkpoint, &config, false);
                     if let Err(e) = self
                         .inner
                         .ledger
@@ -374,6 +394,12 @@ impl Pump {
                 }
             }
             RunEvent::PenChange { layer } => {
+                // The carriage waits at home for the user, who may move it: the newest point
+                // is stored as not searchable.
+                self.streaming = false;
+                if let Some(c) = self.last {
+                    self.pending = Some((c, false));
+                }
                 self.flush().await;
                 self.set_paused(true);
                 let next = self.job.program.layers().get(layer);
@@ -396,7 +422,10 @@ impl Pump {
                 });
             }
             RunEvent::Paused { cause, checkpoint } => {
-                self.pending = Some(checkpoint);
+                // A clean stop: the carriage stops here, or parks, and waits (for a resume, the
+                // user, a restart): nothing of it runs on along the program.
+                self.pending = Some((checkpoint, false));
+                self.streaming = false;
                 self.last = Some(checkpoint);
                 self.flush_journaled().await;
                 // A stop while the job waits (a pause, a pen change) only ends the run: the job
@@ -586,7 +615,10 @@ impl Pump {
     ) {
         tracing::error!(job_id = %self.job_id, error = %message, "the device failed during the plot");
         if let Some(c) = checkpoint {
-            self.pending = Some(c);
+            // The run's own last checkpoint: streaming if the run was (the board it lost may
+            // have run on from there) — the newest one it sent says.
+            let streaming = self.streaming && self.last == Some(c);
+            self.pending = Some((c, streaming));
             self.flush_journaled().await;
         }
         let meta = json!({ "device_id": self.inner.device_id() });
@@ -756,13 +788,13 @@ impl Pump {
     }
 
     async fn store_checkpoint(&mut self, journal: bool) {
-        let Some(c) = self.pending.take() else {
+        let Some((c, streaming)) = self.pending.take() else {
             return;
         };
         let settings = self.inner.settings();
         let config = pipeline::job_config(&settings, &self.job.options)
             .unwrap_or_else(|_| PlotConfig::from_settings(&settings));
-        let point = resume_point(&c, &config);
+        let point = resume_point(&c, &config, streaming);
         if let Err(e) = self
             .inner
             .ledger
@@ -970,8 +1002,8 @@ fn release(inner: &Inner, state: DeviceState, message: Option<String>) {
     });
 }
 
-/// The stored form of a checkpoint.
-pub fn resume_point(c: &Checkpoint, config: &PlotConfig) -> ResumePoint {
+/// The stored form of a checkpoint; `streaming`: see [`ResumePoint::streaming`].
+pub fn resume_point(c: &Checkpoint, config: &PlotConfig, streaming: bool) -> ResumePoint {
     let steps = MotorSteps::new(c.position[0], c.position[1]);
     ResumePoint {
         layer: u32::try_from(c.layer).unwrap_or(u32::MAX),
@@ -983,6 +1015,7 @@ pub fn resume_point(c: &Checkpoint, config: &PlotConfig) -> ResumePoint {
             point: config.kinematics().to_point(steps),
         }),
         recorded_at: crate::timestamp::now(),
+        streaming,
     }
 }
 

@@ -74,10 +74,6 @@ pub(super) struct Shared {
     pub(super) shutting_down: bool,
     /// A manual action has the link (the health check leaves it alone).
     pub(super) manual: bool,
-    /// A manual action that may move the carriage ran since a plot run last started moving: a
-    /// resumed plot goes back to its stored checkpoint instead of looking for where a crashed
-    /// run's board stopped (the carriage is no longer there).
-    pub(super) moved_by_hand: bool,
     /// When the link last came up (`None` while it is down): `uptime_seconds`.
     pub(super) connected_at: Option<std::time::Instant>,
     /// When the last plot run ended: a job's `page_delay` counts from here.
@@ -193,7 +189,6 @@ impl Plotter {
                     run: None,
                     shutting_down: false,
                     manual: false,
-                    moved_by_hand: false,
                     connected_at: Some(std::time::Instant::now()),
                     last_run_end: None,
                     supply_read_at: None,

@@ -719,7 +719,7 @@ async fn a_job_interrupted_by_a_crash_resumes_from_its_checkpoint() {
     h.ledger
         .checkpoint(
             job.id.as_str(),
-            run::resume_point(&checkpoint, &config),
+            run::resume_point(&checkpoint, &config, true),
             false,
         )
         .await
@@ -791,22 +791,18 @@ async fn a_job_interrupted_by_a_crash_resumes_from_its_checkpoint() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn after_a_crash_and_a_move_by_hand_the_resume_goes_back_to_the_checkpoint() {
-    let mut h = harness(SimPace::Fast).await;
+/// A job of [`SQUARES`] left `PLOTTING` with a stored resume point on the way to its last
+/// stroke (`streaming`: as a run streaming past it stores it, else as a clean stop does): what
+/// is left (the stroke and the way home) is short, so the final move home is within the window a
+/// resume searches, and a carriage at home matches it. The job, its program, the last stroke.
+async fn stopped_before_the_last_stroke(
+    h: &mut Harness,
+    streaming: bool,
+) -> (JobId, crate::queue::pipeline::PreparedJob, u32) {
     let job = h.queue.submit(submission(SQUARES, false)).await.unwrap();
     h.wait_state(&job.id, JobState::Ready).await;
     for event in [JobEvent::Arm, JobEvent::Start] {
-        h.ledger
-            .apply(TransitionRequest {
-                job_id: job.id.clone(),
-                event,
-                reason: Reason::Pipeline,
-                error: None,
-                metadata: Value::Null,
-            })
-            .await
-            .unwrap();
+        apply(h, &job.id, event, Reason::Pipeline).await;
     }
     let settings = Settings::defaults_for(std::path::Path::new("/"));
     let config = crate::plot::PlotConfig::from_settings(&settings);
@@ -818,8 +814,6 @@ async fn after_a_crash_and_a_move_by_hand_the_resume_goes_back_to_the_checkpoint
         .unwrap()
         .unwrap();
     let prepared = crate::queue::pipeline::build(&record, &settings).unwrap();
-    // A crash on the way to the last stroke: what is left (the stroke and the way home) is
-    // short, so the final move home is within the window the resume searches.
     let last = prepared.program.stroke_count() - 1;
     let before = prepared.program.stroke(last - 1).unwrap();
     let steps = config
@@ -835,36 +829,46 @@ async fn after_a_crash_and_a_move_by_hand_the_resume_goes_back_to_the_checkpoint
     h.ledger
         .checkpoint(
             job.id.as_str(),
-            run::resume_point(&checkpoint, &config),
+            run::resume_point(&checkpoint, &config, streaming),
             false,
         )
         .await
         .unwrap();
-    h.ledger.recover_interrupted().await.unwrap();
-    h.wait_state(&job.id, JobState::Paused).await;
-    // The board lost its position: refused; the user homes the carriage. It is at home now,
-    // which the path's final move home also reaches: the resume must not take it for where
-    // the pen stopped (that would skip the last stroke).
-    assert!(
-        h.queue
-            .control(job.id.clone(), JobAction::Resume)
-            .await
-            .is_err()
-    );
-    h.queue
-        .device(None, queue::DeviceAction::Home)
+    (job.id, prepared, last)
+}
+
+/// Records `event` for `job` as the device task would.
+async fn apply(h: &Harness, job: &JobId, event: JobEvent, reason: Reason) {
+    h.ledger
+        .apply(TransitionRequest {
+            job_id: job.clone(),
+            event,
+            reason,
+            error: None,
+            metadata: Value::Null,
+        })
         .await
         .unwrap();
+}
+
+/// Resumes `job` and checks that its plot ends with the last stroke drawn (progress passes
+/// through it, not straight to the end) and without a search along the path.
+async fn resume_draws_the_last_stroke(
+    h: &mut Harness,
+    job: &JobId,
+    prepared: &crate::queue::pipeline::PreparedJob,
+    last: u32,
+) {
     h.queue
-        .control(job.id.clone(), JobAction::Resume)
+        .control(job.clone(), JobAction::Resume)
         .await
         .unwrap();
     let mut reports = Vec::new();
     tokio::time::timeout(GUARD, async {
         loop {
             match h.rx.recv().await {
-                Ok(DaemonEvent::JobProgress(p)) if p.job_id == job.id => reports.push(p),
-                Ok(DaemonEvent::JobStateChanged(c)) if c.job_id == job.id && c.to.is_terminal() => {
+                Ok(DaemonEvent::JobProgress(p)) if &p.job_id == job => reports.push(p),
+                Ok(DaemonEvent::JobStateChanged(c)) if &c.job_id == job && c.to.is_terminal() => {
                     assert_eq!(c.to, JobState::Completed, "{:?}", c.error);
                     return;
                 }
@@ -874,7 +878,6 @@ async fn after_a_crash_and_a_move_by_hand_the_resume_goes_back_to_the_checkpoint
     })
     .await
     .unwrap();
-    // The last stroke was drawn: progress passed through it, not straight to the end.
     let last_points = prepared.points_before[last as usize];
     assert!(
         reports
@@ -882,12 +885,77 @@ async fn after_a_crash_and_a_move_by_hand_the_resume_goes_back_to_the_checkpoint
             .any(|r| r.points_plotted >= last_points && r.points_plotted < r.total_points),
         "the last stroke (from point {last_points}) was skipped: {reports:?}"
     );
-    let details = h.queue.job(job.id.clone()).await.unwrap();
+    let details = h.queue.job(job.clone()).await.unwrap();
     let note = details
         .events
         .iter()
         .find_map(|e| e.metadata["resumed"].as_str().map(str::to_owned));
-    assert_eq!(note, None, "no search after a move by hand");
+    assert_eq!(note, None, "no search");
+}
+
+/// Whether `job`'s stored resume point may be searched from.
+async fn searchable(h: &Harness, job: &JobId) -> bool {
+    let record = h.ledger.store().job(job.as_str()).await.unwrap().unwrap();
+    record.resume.is_some_and(|p| p.streaming)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_crash_and_a_move_by_hand_the_resume_goes_back_to_the_checkpoint() {
+    let mut h = harness(SimPace::Fast).await;
+    let (job, prepared, last) = stopped_before_the_last_stroke(&mut h, true).await;
+    h.ledger.recover_interrupted().await.unwrap();
+    h.wait_state(&job, JobState::Paused).await;
+    // The board lost its position: refused; the user homes the carriage. It is at home now,
+    // which the path's final move home also reaches: the resume must not take it for where
+    // the pen stopped (that would skip the last stroke).
+    assert!(
+        h.queue
+            .control(job.clone(), JobAction::Resume)
+            .await
+            .is_err()
+    );
+    h.queue
+        .device(None, queue::DeviceAction::Home)
+        .await
+        .unwrap();
+    // Stored, not only known to this daemon: a restart before the resume keeps it.
+    assert!(!searchable(&h, &job).await);
+    resume_draws_the_last_stroke(&mut h, &job, &prepared, last).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_crash_a_pen_action_on_a_reset_board_sends_the_resume_back_to_the_checkpoint() {
+    let mut h = harness(SimPace::Fast).await;
+    let (job, prepared, last) = stopped_before_the_last_stroke(&mut h, true).await;
+    h.ledger.recover_interrupted().await.unwrap();
+    h.wait_state(&job, JobState::Paused).await;
+    // The board was reset (the simulator's fresh board): raising the pen enables the motors
+    // and zeroes the step counters where the carriage stands, so the board now says (0, 0),
+    // home, which the final move home reaches too. The carriage is not where the crashed run
+    // left it: the resume must not search.
+    h.queue
+        .device(None, queue::DeviceAction::PenUp)
+        .await
+        .unwrap();
+    assert!(!searchable(&h, &job).await);
+    resume_draws_the_last_stroke(&mut h, &job, &prepared, last).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_clean_stop_and_a_failed_resume_the_next_resume_goes_back_to_the_checkpoint() {
+    let mut h = harness(SimPace::Fast).await;
+    // A first plot ends parked at home with the motors on: the board knows where it is.
+    let first = h.queue.submit(submission(LINE, true)).await.unwrap();
+    h.wait_state(&first.id, JobState::Completed).await;
+    // A shutdown stopped the next job before its last stroke and parked the carriage at home;
+    // after the restart a resume failed before it moved anything (the cable was out): the job
+    // is PAUSED with reason device_error, the carriage still at home, which the final move home
+    // reaches too. The next resume must go back to the stored point, not skip the stroke.
+    let (job, prepared, last) = stopped_before_the_last_stroke(&mut h, false).await;
+    apply(&h, &job, JobEvent::Pause, Reason::Shutdown).await;
+    apply(&h, &job, JobEvent::Resume, Reason::User).await;
+    apply(&h, &job, JobEvent::Pause, Reason::DeviceError).await;
+    resume_draws_the_last_stroke(&mut h, &job, &prepared, last).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -833,7 +833,7 @@ impl Console {
                 bar.println("aborting: stopping, pen up");
             }
             RunEvent::Aborted => bar.println("aborted: the pen is up; parking at home"),
-            RunEvent::Checkpoint(_) | RunEvent::Power { low: false, .. } => {}
+            RunEvent::Checkpoint { .. } | RunEvent::Power { low: false, .. } => {}
             RunEvent::Power { voltage, low: true } => {
                 bar.suspend(|| {
                     eprintln!(

@@ -12,12 +12,18 @@
 //! - a segment holds P when P lies within [`MATCH_STEPS`] motor step of it (every move the
 //!   runner sends ends on `Kinematics::to_motor` of a point of the path, so a stop is within
 //!   half a step of the path in each motor);
-//! - matches that stand for one place along the path (the end of one segment and the start of
-//!   the next) count once, and the latest of them is taken (at a vertex, the pen heads on);
+//! - matches within a few steps along the path of a place's first match stand for that place
+//!   (the end of one segment and the start of the next) and count once; the earliest of them is
+//!   taken (at a vertex, the segment reaching it: a move of no length, then on), so that a
+//!   place never stretches along the path and nothing between its matches is skipped;
 //! - exactly one place → [`Located::PenStopped`]: a checkpoint at P on that segment, heading for
 //!   its end vertex, its pen state as there (on pen-up travel: the start of the next stroke);
 //! - none, or several (a drawing that crosses itself within the window) → [`Located::Recorded`]:
 //!   back to C. Drawing something twice is better than skipping lines.
+//!
+//! The search is sound only when the carriage's last motion was a run streaming along the
+//! program from C: the caller runs it only for a stored point that says so
+//! ([`crate::store::ResumePoint::streaming`], `Plot::ran_on`).
 
 use plotty_motion::kinematics::{Kinematics, MotorSteps};
 use plotty_motion::plan::{Action, PathItem, Pen, Tag};
@@ -161,8 +167,10 @@ pub fn locate(
     let mut from = kinematics.to_point(c);
     let mut along_mm = 0.0;
     let mut layer = checkpoint.layer;
-    // Minimal times of the segments walked: their sum and the two largest.
-    let (mut sum_s, mut longest_s) = (0.0_f64, [0.0_f64; 2]);
+    // Minimal times of the segments walked: the sum of the finite ones, the two largest, and
+    // how many are infinite (kept out of the sum: ∞ − ∞ is NaN, and a window compared with NaN
+    // would never close).
+    let (mut sum_s, mut longest_s, mut infinite) = (0.0_f64, [0.0_f64; 2], 0usize);
     let mut matches: Vec<Match> = Vec::new();
     for step in program.items(Start::At(*checkpoint), kinematics) {
         let (to, pen, tag) = match step {
@@ -180,7 +188,9 @@ pub fn locate(
             from = to;
             continue;
         }
-        if sum_s - longest_s[0] - longest_s[1] > budget_s {
+        // All but the two longest must fit the budget: an infinite one past those two cannot.
+        let excluded_s: f64 = longest_s.iter().filter(|s| s.is_finite()).sum();
+        if infinite > 2 || sum_s - excluded_s > budget_s {
             break;
         }
         let length_mm = from.distance_to(to);
@@ -192,7 +202,11 @@ pub fn locate(
             });
         }
         let s = reach.seconds(length_mm, pen, layer);
-        sum_s += s;
+        if s.is_finite() {
+            sum_s += s;
+        } else {
+            infinite += 1;
+        }
         if s > longest_s[0] {
             longest_s = [s, longest_s[0]];
         } else if s > longest_s[1] {
@@ -201,18 +215,20 @@ pub fn locate(
         along_mm += length_mm;
         from = to;
     }
-    // Matches closer along the path than a few steps are one place (a vertex two segments
-    // share, a segment of no length).
+    // Matches closer along the path than a few steps to the first match of a place are that
+    // place (a vertex two segments share, a segment of no length); measured from the first, so
+    // that a chain of matches cannot stretch one place along the path. A place stands for its
+    // earliest match: resuming there can only draw a few steps twice, never skip them.
     let same_place_mm = 3.0 / kinematics.steps_per_mm();
     let mut places = 0;
-    let mut last: Option<Match> = None;
+    let mut first: Option<Match> = None;
     for m in matches {
-        if last.is_none_or(|l| m.along_mm - l.along_mm > same_place_mm) {
+        if first.is_none_or(|f| m.along_mm - f.along_mm > same_place_mm) {
             places += 1;
+            first = Some(m);
         }
-        last = Some(m);
     }
-    match (places, last) {
+    match (places, first) {
         (1, Some(m)) => program
             .checkpoint(m.tag, m.pen, at)
             .map_or(Located::Recorded(Fallback::NotOnPath), Located::PenStopped),
@@ -371,14 +387,61 @@ mod tests {
     }
 
     #[test]
-    fn a_stop_at_a_vertex_heads_on_along_the_next_segment() {
+    fn a_stop_at_a_vertex_resumes_with_the_segment_that_reaches_it() {
         let p = program(&[ZIGZAG]);
         let c = stored(0, 1, true, 20.0, 10.0);
         let Located::PenStopped(found) = locate(&p, &c, board_at(60.0, 15.0), K, &reach(100.0))
         else {
             panic!("not found");
         };
-        assert_eq!(found.vertex, 3, "{found:?}");
+        // The earliest of the two segments that hold it: a move of no length, then on.
+        assert_eq!(found.vertex, 2, "{found:?}");
+    }
+
+    #[test]
+    fn matches_chained_along_the_path_are_not_one_place_stretched_to_the_latest() {
+        // A scribble that hops back and forth over (30, 10) by one motor step, 40 times, then
+        // draws on: every hop holds the board's position, each within a few steps of the one
+        // before, but the last is far along the path from the first.
+        let hop = 1.0 / K.steps_per_mm();
+        let mut points = vec![(10.0, 10.0)];
+        for i in 0..40 {
+            points.push((30.0 + if i % 2 == 0 { 0.0 } else { hop }, 10.0));
+        }
+        points.push((60.0, 10.0));
+        let p = program(&[&points]);
+        let c = stored(0, 1, true, 20.0, 10.0);
+        let found = locate(&p, &c, board_at(30.0, 10.0), K, &reach(100.0));
+        // Several places (the scribble doubles back over itself), or the first hop: never a
+        // later one, which would leave the scribble before it undrawn.
+        assert!(
+            matches!(
+                found,
+                Located::Recorded(Fallback::Ambiguous(_))
+                    | Located::PenStopped(Checkpoint { vertex: 1, .. })
+            ),
+            "{found:?}"
+        );
+    }
+
+    #[test]
+    fn segments_of_no_finite_time_still_close_the_window() {
+        // Pen-down speed 0: every drawing segment takes "forever" (∞ s); two such may pass as
+        // the long ones, a third cannot be reached.
+        let p = program(&[ZIGZAG]);
+        let reach = Reach {
+            pen_down_mm_s: vec![0.0],
+            ..reach(1.0)
+        };
+        let c = stored(0, 1, true, 20.0, 10.0);
+        assert!(matches!(
+            locate(&p, &c, board_at(60.0, 12.5), K, &reach),
+            Located::PenStopped(Checkpoint { vertex: 2, .. })
+        ));
+        assert_eq!(
+            locate(&p, &c, board_at(35.0, 20.0), K, &reach),
+            Located::Recorded(Fallback::NotOnPath)
+        );
     }
 
     #[test]
@@ -446,12 +509,13 @@ mod tests {
                 position: [at.m1, at.m2],
             })
         );
-        // At the end of the first stroke (the pen may be up or not): the next stroke too.
+        // At the end of the first stroke (the pen may be up or not): the end of its last segment
+        // (the earliest place, a move of no length), then the travel.
         let Located::PenStopped(found) = locate(&p, &c, board_at(40.0, 10.0), K, &reach(100.0))
         else {
             panic!("not found");
         };
-        assert_eq!((found.stroke, found.vertex, found.pen_down), (1, 0, false));
+        assert_eq!((found.stroke, found.vertex, found.pen_down), (0, 1, true));
     }
 
     #[test]

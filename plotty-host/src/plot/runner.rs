@@ -103,7 +103,14 @@ pub enum RunEvent {
     Progress(Progress),
     /// Where to continue from if the plot is interrupted now (at every stroke end and at least
     /// every second).
-    Checkpoint(Checkpoint),
+    Checkpoint {
+        /// The checkpoint.
+        checkpoint: Checkpoint,
+        /// The carriage got past it streaming along the program (not on the way back to where
+        /// this run started or resumed): if the run dies now, the board runs its queue on along
+        /// the program from there, and a resume may look for where it stopped ([`Plot::ran_on`]).
+        streaming: bool,
+    },
     /// A `!` layer: the pen is up, the carriage at home; waiting for [`Control::Resume`].
     PenChange {
         /// The layer about to be drawn.
@@ -350,12 +357,14 @@ pub struct Plot<'a> {
     /// An estimate already made, and the firmware it was made for: used if the board runs
     /// that firmware line, else the runner plans again.
     pub estimate: Option<(FirmwareVersion, Estimate)>,
-    /// The run that stopped at `start` lost the board while it had motion queued (the host
-    /// crashed, the link vanished): the powered board ran on past the checkpoint, so the run
-    /// looks along the path for where it stopped ([`locate`]). Never after a clean stop (a
-    /// pause, a shutdown, a pen change) or once the carriage was moved by hand: the carriage's
-    /// position (parked at home, say) then says nothing of the plot, and a match would skip
-    /// lines.
+    /// `start`'s checkpoint was stored while a run streamed along the program past it (a
+    /// [`RunEvent::Checkpoint`] with `streaming`) and nothing moved the carriage since but that
+    /// run: if it lost the board (the host crashed, the link vanished), the powered board ran on
+    /// past the checkpoint along the program, so the run looks along the path for where it
+    /// stopped ([`locate`]). Never after a clean stop (a pause, a shutdown park, a pen change),
+    /// a manual action or a resume that may have moved the carriage, nor without a stored
+    /// checkpoint: the carriage's position (parked at home, walked to the first corner) then
+    /// says nothing of the plot, and a match would skip lines.
     pub ran_on: bool,
 }
 
@@ -403,37 +412,22 @@ pub fn run<L: Link>(
     if let Start::At(_) = start {
         io.check_resume_position(config, position, kept)?;
     }
-    let stored = match start {
-        Start::At(c) => Some(c),
-        Start::Beginning => None,
-    };
-    // A crash before the first checkpoint: the plot began at home and ran from there, unless
-    // its first layer parks and waits for a pen change first (nothing after that was fed), or
-    // the board lost its position.
-    let from_beginning = kept && !program.layers().first().is_some_and(|l| l.pause_before);
-    if ran_on && (stored.is_some() || from_beginning) {
+    // Without a stored checkpoint nothing says where the carriage was when the plot began (a
+    // plot from the beginning starts wherever it is), so there is nothing to search from.
+    if let (true, Start::At(stored)) = (ran_on, start) {
         // A board that ran its queue on after the host died stopped past the stored
         // checkpoint: continue where it stopped if the path says so unambiguously.
-        let walk_from = stored.unwrap_or(Checkpoint {
-            layer: 0,
-            stroke: 0,
-            vertex: 0,
-            pen_down: false,
-            position: [0, 0],
-        });
         let reach = Reach::of(program, config, CHECKPOINT_INTERVAL, queue_ahead);
-        let located = locate::locate(program, &walk_from, position, io.kinematics, &reach);
+        let located = locate::locate(program, &stored, position, io.kinematics, &reach);
         let checkpoint = match located {
-            Located::PenStopped(c) => Some(c),
+            Located::PenStopped(c) => c,
             Located::Recorded(_) => stored,
         };
-        if let Some(c) = checkpoint {
-            start = Start::At(c);
-            io.reentry = Some(c);
-        }
+        start = Start::At(checkpoint);
+        io.reentry = Some(checkpoint);
         (io.events)(RunEvent::Resuming {
-            checkpoint,
-            stored,
+            checkpoint: Some(checkpoint),
+            stored: Some(stored),
             located,
         });
     }
@@ -1332,15 +1326,17 @@ impl<'a, 'e, L: Link> Io<'a, 'e, L> {
             // where the plot stopped stands.
             return;
         }
-        if let Some(c) = self.checkpoint_after(
-            Tag {
-                stroke: p.stroke,
-                vertex: p.vertex,
-            },
-            p.pen,
-            self.session.position(),
-        ) {
-            (self.events)(RunEvent::Checkpoint(c));
+        let tag = Tag {
+            stroke: p.stroke,
+            vertex: p.vertex,
+        };
+        if let Some(c) = self.checkpoint_after(tag, p.pen, self.session.position()) {
+            (self.events)(RunEvent::Checkpoint {
+                checkpoint: c,
+                // On the way back the carriage is off the program (coming from home, from
+                // where a pause left it): a crash there must not be searched for ahead.
+                streaming: tag.vertex != REENTRY_VERTEX,
+            });
         }
     }
 

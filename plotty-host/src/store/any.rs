@@ -164,6 +164,18 @@ impl JobStore {
         }
     }
 
+    /// Marks the resume points a plot on `device` could resume from as not searchable; see
+    /// [`jobs::clear_streaming`].
+    pub async fn clear_streaming(&self, device: &str) -> Result<usize, StoreError> {
+        match self {
+            Self::Sqlite(s) => {
+                let device = device.to_owned();
+                s.call(move |c| jobs::clear_streaming(c, &device)).await
+            }
+            Self::Postgres(p) => p.clear_streaming(device).await,
+        }
+    }
+
     /// Records a job's estimates (seconds; `None` leaves a value as it is).
     pub async fn set_estimates(
         &self,

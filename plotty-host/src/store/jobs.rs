@@ -61,6 +61,11 @@ pub struct ResumePoint {
     pub position: Option<MachinePosition>,
     /// When it was recorded (RFC 3339).
     pub recorded_at: String,
+    /// Stored by a run streaming along the program past it (schema 10): after a crash or a lost
+    /// link the board may have run on, and a resume looks along the path ahead for where it
+    /// stopped. False for a clean stop's point and once a manual action or a resume may have
+    /// moved the carriage: it then goes back to this point.
+    pub streaming: bool,
 }
 
 /// A job as stored.
@@ -349,7 +354,7 @@ pub fn set_resume_point(conn: &Connection, id: &str, p: &ResumePoint) -> Result<
     let n = conn.execute(
         "UPDATE jobs SET resume_layer = ?2, resume_stroke = ?3, resume_vertex = ?4,
              resume_motor1 = ?5, resume_motor2 = ?6, resume_x_mm = ?7, resume_y_mm = ?8,
-             resume_at = ?9, resume_pen_down = ?10
+             resume_at = ?9, resume_pen_down = ?10, resume_streaming = ?11
          WHERE id = ?1",
         params![
             id,
@@ -361,13 +366,29 @@ pub fn set_resume_point(conn: &Connection, id: &str, p: &ResumePoint) -> Result<
             x,
             y,
             p.recorded_at,
-            p.pen_down
+            p.pen_down,
+            p.streaming
         ],
     )?;
     if n == 0 {
         return Err(StoreError::UnknownJob(id.to_owned()));
     }
     Ok(())
+}
+
+/// The SQL of [`clear_streaming`] (both dialects): every stored resume point that a resume could
+/// search from, except those of jobs another plotter is running (their runs store new points).
+/// Clearing one too many only makes a resume go back to its point and draw a little twice.
+pub(crate) const CLEAR_STREAMING: &str = "UPDATE jobs SET resume_streaming = 0
+     WHERE resume_streaming <> 0
+       AND (state <> 'PLOTTING' OR device IS NULL OR device = $1)";
+
+/// Marks the resume points a plot on `device` could resume from as not searchable
+/// ([`ResumePoint::streaming`]): called before anything may move its carriage other than a run
+/// streaming along the program (a manual action, a resume's way back). Persisted, so a daemon
+/// restart in between does not forget it. Returns how many points changed.
+pub fn clear_streaming(conn: &Connection, device: &str) -> Result<usize, StoreError> {
+    Ok(conn.execute(&CLEAR_STREAMING.replace("$1", "?1"), [device])?)
 }
 
 /// Records the estimates of a job (seconds; `None` leaves a value as it is).
@@ -852,7 +873,8 @@ pub(crate) const COLUMNS: &str =
     state_reason, error, retry_of, resume_layer, resume_stroke, resume_vertex, resume_motor1,
     resume_motor2, resume_x_mm, resume_y_mm, resume_at, estimate_pre_s, estimate_post_s,
     started_at, finished_at, metadata_json, resume_pen_down, simulated, lease_owner,
-    lease_expires_ms, daemon, submitted_by, device, req_device, req_model, req_tags";
+    lease_expires_ms, daemon, submitted_by, device, req_device, req_model, req_tags,
+    resume_streaming";
 
 pub(crate) fn parse_json(text: &str) -> Value {
     serde_json::from_str(text).unwrap_or_else(|_| json!({ "unparsed": text }))

@@ -79,6 +79,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0009_farm_plotters",
         sql: include_str!("../../../migrations/0009_farm_plotters.sql"),
     },
+    Migration {
+        version: 10,
+        name: "0010_resume_streaming",
+        sql: include_str!("../../../migrations/0010_resume_streaming.sql"),
+    },
 ];
 
 /// The PostgreSQL twin of every migration of [`MIGRATIONS`], same versions and names, in order.
@@ -127,6 +132,11 @@ pub const POSTGRES_MIGRATIONS: &[Migration] = &[
         version: 9,
         name: "0009_farm_plotters",
         sql: include_str!("../../../migrations/postgres/0009_farm_plotters.sql"),
+    },
+    Migration {
+        version: 10,
+        name: "0010_resume_streaming",
+        sql: include_str!("../../../migrations/postgres/0010_resume_streaming.sql"),
     },
 ];
 

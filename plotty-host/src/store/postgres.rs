@@ -1028,7 +1028,7 @@ impl PgStore {
             .execute(
                 "UPDATE jobs SET resume_layer = $2, resume_stroke = $3, resume_vertex = $4,
                      resume_motor1 = $5, resume_motor2 = $6, resume_x_mm = $7, resume_y_mm = $8,
-                     resume_at = $9, resume_pen_down = $10
+                     resume_at = $9, resume_pen_down = $10, resume_streaming = $11
                  WHERE id = $1",
                 &[
                     &id,
@@ -1041,6 +1041,7 @@ impl PgStore {
                     &y,
                     &p.recorded_at,
                     &i32::from(p.pen_down),
+                    &i32::from(p.streaming),
                 ],
             )
             .await?;
@@ -1062,6 +1063,17 @@ impl PgStore {
     ) -> Result<i64, StoreError> {
         let client = self.client().await?;
         insert_event(&**client, id, kind, None, state, reason, metadata, at).await
+    }
+
+    /// Marks the resume points a plot on `device` could resume from as not searchable; see
+    /// [`jobs::clear_streaming`].
+    pub async fn clear_streaming(&self, device: &str) -> Result<usize, StoreError> {
+        let n = self
+            .client()
+            .await?
+            .execute(jobs::CLEAR_STREAMING, &[&device])
+            .await?;
+        Ok(usize::try_from(n).unwrap_or(usize::MAX))
     }
 
     /// Records that a job is plotted on the simulator.

@@ -69,6 +69,7 @@ pub(crate) fn job<R: Columns>(r: &R) -> Result<JobRecord, StoreError> {
                 _ => None,
             },
             recorded_at: resume_at.unwrap_or_default(),
+            streaming: r.col::<i32>(34)? != 0,
         }),
         _ => None,
     };

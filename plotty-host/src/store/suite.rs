@@ -255,6 +255,7 @@ async fn interrupted_jobs_come_back_paused_with_their_resume_point(fx: &Fixture)
             point: Point::new(40.0, 60.0),
         }),
         recorded_at: "2026-01-01T00:00:00.000Z".into(),
+        streaming: true,
     };
     s.set_resume_point(plotting.as_str(), point.clone())
         .await
@@ -268,8 +269,18 @@ async fn interrupted_jobs_come_back_paused_with_their_resume_point(fx: &Fixture)
     let p = s.job(plotting.as_str()).await.unwrap().unwrap();
     assert_eq!(p.state, JobState::Paused);
     assert_eq!(p.state_reason.as_deref(), Some("interrupted"));
-    assert_eq!(p.resume, Some(point));
+    assert_eq!(p.resume, Some(point.clone()));
     assert!(p.started_at.is_some());
+    // A manual action on the plotter makes the point not searchable, in the database.
+    assert_eq!(s.clear_streaming("simulator").await.unwrap(), 1);
+    let p = s.job(plotting.as_str()).await.unwrap().unwrap();
+    assert_eq!(
+        p.resume,
+        Some(ResumePoint {
+            streaming: false,
+            ..point
+        })
+    );
     let kinds: Vec<_> = s
         .events(plotting.as_str())
         .await
@@ -393,6 +404,7 @@ async fn metadata_estimates_layers_and_devices_round_trip(fx: &Fixture) {
                 pen_down: false,
                 position: None,
                 recorded_at: String::new(),
+                streaming: false,
             },
         )
         .await,
@@ -655,6 +667,7 @@ async fn an_expired_lease_leaves_the_job_paused_interrupted(fx: &Fixture) {
         pen_down: true,
         position: None,
         recorded_at: "2026-01-01T00:00:01.000Z".into(),
+        streaming: true,
     };
     s.set_resume_point(id.as_str(), point.clone())
         .await
