@@ -1,7 +1,7 @@
 //! Which plotters exist: the configured plotters (`devices`, or the one `device` section) → the
 //! link each device task opens, and what jobs may ask of a plotter.
 //!
-//! - [`target`]: one plotter's settings → its [`Opener`] (found by [`super::discover`]: a named
+//! - `target`: one plotter's settings → its [`Opener`] (found by [`super::discover`]: a named
 //!   port, the first AxiDraw by USB id, or the simulator), and the search `auto` keeps up while
 //!   it runs on the simulator.
 //! - [`Requirements`] and [`Profile`]: what a job asks (a plotter by name, a model, tags) and
@@ -19,7 +19,7 @@ use crate::events::{Alert, DaemonEvent, Severity};
 use crate::exit::ExitCode;
 use crate::settings::DeviceSettings;
 
-/// What [`target`] found for a plotter.
+/// What `target` found for a plotter.
 #[derive(Debug)]
 pub struct Chosen {
     /// How its link opens.
