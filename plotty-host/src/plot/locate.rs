@@ -288,41 +288,21 @@ mod tests {
     use plotty_motion::kinematics::Resolution;
 
     use super::*;
-    use crate::import::{Color, Drawing, Layer, Page, Point, Stroke};
+    use crate::import::{Layer, Point};
+    use crate::plot::program::fixtures;
 
     const K: Kinematics = Kinematics::new(Resolution::High);
 
     fn layer(strokes: &[&[(f64, f64)]], pause_before: bool) -> Layer {
+        let strokes = strokes.iter().map(|s| s.to_vec()).collect();
         Layer {
-            index: 0,
-            number: None,
-            name: "1".into(),
-            id: String::new(),
-            color: Color::BLACK,
             pause_before,
-            speed_pct: None,
-            height_pct: None,
-            delay_after_ms: None,
-            documentation: false,
-            strokes: strokes
-                .iter()
-                .map(|s| Stroke::new(s.iter().map(|&(x, y)| Point::new(x, y)).collect()))
-                .collect(),
+            ..fixtures::layer("1", strokes)
         }
     }
 
     fn program_of(layers: Vec<Layer>) -> Program {
-        Program::new(&Drawing {
-            page: Page {
-                width_mm: 210.0,
-                height_mm: 297.0,
-                view_box: None,
-                user_unit_mm: (1.0, 1.0),
-            },
-            layers,
-            warnings: Vec::new(),
-            travel_mm: (300.0, 218.0),
-        })
+        Program::new(&fixtures::drawing(layers))
     }
 
     fn program(strokes: &[&[(f64, f64)]]) -> Program {

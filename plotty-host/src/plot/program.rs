@@ -470,14 +470,12 @@ fn stroke_index(n: usize) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
 }
 
+/// Drawings for the plot module's tests (here and in `locate`).
 #[cfg(test)]
-mod tests {
-    use plotty_motion::kinematics::Resolution;
+pub(crate) mod fixtures {
+    use crate::import::{Color, Drawing, Layer, Page, Point, Stroke};
 
-    use super::*;
-    use crate::import::{Layer, Page, Stroke};
-
-    fn layer(name: &str, strokes: Vec<Vec<(f64, f64)>>) -> Layer {
+    pub(crate) fn layer(name: &str, strokes: Vec<Vec<(f64, f64)>>) -> Layer {
         Layer {
             index: 0,
             number: None,
@@ -496,7 +494,7 @@ mod tests {
         }
     }
 
-    fn drawing(layers: Vec<Layer>) -> Drawing {
+    pub(crate) fn drawing(layers: Vec<Layer>) -> Drawing {
         Drawing {
             page: Page {
                 width_mm: 210.0,
@@ -509,6 +507,15 @@ mod tests {
             travel_mm: (300.0, 218.0),
         }
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use plotty_motion::kinematics::Resolution;
+
+    use super::fixtures::{drawing, layer};
+    use super::*;
+    use crate::import::Layer;
 
     const K: Kinematics = Kinematics::new(Resolution::High);
 
