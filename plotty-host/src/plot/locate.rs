@@ -88,6 +88,11 @@ pub enum Fallback {
     /// This many places of the path within the window hold it (the drawing crosses itself
     /// there): which one the board stopped at cannot be told.
     Ambiguous(usize),
+    /// The carriage is at home, where every park (a stop's, an abort's, a pen change's, the
+    /// plot's end) and `plotty device home` leave it: a match there cannot be told from a park
+    /// the board made on its own, so it is never searched (a line drawn twice, never one
+    /// skipped).
+    AtHome,
 }
 
 impl Reach {
@@ -161,6 +166,9 @@ pub fn locate(
         && (i64::from(at.m2) - i64::from(c.m2)).abs() <= 1
     {
         return Located::Recorded(Fallback::AtCheckpoint);
+    }
+    if at.m1.abs() <= 1 && at.m2.abs() <= 1 {
+        return Located::Recorded(Fallback::AtHome);
     }
     let p = (f64::from(at.m1), f64::from(at.m2));
     let budget_s = reach.budget.as_secs_f64();
@@ -270,6 +278,7 @@ pub fn describe(located: &Located, stored: Option<&Checkpoint>) -> String {
             let why = match why {
                 Fallback::AtCheckpoint => "the board stopped there",
                 Fallback::NotOnPath => "the board's position is not on the path ahead of it",
+                Fallback::AtHome => "the carriage is at home, where a park leaves it",
                 Fallback::Ambiguous(_) => {
                     "the path ahead of it crosses where the board stopped, so where it stopped \
                      cannot be told"
@@ -439,6 +448,24 @@ mod tests {
             panic!("not found");
         };
         assert_eq!(found.vertex, 3);
+    }
+
+    /// Near the plot's end the final move home is within the window, and a carriage at home
+    /// matches it, though a park after a stop (its "not searchable" point not yet stored when
+    /// the daemon died) or `plotty device home` leave it there too: never searched, so the rest
+    /// of the last stroke is drawn rather than skipped.
+    #[test]
+    fn a_carriage_at_home_goes_back_to_the_checkpoint() {
+        let p = program(&[&[(10.0, 10.0), (40.0, 10.0)]]);
+        let c = stored(0, 1, true, 20.0, 10.0);
+        assert_eq!(
+            locate(&p, &c, board_at(0.0, 0.0), K, &reach(100.0)),
+            Located::Recorded(Fallback::AtHome)
+        );
+        assert_eq!(
+            locate(&p, &c, MotorSteps::new(1, -1), K, &reach(100.0)),
+            Located::Recorded(Fallback::AtHome)
+        );
     }
 
     #[test]
