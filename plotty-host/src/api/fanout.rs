@@ -372,6 +372,26 @@ mod tests {
         DeviceStatus::sample(id)
     }
 
+    /// The next message a client got: a `device_removed` of `device_id` from `daemon`, marked
+    /// `remote` (another daemon's) or not.
+    fn assert_removed(
+        clients: &mut broadcast::Receiver<Arc<Outgoing>>,
+        device_id: &str,
+        daemon: &str,
+        remote: bool,
+    ) {
+        let sent: serde_json::Value =
+            serde_json::from_str(&clients.try_recv().unwrap().text).unwrap();
+        assert_eq!(sent["type"], "device_removed");
+        assert_eq!(sent["device_id"], device_id);
+        assert_eq!(sent["daemon"], daemon);
+        if remote {
+            assert_eq!(sent["remote"], true);
+        } else {
+            assert_eq!(sent.get("remote"), None, "no `remote` on this daemon's own");
+        }
+    }
+
     /// Issue 15: another daemon's plotter reaches the clients marked with that daemon and is
     /// kept apart from this daemon's (listed with its daemon, found as another daemon's).
     #[test]
@@ -475,12 +495,7 @@ mod tests {
         assert!(clients.try_recv().is_err());
         assert_eq!(hub.remote_devices().len(), 1);
         hub.sweep_stale(heard + DEVICE_STALE + std::time::Duration::from_secs(1));
-        let sent: serde_json::Value =
-            serde_json::from_str(&clients.try_recv().unwrap().text).unwrap();
-        assert_eq!(sent["type"], "device_removed");
-        assert_eq!(sent["device_id"], "left");
-        assert_eq!(sent["daemon"], "a");
-        assert_eq!(sent["remote"], true);
+        assert_removed(&mut clients, "left", "a", true);
         assert!(
             clients.try_recv().is_err(),
             "this daemon's own plotter is never swept"
@@ -520,12 +535,7 @@ mod tests {
             &mut throttle,
             None,
         );
-        let sent: serde_json::Value =
-            serde_json::from_str(&clients.try_recv().unwrap().text).unwrap();
-        assert_eq!(sent["type"], "device_removed");
-        assert_eq!(sent["device_id"], "simulator");
-        assert_eq!(sent["daemon"], "a");
-        assert_eq!(sent["remote"], true);
+        assert_removed(&mut clients, "simulator", "a", true);
         assert!(hub.remote_devices().is_empty(), "a's simulator is gone");
         assert_eq!(hub.devices().len(), 1, "b's own simulator stays");
         hub.dispatch(
@@ -535,11 +545,8 @@ mod tests {
             &mut throttle,
             None,
         );
-        let sent: serde_json::Value =
-            serde_json::from_str(&clients.try_recv().unwrap().text).unwrap();
-        assert_eq!(sent["type"], "device_removed");
-        assert_eq!(sent["daemon"], "b");
-        assert_eq!(sent.get("remote"), None, "this daemon's own");
+        // This daemon's own: no `remote`.
+        assert_removed(&mut clients, "simulator", "b", false);
         assert!(hub.devices().is_empty());
     }
 }
